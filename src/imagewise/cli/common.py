@@ -1,0 +1,92 @@
+"""Helpers shared by command modules: error translation, output, progress bars."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any, Callable, TypeVar
+
+import click
+
+from imagewise.errors import ImagewiseError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handle_errors(fn: F) -> F:
+    """Turn ImagewiseError (and a few foreign ones) into one line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ImagewiseError as e:
+            click.echo(f"imagewise: error: {e}", err=True)
+            sys.exit(e.exit_code)
+        except FileNotFoundError as e:
+            click.echo(f"imagewise: error: {e.filename or e}: no such file or directory", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("imagewise: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def platform_option(fn: F) -> F:
+    return click.option(
+        "--platform",
+        metavar="OS/ARCH[/VARIANT]",
+        help="Platform to pick from a multi-platform image (default: this host's).",
+    )(fn)
+
+
+def insecure_option(fn: F) -> F:
+    return click.option(
+        "--insecure",
+        is_flag=True,
+        help="Allow plain HTTP and unverified TLS (loopback registries are always allowed HTTP).",
+    )(fn)
+
+
+class RichReporter:
+    """A progress Reporter drawing rich progress bars on a terminal (stderr); silent otherwise."""
+
+    def __init__(self, enabled: bool | None = None) -> None:
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> RichReporter:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
+                                       TimeRemainingColumn, TransferSpeedColumn)
+
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
+                TransferSpeedColumn(), TimeRemainingColumn(),
+                console=Console(stderr=True), transient=True,
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def start(self, key: str, description: str, total: int | None = None) -> None:
+        if self._progress is not None:
+            self._tasks[key] = self._progress.add_task(description, total=total)
+
+    def advance(self, key: str, amount: int) -> None:
+        if self._progress is not None and key in self._tasks:
+            self._progress.advance(self._tasks[key], amount)
+
+    def done(self, key: str) -> None:
+        if self._progress is not None and key in self._tasks:
+            self._progress.remove_task(self._tasks.pop(key))
+
+    def message(self, text: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(text)

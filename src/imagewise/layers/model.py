@@ -1,0 +1,96 @@
+"""The contract of the single pass over each layer: tar entries and the visitors that read them.
+
+Paths are normalised: relative to the image root, no leading ``/`` or ``./``, no trailing ``/``,
+``..`` resolved (an entry that would leave the root is rejected by the walker), e.g. ``etc/passwd``.
+The root directory itself is ``""``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from imagewise.sources.base import Image, Layer
+
+
+class Kind(enum.Enum):
+    FILE = "file"
+    DIR = "dir"
+    SYMLINK = "symlink"
+    HARDLINK = "hardlink"
+    CHAR = "char"
+    BLOCK = "block"
+    FIFO = "fifo"
+    WHITEOUT = "whiteout"  # path = the path this layer deletes (``.wh.`` prefix removed)
+    OPAQUE = "opaque"  # path = the directory whose lower-layer contents this layer hides
+
+
+@dataclass(slots=True)
+class Entry:
+    """One tar entry of one layer. ``read``/``open`` are valid only while the visitor runs."""
+
+    path: str
+    kind: Kind
+    size: int = 0
+    mode: int = 0
+    uid: int = 0
+    gid: int = 0
+    linkname: str = ""
+    mtime: int = 0
+    raw_name: str = ""  # the name as stored in the tar (before normalisation)
+    offset: int = 0  # offset of the header in the decompressed tar stream
+    _opener: Callable[[], IO[bytes]] | None = field(default=None, repr=False)
+
+    def open(self) -> IO[bytes]:
+        """A stream over this entry's content (files only). Read it before the next entry."""
+        if self._opener is None:
+            raise ValueError(f"{self.path}: no content")
+        return self._opener()
+
+    def read(self, limit: int | None = None) -> bytes:
+        """The content, at most ``limit`` bytes (``None`` = all of it; callers bound it)."""
+        if self.kind is not Kind.FILE or self._opener is None:
+            return b""
+        f = self._opener()
+        return f.read() if limit is None else f.read(limit)
+
+    @property
+    def is_file(self) -> bool:
+        return self.kind is Kind.FILE
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+
+class Visitor:
+    """An analyzer that subscribes to the single pass. Subclass and override what you need.
+
+    ``wants_content(entry)`` says whether the visitor will read the entry's content, so the walker
+    can skip content nobody needs. A visitor must not keep an ``Entry`` past ``visit``; copy the
+    fields it needs.
+    """
+
+    #: bump when results for the same layer bytes would change; part of the layer cache key
+    version: str = "1"
+    name: str = "visitor"
+
+    def begin_image(self, image: Image) -> None:
+        pass
+
+    def begin_layer(self, index: int, layer: Layer) -> None:
+        pass
+
+    def wants_content(self, entry: Entry) -> bool:
+        return False
+
+    def visit(self, entry: Entry) -> None:
+        pass
+
+    def end_layer(self, index: int, layer: Layer) -> None:
+        pass
+
+    def end_image(self, image: Image) -> None:
+        pass

@@ -1,0 +1,99 @@
+"""The content digest value type."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from imagewise.errors import DigestMismatch, ImageFormatError
+
+_HEX_LEN = {"sha256": 64, "sha512": 128}
+_RE = re.compile(r"^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Digest:
+    """``algorithm:hex``; validates itself on construction."""
+
+    algorithm: str
+    hex: str
+
+    def __post_init__(self) -> None:
+        want = _HEX_LEN.get(self.algorithm)
+        if want is None:
+            raise ImageFormatError(f"unsupported digest algorithm {self.algorithm!r}")
+        if len(self.hex) != want or any(c not in "0123456789abcdef" for c in self.hex):
+            raise ImageFormatError(f"malformed {self.algorithm} digest {self.hex!r}")
+
+    @classmethod
+    def parse(cls, text: str) -> Digest:
+        m = _RE.match(text.strip()) if isinstance(text, str) else None
+        if not m:
+            raise ImageFormatError(f"malformed digest {text!r}")
+        return cls(m.group(1), m.group(2))
+
+    @classmethod
+    def of(cls, data: bytes, algorithm: str = "sha256") -> Digest:
+        return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
+
+    def hasher(self) -> hashlib._Hash:
+        return hashlib.new(self.algorithm)
+
+    def verify(self, data: bytes, where: str = "") -> None:
+        actual = Digest.of(data, self.algorithm)
+        if actual != self:
+            raise DigestMismatch(str(self), str(actual), where)
+
+    @property
+    def short(self) -> str:
+        return self.hex[:12]
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hex}"
+
+
+class DigestingReader:
+    """Wraps a binary stream, hashing what is read; ``check()`` at EOF raises on mismatch."""
+
+    def __init__(self, raw, expected: Digest | None, where: str = "") -> None:  # type: ignore[no-untyped-def]
+        self._raw = raw
+        self._expected = expected
+        self._h = hashlib.new(expected.algorithm if expected else "sha256")
+        self._where = where
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        if data:
+            self._h.update(data)
+            self.count += len(data)
+        return data
+
+    def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def digest(self) -> Digest:
+        return Digest(self._h.name, self._h.hexdigest())
+
+    def check(self) -> Digest:
+        got = self.digest()
+        if self._expected is not None and got != self._expected:
+            raise DigestMismatch(str(self._expected), str(got), self._where)
+        return got
+
+    def close(self) -> None:
+        close = getattr(self._raw, "close", None)
+        if close:
+            close()
+
+    def __enter__(self) -> DigestingReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

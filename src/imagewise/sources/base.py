@@ -1,0 +1,179 @@
+"""The one image protocol every medium implements, for reading (Source) and writing (Sink).
+
+Nothing above this module knows where bytes came from. ``copy`` is ``Source -> Sink``.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import IO
+
+from imagewise.errors import ImageFormatError
+from imagewise.oci import media
+from imagewise.oci.digest import Digest
+from imagewise.oci.model import Descriptor, ImageConfig, Index, Manifest, Platform, parse_manifest
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer of an image: its descriptor, diff_id, position and the history line that made it."""
+
+    source: Source = field(repr=False, compare=False)
+    descriptor: Descriptor
+    diff_id: Digest | None
+    index: int
+    created_by: str = ""
+
+    @property
+    def digest(self) -> Digest:
+        return self.descriptor.digest
+
+    @property
+    def size(self) -> int:
+        return self.descriptor.size
+
+    @property
+    def media_type(self) -> str:
+        return self.descriptor.media_type
+
+    def open_compressed(self) -> IO[bytes]:
+        """The blob as stored, digest-verified while read (mismatch raises at EOF)."""
+        return self.source.open_blob(self.descriptor)
+
+    def open(self) -> IO[bytes]:
+        """The uncompressed tar stream; compression is sniffed from the bytes."""
+        from imagewise.layers.decompress import open_decompressed
+
+        return open_decompressed(self.open_compressed(), self.media_type, str(self.digest))
+
+
+@dataclass(frozen=True)
+class Image:
+    """A resolved single-platform image."""
+
+    reference: str
+    manifest: Manifest
+    config: ImageConfig
+    layers: tuple[Layer, ...]
+    source: Source = field(repr=False, compare=False)
+    index: Index | None = None  # the index the manifest was selected from, if any
+
+    @property
+    def digest(self) -> Digest:
+        return self.manifest.digest
+
+    @property
+    def platform(self) -> Platform:
+        return self.config.platform
+
+
+class Source(abc.ABC):
+    """Read side of the image protocol."""
+
+    #: human-readable name of what was opened (a transport reference)
+    name: str = ""
+
+    @abc.abstractmethod
+    def top(self) -> Manifest | Index:
+        """The manifest or index the reference points at, raw bytes preserved."""
+
+    @abc.abstractmethod
+    def fetch_manifest(self, desc: Descriptor) -> Manifest | Index:
+        """A manifest referenced by digest from an index (verified)."""
+
+    @abc.abstractmethod
+    def open_blob(self, desc: Descriptor) -> IO[bytes]:
+        """A blob stream, digest-verified while read."""
+
+    def read_blob(self, desc: Descriptor, limit: int = media.MAX_METADATA_BYTES) -> bytes:
+        if desc.size > limit:
+            from imagewise.errors import TooLarge
+
+            raise TooLarge(f"blob {desc.digest} is {desc.size} bytes; limit {limit}")
+        with self.open_blob(desc) as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            from imagewise.errors import TooLarge
+
+            raise TooLarge(f"blob {desc.digest} is over {limit} bytes")
+        desc.digest.verify(data, f"blob {desc.digest}")
+        return data
+
+    def image(self, platform: Platform | None = None) -> Image:
+        """Resolve the reference to one image, choosing from an index by platform."""
+        top = self.top()
+        index: Index | None = None
+        if isinstance(top, Index):
+            index = top
+            chosen = top.select(platform or Platform.host())
+            child = self.fetch_manifest(chosen)
+            if isinstance(child, Index):  # nested index (e.g. OCI layout pointing at an index)
+                index = child
+                child = self.fetch_manifest(child.select(platform or Platform.host()))
+                if isinstance(child, Index):
+                    raise ImageFormatError("index nested more than two levels deep")
+            manifest = child
+        else:
+            manifest = top
+        config = ImageConfig.parse(self.read_blob(manifest.config))
+        history = config.layer_history()
+        if config.diff_ids and len(config.diff_ids) != len(manifest.layers):
+            raise ImageFormatError(
+                f"manifest has {len(manifest.layers)} layers but config lists "
+                f"{len(config.diff_ids)} diff_ids"
+            )
+        layers = tuple(
+            Layer(
+                source=self,
+                descriptor=d,
+                diff_id=config.diff_ids[i] if i < len(config.diff_ids) else None,
+                index=i,
+                created_by=(history[i].created_by if i < len(history) and history[i] else ""),
+            )
+            for i, d in enumerate(manifest.layers)
+        )
+        return Image(self.name, manifest, config, layers, self, index)
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Sink(abc.ABC):
+    """Write side of the image protocol. Blobs first, then child manifests, then ``commit``."""
+
+    name: str = ""
+
+    @abc.abstractmethod
+    def has_blob(self, desc: Descriptor) -> bool:
+        """True when the blob is already present (and need not be sent)."""
+
+    @abc.abstractmethod
+    def put_blob(self, desc: Descriptor, stream: IO[bytes]) -> None:
+        """Store a blob read from ``stream``; the sink verifies the digest."""
+
+    @abc.abstractmethod
+    def put_manifest(self, manifest: Manifest | Index, *, top: bool) -> None:
+        """Store a manifest's exact bytes. ``top`` marks the one the destination reference names."""
+
+    def commit(self) -> None:  # noqa: B027 - optional hook
+        """Make the write visible (e.g. write index.json or close an archive)."""
+
+    def close(self) -> None:  # noqa: B027
+        pass
+
+    def __enter__(self) -> Sink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def parse_top(raw: bytes, media_type: str = "") -> Manifest | Index:
+    return parse_manifest(raw, media_type)

@@ -1,0 +1,26 @@
+"""Shared fixtures. Corpora come from ../shared/corpora; in CI their absence is a failure."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPORA = (ROOT.parent / "shared" / "corpora").resolve()
+
+
+def corpus(*parts: str) -> Path:
+    """Path inside ../shared/corpora; fails loudly in CI when missing, skips only outside CI."""
+    p = CORPORA.joinpath(*parts)
+    if not p.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"corpus missing: {p}")
+        pytest.skip(f"corpus missing (outside CI): {p}")
+    return p
+
+
+@pytest.fixture(scope="session")
+def corpora() -> Path:
+    return corpus()

@@ -1,0 +1,54 @@
+import json
+
+import pytest
+
+from imagewise.errors import DigestMismatch, ImageFormatError, PlatformNotFound, TooLarge
+from imagewise.oci import Digest, Index, Manifest, Platform, parse_manifest
+from imagewise.oci import media
+
+
+def test_digest_parse_and_verify():
+    d = Digest.of(b"hello")
+    assert Digest.parse(str(d)) == d
+    d.verify(b"hello")
+    with pytest.raises(DigestMismatch):
+        d.verify(b"hellO")
+    for bad in ["sha256:abc", "md5:" + "0" * 32, "nocolon", "sha256:" + "G" * 64]:
+        with pytest.raises(ImageFormatError):
+            Digest.parse(bad)
+
+
+def test_manifest_not_json_and_too_large():
+    with pytest.raises(ImageFormatError, match="not valid JSON"):
+        parse_manifest(b"{not json")
+    with pytest.raises(TooLarge):
+        parse_manifest(b" " * (media.MAX_METADATA_BYTES + 1))
+
+
+def test_index_select_lists_platforms():
+    d = "sha256:" + "a" * 64
+    raw = json.dumps({
+        "schemaVersion": 2, "mediaType": media.OCI_INDEX,
+        "manifests": [
+            {"mediaType": media.OCI_MANIFEST, "digest": d, "size": 1,
+             "platform": {"os": "linux", "architecture": "amd64"}},
+            {"mediaType": media.OCI_MANIFEST, "digest": d, "size": 1,
+             "platform": {"os": "linux", "architecture": "arm", "variant": "v7"}},
+        ],
+    }).encode()
+    idx = parse_manifest(raw)
+    assert isinstance(idx, Index)
+    assert idx.select(Platform.parse("linux/arm/v7")).platform == Platform("linux", "arm", "v7")
+    with pytest.raises(PlatformNotFound) as e:
+        idx.select(Platform.parse("linux/s390x"))
+    assert "linux/amd64" in str(e.value) and "linux/arm/v7" in str(e.value)
+
+
+def test_manifest_keeps_raw_bytes():
+    raw = json.dumps({
+        "schemaVersion": 2, "mediaType": media.DOCKER_MANIFEST,
+        "config": {"mediaType": media.DOCKER_CONFIG, "digest": "sha256:" + "b" * 64, "size": 3},
+        "layers": [],
+    }, indent=3).encode()
+    m = parse_manifest(raw)
+    assert isinstance(m, Manifest) and m.raw == raw and m.digest == Digest.of(raw)
