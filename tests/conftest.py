@@ -24,3 +24,7 @@ def corpus(*parts: str) -> Path:
 @pytest.fixture(scope="session")
 def corpora() -> Path:
     return corpus()
+
+
+# Fixture plugins, one module per area (registry servers, test images). Each owns its fixtures.
+pytest_plugins = ["fixtures_registry", "fixtures_images"]

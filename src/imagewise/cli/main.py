@@ -14,7 +14,7 @@ from imagewise import __version__
 COMMANDS: dict[str, str] = {
     "inspect": "imagewise.cli.image_cmds:inspect_cmd",
     "copy": "imagewise.cli.image_cmds:copy_cmd",
-    "tags": "imagewise.cli.image_cmds:tags_cmd",
+    "tags": "imagewise.cli.registry_cmds:tags_cmd",
     "files": "imagewise.cli.image_cmds:files_cmd",
     "analyze": "imagewise.cli.analyze_cmds:analyze_cmd",
     "diff": "imagewise.cli.analyze_cmds:diff_cmd",

@@ -1,0 +1,1 @@
+"""Image fixtures: images the tests build themselves (random layers, real rootfs tarballs)."""

@@ -1,0 +1,1 @@
+"""Registry fixtures: the CNCF distribution registry started on a free loopback port."""
