@@ -94,3 +94,18 @@ class Visitor:
 
     def end_image(self, image: Image) -> None:
         pass
+
+    # --- layer result cache (optional) -------------------------------------------------------
+    # A visitor that reads content can make its per-layer work cacheable: ``layer_result`` returns
+    # a JSON-able value holding everything it derived from this layer's *content*; on a cache hit
+    # the pass calls ``restore_layer`` with that value instead, then replays the layer's entries
+    # with no content (``Entry.open`` raises, ``Entry.read`` returns b""). Metadata-only visitors
+    # need nothing: replayed entries carry every header field. ``cacheable = False`` opts out
+    # (the pass then reads the layer for real).
+    cacheable: bool = True
+
+    def layer_result(self, index: int, layer: Layer) -> object:
+        return None
+
+    def restore_layer(self, index: int, layer: Layer, result: object) -> None:
+        pass
