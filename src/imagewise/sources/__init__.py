@@ -1,0 +1,83 @@
+"""Sources and sinks for every transport, chosen from a transport string.
+
+``open_source("oci:./layout:v1")`` returns a :class:`~imagewise.sources.base.Source`;
+``open_sink("docker://localhost:5000/app:v1")`` a :class:`~imagewise.sources.base.Sink`.
+Implementations are imported lazily so that importing this package stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from imagewise.reference import TransportRef, parse_transport
+
+if TYPE_CHECKING:
+    from imagewise.sources.base import Sink, Source
+
+__all__ = ["open_sink", "open_source", "source_for", "sink_for"]
+
+
+def open_source(text: str | TransportRef, *, insecure: bool = False) -> Source:
+    """Open the image named by a transport string (or a parsed TransportRef) for reading."""
+    ref = parse_transport(text) if isinstance(text, str) else text
+    return source_for(ref, insecure=insecure)
+
+
+def open_sink(text: str | TransportRef, *, insecure: bool = False) -> Sink:
+    """Open the destination named by a transport string for writing."""
+    ref = parse_transport(text) if isinstance(text, str) else text
+    return sink_for(ref, insecure=insecure)
+
+
+def source_for(ref: TransportRef, *, insecure: bool = False) -> Source:
+    if ref.transport == "docker":
+        from imagewise.sources.registry import RegistrySource
+
+        assert ref.reference is not None
+        src: Source = RegistrySource(ref.reference, insecure=insecure)
+    elif ref.transport == "oci":
+        from imagewise.sources.oci_layout import OCILayoutSource
+
+        src = OCILayoutSource(ref.path, tag=ref.tag, index=ref.index)
+    elif ref.transport == "oci-archive":
+        from imagewise.sources.oci_archive import OCIArchiveSource
+
+        src = OCIArchiveSource(ref.path, tag=ref.tag, index=ref.index)
+    elif ref.transport == "docker-archive":
+        from imagewise.sources.docker_archive import DockerArchiveSource
+
+        src = DockerArchiveSource(ref.path, reference=ref.reference, index=ref.index)
+    else:  # pragma: no cover - parse_transport only yields the four above
+        raise ValueError(ref.transport)
+    if not src.name:
+        src.name = str(ref)
+    return src
+
+
+def sink_for(ref: TransportRef, *, insecure: bool = False) -> Sink:
+    from imagewise.errors import InvalidReference
+
+    if ref.index is not None:
+        raise InvalidReference(f"{ref}: an image index (:@N) cannot be a destination")
+    if ref.transport == "docker":
+        from imagewise.sources.registry import RegistrySink
+
+        assert ref.reference is not None
+        sink: Sink = RegistrySink(ref.reference, insecure=insecure)
+    elif ref.transport == "oci":
+        from imagewise.sources.oci_layout import OCILayoutSink
+
+        sink = OCILayoutSink(ref.path, tag=ref.tag)
+    elif ref.transport == "oci-archive":
+        from imagewise.sources.oci_archive import OCIArchiveSink
+
+        sink = OCIArchiveSink(ref.path, tag=ref.tag)
+    elif ref.transport == "docker-archive":
+        from imagewise.sources.docker_archive import DockerArchiveSink
+
+        sink = DockerArchiveSink(ref.path, reference=ref.reference)
+    else:  # pragma: no cover
+        raise ValueError(ref.transport)
+    if not sink.name:
+        sink.name = str(ref)
+    return sink
