@@ -1,0 +1,146 @@
+"""Facts about the final filesystem that image audit checks need, gathered in the single pass.
+
+Only paths that matter to a check are tracked (setuid/setgid files, world-writable files,
+account databases, credential-looking and unnecessary files, package-manager caches), so memory
+stays small on images with 200k files. Whiteouts and opaque whiteouts remove earlier facts, so
+what is reported is what a container started from the image would see.
+"""
+
+from __future__ import annotations
+
+import stat
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from imagewise.layers.model import Entry, Kind, Visitor
+
+if TYPE_CHECKING:
+    from imagewise.sources.base import Layer
+
+ACCOUNT_FILES = ("etc/passwd", "etc/group", "etc/shadow", "etc/master.passwd")
+TMP_DIRS = ("tmp", "var/tmp", "dev/shm", "run/lock", "var/lock")
+#: dockle DKL-LI-0003 (file names, directory names); node_modules/ and vendor/ are skipped
+UNNECESSARY_FILES = frozenset({"Dockerfile", "docker-compose.yml", "docker-compose.yaml", ".vimrc",
+                               ".DS_Store", ".swp", ".bash_history", ".python_history"})
+UNNECESSARY_DIRS = frozenset({".cache", ".aws", ".azure", ".gcp", ".git", ".vscode", ".idea", ".npm",
+                              ".ssh", ".gnupg", ".docker", ".kube"})
+#: dockle CIS-DI-0010 credential file names and extensions
+CREDENTIAL_FILES = frozenset({"credentials.json", "credentials", "id_rsa", "id_dsa", "id_ecdsa",
+                              "id_ed25519", ".env", "database.yml", "secret_token.rb", ".netrc",
+                              ".pgpass", ".git-credentials", ".npmrc", ".pypirc", "htpasswd",
+                              ".htpasswd", "wp-config.php", "secrets.yml", "master.key"})
+CREDENTIAL_EXTS = (".secret", ".ovpn", ".jks", ".keychain", ".pcap", ".p12", ".pfx", ".key",
+                   ".keystore", ".kdbx", ".tfstate")
+APT_LISTS = "var/lib/apt/lists/"
+APT_ARCHIVES = "var/cache/apt/archives/"
+APK_CACHE = "var/cache/apk/"
+CACHE_PREFIXES = {APT_LISTS: "apt-lists", APT_ARCHIVES: "apt-archives", APK_CACHE: "apk-cache",
+                  "var/cache/yum/": "yum-cache", "var/cache/dnf/": "dnf-cache"}
+
+
+@dataclass(frozen=True, slots=True)
+class FileFact:
+    path: str
+    layer_index: int
+    mode: int
+    size: int
+    uid: int = 0
+    gid: int = 0
+
+
+def _under(path: str, prefix_dir: str) -> bool:
+    return path == prefix_dir or path.startswith(prefix_dir + "/") if prefix_dir else True
+
+
+def _parts(path: str) -> list[str]:
+    return path.split("/")
+
+
+class AuditVisitor(Visitor):
+    """Collects the filesystem facts for :mod:`imagewise.audit.checks`."""
+
+    name = "audit"
+    version = "1"
+
+    def __init__(self) -> None:
+        self.setid: dict[str, FileFact] = {}
+        self.world_writable: dict[str, FileFact] = {}
+        self.unnecessary: dict[str, FileFact] = {}
+        self.credentials: dict[str, FileFact] = {}
+        self.caches: dict[str, FileFact] = {}  # path -> fact, for package-manager caches
+        self.accounts: dict[str, tuple[int, str]] = {}  # path -> (layer index, text)
+        self._layer_accounts: dict[str, str] = {}
+        self._index = 0
+        self._restored: dict[str, str] | None = None
+        self._tables = (self.setid, self.world_writable, self.unnecessary, self.credentials,
+                        self.caches)
+
+    # --- pass hooks ------------------------------------------------------------------------
+    def begin_layer(self, index: int, layer: Layer) -> None:
+        self._index = index
+        self._layer_accounts = {}
+        self._restored: dict[str, str] | None = None
+
+    def wants_content(self, entry: Entry) -> bool:
+        return entry.kind is Kind.FILE and entry.path in ACCOUNT_FILES and entry.size <= 4 << 20
+
+    def visit(self, entry: Entry) -> None:
+        path, kind = entry.path, entry.kind
+        if kind is Kind.WHITEOUT:
+            self._remove(path, below_layer=None)
+            return
+        if kind is Kind.OPAQUE:
+            self._remove(path, below_layer=self._index, keep_dir=True)
+            return
+        # a new entry at a path replaces whatever was there
+        self._drop(path)
+        fact = FileFact(path, self._index, entry.mode, entry.size, entry.uid, entry.gid)
+        if kind in (Kind.FILE, Kind.HARDLINK) and entry.mode & (stat.S_ISUID | stat.S_ISGID):
+            self.setid[path] = fact
+        if (kind in (Kind.FILE, Kind.DIR) and entry.mode & stat.S_IWOTH
+                and not (kind is Kind.DIR and entry.mode & stat.S_ISVTX)
+                and not any(_under(path, d) for d in TMP_DIRS)):
+            self.world_writable[path] = fact
+        parts = _parts(path)
+        if "node_modules" not in parts and "vendor" not in parts:
+            name = parts[-1]
+            if kind is Kind.FILE and name in UNNECESSARY_FILES:
+                self.unnecessary[path] = fact
+            elif kind is Kind.DIR and name in UNNECESSARY_DIRS:
+                self.unnecessary[path] = fact
+        if kind is Kind.FILE and (parts[-1] in CREDENTIAL_FILES or parts[-1].endswith(CREDENTIAL_EXTS)):
+            if not path.startswith(("usr/share/", "usr/lib/python", "usr/local/lib/python")):
+                self.credentials[path] = fact
+        if kind is Kind.FILE and entry.size > 0:
+            for prefix in CACHE_PREFIXES:
+                if path.startswith(prefix) and "/partial" not in path and not path.endswith("/lock"):
+                    self.caches[path] = fact
+                    break
+        if path in ACCOUNT_FILES and kind is Kind.FILE:
+            if self._restored is not None:  # replayed from the layer cache
+                text = self._restored.get(path, "")
+            else:
+                text = entry.read(4 << 20).decode("utf-8", "replace")
+            self._layer_accounts[path] = text
+            self.accounts[path] = (self._index, text)
+
+    def layer_result(self, index: int, layer: Layer) -> object:
+        return dict(self._layer_accounts)
+
+    def restore_layer(self, index: int, layer: Layer, result: object) -> None:
+        self._index = index
+        self._restored = {str(k): str(v) for k, v in result.items()} if isinstance(result, dict) else {}
+
+    # --- whiteouts -------------------------------------------------------------------------
+    def _drop(self, path: str) -> None:
+        for table in self._tables:
+            table.pop(path, None)
+        self.accounts.pop(path, None)
+
+    def _remove(self, path: str, below_layer: int | None, keep_dir: bool = False) -> None:
+        prefix = path + "/" if path else ""
+        for table in (*self._tables, self.accounts):
+            for p in [p for p in table if (p.startswith(prefix) or (not keep_dir and p == path))]:
+                layer = table[p].layer_index if isinstance(table[p], FileFact) else table[p][0]  # type: ignore[union-attr,index]
+                if below_layer is None or layer < below_layer:
+                    del table[p]

@@ -1,0 +1,177 @@
+"""The policy file: the guide's baselines as typed, validated gates.
+
+A policy is YAML in the shape of the guide's blocks (``security_baseline``, ``optimization``,
+``labels``, ``tags``) plus ``rules:`` mapping any rule id to ``error``/``warning``/``off``.
+Unknown keys and wrong types are errors that name the key path.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from imagewise.errors import ConfigError, UsageError
+from imagewise.units import parse_size
+
+SEVERITIES = ("low", "medium", "high", "critical")
+RULE_LEVELS = ("error", "warning", "info", "off")
+
+
+@dataclass(frozen=True)
+class SecurityBaseline:
+    allowed_registries: tuple[str, ...] = ()
+    require_pinned_base: bool = True
+    require_non_root: bool = True
+    forbid_secrets: bool = True
+    max_vulnerability_severity: str = "medium"
+    only_fixable: bool = False
+    max_ignore_days: int = 90
+
+
+@dataclass(frozen=True)
+class Optimization:
+    max_size: int | None = None
+    max_layers: int | None = None
+    min_efficiency: float | None = None
+    max_reclaimable_bytes: int | None = None
+    forbid_caches: bool = True
+
+
+@dataclass(frozen=True)
+class Labels:
+    required: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Tags:
+    forbid_latest: bool = True
+    allowed_patterns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Policy:
+    security_baseline: SecurityBaseline = field(default_factory=SecurityBaseline)
+    optimization: Optimization = field(default_factory=Optimization)
+    labels: Labels = field(default_factory=Labels)
+    tags: Tags = field(default_factory=Tags)
+    rules: dict[str, str] = field(default_factory=dict)
+    source: str = "<default>"
+
+    def level(self, rule_id: str) -> str | None:
+        """The configured level for a rule id, or None when the policy does not say."""
+        return self.rules.get(rule_id)
+
+
+def default_text() -> str:
+    return resources.files("imagewise.policy").joinpath("default.yaml").read_text("utf-8")
+
+
+def default_policy() -> Policy:
+    return parse_policy(default_text(), "<default policy>")
+
+
+def load_policy(path: str | Path | None) -> Policy:
+    if path is None:
+        return default_policy()
+    p = Path(path)
+    try:
+        text = p.read_text("utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"policy file not found: {p}") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read policy {p}: {e.strerror}") from e
+    return parse_policy(text, str(p))
+
+
+def _expect(cond: bool, where: str, what: str, got: Any) -> None:
+    if not cond:
+        raise ConfigError(f"policy {where}: expected {what}, got {got!r}")
+
+
+def _section(cls: type, data: Any, where: str, src: str) -> Any:
+    if data is None:
+        return cls()
+    _expect(isinstance(data, dict), f"{src}: {where}", "a mapping", data)
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"policy {src}: unknown key {where}.{unknown[0]} "
+                          f"(known: {', '.join(sorted(known))})")
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        here = f"{src}: {where}.{key}"
+        default = known[key].default
+        if key.startswith("max_size") or key.endswith("_bytes"):
+            if raw is None:
+                values[key] = None
+                continue
+            try:
+                values[key] = parse_size(raw)
+            except UsageError:
+                raise ConfigError(f"policy {here}: expected a size like 500MB, got {raw!r}") from None
+        elif key == "min_efficiency":
+            _expect(raw is None or (isinstance(raw, (int, float)) and not isinstance(raw, bool)
+                                    and 0 <= raw <= 1), here, "a number from 0 to 1", raw)
+            values[key] = None if raw is None else float(raw)
+        elif isinstance(default, bool):
+            _expect(isinstance(raw, bool), here, "true or false", raw)
+            values[key] = raw
+        elif key in ("max_layers", "max_ignore_days"):
+            _expect(raw is None or (isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0),
+                    here, "a whole number", raw)
+            values[key] = raw
+        elif key == "max_vulnerability_severity":
+            _expect(isinstance(raw, str) and raw.lower() in SEVERITIES, here,
+                    "one of " + "|".join(SEVERITIES), raw)
+            values[key] = raw.lower()
+        else:  # lists of strings
+            _expect(isinstance(raw, list) and all(isinstance(x, str) for x in raw), here,
+                    "a list of strings", raw)
+            if key == "allowed_patterns":
+                for pat in raw:
+                    try:
+                        re.compile(pat)
+                    except re.error as e:
+                        raise ConfigError(f"policy {here}: bad regular expression {pat!r}: {e}") from None
+            values[key] = tuple(raw)
+    return cls(**values)
+
+
+def parse_policy(text: str, src: str = "<policy>") -> Policy:
+    import yaml
+
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"policy {src}:{line} is not valid YAML") from e
+    if doc is None:
+        doc = {}
+    _expect(isinstance(doc, dict), src, "a mapping at the top level", type(doc).__name__)
+    allowed = {"version", "security_baseline", "optimization", "labels", "tags", "rules"}
+    unknown = sorted(set(doc) - allowed)
+    if unknown:
+        raise ConfigError(f"policy {src}: unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
+    if doc.get("version", 1) != 1:
+        raise ConfigError(f"policy {src}: unsupported version {doc.get('version')!r}; expected 1")
+    rules = doc.get("rules") or {}
+    _expect(isinstance(rules, dict), f"{src}: rules", "a mapping of rule id to level", rules)
+    levels: dict[str, str] = {}
+    for rid, level in rules.items():
+        if level is False:
+            level = "off"
+        _expect(isinstance(level, str) and level.lower() in RULE_LEVELS, f"{src}: rules.{rid}",
+                "one of " + "|".join(RULE_LEVELS), level)
+        levels[str(rid)] = level.lower()
+    return Policy(
+        security_baseline=_section(SecurityBaseline, doc.get("security_baseline"), "security_baseline", src),
+        optimization=_section(Optimization, doc.get("optimization"), "optimization", src),
+        labels=_section(Labels, doc.get("labels"), "labels", src),
+        tags=_section(Tags, doc.get("tags"), "tags", src),
+        rules=levels,
+        source=src,
+    )
