@@ -102,6 +102,8 @@ class Visitor:
     # with no content (``Entry.open`` raises, ``Entry.read`` returns b""). Metadata-only visitors
     # need nothing: replayed entries carry every header field. ``cacheable = False`` opts out
     # (the pass then reads the layer for real).
+    # Order per layer: begin_layer, [restore_layer on a hit], visit..., layer_result (on a miss,
+    # to store), end_layer. So per-layer state must still be held when layer_result is called.
     cacheable: bool = True
 
     def layer_result(self, index: int, layer: Layer) -> object:
