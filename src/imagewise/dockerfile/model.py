@@ -1,0 +1,136 @@
+"""Immutable model of a parsed Dockerfile (see :mod:`imagewise.dockerfile.parser`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+
+@dataclass(frozen=True, slots=True)
+class Heredoc:
+    """One here-document attached to an instruction (``RUN <<EOF``, ``COPY <<-"EOT" /dst``).
+
+    ``body`` ends with a newline (as BuildKit writes it); with ``strip_tabs`` (``<<-``) leading tabs
+    are already removed from every body line. ``expand`` is False when the delimiter was quoted.
+    ``start_line``/``end_line`` cover the body lines and the terminator line.
+    """
+
+    name: str
+    body: str
+    strip_tabs: bool = False
+    expand: bool = True
+    start_line: int = 0
+    end_line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Instruction:
+    """One instruction with its exact source span.
+
+    ``keyword`` is upper-case (``RUN``); ``original`` is the exact source text of all its lines
+    (continuations and heredoc bodies included). ``flags`` maps a flag name with its dashes
+    (``--mount``) to every value it was given, in order (``--link`` alone gives ``("",)``).
+    ``args`` is the text after the flags with line continuations joined and comment lines dropped.
+    ``arguments`` is that text for the shell form, or the JSON list (a tuple) for the exec form.
+    ``pairs`` holds the key/value pairs of ENV, LABEL and ARG (value None for ``ARG name``),
+    with quotes removed as BuildKit does. ``comments`` are the comment lines directly before the
+    instruction (since the previous instruction), stripped of the leading ``#`` and whitespace.
+    ``inner`` is the wrapped instruction of an ``ONBUILD``.
+    """
+
+    keyword: str
+    original: str
+    start_line: int
+    end_line: int
+    args: str = ""
+    arguments: str | tuple[str, ...] = ""
+    flags: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
+    flag_list: tuple[tuple[str, str], ...] = ()
+    heredocs: tuple[Heredoc, ...] = ()
+    comments: tuple[str, ...] = ()
+    comment_lines: tuple[int, ...] = ()
+    pairs: tuple[tuple[str, str | None], ...] = ()
+    inner: Instruction | None = None
+    stage_index: int = -1
+
+    @property
+    def is_exec_form(self) -> bool:
+        return isinstance(self.arguments, tuple)
+
+    def flag(self, name: str) -> str | None:
+        """The last value of flag ``name`` (``"--from"`` or ``"from"``), or None when absent."""
+        key = name if name.startswith("--") else "--" + name
+        values = self.flags.get(key)
+        return values[-1] if values else None
+
+    def has_flag(self, name: str) -> bool:
+        key = name if name.startswith("--") else "--" + name
+        return key in self.flags
+
+    @property
+    def effective(self) -> Instruction:
+        """The instruction that acts: the ``inner`` one for ONBUILD, else itself."""
+        return self.inner if self.inner is not None else self
+
+    @property
+    def shell_script(self) -> str:
+        """For RUN: the script a shell will run (heredoc bodies for ``RUN <<EOF``), else ``""``."""
+        if self.is_exec_form:
+            return ""
+        if self.heredocs and self.args.strip().startswith("<<"):
+            return "\n".join(h.body for h in self.heredocs)
+        return self.args
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """A build stage: from its FROM to the next one. ``base_image`` is expanded with the global
+    ARG defaults; ``base_image_raw`` is as written. ``instructions`` excludes the FROM itself."""
+
+    index: int
+    base_image: str
+    base_image_raw: str
+    alias: str | None
+    platform: str | None
+    from_instruction: Instruction
+    instructions: tuple[Instruction, ...]
+
+    @property
+    def from_line(self) -> int:
+        return self.from_instruction.start_line
+
+    @property
+    def name(self) -> str:
+        return self.alias if self.alias is not None else str(self.index)
+
+
+@dataclass(frozen=True, slots=True)
+class Dockerfile:
+    """A whole parsed Dockerfile. ``instructions`` is every instruction in order; ``preamble`` the
+    ones before the first FROM (normally global ARGs); ``directives`` the parser directives in
+    lower-case keys (``syntax``, ``escape``, ``check``)."""
+
+    filename: str
+    text: str
+    instructions: tuple[Instruction, ...]
+    stages: tuple[Stage, ...]
+    preamble: tuple[Instruction, ...]
+    directives: dict[str, str] = field(default_factory=dict, hash=False)
+    escape: str = "\\"
+    global_args: dict[str, str | None] = field(default_factory=dict, hash=False)
+    trailing_comments: tuple[str, ...] = ()
+
+    def __iter__(self) -> Iterator[Instruction]:
+        return iter(self.instructions)
+
+    @property
+    def lines(self) -> list[str]:
+        return self.text.splitlines()
+
+    def stage_by_name(self, name: str) -> Stage | None:
+        for stage in self.stages:
+            if stage.alias is not None and stage.alias.lower() == name.lower():
+                return stage
+        if name.isdigit() and int(name) < len(self.stages):
+            return self.stages[int(name)]
+        return None

@@ -1,0 +1,298 @@
+"""Dockerfile parser: text -> immutable :class:`~imagewise.dockerfile.model.Dockerfile`.
+
+Follows BuildKit's grammar: parser directives at the top (``# syntax=``, ``# escape=`` with a
+backtick escape for Windows files, ``# check=``), comment lines (``#`` as first non-blank
+character), line continuations with the escape character (comment and blank lines inside a
+continuation are skipped), heredocs for RUN/COPY/ADD (``<<EOF``, ``<<-EOF``, quoted delimiters,
+several per instruction), leading ``--flags``, exec (JSON) and shell forms, ONBUILD wrapping an
+inner instruction, stages with ``AS`` aliases and ``--platform``, global ARGs expanded into FROM.
+Errors are :class:`~imagewise.errors.DockerfileSyntaxError` with the file and line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+
+from imagewise.dockerfile.expand import expand
+from imagewise.dockerfile.model import Dockerfile, Heredoc, Instruction, Stage
+from imagewise.dockerfile.words import parse_pairs, split_words, unquote
+from imagewise.errors import DockerfileSyntaxError
+
+KEYWORDS = frozenset({
+    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
+    "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
+})
+FLAG_KEYWORDS = frozenset({"FROM", "RUN", "COPY", "ADD", "HEALTHCHECK"})
+EXEC_KEYWORDS = frozenset({"RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD", "VOLUME"})
+HEREDOC_KEYWORDS = frozenset({"RUN", "COPY", "ADD"})
+_DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
+_KNOWN_DIRECTIVES = frozenset({"syntax", "escape", "check"})
+_HEREDOC = re.compile(r"<<(-?)\s*(?:\"([^\"\s]+)\"|'([^'\s]+)'|([A-Za-z0-9_.\-]+))")
+
+
+@dataclass
+class _Cursor:
+    lines: list[str]
+    filename: str
+    escape: str = "\\"
+    i: int = 0
+    comments: list[tuple[int, str]] = field(default_factory=list)
+
+
+def parse(text: str, filename: str = "Dockerfile") -> Dockerfile:
+    """Parse Dockerfile ``text``; raises ``DockerfileSyntaxError`` (with line) on bad input."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = [ln.rstrip("\r") for ln in text.split("\n")]
+    if lines and lines[-1] == "" and text.endswith("\n"):
+        lines.pop()
+    directives, first = _directives(lines)
+    escape = directives.get("escape", "\\")
+    if escape not in ("\\", "`"):
+        raise DockerfileSyntaxError(f"invalid escape token {escape!r}", filename, first or 1)
+    cur = _Cursor(lines, filename, escape, first)
+    instructions: list[Instruction] = []
+    stage_index = -1
+    while cur.i < len(lines):
+        stripped = lines[cur.i].strip()
+        if not stripped:
+            cur.i += 1
+            continue
+        if stripped.startswith("#"):
+            cur.comments.append((cur.i + 1, stripped[1:].strip()))
+            cur.i += 1
+            continue
+        if stripped.split(None, 1)[0].upper() == "FROM":
+            stage_index += 1
+        instructions.append(_instruction(cur, stage_index))
+        cur.comments = []
+    return _assemble(text, filename, instructions, directives, escape, cur.comments)
+
+
+def _directives(lines: list[str]) -> tuple[dict[str, str], int]:
+    found: dict[str, str] = {}
+    i = 0
+    while i < len(lines):
+        m = _DIRECTIVE.match(lines[i].strip())
+        if not m:
+            break
+        key = m.group(1).lower()
+        if key in _KNOWN_DIRECTIVES:
+            if key in found:
+                break
+            found[key] = m.group(2)
+        i += 1
+    return found, i
+
+
+def _logical_line(cur: _Cursor) -> tuple[str, int, int]:
+    """Join a physical line and its continuations; returns (text, first index, last index)."""
+    start = cur.i
+    parts: list[str] = []
+    line = cur.lines[cur.i]
+    while True:
+        body = line.rstrip(" \t")
+        if body.endswith(cur.escape):
+            parts.append(body[:-1])
+            cur.i += 1
+            # skip comment and blank lines inside the continuation
+            while cur.i < len(cur.lines) and (
+                not cur.lines[cur.i].strip() or cur.lines[cur.i].lstrip().startswith("#")
+            ):
+                cur.i += 1
+            if cur.i >= len(cur.lines):
+                return "".join(parts), start, cur.i - 1
+            line = cur.lines[cur.i]
+            continue
+        parts.append(line)
+        last = cur.i
+        cur.i += 1
+        return "".join(parts), start, last
+
+
+def _instruction(cur: _Cursor, stage_index: int) -> Instruction:
+    text, first, last = _logical_line(cur)
+    line_no = first + 1
+    stripped = text.strip()
+    m = re.match(r"(\S+)\s*(.*)", stripped, re.S)
+    keyword, rest = (m.group(1), m.group(2)) if m else (stripped, "")
+    upper = keyword.upper()
+    if upper not in KEYWORDS:
+        raise DockerfileSyntaxError(f"unknown instruction: {keyword}", cur.filename, line_no)
+    rest = rest.strip()
+    inner: Instruction | None = None
+    heredoc_kw = upper
+    if upper == "ONBUILD":
+        inner_kw = rest.split(None, 1)[0].upper() if rest else ""
+        if not inner_kw:
+            raise DockerfileSyntaxError("ONBUILD requires an instruction", cur.filename, line_no)
+        if inner_kw not in KEYWORDS:
+            raise DockerfileSyntaxError(
+                f"unknown instruction in ONBUILD: {rest.split(None, 1)[0]}", cur.filename, line_no)
+        heredoc_kw = inner_kw
+    heredocs: tuple[Heredoc, ...] = ()
+    if heredoc_kw in HEREDOC_KEYWORDS and "<<" in rest:
+        heredocs = _read_heredocs(cur, rest)
+        if heredocs:
+            last = heredocs[-1].end_line - 1
+    original = "\n".join(cur.lines[first : last + 1])
+    comments = tuple(c for _, c in cur.comments)
+    comment_lines = tuple(n for n, _ in cur.comments)
+    base = _build(upper, rest, cur, line_no, last + 1, original, heredocs, stage_index)
+    if upper == "ONBUILD":
+        im = re.match(r"(\S+)\s*(.*)", rest, re.S)
+        inner_kw, inner_rest = (im.group(1), im.group(2)) if im else (rest, "")
+        inner = _build(inner_kw.upper(), inner_rest.strip(), cur, line_no, last + 1, original,
+                       heredocs, stage_index)
+        base = replace(base, inner=inner)
+    return replace(base, comments=comments, comment_lines=comment_lines)
+
+
+def _build(keyword: str, rest: str, cur: _Cursor, start: int, end: int, original: str,
+           heredocs: tuple[Heredoc, ...], stage_index: int) -> Instruction:
+    flag_list: list[tuple[str, str]] = []
+    if keyword in FLAG_KEYWORDS:
+        flag_list, rest = _flags(rest, cur.escape)
+    flags: dict[str, tuple[str, ...]] = {}
+    for name, value in flag_list:
+        flags[name] = flags.get(name, ()) + (value,)
+    arguments: str | tuple[str, ...] = rest
+    if keyword in EXEC_KEYWORDS:
+        arguments = _exec_form(rest)
+    elif keyword == "HEALTHCHECK":
+        head, _, cmd = rest.partition(" ")
+        if head.upper() == "CMD":
+            arguments = _exec_form(cmd.strip())
+    pairs: tuple[tuple[str, str | None], ...] = ()
+    if keyword in ("ENV", "LABEL", "ARG"):
+        pairs = parse_pairs(keyword, rest, cur.escape)
+    return Instruction(
+        keyword=keyword, original=original, start_line=start, end_line=end, args=rest,
+        arguments=arguments, flags=flags, flag_list=tuple(flag_list), heredocs=heredocs,
+        pairs=pairs, stage_index=stage_index,
+    )
+
+
+def _flags(rest: str, escape: str) -> tuple[list[tuple[str, str]], str]:
+    out: list[tuple[str, str]] = []
+    while True:
+        rest = rest.lstrip()
+        if not rest.startswith("--") or rest.startswith("-- ") or rest == "--":
+            return out, rest
+        words = split_words(rest, escape)
+        token = words[0] if words else rest
+        idx = rest.find(token)
+        rest = rest[idx + len(token) :]
+        name, eq, value = token.partition("=")
+        out.append((name.lower(), unquote(value, escape) if eq else ""))
+
+
+def _exec_form(rest: str) -> str | tuple[str, ...]:
+    if not rest.startswith("["):
+        return rest
+    try:
+        value = json.loads(rest)
+    except ValueError:
+        return rest
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return rest
+
+
+def _heredoc_markers(rest: str) -> list[tuple[str, bool, bool]]:
+    """(name, strip_tabs, expand) for each heredoc marker outside quotes, in order."""
+    found: list[tuple[str, bool, bool]] = []
+    quote = ""
+    i = 0
+    while i < len(rest):
+        c = rest[i]
+        if quote:
+            if c == quote:
+                quote = ""
+        elif c in "'\"":
+            quote = c
+        elif rest.startswith("<<", i) and not rest.startswith("<<<", i) and (
+            i == 0 or rest[i - 1] != "<"
+        ):
+            m = _HEREDOC.match(rest, i)
+            if m:
+                name = m.group(2) or m.group(3) or m.group(4)
+                found.append((name, m.group(1) == "-", m.group(4) is not None))
+                i = m.end()
+                continue
+        i += 1
+    return found
+
+
+def _read_heredocs(cur: _Cursor, rest: str) -> tuple[Heredoc, ...]:
+    out: list[Heredoc] = []
+    for name, strip_tabs, do_expand in _heredoc_markers(rest):
+        start = cur.i
+        body: list[str] = []
+        while True:
+            if cur.i >= len(cur.lines):
+                raise DockerfileSyntaxError(
+                    f"unterminated heredoc {name!r}", cur.filename, start)
+            line = cur.lines[cur.i]
+            cur.i += 1
+            candidate = line.lstrip("\t") if strip_tabs else line
+            if candidate == name:
+                break
+            body.append(candidate)
+        text = "\n".join(body) + ("\n" if body else "")
+        out.append(Heredoc(name, text, strip_tabs, do_expand, start + 1, cur.i))
+    return tuple(out)
+
+
+def _assemble(text: str, filename: str, instructions: list[Instruction],
+              directives: dict[str, str], escape: str,
+              trailing: list[tuple[int, str]]) -> Dockerfile:
+    preamble = tuple(i for i in instructions if i.stage_index < 0)
+    global_args: dict[str, str | None] = {}
+    for ins in preamble:
+        if ins.keyword == "ARG":
+            for key, value in ins.pairs:
+                global_args[key] = None if value is None else expand(value, global_args, escape)
+    stages: list[Stage] = []
+    for ins in instructions:
+        if ins.keyword == "FROM":
+            stages.append(_stage(ins, len(stages), global_args, escape, filename))
+    by_stage: dict[int, list[Instruction]] = {}
+    for ins in instructions:
+        if ins.stage_index >= 0 and ins.keyword != "FROM":
+            by_stage.setdefault(ins.stage_index, []).append(ins)
+    stages = [replace(s, instructions=tuple(by_stage.get(s.index, ()))) for s in stages]
+    return Dockerfile(
+        filename=filename, text=text, instructions=tuple(instructions), stages=tuple(stages),
+        preamble=preamble, directives=directives, escape=escape, global_args=global_args,
+        trailing_comments=tuple(c for _, c in trailing),
+    )
+
+
+def _stage(ins: Instruction, index: int, global_args: dict[str, str | None], escape: str,
+           filename: str) -> Stage:
+    words = split_words(ins.args, escape)
+    if not words:
+        raise DockerfileSyntaxError("FROM requires an image", filename, ins.start_line)
+    alias: str | None = None
+    if len(words) >= 3 and words[1].lower() == "as":
+        alias = unquote(words[2], escape)
+    elif len(words) != 1:
+        raise DockerfileSyntaxError(
+            "FROM requires either one or three arguments (image [AS name])", filename,
+            ins.start_line)
+    raw = words[0]
+    platform = ins.flag("--platform")
+    return Stage(
+        index=index, base_image=expand(raw, global_args, escape, remove_quotes=True),
+        base_image_raw=raw, alias=alias, platform=platform, from_instruction=ins,
+        instructions=(),
+    )
+
+
+def parse_file(path: str) -> Dockerfile:
+    """Read and parse a Dockerfile from disk (UTF-8, undecodable bytes replaced)."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return parse(fh.read(), path)

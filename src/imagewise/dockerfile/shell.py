@@ -1,0 +1,258 @@
+"""RUN bodies as shell: the simple commands a script runs, with their flags and arguments.
+
+``parse_shell(text) -> Script`` uses bashlex (a real bash parser) and walks lists (``&&``, ``||``,
+``;``), pipelines, subshells, compound commands (``if``/``for``/``while``, ``{ }``), command
+substitutions and the scripts given to ``sh -c``/``bash -c`` (marked ``nested``). When bashlex
+cannot parse the text it falls back to a tolerant splitter on unquoted operators; it never raises.
+
+Flag conventions (as hadolint's shell model): ``--name=value`` is the flag ``name``; ``-abc`` is the
+flags ``a``, ``b`` and ``c``; anything else is an argument.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Iterable
+
+SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh", "/bin/sh", "/bin/bash", "/bin/ash",
+                    "/bin/dash", "/usr/bin/bash", "/usr/bin/env"})
+_KEYWORDS = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "for",
+                       "case", "esac", "in", "!", "{", "}", "function", "select", "time"})
+_ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=")
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One simple command: ``name`` and its ``args`` (quote-removed words after the name)."""
+
+    name: str
+    args: tuple[str, ...] = ()
+    nested: bool = False
+
+    @property
+    def flags(self) -> frozenset[str]:
+        out: set[str] = set()
+        for a in self.args:
+            if a.startswith("--") and len(a) > 2:
+                out.add(a[2:].split("=", 1)[0])
+            elif a.startswith("-") and len(a) > 1:
+                out.update(a[1:])
+        return frozenset(out)
+
+    def has_flag(self, *names: str) -> bool:
+        """True when any of ``names`` (``"y"``, ``"yes"``, ``"--yes"``, ``"-y"``) is given."""
+        have = self.flags
+        return any(n.lstrip("-") in have for n in names)
+
+    def has_arg(self, *words: str) -> bool:
+        return any(w in self.args for w in words)
+
+    @property
+    def args_no_flags(self) -> tuple[str, ...]:
+        return tuple(a for a in self.args if not a.startswith("-"))
+
+    def flag_value(self, *names: str) -> str | None:
+        """Value of ``--name=value``, ``--name value`` or ``-n value`` (first match)."""
+        for i, a in enumerate(self.args):
+            for n in names:
+                dashed = ("--" if len(n.lstrip("-")) > 1 else "-") + n.lstrip("-")
+                if a.startswith(dashed + "="):
+                    return a[len(dashed) + 1 :]
+                if a == dashed and i + 1 < len(self.args):
+                    return self.args[i + 1]
+        return None
+
+    @property
+    def subcommand(self) -> str | None:
+        """First argument that is not a flag (``install`` in ``apt-get -y install x``)."""
+        rest = self.args_no_flags
+        return rest[0] if rest else None
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """A parsed shell script: every simple command in order, and whether a pipe is used."""
+
+    text: str
+    commands: tuple[Command, ...]
+    has_pipe: bool
+    parsed: bool  # True when bashlex parsed it; False when the tolerant splitter was used
+
+    def find(self, *names: str) -> list[Command]:
+        return [c for c in self.commands if c.name in names]
+
+    def uses(self, *names: str) -> bool:
+        return any(c.name in names for c in self.commands)
+
+
+@lru_cache(maxsize=4096)
+def parse_shell(text: str) -> Script:
+    """Parse ``text`` as a POSIX/bash script. Never raises."""
+    commands, has_pipe, ok = _parse(text, 0)
+    return Script(text, tuple(commands), has_pipe, ok)
+
+
+def _parse(text: str, depth: int) -> tuple[list[Command], bool, bool]:
+    clean = text.replace("\\\r\n", " ").replace("\\\n", " ")
+    try:
+        import bashlex
+
+        nodes = bashlex.parse(clean)
+        commands: list[Command] = []
+        pipe = [False]
+        for node in nodes:
+            _walk(node, commands, pipe, depth)
+        return commands, pipe[0], True
+    except Exception:  # bashlex raises many kinds; fall back to the tolerant splitter
+        cmds, pipe_flag = _fallback(clean, depth)
+        return cmds, pipe_flag, False
+
+
+def _walk(node: Any, out: list[Command], pipe: list[bool], depth: int) -> None:
+    kind = getattr(node, "kind", "")
+    if kind == "command":
+        words: list[str] = []
+        subs: list[Any] = []
+        for part in node.parts:
+            pk = getattr(part, "kind", "")
+            if pk == "word" or (pk == "assignment" and words):
+                words.append(part.word)
+            subs.extend(_substitutions(part))
+        if words:
+            _add(words, out, pipe, depth)
+        for sub in subs:
+            _walk(sub, out, pipe, depth)
+        return
+    if kind == "pipeline" and any(getattr(p, "kind", "") == "pipe" for p in node.parts):
+        pipe[0] = True
+    for attr in ("parts", "list"):
+        children = getattr(node, attr, None)
+        if isinstance(children, list):
+            for child in children:
+                _walk(child, out, pipe, depth)
+    command = getattr(node, "command", None)
+    if command is not None:
+        _walk(command, out, pipe, depth)
+
+
+def _substitutions(part: Any) -> Iterable[Any]:
+    for sub in getattr(part, "parts", None) or ():
+        if getattr(sub, "kind", "") in ("commandsubstitution", "processsubstitution"):
+            yield sub.command
+        else:
+            yield from _substitutions(sub)
+
+
+def _add(words: list[str], out: list[Command], pipe: list[bool], depth: int) -> None:
+    cmd = Command(words[0], tuple(words[1:]), depth > 0)
+    out.append(cmd)
+    script = _inline_script(cmd)
+    if script is not None and depth < 3:
+        nested, nested_pipe, _ = _parse(script, depth + 1)
+        out.extend(nested)
+        pipe[0] = pipe[0] or nested_pipe
+
+
+def _inline_script(cmd: Command) -> str | None:
+    """The script of ``sh -c '...'`` (also ``-ec``, ``-xc``), else None."""
+    if cmd.name.rsplit("/", 1)[-1] not in {s.rsplit("/", 1)[-1] for s in SHELLS} - {"env"}:
+        return None
+    for i, a in enumerate(cmd.args):
+        if a.startswith("-") and not a.startswith("--") and "c" in a[1:]:
+            return cmd.args[i + 1] if i + 1 < len(cmd.args) else None
+    return None
+
+
+def _fallback(text: str, depth: int) -> tuple[list[Command], bool]:
+    segments, has_pipe = _split_segments(text)
+    out: list[Command] = []
+    pipe = [has_pipe]
+    for seg in segments:
+        words = [w for w in _tolerant_words(seg)]
+        while words and (words[0] in _KEYWORDS or _ASSIGN.match(words[0])):
+            if words[0] in ("for", "case", "select"):
+                words = []
+                break
+            words = words[1:]
+        if words:
+            _add(words, out, pipe, depth)
+    return out, pipe[0]
+
+
+def _split_segments(text: str) -> tuple[list[str], bool]:
+    segments: list[str] = []
+    cur: list[str] = []
+    quote = ""
+    has_pipe = False
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if quote:
+            if c == "\\" and quote == '"' and i + 1 < n:
+                cur.append(text[i : i + 2])
+                i += 2
+                continue
+            if c == quote:
+                quote = ""
+            cur.append(c)
+        elif c == "\\" and i + 1 < n:
+            cur.append(text[i : i + 2])
+            i += 2
+            continue
+        elif c in "'\"":
+            quote = c
+            cur.append(c)
+        elif c == "#" and (not cur or cur[-1].isspace()):
+            while i < n and text[i] != "\n":
+                i += 1
+            continue
+        elif c in ";&|\n(){}`" or (c == "$" and text.startswith("$(", i)):
+            if c == "|" and not text.startswith("||", i) and (i == 0 or text[i - 1] != "|"):
+                has_pipe = True
+            if c == "$":
+                i += 1
+            segments.append("".join(cur))
+            cur = []
+        else:
+            cur.append(c)
+        i += 1
+    segments.append("".join(cur))
+    return [s for s in segments if s.strip()], has_pipe
+
+
+def _tolerant_words(segment: str) -> list[str]:
+    words: list[str] = []
+    cur: list[str] = []
+    quote = ""
+    in_word = False
+    i = 0
+    while i < len(segment):
+        c = segment[i]
+        if quote:
+            if c == quote:
+                quote = ""
+            elif c == "\\" and quote == '"' and i + 1 < len(segment):
+                cur.append(segment[i + 1])
+                i += 1
+            else:
+                cur.append(c)
+        elif c == "\\" and i + 1 < len(segment):
+            cur.append(segment[i + 1])
+            in_word = True
+            i += 1
+        elif c in "'\"":
+            quote = c
+            in_word = True
+        elif c.isspace() or c in "<>":
+            if in_word:
+                words.append("".join(cur))
+                cur, in_word = [], False
+        else:
+            cur.append(c)
+            in_word = True
+        i += 1
+    if in_word:
+        words.append("".join(cur))
+    return words

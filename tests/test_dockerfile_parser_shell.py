@@ -1,0 +1,83 @@
+"""Shell model of RUN bodies and a bounded fuzz run of the parser."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from imagewise.dockerfile import parse
+from imagewise.dockerfile.shell import parse_shell
+from imagewise.errors import DockerfileSyntaxError
+
+
+def test_commands_across_operators_pipes_subshells() -> None:
+    s = parse_shell('FOO=1 apt-get install -y "curl" && echo $(id -u) | tee x; '
+                    "(cd /src && make) || true")
+    assert [c.name for c in s.commands] == ["apt-get", "echo", "id", "tee", "cd", "make", "true"]
+    apt = s.commands[0]
+    assert apt.args == ("install", "-y", "curl")
+    assert apt.has_flag("y") and apt.subcommand == "install"
+    assert apt.args_no_flags == ("install", "curl")
+    assert s.has_pipe and s.parsed
+
+
+def test_sh_c_scripts_are_analysed() -> None:
+    s = parse_shell("sh -ec 'apk add --no-cache git && pip install --no-cache-dir x==1'")
+    nested = [c for c in s.commands if c.nested]
+    assert [c.name for c in nested] == ["apk", "pip"]
+    assert nested[0].has_flag("no-cache")
+    assert nested[1].has_flag("no-cache-dir") and nested[1].args_no_flags == ("install", "x==1")
+
+
+def test_flags_split_like_hadolint() -> None:
+    c = parse_shell("useradd -lmu 1000 --shell=/bin/sh app").commands[0]
+    assert {"l", "m", "u", "shell"} <= c.flags
+    assert c.flag_value("shell") == "/bin/sh"
+    assert c.flag_value("u") is None  # combined short flags carry no value
+
+
+def test_fallback_when_bashlex_fails() -> None:
+    s = parse_shell("case $x in a) apk add foo;; esac; apt-get install -y bar | cat")
+    assert not s.parsed
+    assert "apt-get" in [c.name for c in s.commands]
+    assert s.has_pipe
+
+
+def test_compound_commands() -> None:
+    s = parse_shell("if [ -f x ]; then yum install -y a; fi; for p in a b; do gem install $p; done")
+    assert {"yum", "gem"} <= {c.name for c in s.commands}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet=st.sampled_from(list("\\`\"'$#{}[]<>-=:\n\t &|;()abEOFRUNCOPY")),
+               max_size=200))
+def test_parser_never_crashes_on_noise(text: str) -> None:
+    for prefix in ("", "FROM a\n", "FROM a\nRUN ", "# escape=`\nFROM a\nCOPY <<EOF "):
+        try:
+            parse(prefix + text)
+        except DockerfileSyntaxError:
+            pass
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from([
+    "FROM alpine:3.20 AS base", "RUN apk add --no-cache curl \\", "  && echo hi", "# comment",
+    "", "RUN <<EOF", "EOF", "COPY --from=base /a /b", "ONBUILD RUN x", "ARG V=${X:-1}",
+    "ENV A=1 B=\"2 3\"", "LABEL a=b", "CMD [\"x\"]", "HEALTHCHECK --interval=5s CMD true",
+    "USER 1000", "WORKDIR /app", "RUN [\"a\", ", "\\", "# escape=`", "SHELL [\"bash\", \"-c\"]",
+]), max_size=25))
+def test_parser_never_crashes_on_shuffled_instructions(lines: list[str]) -> None:
+    try:
+        df = parse("\n".join(lines))
+    except DockerfileSyntaxError:
+        return
+    for ins in df.instructions:
+        assert 1 <= ins.start_line <= ins.end_line
+        if ins.keyword == "RUN":
+            parse_shell(ins.shell_script)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=120))
+def test_shell_parser_never_raises(text: str) -> None:
+    parse_shell(text)
