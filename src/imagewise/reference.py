@@ -103,12 +103,18 @@ class ImageReference:
         scheme = "http" if insecure or self.is_loopback else "https"
         return f"{scheme}://{self.host}"
 
+    @property
+    def familiar_name(self) -> str:
+        """The short name users type: ``alpine`` for ``docker.io/library/alpine``."""
+        if not self.is_docker_hub:
+            return self.name
+        if self.repository.startswith("library/") and self.repository.count("/") == 1:
+            return self.repository.removeprefix("library/")
+        return self.repository
+
     def familiar(self) -> str:
         """The short form users type: ``alpine:3.20`` rather than ``docker.io/library/alpine:3.20``."""
-        name = self.name
-        if self.is_docker_hub:
-            name = self.repository.removeprefix("library/") if self.repository.count("/") == 1 else self.repository
-        return name + self._suffix()
+        return self.familiar_name + self._suffix()
 
     def _suffix(self) -> str:
         out = f":{self.tag}" if self.tag else ""

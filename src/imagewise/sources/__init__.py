@@ -14,13 +14,33 @@ from imagewise.reference import TransportRef, parse_transport
 if TYPE_CHECKING:
     from imagewise.sources.base import Sink, Source
 
-__all__ = ["open_sink", "open_source", "source_for", "sink_for"]
+__all__ = ["detect_local", "open_sink", "open_source", "sink_for", "source_for"]
 
 
 def open_source(text: str | TransportRef, *, insecure: bool = False) -> Source:
-    """Open the image named by a transport string (or a parsed TransportRef) for reading."""
-    ref = parse_transport(text) if isinstance(text, str) else text
+    """Open the image named by a transport string (or a parsed TransportRef) for reading.
+
+    A bare argument that is an existing local archive or layout (``./img.tar``, ``out/layout``)
+    is read as one, so ``imagewise inspect img.tar`` works without a transport prefix.
+    """
+    ref = (detect_local(text) or parse_transport(text)) if isinstance(text, str) else text
     return source_for(ref, insecure=insecure)
+
+
+def detect_local(text: str) -> TransportRef | None:
+    """A TransportRef for ``text`` when it has no transport prefix and names a local image:
+    a directory with ``index.json`` (oci) or a file that looks like a path (docker-archive,
+    which also reads OCI archives)."""
+    import os
+
+    if text.startswith(("docker://", "oci:", "oci-archive:", "docker-archive:")):
+        return None
+    if os.path.isdir(text) and os.path.isfile(os.path.join(text, "index.json")):
+        return TransportRef("oci", path=text)
+    looks_like_path = os.sep in text or text.endswith((".tar", ".tar.gz", ".tgz"))
+    if os.path.isfile(text) and looks_like_path:
+        return TransportRef("docker-archive", path=text)
+    return None
 
 
 def open_sink(text: str | TransportRef, *, insecure: bool = False) -> Sink:

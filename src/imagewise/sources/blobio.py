@@ -1,0 +1,314 @@
+"""Blob streams shared by the file-based sources and sinks.
+
+* :class:`VerifyingReader` hashes what is read and raises :class:`DigestMismatch` at EOF (or
+  when more bytes than the descriptor's size arrive). A sink that receives one may skip its own
+  hashing: the reader already guarantees the bytes.
+* :class:`FileRegion` reads one member of an uncompressed tar in place (no extraction).
+* :class:`TarIndex` lists an archive's members with their data offsets, reading only headers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+from dataclasses import dataclass
+from typing import IO
+
+from imagewise.errors import DigestMismatch, ImageFormatError, NotAnImage
+from imagewise.oci.digest import Digest
+
+CHUNK = 1 << 20
+
+
+class VerifyingReader:
+    """Wraps a binary stream; checks the digest (and size, when known) when EOF is reached."""
+
+    def __init__(self, raw: IO[bytes], digest: Digest, size: int | None = None, where: str = "") -> None:
+        self._raw = raw
+        self.expected = digest
+        self._size = size if size is not None and size >= 0 else None
+        self._h = hashlib.new(digest.algorithm)
+        self._where = where or f"blob {digest}"
+        self.count = 0
+        self.verified = False
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n) if n is not None and n >= 0 else self._raw.read()
+        if data:
+            self._h.update(data)
+            self.count += len(data)
+            if self._size is not None and self.count > self._size:
+                raise DigestMismatch(str(self.expected), f"more than {self._size} bytes", self._where)
+        if not data or n is None or n < 0:
+            self._finish()
+        return data
+
+    def readinto(self, b: bytearray | memoryview) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def _finish(self) -> None:
+        if self.verified:
+            return
+        got = Digest(self.expected.algorithm, self._h.hexdigest())
+        if got != self.expected:
+            raise DigestMismatch(str(self.expected), str(got), self._where)
+        if self._size is not None and self.count != self._size:
+            raise DigestMismatch(
+                str(self.expected), f"{self.count} bytes instead of {self._size}", self._where
+            )
+        self.verified = True
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._raw.close()
+
+    @property
+    def closed(self) -> bool:
+        return bool(getattr(self._raw, "closed", False))
+
+    def __enter__(self) -> VerifyingReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class FileRegion:
+    """A read-only stream over ``length`` bytes of a file starting at ``offset``."""
+
+    def __init__(self, path: str, offset: int, length: int) -> None:
+        self._f = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._f.seek(offset)
+        self._left = length
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        want = self._left if n is None or n < 0 else min(n, self._left)
+        data = self._f.read(want)
+        if not data:
+            raise ImageFormatError(f"{self._f.name}: archive is truncated")
+        self._left -= len(data)
+        return data
+
+    def readinto(self, b: bytearray | memoryview) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._f.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._f.closed
+
+    def __enter__(self) -> FileRegion:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    name: str
+    offset: int  # offset of the data in the archive file
+    size: int
+
+
+def _norm(name: str) -> str:
+    while name.startswith("./"):
+        name = name[2:]
+    return name.lstrip("/")
+
+
+class TarIndex:
+    """The regular-file members of an uncompressed tar archive, by normalised name.
+
+    Only headers are read (tarfile seeks over the data), so indexing a multi-GB archive is cheap.
+    A compressed archive is refused with ``compressed=True`` so callers can fall back.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.members: dict[str, Member] = {}
+        self.names: list[str] = []
+        if not os.path.exists(path):
+            raise FileNotFoundError(2, "No such file or directory", path)
+        if os.path.isdir(path):
+            raise NotAnImage(f"{path} is a directory, not an archive (use oci:{path} for a layout)")
+        with open(path, "rb") as f:
+            head = f.read(512)
+        self.compression = _sniff(head)
+        if self.compression:
+            return
+        try:
+            with tarfile.open(path, mode="r:") as tf:
+                for ti in tf:
+                    name = _norm(ti.name)
+                    self.names.append(name)
+                    if ti.isfile():
+                        self.members[name] = Member(name, ti.offset_data, ti.size)
+        except tarfile.ReadError as e:
+            if not self.names:
+                raise NotAnImage(f"{path} is not a tar archive") from e
+            raise ImageFormatError(f"{path}: archive is truncated or corrupt: {e}") from e
+        end = max((m.offset + m.size for m in self.members.values()), default=0)
+        if end > os.path.getsize(path):
+            raise ImageFormatError(f"{path}: archive is truncated")
+
+    def has(self, name: str) -> bool:
+        return _norm(name) in self.members
+
+    def member(self, name: str) -> Member:
+        m = self.members.get(_norm(name))
+        if m is None:
+            raise ImageFormatError(f"{self.path}: archive has no {name!r}")
+        return m
+
+    def open(self, name: str) -> FileRegion:
+        m = self.member(name)
+        return FileRegion(self.path, m.offset, m.size)
+
+    def read(self, name: str, limit: int) -> bytes:
+        m = self.member(name)
+        if m.size > limit:
+            from imagewise.errors import TooLarge
+
+            raise TooLarge(f"{self.path}: {name} is {m.size} bytes; refusing documents over {limit}")
+        with self.open(name) as f:
+            return f.read()
+
+    def head(self, name: str, n: int = 8) -> bytes:
+        with self.open(name) as f:
+            return f.read(n)
+
+
+    def size(self, name: str) -> int:
+        return self.member(name).size
+
+    def close(self) -> None:
+        pass
+
+
+class DirView:
+    """The same read interface as :class:`TarIndex` over a directory (a layout or an extraction)."""
+
+    def __init__(self, root: str, cleanup: bool = False) -> None:
+        self.path = root
+        self._cleanup = cleanup
+
+    def _p(self, name: str) -> str:
+        name = _norm(name)
+        if name.startswith("../") or "/../" in name or name == "..":
+            raise ImageFormatError(f"{self.path}: refusing path {name!r} outside the image")
+        return os.path.join(self.path, name)
+
+    def has(self, name: str) -> bool:
+        return os.path.isfile(self._p(name))
+
+    def open(self, name: str) -> IO[bytes]:
+        try:
+            return open(self._p(name), "rb")
+        except FileNotFoundError as e:
+            raise ImageFormatError(f"{self.path}: missing {name!r}") from e
+
+    def size(self, name: str) -> int:
+        try:
+            return os.path.getsize(self._p(name))
+        except FileNotFoundError as e:
+            raise ImageFormatError(f"{self.path}: missing {name!r}") from e
+
+    def read(self, name: str, limit: int) -> bytes:
+        if self.size(name) > limit:
+            from imagewise.errors import TooLarge
+
+            raise TooLarge(f"{self.path}: {name} is over {limit} bytes; refusing it")
+        with self.open(name) as f:
+            return f.read()
+
+    def head(self, name: str, n: int = 8) -> bytes:
+        with self.open(name) as f:
+            return f.read(n)
+
+    @property
+    def names(self) -> list[str]:
+        out = []
+        for d, _, files in os.walk(self.path):
+            rel = os.path.relpath(d, self.path)
+            out += [f if rel == "." else f"{rel}/{f}" for f in files]
+        return out
+
+    def close(self) -> None:
+        if self._cleanup:
+            import shutil
+
+            shutil.rmtree(self.path, ignore_errors=True)
+            self._cleanup = False
+
+
+def open_archive(path: str) -> TarIndex | DirView:
+    """Index an archive in place; a compressed one (``docker save | gzip``) is extracted to a
+    temporary directory first (removed again by ``close()``)."""
+    idx = TarIndex(path)
+    if not idx.compression:
+        return idx
+    import tempfile
+
+    tmp = tempfile.mkdtemp(prefix="imagewise-archive-")
+    mode = {"gzip": "r:gz", "bzip2": "r:bz2", "xz": "r:xz"}.get(idx.compression)
+    try:
+        if mode is None:
+            raise NotAnImage(f"{path}: {idx.compression}-compressed archives are not supported")
+        with tarfile.open(path, mode=mode) as tf:
+            tf.extractall(tmp, filter="data")
+    except (tarfile.TarError, OSError, EOFError) as e:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise NotAnImage(f"{path} is not a readable tar archive: {e}") from e
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return DirView(tmp, cleanup=True)
+
+
+def _sniff(head: bytes) -> str:
+    if head[:2] == b"\x1f\x8b":
+        return "gzip"
+    if head[:4] == b"\x28\xb5\x2f\xfd":
+        return "zstd"
+    if head[:3] == b"BZh":
+        return "bzip2"
+    if head[:6] == b"\xfd7zXZ\x00":
+        return "xz"
+    return ""
+
+
+def sniff_compression(head: bytes) -> str:
+    """'gzip', 'zstd', 'bzip2', 'xz' or '' (none / tar) from the first bytes of a stream."""
+    return _sniff(head)
+
+
+def hash_stream(f: IO[bytes], algorithm: str = "sha256") -> tuple[Digest, int]:
+    """Digest and length of everything ``f`` yields, read in 1 MiB chunks."""
+    h = hashlib.new(algorithm)
+    n = 0
+    while True:
+        chunk = f.read(CHUNK)
+        if not chunk:
+            break
+        h.update(chunk)
+        n += len(chunk)
+    return Digest(algorithm, h.hexdigest()), n

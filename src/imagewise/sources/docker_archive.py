@@ -1,0 +1,305 @@
+"""docker-archive (``docker save`` tarballs, ``docker-archive:FILE[:REF]``): read and write.
+
+Reading understands both generations of the format:
+
+* legacy ``docker save``: ``manifest.json`` naming ``<id>/layer.tar`` layers and ``<hex>.json``
+  config (also kaniko's ``<hex>.tar.gz`` layers and ``sha256:<hex>`` config);
+* Docker 25+ / buildah: the same ``manifest.json`` naming ``blobs/sha256/<hex>`` files, next to
+  an OCI ``index.json``. When that index holds the image's real manifest (same config digest)
+  its exact bytes are used, so the manifest digest is the one the registry knows.
+
+Otherwise a Docker v2 manifest is synthesized (OCI when a layer is zstd): digests come from the
+``blobs/sha256`` path, from the config's diff_id for an uncompressed layer, or from hashing the
+compressed member in a streaming pass. Blobs are streamed from their offsets in the tar; every
+read is digest-verified.
+
+Writing produces the Docker 25+ layout, loadable by ``docker load``: ``blobs/sha256/*`` holding
+config, layers (as they are, compressed or not) and the manifest, ``manifest.json``,
+``index.json``, ``oci-layout`` and ``repositories``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from typing import IO, Any
+
+from imagewise.errors import ImageFormatError, InvalidReference, NotAnImage
+from imagewise.oci import media
+from imagewise.oci.digest import Digest
+from imagewise.oci.model import Descriptor, ImageConfig, Index, Manifest, parse_manifest
+from imagewise.reference import ImageReference
+from imagewise.sources.base import Sink, Source
+from imagewise.sources.blobio import (DirView, TarIndex, VerifyingReader, hash_stream, open_archive,
+                                      sniff_compression)
+from imagewise.sources.oci_layout import LAYOUT_DOC, LAYOUT_FILE, REF_NAME, OCIStoreSource, write_atomic
+
+_BLOB_PATH = re.compile(r"^blobs/(sha256|sha512)/([0-9a-f]{64,128})$")
+CONTAINERD_NAME = "io.containerd.image.name"
+
+
+def _repo_tag_matches(tag: str, want: ImageReference) -> bool:
+    try:
+        ref = ImageReference.parse(tag)
+    except InvalidReference:
+        return False
+    return (ref.registry, ref.repository, ref.tag or "latest") == (
+        want.registry, want.repository, want.tag or "latest")
+
+
+class DockerArchiveSource(Source):
+    def __init__(self, path: str, reference: ImageReference | None = None,
+                 index: int | None = None) -> None:
+        self.path = path
+        self.name = f"docker-archive:{path}" + (f":{reference}" if reference else "")
+        self._view = open_archive(path)
+        self._blobs: dict[Digest, str] = {}
+        self._top: Manifest | Index | None = None
+        self._oci: OCIStoreSource | None = None
+        try:
+            self._entry = self._select(reference, index)
+        except BaseException:
+            self._view.close()
+            raise
+
+    # ---------------------------------------------------------------- selection
+    def _select(self, reference: ImageReference | None, index: int | None) -> dict[str, Any]:
+        v = self._view
+        if not v.has("manifest.json"):
+            if v.has("index.json"):  # an OCI archive handed to docker-archive: read it as one
+                self._oci = OCIStoreSource(v, self.path, reference.tag if reference else None, index)
+                return {}
+            names = getattr(v, "names", [])
+            what = "an empty tar archive" if not names else "a plain tar archive"
+            raise NotAnImage(f"{self.path} is {what}, not an image: it has no manifest.json "
+                             "or index.json (was it made with tar rather than docker save?)")
+        try:
+            doc = json.loads(v.read("manifest.json", media.MAX_METADATA_BYTES))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ImageFormatError(f"{self.path}: manifest.json is not valid JSON: {e}") from e
+        if not isinstance(doc, list) or not doc or not all(isinstance(e, dict) for e in doc):
+            raise ImageFormatError(f"{self.path}: manifest.json is not a list of images")
+        if index is not None:
+            if index >= len(doc):
+                raise ImageFormatError(f"{self.path}: no image @{index}; the archive has {len(doc)}")
+            return doc[index]
+        if reference is not None:
+            for e in doc:
+                if any(_repo_tag_matches(t, reference) for t in e.get("RepoTags") or ()):
+                    return e
+            raise ImageFormatError(f"{self.path}: no image tagged {reference.familiar()}; "
+                                   f"tags: {', '.join(self._all_tags(doc)) or 'none'}")
+        if len(doc) > 1:
+            raise ImageFormatError(
+                f"{self.path} holds {len(doc)} images; pick one with docker-archive:{self.path}:REF "
+                f"or :@N (tags: {', '.join(self._all_tags(doc)) or 'none'})")
+        return doc[0]
+
+    @staticmethod
+    def _all_tags(doc: list[dict[str, Any]]) -> list[str]:
+        return [t for e in doc for t in (e.get("RepoTags") or ())]
+
+    @property
+    def repo_tags(self) -> tuple[str, ...]:
+        return tuple(self._entry.get("RepoTags") or ())
+
+    # ---------------------------------------------------------------- protocol
+    def top(self) -> Manifest | Index:
+        if self._oci is not None:
+            return self._oci.top()
+        if self._top is None:
+            self._top = self._build_top()
+        return self._top
+
+    def fetch_manifest(self, desc: Descriptor) -> Manifest | Index:
+        if self._oci is not None:
+            return self._oci.fetch_manifest(desc)
+        raw = self.read_blob(desc)
+        return parse_manifest(raw, desc.media_type)
+
+    def open_blob(self, desc: Descriptor) -> IO[bytes]:
+        if self._oci is not None:
+            return self._oci.open_blob(desc)
+        if not self._blobs and self._top is None:
+            self.top()
+        name = self._blobs.get(desc.digest) or f"blobs/{desc.digest.algorithm}/{desc.digest.hex}"
+        if not self._view.has(name):
+            raise ImageFormatError(f"{self.path}: blob {desc.digest} is not in the archive")
+        return VerifyingReader(self._view.open(name), desc.digest, desc.size,  # type: ignore[return-value]
+                               f"{self.path}: {name}")
+
+    def close(self) -> None:
+        self._view.close()
+
+    # ---------------------------------------------------------------- manifest
+    def _member(self, key: str) -> str:
+        name = self._entry.get(key)
+        if not isinstance(name, str) or not name:
+            raise ImageFormatError(f"{self.path}: manifest.json entry has no {key}")
+        if not self._view.has(name):
+            raise ImageFormatError(f"{self.path}: manifest.json names {name!r}, which is missing")
+        return name
+
+    def _build_top(self) -> Manifest | Index:
+        cfg_name = self._member("Config")
+        cfg_raw = self._view.read(cfg_name, media.MAX_METADATA_BYTES)
+        config = ImageConfig.parse(cfg_raw)
+        cfg_digest = Digest.of(cfg_raw)
+        self._blobs[cfg_digest] = cfg_name
+        layers = self._entry.get("Layers")
+        if not isinstance(layers, list) or not all(isinstance(x, str) for x in layers):
+            raise ImageFormatError(f"{self.path}: manifest.json entry has no Layers list")
+        real = self._stored_manifest(cfg_digest)
+        if real is not None:
+            return real
+        descs: list[tuple[Digest, int, str]] = []
+        for i, name in enumerate(layers):
+            if not self._view.has(name):
+                raise ImageFormatError(f"{self.path}: layer {name!r} is missing from the archive")
+            comp = sniff_compression(self._view.head(name, 8))
+            if comp not in ("", "gzip", "zstd"):
+                raise ImageFormatError(f"{self.path}: layer {name!r} is {comp}-compressed; "
+                                       "only gzip, zstd or uncompressed layers are supported")
+            descs.append((self._layer_digest(name, comp, config, i), self._view.size(name), comp))
+            self._blobs[descs[-1][0]] = name
+        oci = any(c == "zstd" for _, _, c in descs)
+        layer_mt = ({"": media.OCI_LAYER, "gzip": media.OCI_LAYER_GZIP, "zstd": media.OCI_LAYER_ZSTD}
+                    if oci else {"": media.DOCKER_LAYER, "gzip": media.DOCKER_LAYER_GZIP})
+        doc = {
+            "schemaVersion": 2,
+            "mediaType": media.OCI_MANIFEST if oci else media.DOCKER_MANIFEST,
+            "config": {"mediaType": media.OCI_CONFIG if oci else media.DOCKER_CONFIG,
+                       "size": len(cfg_raw), "digest": str(cfg_digest)},
+            "layers": [{"mediaType": layer_mt[c], "size": s, "digest": str(d)} for d, s, c in descs],
+        }
+        raw = json.dumps(doc, indent=3).encode()
+        top = parse_manifest(raw)
+        assert isinstance(top, Manifest)
+        return top
+
+    def _layer_digest(self, name: str, comp: str, config: ImageConfig, i: int) -> Digest:
+        m = _BLOB_PATH.match(name)
+        if m:
+            return Digest(m.group(1), m.group(2))
+        if comp == "" and i < len(config.diff_ids):
+            return config.diff_ids[i]  # an uncompressed layer's digest is its diff_id
+        with self._view.open(name) as f:
+            return hash_stream(f)[0]
+
+    def _stored_manifest(self, cfg_digest: Digest) -> Manifest | None:
+        """The archive's own OCI manifest for this config (Docker 25+), if it has one."""
+        v = self._view
+        if not v.has("index.json"):
+            return None
+        try:
+            idx = parse_manifest(v.read("index.json", media.MAX_METADATA_BYTES), media.OCI_INDEX)
+        except ImageFormatError:
+            return None
+        candidates = list(idx.manifests) if isinstance(idx, Index) else []
+        for _depth in range(2):
+            nested: list[Descriptor] = []
+            for d in candidates:
+                name = f"blobs/{d.digest.algorithm}/{d.digest.hex}"
+                if d.size > media.MAX_METADATA_BYTES or not v.has(name):
+                    continue
+                raw = v.read(name, media.MAX_METADATA_BYTES)
+                if Digest.of(raw, d.digest.algorithm) != d.digest:
+                    continue
+                try:
+                    m = parse_manifest(raw, d.media_type)
+                except ImageFormatError:
+                    continue
+                if isinstance(m, Index):
+                    nested.extend(m.manifests)
+                elif m.config.digest == cfg_digest and all(
+                        v.has(f"blobs/{x.digest.algorithm}/{x.digest.hex}") for x in m.layers):
+                    return m
+            candidates = nested
+        return None
+
+
+# -------------------------------------------------------------------- sink
+
+
+class DockerArchiveSink(Sink):
+    """Stages blobs in a temporary directory beside FILE; ``commit`` writes the archive."""
+
+    accepts_index = False  # a docker-archive holds single-platform images
+
+    def __init__(self, path: str, reference: ImageReference | None = None) -> None:
+        if os.path.isdir(path):
+            raise ImageFormatError(f"{path} is a directory; a docker-archive destination is a file")
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise ImageFormatError(f"{parent}: no such directory")
+        self.path = path
+        self.reference = reference
+        self.name = f"docker-archive:{path}" + (f":{reference}" if reference else "")
+        self._tmp = tempfile.mkdtemp(prefix=".imagewise-docker-", dir=parent)
+        os.makedirs(os.path.join(self._tmp, "blobs", "sha256"))
+        self._top: Manifest | None = None
+
+    def _blob_file(self, digest: Digest) -> str:
+        return os.path.join(self._tmp, "blobs", digest.algorithm, digest.hex)
+
+    def has_blob(self, desc: Descriptor) -> bool:
+        try:
+            return os.path.getsize(self._blob_file(desc.digest)) == desc.size
+        except OSError:
+            return False
+
+    def put_blob(self, desc: Descriptor, stream: IO[bytes]) -> None:
+        final = self._blob_file(desc.digest)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        write_atomic(os.path.dirname(final), final, stream, desc)
+
+    def put_manifest(self, manifest: Manifest | Index, *, top: bool) -> None:
+        import io
+
+        if isinstance(manifest, Index):
+            raise ImageFormatError("a docker-archive holds a single-platform image; "
+                                   "choose one with --platform")
+        desc = Descriptor(manifest.media_type, manifest.digest, len(manifest.raw))
+        if not self.has_blob(desc):
+            self.put_blob(desc, io.BytesIO(manifest.raw))
+        if top:
+            self._top = manifest
+
+    def commit(self) -> None:
+        from imagewise.sources.oci_archive import pack_layout
+
+        m = self._top
+        if m is None:
+            raise ImageFormatError(f"{self.name}: nothing to commit (no manifest written)")
+        path_of = lambda d: f"blobs/{d.algorithm}/{d.hex}"  # noqa: E731
+        ref = self.reference
+        repo_tags = [ref.familiar()] if ref else []
+        manifest_json = [{"Config": path_of(m.config.digest), "RepoTags": repo_tags or None,
+                          "Layers": [path_of(x.digest) for x in m.layers]}]
+        annotations: dict[str, str] = {}
+        if ref:
+            annotations = {CONTAINERD_NAME: str(ref.with_tag(ref.tag or "latest")),
+                           REF_NAME: ref.tag or "latest"}
+        index = {"schemaVersion": 2, "mediaType": media.OCI_INDEX, "manifests": [
+            Descriptor(m.media_type, m.digest, len(m.raw), annotations).to_json()]}
+        files: dict[str, bytes] = {
+            "manifest.json": json.dumps(manifest_json, separators=(",", ":")).encode(),
+            "index.json": json.dumps(index, separators=(",", ":")).encode(),
+            LAYOUT_FILE: LAYOUT_DOC,
+        }
+        if ref and m.layers:
+            files["repositories"] = json.dumps(
+                {ref.familiar_name: {ref.tag or "latest": m.layers[-1].digest.hex}}).encode()
+        for name, data in files.items():
+            with open(os.path.join(self._tmp, name), "wb") as f:
+                f.write(data)
+        pack_layout(self._tmp, self.path, first=tuple(files))
+
+    def close(self) -> None:
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+__all__ = ["DockerArchiveSink", "DockerArchiveSource", "DirView", "TarIndex"]

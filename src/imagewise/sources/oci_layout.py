@@ -1,0 +1,252 @@
+"""OCI image layout directories (``oci:DIR[:TAG]``): read and write.
+
+A layout is ``oci-layout`` + ``index.json`` + ``blobs/<alg>/<hex>``. Which image a reference
+names: with ``:TAG`` the ``index.json`` entry whose ``org.opencontainers.image.ref.name``
+annotation is TAG; with ``:@N`` the N-th entry; without either the only entry, or, when there
+are several, ``index.json`` itself as an index (the platform then picks the image).
+
+The sink writes blobs atomically (temporary file + rename, digest and size checked before the
+rename) and updates ``index.json`` last, replacing an entry carrying the same tag.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import IO, Any
+
+from imagewise.errors import DigestMismatch, ImageFormatError, NotAnImage
+from imagewise.oci import media
+from imagewise.oci.digest import Digest
+from imagewise.oci.model import Descriptor, Index, Manifest, Platform, load_json, parse_manifest
+from imagewise.sources.base import Sink, Source
+from imagewise.sources.blobio import CHUNK, DirView, TarIndex, VerifyingReader
+
+REF_NAME = "org.opencontainers.image.ref.name"
+LAYOUT_FILE = "oci-layout"
+LAYOUT_DOC = b'{"imageLayoutVersion":"1.0.0"}'
+
+
+def blob_path(digest: Digest) -> str:
+    return f"blobs/{digest.algorithm}/{digest.hex}"
+
+
+class OCIStoreSource(Source):
+    """An OCI layout read through a view: a directory or the members of an archive."""
+
+    def __init__(self, view: DirView | TarIndex, label: str, tag: str | None = None,
+                 index: int | None = None) -> None:
+        self._view = view
+        self._label = label
+        self._tag = tag
+        self._index = index
+        self._top: Manifest | Index | None = None
+        self.index_json: Index = self._read_index()
+
+    def _read_index(self) -> Index:
+        v = self._view
+        if not v.has("index.json"):
+            if v.has("manifest.json"):
+                raise NotAnImage(f"{self._label} is a docker-archive, not an OCI layout "
+                                 f"(use docker-archive:{self._label})")
+            raise NotAnImage(f"{self._label} is not an OCI image layout: no index.json")
+        if v.has(LAYOUT_FILE):
+            doc = load_json(v.read(LAYOUT_FILE, 4096), f"{self._label}: oci-layout")
+            if not str(doc.get("imageLayoutVersion", "")).startswith("1."):
+                raise ImageFormatError(f"{self._label}: unsupported layout version "
+                                       f"{doc.get('imageLayoutVersion')!r}")
+        raw = v.read("index.json", media.MAX_METADATA_BYTES)
+        top = parse_manifest(raw, media.OCI_INDEX)
+        if not isinstance(top, Index):
+            raise ImageFormatError(f"{self._label}: index.json is not an image index")
+        return top
+
+    def top(self) -> Manifest | Index:
+        if self._top is None:
+            self._top = self._resolve_top()
+        return self._top
+
+    def _resolve_top(self) -> Manifest | Index:
+        entries = self.index_json.manifests
+        if self._tag is not None:
+            hits = [d for d in entries if d.annotations.get(REF_NAME) == self._tag]
+            if not hits:
+                names = sorted({d.annotations[REF_NAME] for d in entries if REF_NAME in d.annotations})
+                raise ImageFormatError(f"{self._label}: no image tagged {self._tag!r}; "
+                                       f"tags: {', '.join(names) or 'none'}")
+            if len(hits) > 1:
+                # several platforms under one tag: present them as an index
+                return self._synthetic_index(hits)
+            return self.fetch_manifest(hits[0])
+        if self._index is not None:
+            if self._index >= len(entries):
+                raise ImageFormatError(f"{self._label}: no image @{self._index}; "
+                                       f"the layout has {len(entries)}")
+            return self.fetch_manifest(entries[self._index])
+        if not entries:
+            raise ImageFormatError(f"{self._label}: index.json lists no images")
+        if len(entries) == 1:
+            return self.fetch_manifest(entries[0])
+        return self.index_json
+
+    def _synthetic_index(self, descs: list[Descriptor]) -> Index:
+        doc = {"schemaVersion": 2, "mediaType": media.OCI_INDEX,
+               "manifests": [d.to_json() for d in descs]}
+        return Index(media.OCI_INDEX, tuple(descs), json.dumps(doc).encode())
+
+    def fetch_manifest(self, desc: Descriptor) -> Manifest | Index:
+        raw = self._read_blob_bytes(desc)
+        return parse_manifest(raw, desc.media_type)
+
+    def _read_blob_bytes(self, desc: Descriptor) -> bytes:
+        if desc.size > media.MAX_METADATA_BYTES:
+            from imagewise.errors import TooLarge
+
+            raise TooLarge(f"{self._label}: manifest {desc.digest} is {desc.size} bytes; "
+                           "refusing documents over 4 MiB")
+        name = blob_path(desc.digest)
+        if not self._view.has(name):
+            raise ImageFormatError(f"{self._label}: blob {desc.digest} is missing")
+        raw = self._view.read(name, media.MAX_METADATA_BYTES)
+        desc.digest.verify(raw, f"{self._label}: {desc.digest}")
+        return raw
+
+    def open_blob(self, desc: Descriptor) -> IO[bytes]:
+        name = blob_path(desc.digest)
+        if not self._view.has(name):
+            raise ImageFormatError(f"{self._label}: blob {desc.digest} is missing")
+        raw = self._view.open(name)
+        return VerifyingReader(raw, desc.digest, desc.size, f"{self._label}: blob {desc.digest}")  # type: ignore[return-value]
+
+    def has_blob(self, digest: Digest) -> bool:
+        return self._view.has(blob_path(digest))
+
+    def close(self) -> None:
+        self._view.close()
+
+
+class OCILayoutSource(OCIStoreSource):
+    def __init__(self, path: str, tag: str | None = None, index: int | None = None) -> None:
+        if not os.path.exists(path):
+            raise FileNotFoundError(2, "No such file or directory", path)
+        if not os.path.isdir(path):
+            raise NotAnImage(f"{path} is a file, not an OCI layout directory "
+                             f"(use oci-archive:{path} or docker-archive:{path})")
+        super().__init__(DirView(path), path, tag, index)
+        self.name = f"oci:{path}" + (f":{tag}" if tag else "")
+
+
+def write_atomic(directory: str, final: str, stream: IO[bytes], desc: Descriptor) -> int:
+    """Copy ``stream`` to ``final`` via a temporary file in ``directory``; verify digest and size."""
+    trusted = isinstance(stream, VerifyingReader) and stream.expected == desc.digest
+    h = None if trusted else desc.digest.hasher()
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    n = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while True:
+                chunk = stream.read(CHUNK)
+                if not chunk:
+                    break
+                if h is not None:
+                    h.update(chunk)
+                out.write(chunk)
+                n += len(chunk)
+        if h is not None and h.hexdigest() != desc.digest.hex:
+            raise DigestMismatch(str(desc.digest), f"{desc.digest.algorithm}:{h.hexdigest()}",
+                                 f"writing {final}")
+        if desc.size >= 0 and n != desc.size:
+            raise DigestMismatch(str(desc.digest), f"{n} bytes instead of {desc.size}",
+                                 f"writing {final}")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, final)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return n
+
+
+class OCILayoutSink(Sink):
+    """Writes an OCI layout directory (created when missing; existing blobs are kept)."""
+
+    def __init__(self, path: str, tag: str | None = None) -> None:
+        self.path = path
+        self.tag = tag
+        self.name = f"oci:{path}" + (f":{tag}" if tag else "")
+        self._top: Manifest | Index | None = None
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise ImageFormatError(f"{path} exists and is not a directory")
+        os.makedirs(os.path.join(path, "blobs"), exist_ok=True)
+        lay = os.path.join(path, LAYOUT_FILE)
+        if not os.path.exists(lay):
+            with open(lay, "wb") as f:
+                f.write(LAYOUT_DOC)
+
+    def _blob_file(self, digest: Digest) -> str:
+        return os.path.join(self.path, blob_path(digest))
+
+    def has_blob(self, desc: Descriptor) -> bool:
+        try:
+            return os.path.getsize(self._blob_file(desc.digest)) == desc.size
+        except OSError:
+            return False
+
+    def put_blob(self, desc: Descriptor, stream: IO[bytes]) -> None:
+        final = self._blob_file(desc.digest)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        write_atomic(os.path.dirname(final), final, stream, desc)
+
+    def put_manifest(self, manifest: Manifest | Index, *, top: bool) -> None:
+        import io
+
+        desc = Descriptor(manifest.media_type, manifest.digest, len(manifest.raw))
+        if not self.has_blob(desc):
+            self.put_blob(desc, io.BytesIO(manifest.raw))
+        if top:
+            self._top = manifest
+
+    def commit(self) -> None:
+        if self._top is None:
+            raise ImageFormatError(f"{self.name}: nothing to commit (no top manifest written)")
+        m = self._top
+        annotations = {REF_NAME: self.tag} if self.tag else {}
+        desc = Descriptor(m.media_type, m.digest, len(m.raw), annotations, self._platform_of(m))
+        entries: list[dict[str, Any]] = []
+        index_file = os.path.join(self.path, "index.json")
+        doc: dict[str, Any] = {"schemaVersion": 2, "mediaType": media.OCI_INDEX, "manifests": []}
+        if os.path.exists(index_file):
+            with open(index_file, "rb") as f:
+                doc = load_json(f.read(), f"{self.path}/index.json")
+        for e in doc.get("manifests") or []:
+            name = (e.get("annotations") or {}).get(REF_NAME)
+            if self.tag and name == self.tag:
+                continue  # the tag moves to the new image
+            if not self.tag and not name and e.get("digest") == str(m.digest):
+                continue  # the same untagged image again
+            entries.append(e)
+        entries.append(desc.to_json())
+        doc["manifests"] = entries
+        doc.setdefault("schemaVersion", 2)
+        doc.setdefault("mediaType", media.OCI_INDEX)
+        data = json.dumps(doc, separators=(",", ":")).encode()
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-index-", dir=self.path)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, index_file)
+
+    def _platform_of(self, m: Manifest | Index) -> Platform | None:
+        if not isinstance(m, Manifest):
+            return None
+        try:
+            with open(self._blob_file(m.config.digest), "rb") as f:
+                cfg = json.loads(f.read(media.MAX_METADATA_BYTES))
+            if isinstance(cfg, dict) and cfg.get("os") and cfg.get("architecture"):
+                return Platform(str(cfg["os"]), str(cfg["architecture"]), str(cfg.get("variant") or ""))
+        except (OSError, ValueError):
+            pass
+        return None
