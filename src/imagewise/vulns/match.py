@@ -1,0 +1,202 @@
+"""Matching cataloged packages against the OSV database, one row per vulnerability per package.
+
+OS packages match on their source package (dpkg ``Source:``, apk origin, rpm source) in the
+distro's ecosystem and release (``Debian:12``, ``Alpine:v3.19``); language packages on their
+ecosystem name (PEP 503-normalised for PyPI). Records that alias each other (PYSEC, GHSA, CVE) are
+merged so one CVE is one row.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from imagewise.sbom.model import Package
+from imagewise.vulns.osv import Affected, affects, normalize_name
+from imagewise.vulns.severity import Rating, level_rank
+
+if TYPE_CHECKING:
+    from imagewise.vulns.store import VulnDB
+
+_RPM_DISTROS = {
+    "rhel": "Red Hat", "rocky": "Rocky Linux", "almalinux": "AlmaLinux", "opensuse": "openSUSE",
+    "opensuse-leap": "openSUSE", "opensuse-tumbleweed": "openSUSE", "sles": "SUSE",
+    "mariner": "Mariner", "azurelinux": "Azure Linux", "photon": "Photon OS", "fedora": "Fedora",
+    "amzn": "Amazon Linux", "ol": "Oracle Linux",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MatchKey:
+    ecosystem: str  # base OSV ecosystem
+    release: str  # distro release as OSV writes it ("12", "v3.19"), "" when unknown / n.a.
+    name: str  # normalised name as stored
+    version: str
+
+
+def _maven_name(p: Package) -> str:
+    m = re.match(r"pkg:maven/([^/@?#]+)/([^/@?#]+)", p.purl or "")
+    if m:
+        return f"{m.group(1)}:{m.group(2)}"
+    group = p.metadata.get("group_id") or p.metadata.get("groupId") or ""
+    return p.name if ":" in p.name or not group else f"{group}:{p.name}"
+
+
+def match_key(p: Package) -> MatchKey | None:
+    """How ``p`` is looked up in OSV, or ``None`` for a type OSV does not cover."""
+    distro_id, _, distro_rel = (p.distro or "").partition(":")
+    distro_id = distro_id.lower()
+    if p.type == "pypi":
+        return MatchKey("PyPI", "", normalize_name("PyPI", p.name), p.version)
+    if p.type == "npm":
+        return MatchKey("npm", "", normalize_name("npm", p.name), p.version)
+    if p.type == "golang":
+        return MatchKey("Go", "", p.name, p.version)
+    if p.type == "maven":
+        return MatchKey("Maven", "", normalize_name("Maven", _maven_name(p)), p.version)
+    name = p.source_name or p.name
+    version = p.source_version or p.version
+    if p.type == "deb":
+        eco = "Ubuntu" if distro_id == "ubuntu" else "Debian"
+        rel = distro_rel if eco == "Ubuntu" else distro_rel.split(".")[0]
+        return MatchKey(eco, rel, normalize_name(eco, name), version)
+    if p.type == "apk":
+        eco = {"wolfi": "Wolfi", "chainguard": "Chainguard"}.get(distro_id, "Alpine")
+        parts = distro_rel.split(".")
+        rel = f"v{parts[0]}.{parts[1]}" if eco == "Alpine" and len(parts) >= 2 else ""
+        # apk origin packages share the version of their subpackages
+        return MatchKey(eco, rel, normalize_name(eco, name), p.version)
+    if p.type == "rpm":
+        eco = _RPM_DISTROS.get(distro_id, "")
+        if not eco:
+            return None
+        return MatchKey(eco, distro_rel.split(".")[0], name, p.version)
+    return None
+
+
+def _release_ok(entry_release: str, key: MatchKey) -> bool:
+    if not entry_release or not key.release:
+        return True
+    if entry_release == key.release:
+        return True
+    parts = entry_release.split(":")
+    if key.ecosystem == "Ubuntu":
+        return parts[0] == key.release
+    return key.release in parts  # e.g. "Red Hat:enterprise_linux:9::appstream"
+
+
+@dataclass(frozen=True, slots=True)
+class Vulnerability:
+    id: str  # the CVE when the merged records name one, else the first record id
+    aliases: tuple[str, ...]
+    package: Package
+    ecosystem: str
+    severity: str  # one of severity.LEVELS
+    score: float | None
+    fixed_versions: tuple[str, ...]
+    summary: str
+    records: tuple[str, ...]  # OSV record ids merged into this row
+
+    @property
+    def version(self) -> str:
+        return self.package.version
+
+    @property
+    def layer(self) -> str:
+        loc = self.package.introduced_by
+        return loc.layer if loc else ""
+
+    @property
+    def path(self) -> str:
+        loc = self.package.introduced_by
+        return loc.path if loc else ""
+
+    @property
+    def from_base(self) -> bool | None:
+        return self.package.from_base
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return frozenset((self.id, *self.aliases))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "aliases": list(self.aliases), "package": self.package.name,
+            "version": self.package.version, "type": self.package.type,
+            "fixed_versions": list(self.fixed_versions), "severity": self.severity,
+            "score": self.score, "layer": self.layer, "path": self.path,
+            "from_base": self.from_base, "purl": self.package.purl, "summary": self.summary,
+            "records": list(self.records),
+        }
+
+
+def _groups(ids: list[str], aliases: dict[str, tuple[str, ...]]) -> list[list[str]]:
+    """Connected components of records that share an id or alias."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for vid in ids:
+        for a in aliases.get(vid, ()):
+            parent[find(a)] = find(vid)
+    comps: dict[str, list[str]] = {}
+    for vid in ids:
+        comps.setdefault(find(vid), []).append(vid)
+    return [sorted(v) for v in comps.values()]
+
+
+def _primary(names: set[str]) -> str:
+    cves = sorted(n for n in names if n.startswith("CVE-"))
+    return cves[0] if cves else sorted(names)[0]
+
+
+def match(packages: list[Package] | tuple[Package, ...], db: VulnDB) -> list[Vulnerability]:
+    """Every vulnerability affecting ``packages``, ordered by severity (worst first), then id."""
+    keys = [match_key(p) for p in packages]
+    table = db.lookup({(k.ecosystem, k.name) for k in keys if k is not None})
+    cache: dict[Any, Any] = {}
+    hits: list[tuple[int, dict[str, list[tuple[str, Affected]]]]] = []
+    for i, k in enumerate(keys):
+        if k is None:
+            continue
+        found: dict[str, list[tuple[str, Affected]]] = {}
+        for vid, entry in table.get((k.ecosystem, k.name), ()):
+            if not _release_ok(entry.release, k):
+                continue
+            hit, fix = affects(entry, k.version, cache)
+            if hit:
+                found.setdefault(vid, []).append((fix, entry))
+        if found:
+            hits.append((i, found))
+    infos = db.records({vid for _, found in hits for vid in found})
+    out: list[Vulnerability] = []
+    for i, found in hits:
+        pkg, eco = packages[i], keys[i].ecosystem  # type: ignore[union-attr]
+        aliases = {vid: infos[vid].aliases if vid in infos else () for vid in found}
+        for group in _groups(list(found), aliases):
+            names = set(group).union(*(aliases[v] for v in group))
+            primary = _primary(names)
+            ratings: list[Rating] = []
+            fixes: set[str] = set()
+            for vid in group:
+                info = infos.get(vid)
+                if info and info.rating:
+                    ratings.append(info.rating)
+                for fix, entry in found[vid]:
+                    if fix:
+                        fixes.add(fix)
+                    if entry.rating:
+                        ratings.append(entry.rating)
+            best = max(ratings, key=lambda r: (level_rank(r.level), r.score or 0.0), default=None)
+            summary = next((infos[v].summary for v in group if v in infos and infos[v].summary), "")
+            out.append(Vulnerability(
+                id=primary, aliases=tuple(sorted(names - {primary})), package=pkg, ecosystem=eco,
+                severity=best.level if best else "unknown", score=best.score if best else None,
+                fixed_versions=tuple(sorted(fixes)), summary=summary, records=tuple(group)))
+    out.sort(key=lambda v: (-level_rank(v.severity), v.package.name, v.id))
+    return out
