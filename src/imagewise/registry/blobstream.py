@@ -1,0 +1,124 @@
+"""A blob download as a file object: streamed, digest-verified, resumed after a dropped connection.
+
+The digest is checked when the stream reaches its end: a mismatch raises
+:class:`~imagewise.errors.DigestMismatch` and is never retried, because the same bytes would come
+back. A connection that breaks mid-body is resumed with a ``Range`` request from the byte reached.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+
+import httpx
+
+from imagewise.errors import DigestMismatch, ImageFormatError
+from imagewise.oci.digest import Digest, DigestingReader
+from imagewise.registry.errors import transport_error
+
+
+class _Body:
+    """``read(n)`` over an HTTP response body; reopens with ``Range`` when the connection drops."""
+
+    def __init__(self, open_at: Callable[[int], httpx.Response], host: str, attempts: int) -> None:
+        self._open_at = open_at
+        self._host = host
+        self._attempts = attempts
+        self._resp: httpx.Response | None = open_at(0)
+        self._it: Iterator[bytes] = self._resp.iter_raw()
+        self._buf = b""
+        self._off = 0  # consumed part of _buf
+        self._pos = 0  # bytes handed out so far
+
+    def _next_chunk(self) -> bytes:
+        failures = 0
+        while True:
+            try:
+                return next(self._it, b"")
+            except (httpx.TransportError, httpx.StreamError) as e:
+                failures += 1
+                self._close_resp()
+                if failures >= self._attempts:
+                    raise transport_error(self._host, e) from e
+                self._resp = self._open_at(self._pos + len(self._buf) - self._off)
+                self._it = self._resp.iter_raw()
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            parts = [self._buf[self._off:]]
+            self._buf, self._off = b"", 0
+            while chunk := self._next_chunk():
+                parts.append(chunk)
+            data = b"".join(parts)
+        else:
+            if self._off >= len(self._buf):
+                self._buf, self._off = self._next_chunk(), 0
+            if self._off == 0 and n >= len(self._buf):
+                data, self._buf = self._buf, b""
+            else:
+                data = self._buf[self._off:self._off + n]
+                self._off += len(data)
+        self._pos += len(data)
+        return data
+
+    def _close_resp(self) -> None:
+        if self._resp is not None:
+            self._resp.close()
+            self._resp = None
+
+    def close(self) -> None:
+        self._close_resp()
+
+
+class BlobReader(io.RawIOBase):
+    """Reads a blob, hashing as it goes; at EOF the digest and size must match the descriptor."""
+
+    def __init__(self, body: _Body, digest: Digest, size: int, where: str) -> None:
+        super().__init__()
+        self._body = body
+        self._dr = DigestingReader(body, digest, where)
+        self._size = size
+        self._where = where
+        self._verified = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+        data = self._dr.read(n if n is not None else -1)
+        if self._size >= 0 and self._dr.count > self._size:
+            raise DigestMismatch(str(self._dr._expected), f"more than {self._size} bytes",
+                                 self._where)
+        if not data or (n is not None and n < 0):
+            self._verify()
+        return data
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def _verify(self) -> None:
+        if self._verified:
+            return
+        self._dr.check()  # raises DigestMismatch
+        if self._size >= 0 and self._dr.count != self._size:
+            raise ImageFormatError(f"{self._where}: expected {self._size} bytes, got {self._dr.count}")
+        self._verified = True
+
+    @property
+    def bytes_read(self) -> int:
+        return self._dr.count
+
+    def close(self) -> None:
+        if not self.closed:
+            self._body.close()
+        super().close()
+
+
+def open_blob_stream(open_at: Callable[[int], httpx.Response], host: str, attempts: int,
+                     digest: Digest, size: int, where: str) -> BlobReader:
+    return BlobReader(_Body(open_at, host, attempts), digest, size, where)

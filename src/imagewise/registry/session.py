@@ -1,0 +1,151 @@
+"""One pooled HTTP session per registry: authentication, retries, plain-HTTP fallback.
+
+Every request goes through :meth:`Session.send`, which adds the authorization a request's scopes
+need, answers 401 challenges once, and retries 429/5xx answers and connection failures with
+backoff (honouring ``Retry-After``) as long as the request body can be sent again.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+from typing import Any
+
+import httpx
+
+from imagewise import __version__
+from imagewise.errors import RegistryError
+from imagewise.registry.auth import Authenticator
+from imagewise.registry.credentials import Credentials
+from imagewise.registry.errors import transport_error
+from imagewise.registry.retry import DEFAULT, RETRY_STATUSES, RetryPolicy, parse_retry_after
+
+USER_AGENT = f"imagewise/{__version__}"
+TIMEOUT = httpx.Timeout(120.0, connect=20.0)
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ``::1`` (with or without a port)."""
+    name = host
+    if name.startswith("["):
+        name = name[1:].split("]")[0]
+    elif name.count(":") == 1:
+        name = name.split(":")[0]
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class Session:
+    """HTTP for one registry host. ``base_url`` is ``https://host`` or ``http://host``."""
+
+    def __init__(self, host: str, base_url: str, *, insecure: bool = False,
+                 retry: RetryPolicy = DEFAULT, credentials: Credentials | None = None,
+                 anonymous: bool = False) -> None:
+        self.host = host
+        self.insecure = insecure
+        self.retry = retry
+        self.client = httpx.Client(
+            base_url=base_url, verify=not insecure, timeout=TIMEOUT,
+            headers={"User-Agent": USER_AGENT},
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+        )
+        if credentials is not None or anonymous:
+            self.auth = Authenticator(host, self.client, lambda: credentials)
+        else:
+            self.auth = Authenticator(host, self.client)
+        self._fallback_lock = threading.Lock()
+        self._fell_back = False
+
+    def __repr__(self) -> str:
+        return f"Session(host={self.host!r}, base_url={str(self.client.base_url)!r})"
+
+    @property
+    def base_url(self) -> str:
+        return str(self.client.base_url).rstrip("/")
+
+    def close(self) -> None:
+        self.client.close()
+
+    def send(self, method: str, url: str, *, scopes: list[str],
+             headers: dict[str, str] | None = None, content: Any = None,
+             params: Any = None, stream: bool = False, follow_redirects: bool = False,
+             replayable: bool = True) -> httpx.Response:
+        """Send a request; returns any final response (the caller maps failures to errors).
+
+        ``replayable=False`` (a streamed body) disables retries and the challenge re-send; the
+        caller establishes authorization with an earlier request on the same scopes.
+        """
+        attempt = 0
+        challenged = False
+        while True:
+            auth = self.auth.headers(scopes)
+            h = {**(headers or {}), **auth}
+            try:
+                req = self.client.build_request(method, url, headers=h, content=content,
+                                                params=params)
+                resp = self.client.send(req, stream=stream, follow_redirects=follow_redirects)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as e:
+                if self._maybe_fall_back(e):
+                    continue
+                if not replayable or attempt + 1 >= self.retry.attempts:
+                    raise transport_error(self.host, e) from e
+                self.retry.sleep(attempt)
+                attempt += 1
+                continue
+            except httpx.TransportError as e:
+                if not replayable or attempt + 1 >= self.retry.attempts:
+                    raise transport_error(self.host, e) from e
+                self.retry.sleep(attempt)
+                attempt += 1
+                continue
+            if resp.status_code == 401 and not challenged and replayable:
+                challenge = resp.headers.get("WWW-Authenticate")
+                _discard(resp)
+                challenged = True
+                if self.auth.on_challenge(challenge, scopes, had_auth=bool(auth)):
+                    continue
+                return resp  # body already read: the caller maps it to AuthError
+            if resp.status_code in RETRY_STATUSES and replayable and attempt + 1 < self.retry.attempts:
+                wait = parse_retry_after(resp.headers.get("Retry-After"))
+                _discard(resp)
+                self.retry.sleep(attempt, wait)
+                attempt += 1
+                continue
+            return resp
+
+    def _maybe_fall_back(self, exc: Exception) -> bool:
+        """With ``--insecure``, an https registry that does not speak TLS is tried over http."""
+        if not self.insecure or self._fell_back:
+            return False
+        with self._fallback_lock:
+            if self._fell_back:
+                return True
+            base = self.client.base_url
+            if base.scheme != "https":
+                return False
+            self.client.base_url = base.copy_with(scheme="http")
+            self._fell_back = True
+            return True
+
+
+def _discard(resp: httpx.Response) -> None:
+    try:
+        resp.read()
+    except httpx.HTTPError:
+        pass
+    resp.close()
+
+
+def ensure_ok(resp: httpx.Response, ok: tuple[int, ...], what: str) -> httpx.Response:
+    from imagewise.registry.errors import raise_for
+
+    if resp.status_code not in ok:
+        raise_for(resp, what)
+    return resp
+
+
+__all__ = ["RegistryError", "Session", "ensure_ok", "is_loopback"]

@@ -1,0 +1,99 @@
+"""Registry source and sink: the image protocol over the OCI distribution API."""
+
+from __future__ import annotations
+
+import threading
+from typing import IO
+
+from imagewise.errors import DigestMismatch
+from imagewise.oci.digest import Digest
+from imagewise.oci.model import Descriptor, Index, Manifest, parse_manifest
+from imagewise.reference import ImageReference
+from imagewise.registry.client import RegistryClient
+from imagewise.sources.base import Sink, Source
+
+
+def client_for(ref: ImageReference, insecure: bool = False) -> RegistryClient:
+    """The shared client of the reference's registry (one pooled session per registry)."""
+    return RegistryClient.get(ref.host, ref.api_base(False), insecure=insecure)
+
+
+class RegistrySource(Source):
+    """Reads an image from a registry; manifests by tag or digest, blobs streamed and verified."""
+
+    def __init__(self, ref: ImageReference, *, insecure: bool = False,
+                 client: RegistryClient | None = None) -> None:
+        self.ref = ref
+        self.name = f"docker://{ref}"
+        self.client = client or client_for(ref, insecure)
+        self._top: Manifest | Index | None = None
+
+    def __repr__(self) -> str:
+        return f"RegistrySource({str(self.ref)!r})"
+
+    def top(self) -> Manifest | Index:
+        if self._top is None:
+            fetched = self.client.get_manifest(self.ref.repository, self.ref.identifier)
+            self._top = parse_manifest(fetched.raw, fetched.media_type)
+        return self._top
+
+    def fetch_manifest(self, desc: Descriptor) -> Manifest | Index:
+        fetched = self.client.get_manifest(self.ref.repository, str(desc.digest))
+        return parse_manifest(fetched.raw, fetched.media_type or desc.media_type)
+
+    def open_blob(self, desc: Descriptor) -> IO[bytes]:
+        return self.client.open_blob(self.ref.repository, desc)  # type: ignore[return-value]
+
+    def digest(self) -> Digest:
+        """The digest of the top manifest (HEAD, no body transferred)."""
+        if self.ref.digest is not None:
+            return self.ref.digest
+        return self.client.head_manifest(self.ref.repository, self.ref.identifier).digest
+
+
+class RegistrySink(Sink):
+    """Writes an image to a registry: blobs (skipping present ones), child manifests, then the top."""
+
+    def __init__(self, ref: ImageReference, *, insecure: bool = False,
+                 client: RegistryClient | None = None) -> None:
+        self.ref = ref
+        self.name = f"docker://{ref}"
+        self.client = client or client_for(ref, insecure)
+        self._pending: dict[Digest, str] = {}  # upload sessions opened by a refused mount
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"RegistrySink({str(self.ref)!r})"
+
+    @property
+    def repository(self) -> str:
+        return self.ref.repository
+
+    def has_blob(self, desc: Descriptor) -> bool:
+        return self.client.has_blob(self.repository, desc.digest)
+
+    def put_blob(self, desc: Descriptor, stream: IO[bytes]) -> None:
+        with self._lock:
+            location = self._pending.pop(desc.digest, None)
+        self.client.upload_blob(self.repository, desc, stream, location)
+
+    def mount_blob(self, desc: Descriptor, from_repository: str) -> bool:
+        """Cross-repository mount on the same registry; False means "upload it instead"."""
+        if from_repository == self.repository:
+            return self.has_blob(desc)
+        location = self.client.mount_blob(self.repository, desc.digest, from_repository)
+        if location is None:
+            return True
+        with self._lock:
+            self._pending[desc.digest] = location  # put_blob reuses the session the POST opened
+        return False
+
+    def put_manifest(self, manifest: Manifest | Index, *, top: bool) -> None:
+        digest = manifest.digest
+        if not top:
+            self.client.put_manifest(self.repository, str(digest), manifest.raw, manifest.media_type)
+            return
+        if self.ref.digest is not None and self.ref.digest != digest:
+            raise DigestMismatch(str(self.ref.digest), str(digest), f"destination {self.ref}")
+        ref = self.ref.tag or (str(digest) if self.ref.digest is not None else "latest")
+        self.client.put_manifest(self.repository, ref, manifest.raw, manifest.media_type)
