@@ -10,7 +10,8 @@ Layer conventions:
 
 * ``.wh.NAME`` -> ``Kind.WHITEOUT`` whose ``path`` is the deleted path;
 * ``.wh..wh..opq`` -> ``Kind.OPAQUE`` whose ``path`` is the directory (``""`` for the root);
-* other ``.wh..wh.*`` names (aufs bookkeeping such as ``.wh..wh.plnk``) are not yielded.
+* other ``.wh..wh.*`` names, and everything under a root ``.wh..wh.*`` directory (aufs
+  bookkeeping such as ``.wh..wh.plnk/``), are not yielded.
 
 Paths are normalised (see ``model``); absolute names become root-relative. A name whose ``..``
 would leave the root raises :class:`~imagewise.errors.UnsafePath`, or, when ``on_unsafe`` is
@@ -362,6 +363,8 @@ def _finish(entry: Entry, offset: int, digest: str, on_unsafe: OnUnsafe | None) 
     if path is None:
         return _unsafe(entry, f"tar entry {entry.raw_name!r} leaves the root", offset, digest,
                        on_unsafe)
+    if path.startswith(".wh..wh.") and path != ".wh..wh..opq":
+        return None  # aufs bookkeeping at the layer root (.wh..wh.plnk/, .wh..wh.aufs)
     base = path.rpartition("/")[2]
     if base.startswith(".wh."):
         parent = path[: len(path) - len(base)].rstrip("/")
