@@ -27,6 +27,8 @@ class VerifyingReader:
     def __init__(self, raw: IO[bytes], digest: Digest, size: int | None = None, where: str = "") -> None:
         self._raw = raw
         self.expected = digest
+        #: the digest this stream guarantees (raises at EOF otherwise); wrappers forward it
+        self.verifies: Digest | None = digest
         self._size = size if size is not None and size >= 0 else None
         self._h = hashlib.new(digest.algorithm)
         self._where = where or f"blob {digest}"

@@ -139,7 +139,7 @@ class OCILayoutSource(OCIStoreSource):
 
 def write_atomic(directory: str, final: str, stream: IO[bytes], desc: Descriptor) -> int:
     """Copy ``stream`` to ``final`` via a temporary file in ``directory``; verify digest and size."""
-    trusted = isinstance(stream, VerifyingReader) and stream.expected == desc.digest
+    trusted = getattr(stream, "verifies", None) == desc.digest  # e.g. a VerifyingReader
     h = None if trusted else desc.digest.hasher()
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     n = 0

@@ -1,0 +1,156 @@
+"""``imagewise inspect`` and ``imagewise copy``: translation only, the work is in the library."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from imagewise.cli.common import handle_errors, insecure_option, platform_option
+
+
+def inspect_image(text: str, *, platform: str | None = None, insecure: bool = False) -> dict[str, Any]:
+    """The ``imagewise/inspect/v1`` document for an image reference."""
+    from imagewise.oci.model import Platform
+    from imagewise.sources import open_source
+
+    wanted = Platform.parse(platform) if platform else None
+    with open_source(text, insecure=insecure) as src:
+        img = src.image(wanted)
+        cfg = img.config
+        history = cfg.layer_history()
+        return {
+            "schema": "imagewise/inspect/v1",
+            "reference": src.name or text,
+            "digest": str(img.digest),
+            "media_type": img.manifest.media_type,
+            "index_digest": str(img.index.digest) if img.index is not None else None,
+            "platform": str(cfg.platform),
+            "size": sum(x.size for x in img.layers) + img.manifest.config.size,
+            "layers": [
+                {
+                    "digest": str(layer.digest),
+                    "diff_id": str(layer.diff_id) if layer.diff_id else None,
+                    "size": layer.size,
+                    "media_type": layer.media_type,
+                    "created_by": (history[i].created_by if i < len(history) and history[i] else ""),
+                }
+                for i, layer in enumerate(img.layers)
+            ],
+            "config": {
+                "digest": str(img.manifest.config.digest),
+                "media_type": img.manifest.config.media_type,
+                "created": cfg.created or None,
+                "os": cfg.os,
+                "architecture": cfg.architecture,
+                "variant": cfg.variant or None,
+                "user": cfg.user,
+                "env": list(cfg.env),
+                "entrypoint": list(cfg.entrypoint) if cfg.entrypoint is not None else None,
+                "cmd": list(cfg.cmd) if cfg.cmd is not None else None,
+                "working_dir": cfg.workdir,
+                "exposed_ports": list(cfg.exposed_ports),
+                "volumes": list(cfg.volumes),
+                "labels": dict(cfg.labels),
+                "history": [
+                    {"created": h.created or None, "created_by": h.created_by,
+                     "empty_layer": h.empty_layer, "comment": h.comment or None}
+                    for h in cfg.history
+                ],
+            },
+        }
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"
+
+
+def _render_table(doc: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    import sys
+
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    cfg = doc["config"]
+    console.print(f"[bold]{doc['reference']}[/bold]")
+    rows = [("digest", doc["digest"]), ("media type", doc["media_type"]),
+            ("platform", doc["platform"]), ("size", _human(doc["size"])),
+            ("created", cfg["created"] or "-"), ("user", cfg["user"] or "(root)"),
+            ("entrypoint", json.dumps(cfg["entrypoint"]) if cfg["entrypoint"] else "-"),
+            ("cmd", json.dumps(cfg["cmd"]) if cfg["cmd"] else "-")]
+    if doc["index_digest"]:
+        rows.insert(1, ("index", doc["index_digest"]))
+    for k, v in rows:
+        console.print(f"  {k:<11} {v}", soft_wrap=True)
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col, kw in (("#", {"justify": "right"}), ("size", {"justify": "right"}), ("digest", {}),
+                    ("created by", {"overflow": "ellipsis", "no_wrap": True})):
+        table.add_column(col, **kw)  # type: ignore[arg-type]
+    for i, layer in enumerate(doc["layers"]):
+        table.add_row(str(i), _human(layer["size"]), layer["digest"][7:19], layer["created_by"] or "")
+    console.print(table)
+
+
+@click.command("inspect")
+@click.argument("image")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="Output format.")
+@platform_option
+@insecure_option
+@handle_errors
+def inspect_cmd(image: str, fmt: str, platform: str | None, insecure: bool) -> None:
+    """Show an image's digest, platform, config and layers.
+
+    IMAGE is a reference with an optional transport: docker://, oci:, oci-archive:,
+    docker-archive: (a bare path to a local archive or layout also works).
+    """
+    doc = inspect_image(image, platform=platform, insecure=insecure)
+    if fmt == "json":
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        _render_table(doc)
+
+
+@click.command("copy")
+@click.argument("src")
+@click.argument("dst")
+@platform_option
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=6, show_default=True,
+              help="Blobs transferred in parallel.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Summary format.")
+@insecure_option
+@handle_errors
+def copy_cmd(src: str, dst: str, platform: str | None, jobs: int, fmt: str, insecure: bool) -> None:
+    """Copy an image from SRC to DST, preserving the manifest digest.
+
+    \b
+    An index (multi-platform image) is copied whole, every platform, unless --platform picks one.
+    Blobs the destination has are skipped; on one registry they are mounted across repositories.
+
+    \b
+      imagewise copy docker-archive:app.tar docker://localhost:5000/app:1.0
+      imagewise copy docker://localhost:5000/app:1.0 oci:./backup:1.0
+    """
+    from imagewise.cli.common import RichReporter
+    from imagewise.copy import copy
+
+    with RichReporter() as reporter:
+        result = copy(src, dst, platform=platform, insecure=insecure, jobs=jobs, reporter=reporter)
+    if fmt == "json":
+        from dataclasses import asdict
+
+        click.echo(json.dumps({"schema": "imagewise/copy/v1", **asdict(result)}, indent=2))
+    else:
+        click.echo(
+            f"{result.destination} {result.digest}: {result.blobs_copied} blobs copied "
+            f"({_human(result.bytes_copied)}), {result.blobs_skipped} already present, "
+            f"{result.blobs_mounted} mounted, {result.manifests} manifest(s)"
+        )
