@@ -1,0 +1,184 @@
+"""``catalog(image)``: what is installed in an image, where, and from which layer.
+
+The result is the final filesystem's view. Each package names the layer that introduced it (the
+earliest layer from which its evidence file carried it without interruption) and whether that
+layer belongs to the base image.
+
+Base-image rule (``base_layer_count``), first that applies:
+
+1. an explicit ``base_layers`` argument;
+2. the image config label or manifest annotation ``org.opencontainers.image.base.layers``
+   (non-standard, honoured when present);
+3. history: the base ends at the last ``CMD``/``ENTRYPOINT`` history entry (the instruction
+   every official base image ends with) that still has layer-creating entries after it; the
+   layers before that point are the base. Without such an entry the base is unknown
+   (``from_base`` is ``None``), unless the image carries ``org.opencontainers.image.base.*``
+   annotations with a single layer-creating history step, in which case nothing is base.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from imagewise import progress
+from imagewise.sbom.catalogers.base import Distro
+from imagewise.sbom.model import Package, PackageLocation
+from imagewise.sbom.purl import purl_for
+from imagewise.sbom.visitor import CatalogVisitor, Version
+
+if TYPE_CHECKING:
+    from imagewise.sources.base import Image
+
+_BASE_END = re.compile(r"^(/bin/sh -c )?(#\(nop\)\s*)?(CMD|ENTRYPOINT)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """An evidence file that was recognised but not (fully) read, and why."""
+
+    path: str
+    layer: str
+    cataloger: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"path": self.path, "layer": self.layer, "cataloger": self.cataloger,
+                "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    packages: tuple[Package, ...]
+    distro: Distro | None = None
+    skipped: tuple[Skipped, ...] = ()
+    base_layers: int | None = None  # number of layers that belong to the base image
+    base_rule: str = ""  # how base_layers was decided
+    source: str = ""  # the image reference or SBOM file cataloged
+    metadata: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+def base_layer_count(image: Image) -> tuple[int | None, str]:
+    """(number of base layers, the rule that decided it); (None, reason) when unknown."""
+    key = "org.opencontainers.image.base.layers"
+    for where, values in (("label", image.config.labels), ("annotation", image.manifest.annotations)):
+        raw = values.get(key, "")
+        if raw.isdigit():
+            return int(raw), f"{where} {key}"
+    history = image.config.history
+    layer_no = 0
+    ends: list[int] = []
+    for h in history:
+        if h.empty_layer and _BASE_END.match(h.created_by.strip()):
+            ends.append(layer_no)
+        if not h.empty_layer:
+            layer_no += 1
+    inner = [n for n in ends if 0 < n < layer_no]
+    if inner:
+        return inner[-1], "history: layers before the last CMD/ENTRYPOINT followed by more layers"
+    if ends:
+        return None, "history ends with its only CMD/ENTRYPOINT: the image looks like a base image"
+    return None, "no base-image boundary in history"
+
+
+def _introduced(versions: list[Version], key: tuple[str, str, str]) -> int:
+    """Index into ``versions`` of the earliest copy from which ``key`` was present throughout."""
+    i = len(versions) - 1
+    while i > 0 and any((p.type, p.name, p.version) == key for p in versions[i - 1].parsed.packages):
+        i -= 1
+    return i
+
+
+def build_catalog(visitor: CatalogVisitor, base_layers: int | None = None, base_rule: str = "",
+                  source: str = "") -> Catalog:
+    """Turn what the visitor saw into the final, deduplicated package list."""
+    ev = visitor.evidence
+    diff = visitor.diff_ids
+
+    def layer_id(i: int) -> str:
+        return diff[i] if 0 <= i < len(diff) else ""
+
+    distro: Distro | None = None
+    rank = -1
+    copyright: dict[str, tuple[str, ...]] = {}
+    skipped: list[Skipped] = []
+    for path, versions in ev.items():
+        last = versions[-1]
+        if last.parsed.skipped:
+            skipped.append(Skipped(path, layer_id(last.layer), last.cataloger, last.parsed.skipped))
+        if last.parsed.distro and last.parsed.distro_rank > rank:
+            distro, rank = last.parsed.distro, last.parsed.distro_rank
+        if last.cataloger == "deb-copyright" and last.parsed.packages:
+            copyright[last.parsed.packages[0].name] = last.parsed.packages[0].licenses
+
+    merged: dict[tuple[str, str, str, str], Package] = {}
+    for path in sorted(ev):
+        versions = ev[path]
+        last = versions[-1]
+        if last.cataloger == "deb-copyright":
+            continue
+        for pkg in last.parsed.packages:
+            key = (pkg.type, pkg.name, pkg.version)
+            first = versions[_introduced(versions, key)]
+            locs = [PackageLocation(layer_id(first.layer), path, first.layer)]
+            if last.layer != first.layer:
+                locs.append(PackageLocation(layer_id(last.layer), path, last.layer))
+            pkg = _finish(pkg, distro, copyright, tuple(locs), base_layers)
+            mkey = (pkg.type, pkg.name, pkg.version, pkg.purl)
+            if mkey in merged:
+                old = merged[mkey]
+                all_locs = sorted(set(old.locations) | set(pkg.locations),
+                                  key=lambda x: (x.layer_index or 0, x.path))
+                from_base = _from_base(all_locs[0].layer_index, base_layers)
+                merged[mkey] = _replace(old, locations=tuple(all_locs), from_base=from_base)
+            else:
+                merged[mkey] = pkg
+    packages = sorted(merged.values(), key=lambda p: (p.type, p.name.lower(), p.version, p.purl))
+    skipped.sort(key=lambda s: (s.path, s.reason))
+    return Catalog(tuple(packages), distro, tuple(skipped), base_layers, base_rule, source)
+
+
+def _from_base(index: int | None, base_layers: int | None) -> bool | None:
+    if base_layers is None or index is None:
+        return None
+    return index < base_layers
+
+
+def _replace(p: Package, **changes: Any) -> Package:
+    import dataclasses
+
+    return dataclasses.replace(p, **changes)
+
+
+def _finish(pkg: Package, distro: Distro | None, copyright: dict[str, tuple[str, ...]],
+            locs: tuple[PackageLocation, ...], base_layers: int | None) -> Package:
+    licenses = pkg.licenses
+    if pkg.type == "deb" and not licenses:
+        licenses = copyright.get(pkg.name, ())
+    os_pkg = pkg.type in ("apk", "deb", "rpm")
+    return _replace(
+        pkg, purl=purl_for(pkg, distro if os_pkg else None), licenses=licenses, locations=locs,
+        from_base=_from_base(locs[0].layer_index, base_layers),
+        distro=distro.label if (os_pkg and distro) else "",
+    )
+
+
+def catalog(image: Image, reporter: progress.Reporter = progress.NULL,
+            base_layers: int | None = None) -> Catalog:
+    """Catalog ``image`` in one pass over its layers."""
+    from imagewise.layers.passes import run_pass
+
+    visitor = CatalogVisitor()
+    run_pass(image, [visitor], reporter)
+    return catalog_from_visitor(visitor, image, base_layers)
+
+
+def catalog_from_visitor(visitor: CatalogVisitor, image: Image,
+                         base_layers: int | None = None) -> Catalog:
+    """The Catalog of a visitor that ran in someone else's pass (e.g. ``imagewise check``)."""
+    if base_layers is not None:
+        count, rule = base_layers, "given"
+    else:
+        count, rule = base_layer_count(image)
+    return build_catalog(visitor, count, rule, image.reference)

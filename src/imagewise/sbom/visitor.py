@@ -1,0 +1,166 @@
+"""The cataloging visitor: runs the declared catalogers inside the single pass over each layer and
+keeps, per evidence file, the versions each layer wrote, so the result is the final filesystem's
+view (a whiteout, an opaque directory or an overwrite by a non-evidence entry removes a file's
+packages) and each package can be traced to the layer that introduced it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from imagewise.layers.model import Entry, Kind, Visitor
+from imagewise.sbom.catalogers import ALL, BY_ID
+from imagewise.sbom.catalogers.base import Cataloger, Distro, FileInfo, Parsed
+from imagewise.sbom.model import Package
+
+if TYPE_CHECKING:
+    from imagewise.sources.base import Image, Layer
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One layer's copy of an evidence file and what the cataloger made of it."""
+
+    layer: int
+    cataloger: str
+    parsed: Parsed
+
+
+class CatalogVisitor(Visitor):
+    """Subscribe this to the single pass; read ``evidence`` (or use ``sbom.catalog``) afterwards."""
+
+    name = "sbom-catalog"
+    version = "1"
+
+    def __init__(self, catalogers: tuple[Cataloger, ...] = ALL) -> None:
+        self.catalogers = catalogers
+        self.diff_ids: list[str] = []
+        #: path -> versions of the file still visible, oldest first (cleared when deleted)
+        self.evidence: dict[str, list[Version]] = {}
+        self._layer_parsed: dict[str, tuple[str, Parsed]] = {}
+        self._deleted: list[tuple[str, bool]] = []
+        self._replaced: set[str] = set()
+        self._restoring = False
+        self._match: tuple[str, Cataloger | None] = ("", None)
+
+    # -- selection -------------------------------------------------------------------------------
+    def _cataloger_for(self, entry: Entry) -> Cataloger | None:
+        if self._match[0] == entry.path and entry.path:
+            return self._match[1]
+        found = None
+        if entry.kind is Kind.FILE:
+            info = FileInfo(entry.path, entry.size, entry.mode)
+            found = next((c for c in self.catalogers if c.selects(info)), None)
+        self._match = (entry.path, found)
+        return found
+
+    # -- visitor protocol ------------------------------------------------------------------------
+    def begin_image(self, image: Image) -> None:
+        self.diff_ids = [str(layer.diff_id or layer.digest) for layer in image.layers]
+        self.evidence.clear()
+
+    def begin_layer(self, index: int, layer: Layer) -> None:
+        while len(self.diff_ids) <= index:
+            self.diff_ids.append("")
+        if not self.diff_ids[index]:
+            self.diff_ids[index] = str(layer.diff_id or layer.digest)
+        self._layer_parsed = {}
+        self._deleted = []
+        self._replaced = set()
+        self._restoring = False
+
+    def wants_content(self, entry: Entry) -> bool:
+        c = self._cataloger_for(entry)
+        return c is not None and c.needs_content and entry.size <= c.max_size and not self._restoring
+
+    def visit(self, entry: Entry) -> None:
+        kind = entry.kind
+        if kind is Kind.WHITEOUT:
+            self._deleted.append((entry.path, False))
+            return
+        if kind is Kind.OPAQUE:
+            self._deleted.append((entry.path, True))
+            return
+        c = self._cataloger_for(entry)
+        if c is None:
+            if entry.path in self.evidence:
+                self._replaced.add(entry.path)
+            return
+        if self._restoring:
+            return
+        self._layer_parsed[entry.path] = (c.id, self._parse(c, entry))
+
+    def _parse(self, c: Cataloger, entry: Entry) -> Parsed:
+        info = FileInfo(entry.path, entry.size, entry.mode)
+        if entry.size > c.max_size:
+            return Parsed(skipped=f"{entry.size} bytes, over the {c.id} limit of {c.max_size}")
+        try:
+            if not c.needs_content:
+                import io
+
+                return c.parse(info, io.BytesIO())
+            with entry.open() as stream:
+                return c.parse(info, stream)
+        except Exception as e:  # a bad file is data, never a crash of the whole catalog
+            return Parsed(skipped=f"{c.id}: {type(e).__name__}: {e}")
+
+    def end_layer(self, index: int, layer: Layer) -> None:
+        ev = self.evidence
+        for path, opaque in self._deleted:
+            if not opaque:
+                ev.pop(path, None)
+            prefix = path + "/" if path else ""
+            for p in [p for p in ev if p.startswith(prefix)]:
+                del ev[p]
+        for path in self._replaced:
+            ev.pop(path, None)
+        for path, (cid, parsed) in self._layer_parsed.items():
+            ev.setdefault(path, []).append(Version(index, cid, parsed))
+        self._layer_parsed = {}
+
+    # -- per-layer cache hooks -------------------------------------------------------------------
+    def layer_result(self, index: int, layer: Layer) -> object:
+        return {path: [cid, parsed_to_json(p)] for path, (cid, p) in self._layer_parsed.items()}
+
+    def restore_layer(self, index: int, layer: Layer, result: object) -> None:
+        self._restoring = True
+        if isinstance(result, dict):
+            self._layer_parsed = {
+                path: (str(v[0]), parsed_from_json(v[1])) for path, v in result.items()
+                if str(v[0]) in BY_ID
+            }
+
+
+# -- JSON round trip of parse results (layer cache) ----------------------------------------------
+
+def _pkg_to_json(p: Package) -> dict[str, Any]:
+    return {"name": p.name, "version": p.version, "type": p.type, "licenses": list(p.licenses),
+            "source_name": p.source_name, "source_version": p.source_version,
+            "metadata": p.metadata}
+
+
+def parsed_to_json(p: Parsed) -> dict[str, Any]:
+    out: dict[str, Any] = {"packages": [_pkg_to_json(x) for x in p.packages]}
+    if p.distro:
+        d = p.distro
+        out["distro"] = [d.id, d.version_id, d.name, d.pretty_name, d.version_codename,
+                         list(d.id_like)]
+        out["rank"] = p.distro_rank
+    if p.skipped:
+        out["skipped"] = p.skipped
+    return out
+
+
+def parsed_from_json(doc: dict[str, Any]) -> Parsed:
+    pkgs = tuple(
+        Package(name=x["name"], version=x["version"], type=x["type"],
+                licenses=tuple(x.get("licenses") or ()), source_name=x.get("source_name", ""),
+                source_version=x.get("source_version", ""), metadata=dict(x.get("metadata") or {}))
+        for x in doc.get("packages") or ()
+    )
+    distro = None
+    if doc.get("distro"):
+        d = doc["distro"]
+        distro = Distro(d[0], d[1], d[2], d[3], d[4], tuple(d[5]))
+    return Parsed(pkgs, distro, int(doc.get("rank", 0)), str(doc.get("skipped", "")))
