@@ -1,0 +1,215 @@
+"""Turn waste into findings: which layer (and Dockerfile instruction) did it, and what to change.
+
+Every finding names the layer index, its diff_id and ``created_by``, and carries the bytes the
+suggested change would save.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from imagewise.analysis import overlay as ov
+from imagewise.analysis.categories import BY_KEY
+from imagewise.analysis.final import FinalFacts
+from imagewise.findings import Finding, Location, RuleInfo, Severity
+from imagewise.units import format_size
+
+TOOLCHAIN_MIN_BYTES = 20 * 1000 * 1000
+DUPLICATES_SHOWN = 20
+MIN_BYTES = 1  # groups with fewer bytes are not worth a finding
+
+
+@dataclass(frozen=True, slots=True)
+class LayerRef:
+    index: int
+    diff_id: str
+    created_by: str
+
+    @property
+    def instruction(self) -> str:
+        return short_instruction(self.created_by)
+
+    def label(self) -> str:
+        text = self.instruction
+        return f"layer {self.index} (`{text}`)" if text else f"layer {self.index}"
+
+
+RULES: tuple[RuleInfo, ...] = (
+    RuleInfo("IW-WASTE-DELETED", Severity.WARNING, "files added in one layer, deleted in a later one",
+             "A deletion in a later layer hides files but their bytes stay in the earlier layer.",
+             "delete them in the same RUN that creates them", "performance", "imagewise"),
+    RuleInfo("IW-WASTE-OVERWRITTEN", Severity.WARNING, "files rewritten by a later layer",
+             "Every rewritten file is stored again; the earlier copy stays in its layer.",
+             "combine the RUN instructions", "performance", "imagewise"),
+    RuleInfo("IW-WASTE-METADATA", Severity.WARNING, "files copied again only to change mode or owner",
+             "chmod/chown in a later layer stores a full copy of every file it touches.",
+             "use COPY --chmod/--chown or change them in the RUN that creates them",
+             "performance", "imagewise"),
+    RuleInfo("IW-WASTE-DUPLICATE-CONTENT", Severity.INFO, "the same content stored at several paths",
+             "Identical files at different paths are stored once per path.",
+             "keep one copy and link to it", "performance", "imagewise"),
+    RuleInfo("IW-WASTE-TOOLCHAIN", Severity.WARNING, "compiler toolchain in the final image",
+             "Compilers, headers and SDKs are needed to build, not to run.",
+             "use a multi-stage build", "performance", "imagewise"),
+    *(RuleInfo(c.id, Severity.WARNING, c.title, "", c.fix, "performance", "imagewise")
+      for c in BY_KEY.values()),
+)
+
+_RULE_FOR_REASON = {
+    ov.DELETED: "IW-WASTE-DELETED", ov.DIR_DELETED: "IW-WASTE-DELETED",
+    ov.OPAQUE: "IW-WASTE-DELETED", ov.OVERWRITTEN: "IW-WASTE-OVERWRITTEN",
+    ov.REPLACED: "IW-WASTE-OVERWRITTEN", ov.DUPLICATE_ENTRY: "IW-WASTE-OVERWRITTEN",
+    ov.METADATA: "IW-WASTE-METADATA",
+}
+
+
+def short_instruction(created_by: str, limit: int = 70) -> str:
+    text = " ".join(created_by.split())
+    for prefix in ("/bin/sh -c #(nop) ", "/bin/sh -c ", "|", "#(nop) "):
+        if text.startswith(prefix):
+            text = text[len(prefix):].lstrip()
+            if prefix == "|":  # buildkit ARG count: "|2 A=1 B=2 /bin/sh -c ..."
+                text = text.split("/bin/sh -c ", 1)[-1]
+    if text.endswith("# buildkit"):
+        text = text[: -len("# buildkit")].rstrip()
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+def _severity(n: int) -> Severity:
+    return Severity.WARNING if n >= 1_000_000 else Severity.INFO
+
+
+def _is_copy(created_by: str) -> bool:
+    t = short_instruction(created_by, 10**6).upper()
+    return t.startswith(("COPY", "ADD")) or " COPY " in t[:20]
+
+
+def _examples(items: list[tuple[str, int]]) -> list[dict[str, object]]:
+    return [{"path": "/" + p, "bytes": s} for p, s in items]
+
+
+def hidden_findings(state: ov.OverlayState, layers: list[LayerRef]) -> list[Finding]:
+    """Findings for copies hidden by later layers (deleted, overwritten, chmod-only)."""
+    merged: dict[tuple[int, int, str, str], list[ov.HiddenGroup]] = defaultdict(list)
+    for g in state.groups.values():
+        rule = _RULE_FOR_REASON[g.reason]
+        category = ""
+        if rule == "IW-WASTE-DELETED" and g.category:
+            rule, category = BY_KEY[g.category].id, g.category
+        merged[(g.layer, g.by_layer, rule, category)].append(g)
+    out: list[Finding] = []
+    for (j, i, rule, category), groups in merged.items():
+        total = sum(g.bytes for g in groups)
+        files = sum(g.files for g in groups)
+        if total < MIN_BYTES:
+            continue
+        examples = sorted((e for g in groups for e in g.top()), key=lambda e: -e[1])[:ov.EXAMPLES]
+        src, by = _ref(layers, j), _ref(layers, i)
+        size = format_size(total)
+        what = f"{files} file{'s' if files != 1 else ''} ({size})"
+        reasons = {g.reason for g in groups}
+        if rule == "IW-WASTE-METADATA":
+            title = f"{by.label()} copies {what} from layer {j} only to change mode/owner"
+            fix = (f"set mode and owner where the files are created (`COPY --chmod=… --chown=…`, "
+                   f"or chmod/chown in the same RUN as layer {j}); saves {size}")
+        elif rule == "IW-WASTE-OVERWRITTEN":
+            title = f"{by.label()} rewrites {what} written by layer {j}"
+            fix = (f"combine RUN {j} and RUN {i} into one RUN (or make the change where the "
+                   f"files are created) so only the final version is stored; saves {size}")
+            if j == i:
+                title = f"{by.label()} stores {what} twice (the same path twice in the layer tar)"
+                fix = f"rebuild the layer without duplicate tar entries; saves {size}"
+        elif category:
+            cat = BY_KEY[category]
+            verb = "deleted" if reasons & {ov.DELETED, ov.DIR_DELETED, ov.OPAQUE} else "hidden"
+            title = (f"{cat.title[0].upper()}{cat.title[1:]}: {what} written by {src.label()} "
+                     f"and {verb} only in layer {i}")
+            fix = f"{cat.fix} in layer {j}, not in a later layer; saves {size}"
+        else:
+            verb = "are" if files != 1 else "is"
+            title = f"{what} added by {src.label()} {verb} deleted by {by.label()}"
+            if _is_copy(src.created_by):
+                fix = (f"do not add them in layer {j} (exclude them with .dockerignore or a "
+                       f"multi-stage build) instead of deleting them in layer {i}; saves {size}")
+            else:
+                fix = (f"delete them in the same RUN that creates them (layer {j}), or combine "
+                       f"RUN {j} and RUN {i}; saves {size}")
+        out.append(Finding(
+            rule=rule, severity=_severity(total), title=title,
+            message=f"{title}. The bytes stay in layer {j} although the final filesystem does "
+                    f"not show them.",
+            location=Location(layer=src.diff_id, layer_index=j,
+                              path="/" + examples[0][0] if examples else ""),
+            fix=fix, bytes_saved=total,
+            extra={"kind": "hidden", "category": category or rule.removeprefix("IW-WASTE-").lower(),
+                   "reasons": sorted(reasons), "files": files, "hidden_by_layer": i,
+                   "created_by": src.created_by, "hidden_by": by.created_by,
+                   "examples": _examples(examples)},
+        ))
+    return out
+
+
+def final_findings(facts: FinalFacts, layers: list[LayerRef]) -> list[Finding]:
+    """Findings for what survives but should not: caches, temp files, toolchains, duplicates."""
+    out: list[Finding] = []
+    for (key, j), bucket in facts.leftovers.items():
+        if bucket.bytes < MIN_BYTES:
+            continue
+        cat, src, size = BY_KEY[key], _ref(layers, j), format_size(bucket.bytes)
+        top = bucket.top()
+        out.append(Finding(
+            rule=cat.id, severity=_severity(bucket.bytes),
+            title=f"{cat.title[0].upper()}{cat.title[1:]}: {bucket.files} files ({size}) "
+                  f"from {src.label()}",
+            message=f"{size} in {bucket.files} files written by layer {j} are {cat.title}.",
+            location=Location(layer=src.diff_id, layer_index=j, path="/" + top[0][0]),
+            fix=f"{cat.fix} (layer {j}); saves {size}", bytes_saved=bucket.bytes,
+            extra={"kind": "leftover", "category": key, "files": bucket.files,
+                   "created_by": src.created_by, "examples": _examples(top)},
+        ))
+    for j, bucket in facts.toolchain.items():
+        if bucket.bytes < TOOLCHAIN_MIN_BYTES:
+            continue
+        src, size = _ref(layers, j), format_size(bucket.bytes)
+        top = bucket.top()
+        out.append(Finding(
+            rule="IW-WASTE-TOOLCHAIN", severity=Severity.WARNING,
+            title=f"the compiler toolchain in {src.label()} is {size}",
+            message=f"{bucket.files} files ({size}) of compilers, headers or SDKs from layer {j} "
+                    f"are in the final image.",
+            location=Location(layer=src.diff_id, layer_index=j, path="/" + top[0][0]),
+            fix=f"use a multi-stage build: the compiler toolchain in layer {j} is {size}; build "
+                f"in one stage and COPY only the results into a runtime stage",
+            bytes_saved=bucket.bytes,
+            extra={"kind": "toolchain", "category": "toolchain", "files": bucket.files,
+                   "created_by": src.created_by, "examples": _examples(top)},
+        ))
+    for digest, copies in facts.duplicates[:DUPLICATES_SHOWN]:
+        size = copies[0].size
+        saved = size * (len(copies) - 1)
+        later = copies[-1]
+        src = _ref(layers, later.layer)
+        where = ", ".join(f"/{c.path} (layer {c.layer})" for c in copies[:6])
+        out.append(Finding(
+            rule="IW-WASTE-DUPLICATE-CONTENT", severity=_severity(saved),
+            title=f"{len(copies)} copies of the same {format_size(size)} file",
+            message=f"identical content stored {len(copies)} times: {where}",
+            location=Location(layer=src.diff_id, layer_index=later.layer, path="/" + later.path),
+            fix=f"keep one copy and symlink or hard-link the others (or COPY it once); "
+                f"saves {format_size(saved)}",
+            bytes_saved=saved,
+            extra={"kind": "duplicate", "category": "duplicate-content", "sha1": digest.hex(),
+                   "files": len(copies), "created_by": src.created_by,
+                   "examples": [{"path": "/" + c.path, "bytes": c.size, "layer_index": c.layer}
+                                for c in copies[:ov.EXAMPLES]]},
+        ))
+    return out
+
+
+def _ref(layers: list[LayerRef], index: int) -> LayerRef:
+    if 0 <= index < len(layers):
+        return layers[index]
+    return LayerRef(index, "", "")

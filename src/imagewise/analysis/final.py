@@ -1,0 +1,136 @@
+"""Facts about the final filesystem, gathered in one walk of the merged tree after the pass:
+leftover caches and toolchains per layer, duplicated content, largest files, a size tree."""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+from imagewise.analysis.categories import classify, is_toolchain
+from imagewise.analysis.model import FileStat, TreeNode
+from imagewise.analysis.overlay import EXAMPLES, Node, OverlayState
+
+LARGEST = 20
+TREE_DEPTH = 8
+TREE_MIN_FRACTION = 0.002  # tree entries under 0.2 % of the image are folded together
+TREE_MAX_CHILDREN = 60
+
+
+@dataclass
+class Bucket:
+    """Surviving bytes of one kind written by one layer."""
+
+    bytes: int = 0
+    files: int = 0
+    examples: list[tuple[int, str]] = field(default_factory=list)
+
+    def add(self, size: int, path: str) -> None:
+        self.bytes += size
+        self.files += 1
+        if len(self.examples) < EXAMPLES:
+            heapq.heappush(self.examples, (size, path))
+        elif size > self.examples[0][0]:
+            heapq.heapreplace(self.examples, (size, path))
+
+    def top(self) -> list[tuple[str, int]]:
+        return [(p, s) for s, p in sorted(self.examples, reverse=True)]
+
+
+@dataclass
+class FinalFacts:
+    bytes: int = 0
+    files: int = 0
+    leftovers: dict[tuple[str, int], Bucket] = field(default_factory=dict)  # (category, layer)
+    toolchain: dict[int, Bucket] = field(default_factory=dict)  # layer -> bucket
+    duplicates: list[tuple[bytes, list[FileStat]]] = field(default_factory=list)
+    largest: list[FileStat] = field(default_factory=list)
+
+
+def final_facts(state: OverlayState) -> FinalFacts:
+    facts = FinalFacts()
+    by_digest: dict[bytes, list[FileStat]] = {}
+    heap: list[tuple[int, str, int]] = []
+    for path, node, size in state.files():
+        facts.files += 1
+        facts.bytes += size
+        if not size:
+            continue
+        layer = node.blob[2] if node.blob is not None else node.layer
+        cat = classify(path)
+        if cat:
+            bucket = facts.leftovers.get((cat, layer))
+            if bucket is None:
+                bucket = facts.leftovers[(cat, layer)] = Bucket()
+            bucket.add(size, path)
+        elif is_toolchain(path):
+            bucket = facts.toolchain.get(layer)
+            if bucket is None:
+                bucket = facts.toolchain[layer] = Bucket()
+            bucket.add(size, path)
+        if node.digest is not None:
+            by_digest.setdefault(node.digest, []).append(FileStat(path, size, layer))
+        if len(heap) < LARGEST:
+            heapq.heappush(heap, (size, path, layer))
+        elif size > heap[0][0]:
+            heapq.heapreplace(heap, (size, path, layer))
+    facts.largest = [FileStat(p, s, layer) for s, p, layer in sorted(heap, reverse=True)]
+    facts.duplicates = sorted(
+        ((d, sorted(copies, key=lambda f: (f.layer, f.path)))
+         for d, copies in by_digest.items() if len(copies) > 1),
+        key=lambda item: -item[1][0].size * (len(item[1]) - 1),
+    )
+    return facts
+
+
+def size_tree(state: OverlayState, total: int) -> TreeNode:
+    """The final filesystem as a bounded tree for a treemap: at most ``TREE_DEPTH`` levels,
+    entries below ``TREE_MIN_FRACTION`` of the total folded into one ``(N more)`` node."""
+    threshold = max(1, int(total * TREE_MIN_FRACTION))
+    seen: set[int] = set()
+    return _summarize("/", state.root, 0, threshold, seen)
+
+
+def _file_size(node: Node, seen: set[int]) -> int:
+    if node.blob is not None:
+        if id(node.blob) in seen:
+            return 0
+        seen.add(id(node.blob))
+        return node.blob[0]
+    return node.size
+
+
+def _measure(node: Node, seen: set[int]) -> tuple[int, int]:
+    size = files = 0
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        assert n.children is not None
+        for child in n.children.values():
+            if child.children is not None:
+                stack.append(child)
+            else:
+                size += _file_size(child, seen)
+                files += 1
+    return size, files
+
+
+def _summarize(name: str, node: Node, depth: int, threshold: int, seen: set[int]) -> TreeNode:
+    assert node.children is not None
+    if depth >= TREE_DEPTH:
+        size, files = _measure(node, seen)
+        return TreeNode(name, size, files)
+    kids: list[TreeNode] = []
+    for child_name, child in node.children.items():
+        if child.children is not None:
+            kids.append(_summarize(child_name, child, depth + 1, threshold, seen))
+        else:
+            kids.append(TreeNode(child_name, _file_size(child, seen), 1))
+    size = sum(k.size for k in kids)
+    files = sum(k.files for k in kids)
+    kids.sort(key=lambda k: -k.size)
+    keep = [k for k in kids[:TREE_MAX_CHILDREN] if k.size >= threshold]
+    rest = kids[len(keep):]
+    if rest:
+        keep.append(TreeNode(f"({len(rest)} more)", sum(k.size for k in rest),
+                             sum(k.files for k in rest)))
+    return TreeNode(name, size, files, tuple(keep))

@@ -1,0 +1,290 @@
+"""The merged filesystem with OCI semantics, and every copy of a file that it hides.
+
+Unlike dive's model, this one applies whiteouts and opaque whiteouts the way a container runtime
+does (only to lower layers; a directory whiteout hides everything under it; an opaque whiteout
+hides the directory's lower contents), replaces a directory by a file and a file by a directory,
+and follows hard links: content shared by several names is hidden only when its last name is.
+
+``reclaimable_bytes`` is the sum of the hidden copies: bytes that are in some layer but not in
+the final filesystem, each copy counted once, the surviving copy never. By construction
+``bytes written by all layers == final filesystem bytes + reclaimable_bytes``.
+
+Hidden copies are not kept one by one (a deleted tree may hold 100k files): they are grouped by
+(layer that wrote them, layer that hid them, reason, category) with the largest paths kept as
+examples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from imagewise.analysis.categories import classify
+from imagewise.layers.model import Entry, Kind, Visitor
+
+if TYPE_CHECKING:
+    from imagewise.sources.base import Image, Layer
+
+#: files at least this big are hashed (once, while streamed) to find duplicated content
+HASH_MIN_BYTES = 64 * 1024
+EXAMPLES = 5
+
+# reasons a copy is hidden
+OVERWRITTEN = "overwritten"
+METADATA = "metadata"  # rewritten with the same size, only mode/owner changed
+DELETED = "deleted"
+DIR_DELETED = "dir-deleted"
+OPAQUE = "opaque"
+REPLACED = "replaced"  # a directory replaced by a file or the other way round
+DUPLICATE_ENTRY = "duplicate-entry"  # the same path twice in one layer tar
+
+
+class Node:
+    __slots__ = ("layer", "size", "kind", "mode", "uid", "gid", "children", "blob", "digest")
+
+    def __init__(self, layer: int, kind: Kind, size: int = 0, mode: int = 0, uid: int = 0,
+                 gid: int = 0) -> None:
+        self.layer = layer
+        self.kind = kind
+        self.size = size
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.children: dict[str, Node] | None = {} if kind is Kind.DIR else None
+        self.blob: list[int] | None = None  # [size, live names, layer] when hard-linked
+        self.digest: bytes | None = None
+
+
+@dataclass
+class HiddenGroup:
+    """Copies written by ``layer`` and hidden by ``by_layer`` for one reason."""
+
+    layer: int
+    by_layer: int
+    reason: str
+    category: str
+    bytes: int = 0
+    files: int = 0
+    examples: list[tuple[int, str]] = field(default_factory=list)  # min-heap of (size, path)
+
+    def add(self, size: int, path: str) -> None:
+        self.bytes += size
+        self.files += 1
+        if len(self.examples) < EXAMPLES:
+            heapq.heappush(self.examples, (size, path))
+        elif size > self.examples[0][0]:
+            heapq.heapreplace(self.examples, (size, path))
+
+    def top(self) -> list[tuple[str, int]]:
+        return [(p, s) for s, p in sorted(self.examples, reverse=True)]
+
+
+class OverlayState(Visitor):
+    """Single-pass visitor: the correct merged tree, hidden copies, content hashes of big files."""
+
+    name = "overlay-state"
+    version = "1"
+
+    def __init__(self, hash_min_bytes: int = HASH_MIN_BYTES) -> None:
+        self.hash_min_bytes = hash_min_bytes
+        self.root = Node(-1, Kind.DIR)
+        self.groups: dict[tuple[int, int, str, str], HiddenGroup] = {}
+        self.layer_written: list[int] = []  # file bytes each layer's tar holds
+        self.layer_files: list[int] = []
+        self.layer_entries: list[int] = []
+        self.missing_whiteouts = 0
+        self._i = 0
+
+    # -- the pass -------------------------------------------------------------------------
+    def begin_image(self, image: Image) -> None:
+        self.__init__(self.hash_min_bytes)  # type: ignore[misc]
+
+    def begin_layer(self, index: int, layer: Layer | None) -> None:
+        self._i = index
+        self.layer_written.append(0)
+        self.layer_files.append(0)
+        self.layer_entries.append(0)
+
+    def wants_content(self, entry: Entry) -> bool:
+        return entry.kind is Kind.FILE and entry.size >= self.hash_min_bytes
+
+    def visit(self, entry: Entry) -> None:
+        i = self._i
+        self.layer_entries[i] += 1
+        kind = entry.kind
+        if kind is Kind.WHITEOUT:
+            self._whiteout(entry.path, i)
+            return
+        if kind is Kind.OPAQUE:
+            self._opaque(entry.path, i)
+            return
+        if not entry.path:
+            return  # the root itself
+        node = Node(i, kind, entry.size if kind is Kind.FILE else 0, entry.mode, entry.uid,
+                    entry.gid)
+        if kind is Kind.FILE:
+            self.layer_written[i] += entry.size
+            self.layer_files[i] += 1
+            if entry.size >= self.hash_min_bytes:
+                node.digest = _hash(entry)
+        self._add(entry.path, node, entry, i)
+
+    # -- OCI semantics ----------------------------------------------------------------------
+    def _parent(self, parts: list[str], i: int) -> Node:
+        node = self.root
+        for depth, name in enumerate(parts):
+            children = node.children
+            assert children is not None
+            child = children.get(name)
+            if child is None or child.children is None:
+                if child is not None:
+                    self._hide(child, "/".join(parts[: depth + 1]), i, REPLACED)
+                child = Node(i, Kind.DIR)
+                children[name] = child
+            node = child
+        return node
+
+    def _add(self, path: str, node: Node, entry: Entry, i: int) -> None:
+        parts = path.split("/")
+        name = parts.pop()
+        parent = self._parent(parts, i)
+        children = parent.children
+        assert children is not None
+        old = children.get(name)
+        if old is not None:
+            if node.kind is Kind.DIR and old.children is not None:
+                old.layer, old.mode, old.uid, old.gid = i, node.mode, node.uid, node.gid
+                return
+            self._hide(old, path, i, _reason(old, node, i))
+        if node.kind is Kind.HARDLINK:
+            target = self._lookup(entry.linkname)
+            if target is not None and target.kind in (Kind.FILE, Kind.HARDLINK):
+                blob = target.blob
+                if blob is None and target.kind is Kind.FILE:
+                    blob = target.blob = [target.size, 1, target.layer]
+                if blob is not None:
+                    blob[1] += 1
+                    node.blob = blob
+                    node.digest = target.digest
+        children[name] = node
+
+    def _lookup(self, path: str) -> Node | None:
+        node: Node | None = self.root
+        for name in path.split("/") if path else ():
+            if node is None or node.children is None:
+                return None
+            node = node.children.get(name)
+        return node
+
+    def _whiteout(self, path: str, i: int) -> None:
+        parts = path.split("/")
+        name = parts.pop()
+        parent = self._lookup("/".join(parts))
+        node = parent.children.get(name) if parent is not None and parent.children else None
+        if node is None:
+            self.missing_whiteouts += 1
+            return
+        assert parent is not None and parent.children is not None
+        reason = DIR_DELETED if node.children is not None else DELETED
+        if self._prune(node, path, i, reason):
+            del parent.children[name]
+
+    def _opaque(self, path: str, i: int) -> None:
+        node = self._lookup(path)
+        if node is None or node.children is None:
+            return
+        for name, child in list(node.children.items()):
+            if self._prune(child, f"{path}/{name}" if path else name, i, OPAQUE):
+                del node.children[name]
+
+    def _prune(self, node: Node, path: str, i: int, reason: str) -> bool:
+        """Hide what lower layers put at/under ``node``; True when the node itself goes."""
+        if node.children is None:
+            if node.layer < i:
+                self._hide(node, path, i, reason)
+                return True
+            return False
+        for name, child in list(node.children.items()):
+            if self._prune(child, f"{path}/{name}", i, reason):
+                del node.children[name]
+        return node.layer < i and not node.children
+
+    def _hide(self, node: Node, path: str, i: int, reason: str) -> None:
+        if node.children is not None:
+            for name, child in node.children.items():
+                self._hide(child, f"{path}/{name}", i, reason)
+            return
+        if node.kind is not Kind.FILE and node.kind is not Kind.HARDLINK:
+            return
+        blob = node.blob
+        if blob is not None:
+            blob[1] -= 1
+            if blob[1] > 0:
+                return  # another name still holds the content
+            size, layer = blob[0], blob[2]
+        elif node.kind is Kind.FILE:
+            size, layer = node.size, node.layer
+        else:
+            return
+        category = classify(path)
+        key = (layer, i, reason, category)
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = HiddenGroup(layer, i, reason, category)
+        group.add(size, path)
+
+    # -- results ----------------------------------------------------------------------------
+    @property
+    def reclaimable_bytes(self) -> int:
+        return sum(g.bytes for g in self.groups.values())
+
+    def reclaimable_by_layer(self, n_layers: int) -> list[int]:
+        out = [0] * n_layers
+        for g in self.groups.values():
+            if 0 <= g.layer < n_layers:
+                out[g.layer] += g.bytes
+        return out
+
+    def files(self) -> Any:
+        """Yield ``(path, node, size)`` for every non-directory in the final filesystem; the
+        size of hard-linked content is given once (on the first name met)."""
+        seen: set[int] = set()
+        stack: list[tuple[str, Node]] = [("", self.root)]
+        while stack:
+            prefix, node = stack.pop()
+            assert node.children is not None
+            for name, child in node.children.items():
+                path = f"{prefix}/{name}" if prefix else name
+                if child.children is not None:
+                    stack.append((path, child))
+                    continue
+                size = child.size
+                if child.blob is not None:
+                    size = 0 if id(child.blob) in seen else child.blob[0]
+                    seen.add(id(child.blob))
+                yield path, child, size
+
+
+def _reason(old: Node, new: Node, i: int) -> str:
+    if old.layer == i:
+        return DUPLICATE_ENTRY
+    if old.children is not None or new.kind is Kind.DIR:
+        return REPLACED
+    if (old.kind is Kind.FILE and new.kind is Kind.FILE and old.size == new.size
+            and (old.digest is None or old.digest == new.digest)
+            and (old.mode != new.mode or old.uid != new.uid or old.gid != new.gid)):
+        return METADATA
+    return OVERWRITTEN
+
+
+def _hash(entry: Entry) -> bytes:
+    h = hashlib.sha1(usedforsecurity=False)
+    f = entry.open()
+    while True:
+        chunk = f.read(1 << 20)
+        if not chunk:
+            break
+        h.update(chunk)
+    return h.digest()
