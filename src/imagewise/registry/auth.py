@@ -127,7 +127,7 @@ class Authenticator:
                     "service": ch.params.get("service", ""), "scope": " ".join(wanted),
                     "client_id": "imagewise"})
             else:
-                params: list[tuple[str, str]] = []
+                params: list[tuple[str, str | int | float | bool | None]] = []
                 if ch.params.get("service"):
                     params.append(("service", ch.params["service"]))
                 params += [("scope", s) for s in wanted]

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import httpx
 
 from imagewise.errors import DigestMismatch, ImageFormatError
 from imagewise.oci.digest import Digest, DigestingReader
 from imagewise.registry.errors import transport_error
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
 
 
 class _Body:
@@ -28,19 +32,21 @@ class _Body:
         self._it: Iterator[bytes] = self._resp.iter_raw()
         self._buf = b""
         self._off = 0  # consumed part of _buf
-        self._pos = 0  # bytes handed out so far
+        self._received = 0  # body bytes received so far (where a resumed request starts)
 
     def _next_chunk(self) -> bytes:
         failures = 0
         while True:
             try:
-                return next(self._it, b"")
+                chunk = next(self._it, b"")
+                self._received += len(chunk)
+                return chunk
             except (httpx.TransportError, httpx.StreamError) as e:
                 failures += 1
                 self._close_resp()
                 if failures >= self._attempts:
                     raise transport_error(self._host, e) from e
-                self._resp = self._open_at(self._pos + len(self._buf) - self._off)
+                self._resp = self._open_at(self._received)
                 self._it = self._resp.iter_raw()
 
     def read(self, n: int = -1) -> bytes:
@@ -58,7 +64,6 @@ class _Body:
             else:
                 data = self._buf[self._off:self._off + n]
                 self._off += len(data)
-        self._pos += len(data)
         return data
 
     def _close_resp(self) -> None:
@@ -84,7 +89,7 @@ class BlobReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, n: int = -1) -> bytes:  # type: ignore[override]
+    def read(self, n: int | None = -1) -> bytes:
         data = self._dr.read(n if n is not None else -1)
         if self._size >= 0 and self._dr.count > self._size:
             raise DigestMismatch(str(self._dr._expected), f"more than {self._size} bytes",
@@ -93,9 +98,10 @@ class BlobReader(io.RawIOBase):
             self._verify()
         return data
 
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(b))
-        b[: len(data)] = data
+    def readinto(self, b: Buffer) -> int:
+        view = memoryview(b).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
         return len(data)
 
     def readall(self) -> bytes:
