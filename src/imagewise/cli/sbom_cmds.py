@@ -1,0 +1,56 @@
+"""``imagewise sbom IMAGE``: flags -> ``sbom.catalog`` -> renderer -> file or stdout."""
+
+from __future__ import annotations
+
+import click
+
+from imagewise.cli.common import RichReporter, handle_errors, insecure_option, platform_option
+
+
+def sbom_for(text: str, *, platform: str | None = None, insecure: bool = False,
+             base_layers: int | None = None, reporter: object = None) -> object:
+    """The Catalog of an image reference, or of an SBOM file given instead of an image."""
+    from imagewise import progress
+    from imagewise.oci.model import Platform
+    from imagewise.sbom.catalog import catalog
+    from imagewise.sbom.read import looks_like_sbom, read_sbom
+    from imagewise.sources import open_source
+
+    if looks_like_sbom(text):
+        return read_sbom(text)
+    wanted = Platform.parse(platform) if platform else None
+    rep = reporter if reporter is not None else progress.NULL
+    with open_source(text, insecure=insecure) as src:
+        img = src.image(wanted)
+        return catalog(img, rep, base_layers=base_layers)  # type: ignore[arg-type]
+
+
+@click.command("sbom")
+@click.argument("image")
+@click.option("--format", "-f", "fmt", default="table", show_default=True,
+              type=click.Choice(["table", "json", "cyclonedx-json", "spdx-json"]),
+              help="Output format.")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, writable=True),
+              help="Write the SBOM to this file instead of stdout.")
+@click.option("--base-layers", type=click.IntRange(min=0), default=None,
+              help="Number of layers that belong to the base image (default: from history).")
+@platform_option
+@insecure_option
+@handle_errors
+def sbom_cmd(image: str, fmt: str, output: str | None, base_layers: int | None,
+             platform: str | None, insecure: bool) -> None:
+    """Software bill of materials of IMAGE: OS packages (apk, deb, rpm) and language packages
+    (Python, npm, Go binaries, Java archives), each with the layer that introduced it and whether
+    that layer belongs to the base image. IMAGE may also be a CycloneDX or SPDX JSON file."""
+    from imagewise.sbom.formats import render
+
+    with RichReporter() as rep:
+        cat = sbom_for(image, platform=platform, insecure=insecure, base_layers=base_layers,
+                       reporter=rep)
+    text = render(cat, fmt)  # type: ignore[arg-type]
+    if output:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+        click.echo(f"wrote {fmt} SBOM to {output}", err=True)
+    else:
+        click.echo(text, nl=False)

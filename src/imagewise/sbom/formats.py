@@ -1,0 +1,67 @@
+"""SBOM renderers: imagewise JSON, a table, CycloneDX JSON and SPDX JSON (the last two through
+the official ``cyclonedx-python-lib`` and ``spdx-tools``, imported only when asked for)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from imagewise.sbom.catalog import Catalog
+
+FORMATS = ("table", "json", "cyclonedx-json", "spdx-json")
+SCHEMA = "imagewise/sbom/v1"
+
+
+def to_json_doc(cat: Catalog) -> dict[str, Any]:
+    doc: dict[str, Any] = {"schema": SCHEMA, "source": cat.source,
+                           "distro": cat.distro.to_json() if cat.distro else None,
+                           "base_layers": cat.base_layers, "base_rule": cat.base_rule,
+                           "packages": [p.to_json() for p in cat.packages],
+                           "skipped": [s.to_json() for s in cat.skipped]}
+    return doc
+
+
+def render_json(cat: Catalog) -> str:
+    return json.dumps(to_json_doc(cat), indent=2) + "\n"
+
+
+def render_table(cat: Catalog) -> str:
+    from io import StringIO
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for col in ("NAME", "VERSION", "TYPE", "LAYER", "BASE"):
+        table.add_column(col, overflow="fold")
+    for p in cat.packages:
+        loc = p.introduced_by
+        layer = "" if loc is None or loc.layer_index is None else str(loc.layer_index)
+        base = {True: "base", False: "app", None: ""}[p.from_base]
+        table.add_row(p.name, p.version, p.type, layer, base)
+    buf = StringIO()
+    console = Console(file=buf, width=160, color_system=None)
+    console.print(table)
+    distro = f"{cat.distro.pretty_name or cat.distro.label}" if cat.distro else "unknown distro"
+    summary = f"{len(cat.packages)} packages; {distro}"
+    if cat.skipped:
+        summary += f"; {len(cat.skipped)} files skipped (see --format json)"
+    return buf.getvalue() + summary + "\n"
+
+
+def render(cat: Catalog, fmt: str) -> str:
+    if fmt == "json":
+        return render_json(cat)
+    if fmt == "table":
+        return render_table(cat)
+    if fmt == "cyclonedx-json":
+        from imagewise.sbom.cyclonedx import render_cyclonedx
+
+        return render_cyclonedx(cat)
+    if fmt == "spdx-json":
+        from imagewise.sbom.spdx import render_spdx
+
+        return render_spdx(cat)
+    from imagewise.errors import UsageError
+
+    raise UsageError(f"unknown SBOM format {fmt!r}; choose one of {', '.join(FORMATS)}")
