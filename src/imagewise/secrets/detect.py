@@ -1,0 +1,175 @@
+"""Finding secrets in bytes: which files are worth reading, the rules, allowlists and masking.
+
+Only plausible files are read: regular files up to ``MAX_FILE_BYTES``, not under documentation,
+locale or test-fixture directories, not of a binary type by extension, and not binary by content
+(a NUL byte in the first 8 KiB). Values are never kept unmasked outside this module.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from imagewise.secrets.rules import RULES, SecretRule
+
+MAX_FILE_BYTES = 1024 * 1024
+_SNIFF = 8192
+
+#: directories whose content is documentation, data or tests, never configuration in use
+ALLOW_DIRS = ("usr/share/doc/", "usr/share/man/", "usr/share/info/", "usr/share/locale/",
+              "usr/share/i18n/", "usr/share/zoneinfo/", "usr/share/common-licenses/",
+              "usr/share/licenses/", "usr/include/", "usr/lib/locale/", "usr/share/mime/",
+              "usr/share/X11/", "usr/share/terminfo/", "etc/ssl/certs/", "proc/", "sys/", "dev/")
+#: any path segment equal to one of these marks test fixtures and examples
+ALLOW_SEGMENTS = frozenset({"test", "tests", "testdata", "testing", "fixtures", "__tests__",
+                            "example", "examples", "docs", "doc", "spec", "specs", "samples",
+                            "__pycache__", "man"})
+SKIP_EXT = frozenset(
+    ".png .jpg .jpeg .gif .ico .bmp .webp .svg .woff .woff2 .ttf .otf .eot .pdf .gz .bz2 .xz "
+    ".zst .lz4 .zip .jar .war .ear .whl .egg .tar .tgz .7z .rar .so .a .o .ko .pyc .pyo .class "
+    ".dll .exe .bin .mo .db .sqlite .mp3 .mp4 .wav .ogg .wasm .node .map .pack .idx .deb .rpm "
+    ".apk .gem .dat .md .rst .html .htm .css .h .hpp".split())
+#: file names (or suffixes) where ``name = value`` is configuration
+CONFIG_NAMES = frozenset({".env", ".npmrc", ".pypirc", ".netrc", ".git-credentials", ".pgpass",
+                          "credentials", "config", "dockerfile", "containerfile", ".htpasswd",
+                          "settings.py", "local_settings.py", "wp-config.php", ".my.cnf"})
+CONFIG_EXT = frozenset(".env .conf .cfg .cnf .ini .properties .yaml .yml .toml .json .xml "
+                       ".tfvars .sh .envrc".split())
+PLACEHOLDERS = frozenset({
+    "changeme", "change_me", "changeit", "password", "passwd", "secret", "example", "xxxxxx",
+    "xxxxxxxx", "placeholder", "redacted", "dummy", "sample", "test", "testing", "default", "none",
+    "null", "true", "false", "undefined", "notset", "your_password", "yourpassword", "mypassword",
+    "pass", "admin", "root", "user", "username", "foobar", "foo", "bar", "token", "apikey",
+    "api_key", "secretkey", "secret_key", "password123", "required", "optional", "string",
+})
+_REF = re.compile(r"^(?:\$|%\(|%s|\{\{|<|\[|\(|@|&|\*+$|\.\.\.|[A-Z_]+$)|\$\{|\$\(|\{\{|os\.|env\.|"
+                  r"process\.env|getenv|\.\.\.$")
+_NAME_NOT_SECRET = re.compile(r"(?i)(?:file|path|dir|url|uri|length|len|min|max|hash|policy|prompt|"
+                              r"field|type|label|name|id|env|var|header|param|regex|pattern|"
+                              r"format|mode|count|expiry|ttl|timeout|method|algorithm|size)$")
+
+
+def entropy(s: str) -> float:
+    """Shannon entropy in bits per character."""
+    if not s:
+        return 0.0
+    n = len(s)
+    return -sum(c / n * math.log2(c / n) for c in Counter(s).values())
+
+
+def mask(value: str, keep: int = 4) -> str:
+    """The value with all but a well-known prefix replaced by ``*`` (at most 20 stars)."""
+    value = value.strip()
+    if len(value) < 16:
+        keep = 0
+    keep = min(keep, len(value) // 3)
+    return value[:keep] + "*" * max(4, min(20, len(value) - keep))
+
+
+def is_placeholder(value: str) -> bool:
+    v = value.strip().strip("'\"")
+    low = v.lower()
+    if low in PLACEHOLDERS or _REF.search(v):
+        return True
+    if len(set(low)) <= 2:  # "xxxxxxxx", "********", "00000000"
+        return True
+    return any(w in low for w in ("example", "changeme", "placeholder", "your-", "your_", "dummy",
+                                  "redacted", "xxxx", "fake", "sample", "<", "lorem", "pass",
+                                  "secret", "xyzzy", "foobar"))
+
+
+def allowlisted_path(path: str) -> bool:
+    p = path.lstrip("/")
+    if p.startswith(ALLOW_DIRS):
+        return True
+    segments = p.split("/")
+    return any(s.lower() in ALLOW_SEGMENTS for s in segments[:-1])
+
+
+def is_config_like(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1].lower()
+    if name in CONFIG_NAMES or name.startswith((".env", "dockerfile")):
+        return True
+    dot = name.rfind(".")
+    return dot >= 0 and name[dot:] in CONFIG_EXT
+
+
+#: package metadata and documentation files (README text, examples) by name
+DOC_NAMES = ("pkg-info", "metadata", "readme", "changelog", "changes", "news", "history",
+             "license", "copying", "authors", "contributing")
+
+
+def plausible(path: str, size: int) -> bool:
+    """Worth reading at all (decided from the header, before any content)."""
+    if size <= 0 or size > MAX_FILE_BYTES or allowlisted_path(path):
+        return False
+    name = path.rsplit("/", 1)[-1].lower()
+    if name.startswith(DOC_NAMES):
+        return False
+    dot = name.rfind(".")
+    return not (dot > 0 and name[dot:] in SKIP_EXT)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    rule: SecretRule
+    line: int
+    masked: str
+    context: str = ""  # e.g. the variable name of an assignment
+
+
+def _line_of(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
+
+
+def scan_text(text: str, *, config_like: bool, lowered: str | None = None) -> list[Hit]:
+    """Hits of every rule in ``text`` (one per rule and line)."""
+    low = lowered if lowered is not None else text.lower()
+    hits: list[Hit] = []
+    seen: set[tuple[str, int]] = set()
+    for rule in RULES:
+        if rule.config_like and not config_like:
+            continue
+        if not any(k in low for k in rule.keywords):
+            continue
+        for m in rule.pattern.finditer(text):
+            value = m.group(rule.group)
+            if rule.id == "private-key":
+                value = re.sub(r"\s+", "", value)
+            if is_placeholder(value) or (rule.entropy and entropy(value) < rule.entropy):
+                continue
+            if rule.check is not None and not rule.check(m, text):
+                continue
+            name = ""
+            if rule.id == "password-assignment":
+                name = m.group(1)
+                if _NAME_NOT_SECRET.search(name) or not _mixed(value):
+                    continue
+            if rule.id == "password-in-url" and value == m.group(1):
+                continue  # "postgres:postgres@" is a default, not a secret
+            line = _line_of(text, m.start(rule.group))
+            if (rule.id, line) in seen:
+                continue
+            seen.add((rule.id, line))
+            shown = mask(value, rule.keep)
+            if rule.id == "private-key":
+                shown = m.group(0).split("\n", 1)[0].strip() + " " + mask(value, 0)
+            hits.append(Hit(rule, line, shown, name))
+    return hits
+
+
+def _mixed(value: str) -> bool:
+    """At least two character classes (letters, digits, symbols): words are not passwords."""
+    classes = (any(c.isalpha() for c in value), any(c.isdigit() for c in value),
+               any(not c.isalnum() for c in value))
+    return sum(classes) >= 2
+
+
+def scan_bytes(data: bytes, path: str) -> list[Hit]:
+    """Hits in a file's content; binary content (a NUL in the first 8 KiB) gives none."""
+    if b"\0" in data[:_SNIFF]:
+        return []
+    text = data.decode("latin-1")
+    return scan_text(text, config_like=is_config_like(path))

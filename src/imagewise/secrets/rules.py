@@ -1,0 +1,111 @@
+"""The curated secret rules: one declared object per kind of secret.
+
+Each rule names cheap lower-case ``keywords`` (the text is searched with the regex only when one
+occurs), the ``pattern`` whose group ``group`` is the secret, an optional Shannon-entropy floor and
+an optional ``check`` for structure (a JWT header that decodes, a service-account JSON with a key).
+``config_like`` rules (passwords in assignments) run only on configuration-shaped files and on the
+image config, where ``name = value`` means what it says.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+from imagewise.findings import RuleInfo, Severity
+
+SECRET_NAME = (r"(?:password|passwd|pwd|secret|api[_-]?key|apikey|access[_-]?key|"
+               r"access[_-]?token|auth[_-]?token|client[_-]?secret|private[_-]?key|credentials?)")
+
+
+@dataclass(frozen=True)
+class SecretRule:
+    id: str
+    title: str
+    severity: Severity
+    keywords: tuple[str, ...]
+    pattern: re.Pattern[str]
+    group: int = 0
+    entropy: float = 0.0
+    check: Callable[[re.Match[str], str], bool] | None = field(default=None, repr=False)
+    config_like: bool = False
+    keep: int = 4  # characters of the secret left visible when masked (a well-known prefix)
+
+    @property
+    def info(self) -> RuleInfo:
+        return RuleInfo(self.id, self.severity, self.title, area="security", source="imagewise",
+                        fix="Remove the secret from the image (every layer) and rotate it; a file "
+                            "deleted in a later layer is still in the earlier layer's blob.")
+
+
+def _jwt_ok(m: re.Match[str], text: str) -> bool:
+    head = m.group(0).split(".", 1)[0]
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(doc, dict) and "alg" in doc
+
+
+def _gcp_ok(m: re.Match[str], text: str) -> bool:
+    return '"service_account"' in text and re.search(r'"type"\s*:\s*"service_account"', text) is not None
+
+
+def _aws_id_ok(m: re.Match[str], text: str) -> bool:
+    return "EXAMPLE" not in m.group(1)
+
+
+_HIGH, _MED = Severity.ERROR, Severity.WARNING
+
+RULES: tuple[SecretRule, ...] = (
+    SecretRule("aws-access-key-id", "AWS access key ID", _HIGH, ("akia", "asia", "abia", "acca"),
+               re.compile(r"(?<![A-Z0-9])((?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})(?![A-Z0-9])"), 1,
+               entropy=3.0, check=_aws_id_ok),
+    SecretRule("aws-secret-access-key", "AWS secret access key", _HIGH, ("aws",),
+               re.compile(r"(?i)aws.{0,20}?(?:secret|private).{0,20}?['\"]?\s*[:=]\s*['\"]?"
+                          r"([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"), 1, entropy=4.0, keep=0),
+    SecretRule("gcp-service-account", "GCP service account key", _HIGH, ('"private_key"',),
+               re.compile(r'"private_key"\s*:\s*"(-----BEGIN[ A-Z]*PRIVATE KEY-----[^"]{64,})"'), 1,
+               check=_gcp_ok, keep=0),
+    SecretRule("private-key", "Private key", _HIGH, ("private key",),
+               re.compile(r"-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----[ \t]*\r?\n"
+                          r"(?:[A-Za-z-]+:[^\n]*\n)*\s*([A-Za-z0-9+/=\r\n]{64,})"), 1, keep=0),
+    SecretRule("github-token", "GitHub token", _HIGH,
+               ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+               re.compile(r"(?<![A-Za-z0-9_])((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}|"
+                          r"github_pat_[A-Za-z0-9_]{82})(?![A-Za-z0-9_])"), 1, entropy=3.0),
+    SecretRule("gitlab-token", "GitLab personal access token", _HIGH, ("glpat-",),
+               re.compile(r"(?<![A-Za-z0-9_])(glpat-[A-Za-z0-9_-]{20})(?![A-Za-z0-9_-])"), 1,
+               entropy=3.0),
+    SecretRule("slack-token", "Slack token", _HIGH, ("xox",),
+               re.compile(r"(?<![A-Za-z0-9])(xox[abposr]-[0-9A-Za-z]{10,48}(?:-[0-9A-Za-z]{4,64}){1,4})"
+                          r"(?![A-Za-z0-9-])"), 1, entropy=3.0),
+    SecretRule("slack-webhook", "Slack incoming webhook URL", _MED, ("hooks.slack.com",),
+               re.compile(r"https://hooks\.slack\.com/services/"
+                          r"(T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/[A-Za-z0-9]{24})"), 1, keep=0),
+    SecretRule("stripe-key", "Stripe secret key", _HIGH, ("sk_live_", "rk_live_", "sk_test_"),
+               re.compile(r"(?<![A-Za-z0-9_])((?:sk|rk)_(?:live|test)_[0-9a-zA-Z]{24,99})"
+                          r"(?![A-Za-z0-9])"), 1, entropy=3.0, keep=8),
+    SecretRule("npm-token", "npm access token", _HIGH, ("npm_",),
+               re.compile(r"(?<![A-Za-z0-9_])(npm_[A-Za-z0-9]{36})(?![A-Za-z0-9])"), 1, entropy=3.5),
+    SecretRule("npmrc-auth-token", "npm registry auth token in .npmrc", _HIGH, ("_authtoken",),
+               re.compile(r"_authToken\s*=\s*([^\s'\"$]{16,})"), 1, entropy=3.0, keep=0),
+    SecretRule("pypi-token", "PyPI upload token", _HIGH, ("pypi-ageichlwas5vcmc",),
+               re.compile(r"(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})"), 1, keep=5),
+    SecretRule("jwt", "JSON Web Token", _MED, ("eyj",),
+               re.compile(r"(?<![A-Za-z0-9_-])(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\."
+                          r"[A-Za-z0-9_-]{16,})"), 1, check=_jwt_ok, keep=3),
+    SecretRule("password-in-url", "Password in URL", _MED, ("://",),
+               re.compile(r"://([^:@/\s'\"<>{}$%]{1,64}):([^@/\s'\"<>{}$%]{3,128})@"
+                          r"[A-Za-z0-9][A-Za-z0-9.-]*"), 2, entropy=2.0, keep=0),
+    SecretRule("password-assignment", "Password or secret in an assignment", _MED,
+               ("pass", "pwd", "secret", "key", "token", "credential"),
+               re.compile(r"(?i)(?<![A-Za-z0-9])([A-Za-z0-9_.-]{0,40}" + SECRET_NAME +
+                          r")[\"']?[ \t]*(?:=|:)[ \t]*([\"']?)([^\s\"'`,;]{8,128})\2(?=[\s,;]|$)",
+                          re.MULTILINE), 3, entropy=3.0, config_like=True, keep=0),
+)
+
+BY_ID = {r.id: r for r in RULES}

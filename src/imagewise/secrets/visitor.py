@@ -1,0 +1,167 @@
+"""Secrets as a visitor of the single pass, and in the image config (Env, Labels, history).
+
+Every file of every layer is considered, including files a later layer deletes or overwrites:
+their bytes stay in the earlier layer's blob, so such findings say ``removed_later``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from imagewise.findings import Finding, Location
+from imagewise.layers.model import Entry, Kind, Visitor
+from imagewise.secrets.detect import (MAX_FILE_BYTES, Hit, entropy, is_placeholder, mask,
+                                      plausible, scan_bytes, scan_text)
+from imagewise.secrets.rules import BY_ID, SECRET_NAME
+
+if TYPE_CHECKING:
+    from imagewise.oci.model import ImageConfig
+    from imagewise.sources.base import Image, Layer
+
+
+def _finding(hit: Hit, loc: Location, where: str) -> Finding:
+    rule = hit.rule
+    subject = f" ({hit.context})" if hit.context else ""
+    return Finding(
+        rule=f"secret/{rule.id}", severity=rule.severity, title=rule.title,
+        message=f"{rule.title}{subject} in {where}: {hit.masked}",
+        location=loc, fix=rule.info.fix, extra={"masked": hit.masked},
+    )
+
+
+class SecretsVisitor(Visitor):
+    """Collects secret findings from file content across all layers. Results in ``findings``."""
+
+    name = "secrets"
+    version = "1"
+
+    def __init__(self, max_file_bytes: int = MAX_FILE_BYTES) -> None:
+        self.max_file_bytes = max_file_bytes
+        self.findings: list[Finding] = []
+        self._layer: list[Finding] = []
+        self._index = 0
+        self._diff_id = ""
+        self.files_read = 0
+        self.bytes_read = 0
+
+    def begin_layer(self, index: int, layer: Layer) -> None:
+        self._index = index
+        self._diff_id = str(layer.diff_id or layer.digest)
+        self._layer = []
+
+    def wants_content(self, entry: Entry) -> bool:
+        return (entry.kind is Kind.FILE and entry.size <= self.max_file_bytes
+                and plausible(entry.path, entry.size))
+
+    def visit(self, entry: Entry) -> None:
+        if entry.kind in (Kind.WHITEOUT, Kind.OPAQUE) or (entry.kind is Kind.FILE and self.findings):
+            self._mark_removed(entry)
+        if not self.wants_content(entry):
+            return
+        try:
+            data = entry.read(self.max_file_bytes)
+        except ValueError:  # replayed from the cache, or content withheld
+            return
+        self.files_read += 1
+        self.bytes_read += len(data)
+        for hit in scan_bytes(data, entry.path):
+            loc = Location(layer=self._diff_id, layer_index=self._index, path=entry.path,
+                           line=hit.line)
+            self._layer.append(_finding(hit, loc, f"{entry.path}:{hit.line}"))
+
+    def _mark_removed(self, entry: Entry) -> None:
+        """A later layer deleting or replacing a file with a finding: note it on the finding."""
+        p = entry.path
+        for i, f in enumerate(self.findings):
+            fp = f.location.path
+            if f.location.layer_index == self._index or f.extra.get("removed_later"):
+                continue
+            gone = (fp == p if entry.kind is not Kind.OPAQUE else False) or fp.startswith(p + "/")
+            if gone:
+                self.findings[i] = Finding(f.rule, f.severity, f.title, f.message, f.location,
+                                           f.fix, extra={**f.extra, "removed_later": True})
+
+    def end_layer(self, index: int, layer: Layer) -> None:
+        self.findings.extend(self._layer)
+        self._layer = []
+
+    # --- layer result cache ----------------------------------------------------------------
+    def layer_result(self, index: int, layer: Layer) -> object:
+        return [{"rule": f.rule, "line": f.location.line, "path": f.location.path,
+                 "masked": f.extra.get("masked", ""), "message": f.message} for f in self._layer]
+
+    def restore_layer(self, index: int, layer: Layer, result: object) -> None:
+        self._layer = []
+        for d in result if isinstance(result, list) else ():
+            rule = BY_ID.get(str(d.get("rule", "")).split("/", 1)[-1])
+            if rule is None:
+                continue
+            loc = Location(layer=self._diff_id, layer_index=index, path=d["path"], line=d["line"])
+            self._layer.append(Finding(f"secret/{rule.id}", rule.severity, rule.title,
+                                       d["message"], loc, rule.info.fix,
+                                       extra={"masked": d["masked"]}))
+
+
+# ------------------------------------------------------------------------------- image config
+_ENV_NAME = re.compile(r"(?i)(?:^|_)" + SECRET_NAME + r"(?:$|_)")
+_ENV_NOT = re.compile(r"(?i)_(?:FILE|PATH|DIR|URL|VERSION|SHA256|SHA512|MD5|ID|NAME|USER|HOST)$")
+_ARG = re.compile(r"(?<![A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_]*)=(\"[^\"]*\"|'[^']*'|[^\s]+)")
+
+
+def _named_value(name: str, value: str) -> bool:
+    """``NAME=value`` where the name says secret and the value looks like one."""
+    v = value.strip().strip("'\"")
+    return (bool(_ENV_NAME.search(name)) and not _ENV_NOT.search(name) and len(v) >= 6
+            and not is_placeholder(v) and entropy(v) >= 2.5 and "/" not in v[:1])
+
+
+def _config_hits(field: str, text: str, loc: Location) -> list[Finding]:
+    out = [_finding(h, loc, field) for h in scan_text(text, config_like=False)]
+    named = BY_ID["password-assignment"]
+    for m in _ARG.finditer(text):
+        name, value = m.group(1), m.group(2)
+        if _named_value(name, value):
+            v = value.strip("'\"")
+            out.append(_finding(Hit(named, 0, mask(v, 0), name), loc, field))
+    return out
+
+
+def scan_config(config: ImageConfig, image: Image | None = None) -> list[Finding]:
+    """Secrets in the image config: ``Env``, ``Labels`` and each history ``created_by``
+    (which records build arguments as ``|N NAME=value``)."""
+    out: list[Finding] = []
+    for i, env in enumerate(config.env):
+        out += _config_hits(f"config.Env[{i}]", env, Location(path=f"config.Env[{i}]"))
+    for key, value in sorted(config.labels.items()):
+        field = f"config.Labels[{key}]"
+        out += _config_hits(field, f"{key}={value}", Location(path=field))
+    layer_index = 0
+    for i, h in enumerate(config.history):
+        loc = Location(path=f"history[{i}].created_by")
+        if not h.empty_layer:
+            layer = image.layers[layer_index] if image and layer_index < len(image.layers) else None
+            loc = Location(path=f"history[{i}].created_by", layer_index=layer_index,
+                           layer=str(layer.diff_id or layer.digest) if layer else "")
+            layer_index += 1
+        out += _config_hits(f"history[{i}].created_by", h.created_by, loc)
+    return _dedupe(out)
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen: set[tuple[str, str, str]] = set()
+    out = []
+    for f in findings:
+        key = (f.rule, f.location.path, f.extra.get("masked", ""))
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
+
+
+def findings_json(findings: list[Finding]) -> list[dict[str, Any]]:
+    """The ``secrets`` array of ``imagewise/scan/v1``."""
+    return [{"rule": f.rule, "layer": f.location.layer, "layer_index": f.location.layer_index,
+             "path": f.location.path, "line": f.location.line, "masked": f.extra.get("masked", ""),
+             "severity": str(f.severity), "removed_later": bool(f.extra.get("removed_later"))}
+            for f in findings]

@@ -1,0 +1,137 @@
+"""``scan``: packages and secrets of an image (or the packages of an SBOM) against the offline
+database, with ignores and VEX applied. One pass over the layers feeds the catalogers and the
+secrets visitor together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from imagewise import progress
+from imagewise.findings import Finding
+from imagewise.sbom.model import Package
+from imagewise.vulns.ignores import Decisions, Suppressed
+from imagewise.vulns.match import Vulnerability, match
+from imagewise.vulns.severity import level_rank
+
+if TYPE_CHECKING:
+    from imagewise.sources.base import Image
+    from imagewise.vulns.store import DBStatus
+
+#: warn when the newest record in the database is older than this many days
+DEFAULT_MAX_AGE_DAYS = 7.0
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    source: str
+    packages: tuple[Package, ...]
+    vulnerabilities: tuple[Vulnerability, ...]
+    secrets: tuple[Finding, ...] = ()
+    suppressed: tuple[Suppressed, ...] = ()
+    db: DBStatus | None = None  # None: the vulnerability scan was skipped (see db_note)
+    db_note: str = ""
+    warnings: tuple[str, ...] = ()
+    distro: str = ""
+    secrets_scanned: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def vulns_scanned(self) -> bool:
+        return self.db is not None
+
+    def worst(self) -> str:
+        return max((v.severity for v in self.vulnerabilities), key=level_rank, default="")
+
+    def fails(self, fail_on: str | None) -> bool:
+        """The ``--fail-on`` gate: a vulnerability at or above the level, or any secret."""
+        if not fail_on:
+            return False
+        limit = level_rank(fail_on)
+        return (any(level_rank(v.severity) >= limit for v in self.vulnerabilities)
+                or any(level_rank(secret_level(f)) >= limit for f in self.secrets))
+
+
+def secret_level(f: Finding) -> str:
+    """Secrets on the vulnerability scale: keys and tokens are high, the rest medium."""
+    from imagewise.findings import Severity
+
+    return "high" if f.severity >= Severity.ERROR else "medium"
+
+
+def match_with_db(packages: list[Package] | tuple[Package, ...], db_path: Path,
+                  max_age_days: float | None = DEFAULT_MAX_AGE_DAYS
+                  ) -> tuple[list[Vulnerability], DBStatus | None, str, list[str]]:
+    """(vulnerabilities, db status, note, warnings). A missing database is not an error here:
+    the note says the vulnerability scan was skipped, and the status is ``None``."""
+    from imagewise.vulns.store import VulnDB
+
+    warnings: list[str] = []
+    if not Path(db_path).is_file():
+        return [], None, (f"vulnerability scan skipped: no database at {db_path} "
+                          f"(run 'imagewise db import PATH' with OSV data)"), warnings
+    with VulnDB(Path(db_path)) as db:
+        status = db.status()
+        if status.records == 0:
+            return [], None, f"vulnerability scan skipped: the database at {db_path} is empty", []
+        age = status.age_days()
+        if max_age_days is not None and age is not None and age > max_age_days:
+            warnings.append(f"vulnerability data is {age:.0f} days old (newest record modified "
+                            f"{status.newest_modified[:10]}; limit {max_age_days:g} days): "
+                            f"import fresh OSV data")
+        vulns = match(packages, db)
+    return vulns, status, "", warnings
+
+
+def _finish(source: str, packages: tuple[Package, ...], vulns: list[Vulnerability],
+            secrets: list[Finding], status: DBStatus | None, note: str, warnings: list[str],
+            decisions: Decisions | None, today: date | None, distro: str,
+            secrets_scanned: bool) -> ScanResult:
+    today = today or datetime.now(timezone.utc).date()
+    suppressed: list[Suppressed] = []
+    if decisions is not None:
+        warnings = warnings + decisions.warnings(today)
+        vulns, gone = decisions.apply_vulns(vulns, today)
+        suppressed += gone
+        secrets, gone = decisions.apply_findings(secrets, today)
+        suppressed += gone
+    return ScanResult(source, packages, tuple(vulns), tuple(secrets), tuple(suppressed), status,
+                      note, tuple(warnings), distro, secrets_scanned)
+
+
+def scan_image(image: Image, db_path: Path, *, decisions: Decisions | None = None,
+               secrets: bool = True, max_age_days: float | None = DEFAULT_MAX_AGE_DAYS,
+               reporter: progress.Reporter = progress.NULL, today: date | None = None) -> ScanResult:
+    """Catalog ``image`` and look for secrets in one pass, then match against the database."""
+    from imagewise.layers.passes import run_pass
+    from imagewise.sbom.catalog import catalog_from_visitor
+    from imagewise.sbom.visitor import CatalogVisitor
+    from imagewise.secrets.visitor import SecretsVisitor, scan_config
+
+    cat_v = CatalogVisitor()
+    visitors: list[Any] = [cat_v]
+    sec_v = SecretsVisitor() if secrets else None
+    if sec_v is not None:
+        visitors.append(sec_v)
+    run_pass(image, visitors, reporter)
+    cat = catalog_from_visitor(cat_v, image)
+    found: list[Finding] = []
+    if sec_v is not None:
+        found = scan_config(image.config, image) + sec_v.findings
+    vulns, status, note, warnings = match_with_db(cat.packages, db_path, max_age_days)
+    return _finish(image.reference, cat.packages, vulns, found, status, note, warnings,
+                   decisions, today, cat.distro.label if cat.distro else "", secrets)
+
+
+def scan_packages(packages: list[Package] | tuple[Package, ...], db_path: Path, *,
+                  source: str = "", decisions: Decisions | None = None,
+                  max_age_days: float | None = DEFAULT_MAX_AGE_DAYS,
+                  today: date | None = None) -> ScanResult:
+    """Match already-known packages (an SBOM file's) against the database."""
+    vulns, status, note, warnings = match_with_db(packages, db_path, max_age_days)
+    distro = next((p.distro for p in packages if p.distro), "")
+    return _finish(source, tuple(packages), vulns, [], status, note, warnings, decisions, today,
+                   distro, False)
