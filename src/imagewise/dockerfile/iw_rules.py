@@ -375,6 +375,8 @@ def mergeable(a: Instruction, b: Instruction) -> bool:
         return False
     if a.flag_list != b.flag_list:
         return False
+    if re.search(r"(^|\s)#", a.original.splitlines()[-1]):
+        return False  # a trailing comment: nothing can be appended to that line
     sa = script_of(a)
     if not sa.parsed or not script_of(b).parsed:
         return False
@@ -812,3 +814,47 @@ def npm_installs(script: Script) -> list[Command]:
     """``npm install``/``npm i`` commands that install from the manifest (no package names)."""
     return [c for c in script.commands if os.path.basename(c.name) == "npm"
             and c.subcommand in ("install", "i", "isntall") and len(c.args_no_flags) == 1]
+
+
+# -- registration into the lint rule table --------------------------------------------------------
+
+def context_from_lint(lint_ctx: object) -> IWContext:
+    """An :class:`IWContext` for the lint engine's context (config + Dockerfile path)."""
+    df: Dockerfile = getattr(lint_ctx, "dockerfile")
+    cfg = getattr(lint_ctx, "config", None)
+    dockerfile_dir = None
+    if df.filename not in ("", "-") and os.path.isfile(df.filename):
+        dockerfile_dir = os.path.dirname(os.path.abspath(df.filename))
+    context_dir = getattr(cfg, "context_dir", None) or dockerfile_dir
+    trusted = tuple(getattr(cfg, "trusted_registries", ()) or ())
+    return IWContext(context_dir=context_dir, dockerfile_dir=dockerfile_dir,
+                     allowed_registries=trusted)
+
+
+def _adapter(r: IWRule) -> Callable[[object], Iterator[object]]:
+    from imagewise.dockerfile.rules import Hit
+
+    def run(lint_ctx: object) -> Iterator[object]:
+        ctx = context_from_lint(lint_ctx)
+        if r.id == "IW102" and ctx.allowed_registries:
+            return  # a configured allow-list is DL3026's to enforce; IW102 is the default one
+        for f in r.check(getattr(lint_ctx, "dockerfile"), ctx):
+            yield Hit(f.location.line, f.message, f.location.column or 1, f.location.end_line)
+
+    return run
+
+
+def _register() -> None:
+    try:
+        from imagewise.dockerfile.rules import REGISTRY, Rule, register
+    except ModuleNotFoundError as e:  # the table is optional for the IW rules themselves
+        if e.name != "imagewise.dockerfile.rules":
+            raise
+        return
+
+    for r in IW_RULES.values():
+        if r.id not in REGISTRY:
+            register(Rule(r.info, _adapter(r)))  # type: ignore[arg-type]
+
+
+_register()
