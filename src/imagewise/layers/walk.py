@@ -27,7 +27,7 @@ with the digest and the offset in the decompressed tar stream.
 
 from __future__ import annotations
 
-import io
+import struct
 from typing import IO, Any, Callable, Iterator
 
 from imagewise.errors import LayerReadError, UnsafePath
@@ -69,23 +69,22 @@ def normalize(name: str) -> str | None:
 
 
 def _num(field: bytes, what: str, offset: int, digest: str) -> int:
-    if field and field[0] & 0x80:  # base-256 (GNU / star): big-endian two's complement
+    if field[0] & 0x80:  # base-256 (GNU / star): big-endian two's complement
         value = int.from_bytes(field[1:], "big")
         if field[0] == 0xFF:
             return value - (1 << (8 * (len(field) - 1)))
         return value | ((field[0] & 0x7F) << (8 * (len(field) - 1)))
-    text = field.split(b"\0", 1)[0].strip(b" ")
-    if not text:
-        return 0
+    text = field.rstrip(b"\0 ")
     try:
-        return int(text, 8)
+        return int(text, 8) if text else 0
+    except ValueError:
+        pass
+    text = field.split(b"\0", 1)[0].strip(b" ")  # NUL-terminated with junk after it
+    try:
+        return int(text, 8) if text else 0
     except ValueError:
         raise LayerReadError(f"corrupt tar header: bad {what} field {field!r}", digest,
                              offset) from None
-
-
-def _cstr(field: bytes) -> str:
-    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
 
 def _parse_pax(data: bytes, offset: int, digest: str) -> dict[str, str]:
@@ -182,15 +181,20 @@ class _Chunks:
             self.pos = len(self.buf)
 
 
-class _Content(io.RawIOBase):
-    """The bytes of one entry, read straight from the layer stream; valid until the walk moves."""
+class _Content:
+    """The bytes of one entry, read straight from the layer stream; valid until the walk moves.
+
+    A minimal binary reader (``read``, ``readinto``, ``readable``, ``close``, context manager):
+    a plain slotted class, because one is made per file and ``io.RawIOBase`` costs more.
+    """
+
+    __slots__ = ("_chunks", "remaining", "_path", "closed")
 
     def __init__(self, chunks: _Chunks, size: int, path: str) -> None:
-        super().__init__()
         self._chunks = chunks
         self.remaining = size
         self._path = path
-        self._start = chunks.offset
+        self.closed = False
 
     def readable(self) -> bool:
         return True
@@ -219,6 +223,9 @@ class _Content(io.RawIOBase):
                                  self._chunks.digest, self._chunks.offset)
         return data
 
+    def read1(self, n: int = -1) -> bytes:
+        return self.read(n)
+
     def readall(self) -> bytes:
         return self.read(-1)
 
@@ -226,6 +233,15 @@ class _Content(io.RawIOBase):
         data = self.read(len(b))
         b[: len(data)] = data
         return len(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def __enter__(self) -> _Content:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass  # the walk owns the stream; closing early would lose the position
 
     def opener(self) -> IO[bytes]:
         return self  # type: ignore[return-value]
@@ -297,37 +313,55 @@ def walk(stream: IO[bytes], digest: str = "", on_unsafe: OnUnsafe | None = None
 
 
 def _check(hdr: bytes, offset: int, digest: str, first: bool) -> None:
-    stored = hdr[148:156].split(b"\0", 1)[0].strip(b" ")
+    stored = hdr[148:156]
+    # the checksum field counts as 8 spaces; NULs add nothing, so drop them before summing
+    total = sum(hdr.translate(None, b"\0")) - sum(stored) + 256
     try:
-        want = int(stored, 8)
+        want = int(stored.rstrip(b"\0 ") or b"-1", 8)
     except ValueError:
-        want = -1
-    total = sum(hdr) - sum(hdr[148:156]) + 8 * 32
+        want = _num(stored, "checksum", offset, digest) if stored[0] & 0x80 else -1
     if want == total:
         return
     # some old writers summed signed chars
-    signed = total - 256 * sum(1 for b in hdr if b > 127) + 256 * sum(1 for b in hdr[148:156] if b > 127)
+    signed = total - 256 * sum(1 for b in hdr if b > 127) + 256 * sum(1 for b in stored if b > 127)
     if want == signed:
         return
     what = "not a tar archive" if first else "corrupt tar header"
     raise LayerReadError(f"{what} (bad header checksum)", digest, offset)
 
 
+_HDR = struct.Struct("100s8s8s8s12s12s8sB100s6s2s32s32s8s8s155s12x")
+
+
 def _entry(hdr: bytes, offset: int, entry_start: int, digest: str, pax: dict[str, str],
            longname: str | None, longlink: str | None) -> tuple[Entry, int]:
     """The entry a header describes, and how many content bytes follow it in the archive."""
-    flag = hdr[156]
-    name = _cstr(hdr[0:100])
-    magic = hdr[257:263]
-    if magic == b"ustar\x00" and hdr[345]:  # POSIX prefix (GNU "ustar  " has no prefix field)
-        name = _cstr(hdr[345:500]) + "/" + name
+    (rname, rmode, ruid, rgid, rsize, rmtime, _sum, flag, rlink, magic, _v, _u, _g, _ma, _mi,
+     prefix) = _HDR.unpack(hdr)
     if longname is not None:
         name = longname
-    linkname = longlink if longlink is not None else _cstr(hdr[157:257])
-    size = _num(hdr[124:136], "size", offset, digest)
-    uid = _num(hdr[108:116], "uid", offset, digest)
-    gid = _num(hdr[116:124], "gid", offset, digest)
-    mtime = _num(hdr[136:148], "mtime", offset, digest)
+    else:
+        name = rname.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        if magic == b"ustar\x00" and prefix[0]:  # POSIX prefix (GNU "ustar  " has none)
+            name = prefix.split(b"\0", 1)[0].decode("utf-8", "surrogateescape") + "/" + name
+    if longlink is not None:
+        linkname = longlink
+    elif rlink[0]:
+        linkname = rlink.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    else:
+        linkname = ""
+    try:  # fast path: plain octal, NUL/space terminated (nearly every header)
+        size = int(rsize.rstrip(b"\0 ") or b"0", 8)
+        uid = int(ruid.rstrip(b"\0 ") or b"0", 8)
+        gid = int(rgid.rstrip(b"\0 ") or b"0", 8)
+        mtime = int(rmtime.rstrip(b"\0 ") or b"0", 8)
+        mode = int(rmode.rstrip(b"\0 ") or b"0", 8) & 0o7777
+    except ValueError:  # base-256, junk after a NUL, or corrupt
+        size = _num(rsize, "size", offset, digest)
+        uid = _num(ruid, "uid", offset, digest)
+        gid = _num(rgid, "gid", offset, digest)
+        mtime = _num(rmtime, "mtime", offset, digest)
+        mode = _num(rmode, "mode", offset, digest) & 0o7777
     if pax:
         name = pax.get("path", name)
         linkname = pax.get("linkpath", linkname)
@@ -339,16 +373,13 @@ def _entry(hdr: bytes, offset: int, entry_start: int, digest: str, pax: dict[str
         except ValueError as e:
             raise LayerReadError(f"corrupt PAX value: {e}", digest, offset) from e
     kind = _KINDS.get(flag, Kind.FILE)  # unknown types read as files, as GNU tar does
-    if kind is Kind.FILE and flag in (0, 0x30) and name.endswith("/"):
+    if kind is Kind.FILE and (flag == 0x30 or flag == 0) and name.endswith("/"):
         kind = Kind.DIR  # old v7 tars mark directories with a trailing slash only
     if size < 0:
         raise LayerReadError(f"negative size in tar header for {name!r}", digest, offset)
     data_len = 0 if flag in _HEADER_ONLY else size
-    return Entry(
-        path=name, kind=kind, size=size if kind is Kind.FILE else 0,
-        mode=_num(hdr[100:108], "mode", offset, digest) & 0o7777, uid=uid, gid=gid,
-        linkname=linkname, mtime=mtime, raw_name=name, offset=entry_start,
-    ), data_len
+    return Entry(name, kind, size if kind is Kind.FILE else 0, mode, uid, gid, linkname, mtime,
+                 name, entry_start), data_len
 
 
 def _finish(entry: Entry, offset: int, digest: str, on_unsafe: OnUnsafe | None) -> Entry | None:
