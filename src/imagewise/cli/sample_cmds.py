@@ -1,0 +1,30 @@
+"""``imagewise sample DIR``: write the bundled sample image (offline) as an OCI layout."""
+
+from __future__ import annotations
+
+import click
+
+from imagewise.cli.common import handle_errors
+
+
+@click.command("sample")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--tag", default=None, help="Tag in the layout's index.json (default: latest).")
+@click.option("--source", type=click.Path(exists=True, file_okay=False), default=None,
+              help="The examples/sample directory to build from (default: this checkout's).")
+@handle_errors
+def sample_cmd(directory: str, tag: str | None, source: str | None) -> None:
+    """Build the sample image into DIRECTORY as an OCI layout, without network.
+
+    The image is deliberately flawed (root user, a password in ENV, a setuid file, a deleted
+    private key, apt caches, old Python packages, wasted bytes), so every imagewise command has
+    something to show. Try next:
+
+    \b
+      imagewise check oci:DIRECTORY
+      imagewise inspect oci:DIRECTORY
+    """
+    from imagewise.sample import build_sample
+
+    result = build_sample(directory, source=source, tag=tag)
+    click.echo(f"{result.reference} {result.digest} ({result.layers} layers, {result.size} bytes)")
