@@ -123,23 +123,41 @@ def _spec_name(spec: str) -> str:
     return name
 
 
+_RESOLVED = re.compile(r'^\s+resolved:?\s+"?([^"\s#]+)')
+
+
+def _name_from_url(url: str) -> str:
+    """``https://registry.yarnpkg.com/@scope/name/-/name-1.0.0.tgz`` -> ``@scope/name``."""
+    if "/-/" not in url:
+        return ""
+    path = url.split("://", 1)[-1].split("/", 1)[-1].split("/-/", 1)[0]
+    return path.replace("%2f", "/").replace("%2F", "/")
+
+
 def parse_yarn_lock_text(text: str) -> list[Package]:
     out: list[Package] = []
-    name = ""
-    skip = False
+    name = version = ""
+
+    def flush() -> None:
+        if name and version and name != "__metadata":
+            out.append(Package(name=name, version=version, type="npm",
+                               metadata={"kind": "yarn.lock"}))
+
     for line in text.splitlines():
         if not line or line.startswith("#"):
             continue
         if not line[0].isspace():
-            specs = line.rstrip(":").split(",")
-            name = _spec_name(specs[0])
-            skip = name == "__metadata" or any("@workspace:" in s or "@link:" in s for s in specs)
+            flush()
+            name, version = _spec_name(line.rstrip(":").split(",")[0]), ""
             continue
         m = _VERSION_LINE.match(line)
-        if m and name and not skip:
-            out.append(Package(name=name, version=m.group(1), type="npm",
-                               metadata={"kind": "yarn.lock"}))
-            name = ""
+        if m:
+            version = m.group(1)
+            continue
+        r = _RESOLVED.match(line)
+        if r and r.group(1).startswith("http"):  # classic yarn: the registry URL names the package
+            name = _name_from_url(r.group(1)) or name
+    flush()
     return out
 
 
@@ -150,29 +168,53 @@ def parse_yarn_lock(info: FileInfo, stream: IO[bytes]) -> Parsed:
 
 # --- pnpm-lock.yaml -----------------------------------------------------------------------------
 
+_PNPM_V5 = re.compile(r"^(@?[^@/]+(?:/[^@/]+)?)/(\d[^/_(]*)(?:_.*)?$")
+_PNPM_V6 = re.compile(r"^(@?[^@]+)@([^(]+)")
+
+
 def _pnpm_key(key: str) -> tuple[str, str]:
     key = key.lstrip("/")
-    key = key.split("(", 1)[0]  # v6+/v9 peer suffix
-    at = key.find("@", 1)
-    if at > 0:  # v6+: name@version
-        return key[:at], key[at + 1:]
-    name, _, version = key.rpartition("/")  # v5: name/version_peer
-    return name, version.split("_", 1)[0]
+    m = _PNPM_V5.match(key) or _PNPM_V6.match(key)
+    return (m.group(1), m.group(2)) if m else ("", "")
+
+
+def _pnpm_version(value: Any) -> str:
+    """A direct dependency's resolved version: ``3.3.4``, ``5.3.2_acorn@8.8.0`` (v5 peers),
+    ``{specifier, version: 13.4.0(react@18.2.0)}`` (v6+)."""
+    if isinstance(value, dict):
+        value = value.get("version", "")
+    text = str(value or "")
+    return text.split("(", 1)[0].split("_", 1)[0]
+
+
+def _pnpm_direct(doc: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    sections = [doc]
+    importers = doc.get("importers")
+    if isinstance(importers, dict):
+        sections += [v for v in importers.values() if isinstance(v, dict)]
+    for sec in sections:
+        for field in ("dependencies", "optionalDependencies"):  # dev ones: flagged in packages
+            deps = sec.get(field)
+            if isinstance(deps, dict):
+                for name, value in deps.items():
+                    yield str(name), _pnpm_version(value)
 
 
 def parse_pnpm_lock_docs(docs: list[Any], include_dev: bool = False) -> list[Package]:
     out: list[Package] = []
     for doc in docs:
-        if not isinstance(doc, dict) or not isinstance(doc.get("packages"), dict):
+        if not isinstance(doc, dict):
             continue
-        for key, entry in doc["packages"].items():
+        found: list[tuple[str, str]] = list(_pnpm_direct(doc))
+        packages = doc.get("packages") if isinstance(doc.get("packages"), dict) else {}
+        for key, entry in packages.items():
             entry = entry if isinstance(entry, dict) else {}
             if entry.get("dev") is True and not include_dev:
                 continue
             name, version = _pnpm_key(str(key))
-            name = str(entry.get("name") or name)
-            version = str(entry.get("version") or version)
-            if name and version and not version.startswith(("link:", "file:")):
+            found.append((str(entry.get("name") or name), str(entry.get("version") or version)))
+        for name, version in found:
+            if name and version and not version.startswith(("link:", "file:", "workspace:")):
                 out.append(Package(name=name, version=version, type="npm",
                                    metadata={"kind": "pnpm-lock"}))
     return out

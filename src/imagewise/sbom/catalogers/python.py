@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from typing import IO
 
@@ -47,15 +48,20 @@ def _licenses(fields: dict[str, list[str]]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found)) or (split_licenses(lic) if lic and len(lic) < 100 else ())
 
 
+def normalize_name(name: str) -> str:
+    """PEP 503 normalisation (``Foo_Bar.baz`` -> ``foo-bar-baz``), as package indexes compare."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def package_from_metadata(data: bytes, kind: str) -> Package | None:
     fields = parse_metadata_text(data.decode("utf-8", "replace"))
     name = (fields.get("name") or [""])[0]
     if not name:
         return None
     return Package(
-        name=name, version=(fields.get("version") or [""])[0], type="pypi",
+        name=normalize_name(name), version=(fields.get("version") or [""])[0], type="pypi",
         licenses=_licenses(fields),
-        metadata={"kind": kind, "summary": (fields.get("summary") or [""])[0],
+        metadata={"kind": kind, "name": name, "summary": (fields.get("summary") or [""])[0],
                   "author": (fields.get("author") or [""])[0]},
     )
 
