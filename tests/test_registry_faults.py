@@ -7,6 +7,7 @@ to give (429, a reset mid-body) come from a tiny scripted HTTP server on loopbac
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -45,6 +46,7 @@ class Scripted:
     def __init__(self) -> None:
         self.replies: list[Reply] = []
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.bodies: list[bytes] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -54,6 +56,8 @@ class Scripted:
                 pass
 
             def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                outer.bodies.append(self.rfile.read(length) if length else b"")
                 outer.requests.append((self.command, self.path, dict(self.headers)))
                 reply = outer.replies.pop(0) if len(outer.replies) > 1 else outer.replies[0]
                 if reply.mode == "reset":
@@ -189,6 +193,63 @@ def test_download_resumes_with_range_after_a_dropped_connection(scripted: Script
     with scripted.client().open_blob("r", desc) as f:
         assert f.read() == data
     assert scripted.requests[1][2].get("Range") == f"bytes={half}-"
+
+
+def test_seekable_upload_starts_over_after_a_server_error(scripted: Scripted) -> None:
+    data = b"upload me" * 1000
+    desc = Descriptor("application/octet-stream", Digest.of(data), len(data))
+    started = Reply(202, headers={"Location": "/v2/r/blobs/uploads/session-1?_state=x"})
+    scripted.replies = [started, Reply(503), started, Reply(201), Reply(201)]
+    scripted.client().upload_blob("r", desc, io.BytesIO(data))
+    assert [m for m, _, _ in scripted.requests] == ["POST", "PUT", "POST", "PUT"]
+    assert scripted.bodies[3] == data
+    assert f"digest={desc.digest}".replace(":", "%3A") in scripted.requests[3][1]
+
+
+def test_unseekable_upload_is_not_retried(scripted: Scripted) -> None:
+    data = b"once only" * 100
+    desc = Descriptor("application/octet-stream", Digest.of(data), len(data))
+    started = Reply(202, headers={"Location": "/v2/r/blobs/uploads/s?_state=x"})
+    scripted.replies = [started, Reply(503), started, Reply(201)]
+
+    class OneWay(io.RawIOBase):
+        def __init__(self) -> None:
+            self.inner = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: Any) -> int:
+            chunk = self.inner.read(len(b))
+            b[: len(chunk)] = chunk
+            return len(chunk)
+
+    with pytest.raises(RegistryError) as e:
+        scripted.client().upload_blob("r", desc, OneWay())  # type: ignore[arg-type]
+    assert e.value.status == 503
+    assert [m for m, _, _ in scripted.requests] == ["POST", "PUT"]
+
+
+def test_read_n_returns_full_reads_until_the_end(scripted: Scripted) -> None:
+    data = bytes(range(256)) * 2000  # 512000 bytes: many network chunks
+    desc = Descriptor("application/octet-stream", Digest.of(data), len(data))
+    scripted.replies = [Reply(200, data)]
+    with scripted.client().open_blob("r", desc) as f:
+        assert f.read(300000) == data[:300000]
+        assert f.read(10**6) == data[300000:]
+        assert f.read(10) == b""
+
+
+def test_insecure_falls_back_from_https_to_http(registry: RegistryServer) -> None:
+    repo = unique_repo("insecure")
+    push_image(registry, repo, "v1", build_image((10,), seed=12))
+    https = f"https://{registry.host}"
+    client = RegistryClient(registry.host, https, insecure=True, retry=FAST)
+    assert client.list_tags(repo) == ["v1"]
+    assert client.session.base_url == registry.url
+    strict = RegistryClient(registry.host, https, retry=FAST)
+    with pytest.raises(RegistryError, match="cannot connect"):
+        strict.list_tags(repo)
 
 
 def test_parse_retry_after() -> None:

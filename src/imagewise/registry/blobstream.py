@@ -50,21 +50,28 @@ class _Body:
                 self._it = self._resp.iter_raw()
 
     def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (all with ``n < 0``); fewer than ``n`` only at the end of the body."""
         if n is None or n < 0:
             parts = [self._buf[self._off:]]
             self._buf, self._off = b"", 0
             while chunk := self._next_chunk():
                 parts.append(chunk)
-            data = b"".join(parts)
-        else:
+            return b"".join(parts)
+        parts = []
+        want = n
+        while want > 0:
             if self._off >= len(self._buf):
                 self._buf, self._off = self._next_chunk(), 0
-            if self._off == 0 and n >= len(self._buf):
-                data, self._buf = self._buf, b""
+                if not self._buf:
+                    break
+            if self._off == 0 and want >= len(self._buf):
+                piece, self._buf = self._buf, b""
             else:
-                data = self._buf[self._off:self._off + n]
-                self._off += len(data)
-        return data
+                piece = self._buf[self._off:self._off + want]
+                self._off += len(piece)
+            parts.append(piece)
+            want -= len(piece)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _close_resp(self) -> None:
         if self._resp is not None:
@@ -82,6 +89,7 @@ class BlobReader(io.RawIOBase):
         super().__init__()
         self._body = body
         self._dr = DigestingReader(body, digest, where)
+        self._digest = digest
         self._size = size
         self._where = where
         self._verified = False
@@ -92,9 +100,9 @@ class BlobReader(io.RawIOBase):
     def read(self, n: int | None = -1) -> bytes:
         data = self._dr.read(n if n is not None else -1)
         if self._size >= 0 and self._dr.count > self._size:
-            raise DigestMismatch(str(self._dr._expected), f"more than {self._size} bytes",
+            raise DigestMismatch(str(self._digest), f"more than {self._size} bytes",
                                  self._where)
-        if not data or (n is not None and n < 0):
+        if n is None or n < 0 or len(data) < n:  # the end of the blob: check it now
             self._verify()
         return data
 

@@ -12,9 +12,10 @@ from typing import IO, TYPE_CHECKING
 
 import httpx
 
-from imagewise.errors import DigestMismatch, ImageFormatError, RegistryError
+from imagewise.errors import AuthError, DigestMismatch, ImageFormatError, RegistryError
 from imagewise.oci.digest import Digest, DigestingReader
 from imagewise.oci.model import Descriptor
+from imagewise.registry.retry import RETRY_STATUSES
 from imagewise.registry.session import ensure_ok
 
 if TYPE_CHECKING:
@@ -77,6 +78,35 @@ def _read_full(reader: DigestingReader, n: int) -> bytes:
 
 def upload(client: RegistryClient, repo: str, desc: Descriptor, stream: IO[bytes],
            location: str | None = None) -> None:
+    """Upload, starting over (new session, stream rewound) after a transient failure when the
+    stream can seek; a digest mismatch or an auth error is never retried."""
+    retry = client.session.retry
+    start_pos = _tell(stream)
+    attempt = 0
+    while True:
+        try:
+            _upload_once(client, repo, desc, stream, location)
+            return
+        except RegistryError as e:
+            transient = e.status is None or e.status in RETRY_STATUSES
+            if start_pos is None or not transient or isinstance(e, AuthError) \
+                    or attempt + 1 >= retry.attempts:
+                raise
+        stream.seek(start_pos)
+        location = None
+        retry.sleep(attempt)
+        attempt += 1
+
+
+def _tell(stream: IO[bytes]) -> int | None:
+    try:
+        return stream.tell() if stream.seekable() else None
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _upload_once(client: RegistryClient, repo: str, desc: Descriptor, stream: IO[bytes],
+                 location: str | None) -> None:
     from imagewise.registry.client import push_scope
 
     what = f"upload of blob {desc.digest} to {client.host}/{repo}"
