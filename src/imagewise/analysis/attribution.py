@@ -162,8 +162,8 @@ def final_findings(facts: FinalFacts, layers: list[LayerRef]) -> list[Finding]:
         top = bucket.top()
         out.append(Finding(
             rule=cat.id, severity=_severity(bucket.bytes),
-            title=f"{cat.title[0].upper()}{cat.title[1:]}: {bucket.files} files ({size}) "
-                  f"from {src.label()}",
+            title=f"{cat.title[0].upper()}{cat.title[1:]}: {bucket.files} "
+                  f"file{'s' if bucket.files != 1 else ''} ({size}) from {src.label()}",
             message=f"{size} in {bucket.files} files written by layer {j} are {cat.title}.",
             location=Location(layer=src.diff_id, layer_index=j, path="/" + top[0][0]),
             fix=f"{cat.fix} (layer {j}); saves {size}", bytes_saved=bucket.bytes,

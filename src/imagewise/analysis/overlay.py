@@ -42,7 +42,8 @@ DUPLICATE_ENTRY = "duplicate-entry"  # the same path twice in one layer tar
 
 
 class Node:
-    __slots__ = ("layer", "size", "kind", "mode", "uid", "gid", "children", "blob", "digest")
+    __slots__ = ("layer", "size", "kind", "mode", "uid", "gid", "children", "blob", "digest",
+                 "link")
 
     def __init__(self, layer: int, kind: Kind, size: int = 0, mode: int = 0, uid: int = 0,
                  gid: int = 0) -> None:
@@ -55,6 +56,7 @@ class Node:
         self.children: dict[str, Node] | None = {} if kind is Kind.DIR else None
         self.blob: list[int] | None = None  # [size, live names, layer] when hard-linked
         self.digest: bytes | None = None
+        self.link: str | None = None  # symlink target
 
 
 @dataclass
@@ -96,6 +98,8 @@ class OverlayState(Visitor):
         self.layer_entries: list[int] = []
         self.missing_whiteouts = 0
         self._i = 0
+        self._hashes: dict[str, str] = {}  # this layer's content hashes (the cacheable part)
+        self._restored: dict[str, str] = {}
 
     # -- the pass -------------------------------------------------------------------------
     def begin_image(self, image: Image) -> None:
@@ -103,9 +107,18 @@ class OverlayState(Visitor):
 
     def begin_layer(self, index: int, layer: Layer | None) -> None:
         self._i = index
+        self._hashes = {}
+        self._restored = {}
         self.layer_written.append(0)
         self.layer_files.append(0)
         self.layer_entries.append(0)
+
+    def layer_result(self, index: int, layer: Layer) -> object:
+        return {"hash_min_bytes": self.hash_min_bytes, "sha1": dict(self._hashes)}
+
+    def restore_layer(self, index: int, layer: Layer, result: object) -> None:
+        if isinstance(result, dict) and result.get("hash_min_bytes") == self.hash_min_bytes:
+            self._restored = dict(result.get("sha1") or {})
 
     def wants_content(self, entry: Entry) -> bool:
         return entry.kind is Kind.FILE and entry.size >= self.hash_min_bytes
@@ -124,11 +137,15 @@ class OverlayState(Visitor):
             return  # the root itself
         node = Node(i, kind, entry.size if kind is Kind.FILE else 0, entry.mode, entry.uid,
                     entry.gid)
-        if kind is Kind.FILE:
+        if kind is Kind.SYMLINK:
+            node.link = entry.linkname
+        elif kind is Kind.FILE:
             self.layer_written[i] += entry.size
             self.layer_files[i] += 1
             if entry.size >= self.hash_min_bytes:
-                node.digest = _hash(entry)
+                known = self._restored.get(entry.path) if self._restored else None
+                node.digest = bytes.fromhex(known) if known else _hash(entry)
+                self._hashes[entry.path] = node.digest.hex()
         self._add(entry.path, node, entry, i)
 
     # -- OCI semantics ----------------------------------------------------------------------

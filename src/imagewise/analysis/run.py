@@ -80,7 +80,7 @@ def build_analysis(reference: str, digest: str, dive: DiveEfficiency, overlay: O
 def analyze(image: Image, reporter: Reporter = NULL,
             hash_min_bytes: int = HASH_MIN_BYTES) -> ImageAnalysis:
     """Read every layer once and return the full analysis."""
-    from imagewise.layers import run_pass
+    from imagewise.layers.passes import run_pass
 
     visitors = EfficiencyVisitors(hash_min_bytes)
     run_pass(image, visitors.all, reporter)

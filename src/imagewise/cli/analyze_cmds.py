@@ -1,0 +1,128 @@
+"""``imagewise analyze`` and ``imagewise diff``: flags -> library call -> renderer -> exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+from imagewise.cli.common import RichReporter, handle_errors, insecure_option, platform_option
+
+
+def _write(text: str, output: str | None) -> None:
+    if output and output != "-":
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text if text.endswith("\n") else text + "\n")
+    else:
+        click.echo(text)
+
+
+def _open_image(text: str, platform: str | None, insecure: bool) -> Any:
+    from imagewise.oci.model import Platform
+    from imagewise.sources import open_source
+
+    wanted = Platform.parse(platform) if platform else None
+    src = open_source(text, insecure=insecure)
+    return src, src.image(wanted)
+
+
+def _gate_values(ci: bool, ci_config: str | None, flags: dict[str, str | None]) -> dict[str, object]:
+    """dive's precedence: defaults (with --ci) < .dive-ci file < explicit flags."""
+    from imagewise.analysis import gates
+
+    values: dict[str, object] = dict(gates.DIVE_DEFAULTS) if ci else {}
+    path = ci_config or (".dive-ci" if ci and os.path.isfile(".dive-ci") else None)
+    if path:
+        values.update(gates.load_dive_ci(path))
+    values.update({k: v for k, v in flags.items() if v is not None})
+    return values
+
+
+@click.command("analyze")
+@click.argument("image")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "html"]), default="table",
+              show_default=True, help="Output format.")
+@click.option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout).")
+@click.option("--fail-under-efficiency", metavar="RATIO",
+              help="Fail when dive's efficiency is below RATIO (0-1, or a percentage like 90%).")
+@click.option("--max-wasted-bytes", metavar="SIZE",
+              help="Fail when dive's wasted bytes exceed SIZE (20MB, 20MiB, 512).")
+@click.option("--max-user-wasted-percent", metavar="RATIO",
+              help="Fail when dive's user wasted percent exceeds RATIO (0-1).")
+@click.option("--max-reclaimable-bytes", metavar="SIZE",
+              help="Fail when the reclaimable bytes exceed SIZE.")
+@click.option("--ci", is_flag=True,
+              help="Apply dive's default CI rules (efficiency 0.9, user wasted 0.1) and read "
+                   "./.dive-ci when present.")
+@click.option("--ci-config", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Read gate thresholds from a dive .dive-ci YAML file (either key spelling).")
+@platform_option
+@insecure_option
+@handle_errors
+def analyze_cmd(image: str, fmt: str, output: str | None, fail_under_efficiency: str | None,
+                max_wasted_bytes: str | None, max_user_wasted_percent: str | None,
+                max_reclaimable_bytes: str | None, ci: bool, ci_config: str | None,
+                platform: str | None, insecure: bool) -> None:
+    """Layer efficiency of IMAGE: dive-exact figures, reclaimable bytes, waste and its fixes.
+
+    \b
+    Exit status: 0 ok, 1 a gate failed, 2 bad input.
+    """
+    from imagewise.analysis import analyze, gates
+    from imagewise.analysis.text import render_gates, render_table
+
+    values = _gate_values(ci, ci_config, {
+        gates.EFFICIENCY: fail_under_efficiency, gates.WASTED: max_wasted_bytes,
+        gates.USER_PERCENT: max_user_wasted_percent, gates.RECLAIMABLE: max_reclaimable_bytes,
+    })
+    gate_list = gates.build_gates(values)  # validate before the (long) pass
+    src, img = _open_image(image, platform, insecure)
+    with src, RichReporter() as reporter:
+        result = analyze(img, reporter)
+    outcomes = gates.evaluate(gate_list, result)
+    if fmt == "json":
+        doc = result.to_json()
+        if outcomes:
+            doc["gates"] = [r.to_json() for r in outcomes]
+            doc["passed"] = not any(r.status == gates.FAIL for r in outcomes)
+        _write(json.dumps(doc, indent=2), output)
+    elif fmt == "html":
+        from imagewise.report.html import render_analysis
+
+        _write(render_analysis(result, gates=outcomes), output)
+    else:
+        text = render_table(result)
+        _write(text + (render_gates(outcomes) if outcomes else ""), output)
+    table_on_stdout = fmt == "table" and (not output or output == "-")
+    if outcomes and not table_on_stdout:  # gate lines reach the terminal whatever the format
+        click.echo(render_gates(outcomes).lstrip("\n"), err=True)
+    if any(r.status == gates.FAIL for r in outcomes):
+        sys.exit(1)
+
+
+@click.command("diff")
+@click.argument("image_a")
+@click.argument("image_b")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="Output format.")
+@click.option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout).")
+@platform_option
+@insecure_option
+@handle_errors
+def diff_cmd(image_a: str, image_b: str, fmt: str, output: str | None, platform: str | None,
+             insecure: bool) -> None:
+    """Files added, removed and changed between IMAGE_A and IMAGE_B, and the size per layer."""
+    from imagewise.analysis.diff import diff_images
+    from imagewise.analysis.text import render_diff
+
+    src_a, img_a = _open_image(image_a, platform, insecure)
+    src_b, img_b = _open_image(image_b, platform, insecure)
+    with src_a, src_b, RichReporter() as reporter:
+        result = diff_images(img_a, img_b, reporter)
+    if fmt == "json":
+        _write(json.dumps(result.to_json(), indent=2), output)
+    else:
+        _write(render_diff(result), output)
