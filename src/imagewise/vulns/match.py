@@ -39,7 +39,7 @@ def _maven_name(p: Package) -> str:
     m = re.match(r"pkg:maven/([^/@?#]+)/([^/@?#]+)", p.purl or "")
     if m:
         return f"{m.group(1)}:{m.group(2)}"
-    group = p.metadata.get("group_id") or p.metadata.get("groupId") or ""
+    group = p.metadata.get("group") or p.metadata.get("group_id") or p.metadata.get("groupId") or ""
     return p.name if ":" in p.name or not group else f"{group}:{p.name}"
 
 
