@@ -25,6 +25,12 @@ Fixtures (each yields a :class:`RegistryServer`):
 Useful attributes/methods of a server: ``url`` (``http://127.0.0.1:PORT``), ``storage_dir``,
 ``blob_data_path(digest)`` (the file holding a blob in the registry's storage, e.g. to corrupt it),
 ``auth_entry()`` (``{"auth": base64(user:password)}`` for an auth.json).
+
+Helpers (plain functions, import them: ``from fixtures_registry import push_image``):
+``unique_repo(prefix)``, ``build_image(layer_sizes, seed, media="oci"|"docker")`` (a tiny
+in-memory image: random-file gzip layers, config with diff_ids; returns blobs, manifest bytes and
+descriptors) and ``push_image(server, repo, tag, image)`` (pushes it with imagewise's own
+``RegistrySink``), ``free_port()``.
 """
 
 from __future__ import annotations
