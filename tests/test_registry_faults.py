@@ -252,6 +252,29 @@ def test_insecure_falls_back_from_https_to_http(registry: RegistryServer) -> Non
         strict.list_tags(repo)
 
 
+def test_blob_redirect_followed_without_leaking_authorization(scripted: Scripted) -> None:
+    from imagewise.registry.credentials import Credentials
+
+    storage = Scripted()  # a different origin, like a CDN or object store
+    try:
+        data = b"redirected blob" * 100
+        desc = Descriptor("application/octet-stream", Digest.of(data), len(data))
+        storage.replies = [Reply(200, data)]
+        scripted.replies = [
+            Reply(401, headers={"WWW-Authenticate": 'Basic realm="r"'}),
+            Reply(307, headers={"Location": f"http://{storage.host}/signed/blob?sig=abc"}),
+        ]
+        client = RegistryClient(scripted.host, f"http://{scripted.host}", retry=FAST,
+                                credentials=Credentials("u", "pw-never-forwarded"))
+        with client.open_blob("r", desc) as f:
+            assert f.read() == data
+        assert "Authorization" in scripted.requests[1][2]
+        assert storage.requests[0][1] == "/signed/blob?sig=abc"
+        assert not any(k.lower() == "authorization" for k in storage.requests[0][2])
+    finally:
+        storage.stop()
+
+
 def test_parse_retry_after() -> None:
     assert parse_retry_after("3") == 3.0
     assert parse_retry_after(None) is None
