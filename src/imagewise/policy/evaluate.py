@@ -131,7 +131,7 @@ def _gates(policy: Policy, facts: CheckFacts, findings: list[Finding]) -> list[V
                 v.append(Violation("security_baseline.require_non_root", f.message, "security", f.location))
     if sec.forbid_secrets:
         for f in findings:
-            if f.rule == "CIS-DI-0010" or f.rule.startswith("SECRET"):
+            if f.rule == "CIS-DI-0010" or f.rule.startswith(("SECRET", "secret/")):
                 v.append(Violation("security_baseline.forbid_secrets", f.message, "security", f.location))
     if facts.base_image:
         base = facts.base_image
@@ -171,7 +171,7 @@ def _gates(policy: Policy, facts: CheckFacts, findings: list[Finding]) -> list[V
     # every finding at error level is a violation of its own rule
     gated = {"CIS-DI-0001", "CIS-DI-0010", "DKL-DI-0004", "DKL-DI-0005"}
     for f in findings:
-        if f.severity >= Severity.ERROR and not f.rule.startswith("SECRET") and f.rule not in gated:
+        if f.severity >= Severity.ERROR and not f.rule.startswith(("SECRET", "secret/")) and f.rule not in gated:
             v.append(Violation(f.rule, f.message, rule_area.get(f.rule, "build"), f.location))
     return v
 

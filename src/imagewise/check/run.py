@@ -1,0 +1,218 @@
+"""``imagewise check``: one pass over each layer, one verdict.
+
+Opens the image, runs the efficiency, catalog, secrets and audit visitors together in a single
+pass per layer (served from the layer cache when a layer was seen before), lints the Dockerfile
+when one is given and links image facts back to its lines, matches packages against the offline
+vulnerability database, and judges everything with the policy.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from imagewise import progress
+from imagewise.findings import Finding, Location
+from imagewise.policy.evaluate import CheckFacts, Verdict, Vuln, evaluate
+from imagewise.policy.model import Policy, default_policy
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    image: str
+    dockerfile: Path | None = None
+    policy: Policy = field(default_factory=default_policy)
+    db: Path | None = None
+    platform: str | None = None
+    insecure: bool = False
+    use_cache: bool = True
+    cache_dir: Path | None = None
+    ignore_file: Path | None = None
+    vex: tuple[Path, ...] = ()
+    today: date | None = None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    image: Any  # sources.base.Image
+    analysis: Any  # analysis.ImageAnalysis
+    lint: tuple[Finding, ...]
+    lint_file: str
+    packages: tuple[Any, ...]
+    distro: str
+    vulnerabilities: tuple[Any, ...]
+    vuln_note: str
+    vuln_warnings: tuple[str, ...]
+    secrets: tuple[Finding, ...]
+    audit: tuple[Finding, ...]
+    verdict: Verdict
+    areas: dict[str, str]
+    seconds: float
+    cache_hits: int = 0
+    cache_misses: int = 0
+
+    @property
+    def vulns_scanned(self) -> bool:
+        return not self.vuln_note
+
+
+def _rule_areas() -> dict[str, str]:
+    from imagewise.audit import rule_infos
+
+    areas = {i.id: i.area for i in rule_infos()}
+    try:
+        from imagewise.dockerfile.rules import all_rules
+
+        for r in all_rules():
+            info = getattr(r, "info", r)
+            areas.setdefault(info.id, getattr(info, "area", "") or "build")
+    except ImportError:  # pragma: no cover - the linter is part of the package
+        pass
+    return areas
+
+
+def _lint(path: Path) -> tuple[list[Finding], Any]:
+    from imagewise.dockerfile.config import load_config
+    from imagewise.dockerfile.lint import lint
+    from imagewise.dockerfile.parser import parse
+
+    text = path.read_text("utf-8", errors="replace")
+    cfg = load_config(None, cwd=path.parent)
+    findings = lint(text, str(path), cfg)
+    return list(findings), parse(text, str(path))
+
+
+def _at_line(f: Finding, file: str, line: int) -> Finding:
+    """Point a finding at a Dockerfile line. A finding that already has a line (a secret's line
+    inside an image file) keeps it and carries the Dockerfile line in ``extra``."""
+    if not line:
+        return f
+    if f.location.line:
+        return replace(f, extra={**f.extra, "dockerfile": file, "dockerfile_line": line})
+    return replace(f, location=replace(f.location, file=file, line=line),
+                   extra={**f.extra, "dockerfile": file, "dockerfile_line": line})
+
+
+def _link_findings(findings: list[Finding], link: Any) -> list[Finding]:
+    """Give image findings the Dockerfile line that caused them."""
+    out = []
+    for f in findings:
+        loc = f.location
+        line = 0
+        if f.rule == "CIS-DI-0001":
+            line = link.user_line
+        elif loc.path.startswith("config.Env."):
+            line = link.env_lines.get(loc.path.split(".", 2)[2], 0)
+        elif loc.layer_index is not None:
+            line = link.line_by_layer.get(loc.layer_index, 0)
+        out.append(_at_line(f, link.file, line))
+    return out
+
+
+def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -> CheckResult:
+    from imagewise.analysis import EfficiencyVisitors
+    from imagewise.audit import AuditContext, AuditVisitor, run_checks
+    from imagewise.cache import LayerCache
+    from imagewise.layers.passes import run_pass
+    from imagewise.oci.model import Platform
+    from imagewise.reference import parse_transport
+    from imagewise.sbom.catalog import catalog_from_visitor
+    from imagewise.sbom.visitor import CatalogVisitor
+    from imagewise.secrets.visitor import SecretsVisitor, scan_config
+    from imagewise.sources import detect_local, source_for
+    from imagewise.vulns.scan import match_with_db
+    from imagewise.vulns.store import default_path
+
+    started = time.perf_counter()
+    lint_findings: list[Finding] = []
+    df = None
+    if opts.dockerfile is not None:
+        lint_findings, df = _lint(opts.dockerfile)
+
+    tref = detect_local(opts.image) or parse_transport(opts.image)
+    tag = tref.reference.tag if tref.reference is not None else tref.tag
+    with source_for(tref, insecure=opts.insecure) as src:
+        image = src.image(Platform.parse(opts.platform) if opts.platform else None)
+        eff = EfficiencyVisitors()
+        cat_v, sec_v, aud_v = CatalogVisitor(), SecretsVisitor(), AuditVisitor()
+        cache = LayerCache(opts.cache_dir) if opts.use_cache else None
+        run_pass(image, [*eff.all, cat_v, sec_v, aud_v], reporter, cache=cache)
+
+    analysis = eff.result(image)
+    catalog = catalog_from_visitor(cat_v, image)
+    secrets = scan_config(image.config, image) + list(sec_v.findings)
+    layer_ids = tuple(str(layer.diff_id or layer.digest) for layer in image.layers)
+    annotations = dict(image.manifest.annotations)
+    audit = run_checks(AuditContext(image.config, aud_v, tag=tag, annotations=annotations,
+                                    layer_ids=layer_ids))
+
+    db_path = opts.db or default_path()
+    vulns, _status, note, warnings = match_with_db(catalog.packages, db_path)
+    decisions = _decisions(opts)
+    today = opts.today or date.today()
+    if decisions is not None:
+        warnings = warnings + decisions.warnings(today)
+        vulns, _ = decisions.apply_vulns(vulns, today)
+        secrets, _ = decisions.apply_findings(secrets, today)
+
+    waste = list(analysis.waste)
+    base_image = ""
+    if df is not None:
+        from imagewise.check.linkage import link as link_df
+
+        link = link_df(df, image)
+        audit = _link_findings(audit, link)
+        secrets = _link_findings(secrets, link)
+        waste = _link_findings(waste, link)
+        base_image = link.base_image
+
+    areas = _rule_areas()
+    for f in secrets:
+        areas.setdefault(f.rule, "security")
+    for f in waste:
+        areas.setdefault(f.rule, "performance")
+    facts = CheckFacts(
+        size_bytes=analysis.dive.size_bytes,
+        layer_count=len(image.layers),
+        efficiency=analysis.dive.efficiency,
+        reclaimable_bytes=analysis.reclaimable_bytes,
+        tag=tag,
+        base_image=base_image,
+        labels={**annotations, **image.config.labels},
+        findings=tuple(lint_findings + audit + secrets + waste),
+        areas=areas,
+        vulns=tuple(Vuln(v.id, v.package.name, v.version, v.severity, tuple(v.fixed_versions),
+                         _layer_index(v)) for v in vulns),
+        vuln_scan_ran=not note,
+    )
+    verdict = evaluate(opts.policy, facts)
+    return CheckResult(
+        image=image, analysis=analysis, lint=tuple(lint_findings),
+        lint_file=str(opts.dockerfile or ""), packages=tuple(catalog.packages),
+        distro=catalog.distro.label if catalog.distro else "", vulnerabilities=tuple(vulns),
+        vuln_note=note, vuln_warnings=tuple(warnings), secrets=tuple(secrets),
+        audit=tuple(audit), verdict=verdict, areas=areas,
+        seconds=time.perf_counter() - started,
+        cache_hits=cache.hits if cache else 0, cache_misses=cache.misses if cache else 0,
+    )
+
+
+def _layer_index(v: Any) -> int | None:
+    loc = v.package.introduced_by
+    return loc.layer_index if loc is not None else None
+
+
+def _decisions(opts: CheckOptions) -> Any:
+    from imagewise.vulns.ignores import discover, load_decisions
+
+    files = [opts.ignore_file] if opts.ignore_file else discover(Path.cwd())
+    if not files and not opts.vex:
+        return None
+    return load_decisions(files, list(opts.vex))
+
+
+def _loc_json(loc: Location) -> dict[str, Any]:
+    return loc.to_json()
