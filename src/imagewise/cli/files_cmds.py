@@ -1,0 +1,65 @@
+"""``imagewise files IMAGE [--layer N]``: translation only; the listing is ``layers.listing``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from imagewise.cli.common import RichReporter, handle_errors, insecure_option, platform_option
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"  # pragma: no cover
+
+
+_MARK = {"added": "+", "modified": "~", "deleted": "-"}
+
+
+@click.command("files")
+@click.argument("image")
+@click.option("--layer", "layer", type=int, default=None, metavar="N",
+              help="Show what layer N adds (+), modifies (~) and deletes (-) instead of the "
+                   "merged filesystem. 0 is the base layer; negative numbers count from the top.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="Output format.")
+@platform_option
+@insecure_option
+@handle_errors
+def files_cmd(image: str, layer: int | None, fmt: str, platform: str | None,
+              insecure: bool) -> None:
+    """List the files of IMAGE: the merged filesystem, or one layer's changes.
+
+    IMAGE is a reference with an optional transport: docker://, oci:, oci-archive:,
+    docker-archive: (see `imagewise --help`).
+    """
+    from imagewise.layers.listing import list_files
+    from imagewise.oci.model import Platform
+    from imagewise.sources import open_source
+
+    wanted = Platform.parse(platform) if platform else None
+    with open_source(image, insecure=insecure) as src:
+        img = src.image(wanted)
+        with RichReporter() as reporter:
+            listing = list_files(img, layer, reporter)
+        if fmt == "json":
+            click.echo(json.dumps(listing.to_json(img), indent=2))
+            return
+    lines = []
+    for r in listing.rows:
+        name = f"{r.path} -> {r.linkname}" if r.linkname and r.kind.value == "symlink" else r.path
+        if r.kind.value == "hardlink":
+            name = f"{r.path} link to {r.linkname}"
+        owner = f"{r.uid}:{r.gid}"
+        size = _human(r.size) if r.kind.value == "file" else "-"
+        mark = f"{_MARK.get(r.change, ' ')} " if listing.layer is not None else ""
+        lines.append(f"{mark}{r.permissions} {owner:>11} {size:>9}  {name}")
+    if lines:
+        click.echo("\n".join(lines))
+    elif listing.layer is not None:
+        click.echo(f"layer {listing.layer} changes no files", err=True)

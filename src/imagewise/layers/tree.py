@@ -1,0 +1,244 @@
+"""The merged filesystem of an image: layers applied in order, whiteouts honoured.
+
+``FileTree.apply(entry, layer)`` follows the OCI layer rules:
+
+* an ordinary entry replaces whatever was at its path, except that a directory over a
+  directory keeps the lower directory's children (only its metadata changes); a non-directory
+  over a directory removes the whole subtree; missing parents are created as directories, and a
+  non-directory parent is replaced by one;
+* ``Kind.WHITEOUT`` removes the path (a directory recursively);
+* ``Kind.OPAQUE`` removes every child of the directory that came from a lower layer (entries the
+  same layer already put there stay), recursively.
+
+Memory: one slotted ``Node`` per path, children in a per-directory dict keyed by name; names are
+not repeated in nodes. About 250 bytes per file: 200k files stay far under 100 MB.
+
+``TreeVisitor`` builds the tree during the single pass; ``layer_changes`` lists what one layer
+adds, modifies and deletes relative to the layers below it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
+
+from imagewise.layers.model import Entry, Kind, Visitor
+
+if TYPE_CHECKING:
+    from imagewise.sources.base import Image, Layer
+
+
+class Node:
+    """One path of the merged tree. ``children`` is a dict for directories, else ``None``."""
+
+    __slots__ = ("kind", "size", "mode", "uid", "gid", "linkname", "mtime", "layer", "children")
+
+    def __init__(self, kind: Kind, size: int = 0, mode: int = 0o755, uid: int = 0, gid: int = 0,
+                 linkname: str = "", mtime: int = 0, layer: int = -1) -> None:
+        self.kind = kind
+        self.size = size
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.linkname = linkname
+        self.mtime = mtime
+        self.layer = layer
+        self.children: dict[str, Node] | None = {} if kind is Kind.DIR else None
+
+    @classmethod
+    def of(cls, e: Entry, layer: int) -> Node:
+        return cls(e.kind, e.size, e.mode, e.uid, e.gid, e.linkname, e.mtime, layer)
+
+    def same_meta(self, other: Node) -> bool:
+        return (self.kind, self.size, self.mode, self.uid, self.gid, self.linkname) == (
+            other.kind, other.size, other.mode, other.uid, other.gid, other.linkname)
+
+    def __repr__(self) -> str:
+        return f"Node({self.kind.value}, size={self.size}, layer={self.layer})"
+
+
+class FileTree:
+    """The merged file tree. Paths use the normalised form of ``Entry.path`` (root = ``""``)."""
+
+    def __init__(self) -> None:
+        self.root = Node(Kind.DIR)
+
+    # -- lookup --------------------------------------------------------------------------------
+    def get(self, path: str) -> Node | None:
+        node = self.root
+        if not path:
+            return node
+        for part in path.split("/"):
+            if node.children is None:
+                return None
+            child = node.children.get(part)
+            if child is None:
+                return None
+            node = child
+        return node
+
+    def __contains__(self, path: str) -> bool:
+        return self.get(path) is not None
+
+    def walk(self, path: str = "") -> Iterator[tuple[str, Node]]:
+        """(path, node) below ``path`` (excluded), depth first, names sorted."""
+        start = self.get(path)
+        if start is None or start.children is None:
+            return
+        stack = [(path, iter(sorted(start.children.items())))]
+        while stack:
+            base, items = stack[-1]
+            for name, child in items:
+                p = f"{base}/{name}" if base else name
+                yield p, child
+                if child.children:
+                    stack.append((p, iter(sorted(child.children.items()))))
+                    break
+            else:
+                stack.pop()
+
+    def __len__(self) -> int:
+        n = 0
+        stack = [self.root]
+        while stack:
+            node = stack.pop()
+            if node.children:
+                n += len(node.children)
+                stack.extend(c for c in node.children.values() if c.children)
+        return n
+
+    def total_size(self) -> int:
+        return sum(n.size for _, n in self.walk() if n.kind is Kind.FILE)
+
+    # -- changes -------------------------------------------------------------------------------
+    def _parent(self, path: str, layer: int, create: bool) -> tuple[Node | None, str]:
+        parent, _, name = path.rpartition("/")
+        node = self.root
+        if parent:
+            for part in parent.split("/"):
+                assert node.children is not None
+                child = node.children.get(part)
+                if child is None or child.children is None:
+                    if not create:
+                        return None, name
+                    child = Node(Kind.DIR, layer=layer)
+                    node.children[part] = child
+                node = child
+        return node, name
+
+    def apply(self, e: Entry, layer: int) -> None:
+        kind = e.kind
+        if kind is Kind.WHITEOUT:
+            self.remove(e.path)
+        elif kind is Kind.OPAQUE:
+            node = self.get(e.path)
+            if node is not None and node.children is not None:
+                _prune_below(node, layer)
+        elif not e.path:  # the root directory's own entry ("./")
+            if kind is Kind.DIR:
+                self.root.mode, self.root.uid, self.root.gid = e.mode, e.uid, e.gid
+        else:
+            parent, name = self._parent(e.path, layer, True)
+            assert parent is not None and parent.children is not None
+            old = parent.children.get(name)
+            if kind is Kind.DIR and old is not None and old.children is not None:
+                old.mode, old.uid, old.gid, old.mtime = e.mode, e.uid, e.gid, e.mtime
+                old.layer = layer
+            else:
+                parent.children[name] = Node.of(e, layer)
+
+    def remove(self, path: str) -> Node | None:
+        """Remove a path (recursively); returns the removed node."""
+        if not path:
+            return None
+        parent, name = self._parent(path, -1, False)
+        if parent is None or parent.children is None:
+            return None
+        return parent.children.pop(name, None)
+
+
+def _prune_below(directory: Node, layer: int) -> list[str]:
+    """Remove children that came from layers below ``layer``; returns removed top-level names."""
+    removed = []
+    assert directory.children is not None
+    for name, child in list(directory.children.items()):
+        if child.layer < layer:
+            del directory.children[name]
+            removed.append(name)
+        elif child.children:
+            _prune_below(child, layer)
+    return removed
+
+
+class TreeVisitor(Visitor):
+    """Builds the merged tree during the single pass (metadata only, cache friendly)."""
+
+    name = "tree"
+    version = "1"
+
+    def __init__(self) -> None:
+        self.tree = FileTree()
+        self._layer = 0
+
+    def begin_layer(self, index: int, layer: Layer) -> None:
+        self._layer = index
+
+    def visit(self, entry: Entry) -> None:
+        self.tree.apply(entry, self._layer)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one layer did to one path: ``added``, ``modified`` or ``deleted``."""
+
+    change: str
+    path: str
+    kind: Kind
+    size: int = 0
+    mode: int = 0
+    uid: int = 0
+    gid: int = 0
+    linkname: str = ""
+
+
+def _change(what: str, path: str, n: Node) -> Change:
+    return Change(what, path, n.kind, n.size, n.mode, n.uid, n.gid, n.linkname)
+
+
+def classify(tree: FileTree, e: Entry, layer: int) -> list[Change]:
+    """The changes ``e`` makes to ``tree`` (call before ``tree.apply(e, layer)``)."""
+    if e.kind is Kind.WHITEOUT:
+        old = tree.get(e.path)
+        return [_change("deleted", e.path, old)] if old is not None and old.layer < layer else []
+    if e.kind is Kind.OPAQUE:
+        node = tree.get(e.path)
+        if node is None or node.children is None:
+            return []
+        prefix = f"{e.path}/" if e.path else ""
+        return [_change("deleted", prefix + name, child)
+                for name, child in sorted(node.children.items()) if child.layer < layer]
+    new = Node.of(e, layer)
+    old = tree.get(e.path)
+    if old is None or old.layer == layer:
+        return [_change("added", e.path, new)] if old is None else []
+    if old.kind is Kind.DIR and new.kind is Kind.DIR and old.same_meta(new):
+        return []  # a directory re-listed only because something inside it changed
+    return [_change("modified", e.path, new)]
+
+
+def layer_changes(image: Image, index: int) -> list[Change]:
+    """What layer ``index`` adds, modifies and deletes relative to the layers below it.
+
+    Reads layers ``0..index`` only (metadata; content is never read).
+    """
+    from imagewise.layers.walk import walk_layer
+
+    tree = FileTree()
+    changes: list[Change] = []
+    for layer in image.layers[: index + 1]:
+        with layer.open_compressed() as blob:
+            for e in walk_layer(blob, layer.media_type, str(layer.digest)):
+                if layer.index == index:
+                    changes.extend(classify(tree, e, index))
+                tree.apply(e, layer.index)
+    return changes
