@@ -119,6 +119,7 @@ class Dockerfile:
     escape: str = "\\"
     global_args: dict[str, str | None] = field(default_factory=dict, hash=False)
     trailing_comments: tuple[str, ...] = ()
+    comments: tuple[tuple[int, str], ...] = ()  # every comment line (line, text without '#')
 
     def __iter__(self) -> Iterator[Instruction]:
         return iter(self.instructions)

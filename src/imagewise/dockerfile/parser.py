@@ -54,6 +54,7 @@ def parse(text: str, filename: str = "Dockerfile") -> Dockerfile:
         raise DockerfileSyntaxError(f"invalid escape token {escape!r}", filename, first or 1)
     cur = _Cursor(lines, filename, escape, first)
     instructions: list[Instruction] = []
+    all_comments: list[tuple[int, str]] = []
     stage_index = -1
     while cur.i < len(lines):
         stripped = lines[cur.i].strip()
@@ -62,13 +63,15 @@ def parse(text: str, filename: str = "Dockerfile") -> Dockerfile:
             continue
         if stripped.startswith("#"):
             cur.comments.append((cur.i + 1, stripped[1:].strip()))
+            all_comments.append(cur.comments[-1])
             cur.i += 1
             continue
         if stripped.split(None, 1)[0].upper() == "FROM":
             stage_index += 1
         instructions.append(_instruction(cur, stage_index))
         cur.comments = []
-    return _assemble(text, filename, instructions, directives, escape, cur.comments)
+    df = _assemble(text, filename, instructions, directives, escape, cur.comments)
+    return replace(df, comments=tuple(all_comments))
 
 
 def _directives(lines: list[str]) -> tuple[dict[str, str], int]:

@@ -35,11 +35,23 @@ class Command:
     def flags(self) -> frozenset[str]:
         out: set[str] = set()
         for a in self.args:
-            if a.startswith("--") and len(a) > 2:
-                out.add(a[2:].split("=", 1)[0])
-            elif a.startswith("-") and len(a) > 1:
-                out.update(a[1:])
+            out.update(_arg_flags(a))
         return frozenset(out)
+
+    def without_flag_values(self, *names: str) -> Command:
+        """Drop the argument that follows each of the flags ``names`` (``-t release``)."""
+        wanted = {n.lstrip("-") for n in names}
+        out: list[str] = []
+        skip = False
+        for a in self.args:
+            if skip:
+                skip = False
+                if not a.startswith("-"):
+                    continue
+            out.append(a)
+            if wanted & _arg_flags(a) and "=" not in a:
+                skip = True
+        return Command(self.name, tuple(out), self.nested)
 
     def has_flag(self, *names: str) -> bool:
         """True when any of ``names`` (``"y"``, ``"yes"``, ``"--yes"``, ``"-y"``) is given."""
@@ -71,6 +83,14 @@ class Command:
         return rest[0] if rest else None
 
 
+def _arg_flags(arg: str) -> set[str]:
+    if arg in ("-", "--") or not arg.startswith("-"):
+        return set()
+    if arg.startswith("--"):
+        return {arg[2:].split("=", 1)[0]}
+    return set(arg[1:])
+
+
 @dataclass(frozen=True, slots=True)
 class Script:
     """A parsed shell script: every simple command in order, and whether a pipe is used."""
@@ -94,6 +114,16 @@ def parse_shell(text: str) -> Script:
     return Script(text, tuple(commands), has_pipe, ok)
 
 
+def script_from_argv(argv: tuple[str, ...]) -> Script:
+    """The command of an exec-form RUN (``RUN ["apt-get", "install", "x"]``)."""
+    if not argv:
+        return Script("", (), False, True)
+    out: list[Command] = []
+    pipe = [False]
+    _add(list(argv), out, pipe, 0)
+    return Script(" ".join(argv), tuple(out), pipe[0], True)
+
+
 def _parse(text: str, depth: int) -> tuple[list[Command], bool, bool]:
     clean = text.replace("\\\r\n", " ").replace("\\\n", " ")
     try:
@@ -103,14 +133,57 @@ def _parse(text: str, depth: int) -> tuple[list[Command], bool, bool]:
         commands: list[Command] = []
         pipe = [False]
         for node in nodes:
-            _walk(node, commands, pipe, depth)
+            _walk(node, commands, pipe, depth, clean)
         return commands, pipe[0], True
     except Exception:  # bashlex raises many kinds; fall back to the tolerant splitter
         cmds, pipe_flag = _fallback(clean, depth)
         return cmds, pipe_flag, False
 
 
-def _walk(node: Any, out: list[Command], pipe: list[bool], depth: int) -> None:
+def _word(part: Any, src: str) -> str:
+    """The word with POSIX quote removal from its source text (bashlex drops backslashes inside
+    double quotes, which POSIX keeps unless they escape one of $ ` " \\)."""
+    try:
+        start, end = part.pos
+        raw = src[start:end]
+    except (AttributeError, TypeError, ValueError):
+        return str(part.word)
+    return unquote_shell(raw) if raw else str(part.word)
+
+
+def unquote_shell(raw: str) -> str:
+    out: list[str] = []
+    quote = ""
+    i, n = 0, len(raw)
+    while i < n:
+        c = raw[i]
+        if quote == "'":
+            if c == "'":
+                quote = ""
+            else:
+                out.append(c)
+        elif c == "\\" and i + 1 < n:
+            nxt = raw[i + 1]
+            if quote == '"' and nxt not in '$`"\\\n':
+                out.append(c)
+            if nxt != "\n":
+                out.append(nxt)
+            i += 2
+            continue
+        elif quote == '"':
+            if c == '"':
+                quote = ""
+            else:
+                out.append(c)
+        elif c in "'\"":
+            quote = c
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _walk(node: Any, out: list[Command], pipe: list[bool], depth: int, src: str) -> None:
     kind = getattr(node, "kind", "")
     if kind == "command":
         words: list[str] = []
@@ -118,12 +191,12 @@ def _walk(node: Any, out: list[Command], pipe: list[bool], depth: int) -> None:
         for part in node.parts:
             pk = getattr(part, "kind", "")
             if pk == "word" or (pk == "assignment" and words):
-                words.append(part.word)
+                words.append(_word(part, src))
             subs.extend(_substitutions(part))
         if words:
             _add(words, out, pipe, depth)
         for sub in subs:
-            _walk(sub, out, pipe, depth)
+            _walk(sub, out, pipe, depth, src)
         return
     if kind == "pipeline" and any(getattr(p, "kind", "") == "pipe" for p in node.parts):
         pipe[0] = True
@@ -131,10 +204,10 @@ def _walk(node: Any, out: list[Command], pipe: list[bool], depth: int) -> None:
         children = getattr(node, attr, None)
         if isinstance(children, list):
             for child in children:
-                _walk(child, out, pipe, depth)
+                _walk(child, out, pipe, depth, src)
     command = getattr(node, "command", None)
     if command is not None:
-        _walk(command, out, pipe, depth)
+        _walk(command, out, pipe, depth, src)
 
 
 def _substitutions(part: Any) -> Iterable[Any]:

@@ -1,0 +1,131 @@
+"""The one table of Dockerfile lint rules.
+
+A rule is a declared object: :class:`Rule` = a :class:`~imagewise.findings.RuleInfo` (id,
+default severity, title, rationale, fix, area, source) plus ``check(ctx) -> Iterable[Hit]``,
+where ``ctx`` is a :class:`~imagewise.dockerfile.context.LintContext`. A :class:`Hit` is a line
+(and optional message, column, end line); the engine in :mod:`imagewise.dockerfile.lint` turns
+hits into findings, applying the config (ignored rules, severity overrides) and pragmas.
+
+Adding rules (the IW rules, plugins):
+
+* ``register(rule)`` adds one ``Rule`` (an id can be registered once);
+* the ``@rule(...)`` decorator declares and registers a check function in one step::
+
+      @rule("IW001", Severity.WARNING, "Base image not pinned", rationale="...", fix="...")
+      def iw001(ctx: LintContext) -> Iterator[Hit]: ...
+
+* modules listed in ``RULE_MODULES`` are imported by :func:`all_rules` (ours, and
+  ``imagewise.dockerfile.iw_rules`` when it exists), then every object exposed under the entry
+  point group ``imagewise.lint_rules`` (a ``Rule``, an iterable of rules, or a module whose import
+  registers them).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Iterable
+
+from imagewise.findings import RuleInfo, Severity
+
+if TYPE_CHECKING:
+    from imagewise.dockerfile.context import LintContext
+
+ENTRY_POINT_GROUP = "imagewise.lint_rules"
+RULE_MODULES = [
+    "imagewise.dockerfile.rules.instructions",
+    "imagewise.dockerfile.rules.stages",
+    "imagewise.dockerfile.rules.packages",
+    "imagewise.dockerfile.rules.commands",
+    "imagewise.dockerfile.rules.labels",
+]
+OPTIONAL_MODULES = ["imagewise.dockerfile.iw_rules"]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    line: int
+    message: str = ""
+    column: int = 1
+    end_line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    info: RuleInfo
+    check: Callable[[LintContext], Iterable[Hit]]
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+
+REGISTRY: dict[str, Rule] = {}
+_loaded = False
+
+
+def register(new: Rule) -> Rule:
+    """Add a rule to the table; registering the same id twice is an error."""
+    existing = REGISTRY.get(new.id)
+    if existing is not None and existing is not new:
+        raise ValueError(f"lint rule {new.id} is already registered")
+    REGISTRY[new.id] = new
+    return new
+
+
+def rule(rule_id: str, severity: Severity, title: str, *, rationale: str = "", fix: str = "",
+         area: str = "build", source: str = "imagewise"
+         ) -> Callable[[Callable[[LintContext], Iterable[Hit]]],
+                       Callable[[LintContext], Iterable[Hit]]]:
+    """Decorator: declare a check function as a rule and register it."""
+
+    def wrap(fn: Callable[[LintContext], Iterable[Hit]]) -> Callable[[LintContext], Iterable[Hit]]:
+        info = RuleInfo(rule_id, severity, title, rationale, fix, area, source)
+        register(Rule(info, fn))
+        return fn
+
+    return wrap
+
+
+def hadolint(rule_id: str, severity: Severity, title: str, *, rationale: str = "",
+             fix: str = "", area: str = "build"
+             ) -> Callable[[Callable[[LintContext], Iterable[Hit]]],
+                           Callable[[LintContext], Iterable[Hit]]]:
+    """``@rule`` for the hadolint-compatible rules (source ``hadolint``)."""
+    return rule(rule_id, severity, title, rationale=rationale, fix=fix, area=area,
+                source="hadolint")
+
+
+def all_rules() -> list[Rule]:
+    """Every registered rule, loading the built-in modules and plugins on first use."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for name in RULE_MODULES:
+            importlib.import_module(name)
+        for name in OPTIONAL_MODULES:
+            try:
+                importlib.import_module(name)
+            except ModuleNotFoundError as e:
+                if e.name != name:
+                    raise
+        _load_entry_points()
+    return sorted(REGISTRY.values(), key=lambda r: r.id)
+
+
+def get_rule(rule_id: str) -> Rule | None:
+    all_rules()
+    return REGISTRY.get(rule_id.upper())
+
+
+def _load_entry_points() -> None:
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        obj = ep.load()
+        if isinstance(obj, Rule):
+            register(obj)
+        elif isinstance(obj, (list, tuple)):
+            for item in obj:
+                if isinstance(item, Rule):
+                    register(item)

@@ -1,0 +1,487 @@
+"""hadolint rules about package managers: pinning, prompts, caches (apt, apk, pip, npm, gem,
+yum, dnf, zypper, yarn, go)."""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterator
+
+from imagewise.dockerfile.context import LintContext, Run
+from imagewise.dockerfile.expand import expand
+from imagewise.dockerfile.rules import Hit, hadolint
+from imagewise.dockerfile.rules._util import (
+    commands_where,
+    has_args,
+    installed_then_cleaned,
+    runs_where,
+)
+from imagewise.dockerfile.shell import Command
+from imagewise.findings import Severity as S
+
+# --- apt -------------------------------------------------------------------------------------
+
+
+def _apt_packages(cmd: Command) -> list[str]:
+    if not has_args(cmd, "apt-get", "install"):
+        return []
+    return [a for a in cmd.without_flag_values("t", "target-release").args_no_flags
+            if a != "install"]
+
+
+@hadolint("DL3008", S.WARNING, "Pin versions in apt get install. Instead of `apt-get install "
+          "<package>` use `apt-get install <package>=<version>`",
+          rationale="Unpinned packages make builds unreproducible and can break them silently.",
+          fix="Install `package=version`.")
+def dl3008(ctx: LintContext) -> Iterator[Hit]:
+    return commands_where(ctx, lambda c: not all(
+        "=" in p or "/" in p or p.endswith(".deb") for p in _apt_packages(c)))
+
+
+def _apt_lists_left(run: Run) -> bool:
+    cmds = run.script.commands
+    if not any(has_args(c, ("apt-get", "apt", "aptitude"), "update") for c in cmds):
+        return False
+    if any(has_args(c, "rm", "-rf", "/var/lib/apt/lists/*") for c in cmds):
+        return False
+    if run.has_cache_mount("/var/lib/apt/lists"):
+        return False
+    return not (run.has_cache_mount("/var/lib/apt") and run.has_cache_mount("/var/cache/apt"))
+
+
+@hadolint("DL3009", S.INFO, "Delete the apt-get lists after installing something",
+          rationale="The apt lists stay in the layer (tens of MB) unless removed in the same RUN.",
+          fix="End the RUN with `&& rm -rf /var/lib/apt/lists/*`, or use a cache mount.")
+def dl3009(ctx: LintContext) -> Iterator[Hit]:
+    return _in_kept_stages(ctx, _apt_lists_left)
+
+
+def _in_kept_stages(ctx: LintContext, bad: Callable[[Run], bool]) -> Iterator[Hit]:
+    """Hits for RUNs where ``bad`` holds, in stages whose layers end up in an image: the last
+    stage and stages other stages are built FROM (not stages only copied from)."""
+    stages = ctx.dockerfile.stages
+    used_as_base = {s.base_image_raw.lower() for s in stages}
+    last = len(stages) - 1
+    for run in ctx.runs():
+        if not bad(run):
+            continue
+        stage = ctx.stage(run.stage_index)
+        if run.outer.keyword == "ONBUILD" or run.stage_index == last or stage is None or (
+                stage.alias is not None and stage.alias.lower() in used_as_base):
+            yield Hit(run.line)
+
+
+def _quiet_level(cmd: Command) -> int:
+    level = 0
+    for a in cmd.args:
+        if a in ("-q=2", "--quiet=2"):
+            level += 2
+        elif a == "--quiet":
+            level += 1
+        elif a.startswith("-") and not a.startswith("--"):
+            level += a.split("=", 1)[0].count("q")
+    return level
+
+
+@hadolint("DL3014", S.WARNING, "Use the `-y` switch to avoid manual input `apt-get -y install "
+          "<package>`", rationale="Without -y apt-get waits for confirmation and the build fails.",
+          fix="Add `-y` to apt-get install.")
+def dl3014(ctx: LintContext) -> Iterator[Hit]:
+    return commands_where(ctx, lambda c: has_args(c, "apt-get", "install") and not c.has_flag(
+        "y", "yes", "assume-yes") and _quiet_level(c) < 2)
+
+
+@hadolint("DL3015", S.INFO, "Avoid additional packages by specifying `--no-install-recommends`",
+          rationale="Recommended packages are rarely needed and add size and attack surface.",
+          fix="Add `--no-install-recommends` to apt-get install.")
+def dl3015(ctx: LintContext) -> Iterator[Hit]:
+    return commands_where(ctx, lambda c: has_args(c, "apt-get", "install") and not (
+        c.has_flag("no-install-recommends") or any(
+            "APT::Install-Recommends=false" in a for a in c.args)))
+
+
+@hadolint("DL3027", S.WARNING, "Do not use apt as it is meant to be an end-user tool, use "
+          "apt-get or apt-cache instead",
+          rationale="apt's CLI is not stable for scripts and warns when used non-interactively.",
+          fix="Use apt-get (or apt-cache).")
+def dl3027(ctx: LintContext) -> Iterator[Hit]:
+    return commands_where(ctx, lambda c: c.name == "apt")
+
+
+# --- apk -------------------------------------------------------------------------------------
+
+
+def _apk_packages(cmd: Command) -> list[str]:
+    if not has_args(cmd, "apk", "add"):
+        return []
+    dropped = cmd.without_flag_values("t", "virtual", "repository", "X")
+    return [a for a in dropped.args_no_flags if a != "add"]
+
+
+@hadolint("DL3018", S.WARNING, "Pin versions in apk add. Instead of `apk add <package>` use "
+          "`apk add <package>=<version>`",
+          rationale="Unpinned packages make builds unreproducible.", fix="Use `package=version`.")
+def dl3018(ctx: LintContext) -> Iterator[Hit]:
+    return commands_where(ctx, lambda c: not all(
+        any(op in p for op in "=~<>") or p.endswith(".apk") for p in _apk_packages(c)))
+
+
+@hadolint("DL3019", S.INFO, "Use the `--no-cache` switch to avoid the need to use `--update` and "
+          "remove `/var/cache/apk/*` when done installing packages",
+          rationale="apk's index cache otherwise stays in the layer.",
+          fix="Use `apk add --no-cache`.")
+def dl3019(ctx: LintContext) -> Iterator[Hit]:
+    return runs_where(ctx, lambda run: not run.has_cache_mount("/var/cache/apk") and any(
+        has_args(c, "apk", "add") and not c.has_flag("no-cache") for c in run.script.commands))
+
+
+# --- pip -------------------------------------------------------------------------------------
+
+_PIP_VALUE_FLAGS = ("abi", "b", "build", "e", "editable", "extra-index-url", "f", "find-links",
+                    "i", "index-url", "implementation", "no-binary", "only-binary", "platform",
+                    "prefix", "progress-bar", "proxy", "python-version", "root",
+                    "root-user-action", "src", "t", "target", "trusted-host",
+                    "upgrade-strategy", "cache-dir", "log", "timeout", "retries", "python")
+_VCS = ("git+file", "git+https", "git+ssh", "git+http", "git+git", "git", "hg+file", "hg+http",
+        "hg+https", "hg+ssh", "hg+static-http", "svn", "svn+svn", "svn+http", "svn+https",
+        "svn+ssh", "bzr+http", "bzr+https", "bzr+ssh", "bzr+sftp", "bzr+ftp", "bzr+lp")
+_VERSION_OPS = ("==", ">=", "<=", ">", "<", "!=", "~=", "===")
+
+
+def is_pip_install(cmd: Command) -> bool:
+    if "install" not in cmd.args:
+        return False
+    base = cmd.name.rsplit("/", 1)[-1]
+    if base.startswith("pipenv"):
+        return False
+    if base.startswith("pip"):
+        return True
+    if base.startswith("python"):
+        args = list(cmd.args)
+        return any(a == "-m" and i + 1 < len(args) and args[i + 1].startswith("pip")
+                   for i, a in enumerate(args))
+    return False
+
+
+def _pip_pinned(pkg: str) -> bool:
+    if any(op in pkg for op in _VERSION_OPS):
+        return True
+    if pkg.startswith(_VCS):
+        return "@" in pkg
+    return pkg.endswith((".whl", ".tar.gz")) or "/" in pkg
+
+
+def _pip_unpinned(cmd: Command) -> bool:
+    if not is_pip_install(cmd):
+        return False
+    if cmd.has_flag("constraint", "c"):
+        return False
+    if any(a in ("--requirement", "-r", ".") for a in cmd.args) or any(
+            a.startswith("--requirement=") for a in cmd.args):
+        return False
+    args = list(cmd.without_flag_values(*_PIP_VALUE_FLAGS).args_no_flags)
+    if "install" in args:
+        args = args[args.index("install"):]
+    while args and args[0] == "install":
+        args.pop(0)
+    return not all(_pip_pinned(p) for p in args)
+
+
+@hadolint("DL3013", S.WARNING, "Pin versions in pip. Instead of `pip install <package>` use `pip "
+          "install <package>==<version>` or `pip install --requirement <requirements file>`",
+          rationale="Unpinned packages make builds unreproducible.",
+          fix="Pin `package==version` or install from a requirements/constraints file.")
+def dl3013(ctx: LintContext) -> Iterator[Hit]:
+    return commands_where(ctx, _pip_unpinned)
+
+
+_TRUTHY = frozenset({"1", "true", "True", "TRUE", "on", "On", "ON", "yes", "Yes", "YES"})
+
+
+def _pip_wrapper(cmd: Command) -> bool:
+    for w in ("pipx", "pipenv"):
+        if w in cmd.name:
+            return True
+        if cmd.name.startswith("python") and any(
+                a == "-m" and i + 1 < len(cmd.args) and cmd.args[i + 1] == w
+                for i, a in enumerate(cmd.args)):
+            return True
+    return False
+
+
+def _inline_no_cache(text: str) -> bool:
+    idx = text.find("PIP_NO_CACHE_DIR=")
+    if idx < 0:
+        return False
+    value = text[idx + len("PIP_NO_CACHE_DIR="):].strip("\"'")
+    return any(value.startswith(t) for t in _TRUTHY)
+
+
+@hadolint("DL3042", S.WARNING, "Avoid use of cache directory with pip. Use `pip install "
+          "--no-cache-dir <package>`",
+          rationale="pip's wheel cache is useless in an image and only adds size.",
+          fix="Add `--no-cache-dir`, or set `ENV PIP_NO_CACHE_DIR=1`.")
+def dl3042(ctx: LintContext) -> Iterator[Hit]:
+    for run in ctx.runs():
+        bad = [c for c in run.script.commands if is_pip_install(c) and
+               "--no-cache-dir" not in c.args and not _pip_wrapper(c)]
+        if not bad or _inline_no_cache(run.script.text):
+            continue
+        if run.has_cache_mount("/root/.cache/pip"):
+            continue
+        env = ctx.vars_at(run.outer)
+        if (env.get("PIP_NO_CACHE_DIR") or "") in _TRUTHY:
+            continue
+        yield Hit(run.line)
+
+
+# --- npm, yarn, gem, go ----------------------------------------------------------------------
+
+_NPM_VALUE_FLAGS = ("loglevel", "registry", "prefix", "cache", "userconfig", "globalconfig",
+                    "workspace", "w", "omit", "include", "install-strategy")
+
+
+def _npm_pinned(pkg: str) -> bool:
+    if pkg.startswith(("git://", "git+ssh://", "git+http://", "git+https://")):
+        return "#" in pkg
+    if pkg.endswith((".tar", ".tar.gz", ".tgz")):
+        return True
+    if pkg.startswith(("/", "./", "../", "~/")):
+        return True
+    if pkg.startswith("@"):
+        pkg = pkg.split("/", 1)[1] if "/" in pkg else ""
+    return "@" in pkg
+
+
+def _npm_unpinned(cmd: Command) -> bool:
+    if not has_args(cmd, "npm", "install"):
+        return False
+    args = list(cmd.without_flag_values(*_NPM_VALUE_FLAGS).args_no_flags)
+    if not args or args[0] != "install":
+        return False
+    while args and args[0] == "install":
+        args.pop(0)
+    return not all(_npm_pinned(p) for p in args)
+
+
+@hadolint("DL3016", S.WARNING, "Pin versions in npm. Instead of `npm install <package>` use "
+          "`npm install <package>@<version>`",
+          rationale="Unpinned packages make builds unreproducible.",
+          fix="Install `package@version`, or `npm ci` with a lockfile.")
+def dl3016(ctx: LintContext) -> Iterator[Hit]:
+    return commands_where(ctx, _npm_unpinned)
+
+
+@hadolint("DL3060", S.INFO, "`yarn cache clean` missing after `yarn install` was run",
+          rationale="yarn's cache stays in the layer unless cleaned in the same RUN.",
+          fix="Append `&& yarn cache clean`, or use a cache mount.")
+def dl3060(ctx: LintContext) -> Iterator[Hit]:
+    def bad(run: Run) -> bool:
+        if run.has_cache_mount("/usr/local/share/.cache/yarn", "/root/.cache/yarn",
+                               "/root/.yarn"):
+            return False
+        return not installed_then_cleaned(
+            run, lambda c: has_args(c, "yarn", "install"),
+            lambda c: c.name == "yarn" and "cache" in c.args and "clean" in c.args)
+    return _in_kept_stages(ctx, bad)
+
+
+def _gems_unpinned(cmd: Command) -> bool:
+    if not has_args(cmd, "gem", "install", "i"):
+        return False
+    if "-v" in cmd.args or "--version" in cmd.args or any(
+            a.startswith("--version=") for a in cmd.args):
+        return False
+    gems: list[str] = []
+    for a in cmd.args:
+        if a == "--" or (a.startswith("-") and gems):
+            break  # options after the gem names (and build args after --) are not gems
+        if not a.startswith("-") and a not in ("install", "i"):
+            gems.append(a)
+    return not all(":" in g for g in gems)
+
+
+@hadolint("DL3028", S.WARNING, "Pin versions in gem install. Instead of `gem install <gem>` use "
+          "`gem install <gem>:<version>`",
+          rationale="Unpinned gems make builds unreproducible.",
+          fix="Use `gem install name:version` or `-v version`.")
+def dl3028(ctx: LintContext) -> Iterator[Hit]:
+    return commands_where(ctx, _gems_unpinned)
+
+
+def _go_unpinned(cmd: Command) -> bool:
+    if cmd.name != "go" or not cmd.args:
+        return False
+    rest = cmd.args_no_flags
+    if not rest or rest[0] not in ("install", "get", "run"):
+        return False
+    pkgs = list(rest[1:])
+    if rest[0] == "run":
+        pkgs = pkgs[:1]
+    for pkg in pkgs:
+        if pkg.startswith((".", "/", "~")) or pkg.endswith(".go"):
+            continue
+        if "@" not in pkg or pkg.rsplit("@", 1)[1] in ("latest", ""):
+            return True
+    return False
+
+
+@hadolint("DL3062", S.WARNING, "Pin versions in go install. Instead of `go install <package>` use "
+          "`go install <package>@<version>`",
+          rationale="Without a version the module resolves to whatever is newest.",
+          fix="Use `go install module/path@vX.Y.Z`.")
+def dl3062(ctx: LintContext) -> Iterator[Hit]:
+    return commands_where(ctx, _go_unpinned)
+
+
+# --- yum, dnf, zypper ------------------------------------------------------------------------
+
+_DNF = ("dnf", "microdnf")
+_DNF_INSTALLS = ("install", "in", "reinstall", "rei", "upgrade", "up", "update",
+                 "upgrade-minimal", "up-min", "update-minimal", "groupinstall", "localinstall",
+                 "distro-sync", "downgrade")
+_VERSION_CHAR = re.compile(r"^[0-9A-Za-z.~^_:+]*$")
+
+
+def _rpm_version_like(pkg: str) -> bool:
+    parts = pkg.split("-")
+    if len(parts) <= 1:
+        return False
+    if pkg.endswith(".rpm"):
+        return True
+    rest = parts[1:]
+    return all(_VERSION_CHAR.match(p) for p in rest) and any(p[:1].isdigit() for p in rest)
+
+
+def _rpm_unpinned(cmd: Command, names: tuple[str, ...], env: dict[str, str | None]) -> bool:
+    if cmd.name not in names or "install" not in cmd.args:
+        return False
+    if "group" in cmd.args or "groupinstall" in cmd.args:
+        return False
+    module = "module" in cmd.args
+    for arg in cmd.args_no_flags:
+        if arg in ("install", "module"):
+            continue
+        value = expand(arg, env) if "$" in arg else arg
+        if module and ":" not in value:
+            return True
+        if not module and not _rpm_version_like(value):
+            return True
+    return False
+
+
+def _rpm_rule(ctx: LintContext, names: tuple[str, ...]) -> Iterator[Hit]:
+    for run in ctx.runs():
+        cmds = [c for c in run.script.commands if c.name in names and "install" in c.args]
+        if not cmds:
+            continue
+        env = ctx.vars_at(run.outer) if any("$" in a for c in cmds for a in c.args) else {}
+        if any(_rpm_unpinned(c, names, env) for c in cmds):
+            yield Hit(run.line)
+
+
+@hadolint("DL3030", S.WARNING, "Use the -y switch to avoid manual input `yum install -y "
+          "<package>`", rationale="yum waits for confirmation otherwise and the build fails.",
+          fix="Add `-y`.")
+def dl3030(ctx: LintContext) -> Iterator[Hit]:
+    return commands_where(ctx, lambda c: has_args(c, "yum", "install", "groupinstall",
+                                                  "localinstall")
+                          and not c.has_flag("y", "assumeyes"))
+
+
+def _yum_clean(c: Command) -> bool:
+    return (c.name == "yum" and "clean" in c.args) or (
+        c.name == "rm" and any(a.startswith("/var/cache/yum") for a in c.args))
+
+
+@hadolint("DL3032", S.WARNING, "`yum clean all` missing after yum command",
+          rationale="yum's metadata and package cache stay in the layer otherwise.",
+          fix="Append `&& yum clean all` to the same RUN.")
+def dl3032(ctx: LintContext) -> Iterator[Hit]:
+    return runs_where(ctx, lambda run: not run.has_cache_mount("/var/cache/yum") and
+                      not installed_then_cleaned(run, lambda c: has_args(c, "yum", "install"),
+                                                 _yum_clean))
+
+
+@hadolint("DL3033", S.WARNING, "Specify version with `yum install -y <package>-<version>`",
+          rationale="Unpinned packages make builds unreproducible.",
+          fix="Install `package-version` (modules: `module:stream`).")
+def dl3033(ctx: LintContext) -> Iterator[Hit]:
+    return _rpm_rule(ctx, ("yum",))
+
+
+@hadolint("DL3038", S.WARNING, "Use the -y switch to avoid manual input `dnf install -y "
+          "<package>`", rationale="dnf waits for confirmation otherwise and the build fails.",
+          fix="Add `-y`.")
+def dl3038(ctx: LintContext) -> Iterator[Hit]:
+    return commands_where(ctx, lambda c: has_args(c, _DNF, "install", "groupinstall",
+                                                  "localinstall")
+                          and not c.has_flag("y", "assumeyes"))
+
+
+def _dnf_clean(c: Command, name: str) -> bool:
+    if c.name == name and "clean" in c.args:
+        return True
+    return c.name == "rm" and any(a.startswith(("/var/cache/yum", "/var/cache/dnf",
+                                                "/var/cache/libdnf5")) for a in c.args)
+
+
+@hadolint("DL3040", S.WARNING, "`dnf clean all` missing after dnf command",
+          rationale="dnf's metadata and package cache stay in the layer otherwise.",
+          fix="Append `&& dnf clean all` to the same RUN.")
+def dl3040(ctx: LintContext) -> Iterator[Hit]:
+    def bad(run: Run) -> bool:
+        if run.has_cache_mount("/var/cache/libdnf5", "/var/cache/dnf", "/var/cache/yum"):
+            return False
+        return not all(installed_then_cleaned(
+            run, lambda c: c.name == name and c.subcommand in _DNF_INSTALLS,
+            lambda c: _dnf_clean(c, name)) for name in _DNF)
+    return runs_where(ctx, bad)
+
+
+@hadolint("DL3041", S.WARNING, "Specify version with `dnf install -y <package>-<version>`",
+          rationale="Unpinned packages make builds unreproducible.",
+          fix="Install `package-version` (modules: `module:stream`).")
+def dl3041(ctx: LintContext) -> Iterator[Hit]:
+    return _rpm_rule(ctx, _DNF)
+
+
+_ZYPPER_INSTALLS = ("install", "in", "remove", "rm", "source-install", "si", "patch")
+
+
+@hadolint("DL3034", S.WARNING, "Non-interactive switch missing from `zypper` command: `zypper "
+          "install -y`", rationale="zypper prompts otherwise and the build fails.",
+          fix="Add `-n`/`--non-interactive` (or `-y`).")
+def dl3034(ctx: LintContext) -> Iterator[Hit]:
+    return commands_where(ctx, lambda c: has_args(c, "zypper", *_ZYPPER_INSTALLS) and not
+                          c.has_flag("non-interactive", "n", "no-confirm", "y"))
+
+
+@hadolint("DL3035", S.WARNING, "Do not use `zypper dist-upgrade`",
+          rationale="A distribution upgrade inside an image build is not reproducible.",
+          fix="Use a newer base image instead.")
+def dl3035(ctx: LintContext) -> Iterator[Hit]:
+    return commands_where(ctx, lambda c: has_args(c, "zypper", "dist-upgrade", "dup"))
+
+
+@hadolint("DL3036", S.WARNING, "`zypper clean` missing after zypper use",
+          rationale="zypper's cache stays in the layer otherwise.",
+          fix="Append `&& zypper clean` to the same RUN.")
+def dl3036(ctx: LintContext) -> Iterator[Hit]:
+    return runs_where(ctx, lambda run: not run.has_cache_mount("/var/cache/zypp") and
+                      not installed_then_cleaned(
+                          run, lambda c: has_args(c, "zypper", "install", "in"),
+                          lambda c: has_args(c, "zypper", "clean", "cc")))
+
+
+def _zypper_unpinned(cmd: Command) -> bool:
+    if not has_args(cmd, "zypper", "install", "in"):
+        return False
+    pkgs = [a for a in cmd.args_no_flags if a not in ("install", "in")]
+    return not all(any(op in p for op in ("=", ">", "<")) or p.endswith(".rpm") for p in pkgs)
+
+
+@hadolint("DL3037", S.WARNING, "Specify version with `zypper install -y <package>[=]<version>`",
+          rationale="Unpinned packages make builds unreproducible.",
+          fix="Install `package=version`.")
+def dl3037(ctx: LintContext) -> Iterator[Hit]:
+    return commands_where(ctx, _zypper_unpinned)
