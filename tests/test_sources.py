@@ -7,15 +7,28 @@ import hashlib
 import json
 import shutil
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from conftest import corpus
-from fixtures_images import (BuiltImage, build_index, random_image, write_docker_archive,
-                             write_oci_archive, write_oci_layout)
+from fixtures_images import (
+    BuiltImage,
+    build_index,
+    random_image,
+    write_docker_archive,
+    write_oci_archive,
+    write_oci_layout,
+)
 
-from imagewise.errors import DigestMismatch, ImageFormatError, NotAnImage, PlatformNotFound, TooLarge
+from imagewise.errors import (
+    DigestMismatch,
+    ImageFormatError,
+    NotAnImage,
+    PlatformNotFound,
+    TooLarge,
+)
 from imagewise.oci import media
 from imagewise.oci.model import Platform
 from imagewise.sources import detect_local, open_source
@@ -219,9 +232,8 @@ def test_corrupt_blob_is_a_digest_mismatch(tmp_path: Path) -> None:
     data = bytearray(blob.read_bytes())
     data[100] ^= 0xFF
     blob.write_bytes(bytes(data))
-    with open_source(t) as src:
-        with pytest.raises(DigestMismatch) as e:
-            read_all_layers(src)
+    with open_source(t) as src, pytest.raises(DigestMismatch) as e:
+        read_all_layers(src)
     assert img.layer_digests[0] in str(e.value)
 
 
@@ -256,9 +268,8 @@ def test_truncated_archives(tmp_path: Path, cut: float) -> None:
         data = full.read_bytes()
         short = tmp_path / f"{kind}-short.tar"
         short.write_bytes(data[: int(len(data) * cut)])
-        with pytest.raises(ImageFormatError) as e:
-            with open_source(f"{kind}:{short}") as src:
-                read_all_layers(src)
+        with pytest.raises(ImageFormatError) as e, open_source(f"{kind}:{short}") as src:
+            read_all_layers(src)
         assert "\n" not in str(e.value)
 
 

@@ -148,8 +148,9 @@ def copy_image(
             for f in [pool.submit(transfer, d) for d in ordered]:
                 f.result()
 
-    for m in (*children, *nested):
-        sink.put_manifest(m, top=False)
+    later: list[Manifest | Index] = [*children, *nested]  # children before the indexes listing them
+    for doc in later:
+        sink.put_manifest(doc, top=False)
     sink.put_manifest(top, top=True)
     sink.commit()
     reporter.message(f"copied {top.digest}")
@@ -170,8 +171,8 @@ def _select(source: Source, index: Index, platform: Platform) -> Manifest:
     child = source.fetch_manifest(index.select(platform))
     if isinstance(child, Index):
         child = source.fetch_manifest(child.select(platform))
-        if isinstance(child, Index):
-            raise ImageFormatError("index nested more than two levels deep")
+    if isinstance(child, Index):
+        raise ImageFormatError("index nested more than two levels deep")
     return child
 
 

@@ -34,7 +34,7 @@ def inspect_image(text: str, *, platform: str | None = None, insecure: bool = Fa
                     "diff_id": str(layer.diff_id) if layer.diff_id else None,
                     "size": layer.size,
                     "media_type": layer.media_type,
-                    "created_by": (history[i].created_by if i < len(history) and history[i] else ""),
+                    "created_by": _created_by(history, i),
                 }
                 for i, layer in enumerate(img.layers)
             ],
@@ -62,6 +62,11 @@ def inspect_image(text: str, *, platform: str | None = None, insecure: bool = Fa
         }
 
 
+def _created_by(history: list[Any], i: int) -> str:
+    entry = history[i] if i < len(history) else None
+    return str(entry.created_by) if entry is not None else ""
+
+
 def _human(n: int) -> str:
     size = float(n)
     for unit in ("B", "kB", "MB", "GB"):
@@ -72,10 +77,10 @@ def _human(n: int) -> str:
 
 
 def _render_table(doc: dict[str, Any]) -> None:
+    import sys
+
     from rich.console import Console
     from rich.table import Table
-
-    import sys
 
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     cfg = doc["config"]
@@ -92,7 +97,7 @@ def _render_table(doc: dict[str, Any]) -> None:
     table = Table(box=None, pad_edge=False, header_style="bold")
     for col, kw in (("#", {"justify": "right"}), ("size", {"justify": "right"}), ("digest", {}),
                     ("created by", {"overflow": "ellipsis", "no_wrap": True})):
-        table.add_column(col, **kw)  # type: ignore[arg-type]
+        table.add_column(col, **kw)
     for i, layer in enumerate(doc["layers"]):
         table.add_row(str(i), _human(layer["size"]), layer["digest"][7:19], layer["created_by"] or "")
     console.print(table)
@@ -139,11 +144,15 @@ def copy_cmd(src: str, dst: str, platform: str | None, jobs: int, fmt: str, inse
       imagewise copy docker-archive:app.tar docker://localhost:5000/app:1.0
       imagewise copy docker://localhost:5000/app:1.0 oci:./backup:1.0
     """
+    from typing import cast
+
     from imagewise.cli.common import RichReporter
     from imagewise.copy import copy
+    from imagewise.progress import Reporter
 
     with RichReporter() as reporter:
-        result = copy(src, dst, platform=platform, insecure=insecure, jobs=jobs, reporter=reporter)
+        result = copy(src, dst, platform=platform, insecure=insecure, jobs=jobs,
+                      reporter=cast(Reporter, reporter))
     if fmt == "json":
         from dataclasses import asdict
 

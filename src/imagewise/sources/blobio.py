@@ -13,7 +13,7 @@ import hashlib
 import os
 import tarfile
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Protocol, Self
 
 from imagewise.errors import DigestMismatch, ImageFormatError, NotAnImage
 from imagewise.oci.digest import Digest
@@ -21,10 +21,18 @@ from imagewise.oci.digest import Digest
 CHUNK = 1 << 20
 
 
+class Readable(Protocol):
+    """The part of a binary file object the blob code uses."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
 class VerifyingReader:
     """Wraps a binary stream; checks the digest (and size, when known) when EOF is reached."""
 
-    def __init__(self, raw: IO[bytes], digest: Digest, size: int | None = None, where: str = "") -> None:
+    def __init__(self, raw: Readable, digest: Digest, size: int | None = None, where: str = "") -> None:
         self._raw = raw
         self.expected = digest
         #: the digest this stream guarantees (raises at EOF otherwise); wrappers forward it
@@ -73,7 +81,7 @@ class VerifyingReader:
     def closed(self) -> bool:
         return bool(getattr(self._raw, "closed", False))
 
-    def __enter__(self) -> VerifyingReader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -113,7 +121,7 @@ class FileRegion:
     def closed(self) -> bool:
         return self._f.closed
 
-    def __enter__(self) -> FileRegion:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -271,7 +279,7 @@ def open_archive(path: str) -> TarIndex | DirView:
     try:
         if mode is None:
             raise NotAnImage(f"{path}: {idx.compression}-compressed archives are not supported")
-        with tarfile.open(path, mode=mode) as tf:
+        with tarfile.open(path, mode=mode) as tf:  # type: ignore[call-overload]
             tf.extractall(tmp, filter="data")
     except (tarfile.TarError, OSError, EOFError) as e:
         import shutil
@@ -303,7 +311,7 @@ def sniff_compression(head: bytes) -> str:
     return _sniff(head)
 
 
-def hash_stream(f: IO[bytes], algorithm: str = "sha256") -> tuple[Digest, int]:
+def hash_stream(f: Readable, algorithm: str = "sha256") -> tuple[Digest, int]:
     """Digest and length of everything ``f`` yields, read in 1 MiB chunks."""
     h = hashlib.new(algorithm)
     n = 0

@@ -33,9 +33,21 @@ from imagewise.oci.digest import Digest
 from imagewise.oci.model import Descriptor, ImageConfig, Index, Manifest, parse_manifest
 from imagewise.reference import ImageReference
 from imagewise.sources.base import Sink, Source
-from imagewise.sources.blobio import (DirView, TarIndex, VerifyingReader, hash_stream, open_archive,
-                                      sniff_compression)
-from imagewise.sources.oci_layout import LAYOUT_DOC, LAYOUT_FILE, REF_NAME, OCIStoreSource, write_atomic
+from imagewise.sources.blobio import (
+    DirView,
+    TarIndex,
+    VerifyingReader,
+    hash_stream,
+    open_archive,
+    sniff_compression,
+)
+from imagewise.sources.oci_layout import (
+    LAYOUT_DOC,
+    LAYOUT_FILE,
+    REF_NAME,
+    OCIStoreSource,
+    write_atomic,
+)
 
 _BLOB_PATH = re.compile(r"^blobs/(sha256|sha512)/([0-9a-f]{64,128})$")
 CONTAINERD_NAME = "io.containerd.image.name"
@@ -85,18 +97,18 @@ class DockerArchiveSource(Source):
         if index is not None:
             if index >= len(doc):
                 raise ImageFormatError(f"{self.path}: no image @{index}; the archive has {len(doc)}")
-            return doc[index]
+            return dict(doc[index])
         if reference is not None:
-            for e in doc:
-                if any(_repo_tag_matches(t, reference) for t in e.get("RepoTags") or ()):
-                    return e
+            for entry in doc:
+                if any(_repo_tag_matches(t, reference) for t in entry.get("RepoTags") or ()):
+                    return dict(entry)
             raise ImageFormatError(f"{self.path}: no image tagged {reference.familiar()}; "
                                    f"tags: {', '.join(self._all_tags(doc)) or 'none'}")
         if len(doc) > 1:
             raise ImageFormatError(
                 f"{self.path} holds {len(doc)} images; pick one with docker-archive:{self.path}:REF "
                 f"or :@N (tags: {', '.join(self._all_tags(doc)) or 'none'})")
-        return doc[0]
+        return dict(doc[0])
 
     @staticmethod
     def _all_tags(doc: list[dict[str, Any]]) -> list[str]:
@@ -274,7 +286,9 @@ class DockerArchiveSink(Sink):
         m = self._top
         if m is None:
             raise ImageFormatError(f"{self.name}: nothing to commit (no manifest written)")
-        path_of = lambda d: f"blobs/{d.algorithm}/{d.hex}"  # noqa: E731
+        def path_of(d: Digest) -> str:
+            return f"blobs/{d.algorithm}/{d.hex}"
+
         ref = self.reference
         repo_tags = [ref.familiar()] if ref else []
         manifest_json = [{"Config": path_of(m.config.digest), "RepoTags": repo_tags or None,
@@ -302,4 +316,4 @@ class DockerArchiveSink(Sink):
         shutil.rmtree(self._tmp, ignore_errors=True)
 
 
-__all__ = ["DockerArchiveSink", "DockerArchiveSource", "DirView", "TarIndex"]
+__all__ = ["DirView", "DockerArchiveSink", "DockerArchiveSource", "TarIndex"]

@@ -117,7 +117,8 @@ class OCIStoreSource(Source):
         if not self._view.has(name):
             raise ImageFormatError(f"{self._label}: blob {desc.digest} is missing")
         raw = self._view.open(name)
-        return VerifyingReader(raw, desc.digest, desc.size, f"{self._label}: blob {desc.digest}")  # type: ignore[return-value]
+        where = f"{self._label}: blob {desc.digest}"
+        return VerifyingReader(raw, desc.digest, desc.size, where)  # type: ignore[return-value]
 
     def has_blob(self, digest: Digest) -> bool:
         return self._view.has(blob_path(digest))

@@ -1,0 +1,210 @@
+"""``imagewise copy`` against ``skopeo copy`` on the same ~200 MB image, side by side.
+
+Usage: python benchmarks/copy.py [--size-mb 200] [--layers 6] [--repeat 3] [--jobs 6]
+
+Setup (not timed): builds an OCI image of ``--layers`` gzip layers totalling about ``--size-mb``
+(file-like content: text, partly-random binaries, already-compressed data), starts a source
+CNCF distribution registry on loopback and pushes the image there.
+
+Timed, each tool as a fresh process (start-up included, as a user sees it), best of
+``--repeat``, every trial into a fresh destination so nothing is skipped or mounted:
+
+* registry -> registry: to a second registry on loopback, started fresh per trial (skopeo
+  remembers blob locations in its blob-info cache, a fresh registry keeps that from helping);
+* registry -> OCI layout: into a new directory.
+
+Both tools copy the image as is (OCI manifest, no conversion); the destination digests are
+checked equal to the source digest. Prints wall times and the ratio imagewise / skopeo
+(target <= 1.0).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# this file is named like the stdlib module ``copy``: keep its directory off the import path
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    del sys.path[0]
+
+import argparse
+import io
+import json
+import random
+import shutil
+import socket
+import subprocess
+import tarfile
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REGISTRY_BIN = shutil.which("docker-registry") or "/usr/bin/docker-registry"
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Registry:
+    def __init__(self, root: Path) -> None:
+        import httpx
+
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self.port = free_port()
+        cfg = {"version": 0.1, "log": {"level": "error", "accesslog": {"disabled": True}},
+               "storage": {"filesystem": {"rootdirectory": str(root / "storage")},
+                           "delete": {"enabled": True}},
+               "http": {"addr": f"127.0.0.1:{self.port}", "secret": uuid.uuid4().hex}}
+        (root / "config.yml").write_text(json.dumps(cfg))
+        self.log = open(root / "registry.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen([REGISTRY_BIN, "serve", str(root / "config.yml")],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/v2/", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError("registry did not start")
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.log.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _content(rng: random.Random, size: int) -> bytes:
+    kind = rng.random()
+    if kind < 0.45:  # text: source and config files
+        words = [rng.choice(("def", "return", "import", "class", "self", "value", "config", "\n",
+                             "    ", "=", "(", ")", "name", "path", "os", "data", "for", "in"))
+                 for _ in range(size // 4 + 1)]
+        return " ".join(words).encode()[:size]
+    if kind < 0.8:  # binaries: structured with random runs
+        out = bytearray()
+        while len(out) < size:
+            out += rng.randbytes(rng.randint(16, 256)) + bytes(rng.randint(16, 512))
+        return bytes(out[:size])
+    return rng.randbytes(size)  # compressed data (jpg, zip, .gz)
+
+
+def build_image(size_mb: int, layers: int, seed: int = 42) -> tuple[object, int]:
+    from fixtures_images import build_image as build
+
+    rng = random.Random(seed)
+    per_layer = size_mb * 1_000_000 // layers
+    tars = []
+    for i in range(layers):
+        buf = io.BytesIO()
+        n = 0
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+            j = 0
+            while n < per_layer * 2.3:  # gzip shrinks this mix to about 43%
+                data = _content(rng, min(int(rng.lognormvariate(9, 1.5)) + 1, 4_000_000))
+                ti = tarfile.TarInfo(f"layer{i}/dir{j % 37}/file{j}.bin")
+                ti.size, ti.mtime = len(data), 1_700_000_000
+                tf.addfile(ti, io.BytesIO(data))
+                n += len(data)
+                j += 1
+        tars.append(buf.getvalue())
+    img = build(tars, compression="gzip")
+    return img, sum(len(b) for d, b in img.blobs.items() if d != img.config_digest)
+
+
+def timed(cmd: list[str]) -> float:
+    t = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - t
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stderr}")
+    return elapsed
+
+
+def oci_digest(layout: Path) -> str:
+    return str(json.loads((layout / "index.json").read_text())["manifests"][0]["digest"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size-mb", type=int, default=200)
+    ap.add_argument("--layers", type=int, default=6)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--jobs", type=int, default=6)
+    args = ap.parse_args()
+    from fixtures_images import write_oci_layout
+
+    imagewise = [sys.executable, "-m", "imagewise"]
+    skopeo = ["skopeo", "--insecure-policy"]
+    work = Path(tempfile.mkdtemp(prefix="imagewise-bench-copy-"))
+    src_reg = None
+    try:
+        t = time.perf_counter()
+        img, size = build_image(args.size_mb, args.layers)
+        layout = work / "seed"
+        write_oci_layout(img, layout, "1")  # type: ignore[arg-type]
+        src_reg = Registry(work / "src-registry")
+        src = f"docker://{src_reg.host}/bench/image:1"
+        subprocess.run([*imagewise, "copy", f"oci:{layout}:1", src], check=True, capture_output=True)
+        shutil.rmtree(layout)
+        digest = img.digest  # type: ignore[attr-defined]
+        print(f"image: {len(img.layer_tars)} layers, {size / 1e6:.1f} MB compressed, "  # type: ignore[attr-defined]
+              f"{digest[:19]}; setup {time.perf_counter() - t:.1f}s")
+
+        results: dict[str, dict[str, float]] = {"registry -> registry": {}, "registry -> oci layout": {}}
+        for trial in range(args.repeat):
+            for tool in ("skopeo", "imagewise"):
+                dst_reg = Registry(work / f"dst-{tool}-{trial}")
+                try:
+                    dst = f"docker://{dst_reg.host}/bench/copy:1"
+                    if tool == "skopeo":
+                        cmd = [*skopeo, "copy", "--src-tls-verify=false", "--dest-tls-verify=false",
+                               "--all", "--preserve-digests", src, dst]
+                    else:
+                        cmd = [*imagewise, "copy", "--jobs", str(args.jobs), src, dst]
+                    s = timed(cmd)
+                    got = subprocess.run(["skopeo", "inspect", "--tls-verify=false", dst],
+                                         capture_output=True, text=True, check=True).stdout
+                    assert json.loads(got)["Digest"] == digest, f"{tool}: digest changed"
+                finally:
+                    dst_reg.stop()
+                key = "registry -> registry"
+                results[key][tool] = min(results[key].get(tool, 1e9), s)
+
+                out = work / f"oci-{tool}-{trial}"
+                if tool == "skopeo":
+                    cmd = [*skopeo, "copy", "--src-tls-verify=false", "--all", "--preserve-digests",
+                           src, f"oci:{out}:1"]
+                else:
+                    cmd = [*imagewise, "copy", "--jobs", str(args.jobs), src, f"oci:{out}:1"]
+                s = timed(cmd)
+                assert oci_digest(out) == digest, f"{tool}: oci digest changed"
+                shutil.rmtree(out)
+                key = "registry -> oci layout"
+                results[key][tool] = min(results[key].get(tool, 1e9), s)
+
+        print(f"\n{'case':<26}{'skopeo':>10}{'imagewise':>12}{'ratio':>8}   (best of {args.repeat}, wall s)")
+        for case, r in results.items():
+            ratio = r["imagewise"] / r["skopeo"]
+            verdict = "ok" if ratio <= 1.0 else "SLOWER"
+            print(f"{case:<26}{r['skopeo']:>10.2f}{r['imagewise']:>12.2f}{ratio:>7.2f}x  {verdict}")
+    finally:
+        if src_reg is not None:
+            src_reg.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
