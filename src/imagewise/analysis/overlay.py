@@ -145,7 +145,8 @@ class OverlayState(Visitor):
             if entry.size >= self.hash_min_bytes:
                 known = self._restored.get(entry.path) if self._restored else None
                 node.digest = bytes.fromhex(known) if known else _hash(entry)
-                self._hashes[entry.path] = node.digest.hex()
+                if node.digest is not None:
+                    self._hashes[entry.path] = node.digest.hex()
         self._add(entry.path, node, entry, i)
 
     # -- OCI semantics ----------------------------------------------------------------------
@@ -296,9 +297,13 @@ def _reason(old: Node, new: Node, i: int) -> str:
     return OVERWRITTEN
 
 
-def _hash(entry: Entry) -> bytes:
+def _hash(entry: Entry) -> bytes | None:
+    """sha1 of the content; None when the pass has no content for the entry."""
     h = hashlib.sha1(usedforsecurity=False)
-    f = entry.open()
+    try:
+        f = entry.open()
+    except ValueError:
+        return None
     while True:
         chunk = f.read(1 << 20)
         if not chunk:
