@@ -28,3 +28,12 @@ def corpora() -> Path:
 
 # Fixture plugins, one module per area (registry servers, test images). Each owns its fixtures.
 pytest_plugins = ["fixtures_registry", "fixtures_images"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Each run gets its own base temp dir: pytest's default numbered dirs are pruned to the
+    # newest three, which deletes the files of another pytest run going on at the same time.
+    if not config.option.basetemp and not hasattr(config, "workerinput"):
+        import tempfile
+
+        config.option.basetemp = tempfile.mkdtemp(prefix="imagewise-pytest-")
