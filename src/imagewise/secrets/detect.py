@@ -106,7 +106,7 @@ def plausible(path: str, size: int) -> bool:
     if size <= 0 or size > MAX_FILE_BYTES or allowlisted_path(path):
         return False
     name = path.rsplit("/", 1)[-1].lower()
-    if name.startswith(DOC_NAMES):
+    if name.startswith(DOC_NAMES) or ".so." in name:
         return False
     dot = name.rfind(".")
     return not (dot > 0 and name[dot:] in SKIP_EXT)
@@ -149,8 +149,8 @@ def scan_text(text: str, *, config_like: bool, lowered: str | None = None) -> li
                     continue
             if rule.id == "password-in-url" and value == m.group(1):
                 continue  # "postgres:postgres@" is a default, not a secret
-            line = _line_of(text, m.start(rule.group))
-            if (rule.id, line) in seen:
+            line = _line_of(text, m.start(0 if rule.id == "private-key" else rule.group))
+            if (rule.id, line) in seen or (rule.config_like and any(k[1] == line for k in seen)):
                 continue
             seen.add((rule.id, line))
             shown = mask(value, rule.keep)

@@ -104,7 +104,7 @@ class SecretsVisitor(Visitor):
 
 
 # ------------------------------------------------------------------------------- image config
-_ENV_NAME = re.compile(r"(?i)(?:^|_)" + SECRET_NAME + r"(?:$|_)")
+_ENV_NAME = re.compile(r"(?i)(?:^|_)(?:" + SECRET_NAME + r"|token)(?:$|_)")
 _ENV_NOT = re.compile(r"(?i)_(?:FILE|PATH|DIR|URL|VERSION|SHA256|SHA512|MD5|ID|NAME|USER|HOST)$")
 _ARG = re.compile(r"(?<![A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_]*)=(\"[^\"]*\"|'[^']*'|[^\s]+)")
 
@@ -121,7 +121,7 @@ def _config_hits(field: str, text: str, loc: Location) -> list[Finding]:
     named = BY_ID["password-assignment"]
     for m in _ARG.finditer(text):
         name, value = m.group(1), m.group(2)
-        if _named_value(name, value):
+        if _named_value(name, value) and not scan_text(value, config_like=False):
             v = value.strip("'\"")
             out.append(_finding(Hit(named, 0, mask(v, 0), name), loc, field))
     return out

@@ -1,0 +1,204 @@
+"""Secrets: every rule on generated secrets, masking, allowlists, layers and config, and no false
+positives on the corpus Dockerfiles and real Alpine root filesystems."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import string
+from pathlib import Path
+
+import pytest
+from conftest import corpus
+from fixtures_images import (ALPINE_VERSIONS, CREATED, TarFile, alpine_image, build_image, tar_bytes,
+                             write_oci_layout)
+
+from imagewise.layers.passes import run_pass
+from imagewise.secrets.detect import mask, plausible, scan_bytes
+from imagewise.secrets.visitor import SecretsVisitor, findings_json, scan_config
+from imagewise.sources import open_source
+
+RNG = random.Random(20240501)
+
+
+def _rand(n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
+    return "".join(RNG.choice(alphabet) for _ in range(n))
+
+
+def _b64url(doc: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
+
+
+def _pem(kind: str) -> str:
+    body = base64.b64encode(RNG.randbytes(600)).decode()
+    lines = "\n".join(body[i:i + 64] for i in range(0, len(body), 64))
+    return f"-----BEGIN {kind}PRIVATE KEY-----\n{lines}\n-----END {kind}PRIVATE KEY-----\n"
+
+
+# secrets are assembled at run time so no real-looking token sits in the repository
+AWS_ID = "AKIA" + _rand(16, string.ascii_uppercase + "234567")
+AWS_SECRET = _rand(40, string.ascii_letters + string.digits + "/+")
+GH = "ghp" + "_" + _rand(36)
+GL = "glpat" + "-" + _rand(20)
+SLACK = "xoxb" + "-" + _rand(12, string.digits) + "-" + _rand(13, string.digits) + "-" + _rand(24)
+STRIPE = "sk" + "_live_" + _rand(24)
+NPM = "npm" + "_" + _rand(36)
+PYPI = "pypi" + "-AgEIcHlwaS5vcmc" + _rand(60, string.ascii_letters + string.digits + "-_")
+JWT = ".".join([_b64url({"alg": "HS256", "typ": "JWT"}), _b64url({"sub": "1234567890", "n": _rand(8)}),
+                _rand(43, string.ascii_letters + string.digits + "-_")])
+DB_PASS = "Zq8" + _rand(13) + "!x"
+
+CASES = [
+    ("aws-access-key-id", "root/.aws/credentials",
+     f"[default]\naws_access_key_id = {AWS_ID}\n", AWS_ID, 2),
+    ("aws-secret-access-key", "root/.aws/credentials",
+     f"[default]\naws_secret_access_key = {AWS_SECRET}\n", AWS_SECRET, 2),
+    ("private-key", "root/.ssh/id_rsa", _pem("RSA "), None, 1),
+    ("private-key", "etc/app/key.pem", "# key\n" + _pem("OPENSSH "), None, 2),
+    ("private-key", "etc/app/ec.key", _pem("EC "), None, 1),
+    ("gcp-service-account", "app/sa.json",
+     json.dumps({"type": "service_account", "project_id": "p", "private_key_id": _rand(40),
+                 "private_key": _pem("").replace("\n", "\\n")}, indent=1), None, 5),
+    ("github-token", "app/deploy.sh", f"#!/bin/sh\ngit clone https://{GH}@github.com/o/r\n", GH, 2),
+    ("gitlab-token", "app/ci.env", f"TOKEN={GL}\n", GL, 1),
+    ("slack-token", "app/notify.py", f"client = WebClient(token='{SLACK}')\n", SLACK, 1),
+    ("stripe-key", "app/settings.js", f"const stripe = require('stripe')('{STRIPE}');\n", STRIPE, 1),
+    ("npm-token", "root/.npmrc", f"//registry.npmjs.org/:_authToken={NPM}\n", NPM, 1),
+    ("pypi-token", "root/.pypirc", f"[pypi]\nusername = __token__\npassword = {PYPI}\n", PYPI, 3),
+    ("jwt", "app/client.py", f"HEADERS = {{'Authorization': 'Bearer {JWT}'}}\n", JWT, 1),
+    ("password-in-url", "app/config.py",
+     f"DATABASE_URL = 'postgres://app:{DB_PASS}@db.internal:5432/app'\n", DB_PASS, 1),
+    ("password-assignment", "etc/app/app.conf", f"[db]\nhost = db\npassword = {DB_PASS}\n", DB_PASS, 3),
+    ("password-assignment", "app/.env", f"DB_PASSWORD=\"{DB_PASS}\"\n", DB_PASS, 1),
+]
+
+
+@pytest.mark.parametrize(("rule", "path", "content", "secret", "line"), CASES,
+                         ids=[f"{c[0]}:{c[1]}" for c in CASES])
+def test_each_rule_finds_and_masks(rule: str, path: str, content: str, secret: str | None,
+                                   line: int) -> None:
+    hits = scan_bytes(content.encode(), path)
+    assert (rule, line) in [(h.rule.id, h.line) for h in hits]
+    for h in hits:
+        assert "*" in h.masked
+        if secret:
+            assert secret not in h.masked and secret[4:20] not in h.masked
+
+
+@pytest.mark.parametrize("content", [
+    "password = changeme\n", "password: ${DB_PASSWORD}\n", "password = $(cat /run/secrets/db)\n",
+    "password_file = /run/secrets/db_password\n", "password = {{ vault_db_password }}\n",
+    "api_key: <your-api-key>\n", "secret = xxxxxxxxxxxx\n", "password: required\n",
+    "postgres://postgres:postgres@localhost/db\n", "http://user:${PASS}@proxy:3128\n",
+    "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n", "password = os.environ['DB_PASSWORD']\n",
+    "-----BEGIN RSA PRIVATE KEY-----\n...\n-----END RSA PRIVATE KEY-----\n",
+    "token = " + "ghp" + "_" + "x" * 36 + "\n",
+])
+def test_placeholders_and_references_are_not_secrets(content: str) -> None:
+    assert scan_bytes(content.encode(), "etc/app/app.conf") == []
+
+
+def test_assignments_only_in_config_files() -> None:
+    code = f"password = '{DB_PASS}'\n".encode()
+    assert [h.rule.id for h in scan_bytes(code, "app/settings.yaml")] == ["password-assignment"]
+    assert scan_bytes(code, "usr/lib/python3/site-packages/lib/module.py") == []
+
+
+def test_binary_and_allowlisted_paths_are_not_read() -> None:
+    assert scan_bytes(b"\0\1\2" + AWS_ID.encode(), "usr/bin/tool") == []
+    assert not plausible("usr/share/doc/app/README.conf", 100)
+    assert not plausible("usr/lib/python3/site-packages/pkg/tests/data/key.pem", 100)
+    assert not plausible("usr/lib/libz.so.1", 100)
+    assert not plausible("root/big.env", 5 * 1024 * 1024)
+    assert plausible("root/.aws/credentials", 100)
+
+
+def test_mask_keeps_only_a_known_prefix() -> None:
+    assert mask(AWS_ID) == "AKIA" + "*" * 16
+    assert mask("hunter2hunter2") == "*" * 14  # short values show nothing
+    assert len(mask("x" * 500)) == 24
+
+
+def _image(tmp: Path, layers: list[dict], config: dict, history: list[dict]) -> object:
+    img = build_image([tar_bytes(files) for files in layers], config=config, history=history)
+    ref = write_oci_layout(img, tmp / "layout", "t")
+    return open_source(ref).image()
+
+
+def test_layers_and_config_including_deleted_files(tmp_path: Path) -> None:
+    layers = [
+        {"etc": TarFile(kind="dir"), "etc/os-release": b"ID=demo\n"},
+        {"root": TarFile(kind="dir"), "root/.ssh": TarFile(kind="dir"),
+         "root/.ssh/id_rsa": _pem("RSA ").encode(), "app": TarFile(kind="dir"),
+         "app/.env": f"GITHUB_TOKEN={GH}\n".encode()},
+        {"root/.ssh/.wh.id_rsa": b"", "app/readme.conf": b"nothing here\n"},
+    ]
+    history = [{"created": CREATED, "created_by": "ADD rootfs.tar /"},
+               {"created": CREATED, "created_by": "/bin/sh -c #(nop)  ENV GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D",
+                "empty_layer": True},
+               {"created": CREATED, "created_by": f"|1 DB_PASSWORD={DB_PASS} /bin/sh -c setup.sh"},
+               {"created": CREATED, "created_by": "/bin/sh -c rm /root/.ssh/id_rsa"}]
+    config = {"Env": ["PATH=/usr/bin", f"AWS_ACCESS_KEY_ID={AWS_ID}", f"API_TOKEN={STRIPE}",
+                      "GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D", "PASSWORD_FILE=/run/pw"],
+              "Labels": {"ci.webhook": "https://hooks.slack.com/services/T0123ABCD/B0123ABCD/"
+                                       + _rand(24)}}
+    image = _image(tmp_path, layers, config, history)
+    v = SecretsVisitor()
+    run_pass(image, [v])  # type: ignore[arg-type]
+    files = sorted((f.rule, f.location.layer_index, f.location.path, f.location.line,
+                    bool(f.extra.get("removed_later"))) for f in v.findings)
+    assert files == [("secret/github-token", 1, "app/.env", 1, False),
+                     ("secret/private-key", 1, "root/.ssh/id_rsa", 1, True)]
+    assert all(f.location.layer == str(image.layers[1].diff_id) for f in v.findings)  # type: ignore[attr-defined]
+
+    cfg = scan_config(image.config, image)  # type: ignore[attr-defined]
+    got = sorted((f.rule, f.location.path) for f in cfg)
+    # one finding per secret: the token rule wins over the generic assignment rule
+    assert got == [("secret/aws-access-key-id", "config.Env[1]"),
+                   ("secret/password-assignment", "history[2].created_by"),
+                   ("secret/slack-webhook", "config.Labels[ci.webhook]"),
+                   ("secret/stripe-key", "config.Env[2]")]
+    hist = next(f for f in cfg if f.location.path.startswith("history"))
+    assert hist.location.layer_index == 1
+    text = json.dumps(findings_json(cfg + v.findings)) + "".join(f.message for f in cfg + v.findings)
+    for secret in (GH, AWS_ID, STRIPE, DB_PASS):
+        assert secret not in text
+
+
+def test_layer_cache_round_trip(tmp_path: Path) -> None:
+    image = _image(tmp_path, [{"app": TarFile(kind="dir"), "app/.env": f"T={GL}\n".encode()}],
+                   {"Env": []}, [{"created": CREATED, "created_by": "ADD . /app"}])
+    v = SecretsVisitor()
+    run_pass(image, [v])  # type: ignore[arg-type]
+    layer = image.layers[0]  # type: ignore[attr-defined]
+    v2 = SecretsVisitor()
+    v2.begin_layer(0, layer)
+    v2._layer = v.findings[:]
+    stored = json.loads(json.dumps(v2.layer_result(0, layer)))
+    v3 = SecretsVisitor()
+    v3.begin_layer(0, layer)
+    v3.restore_layer(0, layer, stored)
+    v3.end_layer(0, layer)
+    assert [(f.rule, f.location, f.extra["masked"]) for f in v3.findings] == [
+        (f.rule, f.location, f.extra["masked"]) for f in v.findings]
+
+
+def test_no_findings_in_the_corpus_dockerfiles() -> None:
+    root = corpus("dockerfiles")
+    files = [p for p in root.rglob("*") if p.is_file() and "Dockerfile" in p.name]
+    assert len(files) >= 145
+    noisy = {str(p.relative_to(root)): [(h.rule.id, h.line) for h in scan_bytes(p.read_bytes(), "Dockerfile")]
+             for p in files}
+    assert {k: v for k, v in noisy.items() if v} == {}
+
+
+@pytest.mark.parametrize("version", ALPINE_VERSIONS)
+def test_no_findings_in_alpine_base_images(tmp_path: Path, version: str) -> None:
+    img = alpine_image(version)
+    image = open_source(write_oci_layout(img, tmp_path / "alpine", "t")).image()
+    v = SecretsVisitor()
+    run_pass(image, [v])
+    assert v.files_read > 50  # the rootfs's text files were really read
+    assert v.findings == []
+    assert scan_config(image.config, image) == []
