@@ -284,6 +284,14 @@ def test_cli_never_prints_credentials(registry_basic: RegistryServer, isolated: 
     assert base64.b64encode(f"{USERNAME}:{secret}".encode()).decode() not in result.output
 
 
+def test_merge_scopes() -> None:
+    from imagewise.registry.auth import merge_scopes
+
+    assert merge_scopes(["repository:a/b:pull", "repository:a/b:push,pull",
+                         "registry:catalog:*", "repository:c:pull"]) == [
+        "registry:catalog:*", "repository:a/b:pull,push", "repository:c:pull"]
+
+
 def test_challenge_parsing() -> None:
     ch = Challenge.parse('Bearer realm="https://auth.example/token",service="reg.example",'
                          'scope="repository:a/b:pull,push"')

@@ -46,7 +46,19 @@ class Challenge:
 
 
 def scope_key(scopes: Iterable[str]) -> str:
-    return " ".join(sorted(set(scopes)))
+    return " ".join(merge_scopes(scopes))
+
+
+def merge_scopes(scopes: Iterable[str]) -> list[str]:
+    """One scope per resource with the union of its actions: ``repository:a:pull`` and
+    ``repository:a:push,pull`` become ``repository:a:pull,push``."""
+    actions: dict[str, set[str]] = {}
+    for scope in scopes:
+        resource, sep, acts = scope.rpartition(":")
+        if not sep or not resource:
+            resource, acts = scope, ""
+        actions.setdefault(resource, set()).update(a for a in acts.split(",") if a)
+    return sorted(f"{r}:{','.join(sorted(a))}" if a else r for r, a in actions.items())
 
 
 @dataclass
@@ -117,7 +129,7 @@ class Authenticator:
         realm = ch.params.get("realm")
         if not realm:
             raise AuthError(f"registry {self.host} sent a bearer challenge without a realm")
-        wanted = sorted(set(scopes) | {s for s in extra.split(" ") if s})
+        wanted = merge_scopes([*scopes, *(s for s in extra.split(" ") if s)])
         creds = self.credentials()
         self.token_requests += 1
         try:
