@@ -42,6 +42,7 @@ class LintConfig:
     no_fail: bool = False
     disable_ignore_pragma: bool = False
     sources: tuple[str, ...] = ()
+    context_dir: str | None = None  # build context, for rules that look beside the Dockerfile
 
     def severity_for(self, rule: str, default: Severity) -> Severity:
         return self.override.get(rule, default)

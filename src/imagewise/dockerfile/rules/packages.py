@@ -21,6 +21,12 @@ from imagewise.findings import Severity as S
 # --- apt -------------------------------------------------------------------------------------
 
 
+def opaque(arg: str) -> bool:
+    """An argument that is only a variable (``$PKGS``): its value is unknown, so it is not
+    reported as unpinned (hadolint issue #363)."""
+    return arg.startswith("$")
+
+
 def _apt_packages(cmd: Command) -> list[str]:
     if not has_args(cmd, "apt-get", "install"):
         return []
@@ -34,7 +40,7 @@ def _apt_packages(cmd: Command) -> list[str]:
           fix="Install `package=version`.")
 def dl3008(ctx: LintContext) -> Iterator[Hit]:
     return commands_where(ctx, lambda c: not all(
-        "=" in p or "/" in p or p.endswith(".deb") for p in _apt_packages(c)))
+        "=" in p or "/" in p or p.endswith(".deb") or opaque(p) for p in _apt_packages(c)))
 
 
 def _apt_lists_left(run: Run) -> bool:
@@ -122,7 +128,8 @@ def _apk_packages(cmd: Command) -> list[str]:
           rationale="Unpinned packages make builds unreproducible.", fix="Use `package=version`.")
 def dl3018(ctx: LintContext) -> Iterator[Hit]:
     return commands_where(ctx, lambda c: not all(
-        any(op in p for op in "=~<>") or p.endswith(".apk") for p in _apk_packages(c)))
+        any(op in p for op in "=~<>") or p.endswith(".apk") or opaque(p)
+        for p in _apk_packages(c)))
 
 
 @hadolint("DL3019", S.INFO, "Use the `--no-cache` switch to avoid the need to use `--update` and "
@@ -163,7 +170,7 @@ def is_pip_install(cmd: Command) -> bool:
 
 
 def _pip_pinned(pkg: str) -> bool:
-    if any(op in pkg for op in _VERSION_OPS):
+    if opaque(pkg) or any(op in pkg for op in _VERSION_OPS):
         return True
     if pkg.startswith(_VCS):
         return "@" in pkg
@@ -241,6 +248,8 @@ _NPM_VALUE_FLAGS = ("loglevel", "registry", "prefix", "cache", "userconfig", "gl
 
 
 def _npm_pinned(pkg: str) -> bool:
+    if opaque(pkg):
+        return True
     if pkg.startswith(("git://", "git+ssh://", "git+http://", "git+https://")):
         return "#" in pkg
     if pkg.endswith((".tar", ".tar.gz", ".tgz")):
@@ -297,7 +306,7 @@ def _gems_unpinned(cmd: Command) -> bool:
             break  # options after the gem names (and build args after --) are not gems
         if not a.startswith("-") and a not in ("install", "i"):
             gems.append(a)
-    return not all(":" in g for g in gems)
+    return not all(":" in g or opaque(g) for g in gems)
 
 
 @hadolint("DL3028", S.WARNING, "Pin versions in gem install. Instead of `gem install <gem>` use "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 from typing import Iterator
 
 from imagewise.dockerfile.context import LintContext
@@ -260,10 +261,10 @@ def dl3059(ctx: LintContext) -> Iterator[Hit]:
         if run is None or ins.keyword != "RUN":
             prev = None
             continue
-        count = len(run.script.commands)
+        # a heredoc RUN is a script on purpose: never suggest merging it (hadolint issue #805)
+        count = 99 if ins.heredocs else len(run.script.commands)
         flags = tuple(sorted(ins.flag_list))
-        if prev is not None and prev[0] == flags and count <= 1 and prev[1] <= 1 \
-                and not ins.heredocs:
+        if prev is not None and prev[0] == flags and count <= 1 and prev[1] <= 1:
             yield Hit(ins.start_line)
         prev = (flags, count)
 
@@ -292,6 +293,10 @@ def _has_pipefail(shell: tuple[str, ...]) -> bool:
     return has_o and "pipefail" in args
 
 
+def _script_sets_pipefail(script: str) -> bool:
+    return bool(re.search(r"set\s+(-\w*o\s+|-o\s+)pipefail|set\s+-\w*o\s*pipefail", script))
+
+
 @hadolint("DL4006", S.WARNING, "Set the SHELL option -o pipefail before RUN with a pipe in it",
           rationale="Without pipefail, `a | b` succeeds when a fails, hiding build errors.",
           fix='Add `SHELL ["/bin/bash", "-o", "pipefail", "-c"]` before the RUN.')
@@ -301,5 +306,7 @@ def dl4006(ctx: LintContext) -> Iterator[Hit]:
             continue
         if ctx.is_non_posix(run.outer):
             continue
+        if run.ins.heredocs and _script_sets_pipefail(run.script.text):
+            continue  # the heredoc script sets pipefail itself (hadolint issue #806)
         if not _has_pipefail(ctx.shell_at(run.outer)):
             yield Hit(run.line)
