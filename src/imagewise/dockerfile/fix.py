@@ -138,8 +138,7 @@ def _shell_ok(ctx: _Ctx, ins: Instruction) -> bool:
     if ins.keyword != "RUN" or ins.is_exec_form or ins.heredocs or ins.inner is not None:
         return False
     stage = _stage_of(ctx, ins)
-    return stage is None or not any(i.keyword == "SHELL" and i.start_line < ins.start_line
-                                    for i in stage.instructions)
+    return stage is None or iw_rules.posix_shell_at(ctx.df, stage, ins.start_line)
 
 
 # -- text helpers ---------------------------------------------------------------------------------
@@ -388,10 +387,10 @@ def _merges(ctx: _Ctx) -> list[Edit]:
     edits: list[Edit] = []
     used: set[int] = set()
     for stage in ctx.df.stages:
-        if any(i.keyword == "SHELL" for i in stage.instructions):
-            continue
         for a, b in iw_rules._consecutive_runs(stage):
             if a.start_line in used or b.start_line in used:
+                continue
+            if not iw_rules.posix_shell_at(ctx.df, stage, b.start_line):
                 continue
             if iw_rules.merge_reason(a, b) is None:
                 continue

@@ -115,6 +115,22 @@ def is_windows(df: Dockerfile) -> bool:
     return any(re.search(r"windows|nanoserver|servercore", s.base_image, re.I) for s in df.stages)
 
 
+_POSIX_SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "busybox"})
+
+
+def posix_shell_at(df: Dockerfile, stage: Stage, line: int) -> bool:
+    """Whether RUNs at ``line`` of ``stage`` run in a POSIX shell (no SHELL to pwsh/cmd)."""
+    for st in stage_chain(df, stage):
+        shells = [i for i in st.instructions if i.keyword == "SHELL"
+                  and (st is not stage or i.start_line < line)]
+        if shells:
+            argv = shells[-1].arguments
+            if not isinstance(argv, tuple) or not argv:
+                return False
+            return os.path.basename(argv[0]).lower() in _POSIX_SHELLS
+    return True
+
+
 def stage_chain(df: Dockerfile, stage: Stage) -> list[Stage]:
     """``stage`` and the earlier stages it is built FROM (nearest first)."""
     chain = [stage]
@@ -420,10 +436,8 @@ def _merge_runs(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
     if is_windows(df):
         return
     for stage in df.stages:
-        if any(i.keyword == "SHELL" for i in stage.instructions):
-            continue
         for a, b in _consecutive_runs(stage):
-            why = merge_reason(a, b)
+            why = merge_reason(a, b) if posix_shell_at(df, stage, b.start_line) else None
             if why:
                 yield _finding("IW105", df, b,
                                f"This RUN {why} (line {a.start_line}); merge it into that RUN")
@@ -494,8 +508,9 @@ def _whole_context_copy(ins: Instruction) -> bool:
       "When `COPY . .` comes before the dependency install, any source change invalidates the "
       "build cache and every dependency is downloaded and installed again. Copying only the "
       "manifests first keeps the install layer cached until the dependencies change.",
-      "Copy the manifests and install first, then the source: `COPY package.json "
-      "package-lock.json ./` → `RUN npm ci` → `COPY . .`.")
+      "Copy only the dependency manifests (`package*.json`, `requirements*.txt`, "
+      "`go.mod go.sum`, `Gemfile*`, `pom.xml`...) and install before copying the source, "
+      "e.g. `COPY package*.json ./` → `RUN npm ci` → `COPY . .`.")
 def _deps_before_source(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
     for stage in df.stages:
         copied_at: Instruction | None = None

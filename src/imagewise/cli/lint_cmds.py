@@ -1,0 +1,255 @@
+"""``imagewise lint``, ``imagewise rules`` and ``imagewise explain``: flags -> lint/fix -> renderer."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from imagewise.cli.common import handle_errors
+
+if TYPE_CHECKING:
+    from imagewise.dockerfile.config import LintConfig
+    from imagewise.findings import Finding, RuleInfo
+
+FORMATS = ("tty", "json", "sarif", "checkstyle", "gitlab")
+THRESHOLDS = ("error", "warning", "info", "style", "ignore", "none")
+#: tables of declared checks besides the lint rules, listed by ``rules`` and ``explain``
+CHECK_TABLES = ("imagewise.audit.checks:CHECKS",)
+
+
+@dataclass(frozen=True, slots=True)
+class _Input:
+    name: str  # as shown in reports ("-" for stdin)
+    text: str
+    path: str | None  # on disk, None for stdin
+
+
+def _read_inputs(files: tuple[str, ...]) -> list[_Input]:
+    from imagewise.errors import UsageError
+
+    out: list[_Input] = []
+    for name in files or ("Dockerfile",):
+        if name == "-":
+            out.append(_Input("-", sys.stdin.read(), None))
+            continue
+        try:
+            with open(name, encoding="utf-8", errors="replace", newline="") as fh:
+                out.append(_Input(name, fh.read(), name))
+        except FileNotFoundError:
+            raise UsageError(f"{name}: no such file") from None
+        except OSError as e:
+            raise UsageError(f"{name}: cannot read: {e.strerror}") from e
+    return out
+
+
+def _config(config: str | None, threshold: str | None, no_fail: bool,
+            ignore: tuple[str, ...]) -> LintConfig:
+    from imagewise.dockerfile.config import load_config
+    from imagewise.findings import Severity
+
+    cfg = load_config(config)
+    if threshold is not None:
+        cfg = replace(cfg, failure_threshold=None if threshold == "none"
+                      else Severity.parse(threshold))
+    if no_fail:
+        cfg = replace(cfg, no_fail=True)
+    if ignore:
+        cfg = replace(cfg, ignored=cfg.ignored | {i.strip().upper() for i in ignore})
+    return cfg
+
+
+def _rule_table() -> dict[str, RuleInfo]:
+    from imagewise.dockerfile.rules import all_rules
+
+    return {r.id: r.info for r in all_rules()}
+
+
+def _check_tables() -> dict[str, RuleInfo]:
+    import importlib
+
+    out: dict[str, RuleInfo] = {}
+    for target in CHECK_TABLES:
+        module, attr = target.split(":")
+        try:
+            table = getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError:
+            continue
+        for cid, check in table.items():
+            out[cid] = check.info
+    return out
+
+
+def _use_color(fmt: str, color: bool | None) -> bool:
+    if fmt != "tty":
+        return False
+    if color is not None:
+        return color
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+@click.command("lint", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("dockerfiles", nargs=-1, metavar="[DOCKERFILE ...]")
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="tty",
+              show_default=True, help="Output format.")
+@click.option("-t", "--failure-threshold", "threshold", type=click.Choice(THRESHOLDS),
+              default=None, help="Exit 1 when a finding is at or above this severity "
+              "(default from config, else info).")
+@click.option("--no-fail", is_flag=True, help="Always exit 0 when linting succeeded.")
+@click.option("-c", "--config", type=click.Path(dir_okay=False), default=None,
+              help="Config file (.hadolint.yaml style YAML, or imagewise.toml).")
+@click.option("--ignore", multiple=True, metavar="RULE", help="Ignore a rule (repeatable).")
+@click.option("--fix", is_flag=True, help="Rewrite the files in place with the safe fixes.")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Only print the fixes as a unified diff (exit 1 when there are any).")
+@click.option("--color/--no-color", default=None, help="Colour tty output (default: on a terminal).")
+@handle_errors
+def lint_cmd(dockerfiles: tuple[str, ...], fmt: str, threshold: str | None, no_fail: bool,
+             config: str | None, ignore: tuple[str, ...], fix: bool, show_diff: bool,
+             color: bool | None) -> None:
+    """Lint Dockerfiles: hadolint's DL rules and the guide's IW rules. `-` reads stdin.
+
+    \b
+    Exit codes: 0 clean (or below the threshold), 1 findings at/over the failure threshold
+    (or, with --diff, fixes pending), 2 usage, config or Dockerfile syntax errors.
+    """
+    from imagewise.errors import DockerfileSyntaxError, UsageError
+
+    if fix and show_diff:
+        raise UsageError("--fix and --diff are exclusive: --diff only shows what --fix writes")
+    cfg = _config(config, threshold, no_fail, ignore)
+    inputs = _read_inputs(dockerfiles)
+    if show_diff:
+        sys.exit(_diff(inputs))
+    findings: list[Finding] = []
+    sources: dict[str, str] = {}
+    broken = False
+    for item in inputs:
+        text = item.text
+        try:
+            if fix:
+                text = _fix_in_place(item)
+            findings.extend(_lint_one(item, text, cfg))
+        except DockerfileSyntaxError as e:
+            click.echo(f"imagewise: error: {e}", err=True)
+            broken = True
+            continue
+        sources[item.name] = text
+    # with `--fix -`, stdout carries the fixed Dockerfile: the findings go to stderr
+    _emit(findings, fmt, sources, color, err=fix and any(i.path is None for i in inputs))
+    if broken:
+        sys.exit(2)
+    sys.exit(1 if cfg.fails(findings) else 0)
+
+
+def _lint_one(item: _Input, text: str, cfg: LintConfig) -> list[Finding]:
+    from imagewise.dockerfile.lint import lint
+
+    return lint(text, item.name, cfg)
+
+
+def _fix_in_place(item: _Input) -> str:
+    from imagewise.dockerfile.fix import fix
+
+    directory = os.path.dirname(os.path.abspath(item.path)) if item.path else None
+    result = fix(item.text, item.name, dockerfile_dir=directory)
+    if result.changed:
+        if item.path is None:
+            click.echo(result.fixed, nl=False)  # stdin: the fixed file goes to stdout
+        else:
+            with open(item.path, "w", encoding="utf-8", newline="") as fh:
+                fh.write(result.fixed)
+            rules = ", ".join(sorted(result.rules))
+            click.echo(f"fixed {item.name}: {len(result.edits)} edit(s) ({rules})", err=True)
+    return result.fixed
+
+
+def _diff(inputs: list[_Input]) -> int:
+    from imagewise.dockerfile.fix import fix
+    from imagewise.errors import DockerfileSyntaxError
+
+    pending, broken = False, False
+    for item in inputs:
+        directory = os.path.dirname(os.path.abspath(item.path)) if item.path else None
+        try:
+            result = fix(item.text, item.name, dockerfile_dir=directory)
+        except DockerfileSyntaxError as e:
+            click.echo(f"imagewise: error: {e}", err=True)
+            broken = True
+            continue
+        if result.changed:
+            pending = True
+            click.echo(result.diff(), nl=False)
+    return 2 if broken else 1 if pending else 0
+
+
+def _emit(findings: list[Finding], fmt: str, sources: dict[str, str], color: bool | None,
+          err: bool = False) -> None:
+    from imagewise.dockerfile.output import render
+
+    rules = _rule_table() if fmt == "sarif" else None
+    out = render(findings, fmt, rules=rules, sources=sources,
+                 color=_use_color(fmt, color) and not err)
+    click.echo(out, nl=False, err=err)
+
+
+@click.command("rules", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@click.option("--source", "source", default=None, metavar="NAME",
+              help="Only rules from this source (hadolint, imagewise, dockle, ...).")
+@handle_errors
+def rules_cmd(fmt: str, source: str | None) -> None:
+    """List every declared rule and check: Dockerfile (DL, IW) and image checks."""
+    import json
+
+    table = {**_rule_table(), **_check_tables()}
+    infos = sorted(table.values(), key=_sort_key)
+    if source:
+        infos = [i for i in infos if i.source == source]
+    if fmt == "json":
+        doc = {"schema": "imagewise/rules/v1", "rules": [_info_json(i) for i in infos]}
+        click.echo(json.dumps(doc, indent=2))
+        return
+    width = max((len(i.id) for i in infos), default=6)
+    for i in infos:
+        click.echo(f"{i.id:<{width}}  {str(i.severity):<7}  {i.area or '-':<11}  {i.title}")
+
+
+def _sort_key(info: RuleInfo) -> tuple[int, str]:
+    """Dockerfile rules first (DL, then IW), then image checks."""
+    order = {"DL": 0, "IW": 1}.get(info.id[:2], 2)
+    return (order if info.id[2:3].isdigit() else 2), info.id
+
+
+def _info_json(info: RuleInfo) -> dict[str, Any]:
+    return {"id": info.id, "severity": str(info.severity), "title": info.title,
+            "area": info.area, "source": info.source, "rationale": info.rationale,
+            "fix": info.fix}
+
+
+@click.command("explain", context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("rule_id", metavar="ID")
+@handle_errors
+def explain_cmd(rule_id: str) -> None:
+    """Explain a rule or check: why it matters and how to fix it."""
+    import difflib
+
+    from imagewise.errors import UsageError
+
+    table = {**_rule_table(), **_check_tables()}
+    info = table.get(rule_id) or table.get(rule_id.upper())
+    if info is None:
+        close = difflib.get_close_matches(rule_id.upper(), list(table), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UsageError(f"unknown rule {rule_id!r}{hint} (`imagewise rules` lists them all)")
+    click.echo(f"{info.id}: {info.title}")
+    click.echo(f"severity: {info.severity}   area: {info.area or '-'}   "
+               f"source: {info.source or '-'}")
+    if info.rationale:
+        click.echo(f"\nWhy:\n  {info.rationale}")
+    if info.fix:
+        click.echo(f"\nFix:\n  {info.fix}")
