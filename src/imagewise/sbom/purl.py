@@ -24,6 +24,7 @@ def purl_for(pkg: Package, distro: Distro | None = None) -> str:
 
     q: dict[str, str] = {}
     namespace: str | None = None
+    subpath: str | None = None
     name, version = pkg.name, pkg.version
     if pkg.type in ("apk", "deb", "rpm"):
         namespace = _NAMESPACE.get(distro.id, distro.id) if distro else _DEFAULT_NS[pkg.type]
@@ -39,24 +40,27 @@ def purl_for(pkg: Package, distro: Distro | None = None) -> str:
                 version = version.split(":", 1)[1] if ":" in version else version
             if pkg.metadata.get("sourcerpm"):
                 q["upstream"] = str(pkg.metadata["sourcerpm"])
-        elif pkg.source_name and pkg.source_name != pkg.name:
+        elif pkg.type == "deb" and pkg.source_name:  # as written in Source: "name (version)"
             q["upstream"] = pkg.source_name
-            if pkg.source_version and pkg.source_version != pkg.version:
+            if pkg.source_version:
                 q["upstream"] += f"@{pkg.source_version}"
-        elif pkg.source_name and pkg.source_version and pkg.source_version != pkg.version:
-            q["upstream"] = f"{pkg.source_name}@{pkg.source_version}"
+        elif pkg.type == "apk" and pkg.source_name and pkg.source_name != pkg.name:
+            q["upstream"] = pkg.source_name
     elif pkg.type == "npm":
         if name.startswith("@") and "/" in name:
             namespace, name = name.split("/", 1)
-    elif pkg.type == "golang":
-        if "/" in name:
-            namespace, name = name.rsplit("/", 1)
+    elif pkg.type == "golang":  # syft's layout: host/owner as namespace, the rest as subpath
+        parts = name.split("/")
+        if len(parts) >= 3:
+            namespace, name, subpath = "/".join(parts[:2]), parts[2], "/".join(parts[3:]) or None
+        elif len(parts) == 2:
+            namespace, name = parts
         if name == "stdlib" and namespace is None and version.startswith("go"):
             version = version[2:]
     elif pkg.type == "maven":
         namespace = str(pkg.metadata.get("group") or "") or name
     try:
         return PackageURL(type=pkg.type, namespace=namespace, name=name, version=version or None,
-                          qualifiers=q or None).to_string()
+                          qualifiers=q or None, subpath=subpath).to_string()
     except ValueError:
         return ""

@@ -38,8 +38,8 @@ def _from_purl(purl: str, name: str, version: str) -> tuple[str, str, str, dict[
     q = dict(u.qualifiers) if isinstance(u.qualifiers, dict) else {}
     if ptype == "npm" and u.namespace:
         name = name or f"{u.namespace}/{u.name}"
-    elif ptype == "golang" and u.namespace:
-        name = name or f"{u.namespace}/{u.name}"
+    elif ptype == "golang":
+        name = name or "/".join(x for x in (u.namespace, u.name, u.subpath) if x)
     name = name or str(u.name)
     version = version or str(u.version or "")
     return ptype, name, version, q
