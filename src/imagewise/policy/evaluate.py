@@ -151,7 +151,11 @@ def _gates(policy: Policy, facts: CheckFacts, findings: list[Finding]) -> list[V
                                    f"({', '.join(sec.allowed_registries)})", "security"))
     if facts.vuln_scan_ran:
         limit = SEVERITIES.index(sec.max_vulnerability_severity)
-        bad = [x for x in facts.vulns if x.severity in SEVERITIES and SEVERITIES.index(x.severity) > limit
+
+        def rank(sev: str) -> int:
+            return SEVERITIES.index(sev if sev in SEVERITIES else sec.unknown_severity)
+
+        bad = [x for x in facts.vulns if rank(x.severity) > limit
                and (x.fixed_versions or not sec.only_fixable)]
         for x in bad:
             fixed = f"; fixed in {', '.join(x.fixed_versions)}" if x.fixed_versions else ""

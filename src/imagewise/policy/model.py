@@ -27,6 +27,7 @@ class SecurityBaseline:
     require_non_root: bool = True
     forbid_secrets: bool = True
     max_vulnerability_severity: str = "medium"
+    unknown_severity: str = "high"  # how to rank a vulnerability whose record gives no severity
     only_fixable: bool = False
     max_ignore_days: int = 90
 
@@ -123,7 +124,7 @@ def _section(cls: type, data: Any, where: str, src: str) -> Any:
             _expect(raw is None or (isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0),
                     here, "a whole number", raw)
             values[key] = raw
-        elif key == "max_vulnerability_severity":
+        elif key in ("max_vulnerability_severity", "unknown_severity"):
             _expect(isinstance(raw, str) and raw.lower() in SEVERITIES, here,
                     "one of " + "|".join(SEVERITIES), raw)
             values[key] = raw.lower()
