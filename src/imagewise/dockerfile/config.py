@@ -20,9 +20,10 @@ Keys: ``ignored``, ``override: {error,warning,info,style: [ids]}``, ``trustedReg
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from imagewise.errors import ConfigError
 from imagewise.findings import Finding, Severity
@@ -137,7 +138,8 @@ def _apply(cfg: LintConfig, data: Mapping[str, Any], source: str) -> LintConfig:
 
 def _schema(value: Any, where: str) -> dict[str, str]:
     if isinstance(value, list):  # ["name:format", ...] as on hadolint's command line
-        value = dict(str(v).split(":", 1) if ":" in str(v) else (str(v), "text") for v in value)
+        pairs = [str(v).partition(":") for v in value]
+        value = {name: (kind or "text") for name, _, kind in pairs}
     if not isinstance(value, Mapping):
         raise ConfigError(f"{where}: expected a mapping of label name to type")
     out: dict[str, str] = {}

@@ -7,9 +7,9 @@ Rules iterate ``ctx.runs()`` (every RUN, including ``ONBUILD RUN``, with its she
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterator
 
 from imagewise.dockerfile.config import LintConfig
 from imagewise.dockerfile.expand import expand
@@ -147,8 +147,8 @@ class LintContext:
             if ins.keyword == "FROM":
                 st = self.stage(ins.stage_index)
                 par = self.parent(st) if st is not None else None
-                current = by_stage.get(par.index) if par is not None and par.index in by_stage \
-                    else ((pragma,) if pragma else ("/bin/sh", "-c"))
+                inherited = by_stage.get(par.index) if par is not None else None
+                current = inherited or ((pragma,) if pragma else ("/bin/sh", "-c"))
             eff = ins.effective
             if eff.keyword == "SHELL" and ins.keyword == "SHELL":
                 current = eff.arguments if isinstance(eff.arguments, tuple) else (eff.args,)

@@ -8,8 +8,8 @@ whose severity is ``ignore`` (unless ``keep_ignored``), and returns them sorted 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from imagewise.dockerfile.config import LintConfig
 from imagewise.dockerfile.context import LintContext

@@ -43,8 +43,7 @@ class _Cursor:
 
 def parse(text: str, filename: str = "Dockerfile") -> Dockerfile:
     """Parse Dockerfile ``text``; raises ``DockerfileSyntaxError`` (with line) on bad input."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = text.removeprefix("\ufeff")
     lines = [ln.rstrip("\r") for ln in text.split("\n")]
     if lines and lines[-1] == "" and text.endswith("\n"):
         lines.pop()
@@ -119,7 +118,7 @@ def _instruction(cur: _Cursor, stage_index: int) -> Instruction:
     text, first, last = _logical_line(cur)
     line_no = first + 1
     stripped = text.strip()
-    m = re.match(r"(\S+)\s*(.*)", stripped, re.S)
+    m = re.match(r"(\S+)\s*(.*)", stripped, re.DOTALL)
     keyword, rest = (m.group(1), m.group(2)) if m else (stripped, "")
     upper = keyword.upper()
     if upper not in KEYWORDS:
@@ -145,7 +144,7 @@ def _instruction(cur: _Cursor, stage_index: int) -> Instruction:
     comment_lines = tuple(n for n, _ in cur.comments)
     base = _build(upper, rest, cur, line_no, last + 1, original, heredocs, stage_index)
     if upper == "ONBUILD":
-        im = re.match(r"(\S+)\s*(.*)", rest, re.S)
+        im = re.match(r"(\S+)\s*(.*)", rest, re.DOTALL)
         inner_kw, inner_rest = (im.group(1), im.group(2)) if im else (rest, "")
         inner = _build(inner_kw.upper(), inner_rest.strip(), cur, line_no, last + 1, original,
                        heredocs, stage_index)

@@ -12,9 +12,10 @@ flags ``a``, ``b`` and ``c``; anything else is an argument.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any
 
 SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh", "/bin/sh", "/bin/bash", "/bin/ash",
                     "/bin/dash", "/usr/bin/bash", "/usr/bin/env"})
@@ -135,7 +136,7 @@ def _parse(text: str, depth: int) -> tuple[list[Command], bool, bool]:
         for node in nodes:
             _walk(node, commands, pipe, depth, clean)
         return commands, pipe[0], True
-    except Exception:  # bashlex raises many kinds; fall back to the tolerant splitter
+    except Exception:  # noqa: BLE001 - bashlex raises many kinds; use the tolerant splitter
         cmds, pipe_flag = _fallback(clean, depth)
         return cmds, pipe_flag, False
 

@@ -47,9 +47,7 @@ def unquote(word: str, escape: str = "\\") -> str:
         c = word[i]
         if c == escape and quote != "'" and i + 1 < n:
             nxt = word[i + 1]
-            if quote == '"' and nxt not in ('"', escape, "$"):
-                out.append(c)
-            elif nxt == "$":
+            if quote == '"' and nxt not in ('"', escape, "$") or nxt == "$":
                 out.append(c)
             out.append(nxt)
             i += 2

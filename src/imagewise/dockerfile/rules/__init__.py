@@ -23,8 +23,9 @@ Adding rules (the IW rules, plugins):
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING
 
 from imagewise.findings import RuleInfo, Severity
 

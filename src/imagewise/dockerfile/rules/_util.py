@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from imagewise.dockerfile.context import LintContext, Run
 from imagewise.dockerfile.model import Instruction

@@ -4,7 +4,7 @@ yum, dnf, zypper, yarn, go)."""
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from imagewise.dockerfile.context import LintContext, Run
 from imagewise.dockerfile.expand import expand
@@ -434,6 +434,12 @@ def _dnf_clean(c: Command, name: str) -> bool:
                                                 "/var/cache/libdnf5")) for a in c.args)
 
 
+def _dnf_cleaned(run: Run, name: str) -> bool:
+    return installed_then_cleaned(
+        run, lambda c: c.name == name and c.subcommand in _DNF_INSTALLS,
+        lambda c: _dnf_clean(c, name))
+
+
 @hadolint("DL3040", S.WARNING, "`dnf clean all` missing after dnf command",
           rationale="dnf's metadata and package cache stay in the layer otherwise.",
           fix="Append `&& dnf clean all` to the same RUN.")
@@ -441,9 +447,7 @@ def dl3040(ctx: LintContext) -> Iterator[Hit]:
     def bad(run: Run) -> bool:
         if run.has_cache_mount("/var/cache/libdnf5", "/var/cache/dnf", "/var/cache/yum"):
             return False
-        return not all(installed_then_cleaned(
-            run, lambda c: c.name == name and c.subcommand in _DNF_INSTALLS,
-            lambda c: _dnf_clean(c, name)) for name in _DNF)
+        return not all(_dnf_cleaned(run, name) for name in _DNF)
     return runs_where(ctx, bad)
 
 

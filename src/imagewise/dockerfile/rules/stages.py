@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 from imagewise.dockerfile.context import LintContext
 from imagewise.dockerfile.rules import Hit, hadolint
