@@ -23,14 +23,12 @@ def _warn(text: str) -> None:
     click.echo(f"imagewise: warning: {text}", err=True)
 
 
-def _looks_like_sbom(target: str) -> bool:
+def _is_json_file(target: str) -> bool:
     p = Path(target)
-    if not p.is_file() or p.suffix.lower() in (".tar", ".gz", ".tgz"):
+    if not p.is_file():
         return False
     with p.open("rb") as f:
-        head = f.read(4096).lstrip()
-    return head.startswith(b"{") and (b"bomFormat" in head or b"spdxVersion" in head
-                                      or b'"SPDXID"' in head)
+        return f.read(512).lstrip()[:1] == b"{"
 
 
 @click.command("scan")
@@ -72,11 +70,13 @@ def scan_cmd(target: str, db: Path | None, fail_on: str | None, ignore_files: tu
     db_path = _db_path(db)
     files = list(ignore_files) or discover(Path.cwd())
     decisions = load_decisions(files, list(vex_files))
-    if _looks_like_sbom(target):
+    if _is_json_file(target):  # an image archive never starts with "{"; an SBOM does
         from imagewise.sbom.read import read_sbom
 
-        packages = read_sbom(Path(target))
-        result = scan_packages(packages, db_path, source=target, decisions=decisions,
+        cat = read_sbom(Path(target))
+        for s in cat.skipped[:10]:
+            _warn(f"SBOM component skipped: {s.path}: {s.reason}")
+        result = scan_packages(cat.packages, db_path, source=target, decisions=decisions,
                                max_age_days=max_db_age)
     else:
         from imagewise.cli.common import RichReporter

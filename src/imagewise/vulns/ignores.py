@@ -105,6 +105,8 @@ def _purl_match(pattern: str, purl: str) -> bool:
 
 
 def _read_imagewise(path: Path, doc: Any) -> list[IgnoreRule]:
+    if isinstance(doc, dict) and "ignore" not in doc and doc:
+        raise ConfigError(f"{path}: not an ignore file (expected an 'ignore:' list)")
     entries = doc.get("ignore", []) if isinstance(doc, dict) else doc
     if not isinstance(entries, list):
         raise ConfigError(f"{path}: expected a list under 'ignore:'")

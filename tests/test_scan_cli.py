@@ -1,0 +1,174 @@
+"""``imagewise scan`` and ``imagewise db``: a real image with old Python packages on Alpine,
+the real PyPA advisory corpus, gates, formats, ignores/VEX, SBOM input, and a missing database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import corpus
+from fixtures_images import TarFile, alpine_image, tar_bytes, write_oci_layout
+
+from imagewise.cli.main import cli
+
+OLD = {"Jinja2": "2.10", "PyYAML": "5.3.1", "requests": "2.19.0", "urllib3": "1.24.1"}
+SITE = "usr/lib/python3.11/site-packages"
+
+
+def _app_layer() -> bytes:
+    files: dict[str, bytes | TarFile] = {"usr/lib/python3.11": TarFile(kind="dir"),
+                                         SITE: TarFile(kind="dir")}
+    for name, version in OLD.items():
+        d = f"{SITE}/{name}-{version}.dist-info"
+        files[d] = TarFile(kind="dir")
+        files[f"{d}/METADATA"] = (f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\n"
+                                  ).encode()
+    token = "glpat" + "-" + "Vb7qX2mNw9Lk4Rt8Yp3Z"
+    files["app"] = TarFile(kind="dir")
+    files["app/.env"] = f"GITLAB_TOKEN={token}\n".encode()
+    return tar_bytes(files)
+
+
+@pytest.fixture(scope="module")
+def image_ref(tmp_path_factory: pytest.TempPathFactory) -> str:
+    img = alpine_image("3.19.4", extra_layers=[_app_layer()])
+    return write_oci_layout(img, tmp_path_factory.mktemp("img") / "layout", "app")
+
+
+@pytest.fixture(scope="module")
+def db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("db") / "osv.sqlite"
+    r = CliRunner().invoke(cli, ["db", "import", "--db", str(path),
+                                 str(corpus("osv", "pypa-advisory-database"))])
+    assert r.exit_code == 0, r.output
+    assert "2661 added, 0 updated, 0 unchanged, 0 skipped" in r.output
+    return path
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    r = CliRunner().invoke(cli, list(args), env=env)
+    return r.exit_code, r.stdout, r.stderr
+
+
+def test_db_reimport_and_status(db_path: Path) -> None:
+    code, out, _ = _run("db", "import", "--db", str(db_path),
+                        str(corpus("osv", "pypa-advisory-database", "vulns", "jinja2")))
+    assert code == 0 and "0 added, 0 updated, 5 unchanged" in out
+    code, out, _ = _run("db", "status", "--db", str(db_path), "--format", "json")
+    doc = json.loads(out)
+    assert doc["schema"] == "imagewise/db-status/v1" and doc["records"] == 2661
+    assert doc["ecosystems"]["PyPI"] == 2661 - doc["withdrawn"]
+    assert doc["age_days"] > 30 and len(doc["sources"]) == 2
+    code, out, _ = _run("db", "status", env={"IMAGEWISE_DB": str(db_path)})
+    assert code == 0 and "PyPI" in out and "records: 2661" in out
+
+
+def test_scan_json_vulnerabilities_and_secrets(image_ref: str, db_path: Path) -> None:
+    code, out, err = _run("scan", image_ref, "--db", str(db_path), "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["schema"] == "imagewise/scan/v1" and doc["packages"] >= 15 + 4
+    rows = doc["vulnerabilities"]
+    for key in ("id", "aliases", "package", "version", "type", "fixed_versions", "severity", "layer"):
+        assert all(key in r for r in rows)
+    by_pkg: dict[str, set[str]] = {}
+    for r in rows:
+        by_pkg.setdefault(r["package"].lower(), set()).update(r["records"])
+    assert by_pkg == {
+        "jinja2": {"PYSEC-2019-217", "PYSEC-2021-66"}, "pyyaml": {"PYSEC-2021-142"},
+        "requests": {"PYSEC-2018-28", "PYSEC-2023-74"},
+        "urllib3": {"PYSEC-2019-132", "PYSEC-2019-133", "PYSEC-2020-148", "PYSEC-2021-108",
+                    "PYSEC-2023-192", "PYSEC-2023-207", "PYSEC-2023-212"}}
+    # one CVE per row; layer is the app layer (index 1), not the Alpine base
+    assert len({(r["package"], r["id"]) for r in rows}) == len(rows) == 12
+    assert all(r["id"].startswith("CVE-") for r in rows)
+    assert {r["from_base"] for r in rows} == {False}
+    assert rows[0]["severity"] == "high"  # sorted worst first
+    [secret] = doc["secrets"]
+    assert (secret["rule"], secret["path"], secret["line"], secret["layer_index"]) == (
+        "secret/gitlab-token", "app/.env", 1, 1)
+    assert "Vb7qX2mNw9Lk4Rt8Yp3Z" not in out and secret["masked"].startswith("glpa")
+    assert "days old" in err  # the corpus snapshot is older than the 7-day default
+
+
+def test_fail_on_gate(image_ref: str, db_path: Path) -> None:
+    assert _run("scan", image_ref, "--db", str(db_path), "--fail-on", "high")[0] == 1
+    assert _run("scan", image_ref, "--db", str(db_path), "--fail-on", "critical")[0] == 0
+    code, _, err = _run("scan", image_ref, "--db", str(db_path), "--fail-on", "superbad")
+    assert code == 2 and "superbad" in err
+
+
+def test_missing_database_is_said_not_passed(image_ref: str, tmp_path: Path) -> None:
+    missing = tmp_path / "none.sqlite"
+    code, out, err = _run("scan", image_ref, "--db", str(missing), "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["vulnerability_scan"]["performed"] is False and doc["vulnerabilities"] == []
+    assert "vulnerability scan skipped" in err and str(missing) in err
+    code, out, err = _run("scan", image_ref, "--db", str(missing))
+    assert "vulnerability scan skipped" in out
+    code, _, err = _run("scan", image_ref, "--db", str(missing), "--fail-on", "low")
+    assert code == 2 and "cannot be decided" in err
+    assert not missing.exists()  # a scan never creates a database
+
+
+def test_sarif_is_valid(image_ref: str, db_path: Path) -> None:
+    import sarif_kit
+
+    code, out, _ = _run("scan", image_ref, "--db", str(db_path), "--format", "sarif")
+    doc = json.loads(out)
+    sarif_kit.assert_valid(doc)
+    results = doc["runs"][0]["results"]
+    assert len(results) == 13
+    assert {r["ruleId"] for r in results} >= {"CVE-2023-43804", "secret/gitlab-token"}
+
+
+def test_table_output(image_ref: str, db_path: Path) -> None:
+    code, out, _ = _run("scan", image_ref, "--db", str(db_path), "--max-db-age", "100000")
+    assert code == 0 and "CVE-2023-43804" in out and "1.26.17" in out and "app (layer 1)" in out
+    assert "secret/gitlab-token" in out and "Summary:" in out
+
+
+def test_ignore_file_and_vex(image_ref: str, db_path: Path, tmp_path: Path) -> None:
+    ign = tmp_path / ".imagewise-ignore.yaml"
+    ign.write_text("ignore:\n"
+                   "  - {id: PYSEC-2023-192, package: urllib3, reason: accepted, expires: 2999-01-01}\n"
+                   "  - {id: CVE-2019-10906, reason: old, expires: 2000-01-01}\n"
+                   "  - {id: secret/gitlab-token, path: app/*, reason: revoked}\n")
+    vex = tmp_path / "vex.json"
+    vex.write_text(json.dumps({"@context": "https://openvex.dev/ns/v0.2.0", "statements": [
+        {"vulnerability": {"name": "CVE-2020-14343"},
+         "products": [{"@id": "pkg:pypi/pyyaml"}], "status": "not_affected",
+         "justification": "vulnerable_code_not_in_execute_path"}]}))
+    code, out, err = _run("scan", image_ref, "--db", str(db_path), "--format", "json",
+                          "--ignore-file", str(ign), "--vex", str(vex))
+    doc = json.loads(out)
+    ids = {r["id"] for r in doc["vulnerabilities"]}
+    assert "CVE-2023-43804" not in ids and "CVE-2020-14343" not in ids
+    assert "CVE-2019-10906" in ids  # expired ignore no longer suppresses ...
+    assert "expired on 2000-01-01" in err  # ... and says so
+    assert doc["secrets"] == [] and len(doc["suppressed"]) == 3
+    code, _, err = _run("scan", image_ref, "--db", str(db_path), "--ignore-file", str(vex))
+    assert code == 2 and "imagewise: error:" in err
+
+
+def test_sbom_file_as_input(image_ref: str, db_path: Path, tmp_path: Path) -> None:
+    bom = tmp_path / "bom.cdx.json"
+    code, _, err = _run("sbom", image_ref, "--format", "cyclonedx-json", "-o", str(bom))
+    assert code == 0, err
+    code, out, _ = _run("scan", str(bom), "--db", str(db_path), "--format", "json")
+    doc = json.loads(out)
+    assert code == 0 and doc["source"] == str(bom) and doc["secrets"] == []
+    assert {r["package"].lower() for r in doc["vulnerabilities"]} == {n.lower() for n in OLD}
+    assert len(doc["vulnerabilities"]) == 12
+
+
+def test_bad_input_is_one_line(tmp_path: Path, db_path: Path) -> None:
+    code, _, err = _run("scan", str(tmp_path / "nope.tar"), "--db", str(db_path))
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    code, _, err = _run("db", "import", "--db", str(tmp_path / "x.sqlite"), str(tmp_path / "missing"))
+    assert code == 2 and "no such file" in err
+    code, _, err = _run("db", "status", "--db", str(tmp_path / "x2.sqlite"))
+    assert code == 2 and "no vulnerability database" in err
