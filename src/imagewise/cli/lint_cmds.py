@@ -191,9 +191,9 @@ def _emit(findings: list[Finding], fmt: str, sources: dict[str, str], color: boo
     from imagewise.dockerfile.output import render
 
     rules = _rule_table() if fmt == "sarif" else None
-    out = render(findings, fmt, rules=rules, sources=sources,
-                 color=_use_color(fmt, color) and not err)
-    click.echo(out, nl=False, err=err)
+    paint = _use_color(fmt, color) and not err
+    out = render(findings, fmt, rules=rules, sources=sources, color=paint)
+    click.echo(out, nl=False, err=err, color=paint)
 
 
 @click.command("rules", context_settings={"help_option_names": ["-h", "--help"]})
