@@ -65,10 +65,7 @@ with open(sys.argv[1], "rb", buffering=0) as raw:
 print(n, time.perf_counter() - t, files)
 """
 
-WORDS = ("the of and to in is for on that with as by at from this be are or it an have not which "
-         "config server value return import def class self none true false error file path data "
-         "user name type string int list dict http https version package install lib usr bin "
-         "share include local etc var log cache tmp opt").split()
+WORDS = ["the", "of", "and", "to", "in", "is", "for", "on", "that", "with", "as", "by", "at", "from", "this", "be", "are", "or", "it", "an", "have", "not", "which", "config", "server", "value", "return", "import", "def", "class", "self", "none", "true", "false", "error", "file", "path", "data", "user", "name", "type", "string", "int", "list", "dict", "http", "https", "version", "package", "install", "lib", "usr", "bin", "share", "include", "local", "etc", "var", "log", "cache", "tmp", "opt"]
 
 
 def _text(rnd: random.Random, size: int) -> bytes:

@@ -18,7 +18,8 @@ called, so a digest mismatch surfaces as ``DigestMismatch``.
 from __future__ import annotations
 
 import io
-from typing import IO, Any, Callable
+from collections.abc import Callable
+from typing import IO, Any
 
 from imagewise.errors import LayerReadError
 
@@ -205,11 +206,10 @@ class _Gzip(_Base):
                     if self._member_started and not self._d.eof:
                         raise self._error("truncated gzip stream")
                     return b""
-            if self._trailing:
-                if not self._start_member():
-                    continue
+            if self._trailing and not self._start_member():
+                continue
             try:
-                out = self._d.decompress(self._in, OUT_SIZE)
+                out: bytes = self._d.decompress(self._in, OUT_SIZE)
             except self._z.error as e:
                 raise self._error("corrupt gzip data", e) from e
             self._member_started = True
@@ -289,7 +289,7 @@ class _Zstd(_Base):
                 return out
 
 
-def open_decompressed(stream: IO[bytes], media_type: str = "", digest: str = "") -> _Base:
+def open_decompressed(stream: IO[bytes], media_type: str = "", digest: str = "") -> IO[bytes]:
     """The uncompressed tar stream of a layer blob; compression is sniffed from the bytes.
 
     ``media_type`` is informative only. The result has ``read(n)`` (exactly n bytes before the
@@ -306,4 +306,4 @@ def open_decompressed(stream: IO[bytes], media_type: str = "", digest: str = "")
         raise LayerReadError(f"cannot read layer: {e}", digest, len(head)) from e
     kind = sniff(head)
     cls = {"gzip": _Gzip, "zstd": _Zstd}.get(kind, _Plain)
-    return cls(stream, head, digest)
+    return cls(stream, head, digest)  # type: ignore[return-value]

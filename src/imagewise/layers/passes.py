@@ -26,7 +26,8 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from typing import IO, TYPE_CHECKING, Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import IO, TYPE_CHECKING, Any
 
 from imagewise import progress
 from imagewise.layers.model import Entry, Kind, Visitor
@@ -61,6 +62,11 @@ class _Counting:
             self._reporter.advance(self._key, len(data))
         return data
 
+    @property
+    def verifies(self) -> object:
+        """The digest the wrapped stream guarantees at EOF (forwarded, see ``VerifyingReader``)."""
+        return getattr(self._raw, "verifies", None)
+
     def check(self) -> object:
         check: Callable[[], object] | None = getattr(self._raw, "check", None)
         return check() if check is not None else None
@@ -79,7 +85,7 @@ class _Spool:
 
     def fill(self, src: IO[bytes], size: int) -> Callable[[], IO[bytes]]:
         if self._file is None:
-            self._file = tempfile.TemporaryFile(prefix="imagewise-spool-")
+            self._file = tempfile.TemporaryFile(prefix="imagewise-spool-")  # noqa: SIM115
         f = self._file
         f.seek(0)
         f.truncate()
@@ -197,19 +203,19 @@ def _one_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Rep
     else:
         from imagewise.layers.decompress import open_decompressed
 
-        records: list[Any] | None = [] if cache is not None else None
-        rec = None
-        if records is not None:
+        records: list[Any] = []
+        rec: Callable[[Entry], None] | None = None
+        if cache is not None:
             from imagewise.cache import LayerCache as _LC
 
             def rec(e: Entry) -> None:
-                records.append(_LC.record(e))  # type: ignore[union-attr]
+                records.append(_LC.record(e))
 
         digest = str(layer.digest)
         raw = _Counting(layer.open_compressed(), reporter, key)
         with open_decompressed(raw, layer.media_type, digest) as tar:  # type: ignore[arg-type]
             visit_entries(walk(tar, digest), visitors, spool, rec)
-        if cache is not None and records is not None:
+        if cache is not None:
             cache.store_entries(ckey, records)
             for v in visitors:
                 if v.cacheable:

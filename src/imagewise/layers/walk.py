@@ -28,7 +28,8 @@ with the digest and the offset in the decompressed tar stream.
 from __future__ import annotations
 
 import struct
-from typing import IO, Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import IO, Any, Self
 
 from imagewise.errors import LayerReadError, UnsafePath
 from imagewise.layers.model import Entry, Kind
@@ -113,7 +114,7 @@ def _parse_pax(data: bytes, offset: int, digest: str) -> dict[str, str]:
 class _Chunks:
     """Forward-only buffer over a decoded stream, tracking the absolute offset."""
 
-    __slots__ = ("_next", "buf", "pos", "base", "digest")
+    __slots__ = ("_next", "base", "buf", "digest", "pos")
 
     def __init__(self, stream: IO[bytes], digest: str) -> None:
         read_chunk = getattr(stream, "read_chunk", None)
@@ -188,7 +189,7 @@ class _Content:
     a plain slotted class, because one is made per file and ``io.RawIOBase`` costs more.
     """
 
-    __slots__ = ("_chunks", "remaining", "_path", "closed")
+    __slots__ = ("_chunks", "_path", "closed", "remaining")
 
     def __init__(self, chunks: _Chunks, size: int, path: str) -> None:
         self._chunks = chunks
@@ -237,7 +238,7 @@ class _Content:
     def close(self) -> None:
         self.closed = True
 
-    def __enter__(self) -> _Content:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -388,12 +389,13 @@ def _finish(entry: Entry, offset: int, digest: str, on_unsafe: OnUnsafe | None) 
     if path is not None and entry.kind is Kind.HARDLINK:
         target = normalize(entry.linkname)
         if target is None:
-            return _unsafe(entry, f"hard link {entry.raw_name!r} -> {entry.linkname!r} leaves "
-                           "the root", offset, digest, on_unsafe)
+            _unsafe(entry, f"hard link {entry.raw_name!r} -> {entry.linkname!r} leaves the root",
+                    offset, digest, on_unsafe)
+            return None
         entry.linkname = target
     if path is None:
-        return _unsafe(entry, f"tar entry {entry.raw_name!r} leaves the root", offset, digest,
-                       on_unsafe)
+        _unsafe(entry, f"tar entry {entry.raw_name!r} leaves the root", offset, digest, on_unsafe)
+        return None
     if path.startswith(".wh..wh.") and path != ".wh..wh..opq":
         return None  # aufs bookkeeping at the layer root (.wh..wh.plnk/, .wh..wh.aufs)
     base = path.rpartition("/")[2]
@@ -414,11 +416,11 @@ def _finish(entry: Entry, offset: int, digest: str, on_unsafe: OnUnsafe | None) 
 
 def _unsafe(entry: Entry, message: str, offset: int, digest: str,
             on_unsafe: OnUnsafe | None) -> None:
+    """Raise UnsafePath, or report the entry to ``on_unsafe`` (the caller then skips it)."""
     where = f" (layer {digest}, offset {offset})" if digest else f" (offset {offset})"
     if on_unsafe is None:
         raise UnsafePath(message + where)
     on_unsafe(entry.raw_name, offset)
-    return None
 
 
 def walk_layer(stream: IO[bytes], media_type: str = "", digest: str = "",
