@@ -96,7 +96,7 @@ def test_opaque_whiteout_is_invisible_to_dive() -> None:
     ])
     assert fig.inefficient_files == ()
     assert fig.efficiency == 1.0
-    assert fig.layer_entries == (2, 3)
+    assert fig.layer_files == (2, 2)  # the marker is no node of the tree
 
 
 def test_empty_directory_leaves_count_with_zero_bytes() -> None:
@@ -173,7 +173,7 @@ def test_dive_corpus_exact(dive_corpus_analysis) -> None:  # type: ignore[no-unt
         ("/root/example/somefile3.txt", 2, 6405),
     ]
     assert d.layer_sizes == EXPECTED_LAYER_SIZES
-    assert [layer.entries for layer in dive_corpus_analysis.layers] == [
+    assert [layer.dive_files for layer in dive_corpus_analysis.layers] == [
         415, 1, 4, 3, 3, 3, 3, 4, 2, 2, 4, 2, 3, 2]
     assert dive_corpus_analysis.layers[9].created_by.endswith("rm -rf /root/example/")
 

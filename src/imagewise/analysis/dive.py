@@ -56,7 +56,7 @@ class DiveFigures:
     size_bytes: int
     user_size_bytes: int
     layer_sizes: tuple[int, ...]
-    layer_entries: tuple[int, ...]
+    layer_files: tuple[int, ...]  # nodes in dive's layer tree (its per-layer file count)
     inefficient_files: tuple[InefficientFile, ...]
 
     def to_json(self) -> dict[str, Any]:
@@ -167,7 +167,6 @@ class DiveEfficiency(Visitor):
         self._counts: list[int] = []
         self._tree: list[Any] = [0, True, {}]
         self._layer_size = 0
-        self._layer_count = 0
         self.figures: DiveFigures | None = None
 
     # -- the pass -------------------------------------------------------------------------
@@ -177,16 +176,14 @@ class DiveEfficiency(Visitor):
     def begin_layer(self, index: int, layer: Layer | None) -> None:
         self._tree = [0, True, {}]
         self._layer_size = 0
-        self._layer_count = 0
 
     def visit(self, entry: Entry) -> None:
-        self._layer_count += 1
-        self._layer_size += entry.size
         path = entry.path
+        if not path and entry.kind is not Kind.OPAQUE:
+            return  # the root itself ("./"): dive skips "."
+        self._layer_size += entry.size
         if not path:
-            if entry.kind is Kind.OPAQUE:  # opaque marker at the root: nothing to add
-                return
-            return  # "." is skipped by dive
+            return  # an opaque marker at the root: counted, but adds no node
         parts = path.split("/")
         kind = entry.kind
         if kind is Kind.OPAQUE:
@@ -210,11 +207,10 @@ class DiveEfficiency(Visitor):
 
     def end_layer(self, index: int, layer: Layer | None) -> None:
         self._sizes.append(self._layer_size)
-        self._counts.append(self._layer_count)
         tree = self._tree
         lower = tree if len(self._sizes) == 1 else self._stack
         self._score_layer(tree, lower)
-        self._stack_layer(tree)
+        self._counts.append(self._stack_layer(tree))
         self._tree = [0, True, {}]
 
     def end_image(self, image: Image | None) -> None:
@@ -257,10 +253,14 @@ class DiveEfficiency(Visitor):
 
         _walk_child_first(tree, [], leaf)
 
-    def _stack_layer(self, tree: list[Any]) -> None:
+    def _stack_layer(self, tree: list[Any]) -> int:
+        """Stack the layer onto the lower ones; returns its node count (dive's file count)."""
         stack = self._stack
+        count = 0
 
         def graft(prefix: list[str], name: str, node: Node) -> bool:
+            nonlocal count
+            count += 1
             if name.startswith(WH):
                 _remove(stack, prefix[:-1] + [name[len(WH):]])
             elif isinstance(node, list):
@@ -270,6 +270,7 @@ class DiveEfficiency(Visitor):
             return True
 
         _walk_child_first(tree, [], graft)
+        return count
 
     def result(self) -> DiveFigures:
         minimum = 0

@@ -20,7 +20,8 @@ class LayerReport:
     media_type: str
     compressed_size: int
     size_bytes: int  # as dive counts it: the sum of the tar header sizes
-    entries: int  # tar entries (dive's file count)
+    entries: int  # tar entries
+    dive_files: int  # nodes in dive's tree of this layer (the count dive shows)
     files: int  # regular files
     reclaimable_bytes: int  # bytes this layer holds that the final filesystem does not show
 
@@ -29,7 +30,7 @@ class LayerReport:
             "index": self.index, "digest": self.digest, "diff_id": self.diff_id,
             "created_by": self.created_by, "media_type": self.media_type,
             "compressed_size": self.compressed_size, "size_bytes": self.size_bytes,
-            "entries": self.entries, "files": self.files,
+            "entries": self.entries, "dive_files": self.dive_files, "files": self.files,
             "reclaimable_bytes": self.reclaimable_bytes,
         }
 

@@ -53,7 +53,8 @@ def build_analysis(reference: str, digest: str, dive: DiveEfficiency, overlay: O
             media_type=meta[i][2] if i < len(meta) else "",
             compressed_size=meta[i][3] if i < len(meta) else 0,
             size_bytes=figures.layer_sizes[i],
-            entries=figures.layer_entries[i],
+            entries=overlay.layer_entries[i] if i < len(overlay.layer_entries) else 0,
+            dive_files=figures.layer_files[i],
             files=overlay.layer_files[i] if i < len(overlay.layer_files) else 0,
             reclaimable_bytes=reclaim[i],
         )
