@@ -29,6 +29,7 @@ from imagewise.sbom.purl import purl_for
 from imagewise.sbom.visitor import CatalogVisitor, Version
 
 if TYPE_CHECKING:
+    from imagewise.cache import LayerCache
     from imagewise.sources.base import Image
 
 _BASE_END = re.compile(r"^(/bin/sh -c )?(#\(nop\)\s*)?(CMD|ENTRYPOINT)\b", re.IGNORECASE)
@@ -165,12 +166,12 @@ def _finish(pkg: Package, distro: Distro | None, copyright: dict[str, tuple[str,
 
 
 def catalog(image: Image, reporter: progress.Reporter = progress.NULL,
-            base_layers: int | None = None) -> Catalog:
-    """Catalog ``image`` in one pass over its layers."""
+            base_layers: int | None = None, cache: LayerCache | None = None) -> Catalog:
+    """Catalog ``image`` in one pass over its layers (layer results reused from ``cache``)."""
     from imagewise.layers.passes import run_pass
 
     visitor = CatalogVisitor()
-    run_pass(image, [visitor], reporter)
+    run_pass(image, [visitor], reporter, cache)
     return catalog_from_visitor(visitor, image, base_layers)
 
 

@@ -1,0 +1,198 @@
+"""Binary and archive evidence: Go build info (inline and pointer formats), Java archives with
+nesting, zipped Python eggs, and the SQLite rpmdb written by the real ``rpm`` tool."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import struct
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from fixtures_images import TarFile, build_image, tar_bytes, write_oci_layout
+from imagewise.sbom.catalogers.base import FileInfo
+from imagewise.sbom.catalogers.golang import (MAGIC, find_build_info, packages_from_build_info,
+                                              parse_go_binary)
+from imagewise.sbom.catalogers.java import parse_java_archive, split_filename
+from imagewise.sbom.catalogers.python import parse_egg_zip
+from imagewise.sbom.catalogers.rpm import HeaderError, parse_header
+from test_sbom_syft import go_binary, jar_bytes, our_purls, syft_purls, with_dirs
+
+
+def _parse_file(parser, path: Path, mode: int = 0o755):  # type: ignore[no-untyped-def]
+    with path.open("rb") as f:
+        return parser(FileInfo(path.name, path.stat().st_size, mode), f)
+
+
+# -- Go ------------------------------------------------------------------------------------------
+
+def test_go_binary_inline_build_info() -> None:
+    parsed = _parse_file(parse_go_binary, go_binary())
+    names = {p.name: p for p in parsed.packages}
+    main = names["github.com/wagoodman/dive"]
+    assert main.metadata["main"] is True and main.version.startswith("v0.13")
+    stdlib = names["stdlib"]
+    assert stdlib.version.startswith("go1.") and stdlib.licenses == ("BSD-3-Clause",)
+    assert len(parsed.packages) > 20 and all(p.type == "golang" for p in parsed.packages)
+
+
+def _elf_with_pointer_build_info(version: str, mod: str) -> bytes:
+    """A minimal little-endian ELF64 whose one PT_LOAD maps file offset 0 at 0x400000, with a
+    pre-Go-1.18 (pointer format) build info header pointing at Go string headers."""
+    base = 0x400000
+    body = bytearray(0x1000)
+    body[0:4] = b"\x7fELF"
+    body[4], body[5], body[6] = 2, 1, 1  # 64-bit, little-endian, version
+    struct.pack_into("<HHIQQQIHHHHHH", body, 16, 2, 62, 1, base, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+    strings_at = 0x200
+    sentinel = b"0123456789abcdef"
+    mod_bytes = sentinel + mod.encode() + sentinel
+    ver_off, mod_off = strings_at, strings_at + 0x100
+    body[ver_off:ver_off + len(version)] = version.encode()
+    body[mod_off:mod_off + len(mod_bytes)] = mod_bytes
+    hdr_at = 0x800
+    vhdr, mhdr = hdr_at + 0x40, hdr_at + 0x60
+    struct.pack_into("<QQ", body, vhdr, base + ver_off, len(version))
+    struct.pack_into("<QQ", body, mhdr, base + mod_off, len(mod_bytes))
+    header = MAGIC + bytes([8, 0]) + struct.pack("<QQ", base + vhdr, base + mhdr)
+    body[hdr_at:hdr_at + len(header)] = header
+    struct.pack_into("<IIQQQQQQ", body, 64, 1, 5, 0, base, base, len(body), len(body), 0x1000)
+    return bytes(body)
+
+
+def test_go_pointer_format_build_info() -> None:
+    mod = ("path\texample.com/app\nmod\texample.com/app\t(devel)\t\n"
+           "dep\tgolang.org/x/sys\tv0.1.0\th1:abc=\n"
+           "dep\texample.com/old\tv1.0.0\t\n=>\texample.com/new\tv1.2.0\th1:def=\n"
+           "build\tvcs.revision=0123456789abcdef0123\nbuild\tvcs.time=2021-03-04T05:06:07Z\n"
+           "build\tvcs.modified=true\n")
+    # the module string is only unwrapped when the sentinel layout matches ("\n" at -17)
+    data = _elf_with_pointer_build_info("go1.16.15", mod)
+    found = find_build_info(io.BytesIO(data))
+    assert found is not None and found[0] == "go1.16.15"
+    pkgs = {p.name: p.version for p in packages_from_build_info(*found)}
+    assert pkgs == {"example.com/app": "v0.0.0-20210304050607-0123456789ab+dirty",
+                    "golang.org/x/sys": "v0.1.0", "example.com/new": "v1.2.0",
+                    "stdlib": "go1.16.15"}
+
+
+def test_go_ldflags_version_and_non_go_files() -> None:
+    mod = "path\tex.com/t\nmod\tex.com/t\t(devel)\t\nbuild\t-ldflags=\"-s -X main.version=1.4.2\"\n"
+    pkgs = packages_from_build_info("go1.22.0 X:boringcrypto", mod)
+    assert [(p.name, p.version) for p in pkgs] == [("ex.com/t", "v1.4.2"), ("stdlib", "go1.22.0")]
+    ls = Path(shutil.which("ls") or "/bin/ls")
+    assert _parse_file(parse_go_binary, ls).packages == ()  # an ELF without Go build info
+    script = parse_go_binary(FileInfo("run.sh", 5000, 0o755), io.BytesIO(b"#!/bin/sh\n" * 500))
+    assert script.packages == () and not script.skipped
+
+
+# -- Java ----------------------------------------------------------------------------------------
+
+def test_java_nested_archives_and_manifest_only(tmp_path: Path) -> None:
+    inner = jar_bytes("org.slf4j", "slf4j-api", "2.0.9")
+    plain = io.BytesIO()
+    with zipfile.ZipFile(plain, "w") as z:  # no pom.properties: name/version from file + manifest
+        z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\nImplementation-Version: 9.9\r\n"
+                   "Bundle-SymbolicName: org.example.tool\r\n\r\n")
+    war = jar_bytes("com.example", "shop", "1.0.0", {
+        "WEB-INF/lib/slf4j-api-2.0.9.jar": inner,
+        "WEB-INF/lib/tool-9.9.jar": plain.getvalue(),
+    })
+    ear = io.BytesIO()
+    with zipfile.ZipFile(ear, "w") as z:
+        z.writestr("shop.war", war)
+    path = tmp_path / "bundle-3.1.ear"
+    path.write_bytes(ear.getvalue())
+    parsed = _parse_file(parse_java_archive, path, 0o644)
+    got = {(p.metadata["group"], p.name, p.version) for p in parsed.packages}
+    assert got == {("", "bundle", "3.1"), ("com.example", "shop", "1.0.0"),
+                   ("org.slf4j", "slf4j-api", "2.0.9"), ("org.example", "tool", "9.9")}
+    assert split_filename("commons-lang3-3.13.0.jar") == ("commons-lang3", "3.13.0")
+    assert split_filename("app.jar") == ("app", "")
+
+
+def test_python_zipped_egg(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("EGG-INFO/PKG-INFO", "Metadata-Version: 1.1\nName: Old_Thing\nVersion: 0.9\n"
+                   "License: BSD\n")
+    path = tmp_path / "Old_Thing-0.9-py2.7.egg"
+    path.write_bytes(buf.getvalue())
+    (pkg,) = _parse_file(parse_egg_zip, path, 0o644).packages
+    assert (pkg.name, pkg.version, pkg.licenses) == ("old-thing", "0.9", ("BSD",))
+
+
+# -- RPM -----------------------------------------------------------------------------------------
+
+SPEC = """Name: {name}
+Version: {version}
+Release: {release}
+{epoch}Summary: imagewise test package
+License: {license}
+BuildArch: x86_64
+%description
+test
+%files
+"""
+
+
+def _rpm_tools() -> None:
+    if not (shutil.which("rpm") and shutil.which("rpmbuild")):
+        msg = "rpm and rpmbuild (Debian package 'rpm') are needed to write a real rpmdb"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+def _rpmdb(tmp_path: Path) -> bytes:
+    """A real SQLite rpmdb written by rpm itself with three packages."""
+    _rpm_tools()
+    top, db = tmp_path / "top", tmp_path / "db"
+    db.mkdir()
+    rpms = []
+    for name, version, release, epoch, lic in [
+        ("hello-iw", "1.2.3", "4.fc40", "Epoch: 2\n", "MIT AND (BSD-3-Clause OR GPL-2.0-or-later)"),
+        ("bash-iw", "5.2.26", "3.fc40", "", "GPL-3.0-or-later"),
+        ("libfoo-iw", "0.1", "1.fc40", "", "LGPL-2.1-only"),
+    ]:
+        spec = tmp_path / f"{name}.spec"
+        spec.write_text(SPEC.format(name=name, version=version, release=release, epoch=epoch,
+                                    license=lic))
+        subprocess.run(["rpmbuild", "--quiet", "-bb", "--define", f"_topdir {top}",
+                        "--define", "_build_id_links none", str(spec)], check=True,
+                       capture_output=True)
+        rpms.append(next((top / "RPMS" / "x86_64").glob(f"{name}-*.rpm")))
+    common = ["rpm", "--dbpath", str(db), "--define", "_db_backend sqlite"]
+    subprocess.run([*common, "--initdb"], check=True, capture_output=True)
+    subprocess.run([*common, "-i", "--justdb", "--nodeps", "--ignorearch", "--ignoreos",
+                    *map(str, rpms)], check=True, capture_output=True)
+    return (db / "rpmdb.sqlite").read_bytes()
+
+
+def test_rpm_sqlite_db_agrees_with_syft(tmp_path: Path) -> None:
+    layer = tar_bytes(with_dirs({
+        "etc/os-release": b'NAME="Fedora Linux"\nID=fedora\nVERSION_ID=40\n',
+        "usr/lib/sysimage/rpm/rpmdb.sqlite": _rpmdb(tmp_path),
+        "var/lib/rpm": TarFile(kind="symlink", linkname="../../usr/lib/sysimage/rpm"),
+    }))
+    write_oci_layout(build_image([layer], compression=""), tmp_path / "fedora", "t")
+    ours = our_purls(f"oci:{tmp_path / 'fedora'}:t")
+    assert ours[("rpm", "hello-iw", "2:1.2.3-4.fc40")] == (
+        "pkg:rpm/fedora/hello-iw@1.2.3-4.fc40?arch=x86_64&distro=fedora-40&epoch=2"
+        "&upstream=hello-iw-1.2.3-4.fc40.src.rpm")
+    assert {k for k in ours if k[0] == "rpm"} == {
+        ("rpm", "hello-iw", "2:1.2.3-4.fc40"), ("rpm", "bash-iw", "5.2.26-3.fc40"),
+        ("rpm", "libfoo-iw", "0.1-1.fc40")}
+    theirs = syft_purls(f"oci-dir:{tmp_path / 'fedora'}")
+    assert {k: v for k, v in ours.items() if k[0] == "rpm"} == theirs
+
+
+def test_rpm_header_rejects_garbage() -> None:
+    with pytest.raises(HeaderError):
+        parse_header(b"\0\0\0\x05\0\0\0\x10")  # claims 5 entries in 8 bytes
+    with pytest.raises(HeaderError):
+        parse_header(b"abc")

@@ -1,0 +1,179 @@
+"""The catalog is the final filesystem's view, with the layer that introduced each package and
+base-image attribution; catalogers as visitors in a shared pass; the layer cache round trip."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+from fixtures_images import (CREATED, TarFile, alpine_rootfs, build_image, tar_bytes,
+                             write_docker_archive, write_oci_layout)
+from imagewise.layers.model import Entry, Visitor
+from imagewise.sbom.catalog import Catalog, base_layer_count, catalog, catalog_from_visitor
+from imagewise.sbom.visitor import CatalogVisitor
+from imagewise.sources import open_source
+
+APK_A = b"P:alpha\nV:1.0-r0\nA:x86_64\nL:MIT\no:alpha\n\nP:beta\nV:2.0-r1\nA:x86_64\nL:GPL-2.0-only\no:betasrc\n\n"
+APK_AB_GAMMA = APK_A + b"P:gamma\nV:3.0-r0\nA:x86_64\nL:MIT\no:gamma\n\n"
+OS_RELEASE = b'ID=alpine\nVERSION_ID=3.19.4\nPRETTY_NAME="Alpine Linux v3.19"\n'
+META = "usr/lib/python3.12/site-packages/{0}-{1}.dist-info/METADATA"
+
+
+def _meta(name: str, version: str) -> bytes:
+    return f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
+
+
+def _history(n_base: int, n_app: int) -> list[dict[str, object]]:
+    h: list[dict[str, object]] = [{"created": CREATED, "created_by": f"/bin/sh -c #(nop) ADD f{i} in /"}
+                                  for i in range(n_base)]
+    h.append({"created": CREATED, "created_by": '/bin/sh -c #(nop)  CMD ["/bin/sh"]', "empty_layer": True})
+    h += [{"created": CREATED, "created_by": f"RUN step {i}"} for i in range(n_app)]
+    return h
+
+
+def _catalog(tmp_path: Path, layers: list[bytes], n_base: int = 1, name: str = "img") -> Catalog:
+    img = build_image(layers, history=_history(n_base, len(layers) - n_base), compression="")
+    ref = write_oci_layout(img, tmp_path / name, "t")
+    with open_source(ref) as src:
+        return catalog(src.image())
+
+
+def _keys(cat: Catalog) -> set[tuple[str, str, str]]:
+    return {(p.type, p.name, p.version) for p in cat.packages}
+
+
+def test_rewritten_db_keeps_introducing_layer(tmp_path: Path) -> None:
+    base = tar_bytes({"etc/os-release": OS_RELEASE, "lib/apk/db/installed": APK_A})
+    app = tar_bytes({"lib/apk/db/installed": APK_AB_GAMMA})
+    cat = _catalog(tmp_path, [base, app])
+    by_name = {p.name: p for p in cat.packages}
+    assert set(by_name) == {"alpha", "beta", "gamma"}
+    alpha, gamma = by_name["alpha"], by_name["gamma"]
+    assert alpha.introduced_by is not None and alpha.introduced_by.layer_index == 0
+    assert [loc.layer_index for loc in alpha.locations] == [0, 1]  # introduced, then final copy
+    assert alpha.from_base is True and gamma.from_base is False
+    assert gamma.introduced_by is not None and gamma.introduced_by.layer_index == 1
+    assert alpha.introduced_by.layer.startswith("sha256:")
+    assert by_name["beta"].purl == \
+        "pkg:apk/alpine/beta@2.0-r1?arch=x86_64&distro=alpine-3.19.4&upstream=betasrc"
+    assert by_name["beta"].source_name == "betasrc" and by_name["beta"].distro == "alpine:3.19.4"
+    assert cat.base_layers == 1 and "CMD" in cat.base_rule
+
+
+def test_deleted_and_hidden_evidence_removes_packages(tmp_path: Path) -> None:
+    base = tar_bytes({
+        "lib/apk/db/installed": APK_A,
+        META.format("keep", "1.0"): _meta("keep", "1.0"),
+        META.format("gone", "1.0"): _meta("gone", "1.0"),
+        "app/node_modules/x/package.json": b'{"name": "x", "version": "1.0.0"}',
+        "opt/bin/tool/package.json": b'{"name": "tool", "version": "0.1.0"}',
+    })
+    app = tar_bytes({
+        "lib/apk/.wh.db": b"",  # whiteout of a parent directory
+        "usr/lib/python3.12/site-packages/.wh.gone-1.0.dist-info": b"",
+        "app/node_modules/.wh..wh..opq": b"",  # opaque: lower node_modules hidden
+        "app/node_modules/y/package.json": b'{"name": "y", "version": "2.0.0"}',
+        "opt/bin/tool/package.json": TarFile(kind="symlink", linkname="/dev/null"),
+    })
+    cat = _catalog(tmp_path, [base, app])
+    assert _keys(cat) == {("pypi", "keep", "1.0"), ("npm", "y", "2.0.0")}
+
+
+def test_recreated_after_delete_counts_from_new_layer(tmp_path: Path) -> None:
+    l0 = tar_bytes({META.format("a", "1"): _meta("a", "1")})
+    l1 = tar_bytes({"usr/lib/python3.12/site-packages/.wh.a-1.dist-info": b""})
+    l2 = tar_bytes({META.format("a", "1"): _meta("a", "1")})
+    cat = _catalog(tmp_path, [l0, l1, l2])
+    (pkg,) = cat.packages
+    assert [loc.layer_index for loc in pkg.locations] == [2] and pkg.from_base is False
+
+
+def test_same_package_in_two_places_is_one_package_with_two_locations(tmp_path: Path) -> None:
+    layer = tar_bytes({"a/node_modules/ms/package.json": b'{"name":"ms","version":"2.1.3"}',
+                       "b/node_modules/ms/package.json": b'{"name":"ms","version":"2.1.3"}'})
+    cat = _catalog(tmp_path, [layer])
+    (pkg,) = cat.packages
+    assert sorted(loc.path for loc in pkg.locations) == ["a/node_modules/ms/package.json",
+                                                        "b/node_modules/ms/package.json"]
+    assert pkg.purl == "pkg:npm/ms@2.1.3"
+
+
+def test_broken_evidence_is_skipped_with_reason(tmp_path: Path) -> None:
+    layer = tar_bytes({"app/package.json": b'{"name": "x", ',
+                       "opt/lib/broken.jar": b"PK\x03\x04 not really a zip",
+                       "var/lib/rpm/Packages": b"\0" * 64,
+                       META.format("ok", "1"): _meta("ok", "1")})
+    cat = _catalog(tmp_path, [layer])
+    assert _keys(cat) == {("pypi", "ok", "1")}
+    reasons = {s.path: s.reason for s in cat.skipped}
+    assert "malformed package.json" in reasons["app/package.json"]
+    assert "Java archive" in reasons["opt/lib/broken.jar"]
+    assert "Berkeley DB" in reasons["var/lib/rpm/Packages"]
+
+
+def test_base_rule_from_history_and_label() -> None:
+    img = build_image([b"", b""], history=_history(1, 1), compression="")
+
+    class _Img:  # only the fields base_layer_count reads
+        def __init__(self, labels: dict[str, str]) -> None:
+            from imagewise.oci.model import ImageConfig, parse_manifest
+
+            self.config = ImageConfig.parse(img.config)
+            if labels:
+                object.__setattr__(self.config, "labels", labels)
+            self.manifest = parse_manifest(img.manifest)
+
+    assert base_layer_count(_Img({}))[0] == 1  # type: ignore[arg-type]
+    assert base_layer_count(_Img({"org.opencontainers.image.base.layers": "2"}))[0] == 2  # type: ignore[arg-type]
+    only_base = build_image([b""], history=_history(1, 0), compression="")
+    from imagewise.oci.model import ImageConfig, parse_manifest
+
+    class _Base:
+        config = ImageConfig.parse(only_base.config)
+        manifest = parse_manifest(only_base.manifest)
+
+    count, rule = base_layer_count(_Base())  # type: ignore[arg-type]
+    assert count is None and "base image" in rule
+
+
+class _AlsoReads(Visitor):
+    """Another content-reading visitor in the same pass (exercises shared content)."""
+
+    name = "also-reads"
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+
+    def wants_content(self, entry: Entry) -> bool:
+        return entry.path.endswith("installed")
+
+    def visit(self, entry: Entry) -> None:
+        if entry.path.endswith("installed") and entry.is_file:
+            self.seen[entry.path] = len(entry.read())
+
+
+def test_visitor_shares_one_pass_and_cache_round_trip(tmp_path: Path) -> None:
+    from imagewise.cache import LayerCache
+    from imagewise.layers.passes import run_pass
+
+    tar = gzip.decompress(alpine_rootfs("3.19.4").read_bytes())
+    app = tar_bytes({META.format("flask", "3.0.0"): _meta("Flask", "3.0.0")})
+    img = build_image([tar, app], history=_history(1, 1))
+    ref = write_docker_archive(img, tmp_path / "a.tar")
+    with open_source(ref) as src:
+        image = src.image()
+        v, other = CatalogVisitor(), _AlsoReads()
+        run_pass(image, [v, other])
+        shared = catalog_from_visitor(v, image)
+        assert other.seen["lib/apk/db/installed"] > 1000
+        alone = catalog(image)
+        cache = LayerCache(tmp_path / "cache")
+        first = catalog(image, cache=cache)
+        second = catalog(image, cache=cache)
+        assert cache.hits >= 2
+    assert shared.packages == alone.packages == first.packages == second.packages
+    assert len([p for p in alone.packages if p.type == "apk"]) == 15
+    assert ("pypi", "flask", "3.0.0") in _keys(alone)
+    flask = next(p for p in second.packages if p.name == "flask")
+    assert flask.from_base is False and flask.introduced_by is not None
+    assert flask.introduced_by.layer == str(image.layers[1].diff_id)
