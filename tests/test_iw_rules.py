@@ -9,8 +9,15 @@ from pathlib import Path
 import pytest
 from conftest import corpus
 
-from imagewise.dockerfile.iw_rules import (IW_RULES, IWContext, check, dockerignore_excludes,
-                                           secret_name, split_image, tag_is_pinned)
+from imagewise.dockerfile.iw_rules import (
+    IW_RULES,
+    IWContext,
+    check,
+    dockerignore_excludes,
+    secret_name,
+    split_image,
+    tag_is_pinned,
+)
 from imagewise.dockerfile.parser import parse
 from imagewise.findings import Severity
 
@@ -29,26 +36,43 @@ def test_rules_are_declared() -> None:
         assert isinstance(r.info.severity, Severity)
 
 
-@pytest.mark.parametrize(("tag", "pinned"), [
-    ("3.12-slim", True), ("bookworm-slim", True), ("1.27.4-alpine", True), ("ltsc2022", True),
-    ("alpine", False), ("lts", False), ("mainline-alpine", False), ("stable-slim", False),
-    ("slim", False), ("22-alpine", True), ("current", False),
-])
+@pytest.mark.parametrize(
+    ("tag", "pinned"),
+    [
+        ("3.12-slim", True),
+        ("bookworm-slim", True),
+        ("1.27.4-alpine", True),
+        ("ltsc2022", True),
+        ("alpine", False),
+        ("lts", False),
+        ("mainline-alpine", False),
+        ("stable-slim", False),
+        ("slim", False),
+        ("22-alpine", True),
+        ("current", False),
+    ],
+)
 def test_tag_pinning(tag: str, pinned: bool) -> None:
     assert tag_is_pinned(tag) is pinned
 
 
 def test_split_image() -> None:
     assert split_image("python:3.12") == ("docker.io", "python", "3.12", "")
-    assert split_image("localhost:5000/a/b:1@sha256:ab") == ("localhost:5000", "a/b", "1",
-                                                              "sha256:ab")
+    assert split_image("localhost:5000/a/b:1@sha256:ab") == (
+        "localhost:5000",
+        "a/b",
+        "1",
+        "sha256:ab",
+    )
     assert split_image("ghcr.io/org/img") == ("ghcr.io", "org/img", "", "")
 
 
 def test_iw101_floating_base() -> None:
     assert rules_hit("FROM node:lts-alpine\n", rule="IW101") == ["IW101@1"]
-    assert rules_hit("FROM node:22.3-alpine\nFROM python@sha256:" + "a" * 64 + "\n",
-                     rule="IW101") == []
+    assert (
+        rules_hit("FROM node:22.3-alpine\nFROM python@sha256:" + "a" * 64 + "\n", rule="IW101")
+        == []
+    )
     # untagged/latest belong to DL3006/DL3007; stage references and scratch are not images
     assert rules_hit("FROM ubuntu\nFROM alpine:latest\nFROM scratch\n", rule="IW101") == []
     assert rules_hit("FROM golang:1.22 AS build\nFROM build\n", rule="IW101") == []
@@ -63,45 +87,67 @@ def test_iw102_registry_allow_list() -> None:
 
 
 def test_iw103_non_root() -> None:
-    app = "FROM python:3.12-slim\nCOPY . /app\nCMD [\"python\", \"/app/main.py\"]\n"
+    app = 'FROM python:3.12-slim\nCOPY . /app\nCMD ["python", "/app/main.py"]\n'
     assert rules_hit(app, rule="IW103") == ["IW103@3"]
     assert rules_hit(app.replace("CMD", "USER 10001\nCMD"), rule="IW103") == []
     assert rules_hit(app.replace("CMD", "USER app\nUSER root\nCMD"), rule="IW103") == ["IW103@4"]
     # user set in the stage it builds FROM counts; a base image without CMD is not an app
-    assert rules_hit("FROM alpine:3.20 AS base\nUSER 1000\nFROM base\nCOPY a /a\nCMD [\"/a\"]\n",
-                     rule="IW103") == []
+    assert (
+        rules_hit(
+            'FROM alpine:3.20 AS base\nUSER 1000\nFROM base\nCOPY a /a\nCMD ["/a"]\n', rule="IW103"
+        )
+        == []
+    )
     assert rules_hit("FROM alpine:3.20\nRUN apk add --no-cache curl\n", rule="IW103") == []
     # privileges dropped by the entrypoint (gosu), as the official database images do
     gosu = app.replace("COPY", "RUN apt-get install -y gosu\nCOPY")
     assert rules_hit(gosu, rule="IW103") == []
-    assert rules_hit("FROM gcr.io/distroless/static:nonroot\nCOPY app /\nCMD [\"/app\"]\n",
-                     rule="IW103") == []
+    assert (
+        rules_hit('FROM gcr.io/distroless/static:nonroot\nCOPY app /\nCMD ["/app"]\n', rule="IW103")
+        == []
+    )
 
 
 def test_iw104_healthcheck() -> None:
     assert rules_hit("FROM nginx:1.27\nEXPOSE 80\n", rule="IW104") == ["IW104@2"]
-    assert rules_hit("FROM nginx:1.27\nEXPOSE 80\nHEALTHCHECK CMD curl -f localhost\n",
-                     rule="IW104") == []
+    assert (
+        rules_hit("FROM nginx:1.27\nEXPOSE 80\nHEALTHCHECK CMD curl -f localhost\n", rule="IW104")
+        == []
+    )
     assert rules_hit("FROM nginx:1.27\nEXPOSE 80\nHEALTHCHECK NONE\n", rule="IW104") == []
-    assert rules_hit("FROM python:3.12\nCMD [\"python3\"]\n", rule="IW104") == []
+    assert rules_hit('FROM python:3.12\nCMD ["python3"]\n', rule="IW104") == []
 
 
 def test_iw105_consecutive_runs() -> None:
-    text = ("FROM debian:12\nRUN apt-get update\nRUN apt-get install -y curl\n"
-            "RUN apt-get install -y git\nRUN rm -rf /tmp/build\nRUN echo done\n")
+    text = (
+        "FROM debian:12\nRUN apt-get update\nRUN apt-get install -y curl\n"
+        "RUN apt-get install -y git\nRUN rm -rf /tmp/build\nRUN echo done\n"
+    )
     assert rules_hit(text, rule="IW105") == ["IW105@3", "IW105@4", "IW105@5"]
     # cd changes the next command's directory: joining would change what it does
     assert rules_hit("FROM debian:12\nRUN cd /src && make\nRUN rm -rf /src\n", rule="IW105") == []
     # different mounts, exec form, a SHELL override: left alone
-    assert rules_hit("FROM debian:12\nRUN --mount=type=cache,target=/v apt-get update\n"
-                     "RUN apt-get install -y curl\n", rule="IW105") == []
-    assert rules_hit("FROM debian:12\nRUN [\"apt-get\", \"update\"]\nRUN apt-get install -y x\n",
-                     rule="IW105") == []
+    assert (
+        rules_hit(
+            "FROM debian:12\nRUN --mount=type=cache,target=/v apt-get update\n"
+            "RUN apt-get install -y curl\n",
+            rule="IW105",
+        )
+        == []
+    )
+    assert (
+        rules_hit(
+            'FROM debian:12\nRUN ["apt-get", "update"]\nRUN apt-get install -y x\n', rule="IW105"
+        )
+        == []
+    )
 
 
 def test_iw111_cache_cleanup_in_later_run() -> None:
-    text = ("FROM debian:12\nRUN apt-get update && apt-get install -y curl\n"
-            "ENV A=1\nRUN rm -rf /var/lib/apt/lists/*\n")
+    text = (
+        "FROM debian:12\nRUN apt-get update && apt-get install -y curl\n"
+        "ENV A=1\nRUN rm -rf /var/lib/apt/lists/*\n"
+    )
     assert rules_hit(text, rule="IW111") == ["IW111@4"]
     same = "FROM debian:12\nRUN apt-get update && apt-get install -y curl && rm -rf /var/lib/apt/lists/*\n"
     assert rules_hit(same, rule="IW111") == []
@@ -112,10 +158,12 @@ def test_iw111_cache_cleanup_in_later_run() -> None:
 
 
 def test_iw106_manifests_before_source() -> None:
-    bad = "FROM node:22\nWORKDIR /app\nCOPY . .\nRUN npm ci\nCMD [\"node\", \"index.js\"]\n"
+    bad = 'FROM node:22\nWORKDIR /app\nCOPY . .\nRUN npm ci\nCMD ["node", "index.js"]\n'
     assert rules_hit(bad, rule="IW106") == ["IW106@4"]
-    good = ("FROM node:22\nWORKDIR /app\nCOPY package*.json ./\nRUN npm ci\nCOPY . .\n"
-            "RUN npm run build\n")
+    good = (
+        "FROM node:22\nWORKDIR /app\nCOPY package*.json ./\nRUN npm ci\nCOPY . .\n"
+        "RUN npm run build\n"
+    )
     assert rules_hit(good, rule="IW106") == []
     py = "FROM python:3.12\nCOPY . /app\nRUN pip install --no-cache-dir -r /app/requirements.txt\n"
     assert rules_hit(py, rule="IW106") == ["IW106@3"]
@@ -123,30 +171,37 @@ def test_iw106_manifests_before_source() -> None:
 
 
 def test_iw108_toolchain_in_final_stage() -> None:
-    bad = ("FROM debian:12\nRUN apt-get update && apt-get install -y gcc make && "
-           "rm -rf /var/lib/apt/lists/*\nCOPY . /src\nRUN make -C /src\nCMD [\"/src/app\"]\n")
+    bad = (
+        "FROM debian:12\nRUN apt-get update && apt-get install -y gcc make && "
+        'rm -rf /var/lib/apt/lists/*\nCOPY . /src\nRUN make -C /src\nCMD ["/src/app"]\n'
+    )
     assert rules_hit(bad, rule="IW108") == ["IW108@2"]
     purged = bad.replace("rm -rf", "make -C /src && apt-get purge -y gcc make && rm -rf")
     assert rules_hit(purged, rule="IW108") == []
-    virtual = ("FROM alpine:3.20\nRUN apk add --no-cache --virtual .build-deps gcc musl-dev && "
-               "make && apk del .build-deps\nCMD [\"/app\"]\n")
+    virtual = (
+        "FROM alpine:3.20\nRUN apk add --no-cache --virtual .build-deps gcc musl-dev && "
+        'make && apk del .build-deps\nCMD ["/app"]\n'
+    )
     assert rules_hit(virtual, rule="IW108") == []
-    multi = "FROM golang:1.22 AS build\nRUN go build -o /app .\nFROM alpine:3.20\n" \
-            "COPY --from=build /app /app\nCMD [\"/app\"]\n"
+    multi = (
+        "FROM golang:1.22 AS build\nRUN go build -o /app .\nFROM alpine:3.20\n"
+        'COPY --from=build /app /app\nCMD ["/app"]\n'
+    )
     assert rules_hit(multi, rule="IW108") == []
-    single = "FROM golang:1.22\nCOPY . .\nRUN go build -o /app .\nCMD [\"/app\"]\n"
+    single = 'FROM golang:1.22\nCOPY . .\nRUN go build -o /app .\nCMD ["/app"]\n'
     assert rules_hit(single, rule="IW108") == ["IW108@1"]
     # a toolchain image without CMD is a toolchain image on purpose
     assert rules_hit("FROM debian:12\nRUN apt-get install -y gcc\n", rule="IW108") == []
 
 
 def test_iw109_secrets() -> None:
-    text = ("FROM alpine:3.20\nARG NPM_TOKEN\nENV DB_PASSWORD=hunter2hunter2\n"
-            "ENV GPG_KEY=7169605F62C751356D054A26A821E680E5FA6305\nENV PASSWORD_FILE=/run/pw\n"
-            "ENV AWS=AKIAIOSFODNN7EXAMPLE\nARG apiKey=x\nENV PWD=/app\n"
-            "ENV URL=https://user:s3cret@example.com/x\n")
-    assert rules_hit(text, rule="IW109") == ["IW109@2", "IW109@3", "IW109@6", "IW109@7",
-                                             "IW109@9"]
+    text = (
+        "FROM alpine:3.20\nARG NPM_TOKEN\nENV DB_PASSWORD=hunter2hunter2\n"
+        "ENV GPG_KEY=7169605F62C751356D054A26A821E680E5FA6305\nENV PASSWORD_FILE=/run/pw\n"
+        "ENV AWS=AKIAIOSFODNN7EXAMPLE\nARG apiKey=x\nENV PWD=/app\n"
+        "ENV URL=https://user:s3cret@example.com/x\n"
+    )
+    assert rules_hit(text, rule="IW109") == ["IW109@2", "IW109@3", "IW109@6", "IW109@7", "IW109@9"]
     found = check(parse(text), None, ["IW109"])
     assert "hunter2hunter2" not in " ".join(f.message for f in found)  # values are masked
     assert secret_name("GITHUB_TOKEN") and secret_name("clientSecret")
@@ -154,9 +209,11 @@ def test_iw109_secrets() -> None:
 
 
 def test_iw110_add_url_checksum() -> None:
-    text = ("FROM alpine:3.20\nADD https://example.com/a.tgz /a.tgz\n"
-            "ADD --checksum=sha256:" + "0" * 64 + " https://example.com/b.tgz /b\n"
-            "ADD local.tgz /x/\n")
+    text = (
+        "FROM alpine:3.20\nADD https://example.com/a.tgz /a.tgz\n"
+        "ADD --checksum=sha256:" + "0" * 64 + " https://example.com/b.tgz /b\n"
+        "ADD local.tgz /x/\n"
+    )
     assert rules_hit(text, rule="IW110") == ["IW110@2"]
 
 
@@ -177,14 +234,18 @@ def test_iw107_dockerignore(tmp_path: Path) -> None:
     # BuildKit's per-Dockerfile ignore file wins
     (tmp_path / "Dockerfile.dockerignore").write_text("node_modules\n")
     found = check(parse(df, str(tmp_path / "Dockerfile")), ctx, ["IW107"])
-    assert len(found) == 1 and "Dockerfile.dockerignore does not exclude .git, .env" in \
-        found[0].message
+    assert (
+        len(found) == 1
+        and "Dockerfile.dockerignore does not exclude .git, .env" in found[0].message
+    )
 
 
 def test_dockerignore_matching() -> None:
     lines = ["**/*.pem", "build/", "!build/keep", "/logs"]
     assert dockerignore_excludes(lines, "a/b/c.pem") and dockerignore_excludes(lines, "c.pem")
-    assert dockerignore_excludes(lines, "build/x") and not dockerignore_excludes(lines, "build/keep")
+    assert dockerignore_excludes(lines, "build/x") and not dockerignore_excludes(
+        lines, "build/keep"
+    )
     assert dockerignore_excludes(lines, "logs/today") and not dockerignore_excludes(lines, "src")
 
 

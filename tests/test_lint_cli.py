@@ -16,8 +16,7 @@ from test_lint_output import sarif_schema
 from imagewise.cli.main import cli
 
 BAD = "FROM debian:12\nRUN apt-get update\nRUN apt-get install -y curl\nADD app.py /app/\n"
-CLEAN = ('FROM debian:12.5\nRUN useradd -r -u 10001 app\nUSER 10001\n'
-         'CMD ["sleep", "1"]\n')
+CLEAN = 'FROM debian:12.5\nRUN useradd -r -u 10001 app\nUSER 10001\nCMD ["sleep", "1"]\n'
 
 
 def run(args: list[str], cwd: Path, stdin: str | None = None) -> tuple[int, str, str]:
@@ -132,9 +131,11 @@ def test_diff_then_fix(project: Path) -> None:
     code, out, err = run(["lint", "--fix", "-f", "json"], project)
     assert "fixed Dockerfile" in err
     fixed = (project / "Dockerfile").read_text()
-    assert fixed == ("FROM debian:12\nRUN apt-get update && \\\n    apt-get install "
-                     "--no-install-recommends -y curl && rm -rf /var/lib/apt/lists/*\n"
-                     "COPY app.py /app/\n")
+    assert fixed == (
+        "FROM debian:12\nRUN apt-get update && \\\n    apt-get install "
+        "--no-install-recommends -y curl && rm -rf /var/lib/apt/lists/*\n"
+        "COPY app.py /app/\n"
+    )
     remaining = {f["rule"] for f in json.loads(out)["findings"]}
     assert not remaining & {"DL3020", "DL3015", "DL3009", "IW105", "DL3059"}
     assert run(["lint", "--diff"], project)[0] == 0
@@ -143,7 +144,7 @@ def test_diff_then_fix(project: Path) -> None:
 def test_fix_stdin_writes_fixed_file_to_stdout(tmp_path: Path) -> None:
     code, out, err = run(["lint", "--fix", "-f", "json", "-"], tmp_path, stdin=BAD)
     assert out.endswith("COPY app.py /app/\n") and out.startswith("FROM debian:12\n")
-    assert json.loads(err[err.index("{"):])["schema"] == "imagewise/lint/v1"
+    assert json.loads(err[err.index("{") :])["schema"] == "imagewise/lint/v1"
 
 
 def test_rules_lists_dl_iw_and_image_checks(tmp_path: Path) -> None:
@@ -169,21 +170,33 @@ def test_explain(tmp_path: Path) -> None:
     code, _, err = run(["explain", "DL3O08"], tmp_path)
     assert code == 2 and "unknown rule 'DL3O08'; did you mean DL30" in err
     code, _, err = run(["explain", "nothing"], tmp_path)
-    assert code == 2 and err == ("imagewise: error: unknown rule 'nothing' "
-                                 "(`imagewise rules` lists them all)\n")
+    assert code == 2 and err == (
+        "imagewise: error: unknown rule 'nothing' (`imagewise rules` lists them all)\n"
+    )
 
 
 def test_real_process_and_tty_colour(project: Path) -> None:
     """The installed entry point; colour appears only when stdout is a terminal."""
     exe = [sys.executable, "-m", "imagewise"]
-    proc = subprocess.run([*exe, "lint", "Dockerfile"], cwd=project, capture_output=True,
-                          text=True, env={**os.environ, "NO_COLOR": ""}, timeout=60)
+    proc = subprocess.run(
+        [*exe, "lint", "Dockerfile"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": ""},
+        timeout=60,
+    )
     assert proc.returncode == 1 and "\x1b[" not in proc.stdout
     import pty
 
     master, slave = pty.openpty()
-    p = subprocess.Popen([*exe, "lint", "Dockerfile"], cwd=project, stdout=slave,
-                         stderr=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": ""})
+    p = subprocess.Popen(
+        [*exe, "lint", "Dockerfile"],
+        cwd=project,
+        stdout=slave,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "NO_COLOR": ""},
+    )
     os.close(slave)
     chunks = []
     while True:

@@ -1,4 +1,4 @@
-"""Lint renderers: json envelope, SARIF against the official 2.1.0 schema, checkstyle, GitLab, tty."""
+"""Lint renderers: json envelope, SARIF (official 2.1.0 schema), checkstyle, GitLab, tty."""
 
 from __future__ import annotations
 
@@ -22,22 +22,42 @@ CMD python /app/app.py
 """
 
 FINDINGS = [
-    Finding("DL3008", Severity.WARNING, "Pin versions in apt get install",
-            "Pin versions in apt get install. Instead of `apt-get install <package>` use "
-            "`apt-get install <package>=<version>`",
-            Location(file="Dockerfile", line=3, column=1, end_line=4)),
-    Finding("DL3020", Severity.ERROR, "Use COPY instead of ADD",
-            "Use COPY instead of ADD for files and folders", Location("Dockerfile", 5, 1, 5),
-            fix="COPY ./app.py /app/"),
-    Finding("DL3025", Severity.WARNING, "JSON notation", "Use arguments JSON notation <&\"'>",
-            Location("Dockerfile", 6, 5, 6)),
+    Finding(
+        "DL3008",
+        Severity.WARNING,
+        "Pin versions in apt get install",
+        "Pin versions in apt get install. Instead of `apt-get install <package>` use "
+        "`apt-get install <package>=<version>`",
+        Location(file="Dockerfile", line=3, column=1, end_line=4),
+    ),
+    Finding(
+        "DL3020",
+        Severity.ERROR,
+        "Use COPY instead of ADD",
+        "Use COPY instead of ADD for files and folders",
+        Location("Dockerfile", 5, 1, 5),
+        fix="COPY ./app.py /app/",
+    ),
+    Finding(
+        "DL3025",
+        Severity.WARNING,
+        "JSON notation",
+        "Use arguments JSON notation <&\"'>",
+        Location("Dockerfile", 6, 5, 6),
+    ),
     Finding("IW201", Severity.INFO, "Health", "No HEALTHCHECK", Location("sub dir/Dockerfile", 1)),
 ]
 
 RULES = {
-    "DL3020": RuleInfo("DL3020", Severity.ERROR, "Use COPY instead of ADD",
-                       rationale="ADD has magic.", fix="Replace ADD with COPY.", area="build",
-                       source="hadolint"),
+    "DL3020": RuleInfo(
+        "DL3020",
+        Severity.ERROR,
+        "Use COPY instead of ADD",
+        rationale="ADD has magic.",
+        fix="Replace ADD with COPY.",
+        area="build",
+        source="hadolint",
+    ),
 }
 
 
@@ -73,7 +93,9 @@ def test_sarif_validates_against_official_schema() -> None:
         region = res["locations"][0]["physicalLocation"]["region"]
         assert region["startLine"] >= 1
         assert res["partialFingerprints"]
-    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"]}
+    uris = {
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"]
+    }
     assert uris == {"Dockerfile", "sub%20dir/Dockerfile"}
     assert run["results"][0]["locations"][0]["physicalLocation"]["region"]["endLine"] == 4
 
@@ -99,7 +121,10 @@ def test_checkstyle_is_xml_with_escaping() -> None:
     assert [f.get("name") for f in files] == ["Dockerfile", "sub dir/Dockerfile"]
     errors = files[0].findall("error")
     assert [(e.get("source"), e.get("line"), e.get("severity")) for e in errors] == [
-        ("DL3008", "3", "warning"), ("DL3020", "5", "error"), ("DL3025", "6", "warning")]
+        ("DL3008", "3", "warning"),
+        ("DL3020", "5", "error"),
+        ("DL3025", "6", "warning"),
+    ]
     assert errors[2].get("message") == "Use arguments JSON notation <&\"'>"
 
 

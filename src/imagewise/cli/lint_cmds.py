@@ -1,4 +1,4 @@
-"""``imagewise lint``, ``imagewise rules`` and ``imagewise explain``: flags -> lint/fix -> renderer."""
+"""``imagewise lint``, ``rules`` and ``explain``: flags -> lint/fix -> renderer -> exit code."""
 
 from __future__ import annotations
 
@@ -105,7 +105,8 @@ def _use_color(fmt: str, color: bool | None) -> bool:
 @click.option("--fix", is_flag=True, help="Rewrite the files in place with the safe fixes.")
 @click.option("--diff", "show_diff", is_flag=True,
               help="Only print the fixes as a unified diff (exit 1 when there are any).")
-@click.option("--color/--no-color", default=None, help="Colour tty output (default: on a terminal).")
+@click.option("--color/--no-color", default=None,
+              help="Colour tty output (default: on a terminal).")
 @handle_errors
 def lint_cmd(dockerfiles: tuple[str, ...], fmt: str, threshold: str | None, no_fail: bool,
              config: str | None, ignore: tuple[str, ...], fix: bool, show_diff: bool,

@@ -276,7 +276,8 @@ def _npm_ci(ctx: _Ctx, ins: Instruction) -> Edit | None:
         return None
     text = "\n".join(_src(ctx, ins))
     out, last = [], 0
-    for start, end, m in _command_spans(text, r"\bnpm(?:\s+-{1,2}[\w-]+(?:=\S+)?)*\s+(install|i)\b"):
+    head = r"\bnpm(?:\s+-{1,2}[\w-]+(?:=\S+)?)*\s+(install|i)\b"
+    for start, end, m in _command_spans(text, head):
         rest = text[m.end():end].replace("\\\n", " ").split()
         if any(not w.startswith("-") for w in rest):
             continue  # installs named packages: not what a lockfile describes
@@ -296,8 +297,8 @@ def _add_to_copy(ctx: _Ctx, ins: Instruction) -> Edit | None:
         if _quotes_ok(ins.args) else []
     if len(words) < 2:
         return None
-    for src in words[:-1]:
-        if "$" in src or "://" in src or src.startswith("git@") or _ARCHIVE.search(src):
+    for word in words[:-1]:
+        if "$" in word or "://" in word or word.startswith("git@") or _ARCHIVE.search(word):
             return None
     src = _src(ctx, ins)
     m = re.match(r"^(\s*)(add)\b", src[0], re.I)
@@ -387,7 +388,7 @@ def _merges(ctx: _Ctx) -> list[Edit]:
     edits: list[Edit] = []
     used: set[int] = set()
     for stage in ctx.df.stages:
-        for a, b in iw_rules._consecutive_runs(stage):
+        for a, b in iw_rules.consecutive_runs(stage):
             if a.start_line in used or b.start_line in used:
                 continue
             if not iw_rules.posix_shell_at(ctx.df, stage, b.start_line):

@@ -1,0 +1,199 @@
+"""Shared parts of the IW rules: the rule declaration, the context, Dockerfile helpers and the
+registration into the lint engine's rule table.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from imagewise.dockerfile.model import Dockerfile, Instruction, Stage
+from imagewise.dockerfile.shell import Script, parse_shell
+from imagewise.findings import Finding, Location, RuleInfo, Severity
+
+#: registries trusted when no allow-list is configured (public, vendor-run registries)
+DEFAULT_REGISTRIES = ("docker.io", "ghcr.io", "quay.io", "gcr.io", "mcr.microsoft.com",
+                      "registry.k8s.io", "public.ecr.aws", "registry.access.redhat.com",
+                      "registry.redhat.io", "cgr.dev", "docker.elastic.co", "nvcr.io",
+                      "registry.gitlab.com", "*.pkg.dev", "*.gcr.io")
+
+
+@dataclass(frozen=True, slots=True)
+class IWContext:
+    """What the IW rules may know besides the Dockerfile.
+
+    ``context_dir`` is the build context (usually the Dockerfile's directory); None for stdin or
+    when the context is unknown, which turns off the rules that look at files.
+    ``allowed_registries`` are glob patterns; empty means :data:`DEFAULT_REGISTRIES`.
+    """
+
+    context_dir: str | None = None
+    dockerfile_dir: str | None = None
+    allowed_registries: tuple[str, ...] = ()
+
+
+Check = Callable[[Dockerfile, IWContext], Iterable[Finding]]
+
+
+@dataclass(frozen=True, slots=True)
+class IWRule:
+    info: RuleInfo
+    check: Check = field(compare=False)
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+
+IW_RULES: dict[str, IWRule] = {}
+
+
+def rule(id: str, severity: Severity, title: str, area: str, rationale: str,
+         fix: str) -> Callable[[Check], Check]:
+    def register(fn: Check) -> Check:
+        IW_RULES[id] = IWRule(RuleInfo(id, severity, title, rationale, fix, area, "imagewise"), fn)
+        return fn
+
+    return register
+
+
+def check(df: Dockerfile, ctx: IWContext | None = None,
+          only: Sequence[str] | None = None) -> list[Finding]:
+    """Run every IW rule (or those in ``only``) over ``df``."""
+    ctx = ctx or IWContext()
+    out: list[Finding] = []
+    for rid, r in IW_RULES.items():
+        if only is None or rid in only:
+            out.extend(r.check(df, ctx))
+    return out
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+def finding(rid: str, df: Dockerfile, ins: Instruction | None, message: str,
+             fix: str = "") -> Finding:
+    info = IW_RULES[rid].info
+    if ins is None:
+        loc = Location(file=df.filename, line=1, column=1, end_line=1)
+    else:
+        loc = Location(file=df.filename, line=ins.start_line, column=1, end_line=ins.end_line)
+    return Finding(rid, info.severity, info.title, message, loc, fix or info.fix)
+
+
+def script_of(ins: Instruction) -> Script:
+    """The shell commands a RUN runs (exec form: its argv as one command)."""
+    ins = ins.effective
+    if ins.is_exec_form:
+        import shlex
+
+        return parse_shell(" ".join(shlex.quote(a) for a in ins.arguments))
+    return parse_shell(ins.shell_script)
+
+
+def runs(stage: Stage) -> Iterator[tuple[Instruction, Script]]:
+    for ins in stage.instructions:
+        if ins.keyword == "RUN":
+            yield ins, script_of(ins)
+
+
+def is_windows(df: Dockerfile) -> bool:
+    if df.escape == "`":
+        return True
+    for ins in df.instructions:
+        if ins.keyword == "SHELL" and ins.is_exec_form and ins.arguments:
+            if os.path.basename(ins.arguments[0]).lower().split(".")[0] in ("powershell", "pwsh",
+                                                                             "cmd"):
+                return True
+    return any(re.search(r"windows|nanoserver|servercore", s.base_image, re.I) for s in df.stages)
+
+
+_POSIX_SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "busybox"})
+
+
+def posix_shell_at(df: Dockerfile, stage: Stage, line: int) -> bool:
+    """Whether RUNs at ``line`` of ``stage`` run in a POSIX shell (no SHELL to pwsh/cmd)."""
+    for st in stage_chain(df, stage):
+        shells = [i for i in st.instructions if i.keyword == "SHELL"
+                  and (st is not stage or i.start_line < line)]
+        if shells:
+            argv = shells[-1].arguments
+            if not isinstance(argv, tuple) or not argv:
+                return False
+            return os.path.basename(argv[0]).lower() in _POSIX_SHELLS
+    return True
+
+
+def stage_chain(df: Dockerfile, stage: Stage) -> list[Stage]:
+    """``stage`` and the earlier stages it is built FROM (nearest first)."""
+    chain = [stage]
+    seen = {stage.index}
+    cur = stage
+    while True:
+        parent = df.stage_by_name(cur.base_image)
+        if parent is None or parent.index in seen or parent.index >= cur.index:
+            return chain
+        chain.append(parent)
+        seen.add(parent.index)
+        cur = parent
+
+
+def split_image(ref: str) -> tuple[str, str, str, str]:
+    """``registry, repository, tag, digest`` of an image reference (docker.io when implicit)."""
+    digest = ""
+    if "@" in ref:
+        ref, digest = ref.split("@", 1)
+    first, _, rest = ref.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        registry, path = first, rest
+    else:
+        registry, path = "docker.io", ref
+    tag = ""
+    last = path.rsplit("/", 1)[-1]
+    if ":" in last:
+        path, tag = path.rsplit(":", 1)
+    return registry, path, tag, digest
+
+
+# -- registration into the lint rule table --------------------------------------------------------
+
+def context_from_lint(lint_ctx: object) -> IWContext:
+    """An :class:`IWContext` for the lint engine's context (config + Dockerfile path)."""
+    df: Dockerfile = getattr(lint_ctx, "dockerfile")
+    cfg = getattr(lint_ctx, "config", None)
+    dockerfile_dir = None
+    if df.filename not in ("", "-") and os.path.isfile(df.filename):
+        dockerfile_dir = os.path.dirname(os.path.abspath(df.filename))
+    context_dir = getattr(cfg, "context_dir", None) or dockerfile_dir
+    trusted = tuple(getattr(cfg, "trusted_registries", ()) or ())
+    return IWContext(context_dir=context_dir, dockerfile_dir=dockerfile_dir,
+                     allowed_registries=trusted)
+
+
+def _adapter(r: IWRule) -> Callable[[object], Iterator[object]]:
+    from imagewise.dockerfile.rules import Hit
+
+    def run(lint_ctx: object) -> Iterator[object]:
+        ctx = context_from_lint(lint_ctx)
+        if r.id == "IW102" and ctx.allowed_registries:
+            return  # a configured allow-list is DL3026's to enforce; IW102 is the default one
+        for f in r.check(getattr(lint_ctx, "dockerfile"), ctx):
+            yield Hit(f.location.line, f.message, f.location.column or 1, f.location.end_line)
+
+    return run
+
+
+def register_all() -> None:
+    """Register every IW rule into the lint rule table (once)."""
+    try:
+        from imagewise.dockerfile.rules import REGISTRY, Rule, register
+    except ModuleNotFoundError as e:  # the table is optional for the IW rules themselves
+        if e.name != "imagewise.dockerfile.rules":
+            raise
+        return
+
+    for r in IW_RULES.values():
+        if r.id not in REGISTRY:
+            register(Rule(r.info, _adapter(r)))  # type: ignore[arg-type]
+
