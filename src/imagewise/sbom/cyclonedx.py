@@ -11,7 +11,10 @@ from imagewise.sbom.model import Package
 
 
 def _component(p: Package, ref: str) -> Any:
-    from cyclonedx.factory.license import LicenseFactory
+    try:
+        from cyclonedx.contrib.license.factories import LicenseFactory
+    except ImportError:  # cyclonedx-python-lib < 11.5
+        from cyclonedx.factory.license import LicenseFactory  # type: ignore[no-redef]
     from cyclonedx.model import Property
     from cyclonedx.model.component import Component, ComponentType
     from packageurl import PackageURL

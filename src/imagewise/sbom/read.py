@@ -17,14 +17,14 @@ _MAX_SBOM = 512 << 20
 
 
 def looks_like_sbom(path: str | Path) -> bool:
-    """True for a JSON file that is a CycloneDX BOM or an SPDX document (sniffed, not parsed)."""
+    """True for a file holding a JSON object: image archives are tars and never start with
+    ``{``; whether it is CycloneDX or SPDX is decided (with a clear error) by ``read_sbom``."""
     p = Path(path)
     if not p.is_file():
         return False
     with p.open("rb") as f:
-        head = f.read(4096)
-    return head.lstrip()[:1] == b"{" and (b'"bomFormat"' in head or b'"spdxVersion"' in head
-                                         or b'"SPDXID"' in head)
+        head = f.read(512)
+    return head.lstrip()[:1] == b"{"
 
 
 def _from_purl(purl: str, name: str, version: str) -> tuple[str, str, str, dict[str, str]]:

@@ -1,0 +1,154 @@
+"""SBOM output: imagewise JSON, table, CycloneDX 1.6 and SPDX 2.3 validated by the official
+libraries; reading SBOMs back (ours and syft's); the ``imagewise sbom`` command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fixtures_images import build_image, tar_bytes, write_oci_layout
+from imagewise.sbom.catalog import Catalog, catalog
+from imagewise.sbom.formats import render
+from imagewise.sbom.model import TYPES
+from imagewise.sbom.read import looks_like_sbom, read_sbom
+from imagewise.sources import open_source
+from test_sbom_syft import apps_image, debian_small_image
+
+
+@pytest.fixture(scope="module")
+def layouts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("sbom-out")
+    write_oci_layout(apps_image(compression=""), root / "apps", "latest")
+    write_oci_layout(debian_small_image(), root / "deb", "latest")
+    odd = tar_bytes({
+        "lib/apk/db/installed": b"P:odd\nV:1-r0\nA:x86_64\nL:GPL2+ BSD License-Ref weird\n\n",
+        "usr/lib/python3/site-packages/x-1.dist-info/METADATA":
+            b"Metadata-Version: 2.1\nName: x\nVersion: 1\nLicense: BSD License\n",
+    })
+    write_oci_layout(build_image([odd], compression=""), root / "odd", "latest")
+    return {k: f"oci:{root / k}:latest" for k in ("apps", "deb", "odd")}
+
+
+@pytest.fixture(scope="module")
+def catalogs(layouts: dict[str, str]) -> dict[str, Catalog]:
+    out = {}
+    for k, ref in layouts.items():
+        with open_source(ref) as src:
+            out[k] = catalog(src.image())
+    return out
+
+
+def _ident(cat: Catalog) -> set[tuple[str, str, str, str]]:
+    return {(p.type, p.name, p.version, p.purl) for p in cat.packages}
+
+
+@pytest.mark.parametrize("which", ["apps", "deb", "odd"])
+def test_cyclonedx_valid_and_round_trips(catalogs: dict[str, Catalog], which: str, tmp_path: Path) -> None:
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    text = render(catalogs[which], "cyclonedx-json")
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    doc = json.loads(text)
+    assert doc["specVersion"] == "1.6" and doc["metadata"]["component"]["type"] == "container"
+    f = tmp_path / "bom.cdx.json"
+    f.write_text(text)
+    assert looks_like_sbom(f)
+    back = read_sbom(f)
+    assert _ident(back) == _ident(catalogs[which])
+    orig = {p.purl: p for p in catalogs[which].packages}
+    for p in back.packages:
+        assert p.locations[0].path == orig[p.purl].introduced_by.path  # type: ignore[union-attr]
+        assert p.from_base == orig[p.purl].from_base
+
+
+@pytest.mark.parametrize("which", ["apps", "deb", "odd"])
+def test_spdx_valid_and_round_trips(catalogs: dict[str, Catalog], which: str, tmp_path: Path) -> None:
+    from spdx_tools.spdx.parser.parse_anything import parse_file
+    from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+
+    text = render(catalogs[which], "spdx-json")
+    f = tmp_path / "doc.spdx.json"
+    f.write_text(text)
+    document = parse_file(str(f))
+    assert validate_full_spdx_document(document) == []
+    assert len(document.packages) == len(catalogs[which].packages) + 1  # + the image itself
+    back = read_sbom(f)
+    assert _ident(back) == _ident(catalogs[which])
+
+
+def test_unusual_licenses_survive_without_breaking_validity(catalogs: dict[str, Catalog]) -> None:
+    cat = catalogs["odd"]
+    odd = next(p for p in cat.packages if p.name == "odd")
+    assert odd.licenses == ("GPL2+", "BSD", "License-Ref", "weird")
+    spdx = json.loads(render(cat, "spdx-json"))
+    entry = next(p for p in spdx["packages"] if p["name"] == "odd")
+    assert entry["licenseDeclared"] == "NOASSERTION" and "GPL2+" in entry["licenseComments"]
+
+
+def test_imagewise_json_envelope(catalogs: dict[str, Catalog]) -> None:
+    doc = json.loads(render(catalogs["apps"], "json"))
+    assert doc["schema"] == "imagewise/sbom/v1"
+    assert doc["distro"]["id"] == "alpine" and doc["base_layers"] == 1
+    for p in doc["packages"]:
+        assert {"name", "version", "type", "purl", "licenses", "locations"} <= set(p)
+        assert p["type"] in TYPES
+        assert all(set(loc) == {"layer", "path"} for loc in p["locations"])
+    types = {p["type"] for p in doc["packages"]}
+    assert types == {"apk", "pypi", "npm", "golang", "maven"}
+    musl = next(p for p in doc["packages"] if p["name"] == "musl")
+    assert musl["from_base"] is True and musl["source"]["name"] == "musl"
+    flask = next(p for p in doc["packages"] if p["name"] == "flask")
+    assert flask["from_base"] is False
+
+
+def test_table_lists_layer_and_base(catalogs: dict[str, Catalog]) -> None:
+    text = render(catalogs["deb"], "table")
+    line = next(ln for ln in text.splitlines() if ln.startswith("curl "))
+    assert line.split()[-2:] == ["1", "app"]
+    assert "Debian GNU/Linux 12 (bookworm)" in text.splitlines()[-1]
+
+
+def test_reads_syft_sboms(layouts: dict[str, str], catalogs: dict[str, Catalog], tmp_path: Path) -> None:
+    """SBOMs written by another tool (syft) are accepted as input."""
+    target = "oci-dir:" + layouts["deb"].split(":", 1)[1].rsplit(":", 1)[0]
+    for fmt in ("cyclonedx-json", "spdx-json"):
+        out = tmp_path / f"syft.{fmt}"
+        subprocess.run(["syft", "scan", target, "-o", f"{fmt}={out}", "-q"], check=True)
+        back = read_sbom(out)
+        ours = {(p.type, p.name, p.version) for p in catalogs["deb"].packages}
+        theirs = {(p.type, p.name, p.version) for p in back.packages}
+        assert ours <= theirs and theirs - ours == {("deb", "removed-pkg", "1.0-1")}
+        assert back.distro is not None and back.distro.id == "debian"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "imagewise", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_cli_formats_output_file_and_errors(layouts: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "sbom.json"
+    r = _cli("sbom", layouts["deb"], "--format", "json", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    assert {p["name"] for p in doc["packages"]} >= {"libc6", "curl", "ca-certificates"}
+    cdx = tmp_path / "sbom.cdx.json"
+    assert _cli("sbom", layouts["deb"], "-f", "cyclonedx-json", "-o", str(cdx)).returncode == 0
+    r = _cli("sbom", str(cdx), "--format", "json")  # an SBOM file as input
+    assert r.returncode == 0 and {p["name"] for p in json.loads(r.stdout)["packages"]} == \
+        {p["name"] for p in doc["packages"]}
+    r = _cli("sbom", layouts["deb"])
+    assert r.returncode == 0 and "libc6" in r.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"bomFormat": "CycloneDX", ')
+    r = _cli("sbom", str(bad))
+    assert r.returncode == 2 and r.stderr.startswith("imagewise: error:") and "Traceback" not in r.stderr
+    r = _cli("sbom", "oci:" + str(tmp_path / "missing") + ":x")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    r = _cli("sbom", layouts["deb"], "--format", "xml")
+    assert r.returncode == 2
