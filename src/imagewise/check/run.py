@@ -59,18 +59,16 @@ class CheckResult:
         return not self.vuln_note
 
 
-def _rule_areas() -> dict[str, str]:
+def _rule_areas(lint_ran: bool) -> dict[str, str]:
+    """Rule id -> guide area. Lint rules are only loaded when the linter ran (they are many)."""
     from imagewise.audit import rule_infos
 
     areas = {i.id: i.area for i in rule_infos()}
-    try:
+    if lint_ran:
         from imagewise.dockerfile.rules import all_rules
 
         for r in all_rules():
-            info = getattr(r, "info", r)
-            areas.setdefault(info.id, getattr(info, "area", "") or "build")
-    except ImportError:  # pragma: no cover - the linter is part of the package
-        pass
+            areas.setdefault(r.info.id, r.info.area or "build")
     return areas
 
 
@@ -169,7 +167,7 @@ def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -
         waste = _link_findings(waste, link)
         base_image = link.base_image
 
-    areas = _rule_areas()
+    areas = _rule_areas(df is not None)
     for f in secrets:
         areas.setdefault(f.rule, "security")
     for f in waste:
