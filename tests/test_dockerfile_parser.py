@@ -65,6 +65,23 @@ def test_heredocs_several_per_line_and_strip_tabs() -> None:
     assert script.shell_script == "set -e\napt-get update\n"
 
 
+def test_heredoc_words_only_as_buildkit_finds_them() -> None:
+    df = parse("FROM a\nRUN echo $((1<<3)) && cat <<EOF >x\nhi\nEOF\nRUN echo '<<NOT'\n")
+    assert [h.name for h in df.instructions[1].heredocs] == ["EOF"]
+    assert df.instructions[2].heredocs == () and df.instructions[2].start_line == 5
+
+
+@pytest.mark.parametrize(("run", "script"), [
+    ("RUN <<EOF\napt-get update\nEOF\n", "apt-get update\n"),
+    ("RUN bash -e <<EOF\napt-get update\nEOF\n", "apt-get update\n"),
+    ("RUN <<EOF\n#!/bin/bash\napt-get update\nEOF\n", "#!/bin/bash\napt-get update\n"),
+    ("RUN <<EOF\n#!/usr/bin/env python3\nimport os\nEOF\n", ""),
+    ("RUN python3 <<EOF\nimport os\nEOF\n", "python3 <<EOF"),
+])
+def test_shell_script_of_heredoc_runs(run: str, script: str) -> None:
+    assert parse("FROM a\n" + run).instructions[1].shell_script == script
+
+
 def test_heredoc_unterminated_is_syntax_error() -> None:
     with pytest.raises(DockerfileSyntaxError) as err:
         parse("FROM a\nRUN <<EOF\necho\n")

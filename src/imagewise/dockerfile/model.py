@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+_SHELLS = ("sh", "bash", "ash", "dash", "zsh", "ksh")
+
 
 @dataclass(frozen=True, slots=True)
 class Heredoc:
@@ -74,12 +76,28 @@ class Instruction:
 
     @property
     def shell_script(self) -> str:
-        """For RUN: the script a shell will run (heredoc bodies for ``RUN <<EOF``), else ``""``."""
+        """For RUN: the shell script that runs. For ``RUN <<EOF`` and ``RUN bash <<EOF`` that is
+        the heredoc body, unless a ``#!`` line names a non-shell interpreter (then ``""``)."""
         if self.is_exec_form:
             return ""
-        if self.heredocs and self.args.strip().startswith("<<"):
-            return "\n".join(h.body for h in self.heredocs)
-        return self.args
+        if not self.heredocs:
+            return self.args
+        words = self.args.split()
+        first = words[0] if words else ""
+        shell_fed = first.rsplit("/", 1)[-1] in _SHELLS and all(
+            w.startswith(("-", "<<")) for w in words[1:])
+        if not (first.startswith("<<") or shell_fed):
+            return self.args
+        body = self.heredocs[0].body
+        line = body.lstrip().split("\n", 1)[0]
+        if line.startswith("#!"):
+            tokens = line[2:].split() or [""]
+            interp = tokens[0].rsplit("/", 1)[-1]
+            if interp == "env" and len(tokens) > 1:
+                interp = tokens[1]
+            if interp not in _SHELLS:
+                return ""
+        return "\n".join(h.body for h in self.heredocs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ EXEC_KEYWORDS = frozenset({"RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD", "
 HEREDOC_KEYWORDS = frozenset({"RUN", "COPY", "ADD"})
 _DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 _KNOWN_DIRECTIVES = frozenset({"syntax", "escape", "check"})
-_HEREDOC = re.compile(r"<<(-?)\s*(?:\"([^\"\s]+)\"|'([^'\s]+)'|([A-Za-z0-9_.\-]+))")
+_HEREDOC = re.compile(r"^(\d*)<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\3$")
 
 
 @dataclass
@@ -203,34 +203,20 @@ def _exec_form(rest: str) -> str | tuple[str, ...]:
     return rest
 
 
-def _heredoc_markers(rest: str) -> list[tuple[str, bool, bool]]:
-    """(name, strip_tabs, expand) for each heredoc marker outside quotes, in order."""
+def _heredoc_markers(rest: str, escape: str) -> list[tuple[str, bool, bool]]:
+    """(name, strip_tabs, expand) for each heredoc word, as BuildKit finds them: a whole word
+    ``[n]<<[-]NAME`` with NAME optionally quoted (quoted: no expansion in the body)."""
     found: list[tuple[str, bool, bool]] = []
-    quote = ""
-    i = 0
-    while i < len(rest):
-        c = rest[i]
-        if quote:
-            if c == quote:
-                quote = ""
-        elif c in "'\"":
-            quote = c
-        elif rest.startswith("<<", i) and not rest.startswith("<<<", i) and (
-            i == 0 or rest[i - 1] != "<"
-        ):
-            m = _HEREDOC.match(rest, i)
-            if m:
-                name = m.group(2) or m.group(3) or m.group(4)
-                found.append((name, m.group(1) == "-", m.group(4) is not None))
-                i = m.end()
-                continue
-        i += 1
+    for word in split_words(rest, escape):
+        m = _HEREDOC.match(word)
+        if m:
+            found.append((m.group(4), m.group(2) == "-", not m.group(3)))
     return found
 
 
 def _read_heredocs(cur: _Cursor, rest: str) -> tuple[Heredoc, ...]:
     out: list[Heredoc] = []
-    for name, strip_tabs, do_expand in _heredoc_markers(rest):
+    for name, strip_tabs, do_expand in _heredoc_markers(rest, cur.escape):
         start = cur.i
         body: list[str] = []
         while True:
