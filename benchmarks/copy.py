@@ -86,13 +86,19 @@ class Registry:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+_TEXT: bytes = b""
+
+
 def _content(rng: random.Random, size: int) -> bytes:
+    global _TEXT
+    if not _TEXT:  # 4 MB of source-like text to cut text files from
+        vocab = ("def", "return", "import", "class", "self", "value", "config", "\n", "    ", "=",
+                 "(", ")", "name", "path", "os", "data", "for", "in", "if", "not", "None", "0")
+        _TEXT = " ".join(rng.choice(vocab) for _ in range(1_000_000)).encode()
     kind = rng.random()
     if kind < 0.45:  # text: source and config files
-        words = [rng.choice(("def", "return", "import", "class", "self", "value", "config", "\n",
-                             "    ", "=", "(", ")", "name", "path", "os", "data", "for", "in"))
-                 for _ in range(size // 4 + 1)]
-        return " ".join(words).encode()[:size]
+        start = rng.randrange(0, max(1, len(_TEXT) - size))
+        return (_TEXT[start:start + size] * (size // len(_TEXT) + 1))[:size]
     if kind < 0.8:  # binaries: structured with random runs
         out = bytearray()
         while len(out) < size:

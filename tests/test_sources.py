@@ -296,3 +296,19 @@ def test_layout_is_not_modified_by_reading(tmp_path: Path) -> None:
     after = sorted((p.name, p.stat().st_mtime_ns) for p in (tmp_path / "lay").rglob("*"))
     assert before == after
     shutil.rmtree(tmp_path / "lay")
+
+
+def test_alpine_minirootfs_image(alpine_layout: tuple[str, BuiltImage], tmp_path: Path) -> None:
+    transport, built = alpine_layout
+    with open_source(transport) as src:
+        img = src.image()
+        assert str(img.digest) == built.digest
+        assert img.layers[0].created_by.startswith("/bin/sh -c #(nop) ADD file:alpine-minirootfs")
+        with img.layers[0].open() as f, tarfile.open(fileobj=f, mode="r|") as tf:
+            names = {m.name.lstrip("./") for m in tf}
+    assert {"lib/apk/db/installed", "etc/alpine-release", "bin/busybox"} <= names
+    # the same image as an old-style docker save, read back: same diff_id, uncompressed layer
+    archive = write_docker_archive(built, tmp_path / "alpine.tar", "alpine:3.20")
+    with open_source(archive + ":alpine:3.20") as src:
+        assert [str(d) for d in src.image().config.diff_ids] == built.diff_ids
+        assert read_all_layers(src) == built.diff_ids

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from imagewise.errors import ImageFormatError
+from imagewise.oci.digest import Digest
 from imagewise.oci.model import Descriptor, Index, Manifest, Platform
 from imagewise.progress import NULL, Reporter
 from imagewise.sources.base import Sink, Source
@@ -48,12 +49,14 @@ class CopyResult:
 class _Progress:
     """Wraps a blob stream to report bytes read to a Reporter."""
 
-    def __init__(self, raw: IO[bytes], reporter: Reporter, key: str) -> None:
+    def __init__(self, raw: IO[bytes], reporter: Reporter, key: str, digest: Digest) -> None:
         self._raw = raw
         self._reporter = reporter
         self._key = key
         self.count = 0
-        self.verifies = getattr(raw, "verifies", None)  # pass on the source's digest guarantee
+        # Source.open_blob streams raise at EOF unless the bytes match the digest, so a sink that
+        # reads to EOF may skip hashing them a second time
+        self.verifies = digest
 
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n)
@@ -128,7 +131,7 @@ def copy_image(
             return
         reporter.start(key, f"blob {desc.digest.short}", desc.size)
         try:
-            stream = _Progress(source.open_blob(desc), reporter, key)
+            stream = _Progress(source.open_blob(desc), reporter, key, desc.digest)
             try:
                 sink.put_blob(desc, stream)  # type: ignore[arg-type]
             finally:
