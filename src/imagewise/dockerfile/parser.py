@@ -1,12 +1,35 @@
-"""Dockerfile parser: text -> immutable :class:`~imagewise.dockerfile.model.Dockerfile`.
+"""Dockerfile parser: ``parse(text, filename="Dockerfile") -> Dockerfile``.
 
-Follows BuildKit's grammar: parser directives at the top (``# syntax=``, ``# escape=`` with a
-backtick escape for Windows files, ``# check=``), comment lines (``#`` as first non-blank
-character), line continuations with the escape character (comment and blank lines inside a
-continuation are skipped), heredocs for RUN/COPY/ADD (``<<EOF``, ``<<-EOF``, quoted delimiters,
-several per instruction), leading ``--flags``, exec (JSON) and shell forms, ONBUILD wrapping an
-inner instruction, stages with ``AS`` aliases and ``--platform``, global ARGs expanded into FROM.
-Errors are :class:`~imagewise.errors.DockerfileSyntaxError` with the file and line.
+The model (frozen dataclasses in :mod:`imagewise.dockerfile.model`):
+
+* ``Dockerfile``: ``filename``, ``text``, ``instructions`` (all, in order), ``stages``,
+  ``preamble`` (instructions before the first FROM, normally global ARGs), ``directives``
+  (``{"syntax": ..., "escape": ...}``), ``escape`` (``\\`` or a backtick), ``global_args``
+  (their defaults, expanded), ``comments`` (every ``(line, text)`` comment, for pragmas).
+* ``Instruction``: ``keyword`` (upper-case), ``original`` (exact source text, continuation and
+  heredoc lines included), ``start_line``/``end_line`` (1-based, inclusive), ``flags``
+  (``{"--mount": ("type=cache,target=/x", ...)}``, repeated flags kept in order; ``flag()``,
+  ``has_flag()``), ``args`` (text after the flags, continuations joined, inner comment lines
+  dropped), ``arguments`` (that text, or a tuple for the JSON exec form; ``is_exec_form``),
+  ``heredocs`` (``Heredoc(name, body, strip_tabs, expand, start_line, end_line)``, several per
+  instruction), ``pairs`` (ENV/LABEL/ARG key-value pairs, quotes removed), ``comments`` and
+  ``comment_lines`` (the comment lines just before it), ``inner`` (the instruction an ONBUILD
+  wraps; ``effective`` gives it), ``stage_index`` (-1 before the first FROM), ``shell_script``
+  (what a shell runs for RUN, heredoc bodies included).
+* ``Stage``: ``index``, ``base_image`` (expanded with the global ARGs like BuildKit:
+  ``$VAR``, ``${VAR}``, ``${VAR:-default}``, ``${VAR:+alt}``, see :mod:`.expand`),
+  ``base_image_raw``, ``alias``, ``platform``, ``from_instruction``/``from_line``,
+  ``instructions`` (after the FROM).
+
+Grammar, following BuildKit: parser directives at the top (``# syntax=``, ``# escape=`` with a
+backtick escape for Windows files, ``# check=``); comment lines (``#`` as first non-blank
+character); line continuations with the escape character (comment and blank lines inside a
+continuation are skipped); heredocs for RUN/COPY/ADD (a whole word ``<<EOF``, ``<<-EOF``,
+``<<"EOF"``, several per instruction); leading ``--flags``; exec (JSON) and shell forms; ONBUILD
+wrapping an inner instruction (even ONBUILD/FROM, which rule DL3043 reports); stages with ``AS``
+aliases and ``--platform``. Errors are :class:`~imagewise.errors.DockerfileSyntaxError` with the
+file and line (unknown instruction, unterminated heredoc, FROM without an image, bad escape);
+nothing else escapes ``parse``.
 """
 
 from __future__ import annotations

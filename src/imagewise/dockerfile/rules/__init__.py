@@ -37,6 +37,7 @@ RULE_MODULES = [
     "imagewise.dockerfile.rules.instructions",
     "imagewise.dockerfile.rules.stages",
     "imagewise.dockerfile.rules.packages",
+    "imagewise.dockerfile.rules.rpm",
     "imagewise.dockerfile.rules.commands",
     "imagewise.dockerfile.rules.labels",
 ]
