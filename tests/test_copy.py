@@ -167,3 +167,24 @@ def test_cli_errors_are_one_line(args: list[str], fragment: str) -> None:
 def test_oci_archive_destination_must_be_a_file(tmp_path: Path) -> None:
     with pytest.raises(ImageFormatError, match="directory"):
         open_sink(f"oci-archive:{tmp_path}")
+
+
+def test_layout_with_several_images_needs_a_tag(tmp_path: Path) -> None:
+    a, b = random_image(seed=1), random_image(seed=2)
+    copy(write_oci_layout(a, tmp_path / "a"), f"oci:{tmp_path / 'out'}:one")
+    copy(write_oci_layout(b, tmp_path / "b"), f"oci:{tmp_path / 'out'}:two")
+    with pytest.raises(ImageFormatError, match="holds 2 images.*one, two"):
+        open_source(f"oci:{tmp_path / 'out'}").image()
+    assert str(open_source(f"oci:{tmp_path / 'out'}:two").image().digest) == b.digest
+
+
+def test_concurrent_copies_into_one_layout_keep_every_tag(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    images = [random_image(seed=s, layers=1, files=1, size=64) for s in range(8)]
+    sources = [write_oci_layout(img, tmp_path / f"src{i}") for i, img in enumerate(images)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: copy(sources[i], f"oci:{tmp_path / 'out'}:t{i}"), range(8)))
+    tags = {e["annotations"]["org.opencontainers.image.ref.name"]: e["digest"]
+            for e in index_entries(tmp_path / "out")}
+    assert tags == {f"t{i}": img.digest for i, img in enumerate(images)}

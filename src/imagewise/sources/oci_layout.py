@@ -88,6 +88,12 @@ class OCIStoreSource(Source):
             raise ImageFormatError(f"{self._label}: index.json lists no images")
         if len(entries) == 1:
             return self.fetch_manifest(entries[0])
+        names = {d.annotations.get(REF_NAME) for d in entries}
+        if len(names) > 1:  # several images, not several platforms of one: the user must choose
+            tags = sorted(n for n in names if n)
+            raise ImageFormatError(
+                f"{self._label} holds {len(entries)} images; pick one with :TAG or :@N "
+                f"(tags: {', '.join(tags) or 'none'})")
         return self.index_json
 
     def _synthetic_index(self, descs: list[Descriptor]) -> Index:
@@ -210,7 +216,7 @@ class OCILayoutSink(Sink):
         if top:
             self._top = manifest
 
-    def commit(self) -> None:
+    def _update_index(self) -> None:
         if self._top is None:
             raise ImageFormatError(f"{self.name}: nothing to commit (no top manifest written)")
         m = self._top
@@ -239,6 +245,18 @@ class OCILayoutSink(Sink):
             f.write(data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, index_file)
+
+    def commit(self) -> None:
+        """Update index.json under an exclusive lock on the layout directory, so concurrent
+        copies into one layout do not lose each other's entries."""
+        import fcntl
+
+        dfd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(dfd, fcntl.LOCK_EX)
+            self._update_index()
+        finally:
+            os.close(dfd)  # closing releases the lock
 
     def _platform_of(self, m: Manifest | Index) -> Platform | None:
         if not isinstance(m, Manifest):
