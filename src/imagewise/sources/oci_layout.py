@@ -88,9 +88,9 @@ class OCIStoreSource(Source):
             raise ImageFormatError(f"{self._label}: index.json lists no images")
         if len(entries) == 1:
             return self.fetch_manifest(entries[0])
-        names = {d.annotations.get(REF_NAME) for d in entries}
-        if len(names) > 1:  # several images, not several platforms of one: the user must choose
-            tags = sorted(n for n in names if n)
+        ref_names = {d.annotations.get(REF_NAME) for d in entries}
+        if len(ref_names) > 1:  # several images, not several platforms of one: the user must choose
+            tags = sorted(n for n in ref_names if n)
             raise ImageFormatError(
                 f"{self._label} holds {len(entries)} images; pick one with :TAG or :@N "
                 f"(tags: {', '.join(tags) or 'none'})")
