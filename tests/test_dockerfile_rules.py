@@ -118,6 +118,18 @@ def test_heredoc_run_is_linted_as_its_script() -> None:
     assert hits("DL4006", piped) == []
 
 
+def test_buildkit_syntax_gives_no_false_positives() -> None:
+    """The hadolint complaints of peers.md 1.2: heredoc after a continuation, cache mounts
+    instead of cleanup, COPY --link/--chmod with a heredoc."""
+    text = ("# syntax=docker/dockerfile:1.7\nFROM debian:12\n"
+            "RUN --mount=type=cache,target=/var/cache/apt \\\n"
+            "    --mount=type=cache,target=/var/lib/apt \\\n    <<EOF\nset -eux\napt-get update\n"
+            "apt-get install -y --no-install-recommends curl=7.88.1-10+deb12u8\nEOF\n"
+            "COPY --link --chmod=755 <<-\"EOT\" /usr/local/bin/run\n\t#!/bin/sh\n\texec \"$@\"\n"
+            "\tEOT\nCOPY --link a b /opt/\nUSER 10001\n")
+    assert ids(text) == []
+
+
 def test_variables_in_package_lists_are_not_unpinned() -> None:
     assert hits("DL3008", "RUN apt-get install -y $PACKAGES") == []
     env = "FROM f:42\nENV V=2.51.0-2.fc42\nRUN dnf -y install git-core-${V} && dnf clean all\n"
