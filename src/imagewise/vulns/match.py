@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from imagewise.sbom.model import Package
-from imagewise.vulns.osv import Affected, affects, normalize_name
+from imagewise.vulns import versions
+from imagewise.vulns.osv import Affected, CompiledEntry, compile_entry, normalize_name
 from imagewise.vulns.severity import Rating, level_rank
 
 if TYPE_CHECKING:
-    from imagewise.vulns.store import VulnDB
+    from imagewise.vulns.store import RecordInfo, VulnDB
 
 _RPM_DISTROS = {
     "rhel": "Red Hat", "rocky": "Rocky Linux", "almalinux": "AlmaLinux", "opensuse": "openSUSE",
@@ -159,44 +160,84 @@ def match(packages: list[Package] | tuple[Package, ...], db: VulnDB) -> list[Vul
     """Every vulnerability affecting ``packages``, ordered by severity (worst first), then id."""
     keys = [match_key(p) for p in packages]
     table = db.lookup({(k.ecosystem, k.name) for k in keys if k is not None})
-    cache: dict[Any, Any] = {}
+    compiled: dict[int, CompiledEntry] = {}
+    range_cache: dict[Any, Any] = {}
     hits: list[tuple[int, dict[str, list[tuple[str, Affected]]]]] = []
     for i, k in enumerate(keys):
         if k is None:
             continue
+        rows = table.get((k.ecosystem, k.name))
+        if not rows:
+            continue
+        key = versions.parse(k.ecosystem, k.version)
         found: dict[str, list[tuple[str, Affected]]] = {}
-        for vid, entry in table.get((k.ecosystem, k.name), ()):
-            if not _release_ok(entry.release, k):
+        for vid, entry in rows:
+            if entry.release and k.release and not _release_ok(entry.release, k):
                 continue
-            hit, fix = affects(entry, k.version, cache)
+            ce = compiled.get(id(entry))
+            if ce is None:
+                ce = compiled[id(entry)] = compile_entry(entry, range_cache)
+            hit, fix = ce.affects(key, k.version)
             if hit:
                 found.setdefault(vid, []).append((fix, entry))
         if found:
             hits.append((i, found))
     infos = db.records({vid for _, found in hits for vid in found})
+    component = _components({vid for _, found in hits for vid in found}, infos)
+    groups_of: dict[tuple[str, ...], _Group] = {}
     out: list[Vulnerability] = []
     for i, found in hits:
         pkg, eco = packages[i], keys[i].ecosystem  # type: ignore[union-attr]
-        aliases = {vid: infos[vid].aliases if vid in infos else () for vid in found}
-        for group in _groups(list(found), aliases):
-            names = set(group).union(*(aliases[v] for v in group))
-            primary = _primary(names)
-            ratings: list[Rating] = []
-            fixes: set[str] = set()
-            for vid in group:
-                info = infos.get(vid)
-                if info and info.rating:
-                    ratings.append(info.rating)
-                for fix, entry in found[vid]:
-                    if fix:
-                        fixes.add(fix)
-                    if entry.rating:
-                        ratings.append(entry.rating)
-            best = max(ratings, key=lambda r: (level_rank(r.level), r.score or 0.0), default=None)
-            summary = next((infos[v].summary for v in group if v in infos and infos[v].summary), "")
+        buckets: dict[str, list[str]] = {}
+        for vid in found:
+            buckets.setdefault(component[vid], []).append(vid)
+        for members in buckets.values():
+            sig = tuple(sorted(members))
+            g = groups_of.get(sig)
+            if g is None:
+                g = groups_of[sig] = _make_group(sig, infos)
+            fixes = {fix for vid in sig for fix, _ in found[vid] if fix}
+            best = g.rating
+            for vid in sig:
+                for _, entry in found[vid]:
+                    if entry.rating and (best is None or _rank(entry.rating) > _rank(best)):
+                        best = entry.rating
             out.append(Vulnerability(
-                id=primary, aliases=tuple(sorted(names - {primary})), package=pkg, ecosystem=eco,
+                id=g.primary, aliases=g.aliases, package=pkg, ecosystem=eco,
                 severity=best.level if best else "unknown", score=best.score if best else None,
-                fixed_versions=tuple(sorted(fixes)), summary=summary, records=tuple(group)))
+                fixed_versions=tuple(sorted(fixes)), summary=g.summary, records=g.records))
     out.sort(key=lambda v: (-level_rank(v.severity), v.package.name, v.id))
     return out
+
+
+def _components(vids: set[str], infos: dict[str, RecordInfo]) -> dict[str, str]:
+    """Each record id -> a representative of the records it is merged with (shared aliases)."""
+    ordered = sorted(vids)
+    aliases = {vid: infos[vid].aliases if vid in infos else () for vid in ordered}
+    rep: dict[str, str] = {}
+    for group in _groups(ordered, aliases):
+        for vid in group:
+            rep[vid] = group[0]
+    return rep
+
+
+def _make_group(group: tuple[str, ...], infos: dict[str, RecordInfo]) -> _Group:
+    names = set(group).union(*(infos[v].aliases for v in group if v in infos))
+    primary = _primary(names)
+    ratings = [r for r in (infos[v].rating for v in group if v in infos) if r is not None]
+    best = max(ratings, key=_rank, default=None)
+    summary = next((infos[v].summary for v in group if v in infos and infos[v].summary), "")
+    return _Group(group, primary, tuple(sorted(names - {primary})), best, summary)
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    records: tuple[str, ...]
+    primary: str
+    aliases: tuple[str, ...]
+    rating: Rating | None
+    summary: str
+
+
+def _rank(r: Rating) -> tuple[int, float]:
+    return level_rank(r.level), r.score or 0.0

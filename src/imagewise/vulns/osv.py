@@ -137,36 +137,53 @@ def _sorted_events(ecosystem: str, events: tuple[tuple[str, str], ...]) -> list[
     return zero + ordered
 
 
+Interval = tuple[Any, Any, bool, str]  # (low or None, high or None, high inclusive, fix text)
+
+
+def compile_range(ecosystem: str, events: tuple[tuple[str, str], ...]) -> tuple[tuple[Interval, ...], Any]:
+    """The sorted-event walk of the OSV spec turned into intervals once: ``introduced`` opens an
+    interval, ``fixed`` closes it (exclusive, and names the fix), ``last_affected`` closes it
+    (inclusive); repeated opens or closes change nothing. ``limit`` caps everything below it.
+    Returns (intervals, limit key or None); no intervals when a version does not parse."""
+    ordered = _sorted_events(ecosystem, events)
+    if ordered is None:
+        return (), None
+    out: list[Interval] = []
+    open_at: Any = None
+    is_open = False
+    limit: Any = None
+    for key, kind, text in ordered:
+        if kind == "introduced" and not is_open:
+            open_at, is_open = key, True
+        elif kind == "fixed" and is_open:
+            out.append((open_at, key, False, text))
+            is_open = False
+        elif kind == "last_affected" and is_open:
+            out.append((open_at, key, True, ""))
+            is_open = False
+        elif kind == "limit" and (limit is None or key < limit):
+            limit = key
+    if is_open:
+        out.append((open_at, None, False, ""))
+    return tuple(out), limit
+
+
 def range_hit(ecosystem: str, key: Any, events: tuple[tuple[str, str], ...],
               cache: dict[Any, Any] | None = None) -> tuple[bool, str]:
-    """(affected, the fixed version that closes the range above ``key`` or "")."""
-    sorted_events = cache.get(events) if cache is not None else None
-    if sorted_events is None:
-        sorted_events = _sorted_events(ecosystem, events) or []
+    """(affected, the fixed version that closes the range ``key`` is in, or "")."""
+    compiled = cache.get((ecosystem, events)) if cache is not None else None
+    if compiled is None:
+        compiled = compile_range(ecosystem, events)
         if cache is not None:
-            cache[events] = sorted_events
-    affected = False
-    limited = False
-    fix = ""
-    for i, (ek, kind, _text) in enumerate(sorted_events):
-        if kind == "introduced":
-            if ek is None or not (key < ek):
-                affected = True
-        elif kind == "fixed":
-            if not (key < ek):
-                affected = False
-        elif kind == "last_affected":
-            if ek < key:
-                affected = False
-        elif kind == "limit":
-            if not (key < ek):
-                limited = True
-    if affected and not limited:
-        for ek, kind, text in sorted_events:
-            if kind == "fixed" and ek is not None and key < ek:
-                fix = text
-                break
-        return True, fix
+            cache[(ecosystem, events)] = compiled
+    intervals, limit = compiled
+    if limit is not None and not (key < limit):
+        return False, ""
+    for low, high, inclusive, fix in intervals:
+        if low is not None and key < low:
+            continue
+        if high is None or key < high or (inclusive and not (high < key)):
+            return True, fix
     return False, ""
 
 
@@ -183,3 +200,40 @@ def affects(entry: Affected, version: str, cache: dict[Any, Any] | None = None) 
         fixes = [t for r in entry.ranges for k, t in r if k == "fixed"]
         return True, fixes[0] if len(fixes) == 1 else ""
     return False, ""
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledEntry:
+    """An ``Affected`` entry ready for repeated evaluation: every range's intervals flattened."""
+
+    intervals: tuple[tuple[Any, Any, bool, str, Any], ...]  # (low, high, inclusive, fix, limit)
+    versions: frozenset[str]
+    listed_fix: str  # the fix to show for a version matched by the list only
+
+    def affects(self, key: Any, version: str) -> tuple[bool, str]:
+        if key is not None:
+            for low, high, inclusive, fix, limit in self.intervals:
+                if low is not None and key < low:
+                    continue
+                if limit is not None and not (key < limit):
+                    continue
+                if high is None or key < high or (inclusive and not (high < key)):
+                    return True, fix
+        if version in self.versions:
+            return True, self.listed_fix
+        return False, ""
+
+
+def compile_entry(entry: Affected, cache: dict[Any, Any] | None = None) -> CompiledEntry:
+    flat = []
+    for events in entry.ranges:
+        ck = (entry.ecosystem, events)
+        compiled = cache.get(ck) if cache is not None else None
+        if compiled is None:
+            compiled = compile_range(entry.ecosystem, events)
+            if cache is not None:
+                cache[ck] = compiled
+        intervals, limit = compiled
+        flat.extend((lo, hi, inc, fix, limit) for lo, hi, inc, fix in intervals)
+    fixes = [t for r in entry.ranges for k, t in r if k == "fixed"]
+    return CompiledEntry(tuple(flat), frozenset(entry.versions), fixes[0] if len(fixes) == 1 else "")

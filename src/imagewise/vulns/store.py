@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -134,6 +135,23 @@ def _load_text(name: str, data: bytes) -> Iterator[dict[str, Any]]:
 
 
 _RECORD_EXT = (".json", ".yaml", ".yml")
+_YAML_ID = re.compile(rb"^id:[ \t]*['\"]?([^'\"\s]+)", re.MULTILINE)
+_YAML_MOD = re.compile(rb"^modified:[ \t]*['\"]?([^'\"\s]+)", re.MULTILINE)
+_JSON_ID = re.compile(rb'"id"\s*:\s*"([^"]+)"')
+_JSON_MOD = re.compile(rb'"modified"\s*:\s*"([^"]+)"')
+
+
+def _quick_id_modified(name: str, data: bytes) -> tuple[str, str] | None:
+    """(id, modified) of a single-record document read without parsing it, when unambiguous:
+    top-level keys sit at column 0 in YAML; in JSON each key must occur exactly once."""
+    yaml_doc = name.lower().endswith((".yaml", ".yml"))
+    rid, rmod = (_YAML_ID, _YAML_MOD) if yaml_doc else (_JSON_ID, _JSON_MOD)
+    if not yaml_doc and data.lstrip()[:1] != b"{":
+        return None
+    ids, mods = rid.findall(data), rmod.findall(data)
+    if len(ids) != 1 or len(mods) != 1:
+        return None
+    return ids[0].decode("utf-8", "replace"), mods[0].decode("utf-8", "replace")
 
 
 def iter_documents(path: Path) -> Iterator[tuple[str, bytes]]:
@@ -211,6 +229,10 @@ class VulnDB:
 
     def _import_document(self, where: str, data: bytes, known: dict[str, str],
                          stats: ImportStats) -> None:
+        quick = _quick_id_modified(where, data)
+        if quick is not None and quick[0] in known and known[quick[0]] >= _utc(quick[1]):
+            stats.unchanged += 1  # unchanged record: not even parsed
+            return
         try:
             docs = list(_load_text(where, data))
         except Exception as e:  # YAML/JSON parsers raise many error types; report and go on
