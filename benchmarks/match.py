@@ -48,7 +48,7 @@ def main() -> int:
         print(f"corpus missing: {CORPUS}", file=sys.stderr)
         return 2
     from imagewise.vulns import versions
-    from imagewise.vulns.match import match
+    from imagewise.vulns.matching import match
     from imagewise.vulns.store import VulnDB
 
     with tempfile.TemporaryDirectory() as tmp:

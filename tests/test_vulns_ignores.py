@@ -12,7 +12,7 @@ from imagewise.errors import ConfigError
 from imagewise.findings import Finding, Location, Severity
 from imagewise.sbom.model import Package, PackageLocation
 from imagewise.vulns.ignores import Decisions, load_decisions, load_ignore_file, load_vex
-from imagewise.vulns.match import Vulnerability
+from imagewise.vulns.matching import Vulnerability
 
 TODAY = date(2025, 6, 1)
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import corpus
 
 from imagewise.sbom.model import Package, PackageLocation
-from imagewise.vulns.match import match
+from imagewise.vulns.matching import match
 from imagewise.vulns.store import VulnDB
 
 

@@ -13,7 +13,7 @@ from conftest import corpus
 
 from imagewise.errors import VulnDBError
 from imagewise.sbom.model import Package
-from imagewise.vulns.match import match
+from imagewise.vulns.matching import match
 from imagewise.vulns.store import VulnDB, default_path
 
 

@@ -22,7 +22,7 @@ from imagewise.errors import ConfigError
 if TYPE_CHECKING:
     from imagewise.findings import Finding
     from imagewise.sbom.model import Package
-    from imagewise.vulns.match import Vulnerability
+    from imagewise.vulns.matching import Vulnerability
 
 DEFAULT_FILES = (".imagewise-ignore.yaml", ".imagewise-ignore.yml", ".trivyignore", ".grype.yaml")
 _NORM = re.compile(r"[-_.]+")

@@ -14,7 +14,7 @@ from imagewise import progress
 from imagewise.findings import Finding
 from imagewise.sbom.model import Package
 from imagewise.vulns.ignores import Decisions, Suppressed
-from imagewise.vulns.match import Vulnerability, match
+from imagewise.vulns.matching import Vulnerability, match
 from imagewise.vulns.severity import level_rank
 
 if TYPE_CHECKING:
