@@ -14,7 +14,8 @@ Sources, later ones winning key by key:
 Keys: ``ignored``, ``override: {error,warning,info,style: [ids]}``, ``trustedRegistries``,
 ``label-schema: {name: text|url|semver|hash|rfc3339|spdx|email}``, ``strict-labels``,
 ``failure-threshold`` (error|warning|info|style|ignore|none), ``no-fail``,
-``disable-ignore-pragma``. Snake/kebab/camel spellings are all accepted.
+``disable-ignore-pragma``, ``custom-rules`` (rules files, see :mod:`.custom`, relative to the
+config file). Snake/kebab/camel spellings are all accepted.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imagewise.errors import ConfigError
 from imagewise.findings import Finding, Severity
+
+if TYPE_CHECKING:
+    from imagewise.dockerfile.rules import Rule
 
 LABEL_TYPES = frozenset({"text", "url", "semver", "hash", "rfc3339", "spdx", "email"})
 _HADOLINT_FILES = (".hadolint.yaml", ".hadolint.yml")
@@ -44,6 +48,7 @@ class LintConfig:
     disable_ignore_pragma: bool = False
     sources: tuple[str, ...] = ()
     context_dir: str | None = None  # build context, for rules that look beside the Dockerfile
+    custom_rules: tuple[Rule, ...] = ()  # from ``custom-rules`` files (see .custom)
 
     def severity_for(self, rule: str, default: Severity) -> Severity:
         return self.override.get(rule, default)
@@ -127,6 +132,8 @@ def _apply(cfg: LintConfig, data: Mapping[str, Any], source: str) -> LintConfig:
             changes["no_fail"] = _bool(value, where)
         elif k == "disableignorepragma":
             changes["disable_ignore_pragma"] = _bool(value, where)
+        elif k in ("customrules", "rulesfile", "rulesfiles"):
+            changes["custom_rules"] = cfg.custom_rules + _custom(value, where, source)
         elif k in ("format", "nocolor", "verbose", "filepathinreport", "color"):
             continue  # output options: the CLI's business
         else:
@@ -134,6 +141,19 @@ def _apply(cfg: LintConfig, data: Mapping[str, Any], source: str) -> LintConfig:
     if source:
         changes["sources"] = (*cfg.sources, source)
     return replace(cfg, **changes)
+
+
+def _custom(value: Any, where: str, source: str) -> tuple[Rule, ...]:
+    from imagewise.dockerfile.custom import load_rules_file
+
+    paths = [value] if isinstance(value, str) else value
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise ConfigError(f"{where}: expected a list of rules files")
+    base = Path(source).parent if source and Path(source).is_file() else Path.cwd()
+    out: list[Rule] = []
+    for p in paths:
+        out.extend(load_rules_file(base / p))
+    return tuple(out)
 
 
 def _schema(value: Any, where: str) -> dict[str, str]:

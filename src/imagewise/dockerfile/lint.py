@@ -46,7 +46,13 @@ def lint_dockerfile(df: Dockerfile, config: LintConfig | None = None, *,
     pragmas = parse_pragmas(df) if not cfg.disable_ignore_pragma else None
     out: list[Finding] = []
     seen: set[tuple[str, int, str]] = set()
-    for rule in all_rules():
+    builtin = all_rules()
+    clash = {r.id for r in builtin} & {r.id for r in cfg.custom_rules}
+    if clash:
+        from imagewise.errors import ConfigError
+
+        raise ConfigError(f"custom rule id(s) {', '.join(sorted(clash))} clash with built-in rules")
+    for rule in [*builtin, *cfg.custom_rules]:
         if rule.id in cfg.ignored or (wanted is not None and rule.id not in wanted):
             continue
         severity = cfg.severity_for(rule.id, rule.info.severity)
