@@ -10,20 +10,28 @@ already-compressed blobs; mostly small files (see ``_size``), a symlink every 50
   inside the child so interpreter start-up is excluded;
 * ours: ``walk_layer`` over the same file, draining every file's content as analyzers do
   (``entry.open().read(1 MiB)`` until EOF), in a child process too;
-* ours + sha256: the same, hashing every file's content (what a digesting analyzer pays).
+* ours + sha256: the same, hashing every file's content (what a digesting analyzer pays);
+* run_pass: the full single pass over an OCI layout holding the layer (the blob's digest is
+  verified while read, as for every real source) with one visitor hashing every file.
 
-Prints MB/s (uncompressed tar bytes per second) for each, and the ratio ours / baseline.
-Target: ours >= 70% of the baseline. Best of ``--repeat`` runs each.
+Prints wall-clock and CPU seconds, MB/s (uncompressed tar bytes per second) and the ratio to the
+baseline. CPU time is shown because the machine may be shared: it is the fairer measure then.
+Target: walk + drain >= 70% of the baseline. Best of ``--repeat`` interleaved runs each.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+
+# this folder holds scripts named like standard modules (copy.py): keep it off the import path
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    del sys.path[0]
+
 import argparse
 import io
-import os
 import random
 import subprocess
-import sys
 import tarfile
 import tempfile
 import time
@@ -32,7 +40,7 @@ from pathlib import Path
 BASELINE = r"""
 import sys, time
 from isal import igzip
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 n = 0
 with igzip.open(sys.argv[1], "rb") as f:
     while True:
@@ -40,19 +48,18 @@ with igzip.open(sys.argv[1], "rb") as f:
         if not b:
             break
         n += len(b)
-print(n, time.perf_counter() - t)
+print(n, time.perf_counter() - t, time.process_time() - c)
 """
 
 OURS = r"""
 import sys, time, hashlib
 from imagewise.layers.walk import walk_layer
 hashing = sys.argv[2] == "sha256"
-t = time.perf_counter()
-n = files = 0
+t, c = time.perf_counter(), time.process_time()
+n = 0
 with open(sys.argv[1], "rb", buffering=0) as raw:
     for e in walk_layer(raw):
         if e.is_file:
-            files += 1
             f = e.open()
             h = hashlib.sha256() if hashing else None
             while True:
@@ -62,7 +69,35 @@ with open(sys.argv[1], "rb", buffering=0) as raw:
                 n += len(b)
                 if h is not None:
                     h.update(b)
-print(n, time.perf_counter() - t, files)
+print(n, time.perf_counter() - t, time.process_time() - c)
+"""
+
+PASS = r"""
+import sys, time, hashlib
+from imagewise.layers.model import Visitor
+from imagewise.layers.passes import run_pass
+from imagewise.sources import open_source
+
+class Hash(Visitor):
+    name = "bench-hash"
+    def __init__(self):
+        self.n = 0
+    def wants_content(self, entry):
+        return True
+    def visit(self, entry):
+        if entry.is_file:
+            h = hashlib.sha256()
+            f = entry.open()
+            while b := f.read(1 << 20):
+                h.update(b)
+                self.n += len(b)
+
+with open_source("oci:" + sys.argv[1]) as src:
+    image = src.image()
+    t, c = time.perf_counter(), time.process_time()
+    v = Hash()
+    run_pass(image, [v])
+print(v.n, time.perf_counter() - t, time.process_time() - c)
 """
 
 WORDS = ["the", "of", "and", "to", "in", "is", "for", "on", "that", "with", "as", "by", "at", "from", "this", "be", "are", "or", "it", "an", "have", "not", "which", "config", "server", "value", "return", "import", "def", "class", "self", "none", "true", "false", "error", "file", "path", "data", "user", "name", "type", "string", "int", "list", "dict", "http", "https", "version", "package", "install", "lib", "usr", "bin", "share", "include", "local", "etc", "var", "log", "cache", "tmp", "opt"]
@@ -141,6 +176,53 @@ def _child(code: str, *args: str) -> list[float]:
     return [float(x) for x in out]
 
 
+def _layout(layer: Path) -> Path:
+    """An OCI layout holding the layer as a one-layer image (blob hard-linked, not copied)."""
+    import hashlib
+    import json
+
+    root = layer.with_suffix(".oci")
+    if (root / "index.json").exists():
+        return root
+    h = hashlib.sha256()
+    with open(layer, "rb") as f:
+        while b := f.read(1 << 20):
+            h.update(b)
+    diff = hashlib.sha256()
+    from isal import igzip
+
+    with igzip.open(layer, "rb") as g:
+        while b := g.read(1 << 20):
+            diff.update(b)
+    blobs = root / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+
+    def put(data: bytes) -> str:
+        d = hashlib.sha256(data).hexdigest()
+        (blobs / d).write_bytes(data)
+        return d
+
+    dst = blobs / h.hexdigest()
+    if not dst.exists():
+        os.link(layer, dst)
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + diff.hexdigest()]}
+                         }).encode()
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": "sha256:" + put(config), "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": "sha256:" + h.hexdigest(), "size": layer.stat().st_size}],
+    }).encode()
+    index = {"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": "sha256:" + put(manifest), "size": len(manifest)}]}
+    (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (root / "index.json").write_text(json.dumps(index))
+    return root
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mb", type=int, default=200)
@@ -155,29 +237,37 @@ def main() -> None:
         print(f"building {layer} ...", file=sys.stderr)
         build_layer(layer, a.size_mb)
         print(f"built in {time.perf_counter() - t:.1f} s", file=sys.stderr)
-    comp = layer.stat().st_size
-    best: dict[str, float] = {}
+    layout = _layout(layer)
+    with tarfile.open(layer) as tf:
+        files = sum(1 for m in tf if m.isfile())
+    runs = {
+        "isal decompress only (python -c)": (BASELINE, str(layer)),
+        "imagewise walk + drain": (OURS, str(layer), "drain"),
+        "imagewise walk + sha256 of files": (OURS, str(layer), "sha256"),
+        "run_pass, 1 sha256 visitor (oci:)": (PASS, str(layout)),
+    }
+    wall: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     tar_bytes = 0.0
-    files = 0.0
-    for _ in range(a.repeat):
-        n, t = _child(BASELINE, str(layer))
-        tar_bytes = n
-        best["baseline"] = min(best.get("baseline", 1e9), t)
-        _, t, files = _child(OURS, str(layer), "drain")
-        best["walk"] = min(best.get("walk", 1e9), t)
-        _, t, files = _child(OURS, str(layer), "sha256")
-        best["walk+sha256"] = min(best.get("walk+sha256", 1e9), t)
+    for _ in range(a.repeat):  # interleaved, best of N: the machine may be shared
+        for name, (code, *args) in runs.items():
+            n, w, c = _child(code, *args)
+            if name.startswith("isal"):
+                tar_bytes = n
+            wall[name] = min(wall.get(name, 1e9), w)
+            cpu[name] = min(cpu.get(name, 1e9), c)
     mb = tar_bytes / 1e6
-    print(f"layer: {comp / 1e6:.1f} MB gzip, {mb:.1f} MB tar, {int(files)} files")
-    print(f"{'run':<34}{'seconds':>9}{'MB/s':>9}{'ratio':>8}")
-    base = best["baseline"]
-    rows = [("isal decompress only (python -c)", base), ("imagewise walk + drain", best["walk"]),
-            ("imagewise walk + sha256 of files", best["walk+sha256"])]
-    for name, t in rows:
-        print(f"{name:<34}{t:>9.3f}{mb / t:>9.0f}{base / t:>8.0%}")
-    ratio = base / best["walk"]
-    print(f"walk throughput = {ratio:.0%} of isal decompress-only (target >= 70%): "
-          f"{'PASS' if ratio >= 0.7 else 'FAIL'}")
+    print(f"layer: {layer.stat().st_size / 1e6:.1f} MB gzip, {mb:.1f} MB tar, {files} files "
+          f"(best of {a.repeat}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    print(f"{'run':<36}{'wall s':>8}{'MB/s':>7}{'ratio':>7}{'cpu s':>8}{'MB/s':>7}{'ratio':>7}")
+    base = "isal decompress only (python -c)"
+    for name in runs:
+        print(f"{name:<36}{wall[name]:>8.3f}{mb / wall[name]:>7.0f}{wall[base] / wall[name]:>7.0%}"
+              f"{cpu[name]:>8.3f}{mb / cpu[name]:>7.0f}{cpu[base] / cpu[name]:>7.0%}")
+    w = wall[base] / wall["imagewise walk + drain"]
+    c = cpu[base] / cpu["imagewise walk + drain"]
+    print(f"walk + drain throughput = {w:.0%} (wall) / {c:.0%} (cpu) of isal decompress-only "
+          f"(target >= 70%): {'PASS' if min(w, c) >= 0.7 else 'FAIL'}")
 
 
 if __name__ == "__main__":

@@ -29,9 +29,12 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _ZSTD_SKIPPABLE_HI = b"\x2a\x4d\x18"
 
 #: compressed bytes read from the source per step
-READ_SIZE = 256 * 1024
-#: most decompressed bytes produced per step (bounds memory on highly compressible input)
+READ_SIZE = 262144
+#: decompressed bytes produced per step by default (bounds memory on compressible input)
 OUT_SIZE = 1024 * 1024
+#: bounds of the size a reader may ask ``read_chunk`` for
+MIN_CHUNK = 64 * 1024
+MAX_CHUNK = 4 * 1024 * 1024
 
 
 def _zlib() -> Any:
@@ -43,6 +46,14 @@ def _zlib() -> Any:
         import zlib
 
         return zlib
+
+
+def _gzip_class() -> type[_Base]:
+    try:
+        import isal.igzip_lib  # noqa: F401
+    except ImportError:  # pragma: no cover - isal is a declared dependency
+        return _Gzip  # zlib-compatible API (standard zlib)
+    return _IsalGzip
 
 
 def sniff(head: bytes) -> str:
@@ -69,14 +80,15 @@ class _Base(io.RawIOBase):
         self.position = 0  # decompressed bytes handed out
         self._pending = b""  # decompressed, not yet handed out
         self._eof = False
+        self._want = OUT_SIZE  # most output the next step may produce
 
     # -- source ----------------------------------------------------------------------------
-    def _read_raw(self) -> bytes:
+    def _read_raw(self, size: int = READ_SIZE) -> bytes:
         if self._head:
             data, self._head = self._head, b""
         else:
             try:
-                data = self._raw.read(READ_SIZE)
+                data = self._raw.read(size)
             except LayerReadError:
                 raise
             except OSError as e:
@@ -126,12 +138,19 @@ class _Base(io.RawIOBase):
         self.position += len(out)
         return out
 
-    def read_chunk(self) -> bytes:
-        """Whatever is decoded next (any size, b"" at end): the zero-copy path for the walker."""
+    def read_chunk(self, hint: int | None = None) -> bytes:
+        """Whatever is decoded next (any size, b"" at the end): the walker's zero-copy path.
+
+        ``hint`` is how much the reader needs now (e.g. the rest of a file's content); the next
+        step then produces about that much, so the chunk can be handed on without slicing.
+        """
         if self._pending:
             out, self._pending = self._pending, b""
         else:
+            if hint is not None:
+                self._want = max(MIN_CHUNK, min(hint, MAX_CHUNK))
             out = self._next()
+            self._want = OUT_SIZE
         self.position += len(out)
         return out
 
@@ -181,7 +200,7 @@ class _Plain(_Base):
     compression = ""
 
     def _fill(self) -> bytes:
-        return self._read_raw()
+        return self._read_raw(self._want)
 
 
 class _Gzip(_Base):
@@ -209,7 +228,7 @@ class _Gzip(_Base):
             if self._trailing and not self._start_member():
                 continue
             try:
-                out: bytes = self._d.decompress(self._in, OUT_SIZE)
+                out: bytes = self._d.decompress(self._in, self._want)
             except self._z.error as e:
                 raise self._error("corrupt gzip data", e) from e
             self._member_started = True
@@ -239,6 +258,45 @@ class _Gzip(_Base):
         self._in = stripped
         self._trailing = False
         return True
+
+
+class _IsalGzip(_Gzip):
+    """gzip through isal's ``IgzipDecompressor`` (keeps unconsumed input inside; no re-slicing)."""
+
+    def __init__(self, raw: IO[bytes], head: bytes, digest: str) -> None:
+        super().__init__(raw, head, digest)
+        from isal import igzip_lib
+
+        self._lib = igzip_lib
+        self._d = igzip_lib.IgzipDecompressor(igzip_lib.DECOMP_GZIP)
+
+    def _fill(self) -> bytes:
+        while True:
+            d = self._d
+            if d.needs_input:
+                if not self._in:
+                    self._in = self._read_raw()
+                    if not self._in:
+                        if self._member_started:
+                            raise self._error("truncated gzip stream")
+                        return b""
+                if self._trailing and not self._start_member():
+                    continue
+                data, self._in = self._in, b""
+            else:
+                data = b""
+            try:
+                out: bytes = d.decompress(data, self._want)
+            except self._lib.IsalError as e:
+                raise self._error("corrupt gzip data", e) from e
+            self._member_started = True
+            if d.eof:
+                self._in = d.unused_data + self._in
+                self._d = self._lib.IgzipDecompressor(self._lib.DECOMP_GZIP)
+                self._member_started = False
+                self._trailing = True
+            if out:
+                return out
 
 
 class _Zstd(_Base):
@@ -305,5 +363,5 @@ def open_decompressed(stream: IO[bytes], media_type: str = "", digest: str = "")
     except OSError as e:
         raise LayerReadError(f"cannot read layer: {e}", digest, len(head)) from e
     kind = sniff(head)
-    cls = {"gzip": _Gzip, "zstd": _Zstd}.get(kind, _Plain)
+    cls = {"gzip": _gzip_class(), "zstd": _Zstd}.get(kind, _Plain)
     return cls(stream, head, digest)  # type: ignore[return-value]

@@ -118,7 +118,8 @@ class _Chunks:
 
     def __init__(self, stream: IO[bytes], digest: str) -> None:
         read_chunk = getattr(stream, "read_chunk", None)
-        self._next: Callable[[], bytes] = read_chunk or (lambda: stream.read(READ_SIZE))
+        self._next: Callable[[int | None], bytes] = read_chunk or (
+            lambda hint: stream.read(max(hint or 0, READ_SIZE)))
         self.buf = b""
         self.pos = 0
         self.base = 0  # absolute offset of buf[0]
@@ -128,8 +129,8 @@ class _Chunks:
     def offset(self) -> int:
         return self.base + self.pos
 
-    def _refill(self) -> bool:
-        data = self._next()
+    def _refill(self, hint: int | None = None) -> bool:
+        data = self._next(hint)
         self.base += len(self.buf)
         self.buf = data
         self.pos = 0
@@ -172,7 +173,7 @@ class _Chunks:
                 return n
             left -= avail
             self.pos = len(self.buf)
-            if not self._refill():
+            if not self._refill(left):
                 return n - left
         return n
 
@@ -207,21 +208,28 @@ class _Content:
             n = self.remaining
         if n == 0:
             return b""
-        data = self._chunks.take_upto(n)
-        if len(data) < n:
-            parts = [data]
-            have = len(data)
-            while have < n:
-                more = self._chunks.take_upto(n - have)
-                if not more:
-                    break
-                parts.append(more)
-                have += len(more)
-            data = b"".join(parts)
+        ch = self._chunks
+        buf, pos = ch.buf, ch.pos
+        avail = len(buf) - pos
+        if avail >= n:  # within the current chunk: one slice (none for a whole chunk)
+            ch.pos = pos + n
+            self.remaining -= n
+            return buf if pos == 0 and n == len(buf) else buf[pos: pos + n]
+        # spans chunks: gather views and copy once
+        parts: list[bytes | memoryview] = [memoryview(buf)[pos:]] if avail > 0 else []
+        have = max(avail, 0)
+        ch.pos = len(buf)
+        while have < n and ch._refill(n - have):
+            b = ch.buf
+            take = min(len(b), n - have)
+            parts.append(b if take == len(b) else memoryview(b)[:take])
+            ch.pos = take
+            have += take
+        data = b"".join(parts)
         self.remaining -= len(data)
         if len(data) < n:
             raise LayerReadError(f"truncated tar: content of {self._path} ends early",
-                                 self._chunks.digest, self._chunks.offset)
+                                 ch.digest, ch.offset)
         return data
 
     def read1(self, n: int = -1) -> bytes:
