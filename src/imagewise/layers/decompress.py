@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from imagewise.errors import LayerReadError
 
@@ -363,5 +363,5 @@ def open_decompressed(stream: IO[bytes], media_type: str = "", digest: str = "")
     except OSError as e:
         raise LayerReadError(f"cannot read layer: {e}", digest, len(head)) from e
     kind = sniff(head)
-    cls = {"gzip": _gzip_class(), "zstd": _Zstd}.get(kind, _Plain)
-    return cls(stream, head, digest)  # type: ignore[return-value]
+    cls: type[_Base] = _gzip_class() if kind == "gzip" else _Zstd if kind == "zstd" else _Plain
+    return cast(IO[bytes], cls(stream, head, digest))
