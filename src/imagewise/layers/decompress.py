@@ -267,7 +267,7 @@ class _IsalGzip(_Gzip):
         super().__init__(raw, head, digest)
         from isal import igzip_lib
 
-        self._lib = igzip_lib
+        self._lib: Any = igzip_lib
         self._d = igzip_lib.IgzipDecompressor(igzip_lib.DECOMP_GZIP)
 
     def _fill(self) -> bytes:
