@@ -52,10 +52,10 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ("yum-cache", r"var/cache/(?:yum|dnf|libdnf5?)/"),
     ("pip-cache", r"(?:root|home/[^/]+)/\.cache/pip/"),
     ("npm-cache", r"(?:root|home/[^/]+)/\.npm/"),
-    ("yarn-cache", r"(?:usr/local/share/\.cache/yarn/|(?:root|home/[^/]+)/\.cache/yarn/"
-                   r"|(?:root|home/[^/]+)/\.yarn/berry/cache/)"),
-    ("go-cache", r"(?:(?:root|home/[^/]+)/\.cache/go-build/|(?:root|home/[^/]+|go)/go/pkg/mod/cache/"
-                 r"|go/pkg/mod/cache/)"),
+    ("yarn-cache", (r"(?:usr/local/share/\.cache/yarn/|(?:root|home/[^/]+)/\.cache/yarn/"
+                    r"|(?:root|home/[^/]+)/\.yarn/berry/cache/)")),
+    ("go-cache", (r"(?:(?:root|home/[^/]+)/\.cache/go-build/|(?:root|home/[^/]+|go)/go/pkg/mod/"
+                  r"cache/|go/pkg/mod/cache/)")),
     ("temp", r"(?:tmp|var/tmp)/"),
 )
 _RE = re.compile("|".join(f"(?P<g{i}>{pat})" for i, (_, pat) in enumerate(_PATTERNS)))

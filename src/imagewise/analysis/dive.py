@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from imagewise.layers.model import Entry, Kind, Visitor
 
@@ -73,33 +73,6 @@ def _json_float(x: float) -> float | None:
     return None if math.isnan(x) or math.isinf(x) else x
 
 
-def _get(children: dict[str, Node], name: str) -> Node:
-    return children.get(name)
-
-
-def _add_path(root: list[Any], parts: list[str], size: int, is_dir: bool) -> None:
-    """dive's AddPath: create missing parents with empty metadata, set the last node's info."""
-    node = root
-    last = len(parts) - 1
-    for i, name in enumerate(parts):
-        children = node[2]
-        child = children.get(name)
-        if i == last:
-            if isinstance(child, list):
-                child[0] = size
-                child[1] = is_dir
-            else:
-                children[name] = [size, True, {}] if is_dir else size
-            return
-        if child is None:
-            child = [0, False, {}]
-            children[name] = child
-        elif not isinstance(child, list):
-            child = [child, False, {}]
-            children[name] = child
-        node = child
-
-
 def _lookup(root: list[Any], parts: list[str]) -> Node:
     node: Node = root
     for name in parts:
@@ -109,12 +82,6 @@ def _lookup(root: list[Any], parts: list[str]) -> Node:
         if node is None:
             return None
     return node
-
-
-def _remove(root: list[Any], parts: list[str]) -> None:
-    parent = _lookup(root, parts[:-1])
-    if isinstance(parent, list):
-        parent[2].pop(parts[-1], None)
 
 
 def _subtree_size(node: Node) -> int:
@@ -133,24 +100,6 @@ def _subtree_size(node: Node) -> int:
     return total
 
 
-def _walk_child_first(node: list[Any], prefix: list[str],
-                      fn: Callable[[list[str], str, Node], bool]) -> bool:
-    """Visit every node under ``node`` children first, names sorted; stop when fn returns False."""
-    children = node[2]
-    for name in sorted(children):
-        child = children[name]
-        prefix.append(name)
-        if isinstance(child, list) and child[2]:
-            if not _walk_child_first(child, prefix, fn):
-                prefix.pop()
-                return False
-        ok = fn(prefix, name, child)
-        prefix.pop()
-        if not ok:
-            return False
-    return True
-
-
 class DiveEfficiency(Visitor):
     """Single-pass visitor producing :class:`DiveFigures` (metadata only, never reads content)."""
 
@@ -165,112 +114,163 @@ class DiveEfficiency(Visitor):
         self._matches: list[str] = []
         self._sizes: list[int] = []
         self._counts: list[int] = []
-        self._tree: list[Any] = [0, True, {}]
-        self._layer_size = 0
         self.figures: DiveFigures | None = None
+        self._new_layer()
+
+    def _new_layer(self) -> None:
+        self._tree: list[Any] = [0, True, {}]
+        self._dirs: dict[str, list[Any]] = {"": self._tree}  # parent path -> node, this layer
+        self._wh_dirs: set[str] = set()  # directories with a whiteout somewhere below
+        self._layer_size = 0
+        self._layer_nodes = 0
 
     # -- the pass -------------------------------------------------------------------------
     def begin_image(self, image: Image) -> None:
         self.__init__()  # type: ignore[misc]
 
     def begin_layer(self, index: int, layer: Layer | None) -> None:
-        self._tree = [0, True, {}]
-        self._layer_size = 0
+        self._new_layer()
+
+    def _dir(self, path: str) -> list[Any]:
+        """The node at ``path`` in this layer's tree, made a container (dive's AddPath parents)."""
+        node = self._dirs.get(path)
+        if node is not None:
+            return node
+        parent_path, _, name = path.rpartition("/")
+        parent = self._dir(parent_path) if parent_path else self._tree
+        children = parent[2]
+        child = children.get(name)
+        if child is None:
+            child = [0, False, {}]
+            children[name] = child
+            self._layer_nodes += 1
+        elif not isinstance(child, list):
+            child = [child, False, {}]
+            children[name] = child
+        self._dirs[path] = child
+        return child
 
     def visit(self, entry: Entry) -> None:
         path = entry.path
-        if not path and entry.kind is not Kind.OPAQUE:
+        kind = entry.kind
+        if not path and kind is not Kind.OPAQUE:
             return  # the root itself ("./"): dive skips "."
         self._layer_size += entry.size
-        if not path:
-            return  # an opaque marker at the root: counted, but adds no node
-        parts = path.split("/")
-        kind = entry.kind
         if kind is Kind.OPAQUE:
-            # the marker itself is dropped, but its parent directory is created if missing
-            node = self._tree
-            for name in parts:
-                child = node[2].get(name)
-                if child is None:
-                    child = [0, False, {}]
-                    node[2][name] = child
-                elif not isinstance(child, list):
-                    child = [child, False, {}]
-                    node[2][name] = child
-                node = child
+            # the marker itself is dropped, but its directory is created if missing
+            if path:
+                self._dir(path)
             return
+        parent_path, _, name = path.rpartition("/")
+        parent = self._dirs.get(parent_path) or self._dir(parent_path)
+        is_dir = kind is Kind.DIR
         if kind is Kind.WHITEOUT:
-            parts[-1] = WH + parts[-1]
-            _add_path(self._tree, parts, entry.size, False)
+            name = WH + name
+            p = parent_path
+            while p not in self._wh_dirs:
+                self._wh_dirs.add(p)
+                if not p:
+                    break
+                p = p.rpartition("/")[0]
+        children = parent[2]
+        child = children.get(name)
+        if isinstance(child, list):
+            child[0] = entry.size
+            child[1] = is_dir
             return
-        _add_path(self._tree, parts, entry.size, kind is Kind.DIR)
+        if child is None:
+            self._layer_nodes += 1
+        if is_dir:
+            child = [entry.size, True, {}]
+            self._dirs[path] = child
+        else:
+            child = entry.size
+        children[name] = child
 
     def end_layer(self, index: int, layer: Layer | None) -> None:
         self._sizes.append(self._layer_size)
+        self._counts.append(self._layer_nodes)
         tree = self._tree
-        lower = tree if len(self._sizes) == 1 else self._stack
-        self._score_layer(tree, lower)
-        self._counts.append(self._stack_layer(tree))
-        self._tree = [0, True, {}]
+        self._score_layer(tree, tree if len(self._sizes) == 1 else self._stack)
+        self._merge(tree)
+        self._new_layer()
 
     def end_image(self, image: Image | None) -> None:
         self.figures = self.result()
 
-    # -- dive's Efficiency() ----------------------------------------------------------------
+    # -- dive's Efficiency(): leaves in sorted depth-first order --------------------------------
     def _score_layer(self, tree: list[Any], lower: list[Any]) -> None:
         paths = self._paths
         matches = self._matches
-
-        def leaf(prefix: list[str], name: str, node: Node) -> bool:
-            if isinstance(node, list) and node[2]:
-                return True  # not a leaf
-            whiteout = name.startswith(WH)
-            if whiteout:
-                parts = prefix[:-1] + [name[len(WH):]]
-                key = "/" + "/".join(parts)
-                if key not in paths:
-                    paths[key] = None
-                below = _lookup(lower, parts)
-                if below is None:
-                    return False  # dive: "path does not exist" aborts this layer's visit
-                size = _subtree_size(below) if isinstance(below, list) and below[1] else 0
+        stack: list[tuple[Any, dict[str, Node], str]] = [(iter(sorted(tree[2])), tree[2], "")]
+        while stack:
+            names, children, prefix = stack[-1]
+            for name in names:
+                node = children[name]
+                if isinstance(node, list) and node[2]:
+                    stack.append((iter(sorted(node[2])), node[2], f"{prefix}/{name}"))
+                    break
+                if name.startswith(WH):
+                    key = f"{prefix}/{name[4:]}"
+                    if key not in paths:
+                        paths[key] = None
+                    below = _lookup(lower, key[1:].split("/"))
+                    if below is None:
+                        return  # dive: "path does not exist" stops this layer's visit
+                    size = _subtree_size(below) if isinstance(below, list) and below[1] else 0
+                else:
+                    key = f"{prefix}/{name}"
+                    size = node[0] if isinstance(node, list) else node
+                rec = paths.get(key)
+                if rec is None:  # first sighting (or after an aborted-whiteout record)
+                    paths[key] = size
+                elif isinstance(rec, int):
+                    paths[key] = [rec + size, min(rec, size), 2]
+                    matches.append(key)
+                else:
+                    rec[0] += size
+                    rec[1] = min(rec[1], size)
+                    rec[2] += 1
             else:
-                key = "/" + "/".join(prefix)
-                size = node[0] if isinstance(node, list) else node
-            rec = paths.get(key)
-            if rec is None:  # first sighting (or after an aborted-whiteout record)
-                paths[key] = size
-                return True
-            if isinstance(rec, int):
-                paths[key] = [rec + size, min(rec, size), 2]
-                matches.append(key)
-                return True
-            rec[0] += size
-            if size < rec[1]:
-                rec[1] = size
-            rec[2] += 1
-            return True
+                stack.pop()
 
-        _walk_child_first(tree, [], leaf)
-
-    def _stack_layer(self, tree: list[Any]) -> int:
-        """Stack the layer onto the lower ones; returns its node count (dive's file count)."""
-        stack = self._stack
-        count = 0
-
-        def graft(prefix: list[str], name: str, node: Node) -> bool:
-            nonlocal count
-            count += 1
-            if name.startswith(WH):
-                _remove(stack, prefix[:-1] + [name[len(WH):]])
-            elif isinstance(node, list):
-                _add_path(stack, prefix, node[0], node[1])
-            else:
-                _add_path(stack, prefix, node, False)
-            return True
-
-        _walk_child_first(tree, [], graft)
-        return count
+    # -- dive's Stack(): this layer on top of the lower ones ------------------------------------
+    def _merge(self, tree: list[Any]) -> None:
+        """Same result as dive grafting every node children-first in name order: a whiteout
+        removes its sibling, other nodes replace the metadata and keep the children. Subtrees
+        new to the stack and free of whiteouts are adopted whole."""
+        wh_dirs = self._wh_dirs
+        work: list[tuple[list[Any], list[Any], str]] = [(self._stack, tree, "")]
+        while work:
+            lower, upper, path = work.pop()
+            low = lower[2]
+            for name in sorted(upper[2]):
+                child = upper[2][name]
+                if name.startswith(WH):
+                    low.pop(name[4:], None)
+                    continue
+                cur = low.get(name)
+                if not isinstance(child, list):
+                    if isinstance(cur, list):
+                        cur[0], cur[1] = child, False
+                    else:
+                        low[name] = child
+                    continue
+                child_path = f"{path}/{name}" if path else name
+                if not child[2] or (cur is None and child_path not in wh_dirs):
+                    if isinstance(cur, list):
+                        cur[0], cur[1] = child[0], child[1]
+                        if child[2]:
+                            work.append((cur, child, child_path))
+                    else:
+                        low[name] = child if not child[2] or child_path not in wh_dirs else \
+                            [child[0], child[1], {}]
+                    continue
+                if not isinstance(cur, list):
+                    cur = [child[0], child[1], {}] if cur is None else [cur, False, {}]
+                    low[name] = cur
+                cur[0], cur[1] = child[0], child[1]
+                work.append((cur, child, child_path))
 
     def result(self) -> DiveFigures:
         minimum = 0

@@ -9,12 +9,13 @@ as in dive: ``""``, ``disabled``, ``off`` and ``false`` switch a rule off; ratio
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from imagewise.analysis.model import ImageAnalysis
-from imagewise.errors import ConfigError
+from imagewise.errors import ConfigError, UsageError
 from imagewise.units import format_size, parse_size
 
 EFFICIENCY = "lowest-efficiency"
@@ -94,7 +95,7 @@ def parse_bytes(text: str, rule: str) -> int:
             break
     try:
         return parse_size(t)
-    except Exception:
+    except UsageError:
         raise ConfigError(f"invalid {rule} value {text!r}: expected a size like 20MB") from None
 
 

@@ -42,8 +42,18 @@ DUPLICATE_ENTRY = "duplicate-entry"  # the same path twice in one layer tar
 
 
 class Node:
-    __slots__ = ("layer", "size", "kind", "mode", "uid", "gid", "children", "blob", "digest",
-                 "link")
+    __slots__ = (
+        "blob",
+        "children",
+        "digest",
+        "gid",
+        "kind",
+        "layer",
+        "link",
+        "mode",
+        "size",
+        "uid",
+    )
 
     def __init__(self, layer: int, kind: Kind, size: int = 0, mode: int = 0, uid: int = 0,
                  gid: int = 0) -> None:

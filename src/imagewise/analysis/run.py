@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from imagewise.analysis.attribution import LayerRef, final_findings, hidden_findings
 from imagewise.analysis.dive import DiveEfficiency

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from imagewise.units import format_size
 
@@ -93,8 +94,8 @@ def layers_section(a: ImageAnalysis) -> Section:
     biggest = max([layer.size_bytes for layer in a.layers] + [1])
     row_h, label_w, bar_w, width = 26, 40, 560, 1200
     height = row_h * len(a.layers) + 10
-    parts = [f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" '
-             f'aria-label="bytes added by each layer">']
+    parts = [(f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" '
+              f'aria-label="bytes added by each layer">')]
     for n, layer in enumerate(a.layers):
         y = 5 + n * row_h
         w = bar_w * layer.size_bytes / biggest
