@@ -11,8 +11,15 @@ from pathlib import Path
 
 import pytest
 from conftest import corpus
-from fixtures_images import (ALPINE_VERSIONS, CREATED, TarFile, alpine_image, build_image, tar_bytes,
-                             write_oci_layout)
+from fixtures_images import (
+    ALPINE_VERSIONS,
+    CREATED,
+    TarFile,
+    alpine_image,
+    build_image,
+    tar_bytes,
+    write_oci_layout,
+)
 
 from imagewise.layers.passes import run_pass
 from imagewise.secrets.detect import mask, plausible, scan_bytes

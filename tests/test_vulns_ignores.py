@@ -65,7 +65,7 @@ def test_trivyignore_and_grype_yaml(tmp_path: Path) -> None:
                  "      type: python\n  - vulnerability: CVE-2021-0004\n    package:\n"
                  "      name: other\n")
     d = load_decisions([t, g], [])
-    kept, gone = d.apply_vulns(VULNS, TODAY)
+    kept, _ = d.apply_vulns(VULNS, TODAY)
     assert [v.id for v in kept] == ["CVE-2021-0003", "CVE-2021-0004"]
     assert len(d.warnings(TODAY)) == 1
     secret = Finding("secret/github-token", Severity.ERROR, "GitHub token", "m",

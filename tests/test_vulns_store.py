@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -48,7 +48,7 @@ def test_zip_export_and_incremental_reimport(tmp_path: Path) -> None:
     assert st.records == 2 and st.per_ecosystem == {"PyPI": 2}
     assert st.newest_modified == "2024-02-01T00:00:00.500000Z"
     assert {Path(p).name for p, _, _ in st.sources} == {"all.zip", "upd"}
-    assert st.age_days(datetime(2024, 2, 11, tzinfo=timezone.utc)) == pytest.approx(9.99999, abs=1e-3)
+    assert st.age_days(datetime(2024, 2, 11, tzinfo=UTC)) == pytest.approx(9.99999, abs=1e-3)
 
 
 def test_yaml_json_lists_and_bad_documents(tmp_path: Path) -> None:

@@ -27,16 +27,12 @@ ALLOW_SEGMENTS = frozenset({"test", "tests", "testdata", "testing", "fixtures", 
                             "example", "examples", "docs", "doc", "spec", "specs", "samples",
                             "__pycache__", "man"})
 SKIP_EXT = frozenset(
-    ".png .jpg .jpeg .gif .ico .bmp .webp .svg .woff .woff2 .ttf .otf .eot .pdf .gz .bz2 .xz "
-    ".zst .lz4 .zip .jar .war .ear .whl .egg .tar .tgz .7z .rar .so .a .o .ko .pyc .pyo .class "
-    ".dll .exe .bin .mo .db .sqlite .mp3 .mp4 .wav .ogg .wasm .node .map .pack .idx .deb .rpm "
-    ".apk .gem .dat .md .rst .html .htm .css .h .hpp".split())
+    [".png", ".jpg", ".jpeg", ".gif", ".ico", ".bmp", ".webp", ".svg", ".woff", ".woff2", ".ttf", ".otf", ".eot", ".pdf", ".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".jar", ".war", ".ear", ".whl", ".egg", ".tar", ".tgz", ".7z", ".rar", ".so", ".a", ".o", ".ko", ".pyc", ".pyo", ".class", ".dll", ".exe", ".bin", ".mo", ".db", ".sqlite", ".mp3", ".mp4", ".wav", ".ogg", ".wasm", ".node", ".map", ".pack", ".idx", ".deb", ".rpm", ".apk", ".gem", ".dat", ".md", ".rst", ".html", ".htm", ".css", ".h", ".hpp"])
 #: file names (or suffixes) where ``name = value`` is configuration
 CONFIG_NAMES = frozenset({".env", ".npmrc", ".pypirc", ".netrc", ".git-credentials", ".pgpass",
                           "credentials", "config", "dockerfile", "containerfile", ".htpasswd",
                           "settings.py", "local_settings.py", "wp-config.php", ".my.cnf"})
-CONFIG_EXT = frozenset(".env .conf .cfg .cnf .ini .properties .yaml .yml .toml .json .xml "
-                       ".tfvars .sh .envrc".split())
+CONFIG_EXT = frozenset([".env", ".conf", ".cfg", ".cnf", ".ini", ".properties", ".yaml", ".yml", ".toml", ".json", ".xml", ".tfvars", ".sh", ".envrc"])
 PLACEHOLDERS = frozenset({
     "changeme", "change_me", "changeit", "password", "passwd", "secret", "example", "xxxxxx",
     "xxxxxxxx", "placeholder", "redacted", "dummy", "sample", "test", "testing", "default", "none",

@@ -12,8 +12,8 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from imagewise.findings import RuleInfo, Severity
 

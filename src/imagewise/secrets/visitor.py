@@ -11,8 +11,16 @@ from typing import TYPE_CHECKING, Any
 
 from imagewise.findings import Finding, Location
 from imagewise.layers.model import Entry, Kind, Visitor
-from imagewise.secrets.detect import (MAX_FILE_BYTES, Hit, entropy, is_placeholder, mask,
-                                      plausible, scan_bytes, scan_text)
+from imagewise.secrets.detect import (
+    MAX_FILE_BYTES,
+    Hit,
+    entropy,
+    is_placeholder,
+    mask,
+    plausible,
+    scan_bytes,
+    scan_text,
+)
 from imagewise.secrets.rules import BY_ID, SECRET_NAME
 
 if TYPE_CHECKING:

@@ -153,7 +153,7 @@ def _groups(ids: list[str], aliases: dict[str, tuple[str, ...]]) -> list[list[st
 
 def _primary(names: set[str]) -> str:
     cves = sorted(n for n in names if n.startswith("CVE-"))
-    return cves[0] if cves else sorted(names)[0]
+    return cves[0] if cves else min(names)
 
 
 def match(packages: list[Package] | tuple[Package, ...], db: VulnDB) -> list[Vulnerability]:

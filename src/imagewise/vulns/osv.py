@@ -77,7 +77,7 @@ class Record:
 def parse_record(doc: dict[str, Any]) -> Record:
     """An OSV record from its JSON/YAML document. Raises ValueError when it is not one."""
     if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
-        raise ValueError("not an OSV record (no 'id')")
+        raise ValueError("not an OSV record (no 'id')")  # noqa: TRY004 - bad input data
     affected: list[Affected] = []
     for a in doc.get("affected") or ():
         pkg = a.get("package") or {}
@@ -225,7 +225,7 @@ class CompiledEntry:
 
 
 def compile_entry(entry: Affected, cache: dict[Any, Any] | None = None) -> CompiledEntry:
-    flat = []
+    flat: list[tuple[Any, Any, bool, str, Any]] = []
     for events in entry.ranges:
         ck = (entry.ecosystem, events)
         compiled = cache.get(ck) if cache is not None else None

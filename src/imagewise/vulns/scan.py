@@ -6,7 +6,7 @@ secrets visitor together.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,7 +90,7 @@ def _finish(source: str, packages: tuple[Package, ...], vulns: list[Vulnerabilit
             secrets: list[Finding], status: DBStatus | None, note: str, warnings: list[str],
             decisions: Decisions | None, today: date | None, distro: str,
             secrets_scanned: bool) -> ScanResult:
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     suppressed: list[Suppressed] = []
     if decisions is not None:
         warnings = warnings + decisions.warnings(today)

@@ -72,7 +72,7 @@ def _cvss(kind: str, vector: str) -> Rating | None:
             return Rating(lvl, score, vector, kind)
         else:
             return None
-    except Exception:  # the cvss library raises its own error types for malformed vectors
+    except Exception:  # noqa: BLE001 - the cvss library raises assorted types on bad vectors
         return None
     return Rating(level_from_score(score), score, vector, kind)
 

@@ -14,9 +14,9 @@ import sqlite3
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from imagewise.errors import VulnDBError
 from imagewise.progress import NULL, Reporter
@@ -57,16 +57,16 @@ def _utc(ts: str) -> str:
     if not ts:
         return ""
     try:
-        dt = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(ts)
     except ValueError:
         return ts
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass
@@ -95,8 +95,8 @@ class DBStatus:
         """Age of the data: time since the newest record was modified (None when empty)."""
         if not self.newest_modified:
             return None
-        now = now or datetime.now(timezone.utc)
-        newest = datetime.fromisoformat(self.newest_modified.replace("Z", "+00:00"))
+        now = now or datetime.now(UTC)
+        newest = datetime.fromisoformat(self.newest_modified)
         return (now - newest).total_seconds() / 86400
 
     def to_json(self) -> dict[str, Any]:
@@ -125,7 +125,7 @@ def _load_text(name: str, data: bytes) -> Iterator[dict[str, Any]]:
         import yaml
 
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        doc = yaml.load(data, Loader=loader)  # noqa: S506 - a safe loader
+        doc = yaml.load(data, Loader=loader)
     else:
         doc = json.loads(data)
     if isinstance(doc, list):
@@ -202,7 +202,7 @@ class VulnDB:
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> VulnDB:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -235,7 +235,7 @@ class VulnDB:
             return
         try:
             docs = list(_load_text(where, data))
-        except Exception as e:  # YAML/JSON parsers raise many error types; report and go on
+        except Exception as e:  # noqa: BLE001 - YAML/JSON parsers raise many types; report, go on
             stats.skipped.append((where, f"cannot parse: {str(e).splitlines()[0][:120]}"))
             return
         for doc in docs:
@@ -280,11 +280,11 @@ class VulnDB:
         for eco, n in c.execute("SELECT ecosystem, count(DISTINCT vuln_id) FROM affected "
                                 "GROUP BY ecosystem ORDER BY ecosystem"):
             per[eco] = n
-        sources = [tuple(r) for r in c.execute("SELECT path, imported_at, records FROM sources "
+        sources: list[tuple[str, str, int]] = [(r[0], r[1], r[2]) for r in c.execute("SELECT path, imported_at, records FROM sources "
                                                 "ORDER BY imported_at DESC, path")]
         newest = c.execute("SELECT max(modified) FROM vulns").fetchone()[0] or ""
         row = c.execute("SELECT value FROM meta WHERE key='last_import'").fetchone()
-        return DBStatus(self.path, records, withdrawn, per, sources,  # type: ignore[arg-type]
+        return DBStatus(self.path, records, withdrawn, per, sources,
                         newest, row[0] if row else "")
 
     # ------------------------------------------------------------------------------ lookup

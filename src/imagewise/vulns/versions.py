@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 #: OSV ecosystems (base name, before any ``:release``) and the comparator family they use
 FAMILY: dict[str, str] = {
@@ -86,7 +87,7 @@ def _univers(cls_name: str) -> Callable[[str], Any]:
         cls = getattr(versions, cls_name)
         try:
             return cls(text.strip())
-        except Exception:  # univers raises several types for bad input
+        except Exception:  # noqa: BLE001 - univers raises several types for bad input
             return None
 
     return parse
