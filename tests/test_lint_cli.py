@@ -87,6 +87,13 @@ def test_sarif_through_cli(project: Path) -> None:
     dl3020 = next(r for r in driver["rules"] if r["id"] == "DL3020")
     assert dl3020["defaultConfiguration"]["level"] == "error"
     assert dl3020["fullDescription"]["text"]
+    (project / "Dockerfile.secret").write_text("FROM alpine:3.20\nARG NPM_TOKEN\n")
+    code, out, _ = run(["lint", "-f", "sarif", "Dockerfile.secret"], project)
+    doc = json.loads(out)
+    jsonschema.validate(doc, sarif_schema())
+    iw109 = next(r for r in doc["runs"][0]["tool"]["driver"]["rules"] if r["id"] == "IW109")
+    assert iw109["properties"]["security-severity"] == "8.0"
+    assert "security" in iw109["properties"]["tags"]
 
 
 def test_checkstyle_and_gitlab(project: Path) -> None:

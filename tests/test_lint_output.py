@@ -86,6 +86,7 @@ def test_sarif_validates_against_official_schema() -> None:
     rules = run["tool"]["driver"]["rules"]
     assert [r["id"] for r in rules] == ["DL3008", "DL3020", "DL3025", "IW201"]
     assert rules[1]["help"]["text"].startswith("ADD has magic.")
+    assert "security-severity" not in rules[1]["properties"]  # area "build"
     # GitHub code scanning: every result points at its rule, has a level, a physical location
     for res in run["results"]:
         assert rules[res["ruleIndex"]]["id"] == res["ruleId"]

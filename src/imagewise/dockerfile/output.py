@@ -17,7 +17,8 @@ from imagewise.findings import Finding, RuleInfo, Severity
 SCHEMA = "imagewise/lint/v1"
 FORMATS = ("tty", "json", "sarif", "checkstyle", "gitlab")
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
-INFO_URI = "https://github.com/imagewise/imagewise"
+_SECURITY_SEVERITY = {Severity.ERROR: "8.0", Severity.WARNING: "5.5", Severity.INFO: "3.0",
+                      Severity.STYLE: "1.0", Severity.IGNORE: "0.0"}
 
 _SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning",
                 Severity.INFO: "note", Severity.STYLE: "note", Severity.IGNORE: "none"}
@@ -78,17 +79,21 @@ def _sarif_rule(info: RuleInfo) -> dict[str, Any]:
     help_parts = [p for p in (info.rationale, f"Fix: {info.fix}" if info.fix else "") if p]
     help_text = "\n\n".join(help_parts) or info.title
     tags = [t for t in (info.area, info.source, "dockerfile") if t]
+    props: dict[str, Any] = {
+        "tags": tags, "precision": "high",
+        "problem.severity": {"error": "error", "warning": "warning"}.get(
+            _SARIF_LEVEL[info.severity], "recommendation"),
+    }
+    if info.area == "security":  # GitHub ranks security alerts by this score
+        props["security-severity"] = _SECURITY_SEVERITY[info.severity]
     return {
         "id": info.id,
         "name": info.id,
         "shortDescription": {"text": info.title},
         "fullDescription": {"text": info.rationale or info.title},
         "help": {"text": help_text, "markdown": help_text},
-        "helpUri": f"{INFO_URI}#{info.id.lower()}",
         "defaultConfiguration": {"level": _SARIF_LEVEL[info.severity]},
-        "properties": {"tags": tags, "precision": "high", "problem.severity":
-                       {"error": "error", "warning": "warning"}.get(
-                           _SARIF_LEVEL[info.severity], "recommendation")},
+        "properties": props,
     }
 
 
@@ -136,7 +141,6 @@ def render_sarif(findings: Sequence[Finding], rules: Mapping[str, RuleInfo] | No
         "runs": [{
             "tool": {"driver": {
                 "name": "imagewise", "version": __version__, "semanticVersion": __version__,
-                "informationUri": INFO_URI,
                 "rules": [_sarif_rule(infos[r]) for r in rule_ids],
             }},
             "columnKind": "unicodeCodePoints",
