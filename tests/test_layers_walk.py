@@ -323,3 +323,10 @@ def test_normalize() -> None:
     assert normalize("./") == "" and normalize(".") == ""
     assert normalize("../x") is None and normalize("a/../../x") is None
     assert normalize(".bashrc") == ".bashrc" and normalize("a/..b") == "a/..b"
+
+
+def test_empty_layers_and_empty_files() -> None:
+    for blob in (b"", gzip.compress(b""), bytes(10240), compress(bytes(1024), "zstd")):
+        assert list(walk_layer(io.BytesIO(blob))) == []
+    (e,) = [(x.path, x.open().read(), x.read()) for x in walk(io.BytesIO(make_tar([member("e")])))]
+    assert e == ("e", b"", b"")

@@ -27,6 +27,7 @@ with the digest and the offset in the decompressed tar stream.
 
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Callable, Iterator
 from typing import IO, Any, Self
@@ -256,6 +257,10 @@ class _Content:
         return self  # type: ignore[return-value]
 
 
+def _empty() -> IO[bytes]:
+    return io.BytesIO()
+
+
 def walk(stream: IO[bytes], digest: str = "", on_unsafe: OnUnsafe | None = None
          ) -> Iterator[Entry]:
     """Yield the entries of a tar stream (already decompressed, see ``open_decompressed``)."""
@@ -307,9 +312,12 @@ def walk(stream: IO[bytes], digest: str = "", on_unsafe: OnUnsafe | None = None
         found = None if hdr[156] in _SKIP else _finish(entry, start, digest, on_unsafe)
         content: _Content | None = None
         if found is not None:
-            if data_len and found.kind is Kind.FILE:
-                content = _Content(chunks, data_len, found.path)
-                found._opener = content.opener
+            if found.kind is Kind.FILE:
+                if data_len:
+                    content = _Content(chunks, data_len, found.path)
+                    found._opener = content.opener
+                else:
+                    found._opener = _empty
             yield found
         # skip what the consumer did not read, then the padding to the block boundary
         left = content.remaining if content is not None else data_len
