@@ -35,6 +35,10 @@ class CatalogVisitor(Visitor):
 
     def __init__(self, catalogers: tuple[Cataloger, ...] = ALL) -> None:
         self.catalogers = catalogers
+        self._unfiltered = any(not (c.endings or c.prefixes or c.executables) for c in catalogers)
+        self._endings = tuple({e for c in catalogers for e in c.endings})
+        self._prefixes = tuple({p for c in catalogers for p in c.prefixes})
+        self._executables = any(c.executables for c in catalogers)
         self.diff_ids: list[str] = []
         #: path -> versions of the file still visible, oldest first (cleared when deleted)
         self.evidence: dict[str, list[Version]] = {}
@@ -49,11 +53,17 @@ class CatalogVisitor(Visitor):
         if self._match[0] == entry.path and entry.path:
             return self._match[1]
         found = None
-        if entry.kind is Kind.FILE:
+        if entry.kind is Kind.FILE and self._admits(entry):
             info = FileInfo(entry.path, entry.size, entry.mode)
             found = next((c for c in self.catalogers if c.selects(info)), None)
         self._match = (entry.path, found)
         return found
+
+    def _admits(self, entry: Entry) -> bool:
+        """The declared pre-filter: most files are rejected here with one or two string tests."""
+        if self._unfiltered or (self._executables and entry.mode & 0o111 and entry.size > 4096):
+            return True
+        return entry.path.lower().endswith(self._endings) or entry.path.startswith(self._prefixes)
 
     # -- visitor protocol ------------------------------------------------------------------------
     def begin_image(self, image: Image) -> None:

@@ -68,6 +68,12 @@ class Cataloger:
     parse: Parser = field(repr=False)
     max_size: int = 256 << 20  # files over this are skipped with a reason, not read
     needs_content: bool = True  # False: the parser is called with an empty stream (presence only)
+    #: a cheap pre-filter the pass applies before ``selects``: lower-cased path endings, path
+    #: prefixes, and/or "any executable file over 4 KiB". A path none of them admit is never
+    #: offered to ``selects``. All empty/False: ``selects`` sees every file.
+    endings: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
+    executables: bool = False
 
     def wants(self, info: FileInfo) -> bool:
         return self.selects(info)

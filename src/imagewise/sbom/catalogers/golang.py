@@ -11,6 +11,7 @@ sentinels that are removed.
 
 from __future__ import annotations
 
+import io
 import re
 import struct
 import tempfile
@@ -110,10 +111,11 @@ def _read_pointer_format(f: IO[bytes], header: bytes) -> tuple[str, str]:
     return read_string(version_ptr), read_string(mod_ptr)
 
 
-def find_build_info(f: IO[bytes]) -> tuple[str, str] | None:
-    """(go version, module info text) of a seekable binary, or None when it has no build info."""
-    f.seek(0)
-    pos = 0
+def find_build_info(f: IO[bytes], start: int = 0) -> tuple[str, str] | None:
+    """(go version, module info text) of a seekable binary, or None when it has no build info.
+    ``start``: a file offset known to precede the first candidate header."""
+    pos = max(0, start - start % 16)
+    f.seek(pos)
     tail = b""
     while True:
         chunk = f.read(_CHUNK)
@@ -200,26 +202,52 @@ def packages_from_build_info(go_version: str, mod: str) -> list[Package]:
 
 
 def parse_go_binary(info: FileInfo, stream: IO[bytes]) -> Parsed:
+    """Chunks are kept (not copied) while the magic is searched; only a file that has it is
+    joined (or spooled, past 64 MiB) for the random access the pointer format needs."""
     head = stream.read(64)
     if not head.startswith(_EXEC_MAGICS):
         return Parsed()
-    with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
-        spool.write(head)
-        seen, tail = False, head
+    chunks = [head]
+    kept = offset = len(head)
+    seen = MAGIC in head
+    first = 0  # the offset of the chunk boundary before the first magic seen
+    tail = head[-(len(MAGIC) - 1):]
+    spool: IO[bytes] | None = None
+    try:
         while True:
             chunk = stream.read(_CHUNK)
             if not chunk:
                 break
-            spool.write(chunk)
             if not seen:
-                seen = MAGIC in tail[-(len(MAGIC) - 1):] + chunk
-            tail = chunk
-        if not (seen or MAGIC in head):
+                seen = MAGIC in tail + chunk[: len(MAGIC)] or MAGIC in chunk
+                first = offset - len(MAGIC)
+            offset += len(chunk)
+            tail = chunk[-(len(MAGIC) - 1):]
+            if spool is not None:
+                spool.write(chunk)
+                continue
+            chunks.append(chunk)
+            kept += len(chunk)
+            if kept > _SPOOL_IN_MEMORY and seen:
+                spool = tempfile.TemporaryFile(prefix="imagewise-go-")
+                for c in chunks:
+                    spool.write(c)
+                chunks = []
+            elif kept > _SPOOL_IN_MEMORY:  # no magic yet: keep spooling, it may come late
+                spool = tempfile.TemporaryFile(prefix="imagewise-go-")
+                for c in chunks:
+                    spool.write(c)
+                chunks = []
+        if not seen:
             return Parsed()
+        f: IO[bytes] = spool if spool is not None else io.BytesIO(b"".join(chunks))
         try:
-            found = find_build_info(spool)  # type: ignore[arg-type]
+            found = find_build_info(f, first)
         except (BuildInfoError, struct.error) as e:
             return Parsed(skipped=f"Go build info unreadable: {e}")
+    finally:
+        if spool is not None:
+            spool.close()
     if found is None:
         return Parsed()
     return Parsed(tuple(packages_from_build_info(*found)))
@@ -233,5 +261,5 @@ def _selects(info: FileInfo) -> bool:
 CATALOGERS = (
     Cataloger("go-module-binary", ("golang",),
               "Go module build info in ELF/PE/Mach-O executables (x bit or .exe), incl. stdlib",
-              _selects, parse_go_binary, _BINARY_LIMIT),
+              _selects, parse_go_binary, _BINARY_LIMIT, endings=(".exe", ".dll"), executables=True),
 )

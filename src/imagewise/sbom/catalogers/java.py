@@ -147,5 +147,5 @@ def parse_java_archive(info: FileInfo, stream: IO[bytes]) -> Parsed:
 CATALOGERS = (
     Cataloger("java-archive", ("maven",), "jar/war/ear/... with pom.properties and MANIFEST.MF, "
               "nested archives", lambda info: info.path.lower().endswith(ARCHIVE_SUFFIXES),
-              parse_java_archive, _ARCHIVE_LIMIT),
+              parse_java_archive, _ARCHIVE_LIMIT, endings=ARCHIVE_SUFFIXES),
 )

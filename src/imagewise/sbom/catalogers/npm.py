@@ -245,11 +245,12 @@ def _lock_selects(name: str) -> Any:
 CATALOGERS = (
     Cataloger("javascript-package", ("npm",), "installed package.json files (name and version)",
               lambda info: info.path == "package.json" or info.path.endswith("/package.json"),
-              parse_package_json, _JSON_LIMIT),
+              parse_package_json, _JSON_LIMIT, endings=("package.json",)),
     Cataloger("npm-lock", ("npm",), "package-lock.json (v1, v2, v3) outside node_modules",
-              _lock_selects("package-lock.json"), parse_package_lock, _LOCK_LIMIT),
+              _lock_selects("package-lock.json"), parse_package_lock, _LOCK_LIMIT,
+              endings=("package-lock.json",)),
     Cataloger("yarn-lock", ("npm",), "yarn.lock (classic and berry)", _lock_selects("yarn.lock"),
-              parse_yarn_lock, _LOCK_LIMIT),
+              parse_yarn_lock, _LOCK_LIMIT, endings=("yarn.lock",)),
     Cataloger("pnpm-lock", ("npm",), "pnpm-lock.yaml (v5 to v9)", _lock_selects("pnpm-lock.yaml"),
-              parse_pnpm_lock, _LOCK_LIMIT),
+              parse_pnpm_lock, _LOCK_LIMIT, endings=("pnpm-lock.yaml",)),
 )

@@ -156,15 +156,17 @@ def parse_debian_version(info: FileInfo, stream: IO[bytes]) -> Parsed:
 
 CATALOGERS = (
     Cataloger("apk-db", ("apk",), "Alpine/Wolfi installed database lib/apk/db/installed",
-              exact("lib/apk/db/installed"), parse_apk_db, _DB_LIMIT),
+              exact("lib/apk/db/installed"), parse_apk_db, _DB_LIMIT, endings=("/installed",)),
     Cataloger("dpkg-db", ("deb",), "dpkg status database, distroless status.d, opkg status",
-              _dpkg_selects, parse_dpkg_status, _DB_LIMIT),
+              _dpkg_selects, parse_dpkg_status, _DB_LIMIT, endings=("/status",),
+              prefixes=("var/lib/dpkg/status.d/",)),
     Cataloger("deb-copyright", (), "licenses of deb packages from usr/share/doc/*/copyright",
-              _copyright_selects, parse_deb_copyright, 4 << 20),
+              _copyright_selects, parse_deb_copyright, 4 << 20, endings=("/copyright",)),
     Cataloger("os-release", (), "distribution from etc/os-release, usr/lib/os-release",
-              exact("etc/os-release", "usr/lib/os-release"), parse_os_release, 1 << 20),
+              exact("etc/os-release", "usr/lib/os-release"), parse_os_release, 1 << 20,
+              endings=("/os-release",)),
     Cataloger("alpine-release", (), "etc/alpine-release", exact("etc/alpine-release"),
-              parse_alpine_release, 4096),
+              parse_alpine_release, 4096, endings=("/alpine-release",)),
     Cataloger("debian-version", (), "etc/debian_version", exact("etc/debian_version"),
-              parse_debian_version, 4096),
+              parse_debian_version, 4096, endings=("/debian_version",)),
 )

@@ -101,7 +101,8 @@ def _egg_selects(info: FileInfo) -> bool:
 CATALOGERS = (
     Cataloger("python-installed", ("pypi",),
               "Python dist-info METADATA, egg-info PKG-INFO (dir or file)",
-              _metadata_selects, parse_python_metadata, _META_LIMIT),
+              _metadata_selects, parse_python_metadata, _META_LIMIT,
+              endings=("/metadata", "/pkg-info", ".egg-info")),
     Cataloger("python-egg", ("pypi",), "zipped Python .egg files", _egg_selects, parse_egg_zip,
-              _EGG_LIMIT),
+              _EGG_LIMIT, endings=(".egg",)),
 )

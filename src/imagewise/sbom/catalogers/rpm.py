@@ -148,7 +148,8 @@ def _legacy_selects(info: FileInfo) -> bool:
 
 CATALOGERS = (
     Cataloger("rpm-db", ("rpm",), "RPM SQLite database (rpmdb.sqlite)", _sqlite_selects,
-              parse_rpmdb_sqlite, _DB_LIMIT),
+              parse_rpmdb_sqlite, _DB_LIMIT, endings=("/rpmdb.sqlite",)),
     Cataloger("rpm-db-legacy", (), "RPM Berkeley DB / NDB databases (reported as skipped)",
-              _legacy_selects, parse_rpmdb_legacy, needs_content=False),
+              _legacy_selects, parse_rpmdb_legacy, needs_content=False,
+              endings=("/packages", "/packages.db")),
 )
