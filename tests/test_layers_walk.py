@@ -250,6 +250,31 @@ def test_truncated_compressed_stream(how: str) -> None:
     assert ei.value.digest == DIGEST and f"truncated {how}" in str(ei.value)
 
 
+@pytest.fixture(params=["isal", "zlib"])
+def gzip_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a gzip test through isal and through the standard-library fallback."""
+    import zlib
+
+    from imagewise.layers import decompress
+
+    if request.param == "zlib":
+        monkeypatch.setattr(decompress, "_gzip_class", lambda: decompress._Gzip)
+        monkeypatch.setattr(decompress, "_zlib", lambda: zlib)
+    return str(request.param)
+
+
+def test_gzip_engines(gzip_engine: str) -> None:
+    tar = make_tar(random_files(40))
+    gz = gzip.compress(tar[:7000]) + gzip.compress(tar[7000:]) + bytes(64)
+    stream = open_decompressed(io.BytesIO(gz))
+    assert type(stream).__name__ == ("_IsalGzip" if gzip_engine == "isal" else "_Gzip")
+    assert stream.read() == tar
+    for bad, what in ((gz[: len(gz) // 2], "truncated gzip"), (gz + b"junk", "garbage after"),
+                      (gz[:-72] + bytes(a ^ 0xFF for a in gz[-72:-68]) + gz[-68:], "corrupt gzip")):
+        with pytest.raises(LayerReadError, match=what):
+            open_decompressed(io.BytesIO(bad), "", DIGEST).read()
+
+
 def test_corrupt_gzip() -> None:
     blob = bytearray(compress(make_tar(random_files(50)), "gzip"))
     blob[len(blob) // 2: len(blob) // 2 + 64] = b"\xff" * 64

@@ -2,9 +2,10 @@
 
 ``open_decompressed(stream, media_type, digest)`` returns a binary stream of the uncompressed tar:
 
-* gzip (``1f 8b``) through python-isal's ``isal_zlib`` (zlib-compatible, several times faster),
+* gzip (``1f 8b``) through python-isal's ``IgzipDecompressor`` (several times faster than zlib),
   falling back to the standard ``zlib`` when isal is not importable; multi-member gzip is read
-  across members (trailing NUL padding after the last member is tolerated);
+  across members (trailing NUL padding after the last member is tolerated; other trailing bytes
+  are an error); the CRC and length of every member are checked;
 * zstd (``28 b5 2f fd``, and skippable frames) through ``zstandard``, across frames;
 * anything else is passed through as a plain tar.
 
