@@ -215,3 +215,13 @@ def test_fix_properties_over_corpus() -> None:
             assert len(after.lines) >= len(before.lines) - 2 * len(once.edits)
             changed += once.changed
     assert changed >= 60  # the degraded copies really exercised the fixers
+
+
+def test_heredoc_scripts_get_flag_fixes() -> None:
+    src = "FROM alpine:3.20\nRUN <<EOF\nset -e\napk add curl\nEOF\n"
+    assert fixed(src) == "FROM alpine:3.20\nRUN <<EOF\nset -e\napk add --no-cache curl\nEOF\n"
+    for other in ("RUN python3 <<EOF\nimport os  # apk add curl\nEOF\n",
+                  "RUN <<EOF\n#!/usr/bin/env python3\nprint('apk add curl')\nEOF\n"):
+        assert fixed("FROM alpine:3.20\n" + other) == "FROM alpine:3.20\n" + other
+    assert fixed("FROM alpine:3.20\nRUN <<EOF\n#!/bin/bash -e\napk add x\nEOF\n").count(
+        "--no-cache") == 1

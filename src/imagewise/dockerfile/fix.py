@@ -133,12 +133,29 @@ def _stage_of(ctx: _Ctx, ins: Instruction) -> Stage | None:
     return ctx.df.stages[ins.stage_index] if 0 <= ins.stage_index < len(ctx.df.stages) else None
 
 
-def _shell_ok(ctx: _Ctx, ins: Instruction) -> bool:
-    """A POSIX-shell RUN in shell form without heredocs, outside ONBUILD."""
-    if ins.keyword != "RUN" or ins.is_exec_form or ins.heredocs or ins.inner is not None:
+def _shell_ok(ctx: _Ctx, ins: Instruction, heredoc_scripts: bool = False) -> bool:
+    """A POSIX-shell RUN in shell form outside ONBUILD; with ``heredoc_scripts`` also
+    ``RUN <<EOF`` whose here-documents are shell scripts (no other interpreter's shebang)."""
+    if ins.keyword != "RUN" or ins.is_exec_form or ins.inner is not None:
         return False
+    if ins.heredocs:
+        if not heredoc_scripts or not ins.args.strip().startswith("<<"):
+            return False  # `RUN python3 <<EOF`: the body is not shell
+        if any(_shebang(h.body) not in iw_rules.POSIX_SHELLS for h in ins.heredocs):
+            return False
     stage = _stage_of(ctx, ins)
     return stage is None or iw_rules.posix_shell_at(ctx.df, stage, ins.start_line)
+
+
+def _shebang(script: str) -> str:
+    """The interpreter a script names in its ``#!`` line (``sh`` when there is none)."""
+    first = script.split("\n", 1)[0]
+    if not first.startswith("#!"):
+        return "sh"
+    parts = [p for p in first[2:].split() if not p.startswith("-")]
+    if parts and os.path.basename(parts[0]) == "env":
+        parts = parts[1:]
+    return os.path.basename(parts[0]) if parts else "sh"
 
 
 # -- text helpers ---------------------------------------------------------------------------------
@@ -176,7 +193,7 @@ def _edit_text(ctx: _Ctx, ins: Instruction, new_text: str, rule: str, what: str)
 def _insert_flag(ctx: _Ctx, ins: Instruction, head: str, flag: str, present: re.Pattern[str],
                  rule: str) -> Edit | None:
     """Insert `` flag`` after the match of ``head`` in every such command lacking ``present``."""
-    if not _shell_ok(ctx, ins):
+    if not _shell_ok(ctx, ins, heredoc_scripts=True):
         return None
     text = "\n".join(_src(ctx, ins))
     out, last = [], 0

@@ -109,7 +109,7 @@ def is_windows(df: Dockerfile) -> bool:
     return any(re.search(r"windows|nanoserver|servercore", s.base_image, re.I) for s in df.stages)
 
 
-_POSIX_SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "busybox"})
+POSIX_SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "busybox"})
 
 
 def posix_shell_at(df: Dockerfile, stage: Stage, line: int) -> bool:
@@ -121,7 +121,7 @@ def posix_shell_at(df: Dockerfile, stage: Stage, line: int) -> bool:
             argv = shells[-1].arguments
             if not isinstance(argv, tuple) or not argv:
                 return False
-            return os.path.basename(argv[0]).lower() in _POSIX_SHELLS
+            return os.path.basename(argv[0]).lower() in POSIX_SHELLS
     return True
 
 
