@@ -101,6 +101,7 @@ def test_each_rule_finds_and_masks(rule: str, path: str, content: str, secret: s
     "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n", "password = os.environ['DB_PASSWORD']\n",
     "-----BEGIN RSA PRIVATE KEY-----\n...\n-----END RSA PRIVATE KEY-----\n",
     "token = " + "ghp" + "_" + "x" * 36 + "\n",
+    "request.seedPhraseSecret: '{__relative_name__}'\n",
 ])
 def test_placeholders_and_references_are_not_secrets(content: str) -> None:
     assert scan_bytes(content.encode(), "etc/app/app.conf") == []
@@ -117,6 +118,8 @@ def test_binary_and_allowlisted_paths_are_not_read() -> None:
     assert not plausible("usr/share/doc/app/README.conf", 100)
     assert not plausible("usr/lib/python3/site-packages/pkg/tests/data/key.pem", 100)
     assert not plausible("usr/lib/libz.so.1", 100)
+    assert not plausible("opt/sdk/third_party/urllib3/dummyserver/certs/server.key", 100)
+    assert not plausible("app/src/auth_test/keys/id_rsa", 100)
     assert not plausible("root/big.env", 5 * 1024 * 1024)
     assert plausible("root/.aws/credentials", 100)
 

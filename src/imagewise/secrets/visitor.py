@@ -13,6 +13,7 @@ from imagewise.findings import Finding, Location
 from imagewise.layers.model import Entry, Kind, Visitor
 from imagewise.secrets.detect import (
     MAX_FILE_BYTES,
+    SNIFF_BYTES,
     Hit,
     entropy,
     is_placeholder,
@@ -68,10 +69,15 @@ class SecretsVisitor(Visitor):
         if not self.wants_content(entry):
             return
         try:
-            data = entry.read(self.max_file_bytes)
+            f = entry.open()
         except ValueError:  # replayed from the cache, or content withheld
             return
+        head = f.read(SNIFF_BYTES)
         self.files_read += 1
+        if b"\0" in head:  # binary: the rest is never read
+            self.bytes_read += len(head)
+            return
+        data = head + f.read(self.max_file_bytes - len(head)) if len(head) == SNIFF_BYTES else head
         self.bytes_read += len(data)
         for hit in scan_bytes(data, entry.path):
             loc = Location(layer=self._diff_id, layer_index=self._index, path=entry.path,
