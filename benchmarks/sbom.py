@@ -27,7 +27,6 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
-import gzip
 import json
 import os
 import shutil
@@ -36,13 +35,14 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fixtures_images import CREATED, TarFile, build_image, tar_bytes, write_oci_layout  # noqa: E402
-from test_sbom_syft import SYFT_TYPES, apps_image, go_binary  # noqa: E402
+from fixtures_images import CREATED, TarFile, build_image, tar_bytes, write_oci_layout
+from test_sbom_syft import SYFT_TYPES, apps_image, go_binary
 
 DEFAULT_CACHE = Path(os.environ.get("IMAGEWISE_BENCH_CACHE", Path.home() / ".cache" / "imagewise-bench"))
 

@@ -12,15 +12,19 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from fixtures_images import TarFile, build_image, tar_bytes, write_oci_layout
+from test_sbom_syft import go_binary, jar_bytes, our_purls, syft_purls, with_dirs
+
 from imagewise.sbom.catalogers.base import FileInfo
-from imagewise.sbom.catalogers.golang import (MAGIC, find_build_info, packages_from_build_info,
-                                              parse_go_binary)
+from imagewise.sbom.catalogers.golang import (
+    MAGIC,
+    find_build_info,
+    packages_from_build_info,
+    parse_go_binary,
+)
 from imagewise.sbom.catalogers.java import parse_java_archive, split_filename
 from imagewise.sbom.catalogers.python import parse_egg_zip
 from imagewise.sbom.catalogers.rpm import HeaderError, parse_header
-from test_sbom_syft import go_binary, jar_bytes, our_purls, syft_purls, with_dirs
 
 
 def _parse_file(parser, path: Path, mode: int = 0o755):  # type: ignore[no-untyped-def]

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import corpus
+
 from imagewise.sbom.catalogers import ALL
 from imagewise.sbom.catalogers.base import FileInfo, Parsed
 from imagewise.sbom.catalogers.npm import parse_package_lock_doc, parse_pnpm_lock_docs

@@ -6,8 +6,16 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-from fixtures_images import (CREATED, TarFile, alpine_rootfs, build_image, tar_bytes,
-                             write_docker_archive, write_oci_layout)
+from fixtures_images import (
+    CREATED,
+    TarFile,
+    alpine_rootfs,
+    build_image,
+    tar_bytes,
+    write_docker_archive,
+    write_oci_layout,
+)
+
 from imagewise.layers.model import Entry, Visitor
 from imagewise.sbom.catalog import Catalog, base_layer_count, catalog, catalog_from_visitor
 from imagewise.sbom.visitor import CatalogVisitor

@@ -16,9 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from fixtures_images import (CREATED, TarFile, alpine_rootfs, build_image, tar_bytes,
-                             write_oci_layout)
+from fixtures_images import (
+    CREATED,
+    TarFile,
+    alpine_rootfs,
+    build_image,
+    tar_bytes,
+    write_oci_layout,
+)
 
 #: syft artifact type -> imagewise package type
 SYFT_TYPES = {"apk": "apk", "deb": "deb", "rpm": "rpm", "python": "pypi", "npm": "npm",
@@ -301,7 +306,7 @@ def test_debian_image_agrees_with_syft(tmp_path: Path) -> None:
     theirs_p = syft_purls(f"oci-dir:{tmp_path / 'deb'}")
     assert purl_differences(ours_p, theirs_p) == []
     ours, theirs = list(ours_p), list(theirs_p)
-    share, missing, extra = agreement(ours, theirs)
+    _share, missing, extra = agreement(ours, theirs)
     # the one explained difference: syft 1.18.1 still lists a package whose Status is
     # "deinstall ok config-files" (only its conffiles remain); current syft drops it, as we do
     assert missing == {("deb", "removed-pkg", "1.0-1")}

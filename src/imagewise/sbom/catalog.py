@@ -178,6 +178,7 @@ def catalog(image: Image, reporter: progress.Reporter = progress.NULL,
 def catalog_from_visitor(visitor: CatalogVisitor, image: Image,
                          base_layers: int | None = None) -> Catalog:
     """The Catalog of a visitor that ran in someone else's pass (e.g. ``imagewise check``)."""
+    count: int | None
     if base_layers is not None:
         count, rule = base_layers, "given"
     else:

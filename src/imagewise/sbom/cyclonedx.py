@@ -14,7 +14,7 @@ def _component(p: Package, ref: str) -> Any:
     try:
         from cyclonedx.contrib.license.factories import LicenseFactory
     except ImportError:  # cyclonedx-python-lib < 11.5
-        from cyclonedx.factory.license import LicenseFactory  # type: ignore[no-redef]
+        from cyclonedx.factory.license import LicenseFactory  # type: ignore[no-redef,unused-ignore]
     from cyclonedx.model import Property
     from cyclonedx.model.component import Component, ComponentType
     from packageurl import PackageURL
@@ -24,7 +24,7 @@ def _component(p: Package, ref: str) -> Any:
     for text in p.licenses:
         try:
             licenses.append(factory.make_from_string(text))
-        except Exception:  # noqa: BLE001 - an odd license string never breaks the SBOM
+        except Exception:  # noqa: BLE001, S112 - an odd license string never breaks the SBOM
             continue
     props = [Property(name="imagewise:package-type", value=p.type)]
     for loc in p.locations:

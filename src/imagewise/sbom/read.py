@@ -5,8 +5,9 @@ type imagewise does not catalog are listed as skipped."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from imagewise.errors import ImageFormatError
 from imagewise.sbom.catalog import Catalog, Skipped
@@ -115,9 +116,7 @@ def _read_cyclonedx(doc: dict[str, Any], source: str) -> Catalog:
             locs = (PackageLocation(str(props.get("syft:location:0:layerID", "")),
                                     str(props["syft:location:0:path"]).lstrip("/")),)
         fb = props.get("imagewise:from-base")
-        name = str(c.get("name", ""))
-        if c.get("group") and "pkg:maven/" in str(c.get("purl", "")):
-            name = name  # maven: the artifact is the name, the group lives in the purl
+        name = str(c.get("name", ""))  # maven: the artifact; the group lives in the purl
         res = _package(name, str(c.get("version", "") or ""), str(c.get("purl", "") or ""),
                        _cdx_licenses(c), locs, None if fb is None else fb == "true")
         if isinstance(res, str):

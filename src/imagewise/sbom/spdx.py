@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from imagewise import __version__
@@ -20,7 +20,7 @@ def _spdx_id(i: int, p: Package) -> str:
 
 
 def _declared(p: Package, licensing: Any) -> tuple[Any, str | None]:
-    from spdx_tools.spdx.model import SpdxNoAssertion
+    from spdx_tools.spdx.model.spdx_no_assertion import SpdxNoAssertion
 
     if not p.licenses:
         return SpdxNoAssertion(), None
@@ -29,17 +29,19 @@ def _declared(p: Package, licensing: Any) -> tuple[Any, str | None]:
         info = licensing.validate(text, strict=True)
         if not info.errors:
             return licensing.parse(text), None
-    except Exception:  # noqa: BLE001 - fall through to a comment
+    except Exception:  # noqa: BLE001, S110 - fall through to a comment
         pass
     return SpdxNoAssertion(), "declared: " + "; ".join(p.licenses)
 
 
 def build_document(cat: Catalog) -> Any:
     from license_expression import get_spdx_licensing
-    from spdx_tools.spdx.model import (Actor, ActorType, CreationInfo, Document, ExternalPackageRef,
-                                       ExternalPackageRefCategory, Relationship, RelationshipType,
-                                       SpdxNoAssertion)
-    from spdx_tools.spdx.model import Package as SpdxPackage
+    from spdx_tools.spdx.model.actor import Actor, ActorType
+    from spdx_tools.spdx.model.document import CreationInfo, Document
+    from spdx_tools.spdx.model.package import ExternalPackageRef, ExternalPackageRefCategory
+    from spdx_tools.spdx.model.package import Package as SpdxPackage
+    from spdx_tools.spdx.model.relationship import Relationship, RelationshipType
+    from spdx_tools.spdx.model.spdx_no_assertion import SpdxNoAssertion
 
     licensing = get_spdx_licensing()
     name = cat.source or "image"
@@ -48,7 +50,7 @@ def build_document(cat: Catalog) -> Any:
         document_namespace=f"https://imagewise.invalid/spdx/{re.sub(r'[^A-Za-z0-9.-]+', '-', name)}"
                            f"-{uuid.uuid4()}",
         creators=[Actor(ActorType.TOOL, f"imagewise-{__version__}")],
-        created=datetime.now(timezone.utc).replace(microsecond=0),
+        created=datetime.now(UTC).replace(microsecond=0),
     )
     root = SpdxPackage(spdx_id="SPDXRef-Image", name=name, download_location=SpdxNoAssertion(),
                        files_analyzed=False, license_concluded=SpdxNoAssertion(),

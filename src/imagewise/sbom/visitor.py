@@ -112,7 +112,7 @@ class CatalogVisitor(Visitor):
                 return c.parse(info, io.BytesIO())
             with entry.open() as stream:
                 return c.parse(info, stream)
-        except Exception as e:  # a bad file is data, never a crash of the whole catalog
+        except Exception as e:  # noqa: BLE001 - a bad file is data, never a crash of the catalog
             return Parsed(skipped=f"{c.id}: {type(e).__name__}: {e}")
 
     def end_layer(self, index: int, layer: Layer) -> None:

@@ -8,8 +8,9 @@ plain functions of ``(path, stream)`` so they are testable on files from disk.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Callable
+from typing import IO
 
 from imagewise.sbom.model import Package
 

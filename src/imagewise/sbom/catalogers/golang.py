@@ -15,6 +15,7 @@ import io
 import re
 import struct
 import tempfile
+from collections.abc import Callable
 from datetime import datetime
 from typing import IO
 
@@ -53,7 +54,7 @@ def _strip_sentinels(mod: str) -> str:
     return mod
 
 
-def _elf_mapper(f: IO[bytes]) -> tuple[object, bool]:
+def _elf_mapper(f: IO[bytes]) -> tuple[Callable[[int], int], bool]:
     """A vaddr -> file offset function from ELF program headers, and the byte order."""
     f.seek(0)
     ident = f.read(64)
@@ -69,7 +70,7 @@ def _elf_mapper(f: IO[bytes]) -> tuple[object, bool]:
         phentsize, phnum = struct.unpack_from(e + "HH", ident, 42)
     f.seek(phoff)
     table = f.read(phentsize * phnum)
-    loads = []
+    loads: list[tuple[int, int, int]] = []
     for i in range(phnum):
         o = i * phentsize
         if is64:
@@ -77,7 +78,7 @@ def _elf_mapper(f: IO[bytes]) -> tuple[object, bool]:
         else:
             ptype, off, vaddr, _pa, filesz = struct.unpack_from(e + "IIIII", table, o)
         if ptype == 1:  # PT_LOAD
-            loads.append((vaddr, off, filesz))
+            loads.append((int(vaddr), int(off), int(filesz)))
 
     def to_offset(addr: int) -> int:
         for vaddr, off, size in loads:
@@ -97,13 +98,13 @@ def _read_pointer_format(f: IO[bytes], header: bytes) -> tuple[str, str]:
     fmt = e + ("Q" if ptr_size == 8 else "I")
 
     def read_string(ptr: int) -> str:
-        f.seek(to_offset(ptr))  # type: ignore[operator]
+        f.seek(to_offset(ptr))
         hdr = f.read(2 * ptr_size)
         data_ptr, = struct.unpack_from(fmt, hdr, 0)
         length, = struct.unpack_from(fmt, hdr, ptr_size)
         if length > 1 << 22:
             raise BuildInfoError("implausible string length in build info")
-        f.seek(to_offset(data_ptr))  # type: ignore[operator]
+        f.seek(to_offset(data_ptr))
         return f.read(length).decode("utf-8", "replace")
 
     version_ptr, = struct.unpack_from(fmt, header, 16)
@@ -228,13 +229,8 @@ def parse_go_binary(info: FileInfo, stream: IO[bytes]) -> Parsed:
                 continue
             chunks.append(chunk)
             kept += len(chunk)
-            if kept > _SPOOL_IN_MEMORY and seen:
-                spool = tempfile.TemporaryFile(prefix="imagewise-go-")
-                for c in chunks:
-                    spool.write(c)
-                chunks = []
-            elif kept > _SPOOL_IN_MEMORY:  # no magic yet: keep spooling, it may come late
-                spool = tempfile.TemporaryFile(prefix="imagewise-go-")
+            if kept > _SPOOL_IN_MEMORY and seen or kept > _SPOOL_IN_MEMORY:
+                spool = tempfile.TemporaryFile(prefix="imagewise-go-")  # noqa: SIM115 - closed below
                 for c in chunks:
                     spool.write(c)
                 chunks = []

@@ -119,7 +119,7 @@ def _archive_packages(z: zipfile.ZipFile, virtual: str, depth: int) -> tuple[lis
                 with z.open(n) as inner, tempfile.SpooledTemporaryFile(max_size=_SPOOL) as spool:
                     shutil.copyfileobj(inner, spool, 1 << 20)
                     spool.seek(0)
-                    with zipfile.ZipFile(spool) as zi:  # type: ignore[arg-type]
+                    with zipfile.ZipFile(spool) as zi:
                         pk, pr = _archive_packages(zi, f"{virtual}:{n}", depth + 1)
                 out.extend(pk)
                 problems.extend(pr)
@@ -133,7 +133,7 @@ def parse_java_archive(info: FileInfo, stream: IO[bytes]) -> Parsed:
         shutil.copyfileobj(stream, spool, 1 << 20)
         spool.seek(0)
         try:
-            with zipfile.ZipFile(spool) as z:  # type: ignore[arg-type]
+            with zipfile.ZipFile(spool) as z:
                 packages, problems = _archive_packages(z, info.path, 0)
         except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as e:
             return Parsed(skipped=f"unreadable Java archive: {e}")

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import IO, Any, Iterator
+from collections.abc import Iterator
+from typing import IO, Any
 
 from imagewise.sbom.catalogers.base import Cataloger, FileInfo, Parsed, read_bounded, split_licenses
 from imagewise.sbom.model import Package
@@ -206,7 +207,8 @@ def parse_pnpm_lock_docs(docs: list[Any], include_dev: bool = False) -> list[Pac
         if not isinstance(doc, dict):
             continue
         found: list[tuple[str, str]] = list(_pnpm_direct(doc))
-        packages = doc.get("packages") if isinstance(doc.get("packages"), dict) else {}
+        raw = doc.get("packages")
+        packages: dict[Any, Any] = raw if isinstance(raw, dict) else {}
         for key, entry in packages.items():
             entry = entry if isinstance(entry, dict) else {}
             if entry.get("dev") is True and not include_dev:

@@ -4,10 +4,18 @@ and the release files that name the distribution."""
 from __future__ import annotations
 
 import re
-from typing import IO, Iterator
+from collections.abc import Iterator
+from typing import IO
 
-from imagewise.sbom.catalogers.base import (Cataloger, Distro, FileInfo, Parsed, exact,
-                                            read_bounded, split_licenses)
+from imagewise.sbom.catalogers.base import (
+    Cataloger,
+    Distro,
+    FileInfo,
+    Parsed,
+    exact,
+    read_bounded,
+    split_licenses,
+)
 from imagewise.sbom.model import Package
 
 _DB_LIMIT = 64 << 20

@@ -90,8 +90,7 @@ def parse_egg_zip(info: FileInfo, stream: IO[bytes]) -> Parsed:
 
 def _metadata_selects(info: FileInfo) -> bool:
     low = info.path.lower()
-    return (low.endswith("dist-info/metadata") or low.endswith("egg-info/pkg-info")
-            or low.endswith(".egg-info"))
+    return low.endswith(("dist-info/metadata", "egg-info/pkg-info", ".egg-info"))
 
 
 def _egg_selects(info: FileInfo) -> bool:
