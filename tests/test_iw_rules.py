@@ -297,3 +297,12 @@ def test_iw_rules_run_in_the_lint_engine_with_pragmas_and_config() -> None:
     assert [f.rule for f in lint(text, "-", only=["IW102", "DL3026"])] == ["IW102"]
     cfg = replace(LintConfig(), trusted_registries=("docker.io",))
     assert [f.rule for f in lint(text, "-", cfg, only=["IW102", "DL3026"])] == ["DL3026"]
+
+
+def test_iw107_only_when_a_directory_or_glob_is_copied(tmp_path: Path) -> None:
+    ctx = IWContext(context_dir=str(tmp_path), dockerfile_dir=str(tmp_path))
+    (tmp_path / "src").mkdir()
+    single = "FROM alpine:3.20\nCOPY app.py /app/\nADD https://example.com/x /x\n"
+    assert rules_hit(single, ctx, "IW107") == []
+    for src in ("src", "src/", "*.py", "./"):
+        assert rules_hit(f"FROM alpine:3.20\nCOPY {src} /app/\n", ctx, "IW107") == ["IW107@1"]

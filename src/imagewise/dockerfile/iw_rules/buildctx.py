@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from imagewise.dockerfile.iw_rules._base import IWContext, finding, rule, script_of
-from imagewise.dockerfile.model import Dockerfile
+from imagewise.dockerfile.model import Dockerfile, Instruction
 from imagewise.dockerfile.shell import Command, Script
 from imagewise.findings import Finding, Severity
 
@@ -69,10 +69,21 @@ def dockerignore_excludes(lines: Iterable[str], path: str) -> bool:
     return excluded
 
 
-def _uses_context(df: Dockerfile) -> bool:
-    return any(i.effective.keyword in ("COPY", "ADD") and i.effective.flag("--from") is None
-               and not (i.effective.heredocs and len(i.effective.args.split()) <= 2)
-               for i in df.instructions)
+def _wholesale_copy(df: Dockerfile, context: str) -> Instruction | None:
+    """The first COPY/ADD that takes a directory or a glob from the context (BuildKit only
+    sends what the sources name, so single files need no .dockerignore)."""
+    for ins in df.instructions:
+        eff = ins.effective
+        if eff.keyword not in ("COPY", "ADD") or eff.flag("--from") is not None:
+            continue
+        words = list(eff.arguments) if eff.is_exec_form else eff.args.split()
+        for src in words[:-1]:
+            if src.startswith("<<") or re.match(r"^[a-z][a-z0-9+.-]*://", src, re.I):
+                continue
+            if any(c in src for c in "*?[") or "$" in src or \
+                    os.path.isdir(os.path.join(context, src)) or src.rstrip("/") in (".", ""):
+                return ins
+    return None
 
 
 def _is_js(df: Dockerfile, context: str) -> bool:
@@ -89,9 +100,13 @@ def _is_js(df: Dockerfile, context: str) -> bool:
       "Add a `.dockerignore` beside the build context listing at least `.git`, `node_modules` "
       "and secret files (`.env`, `*.pem`, `*.key`).")
 def _dockerignore(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
-    if ctx.context_dir is None or not _uses_context(df):
+    if ctx.context_dir is None:
         return
     context = ctx.context_dir
+    if _wholesale_copy(df, context) is None:
+        return
+    shown = os.path.relpath(context)
+    shown = context if shown.startswith("..") else shown
     candidates = []
     if ctx.dockerfile_dir is not None:
         base = os.path.basename(df.filename)
@@ -100,7 +115,7 @@ def _dockerignore(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
     path = next((c for c in candidates if os.path.isfile(c)), None)
     if path is None:
         yield finding("IW107", df, None,
-                       f"No .dockerignore in the build context {context!r}: .git, node_modules "
+                       f"No .dockerignore in the build context {shown!r}: .git, node_modules "
                        "and secrets are sent to the builder and can be copied into the image")
         return
     with open(path, encoding="utf-8", errors="replace") as fh:
