@@ -109,17 +109,23 @@ def _dpkg_selects(info: FileInfo) -> bool:
     return False
 
 
-_LICENSE_LINE = re.compile(r"^License:\s*(\S.*)$", re.MULTILINE)
+_LICENSE_LINE = re.compile(r"^License:\s*(\S+)", re.MULTILINE)
+_COMMON_LICENSE = re.compile(r"/usr/share/common-licenses/([0-9A-Za-z_.+\-]+)")
 
 
 def parse_deb_copyright(info: FileInfo, stream: IO[bytes]) -> Parsed:
-    """``usr/share/doc/PKG/copyright``: DEP-5 ``License:`` fields give the package's licenses.
+    """``usr/share/doc/PKG/copyright``: the first token of each DEP-5 ``License:`` field and the
+    ``/usr/share/common-licenses/NAME`` files the text points to (syft reads them the same way).
     Yields a license-only record the catalog attaches to the deb package ``PKG``."""
     text = read_bounded(stream, 4 << 20).decode("utf-8", "replace")
     licenses: list[str] = []
     for m in _LICENSE_LINE.finditer(text):
-        value = m.group(1).strip()
-        if value and value not in licenses and len(value) < 100:
+        value = m.group(1).strip().rstrip(",;")
+        if value and value not in licenses:
+            licenses.append(value)
+    for m in _COMMON_LICENSE.finditer(text):
+        value = m.group(1).rstrip(".")
+        if value and value not in licenses:
             licenses.append(value)
     pkg = info.path.split("/")[3]
     return Parsed((Package(name=pkg, version="", type="deb-copyright", licenses=tuple(licenses)),))
