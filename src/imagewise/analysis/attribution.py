@@ -201,7 +201,7 @@ def final_findings(facts: FinalFacts, layers: list[LayerRef]) -> list[Finding]:
             fix=f"keep one copy and symlink or hard-link the others (or COPY it once); "
                 f"saves {format_size(saved)}",
             bytes_saved=saved,
-            extra={"kind": "duplicate", "category": "duplicate-content", "sha1": digest.hex(),
+            extra={"kind": "duplicate", "category": "duplicate-content", "xxh3_128": digest.hex(),
                    "files": len(copies), "created_by": src.created_by,
                    "examples": [{"path": "/" + c.path, "bytes": c.size, "layer_index": c.layer}
                                 for c in copies[:ov.EXAMPLES]]},

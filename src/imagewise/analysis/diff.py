@@ -37,7 +37,7 @@ class FileState:
         out: dict[str, Any] = {"kind": self.kind, "bytes": self.size, "mode": f"{self.mode:04o}",
                                "uid": self.uid, "gid": self.gid, "layer_index": self.layer}
         if self.digest:
-            out["sha1"] = self.digest
+            out["xxh3_128"] = self.digest
         if self.link:
             out["link"] = self.link
         return out

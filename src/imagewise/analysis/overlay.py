@@ -16,7 +16,6 @@ examples.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -97,7 +96,7 @@ class OverlayState(Visitor):
     """Single-pass visitor: the correct merged tree, hidden copies, content hashes of big files."""
 
     name = "overlay-state"
-    version = "1"
+    version = "2"  # content hashes are xxh3-128
 
     def __init__(self, hash_min_bytes: int = HASH_MIN_BYTES) -> None:
         self.hash_min_bytes = hash_min_bytes
@@ -124,11 +123,11 @@ class OverlayState(Visitor):
         self.layer_entries.append(0)
 
     def layer_result(self, index: int, layer: Layer) -> object:
-        return {"hash_min_bytes": self.hash_min_bytes, "sha1": dict(self._hashes)}
+        return {"hash_min_bytes": self.hash_min_bytes, "xxh3_128": dict(self._hashes)}
 
     def restore_layer(self, index: int, layer: Layer, result: object) -> None:
         if isinstance(result, dict) and result.get("hash_min_bytes") == self.hash_min_bytes:
-            self._restored = dict(result.get("sha1") or {})
+            self._restored = dict(result.get("xxh3_128") or {})
 
     def wants_content(self, entry: Entry) -> bool:
         return entry.kind is Kind.FILE and entry.size >= self.hash_min_bytes
@@ -308,8 +307,11 @@ def _reason(old: Node, new: Node, i: int) -> str:
 
 
 def _hash(entry: Entry) -> bytes | None:
-    """sha1 of the content; None when the pass has no content for the entry."""
-    h = hashlib.sha1(usedforsecurity=False)
+    """xxh3-128 of the content (fast: duplicates are a size hint, not a security claim);
+    None when the pass has no content for the entry."""
+    import xxhash
+
+    h = xxhash.xxh3_128()
     try:
         f = entry.open()
     except ValueError:
