@@ -90,7 +90,14 @@ def test_iw103_non_root() -> None:
     app = 'FROM python:3.12-slim\nCOPY . /app\nCMD ["python", "/app/main.py"]\n'
     assert rules_hit(app, rule="IW103") == ["IW103@3"]
     assert rules_hit(app.replace("CMD", "USER 10001\nCMD"), rule="IW103") == []
-    assert rules_hit(app.replace("CMD", "USER app\nUSER root\nCMD"), rule="IW103") == ["IW103@4"]
+    # an explicit root user is DL3002's finding, not a second one from IW103
+    as_root = app.replace("CMD", "USER app\nUSER root\nCMD")
+    assert rules_hit(as_root, rule="IW103") == []
+    from imagewise.dockerfile.lint import lint
+
+    assert [f.location.line for f in lint(as_root, only=["DL3002"])] == [4]
+    scratch = 'FROM scratch\nCOPY app /app\nENTRYPOINT ["/app"]\n'
+    assert rules_hit(scratch, rule="IW103") == ["IW103@3"]
     # user set in the stage it builds FROM counts; a base image without CMD is not an app
     assert (
         rules_hit(

@@ -117,38 +117,31 @@ def _app_content(ins: Instruction) -> bool:
 @rule("IW103", Severity.WARNING, "Final stage runs as root", "security",
       "A process running as root in the container is root on the host's kernel: a container "
       "escape or a writable host mount becomes a host compromise. The image should choose an "
-      "unprivileged user itself.",
+      "unprivileged user itself. (An explicit `USER root` is reported by DL3002.)",
       "Create a user (`RUN useradd -r -u 10001 app`) and end the final stage with `USER app` "
       "(or a numeric `USER 10001`).")
 def _non_root(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
     if not df.stages or is_windows(df):
         return
     final = df.stages[-1]
-    user = _last_user(df, final)
-    root = user is not None and user.split(":")[0] in ("root", "0")
-    if user is not None and not root:
+    if _last_user(df, final) is not None:
+        return  # a non-root USER is the fix; an explicit `USER root` is DL3002's to report
+    base = stage_chain(df, final)[-1].base_image.lower()
+    if "nonroot" in base or "rootless" in base:
         return
-    if user is None:
-        base = stage_chain(df, final)[-1].base_image.lower()
-        if "nonroot" in base or "rootless" in base or base == "scratch":
-            return
-        drop = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, _PRIV_DROP)) + r")(?![\w-])")
-        scripts = [s.text for st in stage_chain(df, final) for _, s in runs(st)]
-        scripts += [" ".join(i.arguments) if i.is_exec_form else i.args
-                    for i in final.instructions if i.keyword in ("CMD", "ENTRYPOINT")]
-        if any(drop.search(text) for text in scripts):
-            return  # the entrypoint drops privileges (gosu and friends are installed for it)
-        has_cmd = any(i.keyword in ("CMD", "ENTRYPOINT") for i in final.instructions)
-        if not (has_cmd and any(_app_content(i) for i in final.instructions)):
-            return  # a base image for others to build on: they choose the user
-        anchor = next(i for i in reversed(final.instructions)
-                      if i.keyword in ("CMD", "ENTRYPOINT"))
-        yield finding("IW103", df, anchor,
-                       "The final stage sets no USER, so the application runs as root")
-        return
-    users = [i for i in final.instructions if i.keyword == "USER"]
-    yield finding("IW103", df, users[-1] if users else final.from_instruction,
-                   f"The final stage runs as `{user}`")
+    drop = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, _PRIV_DROP)) + r")(?![\w-])")
+    scripts = [s.text for st in stage_chain(df, final) for _, s in runs(st)]
+    scripts += [" ".join(i.arguments) if i.is_exec_form else i.args
+                for i in final.instructions if i.keyword in ("CMD", "ENTRYPOINT")]
+    if any(drop.search(text) for text in scripts):
+        return  # the entrypoint drops privileges (gosu and friends are installed for it)
+    has_cmd = any(i.keyword in ("CMD", "ENTRYPOINT") for i in final.instructions)
+    if not (has_cmd and any(_app_content(i) for i in final.instructions)):
+        return  # a base image for others to build on: they choose the user
+    anchor = next(i for i in reversed(final.instructions)
+                  if i.keyword in ("CMD", "ENTRYPOINT"))
+    yield finding("IW103", df, anchor,
+                  "The final stage sets no USER, so the application runs as root")
 
 
 @rule("IW104", Severity.INFO, "Service image without HEALTHCHECK", "operations",
