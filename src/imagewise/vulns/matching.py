@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from imagewise.sbom.model import Package
 from imagewise.vulns import versions
 from imagewise.vulns.osv import Affected, CompiledEntry, compile_entry, normalize_name
-from imagewise.vulns.severity import Rating, level_rank
+from imagewise.vulns.severity import LEVELS, Rating, level_rank
 
 if TYPE_CHECKING:
     from imagewise.vulns.store import RecordInfo, VulnDB
@@ -192,21 +192,25 @@ def match(packages: list[Package] | tuple[Package, ...], db: VulnDB) -> list[Vul
         for vid in found:
             buckets.setdefault(component[vid], []).append(vid)
         for members in buckets.values():
-            sig = tuple(sorted(members))
+            sig = tuple(sorted(members)) if len(members) > 1 else (members[0],)
             g = groups_of.get(sig)
             if g is None:
                 g = groups_of[sig] = _make_group(sig, infos)
-            fixes = {fix for vid in sig for fix, _ in found[vid] if fix}
             best = g.rating
+            fixes: set[str] = set()
             for vid in sig:
-                for _, entry in found[vid]:
+                for fix, entry in found[vid]:
+                    if fix:
+                        fixes.add(fix)
                     if entry.rating and (best is None or _rank(entry.rating) > _rank(best)):
                         best = entry.rating
             out.append(Vulnerability(
                 id=g.primary, aliases=g.aliases, package=pkg, ecosystem=eco,
                 severity=best.level if best else "unknown", score=best.score if best else None,
-                fixed_versions=tuple(sorted(fixes)), summary=g.summary, records=g.records))
-    out.sort(key=lambda v: (-level_rank(v.severity), v.package.name, v.id))
+                fixed_versions=tuple(sorted(fixes)) if len(fixes) > 1 else tuple(fixes),
+                summary=g.summary, records=g.records))
+    rank = {level: n for n, level in enumerate(LEVELS)}
+    out.sort(key=lambda v: (-rank.get(v.severity, 0), v.package.name, v.id))
     return out
 
 
