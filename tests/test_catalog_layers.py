@@ -185,3 +185,29 @@ def test_visitor_shares_one_pass_and_cache_round_trip(tmp_path: Path) -> None:
     flask = next(p for p in second.packages if p.name == "flask")
     assert flask.from_base is False and flask.introduced_by is not None
     assert flask.introduced_by.layer == str(image.layers[1].diff_id)
+
+
+def test_deb_licenses_and_distro_fallbacks(tmp_path: Path) -> None:
+    copyright = (b"Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
+                 b"Files: *\nLicense: GPL-3+ with Bison exception\n\nFiles: lib/*\n"
+                 b"License: LGPL-2.1+\n On Debian systems see /usr/share/common-licenses/LGPL-2.1.\n")
+    layer = tar_bytes({
+        "etc/debian_version": b"12.5\n",
+        "var/lib/dpkg/status": b"Package: bison\nStatus: install ok installed\nVersion: 2:3.8.2+dfsg-1\n"
+                               b"Architecture: amd64\n",
+        "usr/share/doc/bison/copyright": copyright,
+    })
+    cat = _catalog(tmp_path, [layer])
+    (pkg,) = cat.packages
+    assert pkg.licenses == ("GPL-3+", "LGPL-2.1+", "LGPL-2.1")
+    assert cat.distro is not None and cat.distro.label == "debian:12"  # no os-release: debian_version
+    assert pkg.purl == "pkg:deb/debian/bison@2:3.8.2%2Bdfsg-1?arch=amd64&distro=debian-12"
+
+
+def test_evidence_replaced_by_symlink_in_next_layer_same_path(tmp_path: Path) -> None:
+    """The same path as the last entry of one layer and the first of the next, different kinds."""
+    l0 = tar_bytes({"a/package.json": b'{"name":"a","version":"1.0.0"}'})
+    l1 = tar_bytes({"a/package.json": TarFile(kind="symlink", linkname="../b/package.json"),
+                    "b/package.json": b'{"name":"b","version":"2.0.0"}'})
+    cat = _catalog(tmp_path, [l0, l1])
+    assert _keys(cat) == {("npm", "b", "2.0.0")} and cat.skipped == ()

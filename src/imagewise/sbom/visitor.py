@@ -46,17 +46,18 @@ class CatalogVisitor(Visitor):
         self._deleted: list[tuple[str, bool]] = []
         self._replaced: set[str] = set()
         self._restoring = False
-        self._match: tuple[str, Cataloger | None] = ("", None)
+        self._match: tuple[object, Cataloger | None] = (None, None)
 
     # -- selection -------------------------------------------------------------------------------
     def _cataloger_for(self, entry: Entry) -> Cataloger | None:
-        if self._match[0] == entry.path and entry.path:
+        key = (entry.path, entry.kind, entry.size, entry.mode)
+        if self._match[0] == key:
             return self._match[1]
         found = None
         if entry.kind is Kind.FILE and self._admits(entry):
             info = FileInfo(entry.path, entry.size, entry.mode)
             found = next((c for c in self.catalogers if c.selects(info)), None)
-        self._match = (entry.path, found)
+        self._match = (key, found)
         return found
 
     def _admits(self, entry: Entry) -> bool:
@@ -79,6 +80,7 @@ class CatalogVisitor(Visitor):
         self._deleted = []
         self._replaced = set()
         self._restoring = False
+        self._match = (None, None)
 
     def wants_content(self, entry: Entry) -> bool:
         c = self._cataloger_for(entry)
