@@ -85,3 +85,19 @@ def test_truncated_layer_is_one_line(tmp_path: Path) -> None:
     assert r.exit_code == 2, r.output
     lines = [x for x in r.output.splitlines() if x]
     assert len(lines) == 1 and lines[0].startswith("imagewise: error:")
+
+
+def test_names_that_are_not_utf8(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT, encoding="latin-1") as tf:
+        ti = tarfile.TarInfo("caf\xe9.txt")
+        ti.size = 1
+        tf.addfile(ti, io.BytesIO(b"x"))
+    ref = oci_layout(tmp_path / "l", [buf.getvalue()], "gzip")
+    r = run(ref)
+    assert r.exit_code == 0 and r.output.rstrip().endswith("caf\\xe9.txt")
+    r = run(ref, "--format", "json")
+    assert json.loads(r.output)["files"][0]["path"] == "caf\udce9.txt"

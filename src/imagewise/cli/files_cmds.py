@@ -21,6 +21,11 @@ def _human(n: int) -> str:
 _MARK = {"added": "+", "modified": "~", "deleted": "-"}
 
 
+def _show(name: str) -> str:
+    """A tar name for a terminal: bytes that are not UTF-8 shown as ``\\xNN``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 @click.command("files")
 @click.argument("image")
 @click.option("--layer", "layer", type=int, default=None, metavar="N",
@@ -52,9 +57,11 @@ def files_cmd(image: str, layer: int | None, fmt: str, platform: str | None,
             return
     lines = []
     for r in listing.rows:
-        name = f"{r.path} -> {r.linkname}" if r.linkname and r.kind.value == "symlink" else r.path
-        if r.kind.value == "hardlink":
-            name = f"{r.path} link to {r.linkname}"
+        name = _show(r.path)
+        if r.kind.value == "symlink":
+            name = f"{name} -> {_show(r.linkname)}"
+        elif r.kind.value == "hardlink":
+            name = f"{name} link to {_show(r.linkname)}"
         owner = f"{r.uid}:{r.gid}"
         size = _human(r.size) if r.kind.value == "file" else "-"
         mark = f"{_MARK.get(r.change, ' ')} " if listing.layer is not None else ""
