@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from imagewise.dockerfile import parse
 from imagewise.dockerfile.shell import parse_shell
+from imagewise.dockerfile.shellprep import prepare
 from imagewise.errors import DockerfileSyntaxError
 
 
@@ -37,10 +38,25 @@ def test_flags_split_like_hadolint() -> None:
 
 
 def test_fallback_when_bashlex_fails() -> None:
-    s = parse_shell("case $x in a) apk add foo;; esac; apt-get install -y bar | cat")
+    s = parse_shell("arr=(a b); for ((i=0; i<2; i++)); do apk add foo; done; "
+                    "apt-get install -y bar | cat")
     assert not s.parsed
-    assert "apt-get" in [c.name for c in s.commands]
+    assert {"apk", "apt-get"} <= {c.name for c in s.commands}
     assert s.has_pipe
+
+
+def test_constructs_bashlex_lacks_are_prepared() -> None:
+    text = ('case "$arch" in \'amd64\') url=a; wget "$url" ;; arm*|x86) ;; *) exit 1 ;; esac; '
+            './configure $(test "${a%%-*}" != x && echo --lto); make -j "$(( $(nproc) + 1 ))"; '
+            "if [[ -f x ]]; then gem install y; fi")
+    assert len(prepare(text)) == len(text)
+    s = parse_shell(text)
+    assert s.parsed
+    names = [c.name for c in s.commands]
+    assert names[:3] == ["wget", ":", "exit"]
+    assert {"./configure", "test", "echo", "make", "gem"} <= set(names)
+    wget = s.commands[0]
+    assert wget.args == ("$url",)
 
 
 def test_compound_commands() -> None:

@@ -130,25 +130,36 @@ def _parse(text: str, depth: int) -> tuple[list[Command], bool, bool]:
     try:
         import bashlex
 
-        nodes = bashlex.parse(clean)
+        from imagewise.dockerfile.shellprep import prepare
+
+        prepared = prepare(clean)
+        nodes = bashlex.parse(prepared)
         commands: list[Command] = []
         pipe = [False]
         for node in nodes:
-            _walk(node, commands, pipe, depth, clean)
+            _walk(node, commands, pipe, depth, _Source(clean, prepared))
         return commands, pipe[0], True
     except Exception:  # noqa: BLE001 - bashlex raises many kinds; use the tolerant splitter
         cmds, pipe_flag = _fallback(clean, depth)
         return cmds, pipe_flag, False
 
 
-def _word(part: Any, src: str) -> str:
+@dataclass(frozen=True, slots=True)
+class _Source:
+    original: str
+    prepared: str  # same length, see .shellprep
+
+
+def _word(part: Any, src: _Source) -> str:
     """The word with POSIX quote removal from its source text (bashlex drops backslashes inside
     double quotes, which POSIX keeps unless they escape one of $ ` " \\)."""
     try:
         start, end = part.pos
-        raw = src[start:end]
+        raw = src.original[start:end]
     except (AttributeError, TypeError, ValueError):
         return str(part.word)
+    if not raw.strip():  # a word the preparation synthesized (":" for an empty case branch)
+        raw = src.prepared[start:end]
     return unquote_shell(raw) if raw else str(part.word)
 
 
@@ -184,7 +195,7 @@ def unquote_shell(raw: str) -> str:
     return "".join(out)
 
 
-def _walk(node: Any, out: list[Command], pipe: list[bool], depth: int, src: str) -> None:
+def _walk(node: Any, out: list[Command], pipe: list[bool], depth: int, src: _Source) -> None:
     kind = getattr(node, "kind", "")
     if kind == "command":
         words: list[str] = []
