@@ -173,3 +173,37 @@ def test_bad_input_is_one_line(tmp_path: Path, db_path: Path) -> None:
     assert code == 2 and "no such file" in err
     code, _, err = _run("db", "status", "--db", str(tmp_path / "x2.sqlite"))
     assert code == 2 and "no vulnerability database" in err
+
+
+def test_alpine_os_packages_against_alpine_records(image_ref: str, tmp_path: Path) -> None:
+    """The real apk cataloger on Alpine 3.19.4, matched by origin in Alpine:v3.19."""
+    def rec(id_: str, eco: str, name: str, fixed: str, **extra: object) -> dict:
+        return {"id": id_, "modified": "2024-09-01T00:00:00Z", "affected": [
+            {"package": {"ecosystem": eco, "name": name},
+             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}],
+            **extra}
+
+    records = [
+        rec("ALPINE-CVE-2099-0001", "Alpine:v3.19", "busybox", "1.36.1-r20",
+            aliases=["CVE-2099-0001"], database_specific={"severity": "critical"}),
+        rec("ALPINE-CVE-2099-0002", "Alpine:v3.19", "openssl", "3.1.7-r0"),  # already fixed
+        rec("ALPINE-CVE-2099-0003", "Alpine:v3.20", "musl", "1.2.5-r1"),  # another release
+        rec("ALPINE-CVE-2099-0004", "Alpine:v3.19", "musl", "1.2.4_git20230717-r5"),
+    ]
+    src = tmp_path / "osv"
+    src.mkdir()
+    for r in records:
+        (src / f"{r['id']}.json").write_text(json.dumps(r))
+    db = tmp_path / "alpine.sqlite"
+    assert _run("db", "import", "--db", str(db), str(src))[0] == 0
+    code, out, _ = _run("scan", image_ref, "--db", str(db), "--format", "json", "--fail-on",
+                        "critical")
+    assert code == 1  # the critical busybox record fails the gate
+    rows = {(r["package"], r["version"], r["id"]) for r in json.loads(out)["vulnerabilities"]}
+    assert rows == {
+        ("busybox", "1.36.1-r19", "CVE-2099-0001"), ("busybox-binsh", "1.36.1-r19", "CVE-2099-0001"),
+        ("ssl_client", "1.36.1-r19", "CVE-2099-0001"),
+        ("musl", "1.2.4_git20230717-r4", "ALPINE-CVE-2099-0004"),
+        ("musl-utils", "1.2.4_git20230717-r4", "ALPINE-CVE-2099-0004")}
+    for r in json.loads(out)["vulnerabilities"]:
+        assert r["from_base"] is True and r["type"] == "apk"

@@ -182,6 +182,9 @@ def test_alpine_matches_origin_and_minor_release(os_db: VulnDB) -> None:
             _pkg("musl", "1.2.4_git20230717-r4", "apk", distro="alpine:3.19.4")]
     assert _ids(match(pkgs, os_db)) == {"ssl_client": {"ALPINE-CVE-2024-0001"},
                                         "musl": {"ALPINE-CVE-2024-0003"}}
+    # edge / pre-release VERSION_IDs still name their minor release
+    edge = [_pkg("busybox", "1.36.1-r1", "apk", distro="alpine:3.19_alpha20231201")]
+    assert _ids(match(edge, os_db)) == {"busybox": {"ALPINE-CVE-2024-0001"}}
     older = [_pkg("busybox", "1.36.1-r20", "apk", distro="alpine:3.18.9")]
     assert _ids(match(older, os_db)) == {"busybox": {"ALPINE-CVE-2024-0002"}}
 

@@ -64,8 +64,8 @@ def match_key(p: Package) -> MatchKey | None:
         return MatchKey(eco, rel, normalize_name(eco, name), version)
     if p.type == "apk":
         eco = {"wolfi": "Wolfi", "chainguard": "Chainguard"}.get(distro_id, "Alpine")
-        parts = distro_rel.split(".")
-        rel = f"v{parts[0]}.{parts[1]}" if eco == "Alpine" and len(parts) >= 2 else ""
+        m = re.match(r"(\d+)\.(\d+)", distro_rel)
+        rel = f"v{m.group(1)}.{m.group(2)}" if eco == "Alpine" and m else ""
         # apk origin packages share the version of their subpackages
         return MatchKey(eco, rel, normalize_name(eco, name), p.version)
     if p.type == "rpm":
