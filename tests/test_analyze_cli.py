@@ -168,3 +168,29 @@ def test_diff(tmp_path: Path) -> None:
     res = run("diff", a, b)
     assert res.exit_code == 0
     assert "+ /app/new" in res.stdout and "~ /app/run" in res.stdout and "mode 0644 -> 0755" in res.stdout
+
+
+def test_same_figures_on_every_transport(tmp_path: Path, registry) -> None:  # type: ignore[no-untyped-def]
+    from fixtures_images import write_docker_archive
+    from fixtures_registry import unique_repo
+
+    layers = [{"etc/": TarFile(kind="dir"), "etc/big": b"b" * 5000, "tmp/": TarFile(kind="dir"),
+               "tmp/x": b"t" * 300},
+              {"etc/big": b"B" * 4000, "tmp/.wh.x": b""},
+              {"etc/.wh..wh..opq": b"", "etc/new": b"n" * 10}]
+    img = build_image([tar_bytes(x) for x in layers], compression="gzip", fmt="docker")
+    refs = [write_oci_layout(img, tmp_path / "oci"),
+            write_docker_archive(img, tmp_path / "img.tar")]
+    repo = f"docker://{registry.host}/{unique_repo('analyze')}:v1"
+    assert run("copy", refs[0], repo).exit_code == 0
+    refs.append(repo)
+    docs = []
+    for ref in refs:
+        res = run("analyze", ref, "--format", "json")
+        assert res.exit_code == 0, res.output
+        docs.append(json.loads(res.stdout))
+    keys = ("efficiency", "wasted_bytes", "size_bytes", "reclaimable_bytes", "inefficient_files",
+            "final_bytes")
+    assert all({k: d[k] for k in keys} == {k: docs[0][k] for k in keys} for d in docs)
+    assert docs[0]["reclaimable_bytes"] == 5000 + 300 + 4000
+    assert docs[0]["final_bytes"] == 10
