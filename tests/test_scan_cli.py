@@ -207,3 +207,73 @@ def test_alpine_os_packages_against_alpine_records(image_ref: str, tmp_path: Pat
         ("musl-utils", "1.2.4_git20230717-r4", "ALPINE-CVE-2099-0004")}
     for r in json.loads(out)["vulnerabilities"]:
         assert r["from_base"] is True and r["type"] == "apk"
+
+
+DPKG_STATUS = """Package: libssl3
+Status: install ok installed
+Priority: optional
+Section: libs
+Installed-Size: 6200
+Maintainer: Debian OpenSSL Team <pkg-openssl-devel@alioth-lists.debian.net>
+Architecture: amd64
+Multi-Arch: same
+Source: openssl
+Version: 3.0.11-1~deb12u1
+Description: Secure Sockets Layer toolkit - shared libraries
+
+Package: libc6
+Status: install ok installed
+Priority: optional
+Section: libs
+Installed-Size: 12986
+Maintainer: GNU Libc Maintainers <debian-glibc@lists.debian.org>
+Architecture: amd64
+Multi-Arch: same
+Source: glibc
+Version: 2.36-9+deb12u7
+Description: GNU C Library: Shared libraries
+
+Package: tzdata
+Status: install ok installed
+Priority: required
+Section: localization
+Installed-Size: 3000
+Maintainer: GNU Libc Maintainers <debian-glibc@lists.debian.org>
+Architecture: all
+Version: 2024a-0+deb12u1
+Description: time zone and daylight-saving time data
+"""
+
+
+def test_debian_source_packages_against_debian_records(tmp_path: Path) -> None:
+    """The real dpkg cataloger on a Debian 12 status file, matched on Source: in Debian:12."""
+    from fixtures_images import CREATED, build_image
+
+    base = tar_bytes({
+        "etc": TarFile(kind="dir"),
+        "etc/os-release": b'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n',
+        "etc/debian_version": b"12.7\n", "var": TarFile(kind="dir"), "var/lib": TarFile(kind="dir"),
+        "var/lib/dpkg": TarFile(kind="dir"), "var/lib/dpkg/status": DPKG_STATUS.encode()})
+    img = build_image([base], history=[{"created": CREATED, "created_by": "ADD rootfs.tar /"}])
+    ref = write_oci_layout(img, tmp_path / "layout", "deb")
+    src = tmp_path / "osv"
+    src.mkdir()
+    events = [{"introduced": "0"}, {"fixed": "3.0.11-1~deb12u2"}]
+    for id_, eco in (("DSA-5532-1", "Debian:12"), ("DSA-5532-0", "Debian:11")):
+        (src / f"{id_}.json").write_text(json.dumps({
+            "id": id_, "modified": "2024-01-01T00:00:00Z", "aliases": ["CVE-2023-5678"],
+            "affected": [{"package": {"ecosystem": eco, "name": "openssl"},
+                          "ranges": [{"type": "ECOSYSTEM", "events": events}]}]}))
+    (src / "DSA-1.json").write_text(json.dumps({
+        "id": "DSA-1", "modified": "2024-01-01T00:00:00Z", "affected": [
+            {"package": {"ecosystem": "Debian:12", "name": "glibc"},
+             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"},
+                                                        {"fixed": "2.36-9+deb12u4"}]}]}]}))
+    db = tmp_path / "deb.sqlite"
+    assert _run("db", "import", "--db", str(db), str(src))[0] == 0
+    code, out, err = _run("scan", ref, "--db", str(db), "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["distro"] == "debian:12" and doc["packages"] == 3
+    assert [(r["package"], r["id"], r["fixed_versions"]) for r in doc["vulnerabilities"]] == [
+        ("libssl3", "CVE-2023-5678", ["3.0.11-1~deb12u2"])]
