@@ -51,6 +51,7 @@ _HEADER_ONLY = frozenset(b"123456")  # no content follows these, whatever the si
 _SKIP = frozenset(b"VM")  # volume header, multi-volume continuation: not filesystem entries
 
 OnUnsafe = Callable[[str, int], None]
+_NO_PAX: dict[str, str] = {}  # shared, never written: most entries have no PAX header
 
 
 def normalize(name: str) -> str | None:
@@ -268,8 +269,13 @@ def walk(stream: IO[bytes], digest: str = "", on_unsafe: OnUnsafe | None = None
     gpax: dict[str, str] = {}
     first = True
     while True:
-        start = chunks.offset
-        hdr = chunks.take(BLOCK)
+        buf, pos = chunks.buf, chunks.pos
+        start = chunks.base + pos
+        if len(buf) - pos >= BLOCK:  # fast path: the header is in the current chunk
+            chunks.pos = pos + BLOCK
+            hdr = buf[pos: pos + BLOCK]
+        else:
+            hdr = chunks.take(BLOCK)
         if len(hdr) < BLOCK:
             if not hdr:  # clean end without end-of-archive blocks: accepted like GNU tar does
                 return
@@ -277,7 +283,7 @@ def walk(stream: IO[bytes], digest: str = "", on_unsafe: OnUnsafe | None = None
         if hdr == ZERO_BLOCK:
             chunks.drain()  # the rest is padding; reading it lets the digest check run
             return
-        pax: dict[str, str] = dict(gpax) if gpax else {}
+        pax: dict[str, str] = gpax.copy() if gpax else _NO_PAX
         longname = longlink = None
         entry_start = start
         # metadata headers (PAX, GNU long names) precede the entry they describe
@@ -294,6 +300,8 @@ def walk(stream: IO[bytes], digest: str = "", on_unsafe: OnUnsafe | None = None
             if len(data) < size:
                 raise LayerReadError("truncated tar metadata", digest, chunks.offset)
             chunks.skip(-size % BLOCK)
+            if pax is _NO_PAX:
+                pax = {}
             if flag == 0x78:  # 'x'
                 pax.update(_parse_pax(data, start, digest))
             elif flag == 0x67:  # 'g'
@@ -323,8 +331,12 @@ def walk(stream: IO[bytes], digest: str = "", on_unsafe: OnUnsafe | None = None
         left = content.remaining if content is not None else data_len
         if content is not None:
             content.close()
-        pad = -data_len % BLOCK
-        if left + pad and chunks.skip(left + pad) < left:
+        want = left + (-data_len % BLOCK)
+        if not want:
+            continue
+        if len(chunks.buf) - chunks.pos >= want:  # fast path: within the current chunk
+            chunks.pos += want
+        elif chunks.skip(want) < left:
             raise LayerReadError(f"truncated tar: content of {label!r} ends early", digest,
                                  chunks.offset)
 
