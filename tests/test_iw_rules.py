@@ -213,6 +213,10 @@ def test_iw109_secrets() -> None:
     assert "hunter2hunter2" not in " ".join(f.message for f in found)  # values are masked
     assert secret_name("GITHUB_TOKEN") and secret_name("clientSecret")
     assert not secret_name("TOKEN_URL") and not secret_name("GPG_KEYS")
+    assert secret_name("DB_PASS") and not secret_name("PASS_MAX_DAYS")
+    assert not secret_name("AUTH_MODE") and secret_name("BASIC_AUTH")
+    harmless = "FROM alpine:3.20\nENV TOKEN_TTL=3600 SECRET_ROTATION=true\nARG DB_PASSWORD=\n"
+    assert rules_hit(harmless, rule="IW109") == ["IW109@3"]
 
 
 def test_iw110_add_url_checksum() -> None:

@@ -34,7 +34,9 @@ def _read_inputs(files: tuple[str, ...]) -> list[_Input]:
     out: list[_Input] = []
     for name in files or ("Dockerfile",):
         if name == "-":
-            out.append(_Input("-", sys.stdin.read(), None))
+            data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+            text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+            out.append(_Input("-", text, None))
             continue
         try:
             with open(name, encoding="utf-8", errors="replace", newline="") as fh:

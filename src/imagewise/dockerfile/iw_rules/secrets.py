@@ -14,8 +14,10 @@ from imagewise.findings import Finding, Severity
 
 # -- secrets and remote sources -------------------------------------------------------------------
 
-_SECRET_WORDS = frozenset({"password", "passwd", "pass", "pwd", "secret", "secrets", "token",
-                           "apikey", "credential", "credentials", "passphrase", "auth"})
+_SECRET_WORDS = frozenset({"password", "passwd", "secret", "secrets", "token", "apikey",
+                           "credential", "credentials", "passphrase"})
+#: words that name a secret only as the last part of a name (DB_PASS, but not PASS_MAX_DAYS)
+_SECRET_LAST = frozenset({"pass", "pwd", "auth", "pw"})
 _SECRET_PAIRS = {("api", "key"), ("access", "key"), ("private", "key"), ("secret", "key"),
                  ("auth", "key"), ("signing", "key"), ("encryption", "key"), ("master", "key"),
                  ("client", "secret"), ("license", "key"), ("account", "key"), ("ssh", "key")}
@@ -46,7 +48,7 @@ def secret_name(name: str) -> bool:
         return False
     if name.upper() in ("PWD", "OLDPWD"):
         return False
-    if any(t in _SECRET_WORDS for t in tokens):
+    if any(t in _SECRET_WORDS for t in tokens) or tokens[-1] in _SECRET_LAST:
         return True
     return any(pair in _SECRET_PAIRS for pair in zip(tokens, tokens[1:]))
 
@@ -56,6 +58,15 @@ def secret_value(value: str) -> str | None:
         if pattern.search(value):
             return what
     return None
+
+
+def _harmless(keyword: str, value: str | None) -> bool:
+    """Values that cannot be a secret: an empty ENV, a number, a boolean (``TOKEN_TTL=3600``)."""
+    if value is None:
+        return False  # `ARG NPM_TOKEN`: the value arrives as a build argument
+    v = value.strip().lower()
+    return (keyword == "ENV" and not v) or v.isdigit() or v in ("true", "false", "yes", "no",
+                                                                 "on", "off")
 
 
 def mask(value: str) -> str:
@@ -79,7 +90,7 @@ def _secrets(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
                 yield finding("IW109", df, ins,
                                f"{eff.keyword} {name} holds what looks like {what} "
                                f"(`{mask(value or '')}`)")
-            elif secret_name(name) and not (eff.keyword == "ENV" and not value):
+            elif secret_name(name) and not _harmless(eff.keyword, value):
                 shown = f" = `{mask(value)}`" if value and "$" not in value else ""
                 yield finding("IW109", df, ins,
                                f"{eff.keyword} {name}{shown} passes a secret through the "
