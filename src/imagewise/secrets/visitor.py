@@ -51,6 +51,7 @@ class SecretsVisitor(Visitor):
         self._layer: list[Finding] = []
         self._index = 0
         self._diff_id = ""
+        self._finding_paths: set[str] = set()
         self.files_read = 0
         self.bytes_read = 0
 
@@ -64,7 +65,8 @@ class SecretsVisitor(Visitor):
                 and plausible(entry.path, entry.size))
 
     def visit(self, entry: Entry) -> None:
-        if entry.kind in (Kind.WHITEOUT, Kind.OPAQUE) or (entry.kind is Kind.FILE and self.findings):
+        if self.findings and (entry.kind in (Kind.WHITEOUT, Kind.OPAQUE)
+                              or entry.path in self._finding_paths):
             self._mark_removed(entry)
         if not self.wants_content(entry):
             return
@@ -98,6 +100,7 @@ class SecretsVisitor(Visitor):
 
     def end_layer(self, index: int, layer: Layer) -> None:
         self.findings.extend(self._layer)
+        self._finding_paths.update(f.location.path for f in self._layer)
         self._layer = []
 
     # --- layer result cache ----------------------------------------------------------------
