@@ -188,3 +188,29 @@ def test_concurrent_copies_into_one_layout_keep_every_tag(tmp_path: Path) -> Non
     tags = {e["annotations"]["org.opencontainers.image.ref.name"]: e["digest"]
             for e in index_entries(tmp_path / "out")}
     assert tags == {f"t{i}": img.digest for i, img in enumerate(images)}
+
+
+def test_progress_is_reported_per_blob(tmp_path: Path) -> None:
+    from imagewise.progress import Reporter
+
+    class Recorder(Reporter):
+        def __init__(self) -> None:
+            self.started: dict[str, int | None] = {}
+            self.advanced: dict[str, int] = {}
+            self.finished: set[str] = set()
+
+        def start(self, key: str, description: str, total: int | None = None) -> None:
+            self.started[key] = total
+
+        def advance(self, key: str, amount: int) -> None:
+            self.advanced[key] = self.advanced.get(key, 0) + amount
+
+        def done(self, key: str) -> None:
+            self.finished.add(key)
+
+    img = random_image(seed=12, layers=3, size=50_000)
+    rec = Recorder()
+    result = copy(write_oci_layout(img, tmp_path / "src"), f"oci:{tmp_path / 'out'}", reporter=rec)
+    sizes = {d: len(b) for d, b in img.blobs.items()}
+    assert rec.started == sizes and rec.advanced == sizes and rec.finished == set(sizes)
+    assert result.bytes_copied == sum(sizes.values())
