@@ -38,6 +38,7 @@ def to_json(result: ScanResult) -> dict[str, Any]:
             "database": str(result.db.path) if result.db else None,
             "newest_record": result.db.newest_modified if result.db else None,
         },
+        "secret_scan": {"performed": result.secrets_scanned},
         "vulnerabilities": [v.to_json() for v in result.vulnerabilities],
         "secrets": findings_json(list(result.secrets)),
         "suppressed": [
