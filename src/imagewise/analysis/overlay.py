@@ -101,6 +101,7 @@ class OverlayState(Visitor):
     def __init__(self, hash_min_bytes: int = HASH_MIN_BYTES) -> None:
         self.hash_min_bytes = hash_min_bytes
         self.root = Node(-1, Kind.DIR)
+        self._dirs: dict[str, Node] = {"": self.root}  # directory path -> node (a cache)
         self.groups: dict[tuple[int, int, str, str], HiddenGroup] = {}
         self.layer_written: list[int] = []  # file bytes each layer's tar holds
         self.layer_files: list[int] = []
@@ -174,9 +175,11 @@ class OverlayState(Visitor):
         return node
 
     def _add(self, path: str, node: Node, entry: Entry, i: int) -> None:
-        parts = path.split("/")
-        name = parts.pop()
-        parent = self._parent(parts, i)
+        parent_path, _, name = path.rpartition("/")
+        parent = self._dirs.get(parent_path)
+        if parent is None:
+            parent = self._parent(parent_path.split("/") if parent_path else [], i)
+            self._dirs[parent_path] = parent
         children = parent.children
         assert children is not None
         old = children.get(name)
@@ -184,6 +187,8 @@ class OverlayState(Visitor):
             if node.kind is Kind.DIR and old.children is not None:
                 old.layer, old.mode, old.uid, old.gid = i, node.mode, node.uid, node.gid
                 return
+            if old.children is not None:
+                self._dirs = {"": self.root}  # a directory (maybe cached) is replaced
             self._hide(old, path, i, _reason(old, node, i))
         if node.kind is Kind.HARDLINK:
             target = self._lookup(entry.linkname)
@@ -206,6 +211,7 @@ class OverlayState(Visitor):
         return node
 
     def _whiteout(self, path: str, i: int) -> None:
+        self._dirs = {"": self.root}
         parts = path.split("/")
         name = parts.pop()
         parent = self._lookup("/".join(parts))
@@ -219,6 +225,7 @@ class OverlayState(Visitor):
             del parent.children[name]
 
     def _opaque(self, path: str, i: int) -> None:
+        self._dirs = {"": self.root}
         node = self._lookup(path)
         if node is None or node.children is None:
             return
