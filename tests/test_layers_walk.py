@@ -355,3 +355,32 @@ def test_empty_layers_and_empty_files() -> None:
         assert list(walk_layer(io.BytesIO(blob))) == []
     (e,) = [(x.path, x.open().read(), x.read()) for x in walk(io.BytesIO(make_tar([member("e")])))]
     assert e == ("e", b"", b"")
+
+
+_FUZZ_TAR = make_tar([member("d", "dir"), member("d/" + "n" * 120, data=b"abc" * 300),
+                      member("d/l", "symlink", link="x" * 150), member("d/.wh.z"),
+                      member("d/h", "hardlink", link="d/" + "n" * 120)], tarfile.PAX_FORMAT)
+
+
+def test_fuzzed_archives_fail_cleanly() -> None:
+    """Damage to the tar or to its compressed form yields entries or LayerReadError, never
+    another exception (unsafe names are reported to on_unsafe)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.tuples(st.integers(0, len(_FUZZ_TAR) - 1), st.integers(0, 255)),
+                    min_size=1, max_size=8),
+           st.integers(0, len(_FUZZ_TAR)), st.sampled_from(["", "gzip", "zstd"]), st.booleans())
+    def check(edits: list[tuple[int, int]], cut: int, how: str, compressed: bool) -> None:
+        data = bytearray(_FUZZ_TAR if not compressed else compress(_FUZZ_TAR, how))
+        for pos, value in edits:
+            data[pos % len(data)] = value
+        blob = bytes(data[:cut]) if compressed else compress(bytes(data[:cut]), how)
+        try:
+            for e in walk_layer(io.BytesIO(blob), "", DIGEST, on_unsafe=lambda n, o: None):
+                e.read()
+        except LayerReadError as err:
+            assert err.digest == DIGEST and err.offset is not None
+
+    check()
