@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import corpus
 from fixtures_images import build_index, random_image, write_oci_layout
 from fixtures_registry import RegistryServer, unique_repo
@@ -80,3 +81,23 @@ def test_multi_platform_index_through_registry(registry: RegistryServer, tmp_pat
     raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", dst],
                          capture_output=True, check=True, timeout=60).stdout
     assert raw == index.raw
+
+
+def test_digest_destination_and_bare_references(registry: RegistryServer, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from imagewise.cli.main import cli
+    from imagewise.errors import DigestMismatch
+
+    img = random_image(seed=41)
+    src = write_oci_layout(img, tmp_path / "lay")
+    repo = unique_repo("bydigest")
+    r = copy(src, f"docker://{registry.host}/{repo}@{img.digest}")
+    assert r.digest == img.digest
+    out = CliRunner().invoke(cli, ["inspect", "--format", "json", f"{registry.host}/{repo}@{img.digest}"])
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.output)
+    assert doc["digest"] == img.digest and [x["digest"] for x in doc["layers"]] == img.layer_digests
+    other = random_image(seed=42)
+    with pytest.raises(DigestMismatch):
+        copy(write_oci_layout(other, tmp_path / "other"), f"docker://{registry.host}/{repo}@{img.digest}")
