@@ -164,3 +164,11 @@ def test_unknown_format() -> None:
     assert set(FORMATS) == {"tty", "json", "sarif", "checkstyle", "gitlab"}
     with pytest.raises(UsageError, match="unknown format"):
         render(FINDINGS, "yaml")
+
+
+def test_tty_caret_under_tabs() -> None:
+    src = "FROM a:1\nRUN set -eux; \\\n\tapt-get install -y x\n"
+    f = Finding("DL3008", Severity.WARNING, "t", "m", Location("Dockerfile", 3, 2, 3))
+    lines = render([f], "tty", sources={"Dockerfile": src}).splitlines()
+    assert lines[1] == "3 |     apt-get install -y x"
+    assert lines[2] == "  |     ^~~~~~~"

@@ -245,7 +245,8 @@ def _tty_one(f: Finding, lines: list[str] | None, color: bool) -> list[str]:
             text = lines[n - 1].replace("\t", "    ")
             out.append(f"{_paint(f'{n:>{width}} |', _DIM, color)} {text}")
             if n == loc.line:
-                out.append(f"{gutter} {_caret(text, col, color, f.severity)}")
+                shown_col = len(lines[n - 1][:col - 1].replace("\t", "    ")) + 1
+                out.append(f"{gutter} {_caret(text, shown_col, color, f.severity)}")
         if end > shown[-1]:
             out.append(f"{gutter} ... {end - shown[-1]} more line(s)")
     if f.fix:
