@@ -10,6 +10,10 @@ What is copied:
   ``--all``). A sink that holds single images only (docker-archive) always gets one platform,
   the host's unless ``platform`` says otherwise.
 
+Digests are never changed: nothing is converted or recompressed. A Docker v2 manifest therefore
+stays a Docker v2 manifest in an OCI layout (valid per the image-layout spec, and read by
+imagewise, crane and containerd; skopeo's ``oci:`` transport only lists OCI media types).
+
 Blobs (configs and layers, deduplicated) go in parallel threads. A blob the sink already has is
 skipped; between two repositories of the same registry a blob is mounted instead of sent.
 Manifests follow their blobs (children before the top), then the sink commits.
