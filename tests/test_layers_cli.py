@@ -101,3 +101,18 @@ def test_names_that_are_not_utf8(tmp_path: Path) -> None:
     assert r.exit_code == 0 and r.output.rstrip().endswith("caf\\xe9.txt")
     r = run(ref, "--format", "json")
     assert json.loads(r.output)["files"][0]["path"] == "caf\udce9.txt"
+
+
+def test_platform_selection(tmp_path: Path) -> None:
+    ref = oci_layout(tmp_path / "multi", [], "gzip", platforms={
+        "linux/amd64": [make_tar([member("amd64-only", data=b"a")])],
+        "linux/arm64": [make_tar([member("arm64-only", data=b"b")])],
+    })
+    for plat in ("linux/amd64", "linux/arm64"):
+        r = run(ref, "--platform", plat, "--format", "json")
+        assert r.exit_code == 0, r.output
+        doc = json.loads(r.output)
+        assert doc["platform"] == plat
+        assert [f["path"] for f in doc["files"]] == [f"{plat.split('/')[1]}-only"]
+    r = run(ref, "--platform", "linux/s390x")
+    assert r.exit_code == 2 and "linux/amd64" in r.output and "linux/arm64" in r.output

@@ -65,17 +65,15 @@ def _blob(root: Path, data: bytes) -> dict[str, Any]:
     return {"digest": f"sha256:{hexd}", "size": len(data)}
 
 
-def oci_layout(root: Path, layers: list[bytes], how: str = "gzip") -> str:
-    """Write an OCI layout holding one image made of the given uncompressed tars."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+def _image(root: Path, layers: list[bytes], how: str, os_arch: str) -> dict[str, Any]:
     descs = []
     for tar in layers:
         d = _blob(root, compress(tar, how))
         d["mediaType"] = _MEDIA[how]
         descs.append(d)
+    os_name, arch = os_arch.split("/")[:2]
     config = {
-        "architecture": "amd64", "os": "linux",
+        "architecture": arch, "os": os_name,
         "rootfs": {"type": "layers",
                    "diff_ids": [f"sha256:{hashlib.sha256(t).hexdigest()}" for t in layers]},
         "history": [{"created_by": f"layer {i}"} for i in range(len(layers))],
@@ -87,9 +85,19 @@ def oci_layout(root: Path, layers: list[bytes], how: str = "gzip") -> str:
                 "config": cdesc, "layers": descs}
     mdesc = _blob(root, json.dumps(manifest).encode())
     mdesc["mediaType"] = "application/vnd.oci.image.manifest.v1+json"
-    mdesc["platform"] = {"architecture": "amd64", "os": "linux"}
+    mdesc["platform"] = {"architecture": arch, "os": os_name}
+    return mdesc
+
+
+def oci_layout(root: Path, layers: list[bytes], how: str = "gzip",
+               platforms: dict[str, list[bytes]] | None = None) -> str:
+    """Write an OCI layout holding one image made of the given uncompressed tars, or, with
+    ``platforms`` ({"linux/arm64": [tar, ...]}), one image per platform under one index."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    images = platforms or {"linux/amd64": layers}
     index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-             "manifests": [mdesc]}
+             "manifests": [_image(root, tars, how, p) for p, tars in images.items()]}
     (root / "index.json").write_text(json.dumps(index))
     return f"oci:{root}"
 
