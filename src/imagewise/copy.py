@@ -33,6 +33,7 @@ from imagewise.progress import NULL, Reporter
 from imagewise.sources.base import Sink, Source
 
 DEFAULT_JOBS = 6
+TOTAL = "copy"  # the Reporter key of the overall progress (per-blob keys are digests)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,7 @@ class _Progress:
         if data:
             self.count += len(data)
             self._reporter.advance(self._key, len(data))
+            self._reporter.advance(TOTAL, len(data))
         return data
 
     def readinto(self, b: bytearray | memoryview) -> int:
@@ -128,10 +130,12 @@ def copy_image(
         if sink.has_blob(desc):
             with lock:
                 stats["skipped"] += 1
+            reporter.advance(TOTAL, desc.size)
             return
         if mount_from is not None and sink.mount_blob(desc, mount_from):  # type: ignore[attr-defined]
             with lock:
                 stats["mounted"] += 1
+            reporter.advance(TOTAL, desc.size)
             return
         reporter.start(key, f"blob {desc.digest.short}", desc.size)
         try:
@@ -147,20 +151,23 @@ def copy_image(
             stats["bytes"] += desc.size
 
     ordered = sorted(blobs.values(), key=lambda d: -d.size)  # big ones first: shorter tail
-    if jobs <= 1 or len(ordered) <= 1:
-        for d in ordered:
-            transfer(d)
-    else:
-        with ThreadPoolExecutor(max_workers=min(jobs, len(ordered))) as pool:
-            for f in [pool.submit(transfer, d) for d in ordered]:
-                f.result()
+    reporter.start(TOTAL, f"{sink.name}", sum(d.size for d in ordered))
+    try:
+        if jobs <= 1 or len(ordered) <= 1:
+            for d in ordered:
+                transfer(d)
+        else:
+            with ThreadPoolExecutor(max_workers=min(jobs, len(ordered))) as pool:
+                for f in [pool.submit(transfer, d) for d in ordered]:
+                    f.result()
+    finally:
+        reporter.done(TOTAL)
 
     later: list[Manifest | Index] = [*children, *nested]  # children before the indexes listing them
     for doc in later:
         sink.put_manifest(doc, top=False)
     sink.put_manifest(top, top=True)
     sink.commit()
-    reporter.message(f"copied {top.digest}")
     return CopyResult(
         source=source.name,
         destination=sink.name,
