@@ -15,8 +15,10 @@ Building blocks (plain functions, usable from any test or benchmark):
   the transport string to open them with (``oci:DIR:TAG`` ...);
 * ``alpine_image(version)`` an image whose single layer is a real Alpine minirootfs.
 
-Fixtures: ``random_image`` (a 3-layer gzip OCI image), ``image_factory`` (call it with
-``compression``/``fmt``/``seed``), and ``alpine_layout`` (Alpine 3.20 as an OCI layout).
+Fixtures: ``random_image_layout`` (``(transport, image)`` of a 3-layer gzip OCI layout),
+``image_factory`` (``image_factory(kind, seed=..., compression=..., layers=...)`` with kind
+``oci`` / ``oci-archive`` / ``docker-legacy`` / ``docker-oci``), and ``alpine_layout`` (Alpine
+3.20.3's minirootfs as a one-layer OCI layout, session-scoped).
 """
 
 from __future__ import annotations
