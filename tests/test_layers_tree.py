@@ -84,6 +84,7 @@ def test_classify_changes() -> None:
     d = tree.get("d")
     assert d is not None
     assert ch(Entry("d", Kind.DIR, 0, d.mode)) == []  # unchanged directory re-listed
+    assert ch(Entry("", Kind.DIR, 0, 0o700)) == []  # the root's own "./" entry
 
 
 def test_dive_image_merged_tree_and_layer_changes() -> None:

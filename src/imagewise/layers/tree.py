@@ -19,8 +19,9 @@ adds, modifies and deletes relative to the layers below it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from imagewise.layers.model import Entry, Kind, Visitor
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 class Node:
     """One path of the merged tree. ``children`` is a dict for directories, else ``None``."""
 
-    __slots__ = ("kind", "size", "mode", "uid", "gid", "linkname", "mtime", "layer", "children")
+    __slots__ = ("children", "gid", "kind", "layer", "linkname", "mode", "mtime", "size", "uid")
 
     def __init__(self, kind: Kind, size: int = 0, mode: int = 0o755, uid: int = 0, gid: int = 0,
                  linkname: str = "", mtime: int = 0, layer: int = -1) -> None:
@@ -217,6 +218,8 @@ def classify(tree: FileTree, e: Entry, layer: int) -> list[Change]:
         prefix = f"{e.path}/" if e.path else ""
         return [_change("deleted", prefix + name, child)
                 for name, child in sorted(node.children.items()) if child.layer < layer]
+    if not e.path:
+        return []  # the root directory's own entry ("./") is not a file change
     new = Node.of(e, layer)
     old = tree.get(e.path)
     if old is None or old.layer == layer:
