@@ -188,14 +188,14 @@ def final_findings(facts: FinalFacts, layers: list[LayerRef]) -> list[Finding]:
                    "created_by": src.created_by, "examples": _examples(top)},
         ))
     for digest, copies in facts.duplicates[:DUPLICATES_SHOWN]:
-        size = copies[0].size
-        saved = size * (len(copies) - 1)
+        each = copies[0].size
+        saved = each * (len(copies) - 1)
         later = copies[-1]
         src = _ref(layers, later.layer)
         where = ", ".join(f"/{c.path} (layer {c.layer})" for c in copies[:6])
         out.append(Finding(
             rule="IW-WASTE-DUPLICATE-CONTENT", severity=_severity(saved),
-            title=f"{len(copies)} copies of the same {format_size(size)} file",
+            title=f"{len(copies)} copies of the same {format_size(each)} file",
             message=f"identical content stored {len(copies)} times: {where}",
             location=Location(layer=src.diff_id, layer_index=later.layer, path="/" + later.path),
             fix=f"keep one copy and symlink or hard-link the others (or COPY it once); "

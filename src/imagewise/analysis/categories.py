@@ -69,7 +69,7 @@ def classify(path: str) -> str:
     m = _RE.match(path)
     if m is None:
         return ""
-    return _KEYS[int(m.lastgroup[1:])] if m.lastgroup else ""  # type: ignore[index]
+    return _KEYS[int(m.lastgroup[1:])] if m.lastgroup else ""
 
 
 # -- compiler toolchains: the reason to use a multi-stage build ----------------------------

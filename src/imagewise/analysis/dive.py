@@ -97,7 +97,7 @@ def _subtree_size(node: Node) -> int:
                     stack.append(child)
             else:
                 total += child
-    return total
+    return int(total)
 
 
 class DiveEfficiency(Visitor):

@@ -38,7 +38,7 @@ class Bucket:
 
 @dataclass
 class FinalFacts:
-    bytes: int = 0
+    total_bytes: int = 0
     files: int = 0
     leftovers: dict[tuple[str, int], Bucket] = field(default_factory=dict)  # (category, layer)
     toolchain: dict[int, Bucket] = field(default_factory=dict)  # layer -> bucket
@@ -52,7 +52,7 @@ def final_facts(state: OverlayState) -> FinalFacts:
     heap: list[tuple[int, str, int]] = []
     for path, node, size in state.files():
         facts.files += 1
-        facts.bytes += size
+        facts.total_bytes += size
         if not size:
             continue
         layer = node.blob[2] if node.blob is not None else node.layer

@@ -69,12 +69,12 @@ def build_analysis(reference: str, digest: str, dive: DiveEfficiency, overlay: O
         digest=digest,
         dive=figures,
         reclaimable_bytes=overlay.reclaimable_bytes,
-        final_bytes=facts.bytes,
+        final_bytes=facts.total_bytes,
         final_files=facts.files,
         layers=layers,
         waste=tuple(waste),
         largest_files=tuple(facts.largest),
-        tree=size_tree(overlay, facts.bytes),
+        tree=size_tree(overlay, facts.total_bytes),
         missing_whiteouts=overlay.missing_whiteouts,
     )
 

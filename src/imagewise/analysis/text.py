@@ -56,10 +56,10 @@ def render_table(a: ImageAnalysis, width: int = 100) -> str:
     out.append("")
     if a.waste:
         out.append("Waste and fixes (largest first):")
-        for f in a.waste[:WASTE_SHOWN]:
-            out.append(f"  {format_size(f.bytes_saved):>9}  {f.rule}  layer {f.location.layer_index}"
-                       f"  {f.title}")
-            out.append(f"  {'':>9}  fix: {f.fix}")
+        for w in a.waste[:WASTE_SHOWN]:
+            out.append(f"  {format_size(w.bytes_saved):>9}  {w.rule}  layer {w.location.layer_index}"
+                       f"  {w.title}")
+            out.append(f"  {'':>9}  fix: {w.fix}")
         if len(a.waste) > WASTE_SHOWN:
             out.append(f"  ... and {len(a.waste) - WASTE_SHOWN} more (--format json lists all)")
     else:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
 from imagewise.cli.common import RichReporter, handle_errors, insecure_option, platform_option
+
+if TYPE_CHECKING:
+    from imagewise.progress import Reporter
 
 
 def _write(text: str, output: str | None) -> None:
@@ -81,7 +84,7 @@ def analyze_cmd(image: str, fmt: str, output: str | None, fail_under_efficiency:
     gate_list = gates.build_gates(values)  # validate before the (long) pass
     src, img = _open_image(image, platform, insecure)
     with src, RichReporter() as reporter:
-        result = analyze(img, reporter)
+        result = analyze(img, cast("Reporter", reporter))
     outcomes = gates.evaluate(gate_list, result)
     if fmt == "json":
         doc = result.to_json()
@@ -121,7 +124,7 @@ def diff_cmd(image_a: str, image_b: str, fmt: str, output: str | None, platform:
     src_a, img_a = _open_image(image_a, platform, insecure)
     src_b, img_b = _open_image(image_b, platform, insecure)
     with src_a, src_b, RichReporter() as reporter:
-        result = diff_images(img_a, img_b, reporter)
+        result = diff_images(img_a, img_b, cast("Reporter", reporter))
     if fmt == "json":
         _write(json.dumps(result.to_json(), indent=2), output)
     else:
