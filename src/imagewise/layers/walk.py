@@ -56,8 +56,10 @@ _NO_PAX: dict[str, str] = {}  # shared, never written: most entries have no PAX 
 
 def normalize(name: str) -> str | None:
     """Root-relative path without ``.``/``..``/duplicate slashes; ``None`` if it leaves the root."""
-    if "//" not in name and "." not in name:
-        return name.strip("/")
+    if name.startswith("./"):
+        name = name[2:]
+    if "//" not in name and "/." not in name and not name.startswith("."):
+        return name.strip("/")  # no "." or ".." component possible: the common case
     parts: list[str] = []
     for p in name.split("/"):
         if p == "" or p == ".":
