@@ -56,8 +56,7 @@ _NO_PAX: dict[str, str] = {}  # shared, never written: most entries have no PAX 
 
 def normalize(name: str) -> str | None:
     """Root-relative path without ``.``/``..``/duplicate slashes; ``None`` if it leaves the root."""
-    if name.startswith("./"):
-        name = name[2:]
+    name = name.removeprefix("./")
     if "//" not in name and "/." not in name and not name.startswith("."):
         return name.strip("/")  # no "." or ".." component possible: the common case
     parts: list[str] = []
