@@ -160,26 +160,30 @@ def match(packages: list[Package] | tuple[Package, ...], db: VulnDB) -> list[Vul
     """Every vulnerability affecting ``packages``, ordered by severity (worst first), then id."""
     keys = [match_key(p) for p in packages]
     table = db.lookup({(k.ecosystem, k.name) for k in keys if k is not None})
-    compiled: dict[int, CompiledEntry] = {}
     range_cache: dict[Any, Any] = {}
+    # each looked-up name's entries, compiled once: (vid, entry, compiled, release)
+    compiled: dict[tuple[str, str], list[tuple[str, Affected, CompiledEntry, str]]] = {
+        name: [(vid, e, compile_entry(e, range_cache), e.release) for vid, e in rows]
+        for name, rows in table.items()}
     hits: list[tuple[int, dict[str, list[tuple[str, Affected]]]]] = []
     for i, k in enumerate(keys):
         if k is None:
             continue
-        rows = table.get((k.ecosystem, k.name))
+        rows = compiled.get((k.ecosystem, k.name))
         if not rows:
             continue
         key = versions.parse(k.ecosystem, k.version)
+        version = k.version
         found: dict[str, list[tuple[str, Affected]]] = {}
-        for vid, entry in rows:
-            if entry.release and k.release and not _release_ok(entry.release, k):
+        for vid, entry, ce, release in rows:
+            if release and k.release and not _release_ok(release, k):
                 continue
-            ce = compiled.get(id(entry))
-            if ce is None:
-                ce = compiled[id(entry)] = compile_entry(entry, range_cache)
-            hit, fix = ce.affects(key, k.version)
+            hit, fix = ce.affects(key, version)
             if hit:
-                found.setdefault(vid, []).append((fix, entry))
+                if vid in found:
+                    found[vid].append((fix, entry))
+                else:
+                    found[vid] = [(fix, entry)]
         if found:
             hits.append((i, found))
     infos = db.records({vid for _, found in hits for vid in found})
