@@ -10,7 +10,9 @@ Images (built once into the cache dir, OCI layouts with gzip layers):
   deleting two packages (the builder of tests/test_sbom_syft.py);
 * ``debian-apps``: the Debian base + the real ``*.dist-info``/``*.egg-info`` metadata of this
   Python's site-packages + a real ``node_modules`` from ``npm install`` (needs npm) + the syft
-  and dive Go executables.
+  and dive Go executables;
+* ``java-jars``: the real jars found on this machine (``/usr/share/java``, ``/usr/share/maven/lib``,
+  ``~/.m2/repository/org``), when present.
 
 Both tools run as CLIs (``imagewise sbom IMG -f json -o F`` and ``syft scan oci-dir:DIR -o
 json=F``), each timed over ``--runs`` runs (median). Agreement = share of syft's packages of our
@@ -152,6 +154,13 @@ def build_images(cache: Path, only: list[str]) -> dict[str, Path]:
         return build_image(layers, history=_base_history(len(layers) - 1))
 
     make("debian-apps", debian_apps)
+
+    java_dirs = [d for d in (Path("/usr/share/java"), Path("/usr/share/maven/lib"),
+                             Path.home() / ".m2" / "repository" / "org") if d.is_dir()]
+    if java_dirs:  # real jars of this machine (Debian's /usr/share/java, a Maven repository)
+        make("java-jars", lambda: build_image(
+            [_tar_tree(d, prefix=f"opt/jars{i}/") for i, d in enumerate(java_dirs)],
+            history=_base_history(len(java_dirs) - 1)))
     return out
 
 

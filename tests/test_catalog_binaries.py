@@ -114,9 +114,45 @@ def test_java_nested_archives_and_manifest_only(tmp_path: Path) -> None:
     parsed = _parse_file(parse_java_archive, path, 0o644)
     got = {(p.metadata["group"], p.name, p.version) for p in parsed.packages}
     assert got == {("", "bundle", "3.1"), ("com.example", "shop", "1.0.0"),
-                   ("org.slf4j", "slf4j-api", "2.0.9"), ("org.example", "tool", "9.9")}
+                   ("org.slf4j", "slf4j-api", "2.0.9"), ("org.example.tool", "tool", "9.9")}
     assert split_filename("commons-lang3-3.13.0.jar") == ("commons-lang3", "3.13.0")
+    assert split_filename("jsr305-0.1~+svn49.jar") == ("jsr305", "0.1~+svn49")
     assert split_filename("app.jar") == ("app", "")
+
+
+def _zip(entries: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, text in entries.items():
+            z.writestr(name, text)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(("filename", "entries", "expected"), [
+    # a pom.properties whose artifactId starts with the file's name is the archive itself
+    ("geronimo-annotation-1.3-spec.jar",
+     {"META-INF/maven/org.apache.geronimo.specs/geronimo-annotation_1.3_spec/pom.properties":
+      "groupId=org.apache.geronimo.specs\nartifactId=geronimo-annotation_1.3_spec\nversion=1.0\n"},
+     {("org.apache.geronimo.specs", "geronimo-annotation_1.3_spec", "1.0")}),
+    # the file name's version wins over the manifest's
+    ("kotlin-stdlib-1.9.10.jar",
+     {"META-INF/MANIFEST.MF": "Manifest-Version: 1.0\r\nImplementation-Version: 1.9.10-release-459\r\n"},
+     {("", "kotlin-stdlib", "1.9.10")}),
+    # Debian-style unversioned file: manifest version; an unrelated pom is a separate package
+    ("guice.jar",
+     {"META-INF/MANIFEST.MF": "Manifest-Version: 1.0\r\nBundle-SymbolicName: com.google.inject\r\n"
+                              "Bundle-Version: 4.2.3\r\n",
+      "META-INF/maven/cglib/cglib/pom.properties": "groupId=cglib\nartifactId=cglib\nversion=3.2.12\n"},
+     {("com.google.inject", "guice", "4.2.3"), ("cglib", "cglib", "3.2.12")}),
+    # no version anywhere: reported as UNKNOWN (as syft does), not dropped
+    ("gettext.jar", {"META-INF/MANIFEST.MF": "Manifest-Version: 1.0\r\n"}, {("", "gettext", "UNKNOWN")}),
+])
+def test_java_naming_rules(tmp_path: Path, filename: str, entries: dict[str, str],
+                           expected: set[tuple[str, str, str]]) -> None:
+    path = tmp_path / filename
+    path.write_bytes(_zip(entries))
+    parsed = _parse_file(parse_java_archive, path, 0o644)
+    assert {(p.metadata["group"], p.name, p.version) for p in parsed.packages} == expected
 
 
 def test_python_zipped_egg(tmp_path: Path) -> None:

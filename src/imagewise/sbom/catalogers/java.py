@@ -22,7 +22,7 @@ _SPOOL = 16 << 20
 _ARCHIVE_LIMIT = 2 << 30
 _MAX_DEPTH = 4
 _MAX_NESTED = 5000
-_FILENAME = re.compile(r"^(?P<name>.+?)-(?P<version>\d[\w.\-+]*?)(?:-(?:SNAPSHOT|sources|javadoc))?$")
+_FILENAME = re.compile(r"^(?P<name>.+?)-(?P<version>\d.*)$")
 
 
 def parse_manifest(text: str) -> dict[str, str]:
@@ -73,10 +73,12 @@ def _maven(group: str, artifact: str, version: str, virtual: str, kind: str,
 
 
 def _manifest_group(mf: dict[str, str]) -> str:
-    for key in ("Implementation-Vendor-Id", "Automatic-Module-Name", "Bundle-SymbolicName"):
+    """A group id for the purl from the manifest (the first dotted, space-free candidate)."""
+    for key in ("Implementation-Vendor-Id", "Bundle-SymbolicName", "Automatic-Module-Name",
+                "Extension-Name"):
         value = mf.get(key, "").split(";")[0].strip()
         if value and "." in value and " " not in value:
-            return value.rsplit(".", 1)[0] if key != "Implementation-Vendor-Id" else value
+            return value
     return ""
 
 
@@ -95,17 +97,17 @@ def _archive_packages(z: zipfile.ZipFile, virtual: str, depth: int) -> tuple[lis
     lic = tuple(x.strip() for x in mf.get("Bundle-License", "").split(",")
                 if x.strip() and len(x) < 100)
     out: list[Package] = []
-    main = next((p for p in poms if p["artifactId"] == file_name), None)
-    if main is None and len(poms) == 1 and not file_version:
-        main = poms[0]
+    # the archive's own package: the pom.properties whose artifactId is (or starts with) the
+    # file's name; else file name and version, the manifest filling in what the name lacks
+    main = next((p for p in poms if file_name and p["artifactId"].startswith(file_name)), None)
     if main is not None:
         out.append(_maven(main.get("groupId", ""), main["artifactId"], main["version"], virtual,
                           "pom.properties", lic))
     else:
-        name = file_name or mf.get("Implementation-Title", "") or mf.get("Bundle-Name", "")
-        version = (mf.get("Implementation-Version") or mf.get("Specification-Version")
-                   or mf.get("Bundle-Version") or file_version)
-        if name and version:
+        name = file_name or mf.get("Bundle-Name", "") or mf.get("Implementation-Title", "")
+        version = (file_version or mf.get("Implementation-Version") or mf.get("Specification-Version")
+                   or mf.get("Plugin-Version") or mf.get("Bundle-Version") or "UNKNOWN")
+        if name:
             out.append(_maven(_manifest_group(mf), name, version, virtual, "manifest", lic))
     for p in poms:
         if p is not main:
