@@ -146,3 +146,31 @@ def test_parse_transport_invalid(text: str, fragment: str) -> None:
     with pytest.raises(InvalidReference) as e:
         parse_transport(text)
     assert fragment in str(e.value)
+
+
+# ------------------------------------------------------------------ properties
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_component = st.from_regex(r"[a-z0-9]{1,5}((\.|_|__|-{1,2})[a-z0-9]{1,5}){0,2}", fullmatch=True)
+_host = st.one_of(st.just(""), st.sampled_from(["localhost:5000", "quay.io", "127.0.0.1:8080",
+                                                "registry.example.com", "[::1]:5000", "docker.io"]))
+_tag = st.one_of(st.none(), st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True))
+_digest = st.one_of(st.none(), st.binary(min_size=1, max_size=8).map(lambda b: str(Digest.of(b))))
+
+
+@given(_host, st.lists(_component, min_size=1, max_size=3), _tag, _digest)
+def test_parse_round_trips(host: str, path: list[str], tag: str | None, digest: str | None) -> None:
+    text = "/".join(([host] if host else []) + path)
+    text += f":{tag}" if tag else ""
+    text += f"@{digest}" if digest else ""
+    try:
+        ref = ImageReference.parse(text)
+    except InvalidReference as e:
+        # the only valid reason: a Hub name that is a 64-hex image ID (not generated here)
+        raise AssertionError(f"{text!r} rejected: {e}") from e
+    assert ref.tag == tag and (str(ref.digest) if ref.digest else None) == digest
+    assert ImageReference.parse(str(ref)) == ref
+    assert ImageReference.parse(ref.familiar()) == ref
+    assert parse_transport(f"docker://{ref}") == TransportRef("docker", ref)
