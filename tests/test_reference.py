@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from imagewise.errors import InvalidReference
 from imagewise.oci.digest import Digest
@@ -149,9 +151,6 @@ def test_parse_transport_invalid(text: str, fragment: str) -> None:
 
 
 # ------------------------------------------------------------------ properties
-
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 _component = st.from_regex(r"[a-z0-9]{1,5}((\.|_|__|-{1,2})[a-z0-9]{1,5}){0,2}", fullmatch=True)
 _host = st.one_of(st.just(""), st.sampled_from(["localhost:5000", "quay.io", "127.0.0.1:8080",
