@@ -226,3 +226,27 @@ def test_rpm_distro_release(os_db: VulnDB) -> None:
             _pkg("openssl-libs", "1:3.0.7-25.el9_3", "rpm", source_name="openssl", distro="rocky:9.3"),
             _pkg("openssl-libs", "1:3.0.7-24.el9", "rpm", source_name="openssl", distro="amzn:2023")]
     assert [v.version for v in match(pkgs, os_db)] == ["1:3.0.7-24.el9"]
+
+
+@pytest.mark.parametrize(("events", "version", "want"), [
+    # unsorted events are sorted by version first (OSV spec)
+    ([{"introduced": "2.0"}, {"introduced": "0"}, {"fixed": "1.0"}], "2.5", (True, "")),
+    ([{"introduced": "2.0"}, {"introduced": "0"}, {"fixed": "1.0"}], "1.5", (False, "")),
+    ([{"introduced": "2.0"}, {"introduced": "0"}, {"fixed": "1.0"}], "0.5", (True, "1.0")),
+    # the fixed version itself is not affected; last_affected is
+    ([{"introduced": "1.0"}, {"fixed": "1.5"}], "1.5", (False, "")),
+    ([{"introduced": "1.0"}, {"last_affected": "1.5"}], "1.5", (True, "")),
+    ([{"introduced": "1.0"}, {"last_affected": "1.5"}], "1.5.1", (False, "")),
+    # a second introduced inside an open range changes nothing
+    ([{"introduced": "1.0"}, {"introduced": "1.2"}, {"fixed": "1.5"}], "1.1", (True, "1.5")),
+    # limit caps an open range
+    ([{"introduced": "1.0"}, {"limit": "3.0"}], "2.9", (True, "")),
+    ([{"introduced": "1.0"}, {"limit": "3.0"}], "3.0", (False, "")),
+])
+def test_range_events(events: list[dict], version: str, want: tuple[bool, str]) -> None:
+    from imagewise.vulns.osv import compile_entry, parse_record
+    from imagewise.vulns.versions import parse
+
+    rec = parse_record(_rec("X-1", "PyPI", "demo", events))
+    ce = compile_entry(rec.affected[0])
+    assert ce.affects(parse("PyPI", version), version) == want

@@ -168,40 +168,6 @@ def compile_range(ecosystem: str, events: tuple[tuple[str, str], ...]) -> tuple[
     return tuple(out), limit
 
 
-def range_hit(ecosystem: str, key: Any, events: tuple[tuple[str, str], ...],
-              cache: dict[Any, Any] | None = None) -> tuple[bool, str]:
-    """(affected, the fixed version that closes the range ``key`` is in, or "")."""
-    compiled = cache.get((ecosystem, events)) if cache is not None else None
-    if compiled is None:
-        compiled = compile_range(ecosystem, events)
-        if cache is not None:
-            cache[(ecosystem, events)] = compiled
-    intervals, limit = compiled
-    if limit is not None and not (key < limit):
-        return False, ""
-    for low, high, inclusive, fix in intervals:
-        if low is not None and key < low:
-            continue
-        if high is None or key < high or (inclusive and not (high < key)):
-            return True, fix
-    return False, ""
-
-
-def affects(entry: Affected, version: str, cache: dict[Any, Any] | None = None) -> tuple[bool, str]:
-    """Whether ``version`` is affected by this entry, and the fixed version when there is one."""
-    eco = entry.ecosystem
-    key = versions.parse(eco, version)
-    if key is not None:
-        for events in entry.ranges:
-            hit, fix = range_hit(eco, key, events, cache)
-            if hit:
-                return True, fix
-    if version in entry.versions:
-        fixes = [t for r in entry.ranges for k, t in r if k == "fixed"]
-        return True, fixes[0] if len(fixes) == 1 else ""
-    return False, ""
-
-
 @dataclass(frozen=True, slots=True)
 class CompiledEntry:
     """An ``Affected`` entry ready for repeated evaluation: every range's intervals flattened."""
