@@ -312,3 +312,22 @@ def test_alpine_minirootfs_image(alpine_layout: tuple[str, BuiltImage], tmp_path
     with open_source(archive + ":alpine:3.20") as src:
         assert [str(d) for d in src.image().config.diff_ids] == built.diff_ids
         assert read_all_layers(src) == built.diff_ids
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_manifest_json_cannot_point_outside_the_archive(tmp_path: Path, gz: bool) -> None:
+    from fixtures_images import tar_bytes
+
+    img = random_image(seed=13, fmt="docker")
+    outside = tmp_path / "secret.json"
+    outside.write_bytes(img.config)
+    files = {"manifest.json": json.dumps([{"Config": "../secret.json", "RepoTags": ["x:1"],
+                                           "Layers": ["/etc/passwd"]}]).encode(),
+             "ok.json": img.config}
+    data = tar_bytes(files)  # type: ignore[arg-type]
+    archive = tmp_path / "sub" / "evil.tar"
+    archive.parent.mkdir()
+    archive.write_bytes(gzip.compress(data) if gz else data)
+    with pytest.raises(ImageFormatError) as e:
+        open_source(f"docker-archive:{archive}").image()
+    assert "secret.json" in str(e.value)
