@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import random
 
-from test_analysis_dive import D, F, L, O, S, W, e
+from test_analysis_dive import D, L, O, S, W, e
 
 from imagewise.analysis.attribution import LayerRef, short_instruction
 from imagewise.analysis.dive import DiveEfficiency
@@ -195,8 +195,11 @@ def test_copy_then_delete_suggests_dockerignore() -> None:
 
 def test_short_instruction() -> None:
     assert short_instruction("/bin/sh -c #(nop)  CMD [\"sh\"]") == 'CMD ["sh"]'
-    assert short_instruction("RUN /bin/sh -c apk add x # buildkit") == "RUN /bin/sh -c apk add x"
-    assert short_instruction("|1 V=2 /bin/sh -c make") == "make"
+    assert short_instruction("/bin/sh -c apt-get update") == "RUN apt-get update"
+    assert short_instruction("RUN /bin/sh -c apk add x # buildkit") == "RUN apk add x"
+    assert short_instruction("RUN |1 V=2 /bin/sh -c make # buildkit") == "RUN make"
+    assert short_instruction("COPY app /app # buildkit") == "COPY app /app"
+    assert short_instruction("ADD file:ab12 in / ") == "ADD file:ab12 in /"
     assert len(short_instruction("x" * 500)) == 70
 
 
@@ -221,3 +224,11 @@ def test_json_envelope() -> None:
                 "leftovers"):
         assert key in doc
     assert doc["leftovers"][0]["bytes_saved"] == 1 and doc["leftovers"][0]["layer_index"] == 0
+
+
+def test_huge_sparse_looking_sizes() -> None:
+    huge = 40 * 1024**3  # a 40 GiB sparse file as a tar header declares it
+    a = analyse([[e("var/log/lastlog", size=huge), e("x", size=1)],
+                 [e("var/log/lastlog", W)]])
+    assert a.reclaimable_bytes == huge and a.dive.wasted_bytes == huge
+    assert a.dive.size_bytes == huge + 1

@@ -65,14 +65,26 @@ _RULE_FOR_REASON = {
 
 
 def short_instruction(created_by: str, limit: int = 70) -> str:
+    """The Dockerfile instruction behind a history line, as a person would write it:
+    ``/bin/sh -c #(nop) COPY a b`` -> ``COPY a b``; ``/bin/sh -c make`` and buildkit's
+    ``RUN |2 A=1 B=2 /bin/sh -c make # buildkit`` -> ``RUN make``."""
     text = " ".join(created_by.split())
-    for prefix in ("/bin/sh -c #(nop) ", "/bin/sh -c ", "|", "#(nop) "):
-        if text.startswith(prefix):
-            text = text[len(prefix):].lstrip()
-            if prefix == "|":  # buildkit ARG count: "|2 A=1 B=2 /bin/sh -c ..."
-                text = text.split("/bin/sh -c ", 1)[-1]
     if text.endswith("# buildkit"):
         text = text[: -len("# buildkit")].rstrip()
+    run = text.startswith("RUN ")
+    if run:
+        text = text[4:].lstrip()
+    if text.startswith("|"):  # build-arg count and values before the shell
+        head, sep, rest = text.partition("/bin/sh -c ")
+        text = "/bin/sh -c " + rest if sep else text
+    if text.startswith("/bin/sh -c #(nop) "):
+        text = text[len("/bin/sh -c #(nop) "):].lstrip()
+    elif text.startswith("#(nop) "):
+        text = text[len("#(nop) "):].lstrip()
+    elif text.startswith("/bin/sh -c "):
+        text = "RUN " + text[len("/bin/sh -c "):].lstrip()
+    elif run:
+        text = "RUN " + text
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text
