@@ -217,3 +217,33 @@ def test_real_process_and_tty_colour(project: Path) -> None:
     assert p.wait(timeout=60) == 1
     os.close(master)
     assert b"\x1b[1;31merror" in b"".join(chunks)
+
+
+def test_custom_rules_file_in_lint_rules_explain_and_sarif(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM alpine:3.20\nRUN curl -s https://x.example | sh\n")
+    (tmp_path / "acme.yaml").write_text(
+        "rules:\n  - id: ACME003\n    severity: error\n    title: No curl piped to a shell\n"
+        "    rationale: You run what the server sends.\n    instruction: RUN\n"
+        "    match: 'curl[^|]*\\|\\s*(ba)?sh'\n"
+    )
+    code, out, _ = run(["lint", "--rules", "acme.yaml", "-f", "sarif"], tmp_path)
+    assert code == 1
+    doc = json.loads(out)
+    jsonschema.validate(doc, sarif_schema())
+    acme = next(r for r in doc["runs"][0]["tool"]["driver"]["rules"] if r["id"] == "ACME003")
+    assert acme["fullDescription"]["text"] == "You run what the server sends."
+    code, out, _ = run(["rules", "--rules", "acme.yaml"], tmp_path)
+    assert "ACME003" in out
+    code, out, _ = run(["explain", "ACME003", "--rules", "acme.yaml"], tmp_path)
+    assert code == 0 and out.startswith("ACME003: No curl piped to a shell")
+
+
+def test_context_option_for_stdin(tmp_path: Path) -> None:
+    (tmp_path / "package-lock.json").write_text("{}")
+    text = "FROM node:22\nCOPY package*.json ./\nRUN npm install\n"
+    code, out, _ = run(["lint", "-f", "json", "-"], tmp_path, stdin=text)
+    assert "IW112" not in {f["rule"] for f in json.loads(out)["findings"]}
+    code, out, _ = run(["lint", "-f", "json", "--context", ".", "-"], tmp_path, stdin=text)
+    assert "IW112" in {f["rule"] for f in json.loads(out)["findings"]}
+    code, out, _ = run(["lint", "--diff", "--context", ".", "-"], tmp_path, stdin=text)
+    assert code == 1 and "+RUN npm ci" in out

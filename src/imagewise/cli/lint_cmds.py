@@ -48,12 +48,18 @@ def _read_inputs(files: tuple[str, ...]) -> list[_Input]:
     return out
 
 
-def _config(config: str | None, threshold: str | None, no_fail: bool,
-            ignore: tuple[str, ...]) -> LintConfig:
+def _config(config: str | None, threshold: str | None = None, no_fail: bool = False,
+            ignore: tuple[str, ...] = (), rules_files: tuple[str, ...] = (),
+            context: str | None = None) -> LintConfig:
     from imagewise.dockerfile.config import load_config
+    from imagewise.dockerfile.custom import load_rules_file
     from imagewise.findings import Severity
 
     cfg = load_config(config)
+    for path in rules_files:
+        cfg = replace(cfg, custom_rules=cfg.custom_rules + tuple(load_rules_file(path)))
+    if context is not None:
+        cfg = replace(cfg, context_dir=os.path.abspath(context))
     if threshold is not None:
         cfg = replace(cfg, failure_threshold=None if threshold == "none"
                       else Severity.parse(threshold))
@@ -64,10 +70,11 @@ def _config(config: str | None, threshold: str | None, no_fail: bool,
     return cfg
 
 
-def _rule_table() -> dict[str, RuleInfo]:
+def _rule_table(cfg: LintConfig | None = None) -> dict[str, RuleInfo]:
     from imagewise.dockerfile.rules import all_rules
 
-    return {r.id: r.info for r in all_rules()}
+    custom = cfg.custom_rules if cfg is not None else ()
+    return {r.id: r.info for r in [*all_rules(), *custom]}
 
 
 def _check_tables() -> dict[str, RuleInfo]:
@@ -104,6 +111,10 @@ def _use_color(fmt: str, color: bool | None) -> bool:
 @click.option("-c", "--config", type=click.Path(dir_okay=False), default=None,
               help="Config file (.hadolint.yaml style YAML, or imagewise.toml).")
 @click.option("--ignore", multiple=True, metavar="RULE", help="Ignore a rule (repeatable).")
+@click.option("--rules", "rules_files", multiple=True, type=click.Path(dir_okay=False),
+              metavar="FILE", help="Custom rules file (YAML/TOML, repeatable).")
+@click.option("--context", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Build context directory (default: each Dockerfile's directory).")
 @click.option("--fix", is_flag=True, help="Rewrite the files in place with the safe fixes.")
 @click.option("--diff", "show_diff", is_flag=True,
               help="Only print the fixes as a unified diff (exit 1 when there are any).")
@@ -111,8 +122,8 @@ def _use_color(fmt: str, color: bool | None) -> bool:
               help="Colour tty output (default: on a terminal).")
 @handle_errors
 def lint_cmd(dockerfiles: tuple[str, ...], fmt: str, threshold: str | None, no_fail: bool,
-             config: str | None, ignore: tuple[str, ...], fix: bool, show_diff: bool,
-             color: bool | None) -> None:
+             config: str | None, ignore: tuple[str, ...], rules_files: tuple[str, ...],
+             context: str | None, fix: bool, show_diff: bool, color: bool | None) -> None:
     """Lint Dockerfiles: hadolint's DL rules and the guide's IW rules. `-` reads stdin.
 
     \b
@@ -123,10 +134,10 @@ def lint_cmd(dockerfiles: tuple[str, ...], fmt: str, threshold: str | None, no_f
 
     if fix and show_diff:
         raise UsageError("--fix and --diff are exclusive: --diff only shows what --fix writes")
-    cfg = _config(config, threshold, no_fail, ignore)
+    cfg = _config(config, threshold, no_fail, ignore, rules_files, context)
     inputs = _read_inputs(dockerfiles)
     if show_diff:
-        sys.exit(_diff(inputs))
+        sys.exit(_diff(inputs, cfg.context_dir))
     findings: list[Finding] = []
     sources: dict[str, str] = {}
     broken = False
@@ -134,7 +145,7 @@ def lint_cmd(dockerfiles: tuple[str, ...], fmt: str, threshold: str | None, no_f
         text = item.text
         try:
             if fix:
-                text = _fix_in_place(item)
+                text = _fix_in_place(item, cfg.context_dir)
             findings.extend(_lint_one(item, text, cfg))
         except DockerfileSyntaxError as e:
             click.echo(f"imagewise: error: {e}", err=True)
@@ -142,7 +153,8 @@ def lint_cmd(dockerfiles: tuple[str, ...], fmt: str, threshold: str | None, no_f
             continue
         sources[item.name] = text
     # with `--fix -`, stdout carries the fixed Dockerfile: the findings go to stderr
-    _emit(findings, fmt, sources, color, err=fix and any(i.path is None for i in inputs))
+    _emit(findings, fmt, sources, color, err=fix and any(i.path is None for i in inputs),
+          cfg=cfg)
     if broken:
         sys.exit(2)
     sys.exit(1 if cfg.fails(findings) else 0)
@@ -154,11 +166,14 @@ def _lint_one(item: _Input, text: str, cfg: LintConfig) -> list[Finding]:
     return lint(text, item.name, cfg)
 
 
-def _fix_in_place(item: _Input) -> str:
+def _dockerfile_dir(item: _Input, context: str | None) -> str | None:
+    return os.path.dirname(os.path.abspath(item.path)) if item.path else context
+
+
+def _fix_in_place(item: _Input, context: str | None) -> str:
     from imagewise.dockerfile.fix import fix
 
-    directory = os.path.dirname(os.path.abspath(item.path)) if item.path else None
-    result = fix(item.text, item.name, dockerfile_dir=directory)
+    result = fix(item.text, item.name, dockerfile_dir=_dockerfile_dir(item, context))
     if result.changed:
         if item.path is None:
             click.echo(result.fixed, nl=False)  # stdin: the fixed file goes to stdout
@@ -170,15 +185,14 @@ def _fix_in_place(item: _Input) -> str:
     return result.fixed
 
 
-def _diff(inputs: list[_Input]) -> int:
+def _diff(inputs: list[_Input], context: str | None) -> int:
     from imagewise.dockerfile.fix import fix
     from imagewise.errors import DockerfileSyntaxError
 
     pending, broken = False, False
     for item in inputs:
-        directory = os.path.dirname(os.path.abspath(item.path)) if item.path else None
         try:
-            result = fix(item.text, item.name, dockerfile_dir=directory)
+            result = fix(item.text, item.name, dockerfile_dir=_dockerfile_dir(item, context))
         except DockerfileSyntaxError as e:
             click.echo(f"imagewise: error: {e}", err=True)
             broken = True
@@ -190,13 +204,20 @@ def _diff(inputs: list[_Input]) -> int:
 
 
 def _emit(findings: list[Finding], fmt: str, sources: dict[str, str], color: bool | None,
-          err: bool = False) -> None:
+          err: bool = False, cfg: LintConfig | None = None) -> None:
     from imagewise.dockerfile.output import render
 
-    rules = _rule_table() if fmt == "sarif" else None
+    rules = _rule_table(cfg) if fmt == "sarif" else None
     paint = _use_color(fmt, color) and not err
     out = render(findings, fmt, rules=rules, sources=sources, color=paint)
     click.echo(out, nl=False, err=err, color=paint)
+
+
+def _custom_options(fn: Any) -> Any:
+    fn = click.option("--rules", "rules_files", multiple=True, metavar="FILE",
+                      type=click.Path(dir_okay=False), help="Custom rules file (repeatable).")(fn)
+    return click.option("-c", "--config", type=click.Path(dir_okay=False), default=None,
+                        help="Lint config whose custom-rules to include.")(fn)
 
 
 @click.command("rules", context_settings={"help_option_names": ["-h", "--help"]})
@@ -204,12 +225,14 @@ def _emit(findings: list[Finding], fmt: str, sources: dict[str, str], color: boo
               show_default=True)
 @click.option("--source", "source", default=None, metavar="NAME",
               help="Only rules from this source (hadolint, imagewise, dockle, ...).")
+@_custom_options
 @handle_errors
-def rules_cmd(fmt: str, source: str | None) -> None:
-    """List every declared rule and check: Dockerfile (DL, IW) and image checks."""
+def rules_cmd(fmt: str, source: str | None, config: str | None,
+              rules_files: tuple[str, ...]) -> None:
+    """List every declared rule and check: Dockerfile (DL, IW, custom) and image checks."""
     import json
 
-    table = {**_rule_table(), **_check_tables()}
+    table = {**_rule_table(_config(config, rules_files=rules_files)), **_check_tables()}
     infos = sorted(table.values(), key=_sort_key)
     if source:
         infos = [i for i in infos if i.source == source]
@@ -236,14 +259,15 @@ def _info_json(info: RuleInfo) -> dict[str, Any]:
 
 @click.command("explain", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("rule_id", metavar="ID")
+@_custom_options
 @handle_errors
-def explain_cmd(rule_id: str) -> None:
+def explain_cmd(rule_id: str, config: str | None, rules_files: tuple[str, ...]) -> None:
     """Explain a rule or check: why it matters and how to fix it."""
     import difflib
 
     from imagewise.errors import UsageError
 
-    table = {**_rule_table(), **_check_tables()}
+    table = {**_rule_table(_config(config, rules_files=rules_files)), **_check_tables()}
     info = table.get(rule_id) or table.get(rule_id.upper())
     if info is None:
         close = difflib.get_close_matches(rule_id.upper(), list(table), n=3, cutoff=0.6)

@@ -138,9 +138,7 @@ def _dockerignore(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
       "installs exactly what the lockfile says, fails when it is out of date and is faster.",
       "Use `npm ci` (with `--omit=dev` for production images).")
 def _npm_ci(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
-    if ctx.dockerfile_dir is None:
-        return
-    dirs = {ctx.dockerfile_dir, ctx.context_dir or ctx.dockerfile_dir}
+    dirs = {d for d in (ctx.dockerfile_dir, ctx.context_dir) if d is not None}
     if not any(os.path.isfile(os.path.join(d, lock)) for d in dirs
                for lock in ("package-lock.json", "npm-shrinkwrap.json")):
         return
