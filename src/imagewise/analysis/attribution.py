@@ -75,7 +75,7 @@ def short_instruction(created_by: str, limit: int = 70) -> str:
     if run:
         text = text[4:].lstrip()
     if text.startswith("|"):  # build-arg count and values before the shell
-        head, sep, rest = text.partition("/bin/sh -c ")
+        _, sep, rest = text.partition("/bin/sh -c ")
         text = "/bin/sh -c " + rest if sep else text
     if text.startswith("/bin/sh -c #(nop) "):
         text = text[len("/bin/sh -c #(nop) "):].lstrip()
