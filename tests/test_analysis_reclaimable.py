@@ -232,3 +232,28 @@ def test_huge_sparse_looking_sizes() -> None:
                  [e("var/log/lastlog", W)]])
     assert a.reclaimable_bytes == huge and a.dive.wasted_bytes == huge
     assert a.dive.size_bytes == huge + 1
+
+
+def test_layer_cache_replay_gives_the_same_analysis(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fixtures_images import TarFile, build_image, tar_bytes, write_oci_layout
+
+    from imagewise.analysis import EfficiencyVisitors
+    from imagewise.cache import LayerCache
+    from imagewise.layers.passes import run_pass
+    from imagewise.sources import open_source
+
+    blob = random.Random(3).randbytes(80_000)
+    layers = [{"a/": TarFile(kind="dir"), "a/one.bin": blob, "a/x": b"x" * 10},
+              {"b/": TarFile(kind="dir"), "b/two.bin": blob, "a/.wh.x": b""}]
+    ref = write_oci_layout(build_image([tar_bytes(x) for x in layers]), tmp_path / "oci")
+    cache = LayerCache(tmp_path / "cache")
+    docs = []
+    for _ in range(2):
+        with open_source(ref) as src:
+            img = src.image()
+            vis = EfficiencyVisitors()
+            run_pass(img, vis.all, cache=cache)
+            docs.append(vis.result(img).to_json())
+    assert cache.misses == 2  # the second run was served from the cache
+    assert docs[0] == docs[1]
+    assert any(f["rule"] == "IW-WASTE-DUPLICATE-CONTENT" for f in docs[1]["leftovers"])
