@@ -116,10 +116,11 @@ def test_table_lists_layer_and_base(catalogs: dict[str, Catalog]) -> None:
 def test_reads_syft_sboms(layouts: dict[str, str], catalogs: dict[str, Catalog], tmp_path: Path) -> None:
     """SBOMs written by another tool (syft) are accepted as input."""
     target = "oci-dir:" + layouts["deb"].split(":", 1)[1].rsplit(":", 1)[0]
-    for fmt in ("cyclonedx-json", "spdx-json"):
-        out = tmp_path / f"syft.{fmt}"
-        subprocess.run(["syft", "scan", target, "-o", f"{fmt}={out}", "-q"], check=True)
-        back = read_sbom(out)
+    fmts = ("cyclonedx-json", "spdx-json")
+    subprocess.run(["syft", "scan", target, "-q", *[a for f in fmts for a in ("-o", f"{f}={tmp_path / f}")]],
+                   check=True)
+    for fmt in fmts:
+        back = read_sbom(tmp_path / fmt)
         ours = {(p.type, p.name, p.version) for p in catalogs["deb"].packages}
         theirs = {(p.type, p.name, p.version) for p in back.packages}
         assert ours <= theirs and theirs - ours == {("deb", "removed-pkg", "1.0-1")}
