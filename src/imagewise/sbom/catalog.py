@@ -9,11 +9,12 @@ Base-image rule (``base_layer_count``), first that applies:
 1. an explicit ``base_layers`` argument;
 2. the image config label or manifest annotation ``org.opencontainers.image.base.layers``
    (non-standard, honoured when present);
-3. history: the base ends at the last ``CMD``/``ENTRYPOINT`` history entry (the instruction
-   every official base image ends with) that still has layer-creating entries after it; the
-   layers before that point are the base. Without such an entry the base is unknown
-   (``from_base`` is ``None``), unless the image carries ``org.opencontainers.image.base.*``
-   annotations with a single layer-creating history step, in which case nothing is base.
+3. history: the base ends at the last empty-layer ``CMD``/``ENTRYPOINT`` history entry (the
+   instruction official base images end with) that still has layer-creating entries after it;
+   the layers before that point are the base. An image whose only such entry is its last one
+   looks like a base image itself, and one without any gives no boundary: in both cases the
+   base is unknown and ``from_base`` is ``None``. (``org.opencontainers.image.base.digest``
+   names the base but not its layer count, so it cannot decide the boundary offline.)
 """
 
 from __future__ import annotations
