@@ -46,6 +46,11 @@
   }
 
   var path = [data.tree];
+  // start where the tree first branches: a lone "usr" box says nothing
+  while (path[path.length - 1].c && path[path.length - 1].c.length === 1 &&
+         path[path.length - 1].c[0].c) {
+    path.push(path[path.length - 1].c[0]);
+  }
   function draw() {
     var node = path[path.length - 1];
     host.textContent = "";
@@ -60,7 +65,10 @@
     info.className = "muted";
     info.textContent = "  " + fmt(node.s) + " in " + node.f + " files";
     crumbs.appendChild(info);
-    var kids = (node.c || []).slice().sort(function (a, b) { return b.s - a.s; });
+    function folded(n) { return /^\(\d+ more\)$/.test(n.n); }
+    var kids = (node.c || []).slice().sort(function (a, b) {
+      return (folded(a) - folded(b)) || (b.s - a.s);  // the folded rest goes last
+    });
     var boxes = [];
     layout(kids, 0, 0, host.clientWidth, host.clientHeight, boxes);
     boxes.forEach(function (b, idx) {
@@ -68,7 +76,7 @@
       d.className = "tm" + (b.n.c ? " dir" : "");
       d.style.left = b.x + "px"; d.style.top = b.y + "px";
       d.style.width = Math.max(0, b.w) + "px"; d.style.height = Math.max(0, b.h) + "px";
-      d.style.background = palette[idx % palette.length];
+      d.style.background = folded(b.n) ? "#9ca3af" : palette[idx % palette.length];
       d.title = b.n.n + " - " + fmt(b.n.s) + " (" + b.n.f + " files)";
       if (b.w > 40 && b.h > 14) { d.textContent = b.n.n + (b.h > 28 ? "\n" : " ") + fmt(b.n.s); d.style.whiteSpace = "pre"; }
       if (b.n.c) { d.addEventListener("click", function () { path.push(b.n); draw(); }); }
