@@ -242,7 +242,7 @@ def rules_cmd(fmt: str, source: str | None, config: str | None,
         return
     width = max((len(i.id) for i in infos), default=6)
     for i in infos:
-        click.echo(f"{i.id:<{width}}  {str(i.severity):<7}  {i.area or '-':<11}  {i.title}")
+        click.echo(f"{i.id:<{width}}  {i.severity!s:<7}  {i.area or '-':<11}  {i.title}")
 
 
 def _sort_key(info: RuleInfo) -> tuple[int, str]:

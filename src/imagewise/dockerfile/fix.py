@@ -28,7 +28,7 @@ from imagewise.dockerfile.parser import parse
 
 APT_LISTS_CLEANUP = "rm -rf /var/lib/apt/lists/*"
 _ARCHIVE = re.compile(r"\.(tar|tgz|tbz2?|txz|tzst|tar\.(gz|bz2|xz|zst|lz4|lzma)|gz|bz2|xz|zst|"
-                      r"lzma|lz4|zip)$", re.I)
+                      r"lzma|lz4|zip)$", re.IGNORECASE)
 _SHELL_META = re.compile(r"[$`|&;<>*?~(){}\[\]!#\\\n]")
 _MAX_ROUNDS = 50
 
@@ -318,7 +318,7 @@ def _add_to_copy(ctx: _Ctx, ins: Instruction) -> Edit | None:
         if "$" in word or "://" in word or word.startswith("git@") or _ARCHIVE.search(word):
             return None
     src = _src(ctx, ins)
-    m = re.match(r"^(\s*)(add)\b", src[0], re.I)
+    m = re.match(r"^(\s*)(add)\b", src[0], re.IGNORECASE)
     if m is None:
         return None
     word = "COPY" if m.group(2).isupper() else "copy" if m.group(2).islower() else "Copy"
@@ -358,9 +358,9 @@ def _exec_form(ctx: _Ctx, ins: Instruction) -> Edit | None:
 
 def _cmd_reaches(ctx: _Ctx, stage: Stage) -> bool:
     for st in ctx.df.stages:
-        if stage in iw_rules.stage_chain(ctx.df, st):
-            if any(i.keyword == "CMD" for i in st.instructions):
-                return True
+        if stage in iw_rules.stage_chain(ctx.df, st) and \
+                any(i.keyword == "CMD" for i in st.instructions):
+            return True
     return False
 
 
@@ -371,7 +371,7 @@ def _cd_to_workdir(ctx: _Ctx, ins: Instruction) -> Edit | None:
     src = _src(ctx, ins)
     text = "\n".join(src)
     m = re.match(r"^(\s*run\s+(?:--\S+\s+)*)cd\s+([^\s;&|$`'\"\\]+)\s*&&[ \t]*(\\\n\s*)?",
-                 text, re.I)
+                 text, re.IGNORECASE)
     if m is None or not text[m.end():].strip():
         return None
     stage = _stage_of(ctx, ins)
@@ -428,7 +428,7 @@ def _merge(ctx: _Ctx, a: Instruction, b: Instruction) -> Edit | None:
         last = last[:-1].rstrip()
     if last.endswith(("&&", "||", "|", esc)):
         return None
-    m = re.match(r"^\s*run\s+((?:--\S+\s+)*)", b_src[0], re.I)
+    m = re.match(r"^\s*run\s+((?:--\S+\s+)*)", b_src[0], re.IGNORECASE)
     if m is None:
         return None
     indent = re.match(r"^\s*", a_src[1]).group(0) if len(a_src) > 1 else "    "  # type: ignore[union-attr]

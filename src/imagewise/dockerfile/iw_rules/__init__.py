@@ -20,13 +20,28 @@ from __future__ import annotations
 
 from imagewise.dockerfile.iw_rules import build, buildctx, images, layers, secrets
 from imagewise.dockerfile.iw_rules._base import (
-    DEFAULT_REGISTRIES, IW_RULES, POSIX_SHELLS, IWContext, IWRule, check, context_from_lint,
-    is_windows, posix_shell_at, register_all, script_of, split_image, stage_chain,
+    DEFAULT_REGISTRIES,
+    IW_RULES,
+    POSIX_SHELLS,
+    IWContext,
+    IWRule,
+    check,
+    context_from_lint,
+    is_windows,
+    posix_shell_at,
+    register_all,
+    script_of,
+    split_image,
+    stage_chain,
 )
 from imagewise.dockerfile.iw_rules.buildctx import dockerignore_excludes, npm_installs
 from imagewise.dockerfile.iw_rules.images import tag_is_pinned
 from imagewise.dockerfile.iw_rules.layers import (
-    cache_cleanups, consecutive_runs, installs, merge_reason, mergeable,
+    cache_cleanups,
+    consecutive_runs,
+    installs,
+    merge_reason,
+    mergeable,
 )
 from imagewise.dockerfile.iw_rules.secrets import mask, secret_name, secret_value
 

@@ -8,10 +8,15 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from imagewise.dockerfile.model import Dockerfile, Instruction, Stage
 from imagewise.dockerfile.shell import Script, parse_shell
 from imagewise.findings import Finding, Location, RuleInfo, Severity
+
+if TYPE_CHECKING:
+    from imagewise.dockerfile.context import LintContext
+    from imagewise.dockerfile.rules import Hit
 
 #: registries trusted when no allow-list is configured (public, vendor-run registries)
 DEFAULT_REGISTRIES = ("docker.io", "ghcr.io", "quay.io", "gcr.io", "mcr.microsoft.com",
@@ -98,15 +103,17 @@ def runs(stage: Stage) -> Iterator[tuple[Instruction, Script]]:
             yield ins, script_of(ins)
 
 
+_WINDOWS_SHELLS = ("powershell", "pwsh", "cmd")
+
+
 def is_windows(df: Dockerfile) -> bool:
     if df.escape == "`":
         return True
     for ins in df.instructions:
-        if ins.keyword == "SHELL" and ins.is_exec_form and ins.arguments:
-            if os.path.basename(ins.arguments[0]).lower().split(".")[0] in ("powershell", "pwsh",
-                                                                             "cmd"):
-                return True
-    return any(re.search(r"windows|nanoserver|servercore", s.base_image, re.I) for s in df.stages)
+        if ins.keyword == "SHELL" and ins.is_exec_form and ins.arguments and \
+                os.path.basename(ins.arguments[0]).lower().split(".")[0] in _WINDOWS_SHELLS:
+            return True
+    return any(re.search(r"windows|nanoserver|servercore", s.base_image, re.IGNORECASE) for s in df.stages)
 
 
 POSIX_SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "busybox"})
@@ -158,27 +165,26 @@ def split_image(ref: str) -> tuple[str, str, str, str]:
 
 # -- registration into the lint rule table --------------------------------------------------------
 
-def context_from_lint(lint_ctx: object) -> IWContext:
+def context_from_lint(lint_ctx: LintContext) -> IWContext:
     """An :class:`IWContext` for the lint engine's context (config + Dockerfile path)."""
-    df: Dockerfile = getattr(lint_ctx, "dockerfile")
-    cfg = getattr(lint_ctx, "config", None)
+    df = lint_ctx.dockerfile
+    cfg = lint_ctx.config
     dockerfile_dir = None
     if df.filename not in ("", "-") and os.path.isfile(df.filename):
         dockerfile_dir = os.path.dirname(os.path.abspath(df.filename))
-    context_dir = getattr(cfg, "context_dir", None) or dockerfile_dir
-    trusted = tuple(getattr(cfg, "trusted_registries", ()) or ())
+    context_dir = cfg.context_dir or dockerfile_dir
     return IWContext(context_dir=context_dir, dockerfile_dir=dockerfile_dir,
-                     allowed_registries=trusted)
+                     allowed_registries=tuple(cfg.trusted_registries))
 
 
-def _adapter(r: IWRule) -> Callable[[object], Iterator[object]]:
+def _adapter(r: IWRule) -> Callable[[LintContext], Iterator[Hit]]:
     from imagewise.dockerfile.rules import Hit
 
-    def run(lint_ctx: object) -> Iterator[object]:
+    def run(lint_ctx: LintContext) -> Iterator[Hit]:
         ctx = context_from_lint(lint_ctx)
         if r.id == "IW102" and ctx.allowed_registries:
             return  # a configured allow-list is DL3026's to enforce; IW102 is the default one
-        for f in r.check(getattr(lint_ctx, "dockerfile"), ctx):
+        for f in r.check(lint_ctx.dockerfile, ctx):
             yield Hit(f.location.line, f.message, f.location.column or 1, f.location.end_line)
 
     return run
@@ -195,5 +201,5 @@ def register_all() -> None:
 
     for r in IW_RULES.values():
         if r.id not in REGISTRY:
-            register(Rule(r.info, _adapter(r)))  # type: ignore[arg-type]
+            register(Rule(r.info, _adapter(r)))
 

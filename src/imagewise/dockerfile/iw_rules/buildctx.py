@@ -78,7 +78,7 @@ def _wholesale_copy(df: Dockerfile, context: str) -> Instruction | None:
             continue
         words = list(eff.arguments) if eff.is_exec_form else eff.args.split()
         for src in words[:-1]:
-            if src.startswith("<<") or re.match(r"^[a-z][a-z0-9+.-]*://", src, re.I):
+            if src.startswith("<<") or re.match(r"^[a-z][a-z0-9+.-]*://", src, re.IGNORECASE):
                 continue
             if any(c in src for c in "*?[") or "$" in src or \
                     os.path.isdir(os.path.join(context, src)) or src.rstrip("/") in (".", ""):

@@ -62,7 +62,7 @@ def _external_bases(df: Dockerfile) -> Iterator[tuple[Stage, str]]:
       "(`image@sha256:...`).")
 def _base_pinned(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
     for stage, base in _external_bases(df):
-        _, repo, tag, digest = split_image(base)
+        _, _, tag, digest = split_image(base)
         if digest or not tag or tag == "latest" or tag_is_pinned(tag):
             continue
         yield finding("IW101", df, stage.from_instruction,

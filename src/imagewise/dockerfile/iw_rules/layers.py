@@ -31,7 +31,7 @@ _UPDATE = {"apt-get": ("update",), "apt": ("update",), "apk": ("update",),
 _STATE_CHANGING = frozenset({"cd", "pushd", "popd", "set", "export", "exit", "source", ".",
                              "umask", "alias", "trap", "shopt", "ulimit", "exec", "unset",
                              "declare", "typeset", "readonly", "local", "eval", "return"})
-_SHELL_META = re.compile(r"(?<![&|])&(?![&>])|^\s*[A-Za-z_][A-Za-z0-9_]*=\S*\s*$", re.M)
+_SHELL_META = re.compile(r"(?<![&|])&(?![&>])|^\s*[A-Za-z_][A-Za-z0-9_]*=\S*\s*$", re.MULTILINE)
 
 #: what a cache cleanup removes, per package manager
 _CACHE_PATHS = {
@@ -50,9 +50,7 @@ def installs(script: Script) -> set[str]:
         name = os.path.basename(c.name)
         if name in INSTALL_VERBS and c.subcommand in INSTALL_VERBS[name]:
             out.add("apt-get" if name == "apt" else name)
-        elif name in ("pip", "pip3") and c.subcommand == "install":
-            out.add("pip")
-        elif name.startswith("python") and "pip" in c.args and "install" in c.args:
+        elif name in ("pip", "pip3") and c.subcommand == "install" or name.startswith("python") and "pip" in c.args and "install" in c.args:
             out.add("pip")
         elif name == "npm" and c.subcommand in ("install", "i", "ci"):
             out.add("npm")

@@ -5,6 +5,7 @@ IW109 secrets in ARG/ENV names and values, IW110 ADD of a remote URL without --c
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 
@@ -50,7 +51,7 @@ def secret_name(name: str) -> bool:
         return False
     if any(t in _SECRET_WORDS for t in tokens) or tokens[-1] in _SECRET_LAST:
         return True
-    return any(pair in _SECRET_PAIRS for pair in zip(tokens, tokens[1:]))
+    return any(pair in _SECRET_PAIRS for pair in itertools.pairwise(tokens))
 
 
 def secret_value(value: str) -> str | None:
@@ -108,6 +109,6 @@ def _add_checksum(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
         if eff.keyword != "ADD" or eff.has_flag("--checksum"):
             continue
         words = list(eff.arguments) if eff.is_exec_form else eff.args.split()
-        urls = [w for w in words[:-1] if re.match(r"^https?://", w, re.I)]
+        urls = [w for w in words[:-1] if re.match(r"^https?://", w, re.IGNORECASE)]
         for url in urls:
             yield finding("IW110", df, ins, f"ADD downloads {url} without --checksum")
