@@ -230,6 +230,20 @@ EDGE_CASES: dict[str, list[dict[str, bytes | TarFile]]] = {
         {"a/f": b"f" * 5},
         {".wh.a": WH},
     ],
+    "whiteout-in-first-layer": [
+        {".wh.zzz": WH, "a": b"a" * 10, "b/": DIR, "b/c": b"c" * 5},
+        {"a": b"A" * 3, "b/": DIR, "b/c": b"C" * 7},
+    ],
+    "whiteout-and-same-name-in-one-layer": [
+        {"x/": DIR, "x/in": b"i" * 50, "y": b"y" * 20},
+        {".wh.x": WH, "x": b"now a file", ".wh.y": WH, "y/": DIR, "y/z": b"z" * 4},
+    ],
+    "entries-under-a-symlink": [
+        {"usr/": DIR, "usr/lib/": DIR, "usr/lib/a.so": b"s" * 64, "lib": TarFile(
+            kind="symlink", linkname="usr/lib")},
+        {"lib/b.so": b"b" * 32},
+        {"lib/.wh.b.so": WH},
+    ],
     "links-and-empty-layers": [
         {"bin/": DIR, "bin/busybox": b"b" * 3000,
          "bin/sh": TarFile(kind="hardlink", linkname="bin/busybox"),
