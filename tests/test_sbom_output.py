@@ -153,3 +153,6 @@ def test_cli_formats_output_file_and_errors(layouts: dict[str, str], tmp_path: P
     assert r.returncode == 2 and "Traceback" not in r.stderr
     r = _cli("sbom", layouts["deb"], "--format", "xml")
     assert r.returncode == 2
+    r = _cli("sbom", "--list-catalogers")
+    assert r.returncode == 0 and "go-module-binary" in r.stdout and "rpm-db" in r.stdout
+    assert _cli("sbom").returncode == 2

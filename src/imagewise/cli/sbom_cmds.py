@@ -25,8 +25,15 @@ def sbom_for(text: str, *, platform: str | None = None, insecure: bool = False,
         return catalog(img, rep, base_layers=base_layers)  # type: ignore[arg-type]
 
 
+def _list_catalogers() -> str:
+    from imagewise.sbom.catalogers import ALL
+
+    width = max(len(c.id) for c in ALL)
+    return "".join(f"{c.id:<{width}}  {','.join(c.types) or '-':<8}  {c.description}\n" for c in ALL)
+
+
 @click.command("sbom")
-@click.argument("image")
+@click.argument("image", required=False)
 @click.option("--format", "-f", "fmt", default="table", show_default=True,
               type=click.Choice(["table", "json", "cyclonedx-json", "spdx-json"]),
               help="Output format.")
@@ -34,16 +41,22 @@ def sbom_for(text: str, *, platform: str | None = None, insecure: bool = False,
               help="Write the SBOM to this file instead of stdout.")
 @click.option("--base-layers", type=click.IntRange(min=0), default=None,
               help="Number of layers that belong to the base image (default: from history).")
+@click.option("--list-catalogers", is_flag=True, help="List the catalogers and exit.")
 @platform_option
 @insecure_option
 @handle_errors
-def sbom_cmd(image: str, fmt: str, output: str | None, base_layers: int | None,
-             platform: str | None, insecure: bool) -> None:
+def sbom_cmd(image: str | None, fmt: str, output: str | None, base_layers: int | None,
+             list_catalogers: bool, platform: str | None, insecure: bool) -> None:
     """Software bill of materials of IMAGE: OS packages (apk, deb, rpm) and language packages
     (Python, npm, Go binaries, Java archives), each with the layer that introduced it and whether
     that layer belongs to the base image. IMAGE may also be a CycloneDX or SPDX JSON file."""
     from imagewise.sbom.formats import render
 
+    if list_catalogers:
+        click.echo(_list_catalogers(), nl=False)
+        return
+    if not image:
+        raise click.UsageError("missing argument IMAGE")
     with RichReporter() as rep:
         cat = sbom_for(image, platform=platform, insecure=insecure, base_layers=base_layers,
                        reporter=rep)
