@@ -269,3 +269,13 @@ def test_edge_case_archive_matches_dive(name: str, tmp_path: Path) -> None:
 
 def test_dive_corpus_matches_running_dive(tmp_path: Path) -> None:
     assert_same_as_dive(corpus("dive", "test-docker-image.tar"), tmp_path)
+
+
+def test_docker_25_oci_style_save_matches_dive(tmp_path: Path) -> None:
+    layers: list[dict[str, bytes | TarFile]] = [
+        {"a/": DIR, "a/x": b"x" * 100, "a/y": b"y" * 7}, {"a/x": b"X" * 50, "a/.wh.y": WH}]
+    img = build_image([tar_bytes(x) for x in layers], compression="", fmt="oci")
+    path = tmp_path / "oci-save.tar"
+    write_docker_archive(img, path, style="oci")
+    a = assert_same_as_dive(path, tmp_path)
+    assert a.reclaimable_bytes == 107
