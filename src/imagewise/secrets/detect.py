@@ -121,17 +121,24 @@ def _line_of(text: str, pos: int) -> int:
     return text.count("\n", 0, pos) + 1
 
 
+def _needs_lower(config_like: bool) -> bool:
+    return any(r.keywords and (config_like or not r.config_like) for r in RULES)
+
+
 def scan_text(text: str, *, config_like: bool, lowered: str | None = None) -> list[Hit]:
     """Hits of every rule in ``text`` (one per rule and line)."""
-    low = lowered if lowered is not None else text.lower()
+    low = lowered if lowered is not None else (text.lower() if _needs_lower(config_like) else "")
     hits: list[Hit] = []
     seen: set[tuple[str, int]] = set()
     for rule in RULES:
         if rule.config_like and not config_like:
             continue
-        if not any(k in low for k in rule.keywords):
+        if rule.keywords and not any(k in low for k in rule.keywords):
             continue
         for m in rule.pattern.finditer(text):
+            if rule.boundary and m.start() > 0 and (text[m.start() - 1].isalnum()
+                                                    or text[m.start() - 1] == "_"):
+                continue
             value = m.group(rule.group)
             if rule.id == "private-key":
                 value = re.sub(r"\s+", "", value)
