@@ -29,7 +29,11 @@ def _open_image(text: str, platform: str | None, insecure: bool) -> Any:
 
     wanted = Platform.parse(platform) if platform else None
     src = open_source(text, insecure=insecure)
-    return src, src.image(wanted)
+    try:
+        return src, src.image(wanted)
+    except BaseException:
+        src.close()
+        raise
 
 
 def _gate_values(ci: bool, ci_config: str | None, flags: dict[str, str | None]) -> dict[str, object]:

@@ -190,10 +190,15 @@ def analysis_sections(a: ImageAnalysis) -> list[Section]:
             inefficient_section(a), largest_section(a)]
 
 
+def analysis_data(a: ImageAnalysis) -> dict[str, Any]:
+    """The JSON the page script needs for the analysis sections (the treemap's tree)."""
+    return {"tree": a.tree.to_json()}
+
+
 def render_analysis(a: ImageAnalysis, extra: Sequence[Section] = (),
                     gates: Sequence[GateResult] = ()) -> str:
     sections = analysis_sections(a)
     if gates:
         sections.insert(1, gates_section(gates))
     return render_page(f"imagewise analysis: {a.reference}", [*sections, *extra],
-                       subtitle=a.digest, data={"tree": a.tree.to_json()})
+                       subtitle=a.digest, data=analysis_data(a))
