@@ -155,9 +155,10 @@ def test_ignore_file_and_vex(image_ref: str, db_path: Path, tmp_path: Path) -> N
     assert code == 2 and "imagewise: error:" in err
 
 
-def test_sbom_file_as_input(image_ref: str, db_path: Path, tmp_path: Path) -> None:
-    bom = tmp_path / "bom.cdx.json"
-    code, _, err = _run("sbom", image_ref, "--format", "cyclonedx-json", "-o", str(bom))
+@pytest.mark.parametrize("fmt", ["cyclonedx-json", "spdx-json"])
+def test_sbom_file_as_input(image_ref: str, db_path: Path, tmp_path: Path, fmt: str) -> None:
+    bom = tmp_path / f"bom.{fmt}.json"
+    code, _, err = _run("sbom", image_ref, "--format", fmt, "-o", str(bom))
     assert code == 0, err
     code, out, _ = _run("scan", str(bom), "--db", str(db_path), "--format", "json")
     doc = json.loads(out)
