@@ -207,7 +207,8 @@ def final_findings(facts: FinalFacts, layers: list[LayerRef]) -> list[Finding]:
         where = ", ".join(f"/{c.path} (layer {c.layer})" for c in copies[:6])
         out.append(Finding(
             rule="IW-WASTE-DUPLICATE-CONTENT", severity=_severity(saved),
-            title=f"{len(copies)} copies of the same {format_size(each)} file",
+            title=f"{len(copies)} copies of the same {format_size(each)} file: {where}"
+                  + (" …" if len(copies) > 6 else ""),
             message=f"identical content stored {len(copies)} times: {where}",
             location=Location(layer=src.diff_id, layer_index=later.layer, path="/" + later.path),
             fix=f"keep one copy and symlink or hard-link the others (or COPY it once); "
