@@ -211,3 +211,26 @@ def test_evidence_replaced_by_symlink_in_next_layer_same_path(tmp_path: Path) ->
                     "b/package.json": b'{"name":"b","version":"2.0.0"}'})
     cat = _catalog(tmp_path, [l0, l1])
     assert _keys(cat) == {("npm", "b", "2.0.0")} and cat.skipped == ()
+
+
+def test_python_vcs_install_purl_matches_syft(tmp_path: Path) -> None:
+    """PEP 610 direct_url.json adds ``vcs_url`` to the purl; syft's expected purl for its fixture."""
+    import json
+
+    from packageurl import PackageURL
+
+    from conftest import corpus
+
+    root = corpus("sbom-fixtures", "syft", "syft", "pkg", "cataloger", "python", "testdata",
+                  "site-packages", "nested")
+    site = "usr/lib/python3/site-packages/"
+    layer = tar_bytes({site + p.relative_to(root).as_posix(): p.read_bytes()
+                       for p in sorted(root.rglob("*")) if p.is_file()})
+    cat = _catalog(tmp_path, [layer])
+    ours = {p.name: p.purl for p in cat.packages}
+    rows = [json.loads(line) for line in (corpus("sbom-fixtures") / "expected_packages.jsonl")
+            .read_text().splitlines()]
+    row = next(r for r in rows if r["case"] == "dist-info+egg-info site-packages directory")
+    for expected in row["packages"]:
+        assert PackageURL.from_string(ours[expected["Name"]]) == PackageURL.from_string(expected["PURL"])
+    assert "vcs_url" in ours["pygments"]

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from imagewise.cache import LayerCache
     from imagewise.sources.base import Image
 
+#: catalogers whose records complete other packages instead of being packages
+_AUXILIARY = frozenset({"deb-copyright", "python-direct-url"})
 _BASE_END = re.compile(r"^(/bin/sh -c )?(#\(nop\)\s*)?(CMD|ENTRYPOINT)\b", re.IGNORECASE)
 
 
@@ -104,6 +106,7 @@ def build_catalog(visitor: CatalogVisitor, base_layers: int | None = None, base_
     distro: Distro | None = None
     rank = -1
     copyright: dict[str, tuple[str, ...]] = {}
+    direct_urls: dict[str, str] = {}  # dist-info directory -> PEP 610 vcs url
     skipped: list[Skipped] = []
     for path, versions in ev.items():
         last = versions[-1]
@@ -113,14 +116,20 @@ def build_catalog(visitor: CatalogVisitor, base_layers: int | None = None, base_
             distro, rank = last.parsed.distro, last.parsed.distro_rank
         if last.cataloger == "deb-copyright" and last.parsed.packages:
             copyright[last.parsed.packages[0].name] = last.parsed.packages[0].licenses
+        if last.cataloger == "python-direct-url" and last.parsed.packages:
+            rec = last.parsed.packages[0]
+            direct_urls[rec.name] = str(rec.metadata.get("vcs_url", ""))
 
     merged: dict[tuple[str, str, str, str], Package] = {}
     for path in sorted(ev):
         versions = ev[path]
         last = versions[-1]
-        if last.cataloger == "deb-copyright":
+        if last.cataloger in _AUXILIARY:
             continue
         for pkg in last.parsed.packages:
+            vcs = direct_urls.get(path.rsplit("/", 1)[0]) if pkg.type == "pypi" else None
+            if vcs:
+                pkg = _replace(pkg, metadata={**pkg.metadata, "vcs_url": vcs})
             key = (pkg.type, pkg.name, pkg.version)
             first = versions[_introduced(versions, key)]
             locs = [PackageLocation(layer_id(first.layer), path, first.layer)]

@@ -46,6 +46,8 @@ def purl_for(pkg: Package, distro: Distro | None = None) -> str:
                 q["upstream"] += f"@{pkg.source_version}"
         elif pkg.type == "apk" and pkg.source_name and pkg.source_name != pkg.name:
             q["upstream"] = pkg.source_name
+    elif pkg.type == "pypi" and pkg.metadata.get("vcs_url"):
+        q["vcs_url"] = str(pkg.metadata["vcs_url"])
     elif pkg.type == "npm":
         if name.startswith("@") and "/" in name:
             namespace, name = name.split("/", 1)

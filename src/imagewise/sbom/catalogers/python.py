@@ -88,6 +88,24 @@ def parse_egg_zip(info: FileInfo, stream: IO[bytes]) -> Parsed:
     return Parsed((pkg,) if pkg else ())
 
 
+def parse_direct_url(info: FileInfo, stream: IO[bytes]) -> Parsed:
+    """``*.dist-info/direct_url.json`` (PEP 610): a VCS install's ``vcs_url`` for the purl.
+    Yields a record the catalog attaches to the distribution in the same directory."""
+    import json
+
+    try:
+        doc = json.loads(read_bounded(stream, 1 << 20))
+    except (ValueError, UnicodeDecodeError) as e:
+        return Parsed(skipped=f"malformed direct_url.json: {e}")
+    vcs = doc.get("vcs_info") if isinstance(doc, dict) else None
+    if not isinstance(vcs, dict) or not doc.get("url") or not vcs.get("vcs"):
+        return Parsed()
+    url = f"{vcs['vcs']}+{doc['url']}" + (f"@{vcs['commit_id']}" if vcs.get("commit_id") else "")
+    directory = info.path.rsplit("/", 1)[0]
+    return Parsed((Package(name=directory, version="", type="pypi-direct-url",
+                           metadata={"vcs_url": url}),))
+
+
 def _metadata_selects(info: FileInfo) -> bool:
     low = info.path.lower()
     return low.endswith(("dist-info/metadata", "egg-info/pkg-info", ".egg-info"))
@@ -102,6 +120,9 @@ CATALOGERS = (
               "Python dist-info METADATA, egg-info PKG-INFO (dir or file)",
               _metadata_selects, parse_python_metadata, _META_LIMIT,
               endings=("/metadata", "/pkg-info", ".egg-info")),
+    Cataloger("python-direct-url", (), "PEP 610 direct_url.json (VCS url for the purl)",
+              lambda info: info.path.lower().endswith("dist-info/direct_url.json"),
+              parse_direct_url, 1 << 20, endings=("/direct_url.json",)),
     Cataloger("python-egg", ("pypi",), "zipped Python .egg files", _egg_selects, parse_egg_zip,
               _EGG_LIMIT, endings=(".egg",)),
 )
