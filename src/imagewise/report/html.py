@@ -85,7 +85,10 @@ def summary_section(a: ImageAnalysis) -> Section:
         _card("fixes found", str(len(a.waste)),
               f"save up to {format_size(sum(f.bytes_saved for f in a.waste))}"),
     ])
-    return Section("summary", "Summary", f'<div class="cards">{cards}</div>')
+    note = ('<p class="muted">Reclaimable: bytes some layer stores that the final filesystem '
+            'does not show, each hidden copy counted once. dive\'s wasted bytes count every copy '
+            'of a path seen in two layers, the kept one too, and miss directory deletions.</p>')
+    return Section("summary", "Summary", f'<div class="cards">{cards}</div>{note}')
 
 
 def layers_section(a: ImageAnalysis) -> Section:
