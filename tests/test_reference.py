@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imagewise.errors import InvalidReference
@@ -29,6 +29,7 @@ D = "sha256:" + "ab" * 32
         ("ghcr.io/o/a:v1@" + D, "ghcr.io", "o/a", "v1", D, "ghcr.io/o/a:v1@" + D),
         ("Registry/app", "Registry", "app", None, None, "Registry/app"),  # upper case => host
         ("foo:5000", "docker.io", "library/foo", "5000", None, "docker.io/library/foo:5000"),
+        ("docker.io/a.b/c", "docker.io", "a.b/c", None, None, "docker.io/a.b/c"),
         ("a__b-c---d/f_g.h", "docker.io", "a__b-c---d/f_g.h", None, None, "docker.io/a__b-c---d/f_g.h"),
         ("x:" + "T" * 128, "docker.io", "library/x", "T" * 128, None, "docker.io/library/x:" + "T" * 128),
     ],
@@ -80,6 +81,7 @@ def test_identifier_api_base_and_familiar() -> None:
     assert hub.api_base() == "https://registry-1.docker.io"
     assert hub.familiar() == "alpine"
     assert ImageReference.parse("user/x:1").familiar() == "user/x:1"
+    assert ImageReference.parse("docker.io/a.b/c").familiar() == "docker.io/a.b/c"  # not a host
     local = ImageReference.parse("localhost:5000/a:v")
     assert local.api_base() == "http://localhost:5000"
     assert local.identifier == "v"
@@ -152,15 +154,22 @@ def test_parse_transport_invalid(text: str, fragment: str) -> None:
 
 # ------------------------------------------------------------------ properties
 
-_component = st.from_regex(r"[a-z0-9]{1,5}((\.|_|__|-{1,2})[a-z0-9]{1,5}){0,2}", fullmatch=True)
+_alnum = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=5)
+_sep = st.sampled_from([".", "_", "__", "-", "--"])
+_component = st.builds(lambda a, rest: a + "".join(s + x for s, x in rest), _alnum,
+                       st.lists(st.tuples(_sep, _alnum), max_size=2))
 _host = st.one_of(st.just(""), st.sampled_from(["localhost:5000", "quay.io", "127.0.0.1:8080",
                                                 "registry.example.com", "[::1]:5000", "docker.io"]))
-_tag = st.one_of(st.none(), st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True))
+_tag = st.one_of(st.none(), st.builds(lambda a, b: a + b, st.sampled_from("A_z9"),
+                                      st.text("abcXYZ019_.-", max_size=12)))
 _digest = st.one_of(st.none(), st.binary(min_size=1, max_size=8).map(lambda b: str(Digest.of(b))))
 
 
+@settings(max_examples=150, deadline=None)
 @given(_host, st.lists(_component, min_size=1, max_size=3), _tag, _digest)
 def test_parse_round_trips(host: str, path: list[str], tag: str | None, digest: str | None) -> None:
+    if not host and len(path) > 1 and "." in path[0]:
+        host = "docker.io"  # else the first component reads as a registry host, as in docker
     text = "/".join(([host] if host else []) + path)
     text += f":{tag}" if tag else ""
     text += f"@{digest}" if digest else ""

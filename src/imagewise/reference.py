@@ -110,6 +110,9 @@ class ImageReference:
             return self.name
         if self.repository.startswith("library/") and self.repository.count("/") == 1:
             return self.repository.removeprefix("library/")
+        first = self.repository.split("/", 1)[0]
+        if "." in first or first == "localhost":  # would read back as a registry host
+            return self.name
         return self.repository
 
     def familiar(self) -> str:
