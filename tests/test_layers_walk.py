@@ -384,3 +384,13 @@ def test_fuzzed_archives_fail_cleanly() -> None:
             assert err.digest == DIGEST and err.offset is not None
 
     check()
+
+
+def test_pax_global_header_applies_to_following_entries() -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT,
+                      pax_headers={"uid": "4242", "comment": "global"}) as tf:
+        for ti, data in (member("a", data=b"1"), member("b", data=b"2", uid=0)):
+            tf.addfile(ti, io.BytesIO(data))
+    got = [(e.path, e.uid, e.read()) for e in walk(io.BytesIO(buf.getvalue()))]
+    assert got == [("a", 4242, b"1"), ("b", 4242, b"2")]
