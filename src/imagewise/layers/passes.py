@@ -26,7 +26,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from imagewise import progress
@@ -140,7 +140,7 @@ def _shared(data: bytes) -> Callable[[], IO[bytes]]:
     return lambda: io.BytesIO(data)
 
 
-def visit_entries(entries: Any, visitors: Sequence[Visitor], spool: _Spool | None = None,
+def visit_entries(entries: Iterable[Entry], visitors: Sequence[Visitor], spool: _Spool | None = None,
                   record: Callable[[Entry], None] | None = None) -> None:
     """Feed an entry iterator to the visitors with the content-sharing rules above."""
     own_spool = spool is None
