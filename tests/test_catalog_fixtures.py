@@ -53,7 +53,8 @@ def _catalog_path(root: Path, base: Path) -> list[tuple[str, str]]:
         rel = f.relative_to(base).as_posix()
         info = FileInfo(rel, f.stat().st_size, f.stat().st_mode)
         for c in ALL:
-            if c.selects(info) and c.id not in ("go-module-binary", "deb-copyright"):
+            # package catalogers only: auxiliary records (copyright, direct_url) have no types
+            if c.selects(info) and c.types and c.id != "go-module-binary":
                 with f.open("rb") as stream:
                     parsed: Parsed = c.parse(info, stream)
                 found += [(p.name, p.version) for p in parsed.packages]
