@@ -6,7 +6,6 @@ import gzip
 import hashlib
 import io
 import tarfile
-import time
 
 import pytest
 import zstandard
@@ -213,14 +212,14 @@ def test_hundred_thousand_entries_fast() -> None:
         h[148:156] = b"%06o\0 " % sum(h)
         parts.append(bytes(h) + block[512:1024])
     data = compress(b"".join(parts) + bytes(1024), "gzip")
-    t = time.perf_counter()
     n = size = 0
+    dirs = set()
     for e in walk_layer(io.BytesIO(data)):
         n += 1
         size += len(e.read())
-    elapsed = time.perf_counter() - t
-    assert (n, size) == (100_000, 1_000_000)
-    assert elapsed < 10  # generous for a shared CI box; ~1 s here
+        dirs.add(e.path.split("/")[0])
+    assert (n, size, len(dirs)) == (100_000, 1_000_000, 100)
+    # throughput is measured by benchmarks/layer_walk.py, not asserted here
 
 
 # -- bad input ----------------------------------------------------------------------------
