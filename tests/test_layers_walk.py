@@ -211,7 +211,7 @@ def test_hundred_thousand_entries_fast() -> None:
         h[148:156] = b" " * 8
         h[148:156] = b"%06o\0 " % sum(h)
         parts.append(bytes(h) + block[512:1024])
-    data = compress(b"".join(parts) + bytes(1024), "gzip")
+    data = gzip.compress(b"".join(parts) + bytes(1024), 1)
     n = size = 0
     dirs = set()
     for e in walk_layer(io.BytesIO(data)):
