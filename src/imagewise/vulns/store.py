@@ -179,6 +179,7 @@ class VulnDB:
     """An OSV database in one SQLite file. Use as a context manager or call ``close()``."""
 
     def __init__(self, path: Path, *, create: bool = False) -> None:
+        """Open for reading (scans never write), or with ``create`` for importing."""
         self.path = Path(path)
         if not create and not self.path.is_file():
             raise VulnDBError(
@@ -187,13 +188,18 @@ class VulnDB:
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.conn = sqlite3.connect(str(self.path))
-            self.conn.executescript(_SCHEMA)
+            if create:
+                self.conn = sqlite3.connect(str(self.path))
+                self.conn.executescript(_SCHEMA)
+            else:
+                self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
             row = self.conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            if row is None:
+            if row is None and create:
                 self.conn.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
                 self.conn.commit()
-            elif row[0] != SCHEMA_VERSION:
+            elif row is None or row[0] != SCHEMA_VERSION:
+                if row is None:
+                    raise VulnDBError(f"{self.path}: not a vulnerability database (no schema)")
                 raise VulnDBError(f"{self.path}: database schema {row[0]}, expected "
                                   f"{SCHEMA_VERSION}; re-import into a new file")
         except sqlite3.DatabaseError as e:
