@@ -131,8 +131,14 @@ def test_iw105_consecutive_runs() -> None:
         "RUN apt-get install -y git\nRUN rm -rf /tmp/build\nRUN echo done\n"
     )
     assert rules_hit(text, rule="IW105") == ["IW105@3", "IW105@4", "IW105@5"]
-    # cd changes the next command's directory: joining would change what it does
-    assert rules_hit("FROM debian:12\nRUN cd /src && make\nRUN rm -rf /src\n", rule="IW105") == []
+    # reported even where only a person can join them safely (cd changes the next command's
+    # directory, `||` would swallow a failure): --fix leaves those alone
+    from imagewise.dockerfile.fix import fix
+
+    for text in ("FROM debian:12\nRUN cd /src && make\nRUN rm -rf /src\n",
+                 "FROM debian:12\nRUN apt-get update\nRUN apt-get install -y a || true\n"):
+        assert rules_hit(text, rule="IW105") == ["IW105@3"]
+        assert fix(text, rules=["IW105"]).fixed == text
     # different mounts, exec form, a SHELL override: left alone
     assert (
         rules_hit(

@@ -410,8 +410,8 @@ def _merges(ctx: _Ctx) -> list[Edit]:
                 continue
             if not iw_rules.posix_shell_at(ctx.df, stage, b.start_line):
                 continue
-            if iw_rules.merge_reason(a, b) is None:
-                continue
+            if iw_rules.merge_reason(a, b) is None or not iw_rules.mergeable(a, b):
+                continue  # not flagged, or joining would change what the RUNs do
             edit = _merge(ctx, a, b)
             if edit is not None:
                 edits.append(edit)

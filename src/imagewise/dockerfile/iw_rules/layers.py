@@ -85,6 +85,19 @@ def _is_update_only(script: Script) -> bool:
                               for c in cmds)
 
 
+def _is_package_only(script: Script) -> bool:
+    """Only package-manager steps: index updates, installs, cache cleanups (and ``set``)."""
+    for c in script.commands:
+        name = os.path.basename(c.name)
+        if name == "set" or (name in INSTALL_VERBS and (
+                c.subcommand in INSTALL_VERBS[name] + _UPDATE.get(name, ()) + ("clean",))):
+            continue
+        if name == "rm" and cache_cleanups(Script(c.name, (c,), False, True)):
+            continue
+        return False
+    return bool(script.commands)
+
+
 def _is_removal_only(script: Script) -> bool:
     cmds = [c for c in script.commands if c.name != "set"]
     return bool(cmds) and all(c.name in ("rm", "apk", "apt-get", "yum", "dnf") and
@@ -108,7 +121,39 @@ def mergeable(a: Instruction, b: Instruction) -> bool:
         return False
     if any(c.name in _STATE_CHANGING and not c.nested for c in sa.commands):
         return False
-    return not _SHELL_META.search(a.shell_script)
+    if _SHELL_META.search(a.shell_script) or _SHELL_META.search(b.shell_script):
+        return False
+    # `A && B1 || B2` would swallow a failure of A: B must be one &&-chain
+    return not _list_operators(b.shell_script) & {"||", ";", "\n"}
+
+
+def _list_operators(script: str) -> set[str]:
+    """The list operators (``||``, ``;``, newline) used outside quotes and substitutions."""
+    ops: set[str] = set()
+    quote, depth, i = "", 0, 0
+    text = script.replace("\\\n", " ")
+    while i < len(text):
+        c = text[i]
+        if quote:
+            if c == "\\" and quote == '"':
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c == "\\":
+            i += 1
+        elif c in "'\"`":
+            quote = c
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth = max(depth - 1, 0)
+        elif depth == 0 and text.startswith("||", i):
+            ops.add("||")
+            i += 1
+        elif depth == 0 and c in ";\n" and text[i + 1:i + 2] != ";":
+            ops.add("\n" if c == "\n" else ";")
+        i += 1
+    return ops
 
 
 def consecutive_runs(stage: Stage) -> Iterator[tuple[Instruction, Instruction]]:
@@ -119,21 +164,34 @@ def consecutive_runs(stage: Stage) -> Iterator[tuple[Instruction, Instruction]]:
         prev = ins
 
 
+def joinable(a: Instruction, b: Instruction) -> bool:
+    """Two plain shell-form RUNs with the same flags (what IW105 looks at)."""
+    if a.keyword != "RUN" or b.keyword != "RUN" or a.inner or b.inner:
+        return False
+    if a.is_exec_form or b.is_exec_form or a.heredocs or b.heredocs:
+        return False
+    return a.flag_list == b.flag_list
+
+
 def merge_reason(a: Instruction, b: Instruction) -> str | None:
-    """Why the RUN ``b`` belongs in the layer of the RUN ``a`` before it, or None."""
-    if not mergeable(a, b):
+    """Why the RUN ``b`` belongs in the layer of the RUN ``a`` right before it, or None.
+    (Whether a fixer may join them without changing behaviour is :func:`mergeable`.)"""
+    if not joinable(a, b):
         return None
     sa, sb = script_of(a), script_of(b)
     ia, ib = installs(sa), installs(sb)
+    at = f"line {a.start_line}"
     if _is_update_only(sa) and ib:
-        return "updates the package index alone; the install in the next RUN may use a stale " \
-               "cached index"
-    if ia and ia == ib and ia <= set(INSTALL_VERBS) | {"apt-get"}:
-        return f"installs packages with {'/'.join(sorted(ia))} like the RUN before it"
+        return (f"installs from the package index that the RUN at {at} updates alone; in "
+                "separate layers the cached update goes stale")
+    if ia and ia == ib and ia <= set(INSTALL_VERBS) | {"apt-get"} and \
+            _is_package_only(sa) and _is_package_only(sb):
+        return f"installs packages with {'/'.join(sorted(ia))} like the RUN at {at}"
     if _is_removal_only(sb) and not cache_cleanups(sb):
-        return "only removes files; deleting in a later layer does not make the image smaller"
+        return (f"only removes files; deleting in a later layer than the RUN at {at} does not "
+                "make the image smaller")
     if cache_cleanups(sb) and (ia & cache_cleanups(sb)) and not ib:
-        return "cleans the package cache of the RUN before it in a separate layer"
+        return f"cleans the package cache of the RUN at {at} in a separate layer"
     return None
 
 
@@ -149,8 +207,7 @@ def _merge_runs(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
         for a, b in consecutive_runs(stage):
             why = merge_reason(a, b) if posix_shell_at(df, stage, b.start_line) else None
             if why:
-                yield finding("IW105", df, b,
-                               f"This RUN {why} (line {a.start_line}); merge it into that RUN")
+                yield finding("IW105", df, b, f"This RUN {why}; merge the two")
 
 
 @rule("IW111", Severity.WARNING, "Package cache removed in a later RUN than the install",
