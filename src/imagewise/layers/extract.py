@@ -27,9 +27,10 @@ import errno
 import os
 import shutil
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Iterable, Literal
+from typing import IO, TYPE_CHECKING, Literal
 
 from imagewise.errors import UnsafePath
 from imagewise.layers.model import Entry, Kind
