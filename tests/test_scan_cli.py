@@ -85,6 +85,7 @@ def test_scan_json_vulnerabilities_and_secrets(image_ref: str, db_path: Path) ->
     assert len({(r["package"], r["id"]) for r in rows}) == len(rows) == 12
     assert all(r["id"].startswith("CVE-") for r in rows)
     assert {r["from_base"] for r in rows} == {False}
+    assert {r["layer_index"] for r in rows} == {1}
     assert rows[0]["severity"] == "high"  # sorted worst first
     [secret] = doc["secrets"]
     assert (secret["rule"], secret["path"], secret["line"], secret["layer_index"]) == (

@@ -126,7 +126,9 @@ class Vulnerability:
             "id": self.id, "aliases": list(self.aliases), "package": self.package.name,
             "version": self.package.version, "type": self.package.type,
             "fixed_versions": list(self.fixed_versions), "severity": self.severity,
-            "score": self.score, "layer": self.layer, "path": self.path,
+            "score": self.score, "layer": self.layer,
+            "layer_index": loc.layer_index if (loc := self.package.introduced_by) else None,
+            "path": self.path,
             "from_base": self.from_base, "purl": self.package.purl, "summary": self.summary,
             "records": list(self.records),
         }
