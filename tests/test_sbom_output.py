@@ -156,3 +156,17 @@ def test_cli_formats_output_file_and_errors(layouts: dict[str, str], tmp_path: P
     r = _cli("sbom", "--list-catalogers")
     assert r.returncode == 0 and "go-module-binary" in r.stdout and "rpm-db" in r.stdout
     assert _cli("sbom").returncode == 2
+
+
+def test_sbom_of_registry_image(registry, layouts: dict[str, str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """No daemon: the SBOM of an image in a registry, read over the registry API."""
+    from fixtures_registry import unique_repo
+    from imagewise.copy import copy
+
+    ref = f"docker://{registry.host}/{unique_repo('sbom')}:v1"
+    copy(layouts["deb"], ref)
+    out = tmp_path / "reg.json"
+    r = _cli("sbom", ref, "-f", "json", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    local = json.loads(render(catalog(open_source(layouts["deb"]).image()), "json"))
+    assert json.loads(out.read_text())["packages"] == local["packages"]
