@@ -161,6 +161,7 @@ def test_cli_formats_output_file_and_errors(layouts: dict[str, str], tmp_path: P
 def test_sbom_of_registry_image(registry, layouts: dict[str, str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """No daemon: the SBOM of an image in a registry, read over the registry API."""
     from fixtures_registry import unique_repo
+
     from imagewise.copy import copy
 
     ref = f"docker://{registry.host}/{unique_repo('sbom')}:v1"
