@@ -99,9 +99,16 @@ def parse_dpkg_status(info: FileInfo, stream: IO[bytes]) -> Parsed:
     return Parsed(tuple(packages))
 
 
+def _apk_selects(info: FileInfo) -> bool:
+    """``lib/apk/db/installed`` at the root, under ``usr/`` or in a nested root (as syft's glob)."""
+    return info.path == "lib/apk/db/installed" or info.path.endswith("/lib/apk/db/installed")
+
+
 def _dpkg_selects(info: FileInfo) -> bool:
     p = info.path
-    if p in ("var/lib/dpkg/status", "usr/lib/opkg/status", "var/lib/opkg/status"):
+    if p.endswith(("var/lib/dpkg/status", "lib/opkg/status")) and (
+            p in ("var/lib/dpkg/status", "usr/lib/opkg/status", "var/lib/opkg/status")
+            or p.endswith(("/var/lib/dpkg/status", "/lib/opkg/status"))):
         return True
     if p.startswith("var/lib/dpkg/status.d/"):
         name = p[len("var/lib/dpkg/status.d/"):]
@@ -170,7 +177,7 @@ def parse_debian_version(info: FileInfo, stream: IO[bytes]) -> Parsed:
 
 CATALOGERS = (
     Cataloger("apk-db", ("apk",), "Alpine/Wolfi installed database lib/apk/db/installed",
-              exact("lib/apk/db/installed"), parse_apk_db, _DB_LIMIT, endings=("/installed",)),
+              _apk_selects, parse_apk_db, _DB_LIMIT, endings=("/installed",)),
     Cataloger("dpkg-db", ("deb",), "dpkg status database, distroless status.d, opkg status",
               _dpkg_selects, parse_dpkg_status, _DB_LIMIT, endings=("/status",),
               prefixes=("var/lib/dpkg/status.d/",)),

@@ -137,13 +137,17 @@ def parse_rpmdb_legacy(info: FileInfo, stream: IO[bytes]) -> Parsed:
 _RPM_DIRS = ("var/lib/rpm/", "usr/lib/sysimage/rpm/", "usr/share/rpm/")
 
 
+def _in_rpm_dir(path: str, names: tuple[str, ...]) -> bool:
+    """``{var/lib,usr/share,usr/lib/sysimage}/rpm/NAME`` at the root or in a nested root."""
+    return any(path == d + n or path.endswith("/" + d + n) for d in _RPM_DIRS for n in names)
+
+
 def _sqlite_selects(info: FileInfo) -> bool:
-    return info.path.endswith("/rpmdb.sqlite") and info.path.startswith(_RPM_DIRS)
+    return _in_rpm_dir(info.path, ("rpmdb.sqlite",))
 
 
 def _legacy_selects(info: FileInfo) -> bool:
-    return info.path.endswith(("/Packages", "/Packages.db")) and info.path.startswith(_RPM_DIRS) \
-        and info.path.count("/") == info.path.startswith("usr/lib/sysimage/") + 3
+    return _in_rpm_dir(info.path, ("Packages", "Packages.db"))
 
 
 CATALOGERS = (
