@@ -18,7 +18,10 @@ if TYPE_CHECKING:
 FORMATS = ("tty", "json", "sarif", "checkstyle", "gitlab")
 THRESHOLDS = ("error", "warning", "info", "style", "ignore", "none")
 #: tables of declared checks besides the lint rules, listed by ``rules`` and ``explain``
-CHECK_TABLES = ("imagewise.audit.checks:CHECKS",)
+#: other declared tables listed by ``rules``/``explain``: "module:attribute[:id prefix]"; a table
+#: is a dict or sequence of RuleInfo or of objects with an ``info`` RuleInfo
+CHECK_TABLES = ("imagewise.audit.checks:CHECKS", "imagewise.analysis.attribution:RULES",
+                "imagewise.secrets.rules:RULES:secret/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,15 +83,21 @@ def _rule_table(cfg: LintConfig | None = None) -> dict[str, RuleInfo]:
 def _check_tables() -> dict[str, RuleInfo]:
     import importlib
 
+    from imagewise.findings import RuleInfo
+
     out: dict[str, RuleInfo] = {}
     for target in CHECK_TABLES:
-        module, attr = target.split(":")
+        module, attr, *prefix = target.split(":")
         try:
             table = getattr(importlib.import_module(module), attr)
-        except ModuleNotFoundError:
+        except (ModuleNotFoundError, AttributeError):
             continue
-        for cid, check in table.items():
-            out[cid] = check.info
+        items = table.values() if isinstance(table, dict) else table
+        for item in items:
+            info = item if isinstance(item, RuleInfo) else item.info
+            if prefix and not info.id.startswith(prefix[0]):
+                info = replace(info, id=prefix[0] + info.id)
+            out[info.id] = info
     return out
 
 
