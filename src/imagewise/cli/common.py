@@ -29,6 +29,16 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt:
             click.echo("imagewise: interrupted", err=True)
             sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as e:  # a bug, not bad input: one line, the traceback on request
+            import os
+
+            if os.environ.get("IMAGEWISE_DEBUG"):
+                raise
+            click.echo(f"imagewise: internal error: {type(e).__name__}: {e} "
+                       "(set IMAGEWISE_DEBUG=1 for the traceback, and please report it)", err=True)
+            sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
 
