@@ -31,7 +31,8 @@ class CatalogVisitor(Visitor):
     """Subscribe this to the single pass; read ``evidence`` (or use ``sbom.catalog``) afterwards."""
 
     name = "sbom-catalog"
-    version = "1"
+    #: part of the layer-cache key: bump whenever a cataloger's output for the same bytes changes
+    version = "2"
 
     def __init__(self, catalogers: tuple[Cataloger, ...] = ALL) -> None:
         self.catalogers = catalogers
