@@ -236,3 +236,32 @@ def test_rpm_header_rejects_garbage() -> None:
         parse_header(b"\0\0\0\x05\0\0\0\x10")  # claims 5 entries in 8 bytes
     with pytest.raises(HeaderError):
         parse_header(b"abc")
+
+
+def test_go_inline_build_info_in_a_windows_exe(tmp_path: Path) -> None:
+    """Inline (Go 1.18+) build info is found in any container format; .exe is selected without
+    an x bit."""
+    from test_catalog_layers import _catalog
+
+    sentinel = b"\x30\x77\xaf\x0c\x92\x74\x08\x02\x41\xe1\xc1\x07\xe6\xd6\x18\xe6"
+    mod = b"path\tex.com/win\nmod\tex.com/win\tv2.0.1\th1:x=\ndep\tgolang.org/x/text\tv0.14.0\th1:y=\n"
+    mod = sentinel + mod + sentinel
+    version = b"go1.21.5"
+
+    def uvarint(n: int) -> bytes:
+        out = bytearray()
+        while n >= 0x80:
+            out.append(n & 0x7F | 0x80)
+            n >>= 7
+        return bytes(out + bytes([n]))
+
+    header = MAGIC + bytes([8, 2]) + b"\0" * 16
+    body = b"MZ" + b"\0" * (0x2000 - 2) + header + uvarint(len(version)) + version \
+        + uvarint(len(mod)) + mod + b"\0" * 4096
+    layer = tar_bytes({"app/win.exe": TarFile(body, mode=0o644)})
+    cat = _catalog(tmp_path, [layer])
+    assert {(p.name, p.version, p.purl) for p in cat.packages} == {
+        ("ex.com/win", "v2.0.1", "pkg:golang/ex.com/win@v2.0.1"),
+        ("golang.org/x/text", "v0.14.0", "pkg:golang/golang.org/x/text@v0.14.0"),
+        ("stdlib", "go1.21.5", "pkg:golang/stdlib@1.21.5"),
+    }
