@@ -116,7 +116,7 @@ def test_table_lists_layer_and_base(catalogs: dict[str, Catalog]) -> None:
 def test_reads_syft_sboms(layouts: dict[str, str], catalogs: dict[str, Catalog], tmp_path: Path) -> None:
     """SBOMs written by another tool (syft) are accepted as input."""
     target = "oci-dir:" + layouts["deb"].split(":", 1)[1].rsplit(":", 1)[0]
-    fmts = ("cyclonedx-json", "spdx-json")
+    fmts = ("cyclonedx-json", "spdx-json", "json")
     subprocess.run(["syft", "scan", target, "-q", *[a for f in fmts for a in ("-o", f"{f}={tmp_path / f}")]],
                    check=True)
     for fmt in fmts:

@@ -1,6 +1,6 @@
-"""Read an SBOM file (CycloneDX JSON or SPDX JSON) back into packages, so ``imagewise scan`` can
-take an SBOM instead of an image. The package type comes from the purl; components whose purl
-type imagewise does not catalog are listed as skipped."""
+"""Read an SBOM file (CycloneDX JSON, SPDX JSON or syft JSON) back into packages, so
+``imagewise scan`` can take an SBOM instead of an image. The package type comes from the purl;
+components whose purl type imagewise does not catalog are listed as skipped."""
 
 from __future__ import annotations
 
@@ -154,8 +154,32 @@ def _read_spdx(doc: dict[str, Any], source: str) -> Catalog:
     return Catalog(tuple(packages), distro, tuple(skipped), source=source)
 
 
+def _read_syft(doc: dict[str, Any], source: str) -> Catalog:
+    """syft's own JSON (``syft scan -o json``), so its SBOMs feed ``imagewise scan`` too."""
+    packages: list[Package] = []
+    skipped: list[Skipped] = []
+    for a in doc.get("artifacts") or []:
+        if not isinstance(a, dict):
+            continue
+        locs = tuple(PackageLocation(str(loc.get("layerID", "")), str(loc.get("path", "")).lstrip("/"))
+                     for loc in a.get("locations") or [] if isinstance(loc, dict))
+        licenses = tuple(str(x.get("value") if isinstance(x, dict) else x)
+                         for x in a.get("licenses") or [])
+        res = _package(str(a.get("name", "")), str(a.get("version", "")), str(a.get("purl", "")),
+                       licenses, locs, None)
+        if isinstance(res, str):
+            skipped.append(Skipped(str(a.get("name", "")), "", "syft-json",
+                                   f"package type {res} not cataloged"))
+        else:
+            packages.append(res)
+    d = doc.get("distro") or {}
+    distro = Distro(str(d.get("id", "")), str(d.get("versionID", "")), str(d.get("name", "")),
+                    str(d.get("prettyName", ""))) if isinstance(d, dict) and d.get("id") else None
+    return Catalog(tuple(packages), distro, tuple(skipped), source=source)
+
+
 def read_sbom(path: str | Path) -> Catalog:
-    """Packages of a CycloneDX JSON or SPDX JSON file."""
+    """Packages of a CycloneDX JSON, SPDX JSON or syft JSON file."""
     p = Path(path)
     try:
         if p.stat().st_size > _MAX_SBOM:
@@ -169,4 +193,6 @@ def read_sbom(path: str | Path) -> Catalog:
         return _read_cyclonedx(doc, str(p))
     if "spdxVersion" in doc:
         return _read_spdx(doc, str(p))
-    raise ImageFormatError(f"{p}: neither CycloneDX (bomFormat) nor SPDX (spdxVersion) JSON")
+    if isinstance(doc.get("artifacts"), list) and isinstance(doc.get("descriptor"), dict):
+        return _read_syft(doc, str(p))
+    raise ImageFormatError(f"{p}: not CycloneDX (bomFormat), SPDX (spdxVersion) or syft JSON")
