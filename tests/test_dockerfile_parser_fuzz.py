@@ -16,6 +16,8 @@ from conftest import corpus
 
 from imagewise.dockerfile import parse
 from imagewise.dockerfile.lint import lint
+from imagewise.dockerfile.shell import parse_shell
+from imagewise.dockerfile.shellprep import prepare
 from imagewise.errors import DockerfileSyntaxError
 
 TOKENS = ["\\\n", "`\n", "<<EOF\n", "<<-'EOT' ", "\nEOF\n", "\"", "'", "${", "}", "$(", "[",
@@ -62,4 +64,31 @@ def test_mutated_corpus_never_crashes_parser_or_linter() -> None:
         except Exception:  # noqa: BLE001 - any other exception is the bug we are hunting
             raise AssertionError(f"crash on input {text!r}\n{traceback.format_exc()}") from None
     print(f"\nfuzz: {runs} mutated Dockerfiles, {rejected} rejected with a syntax error")
+    assert runs > 0
+
+
+SHELL_TOKENS = [" case $x in ", " a) ", " *) ", ";;", " esac", "$((", "))", "$(", ")", "(", "[[",
+                "]]", "&&", "||", "|", ";", "'", '"', "\\", "`", "\n", " <<EOF\n", "{ ", " }",
+                "${a%%-*}", " if ", " then ", " fi ", " for i in x; do ", " done"]
+
+
+def test_mutated_run_scripts_never_crash_the_shell_model() -> None:
+    root = corpus("dockerfiles")
+    scripts = [ins.effective.shell_script for p in sorted(root.iterdir())
+               if p.is_file() and p.suffix not in (".tsv", ".md")
+               for ins in parse(p.read_text(encoding="utf-8")).instructions
+               if ins.effective.keyword == "RUN" and ins.effective.shell_script]
+    budget = float(os.environ.get("IMAGEWISE_FUZZ_SECONDS", "4")) / 2
+    rng = random.Random(int(os.environ.get("IMAGEWISE_FUZZ_SEED", "20261127")) + 1)
+    deadline = time.monotonic() + budget
+    runs = 0
+    while time.monotonic() < deadline:
+        text = rng.choice(scripts)
+        for _ in range(rng.randint(1, 5)):
+            pos = rng.randint(0, len(text))
+            text = text[:pos] + rng.choice(SHELL_TOKENS) + text[pos:]
+        assert len(prepare(text)) == len(text)
+        parse_shell(text)  # must not raise
+        runs += 1
+    print(f"\nshell fuzz: {runs} mutated RUN scripts")
     assert runs > 0
