@@ -265,3 +265,42 @@ def test_go_inline_build_info_in_a_windows_exe(tmp_path: Path) -> None:
         ("golang.org/x/text", "v0.14.0", "pkg:golang/golang.org/x/text@v0.14.0"),
         ("stdlib", "go1.21.5", "pkg:golang/stdlib@1.21.5"),
     }
+
+
+def _pe_with_pointer_build_info(version: str, mod: str) -> bytes:
+    """A minimal PE32+ with one section (file 0x400 -> VA ImageBase+0x1000) holding a
+    pointer-format build info header, Go string headers and the strings."""
+    image_base, va, raw = 0x140000000, 0x1000, 0x400
+    body = bytearray(raw + 0x1000)
+    body[0:2] = b"MZ"
+    struct.pack_into("<I", body, 0x3C, 0x80)
+    body[0x80:0x84] = b"PE\0\0"
+    struct.pack_into("<HHIIIHH", body, 0x84, 0x8664, 1, 0, 0, 0, 240, 0x22)
+    struct.pack_into("<H", body, 0x98, 0x20B)
+    struct.pack_into("<Q", body, 0x98 + 24, image_base)
+    sect = 0x98 + 240
+    body[sect:sect + 8] = b".data\0\0\0"
+    struct.pack_into("<IIII", body, sect + 8, 0x1000, va, 0x1000, raw)
+
+    def addr(off: int) -> int:  # file offset inside the section -> absolute address
+        return image_base + va + off - raw
+
+    sentinel = b"fedcba9876543210"
+    mod_bytes = sentinel + mod.encode() + sentinel
+    ver_off, mod_off, hdr_off = raw + 0x100, raw + 0x200, raw + 0x800
+    body[ver_off:ver_off + len(version)] = version.encode()
+    body[mod_off:mod_off + len(mod_bytes)] = mod_bytes
+    vhdr, mhdr = hdr_off + 0x40, hdr_off + 0x60
+    struct.pack_into("<QQ", body, vhdr, addr(ver_off), len(version))
+    struct.pack_into("<QQ", body, mhdr, addr(mod_off), len(mod_bytes))
+    header = MAGIC + bytes([8, 0]) + struct.pack("<QQ", addr(vhdr), addr(mhdr))
+    body[hdr_off:hdr_off + len(header)] = header
+    return bytes(body)
+
+
+def test_go_pointer_format_in_pe() -> None:
+    mod = "path\tex.com/old\nmod\tex.com/old\tv0.3.0\th1:z=\ndep\tgithub.com/pkg/errors\tv0.9.1\th1:e=\n"
+    found = find_build_info(io.BytesIO(_pe_with_pointer_build_info("go1.15.2", mod)))
+    assert found is not None
+    assert [(p.name, p.version) for p in packages_from_build_info(*found)] == [
+        ("ex.com/old", "v0.3.0"), ("github.com/pkg/errors", "v0.9.1"), ("stdlib", "go1.15.2")]

@@ -5,7 +5,7 @@ The 32-byte header is 16-byte aligned in the file. Byte 14 is the pointer size, 
 bit 1 (``0x2``) means the version and module strings follow the header inline, each prefixed by
 its uvarint length (Go 1.18+); otherwise two pointers (at offsets 16 and 16+ptrsize) locate Go
 string headers ``{data, len}`` in the binary's address space (bit 0 = big-endian), which we map
-to file offsets through the ELF program headers. The module string is wrapped in 16-byte
+to file offsets through the ELF program headers, the PE section table or the Mach-O segments. The module string is wrapped in 16-byte
 sentinels that are removed.
 """
 
@@ -54,14 +54,24 @@ def _strip_sentinels(mod: str) -> str:
     return mod
 
 
-def _elf_mapper(f: IO[bytes]) -> tuple[Callable[[int], int], bool]:
-    """A vaddr -> file offset function from ELF program headers, and the byte order."""
-    f.seek(0)
-    ident = f.read(64)
-    if ident[:4] != b"\x7fELF":
-        raise BuildInfoError("pointer-format build info is only read from ELF binaries")
-    is64, big = ident[4] == 2, ident[5] == 2
-    e = ">" if big else "<"
+Mapper = Callable[[int], int]
+
+
+def _range_mapper(ranges: list[tuple[int, int, int]]) -> Mapper:
+    """vaddr -> file offset over (vaddr, file offset, size) ranges."""
+
+    def to_offset(addr: int) -> int:
+        for vaddr, off, size in ranges:
+            if vaddr <= addr < vaddr + size:
+                return off + addr - vaddr
+        raise BuildInfoError(f"address {addr:#x} not in any mapped section")
+
+    return to_offset
+
+
+def _elf_mapper(f: IO[bytes], ident: bytes) -> Mapper:
+    """From the ELF program headers (PT_LOAD segments)."""
+    is64, e = ident[4] == 2, (">" if ident[5] == 2 else "<")
     if is64:
         phoff, = struct.unpack_from(e + "Q", ident, 32)
         phentsize, phnum = struct.unpack_from(e + "HH", ident, 54)
@@ -79,21 +89,68 @@ def _elf_mapper(f: IO[bytes]) -> tuple[Callable[[int], int], bool]:
             ptype, off, vaddr, _pa, filesz = struct.unpack_from(e + "IIIII", table, o)
         if ptype == 1:  # PT_LOAD
             loads.append((int(vaddr), int(off), int(filesz)))
+    return _range_mapper(loads)
 
-    def to_offset(addr: int) -> int:
-        for vaddr, off, size in loads:
-            if vaddr <= addr < vaddr + size:
-                return off + addr - vaddr
-        raise BuildInfoError(f"address {addr:#x} not in any loaded segment")
 
-    return to_offset, big
+def _pe_mapper(f: IO[bytes], ident: bytes) -> Mapper:
+    """From the PE section table; Go's pointers are absolute (ImageBase + RVA)."""
+    pe, = struct.unpack_from("<I", ident, 0x3C)
+    f.seek(pe)
+    head = f.read(24 + 240)
+    if head[:4] != b"PE\0\0":
+        raise BuildInfoError("MZ file without a PE header")
+    nsect, = struct.unpack_from("<H", head, 6)
+    opt_size, = struct.unpack_from("<H", head, 20)
+    magic, = struct.unpack_from("<H", head, 24)
+    base = struct.unpack_from("<Q", head, 24 + 24)[0] if magic == 0x20B else \
+        struct.unpack_from("<I", head, 24 + 28)[0]
+    f.seek(pe + 24 + opt_size)
+    table = f.read(40 * nsect)
+    ranges = []
+    for i in range(nsect):
+        vsize, va, raw_size, raw_ptr = struct.unpack_from("<IIII", table, i * 40 + 8)
+        ranges.append((int(base) + va, raw_ptr, min(vsize or raw_size, raw_size)))
+    return _range_mapper(ranges)
+
+
+def _macho_mapper(f: IO[bytes], ident: bytes) -> Mapper:
+    """From the Mach-O segment load commands."""
+    e = "<" if ident[:4] in (b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe") else ">"
+    is64 = ident[:4] in (b"\xcf\xfa\xed\xfe", b"\xfe\xed\xfa\xcf")
+    ncmds, sizeofcmds = struct.unpack_from(e + "II", ident, 16)
+    f.seek(32 if is64 else 28)
+    cmds = f.read(sizeofcmds)
+    ranges = []
+    pos = 0
+    for _ in range(ncmds):
+        cmd, size = struct.unpack_from(e + "II", cmds, pos)
+        if cmd == 0x19:  # LC_SEGMENT_64
+            vmaddr, _vmsize, fileoff, filesize = struct.unpack_from(e + "QQQQ", cmds, pos + 24)
+            ranges.append((int(vmaddr), int(fileoff), int(filesize)))
+        elif cmd == 0x1:  # LC_SEGMENT
+            vmaddr, _vmsize, fileoff, filesize = struct.unpack_from(e + "IIII", cmds, pos + 24)
+            ranges.append((int(vmaddr), int(fileoff), int(filesize)))
+        pos += max(size, 8)
+    return _range_mapper(ranges)
+
+
+def _mapper(f: IO[bytes]) -> Mapper:
+    f.seek(0)
+    ident = f.read(64)
+    if ident[:4] == b"\x7fELF":
+        return _elf_mapper(f, ident)
+    if ident[:2] == b"MZ":
+        return _pe_mapper(f, ident)
+    if ident[:4] in _EXEC_MAGICS[2:]:
+        return _macho_mapper(f, ident)
+    raise BuildInfoError("pointer-format build info in a file that is not ELF, PE or Mach-O")
 
 
 def _read_pointer_format(f: IO[bytes], header: bytes) -> tuple[str, str]:
     ptr_size = header[14]
     if ptr_size not in (4, 8):
         raise BuildInfoError(f"bad pointer size {ptr_size}")
-    to_offset, _big = _elf_mapper(f)
+    to_offset = _mapper(f)
     e = ">" if header[15] & 1 else "<"
     fmt = e + ("Q" if ptr_size == 8 else "I")
 
