@@ -304,3 +304,19 @@ def test_go_pointer_format_in_pe() -> None:
     assert found is not None
     assert [(p.name, p.version) for p in packages_from_build_info(*found)] == [
         ("ex.com/old", "v0.3.0"), ("github.com/pkg/errors", "v0.9.1"), ("stdlib", "go1.15.2")]
+
+
+def test_go_pointer_format_in_macho() -> None:
+    base = 0x100000000
+    body = bytearray(0x2000)
+    struct.pack_into("<IiiIIII", body, 0, 0xFEEDFACF, 0x01000007, 3, 2, 1, 72, 0)
+    struct.pack_into("<II16sQQQQiiII", body, 32, 0x19, 72, b"__DATA", base, 0x2000, 0, 0x2000,
+                     3, 3, 0, 0)
+    version, mod = b"go1.17.13", b"path\tex.com/mac\nmod\tex.com/mac\tv1.0.0\t\n"
+    body[0x300:0x300 + len(version)] = version
+    body[0x400:0x400 + len(mod)] = mod
+    struct.pack_into("<QQ", body, 0x1040, base + 0x300, len(version))
+    struct.pack_into("<QQ", body, 0x1060, base + 0x400, len(mod))
+    body[0x1000:0x1020] = MAGIC + bytes([8, 0]) + struct.pack("<QQ", base + 0x1040, base + 0x1060)
+    found = find_build_info(io.BytesIO(bytes(body)))
+    assert found == ("go1.17.13", mod.decode())  # no sentinels: the text is taken as is
