@@ -6,6 +6,8 @@ Images (built once into the cache dir, OCI layouts with gzip layers):
 
 * ``debian-12``: a Debian bookworm minbase made with ``debootstrap`` (needs root and network to
   deb.debian.org the first time; reused afterwards);
+* ``debian-full``: the same plus Debian's python3-pip/requests/yaml, nodejs, npm, curl and git
+  (Debian-packaged Python distributions and hundreds of Node.js modules);
 * ``alpine-apps``: Alpine 3.20 minirootfs + Python, npm, Java and Go (dive) layers + a layer
   deleting two packages (the builder of tests/test_sbom_syft.py);
 * ``debian-apps``: the Debian base + the real ``*.dist-info``/``*.egg-info`` metadata of this
@@ -72,16 +74,21 @@ def _tar_tree(root: Path, keep: Callable[[str], bool] = lambda rel: True, prefix
         return f.read()
 
 
-def debian_rootfs(cache: Path) -> Path:
-    target = cache / "debian-bookworm"
-    if not (target / "var/lib/dpkg/status").exists():
-        subprocess.run(["debootstrap", "--variant=minbase", "bookworm", str(target),
+#: packages added to the minbase for ``debian-full``: Debian's own Python and Node.js modules
+FULL_INCLUDE = "python3-pip,python3-requests,python3-yaml,nodejs,npm,curl,git"
+
+
+def debian_rootfs(cache: Path, full: bool = False) -> Path:
+    target = cache / ("debian-bookworm-full" if full else "debian-bookworm")
+    if not (target / "var/lib/dpkg/status").exists() or (target / "debootstrap").exists():
+        extra = [f"--include={FULL_INCLUDE}"] if full else []
+        subprocess.run(["debootstrap", "--variant=minbase", *extra, "bookworm", str(target),
                         "http://deb.debian.org/debian"], check=True)
     return target
 
 
-def _debian_layer(cache: Path) -> bytes:
-    rootfs = debian_rootfs(cache)
+def _debian_layer(cache: Path, full: bool = False) -> bytes:
+    rootfs = debian_rootfs(cache, full)
     skip = ("proc/", "sys/", "dev/", "run/", "tmp/")
     return _tar_tree(rootfs, lambda rel: not rel.startswith(skip))
 
@@ -143,6 +150,8 @@ def build_images(cache: Path, only: list[str]) -> dict[str, Path]:
         out[name] = path
 
     make("debian-12", lambda: build_image([_debian_layer(cache)], history=_base_history(0)))
+    make("debian-full", lambda: build_image([_debian_layer(cache, full=True)],
+                                            history=_base_history(0)))
     make("alpine-apps", apps_image)
 
     def debian_apps() -> Any:
