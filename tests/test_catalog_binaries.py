@@ -320,3 +320,18 @@ def test_go_pointer_format_in_macho() -> None:
     body[0x1000:0x1020] = MAGIC + bytes([8, 0]) + struct.pack("<QQ", base + 0x1040, base + 0x1060)
     found = find_build_info(io.BytesIO(bytes(body)))
     assert found == ("go1.17.13", mod.decode())  # no sentinels: the text is taken as is
+
+
+@pytest.mark.parametrize(("os_id", "namespace"), [("rhel", "redhat"), ("amzn", "amzn"),
+                                                   ("rocky", "rocky"), ("ol", "ol")])
+def test_rpm_purl_namespace_per_distro(os_id: str, namespace: str) -> None:
+    """syft 1.18.1 writes the os-release ID as namespace, except rhel -> redhat (checked by hand
+    with syft on each ID)."""
+    from imagewise.sbom.catalogers.base import Distro
+    from imagewise.sbom.model import Package
+    from imagewise.sbom.purl import purl_for
+
+    pkg = Package("bash", "5.1.8-9.el9", "rpm", metadata={"arch": "x86_64", "sourcerpm": "bash-5.1.8-9.el9.src.rpm"})
+    assert purl_for(pkg, Distro(os_id, "9.4")) == (
+        f"pkg:rpm/{namespace}/bash@5.1.8-9.el9?arch=x86_64&distro={os_id}-9.4"
+        "&upstream=bash-5.1.8-9.el9.src.rpm")

@@ -7,9 +7,10 @@ from __future__ import annotations
 from imagewise.sbom.catalogers.base import Distro
 from imagewise.sbom.model import Package
 
-#: purl namespaces that differ from the os-release ID
-_NAMESPACE = {"rhel": "redhat", "ol": "oracle", "amzn": "amazon", "sles": "suse",
-              "opensuse-leap": "opensuse", "opensuse-tumbleweed": "opensuse"}
+#: the namespace is the os-release ID (``pkg:rpm/amzn/...``, ``pkg:apk/wolfi/...``) except these,
+#: as syft writes them
+_NAMESPACE = {"rhel": "redhat"}
+#: namespace without a known distro
 _DEFAULT_NS = {"apk": "alpine", "deb": "debian", "rpm": ""}
 
 
