@@ -133,6 +133,7 @@ OS_RECORDS = [
          versions=["1.0.1", "1.0.2"]),
     # RPM
     _rec("RLSA-2024:1", "Rocky Linux:9", "openssl", [{"introduced": "0"}, {"fixed": "1:3.0.7-25.el9_3"}]),
+    _rec("ALSA-2024:2", "AlmaLinux:9", "openssl-libs", [{"introduced": "0"}, {"fixed": "1:3.0.7-26.el9"}]),
     # withdrawn record: never matches
     _rec("GHSA-gone", "npm", "lodash", [{"introduced": "0"}], rtype="SEMVER",
          withdrawn="2024-06-01T00:00:00Z"),
@@ -226,6 +227,9 @@ def test_rpm_distro_release(os_db: VulnDB) -> None:
             _pkg("openssl-libs", "1:3.0.7-25.el9_3", "rpm", source_name="openssl", distro="rocky:9.3"),
             _pkg("openssl-libs", "1:3.0.7-24.el9", "rpm", source_name="openssl", distro="amzn:2023")]
     assert [v.version for v in match(pkgs, os_db)] == ["1:3.0.7-24.el9"]
+    # records naming the binary package match too
+    alma = [_pkg("openssl-libs", "1:3.0.7-25.el9", "rpm", source_name="openssl", distro="almalinux:9.4")]
+    assert [v.records for v in match(alma, os_db)] == [("ALSA-2024:2",)]
 
 
 @pytest.mark.parametrize(("events", "version", "want"), [

@@ -34,6 +34,7 @@ class MatchKey:
     release: str  # distro release as OSV writes it ("12", "v3.19"), "" when unknown / n.a.
     name: str  # normalised name as stored
     version: str
+    alt_name: str = ""  # also looked up (RPM distros name binary or source packages)
 
 
 def _maven_name(p: Package) -> str:
@@ -72,7 +73,8 @@ def match_key(p: Package) -> MatchKey | None:
         eco = _RPM_DISTROS.get(distro_id, "")
         if not eco:
             return None
-        return MatchKey(eco, distro_rel.split(".")[0], name, p.version)
+        alt = p.name if p.name != name else ""
+        return MatchKey(eco, distro_rel.split(".")[0], name, p.version, alt)
     return None
 
 
@@ -161,7 +163,9 @@ def _primary(names: set[str]) -> str:
 def match(packages: list[Package] | tuple[Package, ...], db: VulnDB) -> list[Vulnerability]:
     """Every vulnerability affecting ``packages``, ordered by severity (worst first), then id."""
     keys = [match_key(p) for p in packages]
-    table = db.lookup({(k.ecosystem, k.name) for k in keys if k is not None})
+    wanted = {(k.ecosystem, k.name) for k in keys if k is not None}
+    wanted |= {(k.ecosystem, k.alt_name) for k in keys if k is not None and k.alt_name}
+    table = db.lookup(wanted)
     range_cache: dict[Any, Any] = {}
     # each looked-up name's entries, compiled once: (vid, entry, compiled, release)
     compiled: dict[tuple[str, str], list[tuple[str, Affected, CompiledEntry, str]]] = {
@@ -172,6 +176,8 @@ def match(packages: list[Package] | tuple[Package, ...], db: VulnDB) -> list[Vul
         if k is None:
             continue
         rows = compiled.get((k.ecosystem, k.name))
+        if k.alt_name and (k.ecosystem, k.alt_name) in compiled:
+            rows = (rows or []) + compiled[(k.ecosystem, k.alt_name)]
         if not rows:
             continue
         key = versions.parse(k.ecosystem, k.version)
