@@ -280,3 +280,17 @@ def test_debian_source_packages_against_debian_records(tmp_path: Path) -> None:
     assert doc["distro"] == "debian:12" and doc["packages"] == 3
     assert [(r["package"], r["id"], r["fixed_versions"]) for r in doc["vulnerabilities"]] == [
         ("libssl3", "CVE-2023-5678", ["3.0.11-1~deb12u2"])]
+
+
+def test_ignore_files_found_in_the_working_directory(image_ref: str, db_path: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".trivyignore").write_text("CVE-2023-43804\nsecret/gitlab-token\n")
+    (tmp_path / ".grype.yaml").write_text("ignore:\n  - vulnerability: CVE-2020-14343\n")
+    code, out, _ = _run("scan", image_ref, "--db", str(db_path), "--format", "json")
+    doc = json.loads(out)
+    ids = {r["id"] for r in doc["vulnerabilities"]}
+    assert code == 0 and len(ids) == 10 and not ids & {"CVE-2023-43804", "CVE-2020-14343"}
+    assert doc["secrets"] == []
+    assert {s["by"].split(":")[0] for s in doc["suppressed"]} == {
+        str(tmp_path / ".trivyignore"), str(tmp_path / ".grype.yaml")}
