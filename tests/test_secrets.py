@@ -212,3 +212,34 @@ def test_no_findings_in_alpine_base_images(tmp_path: Path, version: str) -> None
     assert v.files_read > 50  # the rootfs's text files were really read
     assert v.findings == []
     assert scan_config(image.config, image) == []
+
+
+def test_no_findings_in_the_hosts_debian_base_files(tmp_path: Path) -> None:
+    """The Debian system this runs on (CI machines are Debian): its /etc, perl-base modules and
+    dpkg status as one layer, i.e. what a Debian base image ships, give no finding."""
+    import io
+    import os
+    import tarfile
+
+    if not Path("/etc/debian_version").is_file():
+        if os.environ.get("CI"):
+            pytest.fail("CI machines are Debian; /etc/debian_version is missing")
+        pytest.skip("not a Debian host (outside CI)")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for root in ("/etc", "/usr/share/perl5", "/usr/share/base-files", "/var/lib/dpkg/status"):
+            if not os.path.exists(root):
+                continue
+            for dirpath, _dirs, names in os.walk(root) if os.path.isdir(root) else [("", [], [root])]:
+                for n in names:
+                    p = os.path.join(dirpath, n)
+                    if os.path.islink(p) or not os.path.isfile(p) or not os.access(p, os.R_OK):
+                        continue
+                    tf.add(p, arcname=p.lstrip("/"), recursive=False)
+    img = build_image([buf.getvalue()], compression="",
+                      history=[{"created": CREATED, "created_by": "ADD rootfs.tar /"}])
+    image = open_source(write_oci_layout(img, tmp_path / "debian", "t")).image()
+    v = SecretsVisitor()
+    run_pass(image, [v])
+    assert v.files_read > 300
+    assert [(f.rule, f.location.path, f.location.line) for f in v.findings] == []
