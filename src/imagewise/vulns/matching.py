@@ -196,15 +196,23 @@ def match(packages: list[Package] | tuple[Package, ...], db: VulnDB) -> list[Vul
             hits.append((i, found))
     infos = db.records({vid for _, found in hits for vid in found})
     component = _components({vid for _, found in hits for vid in found}, infos)
+    sizes: dict[str, int] = {}
+    for rep in component.values():
+        sizes[rep] = sizes.get(rep, 0) + 1
     groups_of: dict[tuple[str, ...], _Group] = {}
     out: list[Vulnerability] = []
     for i, found in hits:
         pkg, eco = packages[i], keys[i].ecosystem  # type: ignore[union-attr]
+        sigs: list[tuple[str, ...]] = []
         buckets: dict[str, list[str]] = {}
         for vid in found:
-            buckets.setdefault(component[vid], []).append(vid)
-        for members in buckets.values():
-            sig = tuple(sorted(members)) if len(members) > 1 else (members[0],)
+            rep = component[vid]
+            if sizes[rep] == 1:  # the common case: a record nothing else aliases
+                sigs.append((vid,))
+            else:
+                buckets.setdefault(rep, []).append(vid)
+        sigs.extend(tuple(sorted(m)) for m in buckets.values())
+        for sig in sigs:
             g = groups_of.get(sig)
             if g is None:
                 g = groups_of[sig] = _make_group(sig, infos)
@@ -217,10 +225,9 @@ def match(packages: list[Package] | tuple[Package, ...], db: VulnDB) -> list[Vul
                     if entry.rating and (best is None or _rank(entry.rating) > _rank(best)):
                         best = entry.rating
             out.append(Vulnerability(
-                id=g.primary, aliases=g.aliases, package=pkg, ecosystem=eco,
-                severity=best.level if best else "unknown", score=best.score if best else None,
-                fixed_versions=tuple(sorted(fixes)) if len(fixes) > 1 else tuple(fixes),
-                summary=g.summary, records=g.records))
+                g.primary, g.aliases, pkg, eco, best.level if best else "unknown",
+                best.score if best else None,
+                tuple(sorted(fixes)) if len(fixes) > 1 else tuple(fixes), g.summary, g.records))
     rank = {level: n for n, level in enumerate(LEVELS)}
     out.sort(key=lambda v: (-rank.get(v.severity, 0), v.package.name, v.id))
     return out
