@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import shutil
+import subprocess
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -331,3 +332,46 @@ def test_manifest_json_cannot_point_outside_the_archive(tmp_path: Path, gz: bool
     with pytest.raises(ImageFormatError) as e:
         open_source(f"docker-archive:{archive}").image()
     assert "secret.json" in str(e.value)
+
+
+def test_symlinked_and_hardlinked_layers(tmp_path: Path) -> None:
+    from fixtures_images import TarFile, tar_bytes
+
+    img = random_image(seed=14, layers=2, fmt="docker")
+    t0, t1 = img.layer_tars
+    files = {
+        "shared.tar": t0,
+        "a": TarFile(kind="dir"),
+        "a/layer.tar": TarFile(kind="symlink", linkname="../shared.tar"),
+        "b": TarFile(kind="dir"),
+        "b/layer.tar": t1,
+        "c": TarFile(kind="dir"),
+        "c/layer.tar": TarFile(kind="hardlink", linkname="b/layer.tar"),
+        "evil": TarFile(kind="symlink", linkname="../../etc/passwd"),
+        "cfg.json": img.config,
+        "manifest.json": json.dumps([{"Config": "cfg.json", "RepoTags": ["x:1"],
+                                      "Layers": ["a/layer.tar", "c/layer.tar"]}]).encode(),
+    }
+    (tmp_path / "x.tar").write_bytes(tar_bytes(files))
+    with open_source(f"docker-archive:{tmp_path / 'x.tar'}") as src:
+        assert read_all_layers(src) == img.diff_ids
+    files["manifest.json"] = json.dumps([{"Config": "cfg.json", "RepoTags": ["x:1"],
+                                          "Layers": ["evil", "c/layer.tar"]}]).encode()
+    (tmp_path / "y.tar").write_bytes(tar_bytes(files))
+    with pytest.raises(ImageFormatError, match="evil"):
+        open_source(f"docker-archive:{tmp_path / 'y.tar'}").image()
+
+
+def test_reads_what_skopeo_writes(tmp_path: Path) -> None:
+    img = random_image(seed=15, layers=2)
+    lay = write_oci_layout(img, tmp_path / "lay", "v1")
+    for dst in (f"docker-archive:{tmp_path / 'd.tar'}:foo/bar:1", f"oci-archive:{tmp_path / 'o.tar'}:v1"):
+        subprocess.run(["skopeo", "--insecure-policy", "copy", lay, dst], check=True,
+                       capture_output=True, timeout=60)
+    with open_source(f"docker-archive:{tmp_path / 'd.tar'}:foo/bar:1") as src:
+        got = src.image()
+        assert [str(d) for d in got.config.diff_ids] == img.diff_ids
+        assert read_all_layers(src) == img.diff_ids  # skopeo stores layers uncompressed
+    with open_source(f"oci-archive:{tmp_path / 'o.tar'}:v1") as src:
+        assert str(src.image().manifest.config.digest) == img.config_digest
+        read_all_layers(src)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import tarfile
 from dataclasses import dataclass
 from typing import IO, Protocol, Self
@@ -163,18 +164,39 @@ class TarIndex:
             return
         try:
             with tarfile.open(path, mode="r:") as tf:
+                links: dict[str, str] = {}
                 for ti in tf:
                     name = _norm(ti.name)
                     self.names.append(name)
                     if ti.isfile():
                         self.members[name] = Member(name, ti.offset_data, ti.size)
+                    elif ti.issym():  # docker save links a shared layer: <id>/layer.tar -> ../<x>
+                        links[name] = posixpath.normpath(
+                            posixpath.join(posixpath.dirname(name), ti.linkname))
+                    elif ti.islnk():
+                        links[name] = _norm(ti.linkname)
         except tarfile.ReadError as e:
             if not self.names:
                 raise NotAnImage(f"{path} is not a tar archive") from e
             raise ImageFormatError(f"{path}: archive is truncated or corrupt: {e}") from e
+        self._resolve_links(links)
         end = max((m.offset + m.size for m in self.members.values()), default=0)
         if end > os.path.getsize(path):
             raise ImageFormatError(f"{path}: archive is truncated")
+
+    def _resolve_links(self, links: dict[str, str]) -> None:
+        """Make links to regular members readable under their own names (never outside)."""
+        for name, target in links.items():
+            for _hop in range(8):
+                if target == ".." or target.startswith(("../", "/")):
+                    break
+                if target in self.members:
+                    m = self.members[target]
+                    self.members[name] = Member(name, m.offset, m.size)
+                    break
+                if target not in links:
+                    break
+                target = links[target]
 
     def has(self, name: str) -> bool:
         return _norm(name) in self.members
