@@ -59,11 +59,18 @@ def test_yaml_json_lists_and_bad_documents(tmp_path: Path) -> None:
     import yaml
 
     (d / "sub" / "one.yaml").write_text(yaml.safe_dump(_record("X-0003", "2024-01-01T00:00:00Z", "1")))
+    # unquoted YAML scalars that look like numbers or dates stay the versions they are
+    (d / "sub" / "floaty.yml").write_text(
+        "id: X-0004\nmodified: 2024-01-01T00:00:00Z\naffected:\n- package: {ecosystem: PyPI, "
+        "name: floaty}\n  ranges:\n  - type: ECOSYSTEM\n    events:\n    - introduced: 0\n"
+        "    - fixed: 1.10\n")
     (d / "broken.json").write_text("{ not json")
     (d / "noid.json").write_text(json.dumps({"summary": "no id"}))
     db = VulnDB(tmp_path / "db.sqlite", create=True)
     s = db.import_paths([d])
-    assert s.added == 3
+    assert s.added == 4
+    assert [v.id for v in match([Package("floaty", "1.9", "pypi")], db)] == ["X-0004"]
+    assert match([Package("floaty", "1.10", "pypi")], db) == []
     assert sorted(Path(w).name for w, _ in s.skipped) == ["broken.json", "noid.json"]
 
 

@@ -120,12 +120,29 @@ class RecordInfo:
     published: str
 
 
+_YAML_LOADER: Any = None
+
+
+def _yaml_loader() -> Any:
+    """A safe YAML loader that keeps numbers and dates as the strings they are written as, so an
+    unquoted ``fixed: 1.10`` stays "1.10" (not the float 1.1) and timestamps stay text."""
+    global _YAML_LOADER
+    if _YAML_LOADER is None:
+        import yaml
+
+        base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        keep = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp"}
+        resolvers = {first: [(tag, rx) for tag, rx in items if tag not in keep]
+                     for first, items in base.yaml_implicit_resolvers.items()}
+        _YAML_LOADER = type("OSVLoader", (base,), {"yaml_implicit_resolvers": resolvers})
+    return _YAML_LOADER
+
+
 def _load_text(name: str, data: bytes) -> Iterator[dict[str, Any]]:
     if name.lower().endswith((".yaml", ".yml")):
         import yaml
 
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        doc = yaml.load(data, Loader=loader)
+        doc = yaml.load(data, Loader=_yaml_loader())
     else:
         doc = json.loads(data)
     if isinstance(doc, list):
