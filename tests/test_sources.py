@@ -375,3 +375,23 @@ def test_reads_what_skopeo_writes(tmp_path: Path) -> None:
     with open_source(f"oci-archive:{tmp_path / 'o.tar'}:v1") as src:
         assert str(src.image().manifest.config.digest) == img.config_digest
         read_all_layers(src)
+
+
+def test_reads_an_umoci_layout(tmp_path: Path) -> None:
+    import random as _random
+
+    from fixtures_images import random_layer
+
+    tar = random_layer(_random.Random(16), files=3, size=1000)
+    (tmp_path / "layer.tar").write_bytes(tar)
+    lay = tmp_path / "um"
+    for cmd in (["umoci", "init", "--layout", str(lay)], ["umoci", "new", "--image", f"{lay}:t"],
+                ["umoci", "raw", "add-layer", "--image", f"{lay}:t", str(tmp_path / "layer.tar")],
+                ["umoci", "config", "--image", f"{lay}:t", "--config.user", "1000"]):
+        subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+    with open_source(f"oci:{lay}:t") as src:
+        img = src.image()
+        assert img.config.user == "1000"
+        assert [str(d) for d in img.config.diff_ids] == ["sha256:" + hashlib.sha256(tar).hexdigest()]
+        with img.layers[0].open() as f:
+            assert f.read() == tar
