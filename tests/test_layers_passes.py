@@ -60,6 +60,13 @@ class Recorder(Visitor):
         self.events.append("end_image")
 
 
+@pytest.fixture(autouse=True, params=[True, False], ids=["prefetch", "inline"])
+def decode_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Every pass test runs with decoding in a background thread and inline."""
+    monkeypatch.setattr(passes, "PREFETCH", request.param)
+    return bool(request.param)
+
+
 @pytest.fixture
 def image(tmp_path: Path) -> Any:
     from imagewise.sources import open_source
@@ -118,6 +125,7 @@ def test_each_layer_blob_is_read_once(image: Any, monkeypatch: pytest.MonkeyPatc
 
 class Progress(progress.Reporter):
     def __init__(self) -> None:
+        self.threads: set[int] = set()
         self.totals: dict[str, int | None] = {}
         self.advanced: dict[str, int] = {}
         self.done_keys: list[str] = []
@@ -126,6 +134,9 @@ class Progress(progress.Reporter):
         self.totals[key] = total
 
     def advance(self, key: str, amount: int) -> None:
+        import threading
+
+        self.threads.add(threading.get_ident())
         self.advanced[key] = self.advanced.get(key, 0) + amount
 
     def done(self, key: str) -> None:
@@ -139,6 +150,9 @@ def test_progress_counts_compressed_bytes(image: Any) -> None:
     assert list(rep.totals.values()) == sizes
     assert list(rep.advanced.values()) == sizes
     assert rep.done_keys == list(rep.totals)
+    import threading
+
+    assert rep.threads == {threading.get_ident()}  # never called from the decoding thread
 
 
 class Counter(Visitor):

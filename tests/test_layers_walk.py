@@ -393,3 +393,32 @@ def test_pax_global_header_applies_to_following_entries() -> None:
             tf.addfile(ti, io.BytesIO(data))
     got = [(e.path, e.uid, e.read()) for e in walk(io.BytesIO(buf.getvalue()))]
     assert got == [("a", 4242, b"1"), ("b", 4242, b"2")]
+
+
+def test_prefetch_and_inline_walks_agree_and_fail_alike() -> None:
+    tar = make_tar(random_files(200))
+    for how in ("", "gzip", "zstd"):
+        blob = compress(tar, how)
+        runs = []
+        for prefetch in (True, False):
+            runs.append([(e.path, e.kind, e.offset, hashlib.sha256(e.read()).hexdigest())
+                         for e in walk_layer(io.BytesIO(blob), prefetch=prefetch)])
+        assert runs[0] == runs[1] and len(runs[0]) == 201
+        for prefetch in (True, False):
+            with pytest.raises(LayerReadError) as ei:
+                for e in walk_layer(io.BytesIO(blob[: len(blob) // 2]), "", DIGEST,
+                                    prefetch=prefetch):
+                    e.read()
+            assert ei.value.digest == DIGEST
+
+
+def test_abandoned_walk_stops_its_thread() -> None:
+    import threading
+
+    before = threading.active_count()
+    blob = compress(make_tar(random_files(2000)), "gzip")
+    for _ in range(3):
+        it = walk_layer(io.BytesIO(blob))
+        next(it)
+        it.close()  # the consumer stops early
+    assert threading.active_count() == before

@@ -18,7 +18,8 @@ With a :class:`~imagewise.cache.LayerCache`, a layer whose entries and every vis
 cached (keyed by diff_id, else digest, and visitor version) is not read: ``restore_layer`` hands
 each visitor its stored result, then the entries are replayed without content.
 
-Progress: one reporter task per layer, advanced by compressed bytes read.
+Progress: one reporter task per layer, advanced by compressed bytes read (from the decoding
+thread: layers are decompressed a few chunks ahead of the walk, see ``prefetch``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 #: files up to this size wanted by several visitors are shared as one in-memory bytes
 SHARE_LIMIT = 16 * 1024 * 1024
 _COPY = 1024 * 1024
+#: decode each layer in a background thread, a few chunks ahead of the walk (see ``prefetch``)
+PREFETCH = True
 
 
 def _no_content() -> IO[bytes]:
@@ -47,20 +50,34 @@ def _no_content() -> IO[bytes]:
 
 
 class _Counting:
-    """Passes reads through, reporting compressed bytes to the reporter."""
+    """Passes reads through, counting compressed bytes; ``flush()`` reports them.
 
-    def __init__(self, raw: IO[bytes], reporter: progress.Reporter, key: str) -> None:
+    Reads may happen in the decoding thread; ``flush`` is called from the walking thread, so the
+    reporter only ever hears from one thread. ``eager`` reports on every read instead.
+    """
+
+    def __init__(self, raw: IO[bytes], reporter: progress.Reporter, key: str,
+                 eager: bool = False) -> None:
         self._raw = raw
         self._reporter = reporter
         self._key = key
+        self._eager = eager
         self.count = 0
+        self._reported = 0
 
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n)
         if data:
             self.count += len(data)
-            self._reporter.advance(self._key, len(data))
+            if self._eager:
+                self.flush()
         return data
+
+    def flush(self) -> None:
+        count = self.count
+        if count > self._reported:
+            self._reporter.advance(self._key, count - self._reported)
+            self._reported = count
 
     @property
     def verifies(self) -> object:
@@ -212,9 +229,16 @@ def _one_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Rep
                 records.append(_LC.record(e))
 
         digest = str(layer.digest)
-        raw = _Counting(layer.open_compressed(), reporter, key)
+        raw = _Counting(layer.open_compressed(), reporter, key, eager=not PREFETCH)
         with open_decompressed(raw, layer.media_type, digest) as tar:  # type: ignore[arg-type]
-            visit_entries(walk(tar, digest), visitors, spool, rec)
+            if PREFETCH:
+                from imagewise.layers.prefetch import Prefetcher
+
+                with Prefetcher(tar, on_chunk=raw.flush) as ahead:
+                    visit_entries(walk(ahead, digest), visitors, spool, rec)  # type: ignore[arg-type]
+            else:
+                visit_entries(walk(tar, digest), visitors, spool, rec)
+        raw.flush()
         if cache is not None:
             cache.store_entries(ckey, records)
             for v in visitors:

@@ -453,9 +453,18 @@ def _unsafe(entry: Entry, message: str, offset: int, digest: str,
 
 
 def walk_layer(stream: IO[bytes], media_type: str = "", digest: str = "",
-               on_unsafe: OnUnsafe | None = None) -> Iterator[Entry]:
-    """Decompress (sniffed) and walk a compressed layer blob in one go."""
+               on_unsafe: OnUnsafe | None = None, prefetch: bool = True) -> Iterator[Entry]:
+    """Decompress (sniffed) and walk a compressed layer blob in one go.
+
+    With ``prefetch`` (default) decoding runs in a background thread, a few chunks ahead.
+    """
     from imagewise.layers.decompress import open_decompressed
 
     with open_decompressed(stream, media_type, digest) as tar:
-        yield from walk(tar, digest, on_unsafe)
+        if not prefetch:
+            yield from walk(tar, digest, on_unsafe)
+            return
+        from imagewise.layers.prefetch import Prefetcher
+
+        with Prefetcher(tar) as ahead:
+            yield from walk(ahead, digest, on_unsafe)  # type: ignore[arg-type]
