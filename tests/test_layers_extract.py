@@ -148,3 +148,13 @@ def test_extract_image_of_built_layers(tmp_path: Path) -> None:
     root = tmp_path / "root"
     assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == ["app", "app/a", "app/b", "tmp"]
     assert (root / "app" / "b").read_bytes() == b"A"
+
+
+def test_same_owner_applies_owners_and_setid_only_as_root(box: Path) -> None:
+    tar = make_tar([member("tool", data=b"#!", mode=0o4755, uid=1234, gid=2345)])
+    extract_layer(io.BytesIO(tar), box / "dest", same_owner=True)
+    st = (box / "dest" / "tool").stat()
+    if os.geteuid() == 0:
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (1234, 2345, 0o4755)
+    else:  # without privileges owners cannot be set; set-id bits are dropped
+        assert (st.st_uid, st.st_mode & 0o7777) == (os.geteuid(), 0o755)
