@@ -166,14 +166,15 @@ class _Dest:
             st: os.stat_result | None = os.stat(name, dir_fd=dfd, follow_symlinks=False)
         except FileNotFoundError:
             st = None
+        # owners go first: changing the owner clears set-id bits, so modes are set after it
         if kind is Kind.DIR:
             if st is None or not stat.S_ISDIR(st.st_mode):
                 if st is not None:
                     os.unlink(name, dir_fd=dfd)
                 os.mkdir(name, 0o700, dir_fd=dfd)
-            os.chmod(name, self._mode(e) | 0o700, dir_fd=dfd, follow_symlinks=True)
-            self.result.dirs += 1
             self._owner(e, dfd, name)
+            _chmod(dfd, name, self._mode(e) | 0o700)
+            self.result.dirs += 1
             return
         if st is not None:
             self._clear(dfd, name)
@@ -181,16 +182,17 @@ class _Dest:
             self._file(e, dfd, name)
         elif kind is Kind.SYMLINK:
             os.symlink(e.linkname, name, dir_fd=dfd)
+            self._owner(e, dfd, name)
             self.result.links += 1
         elif kind is Kind.HARDLINK:
-            self._hardlink(e, dfd, name, path)
+            self._hardlink(e, dfd, name, path)  # shares the target's inode, owner and mode
         elif kind is Kind.FIFO:
-            os.mkfifo(name, self._mode(e), dir_fd=dfd)
+            os.mkfifo(name, 0o600, dir_fd=dfd)
+            self._owner(e, dfd, name)
+            _chmod(dfd, name, self._mode(e))
             self.result.files += 1
         else:  # CHAR, BLOCK
             self.result.skipped.append((path, "device nodes are not created"))
-            return
-        self._owner(e, dfd, name)
 
     def _file(self, e: Entry, dfd: int, name: str) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -200,6 +202,9 @@ class _Dest:
                 src: IO[bytes] = e.open()
                 while chunk := src.read(1 << 20):
                     out.write(chunk)
+            out.flush()
+            if self.same_owner:
+                os.fchown(out.fileno(), e.uid, e.gid)
             os.fchmod(out.fileno(), self._mode(e))
             if e.mtime:
                 os.utime(out.fileno(), (e.mtime, e.mtime))
@@ -244,6 +249,16 @@ class _Dest:
     def _owner(self, e: Entry, dfd: int, name: str) -> None:
         if self.same_owner:
             os.chown(name, e.uid, e.gid, dir_fd=dfd, follow_symlinks=False)
+
+
+def _chmod(dfd: int, name: str, mode: int) -> None:
+    """chmod without following a symlink where the platform can; the entry was just created."""
+    try:
+        os.chmod(name, mode, dir_fd=dfd, follow_symlinks=False)
+    except (NotImplementedError, OSError) as e:
+        if isinstance(e, OSError) and e.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        os.chmod(name, mode, dir_fd=dfd)
 
 
 def extract_entries(entries: Iterable[Entry], dest: Path | str, *,
