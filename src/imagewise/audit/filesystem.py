@@ -56,6 +56,11 @@ def _parts(path: str) -> list[str]:
     return path.split("/")
 
 
+_SETID = stat.S_ISUID | stat.S_ISGID
+_CACHE_TUPLE = tuple(CACHE_PREFIXES)
+_CACHE_ROOTS = ("var/",)
+
+
 class AuditVisitor(Visitor):
     """Collects the filesystem facts for :mod:`imagewise.audit.checks`."""
 
@@ -72,6 +77,7 @@ class AuditVisitor(Visitor):
         self._layer_accounts: dict[str, str] = {}
         self._index = 0
         self._restored: dict[str, str] | None = None
+        self._known: set[str] = set()  # paths in any table (to drop them cheaply when replaced)
         self._tables = (self.setid, self.world_writable, self.unnecessary, self.credentials,
                         self.caches)
 
@@ -93,29 +99,33 @@ class AuditVisitor(Visitor):
             self._remove(path, below_layer=self._index, keep_dir=True)
             return
         # a new entry at a path replaces whatever was there
-        self._drop(path)
-        fact = FileFact(path, self._index, entry.mode, entry.size, entry.uid, entry.gid)
-        if kind in (Kind.FILE, Kind.HARDLINK) and entry.mode & (stat.S_ISUID | stat.S_ISGID):
-            self.setid[path] = fact
-        if (kind in (Kind.FILE, Kind.DIR) and entry.mode & stat.S_IWOTH
-                and not (kind is Kind.DIR and entry.mode & stat.S_ISVTX)
+        if self._known and path in self._known:
+            self._drop(path)
+        mode = entry.mode
+        name = path.rpartition("/")[2]
+        is_file = kind is Kind.FILE
+        hits: list[dict[str, FileFact]] = []
+        if mode & _SETID and (is_file or kind is Kind.HARDLINK):
+            hits.append(self.setid)
+        if (mode & stat.S_IWOTH and (is_file or kind is Kind.DIR)
+                and not (kind is Kind.DIR and mode & stat.S_ISVTX)
                 and not any(_under(path, d) for d in TMP_DIRS)):
-            self.world_writable[path] = fact
-        parts = _parts(path)
-        if "node_modules" not in parts and "vendor" not in parts:
-            name = parts[-1]
-            if kind is Kind.FILE and name in UNNECESSARY_FILES:
-                self.unnecessary[path] = fact
-            elif kind is Kind.DIR and name in UNNECESSARY_DIRS:
-                self.unnecessary[path] = fact
-        if kind is Kind.FILE and (parts[-1] in CREDENTIAL_FILES or parts[-1].endswith(CREDENTIAL_EXTS)):
-            if not path.startswith(("usr/share/", "usr/lib/python", "usr/local/lib/python")):
-                self.credentials[path] = fact
-        if kind is Kind.FILE and entry.size > 0:
-            for prefix in CACHE_PREFIXES:
-                if path.startswith(prefix) and "/partial" not in path and not path.endswith("/lock"):
-                    self.caches[path] = fact
-                    break
+            hits.append(self.world_writable)
+        if ((is_file and name in UNNECESSARY_FILES) or (kind is Kind.DIR and name in UNNECESSARY_DIRS)) \
+                and "node_modules" not in path and "vendor" not in path.split("/"):
+            hits.append(self.unnecessary)
+        if is_file and (name in CREDENTIAL_FILES or name.endswith(CREDENTIAL_EXTS)) \
+                and not path.startswith(("usr/share/", "usr/lib/python", "usr/local/lib/python")):
+            hits.append(self.credentials)
+        if (is_file and entry.size > 0 and path.startswith(_CACHE_ROOTS)
+                and path.startswith(_CACHE_TUPLE) and "/partial" not in path
+                and not path.endswith("/lock")):
+            hits.append(self.caches)
+        if hits:
+            fact = FileFact(path, self._index, mode, entry.size, entry.uid, entry.gid)
+            for table in hits:
+                table[path] = fact
+            self._known.add(path)
         if path in ACCOUNT_FILES and kind is Kind.FILE:
             if self._restored is not None:  # replayed from the layer cache
                 text = self._restored.get(path, "")
@@ -123,6 +133,7 @@ class AuditVisitor(Visitor):
                 text = entry.read(4 << 20).decode("utf-8", "replace")
             self._layer_accounts[path] = text
             self.accounts[path] = (self._index, text)
+            self._known.add(path)
 
     def layer_result(self, index: int, layer: Layer) -> object:
         return dict(self._layer_accounts)

@@ -68,7 +68,7 @@ class SecretsVisitor(Visitor):
         if self.findings and (entry.kind in (Kind.WHITEOUT, Kind.OPAQUE)
                               or entry.path in self._finding_paths):
             self._mark_removed(entry)
-        if not self.wants_content(entry):
+        if entry._opener is None or not self.wants_content(entry):  # no content: replayed entry
             return
         try:
             f = entry.open()
