@@ -234,3 +234,30 @@ def test_python_vcs_install_purl_matches_syft(tmp_path: Path) -> None:
     for expected in row["packages"]:
         assert PackageURL.from_string(ours[expected["Name"]]) == PackageURL.from_string(expected["PURL"])
     assert "vcs_url" in ours["pygments"]
+
+
+def test_lockfiles_declare_only_where_nothing_is_installed(tmp_path: Path) -> None:
+    import json as _json
+
+    lock = _json.dumps({"name": "app", "version": "1.0.0", "lockfileVersion": 3, "packages": {
+        "": {"name": "app", "version": "1.0.0"},
+        "node_modules/ms": {"version": "2.1.3"},
+        "node_modules/fsevents": {"version": "2.3.3", "optional": True},  # not installed here
+    }}).encode()
+    layer = tar_bytes({
+        # an app with node_modules installed: installed package.json files are the truth
+        "srv/a/package-lock.json": lock,
+        "srv/a/package.json": b'{"name": "app", "version": "1.0.0"}',
+        "srv/a/node_modules/ms/package.json": b'{"name": "ms", "version": "2.1.3"}',
+        # an app copied without node_modules: its lockfile declares what it will use
+        "srv/b/package-lock.json": lock.replace(b"2.1.3", b"2.1.2"),
+        # an upstream dev lockfile shipped with a globally installed module
+        "usr/share/nodejs/nanoid/pnpm-lock.yaml": b"lockfileVersion: 5.4\npackages:\n"
+                                                  b"  /left-pad/1.3.0:\n    dev: false\n",
+        "usr/share/nodejs/nanoid/package.json": b'{"name": "nanoid", "version": "3.3.4"}',
+    })
+    cat = _catalog(tmp_path, [layer])
+    assert _keys(cat) == {("npm", "app", "1.0.0"), ("npm", "ms", "2.1.3"), ("npm", "ms", "2.1.2"),
+                          ("npm", "fsevents", "2.3.3"), ("npm", "nanoid", "3.3.4")}
+    fsevents = next(p for p in cat.packages if p.name == "fsevents")
+    assert [loc.path for loc in fsevents.locations] == ["srv/b/package-lock.json"]

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from imagewise import progress
 from imagewise.sbom.catalogers.base import Distro
+from imagewise.sbom.catalogers.npm import LOCK_CATALOGERS
 from imagewise.sbom.model import Package, PackageLocation
 from imagewise.sbom.purl import purl_for
 from imagewise.sbom.visitor import CatalogVisitor, Version
@@ -120,12 +121,15 @@ def build_catalog(visitor: CatalogVisitor, base_layers: int | None = None, base_
             rec = last.parsed.packages[0]
             direct_urls[rec.name] = str(rec.metadata.get("vcs_url", ""))
 
+    installed_js = _installed_js_roots(ev)
     merged: dict[tuple[str, str, str, str], Package] = {}
     for path in sorted(ev):
         versions = ev[path]
         last = versions[-1]
         if last.cataloger in _AUXILIARY:
             continue
+        if last.cataloger in LOCK_CATALOGERS and path.rpartition("/")[0] in installed_js:
+            continue  # installed node_modules are the truth; the lockfile only declares
         for pkg in last.parsed.packages:
             vcs = direct_urls.get(path.rsplit("/", 1)[0]) if pkg.type == "pypi" else None
             if vcs:
@@ -148,6 +152,16 @@ def build_catalog(visitor: CatalogVisitor, base_layers: int | None = None, base_
     packages = sorted(merged.values(), key=lambda p: (p.type, p.name.lower(), p.version, p.purl))
     skipped.sort(key=lambda s: (s.path, s.reason))
     return Catalog(tuple(packages), distro, tuple(skipped), base_layers, base_rule, source)
+
+
+def _installed_js_roots(ev: dict[str, list[Version]]) -> set[str]:
+    """Directories with an installed ``node_modules`` (a package.json under DIR/node_modules/)."""
+    roots: set[str] = set()
+    for path, versions in ev.items():
+        if versions[-1].cataloger == "javascript-package" and "node_modules/" in path:
+            head = path.split("/node_modules/", 1)[0] if "/node_modules/" in path else ""
+            roots.add("" if path.startswith("node_modules/") else head)
+    return roots
 
 
 def _from_base(index: int | None, base_layers: int | None) -> bool | None:

@@ -239,9 +239,18 @@ def _dedupe(pkgs: list[Package]) -> list[Package]:
     return list(seen.values())
 
 
+#: directories of globally installed modules: a lockfile there is the upstream project's dev
+#: lockfile shipped along (e.g. Debian's /usr/share/nodejs/*/pnpm-lock.yaml), not an inventory
+GLOBAL_MODULE_DIRS = ("usr/share/nodejs/", "usr/lib/nodejs/", "usr/lib/node_modules/",
+                      "usr/local/lib/node_modules/", "usr/share/javascript/")
+#: catalogers whose packages are declared by a lockfile rather than installed
+LOCK_CATALOGERS = frozenset({"npm-lock", "yarn-lock", "pnpm-lock"})
+
+
 def _lock_selects(name: str) -> Any:
+    """An application's lockfile: not inside node_modules or a global module directory."""
     return lambda info: (info.path == name or info.path.endswith("/" + name)) \
-        and "/node_modules/" not in f"/{info.path}"
+        and "/node_modules/" not in f"/{info.path}" and not info.path.startswith(GLOBAL_MODULE_DIRS)
 
 
 CATALOGERS = (
