@@ -217,9 +217,8 @@ def test_python_vcs_install_purl_matches_syft(tmp_path: Path) -> None:
     """PEP 610 direct_url.json adds ``vcs_url`` to the purl; syft's expected purl for its fixture."""
     import json
 
-    from packageurl import PackageURL
-
     from conftest import corpus
+    from packageurl import PackageURL
 
     root = corpus("sbom-fixtures", "syft", "syft", "pkg", "cataloger", "python", "testdata",
                   "site-packages", "nested")
