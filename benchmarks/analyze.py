@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# benchmarks/ must not shadow standard modules (there is a benchmarks/copy.py): fix the path
+# keep benchmarks/ off the import path: a script here must never shadow a standard module
 # before importing anything that imports ``copy``
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# benchmarks/ must not shadow standard modules (there is a benchmarks/copy.py)
+# keep benchmarks/ off the import path: a script here must never shadow a standard module
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT / "tests"))
 WORK = ROOT / "benchmarks" / ".work" / "check"

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import sys
 
-# this folder holds scripts named like standard modules (copy.py): keep it off the import path
+# keep benchmarks/ off the import path: a script here must never shadow a standard module
 if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
     del sys.path[0]
 

@@ -9,6 +9,7 @@ from typing import Any, Callable, TypeVar
 import click
 
 from imagewise.errors import ImagewiseError
+from imagewise.progress import Reporter
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,7 +60,7 @@ def insecure_option(fn: F) -> F:
     )(fn)
 
 
-class RichReporter:
+class RichReporter(Reporter):
     """A progress Reporter drawing rich progress bars on a terminal (stderr); silent otherwise."""
 
     def __init__(self, enabled: bool | None = None) -> None:

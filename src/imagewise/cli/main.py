@@ -70,9 +70,21 @@ def cli() -> None:
     """
 
 
+def _skip_httpx_cli() -> None:
+    """httpx imports its own command-line client (rich, pygments, click) when imported; this
+    process never runs it, so a stand-in keeps ~0.15 s out of every registry command's start-up."""
+    import types
+
+    if "httpx" not in sys.modules and "httpx._main" not in sys.modules:
+        stub = types.ModuleType("httpx._main")
+        stub.main = None  # type: ignore[attr-defined]
+        sys.modules["httpx._main"] = stub
+
+
 def main(argv: list[str] | None = None) -> Any:
     from imagewise.errors import ImagewiseError
 
+    _skip_httpx_cli()
     try:
         return cli.main(args=argv, prog_name="imagewise", standalone_mode=True)
     except ImagewiseError as e:  # pragma: no cover - click handles most exits itself

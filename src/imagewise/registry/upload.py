@@ -59,12 +59,12 @@ def _with_digest(location: str, digest: Digest) -> httpx.URL:
     return httpx.URL(location).copy_merge_params({"digest": str(digest)})
 
 
-def _body(reader: DigestingReader) -> Iterator[bytes]:
+def _body(reader: DigestingReader | _Counted) -> Iterator[bytes]:
     while chunk := reader.read(_SEND_CHUNK):
         yield chunk
 
 
-def _read_full(reader: DigestingReader, n: int) -> bytes:
+def _read_full(reader: DigestingReader | _Counted, n: int) -> bytes:
     parts: list[bytes] = []
     got = 0
     while got < n:
@@ -111,7 +111,11 @@ def _upload_once(client: RegistryClient, repo: str, desc: Descriptor, stream: IO
 
     what = f"upload of blob {desc.digest} to {client.host}/{repo}"
     location = location or start(client, repo, what)
-    reader = DigestingReader(stream, desc.digest, f"blob {desc.digest}")
+    reader: DigestingReader | _Counted
+    if getattr(stream, "verifies", None) == desc.digest:
+        reader = _Counted(stream)  # the source raises on a mismatch at EOF: don't hash twice
+    else:
+        reader = DigestingReader(stream, desc.digest, f"blob {desc.digest}")
     scopes = [push_scope(repo)]
     if desc.size > client.chunk_threshold:
         while True:
@@ -141,7 +145,24 @@ def _upload_once(client: RegistryClient, repo: str, desc: Descriptor, stream: IO
     ensure_ok(resp, (201,), what)
 
 
-def _check(reader: DigestingReader, desc: Descriptor) -> None:
+class _Counted:
+    """Counts bytes read from a stream that verifies its own digest (``stream.verifies``)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        self.count += len(data)
+        return data
+
+    def check(self) -> None:
+        # make the source reach EOF, where it checks the digest; a longer stream shows in count
+        self.count += len(self._raw.read(1))
+
+
+def _check(reader: DigestingReader | _Counted, desc: Descriptor) -> None:
     reader.check()
     if reader.count != desc.size:
         raise ImageFormatError(f"blob {desc.digest}: descriptor says {desc.size} bytes, "

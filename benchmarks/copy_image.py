@@ -1,6 +1,6 @@
 """``imagewise copy`` against ``skopeo copy`` on the same ~200 MB image, side by side.
 
-Usage: python benchmarks/copy.py [--size-mb 200] [--layers 6] [--repeat 3] [--jobs 6]
+Usage: python benchmarks/copy_image.py [--size-mb 200] [--layers 6] [--repeat 3] [--jobs 6]
 
 Setup (not timed): builds (once, cached in ``benchmarks/.work/``) an OCI image of ``--layers`` gzip layers totalling about ``--size-mb``
 (file-like content: text, partly-random binaries, already-compressed data), starts a source
