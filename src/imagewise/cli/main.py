@@ -76,8 +76,11 @@ def _skip_httpx_cli() -> None:
     import types
 
     if "httpx" not in sys.modules and "httpx._main" not in sys.modules:
+        def main() -> None:  # pragma: no cover - never called
+            raise SystemExit("httpx's command-line client is not available inside imagewise")
+
         stub = types.ModuleType("httpx._main")
-        stub.main = None  # type: ignore[attr-defined]
+        stub.main = main  # type: ignore[attr-defined]
         sys.modules["httpx._main"] = stub
 
 
