@@ -1,0 +1,134 @@
+"""Generate ``docs/rules.md`` from the declared rule tables (what ``imagewise rules --format json``
+prints), so the reference can never drift from the code.
+
+    python -m imagewise.cli.docs_gen            # rewrite docs/rules.md
+    python -m imagewise.cli.docs_gen --check    # exit 1 when docs/rules.md is out of date
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+#: default output, in the checkout this module is imported from (src layout)
+RULES_MD = Path(__file__).resolve().parents[3] / "docs" / "rules.md"
+REGENERATE = "python -m imagewise.cli.docs_gen"
+
+#: (kind, heading, id pattern, introduction); the first matching pattern decides the kind
+KINDS: tuple[tuple[str, str, str, str], ...] = (
+    ("dockerfile", "Dockerfile rules", r"^(DL|IW)[0-9]+$",
+     ("Checked by `imagewise lint` (and by `imagewise check --dockerfile`). `DL` rules are "
+     "hadolint's, with its ids, default severities and config keys; `IW` rules are imagewise's "
+     "own. Ignore one with a `# hadolint ignore=ID` (or `# imagewise ignore=ID`) pragma, the "
+     "`ignored:` config key or `--ignore ID`; change a severity with `override:`.")),
+    ("audit", "Image audit checks", r"^(CIS-|DKL-|IW-IMG-)",
+     ("Checked by `imagewise check` on the image itself: its config, history and the files of "
+     "every layer. `CIS-DI` are CIS Docker Benchmark items and `DKL` dockle's checks, with "
+     "dockle's ids; `IW-IMG` are imagewise's own.")),
+    ("waste", "Layer waste", r"^IW-WASTE-",
+     ("Reported by `imagewise analyze` and `imagewise check`: bytes a layer stores that the final "
+     "filesystem does not need, each with the layer that wrote them and the change that saves "
+     "them.")),
+    ("secret", "Secret detectors", r"^secret/",
+     ("Run by `imagewise scan` and `imagewise check` on every layer (deleted files included), "
+     "the image config and its history. Matched values are masked in every output.")),
+    ("other", "Other rules and checks", r"",
+     "Declared rules that belong to none of the groups above."),
+)
+
+
+def rules_json() -> list[dict[str, Any]]:
+    """The rules exactly as ``imagewise rules --format json`` lists them."""
+    from click.testing import CliRunner
+
+    from imagewise.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["rules", "--format", "json"])
+    if result.exit_code != 0:
+        raise RuntimeError(f"`imagewise rules --format json` failed: {result.output}")
+    doc = json.loads(result.stdout)
+    if doc.get("schema") != "imagewise/rules/v1":
+        raise RuntimeError(f"unexpected rules schema {doc.get('schema')!r}")
+    return list(doc["rules"])
+
+
+def kind_of(rule_id: str) -> str:
+    return next(k for k, _, pat, _ in KINDS if re.search(pat, rule_id))
+
+
+def anchor(rule_id: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", rule_id.lower()).strip("-")
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def render(rules: Sequence[dict[str, Any]]) -> str:
+    groups: dict[str, list[dict[str, Any]]] = {k: [] for k, *_ in KINDS}
+    for r in rules:
+        groups[kind_of(r["id"])].append(r)
+    out = [
+        "# Rule and check reference",
+        "",
+        f"<!-- Generated from the rule tables by `{REGENERATE}`; do not edit by hand. -->",
+        "",
+        (f"imagewise declares {len(rules)} rules and checks. `imagewise rules` lists them "
+        "(`--format json` for the `imagewise/rules/v1` document this page is made from), "
+        "`imagewise explain ID` shows one. A policy's `rules:` section (see "
+        "[the guide](guide.md#policy-files-imagewise-policy)) sets any of them to `error`, "
+        "`warning`, `info` or `off` for `imagewise check`."),
+        "",
+        ("Severities: `error`, `warning`, `info`, `style`; `ignore` means the rule is declared "
+        "but reports nothing unless a config raises its severity. Areas (`build`, `security`, "
+        "`performance`, `operations`) are the rows of `imagewise check`'s scorecard."),
+        "",
+    ]
+    for kind, heading, _, _ in KINDS:
+        if groups[kind]:
+            out.append(f"- [{heading}](#{anchor(heading)}) ({len(groups[kind])})")
+    for kind, heading, _, intro in KINDS:
+        items = groups[kind]
+        if not items:
+            continue
+        out += ["", f"## {heading}", "", intro, "",
+                "| id | severity | area | source | title |", "|---|---|---|---|---|"]
+        for r in items:
+            out.append(f"| [{r['id']}](#{anchor(r['id'])}) | {r['severity']} | "
+                       f"{r.get('area') or '-'} | {r.get('source') or '-'} | {_cell(r['title'])} |")
+        for r in items:
+            out += ["", f'<a id="{anchor(r["id"])}"></a>', "",
+                    f"### {r['id']}", "", f"**{_cell(r['title'])}**", "",
+                    (f"Severity `{r['severity']}` · area `{r.get('area') or '-'}` · "
+                    f"source `{r.get('source') or '-'}`")]
+            if r.get("rationale"):
+                out += ["", f"Why: {' '.join(r['rationale'].split())}"]
+            if r.get("fix"):
+                out += ["", f"Fix: {' '.join(r['fix'].split())}"]
+    return "\n".join(out) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    check = "--check" in args
+    paths = [a for a in args if a != "--check"]
+    target = Path(paths[0]) if paths else RULES_MD
+    text = render(rules_json())
+    if check:
+        current = target.read_text("utf-8") if target.exists() else ""
+        if current != text:
+            print(f"{target} is out of date with the rule tables; regenerate it with "
+                  f"`{REGENERATE}`", file=sys.stderr)
+            return 1
+        return 0
+    target.write_text(text, "utf-8")
+    print(f"wrote {target} ({len(text.splitlines())} lines)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
