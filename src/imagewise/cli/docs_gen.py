@@ -64,8 +64,16 @@ def anchor(rule_id: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", rule_id.lower()).strip("-")
 
 
+def _md(text: str) -> str:
+    """One line of Markdown for declared text: code spans kept, emphasis and HTML escaped."""
+    parts = " ".join(text.split()).split("`")
+    for i in range(0, len(parts), 2):  # outside code spans
+        parts[i] = re.sub(r"([\\*_<>\[\]])", r"\\\1", parts[i])
+    return "`".join(parts)
+
+
 def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
+    return _md(text).replace("|", "\\|")
 
 
 def render(rules: Sequence[dict[str, Any]]) -> str:
@@ -106,9 +114,9 @@ def render(rules: Sequence[dict[str, Any]]) -> str:
                     (f"Severity `{r['severity']}` · area `{r.get('area') or '-'}` · "
                     f"source `{r.get('source') or '-'}`")]
             if r.get("rationale"):
-                out += ["", f"Why: {' '.join(r['rationale'].split())}"]
+                out += ["", f"Why: {_md(r['rationale'])}"]
             if r.get("fix"):
-                out += ["", f"Fix: {' '.join(r['fix'].split())}"]
+                out += ["", f"Fix: {_md(r['fix'])}"]
     return "\n".join(out) + "\n"
 
 
