@@ -64,6 +64,11 @@ def test_compound_commands() -> None:
     assert {"yum", "gem"} <= {c.name for c in s.commands}
 
 
+def test_single_quoted_dollar_brace_does_not_hang_bashlex() -> None:
+    s = parse_shell("sha='6a41${55' && apk add x")  # bashlex alone never returns on this
+    assert [c.name for c in s.commands] == ["apk"]
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(alphabet=st.sampled_from(list("\\`\"'$#{}[]<>-=:\n\t &|;()abEOFRUNCOPY")),
                max_size=200))

@@ -8,7 +8,9 @@ text still index the original text (where words are read from):
 * ``case W in P) cmds ;; ... esac`` becomes a ``{ cmds ; ... }`` group (patterns blanked);
 * ``$(( expr ))`` becomes a placeholder parameter ``$_____``;
 * ``&&``/``||`` inside ``$( )`` become ``; `` (only commands are extracted, not control flow);
-* ``[[``/``]]`` become ``[ ``/``] ``.
+* ``[[``/``]]`` become ``[ ``/``] ``;
+* ``$`` and backticks inside single quotes (literal there) become ``_``: bashlex never returns
+  on an assignment like ``x='a${b'``.
 """
 
 from __future__ import annotations
@@ -92,7 +94,11 @@ def _rewrite_substitutions(text: str, chars: list[str]) -> None:
             i += 1
             continue
         if c == "'":
-            i = _skip_single(text, i)
+            end = _skip_single(text, i)
+            for k in range(i + 1, end - 1):
+                if chars[k] in "$`":
+                    chars[k] = "_"  # literal anyway; bashlex loops forever on '${' in a value
+            i = end
             continue
         if c == '"':
             stack.append("dq")
