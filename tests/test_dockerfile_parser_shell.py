@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -67,6 +68,21 @@ def test_compound_commands() -> None:
 def test_single_quoted_dollar_brace_does_not_hang_bashlex() -> None:
     s = parse_shell("sha='6a41${55' && apk add x")  # bashlex alone never returns on this
     assert [c.name for c in s.commands] == ["apk"]
+
+
+def test_bashlex_runs_under_a_deadline() -> None:
+    import time
+
+    from imagewise.dockerfile import shell
+
+    def never_returns(text: str) -> None:
+        while True:
+            time.sleep(0.01)
+
+    start = time.monotonic()
+    with pytest.raises(shell._ParseTimeout):
+        shell._bounded(never_returns, "x", 0.2)
+    assert time.monotonic() - start < 2
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -125,6 +125,34 @@ def script_from_argv(argv: tuple[str, ...]) -> Script:
     return Script(" ".join(argv), tuple(out), pipe[0], True)
 
 
+class _ParseTimeout(Exception):
+    pass
+
+
+def _bounded(parse: Any, text: str, seconds: float = 2.0) -> Any:
+    """Run bashlex with a deadline when that is safe (main thread, SIGALRM unused): bashlex has
+    inputs it never returns on; then the tolerant splitter takes over."""
+    import signal
+    import threading
+
+    if (threading.current_thread() is not threading.main_thread()
+            or not hasattr(signal, "setitimer")
+            or signal.getitimer(signal.ITIMER_REAL) != (0.0, 0.0)
+            or signal.getsignal(signal.SIGALRM) not in (signal.SIG_DFL, signal.SIG_IGN, None)):
+        return parse(text)
+
+    def expire(signum: int, frame: Any) -> None:
+        raise _ParseTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return parse(text)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _parse(text: str, depth: int) -> tuple[list[Command], bool, bool]:
     clean = text.replace("\\\r\n", " ").replace("\\\n", " ")
     try:
@@ -133,7 +161,7 @@ def _parse(text: str, depth: int) -> tuple[list[Command], bool, bool]:
         from imagewise.dockerfile.shellprep import prepare
 
         prepared = prepare(clean)
-        nodes = bashlex.parse(prepared)
+        nodes = _bounded(bashlex.parse, prepared)
         commands: list[Command] = []
         pipe = [False]
         for node in nodes:
