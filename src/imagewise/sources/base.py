@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Self
 
 from imagewise.errors import ImageFormatError
 from imagewise.oci import media
@@ -135,10 +135,10 @@ class Source(abc.ABC):
         )
         return Image(self.name, manifest, config, layers, self, index)
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         pass
 
-    def __enter__(self) -> Source:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -162,13 +162,13 @@ class Sink(abc.ABC):
     def put_manifest(self, manifest: Manifest | Index, *, top: bool) -> None:
         """Store a manifest's exact bytes. ``top`` marks the one the destination reference names."""
 
-    def commit(self) -> None:  # noqa: B027 - optional hook
+    def commit(self) -> None:
         """Make the write visible (e.g. write index.json or close an archive)."""
 
-    def close(self) -> None:  # noqa: B027
+    def close(self) -> None:
         pass
 
-    def __enter__(self) -> Sink:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -32,7 +32,7 @@ from imagewise.oci import media
 from imagewise.oci.digest import Digest
 from imagewise.oci.model import Descriptor, ImageConfig, Index, Manifest, parse_manifest
 from imagewise.reference import ImageReference
-from imagewise.sources.base import Sink, Source
+from imagewise.sources.base import Source
 from imagewise.sources.blobio import (
     DirView,
     TarIndex,
@@ -45,8 +45,8 @@ from imagewise.sources.oci_layout import (
     LAYOUT_DOC,
     LAYOUT_FILE,
     REF_NAME,
+    BlobDirSink,
     OCIStoreSource,
-    write_atomic,
 )
 
 _BLOB_PATH = re.compile(r"^blobs/(sha256|sha512)/([0-9a-f]{64,128})$")
@@ -236,7 +236,7 @@ class DockerArchiveSource(Source):
 # -------------------------------------------------------------------- sink
 
 
-class DockerArchiveSink(Sink):
+class DockerArchiveSink(BlobDirSink):
     """Stages blobs in a temporary directory beside FILE; ``commit`` writes the archive."""
 
     accepts_index = False  # a docker-archive holds single-platform images
@@ -256,17 +256,6 @@ class DockerArchiveSink(Sink):
 
     def _blob_file(self, digest: Digest) -> str:
         return os.path.join(self._tmp, "blobs", digest.algorithm, digest.hex)
-
-    def has_blob(self, desc: Descriptor) -> bool:
-        try:
-            return os.path.getsize(self._blob_file(desc.digest)) == desc.size
-        except OSError:
-            return False
-
-    def put_blob(self, desc: Descriptor, stream: IO[bytes]) -> None:
-        final = self._blob_file(desc.digest)
-        os.makedirs(os.path.dirname(final), exist_ok=True)
-        write_atomic(os.path.dirname(final), final, stream, desc)
 
     def put_manifest(self, manifest: Manifest | Index, *, top: bool) -> None:
         import io

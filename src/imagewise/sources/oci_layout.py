@@ -177,7 +177,25 @@ def write_atomic(directory: str, final: str, stream: IO[bytes], desc: Descriptor
     return n
 
 
-class OCILayoutSink(Sink):
+class BlobDirSink(Sink):
+    """A sink whose blobs are files under a directory (``_blob_file``), written atomically."""
+
+    def _blob_file(self, digest: Digest) -> str:
+        raise NotImplementedError
+
+    def has_blob(self, desc: Descriptor) -> bool:
+        try:
+            return os.path.getsize(self._blob_file(desc.digest)) == desc.size
+        except OSError:
+            return False
+
+    def put_blob(self, desc: Descriptor, stream: IO[bytes]) -> None:
+        final = self._blob_file(desc.digest)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        write_atomic(os.path.dirname(final), final, stream, desc)
+
+
+class OCILayoutSink(BlobDirSink):
     """Writes an OCI layout directory (created when missing; existing blobs are kept)."""
 
     def __init__(self, path: str, tag: str | None = None) -> None:
@@ -195,17 +213,6 @@ class OCILayoutSink(Sink):
 
     def _blob_file(self, digest: Digest) -> str:
         return os.path.join(self.path, blob_path(digest))
-
-    def has_blob(self, desc: Descriptor) -> bool:
-        try:
-            return os.path.getsize(self._blob_file(desc.digest)) == desc.size
-        except OSError:
-            return False
-
-    def put_blob(self, desc: Descriptor, stream: IO[bytes]) -> None:
-        final = self._blob_file(desc.digest)
-        os.makedirs(os.path.dirname(final), exist_ok=True)
-        write_atomic(os.path.dirname(final), final, stream, desc)
 
     def put_manifest(self, manifest: Manifest | Index, *, top: bool) -> None:
         import io
