@@ -12,7 +12,7 @@ _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g"
 _RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$")
 
 
-def parse_size(text: str | int | float) -> int:
+def parse_size(text: str | float) -> int:
     """Bytes from ``20MB`` (decimal, as dive and docker print), ``20MiB`` (binary) or a plain number."""
     if isinstance(text, bool):
         raise UsageError(f"not a size: {text!r}")
@@ -27,7 +27,7 @@ def parse_size(text: str | int | float) -> int:
     return int(float(m.group(1)) * _UNITS[unit])
 
 
-def format_size(n: int | float) -> str:
+def format_size(n: float) -> str:
     """``18.2 MB`` style (decimal units, like docker and dive)."""
     n = float(n)
     for unit in ("B", "kB", "MB", "GB", "TB"):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from imagewise.audit.filesystem import AuditVisitor, FileFact
 from imagewise.findings import Finding, Location, RuleInfo, Severity

@@ -3,8 +3,8 @@ secrets, audit and lint sections, one self-contained file."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from html import escape
-from typing import Iterable
 
 from imagewise.check.render import _where
 from imagewise.check.run import CheckResult

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from imagewise.check.run import CheckResult
 from imagewise.findings import Finding, Severity

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, Self, TypeVar
 
 import click
 
@@ -68,11 +69,17 @@ class RichReporter(Reporter):
         self._progress: Any = None
         self._tasks: dict[str, Any] = {}
 
-    def __enter__(self) -> RichReporter:
+    def __enter__(self) -> Self:
         if self.enabled:
             from rich.console import Console
-            from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn,
-                                       TimeRemainingColumn, TransferSpeedColumn)
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
 
             self._progress = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),

@@ -8,8 +8,9 @@ The root directory itself is ``""``.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Callable
+from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
     from imagewise.sources.base import Image, Layer

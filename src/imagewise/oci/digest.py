@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import Self
 
 from imagewise.errors import DigestMismatch, ImageFormatError
 
@@ -92,7 +93,7 @@ class DigestingReader:
         if close:
             close()
 
-    def __enter__(self) -> DigestingReader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

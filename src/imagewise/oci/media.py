@@ -20,7 +20,7 @@ MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 ALL_MANIFEST_TYPES = INDEX_TYPES | MANIFEST_TYPES
 
 #: Accept header for manifest content negotiation, most preferred first.
-MANIFEST_ACCEPT = ", ".join([OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
+MANIFEST_ACCEPT = f"{OCI_INDEX}, {DOCKER_MANIFEST_LIST}, {OCI_MANIFEST}, {DOCKER_MANIFEST}"
 
 #: Largest manifest or config we agree to parse.
 MAX_METADATA_BYTES = 4 * 1024 * 1024
@@ -28,10 +28,10 @@ MAX_METADATA_BYTES = 4 * 1024 * 1024
 
 def layer_compression(media_type: str) -> str | None:
     """Compression named by a layer media type: 'gzip', 'zstd', '' (none) or None (unknown)."""
-    if media_type.endswith("+gzip") or media_type.endswith(".tar.gzip") or media_type.endswith("tar.gz"):
+    if media_type.endswith(("+gzip", ".tar.gzip", "tar.gz")):
         return "gzip"
     if media_type.endswith("+zstd"):
         return "zstd"
-    if media_type.endswith(".tar") or media_type.endswith("diff.tar"):
+    if media_type.endswith((".tar", "diff.tar")):
         return ""
     return None

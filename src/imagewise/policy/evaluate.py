@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable
+from typing import Any
 
 from imagewise.findings import Finding, Location, Severity
 from imagewise.policy.model import SEVERITIES, Policy
@@ -139,11 +140,12 @@ def _gates(policy: Policy, facts: CheckFacts, findings: list[Finding]) -> list[V
             v.append(Violation("security_baseline.require_pinned_base",
                                f"base image {base} is not pinned to a version tag or digest", "security"))
         if sec.allowed_registries and base.lower() != "scratch":
+            from imagewise.errors import ImagewiseError
             from imagewise.reference import ImageReference
 
             try:
-                reg = ImageReference.parse(base.split("@")[0] if "$" not in base else "invalid/").registry
-            except Exception:  # a templated FROM (${BASE}) cannot be judged
+                reg = "" if "$" in base else ImageReference.parse(base.split("@")[0]).registry
+            except ImagewiseError:  # not a reference we can judge
                 reg = ""
             if reg and reg not in sec.allowed_registries:
                 v.append(Violation("security_baseline.allowed_registries",
