@@ -85,7 +85,7 @@ class AuditVisitor(Visitor):
     def begin_layer(self, index: int, layer: Layer) -> None:
         self._index = index
         self._layer_accounts = {}
-        self._restored: dict[str, str] | None = None
+        self._restored = None
 
     def wants_content(self, entry: Entry) -> bool:
         return entry.kind is Kind.FILE and entry.path in ACCOUNT_FILES and entry.size <= 4 << 20

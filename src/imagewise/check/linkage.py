@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from imagewise.sources.base import Image
+
+if TYPE_CHECKING:
+    from imagewise.dockerfile.model import Dockerfile, Stage
 
 LAYER_KEYWORDS = ("RUN", "COPY", "ADD")
 
@@ -32,13 +36,13 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def _chain(df: object) -> list[object]:
+def _chain(df: Dockerfile) -> list[Stage]:
     """The final stage and the stages it is built FROM, base first."""
-    stages = list(getattr(df, "stages", ()))
+    stages = list(df.stages)
     if not stages:
         return []
     chain = [stages[-1]]
-    by_name = {s.alias.lower(): s for s in stages if getattr(s, "alias", None)}
+    by_name = {s.alias.lower(): s for s in stages if s.alias}
     while True:
         base = str(chain[0].base_image).lower()
         parent = by_name.get(base)
@@ -48,7 +52,7 @@ def _chain(df: object) -> list[object]:
     return chain
 
 
-def link(df: object, image: Image) -> DockerfileLink:
+def link(df: Dockerfile, image: Image) -> DockerfileLink:
     chain = _chain(df)
     final = chain[-1] if chain else None
     instructions = [ins for st in chain for ins in st.instructions]
@@ -72,8 +76,8 @@ def link(df: object, image: Image) -> DockerfileLink:
         if ins.keyword == "USER":
             user_line, has_user = ins.start_line, True
         elif ins.keyword in ("ENV", "ARG"):
-            for key, _value in getattr(ins, "pairs", ()):
+            for key, _value in ins.pairs:
                 env_lines[key] = ins.start_line
     base = str(chain[0].base_image) if chain else ""
-    return DockerfileLink(getattr(df, "filename", "Dockerfile"), line_by_layer, user_line, has_user,
+    return DockerfileLink(df.filename, line_by_layer, user_line, has_user,
                           env_lines, final.from_line if final else 0, base)

@@ -51,7 +51,7 @@ def files_cmd(image: str, layer: int | None, fmt: str, platform: str | None,
     with open_source(image, insecure=insecure) as src:
         img = src.image(wanted)
         with RichReporter() as reporter:
-            listing = list_files(img, layer, reporter)  # type: ignore[arg-type]
+            listing = list_files(img, layer, reporter)
         if fmt == "json":
             click.echo(json.dumps(listing.to_json(img), indent=2))
             return

@@ -87,7 +87,7 @@ def scan_cmd(target: str, db: Path | None, fail_on: str | None, ignore_files: tu
         with open_source(target, insecure=insecure) as src, RichReporter() as rep:
             image = src.image(plat)
             result = scan_image(image, db_path, decisions=decisions, secrets=not no_secrets,
-                                max_age_days=max_db_age, reporter=rep)  # type: ignore[arg-type]
+                                max_age_days=max_db_age, reporter=rep)
     for w in result.warnings:
         _warn(w)
     if not result.vulns_scanned:

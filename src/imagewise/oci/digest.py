@@ -65,7 +65,7 @@ class DigestingReader:
         self.count = 0
 
     def read(self, n: int = -1) -> bytes:
-        data = self._raw.read(n)
+        data: bytes = self._raw.read(n)
         if data:
             self._h.update(data)
             self.count += len(data)

@@ -12,7 +12,15 @@ from typing import IO, Self
 from imagewise.errors import ImageFormatError
 from imagewise.oci import media
 from imagewise.oci.digest import Digest
-from imagewise.oci.model import Descriptor, ImageConfig, Index, Manifest, Platform, parse_manifest
+from imagewise.oci.model import (
+    Descriptor,
+    HistoryEntry,
+    ImageConfig,
+    Index,
+    Manifest,
+    Platform,
+    parse_manifest,
+)
 
 
 @dataclass(frozen=True)
@@ -129,7 +137,7 @@ class Source(abc.ABC):
                 descriptor=d,
                 diff_id=config.diff_ids[i] if i < len(config.diff_ids) else None,
                 index=i,
-                created_by=(history[i].created_by if i < len(history) and history[i] else ""),
+                created_by=_created_by(history, i),
             )
             for i, d in enumerate(manifest.layers)
         )
@@ -143,6 +151,11 @@ class Source(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _created_by(history: list[HistoryEntry | None], i: int) -> str:
+    entry = history[i] if i < len(history) else None
+    return entry.created_by if entry is not None else ""
 
 
 class Sink(abc.ABC):
