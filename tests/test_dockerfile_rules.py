@@ -232,3 +232,15 @@ def test_corpus_lints_without_crashing() -> None:
         n_lines = len(path.read_text(encoding="utf-8").splitlines())
         assert all(1 <= f.location.line <= n_lines for f in findings), path.name
     assert total > 0
+
+
+def test_dl3009_accepts_apt_get_dist_clean() -> None:
+    from imagewise.dockerfile.config import LintConfig
+    from imagewise.dockerfile.lint import lint
+
+    text = ("FROM debian:13\n"
+            "RUN apt-get update && apt-get install -y --no-install-recommends curl=8 "
+            "&& apt-get dist-clean\n")
+    assert "DL3009" not in {f.rule for f in lint(text, "Dockerfile", LintConfig())}
+    kept = text.replace(" && apt-get dist-clean", "")
+    assert "DL3009" in {f.rule for f in lint(kept, "Dockerfile", LintConfig())}
