@@ -69,3 +69,18 @@ def test_tag_conventions():
                     ("feature_x", False)]:
         v = evaluate(p, CheckFacts(tag=tag, labels={k: "x" for k in p.labels.required}))
         assert (not any(x.rule.startswith("tags.") for x in v.violations)) == ok, tag
+
+
+def test_partial_policy_keeps_the_default_gates():
+    p = parse_policy("rules: {DL3008: off}\noptimization: {max_layers: 5}\n", "p.yaml")
+    assert p.rules["DL3008"] == "off" and p.rules["CIS-DI-0001"] == "error"  # merged with default
+    assert p.optimization.max_layers == 5 and p.optimization.min_efficiency == 0.9
+    assert p.labels.required and p.security_baseline.allowed_registries
+
+
+def test_extends_none_starts_from_no_gates():
+    p = parse_policy("extends: none\nrules: {DL3008: off}\n", "p.yaml")
+    assert p.optimization.min_efficiency is None and not p.labels.required
+    assert p.rules == {"DL3008": "off"}
+    with pytest.raises(ConfigError, match="default or none"):
+        parse_policy("extends: strict\n", "p.yaml")

@@ -132,6 +132,8 @@ def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -
 
     tref = detect_local(opts.image) or parse_transport(opts.image)
     tag = tref.reference.tag if tref.reference is not None else tref.tag
+    if tref.is_registry and tref.reference is not None and tag is None and tref.reference.digest is None:
+        tag = "latest"  # what a registry serves for an untagged name
     with source_for(tref, insecure=opts.insecure) as src:
         image = src.image(Platform.parse(opts.platform) if opts.platform else None)
         eff = EfficiencyVisitors()
@@ -194,7 +196,8 @@ def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -
         vuln_note=note, vuln_warnings=tuple(warnings), secrets=tuple(secrets),
         audit=tuple(audit), verdict=verdict, areas=areas,
         seconds=time.perf_counter() - started,
-        cache_hits=cache.hits if cache else 0, cache_misses=cache.misses if cache else 0,
+        cache_hits=cache.hits if cache else 0,
+        cache_misses=len(image.layers) - (cache.hits if cache else 0),
     )
 
 

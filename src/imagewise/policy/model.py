@@ -71,7 +71,7 @@ def default_text() -> str:
 
 
 def default_policy() -> Policy:
-    return parse_policy(default_text(), "<default policy>")
+    return parse_policy(default_text(), "<default policy>", base=False)
 
 
 def load_policy(path: str | Path | None) -> Policy:
@@ -141,7 +141,7 @@ def _section(cls: type, data: Any, where: str, src: str) -> Any:
     return cls(**values)
 
 
-def parse_policy(text: str, src: str = "<policy>") -> Policy:
+def _load_doc(text: str, src: str) -> dict[str, Any]:
     import yaml
 
     try:
@@ -153,10 +153,32 @@ def parse_policy(text: str, src: str = "<policy>") -> Policy:
     if doc is None:
         doc = {}
     _expect(isinstance(doc, dict), src, "a mapping at the top level", type(doc).__name__)
-    allowed = {"version", "security_baseline", "optimization", "labels", "tags", "rules"}
+    allowed = {"version", "extends", "security_baseline", "optimization", "labels", "tags", "rules"}
     unknown = sorted(set(doc) - allowed)
     if unknown:
         raise ConfigError(f"policy {src}: unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
+    return dict(doc)
+
+
+def _overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``: sections merge key by key, everything else is replaced."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            out[key] = {**base[key], **value}
+        else:
+            out[key] = value
+    return out
+
+
+def parse_policy(text: str, src: str = "<policy>", *, base: bool = True) -> Policy:
+    """A policy read on top of the default one (``extends: default``, the default) or on its
+    own (``extends: none``)."""
+    doc = _load_doc(text, src)
+    extends = doc.pop("extends", "default")
+    _expect(extends in ("default", "none"), f"{src}: extends", "default or none", extends)
+    if base and extends == "default":
+        doc = _overlay(_load_doc(default_text(), "<default policy>"), doc)
     if doc.get("version", 1) != 1:
         raise ConfigError(f"policy {src}: unsupported version {doc.get('version')!r}; expected 1")
     rules = doc.get("rules") or {}
