@@ -175,3 +175,19 @@ def test_template_in_corpus_is_rejected_with_a_line() -> None:
     with pytest.raises(DockerfileSyntaxError) as err:
         parse(path.read_text(encoding="utf-8"), path.name)
     assert err.value.line >= 1
+
+
+@pytest.mark.parametrize("line,message", [
+    ("COPY", "COPY requires at least 2 arguments"),
+    ("ADD only-one", "ADD requires at least 2 arguments"),
+    ("RUN", "RUN requires at least one argument"),
+    ("RUN []", "RUN requires at least one argument"),
+    ("ONBUILD COPY x", "COPY requires at least 2 arguments"),
+])
+def test_missing_arguments_are_syntax_errors(line: str, message: str) -> None:
+    from imagewise.dockerfile.parser import parse
+    from imagewise.errors import DockerfileSyntaxError
+
+    with pytest.raises(DockerfileSyntaxError) as e:
+        parse(f"FROM alpine:3.20\n{line}\n", "Dockerfile")
+    assert message in str(e.value) and e.value.line == 2

@@ -90,10 +90,28 @@ def parse(text: str, filename: str = "Dockerfile") -> Dockerfile:
             continue
         if stripped.split(None, 1)[0].upper() == "FROM":
             stage_index += 1
-        instructions.append(_instruction(cur, stage_index))
+        ins = _instruction(cur, stage_index)
+        _check_arity(ins.inner or ins, filename, cur.escape)
+        instructions.append(ins)
         cur.comments = []
     df = _assemble(text, filename, instructions, directives, escape, cur.comments)
     return replace(df, comments=tuple(all_comments))
+
+
+#: fewest arguments an instruction takes, as BuildKit enforces it
+_MIN_ARGS = {"COPY": 2, "ADD": 2, "RUN": 1, "WORKDIR": 1, "USER": 1, "ENV": 1, "LABEL": 1,
+             "ARG": 1, "EXPOSE": 1, "VOLUME": 1, "STOPSIGNAL": 1, "SHELL": 1, "ONBUILD": 1}
+
+
+def _check_arity(ins: Instruction, filename: str, escape: str) -> None:
+    need = _MIN_ARGS.get(ins.keyword)
+    if need is None:
+        return
+    got = len(ins.arguments) if isinstance(ins.arguments, tuple) else len(split_words(ins.args, escape))
+    if got < need:
+        what = "one argument" if need == 1 else f"{need} arguments"
+        raise DockerfileSyntaxError(f"{ins.keyword} requires at least {what}", filename,
+                                    ins.start_line)
 
 
 def _directives(lines: list[str]) -> tuple[dict[str, str], int]:
