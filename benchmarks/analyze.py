@@ -44,6 +44,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 WORK = ROOT / "benchmarks" / ".work" / "analyze"
 ALPINE = ROOT.parent / "shared" / "corpora" / "rootfs" / "alpine"
 
+# time imagewise as installed for users, with bytecode: this sandbox sets PYTHONDONTWRITEBYTECODE,
+# which would recompile every module on every start (child processes inherit this)
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+os.environ.setdefault("PYTHONPYCACHEPREFIX", str(Path(__file__).resolve().parent / ".work" / "pycache"))
+
+
 
 def _text(rng: random.Random, n: int) -> bytes:
     words = [b"import", b"def", b"return", b"self", b"value", b"config", b"layer", b"image",

@@ -50,6 +50,12 @@ from test_sbom_syft import SYFT_TYPES, apps_image, go_binary
 
 DEFAULT_CACHE = Path(os.environ.get("IMAGEWISE_BENCH_CACHE", Path.home() / ".cache" / "imagewise-bench"))
 
+# time imagewise as installed for users, with bytecode: this sandbox sets PYTHONDONTWRITEBYTECODE,
+# which would recompile every module on every start (child processes inherit this)
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+os.environ.setdefault("PYTHONPYCACHEPREFIX", str(Path(__file__).resolve().parent / ".work" / "pycache"))
+
+
 
 def _tar_tree(root: Path, keep: Callable[[str], bool] = lambda rel: True, prefix: str = "") -> bytes:
     """A deterministic tar of a directory tree (sorted, fixed mtime), optionally filtered."""
