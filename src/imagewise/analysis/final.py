@@ -8,32 +8,12 @@ from dataclasses import dataclass, field
 
 from imagewise.analysis.categories import classify, is_toolchain
 from imagewise.analysis.model import FileStat, TreeNode
-from imagewise.analysis.overlay import EXAMPLES, Node, OverlayState
+from imagewise.analysis.overlay import Bucket, Node, OverlayState
 
 LARGEST = 20
 TREE_DEPTH = 8
 TREE_MIN_FRACTION = 0.002  # tree entries under 0.2 % of the image are folded together
 TREE_MAX_CHILDREN = 60
-
-
-@dataclass
-class Bucket:
-    """Surviving bytes of one kind written by one layer."""
-
-    bytes: int = 0
-    files: int = 0
-    examples: list[tuple[int, str]] = field(default_factory=list)
-
-    def add(self, size: int, path: str) -> None:
-        self.bytes += size
-        self.files += 1
-        if len(self.examples) < EXAMPLES:
-            heapq.heappush(self.examples, (size, path))
-        elif size > self.examples[0][0]:
-            heapq.heapreplace(self.examples, (size, path))
-
-    def top(self) -> list[tuple[str, int]]:
-        return [(p, s) for s, p in sorted(self.examples, reverse=True)]
 
 
 @dataclass

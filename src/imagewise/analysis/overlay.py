@@ -69,16 +69,12 @@ class Node:
 
 
 @dataclass
-class HiddenGroup:
-    """Copies written by ``layer`` and hidden by ``by_layer`` for one reason."""
+class Bucket:
+    """Surviving bytes of one kind written by one layer."""
 
-    layer: int
-    by_layer: int
-    reason: str
-    category: str
     bytes: int = 0
     files: int = 0
-    examples: list[tuple[int, str]] = field(default_factory=list)  # min-heap of (size, path)
+    examples: list[tuple[int, str]] = field(default_factory=list)
 
     def add(self, size: int, path: str) -> None:
         self.bytes += size
@@ -90,6 +86,17 @@ class HiddenGroup:
 
     def top(self) -> list[tuple[str, int]]:
         return [(p, s) for s, p in sorted(self.examples, reverse=True)]
+
+
+
+@dataclass
+class HiddenGroup(Bucket):
+    """Copies written by ``layer`` and hidden by ``by_layer`` for one reason."""
+
+    layer: int = 0
+    by_layer: int = 0
+    reason: str = ""
+    category: str = ""
 
 
 class OverlayState(Visitor):
@@ -266,7 +273,8 @@ class OverlayState(Visitor):
         key = (layer, i, reason, category)
         group = self.groups.get(key)
         if group is None:
-            group = self.groups[key] = HiddenGroup(layer, i, reason, category)
+            group = self.groups[key] = HiddenGroup(layer=layer, by_layer=i, reason=reason,
+                                                   category=category)
         group.add(size, path)
 
     # -- results ----------------------------------------------------------------------------
