@@ -8,6 +8,7 @@ backoff (honouring ``Retry-After``) as long as the request body can be sent agai
 from __future__ import annotations
 
 import ipaddress
+import ssl
 import threading
 from typing import Any
 
@@ -39,6 +40,25 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+_SSL_LOCK = threading.Lock()
+_SSL_CONTEXT: ssl.SSLContext | None = None
+
+
+def trust_context() -> ssl.SSLContext:
+    """One TLS context for the whole process, from the system trust store (as skopeo and docker
+    use it; ``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured), so corporate CAs installed there work
+    and each registry client does not parse a CA bundle of its own."""
+    global _SSL_CONTEXT
+    with _SSL_LOCK:
+        if _SSL_CONTEXT is None:
+            _SSL_CONTEXT = ssl.create_default_context()
+            if not _SSL_CONTEXT.cert_store_stats()["x509_ca"] and not _SSL_CONTEXT.get_ca_certs():
+                import certifi  # no system store (minimal containers): fall back to certifi's
+
+                _SSL_CONTEXT.load_verify_locations(certifi.where())
+        return _SSL_CONTEXT
+
+
 class Session:
     """HTTP for one registry host. ``base_url`` is ``https://host`` or ``http://host``."""
 
@@ -49,7 +69,7 @@ class Session:
         self.insecure = insecure
         self.retry = retry
         self.client = httpx.Client(
-            base_url=base_url, verify=not insecure, timeout=TIMEOUT,
+            base_url=base_url, verify=False if insecure else trust_context(), timeout=TIMEOUT,
             headers={"User-Agent": USER_AGENT},
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
         )
