@@ -7,7 +7,7 @@ suggested change would save.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from imagewise.analysis import overlay as ov
 from imagewise.analysis.categories import BY_KEY
@@ -35,7 +35,7 @@ class LayerRef:
         return f"layer {self.index} (`{text}`)" if text else f"layer {self.index}"
 
 
-RULES: tuple[RuleInfo, ...] = (
+_DECLARED: tuple[RuleInfo, ...] = (
     RuleInfo("IW-WASTE-DELETED", Severity.WARNING, "files added in one layer, deleted in a later one",
              "A deletion in a later layer hides files but their bytes stay in the earlier layer.",
              "delete them in the same RUN that creates them", "performance", "imagewise"),
@@ -46,7 +46,7 @@ RULES: tuple[RuleInfo, ...] = (
              "chmod/chown in a later layer stores a full copy of every file it touches.",
              "use COPY --chmod/--chown or change them in the RUN that creates them",
              "performance", "imagewise"),
-    RuleInfo("IW-WASTE-DUPLICATE-CONTENT", Severity.INFO, "the same content stored at several paths",
+    RuleInfo("IW-WASTE-DUPLICATE-CONTENT", Severity.WARNING, "the same content stored at several paths",
              "Identical files at different paths are stored once per path.",
              "keep one copy and link to it", "performance", "imagewise"),
     RuleInfo("IW-WASTE-TOOLCHAIN", Severity.WARNING, "compiler toolchain in the final image",
@@ -55,6 +55,10 @@ RULES: tuple[RuleInfo, ...] = (
     *(RuleInfo(c.id, Severity.WARNING, c.title, "", c.fix, "performance", "imagewise")
       for c in BY_KEY.values()),
 )
+#: waste findings scale with the bytes they save (see ``_severity``); the declaration says so
+_SCALE = "Reported as a warning when the fix saves 1 MB or more, as info below that."
+RULES: tuple[RuleInfo, ...] = tuple(
+    replace(r, rationale=f"{r.rationale} {_SCALE}".strip()) for r in _DECLARED)
 
 _RULE_FOR_REASON = {
     ov.DELETED: "IW-WASTE-DELETED", ov.DIR_DELETED: "IW-WASTE-DELETED",
