@@ -172,7 +172,7 @@ def render_tty(r: CheckResult, color: bool = False, width: int = 110, top: int =
     section("Waste", r.analysis.waste)
     section("Audit", r.audit)
     section("Dockerfile lint", r.lint)
-    return console.export_text(styles=color)
+    return "".join(line.rstrip() + "\n" for line in console.export_text(styles=color).splitlines())
 
 
 def render_sarif(r: CheckResult) -> str:

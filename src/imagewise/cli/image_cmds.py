@@ -100,7 +100,9 @@ def _render_table(doc: dict[str, Any]) -> None:
         table.add_column(col, **kw)
     for i, layer in enumerate(doc["layers"]):
         table.add_row(str(i), _human(layer["size"]), layer["digest"][7:19], layer["created_by"] or "")
-    console.print(table)
+    with console.capture() as captured:
+        console.print(table)
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
 
 @click.command("inspect")

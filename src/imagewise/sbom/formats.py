@@ -46,7 +46,8 @@ def render_table(cat: Catalog) -> str:
     summary = f"{len(cat.packages)} packages; {distro}"
     if cat.skipped:
         summary += f"; {len(cat.skipped)} files skipped (see --format json)"
-    return buf.getvalue() + summary + "\n"
+    rows = "".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines())
+    return rows + summary + "\n"
 
 
 def render(cat: Catalog, fmt: str) -> str:
