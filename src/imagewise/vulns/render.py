@@ -155,9 +155,11 @@ def render_table(result: ScanResult) -> str:
     counts: dict[str, int] = {}
     for v in result.vulnerabilities:
         counts[v.severity] = counts.get(v.severity, 0) + 1
-    if counts:
-        con.print("Summary: " + ", ".join(f"{counts[k]} {k}" for k in
-                                          sorted(counts, key=level_rank, reverse=True)))
+    parts = [f"{counts[k]} {k}" for k in sorted(counts, key=level_rank, reverse=True)]
+    if result.secrets:
+        parts.append(f"{len(result.secrets)} secret{'s' if len(result.secrets) != 1 else ''}")
+    if parts:
+        con.print("Summary: " + ", ".join(parts))
     if result.suppressed:
         con.print(f"{len(result.suppressed)} suppressed by ignore files or VEX")
     return buf.getvalue()
