@@ -176,41 +176,26 @@ def render_tty(r: CheckResult, color: bool = False, width: int = 110, top: int =
 
 
 def render_sarif(r: CheckResult) -> str:
-    """SARIF 2.1.0: Dockerfile findings at their lines, image findings at the image reference."""
-    from imagewise import __version__
+    """SARIF 2.1.0 from the lint renderer (rule metadata, fingerprints) for every finding, plus
+    the vulnerability rules and results of ``scan``'s renderer. Image findings not linked to a
+    Dockerfile line point at the Dockerfile (when given) or at ``image``."""
+    from dataclasses import replace
 
-    findings = [*r.lint, *r.audit, *r.secrets, *r.analysis.waste]
-    rules: dict[str, dict[str, Any]] = {}
-    results = []
-    level = {Severity.ERROR: "error", Severity.WARNING: "warning"}
-    for f in findings:
-        rules.setdefault(f.rule, {"id": f.rule, "name": f.rule,
-                                  "shortDescription": {"text": f.title or f.rule},
-                                  "help": {"text": f.fix or f.title or f.rule}})
-        loc = f.location
-        if loc.file and loc.line:
-            phys = {"artifactLocation": {"uri": loc.file},
-                    "region": {"startLine": loc.line, "startColumn": max(1, loc.column or 1)}}
-        else:
-            phys = {"artifactLocation": {"uri": r.lint_file or "image"},
-                    "region": {"startLine": 1}}
-        text = f.message + (f" ({loc.path})" if loc.path and loc.path not in f.message else "")
-        results.append({"ruleId": f.rule, "level": level.get(f.severity, "note"),
-                        "message": {"text": text}, "locations": [{"physicalLocation": phys}]})
-    for x in r.vulnerabilities:
-        rid = x.id
-        rules.setdefault(rid, {"id": rid, "name": rid, "shortDescription": {"text": x.summary or rid},
-                               "help": {"text": "fixed in " + (", ".join(x.fixed_versions) or "?")}})
-        results.append({"ruleId": rid, "level": "error" if x.severity in ("high", "critical") else "warning",
-                        "message": {"text": f"{x.id} ({x.severity}) in {x.package.name} {x.version}"},
-                        "locations": [{"physicalLocation": {
-                            "artifactLocation": {"uri": r.lint_file or "image"},
-                            "region": {"startLine": 1}}}]})
-    doc = {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{"tool": {"driver": {"name": "imagewise", "version": __version__,
-                                      "rules": list(rules.values())}},
-                  "results": results}],
-    }
+    from imagewise.dockerfile.output import render_sarif as findings_sarif
+    from imagewise.vulns.render import vulnerability_sarif
+
+    anchor = r.lint_file or "image"
+    findings = [f if f.location.file and f.location.line
+                else replace(f, location=replace(f.location, file=anchor,
+                                                 line=int(f.extra.get("dockerfile_line") or 1)))
+                for f in (*r.lint, *r.audit, *r.secrets, *r.analysis.waste)]
+    doc = json.loads(findings_sarif(findings))
+    run = doc["runs"][0]
+    vuln_rules, vuln_results = vulnerability_sarif(r.vulnerabilities)
+    for result in vuln_results:
+        for loc in result["locations"]:
+            loc["physicalLocation"] = {"artifactLocation": {"uri": anchor},
+                                       "region": {"startLine": 1}}
+    run["tool"]["driver"]["rules"].extend(vuln_rules)
+    run["results"].extend(vuln_results)
     return json.dumps(doc, indent=2) + "\n"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from imagewise import __version__
 from imagewise.secrets.visitor import findings_json
+from imagewise.vulns.matching import Vulnerability
 from imagewise.vulns.scan import ScanResult, secret_level
 from imagewise.vulns.severity import level_rank
 
@@ -56,10 +58,13 @@ def render_json(result: ScanResult) -> str:
     return json.dumps(to_json(result), indent=2) + "\n"
 
 
-def render_sarif(result: ScanResult) -> str:
+def vulnerability_sarif(
+    vulns: Sequence[Vulnerability],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """SARIF ``rules`` and ``results`` for vulnerabilities (shared by ``scan`` and ``check``)."""
     rules: dict[str, dict[str, Any]] = {}
     results: list[dict[str, Any]] = []
-    for v in result.vulnerabilities:
+    for v in vulns:
         if v.id not in rules:
             rules[v.id] = {
                 "id": v.id, "name": v.id.replace("-", ""),
@@ -79,6 +84,12 @@ def render_sarif(result: ScanResult) -> str:
             "properties": {"package": v.package.name, "version": v.version,
                            "layer": v.layer, "aliases": list(v.aliases)},
         })
+    return list(rules.values()), results
+
+
+def render_sarif(result: ScanResult) -> str:
+    vuln_rules, results = vulnerability_sarif(result.vulnerabilities)
+    rules: dict[str, dict[str, Any]] = {r["id"]: r for r in vuln_rules}
     for f in result.secrets:
         if f.rule not in rules:
             rules[f.rule] = {
@@ -97,7 +108,6 @@ def render_sarif(result: ScanResult) -> str:
         "$schema": SARIF_SCHEMA_URI, "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {"name": "imagewise", "version": __version__,
-                                "informationUri": "https://github.com/imagewise/imagewise",
                                 "rules": list(rules.values())}},
             "results": results,
         }],
