@@ -73,14 +73,13 @@ def _rule_areas(lint_ran: bool) -> dict[str, str]:
 
 
 def _lint(path: Path) -> tuple[list[Finding], Any]:
+    """Lint the Dockerfile; the parsed file is returned too, for linking image findings."""
     from imagewise.dockerfile.config import load_config
-    from imagewise.dockerfile.lint import lint
+    from imagewise.dockerfile.lint import lint_dockerfile
     from imagewise.dockerfile.parser import parse
 
-    text = path.read_text("utf-8", errors="replace")
-    cfg = load_config(None, cwd=path.parent)
-    findings = lint(text, str(path), cfg)
-    return list(findings), parse(text, str(path))
+    df = parse(path.read_text("utf-8", errors="replace"), str(path))
+    return lint_dockerfile(df, load_config(None, cwd=path.parent)), df
 
 
 def _at_line(f: Finding, file: str, line: int) -> Finding:
