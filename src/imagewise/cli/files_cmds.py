@@ -7,16 +7,7 @@ import json
 import click
 
 from imagewise.cli.common import RichReporter, handle_errors, insecure_option, platform_option
-
-
-def _human(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"  # pragma: no cover
-
+from imagewise.units import format_size
 
 _MARK = {"added": "+", "modified": "~", "deleted": "-"}
 
@@ -63,7 +54,7 @@ def files_cmd(image: str, layer: int | None, fmt: str, platform: str | None,
         elif r.kind.value == "hardlink":
             name = f"{name} link to {_show(r.linkname)}"
         owner = f"{r.uid}:{r.gid}"
-        size = _human(r.size) if r.kind.value == "file" else "-"
+        size = format_size(r.size) if r.kind.value == "file" else "-"
         mark = f"{_MARK.get(r.change, ' ')} " if listing.layer is not None else ""
         lines.append(f"{mark}{r.permissions} {owner:>11} {size:>9}  {name}")
     if lines:

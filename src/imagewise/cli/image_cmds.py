@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from imagewise.cli.common import handle_errors, insecure_option, platform_option
+from imagewise.units import format_size
 
 
 def inspect_image(text: str, *, platform: str | None = None, insecure: bool = False) -> dict[str, Any]:
@@ -67,14 +68,6 @@ def _created_by(history: list[Any], i: int) -> str:
     return str(entry.created_by) if entry is not None else ""
 
 
-def _human(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"
-
 
 def _render_table(doc: dict[str, Any]) -> None:
     import sys
@@ -86,7 +79,7 @@ def _render_table(doc: dict[str, Any]) -> None:
     cfg = doc["config"]
     console.print(f"[bold]{doc['reference']}[/bold]")
     rows = [("digest", doc["digest"]), ("media type", doc["media_type"]),
-            ("platform", doc["platform"]), ("size", _human(doc["size"])),
+            ("platform", doc["platform"]), ("size", format_size(doc["size"])),
             ("created", cfg["created"] or "-"), ("user", cfg["user"] or "(root)"),
             ("entrypoint", json.dumps(cfg["entrypoint"]) if cfg["entrypoint"] else "-"),
             ("cmd", json.dumps(cfg["cmd"]) if cfg["cmd"] else "-")]
@@ -99,7 +92,7 @@ def _render_table(doc: dict[str, Any]) -> None:
                     ("created by", {"overflow": "ellipsis", "no_wrap": True})):
         table.add_column(col, **kw)
     for i, layer in enumerate(doc["layers"]):
-        table.add_row(str(i), _human(layer["size"]), layer["digest"][7:19], layer["created_by"] or "")
+        table.add_row(str(i), format_size(layer["size"]), layer["digest"][7:19], layer["created_by"] or "")
     with console.capture() as captured:
         console.print(table)
     sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
@@ -162,6 +155,6 @@ def copy_cmd(src: str, dst: str, platform: str | None, jobs: int, fmt: str, inse
     else:
         click.echo(
             f"{result.destination} {result.digest}: {result.blobs_copied} blobs copied "
-            f"({_human(result.bytes_copied)}), {result.blobs_skipped} already present, "
+            f"({format_size(result.bytes_copied)}), {result.blobs_skipped} already present, "
             f"{result.blobs_mounted} mounted, {result.manifests} manifest(s)"
         )
