@@ -58,6 +58,11 @@ class Entry:
         return f.read() if limit is None else f.read(limit)
 
     @property
+    def has_content(self) -> bool:
+        """False for entries replayed from the layer cache (and non-file entries with no data)."""
+        return self._opener is not None
+
+    @property
     def is_file(self) -> bool:
         return self.kind is Kind.FILE
 

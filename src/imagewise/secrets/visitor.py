@@ -68,7 +68,7 @@ class SecretsVisitor(Visitor):
         if self.findings and (entry.kind in (Kind.WHITEOUT, Kind.OPAQUE)
                               or entry.path in self._finding_paths):
             self._mark_removed(entry)
-        if entry._opener is None or not self.wants_content(entry):  # no content: replayed entry
+        if not entry.has_content or not self.wants_content(entry):  # e.g. replayed from cache
             return
         try:
             f = entry.open()
