@@ -129,17 +129,18 @@ def _states(overlay: OverlayState) -> dict[str, FileState]:
     return {path: FileState.of(node, size) for path, node, size in overlay.files()}
 
 
-def _scan(image: Image, reporter: Reporter) -> tuple[DiveEfficiency, OverlayState]:
+def _scan(image: Image, reporter: Reporter, verify: bool
+          ) -> tuple[DiveEfficiency, OverlayState]:
     from imagewise.layers.passes import run_pass
 
     dive, overlay = DiveEfficiency(), OverlayState(hash_min_bytes=0)  # hash all: detect edits
-    run_pass(image, [dive, overlay], reporter)
+    run_pass(image, [dive, overlay], reporter, verify=verify)
     return dive, overlay
 
 
-def diff_images(a: Image, b: Image, reporter: Reporter = NULL) -> ImageDiff:
-    a_dive, a_over = _scan(a, reporter)
-    b_dive, b_over = _scan(b, reporter)
+def diff_images(a: Image, b: Image, reporter: Reporter = NULL, verify: bool = True) -> ImageDiff:
+    a_dive, a_over = _scan(a, reporter, verify)
+    b_dive, b_over = _scan(b, reporter, verify)
     return compare(a.reference, b.reference, a_dive, a_over, b_dive, b_over,
                    [str(x.diff_id or x.digest) for x in a.layers],
                    [str(x.diff_id or x.digest) for x in b.layers],

@@ -80,10 +80,10 @@ def build_analysis(reference: str, digest: str, dive: DiveEfficiency, overlay: O
 
 
 def analyze(image: Image, reporter: Reporter = NULL,
-            hash_min_bytes: int = HASH_MIN_BYTES) -> ImageAnalysis:
-    """Read every layer once and return the full analysis."""
+            hash_min_bytes: int = HASH_MIN_BYTES, verify: bool = True) -> ImageAnalysis:
+    """Read every layer once and return the full analysis (``verify``: see ``run_pass``)."""
     from imagewise.layers.passes import run_pass
 
     visitors = EfficiencyVisitors(hash_min_bytes)
-    run_pass(image, visitors.all, reporter)
+    run_pass(image, visitors.all, reporter, verify=verify)
     return visitors.result(image)

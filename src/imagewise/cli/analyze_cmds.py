@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from imagewise.cli.common import RichReporter, handle_errors, insecure_option, platform_option
+from imagewise.cli.common import (
+    RichReporter,
+    handle_errors,
+    insecure_option,
+    platform_option,
+    verify_option,
+)
 
 if TYPE_CHECKING:
     from imagewise.progress import Reporter
@@ -68,11 +74,12 @@ def _gate_values(ci: bool, ci_config: str | None, flags: dict[str, str | None]) 
               help="Read gate thresholds from a dive .dive-ci YAML file (either key spelling).")
 @platform_option
 @insecure_option
+@verify_option
 @handle_errors
 def analyze_cmd(image: str, fmt: str, output: str | None, fail_under_efficiency: str | None,
                 max_wasted_bytes: str | None, max_user_wasted_percent: str | None,
                 max_reclaimable_bytes: str | None, ci: bool, ci_config: str | None,
-                platform: str | None, insecure: bool) -> None:
+                platform: str | None, insecure: bool, verify: bool) -> None:
     """Layer efficiency of IMAGE: dive-exact figures, reclaimable bytes, waste and its fixes.
 
     \b
@@ -88,7 +95,7 @@ def analyze_cmd(image: str, fmt: str, output: str | None, fail_under_efficiency:
     gate_list = gates.build_gates(values)  # validate before the (long) pass
     src, img = _open_image(image, platform, insecure)
     with src, RichReporter() as reporter:
-        result = analyze(img, cast("Reporter", reporter))
+        result = analyze(img, cast("Reporter", reporter), verify=verify)
     outcomes = gates.evaluate(gate_list, result)
     if fmt == "json":
         doc = result.to_json()
@@ -118,9 +125,10 @@ def analyze_cmd(image: str, fmt: str, output: str | None, fail_under_efficiency:
 @click.option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout).")
 @platform_option
 @insecure_option
+@verify_option
 @handle_errors
 def diff_cmd(image_a: str, image_b: str, fmt: str, output: str | None, platform: str | None,
-             insecure: bool) -> None:
+             insecure: bool, verify: bool) -> None:
     """Files added, removed and changed between IMAGE_A and IMAGE_B, and the size per layer."""
     from imagewise.analysis.diff import diff_images
     from imagewise.analysis.text import render_diff
@@ -128,7 +136,7 @@ def diff_cmd(image_a: str, image_b: str, fmt: str, output: str | None, platform:
     src_a, img_a = _open_image(image_a, platform, insecure)
     src_b, img_b = _open_image(image_b, platform, insecure)
     with src_a, src_b, RichReporter() as reporter:
-        result = diff_images(img_a, img_b, cast("Reporter", reporter))
+        result = diff_images(img_a, img_b, cast("Reporter", reporter), verify=verify)
     if fmt == "json":
         _write(json.dumps(result.to_json(), indent=2), output)
     else:

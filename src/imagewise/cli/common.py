@@ -61,6 +61,16 @@ def insecure_option(fn: F) -> F:
     )(fn)
 
 
+def verify_option(fn: F) -> F:
+    return click.option(
+        "--verify",
+        is_flag=True,
+        help="Also check the digest of uncompressed layers read in place from local archives "
+             "and layouts (as dive and syft, imagewise trusts those files by default). Registry "
+             "blobs and compressed layers are always checked while they are read.",
+    )(fn)
+
+
 class RichReporter(Reporter):
     """A progress Reporter drawing rich progress bars on a terminal (stderr); silent otherwise."""
 

@@ -6,7 +6,13 @@ import json
 
 import click
 
-from imagewise.cli.common import RichReporter, handle_errors, insecure_option, platform_option
+from imagewise.cli.common import (
+    RichReporter,
+    handle_errors,
+    insecure_option,
+    platform_option,
+    verify_option,
+)
 from imagewise.units import format_size
 
 _MARK = {"added": "+", "modified": "~", "deleted": "-"}
@@ -26,9 +32,10 @@ def _show(name: str) -> str:
               show_default=True, help="Output format.")
 @platform_option
 @insecure_option
+@verify_option
 @handle_errors
 def files_cmd(image: str, layer: int | None, fmt: str, platform: str | None,
-              insecure: bool) -> None:
+              insecure: bool, verify: bool) -> None:
     """List the files of IMAGE: the merged filesystem, or one layer's changes.
 
     IMAGE is a reference with an optional transport: docker://, oci:, oci-archive:,
@@ -42,7 +49,7 @@ def files_cmd(image: str, layer: int | None, fmt: str, platform: str | None,
     with open_source(image, insecure=insecure) as src:
         img = src.image(wanted)
         with RichReporter() as reporter:
-            listing = list_files(img, layer, reporter)
+            listing = list_files(img, layer, reporter, verify=verify)
         if fmt == "json":
             click.echo(json.dumps(listing.to_json(img), indent=2))
             return

@@ -82,7 +82,7 @@ def layer_index(image: Image, n: int) -> int:
 
 
 def list_files(image: Image, layer: int | None = None,
-               reporter: progress.Reporter = progress.NULL) -> FileListing:
+               reporter: progress.Reporter = progress.NULL, verify: bool = True) -> FileListing:
     """The merged filesystem (``layer=None``), or what layer ``layer`` adds/modifies/deletes."""
     from imagewise.layers.tree import TreeVisitor, layer_changes
 
@@ -90,7 +90,7 @@ def list_files(image: Image, layer: int | None = None,
         from imagewise.layers.passes import run_pass
 
         visitor = TreeVisitor()
-        run_pass(image, [visitor], reporter)
+        run_pass(image, [visitor], reporter, verify=verify)
         rows = tuple(FileRow(p, n.kind, n.size, n.mode, n.uid, n.gid, n.linkname, n.layer)
                      for p, n in visitor.tree.walk())
         index = None

@@ -18,6 +18,11 @@ With a :class:`~imagewise.cache.LayerCache`, a layer whose entries and every vis
 cached (keyed by diff_id, else digest, and visitor version) is not read: ``restore_layer`` hands
 each visitor its stored result, then the entries are replayed without content.
 
+A layer stored uncompressed in a local file (``docker save`` archives, some layouts) is not
+streamed: it is walked through a memory map (``mapped``), so content nobody reads is never
+touched, while its digest is checked in background threads. The pass waits for those checks
+before it returns and before anything derived from the layer enters the cache.
+
 Progress: one reporter task per layer, advanced by compressed bytes read (from the decoding
 thread: layers are decompressed a few chunks ahead of the walk, see ``prefetch``).
 """
@@ -27,7 +32,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from imagewise import progress
@@ -36,13 +41,17 @@ from imagewise.layers.walk import walk
 
 if TYPE_CHECKING:
     from imagewise.cache import LayerCache
+    from imagewise.layers.mapped import Check
     from imagewise.sources.base import Image, Layer
+    from imagewise.sources.blobio import Region
 
 #: files up to this size wanted by several visitors are shared as one in-memory bytes
 SHARE_LIMIT = 16 * 1024 * 1024
 _COPY = 1024 * 1024
 #: decode each layer in a background thread, a few chunks ahead of the walk (see ``prefetch``)
 PREFETCH = True
+#: walk a layer stored uncompressed in a local file through a memory map (see ``mapped``)
+MAP = True
 
 
 def _no_content() -> IO[bytes]:
@@ -188,29 +197,111 @@ def visit_entries(entries: Iterable[Entry], visitors: Sequence[Visitor], spool: 
 
 def run_pass(image: Image, visitors: Sequence[Visitor],
              reporter: progress.Reporter = progress.NULL,
-             cache: LayerCache | None = None) -> None:
-    """Walk every layer of ``image`` once, feeding all ``visitors``."""
+             cache: LayerCache | None = None, verify: bool = True) -> None:
+    """Walk every layer of ``image`` once, feeding all ``visitors``.
+
+    ``verify=False`` skips the digest check of layers read in place from local files (see
+    ``mapped``); streamed layers are always checked as they are read. With a ``cache`` every
+    layer is checked whatever ``verify`` says: cached results are keyed by digest.
+    """
     for v in visitors:
         v.begin_image(image)
     spool = _Spool()
+    checks = _Checks(verify or cache is not None)
     total = len(image.layers)
     try:
+        if cache is None:  # every layer will be read: start all checks now
+            for layer in image.layers:
+                checks.start(layer)
         for layer in image.layers:
             key = f"layer-{layer.index}"
             reporter.start(key, f"layer {layer.index + 1}/{total} {layer.digest.short}",
                            layer.size)
             try:
-                _one_layer(layer, visitors, reporter, key, spool, cache)
+                _one_layer(layer, visitors, reporter, key, spool, cache, checks)
             finally:
                 reporter.done(key)
+        checks.settle()
     finally:
         spool.close()
+        checks.close()
     for v in visitors:
         v.end_image(image)
 
 
+class _Checks:
+    """Digest checks of mapped layers running in the background, and what waits for them."""
+
+    def __init__(self, verify: bool = True) -> None:
+        self._verify = verify
+        self._verifier: Any = None
+        self._regions: dict[int, Region | None] = {}
+        self._started: dict[int, Check] = {}
+        self._pending: list[tuple[Check, Callable[[], None] | None]] = []
+
+    def region(self, layer: Layer) -> Region | None:
+        """The layer's byte range when it lies uncompressed in a local file (and ``MAP``)."""
+        if layer.index not in self._regions:
+            self._regions[layer.index] = _plain_region(layer) if MAP else None
+        return self._regions[layer.index]
+
+    def start(self, layer: Layer) -> Check | None:
+        """Start checking the layer's digest (once), when it is mapped."""
+        region = self.region(layer)
+        if region is None or not self._verify:
+            return None
+        if layer.index not in self._started:
+            if self._verifier is None:
+                from imagewise.layers.mapped import Verifier
+
+                self._verifier = Verifier()
+            check: Check = self._verifier.submit(
+                region, layer.digest, layer.size, f"{region.path}: layer {layer.index + 1}")
+            self._started[layer.index] = check
+            self._pending.append((check, None))
+        return self._started[layer.index]
+
+    def after(self, check: Check, action: Callable[[], None]) -> None:
+        """Run ``action`` once ``check`` has passed (at ``settle``)."""
+        self._pending.append((check, action))
+
+    def settle(self) -> None:
+        for check, action in self._pending:
+            check.result()  # raises DigestMismatch
+            if action is not None:
+                action()
+        self._pending.clear()
+
+    def close(self) -> None:
+        if self._verifier is not None:
+            self._verifier.close()
+
+
+def _plain_region(layer: Layer) -> Region | None:
+    region = layer.region()
+    if region is None or region.length < 8:
+        return region
+    from imagewise.layers.decompress import sniff
+
+    with open(region.path, "rb") as f:
+        head = os.pread(f.fileno(), 8, region.offset)
+    return None if sniff(head) else region
+
+
+def _advancing(entries: Iterable[Entry], reporter: progress.Reporter, key: str,
+               total: int) -> Iterator[Entry]:
+    """Report progress from the entries' offsets (a mapped walk reads no chunks to count)."""
+    done = 0
+    for n, entry in enumerate(entries):
+        if not n & 255 and entry.offset > done:
+            reporter.advance(key, entry.offset - done)
+            done = entry.offset
+        yield entry
+    reporter.advance(key, max(total - done, 0))
+
+
 def _one_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Reporter, key: str,
-               spool: _Spool, cache: LayerCache | None) -> None:
+               spool: _Spool, cache: LayerCache | None, checks: _Checks) -> None:
     i = layer.index
     for v in visitors:
         v.begin_layer(i, layer)
@@ -218,8 +309,6 @@ def _one_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Rep
     if cache is not None and _replay(layer, visitors, cache, ckey):
         reporter.advance(key, layer.size)
     else:
-        from imagewise.layers.decompress import open_decompressed
-
         records: list[Any] = []
         rec: Callable[[Entry], None] | None = None
         if cache is not None:
@@ -229,24 +318,51 @@ def _one_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Rep
                 records.append(_LC.record(e))
 
         digest = str(layer.digest)
-        raw = _Counting(layer.open_compressed(), reporter, key, eager=not PREFETCH)
-        with open_decompressed(raw, layer.media_type, digest) as tar:  # type: ignore[arg-type]
-            if PREFETCH:
-                from imagewise.layers.prefetch import Prefetcher
+        verified = checks.start(layer)
+        region = checks.region(layer)
+        if region is not None:
+            from imagewise.layers.mapped import MappedRegion
+            from imagewise.layers.walk import walk_buffer
 
-                with Prefetcher(tar, on_chunk=raw.flush) as ahead:
-                    visit_entries(walk(ahead, digest), visitors, spool, rec)  # type: ignore[arg-type]
-            else:
-                visit_entries(walk(tar, digest), visitors, spool, rec)
-        raw.flush()
+            with MappedRegion(region) as m:
+                entries = walk_buffer(m.buffer, m.start, digest)
+                visit_entries(_advancing(entries, reporter, key, layer.size), visitors, spool, rec)
+        else:
+            _stream_layer(layer, visitors, reporter, key, spool, rec)
         if cache is not None:
-            cache.store_entries(ckey, records)
-            for v in visitors:
-                if v.cacheable:
-                    cache.store_result(v.name, v.version, ckey, v.layer_result(i, layer))
+            results = [(v.name, v.version, v.layer_result(i, layer))
+                       for v in visitors if v.cacheable]
+
+            def store() -> None:
+                cache.store_entries(ckey, records)
+                for name, version, value in results:
+                    cache.store_result(name, version, ckey, value)
+
+            if verified is None:
+                store()
+            else:  # nothing derived from the layer is kept before its digest is known good
+                checks.after(verified, store)
             cache.misses += 1
     for v in visitors:
         v.end_layer(i, layer)
+
+
+def _stream_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Reporter,
+                  key: str, spool: _Spool, rec: Callable[[Entry], None] | None) -> None:
+    """Decompress and walk the layer stream (verified as it is read)."""
+    from imagewise.layers.decompress import open_decompressed
+
+    digest = str(layer.digest)
+    raw = _Counting(layer.open_compressed(), reporter, key, eager=not PREFETCH)
+    with open_decompressed(raw, layer.media_type, digest) as tar:  # type: ignore[arg-type]
+        if PREFETCH:
+            from imagewise.layers.prefetch import Prefetcher
+
+            with Prefetcher(tar, on_chunk=raw.flush) as ahead:
+                visit_entries(walk(ahead, digest), visitors, spool, rec)  # type: ignore[arg-type]
+        else:
+            visit_entries(walk(tar, digest), visitors, spool, rec)
+    raw.flush()
 
 
 def _replay(layer: Layer, visitors: Sequence[Visitor], cache: LayerCache, ckey: str) -> bool:

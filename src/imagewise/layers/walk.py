@@ -119,14 +119,22 @@ class _Chunks:
 
     __slots__ = ("_next", "base", "buf", "digest", "pos")
 
-    def __init__(self, stream: IO[bytes], digest: str) -> None:
+    def __init__(self, stream: IO[bytes] | None, digest: str) -> None:
         read_chunk = getattr(stream, "read_chunk", None)
         self._next: Callable[[int | None], bytes] = read_chunk or (
-            lambda hint: stream.read(max(hint or 0, READ_SIZE)))
-        self.buf = b""
+            lambda hint: stream.read(max(hint or 0, READ_SIZE)))  # type: ignore[union-attr]
+        self.buf: Any = b""
         self.pos = 0
         self.base = 0  # absolute offset of buf[0]
         self.digest = digest
+
+    @classmethod
+    def over(cls, buf: Any, start: int, digest: str) -> _Chunks:
+        """One buffer holding the whole tar from ``start`` (a memory map): nothing to refill."""
+        chunks = cls(None, digest)
+        chunks._next = lambda hint: b""
+        chunks.buf, chunks.pos, chunks.base = buf, start, -start
+        return chunks
 
     @property
     def offset(self) -> int:
@@ -266,7 +274,18 @@ def _empty() -> IO[bytes]:
 def walk(stream: IO[bytes], digest: str = "", on_unsafe: OnUnsafe | None = None
          ) -> Iterator[Entry]:
     """Yield the entries of a tar stream (already decompressed, see ``open_decompressed``)."""
-    chunks = _Chunks(stream, digest)
+    return _walk(_Chunks(stream, digest), digest, on_unsafe)
+
+
+def walk_buffer(buf: Any, start: int = 0, digest: str = "", on_unsafe: OnUnsafe | None = None
+                ) -> Iterator[Entry]:
+    """Yield the entries of a tar held whole in ``buf`` from ``start`` to its end: a memory map
+    of an uncompressed layer (``layers.mapped``) or ``bytes``. Slicing ``buf`` must give ``bytes``.
+    Content nobody reads is never touched; offsets count from ``start``."""
+    return _walk(_Chunks.over(buf, start, digest), digest, on_unsafe)
+
+
+def _walk(chunks: _Chunks, digest: str, on_unsafe: OnUnsafe | None) -> Iterator[Entry]:
     gpax: dict[str, str] = {}
     first = True
     while True:

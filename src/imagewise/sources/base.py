@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import IO, Self
+from typing import IO, TYPE_CHECKING, Self
 
 from imagewise.errors import ImageFormatError
 from imagewise.oci import media
@@ -21,6 +21,9 @@ from imagewise.oci.model import (
     Platform,
     parse_manifest,
 )
+
+if TYPE_CHECKING:
+    from imagewise.sources.blobio import Region
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,10 @@ class Layer:
     def open_compressed(self) -> IO[bytes]:
         """The blob as stored, digest-verified while read (mismatch raises at EOF)."""
         return self.source.open_blob(self.descriptor)
+
+    def region(self) -> Region | None:
+        """Where the blob lies as plain bytes in a local file, when it does (see ``blob_region``)."""
+        return self.source.blob_region(self.descriptor)
 
     def open(self) -> IO[bytes]:
         """The uncompressed tar stream; compression is sniffed from the bytes."""
@@ -93,6 +100,12 @@ class Source(abc.ABC):
     @abc.abstractmethod
     def open_blob(self, desc: Descriptor) -> IO[bytes]:
         """A blob stream, digest-verified while read."""
+
+    def blob_region(self, desc: Descriptor) -> Region | None:
+        """The local file byte range holding the blob as stored, or ``None`` (a registry, an
+        extracted temporary copy...). Nothing is verified: a reader of the region checks the
+        digest itself (``layers.mapped.Verifier``)."""
+        return None
 
     def read_blob(self, desc: Descriptor, limit: int = media.MAX_METADATA_BYTES) -> bytes:
         if desc.size > limit:

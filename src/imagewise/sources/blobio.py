@@ -5,6 +5,8 @@
   hashing: the reader already guarantees the bytes.
 * :class:`FileRegion` reads one member of an uncompressed tar in place (no extraction).
 * :class:`TarIndex` lists an archive's members with their data offsets, reading only headers.
+* :class:`Region` names where a blob lies as plain bytes in a local file (an archive member or a
+  layout's blob file), so a reader can map it instead of streaming it.
 """
 
 from __future__ import annotations
@@ -130,6 +132,15 @@ class FileRegion:
 
 
 @dataclass(frozen=True, slots=True)
+class Region:
+    """``length`` bytes of the local file ``path`` from ``offset``: where a blob is stored as is."""
+
+    path: str
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
 class Member:
     name: str
     offset: int  # offset of the data in the archive file
@@ -211,6 +222,10 @@ class TarIndex:
         m = self.member(name)
         return FileRegion(self.path, m.offset, m.size)
 
+    def region(self, name: str) -> Region:
+        m = self.member(name)
+        return Region(self.path, m.offset, m.size)
+
     def read(self, name: str, limit: int) -> bytes:
         m = self.member(name)
         if m.size > limit:
@@ -253,6 +268,9 @@ class DirView:
             return open(self._p(name), "rb")
         except FileNotFoundError as e:
             raise ImageFormatError(f"{self.path}: missing {name!r}") from e
+
+    def region(self, name: str) -> Region:
+        return Region(self._p(name), 0, self.size(name))
 
     def size(self, name: str) -> int:
         try:

@@ -35,6 +35,7 @@ from imagewise.reference import ImageReference
 from imagewise.sources.base import Source
 from imagewise.sources.blobio import (
     DirView,
+    Region,
     TarIndex,
     VerifyingReader,
     hash_stream,
@@ -142,6 +143,14 @@ class DockerArchiveSource(Source):
             raise ImageFormatError(f"{self.path}: blob {desc.digest} is not in the archive")
         return VerifyingReader(self._view.open(name), desc.digest, desc.size,  # type: ignore[return-value]
                                f"{self.path}: {name}")
+
+    def blob_region(self, desc: Descriptor) -> Region | None:
+        if self._oci is not None:
+            return self._oci.blob_region(desc)
+        if not self._blobs and self._top is None:
+            self.top()
+        name = self._blobs.get(desc.digest) or f"blobs/{desc.digest.algorithm}/{desc.digest.hex}"
+        return self._view.region(name) if self._view.has(name) else None
 
     def close(self) -> None:
         self._view.close()

@@ -21,7 +21,7 @@ from imagewise.oci import media
 from imagewise.oci.digest import Digest
 from imagewise.oci.model import Descriptor, Index, Manifest, Platform, load_json, parse_manifest
 from imagewise.sources.base import Sink, Source
-from imagewise.sources.blobio import CHUNK, DirView, TarIndex, VerifyingReader
+from imagewise.sources.blobio import CHUNK, DirView, Region, TarIndex, VerifyingReader
 
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_FILE = "oci-layout"
@@ -125,6 +125,10 @@ class OCIStoreSource(Source):
         raw = self._view.open(name)
         where = f"{self._label}: blob {desc.digest}"
         return VerifyingReader(raw, desc.digest, desc.size, where)  # type: ignore[return-value]
+
+    def blob_region(self, desc: Descriptor) -> Region | None:
+        name = blob_path(desc.digest)
+        return self._view.region(name) if self._view.has(name) else None
 
     def has_blob(self, digest: Digest) -> bool:
         return self._view.has(blob_path(digest))

@@ -1,0 +1,148 @@
+"""Uncompressed layers that lie as plain bytes in a local file: walked in place, verified alongside.
+
+A ``docker save`` / buildah archive keeps each layer as an uncompressed tar member; an OCI layout
+may too. Streaming such a layer copies every byte through Python and hashes it on the walking
+path. Instead the pass (``passes``) maps the layer's byte range (:class:`MappedRegion`) and walks
+the map: headers are sliced out, content is copied only when a visitor reads it, and unread
+content is skipped by arithmetic, never touched.
+
+The digest is still checked, off the walking path: :class:`Verifier` hashes each region in a
+small thread pool (``hashlib`` releases the GIL on large buffers), so on a machine with a spare
+core the check costs little wall time. The pass waits for a layer's verdict before it trusts
+anything derived from that layer (the layer cache) and before it returns; a mismatch raises
+:class:`~imagewise.errors.DigestMismatch`, exactly as a streamed read would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import os
+import threading
+from typing import Any
+
+from imagewise.errors import DigestMismatch, ImageFormatError
+from imagewise.oci.digest import Digest
+from imagewise.sources.blobio import Region
+
+#: bytes hashed per step: each step releases the GIL, and taking it back can wait a whole
+#: switch interval (5 ms) behind the walking thread, so steps are large; cancellation is checked
+#: between steps
+HASH_STEP = 64 << 20
+#: background hashing threads
+WORKERS = max(1, min(2, os.cpu_count() or 1))
+
+
+class MappedRegion:
+    """A read-only memory map of ``region``; ``buffer[start:]`` is the region's bytes."""
+
+    def __init__(self, region: Region) -> None:
+        self.region = region
+        self.start = 0
+        self.buffer: Any = b""
+        self._map: mmap.mmap | None = None
+        size = os.path.getsize(region.path)
+        if region.offset + region.length > size:
+            raise ImageFormatError(f"{region.path}: archive is truncated")
+        if region.length == 0:
+            return
+        aligned = region.offset - region.offset % mmap.ALLOCATIONGRANULARITY
+        with open(region.path, "rb") as f:
+            self._map = mmap.mmap(f.fileno(), region.offset - aligned + region.length,
+                                  access=mmap.ACCESS_READ, offset=aligned)
+        self.buffer = self._map
+        self.start = region.offset - aligned
+
+    def head(self, n: int) -> bytes:
+        return bytes(self.buffer[self.start: self.start + n])
+
+    def close(self) -> None:
+        if self._map is not None:
+            try:
+                self._map.close()
+            except BufferError:  # a view is still referenced (an error's traceback): GC closes it
+                pass
+            self._map = None
+            self.buffer = b""
+
+    def __enter__(self) -> MappedRegion:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def hash_region(region: Region, algorithm: str = "sha256",
+                cancel: threading.Event | None = None) -> str:
+    """Hex digest of the region's bytes (``""`` when cancelled)."""
+    h = hashlib.new(algorithm)
+    with MappedRegion(region) as m:
+        if m.buffer:
+            with memoryview(m.buffer) as view:
+                end = m.start + region.length
+                for pos in range(m.start, end, HASH_STEP):
+                    if cancel is not None and cancel.is_set():
+                        return ""
+                    h.update(view[pos: min(pos + HASH_STEP, end)])
+    return h.hexdigest()
+
+
+class Check:
+    """One digest check running in a background thread; ``result()`` waits and re-raises."""
+
+    def __init__(self, region: Region, digest: Digest, size: int | None, where: str,
+                 cancel: threading.Event, slots: threading.Semaphore) -> None:
+        self._args = (region, digest, size, where)
+        self._cancel = cancel
+        self._slots = slots
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="imagewise-verify", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        region, digest, size, where = self._args
+        try:
+            with self._slots:
+                if size is not None and size >= 0 and region.length != size:
+                    raise DigestMismatch(str(digest), f"{region.length} bytes instead of {size}",
+                                         where)
+                got = hash_region(region, digest.algorithm, self._cancel)
+                if not self._cancel.is_set() and got != digest.hex:
+                    raise DigestMismatch(str(digest), f"{digest.algorithm}:{got}", where)
+        except BaseException as e:  # noqa: BLE001 - re-raised by result()
+            self._error = e
+
+    def result(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+class Verifier:
+    """Checks blob digests of local regions in background threads, at most ``workers`` at once.
+
+    ``submit`` starts a check; its ``result()`` waits and raises ``DigestMismatch`` on a wrong
+    digest or size. ``close`` cancels what has not finished and waits for the threads.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        self._slots = threading.Semaphore(workers or WORKERS)
+        self._cancel = threading.Event()
+        self._checks: list[Check] = []
+
+    def submit(self, region: Region, digest: Digest, size: int | None, where: str) -> Check:
+        check = Check(region, digest, size, where, self._cancel, self._slots)
+        self._checks.append(check)
+        return check
+
+    def close(self) -> None:
+        self._cancel.set()
+        for check in self._checks:
+            check._thread.join()
+        self._checks.clear()
+
+    def __enter__(self) -> Verifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

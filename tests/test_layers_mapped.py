@@ -1,0 +1,250 @@
+"""Layers read in place: the mapped walk agrees with the streamed one, digests are still checked
+(in the background, before anything reaches the cache), and damage is reported the same way."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import corpus
+from fixtures_images import build_image, write_docker_archive, write_oci_layout
+from test_layers_support import make_tar, member, random_files
+
+from imagewise import progress
+from imagewise.errors import DigestMismatch, ImageFormatError, LayerReadError
+from imagewise.layers import passes
+from imagewise.layers.mapped import MappedRegion, Verifier, hash_region
+from imagewise.layers.model import Entry, Visitor
+from imagewise.layers.passes import run_pass
+from imagewise.layers.walk import walk, walk_buffer
+from imagewise.sources import open_source
+from imagewise.sources.blobio import Region
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def _rows(entries: Any) -> list[tuple[Any, ...]]:
+    return [(e.path, e.kind, e.size, e.mode, e.uid, e.linkname, e.offset,
+             hashlib.sha256(e.read()).hexdigest()) for e in entries]
+
+
+def test_buffer_walk_equals_stream_walk() -> None:
+    tar = make_tar(random_files(300) + [
+        member("l/" + "n" * 150, data=b"long"), member("l/s", "symlink", link="x" * 120),
+        member("l/.wh.gone"), member("l/.wh..wh..opq"), member("l/h", "hardlink", link="data/f00001"),
+    ], tarfile.PAX_FORMAT)
+    assert _rows(walk_buffer(tar)) == _rows(walk(io.BytesIO(tar)))
+    # from an offset inside a bigger buffer: offsets still count from the tar's start
+    padded = b"\xff" * 1536 + tar
+    assert _rows(walk_buffer(padded, 1536)) == _rows(walk(io.BytesIO(tar)))
+
+
+def test_buffer_walk_fails_like_the_stream_walk_on_damage() -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    tar = make_tar(random_files(40, seed=3))
+
+    def outcome(fn: Any) -> tuple[Any, ...]:
+        rows: list[tuple[Any, ...]] = []
+        try:
+            for e in fn():
+                rows.append((e.path, e.kind, e.offset, e.read()))
+        except LayerReadError as err:
+            return tuple(rows), "error", err.offset
+        return tuple(rows), "ok", None
+
+    @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.tuples(st.integers(0, len(tar) - 1), st.integers(0, 255)), max_size=6),
+           st.integers(0, len(tar)))
+    def check(edits: list[tuple[int, int]], cut: int) -> None:
+        data = bytearray(tar)
+        for pos, value in edits:
+            data[pos] = value
+        blob = bytes(data[:cut])
+        on_unsafe = lambda n, o: None  # noqa: E731
+        assert outcome(lambda: walk_buffer(blob, 0, DIGEST, on_unsafe)) == \
+            outcome(lambda: walk(io.BytesIO(blob), DIGEST, on_unsafe))
+
+    check()
+
+
+def _archive(tmp_path: Path, layers: list[bytes], style: str = "legacy") -> str:
+    img = build_image(layers, compression="", fmt="docker")
+    return write_docker_archive(img, tmp_path / "img.tar", style=style)
+
+
+LAYERS = [make_tar([member("etc", "dir"), member("etc/a", data=b"a" * 3000),
+                    member("big", data=bytes(range(256)) * 600)]),
+          make_tar([member("etc/.wh.a"), member("etc/b", data=b"b" * 70_000),
+                    member("big", data=b"changed")])]
+
+
+class Paths(Visitor):
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str]] = []
+
+    def wants_content(self, entry: Entry) -> bool:
+        return True
+
+    def visit(self, entry: Entry) -> None:
+        self.rows.append((entry.path, hashlib.sha256(entry.read()).hexdigest()))
+
+
+@pytest.mark.parametrize("style", ["legacy", "oci"])
+def test_docker_archive_layers_are_mapped_at_unaligned_offsets(tmp_path: Path, style: str,
+                                                               monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    ref = _archive(tmp_path, LAYERS, style)
+    with open_source(ref) as src:
+        img = src.image()
+        regions = [layer.region() for layer in img.layers]
+        assert all(r is not None for r in regions)
+        assert any(r.offset % 4096 for r in regions if r)  # maps must start before the member
+        opened: list[str] = []
+        monkeypatch.setattr(src, "open_blob", lambda d: opened.append(str(d)))
+        mapped = Paths()
+        run_pass(img, [mapped])
+        assert opened == []  # nothing streamed
+        monkeypatch.undo()
+        monkeypatch.setattr(passes, "MAP", False)
+        streamed = Paths()
+        run_pass(img, [streamed])
+    assert mapped.rows == streamed.rows and len(mapped.rows) == 6
+
+
+def test_dive_corpus_image_same_analysis_mapped_and_streamed(monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    from imagewise.analysis import analyze
+
+    path = corpus("dive", "test-docker-image.tar")
+    with open_source(f"docker-archive:{path}") as src:
+        img = src.image()
+        assert all(layer.region() is not None for layer in img.layers)
+        mapped = analyze(img).to_json()
+        monkeypatch.setattr(passes, "MAP", False)
+        streamed = analyze(img).to_json()
+    assert json.dumps(mapped, sort_keys=True) == json.dumps(streamed, sort_keys=True)
+
+
+def _tamper(tmp_path: Path) -> str:
+    """An archive whose second layer has one byte changed in a file's content."""
+    ref = _archive(tmp_path, LAYERS)
+    path = Path(ref.split(":", 1)[1])
+    data = bytearray(path.read_bytes())
+    at = data.find(b"b" * 70_000)
+    data[at + 100] = ord("B")
+    path.write_bytes(bytes(data))
+    return ref
+
+
+def test_tampered_layer_fails_the_pass_when_verifying(tmp_path: Path) -> None:
+    ref = _tamper(tmp_path)
+    with open_source(ref) as src:
+        img = src.image()
+        with pytest.raises(DigestMismatch) as ei:
+            run_pass(img, [Paths()])
+        assert str(img.layers[1].digest) in str(ei.value) and "layer 2" in str(ei.value)
+        run_pass(img, [Paths()], verify=False)  # trusted: read as it is
+
+
+def test_tampered_layer_never_reaches_the_cache(tmp_path: Path) -> None:
+    from imagewise.cache import LayerCache
+
+    ref = _tamper(tmp_path)
+    cache = LayerCache(tmp_path / "cache")
+    with open_source(ref) as src:
+        img = src.image()
+        with pytest.raises(DigestMismatch):
+            run_pass(img, [Paths()], cache=cache, verify=False)  # the cache insists on checks
+        assert cache.load_entries(str(img.layers[1].diff_id)) is None
+        assert cache.load_entries(str(img.layers[0].diff_id)) is not None  # a good layer is kept
+
+
+def test_analyze_cli_verify_flag(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from imagewise.cli.main import cli
+
+    ref = _tamper(tmp_path)
+    ok = CliRunner().invoke(cli, ["analyze", ref, "--format", "json"])
+    assert ok.exit_code == 0, ok.output
+    bad = CliRunner().invoke(cli, ["analyze", ref, "--verify"])
+    assert bad.exit_code == 2 and "digest mismatch" in bad.output
+    assert "layer 2" in bad.output
+
+
+def test_truncated_archive_is_reported(tmp_path: Path) -> None:
+    ref = _archive(tmp_path, LAYERS)
+    with open_source(ref) as src:
+        region = src.image().layers[1].region()
+    assert region is not None
+    with pytest.raises(ImageFormatError, match="truncated"):
+        MappedRegion(Region(region.path, region.offset, region.length + 10**9))
+    # a region cut inside an entry: the walk names the layer and offset, the map still closes
+    with MappedRegion(Region(region.path, region.offset, 1024 + 512)) as m:
+        with pytest.raises(LayerReadError) as ei:
+            for e in walk_buffer(m.buffer, m.start, DIGEST):
+                e.read()
+    assert ei.value.digest == DIGEST
+
+
+def test_hash_region_and_verifier(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 5000
+    f = tmp_path / "blob"
+    f.write_bytes(b"x" * 777 + data + b"y" * 10)
+    region = Region(str(f), 777, len(data))
+    want = hashlib.sha256(data).hexdigest()
+    assert hash_region(region) == want
+    from imagewise.oci.digest import Digest
+
+    with Verifier() as v:
+        good = v.submit(region, Digest("sha256", want), len(data), "good")
+        wrong = v.submit(region, Digest("sha256", "0" * 64), len(data), "wrong")
+        short = v.submit(region, Digest("sha256", want), len(data) + 1, "short")
+        good.result()
+        with pytest.raises(DigestMismatch, match="wrong"):
+            wrong.result()
+        with pytest.raises(DigestMismatch, match="bytes instead of"):
+            short.result()
+    assert hash_region(Region(str(f), 0, 0)) == hashlib.sha256(b"").hexdigest()
+
+
+def test_progress_of_a_mapped_layer_reaches_its_size(tmp_path: Path) -> None:
+    class Rep(progress.Reporter):
+        def __init__(self) -> None:
+            self.advanced: dict[str, int] = {}
+
+        def advance(self, key: str, amount: int) -> None:
+            assert amount >= 0
+            self.advanced[key] = self.advanced.get(key, 0) + amount
+
+    layers = [make_tar(random_files(600))]
+    ref = _archive(tmp_path, layers)
+    rep = Rep()
+    with open_source(ref) as src:
+        img = src.image()
+        run_pass(img, [Paths()], rep)
+    assert rep.advanced == {"layer-0": img.layers[0].size}
+
+
+def test_layout_with_uncompressed_layers_is_mapped(tmp_path: Path) -> None:
+    img = build_image(LAYERS, compression="", fmt="oci")
+    write_oci_layout(img, tmp_path / "l")
+    with open_source(f"oci:{tmp_path / 'l'}") as src:
+        image = src.image()
+        assert [r.offset for r in map(lambda x: x.region(), image.layers)] == [0, 0]  # type: ignore[union-attr]
+        v = Paths()
+        run_pass(image, [v])
+    assert len(v.rows) == 6
+    gz = build_image(LAYERS, compression="gzip", fmt="oci")
+    write_oci_layout(gz, tmp_path / "g")
+    with open_source(f"oci:{tmp_path / 'g'}") as src:
+        image = src.image()
+        checks = passes._Checks()
+        assert checks.region(image.layers[0]) is None  # compressed: streamed, not mapped
