@@ -181,9 +181,14 @@ def timed(cmd: list[str]) -> float:
     return elapsed
 
 
+def _imagewise() -> list[str]:
+    """The console script pip installed next to this interpreter (what users run), else -m."""
+    script = Path(sys.executable).with_name("imagewise")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "imagewise"]
+
+
 def ours(ref: str) -> list[str]:
-    return [sys.executable, "-m", "imagewise", "analyze", ref, "--format", "json",
-            "-o", os.devnull]
+    return [*_imagewise(), "analyze", ref, "--format", "json", "-o", os.devnull]
 
 
 def dive(ref: str) -> list[str]:
@@ -213,7 +218,7 @@ def main() -> None:
         for _ in range(args.repeat):
             mine.append(timed(ours(ref)))
             theirs.append(timed(dive(ref)))
-        c_ours, c_dive = min(CPU[sys.executable]), min(CPU["dive"])
+        c_ours, c_dive = min(CPU[ours(ref)[0]]), min(CPU["dive"])
         print(f"{name:32} {min(mine):9.2f}s {min(theirs):9.2f}s {min(mine) / min(theirs):6.2f}x"
               f"   {c_ours:.2f}/{c_dive:.2f} {c_ours / c_dive:.2f}x")
     oci = images["oci layout (gzip)"]

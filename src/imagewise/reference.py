@@ -21,7 +21,6 @@ path containing ``:`` cannot be named with these transports (rename or symlink i
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -137,6 +136,8 @@ def is_loopback_host(hostport: str) -> bool:
     if host.lower() == "localhost" or host.lower().endswith(".localhost"):
         return True
     try:
+        import ipaddress
+
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False

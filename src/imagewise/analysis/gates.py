@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from imagewise.analysis.model import ImageAnalysis
@@ -63,6 +62,10 @@ class GateResult:
     threshold: str
     message: str
 
+    @property
+    def failed(self) -> bool:
+        return self.status == FAIL
+
     def line(self) -> str:
         return f"{self.status}  {self.rule} ({self.threshold}): {self.message}"
 
@@ -110,12 +113,13 @@ def make_gate(rule: str, value: object) -> Gate:
     return Gate(rule, parse_bytes(text, rule), text)
 
 
-def load_dive_ci(path: str | Path) -> dict[str, str]:
+def load_dive_ci(path: str) -> dict[str, str]:
     """Rule values from a ``.dive-ci`` YAML file (``rules:`` mapping, either key spelling)."""
     import yaml
 
     try:
-        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as f:
+            doc = yaml.safe_load(f.read())
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such CI config file") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from imagewise.analysis.dive import DiveFigures, _json_float
@@ -72,12 +73,17 @@ class ImageAnalysis:
     layers: tuple[LayerReport, ...]
     waste: tuple[Finding, ...]  # sorted by bytes saved, largest first
     largest_files: tuple[FileStat, ...]
-    tree: TreeNode
+    #: builds the size tree of the final filesystem (only the HTML reports draw it); cached
+    tree_builder: Callable[[], TreeNode] = field(repr=False, compare=False)
     missing_whiteouts: int = 0
 
     @property
     def efficiency(self) -> float:
         return self.dive.efficiency
+
+    @property
+    def tree(self) -> TreeNode:
+        return self.tree_builder()
 
     def to_json(self) -> dict[str, Any]:
         d = self.dive

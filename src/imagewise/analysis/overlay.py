@@ -328,12 +328,7 @@ def _hash(entry: Entry) -> bytes | None:
 
     h = xxhash.xxh3_128()
     try:
-        f = entry.open()
+        entry.feed(h.update)
     except ValueError:
         return None
-    while True:
-        chunk = f.read(1 << 20)
-        if not chunk:
-            break
-        h.update(chunk)
     return h.digest()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -74,7 +75,7 @@ def build_analysis(reference: str, digest: str, dive: DiveEfficiency, overlay: O
         layers=layers,
         waste=tuple(waste),
         largest_files=tuple(facts.largest),
-        tree=size_tree(overlay, facts.total_bytes),
+        tree_builder=functools.cache(lambda: size_tree(overlay, facts.total_bytes)),
         missing_whiteouts=overlay.missing_whiteouts,
     )
 

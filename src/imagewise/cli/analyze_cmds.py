@@ -42,16 +42,27 @@ def _open_image(text: str, platform: str | None, insecure: bool) -> Any:
         raise
 
 
-def _gate_values(ci: bool, ci_config: str | None, flags: dict[str, str | None]) -> dict[str, object]:
-    """dive's precedence: defaults (with --ci) < .dive-ci file < explicit flags."""
+def _gates(ci: bool, ci_config: str | None, efficiency: str | None, wasted: str | None,
+           user_percent: str | None, reclaimable: str | None) -> list[Any]:
+    """The gates asked for; dive's precedence: defaults (with --ci) < .dive-ci file < flags."""
+    flags = (efficiency, wasted, user_percent, reclaimable)
+    if not ci and not ci_config and all(f is None for f in flags):
+        return []
     from imagewise.analysis import gates
 
     values: dict[str, object] = dict(gates.DIVE_DEFAULTS) if ci else {}
     path = ci_config or (".dive-ci" if ci and os.path.isfile(".dive-ci") else None)
     if path:
         values.update(gates.load_dive_ci(path))
-    values.update({k: v for k, v in flags.items() if v is not None})
-    return values
+    keys = (gates.EFFICIENCY, gates.WASTED, gates.USER_PERCENT, gates.RECLAIMABLE)
+    values.update({k: v for k, v in zip(keys, flags) if v is not None})
+    return gates.build_gates(values)
+
+
+def _gate_lines(outcomes: list[Any]) -> str:
+    from imagewise.analysis.text import render_gates
+
+    return render_gates(outcomes)
 
 
 @click.command("analyze")
@@ -85,35 +96,34 @@ def analyze_cmd(image: str, fmt: str, output: str | None, fail_under_efficiency:
     \b
     Exit status: 0 ok, 1 a gate failed, 2 bad input.
     """
-    from imagewise.analysis import analyze, gates
-    from imagewise.analysis.text import render_gates, render_table
+    from imagewise.analysis import analyze
 
-    values = _gate_values(ci, ci_config, {
-        gates.EFFICIENCY: fail_under_efficiency, gates.WASTED: max_wasted_bytes,
-        gates.USER_PERCENT: max_user_wasted_percent, gates.RECLAIMABLE: max_reclaimable_bytes,
-    })
-    gate_list = gates.build_gates(values)  # validate before the (long) pass
+    gate_list = _gates(ci, ci_config, fail_under_efficiency, max_wasted_bytes,
+                       max_user_wasted_percent, max_reclaimable_bytes)  # validated before the pass
     src, img = _open_image(image, platform, insecure)
     with src, RichReporter() as reporter:
         result = analyze(img, cast("Reporter", reporter), verify=verify)
-    outcomes = gates.evaluate(gate_list, result)
+    outcomes = [g.evaluate(result) for g in gate_list]
+    failed = any(r.failed for r in outcomes)
     if fmt == "json":
         doc = result.to_json()
         if outcomes:
             doc["gates"] = [r.to_json() for r in outcomes]
-            doc["passed"] = not any(r.status == gates.FAIL for r in outcomes)
+            doc["passed"] = not failed
         _write(json.dumps(doc, indent=2), output)
     elif fmt == "html":
         from imagewise.report.html import render_analysis
 
         _write(render_analysis(result, gates=outcomes), output)
     else:
+        from imagewise.analysis.text import render_table
+
         text = render_table(result)
-        _write(text + (render_gates(outcomes) if outcomes else ""), output)
+        _write(text + (_gate_lines(outcomes) if outcomes else ""), output)
     table_on_stdout = fmt == "table" and (not output or output == "-")
     if outcomes and not table_on_stdout:  # gate lines reach the terminal whatever the format
-        click.echo(render_gates(outcomes).lstrip("\n"), err=True)
-    if any(r.status == gates.FAIL for r in outcomes):
+        click.echo(_gate_lines(outcomes).lstrip("\n"), err=True)
+    if failed:
         sys.exit(1)
 
 

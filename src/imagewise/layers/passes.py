@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
@@ -111,6 +110,8 @@ class _Spool:
 
     def fill(self, src: IO[bytes], size: int) -> Callable[[], IO[bytes]]:
         if self._file is None:
+            import tempfile
+
             self._file = tempfile.TemporaryFile(prefix="imagewise-spool-")  # noqa: SIM115
         f = self._file
         f.seek(0)
@@ -171,25 +172,35 @@ def visit_entries(entries: Iterable[Entry], visitors: Sequence[Visitor], spool: 
     """Feed an entry iterator to the visitors with the content-sharing rules above."""
     own_spool = spool is None
     spool = spool or _Spool()
+    visits = [v.visit for v in visitors]
+    # only visitors that override wants_content can ask (the base class never does)
+    askers = [(i, v.wants_content) for i, v in enumerate(visitors)
+              if getattr(v.wants_content, "__func__", None) is not Visitor.wants_content]
+    file = Kind.FILE
     try:
         for entry in entries:
             if record is not None:
                 record(entry)
             live = entry._opener
-            if live is None or entry.kind is not Kind.FILE:
-                for v in visitors:
-                    v.visit(entry)
+            if live is None or entry.kind is not file:
+                for visit in visits:
+                    visit(entry)
                 continue
-            wanting = [v for v in visitors if v.wants_content(entry)]
+            wanting = [i for i, wants in askers if wants(entry)]
+            if not wanting:
+                entry._opener = _no_content
+                for visit in visits:
+                    visit(entry)
+                continue
             if len(wanting) > 1:
                 src = live()
                 if entry.size <= SHARE_LIMIT:
                     live = _shared(src.read())
                 else:
                     live = spool.fill(src, entry.size)
-            for v in visitors:
-                entry._opener = live if v in wanting else _no_content
-                v.visit(entry)
+            for i, visit in enumerate(visits):
+                entry._opener = live if i in wanting else _no_content
+                visit(entry)
     finally:
         if own_spool:
             spool.close()

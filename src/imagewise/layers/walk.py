@@ -117,7 +117,7 @@ def _parse_pax(data: bytes, offset: int, digest: str) -> dict[str, str]:
 class _Chunks:
     """Forward-only buffer over a decoded stream, tracking the absolute offset."""
 
-    __slots__ = ("_next", "base", "buf", "digest", "pos")
+    __slots__ = ("_next", "base", "buf", "digest", "pos", "whole")
 
     def __init__(self, stream: IO[bytes] | None, digest: str) -> None:
         read_chunk = getattr(stream, "read_chunk", None)
@@ -127,6 +127,7 @@ class _Chunks:
         self.pos = 0
         self.base = 0  # absolute offset of buf[0]
         self.digest = digest
+        self.whole = False  # buf holds the whole tar (a memory map): views are safe to hand out
 
     @classmethod
     def over(cls, buf: Any, start: int, digest: str) -> _Chunks:
@@ -134,6 +135,7 @@ class _Chunks:
         chunks = cls(None, digest)
         chunks._next = lambda hint: b""
         chunks.buf, chunks.pos, chunks.base = buf, start, -start
+        chunks.whole = True
         return chunks
 
     @property
@@ -245,6 +247,20 @@ class _Content:
 
     def read1(self, n: int = -1) -> bytes:
         return self.read(n)
+
+    def feed(self, update: Callable[[Any], object]) -> None:
+        """Pass the rest of the content to ``update`` in pieces; without copying when the layer
+        is a memory map (each piece is a view, released once ``update`` returns)."""
+        ch = self._chunks
+        n = self.remaining
+        if ch.whole and not self.closed and len(ch.buf) - ch.pos >= n:
+            with memoryview(ch.buf) as whole, whole[ch.pos: ch.pos + n] as part:
+                update(part)
+            ch.pos += n
+            self.remaining = 0
+            return
+        while chunk := self.read(1 << 20):
+            update(chunk)
 
     def readall(self) -> bytes:
         return self.read(-1)

@@ -23,8 +23,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
 from typing import IO, Any
 
 from imagewise.errors import ImageFormatError, InvalidReference, NotAnImage
@@ -259,6 +257,8 @@ class DockerArchiveSink(BlobDirSink):
         self.path = path
         self.reference = reference
         self.name = f"docker-archive:{path}" + (f":{reference}" if reference else "")
+        import tempfile
+
         self._tmp = tempfile.mkdtemp(prefix=".imagewise-docker-", dir=parent)
         os.makedirs(os.path.join(self._tmp, "blobs", "sha256"))
         self._top: Manifest | None = None
@@ -311,6 +311,8 @@ class DockerArchiveSink(BlobDirSink):
         pack_layout(self._tmp, self.path, first=tuple(files))
 
     def close(self) -> None:
+        import shutil
+
         shutil.rmtree(self._tmp, ignore_errors=True)
 
 
