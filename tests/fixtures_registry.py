@@ -83,10 +83,11 @@ class RegistryServer:
     password: str | None = field(default=None, repr=False)
     auth: str = "none"  # none | basic | token
     token_server: TokenServer | None = field(default=None, repr=False)
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{self.scheme}://{self.host}"
 
     @property
     def token_requests(self) -> list[list[str]]:
@@ -111,7 +112,8 @@ class RegistryServer:
 # -- the registry process -------------------------------------------------------------------------
 
 
-def _config(root: Path, port: int, auth: dict[str, Any] | None) -> str:
+def _config(root: Path, port: int, auth: dict[str, Any] | None,
+            tls: tuple[Path, Path] | None = None) -> str:
     cfg: dict[str, Any] = {
         "version": 0.1,
         "log": {"level": "warn", "accesslog": {"disabled": True}},
@@ -124,22 +126,27 @@ def _config(root: Path, port: int, auth: dict[str, Any] | None) -> str:
     }
     if auth:
         cfg["auth"] = auth
+    if tls:
+        cfg["http"]["tls"] = {"certificate": str(tls[0]), "key": str(tls[1])}
     return json.dumps(cfg)  # YAML is a superset of JSON
 
 
-def _start(root: Path, auth_config: dict[str, Any] | None = None, **extra: Any) -> RegistryServer:
+def _start(root: Path, auth_config: dict[str, Any] | None = None,
+           tls: tuple[Path, Path] | None = None, **extra: Any) -> RegistryServer:
+    """Start ``docker-registry serve``; ``tls`` = (certificate PEM, key PEM) serves https."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "storage").mkdir(exist_ok=True)
     last_log = ""
     for _attempt in range(3):  # a free port can be taken between probe and bind: try again
         port = free_port()
         config = root / "config.yml"
-        config.write_text(_config(root, port, auth_config))
+        config.write_text(_config(root, port, auth_config, tls))
         log_path = root / f"registry-{port}.log"
         with open(log_path, "wb") as log:
             proc = subprocess.Popen([REGISTRY_BIN, "serve", str(config)], stdout=log,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        server = RegistryServer(f"127.0.0.1:{port}", root / "storage", proc, log_path, **extra)
+        server = RegistryServer(f"127.0.0.1:{port}", root / "storage", proc, log_path, **extra,
+                                scheme="https" if tls else "http")
         if _wait_ready(server):
             return server
         last_log = server.log()
@@ -153,7 +160,7 @@ def _wait_ready(server: RegistryServer, timeout: float = 20.0) -> bool:
         if server.process.poll() is not None:
             return False
         try:
-            r = httpx.get(f"{server.url}/v2/", timeout=1.0)
+            r = httpx.get(f"{server.url}/v2/", timeout=1.0, verify=False)
             if r.status_code in (200, 401):
                 return True
         except httpx.HTTPError:

@@ -67,7 +67,9 @@ def test_buffer_walk_fails_like_the_stream_walk_on_damage() -> None:
         for pos, value in edits:
             data[pos] = value
         blob = bytes(data[:cut])
-        on_unsafe = lambda n, o: None  # noqa: E731
+        def on_unsafe(name: str, offset: int) -> None:
+            pass
+
         assert outcome(lambda: walk_buffer(blob, 0, DIGEST, on_unsafe)) == \
             outcome(lambda: walk(io.BytesIO(blob), DIGEST, on_unsafe))
 
@@ -187,10 +189,10 @@ def test_truncated_archive_is_reported(tmp_path: Path) -> None:
     with pytest.raises(ImageFormatError, match="truncated"):
         MappedRegion(Region(region.path, region.offset, region.length + 10**9))
     # a region cut inside an entry: the walk names the layer and offset, the map still closes
-    with MappedRegion(Region(region.path, region.offset, 1024 + 512)) as m:
-        with pytest.raises(LayerReadError) as ei:
-            for e in walk_buffer(m.buffer, m.start, DIGEST):
-                e.read()
+    with MappedRegion(Region(region.path, region.offset, 1024 + 512)) as m, \
+            pytest.raises(LayerReadError) as ei:
+        for e in walk_buffer(m.buffer, m.start, DIGEST):
+            e.read()
     assert ei.value.digest == DIGEST
 
 
@@ -238,7 +240,7 @@ def test_layout_with_uncompressed_layers_is_mapped(tmp_path: Path) -> None:
     write_oci_layout(img, tmp_path / "l")
     with open_source(f"oci:{tmp_path / 'l'}") as src:
         image = src.image()
-        assert [r.offset for r in map(lambda x: x.region(), image.layers)] == [0, 0]  # type: ignore[union-attr]
+        assert [layer.region().offset for layer in image.layers] == [0, 0]  # type: ignore[union-attr]
         v = Paths()
         run_pass(image, [v])
     assert len(v.rows) == 6

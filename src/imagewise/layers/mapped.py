@@ -19,7 +19,7 @@ import hashlib
 import mmap
 import os
 import threading
-from typing import Any
+from typing import Any, Self
 
 from imagewise.errors import DigestMismatch, ImageFormatError
 from imagewise.oci.digest import Digest
@@ -65,7 +65,7 @@ class MappedRegion:
             self._map = None
             self.buffer = b""
 
-    def __enter__(self) -> MappedRegion:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -141,7 +141,7 @@ class Verifier:
             check._thread.join()
         self._checks.clear()
 
-    def __enter__(self) -> Verifier:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -44,18 +44,44 @@ _SSL_LOCK = threading.Lock()
 _SSL_CONTEXT: ssl.SSLContext | None = None
 
 
+class _TrustStore(ssl.SSLContext):
+    """A client context (hostname checked, certificate required) whose CA certificates are
+    loaded when the first TLS connection starts: parsing the system store takes tens of
+    milliseconds, which a plain-HTTP (loopback) registry never needs to pay."""
+
+    _loaded = False
+
+    def _load(self) -> None:
+        with _SSL_LOCK:
+            if self._loaded:
+                return
+            self.load_default_certs()
+            if not self.cert_store_stats()["x509_ca"] and not self.get_ca_certs():
+                import certifi  # no system store (minimal containers): fall back to certifi's
+
+                self.load_verify_locations(certifi.where())
+            self._loaded = True
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> Any:
+        if not self._loaded:
+            self._load()
+        return super().wrap_socket(*args, **kwargs)
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> Any:
+        if not self._loaded:
+            self._load()
+        return super().wrap_bio(*args, **kwargs)
+
+
 def trust_context() -> ssl.SSLContext:
     """One TLS context for the whole process, from the system trust store (as skopeo and docker
     use it; ``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured), so corporate CAs installed there work
-    and each registry client does not parse a CA bundle of its own."""
+    and each registry client does not parse a CA bundle of its own. The store is read on the
+    first TLS handshake (see ``_TrustStore``)."""
     global _SSL_CONTEXT
     with _SSL_LOCK:
         if _SSL_CONTEXT is None:
-            _SSL_CONTEXT = ssl.create_default_context()
-            if not _SSL_CONTEXT.cert_store_stats()["x509_ca"] and not _SSL_CONTEXT.get_ca_certs():
-                import certifi  # no system store (minimal containers): fall back to certifi's
-
-                _SSL_CONTEXT.load_verify_locations(certifi.where())
+            _SSL_CONTEXT = _TrustStore(ssl.PROTOCOL_TLS_CLIENT)
         return _SSL_CONTEXT
 
 
