@@ -176,7 +176,8 @@ def main() -> None:
     args = ap.parse_args()
     from fixtures_images import write_oci_layout
 
-    imagewise = [sys.executable, "-m", "imagewise"]
+    script = Path(sys.executable).with_name("imagewise")  # the console script users run
+    imagewise = [str(script)] if script.exists() else [sys.executable, "-m", "imagewise"]
     skopeo = ["skopeo", "--insecure-policy"]
     work = Path(tempfile.mkdtemp(prefix="imagewise-bench-copy-"))
     ENV.pop("PYTHONDONTWRITEBYTECODE", None)
