@@ -212,9 +212,9 @@ def main() -> None:
     for name, ref in images.items():
         path = Path(ref.split(":", 1)[1].rsplit(":latest", 1)[0])
         size = sum(f.stat().st_size for f in path.rglob("*")) if path.is_dir() else path.stat().st_size
-        print(f"{name:32} {size / 1e6:8.1f} MB on disk")
+        print(f"{name:40} {size / 1e6:8.1f} MB on disk")
     print()
-    print(f"{'input':32} {'imagewise':>10} {'dive --ci':>10} {'ratio':>7}   CPU s (ours/dive, ratio)")
+    print(f"{'input':40} {'imagewise':>10} {'dive --ci':>10} {'ratio':>7}   CPU s (ours/dive, ratio)")
     cases = list(images.items())[:2]
     # the same uncompressed archive with every layer's sha256 checked too (dive checks none)
     cases.insert(1, (f"{cases[0][0]} --verify", cases[0][1]))
@@ -226,13 +226,13 @@ def main() -> None:
             mine.append(timed(ours(ref, *extra)))
             theirs.append(timed(dive(ref)))
         c_ours, c_dive = min(CPU[ours(ref)[0]]), min(CPU["dive"])
-        print(f"{name:32} {min(mine):9.2f}s {min(theirs):9.2f}s {min(mine) / min(theirs):6.2f}x"
+        print(f"{name:40} {min(mine):9.2f}s {min(theirs):9.2f}s {min(mine) / min(theirs):6.2f}x"
               f"   {c_ours:.2f}/{c_dive:.2f} {c_ours / c_dive:.2f}x")
     oci = images["oci layout (gzip)"]
     best = min(timed(ours(oci)) for _ in range(args.repeat))
-    print(f"{'oci layout (gzip)':32} {best:9.2f}s {'n/a':>10}")
+    print(f"{'oci layout (gzip)':40} {best:9.2f}s {'n/a':>10}")
     if not args.no_registry:
-        print(f"{'registry (gzip, loopback)':32} {_registry_time(oci, args.repeat):9.2f}s "
+        print(f"{'registry (gzip, loopback)':40} {_registry_time(oci, args.repeat):9.2f}s "
               f"{'n/a':>10}")
 
 
