@@ -123,6 +123,8 @@ class Visitor:
     # (the pass then reads the layer for real).
     # Order per layer: begin_layer, [restore_layer on a hit], visit..., layer_result (on a miss,
     # to store), end_layer. So per-layer state must still be held when layer_result is called.
+    # The value may be stored only at the end of the pass (once the layer's digest check has
+    # passed): return a fresh object, never one the visitor keeps mutating.
     cacheable: bool = True
 
     def layer_result(self, index: int, layer: Layer) -> object:
