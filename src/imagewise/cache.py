@@ -18,11 +18,11 @@ import json
 import marshal
 import os
 import sys
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any
 
+from imagewise.fileio import atomic_write
 from imagewise.layers.model import Entry, Kind
 
 FORMAT = f"1-py{sys.version_info[0]}{sys.version_info[1]}"
@@ -88,9 +88,7 @@ class LayerCache:
     def _write(path: Path, data: bytes) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as f:
+            with atomic_write(str(path), mode=None) as f:
                 f.write(data)
-            os.replace(tmp, path)
         except OSError:
             pass  # a cache that cannot be written only costs time

@@ -249,17 +249,12 @@ class DockerArchiveSink(BlobDirSink):
     accepts_index = False  # a docker-archive holds single-platform images
 
     def __init__(self, path: str, reference: ImageReference | None = None) -> None:
-        if os.path.isdir(path):
-            raise ImageFormatError(f"{path} is a directory; a docker-archive destination is a file")
-        parent = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(parent):
-            raise ImageFormatError(f"{parent}: no such directory")
+        from imagewise.sources.oci_archive import staging_dir
+
+        self._tmp = staging_dir(path, "docker-archive")
         self.path = path
         self.reference = reference
         self.name = f"docker-archive:{path}" + (f":{reference}" if reference else "")
-        import tempfile
-
-        self._tmp = tempfile.mkdtemp(prefix=".imagewise-docker-", dir=parent)
         os.makedirs(os.path.join(self._tmp, "blobs", "sha256"))
         self._top: Manifest | None = None
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import IO, Any
 
 from imagewise.errors import DigestMismatch, ImageFormatError, NotAnImage
+from imagewise.fileio import atomic_write
 from imagewise.oci import media
 from imagewise.oci.digest import Digest
 from imagewise.oci.model import Descriptor, Index, Manifest, Platform, load_json, parse_manifest
@@ -148,36 +148,23 @@ class OCILayoutSource(OCIStoreSource):
         self.name = f"oci:{path}" + (f":{tag}" if tag else "")
 
 
-def write_atomic(directory: str, final: str, stream: IO[bytes], desc: Descriptor) -> int:
-    """Copy ``stream`` to ``final`` via a temporary file in ``directory``; verify digest and size."""
+def write_blob(final: str, stream: IO[bytes], desc: Descriptor) -> int:
+    """Copy ``stream`` to ``final`` atomically; verify digest and size before it appears."""
     trusted = getattr(stream, "verifies", None) == desc.digest  # e.g. a VerifyingReader
     h = None if trusted else desc.digest.hasher()
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     n = 0
-    try:
-        with os.fdopen(fd, "wb") as out:
-            while True:
-                chunk = stream.read(CHUNK)
-                if not chunk:
-                    break
-                if h is not None:
-                    h.update(chunk)
-                out.write(chunk)
-                n += len(chunk)
+    with atomic_write(final) as out:
+        while chunk := stream.read(CHUNK):
+            if h is not None:
+                h.update(chunk)
+            out.write(chunk)
+            n += len(chunk)
         if h is not None and h.hexdigest() != desc.digest.hex:
             raise DigestMismatch(str(desc.digest), f"{desc.digest.algorithm}:{h.hexdigest()}",
                                  f"writing {final}")
         if desc.size >= 0 and n != desc.size:
             raise DigestMismatch(str(desc.digest), f"{n} bytes instead of {desc.size}",
                                  f"writing {final}")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, final)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
     return n
 
 
@@ -196,7 +183,7 @@ class BlobDirSink(Sink):
     def put_blob(self, desc: Descriptor, stream: IO[bytes]) -> None:
         final = self._blob_file(desc.digest)
         os.makedirs(os.path.dirname(final), exist_ok=True)
-        write_atomic(os.path.dirname(final), final, stream, desc)
+        write_blob(final, stream, desc)
 
 
 class OCILayoutSink(BlobDirSink):
@@ -250,12 +237,8 @@ class OCILayoutSink(BlobDirSink):
         doc["manifests"] = entries
         doc.setdefault("schemaVersion", 2)
         doc.setdefault("mediaType", media.OCI_INDEX)
-        data = json.dumps(doc, separators=(",", ":")).encode()
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-index-", dir=self.path)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, index_file)
+        with atomic_write(index_file) as f:
+            f.write(json.dumps(doc, separators=(",", ":")).encode())
 
     def commit(self) -> None:
         """Update index.json under an exclusive lock on the layout directory, so concurrent
