@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from imagewise.errors import ImageFormatError
+from imagewise.fileio import Reader
 from imagewise.oci.digest import Digest
 from imagewise.oci.model import Descriptor, Index, Manifest, Platform
 from imagewise.progress import NULL, Reporter
@@ -51,7 +52,7 @@ class CopyResult:
     bytes_copied: int
 
 
-class _Progress:
+class _Progress(Reader):
     """Wraps a blob stream to report bytes read to a Reporter."""
 
     def __init__(self, raw: IO[bytes], reporter: Reporter, key: str, digest: Digest) -> None:
@@ -63,21 +64,13 @@ class _Progress:
         # reads to EOF may skip hashing them a second time
         self.verifies = digest
 
-    def read(self, n: int = -1) -> bytes:
-        data = self._raw.read(n)
+    def read(self, n: int | None = -1) -> bytes:
+        data = self._raw.read(-1 if n is None else n)
         if data:
             self.count += len(data)
             self._reporter.advance(self._key, len(data))
             self._reporter.advance(TOTAL, len(data))
         return data
-
-    def readinto(self, b: bytearray | memoryview) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-    def readable(self) -> bool:
-        return True
 
     def close(self) -> None:
         self._raw.close()

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from imagewise import progress
+from imagewise.fileio import Reader
 from imagewise.layers.model import Entry, Kind, Visitor
 from imagewise.layers.walk import walk
 
@@ -128,17 +129,15 @@ class _Spool:
             self._file = None
 
 
-class _PRead(io.RawIOBase):
+class _PRead(Reader):
     """An independent reader over the first ``size`` bytes of a file descriptor."""
 
+    __slots__ = ("_fd", "_pos", "_size")
+
     def __init__(self, fd: int, size: int) -> None:
-        super().__init__()
         self._fd = fd
         self._size = size
         self._pos = 0
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, n: int | None = -1) -> bytes:
         left = self._size - self._pos
@@ -153,14 +152,6 @@ class _PRead(io.RawIOBase):
             self._pos += len(data)
             n -= len(data)
         return b"".join(parts)
-
-    def readall(self) -> bytes:
-        return self.read(-1)
-
-    def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
 
 def _shared(data: bytes) -> Callable[[], IO[bytes]]:

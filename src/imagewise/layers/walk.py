@@ -30,9 +30,10 @@ from __future__ import annotations
 import io
 import struct
 from collections.abc import Callable, Iterator
-from typing import IO, Any, Self
+from typing import IO, Any
 
 from imagewise.errors import LayerReadError, UnsafePath
+from imagewise.fileio import Reader
 from imagewise.layers.model import Entry, Kind
 
 BLOCK = 512
@@ -196,11 +197,11 @@ class _Chunks:
             self.pos = len(self.buf)
 
 
-class _Content:
+class _Content(Reader):
     """The bytes of one entry, read straight from the layer stream; valid until the walk moves.
 
-    A minimal binary reader (``read``, ``readinto``, ``readable``, ``close``, context manager):
-    a plain slotted class, because one is made per file and ``io.RawIOBase`` costs more.
+    A slotted :class:`~imagewise.fileio.Reader`, because one is made per file and
+    ``io.RawIOBase`` costs more.
     """
 
     __slots__ = ("_chunks", "_path", "closed", "remaining")
@@ -210,9 +211,6 @@ class _Content:
         self.remaining = size
         self._path = path
         self.closed = False
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, n: int | None = -1) -> bytes:
         if self.closed:
@@ -262,19 +260,8 @@ class _Content:
         while chunk := self.read(1 << 20):
             update(chunk)
 
-    def readall(self) -> bytes:
-        return self.read(-1)
-
-    def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
     def close(self) -> None:
         self.closed = True
-
-    def __enter__(self) -> Self:
-        return self
 
     def __exit__(self, *exc: object) -> None:
         pass  # the walk owns the stream; closing early would lose the position

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Self
 
 from imagewise.errors import DigestMismatch, ImageFormatError
+from imagewise.fileio import Reader
 
 _HEX_LEN = {"sha256": 64, "sha512": 128}
 _RE = re.compile(r"^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
@@ -54,7 +54,7 @@ class Digest:
         return f"{self.algorithm}:{self.hex}"
 
 
-class DigestingReader:
+class DigestingReader(Reader):
     """Wraps a binary stream, hashing what is read; ``check()`` at EOF raises on mismatch."""
 
     def __init__(self, raw, expected: Digest | None, where: str = "") -> None:  # type: ignore[no-untyped-def]
@@ -64,20 +64,12 @@ class DigestingReader:
         self._where = where
         self.count = 0
 
-    def read(self, n: int = -1) -> bytes:
+    def read(self, n: int | None = -1) -> bytes:
         data: bytes = self._raw.read(n)
         if data:
             self._h.update(data)
             self.count += len(data)
         return data
-
-    def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-    def readable(self) -> bool:
-        return True
 
     def digest(self) -> Digest:
         return Digest(self._h.name, self._h.hexdigest())
@@ -92,9 +84,3 @@ class DigestingReader:
         close = getattr(self._raw, "close", None)
         if close:
             close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

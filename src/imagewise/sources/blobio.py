@@ -16,10 +16,11 @@ import os
 import posixpath
 import tarfile
 from dataclasses import dataclass
-from typing import IO, Protocol, Self
+from typing import IO, Protocol
 
 from imagewise.errors import DigestMismatch, ImageFormatError, NotAnImage
-from imagewise.oci.digest import Digest
+from imagewise.fileio import Reader
+from imagewise.oci.digest import Digest, DigestingReader
 
 CHUNK = 1 << 20
 
@@ -32,66 +33,42 @@ class Readable(Protocol):
     def close(self) -> None: ...
 
 
-class VerifyingReader:
+class VerifyingReader(DigestingReader):
     """Wraps a binary stream; checks the digest (and size, when known) when EOF is reached."""
 
     def __init__(self, raw: Readable, digest: Digest, size: int | None = None, where: str = "") -> None:
-        self._raw = raw
+        super().__init__(raw, digest, where or f"blob {digest}")
         self.expected = digest
         #: the digest this stream guarantees (raises at EOF otherwise); wrappers forward it
         self.verifies: Digest | None = digest
         self._size = size if size is not None and size >= 0 else None
-        self._h = hashlib.new(digest.algorithm)
-        self._where = where or f"blob {digest}"
-        self.count = 0
         self.verified = False
 
-    def read(self, n: int = -1) -> bytes:
-        data = self._raw.read(n) if n is not None and n >= 0 else self._raw.read()
-        if data:
-            self._h.update(data)
-            self.count += len(data)
-            if self._size is not None and self.count > self._size:
-                raise DigestMismatch(str(self.expected), f"more than {self._size} bytes", self._where)
-        if not data or n is None or n < 0:
+    def read(self, n: int | None = -1) -> bytes:
+        whole = n is None or n < 0
+        data = super().read(-1 if whole else n)
+        if self._size is not None and self.count > self._size:
+            raise DigestMismatch(str(self.expected), f"more than {self._size} bytes", self._where)
+        if not data or whole:
             self._finish()
         return data
-
-    def readinto(self, b: bytearray | memoryview) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
     def _finish(self) -> None:
         if self.verified:
             return
-        got = Digest(self.expected.algorithm, self._h.hexdigest())
-        if got != self.expected:
-            raise DigestMismatch(str(self.expected), str(got), self._where)
+        self.check()
         if self._size is not None and self.count != self._size:
             raise DigestMismatch(
                 str(self.expected), f"{self.count} bytes instead of {self._size}", self._where
             )
         self.verified = True
 
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self._raw.close()
-
     @property
     def closed(self) -> bool:
         return bool(getattr(self._raw, "closed", False))
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class FileRegion:
+class FileRegion(Reader):
     """A read-only stream over ``length`` bytes of a file starting at ``offset``."""
 
     def __init__(self, path: str, offset: int, length: int) -> None:
@@ -99,7 +76,7 @@ class FileRegion:
         self._f.seek(offset)
         self._left = length
 
-    def read(self, n: int = -1) -> bytes:
+    def read(self, n: int | None = -1) -> bytes:
         if self._left <= 0:
             return b""
         want = self._left if n is None or n < 0 else min(n, self._left)
@@ -109,26 +86,12 @@ class FileRegion:
         self._left -= len(data)
         return data
 
-    def readinto(self, b: bytearray | memoryview) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-    def readable(self) -> bool:
-        return True
-
     def close(self) -> None:
         self._f.close()
 
     @property
     def closed(self) -> bool:
         return self._f.closed
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @dataclass(frozen=True, slots=True)
