@@ -34,19 +34,29 @@ class Readable(Protocol):
 
 
 class VerifyingReader(DigestingReader):
-    """Wraps a binary stream; checks the digest (and size, when known) when EOF is reached."""
+    """Wraps a binary stream; checks the digest (and size, when known) when EOF is reached.
 
-    def __init__(self, raw: Readable, digest: Digest, size: int | None = None, where: str = "") -> None:
+    ``hashed=True``: ``digest`` was just computed from these same bytes (a source that had to
+    hash a file to name it), so only the size is checked, not the digest a second time.
+    """
+
+    def __init__(self, raw: Readable, digest: Digest, size: int | None = None, where: str = "",
+                 *, hashed: bool = False) -> None:
         super().__init__(raw, digest, where or f"blob {digest}")
         self.expected = digest
         #: the digest this stream guarantees (raises at EOF otherwise); wrappers forward it
         self.verifies: Digest | None = digest
         self._size = size if size is not None and size >= 0 else None
+        self._hashed = hashed
         self.verified = False
 
     def read(self, n: int | None = -1) -> bytes:
         whole = n is None or n < 0
-        data = super().read(-1 if whole else n)
+        if self._hashed:
+            data: bytes = self._raw.read(-1 if whole else n)
+            self.count += len(data)
+        else:
+            data = super().read(-1 if whole else n)
         if self._size is not None and self.count > self._size:
             raise DigestMismatch(str(self.expected), f"more than {self._size} bytes", self._where)
         if not data or whole:
@@ -56,7 +66,8 @@ class VerifyingReader(DigestingReader):
     def _finish(self) -> None:
         if self.verified:
             return
-        self.check()
+        if not self._hashed:
+            self.check()
         if self._size is not None and self.count != self._size:
             raise DigestMismatch(
                 str(self.expected), f"{self.count} bytes instead of {self._size}", self._where

@@ -68,6 +68,7 @@ class DockerArchiveSource(Source):
         self.name = f"docker-archive:{path}" + (f":{reference}" if reference else "")
         self._view = open_archive(path)
         self._blobs: dict[Digest, str] = {}
+        self._hashed: set[Digest] = set()  # layer digests computed here, from the files themselves
         self._top: Manifest | Index | None = None
         self._oci: OCIStoreSource | None = None
         try:
@@ -131,24 +132,28 @@ class DockerArchiveSource(Source):
         raw = self.read_blob(desc)
         return parse_manifest(raw, desc.media_type)
 
-    def open_blob(self, desc: Descriptor) -> IO[bytes]:
-        if self._oci is not None:
-            return self._oci.open_blob(desc)
+    def _blob_name(self, desc: Descriptor) -> str | None:
+        """The archive member holding the blob, or ``None``."""
         if not self._blobs and self._top is None:
             self.top()
         name = self._blobs.get(desc.digest) or f"blobs/{desc.digest.algorithm}/{desc.digest.hex}"
-        if not self._view.has(name):
+        return name if self._view.has(name) else None
+
+    def open_blob(self, desc: Descriptor) -> IO[bytes]:
+        if self._oci is not None:
+            return self._oci.open_blob(desc)
+        name = self._blob_name(desc)
+        if name is None:
             raise ImageFormatError(f"{self.path}: blob {desc.digest} is not in the archive")
+        # a digest computed from this very member at open time needs no second hash
         return VerifyingReader(self._view.open(name), desc.digest, desc.size,  # type: ignore[return-value]
-                               f"{self.path}: {name}")
+                               f"{self.path}: {name}", hashed=desc.digest in self._hashed)
 
     def blob_region(self, desc: Descriptor) -> Region | None:
         if self._oci is not None:
             return self._oci.blob_region(desc)
-        if not self._blobs and self._top is None:
-            self.top()
-        name = self._blobs.get(desc.digest) or f"blobs/{desc.digest.algorithm}/{desc.digest.hex}"
-        return self._view.region(name) if self._view.has(name) else None
+        name = self._blob_name(desc)
+        return self._view.region(name) if name is not None else None
 
     def close(self) -> None:
         self._view.close()
@@ -206,7 +211,9 @@ class DockerArchiveSource(Source):
         if comp == "" and i < len(config.diff_ids):
             return config.diff_ids[i]  # an uncompressed layer's digest is its diff_id
         with self._view.open(name) as f:
-            return hash_stream(f)[0]
+            digest = hash_stream(f)[0]
+        self._hashed.add(digest)
+        return digest
 
     def _stored_manifest(self, cfg_digest: Digest) -> Manifest | None:
         """The archive's own OCI manifest for this config (Docker 25+), if it has one."""
