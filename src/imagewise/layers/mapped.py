@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
+import queue
 import threading
 from typing import Any, Self
 
@@ -88,58 +89,68 @@ def hash_region(region: Region, algorithm: str = "sha256",
 
 
 class Check:
-    """One digest check running in a background thread; ``result()`` waits and re-raises."""
+    """One digest check, done by a ``Verifier`` worker; ``result()`` waits and re-raises."""
 
-    def __init__(self, region: Region, digest: Digest, size: int | None, where: str,
-                 cancel: threading.Event, slots: threading.Semaphore) -> None:
-        self._args = (region, digest, size, where)
-        self._cancel = cancel
-        self._slots = slots
+    def __init__(self, region: Region, digest: Digest, size: int | None, where: str) -> None:
+        self.region, self.digest, self.size, self.where = region, digest, size, where
+        self._done = threading.Event()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="imagewise-verify", daemon=True)
-        self._thread.start()
 
-    def _run(self) -> None:
-        region, digest, size, where = self._args
+    def run(self, cancel: threading.Event) -> None:
         try:
-            with self._slots:
-                if size is not None and size >= 0 and region.length != size:
-                    raise DigestMismatch(str(digest), f"{region.length} bytes instead of {size}",
-                                         where)
-                got = hash_region(region, digest.algorithm, self._cancel)
-                if not self._cancel.is_set() and got != digest.hex:
-                    raise DigestMismatch(str(digest), f"{digest.algorithm}:{got}", where)
+            if self.size is not None and self.size >= 0 and self.region.length != self.size:
+                raise DigestMismatch(str(self.digest),
+                                     f"{self.region.length} bytes instead of {self.size}",
+                                     self.where)
+            got = hash_region(self.region, self.digest.algorithm, cancel)
+            if not cancel.is_set() and got != self.digest.hex:
+                raise DigestMismatch(str(self.digest), f"{self.digest.algorithm}:{got}",
+                                     self.where)
         except BaseException as e:  # noqa: BLE001 - re-raised by result()
             self._error = e
+        finally:
+            self._done.set()
 
     def result(self) -> None:
-        self._thread.join()
+        self._done.wait()
         if self._error is not None:
             raise self._error
 
 
 class Verifier:
-    """Checks blob digests of local regions in background threads, at most ``workers`` at once.
+    """Checks blob digests of local regions in up to ``workers`` background threads, in the
+    order submitted.
 
-    ``submit`` starts a check; its ``result()`` waits and raises ``DigestMismatch`` on a wrong
+    ``submit`` queues a check; its ``result()`` waits and raises ``DigestMismatch`` on a wrong
     digest or size. ``close`` cancels what has not finished and waits for the threads.
     """
 
     def __init__(self, workers: int | None = None) -> None:
-        self._slots = threading.Semaphore(workers or WORKERS)
+        self._workers = workers or WORKERS
+        self._queue: queue.SimpleQueue[Check | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
         self._cancel = threading.Event()
-        self._checks: list[Check] = []
 
     def submit(self, region: Region, digest: Digest, size: int | None, where: str) -> Check:
-        check = Check(region, digest, size, where, self._cancel, self._slots)
-        self._checks.append(check)
+        check = Check(region, digest, size, where)
+        self._queue.put(check)
+        if len(self._threads) < self._workers:
+            t = threading.Thread(target=self._work, name="imagewise-verify", daemon=True)
+            t.start()
+            self._threads.append(t)
         return check
 
+    def _work(self) -> None:
+        while (check := self._queue.get()) is not None:
+            check.run(self._cancel)
+
     def close(self) -> None:
-        self._cancel.set()
-        for check in self._checks:
-            check._thread.join()
-        self._checks.clear()
+        self._cancel.set()  # queued checks still run, but return at once
+        for _ in self._threads:
+            self._queue.put(None)
+        for t in self._threads:
+            t.join()
+        self._threads.clear()
 
     def __enter__(self) -> Self:
         return self
