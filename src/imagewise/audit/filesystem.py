@@ -12,7 +12,7 @@ import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from imagewise.layers.model import Entry, Kind, Visitor
+from imagewise.layers.model import Entry, Kind, Visitor, removed_by
 
 if TYPE_CHECKING:
     from imagewise.sources.base import Layer
@@ -149,9 +149,8 @@ class AuditVisitor(Visitor):
         self.accounts.pop(path, None)
 
     def _remove(self, path: str, below_layer: int | None, keep_dir: bool = False) -> None:
-        prefix = path + "/" if path else ""
         for table in (*self._tables, self.accounts):
-            for p in [p for p in table if (p.startswith(prefix) or (not keep_dir and p == path))]:
+            for p in [p for p in table if removed_by(p, path, keep_dir)]:
                 layer = table[p].layer_index if isinstance(table[p], FileFact) else table[p][0]  # type: ignore[union-attr,index]
                 if below_layer is None or layer < below_layer:
                     del table[p]

@@ -84,6 +84,15 @@ class Entry:
         return self.path.rsplit("/", 1)[-1]
 
 
+def removed_by(path: str, marker: str, opaque: bool) -> bool:
+    """Whether a whiteout of ``marker`` (``opaque=False``: the path and all under it) or an
+    opaque whiteout (``opaque=True``: all under it, the directory stays) removes ``path`` of a
+    lower layer. ``marker == ""`` is the root."""
+    if not opaque and path == marker:
+        return True
+    return path.startswith(marker + "/") if marker else True
+
+
 class Visitor:
     """An analyzer that subscribes to the single pass. Subclass and override what you need.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from imagewise.layers.model import Entry, Kind, Visitor
+from imagewise.layers.model import Entry, Kind, Visitor, removed_by
 from imagewise.sbom.catalogers import ALL, BY_ID
 from imagewise.sbom.catalogers.base import Cataloger, Distro, FileInfo, Parsed
 from imagewise.sbom.model import Package
@@ -121,10 +121,7 @@ class CatalogVisitor(Visitor):
     def end_layer(self, index: int, layer: Layer) -> None:
         ev = self.evidence
         for path, opaque in self._deleted:
-            if not opaque:
-                ev.pop(path, None)
-            prefix = path + "/" if path else ""
-            for p in [p for p in ev if p.startswith(prefix)]:
+            for p in [p for p in ev if removed_by(p, path, opaque)]:
                 del ev[p]
         for path in self._replaced:
             ev.pop(path, None)

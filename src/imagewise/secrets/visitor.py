@@ -10,7 +10,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from imagewise.findings import Finding, Location
-from imagewise.layers.model import Entry, Kind, Visitor
+from imagewise.layers.model import Entry, Kind, Visitor, removed_by
 from imagewise.secrets.detect import (
     MAX_FILE_BYTES,
     SNIFF_BYTES,
@@ -93,8 +93,7 @@ class SecretsVisitor(Visitor):
             fp = f.location.path
             if f.location.layer_index == self._index or f.extra.get("removed_later"):
                 continue
-            gone = (fp == p if entry.kind is not Kind.OPAQUE else False) or fp.startswith(p + "/")
-            if gone:
+            if removed_by(fp, p, entry.kind is Kind.OPAQUE):
                 self.findings[i] = Finding(f.rule, f.severity, f.title, f.message, f.location,
                                            f.fix, extra={**f.extra, "removed_later": True})
 
