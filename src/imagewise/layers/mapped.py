@@ -54,9 +54,6 @@ class MappedRegion:
         self.buffer = self._map
         self.start = region.offset - aligned
 
-    def head(self, n: int) -> bytes:
-        return bytes(self.buffer[self.start: self.start + n])
-
     def close(self) -> None:
         if self._map is not None:
             try:
