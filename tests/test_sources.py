@@ -80,6 +80,30 @@ def test_dive_kaniko_archive_gzip_layers() -> None:
         assert str(img.manifest.config.digest).endswith("ae16a51058a758c7963b2f9b23d1acfa201ce9cbefc8cb93845f8cd934fb144d")
 
 
+def test_dive_kaniko_archive_walks_its_self_hashed_layers() -> None:
+    """Layers named by hashing them at open are not hashed again when walked, and the walk's
+    end-of-stream check still passes."""
+    from imagewise.layers.model import Visitor
+    from imagewise.layers.passes import run_pass
+
+    class Count(Visitor):
+        n = 0
+
+        def visit(self, entry: object) -> None:
+            self.n += 1
+
+    path = corpus("dive", "test-kaniko-image.tar")
+    with open_source(f"docker-archive:{path}:dive-test:kaniko-latest") as src:
+        img = src.image()
+        counter = Count()
+        run_pass(img, [counter])
+        assert counter.n > 0
+        stream = src.open_blob(img.layers[0].descriptor)
+        assert stream._hashed  # type: ignore[attr-defined]
+        stream.read()
+        assert stream.check() == img.layers[0].digest  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("name", ["test-oci-gzip-image.tar", "test-oci-zstd-image.tar",
                                   "test-oci-uncompressed-image.tar", "test-oci-estargz-image.tar"])
 @pytest.mark.parametrize("transport", ["oci-archive", "docker-archive"])

@@ -63,11 +63,13 @@ class VerifyingReader(DigestingReader):
             self._finish()
         return data
 
+    def check(self) -> Digest:
+        return self.expected if self._hashed else super().check()
+
     def _finish(self) -> None:
         if self.verified:
             return
-        if not self._hashed:
-            self.check()
+        self.check()
         if self._size is not None and self.count != self._size:
             raise DigestMismatch(
                 str(self.expected), f"{self.count} bytes instead of {self._size}", self._where
