@@ -250,3 +250,37 @@ def test_layout_with_uncompressed_layers_is_mapped(tmp_path: Path) -> None:
         image = src.image()
         checks = passes._Checks()
         assert checks.region(image.layers[0]) is None  # compressed: streamed, not mapped
+
+
+def test_big_files_of_a_mapped_layer_are_hashed_only_when_their_size_repeats(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Duplicates, chmod-only rewrites and cached hashes come out as with eager hashing, but a
+    big file whose size no other file has is never read."""
+    from imagewise.analysis import analyze, overlay
+    from imagewise.cache import LayerCache
+
+    same = bytes(range(256)) * 400  # 102,400 bytes, twice: duplicated content
+    other = bytes(reversed(range(256))) * 400  # same size, other content: hashed, not a duplicate
+    lone = b"x" * 90_000  # the only file of its size: never hashed
+    layers = [make_tar([member("a", data=same), member("b", data=other), member("lone", data=lone),
+                        member("m", data=b"m" * 80_000)]),
+              make_tar([member("copy", data=same), member("m", data=b"m" * 80_000, mode=0o755)])]
+    ref = _archive(tmp_path, layers)
+    hashed: list[int] = []
+    real = overlay._hash_region
+    monkeypatch.setattr(overlay, "_hash_region", lambda r: hashed.append(r.length) or real(r))
+    with open_source(ref) as src:
+        img = src.image()
+        lazy = analyze(img).to_json()
+        assert sorted(hashed) == [80_000, 80_000, 102_400, 102_400, 102_400]
+        monkeypatch.setattr(passes, "MAP", False)
+        eager = analyze(img).to_json()
+        monkeypatch.setattr(passes, "MAP", True)
+        hashed.clear()
+        cache = LayerCache(tmp_path / "cache")
+        run_pass(img, [overlay.OverlayState()], cache=cache)
+        assert sorted(hashed) == [80_000, 80_000, 90_000, 102_400, 102_400, 102_400]
+    assert json.dumps(lazy, sort_keys=True) == json.dumps(eager, sort_keys=True)
+    rules = {f["rule"]: f for f in lazy["leftovers"]}
+    assert [e["path"] for e in rules["IW-WASTE-DUPLICATE-CONTENT"]["examples"]] == ["/a", "/copy"]
+    assert rules["IW-WASTE-METADATA"]["path"] == "/m"  # same size, same content: only the mode

@@ -133,7 +133,7 @@ def _scan(image: Image, reporter: Reporter, verify: bool
           ) -> tuple[DiveEfficiency, OverlayState]:
     from imagewise.layers.passes import run_pass
 
-    dive, overlay = DiveEfficiency(), OverlayState(hash_min_bytes=0)  # hash all: detect edits
+    dive, overlay = DiveEfficiency(), OverlayState(hash_min_bytes=0, defer=False)  # hash all, now: detect edits
     run_pass(image, [dive, overlay], reporter, verify=verify)
     return dive, overlay
 

@@ -28,7 +28,8 @@ class FinalFacts:
 
 def final_facts(state: OverlayState) -> FinalFacts:
     facts = FinalFacts()
-    by_digest: dict[bytes, list[FileStat]] = {}
+    hashed: list[tuple[Node, FileStat]] = []  # files with a content hash, taken or deferred
+    same_size: dict[int, int] = {}
     heap: list[tuple[int, str, int]] = []
     for path, node, size in state.files():
         facts.files += 1
@@ -47,12 +48,17 @@ def final_facts(state: OverlayState) -> FinalFacts:
             if bucket is None:
                 bucket = facts.toolchain[layer] = Bucket()
             bucket.add(size, path)
-        if node.digest is not None:
-            by_digest.setdefault(node.digest, []).append(FileStat(path, size, layer))
+        if node.digest is not None or node.where is not None:
+            hashed.append((node, FileStat(path, size, layer)))
+            same_size[size] = same_size.get(size, 0) + 1
         if len(heap) < LARGEST:
             heapq.heappush(heap, (size, path, layer))
         elif size > heap[0][0]:
             heapq.heapreplace(heap, (size, path, layer))
+    by_digest: dict[bytes, list[FileStat]] = {}
+    for node, stat in hashed:  # only files of the same size can share content: hash just those
+        if same_size[stat.size] > 1 and (digest := state.digest_of(node)) is not None:
+            by_digest.setdefault(digest, []).append(stat)
     facts.largest = [FileStat(p, s, layer) for s, p, layer in sorted(heap, reverse=True)]
     facts.duplicates = sorted(
         ((d, sorted(copies, key=lambda f: (f.layer, f.path)))

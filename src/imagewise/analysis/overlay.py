@@ -25,6 +25,7 @@ from imagewise.layers.model import Entry, Kind, Visitor
 
 if TYPE_CHECKING:
     from imagewise.sources.base import Image, Layer
+    from imagewise.sources.blobio import Region
 
 #: files at least this big are hashed (once, while streamed) to find duplicated content
 HASH_MIN_BYTES = 64 * 1024
@@ -52,6 +53,7 @@ class Node:
         "mode",
         "size",
         "uid",
+        "where",
     )
 
     def __init__(self, layer: int, kind: Kind, size: int = 0, mode: int = 0, uid: int = 0,
@@ -65,6 +67,7 @@ class Node:
         self.children: dict[str, Node] | None = {} if kind is Kind.DIR else None
         self.blob: list[int] | None = None  # [size, live names, layer] when hard-linked
         self.digest: bytes | None = None
+        self.where: Region | None = None  # content not hashed yet: see OverlayState.digest_of
         self.link: str | None = None  # symlink target
 
 
@@ -100,13 +103,20 @@ class HiddenGroup(Bucket):
 
 
 class OverlayState(Visitor):
-    """Single-pass visitor: the correct merged tree, hidden copies, content hashes of big files."""
+    """Single-pass visitor: the correct merged tree, hidden copies, content hashes of big files.
+
+    Files of at least ``hash_min_bytes`` get a content hash. When a layer is read in place
+    (``Entry.located()``) and ``defer`` is on, the hash is taken only when something asks for it
+    (:meth:`digest_of`): two files can only have the same content if they have the same size, so
+    most big files are never read at all. Streamed layers are hashed while they pass.
+    """
 
     name = "overlay-state"
     version = "2"  # content hashes are xxh3-128
 
-    def __init__(self, hash_min_bytes: int = HASH_MIN_BYTES) -> None:
+    def __init__(self, hash_min_bytes: int = HASH_MIN_BYTES, defer: bool = True) -> None:
         self.hash_min_bytes = hash_min_bytes
+        self.defer = defer
         self.root = Node(-1, Kind.DIR)
         self._dirs: dict[str, Node] = {"": self.root}  # directory path -> node (a cache)
         self.groups: dict[tuple[int, int, str, str], HiddenGroup] = {}
@@ -116,21 +126,28 @@ class OverlayState(Visitor):
         self.missing_whiteouts = 0
         self._i = 0
         self._hashes: dict[str, str] = {}  # this layer's content hashes (the cacheable part)
+        self._deferred: list[tuple[str, Node]] = []  # this layer's files not hashed yet
         self._restored: dict[str, str] = {}
 
     # -- the pass -------------------------------------------------------------------------
     def begin_image(self, image: Image) -> None:
-        self.__init__(self.hash_min_bytes)  # type: ignore[misc]
+        self.__init__(self.hash_min_bytes, self.defer)  # type: ignore[misc]
 
     def begin_layer(self, index: int, layer: Layer | None) -> None:
         self._i = index
         self._hashes = {}
+        self._deferred = []
         self._restored = {}
         self.layer_written.append(0)
         self.layer_files.append(0)
         self.layer_entries.append(0)
 
     def layer_result(self, index: int, layer: Layer) -> object:
+        for path, node in self._deferred:  # the cached record holds every hash of the layer
+            digest = self.digest_of(node)
+            if digest is not None:
+                self._hashes[path] = digest.hex()
+        self._deferred = []
         return {"hash_min_bytes": self.hash_min_bytes, "xxh3_128": dict(self._hashes)}
 
     def restore_layer(self, index: int, layer: Layer, result: object) -> None:
@@ -138,7 +155,15 @@ class OverlayState(Visitor):
             self._restored = dict(result.get("xxh3_128") or {})
 
     def wants_content(self, entry: Entry) -> bool:
-        return entry.kind is Kind.FILE and entry.size >= self.hash_min_bytes
+        return (entry.kind is Kind.FILE and entry.size >= self.hash_min_bytes
+                and not (self.defer and entry.in_place))
+
+    def digest_of(self, node: Node) -> bytes | None:
+        """The node's content hash, taken now from its file region if it was deferred."""
+        if node.digest is None and node.where is not None:
+            node.digest = _hash_region(node.where)
+            node.where = None
+        return node.digest
 
     def visit(self, entry: Entry) -> None:
         i = self._i
@@ -161,7 +186,13 @@ class OverlayState(Visitor):
             self.layer_files[i] += 1
             if entry.size >= self.hash_min_bytes:
                 known = self._restored.get(entry.path) if self._restored else None
-                node.digest = bytes.fromhex(known) if known else _hash(entry)
+                if known:
+                    node.digest = bytes.fromhex(known)
+                elif self.defer and (where := entry.located()) is not None:
+                    node.where = where
+                    self._deferred.append((entry.path, node))
+                else:
+                    node.digest = _hash(entry)
                 if node.digest is not None:
                     self._hashes[entry.path] = node.digest.hex()
         self._add(entry.path, node, entry, i)
@@ -196,7 +227,7 @@ class OverlayState(Visitor):
                 return
             if old.children is not None:
                 self._dirs = {"": self.root}  # a directory (maybe cached) is replaced
-            self._hide(old, path, i, _reason(old, node, i))
+            self._hide(old, path, i, self._reason(old, node, i))
         if node.kind is Kind.HARDLINK:
             target = self._lookup(entry.linkname)
             if target is not None and target.kind in (Kind.FILE, Kind.HARDLINK):
@@ -206,7 +237,7 @@ class OverlayState(Visitor):
                 if blob is not None:
                     blob[1] += 1
                     node.blob = blob
-                    node.digest = target.digest
+                    node.digest, node.where = target.digest, target.where
         children[name] = node
 
     def _lookup(self, path: str) -> Node | None:
@@ -277,6 +308,18 @@ class OverlayState(Visitor):
                                                    category=category)
         group.add(size, path)
 
+    def _reason(self, old: Node, new: Node, i: int) -> str:
+        if old.layer == i:
+            return DUPLICATE_ENTRY
+        if old.children is not None or new.kind is Kind.DIR:
+            return REPLACED
+        if (old.kind is Kind.FILE and new.kind is Kind.FILE and old.size == new.size
+                and (old.mode != new.mode or old.uid != new.uid or old.gid != new.gid)):
+            before = self.digest_of(old)
+            if before is None or before == self.digest_of(new):
+                return METADATA
+        return OVERWRITTEN
+
     # -- results ----------------------------------------------------------------------------
     @property
     def reclaimable_bytes(self) -> int:
@@ -309,16 +352,16 @@ class OverlayState(Visitor):
                 yield path, child, size
 
 
-def _reason(old: Node, new: Node, i: int) -> str:
-    if old.layer == i:
-        return DUPLICATE_ENTRY
-    if old.children is not None or new.kind is Kind.DIR:
-        return REPLACED
-    if (old.kind is Kind.FILE and new.kind is Kind.FILE and old.size == new.size
-            and (old.digest is None or old.digest == new.digest)
-            and (old.mode != new.mode or old.uid != new.uid or old.gid != new.gid)):
-        return METADATA
-    return OVERWRITTEN
+
+
+def _hash_region(region: Region) -> bytes:
+    import xxhash
+
+    from imagewise.layers.mapped import feed_region
+
+    h = xxhash.xxh3_128()
+    feed_region(region, h.update)
+    return h.digest()
 
 
 def _hash(entry: Entry) -> bytes | None:

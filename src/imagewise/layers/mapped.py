@@ -20,6 +20,7 @@ import mmap
 import os
 import queue
 import threading
+from collections.abc import Callable
 from typing import Any, Self
 
 from imagewise.errors import DigestMismatch, ImageFormatError
@@ -70,19 +71,27 @@ class MappedRegion:
         self.close()
 
 
-def hash_region(region: Region, algorithm: str = "sha256",
-                cancel: threading.Event | None = None) -> str:
-    """Hex digest of the region's bytes (``""`` when cancelled)."""
-    h = hashlib.new(algorithm)
+def feed_region(region: Region, update: Callable[[Any], object],
+                cancel: threading.Event | None = None) -> bool:
+    """Pass the region's bytes to ``update`` (a hash's) as views of a map, ``HASH_STEP`` at a
+    time; False when cancelled between steps."""
     with MappedRegion(region) as m:
         if m.buffer:
             with memoryview(m.buffer) as view:
                 end = m.start + region.length
                 for pos in range(m.start, end, HASH_STEP):
                     if cancel is not None and cancel.is_set():
-                        return ""
-                    h.update(view[pos: min(pos + HASH_STEP, end)])
-    return h.hexdigest()
+                        return False
+                    with view[pos: min(pos + HASH_STEP, end)] as part:
+                        update(part)
+    return True
+
+
+def hash_region(region: Region, algorithm: str = "sha256",
+                cancel: threading.Event | None = None) -> str:
+    """Hex digest of the region's bytes (``""`` when cancelled)."""
+    h = hashlib.new(algorithm)
+    return h.hexdigest() if feed_region(region, h.update, cancel) else ""
 
 
 class Check:

@@ -14,6 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from imagewise.sources.base import Image, Layer
+    from imagewise.sources.blobio import Region
 
 
 class Kind(enum.Enum):
@@ -43,6 +44,9 @@ class Entry:
     raw_name: str = ""  # the name as stored in the tar (before normalisation)
     offset: int = 0  # offset of the header in the decompressed tar stream
     _opener: Callable[[], IO[bytes]] | None = field(default=None, repr=False)
+    data_offset: int = 0  # offset of the content in the decompressed tar stream
+    #: the local file region holding the layer tar verbatim, when the pass reads it in place
+    _origin: Region | None = field(default=None, repr=False)
 
     def open(self) -> IO[bytes]:
         """A stream over this entry's content (files only). Read it before the next entry."""
@@ -69,6 +73,21 @@ class Entry:
             return
         while chunk := f.read(1 << 20):
             update(chunk)
+
+    def located(self) -> Region | None:
+        """Where this file's content lies verbatim in a local file, readable after the walk has
+        moved on (layers read in place, see ``layers.mapped``); ``None`` for streamed layers."""
+        origin = self._origin
+        if origin is None or self.kind is not Kind.FILE:
+            return None
+        from imagewise.sources.blobio import Region
+
+        return Region(origin.path, origin.offset + self.data_offset, self.size)
+
+    @property
+    def in_place(self) -> bool:
+        """Whether :meth:`located` can answer (a file of a layer read in place)."""
+        return self._origin is not None
 
     @property
     def has_content(self) -> bool:

@@ -327,7 +327,7 @@ def _one_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Rep
             from imagewise.layers.walk import walk_buffer
 
             with MappedRegion(region) as m:
-                entries = walk_buffer(m.buffer, m.start, digest)
+                entries = walk_buffer(m.buffer, m.start, digest, origin=region)
                 visit_entries(_advancing(entries, reporter, key, layer.size), visitors, spool, rec)
         else:
             _stream_layer(layer, visitors, reporter, key, spool, rec)

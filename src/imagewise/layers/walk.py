@@ -30,11 +30,14 @@ from __future__ import annotations
 import io
 import struct
 from collections.abc import Callable, Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from imagewise.errors import LayerReadError, UnsafePath
 from imagewise.fileio import Reader
 from imagewise.layers.model import Entry, Kind
+
+if TYPE_CHECKING:
+    from imagewise.sources.blobio import Region
 
 BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)
@@ -118,7 +121,7 @@ def _parse_pax(data: bytes, offset: int, digest: str) -> dict[str, str]:
 class _Chunks:
     """Forward-only buffer over a decoded stream, tracking the absolute offset."""
 
-    __slots__ = ("_next", "base", "buf", "digest", "pos", "whole")
+    __slots__ = ("_next", "base", "buf", "digest", "origin", "pos", "whole")
 
     def __init__(self, stream: IO[bytes] | None, digest: str) -> None:
         read_chunk = getattr(stream, "read_chunk", None)
@@ -129,14 +132,16 @@ class _Chunks:
         self.base = 0  # absolute offset of buf[0]
         self.digest = digest
         self.whole = False  # buf holds the whole tar (a memory map): views are safe to hand out
+        self.origin: Region | None = None  # the file region the tar lies in, verbatim
 
     @classmethod
-    def over(cls, buf: Any, start: int, digest: str) -> _Chunks:
+    def over(cls, buf: Any, start: int, digest: str, origin: Region | None = None) -> _Chunks:
         """One buffer holding the whole tar from ``start`` (a memory map): nothing to refill."""
         chunks = cls(None, digest)
         chunks._next = lambda hint: b""
         chunks.buf, chunks.pos, chunks.base = buf, start, -start
         chunks.whole = True
+        chunks.origin = origin
         return chunks
 
     @property
@@ -280,17 +285,19 @@ def walk(stream: IO[bytes], digest: str = "", on_unsafe: OnUnsafe | None = None
     return _walk(_Chunks(stream, digest), digest, on_unsafe)
 
 
-def walk_buffer(buf: Any, start: int = 0, digest: str = "", on_unsafe: OnUnsafe | None = None
-                ) -> Iterator[Entry]:
+def walk_buffer(buf: Any, start: int = 0, digest: str = "", on_unsafe: OnUnsafe | None = None,
+                origin: Region | None = None) -> Iterator[Entry]:
     """Yield the entries of a tar held whole in ``buf`` from ``start`` to its end: a memory map
     of an uncompressed layer (``layers.mapped``) or ``bytes``. Slicing ``buf`` must give ``bytes``.
-    Content nobody reads is never touched; offsets count from ``start``."""
-    return _walk(_Chunks.over(buf, start, digest), digest, on_unsafe)
+    Content nobody reads is never touched; offsets count from ``start``. ``origin``: the file
+    region ``buf[start:]`` was mapped from; files then answer ``Entry.located()``."""
+    return _walk(_Chunks.over(buf, start, digest, origin), digest, on_unsafe)
 
 
 def _walk(chunks: _Chunks, digest: str, on_unsafe: OnUnsafe | None) -> Iterator[Entry]:
     gpax: dict[str, str] = {}
     first = True
+    origin = chunks.origin
     while True:
         buf, pos = chunks.buf, chunks.pos
         start = chunks.base + pos
@@ -347,6 +354,7 @@ def _walk(chunks: _Chunks, digest: str, on_unsafe: OnUnsafe | None) -> Iterator[
                 if data_len:
                     content = _Content(chunks, data_len, found.path)
                     found._opener = content.opener
+                    found._origin = origin
                 else:
                     found._opener = _empty
             yield found
@@ -431,7 +439,7 @@ def _entry(hdr: bytes, offset: int, entry_start: int, digest: str, pax: dict[str
         raise LayerReadError(f"negative size in tar header for {name!r}", digest, offset)
     data_len = 0 if flag in _HEADER_ONLY else size
     return Entry(name, kind, size if kind is Kind.FILE else 0, mode, uid, gid, linkname, mtime,
-                 name, entry_start), data_len
+                 name, entry_start, None, offset + BLOCK), data_len
 
 
 def _finish(entry: Entry, offset: int, digest: str, on_unsafe: OnUnsafe | None) -> Entry | None:
