@@ -31,6 +31,9 @@ from imagewise.layers.model import Entry, Kind, Visitor
 if TYPE_CHECKING:
     from imagewise.sources.base import Image, Layer
 
+# Kind's members as plain module names: ``Kind.X`` is an enum descriptor call on every use
+_DIR, _OPAQUE, _WHITEOUT = Kind.DIR, Kind.OPAQUE, Kind.WHITEOUT
+
 WH = ".wh."
 
 # A tree node is either an ``int`` (a childless, non-directory node of that size) or a list
@@ -153,18 +156,18 @@ class DiveEfficiency(Visitor):
     def visit(self, entry: Entry) -> None:
         path = entry.path
         kind = entry.kind
-        if not path and kind is not Kind.OPAQUE:
+        if not path and kind is not _OPAQUE:
             return  # the root itself ("./"): dive skips "."
         self._layer_size += entry.size
-        if kind is Kind.OPAQUE:
+        if kind is _OPAQUE:
             # the marker itself is dropped, but its directory is created if missing
             if path:
                 self._dir(path)
             return
         parent_path, _, name = path.rpartition("/")
         parent = self._dirs.get(parent_path) or self._dir(parent_path)
-        is_dir = kind is Kind.DIR
-        if kind is Kind.WHITEOUT:
+        is_dir = kind is _DIR
+        if kind is _WHITEOUT:
             name = WH + name
             p = parent_path
             while p not in self._wh_dirs:

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from imagewise.sources.base import Image, Layer
     from imagewise.sources.blobio import Region
 
+# Kind's members as plain module names: ``Kind.X`` is an enum descriptor call on every use
+(_DIR, _FILE, _HARDLINK, _OPAQUE, _SYMLINK, _WHITEOUT) = (
+    Kind.DIR, Kind.FILE, Kind.HARDLINK, Kind.OPAQUE, Kind.SYMLINK, Kind.WHITEOUT)
+
 #: files at least this big are hashed (once, while streamed) to find duplicated content
 HASH_MIN_BYTES = 64 * 1024
 EXAMPLES = 5
@@ -64,7 +68,7 @@ class Node:
         self.mode = mode
         self.uid = uid
         self.gid = gid
-        self.children: dict[str, Node] | None = {} if kind is Kind.DIR else None
+        self.children: dict[str, Node] | None = {} if kind is _DIR else None
         self.blob: list[int] | None = None  # [size, live names, layer] when hard-linked
         self.digest: bytes | None = None
         self.where: Region | None = None  # content not hashed yet: see OverlayState.digest_of
@@ -117,7 +121,7 @@ class OverlayState(Visitor):
     def __init__(self, hash_min_bytes: int = HASH_MIN_BYTES, defer: bool = True) -> None:
         self.hash_min_bytes = hash_min_bytes
         self.defer = defer
-        self.root = Node(-1, Kind.DIR)
+        self.root = Node(-1, _DIR)
         self._dirs: dict[str, Node] = {"": self.root}  # directory path -> node (a cache)
         self.groups: dict[tuple[int, int, str, str], HiddenGroup] = {}
         self.layer_written: list[int] = []  # file bytes each layer's tar holds
@@ -155,7 +159,7 @@ class OverlayState(Visitor):
             self._restored = dict(result.get("xxh3_128") or {})
 
     def wants_content(self, entry: Entry) -> bool:
-        return (entry.kind is Kind.FILE and entry.size >= self.hash_min_bytes
+        return (entry.kind is _FILE and entry.size >= self.hash_min_bytes
                 and not (self.defer and entry.in_place))
 
     def digest_of(self, node: Node) -> bytes | None:
@@ -169,19 +173,19 @@ class OverlayState(Visitor):
         i = self._i
         self.layer_entries[i] += 1
         kind = entry.kind
-        if kind is Kind.WHITEOUT:
+        if kind is _WHITEOUT:
             self._whiteout(entry.path, i)
             return
-        if kind is Kind.OPAQUE:
+        if kind is _OPAQUE:
             self._opaque(entry.path, i)
             return
         if not entry.path:
             return  # the root itself
-        node = Node(i, kind, entry.size if kind is Kind.FILE else 0, entry.mode, entry.uid,
+        node = Node(i, kind, entry.size if kind is _FILE else 0, entry.mode, entry.uid,
                     entry.gid)
-        if kind is Kind.SYMLINK:
+        if kind is _SYMLINK:
             node.link = entry.linkname
-        elif kind is Kind.FILE:
+        elif kind is _FILE:
             self.layer_written[i] += entry.size
             self.layer_files[i] += 1
             if entry.size >= self.hash_min_bytes:
@@ -207,7 +211,7 @@ class OverlayState(Visitor):
             if child is None or child.children is None:
                 if child is not None:
                     self._hide(child, "/".join(parts[: depth + 1]), i, REPLACED)
-                child = Node(i, Kind.DIR)
+                child = Node(i, _DIR)
                 children[name] = child
             node = child
         return node
@@ -222,17 +226,17 @@ class OverlayState(Visitor):
         assert children is not None
         old = children.get(name)
         if old is not None:
-            if node.kind is Kind.DIR and old.children is not None:
+            if node.kind is _DIR and old.children is not None:
                 old.layer, old.mode, old.uid, old.gid = i, node.mode, node.uid, node.gid
                 return
             if old.children is not None:
                 self._dirs = {"": self.root}  # a directory (maybe cached) is replaced
             self._hide(old, path, i, self._reason(old, node, i))
-        if node.kind is Kind.HARDLINK:
+        if node.kind is _HARDLINK:
             target = self._lookup(entry.linkname)
-            if target is not None and target.kind in (Kind.FILE, Kind.HARDLINK):
+            if target is not None and target.kind in (_FILE, _HARDLINK):
                 blob = target.blob
-                if blob is None and target.kind is Kind.FILE:
+                if blob is None and target.kind is _FILE:
                     blob = target.blob = [target.size, 1, target.layer]
                 if blob is not None:
                     blob[1] += 1
@@ -288,7 +292,7 @@ class OverlayState(Visitor):
             for name, child in node.children.items():
                 self._hide(child, f"{path}/{name}", i, reason)
             return
-        if node.kind is not Kind.FILE and node.kind is not Kind.HARDLINK:
+        if node.kind is not _FILE and node.kind is not _HARDLINK:
             return
         blob = node.blob
         if blob is not None:
@@ -296,7 +300,7 @@ class OverlayState(Visitor):
             if blob[1] > 0:
                 return  # another name still holds the content
             size, layer = blob[0], blob[2]
-        elif node.kind is Kind.FILE:
+        elif node.kind is _FILE:
             size, layer = node.size, node.layer
         else:
             return
@@ -311,9 +315,9 @@ class OverlayState(Visitor):
     def _reason(self, old: Node, new: Node, i: int) -> str:
         if old.layer == i:
             return DUPLICATE_ENTRY
-        if old.children is not None or new.kind is Kind.DIR:
+        if old.children is not None or new.kind is _DIR:
             return REPLACED
-        if (old.kind is Kind.FILE and new.kind is Kind.FILE and old.size == new.size
+        if (old.kind is _FILE and new.kind is _FILE and old.size == new.size
                 and (old.mode != new.mode or old.uid != new.uid or old.gid != new.gid)):
             before = self.digest_of(old)
             if before is None or before == self.digest_of(new):

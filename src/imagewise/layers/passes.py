@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from imagewise import progress
@@ -44,6 +44,9 @@ if TYPE_CHECKING:
     from imagewise.layers.mapped import Check
     from imagewise.sources.base import Image, Layer
     from imagewise.sources.blobio import Region
+
+# Kind's members as plain module names: ``Kind.X`` is an enum descriptor call on every use
+_FILE = Kind.FILE
 
 #: files up to this size wanted by several visitors are shared as one in-memory bytes
 SHARE_LIMIT = 16 * 1024 * 1024
@@ -159,25 +162,35 @@ def _shared(data: bytes) -> Callable[[], IO[bytes]]:
 
 
 def visit_entries(entries: Iterable[Entry], visitors: Sequence[Visitor], spool: _Spool | None = None,
-                  record: Callable[[Entry], None] | None = None) -> None:
-    """Feed an entry iterator to the visitors with the content-sharing rules above."""
+                  record: Callable[[Entry], None] | None = None,
+                  progress: Callable[[int], None] | None = None) -> None:
+    """Feed an entry iterator to the visitors with the content-sharing rules above.
+
+    ``progress`` is called with an entry's offset every 256 entries (for a walk that reads no
+    chunks to count, see ``_one_layer``)."""
     own_spool = spool is None
     spool = spool or _Spool()
     visits = [v.visit for v in visitors]
     # only visitors that override wants_content can ask (the base class never does)
     askers = [(i, v.wants_content) for i, v in enumerate(visitors)
               if getattr(v.wants_content, "__func__", None) is not Visitor.wants_content]
-    file = Kind.FILE
+    only, only_wants = askers[0] if len(askers) == 1 else (-1, None)
+    file = _FILE
     try:
-        for entry in entries:
+        for n, entry in enumerate(entries):
             if record is not None:
                 record(entry)
+            if progress is not None and not n & 255:
+                progress(entry.offset)
             live = entry._opener
             if live is None or entry.kind is not file:
                 for visit in visits:
                     visit(entry)
                 continue
-            wanting = [i for i, wants in askers if wants(entry)]
+            if only_wants is not None:  # one visitor may read content (the usual case)
+                wanting = [only] if only_wants(entry) else ()
+            else:
+                wanting = [i for i, wants in askers if wants(entry)]
             if not wanting:
                 entry._opener = _no_content
                 for visit in visits:
@@ -290,16 +303,16 @@ def _plain_region(layer: Layer) -> Region | None:
     return None if sniff(head) else region
 
 
-def _advancing(entries: Iterable[Entry], reporter: progress.Reporter, key: str,
-               total: int) -> Iterator[Entry]:
-    """Report progress from the entries' offsets (a mapped walk reads no chunks to count)."""
-    done = 0
-    for n, entry in enumerate(entries):
-        if not n & 255 and entry.offset > done:
-            reporter.advance(key, entry.offset - done)
-            done = entry.offset
-        yield entry
-    reporter.advance(key, max(total - done, 0))
+class _Advance:
+    """Progress of a mapped layer from the entries' offsets (its walk reads no chunks to count)."""
+
+    def __init__(self, reporter: progress.Reporter, key: str) -> None:
+        self.reporter, self.key, self.done = reporter, key, 0
+
+    def __call__(self, offset: int) -> None:
+        if offset > self.done:
+            self.reporter.advance(self.key, offset - self.done)
+            self.done = offset
 
 
 def _one_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Reporter, key: str,
@@ -327,8 +340,10 @@ def _one_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Rep
             from imagewise.layers.walk import walk_buffer
 
             with MappedRegion(region) as m:
-                entries = walk_buffer(m.buffer, m.start, digest, origin=region)
-                visit_entries(_advancing(entries, reporter, key, layer.size), visitors, spool, rec)
+                advance = _Advance(reporter, key)
+                visit_entries(walk_buffer(m.buffer, m.start, digest, origin=region), visitors,
+                              spool, rec, advance)
+                advance(layer.size)
         else:
             _stream_layer(layer, visitors, reporter, key, spool, rec)
         if cache is not None:
