@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import IO, Any, Self
@@ -25,6 +24,8 @@ def atomic_write(dest: str, mode: int | None = 0o644) -> Iterator[IO[bytes]]:
 
     ``mode`` is applied before the rename (``None`` keeps ``mkstemp``'s private 0600).
     """
+    import tempfile  # not at the top: most commands never write a file
+
     fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=os.path.dirname(os.path.abspath(dest)))
     try:
         with os.fdopen(fd, "wb") as f:

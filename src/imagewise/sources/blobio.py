@@ -14,11 +14,10 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
-import tarfile
 from dataclasses import dataclass
 from typing import IO, Protocol
 
-from imagewise.errors import DigestMismatch, ImageFormatError, NotAnImage
+from imagewise.errors import DigestMismatch, ImageFormatError, LayerReadError, NotAnImage
 from imagewise.fileio import Reader
 from imagewise.oci.digest import Digest, DigestingReader
 
@@ -132,7 +131,8 @@ def _norm(name: str) -> str:
 class TarIndex:
     """The regular-file members of an uncompressed tar archive, by normalised name.
 
-    Only headers are read (tarfile seeks over the data), so indexing a multi-GB archive is cheap.
+    Only headers are read (the layer walker over a memory map steps over the data), so indexing
+    a multi-GB archive is cheap.
     A compressed archive is refused with ``compressed=True`` so callers can fall back.
     """
 
@@ -149,20 +149,10 @@ class TarIndex:
         self.compression = _sniff(head)
         if self.compression:
             return
+        links: dict[str, str] = {}
         try:
-            with tarfile.open(path, mode="r:") as tf:
-                links: dict[str, str] = {}
-                for ti in tf:
-                    name = _norm(ti.name)
-                    self.names.append(name)
-                    if ti.isfile():
-                        self.members[name] = Member(name, ti.offset_data, ti.size)
-                    elif ti.issym():  # docker save links a shared layer: <id>/layer.tar -> ../<x>
-                        links[name] = posixpath.normpath(
-                            posixpath.join(posixpath.dirname(name), ti.linkname))
-                    elif ti.islnk():
-                        links[name] = _norm(ti.linkname)
-        except tarfile.ReadError as e:
+            self._scan(path, links)
+        except LayerReadError as e:
             if not self.names:
                 raise NotAnImage(f"{path} is not a tar archive") from e
             raise ImageFormatError(f"{path}: archive is truncated or corrupt: {e}") from e
@@ -170,6 +160,28 @@ class TarIndex:
         end = max((m.offset + m.size for m in self.members.values()), default=0)
         if end > os.path.getsize(path):
             raise ImageFormatError(f"{path}: archive is truncated")
+
+    def _scan(self, path: str, links: dict[str, str]) -> None:
+        """Read the headers with the layer walker over a map of the file: data is never read."""
+        import mmap
+
+        from imagewise.layers.model import Kind
+        from imagewise.layers.walk import walk_buffer
+
+        if os.path.getsize(path) == 0:
+            raise LayerReadError("empty file")
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            # names leaving the archive root are skipped: nothing can ask for them
+            for e in walk_buffer(buf, 0, on_unsafe=lambda name, offset: None):
+                name = e.path
+                self.names.append(name)
+                if e.kind is Kind.FILE:
+                    self.members[name] = Member(name, e.data_offset, e.size)
+                elif e.kind is Kind.SYMLINK:  # docker save links a shared layer: <id>/layer.tar
+                    links[name] = posixpath.normpath(
+                        posixpath.join(posixpath.dirname(name), e.linkname))
+                elif e.kind is Kind.HARDLINK:
+                    links[name] = e.linkname
 
     def _resolve_links(self, links: dict[str, str]) -> None:
         """Make links to regular members readable under their own names (never outside)."""
@@ -288,6 +300,7 @@ def open_archive(path: str) -> TarIndex | DirView:
     idx = TarIndex(path)
     if not idx.compression:
         return idx
+    import tarfile
     import tempfile
 
     tmp = tempfile.mkdtemp(prefix="imagewise-archive-")
