@@ -4,28 +4,28 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 
 from imagewise.errors import DigestMismatch, ImageFormatError
 from imagewise.fileio import Reader
+from imagewise.record import Record
 
 _HEX_LEN = {"sha256": 64, "sha512": 128}
 _RE = re.compile(r"^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$")
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Digest:
+class Digest(Record):
     """``algorithm:hex``; validates itself on construction."""
 
-    algorithm: str
-    hex: str
+    __slots__ = ("algorithm", "hex")
 
-    def __post_init__(self) -> None:
-        want = _HEX_LEN.get(self.algorithm)
+    def __init__(self, algorithm: str, hex: str) -> None:
+        want = _HEX_LEN.get(algorithm)
         if want is None:
-            raise ImageFormatError(f"unsupported digest algorithm {self.algorithm!r}")
-        if len(self.hex) != want or any(c not in "0123456789abcdef" for c in self.hex):
-            raise ImageFormatError(f"malformed {self.algorithm} digest {self.hex!r}")
+            raise ImageFormatError(f"unsupported digest algorithm {algorithm!r}")
+        if len(hex) != want or any(c not in "0123456789abcdef" for c in hex):
+            raise ImageFormatError(f"malformed {algorithm} digest {hex!r}")
+        self.algorithm = algorithm
+        self.hex = hex
 
     @classmethod
     def parse(cls, text: str) -> Digest:

@@ -1,0 +1,61 @@
+"""``Record``: the base of the small value classes that every command imports.
+
+A record lists its fields in ``__slots__`` (in order) and writes its own ``__init__`` taking
+each field by name; ``Record`` derives equality, hashing, ordering, ``repr`` and
+:meth:`~Record.replace` from those fields. Records are immutable by convention: nothing assigns
+a field after ``__init__``.
+
+Why not ``dataclasses``: a dataclass generates and compiles its methods when its module is
+imported, about a millisecond per class (more when frozen), and the image, reference and analysis
+models hold a few dozen of them. That was a tenth of ``imagewise analyze``'s run time before any
+work began. Modules off the start-up path (lint rules, SBOM, policy) keep dataclasses.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+
+class Record:
+    __slots__ = ()
+    _fields: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fields: list[str] = []
+        for klass in reversed(cls.__mro__):
+            slots = klass.__dict__.get("__slots__", ())
+            fields.extend(n for n in ((slots,) if isinstance(slots, str) else slots)
+                          if n not in fields)
+        cls._fields = tuple(fields)
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple([getattr(self, name) for name in self._fields])
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __lt__(self, other: Self) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() < other._values()
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields
+                         if not name.startswith("_"))
+        return f"{type(self).__name__}({args})"
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with some fields changed (through ``__init__``, so it validates again)."""
+        values = {name: getattr(self, name) for name in self._fields}
+        values.update(changes)
+        return type(self)(**values)
