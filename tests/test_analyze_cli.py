@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from cli_runner import CliRunner, Result
 from conftest import corpus
 from fixtures_images import TarFile, build_image, tar_bytes, write_oci_layout
 

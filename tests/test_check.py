@@ -61,7 +61,7 @@ def osv_db(tmp_path_factory) -> Path:
     db = tmp_path_factory.mktemp("osv") / "osv.sqlite"
     src = corpus("osv", "pypa-advisory-database", "vulns", "pyyaml")
     from imagewise.cli.main import cli
-    from click.testing import CliRunner
+    from cli_runner import CliRunner
 
     res = CliRunner().invoke(cli, ["db", "import", str(src), "--db", str(db)])
     assert res.exit_code == 0, res.output

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from cli_runner import CliRunner
 from conftest import corpus
 from fixtures_images import build_index, random_image, write_docker_archive, write_oci_layout
 

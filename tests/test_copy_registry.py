@@ -84,7 +84,7 @@ def test_multi_platform_index_through_registry(registry: RegistryServer, tmp_pat
 
 
 def test_digest_destination_and_bare_references(registry: RegistryServer, tmp_path: Path) -> None:
-    from click.testing import CliRunner
+    from cli_runner import CliRunner
 
     from imagewise.cli.main import cli
     from imagewise.errors import DigestMismatch

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import os
 import re
@@ -19,13 +20,14 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import click
 import pytest
 from conftest import corpus
 
 from imagewise.cli import docs_gen
-from imagewise.cli.main import cli
+from imagewise.cli.args import Group
+from imagewise.cli.main import COMMANDS, load
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "guide.md"
@@ -164,31 +166,38 @@ def imagewise_invocations(command: str) -> Iterator[list[str]]:
 
 GUIDE_TEXT = GUIDE.read_text("utf-8")
 BLOCKS = guide_blocks(GUIDE_TEXT)
-CTX = click.Context(cli)
+TOP_OPTIONS = {"-h", "--help", "-V", "--version"}
 
 
-def _option_names(cmd: click.Command) -> set[str]:
+def _option_names(cmd: Any) -> set[str]:
+    if cmd is None:
+        return TOP_OPTIONS
     names = {"-h", "--help"}
     for p in cmd.params:
-        if isinstance(p, click.Option):
-            names.update(p.opts)
-            names.update(p.secondary_opts)
+        if p.is_option:
+            names.update(p.flags)
+            if p.kwargs.get("action") is argparse.BooleanOptionalAction:
+                names.update("--no-" + f[2:] for f in p.flags if f.startswith("--"))
     return names
 
 
-def _resolve(args: list[str]) -> tuple[str, click.Command]:
+def _subcommands(cmd: Any) -> dict[str, Any] | None:
+    return cmd.commands if isinstance(cmd, Group) else None
+
+
+def _resolve(args: list[str]) -> tuple[str, Any]:
     """``(name, command)`` for an ``imagewise`` argument list; fails on unknown commands."""
     if not args or args[0].startswith("-"):
-        return "imagewise", cli
+        return "imagewise", None
     name = args[0]
-    cmd = cli.get_command(CTX, name)
-    assert cmd is not None, f"`imagewise {name}` is shown in docs/guide.md but is no command"
-    if isinstance(cmd, click.Group):
+    assert name in COMMANDS, f"`imagewise {name}` is shown in docs/guide.md but is no command"
+    cmd = load(name)
+    subs = _subcommands(cmd)
+    if subs is not None:
         sub = next((a for a in args[1:] if not a.startswith("-")), None)
         assert sub is not None, f"`imagewise {name}` needs a subcommand in the guide's examples"
-        subcmd = cmd.get_command(click.Context(cmd), sub)
-        assert subcmd is not None, f"`imagewise {name} {sub}` is shown in the guide but is no command"
-        return f"{name} {sub}", subcmd
+        assert sub in subs, f"`imagewise {name} {sub}` is shown in the guide but is no command"
+        return f"{name} {sub}", subs[sub]
     return name, cmd
 
 
@@ -217,13 +226,12 @@ def test_every_command_is_documented_in_the_guide() -> None:
     headings = [line for line in GUIDE_TEXT.splitlines() if line.startswith("#")]
     shown = {_resolve(args)[0] for args in guide_invocations()}
     missing = []
-    for name in cli.list_commands(CTX):
-        cmd = cli.get_command(CTX, name)
-        assert cmd is not None
+    for name in sorted(COMMANDS):
+        cmd = load(name)
         if not any(f"imagewise {name}`" in h for h in headings):
             missing.append(f"no section heading names `imagewise {name}`")
-        names = ([f"{name} {s}" for s in cmd.list_commands(click.Context(cmd))]
-                 if isinstance(cmd, click.Group) else [name])
+        subs = _subcommands(cmd)
+        names = [f"{name} {s}" for s in sorted(subs)] if subs is not None else [name]
         missing += [f"no example runs `imagewise {n}`" for n in names if n not in shown]
     assert not missing, "docs/guide.md is missing commands:\n" + "\n".join(missing)
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner
+from cli_runner import CliRunner
 from conftest import corpus
 from fixtures_registry import push_image, unique_repo
 from test_layers_support import make_tar, member, oci_layout

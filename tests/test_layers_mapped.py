@@ -169,7 +169,7 @@ def test_tampered_layer_never_reaches_the_cache(tmp_path: Path) -> None:
 
 
 def test_analyze_cli_verify_flag(tmp_path: Path) -> None:
-    from click.testing import CliRunner
+    from cli_runner import CliRunner
 
     from imagewise.cli.main import cli
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from click.testing import CliRunner
+from cli_runner import CliRunner
 from test_lint_output import sarif_schema
 
 from imagewise.cli.main import cli

@@ -270,7 +270,7 @@ def test_credentials_never_appear_in_reprs_errors_or_logs(
 
 def test_cli_never_prints_credentials(registry_basic: RegistryServer, isolated: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from click.testing import CliRunner
+    from cli_runner import CliRunner
 
     from imagewise.cli.main import cli
 

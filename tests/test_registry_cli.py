@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from click.testing import CliRunner
+from cli_runner import CliRunner
 from fixtures_registry import RegistryServer, build_image, push_image, unique_repo
 
 from imagewise.cli.main import cli

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from cli_runner import CliRunner
 from conftest import corpus
 from fixtures_images import TarFile, alpine_image, tar_bytes, write_oci_layout
 

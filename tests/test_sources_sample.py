@@ -6,7 +6,7 @@ import json
 import tarfile
 from pathlib import Path
 
-from click.testing import CliRunner
+from cli_runner import CliRunner
 
 from imagewise.cli.main import cli
 from imagewise.sample import build_sample, default_source

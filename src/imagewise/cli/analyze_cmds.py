@@ -7,8 +7,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, cast
 
-import click
-
+from imagewise.cli.args import argument, command, echo, option, path_type
 from imagewise.cli.common import (
     RichReporter,
     handle_errors,
@@ -26,7 +25,7 @@ def _write(text: str, output: str | None) -> None:
         with open(output, "w", encoding="utf-8") as f:
             f.write(text if text.endswith("\n") else text + "\n")
     else:
-        click.echo(text)
+        echo(text)
 
 
 def _open_image(text: str, platform: str | None, insecure: bool) -> Any:
@@ -65,24 +64,24 @@ def _gate_lines(outcomes: list[Any]) -> str:
     return render_gates(outcomes)
 
 
-@click.command("analyze")
-@click.argument("image")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "html"]), default="table",
-              show_default=True, help="Output format.")
-@click.option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout).")
-@click.option("--fail-under-efficiency", metavar="RATIO",
-              help="Fail when dive's efficiency is below RATIO (0-1, or a percentage like 90%).")
-@click.option("--max-wasted-bytes", metavar="SIZE",
-              help="Fail when dive's wasted bytes exceed SIZE (20MB, 20MiB, 512).")
-@click.option("--max-user-wasted-percent", metavar="RATIO",
-              help="Fail when dive's user wasted percent exceeds RATIO (0-1).")
-@click.option("--max-reclaimable-bytes", metavar="SIZE",
-              help="Fail when the reclaimable bytes exceed SIZE.")
-@click.option("--ci", is_flag=True,
-              help="Apply dive's default CI rules (efficiency 0.9, user wasted 0.1) and read "
-                   "./.dive-ci when present.")
-@click.option("--ci-config", metavar="FILE", type=click.Path(dir_okay=False),
-              help="Read gate thresholds from a dive .dive-ci YAML file (either key spelling).")
+@command("analyze")
+@argument("image")
+@option("--format", "fmt", choices=["table", "json", "html"], default="table",
+         show_default=True, help="Output format.")
+@option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout).")
+@option("--fail-under-efficiency", metavar="RATIO",
+         help="Fail when dive's efficiency is below RATIO (0-1, or a percentage like 90%).")
+@option("--max-wasted-bytes", metavar="SIZE",
+         help="Fail when dive's wasted bytes exceed SIZE (20MB, 20MiB, 512).")
+@option("--max-user-wasted-percent", metavar="RATIO",
+         help="Fail when dive's user wasted percent exceeds RATIO (0-1).")
+@option("--max-reclaimable-bytes", metavar="SIZE",
+         help="Fail when the reclaimable bytes exceed SIZE.")
+@option("--ci", flag=True,
+         help="Apply dive's default CI rules (efficiency 0.9, user wasted 0.1) and read "
+              "./.dive-ci when present.")
+@option("--ci-config", metavar="FILE", type=path_type(dir_okay=False),
+         help="Read gate thresholds from a dive .dive-ci YAML file (either key spelling).")
 @platform_option
 @insecure_option
 @verify_option
@@ -93,7 +92,6 @@ def analyze_cmd(image: str, fmt: str, output: str | None, fail_under_efficiency:
                 platform: str | None, insecure: bool, verify: bool) -> None:
     """Layer efficiency of IMAGE: dive-exact figures, reclaimable bytes, waste and its fixes.
 
-    \b
     Exit status: 0 ok, 1 a gate failed, 2 bad input.
     """
     from imagewise.analysis import analyze
@@ -122,17 +120,17 @@ def analyze_cmd(image: str, fmt: str, output: str | None, fail_under_efficiency:
         _write(text + (_gate_lines(outcomes) if outcomes else ""), output)
     table_on_stdout = fmt == "table" and (not output or output == "-")
     if outcomes and not table_on_stdout:  # gate lines reach the terminal whatever the format
-        click.echo(_gate_lines(outcomes).lstrip("\n"), err=True)
+        echo(_gate_lines(outcomes).lstrip("\n"), err=True)
     if failed:
         sys.exit(1)
 
 
-@click.command("diff")
-@click.argument("image_a")
-@click.argument("image_b")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="Output format.")
-@click.option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout).")
+@command("diff")
+@argument("image_a")
+@argument("image_b")
+@option("--format", "fmt", choices=["table", "json"], default="table",
+         show_default=True, help="Output format.")
+@option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout).")
 @platform_option
 @insecure_option
 @verify_option

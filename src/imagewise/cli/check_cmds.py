@@ -5,28 +5,27 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import click
-
+from imagewise.cli.args import argument, command, echo, group, option, path_type
 from imagewise.cli.common import RichReporter, handle_errors, insecure_option, platform_option
 
 
-@click.command("check")
-@click.argument("image")
-@click.option("--dockerfile", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Lint this Dockerfile too and link image findings to its lines.")
-@click.option("--policy", "policy_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Policy YAML (default: the guide's baseline; see `imagewise policy init`).")
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), envvar="IMAGEWISE_DB",
-              help="Offline OSV database (default: $IMAGEWISE_DB or the user cache dir).")
-@click.option("--format", "fmt", type=click.Choice(["tty", "json", "sarif", "html"]), default="tty",
-              show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the report here instead of standard output.")
-@click.option("--ignore-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help=".imagewise-ignore.yaml, .trivyignore or .grype.yaml (default: found in cwd).")
-@click.option("--vex", "vex", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="OpenVEX document (repeatable).")
-@click.option("--no-cache", is_flag=True, help="Read every layer; don't use or fill the layer cache.")
+@command("check")
+@argument("image")
+@option("--dockerfile", type=path_type(exists=True, dir_okay=False, as_path=True),
+         help="Lint this Dockerfile too and link image findings to its lines.")
+@option("--policy", "policy_file", type=path_type(dir_okay=False, as_path=True),
+         help="Policy YAML (default: the guide's baseline; see `imagewise policy init`).")
+@option("--db", type=path_type(dir_okay=False, as_path=True), envvar="IMAGEWISE_DB",
+         help="Offline OSV database (default: $IMAGEWISE_DB or the user cache dir).")
+@option("--format", "fmt", choices=["tty", "json", "sarif", "html"], default="tty",
+         show_default=True)
+@option("-o", "--output", type=path_type(dir_okay=False, as_path=True),
+         help="Write the report here instead of standard output.")
+@option("--ignore-file", type=path_type(exists=True, dir_okay=False, as_path=True),
+         help=".imagewise-ignore.yaml, .trivyignore or .grype.yaml (default: found in cwd).")
+@option("--vex", "vex", multiple=True, type=path_type(exists=True, dir_okay=False, as_path=True),
+         help="OpenVEX document (repeatable).")
+@option("--no-cache", flag=True, help="Read every layer; don't use or fill the layer cache.")
 @platform_option
 @insecure_option
 @handle_errors
@@ -35,7 +34,6 @@ def check_cmd(image: str, dockerfile: Path | None, policy_file: Path | None, db:
               no_cache: bool, platform: str | None, insecure: bool) -> None:
     """Check IMAGE against the best-practice policy: one pass over each layer, one verdict.
 
-    \b
     Runs together, reading each layer once:
       efficiency and waste (dive-exact, plus reclaimable bytes and fixes)
       SBOM catalogers and vulnerabilities from the offline OSV database
@@ -43,10 +41,8 @@ def check_cmd(image: str, dockerfile: Path | None, policy_file: Path | None, db:
       CIS / dockle image audit (root user, setuid files, caches, empty passwords, ...)
       Dockerfile lint when --dockerfile is given, with image findings linked to its lines
 
-    \b
     Exit codes: 0 the policy passed, 1 it failed, 2 usage or input error.
 
-    \b
     Examples:
       imagewise check docker-archive:app.tar --dockerfile Dockerfile
       imagewise check oci:build/app:1.2.0 --policy policy.yaml --format html -o report.html
@@ -78,20 +74,21 @@ def check_cmd(image: str, dockerfile: Path | None, policy_file: Path | None, db:
         text = render_tty(result, color=color)
     if output is not None:
         output.write_text(text, "utf-8")
-        click.echo(f"wrote {output} ({'PASS' if result.verdict.passed else 'FAIL'})", err=True)
+        echo(f"wrote {output} ({'PASS' if result.verdict.passed else 'FAIL'})", err=True)
     else:
-        click.echo(text, nl=False)
+        echo(text, nl=False)
     sys.exit(0 if result.verdict.passed else 1)
 
 
-@click.group("policy")
+@group("policy")
 def policy_group() -> None:
     """Write and validate policy files (the guide's baselines as gates)."""
 
 
 @policy_group.command("init")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path), default="imagewise-policy.yaml")
-@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@argument("path", nargs="?", type=path_type(dir_okay=False, as_path=True),
+          default="imagewise-policy.yaml")
+@option("--force", flag=True, help="Overwrite an existing file.")
 @handle_errors
 def policy_init(path: Path, force: bool) -> None:
     """Write the default policy (the guide's baselines) to PATH to edit."""
@@ -101,15 +98,15 @@ def policy_init(path: Path, force: bool) -> None:
     if path.exists() and not force:
         raise UsageError(f"{path} exists; use --force to overwrite")
     path.write_text(default_text(), "utf-8")
-    click.echo(f"wrote {path}")
+    echo(f"wrote {path}")
 
 
 @policy_group.command("validate")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@argument("path", type=path_type(dir_okay=False, as_path=True))
 @handle_errors
 def policy_validate(path: Path) -> None:
     """Check a policy file: unknown keys and wrong types are reported with their key path."""
     from imagewise.policy.model import load_policy
 
     p = load_policy(path)
-    click.echo(f"{path}: valid ({len(p.rules)} rule levels)")
+    echo(f"{path}: valid ({len(p.rules)} rule levels)")

@@ -7,8 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, Self, TypeVar
 
-import click
-
+from imagewise.cli.args import echo, option
 from imagewise.errors import ImagewiseError
 from imagewise.progress import Reporter
 
@@ -23,30 +22,30 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ImagewiseError as e:
-            click.echo(f"imagewise: error: {e}", err=True)
+            echo(f"imagewise: error: {e}", err=True)
             sys.exit(e.exit_code)
         except FileNotFoundError as e:
-            click.echo(f"imagewise: error: {e.filename or e}: no such file or directory", err=True)
+            echo(f"imagewise: error: {e.filename or e}: no such file or directory", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
-            click.echo("imagewise: interrupted", err=True)
+            echo("imagewise: interrupted", err=True)
             sys.exit(130)
-        except (click.exceptions.Exit, click.ClickException, SystemExit):
+        except SystemExit:
             raise
         except Exception as e:  # a bug, not bad input: one line, the traceback on request
             import os
 
             if os.environ.get("IMAGEWISE_DEBUG"):
                 raise
-            click.echo(f"imagewise: internal error: {type(e).__name__}: {e} "
-                       "(set IMAGEWISE_DEBUG=1 for the traceback, and please report it)", err=True)
+            echo(f"imagewise: internal error: {type(e).__name__}: {e} "
+                 "(set IMAGEWISE_DEBUG=1 for the traceback, and please report it)", err=True)
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
 
 
 def platform_option(fn: F) -> F:
-    return click.option(
+    return option(
         "--platform",
         metavar="OS/ARCH[/VARIANT]",
         help="Platform to pick from a multi-platform image (default: this host's).",
@@ -54,17 +53,17 @@ def platform_option(fn: F) -> F:
 
 
 def insecure_option(fn: F) -> F:
-    return click.option(
+    return option(
         "--insecure",
-        is_flag=True,
+        flag=True,
         help="Allow plain HTTP and unverified TLS (loopback registries are always allowed HTTP).",
     )(fn)
 
 
 def verify_option(fn: F) -> F:
-    return click.option(
+    return option(
         "--verify",
-        is_flag=True,
+        flag=True,
         help="Also check the digest of uncompressed layers read in place from local archives "
              "and layouts (as dive and syft, imagewise trusts those files by default). Registry "
              "blobs and compressed layers are always checked while they are read.",

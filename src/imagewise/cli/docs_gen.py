@@ -43,14 +43,17 @@ KINDS: tuple[tuple[str, str, str, str], ...] = (
 
 def rules_json() -> list[dict[str, Any]]:
     """The rules exactly as ``imagewise rules --format json`` lists them."""
-    from click.testing import CliRunner
+    import contextlib
+    import io
 
-    from imagewise.cli.main import cli
+    from imagewise.cli.main import run
 
-    result = CliRunner().invoke(cli, ["rules", "--format", "json"])
-    if result.exit_code != 0:
-        raise RuntimeError(f"`imagewise rules --format json` failed: {result.output}")
-    doc = json.loads(result.stdout)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = run(["rules", "--format", "json"])
+    if status != 0:
+        raise RuntimeError(f"`imagewise rules --format json` failed: {out.getvalue()}")
+    doc = json.loads(out.getvalue())
     if doc.get("schema") != "imagewise/rules/v1":
         raise RuntimeError(f"unexpected rules schema {doc.get('schema')!r}")
     return list(doc["rules"])

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-import click
-
+from imagewise.cli.args import argument, command, echo, option
 from imagewise.cli.common import (
     RichReporter,
     handle_errors,
@@ -23,13 +22,13 @@ def _show(name: str) -> str:
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-@click.command("files")
-@click.argument("image")
-@click.option("--layer", "layer", type=int, default=None, metavar="N",
-              help="Show what layer N adds (+), modifies (~) and deletes (-) instead of the "
-                   "merged filesystem. 0 is the base layer; negative numbers count from the top.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="Output format.")
+@command("files")
+@argument("image")
+@option("--layer", "layer", type=int, default=None, metavar="N",
+         help="Show what layer N adds (+), modifies (~) and deletes (-) instead of the "
+              "merged filesystem. 0 is the base layer; negative numbers count from the top.")
+@option("--format", "fmt", choices=["table", "json"], default="table",
+         show_default=True, help="Output format.")
 @platform_option
 @insecure_option
 @verify_option
@@ -51,7 +50,7 @@ def files_cmd(image: str, layer: int | None, fmt: str, platform: str | None,
         with RichReporter() as reporter:
             listing = list_files(img, layer, reporter, verify=verify)
         if fmt == "json":
-            click.echo(json.dumps(listing.to_json(img), indent=2))
+            echo(json.dumps(listing.to_json(img), indent=2))
             return
     lines = []
     for r in listing.rows:
@@ -65,6 +64,6 @@ def files_cmd(image: str, layer: int | None, fmt: str, platform: str | None,
         mark = f"{_MARK.get(r.change, ' ')} " if listing.layer is not None else ""
         lines.append(f"{mark}{r.permissions} {owner:>11} {size:>9}  {name}")
     if lines:
-        click.echo("\n".join(lines))
+        echo("\n".join(lines))
     elif listing.layer is not None:
-        click.echo(f"layer {listing.layer} changes no files", err=True)
+        echo(f"layer {listing.layer} changes no files", err=True)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import click
-
+from imagewise.cli.args import argument, command, echo, int_range, option
 from imagewise.cli.common import handle_errors, insecure_option, platform_option
 from imagewise.units import format_size
 
@@ -98,10 +97,10 @@ def _render_table(doc: dict[str, Any]) -> None:
     sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
 
-@click.command("inspect")
-@click.argument("image")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="Output format.")
+@command("inspect")
+@argument("image")
+@option("--format", "fmt", choices=["table", "json"], default="table",
+         show_default=True, help="Output format.")
 @platform_option
 @insecure_option
 @handle_errors
@@ -113,29 +112,27 @@ def inspect_cmd(image: str, fmt: str, platform: str | None, insecure: bool) -> N
     """
     doc = inspect_image(image, platform=platform, insecure=insecure)
     if fmt == "json":
-        click.echo(json.dumps(doc, indent=2))
+        echo(json.dumps(doc, indent=2))
     else:
         _render_table(doc)
 
 
-@click.command("copy")
-@click.argument("src")
-@click.argument("dst")
+@command("copy")
+@argument("src")
+@argument("dst")
 @platform_option
-@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=6, show_default=True,
-              help="Blobs transferred in parallel.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Summary format.")
+@option("--jobs", "-j", type=int_range(1, 64), default=6, show_default=True,
+         help="Blobs transferred in parallel.")
+@option("--format", "fmt", choices=["text", "json"], default="text",
+         show_default=True, help="Summary format.")
 @insecure_option
 @handle_errors
 def copy_cmd(src: str, dst: str, platform: str | None, jobs: int, fmt: str, insecure: bool) -> None:
     """Copy an image from SRC to DST, preserving the manifest digest.
 
-    \b
     An index (multi-platform image) is copied whole, every platform, unless --platform picks one.
     Blobs the destination has are skipped; on one registry they are mounted across repositories.
 
-    \b
       imagewise copy docker-archive:app.tar docker://localhost:5000/app:1.0
       imagewise copy docker://localhost:5000/app:1.0 oci:./backup:1.0
     """
@@ -151,9 +148,9 @@ def copy_cmd(src: str, dst: str, platform: str | None, jobs: int, fmt: str, inse
     if fmt == "json":
         from dataclasses import asdict
 
-        click.echo(json.dumps({"schema": "imagewise/copy/v1", **asdict(result)}, indent=2))
+        echo(json.dumps({"schema": "imagewise/copy/v1", **asdict(result)}, indent=2))
     else:
-        click.echo(
+        echo(
             f"{result.destination} {result.digest}: {result.blobs_copied} blobs copied "
             f"({format_size(result.bytes_copied)}), {result.blobs_skipped} already present, "
             f"{result.blobs_mounted} mounted, {result.manifests} manifest(s)"

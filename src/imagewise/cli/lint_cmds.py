@@ -7,8 +7,7 @@ import sys
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-import click
-
+from imagewise.cli.args import argument, command, echo, option, path_type
 from imagewise.cli.common import handle_errors
 
 if TYPE_CHECKING:
@@ -109,33 +108,32 @@ def _use_color(fmt: str, color: bool | None) -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
-@click.command("lint", context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("dockerfiles", nargs=-1, metavar="[DOCKERFILE ...]")
-@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS), default="tty",
-              show_default=True, help="Output format.")
-@click.option("-t", "--failure-threshold", "threshold", type=click.Choice(THRESHOLDS),
-              default=None, help="Exit 1 when a finding is at or above this severity "
-              "(default from config, else info).")
-@click.option("--no-fail", is_flag=True, help="Always exit 0 when linting succeeded.")
-@click.option("-c", "--config", type=click.Path(dir_okay=False), default=None,
-              help="Config file (.hadolint.yaml style YAML, or imagewise.toml).")
-@click.option("--ignore", multiple=True, metavar="RULE", help="Ignore a rule (repeatable).")
-@click.option("--rules", "rules_files", multiple=True, type=click.Path(dir_okay=False),
-              metavar="FILE", help="Custom rules file (YAML/TOML, repeatable).")
-@click.option("--context", type=click.Path(file_okay=False, exists=True), default=None,
-              help="Build context directory (default: each Dockerfile's directory).")
-@click.option("--fix", is_flag=True, help="Rewrite the files in place with the safe fixes.")
-@click.option("--diff", "show_diff", is_flag=True,
-              help="Only print the fixes as a unified diff (exit 1 when there are any).")
-@click.option("--color/--no-color", default=None,
-              help="Colour tty output (default: on a terminal).")
+@command("lint")
+@argument("dockerfiles", nargs="*", metavar="DOCKERFILE")
+@option("-f", "--format", "fmt", choices=FORMATS, default="tty",
+         show_default=True, help="Output format.")
+@option("-t", "--failure-threshold", "threshold", choices=THRESHOLDS,
+         default=None, help="Exit 1 when a finding is at or above this severity "
+                            "(default from config, else info).")
+@option("--no-fail", flag=True, help="Always exit 0 when linting succeeded.")
+@option("-c", "--config", type=path_type(dir_okay=False), default=None,
+         help="Config file (.hadolint.yaml style YAML, or imagewise.toml).")
+@option("--ignore", multiple=True, metavar="RULE", help="Ignore a rule (repeatable).")
+@option("--rules", "rules_files", multiple=True, type=path_type(dir_okay=False),
+         metavar="FILE", help="Custom rules file (YAML/TOML, repeatable).")
+@option("--context", type=path_type(file_okay=False, exists=True), default=None,
+         help="Build context directory (default: each Dockerfile's directory).")
+@option("--fix", flag=True, help="Rewrite the files in place with the safe fixes.")
+@option("--diff", "show_diff", flag=True,
+         help="Only print the fixes as a unified diff (exit 1 when there are any).")
+@option("--color/--no-color", default=None,
+         help="Colour tty output (default: on a terminal).")
 @handle_errors
 def lint_cmd(dockerfiles: tuple[str, ...], fmt: str, threshold: str | None, no_fail: bool,
              config: str | None, ignore: tuple[str, ...], rules_files: tuple[str, ...],
              context: str | None, fix: bool, show_diff: bool, color: bool | None) -> None:
     """Lint Dockerfiles: hadolint's DL rules and the guide's IW rules. `-` reads stdin.
 
-    \b
     Exit codes: 0 clean (or below the threshold), 1 findings at/over the failure threshold
     (or, with --diff, fixes pending), 2 usage, config or Dockerfile syntax errors.
     """
@@ -157,7 +155,7 @@ def lint_cmd(dockerfiles: tuple[str, ...], fmt: str, threshold: str | None, no_f
                 text = _fix_in_place(item, cfg.context_dir)
             findings.extend(_lint_one(item, text, cfg))
         except DockerfileSyntaxError as e:
-            click.echo(f"imagewise: error: {e}", err=True)
+            echo(f"imagewise: error: {e}", err=True)
             broken = True
             continue
         sources[item.name] = text
@@ -185,12 +183,12 @@ def _fix_in_place(item: _Input, context: str | None) -> str:
     result = fix(item.text, item.name, dockerfile_dir=_dockerfile_dir(item, context))
     if result.changed:
         if item.path is None:
-            click.echo(result.fixed, nl=False)  # stdin: the fixed file goes to stdout
+            echo(result.fixed, nl=False)  # stdin: the fixed file goes to stdout
         else:
             with open(item.path, "w", encoding="utf-8", newline="") as fh:
                 fh.write(result.fixed)
             rules = ", ".join(sorted(result.rules))
-            click.echo(f"fixed {item.name}: {len(result.edits)} edit(s) ({rules})", err=True)
+            echo(f"fixed {item.name}: {len(result.edits)} edit(s) ({rules})", err=True)
     return result.fixed
 
 
@@ -203,12 +201,12 @@ def _diff(inputs: list[_Input], context: str | None) -> int:
         try:
             result = fix(item.text, item.name, dockerfile_dir=_dockerfile_dir(item, context))
         except DockerfileSyntaxError as e:
-            click.echo(f"imagewise: error: {e}", err=True)
+            echo(f"imagewise: error: {e}", err=True)
             broken = True
             continue
         if result.changed:
             pending = True
-            click.echo(result.diff(), nl=False)
+            echo(result.diff(), nl=False)
     return 2 if broken else 1 if pending else 0
 
 
@@ -219,21 +217,21 @@ def _emit(findings: list[Finding], fmt: str, sources: dict[str, str], color: boo
     rules = _rule_table(cfg) if fmt == "sarif" else None
     paint = _use_color(fmt, color) and not err
     out = render(findings, fmt, rules=rules, sources=sources, color=paint)
-    click.echo(out, nl=False, err=err, color=paint)
+    echo(out, nl=False, err=err)
 
 
 def _custom_options(fn: Any) -> Any:
-    fn = click.option("--rules", "rules_files", multiple=True, metavar="FILE",
-                      type=click.Path(dir_okay=False), help="Custom rules file (repeatable).")(fn)
-    return click.option("-c", "--config", type=click.Path(dir_okay=False), default=None,
+    fn = option("--rules", "rules_files", multiple=True, metavar="FILE",
+                      type=path_type(dir_okay=False), help="Custom rules file (repeatable).")(fn)
+    return option("-c", "--config", type=path_type(dir_okay=False), default=None,
                         help="Lint config whose custom-rules to include.")(fn)
 
 
-@click.command("rules", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
-@click.option("--source", "source", default=None, metavar="NAME",
-              help="Only rules from this source (hadolint, imagewise, dockle, ...).")
+@command("rules")
+@option("--format", "fmt", choices=["table", "json"], default="table",
+         show_default=True)
+@option("--source", "source", default=None, metavar="NAME",
+         help="Only rules from this source (hadolint, imagewise, dockle, ...).")
 @_custom_options
 @handle_errors
 def rules_cmd(fmt: str, source: str | None, config: str | None,
@@ -247,11 +245,11 @@ def rules_cmd(fmt: str, source: str | None, config: str | None,
         infos = [i for i in infos if i.source == source]
     if fmt == "json":
         doc = {"schema": "imagewise/rules/v1", "rules": [_info_json(i) for i in infos]}
-        click.echo(json.dumps(doc, indent=2))
+        echo(json.dumps(doc, indent=2))
         return
     width = max((len(i.id) for i in infos), default=6)
     for i in infos:
-        click.echo(f"{i.id:<{width}}  {i.severity!s:<7}  {i.area or '-':<11}  {i.title}")
+        echo(f"{i.id:<{width}}  {i.severity!s:<7}  {i.area or '-':<11}  {i.title}")
 
 
 def _sort_key(info: RuleInfo) -> tuple[int, str]:
@@ -266,8 +264,8 @@ def _info_json(info: RuleInfo) -> dict[str, Any]:
             "fix": info.fix}
 
 
-@click.command("explain", context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("rule_id", metavar="ID")
+@command("explain")
+@argument("rule_id", metavar="ID")
 @_custom_options
 @handle_errors
 def explain_cmd(rule_id: str, config: str | None, rules_files: tuple[str, ...]) -> None:
@@ -282,10 +280,10 @@ def explain_cmd(rule_id: str, config: str | None, rules_files: tuple[str, ...]) 
         close = difflib.get_close_matches(rule_id.upper(), list(table), n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise UsageError(f"unknown rule {rule_id!r}{hint} (`imagewise rules` lists them all)")
-    click.echo(f"{info.id}: {info.title}")
-    click.echo(f"severity: {info.severity}   area: {info.area or '-'}   "
+    echo(f"{info.id}: {info.title}")
+    echo(f"severity: {info.severity}   area: {info.area or '-'}   "
                f"source: {info.source or '-'}")
     if info.rationale:
-        click.echo(f"\nWhy:\n  {info.rationale}")
+        echo(f"\nWhy:\n  {info.rationale}")
     if info.fix:
-        click.echo(f"\nFix:\n  {info.fix}")
+        echo(f"\nFix:\n  {info.fix}")

@@ -1,16 +1,14 @@
-"""Entry point. Commands are loaded lazily so ``imagewise --version`` stays fast."""
+"""Entry point: ``imagewise COMMAND ...``. Only the module of the command asked for is imported,
+so every command starts as fast as its own work allows (see ``cli.args``)."""
 
 from __future__ import annotations
 
-import importlib
 import sys
-from typing import Any
-
-import click
+from collections.abc import Sequence
 
 from imagewise import __version__
 
-#: command name -> "module:attribute" of a click command; modules import heavy libraries lazily
+#: command name -> "module:attribute" of its Command or Group; modules import heavy libraries lazily
 COMMANDS: dict[str, str] = {
     "inspect": "imagewise.cli.image_cmds:inspect_cmd",
     "copy": "imagewise.cli.image_cmds:copy_cmd",
@@ -29,39 +27,45 @@ COMMANDS: dict[str, str] = {
     "sample": "imagewise.cli.sample_cmds:sample_cmd",
 }
 
+HELP = """\
+usage: imagewise COMMAND [ARGS]...
 
-class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+imagewise makes container images good and keeps them good.
 
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        target = COMMANDS.get(name)
-        if target is None:
-            return None
-        module, attr = target.split(":")
-        cmd = getattr(importlib.import_module(module), attr, None)
-        return cmd if isinstance(cmd, click.Command) else None
+Image references accept the transports you know from skopeo and podman:
+  docker://REGISTRY/REPO[:TAG][@DIGEST]   (or a bare reference)
+  oci:DIR[:TAG]   oci-archive:FILE[:TAG]   docker-archive:FILE[:REF]
+
+Start with:
+  imagewise check IMAGE          one pass, one verdict
+  imagewise lint Dockerfile      hadolint-compatible lint with autofix
+  imagewise analyze IMAGE        dive-exact efficiency and reclaimable bytes
+
+options:
+  -h, --help     show this message and exit
+  -V, --version  show the version and exit
+
+commands:
+{commands}
+
+`imagewise COMMAND --help` explains each command.
+"""
 
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+def load(name: str) -> object:
+    """The Command or Group registered as ``name`` (its module imported now)."""
+    import importlib
+
+    module, attr = COMMANDS[name].split(":")
+    return getattr(importlib.import_module(module), attr)
 
 
-@click.group(cls=LazyGroup, context_settings=CONTEXT)
-@click.version_option(__version__, "-V", "--version", prog_name="imagewise")
-def cli() -> None:
-    """imagewise makes container images good and keeps them good.
-
-    \b
-    Image references accept the transports you know from skopeo and podman:
-      docker://REGISTRY/REPO[:TAG][@DIGEST]   (or a bare reference)
-      oci:DIR[:TAG]   oci-archive:FILE[:TAG]   docker-archive:FILE[:REF]
-
-    \b
-    Start with:
-      imagewise check IMAGE          one pass, one verdict
-      imagewise lint Dockerfile      hadolint-compatible lint with autofix
-      imagewise analyze IMAGE        dive-exact efficiency and reclaimable bytes
-    """
+def help_text() -> str:
+    """The top-level help; each command's line is the first line of its docstring."""
+    width = max(len(n) for n in COMMANDS)
+    rows = "\n".join(f"  {n:<{width}}  {load(n).summary}"  # type: ignore[attr-defined]
+                     for n in sorted(COMMANDS))
+    return HELP.format(commands=rows)
 
 
 def _skip_httpx_cli() -> None:
@@ -78,12 +82,32 @@ def _skip_httpx_cli() -> None:
         sys.modules["httpx._main"] = stub
 
 
-def main(argv: list[str] | None = None) -> Any:
-    from imagewise.errors import ImagewiseError
+def run(argv: Sequence[str]) -> int:
+    """Run one command line (without the program name); returns the exit status."""
+    if not argv or argv[0] in ("-h", "--help"):
+        sys.stdout.write(help_text())
+        return 0 if argv else 2
+    if argv[0] in ("-V", "--version"):
+        sys.stdout.write(f"imagewise, version {__version__}\n")
+        return 0
+    name = argv[0]
+    if name not in COMMANDS:
+        import difflib
 
+        close = difflib.get_close_matches(name, list(COMMANDS), n=3)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        sys.stderr.write(f"usage: imagewise COMMAND [ARGS]...\nimagewise: error: no such "
+                         f"command {name!r}{hint} (`imagewise --help` lists them)\n")
+        return 2
     _skip_httpx_cli()
-    try:
-        return cli.main(args=argv, prog_name="imagewise", standalone_mode=True)
-    except ImagewiseError as e:  # pragma: no cover - click handles most exits itself
-        click.echo(f"imagewise: error: {e}", err=True)
-        sys.exit(e.exit_code)
+    cmd = load(name)
+    return cmd.main(argv[1:], f"imagewise {name}")  # type: ignore[attr-defined,no-any-return]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The console script: exits with the command's status."""
+    sys.exit(run(list(sys.argv[1:] if argv is None else argv)))
+
+
+#: what tests and docs call: ``cli(["analyze", ...])`` returns the exit status
+cli = run

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 
-import click
-
+from imagewise.cli.args import argument, command, echo, option
 from imagewise.cli.common import handle_errors, insecure_option
 
 
-@click.command("tags")
-@click.argument("repository", metavar="REPO")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="Output format.")
+@command("tags")
+@argument("repository", metavar="REPO")
+@option("--format", "fmt", choices=["table", "json"], default="table",
+         show_default=True, help="Output format.")
 @insecure_option
 @handle_errors
 def tags_cmd(repository: str, fmt: str, insecure: bool) -> None:
@@ -27,10 +26,10 @@ def tags_cmd(repository: str, fmt: str, insecure: bool) -> None:
     tags = client_for(ref, insecure).list_tags(ref.repository)
     if fmt == "json":
         doc = {"schema": "imagewise/tags/v1", "repository": ref.name, "tags": tags}
-        click.echo(json.dumps(doc, indent=2))
+        echo(json.dumps(doc, indent=2))
         return
     if not tags:
-        click.echo(f"{ref.name}: no tags", err=True)
+        echo(f"{ref.name}: no tags", err=True)
         return
     for tag in tags:
-        click.echo(tag)
+        echo(tag)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import click
-
+from imagewise.cli.args import argument, command, echo, option, path_type
 from imagewise.cli.common import handle_errors
 
 
-@click.command("sample")
-@click.argument("directory", type=click.Path(file_okay=False))
-@click.option("--tag", default=None, help="Tag in the layout's index.json (default: latest).")
-@click.option("--source", type=click.Path(exists=True, file_okay=False), default=None,
-              help="The examples/sample directory to build from (default: this checkout's).")
+@command("sample")
+@argument("directory", type=path_type(file_okay=False))
+@option("--tag", default=None, help="Tag in the layout's index.json (default: latest).")
+@option("--source", type=path_type(exists=True, file_okay=False), default=None,
+         help="The examples/sample directory to build from (default: this checkout's).")
 @handle_errors
 def sample_cmd(directory: str, tag: str | None, source: str | None) -> None:
     """Build the sample image into DIRECTORY as an OCI layout, without network.
@@ -20,11 +19,10 @@ def sample_cmd(directory: str, tag: str | None, source: str | None) -> None:
     private key, apt caches, old Python packages, wasted bytes), so every imagewise command has
     something to show. Try next:
 
-    \b
       imagewise check oci:DIRECTORY
       imagewise inspect oci:DIRECTORY
     """
     from imagewise.sample import build_sample
 
     result = build_sample(directory, source=source, tag=tag)
-    click.echo(f"{result.reference} {result.digest} ({result.layers} layers, {result.size} bytes)")
+    echo(f"{result.reference} {result.digest} ({result.layers} layers, {result.size} bytes)")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import click
-
+from imagewise.cli.args import argument, command, echo, int_range, option, path_type
 from imagewise.cli.common import RichReporter, handle_errors, insecure_option, platform_option
 
 
@@ -32,16 +31,16 @@ def _list_catalogers() -> str:
     return "".join(f"{c.id:<{width}}  {','.join(c.types) or '-':<8}  {c.description}\n" for c in ALL)
 
 
-@click.command("sbom")
-@click.argument("image", required=False)
-@click.option("--format", "-f", "fmt", default="table", show_default=True,
-              type=click.Choice(["table", "json", "cyclonedx-json", "spdx-json"]),
-              help="Output format.")
-@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, writable=True),
-              help="Write the SBOM to this file instead of stdout.")
-@click.option("--base-layers", type=click.IntRange(min=0), default=None,
-              help="Number of layers that belong to the base image (default: from history).")
-@click.option("--list-catalogers", is_flag=True, help="List the catalogers and exit.")
+@command("sbom")
+@argument("image", nargs="?")
+@option("--format", "-f", "fmt", default="table", show_default=True,
+         choices=["table", "json", "cyclonedx-json", "spdx-json"],
+         help="Output format.")
+@option("-o", "--output", "output", type=path_type(dir_okay=False),
+         help="Write the SBOM to this file instead of stdout.")
+@option("--base-layers", type=int_range(0), default=None,
+         help="Number of layers that belong to the base image (default: from history).")
+@option("--list-catalogers", flag=True, help="List the catalogers and exit.")
 @platform_option
 @insecure_option
 @handle_errors
@@ -53,10 +52,12 @@ def sbom_cmd(image: str | None, fmt: str, output: str | None, base_layers: int |
     from imagewise.sbom.formats import render
 
     if list_catalogers:
-        click.echo(_list_catalogers(), nl=False)
+        echo(_list_catalogers(), nl=False)
         return
     if not image:
-        raise click.UsageError("missing argument IMAGE")
+        from imagewise.errors import UsageError
+
+        raise UsageError("missing argument IMAGE (or use --list-catalogers)")
     with RichReporter() as rep:
         cat = sbom_for(image, platform=platform, insecure=insecure, base_layers=base_layers,
                        reporter=rep)
@@ -64,6 +65,6 @@ def sbom_cmd(image: str | None, fmt: str, output: str | None, base_layers: int |
     if output:
         with open(output, "w", encoding="utf-8") as f:
             f.write(text)
-        click.echo(f"wrote {fmt} SBOM to {output}", err=True)
+        echo(f"wrote {fmt} SBOM to {output}", err=True)
     else:
-        click.echo(text, nl=False)
+        echo(text, nl=False)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import click
-
+from imagewise.cli.args import argument, command, echo, group, option, path_type
 from imagewise.cli.common import handle_errors, insecure_option, platform_option
 
 _DB_HELP = ("SQLite vulnerability database (default: $IMAGEWISE_DB, else the user cache dir "
@@ -20,7 +19,7 @@ def _db_path(db: Path | None) -> Path:
 
 
 def _warn(text: str) -> None:
-    click.echo(f"imagewise: warning: {text}", err=True)
+    echo(f"imagewise: warning: {text}", err=True)
 
 
 def _is_json_file(target: str) -> bool:
@@ -31,26 +30,26 @@ def _is_json_file(target: str) -> bool:
         return f.read(512).lstrip()[:1] == b"{"
 
 
-@click.command("scan")
-@click.argument("target", metavar="IMAGE|SBOM")
-@click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), help=_DB_HELP)
-@click.option("--fail-on", type=click.Choice(["low", "medium", "high", "critical"]),
-              help="Exit 1 when a vulnerability (or secret) at or above this severity is found.")
-@click.option("--ignore-file", "ignore_files", multiple=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help=".imagewise-ignore.yaml, .trivyignore or .grype.yaml (repeatable; default: "
-                   "those present in the current directory).")
-@click.option("--vex", "vex_files", multiple=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="OpenVEX document; not_affected/fixed statements suppress (repeatable).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "sarif"]), default="table",
-              show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the report to this file instead of stdout.")
-@click.option("--max-db-age", type=float, default=7.0, show_default=True,
-              envvar="IMAGEWISE_MAX_DB_AGE", metavar="DAYS",
-              help="Warn when the newest record in the database is older than this.")
-@click.option("--no-secrets", is_flag=True, help="Skip the secrets scan of layers and config.")
+@command("scan")
+@argument("target", metavar="IMAGE|SBOM")
+@option("--db", "db", type=path_type(dir_okay=False, as_path=True), help=_DB_HELP)
+@option("--fail-on", choices=["low", "medium", "high", "critical"],
+         help="Exit 1 when a vulnerability (or secret) at or above this severity is found.")
+@option("--ignore-file", "ignore_files", multiple=True,
+         type=path_type(exists=True, dir_okay=False, as_path=True),
+         help=".imagewise-ignore.yaml, .trivyignore or .grype.yaml (repeatable; default: "
+              "those present in the current directory).")
+@option("--vex", "vex_files", multiple=True,
+         type=path_type(exists=True, dir_okay=False, as_path=True),
+         help="OpenVEX document; not_affected/fixed statements suppress (repeatable).")
+@option("--format", "fmt", choices=["table", "json", "sarif"], default="table",
+         show_default=True)
+@option("-o", "--output", type=path_type(dir_okay=False, as_path=True),
+         help="Write the report to this file instead of stdout.")
+@option("--max-db-age", type=float, default=7.0, show_default=True,
+         envvar="IMAGEWISE_MAX_DB_AGE", metavar="DAYS",
+         help="Warn when the newest record in the database is older than this.")
+@option("--no-secrets", flag=True, help="Skip the secrets scan of layers and config.")
 @platform_option
 @insecure_option
 @handle_errors
@@ -59,7 +58,6 @@ def scan_cmd(target: str, db: Path | None, fail_on: str | None, ignore_files: tu
              no_secrets: bool, platform: str | None, insecure: bool) -> None:
     """Vulnerabilities (offline OSV database) and secrets of an image, or of an SBOM file.
 
-    \b
     Exit codes: 0 no finding at the --fail-on level, 1 gate failed, 2 bad input.
     Never uses the network for vulnerability data: import it first with 'imagewise db import'.
     """
@@ -96,23 +94,23 @@ def scan_cmd(target: str, db: Path | None, fail_on: str | None, ignore_files: tu
     if output is not None:
         output.write_text(text, encoding="utf-8")
     else:
-        click.echo(text, nl=False)
+        echo(text, nl=False)
     if fail_on and not result.vulns_scanned:
-        click.echo(f"imagewise: error: --fail-on {fail_on} cannot be decided: "
+        echo(f"imagewise: error: --fail-on {fail_on} cannot be decided: "
                    f"{result.db_note}", err=True)
         sys.exit(2)
     if result.fails(fail_on):
         sys.exit(1)
 
 
-@click.group("db")
+@group("db")
 def db_group() -> None:
     """The offline vulnerability database (OSV records in SQLite)."""
 
 
 @db_group.command("import")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), help=_DB_HELP)
+@argument("paths", nargs="+", type=path_type(as_path=True))
+@option("--db", "db", type=path_type(dir_okay=False, as_path=True), help=_DB_HELP)
 @handle_errors
 def db_import_cmd(paths: tuple[Path, ...], db: Path | None) -> None:
     """Import OSV records: JSON/YAML files, directories of them, osv.dev all.zip exports.
@@ -129,7 +127,7 @@ def db_import_cmd(paths: tuple[Path, ...], db: Path | None) -> None:
     with VulnDB(db_path, create=True) as store:
         stats = store.import_paths(paths)
         status = store.status()
-    click.echo(f"{db_path}: {stats.added} added, {stats.updated} updated, "
+    echo(f"{db_path}: {stats.added} added, {stats.updated} updated, "
                f"{stats.unchanged} unchanged, {len(stats.skipped)} skipped; "
                f"{status.records} records in total")
     for where, reason in stats.skipped[:20]:
@@ -141,9 +139,9 @@ def db_import_cmd(paths: tuple[Path, ...], db: Path | None) -> None:
 
 
 @db_group.command("status")
-@click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), help=_DB_HELP)
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@option("--db", "db", type=path_type(dir_okay=False, as_path=True), help=_DB_HELP)
+@option("--format", "fmt", choices=["table", "json"], default="table",
+         show_default=True)
 @handle_errors
 def db_status_cmd(db: Path | None, fmt: str) -> None:
     """Sources, record counts per ecosystem and age of the database."""
@@ -154,17 +152,17 @@ def db_status_cmd(db: Path | None, fmt: str) -> None:
     with VulnDB(_db_path(db)) as store:
         status = store.status()
     if fmt == "json":
-        click.echo(json.dumps(status.to_json(), indent=2))
+        echo(json.dumps(status.to_json(), indent=2))
         return
     age = status.age_days()
-    click.echo(f"database: {status.path}")
-    click.echo(f"records: {status.records} ({status.withdrawn} withdrawn)")
-    click.echo(f"newest record: {status.newest_modified or '-'}"
+    echo(f"database: {status.path}")
+    echo(f"records: {status.records} ({status.withdrawn} withdrawn)")
+    echo(f"newest record: {status.newest_modified or '-'}"
                + (f" ({age:.1f} days old)" if age is not None else ""))
-    click.echo(f"last import: {status.last_import or '-'}")
-    click.echo("ecosystems:")
+    echo(f"last import: {status.last_import or '-'}")
+    echo("ecosystems:")
     for eco, n in status.per_ecosystem.items():
-        click.echo(f"  {eco:<20} {n}")
-    click.echo("sources:")
+        echo(f"  {eco:<20} {n}")
+    echo("sources:")
     for path, when, n in status.sources:
-        click.echo(f"  {path}  ({n} records, imported {when})")
+        echo(f"  {path}  ({n} records, imported {when})")

@@ -1,0 +1,112 @@
+"""The command declarations (cli/args.py) and the entry point, through the real parser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_runner import CliRunner
+
+from imagewise.cli.args import Group, argument, command, group, int_range, option, path_type
+from imagewise.cli.main import COMMANDS, cli, load
+
+seen: dict[str, Any] = {}
+
+
+@command("demo")
+@argument("things", nargs="*", metavar="THING")
+@option("--format", "fmt", choices=("a", "b"), default="a", show_default=True, help="Format.")
+@option("--tag", multiple=True, metavar="T", help="Repeatable; 100% of them kept.")
+@option("--color/--no-color", help="Colour.")
+@option("--jobs", "-j", type=int_range(1, 4), default=2)
+@option("--db", type=path_type(dir_okay=False, as_path=True), envvar="DEMO_DB")
+@option("--src", type=path_type(exists=True, file_okay=False))
+@option("--dry-run", flag=True)
+def demo(things: tuple[str, ...], fmt: str, tag: tuple[str, ...], color: bool | None, jobs: int,
+         db: Path | None, src: str | None, dry_run: bool) -> int:
+    """Demonstrate the declarations.
+
+    Second paragraph, printed as written:
+      indented example
+    """
+    seen.clear()
+    seen.update(things=things, fmt=fmt, tag=tag, color=color, jobs=jobs, db=db, src=src,
+                dry_run=dry_run)
+    return 3 if dry_run else 0
+
+
+@group("grp")
+def grp() -> None:
+    """A group."""
+
+
+@grp.command("sub")
+@argument("name", nargs="?", default="x")
+def sub(name: str) -> None:
+    """A subcommand."""
+    print(f"sub {name}")
+
+
+def _run(cmd: Any, *args: str, env: dict[str, str | None] | None = None) -> Any:
+    return CliRunner().invoke(lambda argv: cmd.main(argv, "imagewise demo"), list(args), env=env)
+
+
+def test_defaults_and_values_reach_the_function(tmp_path: Path) -> None:
+    r = _run(demo, env={"DEMO_DB": None})
+    assert r.exit_code == 0, r.output
+    assert seen == {"things": (), "fmt": "a", "tag": (), "color": None, "jobs": 2, "db": None,
+                    "src": None, "dry_run": False}
+    r = _run(demo, "x", "y", "--format", "b", "--tag", "1", "--tag", "2", "--no-color", "-j", "4",
+             "--src", str(tmp_path), "--dry-run", env={"DEMO_DB": str(tmp_path / "db.sqlite")})
+    assert r.exit_code == 3
+    assert seen == {"things": ("x", "y"), "fmt": "b", "tag": ("1", "2"), "color": False,
+                    "jobs": 4, "db": tmp_path / "db.sqlite", "src": str(tmp_path),
+                    "dry_run": True}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--format", "c"], "invalid choice: 'c'"),
+    (["-j", "9"], "9 is not in the range 1..4"),
+    (["-j", "two"], "'two' is not an integer"),
+    (["--src", "/no/such/dir"], "does not exist"),
+    (["--db", "/"], "is a directory"),
+    (["--nope"], "unrecognized arguments: --nope"),
+])
+def test_bad_input_is_a_usage_error(args: list[str], message: str) -> None:
+    r = _run(demo, *args)
+    assert r.exit_code == 2
+    assert message in r.stderr and "usage: imagewise demo" in r.stderr
+
+
+def test_help_prints_the_docstring_as_written_and_the_defaults() -> None:
+    r = _run(demo, "--help")
+    assert r.exit_code == 0
+    assert "Second paragraph, printed as written:\n  indented example" in r.stdout
+    assert "[default: a]" in r.stdout and "100% of them kept" in r.stdout
+    assert "--color, --no-color" in r.stdout
+    assert demo.summary == "Demonstrate the declarations."
+
+
+def test_group_dispatches_and_lists_its_commands() -> None:
+    r = CliRunner().invoke(lambda argv: grp.main(argv, "imagewise grp"), ["sub", "y"])
+    assert (r.exit_code, r.stdout) == (0, "sub y\n")
+    r = CliRunner().invoke(lambda argv: grp.main(argv, "imagewise grp"), ["sub"])
+    assert r.stdout == "sub x\n"
+    r = CliRunner().invoke(lambda argv: grp.main(argv, "imagewise grp"), ["nope"])
+    assert r.exit_code == 2 and "no such command 'nope'" in r.stderr and "sub" in r.stderr
+
+
+def test_entry_point_help_version_and_unknown_commands() -> None:
+    r = CliRunner().invoke(cli, ["--help"])
+    assert r.exit_code == 0
+    for name in COMMANDS:  # each listed with its docstring's first line
+        assert f"  {name} " in r.stdout
+        cmd = load(name)
+        assert cmd.summary and cmd.summary in r.stdout
+        assert isinstance(cmd, Group) or cmd.fn.__doc__
+    assert CliRunner().invoke(cli, []).exit_code == 2
+    r = CliRunner().invoke(cli, ["--version"])
+    assert r.exit_code == 0 and r.stdout.startswith("imagewise, version ")
+    r = CliRunner().invoke(cli, ["analyse"])
+    assert r.exit_code == 2 and "did you mean analyze?" in r.stderr
