@@ -126,6 +126,19 @@ def _doc(fn: Any) -> tuple[str, str]:
     return summary, text
 
 
+def _formatter(prog: str) -> Any:
+    """Help as written in the docstrings, at most 100 columns wide. The width is found here with
+    ``os`` because argparse's own default imports ``shutil`` (and with it bz2 and lzma) for every
+    parser it builds, help or not."""
+    import argparse
+
+    try:
+        columns = int(os.environ.get("COLUMNS", "0")) or os.get_terminal_size(2).columns
+    except (OSError, ValueError):
+        columns = 80
+    return argparse.RawDescriptionHelpFormatter(prog, width=min(columns, 100) - 2)
+
+
 class Command:
     """A declared command: ``main(argv)`` parses, calls the function, and returns its status."""
 
@@ -142,9 +155,8 @@ class Command:
     def parser(self, prog: str) -> Any:
         import argparse
 
-        parser = argparse.ArgumentParser(
-            prog=prog, description=self.description,
-            formatter_class=argparse.RawDescriptionHelpFormatter)
+        parser = argparse.ArgumentParser(prog=prog, description=self.description,
+                                         formatter_class=_formatter)
         for p in self.params:
             kwargs = dict(p.kwargs)
             if p.is_option:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
-import queue
 import threading
 from collections.abc import Callable
 from typing import Any, Self
@@ -133,6 +132,8 @@ class Verifier:
 
     def __init__(self, workers: int | None = None) -> None:
         self._workers = workers or WORKERS
+        import queue  # here: a pass that verifies nothing never starts a Verifier
+
         self._queue: queue.SimpleQueue[Check | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._cancel = threading.Event()
