@@ -331,9 +331,13 @@ def _walk(chunks: _Chunks, digest: str, on_unsafe: OnUnsafe | None) -> Iterator[
         while True:
             (rname, rmode, ruid, rgid, rsize, rmtime, stored, flag, rlink, magic, _v, _u, _g,
              _ma, _mi, prefix) = unpack(hdr)
-            # the checksum: the header's byte sum with its own field counted as 8 spaces. Each
-            # half sums to under 65521, so Adler-32's low word is that half's exact sum plus one.
-            total = (adler(hdr[:256]) & 0xFFFF) + (adler(hdr[256:]) & 0xFFFF) + 254 - sum(stored)
+            # the checksum: the header's byte sum with its own field counted as 8 spaces. Adler-32's
+            # low word is 1 + the byte sum modulo 65521: exact when the sum stays below that, as
+            # it does for an ASCII header (512 * 127) and for each half of any header (256 * 255).
+            if hdr.isascii():
+                total = (adler(hdr) & 0xFFFF) - (adler(stored) & 0xFFFF) + 256
+            else:
+                total = (adler(hdr[:256]) & 0xFFFF) + (adler(hdr[256:]) & 0xFFFF) + 254 - sum(stored)
             try:
                 ok = int(stored.rstrip(b"\0 ") or b"-1", 8) == total
             except ValueError:
