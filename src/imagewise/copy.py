@@ -23,33 +23,44 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from imagewise.errors import ImageFormatError
 from imagewise.fileio import Reader
 from imagewise.oci.digest import Digest
 from imagewise.oci.model import Descriptor, Index, Manifest, Platform
 from imagewise.progress import NULL, Reporter
+from imagewise.record import Record
 from imagewise.sources.base import Sink, Source
 
 DEFAULT_JOBS = 6
 TOTAL = "copy"  # the Reporter key of the overall progress (per-blob keys are digests)
 
 
-@dataclass(frozen=True, slots=True)
-class CopyResult:
+class CopyResult(Record):
     """What a copy did. ``digest`` is the destination's top manifest digest."""
 
-    source: str
-    destination: str
-    digest: str
-    media_type: str
-    manifests: int
-    blobs_copied: int
-    blobs_skipped: int
-    blobs_mounted: int
-    bytes_copied: int
+    __slots__ = (  # noqa: RUF023 - in field order
+        "source", "destination", "digest", "media_type", "manifests", "blobs_copied",
+        "blobs_skipped", "blobs_mounted", "bytes_copied",
+    )
+
+    def __init__(self, source: str, destination: str, digest: str, media_type: str,
+                 manifests: int, blobs_copied: int, blobs_skipped: int, blobs_mounted: int,
+                 bytes_copied: int) -> None:
+        self.source = source
+        self.destination = destination
+        self.digest = digest
+        self.media_type = media_type
+        self.manifests = manifests
+        self.blobs_copied = blobs_copied
+        self.blobs_skipped = blobs_skipped
+        self.blobs_mounted = blobs_mounted
+        self.bytes_copied = bytes_copied
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields by name (what ``dataclasses.asdict`` gave)."""
+        return {name: getattr(self, name) for name in self._fields}
 
 
 class _Progress(Reader):

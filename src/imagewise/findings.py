@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from typing import Any
+
+from imagewise.record import Record
 
 
 class Severity(enum.IntEnum):
@@ -30,17 +31,28 @@ class Severity(enum.IntEnum):
         return self.name.lower()
 
 
-@dataclass(frozen=True, slots=True)
-class Location:
+class Location(Record):
     """Where a finding is: a file and line (Dockerfile) or a layer and path (image), or a config field."""
 
-    file: str = ""
-    line: int = 0
-    column: int = 0
-    end_line: int = 0
-    layer: str = ""  # layer digest or diff_id
-    layer_index: int | None = None
-    path: str = ""  # path inside the image filesystem, or config field like "config.Env"
+    __slots__ = (  # noqa: RUF023 - in field order
+        "file",
+        "line",
+        "column",
+        "end_line",
+        "layer",  # layer digest or diff_id
+        "layer_index",
+        "path",  # path inside the image filesystem, or config field like "config.Env"
+    )
+
+    def __init__(self, file: str = "", line: int = 0, column: int = 0, end_line: int = 0,
+                 layer: str = "", layer_index: int | None = None, path: str = "") -> None:
+        self.file = file
+        self.line = line
+        self.column = column
+        self.end_line = end_line
+        self.layer = layer
+        self.layer_index = layer_index
+        self.path = path
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in (
@@ -50,16 +62,23 @@ class Location:
         ) if v not in ("", 0, None) or (k == "layer_index" and v == 0)}
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    rule: str
-    severity: Severity
-    title: str
-    message: str
-    location: Location = field(default_factory=Location)
-    fix: str = ""
-    bytes_saved: int = 0
-    extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+class Finding(Record):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "rule", "severity", "title", "message", "location", "fix", "bytes_saved", "extra",
+    )
+    _uncompared = ("extra",)
+
+    def __init__(self, rule: str, severity: Severity, title: str, message: str,
+                 location: Location | None = None, fix: str = "", bytes_saved: int = 0,
+                 extra: dict[str, Any] | None = None) -> None:
+        self.rule = rule
+        self.severity = severity
+        self.title = title
+        self.message = message
+        self.location = Location() if location is None else location
+        self.fix = fix
+        self.bytes_saved = bytes_saved
+        self.extra: dict[str, Any] = {} if extra is None else extra
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -76,14 +95,25 @@ class Finding:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class RuleInfo:
+class RuleInfo(Record):
     """A declared rule or check, as listed by ``imagewise rules`` and ``imagewise explain``."""
 
-    id: str
-    severity: Severity
-    title: str
-    rationale: str = ""
-    fix: str = ""
-    area: str = ""  # build | security | performance | operations
-    source: str = ""  # "hadolint", "dockle", "imagewise", ...
+    __slots__ = (  # noqa: RUF023 - in field order
+        "id",
+        "severity",
+        "title",
+        "rationale",
+        "fix",
+        "area",  # build | security | performance | operations
+        "source",  # "hadolint", "dockle", "imagewise", ...
+    )
+
+    def __init__(self, id: str, severity: Severity, title: str, rationale: str = "",
+                 fix: str = "", area: str = "", source: str = "") -> None:
+        self.id = id
+        self.severity = severity
+        self.title = title
+        self.rationale = rationale
+        self.fix = fix
+        self.area = area
+        self.source = source

@@ -3,7 +3,9 @@
 A record lists its fields in ``__slots__`` (in order) and writes its own ``__init__`` taking
 each field by name; ``Record`` derives equality, hashing, ordering, ``repr`` and
 :meth:`~Record.replace` from those fields. Records are immutable by convention: nothing assigns
-a field after ``__init__``.
+a field after ``__init__``. A class may name fields that equality, hashing and ordering ignore
+in ``_uncompared`` (a dataclass field's ``compare=False``) and fields ``repr`` leaves out in
+``_unshown`` (``repr=False``; ``_private`` fields are never shown).
 
 Why not ``dataclasses``: a dataclass generates and compiles its methods when its module is
 imported, about a millisecond per class (more when frozen), and the image, reference and analysis
@@ -19,6 +21,13 @@ from typing import Any, Self
 class Record:
     __slots__ = ()
     _fields: tuple[str, ...] = ()
+    #: set by a subclass: fields left out of equality, hashing and ordering
+    _uncompared: tuple[str, ...] = ()
+    #: set by a subclass: fields left out of ``repr``
+    _unshown: tuple[str, ...] = ()
+    # derived for each subclass from its fields and the two above
+    _compared: tuple[str, ...] = ()
+    _shown: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -28,14 +37,16 @@ class Record:
             fields.extend(n for n in ((slots,) if isinstance(slots, str) else slots)
                           if n not in fields)
         cls._fields = tuple(fields)
+        cls._compared = tuple(n for n in fields if n not in cls._uncompared)
+        cls._shown = tuple(n for n in fields if n not in cls._unshown and not n.startswith("_"))
 
     def _values(self) -> tuple[Any, ...]:
-        return tuple([getattr(self, name) for name in self._fields])
+        return tuple([getattr(self, name) for name in self._compared])
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return self._values() == other._values()  # type: ignore[attr-defined]
+        return self._values() == other._values()
 
     def __ne__(self, other: object) -> bool:
         eq = self.__eq__(other)
@@ -50,8 +61,7 @@ class Record:
         return self._values() < other._values()
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields
-                         if not name.startswith("_"))
+        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._shown)
         return f"{type(self).__name__}({args})"
 
     def replace(self, **changes: Any) -> Self:

@@ -22,10 +22,10 @@ path containing ``:`` cannot be named with these transports (rename or symlink i
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from imagewise.errors import ImageFormatError, InvalidReference
 from imagewise.oci.digest import Digest
+from imagewise.record import Record
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
@@ -42,14 +42,17 @@ _OCI_TAG = re.compile(r"^[a-zA-Z0-9._-]+(?:[:/@][a-zA-Z0-9._-]+)*$")
 _MAX_NAME = 255
 
 
-@dataclass(frozen=True, slots=True)
-class ImageReference:
+class ImageReference(Record):
     """A parsed, normalised image reference: ``registry/repository[:tag][@digest]``."""
 
-    registry: str
-    repository: str
-    tag: str | None = None
-    digest: Digest | None = None
+    __slots__ = ("registry", "repository", "tag", "digest")  # noqa: RUF023
+
+    def __init__(self, registry: str, repository: str, tag: str | None = None,
+                 digest: Digest | None = None) -> None:
+        self.registry = registry
+        self.repository = repository
+        self.tag = tag
+        self.digest = digest
 
     @classmethod
     def parse(cls, text: str) -> ImageReference:
@@ -209,15 +212,24 @@ def _split_domain(name: str, text: str) -> tuple[str, str]:
 TRANSPORTS = ("docker", "oci", "oci-archive", "docker-archive")
 
 
-@dataclass(frozen=True, slots=True)
-class TransportRef:
+class TransportRef(Record):
     """Where an image lives: a transport plus its registry reference or path (and tag/index)."""
 
-    transport: str
-    reference: ImageReference | None = None  # docker: the image; docker-archive: the tag to pick/write
-    path: str = ""  # oci, oci-archive, docker-archive
-    tag: str | None = None  # oci, oci-archive: the ref.name annotation
-    index: int | None = None  # docker-archive / oci: ``@N`` picks the N-th image
+    __slots__ = (  # noqa: RUF023 - in field order
+        "transport",
+        "reference",  # docker: the image; docker-archive: the tag to pick/write
+        "path",  # oci, oci-archive, docker-archive
+        "tag",  # oci, oci-archive: the ref.name annotation
+        "index",  # docker-archive / oci: ``@N`` picks the N-th image
+    )
+
+    def __init__(self, transport: str, reference: ImageReference | None = None, path: str = "",
+                 tag: str | None = None, index: int | None = None) -> None:
+        self.transport = transport
+        self.reference = reference
+        self.path = path
+        self.tag = tag
+        self.index = index
 
     @property
     def is_registry(self) -> bool:

@@ -7,12 +7,12 @@ suggested change would save.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, replace
 
 from imagewise.analysis import overlay as ov
 from imagewise.analysis.categories import BY_KEY
 from imagewise.analysis.final import FinalFacts
 from imagewise.findings import Finding, Location, RuleInfo, Severity
+from imagewise.record import Record
 from imagewise.units import format_size
 
 TOOLCHAIN_MIN_BYTES = 20 * 1000 * 1000
@@ -20,11 +20,13 @@ DUPLICATES_SHOWN = 20
 MIN_BYTES = 1  # groups with fewer bytes are not worth a finding
 
 
-@dataclass(frozen=True, slots=True)
-class LayerRef:
-    index: int
-    diff_id: str
-    created_by: str
+class LayerRef(Record):
+    __slots__ = ("index", "diff_id", "created_by")  # noqa: RUF023
+
+    def __init__(self, index: int, diff_id: str, created_by: str) -> None:
+        self.index = index
+        self.diff_id = diff_id
+        self.created_by = created_by
 
     @property
     def instruction(self) -> str:
@@ -58,7 +60,7 @@ _DECLARED: tuple[RuleInfo, ...] = (
 #: waste findings scale with the bytes they save (see ``_severity``); the declaration says so
 _SCALE = "Reported as a warning when the fix saves 1 MB or more, as info below that."
 RULES: tuple[RuleInfo, ...] = tuple(
-    replace(r, rationale=f"{r.rationale} {_SCALE}".strip()) for r in _DECLARED)
+    r.replace(rationale=f"{r.rationale} {_SCALE}".strip()) for r in _DECLARED)
 
 _RULE_FOR_REASON = {
     ov.DELETED: "IW-WASTE-DELETED", ov.DIR_DELETED: "IW-WASTE-DELETED",

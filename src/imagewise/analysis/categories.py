@@ -7,15 +7,23 @@ carries the fix a person would apply in the Dockerfile.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from imagewise.record import Record
 
 
-@dataclass(frozen=True, slots=True)
-class Category:
-    id: str  # finding rule id
-    key: str  # short name used in JSON ("apt-lists")
-    title: str
-    fix: str  # what to do, phrased for the layer that wrote the bytes
+class Category(Record):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "id",  # finding rule id
+        "key",  # short name used in JSON ("apt-lists")
+        "title",
+        "fix",  # what to do, phrased for the layer that wrote the bytes
+    )
+
+    def __init__(self, id: str, key: str, title: str, fix: str) -> None:
+        self.id = id
+        self.key = key
+        self.title = title
+        self.fix = fix
 
 
 CATEGORIES: tuple[Category, ...] = (

@@ -23,10 +23,10 @@ See ``docs/analysis.md`` for why this over-counts and what ``reclaimable_bytes``
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from imagewise.layers.model import Entry, Kind, Visitor
+from imagewise.record import Record
 
 if TYPE_CHECKING:
     from imagewise.sources.base import Image, Layer
@@ -41,26 +41,46 @@ WH = ".wh."
 Node = Any
 
 
-@dataclass(frozen=True, slots=True)
-class InefficientFile:
-    path: str  # absolute, as dive prints it: "/root/saved.txt"
-    count: int  # how many layers hold a leaf at this path
-    wasted_bytes: int  # dive's cumulative size over those layers
+class InefficientFile(Record):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "path",  # absolute, as dive prints it: "/root/saved.txt"
+        "count",  # how many layers hold a leaf at this path
+        "wasted_bytes",  # dive's cumulative size over those layers
+    )
+
+    def __init__(self, path: str, count: int, wasted_bytes: int) -> None:
+        self.path = path
+        self.count = count
+        self.wasted_bytes = wasted_bytes
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "count": self.count, "wasted_bytes": self.wasted_bytes}
 
 
-@dataclass(frozen=True, slots=True)
-class DiveFigures:
-    efficiency: float
-    wasted_bytes: int
-    user_wasted_percent: float
-    size_bytes: int
-    user_size_bytes: int
-    layer_sizes: tuple[int, ...]
-    layer_files: tuple[int, ...]  # nodes in dive's layer tree (its per-layer file count)
-    inefficient_files: tuple[InefficientFile, ...]
+class DiveFigures(Record):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "efficiency",
+        "wasted_bytes",
+        "user_wasted_percent",
+        "size_bytes",
+        "user_size_bytes",
+        "layer_sizes",
+        "layer_files",  # nodes in dive's layer tree (its per-layer file count)
+        "inefficient_files",
+    )
+
+    def __init__(self, efficiency: float, wasted_bytes: int, user_wasted_percent: float,
+                 size_bytes: int, user_size_bytes: int, layer_sizes: tuple[int, ...],
+                 layer_files: tuple[int, ...], inefficient_files: tuple[InefficientFile, ...]
+                 ) -> None:
+        self.efficiency = efficiency
+        self.wasted_bytes = wasted_bytes
+        self.user_wasted_percent = user_wasted_percent
+        self.size_bytes = size_bytes
+        self.user_size_bytes = user_size_bytes
+        self.layer_sizes = layer_sizes
+        self.layer_files = layer_files
+        self.inefficient_files = inefficient_files
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -4,7 +4,6 @@ leftover caches and toolchains per layer, duplicated content, largest files, a s
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
 
 from imagewise.analysis.categories import classify, is_toolchain
 from imagewise.analysis.model import FileStat, TreeNode
@@ -16,14 +15,23 @@ TREE_MIN_FRACTION = 0.002  # tree entries under 0.2 % of the image are folded to
 TREE_MAX_CHILDREN = 60
 
 
-@dataclass
 class FinalFacts:
-    total_bytes: int = 0
-    files: int = 0
-    leftovers: dict[tuple[str, int], Bucket] = field(default_factory=dict)  # (category, layer)
-    toolchain: dict[int, Bucket] = field(default_factory=dict)  # layer -> bucket
-    duplicates: list[tuple[bytes, list[FileStat]]] = field(default_factory=list)
-    largest: list[FileStat] = field(default_factory=list)
+    __slots__ = ("duplicates", "files", "largest", "leftovers", "toolchain", "total_bytes")
+
+    def __init__(self, total_bytes: int = 0, files: int = 0,
+                 leftovers: dict[tuple[str, int], Bucket] | None = None,
+                 toolchain: dict[int, Bucket] | None = None,
+                 duplicates: list[tuple[bytes, list[FileStat]]] | None = None,
+                 largest: list[FileStat] | None = None) -> None:
+        self.total_bytes = total_bytes
+        self.files = files
+        # (category, layer) -> bucket
+        self.leftovers: dict[tuple[str, int], Bucket] = {} if leftovers is None else leftovers
+        # layer -> bucket
+        self.toolchain: dict[int, Bucket] = {} if toolchain is None else toolchain
+        self.duplicates: list[tuple[bytes, list[FileStat]]] = (
+            [] if duplicates is None else duplicates)
+        self.largest: list[FileStat] = [] if largest is None else largest
 
 
 def final_facts(state: OverlayState) -> FinalFacts:

@@ -1,30 +1,46 @@
-"""The result of analysing an image's layers: frozen values the renderers take."""
+"""The result of analysing an image's layers: immutable values the renderers take."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from imagewise.analysis.dive import DiveFigures, _json_float
 from imagewise.findings import Finding
+from imagewise.record import Record
 
 SCHEMA = "imagewise/analysis/v1"
 
 
-@dataclass(frozen=True, slots=True)
-class LayerReport:
-    index: int
-    digest: str
-    diff_id: str
-    created_by: str
-    media_type: str
-    compressed_size: int
-    size_bytes: int  # as dive counts it: the sum of the tar header sizes
-    entries: int  # tar entries
-    dive_files: int  # nodes in dive's tree of this layer (the count dive shows)
-    files: int  # regular files
-    reclaimable_bytes: int  # bytes this layer holds that the final filesystem does not show
+class LayerReport(Record):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "index",
+        "digest",
+        "diff_id",
+        "created_by",
+        "media_type",
+        "compressed_size",
+        "size_bytes",  # as dive counts it: the sum of the tar header sizes
+        "entries",  # tar entries
+        "dive_files",  # nodes in dive's tree of this layer (the count dive shows)
+        "files",  # regular files
+        "reclaimable_bytes",  # bytes this layer holds that the final filesystem does not show
+    )
+
+    def __init__(self, index: int, digest: str, diff_id: str, created_by: str, media_type: str,
+                 compressed_size: int, size_bytes: int, entries: int, dive_files: int, files: int,
+                 reclaimable_bytes: int) -> None:
+        self.index = index
+        self.digest = digest
+        self.diff_id = diff_id
+        self.created_by = created_by
+        self.media_type = media_type
+        self.compressed_size = compressed_size
+        self.size_bytes = size_bytes
+        self.entries = entries
+        self.dive_files = dive_files
+        self.files = files
+        self.reclaimable_bytes = reclaimable_bytes
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -36,24 +52,29 @@ class LayerReport:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class FileStat:
-    path: str
-    size: int
-    layer: int
+class FileStat(Record):
+    __slots__ = ("path", "size", "layer")  # noqa: RUF023
+
+    def __init__(self, path: str, size: int, layer: int) -> None:
+        self.path = path
+        self.size = size
+        self.layer = layer
 
     def to_json(self) -> dict[str, Any]:
         return {"path": "/" + self.path, "bytes": self.size, "layer_index": self.layer}
 
 
-@dataclass(frozen=True, slots=True)
-class TreeNode:
+class TreeNode(Record):
     """A directory of the final filesystem, small entries folded into one ``(N more)`` node."""
 
-    name: str
-    size: int
-    files: int
-    children: tuple[TreeNode, ...] = ()
+    __slots__ = ("name", "size", "files", "children")  # noqa: RUF023
+
+    def __init__(self, name: str, size: int, files: int,
+                 children: tuple[TreeNode, ...] = ()) -> None:
+        self.name = name
+        self.size = size
+        self.files = files
+        self.children = children
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"n": self.name, "s": self.size, "f": self.files}
@@ -62,20 +83,38 @@ class TreeNode:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class ImageAnalysis:
-    reference: str
-    digest: str
-    dive: DiveFigures
-    reclaimable_bytes: int
-    final_bytes: int  # bytes of file content in the final filesystem
-    final_files: int
-    layers: tuple[LayerReport, ...]
-    waste: tuple[Finding, ...]  # sorted by bytes saved, largest first
-    largest_files: tuple[FileStat, ...]
-    #: builds the size tree of the final filesystem (only the HTML reports draw it); cached
-    tree_builder: Callable[[], TreeNode] = field(repr=False, compare=False)
-    missing_whiteouts: int = 0
+class ImageAnalysis(Record):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "reference",
+        "digest",
+        "dive",
+        "reclaimable_bytes",
+        "final_bytes",  # bytes of file content in the final filesystem
+        "final_files",
+        "layers",
+        "waste",  # sorted by bytes saved, largest first
+        "largest_files",
+        # builds the size tree of the final filesystem (only the HTML reports draw it); cached
+        "tree_builder",
+        "missing_whiteouts",
+    )
+    _uncompared = _unshown = ("tree_builder",)
+
+    def __init__(self, reference: str, digest: str, dive: DiveFigures, reclaimable_bytes: int,
+                 final_bytes: int, final_files: int, layers: tuple[LayerReport, ...],
+                 waste: tuple[Finding, ...], largest_files: tuple[FileStat, ...],
+                 tree_builder: Callable[[], TreeNode], missing_whiteouts: int = 0) -> None:
+        self.reference = reference
+        self.digest = digest
+        self.dive = dive
+        self.reclaimable_bytes = reclaimable_bytes
+        self.final_bytes = final_bytes
+        self.final_files = final_files
+        self.layers = layers
+        self.waste = waste
+        self.largest_files = largest_files
+        self.tree_builder = tree_builder
+        self.missing_whiteouts = missing_whiteouts
 
     @property
     def efficiency(self) -> float:

@@ -17,7 +17,6 @@ examples.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from imagewise.analysis.categories import classify
@@ -75,13 +74,16 @@ class Node:
         self.link: str | None = None  # symlink target
 
 
-@dataclass
 class Bucket:
     """Surviving bytes of one kind written by one layer."""
 
-    bytes: int = 0
-    files: int = 0
-    examples: list[tuple[int, str]] = field(default_factory=list)
+    __slots__ = ("bytes", "examples", "files")
+
+    def __init__(self, bytes: int = 0, files: int = 0,
+                 examples: list[tuple[int, str]] | None = None) -> None:
+        self.bytes = bytes
+        self.files = files
+        self.examples: list[tuple[int, str]] = [] if examples is None else examples
 
     def add(self, size: int, path: str) -> None:
         self.bytes += size
@@ -96,14 +98,19 @@ class Bucket:
 
 
 
-@dataclass
 class HiddenGroup(Bucket):
     """Copies written by ``layer`` and hidden by ``by_layer`` for one reason."""
 
-    layer: int = 0
-    by_layer: int = 0
-    reason: str = ""
-    category: str = ""
+    __slots__ = ("by_layer", "category", "layer", "reason")
+
+    def __init__(self, bytes: int = 0, files: int = 0,
+                 examples: list[tuple[int, str]] | None = None, layer: int = 0, by_layer: int = 0,
+                 reason: str = "", category: str = "") -> None:
+        Bucket.__init__(self, bytes, files, examples)
+        self.layer = layer
+        self.by_layer = by_layer
+        self.reason = reason
+        self.category = category
 
 
 class OverlayState(Visitor):

@@ -179,15 +179,13 @@ def render_sarif(r: CheckResult) -> str:
     """SARIF 2.1.0 from the lint renderer (rule metadata, fingerprints) for every finding, plus
     the vulnerability rules and results of ``scan``'s renderer. Image findings not linked to a
     Dockerfile line point at the Dockerfile (when given) or at ``image``."""
-    from dataclasses import replace
-
     from imagewise.dockerfile.output import render_sarif as findings_sarif
     from imagewise.vulns.render import vulnerability_sarif
 
     anchor = r.lint_file or "image"
     findings = [f if f.location.file and f.location.line
-                else replace(f, location=replace(f.location, file=anchor,
-                                                 line=int(f.extra.get("dockerfile_line") or 1)))
+                else f.replace(location=f.location.replace(
+                    file=anchor, line=int(f.extra.get("dockerfile_line") or 1)))
                 for f in (*r.lint, *r.audit, *r.secrets, *r.analysis.waste)]
     doc = json.loads(findings_sarif(findings))
     run = doc["runs"][0]

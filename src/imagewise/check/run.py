@@ -9,7 +9,7 @@ vulnerability database, and judges everything with the policy.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -88,9 +88,9 @@ def _at_line(f: Finding, file: str, line: int) -> Finding:
     if not line:
         return f
     if f.location.line:
-        return replace(f, extra={**f.extra, "dockerfile": file, "dockerfile_line": line})
-    return replace(f, location=replace(f.location, file=file, line=line),
-                   extra={**f.extra, "dockerfile": file, "dockerfile_line": line})
+        return f.replace(extra={**f.extra, "dockerfile": file, "dockerfile_line": line})
+    return f.replace(location=f.location.replace(file=file, line=line),
+                     extra={**f.extra, "dockerfile": file, "dockerfile_line": line})
 
 
 def _link_findings(findings: list[Finding], link: Any) -> list[Finding]:

@@ -146,9 +146,7 @@ def copy_cmd(src: str, dst: str, platform: str | None, jobs: int, fmt: str, inse
         result = copy(src, dst, platform=platform, insecure=insecure, jobs=jobs,
                       reporter=cast(Reporter, reporter))
     if fmt == "json":
-        from dataclasses import asdict
-
-        echo(json.dumps({"schema": "imagewise/copy/v1", **asdict(result)}, indent=2))
+        echo(json.dumps({"schema": "imagewise/copy/v1", **result.to_json()}, indent=2))
     else:
         echo(
             f"{result.destination} {result.digest}: {result.blobs_copied} blobs copied "

@@ -95,7 +95,7 @@ def _check_tables() -> dict[str, RuleInfo]:
         for item in items:
             info = item if isinstance(item, RuleInfo) else item.info
             if prefix and not info.id.startswith(prefix[0]):
-                info = replace(info, id=prefix[0] + info.id)
+                info = info.replace(id=prefix[0] + info.id)
             out[info.id] = info
     return out
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,24 +28,55 @@ class Kind(enum.Enum):
     OPAQUE = "opaque"  # path = the directory whose lower-layer contents this layer hides
 
 
-@dataclass(slots=True)
 class Entry:
-    """One tar entry of one layer. ``read``/``open`` are valid only while the visitor runs."""
+    """One tar entry of one layer. ``read``/``open`` are valid only while the visitor runs.
 
-    path: str
-    kind: Kind
-    size: int = 0
-    mode: int = 0
-    uid: int = 0
-    gid: int = 0
-    linkname: str = ""
-    mtime: int = 0
-    raw_name: str = ""  # the name as stored in the tar (before normalisation)
-    offset: int = 0  # offset of the header in the decompressed tar stream
-    _opener: Callable[[], IO[bytes]] | None = field(default=None, repr=False)
-    data_offset: int = 0  # offset of the content in the decompressed tar stream
-    #: the local file region holding the layer tar verbatim, when the pass reads it in place
-    _origin: Region | None = field(default=None, repr=False)
+    Mutable: the walker normalises ``path`` and sets ``_opener``/``_origin`` after construction.
+    """
+
+    __slots__ = ("_opener", "_origin", "data_offset", "gid", "kind", "linkname", "mode", "mtime",
+                 "offset", "path", "raw_name", "size", "uid")
+
+    def __init__(self, path: str, kind: Kind, size: int = 0, mode: int = 0, uid: int = 0,
+                 gid: int = 0, linkname: str = "", mtime: int = 0,
+                 raw_name: str = "",  # the name as stored in the tar (before normalisation)
+                 offset: int = 0,  # offset of the header in the decompressed tar stream
+                 _opener: Callable[[], IO[bytes]] | None = None,
+                 data_offset: int = 0,  # offset of the content in the decompressed tar stream
+                 # the local file region holding the layer tar verbatim, when the pass reads it
+                 # in place
+                 _origin: Region | None = None) -> None:
+        self.path = path
+        self.kind = kind
+        self.size = size
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+        self.linkname = linkname
+        self.mtime = mtime
+        self.raw_name = raw_name
+        self.offset = offset
+        self._opener = _opener
+        self.data_offset = data_offset
+        self._origin = _origin
+
+    def _values(self) -> tuple[Any, ...]:
+        return (self.path, self.kind, self.size, self.mode, self.uid, self.gid, self.linkname,
+                self.mtime, self.raw_name, self.offset, self._opener, self.data_offset,
+                self._origin)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return (f"Entry(path={self.path!r}, kind={self.kind!r}, size={self.size!r}, "
+                f"mode={self.mode!r}, uid={self.uid!r}, gid={self.gid!r}, "
+                f"linkname={self.linkname!r}, mtime={self.mtime!r}, raw_name={self.raw_name!r}, "
+                f"offset={self.offset!r}, data_offset={self.data_offset!r})")
 
     def open(self) -> IO[bytes]:
         """A stream over this entry's content (files only). Read it before the next entry."""

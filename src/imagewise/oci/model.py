@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import json
 import platform as _host
-from dataclasses import dataclass, field
 from typing import Any
 
 from imagewise.errors import ImageFormatError, TooLarge
 from imagewise.oci import media
 from imagewise.oci.digest import Digest
+from imagewise.record import Record
 
 
-@dataclass(frozen=True, slots=True)
-class Platform:
-    os: str
-    architecture: str
-    variant: str = ""
+class Platform(Record):
+    __slots__ = ("os", "architecture", "variant")  # noqa: RUF023
+
+    def __init__(self, os: str, architecture: str, variant: str = "") -> None:
+        self.os = os
+        self.architecture = architecture
+        self.variant = variant
 
     @classmethod
     def parse(cls, text: str) -> Platform:
@@ -57,14 +59,19 @@ class Platform:
         return f"{self.os}/{self.architecture}" + (f"/{self.variant}" if self.variant else "")
 
 
-@dataclass(frozen=True, slots=True)
-class Descriptor:
-    media_type: str
-    digest: Digest
-    size: int
-    annotations: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
-    platform: Platform | None = None
-    urls: tuple[str, ...] = ()
+class Descriptor(Record):
+    __slots__ = ("media_type", "digest", "size", "annotations", "platform", "urls")  # noqa: RUF023
+    _uncompared = ("annotations",)
+
+    def __init__(self, media_type: str, digest: Digest, size: int,
+                 annotations: dict[str, str] | None = None, platform: Platform | None = None,
+                 urls: tuple[str, ...] = ()) -> None:
+        self.media_type = media_type
+        self.digest = digest
+        self.size = size
+        self.annotations: dict[str, str] = {} if annotations is None else annotations
+        self.platform = platform
+        self.urls = urls
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Descriptor:
@@ -94,28 +101,36 @@ class Descriptor:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class Manifest:
+class Manifest(Record):
     """A single-platform image manifest (OCI or Docker v2 schema 2)."""
 
-    media_type: str
-    config: Descriptor
-    layers: tuple[Descriptor, ...]
-    raw: bytes = field(repr=False)
-    annotations: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    __slots__ = ("media_type", "config", "layers", "raw", "annotations")  # noqa: RUF023
+    _uncompared = ("annotations",)
+    _unshown = ("raw",)
+
+    def __init__(self, media_type: str, config: Descriptor, layers: tuple[Descriptor, ...],
+                 raw: bytes, annotations: dict[str, str] | None = None) -> None:
+        self.media_type = media_type
+        self.config = config
+        self.layers = layers
+        self.raw = raw
+        self.annotations: dict[str, str] = {} if annotations is None else annotations
 
     @property
     def digest(self) -> Digest:
         return Digest.of(self.raw)
 
 
-@dataclass(frozen=True, slots=True)
-class Index:
+class Index(Record):
     """An OCI image index or Docker manifest list."""
 
-    media_type: str
-    manifests: tuple[Descriptor, ...]
-    raw: bytes = field(repr=False)
+    __slots__ = ("media_type", "manifests", "raw")  # noqa: RUF023
+    _unshown = ("raw",)
+
+    def __init__(self, media_type: str, manifests: tuple[Descriptor, ...], raw: bytes) -> None:
+        self.media_type = media_type
+        self.manifests = manifests
+        self.raw = raw
 
     @property
     def digest(self) -> Digest:
@@ -171,35 +186,52 @@ def parse_manifest(raw: bytes, media_type: str = "") -> Manifest | Index:
         raise ImageFormatError(f"manifest is missing {e}") from e
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    created_by: str = ""
-    created: str = ""
-    comment: str = ""
-    empty_layer: bool = False
+class HistoryEntry(Record):
+    __slots__ = ("created_by", "created", "comment", "empty_layer")  # noqa: RUF023
+
+    def __init__(self, created_by: str = "", created: str = "", comment: str = "",
+                 empty_layer: bool = False) -> None:
+        self.created_by = created_by
+        self.created = created
+        self.comment = comment
+        self.empty_layer = empty_layer
 
 
-@dataclass(frozen=True, slots=True)
-class ImageConfig:
+class ImageConfig(Record):
     """The parts of an image config that analyzers read; ``raw`` keeps the whole document."""
 
-    raw: bytes = field(repr=False)
-    doc: dict[str, Any] = field(hash=False, compare=False, repr=False)
-    os: str = ""
-    architecture: str = ""
-    variant: str = ""
-    diff_ids: tuple[Digest, ...] = ()
-    history: tuple[HistoryEntry, ...] = ()
-    user: str = ""
-    env: tuple[str, ...] = ()
-    entrypoint: tuple[str, ...] | None = None
-    cmd: tuple[str, ...] | None = None
-    labels: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
-    exposed_ports: tuple[str, ...] = ()
-    volumes: tuple[str, ...] = ()
-    workdir: str = ""
-    healthcheck: dict[str, Any] | None = field(default=None, hash=False, compare=False)
-    created: str = ""
+    __slots__ = (  # noqa: RUF023 - in field order
+        "raw", "doc", "os", "architecture", "variant", "diff_ids", "history", "user", "env",
+        "entrypoint", "cmd", "labels", "exposed_ports", "volumes", "workdir", "healthcheck",
+        "created",
+    )
+    _uncompared = ("doc", "labels", "healthcheck")
+    _unshown = ("raw", "doc")
+
+    def __init__(self, raw: bytes, doc: dict[str, Any], os: str = "", architecture: str = "",
+                 variant: str = "", diff_ids: tuple[Digest, ...] = (),
+                 history: tuple[HistoryEntry, ...] = (), user: str = "", env: tuple[str, ...] = (),
+                 entrypoint: tuple[str, ...] | None = None, cmd: tuple[str, ...] | None = None,
+                 labels: dict[str, str] | None = None, exposed_ports: tuple[str, ...] = (),
+                 volumes: tuple[str, ...] = (), workdir: str = "",
+                 healthcheck: dict[str, Any] | None = None, created: str = "") -> None:
+        self.raw = raw
+        self.doc = doc
+        self.os = os
+        self.architecture = architecture
+        self.variant = variant
+        self.diff_ids = diff_ids
+        self.history = history
+        self.user = user
+        self.env = env
+        self.entrypoint = entrypoint
+        self.cmd = cmd
+        self.labels: dict[str, str] = {} if labels is None else labels
+        self.exposed_ports = exposed_ports
+        self.volumes = volumes
+        self.workdir = workdir
+        self.healthcheck = healthcheck
+        self.created = created
 
     @classmethod
     def parse(cls, raw: bytes) -> ImageConfig:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from imagewise.findings import Finding, Location, Severity
@@ -96,7 +96,7 @@ def apply_levels(policy: Policy, findings: Iterable[Finding]) -> list[Finding]:
         level = policy.level(f.rule)
         if level == "off":
             continue
-        out.append(replace(f, severity=_LEVEL[level]) if level else f)
+        out.append(f.replace(severity=_LEVEL[level]) if level else f)
     return out
 
 

@@ -13,20 +13,28 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
 import httpx
 
 from imagewise.errors import AuthError, RegistryError
+from imagewise.record import Record
 from imagewise.registry.credentials import Credentials, lookup
 
 _PARAM = re.compile(r'([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]+))')
 
 
-@dataclass(frozen=True)
-class Challenge:
-    scheme: str  # "bearer" or "basic" (lower case)
-    params: dict[str, str] = field(default_factory=dict, hash=False)
+class Challenge(Record):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "scheme",  # "bearer" or "basic" (lower case)
+        "params",
+    )
+
+    def __init__(self, scheme: str, params: dict[str, str] | None = None) -> None:
+        self.scheme = scheme
+        self.params: dict[str, str] = {} if params is None else params
+
+    def __hash__(self) -> int:  # ``params`` is compared but not hashed
+        return hash(self.scheme)
 
     @classmethod
     def parse(cls, header: str | None) -> Challenge | None:
@@ -61,10 +69,12 @@ def merge_scopes(scopes: Iterable[str]) -> list[str]:
     return sorted(f"{r}:{','.join(sorted(a))}" if a else r for r, a in actions.items())
 
 
-@dataclass
 class _Token:
-    value: str
-    expires: float
+    __slots__ = ("expires", "value")
+
+    def __init__(self, value: str, expires: float) -> None:
+        self.value = value
+        self.expires = expires
 
 
 class Authenticator:

@@ -11,7 +11,6 @@ session per registry and TLS mode), safe to use from several threads::
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from typing import IO, ClassVar
 
 import httpx
@@ -20,6 +19,7 @@ from imagewise.errors import DigestMismatch, RegistryError, TooLarge
 from imagewise.oci import media
 from imagewise.oci.digest import Digest
 from imagewise.oci.model import Descriptor
+from imagewise.record import Record
 from imagewise.registry.blobstream import BlobReader, open_blob_stream
 from imagewise.registry.credentials import Credentials
 from imagewise.registry.retry import DEFAULT, RetryPolicy
@@ -37,13 +37,16 @@ def push_scope(repo: str) -> str:
 CATALOG_SCOPE = "registry:catalog:*"
 
 
-@dataclass(frozen=True)
-class FetchedManifest:
+class FetchedManifest(Record):
     """Manifest bytes exactly as served, with the media type and the digest of those bytes."""
 
-    raw: bytes = field(repr=False)
-    media_type: str
-    digest: Digest
+    __slots__ = ("raw", "media_type", "digest")  # noqa: RUF023
+    _unshown = ("raw",)
+
+    def __init__(self, raw: bytes, media_type: str, digest: Digest) -> None:
+        self.raw = raw
+        self.media_type = media_type
+        self.digest = digest
 
 
 def default_base_url(host: str, insecure: bool = False) -> str:

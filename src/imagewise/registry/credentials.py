@@ -24,26 +24,35 @@ import binascii
 import json
 import os
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from imagewise.errors import AuthError
+from imagewise.record import Record
 
 DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io",
                    "registry-1.docker.io", "https://registry-1.docker.io")
 _HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(Record):
     """A username with a password, or an identity (refresh) token. Secrets are never shown."""
 
-    username: str = field(repr=False)
-    password: str = field(default="", repr=False)
-    identity_token: str = field(default="", repr=False)
-    #: where they came from (a file path or ``helper docker-credential-NAME``), safe to show
-    origin: str = ""
+    __slots__ = (  # noqa: RUF023 - in field order
+        "username",
+        "password",
+        "identity_token",
+        # where they came from (a file path or ``helper docker-credential-NAME``), safe to show
+        "origin",
+    )
+    _unshown = ("username", "password", "identity_token")
+
+    def __init__(self, username: str, password: str = "", identity_token: str = "",
+                 origin: str = "") -> None:
+        self.username = username
+        self.password = password
+        self.identity_token = identity_token
+        self.origin = origin
 
     def __repr__(self) -> str:
         return f"Credentials(username=***, password=***, origin={self.origin!r})"

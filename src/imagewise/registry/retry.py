@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+
+from imagewise.record import Record
 
 #: statuses worth another attempt: rate limiting and server-side failures
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(Record):
     """``attempts`` is the total number of tries (1 = no retry)."""
 
-    attempts: int = 5
-    base: float = 0.5
-    cap: float = 30.0
-    #: never wait longer than this for one Retry-After, however long the server asks
-    max_retry_after: float = 60.0
+    __slots__ = (
+        "attempts",
+        "base",
+        "cap",
+        # never wait longer than this for one Retry-After, however long the server asks
+        "max_retry_after",
+    )
+
+    def __init__(self, attempts: int = 5, base: float = 0.5, cap: float = 30.0,
+                 max_retry_after: float = 60.0) -> None:
+        self.attempts = attempts
+        self.base = base
+        self.cap = cap
+        self.max_retry_after = max_retry_after
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before try number ``attempt + 1`` (``attempt`` counts from 0)."""

@@ -6,7 +6,6 @@ Nothing above this module knows where bytes came from. ``copy`` is ``Source -> S
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Self
 
 from imagewise.errors import ImageFormatError
@@ -21,20 +20,25 @@ from imagewise.oci.model import (
     Platform,
     parse_manifest,
 )
+from imagewise.record import Record
 
 if TYPE_CHECKING:
     from imagewise.sources.blobio import Region
 
 
-@dataclass(frozen=True)
-class Layer:
+class Layer(Record):
     """One layer of an image: its descriptor, diff_id, position and the history line that made it."""
 
-    source: Source = field(repr=False, compare=False)
-    descriptor: Descriptor
-    diff_id: Digest | None
-    index: int
-    created_by: str = ""
+    __slots__ = ("source", "descriptor", "diff_id", "index", "created_by")  # noqa: RUF023
+    _uncompared = _unshown = ("source",)
+
+    def __init__(self, source: Source, descriptor: Descriptor, diff_id: Digest | None, index: int,
+                 created_by: str = "") -> None:
+        self.source = source
+        self.descriptor = descriptor
+        self.diff_id = diff_id
+        self.index = index
+        self.created_by = created_by
 
     @property
     def digest(self) -> Digest:
@@ -63,16 +67,27 @@ class Layer:
         return open_decompressed(self.open_compressed(), self.media_type, str(self.digest))
 
 
-@dataclass(frozen=True)
-class Image:
+class Image(Record):
     """A resolved single-platform image."""
 
-    reference: str
-    manifest: Manifest
-    config: ImageConfig
-    layers: tuple[Layer, ...]
-    source: Source = field(repr=False, compare=False)
-    index: Index | None = None  # the index the manifest was selected from, if any
+    __slots__ = (  # noqa: RUF023 - in field order
+        "reference",
+        "manifest",
+        "config",
+        "layers",
+        "source",
+        "index",  # the index the manifest was selected from, if any
+    )
+    _uncompared = _unshown = ("source",)
+
+    def __init__(self, reference: str, manifest: Manifest, config: ImageConfig,
+                 layers: tuple[Layer, ...], source: Source, index: Index | None = None) -> None:
+        self.reference = reference
+        self.manifest = manifest
+        self.config = config
+        self.layers = layers
+        self.source = source
+        self.index = index
 
     @property
     def digest(self) -> Digest:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
-from dataclasses import dataclass
 from typing import IO, Protocol
 
 from imagewise.errors import DigestMismatch, ImageFormatError, LayerReadError, NotAnImage
 from imagewise.fileio import Reader
 from imagewise.oci.digest import Digest, DigestingReader
+from imagewise.record import Record
 
 CHUNK = 1 << 20
 
@@ -106,20 +106,24 @@ class FileRegion(Reader):
         return self._f.closed
 
 
-@dataclass(frozen=True, slots=True)
-class Region:
+class Region(Record):
     """``length`` bytes of the local file ``path`` from ``offset``: where a blob is stored as is."""
 
-    path: str
-    offset: int
-    length: int
+    __slots__ = ("path", "offset", "length")  # noqa: RUF023
+
+    def __init__(self, path: str, offset: int, length: int) -> None:
+        self.path = path
+        self.offset = offset
+        self.length = length
 
 
-@dataclass(frozen=True, slots=True)
-class Member:
-    name: str
-    offset: int  # offset of the data in the archive file
-    size: int
+class Member(Record):
+    __slots__ = ("name", "offset", "size")
+
+    def __init__(self, name: str, offset: int, size: int) -> None:
+        self.name = name
+        self.offset = offset  # offset of the data in the archive file
+        self.size = size
 
 
 def _norm(name: str) -> str:
