@@ -110,3 +110,26 @@ def test_entry_point_help_version_and_unknown_commands() -> None:
     assert r.exit_code == 0 and r.stdout.startswith("imagewise, version ")
     r = CliRunner().invoke(cli, ["analyse"])
     assert r.exit_code == 2 and "did you mean analyze?" in r.stderr
+
+
+def test_console_script_exit_status_and_a_closed_pipe() -> None:
+    """The real process: statuses survive the fast exit, output is complete, and a reader that
+    stops early (`| head -1`) ends the command quietly."""
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "imagewise", *args], capture_output=True,
+                              text=True, timeout=60)
+
+    r = run("rules", "--format", "json")
+    assert r.returncode == 0 and r.stdout.rstrip().endswith("}")  # flushed in full
+    assert run("analyze", "docker-archive:/no/such.tar").returncode == 2
+    p = subprocess.Popen(f"{sys.executable} -m imagewise rules | head -1", shell=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         executable="/bin/bash")
+    out, err = p.communicate(timeout=60)
+    assert len(out.splitlines()) == 1 and "error" not in err
+    r2 = subprocess.run(["bash", "-c", f"{sys.executable} -m imagewise rules | head -1 >/dev/null;"
+                         " echo ${PIPESTATUS[0]}"], capture_output=True, text=True, timeout=60)
+    assert r2.stdout.strip() in ("0", "141")  # 0 when everything fit in the pipe first

@@ -63,3 +63,37 @@ def test_removed_by_whiteouts_and_opaque_whiteouts() -> None:
     assert not removed_by("etc/a", "etc/a", opaque=True)  # the directory itself stays
     assert removed_by("etc/a/b", "etc/a", opaque=True)
     assert removed_by("usr/bin/x", "", opaque=True)  # an opaque root hides every lower path
+
+
+def test_record_fields_equality_order_repr_and_replace() -> None:
+    from imagewise.record import Record
+
+    class Point(Record):
+        __slots__ = ("x", "y", "note")  # noqa: RUF023 - in field order
+        _uncompared = ("note",)
+        _unshown = ("note",)
+
+        def __init__(self, x: int, y: int = 0, note: str = "") -> None:
+            if x < 0:
+                raise ValueError("x")
+            self.x, self.y, self.note = x, y, note
+
+    class Point3(Point):
+        __slots__ = ("z",)
+
+        def __init__(self, x: int, y: int = 0, note: str = "", z: int = 0) -> None:
+            super().__init__(x, y, note)
+            self.z = z
+
+    a, b = Point(1, 2, "a"), Point(1, 2, "b")
+    assert a == b and hash(a) == hash(b) and not a != b  # note is not compared
+    assert Point(1, 3) != a and Point(1, 1) < a and sorted([Point(2), Point(1)])[0].x == 1
+    assert a != (1, 2) and Point3(1, 2) != Point(1, 2)  # other classes never equal
+    assert repr(a) == "Point(x=1, y=2)"
+    assert Point3._fields == ("x", "y", "note", "z") and repr(Point3(1, z=5)) == \
+        "Point3(x=1, y=0, z=5)"
+    c = a.replace(y=9)
+    assert (c.x, c.y, c.note, a.y) == (1, 9, "a", 2)
+    with pytest.raises(ValueError):
+        a.replace(x=-1)  # through __init__: validated again
+    assert {a: 1}[Point(1, 2)] == 1

@@ -27,6 +27,11 @@ def handle_errors(fn: F) -> F:
         except FileNotFoundError as e:
             echo(f"imagewise: error: {e.filename or e}: no such file or directory", err=True)
             sys.exit(2)
+        except BrokenPipeError:  # `imagewise ... | head`: the reader has all it wanted
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no 2nd error at exit
+            sys.exit(141)  # as a process ended by SIGPIPE
         except KeyboardInterrupt:
             echo("imagewise: interrupted", err=True)
             sys.exit(130)
