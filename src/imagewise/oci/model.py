@@ -7,7 +7,7 @@ copy can reproduce them exactly.
 from __future__ import annotations
 
 import json
-import platform as _host
+import os
 from typing import Any
 
 from imagewise.errors import ImageFormatError, TooLarge
@@ -33,7 +33,7 @@ class Platform(Record):
 
     @classmethod
     def host(cls) -> Platform:
-        machine = _host.machine().lower()
+        machine = os.uname().machine.lower()  # what platform.machine() reads, without its import
         arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
                 "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x", "i686": "386",
                 "riscv64": "riscv64"}.get(machine, machine)

@@ -23,7 +23,6 @@ import base64
 import binascii
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +126,8 @@ def _from_auth_entry(entry: Any, origin: str) -> Credentials | None:
 
 def helper_get(helper: str, server: str) -> Credentials | None:
     """Ask ``docker-credential-<helper> get`` for ``server``; None when it has nothing."""
+    import subprocess  # here: most runs configure no helper
+
     exe = f"docker-credential-{helper}"
     origin = f"helper {exe}"
     try:
