@@ -45,7 +45,10 @@ def planted(tmp_path_factory) -> tuple[Path, Path]:
     (info / "RECORD").write_text("")
     out = ctx / "image.tar"
     name = f"localhost/iw-check-{ctx.name.lower()}:1.0.0"
-    store = ["--storage-driver", "vfs"]
+    # a store of its own: each xdist worker builds this fixture, under the same image name
+    own = tmp_path_factory.mktemp("check-store")
+    store = ["--storage-driver", "vfs", "--root", str(own / "root"), "--runroot",
+             str(own / "runroot")]
     subprocess.run([_buildah(), "bud", *store, "--isolation", "chroot", "--layers", "-q", "-t", name,
                     str(ctx)], check=True, capture_output=True)
     try:

@@ -268,7 +268,8 @@ def test_big_files_of_a_mapped_layer_are_hashed_only_when_their_size_repeats(
     ref = _archive(tmp_path, layers)
     hashed: list[int] = []
     real = overlay._hash_region
-    monkeypatch.setattr(overlay, "_hash_region", lambda r: hashed.append(r.length) or real(r))
+    monkeypatch.setattr(overlay, "_hash_region",
+                        lambda r, maps: hashed.append(r.length) or real(r, maps))
     with open_source(ref) as src:
         img = src.image()
         lazy = analyze(img).to_json()

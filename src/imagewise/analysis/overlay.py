@@ -139,6 +139,7 @@ class OverlayState(Visitor):
         self._hashes: dict[str, str] = {}  # this layer's content hashes (the cacheable part)
         self._deferred: list[tuple[str, Node]] = []  # this layer's files not hashed yet
         self._restored: dict[str, str] = {}
+        self._maps: Any = None  # layers.mapped.FileMaps, once a deferred hash is taken
 
     # -- the pass -------------------------------------------------------------------------
     def begin_image(self, image: Image) -> None:
@@ -172,7 +173,11 @@ class OverlayState(Visitor):
     def digest_of(self, node: Node) -> bytes | None:
         """The node's content hash, taken now from its file region if it was deferred."""
         if node.digest is None and node.where is not None:
-            node.digest = _hash_region(node.where)
+            if self._maps is None:
+                from imagewise.layers.mapped import FileMaps
+
+                self._maps = FileMaps()
+            node.digest = _hash_region(node.where, self._maps)
             node.where = None
         return node.digest
 
@@ -365,13 +370,11 @@ class OverlayState(Visitor):
 
 
 
-def _hash_region(region: Region) -> bytes:
+def _hash_region(region: Region, maps: Any) -> bytes:
     import xxhash
 
-    from imagewise.layers.mapped import feed_region
-
     h = xxhash.xxh3_128()
-    feed_region(region, h.update)
+    maps.feed(region, h.update)
     return h.digest()
 
 
