@@ -97,7 +97,6 @@ class Bucket:
         return [(p, s) for s, p in sorted(self.examples, reverse=True)]
 
 
-
 class HiddenGroup(Bucket):
     """Copies written by ``layer`` and hidden by ``by_layer`` for one reason."""
 
@@ -366,8 +365,6 @@ class OverlayState(Visitor):
                     size = 0 if id(child.blob) in seen else child.blob[0]
                     seen.add(id(child.blob))
                 yield path, child, size
-
-
 
 
 def _hash_region(region: Region, maps: Any) -> bytes:
