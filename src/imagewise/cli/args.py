@@ -23,9 +23,11 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 PROG = "imagewise"
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Param:
@@ -63,7 +65,7 @@ def argument(name: str, *, nargs: str | None = None, metavar: str | None = None,
     if nargs == "?":
         kwargs["default"] = default
 
-    def deco(fn: Any) -> Any:
+    def deco(fn: F) -> F:
         _params(fn).insert(0, Param([name], name, kwargs))
         return fn
 
@@ -73,7 +75,7 @@ def argument(name: str, *, nargs: str | None = None, metavar: str | None = None,
 def option(*decls: str, flag: bool = False, choices: Sequence[str] | None = None,
            default: Any = None, multiple: bool = False, metavar: str | None = None,
            help: str | None = None, type: Callable[[str], Any] | None = None,
-           show_default: bool = False, envvar: str | None = None) -> Callable[[Any], Any]:
+           show_default: bool = False, envvar: str | None = None) -> Callable[[F], F]:
     """An option: ``("-o", "--output")``, with an optional bare name for the parameter
     (``("--format", "fmt")``). ``"--color/--no-color"`` is an on/off pair (default ``None``).
     ``flag``: takes no value; ``multiple``: repeatable, collected in a tuple; ``envvar``: read
@@ -103,7 +105,7 @@ def option(*decls: str, flag: bool = False, choices: Sequence[str] | None = None
     kwargs["help"] = help.replace("%", "%%") if help else help  # argparse %-formats help
     kwargs["default"] = default if not flag else bool(default)
 
-    def deco(fn: Any) -> Any:
+    def deco(fn: F) -> F:
         _params(fn).insert(0, Param(names, dest, kwargs, envvar, multiple))
         return fn
 
