@@ -96,6 +96,8 @@ def option(*decls: str, flag: bool = False, choices: Sequence[str] | None = None
     dest = bare[0] if bare else longest.lstrip("-").replace("-", "_")
     if choices is not None:
         kwargs["choices"] = tuple(choices)
+    if metavar is None and type is not None and not flag:
+        metavar = getattr(type, "metavar", None)  # FILE, DIR, PATH, N from our argument types
     if metavar is not None:
         kwargs["metavar"] = metavar
     if type is not None:
@@ -255,6 +257,7 @@ def path_type(exists: bool = False, dir_okay: bool = True, file_okay: bool = Tru
         return text
 
     convert.__name__ = "directory" if not file_okay else "path"
+    convert.metavar = "DIR" if not file_okay else "FILE" if not dir_okay else "PATH"  # type: ignore[attr-defined]
     return convert
 
 
@@ -274,4 +277,5 @@ def int_range(low: int | None = None, high: int | None = None) -> Callable[[str]
         return value
 
     convert.__name__ = "integer"
+    convert.metavar = "N"  # type: ignore[attr-defined]
     return convert
