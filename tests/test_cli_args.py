@@ -134,3 +134,21 @@ def test_console_script_exit_status_and_a_closed_pipe() -> None:
     r2 = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60,
                         check=False)
     assert r2.stdout.strip() in ("0", "141")  # 0 when everything fit in the pipe first
+
+
+def _all_commands() -> list[list[str]]:
+    out = []
+    for name in sorted(COMMANDS):
+        cmd = load(name)
+        out.append([name])
+        if isinstance(cmd, Group):
+            out += [[name, sub] for sub in sorted(cmd.commands)]
+    return out
+
+
+@pytest.mark.parametrize("words", _all_commands(), ids=" ".join)
+def test_every_command_has_working_help(words: list[str]) -> None:
+    r = CliRunner().invoke(cli, [*words, "--help"])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith(f"usage: imagewise {' '.join(words)}")
+    assert load(words[0]).summary.split()[0] in r.stdout  # the docstring is the description
