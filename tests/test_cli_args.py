@@ -72,6 +72,7 @@ def test_defaults_and_values_reach_the_function(tmp_path: Path) -> None:
     (["--src", "/no/such/dir"], "does not exist"),
     (["--db", "/"], "is a directory"),
     (["--nope"], "unrecognized arguments: --nope"),
+    (["--form", "a"], "unrecognized arguments: --form"),  # no abbreviations
 ])
 def test_bad_input_is_a_usage_error(args: list[str], message: str) -> None:
     r = _run(demo, *args)

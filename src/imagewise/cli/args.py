@@ -159,8 +159,10 @@ class Command:
     def parser(self, prog: str) -> Any:
         import argparse
 
+        # no abbreviated long options: a script using one would break when a longer option
+        # with the same start is added
         parser = argparse.ArgumentParser(prog=prog, description=self.description,
-                                         formatter_class=_formatter)
+                                         formatter_class=_formatter, allow_abbrev=False)
         for p in self.params:
             kwargs = dict(p.kwargs)
             if p.is_option:
