@@ -96,6 +96,8 @@ def test_group_dispatches_and_lists_its_commands() -> None:
     assert r.stdout == "sub x\n"
     r = CliRunner().invoke(lambda argv: grp.main(argv, "imagewise grp"), ["nope"])
     assert r.exit_code == 2 and "no such command 'nope'" in r.stderr and "sub" in r.stderr
+    r = CliRunner().invoke(lambda argv: grp.main(argv, "imagewise grp"), ["sbu"])
+    assert "did you mean sub?" in r.stderr
 
 
 def test_entry_point_help_version_and_unknown_commands() -> None:

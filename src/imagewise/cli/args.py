@@ -212,8 +212,12 @@ class Group:
             return 0 if argv else 2
         cmd = self.commands.get(argv[0])
         if cmd is None:
+            import difflib
+
+            close = difflib.get_close_matches(argv[0], list(self.commands), n=2)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
             sys.stderr.write(f"{self.help(prog)}\n{prog}: error: no such command "
-                             f"{argv[0]!r}\n")
+                             f"{argv[0]!r}{hint}\n")
             return 2
         return cmd.main(argv[1:], f"{prog} {argv[0]}")
 
