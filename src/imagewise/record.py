@@ -48,10 +48,6 @@ class Record:
             return NotImplemented
         return self._values() == other._values()
 
-    def __ne__(self, other: object) -> bool:
-        eq = self.__eq__(other)
-        return eq if eq is NotImplemented else not eq
-
     def __hash__(self) -> int:
         return hash(self._values())
 

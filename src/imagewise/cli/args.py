@@ -240,7 +240,8 @@ def echo(text: str = "", err: bool = False, nl: bool = True) -> None:
     """Write a line to standard output (``err``: standard error)."""
     stream = sys.stderr if err else sys.stdout
     stream.write(text + "\n" if nl else text)
-    stream.flush() if err else None
+    if err:
+        stream.flush()
 
 
 def path_type(exists: bool = False, dir_okay: bool = True, file_okay: bool = True,

@@ -11,6 +11,8 @@ import enum
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
+from imagewise.record import Record
+
 if TYPE_CHECKING:
     from imagewise.sources.base import Image, Layer
     from imagewise.sources.blobio import Region
@@ -28,14 +30,16 @@ class Kind(enum.Enum):
     OPAQUE = "opaque"  # path = the directory whose lower-layer contents this layer hides
 
 
-class Entry:
+class Entry(Record):
     """One tar entry of one layer. ``read``/``open`` are valid only while the visitor runs.
 
-    Mutable: the walker normalises ``path`` and sets ``_opener``/``_origin`` after construction.
+    Mutable, unlike other records (so not hashable): the walker normalises ``path`` and sets
+    ``_opener``/``_origin`` after construction.
     """
 
-    __slots__ = ("_opener", "_origin", "data_offset", "gid", "kind", "linkname", "mode", "mtime",
-                 "offset", "path", "raw_name", "size", "uid")
+    __slots__ = ("path", "kind", "size", "mode", "uid", "gid", "linkname", "mtime",  # noqa: RUF023
+                 "raw_name", "offset", "_opener", "data_offset", "_origin")  # in field order
+    __hash__ = None  # type: ignore[assignment]
 
     def __init__(self, path: str, kind: Kind, size: int = 0, mode: int = 0, uid: int = 0,
                  gid: int = 0, linkname: str = "", mtime: int = 0,
@@ -59,24 +63,6 @@ class Entry:
         self._opener = _opener
         self.data_offset = data_offset
         self._origin = _origin
-
-    def _values(self) -> tuple[Any, ...]:
-        return (self.path, self.kind, self.size, self.mode, self.uid, self.gid, self.linkname,
-                self.mtime, self.raw_name, self.offset, self._opener, self.data_offset,
-                self._origin)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._values() == other._values()
-
-    __hash__ = None  # type: ignore[assignment]  # mutable
-
-    def __repr__(self) -> str:
-        return (f"Entry(path={self.path!r}, kind={self.kind!r}, size={self.size!r}, "
-                f"mode={self.mode!r}, uid={self.uid!r}, gid={self.gid!r}, "
-                f"linkname={self.linkname!r}, mtime={self.mtime!r}, raw_name={self.raw_name!r}, "
-                f"offset={self.offset!r}, data_offset={self.data_offset!r})")
 
     def open(self) -> IO[bytes]:
         """A stream over this entry's content (files only). Read it before the next entry."""

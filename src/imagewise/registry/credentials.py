@@ -44,7 +44,6 @@ class Credentials(Record):
         # where they came from (a file path or ``helper docker-credential-NAME``), safe to show
         "origin",
     )
-    _unshown = ("username", "password", "identity_token")
 
     def __init__(self, username: str, password: str = "", identity_token: str = "",
                  origin: str = "") -> None:

@@ -161,22 +161,20 @@ class TarIndex:
                 raise NotAnImage(f"{path} is not a tar archive") from e
             raise ImageFormatError(f"{path}: archive is truncated or corrupt: {e}") from e
         self._resolve_links(links)
-        end = max((m.offset + m.size for m in self.members.values()), default=0)
-        if end > os.path.getsize(path):
-            raise ImageFormatError(f"{path}: archive is truncated")
 
     def _scan(self, path: str, links: dict[str, str]) -> None:
         """Read the headers with the layer walker over a map of the file: data is never read."""
-        import mmap
-
+        from imagewise.layers.mapped import MappedRegion
         from imagewise.layers.model import Kind
         from imagewise.layers.walk import walk_buffer
 
-        if os.path.getsize(path) == 0:
+        size = os.path.getsize(path)
+        if size == 0:
             raise LayerReadError("empty file")
-        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            # names leaving the archive root are skipped: nothing can ask for them
-            for e in walk_buffer(buf, 0, on_unsafe=lambda name, offset: None):
+        with MappedRegion(Region(path, 0, size)) as m:
+            # names leaving the archive root are skipped: nothing can ask for them; content cut
+            # short by a truncated archive raises here
+            for e in walk_buffer(m.buffer, m.start, on_unsafe=lambda name, offset: None):
                 name = e.path
                 self.names.append(name)
                 if e.kind is Kind.FILE:
