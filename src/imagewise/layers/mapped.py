@@ -91,21 +91,19 @@ class FileMaps:
     and kept while this object lives (a map per region would cost a few system calls each)."""
 
     def __init__(self) -> None:
-        self._maps: dict[str, mmap.mmap | None] = {}
+        self._maps: dict[str, MappedRegion] = {}
 
     def feed(self, region: Region, update: Callable[[Any], object]) -> None:
         """Pass the region's bytes to ``update`` as one view of the file's map."""
         if region.length == 0:
             return
-        if region.path not in self._maps:
-            with open(region.path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                self._maps[region.path] = (
-                    mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else None)
-        m = self._maps[region.path]
-        if m is None or region.offset + region.length > len(m):
+        m = self._maps.get(region.path)
+        if m is None:
+            whole = Region(region.path, 0, os.path.getsize(region.path))
+            m = self._maps[region.path] = MappedRegion(whole)
+        if region.offset + region.length > m.region.length:
             raise ImageFormatError(f"{region.path}: archive is truncated")
-        with memoryview(m) as view, view[region.offset: region.offset + region.length] as part:
+        with memoryview(m.buffer) as view, view[region.offset: region.offset + region.length] as part:
             update(part)
 
 
