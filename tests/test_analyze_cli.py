@@ -194,3 +194,10 @@ def test_same_figures_on_every_transport(tmp_path: Path, registry) -> None:  # t
     assert all({k: d[k] for k in keys} == {k: docs[0][k] for k in keys} for d in docs)
     assert docs[0]["reclaimable_bytes"] == 5000 + 300 + 4000
     assert docs[0]["final_bytes"] == 10
+
+
+def test_output_file_is_announced(dive_image: str, tmp_path: Path) -> None:
+    out = tmp_path / "a.json"
+    res = run("analyze", dive_image, "--format", "json", "-o", str(out))
+    assert res.exit_code == 0 and json.loads(out.read_text())["schema"] == "imagewise/analysis/v1"
+    assert res.stdout == "" and f"wrote {out} (json analysis)" in res.stderr

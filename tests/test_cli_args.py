@@ -158,3 +158,29 @@ def test_every_command_has_working_help(words: list[str]) -> None:
     if len(words) > 1:
         cmd = cmd.commands[words[1]]
     assert cmd.summary and cmd.summary.rstrip(".")[:40] in r.stdout  # the docstring describes it
+
+
+def test_a_mistyped_option_gets_a_suggestion() -> None:
+    r = CliRunner().invoke(cli, ["analyze", "--fromat", "json", "x.tar"])
+    assert r.exit_code == 2 and "did you mean --format" in r.stderr
+
+
+def test_an_internal_error_is_status_2_with_or_without_the_traceback() -> None:
+    """A bug is never reported with 1, the status of a failed gate; IMAGEWISE_DEBUG=1 adds the
+    traceback but keeps the status."""
+    import os
+    import subprocess
+    import sys
+
+    prog = ("import imagewise.sources as s\n"
+            "def boom(*a, **k): raise ZeroDivisionError('planted bug')\n"
+            "s.open_source = boom\n"
+            "from imagewise.cli.main import main\n"
+            "main(['inspect', 'oci:/nonexistent-dir'])\n")
+    for debug in ("", "1"):
+        env = {**os.environ, "IMAGEWISE_DEBUG": debug}
+        r = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True,
+                           timeout=60, check=False, env=env)
+        assert r.returncode == 2, (debug, r.stderr)
+        assert "ZeroDivisionError" in r.stderr
+        assert ("Traceback" in r.stderr) == bool(debug)

@@ -118,6 +118,9 @@ def analyze_cmd(image: str, fmt: str, output: str | None, fail_under_efficiency:
 
         text = render_table(result)
         _write(text + (_gate_lines(outcomes) if outcomes else ""), output)
+    if output and output != "-":
+        verdict = f", gates {'failed' if failed else 'passed'}" if outcomes else ""
+        echo(f"wrote {output} ({fmt} analysis{verdict})", err=True)
     table_on_stdout = fmt == "table" and (not output or output == "-")
     if outcomes and not table_on_stdout:  # gate lines reach the terminal whatever the format
         echo(_gate_lines(outcomes).lstrip("\n"), err=True)

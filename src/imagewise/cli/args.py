@@ -143,6 +143,31 @@ def _formatter(prog: str) -> Any:
     return argparse.RawDescriptionHelpFormatter(prog, width=min(columns, 100) - 2)
 
 
+def _parser_class() -> Any:
+    """argparse's parser, whose error for an unknown option suggests the closest known ones
+    (``--form`` -> ``--format``), as a mistyped command already does."""
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> Any:  # type: ignore[override]
+            prefix = "unrecognized arguments: "
+            if message.startswith(prefix):
+                import difflib
+
+                known = [s for a in self._actions for s in a.option_strings]
+                hints = []
+                for word in message[len(prefix):].split():
+                    if word.startswith("-"):
+                        close = difflib.get_close_matches(word.split("=", 1)[0], known, n=2)
+                        if close:
+                            hints.append(f"{word}: did you mean {' or '.join(close)}?")
+                if hints:
+                    message += " (" + "; ".join(hints) + ")"
+            super().error(message)
+
+    return Parser
+
+
 class Command:
     """A declared command: ``main(argv)`` parses, calls the function, and returns its status."""
 
@@ -161,8 +186,8 @@ class Command:
 
         # no abbreviated long options: a script using one would break when a longer option
         # with the same start is added
-        parser = argparse.ArgumentParser(prog=prog, description=self.description,
-                                         formatter_class=_formatter, allow_abbrev=False)
+        parser = _parser_class()(prog=prog, description=self.description,
+                                 formatter_class=_formatter, allow_abbrev=False)
         for p in self.params:
             kwargs = dict(p.kwargs)
             if p.is_option:

@@ -40,8 +40,11 @@ def handle_errors(fn: F) -> F:
         except Exception as e:  # a bug, not bad input: one line, the traceback on request
             import os
 
-            if os.environ.get("IMAGEWISE_DEBUG"):
-                raise
+            if os.environ.get("IMAGEWISE_DEBUG"):  # the traceback, but still the status of an
+                import traceback                     # error (1 would read as a failed gate)
+
+                traceback.print_exc()
+                sys.exit(2)
             echo(f"imagewise: internal error: {type(e).__name__}: {e} "
                  "(set IMAGEWISE_DEBUG=1 for the traceback, and please report it)", err=True)
             sys.exit(2)
