@@ -171,3 +171,102 @@ def test_sbom_of_registry_image(registry, layouts: dict[str, str], tmp_path: Pat
     assert r.returncode == 0, r.stderr
     local = json.loads(render(catalog(open_source(layouts["deb"]).image()), "json"))
     assert json.loads(out.read_text())["packages"] == local["packages"]
+
+
+# Licenses as Debian's e2fsprogs declares them: "GPL" alone reads as an SPDX expression, the rest
+# as names, and CycloneDX 1.6 forbids an expression beside other licenses.
+E2FSPROGS_COPYRIGHT = b"""Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+
+Files: *
+License: GPL-2
+
+Files: lib/et/* lib/ss/*
+License: LGPL-2
+
+Files: lib/uuid/*
+License: BSD-3-Clause
+
+Files: debian/*
+License: GPL
+
+Files: lib/ext2fs/kernel-jbd.h
+License: Apache-2.0 OR MIT
+"""
+
+
+def _validate_cyclonedx_and_spdx(cat: Catalog, tmp_path: Path) -> None:
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+    from spdx_tools.spdx.parser.parse_anything import parse_file
+    from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+
+    text = render(cat, "cyclonedx-json")
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    f = tmp_path / "doc.spdx.json"
+    f.write_text(render(cat, "spdx-json"))
+    assert validate_full_spdx_document(parse_file(str(f))) == []
+
+
+def test_debian_licenses_mixing_an_expression_and_names_make_valid_cyclonedx(tmp_path: Path) -> None:
+    from imagewise.sbom.cyclonedx import _licenses
+
+    layer = tar_bytes({
+        "var/lib/dpkg/status": b"Package: e2fsprogs\nStatus: install ok installed\n"
+                               b"Architecture: amd64\nVersion: 1.47.0-2\n\n",
+        "usr/share/doc/e2fsprogs/copyright": E2FSPROGS_COPYRIGHT,
+    })
+    write_oci_layout(build_image([layer], compression=""), tmp_path / "e2fs", "latest")
+    with open_source(f"oci:{tmp_path / 'e2fs'}:latest") as src:
+        cat = catalog(src.image())
+    pkg = next(p for p in cat.packages if p.name == "e2fsprogs")
+    assert "GPL" in pkg.licenses and len(pkg.licenses) == 5
+    _validate_cyclonedx_and_spdx(cat, tmp_path)
+    comp = next(c for c in json.loads(render(cat, "cyclonedx-json"))["components"]
+                if c["name"] == "e2fsprogs")
+    named = [x["license"].get("name") or x["license"].get("id") for x in comp["licenses"]]
+    assert sorted(named) == sorted(pkg.licenses)  # not valid SPDX together: each listed
+
+    from cyclonedx.contrib.license.factories import LicenseFactory
+
+    both = _licenses(("MIT", "Apache-2.0 OR MIT"), LicenseFactory())  # valid together: one
+    assert len(both) == 1 and str(both[0].value) == "(MIT) AND (Apache-2.0 OR MIT)"
+
+
+PLAIN_TARS = {"test-gzip-image.tar", "test-estargz-image.tar", "test-uncompressed-image.tar",
+              "test-zstd-image.tar"}  # the corpus's negative cases: tars that are not images
+
+
+def _corpus_images() -> list[str]:
+    from conftest import CORPORA
+
+    dive = sorted(f"dive/{p.name}" for p in (CORPORA / "dive").glob("*.tar"))
+    busybox = sorted(str(p.relative_to(CORPORA)) for p in (CORPORA / "rootfs" / "busybox").glob("*/*-oci.tar"))
+    alpine = sorted(str(p.relative_to(CORPORA)) for p in (CORPORA / "rootfs" / "alpine").glob("*.tar.gz"))
+    return dive + busybox + alpine
+
+
+@pytest.mark.parametrize("name", _corpus_images())
+def test_every_corpus_image_gives_schema_valid_sboms(name: str, tmp_path: Path) -> None:
+    """Every image of the corpus (dive's archives and layouts, busybox's OCI archives, Alpine's
+    root filesystems as one-layer images) gives CycloneDX and SPDX that the official validators
+    accept."""
+    from conftest import corpus
+
+    from imagewise.errors import NotAnImage
+
+    path = corpus(*name.split("/"))
+    if path.name in PLAIN_TARS:
+        with pytest.raises(NotAnImage):
+            open_source(str(path)).image()
+        return
+    ref = str(path)
+    if name.endswith("-oci.tar"):
+        ref = f"oci-archive:{path}"
+    elif name.endswith(".tar.gz"):  # a root filesystem: the layer of a one-layer image
+        write_oci_layout(build_image([path.read_bytes()], compression=""), tmp_path / "img", "latest")
+        ref = f"oci:{tmp_path / 'img'}:latest"
+    with open_source(ref) as src:
+        cat = catalog(src.image())
+    if "alpine" in name:
+        assert sum(p.type == "apk" for p in cat.packages) > 10
+    _validate_cyclonedx_and_spdx(cat, tmp_path)

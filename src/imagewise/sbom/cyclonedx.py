@@ -10,6 +10,30 @@ from imagewise.sbom.catalog import Catalog
 from imagewise.sbom.model import Package
 
 
+def _licenses(texts: tuple[str, ...], factory: Any) -> list[Any]:
+    """CycloneDX 1.6 allows either one SPDX expression or a list of licenses (by SPDX id or by
+    name), never both. One string is taken as the factory reads it; several strings that hold an
+    expression become one ``(a) AND (b)`` expression when that is valid SPDX (a package carries
+    files under each), and otherwise every one of them is listed by id or name."""
+    from cyclonedx.model.license import DisjunctiveLicense, LicenseExpression
+
+    made: list[tuple[str, Any]] = []
+    for text in (t.strip() for t in texts):
+        if not text:
+            continue
+        try:
+            made.append((text, factory.make_from_string(text)))
+        except Exception:  # noqa: BLE001 - an odd license string never breaks the SBOM
+            made.append((text, DisjunctiveLicense(name=text)))
+    if len(made) < 2 or not any(isinstance(m, LicenseExpression) for _, m in made):
+        return [m for _, m in made]
+    try:
+        return [factory.make_with_expression(" AND ".join(f"({t})" for t, _ in made))]
+    except Exception:  # noqa: BLE001 - not valid SPDX together: list them by name instead
+        return [DisjunctiveLicense(name=t) if isinstance(m, LicenseExpression) else m
+                for t, m in made]
+
+
 def _component(p: Package, ref: str) -> Any:
     try:
         from cyclonedx.contrib.license.factories import LicenseFactory
@@ -19,13 +43,7 @@ def _component(p: Package, ref: str) -> Any:
     from cyclonedx.model.component import Component, ComponentType
     from packageurl import PackageURL
 
-    factory = LicenseFactory()
-    licenses = []
-    for text in p.licenses:
-        try:
-            licenses.append(factory.make_from_string(text))
-        except Exception:  # noqa: BLE001, S112 - an odd license string never breaks the SBOM
-            continue
+    licenses = _licenses(p.licenses, LicenseFactory())
     props = [Property(name="imagewise:package-type", value=p.type)]
     for loc in p.locations:
         props.append(Property(name="imagewise:location", value=f"{loc.layer}:{loc.path}"))
