@@ -7,22 +7,16 @@ Implementation modules are private; import from here.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from imagewise.lazy import exports
 
 if TYPE_CHECKING:
-    from imagewise.analysis.model import ImageAnalysis
-    from imagewise.analysis.run import EfficiencyVisitors, analyze
+    from imagewise.analysis.run import EfficiencyVisitors as EfficiencyVisitors, analyze as analyze
+    from imagewise.analysis.model import ImageAnalysis as ImageAnalysis
 
-__all__ = ["EfficiencyVisitors", "ImageAnalysis", "analyze"]
-
-
-def __getattr__(name: str) -> Any:  # lazy: importing the package stays cheap
-    if name in ("analyze", "EfficiencyVisitors"):
-        from imagewise.analysis import run
-
-        return getattr(run, name)
-    if name == "ImageAnalysis":
-        from imagewise.analysis.model import ImageAnalysis
-
-        return ImageAnalysis
-    raise AttributeError(name)
+__getattr__, __dir__, __all__ = exports(__name__, {
+    "EfficiencyVisitors": "imagewise.analysis.run",
+    "analyze": "imagewise.analysis.run",
+    "ImageAnalysis": "imagewise.analysis.model",
+})

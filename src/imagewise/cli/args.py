@@ -149,7 +149,7 @@ def _parser_class() -> Any:
     import argparse
 
     class Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> Any:  # type: ignore[override]
+        def error(self, message: str) -> Any:
             prefix = "unrecognized arguments: "
             if message.startswith(prefix):
                 import difflib

@@ -6,7 +6,24 @@
 
 from __future__ import annotations
 
-from imagewise.dockerfile.model import Dockerfile, Heredoc, Instruction, Stage
-from imagewise.dockerfile.parser import parse, parse_file
+from typing import TYPE_CHECKING
 
-__all__ = ["Dockerfile", "Heredoc", "Instruction", "Stage", "parse", "parse_file"]
+from imagewise.lazy import exports
+
+if TYPE_CHECKING:
+    from imagewise.dockerfile.model import (
+        Dockerfile as Dockerfile,
+        Heredoc as Heredoc,
+        Instruction as Instruction,
+        Stage as Stage,
+    )
+    from imagewise.dockerfile.parser import parse as parse, parse_file as parse_file
+
+__getattr__, __dir__, __all__ = exports(__name__, {
+    "Dockerfile": "imagewise.dockerfile.model",
+    "Heredoc": "imagewise.dockerfile.model",
+    "Instruction": "imagewise.dockerfile.model",
+    "Stage": "imagewise.dockerfile.model",
+    "parse": "imagewise.dockerfile.parser",
+    "parse_file": "imagewise.dockerfile.parser",
+})

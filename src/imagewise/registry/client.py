@@ -10,6 +10,7 @@ session per registry and TLS mode), safe to use from several threads::
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import IO, ClassVar
 
@@ -92,6 +93,11 @@ class RegistryClient:
             clients, cls._shared = list(cls._shared.values()), {}
         for c in clients:
             c.close()
+
+    @classmethod
+    def _forget_shared_in_child(cls) -> None:
+        """A forked worker must not share the parent's pooled connections: it starts its own."""
+        cls._shared, cls._shared_lock = {}, threading.Lock()
 
     def __repr__(self) -> str:
         return f"RegistryClient(host={self.host!r})"
@@ -293,3 +299,6 @@ class _Prefixed:
 
     def close(self) -> None:
         self._resp.close()
+
+
+os.register_at_fork(after_in_child=RegistryClient._forget_shared_in_child)

@@ -7,18 +7,19 @@ files deleted later); ``scan_config(config, image)`` checks Env, Labels and hist
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-__all__ = ["RULES", "SecretsVisitor", "scan_config"]
+from imagewise.lazy import exports
 
-_EXPORTS = {"SecretsVisitor": "imagewise.secrets.visitor", "scan_config": "imagewise.secrets.visitor",
-            "RULES": "imagewise.secrets.rules"}
+if TYPE_CHECKING:
+    from imagewise.secrets.visitor import (
+        SecretsVisitor as SecretsVisitor,
+        scan_config as scan_config,
+    )
+    from imagewise.secrets.rules import RULES as RULES
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'imagewise.secrets' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__, __all__ = exports(__name__, {
+    "SecretsVisitor": "imagewise.secrets.visitor",
+    "scan_config": "imagewise.secrets.visitor",
+    "RULES": "imagewise.secrets.rules",
+})

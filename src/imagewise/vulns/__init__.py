@@ -1,7 +1,5 @@
 """Vulnerabilities from an offline OSV database: import, per-ecosystem matching, ignores and VEX.
 
-Library entry points (imported lazily so ``import imagewise.vulns`` stays cheap):
-
 * ``match(packages, db) -> list[Vulnerability]`` with ``db`` an open :class:`VulnDB`;
 * ``VulnDB(path)`` / ``default_path()`` the SQLite store (``db import`` / ``db status``);
 * ``scan_image(image, db_path, ...)`` / ``scan_packages(...)`` the whole ``imagewise scan``;
@@ -12,25 +10,30 @@ Library entry points (imported lazily so ``import imagewise.vulns`` stays cheap)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-__all__ = ["Decisions", "ScanResult", "VulnDB", "Vulnerability", "default_path", "load_decisions",
-           "match", "match_with_db", "scan_image", "scan_packages"]
+from imagewise.lazy import exports
 
-_EXPORTS = {
-    "match": "imagewise.vulns.matching", "Vulnerability": "imagewise.vulns.matching",
-    "VulnDB": "imagewise.vulns.store", "default_path": "imagewise.vulns.store",
-    "scan_image": "imagewise.vulns.scan", "scan_packages": "imagewise.vulns.scan",
+if TYPE_CHECKING:
+    from imagewise.vulns.matching import match as match, Vulnerability as Vulnerability
+    from imagewise.vulns.store import VulnDB as VulnDB, default_path as default_path
+    from imagewise.vulns.scan import (
+        scan_image as scan_image,
+        scan_packages as scan_packages,
+        match_with_db as match_with_db,
+        ScanResult as ScanResult,
+    )
+    from imagewise.vulns.ignores import Decisions as Decisions, load_decisions as load_decisions
+
+__getattr__, __dir__, __all__ = exports(__name__, {
+    "match": "imagewise.vulns.matching",
+    "Vulnerability": "imagewise.vulns.matching",
+    "VulnDB": "imagewise.vulns.store",
+    "default_path": "imagewise.vulns.store",
+    "scan_image": "imagewise.vulns.scan",
+    "scan_packages": "imagewise.vulns.scan",
     "match_with_db": "imagewise.vulns.scan",
-    "ScanResult": "imagewise.vulns.scan", "Decisions": "imagewise.vulns.ignores",
+    "ScanResult": "imagewise.vulns.scan",
+    "Decisions": "imagewise.vulns.ignores",
     "load_decisions": "imagewise.vulns.ignores",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'imagewise.vulns' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+})

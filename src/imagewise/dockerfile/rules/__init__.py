@@ -23,6 +23,7 @@ Adding rules (the IW rules, plugins):
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -64,6 +65,7 @@ class Rule:
 
 REGISTRY: dict[str, Rule] = {}
 _loaded = False
+_LOAD_LOCK = threading.RLock()  # re-entrant: a plugin's import may ask for the table
 
 
 def register(new: Rule) -> Rule:
@@ -102,16 +104,18 @@ def all_rules() -> list[Rule]:
     """Every registered rule, loading the built-in modules and plugins on first use."""
     global _loaded
     if not _loaded:
-        _loaded = True
-        for name in RULE_MODULES:
-            importlib.import_module(name)
-        for name in OPTIONAL_MODULES:
-            try:
-                importlib.import_module(name)
-            except ModuleNotFoundError as e:
-                if e.name != name:
-                    raise
-        _load_entry_points()
+        with _LOAD_LOCK:  # another thread may be loading: wait until the table is whole
+            if not _loaded:
+                for name in RULE_MODULES:
+                    importlib.import_module(name)
+                for name in OPTIONAL_MODULES:
+                    try:
+                        importlib.import_module(name)
+                    except ModuleNotFoundError as e:
+                        if e.name != name:
+                            raise
+                _load_entry_points()
+                _loaded = True
     return sorted(REGISTRY.values(), key=lambda r: r.id)
 
 
