@@ -122,3 +122,41 @@ def test_bad_files_are_config_errors(tmp_path: Path, name: str, text: str, messa
     f.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_vex(f) if name.endswith(".json") else load_ignore_file(f)
+
+
+def test_policy_max_ignore_days_limits_what_an_ignore_may_suppress(tmp_path: Path) -> None:
+    """``max_ignore_days`` (policy, default 90): an entry without an expiry, or expiring further
+    away, does not suppress and says why; one within the limit does. ``scan`` has no limit."""
+    f = tmp_path / ".imagewise-ignore.yaml"
+    f.write_text("""
+ignore:
+  - id: CVE-2021-0001
+    expires: 2025-07-01      # 30 days from TODAY: within 90
+  - id: CVE-2021-0002
+    expires: 2026-06-01      # 365 days away
+  - id: CVE-2021-0003        # no expiry at all
+""")
+    d = load_decisions([f], [])
+    kept, _ = d.apply_vulns(VULNS, TODAY)
+    assert [v.id for v in kept] == ["CVE-2021-0004"]  # no limit: all three suppress
+    d.max_days = 90
+    kept, gone = d.apply_vulns(VULNS, TODAY)
+    assert [v.id for v in kept] == ["CVE-2021-0002", "CVE-2021-0003", "CVE-2021-0004"]
+    assert [s.item.id for s in gone] == ["CVE-2021-0001"]
+    warnings = d.warnings(TODAY)
+    assert len(warnings) == 2
+    assert "CVE-2021-0002 expires on 2026-06-01" in warnings[0] and "max_ignore_days is 90" in warnings[0]
+    assert "CVE-2021-0003 has no expiry" in warnings[1]
+
+
+def test_check_applies_the_policys_max_ignore_days(tmp_path: Path) -> None:
+    from imagewise.check.run import CheckOptions, _decisions
+    from imagewise.policy.model import load_policy
+
+    f = tmp_path / ".imagewise-ignore.yaml"
+    f.write_text("ignore:\n  - id: CVE-2021-0003\n")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("security_baseline:\n  max_ignore_days: 30\n")
+    d = _decisions(CheckOptions(image="x", ignore_file=f, policy=load_policy(policy)))
+    assert d.max_days == 30
+    assert "has no expiry" in d.warnings(TODAY)[0]
