@@ -5,7 +5,7 @@ Usage: python benchmarks/lint.py [--repeat 5] [--corpus DIR]
 All corpus Dockerfiles (``../shared/corpora/dockerfiles``), in one run:
 
 * ours, library: one child process imports imagewise, loads the rule table (timed apart), then
-  lints every file ``--repeat`` times (bashlex cache cleared before each pass: every pass parses
+  lints every file ``--repeat`` times (shell-model cache cleared before each pass: every pass parses
   every RUN again); best pass reported;
 * ours, CLI: ``python -m imagewise lint -f json --no-fail FILES...``, one process, wall time
   including interpreter start-up;
