@@ -106,6 +106,12 @@ def test_inputs_that_hung_the_old_parser_return_at_once() -> None:
     assert time.monotonic() - start < 5
 
 
+def test_a_node_boundary_inside_a_character_does_not_raise() -> None:
+    parse_shell("((\udfff'")  # the grammar ends a node inside the 3 bytes of the surrogate
+    assert parse_shell("echo \u00e9t\u00e9 \U0001f600").commands[0].args == (
+        "\u00e9t\u00e9", "\U0001f600")
+
+
 def test_parsing_in_threads_matches_serial_parsing() -> None:
     from concurrent.futures import ThreadPoolExecutor
 

@@ -304,7 +304,11 @@ def _destinations(redirect: Any) -> list[Any]:
 
 
 def _text(node: Any, source: bytes) -> str:
-    return source[node.start_byte:node.end_byte].decode("utf-8", "surrogatepass")
+    raw = source[node.start_byte:node.end_byte]
+    try:
+        return raw.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:  # a node boundary inside a character of malformed input
+        return raw.decode("utf-8", "replace")
 
 
 def _add(words: list[str], out: list[Command], depth: int) -> bool:
