@@ -112,6 +112,23 @@ def test_a_node_boundary_inside_a_character_does_not_raise() -> None:
         "\u00e9t\u00e9", "\U0001f600")
 
 
+def test_non_ascii_after_a_brace_does_not_crash_the_process() -> None:
+    # tree-sitter-bash 0.25 reads out of bounds on "{" + a 4-byte UTF-8 character (SIGSEGV most
+    # runs on Linux): a child process parses a few hundred such scripts
+    import subprocess
+    import sys
+
+    code = ("from imagewise.dockerfile.shell import parse_shell\n"
+            "for c in range(0x10000, 0x110000, 0x800):\n"
+            "    s = parse_shell('echo {' + chr(c) + ' x && apk add y')\n"
+            "    assert [(k.name, k.args) for k in s.commands] == [\n"
+            "        ('echo', ('{' + chr(c), 'x')), ('apk', ('add', 'y'))], s\n"
+            "print('ok')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr[-2000:]
+
+
 def test_parsing_in_threads_matches_serial_parsing() -> None:
     from concurrent.futures import ThreadPoolExecutor
 

@@ -14,6 +14,7 @@ flags ``a``, ``b`` and ``c``; anything else is an argument.
 
 from __future__ import annotations
 
+import re
 import threading
 from functools import lru_cache
 from typing import Any
@@ -30,7 +31,7 @@ _MAX_NESTING = 3
 class Command(Record):
     """One simple command: ``name`` and its ``args`` (quote-removed words after the name)."""
 
-    __slots__ = ("name", "args", "nested")
+    __slots__ = ("name", "args", "nested")  # noqa: RUF023
     name: str
     args: tuple[str, ...]
     nested: bool
@@ -103,7 +104,7 @@ def _arg_flags(arg: str) -> set[str]:
 class Script(Record):
     """A parsed shell script: every simple command in order, and whether a pipe is used."""
 
-    __slots__ = ("text", "commands", "has_pipe", "parsed")
+    __slots__ = ("text", "commands", "has_pipe", "parsed")  # noqa: RUF023
     text: str
     commands: tuple[Command, ...]
     has_pipe: bool
@@ -164,10 +165,17 @@ def _parse(text: str, depth: int, out: list[Command]) -> tuple[bool, bool]:
     clean = text.replace("\\\r\n", " ").replace("\\\n", " ")
     if "\\ " in clean or "\\\t" in clean:
         clean = _quote_escaped_blanks(clean)
-    source = clean.encode("utf-8", "surrogatepass")
-    root = _parser().parse(source).root_node
-    has_pipe = _walk(root, source, depth, out)
+    # the parser sees ASCII only: every other character becomes the word character "a" (bash
+    # splits words on ASCII blanks and operators alone), so byte offsets are character offsets
+    # into ``clean`` and words are read from there. tree-sitter-bash 0.25 reads out of bounds
+    # (SIGSEGV on Linux) on a 4-byte UTF-8 character after "{": tree-sitter-bash issue 337
+    ascii = clean if clean.isascii() else _NON_ASCII.sub("a", clean)
+    root = _parser().parse(ascii.encode("ascii")).root_node
+    has_pipe = _walk(root, clean, depth, out)
     return has_pipe, not root.has_error
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def _quote_escaped_blanks(text: str) -> str:
@@ -204,7 +212,7 @@ _SKIP = frozenset({"comment", "heredoc_content", "heredoc_start", "heredoc_end",
 _DECLARATIONS = frozenset({"declaration_command", "unset_command"})
 
 
-def _walk(root: Any, source: bytes, depth: int, out: list[Command]) -> bool:
+def _walk(root: Any, source: str, depth: int, out: list[Command]) -> bool:
     """Every simple command under ``root`` in source order (iterative: nesting depth is the
     input's to choose). Returns whether a pipeline with ``|``/``|&`` was seen."""
     has_pipe = False
@@ -253,7 +261,7 @@ def _last_command(node: Any) -> Any:
     return node if node is not None and node.type == "command" else None
 
 
-def _command_words(node: Any, source: bytes, extra: Any) -> list[str]:
+def _command_words(node: Any, source: str, extra: Any) -> list[str]:
     parts: list[Any] = []
     for child in node.children:
         kind = child.type
@@ -271,7 +279,7 @@ def _command_words(node: Any, source: bytes, extra: Any) -> list[str]:
     return words
 
 
-def _words(nodes: list[Any], source: bytes) -> list[str]:
+def _words(nodes: list[Any], source: str) -> list[str]:
     """Quote-removed words of ``nodes``; nodes that touch form one word (the grammar splits
     ``a/b-$V/c`` after the ``$V``: bash separates words by blanks only)."""
     out: list[str] = []
@@ -286,7 +294,7 @@ def _words(nodes: list[Any], source: bytes) -> list[str]:
     return [_unquote(w) for w in out]
 
 
-def _test_words(node: Any, source: bytes) -> list[str]:
+def _test_words(node: Any, source: str) -> list[str]:
     words: list[Any] = []
     todo = [node]
     while todo:
@@ -303,12 +311,8 @@ def _destinations(redirect: Any) -> list[Any]:
             if redirect.field_name_for_child(i) == "destination"]
 
 
-def _text(node: Any, source: bytes) -> str:
-    raw = source[node.start_byte:node.end_byte]
-    try:
-        return raw.decode("utf-8", "surrogatepass")
-    except UnicodeDecodeError:  # a node boundary inside a character of malformed input
-        return raw.decode("utf-8", "replace")
+def _text(node: Any, source: str) -> str:
+    return source[node.start_byte:node.end_byte]
 
 
 def _add(words: list[str], out: list[Command], depth: int) -> bool:
