@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from imagewise.dockerfile.model import Dockerfile, Instruction, Stage
-from imagewise.dockerfile.shell import Script, parse_shell
+from imagewise.dockerfile.shell import Script, parse_shell, script_from_argv
 from imagewise.findings import Finding, Location, RuleInfo, Severity
 from imagewise.record import Record
 
@@ -101,10 +101,8 @@ def finding(rid: str, df: Dockerfile, ins: Instruction | None, message: str,
 def script_of(ins: Instruction) -> Script:
     """The shell commands a RUN runs (exec form: its argv as one command)."""
     ins = ins.effective
-    if ins.is_exec_form:
-        import shlex
-
-        return parse_shell(" ".join(shlex.quote(a) for a in ins.arguments))
+    if ins.is_exec_form:  # no shell: the argv is the command (the parser is not even loaded)
+        return script_from_argv(tuple(ins.arguments))
     return parse_shell(ins.shell_script)
 
 
