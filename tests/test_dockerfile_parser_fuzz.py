@@ -17,7 +17,6 @@ from conftest import corpus
 from imagewise.dockerfile import parse
 from imagewise.dockerfile.lint import lint
 from imagewise.dockerfile.shell import parse_shell
-from imagewise.dockerfile.shellprep import prepare
 from imagewise.errors import DockerfileSyntaxError
 
 TOKENS = ["\\\n", "`\n", "<<EOF\n", "<<-'EOT' ", "\nEOF\n", "\"", "'", "${", "}", "$(", "[",
@@ -87,7 +86,6 @@ def test_mutated_run_scripts_never_crash_the_shell_model() -> None:
         for _ in range(rng.randint(1, 5)):
             pos = rng.randint(0, len(text))
             text = text[:pos] + rng.choice(SHELL_TOKENS) + text[pos:]
-        assert len(prepare(text)) == len(text)
         parse_shell(text)  # must not raise
         runs += 1
     print(f"\nshell fuzz: {runs} mutated RUN scripts")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from imagewise.dockerfile import parse
 from imagewise.dockerfile.shell import parse_shell
-from imagewise.dockerfile.shellprep import prepare
 from imagewise.errors import DockerfileSyntaxError
 
 
@@ -38,26 +36,58 @@ def test_flags_split_like_hadolint() -> None:
     assert c.flag_value("u") is None  # combined short flags carry no value
 
 
-def test_fallback_when_bashlex_fails() -> None:
-    s = parse_shell("arr=(a b); for ((i=0; i<2; i++)); do apk add foo; done; "
-                    "apt-get install -y bar | cat")
+def test_syntax_errors_keep_the_commands_around_them() -> None:
+    s = parse_shell("apk add foo; if then ( ; apt-get install -y bar | cat")
     assert not s.parsed
     assert {"apk", "apt-get"} <= {c.name for c in s.commands}
     assert s.has_pipe
 
 
-def test_constructs_bashlex_lacks_are_prepared() -> None:
+def test_bash_constructs() -> None:
     text = ('case "$arch" in \'amd64\') url=a; wget "$url" ;; arm*|x86) ;; *) exit 1 ;; esac; '
             './configure $(test "${a%%-*}" != x && echo --lto); make -j "$(( $(nproc) + 1 ))"; '
-            "if [[ -f x ]]; then gem install y; fi")
-    assert len(prepare(text)) == len(text)
+            "if [[ -f x ]]; then gem install y; fi; arr=(a b); "
+            "for ((i=0; i<2; i++)); do apk add foo; done")
     s = parse_shell(text)
     assert s.parsed
     names = [c.name for c in s.commands]
-    assert names[:3] == ["wget", ":", "exit"]
-    assert {"./configure", "test", "echo", "make", "gem"} <= set(names)
-    wget = s.commands[0]
-    assert wget.args == ("$url",)
+    assert names[:2] == ["wget", "exit"]
+    assert {"./configure", "test", "echo", "make", "nproc", "[[", "gem", "apk"} <= set(names)
+    assert s.commands[0].args == ("$url",)
+
+
+def test_test_brackets_are_commands() -> None:
+    s = parse_shell('[ "$(apk --print-arch)" != ppc64le ] && [[ -n $x ]]')
+    assert [(c.name, c.args) for c in s.commands] == [
+        ("[", ("$(apk --print-arch)", "!=", "ppc64le", "]")), ("apk", ("--print-arch",)),
+        ("[[", ("-n", "$x", "]]"))]
+
+
+def test_words_after_a_redirect_are_arguments() -> None:
+    # the grammar reads them as more redirect targets; bash passes them to the command
+    s = parse_shell("printf '%s' x > /out y && test -z \"$f\" && echo >&2 \"no key $K\" && "
+                    "cmd 2>/dev/null arg")
+    assert [(c.name, c.args) for c in s.commands] == [
+        ("printf", ("%s", "x", "y")), ("test", ("-z", "$f")), ("echo", ("no key $K",)),
+        ("cmd", ("arg",))]
+
+
+def test_a_word_is_split_by_blanks_only() -> None:
+    s = parse_shell("mk-build-deps --install debuild-$t/nginx-$NGINX_VERSION/debian/control")
+    assert s.commands[0].args == ("--install", "debuild-$t/nginx-$NGINX_VERSION/debian/control")
+
+
+def test_escaped_blank_starting_a_word_is_a_word() -> None:
+    s = parse_shell("rm -f x && \\    apt-get update && echo a\\ b")
+    assert [(c.name, c.args) for c in s.commands] == [
+        ("rm", ("-f", "x")), (" ", ("apt-get", "update")), ("echo", ("a b",))]
+
+
+def test_declarations_and_time() -> None:
+    s = parse_shell("export A=1 B=$(id -u); time -p make install; unset Q")
+    assert [(c.name, c.args) for c in s.commands] == [
+        ("export", ("A=1", "B=$(id -u)")), ("id", ("-u",)), ("make", ("install",)),
+        ("unset", ("Q",))]
 
 
 def test_compound_commands() -> None:
@@ -65,24 +95,54 @@ def test_compound_commands() -> None:
     assert {"yum", "gem"} <= {c.name for c in s.commands}
 
 
-def test_single_quoted_dollar_brace_does_not_hang_bashlex() -> None:
-    s = parse_shell("sha='6a41${55' && apk add x")  # bashlex alone never returns on this
-    assert [c.name for c in s.commands] == ["apk"]
-
-
-def test_bashlex_runs_under_a_deadline() -> None:
+def test_inputs_that_hung_the_old_parser_return_at_once() -> None:
     import time
+
+    start = time.monotonic()
+    s = parse_shell("sha='6a41${55' && apk add x")  # bashlex alone never returned on this
+    assert [c.name for c in s.commands] == ["apk"]
+    deep = "echo " + "$(" * 3000 + "x" + ")" * 3000  # nesting depth is the input's to choose
+    assert parse_shell(deep).commands[0].name == "echo"
+    assert time.monotonic() - start < 5
+
+
+def test_a_node_boundary_inside_a_character_does_not_raise() -> None:
+    parse_shell("((\udfff'")  # the grammar ends a node inside the 3 bytes of the surrogate
+    assert parse_shell("echo \u00e9t\u00e9 \U0001f600").commands[0].args == (
+        "\u00e9t\u00e9", "\U0001f600")
+
+
+def test_non_ascii_after_a_brace_does_not_crash_the_process() -> None:
+    # tree-sitter-bash 0.25 reads out of bounds on "{" + a 4-byte UTF-8 character (SIGSEGV most
+    # runs on Linux): a child process parses a few hundred such scripts
+    import subprocess
+    import sys
+
+    code = ("from imagewise.dockerfile.shell import parse_shell\n"
+            "for c in range(0x10000, 0x110000, 0x800):\n"
+            "    s = parse_shell('echo {' + chr(c) + ' x && apk add y')\n"
+            "    assert [(k.name, k.args) for k in s.commands] == [\n"
+            "        ('echo', ('{' + chr(c), 'x')), ('apk', ('add', 'y'))], s\n"
+            "print('ok')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr[-2000:]
+
+
+def test_parsing_in_threads_matches_serial_parsing() -> None:
+    from concurrent.futures import ThreadPoolExecutor
 
     from imagewise.dockerfile import shell
 
-    def never_returns(text: str) -> None:
-        while True:
-            time.sleep(0.01)
-
-    start = time.monotonic()
-    with pytest.raises(shell._ParseTimeout):
-        shell._bounded(never_returns, "x", 0.2)
-    assert time.monotonic() - start < 2
+    texts = [f"apt-get install -y pkg{i} && curl -s https://x/{i} | sh -c 'pip install p{i}'"
+             for i in range(400)]
+    shell.parse_shell.cache_clear()
+    serial = [shell.parse_shell(t) for t in texts]
+    shell.parse_shell.cache_clear()
+    with ThreadPoolExecutor(8) as pool:
+        threaded = list(pool.map(shell.parse_shell, texts))
+    assert threaded == serial
+    assert all(len(s.commands) == 4 and s.has_pipe for s in threaded)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

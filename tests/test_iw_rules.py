@@ -295,8 +295,6 @@ def test_corpus_has_no_false_positives() -> None:
 
 
 def test_iw_rules_run_in_the_lint_engine_with_pragmas_and_config() -> None:
-    from dataclasses import replace
-
     from imagewise.dockerfile.config import LintConfig
     from imagewise.dockerfile.lint import lint
 
@@ -307,12 +305,12 @@ def test_iw_rules_run_in_the_lint_engine_with_pragmas_and_config() -> None:
     ]
     assert found[0].fix.startswith("Use a build secret")
     assert lint(text, "-", LintConfig(ignored=frozenset({"IW109"})), only=["IW109"]) == []
-    cfg = replace(LintConfig(), override={"IW109": Severity.WARNING})
+    cfg = LintConfig().replace(override={"IW109": Severity.WARNING})
     assert str(lint(text, "-", cfg, only=["IW109"])[0].severity) == "warning"
     # a configured allow-list is DL3026's job; IW102 only applies the default list
     text = "FROM registry.corp.example/base:1.0\n"
     assert [f.rule for f in lint(text, "-", only=["IW102", "DL3026"])] == ["IW102"]
-    cfg = replace(LintConfig(), trusted_registries=("docker.io",))
+    cfg = LintConfig().replace(trusted_registries=("docker.io",))
     assert [f.rule for f in lint(text, "-", cfg, only=["IW102", "DL3026"])] == ["DL3026"]
 
 

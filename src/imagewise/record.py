@@ -4,7 +4,8 @@ A record lists its fields in ``__slots__`` (in order) and writes its own ``__ini
 each field by name; ``Record`` derives equality, hashing, ordering, ``repr`` and
 :meth:`~Record.replace` from those fields. Records are immutable by convention: nothing assigns
 a field after ``__init__``. A class may name fields that equality, hashing and ordering ignore
-in ``_uncompared`` (a dataclass field's ``compare=False``) and fields ``repr`` leaves out in
+in ``_uncompared`` (a dataclass field's ``compare=False``), fields only hashing ignores in
+``_unhashed`` (``hash=False``: a dict field compared by value) and fields ``repr`` leaves out in
 ``_unshown`` (``repr=False``; ``_private`` fields are never shown).
 
 Why not ``dataclasses``: a dataclass generates and compiles its methods when its module is
@@ -23,10 +24,13 @@ class Record:
     _fields: tuple[str, ...] = ()
     #: set by a subclass: fields left out of equality, hashing and ordering
     _uncompared: tuple[str, ...] = ()
+    #: set by a subclass: compared fields left out of hashing (unhashable values such as dicts)
+    _unhashed: tuple[str, ...] = ()
     #: set by a subclass: fields left out of ``repr``
     _unshown: tuple[str, ...] = ()
-    # derived for each subclass from its fields and the two above
+    # derived for each subclass from its fields and the three above
     _compared: tuple[str, ...] = ()
+    _hashed: tuple[str, ...] = ()
     _shown: tuple[str, ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -38,6 +42,7 @@ class Record:
                           if n not in fields)
         cls._fields = tuple(fields)
         cls._compared = tuple(n for n in fields if n not in cls._uncompared)
+        cls._hashed = tuple(n for n in cls._compared if n not in cls._unhashed)
         cls._shown = tuple(n for n in fields if n not in cls._unshown and not n.startswith("_"))
 
     def _values(self) -> tuple[Any, ...]:
@@ -49,7 +54,7 @@ class Record:
         return self._values() == other._values()
 
     def __hash__(self) -> int:
-        return hash(self._values())
+        return hash(tuple([getattr(self, name) for name in self._hashed]))
 
     def __lt__(self, other: Self) -> bool:
         if other.__class__ is not self.__class__:

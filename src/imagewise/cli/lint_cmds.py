@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from imagewise.cli.args import argument, command, echo, option, path_type
 from imagewise.cli.common import handle_errors
+from imagewise.record import Record
 
 if TYPE_CHECKING:
     from imagewise.dockerfile.config import LintConfig
@@ -23,11 +23,16 @@ CHECK_TABLES = ("imagewise.audit.checks:CHECKS", "imagewise.analysis.attribution
                 "imagewise.secrets.rules:RULES:secret/")
 
 
-@dataclass(frozen=True, slots=True)
-class _Input:
+class _Input(Record):
+    __slots__ = ("name", "text", "path")  # noqa: RUF023
     name: str  # as shown in reports ("-" for stdin)
     text: str
     path: str | None  # on disk, None for stdin
+
+    def __init__(self, name: str, text: str, path: str | None) -> None:
+        self.name = name
+        self.text = text
+        self.path = path
 
 
 def _read_inputs(files: tuple[str, ...]) -> list[_Input]:
@@ -59,16 +64,16 @@ def _config(config: str | None, threshold: str | None = None, no_fail: bool = Fa
 
     cfg = load_config(config)
     for path in rules_files:
-        cfg = replace(cfg, custom_rules=cfg.custom_rules + tuple(load_rules_file(path)))
+        cfg = cfg.replace(custom_rules=cfg.custom_rules + tuple(load_rules_file(path)))
     if context is not None:
-        cfg = replace(cfg, context_dir=os.path.abspath(context))
+        cfg = cfg.replace(context_dir=os.path.abspath(context))
     if threshold is not None:
-        cfg = replace(cfg, failure_threshold=None if threshold == "none"
+        cfg = cfg.replace(failure_threshold=None if threshold == "none"
                       else Severity.parse(threshold))
     if no_fail:
-        cfg = replace(cfg, no_fail=True)
+        cfg = cfg.replace(no_fail=True)
     if ignore:
-        cfg = replace(cfg, ignored=cfg.ignored | {i.strip().upper() for i in ignore})
+        cfg = cfg.replace(ignored=cfg.ignored | {i.strip().upper() for i in ignore})
     return cfg
 
 

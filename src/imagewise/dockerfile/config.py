@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imagewise.errors import ConfigError
 from imagewise.findings import Finding, Severity
+from imagewise.record import Record
 
 if TYPE_CHECKING:
     from imagewise.dockerfile.rules import Rule
@@ -36,19 +36,41 @@ LABEL_TYPES = frozenset({"text", "url", "semver", "hash", "rfc3339", "spdx", "em
 _HADOLINT_FILES = (".hadolint.yaml", ".hadolint.yml")
 
 
-@dataclass(frozen=True, slots=True)
-class LintConfig:
-    ignored: frozenset[str] = frozenset()
-    override: dict[str, Severity] = field(default_factory=dict, hash=False)
-    trusted_registries: tuple[str, ...] = ()
-    label_schema: dict[str, str] = field(default_factory=dict, hash=False)
-    strict_labels: bool = False
-    failure_threshold: Severity | None = Severity.INFO  # None: "none", never fail
-    no_fail: bool = False
-    disable_ignore_pragma: bool = False
-    sources: tuple[str, ...] = ()
-    context_dir: str | None = None  # build context, for rules that look beside the Dockerfile
-    custom_rules: tuple[Rule, ...] = ()  # from ``custom-rules`` files (see .custom)
+class LintConfig(Record):
+    __slots__ = ("ignored", "override", "trusted_registries", "label_schema", "strict_labels",  # noqa: RUF023
+                 "failure_threshold", "no_fail", "disable_ignore_pragma", "sources", "context_dir",
+                 "custom_rules")
+    _unhashed = ("override", "label_schema")
+    ignored: frozenset[str]
+    override: dict[str, Severity]
+    trusted_registries: tuple[str, ...]
+    label_schema: dict[str, str]
+    strict_labels: bool
+    failure_threshold: Severity | None  # None: "none", never fail
+    no_fail: bool
+    disable_ignore_pragma: bool
+    sources: tuple[str, ...]
+    context_dir: str | None  # build context, for rules that look beside the Dockerfile
+    custom_rules: tuple[Rule, ...]  # from ``custom-rules`` files (see .custom)
+
+    def __init__(self, ignored: frozenset[str] = frozenset(),
+                 override: dict[str, Severity] | None = None,
+                 trusted_registries: tuple[str, ...] = (),
+                 label_schema: dict[str, str] | None = None, strict_labels: bool = False,
+                 failure_threshold: Severity | None = Severity.INFO, no_fail: bool = False,
+                 disable_ignore_pragma: bool = False, sources: tuple[str, ...] = (),
+                 context_dir: str | None = None, custom_rules: tuple[Rule, ...] = ()) -> None:
+        self.ignored = ignored
+        self.override = {} if override is None else override
+        self.trusted_registries = trusted_registries
+        self.label_schema = {} if label_schema is None else label_schema
+        self.strict_labels = strict_labels
+        self.failure_threshold = failure_threshold
+        self.no_fail = no_fail
+        self.disable_ignore_pragma = disable_ignore_pragma
+        self.sources = sources
+        self.context_dir = context_dir
+        self.custom_rules = custom_rules
 
     def severity_for(self, rule: str, default: Severity) -> Severity:
         return self.override.get(rule, default)
@@ -140,7 +162,7 @@ def _apply(cfg: LintConfig, data: Mapping[str, Any], source: str) -> LintConfig:
             raise ConfigError(f"{where}: unknown lint setting")
     if source:
         changes["sources"] = (*cfg.sources, source)
-    return replace(cfg, **changes)
+    return cfg.replace(**changes)
 
 
 def _custom(value: Any, where: str, source: str) -> tuple[Rule, ...]:
@@ -218,11 +240,20 @@ def _imagewise_section(cwd: Path) -> tuple[Mapping[str, Any], str] | None:
         if section is not None:
             return section, str(own)
     py = cwd / "pyproject.toml"
-    if py.is_file():
+    if py.is_file() and _mentions_imagewise(py):
         section = _load_toml(py).get("tool", {}).get("imagewise", {}).get("lint")
         if section is not None:
             return section, str(py)
     return None
+
+
+def _mentions_imagewise(path: Path) -> bool:
+    """Whether a pyproject.toml can have a ``tool.imagewise`` table (most projects' has none:
+    then the TOML parser is not even imported). Unreadable files go on to the parser's error."""
+    try:
+        return b"imagewise" in path.read_bytes()
+    except OSError:
+        return True
 
 
 def _from_env(cfg: LintConfig, env: Mapping[str, str]) -> LintConfig:

@@ -8,27 +8,34 @@ Rules iterate ``ctx.runs()`` (every RUN, including ``ONBUILD RUN``, with its she
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from functools import cached_property
 
 from imagewise.dockerfile.config import LintConfig
 from imagewise.dockerfile.expand import expand
 from imagewise.dockerfile.model import Dockerfile, Instruction, Stage
 from imagewise.dockerfile.shell import Script, parse_shell, script_from_argv
+from imagewise.record import Record
 
 NON_POSIX_SHELLS = ("pwsh", "powershell", "cmd")
 _EMPTY = Script("", (), False, True)
 
 
-@dataclass(frozen=True, slots=True)
-class Run:
+class Run(Record):
     """A RUN instruction as a rule sees it. ``ins`` is the RUN itself (the inner one for
     ``ONBUILD RUN``); ``line`` is where findings go; ``script`` its shell model."""
 
+    __slots__ = ("ins", "outer", "script", "stage_index")
     ins: Instruction
     outer: Instruction
     script: Script
     stage_index: int
+
+    def __init__(self, ins: Instruction, outer: Instruction, script: Script,
+                 stage_index: int) -> None:
+        self.ins = ins
+        self.outer = outer
+        self.script = script
+        self.stage_index = stage_index
 
     @property
     def line(self) -> int:
@@ -53,10 +60,12 @@ class Run:
                                                    for p in prefixes) for m in self.mounts())
 
 
-@dataclass
 class LintContext:
-    dockerfile: Dockerfile
-    config: LintConfig = field(default_factory=LintConfig)
+    """The Dockerfile and config one lint run looks at, with views derived once (cached)."""
+
+    def __init__(self, dockerfile: Dockerfile, config: LintConfig | None = None) -> None:
+        self.dockerfile = dockerfile
+        self.config = LintConfig() if config is None else config
 
     # --- instruction views -------------------------------------------------------------
     def effective(self) -> Iterator[Instruction]:

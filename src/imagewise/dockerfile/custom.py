@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +41,7 @@ from imagewise.dockerfile.rules import Hit, Rule
 from imagewise.dockerfile.shell import Command
 from imagewise.errors import ConfigError
 from imagewise.findings import RuleInfo, Severity
+from imagewise.record import Record
 
 if TYPE_CHECKING:
     from imagewise.dockerfile.context import LintContext
@@ -52,18 +52,35 @@ _KEYS = frozenset({"id", "severity", "title", "rationale", "fix", "area", "messa
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*[0-9]+$")
 
 
-@dataclass(frozen=True, slots=True)
-class Pattern:
+class Pattern(Record):
+    __slots__ = ("keywords", "command", "args", "without_args", "flags", "without_flags", "match",  # noqa: RUF023
+                 "not_match", "final_stage_only", "message")
     keywords: frozenset[str]
-    command: str | None = None
-    args: tuple[str, ...] = ()
-    without_args: tuple[str, ...] = ()
-    flags: tuple[str, ...] = ()
-    without_flags: tuple[str, ...] = ()
-    match: re.Pattern[str] | None = None
-    not_match: re.Pattern[str] | None = None
-    final_stage_only: bool = False
-    message: str = ""
+    command: str | None
+    args: tuple[str, ...]
+    without_args: tuple[str, ...]
+    flags: tuple[str, ...]
+    without_flags: tuple[str, ...]
+    match: re.Pattern[str] | None
+    not_match: re.Pattern[str] | None
+    final_stage_only: bool
+    message: str
+
+    def __init__(self, keywords: frozenset[str], command: str | None = None,
+                 args: tuple[str, ...] = (), without_args: tuple[str, ...] = (),
+                 flags: tuple[str, ...] = (), without_flags: tuple[str, ...] = (),
+                 match: re.Pattern[str] | None = None, not_match: re.Pattern[str] | None = None,
+                 final_stage_only: bool = False, message: str = "") -> None:
+        self.keywords = keywords
+        self.command = command
+        self.args = args
+        self.without_args = without_args
+        self.flags = flags
+        self.without_flags = without_flags
+        self.match = match
+        self.not_match = not_match
+        self.final_stage_only = final_stage_only
+        self.message = message
 
     def _text_ok(self, text: str) -> bool:
         if self.match is not None and not self.match.search(text):

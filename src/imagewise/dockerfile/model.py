@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+
+from imagewise.record import Record
 
 _SHELLS = ("sh", "bash", "ash", "dash", "zsh", "ksh")
 
 
-@dataclass(frozen=True, slots=True)
-class Heredoc:
+class Heredoc(Record):
     """One here-document attached to an instruction (``RUN <<EOF``, ``COPY <<-"EOT" /dst``).
 
     ``body`` ends with a newline (as BuildKit writes it); with ``strip_tabs`` (``<<-``) leading tabs
@@ -17,16 +17,25 @@ class Heredoc:
     ``start_line``/``end_line`` cover the body lines and the terminator line.
     """
 
+    __slots__ = ("name", "body", "strip_tabs", "expand", "start_line", "end_line")  # noqa: RUF023
     name: str
     body: str
-    strip_tabs: bool = False
-    expand: bool = True
-    start_line: int = 0
-    end_line: int = 0
+    strip_tabs: bool
+    expand: bool
+    start_line: int
+    end_line: int
+
+    def __init__(self, name: str, body: str, strip_tabs: bool = False, expand: bool = True,
+                 start_line: int = 0, end_line: int = 0) -> None:
+        self.name = name
+        self.body = body
+        self.strip_tabs = strip_tabs
+        self.expand = expand
+        self.start_line = start_line
+        self.end_line = end_line
 
 
-@dataclass(frozen=True, slots=True)
-class Instruction:
+class Instruction(Record):
     """One instruction with its exact source span.
 
     ``keyword`` is upper-case (``RUN``); ``original`` is the exact source text of all its lines
@@ -40,20 +49,46 @@ class Instruction:
     ``inner`` is the wrapped instruction of an ``ONBUILD``.
     """
 
+    __slots__ = ("keyword", "original", "start_line", "end_line", "args", "arguments", "flags",  # noqa: RUF023
+                 "flag_list", "heredocs", "comments", "comment_lines", "pairs", "inner",
+                 "stage_index")
+    _unhashed = ("flags",)
     keyword: str
     original: str
     start_line: int
     end_line: int
-    args: str = ""
-    arguments: str | tuple[str, ...] = ""
-    flags: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
-    flag_list: tuple[tuple[str, str], ...] = ()
-    heredocs: tuple[Heredoc, ...] = ()
-    comments: tuple[str, ...] = ()
-    comment_lines: tuple[int, ...] = ()
-    pairs: tuple[tuple[str, str | None], ...] = ()
-    inner: Instruction | None = None
-    stage_index: int = -1
+    args: str
+    arguments: str | tuple[str, ...]
+    flags: dict[str, tuple[str, ...]]
+    flag_list: tuple[tuple[str, str], ...]
+    heredocs: tuple[Heredoc, ...]
+    comments: tuple[str, ...]
+    comment_lines: tuple[int, ...]
+    pairs: tuple[tuple[str, str | None], ...]
+    inner: Instruction | None
+    stage_index: int
+
+    def __init__(self, keyword: str, original: str, start_line: int, end_line: int,
+                 args: str = "", arguments: str | tuple[str, ...] = "",
+                 flags: dict[str, tuple[str, ...]] | None = None,
+                 flag_list: tuple[tuple[str, str], ...] = (), heredocs: tuple[Heredoc, ...] = (),
+                 comments: tuple[str, ...] = (), comment_lines: tuple[int, ...] = (),
+                 pairs: tuple[tuple[str, str | None], ...] = (), inner: Instruction | None = None,
+                 stage_index: int = -1) -> None:
+        self.keyword = keyword
+        self.original = original
+        self.start_line = start_line
+        self.end_line = end_line
+        self.args = args
+        self.arguments = arguments
+        self.flags = {} if flags is None else flags
+        self.flag_list = flag_list
+        self.heredocs = heredocs
+        self.comments = comments
+        self.comment_lines = comment_lines
+        self.pairs = pairs
+        self.inner = inner
+        self.stage_index = stage_index
 
     @property
     def is_exec_form(self) -> bool:
@@ -100,11 +135,12 @@ class Instruction:
         return "\n".join(h.body for h in self.heredocs)
 
 
-@dataclass(frozen=True, slots=True)
-class Stage:
+class Stage(Record):
     """A build stage: from its FROM to the next one. ``base_image`` is expanded with the global
     ARG defaults; ``base_image_raw`` is as written. ``instructions`` excludes the FROM itself."""
 
+    __slots__ = ("index", "base_image", "base_image_raw", "alias", "platform", "from_instruction",  # noqa: RUF023
+                 "instructions")
     index: int
     base_image: str
     base_image_raw: str
@@ -112,6 +148,17 @@ class Stage:
     platform: str | None
     from_instruction: Instruction
     instructions: tuple[Instruction, ...]
+
+    def __init__(self, index: int, base_image: str, base_image_raw: str, alias: str | None,
+                 platform: str | None, from_instruction: Instruction,
+                 instructions: tuple[Instruction, ...]) -> None:
+        self.index = index
+        self.base_image = base_image
+        self.base_image_raw = base_image_raw
+        self.alias = alias
+        self.platform = platform
+        self.from_instruction = from_instruction
+        self.instructions = instructions
 
     @property
     def from_line(self) -> int:
@@ -122,22 +169,41 @@ class Stage:
         return self.alias if self.alias is not None else str(self.index)
 
 
-@dataclass(frozen=True, slots=True)
-class Dockerfile:
+class Dockerfile(Record):
     """A whole parsed Dockerfile. ``instructions`` is every instruction in order; ``preamble`` the
     ones before the first FROM (normally global ARGs); ``directives`` the parser directives in
     lower-case keys (``syntax``, ``escape``, ``check``)."""
 
+    __slots__ = ("filename", "text", "instructions", "stages", "preamble", "directives", "escape",  # noqa: RUF023
+                 "global_args", "trailing_comments", "comments")
+    _unhashed = ("directives", "global_args")
     filename: str
     text: str
     instructions: tuple[Instruction, ...]
     stages: tuple[Stage, ...]
     preamble: tuple[Instruction, ...]
-    directives: dict[str, str] = field(default_factory=dict, hash=False)
-    escape: str = "\\"
-    global_args: dict[str, str | None] = field(default_factory=dict, hash=False)
-    trailing_comments: tuple[str, ...] = ()
-    comments: tuple[tuple[int, str], ...] = ()  # every comment line (line, text without '#')
+    directives: dict[str, str]
+    escape: str
+    global_args: dict[str, str | None]
+    trailing_comments: tuple[str, ...]
+    comments: tuple[tuple[int, str], ...]  # every comment line (line, text without '#')
+
+    def __init__(self, filename: str, text: str, instructions: tuple[Instruction, ...],
+                 stages: tuple[Stage, ...], preamble: tuple[Instruction, ...],
+                 directives: dict[str, str] | None = None, escape: str = "\\",
+                 global_args: dict[str, str | None] | None = None,
+                 trailing_comments: tuple[str, ...] = (),
+                 comments: tuple[tuple[int, str], ...] = ()) -> None:
+        self.filename = filename
+        self.text = text
+        self.instructions = instructions
+        self.stages = stages
+        self.preamble = preamble
+        self.directives = {} if directives is None else directives
+        self.escape = escape
+        self.global_args = {} if global_args is None else global_args
+        self.trailing_comments = trailing_comments
+        self.comments = comments
 
     def __iter__(self) -> Iterator[Instruction]:
         return iter(self.instructions)

@@ -6,11 +6,9 @@ the file texts) and returns a string. No renderer builds findings or decides wha
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from xml.sax.saxutils import quoteattr
 
 from imagewise.findings import Finding, RuleInfo, Severity
 
@@ -98,6 +96,8 @@ def _sarif_rule(info: RuleInfo) -> dict[str, Any]:
 
 
 def _fingerprint(f: Finding) -> str:
+    import hashlib
+
     key = f"{f.rule}\0{f.location.file}\0{f.message}"
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
@@ -163,6 +163,8 @@ def _uri(path: str) -> str:
 
 def render_checkstyle(findings: Sequence[Finding],
                       rules: Mapping[str, RuleInfo] | None = None) -> str:
+    from xml.sax.saxutils import quoteattr  # imports urllib.request: only for this format
+
     by_file: dict[str, list[Finding]] = {}
     for f in _sorted(findings):
         by_file.setdefault(f.location.file, []).append(f)
@@ -188,6 +190,8 @@ def _xml_safe(text: str) -> str:
 # -- gitlab code quality --------------------------------------------------------------------------
 
 def render_gitlab(findings: Sequence[Finding], rules: Mapping[str, RuleInfo] | None = None) -> str:
+    import hashlib
+
     items = []
     seen: dict[str, int] = {}
     for f in _sorted(findings):

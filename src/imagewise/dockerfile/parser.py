@@ -1,6 +1,6 @@
 """Dockerfile parser: ``parse(text, filename="Dockerfile") -> Dockerfile``.
 
-The model (frozen dataclasses in :mod:`imagewise.dockerfile.model`):
+The model (immutable records in :mod:`imagewise.dockerfile.model`):
 
 * ``Dockerfile``: ``filename``, ``text``, ``instructions`` (all, in order), ``stages``,
   ``preamble`` (instructions before the first FROM, normally global ARGs), ``directives``
@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, replace
 
 from imagewise.dockerfile.expand import expand
 from imagewise.dockerfile.model import Dockerfile, Heredoc, Instruction, Stage
@@ -55,13 +54,15 @@ _KNOWN_DIRECTIVES = frozenset({"syntax", "escape", "check"})
 _HEREDOC = re.compile(r"^(\d*)<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\3$")
 
 
-@dataclass
 class _Cursor:
-    lines: list[str]
-    filename: str
-    escape: str = "\\"
-    i: int = 0
-    comments: list[tuple[int, str]] = field(default_factory=list)
+    __slots__ = ("lines", "filename", "escape", "i", "comments")  # noqa: RUF023
+
+    def __init__(self, lines: list[str], filename: str, escape: str = "\\", i: int = 0) -> None:
+        self.lines = lines
+        self.filename = filename
+        self.escape = escape
+        self.i = i
+        self.comments: list[tuple[int, str]] = []
 
 
 def parse(text: str, filename: str = "Dockerfile") -> Dockerfile:
@@ -95,7 +96,7 @@ def parse(text: str, filename: str = "Dockerfile") -> Dockerfile:
         instructions.append(ins)
         cur.comments = []
     df = _assemble(text, filename, instructions, directives, escape, cur.comments)
-    return replace(df, comments=tuple(all_comments))
+    return df.replace(comments=tuple(all_comments))
 
 
 #: fewest arguments an instruction takes, as BuildKit enforces it
@@ -189,8 +190,8 @@ def _instruction(cur: _Cursor, stage_index: int) -> Instruction:
         inner_kw, inner_rest = (im.group(1), im.group(2)) if im else (rest, "")
         inner = _build(inner_kw.upper(), inner_rest.strip(), cur, line_no, last + 1, original,
                        heredocs, stage_index)
-        base = replace(base, inner=inner)
-    return replace(base, comments=comments, comment_lines=comment_lines)
+        base = base.replace(inner=inner)
+    return base.replace(comments=comments, comment_lines=comment_lines)
 
 
 def _build(keyword: str, rest: str, cur: _Cursor, start: int, end: int, original: str,
@@ -292,7 +293,7 @@ def _assemble(text: str, filename: str, instructions: list[Instruction],
     for ins in instructions:
         if ins.stage_index >= 0 and ins.keyword != "FROM":
             by_stage.setdefault(ins.stage_index, []).append(ins)
-    stages = [replace(s, instructions=tuple(by_stage.get(s.index, ()))) for s in stages]
+    stages = [s.replace(instructions=tuple(by_stage.get(s.index, ()))) for s in stages]
     return Dockerfile(
         filename=filename, text=text, instructions=tuple(instructions), stages=tuple(stages),
         preamble=preamble, directives=directives, escape=escape, global_args=global_args,

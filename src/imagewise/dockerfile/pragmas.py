@@ -13,21 +13,31 @@ as in hadolint.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from imagewise.dockerfile.model import Dockerfile
+from imagewise.record import Record
 
 _PRAGMA = re.compile(r"^\s*(hadolint|imagewise)\s+(?:(global|stage)\s+)?ignore\s*=\s*(.*)$",
                      re.IGNORECASE)
 _RULE_ID = re.compile(r"^[A-Za-z]{1,10}[0-9]{1,6}$")
 
 
-@dataclass(frozen=True, slots=True)
-class Pragmas:
-    line_ignores: dict[int, frozenset[str]] = field(default_factory=dict, hash=False)
-    global_ignores: frozenset[str] = frozenset()
-    stage_ignores: tuple[tuple[int, int, frozenset[str]], ...] = ()
-    inline_lines: tuple[int, ...] = ()  # lines of ``ignore=`` pragmas (for DL1001)
+class Pragmas(Record):
+    __slots__ = ("line_ignores", "global_ignores", "stage_ignores", "inline_lines")  # noqa: RUF023
+    _unhashed = ("line_ignores",)
+    line_ignores: dict[int, frozenset[str]]
+    global_ignores: frozenset[str]
+    stage_ignores: tuple[tuple[int, int, frozenset[str]], ...]
+    inline_lines: tuple[int, ...]  # lines of ``ignore=`` pragmas (for DL1001)
+
+    def __init__(self, line_ignores: dict[int, frozenset[str]] | None = None,
+                 global_ignores: frozenset[str] = frozenset(),
+                 stage_ignores: tuple[tuple[int, int, frozenset[str]], ...] = (),
+                 inline_lines: tuple[int, ...] = ()) -> None:
+        self.line_ignores = {} if line_ignores is None else line_ignores
+        self.global_ignores = global_ignores
+        self.stage_ignores = stage_ignores
+        self.inline_lines = inline_lines
 
     def ignores(self, rule: str, line: int) -> bool:
         if rule in self.global_ignores:

@@ -1,9 +1,12 @@
 """RUN bodies as shell: the simple commands a script runs, with their flags and arguments.
 
-``parse_shell(text) -> Script`` uses bashlex (a real bash parser) and walks lists (``&&``, ``||``,
-``;``), pipelines, subshells, compound commands (``if``/``for``/``while``, ``{ }``), command
-substitutions and the scripts given to ``sh -c``/``bash -c`` (marked ``nested``). When bashlex
-cannot parse the text it falls back to a tolerant splitter on unquoted operators; it never raises.
+``parse_shell(text) -> Script`` parses with tree-sitter's bash grammar (an error-tolerant parser
+in C: linear time, no input makes it hang, safe in any thread) and walks lists (``&&``, ``||``,
+``;``), pipelines, subshells, compound commands (``if``/``for``/``while``/``case``, ``{ }``),
+command and process substitutions and the scripts given to ``sh -c``/``bash -c`` (marked
+``nested``). A script with a syntax error still yields the commands the parser recovered
+(``Script.parsed`` is then False); it never raises. tree-sitter is imported at the first RUN
+that needs analysis, not when this module is.
 
 Flag conventions (as hadolint's shell model): ``--name=value`` is the flag ``name``; ``-abc`` is the
 flags ``a``, ``b`` and ``c``; anything else is an argument.
@@ -12,25 +15,31 @@ flags ``a``, ``b`` and ``c``; anything else is an argument.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+import threading
 from functools import lru_cache
 from typing import Any
 
+from imagewise.record import Record
+
 SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh", "/bin/sh", "/bin/bash", "/bin/ash",
                     "/bin/dash", "/usr/bin/bash", "/usr/bin/env"})
-_KEYWORDS = frozenset({"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "for",
-                       "case", "esac", "in", "!", "{", "}", "function", "select", "time"})
-_ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=")
+_SHELL_NAMES = frozenset(s.rsplit("/", 1)[-1] for s in SHELLS) - {"env"}
+#: scripts given to ``sh -c`` are analysed down to this depth
+_MAX_NESTING = 3
 
 
-@dataclass(frozen=True, slots=True)
-class Command:
+class Command(Record):
     """One simple command: ``name`` and its ``args`` (quote-removed words after the name)."""
 
+    __slots__ = ("name", "args", "nested")  # noqa: RUF023
     name: str
-    args: tuple[str, ...] = ()
-    nested: bool = False
+    args: tuple[str, ...]
+    nested: bool
+
+    def __init__(self, name: str, args: tuple[str, ...] = (), nested: bool = False) -> None:
+        self.name = name
+        self.args = args
+        self.nested = nested
 
     @property
     def flags(self) -> frozenset[str]:
@@ -92,14 +101,21 @@ def _arg_flags(arg: str) -> set[str]:
     return set(arg[1:])
 
 
-@dataclass(frozen=True, slots=True)
-class Script:
+class Script(Record):
     """A parsed shell script: every simple command in order, and whether a pipe is used."""
 
+    __slots__ = ("text", "commands", "has_pipe", "parsed")  # noqa: RUF023
     text: str
     commands: tuple[Command, ...]
     has_pipe: bool
-    parsed: bool  # True when bashlex parsed it; False when the tolerant splitter was used
+    parsed: bool  # False when the script has a syntax error (commands are what was recovered)
+
+    def __init__(self, text: str, commands: tuple[Command, ...], has_pipe: bool,
+                 parsed: bool) -> None:
+        self.text = text
+        self.commands = commands
+        self.has_pipe = has_pipe
+        self.parsed = parsed
 
     def find(self, *names: str) -> list[Command]:
         return [c for c in self.commands if c.name in names]
@@ -111,8 +127,9 @@ class Script:
 @lru_cache(maxsize=4096)
 def parse_shell(text: str) -> Script:
     """Parse ``text`` as a POSIX/bash script. Never raises."""
-    commands, has_pipe, ok = _parse(text, 0)
-    return Script(text, tuple(commands), has_pipe, ok)
+    out: list[Command] = []
+    has_pipe, ok = _parse(text, 0, out)
+    return Script(text, tuple(out), has_pipe, ok)
 
 
 def script_from_argv(argv: tuple[str, ...]) -> Script:
@@ -120,78 +137,210 @@ def script_from_argv(argv: tuple[str, ...]) -> Script:
     if not argv:
         return Script("", (), False, True)
     out: list[Command] = []
-    pipe = [False]
-    _add(list(argv), out, pipe, 0)
-    return Script(" ".join(argv), tuple(out), pipe[0], True)
+    pipe = _add(list(argv), out, 0)
+    return Script(" ".join(argv), tuple(out), pipe, True)
 
 
-class _ParseTimeout(Exception):
-    pass
+# -- tree-sitter ------------------------------------------------------------------------------
+
+_local = threading.local()  # a tree-sitter Parser is not to be shared between threads
+_language: list[Any] = []
 
 
-def _bounded(parse: Any, text: str, seconds: float = 2.0) -> Any:
-    """Run bashlex with a deadline when that is safe (main thread, SIGALRM unused): bashlex has
-    inputs it never returns on; then the tolerant splitter takes over."""
-    import signal
-    import threading
+def _parser() -> Any:
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        import tree_sitter
 
-    if (threading.current_thread() is not threading.main_thread()
-            or not hasattr(signal, "setitimer")
-            or signal.getitimer(signal.ITIMER_REAL) != (0.0, 0.0)
-            or signal.getsignal(signal.SIGALRM) not in (signal.SIG_DFL, signal.SIG_IGN, None)):
-        return parse(text)
+        if not _language:
+            import tree_sitter_bash
 
-    def expire(signum: int, frame: Any) -> None:
-        raise _ParseTimeout
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        return parse(text)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+            _language.append(tree_sitter.Language(tree_sitter_bash.language()))
+        parser = _local.parser = tree_sitter.Parser(_language[0])
+    return parser
 
 
-def _parse(text: str, depth: int) -> tuple[list[Command], bool, bool]:
+def _parse(text: str, depth: int, out: list[Command]) -> tuple[bool, bool]:
+    """Append the commands of ``text`` to ``out``; returns (has a pipe, parsed without error)."""
     clean = text.replace("\\\r\n", " ").replace("\\\n", " ")
-    try:
-        import bashlex
-
-        from imagewise.dockerfile.shellprep import prepare
-
-        prepared = prepare(clean)
-        nodes = _bounded(bashlex.parse, prepared)
-        commands: list[Command] = []
-        pipe = [False]
-        for node in nodes:
-            _walk(node, commands, pipe, depth, _Source(clean, prepared))
-        return commands, pipe[0], True
-    except Exception:  # noqa: BLE001 - bashlex raises many kinds; use the tolerant splitter
-        cmds, pipe_flag = _fallback(clean, depth)
-        return cmds, pipe_flag, False
+    if "\\ " in clean or "\\\t" in clean:
+        clean = _quote_escaped_blanks(clean)
+    # the parser sees ASCII only: every other character becomes the word character "a" (bash
+    # splits words on ASCII blanks and operators alone), so byte offsets are character offsets
+    # into ``clean`` and words are read from there. tree-sitter-bash 0.25 reads out of bounds
+    # (SIGSEGV on Linux) on a 4-byte UTF-8 character after "{": tree-sitter-bash issue 337
+    ascii = clean if clean.isascii() else _NON_ASCII.sub("a", clean)
+    root = _parser().parse(ascii.encode("ascii")).root_node
+    has_pipe = _walk(root, clean, depth, out)
+    return has_pipe, not root.has_error
 
 
-@dataclass(frozen=True, slots=True)
-class _Source:
-    original: str
-    prepared: str  # same length, see .shellprep
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
-def _word(part: Any, src: _Source) -> str:
-    """The word with POSIX quote removal from its source text (bashlex drops backslashes inside
-    double quotes, which POSIX keeps unless they escape one of $ ` " \\)."""
-    try:
-        start, end = part.pos
-        raw = src.original[start:end]
-    except (AttributeError, TypeError, ValueError):
-        return str(part.word)
-    if not raw.strip():  # a word the preparation synthesized (":" for an empty case branch)
-        raw = src.prepared[start:end]
-    return unquote_shell(raw) if raw else str(part.word)
+def _quote_escaped_blanks(text: str) -> str:
+    """``\\ `` starting a word is the word " " to bash; the grammar takes it for a blank."""
+    out: list[str] = []
+    quote = ""
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if quote:
+            if c == quote:
+                quote = ""
+            elif c == "\\" and quote == '"':
+                out.append(text[i:i + 2])
+                i += 2
+                continue
+        elif c in "'\"":
+            quote = c
+        elif c == "\\" and i + 1 < n:
+            if text[i + 1] in " \t" and (i == 0 or text[i - 1] in " \t\n;&|()"):
+                out.append(f"'{text[i + 1]}'")
+            else:
+                out.append(text[i:i + 2])
+            i += 2
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+#: nodes whose words are no commands and hold no command substitution worth a visit
+_SKIP = frozenset({"comment", "heredoc_content", "heredoc_start", "heredoc_end", "file_descriptor",
+                   "variable_name", "test_operator", "regex", "extglob_pattern"})
+_DECLARATIONS = frozenset({"declaration_command", "unset_command"})
+
+
+def _walk(root: Any, source: str, depth: int, out: list[Command]) -> bool:
+    """Every simple command under ``root`` in source order (iterative: nesting depth is the
+    input's to choose). Returns whether a pipeline with ``|``/``|&`` was seen."""
+    has_pipe = False
+    extras: dict[tuple[int, int], list[Any]] = {}  # command span -> words misread as redirects
+    stack: list[Any] = [root]
+    while stack:
+        node = stack.pop()
+        kind = node.type
+        if kind == "command":
+            words = _command_words(node, source, extras.get((node.start_byte, node.end_byte), ()))
+            if words:
+                has_pipe = _add(words, out, depth) or has_pipe
+        elif kind in _DECLARATIONS:  # export/declare/local/readonly/typeset/unset A=1 ...
+            parts = _words([c for c in node.children if c.is_named], source)
+            name = node.children[0].type if node.children else ""
+            out.append(Command(name, tuple(parts), depth > 0))
+        elif kind == "test_command":  # `[ -f x ]` (the command `[`) and `[[ ... ]]`
+            words = _test_words(node, source)
+            if words:
+                out.append(Command(words[0], tuple(words[1:]), depth > 0))
+        elif kind == "redirected_statement":
+            # `cmd >file arg`: the grammar reads `arg` as a second destination of the redirect
+            # (bash passes it to the command); `a && b >&2 arg` even binds the redirect to the
+            # whole list: the words go to the command the redirect follows
+            target = _last_command(node.child_by_field_name("body"))
+            if target is not None:
+                extra = [d for i, c in enumerate(node.children)
+                         if node.field_name_for_child(i) == "redirect"
+                         and c.type == "file_redirect" for d in _destinations(c)[1:]]
+                if extra:
+                    key = (target.start_byte, target.end_byte)
+                    extras[key] = [*extras.get(key, ()), *extra]
+        elif kind == "pipeline":
+            if any(c.type in ("|", "|&") for c in node.children):
+                has_pipe = True
+        elif kind in _SKIP:
+            continue
+        stack.extend(reversed(node.children))
+    return has_pipe
+
+
+def _last_command(node: Any) -> Any:
+    while node is not None and node.type in ("list", "pipeline", "negated_command"):
+        named = [c for c in node.children if c.is_named and c.type != "comment"]
+        node = named[-1] if named else None
+    return node if node is not None and node.type == "command" else None
+
+
+def _command_words(node: Any, source: str, extra: Any) -> list[str]:
+    parts: list[Any] = []
+    for child in node.children:
+        kind = child.type
+        if kind == "command_name" or (parts and kind not in (
+                "file_redirect", "herestring_redirect", "comment")):
+            parts.append(child)
+        elif kind == "file_redirect" and parts:
+            parts.extend(_destinations(child)[1:])
+    words = _words([*parts, *extra], source)
+    if words and words[0] == "time":  # the `time` keyword before a pipeline
+        rest = words[1:]
+        while rest and rest[0].startswith("-"):
+            rest = rest[1:]
+        words = rest
+    return words
+
+
+def _words(nodes: list[Any], source: str) -> list[str]:
+    """Quote-removed words of ``nodes``; nodes that touch form one word (the grammar splits
+    ``a/b-$V/c`` after the ``$V``: bash separates words by blanks only)."""
+    out: list[str] = []
+    end = -1
+    for n in nodes:
+        text = _text(n, source)
+        if n.start_byte == end and out:
+            out[-1] += text
+        else:
+            out.append(text)
+        end = n.end_byte
+    return [_unquote(w) for w in out]
+
+
+def _test_words(node: Any, source: str) -> list[str]:
+    words: list[Any] = []
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        if n is node or n.type.endswith("_expression"):
+            todo.extend(reversed(n.children))
+        else:
+            words.append(n)
+    return _words(words, source)
+
+
+def _destinations(redirect: Any) -> list[Any]:
+    return [c for i, c in enumerate(redirect.children)
+            if redirect.field_name_for_child(i) == "destination"]
+
+
+def _text(node: Any, source: str) -> str:
+    return source[node.start_byte:node.end_byte]
+
+
+def _add(words: list[str], out: list[Command], depth: int) -> bool:
+    """Append the command ``words`` (and what its ``sh -c`` script runs); True if that script
+    uses a pipe."""
+    cmd = Command(words[0], tuple(words[1:]), depth > 0)
+    out.append(cmd)
+    script = _inline_script(cmd)
+    if script is not None and depth < _MAX_NESTING:
+        return _parse(script, depth + 1, out)[0]
+    return False
+
+
+def _inline_script(cmd: Command) -> str | None:
+    """The script of ``sh -c '...'`` (also ``-ec``, ``-xc``), else None."""
+    if cmd.name.rsplit("/", 1)[-1] not in _SHELL_NAMES:
+        return None
+    for i, a in enumerate(cmd.args):
+        if a.startswith("-") and not a.startswith("--") and "c" in a[1:]:
+            return cmd.args[i + 1] if i + 1 < len(cmd.args) else None
+    return None
 
 
 def unquote_shell(raw: str) -> str:
+    """POSIX quote removal of one word (backslashes inside double quotes stay unless they escape
+    one of ``$ ` " \\``); parameters and substitutions are kept as written."""
+    if "'" not in raw and '"' not in raw and "\\" not in raw:
+        return raw
     out: list[str] = []
     quote = ""
     i, n = 0, len(raw)
@@ -223,149 +372,4 @@ def unquote_shell(raw: str) -> str:
     return "".join(out)
 
 
-def _walk(node: Any, out: list[Command], pipe: list[bool], depth: int, src: _Source) -> None:
-    kind = getattr(node, "kind", "")
-    if kind == "command":
-        words: list[str] = []
-        subs: list[Any] = []
-        for part in node.parts:
-            pk = getattr(part, "kind", "")
-            if pk == "word" or (pk == "assignment" and words):
-                words.append(_word(part, src))
-            subs.extend(_substitutions(part))
-        if words:
-            _add(words, out, pipe, depth)
-        for sub in subs:
-            _walk(sub, out, pipe, depth, src)
-        return
-    if kind == "pipeline" and any(getattr(p, "kind", "") == "pipe" for p in node.parts):
-        pipe[0] = True
-    for attr in ("parts", "list"):
-        children = getattr(node, attr, None)
-        if isinstance(children, list):
-            for child in children:
-                _walk(child, out, pipe, depth, src)
-    command = getattr(node, "command", None)
-    if command is not None:
-        _walk(command, out, pipe, depth, src)
-
-
-def _substitutions(part: Any) -> Iterable[Any]:
-    for sub in getattr(part, "parts", None) or ():
-        if getattr(sub, "kind", "") in ("commandsubstitution", "processsubstitution"):
-            yield sub.command
-        else:
-            yield from _substitutions(sub)
-
-
-def _add(words: list[str], out: list[Command], pipe: list[bool], depth: int) -> None:
-    cmd = Command(words[0], tuple(words[1:]), depth > 0)
-    out.append(cmd)
-    script = _inline_script(cmd)
-    if script is not None and depth < 3:
-        nested, nested_pipe, _ = _parse(script, depth + 1)
-        out.extend(nested)
-        pipe[0] = pipe[0] or nested_pipe
-
-
-def _inline_script(cmd: Command) -> str | None:
-    """The script of ``sh -c '...'`` (also ``-ec``, ``-xc``), else None."""
-    if cmd.name.rsplit("/", 1)[-1] not in {s.rsplit("/", 1)[-1] for s in SHELLS} - {"env"}:
-        return None
-    for i, a in enumerate(cmd.args):
-        if a.startswith("-") and not a.startswith("--") and "c" in a[1:]:
-            return cmd.args[i + 1] if i + 1 < len(cmd.args) else None
-    return None
-
-
-def _fallback(text: str, depth: int) -> tuple[list[Command], bool]:
-    segments, has_pipe = _split_segments(text)
-    out: list[Command] = []
-    pipe = [has_pipe]
-    for seg in segments:
-        words = [w for w in _tolerant_words(seg)]
-        while words and (words[0] in _KEYWORDS or _ASSIGN.match(words[0])):
-            if words[0] in ("for", "case", "select"):
-                words = []
-                break
-            words = words[1:]
-        if words:
-            _add(words, out, pipe, depth)
-    return out, pipe[0]
-
-
-def _split_segments(text: str) -> tuple[list[str], bool]:
-    segments: list[str] = []
-    cur: list[str] = []
-    quote = ""
-    has_pipe = False
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if quote:
-            if c == "\\" and quote == '"' and i + 1 < n:
-                cur.append(text[i : i + 2])
-                i += 2
-                continue
-            if c == quote:
-                quote = ""
-            cur.append(c)
-        elif c == "\\" and i + 1 < n:
-            cur.append(text[i : i + 2])
-            i += 2
-            continue
-        elif c in "'\"":
-            quote = c
-            cur.append(c)
-        elif c == "#" and (not cur or cur[-1].isspace()):
-            while i < n and text[i] != "\n":
-                i += 1
-            continue
-        elif c in ";&|\n(){}`" or (c == "$" and text.startswith("$(", i)):
-            if c == "|" and not text.startswith("||", i) and (i == 0 or text[i - 1] != "|"):
-                has_pipe = True
-            if c == "$":
-                i += 1
-            segments.append("".join(cur))
-            cur = []
-        else:
-            cur.append(c)
-        i += 1
-    segments.append("".join(cur))
-    return [s for s in segments if s.strip()], has_pipe
-
-
-def _tolerant_words(segment: str) -> list[str]:
-    words: list[str] = []
-    cur: list[str] = []
-    quote = ""
-    in_word = False
-    i = 0
-    while i < len(segment):
-        c = segment[i]
-        if quote:
-            if c == quote:
-                quote = ""
-            elif c == "\\" and quote == '"' and i + 1 < len(segment):
-                cur.append(segment[i + 1])
-                i += 1
-            else:
-                cur.append(c)
-        elif c == "\\" and i + 1 < len(segment):
-            cur.append(segment[i + 1])
-            in_word = True
-            i += 1
-        elif c in "'\"":
-            quote = c
-            in_word = True
-        elif c.isspace() or c in "<>":
-            if in_word:
-                words.append("".join(cur))
-                cur, in_word = [], False
-        else:
-            cur.append(c)
-            in_word = True
-        i += 1
-    if in_word:
-        words.append("".join(cur))
-    return words
+_unquote = unquote_shell

@@ -12,8 +12,8 @@ runs them all; importing this package also registers them into the lint engine's
 * :mod:`.secrets`  IW109 secrets in ARG/ENV, IW110 ADD of a URL without --checksum
 * :mod:`.buildctx` IW107 .dockerignore, IW112 ``npm ci`` with a lockfile (need a build context)
 
-Shell facts come from :mod:`imagewise.dockerfile.shell` (bashlex); facts about the build context
-from the directory in :class:`IWContext` (no context, e.g. stdin: those rules stay quiet).
+Shell facts come from :mod:`imagewise.dockerfile.shell` (tree-sitter-bash); facts about the build
+context from the directory in :class:`IWContext` (no context, e.g. stdin: those rules stay quiet).
 """
 
 from __future__ import annotations

@@ -7,12 +7,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from imagewise.dockerfile.model import Dockerfile, Instruction, Stage
-from imagewise.dockerfile.shell import Script, parse_shell
+from imagewise.dockerfile.shell import Script, parse_shell, script_from_argv
 from imagewise.findings import Finding, Location, RuleInfo, Severity
+from imagewise.record import Record
 
 if TYPE_CHECKING:
     from imagewise.dockerfile.context import LintContext
@@ -25,8 +25,7 @@ DEFAULT_REGISTRIES = ("docker.io", "ghcr.io", "quay.io", "gcr.io", "mcr.microsof
                       "registry.gitlab.com", "*.pkg.dev", "*.gcr.io")
 
 
-@dataclass(frozen=True, slots=True)
-class IWContext:
+class IWContext(Record):
     """What the IW rules may know besides the Dockerfile.
 
     ``context_dir`` is the build context (usually the Dockerfile's directory); None for stdin or
@@ -34,18 +33,30 @@ class IWContext:
     ``allowed_registries`` are glob patterns; empty means :data:`DEFAULT_REGISTRIES`.
     """
 
-    context_dir: str | None = None
-    dockerfile_dir: str | None = None
-    allowed_registries: tuple[str, ...] = ()
+    __slots__ = ("context_dir", "dockerfile_dir", "allowed_registries")  # noqa: RUF023
+    context_dir: str | None
+    dockerfile_dir: str | None
+    allowed_registries: tuple[str, ...]
+
+    def __init__(self, context_dir: str | None = None, dockerfile_dir: str | None = None,
+                 allowed_registries: tuple[str, ...] = ()) -> None:
+        self.context_dir = context_dir
+        self.dockerfile_dir = dockerfile_dir
+        self.allowed_registries = allowed_registries
 
 
 Check = Callable[[Dockerfile, IWContext], Iterable[Finding]]
 
 
-@dataclass(frozen=True, slots=True)
-class IWRule:
+class IWRule(Record):
+    __slots__ = ("info", "check")  # noqa: RUF023
+    _uncompared = ("check",)
     info: RuleInfo
-    check: Check = field(compare=False)
+    check: Check
+
+    def __init__(self, info: RuleInfo, check: Check) -> None:
+        self.info = info
+        self.check = check
 
     @property
     def id(self) -> str:
@@ -90,10 +101,8 @@ def finding(rid: str, df: Dockerfile, ins: Instruction | None, message: str,
 def script_of(ins: Instruction) -> Script:
     """The shell commands a RUN runs (exec form: its argv as one command)."""
     ins = ins.effective
-    if ins.is_exec_form:
-        import shlex
-
-        return parse_shell(" ".join(shlex.quote(a) for a in ins.arguments))
+    if ins.is_exec_form:  # no shell: the argv is the command (the parser is not even loaded)
+        return script_from_argv(tuple(ins.arguments))
     return parse_shell(ins.shell_script)
 
 

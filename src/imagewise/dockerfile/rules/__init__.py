@@ -25,10 +25,10 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from imagewise.findings import RuleInfo, Severity
+from imagewise.record import Record
 
 if TYPE_CHECKING:
     from imagewise.dockerfile.context import LintContext
@@ -45,18 +45,28 @@ RULE_MODULES = [
 OPTIONAL_MODULES = ["imagewise.dockerfile.iw_rules"]
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Hit(Record):
+    __slots__ = ("line", "message", "column", "end_line")  # noqa: RUF023
     line: int
-    message: str = ""
-    column: int = 1
-    end_line: int = 0
+    message: str
+    column: int
+    end_line: int
+
+    def __init__(self, line: int, message: str = "", column: int = 1, end_line: int = 0) -> None:
+        self.line = line
+        self.message = message
+        self.column = column
+        self.end_line = end_line
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(Record):
+    __slots__ = ("info", "check")  # noqa: RUF023
     info: RuleInfo
     check: Callable[[LintContext], Iterable[Hit]]
+
+    def __init__(self, info: RuleInfo, check: Callable[[LintContext], Iterable[Hit]]) -> None:
+        self.info = info
+        self.check = check
 
     @property
     def id(self) -> str:
@@ -125,6 +135,8 @@ def get_rule(rule_id: str) -> Rule | None:
 
 
 def _load_entry_points() -> None:
+    if not _group_declared(ENTRY_POINT_GROUP):
+        return
     from importlib.metadata import entry_points
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):
@@ -135,3 +147,29 @@ def _load_entry_points() -> None:
             for item in obj:
                 if isinstance(item, Rule):
                     register(item)
+
+
+def _group_declared(group: str) -> bool:
+    """Whether any distribution on ``sys.path`` names entry point ``group`` in its
+    ``entry_points.txt``: reading those few files costs far less than importing
+    ``importlib.metadata`` (a tenth of a lint run), which reads them all again when one does."""
+    import os
+    import sys
+
+    needle = f"[{group}]".encode()
+    for entry in sys.path:
+        try:
+            with os.scandir(entry or ".") as it:
+                names = [e.path for e in it if e.name.endswith((".dist-info", ".egg-info"))]
+        except OSError:  # a missing path, or a zip file: importlib.metadata looks inside that
+            if os.path.isfile(entry):
+                return True
+            continue
+        for dist in names:
+            try:
+                with open(os.path.join(dist, "entry_points.txt"), "rb") as fh:
+                    if needle in fh.read():
+                        return True
+            except OSError:
+                continue
+    return False

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 from imagewise.dockerfile.context import LintContext, Run
 from imagewise.dockerfile.model import Instruction
 from imagewise.dockerfile.rules import Hit
 from imagewise.dockerfile.shell import Command
 from imagewise.dockerfile.words import split_words, unquote
+from imagewise.record import Record
 
 ARCHIVE_EXTENSIONS = (".tar", ".Z", ".bz2", ".gz", ".lz", ".lzma", ".tZ", ".tb2", ".tbz",
                       ".tbz2", ".tgz", ".tlz", ".tpz", ".txz", ".xz")
@@ -72,12 +72,19 @@ def copy_paths(ins: Instruction, escape: str = "\\") -> tuple[list[str], str]:
     return sources, parts[-1]
 
 
-@dataclass(frozen=True, slots=True)
-class ImageRef:
+class ImageRef(Record):
+    __slots__ = ("registry", "name", "tag", "digest")  # noqa: RUF023
     registry: str | None  # None: implicit Docker Hub
     name: str  # repository path without registry
     tag: str | None
     digest: str | None
+
+    def __init__(self, registry: str | None, name: str, tag: str | None,
+                 digest: str | None) -> None:
+        self.registry = registry
+        self.name = name
+        self.tag = tag
+        self.digest = digest
 
 
 def parse_image(ref: str) -> ImageRef:

@@ -1,0 +1,111 @@
+"""What `imagewise lint` imports at start-up, plugin rules found without importlib.metadata, and
+lint run from many threads at once (the shell model needs no signal and no shared parser)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from conftest import corpus
+
+from imagewise.dockerfile.lint import lint
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+DOCKERFILE = corpus("dockerfiles", "docker-library__golang__1.26_alpine3.23_Dockerfile")
+IMAGE = corpus("dive", "test-docker-image.tar")
+
+#: runs one command line as the console script does and prints the modules it imported
+CHILD = """
+import contextlib, io, json, sys
+from imagewise.cli.main import run
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        code = run(sys.argv[1:])
+    except SystemExit as e:  # as imagewise.cli.main.main takes it
+        code = e.code or 0
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+def imported(argv: list[str], cwd: Path, pythonpath: str = str(SRC)) -> tuple[int, set[str]]:
+    env = {**os.environ, "PYTHONPATH": pythonpath}
+    proc = subprocess.run([sys.executable, "-c", CHILD, *argv], capture_output=True, text=True,
+                          cwd=cwd, env=env, check=False, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.splitlines()[-1])
+    return out["code"], set(out["modules"])
+
+
+def test_console_script_start_up_stays_lean(tmp_path: Path) -> None:
+    # a project's pyproject.toml without a tool.imagewise table is not parsed
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "app"\n')
+    heavy = {"dataclasses", "click", "inspect"}
+    for argv in (["--version"], ["analyze", f"docker-archive:{IMAGE}"],
+                 ["lint", "--no-fail", str(DOCKERFILE)]):
+        code, modules = imported(argv, tmp_path)
+        assert code == 0, argv
+        assert not heavy & modules, (argv, sorted(heavy & modules))
+    # lint: no plugin declared, no TOML to read, nothing but the rules and the shell parser
+    assert not {"importlib.metadata", "tomllib", "bashlex", "hashlib", "urllib.request"} & modules
+    assert "tree_sitter" in modules  # the Dockerfile has RUNs to analyse
+
+
+def test_shell_parser_is_imported_only_for_a_run_that_needs_it(tmp_path: Path) -> None:
+    df = tmp_path / "Dockerfile"
+    df.write_text('FROM alpine:3.20\nRUN ["apk", "add", "--no-cache", "curl"]\nUSER 1000\n')
+    code, modules = imported(["lint", "--no-fail", str(df)], tmp_path)
+    assert code == 0
+    assert "tree_sitter" not in modules
+
+
+def test_rules_declared_as_entry_points_are_loaded(tmp_path: Path) -> None:
+    (tmp_path / "acme_rules.py").write_text(
+        "from imagewise.dockerfile.rules import Hit, Rule\n"
+        "from imagewise.findings import RuleInfo, Severity\n"
+        "def check(ctx):\n"
+        "    return [Hit(i.start_line) for i in ctx.effective() if i.keyword == 'MAINTAINER']\n"
+        "RULE = Rule(RuleInfo('ACME1', Severity.WARNING, 'No MAINTAINER'), check)\n")
+    dist = tmp_path / "acme_rules-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-rules\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[imagewise.lint_rules]\nacme = acme_rules:RULE\n")
+    df = tmp_path / "Dockerfile"
+    df.write_text("FROM alpine:3.20\nMAINTAINER me\n")
+    pythonpath = os.pathsep.join([str(SRC), str(tmp_path)])
+    env = {**os.environ, "PYTHONPATH": pythonpath}
+    proc = subprocess.run([sys.executable, "-m", "imagewise", "lint", "-f", "json", "--no-fail",
+                           str(df)], capture_output=True, text=True, env=env, check=False,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rules = {f["rule"] for f in json.loads(proc.stdout)["findings"]}
+    assert {"ACME1", "DL4000"} <= rules
+    # the entry point was found through importlib.metadata, and only because one is declared
+    _, modules = imported(["lint", "--no-fail", str(df)], tmp_path, pythonpath)
+    assert "importlib.metadata" in modules and "acme_rules" in modules
+    (dist / "entry_points.txt").write_text("[console_scripts]\nacme = acme_rules:main\n")
+    _, modules = imported(["lint", "--no-fail", str(df)], tmp_path, pythonpath)
+    assert "importlib.metadata" not in modules and "acme_rules" not in modules
+
+
+def test_lint_in_threads_matches_serial_lint() -> None:
+    from imagewise.dockerfile.shell import parse_shell
+
+    root = corpus("dockerfiles")
+    texts = [(p.name, p.read_text(encoding="utf-8")) for p in sorted(root.iterdir())
+             if p.is_file() and "Dockerfile" in p.name]
+    assert len(texts) >= 100
+
+    def run(item: tuple[str, str]) -> list[tuple[str, int, str]]:
+        return [(f.rule, f.location.line, f.message) for f in lint(item[1], item[0])]
+
+    parse_shell.cache_clear()
+    serial = [run(t) for t in texts]
+    parse_shell.cache_clear()  # every thread parses its RUNs again, side by side
+    with ThreadPoolExecutor(8) as pool:
+        threaded = list(pool.map(run, texts * 2))
+    assert threaded == serial * 2
+    assert sum(map(len, serial)) > 500
