@@ -292,15 +292,19 @@ def walk(stream: IO[bytes], digest: str = "", on_unsafe: OnUnsafe | None = None
 
 
 def walk_buffer(buf: Any, start: int = 0, digest: str = "", on_unsafe: OnUnsafe | None = None,
-                origin: Region | None = None) -> Iterator[Entry]:
+                origin: Region | None = None,
+                on_end: Callable[[bool], None] | None = None) -> Iterator[Entry]:
     """Yield the entries of a tar held whole in ``buf`` from ``start`` to its end: a memory map
     of an uncompressed layer (``layers.mapped``) or ``bytes``. Slicing ``buf`` must give ``bytes``.
     Content nobody reads is never touched; offsets count from ``start``. ``origin``: the file
-    region ``buf[start:]`` was mapped from; files then answer ``Entry.located()``."""
-    return _walk(_Chunks.over(buf, start, digest, origin), digest, on_unsafe)
+    region ``buf[start:]`` was mapped from; files then answer ``Entry.located()``. ``on_end``
+    is told, at a clean end, whether the tar ended with its end-of-archive block (``True``) or
+    just stopped between two entries (``False``: what a file cut on a block boundary looks like)."""
+    return _walk(_Chunks.over(buf, start, digest, origin), digest, on_unsafe, on_end)
 
 
-def _walk(chunks: _Chunks, digest: str, on_unsafe: OnUnsafe | None) -> Iterator[Entry]:
+def _walk(chunks: _Chunks, digest: str, on_unsafe: OnUnsafe | None,
+          on_end: Callable[[bool], None] | None = None) -> Iterator[Entry]:
     # One loop with the common case written out (plain ustar/GNU header, ordinary path): this
     # runs once per file of every layer, and each call it saves is a few percent of the pass.
     gpax: dict[str, str] = {}
@@ -319,10 +323,14 @@ def _walk(chunks: _Chunks, digest: str, on_unsafe: OnUnsafe | None) -> Iterator[
             hdr = chunks.take(BLOCK)
         if len(hdr) < BLOCK:
             if not hdr:  # clean end without end-of-archive blocks: accepted like GNU tar does
+                if on_end is not None:
+                    on_end(False)
                 return
             raise LayerReadError("truncated tar header", digest, start)
         if hdr == ZERO_BLOCK:
             chunks.drain()  # the rest is padding; reading it lets the digest check run
+            if on_end is not None:
+                on_end(True)
             return
         pax: dict[str, str] = gpax.copy() if gpax else _NO_PAX
         longname = longlink = None
