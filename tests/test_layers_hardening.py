@@ -3,6 +3,9 @@ truncated while they are read in place, sparse tar members."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +51,145 @@ def test_docker_archive_cut_on_a_block_boundary_says_truncated(tmp_path: Path, s
             assert "plain tar" not in str(e) and "\n" not in str(e)
             refused += 1
     assert refused > len(data) // 512 // 2
+
+
+# --- archives truncated while they are read in place ------------------------------------------
+
+def _big_archive(path: Path, mb: int = 48) -> None:
+    """An uncompressed docker-archive of three layers, ``mb`` MB of files of mixed sizes."""
+    import random
+
+    from fixtures_images import build_image, tar_bytes
+
+    rng = random.Random(5)
+    layers = []
+    for i in range(3):
+        files: dict[str, Any] = {}
+        left = mb * (1 << 20) // 3
+        n = 0
+        while left > 0:
+            size = min(left, rng.choice([300, 4000, 30_000, 200_000, 1_500_000]))
+            files[f"l{i}/d{n % 17}/f{n}.bin"] = rng.randbytes(size)
+            left -= size
+            n += 1
+        layers.append(tar_bytes(files))
+    write_docker_archive(build_image(layers, compression=""), path)
+
+
+def _opened_by(pid: int, path: Path) -> bool:
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == str(path):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _truncate_while_reading(tmp_path: Path, command: list[str], runs: int,
+                            writer: bool) -> list[tuple[int, str, bool]]:
+    """Run ``imagewise COMMAND docker-archive:FILE`` ``runs`` times, cutting FILE short from this
+    process as soon as the child has it open (after a varying number of looks).
+    ``writer``: hold FILE open for writing from the start (no lease can be had: the child reads
+    with pread) and cut it with ftruncate; else cut it with truncate(2), which waits for the
+    child's lease. Returns (exit status, stderr, whether the cut came while the child ran)."""
+    import random
+    import shutil
+
+    rng = random.Random(11)
+    master = tmp_path / "master.tar"
+    _big_archive(master)
+    victim = tmp_path / "victim.tar"
+    out = []
+    for i in range(runs):
+        shutil.copyfile(master, victim)
+        wfd = os.open(victim, os.O_WRONLY) if writer else -1
+        try:
+            proc = subprocess.Popen(["imagewise", *command, f"docker-archive:{victim}"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            looks, want = 0, 1 + i % 4
+            deadline = time.monotonic() + 20
+            while proc.poll() is None and time.monotonic() < deadline:
+                if _opened_by(proc.pid, victim):
+                    looks += 1
+                    if looks >= want:
+                        break
+                time.sleep(0.003 * rng.random())
+            during = proc.poll() is None
+            size = victim.stat().st_size
+            cut = rng.randrange(size // 8, size * 7 // 8)
+            if writer:
+                os.ftruncate(wfd, cut)
+            else:
+                os.truncate(victim, cut)
+            _, err = proc.communicate(timeout=120)
+        finally:
+            if wfd >= 0:
+                os.close(wfd)
+        out.append((proc.returncode, err, during))
+    return out
+
+
+def _one_clear_line(results: list[tuple[int, str, bool]]) -> None:
+    for code, err, _during in results:
+        assert code in (0, 2), (code, err)  # never killed by a signal (SIGBUS: -7, shell 135)
+        if code == 2:
+            lines = err.strip().splitlines()
+            assert len(lines) == 1 and "Traceback" not in err, err
+            assert "truncated" in lines[0] or "being changed" in lines[0], lines[0]
+    assert any(code == 2 for code, _, during in results if during), results
+
+
+@pytest.mark.parametrize("writer", [False, True], ids=["leased-map", "pread"])
+def test_archive_truncated_while_analyzed_is_one_line(tmp_path: Path, writer: bool) -> None:
+    _one_clear_line(_truncate_while_reading(
+        tmp_path, ["analyze", "--format", "json", "-o", os.devnull], 8, writer))
+
+
+@pytest.mark.parametrize("command", [["files", "--format", "json"], ["sbom", "-o", os.devnull]])
+def test_archive_truncated_while_listed_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    _one_clear_line(_truncate_while_reading(tmp_path, command, 4, False)
+                    + _truncate_while_reading(tmp_path, command, 3, True))
+
+
+def test_mapped_region_reads_or_stops_safely(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                             ) -> None:
+    """Without a lease the region is read with pread and a cut file is "truncated"; under a lease
+    a process that wants to cut the file waits, and ``check`` says the archive is changing."""
+    import sys
+
+    from imagewise.errors import ImageFormatError
+    from imagewise.layers import mapped
+    from imagewise.sources.blobio import Region
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(bytes(range(256)) * 4096)
+    region = Region(str(path), 4096, 512 * 1024)
+    with mapped.MappedRegion(region) as m:
+        assert m.mapped and m.buffer[m.start: m.start + 4] == bytes(range(4))
+        cutter = subprocess.Popen([sys.executable, "-c",
+                                   f"import os; os.truncate({str(path)!r}, 100)"])
+        deadline = time.monotonic() + 20
+        with pytest.raises(ImageFormatError, match="being changed"):
+            while time.monotonic() < deadline:
+                m.check()
+                assert len(m.buffer[m.start: m.start + 65536]) == 65536  # still safe to read
+                time.sleep(0.005)
+    assert cutter.wait(timeout=30) == 0 and path.stat().st_size == 100
+
+    path.write_bytes(bytes(range(256)) * 4096)
+    monkeypatch.setattr(mapped, "LEASE", False)
+    with mapped.MappedRegion(region) as m:
+        assert not m.mapped and m.buffer[0:4] == bytes(range(4))
+        os.truncate(path, 8192)
+        m.check()  # nothing to stop: pread cannot fault
+        with pytest.raises(ImageFormatError, match="truncated"):
+            m.buffer[0:65536]
+    maps = mapped.FileMaps()
+    with pytest.raises(ImageFormatError, match="truncated"):
+        maps.feed(region, lambda part: None)
+    maps.close()

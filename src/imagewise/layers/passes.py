@@ -319,12 +319,17 @@ def _plain_region(layer: Layer) -> Region | None:
 
 
 class _Advance:
-    """Progress of a mapped layer from the entries' offsets (its walk reads no chunks to count)."""
+    """Progress of a mapped layer from the entries' offsets (its walk reads no chunks to count);
+    each call also checks that the mapped file is still safe to read (``MappedRegion.check``)."""
 
-    def __init__(self, reporter: progress.Reporter, key: str) -> None:
+    def __init__(self, reporter: progress.Reporter, key: str,
+                 check: Callable[[], None] | None = None) -> None:
         self.reporter, self.key, self.done = reporter, key, 0
+        self.check = check
 
     def __call__(self, offset: int) -> None:
+        if self.check is not None:
+            self.check()
         if offset > self.done:
             self.reporter.advance(self.key, offset - self.done)
             self.done = offset
@@ -412,7 +417,7 @@ def _one_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Rep
                 if layer.diff_id is not None and str(layer.diff_id) != actual:
                     raise _diff_mismatch(layer, actual)
             with MappedRegion(region) as m:
-                advance = _Advance(reporter, key)
+                advance = _Advance(reporter, key, m.check)
                 visit_entries(walk_buffer(m.buffer, m.start, digest, origin=region), visitors,
                               spool, rec, advance)
                 advance(layer.size)

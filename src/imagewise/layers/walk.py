@@ -146,7 +146,11 @@ class _Chunks:
         chunks = cls(None, digest)
         chunks._next = lambda hint: b""
         chunks.buf, chunks.pos, chunks.base = buf, start, -start
-        chunks.whole = True
+        try:  # a map or bytes; not a pread view (``mapped``), which only slices
+            memoryview(buf).release()
+            chunks.whole = True
+        except TypeError:
+            pass
         chunks.origin = origin
         return chunks
 

@@ -180,8 +180,10 @@ class TarIndex:
             def ended(marked: bool) -> None:
                 self.complete = marked
 
-            for e in walk_buffer(m.buffer, m.start, on_unsafe=lambda name, offset: None,
-                                 on_end=ended):
+            for n, e in enumerate(walk_buffer(m.buffer, m.start,
+                                              on_unsafe=lambda name, offset: None, on_end=ended)):
+                if not n & 1023:
+                    m.check()  # another process wants to change the file: stop while it is safe
                 name = e.path
                 self.names.append(name)
                 if e.kind is Kind.FILE:
