@@ -193,3 +193,172 @@ def test_mapped_region_reads_or_stops_safely(tmp_path: Path, monkeypatch: pytest
     with pytest.raises(ImageFormatError, match="truncated"):
         maps.feed(region, lambda part: None)
     maps.close()
+
+
+# --- sparse members, as GNU tar writes them ---------------------------------------------------
+
+SPARSE_FORMATS = {
+    "gnu": ["--format=gnu", "--sparse"],
+    "pax-0.0": ["--format=posix", "--sparse-version=0.0"],
+    "pax-0.1": ["--format=posix", "--sparse-version=0.1"],
+    "pax-1.0": ["--format=posix", "--sparse-version=1.0"],
+}
+
+
+def _sparse_files(root: Path) -> dict[str, bytes]:
+    """Files with holes: a few data runs in 5 MB, 30 runs in 4 MB (GNU extension headers), one
+    all hole, and a plain small file. Returns their expected content by path."""
+    d = root / "dir"
+    d.mkdir(parents=True)
+    layout = {
+        "dir/big": (5 * 1024 * 1024 + 123, [(1000, b"A" * 5000), (2 << 20, b"B" * 70000),
+                                             (5 * 1024 * 1024 + 100, b"C" * 23)]),
+        "dir/many": (4 << 20, [(i * 131072, bytes([65 + i % 26]) * 600) for i in range(30)]),
+        "dir/hole": (3 << 20, []),
+    }
+    out: dict[str, bytes] = {}
+    for name, (size, runs) in layout.items():
+        content = bytearray(size)
+        with open(root / name, "wb") as f:
+            f.truncate(size)
+            for at, data in runs:
+                f.seek(at)
+                f.write(data)
+                content[at: at + len(data)] = data
+        out[name] = bytes(content)
+    (d / "small").write_bytes(b"hello\n")
+    out["dir/small"] = b"hello\n"
+    return out
+
+
+@pytest.fixture(scope="module")
+def sparse_tars(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bytes, dict[str, bytes]]]:
+    import shutil
+    import tarfile
+
+    tar = shutil.which("tar")
+    assert tar, "GNU tar is required"
+    root = tmp_path_factory.mktemp("sparse")
+    expected = _sparse_files(root / "src")
+    out = {}
+    for name, flags in SPARSE_FORMATS.items():
+        dest = root / f"{name}.tar"
+        subprocess.run([tar, *flags, "--owner=0", "--group=0", "--mtime=@1700000000",
+                        "-C", str(root / "src"), "-cf", str(dest), "dir"], check=True)
+        with tarfile.open(dest) as tf:  # the reference reader agrees these are sparse members
+            assert tf.getmember("dir/big").issparse() and tf.getmember("dir/many").issparse()
+        out[name] = (dest.read_bytes(), expected)
+    return out
+
+
+class _Trickle:
+    """A stream that hands out a few hundred bytes at a time (chunk boundaries everywhere)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def read(self, n: int = -1) -> bytes:
+        n = 700 if n is None or n < 0 else min(n, 700)
+        out = self.data[self.pos: self.pos + n]
+        self.pos += len(out)
+        return out
+
+
+def _seen(entries: Any, via_feed: bool = False) -> list[tuple[str, str, int, str]]:
+    import hashlib
+
+    out = []
+    for e in entries:
+        digest = ""
+        if e.is_file:
+            h = hashlib.sha256()
+            if via_feed:
+                e.feed(h.update)
+            else:
+                while chunk := e.open().read(300_000):
+                    h.update(chunk)
+            digest = h.hexdigest()
+            assert e.located() is None or e.path == "dir/small"
+        out.append((e.path, e.kind.value, e.size, digest))
+    return out
+
+
+@pytest.mark.parametrize("fmt", list(SPARSE_FORMATS))
+def test_sparse_members_have_real_names_sizes_and_content(sparse_tars: Any, fmt: str) -> None:
+    import hashlib
+    import io
+
+    from imagewise.layers.walk import walk, walk_buffer
+    from imagewise.sources.blobio import Region
+
+    data, expected = sparse_tars[fmt]
+    want = [(p, "file", len(c), hashlib.sha256(c).hexdigest()) for p, c in sorted(expected.items())]
+    streamed = _seen(walk(io.BytesIO(data)))
+    assert sorted(x for x in streamed if x[1] == "file") == want
+    assert ("dir", "dir", 0, "") in streamed
+    assert _seen(walk(_Trickle(data))) == streamed  # chunk boundaries anywhere
+    # the mapped walk (a buffer with an origin) agrees, read or fed
+    origin = Region("/nonexistent", 0, len(data))
+    assert _seen(walk_buffer(data, 0, origin=origin)) == streamed
+    assert _seen(walk_buffer(data, 0, origin=origin), via_feed=True) == streamed
+    # and what the walk yields with nobody reading content is the same list, ending cleanly
+    assert [(e.path, e.size) for e in walk(io.BytesIO(data))] == [(p, s) for p, _, s, _ in streamed]
+
+
+@pytest.mark.parametrize("fmt", list(SPARSE_FORMATS))
+def test_sparse_layers_match_dive(sparse_tars: Any, fmt: str, tmp_path: Path) -> None:
+    """dive (Go's archive/tar expands sparse members) counts real sizes; so do we, on the
+    mapped walk (docker-archive) and the streamed one (gzip layers in a layout)."""
+    from fixtures_images import build_image, tar_bytes, write_oci_layout
+    from test_analysis_vs_dive import assert_same_as_dive
+
+    from imagewise.analysis import analyze
+
+    data, _ = sparse_tars[fmt]
+    over = tar_bytes({"dir/big": b"smaller now\n", "dir/many": b"x"})
+    archive = tmp_path / "sparse.tar"
+    write_docker_archive(build_image([data, over], compression=""), archive)
+    mapped = assert_same_as_dive(archive, tmp_path)
+    assert mapped.dive.size_bytes > 12 << 20
+    layout = write_oci_layout(build_image([data, over], compression="gzip"), tmp_path / "l")
+    with open_source(layout) as src:
+        streamed = analyze(src.image())
+    assert streamed.dive.size_bytes == mapped.dive.size_bytes
+    assert streamed.dive.wasted_bytes == mapped.dive.wasted_bytes
+    assert streamed.reclaimable_bytes == mapped.reclaimable_bytes
+
+
+def test_corrupt_sparse_maps_are_layer_errors() -> None:
+    import io
+
+    from imagewise.errors import LayerReadError
+    from imagewise.layers.walk import walk
+
+    def pax_member(records: dict[str, str], payload: bytes) -> bytes:
+        import tarfile
+
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+            ti = tarfile.TarInfo("GNUSparseFile.0/f")
+            ti.size = len(payload)
+            ti.pax_headers = records
+            tf.addfile(ti, io.BytesIO(payload))
+        return buf.getvalue()
+
+    bad = [
+        # segments overlap
+        ({"GNU.sparse.size": "100", "GNU.sparse.map": "0,10,5,10", "GNU.sparse.name": "f"},
+         b"x" * 20),
+        # a segment past the real size
+        ({"GNU.sparse.size": "10", "GNU.sparse.map": "5,10", "GNU.sparse.name": "f"}, b"x" * 10),
+        # segments holding more than is stored
+        ({"GNU.sparse.size": "100", "GNU.sparse.map": "0,50", "GNU.sparse.name": "f"}, b"x" * 10),
+        # an odd map
+        ({"GNU.sparse.size": "100", "GNU.sparse.map": "0,5,9", "GNU.sparse.name": "f"}, b"x" * 5),
+        # 1.0 without a map at the start of the data
+        ({"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.name": "f",
+          "GNU.sparse.realsize": "100"}, b"not numbers\n" * 50),
+    ]
+    for records, payload in bad:
+        with pytest.raises(LayerReadError, match="sparse"):
+            list(walk(io.BytesIO(pax_member(records, payload))))
