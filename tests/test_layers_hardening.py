@@ -362,3 +362,24 @@ def test_corrupt_sparse_maps_are_layer_errors() -> None:
     for records, payload in bad:
         with pytest.raises(LayerReadError, match="sparse"):
             list(walk(io.BytesIO(pax_member(records, payload))))
+
+
+def test_region_cut_inside_an_entry_read_with_pread(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pread view (no lease) reports a layer region that ends inside a file like the map."""
+    from fixtures_images import tar_bytes
+
+    from imagewise.errors import LayerReadError
+    from imagewise.layers import mapped
+    from imagewise.layers.walk import walk_buffer
+    from imagewise.sources.blobio import Region
+
+    path = tmp_path / "layer.tar"
+    path.write_bytes(tar_bytes({"a": b"x" * 3000, "b": b"y" * 3000}))
+    monkeypatch.setattr(mapped, "LEASE", False)
+    for cut in (1024 + 512, 1024 + 700):
+        with mapped.MappedRegion(Region(str(path), 0, cut)) as m, \
+                pytest.raises(LayerReadError, match="ends early"):
+            assert not m.mapped
+            for e in walk_buffer(m.buffer, m.start, "sha256:x"):
+                e.read()

@@ -253,7 +253,8 @@ class _Content(Reader):
             self.remaining -= n
             return buf if pos == 0 and n == len(buf) else buf[pos: pos + n]
         # spans chunks: gather views and copy once
-        parts: list[bytes | memoryview] = [memoryview(buf)[pos:]] if avail > 0 else []
+        parts: list[bytes | memoryview] = [] if avail <= 0 else [
+            memoryview(buf)[pos:] if type(buf) is bytes or ch.whole else buf[pos:]]  # pread view
         have = max(avail, 0)
         ch.pos = len(buf)
         while have < n and ch._refill(n - have):
