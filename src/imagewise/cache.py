@@ -1,19 +1,32 @@
-"""The layer result cache: per-layer pass results keyed by diff_id and analyzer version.
+"""The layer result cache: per-layer pass results keyed by a *verified* diff_id and analyzer version.
 
-A layer's analysis depends only on its bytes (diff_id) and the analyzer's version, so an image
-that shares base layers with one already checked reuses them. Two kinds of records are stored
-under ``platformdirs.user_cache_dir("imagewise")/layers``:
+A layer's analysis depends only on its uncompressed bytes (diff_id) and the analyzer's version,
+so an image that shares base layers with one already checked reuses them. Three kinds of records
+are stored under ``platformdirs.user_cache_dir("imagewise")/layers/<FORMAT>``:
 
+* ``blobs/<digest>``: a binding from a layer blob's digest (as the manifest names it) to the
+  diff_id its bytes were seen to decompress to;
 * ``entries/<diff_id>``: every entry's header fields, so metadata-only visitors can be replayed;
 * ``results/<visitor>-<version>/<diff_id>``: what a content-reading visitor derived
   (``Visitor.layer_result``), handed back through ``Visitor.restore_layer``.
 
-Writes go to a temporary file and are renamed into place, so concurrent runs never see a torn
-record; a record that fails to load is treated as a miss and rewritten.
+Trust rule (see docs/architecture.md, "The layer cache trusts only what it verified"): the pass
+stores a layer's records only after, in the same run, the blob's digest was checked and the
+sha256 of its uncompressed tar was computed; the records go under that computed diff_id, never
+under the one the image config claims. A later image finds them only through the binding of
+*its* layer digest: a blob digest names exactly one byte string, so what it decompresses to was
+settled when the binding was written. A config that lies about a diff_id can therefore neither
+fill the cache for another layer nor read another layer's results.
+
+Every record starts with one line naming the format, its kind, its key and the sha256 of the
+payload that follows; a record that is torn, edited, copied under another key, of another
+shape, or holds no result is a miss (and is rewritten), never an error. Writes go to a
+temporary file and are renamed into place, so concurrent runs never see a torn record.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import marshal
 import os
@@ -25,9 +38,12 @@ from typing import Any
 from imagewise.fileio import atomic_write
 from imagewise.layers.model import Entry, Kind
 
-FORMAT = f"1-py{sys.version_info[0]}{sys.version_info[1]}"
+FORMAT = f"2-py{sys.version_info[0]}{sys.version_info[1]}"
+_MAGIC = b"imagewise-layer-cache 2"
 _KINDS = list(Kind)
 _KIND_INDEX = {k: i for i, k in enumerate(_KINDS)}
+#: the type of each field of an entry record (see ``record``)
+_FIELDS = (str, int, int, int, int, int, str, int, str, int)
 
 
 def default_dir() -> Path:
@@ -37,6 +53,14 @@ def default_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("imagewise")) / "layers"
+
+
+def _valid_digest(text: object) -> bool:
+    if not isinstance(text, str):
+        return False
+    algo, colon, hexpart = text.partition(":")
+    return bool(colon) and algo in ("sha256", "sha512") and len(hexpart) in (64, 128) and all(
+        c in "0123456789abcdef" for c in hexpart)
 
 
 class LayerCache:
@@ -59,30 +83,89 @@ class LayerCache:
     def _path(self, *parts: str) -> Path:
         return self.root.joinpath(*[p.replace(":", "_").replace("/", "_") for p in parts])
 
-    def load_entries(self, key: str) -> list[tuple[Any, ...]] | None:
+    # --- framing ---------------------------------------------------------------------------
+    def _load(self, path: Path, kind: str, key: str) -> bytes | None:
+        """The payload of the record at ``path`` when it is exactly a record of ``kind`` for
+        ``key`` with an intact payload; ``None`` otherwise."""
         try:
-            data = self._path("entries", key).read_bytes()
-            out = marshal.loads(zlib.decompress(data))
-            return out if isinstance(out, list) else None
-        except (OSError, ValueError, EOFError, TypeError, zlib.error):
+            data = path.read_bytes()
+        except OSError:
             return None
+        head, nl, payload = data.partition(b"\n")
+        if not nl or head != self._head(kind, key, payload):
+            return None
+        return payload
+
+    @staticmethod
+    def _head(kind: str, key: str, payload: bytes) -> bytes:
+        return b" ".join((_MAGIC, kind.encode(), key.encode(),
+                          hashlib.sha256(payload).hexdigest().encode()))
+
+    def _store(self, path: Path, kind: str, key: str, payload: bytes) -> None:
+        self._write(path, self._head(kind, key, payload) + b"\n" + payload)
+
+    # --- blob digest -> verified diff_id ---------------------------------------------------
+    def bound(self, digest: str) -> str | None:
+        """The diff_id that the blob ``digest`` was verified to decompress to, if recorded."""
+        payload = self._load(self._path("blobs", digest), "blob", digest)
+        if payload is None:
+            return None
+        try:
+            diff_id = payload.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        return diff_id if _valid_digest(diff_id) else None
+
+    def bind(self, digest: str, diff_id: str) -> None:
+        """Record that the blob ``digest`` decompresses to ``diff_id``: call only once both were
+        checked against the bytes in this run."""
+        self._store(self._path("blobs", digest), "blob", digest, diff_id.encode("ascii"))
+
+    # --- entries ---------------------------------------------------------------------------
+    def load_entries(self, key: str) -> list[tuple[Any, ...]] | None:
+        payload = self._load(self._path("entries", key), "entries", key)
+        if payload is None:
+            return None
+        try:
+            out = marshal.loads(zlib.decompress(payload))
+        except (ValueError, EOFError, TypeError, zlib.error):
+            return None
+        if not isinstance(out, list):
+            return None
+        kinds = len(_KINDS)
+        for rec in out:
+            if type(rec) is not tuple or len(rec) != 10 or not 0 <= rec[1] < kinds or any(
+                    type(v) is not t for v, t in zip(rec, _FIELDS)):
+                return None
+        return out
 
     def store_entries(self, key: str, records: list[tuple[Any, ...]]) -> None:
-        self._write(self._path("entries", key), zlib.compress(marshal.dumps(records), 1))
+        self._store(self._path("entries", key), "entries", key,
+                    zlib.compress(marshal.dumps(records), 1))
 
     # --- visitor results -------------------------------------------------------------------
     def load_result(self, visitor: str, version: str, key: str) -> tuple[bool, Any]:
-        try:
-            return True, json.loads(self._path("results", f"{visitor}-{version}", key).read_bytes())
-        except (OSError, ValueError):
+        """``(True, value)`` for an intact record holding a value; ``(False, None)`` otherwise
+        (a stored ``null`` is a miss: a content-reading visitor always derives something)."""
+        kind = f"result:{visitor}-{version}"
+        payload = self._load(self._path("results", f"{visitor}-{version}", key), kind, key)
+        if payload is None:
             return False, None
+        try:
+            value = json.loads(payload)
+        except ValueError:
+            return False, None
+        return (False, None) if value is None else (True, value)
 
     def store_result(self, visitor: str, version: str, key: str, value: Any) -> None:
+        if value is None:
+            return  # nothing to keep: a later run reads the layer
         try:
             data = json.dumps(value, separators=(",", ":")).encode()
         except (TypeError, ValueError):
             return  # not JSON-able: not cacheable, not an error
-        self._write(self._path("results", f"{visitor}-{version}", key), data)
+        self._store(self._path("results", f"{visitor}-{version}", key),
+                    f"result:{visitor}-{version}", key, data)
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:

@@ -134,7 +134,7 @@ def _scan(image: Image, reporter: Reporter, verify: bool
     from imagewise.layers.passes import run_pass
 
     dive, overlay = DiveEfficiency(), OverlayState(hash_min_bytes=0, defer=False)  # hash all, now: detect edits
-    run_pass(image, [dive, overlay], reporter, verify=verify)
+    run_pass(image, [dive, overlay], reporter, verify=verify, diff_ids=verify)
     return dive, overlay
 
 

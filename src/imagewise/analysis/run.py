@@ -86,5 +86,5 @@ def analyze(image: Image, reporter: Reporter = NULL,
     from imagewise.layers.passes import run_pass
 
     visitors = EfficiencyVisitors(hash_min_bytes)
-    run_pass(image, visitors.all, reporter, verify=verify)
+    run_pass(image, visitors.all, reporter, verify=verify, diff_ids=verify)
     return visitors.result(image)

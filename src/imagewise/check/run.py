@@ -138,7 +138,7 @@ def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -
         eff = EfficiencyVisitors()
         cat_v, sec_v, aud_v = CatalogVisitor(), SecretsVisitor(), AuditVisitor()
         cache = LayerCache(opts.cache_dir) if opts.use_cache else None
-        run_pass(image, [*eff.all, cat_v, sec_v, aud_v], reporter, cache=cache)
+        run_pass(image, [*eff.all, cat_v, sec_v, aud_v], reporter, cache=cache, diff_ids=True)
 
     analysis = eff.result(image)
     catalog = catalog_from_visitor(cat_v, image)

@@ -73,8 +73,9 @@ def verify_option(fn: F) -> F:
         "--verify",
         flag=True,
         help="Also check the digest of uncompressed layers read in place from local archives "
-             "and layouts (as dive and syft, imagewise trusts those files by default). Registry "
-             "blobs and compressed layers are always checked while they are read.",
+             "and layouts (as dive and syft, imagewise trusts those files by default), and every "
+             "layer's content against the config's diff_id. Registry blobs and compressed layers "
+             "are always checked while they are read.",
     )(fn)
 
 

@@ -90,7 +90,7 @@ def list_files(image: Image, layer: int | None = None,
         from imagewise.layers.passes import run_pass
 
         visitor = TreeVisitor()
-        run_pass(image, [visitor], reporter, verify=verify)
+        run_pass(image, [visitor], reporter, verify=verify, diff_ids=verify)
         rows = tuple(FileRow(p, n.kind, n.size, n.mode, n.uid, n.gid, n.linkname, n.layer)
                      for p, n in visitor.tree.walk())
         index = None

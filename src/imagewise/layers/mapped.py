@@ -11,6 +11,19 @@ small thread pool (``hashlib`` releases the GIL on large buffers), so on a machi
 core the check costs little wall time. The pass waits for a layer's verdict before it trusts
 anything derived from that layer (the layer cache) and before it returns; a mismatch raises
 :class:`~imagewise.errors.DigestMismatch`, exactly as a streamed read would.
+
+A map is only safe while nobody shrinks the file: touching a mapped page past a new end of file
+raises SIGBUS, which kills the process (Python cannot catch it). So a file is mapped only while
+it is *known to be stable*: :class:`MappedRegion` first takes a read lease on it (Linux
+``F_SETLEASE``; granted only when no one has it open for writing, and then any open for writing
+or truncation by another process waits until the lease is released, up to
+``/proc/sys/fs/lease-break-time``). Readers poll ``check()`` (every few hundred entries, between
+hash steps): once another process asks to change the file, the read stops with "archive is being
+changed" and the lease is released, long before the kernel would take it back. Where no lease can
+be had (another writer has the file open, a file of another user, a file system without leases,
+another OS) the region is read with ``pread`` into buffers instead: a file cut short then gives a
+short read, reported as "archive is truncated". A lease break is signalled with SIGURG, whose
+default action is to do nothing, rather than SIGIO, which would end the process.
 """
 
 from __future__ import annotations
@@ -18,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, Self
@@ -34,25 +48,110 @@ HASH_STEP = 64 << 20
 WORKERS = max(1, min(2, os.cpu_count() or 1))
 
 
+#: Linux fcntl commands (not all exposed by the fcntl module)
+_F_SETLEASE, _F_GETLEASE, _F_SETSIG = 1024, 1025, 10
+#: bytes read per ``pread`` when a region cannot be mapped and is hashed or copied
+READ_STEP = 4 << 20
+
+
+def _lease(fd: int) -> bool:
+    """Take a read lease on ``fd`` (the file then cannot be written or truncated by another
+    process until it is released or broken); False where none can be had."""
+    if not sys.platform.startswith("linux") or not LEASE:
+        return False
+    import fcntl
+    import signal
+
+    try:
+        fcntl.fcntl(fd, _F_SETSIG, signal.SIGURG)  # a break must not end us (SIGIO would)
+        fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_RDLCK)
+    except OSError:
+        return False
+    return True
+
+
+#: map files under a read lease when one can be had (else read them with pread)
+LEASE = True
+
+
+def _truncated(path: str) -> ImageFormatError:
+    return ImageFormatError(f"{path}: archive is truncated")
+
+
+class _PReadBuffer:
+    """What the walk needs of a map (``len`` and slicing to ``bytes``), read with ``pread``
+    from an open file: a file cut short while it is read raises "archive is truncated"."""
+
+    __slots__ = ("_fd", "_length", "_offset", "_path")
+
+    def __init__(self, fd: int, offset: int, length: int, path: str) -> None:
+        self._fd, self._offset, self._length, self._path = fd, offset, length, path
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, key: slice) -> bytes:
+        start, stop, _ = key.indices(self._length)
+        n = stop - start
+        if n <= 0:
+            return b""
+        data = os.pread(self._fd, n, self._offset + start)
+        if len(data) < n:
+            while len(data) < n:  # a short read can be legal; an empty one is the end of file
+                more = os.pread(self._fd, n - len(data), self._offset + start + len(data))
+                if not more:
+                    raise _truncated(self._path)
+                data += more
+        return data
+
+
 class MappedRegion:
-    """A read-only memory map of ``region``; ``buffer[start:]`` is the region's bytes."""
+    """Read-only access to ``region``: ``buffer[start:]`` is the region's bytes.
+
+    ``buffer`` is a memory map of the file while a read lease keeps it stable (``mapped``),
+    else a ``pread`` view (see the module docstring). ``check()`` raises once another process
+    wants to change a mapped file; call it every so often while reading."""
 
     def __init__(self, region: Region) -> None:
         self.region = region
         self.start = 0
         self.buffer: Any = b""
+        self.mapped = False
         self._map: mmap.mmap | None = None
-        size = os.path.getsize(region.path)
+        self._fd = os.open(region.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            self._open(region)
+        except BaseException:
+            os.close(self._fd)
+            self._fd = -1
+            raise
+
+    def _open(self, region: Region) -> None:
+        leased = _lease(self._fd)
+        size = os.fstat(self._fd).st_size  # after the lease: from here on it cannot shrink
         if region.offset + region.length > size:
-            raise ImageFormatError(f"{region.path}: archive is truncated")
+            raise _truncated(region.path)
         if region.length == 0:
             return
+        if not leased:
+            self.buffer = _PReadBuffer(self._fd, region.offset, region.length, region.path)
+            return
         aligned = region.offset - region.offset % mmap.ALLOCATIONGRANULARITY
-        with open(region.path, "rb") as f:
-            self._map = mmap.mmap(f.fileno(), region.offset - aligned + region.length,
-                                  access=mmap.ACCESS_READ, offset=aligned)
+        self._map = mmap.mmap(self._fd, region.offset - aligned + region.length,
+                              access=mmap.ACCESS_READ, offset=aligned)
         self.buffer = self._map
         self.start = region.offset - aligned
+        self.mapped = True
+
+    def check(self) -> None:
+        """Raise while the map is still safe when another process wants to change the file."""
+        if self.mapped:
+            import fcntl
+
+            if fcntl.fcntl(self._fd, _F_GETLEASE) != fcntl.F_RDLCK:
+                self.close()
+                raise ImageFormatError(f"{self.region.path}: archive is being changed by "
+                                       "another process while it is read")
 
     def close(self) -> None:
         if self._map is not None:
@@ -61,7 +160,11 @@ class MappedRegion:
             except BufferError:  # a view is still referenced (an error's traceback): GC closes it
                 pass
             self._map = None
-            self.buffer = b""
+        self.buffer = b""
+        self.mapped = False
+        if self._fd >= 0:
+            os.close(self._fd)  # releases the lease (a map left to the GC keeps it until then)
+            self._fd = -1
 
     def __enter__(self) -> Self:
         return self
@@ -73,38 +176,54 @@ class MappedRegion:
 def feed_region(region: Region, update: Callable[[Any], object],
                 cancel: threading.Event | None = None) -> bool:
     """Pass the region's bytes to ``update`` (a hash's) as views of a map, ``HASH_STEP`` at a
-    time; False when cancelled between steps."""
+    time (``READ_STEP`` reads where the file is not mapped); False when cancelled between steps."""
     with MappedRegion(region) as m:
-        if m.buffer:
-            with memoryview(m.buffer) as view:
-                end = m.start + region.length
-                for pos in range(m.start, end, HASH_STEP):
-                    if cancel is not None and cancel.is_set():
-                        return False
-                    with view[pos: min(pos + HASH_STEP, end)] as part:
-                        update(part)
+        if not m.buffer:
+            return True
+        end = m.start + region.length
+        if not m.mapped:
+            for pos in range(m.start, end, READ_STEP):
+                if cancel is not None and cancel.is_set():
+                    return False
+                update(m.buffer[pos: min(pos + READ_STEP, end)])
+            return True
+        with memoryview(m.buffer) as view:
+            for pos in range(m.start, end, HASH_STEP):
+                if cancel is not None and cancel.is_set():
+                    return False
+                m.check()
+                with view[pos: min(pos + HASH_STEP, end)] as part:
+                    update(part)
     return True
 
 
 class FileMaps:
-    """Many small regions of the same few files: one read-only map per file, made on first use
-    and kept while this object lives (a map per region would cost a few system calls each)."""
+    """Many small regions of the same few files, read after the walk (deferred hashes): one open
+    file per path, kept while this object lives, read with ``pread`` (no map: a map kept this
+    long could not stay under a lease, see the module docstring)."""
 
     def __init__(self) -> None:
-        self._maps: dict[str, MappedRegion] = {}
+        self._fds: dict[str, int] = {}
 
     def feed(self, region: Region, update: Callable[[Any], object]) -> None:
-        """Pass the region's bytes to ``update`` as one view of the file's map."""
+        """Pass the region's bytes to ``update``; "archive is truncated" if the file is shorter."""
         if region.length == 0:
             return
-        m = self._maps.get(region.path)
-        if m is None:
-            whole = Region(region.path, 0, os.path.getsize(region.path))
-            m = self._maps[region.path] = MappedRegion(whole)
-        if region.offset + region.length > m.region.length:
-            raise ImageFormatError(f"{region.path}: archive is truncated")
-        with memoryview(m.buffer) as view, view[region.offset: region.offset + region.length] as part:
-            update(part)
+        fd = self._fds.get(region.path)
+        if fd is None:
+            fd = self._fds[region.path] = os.open(region.path,
+                                                  os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        view = _PReadBuffer(fd, region.offset, region.length, region.path)
+        for pos in range(0, region.length, READ_STEP):
+            update(view[pos: min(pos + READ_STEP, region.length)])
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def __del__(self) -> None:
+        self.close()
 
 
 def hash_region(region: Region, algorithm: str = "sha256",

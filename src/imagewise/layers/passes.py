@@ -15,8 +15,16 @@ Content is read once from the layer stream, never by decompressing a layer twice
 A visitor that did not ask for content gets an entry whose ``open()`` raises ``ValueError``.
 
 With a :class:`~imagewise.cache.LayerCache`, a layer whose entries and every visitor's result are
-cached (keyed by diff_id, else digest, and visitor version) is not read: ``restore_layer`` hands
-each visitor its stored result, then the entries are replayed without content.
+cached is not read: ``restore_layer`` hands each visitor its stored result, then the entries are
+replayed without content. The cache is trusted only with what this code verified (``cache``): a
+layer is looked up by the diff_id its blob digest was *verified* to decompress to in an earlier
+run, never by the diff_id the config claims, and a layer read for real is stored only once its
+blob digest has been checked and the sha256 of its uncompressed tar computed in this run, under
+that computed diff_id. A config diff_id that differs from the content raises ``DigestMismatch``.
+
+Diff_ids are checked (``diff_ids=True``, always with a cache): a compressed layer's tar is hashed
+as it is decoded (in the decoding thread, see ``prefetch``); an uncompressed one's diff_id must
+equal its verified blob digest.
 
 A layer stored uncompressed in a local file (``docker save`` archives, some layouts) is not
 streamed: it is walked through a memory map (``mapped``), so content nobody reads is never
@@ -29,6 +37,7 @@ thread: layers are decompressed a few chunks ahead of the walk, see ``prefetch``
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -41,6 +50,7 @@ from imagewise.layers.walk import walk
 
 if TYPE_CHECKING:
     from imagewise.cache import LayerCache
+    from imagewise.errors import DigestMismatch
     from imagewise.layers.mapped import Check
     from imagewise.sources.base import Image, Layer
     from imagewise.sources.blobio import Region
@@ -212,17 +222,20 @@ def visit_entries(entries: Iterable[Entry], visitors: Sequence[Visitor], spool: 
 
 def run_pass(image: Image, visitors: Sequence[Visitor],
              reporter: progress.Reporter = progress.NULL,
-             cache: LayerCache | None = None, verify: bool = True) -> None:
+             cache: LayerCache | None = None, verify: bool = True,
+             diff_ids: bool = False) -> None:
     """Walk every layer of ``image`` once, feeding all ``visitors``.
 
     ``verify=False`` skips the digest check of layers read in place from local files (see
-    ``mapped``); streamed layers are always checked as they are read. With a ``cache`` every
-    layer is checked whatever ``verify`` says: cached results are keyed by digest.
+    ``mapped``); streamed layers are always checked as they are read. ``diff_ids=True`` also
+    checks every layer's uncompressed tar against the config's diff_id (``DigestMismatch``).
+    With a ``cache`` every layer read is checked both ways whatever the flags say: the cache
+    keeps only results of verified bytes (see the module docstring).
     """
     for v in visitors:
         v.begin_image(image)
     spool = _Spool()
-    checks = _Checks(verify or cache is not None)
+    checks = _Checks(verify or diff_ids or cache is not None, diff_ids or cache is not None)
     total = len(image.layers)
     try:
         if cache is None:  # every layer will be read: start all checks now
@@ -247,8 +260,9 @@ def run_pass(image: Image, visitors: Sequence[Visitor],
 class _Checks:
     """Digest checks of mapped layers running in the background, and what waits for them."""
 
-    def __init__(self, verify: bool = True) -> None:
+    def __init__(self, verify: bool = True, diff_ids: bool = False) -> None:
         self._verify = verify
+        self.diff_ids = diff_ids
         self._verifier: Any = None
         self._regions: dict[int, Region | None] = {}
         self._started: dict[int, Check] = {}
@@ -260,9 +274,10 @@ class _Checks:
             self._regions[layer.index] = _plain_region(layer) if MAP else None
         return self._regions[layer.index]
 
-    def start(self, layer: Layer) -> Check | None:
-        """Start checking the layer's digest (once), when it is mapped."""
-        region = self.region(layer)
+    def start(self, layer: Layer, stored: bool = False) -> Check | None:
+        """Start checking the layer's digest (once), when it is mapped; with ``stored``, whenever
+        its blob lies in a local file, compressed or not (a layer served from the cache)."""
+        region = layer.region() if stored else self.region(layer)
         if region is None or not self._verify:
             return None
         if layer.index not in self._started:
@@ -304,15 +319,69 @@ def _plain_region(layer: Layer) -> Region | None:
 
 
 class _Advance:
-    """Progress of a mapped layer from the entries' offsets (its walk reads no chunks to count)."""
+    """Progress of a mapped layer from the entries' offsets (its walk reads no chunks to count);
+    each call also checks that the mapped file is still safe to read (``MappedRegion.check``)."""
 
-    def __init__(self, reporter: progress.Reporter, key: str) -> None:
+    def __init__(self, reporter: progress.Reporter, key: str,
+                 check: Callable[[], None] | None = None) -> None:
         self.reporter, self.key, self.done = reporter, key, 0
+        self.check = check
 
     def __call__(self, offset: int) -> None:
+        if self.check is not None:
+            self.check()
         if offset > self.done:
             self.reporter.advance(self.key, offset - self.done)
             self.done = offset
+
+
+class _HashingTar:
+    """Passes a decoded tar stream's chunks on, hashing them: the layer's real diff_id.
+
+    Runs in the decoding thread under ``prefetch``; ``hashlib`` releases the GIL on large
+    chunks, so the hash mostly overlaps the walk."""
+
+    def __init__(self, tar: Any) -> None:
+        self._tar = tar
+        self._next = getattr(tar, "read_chunk", None)
+        self._hash = hashlib.sha256()
+
+    def read_chunk(self, hint: int | None = None) -> bytes:
+        data: bytes = (self._next(hint) if self._next is not None
+                       else self._tar.read(max(hint or 0, 1 << 20)))
+        if data:
+            self._hash.update(data)
+        return data
+
+    def read(self, n: int = -1) -> bytes:
+        data: bytes = self._tar.read(n)
+        if data:
+            self._hash.update(data)
+        return data
+
+    def rest(self) -> None:
+        """Hash what the walk left unread (it stops at the end-of-archive blocks)."""
+        while self.read_chunk(1 << 20):
+            pass
+
+    def diff_id(self) -> str:
+        return "sha256:" + self._hash.hexdigest()
+
+    def close(self) -> None:
+        self._tar.close()
+
+
+def _diff_mismatch(layer: Layer, actual: str) -> DigestMismatch:
+    from imagewise.errors import DigestMismatch
+
+    return DigestMismatch(str(layer.diff_id), actual,
+                          f"layer {layer.index + 1} ({layer.digest.short}): its uncompressed "
+                          "content is not the diff_id the image config gives")
+
+
+def _content_cached(v: Visitor) -> bool:
+    """Whether the visitor keeps something per layer in the cache (overrides ``layer_result``)."""
+    return getattr(type(v).layer_result, "__code__", None) is not Visitor.layer_result.__code__
 
 
 def _one_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Reporter, key: str,
@@ -320,8 +389,12 @@ def _one_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Rep
     i = layer.index
     for v in visitors:
         v.begin_layer(i, layer)
-    ckey = str(layer.diff_id or layer.digest)
-    if cache is not None and _replay(layer, visitors, cache, ckey):
+    digest = str(layer.digest)
+    if cache is not None and _replay(layer, visitors, cache, digest):
+        # the blob bound to the cached diff_id must be the one stored here: a local file is
+        # hashed (in the background, settled before the pass returns); a registry serves
+        # blobs by digest, so there the digest is the content (see docs/architecture.md)
+        checks.start(layer, stored=True)
         reporter.advance(key, layer.size)
     else:
         records: list[Any] = []
@@ -332,28 +405,34 @@ def _one_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Rep
             def rec(e: Entry) -> None:
                 records.append(_LC.record(e))
 
-        digest = str(layer.digest)
         verified = checks.start(layer)
         region = checks.region(layer)
+        actual: str | None = None  # the diff_id of the bytes walked, once known
         if region is not None:
             from imagewise.layers.mapped import MappedRegion
             from imagewise.layers.walk import walk_buffer
 
+            if checks.diff_ids:  # a plain tar is its own diff_id: that of the checked blob
+                actual = digest
+                if layer.diff_id is not None and str(layer.diff_id) != actual:
+                    raise _diff_mismatch(layer, actual)
             with MappedRegion(region) as m:
-                advance = _Advance(reporter, key)
+                advance = _Advance(reporter, key, m.check)
                 visit_entries(walk_buffer(m.buffer, m.start, digest, origin=region), visitors,
                               spool, rec, advance)
                 advance(layer.size)
         else:
-            _stream_layer(layer, visitors, reporter, key, spool, rec)
-        if cache is not None:
+            actual = _stream_layer(layer, visitors, reporter, key, spool, rec, checks.diff_ids)
+        if cache is not None and actual is not None:
             results = [(v.name, v.version, v.layer_result(i, layer))
-                       for v in visitors if v.cacheable]
+                       for v in visitors if v.cacheable and _content_cached(v)]
+            diff_id = actual
 
             def store() -> None:
-                cache.store_entries(ckey, records)
+                cache.store_entries(diff_id, records)
                 for name, version, value in results:
-                    cache.store_result(name, version, ckey, value)
+                    cache.store_result(name, version, diff_id, value)
+                cache.bind(digest, diff_id)  # last: the layer is found only once all is there
 
             if verified is None:
                 store()
@@ -365,38 +444,73 @@ def _one_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Rep
 
 
 def _stream_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Reporter,
-                  key: str, spool: _Spool, rec: Callable[[Entry], None] | None) -> None:
-    """Decompress and walk the layer stream (verified as it is read)."""
+                  key: str, spool: _Spool, rec: Callable[[Entry], None] | None,
+                  diff_ids: bool = False) -> str | None:
+    """Decompress and walk the layer stream (its blob digest verified as it is read).
+
+    With ``diff_ids`` returns the sha256 of the uncompressed tar, checked against the config's
+    diff_id; otherwise ``None``."""
     from imagewise.layers.decompress import open_decompressed
 
     digest = str(layer.digest)
     raw = _Counting(layer.open_compressed(), reporter, key, eager=not PREFETCH)
+    actual: str | None = None
     with open_decompressed(raw, layer.media_type, digest) as tar:  # type: ignore[arg-type]
+        hashing = None
+        source: Any = tar
+        if diff_ids and getattr(tar, "compression", "") != "":
+            hashing = source = _HashingTar(tar)
         if PREFETCH:
             from imagewise.layers.prefetch import Prefetcher
 
-            with Prefetcher(tar, on_chunk=raw.flush) as ahead:
+            with Prefetcher(source, on_chunk=raw.flush) as ahead:
                 visit_entries(walk(ahead, digest), visitors, spool, rec)  # type: ignore[arg-type]
+                while ahead.read_chunk():  # normally nothing: the walk drains the stream
+                    pass
         else:
-            visit_entries(walk(tar, digest), visitors, spool, rec)
+            visit_entries(walk(source, digest), visitors, spool, rec)
+            if hashing is not None:
+                hashing.rest()
+        if diff_ids:
+            # a plain tar is its own diff_id, that of the blob just verified at its end
+            actual = hashing.diff_id() if hashing is not None else digest
+            if layer.diff_id is not None and str(layer.diff_id) != actual:
+                raise _diff_mismatch(layer, actual)
     raw.flush()
+    return actual
 
 
-def _replay(layer: Layer, visitors: Sequence[Visitor], cache: LayerCache, ckey: str) -> bool:
-    """Serve a layer from the cache when every visitor can be; False means read it for real."""
+def _replay(layer: Layer, visitors: Sequence[Visitor], cache: LayerCache, digest: str) -> bool:
+    """Serve a layer from the cache when every visitor can be; False means read it for real.
+
+    The records are looked up under the diff_id that ``digest`` was verified to decompress to
+    (``LayerCache.bound``); a config that claims another diff_id is read for real (and fails its
+    check there)."""
     if any(not v.cacheable for v in visitors):
+        return False
+    ckey = cache.bound(digest)
+    if ckey is None or (layer.diff_id is not None and str(layer.diff_id) != ckey):
         return False
     records = cache.load_entries(ckey)
     if records is None:
         return False
     results = []
     for v in visitors:
+        if not _content_cached(v):
+            continue
         hit, value = cache.load_result(v.name, v.version, ckey)
         if not hit:
             return False
-        results.append(value)
-    for v, value in zip(visitors, results):
-        v.restore_layer(layer.index, layer, value)
+        results.append((v, value))
+    for v, value in results:
+        try:
+            v.restore_layer(layer.index, layer, value)
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
+            from imagewise.errors import ImagewiseError
+
+            raise ImagewiseError(
+                f"layer cache record of {v.name} for {ckey} is unusable ({type(e).__name__}); "
+                f"remove {cache.root} or run with --no-cache") from e
     for r in records:
         entry = cache.replay(r)
         for v in visitors:

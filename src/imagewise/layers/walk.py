@@ -20,9 +20,13 @@ targets are kept verbatim.
 
 Content: ``entry.open()`` / ``entry.read()`` stream the entry's bytes from the layer, bounded to
 the entry; valid only until the walk moves on. Unread content is skipped without copying.
-Sparse files (GNU ``S``, PAX ``GNU.sparse``) are yielded as files whose content is the stored
-(packed) data. Truncated or corrupt archives raise :class:`~imagewise.errors.LayerReadError`
-with the digest and the offset in the decompressed tar stream.
+Sparse files (GNU ``--sparse``: old GNU ``S`` headers with their extension blocks, PAX 0.0
+(``GNU.sparse.offset``/``numbytes`` records), 0.1 (``GNU.sparse.map``) and 1.0 (the map at the
+start of the data, the real name in ``GNU.sparse.name``)) are yielded under their real name with
+their real (expanded) ``size``, as GNU tar would extract them; their content reads expanded,
+holes as zeros. Such a file's content is not verbatim in the layer, so ``located()`` is ``None``.
+Truncated or corrupt archives raise :class:`~imagewise.errors.LayerReadError` with the digest
+and the offset in the decompressed tar stream.
 """
 
 from __future__ import annotations
@@ -119,7 +123,14 @@ def _parse_pax(data: bytes, offset: int, digest: str) -> dict[str, str]:
         key, eq, value = record.partition(b"=")
         if not eq:
             raise LayerReadError("corrupt PAX header record (no '=')", digest, offset)
-        out[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        name = key.decode("utf-8", "surrogateescape")
+        text = value.decode("utf-8", "surrogateescape")
+        if name == "GNU.sparse.offset" or name == "GNU.sparse.numbytes":
+            # PAX sparse 0.0 repeats these two keys, one pair per data segment: keep them all,
+            # in order, as a 0.1 map
+            prev = out.get("GNU.sparse.map")
+            out["GNU.sparse.map"] = text if prev is None else prev + "," + text
+        out[name] = text
         pos += length
     return out
 
@@ -146,7 +157,11 @@ class _Chunks:
         chunks = cls(None, digest)
         chunks._next = lambda hint: b""
         chunks.buf, chunks.pos, chunks.base = buf, start, -start
-        chunks.whole = True
+        try:  # a map or bytes; not a pread view (``mapped``), which only slices
+            memoryview(buf).release()
+            chunks.whole = True
+        except TypeError:
+            pass
         chunks.origin = origin
         return chunks
 
@@ -238,7 +253,8 @@ class _Content(Reader):
             self.remaining -= n
             return buf if pos == 0 and n == len(buf) else buf[pos: pos + n]
         # spans chunks: gather views and copy once
-        parts: list[bytes | memoryview] = [memoryview(buf)[pos:]] if avail > 0 else []
+        parts: list[bytes | memoryview] = [] if avail <= 0 else [
+            memoryview(buf)[pos:] if type(buf) is bytes or ch.whole else buf[pos:]]  # pread view
         have = max(avail, 0)
         ch.pos = len(buf)
         while have < n and ch._refill(n - have):
@@ -281,6 +297,154 @@ class _Content(Reader):
         return self  # type: ignore[return-value]
 
 
+class _SparseMap:
+    """A sparse file's data segments ``(offset, length)`` in the expanded file, its real size,
+    the bytes its segments hold (``packed``) and the bytes of a 1.0 map read from the data."""
+
+    __slots__ = ("map_len", "packed", "segments", "size")
+
+    def __init__(self, segments: list[tuple[int, int]], size: int, map_len: int, where: str,
+                 digest: str, offset: int) -> None:
+        segs = [(o, n) for o, n in segments if n]
+        end = 0
+        for o, n in segs:
+            if o < end or n < 0 or o + n > size:
+                raise LayerReadError(f"corrupt sparse map of {where!r}", digest, offset)
+            end = o + n
+        self.segments = segs
+        self.size = size
+        self.packed = sum(n for _, n in segs)
+        self.map_len = map_len
+
+    @classmethod
+    def from_gnu(cls, hdr: bytes, packed: int, chunks: _Chunks, digest: str,
+                 offset: int) -> _SparseMap:
+        """Old GNU ``S``: 4 entries in the header, 21 in each extension block that follows."""
+        segs: list[tuple[int, int]] = []
+
+        def entries(block: bytes, at: int, count: int) -> None:
+            for k in range(count):
+                field = block[at + 24 * k: at + 24 * k + 24]
+                if not field[0]:
+                    break
+                segs.append((_num(field[:12], "sparse offset", offset, digest),
+                             _num(field[12:], "sparse length", offset, digest)))
+
+        entries(hdr, 386, 4)
+        size = _num(hdr[483:495], "sparse real size", offset, digest)
+        extended = hdr[482]
+        blocks = 0
+        while extended:
+            blocks += 1
+            if blocks * BLOCK > MAX_META:
+                raise LayerReadError("sparse map too large", digest, offset)
+            block = chunks.take(BLOCK)
+            if len(block) < BLOCK:
+                raise LayerReadError("truncated sparse header", digest, chunks.offset)
+            entries(block, 0, 21)
+            extended = block[504]
+        name = hdr[:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        return cls(segs, size, 0, name, digest, offset)
+
+    @classmethod
+    def from_pax(cls, pax: dict[str, str], stored: int, chunks: _Chunks, digest: str,
+                 offset: int) -> _SparseMap:
+        """PAX 0.0 / 0.1 (map in the headers) or 1.0 (map at the start of the data)."""
+        where = pax.get("GNU.sparse.name", pax.get("path", ""))
+        try:
+            if pax.get("GNU.sparse.major") == "1":
+                size = int(pax["GNU.sparse.realsize"])
+                numbers, map_len = _data_map(chunks, stored, digest, offset)
+            else:
+                size = int(pax.get("GNU.sparse.size", pax.get("GNU.sparse.realsize", "")))
+                text = pax.get("GNU.sparse.map", "")
+                numbers, map_len = ([int(x) for x in text.split(",")] if text else []), 0
+        except (KeyError, ValueError) as e:
+            raise LayerReadError(f"corrupt sparse header of {where!r}: {e}", digest,
+                                 offset) from None
+        if len(numbers) % 2:
+            raise LayerReadError(f"corrupt sparse map of {where!r}", digest, offset)
+        segs = list(zip(numbers[0::2], numbers[1::2]))
+        return cls(segs, size, map_len, where, digest, offset)
+
+
+def _data_map(chunks: _Chunks, stored: int, digest: str, offset: int) -> tuple[list[int], int]:
+    """The PAX 1.0 sparse map: decimal lines (count, then offset and length per segment) at the
+    start of the data, padded to whole blocks. Returns the numbers and the bytes it took."""
+    text = b""
+    taken = 0
+    numbers: list[int] = []
+    want: int | None = None
+    while want is None or len(numbers) < want:
+        if taken + BLOCK > min(stored, MAX_META):
+            raise LayerReadError("corrupt sparse map (PAX 1.0)", digest, offset)
+        block = chunks.take(BLOCK)
+        if len(block) < BLOCK:
+            raise LayerReadError("truncated sparse map", digest, chunks.offset)
+        taken += BLOCK
+        text += block
+        *lines, text = text.split(b"\n")
+        for line in lines:
+            if want is not None and len(numbers) >= want:
+                break
+            try:
+                value = int(line)
+            except ValueError:
+                raise LayerReadError("corrupt sparse map (PAX 1.0)", digest, offset) from None
+            if want is None:
+                want = 1 + 2 * value
+            numbers.append(value)
+    return numbers[1:], taken
+
+
+#: zeros handed out for holes (views of it, never copied when fed to a hash)
+_ZEROS = bytes(1 << 20)
+
+
+class _Expanded(Reader):
+    """A sparse file's content as extracted: its segments from the packed data, zeros between."""
+
+    __slots__ = ("_i", "_packed", "_path", "_pos", "_segs", "_size")
+
+    def __init__(self, packed: _Content, sparse: _SparseMap, path: str) -> None:
+        self._packed, self._segs, self._size, self._path = packed, sparse.segments, sparse.size, path
+        self._pos = 0
+        self._i = 0
+
+    def _pieces(self, n: int) -> Iterator[Any]:
+        """Up to ``n`` more bytes, as pieces (packed data, or views of ``_ZEROS`` for holes)."""
+        n = min(n, self._size - self._pos)
+        segs = self._segs
+        while n > 0:
+            seg = segs[self._i] if self._i < len(segs) else None
+            if seg is None or self._pos < seg[0]:  # in a hole
+                k = min(n, (seg[0] if seg else self._size) - self._pos, len(_ZEROS))
+                piece: Any = memoryview(_ZEROS)[:k]
+            else:
+                k = min(n, seg[0] + seg[1] - self._pos, 1 << 20)
+                piece = self._packed.read(k)
+                if self._pos + k == seg[0] + seg[1]:
+                    self._i += 1
+            self._pos += k
+            n -= k
+            yield piece
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is None or n < 0:
+            n = self._size - self._pos
+        return b"".join(self._pieces(n))
+
+    def read1(self, n: int = -1) -> bytes:
+        return self.read(n)
+
+    def feed(self, update: Callable[[Any], object]) -> None:
+        for piece in self._pieces(self._size - self._pos):
+            update(piece)
+
+    def opener(self) -> IO[bytes]:
+        return self  # type: ignore[return-value]
+
+
 def _empty() -> IO[bytes]:
     return io.BytesIO()
 
@@ -292,15 +456,19 @@ def walk(stream: IO[bytes], digest: str = "", on_unsafe: OnUnsafe | None = None
 
 
 def walk_buffer(buf: Any, start: int = 0, digest: str = "", on_unsafe: OnUnsafe | None = None,
-                origin: Region | None = None) -> Iterator[Entry]:
+                origin: Region | None = None,
+                on_end: Callable[[bool], None] | None = None) -> Iterator[Entry]:
     """Yield the entries of a tar held whole in ``buf`` from ``start`` to its end: a memory map
     of an uncompressed layer (``layers.mapped``) or ``bytes``. Slicing ``buf`` must give ``bytes``.
     Content nobody reads is never touched; offsets count from ``start``. ``origin``: the file
-    region ``buf[start:]`` was mapped from; files then answer ``Entry.located()``."""
-    return _walk(_Chunks.over(buf, start, digest, origin), digest, on_unsafe)
+    region ``buf[start:]`` was mapped from; files then answer ``Entry.located()``. ``on_end``
+    is told, at a clean end, whether the tar ended with its end-of-archive block (``True``) or
+    just stopped between two entries (``False``: what a file cut on a block boundary looks like)."""
+    return _walk(_Chunks.over(buf, start, digest, origin), digest, on_unsafe, on_end)
 
 
-def _walk(chunks: _Chunks, digest: str, on_unsafe: OnUnsafe | None) -> Iterator[Entry]:
+def _walk(chunks: _Chunks, digest: str, on_unsafe: OnUnsafe | None,
+          on_end: Callable[[bool], None] | None = None) -> Iterator[Entry]:
     # One loop with the common case written out (plain ustar/GNU header, ordinary path): this
     # runs once per file of every layer, and each call it saves is a few percent of the pass.
     gpax: dict[str, str] = {}
@@ -319,10 +487,14 @@ def _walk(chunks: _Chunks, digest: str, on_unsafe: OnUnsafe | None) -> Iterator[
             hdr = chunks.take(BLOCK)
         if len(hdr) < BLOCK:
             if not hdr:  # clean end without end-of-archive blocks: accepted like GNU tar does
+                if on_end is not None:
+                    on_end(False)
                 return
             raise LayerReadError("truncated tar header", digest, start)
         if hdr == ZERO_BLOCK:
             chunks.drain()  # the rest is padding; reading it lets the digest check run
+            if on_end is not None:
+                on_end(True)
             return
         pax: dict[str, str] = gpax.copy() if gpax else _NO_PAX
         longname = longlink = None
@@ -394,6 +566,7 @@ def _walk(chunks: _Chunks, digest: str, on_unsafe: OnUnsafe | None) -> Iterator[
             gid = _num(rgid, "gid", start, digest)
             mtime = _num(rmtime, "mtime", start, digest)
             mode = _num(rmode, "mode", start, digest) & 0o7777
+        sparse: _SparseMap | None = None
         if pax:
             name = pax.get("path", name)
             linkname = pax.get("linkpath", linkname)
@@ -404,6 +577,12 @@ def _walk(chunks: _Chunks, digest: str, on_unsafe: OnUnsafe | None) -> Iterator[
                 mtime = int(float(pax.get("mtime", mtime)))
             except ValueError as e:
                 raise LayerReadError(f"corrupt PAX value: {e}", digest, start) from e
+            if "GNU.sparse.name" in pax or "GNU.sparse.map" in pax or (
+                    "GNU.sparse.major" in pax):
+                name = pax.get("GNU.sparse.name", name)
+                sparse = _SparseMap.from_pax(pax, size, chunks, digest, start)
+        if flag == 0x53 and sparse is None:  # 'S': old GNU sparse file
+            sparse = _SparseMap.from_gnu(hdr, size, chunks, digest, start)
         kind = _KINDS.get(flag, file)  # unknown types read as files, as GNU tar does
         if kind is file and (flag == 0x30 or flag == 0) and name.endswith("/"):
             kind = _DIR  # old v7 tars mark directories with a trailing slash only
@@ -412,6 +591,14 @@ def _walk(chunks: _Chunks, digest: str, on_unsafe: OnUnsafe | None) -> Iterator[
         data_len = 0 if flag in _HEADER_ONLY else size
         entry = Entry(name, kind, size if kind is file else 0, mode, uid, gid, linkname, mtime,
                       name, entry_start, None, start + BLOCK)
+        if sparse is not None:
+            if sparse.packed + sparse.map_len != data_len:
+                raise LayerReadError(f"corrupt sparse map of {name!r}: its segments hold "
+                                     f"{sparse.packed} bytes, the entry {data_len - sparse.map_len}",
+                                     digest, start)
+            entry.size = sparse.size if kind is file else 0
+            entry.data_offset = chunks.offset
+            data_len -= sparse.map_len  # a 1.0 map (whole blocks) was read already
         # -- its path: normalised, whiteouts recognised, hard-link targets vetted
         found: Entry | None = entry
         path = name.removeprefix("./")
@@ -425,7 +612,10 @@ def _walk(chunks: _Chunks, digest: str, on_unsafe: OnUnsafe | None) -> Iterator[
         content: _Content | None = None
         if found is not None:
             if found.kind is file:
-                if data_len:
+                if sparse is not None:  # expanded on read; not verbatim in the file
+                    content = _Content(chunks, data_len, found.path)
+                    found._opener = _Expanded(content, sparse, found.path).opener
+                elif data_len:
                     content = _Content(chunks, data_len, found.path)
                     found._opener = content.opener
                     found._origin = origin

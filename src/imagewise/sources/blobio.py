@@ -144,6 +144,9 @@ class TarIndex:
         self.path = path
         self.members: dict[str, Member] = {}
         self.names: list[str] = []
+        #: the archive ended with tar's end-of-archive block; False: it stops between two
+        #: members, as a file cut on a 512-byte boundary does (``docker save`` never omits it)
+        self.complete = True
         if not os.path.exists(path):
             raise FileNotFoundError(2, "No such file or directory", path)
         if os.path.isdir(path):
@@ -174,7 +177,13 @@ class TarIndex:
         with MappedRegion(Region(path, 0, size)) as m:
             # names leaving the archive root are skipped: nothing can ask for them; content cut
             # short by a truncated archive raises here
-            for e in walk_buffer(m.buffer, m.start, on_unsafe=lambda name, offset: None):
+            def ended(marked: bool) -> None:
+                self.complete = marked
+
+            for n, e in enumerate(walk_buffer(m.buffer, m.start,
+                                              on_unsafe=lambda name, offset: None, on_end=ended)):
+                if not n & 1023:
+                    m.check()  # another process wants to change the file: stop while it is safe
                 name = e.path
                 self.names.append(name)
                 if e.kind is Kind.FILE:

@@ -85,6 +85,11 @@ class DockerArchiveSource(Source):
                 self._oci = OCIStoreSource(v, self.path, reference.tag if reference else None, index)
                 return {}
             names = getattr(v, "names", [])
+            if names and not getattr(v, "complete", True):
+                raise ImageFormatError(
+                    f"{self.path}: archive looks truncated: it stops after {len(names)} members "
+                    "without tar's end-of-archive block, and manifest.json and index.json are "
+                    "missing (was it cut short while copying?)")
             what = "an empty tar archive" if not names else "a plain tar archive"
             raise NotAnImage(f"{self.path} is {what}, not an image: it has no manifest.json "
                              "or index.json (was it made with tar rather than docker save?)")
@@ -144,7 +149,8 @@ class DockerArchiveSource(Source):
             return self._oci.open_blob(desc)
         name = self._blob_name(desc)
         if name is None:
-            raise ImageFormatError(f"{self.path}: blob {desc.digest} is not in the archive")
+            raise ImageFormatError(f"{self.path}: blob {desc.digest} is not in the archive"
+                                   + self._cut())
         # a digest computed from this very member at open time needs no second hash
         return VerifyingReader(self._view.open(name), desc.digest, desc.size,  # type: ignore[return-value]
                                f"{self.path}: {name}", hashed=desc.digest in self._hashed)
@@ -164,8 +170,15 @@ class DockerArchiveSource(Source):
         if not isinstance(name, str) or not name:
             raise ImageFormatError(f"{self.path}: manifest.json entry has no {key}")
         if not self._view.has(name):
-            raise ImageFormatError(f"{self.path}: manifest.json names {name!r}, which is missing")
+            raise ImageFormatError(f"{self.path}: manifest.json names {name!r}, which is missing"
+                                   + self._cut())
         return name
+
+    def _cut(self) -> str:
+        """A hint for a missing member when the archive stops without its end-of-archive block."""
+        if getattr(self._view, "complete", True):
+            return ""
+        return " (the archive looks truncated: it ends without tar's end-of-archive block)"
 
     def _build_top(self) -> Manifest | Index:
         cfg_name = self._member("Config")
@@ -182,7 +195,8 @@ class DockerArchiveSource(Source):
         descs: list[tuple[Digest, int, str]] = []
         for i, name in enumerate(layers):
             if not self._view.has(name):
-                raise ImageFormatError(f"{self.path}: layer {name!r} is missing from the archive")
+                raise ImageFormatError(f"{self.path}: layer {name!r} is missing from the archive"
+                                       + self._cut())
             comp = sniff_compression(self._view.head(name, 8))
             if comp not in ("", "gzip", "zstd"):
                 raise ImageFormatError(f"{self.path}: layer {name!r} is {comp}-compressed; "
