@@ -105,8 +105,15 @@ def _is_copy(created_by: str) -> bool:
     return t.startswith(("COPY", "ADD")) or " COPY " in t[:20]
 
 
+def _path(path: str) -> str:
+    """A root-relative path as findings show it: absolute, any secret in it masked."""
+    from imagewise.secrets.mask import redact_path
+
+    return "/" + redact_path(path)
+
+
 def _examples(items: list[tuple[str, int]]) -> list[dict[str, object]]:
-    return [{"path": "/" + p, "bytes": s} for p, s in items]
+    return [{"path": _path(p), "bytes": s} for p, s in items]
 
 
 def hidden_findings(state: ov.OverlayState, layers: list[LayerRef]) -> list[Finding]:
@@ -160,7 +167,7 @@ def hidden_findings(state: ov.OverlayState, layers: list[LayerRef]) -> list[Find
             message=f"{title}. The bytes stay in layer {j} although the final filesystem does "
                     f"not show them.",
             location=Location(layer=src.diff_id, layer_index=j,
-                              path="/" + examples[0][0] if examples else ""),
+                              path=_path(examples[0][0]) if examples else ""),
             fix=fix, bytes_saved=total,
             extra={"kind": "hidden", "category": category or rule.removeprefix("IW-WASTE-").lower(),
                    "reasons": sorted(reasons), "files": files, "hidden_by_layer": i,
@@ -183,7 +190,7 @@ def final_findings(facts: FinalFacts, layers: list[LayerRef]) -> list[Finding]:
             title=f"{cat.title[0].upper()}{cat.title[1:]}: {bucket.files} "
                   f"file{'s' if bucket.files != 1 else ''} ({size}) from {src.label()}",
             message=f"{size} in {bucket.files} files written by layer {j} are {cat.title}.",
-            location=Location(layer=src.diff_id, layer_index=j, path="/" + top[0][0]),
+            location=Location(layer=src.diff_id, layer_index=j, path=_path(top[0][0])),
             fix=f"{cat.fix} (layer {j}); saves {size}", bytes_saved=bucket.bytes,
             extra={"kind": "leftover", "category": key, "files": bucket.files,
                    "created_by": src.created_by, "examples": _examples(top)},
@@ -198,7 +205,7 @@ def final_findings(facts: FinalFacts, layers: list[LayerRef]) -> list[Finding]:
             title=f"the compiler toolchain in {src.label()} is {size}",
             message=f"{bucket.files} files ({size}) of compilers, headers or SDKs from layer {j} "
                     f"are in the final image.",
-            location=Location(layer=src.diff_id, layer_index=j, path="/" + top[0][0]),
+            location=Location(layer=src.diff_id, layer_index=j, path=_path(top[0][0])),
             fix=f"use a multi-stage build: the compiler toolchain in layer {j} is {size}; build "
                 f"in one stage and COPY only the results into a runtime stage",
             bytes_saved=bucket.bytes,
@@ -210,19 +217,19 @@ def final_findings(facts: FinalFacts, layers: list[LayerRef]) -> list[Finding]:
         saved = each * (len(copies) - 1)
         later = copies[-1]
         src = _ref(layers, later.layer)
-        where = ", ".join(f"/{c.path} (layer {c.layer})" for c in copies[:6])
+        where = ", ".join(f"{_path(c.path)} (layer {c.layer})" for c in copies[:6])
         out.append(Finding(
             rule="IW-WASTE-DUPLICATE-CONTENT", severity=_severity(saved),
             title=f"{len(copies)} copies of the same {format_size(each)} file: {where}"
                   + (" …" if len(copies) > 6 else ""),
             message=f"identical content stored {len(copies)} times: {where}",
-            location=Location(layer=src.diff_id, layer_index=later.layer, path="/" + later.path),
+            location=Location(layer=src.diff_id, layer_index=later.layer, path=_path(later.path)),
             fix=f"keep one copy and symlink or hard-link the others (or COPY it once); "
                 f"saves {format_size(saved)}",
             bytes_saved=saved,
             extra={"kind": "duplicate", "category": "duplicate-content", "xxh3_128": digest.hex(),
                    "files": len(copies), "created_by": src.created_by,
-                   "examples": [{"path": "/" + c.path, "bytes": c.size, "layer_index": c.layer}
+                   "examples": [{"path": _path(c.path), "bytes": c.size, "layer_index": c.layer}
                                 for c in copies[:ov.EXAMPLES]]},
         ))
     return out
