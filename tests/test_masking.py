@@ -13,7 +13,7 @@ from cli_runner import CliRunner
 from fixtures_images import CREATED, TarFile, build_image, tar_bytes, write_oci_layout
 
 from imagewise.cli.main import cli
-from imagewise.secrets.mask import STARS, mask, redact
+from imagewise.secrets.mask import STARS, mask, may_hold_secret, redact
 
 RNG = random.Random(20261203)
 
@@ -59,6 +59,27 @@ def test_redact_masks_every_detected_value_in_a_text() -> None:
                    f"AWS_SECRET_ACCESS_KEY={STARS} git clone https://glpat-{STARS}@gitlab.com/o/r")
     clean = "RUN /bin/sh -c apt-get update && apt-get install -y curl # buildkit"
     assert redact(clean) is clean
+
+
+def test_the_quick_pre_check_never_hides_a_detected_secret() -> None:
+    """``redact`` skips the detectors when the pre-check finds no trigger: on every sample of
+    every rule (and named values), the pre-check must fire whenever a detector would match."""
+    from test_secrets import CASES
+
+    from imagewise.secrets.detect import named_values, scan_text
+
+    samples = [content for _, _, content, _, _ in CASES] + [
+        f"ENV DB_PASSWORD={PASSWORD}", f"API_KEY={NPM[4:]}", f"|1 SECRET_TOKEN={GL[6:]} make",
+        f"Auth_Token='{AWS_SECRET[:20]}'", f"curl https://deploy:{AWS_SECRET[:12]}@example.com/x"]
+    checked = 0
+    for text in samples:
+        for assignments in (False, True):
+            found = scan_text(text, config_like=False) or (assignments and named_values(text))
+            if found:
+                checked += 1
+                assert may_hold_secret(text, assignments), text
+                assert redact(text, assignments=assignments) != text
+    assert checked >= 25
 
 
 def test_the_same_password_is_masked_the_same_way_by_lint_audit_scan_and_inspect(

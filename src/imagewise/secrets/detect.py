@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
 
+from imagewise.record import Record
 from imagewise.secrets.mask import mask
 from imagewise.secrets.rules import RULES, SECRET_NAME, SecretRule
 
@@ -101,14 +101,17 @@ def plausible(path: str, size: int) -> bool:
     return not (dot > 0 and name[dot:] in SKIP_EXT)
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    rule: SecretRule
-    line: int
-    masked: str
-    context: str = ""  # e.g. the variable name of an assignment
-    start: int = -1  # where the secret value is in the text (``text[start:end]``)
-    end: int = -1
+class Hit(Record):
+    __slots__ = ("rule", "line", "masked", "context", "start", "end")  # noqa: RUF023
+
+    def __init__(self, rule: SecretRule, line: int, masked: str, context: str = "",
+                 start: int = -1, end: int = -1) -> None:
+        self.rule = rule
+        self.line = line
+        self.masked = masked
+        self.context = context  # e.g. the variable name of an assignment
+        self.start = start  # where the secret value is in the text (``text[start:end]``)
+        self.end = end
 
 
 def _line_of(text: str, pos: int) -> int:

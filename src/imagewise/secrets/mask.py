@@ -17,7 +17,7 @@ import re
 STARS = "*" * 8
 
 #: token formats whose prefix names the kind of secret, not the secret: (prefix)(rest)
-_FORMATS = re.compile(
+_FORMATS = (
     r"(A[KSBC][IC]A)[A-Z2-7]{16}"
     r"|(gh[pousr]_)[A-Za-z0-9]{36}|(github_pat_)[A-Za-z0-9_]{82}"
     r"|(glpat-)[A-Za-z0-9_-]{20}"
@@ -32,15 +32,16 @@ _FORMATS = re.compile(
 #: files: every such rule starts with one of these literals or needs one of these keywords
 _TRIGGER = re.compile(
     r"a[ksbc][ic]a|gh[pousr]_|github_pat_|glpat-|xox|hooks\.slack|npm_|_authtoken|pypi-|eyj|"
-    r"-----begin|\"private_key\"|://|aws|k_live_|k_test_"
+    r"-----begin|\"private_key\"|://[^\s/@:]+:[^\s/@]+@|aws|k_live_|k_test_"
 )
 #: ... and a ``NAME=value`` secret needs a name holding one of these words
-_TRIGGER_NAMED = re.compile(_TRIGGER.pattern + r"|pass|pwd|secret|key|token|credential")
+_TRIGGER_NAMED = re.compile(_TRIGGER.pattern + r"|(?:pass|pwd|secret|key|token|credential)"
+                            r"[a-z0-9_]*=")
 
 
 def mask(value: str) -> str:
     """``value`` as every output shows it: a known token prefix at most, then ``********``."""
-    m = _FORMATS.fullmatch(value.strip())
+    m = re.fullmatch(_FORMATS, value.strip())  # compiled on first use (most runs mask nothing)
     prefix = next((g for g in m.groups() if g), "") if m else ""
     return prefix + STARS
 

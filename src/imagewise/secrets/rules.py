@@ -11,30 +11,35 @@ image config, where ``name = value`` means what it says.
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from imagewise.findings import RuleInfo, Severity
+from imagewise.record import Record
 
 SECRET_NAME = (r"(?:password|passwd|pwd|secret|api[_-]?key|apikey|access[_-]?key|"
                r"access[_-]?token|auth[_-]?token|client[_-]?secret|private[_-]?key|credentials?)")
 
 
-@dataclass(frozen=True)
-class SecretRule:
-    id: str
-    title: str
-    severity: Severity
-    keywords: tuple[str, ...]
-    pattern: re.Pattern[str]
-    group: int = 0
-    entropy: float = 0.0
-    check: Callable[[re.Match[str], str], bool] | None = field(default=None, repr=False)
-    config_like: bool = False
-    boundary: bool = False  # the match must not continue a word to its left
+class SecretRule(Record):
+    __slots__ = ("id", "title", "severity", "keywords", "pattern", "group", "entropy",  # noqa: RUF023
+                 "check", "config_like", "boundary")
+    _unshown = ("check",)
+
+    def __init__(self, id: str, title: str, severity: Severity, keywords: tuple[str, ...],
+                 pattern: re.Pattern[str], group: int = 0, entropy: float = 0.0,
+                 check: Callable[[re.Match[str], str], bool] | None = None,
+                 config_like: bool = False, boundary: bool = False) -> None:
+        self.id = id
+        self.title = title
+        self.severity = severity
+        self.keywords = keywords
+        self.pattern = pattern
+        self.group = group
+        self.entropy = entropy
+        self.check = check
+        self.config_like = config_like
+        self.boundary = boundary  # the match must not continue a word to its left
 
     @property
     def info(self) -> RuleInfo:
@@ -44,6 +49,9 @@ class SecretRule:
 
 
 def _jwt_ok(m: re.Match[str], text: str) -> bool:
+    import base64
+    import json
+
     head = m.group(0).split(".", 1)[0]
     try:
         doc = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
