@@ -94,6 +94,8 @@ def test_the_same_password_is_masked_the_same_way_by_lint_audit_scan_and_inspect
                                "--db", str(tmp_path / "none.sqlite")).stdout)
     [audit] = [f for f in check["audit"] if "DB_PASSWORD" in f["message"]]
     assert audit["message"] == f"ENV DB_PASSWORD={STARS} looks like a secret"
+    [sudo] = [f["message"] for f in check["audit"] if f["rule"] == "DKL-DI-0001"]
+    assert f"https://ghp_{STARS}@github.com" in sudo  # history quoted by the audit, masked
     [secret] = [s for s in check["secrets"] if s["path"] == "config.Env[1]"]
     assert secret["masked"] == STARS
     inspect = json.loads(_invoke("inspect", planted_image, "--format", "json").stdout)
@@ -120,8 +122,8 @@ def planted_image(tmp_path_factory: pytest.TempPathFactory) -> str:
          "empty_layer": True},
         {"created": CREATED, "created_by": f"RUN |1 GH_TOKEN={GH} /bin/sh -c "
                                            f"AWS_SECRET_ACCESS_KEY={AWS_SECRET} make # buildkit"},
-        {"created": CREATED, "created_by": f"RUN /bin/sh -c git clone https://{GH}@github.com/o/r "
-                                           f"&& rm -rf r # buildkit"},
+        {"created": CREATED, "created_by": f"RUN /bin/sh -c sudo git clone "  # audit quotes sudo
+                                           f"https://{GH}@github.com/o/r && rm -rf r # buildkit"},
     ]
     config = {"Env": ["PATH=/usr/bin:/bin", f"DB_PASSWORD={PASSWORD}", f"GH_TOKEN={GH}"],
               "Labels": {"ci.token": LABEL_TOKEN}, "Cmd": ["/bin/sh"]}
