@@ -150,11 +150,13 @@ def diff_images(a: Image, b: Image, reporter: Reporter = NULL, verify: bool = Tr
 def compare(a_ref: str, b_ref: str, a_dive: DiveEfficiency, a_over: OverlayState,
             b_dive: DiveEfficiency, b_over: OverlayState, a_ids: list[str], b_ids: list[str],
             created_by: list[str]) -> ImageDiff:
+    from imagewise.secrets.mask import redact, redact_path
+
     fa, fb = _states(a_over), _states(b_over)
-    added = tuple(FileChange(p, None, fb[p]) for p in sorted(fb.keys() - fa.keys()))
-    removed = tuple(FileChange(p, fa[p], None) for p in sorted(fa.keys() - fb.keys()))
+    added = tuple(FileChange(redact_path(p), None, fb[p]) for p in sorted(fb.keys() - fa.keys()))
+    removed = tuple(FileChange(redact_path(p), fa[p], None) for p in sorted(fa.keys() - fb.keys()))
     changed = tuple(
-        FileChange(p, fa[p], fb[p]) for p in sorted(fa.keys() & fb.keys())
+        FileChange(redact_path(p), fa[p], fb[p]) for p in sorted(fa.keys() & fb.keys())
         if _differs(fa[p], fb[p])
     )
     sa = (a_dive.figures or a_dive.result()).layer_sizes
@@ -164,7 +166,7 @@ def compare(a_ref: str, b_ref: str, a_dive: DiveEfficiency, a_over: OverlayState
         LayerRow(i, i < len(sa), i < len(sb), sa[i] if i < len(sa) else 0,
                  sb[i] if i < len(sb) else 0,
                  i < len(a_ids) and i < len(b_ids) and a_ids[i] == b_ids[i],
-                 created_by[i] if i < len(created_by) else "")
+                 redact(created_by[i]) if i < len(created_by) else "")
         for i in range(n)
     )
     return ImageDiff(a_ref, b_ref, sum(s.size for s in fa.values()),

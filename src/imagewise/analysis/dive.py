@@ -312,8 +312,10 @@ class DiveEfficiency(Visitor):
         # dive sorts ascending by cumulative size and prints from the end; for ties, the reverse
         # order of discovery (what dive's sort gives for short lists)
         order = sorted(range(len(records)), key=lambda i: (-records[i][1][0], -i))
-        files = tuple(InefficientFile(records[i][0], records[i][1][2], records[i][1][0])
-                      for i in order)
+        from imagewise.secrets.mask import redact_path
+
+        files = tuple(InefficientFile(redact_path(records[i][0]), records[i][1][2],
+                                      records[i][1][0]) for i in order)
         wasted = sum(f.wasted_bytes for f in files)
         size = sum(self._sizes)
         user = size - (self._sizes[0] if self._sizes else 0)

@@ -8,6 +8,7 @@ import heapq
 from imagewise.analysis.categories import classify, is_toolchain
 from imagewise.analysis.model import FileStat, TreeNode
 from imagewise.analysis.overlay import Bucket, Node, OverlayState
+from imagewise.secrets.mask import may_hold_secret, redact_path
 
 LARGEST = 20
 TREE_DEPTH = 8
@@ -67,7 +68,8 @@ def final_facts(state: OverlayState) -> FinalFacts:
     for node, stat in hashed:  # only files of the same size can share content: hash just those
         if same_size[stat.size] > 1 and (digest := state.digest_of(node)) is not None:
             by_digest.setdefault(digest, []).append(stat)
-    facts.largest = [FileStat(p, s, layer) for s, p, layer in sorted(heap, reverse=True)]
+    facts.largest = [FileStat(redact_path(p), s, layer)
+                     for s, p, layer in sorted(heap, reverse=True)]
     facts.duplicates = sorted(
         ((d, sorted(copies, key=lambda f: (f.layer, f.path)))
          for d, copies in by_digest.items() if len(copies) > 1),
@@ -123,6 +125,8 @@ def _summarize(name: str, node: Node, depth: int, threshold: int, seen: set[int]
     files = sum(k.files for k in kids)
     kids.sort(key=lambda k: -k.size)
     keep = [k for k in kids[:TREE_MAX_CHILDREN] if k.size >= threshold]
+    if any(may_hold_secret(k.name, False) for k in keep):  # shown in reports: mask secrets
+        keep = [k.replace(name=redact_path(k.name)) for k in keep]
     rest = kids[len(keep):]
     if rest:
         keep.append(TreeNode(f"({len(rest)} more)", sum(k.size for k in rest),

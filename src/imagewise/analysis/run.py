@@ -31,7 +31,13 @@ class EfficiencyVisitors:
         return [self.dive, self.overlay]
 
     def result(self, image: Image) -> ImageAnalysis:
-        refs = [LayerRef(layer.index, str(layer.diff_id or layer.digest), layer.created_by)
+        from imagewise.baseimage import base_layer_count
+        from imagewise.secrets.mask import redact
+
+        base = base_layer_count(image)[0] or 0
+        # every output of the analysis shows the history with its secrets masked
+        refs = [LayerRef(layer.index, str(layer.diff_id or layer.digest), redact(layer.created_by),
+                         base=layer.index < base)
                 for layer in image.layers]
         meta = [(str(layer.digest), str(layer.diff_id or ""), layer.media_type, layer.size)
                 for layer in image.layers]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from imagewise.audit.filesystem import AuditVisitor, FileFact
 from imagewise.findings import Finding, Location, RuleInfo, Severity
 from imagewise.oci.model import ImageConfig
+from imagewise.secrets.mask import mask, redact, redact_path
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
 
@@ -35,7 +36,7 @@ class AuditContext:
 
     def at(self, fact: FileFact) -> Location:
         return Location(layer=self.layer_of(fact.layer_index), layer_index=fact.layer_index,
-                        path="/" + fact.path)
+                        path="/" + redact_path(fact.path))
 
     def history(self) -> Iterable[tuple[int | None, str]]:
         """(layer index or None for empty layers, created_by) in order."""
@@ -90,7 +91,8 @@ def _history_hits(ctx: AuditContext, pattern: re.Pattern[str]) -> Iterable[tuple
 
 
 def _short(cmd: str, n: int = 100) -> str:
-    cmd = re.sub(r"^/bin/sh -c (#\(nop\)\s*)?", "", cmd).strip()
+    """A history line for a message: secrets masked, then shortened."""
+    cmd = re.sub(r"^/bin/sh -c (#\(nop\)\s*)?", "", redact(cmd)).strip()
     return cmd if len(cmd) <= n else cmd[: n - 1] + "…"
 
 
@@ -137,7 +139,8 @@ def _setid(ctx: AuditContext) -> Iterable[Finding]:
     for fact in sorted(ctx.facts.setid.values(), key=lambda f: f.path):
         bits = ("setuid" if fact.mode & 0o4000 else "") + (
             ("+" if fact.mode & 0o4000 else "") + "setgid" if fact.mode & 0o2000 else "")
-        yield finding(_inf("CIS-DI-0008"), f"{bits} file /{fact.path} (mode {fact.mode & 0o7777:04o})",
+        yield finding(_inf("CIS-DI-0008"),
+                      f"{bits} file /{redact_path(fact.path)} (mode {fact.mode & 0o7777:04o})",
                       ctx.at(fact))
 
 
@@ -161,10 +164,6 @@ _SECRET_WORDS = re.compile(r"(?i)(passw(or)?d|passwd|secret|token|api[_-]?key|pr
 _ACCEPT_KEYS = re.compile(r"(?i)^(GPG_KEY|.*_SHA256|.*_CHECKSUM|.*_KEYRING|.*_KEY_?ID|PYTHON_GET_PIP_SHA256)$")
 
 
-def _mask(value: str) -> str:
-    return (value[:2] + "*" * 6) if len(value) > 4 else "*" * len(value)
-
-
 @check("CIS-DI-0010", E, "Do not store secrets in Dockerfiles", "security",
        "Anything in ENV, a layer or the history ships to everyone who can pull the image, even if "
        "a later layer deletes it.",
@@ -174,10 +173,10 @@ def _secrets(ctx: AuditContext) -> Iterable[Finding]:
     for env in ctx.config.env:
         key, _, value = env.partition("=")
         if _SECRET_WORDS.search(key) and not _ACCEPT_KEYS.match(key) and value.strip():
-            yield finding(info, f"ENV {key}={_mask(value)} looks like a secret",
+            yield finding(info, f"ENV {key}={mask(value)} looks like a secret",
                           Location(path=f"config.Env.{key}"))
     for fact in sorted(ctx.facts.credentials.values(), key=lambda f: f.path):
-        yield finding(info, f"credential-like file /{fact.path}", ctx.at(fact))
+        yield finding(info, f"credential-like file /{redact_path(fact.path)}", ctx.at(fact))
 
 
 _SUDO = re.compile(r"(^|[\s;&|(])sudo\s")
@@ -230,7 +229,7 @@ def _cache_findings(ctx: AuditContext, id: str, kinds: tuple[str, ...], what: st
     for idx, count in sorted(by_layer.items()):
         sample = next(f for f in facts if f.layer_index == idx)
         yield finding(_inf(id), f"{what}: {count} files, {_mib(size_by_layer[idx])} left in the image "
-                      f"(e.g. /{sample.path})",
+                      f"(e.g. /{redact_path(sample.path)})",
                       Location(layer=ctx.layer_of(idx), layer_index=idx, path="/" + sample.path),
                       bytes_saved=size_by_layer[idx])
 
@@ -299,7 +298,8 @@ def _duplicate_ids(ctx: AuditContext) -> Iterable[Finding]:
        "can leak history or secrets.", "Exclude them in `.dockerignore`.")
 def _unnecessary(ctx: AuditContext) -> Iterable[Finding]:
     for fact in sorted(ctx.facts.unnecessary.values(), key=lambda f: f.path):
-        yield finding(_inf("DKL-LI-0003"), f"unnecessary file /{fact.path}", ctx.at(fact))
+        yield finding(_inf("DKL-LI-0003"), f"unnecessary file /{redact_path(fact.path)}",
+                      ctx.at(fact))
 
 
 # --- imagewise's own image checks ------------------------------------------------------------
@@ -310,7 +310,8 @@ def _unnecessary(ctx: AuditContext) -> Iterable[Finding]:
 def _world_writable(ctx: AuditContext) -> Iterable[Finding]:
     facts = sorted(ctx.facts.world_writable.values(), key=lambda f: f.path)
     for fact in facts[:50]:
-        yield finding(_inf("IW-IMG-001"), f"world-writable /{fact.path} (mode {fact.mode & 0o7777:04o})",
+        yield finding(_inf("IW-IMG-001"),
+                      f"world-writable /{redact_path(fact.path)} (mode {fact.mode & 0o7777:04o})",
                       ctx.at(fact))
     if len(facts) > 50:
         yield finding(_inf("IW-IMG-001"), f"... and {len(facts) - 50} more world-writable paths")

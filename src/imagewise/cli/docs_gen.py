@@ -35,7 +35,13 @@ KINDS: tuple[tuple[str, str, str, str], ...] = (
      "them.")),
     ("secret", "Secret detectors", r"^secret/",
      ("Run by `imagewise scan` and `imagewise check` on every layer (deleted files included), "
-     "the image config and its history. Matched values are masked in every output.")),
+     "the image config and its history. Every value a detector matches is masked in every "
+     "output of every command and format (inspect, analyze, diff, files, sbom, scan, check), "
+     "wherever it appears: config, history, layer commands (`created_by`), file paths. Masking "
+     "is one function: a known token format shows its fixed prefix and nothing more "
+     "(`ghp_********`, `AKIA********`, `glpat-********`), a password or other value shows "
+     "`********` (not a character, not its length). `imagewise inspect --show-secrets` opts "
+     "out.")),
     ("other", "Other rules and checks", r"",
      "Declared rules that belong to none of the groups above."),
 )

@@ -10,10 +10,16 @@ from imagewise.cli.common import handle_errors, insecure_option, platform_option
 from imagewise.units import format_size
 
 
-def inspect_image(text: str, *, platform: str | None = None, insecure: bool = False) -> dict[str, Any]:
-    """The ``imagewise/inspect/v1`` document for an image reference."""
+def inspect_image(text: str, *, platform: str | None = None, insecure: bool = False,
+                  show_secrets: bool = False) -> dict[str, Any]:
+    """The ``imagewise/inspect/v1`` document for an image reference; values a secret detector
+    matches (in env, labels, history, layer commands) are masked unless ``show_secrets``."""
     from imagewise.oci.model import Platform
+    from imagewise.secrets.mask import redact, redact_labels
     from imagewise.sources import open_source
+
+    def shown(t: str) -> str:
+        return t if show_secrets else redact(t)
 
     wanted = Platform.parse(platform) if platform else None
     with open_source(text, insecure=insecure) as src:
@@ -34,7 +40,7 @@ def inspect_image(text: str, *, platform: str | None = None, insecure: bool = Fa
                     "diff_id": str(layer.diff_id) if layer.diff_id else None,
                     "size": layer.size,
                     "media_type": layer.media_type,
-                    "created_by": _created_by(history, i),
+                    "created_by": shown(_created_by(history, i)),
                 }
                 for i, layer in enumerate(img.layers)
             ],
@@ -46,16 +52,16 @@ def inspect_image(text: str, *, platform: str | None = None, insecure: bool = Fa
                 "architecture": cfg.architecture,
                 "variant": cfg.variant or None,
                 "user": cfg.user,
-                "env": list(cfg.env),
+                "env": [shown(e) for e in cfg.env],
                 "entrypoint": list(cfg.entrypoint) if cfg.entrypoint is not None else None,
                 "cmd": list(cfg.cmd) if cfg.cmd is not None else None,
                 "working_dir": cfg.workdir,
                 "exposed_ports": list(cfg.exposed_ports),
                 "volumes": list(cfg.volumes),
-                "labels": dict(cfg.labels),
+                "labels": dict(cfg.labels) if show_secrets else redact_labels(cfg.labels),
                 "history": [
-                    {"created": h.created or None, "created_by": h.created_by,
-                     "empty_layer": h.empty_layer, "comment": h.comment or None}
+                    {"created": h.created or None, "created_by": shown(h.created_by),
+                     "empty_layer": h.empty_layer, "comment": shown(h.comment) or None}
                     for h in cfg.history
                 ],
             },
@@ -101,16 +107,19 @@ def _render_table(doc: dict[str, Any]) -> None:
 @argument("image")
 @option("--format", "fmt", choices=["table", "json"], default="table",
          show_default=True, help="Output format.")
+@option("--show-secrets", flag=True,
+        help="Show secret-looking values in clear (masked by default, as in scan and check).")
 @platform_option
 @insecure_option
 @handle_errors
-def inspect_cmd(image: str, fmt: str, platform: str | None, insecure: bool) -> None:
+def inspect_cmd(image: str, fmt: str, platform: str | None, insecure: bool,
+                show_secrets: bool) -> None:
     """Show an image's digest, platform, config and layers.
 
     IMAGE is a reference with an optional transport: docker://, oci:, oci-archive:,
     docker-archive: (a bare path to a local archive or layout also works).
     """
-    doc = inspect_image(image, platform=platform, insecure=insecure)
+    doc = inspect_image(image, platform=platform, insecure=insecure, show_secrets=show_secrets)
     if fmt == "json":
         echo(json.dumps(doc, indent=2))
     else:

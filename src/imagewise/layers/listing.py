@@ -65,10 +65,12 @@ class FileListing:
             "platform": self.platform, "layer": None, "files": [r.to_json() for r in self.rows],
         }
         if self.layer is not None and image is not None:
+            from imagewise.secrets.mask import redact
+
             lay = image.layers[self.layer]
             doc["layer"] = {"index": self.layer, "digest": str(lay.digest),
                             "diff_id": str(lay.diff_id) if lay.diff_id else None,
-                            "created_by": lay.created_by}
+                            "created_by": redact(lay.created_by)}
         return doc
 
 
@@ -86,17 +88,20 @@ def list_files(image: Image, layer: int | None = None,
     """The merged filesystem (``layer=None``), or what layer ``layer`` adds/modifies/deletes."""
     from imagewise.layers.tree import TreeVisitor, layer_changes
 
+    from imagewise.secrets.mask import redact_path as shown
+
     if layer is None:
         from imagewise.layers.passes import run_pass
 
         visitor = TreeVisitor()
         run_pass(image, [visitor], reporter, verify=verify, diff_ids=verify)
-        rows = tuple(FileRow(p, n.kind, n.size, n.mode, n.uid, n.gid, n.linkname, n.layer)
+        rows = tuple(FileRow(shown(p), n.kind, n.size, n.mode, n.uid, n.gid, shown(n.linkname),
+                             n.layer)
                      for p, n in visitor.tree.walk())
         index = None
     else:
         index = layer_index(image, layer)
         changes = sorted(layer_changes(image, index), key=lambda c: c.path)
-        rows = tuple(FileRow(c.path, c.kind, c.size, c.mode, c.uid, c.gid, c.linkname,
+        rows = tuple(FileRow(shown(c.path), c.kind, c.size, c.mode, c.uid, c.gid, shown(c.linkname),
                              change=c.change) for c in changes)
     return FileListing(image.reference, str(image.digest), str(image.platform), index, rows)

@@ -4,26 +4,17 @@ The result is the final filesystem's view. Each package names the layer that int
 earliest layer from which its evidence file carried it without interruption) and whether that
 layer belongs to the base image.
 
-Base-image rule (``base_layer_count``), first that applies:
-
-1. an explicit ``base_layers`` argument;
-2. the image config label or manifest annotation ``org.opencontainers.image.base.layers``
-   (non-standard, honoured when present);
-3. history: the base ends at the last empty-layer ``CMD``/``ENTRYPOINT`` history entry (the
-   instruction official base images end with) that still has layer-creating entries after it;
-   the layers before that point are the base. An image whose only such entry is its last one
-   looks like a base image itself, and one without any gives no boundary: in both cases the
-   base is unknown and ``from_base`` is ``None``. (``org.opencontainers.image.base.digest``
-   names the base but not its layer count, so it cannot decide the boundary offline.)
+Base-image rule: an explicit ``base_layers`` argument, else ``imagewise.baseimage.base_layer_count``
+(the one rule the analysis and scan use too).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from imagewise import progress
+from imagewise.baseimage import base_layer_count
 from imagewise.sbom.catalogers.base import Distro
 from imagewise.sbom.catalogers.npm import LOCK_CATALOGERS
 from imagewise.sbom.model import Package, PackageLocation
@@ -36,7 +27,6 @@ if TYPE_CHECKING:
 
 #: catalogers whose records complete other packages instead of being packages
 _AUXILIARY = frozenset({"deb-copyright", "python-direct-url"})
-_BASE_END = re.compile(r"^(/bin/sh -c )?(#\(nop\)\s*)?(CMD|ENTRYPOINT)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,29 +52,6 @@ class Catalog:
     base_rule: str = ""  # how base_layers was decided
     source: str = ""  # the image reference or SBOM file cataloged
     metadata: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
-
-
-def base_layer_count(image: Image) -> tuple[int | None, str]:
-    """(number of base layers, the rule that decided it); (None, reason) when unknown."""
-    key = "org.opencontainers.image.base.layers"
-    for where, values in (("label", image.config.labels), ("annotation", image.manifest.annotations)):
-        raw = values.get(key, "")
-        if raw.isdigit():
-            return int(raw), f"{where} {key}"
-    history = image.config.history
-    layer_no = 0
-    ends: list[int] = []
-    for h in history:
-        if h.empty_layer and _BASE_END.match(h.created_by.strip()):
-            ends.append(layer_no)
-        if not h.empty_layer:
-            layer_no += 1
-    inner = [n for n in ends if 0 < n < layer_no]
-    if inner:
-        return inner[-1], "history: layers before the last CMD/ENTRYPOINT followed by more layers"
-    if ends:
-        return None, "history ends with its only CMD/ENTRYPOINT: the image looks like a base image"
-    return None, "no base-image boundary in history"
 
 
 def _introduced(versions: list[Version], key: tuple[str, str, str]) -> int:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
 
-from imagewise.secrets.rules import RULES, SecretRule
+from imagewise.record import Record
+from imagewise.secrets.mask import mask
+from imagewise.secrets.rules import RULES, SECRET_NAME, SecretRule
 
 MAX_FILE_BYTES = 1024 * 1024
 SNIFF_BYTES = 8192
@@ -53,15 +54,6 @@ def entropy(s: str) -> float:
         return 0.0
     n = len(s)
     return -sum(c / n * math.log2(c / n) for c in Counter(s).values())
-
-
-def mask(value: str, keep: int = 4) -> str:
-    """The value with all but a well-known prefix replaced by ``*`` (at most 20 stars)."""
-    value = value.strip()
-    if len(value) < 16:
-        keep = 0
-    keep = min(keep, len(value) // 3)
-    return value[:keep] + "*" * max(4, min(20, len(value) - keep))
 
 
 def is_placeholder(value: str) -> bool:
@@ -109,12 +101,17 @@ def plausible(path: str, size: int) -> bool:
     return not (dot > 0 and name[dot:] in SKIP_EXT)
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    rule: SecretRule
-    line: int
-    masked: str
-    context: str = ""  # e.g. the variable name of an assignment
+class Hit(Record):
+    __slots__ = ("rule", "line", "masked", "context", "start", "end")  # noqa: RUF023
+
+    def __init__(self, rule: SecretRule, line: int, masked: str, context: str = "",
+                 start: int = -1, end: int = -1) -> None:
+        self.rule = rule
+        self.line = line
+        self.masked = masked
+        self.context = context  # e.g. the variable name of an assignment
+        self.start = start  # where the secret value is in the text (``text[start:end]``)
+        self.end = end
 
 
 def _line_of(text: str, pos: int) -> int:
@@ -157,10 +154,10 @@ def scan_text(text: str, *, config_like: bool, lowered: str | None = None) -> li
             if (rule.id, line) in seen or (rule.config_like and any(k[1] == line for k in seen)):
                 continue
             seen.add((rule.id, line))
-            shown = mask(value, rule.keep)
+            shown = mask(value)
             if rule.id == "private-key":
-                shown = m.group(0).split("\n", 1)[0].strip() + " " + mask(value, 0)
-            hits.append(Hit(rule, line, shown, name))
+                shown = m.group(0).split("\n", 1)[0].strip() + " " + mask(value)
+            hits.append(Hit(rule, line, shown, name, m.start(rule.group), m.end(rule.group)))
     return hits
 
 
@@ -177,3 +174,46 @@ def scan_bytes(data: bytes, path: str) -> list[Hit]:
         return []
     text = data.decode("latin-1")
     return scan_text(text, config_like=is_config_like(path))
+
+
+# ------------------------------------------------------------- NAME=value in config and history
+_ENV_NAME = re.compile(r"(?i)(?:^|_)(?:" + SECRET_NAME + r"|token)(?:$|_)")
+_ENV_NOT = re.compile(r"(?i)_(?:FILE|PATH|DIR|URL|VERSION|SHA256|SHA512|MD5|ID|NAME|USER|HOST)$")
+_ARG = re.compile(r"(?<![A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_]*)=(\"[^\"]*\"|'[^']*'|[^\s]+)")
+
+
+def named_value(name: str, value: str) -> bool:
+    """``NAME=value`` where the name says secret and the value looks like one."""
+    v = value.strip().strip("'\"")
+    return (bool(_ENV_NAME.search(name)) and not _ENV_NOT.search(name) and len(v) >= 6
+            and not is_placeholder(v) and entropy(v) >= 2.5 and "/" not in v[:1])
+
+
+def named_values(text: str) -> list[tuple[str, str, int, int]]:
+    """``(name, value, start, end)`` of each secret-looking ``NAME=value`` in ``text`` (quotes
+    around the value are not part of it) that no rule of its own matches."""
+    out = []
+    for m in _ARG.finditer(text):
+        name, value = m.group(1), m.group(2)
+        if named_value(name, value) and not scan_text(value, config_like=False):
+            start, end = m.span(2)
+            if value[:1] in "'\"" and len(value) >= 2:
+                start, end = start + 1, end - 1
+            out.append((name, text[start:end], start, end))
+    return out
+
+
+def secret_spans(text: str, *, assignments: bool = True) -> list[tuple[int, int]]:
+    """Sorted, non-overlapping ``(start, end)`` of every detected secret value in ``text``:
+    the rules that apply outside configuration files, and with ``assignments`` the
+    ``NAME=value`` secrets of the image config and history."""
+    spans = [(h.start, h.end) for h in scan_text(text, config_like=False) if h.start >= 0]
+    if assignments:
+        spans += [(s, e) for _, _, s, e in named_values(text)]
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged

@@ -11,31 +11,35 @@ image config, where ``name = value`` means what it says.
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from imagewise.findings import RuleInfo, Severity
+from imagewise.record import Record
 
 SECRET_NAME = (r"(?:password|passwd|pwd|secret|api[_-]?key|apikey|access[_-]?key|"
                r"access[_-]?token|auth[_-]?token|client[_-]?secret|private[_-]?key|credentials?)")
 
 
-@dataclass(frozen=True)
-class SecretRule:
-    id: str
-    title: str
-    severity: Severity
-    keywords: tuple[str, ...]
-    pattern: re.Pattern[str]
-    group: int = 0
-    entropy: float = 0.0
-    check: Callable[[re.Match[str], str], bool] | None = field(default=None, repr=False)
-    config_like: bool = False
-    keep: int = 4  # characters of the secret left visible when masked (a well-known prefix)
-    boundary: bool = False  # the match must not continue a word to its left
+class SecretRule(Record):
+    __slots__ = ("id", "title", "severity", "keywords", "pattern", "group", "entropy",  # noqa: RUF023
+                 "check", "config_like", "boundary")
+    _unshown = ("check",)
+
+    def __init__(self, id: str, title: str, severity: Severity, keywords: tuple[str, ...],
+                 pattern: re.Pattern[str], group: int = 0, entropy: float = 0.0,
+                 check: Callable[[re.Match[str], str], bool] | None = None,
+                 config_like: bool = False, boundary: bool = False) -> None:
+        self.id = id
+        self.title = title
+        self.severity = severity
+        self.keywords = keywords
+        self.pattern = pattern
+        self.group = group
+        self.entropy = entropy
+        self.check = check
+        self.config_like = config_like
+        self.boundary = boundary  # the match must not continue a word to its left
 
     @property
     def info(self) -> RuleInfo:
@@ -45,6 +49,9 @@ class SecretRule:
 
 
 def _jwt_ok(m: re.Match[str], text: str) -> bool:
+    import base64
+    import json
+
     head = m.group(0).split(".", 1)[0]
     try:
         doc = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
@@ -71,15 +78,16 @@ RULES: tuple[SecretRule, ...] = (
                entropy=3.0, check=_aws_id_ok, boundary=True),
     SecretRule("aws-secret-access-key", "AWS secret access key", _HIGH, ("aws",),
                re.compile(r"(?i)aws.{0,20}?(?:secret|private).{0,20}?['\"]?\s*[:=]\s*['\"]?"
-                          r"([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"), 1, entropy=4.0, keep=0),
+                          r"([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"), 1, entropy=4.0),
     SecretRule("gcp-service-account", "GCP service account key", _HIGH, (),
                re.compile(r'"private_key"\s*:\s*"(-----BEGIN[ A-Z]*PRIVATE KEY-----[^"]{64,})"'), 1,
-               check=_gcp_ok, keep=0),
+               check=_gcp_ok),
     SecretRule("private-key", "Private key", _HIGH, (),
                re.compile(r"-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----[ \t]*\r?\n"
-                          r"(?:[A-Za-z-]+:[^\n]*\n)*\s*([A-Za-z0-9+/=\r\n]{64,})"), 1, keep=0),
+                          r"(?:[A-Za-z-]+:[^\n]*\n)*\s*([A-Za-z0-9+/=\r\n]{64,})"), 1),
     SecretRule("github-token", "GitHub token", _HIGH, (),
-               re.compile(r"(gh(?:[pousr]_[A-Za-z0-9]{36}|ub_pat_[A-Za-z0-9_]{82}))(?![A-Za-z0-9_])"),
+               re.compile(r"(gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82})"
+                          r"(?![A-Za-z0-9_])"),
                1, entropy=3.0, boundary=True),
     SecretRule("gitlab-token", "GitLab personal access token", _HIGH, (),
                re.compile(r"(glpat-[A-Za-z0-9_-]{20})(?![A-Za-z0-9_-])"), 1, entropy=3.0,
@@ -89,27 +97,27 @@ RULES: tuple[SecretRule, ...] = (
                           r"(?![A-Za-z0-9-])"), 1, entropy=3.0, boundary=True),
     SecretRule("slack-webhook", "Slack incoming webhook URL", _MED, (),
                re.compile(r"https://hooks\.slack\.com/services/"
-                          r"(T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/[A-Za-z0-9]{24})"), 1, keep=0),
+                          r"(T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/[A-Za-z0-9]{24})"), 1),
     SecretRule("stripe-key", "Stripe secret key", _HIGH, ("k_live_", "k_test_"),
                re.compile(r"([rs]k_(?:live|test)_[0-9a-zA-Z]{24,99})(?![A-Za-z0-9])"), 1,
-               entropy=3.0, keep=8, boundary=True),
+               entropy=3.0, boundary=True),
     SecretRule("npm-token", "npm access token", _HIGH, (),
                re.compile(r"(npm_[A-Za-z0-9]{36})(?![A-Za-z0-9])"), 1, entropy=3.5, boundary=True),
     SecretRule("npmrc-auth-token", "npm registry auth token in .npmrc", _HIGH, (),
-               re.compile(r"_authToken\s*=\s*([^\s'\"$]{16,})"), 1, entropy=3.0, keep=0),
+               re.compile(r"_authToken\s*=\s*([^\s'\"$]{16,})"), 1, entropy=3.0),
     SecretRule("pypi-token", "PyPI upload token", _HIGH, (),
-               re.compile(r"(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})"), 1, keep=5),
+               re.compile(r"(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})"), 1),
     SecretRule("jwt", "JSON Web Token", _MED, (),
                re.compile(r"(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,})"), 1,
-               check=_jwt_ok, keep=3, boundary=True),
+               check=_jwt_ok, boundary=True),
     SecretRule("password-in-url", "Password in URL", _MED, (),
                re.compile(r"://([^:@/\s'\"<>{}$%]{1,64}):([^@/\s'\"<>{}$%]{3,128})@"
-                          r"[A-Za-z0-9][A-Za-z0-9.-]*"), 2, entropy=2.0, keep=0),
+                          r"[A-Za-z0-9][A-Za-z0-9.-]*"), 2, entropy=2.0),
     SecretRule("password-assignment", "Password or secret in an assignment", _MED,
                ("pass", "pwd", "secret", "key", "token", "credential"),
                re.compile(r"(?i)(?<![A-Za-z0-9])([A-Za-z0-9_.-]{0,40}" + SECRET_NAME +
                           r")[\"']?[ \t]*(?:=|:)[ \t]*([\"']?)([^\s\"'`,;]{8,128})\2(?=[\s,;]|$)",
-                          re.MULTILINE), 3, entropy=3.0, config_like=True, keep=0),
+                          re.MULTILINE), 3, entropy=3.0, config_like=True),
 )
 
 BY_ID = {r.id: r for r in RULES}

@@ -6,7 +6,6 @@ their bytes stay in the earlier layer's blob, so such findings say ``removed_lat
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from imagewise.findings import Finding, Location
@@ -15,14 +14,13 @@ from imagewise.secrets.detect import (
     MAX_FILE_BYTES,
     SNIFF_BYTES,
     Hit,
-    entropy,
-    is_placeholder,
-    mask,
+    named_values,
     plausible,
     scan_bytes,
     scan_text,
 )
-from imagewise.secrets.rules import BY_ID, SECRET_NAME
+from imagewise.secrets.mask import mask, redact_path
+from imagewise.secrets.rules import BY_ID
 
 if TYPE_CHECKING:
     from imagewise.oci.model import ImageConfig
@@ -43,12 +41,15 @@ class SecretsVisitor(Visitor):
     """Collects secret findings from file content across all layers. Results in ``findings``."""
 
     name = "secrets"
-    version = "1"
+    version = "2"  # 2: one mask for every output (fixed prefix, fixed stars), masked paths
 
     def __init__(self, max_file_bytes: int = MAX_FILE_BYTES) -> None:
         self.max_file_bytes = max_file_bytes
         self.findings: list[Finding] = []
         self._layer: list[Finding] = []
+        # the real paths of the findings (theirs are masked when a secret is in the path)
+        self._raw: list[str] = []
+        self._layer_raw: list[str] = []
         self._index = 0
         self._diff_id = ""
         self._finding_paths: set[str] = set()
@@ -59,6 +60,7 @@ class SecretsVisitor(Visitor):
         self._index = index
         self._diff_id = str(layer.diff_id or layer.digest)
         self._layer = []
+        self._layer_raw = []
 
     def wants_content(self, entry: Entry) -> bool:
         return (entry.kind is Kind.FILE and entry.size <= self.max_file_bytes
@@ -81,16 +83,17 @@ class SecretsVisitor(Visitor):
             return
         data = head + f.read(self.max_file_bytes - len(head)) if len(head) == SNIFF_BYTES else head
         self.bytes_read += len(data)
+        path = redact_path(entry.path)
         for hit in scan_bytes(data, entry.path):
-            loc = Location(layer=self._diff_id, layer_index=self._index, path=entry.path,
-                           line=hit.line)
-            self._layer.append(_finding(hit, loc, f"{entry.path}:{hit.line}"))
+            loc = Location(layer=self._diff_id, layer_index=self._index, path=path, line=hit.line)
+            self._layer.append(_finding(hit, loc, f"{path}:{hit.line}"))
+            self._layer_raw.append(entry.path)
 
     def _mark_removed(self, entry: Entry) -> None:
         """A later layer deleting or replacing a file with a finding: note it on the finding."""
         p = entry.path
         for i, f in enumerate(self.findings):
-            fp = f.location.path
+            fp = self._raw[i]
             if f.location.layer_index == self._index or f.extra.get("removed_later"):
                 continue
             if removed_by(fp, p, entry.kind is Kind.OPAQUE):
@@ -99,8 +102,10 @@ class SecretsVisitor(Visitor):
 
     def end_layer(self, index: int, layer: Layer) -> None:
         self.findings.extend(self._layer)
-        self._finding_paths.update(f.location.path for f in self._layer)
+        self._raw.extend(self._layer_raw)
+        self._finding_paths.update(self._layer_raw)
         self._layer = []
+        self._layer_raw = []
 
     # --- layer result cache ----------------------------------------------------------------
     def layer_result(self, index: int, layer: Layer) -> object:
@@ -109,6 +114,7 @@ class SecretsVisitor(Visitor):
 
     def restore_layer(self, index: int, layer: Layer, result: object) -> None:
         self._layer = []
+        self._layer_raw = []
         for d in result if isinstance(result, list) else ():
             rule = BY_ID.get(str(d.get("rule", "")).split("/", 1)[-1])
             if rule is None:
@@ -117,29 +123,15 @@ class SecretsVisitor(Visitor):
             self._layer.append(Finding(f"secret/{rule.id}", rule.severity, rule.title,
                                        d["message"], loc, rule.info.fix,
                                        extra={"masked": d["masked"]}))
+            self._layer_raw.append(d["path"])
 
 
 # ------------------------------------------------------------------------------- image config
-_ENV_NAME = re.compile(r"(?i)(?:^|_)(?:" + SECRET_NAME + r"|token)(?:$|_)")
-_ENV_NOT = re.compile(r"(?i)_(?:FILE|PATH|DIR|URL|VERSION|SHA256|SHA512|MD5|ID|NAME|USER|HOST)$")
-_ARG = re.compile(r"(?<![A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_]*)=(\"[^\"]*\"|'[^']*'|[^\s]+)")
-
-
-def _named_value(name: str, value: str) -> bool:
-    """``NAME=value`` where the name says secret and the value looks like one."""
-    v = value.strip().strip("'\"")
-    return (bool(_ENV_NAME.search(name)) and not _ENV_NOT.search(name) and len(v) >= 6
-            and not is_placeholder(v) and entropy(v) >= 2.5 and "/" not in v[:1])
-
-
 def _config_hits(field: str, text: str, loc: Location) -> list[Finding]:
     out = [_finding(h, loc, field) for h in scan_text(text, config_like=False)]
     named = BY_ID["password-assignment"]
-    for m in _ARG.finditer(text):
-        name, value = m.group(1), m.group(2)
-        if _named_value(name, value) and not scan_text(value, config_like=False):
-            v = value.strip("'\"")
-            out.append(_finding(Hit(named, 0, mask(v, 0), name), loc, field))
+    for name, value, start, end in named_values(text):
+        out.append(_finding(Hit(named, 0, mask(value), name, start, end), loc, field))
     return out
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from imagewise.dockerfile.iw_rules._base import IWContext, finding, rule
 from imagewise.dockerfile.model import Dockerfile
 from imagewise.findings import Finding, Severity
+from imagewise.secrets.mask import mask
 
 # -- secrets and remote sources -------------------------------------------------------------------
 
@@ -68,10 +69,6 @@ def _harmless(keyword: str, value: str | None) -> bool:
     v = value.strip().lower()
     return (keyword == "ENV" and not v) or v.isdigit() or v in ("true", "false", "yes", "no",
                                                                  "on", "off")
-
-
-def mask(value: str) -> str:
-    return value[:3] + "*" * min(max(len(value) - 3, 3), 12) if len(value) > 6 else "******"
 
 
 @rule("IW109", Severity.ERROR, "Secret in ARG or ENV", "security",
