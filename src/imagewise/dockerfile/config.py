@@ -41,6 +41,9 @@ class LintConfig:
     ignored: frozenset[str] = frozenset()
     override: dict[str, Severity] = field(default_factory=dict, hash=False)
     trusted_registries: tuple[str, ...] = ()
+    # IW102's allow-list when trusted_registries is empty (None: DEFAULT_REGISTRIES); `check`
+    # sets it to its policy's allowed_registries, so one list judges the base image
+    default_registries: tuple[str, ...] | None = None
     label_schema: dict[str, str] = field(default_factory=dict, hash=False)
     strict_labels: bool = False
     failure_threshold: Severity | None = Severity.INFO  # None: "none", never fail
