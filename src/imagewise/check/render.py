@@ -122,6 +122,7 @@ def render_tty(r: CheckResult, color: bool = False, width: int | None = None, to
     """The human report, ``width`` columns wide (default: :func:`terminal_width`). Warnings are
     not in it: the command writes them to standard error."""
     from rich.console import Console
+    from rich.padding import Padding
     from rich.table import Table
     from rich.text import Text
 
@@ -135,14 +136,15 @@ def render_tty(r: CheckResult, color: bool = False, width: int | None = None, to
                                 f"{len(img.layers)} layers  {format_size(r.analysis.dive.size_bytes)}"
                                 + (f"  {r.distro}" if r.distro else "")))
     verdict = Text(v.status, style=_STATUS_STYLE[v.status])
-    unchecked = f"{len(v.not_checked)} gates not checked; " if v.not_checked else ""
+    n = len(v.not_checked)
+    unchecked = f"{n} gate{'s' if n > 1 else ''} not checked; " if n else ""
     console.print(Text.assemble("verdict: ", verdict, f"  ({len(v.violations)} policy violations; "
                                 f"{unchecked}policy {v.policy_source})"))
     missing = not_checked_lines(r)
     if missing:
         console.print(Text("not checked:", style="yellow"))
         for line in missing:
-            console.print(Text("  " + line, style="yellow"))
+            console.print(Padding(Text(line, style="yellow"), (0, 0, 0, 2)))
     console.print()
 
     score = v.score_json()

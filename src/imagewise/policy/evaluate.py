@@ -280,8 +280,8 @@ def _score(area: str, findings: list[Finding], violations: list[Violation], fact
     if area == "build" and not facts.lint_ran:
         return AreaScore(area, None, "-", (), ("Dockerfile lint: no Dockerfile given (--dockerfile)",
                                                *notes))
-    if area == "security" and not facts.vuln_scan_ran:
-        notes.insert(0, "vulnerabilities: " + (facts.vuln_note or "the scan did not run"))
+    if area == "security" and not facts.vuln_scan_ran and not notes:
+        notes.append("vulnerabilities: " + (facts.vuln_note or "the scan did not run"))
     mine = [f for f in findings if facts.areas.get(f.rule, "build") == area]
     penalty = 0
     seen: dict[str, int] = {}
