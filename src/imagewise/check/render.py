@@ -118,6 +118,24 @@ def terminal_width() -> int:
     return shutil.get_terminal_size((80, 24)).columns
 
 
+_WIDE = 100
+_RULE_WIDTH = 26
+
+
+def _rule_id(rule: str, narrow: bool) -> str:
+    """A long gate name (``security_baseline.max_vulnerability_severity``) on two lines, cut
+    after its section, when the table is narrow."""
+    return rule.replace(".", ".\n", 1) if narrow and len(rule) > _RULE_WIDTH else rule
+
+
+def _message_where(message: str, where: str, narrow: bool) -> list[Any]:
+    from rich.text import Text
+
+    if not narrow:
+        return [message, where]
+    return [Text.assemble(message, ("\nat " + where, "dim")) if where else message]
+
+
 def render_tty(r: CheckResult, color: bool = False, width: int | None = None, top: int = 8) -> str:
     """The human report, ``width`` columns wide (default: :func:`terminal_width`). Warnings are
     not in it: the command writes them to standard error."""
@@ -127,6 +145,7 @@ def render_tty(r: CheckResult, color: bool = False, width: int | None = None, to
     from rich.text import Text
 
     width = max(40, width or terminal_width())
+    narrow = width < _WIDE  # "where" goes under the message instead of in a column
     console = Console(record=True, force_terminal=color, no_color=not color, width=width,
                       file=open("/dev/null", "w"))  # noqa: SIM115 - recording console
     img = r.image
@@ -164,14 +183,16 @@ def render_tty(r: CheckResult, color: bool = False, width: int | None = None, to
     if v.violations:
         console.print()
         vt = Table(title="Policy violations", title_justify="left", show_edge=False, pad_edge=False)
-        vt.add_column("rule", overflow="fold")
+        vt.add_column("rule", overflow="fold", max_width=_RULE_WIDTH if narrow else None)
         vt.add_column("message", overflow="fold")
-        vt.add_column("where", overflow="fold")
+        if not narrow:
+            vt.add_column("where", overflow="fold")
         for x in v.violations:
             loc = x.location
             where = f"{loc.file}:{loc.line}" if loc.file and loc.line else (
                 f"layer {loc.layer_index}" if loc.layer_index is not None else "")
-            vt.add_row(Text(x.rule, style="red"), x.message, where)
+            vt.add_row(Text(_rule_id(x.rule, narrow), style="red"),
+                       *_message_where(x.message, where, narrow))
         console.print(vt)
 
     def section(title: str, findings: Iterable[Finding]) -> None:
@@ -184,14 +205,16 @@ def render_tty(r: CheckResult, color: bool = False, width: int | None = None, to
         ft.add_column("sev", overflow="fold")
         ft.add_column("rule", overflow="fold")
         ft.add_column("message", overflow="fold")
-        ft.add_column("where", overflow="fold")
+        if not narrow:
+            ft.add_column("where", overflow="fold")
         for f in sorted(items, key=lambda f: (-f.severity, -f.bytes_saved))[:top]:
             msg = f.message + (f"\n→ {f.fix}" if f.fix and f.bytes_saved else "")
             msg += f"\n({also_text(f)})" if also(f) else ""
-            ft.add_row(Text(str(f.severity), style=_SEV_STYLE.get(f.severity, "")), f.rule, msg,
-                       _where(f))
+            ft.add_row(Text(str(f.severity), style=_SEV_STYLE.get(f.severity, "")), f.rule,
+                       *_message_where(msg, _where(f), narrow))
         if len(items) > top:
-            ft.add_row("", "", f"... {len(items) - top} more (--format json for all)", "")
+            ft.add_row("", "", f"... {len(items) - top} more (--format json for all)",
+                       *([] if narrow else [""]))
         console.print(ft)
 
     console.print()
