@@ -89,8 +89,9 @@ def test_extends_none_starts_from_no_gates():
 
 # -- a gate whose input is missing: INCOMPLETE, not PASS ----------------------------------------
 
-CLEAN = dict(size_bytes=10, layer_count=1, efficiency=1.0, reclaimable_bytes=0, tag="1.2.3",
-             base_image="python:3.12-slim", labels={}, lint_ran=True, vuln_scan_ran=True)
+CLEAN: dict = {"size_bytes": 10, "layer_count": 1, "efficiency": 1.0, "reclaimable_bytes": 0,
+               "tag": "1.2.3", "base_image": "python:3.12-slim", "labels": {}, "lint_ran": True,
+               "vuln_scan_ran": True}
 NO_LABELS = "labels: {required: []}\n"
 
 
