@@ -140,17 +140,24 @@ def test_long_layer_commands_end_with_an_ellipsis_and_show_whole_on_hover(
         chromium: str, corpus_analysis: ImageAnalysis, tmp_path: Path) -> None:
     layers = list(corpus_analysis.layers)
     layers[1] = layers[1].replace(created_by=LONG)
+    layers[2] = layers[2].replace(created_by="/bin/sh -c #(nop) ADD file:" + "5d6b639e8b6b" * 6
+                                  + " in / ")
     a = corpus_analysis.replace(layers=tuple(layers))
     got = measure(chromium, render_analysis(a), tmp_path, """
-        var g = document.querySelectorAll('#layers svg g')[1];
-        var label = g.querySelectorAll('text')[2];
-        var svg = g.ownerSVGElement;
-        return {title: g.querySelector('title').textContent, label: label.textContent,
-                right: label.getBBox().x + label.getComputedTextLength(),
-                width: svg.viewBox.baseVal.width};""", width=1000)
-    assert got["label"].endswith("…") and len(got["label"]) < len(LONG)
-    assert got["title"].endswith("# the end of a long command")  # the hover text is whole
-    assert got["right"] <= got["width"]  # the label fits in the chart
+        var out = [];
+        document.querySelectorAll('#layers svg g').forEach(function (g) {
+            var label = g.querySelectorAll('text')[2];
+            out.push({title: g.querySelector('title').textContent, label: label.textContent,
+                      right: label.getBBox().x + label.getComputedTextLength(),
+                      width: g.ownerSVGElement.viewBox.baseVal.width});
+        });
+        return out;""", width=1000)
+    long_run, long_add = got[1], got[2]
+    assert long_run["label"].endswith("…") and len(long_run["label"]) < len(LONG)
+    assert long_run["title"].endswith("# the end of a long command")  # the hover text is whole
+    assert long_add["label"].endswith("…") and long_add["title"].endswith(" in /")
+    for layer in got:  # every label fits in the chart
+        assert layer["right"] <= layer["width"], layer
 
 
 def test_tiles_explain_reclaimable_against_save_up_to_in_one_line(

@@ -71,8 +71,10 @@ def verdict_section(r: CheckResult) -> Section:
                          f'<div class="n">{escape("; ".join(s.not_checked))}</div></div>')
             continue
         tops = "; ".join(_rid(f.rule) for f in s.top) or "nothing to fix"
-        if s.not_checked:
-            tops += "<br>" + escape("not checked: " + "; ".join(s.not_checked))
+        if s.not_checked:  # the names; the reasons are in the list under the cards
+            names = dict.fromkeys(n.split(":", 1)[0].rsplit(".", 1)[-1] for n in s.not_checked)
+            tops += '<br><span class="unchecked">not checked: ' + ", ".join(
+                _rid(n) for n in names) + "</span>"
         cards.append(
             f'<div class="card"><div class="k">{escape(s.area)}</div>'
             f'<div class="v {"good" if s.grade in "AB" else "meh" if s.grade == "C" else "bad"}">'

@@ -251,7 +251,9 @@ def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -
 
 
 def _key(f: Finding) -> tuple[Any, ...]:
-    return (f.rule, f.message, f.location, f.bytes_saved)
+    """What tells a finding apart across the policy (which may change its severity, saving and
+    fix when it groups it)."""
+    return (f.rule, f.message, f.location)
 
 
 def _layer_index(v: Any) -> int | None:

@@ -5,9 +5,12 @@ The Dockerfile linter, the image audit, the secret detectors and the waste analy
 same image from different sides, so one problem is often seen by several of them: an
 ``ENV DB_PASSWORD=...`` is IW109 and DL3064 in the Dockerfile, CIS-DI-0010 in the config and a
 secret detector's hit; apt caches left in a layer are DKL-DI-0005, IW-WASTE-APT-LISTS,
-IW-WASTE-APT-ARCHIVES and DL3009 on the RUN line. :func:`group` keeps the most serious finding
-of each group (ties go to the rule listed first in its topic) and lists the other rule ids in
-its ``extra["also"]``; gates and scores then count the problem once.
+IW-WASTE-APT-ARCHIVES and DL3009 on the RUN line. :func:`group` keeps one finding per group,
+the one of the rule listed first in its topic (for caches the waste analysis' finding, which
+knows the bytes and the fix), raised to the most serious severity in the group, and lists the
+other rule ids in its ``extra["also"]``; gates and scores then count the problem once. The
+waste analysis' findings are disjoint (each file in one category), so a group's saving is the
+sum of theirs, and their fixes are kept.
 
 What "the same thing" is: a topic below, a set of rules. What "the same place" is depends on
 the topic: the Dockerfile line (or, without one, the layer) of a build step; the file for a
@@ -24,8 +27,8 @@ from imagewise.findings import Finding
 # topic -> (how a place is told apart, rules in order of preference; "secret/" is a prefix)
 _TOPICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "secret": ("secret", ("CIS-DI-0010", "secret/", "IW109", "DL3064")),
-    "apt-cache": ("step", ("DKL-DI-0005", "IW-WASTE-APT-LISTS", "IW-WASTE-APT-ARCHIVES", "DL3009")),
-    "apk-cache": ("step", ("DKL-DI-0004", "IW-WASTE-APK-CACHE", "DL3019")),
+    "apt-cache": ("step", ("IW-WASTE-APT-LISTS", "IW-WASTE-APT-ARCHIVES", "DKL-DI-0005", "DL3009")),
+    "apk-cache": ("step", ("IW-WASTE-APK-CACHE", "DKL-DI-0004", "DL3019")),
     "yum-cache": ("step", ("IW-WASTE-YUM-CACHE", "DL3032", "DL3040")),
     "pip-cache": ("step", ("IW-WASTE-PIP-CACHE", "DL3042")),
     "yarn-cache": ("step", ("IW-WASTE-YARN-CACHE", "DL3060")),
@@ -37,6 +40,9 @@ _TOPICS: dict[str, tuple[str, tuple[str, ...]]] = {
 _BY_RULE: dict[str, tuple[str, int]] = {
     rule: (topic, n) for topic, (_, rules) in _TOPICS.items() for n, rule in enumerate(rules)
 }
+
+
+_WASTE = "IW-WASTE-"
 
 
 def topic_of(rule: str) -> tuple[str, int] | None:
@@ -99,9 +105,16 @@ def group(findings: Iterable[Finding]) -> list[Finding]:
     for members in groups.values():
         if len(members) == 1:
             continue
-        best = min(members, key=lambda n: (-items[n].severity, topic_of(items[n].rule)[1], n))  # type: ignore[index]
+        best = min(members, key=lambda n: (topic_of(items[n].rule)[1], -items[n].severity, n))  # type: ignore[index]
+        kept = items[best]
         others = [r for n in members if n != best for r in rules_of(items[n])]
-        merged = tuple(dict.fromkeys(r for r in [*also(items[best]), *others] if r != items[best].rule))
-        keep[best] = items[best].replace(extra={**items[best].extra, "also": list(merged)})
+        merged = tuple(dict.fromkeys(r for r in [*also(kept), *others] if r != kept.rule))
+        waste = [items[n] for n in members if items[n].rule.startswith(_WASTE)]
+        fixes = [kept.fix] + [w.fix for w in waste if w is not kept]
+        keep[best] = kept.replace(
+            severity=max(items[n].severity for n in members),
+            bytes_saved=max(kept.bytes_saved, sum(w.bytes_saved for w in waste)),
+            fix="; ".join(dict.fromkeys(f for f in fixes if f)),
+            extra={**kept.extra, "also": list(merged)})
         dropped.update(n for n in members if n != best)
     return [keep.get(n, f) for n, f in enumerate(items) if n not in dropped]

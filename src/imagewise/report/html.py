@@ -108,7 +108,7 @@ def layers_section(a: ImageAnalysis) -> Section:
         waste_w = bar_w * min(layer.reclaimable_bytes, layer.size_bytes) / biggest
         # the label ends with an ellipsis when cut; hovering shows the whole instruction
         full = short_instruction(layer.created_by, 1 << 30) or "(no history)"
-        cmd = short_instruction(layer.created_by, 72) or "(no history)"
+        cmd = short_instruction(layer.created_by, 64) or "(no history)"
         parts.append(
             f'<g class="layer"><title>layer {layer.index}: {escape(format_size(layer.size_bytes))}, '
             f'{escape(format_size(layer.reclaimable_bytes))} reclaimable - {escape(full)}</title>'
