@@ -300,3 +300,20 @@ def test_html_rule_ids_do_not_wrap(sample, chromium: str, tmp_path: Path) -> Non
         got = rule_lines(chromium, html, tmp_path, ids, "main", width)
         assert {i for i, _ in got} == set(ids)
         assert all(n == 1 for _, n in got), (width, [g for g in got if g[1] != 1])
+
+
+def test_max_ignore_days_judges_the_ignore_entries_in_force(sample, tmp_path: Path) -> None:
+    ignores = tmp_path / ".imagewise-ignore.yaml"
+    ignores.write_text("ignore:\n  - id: CVE-2023-5678\n    reason: not reachable\n"
+                       "  - id: CVE-2020-28493\n    expires: 2099-01-01\n")
+    doc = json.loads(check(sample, "--ignore-file", str(ignores), "--format", "json").stdout)
+    msgs = [v["message"] for v in doc["policy"]["violations"]
+            if v["rule"] == "security_baseline.max_ignore_days"]
+    assert len(msgs) == 2 and "CVE-2023-5678 never expires" in msgs[0]
+    assert "CVE-2020-28493 expires 2099-01-01" in msgs[1]
+    assert "CVE-2023-5678" not in {v["id"] for v in doc["vulnerabilities"]}  # still applied
+    policy = tmp_path / "p.yaml"
+    policy.write_text("security_baseline: {max_ignore_days: null}\n")
+    doc = json.loads(check(sample, "--ignore-file", str(ignores), "--policy", str(policy),
+                           "--format", "json").stdout)
+    assert "security_baseline.max_ignore_days" not in {v["rule"] for v in doc["policy"]["violations"]}
