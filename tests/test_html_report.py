@@ -9,6 +9,7 @@ import shutil
 import struct
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import corpus
@@ -111,3 +112,88 @@ def test_extra_sections_for_other_commands(corpus_analysis: ImageAnalysis) -> No
 def test_json_payload_cannot_close_the_script(tmp_path: Path) -> None:
     html = render_page("t", [], data={"tree": {"n": "</script><b>x", "s": 1, "f": 1}})
     assert "</script><b>" not in html
+
+
+def measure(chromium: str, html: str, tmp: Path, script: str, width: int = 1280) -> Any:
+    """Load ``html`` in Chromium at ``width`` pixels and return what ``script`` (the body of a
+    function run after layout) returns, as JSON."""
+    import html as html_mod
+    import json
+
+    probe = ("<script>window.addEventListener('load',function(){var r=(function(){" + script
+             + "})();document.documentElement.setAttribute('data-iw-measure',"
+             "JSON.stringify(r));});</script></body>")
+    page = tmp / "measured.html"
+    page.write_text(html.replace("</body>", probe, 1))
+    proc = browse(chromium, page, tmp, f"--window-size={width},1000", "--dump-dom")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    m = re.search(r'data-iw-measure="([^"]*)"', proc.stdout)
+    assert m, "the page script did not run"
+    return json.loads(html_mod.unescape(m.group(1)))
+
+
+LONG = ("/bin/sh -c apt-get update && apt-get install -y --no-install-recommends build-essential "
+        "libpq-dev python3-dev && rm -rf /var/lib/apt/lists/* # the end of a long command")
+
+
+def test_long_layer_commands_end_with_an_ellipsis_and_show_whole_on_hover(
+        chromium: str, corpus_analysis: ImageAnalysis, tmp_path: Path) -> None:
+    layers = list(corpus_analysis.layers)
+    layers[1] = layers[1].replace(created_by=LONG)
+    layers[2] = layers[2].replace(created_by="/bin/sh -c #(nop) ADD file:" + "5d6b639e8b6b" * 6
+                                  + " in / ")
+    a = corpus_analysis.replace(layers=tuple(layers))
+    got = measure(chromium, render_analysis(a), tmp_path, """
+        var out = [];
+        document.querySelectorAll('#layers svg g').forEach(function (g) {
+            var label = g.querySelectorAll('text')[2];
+            out.push({title: g.querySelector('title').textContent, label: label.textContent,
+                      right: label.getBBox().x + label.getComputedTextLength(),
+                      width: g.ownerSVGElement.viewBox.baseVal.width});
+        });
+        return out;""", width=1000)
+    long_run, long_add = got[1], got[2]
+    assert long_run["label"].endswith("…") and len(long_run["label"]) < len(LONG)
+    assert long_run["title"].endswith("# the end of a long command")  # the hover text is whole
+    assert long_add["label"].endswith("…") and long_add["title"].endswith(" in /")
+    for layer in got:  # every label fits in the chart
+        assert layer["right"] <= layer["width"], layer
+
+
+def test_tiles_explain_reclaimable_against_save_up_to_in_one_line(
+        chromium: str, corpus_analysis: ImageAnalysis, tmp_path: Path) -> None:
+    got = measure(chromium, render_analysis(corpus_analysis), tmp_path, """
+        var p = document.getElementById('iw-save-vs-reclaimable');
+        var cards = p.previousElementSibling.textContent;
+        return {text: p.textContent, height: p.getBoundingClientRect().height,
+                line: parseFloat(getComputedStyle(p).lineHeight), cards: cards};""")
+    assert "reclaimable" in got["cards"].lower() and "save up to" in got["cards"]
+    assert "Reclaimable" in got["text"] and "save up to" in got["text"]
+    assert got["height"] < 1.5 * got["line"]  # one line at 1280 pixels
+
+
+#: a page script: how many lines each occurrence of the rule ids in ``IDS`` takes
+RULE_LINES = """
+    var out = [], walk = document.createTreeWalker(document.querySelector(SCOPE), NodeFilter.SHOW_TEXT);
+    while (walk.nextNode()) {
+        var node = walk.currentNode;
+        IDS.forEach(function (id) {
+            var at = node.textContent.indexOf(id);
+            if (at < 0) { return; }
+            var r = document.createRange();
+            r.setStart(node, at); r.setEnd(node, at + id.length);
+            var tops = {};
+            Array.prototype.forEach.call(r.getClientRects(), function (b) {
+                if (b.width > 0) { tops[Math.round(b.top)] = 1; } });
+            out.push([id, Object.keys(tops).length]);
+        });
+    }
+    return out;"""
+
+
+def rule_lines(chromium: str, html: str, tmp: Path, ids: list[str], scope: str,
+               width: int) -> list[list[Any]]:
+    import json
+
+    script = RULE_LINES.replace("IDS", json.dumps(ids)).replace("SCOPE", json.dumps(scope))
+    return measure(chromium, html, tmp, script, width=width)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,7 +21,29 @@ def _finding_json(f: Finding) -> dict[str, Any]:
         out["dockerfile_line"] = f.extra["dockerfile_line"]
     if f.extra.get("masked"):
         out["masked"] = f.extra["masked"]
+    if also(f):
+        out["also"] = list(also(f))
     return out
+
+
+def also(f: Finding) -> tuple[str, ...]:
+    """The other rules that reported the same problem (grouped by the policy)."""
+    return tuple(f.extra.get("also", ()))
+
+
+def also_text(f: Finding) -> str:
+    return ("also reported as " + ", ".join(also(f))) if also(f) else ""
+
+
+def not_checked_lines(r: CheckResult) -> list[str]:
+    """What this check could not judge, one line each, for every output."""
+    lines = [f"{u.gate}: {u.reason}" for u in r.verdict.not_checked]
+    if not r.linted:
+        lines.append("Dockerfile lint (build area): no Dockerfile given (--dockerfile)")
+    if not r.vulns_scanned and not any(u.gate.endswith("max_vulnerability_severity")
+                                       for u in r.verdict.not_checked):
+        lines.append(f"vulnerabilities: {r.vuln_note}")
+    return lines
 
 
 def image_json(r: CheckResult) -> dict[str, Any]:
@@ -38,8 +61,12 @@ def image_json(r: CheckResult) -> dict[str, Any]:
 
 
 def to_json(r: CheckResult) -> dict[str, Any]:
+    from imagewise.analysis.model import finding_json
+
     analysis = r.analysis.to_json()
     analysis.pop("schema", None)
+    # waste as the verdict counts it: linked to Dockerfile lines, one finding per problem
+    analysis["leftovers"] = [{**finding_json(f), **_finding_json(f)} for f in r.waste]
     return {
         "schema": SCHEMA,
         "image": image_json(r),
@@ -48,6 +75,8 @@ def to_json(r: CheckResult) -> dict[str, Any]:
         "packages": len(r.packages),
         "vulnerability_scan": {"performed": r.vulns_scanned, "note": r.vuln_note,
                                "warnings": list(r.vuln_warnings)},
+        "warnings": list(r.warnings),
+        "not_checked": not_checked_lines(r),
         "vulnerabilities": [v.to_json() for v in r.vulnerabilities],
         "secrets": [_finding_json(f) for f in r.secrets],
         "audit": [_finding_json(f) for f in r.audit],
@@ -81,11 +110,42 @@ _SEV_STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: 
 _GRADE_STYLE = {"A": "green", "B": "green", "C": "yellow", "D": "red", "F": "bold red"}
 
 
-def render_tty(r: CheckResult, color: bool = False, width: int = 110, top: int = 8) -> str:
+_STATUS_STYLE = {"PASS": "bold green", "FAIL": "bold red", "INCOMPLETE": "bold yellow"}
+
+
+def terminal_width() -> int:
+    """The width to draw for: $COLUMNS, else the terminal's, else 80."""
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+_WIDE = 100
+_RULE_WIDTH = 26
+
+
+def _rule_id(rule: str, narrow: bool) -> str:
+    """A long gate name (``security_baseline.max_vulnerability_severity``) on two lines, cut
+    after its section, when the table is narrow."""
+    return rule.replace(".", ".\n", 1) if narrow and len(rule) > _RULE_WIDTH else rule
+
+
+def _message_where(message: str, where: str, narrow: bool) -> list[Any]:
+    from rich.text import Text
+
+    if not narrow:
+        return [message, where]
+    return [Text.assemble(message, ("\nat " + where, "dim")) if where else message]
+
+
+def render_tty(r: CheckResult, color: bool = False, width: int | None = None, top: int = 8) -> str:
+    """The human report, ``width`` columns wide (default: :func:`terminal_width`). Warnings are
+    not in it: the command writes them to standard error."""
     from rich.console import Console
+    from rich.padding import Padding
     from rich.table import Table
     from rich.text import Text
 
+    width = max(40, width or terminal_width())
+    narrow = width < _WIDE  # "where" goes under the message instead of in a column
     console = Console(record=True, force_terminal=color, no_color=not color, width=width,
                       file=open("/dev/null", "w"))  # noqa: SIM115 - recording console
     img = r.image
@@ -94,34 +154,45 @@ def render_tty(r: CheckResult, color: bool = False, width: int = 110, top: int =
                                 (str(img.digest)[:19], "dim"), f"  {img.platform}  "
                                 f"{len(img.layers)} layers  {format_size(r.analysis.dive.size_bytes)}"
                                 + (f"  {r.distro}" if r.distro else "")))
-    verdict = Text("PASS", style="bold green") if v.passed else Text("FAIL", style="bold red")
+    verdict = Text(v.status, style=_STATUS_STYLE[v.status])
+    n = len(v.not_checked)
+    unchecked = f"{n} gate{'s' if n > 1 else ''} not checked; " if n else ""
     console.print(Text.assemble("verdict: ", verdict, f"  ({len(v.violations)} policy violations; "
-                                f"policy {v.policy_source})"))
+                                f"{unchecked}policy {v.policy_source})"))
+    missing = not_checked_lines(r)
+    if missing:
+        console.print(Text("not checked:", style="yellow"))
+        for line in missing:
+            console.print(Padding(Text(line, style="yellow"), (0, 0, 0, 2)))
     console.print()
 
     score = v.score_json()
     t = Table(title=f"Scorecard  {score['grade']} ({score['total']}/100)", title_justify="left",
               show_edge=False, pad_edge=False)
-    t.add_column("area")
-    t.add_column("grade")
-    t.add_column("score", justify="right")
-    t.add_column("what matters most")
+    t.add_column("area", overflow="fold")
+    t.add_column("grade", overflow="fold")
+    t.add_column("score", justify="right", overflow="fold")
+    t.add_column("what matters most", overflow="fold")
     for s in v.scores:
-        tops = "\n".join(f"{f.rule}: {f.message}" for f in s.top) or "-"
-        t.add_row(s.area, Text(s.grade, style=_GRADE_STYLE.get(s.grade, "")), str(s.score), tops)
+        lines = [f"{f.rule}: {f.message}" for f in s.top]
+        lines += [f"not checked: {n}" for n in s.not_checked]
+        t.add_row(s.area, Text(s.grade, style=_GRADE_STYLE.get(s.grade, "")),
+                  "-" if s.score is None else str(s.score), "\n".join(lines) or "-")
     console.print(t)
 
     if v.violations:
         console.print()
         vt = Table(title="Policy violations", title_justify="left", show_edge=False, pad_edge=False)
-        vt.add_column("rule")
-        vt.add_column("message")
-        vt.add_column("where")
+        vt.add_column("rule", overflow="fold", max_width=_RULE_WIDTH if narrow else None)
+        vt.add_column("message", overflow="fold")
+        if not narrow:
+            vt.add_column("where", overflow="fold")
         for x in v.violations:
             loc = x.location
             where = f"{loc.file}:{loc.line}" if loc.file and loc.line else (
                 f"layer {loc.layer_index}" if loc.layer_index is not None else "")
-            vt.add_row(Text(x.rule, style="red"), x.message, where)
+            vt.add_row(Text(_rule_id(x.rule, narrow), style="red"),
+                       *_message_where(x.message, where, narrow))
         console.print(vt)
 
     def section(title: str, findings: Iterable[Finding]) -> None:
@@ -131,16 +202,19 @@ def render_tty(r: CheckResult, color: bool = False, width: int = 110, top: int =
         console.print()
         ft = Table(title=f"{title} ({len(items)})", title_justify="left", show_edge=False,
                    pad_edge=False)
-        ft.add_column("sev")
-        ft.add_column("rule")
-        ft.add_column("message")
-        ft.add_column("where")
+        ft.add_column("sev", overflow="fold")
+        ft.add_column("rule", overflow="fold")
+        ft.add_column("message", overflow="fold")
+        if not narrow:
+            ft.add_column("where", overflow="fold")
         for f in sorted(items, key=lambda f: (-f.severity, -f.bytes_saved))[:top]:
             msg = f.message + (f"\n→ {f.fix}" if f.fix and f.bytes_saved else "")
-            ft.add_row(Text(str(f.severity), style=_SEV_STYLE.get(f.severity, "")), f.rule, msg,
-                       _where(f))
+            msg += f"\n({also_text(f)})" if also(f) else ""
+            ft.add_row(Text(str(f.severity), style=_SEV_STYLE.get(f.severity, "")), f.rule,
+                       *_message_where(msg, _where(f), narrow))
         if len(items) > top:
-            ft.add_row("", "", f"... {len(items) - top} more (--format json for all)", "")
+            ft.add_row("", "", f"... {len(items) - top} more (--format json for all)",
+                       *([] if narrow else [""]))
         console.print(ft)
 
     console.print()
@@ -149,15 +223,14 @@ def render_tty(r: CheckResult, color: bool = False, width: int = 110, top: int =
                   f"reclaimable {format_size(r.analysis.reclaimable_bytes)}   "
                   f"packages {len(r.packages)}")
     if r.vuln_note:
-        console.print(Text(r.vuln_note, style="yellow"))
-    for w in r.vuln_warnings:
-        console.print(Text("warning: " + w, style="yellow"))
+        console.print()
+        console.print(Text("Vulnerabilities: not checked (" + r.vuln_note + ")", style="yellow"))
     if r.vulnerabilities:
         console.print()
         vt = Table(title=f"Vulnerabilities ({len(r.vulnerabilities)})", title_justify="left",
                    show_edge=False, pad_edge=False)
         for col in ("id", "severity", "package", "version", "fixed in", "layer"):
-            vt.add_column(col)
+            vt.add_column(col, overflow="fold")
         order = {"critical": 0, "high": 1, "medium": 2, "low": 3}
         for x in sorted(r.vulnerabilities, key=lambda x: order.get(x.severity, 9))[:top]:
             loc = x.package.introduced_by
@@ -169,7 +242,7 @@ def render_tty(r: CheckResult, color: bool = False, width: int = 110, top: int =
             vt.add_row(f"... {len(r.vulnerabilities) - top} more", "", "", "", "", "")
         console.print(vt)
     section("Secrets", r.secrets)
-    section("Waste", r.analysis.waste)
+    section("Waste", r.waste)
     section("Audit", r.audit)
     section("Dockerfile lint", r.lint)
     return "".join(line.rstrip() + "\n" for line in console.export_text(styles=color).splitlines())
@@ -186,9 +259,16 @@ def render_sarif(r: CheckResult) -> str:
     findings = [f if f.location.file and f.location.line
                 else f.replace(location=f.location.replace(
                     file=anchor, line=int(f.extra.get("dockerfile_line") or 1)))
-                for f in (*r.lint, *r.audit, *r.secrets, *r.analysis.waste)]
+                for f in (*r.lint, *r.audit, *r.secrets, *r.waste)]
+    findings = [f.replace(message=f"{f.message} ({also_text(f)})") if also(f) else f
+                for f in findings]
     doc = json.loads(findings_sarif(findings))
     run = doc["runs"][0]
+    notes = [{"level": "warning", "message": {"text": "not checked: " + line}}
+             for line in not_checked_lines(r)]
+    notes += [{"level": "warning", "message": {"text": w}} for w in r.warnings]
+    run["invocations"] = [{"executionSuccessful": True, "toolExecutionNotifications": notes}]
+    run["properties"] = {"verdict": r.verdict.status, "notChecked": not_checked_lines(r)}
     vuln_rules, vuln_results = vulnerability_sarif(r.vulnerabilities)
     for result in vuln_results:
         for loc in result["locations"]:

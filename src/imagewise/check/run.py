@@ -16,7 +16,7 @@ from typing import Any
 
 from imagewise import progress
 from imagewise.findings import Finding, Location
-from imagewise.policy.evaluate import CheckFacts, Verdict, Vuln, evaluate
+from imagewise.policy.evaluate import CheckFacts, Ignore, Verdict, Vuln, evaluate
 from imagewise.policy.model import Policy, default_policy
 
 
@@ -33,10 +33,14 @@ class CheckOptions:
     ignore_file: Path | None = None
     vex: tuple[Path, ...] = ()
     today: date | None = None
+    allow_incomplete: bool = False  # a verdict with unjudged gates may pass
 
 
 @dataclass(frozen=True)
 class CheckResult:
+    """What one check found. The finding lists are the verdict's: policy levels applied, "off"
+    rules removed, and one finding per problem (the others' rule ids in ``extra["also"]``)."""
+
     image: Any  # sources.base.Image
     analysis: Any  # analysis.ImageAnalysis
     lint: tuple[Finding, ...]
@@ -53,10 +57,20 @@ class CheckResult:
     seconds: float
     cache_hits: int = 0
     cache_misses: int = 0
+    waste: tuple[Finding, ...] = ()  # the analysis' waste, linked to Dockerfile lines
 
     @property
     def vulns_scanned(self) -> bool:
         return not self.vuln_note
+
+    @property
+    def linted(self) -> bool:
+        return bool(self.lint_file)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Everything the user should know that is not a finding, one line each."""
+        return self.vuln_warnings
 
 
 def _rule_areas(lint_ran: bool) -> dict[str, str]:
@@ -72,14 +86,36 @@ def _rule_areas(lint_ran: bool) -> dict[str, str]:
     return areas
 
 
-def _lint(path: Path) -> tuple[list[Finding], Any]:
-    """Lint the Dockerfile; the parsed file is returned too, for linking image findings."""
+def _lint(path: Path, policy: Policy) -> tuple[list[Finding], Any]:
+    """Lint the Dockerfile; the parsed file is returned too, for linking image findings. The
+    policy's ``allowed_registries`` is IW102's list, so one list judges the base image."""
+    from dataclasses import replace
+
     from imagewise.dockerfile.config import load_config
     from imagewise.dockerfile.lint import lint_dockerfile
     from imagewise.dockerfile.parser import parse
 
     df = parse(path.read_text("utf-8", errors="replace"), str(path))
-    return lint_dockerfile(df, load_config(None, cwd=path.parent)), df
+    config = replace(load_config(None, cwd=path.parent),
+                     default_registries=tuple(policy.security_baseline.allowed_registries))
+    return lint_dockerfile(df, config), df
+
+
+def _env_keys(findings: list[Finding], env: tuple[str, ...] | list[str]) -> list[Finding]:
+    """``config.Env[i]`` (the secret detectors' path) as ``config.Env.KEY`` (the audit's), so
+    both link to the ``ENV`` line and are seen as one problem."""
+    out = []
+    for f in findings:
+        path = f.location.path
+        if path.startswith("config.Env[") and path.endswith("]"):
+            try:
+                key = env[int(path[11:-1])].partition("=")[0]
+            except (ValueError, IndexError):
+                key = ""
+            if key:
+                f = f.replace(location=f.location.replace(path=f"config.Env.{key}"))
+        out.append(f)
+    return out
 
 
 def _at_line(f: Finding, file: str, line: int) -> Finding:
@@ -127,7 +163,7 @@ def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -
     lint_findings: list[Finding] = []
     df = None
     if opts.dockerfile is not None:
-        lint_findings, df = _lint(opts.dockerfile)
+        lint_findings, df = _lint(opts.dockerfile, opts.policy)
 
     tref = detect_local(opts.image) or parse_transport(opts.image)
     tag = tref.reference.tag if tref.reference is not None else tref.tag
@@ -142,7 +178,7 @@ def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -
 
     analysis = eff.result(image)
     catalog = catalog_from_visitor(cat_v, image)
-    secrets = scan_config(image.config, image) + list(sec_v.findings)
+    secrets = _env_keys(scan_config(image.config, image) + list(sec_v.findings), image.config.env)
     layer_ids = tuple(str(layer.diff_id or layer.digest) for layer in image.layers)
     annotations = dict(image.manifest.annotations)
     audit = run_checks(AuditContext(image.config, aud_v, tag=tag, annotations=annotations,
@@ -152,7 +188,10 @@ def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -
     vulns, _status, note, warnings = match_with_db(catalog.packages, db_path)
     decisions = _decisions(opts)
     today = opts.today or date.today()
+    ignores: tuple[Ignore, ...] = ()
     if decisions is not None:
+        ignores = tuple(Ignore(r.id, r.source, r.expires) for r in decisions.rules
+                        if not r.expired(today))
         warnings = warnings + decisions.warnings(today)
         vulns, _ = decisions.apply_vulns(vulns, today)
         secrets, _ = decisions.apply_findings(secrets, today)
@@ -186,18 +225,35 @@ def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -
         vulns=tuple(Vuln(v.id, v.package.name, v.version, v.severity, tuple(v.fixed_versions),
                          _layer_index(v)) for v in vulns),
         vuln_scan_ran=not note,
+        vuln_note=note,
+        lint_ran=df is not None,
+        ignores=ignores,
+        today=today,
     )
-    verdict = evaluate(opts.policy, facts)
+    verdict = evaluate(opts.policy, facts, allow_incomplete=opts.allow_incomplete)
+    # each section shows the verdict's findings: levels applied, one finding per problem
+    judged = {_key(f): f for f in verdict.findings}
+
+    def kept(items: list[Finding]) -> tuple[Finding, ...]:
+        return tuple(judged[_key(f)] for f in items if _key(f) in judged)
+
     return CheckResult(
-        image=image, analysis=analysis, lint=tuple(lint_findings),
+        image=image, analysis=analysis, lint=kept(lint_findings),
         lint_file=str(opts.dockerfile or ""), packages=tuple(catalog.packages),
         distro=catalog.distro.label if catalog.distro else "", vulnerabilities=tuple(vulns),
-        vuln_note=note, vuln_warnings=tuple(warnings), secrets=tuple(secrets),
-        audit=tuple(audit), verdict=verdict, areas=areas,
+        vuln_note=note, vuln_warnings=tuple(warnings), secrets=kept(secrets),
+        audit=kept(audit), verdict=verdict, areas=areas,
         seconds=time.perf_counter() - started,
         cache_hits=cache.hits if cache else 0,
         cache_misses=len(image.layers) - (cache.hits if cache else 0),
+        waste=kept(waste),
     )
+
+
+def _key(f: Finding) -> tuple[Any, ...]:
+    """What tells a finding apart across the policy (which may change its severity, saving and
+    fix when it groups it)."""
+    return (f.rule, f.message, f.location)
 
 
 def _layer_index(v: Any) -> int | None:

@@ -26,12 +26,15 @@ from imagewise.cli.common import RichReporter, handle_errors, insecure_option, p
 @option("--vex", "vex", multiple=True, type=path_type(exists=True, dir_okay=False, as_path=True),
          help="OpenVEX document (repeatable).")
 @option("--no-cache", flag=True, help="Read every layer; don't use or fill the layer cache.")
+@option("--allow-incomplete", flag=True,
+        help="Exit 0 when nothing is violated although a gate could not be judged (no database, "
+             "no Dockerfile, no tag); the verdict still says INCOMPLETE.")
 @platform_option
 @insecure_option
 @handle_errors
 def check_cmd(image: str, dockerfile: Path | None, policy_file: Path | None, db: Path | None,
               fmt: str, output: Path | None, ignore_file: Path | None, vex: tuple[Path, ...],
-              no_cache: bool, platform: str | None, insecure: bool) -> None:
+              no_cache: bool, allow_incomplete: bool, platform: str | None, insecure: bool) -> None:
     """Check IMAGE against the best-practice policy: one pass over each layer, one verdict.
 
     Runs together, reading each layer once:
@@ -41,7 +44,8 @@ def check_cmd(image: str, dockerfile: Path | None, policy_file: Path | None, db:
       CIS / dockle image audit (root user, setuid files, caches, empty passwords, ...)
       Dockerfile lint when --dockerfile is given, with image findings linked to its lines
 
-    Exit codes: 0 the policy passed, 1 it failed, 2 usage or input error.
+    Exit codes: 0 the policy passed, 1 it failed or could not be fully judged (INCOMPLETE; see
+    --allow-incomplete), 2 usage or input error. Warnings go to standard error.
 
     Examples:
       imagewise check docker-archive:app.tar --dockerfile Dockerfile
@@ -52,9 +56,11 @@ def check_cmd(image: str, dockerfile: Path | None, policy_file: Path | None, db:
 
     opts = CheckOptions(image=image, dockerfile=dockerfile, policy=load_policy(policy_file),
                         db=db, platform=platform, insecure=insecure, use_cache=not no_cache,
-                        ignore_file=ignore_file, vex=vex)
+                        ignore_file=ignore_file, vex=vex, allow_incomplete=allow_incomplete)
     with RichReporter() as reporter:
         result = run_check(opts, reporter)
+    for w in result.warnings:
+        echo(f"imagewise: warning: {w}", err=True)
     if fmt == "json":
         from imagewise.check.render import render_json
 
@@ -74,7 +80,7 @@ def check_cmd(image: str, dockerfile: Path | None, policy_file: Path | None, db:
         text = render_tty(result, color=color)
     if output is not None:
         output.write_text(text, "utf-8")
-        echo(f"wrote {output} ({'PASS' if result.verdict.passed else 'FAIL'})", err=True)
+        echo(f"wrote {output} ({result.verdict.status})", err=True)
     else:
         echo(text, nl=False)
     sys.exit(0 if result.verdict.passed else 1)

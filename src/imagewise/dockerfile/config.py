@@ -37,13 +37,16 @@ _HADOLINT_FILES = (".hadolint.yaml", ".hadolint.yml")
 
 
 class LintConfig(Record):
-    __slots__ = ("ignored", "override", "trusted_registries", "label_schema", "strict_labels",  # noqa: RUF023
-                 "failure_threshold", "no_fail", "disable_ignore_pragma", "sources", "context_dir",
-                 "custom_rules")
+    __slots__ = ("ignored", "override", "trusted_registries", "default_registries",  # noqa: RUF023
+                 "label_schema", "strict_labels", "failure_threshold", "no_fail",
+                 "disable_ignore_pragma", "sources", "context_dir", "custom_rules")
     _unhashed = ("override", "label_schema")
     ignored: frozenset[str]
     override: dict[str, Severity]
     trusted_registries: tuple[str, ...]
+    # IW102's allow-list when trusted_registries is empty (None: DEFAULT_REGISTRIES); `check`
+    # sets it to its policy's allowed_registries, so one list judges the base image
+    default_registries: tuple[str, ...] | None
     label_schema: dict[str, str]
     strict_labels: bool
     failure_threshold: Severity | None  # None: "none", never fail
@@ -56,6 +59,7 @@ class LintConfig(Record):
     def __init__(self, ignored: frozenset[str] = frozenset(),
                  override: dict[str, Severity] | None = None,
                  trusted_registries: tuple[str, ...] = (),
+                 default_registries: tuple[str, ...] | None = None,
                  label_schema: dict[str, str] | None = None, strict_labels: bool = False,
                  failure_threshold: Severity | None = Severity.INFO, no_fail: bool = False,
                  disable_ignore_pragma: bool = False, sources: tuple[str, ...] = (),
@@ -63,6 +67,7 @@ class LintConfig(Record):
         self.ignored = ignored
         self.override = {} if override is None else override
         self.trusted_registries = trusted_registries
+        self.default_registries = default_registries
         self.label_schema = {} if label_schema is None else label_schema
         self.strict_labels = strict_labels
         self.failure_threshold = failure_threshold

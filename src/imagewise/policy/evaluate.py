@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 from imagewise.findings import Finding, Location, Severity
-from imagewise.policy.model import SEVERITIES, Policy
+from imagewise.policy.grouping import group, rules_of
+from imagewise.policy.model import SEVERITIES, Policy, registry_allowed
 from imagewise.units import format_size
 
 AREAS = ("build", "security", "performance", "operations")
@@ -42,6 +44,31 @@ class CheckFacts:
     areas: dict[str, str] = field(default_factory=dict)  # rule id -> area
     vulns: tuple[Vuln, ...] = ()
     vuln_scan_ran: bool = False
+    vuln_note: str = ""  # why the vulnerability scan did not run
+    lint_ran: bool = False  # a Dockerfile was given and linted
+    ignores: tuple[Ignore, ...] = ()  # the ignore entries in force
+    today: date | None = None
+
+
+@dataclass(frozen=True)
+class Ignore:
+    """An ignore entry as the policy judges it (``max_ignore_days``)."""
+
+    id: str
+    source: str
+    expires: date | None = None
+
+
+@dataclass(frozen=True)
+class Unchecked:
+    """A gate that could not be judged because its input is missing."""
+
+    gate: str
+    reason: str
+    area: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"gate": self.gate, "reason": self.reason, "area": self.area}
 
 
 @dataclass(frozen=True)
@@ -58,28 +85,52 @@ class Violation:
 @dataclass(frozen=True)
 class AreaScore:
     area: str
-    score: int
-    grade: str
+    score: int | None  # None: the area was not checked
+    grade: str  # "-" when not checked
     top: tuple[Finding, ...]
+    not_checked: tuple[str, ...] = ()  # what in this area did not run, in words
+
+    @property
+    def checked(self) -> bool:
+        return self.score is not None
 
     def to_json(self) -> dict[str, Any]:
-        return {"score": self.score, "grade": self.grade, "top": [f.to_json() for f in self.top]}
+        return {"score": self.score, "grade": self.grade, "checked": self.checked,
+                "not_checked": list(self.not_checked),
+                "top": [_finding_json(f) for f in self.top]}
+
+
+def _finding_json(f: Finding) -> dict[str, Any]:
+    out = f.to_json()
+    if f.extra.get("also"):
+        out["also"] = list(f.extra["also"])
+    return out
 
 
 @dataclass(frozen=True)
 class Verdict:
-    passed: bool
+    passed: bool  # what the exit status says: no violation, and complete (or allowed not to be)
     violations: tuple[Violation, ...]
-    findings: tuple[Finding, ...]  # with policy levels applied, "off" ones removed
+    findings: tuple[Finding, ...]  # policy levels applied, "off" ones removed, duplicates grouped
     scores: tuple[AreaScore, ...]
     policy_source: str = ""
+    not_checked: tuple[Unchecked, ...] = ()
+
+    @property
+    def status(self) -> str:
+        """FAIL (a violation), INCOMPLETE (none, but a gate could not be judged) or PASS."""
+        if self.violations:
+            return "FAIL"
+        return "INCOMPLETE" if self.not_checked else "PASS"
 
     def to_json(self) -> dict[str, Any]:
-        return {"passed": self.passed, "source": self.policy_source,
-                "violations": [v.to_json() for v in self.violations]}
+        return {"passed": self.passed, "status": self.status, "source": self.policy_source,
+                "violations": [v.to_json() for v in self.violations],
+                "not_checked": [u.to_json() for u in self.not_checked]}
 
     def score_json(self) -> dict[str, Any]:
-        total = round(sum(s.score for s in self.scores) / max(1, len(self.scores)))
+        done = [s.score for s in self.scores if s.score is not None]
+        total = round(sum(done) / max(1, len(done)))
         return {"total": total, "grade": grade(total), **{s.area: s.to_json() for s in self.scores}}
 
 
@@ -124,15 +175,15 @@ def _gates(policy: Policy, facts: CheckFacts, findings: list[Finding]) -> list[V
                            f"{format_size(opt.max_reclaimable_bytes)}", "performance"))
     if opt.forbid_caches:
         for f in findings:
-            if f.rule in ("DKL-DI-0004", "DKL-DI-0005"):
+            if _CACHE_RULES & set(rules_of(f)):
                 v.append(Violation("optimization.forbid_caches", f.message, "performance", f.location))
     if sec.require_non_root:
         for f in findings:
-            if f.rule == "CIS-DI-0001":
+            if "CIS-DI-0001" in rules_of(f):
                 v.append(Violation("security_baseline.require_non_root", f.message, "security", f.location))
     if sec.forbid_secrets:
         for f in findings:
-            if f.rule == "CIS-DI-0010" or f.rule.startswith(("SECRET", "secret/")):
+            if any(_is_secret(r) for r in rules_of(f)):
                 v.append(Violation("security_baseline.forbid_secrets", f.message, "security", f.location))
     if facts.base_image:
         base = facts.base_image
@@ -147,11 +198,11 @@ def _gates(policy: Policy, facts: CheckFacts, findings: list[Finding]) -> list[V
                 reg = "" if "$" in base else ImageReference.parse(base.split("@")[0]).registry
             except ImagewiseError:  # not a reference we can judge
                 reg = ""
-            if reg and reg not in sec.allowed_registries:
+            if reg and not registry_allowed(reg, sec.allowed_registries):
                 v.append(Violation("security_baseline.allowed_registries",
                                    f"base image registry {reg} is not allowed "
                                    f"({', '.join(sec.allowed_registries)})", "security"))
-    if facts.vuln_scan_ran:
+    if sec.max_vulnerability_severity is not None and facts.vuln_scan_ran:
         limit = SEVERITIES.index(sec.max_vulnerability_severity)
 
         def rank(sev: str) -> int:
@@ -164,6 +215,14 @@ def _gates(policy: Policy, facts: CheckFacts, findings: list[Finding]) -> list[V
             v.append(Violation("security_baseline.max_vulnerability_severity",
                                f"{x.id} ({x.severity}) in {x.package} {x.version}{fixed}", "security",
                                Location(layer_index=x.layer_index)))
+    if sec.max_ignore_days is not None:
+        horizon = (facts.today or date.today()) + timedelta(days=sec.max_ignore_days)
+        for ig in facts.ignores:
+            if ig.expires is None or ig.expires > horizon:
+                when = f"expires {ig.expires}" if ig.expires else "never expires"
+                v.append(Violation("security_baseline.max_ignore_days",
+                                   f"{ig.source}: the ignore of {ig.id} {when}; ignores must expire "
+                                   f"within {sec.max_ignore_days} days", "security"))
     missing = [k for k in policy.labels.required if not facts.labels.get(k)]
     if missing:
         v.append(Violation("labels.required", "missing labels: " + ", ".join(missing), "operations"))
@@ -174,18 +233,55 @@ def _gates(policy: Policy, facts: CheckFacts, findings: list[Finding]) -> list[V
                 re.search(p, facts.tag) for p in policy.tags.allowed_patterns):
             v.append(Violation("tags.allowed_patterns", f"tag {facts.tag!r} follows no tag convention "
                                "(semantic version, environment or timestamp)", "operations"))
-    # every finding at error level is a violation of its own rule
-    gated = {"CIS-DI-0001", "CIS-DI-0010", "DKL-DI-0004", "DKL-DI-0005"}
+    # every finding at error level is a violation of its own rule (unless a gate judged it)
+    gated = {*_CACHE_RULES, "CIS-DI-0001", "CIS-DI-0010"}
     for f in findings:
-        if f.severity >= Severity.ERROR and not f.rule.startswith(("SECRET", "secret/")) and f.rule not in gated:
+        if f.severity >= Severity.ERROR and not any(_is_secret(r) or r in gated for r in rules_of(f)):
             v.append(Violation(f.rule, f.message, rule_area.get(f.rule, "build"), f.location))
     return v
+
+
+_CACHE_RULES = frozenset({"DKL-DI-0004", "DKL-DI-0005"})
+
+
+def _is_secret(rule: str) -> bool:
+    return rule == "CIS-DI-0010" or rule.startswith(("SECRET", "secret/"))
+
+
+_NO_DOCKERFILE = "no Dockerfile given (--dockerfile): the base image is unknown"
+
+
+def _unchecked(policy: Policy, facts: CheckFacts) -> list[Unchecked]:
+    """The gates whose input is missing: the verdict cannot say they pass."""
+    sec, out = policy.security_baseline, []
+    if sec.max_vulnerability_severity is not None and not facts.vuln_scan_ran:
+        out.append(Unchecked("security_baseline.max_vulnerability_severity",
+                             facts.vuln_note or "the vulnerability scan did not run", "security"))
+    if not facts.base_image:
+        if sec.require_pinned_base:
+            out.append(Unchecked("security_baseline.require_pinned_base", _NO_DOCKERFILE, "security"))
+        if sec.allowed_registries:
+            out.append(Unchecked("security_baseline.allowed_registries", _NO_DOCKERFILE, "security"))
+    if facts.tag is None:
+        why = "the image reference names no tag"
+        if policy.tags.forbid_latest:
+            out.append(Unchecked("tags.forbid_latest", why, "operations"))
+        if policy.tags.allowed_patterns:
+            out.append(Unchecked("tags.allowed_patterns", why, "operations"))
+    return out
 
 
 _WEIGHT = {Severity.ERROR: 20, Severity.WARNING: 8, Severity.INFO: 2, Severity.STYLE: 1}
 
 
-def _score(area: str, findings: list[Finding], violations: list[Violation], facts: CheckFacts) -> AreaScore:
+def _score(area: str, findings: list[Finding], violations: list[Violation], facts: CheckFacts,
+           unchecked: list[Unchecked]) -> AreaScore:
+    notes = [f"{u.gate}: {u.reason}" for u in unchecked if u.area == area]
+    if area == "build" and not facts.lint_ran:
+        return AreaScore(area, None, "-", (), ("Dockerfile lint: no Dockerfile given (--dockerfile)",
+                                               *notes))
+    if area == "security" and not facts.vuln_scan_ran and not notes:
+        notes.append("vulnerabilities: " + (facts.vuln_note or "the scan did not run"))
     mine = [f for f in findings if facts.areas.get(f.rule, "build") == area]
     penalty = 0
     seen: dict[str, int] = {}
@@ -200,11 +296,17 @@ def _score(area: str, findings: list[Finding], violations: list[Violation], fact
         penalty += min(60, sum(sev_w.get(x.severity, 0) for x in facts.vulns))
     score = max(0, 100 - penalty)
     top = tuple(sorted(mine, key=lambda f: (-f.severity, -f.bytes_saved))[:3])
-    return AreaScore(area, score, grade(score), top)
+    return AreaScore(area, score, grade(score), top, tuple(dict.fromkeys(notes)))
 
 
-def evaluate(policy: Policy, facts: CheckFacts) -> Verdict:
-    findings = apply_levels(policy, facts.findings)
+def evaluate(policy: Policy, facts: CheckFacts, *, allow_incomplete: bool = False) -> Verdict:
+    """The verdict: levels applied, one finding per problem (:mod:`.grouping`), the gates, the
+    gates that could not be judged, and the scorecard. It passes when nothing is violated and
+    every enabled gate was judged (or ``allow_incomplete``)."""
+    findings = group(apply_levels(policy, facts.findings))
     violations = _gates(policy, facts, findings)
-    scores = tuple(_score(a, findings, violations, facts) for a in AREAS)
-    return Verdict(not violations, tuple(violations), tuple(findings), scores, policy.source)
+    unchecked = _unchecked(policy, facts)
+    scores = tuple(_score(a, findings, violations, facts, unchecked) for a in AREAS)
+    passed = not violations and (allow_incomplete or not unchecked)
+    return Verdict(passed, tuple(violations), tuple(findings), scores, policy.source,
+                   tuple(unchecked))

@@ -20,16 +20,18 @@ SEVERITIES = ("low", "medium", "high", "critical")
 RULE_LEVELS = ("error", "warning", "info", "off")
 
 
+# The field defaults are "no gate": they are what ``extends: none`` starts from. The default
+# policy's values all come from default.yaml.
 @dataclass(frozen=True)
 class SecurityBaseline:
     allowed_registries: tuple[str, ...] = ()
-    require_pinned_base: bool = True
-    require_non_root: bool = True
-    forbid_secrets: bool = True
-    max_vulnerability_severity: str = "medium"
+    require_pinned_base: bool = False
+    require_non_root: bool = False
+    forbid_secrets: bool = False
+    max_vulnerability_severity: str | None = None
     unknown_severity: str = "high"  # how to rank a vulnerability whose record gives no severity
     only_fixable: bool = False
-    max_ignore_days: int = 90
+    max_ignore_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class Optimization:
     max_layers: int | None = None
     min_efficiency: float | None = None
     max_reclaimable_bytes: int | None = None
-    forbid_caches: bool = True
+    forbid_caches: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class Labels:
 
 @dataclass(frozen=True)
 class Tags:
-    forbid_latest: bool = True
+    forbid_latest: bool = False
     allowed_patterns: tuple[str, ...] = ()
 
 
@@ -64,6 +66,19 @@ class Policy:
     def level(self, rule_id: str) -> str | None:
         """The configured level for a rule id, or None when the policy does not say."""
         return self.rules.get(rule_id)
+
+
+_DOCKER_HUB = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+
+
+def registry_allowed(registry: str, patterns: tuple[str, ...] | list[str]) -> bool:
+    """Whether ``registry`` matches one of the glob ``patterns`` (``*.pkg.dev``); Docker Hub's
+    names are one registry. Used by the ``allowed_registries`` gate and by rule IW102."""
+    from fnmatch import fnmatchcase
+
+    reg = registry.lower()
+    names = _DOCKER_HUB if reg in _DOCKER_HUB else {reg}
+    return any(fnmatchcase(n, p.lower()) for n in names for p in patterns)
 
 
 def default_text() -> str:
@@ -125,6 +140,9 @@ def _section(cls: type, data: Any, where: str, src: str) -> Any:
                     here, "a whole number", raw)
             values[key] = raw
         elif key in ("max_vulnerability_severity", "unknown_severity"):
+            if raw is None and key == "max_vulnerability_severity":
+                values[key] = None  # no vulnerability gate
+                continue
             _expect(isinstance(raw, str) and raw.lower() in SEVERITIES, here,
                     "one of " + "|".join(SEVERITIES), raw)
             values[key] = raw.lower()

@@ -85,10 +85,13 @@ def summary_section(a: ImageAnalysis) -> Section:
         _card("fixes found", str(len(a.waste)),
               f"save up to {format_size(sum(f.bytes_saved for f in a.waste))}"),
     ])
+    tiles = ('<p class="muted" id="iw-save-vs-reclaimable">Reclaimable is only what later layers '
+             'hide; "save up to" also counts what the fixes remove from the final filesystem '
+             '(caches, leftovers).</p>')
     note = ('<p class="muted">Reclaimable: bytes some layer stores that the final filesystem '
             'does not show, each hidden copy counted once. dive\'s wasted bytes count every copy '
             'of a path seen in two layers, the kept one too, and miss directory deletions.</p>')
-    return Section("summary", "Summary", f'<div class="cards">{cards}</div>{note}')
+    return Section("summary", "Summary", f'<div class="cards">{cards}</div>{tiles}{note}')
 
 
 def layers_section(a: ImageAnalysis) -> Section:
@@ -103,10 +106,12 @@ def layers_section(a: ImageAnalysis) -> Section:
         y = 5 + n * row_h
         w = bar_w * layer.size_bytes / biggest
         waste_w = bar_w * min(layer.reclaimable_bytes, layer.size_bytes) / biggest
-        cmd = short_instruction(layer.created_by, 80) or "(no history)"
+        # the label ends with an ellipsis when cut; hovering shows the whole instruction
+        full = short_instruction(layer.created_by, 1 << 30) or "(no history)"
+        cmd = short_instruction(layer.created_by, 64) or "(no history)"
         parts.append(
-            f'<g><title>layer {layer.index}: {escape(format_size(layer.size_bytes))}, '
-            f'{escape(format_size(layer.reclaimable_bytes))} reclaimable - {escape(cmd)}</title>'
+            f'<g class="layer"><title>layer {layer.index}: {escape(format_size(layer.size_bytes))}, '
+            f'{escape(format_size(layer.reclaimable_bytes))} reclaimable - {escape(full)}</title>'
             f'<text x="{label_w - 6}" y="{y + 16}" text-anchor="end" font-size="12" '
             f'fill="#667085">{layer.index}</text>'
             f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 8}" rx="3" '
@@ -144,8 +149,10 @@ def waste_section(a: ImageAnalysis) -> Section:
         rows.append(
             f'<tr><td class="num">{escape(format_size(f.bytes_saved))}</td>'
             f'<td class="num">{f.location.layer_index}</td>'
-            f'<td><div>{escape(f.title)}</div><div class="rule">{escape(f.rule)} · '
-            f'<span class="sev-{f.severity}">{f.severity}</span></div>'
+            f'<td><div>{escape(f.title)}</div><div class="rule"><span class="rid">{escape(f.rule)}</span> · '
+            f'<span class="sev-{f.severity}">{f.severity}</span>'
+            + "".join(f' · also <span class="rid">{escape(str(r))}</span>'
+                      for r in f.extra.get("also", ())) + '</div>'
             f'<div class="fix">Fix: {escape(f.fix)}</div>'
             + (f'<details><summary>files and instruction</summary><ul>{examples}</ul>'
                f'<div class="muted">created by: <code>{created}</code></div></details>'

@@ -30,19 +30,25 @@ class IWContext(Record):
 
     ``context_dir`` is the build context (usually the Dockerfile's directory); None for stdin or
     when the context is unknown, which turns off the rules that look at files.
-    ``allowed_registries`` are glob patterns; empty means :data:`DEFAULT_REGISTRIES`.
+    ``allowed_registries`` are glob patterns; empty means ``default_registries`` (a policy's
+    ``allowed_registries`` under ``imagewise check``; empty there allows every registry), and
+    None there means :data:`DEFAULT_REGISTRIES`.
     """
 
-    __slots__ = ("context_dir", "dockerfile_dir", "allowed_registries")  # noqa: RUF023
+    __slots__ = ("context_dir", "dockerfile_dir", "allowed_registries",  # noqa: RUF023
+                 "default_registries")
     context_dir: str | None
     dockerfile_dir: str | None
     allowed_registries: tuple[str, ...]
+    default_registries: tuple[str, ...] | None
 
     def __init__(self, context_dir: str | None = None, dockerfile_dir: str | None = None,
-                 allowed_registries: tuple[str, ...] = ()) -> None:
+                 allowed_registries: tuple[str, ...] = (),
+                 default_registries: tuple[str, ...] | None = None) -> None:
         self.context_dir = context_dir
         self.dockerfile_dir = dockerfile_dir
         self.allowed_registries = allowed_registries
+        self.default_registries = default_registries
 
 
 Check = Callable[[Dockerfile, IWContext], Iterable[Finding]]
@@ -183,7 +189,8 @@ def context_from_lint(lint_ctx: LintContext) -> IWContext:
         dockerfile_dir = os.path.dirname(os.path.abspath(df.filename))
     context_dir = cfg.context_dir or dockerfile_dir
     return IWContext(context_dir=context_dir, dockerfile_dir=dockerfile_dir,
-                     allowed_registries=tuple(cfg.trusted_registries))
+                     allowed_registries=tuple(cfg.trusted_registries),
+                     default_registries=cfg.default_registries)
 
 
 def _adapter(r: IWRule) -> Callable[[LintContext], Iterator[Hit]]:

@@ -6,7 +6,6 @@ service images.
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Iterator
 
@@ -73,16 +72,20 @@ def _base_pinned(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
 @rule("IW102", Severity.WARNING, "Base image comes from a registry that is not allowed", "security",
       "Base images are code you run: they should come only from registries you trust and "
       "mirror. The allow-list is `allowed-registries` in `[tool.imagewise]` (or hadolint's "
-      "`trustedRegistries`); without one, well-known public registries are allowed.",
+      "`trustedRegistries`); without one, well-known public registries are allowed, and "
+      "`imagewise check` uses its policy's `allowed_registries`.",
       "Pull the base image from an allowed registry (or mirror it there), or add the registry "
       "to `allowed-registries`.")
 def _base_registry(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
-    allowed = ctx.allowed_registries or DEFAULT_REGISTRIES
+    from imagewise.policy.model import registry_allowed
+
+    allowed = ctx.allowed_registries or (
+        DEFAULT_REGISTRIES if ctx.default_registries is None else ctx.default_registries)
+    if not allowed:
+        return  # the policy allows every registry
     for stage, base in _external_bases(df):
         registry = split_image(base)[0].lower()
-        hub = {"docker.io", "index.docker.io", "registry-1.docker.io"}
-        candidates = {registry} | (hub if registry in hub else set())
-        if not any(fnmatch.fnmatch(c, pat.lower()) for c in candidates for pat in allowed):
+        if not registry_allowed(registry, allowed):
             yield finding("IW102", df, stage.from_instruction,
                            f"Base image `{base}` comes from `{registry}`, which is not in the "
                            f"allowed registries ({', '.join(allowed)})")
