@@ -267,9 +267,7 @@ def _decisions(opts: CheckOptions) -> Any:
     files = [opts.ignore_file] if opts.ignore_file else discover(Path.cwd())
     if not files and not opts.vex:
         return None
-    decisions = load_decisions(files, list(opts.vex))
-    decisions.max_days = opts.policy.security_baseline.max_ignore_days
-    return decisions
+    return load_decisions(files, list(opts.vex))
 
 
 def _loc_json(loc: Location) -> dict[str, Any]:

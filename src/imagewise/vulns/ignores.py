@@ -59,13 +59,6 @@ class IgnoreRule:
     def expired(self, today: date) -> bool:
         return self.expires is not None and today > self.expires
 
-    def too_long(self, today: date, max_days: int | None) -> bool:
-        """An entry with no expiry, or one further away than ``max_days`` (the policy's
-        ``max_ignore_days``), breaks the rule that every ignore must be looked at again."""
-        if max_days is None:
-            return False
-        return self.expires is None or (self.expires - today).days > max_days
-
     def _path_ok(self, path: str) -> bool:
         if not self.path:
             return True
@@ -253,28 +246,13 @@ class Suppressed:
 class Decisions:
     rules: list[IgnoreRule] = field(default_factory=list)
     vex: list[VexStatement] = field(default_factory=list)
-    #: the policy's ``max_ignore_days``: entries without an expiry, or expiring later than this
-    #: many days from today, do not suppress (None: no limit, as for ``imagewise scan``)
-    max_days: int | None = None
-
-    def _live(self, today: date) -> list[IgnoreRule]:
-        return [r for r in self.rules
-                if not r.expired(today) and not r.too_long(today, self.max_days)]
 
     def warnings(self, today: date) -> list[str]:
-        out = []
-        for r in self.rules:
-            if r.expired(today):
-                out.append(f"{r.source}: ignore of {r.id} expired on {r.expires}; "
-                           "it no longer suppresses")
-            elif r.too_long(today, self.max_days):
-                when = f"expires on {r.expires}" if r.expires else "has no expiry"
-                out.append(f"{r.source}: ignore of {r.id} {when}, but the policy's "
-                           f"max_ignore_days is {self.max_days}; it does not suppress")
-        return out
+        return [f"{r.source}: ignore of {r.id} expired on {r.expires}; it no longer suppresses"
+                for r in self.rules if r.expired(today)]
 
     def apply_vulns(self, vulns: list[Vulnerability], today: date) -> tuple[list[Vulnerability], list[Suppressed]]:
-        live = self._live(today)
+        live = [r for r in self.rules if not r.expired(today)]
         vex = sorted(self.vex, key=lambda s: s.timestamp)
         kept, gone = [], []
         for v in vulns:
@@ -294,7 +272,7 @@ class Decisions:
         return kept, gone
 
     def apply_findings(self, findings: list[Finding], today: date) -> tuple[list[Finding], list[Suppressed]]:
-        live = self._live(today)
+        live = [r for r in self.rules if not r.expired(today)]
         kept, gone = [], []
         for f in findings:
             rule = next((r for r in live if r.matches_finding(f)), None)
