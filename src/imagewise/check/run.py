@@ -33,6 +33,7 @@ class CheckOptions:
     ignore_file: Path | None = None
     vex: tuple[Path, ...] = ()
     today: date | None = None
+    db_update: Any = None  # vulns.update.AutoUpdate: update a missing or stale database first
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,8 @@ def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -
                                     layer_ids=layer_ids))
 
     db_path = opts.db or default_path()
-    vulns, _status, note, warnings = match_with_db(catalog.packages, db_path)
+    vulns, _status, note, warnings = match_with_db(catalog.packages, db_path,
+                                                   update=opts.db_update)
     decisions = _decisions(opts)
     today = opts.today or date.today()
     if decisions is not None:

@@ -420,11 +420,12 @@ class VulnDB:
 
     # ------------------------------------------------------------------------------ import
     def import_paths(self, paths: Iterable[Path], reporter: Reporter = NULL,
-                     after: Callable[[sqlite3.Connection, ImportStats], None] | None = None
-                     ) -> ImportStats:
+                     after: Callable[[sqlite3.Connection, ImportStats], None] | None = None,
+                     source: str | None = None) -> ImportStats:
         """Import every OSV document under ``paths`` in one transaction (all or nothing).
         ``after`` runs inside the transaction when every path is read (``db update`` records
-        its feed state there, so state and data change together)."""
+        its feed state there, so state and data change together); ``source`` names the input
+        in ``db status`` instead of its path (a download's URL)."""
         stats = ImportStats()
         now = _now()
         with self.transaction() as c:
@@ -440,7 +441,7 @@ class VulnDB:
                     reporter.advance(str(path), 1)
                 reporter.done(str(path))
                 c.execute("INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
-                          (str(Path(path).resolve()), now, stats.seen - before))
+                          (source or str(Path(path).resolve()), now, stats.seen - before))
             c.execute("INSERT OR REPLACE INTO meta VALUES ('last_import', ?)", (now,))
             if after is not None:
                 after(c, stats)
