@@ -247,3 +247,48 @@ def db_status_cmd(db: Path | None, fmt: str) -> None:
     echo("sources:")
     for path, when, n in status.sources:
         echo(f"  {path}  ({n} records, imported {when})")
+
+
+@db_group.command("push")
+@argument("target", metavar="docker://REGISTRY/REPO:TAG")
+@option("--db", "db", type=path_type(dir_okay=False, as_path=True), help=_DB_HELP)
+@insecure_option
+@handle_errors
+def db_push_cmd(target: str, db: Path | None, insecure: bool) -> None:
+    """Push the database to a registry as an OCI artifact (application/vnd.imagewise.osv-db.v1).
+
+    A consistent snapshot is taken even while an import runs. Every CI job can then
+    'imagewise db pull' it from the team's own registry instead of the OSV bucket.
+    """
+    from imagewise.cli.common import RichReporter
+    from imagewise.vulns.artifact import push
+
+    with RichReporter() as rep:
+        t = push(_db_path(db), target, insecure=insecure, reporter=rep)
+    echo(f"pushed {t.reference}@{t.digest}: {t.records} records, newest modified "
+         f"{t.newest[:10] or '-'}")
+
+
+@db_group.command("pull")
+@argument("source", metavar="docker://REGISTRY/REPO:TAG")
+@option("--db", "db", type=path_type(dir_okay=False, as_path=True), help=_DB_HELP)
+@insecure_option
+@handle_errors
+def db_pull_cmd(source: str, db: Path | None, insecure: bool) -> None:
+    """Pull a database pushed with 'imagewise db push' and swap it in whole.
+
+    The blob's digest is verified and the file checked before it replaces the database;
+    scans running meanwhile see the old database or the new one. Nothing is downloaded when
+    the database already is that artifact.
+    """
+    from imagewise.cli.common import RichReporter
+    from imagewise.vulns.artifact import pull
+
+    db_path = _db_path(db)
+    with RichReporter() as rep:
+        t = pull(source, db_path, insecure=insecure, reporter=rep)
+    if t.unchanged:
+        echo(f"{db_path}: already {t.reference}@{t.digest} ({t.records} records)")
+    else:
+        echo(f"{db_path}: pulled {t.reference}@{t.digest}: {t.records} records, newest "
+             f"modified {t.newest[:10] or '-'}")
