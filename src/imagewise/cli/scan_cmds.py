@@ -232,8 +232,9 @@ def db_status_cmd(db: Path | None, fmt: str) -> None:
 
     with VulnDB(_db_path(db)) as store:
         status = store.status()
+        feeds = store.feeds()
     if fmt == "json":
-        echo(json.dumps(status.to_json(), indent=2))
+        echo(json.dumps({**status.to_json(), "feeds": feeds}, indent=2))
         return
     age = status.age_days()
     echo(f"database: {status.path}")
@@ -247,6 +248,10 @@ def db_status_cmd(db: Path | None, fmt: str) -> None:
     echo("sources:")
     for path, when, n in status.sources:
         echo(f"  {path}  ({n} records, imported {when})")
+    if feeds:
+        echo("updates (imagewise db update):")
+        for eco, f in feeds.items():
+            echo(f"  {eco:<20} checked {f['checked_at']}, changed {f['updated_at']}")
 
 
 @db_group.command("push")
@@ -265,8 +270,8 @@ def db_push_cmd(target: str, db: Path | None, insecure: bool) -> None:
 
     with RichReporter() as rep:
         t = push(_db_path(db), target, insecure=insecure, reporter=rep)
-    echo(f"pushed {t.reference}@{t.digest}: {t.records} records, newest modified "
-         f"{t.newest[:10] or '-'}")
+    echo(f"pushed {t.reference}: {t.records} records, newest modified {t.newest[:10] or '-'}")
+    echo(f"digest: {t.digest}")
 
 
 @db_group.command("pull")
@@ -288,7 +293,8 @@ def db_pull_cmd(source: str, db: Path | None, insecure: bool) -> None:
     with RichReporter() as rep:
         t = pull(source, db_path, insecure=insecure, reporter=rep)
     if t.unchanged:
-        echo(f"{db_path}: already {t.reference}@{t.digest} ({t.records} records)")
+        echo(f"{db_path}: already holds {t.reference} ({t.records} records); nothing downloaded")
     else:
-        echo(f"{db_path}: pulled {t.reference}@{t.digest}: {t.records} records, newest "
-             f"modified {t.newest[:10] or '-'}")
+        echo(f"{db_path}: pulled {t.reference}: {t.records} records, newest modified "
+             f"{t.newest[:10] or '-'}")
+    echo(f"digest: {t.digest}")
