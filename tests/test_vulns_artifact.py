@@ -44,7 +44,7 @@ def test_push_then_pull_into_a_new_and_an_existing_database(registry: RegistrySe
     code, out, err = _run("db", "push", ref, "--db", str(source_db))
     assert code == 0, err
     assert out.startswith(f"pushed {ref}: 2661 records, newest modified 2024-10-10\n")
-    digest = re.search(r"^digest: (sha256:[0-9a-f]{64})$", out, re.M).group(1)  # type: ignore[union-attr]
+    digest = re.search(r"^digest: (sha256:[0-9a-f]{64})$", out, re.MULTILINE).group(1)  # type: ignore[union-attr]
 
     # what the registry holds is an OCI artifact manifest
     repo, tag = ref.removeprefix(f"docker://{registry.host}/").split(":")
@@ -92,7 +92,7 @@ def test_push_during_an_import_is_a_consistent_snapshot(registry: RegistryServer
         [sys.executable, "-m", "imagewise", "db", "import", "--db", str(db),
          str(_many_records(tmp_path / "extra"))], env={**__import__("os").environ, **env},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    code, out, err = _run("db", "push", ref, "--db", str(db))
+    code, _, err = _run("db", "push", ref, "--db", str(db))
     importer.communicate(timeout=120)
     assert code == 0 and importer.returncode == 0, err
     pulled = tmp_path / "pulled.sqlite"

@@ -133,7 +133,7 @@ def _maybe(valid: st.SearchStrategy, strict: bool) -> st.SearchStrategy:
 
 
 def _osv(strict: bool) -> st.SearchStrategy:
-    m = lambda s: _maybe(s, strict)  # noqa: E731
+    m = lambda s: _maybe(s, strict)
     ids = st.from_regex(r"\A(PYSEC|GHSA|CVE|DSA|ALPINE)-20[0-9]{2}-[0-9]{1,5}\Z")
     times = st.datetimes(timezones=st.just(__import__("datetime").UTC)).map(
         lambda t: t.isoformat().replace("+00:00", "Z"))
@@ -249,7 +249,7 @@ def test_a_zip_bomb_is_streamed_within_limits_with_one_clear_line(tmp_path: Path
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     p = subprocess.run([sys.executable, "-m", "imagewise", "db", "import", "--db",
                         str(tmp_path / "db.sqlite"), str(bomb)], capture_output=True, text=True,
-                       env=_env(), timeout=120)
+                       env=_env(), timeout=120, check=False)
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     assert p.returncode == 0, p.stderr
     assert "1 added" in p.stdout and "1 skipped" in p.stdout
@@ -280,7 +280,7 @@ def test_a_zip_damaged_mid_member_is_one_clear_error_and_imports_nothing(tmp_pat
     data[mid:mid + 64] = bytes(64)
     z.write_bytes(bytes(data))
     db = tmp_path / "db.sqlite"
-    code, out, err = _run("db", "import", "--db", str(db), str(z))
+    code, _, err = _run("db", "import", "--db", str(db), str(z))
     assert code == 2 and "internal" not in err
     assert err.count("\n") == 1 and "damaged at B-1.json" in err
     with VulnDB(db) as store:
@@ -357,7 +357,7 @@ def test_readers_work_after_an_import_killed_mid_way(tmp_path: Path) -> None:
         store.import_paths([_write(tmp_path / "seed.json", _record("SEED-0001"))])
     p = subprocess.run([sys.executable, "-c", _KILLED_IMPORT, str(db),
                         str(corpus("osv", "pypa-advisory-database"))], env=_env(),
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, timeout=120, check=False)
     assert p.returncode == -signal.SIGKILL, p.stderr
     assert Path(f"{db}-wal").stat().st_size > 0  # uncommitted pages were on disk
     code, out, err = _run("db", "status", "--db", str(db))
@@ -388,7 +388,7 @@ def test_a_legacy_database_left_hot_by_a_kill_says_what_happened(tmp_path: Path)
         store.import_paths([_write(tmp_path / "seed.json", _record("SEED-0001"))])
         store.conn.execute("PRAGMA journal_mode=DELETE")
     p = subprocess.run([sys.executable, "-c", _KILLED_LEGACY, str(db)], capture_output=True,
-                       text=True, timeout=60)
+                       text=True, timeout=60, check=False)
     assert p.returncode == -signal.SIGKILL and Path(f"{db}-journal").exists()
     code, _, err = _run("db", "status", "--db", str(db))
     assert code == 2 and "internal" not in err and "readonly" not in err

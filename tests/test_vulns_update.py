@@ -43,7 +43,7 @@ class OSVMirror:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 path = mirror.root / unquote(self.path.lstrip("/"))
                 headers = {k: v for k, v in self.headers.items()}
                 if not path.is_file():
