@@ -131,3 +131,37 @@ def test_push_of_an_empty_or_missing_database_says_so(registry: RegistryServer,
         pass
     code, _, err = _run("db", "push", ref, "--db", str(tmp_path / "empty.sqlite"))
     assert code == 2 and "empty" in err
+
+
+def test_scans_update_from_the_teams_registry(registry: RegistryServer, source_db: Path,
+                                              tmp_path: Path) -> None:
+    """IMAGEWISE_OSV_MIRROR=docker://...: the automatic update pulls the pushed database
+    (nothing from the OSV bucket), once a day, and names the registry when it cannot."""
+    repo = unique_repo("osvdb")
+    ref = f"docker://{registry.host}/{repo}"  # no tag: latest
+    assert _run("db", "push", f"{ref}:latest", "--db", str(source_db))[0] == 0
+    sbom = tmp_path / "app.cdx.json"
+    sbom.write_text(json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.5", "components": [
+        {"type": "library", "name": "jinja2", "version": "2.10", "purl": "pkg:pypi/jinja2@2.10"}]}))
+    db = tmp_path / "cache" / "osv.sqlite"
+    env = {"IMAGEWISE_OFFLINE": None, "IMAGEWISE_DB": str(db), "IMAGEWISE_OSV_MIRROR": ref}
+    code, out, err = _run("scan", str(sbom), "--format", "json", env=env)
+    assert code == 0, err
+    assert f"updating the vulnerability database {db} (PyPI) from {ref}" in err
+    assert f"database: pulled docker://{registry.host}/{repo}:latest: 2661 records" in err
+    assert "CVE-2019-10906" in {v["id"] for v in json.loads(out)["vulnerabilities"]}
+    code, out, err = _run("scan", str(sbom), "--format", "json", env=env)  # checked just now
+    assert code == 0 and "updating" not in err, err
+
+    with VulnDB(db, create=True) as store, store.transaction() as c:
+        c.execute("UPDATE meta SET value='2020-01-01T00:00:00.000000Z' WHERE key='pulled_checked'")
+    code, out, err = _run("scan", str(sbom), env=env)  # stale: asks, the digest is the same
+    assert code == 0 and "database: unchanged since the last update" in err, err
+
+    with VulnDB(db, create=True) as store, store.transaction() as c:
+        c.execute("UPDATE meta SET value='2020-01-01T00:00:00.000000Z' WHERE key='pulled_checked'")
+    gone = {**env, "IMAGEWISE_OSV_MIRROR": f"docker://{registry.host}/{unique_repo('none')}:x"}
+    code, out, err = _run("scan", str(sbom), "--format", "json", env=gone)
+    assert code == 0 and "internal" not in err
+    assert "warning: vulnerability database not updated from docker://" in err and "404" in err
+    assert json.loads(out)["vulnerabilities"]  # the data it had is still used

@@ -34,7 +34,8 @@ def db_update_options(fn: F) -> F:
     """--offline, --skip-db-update, --update-db and --mirror: shared by scan and check."""
     fn = option("--mirror", metavar="URL", envvar="IMAGEWISE_OSV_MIRROR",
                 help="Where automatic updates fetch OSV data: a mirror of the OSV bucket (URL or "
-                     "directory with <Ecosystem>/all.zip; default: the public OSV bucket).")(fn)
+                     "directory with <Ecosystem>/all.zip), or docker://REGISTRY/REPO:TAG to pull "
+                     "the database pushed there (default: the public OSV bucket).")(fn)
     fn = option("--update-db", flag=True,
                 help="Update the database before matching even when --db names it.")(fn)
     fn = option("--skip-db-update", flag=True,
@@ -158,8 +159,9 @@ def db_group() -> None:
              "RubyGems, Debian, Alpine, Ubuntu, Red Hat, ... (repeatable; default: those an "
              "earlier update fetched, else these ten).")
 @option("--mirror", metavar="URL", envvar="IMAGEWISE_OSV_MIRROR",
-        help="A mirror of the OSV bucket: URL or directory with <Ecosystem>/all.zip "
-             "(default: $IMAGEWISE_OSV_MIRROR, else https://osv-vulnerabilities.storage.googleapis.com).")
+        help="A mirror of the OSV bucket: URL or directory with <Ecosystem>/all.zip, or "
+             "docker://REGISTRY/REPO:TAG to pull a database 'db push' stored there (default: "
+             "$IMAGEWISE_OSV_MIRROR, else https://osv-vulnerabilities.storage.googleapis.com).")
 @option("--force", flag=True, help="Download even what did not change since the last update.")
 @option("--db", "db", type=path_type(dir_okay=False, as_path=True), help=_DB_HELP)
 @handle_errors
@@ -178,7 +180,10 @@ def db_update_cmd(ecosystems: tuple[str, ...], mirror: str | None, force: bool,
 
     db_path = _db_path(db)
     wanted = list(ecosystems) or known_ecosystems(db_path)
-    _say(f"updating {db_path} from {mirror_url(mirror)}: {', '.join(wanted)}")
+    if mirror_url(mirror).startswith("docker://"):
+        _say(f"updating {db_path} from {mirror_url(mirror)} (the whole database)")
+    else:
+        _say(f"updating {db_path} from {mirror_url(mirror)}: {', '.join(wanted)}")
     with RichReporter() as rep:
         results = update(db_path, wanted, mirror, reporter=rep, force=force)
     for r in results:

@@ -97,6 +97,9 @@ class FeedResult(Record):
             return f"{self.ecosystem}: unchanged since the last update"
         from imagewise.units import format_size
 
+        if self.ecosystem == "database":
+            return (f"database: pulled {self.url}: {self.added} records "
+                    f"({format_size(self.size)} downloaded)")
         return (f"{self.ecosystem}: {self.added} added, {self.updated} updated"
                 + (f", {self.skipped} skipped" if self.skipped else "")
                 + f" ({format_size(self.size)} downloaded)")
@@ -135,6 +138,8 @@ def update(db_path: Path, ecosystems: Iterable[str], mirror: str | None = None, 
     not stop the others, except when the mirror cannot be reached at all."""
     db_path = Path(db_path)
     base = mirror_url(mirror)
+    if base.startswith("docker://"):
+        return [_update_from_registry(db_path, base, reporter)]
     feeds = _feeds(db_path)
     results: list[FeedResult] = []
     unreachable = ""
@@ -158,6 +163,41 @@ def update(db_path: Path, ecosystems: Iterable[str], mirror: str | None = None, 
         except VulnDBError as e:
             results.append(FeedResult(eco, url, "failed", error=str(e)))
     return results
+
+
+def _update_from_registry(db_path: Path, ref: str, reporter: Reporter) -> FeedResult:
+    """A mirror that is a registry: the whole database, as ``db push`` stored it there."""
+    from imagewise.errors import ImagewiseError
+    from imagewise.vulns.artifact import pull
+    from imagewise.vulns.store import VulnDB
+
+    try:
+        t = pull(ref, db_path, reporter=reporter)
+        with VulnDB(db_path, create=True) as db, db.transaction() as c:
+            c.execute("INSERT OR REPLACE INTO meta VALUES ('pulled_checked', ?)", (_now(),))
+    except ImagewiseError as e:
+        return FeedResult("database", ref, "failed", error=str(e))
+    if t.unchanged:
+        return FeedResult("database", t.reference, "unchanged")
+    return FeedResult("database", t.reference, "updated", added=t.records, size=t.size)
+
+
+def _pulled(db_path: Path) -> tuple[str, str]:
+    """(where the database was pulled from, when that was last checked), or ("", "")."""
+    import sqlite3
+
+    from imagewise.vulns.store import VulnDB
+
+    if not db_path.is_file():
+        return "", ""
+    try:
+        with VulnDB(db_path) as db:
+            assert db.conn is not None
+            meta = dict(db.conn.execute(
+                "SELECT key, value FROM meta WHERE key IN ('pulled_from', 'pulled_checked')"))
+    except (VulnDBError, sqlite3.Error):  # unreadable state: check again
+        return "", ""
+    return str(meta.get("pulled_from", "")), str(meta.get("pulled_checked", ""))
 
 
 def _record_feed(eco: str, url: str, etag: str, last_modified: str
@@ -323,8 +363,25 @@ class AutoUpdate(Record):
         """The ecosystems among ``ecosystems`` that were never fetched from this mirror into
         ``db_path``, or not checked for :data:`STALE_AFTER`."""
         now = now or datetime.now(UTC)
-        feeds = _feeds(Path(db_path))
         base = mirror_url(self.mirror)
+        ecosystems = list(ecosystems)
+        if base.startswith("docker://"):  # one artifact holds every ecosystem
+            from imagewise.errors import ImagewiseError
+            from imagewise.vulns.artifact import _ref
+
+            try:
+                wanted = f"docker://{_ref(base)}"
+            except ImagewiseError:
+                return ecosystems  # the update says what is wrong with the reference
+            source, checked_at = _pulled(Path(db_path))
+            if source == wanted:
+                try:
+                    if now - datetime.fromisoformat(checked_at) <= STALE_AFTER:
+                        return []
+                except ValueError:
+                    pass
+            return ecosystems
+        feeds = _feeds(Path(db_path))
         out = []
         for eco in ecosystems:
             state = feeds.get(eco)
@@ -349,6 +406,12 @@ class AutoUpdate(Record):
         base = mirror_url(self.mirror)
         self.say(f"updating the vulnerability database {db_path} ({', '.join(todo)}) from "
                  f"{base} (--offline or --skip-db-update to skip)")
+        if base.startswith("docker://"):
+            r = update(Path(db_path), todo, self.mirror, reporter=self.reporter)[0]
+            if r.outcome == "failed":
+                return [f"vulnerability database not updated from {base}: {r.error}"]
+            self.say(r.line())
+            return []
         results = update(Path(db_path), todo, self.mirror, reporter=self.reporter,
                          connect_timeout=self.timeout, read_timeout=4 * self.timeout)
         warnings = []
