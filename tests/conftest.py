@@ -8,6 +8,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Tests never reach the public internet (CI has none): scans and checks don't update the
+# vulnerability database by themselves unless a test unsets this (and points
+# IMAGEWISE_OSV_MIRROR at a server of its own). Subprocesses inherit it.
+os.environ.setdefault("IMAGEWISE_OFFLINE", "1")
 CORPORA = (ROOT.parent / "shared" / "corpora").resolve()
 
 

@@ -291,7 +291,8 @@ def test_guide_examples_reproduce(tmp_path: Path, registry) -> None:  # type: ig
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("IMAGEWISE_", "HADOLINT_", "XDG_", "DOCKER_", "REGISTRY_AUTH"))
            and k not in ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR")}
-    env.update(HOME=str(home), IMAGEWISE_CACHE_DIR=str(tmp_path / "cache"))
+    env.update(HOME=str(home), IMAGEWISE_CACHE_DIR=str(tmp_path / "cache"),
+               IMAGEWISE_OFFLINE="1")  # no automatic database updates from the internet
     # the guide was written in /tmp/dg/w against a registry on localhost:5000, from /work/main
     back = {str(work): "/tmp/dg/w", registry.host: "localhost:5000", str(ROOT): "/work/main"}
 

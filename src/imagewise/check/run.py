@@ -34,6 +34,7 @@ class CheckOptions:
     vex: tuple[Path, ...] = ()
     today: date | None = None
     allow_incomplete: bool = False  # a verdict with unjudged gates may pass
+    db_update: Any = None  # vulns.update.AutoUpdate: update a missing or stale database first
 
 
 @dataclass(frozen=True)
@@ -89,15 +90,13 @@ def _rule_areas(lint_ran: bool) -> dict[str, str]:
 def _lint(path: Path, policy: Policy) -> tuple[list[Finding], Any]:
     """Lint the Dockerfile; the parsed file is returned too, for linking image findings. The
     policy's ``allowed_registries`` is IW102's list, so one list judges the base image."""
-    from dataclasses import replace
-
     from imagewise.dockerfile.config import load_config
     from imagewise.dockerfile.lint import lint_dockerfile
     from imagewise.dockerfile.parser import parse
 
     df = parse(path.read_text("utf-8", errors="replace"), str(path))
-    config = replace(load_config(None, cwd=path.parent),
-                     default_registries=tuple(policy.security_baseline.allowed_registries))
+    config = load_config(None, cwd=path.parent).replace(
+        default_registries=tuple(policy.security_baseline.allowed_registries))
     return lint_dockerfile(df, config), df
 
 
@@ -185,7 +184,8 @@ def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -
                                     layer_ids=layer_ids))
 
     db_path = opts.db or default_path()
-    vulns, _status, note, warnings = match_with_db(catalog.packages, db_path)
+    vulns, _status, note, warnings = match_with_db(catalog.packages, db_path,
+                                                   update=opts.db_update)
     decisions = _decisions(opts)
     today = opts.today or date.today()
     ignores: tuple[Ignore, ...] = ()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from imagewise.cli.args import argument, command, echo, group, option, path_type
 from imagewise.cli.common import RichReporter, handle_errors, insecure_option, platform_option
+from imagewise.cli.scan_cmds import db_update_options
 
 
 @command("check")
@@ -15,8 +16,8 @@ from imagewise.cli.common import RichReporter, handle_errors, insecure_option, p
          help="Lint this Dockerfile too and link image findings to its lines.")
 @option("--policy", "policy_file", type=path_type(dir_okay=False, as_path=True),
          help="Policy YAML (default: the guide's baseline; see `imagewise policy init`).")
-@option("--db", type=path_type(dir_okay=False, as_path=True), envvar="IMAGEWISE_DB",
-         help="Offline OSV database (default: $IMAGEWISE_DB or the user cache dir).")
+@option("--db", type=path_type(dir_okay=False, as_path=True),
+         help="OSV database (default: $IMAGEWISE_DB or the user cache dir, updated when stale).")
 @option("--format", "fmt", choices=["tty", "json", "sarif", "html"], default="tty",
          show_default=True)
 @option("-o", "--output", type=path_type(dir_okay=False, as_path=True),
@@ -29,12 +30,14 @@ from imagewise.cli.common import RichReporter, handle_errors, insecure_option, p
 @option("--allow-incomplete", flag=True,
         help="Exit 0 when nothing is violated although a gate could not be judged (no database, "
              "no Dockerfile, no tag); the verdict still says INCOMPLETE.")
+@db_update_options
 @platform_option
 @insecure_option
 @handle_errors
 def check_cmd(image: str, dockerfile: Path | None, policy_file: Path | None, db: Path | None,
               fmt: str, output: Path | None, ignore_file: Path | None, vex: tuple[Path, ...],
-              no_cache: bool, allow_incomplete: bool, platform: str | None, insecure: bool) -> None:
+              no_cache: bool, allow_incomplete: bool, offline: bool, skip_db_update: bool,
+              update_db: bool, mirror: str | None, platform: str | None, insecure: bool) -> None:
     """Check IMAGE against the best-practice policy: one pass over each layer, one verdict.
 
     Runs together, reading each layer once:
@@ -51,13 +54,18 @@ def check_cmd(image: str, dockerfile: Path | None, policy_file: Path | None, db:
       imagewise check docker-archive:app.tar --dockerfile Dockerfile
       imagewise check oci:build/app:1.2.0 --policy policy.yaml --format html -o report.html
     """
+    from dataclasses import replace
+
     from imagewise.check import CheckOptions, run_check
+    from imagewise.cli.scan_cmds import auto_update
     from imagewise.policy.model import load_policy
 
     opts = CheckOptions(image=image, dockerfile=dockerfile, policy=load_policy(policy_file),
                         db=db, platform=platform, insecure=insecure, use_cache=not no_cache,
                         ignore_file=ignore_file, vex=vex, allow_incomplete=allow_incomplete)
     with RichReporter() as reporter:
+        opts = replace(opts, db_update=auto_update(db, offline, skip_db_update, update_db, mirror,
+                                                   reporter))
         result = run_check(opts, reporter)
     for w in result.warnings:
         echo(f"imagewise: warning: {w}", err=True)

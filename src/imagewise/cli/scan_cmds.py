@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from imagewise.cli.args import argument, command, echo, group, option, path_type
 from imagewise.cli.common import handle_errors, insecure_option, platform_option
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _DB_HELP = ("SQLite vulnerability database (default: $IMAGEWISE_DB, else the user cache dir "
             "imagewise/osv.sqlite).")
@@ -20,6 +24,40 @@ def _db_path(db: Path | None) -> Path:
 
 def _warn(text: str) -> None:
     echo(f"imagewise: warning: {text}", err=True)
+
+
+def _say(text: str) -> None:
+    echo(f"imagewise: {text}", err=True)
+
+
+def db_update_options(fn: F) -> F:
+    """--offline, --skip-db-update, --update-db and --mirror: shared by scan and check."""
+    fn = option("--mirror", metavar="URL", envvar="IMAGEWISE_OSV_MIRROR",
+                help="Where automatic updates fetch OSV data: a mirror of the OSV bucket (URL or "
+                     "directory with <Ecosystem>/all.zip), or docker://REGISTRY/REPO:TAG to pull "
+                     "the database pushed there (default: the public OSV bucket).")(fn)
+    fn = option("--update-db", flag=True,
+                help="Update the database before matching even when --db names it.")(fn)
+    fn = option("--skip-db-update", flag=True,
+                help="Don't update a missing or stale database before matching.")(fn)
+    return option("--offline", flag=True,
+                  help="No network for vulnerability data (as --skip-db-update; also "
+                       "IMAGEWISE_OFFLINE=1).")(fn)
+
+
+def auto_update(db: Path | None, offline: bool, skip_db_update: bool, update_db: bool,
+                mirror: str | None, reporter: Any = None) -> Any:
+    """The AutoUpdate a scan runs with, or None: the default database updates itself unless
+    --offline / --skip-db-update / IMAGEWISE_OFFLINE; one named with --db only with --update-db."""
+    from imagewise.progress import NULL
+    from imagewise.vulns.update import AutoUpdate
+    from imagewise.vulns.update import offline as offline_env
+
+    if offline or skip_db_update or (offline_env() and not update_db):
+        return None
+    if db is not None and not update_db:
+        return None
+    return AutoUpdate(mirror, say=_say, reporter=reporter or NULL)
 
 
 def _is_json_file(target: str) -> bool:
@@ -50,16 +88,20 @@ def _is_json_file(target: str) -> bool:
          envvar="IMAGEWISE_MAX_DB_AGE", metavar="DAYS",
          help="Warn when the newest record in the database is older than this.")
 @option("--no-secrets", flag=True, help="Skip the secrets scan of layers and config.")
+@db_update_options
 @platform_option
 @insecure_option
 @handle_errors
 def scan_cmd(target: str, db: Path | None, fail_on: str | None, ignore_files: tuple[Path, ...],
              vex_files: tuple[Path, ...], fmt: str, output: Path | None, max_db_age: float,
-             no_secrets: bool, platform: str | None, insecure: bool) -> None:
-    """Vulnerabilities (offline OSV database) and secrets of an image, or of an SBOM file.
+             no_secrets: bool, offline: bool, skip_db_update: bool, update_db: bool,
+             mirror: str | None, platform: str | None, insecure: bool) -> None:
+    """Vulnerabilities (OSV database) and secrets of an image, or of an SBOM file.
 
     Exit codes: 0 no finding at the --fail-on level, 1 gate failed, 2 bad input.
-    Never uses the network for vulnerability data: import it first with 'imagewise db import'.
+    The default database updates the ecosystems the packages need when they are missing or
+    were not checked for a day (see 'imagewise db update'); --offline never uses the network
+    for vulnerability data, and a database named with --db is used as it is.
     """
     from imagewise.vulns.ignores import discover, load_decisions
     from imagewise.vulns.render import render
@@ -75,7 +117,8 @@ def scan_cmd(target: str, db: Path | None, fail_on: str | None, ignore_files: tu
         for s in cat.skipped[:10]:
             _warn(f"SBOM component skipped: {s.path}: {s.reason}")
         result = scan_packages(cat.packages, db_path, source=target, decisions=decisions,
-                               max_age_days=max_db_age)
+                               max_age_days=max_db_age,
+                               update=auto_update(db, offline, skip_db_update, update_db, mirror))
     else:
         from imagewise.cli.common import RichReporter
         from imagewise.oci.model import Platform
@@ -85,7 +128,9 @@ def scan_cmd(target: str, db: Path | None, fail_on: str | None, ignore_files: tu
         with open_source(target, insecure=insecure) as src, RichReporter() as rep:
             image = src.image(plat)
             result = scan_image(image, db_path, decisions=decisions, secrets=not no_secrets,
-                                max_age_days=max_db_age, reporter=rep)
+                                max_age_days=max_db_age, reporter=rep,
+                                update=auto_update(db, offline, skip_db_update, update_db,
+                                                   mirror, rep))
     for w in result.warnings:
         _warn(w)
     if not result.vulns_scanned:
@@ -105,7 +150,48 @@ def scan_cmd(target: str, db: Path | None, fail_on: str | None, ignore_files: tu
 
 @group("db")
 def db_group() -> None:
-    """The offline vulnerability database (OSV records in SQLite)."""
+    """The vulnerability database (OSV records in SQLite): update, import, status, push, pull."""
+
+
+@db_group.command("update")
+@option("--ecosystem", "ecosystems", multiple=True, metavar="NAME",
+        help="OSV ecosystem to fetch, as the bucket names it: PyPI, npm, Go, Maven, crates.io, "
+             "RubyGems, Debian, Alpine, Ubuntu, Red Hat, ... (repeatable; default: those an "
+             "earlier update fetched, else these ten).")
+@option("--mirror", metavar="URL", envvar="IMAGEWISE_OSV_MIRROR",
+        help="A mirror of the OSV bucket: URL or directory with <Ecosystem>/all.zip, or "
+             "docker://REGISTRY/REPO:TAG to pull a database 'db push' stored there (default: "
+             "$IMAGEWISE_OSV_MIRROR, else https://osv-vulnerabilities.storage.googleapis.com).")
+@option("--force", flag=True, help="Download even what did not change since the last update.")
+@option("--db", "db", type=path_type(dir_okay=False, as_path=True), help=_DB_HELP)
+@handle_errors
+def db_update_cmd(ecosystems: tuple[str, ...], mirror: str | None, force: bool,
+                  db: Path | None) -> None:
+    """Fetch the OSV exports of each ecosystem (<mirror>/<Ecosystem>/all.zip), only what changed.
+
+    A conditional request (ETag, Last-Modified) skips an unchanged archive; a changed one is
+    downloaded next to the database, checked, and imported in one transaction, so a scan
+    running meanwhile sees the old data or the new. Exit 2 when an ecosystem could not be
+    updated (the others still are).
+    """
+    from imagewise.cli.common import RichReporter
+    from imagewise.errors import VulnDBError
+    from imagewise.vulns.update import known_ecosystems, mirror_url, update
+
+    db_path = _db_path(db)
+    wanted = list(ecosystems) or known_ecosystems(db_path)
+    if mirror_url(mirror).startswith("docker://"):
+        _say(f"updating {db_path} from {mirror_url(mirror)} (the whole database)")
+    else:
+        _say(f"updating {db_path} from {mirror_url(mirror)}: {', '.join(wanted)}")
+    with RichReporter() as rep:
+        results = update(db_path, wanted, mirror, reporter=rep, force=force)
+    for r in results:
+        echo(r.line())
+    failed = [r for r in results if r.outcome == "failed"]
+    if failed:
+        raise VulnDBError(f"{len(failed)} of {len(results)} ecosystems not updated "
+                          f"({', '.join(r.ecosystem for r in failed)})")
 
 
 @db_group.command("import")
@@ -151,8 +237,9 @@ def db_status_cmd(db: Path | None, fmt: str) -> None:
 
     with VulnDB(_db_path(db)) as store:
         status = store.status()
+        feeds = store.feeds()
     if fmt == "json":
-        echo(json.dumps(status.to_json(), indent=2))
+        echo(json.dumps({**status.to_json(), "feeds": feeds}, indent=2))
         return
     age = status.age_days()
     echo(f"database: {status.path}")
@@ -166,3 +253,53 @@ def db_status_cmd(db: Path | None, fmt: str) -> None:
     echo("sources:")
     for path, when, n in status.sources:
         echo(f"  {path}  ({n} records, imported {when})")
+    if feeds:
+        echo("updates (imagewise db update):")
+        for eco, f in feeds.items():
+            echo(f"  {eco:<20} checked {f['checked_at']}, changed {f['updated_at']}")
+
+
+@db_group.command("push")
+@argument("target", metavar="docker://REGISTRY/REPO:TAG")
+@option("--db", "db", type=path_type(dir_okay=False, as_path=True), help=_DB_HELP)
+@insecure_option
+@handle_errors
+def db_push_cmd(target: str, db: Path | None, insecure: bool) -> None:
+    """Push the database to a registry as an OCI artifact (application/vnd.imagewise.osv-db.v1).
+
+    A consistent snapshot is taken even while an import runs. Every CI job can then
+    'imagewise db pull' it from the team's own registry instead of the OSV bucket.
+    """
+    from imagewise.cli.common import RichReporter
+    from imagewise.vulns.artifact import push
+
+    with RichReporter() as rep:
+        t = push(_db_path(db), target, insecure=insecure, reporter=rep)
+    echo(f"pushed {t.reference}: {t.records} records, newest modified {t.newest[:10] or '-'}")
+    echo(f"digest: {t.digest}")
+
+
+@db_group.command("pull")
+@argument("source", metavar="docker://REGISTRY/REPO:TAG")
+@option("--db", "db", type=path_type(dir_okay=False, as_path=True), help=_DB_HELP)
+@insecure_option
+@handle_errors
+def db_pull_cmd(source: str, db: Path | None, insecure: bool) -> None:
+    """Pull a database pushed with 'imagewise db push' and swap it in whole.
+
+    The blob's digest is verified and the file checked before it replaces the database;
+    scans running meanwhile see the old database or the new one. Nothing is downloaded when
+    the database already is that artifact.
+    """
+    from imagewise.cli.common import RichReporter
+    from imagewise.vulns.artifact import pull
+
+    db_path = _db_path(db)
+    with RichReporter() as rep:
+        t = pull(source, db_path, insecure=insecure, reporter=rep)
+    if t.unchanged:
+        echo(f"{db_path}: already holds {t.reference} ({t.records} records); nothing downloaded")
+    else:
+        echo(f"{db_path}: pulled {t.reference}: {t.records} records, newest modified "
+             f"{t.newest[:10] or '-'}")
+    echo(f"digest: {t.digest}")

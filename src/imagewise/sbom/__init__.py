@@ -1,8 +1,9 @@
 """Software bill of materials: catalogers (visitors in the single pass), the final-filesystem
 package list with layer and base-image attribution, encoders and an SBOM reader.
 
-``imagewise.catalog(image)`` (:func:`.catalog.catalog`) runs its own pass; ``CatalogVisitor`` + ``catalog_from_visitor`` let another
-command (``imagewise check``) put the catalogers into its pass alongside other visitors.
+``imagewise.catalog(image)`` (:func:`.catalog.catalog`) runs its own pass; ``CatalogVisitor``
++ ``catalog_from_visitor`` let another command (``imagewise check``) put the catalogers into its
+pass alongside other visitors.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from typing import TYPE_CHECKING
 from imagewise.lazy import exports
 
 if TYPE_CHECKING:
+    from imagewise.baseimage import base_layer_count as base_layer_count
     from imagewise.sbom.catalog import (
         Catalog as Catalog,
         Skipped as Skipped,
-        base_layer_count as base_layer_count,
         catalog_from_visitor as catalog_from_visitor,
     )
     from imagewise.sbom.catalogers import ALL as CATALOGERS
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 __getattr__, __dir__, __all__ = exports(__name__, {
     "Catalog": "imagewise.sbom.catalog",
     "Skipped": "imagewise.sbom.catalog",
-    "base_layer_count": "imagewise.sbom.catalog",
+    "base_layer_count": "imagewise.baseimage",
     "catalog_from_visitor": "imagewise.sbom.catalog",
     "CATALOGERS": "imagewise.sbom.catalogers:ALL",
     "Distro": "imagewise.sbom.catalogers.base",

@@ -74,40 +74,177 @@ class Record:
     affected: tuple[Affected, ...]
 
 
+class InvalidRecord(ValueError):
+    """A document that is not a valid OSV record; ``str()`` names the record and the field."""
+
+
+_TIMESTAMP = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})?$")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/+-]{0,199}$")
+_MAX_TEXT = 1024  # names, versions, ecosystems
+_EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
+
+
+def normalize_time(value: str) -> str:
+    """An RFC 3339 time as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC), so strings order by time.
+    Raises ValueError when it is not one (a month 99, a missing time, ...)."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    m = _TIMESTAMP.match(value.strip()) if isinstance(value, str) else None
+    if m is None:
+        raise ValueError(f"{value!r} is not an RFC 3339 time")
+    year, month, day, hour, minute, second = (int(m.group(i)) for i in range(1, 7))
+    micro = int((m.group(7) or "0")[:6].ljust(6, "0"))
+    zone = m.group(8) or "Z"
+    tz = UTC
+    if zone not in ("Z", "z"):
+        sign = -1 if zone[0] == "-" else 1
+        tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
+    try:
+        dt = datetime(year, month, day, hour, min(minute, 59), min(second, 59), micro, tz)
+        if minute > 59 or second > 60 or zone[1:3] > "23":  # 60: a leap second, read as :59
+            raise ValueError(value)
+        dt = dt.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{value!r} is not an RFC 3339 time") from None
+    return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:"
+            f"{dt.second:02d}.{dt.microsecond:06d}Z")
+
+
+def _text(doc: dict[str, Any], key: str, where: str, *, required: bool = False,
+          limit: int | None = None) -> str:
+    value = doc.get(key)
+    if value is None:
+        if required:
+            raise InvalidRecord(f"{where}: '{key}' is missing")
+        return ""
+    if not isinstance(value, str):
+        raise InvalidRecord(f"{where}: '{key}' is {_kind(value)}, not a string")
+    if limit is not None and len(value) > limit:
+        raise InvalidRecord(f"{where}: '{key}' is longer than {limit} characters")
+    return value
+
+
+def _time(doc: dict[str, Any], key: str, where: str, *, required: bool = False) -> str:
+    value = _text(doc, key, where, required=required)
+    if not value and not required:
+        return ""
+    try:
+        return normalize_time(value)
+    except ValueError as e:
+        raise InvalidRecord(f"{where}: '{key}' {e}") from None
+
+
+def _list(doc: dict[str, Any], key: str, where: str) -> list[Any]:
+    value = doc.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidRecord(f"{where}: '{key}' is {_kind(value)}, not a list")
+    return value
+
+
+def _object(value: Any, what: str, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidRecord(f"{where}: {what} is {_kind(value)}, not an object")
+    return value
+
+
+def _strings(doc: dict[str, Any], key: str, where: str, limit: int = _MAX_TEXT) -> tuple[str, ...]:
+    out = []
+    for i, v in enumerate(_list(doc, key, where)):
+        if not isinstance(v, str) or not v or len(v) > limit or "\x00" in v:
+            raise InvalidRecord(f"{where}: {key}[{i}] is not a string of 1 to {limit} characters")
+        out.append(v)
+    return tuple(out)
+
+
+def _kind(value: Any) -> str:
+    return {bool: "a boolean", int: "a number", float: "a number", list: "a list",
+            dict: "an object"}.get(type(value), "not text")
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0][:200] if lines else ""
+
+
 def parse_record(doc: dict[str, Any]) -> Record:
-    """An OSV record from its JSON/YAML document. Raises ValueError when it is not one."""
-    if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
-        raise ValueError("not an OSV record (no 'id')")  # noqa: TRY004 - bad input data
+    """An OSV record from its JSON/YAML document, every field imagewise reads validated
+    against the OSV schema's types. Raises :class:`InvalidRecord` (a ValueError) naming the
+    record and the field when it is not a valid record; nothing it returns can fail a later read."""
+    if not isinstance(doc, dict):
+        raise InvalidRecord(f"not an OSV record (a JSON/YAML {_kind(doc).split()[-1]}, "
+                            "not an object)")
+    rid = doc.get("id")
+    if not isinstance(rid, str) or not rid:
+        raise InvalidRecord("not an OSV record (no 'id')")
+    if not _ID.match(rid):
+        raise InvalidRecord(f"record {rid[:80]!r}: 'id' is not an OSV identifier")
+    where = f"record {rid}"
+    modified = _time(doc, "modified", where, required=True)
+    published = _time(doc, "published", where)
+    withdrawn = _time(doc, "withdrawn", where)
+    aliases = _strings(doc, "aliases", where, 200)
+    _strings(doc, "related", where, 200)
+    summary = _text(doc, "summary", where) or _text(doc, "details", where)
+    _text(doc, "details", where)
+    _text(doc, "schema_version", where, limit=64)
+    for key in ("references", "credits"):
+        for i, item in enumerate(_list(doc, key, where)):
+            _object(item, f"{key}[{i}]", where)
+    severity = _severity(doc, where)
     affected: list[Affected] = []
-    for a in doc.get("affected") or ():
-        pkg = a.get("package") or {}
-        eco, name = str(pkg.get("ecosystem") or ""), str(pkg.get("name") or "")
-        if not eco or not name:
-            continue
-        base, release = split_ecosystem(eco)
+    for i, raw in enumerate(_list(doc, "affected", where)):
+        a = _object(raw, f"affected[{i}]", where)
+        at = f"{where}: affected[{i}]"
+        pkg = _object(a.get("package"), "'package'", at)
+        eco = _text(pkg, "ecosystem", at, limit=_MAX_TEXT)
+        name = _text(pkg, "name", at, limit=_MAX_TEXT)
+        _text(pkg, "purl", at, limit=4 * _MAX_TEXT)
+        versions_ = _strings(a, "versions", at)
         ranges = []
-        for r in a.get("ranges") or ():
-            if r.get("type") not in ("ECOSYSTEM", "SEMVER"):
-                continue
-            events = tuple(
-                (k, str(v)) for e in r.get("events") or () for k, v in e.items()
-                if k in ("introduced", "fixed", "last_affected", "limit")
-            )
-            if events:
-                ranges.append(events)
-        vers = tuple(str(v) for v in a.get("versions") or ())
-        own = rate(a.get("severity") or (), a.get("ecosystem_specific"), a.get("database_specific"))
-        affected.append(Affected(base, release, normalize_name(base, name), tuple(ranges), vers,
-                                 own))
+        for j, rraw in enumerate(_list(a, "ranges", at)):
+            r = _object(rraw, f"ranges[{j}]", at)
+            rtype = _text(r, "type", f"{at}: ranges[{j}]", required=True, limit=64)
+            _text(r, "repo", f"{at}: ranges[{j}]")
+            events = []
+            for k, eraw in enumerate(_list(r, "events", f"{at}: ranges[{j}]")):
+                e = _object(eraw, f"ranges[{j}].events[{k}]", at)
+                for kind, v in e.items():
+                    if kind in _EVENT_KINDS:
+                        if not isinstance(v, str) or not v or len(v) > _MAX_TEXT or "\x00" in v:
+                            raise InvalidRecord(f"{at}: ranges[{j}].events[{k}].{kind} is not "
+                                                f"a version string")
+                        events.append((kind, v))
+            if rtype in ("ECOSYSTEM", "SEMVER") and events:
+                ranges.append(tuple(events))
+        eco_specific = _object(a.get("ecosystem_specific"), "'ecosystem_specific'", at)
+        db_specific = _object(a.get("database_specific"), "'database_specific'", at)
+        own = rate(_severity(a, at), eco_specific, db_specific)
+        if not eco.strip() or not name.strip():
+            continue  # an entry about a git repository only: nothing to match packages against
+        base, release = split_ecosystem(eco)
+        affected.append(Affected(base, release, normalize_name(base, name), tuple(ranges),
+                                 versions_, own))
+    db_specific = _object(doc.get("database_specific"), "'database_specific'", where)
     return Record(
-        id=doc["id"], modified=str(doc.get("modified") or ""),
-        published=str(doc.get("published") or ""), withdrawn=str(doc.get("withdrawn") or ""),
-        aliases=tuple(str(x) for x in doc.get("aliases") or ()),
-        summary=str(doc.get("summary") or doc.get("details") or "").strip().splitlines()[0][:200]
-        if (doc.get("summary") or doc.get("details")) else "",
-        rating=rate(doc.get("severity") or (), None, doc.get("database_specific")),
+        id=rid, modified=modified, published=published, withdrawn=withdrawn, aliases=aliases,
+        summary=_first_line(summary), rating=rate(severity, None, db_specific),
         affected=tuple(affected),
     )
+
+
+def _severity(doc: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    out = []
+    for i, raw in enumerate(_list(doc, "severity", where)):
+        s = _object(raw, f"severity[{i}]", where)
+        _text(s, "type", f"{where}: severity[{i}]", required=True, limit=64)
+        _text(s, "score", f"{where}: severity[{i}]", required=True, limit=_MAX_TEXT)
+        out.append(s)
+    return out
 
 
 _ORDER = {"introduced": 0, "last_affected": 1, "fixed": 2, "limit": 3}

@@ -20,6 +20,7 @@ from imagewise.vulns.severity import level_rank
 if TYPE_CHECKING:
     from imagewise.sources.base import Image
     from imagewise.vulns.store import DBStatus
+    from imagewise.vulns.update import AutoUpdate
 
 #: warn when the newest record in the database is older than this many days
 DEFAULT_MAX_AGE_DAYS = 7.0
@@ -63,25 +64,31 @@ def secret_level(f: Finding) -> str:
 
 
 def match_with_db(packages: list[Package] | tuple[Package, ...], db_path: Path,
-                  max_age_days: float | None = DEFAULT_MAX_AGE_DAYS
+                  max_age_days: float | None = DEFAULT_MAX_AGE_DAYS,
+                  update: AutoUpdate | None = None
                   ) -> tuple[list[Vulnerability], DBStatus | None, str, list[str]]:
     """(vulnerabilities, db status, note, warnings). A missing database is not an error here:
-    the note says the vulnerability scan was skipped, and the status is ``None``."""
+    the note says the vulnerability scan was skipped, and the status is ``None``. With
+    ``update``, the ecosystems the packages need are updated first when missing or stale
+    (failures to reach the mirror become warnings)."""
     from imagewise.vulns.store import VulnDB
 
     warnings: list[str] = []
+    if update is not None:
+        warnings += update.run(Path(db_path), packages)
     if not Path(db_path).is_file():
         return [], None, (f"vulnerability scan skipped: no database at {db_path} "
-                          f"(run 'imagewise db import PATH' with OSV data)"), warnings
+                          f"(run 'imagewise db update', or 'imagewise db import PATH' with OSV "
+                          f"data)"), warnings
     with VulnDB(Path(db_path)) as db:
         status = db.status()
         if status.records == 0:
-            return [], None, f"vulnerability scan skipped: the database at {db_path} is empty", []
+            return [], None, f"vulnerability scan skipped: the database at {db_path} is empty", warnings
         age = status.age_days()
         if max_age_days is not None and age is not None and age > max_age_days:
             warnings.append(f"vulnerability data is {age:.0f} days old (newest record modified "
                             f"{status.newest_modified[:10]}; limit {max_age_days:g} days): "
-                            f"import fresh OSV data")
+                            f"run 'imagewise db update' or import fresh OSV data")
         vulns = match(packages, db)
     return vulns, status, "", warnings
 
@@ -104,7 +111,8 @@ def _finish(source: str, packages: tuple[Package, ...], vulns: list[Vulnerabilit
 
 def scan_image(image: Image, db_path: Path, *, decisions: Decisions | None = None,
                secrets: bool = True, max_age_days: float | None = DEFAULT_MAX_AGE_DAYS,
-               reporter: progress.Reporter = progress.NULL, today: date | None = None) -> ScanResult:
+               reporter: progress.Reporter = progress.NULL, today: date | None = None,
+               update: AutoUpdate | None = None) -> ScanResult:
     """Catalog ``image`` and look for secrets in one pass, then match against the database."""
     from imagewise.layers.passes import run_pass
     from imagewise.sbom.catalog import catalog_from_visitor
@@ -121,7 +129,7 @@ def scan_image(image: Image, db_path: Path, *, decisions: Decisions | None = Non
     found: list[Finding] = []
     if sec_v is not None:
         found = scan_config(image.config, image) + sec_v.findings
-    vulns, status, note, warnings = match_with_db(cat.packages, db_path, max_age_days)
+    vulns, status, note, warnings = match_with_db(cat.packages, db_path, max_age_days, update)
     return _finish(image.reference, cat.packages, vulns, found, status, note, warnings,
                    decisions, today, cat.distro.label if cat.distro else "", secrets)
 
@@ -129,9 +137,9 @@ def scan_image(image: Image, db_path: Path, *, decisions: Decisions | None = Non
 def scan_packages(packages: list[Package] | tuple[Package, ...], db_path: Path, *,
                   source: str = "", decisions: Decisions | None = None,
                   max_age_days: float | None = DEFAULT_MAX_AGE_DAYS,
-                  today: date | None = None) -> ScanResult:
+                  today: date | None = None, update: AutoUpdate | None = None) -> ScanResult:
     """Match already-known packages (an SBOM file's) against the database."""
-    vulns, status, note, warnings = match_with_db(packages, db_path, max_age_days)
+    vulns, status, note, warnings = match_with_db(packages, db_path, max_age_days, update)
     distro = next((p.distro for p in packages if p.distro), "")
     return _finish(source, tuple(packages), vulns, [], status, note, warnings, decisions, today,
                    distro, False)

@@ -12,7 +12,8 @@ import os
 import re
 import sqlite3
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any, Self
 
 from imagewise.errors import VulnDBError
 from imagewise.progress import NULL, Reporter
-from imagewise.vulns.osv import Affected, Record, parse_record
+from imagewise.vulns.osv import Affected, Record, normalize_time, parse_record
 from imagewise.vulns.severity import Rating
 
 SCHEMA_VERSION = "1"
@@ -40,6 +41,13 @@ CREATE TABLE IF NOT EXISTS sources (
   path TEXT PRIMARY KEY, imported_at TEXT NOT NULL, records INTEGER NOT NULL
 );
 """
+#: what 'db update' fetched per ecosystem (validators for conditional requests), and when
+_FEEDS = """
+CREATE TABLE IF NOT EXISTS feeds (
+  ecosystem TEXT PRIMARY KEY, url TEXT NOT NULL, etag TEXT NOT NULL, last_modified TEXT NOT NULL,
+  checked_at TEXT NOT NULL, updated_at TEXT NOT NULL, records INTEGER NOT NULL
+)
+"""
 
 
 def default_path() -> Path:
@@ -53,16 +61,30 @@ def default_path() -> Path:
 
 
 def _utc(ts: str) -> str:
-    """An OSV timestamp normalised to ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` so strings order by time."""
-    if not ts:
-        return ""
+    """An OSV timestamp normalised to ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` so strings order by time;
+    "" when it is not one (older than every real time, so a valid record replaces it)."""
     try:
-        dt = datetime.fromisoformat(ts)
+        return normalize_time(ts)
     except ValueError:
-        return ts
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return ""
+
+
+#: a record document larger than this is skipped (the largest real OSV records are ~2 MiB)
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+#: a zip member expanding more than this many times its compressed size is skipped (a zip bomb);
+#: real OSV JSON compresses 5 to 30 times
+MAX_RATIO = 200
+#: how long a writer waits for another writer to finish (seconds; IMAGEWISE_DB_LOCK_TIMEOUT)
+LOCK_TIMEOUT = 600.0
+#: how long a reader waits on a lock (only a checkpoint or a recovery holds one in WAL mode)
+READ_TIMEOUT = 10.0
+
+
+def lock_timeout() -> float:
+    try:
+        return max(0.0, float(os.environ.get("IMAGEWISE_DB_LOCK_TIMEOUT") or LOCK_TIMEOUT))
+    except ValueError:
+        return LOCK_TIMEOUT
 
 
 def _now() -> str:
@@ -96,7 +118,10 @@ class DBStatus:
         if not self.newest_modified:
             return None
         now = now or datetime.now(UTC)
-        newest = datetime.fromisoformat(self.newest_modified)
+        try:
+            newest = datetime.fromisoformat(normalize_time(self.newest_modified))
+        except ValueError:
+            return None
         return (now - newest).total_seconds() / 86400
 
     def to_json(self) -> dict[str, Any]:
@@ -171,59 +196,221 @@ def _quick_id_modified(name: str, data: bytes) -> tuple[str, str] | None:
     return ids[0].decode("utf-8", "replace"), mods[0].decode("utf-8", "replace")
 
 
-def iter_documents(path: Path) -> Iterator[tuple[str, bytes]]:
-    """(where, bytes) for every OSV document under ``path`` (file, directory or ``.zip``)."""
+#: (where, document bytes, "") or (where, b"", why it is skipped)
+Document = tuple[str, bytes, str]
+
+
+def _zip_damaged(path: Path, member: str, e: BaseException) -> VulnDBError:
+    if isinstance(e, EOFError):
+        why = "it ends in the middle of the member"
+    elif isinstance(e, zipfile.BadZipFile):
+        why = str(e).split(" for file")[0].lower() or "bad data"
+    elif isinstance(e, RuntimeError | NotImplementedError):
+        why = str(e).lower() or "unsupported member"
+    else:  # zlib.error and friends
+        why = "its compressed data is corrupt"
+    return VulnDBError(f"{path}: the zip archive is damaged at {member} ({why}); nothing imported "
+                       "from it")
+
+
+def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path,
+                 limit: int, ratio: int) -> tuple[bytes, str]:
+    """A member's bytes, read as a stream that stops at ``limit`` bytes or at ``ratio`` times
+    the compressed size (declared sizes can lie); (b"", why) when it is skipped."""
+    import zlib
+
+    from imagewise.units import format_size
+
+    if info.file_size > limit:
+        return b"", (f"expands to {format_size(info.file_size)}; a record is at most "
+                     f"{format_size(limit)}")
+    allowed = max(ratio * max(info.compress_size, 1), 1024 * 1024)
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        with z.open(info) as f:
+            while True:
+                chunk = f.read(1024 * 1024)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > limit:
+                    return b"", (f"expands to more than {format_size(limit)}; a record is at "
+                                 f"most {format_size(limit)}")
+                if total > allowed:
+                    return b"", (f"expands more than {ratio} times its compressed size "
+                                 f"({info.compress_size} bytes): not an OSV record")
+                chunks.append(chunk)
+    except (zlib.error, zipfile.BadZipFile, EOFError, RuntimeError, NotImplementedError,
+            OSError) as e:
+        raise _zip_damaged(path, info.filename, e) from e
+    return b"".join(chunks), ""
+
+
+def iter_documents(path: Path, limit: int = MAX_RECORD_BYTES,
+                   ratio: int = MAX_RATIO) -> Iterator[Document]:
+    """Every OSV document under ``path`` (file, directory or ``.zip``), streamed: a document
+    over ``limit`` bytes, or a zip member expanding over ``ratio`` times, is skipped."""
     if path.is_dir():
         for p in sorted(path.rglob("*")):
             if p.is_file() and (p.suffix.lower() in _RECORD_EXT or p.suffix.lower() == ".zip"):
-                yield from iter_documents(p)
+                yield from iter_documents(p, limit, ratio)
         return
     if not path.exists():
         raise VulnDBError(f"{path}: no such file or directory")
     if path.suffix.lower() == ".zip" or zipfile.is_zipfile(path):
         try:
-            with zipfile.ZipFile(path) as z:
-                for info in z.infolist():
-                    if not info.is_dir() and info.filename.lower().endswith(_RECORD_EXT):
-                        yield f"{path}!{info.filename}", z.read(info)
-        except zipfile.BadZipFile as e:
+            z = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError, ValueError) as e:
             raise VulnDBError(f"{path}: not a valid zip archive: {e}") from e
+        with z:
+            for info in z.infolist():
+                if not info.is_dir() and info.filename.lower().endswith(_RECORD_EXT):
+                    data, why = _read_member(z, info, path, limit, ratio)
+                    yield f"{path}!{info.filename}", data, why
         return
-    yield str(path), path.read_bytes()
+    size = path.stat().st_size
+    if size > limit:
+        from imagewise.units import format_size
+
+        yield str(path), b"", (f"{format_size(size)}; a record is at most "
+                               f"{format_size(limit)}")
+        return
+    yield str(path), path.read_bytes(), ""
+
+
+def _sqlite_message(path: Path, e: sqlite3.Error, writing: bool) -> str:
+    """What really happened, in words, for a SQLite error on ``path``."""
+    text = str(e)
+    if "locked" in text or "busy" in text:
+        if writing:
+            return (f"{path}: another process is writing to this vulnerability database; gave "
+                    f"up after waiting {lock_timeout():g} s (IMAGEWISE_DB_LOCK_TIMEOUT)")
+        return (f"{path}: the vulnerability database stayed locked by another process for "
+                f"{READ_TIMEOUT:g} s; try again")
+    if "readonly" in text or "read-only" in text:
+        if writing:
+            return f"{path}: cannot write to the vulnerability database (read-only file or directory)"
+        return (f"{path}: an import into this database was interrupted and left it to be "
+                "recovered, which a reader cannot do; run 'imagewise db import' or "
+                "'imagewise db update' once to recover it")
+    if "disk is full" in text or "disk I/O" in text:
+        return f"{path}: {text}"
+    if "malformed" in text or "not a database" in text or "encrypted" in text:
+        return f"{path}: not a vulnerability database (the file is damaged: {text})"
+    return f"{path}: vulnerability database error: {text}"
 
 
 class VulnDB:
-    """An OSV database in one SQLite file. Use as a context manager or call ``close()``."""
+    """An OSV database in one SQLite file (WAL mode). Use as a context manager or call
+    ``close()``. Readers open it read-only and never write; a writer waits for another writer
+    (``IMAGEWISE_DB_LOCK_TIMEOUT`` seconds) and writes each import in one transaction, so a
+    reader sees the data before the import or after it, never half of it."""
 
     def __init__(self, path: Path, *, create: bool = False) -> None:
         """Open for reading (scans never write), or with ``create`` for importing."""
         self.path = Path(path)
+        self.writable = create
         if not create and not self.path.is_file():
             raise VulnDBError(
-                f"no vulnerability database at {self.path}; import OSV data with "
-                f"'imagewise db import PATH' (or point --db / IMAGEWISE_DB at one)")
+                f"no vulnerability database at {self.path}; run 'imagewise db update' or import "
+                f"OSV data with 'imagewise db import PATH' (or point --db / IMAGEWISE_DB at one)")
         if create:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise VulnDBError(f"{self.path.parent}: cannot create the directory: "
+                                  f"{e.strerror or e}") from e
+        self.conn: sqlite3.Connection | None = None
         try:
             if create:
-                self.conn = sqlite3.connect(str(self.path))
-                self.conn.executescript(_SCHEMA)
+                self.conn = sqlite3.connect(str(self.path), timeout=lock_timeout(),
+                                            isolation_level=None, check_same_thread=False)
+                self._prepare()
             else:
-                self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+                self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                            timeout=READ_TIMEOUT, isolation_level=None,
+                                            check_same_thread=False)
+                self._check_schema(self._schema())
+        except sqlite3.Error as e:
+            self.close()
+            raise VulnDBError(_sqlite_message(self.path, e, create)) from e
+        except VulnDBError:
+            self.close()
+            raise
+
+    def _schema(self) -> str | None:
+        assert self.conn is not None
+        try:
             row = self.conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            if row is None and create:
-                self.conn.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-                self.conn.commit()
-            elif row is None or row[0] != SCHEMA_VERSION:
-                if row is None:
-                    raise VulnDBError(f"{self.path}: not a vulnerability database (no schema)")
-                raise VulnDBError(f"{self.path}: database schema {row[0]}, expected "
-                                  f"{SCHEMA_VERSION}; re-import into a new file")
-        except sqlite3.DatabaseError as e:
-            raise VulnDBError(f"{self.path}: not a vulnerability database ({e})") from e
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                return None
+            raise
+        return row[0] if row else None
+
+    def _check_schema(self, found: str | None) -> None:
+        if found is None:
+            raise VulnDBError(f"{self.path}: not a vulnerability database (no schema)")
+        if found != SCHEMA_VERSION:
+            raise VulnDBError(f"{self.path}: database schema {found}, expected "
+                              f"{SCHEMA_VERSION}; re-import into a new file")
+
+    def _prepare(self) -> None:
+        """A writer's connection: WAL mode (readers never wait for it), the schema present."""
+        c = self.conn
+        assert c is not None
+        if c.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            c.execute("PRAGMA journal_mode=WAL")
+        c.execute("PRAGMA synchronous=NORMAL")
+        found = self._schema()
+        if found is None:
+            with self.transaction():
+                if self._schema() is None:  # another writer may have just made it
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            c.execute(statement)
+                    c.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)",
+                              (SCHEMA_VERSION,))
+            found = self._schema()
+        self._check_schema(found)
+        if not c.execute("SELECT 1 FROM sqlite_master WHERE name='feeds'").fetchone():
+            with self.transaction():
+                c.execute(_FEEDS)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, begun at once (waiting for another writer up to the lock
+        timeout), committed at the end or rolled back on any error."""
+        c = self.conn
+        assert c is not None
+        try:
+            c.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise VulnDBError(_sqlite_message(self.path, e, True)) from e
+        try:
+            yield c
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        try:
+            c.execute("COMMIT")
+        except sqlite3.Error as e:
+            c.execute("ROLLBACK")
+            raise VulnDBError(_sqlite_message(self.path, e, True)) from e
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        assert self.conn is not None
+        try:
+            yield self.conn
+        except sqlite3.Error as e:
+            raise VulnDBError(_sqlite_message(self.path, e, self.writable)) from e
 
     def close(self) -> None:
-        self.conn.close()
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
 
     def __enter__(self) -> Self:
         return self
@@ -232,59 +419,71 @@ class VulnDB:
         self.close()
 
     # ------------------------------------------------------------------------------ import
-    def import_paths(self, paths: Iterable[Path], reporter: Reporter = NULL) -> ImportStats:
+    def import_paths(self, paths: Iterable[Path], reporter: Reporter = NULL,
+                     after: Callable[[sqlite3.Connection, ImportStats], None] | None = None,
+                     source: str | None = None) -> ImportStats:
+        """Import every OSV document under ``paths`` in one transaction (all or nothing).
+        ``after`` runs inside the transaction when every path is read (``db update`` records
+        its feed state there, so state and data change together); ``source`` names the input
+        in ``db status`` instead of its path (a download's URL)."""
         stats = ImportStats()
-        known = dict(self.conn.execute("SELECT id, modified FROM vulns"))
         now = _now()
-        with self.conn:
+        with self.transaction() as c:
+            known = {vid: _utc(mod) for vid, mod in c.execute("SELECT id, modified FROM vulns")}
             for path in paths:
                 before = stats.seen
                 reporter.start(str(path), f"importing {path}")
-                for where, data in iter_documents(Path(path)):
-                    self._import_document(where, data, known, stats)
+                for where, data, why in iter_documents(Path(path)):
+                    if why:
+                        stats.skipped.append((where, why))
+                    else:
+                        self._import_document(where, data, known, stats)
                     reporter.advance(str(path), 1)
                 reporter.done(str(path))
-                self.conn.execute(
-                    "INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
-                    (str(Path(path).resolve()), now, stats.seen - before))
-            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('last_import', ?)", (now,))
+                c.execute("INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
+                          (source or str(Path(path).resolve()), now, stats.seen - before))
+            c.execute("INSERT OR REPLACE INTO meta VALUES ('last_import', ?)", (now,))
+            if after is not None:
+                after(c, stats)
         return stats
 
     def _import_document(self, where: str, data: bytes, known: dict[str, str],
                          stats: ImportStats) -> None:
         quick = _quick_id_modified(where, data)
-        if quick is not None and quick[0] in known and known[quick[0]] >= _utc(quick[1]):
+        if quick is not None and quick[0] in known and known[quick[0]] and \
+                known[quick[0]] >= _utc(quick[1]):
             stats.unchanged += 1  # unchanged record: not even parsed
             return
         try:
             docs = list(_load_text(where, data))
         except Exception as e:  # noqa: BLE001 - YAML/JSON parsers raise many types; report, go on
-            stats.skipped.append((where, f"cannot parse: {str(e).splitlines()[0][:120]}"))
+            first = str(e).splitlines()[0][:120] if str(e).strip() else type(e).__name__
+            stats.skipped.append((where, f"cannot parse: {first}"))
             return
         for doc in docs:
             try:
                 rec = parse_record(doc)
-            except (ValueError, TypeError, AttributeError) as e:
+            except ValueError as e:
                 stats.skipped.append((where, str(e)))
                 continue
-            modified = _utc(rec.modified)
             old = known.get(rec.id)
-            if old is not None and old >= modified:
+            if old is not None and old >= rec.modified:
                 stats.unchanged += 1
                 continue
-            self._write(rec, modified, where)
-            known[rec.id] = modified
+            self._write(rec, where)
+            known[rec.id] = rec.modified
             if old is None:
                 stats.added += 1
             else:
                 stats.updated += 1
 
-    def _write(self, rec: Record, modified: str, where: str) -> None:
+    def _write(self, rec: Record, where: str) -> None:
         c = self.conn
+        assert c is not None
         c.execute("DELETE FROM affected WHERE vuln_id=?", (rec.id,))
         c.execute(
             "INSERT OR REPLACE INTO vulns VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (rec.id, modified, _utc(rec.published), _utc(rec.withdrawn),
+            (rec.id, rec.modified, rec.published, rec.withdrawn,
              json.dumps(list(rec.aliases)), rec.summary,
              json.dumps(rec.rating.to_json()) if rec.rating else None, where))
         if rec.withdrawn:
@@ -296,19 +495,36 @@ class VulnDB:
 
     # ------------------------------------------------------------------------------ status
     def status(self) -> DBStatus:
-        c = self.conn
-        records = c.execute("SELECT count(*) FROM vulns").fetchone()[0]
-        withdrawn = c.execute("SELECT count(*) FROM vulns WHERE withdrawn != ''").fetchone()[0]
-        per: dict[str, int] = {}
-        for eco, n in c.execute("SELECT ecosystem, count(DISTINCT vuln_id) FROM affected "
-                                "GROUP BY ecosystem ORDER BY ecosystem"):
-            per[eco] = n
-        sources: list[tuple[str, str, int]] = [(r[0], r[1], r[2]) for r in c.execute("SELECT path, imported_at, records FROM sources "
-                                                "ORDER BY imported_at DESC, path")]
-        newest = c.execute("SELECT max(modified) FROM vulns").fetchone()[0] or ""
-        row = c.execute("SELECT value FROM meta WHERE key='last_import'").fetchone()
+        with self._reading() as c:
+            records = c.execute("SELECT count(*) FROM vulns").fetchone()[0]
+            withdrawn = c.execute("SELECT count(*) FROM vulns WHERE withdrawn != ''").fetchone()[0]
+            per: dict[str, int] = {}
+            for eco, n in c.execute("SELECT ecosystem, count(DISTINCT vuln_id) FROM affected "
+                                    "GROUP BY ecosystem ORDER BY ecosystem"):
+                per[str(eco)] = n
+            sources: list[tuple[str, str, int]] = [
+                (r[0], r[1], r[2]) for r in c.execute(
+                    "SELECT path, imported_at, records FROM sources ORDER BY imported_at DESC, path")]
+            newest = ""
+            # a value a version before validation stored may not be a time: take the newest that is
+            for (mod,) in c.execute("SELECT modified FROM vulns ORDER BY modified DESC"):
+                newest = _utc(str(mod))
+                if newest:
+                    break
+            row = c.execute("SELECT value FROM meta WHERE key='last_import'").fetchone()
         return DBStatus(self.path, records, withdrawn, per, sources,
                         newest, row[0] if row else "")
+
+    def feeds(self) -> dict[str, dict[str, Any]]:
+        """What ``db update`` fetched per ecosystem: url, etag, last_modified, checked_at,
+        updated_at, records ({} for a database only ever imported by hand)."""
+        with self._reading() as c:
+            if not c.execute("SELECT 1 FROM sqlite_master WHERE name='feeds'").fetchone():
+                return {}
+            cols = ("url", "etag", "last_modified", "checked_at", "updated_at", "records")
+            return {row[0]: dict(zip(cols, row[1:], strict=True)) for row in c.execute(
+                "SELECT ecosystem, url, etag, last_modified, checked_at, updated_at, records "
+                "FROM feeds ORDER BY ecosystem")}
 
     # ------------------------------------------------------------------------------ lookup
     def lookup(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[tuple[str, Affected]]]:
@@ -323,8 +539,13 @@ class VulnDB:
                 chunk = ordered[i:i + 500]
                 q = ("SELECT vuln_id, release, name, data FROM affected WHERE ecosystem=? AND name IN "
                      f"({','.join('?' * len(chunk))})")
-                for vid, release, name, data in self.conn.execute(q, (eco, *chunk)):
-                    entry = Affected.from_json(eco, release, name, json.loads(data))
+                with self._reading() as c:
+                    rows = c.execute(q, (eco, *chunk)).fetchall()
+                for vid, release, name, data in rows:
+                    try:
+                        entry = Affected.from_json(eco, release, name, json.loads(data))
+                    except (ValueError, TypeError, KeyError, AttributeError):
+                        continue  # a damaged row: it cannot match anything
                     out.setdefault((eco, name), []).append((vid, entry))
         return out
 
@@ -335,8 +556,14 @@ class VulnDB:
             chunk = wanted[i:i + 500]
             q = ("SELECT id, aliases, summary, rating, modified, published FROM vulns WHERE id IN "
                  f"({','.join('?' * len(chunk))})")
-            for vid, aliases, summary, rating, modified, published in self.conn.execute(q, chunk):
-                out[vid] = RecordInfo(vid, tuple(json.loads(aliases)), summary or "",
-                                      Rating.from_json(json.loads(rating)) if rating else None,
-                                      modified, published or "")
+            with self._reading() as c:
+                rows = c.execute(q, chunk).fetchall()
+            for vid, aliases, summary, rating, modified, published in rows:
+                try:
+                    out[vid] = RecordInfo(vid, tuple(map(str, json.loads(aliases))),
+                                          str(summary or ""),
+                                          Rating.from_json(json.loads(rating)) if rating else None,
+                                          modified, published or "")
+                except (ValueError, TypeError, KeyError, AttributeError):
+                    out[vid] = RecordInfo(vid, (), "", None, str(modified), "")
         return out

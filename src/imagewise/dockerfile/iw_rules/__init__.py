@@ -43,13 +43,13 @@ from imagewise.dockerfile.iw_rules.layers import (
     merge_reason,
     mergeable,
 )
-from imagewise.dockerfile.iw_rules.secrets import mask, secret_name, secret_value
+from imagewise.dockerfile.iw_rules.secrets import secret_name, secret_value
 
 __all__ = [
     "DEFAULT_REGISTRIES", "IW_RULES", "POSIX_SHELLS", "IWContext", "IWRule", "build",
     "buildctx",
     "cache_cleanups", "check", "consecutive_runs", "context_from_lint", "dockerignore_excludes",
-    "images", "installs", "is_windows", "layers", "mask", "merge_reason", "mergeable",
+    "images", "installs", "is_windows", "layers", "merge_reason", "mergeable",
     "npm_installs", "posix_shell_at", "register_all", "script_of", "secret_name", "secret_value",
     "secrets", "split_image", "stage_chain", "tag_is_pinned",
 ]
