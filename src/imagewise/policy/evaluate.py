@@ -10,7 +10,8 @@ from typing import Any
 
 from imagewise.findings import Finding, Location, Severity
 from imagewise.policy.grouping import group, rules_of
-from imagewise.policy.model import SEVERITIES, Policy, registry_allowed
+from imagewise.policy.model import SEVERITIES, Policy
+from imagewise.registries import registry_allowed
 from imagewise.units import format_size
 
 AREAS = ("build", "security", "performance", "operations")

@@ -68,19 +68,6 @@ class Policy:
         return self.rules.get(rule_id)
 
 
-_DOCKER_HUB = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
-
-
-def registry_allowed(registry: str, patterns: tuple[str, ...] | list[str]) -> bool:
-    """Whether ``registry`` matches one of the glob ``patterns`` (``*.pkg.dev``); Docker Hub's
-    names are one registry. Used by the ``allowed_registries`` gate and by rule IW102."""
-    from fnmatch import fnmatchcase
-
-    reg = registry.lower()
-    names = _DOCKER_HUB if reg in _DOCKER_HUB else {reg}
-    return any(fnmatchcase(n, p.lower()) for n in names for p in patterns)
-
-
 def default_text() -> str:
     return resources.files("imagewise.policy").joinpath("default.yaml").read_text("utf-8")
 

@@ -77,7 +77,7 @@ def _base_pinned(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
       "Pull the base image from an allowed registry (or mirror it there), or add the registry "
       "to `allowed-registries`.")
 def _base_registry(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
-    from imagewise.policy.model import registry_allowed
+    from imagewise.registries import registry_allowed
 
     allowed = ctx.allowed_registries or (
         DEFAULT_REGISTRIES if ctx.default_registries is None else ctx.default_registries)
