@@ -96,8 +96,9 @@ def test_the_same_password_is_masked_the_same_way_by_lint_audit_scan_and_inspect
     assert audit["message"] == f"ENV DB_PASSWORD={STARS} looks like a secret"
     [sudo] = [f["message"] for f in check["audit"] if f["rule"] == "DKL-DI-0001"]
     assert f"https://ghp_{STARS}@github.com" in sudo  # history quoted by the audit, masked
-    [secret] = [s for s in check["secrets"] if s["path"] == "config.Env[1]"]
-    assert secret["masked"] == STARS
+    # the secret detector's hit on the same ENV is grouped under the audit finding (one problem)
+    assert any(r.startswith("secret/") for r in audit.get("also", ())), audit
+    assert not [s for s in check["secrets"] if s["path"].startswith("config.Env")]
     inspect = json.loads(_invoke("inspect", planted_image, "--format", "json").stdout)
     assert f"DB_PASSWORD={STARS}" in inspect["config"]["env"]
 
