@@ -91,9 +91,15 @@ def _check(image: str, cache: Path, *extra: str) -> subprocess.CompletedProcess[
 
 
 def _secrets(res: subprocess.CompletedProcess[str]) -> tuple[list[Any], dict[str, int]]:
+    """The secrets found in the layer content, as (rule, path): the secrets section, and the
+    secret rules an audit finding on a credential file carries along (``also``)."""
     assert res.returncode in (0, 1), res.stderr
     doc = json.loads(res.stdout)
-    return sorted((s["rule"], s["path"]) for s in doc["secrets"]), doc["timing"]
+    found = [(s["rule"], s["path"].lstrip("/")) for s in doc["secrets"]]
+    for a in doc["audit"]:
+        found += [(rule, a.get("path", "").lstrip("/")) for rule in a.get("also", ())
+                  if rule.startswith("secret/")]
+    return sorted(found), doc["timing"]
 
 
 def _refused(res: subprocess.CompletedProcess[str]) -> None:

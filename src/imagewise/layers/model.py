@@ -168,7 +168,10 @@ class Visitor:
     # Order per layer: begin_layer, [restore_layer on a hit], visit..., layer_result (on a miss,
     # to store), end_layer. So per-layer state must still be held when layer_result is called.
     # The value may be stored only at the end of the pass (once the layer's digest check has
-    # passed): return a fresh object, never one the visitor keeps mutating.
+    # passed): return a fresh object, never one the visitor keeps mutating. ``None`` means
+    # nothing to keep: the layer is then read again next time (a visitor that does not override
+    # ``layer_result`` stores nothing and needs nothing to be replayed). ``restore_layer`` gets
+    # exactly what this version of the visitor returned for a layer with the same content.
     cacheable: bool = True
 
     def layer_result(self, index: int, layer: Layer) -> object:

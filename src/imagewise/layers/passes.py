@@ -392,9 +392,12 @@ def _one_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Rep
     digest = str(layer.digest)
     if cache is not None and _replay(layer, visitors, cache, digest):
         # the blob bound to the cached diff_id must be the one stored here: a local file is
-        # hashed (in the background, settled before the pass returns); a registry serves
-        # blobs by digest, so there the digest is the content (see docs/architecture.md)
-        checks.start(layer, stored=True)
+        # hashed (in the background, settled before the pass returns) unless the source named
+        # it by hashing it in this run; a registry serves blobs by digest, so there the digest
+        # is the content (see docs/architecture.md)
+        hashed_here = getattr(layer.source, "hashed_here", None)
+        if hashed_here is None or not hashed_here(layer.digest):
+            checks.start(layer, stored=True)
         reporter.advance(key, layer.size)
     else:
         records: list[Any] = []

@@ -155,6 +155,11 @@ class DockerArchiveSource(Source):
         return VerifyingReader(self._view.open(name), desc.digest, desc.size,  # type: ignore[return-value]
                                f"{self.path}: {name}", hashed=desc.digest in self._hashed)
 
+    def hashed_here(self, digest: Digest) -> bool:
+        """Whether ``digest`` was computed from the archive member itself when this source was
+        opened (a layer named by no digest, e.g. kaniko's ``*.tar.gz``): no need to hash again."""
+        return digest in self._hashed
+
     def blob_region(self, desc: Descriptor) -> Region | None:
         if self._oci is not None:
             return self._oci.blob_region(desc)
