@@ -109,3 +109,17 @@ def test_lint_in_threads_matches_serial_lint() -> None:
         threaded = list(pool.map(run, texts * 2))
     assert threaded == serial * 2
     assert sum(map(len, serial)) > 500
+
+
+def test_records_with_dict_fields_hash_without_them_and_compare_with_them() -> None:
+    from imagewise.dockerfile.config import LintConfig
+    from imagewise.dockerfile.model import Instruction
+    from imagewise.findings import Severity
+
+    a = Instruction("RUN", "RUN --mount=type=cache x", 1, 1, flags={"--mount": ("type=cache",)})
+    b = a.replace(flags={})
+    assert hash(a) == hash(b) and a != b  # a dataclass field's hash=False
+    assert a == a.replace() and {a, a.replace()} == {a}
+    c = LintConfig().replace(override={"DL3008": Severity.ERROR})
+    assert c != LintConfig() and hash(c) == hash(LintConfig())
+    assert LintConfig().override == {} and LintConfig().override is not LintConfig().override

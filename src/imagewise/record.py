@@ -11,7 +11,8 @@ in ``_uncompared`` (a dataclass field's ``compare=False``), fields only hashing 
 Why not ``dataclasses``: a dataclass generates and compiles its methods when its module is
 imported, about a millisecond per class (more when frozen), and the image, reference and analysis
 models hold a few dozen of them. That was a tenth of ``imagewise analyze``'s run time before any
-work began. Modules off the start-up path (lint rules, SBOM, policy) keep dataclasses.
+work began; ``imagewise lint`` (model, config, rule table, shell model) is on that path too.
+Modules off it (SBOM, policy, vulnerability matching) keep dataclasses.
 """
 
 from __future__ import annotations

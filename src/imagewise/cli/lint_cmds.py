@@ -69,7 +69,7 @@ def _config(config: str | None, threshold: str | None = None, no_fail: bool = Fa
         cfg = cfg.replace(context_dir=os.path.abspath(context))
     if threshold is not None:
         cfg = cfg.replace(failure_threshold=None if threshold == "none"
-                      else Severity.parse(threshold))
+                          else Severity.parse(threshold))
     if no_fail:
         cfg = cfg.replace(no_fail=True)
     if ignore:

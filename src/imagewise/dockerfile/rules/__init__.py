@@ -152,15 +152,18 @@ def _load_entry_points() -> None:
 def _group_declared(group: str) -> bool:
     """Whether any distribution on ``sys.path`` names entry point ``group`` in its
     ``entry_points.txt``: reading those few files costs far less than importing
-    ``importlib.metadata`` (a tenth of a lint run), which reads them all again when one does."""
+    ``importlib.metadata`` (a tenth of a lint run), which reads them all again when one does.
+    A superset test: any mention of the group's name sends the question on to importlib."""
     import os
     import sys
 
-    needle = f"[{group}]".encode()
+    needle = group.encode()
     for entry in sys.path:
         try:
             with os.scandir(entry or ".") as it:
                 names = [e.path for e in it if e.name.endswith((".dist-info", ".egg-info"))]
+            if entry.endswith(".egg"):  # an unzipped egg on the path
+                names.append(os.path.join(entry, "EGG-INFO"))
         except OSError:  # a missing path, or a zip file: importlib.metadata looks inside that
             if os.path.isfile(entry):
                 return True

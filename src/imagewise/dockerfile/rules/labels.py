@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from urllib.parse import urlparse
 
 from imagewise.dockerfile.context import LintContext
@@ -42,6 +41,8 @@ def valid_url(value: str) -> bool:
 
 
 def valid_rfc3339(value: str) -> bool:
+    from datetime import datetime  # only for a label this rule checks as a date
+
     if not re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$",
                     value):
         return False
