@@ -28,7 +28,17 @@ from typing import IO, Any
 from imagewise.errors import ImageFormatError, InvalidReference, NotAnImage
 from imagewise.oci import media
 from imagewise.oci.digest import Digest
-from imagewise.oci.model import Descriptor, ImageConfig, Index, Manifest, parse_manifest
+from imagewise.oci.model import (
+    Descriptor,
+    ImageConfig,
+    Index,
+    Manifest,
+    expect,
+    load_json,
+    optional,
+    parse_manifest,
+    string_list,
+)
 from imagewise.reference import ImageReference
 from imagewise.sources.base import Source
 from imagewise.sources.blobio import (
@@ -88,12 +98,16 @@ class DockerArchiveSource(Source):
             what = "an empty tar archive" if not names else "a plain tar archive"
             raise NotAnImage(f"{self.path} is {what}, not an image: it has no manifest.json "
                              "or index.json (was it made with tar rather than docker save?)")
-        try:
-            doc = json.loads(v.read("manifest.json", media.MAX_METADATA_BYTES))
-        except (ValueError, UnicodeDecodeError) as e:
-            raise ImageFormatError(f"{self.path}: manifest.json is not valid JSON: {e}") from e
-        if not isinstance(doc, list) or not doc or not all(isinstance(e, dict) for e in doc):
-            raise ImageFormatError(f"{self.path}: manifest.json is not a list of images")
+        doc = load_json(v.read("manifest.json", media.MAX_METADATA_BYTES),
+                        f"{self.path}: manifest.json", list)
+        if not doc:
+            raise ImageFormatError(f"{self.path}: manifest.json lists no images")
+        for i, entry in enumerate(doc):
+            where = f"{self.path}: manifest.json[{i}]"
+            expect(entry, dict, where)
+            optional(entry, "Config", str, where)
+            string_list(entry.get("Layers"), f"{where}.Layers")
+            string_list(entry.get("RepoTags"), f"{where}.RepoTags")
         if index is not None:
             if index >= len(doc):
                 raise ImageFormatError(f"{self.path}: no image @{index}; the archive has {len(doc)}")
@@ -174,7 +188,7 @@ class DockerArchiveSource(Source):
         cfg_digest = Digest.of(cfg_raw)
         self._blobs[cfg_digest] = cfg_name
         layers = self._entry.get("Layers")
-        if not isinstance(layers, list) or not all(isinstance(x, str) for x in layers):
+        if layers is None:
             raise ImageFormatError(f"{self.path}: manifest.json entry has no Layers list")
         real = self._stored_manifest(cfg_digest)
         if real is not None:

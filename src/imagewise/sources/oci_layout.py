@@ -19,7 +19,18 @@ from imagewise.errors import DigestMismatch, ImageFormatError, NotAnImage
 from imagewise.fileio import atomic_write
 from imagewise.oci import media
 from imagewise.oci.digest import Digest
-from imagewise.oci.model import Descriptor, Index, Manifest, Platform, load_json, parse_manifest
+from imagewise.oci.model import (
+    Descriptor,
+    ImageConfig,
+    Index,
+    Manifest,
+    Platform,
+    expect,
+    load_json,
+    optional,
+    parse_manifest,
+    string_map,
+)
 from imagewise.sources.base import Sink, Source
 from imagewise.sources.blobio import CHUNK, DirView, Region, TarIndex, VerifyingReader
 
@@ -53,9 +64,9 @@ class OCIStoreSource(Source):
             raise NotAnImage(f"{self._label} is not an OCI image layout: no index.json")
         if v.has(LAYOUT_FILE):
             doc = load_json(v.read(LAYOUT_FILE, 4096), f"{self._label}: oci-layout")
-            if not str(doc.get("imageLayoutVersion", "")).startswith("1."):
-                raise ImageFormatError(f"{self._label}: unsupported layout version "
-                                       f"{doc.get('imageLayoutVersion')!r}")
+            version = optional(doc, "imageLayoutVersion", str, f"{self._label}: oci-layout:") or ""
+            if not version.startswith("1."):
+                raise ImageFormatError(f"{self._label}: unsupported layout version {version!r}")
         raw = v.read("index.json", media.MAX_METADATA_BYTES)
         top = parse_manifest(raw, media.OCI_INDEX)
         if not isinstance(top, Index):
@@ -226,8 +237,10 @@ class OCILayoutSink(BlobDirSink):
         if os.path.exists(index_file):
             with open(index_file, "rb") as f:
                 doc = load_json(f.read(), f"{self.path}/index.json")
-        for e in doc.get("manifests") or []:
-            name = (e.get("annotations") or {}).get(REF_NAME)
+        where = f"{self.path}/index.json:"
+        for i, e in enumerate(optional(doc, "manifests", list, where) or ()):
+            expect(e, dict, f"{where} manifests[{i}]")
+            name = string_map(e.get("annotations"), f"{where} manifests[{i}].annotations").get(REF_NAME)
             if self.tag and name == self.tag:
                 continue  # the tag moves to the new image
             if not self.tag and not name and e.get("digest") == str(m.digest):
@@ -257,9 +270,7 @@ class OCILayoutSink(BlobDirSink):
             return None
         try:
             with open(self._blob_file(m.config.digest), "rb") as f:
-                cfg = json.loads(f.read(media.MAX_METADATA_BYTES))
-            if isinstance(cfg, dict) and cfg.get("os") and cfg.get("architecture"):
-                return Platform(str(cfg["os"]), str(cfg["architecture"]), str(cfg.get("variant") or ""))
-        except (OSError, ValueError):
-            pass
-        return None
+                cfg = ImageConfig.parse(f.read(media.MAX_METADATA_BYTES + 1))
+        except (OSError, ImageFormatError):
+            return None
+        return cfg.platform if cfg.os and cfg.architecture else None
