@@ -163,6 +163,10 @@ class DockerArchiveSource(Source):
         return VerifyingReader(self._view.open(name), desc.digest, desc.size,  # type: ignore[return-value]
                                f"{self.path}: {name}", hashed=desc.digest in self._hashed)
 
+    def vouches_for(self, desc: Descriptor) -> bool:
+        """Not for a layer named by hashing its own member (kaniko's ``<hex>.tar.gz``)."""
+        return self._oci is not None or desc.digest not in self._hashed
+
     def blob_region(self, desc: Descriptor) -> Region | None:
         if self._oci is not None:
             return self._oci.blob_region(desc)
@@ -272,7 +276,7 @@ class DockerArchiveSink(BlobDirSink):
     def __init__(self, path: str, reference: ImageReference | None = None) -> None:
         from imagewise.sources.oci_archive import staging_dir
 
-        self._tmp = staging_dir(path, "docker-archive")
+        self._tmp, self._staging_lock = staging_dir(path, "docker-archive")
         self.path = path
         self.reference = reference
         self.name = f"docker-archive:{path}" + (f":{reference}" if reference else "")
@@ -327,9 +331,9 @@ class DockerArchiveSink(BlobDirSink):
         pack_layout(self._tmp, self.path, first=tuple(files))
 
     def close(self) -> None:
-        import shutil
+        from imagewise.sources.oci_archive import release_staging
 
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        release_staging(self._tmp, self._staging_lock)
 
 
 __all__ = ["DirView", "DockerArchiveSink", "DockerArchiveSource", "TarIndex"]
