@@ -38,16 +38,22 @@ def test_round_trip_docker_archive_registry_oci_registry(registry: RegistryServe
     assert r1.blobs_copied == 15
     r2 = copy(first, layout)
     r3 = copy(layout, second)
-    assert r1.digest == r2.digest == r3.digest
-    # the OCI layout holds the registry's manifest bytes exactly
-    raw = (tmp_path / "layout" / "blobs" / "sha256" / r1.digest[7:]).read_bytes()
+    # the archive's Docker v2 manifest keeps its digest in the registry; the OCI layout gets it
+    # with OCI media types (a new digest, reported), which the second registry then keeps
+    assert r2.source_digest == r1.digest != r2.digest == r3.digest
+    assert r1.media_type == "application/vnd.docker.distribution.manifest.v2+json"
+    assert r2.media_type == "application/vnd.oci.image.manifest.v1+json"
+    raw = (tmp_path / "layout" / "blobs" / "sha256" / r2.digest[7:]).read_bytes()
     with open_source(first) as src:
-        assert src.top().raw == raw
-    assert json.loads((tmp_path / "layout" / "index.json").read_text())["manifests"][0]["digest"] == r1.digest
-    for ref in (first, second):
+        original = json.loads(src.top().raw)
+    converted = json.loads(raw)
+    assert [x["digest"] for x in converted["layers"]] == [x["digest"] for x in original["layers"]]
+    assert converted["config"]["digest"] == original["config"]["digest"]
+    assert json.loads((tmp_path / "layout" / "index.json").read_text())["manifests"][0]["digest"] == r2.digest
+    for ref, digest in ((first, r1.digest), (second, r2.digest)):
         ours = inspect_image(ref)
         theirs = skopeo_inspect(ref)
-        assert ours["digest"] == theirs["Digest"] == r1.digest
+        assert ours["digest"] == theirs["Digest"] == digest
         assert [x["digest"] for x in ours["layers"]] == theirs["Layers"]
         assert len(theirs["Layers"]) == 14
         assert ours["platform"] == f"{theirs['Os']}/{theirs['Architecture']}"

@@ -8,46 +8,53 @@ What is copied:
 * With ``platform`` and an index source, only the matching image: the destination then holds
   that platform's manifest (its digest is the child's digest, as in ``skopeo copy`` without
   ``--all``). A sink that holds single images only (docker-archive) always gets one platform,
-  the host's unless ``platform`` says otherwise.
+  the host's unless ``platform`` says otherwise. With ``platform`` and a single-platform source,
+  the image must be that platform (``PlatformNotFound`` names the one it is).
 
-Digests are never changed: nothing is converted or recompressed. A Docker v2 manifest therefore
-stays a Docker v2 manifest in an OCI layout (valid per the image-layout spec, and read by
-imagewise, crane and containerd; skopeo's ``oci:`` transport only lists OCI media types).
+Blob bytes are never changed: nothing is recompressed. Manifests keep their bytes too, except
+that a sink writing an OCI image layout (``oci:``, ``oci-archive:``, and the ``index.json`` of a
+``docker-archive:``) gets Docker v2 manifests and manifest lists rewritten with OCI media types
+(``oci/convert.py``), because layout readers (skopeo, umoci) find only those by tag; the
+result's ``source_digest`` then differs from ``digest``.
 
 Blobs (configs and layers, deduplicated) go in parallel threads. A blob the sink already has is
-skipped; between two repositories of the same registry a blob is mounted instead of sent.
+skipped; between two repositories of the same registry a blob is mounted instead of sent. A
+layer whose digest the source cannot vouch for (a docker-archive layer named by hashing its own
+bytes) is decompressed and checked against its diff_id before anything is committed.
 Manifests follow their blobs (children before the top), then the sink commits.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
-from imagewise.errors import ImageFormatError
+from imagewise.errors import DigestMismatch, ImageFormatError
 from imagewise.fileio import Reader
 from imagewise.oci.digest import Digest
-from imagewise.oci.model import Descriptor, Index, Manifest, Platform
+from imagewise.oci.model import Descriptor, ImageConfig, Index, Manifest, Platform
 from imagewise.progress import NULL, Reporter
 from imagewise.record import Record
-from imagewise.sources.base import Sink, Source
+from imagewise.sources.base import Sink, Source, check_platform
 
 DEFAULT_JOBS = 6
 TOTAL = "copy"  # the Reporter key of the overall progress (per-blob keys are digests)
 
 
 class CopyResult(Record):
-    """What a copy did. ``digest`` is the destination's top manifest digest."""
+    """What a copy did. ``digest`` is the destination's top manifest digest; ``source_digest``
+    the source's, different only when the manifests were converted to OCI media types."""
 
     __slots__ = (  # noqa: RUF023 - in field order
         "source", "destination", "digest", "media_type", "manifests", "blobs_copied",
-        "blobs_skipped", "blobs_mounted", "bytes_copied",
+        "blobs_skipped", "blobs_mounted", "bytes_copied", "source_digest",
     )
 
     def __init__(self, source: str, destination: str, digest: str, media_type: str,
                  manifests: int, blobs_copied: int, blobs_skipped: int, blobs_mounted: int,
-                 bytes_copied: int) -> None:
+                 bytes_copied: int, source_digest: str = "") -> None:
         self.source = source
         self.destination = destination
         self.digest = digest
@@ -57,6 +64,12 @@ class CopyResult(Record):
         self.blobs_skipped = blobs_skipped
         self.blobs_mounted = blobs_mounted
         self.bytes_copied = bytes_copied
+        self.source_digest = source_digest or digest
+
+    @property
+    def converted(self) -> bool:
+        """True when the destination holds OCI conversions of Docker manifests."""
+        return self.source_digest != self.digest
 
     def to_json(self) -> dict[str, Any]:
         """The fields by name (what ``dataclasses.asdict`` gave)."""
@@ -100,6 +113,8 @@ def copy_image(
     accepts_index = getattr(sink, "accepts_index", True)
     if isinstance(top, Index) and (platform is not None or not accepts_index):
         top = _select(source, top, platform or Platform.host())
+    elif isinstance(top, Manifest) and platform is not None:
+        check_platform(ImageConfig.parse(source.read_blob(top.config)), platform)
     children: list[Manifest] = []
     nested: list[Index] = []
     if isinstance(top, Index):
@@ -125,12 +140,15 @@ def copy_image(
                 continue  # foreign layers stay where their URLs point
             blobs.setdefault(str(d.digest), d)
 
+    unvouched = _unvouched_diff_ids(source, images)
     mount_from = _mount_repository(source, sink)
     stats = {"copied": 0, "skipped": 0, "mounted": 0, "bytes": 0}
     lock = threading.Lock()
 
     def transfer(desc: Descriptor) -> None:
         key = str(desc.digest)
+        if key in unvouched:
+            _check_diff_id(source, desc, unvouched[key])
         if sink.has_blob(desc):
             with lock:
                 stats["skipped"] += 1
@@ -168,21 +186,74 @@ def copy_image(
         reporter.done(TOTAL)
 
     later: list[Manifest | Index] = [*children, *nested]  # children before the indexes listing them
+    written = top
+    if getattr(sink, "oci_media_types", False):
+        later, written = _to_oci(later, top)
     for doc in later:
         sink.put_manifest(doc, top=False)
-    sink.put_manifest(top, top=True)
+    sink.put_manifest(written, top=True)
     sink.commit()
     return CopyResult(
         source=source.name,
         destination=sink.name,
-        digest=str(top.digest),
-        media_type=top.media_type,
+        digest=str(written.digest),
+        media_type=written.media_type,
         manifests=1 + len(children) + len(nested),
         blobs_copied=stats["copied"],
         blobs_skipped=stats["skipped"],
         blobs_mounted=stats["mounted"],
         bytes_copied=stats["bytes"],
+        source_digest=str(top.digest),
     )
+
+
+def _to_oci(later: list[Manifest | Index], top: Manifest | Index,
+            ) -> tuple[list[Manifest | Index], Manifest | Index]:
+    """The documents with Docker media types converted (indexes re-pointed at converted
+    children), in the same order; see ``oci/convert.py``."""
+    from imagewise.oci.convert import index_to_oci, manifest_to_oci
+
+    converted: dict[str, Manifest | Index] = {}
+
+    def convert(doc: Manifest | Index) -> Manifest | Index:
+        new = manifest_to_oci(doc) if isinstance(doc, Manifest) else index_to_oci(doc, converted)
+        if new is not doc:
+            converted[str(doc.digest)] = new
+        return new
+
+    out = [convert(d) for d in later]  # manifests, then the nested indexes listing them
+    return out, convert(top)
+
+
+def _unvouched_diff_ids(source: Source, images: list[Manifest]) -> dict[str, Digest | None]:
+    """The layers whose digest the source cannot vouch for, with the diff_id each must
+    decompress to (``None`` when the config lists none: the layer must still decompress)."""
+    out: dict[str, Digest | None] = {}
+    for m in images:
+        doubtful = [i for i, d in enumerate(m.layers) if not source.vouches_for(d)]
+        if not doubtful:
+            continue
+        diff_ids = ImageConfig.parse(source.read_blob(m.config)).diff_ids
+        if diff_ids and len(diff_ids) != len(m.layers):
+            raise ImageFormatError(f"manifest has {len(m.layers)} layers but config lists "
+                                   f"{len(diff_ids)} diff_ids")
+        for i in doubtful:
+            out[str(m.layers[i].digest)] = diff_ids[i] if diff_ids else None
+    return out
+
+
+def _check_diff_id(source: Source, desc: Descriptor, diff_id: Digest | None) -> None:
+    """Decompress the layer from the source and compare what comes out with its diff_id
+    (a corrupt layer raises LayerReadError, naming it)."""
+    from imagewise.layers.decompress import open_decompressed
+
+    h = hashlib.new(diff_id.algorithm if diff_id is not None else "sha256")
+    with open_decompressed(source.open_blob(desc), desc.media_type, str(desc.digest)) as f:
+        while chunk := f.read_chunk():  # type: ignore[attr-defined]
+            h.update(chunk)
+    if diff_id is not None and h.hexdigest() != diff_id.hex:
+        raise DigestMismatch(str(diff_id), f"{diff_id.algorithm}:{h.hexdigest()}",
+                             f"layer {desc.digest} decompressed")
 
 
 def _select(source: Source, index: Index, platform: Platform) -> Manifest:

@@ -19,14 +19,18 @@ TMP_PREFIX = ".tmp-"
 
 
 @contextmanager
-def atomic_write(dest: str, mode: int | None = 0o644) -> Iterator[IO[bytes]]:
+def atomic_write(dest: str, mode: int | None = 0o644, *,
+                 tmp_dir: str | None = None) -> Iterator[IO[bytes]]:
     """Yield a binary file that becomes ``dest`` when the block ends without an error.
 
     ``mode`` is applied before the rename (``None`` keeps ``mkstemp``'s private 0600).
+    ``tmp_dir``: where the temporary file is made (default: beside ``dest``; it must be on the
+    same filesystem).
     """
     import tempfile  # not at the top: most commands never write a file
 
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=os.path.dirname(os.path.abspath(dest)))
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX,
+                               dir=tmp_dir or os.path.dirname(os.path.abspath(dest)))
     try:
         with os.fdopen(fd, "wb") as f:
             yield f

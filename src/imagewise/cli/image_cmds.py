@@ -129,7 +129,10 @@ def inspect_cmd(image: str, fmt: str, platform: str | None, insecure: bool,
 @command("copy")
 @argument("src")
 @argument("dst")
-@platform_option
+@option("--platform", metavar="OS/ARCH[/VARIANT]",
+        help="Copy only this platform's image (default: every platform of a multi-platform "
+             "image; a docker-archive destination holds one, this host's). A single-platform "
+             "image must be this platform.")
 @option("--jobs", "-j", type=int_range(1, 64), default=6, show_default=True,
          help="Blobs transferred in parallel.")
 @option("--format", "fmt", choices=["text", "json"], default="text",
@@ -137,10 +140,12 @@ def inspect_cmd(image: str, fmt: str, platform: str | None, insecure: bool,
 @insecure_option
 @handle_errors
 def copy_cmd(src: str, dst: str, platform: str | None, jobs: int, fmt: str, insecure: bool) -> None:
-    """Copy an image from SRC to DST, preserving the manifest digest.
+    """Copy an image from SRC to DST, preserving the manifest digest where the format allows.
 
-    An index (multi-platform image) is copied whole, every platform, unless --platform picks one.
+    An index (multi-platform image) is copied whole, every platform, unless --platform picks one
+    (a docker-archive destination holds one image: this host's unless --platform says otherwise).
     Blobs the destination has are skipped; on one registry they are mounted across repositories.
+    An OCI layout or archive gets Docker manifests converted to OCI media types (a new digest).
 
       imagewise copy docker-archive:app.tar docker://localhost:5000/app:1.0
       imagewise copy docker://localhost:5000/app:1.0 oci:./backup:1.0
@@ -162,3 +167,6 @@ def copy_cmd(src: str, dst: str, platform: str | None, jobs: int, fmt: str, inse
             f"({format_size(result.bytes_copied)}), {result.blobs_skipped} already present, "
             f"{result.blobs_mounted} mounted, {result.manifests} manifest(s)"
         )
+        if result.converted:
+            echo(f"note: converted to OCI media types for {result.destination}: the source "
+                 f"digest was {result.source_digest}")

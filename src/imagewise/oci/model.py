@@ -41,10 +41,11 @@ class Platform(Record):
         return cls("linux", arch, variant)
 
     @classmethod
-    def from_json(cls, d: dict[str, Any] | None) -> Platform | None:
+    def from_json(cls, d: dict[str, Any] | None, where: str = "platform") -> Platform | None:
         if not d:
             return None
-        return cls(str(d.get("os", "")), str(d.get("architecture", "")), str(d.get("variant", "") or ""))
+        return cls(optional(d, "os", str, where) or "", optional(d, "architecture", str, where) or "",
+                   optional(d, "variant", str, where) or "")
 
     def matches(self, other: Platform) -> bool:
         """True when ``other`` (an index entry) satisfies this wanted platform."""
@@ -74,18 +75,26 @@ class Descriptor(Record):
         self.urls = urls
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Descriptor:
-        try:
-            return cls(
-                media_type=str(d.get("mediaType", "")),
-                digest=Digest.parse(d["digest"]),
-                size=int(d["size"]),
-                annotations=dict(d.get("annotations") or {}),
-                platform=Platform.from_json(d.get("platform")),
-                urls=tuple(d.get("urls") or ()),
-            )
-        except (KeyError, TypeError, ValueError) as e:
-            raise ImageFormatError(f"malformed descriptor: {e}") from e
+    def from_json(cls, d: Any, where: str = "descriptor") -> Descriptor:
+        """A descriptor from its JSON object; every field's type is checked (``where`` names the
+        descriptor in messages, e.g. ``manifest: layers[2]``)."""
+        obj = expect(d, dict, where)
+        digest = expect(obj.get("digest"), str, f"{where}.digest")
+        size = obj.get("size")
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise ImageFormatError(f"{where}.size must be an integer, not {kind_of(size)}")
+        if size < 0:
+            raise ImageFormatError(f"{where}.size is negative ({size})")
+        platform = obj.get("platform")
+        return cls(
+            media_type=optional(obj, "mediaType", str, where) or "",
+            digest=_parse_digest(digest, f"{where}.digest"),
+            size=size,
+            annotations=string_map(obj.get("annotations"), f"{where}.annotations"),
+            platform=None if platform is None else Platform.from_json(
+                expect(platform, dict, f"{where}.platform"), f"{where}.platform"),
+            urls=tuple(string_list(obj.get("urls"), f"{where}.urls")),
+        )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"mediaType": self.media_type, "digest": str(self.digest), "size": self.size}
@@ -152,38 +161,136 @@ class Index(Record):
         raise PlatformNotFound(str(wanted), self.platforms())
 
 
-def load_json(raw: bytes, what: str) -> dict[str, Any]:
+#: deepest nesting of arrays and objects a metadata document may have (real ones stay under 10)
+MAX_JSON_DEPTH = 64
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
+
+
+def json_depth_exceeds(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when arrays and objects in ``raw`` nest deeper than ``limit`` (checked before
+    parsing, so a document of 100,000 ``[`` is refused rather than overflowing the parser).
+    Cheap for real documents: only one with more than ``limit`` openers is looked at closely."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    # drop escaped backslashes and quotes, keep only brackets and quotes, drop strings without
+    # brackets (or two adjacent ones merged: still string), then what lies between quotes:
+    # the document's own brackets are left
+    marks = raw.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
+    marks = marks.replace(b'""', b"")
+    brackets = b"".join(marks.split(b'"')[::2]).replace(b"{", b"[").replace(b"}", b"]")
+    for level in range(limit):  # each round removes the innermost level
+        shorter = brackets.replace(b"[]", b"")
+        if len(shorter) == len(brackets):
+            # unbalanced (the parser reports it) unless the unclosed openers nest too deep
+            return level + brackets.count(b"[") > limit
+        brackets = shorter
+        if not brackets:
+            return False
+    return True
+
+
+def load_json(raw: bytes, what: str, expected: type = dict) -> Any:
+    """Parse a metadata document (manifest, index, config, ``manifest.json``, ``oci-layout``...)
+    after bounding its size and nesting depth; malformed input raises ImageFormatError in words.
+    ``expected`` is the type the top level must have (an object unless told otherwise)."""
     if len(raw) > media.MAX_METADATA_BYTES:
         raise TooLarge(f"{what} is {len(raw)} bytes; refusing documents over 4 MiB")
+    if json_depth_exceeds(raw):
+        raise ImageFormatError(f"{what} nests arrays or objects more than {MAX_JSON_DEPTH} "
+                               "levels deep; refusing it")
     try:
         doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ImageFormatError(f"{what} is not valid JSON: {e}") from e
-    if not isinstance(doc, dict):
-        raise ImageFormatError(f"{what} is not a JSON object")
-    return doc
+    except UnicodeDecodeError as e:
+        raise ImageFormatError(f"{what} is not UTF-8 text (byte {e.start})") from e
+    except json.JSONDecodeError as e:
+        raise ImageFormatError(f"{what} is not valid JSON: {e.msg} at line {e.lineno} "
+                               f"column {e.colno}") from e
+    except (ValueError, RecursionError) as e:
+        raise ImageFormatError(f"{what} is not valid JSON") from e
+    return expect(doc, expected, what)
+
+
+_KINDS: dict[type, str] = {dict: "an object", list: "a list", str: "a string", int: "an integer",
+                           float: "a number", bool: "true or false"}
+
+
+def kind_of(value: Any) -> str:
+    """What a JSON value is, in words: ``a string``, ``a number``, ``null``..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return _KINDS.get(type(value), type(value).__name__)
+
+
+def expect(value: Any, typ: type, where: str) -> Any:
+    """``value`` when it is a ``typ`` (JSON sense: no bool for int), else ImageFormatError
+    naming ``where`` and the expected type."""
+    if isinstance(value, typ) and not (typ is int and isinstance(value, bool)):
+        return value
+    raise ImageFormatError(f"{where} must be {_KINDS.get(typ, typ.__name__)}, not {kind_of(value)}")
+
+
+def optional(obj: dict[str, Any], key: str, typ: type, where: str) -> Any:
+    """``obj[key]`` checked to be a ``typ``; ``None`` when absent or null."""
+    value = obj.get(key)
+    name = f"{where} {key}" if where.endswith(":") else f"{where}.{key}"
+    return None if value is None else expect(value, typ, name)
+
+
+def string_list(value: Any, where: str) -> list[str]:
+    """A list of strings (``[]`` for null or absent)."""
+    if value is None:
+        return []
+    for i, item in enumerate(expect(value, list, where)):
+        if not isinstance(item, str):
+            raise ImageFormatError(f"{where}[{i}] must be a string, not {kind_of(item)}")
+    return value  # type: ignore[no-any-return]
+
+
+def string_map(value: Any, where: str) -> dict[str, str]:
+    """An object of strings (``{}`` for null or absent)."""
+    if value is None:
+        return {}
+    for k, v in expect(value, dict, where).items():
+        if not isinstance(v, str):
+            raise ImageFormatError(f"{where}[{k!r}] must be a string, not {kind_of(v)}")
+    return dict(value)
+
+
+def _parse_digest(text: str, where: str) -> Digest:
+    try:
+        return Digest.parse(text)
+    except ImageFormatError as e:
+        raise ImageFormatError(f"{where}: {e}") from e
 
 
 def parse_manifest(raw: bytes, media_type: str = "") -> Manifest | Index:
     """Parse manifest bytes; the media type comes from the document when it names one."""
     doc = load_json(raw, "manifest")
-    mt = str(doc.get("mediaType") or media_type or "")
+    mt = optional(doc, "mediaType", str, "manifest:") or media_type or ""
     if not mt:
         mt = media.OCI_INDEX if "manifests" in doc else media.OCI_MANIFEST
-    try:
-        if mt in media.INDEX_TYPES or ("manifests" in doc and "layers" not in doc):
-            return Index(mt, tuple(Descriptor.from_json(d) for d in doc["manifests"]), raw)
-        if doc.get("schemaVersion") == 1:
-            raise ImageFormatError("Docker schema 1 manifests are not supported")
-        return Manifest(
-            media_type=mt,
-            config=Descriptor.from_json(doc["config"]),
-            layers=tuple(Descriptor.from_json(d) for d in doc.get("layers") or ()),
-            raw=raw,
-            annotations=dict(doc.get("annotations") or {}),
-        )
-    except (KeyError, TypeError) as e:
-        raise ImageFormatError(f"manifest is missing {e}") from e
+    if mt in media.INDEX_TYPES or ("manifests" in doc and "layers" not in doc):
+        entries = expect(doc.get("manifests"), list, "index: manifests")
+        return Index(mt, tuple(Descriptor.from_json(d, f"index: manifests[{i}]")
+                               for i, d in enumerate(entries)), raw)
+    if doc.get("schemaVersion") == 1:
+        raise ImageFormatError("Docker schema 1 manifests are not supported")
+    if "config" not in doc:
+        raise ImageFormatError("manifest has no config")
+    layers = doc.get("layers")
+    return Manifest(
+        media_type=mt,
+        config=Descriptor.from_json(doc["config"], "manifest: config"),
+        layers=tuple(Descriptor.from_json(d, f"manifest: layers[{i}]")
+                     for i, d in enumerate(expect(layers, list, "manifest: layers")
+                                           if layers is not None else ())),
+        raw=raw,
+        annotations=string_map(doc.get("annotations"), "manifest: annotations"),
+    )
 
 
 class HistoryEntry(Record):
@@ -235,48 +342,53 @@ class ImageConfig(Record):
 
     @classmethod
     def parse(cls, raw: bytes) -> ImageConfig:
+        """Parse a config; a field of the wrong type is an ImageFormatError naming it."""
         doc = load_json(raw, "image config")
-        c = doc.get("config") or doc.get("container_config") or {}
-        if not isinstance(c, dict):
-            c = {}
-        try:
-            rootfs = doc.get("rootfs") or {}
-            diff_ids = tuple(Digest.parse(d) for d in rootfs.get("diff_ids") or ())
-            history = tuple(
-                HistoryEntry(
-                    created_by=str(h.get("created_by", "")),
-                    created=str(h.get("created", "")),
-                    comment=str(h.get("comment", "")),
-                    empty_layer=bool(h.get("empty_layer", False)),
-                )
-                for h in doc.get("history") or ()
-            )
-        except (AttributeError, TypeError) as e:
-            raise ImageFormatError(f"malformed image config: {e}") from e
+        w = "image config:"
+        key = "config" if doc.get("config") else "container_config"
+        c = optional(doc, key, dict, w) or {}
+        cw = f"{w} {key}"
+        rootfs = optional(doc, "rootfs", dict, w) or {}
+        diff_ids = tuple(_parse_digest(d, f"{w} rootfs.diff_ids[{i}]")
+                         for i, d in enumerate(string_list(rootfs.get("diff_ids"), f"{w} rootfs.diff_ids")))
+        history = []
+        for i, h in enumerate(optional(doc, "history", list, w) or ()):
+            hw = f"{w} history[{i}]"
+            expect(h, dict, hw)
+            history.append(HistoryEntry(
+                created_by=optional(h, "created_by", str, hw) or "",
+                created=optional(h, "created", str, hw) or "",
+                comment=optional(h, "comment", str, hw) or "",
+                empty_layer=bool(optional(h, "empty_layer", bool, hw)),
+            ))
 
-        def seq(v: Any) -> tuple[str, ...] | None:
-            if v is None:
-                return None
-            return tuple(str(x) for x in v) if isinstance(v, list) else (str(v),)
+        def seq(name: str) -> tuple[str, ...] | None:
+            v = c.get(name)
+            if v is None or isinstance(v, str):
+                return None if v is None else (v,)
+            return tuple(string_list(v, f"{cw}.{name}"))
+
+        def keys(name: str) -> tuple[str, ...]:
+            return tuple(sorted(optional(c, name, dict, cw) or ()))
 
         return cls(
             raw=raw,
             doc=doc,
-            os=str(doc.get("os", "")),
-            architecture=str(doc.get("architecture", "")),
-            variant=str(doc.get("variant", "") or ""),
+            os=optional(doc, "os", str, w) or "",
+            architecture=optional(doc, "architecture", str, w) or "",
+            variant=optional(doc, "variant", str, w) or "",
             diff_ids=diff_ids,
-            history=history,
-            user=str(c.get("User") or ""),
-            env=tuple(str(e) for e in c.get("Env") or ()),
-            entrypoint=seq(c.get("Entrypoint")),
-            cmd=seq(c.get("Cmd")),
-            labels={str(k): str(v) for k, v in (c.get("Labels") or {}).items()},
-            exposed_ports=tuple(sorted((c.get("ExposedPorts") or {}).keys())),
-            volumes=tuple(sorted((c.get("Volumes") or {}).keys())),
-            workdir=str(c.get("WorkingDir") or ""),
-            healthcheck=c.get("Healthcheck"),
-            created=str(doc.get("created", "")),
+            history=tuple(history),
+            user=optional(c, "User", str, cw) or "",
+            env=tuple(string_list(c.get("Env"), f"{cw}.Env")),
+            entrypoint=seq("Entrypoint"),
+            cmd=seq("Cmd"),
+            labels=string_map(c.get("Labels"), f"{cw}.Labels"),
+            exposed_ports=keys("ExposedPorts"),
+            volumes=keys("Volumes"),
+            workdir=optional(c, "WorkingDir", str, cw) or "",
+            healthcheck=optional(c, "Healthcheck", dict, cw),
+            created=optional(doc, "created", str, w) or "",
         )
 
     @property

@@ -122,6 +122,13 @@ class Source(abc.ABC):
         digest itself (``layers.mapped.Verifier``)."""
         return None
 
+    def vouches_for(self, desc: Descriptor) -> bool:
+        """Whether the blob's digest vouches for its content: true when the digest came from
+        somewhere other than the bytes themselves (a registry, a manifest, a blob's file name).
+        A digest computed here by hashing the bytes proves nothing about them; a copy then
+        checks that the layer decompresses to its diff_id."""
+        return True
+
     def read_blob(self, desc: Descriptor, limit: int = media.MAX_METADATA_BYTES) -> bytes:
         if desc.size > limit:
             from imagewise.errors import TooLarge
@@ -153,6 +160,8 @@ class Source(abc.ABC):
         else:
             manifest = top
         config = ImageConfig.parse(self.read_blob(manifest.config))
+        if index is None and platform is not None:
+            check_platform(config, platform)
         history = config.layer_history()
         if config.diff_ids and len(config.diff_ids) != len(manifest.layers):
             raise ImageFormatError(
@@ -179,6 +188,15 @@ class Source(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def check_platform(config: ImageConfig, wanted: Platform) -> None:
+    """Raise PlatformNotFound when a single-platform image is not ``wanted`` (a config that
+    names no platform is taken as matching: there is nothing to compare)."""
+    from imagewise.errors import PlatformNotFound
+
+    if config.os and config.architecture and not wanted.matches(config.platform):
+        raise PlatformNotFound(str(wanted), [str(config.platform)])
 
 
 def _created_by(history: list[HistoryEntry | None], i: int) -> str:

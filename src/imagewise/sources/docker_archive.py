@@ -28,7 +28,17 @@ from typing import IO, Any
 from imagewise.errors import ImageFormatError, InvalidReference, NotAnImage
 from imagewise.oci import media
 from imagewise.oci.digest import Digest
-from imagewise.oci.model import Descriptor, ImageConfig, Index, Manifest, parse_manifest
+from imagewise.oci.model import (
+    Descriptor,
+    ImageConfig,
+    Index,
+    Manifest,
+    expect,
+    load_json,
+    optional,
+    parse_manifest,
+    string_list,
+)
 from imagewise.reference import ImageReference
 from imagewise.sources.base import Source
 from imagewise.sources.blobio import (
@@ -93,12 +103,16 @@ class DockerArchiveSource(Source):
             what = "an empty tar archive" if not names else "a plain tar archive"
             raise NotAnImage(f"{self.path} is {what}, not an image: it has no manifest.json "
                              "or index.json (was it made with tar rather than docker save?)")
-        try:
-            doc = json.loads(v.read("manifest.json", media.MAX_METADATA_BYTES))
-        except (ValueError, UnicodeDecodeError) as e:
-            raise ImageFormatError(f"{self.path}: manifest.json is not valid JSON: {e}") from e
-        if not isinstance(doc, list) or not doc or not all(isinstance(e, dict) for e in doc):
-            raise ImageFormatError(f"{self.path}: manifest.json is not a list of images")
+        doc = load_json(v.read("manifest.json", media.MAX_METADATA_BYTES),
+                        f"{self.path}: manifest.json", list)
+        if not doc:
+            raise ImageFormatError(f"{self.path}: manifest.json lists no images")
+        for i, entry in enumerate(doc):
+            where = f"{self.path}: manifest.json[{i}]"
+            expect(entry, dict, where)
+            optional(entry, "Config", str, where)
+            string_list(entry.get("Layers"), f"{where}.Layers")
+            string_list(entry.get("RepoTags"), f"{where}.RepoTags")
         if index is not None:
             if index >= len(doc):
                 raise ImageFormatError(f"{self.path}: no image @{index}; the archive has {len(doc)}")
@@ -160,6 +174,10 @@ class DockerArchiveSource(Source):
         opened (a layer named by no digest, e.g. kaniko's ``*.tar.gz``): no need to hash again."""
         return digest in self._hashed
 
+    def vouches_for(self, desc: Descriptor) -> bool:
+        """Not for a layer named by hashing its own member (kaniko's ``<hex>.tar.gz``)."""
+        return self._oci is not None or desc.digest not in self._hashed
+
     def blob_region(self, desc: Descriptor) -> Region | None:
         if self._oci is not None:
             return self._oci.blob_region(desc)
@@ -192,7 +210,7 @@ class DockerArchiveSource(Source):
         cfg_digest = Digest.of(cfg_raw)
         self._blobs[cfg_digest] = cfg_name
         layers = self._entry.get("Layers")
-        if not isinstance(layers, list) or not all(isinstance(x, str) for x in layers):
+        if layers is None:
             raise ImageFormatError(f"{self.path}: manifest.json entry has no Layers list")
         real = self._stored_manifest(cfg_digest)
         if real is not None:
@@ -277,7 +295,7 @@ class DockerArchiveSink(BlobDirSink):
     def __init__(self, path: str, reference: ImageReference | None = None) -> None:
         from imagewise.sources.oci_archive import staging_dir
 
-        self._tmp = staging_dir(path, "docker-archive")
+        self._tmp, self._staging_lock = staging_dir(path, "docker-archive")
         self.path = path
         self.reference = reference
         self.name = f"docker-archive:{path}" + (f":{reference}" if reference else "")
@@ -332,9 +350,9 @@ class DockerArchiveSink(BlobDirSink):
         pack_layout(self._tmp, self.path, first=tuple(files))
 
     def close(self) -> None:
-        import shutil
+        from imagewise.sources.oci_archive import release_staging
 
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        release_staging(self._tmp, self._staging_lock)
 
 
 __all__ = ["DirView", "DockerArchiveSink", "DockerArchiveSource", "TarIndex"]

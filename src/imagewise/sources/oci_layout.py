@@ -13,15 +13,27 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import suppress
 from typing import IO, Any
 
 from imagewise.errors import DigestMismatch, ImageFormatError, NotAnImage
 from imagewise.fileio import atomic_write
 from imagewise.oci import media
 from imagewise.oci.digest import Digest
-from imagewise.oci.model import Descriptor, Index, Manifest, Platform, load_json, parse_manifest
+from imagewise.oci.model import (
+    Descriptor,
+    ImageConfig,
+    Index,
+    Manifest,
+    Platform,
+    expect,
+    load_json,
+    optional,
+    parse_manifest,
+    string_map,
+)
 from imagewise.sources.base import Sink, Source
-from imagewise.sources.blobio import CHUNK, DirView, Region, TarIndex, VerifyingReader
+from imagewise.sources.blobio import CHUNK, DirView, Region, TarIndex, VerifyingReader, hash_stream
 
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_FILE = "oci-layout"
@@ -53,9 +65,9 @@ class OCIStoreSource(Source):
             raise NotAnImage(f"{self._label} is not an OCI image layout: no index.json")
         if v.has(LAYOUT_FILE):
             doc = load_json(v.read(LAYOUT_FILE, 4096), f"{self._label}: oci-layout")
-            if not str(doc.get("imageLayoutVersion", "")).startswith("1."):
-                raise ImageFormatError(f"{self._label}: unsupported layout version "
-                                       f"{doc.get('imageLayoutVersion')!r}")
+            version = optional(doc, "imageLayoutVersion", str, f"{self._label}: oci-layout:") or ""
+            if not version.startswith("1."):
+                raise ImageFormatError(f"{self._label}: unsupported layout version {version!r}")
         raw = v.read("index.json", media.MAX_METADATA_BYTES)
         top = parse_manifest(raw, media.OCI_INDEX)
         if not isinstance(top, Index):
@@ -171,12 +183,21 @@ def write_blob(final: str, stream: IO[bytes], desc: Descriptor) -> int:
 class BlobDirSink(Sink):
     """A sink whose blobs are files under a directory (``_blob_file``), written atomically."""
 
+    #: what it writes is an OCI image layout: copy converts Docker manifests for it
+    oci_media_types = True
+
     def _blob_file(self, digest: Digest) -> str:
         raise NotImplementedError
 
     def has_blob(self, desc: Descriptor) -> bool:
+        """True when the blob file is there with the right size *and* digest: a file damaged
+        in place is written again rather than kept."""
+        path = self._blob_file(desc.digest)
         try:
-            return os.path.getsize(self._blob_file(desc.digest)) == desc.size
+            if os.path.getsize(path) != desc.size:
+                return False
+            with open(path, "rb") as f:
+                return hash_stream(f, desc.digest.algorithm)[0] == desc.digest
         except OSError:
             return False
 
@@ -186,21 +207,65 @@ class BlobDirSink(Sink):
         write_blob(final, stream, desc)
 
 
-class OCILayoutSink(BlobDirSink):
-    """Writes an OCI layout directory (created when missing; existing blobs are kept)."""
+def _flock(fd: int, mode: str, wait: bool = True) -> bool:
+    """Take (or convert to) a shared ``"sh"`` or exclusive ``"ex"`` lock on ``fd``; without
+    ``wait``, False when another process holds a conflicting one."""
+    import fcntl
 
-    def __init__(self, path: str, tag: str | None = None) -> None:
+    op = fcntl.LOCK_SH if mode == "sh" else fcntl.LOCK_EX
+    try:
+        fcntl.flock(fd, op if wait else op | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+class OCILayoutSink(BlobDirSink):
+    """Writes an OCI layout directory (created when missing; existing blobs are kept).
+
+    Every writer holds a shared lock on ``blobs/`` while it works, and an exclusive lock on the
+    layout directory while it updates ``index.json`` (so concurrent copies into one layout keep
+    each other's entries). A writer that finds no other at work (it can lock ``blobs/``
+    exclusively) removes the ``.tmp-*`` files a killed copy left. A copy
+    that fails removes what it created (the directory, or ``oci-layout`` and ``blobs/`` in an
+    existing one), so no skeleton layout is left behind. ``shared=False``: a private staging
+    directory (an archive sink's), with no locking.
+    """
+
+    def __init__(self, path: str, tag: str | None = None, *, shared: bool = True) -> None:
         self.path = path
         self.tag = tag
         self.name = f"oci:{path}" + (f":{tag}" if tag else "")
         self._top: Manifest | Index | None = None
+        self._committed = False
+        self._created: list[str] = []  # what this sink made, removed again if it never commits
+        self._lock: int | None = None
         if os.path.exists(path) and not os.path.isdir(path):
             raise ImageFormatError(f"{path} exists and is not a directory")
-        os.makedirs(os.path.join(path, "blobs"), exist_ok=True)
+        for name in ("", "blobs"):
+            d = os.path.join(path, name) if name else path
+            if not os.path.isdir(d):
+                os.makedirs(d, exist_ok=True)
+                self._created.append(d)
+        if shared:  # writers share a lock on blobs/ (index.json updates lock the layout itself)
+            self._lock = os.open(os.path.join(path, "blobs"), os.O_RDONLY)
+            if _flock(self._lock, "ex", wait=False):  # nobody else is writing here
+                self._remove_temporaries()
+            _flock(self._lock, "sh")
         lay = os.path.join(path, LAYOUT_FILE)
         if not os.path.exists(lay):
-            with open(lay, "wb") as f:
+            with atomic_write(lay) as f:
                 f.write(LAYOUT_DOC)
+            self._created.append(lay)
+
+    def _remove_temporaries(self) -> None:
+        from imagewise.fileio import TMP_PREFIX
+
+        for d, _dirs, files in os.walk(self.path):
+            for f in files:
+                if f.startswith(TMP_PREFIX):
+                    with suppress(OSError):
+                        os.unlink(os.path.join(d, f))
 
     def _blob_file(self, digest: Digest) -> str:
         return os.path.join(self.path, blob_path(digest))
@@ -226,8 +291,10 @@ class OCILayoutSink(BlobDirSink):
         if os.path.exists(index_file):
             with open(index_file, "rb") as f:
                 doc = load_json(f.read(), f"{self.path}/index.json")
-        for e in doc.get("manifests") or []:
-            name = (e.get("annotations") or {}).get(REF_NAME)
+        where = f"{self.path}/index.json:"
+        for i, e in enumerate(optional(doc, "manifests", list, where) or ()):
+            expect(e, dict, f"{where} manifests[{i}]")
+            name = string_map(e.get("annotations"), f"{where} manifests[{i}].annotations").get(REF_NAME)
             if self.tag and name == self.tag:
                 continue  # the tag moves to the new image
             if not self.tag and not name and e.get("digest") == str(m.digest):
@@ -243,23 +310,41 @@ class OCILayoutSink(BlobDirSink):
     def commit(self) -> None:
         """Update index.json under an exclusive lock on the layout directory, so concurrent
         copies into one layout do not lose each other's entries."""
-        import fcntl
-
-        dfd = os.open(self.path, os.O_RDONLY)
-        try:
-            fcntl.flock(dfd, fcntl.LOCK_EX)
+        if self._lock is None:  # a private staging directory: nobody else writes here
             self._update_index()
-        finally:
-            os.close(dfd)  # closing releases the lock
+        else:
+            dfd = os.open(self.path, os.O_RDONLY)
+            try:
+                _flock(dfd, "ex")
+                self._update_index()
+            finally:
+                os.close(dfd)  # closing releases the lock
+        self._committed = True
+
+    def close(self) -> None:
+        """Release the lock; after a failed copy, first remove what this sink created (unless
+        another writer is at work in the same layout)."""
+        if not self._committed and self._created and (
+                self._lock is None or _flock(self._lock, "ex", wait=False)):
+            import shutil
+
+            for p in reversed(self._created):
+                if os.path.isdir(p):
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    with suppress(OSError):
+                        os.unlink(p)
+            self._created = []
+        if self._lock is not None:
+            os.close(self._lock)  # closing releases the lock
+            self._lock = None
 
     def _platform_of(self, m: Manifest | Index) -> Platform | None:
         if not isinstance(m, Manifest):
             return None
         try:
             with open(self._blob_file(m.config.digest), "rb") as f:
-                cfg = json.loads(f.read(media.MAX_METADATA_BYTES))
-            if isinstance(cfg, dict) and cfg.get("os") and cfg.get("architecture"):
-                return Platform(str(cfg["os"]), str(cfg["architecture"]), str(cfg.get("variant") or ""))
-        except (OSError, ValueError):
-            pass
-        return None
+                cfg = ImageConfig.parse(f.read(media.MAX_METADATA_BYTES + 1))
+        except (OSError, ImageFormatError):
+            return None
+        return cfg.platform if cfg.os and cfg.architecture else None
