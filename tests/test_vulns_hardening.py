@@ -31,7 +31,6 @@ from imagewise.vulns.scan import scan_packages
 from imagewise.vulns.store import VulnDB
 
 
-
 def _record(id_: str, modified: str = "2024-01-01T00:00:00Z", name: str = "demo",
             fixed: str = "2.0") -> dict:
     return {"id": id_, "modified": modified,
