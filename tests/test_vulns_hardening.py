@@ -455,3 +455,51 @@ def test_a_damaged_database_file_is_named_as_such(tmp_path: Path) -> None:
                         "purl": "pkg:pypi/jinja2@2.10"}]})), "--db", str(db))
     assert code == 2 and "internal" not in err and str(db) in err, err
 
+
+
+def _read_as_nobody(db: Path) -> str:
+    """The record count a reader without write permission sees (root may write anywhere, so
+    as root a forked child drops to the unprivileged 'nobody' first), or the error."""
+    def read() -> str:
+        try:
+            with VulnDB(db) as store:
+                return f"records {store.status().records}"
+        except VulnDBError as e:
+            return f"error: {e}"
+
+    if os.geteuid() != 0:
+        return read()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            msg = read()
+        except BaseException as e:  # noqa: BLE001 - reported to the parent
+            msg = f"error: {e}"
+        os.write(w, msg.encode())
+        os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    with os.fdopen(r, "rb") as f:
+        return f.read().decode()
+
+
+def test_a_database_in_a_read_only_place_is_read() -> None:
+    """A WAL database where the reader cannot write (a read-only mount, a directory of another
+    user, a CI cache) is read all the same: readers never need to write."""
+    import shutil
+
+    where = Path(tempfile.mkdtemp(prefix="imagewise-ro-"))
+    db = where / "osv.sqlite"
+    try:
+        with VulnDB(db, create=True) as store:
+            store.import_paths([corpus("osv", "pypa-advisory-database", "vulns", "jinja2")])
+        assert not Path(f"{db}-wal").exists()
+        db.chmod(0o444)
+        where.chmod(0o555)
+        assert _read_as_nobody(db) == "records 5"
+    finally:
+        where.chmod(0o755)
+        shutil.rmtree(where)
