@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -28,8 +29,6 @@ from imagewise.vulns.matching import match
 from imagewise.vulns.scan import scan_packages
 from imagewise.vulns.store import VulnDB
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _record(id_: str, modified: str = "2024-01-01T00:00:00Z", name: str = "demo",
             fixed: str = "2.0") -> dict:
@@ -45,8 +44,13 @@ def _run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
 
 
 def _env() -> dict[str, str]:
+    """The environment of a child ``python -m imagewise``: the code under test, not whatever
+    copy is installed."""
+    import imagewise
+
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(Path(imagewise.__file__).parents[1]) + os.pathsep + env.get(
+        "PYTHONPATH", "")
     return env
 
 
@@ -346,17 +350,45 @@ def test_a_writer_that_waits_too_long_says_so(tmp_path: Path) -> None:
         holder.close()
 
 
-_KILLED_IMPORT = """
-import os, signal, sys
-from pathlib import Path
-from imagewise.vulns.store import VulnDB
+def test_an_import_waits_for_a_long_one_and_readers_never_wait(tmp_path: Path) -> None:
+    """A write transaction held longer than SQLite's default 5 s wait (a long import, its
+    pages spilled: an exclusive lock): readers go on reading, and a second import waits for
+    it instead of failing with 'database is locked'."""
+    db = tmp_path / "db.sqlite"
+    with VulnDB(db, create=True) as store:
+        store.import_paths([_write(tmp_path / "seed.json", _record("SEED-0001"))])
+    holder = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("DELETE FROM vulns")
+    release = threading.Timer(6.0, lambda: holder.execute("ROLLBACK"))
+    release.start()
+    try:
+        started = time.monotonic()
+        code, out, err = _run("db", "status", "--db", str(db))
+        assert code == 0 and "records: 1 " in out, err
+        r = scan_packages([Package("demo", "1.0", "pypi")], db)
+        assert [v.id for v in r.vulnerabilities] == ["SEED-0001"]
+        assert time.monotonic() - started < 3
+        code, out, err = _run("db", "import", "--db", str(db),
+                              str(_write(tmp_path / "two.json", _record("TWO-0001"))))
+        assert code == 0 and "1 added" in out, err
+        assert time.monotonic() - started >= 5.5  # it waited for the other writer
+    finally:
+        release.join()
+        holder.close()
+    with VulnDB(db) as store:
+        assert store.status().records == 2
 
-store = VulnDB(Path(sys.argv[1]), create=True)
-store.conn.execute("PRAGMA cache_size=5")  # spill uncommitted pages to disk early
-def die(conn, stats):
-    assert stats.added > 2000
-    os.kill(os.getpid(), signal.SIGKILL)
-store.import_paths([Path(sys.argv[2])], after=die)
+
+_KILLED_IMPORT = """
+import os, signal, sqlite3, sys
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("PRAGMA cache_size=5")  # spill uncommitted pages to disk early, as a big import does
+c.execute("BEGIN")
+for i in range(5000):
+    c.execute("INSERT INTO vulns VALUES (?, '2024-01-01T00:00:00.000000Z', '', '', '[]', ?, NULL, '')",
+              (f"X-{i}", "x" * 500))
+os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
@@ -364,15 +396,14 @@ def test_readers_work_after_an_import_killed_mid_way(tmp_path: Path) -> None:
     db = tmp_path / "db.sqlite"
     with VulnDB(db, create=True) as store:
         store.import_paths([_write(tmp_path / "seed.json", _record("SEED-0001"))])
-    p = subprocess.run([sys.executable, "-c", _KILLED_IMPORT, str(db),
-                        str(corpus("osv", "pypa-advisory-database"))], env=_env(),
-                       capture_output=True, text=True, timeout=120, check=False)
+    p = subprocess.run([sys.executable, "-c", _KILLED_IMPORT, str(db)], capture_output=True,
+                       text=True, timeout=120, check=False)
     assert p.returncode == -signal.SIGKILL, p.stderr
-    assert Path(f"{db}-wal").stat().st_size > 0  # uncommitted pages were on disk
     code, out, err = _run("db", "status", "--db", str(db))
     assert code == 0 and "records: 1 " in out, err
     r = scan_packages([Package("demo", "1.0", "pypi")], db)
     assert [v.id for v in r.vulnerabilities] == ["SEED-0001"]
+    assert Path(f"{db}-wal").stat().st_size > 0  # uncommitted pages were on disk, and ignored
     code, out, err = _run("db", "import", "--db", str(db), str(corpus("osv", "pypa-advisory-database")))
     assert code == 0 and "2661 added" in out, err
 
@@ -433,3 +464,51 @@ def test_a_damaged_database_file_is_named_as_such(tmp_path: Path) -> None:
                         "purl": "pkg:pypi/jinja2@2.10"}]})), "--db", str(db))
     assert code == 2 and "internal" not in err and str(db) in err, err
 
+
+
+def _read_as_nobody(db: Path) -> str:
+    """The record count a reader without write permission sees (root may write anywhere, so
+    as root a forked child drops to the unprivileged 'nobody' first), or the error."""
+    def read() -> str:
+        try:
+            with VulnDB(db) as store:
+                return f"records {store.status().records}"
+        except VulnDBError as e:
+            return f"error: {e}"
+
+    if os.geteuid() != 0:
+        return read()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            msg = read()
+        except BaseException as e:  # noqa: BLE001 - reported to the parent
+            msg = f"error: {e}"
+        os.write(w, msg.encode())
+        os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    with os.fdopen(r, "rb") as f:
+        return f.read().decode()
+
+
+def test_a_database_in_a_read_only_place_is_read() -> None:
+    """A WAL database where the reader cannot write (a read-only mount, a directory of another
+    user, a CI cache) is read all the same: readers never need to write."""
+    import shutil
+
+    where = Path(tempfile.mkdtemp(prefix="imagewise-ro-"))
+    db = where / "osv.sqlite"
+    try:
+        with VulnDB(db, create=True) as store:
+            store.import_paths([corpus("osv", "pypa-advisory-database", "vulns", "jinja2")])
+        assert not Path(f"{db}-wal").exists()
+        db.chmod(0o444)
+        where.chmod(0o555)
+        assert _read_as_nobody(db) == "records 5"
+    finally:
+        where.chmod(0o755)
+        shutil.rmtree(where)

@@ -288,12 +288,14 @@ def _sqlite_message(path: Path, e: sqlite3.Error, writing: bool) -> str:
                     f"up after waiting {lock_timeout():g} s (IMAGEWISE_DB_LOCK_TIMEOUT)")
         return (f"{path}: the vulnerability database stayed locked by another process for "
                 f"{READ_TIMEOUT:g} s; try again")
-    if "readonly" in text or "read-only" in text:
+    if "readonly" in text or "read-only" in text or "unable to open" in text:
         if writing:
             return f"{path}: cannot write to the vulnerability database (read-only file or directory)"
-        return (f"{path}: an import into this database was interrupted and left it to be "
-                "recovered, which a reader cannot do; run 'imagewise db import' or "
-                "'imagewise db update' once to recover it")
+        if Path(f"{path}-journal").exists() or Path(f"{path}-wal").exists():
+            return (f"{path}: an import into this database was interrupted and left it to be "
+                    "recovered, which a reader cannot do; run 'imagewise db import' or "
+                    "'imagewise db update' once to recover it")
+        return f"{path}: cannot open the vulnerability database for reading ({text})"
     if "disk is full" in text or "disk I/O" in text:
         return f"{path}: {text}"
     if "malformed" in text or "not a database" in text or "encrypted" in text:
@@ -328,16 +330,34 @@ class VulnDB:
                                             isolation_level=None, check_same_thread=False)
                 self._prepare()
             else:
-                self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
-                                            timeout=READ_TIMEOUT, isolation_level=None,
-                                            check_same_thread=False)
-                self._check_schema(self._schema())
+                self._open_reader()
         except sqlite3.Error as e:
             self.close()
             raise VulnDBError(_sqlite_message(self.path, e, create)) from e
         except VulnDBError:
             self.close()
             raise
+
+    def _open_reader(self) -> None:
+        """Read-only. A WAL database in a place the reader cannot write (a read-only mount,
+        another user's directory) cannot get its shared-memory file: when no write-ahead log
+        is there either (no writer, nothing pending), the main file holds every committed page
+        and is read as immutable."""
+        uri = self.path.resolve().as_uri()
+        self.conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=READ_TIMEOUT,
+                                    isolation_level=None, check_same_thread=False)
+        try:
+            found = self._schema()
+        except sqlite3.OperationalError as e:
+            text = str(e)
+            if not ("unable to open" in text or "readonly" in text) or \
+                    Path(f"{self.path}-wal").exists() or Path(f"{self.path}-journal").exists():
+                raise
+            self.conn.close()
+            self.conn = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True,
+                                        isolation_level=None, check_same_thread=False)
+            found = self._schema()
+        self._check_schema(found)
 
     def _schema(self) -> str | None:
         assert self.conn is not None
