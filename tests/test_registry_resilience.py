@@ -137,7 +137,12 @@ class FaultProxy:
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler, bind_and_activate=False)
+        # a small receive window (set before listen, so no autotuning): a client sending a big
+        # body is still sending when the proxy drops it, as with a real registry dying mid-push
+        self.httpd.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        self.httpd.server_bind()
+        self.httpd.server_activate()
         self.httpd.handle_error = lambda *a: None  # type: ignore[method-assign]  # on purpose
         self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
@@ -247,12 +252,12 @@ def test_push_starts_a_failed_blob_upload_over(registry: RegistryServer, proxies
 
 def test_registry_killed_mid_push_is_named_not_the_source(registry: RegistryServer,
                                                           proxies: Any) -> None:
-    repo, built = _pushed(registry, (300_000,), seed=31)
+    repo, built = _pushed(registry, (8_000_000,), seed=31)  # more than socket buffers hold
     big = built.layers[0]
 
     def rule(method: str, path: str, n: int) -> Fault | None:
         if method == "PUT" and _kind(path) == "uploads" and str(big.digest)[7:] in path:
-            return Fault("drop", after=big.size // 3, die=True)
+            return Fault("drop", after=1_000_000, die=True)
         return None
 
     proxy = proxies(rule)
