@@ -276,6 +276,30 @@ def test_registry_killed_mid_push_is_named_not_the_source(registry: RegistryServ
     assert any("starting the upload again" in m for m in reporter.messages)
 
 
+def test_a_chunked_upload_starts_over_in_a_new_session(registry: RegistryServer,
+                                                       proxies: Any) -> None:
+    data = bytes(range(256)) * 1000
+    from imagewise.oci.model import Descriptor
+
+    desc = Descriptor("application/octet-stream", Digest.of(data), len(data))
+
+    def rule(method: str, path: str, n: int) -> Fault | None:
+        return Fault("status", 500) if method == "PATCH" and n == 1 else None
+
+    proxy = proxies(rule)
+    reporter = Recorder()
+    client = RegistryClient(proxy.host, f"http://{proxy.host}", retry=FAST, anonymous=True)
+    client.chunk_threshold, client.chunk_size = 1000, 100_000  # 3 PATCHes of a 256000-byte blob
+    repo = unique_repo("chunked")
+    client.using(Transfer(reporter=reporter)).upload_blob(repo, desc, io.BytesIO(data))
+    # the second PATCH failed: not sent again to that session, a new one took the whole blob
+    assert [m for m, _, _ in proxy.requests if m in ("POST", "PATCH", "PUT")] == \
+        ["POST", "PATCH", "PATCH", "POST", "PATCH", "PATCH", "PATCH", "PUT"]
+    assert len(reporter.messages) == 1 and "starting the upload again" in reporter.messages[0]
+    with RegistryClient(registry.host, registry.url, anonymous=True).open_blob(repo, desc) as f:
+        assert f.read() == data
+
+
 def test_a_short_source_stream_is_still_blamed_on_the_source(registry: RegistryServer) -> None:
     data = b"x" * 5000
     desc_size = len(data) + 100  # the descriptor promises more than the stream holds

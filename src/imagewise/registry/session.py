@@ -20,11 +20,15 @@ from imagewise.registry.auth import Authenticator
 from imagewise.registry.credentials import Credentials
 from imagewise.registry.errors import is_stall, stall_text, transport_error
 from imagewise.registry.retry import DEFAULT, RETRY_STATUSES, RetryPolicy, parse_retry_after
-from imagewise.registry.transfer import STALL_ATTEMPTS, Transfer, seconds
+from imagewise.registry.transfer import (
+    CONNECT_TIMEOUT,
+    STALL_ATTEMPTS,
+    Transfer,
+    seconds,
+    stall_from_env,
+)
 
 USER_AGENT = f"imagewise/{__version__}"
-#: the client's default; each request sets its own from its Transfer (stall time, time left)
-TIMEOUT = httpx.Timeout(120.0, connect=20.0)
 
 
 def is_loopback(host: str) -> bool:
@@ -97,7 +101,8 @@ class Session:
         self.insecure = insecure
         self.retry = retry
         self.client = httpx.Client(
-            base_url=base_url, verify=False if insecure else trust_context(), timeout=TIMEOUT,
+            base_url=base_url, verify=False if insecure else trust_context(),
+            timeout=httpx.Timeout(stall_from_env(), connect=CONNECT_TIMEOUT),  # token requests
             headers={"User-Agent": USER_AGENT},
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
         )

@@ -164,15 +164,17 @@ def _upload_once(client: RegistryClient, repo: str, desc: Descriptor, stream: IO
             if not chunk:
                 break
             start_at = reader.count - len(chunk)
+            # not replayable: a chunk the registry may have half taken is not sent again to
+            # the same session; the whole upload starts over in a new one instead
             resp = client._send(
-                "PATCH", location, what, scopes=scopes, content=chunk,
+                "PATCH", location, what, scopes=scopes, content=chunk, replayable=False,
                 headers={"Content-Type": _OCTET, "Content-Length": str(len(chunk)),
                          "Content-Range": f"{start_at}-{reader.count - 1}"})
             ensure_ok(resp, (202,), what)
             location = _location(client, resp, what)
         _check(reader, desc)
         resp = client._send("PUT", str(_with_digest(location, desc.digest)), what,
-                            scopes=scopes, headers={"Content-Length": "0"})
+                            scopes=scopes, headers={"Content-Length": "0"}, replayable=False)
     else:
         try:
             resp = client._send(
