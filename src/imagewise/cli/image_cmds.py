@@ -125,8 +125,9 @@ def inspect_cmd(image: str, fmt: str, platform: str | None, insecure: bool) -> N
          help="Blobs transferred in parallel.")
 @option("--format", "fmt", choices=["text", "json"], default="text",
          show_default=True, help="Summary format.")
-@option("--stall-timeout", "stall", type=int_range(1, None), metavar="SECONDS", help="A registry request that moves no byte for this long is retried "
-        "(3 tries), then fails. [default: 60, or $IMAGEWISE_STALL_TIMEOUT]")
+@option("--stall-timeout", "stall", type=int_range(1, None), metavar="SECONDS",
+        help="A registry request that moves no byte for this long is retried (3 tries), "
+        "then fails. [default: 60, or $IMAGEWISE_STALL_TIMEOUT]")
 @option("--timeout", type=int_range(1, None), metavar="SECONDS",
         help="Give up when the whole copy takes longer than this. [default: no limit]")
 @insecure_option

@@ -165,7 +165,8 @@ class Session:
                     raise transport_error(self.host, e, what, t.stall,
                                           stalls if stalled else attempt + 1) from e
                 if stalled:
-                    why, nth, tries = stall_text(self.host, what, t.stall), stalls + 1, STALL_ATTEMPTS
+                    why = stall_text(self.host, what, t.stall)
+                    nth, tries = stalls + 1, STALL_ATTEMPTS
                 else:
                     why = str(transport_error(self.host, e, what))
                     nth, tries = attempt + 2, policy.attempts
