@@ -409,22 +409,29 @@ def test_a_stalled_upload_is_started_over(registry: RegistryServer, proxies: Any
                for m in reporter.messages), reporter.messages
 
 
+@pytest.mark.parametrize("direction", ["pull", "push"])
 def test_overall_timeout_ends_the_copy(registry: RegistryServer, proxies: Any,
-                                       tmp_path: Path) -> None:
+                                       tmp_path: Path, direction: str) -> None:
     repo, _ = _pushed(registry)
 
     def rule(method: str, path: str, n: int) -> Fault | None:
-        return Fault("stall") if method == "GET" and _kind(path) == "blob" else None
+        if direction == "pull":
+            return Fault("stall") if method == "GET" and _kind(path) == "blob" else None
+        return Fault("stall") if method == "PUT" and _kind(path) == "uploads" else None
 
     proxy = proxies(rule)
     started = time.monotonic()
-    result = _copy_cli("--timeout", "2", f"docker://{proxy.host}/{repo}:v1",
-                       f"oci:{tmp_path / 'out'}:v1")
+    if direction == "pull":
+        src, dst = f"docker://{proxy.host}/{repo}:v1", f"oci:{tmp_path / 'out'}:v1"
+    else:
+        src, dst = f"docker://{registry.host}/{repo}:v1", f"docker://{proxy.host}/{repo}-2:v1"
+    result = _copy_cli("--timeout", "2", src, dst)
     elapsed = time.monotonic() - started
     assert result.exit_code == 2
     assert 1.9 < elapsed < 15, elapsed
     assert "not finished within the overall timeout of 2 s" in result.stderr
-    assert proxy.host in result.stderr.strip().splitlines()[-1]
+    last = result.stderr.strip().splitlines()[-1]
+    assert proxy.host in last and registry.host not in last, last
 
 
 def test_a_long_retry_after_fails_at_once_and_says_the_cap(registry: RegistryServer,

@@ -48,7 +48,7 @@ class _Body:
             try:
                 chunk = next(self._it, b"")
                 self._received += len(chunk)
-                if self._timed:
+                if self._timed and chunk:
                     t.check(f"{self._what} at registry {self._host}")
                 return chunk
             except (httpx.TransportError, httpx.StreamError) as e:

@@ -151,7 +151,13 @@ def _upload_once(client: RegistryClient, repo: str, desc: Descriptor, stream: IO
     timed = t is not None and t.timeout is not None
 
     def body() -> Iterator[bytes]:
-        while chunk := reader.read(_SEND_CHUNK):
+        while True:
+            try:
+                chunk = reader.read(_SEND_CHUNK)
+            except OutOfTime as e:  # the time ran out reading the source: this upload is late
+                raise t.out_of_time(what) from e  # type: ignore[union-attr]
+            if not chunk:
+                break
             if timed:
                 t.check(what)  # type: ignore[union-attr]
             yield chunk
@@ -186,7 +192,10 @@ def _upload_once(client: RegistryClient, repo: str, desc: Descriptor, stream: IO
             # LocalProtocolError escapes httpx unmapped): blame the source then; a registry that
             # failed while the bytes were still flowing is named in the error raised here
             if state.ended or reader.count > desc.size:
-                _check(reader, desc)
+                try:
+                    _check(reader, desc)
+                except OutOfTime:
+                    pass  # the error of the request says more
             raise
         _check(reader, desc)
     ensure_ok(resp, (201,), what)
