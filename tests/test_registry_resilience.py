@@ -367,6 +367,25 @@ def test_a_stalled_blob_download_is_retried_and_said(registry: RegistryServer, p
     assert built.manifest_digest in result.stdout
 
 
+def test_a_manifest_body_that_stalls_is_fetched_again(registry: RegistryServer,
+                                                      proxies: Any) -> None:
+    repo, built = _pushed(registry, (100,))
+
+    def rule(method: str, path: str, n: int) -> Fault | None:
+        return Fault("stall-body") if method == "GET" and _kind(path) == "manifest" \
+            and n == 0 else None
+
+    proxy = proxies(rule)
+    reporter = Recorder()
+    source = RegistrySource(ImageReference.parse(f"{proxy.host}/{repo}:v1"),
+                            transfer=Transfer(stall=1, reporter=reporter))
+    assert source.top().digest == Digest.parse(built.manifest_digest)
+    assert len(reporter.messages) == 1
+    assert reporter.messages[0].startswith(
+        f"registry {proxy.host} sent nothing for 1 s on manifest {proxy.host}/{repo}:v1; "
+        "retrying in ")
+
+
 def test_a_registry_that_never_answers_fails_with_host_blob_and_time(
         registry: RegistryServer, proxies: Any, tmp_path: Path) -> None:
     repo, built = _pushed(registry)

@@ -124,28 +124,30 @@ class RegistryClient:
     def get_manifest(self, repo: str, ref: str, accept: str = media.MANIFEST_ACCEPT) -> FetchedManifest:
         """GET a manifest by tag or digest; refuses over 4 MiB; verifies a digest reference."""
         what = self._what(repo, ref)
-        resp = self._send("GET", f"/v2/{repo}/manifests/{ref}", f"manifest {what}",
-                          scopes=[pull_scope(repo)], headers={"Accept": accept}, stream=True,
-                          follow_redirects=True)
-        try:
-            ensure_ok(resp, (200,), what)
-            declared = resp.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > media.MAX_METADATA_BYTES:
-                raise TooLarge(f"manifest {what} is {declared} bytes; refusing documents over 4 MiB")
-            chunks: list[bytes] = []
-            total = 0
-            for chunk in resp.iter_bytes():
-                total += len(chunk)
-                if total > media.MAX_METADATA_BYTES:
-                    raise TooLarge(f"manifest {what} is over 4 MiB; refusing it")
-                chunks.append(chunk)
-        except httpx.HTTPError as e:
-            from imagewise.registry.errors import transport_error
+        stalls = 0
+        while True:
+            resp = self._send("GET", f"/v2/{repo}/manifests/{ref}", f"manifest {what}",
+                              scopes=[pull_scope(repo)], headers={"Accept": accept}, stream=True,
+                              follow_redirects=True)
+            try:
+                chunks = self._manifest_body(resp, what)
+                break
+            except httpx.HTTPError as e:  # the body broke off or stalled: a stall is retried
+                from imagewise.registry.errors import is_stall, stall_text, transport_error
+                from imagewise.registry.transfer import STALL_ATTEMPTS
 
-            stall = self.transfer.stall if self.transfer else None
-            raise transport_error(self.host, e, f"manifest {what}", stall) from e
-        finally:
-            resp.close()
+                t = self.transfer if self.transfer is not None else Transfer()
+                if t.expired():
+                    raise t.out_of_time(f"manifest {what} at registry {self.host}") from e
+                stalls += is_stall(e)
+                if not is_stall(e) or stalls >= STALL_ATTEMPTS:
+                    raise transport_error(self.host, e, f"manifest {what}", t.stall,
+                                          max(stalls, 1)) from e
+                t.wait(self.session.retry.delay(stalls - 1),
+                       stall_text(self.host, f"manifest {what}", t.stall), f"manifest {what}",
+                       stalls + 1, STALL_ATTEMPTS)
+            finally:
+                resp.close()
         raw = b"".join(chunks)
         mt = resp.headers.get("Content-Type", "").split(";")[0].strip()
         if ":" in ref:
@@ -162,6 +164,21 @@ class RegistryClient:
                                      f"manifest {what} (the registry's Docker-Content-Digest)")
             return FetchedManifest(raw, mt, served)
         return FetchedManifest(raw, mt, Digest.of(raw))
+
+    @staticmethod
+    def _manifest_body(resp: httpx.Response, what: str) -> list[bytes]:
+        ensure_ok(resp, (200,), what)
+        declared = resp.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > media.MAX_METADATA_BYTES:
+            raise TooLarge(f"manifest {what} is {declared} bytes; refusing documents over 4 MiB")
+        chunks: list[bytes] = []
+        total = 0
+        for chunk in resp.iter_bytes():
+            total += len(chunk)
+            if total > media.MAX_METADATA_BYTES:
+                raise TooLarge(f"manifest {what} is over 4 MiB; refusing it")
+            chunks.append(chunk)
+        return chunks
 
     def head_manifest(self, repo: str, ref: str, accept: str = media.MANIFEST_ACCEPT) -> Descriptor:
         """HEAD a manifest: its descriptor (digest from ``Docker-Content-Digest``)."""
