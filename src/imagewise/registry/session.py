@@ -2,7 +2,9 @@
 
 Every request goes through :meth:`Session.send`, which adds the authorization a request's scopes
 need, answers 401 challenges once, and retries 429/5xx answers and connection failures with
-backoff (honouring ``Retry-After``) as long as the request body can be sent again.
+backoff (honouring ``Retry-After`` up to the policy's cap; a longer one fails at once) as long as
+the request body can be sent again. A request that moves no byte for the transfer's stall time is
+retried too (``STALL_ATTEMPTS`` tries); every wait is told to the transfer's reporter.
 """
 
 from __future__ import annotations
