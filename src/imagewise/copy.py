@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import IO, Any
+from typing import Any
 
 from imagewise.errors import DigestMismatch, ImageFormatError
 from imagewise.fileio import Reader
@@ -77,16 +77,26 @@ class CopyResult(Record):
 
 
 class _Progress(Reader):
-    """Wraps a blob stream to report bytes read to a Reporter."""
+    """Wraps a blob stream to report bytes read to a Reporter; ``restart()`` reopens the blob
+    from its start (a registry sink starting a failed upload over)."""
 
-    def __init__(self, raw: IO[bytes], reporter: Reporter, key: str, digest: Digest) -> None:
-        self._raw = raw
+    def __init__(self, source: Source, desc: Descriptor, reporter: Reporter, key: str) -> None:
+        self._source = source
+        self._desc = desc
+        self._raw = source.open_blob(desc)
         self._reporter = reporter
         self._key = key
         self.count = 0
         # Source.open_blob streams raise at EOF unless the bytes match the digest, so a sink that
         # reads to EOF may skip hashing them a second time
-        self.verifies = digest
+        self.verifies = desc.digest
+
+    def restart(self) -> None:
+        self._raw.close()
+        self._raw = self._source.open_blob(self._desc)
+        self._reporter.advance(self._key, -self.count)
+        self._reporter.advance(TOTAL, -self.count)
+        self.count = 0
 
     def read(self, n: int | None = -1) -> bytes:
         data = self._raw.read(-1 if n is None else n)
@@ -161,7 +171,7 @@ def copy_image(
             return
         reporter.start(key, f"blob {desc.digest.short}", desc.size)
         try:
-            stream = _Progress(source.open_blob(desc), reporter, key, desc.digest)
+            stream = _Progress(source, desc, reporter, key)
             try:
                 sink.put_blob(desc, stream)  # type: ignore[arg-type]
             finally:
@@ -281,11 +291,20 @@ def _mount_repository(source: Source, sink: Sink) -> str | None:
 
 
 def copy(src: str, dst: str, *, platform: str | None = None, insecure: bool = False,
-         jobs: int = DEFAULT_JOBS, reporter: Reporter = NULL) -> CopyResult:
+         jobs: int = DEFAULT_JOBS, reporter: Reporter = NULL, stall: float | None = None,
+         timeout: float | None = None) -> CopyResult:
     """Copy between two transport strings (``docker://``, ``oci:``, ``oci-archive:``,
-    ``docker-archive:``)."""
+    ``docker-archive:``).
+
+    Registry calls count as stalled after ``stall`` seconds without a byte (default: 60, or
+    ``IMAGEWISE_STALL_TIMEOUT``) and are retried; the copy fails once ``timeout`` seconds have
+    passed. Retries and waits are told to ``reporter.message``.
+    """
+    from imagewise.registry.transfer import Transfer
     from imagewise.sources import open_sink, open_source
 
     wanted = Platform.parse(platform) if platform else None
-    with open_source(src, insecure=insecure) as source, open_sink(dst, insecure=insecure) as sink:
+    transfer = Transfer(stall, timeout, reporter)
+    with open_source(src, insecure=insecure, transfer=transfer) as source, \
+            open_sink(dst, insecure=insecure, transfer=transfer) as sink:
         return copy_image(source, sink, platform=wanted, jobs=jobs, reporter=reporter)

@@ -124,5 +124,8 @@ class RichReporter(Reporter):
             self._progress.remove_task(self._tasks.pop(key))
 
     def message(self, text: str) -> None:
+        """A line for the user (a retry, a wait): on stderr, above the bars when drawn."""
         if self._progress is not None:
-            self._progress.console.print(text)
+            self._progress.console.print(f"imagewise: {text}", markup=False, highlight=False)
+        else:
+            echo(f"imagewise: {text}", err=True)

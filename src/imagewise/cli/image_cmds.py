@@ -137,15 +137,22 @@ def inspect_cmd(image: str, fmt: str, platform: str | None, insecure: bool,
          help="Blobs transferred in parallel.")
 @option("--format", "fmt", choices=["text", "json"], default="text",
          show_default=True, help="Summary format.")
+@option("--stall-timeout", "stall", type=int_range(1, None), metavar="SECONDS",
+        help="A registry request that moves no byte for this long is retried (3 tries), "
+        "then fails. [default: 60, or $IMAGEWISE_STALL_TIMEOUT]")
+@option("--timeout", type=int_range(1, None), metavar="SECONDS",
+        help="Give up when the whole copy takes longer than this. [default: no limit]")
 @insecure_option
 @handle_errors
-def copy_cmd(src: str, dst: str, platform: str | None, jobs: int, fmt: str, insecure: bool) -> None:
+def copy_cmd(src: str, dst: str, platform: str | None, jobs: int, fmt: str, stall: int | None,
+             timeout: int | None, insecure: bool) -> None:
     """Copy an image from SRC to DST, preserving the manifest digest where the format allows.
 
     An index (multi-platform image) is copied whole, every platform, unless --platform picks one
     (a docker-archive destination holds one image: this host's unless --platform says otherwise).
     Blobs the destination has are skipped; on one registry they are mounted across repositories.
     An OCI layout or archive gets Docker manifests converted to OCI media types (a new digest).
+    Failed or stalled registry requests and uploads are retried; each wait is said on stderr.
 
       imagewise copy docker-archive:app.tar docker://localhost:5000/app:1.0
       imagewise copy docker://localhost:5000/app:1.0 oci:./backup:1.0
@@ -158,7 +165,7 @@ def copy_cmd(src: str, dst: str, platform: str | None, jobs: int, fmt: str, inse
 
     with RichReporter() as reporter:
         result = copy(src, dst, platform=platform, insecure=insecure, jobs=jobs,
-                      reporter=cast(Reporter, reporter))
+                      reporter=cast(Reporter, reporter), stall=stall, timeout=timeout)
     if fmt == "json":
         echo(json.dumps({"schema": "imagewise/copy/v1", **result.to_json()}, indent=2))
     else:

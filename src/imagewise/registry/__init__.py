@@ -7,6 +7,8 @@
 - :mod:`~imagewise.registry.credentials`: docker/containers auth files and credential helpers.
 - :mod:`~imagewise.registry.upload`, :mod:`~imagewise.registry.blobstream`: uploads and verified
   downloads; :mod:`~imagewise.registry.errors`: responses to the error tree.
+- :mod:`~imagewise.registry.transfer`: one operation's stall time, overall deadline and the
+  reporter told about retries (``RegistryClient.using(transfer)``).
 
 Nothing is imported here so that importing the package stays cheap.
 """

@@ -15,19 +15,25 @@ import httpx
 
 from imagewise.errors import DigestMismatch, ImageFormatError
 from imagewise.oci.digest import Digest, DigestingReader
-from imagewise.registry.errors import transport_error
+from imagewise.registry.errors import is_stall, stall_text, transport_error
+from imagewise.registry.transfer import STALL_ATTEMPTS, Transfer
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
 
 
 class _Body:
-    """``read(n)`` over an HTTP response body; reopens with ``Range`` when the connection drops."""
+    """``read(n)`` over an HTTP response body; reopens with ``Range`` when the connection drops
+    or the body stalls (no byte for ``transfer.stall`` seconds), saying so to the reporter."""
 
-    def __init__(self, open_at: Callable[[int], httpx.Response], host: str, attempts: int) -> None:
+    def __init__(self, open_at: Callable[[int], httpx.Response], host: str, attempts: int,
+                 what: str = "", transfer: Transfer | None = None) -> None:
         self._open_at = open_at
         self._host = host
         self._attempts = attempts
+        self._what = what
+        self._transfer = transfer if transfer is not None else Transfer()
+        self._timed = self._transfer.timeout is not None
         self._resp: httpx.Response | None = open_at(0)
         self._it: Iterator[bytes] = self._resp.iter_raw()
         self._buf = b""
@@ -36,16 +42,32 @@ class _Body:
 
     def _next_chunk(self) -> bytes:
         failures = 0
+        stalls = 0
+        t = self._transfer
         while True:
             try:
                 chunk = next(self._it, b"")
                 self._received += len(chunk)
+                if self._timed and chunk:
+                    t.check(f"{self._what} at registry {self._host}")
                 return chunk
             except (httpx.TransportError, httpx.StreamError) as e:
                 failures += 1
                 self._close_resp()
-                if failures >= self._attempts:
-                    raise transport_error(self._host, e) from e
+                if self._timed and t.expired():
+                    raise t.out_of_time(f"{self._what} at registry {self._host}") from e
+                stalled = is_stall(e)
+                stalls += stalled
+                if failures >= self._attempts or (stalled and stalls >= STALL_ATTEMPTS):
+                    raise transport_error(self._host, e, self._what, t.stall,
+                                          stalls if stalled else failures) from e
+                if stalled:
+                    why = stall_text(self._host, self._what, t.stall)
+                    nth, tries = stalls + 1, STALL_ATTEMPTS
+                else:
+                    why = str(transport_error(self._host, e, self._what))
+                    nth, tries = failures + 1, self._attempts
+                t.wait(0, f"{why} after {self._received} bytes", self._what, nth, tries)
                 self._resp = self._open_at(self._received)
                 self._it = self._resp.iter_raw()
 
@@ -134,5 +156,6 @@ class BlobReader(io.RawIOBase):
 
 
 def open_blob_stream(open_at: Callable[[int], httpx.Response], host: str, attempts: int,
-                     digest: Digest, size: int, where: str) -> BlobReader:
-    return BlobReader(_Body(open_at, host, attempts), digest, size, where)
+                     digest: Digest, size: int, where: str,
+                     transfer: Transfer | None = None) -> BlobReader:
+    return BlobReader(_Body(open_at, host, attempts, where, transfer), digest, size, where)

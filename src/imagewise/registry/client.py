@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import IO, ClassVar
+from typing import IO, Any, ClassVar
 
 import httpx
 
-from imagewise.errors import DigestMismatch, RegistryError, TooLarge
+from imagewise.errors import DigestMismatch, ImageFormatError, RegistryError, TooLarge
 from imagewise.oci import media
 from imagewise.oci.digest import Digest
 from imagewise.oci.model import Descriptor
@@ -25,6 +25,7 @@ from imagewise.registry.blobstream import BlobReader, open_blob_stream
 from imagewise.registry.credentials import Credentials
 from imagewise.registry.retry import DEFAULT, RetryPolicy
 from imagewise.registry.session import Session, ensure_ok, is_loopback
+from imagewise.registry.transfer import Transfer
 
 
 def pull_scope(repo: str) -> str:
@@ -74,6 +75,8 @@ class RegistryClient:
         self.session = Session(host, base_url or default_base_url(host, insecure),
                                insecure=insecure, retry=retry, credentials=credentials,
                                anonymous=anonymous)
+        #: stall time, deadline and reporter of this client's calls (None: the defaults)
+        self.transfer: Transfer | None = None
 
     @classmethod
     def get(cls, host: str, base_url: str | None = None, *, insecure: bool = False) -> RegistryClient:
@@ -102,6 +105,19 @@ class RegistryClient:
     def __repr__(self) -> str:
         return f"RegistryClient(host={self.host!r})"
 
+    def using(self, transfer: Transfer | None) -> RegistryClient:
+        """This client (same session, connections and tokens) with the calls of one operation
+        bound to ``transfer``: its stall time, overall deadline and reporter."""
+        if transfer is None:
+            return self
+        view = object.__new__(RegistryClient)
+        view.__dict__.update(self.__dict__)
+        view.transfer = transfer
+        return view
+
+    def _send(self, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
+        return self.session.send(method, url, what=what, transfer=self.transfer, **kwargs)
+
     def close(self) -> None:
         self.session.close()
 
@@ -114,26 +130,30 @@ class RegistryClient:
     def get_manifest(self, repo: str, ref: str, accept: str = media.MANIFEST_ACCEPT) -> FetchedManifest:
         """GET a manifest by tag or digest; refuses over 4 MiB; verifies a digest reference."""
         what = self._what(repo, ref)
-        resp = self.session.send("GET", f"/v2/{repo}/manifests/{ref}", scopes=[pull_scope(repo)],
-                                 headers={"Accept": accept}, stream=True, follow_redirects=True)
-        try:
-            ensure_ok(resp, (200,), what)
-            declared = resp.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > media.MAX_METADATA_BYTES:
-                raise TooLarge(f"manifest {what} is {declared} bytes; refusing documents over 4 MiB")
-            chunks: list[bytes] = []
-            total = 0
-            for chunk in resp.iter_bytes():
-                total += len(chunk)
-                if total > media.MAX_METADATA_BYTES:
-                    raise TooLarge(f"manifest {what} is over 4 MiB; refusing it")
-                chunks.append(chunk)
-        except httpx.HTTPError as e:
-            from imagewise.registry.errors import transport_error
+        stalls = 0
+        while True:
+            resp = self._send("GET", f"/v2/{repo}/manifests/{ref}", f"manifest {what}",
+                              scopes=[pull_scope(repo)], headers={"Accept": accept}, stream=True,
+                              follow_redirects=True)
+            try:
+                chunks = self._manifest_body(resp, what)
+                break
+            except httpx.HTTPError as e:  # the body broke off or stalled: a stall is retried
+                from imagewise.registry.errors import is_stall, stall_text, transport_error
+                from imagewise.registry.transfer import STALL_ATTEMPTS
 
-            raise transport_error(self.host, e) from e
-        finally:
-            resp.close()
+                t = self.transfer if self.transfer is not None else Transfer()
+                if t.expired():
+                    raise t.out_of_time(f"manifest {what} at registry {self.host}") from e
+                stalls += is_stall(e)
+                if not is_stall(e) or stalls >= STALL_ATTEMPTS:
+                    raise transport_error(self.host, e, f"manifest {what}", t.stall,
+                                          max(stalls, 1)) from e
+                t.wait(self.session.retry.delay(stalls - 1),
+                       stall_text(self.host, f"manifest {what}", t.stall), f"manifest {what}",
+                       stalls + 1, STALL_ATTEMPTS)
+            finally:
+                resp.close()
         raw = b"".join(chunks)
         mt = resp.headers.get("Content-Type", "").split(";")[0].strip()
         if ":" in ref:
@@ -142,13 +162,36 @@ class RegistryClient:
             if actual != expected:
                 raise DigestMismatch(str(expected), str(actual), f"manifest {what}")
             return FetchedManifest(raw, mt, expected)
+        served = _served_digest(resp)
+        if served is not None:  # by tag: the bytes must be the ones the registry says it sent
+            actual = Digest.of(raw, served.algorithm)
+            if actual != served:
+                raise DigestMismatch(str(served), str(actual),
+                                     f"manifest {what} (the registry's Docker-Content-Digest)")
+            return FetchedManifest(raw, mt, served)
         return FetchedManifest(raw, mt, Digest.of(raw))
+
+    @staticmethod
+    def _manifest_body(resp: httpx.Response, what: str) -> list[bytes]:
+        ensure_ok(resp, (200,), what)
+        declared = resp.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > media.MAX_METADATA_BYTES:
+            raise TooLarge(f"manifest {what} is {declared} bytes; refusing documents over 4 MiB")
+        chunks: list[bytes] = []
+        total = 0
+        for chunk in resp.iter_bytes():
+            total += len(chunk)
+            if total > media.MAX_METADATA_BYTES:
+                raise TooLarge(f"manifest {what} is over 4 MiB; refusing it")
+            chunks.append(chunk)
+        return chunks
 
     def head_manifest(self, repo: str, ref: str, accept: str = media.MANIFEST_ACCEPT) -> Descriptor:
         """HEAD a manifest: its descriptor (digest from ``Docker-Content-Digest``)."""
         what = self._what(repo, ref)
-        resp = self.session.send("HEAD", f"/v2/{repo}/manifests/{ref}", scopes=[pull_scope(repo)],
-                                 headers={"Accept": accept}, follow_redirects=True)
+        resp = self._send("HEAD", f"/v2/{repo}/manifests/{ref}", f"manifest {what}",
+                          scopes=[pull_scope(repo)], headers={"Accept": accept},
+                          follow_redirects=True)
         ensure_ok(resp, (200,), what)
         header = resp.headers.get("Docker-Content-Digest")
         if not header:
@@ -168,8 +211,9 @@ class RegistryClient:
         digest = Digest.of(raw)
         if ":" in ref and Digest.parse(ref) != digest:
             raise DigestMismatch(ref, str(digest), f"manifest for {what}")
-        resp = self.session.send("PUT", f"/v2/{repo}/manifests/{ref}", scopes=[push_scope(repo)],
-                                 headers={"Content-Type": media_type}, content=raw)
+        resp = self._send("PUT", f"/v2/{repo}/manifests/{ref}", f"manifest {what}",
+                          scopes=[push_scope(repo)], headers={"Content-Type": media_type},
+                          content=raw)
         ensure_ok(resp, (200, 201, 202), what)
         served = resp.headers.get("Docker-Content-Digest")
         if served and Digest.parse(served) != digest:
@@ -180,16 +224,17 @@ class RegistryClient:
         """DELETE a manifest. A tag is resolved to its digest first (every tag on it goes)."""
         digest = Digest.parse(ref) if ":" in ref else self.head_manifest(repo, ref).digest
         what = self._what(repo, str(digest))
-        resp = self.session.send("DELETE", f"/v2/{repo}/manifests/{digest}",
-                                 scopes=[f"repository:{repo}:delete"])
+        resp = self._send("DELETE", f"/v2/{repo}/manifests/{digest}", f"manifest {what}",
+                          scopes=[f"repository:{repo}:delete"])
         ensure_ok(resp, (200, 202), what)
         return digest
 
     # -- blobs ----------------------------------------------------------------------------------
 
     def has_blob(self, repo: str, digest: Digest) -> bool:
-        resp = self.session.send("HEAD", f"/v2/{repo}/blobs/{digest}", scopes=[pull_scope(repo)],
-                                 follow_redirects=True)
+        resp = self._send("HEAD", f"/v2/{repo}/blobs/{digest}",
+                          f"blob {digest} in {self._what(repo)}", scopes=[pull_scope(repo)],
+                          follow_redirects=True)
         if resp.status_code == 404:
             return False
         ensure_ok(resp, (200,), self._what(repo, str(digest)))
@@ -202,8 +247,8 @@ class RegistryClient:
 
         def open_at(offset: int) -> httpx.Response:
             headers = {"Range": f"bytes={offset}-"} if offset else {}
-            resp = self.session.send("GET", path, scopes=[pull_scope(repo)], headers=headers,
-                                     stream=True, follow_redirects=True)
+            resp = self._send("GET", path, what, scopes=[pull_scope(repo)], headers=headers,
+                              stream=True, follow_redirects=True)
             ensure_ok(resp, (200, 206) if offset else (200,), what)
             if offset and resp.status_code == 200:  # Range ignored: skip what we already have
                 skipped = 0
@@ -218,7 +263,7 @@ class RegistryClient:
             return resp
 
         return open_blob_stream(open_at, self.host, self.session.retry.attempts, desc.digest,
-                                desc.size, what)
+                                desc.size, what, self.transfer)
 
     def read_blob(self, repo: str, desc: Descriptor, limit: int = media.MAX_METADATA_BYTES) -> bytes:
         if desc.size > limit:
@@ -260,7 +305,7 @@ class RegistryClient:
         params = {"n": str(page_size)} if page_size else None
         seen: set[str] = set()
         while url is not None:
-            resp = self.session.send("GET", url, scopes=scopes, params=params)
+            resp = self._send("GET", url, what, scopes=scopes, params=params)
             ensure_ok(resp, (200,), what)
             try:
                 items = resp.json().get(key) or []
@@ -277,8 +322,19 @@ class RegistryClient:
 
     def ping(self) -> None:
         """GET /v2/: raises when the registry is unreachable or refuses the credentials."""
-        resp = self.session.send("GET", "/v2/", scopes=[])
+        resp = self._send("GET", "/v2/", f"registry {self.host}", scopes=[])
         ensure_ok(resp, (200,), f"registry {self.host}")
+
+
+def _served_digest(resp: httpx.Response) -> Digest | None:
+    """The ``Docker-Content-Digest`` header as a digest (None when absent or unreadable)."""
+    header = resp.headers.get("Docker-Content-Digest")
+    if not header:
+        return None
+    try:
+        return Digest.parse(header.strip())
+    except (ValueError, ImageFormatError):
+        return None
 
 
 def raise_if_short(got: int, want: int, what: str) -> None:

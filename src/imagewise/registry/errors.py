@@ -66,12 +66,44 @@ def raise_for(resp: httpx.Response, what: str) -> NoReturn:
     raise error_for(resp, what)
 
 
-def transport_error(host: str, exc: Exception) -> RegistryError:
+class Stalled(RegistryError):
+    """A registry accepted a request and then moved no byte for the stall time, every try."""
+
+
+class OutOfTime(RegistryError):
+    """The overall time limit of an operation passed (never retried)."""
+
+
+def is_stall(exc: Exception) -> bool:
+    """A request that went quiet: no answer, no body bytes, or the registry not reading."""
+    return isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout))
+
+
+def stall_text(host: str, what: str, stall: float) -> str:
+    from imagewise.registry.transfer import seconds
+
+    return f"registry {host} sent nothing for {seconds(stall)}" + (f" on {what}" if what else "")
+
+
+def stalled_error(host: str, what: str, stall: float, tries: int) -> Stalled:
+    from imagewise.registry.transfer import STALL_ENV, seconds
+
+    times = f", {tries} times ({seconds(stall * tries)} in all)" if tries > 1 else ""
+    return Stalled(f"{stall_text(host, what, stall)}{times}; giving up (a longer "
+                   f"--stall-timeout or {STALL_ENV} waits longer)")
+
+
+def transport_error(host: str, exc: Exception, what: str = "", stall: float | None = None,
+                    tries: int = 1) -> RegistryError:
     """A one-line error for a connection-level failure, without URLs' query strings."""
     kind = type(exc).__name__
-    reason = str(exc).split("\n")[0][:200] or kind
+    reason = str(exc).split("\n")[0][:200].rstrip(".") or kind
+    during = f" ({what})" if what else ""
+    if is_stall(exc) and stall is not None:
+        return stalled_error(host, what, stall, tries)
+    gave_up = f" (gave up after {tries} tries)" if tries > 1 else ""
     if isinstance(exc, httpx.ConnectError):
-        return RegistryError(f"cannot connect to registry {host}: {reason}")
+        return RegistryError(f"cannot connect to registry {host}{during}: {reason}{gave_up}")
     if isinstance(exc, httpx.TimeoutException):
-        return RegistryError(f"registry {host} timed out ({kind})")
-    return RegistryError(f"connection to registry {host} failed: {reason}")
+        return RegistryError(f"registry {host} timed out{during} ({kind}){gave_up}")
+    return RegistryError(f"connection to registry {host} failed{during}: {reason}{gave_up}")

@@ -2,7 +2,9 @@
 
 Every request goes through :meth:`Session.send`, which adds the authorization a request's scopes
 need, answers 401 challenges once, and retries 429/5xx answers and connection failures with
-backoff (honouring ``Retry-After``) as long as the request body can be sent again.
+backoff (honouring ``Retry-After`` up to the policy's cap; a longer one fails at once) as long as
+the request body can be sent again. A request that moves no byte for the transfer's stall time is
+retried too (``STALL_ATTEMPTS`` tries); every wait is told to the transfer's reporter.
 """
 
 from __future__ import annotations
@@ -18,11 +20,17 @@ from imagewise import __version__
 from imagewise.errors import RegistryError
 from imagewise.registry.auth import Authenticator
 from imagewise.registry.credentials import Credentials
-from imagewise.registry.errors import transport_error
+from imagewise.registry.errors import is_stall, stall_text, transport_error
 from imagewise.registry.retry import DEFAULT, RETRY_STATUSES, RetryPolicy, parse_retry_after
+from imagewise.registry.transfer import (
+    CONNECT_TIMEOUT,
+    STALL_ATTEMPTS,
+    Transfer,
+    seconds,
+    stall_from_env,
+)
 
 USER_AGENT = f"imagewise/{__version__}"
-TIMEOUT = httpx.Timeout(120.0, connect=20.0)
 
 
 def is_loopback(host: str) -> bool:
@@ -95,7 +103,8 @@ class Session:
         self.insecure = insecure
         self.retry = retry
         self.client = httpx.Client(
-            base_url=base_url, verify=False if insecure else trust_context(), timeout=TIMEOUT,
+            base_url=base_url, verify=False if insecure else trust_context(),
+            timeout=httpx.Timeout(stall_from_env(), connect=CONNECT_TIMEOUT),  # token requests
             headers={"User-Agent": USER_AGENT},
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
         )
@@ -119,33 +128,51 @@ class Session:
     def send(self, method: str, url: str, *, scopes: list[str],
              headers: dict[str, str] | None = None, content: Any = None,
              params: Any = None, stream: bool = False, follow_redirects: bool = False,
-             replayable: bool = True) -> httpx.Response:
+             replayable: bool = True, what: str = "",
+             transfer: Transfer | None = None) -> httpx.Response:
         """Send a request; returns any final response (the caller maps failures to errors).
 
         ``replayable=False`` (a streamed body) disables retries and the challenge re-send; the
-        caller establishes authorization with an earlier request on the same scopes.
+        caller establishes authorization with an earlier request on the same scopes. ``what``
+        names the object in messages; ``transfer`` gives the stall time, the overall deadline
+        and the reporter told about each retry (default: :class:`Transfer` from the
+        environment, no deadline, nobody told).
         """
+        t = transfer if transfer is not None else Transfer()
+        what = what or f"{method} {url.split('?')[0]}"
+        policy = self.retry
         attempt = 0
+        stalls = 0
         challenged = False
         while True:
+            t.check(f"{what} at registry {self.host}")
             auth = self.auth.headers(scopes)
             h = {**(headers or {}), **auth}
+            connect, quiet, pool = t.timeouts()
+            timeout = httpx.Timeout(connect=connect, read=quiet, write=quiet, pool=pool)
             try:
                 req = self.client.build_request(method, url, headers=h, content=content,
-                                                params=params)
+                                                params=params, timeout=timeout)
                 resp = self.client.send(req, stream=stream, follow_redirects=follow_redirects)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as e:
-                if self._maybe_fall_back(e):
-                    continue
-                if not replayable or attempt + 1 >= self.retry.attempts:
-                    raise transport_error(self.host, e) from e
-                self.retry.sleep(attempt)
-                attempt += 1
-                continue
             except httpx.TransportError as e:
-                if not replayable or attempt + 1 >= self.retry.attempts:
-                    raise transport_error(self.host, e) from e
-                self.retry.sleep(attempt)
+                if isinstance(e, (httpx.ConnectError, httpx.ConnectTimeout)) \
+                        and self._maybe_fall_back(e):
+                    continue
+                if t.expired():
+                    raise t.out_of_time(f"{what} at registry {self.host}") from e
+                stalled = is_stall(e)
+                stalls += stalled
+                if not replayable or attempt + 1 >= policy.attempts \
+                        or (stalled and stalls >= STALL_ATTEMPTS):
+                    raise transport_error(self.host, e, what, t.stall,
+                                          stalls if stalled else attempt + 1) from e
+                if stalled:
+                    why = stall_text(self.host, what, t.stall)
+                    nth, tries = stalls + 1, STALL_ATTEMPTS
+                else:
+                    why = str(transport_error(self.host, e, what))
+                    nth, tries = attempt + 2, policy.attempts
+                t.wait(policy.delay(attempt), why, what, nth, tries)
                 attempt += 1
                 continue
             if resp.status_code == 401 and not challenged and replayable:
@@ -155,10 +182,18 @@ class Session:
                 if self.auth.on_challenge(challenge, scopes, had_auth=bool(auth)):
                     continue
                 return resp  # body already read: the caller maps it to AuthError
-            if resp.status_code in RETRY_STATUSES and replayable and attempt + 1 < self.retry.attempts:
-                wait = parse_retry_after(resp.headers.get("Retry-After"))
+            if resp.status_code in RETRY_STATUSES and replayable and attempt + 1 < policy.attempts:
+                asked = parse_retry_after(resp.headers.get("Retry-After"))
                 _discard(resp)
-                self.retry.sleep(attempt, wait)
+                why = f"registry {self.host} answered HTTP {resp.status_code} ({what})"
+                if asked is not None and asked > policy.max_retry_after:
+                    raise RegistryError(
+                        f"{why} and asked to retry after {seconds(asked)}, longer than the "
+                        f"{seconds(policy.max_retry_after)} imagewise waits for a Retry-After; "
+                        "giving up: try again later", resp.status_code)
+                if asked is not None:
+                    why += f" and asked to wait {seconds(asked)}"
+                t.wait(policy.delay(attempt, asked), why, what, attempt + 2, policy.attempts)
                 attempt += 1
                 continue
             return resp

@@ -15,6 +15,7 @@ import httpx
 from imagewise.errors import AuthError, DigestMismatch, ImageFormatError, RegistryError
 from imagewise.oci.digest import Digest, DigestingReader
 from imagewise.oci.model import Descriptor
+from imagewise.registry.errors import OutOfTime, Stalled, stall_text, stalled_error
 from imagewise.registry.retry import RETRY_STATUSES
 from imagewise.registry.session import ensure_ok
 
@@ -36,7 +37,7 @@ def _location(client: RegistryClient, resp: httpx.Response, what: str) -> str:
 def start(client: RegistryClient, repo: str, what: str) -> str:
     from imagewise.registry.client import push_scope
 
-    resp = client.session.send("POST", f"/v2/{repo}/blobs/uploads/", scopes=[push_scope(repo)])
+    resp = client._send("POST", f"/v2/{repo}/blobs/uploads/", what, scopes=[push_scope(repo)])
     ensure_ok(resp, (202,), what)
     return _location(client, resp, what)
 
@@ -46,9 +47,9 @@ def mount(client: RegistryClient, repo: str, digest: Digest, from_repo: str) -> 
     from imagewise.registry.client import pull_scope, push_scope
 
     what = f"mount of {digest} from {from_repo} into {client.host}/{repo}"
-    resp = client.session.send("POST", f"/v2/{repo}/blobs/uploads/",
-                               params={"mount": str(digest), "from": from_repo},
-                               scopes=[push_scope(repo), pull_scope(from_repo)])
+    resp = client._send("POST", f"/v2/{repo}/blobs/uploads/", what,
+                        params={"mount": str(digest), "from": from_repo},
+                        scopes=[push_scope(repo), pull_scope(from_repo)])
     if resp.status_code == 201:
         return None
     ensure_ok(resp, (202,), what)
@@ -57,11 +58,6 @@ def mount(client: RegistryClient, repo: str, digest: Digest, from_repo: str) -> 
 
 def _with_digest(location: str, digest: Digest) -> httpx.URL:
     return httpx.URL(location).copy_merge_params({"digest": str(digest)})
-
-
-def _body(reader: DigestingReader | _Counted) -> Iterator[bytes]:
-    while chunk := reader.read(_SEND_CHUNK):
-        yield chunk
 
 
 def _read_full(reader: DigestingReader | _Counted, n: int) -> bytes:
@@ -76,25 +72,60 @@ def _read_full(reader: DigestingReader | _Counted, n: int) -> bytes:
     return b"".join(parts)
 
 
+class _Attempt:
+    """What one try got to: whether its bytes were being sent when it failed, and whether the
+    source stream ran out (then a wrong length is the source's fault, not the registry's)."""
+
+    __slots__ = ("ended", "sending")
+
+    def __init__(self) -> None:
+        self.sending = False
+        self.ended = False
+
+
 def upload(client: RegistryClient, repo: str, desc: Descriptor, stream: IO[bytes],
            location: str | None = None) -> None:
-    """Upload, starting over (new session, stream rewound) after a transient failure when the
-    stream can seek; a digest mismatch or an auth error is never retried."""
-    retry = client.session.retry
+    """Upload; a try that fails while its bytes are being sent or committed (HTTP 5xx/429, a
+    dropped connection, a stall) starts over in a new upload session, with the stream rewound
+    (``seek``) or reopened (its ``restart()``, e.g. a copy's source blob opened again). A digest
+    mismatch, an auth error, a refused upload session or the overall timeout is never retried.
+    Waits and retries are told to ``client.transfer``'s reporter."""
+    from imagewise.registry.transfer import STALL_ATTEMPTS, Transfer
+
+    policy = client.session.retry
+    t = client.transfer if client.transfer is not None else Transfer()
+    what = f"upload of blob {desc.digest} to {client.host}/{repo}"
     start_pos = _tell(stream)
+    restart = getattr(stream, "restart", None)
     attempt = 0
+    stalls = 0
     while True:
+        state = _Attempt()
         try:
-            _upload_once(client, repo, desc, stream, location)
+            _upload_once(client, repo, desc, stream, location, what, state)
             return
         except RegistryError as e:
             transient = e.status is None or e.status in RETRY_STATUSES
-            if start_pos is None or not transient or isinstance(e, AuthError) \
-                    or attempt + 1 >= retry.attempts:
+            stalled = isinstance(e, Stalled)
+            stalls += stalled
+            can_restart = start_pos is not None or callable(restart)
+            if not state.sending or not transient or not can_restart \
+                    or isinstance(e, (AuthError, OutOfTime)):
                 raise
-        stream.seek(start_pos)
+            if stalled and stalls >= STALL_ATTEMPTS:
+                raise stalled_error(client.host, what, t.stall, stalls) from e
+            if attempt + 1 >= policy.attempts:
+                raise type(e)(f"{e} (gave up after {attempt + 1} tries)", e.status, e.code) from e
+            if stalled:
+                why, nth, tries = stall_text(client.host, what, t.stall), stalls + 1, STALL_ATTEMPTS
+            else:
+                why, nth, tries = str(e), attempt + 2, policy.attempts
+            t.wait(policy.delay(attempt), why, what, nth, tries, "starting the upload again")
+        if start_pos is not None:
+            stream.seek(start_pos)
+        else:
+            restart()  # type: ignore[misc]
         location = None
-        retry.sleep(attempt)
         attempt += 1
 
 
@@ -106,10 +137,9 @@ def _tell(stream: IO[bytes]) -> int | None:
 
 
 def _upload_once(client: RegistryClient, repo: str, desc: Descriptor, stream: IO[bytes],
-                 location: str | None) -> None:
+                 location: str | None, what: str, state: _Attempt) -> None:
     from imagewise.registry.client import push_scope
 
-    what = f"upload of blob {desc.digest} to {client.host}/{repo}"
     location = location or start(client, repo, what)
     reader: DigestingReader | _Counted
     if getattr(stream, "verifies", None) == desc.digest:
@@ -117,29 +147,55 @@ def _upload_once(client: RegistryClient, repo: str, desc: Descriptor, stream: IO
     else:
         reader = DigestingReader(stream, desc.digest, f"blob {desc.digest}")
     scopes = [push_scope(repo)]
+    t = client.transfer
+    timed = t is not None and t.timeout is not None
+
+    def body() -> Iterator[bytes]:
+        while True:
+            try:
+                chunk = reader.read(_SEND_CHUNK)
+            except OutOfTime as e:  # the time ran out reading the source: this upload is late
+                raise t.out_of_time(what) from e  # type: ignore[union-attr]
+            if not chunk:
+                break
+            if timed:
+                t.check(what)  # type: ignore[union-attr]
+            yield chunk
+        state.ended = True
+
+    state.sending = True
     if desc.size > client.chunk_threshold:
         while True:
             chunk = _read_full(reader, client.chunk_size)
             if not chunk:
                 break
             start_at = reader.count - len(chunk)
-            resp = client.session.send(
-                "PATCH", location, scopes=scopes, content=chunk,
+            # not replayable: a chunk the registry may have half taken is not sent again to
+            # the same session; the whole upload starts over in a new one instead
+            resp = client._send(
+                "PATCH", location, what, scopes=scopes, content=chunk, replayable=False,
                 headers={"Content-Type": _OCTET, "Content-Length": str(len(chunk)),
                          "Content-Range": f"{start_at}-{reader.count - 1}"})
             ensure_ok(resp, (202,), what)
             location = _location(client, resp, what)
         _check(reader, desc)
-        resp = client.session.send("PUT", _with_digest(location, desc.digest).__str__(),
-                                   scopes=scopes, headers={"Content-Length": "0"})
+        resp = client._send("PUT", str(_with_digest(location, desc.digest)), what,
+                            scopes=scopes, headers={"Content-Length": "0"}, replayable=False)
     else:
         try:
-            resp = client.session.send(
-                "PUT", str(_with_digest(location, desc.digest)), scopes=scopes,
-                content=_body(reader), replayable=False,
+            resp = client._send(
+                "PUT", str(_with_digest(location, desc.digest)), what, scopes=scopes,
+                content=body(), replayable=False,
                 headers={"Content-Type": _OCTET, "Content-Length": str(desc.size)})
-        except RegistryError:
-            _check(reader, desc)  # a short or long stream surfaces as a broken request
+        except Exception:
+            # a stream shorter or longer than its descriptor breaks the request (h11's
+            # LocalProtocolError escapes httpx unmapped): blame the source then; a registry that
+            # failed while the bytes were still flowing is named in the error raised here
+            if state.ended or reader.count > desc.size:
+                try:
+                    _check(reader, desc)
+                except OutOfTime:
+                    pass  # the error of the request says more
             raise
         _check(reader, desc)
     ensure_ok(resp, (201,), what)

@@ -12,19 +12,22 @@ from typing import TYPE_CHECKING
 from imagewise.reference import TransportRef, parse_transport
 
 if TYPE_CHECKING:
+    from imagewise.registry.transfer import Transfer
     from imagewise.sources.base import Sink, Source
 
 __all__ = ["detect_local", "looks_like_path", "open_sink", "open_source", "sink_for", "source_for"]
 
 
-def open_source(text: str | TransportRef, *, insecure: bool = False) -> Source:
+def open_source(text: str | TransportRef, *, insecure: bool = False,
+                transfer: Transfer | None = None) -> Source:
     """Open the image named by a transport string (or a parsed TransportRef) for reading.
 
     A bare argument naming an existing file or directory is read as a local image
     (``detect_local``), so ``imagewise inspect img.tar`` works without a transport prefix.
+    ``transfer`` (stall time, deadline, retry reporter) applies to a registry.
     """
     ref = (detect_local(text) or parse_transport(text)) if isinstance(text, str) else text
-    return source_for(ref, insecure=insecure)
+    return source_for(ref, insecure=insecure, transfer=transfer)
 
 
 _ARCHIVE_ENDINGS = (".tar", ".tar.gz", ".tgz")
@@ -90,7 +93,8 @@ def _existing(path: str, text: str) -> TransportRef | None:
     return None
 
 
-def open_sink(text: str | TransportRef, *, insecure: bool = False) -> Sink:
+def open_sink(text: str | TransportRef, *, insecure: bool = False,
+              transfer: Transfer | None = None) -> Sink:
     """Open the destination named by a transport string for writing. A bare argument naming
     an existing directory (``PATH[:TAG]``) is an OCI layout; another bare argument that looks
     like a path is refused with the transports to choose from (which format is meant?)."""
@@ -98,7 +102,7 @@ def open_sink(text: str | TransportRef, *, insecure: bool = False) -> Sink:
         ref = _bare_destination(text) or parse_transport(text)
     else:
         ref = text
-    return sink_for(ref, insecure=insecure)
+    return sink_for(ref, insecure=insecure, transfer=transfer)
 
 
 def _bare_destination(text: str) -> TransportRef | None:
@@ -118,12 +122,13 @@ def _bare_destination(text: str) -> TransportRef | None:
     return None
 
 
-def source_for(ref: TransportRef, *, insecure: bool = False) -> Source:
+def source_for(ref: TransportRef, *, insecure: bool = False,
+               transfer: Transfer | None = None) -> Source:
     if ref.transport == "docker":
         from imagewise.sources.registry import RegistrySource
 
         assert ref.reference is not None
-        src: Source = RegistrySource(ref.reference, insecure=insecure)
+        src: Source = RegistrySource(ref.reference, insecure=insecure, transfer=transfer)
     elif ref.transport == "oci":
         from imagewise.sources.oci_layout import OCILayoutSource
 
@@ -143,7 +148,8 @@ def source_for(ref: TransportRef, *, insecure: bool = False) -> Source:
     return src
 
 
-def sink_for(ref: TransportRef, *, insecure: bool = False) -> Sink:
+def sink_for(ref: TransportRef, *, insecure: bool = False,
+             transfer: Transfer | None = None) -> Sink:
     from imagewise.errors import InvalidReference
 
     if ref.index is not None:
@@ -152,7 +158,7 @@ def sink_for(ref: TransportRef, *, insecure: bool = False) -> Sink:
         from imagewise.sources.registry import RegistrySink
 
         assert ref.reference is not None
-        sink: Sink = RegistrySink(ref.reference, insecure=insecure)
+        sink: Sink = RegistrySink(ref.reference, insecure=insecure, transfer=transfer)
     elif ref.transport == "oci":
         from imagewise.sources.oci_layout import OCILayoutSink
 

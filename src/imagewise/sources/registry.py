@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from imagewise.errors import DigestMismatch
 from imagewise.oci.digest import Digest
@@ -11,6 +11,9 @@ from imagewise.oci.model import Descriptor, Index, Manifest, parse_manifest
 from imagewise.reference import ImageReference
 from imagewise.registry.client import RegistryClient
 from imagewise.sources.base import Sink, Source
+
+if TYPE_CHECKING:
+    from imagewise.registry.transfer import Transfer
 
 
 def client_for(ref: ImageReference, insecure: bool = False) -> RegistryClient:
@@ -22,10 +25,11 @@ class RegistrySource(Source):
     """Reads an image from a registry; manifests by tag or digest, blobs streamed and verified."""
 
     def __init__(self, ref: ImageReference, *, insecure: bool = False,
-                 client: RegistryClient | None = None) -> None:
+                 client: RegistryClient | None = None, transfer: Transfer | None = None) -> None:
         self.ref = ref
         self.name = f"docker://{ref}"
-        self.client = client or client_for(ref, insecure)
+        # ``transfer``: stall time, overall deadline and retry reporter of this operation
+        self.client = (client or client_for(ref, insecure)).using(transfer)
         self._top: Manifest | Index | None = None
 
     def __repr__(self) -> str:
@@ -55,10 +59,11 @@ class RegistrySink(Sink):
     """Writes an image to a registry: blobs (skipping present ones), child manifests, then the top."""
 
     def __init__(self, ref: ImageReference, *, insecure: bool = False,
-                 client: RegistryClient | None = None) -> None:
+                 client: RegistryClient | None = None, transfer: Transfer | None = None) -> None:
         self.ref = ref
         self.name = f"docker://{ref}"
-        self.client = client or client_for(ref, insecure)
+        # ``transfer``: stall time, overall deadline and retry reporter of this operation
+        self.client = (client or client_for(ref, insecure)).using(transfer)
         self._pending: dict[Digest, str] = {}  # upload sessions opened by a refused mount
         self._lock = threading.Lock()
 
