@@ -184,3 +184,75 @@ def test_an_internal_error_is_status_2_with_or_without_the_traceback() -> None:
         assert r.returncode == 2, (debug, r.stderr)
         assert "ZeroDivisionError" in r.stderr
         assert ("Traceback" in r.stderr) == bool(debug)
+
+
+def _both(cmd: Any, args: list[str]) -> tuple[dict[str, Any] | None, dict[str, Any] | str]:
+    """(the plain reader's namespace or None, argparse's namespace or its error status)."""
+    from imagewise.cli.args import _plain_parse
+
+    plain = _plain_parse(cmd.params, list(args))
+    try:
+        full: dict[str, Any] | str = vars(cmd.parser("imagewise x").parse_args(list(args)))
+    except SystemExit as e:
+        full = f"exit {e.code}"
+    return plain, full
+
+
+@pytest.mark.parametrize("args", [
+    [], ["x"], ["x", "y", "--format", "b"], ["--format=b", "x"], ["--format", "b", "x", "y"],
+    ["--tag", "1", "--tag=2", "-", "x"], ["--color"], ["--no-color", "--color"],
+    ["-j", "3", "--jobs", "4"], ["--dry-run", "--dry-run", "x"], ["--tag", "-"],
+    ["--src", "."], ["--db", "some.db"], ["--format", "a", "--format", "b"],
+])
+def test_plain_reader_gives_argparses_namespace(args: list[str], monkeypatch: Any) -> None:
+    """`Command.main` reads a plain command line without argparse (start-up time): the result
+    must be argparse's own, value for value (types, defaults, environment defaults)."""
+    monkeypatch.setenv("DEMO_DB", "env.db")
+    plain, full = _both(demo, args)
+    assert plain is not None, args
+    assert plain == full
+
+
+@pytest.mark.parametrize("args", [
+    ["--help"], ["-h"], ["--"], ["--", "x"], ["-j4"], ["-j=4"], ["--format", "c"],
+    ["--format=c"], ["--format"], ["--format", "--dry-run"], ["--tag", "-x"], ["-j", "9"],
+    ["-j", "two"], ["--src", "/no/such/dir"], ["--db", "/"], ["--nope"], ["--form", "a"],
+    ["x", "--dry-run", "y"], ["--dry-run=1"], ["--color=yes"], ["-1"], ["-x y"],
+])
+def test_plain_reader_leaves_the_rest_to_argparse(args: list[str]) -> None:
+    """Help, errors and unusual spellings go to argparse (its messages, its exit status)."""
+    plain, _ = _both(demo, args)
+    assert plain is None, args
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_plain_reader_matches_argparse_on_every_command(name: str, tmp_path: Path) -> None:
+    cmd = load(name)
+    commands = cmd.commands.values() if isinstance(cmd, Group) else [cmd]
+    (tmp_path / "f").write_text("x")
+    samples = [[], ["a"], ["a", "b"], ["a", "b", "c"], [str(tmp_path / "f")], [str(tmp_path)]]
+    for sub in commands:
+        lines = [list(s) for s in samples]
+        for p in sub.params:
+            if not p.is_option:
+                continue
+            flag = p.flags[-1]
+            if p.negatable or p.kwargs.get("action") == "store_true":
+                lines += [[flag, *s] for s in samples[:3]]
+                if p.negatable:
+                    lines.append(["--no-" + flag[2:], "a"])
+                continue
+            values = list(p.kwargs.get("choices") or ()) + ["1", str(tmp_path / "f"),
+                                                             str(tmp_path), "-"]
+            for v in values:
+                lines += [["a", flag, v], [flag, v, "a", "b"], [f"{flag}={v}"]]
+        read = 0
+        for args in lines:
+            plain, full = _both(sub, args)
+            if plain is not None:
+                read += 1
+                assert plain == full, (name, sub.name, args)
+            else:  # left to argparse: an error there, or `-x=VALUE` (a short option with =)
+                assert isinstance(full, str) or any(
+                    a[:1] == "-" and a[1:2] != "-" and "=" in a for a in args), (sub.name, args)
+        assert read, (name, sub.name)

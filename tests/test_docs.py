@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import os
 import re
@@ -176,7 +175,7 @@ def _option_names(cmd: Any) -> set[str]:
     for p in cmd.params:
         if p.is_option:
             names.update(p.flags)
-            if p.kwargs.get("action") is argparse.BooleanOptionalAction:
+            if p.negatable:
                 names.update("--no-" + f[2:] for f in p.flags if f.startswith("--"))
     return names
 

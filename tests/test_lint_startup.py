@@ -52,6 +52,8 @@ def test_console_script_start_up_stays_lean(tmp_path: Path) -> None:
     # lint: no plugin declared, no TOML to read, nothing but the rules and the shell parser
     assert not {"importlib.metadata", "importlib.resources", "tomllib", "bashlex", "hashlib",
                 "urllib.request"} & modules
+    # a plain command line is read without argparse (and the gettext and locale it imports)
+    assert not {"argparse", "gettext", "locale"} & modules
     assert "tree_sitter" in modules  # the Dockerfile has RUNs to analyse
 
 

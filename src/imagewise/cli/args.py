@@ -33,12 +33,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 class Param:
     """One argument or option, as ``argparse.add_argument`` takes it."""
 
-    __slots__ = ("dest", "envvar", "flags", "kwargs", "multiple")
+    __slots__ = ("dest", "envvar", "flags", "kwargs", "multiple", "negatable")
 
     def __init__(self, flags: Sequence[str], dest: str, kwargs: dict[str, Any],
-                 envvar: str | None = None, multiple: bool = False) -> None:
+                 envvar: str | None = None, multiple: bool = False,
+                 negatable: bool = False) -> None:
         self.flags, self.dest, self.kwargs = tuple(flags), dest, kwargs
         self.envvar, self.multiple = envvar, multiple
+        self.negatable = negatable  # --color/--no-color (argparse.BooleanOptionalAction)
 
     @property
     def is_option(self) -> bool:
@@ -83,11 +85,9 @@ def option(*decls: str, flag: bool = False, choices: Sequence[str] | None = None
     names = [d for d in decls if d.startswith("-")]
     bare = [d for d in decls if not d.startswith("-")]
     kwargs: dict[str, Any] = {}
-    if len(names) == 1 and "/" in names[0]:  # --color/--no-color
-        import argparse
-
+    negatable = len(names) == 1 and "/" in names[0]
+    if negatable:  # --color/--no-color: argparse.BooleanOptionalAction, set in Command.parser
         names = [names[0].split("/", 1)[0]]
-        kwargs["action"] = argparse.BooleanOptionalAction
     elif flag:
         kwargs["action"] = "store_true"
     elif multiple:
@@ -108,7 +108,7 @@ def option(*decls: str, flag: bool = False, choices: Sequence[str] | None = None
     kwargs["default"] = default if not flag else bool(default)
 
     def deco(fn: F) -> F:
-        _params(fn).insert(0, Param(names, dest, kwargs, envvar, multiple))
+        _params(fn).insert(0, Param(names, dest, kwargs, envvar, multiple, negatable))
         return fn
 
     return deco
@@ -193,19 +193,155 @@ class Command:
             if p.is_option:
                 if p.envvar and os.environ.get(p.envvar):
                     kwargs["default"] = os.environ[p.envvar]
+                if p.negatable:
+                    kwargs["action"] = argparse.BooleanOptionalAction
                 parser.add_argument(*p.flags, dest=p.dest, **kwargs)
             else:
                 parser.add_argument(p.dest, **kwargs)
         return parser
 
     def main(self, argv: Sequence[str], prog: str = PROG) -> int:
-        ns = vars(self.parser(prog).parse_args(list(argv)))
+        args = list(argv)
+        ns = _plain_parse(self.params, args)
+        if ns is None:  # help, an error, or a spelling the plain reader leaves to argparse
+            ns = vars(self.parser(prog).parse_args(args))
         for p in self.params:
             value = ns.get(p.dest)
             if p.multiple or p.kwargs.get("nargs") in ("*", "+"):
                 ns[p.dest] = tuple(value or ())
         result = self.fn(**ns)
         return result if isinstance(result, int) else 0
+
+
+def _plain_parse(params: Sequence[Param], args: list[str]) -> dict[str, Any] | None:
+    """What ``argparse`` makes of a plain command line, without importing it: argparse (with
+    the gettext and locale it pulls in) and building the parser cost more than linting a small
+    Dockerfile. Plain: every option spelled in full (``-f json``, ``--format json``,
+    ``--format=json``), values that do not start with ``-`` (``-`` itself is one), the
+    positionals side by side, and every value accepted by its type and choices. Anything else
+    (``--help``, ``--``, ``-fjson``, an unknown option, a bad value, positionals on both sides of
+    an option) returns None: argparse parses it then, with its own messages. The result is
+    argparse's namespace as a dict (tests/test_cli_args.py holds the two side by side)."""
+    by_flag: dict[str, tuple[Param, Any]] = {}
+    positionals: list[Param] = []
+    for p in params:
+        if not p.is_option:
+            positionals.append(p)
+            continue
+        for f in p.flags:
+            by_flag[f] = (p, True if p.negatable else None)
+            if p.negatable and f.startswith("--"):
+                by_flag["--no-" + f[2:]] = (p, False)
+    ns: dict[str, Any] = {}
+    given: set[str] = set()
+    run: list[str] = []
+    run_ended = False
+    i, n = 0, len(args)
+    while i < n:
+        tok = args[i]
+        i += 1
+        if tok[:1] != "-" or tok == "-":
+            if run_ended:
+                return None  # argparse: "unrecognized arguments"
+            run.append(tok)
+            continue
+        if run:
+            run_ended = True
+        value: str | None = None
+        found = by_flag.get(tok)
+        if found is None and tok.startswith("--") and "=" in tok:
+            name, value = tok.split("=", 1)
+            found = by_flag.get(name)
+        if found is None:
+            return None
+        p, switch = found
+        if p.negatable or p.kwargs.get("action") == "store_true":
+            if value is not None:
+                return None
+            ns[p.dest] = switch if p.negatable else True
+            given.add(p.dest)
+            continue
+        if value is None:
+            if i >= n or (args[i][:1] == "-" and args[i] != "-"):
+                return None  # argparse: "expected one argument"
+            value = args[i]
+            i += 1
+        converted = _plain_value(p, value)
+        if converted is _BAD:
+            return None
+        if p.kwargs.get("action") == "append":
+            if p.dest not in given:
+                if p.kwargs.get("default") is not None:
+                    return None
+                ns[p.dest] = []
+            ns[p.dest].append(converted)
+        else:
+            ns[p.dest] = converted
+        given.add(p.dest)
+    # the positionals, as argparse's greedy pattern match deals them out of one run
+    rest = len(run)
+    for k, p in enumerate(positionals):
+        nargs = p.kwargs.get("nargs")
+        least = sum(0 if q.kwargs.get("nargs") in ("?", "*") else 1 for q in positionals[k + 1:])
+        avail = rest - least  # what this one may take and still leave the later ones theirs
+        if avail < (1 if nargs in (None, "+") else 0):
+            return None  # argparse: "the following arguments are required"
+        take = avail if nargs in ("*", "+") else min(1, avail)
+        words, run, rest = run[:take], run[take:], rest - take
+        if nargs in ("*", "+"):
+            values = [_plain_value(p, w) for w in words]
+            if _BAD in values or (not values and p.kwargs.get("choices") is not None):
+                return None
+            ns[p.dest] = values if values or p.kwargs.get("default") is None \
+                else p.kwargs["default"]
+        elif words:
+            ns[p.dest] = _plain_value(p, words[0])
+            if ns[p.dest] is _BAD:
+                return None
+        else:  # "?" left empty: its default, through type and choices when a string
+            default = p.kwargs.get("default")
+            ns[p.dest] = _plain_value(p, default) if isinstance(default, str) else default
+            if ns[p.dest] is _BAD:
+                return None
+    if run:
+        return None  # argparse: "unrecognized arguments"
+    for p in params:
+        if p.is_option and p.dest not in given:
+            default = p.kwargs.get("default")
+            if p.envvar and os.environ.get(p.envvar):
+                default = os.environ[p.envvar]
+            ns[p.dest] = _plain_default(p, default)
+            if ns[p.dest] is _BAD:
+                return None
+    return ns
+
+
+_BAD = object()
+
+
+def _plain_value(p: Param, text: str) -> Any:
+    """A command-line word through the param's type and choices, as argparse checks it
+    (``_BAD`` when argparse would report an error)."""
+    convert = p.kwargs.get("type")
+    try:
+        value = convert(text) if convert is not None else text
+    except Exception:  # noqa: BLE001 - argparse turns these into its error message
+        return _BAD
+    choices = p.kwargs.get("choices")
+    if choices is not None and value not in choices:
+        return _BAD
+    return value
+
+
+def _plain_default(p: Param, default: Any) -> Any:
+    """argparse converts a string default with the param's type (not checked against choices)."""
+    convert = p.kwargs.get("type")
+    if not isinstance(default, str) or convert is None:
+        return default
+    try:
+        return convert(default)
+    except Exception:  # noqa: BLE001 - argparse reports it
+        return _BAD
 
 
 class Group:
