@@ -109,3 +109,47 @@ def test_failure_threshold_semantics() -> None:
     assert not LintConfig(no_fail=True).fails([_f(Severity.ERROR)])
     assert not LintConfig(failure_threshold=None).fails([_f(Severity.ERROR)])
     assert not LintConfig().fails([])
+
+
+def test_config_search_names_files_as_pathlib_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The search for config files is made with os.path (start-up time); the file found, and
+    the name it is reported under, are pathlib's: odd HOME spellings and a relative cwd."""
+    from imagewise.dockerfile.config import find_hadolint_config
+
+    home = tmp_path / "home"
+    (home / ".config").mkdir(parents=True)
+    (home / ".config" / "hadolint.yaml").write_text("ignored: [DL3000]\n")
+    for spelled in (f"{home}/", f"{home}/./", f"/{home}", f"{home}//"):
+        found = find_hadolint_config(tmp_path, {"HOME": spelled})
+        assert found == Path(spelled) / ".config" / "hadolint.yaml"
+        assert str(found) == str(Path(spelled) / ".config" / "hadolint.yaml")
+        cfg = load_config(cwd=tmp_path, env={"HOME": spelled})
+        assert cfg.sources == (str(Path(spelled) / ".config" / "hadolint.yaml"),)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".hadolint.yaml").write_text("ignored: [DL3001]\n")
+    (tmp_path / "imagewise.toml").write_text("[lint]\nignored = ['DL3002']\n")
+    cfg = load_config(cwd=".", env={"HOME": str(home)})
+    assert cfg.sources == (".hadolint.yaml", "imagewise.toml")
+    assert cfg.ignored == {"DL3001", "DL3002"}
+    assert find_hadolint_config(Path(), {"HOME": ""}) == Path(".hadolint.yaml")
+
+
+def test_config_search_stops_where_pathlib_stops(tmp_path: Path) -> None:
+    """A directory that cannot be searched is an error, as ``Path.is_file`` makes it."""
+    import os
+
+    from imagewise.dockerfile.config import find_hadolint_config
+
+    if os.geteuid() == 0:  # root searches every directory: make the error another way
+        assert find_hadolint_config(tmp_path, {"HOME": "bad\0home"}) is None
+        (tmp_path / "file").write_text("")
+        assert find_hadolint_config(tmp_path, {"HOME": str(tmp_path / "file")}) is None
+        return
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0)
+    try:
+        with pytest.raises(PermissionError):
+            find_hadolint_config(tmp_path, {"HOME": str(locked / "x")})
+    finally:
+        locked.chmod(0o700)

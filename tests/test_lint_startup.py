@@ -54,6 +54,9 @@ def test_console_script_start_up_stays_lean(tmp_path: Path) -> None:
                 "urllib.request"} & modules
     # a plain command line is read without argparse (and the gettext and locale it imports)
     assert not {"argparse", "gettext", "locale"} & modules
+    # no config file to find: the search is made with os.path (pathlib imports urllib.parse,
+    # which imports ipaddress)
+    assert not {"pathlib", "urllib.parse", "ipaddress"} & modules
     assert "tree_sitter" in modules  # the Dockerfile has RUNs to analyse
 
 

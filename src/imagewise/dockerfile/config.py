@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imagewise.errors import ConfigError
@@ -30,6 +29,8 @@ from imagewise.findings import Finding, Severity
 from imagewise.record import Record
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from imagewise.dockerfile.rules import Rule
 
 LABEL_TYPES = frozenset({"text", "url", "semver", "hash", "rfc3339", "spdx", "email"})
@@ -171,6 +172,8 @@ def _apply(cfg: LintConfig, data: Mapping[str, Any], source: str) -> LintConfig:
 
 
 def _custom(value: Any, where: str, source: str) -> tuple[Rule, ...]:
+    from pathlib import Path
+
     from imagewise.dockerfile.custom import load_rules_file
 
     paths = [value] if isinstance(value, str) else value
@@ -226,37 +229,66 @@ def _load_toml(path: Path) -> Mapping[str, Any]:
         raise ConfigError(f"{path}: invalid TOML: {e}") from e
 
 
-def find_hadolint_config(cwd: Path, env: Mapping[str, str]) -> Path | None:
-    candidates = [cwd / name for name in _HADOLINT_FILES]
-    home = Path(env.get("HOME", str(Path.home())))
+def find_hadolint_config(cwd: str | Path, env: Mapping[str, str]) -> Path | None:
+    # the search is made with os.path: pathlib (and the urllib.parse and ipaddress it imports)
+    # is imported only when a file is found
+    candidates = [os.path.join(cwd, name) for name in _HADOLINT_FILES]
+    home = env["HOME"] if "HOME" in env else os.path.expanduser("~")
     xdg = env.get("XDG_CONFIG_HOME")
     if xdg:
-        candidates.append(Path(xdg) / "hadolint.yaml")
-    candidates += [home / ".config" / "hadolint.yaml", home / ".hadolint" / "hadolint.yaml",
-                   home / "hadolint" / "config.yaml", home / ".hadolint.yaml"]
-    return next((p for p in candidates if p.is_file()), None)
+        candidates.append(os.path.join(xdg, "hadolint.yaml"))
+    candidates += [os.path.join(home, ".config", "hadolint.yaml"),
+                   os.path.join(home, ".hadolint", "hadolint.yaml"),
+                   os.path.join(home, "hadolint", "config.yaml"),
+                   os.path.join(home, ".hadolint.yaml")]
+    found = next((p for p in candidates if _is_file(p)), None)
+    return None if found is None else _path(found)
 
 
-def _imagewise_section(cwd: Path) -> tuple[Mapping[str, Any], str] | None:
-    own = cwd / "imagewise.toml"
-    if own.is_file():
+def _path(text: str) -> Path:
+    from pathlib import Path
+
+    return Path(text)
+
+
+def _is_file(path: str) -> bool:
+    """``Path(path).is_file()`` without importing pathlib: a missing file (or a path through a
+    file or a loop) is no file; any other error (permission denied) is raised as pathlib does."""
+    import errno
+    import stat
+
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError as e:
+        if e.errno not in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            raise
+        return False
+    except ValueError:  # a NUL in the path
+        return False
+
+
+def _imagewise_section(cwd: str | Path) -> tuple[Mapping[str, Any], str] | None:
+    if _is_file(os.path.join(cwd, "imagewise.toml")):
+        own = _path(os.path.join(cwd, "imagewise.toml"))
         doc = _load_toml(own)
         section = doc.get("lint") or doc.get("tool", {}).get("imagewise", {}).get("lint")
         if section is not None:
             return section, str(own)
-    py = cwd / "pyproject.toml"
-    if py.is_file() and _mentions_imagewise(py):
+    if _is_file(os.path.join(cwd, "pyproject.toml")) and \
+            _mentions_imagewise(os.path.join(cwd, "pyproject.toml")):
+        py = _path(os.path.join(cwd, "pyproject.toml"))
         section = _load_toml(py).get("tool", {}).get("imagewise", {}).get("lint")
         if section is not None:
             return section, str(py)
     return None
 
 
-def _mentions_imagewise(path: Path) -> bool:
+def _mentions_imagewise(path: str | Path) -> bool:
     """Whether a pyproject.toml can have a ``tool.imagewise`` table (most projects' has none:
     then the TOML parser is not even imported). Unreadable files go on to the parser's error."""
     try:
-        return b"imagewise" in path.read_bytes()
+        with open(path, "rb") as fh:
+            return b"imagewise" in fh.read()
     except OSError:
         return True
 
@@ -287,10 +319,10 @@ def load_config(config_file: str | Path | None = None, cwd: str | Path | None = 
                 env: Mapping[str, str] | None = None) -> LintConfig:
     """Load the lint configuration the way hadolint does, then ours, then the environment."""
     env = os.environ if env is None else env
-    base = Path(cwd) if cwd is not None else Path.cwd()
+    base = cwd if cwd is not None else os.getcwd()
     cfg = LintConfig()
     if config_file is not None:
-        path = Path(config_file)
+        path = _path(os.fspath(config_file))
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
         if path.suffix == ".toml":

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imagewise.dockerfile.rules import Hit, Rule
@@ -44,6 +43,8 @@ from imagewise.findings import RuleInfo, Severity
 from imagewise.record import Record
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from imagewise.dockerfile.context import LintContext
 
 _KEYS = frozenset({"id", "severity", "title", "rationale", "fix", "area", "message",
@@ -177,6 +178,8 @@ def rule_from_mapping(data: Mapping[str, Any], where: str) -> Rule:
 
 def load_rules_file(path: str | Path) -> tuple[Rule, ...]:
     """Read a YAML/TOML rules file into rules (not registered globally)."""
+    from pathlib import Path
+
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")

@@ -9,7 +9,7 @@ whose severity is ``ignore`` (unless ``keep_ignored``), and returns them sorted 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imagewise.dockerfile.config import LintConfig
 from imagewise.dockerfile.context import LintContext
@@ -19,6 +19,9 @@ from imagewise.dockerfile.pragmas import parse_pragmas
 from imagewise.dockerfile.rules import Rule, all_rules
 from imagewise.findings import Finding, Location, Severity
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 
 def lint(text: str, filename: str = "Dockerfile", config: LintConfig | None = None, *,
          keep_ignored: bool = False, only: Iterable[str] | None = None) -> list[Finding]:
@@ -27,6 +30,8 @@ def lint(text: str, filename: str = "Dockerfile", config: LintConfig | None = No
 
 
 def lint_file(path: str | Path, config: LintConfig | None = None) -> list[Finding]:
+    from pathlib import Path
+
     from imagewise.errors import UsageError
 
     p = Path(path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from urllib.parse import urlparse
 
 from imagewise.dockerfile.context import LintContext
 from imagewise.dockerfile.model import Stage
@@ -12,12 +11,13 @@ from imagewise.dockerfile.rules import Hit, hadolint
 from imagewise.dockerfile.rules._util import each
 from imagewise.findings import Severity as S
 
-_SEMVER = re.compile(
+# patterns as text: compiled (and cached by re) when a label-schema rule first checks a label
+_SEMVER = (
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)"
     r"(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$")
-_GIT_HASH = re.compile(r"^[0-9a-fA-F]{7,40}$")
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$")
+_GIT_HASH = r"^[0-9a-fA-F]{7,40}$"
+_EMAIL = (r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+          r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$")
 # Common SPDX license identifiers (https://spdx.org/licenses/); exceptions after WITH.
 SPDX_IDS = frozenset(["0BSD", "AAL", "AFL-1.1", "AFL-1.2", "AFL-2.0", "AFL-2.1", "AFL-3.0", "AGPL-1.0", "AGPL-1.0-only", "AGPL-1.0-or-later", "AGPL-3.0", "AGPL-3.0-only", "AGPL-3.0-or-later", "Apache-1.0", "Apache-1.1", "Apache-2.0", "APSL-2.0", "Artistic-1.0", "Artistic-2.0", "Beerware", "BlueOak-1.0.0", "BSD-1-Clause", "BSD-2-Clause", "BSD-2-Clause-Patent", "BSD-3-Clause", "BSD-3-Clause-Clear", "BSD-4-Clause", "BSL-1.0", "bzip2-1.0.6", "CAL-1.0", "CC-BY-1.0", "CC-BY-2.0", "CC-BY-2.5", "CC-BY-3.0", "CC-BY-4.0", "CC-BY-SA-3.0", "CC-BY-SA-4.0", "CC-BY-NC-4.0", "CC-BY-ND-4.0", "CC-BY-NC-SA-4.0", "CC0-1.0", "CDDL-1.0", "CDDL-1.1", "CECILL-2.1", "CPAL-1.0", "CPL-1.0", "curl", "ECL-2.0", "EFL-2.0", "EPL-1.0", "EPL-2.0", "EUPL-1.1", "EUPL-1.2", "FSFAP", "GFDL-1.3", "GFDL-1.3-only", "GFDL-1.3-or-later", "GPL-1.0", "GPL-1.0-only", "GPL-1.0-or-later", "GPL-2.0", "GPL-2.0-only", "GPL-2.0-or-later", "GPL-3.0", "GPL-3.0-only", "GPL-3.0-or-later", "HPND", "ICU", "IJG", "IPA", "IPL-1.0", "ISC", "LGPL-2.0", "LGPL-2.0-only", "LGPL-2.0-or-later", "LGPL-2.1", "LGPL-2.1-only", "LGPL-2.1-or-later", "LGPL-3.0", "LGPL-3.0-only", "LGPL-3.0-or-later", "Libpng", "libtiff", "LPL-1.02", "LPPL-1.3c", "MIT", "MIT-0", "MIT-CMU", "MPL-1.0", "MPL-1.1", "MPL-2.0", "MPL-2.0-no-copyleft-exception", "MS-PL", "MS-RL", "MulanPSL-2.0", "NCSA", "Nokia", "OFL-1.1", "OpenSSL", "OSL-3.0", "PHP-3.0", "PHP-3.01", "PostgreSQL", "PSF-2.0", "Python-2.0", "Python-2.0.1", "QPL-1.0", "Ruby", "SGI-B-2.0", "SISSL", "Sleepycat", "SSPL-1.0", "UPL-1.0", "Unicode-DFS-2016", "Unicode-3.0", "Unlicense", "Vim", "W3C", "WTFPL", "X11", "Xnet", "Zend-2.0", "Zlib", "zlib-acknowledgement", "ZPL-2.0", "ZPL-2.1", "Classpath-exception-2.0", "GCC-exception-3.1", "LLVM-exception", "OpenJDK-assembly-exception-1.0"])
 
@@ -36,6 +36,8 @@ def valid_spdx(value: str) -> bool:
 
 
 def valid_url(value: str) -> bool:
+    from urllib.parse import urlparse  # only for a label this rule checks as a URL
+
     u = urlparse(value)
     return bool(u.scheme) and bool(u.netloc or u.path) and " " not in value
 
@@ -143,18 +145,18 @@ def dl3054(ctx: LintContext) -> Iterator[Hit]:
           rationale="The schema declares this label as a git commit hash.",
           fix="Use the 7-40 hex digit commit id.")
 def dl3055(ctx: LintContext) -> Iterator[Hit]:
-    return _typed(ctx, "hash", lambda v: bool(_GIT_HASH.match(v)), "a valid git hash")
+    return _typed(ctx, "hash", lambda v: bool(re.match(_GIT_HASH, v)), "a valid git hash")
 
 
 @hadolint("DL3056", S.WARNING, "Label `<label>` does not conform to semantic versioning",
           rationale="The schema declares this label as a semantic version.",
           fix="Use e.g. `1.2.3`.")
 def dl3056(ctx: LintContext) -> Iterator[Hit]:
-    return _typed(ctx, "semver", lambda v: bool(_SEMVER.match(v)), "a semantic version")
+    return _typed(ctx, "semver", lambda v: bool(re.match(_SEMVER, v)), "a semantic version")
 
 
 @hadolint("DL3058", S.WARNING, "Label `<label>` is not a valid email format - must conform to "
           "RFC5322", rationale="The schema declares this label as an email address.",
           fix="Use `name@example.com`.")
 def dl3058(ctx: LintContext) -> Iterator[Hit]:
-    return _typed(ctx, "email", lambda v: bool(_EMAIL.match(v)), "a valid email address")
+    return _typed(ctx, "email", lambda v: bool(re.match(_EMAIL, v)), "a valid email address")
