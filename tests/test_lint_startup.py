@@ -57,7 +57,12 @@ def test_console_script_start_up_stays_lean(tmp_path: Path) -> None:
     # no config file to find: the search is made with os.path (pathlib imports urllib.parse,
     # which imports ipaddress)
     assert not {"pathlib", "urllib.parse", "ipaddress"} & modules
-    assert "tree_sitter" in modules  # the Dockerfile has RUNs to analyse
+    assert "tree_sitter._binding" in modules  # the Dockerfile has RUNs to analyse
+    # tree-sitter's extension modules are loaded without their packages' __init__ (typing,
+    # importlib.resources), and nothing else imports typing (this child imports contextlib)
+    assert not {"tree_sitter", "tree_sitter_bash", "typing", "importlib.util",
+                "threading"} & modules, sorted({"tree_sitter", "tree_sitter_bash", "typing",
+                                                "importlib.util", "threading"} & modules)
 
 
 def test_shell_parser_is_imported_only_for_a_run_that_needs_it(tmp_path: Path) -> None:
@@ -65,7 +70,7 @@ def test_shell_parser_is_imported_only_for_a_run_that_needs_it(tmp_path: Path) -
     df.write_text('FROM alpine:3.20\nRUN ["apk", "add", "--no-cache", "curl"]\nUSER 1000\n')
     code, modules = imported(["lint", "--no-fail", str(df)], tmp_path)
     assert code == 0
-    assert "tree_sitter" not in modules
+    assert not any(m.startswith("tree_sitter") for m in modules)
 
 
 def test_rules_declared_as_entry_points_are_loaded(tmp_path: Path) -> None:
@@ -129,6 +134,24 @@ def test_records_with_dict_fields_hash_without_them_and_compare_with_them() -> N
     c = LintConfig().replace(override={"DL3008": Severity.ERROR})
     assert c != LintConfig() and hash(c) == hash(LintConfig())
     assert LintConfig().override == {} and LintConfig().override is not LintConfig().override
+
+
+def test_tree_sitter_loaded_directly_is_the_packages_own() -> None:
+    """The lint path loads tree-sitter's extension module without the package's __init__; a
+    later ``import tree_sitter`` takes that very module (one Parser class, one Language)."""
+    code = ("import sys\n"
+            "from imagewise.dockerfile.shell import parse_shell, _tree_sitter\n"
+            "assert parse_shell('a | b').has_pipe\n"
+            "assert 'tree_sitter' not in sys.modules\n"
+            "import tree_sitter, tree_sitter_bash\n"
+            "assert tree_sitter.Parser is _tree_sitter().Parser\n"
+            "assert tree_sitter.Language is _tree_sitter().Language\n"
+            "parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_bash.language()))\n"
+            "assert parser.parse(b'a | b').root_node.child_count == 1\n")
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          check=False, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
 
 
 def test_the_bash_grammar_loaded_directly_is_the_packages_own() -> None:

@@ -13,10 +13,9 @@ Analysis: ``analyze(image)`` (layer efficiency), ``catalog(image)`` (SBOM),
 Errors: every failure on bad input or a bad remote is an ``ImagewiseError`` subclass.
 """
 
-from typing import TYPE_CHECKING
-
 from imagewise.lazy import exports
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     from imagewise.sources import open_source as open_source, open_sink as open_sink
     from imagewise.sources.base import (

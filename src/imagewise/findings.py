@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import enum
-from typing import Any
 
 from imagewise.record import Record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Severity(enum.IntEnum):

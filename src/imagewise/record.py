@@ -17,7 +17,9 @@ Modules off it (SBOM, policy, vulnerability matching) keep dataclasses.
 
 from __future__ import annotations
 
-from typing import Any, Self
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any, Self
 
 
 class Record:

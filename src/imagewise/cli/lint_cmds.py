@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
 from imagewise.cli.args import argument, command, echo, option, path_type
 from imagewise.cli.common import handle_errors
 from imagewise.record import Record
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
+    from typing import Any
+
     from imagewise.dockerfile.config import LintConfig
     from imagewise.findings import Finding, RuleInfo
 

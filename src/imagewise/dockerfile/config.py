@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
 
 from imagewise.errors import ConfigError
 from imagewise.findings import Finding, Severity
 from imagewise.record import Record
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Any
 
     from imagewise.dockerfile.rules import Rule
 

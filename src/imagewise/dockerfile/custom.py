@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
 
 from imagewise.dockerfile.rules import Hit, Rule
 from imagewise.dockerfile.shell import Command
@@ -42,8 +41,10 @@ from imagewise.errors import ConfigError
 from imagewise.findings import RuleInfo, Severity
 from imagewise.record import Record
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Any
 
     from imagewise.dockerfile.context import LintContext
 

@@ -9,7 +9,6 @@ whose severity is ``ignore`` (unless ``keep_ignored``), and returns them sorted 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from imagewise.dockerfile.config import LintConfig
 from imagewise.dockerfile.context import LintContext
@@ -19,6 +18,7 @@ from imagewise.dockerfile.pragmas import parse_pragmas
 from imagewise.dockerfile.rules import Rule, all_rules
 from imagewise.findings import Finding, Location, Severity
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     from pathlib import Path
 

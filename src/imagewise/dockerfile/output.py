@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 from imagewise.findings import Finding, RuleInfo, Severity
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHEMA = "imagewise/lint/v1"
 FORMATS = ("tty", "json", "sarif", "checkstyle", "gitlab")

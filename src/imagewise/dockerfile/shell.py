@@ -14,12 +14,15 @@ flags ``a``, ``b`` and ``c``; anything else is an argument.
 
 from __future__ import annotations
 
+import _thread
 import re
-import threading
 from functools import lru_cache
-from typing import Any
 
 from imagewise.record import Record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
 
 SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh", "/bin/sh", "/bin/bash", "/bin/ash",
                     "/bin/dash", "/usr/bin/bash", "/usr/bin/env"})
@@ -143,41 +146,75 @@ def script_from_argv(argv: tuple[str, ...]) -> Script:
 
 # -- tree-sitter ------------------------------------------------------------------------------
 
-_local = threading.local()  # a tree-sitter Parser is not to be shared between threads
+_local = _thread._local()  # threading.local: a tree-sitter Parser is not shared by threads
 _language: list[Any] = []
 
 
 def _parser() -> Any:
     parser = getattr(_local, "parser", None)
     if parser is None:
-        import tree_sitter
-
+        tree_sitter = _tree_sitter()
         if not _language:
             _language.append(tree_sitter.Language(_bash_grammar()))
         parser = _local.parser = tree_sitter.Parser(_language[0])
     return parser
 
 
+_LOAD_LOCK = _thread.allocate_lock()
+
+
+def _tree_sitter() -> Any:
+    """tree-sitter's extension module (``Parser``, ``Language``): the package's ``__init__``
+    imports ``typing`` for a Protocol we never use (with ``contextlib`` and ``warnings``, the
+    largest import left in a lint run)."""
+    module = _extension("tree_sitter")
+    if module is None:  # laid out otherwise: the ordinary import
+        import tree_sitter
+
+        return tree_sitter
+    return module
+
+
 def _bash_grammar() -> Any:
     """tree-sitter-bash's compiled grammar (a language pointer), read from the package's
     extension module directly: the package's ``__init__`` imports ``importlib.resources`` for
     highlight queries we never use, which cost more than the rest of a lint run's imports."""
-    import importlib.util
-    import os
-
-    spec = importlib.util.find_spec("tree_sitter_bash")
-    where = os.path.dirname(spec.origin) if spec is not None and spec.origin else ""
-    names = sorted(n for n in os.listdir(where) if n.startswith("_binding.")
-                   and n.endswith((".so", ".pyd"))) if where else []
-    binding = importlib.util.spec_from_file_location("tree_sitter_bash._binding",
-                                                     os.path.join(where, names[0])) if names else None
-    if binding is None or binding.loader is None:  # laid out otherwise: the ordinary import
+    module = _extension("tree_sitter_bash")
+    if module is None:  # laid out otherwise: the ordinary import
         import tree_sitter_bash
 
         return tree_sitter_bash.language()
-    module = importlib.util.module_from_spec(binding)
-    binding.loader.exec_module(module)
     return module.language()
+
+
+def _extension(package: str) -> Any:
+    """``package._binding``, the package's compiled extension module, loaded without running
+    the package's ``__init__``; None when the package is laid out otherwise (or found by
+    another finder than the path's). The module is registered under its own name: a later
+    ``import package`` takes this very module."""
+    import sys
+    from importlib.machinery import ExtensionFileLoader, PathFinder
+
+    name = package + "._binding"
+    with _LOAD_LOCK:
+        module = sys.modules.get(name)
+        if module is not None:
+            return module
+        outer = PathFinder.find_spec(package)
+        where = outer.submodule_search_locations if outer is not None else None
+        spec = PathFinder.find_spec(name, where) if where else None
+        if spec is None or not isinstance(spec.loader, ExtensionFileLoader):
+            return None
+        module = spec.loader.create_module(spec)
+        # what importlib.util.module_from_spec adds (importlib.util imports contextlib)
+        module.__spec__, module.__loader__, module.__package__ = spec, spec.loader, package
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(name, None)
+            raise
+        return module
 
 
 def _parse(text: str, depth: int, out: list[Command]) -> tuple[bool, bool]:

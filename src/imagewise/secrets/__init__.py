@@ -7,10 +7,9 @@ files deleted later); ``scan_config(config, image)`` checks Env, Labels and hist
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from imagewise.lazy import exports
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     from imagewise.secrets.visitor import (
         SecretsVisitor as SecretsVisitor,

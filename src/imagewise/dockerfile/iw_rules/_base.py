@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
 
 from imagewise.dockerfile.model import Dockerfile, Instruction, Stage
 from imagewise.dockerfile.shell import Script, parse_shell, script_from_argv
 from imagewise.findings import Finding, Location, RuleInfo, Severity
 from imagewise.record import Record
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     from imagewise.dockerfile.context import LintContext
     from imagewise.dockerfile.rules import Hit

@@ -22,14 +22,14 @@ Adding rules (the IW rules, plugins):
 
 from __future__ import annotations
 
+import _thread
 import importlib
-import threading
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
 from imagewise.findings import RuleInfo, Severity
 from imagewise.record import Record
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     from imagewise.dockerfile.context import LintContext
 
@@ -75,7 +75,7 @@ class Rule(Record):
 
 REGISTRY: dict[str, Rule] = {}
 _loaded = False
-_LOAD_LOCK = threading.RLock()  # re-entrant: a plugin's import may ask for the table
+_LOAD_LOCK = _thread.RLock()  # threading.RLock: re-entrant: a plugin's import may ask for the table
 
 
 def register(new: Rule) -> Rule:
