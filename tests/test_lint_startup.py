@@ -165,3 +165,24 @@ def test_the_bash_grammar_loaded_directly_is_the_packages_own() -> None:
     ours, theirs = tree_sitter.Language(_bash_grammar()), tree_sitter.Language(tree_sitter_bash.language())
     assert (ours.name, ours.abi_version, ours.node_kind_count) == (
         theirs.name, theirs.abi_version, theirs.node_kind_count)
+
+
+def test_regexes_a_lint_does_not_need_are_not_compiled(tmp_path: Path) -> None:
+    """Compiling a regex costs about as much as importing a small module: the secret triggers
+    (never used by lint) and the pragma patterns (only for a comment with "=") wait for use."""
+    df = tmp_path / "Dockerfile"
+    df.write_text("# a comment\nFROM alpine:3.20\n# another one\nRUN apk add --no-cache curl\n")
+    code = ("from imagewise.dockerfile.lint import lint\n"
+            "from imagewise.dockerfile import pragmas\n"
+            "from imagewise.secrets import mask\n"
+            f"assert lint(open({str(df)!r}).read())\n"
+            "assert not pragmas._COMPILED and not mask._TRIGGERS\n"
+            "rules = lambda text: {f.rule for f in lint(text)}\n"
+            "assert 'DL3018' in rules('FROM alpine:3.20\\nRUN apk add curl\\n')\n"
+            "assert 'DL3018' not in rules('FROM alpine:3.20\\n"
+            "# hadolint ignore=DL3018\\nRUN apk add curl\\n')\n"
+            "assert pragmas._COMPILED\n")
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          check=False, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]

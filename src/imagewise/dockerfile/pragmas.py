@@ -17,9 +17,10 @@ import re
 from imagewise.dockerfile.model import Dockerfile
 from imagewise.record import Record
 
-_PRAGMA = re.compile(r"^\s*(hadolint|imagewise)\s+(?:(global|stage)\s+)?ignore\s*=\s*(.*)$",
-                     re.IGNORECASE)
-_RULE_ID = re.compile(r"^[A-Za-z]{1,10}[0-9]{1,6}$")
+# compiled on the first comment with a "=" in it (most Dockerfiles have no pragma)
+_PRAGMA = r"^\s*(hadolint|imagewise)\s+(?:(global|stage)\s+)?ignore\s*=\s*(.*)$"
+_RULE_ID = r"^[A-Za-z]{1,10}[0-9]{1,6}$"
+_COMPILED: list[re.Pattern[str]] = []  # [_PRAGMA, _RULE_ID]
 
 
 class Pragmas(Record):
@@ -50,12 +51,16 @@ class Pragmas(Record):
 def parse_ignore(comment: str) -> tuple[str, list[str]] | None:
     """``(scope, ids)`` for a pragma comment (text after ``#``); scope is ``""``, ``global`` or
     ``stage``. None when the comment is not a valid ignore pragma."""
-    m = _PRAGMA.match(comment)
+    if "=" not in comment:  # the pattern needs one
+        return None
+    if not _COMPILED:
+        _COMPILED[:] = [re.compile(_PRAGMA, re.IGNORECASE), re.compile(_RULE_ID)]
+    m = _COMPILED[0].match(comment)
     if not m:
         return None
     body = m.group(3).split("#", 1)[0]
     ids = [p.strip() for p in body.split(",")]
-    if not ids or not all(_RULE_ID.match(i) for i in ids):
+    if not ids or not all(_COMPILED[1].match(i) for i in ids):
         return None
     return (m.group(2) or "").lower(), [i.upper() for i in ids]
 

@@ -30,13 +30,14 @@ _FORMATS = (
 
 #: a text with none of these (lower-cased) has nothing a detector matches outside configuration
 #: files: every such rule starts with one of these literals or needs one of these keywords
-_TRIGGER = re.compile(
+#: (compiled on first use: a lint run uses neither)
+_TRIGGER = (
     r"a[ksbc][ic]a|gh[pousr]_|github_pat_|glpat-|xox|hooks\.slack|npm_|_authtoken|pypi-|eyj|"
     r"-----begin|\"private_key\"|://[^\s/@:]+:[^\s/@]+@|aws|k_live_|k_test_"
 )
 #: ... and a ``NAME=value`` secret needs a name holding one of these words
-_TRIGGER_NAMED = re.compile(_TRIGGER.pattern + r"|(?:pass|pwd|secret|key|token|credential)"
-                            r"[a-z0-9_]*=")
+_TRIGGER_NAMED = _TRIGGER + r"|(?:pass|pwd|secret|key|token|credential)[a-z0-9_]*="
+_TRIGGERS: list[re.Pattern[str]] = []  # [_TRIGGER, _TRIGGER_NAMED] compiled
 
 
 def mask(value: str) -> str:
@@ -48,7 +49,9 @@ def mask(value: str) -> str:
 
 def may_hold_secret(text: str, assignments: bool = True) -> bool:
     """False when no detector can match in ``text`` (the quick pre-check of ``redact``)."""
-    return (_TRIGGER_NAMED if assignments else _TRIGGER).search(text.lower()) is not None
+    if not _TRIGGERS:
+        _TRIGGERS[:] = [re.compile(_TRIGGER), re.compile(_TRIGGER_NAMED)]
+    return _TRIGGERS[1 if assignments else 0].search(text.lower()) is not None
 
 
 def redact(text: str, *, assignments: bool = True) -> str:
