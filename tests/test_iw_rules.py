@@ -321,3 +321,28 @@ def test_iw107_only_when_a_directory_or_glob_is_copied(tmp_path: Path) -> None:
     assert rules_hit(single, ctx, "IW107") == []
     for src in ("src", "src/", "*.py", "./"):
         assert rules_hit(f"FROM alpine:3.20\nCOPY {src} /app/\n", ctx, "IW107") == ["IW107@1"]
+
+
+def test_secret_values_skip_only_patterns_that_cannot_match() -> None:
+    """IW109's value patterns are compiled only when a value holds a literal the pattern needs:
+    the answer is the one every pattern searched in turn gives."""
+    import re
+
+    from imagewise.dockerfile.iw_rules.secrets import _SECRET_VALUES, secret_value
+
+    def every_pattern(value: str) -> str | None:
+        return next((what for what, _, p in _SECRET_VALUES if re.search(p, value)), None)
+
+    values = ["AKIA" + "A" * 16, "x ASIA" + "B2" * 8, "ghp_" + "a" * 36, "github_pat_" + "b" * 40,
+              "glpat-" + "c" * 20, "xoxb-1234567890", "npm_" + "d" * 36, "sk_live_" + "e" * 16,
+              "AIza" + "f" * 35, "-----BEGIN RSA PRIVATE KEY-----", "-----BEGIN PRIVATE KEY-----",
+              "eyJ" + "g" * 10 + ".eyJ" + "h" * 10 + ".", "https://user:pass@host/x",
+              "3600", "", "https://example.com/a_b", "plain value", "akia" + "a" * 16]
+    for path in sorted(corpus("dockerfiles").iterdir()):
+        if path.is_file() and "Dockerfile" in path.name:
+            df = parse(path.read_text(encoding="utf-8", errors="replace"), path.name)
+            values += [v or "" for ins in df.instructions if ins.keyword in ("ARG", "ENV")
+                       for _, v in ins.pairs]
+    assert sum(map(bool, map(every_pattern, values))) >= 12
+    for value in values:
+        assert secret_value(value) == every_pattern(value), value

@@ -25,18 +25,21 @@ _SECRET_PAIRS = {("api", "key"), ("access", "key"), ("private", "key"), ("secret
                  ("client", "secret"), ("license", "key"), ("account", "key"), ("ssh", "key")}
 _NOT_SECRET_SUFFIX = ("file", "path", "dir", "filename", "location", "length", "enabled",
                       "version", "url", "id", "name", "type", "header", "endpoint", "user")
+#: (what, literals one of which the pattern needs, pattern): a pattern is compiled the first
+#: time a value holds one of its literals (most Dockerfiles' values hold none)
 _SECRET_VALUES = (
-    ("an AWS access key", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("a GitHub token", re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,})")),
-    ("a GitLab token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}")),
-    ("a Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
-    ("an npm token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
-    ("a Stripe key", re.compile(r"\b[sr]k_live_[A-Za-z0-9]{16,}")),
-    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
-    ("a private key", re.compile(r"-----BEGIN ([A-Z]+ )?PRIVATE KEY-----")),
-    ("a JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.")),
-    ("credentials in a URL", re.compile(r"[a-z][a-z0-9+.-]*://[^/\s:@$]+:[^/\s@$]+@")),
+    ("an AWS access key", ("AKIA", "ASIA"), r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),
+    ("a GitHub token", ("_",), r"\b(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,})"),
+    ("a GitLab token", ("glpat-",), r"\bglpat-[A-Za-z0-9_-]{20,}"),
+    ("a Slack token", ("xox",), r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
+    ("an npm token", ("npm_",), r"\bnpm_[A-Za-z0-9]{36}\b"),
+    ("a Stripe key", ("k_live_",), r"\b[sr]k_live_[A-Za-z0-9]{16,}"),
+    ("a Google API key", ("AIza",), r"\bAIza[0-9A-Za-z_-]{35}\b"),
+    ("a private key", ("-----BEGIN ",), r"-----BEGIN ([A-Z]+ )?PRIVATE KEY-----"),
+    ("a JSON web token", ("eyJ",), r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\."),
+    ("credentials in a URL", ("://",), r"[a-z][a-z0-9+.-]*://[^/\s:@$]+:[^/\s@$]+@"),
 )
+_COMPILED: dict[str, re.Pattern[str]] = {}
 
 
 def _name_tokens(name: str) -> list[str]:
@@ -56,8 +59,13 @@ def secret_name(name: str) -> bool:
 
 
 def secret_value(value: str) -> str | None:
-    for what, pattern in _SECRET_VALUES:
-        if pattern.search(value):
+    for what, needles, pattern in _SECRET_VALUES:
+        if not any(n in value for n in needles):
+            continue  # the pattern cannot match
+        compiled = _COMPILED.get(pattern)
+        if compiled is None:
+            compiled = _COMPILED[pattern] = re.compile(pattern)
+        if compiled.search(value):
             return what
     return None
 
