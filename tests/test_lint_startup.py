@@ -63,6 +63,10 @@ def test_console_script_start_up_stays_lean(tmp_path: Path) -> None:
     assert not {"tree_sitter", "tree_sitter_bash", "typing", "importlib.util",
                 "threading"} & modules, sorted({"tree_sitter", "tree_sitter_bash", "typing",
                                                 "importlib.util", "threading"} & modules)
+    # an option with a checked type (a directory that exists) is read without argparse too
+    code, modules = imported(["lint", "--no-fail", "--context", str(tmp_path), str(DOCKERFILE)],
+                             tmp_path)
+    assert code == 0 and "argparse" not in modules
 
 
 def test_shell_parser_is_imported_only_for_a_run_that_needs_it(tmp_path: Path) -> None:

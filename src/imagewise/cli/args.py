@@ -413,14 +413,12 @@ def path_type(exists: bool = False, dir_okay: bool = True, file_okay: bool = Tru
     """An argument type for paths: checks what is asked for, gives ``str`` or ``Path``."""
 
     def convert(text: str) -> Any:
-        import argparse
-
         if exists and not os.path.exists(text):
-            raise argparse.ArgumentTypeError(f"path {text!r} does not exist")
+            raise _type_error(f"path {text!r} does not exist")
         if not dir_okay and os.path.isdir(text):
-            raise argparse.ArgumentTypeError(f"{text!r} is a directory")
+            raise _type_error(f"{text!r} is a directory")
         if not file_okay and os.path.exists(text) and not os.path.isdir(text):
-            raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
+            raise _type_error(f"{text!r} is not a directory")
         if as_path:
             from pathlib import Path
 
@@ -436,17 +434,23 @@ def int_range(low: int | None = None, high: int | None = None) -> Callable[[str]
     """An argument type for integers within ``[low, high]``."""
 
     def convert(text: str) -> int:
-        import argparse
-
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+            raise _type_error(f"{text!r} is not an integer") from None
         if (low is not None and value < low) or (high is not None and value > high):
             span = f"{low if low is not None else ''}..{high if high is not None else ''}"
-            raise argparse.ArgumentTypeError(f"{value} is not in the range {span}")
+            raise _type_error(f"{value} is not in the range {span}")
         return value
 
     convert.__name__ = "integer"
     convert.metavar = "N"  # type: ignore[attr-defined]
     return convert
+
+
+def _type_error(message: str) -> Exception:
+    """argparse's error for a bad value (argparse imported only then: a good value is read
+    without it)."""
+    import argparse
+
+    return argparse.ArgumentTypeError(message)
