@@ -131,7 +131,7 @@ def _use_color(fmt: str, color: bool | None) -> bool:
 @option("--diff", "show_diff", flag=True,
          help="Only print the fixes as a unified diff (exit 1 when there are any).")
 @option("--color/--no-color", default=None,
-         help="Colour tty output (default: on a terminal).")
+         help="Colour the table output (default: on a terminal).")
 @handle_errors
 def lint_cmd(dockerfiles: tuple[str, ...], fmt: str, threshold: str | None, no_fail: bool,
              config: str | None, ignore: tuple[str, ...], rules_files: tuple[str, ...],
