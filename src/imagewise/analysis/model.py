@@ -9,8 +9,6 @@ from imagewise.analysis.dive import DiveFigures, _json_float
 from imagewise.findings import Finding
 from imagewise.record import Record
 
-SCHEMA = "imagewise/analysis/v1"
-
 
 class LayerReport(Record):
     __slots__ = (  # noqa: RUF023 - in field order
@@ -127,7 +125,6 @@ class ImageAnalysis(Record):
     def to_json(self) -> dict[str, Any]:
         d = self.dive
         return {
-            "schema": SCHEMA,
             "image": self.reference,
             "digest": self.digest,
             "efficiency": d.efficiency,

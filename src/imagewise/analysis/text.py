@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from imagewise.analysis.attribution import short_instruction
@@ -79,6 +80,11 @@ def render_gates(results: list[GateResult]) -> str:
     skipped = sum(r.status == "SKIP" for r in results)
     lines.append(f"{'FAIL' if failed else 'PASS'} [pass:{passed} fail:{failed} skip:{skipped}]")
     return "\n".join(lines)
+
+
+def analysis_table(a: ImageAnalysis, gates: Sequence[GateResult] = ()) -> str:
+    """``analyze``'s table: the analysis, then the gates' outcomes when there are any."""
+    return render_table(a) + (render_gates(list(gates)) if gates else "")
 
 
 def render_diff(d: ImageDiff) -> str:

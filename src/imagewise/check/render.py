@@ -1,4 +1,5 @@
-"""Renderers for ``imagewise check``: tty, json (``imagewise/check/v1``), sarif and html."""
+"""Renderers for ``imagewise check``: the terminal's table, the json body, sarif (html is in
+``check.html``); ``encoders.CHECK`` declares them and adds the json envelope."""
 
 from __future__ import annotations
 
@@ -11,8 +12,6 @@ from typing import Any
 from imagewise.check.run import CheckResult
 from imagewise.findings import Finding, Severity
 from imagewise.units import format_size
-
-SCHEMA = "imagewise/check/v1"
 
 
 def _finding_json(f: Finding) -> dict[str, Any]:
@@ -65,11 +64,9 @@ def to_json(r: CheckResult) -> dict[str, Any]:
     from imagewise.analysis.model import finding_json
 
     analysis = r.analysis.to_json()
-    analysis.pop("schema", None)
     # waste as the verdict counts it: linked to Dockerfile lines, one finding per problem
     analysis["leftovers"] = [{**finding_json(f), **_finding_json(f)} for f in r.waste]
     return {
-        "schema": SCHEMA,
         "image": image_json(r),
         "analysis": analysis,
         "lint": {"file": r.lint_file, "findings": [_finding_json(f) for f in r.lint]},
@@ -86,10 +83,6 @@ def to_json(r: CheckResult) -> dict[str, Any]:
         "timing": {"seconds": round(r.seconds, 3), "cached_layers": r.cache_hits,
                    "read_layers": r.cache_misses},
     }
-
-
-def render_json(r: CheckResult) -> str:
-    return json.dumps(to_json(r), indent=2) + "\n"
 
 
 def _where(f: Finding) -> str:

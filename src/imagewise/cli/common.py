@@ -5,11 +5,14 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from imagewise.cli.args import echo, option
 from imagewise.errors import ImagewiseError
 from imagewise.progress import Reporter
+
+if TYPE_CHECKING:
+    from imagewise.encoders import Formats
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,6 +53,26 @@ def handle_errors(fn: F) -> F:
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
+
+
+def format_option(formats: Formats, *flags: str, what: str = "Output format"
+                  ) -> Callable[[F], F]:
+    """``--format`` (or ``flags``) from a result kind's encoder registry: its ids and aliases
+    are the choices, an alias arrives as its id (``tty`` -> ``table``), the help names the ids."""
+
+    def canonical(name: str) -> str:
+        try:
+            return formats.canonical(name)
+        except ImagewiseError:
+            import argparse
+
+            raise argparse.ArgumentTypeError(
+                f"unknown format {name!r} (choose from {', '.join(formats.ids)})") from None
+
+    canonical.__name__ = "format"
+    return option(*(flags or ("--format",)), "fmt", choices=formats.choices,
+                  default=formats.default, metavar="FORMAT", type=canonical,
+                  help=formats.help(what))
 
 
 def platform_option(fn: F) -> F:

@@ -7,14 +7,14 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from imagewise.cli.args import argument, command, echo, option, path_type
-from imagewise.cli.common import handle_errors
+from imagewise.cli.common import format_option, handle_errors
+from imagewise.encoders import LINT, RULES
 from imagewise.record import Record
 
 if TYPE_CHECKING:
     from imagewise.dockerfile.config import LintConfig
     from imagewise.findings import Finding, RuleInfo
 
-FORMATS = ("tty", "json", "sarif", "checkstyle", "gitlab")
 THRESHOLDS = ("error", "warning", "info", "style", "ignore", "none")
 #: tables of declared checks besides the lint rules, listed by ``rules`` and ``explain``
 #: other declared tables listed by ``rules``/``explain``: "module:attribute[:id prefix]"; a table
@@ -106,7 +106,7 @@ def _check_tables() -> dict[str, RuleInfo]:
 
 
 def _use_color(fmt: str, color: bool | None) -> bool:
-    if fmt != "tty":
+    if fmt != "table":
         return False
     if color is not None:
         return color
@@ -115,8 +115,7 @@ def _use_color(fmt: str, color: bool | None) -> bool:
 
 @command("lint")
 @argument("dockerfiles", nargs="*", metavar="DOCKERFILE")
-@option("-f", "--format", "fmt", choices=FORMATS, default="tty",
-         show_default=True, help="Output format.")
+@format_option(LINT, "-f", "--format")
 @option("-t", "--failure-threshold", "threshold", choices=THRESHOLDS,
          default=None, help="Exit 1 when a finding is at or above this severity "
                             "(default from config, else info).")
@@ -132,7 +131,7 @@ def _use_color(fmt: str, color: bool | None) -> bool:
 @option("--diff", "show_diff", flag=True,
          help="Only print the fixes as a unified diff (exit 1 when there are any).")
 @option("--color/--no-color", default=None,
-         help="Colour tty output (default: on a terminal).")
+         help="Colour the table output (default: on a terminal).")
 @handle_errors
 def lint_cmd(dockerfiles: tuple[str, ...], fmt: str, threshold: str | None, no_fail: bool,
              config: str | None, ignore: tuple[str, ...], rules_files: tuple[str, ...],
@@ -217,11 +216,9 @@ def _diff(inputs: list[_Input], context: str | None) -> int:
 
 def _emit(findings: list[Finding], fmt: str, sources: dict[str, str], color: bool | None,
           err: bool = False, cfg: LintConfig | None = None) -> None:
-    from imagewise.dockerfile.output import render
-
-    rules = _rule_table(cfg) if fmt == "sarif" else None
+    rules = _rule_table(cfg) if fmt == "sarif" else {}
     paint = _use_color(fmt, color) and not err
-    out = render(findings, fmt, rules=rules, sources=sources, color=paint)
+    out = LINT.encode(fmt, findings, rules=rules, sources=sources, color=paint)
     echo(out, nl=False, err=err)
 
 
@@ -233,8 +230,7 @@ def _custom_options(fn: Any) -> Any:
 
 
 @command("rules")
-@option("--format", "fmt", choices=["table", "json"], default="table",
-         show_default=True)
+@format_option(RULES)
 @option("--source", "source", default=None, metavar="NAME",
          help="Only rules from this source (hadolint, imagewise, dockle, ...).")
 @_custom_options
@@ -242,19 +238,21 @@ def _custom_options(fn: Any) -> Any:
 def rules_cmd(fmt: str, source: str | None, config: str | None,
               rules_files: tuple[str, ...]) -> None:
     """List every declared rule and check: Dockerfile (DL, IW, custom) and image checks."""
-    import json
-
     table = {**_rule_table(_config(config, rules_files=rules_files)), **_check_tables()}
     infos = sorted(table.values(), key=_sort_key)
     if source:
         infos = [i for i in infos if i.source == source]
-    if fmt == "json":
-        doc = {"schema": "imagewise/rules/v1", "rules": [_info_json(i) for i in infos]}
-        echo(json.dumps(doc, indent=2))
-        return
+    echo(RULES.encode(fmt, infos), nl=False)
+
+
+def rules_json(infos: list[RuleInfo]) -> dict[str, Any]:
+    return {"rules": [_info_json(i) for i in infos]}
+
+
+def rules_table(infos: list[RuleInfo]) -> str:
     width = max((len(i.id) for i in infos), default=6)
-    for i in infos:
-        echo(f"{i.id:<{width}}  {i.severity!s:<7}  {i.area or '-':<11}  {i.title}")
+    return "".join(f"{i.id:<{width}}  {i.severity!s:<7}  {i.area or '-':<11}  {i.title}\n"
+                   for i in infos)
 
 
 def _sort_key(info: RuleInfo) -> tuple[int, str]:

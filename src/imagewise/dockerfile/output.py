@@ -1,19 +1,19 @@
-"""Renderers for Dockerfile lint findings: tty, json, sarif, checkstyle, gitlab.
+"""Renderers for Dockerfile lint findings: table (the terminal's), json, sarif, checkstyle,
+gitlab; ``encoders.LINT`` declares them.
 
-Each renderer takes the one ``Finding`` model (plus the declared ``RuleInfo`` table and, for tty,
-the file texts) and returns a string. No renderer builds findings or decides what fails.
+Each renderer takes the one ``Finding`` model (plus the declared ``RuleInfo`` table and, for the
+table, the file texts) and returns a string (the json body: a dict, the envelope is the
+encoder's). No renderer builds findings or decides what fails.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from imagewise.findings import Finding, RuleInfo, Severity
 
-SCHEMA = "imagewise/lint/v1"
-FORMATS = ("tty", "json", "sarif", "checkstyle", "gitlab")
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 _SECURITY_SEVERITY = {Severity.ERROR: "8.0", Severity.WARNING: "5.5", Severity.INFO: "3.0",
                       Severity.STYLE: "1.0", Severity.IGNORE: "0.0"}
@@ -32,18 +32,10 @@ _MAX_SNIPPET_LINES = 6
 
 def render(findings: Sequence[Finding], fmt: str, *, rules: Mapping[str, RuleInfo] | None = None,
            sources: Mapping[str, str] | None = None, color: bool = False) -> str:
-    """Render ``findings`` in format ``fmt`` (one of ``FORMATS``)."""
-    renderer: dict[str, Callable[..., str]] = {
-        "tty": render_tty, "json": render_json, "sarif": render_sarif,
-        "checkstyle": render_checkstyle, "gitlab": render_gitlab,
-    }
-    if fmt not in renderer:
-        from imagewise.errors import UsageError
+    """Render ``findings`` in format ``fmt`` (an id or alias of ``encoders.LINT``)."""
+    from imagewise.encoders import LINT
 
-        raise UsageError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    if fmt == "tty":
-        return render_tty(findings, sources=sources or {}, color=color)
-    return renderer[fmt](findings, rules=rules or {})
+    return LINT.encode(fmt, findings, rules=rules or {}, sources=sources or {}, color=color)
 
 
 def _sorted(findings: Sequence[Finding]) -> list[Finding]:
@@ -59,9 +51,9 @@ def finding_json(f: Finding) -> dict[str, Any]:
             "message": f.message, "fix": f.fix}
 
 
-def render_json(findings: Sequence[Finding], rules: Mapping[str, RuleInfo] | None = None) -> str:
-    doc = {"schema": SCHEMA, "findings": [finding_json(f) for f in _sorted(findings)]}
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+def findings_json(findings: Sequence[Finding]) -> dict[str, Any]:
+    """The body of lint's JSON document (the envelope is ``encoders.LINT``'s)."""
+    return {"findings": [finding_json(f) for f in _sorted(findings)]}
 
 
 # -- sarif ----------------------------------------------------------------------------------------

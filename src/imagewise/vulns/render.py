@@ -1,4 +1,5 @@
-"""Renderers of a ScanResult: ``json`` (imagewise/scan/v1), ``sarif`` (2.1.0) and ``table``."""
+"""Renderers of a ScanResult: ``json`` (the body of imagewise's scan document), ``sarif``
+(2.1.0) and ``table``; ``encoders.SCAN`` declares them."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from imagewise.vulns.matching import Vulnerability
 from imagewise.vulns.scan import ScanResult, secret_level
 from imagewise.vulns.severity import level_rank
 
-FORMATS = ("table", "json", "sarif")
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 _SARIF_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note",
                 "negligible": "note", "unknown": "warning"}
@@ -21,16 +21,14 @@ _SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": 
 
 
 def render(result: ScanResult, fmt: str) -> str:
-    if fmt == "json":
-        return render_json(result)
-    if fmt == "sarif":
-        return render_sarif(result)
-    return render_table(result)
+    """``result`` in format ``fmt`` (an id or alias of ``encoders.SCAN``)."""
+    from imagewise.encoders import SCAN
+
+    return SCAN.encode(fmt, result)
 
 
 def to_json(result: ScanResult) -> dict[str, Any]:
     return {
-        "schema": "imagewise/scan/v1",
         "source": result.source,
         "distro": result.distro,
         "packages": len(result.packages),
@@ -52,10 +50,6 @@ def to_json(result: ScanResult) -> dict[str, Any]:
         ],
         "warnings": list(result.warnings),
     }
-
-
-def render_json(result: ScanResult) -> str:
-    return json.dumps(to_json(result), indent=2) + "\n"
 
 
 def vulnerability_sarif(
