@@ -233,5 +233,5 @@ def test_old_human_names_give_the_same_output(tmp_path: Path) -> None:
         assert {r.exit_code for r in outs.values()} == {0}
         assert outs["table"].stdout and len({r.stdout for r in outs.values()}) == 1, args
     copied = [run("copy", DIVE, f"oci:{tmp_path / fmt}:1", "--format", fmt).stdout
-              .split(" ", 1)[1] for fmt in ("text", "table")]
+              .replace(str(tmp_path / fmt), "DEST") for fmt in ("text", "table")]
     assert copied[0] == copied[1] and "blobs copied" in copied[0]
