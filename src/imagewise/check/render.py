@@ -8,6 +8,7 @@ from typing import Any
 
 from imagewise.check.run import CheckResult
 from imagewise.findings import Finding, Severity
+from imagewise.textsafe import safe
 from imagewise.units import format_size
 
 SCHEMA = "imagewise/check/v1"
@@ -73,7 +74,7 @@ def _where(f: Finding) -> str:
         parts.append(f"layer {loc.layer_index}")
     if loc.path:
         parts.append(loc.path + (f":{loc.line}" if loc.line and not loc.file else ""))
-    return "  ".join(parts)
+    return safe("  ".join(parts))
 
 
 _SEV_STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan",
@@ -90,13 +91,13 @@ def render_tty(r: CheckResult, color: bool = False, width: int = 110, top: int =
                       file=open("/dev/null", "w"))  # noqa: SIM115 - recording console
     img = r.image
     v = r.verdict
-    console.print(Text.assemble(("imagewise check ", "bold"), img.reference, "  ",
+    console.print(Text.assemble(("imagewise check ", "bold"), safe(img.reference), "  ",
                                 (str(img.digest)[:19], "dim"), f"  {img.platform}  "
                                 f"{len(img.layers)} layers  {format_size(r.analysis.dive.size_bytes)}"
-                                + (f"  {r.distro}" if r.distro else "")))
+                                + (f"  {safe(r.distro)}" if r.distro else "")))
     verdict = Text("PASS", style="bold green") if v.passed else Text("FAIL", style="bold red")
     console.print(Text.assemble("verdict: ", verdict, f"  ({len(v.violations)} policy violations; "
-                                f"policy {v.policy_source})"))
+                                f"policy {safe(str(v.policy_source))})"))
     console.print()
 
     score = v.score_json()
@@ -107,8 +108,9 @@ def render_tty(r: CheckResult, color: bool = False, width: int = 110, top: int =
     t.add_column("score", justify="right")
     t.add_column("what matters most")
     for s in v.scores:
-        tops = "\n".join(f"{f.rule}: {f.message}" for f in s.top) or "-"
-        t.add_row(s.area, Text(s.grade, style=_GRADE_STYLE.get(s.grade, "")), str(s.score), tops)
+        tops = "\n".join(safe(f"{f.rule}: {f.message}") for f in s.top) or "-"
+        t.add_row(s.area, Text(s.grade, style=_GRADE_STYLE.get(s.grade, "")), str(s.score),
+                  Text(tops))
     console.print(t)
 
     if v.violations:
@@ -121,7 +123,7 @@ def render_tty(r: CheckResult, color: bool = False, width: int = 110, top: int =
             loc = x.location
             where = f"{loc.file}:{loc.line}" if loc.file and loc.line else (
                 f"layer {loc.layer_index}" if loc.layer_index is not None else "")
-            vt.add_row(Text(x.rule, style="red"), x.message, where)
+            vt.add_row(Text(x.rule, style="red"), Text(safe(x.message)), Text(safe(where)))
         console.print(vt)
 
     def section(title: str, findings: Iterable[Finding]) -> None:
@@ -136,9 +138,9 @@ def render_tty(r: CheckResult, color: bool = False, width: int = 110, top: int =
         ft.add_column("message")
         ft.add_column("where")
         for f in sorted(items, key=lambda f: (-f.severity, -f.bytes_saved))[:top]:
-            msg = f.message + (f"\n→ {f.fix}" if f.fix and f.bytes_saved else "")
-            ft.add_row(Text(str(f.severity), style=_SEV_STYLE.get(f.severity, "")), f.rule, msg,
-                       _where(f))
+            msg = safe(f.message) + (f"\n→ {safe(f.fix)}" if f.fix and f.bytes_saved else "")
+            ft.add_row(Text(str(f.severity), style=_SEV_STYLE.get(f.severity, "")),
+                       Text(safe(f.rule)), Text(msg), Text(_where(f)))
         if len(items) > top:
             ft.add_row("", "", f"... {len(items) - top} more (--format json for all)", "")
         console.print(ft)
@@ -149,9 +151,9 @@ def render_tty(r: CheckResult, color: bool = False, width: int = 110, top: int =
                   f"reclaimable {format_size(r.analysis.reclaimable_bytes)}   "
                   f"packages {len(r.packages)}")
     if r.vuln_note:
-        console.print(Text(r.vuln_note, style="yellow"))
+        console.print(Text(safe(r.vuln_note), style="yellow"))
     for w in r.vuln_warnings:
-        console.print(Text("warning: " + w, style="yellow"))
+        console.print(Text("warning: " + safe(w), style="yellow"))
     if r.vulnerabilities:
         console.print()
         vt = Table(title=f"Vulnerabilities ({len(r.vulnerabilities)})", title_justify="left",
@@ -163,8 +165,8 @@ def render_tty(r: CheckResult, color: bool = False, width: int = 110, top: int =
             loc = x.package.introduced_by
             layer = "" if loc is None or loc.layer_index is None else (
                 f"{loc.layer_index}" + (" (base)" if x.from_base else ""))
-            vt.add_row(x.id, x.severity, x.package.name, x.version, ", ".join(x.fixed_versions),
-                       layer)
+            vt.add_row(*(Text(safe(c)) for c in (x.id, x.severity, x.package.name, x.version,
+                                                  ", ".join(x.fixed_versions))), layer)
         if len(r.vulnerabilities) > top:
             vt.add_row(f"... {len(r.vulnerabilities) - top} more", "", "", "", "", "")
         console.print(vt)

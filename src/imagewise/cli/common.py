@@ -10,6 +10,7 @@ from typing import Any, Self, TypeVar
 from imagewise.cli.args import echo, option
 from imagewise.errors import ImagewiseError
 from imagewise.progress import Reporter
+from imagewise.textsafe import safe
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -22,10 +23,11 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ImagewiseError as e:
-            echo(f"imagewise: error: {e}", err=True)
+            echo(f"imagewise: error: {safe(str(e))}", err=True)
             sys.exit(e.exit_code)
         except FileNotFoundError as e:
-            echo(f"imagewise: error: {e.filename or e}: no such file or directory", err=True)
+            echo(f"imagewise: error: {safe(str(e.filename or e))}: no such file or directory",
+                 err=True)
             sys.exit(2)
         except BrokenPipeError:  # `imagewise ... | head`: the reader has all it wanted
             import os
@@ -42,7 +44,7 @@ def handle_errors(fn: F) -> F:
 
             if os.environ.get("IMAGEWISE_DEBUG"):
                 raise
-            echo(f"imagewise: internal error: {type(e).__name__}: {e} "
+            echo(f"imagewise: internal error: {type(e).__name__}: {safe(str(e))} "
                  "(set IMAGEWISE_DEBUG=1 for the traceback, and please report it)", err=True)
             sys.exit(2)
 

@@ -73,10 +73,13 @@ def _render_table(doc: dict[str, Any]) -> None:
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from imagewise.textsafe import safe
 
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     cfg = doc["config"]
-    console.print(f"[bold]{doc['reference']}[/bold]")
+    console.print(Text(safe(doc["reference"]), style="bold"))
     rows = [("digest", doc["digest"]), ("media type", doc["media_type"]),
             ("platform", doc["platform"]), ("size", format_size(doc["size"])),
             ("created", cfg["created"] or "-"), ("user", cfg["user"] or "(root)"),
@@ -85,13 +88,14 @@ def _render_table(doc: dict[str, Any]) -> None:
     if doc["index_digest"]:
         rows.insert(1, ("index", doc["index_digest"]))
     for k, v in rows:
-        console.print(f"  {k:<11} {v}", soft_wrap=True)
+        console.print(Text(f"  {k:<11} {safe(str(v))}"), soft_wrap=True)
     table = Table(box=None, pad_edge=False, header_style="bold")
     for col, kw in (("#", {"justify": "right"}), ("size", {"justify": "right"}), ("digest", {}),
                     ("created by", {"overflow": "ellipsis", "no_wrap": True})):
         table.add_column(col, **kw)
     for i, layer in enumerate(doc["layers"]):
-        table.add_row(str(i), format_size(layer["size"]), layer["digest"][7:19], layer["created_by"] or "")
+        table.add_row(str(i), format_size(layer["size"]), layer["digest"][7:19],
+                      Text(safe(layer["created_by"] or "")))
     with console.capture() as captured:
         console.print(table)
     sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))

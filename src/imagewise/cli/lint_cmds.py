@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from imagewise.cli.args import argument, command, echo, option, path_type
 from imagewise.cli.common import handle_errors
+from imagewise.textsafe import safe
 
 if TYPE_CHECKING:
     from imagewise.dockerfile.config import LintConfig
@@ -155,7 +156,7 @@ def lint_cmd(dockerfiles: tuple[str, ...], fmt: str, threshold: str | None, no_f
                 text = _fix_in_place(item, cfg.context_dir)
             findings.extend(_lint_one(item, text, cfg))
         except DockerfileSyntaxError as e:
-            echo(f"imagewise: error: {e}", err=True)
+            echo(f"imagewise: error: {safe(str(e))}", err=True)
             broken = True
             continue
         sources[item.name] = text
@@ -201,7 +202,7 @@ def _diff(inputs: list[_Input], context: str | None) -> int:
         try:
             result = fix(item.text, item.name, dockerfile_dir=_dockerfile_dir(item, context))
         except DockerfileSyntaxError as e:
-            echo(f"imagewise: error: {e}", err=True)
+            echo(f"imagewise: error: {safe(str(e))}", err=True)
             broken = True
             continue
         if result.changed:

@@ -19,7 +19,9 @@ def _db_path(db: Path | None) -> Path:
 
 
 def _warn(text: str) -> None:
-    echo(f"imagewise: warning: {text}", err=True)
+    from imagewise.textsafe import safe
+
+    echo(f"imagewise: warning: {safe(text)}", err=True)
 
 
 def _is_json_file(target: str) -> bool:
