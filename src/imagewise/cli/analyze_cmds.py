@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 
 def _write(text: str, output: str | None) -> None:
     if output and output != "-":
-        with open(output, "w", encoding="utf-8") as f:
-            f.write(text if text.endswith("\n") else text + "\n")
+        from imagewise.fileio import write_file
+
+        write_file(output, (text if text.endswith("\n") else text + "\n").encode("utf-8"))
     else:
         echo(text)
 

@@ -94,7 +94,9 @@ def scan_cmd(target: str, db: Path | None, fail_on: str | None, ignore_files: tu
         _warn(result.db_note)
     text = render(result, fmt)
     if output is not None:
-        output.write_text(text, encoding="utf-8")
+        from imagewise.fileio import write_file
+
+        write_file(str(output), text.encode("utf-8"))
     else:
         echo(text, nl=False)
     if fail_on and not result.vulns_scanned:

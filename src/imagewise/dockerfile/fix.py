@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from imagewise.dockerfile import iw_rules
 from imagewise.dockerfile.model import Dockerfile, Instruction, Stage
-from imagewise.dockerfile.parser import parse
+from imagewise.dockerfile.parser import check_size, parse, read_limited
 
 APT_LISTS_CLEANUP = "rm -rf /var/lib/apt/lists/*"
 _ARCHIVE = re.compile(r"\.(tar|tgz|tbz2?|txz|tzst|tar\.(gz|bz2|xz|zst|lz4|lzma)|gz|bz2|xz|zst|"
@@ -63,8 +63,14 @@ class FixResult:
         """A unified diff from the original to the fixed text (empty when unchanged)."""
         name = self.filename
         return "".join(difflib.unified_diff(
-            self.original.splitlines(keepends=True), self.fixed.splitlines(keepends=True),
-            f"a/{name}", f"b/{name}"))
+            _keepends(self.original), _keepends(self.fixed), f"a/{name}", f"b/{name}"))
+
+
+def _keepends(text: str) -> list[str]:
+    """Lines with their endings, split at ``\\n`` only (as patch does; not at ``\\f``...)."""
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,23 +87,83 @@ Fixer = Callable[[_Ctx, Instruction], Edit | None]
 def fix(text: str, filename: str = "Dockerfile", *, dockerfile_dir: str | None = None,
         rules: Sequence[str] | None = None) -> FixResult:
     """Fix ``text`` (a Dockerfile) to a fixed point. ``rules`` limits the fixes to those rule ids.
-    Raises :class:`~imagewise.errors.DockerfileSyntaxError` when ``text`` does not parse."""
+    Raises :class:`~imagewise.errors.DockerfileSyntaxError` when ``text`` does not parse.
+
+    Lines no edit touches come back exactly as they were, line endings (``\\n``, ``\\r\\n``,
+    mixed) included; text decoded with ``surrogateescape`` (:func:`decode`) keeps even the bytes
+    that are not UTF-8 through :func:`encode`."""
     wanted = frozenset(rules) if rules is not None else None
+    lines, ends = _split_lines(text)
     newline = "\r\n" if "\r\n" in text else "\n"
-    current = text
     applied: list[Edit] = []
     for _ in range(_MAX_ROUNDS):
-        df = parse(current, filename)
-        lines = current.split(newline)
+        df = parse("\n".join(lines), filename)  # the parser drops the \r of \r\n itself
         ctx = _Ctx(df, lines, dockerfile_dir, wanted)
         edits = _round(ctx)
         if not edits:
             break
         for e in sorted(edits, key=lambda e: e.start, reverse=True):
             lines[e.start - 1:e.end] = list(e.lines)
+            ends[e.start - 1:e.end] = _new_ends(ends[e.start - 1:e.end], len(e.lines), newline)
         applied.extend(edits)
-        current = newline.join(lines)
-    return FixResult(filename, text, current, tuple(applied))
+    if not applied:
+        return FixResult(filename, text, text, ())
+    return FixResult(filename, text, "".join(map(str.__add__, lines, ends)), tuple(applied))
+
+
+def _split_lines(text: str) -> tuple[list[str], list[str]]:
+    """Lines as the parser numbers them (split at ``\\n`` only) without their ending, and each
+    ending (the ``\\r`` before the ``\\n`` included; ``""`` for the last line)."""
+    lines = text.split("\n")
+    ends = ["\n"] * (len(lines) - 1) + [""]
+    for i, line in enumerate(lines):
+        if line.endswith("\r"):
+            body = line.rstrip("\r")
+            lines[i], ends[i] = body, line[len(body):] + ends[i]
+    return lines, ends
+
+
+def _new_ends(old: list[str], count: int, newline: str) -> list[str]:
+    """Endings for ``count`` lines replacing lines that had the endings ``old``: each keeps the
+    ending of the line it replaces, the last one the ending of the last replaced line."""
+    inner = next((e for e in old if e), newline)
+    out = [old[i] if i < len(old) - 1 and old[i] else inner for i in range(count - 1)]
+    return out + [old[-1]] if count else []
+
+
+def decode(data: bytes) -> str:
+    """A Dockerfile's bytes as text for :func:`fix`; bytes that are not UTF-8 survive as
+    surrogates (``surrogateescape``) and come back unchanged from :func:`encode`."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def encode(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def fix_file(path: str, *, name: str | None = None, dockerfile_dir: str | None = None,
+             rules: Sequence[str] | None = None, write: bool = True) -> FixResult:
+    """Fix the Dockerfile at ``path`` and, when something changed and ``write``, replace it
+    through :func:`imagewise.fileio.write_file` (whole or not at all, its mode kept). Bytes of
+    lines no edit touches are written back as they were read."""
+    from imagewise.errors import UsageError
+
+    try:
+        with open(path, "rb") as fh:
+            data = read_limited(fh)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read: {e.strerror}") from None
+    check_size(len(data), name or path)
+    if dockerfile_dir is None:
+        dockerfile_dir = os.path.dirname(os.path.abspath(path))
+    result = fix(decode(data), name or path, dockerfile_dir=dockerfile_dir, rules=rules)
+    if result.changed and write:
+        from imagewise.fileio import write_file
+
+        write_file(path, encode(result.fixed))
+    return result
 
 
 def _round(ctx: _Ctx) -> list[Edit]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 _SHELLS = ("sh", "bash", "ash", "dash", "zsh", "ksh")
 
@@ -54,6 +55,9 @@ class Instruction:
     pairs: tuple[tuple[str, str | None], ...] = ()
     inner: Instruction | None = None
     stage_index: int = -1
+    #: the shell model of a RUN once :func:`iw_rules.script_of` parsed it (one parse per RUN
+    #: however many rules ask; not part of the value)
+    script_memo: Any = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def is_exec_form(self) -> bool:

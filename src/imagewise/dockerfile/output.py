@@ -63,8 +63,15 @@ def finding_json(f: Finding) -> dict[str, Any]:
 
 
 def render_json(findings: Sequence[Finding], rules: Mapping[str, RuleInfo] | None = None) -> str:
-    doc = {"schema": SCHEMA, "findings": [finding_json(f) for f in _sorted(findings)]}
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    """``{"schema": ..., "findings": [...]}`` laid out as ``json.dumps(indent=2)`` would, one
+    finding at a time (a dict per finding for the whole list was most of lint's memory on a
+    large file)."""
+    if not findings:
+        return json.dumps({"schema": SCHEMA, "findings": []}, indent=2) + "\n"
+    items = ",\n    ".join(
+        json.dumps(finding_json(f), indent=2, ensure_ascii=False).replace("\n", "\n    ")
+        for f in _sorted(findings))
+    return f'{{\n  "schema": "{SCHEMA}",\n  "findings": [\n    {items}\n  ]\n}}\n'
 
 
 # -- sarif ----------------------------------------------------------------------------------------
