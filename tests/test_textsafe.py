@@ -16,7 +16,14 @@ from pathlib import Path
 
 import pytest
 from cli_runner import CliRunner
-from fixtures_images import CREATED, TarFile, alpine_rootfs, build_image, tar_bytes, write_oci_layout
+from fixtures_images import (
+    CREATED,
+    TarFile,
+    alpine_rootfs,
+    build_image,
+    tar_bytes,
+    write_oci_layout,
+)
 
 from imagewise.cli.main import cli
 from imagewise.textsafe import safe

@@ -71,6 +71,7 @@ def write_file(dest: str, data: bytes) -> None:
     from imagewise.errors import ImagewiseError
 
     path = os.path.realpath(dest) if os.path.islink(dest) else dest
+    owner: tuple[int, int] | None
     try:
         st = os.stat(path)
         mode, owner = stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid)

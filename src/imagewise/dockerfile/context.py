@@ -170,7 +170,7 @@ class LintContext:
 class _VarsScan:
     """The ARG/ENV state of one pass over the instructions, up to ``line`` (exclusive)."""
 
-    __slots__ = ("ctx", "pos", "line", "args", "env_by_stage", "_view", "_view_stage")
+    __slots__ = ("_view", "_view_stage", "args", "ctx", "env_by_stage", "line", "pos")
 
     def __init__(self, ctx: LintContext) -> None:
         self.ctx = ctx

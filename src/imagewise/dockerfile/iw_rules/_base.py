@@ -91,7 +91,7 @@ def finding(rid: str, df: Dockerfile, ins: Instruction | None, message: str,
 def script_of(ins: Instruction) -> Script:
     """The shell commands a RUN runs (exec form: its argv as one command)."""
     ins = ins.effective
-    script = ins.script_memo
+    script: Script | None = ins.script_memo
     if script is None:
         if ins.is_exec_form:
             import shlex
@@ -129,7 +129,7 @@ def posix_shell_at(df: Dockerfile, stage: Stage, line: int) -> bool:
     """Whether RUNs at ``line`` of ``stage`` run in a POSIX shell (no SHELL to pwsh/cmd)."""
     table = _stage_shells(df)
     for st in stage_chain(df, stage):
-        shells = table.get(st.index, ())
+        shells = table.get(st.index, [])
         if st is stage:
             shells = shells[:bisect.bisect_left(shells, line, key=lambda i: i.start_line)]
         if shells:
