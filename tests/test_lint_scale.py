@@ -3,7 +3,8 @@
 Timing belongs in benchmarks/lint_scale.py; here the work is counted: the lines of imagewise's
 Dockerfile code that run (a trace), for a file and for one four times its size, and the shell
 parses per RUN. A scan of the whole file per RUN or per finding (how lint used to ask for the
-variables, the SHELL in force and a finding's last line) makes the count grow sixteen-fold.
+variables, the SHELL in force and a finding's last line, and fix for ENV names, later apt RUNs
+and the WORKDIR in force) makes the count grow sixteen-fold.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from imagewise.dockerfile import context
+from imagewise.dockerfile.fix import fix
 from imagewise.dockerfile.iw_rules import _base
 from imagewise.dockerfile.lint import lint
 from imagewise.dockerfile.parser import MAX_DOCKERFILE_BYTES, parse
@@ -30,13 +32,15 @@ BLOCK = (
     "SHELL [\"/bin/bash\", \"-c\"]",
     "RUN echo step {i} > /tmp/f{i}",
     "COPY src{i} /app/{i}/",
+    "WORKDIR /app/{i}",
+    "RUN cd /src/{i} && make",
 )
 
 
-def dockerfile(blocks: int) -> str:
+def dockerfile(blocks: int, stages: bool = True) -> str:
     lines = ["FROM debian:12 AS base"]
     for i in range(blocks):
-        if i and i % 25 == 0:
+        if stages and i and i % 25 == 0:
             lines.append(f"FROM base AS s{i}")
         lines.extend(line.format(i=i) for line in BLOCK)
     return "\n".join(lines) + "\n"
@@ -75,6 +79,14 @@ def test_lint_work_is_linear_in_the_file() -> None:
     lint(small), lint(large)  # the shell parses are cached: count the rest
     n_small = traced_lines(lambda: lint(small))
     n_large = traced_lines(lambda: lint(large))
+    assert n_large / n_small < 4 * 1.25, (n_small, n_large)
+
+
+def test_fix_work_is_linear_in_the_file() -> None:
+    small, large = dockerfile(15, stages=False), dockerfile(60, stages=False)
+    fix(small), fix(large)
+    n_small = traced_lines(lambda: fix(small))
+    n_large = traced_lines(lambda: fix(large))
     assert n_large / n_small < 4 * 1.25, (n_small, n_large)
 
 

@@ -14,13 +14,15 @@ for a leading ``cd`` (DL3003) and the JSON form of CMD/ENTRYPOINT (DL3025).
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import json
 import os
 import re
 import shlex
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from imagewise.dockerfile import iw_rules
 from imagewise.dockerfile.model import Dockerfile, Instruction, Stage
@@ -79,6 +81,25 @@ class _Ctx:
     lines: list[str]
     dockerfile_dir: str | None
     rules: frozenset[str] | None
+    #: per-stage facts the fixers ask about every RUN, found once per round (a scan of the
+    #: stage chain for each RUN made --fix quadratic)
+    memo: dict[str, Any] = field(default_factory=dict)
+
+    def per_stage(self, key: str, make: Callable[[Stage], Any]) -> dict[int, Any]:
+        table = self.memo.get(key)
+        if table is None:
+            table = self.memo[key] = {st.index: make(st) for st in self.df.stages}
+        return table
+
+    def followers(self, stage: Stage) -> list[Stage]:
+        """The stages built on ``stage`` (itself included)."""
+        table = self.memo.get("followers")
+        if table is None:
+            table = self.memo["followers"] = {st.index: [] for st in self.df.stages}
+            for st in self.df.stages:
+                for base in iw_rules.stage_chain(self.df, st):
+                    table[base.index].append(st)
+        return table[stage.index]  # type: ignore[no-any-return]
 
 
 Fixer = Callable[[_Ctx, Instruction], Edit | None]
@@ -300,8 +321,10 @@ def _has_env(ctx: _Ctx, ins: Instruction, name: str) -> bool:
     stage = _stage_of(ctx, ins)
     if stage is None:
         return False
-    return any(i.keyword in ("ENV", "ARG") and any(k == name for k, _ in i.pairs)
-               for st in iw_rules.stage_chain(ctx.df, stage) for i in st.instructions)
+    names = ctx.per_stage("env names", lambda st: {k for i in st.instructions
+                                                  if i.keyword in ("ENV", "ARG")
+                                                  for k, _ in i.pairs})
+    return any(name in names[st.index] for st in iw_rules.stage_chain(ctx.df, stage))
 
 
 def _apt_lists(ctx: _Ctx, ins: Instruction) -> Edit | None:
@@ -336,17 +359,23 @@ def _later_apt_without_update(ctx: _Ctx, ins: Instruction) -> bool:
     stage = _stage_of(ctx, ins)
     if stage is None:
         return True
-    followers = [s for s in ctx.df.stages if stage in iw_rules.stage_chain(ctx.df, s)]
-    for st in followers:
-        for later in st.instructions:
-            if later.keyword != "RUN" or (st is stage and later.start_line <= ins.start_line):
-                continue
-            script = iw_rules.script_of(later)
-            cmds = [(os.path.basename(c.name), c.subcommand) for c in script.commands]
-            uses = any(n in ("apt-get", "apt", "apt-cache") for n, _ in cmds)
-            if uses and ("apt-get", "update") not in cmds and ("apt", "update") not in cmds:
-                return True
-    return False
+    last = ctx.per_stage("last apt without update", _last_apt_without_update)
+    return any(last[st.index] > (ins.start_line if st is stage else 0)
+               for st in ctx.followers(stage))
+
+
+def _last_apt_without_update(stage: Stage) -> int:
+    """The line of the stage's last RUN using apt without updating its lists (0: none)."""
+    found = 0
+    for later in stage.instructions:
+        if later.keyword != "RUN":
+            continue
+        script = iw_rules.script_of(later)
+        cmds = [(os.path.basename(c.name), c.subcommand) for c in script.commands]
+        uses = any(n in ("apt-get", "apt", "apt-cache") for n, _ in cmds)
+        if uses and ("apt-get", "update") not in cmds and ("apt", "update") not in cmds:
+            found = later.start_line
+    return found
 
 
 def _npm_ci(ctx: _Ctx, ins: Instruction) -> Edit | None:
@@ -455,9 +484,13 @@ def _cd_to_workdir(ctx: _Ctx, ins: Instruction) -> Edit | None:
 
 def _workdir_before(ctx: _Ctx, stage: Stage, ins: Instruction) -> str | None:
     """The working directory in force at ``ins``, when the Dockerfile itself sets it."""
+    table = ctx.per_stage("workdirs", lambda st: [i for i in st.instructions
+                                                  if i.keyword == "WORKDIR"])
     for st in iw_rules.stage_chain(ctx.df, stage):
-        workdirs = [i for i in st.instructions if i.keyword == "WORKDIR"
-                    and (st is not stage or i.start_line < ins.start_line)]
+        workdirs: list[Instruction] = table[st.index]
+        if st is stage:
+            workdirs = workdirs[:bisect.bisect_left(workdirs, ins.start_line,
+                                                    key=lambda i: i.start_line)]
         if workdirs:
             path = workdirs[-1].args.strip()
             if "$" in path or not path.startswith("/") or _SHELL_META.search(path):
