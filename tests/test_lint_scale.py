@@ -9,8 +9,10 @@ and the WORKDIR in force) makes the count grow sixteen-fold.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -113,3 +115,20 @@ def test_a_dockerfile_over_the_limit_is_refused_with_a_clear_error() -> None:
     assert isinstance(err.value, ImagewiseError)
     message = str(err.value)
     assert "big/Dockerfile" in message and "larger than" in message and "MiB" in message
+
+
+def test_the_cli_refuses_a_file_over_the_limit_and_lints_the_others(tmp_path: Path) -> None:
+    from cli_runner import CliRunner
+
+    from imagewise.cli.main import cli
+
+    big = tmp_path / "big.Dockerfile"
+    big.write_bytes(b"FROM debian:12\n" + b"RUN true\n" * (MAX_DOCKERFILE_BYTES // 9 + 1))
+    small = tmp_path / "Dockerfile"
+    small.write_text("FROM debian:12\nRUN apt-get update\n", encoding="utf-8")
+    r = CliRunner().invoke(cli, ["lint", "-f", "json", str(big), str(small)])
+    assert r.exit_code == 2
+    assert r.stderr.strip() == (f"imagewise: error: {big}: larger than 8 MiB, the most "
+                                "imagewise reads as a Dockerfile (is it the right file?)")
+    files = {f["file"] for f in json.loads(r.stdout)["findings"]}
+    assert files == {str(small)}
