@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
 def _write(text: str, output: str | None) -> None:
     if output and output != "-":
-        with open(output, "w", encoding="utf-8") as f:
-            f.write(text)
+        from imagewise.fileio import write_file
+
+        write_file(output, text.encode("utf-8"))
     else:
         echo(text, nl=False)
 

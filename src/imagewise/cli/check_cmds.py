@@ -77,7 +77,9 @@ def check_cmd(image: str, dockerfile: Path | None, policy_file: Path | None, db:
         echo(f"imagewise: warning: {w}", err=True)
     text = CHECK.encode(fmt, result, color=output is None and sys.stdout.isatty())
     if output is not None:
-        output.write_text(text, "utf-8")
+        from imagewise.fileio import write_file
+
+        write_file(str(output), text.encode("utf-8"))
         echo(f"wrote {output} ({result.verdict.status})", err=True)
     else:
         echo(text, nl=False)
@@ -101,7 +103,9 @@ def policy_init(path: Path, force: bool) -> None:
 
     if path.exists() and not force:
         raise UsageError(f"{path} exists; use --force to overwrite")
-    path.write_text(default_text(), "utf-8")
+    from imagewise.fileio import write_file
+
+    write_file(str(path), default_text().encode("utf-8"))
     echo(f"wrote {path}")
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 from imagewise.cli.args import echo, option
 from imagewise.errors import ImagewiseError
 from imagewise.progress import Reporter
+from imagewise.textsafe import safe
 
 if TYPE_CHECKING:
     from imagewise.encoders import Formats
@@ -25,10 +26,11 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ImagewiseError as e:
-            echo(f"imagewise: error: {e}", err=True)
+            echo(f"imagewise: error: {safe(str(e))}", err=True)
             sys.exit(e.exit_code)
         except FileNotFoundError as e:
-            echo(f"imagewise: error: {e.filename or e}: no such file or directory", err=True)
+            echo(f"imagewise: error: {safe(str(e.filename or e))}: no such file or directory",
+                 err=True)
             sys.exit(2)
         except BrokenPipeError:  # `imagewise ... | head`: the reader has all it wanted
             import os
@@ -48,7 +50,7 @@ def handle_errors(fn: F) -> F:
 
                 traceback.print_exc()
                 sys.exit(2)
-            echo(f"imagewise: internal error: {type(e).__name__}: {e} "
+            echo(f"imagewise: internal error: {type(e).__name__}: {safe(str(e))} "
                  "(set IMAGEWISE_DEBUG=1 for the traceback, and please report it)", err=True)
             sys.exit(2)
 

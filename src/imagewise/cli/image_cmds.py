@@ -80,6 +80,9 @@ def inspect_table(doc: dict[str, Any]) -> str:
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from imagewise.textsafe import safe
 
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     cfg = doc["config"]
@@ -91,15 +94,16 @@ def inspect_table(doc: dict[str, Any]) -> str:
     if doc["index_digest"]:
         rows.insert(1, ("index", doc["index_digest"]))
     with console.capture() as head:
-        console.print(f"[bold]{doc['reference']}[/bold]")
+        console.print(Text(safe(doc["reference"]), style="bold"))
         for k, v in rows:
-            console.print(f"  {k:<11} {v}", soft_wrap=True)
+            console.print(Text(f"  {k:<11} {safe(str(v))}"), soft_wrap=True)
     table = Table(box=None, pad_edge=False, header_style="bold")
     for col, kw in (("#", {"justify": "right"}), ("size", {"justify": "right"}), ("digest", {}),
                     ("created by", {"overflow": "ellipsis", "no_wrap": True})):
         table.add_column(col, **kw)
     for i, layer in enumerate(doc["layers"]):
-        table.add_row(str(i), format_size(layer["size"]), layer["digest"][7:19], layer["created_by"] or "")
+        table.add_row(str(i), format_size(layer["size"]), layer["digest"][7:19],
+                      Text(safe(layer["created_by"] or "")))
     with console.capture() as captured:
         console.print(table)
     return head.get() + "".join(line.rstrip() + "\n" for line in captured.get().splitlines())

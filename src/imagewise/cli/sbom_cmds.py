@@ -66,8 +66,9 @@ def sbom_cmd(image: str | None, fmt: str, output: str | None, base_layers: int |
                        reporter=rep)
     text = SBOM.encode(fmt, cat)
     if output:
-        with open(output, "w", encoding="utf-8") as f:
-            f.write(text)
+        from imagewise.fileio import write_file
+
+        write_file(output, text.encode("utf-8"))
         echo(f"wrote {fmt} SBOM to {output}", err=True)
     else:
         echo(text, nl=False)

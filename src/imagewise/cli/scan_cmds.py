@@ -24,7 +24,9 @@ def _db_path(db: Path | None) -> Path:
 
 
 def _warn(text: str) -> None:
-    echo(f"imagewise: warning: {text}", err=True)
+    from imagewise.textsafe import safe
+
+    echo(f"imagewise: warning: {safe(text)}", err=True)
 
 
 def _say(text: str) -> None:
@@ -136,7 +138,9 @@ def scan_cmd(target: str, db: Path | None, fail_on: str | None, ignore_files: tu
         _warn(result.db_note)
     text = SCAN.encode(fmt, result)
     if output is not None:
-        output.write_text(text, encoding="utf-8")
+        from imagewise.fileio import write_file
+
+        write_file(str(output), text.encode("utf-8"))
     else:
         echo(text, nl=False)
     if fail_on and not result.vulns_scanned:

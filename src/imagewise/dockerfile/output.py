@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from imagewise.findings import Finding, RuleInfo, Severity
+from imagewise.textsafe import safe
 
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 _SECURITY_SEVERITY = {Severity.ERROR: "8.0", Severity.WARNING: "5.5", Severity.INFO: "3.0",
@@ -212,7 +213,8 @@ def render_tty(findings: Sequence[Finding], sources: Mapping[str, str] | None = 
     """Compiler-style output: ``file:line:col: severity RULE: message``, the offending lines
     with a caret underline, and the fix hint."""
     sources = sources or {}
-    split = {name: text.splitlines() for name, text in sources.items()}
+    # lines as the parser counts them (split() would also break at \f, \x1c, \x85, ...)
+    split = {name: [ln.rstrip("\r") for ln in text.split("\n")] for name, text in sources.items()}
     out: list[str] = []
     ordered = _sorted(findings)
     for f in ordered:
@@ -230,7 +232,8 @@ def _tty_one(f: Finding, lines: list[str] | None, color: bool) -> list[str]:
     loc = f.location
     line, col = max(loc.line, 1), max(loc.column, 1)
     sev = _paint(str(f.severity), _COLOR[f.severity], color)
-    head = f"{_paint(f'{loc.file}:{line}:{col}:', _BOLD, color)} {sev} {f.rule}: {f.message}"
+    head = (f"{_paint(f'{safe(loc.file)}:{line}:{col}:', _BOLD, color)} {sev} {safe(f.rule)}: "
+            f"{safe(f.message)}")
     out = [head]
     if lines and 0 < loc.line <= len(lines):
         end = min(max(loc.end_line, loc.line), len(lines))
@@ -238,15 +241,16 @@ def _tty_one(f: Finding, lines: list[str] | None, color: bool) -> list[str]:
         width = len(str(shown[-1]))
         gutter = _paint(" " * width + " |", _DIM, color)
         for n in shown:
-            text = lines[n - 1].replace("\t", "    ")
+            text = safe(lines[n - 1], lines=True).replace("\t", "    ")
             out.append(f"{_paint(f'{n:>{width}} |', _DIM, color)} {text}")
             if n == loc.line:
-                shown_col = len(lines[n - 1][:col - 1].replace("\t", "    ")) + 1
+                before = safe(lines[n - 1][:col - 1], lines=True)
+                shown_col = len(before.replace("\t", "    ")) + 1
                 out.append(f"{gutter} {_caret(text, shown_col, color, f.severity)}")
         if end > shown[-1]:
             out.append(f"{gutter} ... {end - shown[-1]} more line(s)")
     if f.fix:
-        out.append(f"  {_paint('fix:', _BOLD, color)} {f.fix}")
+        out.append(f"  {_paint('fix:', _BOLD, color)} {safe(f.fix)}")
     return out
 
 

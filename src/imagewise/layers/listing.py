@@ -111,8 +111,10 @@ _MARK = {"added": "+", "modified": "~", "deleted": "-"}
 
 
 def _show(name: str) -> str:
-    """A tar name for a terminal: bytes that are not UTF-8 shown as ``\\xNN``."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """A tar name for a terminal: control characters and bytes that are not UTF-8 escaped."""
+    from imagewise.textsafe import safe
+
+    return safe(name)
 
 
 def render_table(listing: FileListing) -> str:

@@ -24,6 +24,9 @@ def render_table(cat: Catalog) -> str:
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from imagewise.textsafe import safe
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     for col in ("NAME", "VERSION", "TYPE", "LAYER", "BASE"):
@@ -32,11 +35,11 @@ def render_table(cat: Catalog) -> str:
         loc = p.introduced_by
         layer = "" if loc is None or loc.layer_index is None else str(loc.layer_index)
         base = {True: "base", False: "app", None: ""}[p.from_base]
-        table.add_row(p.name, p.version, p.type, layer, base)
+        table.add_row(*(Text(safe(c)) for c in (p.name, p.version, p.type)), layer, base)
     buf = StringIO()
     console = Console(file=buf, width=160, color_system=None)
     console.print(table)
-    distro = f"{cat.distro.pretty_name or cat.distro.label}" if cat.distro else "unknown distro"
+    distro = safe(cat.distro.pretty_name or cat.distro.label) if cat.distro else "unknown distro"
     summary = f"{len(cat.packages)} packages; {distro}"
     if cat.skipped:
         summary += f"; {len(cat.skipped)} files skipped (see --format json)"
