@@ -72,3 +72,30 @@ def test_write_file_modes_and_errors(tmp_path: Path) -> None:
     with pytest.raises(ImagewiseError, match="cannot write"):
         write_file(str(tmp_path / "dir"), b"z")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(TMP_PREFIX)]
+
+
+def test_a_device_or_pipe_is_written_through_not_replaced(tmp_path: Path) -> None:
+    """``-o /dev/null`` (or a named pipe) is written into: the atomic rename would put a regular
+    file in place of the device for every later user of the machine."""
+    import threading
+
+    write_file("/dev/null", b"discarded\n")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    write_file(str(fifo), b"through the pipe\n")
+    reader.join(timeout=10)
+    assert got == [b"through the pipe\n"] and stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_the_umask_is_read_without_being_changed() -> None:
+    from imagewise.fileio import _umask
+
+    old = os.umask(0o027)
+    try:
+        assert _umask() == 0o027
+    finally:
+        os.umask(old)

@@ -77,13 +77,14 @@ def write_file(dest: str, data: bytes) -> None:
     owner: tuple[int, int] | None
     try:
         st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):  # /dev/null, a pipe, a terminal: written as it is,
+            _write_through(dest, path, data)  # never replaced by a regular file
+            return
         mode, owner = stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid)
         if (st.st_uid, st.st_gid) == (os.geteuid(), os.getegid()):
             owner = None
     except FileNotFoundError:
-        mask = os.umask(0o022)  # read the umask: setting it is the only way
-        os.umask(mask)
-        mode, owner = 0o666 & ~mask, None
+        mode, owner = 0o666 & ~_umask(), None
     except OSError as e:
         raise ImagewiseError(f"{dest}: cannot write: {e.strerror or e}") from None
     try:
@@ -92,6 +93,31 @@ def write_file(dest: str, data: bytes) -> None:
     except OSError as e:
         raise ImagewiseError(f"{dest}: cannot write: {e.strerror or e}; the file is as it was"
                              ) from None
+
+
+def _write_through(dest: str, path: str, data: bytes) -> None:
+    from imagewise.errors import ImagewiseError
+
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        raise ImagewiseError(f"{dest}: cannot write: {e.strerror or e}") from None
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` can only read it by setting
+    it, which would race with files other threads create meanwhile)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no /proc (not Linux): the only portable way
+    os.umask(mask)
+    return mask
 
 
 class Reader:
