@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from imagewise.check.run import CheckResult
@@ -61,10 +61,11 @@ def image_json(r: CheckResult) -> dict[str, Any]:
     }
 
 
-def to_json(r: CheckResult) -> dict[str, Any]:
+def to_json(r: CheckResult, lazy: bool = False) -> dict[str, Any]:
+    """The JSON document (``lazy``: see ``ImageAnalysis.to_json``)."""
     from imagewise.analysis.model import finding_json
 
-    analysis = r.analysis.to_json()
+    analysis = r.analysis.to_json(lazy=lazy)
     analysis.pop("schema", None)
     # waste as the verdict counts it: linked to Dockerfile lines, one finding per problem
     analysis["leftovers"] = [{**finding_json(f), **_finding_json(f)} for f in r.waste]
@@ -90,6 +91,14 @@ def to_json(r: CheckResult) -> dict[str, Any]:
 
 def render_json(r: CheckResult) -> str:
     return json.dumps(to_json(r), indent=2) + "\n"
+
+
+def write_json(r: CheckResult, out: Callable[[str], object]) -> None:
+    """``render_json``'s text, handed to ``out`` in pieces as it is encoded (no whole string)."""
+    from imagewise.jsonstream import write
+
+    write(to_json(r, lazy=True), out)
+    out("\n")
 
 
 def _where(f: Finding) -> str:

@@ -28,6 +28,19 @@ def _write(text: str, output: str | None) -> None:
         echo(text)
 
 
+def _write_json(doc: Any, output: str | None) -> None:
+    """The document as ``json.dumps(doc, indent=2)`` + newline, written while it is encoded."""
+    from imagewise.jsonstream import write
+
+    if output and output != "-":
+        with open(output, "w", encoding="utf-8") as f:
+            write(doc, f.write)
+            f.write("\n")
+    else:
+        write(doc, sys.stdout.write)
+        sys.stdout.write("\n")
+
+
 def _open_image(text: str, platform: str | None, insecure: bool) -> Any:
     from imagewise.oci.model import Platform
     from imagewise.sources import open_source
@@ -104,11 +117,11 @@ def analyze_cmd(image: str, fmt: str, output: str | None, fail_under_efficiency:
     outcomes = [g.evaluate(result) for g in gate_list]
     failed = any(r.failed for r in outcomes)
     if fmt == "json":
-        doc = result.to_json()
+        doc = result.to_json(lazy=True)
         if outcomes:
             doc["gates"] = [r.to_json() for r in outcomes]
             doc["passed"] = not failed
-        _write(json.dumps(doc, indent=2), output)
+        _write_json(doc, output)
     elif fmt == "html":
         from imagewise.report.html import render_analysis
 

@@ -69,11 +69,17 @@ def check_cmd(image: str, dockerfile: Path | None, policy_file: Path | None, db:
         result = run_check(opts, reporter)
     for w in result.warnings:
         echo(f"imagewise: warning: {w}", err=True)
-    if fmt == "json":
-        from imagewise.check.render import render_json
+    if fmt == "json":  # written while encoded: a huge image's lists never become one string
+        from imagewise.check.render import write_json
 
-        text = render_json(result)
-    elif fmt == "sarif":
+        if output is not None:
+            with open(output, "w", encoding="utf-8") as f:
+                write_json(result, f.write)
+            echo(f"wrote {output} ({result.verdict.status})", err=True)
+        else:
+            write_json(result, sys.stdout.write)
+        sys.exit(0 if result.verdict.passed else 1)
+    if fmt == "sarif":
         from imagewise.check.render import render_sarif
 
         text = render_sarif(result)

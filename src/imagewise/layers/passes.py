@@ -323,13 +323,17 @@ class _Advance:
     each call also checks that the mapped file is still safe to read (``MappedRegion.check``)."""
 
     def __init__(self, reporter: progress.Reporter, key: str,
-                 check: Callable[[], None] | None = None) -> None:
+                 check: Callable[[], None] | None = None,
+                 release: Callable[[int], None] | None = None) -> None:
         self.reporter, self.key, self.done = reporter, key, 0
         self.check = check
+        self.release = release  # lets the map's pages behind the walk go (memory)
 
     def __call__(self, offset: int) -> None:
         if self.check is not None:
             self.check()
+        if self.release is not None:
+            self.release(offset)
         if offset > self.done:
             self.reporter.advance(self.key, offset - self.done)
             self.done = offset
@@ -417,7 +421,7 @@ def _one_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Rep
                 if layer.diff_id is not None and str(layer.diff_id) != actual:
                     raise _diff_mismatch(layer, actual)
             with MappedRegion(region) as m:
-                advance = _Advance(reporter, key, m.check)
+                advance = _Advance(reporter, key, m.check, m.release)
                 visit_entries(walk_buffer(m.buffer, m.start, digest, origin=region), visitors,
                               spool, rec, advance)
                 advance(layer.size)
