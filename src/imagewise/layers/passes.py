@@ -401,13 +401,12 @@ def _one_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Rep
         checks.start(layer, stored=True)
         reporter.advance(key, layer.size)
     else:
-        records: list[Any] = []
         rec: Callable[[Entry], None] | None = None
         if cache is not None:
-            from imagewise.cache import LayerCache as _LC
+            from imagewise.cache import PackedEntries
 
-            def rec(e: Entry) -> None:
-                records.append(_LC.record(e))
+            packed = PackedEntries()  # compact: a layer's records wait for its digest check
+            rec = packed.add
 
         verified = checks.start(layer)
         region = checks.region(layer)
@@ -428,6 +427,7 @@ def _one_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Rep
         else:
             actual = _stream_layer(layer, visitors, reporter, key, spool, rec, checks.diff_ids)
         if cache is not None and actual is not None:
+            records = packed.compress()
             results = [(v.name, v.version, v.layer_result(i, layer))
                        for v in visitors if v.cacheable and _content_cached(v)]
             diff_id = actual
