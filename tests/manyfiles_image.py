@@ -97,12 +97,15 @@ def write_layout(path: str | Path, files: int, compression: str = "gzip") -> str
 
 # --- the shape users hit: layers of many small files, half of each rewritten by the next ----------
 
-def _spread_layer(out: IO[bytes], k: int, files: int, per_dir: int = 100) -> str:
+def _spread_layer(out: IO[bytes], k: int, files: int, per_dir: int = 100,
+                  unique: bool = False) -> str:
     """Layer ``k`` of :func:`write_spread_archive`, written to ``out``; returns its diff_id.
 
     Layer k writes ``files`` files in directories of ``per_dir``, directories numbered from
     ``k * dirs / 2``: the first half of them rewrite the second half of layer k-1's files, the
-    rest are new. The last layer also deletes the first directory (``rm -rf`` of a cache)."""
+    rest are new. The last layer also deletes the first directory (``rm -rf`` of a cache).
+    File names repeat in every directory (``mod007.py``, as ``index.js`` does in node_modules)
+    unless ``unique``."""
     h = hashlib.sha256()
 
     def put(data: bytes) -> None:
@@ -121,12 +124,14 @@ def _spread_layer(out: IO[bytes], k: int, files: int, per_dir: int = 100) -> str
         put(_header(f"{base}/pkg{d:06d}/", 0, b"5", 0o755))
         for i in range(min(per_dir, files - (d - start) * per_dir)):
             data = b"v%d %d %d\n" % (k, d, i) * (i % 8)
-            put(_entry(f"{base}/pkg{d:06d}/mod{i:03d}.py", data))
+            name = f"m{d:06d}_{i:03d}.py" if unique else f"mod{i:03d}.py"
+            put(_entry(f"{base}/pkg{d:06d}/{name}", data))
     put(b"\0" * (2 * BLOCK))
     return "sha256:" + h.hexdigest()
 
 
-def write_spread_archive(path: str | Path, files: int, layers: int = 3) -> str:
+def write_spread_archive(path: str | Path, files: int, layers: int = 3,
+                         unique: bool = False) -> str:
     """A docker-archive (``docker save`` layout, uncompressed layers) of ``layers`` layers of
     ``files // layers`` small files each, half of each layer rewritten by the next; written
     straight to disk (a million files need no memory here). Returns ``docker-archive:PATH``."""
@@ -146,7 +151,7 @@ def write_spread_archive(path: str | Path, files: int, layers: int = 3) -> str:
         for k in range(layers):
             part = Path(tmp) / f"{k}.tar"
             with open(part, "wb") as f:
-                diff_ids.append(_spread_layer(f, k, per_layer))
+                diff_ids.append(_spread_layer(f, k, per_layer, unique=unique))
             name = f"{diff_ids[-1][7:]}/layer.tar"
             names.append(name)
             size = part.stat().st_size

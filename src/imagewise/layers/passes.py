@@ -515,8 +515,9 @@ def _replay(layer: Layer, visitors: Sequence[Visitor], cache: LayerCache, digest
             raise ImagewiseError(
                 f"layer cache record of {v.name} for {ckey} is unusable ({type(e).__name__}); "
                 f"remove {cache.root} or run with --no-cache") from e
-    for r in records:
-        entry = cache.replay(r)
+    records.reverse()  # popped in order: each record goes as the visitors' state grows
+    while records:
+        entry = cache.replay(records.pop())
         for v in visitors:
             v.visit(entry)
     cache.hits += 1
