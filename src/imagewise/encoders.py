@@ -82,6 +82,16 @@ def _keywords(fn: Any, context: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in context.items() if k in names}
 
 
+def _json_text(doc: Mapping[str, Any], ascii: bool) -> str:
+    """``json.dumps(doc, indent=2)``'s text, with ``jsonstream.Lazy`` lists made item by item
+    (an image with a million inefficient files never holds a million dicts)."""
+    from imagewise.jsonstream import write
+
+    parts: list[str] = []
+    write(doc, parts.append, ensure_ascii=ascii)
+    return "".join(parts)
+
+
 class Formats(Record):
     """The encoders of one result kind; the first is the default (the human ``table``)."""
 
@@ -139,11 +149,11 @@ class Formats(Record):
         newline unless it is empty."""
         enc = self.get(name)
         fn = enc.function()
-        out = fn(value, **_keywords(fn, context))
-        if enc.schema is not None:
-            import json
-
-            out = json.dumps(envelope(enc.schema, out), indent=2, ensure_ascii=enc.ascii)
+        if enc.schema is None:
+            out = fn(value, **_keywords(fn, context))
+        else:  # a body function that takes ``lazy`` may give long lists as jsonstream.Lazy
+            body = fn(value, **_keywords(fn, {**context, "lazy": True}))
+            out = _json_text(envelope(enc.schema, body), enc.ascii)
         return out if not out or out.endswith("\n") else out + "\n"  # type: ignore[no-any-return]
 
 

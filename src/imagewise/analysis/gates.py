@@ -174,11 +174,11 @@ _CHECKS: dict[str, tuple[Callable[[ImageAnalysis, Any], bool],
 }
 
 
-def analysis_json(a: ImageAnalysis, gates: list[GateResult] | tuple[GateResult, ...] = ()
-                  ) -> dict[str, Any]:
+def analysis_json(a: ImageAnalysis, gates: list[GateResult] | tuple[GateResult, ...] = (),
+                  lazy: bool = False) -> dict[str, Any]:
     """The body of ``analyze``'s JSON document: the analysis, plus the gates' outcomes and
-    whether they all passed when gates were asked for."""
-    doc = a.to_json()
+    whether they all passed when gates were asked for (``lazy``: see ``ImageAnalysis.to_json``)."""
+    doc = a.to_json(lazy=lazy)
     if gates:
         doc["gates"] = [r.to_json() for r in gates]
         doc["passed"] = not any(r.failed for r in gates)

@@ -122,8 +122,17 @@ class ImageAnalysis(Record):
     def tree(self) -> TreeNode:
         return self.tree_builder()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, lazy: bool = False) -> dict[str, Any]:
+        """The JSON document; ``lazy``: its inefficient files as a ``jsonstream.Lazy`` (made
+        while ``jsonstream.write`` writes them, for images with very many)."""
         d = self.dive
+        files: Any = (f.to_json() for f in d.inefficient_files)
+        if lazy:
+            from imagewise.jsonstream import Lazy
+
+            files = Lazy(files)
+        else:
+            files = list(files)
         return {
             "image": self.reference,
             "digest": self.digest,
@@ -136,7 +145,7 @@ class ImageAnalysis(Record):
             "final_bytes": self.final_bytes,
             "final_files": self.final_files,
             "layers": [layer.to_json() for layer in self.layers],
-            "inefficient_files": [f.to_json() for f in d.inefficient_files],
+            "inefficient_files": files,
             "leftovers": [finding_json(f) for f in self.waste],
             "largest_files": [f.to_json() for f in self.largest_files],
         }

@@ -61,10 +61,11 @@ def image_json(r: CheckResult) -> dict[str, Any]:
     }
 
 
-def to_json(r: CheckResult) -> dict[str, Any]:
+def to_json(r: CheckResult, lazy: bool = False) -> dict[str, Any]:
+    """The JSON document (``lazy``: see ``ImageAnalysis.to_json``)."""
     from imagewise.analysis.model import finding_json
 
-    analysis = r.analysis.to_json()
+    analysis = r.analysis.to_json(lazy=lazy)
     # waste as the verdict counts it: linked to Dockerfile lines, one finding per problem
     analysis["leftovers"] = [{**finding_json(f), **_finding_json(f)} for f in r.waste]
     return {
