@@ -148,3 +148,28 @@ def test_machine_formats_keep_the_exact_text(images: tuple[str, str], dockerfile
     r = CliRunner().invoke(cli, ["lint", "-f", "json", str(dockerfile)])
     doc = json.loads(r.stdout)
     assert {f["file"] for f in doc["findings"]} == {str(dockerfile)}
+
+
+def test_printable_text_is_returned_without_the_patterns() -> None:
+    """``safe`` answers printable text (``str.isprintable``) without compiling its patterns; for
+    every character the answer is the patterns' own."""
+    from imagewise import textsafe
+
+    chars = [chr(c) for c in range(0x3000)] + [chr(c) for c in range(0xD7F0, 0xE010)] + [
+        "\u2028", "\u2029", "\ufeff", "\U0001f600", "\U000e0001", "\U0010ffff"]
+    for lines in (False, True):
+        pattern = re.compile(textsafe._UNSAFE_IN_LINES if lines else textsafe._UNSAFE)
+        for c in chars:
+            for text in (c, f"a{c}b\n" if lines else f"a{c}b"):
+                assert safe(text, lines=lines) == pattern.sub(textsafe._escape, text), repr(text)
+    code = ("import imagewise.textsafe as t\n"
+            "assert t.safe('plain \u00e9 text') == 'plain \u00e9 text' and not t._COMPILED\n"
+            "assert t.safe('a\\x1bb') == 'a\\\\x1bb' and t._COMPILED\n")
+    import os
+    import subprocess
+    import sys
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": src}, check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import re
 
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_UNSAFE_IN_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+#: compiled on first use (compiling them costs more than some whole commands' own work): most
+#: text is printable (``str.isprintable``: no control character, no surrogate) and needs neither
+_UNSAFE = "[\x00-\x1f\x7f-\x9f\ud800-\udfff]"
+_UNSAFE_IN_LINES = "[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]"
+_COMPILED: list[re.Pattern[str]] = []  # [_UNSAFE, _UNSAFE_IN_LINES]
 
 
 def _escape(m: re.Match[str]) -> str:
@@ -31,7 +34,11 @@ def _escape(m: re.Match[str]) -> str:
 
 def safe(text: str, lines: bool = False) -> str:
     """``text`` with every control character (``lines``: but newline and tab) escaped."""
-    pattern = _UNSAFE_IN_LINES if lines else _UNSAFE
+    if text.isprintable():  # nothing to escape (and nothing to compile)
+        return text
+    if not _COMPILED:
+        _COMPILED[:] = [re.compile(_UNSAFE), re.compile(_UNSAFE_IN_LINES)]
+    pattern = _COMPILED[1 if lines else 0]
     if pattern.search(text) is None:
         return text
     return pattern.sub(_escape, text)
