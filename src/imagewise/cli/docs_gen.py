@@ -113,8 +113,8 @@ def render(rules: Sequence[dict[str, Any]]) -> str:
             if r.get("fix"):
                 out += ["", f"Fix: {_md(r['fix'])}"]
             if r.get("fixable"):
-                out += ["", "Autofix: `imagewise lint --fix` rewrites it (`--diff` shows the "
-                        "change first)."]
+                out += ["", ("Autofix: `imagewise lint --fix` rewrites it (`--diff` shows the "
+                             "change first).")]
     return "\n".join(out) + "\n"
 
 

@@ -187,7 +187,6 @@ def _diff(inputs: list[_Input], context: str | None) -> int:
 def _emit(findings: list[Finding], fmt: str, sources: dict[str, str], color: bool | None,
           err: bool = False, cfg: LintConfig | None = None) -> None:
     from imagewise.dockerfile.output import render
-
     from imagewise.rules import LINT_KINDS, rule_table
 
     rules = rule_table(cfg, LINT_KINDS) if fmt == "sarif" else None
