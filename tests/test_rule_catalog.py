@@ -149,3 +149,30 @@ def test_lint_loads_only_the_dockerfile_tables(tmp_path: Path) -> None:
                         "imagewise.secrets.rules"}
         assert not image_tables & modules, (fmt, sorted(image_tables & modules))
     assert set(LINT_KINDS) == {"dockerfile", "custom"}
+
+
+CONCURRENT = """
+import sys, threading
+from imagewise.rules import catalog
+barrier = threading.Barrier(8)
+out = []
+def work():
+    barrier.wait()
+    out.append(tuple(i.id for i in catalog()))
+threads = [threading.Thread(target=work) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+assert len(out) == 8 and len(set(out)) == 1, [len(o) for o in out]
+print(len(out[0]))
+"""
+
+
+def test_first_use_from_many_threads_sees_the_whole_table() -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.run([sys.executable, "-c", CONCURRENT], capture_output=True, text=True,
+                          env=env, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert int(proc.stdout) == len(catalog())
