@@ -25,7 +25,7 @@ PUBLIC = [
     "ImageAnalysis", "ImageConfig", "ImageFormatError", "ImagewiseError", "Index",
     "InvalidReference", "Layer", "LayerReadError", "LintConfig", "Location", "Manifest",
     "NotAnImage", "NotFound", "Package", "Platform", "PlatformNotFound", "Policy",
-    "RegistryError", "Reporter", "RuleInfo", "ScanResult", "Severity", "Sink", "Source",
+    "RegistryError", "Reporter", "RuleInfo", "rule_catalog", "ScanResult", "Severity", "Sink", "Source",
     "UsageError", "VulnDBError", "Vulnerability", "__version__", "analyze", "catalog",
     "copy_image", "lint", "lint_file", "load_policy", "open_sink", "open_source", "run_check",
     "scan_image", "scan_packages",

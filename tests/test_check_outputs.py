@@ -67,6 +67,14 @@ def test_sarif_validates(sample) -> None:
     results = doc["runs"][0]["results"]
     rules = {r["ruleId"] for r in results}
     assert {"CIS-DI-0001", "DL3008", "CVE-2020-14343"} <= rules
+    # every rule's metadata comes from the one rule table, image checks included
+    from imagewise.rules import lookup
+
+    meta = {r["id"]: r for r in doc["runs"][0]["tool"]["driver"]["rules"]}
+    info = lookup("CIS-DI-0001")
+    assert info is not None and info.rationale
+    assert meta["CIS-DI-0001"]["fullDescription"]["text"] == info.rationale
+    assert "audit" in meta["CIS-DI-0001"]["properties"]["tags"]
     linked = [r for r in results if r["ruleId"] == "CIS-DI-0008"][0]
     region = linked["locations"][0]["physicalLocation"]["region"]
     assert region["startLine"] == 10  # COPY --chmod=4755 helper in examples/sample/Dockerfile

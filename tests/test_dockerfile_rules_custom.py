@@ -61,6 +61,8 @@ def test_rules_file_through_config(tmp_path: Path) -> None:
     (tmp_path / "rules" / "acme.yaml").write_text(RULES)
     (tmp_path / ".hadolint.yaml").write_text("custom-rules: [rules/acme.yaml]\n")
     cfg = load_config(cwd=tmp_path, env={"HOME": str(tmp_path)})
+    # the config holds the file's path (relative to the config file); lint builds the rules
+    assert cfg.custom_rule_files == (str(tmp_path / "rules" / "acme.yaml"),)
     assert [r.id for r in cfg.custom_rules] == ["ACME001", "ACME002", "ACME003", "ACME004"]
     assert custom_findings(cfg) == [
         ("ACME002", 1, Severity.ERROR, "Only our base images"),
@@ -74,7 +76,7 @@ def test_rules_file_through_config(tmp_path: Path) -> None:
 def test_custom_rules_obey_pragmas_and_overrides(tmp_path: Path) -> None:
     path = tmp_path / "acme.yaml"
     path.write_text(RULES)
-    cfg = LintConfig(custom_rules=load_rules_file(path)).merged(
+    cfg = LintConfig(custom_rule_files=(str(path),)).merged(
         {"ignored": ["ACME003"], "override": {"error": ["ACME001"]}})
     text = DOCKERFILE.replace("RUN sh -c", "# imagewise ignore=ACME001\nRUN sh -c")
     found = [(f.rule, f.location.line, f.severity) for f in lint(text, "Dockerfile", cfg)
@@ -106,4 +108,4 @@ def test_custom_id_may_not_shadow_builtin(tmp_path: Path) -> None:
     path = tmp_path / "r.toml"
     path.write_text('[[rules]]\nid = "DL3008"\ntitle = "mine"\ninstruction = "RUN"\n')
     with pytest.raises(ConfigError, match="clash"):
-        lint("FROM a:1\n", "Dockerfile", LintConfig(custom_rules=load_rules_file(path)))
+        lint("FROM a:1\n", "Dockerfile", LintConfig(custom_rule_files=(str(path),)))

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
         Severity as Severity,
         RuleInfo as RuleInfo,
     )
+    from imagewise.rules import catalog as rule_catalog  # noqa: F401 - exported below
     from imagewise.progress import Reporter as Reporter
     from imagewise.errors import (
         ImagewiseError as ImagewiseError,
@@ -117,6 +118,7 @@ _API = {
     "Location": "imagewise.findings",
     "Severity": "imagewise.findings",
     "RuleInfo": "imagewise.findings",
+    "rule_catalog": "imagewise.rules:catalog",
     "Reporter": "imagewise.progress",
     # the error tree
     "ImagewiseError": "imagewise.errors",

@@ -99,7 +99,9 @@ class Finding(Record):
 
 
 class RuleInfo(Record):
-    """A declared rule or check, as listed by ``imagewise rules`` and ``imagewise explain``."""
+    """A declared rule or check, the one shape of every rule kind: the entries of
+    :func:`imagewise.rules.catalog`, listed by ``imagewise rules``, ``imagewise explain``,
+    ``docs/rules.md`` and SARIF ``tool.driver.rules``."""
 
     __slots__ = (  # noqa: RUF023 - in field order
         "id",
@@ -109,10 +111,13 @@ class RuleInfo(Record):
         "fix",
         "area",  # build | security | performance | operations
         "source",  # "hadolint", "dockle", "imagewise", ...
+        "kind",  # dockerfile | custom | audit | waste | secret (see imagewise.rules.KINDS)
+        "fixer",  # "module:function" of the autofix that answers it (imagewise.dockerfile.fix)
     )
 
     def __init__(self, id: str, severity: Severity, title: str, rationale: str = "",
-                 fix: str = "", area: str = "", source: str = "") -> None:
+                 fix: str = "", area: str = "", source: str = "", kind: str = "",
+                 fixer: str = "") -> None:
         self.id = id
         self.severity = severity
         self.title = title
@@ -120,3 +125,28 @@ class RuleInfo(Record):
         self.fix = fix
         self.area = area
         self.source = source
+        self.kind = kind
+        self.fixer = fixer
+
+    @property
+    def docs(self) -> str:
+        """Where the rule is documented: its section of ``docs/rules.md``."""
+        return f"{DOCS_PAGE}#{rule_anchor(self.id)}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The rule as ``imagewise rules --format json`` lists it."""
+        return {"id": self.id, "severity": str(self.severity), "title": self.title,
+                "area": self.area, "source": self.source, "rationale": self.rationale,
+                "fix": self.fix, "kind": self.kind, "fixable": bool(self.fixer),
+                "docs": self.docs}
+
+
+#: the rule reference page, relative to the repository root
+DOCS_PAGE = "docs/rules.md"
+
+
+def rule_anchor(rule_id: str) -> str:
+    """The HTML anchor of a rule's section in ``docs/rules.md``."""
+    import re
+
+    return re.sub(r"[^a-z0-9-]+", "-", rule_id.lower()).strip("-")

@@ -78,7 +78,7 @@ _DECLARED: tuple[RuleInfo, ...] = (
 #: waste findings scale with the bytes they save (see ``_severity``); the declaration says so
 _SCALE = "Reported as a warning when the fix saves 1 MB or more, as info below that."
 RULES: tuple[RuleInfo, ...] = tuple(
-    r.replace(rationale=f"{r.rationale} {_SCALE}".strip()) for r in _DECLARED)
+    r.replace(rationale=f"{r.rationale} {_SCALE}".strip(), kind="waste") for r in _DECLARED)
 
 _RULE_FOR_REASON = {
     ov.DELETED: "IW-WASTE-DELETED", ov.DIR_DELETED: "IW-WASTE-DELETED",

@@ -60,7 +60,7 @@ CHECKS: dict[str, Check] = {}
 
 def check(id: str, severity: Severity, title: str, area: str, rationale: str, fix: str,
           source: str = "dockle") -> Callable[[Callable[[AuditContext], Iterable[Finding]]], Check]:
-    info = RuleInfo(id, severity, title, rationale, fix, area, source)
+    info = RuleInfo(id, severity, title, rationale, fix, area, source, "audit")
 
     def deco(fn: Callable[[AuditContext], Iterable[Finding]]) -> Check:
         c = Check(info, lambda ctx: list(fn(ctx)))

@@ -250,6 +250,7 @@ def render_sarif(r: CheckResult) -> str:
     the vulnerability rules and results of ``scan``'s renderer. Image findings not linked to a
     Dockerfile line point at the Dockerfile (when given) or at ``image``."""
     from imagewise.dockerfile.output import render_sarif as findings_sarif
+    from imagewise.rules import rule_table
     from imagewise.vulns.render import vulnerability_sarif
 
     anchor = r.lint_file or "image"
@@ -259,7 +260,7 @@ def render_sarif(r: CheckResult) -> str:
                 for f in (*r.lint, *r.audit, *r.secrets, *r.waste)]
     findings = [f.replace(message=f"{f.message} ({also_text(f)})") if also(f) else f
                 for f in findings]
-    doc = json.loads(findings_sarif(findings))
+    doc = json.loads(findings_sarif(findings, rules=rule_table()))
     run = doc["runs"][0]
     notes = [{"level": "warning", "message": {"text": "not checked: " + line}}
              for line in not_checked_lines(r)]

@@ -75,15 +75,14 @@ class CheckResult:
 
 
 def _rule_areas(lint_ran: bool) -> dict[str, str]:
-    """Rule id -> guide area. Lint rules are only loaded when the linter ran (they are many)."""
-    from imagewise.audit import rule_infos
+    """Rule id -> guide area, from the one rule table. Lint rules are only loaded when the
+    linter ran (they are many)."""
+    from imagewise.rules import catalog
 
-    areas = {i.id: i.area for i in rule_infos()}
+    areas = {i.id: i.area for i in catalog(kinds=["audit"])}
     if lint_ran:
-        from imagewise.dockerfile.rules import all_rules
-
-        for r in all_rules():
-            areas.setdefault(r.info.id, r.info.area or "build")
+        for i in catalog(kinds=["dockerfile"]):
+            areas.setdefault(i.id, i.area or "build")
     return areas
 
 

@@ -1,5 +1,5 @@
-"""Generate ``docs/rules.md`` from the declared rule tables (what ``imagewise rules --format json``
-prints), so the reference can never drift from the code.
+"""Generate ``docs/rules.md`` from the one rule table (:func:`imagewise.rules.catalog`, what
+``imagewise rules --format json`` prints), so the reference can never drift from the code.
 
     python -m imagewise.cli.docs_gen            # rewrite docs/rules.md
     python -m imagewise.cli.docs_gen --check    # exit 1 when docs/rules.md is out of date
@@ -7,7 +7,6 @@ prints), so the reference can never drift from the code.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections.abc import Sequence
@@ -18,22 +17,24 @@ from typing import Any
 RULES_MD = Path(__file__).resolve().parents[3] / "docs" / "rules.md"
 REGENERATE = "python -m imagewise.cli.docs_gen"
 
-#: (kind, heading, id pattern, introduction); the first matching pattern decides the kind
-KINDS: tuple[tuple[str, str, str, str], ...] = (
-    ("dockerfile", "Dockerfile rules", r"^(DL|IW)[0-9]+$",
+#: (kind, heading, introduction), one per kind of :data:`imagewise.rules.KINDS`
+KINDS: tuple[tuple[str, str, str], ...] = (
+    ("dockerfile", "Dockerfile rules",
      ("Checked by `imagewise lint` (and by `imagewise check --dockerfile`). `DL` rules are "
      "hadolint's, with its ids, default severities and config keys; `IW` rules are imagewise's "
      "own. Ignore one with a `# hadolint ignore=ID` (or `# imagewise ignore=ID`) pragma, the "
      "`ignored:` config key or `--ignore ID`; change a severity with `override:`.")),
-    ("audit", "Image audit checks", r"^(CIS-|DKL-|IW-IMG-)",
+    ("custom", "Custom rules",
+     "Declared in the rules files a lint config names (`custom-rules`) or `--rules` gives."),
+    ("audit", "Image audit checks",
      ("Checked by `imagewise check` on the image itself: its config, history and the files of "
      "every layer. `CIS-DI` are CIS Docker Benchmark items and `DKL` dockle's checks, with "
      "dockle's ids; `IW-IMG` are imagewise's own.")),
-    ("waste", "Layer waste", r"^IW-WASTE-",
+    ("waste", "Layer waste",
      ("Reported by `imagewise analyze` and `imagewise check`: bytes a layer stores that the final "
      "filesystem does not need, each with the layer that wrote them and the change that saves "
      "them.")),
-    ("secret", "Secret detectors", r"^secret/",
+    ("secret", "Secret detectors",
      ("Run by `imagewise scan` and `imagewise check` on every layer (deleted files included), "
      "the image config and its history. Every value a detector matches is masked in every "
      "output of every command and format (inspect, analyze, diff, files, sbom, scan, check), "
@@ -42,35 +43,20 @@ KINDS: tuple[tuple[str, str, str, str], ...] = (
      "(`ghp_********`, `AKIA********`, `glpat-********`), a password or other value shows "
      "`********` (not a character, not its length). `imagewise inspect --show-secrets` opts "
      "out.")),
-    ("other", "Other rules and checks", r"",
-     "Declared rules that belong to none of the groups above."),
 )
 
 
 def rules_json() -> list[dict[str, Any]]:
-    """The rules exactly as ``imagewise rules --format json`` lists them."""
-    import contextlib
-    import io
+    """The rules exactly as ``imagewise rules --format json`` lists them (no config)."""
+    from imagewise.rules import catalog
 
-    from imagewise.cli.main import run
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        status = run(["rules", "--format", "json"])
-    if status != 0:
-        raise RuntimeError(f"`imagewise rules --format json` failed: {out.getvalue()}")
-    doc = json.loads(out.getvalue())
-    if doc.get("schema") != "imagewise/rules/v1":
-        raise RuntimeError(f"unexpected rules schema {doc.get('schema')!r}")
-    return list(doc["rules"])
-
-
-def kind_of(rule_id: str) -> str:
-    return next(k for k, _, pat, _ in KINDS if re.search(pat, rule_id))
+    return [info.to_json() for info in catalog()]
 
 
 def anchor(rule_id: str) -> str:
-    return re.sub(r"[^a-z0-9-]+", "-", rule_id.lower()).strip("-")
+    from imagewise.findings import rule_anchor
+
+    return rule_anchor(rule_id)
 
 
 def _md(text: str) -> str:
@@ -88,7 +74,7 @@ def _cell(text: str) -> str:
 def render(rules: Sequence[dict[str, Any]]) -> str:
     groups: dict[str, list[dict[str, Any]]] = {k: [] for k, *_ in KINDS}
     for r in rules:
-        groups[kind_of(r["id"])].append(r)
+        groups[r["kind"]].append(r)
     out = [
         "# Rule and check reference",
         "",
@@ -105,10 +91,10 @@ def render(rules: Sequence[dict[str, Any]]) -> str:
         "`performance`, `operations`) are the rows of `imagewise check`'s scorecard."),
         "",
     ]
-    for kind, heading, _, _ in KINDS:
+    for kind, heading, _ in KINDS:
         if groups[kind]:
             out.append(f"- [{heading}](#{anchor(heading)}) ({len(groups[kind])})")
-    for kind, heading, _, intro in KINDS:
+    for kind, heading, intro in KINDS:
         items = groups[kind]
         if not items:
             continue
@@ -126,6 +112,9 @@ def render(rules: Sequence[dict[str, Any]]) -> str:
                 out += ["", f"Why: {_md(r['rationale'])}"]
             if r.get("fix"):
                 out += ["", f"Fix: {_md(r['fix'])}"]
+            if r.get("fixable"):
+                out += ["", ("Autofix: `imagewise lint --fix` rewrites it (`--diff` shows the "
+                             "change first).")]
     return "\n".join(out) + "\n"
 
 

@@ -16,14 +16,9 @@ if TYPE_CHECKING:
     from typing import Any
 
     from imagewise.dockerfile.config import LintConfig
-    from imagewise.findings import Finding, RuleInfo
+    from imagewise.findings import Finding
 
 THRESHOLDS = ("error", "warning", "info", "style", "ignore", "none")
-#: tables of declared checks besides the lint rules, listed by ``rules`` and ``explain``
-#: other declared tables listed by ``rules``/``explain``: "module:attribute[:id prefix]"; a table
-#: is a dict or sequence of RuleInfo or of objects with an ``info`` RuleInfo
-CHECK_TABLES = ("imagewise.audit.checks:CHECKS", "imagewise.analysis.attribution:RULES",
-                "imagewise.secrets.rules:RULES:secret/")
 
 
 class _Input(Record):
@@ -80,12 +75,14 @@ def _config(config: str | None, threshold: str | None = None, no_fail: bool = Fa
             ignore: tuple[str, ...] = (), rules_files: tuple[str, ...] = (),
             context: str | None = None) -> LintConfig:
     from imagewise.dockerfile.config import load_config
-    from imagewise.dockerfile.custom import load_rules_file
+    from imagewise.dockerfile.custom import rules_from_files
     from imagewise.findings import Severity
 
     cfg = load_config(config)
-    for path in rules_files:
-        cfg = cfg.replace(custom_rules=cfg.custom_rules + tuple(load_rules_file(path)))
+    if rules_files:
+        rules_from_files(rules_files)  # a broken file is a usage error now, before any lint
+        cfg = cfg.replace(custom_rule_files=cfg.custom_rule_files
+                          + tuple(os.path.abspath(p) for p in rules_files))
     if context is not None:
         cfg = cfg.replace(context_dir=os.path.abspath(context))
     if threshold is not None:
@@ -96,34 +93,6 @@ def _config(config: str | None, threshold: str | None = None, no_fail: bool = Fa
     if ignore:
         cfg = cfg.replace(ignored=cfg.ignored | {i.strip().upper() for i in ignore})
     return cfg
-
-
-def _rule_table(cfg: LintConfig | None = None) -> dict[str, RuleInfo]:
-    from imagewise.dockerfile.rules import all_rules
-
-    custom = cfg.custom_rules if cfg is not None else ()
-    return {r.id: r.info for r in [*all_rules(), *custom]}
-
-
-def _check_tables() -> dict[str, RuleInfo]:
-    import importlib
-
-    from imagewise.findings import RuleInfo
-
-    out: dict[str, RuleInfo] = {}
-    for target in CHECK_TABLES:
-        module, attr, *prefix = target.split(":")
-        try:
-            table = getattr(importlib.import_module(module), attr)
-        except (ModuleNotFoundError, AttributeError):
-            continue
-        items = table.values() if isinstance(table, dict) else table
-        for item in items:
-            info = item if isinstance(item, RuleInfo) else item.info
-            if prefix and not info.id.startswith(prefix[0]):
-                info = info.replace(id=prefix[0] + info.id)
-            out[info.id] = info
-    return out
 
 
 def _use_color(fmt: str, color: bool | None) -> bool:
@@ -242,7 +211,9 @@ def _diff(inputs: list[_Input], context: str | None) -> int:
 
 def _emit(findings: list[Finding], fmt: str, sources: dict[str, str], color: bool | None,
           err: bool = False, cfg: LintConfig | None = None) -> None:
-    rules = _rule_table(cfg) if fmt == "sarif" else {}
+    from imagewise.rules import LINT_KINDS, rule_table
+
+    rules = rule_table(cfg, LINT_KINDS) if fmt == "sarif" else {}
     paint = _use_color(fmt, color) and not err
     out = LINT.encode(fmt, findings, rules=rules, sources=sources, color=paint)
     echo(out, nl=False, err=err)
@@ -264,33 +235,22 @@ def _custom_options(fn: Any) -> Any:
 def rules_cmd(fmt: str, source: str | None, config: str | None,
               rules_files: tuple[str, ...]) -> None:
     """List every declared rule and check: Dockerfile (DL, IW, custom) and image checks."""
-    table = {**_rule_table(_config(config, rules_files=rules_files)), **_check_tables()}
-    infos = sorted(table.values(), key=_sort_key)
+    from imagewise.rules import catalog
+
+    infos = catalog(_config(config, rules_files=rules_files))
     if source:
         infos = [i for i in infos if i.source == source]
     echo(RULES.encode(fmt, infos), nl=False)
 
 
 def rules_json(infos: list[RuleInfo]) -> dict[str, Any]:
-    return {"rules": [_info_json(i) for i in infos]}
+    return {"rules": [i.to_json() for i in infos]}
 
 
 def rules_table(infos: list[RuleInfo]) -> str:
     width = max((len(i.id) for i in infos), default=6)
     return "".join(f"{i.id:<{width}}  {i.severity!s:<7}  {i.area or '-':<11}  {i.title}\n"
                    for i in infos)
-
-
-def _sort_key(info: RuleInfo) -> tuple[int, str]:
-    """Dockerfile rules first (DL, then IW), then image checks."""
-    order = {"DL": 0, "IW": 1}.get(info.id[:2], 2)
-    return (order if info.id[2:3].isdigit() else 2), info.id
-
-
-def _info_json(info: RuleInfo) -> dict[str, Any]:
-    return {"id": info.id, "severity": str(info.severity), "title": info.title,
-            "area": info.area, "source": info.source, "rationale": info.rationale,
-            "fix": info.fix}
 
 
 @command("explain")
@@ -302,8 +262,9 @@ def explain_cmd(rule_id: str, config: str | None, rules_files: tuple[str, ...]) 
     import difflib
 
     from imagewise.errors import UsageError
+    from imagewise.rules import rule_table
 
-    table = {**_rule_table(_config(config, rules_files=rules_files)), **_check_tables()}
+    table = rule_table(_config(config, rules_files=rules_files))
     info = table.get(rule_id) or table.get(rule_id.upper())
     if info is None:
         close = difflib.get_close_matches(rule_id.upper(), list(table), n=3, cutoff=0.6)
@@ -316,3 +277,6 @@ def explain_cmd(rule_id: str, config: str | None, rules_files: tuple[str, ...]) 
         echo(f"\nWhy:\n  {info.rationale}")
     if info.fix:
         echo(f"\nFix:\n  {info.fix}")
+    if info.fixer:
+        echo("\nAutofix: `imagewise lint --fix` (or `--diff` to see it first)")
+    echo(f"\nDocs: {info.docs}")

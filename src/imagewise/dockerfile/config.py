@@ -41,7 +41,7 @@ _HADOLINT_FILES = (".hadolint.yaml", ".hadolint.yml")
 class LintConfig(Record):
     __slots__ = ("ignored", "override", "trusted_registries", "default_registries",  # noqa: RUF023
                  "label_schema", "strict_labels", "failure_threshold", "no_fail",
-                 "disable_ignore_pragma", "sources", "context_dir", "custom_rules")
+                 "disable_ignore_pragma", "sources", "context_dir", "custom_rule_files")
     _unhashed = ("override", "label_schema")
     ignored: frozenset[str]
     override: dict[str, Severity]
@@ -56,7 +56,7 @@ class LintConfig(Record):
     disable_ignore_pragma: bool
     sources: tuple[str, ...]
     context_dir: str | None  # build context, for rules that look beside the Dockerfile
-    custom_rules: tuple[Rule, ...]  # from ``custom-rules`` files (see .custom)
+    custom_rule_files: tuple[str, ...]  # ``custom-rules`` files (absolute paths, see .custom)
 
     def __init__(self, ignored: frozenset[str] = frozenset(),
                  override: dict[str, Severity] | None = None,
@@ -65,7 +65,8 @@ class LintConfig(Record):
                  label_schema: dict[str, str] | None = None, strict_labels: bool = False,
                  failure_threshold: Severity | None = Severity.INFO, no_fail: bool = False,
                  disable_ignore_pragma: bool = False, sources: tuple[str, ...] = (),
-                 context_dir: str | None = None, custom_rules: tuple[Rule, ...] = ()) -> None:
+                 context_dir: str | None = None,
+                 custom_rule_files: tuple[str, ...] = ()) -> None:
         self.ignored = ignored
         self.override = {} if override is None else override
         self.trusted_registries = trusted_registries
@@ -77,7 +78,17 @@ class LintConfig(Record):
         self.disable_ignore_pragma = disable_ignore_pragma
         self.sources = sources
         self.context_dir = context_dir
-        self.custom_rules = custom_rules
+        self.custom_rule_files = custom_rule_files
+
+    @property
+    def custom_rules(self) -> tuple[Rule, ...]:
+        """The rules of :attr:`custom_rule_files`, built where lint runs (once per file and
+        version, see :func:`imagewise.dockerfile.custom.rules_from_files`)."""
+        if not self.custom_rule_files:
+            return ()
+        from imagewise.dockerfile.custom import rules_from_files
+
+        return rules_from_files(self.custom_rule_files)
 
     def severity_for(self, rule: str, default: Severity) -> Severity:
         return self.override.get(rule, default)
@@ -162,7 +173,7 @@ def _apply(cfg: LintConfig, data: Mapping[str, Any], source: str) -> LintConfig:
         elif k == "disableignorepragma":
             changes["disable_ignore_pragma"] = _bool(value, where)
         elif k in ("customrules", "rulesfile", "rulesfiles"):
-            changes["custom_rules"] = cfg.custom_rules + _custom(value, where, source)
+            changes["custom_rule_files"] = cfg.custom_rule_files + _custom(value, where, source)
         elif k in ("format", "nocolor", "verbose", "filepathinreport", "color"):
             continue  # output options: the CLI's business
         else:
@@ -172,19 +183,18 @@ def _apply(cfg: LintConfig, data: Mapping[str, Any], source: str) -> LintConfig:
     return cfg.replace(**changes)
 
 
-def _custom(value: Any, where: str, source: str) -> tuple[Rule, ...]:
-    from pathlib import Path
-
-    from imagewise.dockerfile.custom import load_rules_file
+def _custom(value: Any, where: str, source: str) -> tuple[str, ...]:
+    """The rules files named by ``value``, checked now (a broken file is a config error)."""
+    from imagewise.dockerfile.custom import rules_from_files
 
     paths = [value] if isinstance(value, str) else value
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
         raise ConfigError(f"{where}: expected a list of rules files")
-    base = Path(source).parent if source and Path(source).is_file() else Path.cwd()
-    out: list[Rule] = []
-    for p in paths:
-        out.extend(load_rules_file(base / p))
-    return tuple(out)
+    base = os.path.dirname(os.path.abspath(source)) if source and os.path.isfile(source) \
+        else os.getcwd()
+    out = tuple(os.path.abspath(os.path.join(base, p)) for p in paths)
+    rules_from_files(out)
+    return out
 
 
 def _schema(value: Any, where: str) -> dict[str, str]:

@@ -32,8 +32,10 @@ Files are named in the lint config (``custom-rules: [path, ...]``) or passed to
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterator, Mapping
+import _thread
+from collections.abc import Iterable, Iterator, Mapping
 
 from imagewise.dockerfile.rules import Hit, Rule
 from imagewise.dockerfile.shell import Command
@@ -173,7 +175,7 @@ def rule_from_mapping(data: Mapping[str, Any], where: str) -> Rule:
     )
     info = RuleInfo(rid.upper(), Severity.parse(str(data.get("severity", "warning"))),
                     str(data["title"]), str(data.get("rationale", "")), str(data.get("fix", "")),
-                    str(data.get("area", "build")), "custom")
+                    str(data.get("area", "build")), "custom", "custom")
     return Rule(info, pattern.check)
 
 
@@ -208,3 +210,26 @@ def load_rules_file(path: str | Path) -> tuple[Rule, ...]:
     if len(set(ids)) != len(ids):
         raise ConfigError(f"{p}: duplicate rule ids")
     return out
+
+
+_CACHE: dict[str, tuple[tuple[int, int], tuple[Rule, ...]]] = {}
+_CACHE_LOCK = _thread.allocate_lock()
+
+
+def rules_from_files(paths: Iterable[str | Path]) -> tuple[Rule, ...]:
+    """The rules of every file in ``paths`` (a config's ``custom_rule_files``), each file read
+    once per version (size and mtime) and process, whatever thread asks."""
+    out: list[Rule] = []
+    for path in paths:
+        key = os.path.abspath(path)
+        try:
+            st = os.stat(key)
+            version = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            version = (-1, -1)  # load_rules_file says why in words
+        with _CACHE_LOCK:
+            hit = _CACHE.get(key)
+            if hit is None or hit[0] != version:
+                hit = _CACHE[key] = (version, load_rules_file(path))
+        out.extend(hit[1])
+    return tuple(out)

@@ -9,7 +9,9 @@ The fixes and the rules they answer: ``apk add --no-cache`` (DL3019), ``apt-get 
 --no-install-recommends`` (DL3015) and ``&& rm -rf /var/lib/apt/lists/*`` (DL3009),
 ``pip install --no-cache-dir`` (DL3042), ``npm ci`` for ``npm install`` beside a lockfile (IW112),
 ``COPY`` for ``ADD`` of local non-archives (DL3020), consecutive RUNs joined (IW105), ``WORKDIR``
-for a leading ``cd`` (DL3003) and the JSON form of CMD/ENTRYPOINT (DL3025).
+for a leading ``cd`` (DL3003) and the JSON form of CMD/ENTRYPOINT (DL3025). Each rule names
+its fixer in its declaration (``fixer="imagewise.dockerfile.fix:_apk_no_cache"``); this module
+keeps the machinery and reads that table.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 import os
 import re
 import shlex
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,6 +106,7 @@ class _Ctx:
 
 
 Fixer = Callable[[_Ctx, Instruction], Edit | None]
+FileFixer = Callable[[_Ctx], list[Edit]]
 
 
 def fix(text: str, filename: str = "Dockerfile", *, dockerfile_dir: str | None = None,
@@ -191,14 +195,16 @@ def _round(ctx: _Ctx) -> list[Edit]:
     """Edits for one round: merges first (they move lines), else per-instruction fixes."""
     if iw_rules.is_windows(ctx.df):
         return []
-    if _allowed(ctx, "IW105"):
-        merges = _merges(ctx)
-        if merges:
-            return merges
+    per_instruction, whole_file = _fixers()
+    for rule_id, file_fixer in whole_file:
+        if _allowed(ctx, rule_id):
+            merges = file_fixer(ctx)
+            if merges:
+                return merges
     edits: list[Edit] = []
     taken: set[int] = set()
     for ins in ctx.df.instructions:
-        for fixer in _FIXERS:
+        for fixer in per_instruction:
             if ins.start_line in taken:
                 break
             edit = fixer(ctx, ins)
@@ -538,11 +544,48 @@ def _merge(ctx: _Ctx, a: Instruction, b: Instruction) -> Edit | None:
     return Edit(a.start_line, b.end_line, lines, "IW105", "merge consecutive RUNs")
 
 
-_FIXERS: tuple[Fixer, ...] = (_cd_to_workdir, _apt_no_recommends, _apk_no_cache, _pip_no_cache,
-                              _npm_ci, _add_to_copy, _exec_form)
-_LAST_FIXERS: tuple[Fixer, ...] = (_apt_lists,)
-_FIXERS = _FIXERS + _LAST_FIXERS
+#: fixers that see the whole file (they move lines: a round of them runs alone, first)
+_WHOLE_FILE = ("_merges",)
+#: fixers tried after the others on an instruction (they append to what the others rewrite)
+_LAST = ("_apt_lists",)
+_FIXER_LOCK = threading.Lock()
+_FIXER_TABLE: tuple[tuple[Fixer, ...], tuple[tuple[str, FileFixer], ...], frozenset[str]] | None = None
 
-#: the rule ids ``fix`` can answer
-FIXABLE = frozenset({"DL3019", "DL3015", "DL3009", "DL3042", "IW112", "DL3020", "IW105",
-                     "DL3003", "DL3025"})
+
+def _fixers() -> tuple[tuple[Fixer, ...], tuple[tuple[str, FileFixer], ...]]:
+    """The fixers the rule declarations name (``fixer="module:function"``), per instruction
+    (declaration order, ``_LAST`` at the end) and whole-file, loaded once."""
+    table = _fixer_table()
+    return table[0], table[1]
+
+
+def _fixer_table() -> tuple[tuple[Fixer, ...], tuple[tuple[str, FileFixer], ...], frozenset[str]]:
+    global _FIXER_TABLE
+    if _FIXER_TABLE is None:
+        with _FIXER_LOCK:
+            if _FIXER_TABLE is None:
+                import importlib
+
+                from imagewise.dockerfile.rules import all_rules
+
+                early: list[Fixer] = []
+                late: list[Fixer] = []
+                whole: list[tuple[str, FileFixer]] = []
+                for r in all_rules():
+                    if not r.info.fixer:
+                        continue
+                    module, _, name = r.info.fixer.partition(":")
+                    fn = getattr(importlib.import_module(module), name)
+                    if name in _WHOLE_FILE:
+                        whole.append((r.id, fn))
+                    else:
+                        (late if name in _LAST else early).append(fn)
+                _FIXER_TABLE = (tuple(early + late), tuple(whole),
+                                frozenset(r.id for r in all_rules() if r.info.fixer))
+    return _FIXER_TABLE
+
+
+def __getattr__(name: str) -> frozenset[str]:
+    if name == "FIXABLE":  # the rule ids ``fix`` can answer: those declared with a fixer
+        return _fixer_table()[2]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -72,7 +72,8 @@ def _rule_info(rule_id: str, rules: Mapping[str, RuleInfo], fallback: Finding) -
 def _sarif_rule(info: RuleInfo) -> dict[str, Any]:
     help_parts = [p for p in (info.rationale, f"Fix: {info.fix}" if info.fix else "") if p]
     help_text = "\n\n".join(help_parts) or info.title
-    tags = [t for t in (info.area, info.source, "dockerfile") if t]
+    kind = "dockerfile" if info.kind in ("", "custom") else info.kind  # custom: Dockerfile rules
+    tags = list(dict.fromkeys(t for t in (info.area, info.source, kind) if t))
     props: dict[str, Any] = {
         "tags": tags, "precision": "high",
         "problem.severity": {"error": "error", "warning": "warning"}.get(

@@ -43,7 +43,9 @@ class SecretRule(Record):
 
     @property
     def info(self) -> RuleInfo:
-        return RuleInfo(self.id, self.severity, self.title, area="security", source="imagewise",
+        """The detector as a declared rule; its findings' rule id is ``secret/<id>``."""
+        return RuleInfo(f"secret/{self.id}", self.severity, self.title, area="security",
+                        source="imagewise", kind="secret",
                         fix="Remove the secret from the image (every layer) and rotate it; a file "
                             "deleted in a later layer is still in the earlier layer's blob.")
 

@@ -56,14 +56,20 @@ Check = Callable[[Dockerfile, IWContext], Iterable[Finding]]
 
 
 class IWRule(Record):
-    __slots__ = ("info", "check")  # noqa: RUF023
-    _uncompared = ("check",)
+    """``lint_when(ctx)``, when declared, says whether ``imagewise lint`` runs the rule in that
+    context (IW102 leaves a configured allow-list to DL3026); :func:`check` always runs it."""
+
+    __slots__ = ("info", "check", "lint_when")  # noqa: RUF023
+    _uncompared = ("check", "lint_when")
     info: RuleInfo
     check: Check
+    lint_when: Callable[[IWContext], bool] | None
 
-    def __init__(self, info: RuleInfo, check: Check) -> None:
+    def __init__(self, info: RuleInfo, check: Check,
+                 lint_when: Callable[[IWContext], bool] | None = None) -> None:
         self.info = info
         self.check = check
+        self.lint_when = lint_when
 
     @property
     def id(self) -> str:
@@ -74,9 +80,15 @@ IW_RULES: dict[str, IWRule] = {}
 
 
 def rule(id: str, severity: Severity, title: str, area: str, rationale: str,
-         fix: str) -> Callable[[Check], Check]:
+         fix: str, *, fixer: str = "",
+         lint_when: Callable[[IWContext], bool] | None = None) -> Callable[[Check], Check]:
+    """Declare an IW rule. ``fixer`` names its autofix (``"module:function"``, see
+    :mod:`imagewise.dockerfile.fix`); ``lint_when`` see :class:`IWRule`."""
+
     def register(fn: Check) -> Check:
-        IW_RULES[id] = IWRule(RuleInfo(id, severity, title, rationale, fix, area, "imagewise"), fn)
+        info = RuleInfo(id, severity, title, rationale, fix, area, "imagewise", "dockerfile",
+                        fixer)
+        IW_RULES[id] = IWRule(info, fn, lint_when)
         return fn
 
     return register
@@ -222,8 +234,8 @@ def _adapter(r: IWRule) -> Callable[[LintContext], Iterator[Hit]]:
 
     def run(lint_ctx: LintContext) -> Iterator[Hit]:
         ctx = context_from_lint(lint_ctx)
-        if r.id == "IW102" and ctx.allowed_registries:
-            return  # a configured allow-list is DL3026's to enforce; IW102 is the default one
+        if r.lint_when is not None and not r.lint_when(ctx):
+            return
         for f in r.check(lint_ctx.dockerfile, ctx):
             yield Hit(f.location.line, f.message, f.location.column or 1, f.location.end_line)
 

@@ -136,7 +136,8 @@ def _dockerignore(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
 @rule("IW112", Severity.WARNING, "`npm install` although a lockfile is present", "build",
       "`npm install` may resolve newer versions than the lockfile and rewrites it; `npm ci` "
       "installs exactly what the lockfile says, fails when it is out of date and is faster.",
-      "Use `npm ci` (with `--omit=dev` for production images).")
+      "Use `npm ci` (with `--omit=dev` for production images).",
+      fixer="imagewise.dockerfile.fix:_npm_ci")
 def _npm_ci(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
     dirs = {d for d in (ctx.dockerfile_dir, ctx.context_dir) if d is not None}
     if not any(os.path.isfile(os.path.join(d, lock)) for d in dirs

@@ -75,7 +75,9 @@ def _base_pinned(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
       "`trustedRegistries`); without one, well-known public registries are allowed, and "
       "`imagewise check` uses its policy's `allowed_registries`.",
       "Pull the base image from an allowed registry (or mirror it there), or add the registry "
-      "to `allowed-registries`.")
+      "to `allowed-registries`.",
+      # a configured allow-list is DL3026's to enforce under lint; IW102 is the default one
+      lint_when=lambda ctx: not ctx.allowed_registries)
 def _base_registry(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
     from imagewise.registries import registry_allowed
 

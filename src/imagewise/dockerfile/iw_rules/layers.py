@@ -199,7 +199,8 @@ def merge_reason(a: Instruction, b: Instruction) -> str | None:
       "Each RUN is a layer. An index update alone, installs split over several RUNs, or a "
       "cleanup in its own RUN leave stale caches and deleted files in earlier layers, where "
       "they still take space and cache stale package indexes.",
-      "Join the RUNs with `&&` (`imagewise lint --fix` does it when it is safe).")
+      "Join the RUNs with `&&` (`imagewise lint --fix` does it when it is safe).",
+      fixer="imagewise.dockerfile.fix:_merges")
 def _merge_runs(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
     if is_windows(df):
         return

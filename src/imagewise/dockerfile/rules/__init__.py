@@ -88,13 +88,16 @@ def register(new: Rule) -> Rule:
 
 
 def rule(rule_id: str, severity: Severity, title: str, *, rationale: str = "", fix: str = "",
-         area: str = "build", source: str = "imagewise"
+         area: str = "build", source: str = "imagewise", fixer: str = ""
          ) -> Callable[[Callable[[LintContext], Iterable[Hit]]],
                        Callable[[LintContext], Iterable[Hit]]]:
-    """Decorator: declare a check function as a rule and register it."""
+    """Decorator: declare a check function as a rule and register it. ``fixer`` names the
+    autofix that answers the rule, as ``"module:function"`` (see :mod:`imagewise.dockerfile.fix`),
+    imported only when ``imagewise lint --fix`` runs."""
 
     def wrap(fn: Callable[[LintContext], Iterable[Hit]]) -> Callable[[LintContext], Iterable[Hit]]:
-        info = RuleInfo(rule_id, severity, title, rationale, fix, area, source)
+        info = RuleInfo(rule_id, severity, title, rationale, fix, area, source, "dockerfile",
+                        fixer)
         register(Rule(info, fn))
         return fn
 
@@ -102,12 +105,12 @@ def rule(rule_id: str, severity: Severity, title: str, *, rationale: str = "", f
 
 
 def hadolint(rule_id: str, severity: Severity, title: str, *, rationale: str = "",
-             fix: str = "", area: str = "build"
+             fix: str = "", area: str = "build", fixer: str = ""
              ) -> Callable[[Callable[[LintContext], Iterable[Hit]]],
                            Callable[[LintContext], Iterable[Hit]]]:
     """``@rule`` for the hadolint-compatible rules (source ``hadolint``)."""
     return rule(rule_id, severity, title, rationale=rationale, fix=fix, area=area,
-                source="hadolint")
+                source="hadolint", fixer=fixer)
 
 
 def all_rules() -> list[Rule]:

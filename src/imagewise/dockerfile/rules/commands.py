@@ -24,7 +24,8 @@ def dl3001(ctx: LintContext) -> Iterator[Hit]:
 
 @hadolint("DL3003", S.WARNING, "Use WORKDIR to switch to a directory",
           rationale="`cd` only lasts for one RUN; WORKDIR makes the directory explicit and "
-          "persistent.", fix="Replace `cd DIR && ...` with `WORKDIR DIR`.")
+          "persistent.", fix="Replace `cd DIR && ...` with `WORKDIR DIR`.",
+          fixer="imagewise.dockerfile.fix:_cd_to_workdir")
 def dl3003(ctx: LintContext) -> Iterator[Hit]:
     return commands_where(ctx, lambda c: c.name == "cd")
 

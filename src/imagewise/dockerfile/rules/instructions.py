@@ -66,7 +66,8 @@ def _is_archive(path: str) -> bool:
 
 @hadolint("DL3020", S.ERROR, "Use `COPY` instead of `ADD` for files and folders",
           rationale="ADD also fetches URLs and unpacks archives; COPY says only what it does.",
-          fix="Replace ADD with COPY for local files and directories.")
+          fix="Replace ADD with COPY for local files and directories.",
+          fixer="imagewise.dockerfile.fix:_add_to_copy")
 def dl3020(ctx: LintContext) -> Iterator[Hit]:
     for outer, ins in each(ctx, "ADD"):
         sources, _ = copy_paths(ins, ctx.dockerfile.escape)
@@ -90,7 +91,8 @@ def dl3021(ctx: LintContext) -> Iterator[Hit]:
 
 @hadolint("DL3025", S.WARNING, "Use arguments JSON notation for CMD and ENTRYPOINT arguments",
           rationale="The shell form runs under /bin/sh -c, so signals do not reach the process.",
-          fix='Use the exec form: `CMD ["executable", "arg"]`.')
+          fix='Use the exec form: `CMD ["executable", "arg"]`.',
+          fixer="imagewise.dockerfile.fix:_exec_form")
 def dl3025(ctx: LintContext) -> Iterator[Hit]:
     for outer, ins in each(ctx, "CMD", "ENTRYPOINT", "HEALTHCHECK"):
         if ins.keyword == "HEALTHCHECK":

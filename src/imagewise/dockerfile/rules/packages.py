@@ -59,7 +59,8 @@ def _apt_lists_left(run: Run) -> bool:
 @hadolint("DL3009", S.INFO, "Delete the apt-get lists after installing something",
           rationale="The apt lists stay in the layer (tens of MB) unless removed in the same RUN.",
           fix="End the RUN with `&& rm -rf /var/lib/apt/lists/*` (or `apt-get dist-clean`), "
-              "or use a cache mount.")
+              "or use a cache mount.",
+          fixer="imagewise.dockerfile.fix:_apt_lists")
 def dl3009(ctx: LintContext) -> Iterator[Hit]:
     return _in_kept_stages(ctx, _apt_lists_left)
 
@@ -101,7 +102,8 @@ def dl3014(ctx: LintContext) -> Iterator[Hit]:
 
 @hadolint("DL3015", S.INFO, "Avoid additional packages by specifying `--no-install-recommends`",
           rationale="Recommended packages are rarely needed and add size and attack surface.",
-          fix="Add `--no-install-recommends` to apt-get install.")
+          fix="Add `--no-install-recommends` to apt-get install.",
+          fixer="imagewise.dockerfile.fix:_apt_no_recommends")
 def dl3015(ctx: LintContext) -> Iterator[Hit]:
     return commands_where(ctx, lambda c: has_args(c, "apt-get", "install") and not (
         c.has_flag("no-install-recommends") or any(
@@ -138,7 +140,8 @@ def dl3018(ctx: LintContext) -> Iterator[Hit]:
 @hadolint("DL3019", S.INFO, "Use the `--no-cache` switch to avoid the need to use `--update` and "
           "remove `/var/cache/apk/*` when done installing packages",
           rationale="apk's index cache otherwise stays in the layer.",
-          fix="Use `apk add --no-cache`.")
+          fix="Use `apk add --no-cache`.",
+          fixer="imagewise.dockerfile.fix:_apk_no_cache")
 def dl3019(ctx: LintContext) -> Iterator[Hit]:
     return runs_where(ctx, lambda run: not run.has_cache_mount("/var/cache/apk") and any(
         has_args(c, "apk", "add") and not c.has_flag("no-cache") for c in run.script.commands))
@@ -229,7 +232,8 @@ def _inline_no_cache(text: str) -> bool:
 @hadolint("DL3042", S.WARNING, "Avoid use of cache directory with pip. Use `pip install "
           "--no-cache-dir <package>`",
           rationale="pip's wheel cache is useless in an image and only adds size.",
-          fix="Add `--no-cache-dir`, or set `ENV PIP_NO_CACHE_DIR=1`.")
+          fix="Add `--no-cache-dir`, or set `ENV PIP_NO_CACHE_DIR=1`.",
+          fixer="imagewise.dockerfile.fix:_pip_no_cache")
 def dl3042(ctx: LintContext) -> Iterator[Hit]:
     for run in ctx.runs():
         bad = [c for c in run.script.commands if is_pip_install(c) and
