@@ -309,8 +309,8 @@ def test_sparse_members_have_real_names_sizes_and_content(sparse_tars: Any, fmt:
 def test_sparse_layers_match_dive(sparse_tars: Any, fmt: str, tmp_path: Path) -> None:
     """dive (Go's archive/tar expands sparse members) counts real sizes; so do we, on the
     mapped walk (docker-archive) and the streamed one (gzip layers in a layout)."""
+    from dive_reference import assert_same_as_dive
     from fixtures_images import build_image, tar_bytes, write_oci_layout
-    from test_analysis_vs_dive import assert_same_as_dive
 
     from imagewise.analysis import analyze
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from conftest import corpus
 from fixtures_images import build_image, write_docker_archive, write_oci_layout
-from test_layers_support import make_tar, member, random_files
+from layers_support import make_tar, member, random_files
 
 from imagewise import progress
 from imagewise.errors import DigestMismatch, ImageFormatError, LayerReadError

@@ -10,7 +10,7 @@ import tarfile
 import pytest
 import zstandard
 from conftest import corpus
-from test_layers_support import compress, make_tar, member, random_files
+from layers_support import compress, make_tar, member, random_files
 
 from imagewise.errors import DigestMismatch, LayerReadError, UnsafePath
 from imagewise.layers.decompress import open_decompressed, sniff
