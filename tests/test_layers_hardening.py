@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from fixtures_images import random_image, write_docker_archive
+
 from imagewise.errors import ImagewiseError, NotAnImage
 from imagewise.layers.model import Visitor
 from imagewise.layers.passes import run_pass

@@ -45,8 +45,7 @@ def test_buffer_walk_equals_stream_walk() -> None:
 
 
 def test_buffer_walk_fails_like_the_stream_walk_on_damage() -> None:
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import strategies as st
+    from hypothesis import HealthCheck, given, settings, strategies as st
 
     tar = make_tar(random_files(40, seed=3))
 

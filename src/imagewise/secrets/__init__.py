@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 from imagewise.lazy import exports
 
 if TYPE_CHECKING:
+    from imagewise.secrets.rules import RULES as RULES
     from imagewise.secrets.visitor import (
         SecretsVisitor as SecretsVisitor,
         scan_config as scan_config,
     )
-    from imagewise.secrets.rules import RULES as RULES
 
 __getattr__, __dir__, __all__ = exports(__name__, {
     "SecretsVisitor": "imagewise.secrets.visitor",
