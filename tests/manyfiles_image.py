@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import IO
 
 BLOCK = 512
 
@@ -92,3 +93,85 @@ def write_layout(path: str | Path, files: int, compression: str = "gzip") -> str
     (root / "index.json").write_text(json.dumps(index))
     (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
     return f"oci:{os.fspath(root)}:latest"
+
+
+# --- the shape users hit: layers of many small files, half of each rewritten by the next ----------
+
+def _spread_layer(out: IO[bytes], k: int, files: int, per_dir: int = 100,
+                  unique: bool = False) -> str:
+    """Layer ``k`` of :func:`write_spread_archive`, written to ``out``; returns its diff_id.
+
+    Layer k writes ``files`` files in directories of ``per_dir``, directories numbered from
+    ``k * dirs / 2``: the first half of them rewrite the second half of layer k-1's files, the
+    rest are new. The last layer also deletes the first directory (``rm -rf`` of a cache).
+    File names repeat in every directory (``mod007.py``, as ``index.js`` does in node_modules)
+    unless ``unique``."""
+    h = hashlib.sha256()
+
+    def put(data: bytes) -> None:
+        h.update(data)
+        out.write(data)
+
+    dirs = max(1, files // per_dir)
+    start = k * dirs // 2
+    base = "usr/lib/python3.12/site-packages"
+    if k == 0:
+        for p in ("usr/", "usr/lib/", "usr/lib/python3.12/", base + "/"):
+            put(_header(p, 0, b"5", 0o755))
+    elif k == 2:
+        put(_header(f"{base}/.wh.pkg{0:06d}", 0, b"0"))
+    for d in range(start, start + dirs):
+        put(_header(f"{base}/pkg{d:06d}/", 0, b"5", 0o755))
+        for i in range(min(per_dir, files - (d - start) * per_dir)):
+            data = b"v%d %d %d\n" % (k, d, i) * (i % 8)
+            name = f"m{d:06d}_{i:03d}.py" if unique else f"mod{i:03d}.py"
+            put(_entry(f"{base}/pkg{d:06d}/{name}", data))
+    put(b"\0" * (2 * BLOCK))
+    return "sha256:" + h.hexdigest()
+
+
+def write_spread_archive(path: str | Path, files: int, layers: int = 3,
+                         unique: bool = False) -> str:
+    """A docker-archive (``docker save`` layout, uncompressed layers) of ``layers`` layers of
+    ``files // layers`` small files each, half of each layer rewritten by the next; written
+    straight to disk (a million files need no memory here). Returns ``docker-archive:PATH``."""
+    import tempfile
+
+    per_layer = files // layers
+    dest = Path(path)
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp, open(dest, "wb") as out:
+        diff_ids, names = [], []
+
+        def member(name: str, size: int) -> None:
+            out.write(_header(name, size, b"0"))
+
+        def pad(size: int) -> None:
+            out.write(b"\0" * (-size % BLOCK))
+
+        for k in range(layers):
+            part = Path(tmp) / f"{k}.tar"
+            with open(part, "wb") as f:
+                diff_ids.append(_spread_layer(f, k, per_layer, unique=unique))
+            name = f"{diff_ids[-1][7:]}/layer.tar"
+            names.append(name)
+            size = part.stat().st_size
+            member(name, size)
+            with open(part, "rb") as f:
+                while chunk := f.read(1 << 22):
+                    out.write(chunk)
+            pad(size)
+            part.unlink()
+        config = json.dumps({
+            "architecture": "amd64", "os": "linux", "config": {},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": [{"created_by": f"/bin/sh -c pip install batch{i}"} for i in range(layers)],
+        }).encode()
+        cfg_name = hashlib.sha256(config).hexdigest() + ".json"
+        manifest = json.dumps([{"Config": cfg_name, "RepoTags": ["many:latest"],
+                                "Layers": names}]).encode()
+        for name, data in ((cfg_name, config), ("manifest.json", manifest)):
+            member(name, len(data))
+            out.write(data)
+            pad(len(data))
+        out.write(b"\0" * (2 * BLOCK))
+    return f"docker-archive:{os.fspath(dest)}"

@@ -9,6 +9,7 @@ from analysis_support import D, L, O, S, W, analyse, e
 
 from imagewise.analysis.attribution import short_instruction
 from imagewise.analysis.model import ImageAnalysis
+from imagewise.encoders import ANALYSIS
 from imagewise.layers.model import Kind
 
 
@@ -195,8 +196,8 @@ def test_tree_and_largest_files_are_bounded() -> None:
 
 def test_json_envelope() -> None:
     a = analyse([[e("a", data=io.BytesIO(b"x").getvalue())], [e("a", size=2)]])
-    doc = a.to_json()
-    assert doc["schema"] == "imagewise/analysis/v1"
+    doc = ANALYSIS.document(a)
+    assert doc["schema"] == "imagewise/analysis/v1" and "schema" not in a.to_json()
     for key in ("efficiency", "wasted_bytes", "user_wasted_percent", "size_bytes",
                 "user_size_bytes", "reclaimable_bytes", "layers", "inefficient_files",
                 "leftovers"):

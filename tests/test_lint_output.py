@@ -9,7 +9,8 @@ import jsonschema
 import pytest
 from sarif_support import sarif_schema
 
-from imagewise.dockerfile.output import FORMATS, SCHEMA, render
+from imagewise.dockerfile.output import render
+from imagewise.encoders import LINT
 from imagewise.errors import UsageError
 from imagewise.findings import Finding, Location, RuleInfo, Severity
 
@@ -63,13 +64,13 @@ RULES = {
 
 def test_json_envelope_and_fields() -> None:
     doc = json.loads(render(FINDINGS, "json"))
-    assert doc["schema"] == SCHEMA == "imagewise/lint/v1"
+    assert doc["schema"] == LINT.get("json").schema == "imagewise/lint/v1"
     assert [f["rule"] for f in doc["findings"]] == ["DL3008", "DL3020", "DL3025", "IW201"]
     first = doc["findings"][0]
     assert set(first) == {"rule", "severity", "file", "line", "column", "message", "fix"}
     assert first["severity"] == "warning" and first["line"] == 3 and first["column"] == 1
     assert doc["findings"][1]["fix"] == "COPY ./app.py /app/"
-    assert json.loads(render([], "json")) == {"schema": SCHEMA, "findings": []}
+    assert json.loads(render([], "json")) == {"schema": "imagewise/lint/v1", "findings": []}
 
 
 def test_sarif_validates_against_official_schema() -> None:
@@ -154,7 +155,7 @@ def test_tty_colour_on_request() -> None:
 
 
 def test_unknown_format() -> None:
-    assert set(FORMATS) == {"tty", "json", "sarif", "checkstyle", "gitlab"}
+    assert LINT.ids == ("table", "json", "sarif", "checkstyle", "gitlab")
     with pytest.raises(UsageError, match="unknown format"):
         render(FINDINGS, "yaml")
 

@@ -50,7 +50,8 @@ def test_console_script_start_up_stays_lean(tmp_path: Path) -> None:
         assert code == 0, argv
         assert not heavy & modules, (argv, sorted(heavy & modules))
     # lint: no plugin declared, no TOML to read, nothing but the rules and the shell parser
-    assert not {"importlib.metadata", "tomllib", "bashlex", "hashlib", "urllib.request"} & modules
+    assert not {"importlib.metadata", "importlib.resources", "tomllib", "bashlex", "hashlib",
+                "urllib.request"} & modules
     assert "tree_sitter" in modules  # the Dockerfile has RUNs to analyse
 
 
@@ -123,3 +124,16 @@ def test_records_with_dict_fields_hash_without_them_and_compare_with_them() -> N
     c = LintConfig().replace(override={"DL3008": Severity.ERROR})
     assert c != LintConfig() and hash(c) == hash(LintConfig())
     assert LintConfig().override == {} and LintConfig().override is not LintConfig().override
+
+
+def test_the_bash_grammar_loaded_directly_is_the_packages_own() -> None:
+    """The lint path reads tree-sitter-bash's grammar from its extension module (the package's
+    __init__ imports importlib.resources); it must be the very grammar the package gives."""
+    import tree_sitter
+    import tree_sitter_bash
+
+    from imagewise.dockerfile.shell import _bash_grammar
+
+    ours, theirs = tree_sitter.Language(_bash_grammar()), tree_sitter.Language(tree_sitter_bash.language())
+    assert (ours.name, ours.abi_version, ours.node_kind_count) == (
+        theirs.name, theirs.abi_version, theirs.node_kind_count)

@@ -513,3 +513,16 @@ def test_a_database_in_a_read_only_place_is_read() -> None:
     finally:
         where.chmod(0o755)
         shutil.rmtree(where)
+
+
+@pytest.mark.parametrize(("doc", "message"), [
+    ({"id": 5, "modified": "2024-01-01T00:00:00Z"}, "'id' is a number, not a string"),
+    ({"modified": "2024-01-01T00:00:00Z"}, "no 'id'"),
+    ({"id": "GHSA-xxxx-yyyy-zzzz", "modified": 7}, "'modified' is a number, not a string"),
+])
+def test_a_field_of_the_wrong_type_is_named_with_the_type_expected(doc: dict[str, object],
+                                                                   message: str) -> None:
+    from imagewise.vulns.osv import InvalidRecord, parse_record
+
+    with pytest.raises(InvalidRecord, match=message):
+        parse_record(doc)

@@ -14,7 +14,6 @@ from imagewise.units import format_size
 if TYPE_CHECKING:
     from imagewise.sources.base import Image
 
-DIFF_SCHEMA = "imagewise/diff/v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +115,7 @@ class ImageDiff:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "schema": DIFF_SCHEMA, "a": self.a_reference, "b": self.b_reference,
+            "a": self.a_reference, "b": self.b_reference,
             "a_bytes": self.a_bytes, "b_bytes": self.b_bytes, "delta_bytes": self.size_delta,
             "layers": [r.to_json() for r in self.layers],
             "added": [c.to_json() for c in self.added],

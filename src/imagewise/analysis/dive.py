@@ -23,7 +23,9 @@ See ``docs/analysis.md`` for why this over-counts and what ``reclaimable_bytes``
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+import sys
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, overload
 
 from imagewise.layers.model import Entry, Kind, Visitor
 from imagewise.record import Record
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 _DIR, _OPAQUE, _WHITEOUT = Kind.DIR, Kind.OPAQUE, Kind.WHITEOUT
 
 WH = ".wh."
+_intern = sys.intern  # names repeat across directories and visitors (index.js, __init__.py)
 
 # A tree node is either an ``int`` (a childless, non-directory node of that size) or a list
 # ``[size, is_dir, children]`` where ``children`` is a dict name -> node (possibly empty).
@@ -57,6 +60,54 @@ class InefficientFile(Record):
         return {"path": self.path, "count": self.count, "wasted_bytes": self.wasted_bytes}
 
 
+class InefficientFiles(Sequence[InefficientFile]):
+    """dive's inefficient files, largest first, made one at a time when read: an image with a
+    million rewritten files keeps a compact tuple per path, not a record and its path string.
+    Compares equal to any sequence of the same :class:`InefficientFile` values."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: list[tuple[int, int, str, str, int]]) -> None:
+        self._rows = rows  # (-cumulative, -order, directory, name, count), sorted
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, i: int) -> InefficientFile: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> tuple[InefficientFile, ...]: ...
+
+    def __getitem__(self, i: int | slice) -> InefficientFile | tuple[InefficientFile, ...]:
+        if isinstance(i, slice):
+            return tuple(_inefficient(row) for row in self._rows[i])
+        return _inefficient(self._rows[i])
+
+    def __iter__(self) -> Iterator[InefficientFile]:
+        for row in self._rows:
+            yield _inefficient(row)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, InefficientFiles):
+            return self._rows == other._rows
+        if isinstance(other, Sequence) and not isinstance(other, (str, bytes)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"InefficientFiles({len(self)} paths)"
+
+
+def _inefficient(row: tuple[int, int, str, str, int]) -> InefficientFile:
+    from imagewise.secrets.mask import redact_path
+
+    return InefficientFile(redact_path(f"{row[2]}/{row[3]}"), row[4], -row[0])
+
+
 class DiveFigures(Record):
     __slots__ = (  # noqa: RUF023 - in field order
         "efficiency",
@@ -71,7 +122,7 @@ class DiveFigures(Record):
 
     def __init__(self, efficiency: float, wasted_bytes: int, user_wasted_percent: float,
                  size_bytes: int, user_size_bytes: int, layer_sizes: tuple[int, ...],
-                 layer_files: tuple[int, ...], inefficient_files: tuple[InefficientFile, ...]
+                 layer_files: tuple[int, ...], inefficient_files: Sequence[InefficientFile]
                  ) -> None:
         self.efficiency = efficiency
         self.wasted_bytes = wasted_bytes
@@ -131,10 +182,13 @@ class DiveEfficiency(Visitor):
 
     def __init__(self) -> None:
         self._stack: list[Any] = [0, True, {}]
-        # path -> int (seen once: cumulative == minimum == that size) | None (minimum -1,
-        # nothing else: dive's aborted whiteout) | [cumulative, minimum, count]
-        self._paths: dict[str, Any] = {}
-        self._matches: list[str] = []
+        # directory ("" or "/usr/lib") -> name -> int (seen once: cumulative == minimum == that
+        # size) | None (minimum -1, nothing else: dive's aborted whiteout) | [cumulative, minimum,
+        # count, order] (seen in several layers; order: when it was first seen twice). Keyed by
+        # directory then name, the names are the very strings the layer trees hold: a million
+        # paths cost no path strings.
+        self._paths: dict[str, dict[str, Any]] = {}
+        self._matches = 0
         self._sizes: list[int] = []
         self._counts: list[int] = []
         self.figures: DiveFigures | None = None
@@ -160,6 +214,7 @@ class DiveEfficiency(Visitor):
         if node is not None:
             return node
         parent_path, _, name = path.rpartition("/")
+        name = _intern(name)
         parent = self._dir(parent_path) if parent_path else self._tree
         children = parent[2]
         child = children.get(name)
@@ -185,6 +240,7 @@ class DiveEfficiency(Visitor):
                 self._dir(path)
             return
         parent_path, _, name = path.rpartition("/")
+        name = _intern(name)
         parent = self._dirs.get(parent_path) or self._dir(parent_path)
         is_dir = kind is _DIR
         if kind is _WHITEOUT:
@@ -220,36 +276,44 @@ class DiveEfficiency(Visitor):
 
     def end_image(self, image: Image | None) -> None:
         self.figures = self.result()
+        # the figures are all that is read from here on: let the trees and records go
+        self._stack = [0, True, {}]
+        self._paths = {}
+        self._new_layer()
 
     # -- dive's Efficiency(): leaves in sorted depth-first order --------------------------------
     def _score_layer(self, tree: list[Any], lower: list[Any]) -> None:
         paths = self._paths
-        matches = self._matches
-        stack: list[tuple[Any, dict[str, Node], str]] = [(iter(sorted(tree[2])), tree[2], "")]
+        recs = paths.setdefault("", {})
+        stack: list[tuple[Any, dict[str, Node], str, dict[str, Any]]] = [
+            (iter(sorted(tree[2])), tree[2], "", recs)]
         while stack:
-            names, children, prefix = stack[-1]
+            names, children, prefix, recs = stack[-1]
             for name in names:
                 node = children[name]
                 if isinstance(node, list) and node[2]:
-                    stack.append((iter(sorted(node[2])), node[2], f"{prefix}/{name}"))
+                    sub = f"{prefix}/{name}"
+                    sub_recs = paths.get(sub)
+                    if sub_recs is None:
+                        sub_recs = paths[sub] = {}
+                    stack.append((iter(sorted(node[2])), node[2], sub, sub_recs))
                     break
                 if name.startswith(WH):
-                    key = f"{prefix}/{name[4:]}"
-                    if key not in paths:
-                        paths[key] = None
-                    below = _lookup(lower, key[1:].split("/"))
+                    name = _intern(name[4:])
+                    if name not in recs:
+                        recs[name] = None
+                    below = _lookup(lower, f"{prefix}/{name}"[1:].split("/"))
                     if below is None:
                         return  # dive: "path does not exist" stops this layer's visit
                     size = _subtree_size(below) if isinstance(below, list) and below[1] else 0
                 else:
-                    key = f"{prefix}/{name}"
                     size = node[0] if isinstance(node, list) else node
-                rec = paths.get(key)
+                rec = recs.get(name)
                 if rec is None:  # first sighting (or after an aborted-whiteout record)
-                    paths[key] = size
+                    recs[name] = size
                 elif isinstance(rec, int):
-                    paths[key] = [rec + size, min(rec, size), 2]
-                    matches.append(key)
+                    recs[name] = [rec + size, min(rec, size), 2, self._matches]
+                    self._matches += 1
                 else:
                     rec[0] += size
                     rec[1] = min(rec[1], size)
@@ -296,27 +360,29 @@ class DiveEfficiency(Visitor):
                 work.append((cur, child, child_path))
 
     def result(self) -> DiveFigures:
+        if self.figures is not None:
+            return self.figures  # the image has ended (its records are gone)
         minimum = 0
         cumulative = 0
-        for rec in self._paths.values():
-            if rec is None:
-                minimum -= 1
-            elif isinstance(rec, int):
-                minimum += rec
-                cumulative += rec
-            else:
-                cumulative += rec[0]
-                minimum += rec[1]
+        # (-cumulative, -order, directory, name, count) of every path seen in several layers
+        matches: list[tuple[int, int, str, str, int]] = []
+        for prefix, recs in self._paths.items():
+            for name, rec in recs.items():
+                if rec is None:
+                    minimum -= 1
+                elif isinstance(rec, int):
+                    minimum += rec
+                    cumulative += rec
+                else:
+                    cumulative += rec[0]
+                    minimum += rec[1]
+                    matches.append((-rec[0], -rec[3], prefix, name, rec[2]))
         efficiency = 1.0 if cumulative == 0 else minimum / cumulative
-        records = [(key, self._paths[key]) for key in self._matches]
         # dive sorts ascending by cumulative size and prints from the end; for ties, the reverse
         # order of discovery (what dive's sort gives for short lists)
-        order = sorted(range(len(records)), key=lambda i: (-records[i][1][0], -i))
-        from imagewise.secrets.mask import redact_path
-
-        files = tuple(InefficientFile(redact_path(records[i][0]), records[i][1][2],
-                                      records[i][1][0]) for i in order)
-        wasted = sum(f.wasted_bytes for f in files)
+        matches.sort()
+        files = InefficientFiles(matches)
+        wasted = -sum(m[0] for m in matches)
         size = sum(self._sizes)
         user = size - (self._sizes[0] if self._sizes else 0)
         if user:

@@ -45,7 +45,9 @@ def final_facts(state: OverlayState) -> FinalFacts:
         facts.total_bytes += size
         if not size:
             continue
-        layer = node.blob[2] if node.blob is not None else node.layer
+        more = node.more  # None for nearly every file: no hard link, no content hash
+        blob = None if more is None else more.blob
+        layer = blob[2] if blob is not None else node.layer
         cat = classify(path)
         if cat:
             bucket = facts.leftovers.get((cat, layer))
@@ -57,7 +59,7 @@ def final_facts(state: OverlayState) -> FinalFacts:
             if bucket is None:
                 bucket = facts.toolchain[layer] = Bucket()
             bucket.add(size, path)
-        if node.digest is not None or node.where is not None:
+        if more is not None and (more.digest is not None or more.where is not None):
             hashed.append((node, FileStat(path, size, layer)))
             same_size[size] = same_size.get(size, 0) + 1
         if len(heap) < LARGEST:

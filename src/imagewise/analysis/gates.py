@@ -172,3 +172,14 @@ _CHECKS: dict[str, tuple[Callable[[ImageAnalysis, Any], bool],
                         f"{'>' if f else '<='} {t}",
     ),
 }
+
+
+def analysis_json(a: ImageAnalysis, gates: list[GateResult] | tuple[GateResult, ...] = (),
+                  lazy: bool = False) -> dict[str, Any]:
+    """The body of ``analyze``'s JSON document: the analysis, plus the gates' outcomes and
+    whether they all passed when gates were asked for (``lazy``: see ``ImageAnalysis.to_json``)."""
+    doc = a.to_json(lazy=lazy)
+    if gates:
+        doc["gates"] = [r.to_json() for r in gates]
+        doc["passed"] = not any(r.failed for r in gates)
+    return doc

@@ -9,8 +9,6 @@ from imagewise.analysis.dive import DiveFigures, _json_float
 from imagewise.findings import Finding
 from imagewise.record import Record
 
-SCHEMA = "imagewise/analysis/v1"
-
 
 class LayerReport(Record):
     __slots__ = (  # noqa: RUF023 - in field order
@@ -124,10 +122,18 @@ class ImageAnalysis(Record):
     def tree(self) -> TreeNode:
         return self.tree_builder()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, lazy: bool = False) -> dict[str, Any]:
+        """The JSON document; ``lazy``: its inefficient files as a ``jsonstream.Lazy`` (made
+        while ``jsonstream.write`` writes them, for images with very many)."""
         d = self.dive
+        files: Any = (f.to_json() for f in d.inefficient_files)
+        if lazy:
+            from imagewise.jsonstream import Lazy
+
+            files = Lazy(files)
+        else:
+            files = list(files)
         return {
-            "schema": SCHEMA,
             "image": self.reference,
             "digest": self.digest,
             "efficiency": d.efficiency,
@@ -139,7 +145,7 @@ class ImageAnalysis(Record):
             "final_bytes": self.final_bytes,
             "final_files": self.final_files,
             "layers": [layer.to_json() for layer in self.layers],
-            "inefficient_files": [f.to_json() for f in d.inefficient_files],
+            "inefficient_files": files,
             "leftovers": [finding_json(f) for f in self.waste],
             "largest_files": [f.to_json() for f in self.largest_files],
         }

@@ -17,6 +17,7 @@ examples.
 from __future__ import annotations
 
 import heapq
+import sys
 from typing import TYPE_CHECKING, Any
 
 from imagewise.analysis.categories import classify
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 # Kind's members as plain module names: ``Kind.X`` is an enum descriptor call on every use
 (_DIR, _FILE, _HARDLINK, _OPAQUE, _SYMLINK, _WHITEOUT) = (
     Kind.DIR, Kind.FILE, Kind.HARDLINK, Kind.OPAQUE, Kind.SYMLINK, Kind.WHITEOUT)
+
+_intern = sys.intern  # one string per name, shared by directories and visitors (dive.py)
 
 #: files at least this big are hashed (once, while streamed) to find duplicated content
 HASH_MIN_BYTES = 64 * 1024
@@ -45,33 +48,100 @@ DUPLICATE_ENTRY = "duplicate-entry"  # the same path twice in one layer tar
 
 
 class Node:
-    __slots__ = (
-        "blob",
-        "children",
-        "digest",
-        "gid",
-        "kind",
-        "layer",
-        "link",
-        "mode",
-        "size",
-        "uid",
-        "where",
-    )
+    """One path of the merged tree: ~80 bytes for a file. Mode, owner and group are one tuple
+    shared by every node with the same three (``meta``); the fields few nodes need (hard-link
+    blob, content hash or its deferred region, symlink target) live in ``more``."""
+
+    __slots__ = ("children", "kind", "layer", "meta", "more", "size")
 
     def __init__(self, layer: int, kind: Kind, size: int = 0, mode: int = 0, uid: int = 0,
                  gid: int = 0) -> None:
         self.layer = layer
         self.kind = kind
         self.size = size
-        self.mode = mode
-        self.uid = uid
-        self.gid = gid
+        meta = (mode, uid, gid)
+        self.meta: tuple[int, int, int] = _METAS.get(meta) or _meta(meta)
         self.children: dict[str, Node] | None = {} if kind is _DIR else None
-        self.blob: list[int] | None = None  # [size, live names, layer] when hard-linked
+        self.more: _More | None = None
+
+    @property
+    def mode(self) -> int:
+        return self.meta[0]
+
+    @property
+    def uid(self) -> int:
+        return self.meta[1]
+
+    @property
+    def gid(self) -> int:
+        return self.meta[2]
+
+    def set_meta(self, mode: int, uid: int, gid: int) -> None:
+        meta = (mode, uid, gid)
+        self.meta = _METAS.get(meta) or _meta(meta)
+
+    def _more(self) -> _More:
+        more = self.more
+        if more is None:
+            more = self.more = _More()
+        return more
+
+    @property
+    def blob(self) -> list[int] | None:
+        """[size, live names, layer] when hard-linked."""
+        return None if self.more is None else self.more.blob
+
+    @blob.setter
+    def blob(self, value: list[int] | None) -> None:
+        self._more().blob = value
+
+    @property
+    def digest(self) -> bytes | None:
+        return None if self.more is None else self.more.digest
+
+    @digest.setter
+    def digest(self, value: bytes | None) -> None:
+        self._more().digest = value
+
+    @property
+    def where(self) -> Region | None:
+        """Content not hashed yet: see OverlayState.digest_of."""
+        return None if self.more is None else self.more.where
+
+    @where.setter
+    def where(self, value: Region | None) -> None:
+        self._more().where = value
+
+    @property
+    def link(self) -> str | None:
+        """Symlink target."""
+        return None if self.more is None else self.more.link
+
+    @link.setter
+    def link(self, value: str | None) -> None:
+        self._more().link = value
+
+
+class _More:
+    __slots__ = ("blob", "digest", "link", "where")
+
+    def __init__(self) -> None:
+        self.blob: list[int] | None = None
         self.digest: bytes | None = None
-        self.where: Region | None = None  # content not hashed yet: see OverlayState.digest_of
-        self.link: str | None = None  # symlink target
+        self.where: Region | None = None
+        self.link: str | None = None
+
+
+#: (mode, uid, gid) -> the one tuple every node with them shares (bounded: a crafted image may
+#: give every file its own owner; past the bound nodes keep their own tuple)
+_METAS: dict[tuple[int, int, int], tuple[int, int, int]] = {}
+_METAS_MAX = 4096
+
+
+def _meta(meta: tuple[int, int, int]) -> tuple[int, int, int]:
+    if len(_METAS) < _METAS_MAX:
+        _METAS[meta] = meta
+    return meta
 
 
 class Bucket:
@@ -223,12 +293,13 @@ class OverlayState(Visitor):
                 if child is not None:
                     self._hide(child, "/".join(parts[: depth + 1]), i, REPLACED)
                 child = Node(i, _DIR)
-                children[name] = child
+                children[_intern(name)] = child
             node = child
         return node
 
     def _add(self, path: str, node: Node, entry: Entry, i: int) -> None:
         parent_path, _, name = path.rpartition("/")
+        name = _intern(name)
         parent = self._dirs.get(parent_path)
         if parent is None:
             parent = self._parent(parent_path.split("/") if parent_path else [], i)
@@ -238,7 +309,7 @@ class OverlayState(Visitor):
         old = children.get(name)
         if old is not None:
             if node.kind is _DIR and old.children is not None:
-                old.layer, old.mode, old.uid, old.gid = i, node.mode, node.uid, node.gid
+                old.layer, old.meta = i, node.meta
                 return
             if old.children is not None:
                 self._dirs = {"": self.root}  # a directory (maybe cached) is replaced
@@ -329,7 +400,7 @@ class OverlayState(Visitor):
         if old.children is not None or new.kind is _DIR:
             return REPLACED
         if (old.kind is _FILE and new.kind is _FILE and old.size == new.size
-                and (old.mode != new.mode or old.uid != new.uid or old.gid != new.gid)):
+                and old.meta != new.meta):
             before = self.digest_of(old)
             if before is None or before == self.digest_of(new):
                 return METADATA

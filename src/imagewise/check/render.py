@@ -1,4 +1,5 @@
-"""Renderers for ``imagewise check``: tty, json (``imagewise/check/v1``), sarif and html."""
+"""Renderers for ``imagewise check``: the terminal's table, the json body, sarif (html is in
+``check.html``); ``encoders.CHECK`` declares them and adds the json envelope."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ from typing import Any
 
 from imagewise.check.run import CheckResult
 from imagewise.findings import Finding, Severity
+from imagewise.textsafe import safe
 from imagewise.units import format_size
-
-SCHEMA = "imagewise/check/v1"
 
 
 def _finding_json(f: Finding) -> dict[str, Any]:
@@ -61,15 +61,14 @@ def image_json(r: CheckResult) -> dict[str, Any]:
     }
 
 
-def to_json(r: CheckResult) -> dict[str, Any]:
+def to_json(r: CheckResult, lazy: bool = False) -> dict[str, Any]:
+    """The JSON document (``lazy``: see ``ImageAnalysis.to_json``)."""
     from imagewise.analysis.model import finding_json
 
-    analysis = r.analysis.to_json()
-    analysis.pop("schema", None)
+    analysis = r.analysis.to_json(lazy=lazy)
     # waste as the verdict counts it: linked to Dockerfile lines, one finding per problem
     analysis["leftovers"] = [{**finding_json(f), **_finding_json(f)} for f in r.waste]
     return {
-        "schema": SCHEMA,
         "image": image_json(r),
         "analysis": analysis,
         "lint": {"file": r.lint_file, "findings": [_finding_json(f) for f in r.lint]},
@@ -88,10 +87,6 @@ def to_json(r: CheckResult) -> dict[str, Any]:
     }
 
 
-def render_json(r: CheckResult) -> str:
-    return json.dumps(to_json(r), indent=2) + "\n"
-
-
 def _where(f: Finding) -> str:
     loc = f.location
     parts = []
@@ -103,7 +98,7 @@ def _where(f: Finding) -> str:
         parts.append(f"layer {loc.layer_index}")
     if loc.path:
         parts.append(loc.path + (f":{loc.line}" if loc.line and not loc.file else ""))
-    return "  ".join(parts)
+    return safe("  ".join(parts))
 
 
 _SEV_STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan",
@@ -132,9 +127,9 @@ def _rule_id(rule: str, narrow: bool) -> str:
 def _message_where(message: str, where: str, narrow: bool) -> list[Any]:
     from rich.text import Text
 
-    if not narrow:
-        return [message, where]
-    return [Text.assemble(message, ("\nat " + where, "dim")) if where else message]
+    if not narrow:  # Text, not str: rich would read ``[...]`` in a message as markup
+        return [Text(message), Text(where)]
+    return [Text.assemble(message, ("\nat " + where, "dim")) if where else Text(message)]
 
 
 def render_tty(r: CheckResult, color: bool = False, width: int | None = None, top: int = 8) -> str:
@@ -151,20 +146,20 @@ def render_tty(r: CheckResult, color: bool = False, width: int | None = None, to
                       file=io.StringIO())  # a recording console: the text is exported below
     img = r.image
     v = r.verdict
-    console.print(Text.assemble(("imagewise check ", "bold"), img.reference, "  ",
+    console.print(Text.assemble(("imagewise check ", "bold"), safe(img.reference), "  ",
                                 (str(img.digest)[:19], "dim"), f"  {img.platform}  "
                                 f"{len(img.layers)} layers  {format_size(r.analysis.dive.size_bytes)}"
-                                + (f"  {r.distro}" if r.distro else "")))
+                                + (f"  {safe(r.distro)}" if r.distro else "")))
     verdict = Text(v.status, style=_STATUS_STYLE[v.status])
     n = len(v.not_checked)
     unchecked = f"{n} gate{'s' if n > 1 else ''} not checked; " if n else ""
     console.print(Text.assemble("verdict: ", verdict, f"  ({len(v.violations)} policy violations; "
-                                f"{unchecked}policy {v.policy_source})"))
+                                f"{unchecked}policy {safe(str(v.policy_source))})"))
     missing = not_checked_lines(r)
     if missing:
         console.print(Text("not checked:", style="yellow"))
         for line in missing:
-            console.print(Padding(Text(line, style="yellow"), (0, 0, 0, 2)))
+            console.print(Padding(Text(safe(line), style="yellow"), (0, 0, 0, 2)))
     console.print()
 
     score = v.score_json()
@@ -175,10 +170,10 @@ def render_tty(r: CheckResult, color: bool = False, width: int | None = None, to
     t.add_column("score", justify="right", overflow="fold")
     t.add_column("what matters most", overflow="fold")
     for s in v.scores:
-        lines = [f"{f.rule}: {f.message}" for f in s.top]
-        lines += [f"not checked: {n}" for n in s.not_checked]
+        lines = [safe(f"{f.rule}: {f.message}") for f in s.top]
+        lines += [f"not checked: {safe(n)}" for n in s.not_checked]
         t.add_row(s.area, Text(s.grade, style=_GRADE_STYLE.get(s.grade, "")),
-                  "-" if s.score is None else str(s.score), "\n".join(lines) or "-")
+                  "-" if s.score is None else str(s.score), Text("\n".join(lines) or "-"))
     console.print(t)
 
     if v.violations:
@@ -193,7 +188,7 @@ def render_tty(r: CheckResult, color: bool = False, width: int | None = None, to
             where = f"{loc.file}:{loc.line}" if loc.file and loc.line else (
                 f"layer {loc.layer_index}" if loc.layer_index is not None else "")
             vt.add_row(Text(_rule_id(x.rule, narrow), style="red"),
-                       *_message_where(x.message, where, narrow))
+                       *_message_where(safe(x.message), safe(where), narrow))
         console.print(vt)
 
     def section(title: str, findings: Iterable[Finding]) -> None:
@@ -209,10 +204,10 @@ def render_tty(r: CheckResult, color: bool = False, width: int | None = None, to
         if not narrow:
             ft.add_column("where", overflow="fold")
         for f in sorted(items, key=lambda f: (-f.severity, -f.bytes_saved))[:top]:
-            msg = f.message + (f"\n→ {f.fix}" if f.fix and f.bytes_saved else "")
+            msg = safe(f.message) + (f"\n→ {safe(f.fix)}" if f.fix and f.bytes_saved else "")
             msg += f"\n({also_text(f)})" if also(f) else ""
-            ft.add_row(Text(str(f.severity), style=_SEV_STYLE.get(f.severity, "")), f.rule,
-                       *_message_where(msg, _where(f), narrow))
+            ft.add_row(Text(str(f.severity), style=_SEV_STYLE.get(f.severity, "")),
+                       Text(safe(f.rule)), *_message_where(msg, _where(f), narrow))
         if len(items) > top:
             ft.add_row("", "", f"... {len(items) - top} more (--format json for all)",
                        *([] if narrow else [""]))
@@ -225,7 +220,8 @@ def render_tty(r: CheckResult, color: bool = False, width: int | None = None, to
                   f"packages {len(r.packages)}")
     if r.vuln_note:
         console.print()
-        console.print(Text("Vulnerabilities: not checked (" + r.vuln_note + ")", style="yellow"))
+        console.print(Text("Vulnerabilities: not checked (" + safe(r.vuln_note) + ")",
+                           style="yellow"))
     if r.vulnerabilities:
         console.print()
         vt = Table(title=f"Vulnerabilities ({len(r.vulnerabilities)})", title_justify="left",
@@ -237,8 +233,8 @@ def render_tty(r: CheckResult, color: bool = False, width: int | None = None, to
             loc = x.package.introduced_by
             layer = "" if loc is None or loc.layer_index is None else (
                 f"{loc.layer_index}" + (" (base)" if x.from_base else ""))
-            vt.add_row(x.id, x.severity, x.package.name, x.version, ", ".join(x.fixed_versions),
-                       layer)
+            vt.add_row(*(Text(safe(c)) for c in (x.id, x.severity, x.package.name, x.version,
+                                                  ", ".join(x.fixed_versions))), layer)
         if len(r.vulnerabilities) > top:
             vt.add_row(f"... {len(r.vulnerabilities) - top} more", "", "", "", "", "")
         console.print(vt)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import TYPE_CHECKING, Any, cast
@@ -10,11 +9,13 @@ from typing import TYPE_CHECKING, Any, cast
 from imagewise.cli.args import argument, command, echo, option, path_type
 from imagewise.cli.common import (
     RichReporter,
+    format_option,
     handle_errors,
     insecure_option,
     platform_option,
     verify_option,
 )
+from imagewise.encoders import ANALYSIS, DIFF
 
 if TYPE_CHECKING:
     from imagewise.progress import Reporter
@@ -22,10 +23,11 @@ if TYPE_CHECKING:
 
 def _write(text: str, output: str | None) -> None:
     if output and output != "-":
-        with open(output, "w", encoding="utf-8") as f:
-            f.write(text if text.endswith("\n") else text + "\n")
+        from imagewise.fileio import write_file
+
+        write_file(output, text.encode("utf-8"))
     else:
-        echo(text)
+        echo(text, nl=False)
 
 
 def _open_image(text: str, platform: str | None, insecure: bool) -> Any:
@@ -66,8 +68,7 @@ def _gate_lines(outcomes: list[Any]) -> str:
 
 @command("analyze")
 @argument("image")
-@option("--format", "fmt", choices=["table", "json", "html"], default="table",
-         show_default=True, help="Output format.")
+@format_option(ANALYSIS)
 @option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout).")
 @option("--fail-under-efficiency", metavar="RATIO",
          help="Fail when dive's efficiency is below RATIO (0-1, or a percentage like 90%).")
@@ -103,21 +104,7 @@ def analyze_cmd(image: str, fmt: str, output: str | None, fail_under_efficiency:
         result = analyze(img, cast("Reporter", reporter), verify=verify)
     outcomes = [g.evaluate(result) for g in gate_list]
     failed = any(r.failed for r in outcomes)
-    if fmt == "json":
-        doc = result.to_json()
-        if outcomes:
-            doc["gates"] = [r.to_json() for r in outcomes]
-            doc["passed"] = not failed
-        _write(json.dumps(doc, indent=2), output)
-    elif fmt == "html":
-        from imagewise.report.html import render_analysis
-
-        _write(render_analysis(result, gates=outcomes), output)
-    else:
-        from imagewise.analysis.text import render_table
-
-        text = render_table(result)
-        _write(text + (_gate_lines(outcomes) if outcomes else ""), output)
+    _write(ANALYSIS.encode(fmt, result, gates=outcomes), output)
     if output and output != "-":
         verdict = f", gates {'failed' if failed else 'passed'}" if outcomes else ""
         echo(f"wrote {output} ({fmt} analysis{verdict})", err=True)
@@ -131,8 +118,7 @@ def analyze_cmd(image: str, fmt: str, output: str | None, fail_under_efficiency:
 @command("diff")
 @argument("image_a")
 @argument("image_b")
-@option("--format", "fmt", choices=["table", "json"], default="table",
-         show_default=True, help="Output format.")
+@format_option(DIFF)
 @option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout).")
 @platform_option
 @insecure_option
@@ -142,13 +128,9 @@ def diff_cmd(image_a: str, image_b: str, fmt: str, output: str | None, platform:
              insecure: bool, verify: bool) -> None:
     """Files added, removed and changed between IMAGE_A and IMAGE_B, and the size per layer."""
     from imagewise.analysis.diff import diff_images
-    from imagewise.analysis.text import render_diff
 
     src_a, img_a = _open_image(image_a, platform, insecure)
     src_b, img_b = _open_image(image_b, platform, insecure)
     with src_a, src_b, RichReporter() as reporter:
         result = diff_images(img_a, img_b, cast("Reporter", reporter), verify=verify)
-    if fmt == "json":
-        _write(json.dumps(result.to_json(), indent=2), output)
-    else:
-        _write(render_diff(result), output)
+    _write(DIFF.encode(fmt, result), output)

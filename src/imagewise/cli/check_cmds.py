@@ -6,8 +6,15 @@ import sys
 from pathlib import Path
 
 from imagewise.cli.args import argument, command, echo, group, option, path_type
-from imagewise.cli.common import RichReporter, handle_errors, insecure_option, platform_option
+from imagewise.cli.common import (
+    RichReporter,
+    format_option,
+    handle_errors,
+    insecure_option,
+    platform_option,
+)
 from imagewise.cli.scan_cmds import db_update_options
+from imagewise.encoders import CHECK
 
 
 @command("check")
@@ -18,8 +25,7 @@ from imagewise.cli.scan_cmds import db_update_options
          help="Policy YAML (default: the guide's baseline; see `imagewise policy init`).")
 @option("--db", type=path_type(dir_okay=False, as_path=True),
          help="OSV database (default: $IMAGEWISE_DB or the user cache dir, updated when stale).")
-@option("--format", "fmt", choices=["tty", "json", "sarif", "html"], default="tty",
-         show_default=True)
+@format_option(CHECK)
 @option("-o", "--output", type=path_type(dir_okay=False, as_path=True),
          help="Write the report here instead of standard output.")
 @option("--ignore-file", type=path_type(exists=True, dir_okay=False, as_path=True),
@@ -69,25 +75,11 @@ def check_cmd(image: str, dockerfile: Path | None, policy_file: Path | None, db:
         result = run_check(opts, reporter)
     for w in result.warnings:
         echo(f"imagewise: warning: {w}", err=True)
-    if fmt == "json":
-        from imagewise.check.render import render_json
-
-        text = render_json(result)
-    elif fmt == "sarif":
-        from imagewise.check.render import render_sarif
-
-        text = render_sarif(result)
-    elif fmt == "html":
-        from imagewise.check.html import render_html
-
-        text = render_html(result)
-    else:
-        from imagewise.check.render import render_tty
-
-        color = output is None and sys.stdout.isatty()
-        text = render_tty(result, color=color)
+    text = CHECK.encode(fmt, result, color=output is None and sys.stdout.isatty())
     if output is not None:
-        output.write_text(text, "utf-8")
+        from imagewise.fileio import write_file
+
+        write_file(str(output), text.encode("utf-8"))
         echo(f"wrote {output} ({result.verdict.status})", err=True)
     else:
         echo(text, nl=False)
@@ -111,7 +103,9 @@ def policy_init(path: Path, force: bool) -> None:
 
     if path.exists() and not force:
         raise UsageError(f"{path} exists; use --force to overwrite")
-    path.write_text(default_text(), "utf-8")
+    from imagewise.fileio import write_file
+
+    write_file(str(path), default_text().encode("utf-8"))
     echo(f"wrote {path}")
 
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from imagewise.cli.args import echo, option
 from imagewise.errors import ImagewiseError
 from imagewise.progress import Reporter
+from imagewise.textsafe import safe
+
+if TYPE_CHECKING:
+    from imagewise.encoders import Formats
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -22,10 +26,11 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ImagewiseError as e:
-            echo(f"imagewise: error: {e}", err=True)
+            echo(f"imagewise: error: {safe(str(e))}", err=True)
             sys.exit(e.exit_code)
         except FileNotFoundError as e:
-            echo(f"imagewise: error: {e.filename or e}: no such file or directory", err=True)
+            echo(f"imagewise: error: {safe(str(e.filename or e))}: no such file or directory",
+                 err=True)
             sys.exit(2)
         except BrokenPipeError:  # `imagewise ... | head`: the reader has all it wanted
             import os
@@ -45,11 +50,31 @@ def handle_errors(fn: F) -> F:
 
                 traceback.print_exc()
                 sys.exit(2)
-            echo(f"imagewise: internal error: {type(e).__name__}: {e} "
+            echo(f"imagewise: internal error: {type(e).__name__}: {safe(str(e))} "
                  "(set IMAGEWISE_DEBUG=1 for the traceback, and please report it)", err=True)
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
+
+
+def format_option(formats: Formats, *flags: str, what: str = "Output format"
+                  ) -> Callable[[F], F]:
+    """``--format`` (or ``flags``) from a result kind's encoder registry: its ids and aliases
+    are the choices, an alias arrives as its id (``tty`` -> ``table``), the help names the ids."""
+
+    def canonical(name: str) -> str:
+        try:
+            return formats.canonical(name)
+        except ImagewiseError:
+            import argparse
+
+            raise argparse.ArgumentTypeError(
+                f"unknown format {name!r} (choose from {', '.join(formats.ids)})") from None
+
+    canonical.__name__ = "format"
+    return option(*(flags or ("--format",)), "fmt", choices=formats.choices,
+                  default=formats.default, metavar="FORMAT", type=canonical,
+                  help=formats.help(what))
 
 
 def platform_option(fn: F) -> F:

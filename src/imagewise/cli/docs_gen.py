@@ -142,7 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"`{REGENERATE}`", file=sys.stderr)
             return 1
         return 0
-    target.write_text(text, "utf-8")
+    from imagewise.fileio import write_file
+
+    write_file(str(target), text.encode("utf-8"))
     print(f"wrote {target} ({len(text.splitlines())} lines)")
     return 0
 

@@ -6,13 +6,15 @@ import json
 from typing import Any
 
 from imagewise.cli.args import argument, command, echo, int_range, option
-from imagewise.cli.common import handle_errors, insecure_option, platform_option
+from imagewise.cli.common import format_option, handle_errors, insecure_option, platform_option
+from imagewise.encoders import COPY, INSPECT
 from imagewise.units import format_size
 
 
 def inspect_image(text: str, *, platform: str | None = None, insecure: bool = False,
                   show_secrets: bool = False) -> dict[str, Any]:
-    """The ``imagewise/inspect/v1`` document for an image reference; values a secret detector
+    """The body of the ``imagewise/inspect/v1`` document for an image reference (the envelope
+    is ``encoders.INSPECT``'s); values a secret detector
     matches (in env, labels, history, layer commands) are masked unless ``show_secrets``."""
     from imagewise.oci.model import Platform
     from imagewise.secrets.mask import redact, redact_labels
@@ -27,7 +29,6 @@ def inspect_image(text: str, *, platform: str | None = None, insecure: bool = Fa
         cfg = img.config
         history = cfg.layer_history()
         return {
-            "schema": "imagewise/inspect/v1",
             "reference": src.name or text,
             "digest": str(img.digest),
             "media_type": img.manifest.media_type,
@@ -74,15 +75,17 @@ def _created_by(history: list[Any], i: int) -> str:
 
 
 
-def _render_table(doc: dict[str, Any]) -> None:
+def inspect_table(doc: dict[str, Any]) -> str:
     import sys
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from imagewise.textsafe import safe
 
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     cfg = doc["config"]
-    console.print(f"[bold]{doc['reference']}[/bold]")
     rows = [("digest", doc["digest"]), ("media type", doc["media_type"]),
             ("platform", doc["platform"]), ("size", format_size(doc["size"])),
             ("created", cfg["created"] or "-"), ("user", cfg["user"] or "(root)"),
@@ -90,23 +93,25 @@ def _render_table(doc: dict[str, Any]) -> None:
             ("cmd", json.dumps(cfg["cmd"]) if cfg["cmd"] else "-")]
     if doc["index_digest"]:
         rows.insert(1, ("index", doc["index_digest"]))
-    for k, v in rows:
-        console.print(f"  {k:<11} {v}", soft_wrap=True)
+    with console.capture() as head:
+        console.print(Text(safe(doc["reference"]), style="bold"))
+        for k, v in rows:
+            console.print(Text(f"  {k:<11} {safe(str(v))}"), soft_wrap=True)
     table = Table(box=None, pad_edge=False, header_style="bold")
     for col, kw in (("#", {"justify": "right"}), ("size", {"justify": "right"}), ("digest", {}),
                     ("created by", {"overflow": "ellipsis", "no_wrap": True})):
         table.add_column(col, **kw)
     for i, layer in enumerate(doc["layers"]):
-        table.add_row(str(i), format_size(layer["size"]), layer["digest"][7:19], layer["created_by"] or "")
+        table.add_row(str(i), format_size(layer["size"]), layer["digest"][7:19],
+                      Text(safe(layer["created_by"] or "")))
     with console.capture() as captured:
         console.print(table)
-    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+    return head.get() + "".join(line.rstrip() + "\n" for line in captured.get().splitlines())
 
 
 @command("inspect")
 @argument("image")
-@option("--format", "fmt", choices=["table", "json"], default="table",
-         show_default=True, help="Output format.")
+@format_option(INSPECT)
 @option("--show-secrets", flag=True,
         help="Show secret-looking values in clear (masked by default, as in scan and check).")
 @platform_option
@@ -120,10 +125,7 @@ def inspect_cmd(image: str, fmt: str, platform: str | None, insecure: bool,
     docker-archive: (a bare path to a local archive or layout also works).
     """
     doc = inspect_image(image, platform=platform, insecure=insecure, show_secrets=show_secrets)
-    if fmt == "json":
-        echo(json.dumps(doc, indent=2))
-    else:
-        _render_table(doc)
+    echo(INSPECT.encode(fmt, doc), nl=False)
 
 
 @command("copy")
@@ -135,8 +137,7 @@ def inspect_cmd(image: str, fmt: str, platform: str | None, insecure: bool,
              "image must be this platform.")
 @option("--jobs", "-j", type=int_range(1, 64), default=6, show_default=True,
          help="Blobs transferred in parallel.")
-@option("--format", "fmt", choices=["text", "json"], default="text",
-         show_default=True, help="Summary format.")
+@format_option(COPY, what="Summary format")
 @option("--stall-timeout", "stall", type=int_range(1, None), metavar="SECONDS",
         help="A registry request that moves no byte for this long is retried (3 tries), "
         "then fails. [default: 60, or $IMAGEWISE_STALL_TIMEOUT]")
@@ -166,14 +167,16 @@ def copy_cmd(src: str, dst: str, platform: str | None, jobs: int, fmt: str, stal
     with RichReporter() as reporter:
         result = copy(src, dst, platform=platform, insecure=insecure, jobs=jobs,
                       reporter=cast(Reporter, reporter), stall=stall, timeout=timeout)
-    if fmt == "json":
-        echo(json.dumps({"schema": "imagewise/copy/v1", **result.to_json()}, indent=2))
-    else:
-        echo(
-            f"{result.destination} {result.digest}: {result.blobs_copied} blobs copied "
+    echo(COPY.encode(fmt, result), nl=False)
+
+
+def copy_summary(result: Any) -> str:
+    """``copy``'s summary: what was copied, skipped and mounted, and a digest a conversion
+    changed."""
+    text = (f"{result.destination} {result.digest}: {result.blobs_copied} blobs copied "
             f"({format_size(result.bytes_copied)}), {result.blobs_skipped} already present, "
-            f"{result.blobs_mounted} mounted, {result.manifests} manifest(s)"
-        )
-        if result.converted:
-            echo(f"note: converted to OCI media types for {result.destination}: the source "
+            f"{result.blobs_mounted} mounted, {result.manifests} manifest(s)")
+    if result.converted:
+        text += (f"\nnote: converted to OCI media types for {result.destination}: the source "
                  f"digest was {result.source_digest}")
+    return text

@@ -7,14 +7,15 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from imagewise.cli.args import argument, command, echo, option, path_type
-from imagewise.cli.common import handle_errors
+from imagewise.cli.common import format_option, handle_errors
+from imagewise.encoders import LINT, RULES
 from imagewise.record import Record
+from imagewise.textsafe import safe
 
 if TYPE_CHECKING:
     from imagewise.dockerfile.config import LintConfig
     from imagewise.findings import Finding, RuleInfo
 
-FORMATS = ("tty", "json", "sarif", "checkstyle", "gitlab")
 THRESHOLDS = ("error", "warning", "info", "style", "ignore", "none")
 #: tables of declared checks besides the lint rules, listed by ``rules`` and ``explain``
 #: other declared tables listed by ``rules``/``explain``: "module:attribute[:id prefix]"; a table
@@ -24,35 +25,53 @@ CHECK_TABLES = ("imagewise.audit.checks:CHECKS", "imagewise.analysis.attribution
 
 
 class _Input(Record):
-    __slots__ = ("name", "text", "path")  # noqa: RUF023
+    __slots__ = ("name", "data", "path")  # noqa: RUF023
     name: str  # as shown in reports ("-" for stdin)
-    text: str
+    data: bytes  # as read (at most one byte over the size limit)
     path: str | None  # on disk, None for stdin
 
-    def __init__(self, name: str, text: str, path: str | None) -> None:
+    def __init__(self, name: str, data: bytes, path: str | None) -> None:
         self.name = name
-        self.text = text
+        self.data = data
         self.path = path
+
+    @property
+    def text(self) -> str:
+        """What lint reads: bytes that are not UTF-8 replaced (fix keeps them: ``data``)."""
+        return self.data.decode("utf-8", errors="replace")
 
 
 def _read_inputs(files: tuple[str, ...]) -> list[_Input]:
+    from imagewise.dockerfile.parser import MAX_DOCKERFILE_BYTES, read_limited
     from imagewise.errors import UsageError
 
     out: list[_Input] = []
     for name in files or ("Dockerfile",):
         if name == "-":
-            data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
-            text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
-            out.append(_Input("-", text, None))
+            stream = getattr(sys.stdin, "buffer", None)
+            data = read_limited(stream) if stream is not None \
+                else sys.stdin.read(MAX_DOCKERFILE_BYTES + 1).encode("utf-8", "surrogateescape")
+            out.append(_Input("-", data, None))
             continue
         try:
-            with open(name, encoding="utf-8", errors="replace", newline="") as fh:
-                out.append(_Input(name, fh.read(), name))
+            with open(name, "rb") as fh:
+                out.append(_Input(name, read_limited(fh), name))
         except FileNotFoundError:
             raise UsageError(f"{name}: no such file") from None
         except OSError as e:
             raise UsageError(f"{name}: cannot read: {e.strerror}") from e
     return out
+
+
+def _write_out(data: bytes) -> None:
+    """Bytes to standard output as they are (a fixed Dockerfile, a patch)."""
+    stream = getattr(sys.stdout, "buffer", None)
+    if stream is None:  # a text-only stdout (tests): the same bytes as text
+        sys.stdout.write(data.decode("utf-8", "surrogateescape"))
+        return
+    sys.stdout.flush()
+    stream.write(data)
+    stream.flush()
 
 
 def _config(config: str | None, threshold: str | None = None, no_fail: bool = False,
@@ -106,7 +125,7 @@ def _check_tables() -> dict[str, RuleInfo]:
 
 
 def _use_color(fmt: str, color: bool | None) -> bool:
-    if fmt != "tty":
+    if fmt != "table":
         return False
     if color is not None:
         return color
@@ -115,8 +134,7 @@ def _use_color(fmt: str, color: bool | None) -> bool:
 
 @command("lint")
 @argument("dockerfiles", nargs="*", metavar="DOCKERFILE")
-@option("-f", "--format", "fmt", choices=FORMATS, default="tty",
-         show_default=True, help="Output format.")
+@format_option(LINT, "-f", "--format")
 @option("-t", "--failure-threshold", "threshold", choices=THRESHOLDS,
          default=None, help="Exit 1 when a finding is at or above this severity "
                             "(default from config, else info).")
@@ -132,7 +150,7 @@ def _use_color(fmt: str, color: bool | None) -> bool:
 @option("--diff", "show_diff", flag=True,
          help="Only print the fixes as a unified diff (exit 1 when there are any).")
 @option("--color/--no-color", default=None,
-         help="Colour tty output (default: on a terminal).")
+         help="Colour the table output (default: on a terminal).")
 @handle_errors
 def lint_cmd(dockerfiles: tuple[str, ...], fmt: str, threshold: str | None, no_fail: bool,
              config: str | None, ignore: tuple[str, ...], rules_files: tuple[str, ...],
@@ -142,6 +160,7 @@ def lint_cmd(dockerfiles: tuple[str, ...], fmt: str, threshold: str | None, no_f
     Exit codes: 0 clean (or below the threshold), 1 findings at/over the failure threshold
     (or, with --diff, fixes pending), 2 usage, config or Dockerfile syntax errors.
     """
+    from imagewise.dockerfile.parser import check_size
     from imagewise.errors import DockerfileSyntaxError, UsageError
 
     if fix and show_diff:
@@ -154,13 +173,12 @@ def lint_cmd(dockerfiles: tuple[str, ...], fmt: str, threshold: str | None, no_f
     sources: dict[str, str] = {}
     broken = False
     for item in inputs:
-        text = item.text
         try:
-            if fix:
-                text = _fix_in_place(item, cfg.context_dir)
+            check_size(len(item.data), item.name)
+            text = _fix_in_place(item, cfg.context_dir) if fix else item.text
             findings.extend(_lint_one(item, text, cfg))
         except DockerfileSyntaxError as e:
-            echo(f"imagewise: error: {e}", err=True)
+            echo(f"imagewise: error: {safe(str(e))}", err=True)
             broken = True
             continue
         sources[item.name] = text
@@ -183,45 +201,48 @@ def _dockerfile_dir(item: _Input, context: str | None) -> str | None:
 
 
 def _fix_in_place(item: _Input, context: str | None) -> str:
-    from imagewise.dockerfile.fix import fix
+    """Fix one input: a file is replaced through the atomic write (mode kept), stdin's fixed
+    text goes to stdout. Returns the text to lint."""
+    from imagewise.dockerfile.fix import decode, encode, fix, fix_file
 
-    result = fix(item.text, item.name, dockerfile_dir=_dockerfile_dir(item, context))
-    if result.changed:
-        if item.path is None:
-            echo(result.fixed, nl=False)  # stdin: the fixed file goes to stdout
-        else:
-            with open(item.path, "w", encoding="utf-8", newline="") as fh:
-                fh.write(result.fixed)
+    if item.path is not None:
+        result = fix_file(item.path, name=item.name, dockerfile_dir=_dockerfile_dir(item, context))
+        if result.changed:
             rules = ", ".join(sorted(result.rules))
-            echo(f"fixed {item.name}: {len(result.edits)} edit(s) ({rules})", err=True)
-    return result.fixed
+            echo(f"fixed {safe(item.name)}: {len(result.edits)} edit(s) ({rules})", err=True)
+    else:
+        result = fix(decode(item.data), item.name, dockerfile_dir=context)
+        if result.changed:
+            _write_out(encode(result.fixed))  # stdin: the fixed file goes to stdout
+    return encode(result.fixed).decode("utf-8", errors="replace")
 
 
 def _diff(inputs: list[_Input], context: str | None) -> int:
-    from imagewise.dockerfile.fix import fix
+    from imagewise.dockerfile.fix import decode, encode, fix
+    from imagewise.dockerfile.parser import check_size
     from imagewise.errors import DockerfileSyntaxError
 
     pending, broken = False, False
     for item in inputs:
         try:
-            result = fix(item.text, item.name, dockerfile_dir=_dockerfile_dir(item, context))
+            check_size(len(item.data), item.name)
+            result = fix(decode(item.data), item.name,
+                         dockerfile_dir=_dockerfile_dir(item, context))
         except DockerfileSyntaxError as e:
-            echo(f"imagewise: error: {e}", err=True)
+            echo(f"imagewise: error: {safe(str(e))}", err=True)
             broken = True
             continue
         if result.changed:
             pending = True
-            echo(result.diff(), nl=False)
+            _write_out(encode(result.diff()))  # a patch: the exact bytes, to apply
     return 2 if broken else 1 if pending else 0
 
 
 def _emit(findings: list[Finding], fmt: str, sources: dict[str, str], color: bool | None,
           err: bool = False, cfg: LintConfig | None = None) -> None:
-    from imagewise.dockerfile.output import render
-
-    rules = _rule_table(cfg) if fmt == "sarif" else None
+    rules = _rule_table(cfg) if fmt == "sarif" else {}
     paint = _use_color(fmt, color) and not err
-    out = render(findings, fmt, rules=rules, sources=sources, color=paint)
+    out = LINT.encode(fmt, findings, rules=rules, sources=sources, color=paint)
     echo(out, nl=False, err=err)
 
 
@@ -233,8 +254,7 @@ def _custom_options(fn: Any) -> Any:
 
 
 @command("rules")
-@option("--format", "fmt", choices=["table", "json"], default="table",
-         show_default=True)
+@format_option(RULES)
 @option("--source", "source", default=None, metavar="NAME",
          help="Only rules from this source (hadolint, imagewise, dockle, ...).")
 @_custom_options
@@ -242,19 +262,21 @@ def _custom_options(fn: Any) -> Any:
 def rules_cmd(fmt: str, source: str | None, config: str | None,
               rules_files: tuple[str, ...]) -> None:
     """List every declared rule and check: Dockerfile (DL, IW, custom) and image checks."""
-    import json
-
     table = {**_rule_table(_config(config, rules_files=rules_files)), **_check_tables()}
     infos = sorted(table.values(), key=_sort_key)
     if source:
         infos = [i for i in infos if i.source == source]
-    if fmt == "json":
-        doc = {"schema": "imagewise/rules/v1", "rules": [_info_json(i) for i in infos]}
-        echo(json.dumps(doc, indent=2))
-        return
+    echo(RULES.encode(fmt, infos), nl=False)
+
+
+def rules_json(infos: list[RuleInfo]) -> dict[str, Any]:
+    return {"rules": [_info_json(i) for i in infos]}
+
+
+def rules_table(infos: list[RuleInfo]) -> str:
     width = max((len(i.id) for i in infos), default=6)
-    for i in infos:
-        echo(f"{i.id:<{width}}  {i.severity!s:<7}  {i.area or '-':<11}  {i.title}")
+    return "".join(f"{i.id:<{width}}  {i.severity!s:<7}  {i.area or '-':<11}  {i.title}\n"
+                   for i in infos)
 
 
 def _sort_key(info: RuleInfo) -> tuple[int, str]:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
-from imagewise.cli.args import argument, command, echo, option
-from imagewise.cli.common import handle_errors, insecure_option
+from imagewise.cli.args import argument, command, echo
+from imagewise.cli.common import format_option, handle_errors, insecure_option
+from imagewise.encoders import TAGS
 
 
 @command("tags")
 @argument("repository", metavar="REPO")
-@option("--format", "fmt", choices=["table", "json"], default="table",
-         show_default=True, help="Output format.")
+@format_option(TAGS)
 @insecure_option
 @handle_errors
 def tags_cmd(repository: str, fmt: str, insecure: bool) -> None:
@@ -24,12 +24,12 @@ def tags_cmd(repository: str, fmt: str, insecure: bool) -> None:
 
     ref = ImageReference.parse(repository.removeprefix("docker://"))
     tags = client_for(ref, insecure).list_tags(ref.repository)
-    if fmt == "json":
-        doc = {"schema": "imagewise/tags/v1", "repository": ref.name, "tags": tags}
-        echo(json.dumps(doc, indent=2))
-        return
-    if not tags:
+    if fmt == "table" and not tags:
         echo(f"{ref.name}: no tags", err=True)
         return
-    for tag in tags:
-        echo(tag)
+    echo(TAGS.encode(fmt, {"repository": ref.name, "tags": tags}), nl=False)
+
+
+def tags_table(doc: dict[str, Any]) -> str:
+    """One tag a line."""
+    return "".join(f"{tag}\n" for tag in doc["tags"])

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from imagewise.cli.args import argument, command, echo, int_range, option, path_type
-from imagewise.cli.common import RichReporter, handle_errors, insecure_option, platform_option
+from imagewise.cli.common import (
+    RichReporter,
+    format_option,
+    handle_errors,
+    insecure_option,
+    platform_option,
+)
+from imagewise.encoders import SBOM
 
 
 def sbom_for(text: str, *, platform: str | None = None, insecure: bool = False,
@@ -33,9 +40,7 @@ def _list_catalogers() -> str:
 
 @command("sbom")
 @argument("image", nargs="?")
-@option("--format", "-f", "fmt", default="table", show_default=True,
-         choices=["table", "json", "cyclonedx-json", "spdx-json"],
-         help="Output format.")
+@format_option(SBOM, "--format", "-f")
 @option("-o", "--output", "output", type=path_type(dir_okay=False),
          help="Write the SBOM to this file instead of stdout.")
 @option("--base-layers", type=int_range(0), default=None,
@@ -49,8 +54,6 @@ def sbom_cmd(image: str | None, fmt: str, output: str | None, base_layers: int |
     """Software bill of materials of IMAGE: OS packages (apk, deb, rpm) and language packages
     (Python, npm, Go binaries, Java archives), each with the layer that introduced it and whether
     that layer belongs to the base image. IMAGE may also be a CycloneDX or SPDX JSON file."""
-    from imagewise.sbom.formats import render
-
     if list_catalogers:
         echo(_list_catalogers(), nl=False)
         return
@@ -61,10 +64,11 @@ def sbom_cmd(image: str | None, fmt: str, output: str | None, base_layers: int |
     with RichReporter() as rep:
         cat = sbom_for(image, platform=platform, insecure=insecure, base_layers=base_layers,
                        reporter=rep)
-    text = render(cat, fmt)  # type: ignore[arg-type]
+    text = SBOM.encode(fmt, cat)
     if output:
-        with open(output, "w", encoding="utf-8") as f:
-            f.write(text)
+        from imagewise.fileio import write_file
+
+        write_file(output, text.encode("utf-8"))
         echo(f"wrote {fmt} SBOM to {output}", err=True)
     else:
         echo(text, nl=False)

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from imagewise.cli.args import argument, command, echo, group, option, path_type
-from imagewise.cli.common import handle_errors, insecure_option, platform_option
+from imagewise.cli.common import format_option, handle_errors, insecure_option, platform_option
+from imagewise.encoders import DB_STATUS, SCAN
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,7 +24,9 @@ def _db_path(db: Path | None) -> Path:
 
 
 def _warn(text: str) -> None:
-    echo(f"imagewise: warning: {text}", err=True)
+    from imagewise.textsafe import safe
+
+    echo(f"imagewise: warning: {safe(text)}", err=True)
 
 
 def _say(text: str) -> None:
@@ -80,8 +83,7 @@ def _is_json_file(target: str) -> bool:
 @option("--vex", "vex_files", multiple=True,
          type=path_type(exists=True, dir_okay=False, as_path=True),
          help="OpenVEX document; not_affected/fixed statements suppress (repeatable).")
-@option("--format", "fmt", choices=["table", "json", "sarif"], default="table",
-         show_default=True)
+@format_option(SCAN)
 @option("-o", "--output", type=path_type(dir_okay=False, as_path=True),
          help="Write the report to this file instead of stdout.")
 @option("--max-db-age", type=float, default=7.0, show_default=True,
@@ -104,7 +106,6 @@ def scan_cmd(target: str, db: Path | None, fail_on: str | None, ignore_files: tu
     for vulnerability data, and a database named with --db is used as it is.
     """
     from imagewise.vulns.ignores import discover, load_decisions
-    from imagewise.vulns.render import render
     from imagewise.vulns.scan import scan_image, scan_packages
 
     db_path = _db_path(db)
@@ -135,9 +136,11 @@ def scan_cmd(target: str, db: Path | None, fail_on: str | None, ignore_files: tu
         _warn(w)
     if not result.vulns_scanned:
         _warn(result.db_note)
-    text = render(result, fmt)
+    text = SCAN.encode(fmt, result)
     if output is not None:
-        output.write_text(text, encoding="utf-8")
+        from imagewise.fileio import write_file
+
+        write_file(str(output), text.encode("utf-8"))
     else:
         echo(text, nl=False)
     if fail_on and not result.vulns_scanned:
@@ -226,37 +229,38 @@ def db_import_cmd(paths: tuple[Path, ...], db: Path | None) -> None:
 
 @db_group.command("status")
 @option("--db", "db", type=path_type(dir_okay=False, as_path=True), help=_DB_HELP)
-@option("--format", "fmt", choices=["table", "json"], default="table",
-         show_default=True)
+@format_option(DB_STATUS)
 @handle_errors
 def db_status_cmd(db: Path | None, fmt: str) -> None:
     """Sources, record counts per ecosystem and age of the database."""
-    import json
-
     from imagewise.vulns.store import VulnDB
 
     with VulnDB(_db_path(db)) as store:
         status = store.status()
         feeds = store.feeds()
-    if fmt == "json":
-        echo(json.dumps({**status.to_json(), "feeds": feeds}, indent=2))
-        return
+    echo(DB_STATUS.encode(fmt, status, feeds=feeds), nl=False)
+
+
+def db_status_json(status: Any, feeds: dict[str, Any]) -> dict[str, Any]:
+    return {**status.to_json(), "feeds": feeds}
+
+
+def db_status_table(status: Any, feeds: dict[str, Any]) -> str:
     age = status.age_days()
-    echo(f"database: {status.path}")
-    echo(f"records: {status.records} ({status.withdrawn} withdrawn)")
-    echo(f"newest record: {status.newest_modified or '-'}"
-               + (f" ({age:.1f} days old)" if age is not None else ""))
-    echo(f"last import: {status.last_import or '-'}")
-    echo("ecosystems:")
-    for eco, n in status.per_ecosystem.items():
-        echo(f"  {eco:<20} {n}")
-    echo("sources:")
-    for path, when, n in status.sources:
-        echo(f"  {path}  ({n} records, imported {when})")
+    lines = [f"database: {status.path}",
+             f"records: {status.records} ({status.withdrawn} withdrawn)",
+             f"newest record: {status.newest_modified or '-'}"
+             + (f" ({age:.1f} days old)" if age is not None else ""),
+             f"last import: {status.last_import or '-'}",
+             "ecosystems:"]
+    lines += [f"  {eco:<20} {n}" for eco, n in status.per_ecosystem.items()]
+    lines.append("sources:")
+    lines += [f"  {path}  ({n} records, imported {when})" for path, when, n in status.sources]
     if feeds:
-        echo("updates (imagewise db update):")
-        for eco, f in feeds.items():
-            echo(f"  {eco:<20} checked {f['checked_at']}, changed {f['updated_at']}")
+        lines.append("updates (imagewise db update):")
+        lines += [f"  {eco:<20} checked {f['checked_at']}, changed {f['updated_at']}"
+                  for eco, f in feeds.items()]
+    return "".join(line + "\n" for line in lines)
 
 
 @db_group.command("push")

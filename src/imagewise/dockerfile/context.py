@@ -7,8 +7,10 @@ Rules iterate ``ctx.runs()`` (every RUN, including ``ONBUILD RUN``, with its she
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import ChainMap
+from collections.abc import Iterator, Mapping
 from functools import cached_property
+from types import MappingProxyType
 
 from imagewise.dockerfile.config import LintConfig
 from imagewise.dockerfile.expand import expand
@@ -66,6 +68,7 @@ class LintContext:
     def __init__(self, dockerfile: Dockerfile, config: LintConfig | None = None) -> None:
         self.dockerfile = dockerfile
         self.config = LintConfig() if config is None else config
+        self._vars_scan: _VarsScan | None = None
 
     # --- instruction views -------------------------------------------------------------
     def effective(self) -> Iterator[Instruction]:
@@ -84,8 +87,11 @@ class LintContext:
                 script = _EMPTY
             elif isinstance(eff.arguments, tuple):
                 script = script_from_argv(eff.arguments)
-            else:
-                script = parse_shell(eff.shell_script)
+            else:  # shared with iw_rules.script_of: one parse per RUN
+                script = eff.script_memo
+                if script is None:
+                    script = parse_shell(eff.shell_script)
+                    object.__setattr__(eff, "script_memo", script)
             out.append(Run(eff, ins, script, ins.stage_index))
         return tuple(out)
 
@@ -119,31 +125,17 @@ class LintContext:
         return {s.alias.lower() for s in self.dockerfile.stages if s.alias}
 
     # --- variables and shells ------------------------------------------------------------
-    def vars_at(self, target: Instruction) -> dict[str, str | None]:
+    def vars_at(self, target: Instruction) -> Mapping[str, str | None]:
         """Variables visible at ``target``: every ARG default seen so far (hadolint keeps ARG
-        values across stages) and the ENV of the current stage and the stages it is built on."""
-        args: dict[str, str | None] = {}
-        env_by_stage: dict[int, dict[str, str | None]] = {}
-        esc = self.dockerfile.escape
-        for ins in self.dockerfile.instructions:
-            if ins is target or ins.effective is target:
-                break
-            eff = ins.effective
-            if eff.keyword == "FROM":
-                st = self.stage(ins.stage_index)
-                par = self.parent(st) if st is not None else None
-                env_by_stage[ins.stage_index] = dict(env_by_stage.get(par.index, {})) if par else {}
-                continue
-            scope = {**args, **env_by_stage.get(ins.stage_index, {})}
-            if eff.keyword == "ARG":
-                for k, v in eff.pairs:
-                    if v is not None or k not in args:
-                        args[k] = None if v is None else expand(v, scope, esc)
-            elif eff.keyword == "ENV":
-                env = env_by_stage.setdefault(ins.stage_index, {})
-                for k, v in eff.pairs:
-                    env[k] = expand(v or "", scope, esc)
-        return {**args, **env_by_stage.get(target.stage_index, {})}
+        values across stages) and the ENV of the current stage and the stages it is built on.
+
+        Rules ask in file order, so the scan resumes where the last question left it (a
+        question about an earlier instruction starts over): linear in the file per rule, not
+        per RUN. The mapping returned is read-only and may be shared by later questions."""
+        scan = self._vars_scan
+        if scan is None or target.start_line <= scan.line:
+            scan = self._vars_scan = _VarsScan(self)
+        return scan.advance(target)
 
     @cached_property
     def _shells(self) -> dict[int, tuple[str, ...]]:
@@ -182,3 +174,53 @@ class LintContext:
         shell = self.shell_at(ins)
         name = shell[0].rsplit("/", 1)[-1].rsplit("\\", 1)[-1].lower() if shell else ""
         return name.startswith(NON_POSIX_SHELLS)
+
+
+class _VarsScan:
+    """The ARG/ENV state of one pass over the instructions, up to ``line`` (exclusive)."""
+
+    __slots__ = ("_view", "_view_stage", "args", "ctx", "env_by_stage", "line", "pos")
+
+    def __init__(self, ctx: LintContext) -> None:
+        self.ctx = ctx
+        self.pos = 0  # index of the next instruction to apply
+        self.line = 0
+        self.args: dict[str, str | None] = {}
+        self.env_by_stage: dict[int, dict[str, str | None]] = {}
+        self._view: Mapping[str, str | None] | None = None
+        self._view_stage = -2
+
+    def advance(self, target: Instruction) -> Mapping[str, str | None]:
+        instructions = self.ctx.dockerfile.instructions
+        esc = self.ctx.dockerfile.escape
+        args, env_by_stage = self.args, self.env_by_stage
+        while self.pos < len(instructions):
+            ins = instructions[self.pos]
+            if ins is target or ins.effective is target or ins.start_line >= target.start_line:
+                break
+            self.pos += 1
+            self.line = ins.start_line
+            eff = ins.effective
+            if eff.keyword == "FROM":
+                st = self.ctx.stage(ins.stage_index)
+                par = self.ctx.parent(st) if st is not None else None
+                env_by_stage[ins.stage_index] = dict(env_by_stage.get(par.index, {})) if par else {}
+                self._view = None
+                continue
+            if eff.keyword not in ("ARG", "ENV"):
+                continue
+            self._view = None
+            env = env_by_stage.setdefault(ins.stage_index, {})
+            scope = ChainMap(env, args)  # values see the state before this instruction
+            if eff.keyword == "ARG":
+                values = [(k, v, None if v is None else expand(v, scope, esc))
+                          for k, v in eff.pairs]
+                for k, v, value in values:
+                    if v is not None or k not in args:
+                        args[k] = value
+            else:
+                env.update([(k, expand(v or "", scope, esc)) for k, v in eff.pairs])
+        if self._view is None or self._view_stage != target.stage_index:
+            self._view = MappingProxyType({**args, **env_by_stage.get(target.stage_index, {})})
+            self._view_stage = target.stage_index
+        return self._view

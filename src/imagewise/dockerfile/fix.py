@@ -14,17 +14,19 @@ for a leading ``cd`` (DL3003) and the JSON form of CMD/ENTRYPOINT (DL3025).
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import json
 import os
 import re
 import shlex
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from imagewise.dockerfile import iw_rules
 from imagewise.dockerfile.model import Dockerfile, Instruction, Stage
-from imagewise.dockerfile.parser import parse
+from imagewise.dockerfile.parser import check_size, parse, read_limited
 
 APT_LISTS_CLEANUP = "rm -rf /var/lib/apt/lists/*"
 _ARCHIVE = re.compile(r"\.(tar|tgz|tbz2?|txz|tzst|tar\.(gz|bz2|xz|zst|lz4|lzma)|gz|bz2|xz|zst|"
@@ -63,8 +65,14 @@ class FixResult:
         """A unified diff from the original to the fixed text (empty when unchanged)."""
         name = self.filename
         return "".join(difflib.unified_diff(
-            self.original.splitlines(keepends=True), self.fixed.splitlines(keepends=True),
-            f"a/{name}", f"b/{name}"))
+            _keepends(self.original), _keepends(self.fixed), f"a/{name}", f"b/{name}"))
+
+
+def _keepends(text: str) -> list[str]:
+    """Lines with their endings, split at ``\\n`` only (as patch does; not at ``\\f``...)."""
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +81,25 @@ class _Ctx:
     lines: list[str]
     dockerfile_dir: str | None
     rules: frozenset[str] | None
+    #: per-stage facts the fixers ask about every RUN, found once per round (a scan of the
+    #: stage chain for each RUN made --fix quadratic)
+    memo: dict[str, Any] = field(default_factory=dict)
+
+    def per_stage(self, key: str, make: Callable[[Stage], Any]) -> dict[int, Any]:
+        table = self.memo.get(key)
+        if table is None:
+            table = self.memo[key] = {st.index: make(st) for st in self.df.stages}
+        return table
+
+    def followers(self, stage: Stage) -> list[Stage]:
+        """The stages built on ``stage`` (itself included)."""
+        table = self.memo.get("followers")
+        if table is None:
+            table = self.memo["followers"] = {st.index: [] for st in self.df.stages}
+            for st in self.df.stages:
+                for base in iw_rules.stage_chain(self.df, st):
+                    table[base.index].append(st)
+        return table[stage.index]  # type: ignore[no-any-return]
 
 
 Fixer = Callable[[_Ctx, Instruction], Edit | None]
@@ -81,23 +108,83 @@ Fixer = Callable[[_Ctx, Instruction], Edit | None]
 def fix(text: str, filename: str = "Dockerfile", *, dockerfile_dir: str | None = None,
         rules: Sequence[str] | None = None) -> FixResult:
     """Fix ``text`` (a Dockerfile) to a fixed point. ``rules`` limits the fixes to those rule ids.
-    Raises :class:`~imagewise.errors.DockerfileSyntaxError` when ``text`` does not parse."""
+    Raises :class:`~imagewise.errors.DockerfileSyntaxError` when ``text`` does not parse.
+
+    Lines no edit touches come back exactly as they were, line endings (``\\n``, ``\\r\\n``,
+    mixed) included; text decoded with ``surrogateescape`` (:func:`decode`) keeps even the bytes
+    that are not UTF-8 through :func:`encode`."""
     wanted = frozenset(rules) if rules is not None else None
+    lines, ends = _split_lines(text)
     newline = "\r\n" if "\r\n" in text else "\n"
-    current = text
     applied: list[Edit] = []
     for _ in range(_MAX_ROUNDS):
-        df = parse(current, filename)
-        lines = current.split(newline)
+        df = parse("\n".join(lines), filename)  # the parser drops the \r of \r\n itself
         ctx = _Ctx(df, lines, dockerfile_dir, wanted)
         edits = _round(ctx)
         if not edits:
             break
         for e in sorted(edits, key=lambda e: e.start, reverse=True):
             lines[e.start - 1:e.end] = list(e.lines)
+            ends[e.start - 1:e.end] = _new_ends(ends[e.start - 1:e.end], len(e.lines), newline)
         applied.extend(edits)
-        current = newline.join(lines)
-    return FixResult(filename, text, current, tuple(applied))
+    if not applied:
+        return FixResult(filename, text, text, ())
+    return FixResult(filename, text, "".join(map(str.__add__, lines, ends)), tuple(applied))
+
+
+def _split_lines(text: str) -> tuple[list[str], list[str]]:
+    """Lines as the parser numbers them (split at ``\\n`` only) without their ending, and each
+    ending (the ``\\r`` before the ``\\n`` included; ``""`` for the last line)."""
+    lines = text.split("\n")
+    ends = ["\n"] * (len(lines) - 1) + [""]
+    for i, line in enumerate(lines):
+        if line.endswith("\r"):
+            body = line.rstrip("\r")
+            lines[i], ends[i] = body, line[len(body):] + ends[i]
+    return lines, ends
+
+
+def _new_ends(old: list[str], count: int, newline: str) -> list[str]:
+    """Endings for ``count`` lines replacing lines that had the endings ``old``: each keeps the
+    ending of the line it replaces, the last one the ending of the last replaced line."""
+    inner = next((e for e in old if e), newline)
+    out = [old[i] if i < len(old) - 1 and old[i] else inner for i in range(count - 1)]
+    return out + [old[-1]] if count else []
+
+
+def decode(data: bytes) -> str:
+    """A Dockerfile's bytes as text for :func:`fix`; bytes that are not UTF-8 survive as
+    surrogates (``surrogateescape``) and come back unchanged from :func:`encode`."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def encode(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def fix_file(path: str, *, name: str | None = None, dockerfile_dir: str | None = None,
+             rules: Sequence[str] | None = None, write: bool = True) -> FixResult:
+    """Fix the Dockerfile at ``path`` and, when something changed and ``write``, replace it
+    through :func:`imagewise.fileio.write_file` (whole or not at all, its mode kept). Bytes of
+    lines no edit touches are written back as they were read."""
+    from imagewise.errors import UsageError
+
+    try:
+        with open(path, "rb") as fh:
+            data = read_limited(fh)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read: {e.strerror}") from None
+    check_size(len(data), name or path)
+    if dockerfile_dir is None:
+        dockerfile_dir = os.path.dirname(os.path.abspath(path))
+    result = fix(decode(data), name or path, dockerfile_dir=dockerfile_dir, rules=rules)
+    if result.changed and write:
+        from imagewise.fileio import write_file
+
+        write_file(path, encode(result.fixed))
+    return result
 
 
 def _round(ctx: _Ctx) -> list[Edit]:
@@ -234,8 +321,10 @@ def _has_env(ctx: _Ctx, ins: Instruction, name: str) -> bool:
     stage = _stage_of(ctx, ins)
     if stage is None:
         return False
-    return any(i.keyword in ("ENV", "ARG") and any(k == name for k, _ in i.pairs)
-               for st in iw_rules.stage_chain(ctx.df, stage) for i in st.instructions)
+    names = ctx.per_stage("env names", lambda st: {k for i in st.instructions
+                                                  if i.keyword in ("ENV", "ARG")
+                                                  for k, _ in i.pairs})
+    return any(name in names[st.index] for st in iw_rules.stage_chain(ctx.df, stage))
 
 
 def _apt_lists(ctx: _Ctx, ins: Instruction) -> Edit | None:
@@ -270,17 +359,23 @@ def _later_apt_without_update(ctx: _Ctx, ins: Instruction) -> bool:
     stage = _stage_of(ctx, ins)
     if stage is None:
         return True
-    followers = [s for s in ctx.df.stages if stage in iw_rules.stage_chain(ctx.df, s)]
-    for st in followers:
-        for later in st.instructions:
-            if later.keyword != "RUN" or (st is stage and later.start_line <= ins.start_line):
-                continue
-            script = iw_rules.script_of(later)
-            cmds = [(os.path.basename(c.name), c.subcommand) for c in script.commands]
-            uses = any(n in ("apt-get", "apt", "apt-cache") for n, _ in cmds)
-            if uses and ("apt-get", "update") not in cmds and ("apt", "update") not in cmds:
-                return True
-    return False
+    last = ctx.per_stage("last apt without update", _last_apt_without_update)
+    return any(last[st.index] > (ins.start_line if st is stage else 0)
+               for st in ctx.followers(stage))
+
+
+def _last_apt_without_update(stage: Stage) -> int:
+    """The line of the stage's last RUN using apt without updating its lists (0: none)."""
+    found = 0
+    for later in stage.instructions:
+        if later.keyword != "RUN":
+            continue
+        script = iw_rules.script_of(later)
+        cmds = [(os.path.basename(c.name), c.subcommand) for c in script.commands]
+        uses = any(n in ("apt-get", "apt", "apt-cache") for n, _ in cmds)
+        if uses and ("apt-get", "update") not in cmds and ("apt", "update") not in cmds:
+            found = later.start_line
+    return found
 
 
 def _npm_ci(ctx: _Ctx, ins: Instruction) -> Edit | None:
@@ -389,9 +484,13 @@ def _cd_to_workdir(ctx: _Ctx, ins: Instruction) -> Edit | None:
 
 def _workdir_before(ctx: _Ctx, stage: Stage, ins: Instruction) -> str | None:
     """The working directory in force at ``ins``, when the Dockerfile itself sets it."""
+    table = ctx.per_stage("workdirs", lambda st: [i for i in st.instructions
+                                                  if i.keyword == "WORKDIR"])
     for st in iw_rules.stage_chain(ctx.df, stage):
-        workdirs = [i for i in st.instructions if i.keyword == "WORKDIR"
-                    and (st is not stage or i.start_line < ins.start_line)]
+        workdirs: list[Instruction] = table[st.index]
+        if st is stage:
+            workdirs = workdirs[:bisect.bisect_left(workdirs, ins.start_line,
+                                                    key=lambda i: i.start_line)]
         if workdirs:
             path = workdirs[-1].args.strip()
             if "$" in path or not path.startswith("/") or _SHELL_META.search(path):

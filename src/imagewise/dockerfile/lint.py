@@ -47,6 +47,7 @@ def lint_dockerfile(df: Dockerfile, config: LintConfig | None = None, *,
     out: list[Finding] = []
     seen: set[tuple[str, int, str]] = set()
     builtin = all_rules()
+    ends = {i.start_line: i.end_line for i in df.instructions}  # one look-up per finding
     clash = {r.id for r in builtin} & {r.id for r in cfg.custom_rules}
     if clash:
         from imagewise.errors import ConfigError
@@ -66,15 +67,13 @@ def lint_dockerfile(df: Dockerfile, config: LintConfig | None = None, *,
                 continue
             seen.add(key)
             out.append(_finding(rule, severity, hit.line, hit.message, hit.column,
-                                hit.end_line, df))
+                                hit.end_line or ends.get(hit.line, hit.line), df))
     out.sort(key=lambda f: (f.location.line, f.rule))
     return out
 
 
 def _finding(rule: Rule, severity: Severity, line: int, message: str, column: int,
              end_line: int, df: Dockerfile) -> Finding:
-    if not end_line:
-        end_line = next((i.end_line for i in df.instructions if i.start_line == line), line)
     return Finding(
         rule=rule.id, severity=severity, title=rule.info.title,
         message=message or rule.info.title,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from imagewise.record import Record
 
@@ -51,7 +52,8 @@ class Instruction(Record):
 
     __slots__ = ("keyword", "original", "start_line", "end_line", "args", "arguments", "flags",  # noqa: RUF023
                  "flag_list", "heredocs", "comments", "comment_lines", "pairs", "inner",
-                 "stage_index")
+                 "stage_index", "script_memo")
+    _uncompared = _unshown = ("script_memo",)
     _unhashed = ("flags",)
     keyword: str
     original: str
@@ -67,6 +69,9 @@ class Instruction(Record):
     pairs: tuple[tuple[str, str | None], ...]
     inner: Instruction | None
     stage_index: int
+    #: the shell model of a RUN once :func:`iw_rules.script_of` parsed it (one parse per RUN
+    #: however many rules ask; not part of the value, and never carried into a copy)
+    script_memo: Any
 
     def __init__(self, keyword: str, original: str, start_line: int, end_line: int,
                  args: str = "", arguments: str | tuple[str, ...] = "",
@@ -74,7 +79,7 @@ class Instruction(Record):
                  flag_list: tuple[tuple[str, str], ...] = (), heredocs: tuple[Heredoc, ...] = (),
                  comments: tuple[str, ...] = (), comment_lines: tuple[int, ...] = (),
                  pairs: tuple[tuple[str, str | None], ...] = (), inner: Instruction | None = None,
-                 stage_index: int = -1) -> None:
+                 stage_index: int = -1, script_memo: Any = None) -> None:
         self.keyword = keyword
         self.original = original
         self.start_line = start_line
@@ -89,6 +94,7 @@ class Instruction(Record):
         self.pairs = pairs
         self.inner = inner
         self.stage_index = stage_index
+        self.script_memo = None  # a copy (``replace``) may change the script: parse it again
 
     @property
     def is_exec_form(self) -> bool:

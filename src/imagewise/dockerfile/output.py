@@ -1,19 +1,20 @@
-"""Renderers for Dockerfile lint findings: tty, json, sarif, checkstyle, gitlab.
+"""Renderers for Dockerfile lint findings: table (the terminal's), json, sarif, checkstyle,
+gitlab; ``encoders.LINT`` declares them.
 
-Each renderer takes the one ``Finding`` model (plus the declared ``RuleInfo`` table and, for tty,
-the file texts) and returns a string. No renderer builds findings or decides what fails.
+Each renderer takes the one ``Finding`` model (plus the declared ``RuleInfo`` table and, for the
+table, the file texts) and returns a string (the json body: a dict, the envelope is the
+encoder's). No renderer builds findings or decides what fails.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from imagewise.findings import Finding, RuleInfo, Severity
+from imagewise.textsafe import safe
 
-SCHEMA = "imagewise/lint/v1"
-FORMATS = ("tty", "json", "sarif", "checkstyle", "gitlab")
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 _SECURITY_SEVERITY = {Severity.ERROR: "8.0", Severity.WARNING: "5.5", Severity.INFO: "3.0",
                       Severity.STYLE: "1.0", Severity.IGNORE: "0.0"}
@@ -32,18 +33,10 @@ _MAX_SNIPPET_LINES = 6
 
 def render(findings: Sequence[Finding], fmt: str, *, rules: Mapping[str, RuleInfo] | None = None,
            sources: Mapping[str, str] | None = None, color: bool = False) -> str:
-    """Render ``findings`` in format ``fmt`` (one of ``FORMATS``)."""
-    renderer: dict[str, Callable[..., str]] = {
-        "tty": render_tty, "json": render_json, "sarif": render_sarif,
-        "checkstyle": render_checkstyle, "gitlab": render_gitlab,
-    }
-    if fmt not in renderer:
-        from imagewise.errors import UsageError
+    """Render ``findings`` in format ``fmt`` (an id or alias of ``encoders.LINT``)."""
+    from imagewise.encoders import LINT
 
-        raise UsageError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    if fmt == "tty":
-        return render_tty(findings, sources=sources or {}, color=color)
-    return renderer[fmt](findings, rules=rules or {})
+    return LINT.encode(fmt, findings, rules=rules or {}, sources=sources or {}, color=color)
 
 
 def _sorted(findings: Sequence[Finding]) -> list[Finding]:
@@ -59,9 +52,9 @@ def finding_json(f: Finding) -> dict[str, Any]:
             "message": f.message, "fix": f.fix}
 
 
-def render_json(findings: Sequence[Finding], rules: Mapping[str, RuleInfo] | None = None) -> str:
-    doc = {"schema": SCHEMA, "findings": [finding_json(f) for f in _sorted(findings)]}
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+def findings_json(findings: Sequence[Finding]) -> dict[str, Any]:
+    """The body of lint's JSON document (the envelope is ``encoders.LINT``'s)."""
+    return {"findings": [finding_json(f) for f in _sorted(findings)]}
 
 
 # -- sarif ----------------------------------------------------------------------------------------
@@ -220,7 +213,8 @@ def render_tty(findings: Sequence[Finding], sources: Mapping[str, str] | None = 
     """Compiler-style output: ``file:line:col: severity RULE: message``, the offending lines
     with a caret underline, and the fix hint."""
     sources = sources or {}
-    split = {name: text.splitlines() for name, text in sources.items()}
+    # lines as the parser counts them (split() would also break at \f, \x1c, \x85, ...)
+    split = {name: [ln.rstrip("\r") for ln in text.split("\n")] for name, text in sources.items()}
     out: list[str] = []
     ordered = _sorted(findings)
     for f in ordered:
@@ -238,7 +232,8 @@ def _tty_one(f: Finding, lines: list[str] | None, color: bool) -> list[str]:
     loc = f.location
     line, col = max(loc.line, 1), max(loc.column, 1)
     sev = _paint(str(f.severity), _COLOR[f.severity], color)
-    head = f"{_paint(f'{loc.file}:{line}:{col}:', _BOLD, color)} {sev} {f.rule}: {f.message}"
+    head = (f"{_paint(f'{safe(loc.file)}:{line}:{col}:', _BOLD, color)} {sev} {safe(f.rule)}: "
+            f"{safe(f.message)}")
     out = [head]
     if lines and 0 < loc.line <= len(lines):
         end = min(max(loc.end_line, loc.line), len(lines))
@@ -246,15 +241,16 @@ def _tty_one(f: Finding, lines: list[str] | None, color: bool) -> list[str]:
         width = len(str(shown[-1]))
         gutter = _paint(" " * width + " |", _DIM, color)
         for n in shown:
-            text = lines[n - 1].replace("\t", "    ")
+            text = safe(lines[n - 1], lines=True).replace("\t", "    ")
             out.append(f"{_paint(f'{n:>{width}} |', _DIM, color)} {text}")
             if n == loc.line:
-                shown_col = len(lines[n - 1][:col - 1].replace("\t", "    ")) + 1
+                before = safe(lines[n - 1][:col - 1], lines=True)
+                shown_col = len(before.replace("\t", "    ")) + 1
                 out.append(f"{gutter} {_caret(text, shown_col, color, f.severity)}")
         if end > shown[-1]:
             out.append(f"{gutter} ... {end - shown[-1]} more line(s)")
     if f.fix:
-        out.append(f"  {_paint('fix:', _BOLD, color)} {f.fix}")
+        out.append(f"  {_paint('fix:', _BOLD, color)} {safe(f.fix)}")
     return out
 
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import IO
 
 from imagewise.dockerfile.expand import expand
 from imagewise.dockerfile.model import Dockerfile, Heredoc, Instruction, Stage
@@ -54,6 +55,34 @@ _KNOWN_DIRECTIVES = frozenset({"syntax", "escape", "check"})
 _HEREDOC = re.compile(r"^(\d*)<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\3$")
 
 
+#: the largest Dockerfile lint and fix accept, in bytes (``parse`` counts characters). Real ones
+#: are tens of KB; lint's time and memory grow linearly with the size (benchmarks/lint_scale.py
+#: measures them), so a bigger file is refused at once rather than after minutes of work.
+MAX_DOCKERFILE_BYTES = 8 << 20
+
+
+def check_size(size: int, filename: str) -> None:
+    """Raise :class:`DockerfileSyntaxError` when ``size`` is over :data:`MAX_DOCKERFILE_BYTES`."""
+    if size > MAX_DOCKERFILE_BYTES:
+        raise DockerfileSyntaxError(
+            f"larger than {MAX_DOCKERFILE_BYTES >> 20} MiB, the most imagewise reads as a "
+            "Dockerfile (is it the right file?)", filename)
+
+
+def read_limited(stream: IO[bytes]) -> bytes:
+    """Read a Dockerfile's bytes, stopping one byte past the limit (:func:`check_size` then
+    refuses it): a huge file or endless stdin is never read whole."""
+    chunks: list[bytes] = []
+    total = 0
+    while total <= MAX_DOCKERFILE_BYTES:
+        chunk = stream.read(min(1 << 20, MAX_DOCKERFILE_BYTES + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
 class _Cursor:
     __slots__ = ("lines", "filename", "escape", "i", "comments")  # noqa: RUF023
 
@@ -66,7 +95,9 @@ class _Cursor:
 
 
 def parse(text: str, filename: str = "Dockerfile") -> Dockerfile:
-    """Parse Dockerfile ``text``; raises ``DockerfileSyntaxError`` (with line) on bad input."""
+    """Parse Dockerfile ``text``; raises ``DockerfileSyntaxError`` (with line) on bad input
+    and when ``text`` is over :data:`MAX_DOCKERFILE_BYTES` characters."""
+    check_size(len(text), filename)
     text = text.removeprefix("\ufeff")
     lines = [ln.rstrip("\r") for ln in text.split("\n")]
     if lines and lines[-1] == "" and text.endswith("\n"):

@@ -150,11 +150,31 @@ def _parser() -> Any:
         import tree_sitter
 
         if not _language:
-            import tree_sitter_bash
-
-            _language.append(tree_sitter.Language(tree_sitter_bash.language()))
+            _language.append(tree_sitter.Language(_bash_grammar()))
         parser = _local.parser = tree_sitter.Parser(_language[0])
     return parser
+
+
+def _bash_grammar() -> Any:
+    """tree-sitter-bash's compiled grammar (a language pointer), read from the package's
+    extension module directly: the package's ``__init__`` imports ``importlib.resources`` for
+    highlight queries we never use, which cost more than the rest of a lint run's imports."""
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("tree_sitter_bash")
+    where = os.path.dirname(spec.origin) if spec is not None and spec.origin else ""
+    names = sorted(n for n in os.listdir(where) if n.startswith("_binding.")
+                   and n.endswith((".so", ".pyd"))) if where else []
+    binding = importlib.util.spec_from_file_location("tree_sitter_bash._binding",
+                                                     os.path.join(where, names[0])) if names else None
+    if binding is None or binding.loader is None:  # laid out otherwise: the ordinary import
+        import tree_sitter_bash
+
+        return tree_sitter_bash.language()
+    module = importlib.util.module_from_spec(binding)
+    binding.loader.exec_module(module)
+    return module.language()
 
 
 def _parse(text: str, depth: int, out: list[Command]) -> tuple[bool, bool]:

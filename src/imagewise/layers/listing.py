@@ -61,7 +61,7 @@ class FileListing:
 
     def to_json(self, image: Image | None = None) -> dict[str, Any]:
         doc: dict[str, Any] = {
-            "schema": "imagewise/files/v1", "reference": self.reference, "digest": self.digest,
+            "reference": self.reference, "digest": self.digest,
             "platform": self.platform, "layer": None, "files": [r.to_json() for r in self.rows],
         }
         if self.layer is not None and image is not None:
@@ -105,3 +105,32 @@ def list_files(image: Image, layer: int | None = None,
         rows = tuple(FileRow(shown(c.path), c.kind, c.size, c.mode, c.uid, c.gid, shown(c.linkname),
                              change=c.change) for c in changes)
     return FileListing(image.reference, str(image.digest), str(image.platform), index, rows)
+
+
+_MARK = {"added": "+", "modified": "~", "deleted": "-"}
+
+
+def _show(name: str) -> str:
+    """A tar name for a terminal: control characters and bytes that are not UTF-8 escaped."""
+    from imagewise.textsafe import safe
+
+    return safe(name)
+
+
+def render_table(listing: FileListing) -> str:
+    """``ls -l``-like lines; a layer's changes are marked ``+`` added, ``~`` modified, ``-``
+    deleted."""
+    from imagewise.units import format_size
+
+    lines = []
+    for r in listing.rows:
+        name = _show(r.path)
+        if r.kind.value == "symlink":
+            name = f"{name} -> {_show(r.linkname)}"
+        elif r.kind.value == "hardlink":
+            name = f"{name} link to {_show(r.linkname)}"
+        owner = f"{r.uid}:{r.gid}"
+        size = format_size(r.size) if r.kind.value == "file" else "-"
+        mark = f"{_MARK.get(r.change, ' ')} " if listing.layer is not None else ""
+        lines.append(f"{mark}{r.permissions} {owner:>11} {size:>9}  {name}")
+    return "\n".join(lines)

@@ -42,8 +42,13 @@ from imagewise.sources.blobio import Region
 
 #: bytes hashed per step: each step releases the GIL, and taking it back can wait a whole
 #: switch interval (5 ms) behind the walking thread, so steps are large; cancellation is checked
-#: between steps
-HASH_STEP = 64 << 20
+#: between steps, and the pages of a step are let go after it (``release``): a hashing thread
+#: keeps at most one step of the archive resident (16 MiB: 64 cost a warm ``check`` of a 300k-file
+#: image 35 MB more peak memory and measured no faster)
+HASH_STEP = 16 << 20
+#: a walk or a hash lets go of the mapped pages behind it in steps of this many bytes
+RELEASE_STEP = 8 << 20
+_DONTNEED: int | None = getattr(mmap, "MADV_DONTNEED", None)
 #: background hashing threads
 WORKERS = max(1, min(2, os.cpu_count() or 1))
 
@@ -118,6 +123,7 @@ class MappedRegion:
         self.buffer: Any = b""
         self.mapped = False
         self._map: mmap.mmap | None = None
+        self._released = 0  # pages of the map before this offset were let go (``release``)
         self._fd = os.open(region.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         try:
             self._open(region)
@@ -152,6 +158,20 @@ class MappedRegion:
                 self.close()
                 raise ImageFormatError(f"{self.region.path}: archive is being changed by "
                                        "another process while it is read")
+
+    def release(self, offset: int) -> None:
+        """The reader has passed ``offset`` (of the region): drop the map's pages before it from
+        this process's resident set, ``RELEASE_STEP`` at a time. The page cache keeps them and a
+        later read faults them back in, so this is always safe; without it, walking a layer of
+        a million small files would keep every page of headers it touched resident."""
+        m = self._map
+        if m is None or _DONTNEED is None:
+            return
+        end = self.start + offset
+        end -= end % mmap.PAGESIZE
+        if end - self._released >= RELEASE_STEP:
+            m.madvise(_DONTNEED, self._released, end - self._released)
+            self._released = end
 
     def close(self) -> None:
         if self._map is not None:
@@ -194,6 +214,7 @@ def feed_region(region: Region, update: Callable[[Any], object],
                 m.check()
                 with view[pos: min(pos + HASH_STEP, end)] as part:
                     update(part)
+                m.release(min(pos + HASH_STEP, end) - m.start)
     return True
 
 

@@ -323,13 +323,17 @@ class _Advance:
     each call also checks that the mapped file is still safe to read (``MappedRegion.check``)."""
 
     def __init__(self, reporter: progress.Reporter, key: str,
-                 check: Callable[[], None] | None = None) -> None:
+                 check: Callable[[], None] | None = None,
+                 release: Callable[[int], None] | None = None) -> None:
         self.reporter, self.key, self.done = reporter, key, 0
         self.check = check
+        self.release = release  # lets the map's pages behind the walk go (memory)
 
     def __call__(self, offset: int) -> None:
         if self.check is not None:
             self.check()
+        if self.release is not None:
+            self.release(offset)
         if offset > self.done:
             self.reporter.advance(self.key, offset - self.done)
             self.done = offset
@@ -400,13 +404,12 @@ def _one_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Rep
             checks.start(layer, stored=True)
         reporter.advance(key, layer.size)
     else:
-        records: list[Any] = []
         rec: Callable[[Entry], None] | None = None
         if cache is not None:
-            from imagewise.cache import LayerCache as _LC
+            from imagewise.cache import PackedEntries
 
-            def rec(e: Entry) -> None:
-                records.append(_LC.record(e))
+            packed = PackedEntries()  # compact: a layer's records wait for its digest check
+            rec = packed.add
 
         verified = checks.start(layer)
         region = checks.region(layer)
@@ -420,13 +423,14 @@ def _one_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Rep
                 if layer.diff_id is not None and str(layer.diff_id) != actual:
                     raise _diff_mismatch(layer, actual)
             with MappedRegion(region) as m:
-                advance = _Advance(reporter, key, m.check)
+                advance = _Advance(reporter, key, m.check, m.release)
                 visit_entries(walk_buffer(m.buffer, m.start, digest, origin=region), visitors,
                               spool, rec, advance)
                 advance(layer.size)
         else:
             actual = _stream_layer(layer, visitors, reporter, key, spool, rec, checks.diff_ids)
         if cache is not None and actual is not None:
+            records = packed.compress()
             results = [(v.name, v.version, v.layer_result(i, layer))
                        for v in visitors if v.cacheable and _content_cached(v)]
             diff_id = actual
@@ -514,8 +518,9 @@ def _replay(layer: Layer, visitors: Sequence[Visitor], cache: LayerCache, digest
             raise ImagewiseError(
                 f"layer cache record of {v.name} for {ckey} is unusable ({type(e).__name__}); "
                 f"remove {cache.root} or run with --no-cache") from e
-    for r in records:
-        entry = cache.replay(r)
+    records.reverse()  # popped in order: each record goes as the visitors' state grows
+    while records:
+        entry = cache.replay(records.pop())
         for v in visitors:
             v.visit(entry)
     cache.hits += 1

@@ -1,19 +1,17 @@
 """SBOM renderers: imagewise JSON, a table, CycloneDX JSON and SPDX JSON (the last two through
-the official ``cyclonedx-python-lib`` and ``spdx-tools``, imported only when asked for)."""
+the official ``cyclonedx-python-lib`` and ``spdx-tools``, imported only when asked for);
+``encoders.SBOM`` declares them."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from imagewise.sbom.catalog import Catalog
 
-FORMATS = ("table", "json", "cyclonedx-json", "spdx-json")
-SCHEMA = "imagewise/sbom/v1"
-
 
 def to_json_doc(cat: Catalog) -> dict[str, Any]:
-    doc: dict[str, Any] = {"schema": SCHEMA, "source": cat.source,
+    """The body of the SBOM's imagewise JSON document (the envelope is ``encoders.SBOM``'s)."""
+    doc: dict[str, Any] = {"source": cat.source,
                            "distro": cat.distro.to_json() if cat.distro else None,
                            "base_layers": cat.base_layers, "base_rule": cat.base_rule,
                            "packages": [p.to_json() for p in cat.packages],
@@ -21,15 +19,14 @@ def to_json_doc(cat: Catalog) -> dict[str, Any]:
     return doc
 
 
-def render_json(cat: Catalog) -> str:
-    return json.dumps(to_json_doc(cat), indent=2) + "\n"
-
-
 def render_table(cat: Catalog) -> str:
     from io import StringIO
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from imagewise.textsafe import safe
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     for col in ("NAME", "VERSION", "TYPE", "LAYER", "BASE"):
@@ -38,11 +35,11 @@ def render_table(cat: Catalog) -> str:
         loc = p.introduced_by
         layer = "" if loc is None or loc.layer_index is None else str(loc.layer_index)
         base = {True: "base", False: "app", None: ""}[p.from_base]
-        table.add_row(p.name, p.version, p.type, layer, base)
+        table.add_row(*(Text(safe(c)) for c in (p.name, p.version, p.type)), layer, base)
     buf = StringIO()
     console = Console(file=buf, width=160, color_system=None)
     console.print(table)
-    distro = f"{cat.distro.pretty_name or cat.distro.label}" if cat.distro else "unknown distro"
+    distro = safe(cat.distro.pretty_name or cat.distro.label) if cat.distro else "unknown distro"
     summary = f"{len(cat.packages)} packages; {distro}"
     if cat.skipped:
         summary += f"; {len(cat.skipped)} files skipped (see --format json)"
@@ -51,18 +48,7 @@ def render_table(cat: Catalog) -> str:
 
 
 def render(cat: Catalog, fmt: str) -> str:
-    if fmt == "json":
-        return render_json(cat)
-    if fmt == "table":
-        return render_table(cat)
-    if fmt == "cyclonedx-json":
-        from imagewise.sbom.cyclonedx import render_cyclonedx
+    """``cat`` in format ``fmt`` (an id or alias of ``encoders.SBOM``)."""
+    from imagewise.encoders import SBOM
 
-        return render_cyclonedx(cat)
-    if fmt == "spdx-json":
-        from imagewise.sbom.spdx import render_spdx
-
-        return render_spdx(cat)
-    from imagewise.errors import UsageError
-
-    raise UsageError(f"unknown SBOM format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return SBOM.encode(fmt, cat)

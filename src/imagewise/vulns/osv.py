@@ -179,8 +179,10 @@ def parse_record(doc: dict[str, Any]) -> Record:
         raise InvalidRecord(f"not an OSV record (a JSON/YAML {_kind(doc).split()[-1]}, "
                             "not an object)")
     rid = doc.get("id")
-    if not isinstance(rid, str) or not rid:
+    if rid is None or rid == "":
         raise InvalidRecord("not an OSV record (no 'id')")
+    if not isinstance(rid, str):
+        raise InvalidRecord(f"not an OSV record: 'id' is {_kind(rid)}, not a string")
     if not _ID.match(rid):
         raise InvalidRecord(f"record {rid[:80]!r}: 'id' is not an OSV identifier")
     where = f"record {rid}"

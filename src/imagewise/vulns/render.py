@@ -1,4 +1,5 @@
-"""Renderers of a ScanResult: ``json`` (imagewise/scan/v1), ``sarif`` (2.1.0) and ``table``."""
+"""Renderers of a ScanResult: ``json`` (the body of imagewise's scan document), ``sarif``
+(2.1.0) and ``table``; ``encoders.SCAN`` declares them."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from imagewise.vulns.matching import Vulnerability
 from imagewise.vulns.scan import ScanResult, secret_level
 from imagewise.vulns.severity import level_rank
 
-FORMATS = ("table", "json", "sarif")
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 _SARIF_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note",
                 "negligible": "note", "unknown": "warning"}
@@ -21,16 +21,14 @@ _SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": 
 
 
 def render(result: ScanResult, fmt: str) -> str:
-    if fmt == "json":
-        return render_json(result)
-    if fmt == "sarif":
-        return render_sarif(result)
-    return render_table(result)
+    """``result`` in format ``fmt`` (an id or alias of ``encoders.SCAN``)."""
+    from imagewise.encoders import SCAN
+
+    return SCAN.encode(fmt, result)
 
 
 def to_json(result: ScanResult) -> dict[str, Any]:
     return {
-        "schema": "imagewise/scan/v1",
         "source": result.source,
         "distro": result.distro,
         "packages": len(result.packages),
@@ -52,10 +50,6 @@ def to_json(result: ScanResult) -> dict[str, Any]:
         ],
         "warnings": list(result.warnings),
     }
-
-
-def render_json(result: ScanResult) -> str:
-    return json.dumps(to_json(result), indent=2) + "\n"
 
 
 def vulnerability_sarif(
@@ -128,13 +122,16 @@ def render_table(result: ScanResult) -> str:
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from imagewise.textsafe import safe
 
     buf = StringIO()
     con = Console(file=buf, width=140, color_system=None)
-    con.print(f"{result.source}: {len(result.packages)} packages"
-              + (f", {result.distro}" if result.distro else ""))
+    con.print(Text(safe(f"{result.source}: {len(result.packages)} packages"
+                        + (f", {result.distro}" if result.distro else ""))))
     if not result.vulns_scanned:
-        con.print(f"[bold]{result.db_note}[/bold]")
+        con.print(Text(safe(result.db_note), style="bold"))
     elif result.vulnerabilities:
         t = Table(title="Vulnerabilities", show_lines=False)
         for col in ("ID", "Package", "Version", "Type", "Severity", "Fixed in", "Origin",
@@ -145,8 +142,9 @@ def render_table(result: ScanResult) -> str:
             layer = v.package.introduced_by
             if layer is not None and layer.layer_index is not None:
                 origin = f"{origin} (layer {layer.layer_index})".strip()
-            t.add_row(v.id, v.package.name, v.version, v.package.type, v.severity,
-                      ", ".join(v.fixed_versions) or "-", origin, ", ".join(v.aliases[:3]))
+            t.add_row(*(Text(safe(c)) for c in (
+                v.id, v.package.name, v.version, v.package.type, v.severity,
+                ", ".join(v.fixed_versions) or "-", origin, ", ".join(v.aliases[:3]))))
         con.print(t)
     else:
         con.print("No known vulnerabilities.")
@@ -156,8 +154,9 @@ def render_table(result: ScanResult) -> str:
             t.add_column(col)
         for f in result.secrets:
             loc = f.location
-            t.add_row(f.rule, "" if loc.layer_index is None else str(loc.layer_index), loc.path,
-                      str(loc.line or ""), f.extra.get("masked", ""),
+            t.add_row(f.rule, "" if loc.layer_index is None else str(loc.layer_index),
+                      Text(safe(loc.path or "")), str(loc.line or ""),
+                      Text(safe(f.extra.get("masked", ""))),
                       "removed in a later layer" if f.extra.get("removed_later") else "")
         con.print(t)
     elif result.secrets_scanned:

@@ -127,7 +127,7 @@ class DBStatus:
     def to_json(self) -> dict[str, Any]:
         age = self.age_days()
         return {
-            "schema": "imagewise/db-status/v1", "path": str(self.path), "records": self.records,
+            "path": str(self.path), "records": self.records,
             "withdrawn": self.withdrawn, "ecosystems": self.per_ecosystem,
             "sources": [{"path": p, "imported_at": t, "records": n} for p, t, n in self.sources],
             "newest_modified": self.newest_modified, "last_import": self.last_import,

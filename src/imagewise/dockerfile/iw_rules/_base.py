@@ -4,6 +4,7 @@ registration into the lint engine's rule table.
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -107,9 +108,14 @@ def finding(rid: str, df: Dockerfile, ins: Instruction | None, message: str,
 def script_of(ins: Instruction) -> Script:
     """The shell commands a RUN runs (exec form: its argv as one command)."""
     ins = ins.effective
-    if ins.is_exec_form:  # no shell: the argv is the command (the parser is not even loaded)
-        return script_from_argv(tuple(ins.arguments))
-    return parse_shell(ins.shell_script)
+    script: Script | None = ins.script_memo
+    if script is None:
+        if ins.is_exec_form:  # no shell: the argv is the command (the parser is not even loaded)
+            script = script_from_argv(tuple(ins.arguments))
+        else:
+            script = parse_shell(ins.shell_script)
+        ins.script_memo = script  # a cache on the instruction, not part of its value
+    return script
 
 
 def runs(stage: Stage) -> Iterator[tuple[Instruction, Script]]:
@@ -136,15 +142,33 @@ POSIX_SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "bu
 
 def posix_shell_at(df: Dockerfile, stage: Stage, line: int) -> bool:
     """Whether RUNs at ``line`` of ``stage`` run in a POSIX shell (no SHELL to pwsh/cmd)."""
+    table = _stage_shells(df)
     for st in stage_chain(df, stage):
-        shells = [i for i in st.instructions if i.keyword == "SHELL"
-                  and (st is not stage or i.start_line < line)]
+        shells = table.get(st.index, [])
+        if st is stage:
+            shells = shells[:bisect.bisect_left(shells, line, key=lambda i: i.start_line)]
         if shells:
             argv = shells[-1].arguments
             if not isinstance(argv, tuple) or not argv:
                 return False
             return os.path.basename(argv[0]).lower() in POSIX_SHELLS
     return True
+
+
+_shells_of: tuple[Dockerfile | None, dict[int, list[Instruction]]] = (None, {})
+
+
+def _stage_shells(df: Dockerfile) -> dict[int, list[Instruction]]:
+    """The SHELL instructions of each stage of ``df`` (by index, in order), found once per
+    Dockerfile: rules ask for every RUN, and a scan each time made lint quadratic."""
+    global _shells_of
+    known, table = _shells_of
+    if known is not df:
+        table = {}
+        for st in df.stages:
+            table[st.index] = [i for i in st.instructions if i.keyword == "SHELL"]
+        _shells_of = (df, table)
+    return table
 
 
 def stage_chain(df: Dockerfile, stage: Stage) -> list[Stage]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from imagewise.dockerfile.context import LintContext, Run
 from imagewise.dockerfile.expand import expand
@@ -36,7 +36,7 @@ def _rpm_version_like(pkg: str) -> bool:
     return all(_VERSION_CHAR.match(p) for p in rest) and any(p[:1].isdigit() for p in rest)
 
 
-def _rpm_unpinned(cmd: Command, names: tuple[str, ...], env: dict[str, str | None]) -> bool:
+def _rpm_unpinned(cmd: Command, names: tuple[str, ...], env: Mapping[str, str | None]) -> bool:
     if cmd.name not in names or "install" not in cmd.args:
         return False
     if "group" in cmd.args or "groupinstall" in cmd.args:
