@@ -1,7 +1,8 @@
 """Guards on the tree itself: no dead code (vulture, with the small allow-list in
 tests/vulture_allowlist.py and the functions the library names in ``"module:function"`` strings),
-and no test module importing another test module (shared helpers live in helper modules such as
-analysis_support.py, or in fixture plugins listed in conftest)."""
+no test module importing another test module (shared helpers live in helper modules such as
+analysis_support.py, or in fixture plugins listed in conftest), and ``ruff check`` and
+``ruff format --check`` clean on src and tests with pyproject.toml's settings."""
 
 from __future__ import annotations
 
@@ -111,3 +112,32 @@ def test_no_test_module_imports_another() -> None:
             offenders[str(path.relative_to(ROOT))] = sorted(set(bad))
     assert offenders == {}, ("move shared helpers into a helper module (no test_ prefix) or a "
                              f"fixture plugin listed in conftest: {offenders}")
+
+
+def ruff(*args: str) -> subprocess.CompletedProcess[str]:
+    """ruff with the rules and format of pyproject.toml (run from the root)."""
+    return subprocess.run([sys.executable, "-m", "ruff", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+def test_ruff_check_is_clean() -> None:
+    proc = ruff("check", "--no-cache", "--output-format", "concise", "src", "tests")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_tree_is_formatted() -> None:
+    proc = ruff("format", "--no-cache", "--check", "src", "tests")
+    assert proc.returncode == 0, (
+        "run `ruff format src tests` (the format is pyproject.toml's [tool.ruff.format]):\n"
+        + proc.stdout + proc.stderr)
+
+
+def test_ruff_guards_can_fail(tmp_path: Path) -> None:
+    """Both ruff runs use the project settings and report a badly formatted, unused import."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("import os\nx = {'a':1}\n")
+    settings = ["--config", str(ROOT / "pyproject.toml"), "--no-cache"]
+    check = ruff("check", *settings, "--output-format", "concise", str(bad))
+    assert check.returncode == 1 and "F401" in check.stdout, check.stdout + check.stderr
+    fmt = ruff("format", *settings, "--diff", str(bad))
+    assert fmt.returncode == 1 and "+x = {\"a\": 1}" in fmt.stdout, fmt.stdout + fmt.stderr
