@@ -9,7 +9,7 @@ Images (built once into the cache dir, OCI layouts with gzip layers):
 * ``debian-full``: the same plus Debian's python3-pip/requests/yaml, nodejs, npm, curl and git
   (Debian-packaged Python distributions and hundreds of Node.js modules);
 * ``alpine-apps``: Alpine 3.20 minirootfs + Python, npm, Java and Go (dive) layers + a layer
-  deleting two packages (the builder of tests/test_sbom_syft.py);
+  deleting two packages (the builder of tests/sbom_images.py);
 * ``debian-apps``: the Debian base + the real ``*.dist-info``/``*.egg-info`` metadata of this
   Python's site-packages + a real ``node_modules`` from ``npm install`` (needs npm) + the syft
   and dive Go executables;
@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from fixtures_images import CREATED, TarFile, build_image, tar_bytes, write_oci_layout
-from test_sbom_syft import SYFT_TYPES, apps_image, go_binary
+from sbom_images import SYFT_TYPES, apps_image, go_binary
 
 DEFAULT_CACHE = Path(os.environ.get("IMAGEWISE_BENCH_CACHE", Path.home() / ".cache" / "imagewise-bench"))
 

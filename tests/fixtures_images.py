@@ -138,10 +138,6 @@ class BuiltImage:
         return json.loads(self.manifest)
 
     @property
-    def config_doc(self) -> dict[str, Any]:
-        return json.loads(self.config)
-
-    @property
     def layer_digests(self) -> list[str]:
         return [x["digest"] for x in self.manifest_doc["layers"]]
 

@@ -3,23 +3,14 @@ dive corpus image whose values dive's tests assert (../shared/corpora/dive/EXPEC
 
 from __future__ import annotations
 
-import io
 import math
 
 import pytest
+from analysis_support import D, L, O, S, W, e
 from conftest import corpus
 
 from imagewise.analysis.dive import DiveEfficiency, DiveFigures
-from imagewise.layers.model import Entry, Kind
-
-F, D, W, O, L, S = Kind.FILE, Kind.DIR, Kind.WHITEOUT, Kind.OPAQUE, Kind.HARDLINK, Kind.SYMLINK
-
-
-def e(path: str, kind: Kind = F, size: int = 0, data: bytes | None = None, **kw: object) -> Entry:
-    if data is not None:
-        size = len(data)
-        return Entry(path, kind, size, _opener=lambda: io.BytesIO(data), **kw)  # type: ignore[arg-type]
-    return Entry(path, kind, size, **kw)  # type: ignore[arg-type]
+from imagewise.layers.model import Entry
 
 
 def run(layers: list[list[Entry]]) -> DiveFigures:

@@ -5,34 +5,12 @@ from __future__ import annotations
 import io
 import random
 
-from test_analysis_dive import D, L, O, S, W, e
+from analysis_support import D, L, O, S, W, analyse, e
 
-from imagewise.analysis.attribution import LayerRef, short_instruction
-from imagewise.analysis.dive import DiveEfficiency
+from imagewise.analysis.attribution import short_instruction
 from imagewise.analysis.model import ImageAnalysis
-from imagewise.analysis.overlay import OverlayState
-from imagewise.analysis.run import build_analysis
 from imagewise.encoders import ANALYSIS
-from imagewise.layers.model import Entry, Kind
-
-
-def analyse(layers: list[list[Entry]], commands: list[str] | None = None,
-            hash_min_bytes: int = 64 * 1024) -> ImageAnalysis:
-    dive, over = DiveEfficiency(), OverlayState(hash_min_bytes)
-    for i, entries in enumerate(layers):
-        for v in (dive, over):
-            v.begin_layer(i, None)
-        for entry in entries:
-            for v in (dive, over):
-                v.visit(entry)
-        for v in (dive, over):
-            v.end_layer(i, None)
-    commands = commands or [f"/bin/sh -c step {i}" for i in range(len(layers))]
-    refs = [LayerRef(i, f"sha256:{i:064x}", c) for i, c in enumerate(commands)]
-    a = build_analysis("test", "sha256:" + "0" * 64, dive, over, refs)
-    written = sum(x.size for layer in layers for x in layer if x.kind is Kind.FILE)
-    assert a.final_bytes + a.reclaimable_bytes == written  # the invariant, on every case
-    return a
+from imagewise.layers.model import Kind
 
 
 def rules(a: ImageAnalysis) -> dict[str, int]:

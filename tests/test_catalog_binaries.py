@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from fixtures_images import TarFile, build_image, tar_bytes, write_oci_layout
-from test_sbom_syft import go_binary, jar_bytes, our_purls, syft_purls, with_dirs
+from sbom_images import catalog_layers, go_binary, jar_bytes, our_purls, syft_purls, with_dirs
 
 from imagewise.sbom.catalogers.base import FileInfo
 from imagewise.sbom.catalogers.golang import (
@@ -241,8 +241,6 @@ def test_rpm_header_rejects_garbage() -> None:
 def test_go_inline_build_info_in_a_windows_exe(tmp_path: Path) -> None:
     """Inline (Go 1.18+) build info is found in any container format; .exe is selected without
     an x bit."""
-    from test_catalog_layers import _catalog
-
     sentinel = b"\x30\x77\xaf\x0c\x92\x74\x08\x02\x41\xe1\xc1\x07\xe6\xd6\x18\xe6"
     mod = b"path\tex.com/win\nmod\tex.com/win\tv2.0.1\th1:x=\ndep\tgolang.org/x/text\tv0.14.0\th1:y=\n"
     mod = sentinel + mod + sentinel
@@ -259,7 +257,7 @@ def test_go_inline_build_info_in_a_windows_exe(tmp_path: Path) -> None:
     body = b"MZ" + b"\0" * (0x2000 - 2) + header + uvarint(len(version)) + version \
         + uvarint(len(mod)) + mod + b"\0" * 4096
     layer = tar_bytes({"app/win.exe": TarFile(body, mode=0o644)})
-    cat = _catalog(tmp_path, [layer])
+    cat = catalog_layers(tmp_path, [layer])
     assert {(p.name, p.version, p.purl) for p in cat.packages} == {
         ("ex.com/win", "v2.0.1", "pkg:golang/ex.com/win@v2.0.1"),
         ("golang.org/x/text", "v0.14.0", "pkg:golang/golang.org/x/text@v0.14.0"),

@@ -7,14 +7,13 @@ import gzip
 from pathlib import Path
 
 from fixtures_images import (
-    CREATED,
     TarFile,
     alpine_rootfs,
     build_image,
     tar_bytes,
     write_docker_archive,
-    write_oci_layout,
 )
+from sbom_images import build_history, catalog_layers
 
 from imagewise.layers.model import Entry, Visitor
 from imagewise.sbom.catalog import Catalog, base_layer_count, catalog, catalog_from_visitor
@@ -31,21 +30,6 @@ def _meta(name: str, version: str) -> bytes:
     return f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
 
 
-def _history(n_base: int, n_app: int) -> list[dict[str, object]]:
-    h: list[dict[str, object]] = [{"created": CREATED, "created_by": f"/bin/sh -c #(nop) ADD f{i} in /"}
-                                  for i in range(n_base)]
-    h.append({"created": CREATED, "created_by": '/bin/sh -c #(nop)  CMD ["/bin/sh"]', "empty_layer": True})
-    h += [{"created": CREATED, "created_by": f"RUN step {i}"} for i in range(n_app)]
-    return h
-
-
-def _catalog(tmp_path: Path, layers: list[bytes], n_base: int = 1, name: str = "img") -> Catalog:
-    img = build_image(layers, history=_history(n_base, len(layers) - n_base), compression="")
-    ref = write_oci_layout(img, tmp_path / name, "t")
-    with open_source(ref) as src:
-        return catalog(src.image())
-
-
 def _keys(cat: Catalog) -> set[tuple[str, str, str]]:
     return {(p.type, p.name, p.version) for p in cat.packages}
 
@@ -53,7 +37,7 @@ def _keys(cat: Catalog) -> set[tuple[str, str, str]]:
 def test_rewritten_db_keeps_introducing_layer(tmp_path: Path) -> None:
     base = tar_bytes({"etc/os-release": OS_RELEASE, "lib/apk/db/installed": APK_A})
     app = tar_bytes({"lib/apk/db/installed": APK_AB_GAMMA})
-    cat = _catalog(tmp_path, [base, app])
+    cat = catalog_layers(tmp_path, [base, app])
     by_name = {p.name: p for p in cat.packages}
     assert set(by_name) == {"alpha", "beta", "gamma"}
     alpha, gamma = by_name["alpha"], by_name["gamma"]
@@ -83,7 +67,7 @@ def test_deleted_and_hidden_evidence_removes_packages(tmp_path: Path) -> None:
         "app/node_modules/y/package.json": b'{"name": "y", "version": "2.0.0"}',
         "opt/bin/tool/package.json": TarFile(kind="symlink", linkname="/dev/null"),
     })
-    cat = _catalog(tmp_path, [base, app])
+    cat = catalog_layers(tmp_path, [base, app])
     assert _keys(cat) == {("pypi", "keep", "1.0"), ("npm", "y", "2.0.0")}
 
 
@@ -91,7 +75,7 @@ def test_recreated_after_delete_counts_from_new_layer(tmp_path: Path) -> None:
     l0 = tar_bytes({META.format("a", "1"): _meta("a", "1")})
     l1 = tar_bytes({"usr/lib/python3.12/site-packages/.wh.a-1.dist-info": b""})
     l2 = tar_bytes({META.format("a", "1"): _meta("a", "1")})
-    cat = _catalog(tmp_path, [l0, l1, l2])
+    cat = catalog_layers(tmp_path, [l0, l1, l2])
     (pkg,) = cat.packages
     assert [loc.layer_index for loc in pkg.locations] == [2] and pkg.from_base is False
 
@@ -99,7 +83,7 @@ def test_recreated_after_delete_counts_from_new_layer(tmp_path: Path) -> None:
 def test_same_package_in_two_places_is_one_package_with_two_locations(tmp_path: Path) -> None:
     layer = tar_bytes({"a/node_modules/ms/package.json": b'{"name":"ms","version":"2.1.3"}',
                        "b/node_modules/ms/package.json": b'{"name":"ms","version":"2.1.3"}'})
-    cat = _catalog(tmp_path, [layer])
+    cat = catalog_layers(tmp_path, [layer])
     (pkg,) = cat.packages
     assert sorted(loc.path for loc in pkg.locations) == ["a/node_modules/ms/package.json",
                                                         "b/node_modules/ms/package.json"]
@@ -111,7 +95,7 @@ def test_broken_evidence_is_skipped_with_reason(tmp_path: Path) -> None:
                        "opt/lib/broken.jar": b"PK\x03\x04 not really a zip",
                        "var/lib/rpm/Packages": b"\0" * 64,
                        META.format("ok", "1"): _meta("ok", "1")})
-    cat = _catalog(tmp_path, [layer])
+    cat = catalog_layers(tmp_path, [layer])
     assert _keys(cat) == {("pypi", "ok", "1")}
     reasons = {s.path: s.reason for s in cat.skipped}
     assert "malformed package.json" in reasons["app/package.json"]
@@ -120,7 +104,7 @@ def test_broken_evidence_is_skipped_with_reason(tmp_path: Path) -> None:
 
 
 def test_base_rule_from_history_and_label() -> None:
-    img = build_image([b"", b""], history=_history(1, 1), compression="")
+    img = build_image([b"", b""], history=build_history(1, 1), compression="")
 
     class _Img:  # only the fields base_layer_count reads
         def __init__(self, labels: dict[str, str]) -> None:
@@ -133,7 +117,7 @@ def test_base_rule_from_history_and_label() -> None:
 
     assert base_layer_count(_Img({}))[0] == 1  # type: ignore[arg-type]
     assert base_layer_count(_Img({"org.opencontainers.image.base.layers": "2"}))[0] == 2  # type: ignore[arg-type]
-    only_base = build_image([b""], history=_history(1, 0), compression="")
+    only_base = build_image([b""], history=build_history(1, 0), compression="")
     from imagewise.oci.model import ImageConfig, parse_manifest
 
     class _Base:
@@ -166,7 +150,7 @@ def test_visitor_shares_one_pass_and_cache_round_trip(tmp_path: Path) -> None:
 
     tar = gzip.decompress(alpine_rootfs("3.19.4").read_bytes())
     app = tar_bytes({META.format("flask", "3.0.0"): _meta("Flask", "3.0.0")})
-    img = build_image([tar, app], history=_history(1, 1))
+    img = build_image([tar, app], history=build_history(1, 1))
     ref = write_docker_archive(img, tmp_path / "a.tar")
     with open_source(ref) as src:
         image = src.image()
@@ -197,7 +181,7 @@ def test_deb_licenses_and_distro_fallbacks(tmp_path: Path) -> None:
                                b"Architecture: amd64\n",
         "usr/share/doc/bison/copyright": copyright,
     })
-    cat = _catalog(tmp_path, [layer])
+    cat = catalog_layers(tmp_path, [layer])
     (pkg,) = cat.packages
     assert pkg.licenses == ("GPL-3+", "LGPL-2.1+", "LGPL-2.1")
     assert cat.distro is not None and cat.distro.label == "debian:12"  # no os-release: debian_version
@@ -209,7 +193,7 @@ def test_evidence_replaced_by_symlink_in_next_layer_same_path(tmp_path: Path) ->
     l0 = tar_bytes({"a/package.json": b'{"name":"a","version":"1.0.0"}'})
     l1 = tar_bytes({"a/package.json": TarFile(kind="symlink", linkname="../b/package.json"),
                     "b/package.json": b'{"name":"b","version":"2.0.0"}'})
-    cat = _catalog(tmp_path, [l0, l1])
+    cat = catalog_layers(tmp_path, [l0, l1])
     assert _keys(cat) == {("npm", "b", "2.0.0")} and cat.skipped == ()
 
 
@@ -225,7 +209,7 @@ def test_python_vcs_install_purl_matches_syft(tmp_path: Path) -> None:
     site = "usr/lib/python3/site-packages/"
     layer = tar_bytes({site + p.relative_to(root).as_posix(): p.read_bytes()
                        for p in sorted(root.rglob("*")) if p.is_file()})
-    cat = _catalog(tmp_path, [layer])
+    cat = catalog_layers(tmp_path, [layer])
     ours = {p.name: p.purl for p in cat.packages}
     rows = [json.loads(line) for line in (corpus("sbom-fixtures") / "expected_packages.jsonl")
             .read_text().splitlines()]
@@ -255,7 +239,7 @@ def test_lockfiles_declare_only_where_nothing_is_installed(tmp_path: Path) -> No
                                                   b"  /left-pad/1.3.0:\n    dev: false\n",
         "usr/share/nodejs/nanoid/package.json": b'{"name": "nanoid", "version": "3.3.4"}',
     })
-    cat = _catalog(tmp_path, [layer])
+    cat = catalog_layers(tmp_path, [layer])
     assert _keys(cat) == {("npm", "app", "1.0.0"), ("npm", "ms", "2.1.3"), ("npm", "ms", "2.1.2"),
                           ("npm", "fsevents", "2.3.3"), ("npm", "nanoid", "3.3.4")}
     fsevents = next(p for p in cat.packages if p.name == "fsevents")

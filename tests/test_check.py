@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import corpus
 
 BUSYBOX = ("rootfs", "busybox", "latest-musl", "busybox-1.38.0-musl-amd64-oci.tar")
@@ -63,8 +62,9 @@ def planted(tmp_path_factory) -> tuple[Path, Path]:
 def osv_db(tmp_path_factory) -> Path:
     db = tmp_path_factory.mktemp("osv") / "osv.sqlite"
     src = corpus("osv", "pypa-advisory-database", "vulns", "pyyaml")
-    from imagewise.cli.main import cli
     from cli_runner import CliRunner
+
+    from imagewise.cli.main import cli
 
     res = CliRunner().invoke(cli, ["db", "import", str(src), "--db", str(db)])
     assert res.exit_code == 0, res.output

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from test_html_report import browse, chromium, console_messages, rule_lines  # noqa: F401 (fixture)
-from test_lint_output import sarif_schema
+from browser import browse, console_messages, rule_lines
+from sarif_support import sarif_schema
 
 from imagewise.policy.model import default_policy
 

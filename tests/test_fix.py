@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
-from conftest import corpus
+from fix_support import corpus_dockerfiles, variants
 
 from imagewise.dockerfile.fix import FIXABLE, fix
 from imagewise.dockerfile.iw_rules import IWContext, check
@@ -179,32 +178,10 @@ def test_syntax_error_raises() -> None:
 
 # -- properties over the corpus -------------------------------------------------------------------
 
-_DEGRADE = [
-    (re.compile(r" --no-cache(?=\s)"), ""),
-    (re.compile(r" --no-install-recommends(?=\s)"), ""),
-    (re.compile(r" --no-cache-dir(?=\s)"), ""),
-    (re.compile(r"^COPY (?!--from)", re.M), "ADD "),
-    (re.compile(r'^CMD \[ ?"(\w+)" ?\]$', re.M), r"CMD \1"),
-]
-
-
-def _corpus_files() -> list[Path]:
-    folder = corpus("dockerfiles")
-    return sorted(p for p in folder.iterdir() if p.is_file() and "Dockerfile" in p.name)
-
-
-def _variants(text: str) -> list[str]:
-    """The file itself and a copy with fixable problems put back in (the corpus is clean)."""
-    worse = text
-    for pattern, repl in _DEGRADE:
-        worse = pattern.sub(repl, worse)
-    return [text, worse]
-
-
 def test_fix_properties_over_corpus() -> None:
     changed = 0
-    for path in _corpus_files():
-        for text in _variants(path.read_text(encoding="utf-8")):
+    for path in corpus_dockerfiles():
+        for text in variants(path.read_text(encoding="utf-8")):
             once = fix(text, path.name)
             twice = fix(once.fixed, path.name)
             assert twice.fixed == once.fixed, f"not idempotent: {path.name}"

@@ -5,77 +5,23 @@ the write leaves the file as it was) and the file keeps its mode; a symbolic lin
 from __future__ import annotations
 
 import os
-import resource
 import signal
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from cli_child import imagewise
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from imagewise.dockerfile.fix import decode, encode, fix, fix_file
 from imagewise.errors import DockerfileSyntaxError
 
-ROOT = Path(__file__).resolve().parents[1]
 FIXABLE = {  # a line and what fix makes of it (each alone in its place: no merge)
     b"RUN apk add curl": b"RUN apk add --no-cache curl",
     b"RUN pip install flask": b"RUN pip install --no-cache-dir flask",
     b"RUN apt-get install -y vim": b"RUN apt-get install --no-install-recommends -y vim",
 }
 LATIN1 = b"FROM debian:12\n# caf\xe9 cr\xe8me\nLABEL desc=\"caf\xe9\"\r\nRUN apk add curl\nEXPOSE 80\n"
-
-
-#: run the CLI so that writing a file in the directory $DIE_IN kills the process after 1 KiB
-DIE_WRITING = """
-import builtins, os, signal, sys
-
-class Dying:
-    def __init__(self, f):
-        self.f = f
-    def write(self, data):
-        self.f.write(data[:1024])
-        self.f.flush()
-        os.kill(os.getpid(), signal.SIGKILL)
-    def __getattr__(self, name):
-        return getattr(self.f, name)
-    def __enter__(self):
-        return self
-    def __exit__(self, *exc):
-        return self.f.__exit__(*exc)
-
-def dying(real):
-    def opener(file, mode="r", *args, **kw):
-        f = real(file, mode, *args, **kw)
-        path = os.readlink(f"/proc/self/fd/{file}") if isinstance(file, int) else file
-        if any(c in mode for c in "wax+") and \\
-                os.path.dirname(os.path.abspath(path)) == os.environ["DIE_IN"]:
-            return Dying(f)
-        return f
-    return opener
-
-builtins.open, os.fdopen = dying(builtins.open), dying(os.fdopen)
-from imagewise.cli.main import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
-def imagewise(*args: str, stdin: bytes | None = None, limit: int | None = None,
-              die_writing_in: Path | None = None) -> subprocess.CompletedProcess[bytes]:
-    """Run the CLI in a child process; ``limit``: its file size limit (how a full disk looks
-    to a writer); ``die_writing_in``: it is killed while it writes a file in that directory."""
-    def set_limit() -> None:
-        if limit is not None:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), PYTHONDONTWRITEBYTECODE="1")
-    run = ["-m", "imagewise"]
-    if die_writing_in is not None:
-        run, env["DIE_IN"] = ["-c", DIE_WRITING], str(die_writing_in.resolve())
-    return subprocess.run([sys.executable, *run, *args], input=stdin, capture_output=True,
-                          env=env, preexec_fn=set_limit, timeout=300, check=False)
 
 
 def test_untouched_latin1_lines_come_back_byte_identical(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from test_fix import _corpus_files, _variants
+from fix_support import corpus_dockerfiles, variants
 
 from imagewise.dockerfile.fix import FIXABLE, fix
 from imagewise.dockerfile.lint import lint
@@ -66,8 +66,8 @@ def _residual_ok(rule: str, ins: Instruction, df: Dockerfile, name: str) -> bool
 
 def test_fixed_rules_stop_firing_over_corpus() -> None:
     changed = 0
-    for path in _corpus_files():
-        text = _variants(path.read_text(encoding="utf-8"))[1]
+    for path in corpus_dockerfiles():
+        text = variants(path.read_text(encoding="utf-8"))[1]
         for rule in sorted(FIXABLE - {"IW112"}):
             before = lint(text, path.name, only=[rule])
             result = fix(text, path.name, rules=[rule])

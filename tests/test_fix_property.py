@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from imagewise.dockerfile.fix import fix
+from imagewise.dockerfile.model import Dockerfile
 from imagewise.dockerfile.parser import parse
 
 FROMS = ["FROM alpine:3.20", "FROM debian:12 AS build", "FROM build", "FROM scratch",
@@ -42,7 +42,9 @@ def test_fix_is_idempotent_and_keeps_stages(text: str, crlf: bool) -> None:
     before, after = parse(text), parse(once.fixed)
     assert [(s.base_image, s.alias) for s in before.stages] == \
         [(s.base_image, s.alias) for s in after.stages]
-    kinds = lambda df: [i.keyword for i in df.instructions if i.keyword not in ("RUN", "WORKDIR")]
+    def kinds(df: Dockerfile) -> list[str]:
+        return [i.keyword for i in df.instructions if i.keyword not in ("RUN", "WORKDIR")]
+
     assert [k.replace("ADD", "COPY") for k in kinds(before)] == \
         [k.replace("ADD", "COPY") for k in kinds(after)]
     if crlf:

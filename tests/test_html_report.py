@@ -3,46 +3,17 @@ console errors (the treemap's script really runs), plus a screenshot."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import struct
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
+from analysis_support import W, analyse, e
+from browser import browse, console_messages, measure
 from conftest import corpus
-from test_analysis_dive import W, e
-from test_analysis_reclaimable import analyse
 
 from imagewise.analysis.model import ImageAnalysis
 from imagewise.report.html import Section, render_analysis, render_page
-
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is required (apt-get install -y chromium)")
-        pytest.skip("chromium not installed (outside CI)")
-    return path
-
-
-def browse(chromium: str, page: Path, tmp: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [chromium, *FLAGS, f"--user-data-dir={tmp / 'profile'}", "--enable-logging=stderr",
-         "--v=0", "--virtual-time-budget=3000", *extra, page.as_uri()],
-        capture_output=True, text=True, timeout=120, check=False,
-    )
-
-
-def console_messages(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if ":CONSOLE" in line]
 
 
 @pytest.fixture(scope="module")
@@ -114,24 +85,6 @@ def test_json_payload_cannot_close_the_script(tmp_path: Path) -> None:
     assert "</script><b>" not in html
 
 
-def measure(chromium: str, html: str, tmp: Path, script: str, width: int = 1280) -> Any:
-    """Load ``html`` in Chromium at ``width`` pixels and return what ``script`` (the body of a
-    function run after layout) returns, as JSON."""
-    import html as html_mod
-    import json
-
-    probe = ("<script>window.addEventListener('load',function(){var r=(function(){" + script
-             + "})();document.documentElement.setAttribute('data-iw-measure',"
-             "JSON.stringify(r));});</script></body>")
-    page = tmp / "measured.html"
-    page.write_text(html.replace("</body>", probe, 1))
-    proc = browse(chromium, page, tmp, f"--window-size={width},1000", "--dump-dom")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    m = re.search(r'data-iw-measure="([^"]*)"', proc.stdout)
-    assert m, "the page script did not run"
-    return json.loads(html_mod.unescape(m.group(1)))
-
-
 LONG = ("/bin/sh -c apt-get update && apt-get install -y --no-install-recommends build-essential "
         "libpq-dev python3-dev && rm -rf /var/lib/apt/lists/* # the end of a long command")
 
@@ -170,30 +123,3 @@ def test_tiles_explain_reclaimable_against_save_up_to_in_one_line(
     assert "reclaimable" in got["cards"].lower() and "save up to" in got["cards"]
     assert "Reclaimable" in got["text"] and "save up to" in got["text"]
     assert got["height"] < 1.5 * got["line"]  # one line at 1280 pixels
-
-
-#: a page script: how many lines each occurrence of the rule ids in ``IDS`` takes
-RULE_LINES = """
-    var out = [], walk = document.createTreeWalker(document.querySelector(SCOPE), NodeFilter.SHOW_TEXT);
-    while (walk.nextNode()) {
-        var node = walk.currentNode;
-        IDS.forEach(function (id) {
-            var at = node.textContent.indexOf(id);
-            if (at < 0) { return; }
-            var r = document.createRange();
-            r.setStart(node, at); r.setEnd(node, at + id.length);
-            var tops = {};
-            Array.prototype.forEach.call(r.getClientRects(), function (b) {
-                if (b.width > 0) { tops[Math.round(b.top)] = 1; } });
-            out.push([id, Object.keys(tops).length]);
-        });
-    }
-    return out;"""
-
-
-def rule_lines(chromium: str, html: str, tmp: Path, ids: list[str], scope: str,
-               width: int) -> list[list[Any]]:
-    import json
-
-    script = RULE_LINES.replace("IDS", json.dumps(ids)).replace("SCOPE", json.dumps(scope))
-    return measure(chromium, html, tmp, script, width=width)

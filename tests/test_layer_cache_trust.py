@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from fixtures_images import (
     BuiltImage,
     build_image,

@@ -9,7 +9,7 @@ from typing import Any
 from cli_runner import CliRunner
 from conftest import corpus
 from fixtures_registry import push_image, unique_repo
-from test_layers_support import make_tar, member, oci_layout
+from layers_support import make_tar, member, oci_layout
 
 from imagewise.cli.main import cli
 

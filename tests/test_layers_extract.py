@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import corpus
-from test_layers_support import make_tar, member, oci_layout
+from layers_support import make_tar, member, oci_layout
 
 from imagewise.errors import UnsafePath
 from imagewise.layers.extract import extract_image, extract_layer

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from fixtures_images import random_image, write_docker_archive
+
 from imagewise.errors import ImagewiseError, NotAnImage
 from imagewise.layers.model import Visitor
 from imagewise.layers.passes import run_pass
@@ -309,8 +309,8 @@ def test_sparse_members_have_real_names_sizes_and_content(sparse_tars: Any, fmt:
 def test_sparse_layers_match_dive(sparse_tars: Any, fmt: str, tmp_path: Path) -> None:
     """dive (Go's archive/tar expands sparse members) counts real sizes; so do we, on the
     mapped walk (docker-archive) and the streamed one (gzip layers in a layout)."""
+    from dive_reference import assert_same_as_dive
     from fixtures_images import build_image, tar_bytes, write_oci_layout
-    from test_analysis_vs_dive import assert_same_as_dive
 
     from imagewise.analysis import analyze
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from conftest import corpus
 from fixtures_images import build_image, write_docker_archive, write_oci_layout
-from test_layers_support import make_tar, member, random_files
+from layers_support import make_tar, member, random_files
 
 from imagewise import progress
 from imagewise.errors import DigestMismatch, ImageFormatError, LayerReadError
@@ -45,8 +45,7 @@ def test_buffer_walk_equals_stream_walk() -> None:
 
 
 def test_buffer_walk_fails_like_the_stream_walk_on_damage() -> None:
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import strategies as st
+    from hypothesis import HealthCheck, given, settings, strategies as st
 
     tar = make_tar(random_files(40, seed=3))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_layers_support import make_tar, member, oci_layout
+from layers_support import make_tar, member, oci_layout
 
 from imagewise import progress
 from imagewise.errors import DigestMismatch, LayerReadError

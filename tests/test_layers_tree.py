@@ -8,7 +8,7 @@ import sys
 import textwrap
 
 from conftest import corpus
-from test_layers_support import make_tar, member
+from layers_support import make_tar, member
 
 from imagewise.layers.model import Entry, Kind
 from imagewise.layers.tree import FileTree, classify, layer_changes

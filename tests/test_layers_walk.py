@@ -10,7 +10,7 @@ import tarfile
 import pytest
 import zstandard
 from conftest import corpus
-from test_layers_support import compress, make_tar, member, random_files
+from layers_support import compress, make_tar, member, random_files
 
 from imagewise.errors import DigestMismatch, LayerReadError, UnsafePath
 from imagewise.layers.decompress import open_decompressed, sniff
@@ -364,8 +364,7 @@ _FUZZ_TAR = make_tar([member("d", "dir"), member("d/" + "n" * 120, data=b"abc" *
 def test_fuzzed_archives_fail_cleanly() -> None:
     """Damage to the tar or to its compressed form yields entries or LayerReadError, never
     another exception (unsafe names are reported to on_unsafe)."""
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import strategies as st
+    from hypothesis import HealthCheck, given, settings, strategies as st
 
     @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.lists(st.tuples(st.integers(0, len(_FUZZ_TAR) - 1), st.integers(0, 255)),
@@ -431,8 +430,7 @@ def test_abandoned_walk_stops_its_thread() -> None:
 def test_header_checksum_is_exact_for_any_bytes() -> None:
     """The fast checksum (Adler-32's low word) accepts exactly the headers whose byte sum, with
     the checksum field as spaces, equals the stored value: ASCII or not, off by one or not."""
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
+    from hypothesis import given, settings, strategies as st
 
     from imagewise.layers.walk import walk_buffer
 

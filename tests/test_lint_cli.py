@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from cli_runner import CliRunner
-from test_lint_output import sarif_schema
+from sarif_support import sarif_schema
 
 from imagewise.cli.main import cli
 

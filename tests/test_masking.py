@@ -64,7 +64,7 @@ def test_redact_masks_every_detected_value_in_a_text() -> None:
 def test_the_quick_pre_check_never_hides_a_detected_secret() -> None:
     """``redact`` skips the detectors when the pre-check finds no trigger: on every sample of
     every rule (and named values), the pre-check must fire whenever a detector would match."""
-    from test_secrets import CASES
+    from secret_samples import CASES
 
     from imagewise.secrets.detect import named_values, scan_text
 

@@ -67,7 +67,8 @@ def roundtrip_blob(client: RegistryClient, repo: str) -> None:
 # -- basic auth -----------------------------------------------------------------------------------
 
 
-def test_basic_auth_with_auth_file(registry_basic: RegistryServer, registry_login: Path) -> None:
+@pytest.mark.usefixtures("registry_login")
+def test_basic_auth_with_auth_file(registry_basic: RegistryServer) -> None:
     repo = unique_repo("basic")
     built = push_image(registry_basic, repo)
     client = fresh(registry_basic)
@@ -94,8 +95,8 @@ def test_basic_auth_wrong_password(registry_basic: RegistryServer, isolated: Pat
 # -- bearer tokens --------------------------------------------------------------------------------
 
 
-def test_token_auth_push_pull_and_token_cache(registry_token: RegistryServer,
-                                              registry_login: Path) -> None:
+@pytest.mark.usefixtures("registry_login")
+def test_token_auth_push_pull_and_token_cache(registry_token: RegistryServer) -> None:
     repo = unique_repo("tok")
     client = fresh(registry_token)
     roundtrip_blob(client, repo)
@@ -106,8 +107,8 @@ def test_token_auth_push_pull_and_token_cache(registry_token: RegistryServer,
     assert client.session.auth.token_requests <= 3
 
 
-def test_token_auth_catalog_and_mount_scopes(registry_token: RegistryServer,
-                                             registry_login: Path) -> None:
+@pytest.mark.usefixtures("registry_login")
+def test_token_auth_catalog_and_mount_scopes(registry_token: RegistryServer) -> None:
     src, dst = unique_repo("tok-src"), unique_repo("tok-dst")
     built = push_image(registry_token, src)
     client = fresh(registry_token)
@@ -121,8 +122,8 @@ def test_token_auth_catalog_and_mount_scopes(registry_token: RegistryServer,
     assert ["registry:catalog:*"] in registry_token.token_requests
 
 
+@pytest.mark.usefixtures("registry_login")
 def test_token_auth_anonymous_pull_of_public_repository(registry_token: RegistryServer,
-                                                        registry_login: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     repo = "public/" + unique_repo("anon").replace("/", "-")
     built = push_image(registry_token, repo)

@@ -81,8 +81,8 @@ def fresh_trust(monkeypatch: pytest.MonkeyPatch) -> None:
     RegistryClient.clear_shared()
 
 
-def test_untrusted_certificate_is_refused(tls_registry: tuple[RegistryServer, Path],
-                                          fresh_trust: None) -> None:
+@pytest.mark.usefixtures("fresh_trust")
+def test_untrusted_certificate_is_refused(tls_registry: tuple[RegistryServer, Path]) -> None:
     server, _ca = tls_registry
     client = RegistryClient(server.host, f"https://{server.host}")
     try:
@@ -92,8 +92,9 @@ def test_untrusted_certificate_is_refused(tls_registry: tuple[RegistryServer, Pa
         client.close()
 
 
+@pytest.mark.usefixtures("fresh_trust")
 def test_ca_from_ssl_cert_file_is_trusted(tls_registry: tuple[RegistryServer, Path],
-                                          fresh_trust: None, monkeypatch: pytest.MonkeyPatch,
+                                          monkeypatch: pytest.MonkeyPatch,
                                           tmp_path: Path) -> None:
     import io
 
@@ -114,8 +115,8 @@ def test_ca_from_ssl_cert_file_is_trusted(tls_registry: tuple[RegistryServer, Pa
         client.close()
 
 
-def test_insecure_skips_verification(tls_registry: tuple[RegistryServer, Path],
-                                     fresh_trust: None) -> None:
+@pytest.mark.usefixtures("fresh_trust")
+def test_insecure_skips_verification(tls_registry: tuple[RegistryServer, Path]) -> None:
     server, _ca = tls_registry
     client = RegistryClient(server.host, f"https://{server.host}", insecure=True)
     try:
@@ -125,8 +126,8 @@ def test_insecure_skips_verification(tls_registry: tuple[RegistryServer, Path],
     assert session._SSL_CONTEXT is None  # nothing to verify: no trust store was even made
 
 
+@pytest.mark.usefixtures("fresh_trust")
 def test_plain_http_registry_never_reads_the_trust_store(registry: RegistryServer,
-                                                         fresh_trust: None,
                                                          tmp_path: Path) -> None:
     img = random_image(seed=8)
     layout = tmp_path / "layout"

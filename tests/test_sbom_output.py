@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from fixtures_images import build_image, tar_bytes, write_oci_layout
-from test_sbom_syft import apps_image, debian_small_image
+from sbom_images import apps_image, debian_small_image
 
 from imagewise.sbom.catalog import Catalog, catalog
 from imagewise.sbom.formats import render

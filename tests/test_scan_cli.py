@@ -10,30 +10,14 @@ import pytest
 from cli_runner import CliRunner
 from conftest import corpus
 from fixtures_images import TarFile, alpine_image, tar_bytes, write_oci_layout
+from scan_images import OLD, app_layer
 
 from imagewise.cli.main import cli
-
-OLD = {"Jinja2": "2.10", "PyYAML": "5.3.1", "requests": "2.19.0", "urllib3": "1.24.1"}
-SITE = "usr/lib/python3.11/site-packages"
-
-
-def _app_layer() -> bytes:
-    files: dict[str, bytes | TarFile] = {"usr/lib/python3.11": TarFile(kind="dir"),
-                                         SITE: TarFile(kind="dir")}
-    for name, version in OLD.items():
-        d = f"{SITE}/{name}-{version}.dist-info"
-        files[d] = TarFile(kind="dir")
-        files[f"{d}/METADATA"] = (f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\n"
-                                  ).encode()
-    token = "glpat" + "-" + "Vb7qX2mNw9Lk4Rt8Yp3Z"
-    files["app"] = TarFile(kind="dir")
-    files["app/.env"] = f"GITLAB_TOKEN={token}\n".encode()
-    return tar_bytes(files)
 
 
 @pytest.fixture(scope="module")
 def image_ref(tmp_path_factory: pytest.TempPathFactory) -> str:
-    img = alpine_image("3.19.4", extra_layers=[_app_layer()])
+    img = alpine_image("3.19.4", extra_layers=[app_layer()])
     return write_oci_layout(img, tmp_path_factory.mktemp("img") / "layout", "app")
 
 

@@ -3,10 +3,7 @@ positives on the corpus Dockerfiles and real Alpine root filesystems."""
 
 from __future__ import annotations
 
-import base64
 import json
-import random
-import string
 from pathlib import Path
 
 import pytest
@@ -20,65 +17,12 @@ from fixtures_images import (
     tar_bytes,
     write_oci_layout,
 )
+from secret_samples import AWS_ID, CASES, DB_PASS, GH, GL, STRIPE, pem, rand
 
 from imagewise.layers.passes import run_pass
 from imagewise.secrets.detect import mask, plausible, scan_bytes
 from imagewise.secrets.visitor import SecretsVisitor, findings_json, scan_config
 from imagewise.sources import open_source
-
-RNG = random.Random(20240501)
-
-
-def _rand(n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
-    return "".join(RNG.choice(alphabet) for _ in range(n))
-
-
-def _b64url(doc: dict) -> str:
-    return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
-
-
-def _pem(kind: str) -> str:
-    body = base64.b64encode(RNG.randbytes(600)).decode()
-    lines = "\n".join(body[i:i + 64] for i in range(0, len(body), 64))
-    return f"-----BEGIN {kind}PRIVATE KEY-----\n{lines}\n-----END {kind}PRIVATE KEY-----\n"
-
-
-# secrets are assembled at run time so no real-looking token sits in the repository
-AWS_ID = "AKIA" + _rand(16, string.ascii_uppercase + "234567")
-AWS_SECRET = _rand(40, string.ascii_letters + string.digits + "/+")
-GH = "ghp" + "_" + _rand(36)
-GL = "glpat" + "-" + _rand(20)
-SLACK = "xoxb" + "-" + _rand(12, string.digits) + "-" + _rand(13, string.digits) + "-" + _rand(24)
-STRIPE = "sk" + "_live_" + _rand(24)
-NPM = "npm" + "_" + _rand(36)
-PYPI = "pypi" + "-AgEIcHlwaS5vcmc" + _rand(60, string.ascii_letters + string.digits + "-_")
-JWT = ".".join([_b64url({"alg": "HS256", "typ": "JWT"}), _b64url({"sub": "1234567890", "n": _rand(8)}),
-                _rand(43, string.ascii_letters + string.digits + "-_")])
-DB_PASS = "Zq8" + _rand(13) + "!x"
-
-CASES = [
-    ("aws-access-key-id", "root/.aws/credentials",
-     f"[default]\naws_access_key_id = {AWS_ID}\n", AWS_ID, 2),
-    ("aws-secret-access-key", "root/.aws/credentials",
-     f"[default]\naws_secret_access_key = {AWS_SECRET}\n", AWS_SECRET, 2),
-    ("private-key", "root/.ssh/id_rsa", _pem("RSA "), None, 1),
-    ("private-key", "etc/app/key.pem", "# key\n" + _pem("OPENSSH "), None, 2),
-    ("private-key", "etc/app/ec.key", _pem("EC "), None, 1),
-    ("gcp-service-account", "app/sa.json",
-     json.dumps({"type": "service_account", "project_id": "p", "private_key_id": _rand(40),
-                 "private_key": _pem("").replace("\n", "\\n")}, indent=1), None, 5),
-    ("github-token", "app/deploy.sh", f"#!/bin/sh\ngit clone https://{GH}@github.com/o/r\n", GH, 2),
-    ("gitlab-token", "app/ci.env", f"TOKEN={GL}\n", GL, 1),
-    ("slack-token", "app/notify.py", f"client = WebClient(token='{SLACK}')\n", SLACK, 1),
-    ("stripe-key", "app/settings.js", f"const stripe = require('stripe')('{STRIPE}');\n", STRIPE, 1),
-    ("npm-token", "root/.npmrc", f"//registry.npmjs.org/:_authToken={NPM}\n", NPM, 1),
-    ("pypi-token", "root/.pypirc", f"[pypi]\nusername = __token__\npassword = {PYPI}\n", PYPI, 3),
-    ("jwt", "app/client.py", f"HEADERS = {{'Authorization': 'Bearer {JWT}'}}\n", JWT, 1),
-    ("password-in-url", "app/config.py",
-     f"DATABASE_URL = 'postgres://app:{DB_PASS}@db.internal:5432/app'\n", DB_PASS, 1),
-    ("password-assignment", "etc/app/app.conf", f"[db]\nhost = db\npassword = {DB_PASS}\n", DB_PASS, 3),
-    ("password-assignment", "app/.env", f"DB_PASSWORD=\"{DB_PASS}\"\n", DB_PASS, 1),
-]
 
 
 @pytest.mark.parametrize(("rule", "path", "content", "secret", "line"), CASES,
@@ -141,7 +85,7 @@ def test_layers_and_config_including_deleted_files(tmp_path: Path) -> None:
     layers = [
         {"etc": TarFile(kind="dir"), "etc/os-release": b"ID=demo\n"},
         {"root": TarFile(kind="dir"), "root/.ssh": TarFile(kind="dir"),
-         "root/.ssh/id_rsa": _pem("RSA ").encode(), "app": TarFile(kind="dir"),
+         "root/.ssh/id_rsa": pem("RSA ").encode(), "app": TarFile(kind="dir"),
          "app/.env": f"GITHUB_TOKEN={GH}\n".encode()},
         {"root/.ssh/.wh.id_rsa": b"", "app/readme.conf": b"nothing here\n"},
     ]
@@ -153,7 +97,7 @@ def test_layers_and_config_including_deleted_files(tmp_path: Path) -> None:
     config = {"Env": ["PATH=/usr/bin", f"AWS_ACCESS_KEY_ID={AWS_ID}", f"API_TOKEN={STRIPE}",
                       "GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D", "PASSWORD_FILE=/run/pw"],
               "Labels": {"ci.webhook": "https://hooks.slack.com/services/T0123ABCD/B0123ABCD/"
-                                       + _rand(24)}}
+                                       + rand(24)}}
     image = _image(tmp_path, layers, config, history)
     v = SecretsVisitor()
     run_pass(image, [v])  # type: ignore[arg-type]

@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 from cli_runner import CliRunner
 from conftest import corpus
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from imagewise.cli.main import cli
 from imagewise.errors import VulnDBError
@@ -136,7 +135,9 @@ def _maybe(valid: st.SearchStrategy, strict: bool) -> st.SearchStrategy:
 
 
 def _osv(strict: bool) -> st.SearchStrategy:
-    m = lambda s: _maybe(s, strict)
+    def m(s: st.SearchStrategy) -> st.SearchStrategy:
+        return _maybe(s, strict)
+
     ids = st.from_regex(r"\A(PYSEC|GHSA|CVE|DSA|ALPINE)-20[0-9]{2}-[0-9]{1,5}\Z")
     times = st.datetimes(timezones=st.just(__import__("datetime").UTC)).map(
         lambda t: t.isoformat().replace("+00:00", "Z"))

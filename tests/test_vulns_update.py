@@ -22,7 +22,7 @@ import pytest
 from cli_runner import CliRunner
 from conftest import corpus
 from fixtures_images import alpine_image, write_oci_layout
-from test_scan_cli import _app_layer
+from scan_images import app_layer
 
 from imagewise.cli.main import cli
 from imagewise.vulns.store import VulnDB, _yaml_loader
@@ -210,7 +210,7 @@ def test_a_directory_mirror_for_air_gapped_sites(bucket: Path, tmp_path: Path) -
 # ------------------------------------------------------------------------ automatic updates
 @pytest.fixture(scope="module")
 def image_ref(tmp_path_factory: pytest.TempPathFactory) -> str:
-    img = alpine_image("3.19.4", extra_layers=[_app_layer()])
+    img = alpine_image("3.19.4", extra_layers=[app_layer()])
     return write_oci_layout(img, tmp_path_factory.mktemp("img") / "layout", "app")
 
 

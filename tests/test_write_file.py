@@ -9,8 +9,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from cli_child import imagewise
 from fixtures_images import random_image, write_oci_layout
-from test_fix_bytes import imagewise
 
 from imagewise.errors import ImagewiseError
 from imagewise.fileio import TMP_PREFIX, write_file

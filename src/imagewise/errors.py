@@ -102,5 +102,3 @@ class VulnDBError(ImagewiseError):
     """The vulnerability database is missing, corrupt or cannot be imported."""
 
 
-class StoreError(ImagewiseError):
-    """A cache or backup store problem."""

@@ -72,9 +72,6 @@ class ImageReference(Record):
     def with_tag(self, tag: str | None) -> ImageReference:
         return ImageReference(self.registry, self.repository, tag, None)
 
-    def with_digest(self, digest: Digest | None) -> ImageReference:
-        return ImageReference(self.registry, self.repository, self.tag, digest)
-
     @property
     def name(self) -> str:
         """``registry/repository`` without tag or digest."""
@@ -208,9 +205,6 @@ def _split_domain(name: str, text: str) -> tuple[str, str]:
 
 
 # --------------------------------------------------------------------------- transports
-
-TRANSPORTS = ("docker", "oci", "oci-archive", "docker-archive")
-
 
 class TransportRef(Record):
     """Where an image lives: a transport plus its registry reference or path (and tag/index)."""

@@ -76,10 +76,6 @@ class Node:
     def gid(self) -> int:
         return self.meta[2]
 
-    def set_meta(self, mode: int, uid: int, gid: int) -> None:
-        meta = (mode, uid, gid)
-        self.meta = _METAS.get(meta) or _meta(meta)
-
     def _more(self) -> _More:
         more = self.more
         if more is None:

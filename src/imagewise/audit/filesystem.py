@@ -52,10 +52,6 @@ def _under(path: str, prefix_dir: str) -> bool:
     return path == prefix_dir or path.startswith(prefix_dir + "/") if prefix_dir else True
 
 
-def _parts(path: str) -> list[str]:
-    return path.split("/")
-
-
 _SETID = stat.S_ISUID | stat.S_ISGID
 _CACHE_TUPLE = tuple(CACHE_PREFIXES)
 _CACHE_ROOTS = ("var/",)

@@ -28,7 +28,6 @@ class DockerfileLink:
     user_line: int  # line of the last USER of the final stage, or its FROM line
     has_user: bool
     env_lines: dict[str, int]  # ENV key -> line
-    final_from_line: int
     base_image: str  # base of the final stage (resolved through stage aliases)
 
 
@@ -80,4 +79,4 @@ def link(df: Dockerfile, image: Image) -> DockerfileLink:
                 env_lines[key] = ins.start_line
     base = str(chain[0].base_image) if chain else ""
     return DockerfileLink(df.filename, line_by_layer, user_line, has_user,
-                          env_lines, final.from_line if final else 0, base)
+                          env_lines, base)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from imagewise import progress
-from imagewise.findings import Finding, Location
+from imagewise.findings import Finding
 from imagewise.policy.evaluate import CheckFacts, Ignore, Verdict, Vuln, evaluate
 from imagewise.policy.model import Policy, default_policy
 
@@ -269,5 +269,3 @@ def _decisions(opts: CheckOptions) -> Any:
     return load_decisions(files, list(opts.vex))
 
 
-def _loc_json(loc: Location) -> dict[str, Any]:
-    return loc.to_json()

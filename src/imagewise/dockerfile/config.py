@@ -213,10 +213,6 @@ def _schema(value: Any, where: str) -> dict[str, str]:
     return out
 
 
-def read_hadolint_yaml(path: Path) -> LintConfig:
-    return LintConfig().merged(_load_yaml(path), str(path))
-
-
 def _load_yaml(path: Path) -> Mapping[str, Any]:
     import yaml
 

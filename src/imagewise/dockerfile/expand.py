@@ -134,9 +134,3 @@ def _trim(value: str, op: str, pattern: str) -> str:
         if fnmatch.fnmatchcase(value[k:], pattern):
             return value[:k]
     return value
-
-
-def references(text: str) -> list[str]:
-    """Names of the variables referenced by ``$NAME``/``${NAME...}`` in ``text`` (in order)."""
-    return [m.group(1) or m.group(2) for m in re.finditer(
-        r"\$(?:\{#?([A-Za-z_][A-Za-z0-9_]*)|([A-Za-z_][A-Za-z0-9_]*))", text)]

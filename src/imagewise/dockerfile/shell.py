@@ -71,9 +71,6 @@ class Command(Record):
         have = self.flags
         return any(n.lstrip("-") in have for n in names)
 
-    def has_arg(self, *words: str) -> bool:
-        return any(w in self.args for w in words)
-
     @property
     def args_no_flags(self) -> tuple[str, ...]:
         return tuple(a for a in self.args if not a.startswith("-"))

@@ -17,7 +17,6 @@ DOCKER_FOREIGN_LAYER = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzi
 
 INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
 MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
-ALL_MANIFEST_TYPES = INDEX_TYPES | MANIFEST_TYPES
 
 #: Accept header for manifest content negotiation, most preferred first.
 MANIFEST_ACCEPT = f"{OCI_INDEX}, {DOCKER_MANIFEST_LIST}, {OCI_MANIFEST}, {DOCKER_MANIFEST}"
@@ -26,12 +25,3 @@ MANIFEST_ACCEPT = f"{OCI_INDEX}, {DOCKER_MANIFEST_LIST}, {OCI_MANIFEST}, {DOCKER
 MAX_METADATA_BYTES = 4 * 1024 * 1024
 
 
-def layer_compression(media_type: str) -> str | None:
-    """Compression named by a layer media type: 'gzip', 'zstd', '' (none) or None (unknown)."""
-    if media_type.endswith(("+gzip", ".tar.gzip", "tar.gz")):
-        return "gzip"
-    if media_type.endswith("+zstd"):
-        return "zstd"
-    if media_type.endswith((".tar", "diff.tar")):
-        return ""
-    return None

@@ -145,10 +145,6 @@ class BlobReader(io.RawIOBase):
             raise ImageFormatError(f"{self._where}: expected {self._size} bytes, got {self._dr.count}")
         self._verified = True
 
-    @property
-    def bytes_read(self) -> int:
-        return self._dr.count
-
     def close(self) -> None:
         if not self.closed:
             self._body.close()

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
         Skipped as Skipped,
         catalog_from_visitor as catalog_from_visitor,
     )
-    from imagewise.sbom.catalogers import ALL as CATALOGERS
+    from imagewise.sbom.catalogers import ALL as CATALOGERS  # noqa: F401 (exported lazily)
     from imagewise.sbom.catalogers.base import Distro as Distro
     from imagewise.sbom.model import (
         TYPES as TYPES,

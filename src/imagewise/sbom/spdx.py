@@ -38,8 +38,11 @@ def build_document(cat: Catalog) -> Any:
     from license_expression import get_spdx_licensing
     from spdx_tools.spdx.model.actor import Actor, ActorType
     from spdx_tools.spdx.model.document import CreationInfo, Document
-    from spdx_tools.spdx.model.package import ExternalPackageRef, ExternalPackageRefCategory
-    from spdx_tools.spdx.model.package import Package as SpdxPackage
+    from spdx_tools.spdx.model.package import (
+        ExternalPackageRef,
+        ExternalPackageRefCategory,
+        Package as SpdxPackage,
+    )
     from spdx_tools.spdx.model.relationship import Relationship, RelationshipType
     from spdx_tools.spdx.model.spdx_no_assertion import SpdxNoAssertion
 

@@ -11,11 +11,11 @@ from imagewise.lazy import exports
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
+    from imagewise.secrets.rules import RULES as RULES
     from imagewise.secrets.visitor import (
         SecretsVisitor as SecretsVisitor,
         scan_config as scan_config,
     )
-    from imagewise.secrets.rules import RULES as RULES
 
 __getattr__, __dir__, __all__ = exports(__name__, {
     "SecretsVisitor": "imagewise.secrets.visitor",

@@ -54,7 +54,6 @@ class SecretsVisitor(Visitor):
         self._diff_id = ""
         self._finding_paths: set[str] = set()
         self.files_read = 0
-        self.bytes_read = 0
 
     def begin_layer(self, index: int, layer: Layer) -> None:
         self._index = index
@@ -79,10 +78,8 @@ class SecretsVisitor(Visitor):
         head = f.read(SNIFF_BYTES)
         self.files_read += 1
         if b"\0" in head:  # binary: the rest is never read
-            self.bytes_read += len(head)
             return
         data = head + f.read(self.max_file_bytes - len(head)) if len(head) == SNIFF_BYTES else head
-        self.bytes_read += len(data)
         path = redact_path(entry.path)
         for hit in scan_bytes(data, entry.path):
             loc = Location(layer=self._diff_id, layer_index=self._index, path=path, line=hit.line)

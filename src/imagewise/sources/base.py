@@ -18,7 +18,6 @@ from imagewise.oci.model import (
     Index,
     Manifest,
     Platform,
-    parse_manifest,
 )
 from imagewise.record import Record
 
@@ -232,7 +231,3 @@ class Sink(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def parse_top(raw: bytes, media_type: str = "") -> Manifest | Index:
-    return parse_manifest(raw, media_type)

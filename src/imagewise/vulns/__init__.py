@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING
 from imagewise.lazy import exports
 
 if TYPE_CHECKING:
-    from imagewise.vulns.matching import match as match, Vulnerability as Vulnerability
-    from imagewise.vulns.store import VulnDB as VulnDB, default_path as default_path
+    from imagewise.vulns.ignores import Decisions as Decisions, load_decisions as load_decisions
+    from imagewise.vulns.matching import Vulnerability as Vulnerability, match as match
     from imagewise.vulns.scan import (
+        ScanResult as ScanResult,
+        match_with_db as match_with_db,
         scan_image as scan_image,
         scan_packages as scan_packages,
-        match_with_db as match_with_db,
-        ScanResult as ScanResult,
     )
-    from imagewise.vulns.ignores import Decisions as Decisions, load_decisions as load_decisions
+    from imagewise.vulns.store import VulnDB as VulnDB, default_path as default_path
 
 __getattr__, __dir__, __all__ = exports(__name__, {
     "match": "imagewise.vulns.matching",

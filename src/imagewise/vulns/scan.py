@@ -44,9 +44,6 @@ class ScanResult:
     def vulns_scanned(self) -> bool:
         return self.db is not None
 
-    def worst(self) -> str:
-        return max((v.severity for v in self.vulnerabilities), key=level_rank, default="")
-
     def fails(self, fail_on: str | None) -> bool:
         """The ``--fail-on`` gate: a vulnerability at or above the level, or any secret."""
         if not fail_on:

@@ -24,8 +24,8 @@ from typing import IO
 from imagewise.sbom.catalogers.base import Cataloger, FileInfo, Parsed, split_licenses
 from imagewise.sbom.model import Package
 
-NAME, VERSION, RELEASE, EPOCH, SUMMARY, SIZE, VENDOR, LICENSE, ARCH, SOURCERPM = (
-    1000, 1001, 1002, 1003, 1004, 1009, 1011, 1014, 1022, 1044)
+NAME, VERSION, RELEASE, EPOCH, SIZE, VENDOR, LICENSE, ARCH, SOURCERPM = (
+    1000, 1001, 1002, 1003, 1009, 1011, 1014, 1022, 1044)
 MODULARITYLABEL = 5096
 _WANTED = {NAME, VERSION, RELEASE, EPOCH, SIZE, VENDOR, LICENSE, ARCH, SOURCERPM, MODULARITYLABEL}
 # rpm tag types
