@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from imagewise.dockerfile.config import LintConfig
-    from imagewise.findings import Finding
+    from imagewise.findings import Finding, RuleInfo
 
 THRESHOLDS = ("error", "warning", "info", "style", "ignore", "none")
 
