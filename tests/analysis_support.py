@@ -21,8 +21,9 @@ def e(path: str, kind: Kind = F, size: int = 0, data: bytes | None = None, **kw:
     return Entry(path, kind, size, **kw)  # type: ignore[arg-type]
 
 
-def analyse(layers: list[list[Entry]], commands: list[str] | None = None,
-            hash_min_bytes: int = 64 * 1024) -> ImageAnalysis:
+def analyse(
+    layers: list[list[Entry]], commands: list[str] | None = None, hash_min_bytes: int = 64 * 1024
+) -> ImageAnalysis:
     dive, over = DiveEfficiency(), OverlayState(hash_min_bytes)
     for i, entries in enumerate(layers):
         for v in (dive, over):

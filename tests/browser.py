@@ -12,8 +12,16 @@ from typing import Any
 
 import pytest
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +36,20 @@ def chromium() -> str:
 
 def browse(chromium: str, page: Path, tmp: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [chromium, *FLAGS, f"--user-data-dir={tmp / 'profile'}", "--enable-logging=stderr",
-         "--v=0", "--virtual-time-budget=3000", *extra, page.as_uri()],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            chromium,
+            *FLAGS,
+            f"--user-data-dir={tmp / 'profile'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=3000",
+            *extra,
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -44,9 +63,12 @@ def measure(chromium: str, html: str, tmp: Path, script: str, width: int = 1280)
     import html as html_mod
     import json
 
-    probe = ("<script>window.addEventListener('load',function(){var r=(function(){" + script
-             + "})();document.documentElement.setAttribute('data-iw-measure',"
-             "JSON.stringify(r));});</script></body>")
+    probe = (
+        "<script>window.addEventListener('load',function(){var r=(function(){"
+        + script
+        + "})();document.documentElement.setAttribute('data-iw-measure',"
+        "JSON.stringify(r));});</script></body>"
+    )
     page = tmp / "measured.html"
     page.write_text(html.replace("</body>", probe, 1))
     proc = browse(chromium, page, tmp, f"--window-size={width},1000", "--dump-dom")
@@ -75,8 +97,9 @@ RULE_LINES = """
     return out;"""
 
 
-def rule_lines(chromium: str, html: str, tmp: Path, ids: list[str], scope: str,
-               width: int) -> list[list[Any]]:
+def rule_lines(
+    chromium: str, html: str, tmp: Path, ids: list[str], scope: str, width: int
+) -> list[list[Any]]:
     import json
 
     script = RULE_LINES.replace("IDS", json.dumps(ids)).replace("SCOPE", json.dumps(scope))

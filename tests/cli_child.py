@@ -45,10 +45,15 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def imagewise(*args: str, stdin: bytes | None = None, limit: int | None = None,
-              die_writing_in: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+def imagewise(
+    *args: str,
+    stdin: bytes | None = None,
+    limit: int | None = None,
+    die_writing_in: Path | None = None,
+) -> subprocess.CompletedProcess[bytes]:
     """Run the CLI in a child process; ``limit``: its file size limit (how a full disk looks
     to a writer); ``die_writing_in``: it is killed while it writes a file in that directory."""
+
     def set_limit() -> None:
         if limit is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
@@ -57,5 +62,12 @@ def imagewise(*args: str, stdin: bytes | None = None, limit: int | None = None,
     run = ["-m", "imagewise"]
     if die_writing_in is not None:
         run, env["DIE_IN"] = ["-c", DIE_WRITING], str(die_writing_in.resolve())
-    return subprocess.run([sys.executable, *run, *args], input=stdin, capture_output=True,
-                          env=env, preexec_fn=set_limit, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, *run, *args],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        preexec_fn=set_limit,
+        timeout=300,
+        check=False,
+    )

@@ -15,8 +15,9 @@ from typing import Any
 
 
 class Result:
-    def __init__(self, exit_code: int, stdout: str, stderr: str, output: str,
-                 exception: BaseException | None) -> None:
+    def __init__(
+        self, exit_code: int, stdout: str, stderr: str, output: str, exception: BaseException | None
+    ) -> None:
         self.exit_code, self.stdout, self.stderr, self.output = exit_code, stdout, stderr, output
         self.exception = exception
 
@@ -35,9 +36,14 @@ class _Tee(io.StringIO):
 
 
 class CliRunner:
-    def invoke(self, cli: Callable[[Sequence[str]], int], args: Sequence[str],
-               input: str | bytes | None = None, env: Mapping[str, str | None] | None = None,
-               catch_exceptions: bool = True) -> Result:
+    def invoke(
+        self,
+        cli: Callable[[Sequence[str]], int],
+        args: Sequence[str],
+        input: str | bytes | None = None,
+        env: Mapping[str, str | None] | None = None,
+        catch_exceptions: bool = True,
+    ) -> Result:
         both = io.StringIO()
         out, err = _Tee(both), _Tee(both)
         data = input.encode() if isinstance(input, str) else (input or b"")

@@ -31,16 +31,25 @@ def need_tool(tool: str) -> str:
 def dive_json(archive: Path, tmp: Path) -> dict[str, Any]:
     dive = need_tool("dive")
     out = tmp / f"{archive.stem}.dive.json"
-    subprocess.run([dive, "--source", "docker-archive", str(archive), "-j", str(out)],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [dive, "--source", "docker-archive", str(archive), "-j", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     return json.loads(out.read_text())
 
 
 def dive_ci(archive: Path) -> str:
     dive = need_tool("dive")
-    proc = subprocess.run([dive, "--ci", "--source", "docker-archive", str(archive)],
-                          check=False, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "NO_COLOR": "1"})
+    proc = subprocess.run(
+        [dive, "--ci", "--source", "docker-archive", str(archive)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
     return re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout)
 
 

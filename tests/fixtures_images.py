@@ -93,7 +93,9 @@ def tar_bytes(files: dict[str, bytes | TarFile], mtime: int = FIXED_MTIME) -> by
     return buf.getvalue()
 
 
-def random_layer(rng: random.Random, files: int = 4, size: int = 2048, prefix: str = "data") -> bytes:
+def random_layer(
+    rng: random.Random, files: int = 4, size: int = 2048, prefix: str = "data"
+) -> bytes:
     """A tar of ``files`` random files (``prefix/<n>.bin``) of about ``size`` bytes each."""
     out: dict[str, bytes | TarFile] = {prefix: TarFile(kind="dir")}
     for i in range(files):
@@ -148,8 +150,12 @@ class BuiltImage:
     def descriptor(self) -> dict[str, Any]:
         os_, arch, variant = self.platform
         plat = {"architecture": arch, "os": os_} | ({"variant": variant} if variant else {})
-        return {"mediaType": self.media_type, "digest": self.digest, "size": len(self.manifest),
-                "platform": plat}
+        return {
+            "mediaType": self.media_type,
+            "digest": self.digest,
+            "size": len(self.manifest),
+            "platform": plat,
+        }
 
 
 @dataclass(frozen=True)
@@ -192,16 +198,25 @@ def build_image(
     for t in layers:
         blob = compress(t, compression)
         blobs[sha256(blob)] = blob
-        layer_descs.append({"mediaType": LAYER_TYPES[(fmt, compression)], "size": len(blob),
-                            "digest": sha256(blob)})
+        layer_descs.append(
+            {
+                "mediaType": LAYER_TYPES[(fmt, compression)],
+                "size": len(blob),
+                "digest": sha256(blob),
+            }
+        )
     os_, arch, variant = platform
     cfg: dict[str, Any] = {
         "architecture": arch,
         "os": os_,
         "created": CREATED,
-        "config": config if config is not None else {"Env": ["PATH=/usr/bin:/bin"], "Cmd": ["/bin/sh"]},
+        "config": config
+        if config is not None
+        else {"Env": ["PATH=/usr/bin:/bin"], "Cmd": ["/bin/sh"]},
         "rootfs": {"type": "layers", "diff_ids": [sha256(t) for t in layers]},
-        "history": history if history is not None else [
+        "history": history
+        if history is not None
+        else [
             {"created": CREATED, "created_by": f"/bin/sh -c #(nop) ADD layer{i}.tar /"}
             for i in range(len(layers))
         ],
@@ -214,8 +229,11 @@ def build_image(
     doc: dict[str, Any] = {
         "schemaVersion": 2,
         "mediaType": mt,
-        "config": {"mediaType": OCI_CONFIG if fmt == "oci" else DOCKER_CONFIG,
-                   "size": len(config_raw), "digest": sha256(config_raw)},
+        "config": {
+            "mediaType": OCI_CONFIG if fmt == "oci" else DOCKER_CONFIG,
+            "size": len(config_raw),
+            "digest": sha256(config_raw),
+        },
         "layers": layer_descs,
     }
     if annotations:
@@ -224,9 +242,15 @@ def build_image(
     return BuiltImage(manifest, config_raw, blobs, tuple(layers), mt, platform)
 
 
-def random_image(seed: int = 0, layers: int = 3, files: int = 4, size: int = 2048,
-                 compression: str = "gzip", fmt: str = "oci",
-                 platform: tuple[str, str, str] = ("linux", "amd64", "")) -> BuiltImage:
+def random_image(
+    seed: int = 0,
+    layers: int = 3,
+    files: int = 4,
+    size: int = 2048,
+    compression: str = "gzip",
+    fmt: str = "oci",
+    platform: tuple[str, str, str] = ("linux", "amd64", ""),
+) -> BuiltImage:
     """An image of ``layers`` random layers, reproducible from ``seed``."""
     rng = random.Random(seed)
     tars = [random_layer(rng, files, size, prefix=f"layer{i}") for i in range(layers)]
@@ -249,8 +273,13 @@ def _write_blobs(root: Path, blobs: dict[str, bytes]) -> None:
         (d / digest.split(":", 1)[1]).write_bytes(data)
 
 
-def write_oci_layout(img: BuiltImage | BuiltIndex, path: str | Path, tag: str | None = "latest",
-                     *, nested_index: bool = False) -> str:
+def write_oci_layout(
+    img: BuiltImage | BuiltIndex,
+    path: str | Path,
+    tag: str | None = "latest",
+    *,
+    nested_index: bool = False,
+) -> str:
     """Write an OCI layout. An index is listed in index.json by its platforms' manifests, or,
     with ``nested_index``, as one entry pointing at the index blob. Returns ``oci:PATH[:TAG]``."""
     root = Path(path)
@@ -261,15 +290,19 @@ def write_oci_layout(img: BuiltImage | BuiltIndex, path: str | Path, tag: str | 
         blobs = dict(img.blobs)
         blobs[img.digest] = img.raw
         if nested_index:
-            entries = [{"mediaType": img.media_type, "digest": img.digest, "size": len(img.raw)}
-                       | ({"annotations": ann} if ann else {})]
+            entries = [
+                {"mediaType": img.media_type, "digest": img.digest, "size": len(img.raw)}
+                | ({"annotations": ann} if ann else {})
+            ]
         else:
             entries = [i.descriptor() | ({"annotations": ann} if ann else {}) for i in img.images]
     else:
         blobs = dict(img.blobs)
         blobs[img.digest] = img.manifest
-        entries = [{"mediaType": img.media_type, "digest": img.digest, "size": len(img.manifest)}
-                   | ({"annotations": ann} if ann else {})]
+        entries = [
+            {"mediaType": img.media_type, "digest": img.digest, "size": len(img.manifest)}
+            | ({"annotations": ann} if ann else {})
+        ]
     _write_blobs(root, blobs)
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
     (root / "index.json").write_text(json.dumps(index))
@@ -282,7 +315,9 @@ def _tar_dir(src: Path, dest: Path) -> None:
             tf.add(p, arcname=str(p.relative_to(src)), recursive=False)
 
 
-def write_oci_archive(img: BuiltImage | BuiltIndex, path: str | Path, tag: str | None = "latest") -> str:
+def write_oci_archive(
+    img: BuiltImage | BuiltIndex, path: str | Path, tag: str | None = "latest"
+) -> str:
     """An OCI layout packed in an uncompressed tar. Returns ``oci-archive:FILE[:TAG]``."""
     import tempfile
 
@@ -292,8 +327,13 @@ def write_oci_archive(img: BuiltImage | BuiltIndex, path: str | Path, tag: str |
     return f"oci-archive:{path}" + (f":{tag}" if tag else "")
 
 
-def write_docker_archive(img: BuiltImage, path: str | Path, repo_tag: str | None = "test/image:latest",
-                         style: str = "legacy", gzip_archive: bool = False) -> str:
+def write_docker_archive(
+    img: BuiltImage,
+    path: str | Path,
+    repo_tag: str | None = "test/image:latest",
+    style: str = "legacy",
+    gzip_archive: bool = False,
+) -> str:
     """A ``docker save`` archive. ``style="legacy"``: ``<id>/layer.tar`` (uncompressed, as old
     Docker writes it, whatever the image's compression) and ``<config-hex>.json``;
     ``style="oci"``: Docker 25+ with ``blobs/sha256/*``, ``index.json`` and ``oci-layout``.
@@ -308,7 +348,9 @@ def write_docker_archive(img: BuiltImage, path: str | Path, repo_tag: str | None
             lid = hashlib.sha256((parent + sha256(t)).encode()).hexdigest()
             files[f"{lid}"] = TarFile(kind="dir")
             files[f"{lid}/VERSION"] = b"1.0"
-            files[f"{lid}/json"] = json.dumps({"id": lid, "parent": parent} if parent else {"id": lid}).encode()
+            files[f"{lid}/json"] = json.dumps(
+                {"id": lid, "parent": parent} if parent else {"id": lid}
+            ).encode()
             files[f"{lid}/layer.tar"] = t
             layer_paths.append(f"{lid}/layer.tar")
             parent = lid
@@ -322,18 +364,30 @@ def write_docker_archive(img: BuiltImage, path: str | Path, repo_tag: str | None
         for digest, data in blobs.items():
             files[f"blobs/sha256/{digest.split(':')[1]}"] = data
         layer_paths = [f"blobs/sha256/{d.split(':')[1]}" for d in img.layer_digests]
-        ann = ({"io.containerd.image.name": f"docker.io/{repo_tag}", "org.opencontainers.image.ref.name": tag}
-               if repo_tag else {})
+        ann = (
+            {
+                "io.containerd.image.name": f"docker.io/{repo_tag}",
+                "org.opencontainers.image.ref.name": tag,
+            }
+            if repo_tag
+            else {}
+        )
         desc = {"mediaType": img.media_type, "digest": img.digest, "size": len(img.manifest)}
-        files["index.json"] = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
-            desc | ({"annotations": ann} if ann else {})]}).encode()
+        files["index.json"] = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_INDEX,
+                "manifests": [desc | ({"annotations": ann} if ann else {})],
+            }
+        ).encode()
         files["oci-layout"] = b'{"imageLayoutVersion": "1.0.0"}'
         last = img.layer_digests[-1].split(":")[1] if img.layer_digests else ""
     else:
         raise ValueError(style)
     cfg_path = f"{cfg_hex}.json" if style == "legacy" else f"blobs/sha256/{cfg_hex}"
-    files["manifest.json"] = json.dumps([{"Config": cfg_path, "RepoTags": [repo_tag] if repo_tag else None,
-                                          "Layers": layer_paths}]).encode()
+    files["manifest.json"] = json.dumps(
+        [{"Config": cfg_path, "RepoTags": [repo_tag] if repo_tag else None, "Layers": layer_paths}]
+    ).encode()
     if repo_tag:
         files["repositories"] = json.dumps({repo: {tag: last}}).encode()
     data = tar_bytes(files)
@@ -352,18 +406,39 @@ def alpine_rootfs(version: str = "3.20.3") -> Path:
     return corpus("rootfs", "alpine", f"alpine-minirootfs-{version}-x86_64.tar.gz")
 
 
-def alpine_image(version: str = "3.20.3", compression: str = "gzip",
-                 extra_layers: list[bytes] | None = None) -> BuiltImage:
+def alpine_image(
+    version: str = "3.20.3", compression: str = "gzip", extra_layers: list[bytes] | None = None
+) -> BuiltImage:
     """Alpine's minirootfs as the base layer (plus ``extra_layers``), config like the official image."""
     tar = gzip.decompress(alpine_rootfs(version).read_bytes())
     layers = [tar, *(extra_layers or [])]
-    history = [{"created": CREATED, "created_by": f"/bin/sh -c #(nop) ADD file:alpine-minirootfs-{version} in / "}]
-    history += [{"created": CREATED, "created_by": f"/bin/sh -c echo extra {i}"} for i in range(len(layers) - 1)]
-    history.insert(1, {"created": CREATED, "created_by": '/bin/sh -c #(nop)  CMD ["/bin/sh"]',
-                       "empty_layer": True})
-    return build_image(layers, compression=compression, history=history,
-                       config={"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-                               "Cmd": ["/bin/sh"]})
+    history = [
+        {
+            "created": CREATED,
+            "created_by": f"/bin/sh -c #(nop) ADD file:alpine-minirootfs-{version} in / ",
+        }
+    ]
+    history += [
+        {"created": CREATED, "created_by": f"/bin/sh -c echo extra {i}"}
+        for i in range(len(layers) - 1)
+    ]
+    history.insert(
+        1,
+        {
+            "created": CREATED,
+            "created_by": '/bin/sh -c #(nop)  CMD ["/bin/sh"]',
+            "empty_layer": True,
+        },
+    )
+    return build_image(
+        layers,
+        compression=compression,
+        history=history,
+        config={
+            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+            "Cmd": ["/bin/sh"],
+        },
+    )
 
 
 # ------------------------------------------------------------------ fixtures
@@ -384,7 +459,11 @@ def image_factory(tmp_path: Path) -> Callable[..., tuple[str, BuiltImage]]:
 
     def make(kind: str = "oci", seed: int = 0, **kw: Any) -> tuple[str, BuiltImage]:
         n = next(counter)
-        if kind.startswith("docker") and "fmt" not in kw and kw.get("compression", "gzip") != "zstd":
+        if (
+            kind.startswith("docker")
+            and "fmt" not in kw
+            and kw.get("compression", "gzip") != "zstd"
+        ):
             kw["fmt"] = "docker"
         img = random_image(seed=seed, **kw)
         if kind == "oci":
@@ -405,4 +484,3 @@ def alpine_layout(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, BuiltI
     img = alpine_image("3.20.3")
     path = tmp_path_factory.mktemp("alpine") / "layout"
     return write_oci_layout(img, path, "3.20"), img
-

@@ -95,8 +95,17 @@ class RegistryServer:
 
     def blob_data_path(self, digest: str) -> Path:
         algo, hexpart = str(digest).split(":", 1)
-        return (self.storage_dir / "docker" / "registry" / "v2" / "blobs" / algo / hexpart[:2]
-                / hexpart / "data")
+        return (
+            self.storage_dir
+            / "docker"
+            / "registry"
+            / "v2"
+            / "blobs"
+            / algo
+            / hexpart[:2]
+            / hexpart
+            / "data"
+        )
 
     def auth_entry(self) -> dict[str, str]:
         raw = f"{self.username}:{self.password}".encode()
@@ -112,8 +121,9 @@ class RegistryServer:
 # -- the registry process -------------------------------------------------------------------------
 
 
-def _config(root: Path, port: int, auth: dict[str, Any] | None,
-            tls: tuple[Path, Path] | None = None) -> str:
+def _config(
+    root: Path, port: int, auth: dict[str, Any] | None, tls: tuple[Path, Path] | None = None
+) -> str:
     cfg: dict[str, Any] = {
         "version": 0.1,
         "log": {"level": "warn", "accesslog": {"disabled": True}},
@@ -131,8 +141,12 @@ def _config(root: Path, port: int, auth: dict[str, Any] | None,
     return json.dumps(cfg)  # YAML is a superset of JSON
 
 
-def _start(root: Path, auth_config: dict[str, Any] | None = None,
-           tls: tuple[Path, Path] | None = None, **extra: Any) -> RegistryServer:
+def _start(
+    root: Path,
+    auth_config: dict[str, Any] | None = None,
+    tls: tuple[Path, Path] | None = None,
+    **extra: Any,
+) -> RegistryServer:
     """Start ``docker-registry serve``; ``tls`` = (certificate PEM, key PEM) serves https."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "storage").mkdir(exist_ok=True)
@@ -143,10 +157,20 @@ def _start(root: Path, auth_config: dict[str, Any] | None = None,
         config.write_text(_config(root, port, auth_config, tls))
         log_path = root / f"registry-{port}.log"
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen([REGISTRY_BIN, "serve", str(config)], stdout=log,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        server = RegistryServer(f"127.0.0.1:{port}", root / "storage", proc, log_path, **extra,
-                                scheme="https" if tls else "http")
+            proc = subprocess.Popen(
+                [REGISTRY_BIN, "serve", str(config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        server = RegistryServer(
+            f"127.0.0.1:{port}",
+            root / "storage",
+            proc,
+            log_path,
+            **extra,
+            scheme="https" if tls else "http",
+        )
         if _wait_ready(server):
             return server
         last_log = server.log()
@@ -192,10 +216,11 @@ def libtrust_key_id(public_key: Any) -> str:
     """The key id docker/libtrust derives: base32 of SHA-256(SPKI DER)[:30], in groups of 4."""
     from cryptography.hazmat.primitives import serialization
 
-    der = public_key.public_bytes(serialization.Encoding.DER,
-                                  serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     b32 = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode().rstrip("=")
-    return ":".join(b32[i:i + 4] for i in range(0, len(b32), 4))
+    return ":".join(b32[i : i + 4] for i in range(0, len(b32), 4))
 
 
 class TokenServer:
@@ -210,12 +235,17 @@ class TokenServer:
         self.key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "imagewise test token signer")])
         now = _dt.datetime.now(_dt.UTC)
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - _dt.timedelta(days=1))
-                .not_valid_after(now + _dt.timedelta(days=30))
-                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                .sign(self.key, hashes.SHA256()))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - _dt.timedelta(days=1))
+            .not_valid_after(now + _dt.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
         self.cert_path = root / "token-signer.pem"
         self.cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         self.kid = libtrust_key_id(self.key.public_key())
@@ -249,11 +279,22 @@ class TokenServer:
 
         now = int(time.time())
         header = {"typ": "JWT", "alg": "ES256", "kid": self.kid}
-        claims = {"iss": ISSUER, "sub": subject, "aud": SERVICE, "exp": now + 300,
-                  "nbf": now - 10, "iat": now, "jti": uuid.uuid4().hex, "access": access}
-        signing_input = (_b64url(json.dumps(header).encode()) + "."
-                         + _b64url(json.dumps(claims).encode()))
-        r, s = decode_dss_signature(self.key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+        claims = {
+            "iss": ISSUER,
+            "sub": subject,
+            "aud": SERVICE,
+            "exp": now + 300,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+            "access": access,
+        }
+        signing_input = (
+            _b64url(json.dumps(header).encode()) + "." + _b64url(json.dumps(claims).encode())
+        )
+        r, s = decode_dss_signature(
+            self.key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+        )
         return signing_input + "." + _b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -282,9 +323,12 @@ class TokenServer:
                         self.wfile.write(b'{"details":"incorrect username or password"}')
                         return
                     user = u
-                body = json.dumps({"token": server.token(server.grant(scopes, user),
-                                                         user or "anonymous"),
-                                   "expires_in": 300}).encode()
+                body = json.dumps(
+                    {
+                        "token": server.token(server.grant(scopes, user), user or "anonymous"),
+                        "expires_in": 300,
+                    }
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -310,8 +354,13 @@ def registry_basic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
     htpasswd = root / "htpasswd"
     out = subprocess.run(["htpasswd", "-Bbn", USERNAME, PASSWORD], capture_output=True, check=True)
     htpasswd.write_bytes(out.stdout)
-    server = _start(root, {"htpasswd": {"realm": "imagewise-test", "path": str(htpasswd)}},
-                    username=USERNAME, password=PASSWORD, auth="basic")
+    server = _start(
+        root,
+        {"htpasswd": {"realm": "imagewise-test", "path": str(htpasswd)}},
+        username=USERNAME,
+        password=PASSWORD,
+        auth="basic",
+    )
     yield server
     _stop(server)
 
@@ -320,11 +369,18 @@ def registry_basic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
 def registry_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
     root = tmp_path_factory.mktemp("registry-token")
     tokens = TokenServer(root, USERNAME, PASSWORD)
-    auth = {"token": {"realm": tokens.realm, "service": SERVICE, "issuer": ISSUER,
-                      "rootcertbundle": str(tokens.cert_path)}}
+    auth = {
+        "token": {
+            "realm": tokens.realm,
+            "service": SERVICE,
+            "issuer": ISSUER,
+            "rootcertbundle": str(tokens.cert_path),
+        }
+    }
     try:
-        server = _start(root, auth, username=USERNAME, password=PASSWORD, auth="token",
-                        token_server=tokens)
+        server = _start(
+            root, auth, username=USERNAME, password=PASSWORD, auth="token", token_server=tokens
+        )
     except BaseException:
         tokens.stop()
         raise
@@ -333,15 +389,26 @@ def registry_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
 
 
 @pytest.fixture
-def registry_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                   registry_basic: RegistryServer,
-                   registry_token: RegistryServer) -> Iterator[Path]:
+def registry_login(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    registry_basic: RegistryServer,
+    registry_token: RegistryServer,
+) -> Iterator[Path]:
     """An isolated credential environment with an auth.json for the auth registries."""
     isolated = tmp_path / "creds"
     isolated.mkdir()
     auth_file = isolated / "auth.json"
-    auth_file.write_text(json.dumps({"auths": {registry_basic.host: registry_basic.auth_entry(),
-                                               registry_token.host: registry_token.auth_entry()}}))
+    auth_file.write_text(
+        json.dumps(
+            {
+                "auths": {
+                    registry_basic.host: registry_basic.auth_entry(),
+                    registry_token.host: registry_token.auth_entry(),
+                }
+            }
+        )
+    )
     monkeypatch.setenv("REGISTRY_AUTH_FILE", str(auth_file))
     monkeypatch.setenv("DOCKER_CONFIG", str(isolated / "docker"))
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(isolated / "run"))
@@ -351,9 +418,6 @@ def registry_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     RegistryClient.clear_shared()  # shared clients cache looked-up credentials
     yield auth_file
     RegistryClient.clear_shared()
-
-
-
 
 
 # -- building tiny images -------------------------------------------------------------------------
@@ -370,8 +434,9 @@ class BuiltImage:
     blobs: dict[str, bytes] = field(repr=False)
 
 
-def build_image(layer_sizes: tuple[int, ...] = (2048, 4096), seed: int | None = None,
-                media: str = "oci") -> BuiltImage:
+def build_image(
+    layer_sizes: tuple[int, ...] = (2048, 4096), seed: int | None = None, media: str = "oci"
+) -> BuiltImage:
     """An image with one random file per layer (gzip tars) and a config listing their diff_ids."""
     import gzip
     import io
@@ -399,25 +464,35 @@ def build_image(layer_sizes: tuple[int, ...] = (2048, 4096), seed: int | None = 
         blobs[str(d)] = gz
         layers.append(Descriptor(layer_type, d, len(gz)))
         diff_ids.append(str(Digest.of(tar_bytes)))
-    config = json.dumps({
-        "architecture": "amd64", "os": "linux", "created": "2024-01-01T00:00:00Z",
-        "config": {"Cmd": ["/bin/sh"], "Labels": {"seed": str(seed)}},
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "history": [{"created_by": f"ADD layer{i}"} for i in range(len(layers))],
-    }, sort_keys=True).encode()
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "created": "2024-01-01T00:00:00Z",
+            "config": {"Cmd": ["/bin/sh"], "Labels": {"seed": str(seed)}},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": [{"created_by": f"ADD layer{i}"} for i in range(len(layers))],
+        },
+        sort_keys=True,
+    ).encode()
     cd = Digest.of(config)
     blobs[str(cd)] = config
     config_desc = Descriptor(mt.OCI_CONFIG if media == "oci" else mt.DOCKER_CONFIG, cd, len(config))
-    manifest = json.dumps({
-        "schemaVersion": 2,
-        "mediaType": mt.OCI_MANIFEST if media == "oci" else mt.DOCKER_MANIFEST,
-        "config": config_desc.to_json(), "layers": [x.to_json() for x in layers],
-    }, indent=3).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.OCI_MANIFEST if media == "oci" else mt.DOCKER_MANIFEST,
+            "config": config_desc.to_json(),
+            "layers": [x.to_json() for x in layers],
+        },
+        indent=3,
+    ).encode()
     return BuiltImage(manifest, str(Digest.of(manifest)), config_desc, tuple(layers), blobs)
 
 
-def push_image(server: RegistryServer, repo: str, tag: str = "v1",
-               image: BuiltImage | None = None) -> BuiltImage:
+def push_image(
+    server: RegistryServer, repo: str, tag: str = "v1", image: BuiltImage | None = None
+) -> BuiltImage:
     """Push a tiny image (built if not given) with imagewise's own registry sink."""
     import io
 
@@ -434,5 +509,14 @@ def push_image(server: RegistryServer, repo: str, tag: str = "v1",
     return image
 
 
-__all__ = ["PASSWORD", "USERNAME", "BuiltImage", "RegistryServer", "TokenServer", "build_image",
-           "free_port", "push_image", "unique_repo"]
+__all__ = [
+    "PASSWORD",
+    "USERNAME",
+    "BuiltImage",
+    "RegistryServer",
+    "TokenServer",
+    "build_image",
+    "free_port",
+    "push_image",
+    "unique_repo",
+]

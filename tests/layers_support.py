@@ -16,13 +16,25 @@ from typing import Any
 import zstandard
 
 
-def member(name: str, kind: str = "file", data: bytes = b"", link: str = "", mode: int = 0o644,
-           uid: int = 0, gid: int = 0, mtime: int = 1_700_000_000) -> tuple[tarfile.TarInfo, bytes]:
+def member(
+    name: str,
+    kind: str = "file",
+    data: bytes = b"",
+    link: str = "",
+    mode: int = 0o644,
+    uid: int = 0,
+    gid: int = 0,
+    mtime: int = 1_700_000_000,
+) -> tuple[tarfile.TarInfo, bytes]:
     ti = tarfile.TarInfo(name)
     ti.mode, ti.uid, ti.gid, ti.mtime = mode, uid, gid, mtime
     ti.type = {
-        "file": tarfile.REGTYPE, "dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE,
-        "hardlink": tarfile.LNKTYPE, "char": tarfile.CHRTYPE, "block": tarfile.BLKTYPE,
+        "file": tarfile.REGTYPE,
+        "dir": tarfile.DIRTYPE,
+        "symlink": tarfile.SYMTYPE,
+        "hardlink": tarfile.LNKTYPE,
+        "char": tarfile.CHRTYPE,
+        "block": tarfile.BLKTYPE,
         "fifo": tarfile.FIFOTYPE,
     }[kind]
     if kind == "file":
@@ -34,8 +46,9 @@ def member(name: str, kind: str = "file", data: bytes = b"", link: str = "", mod
     return ti, data
 
 
-def make_tar(members: Iterable[tuple[tarfile.TarInfo, bytes]],
-             fmt: int = tarfile.PAX_FORMAT) -> bytes:
+def make_tar(
+    members: Iterable[tuple[tarfile.TarInfo, bytes]], fmt: int = tarfile.PAX_FORMAT
+) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=fmt) as tf:
         for ti, data in members:
@@ -73,31 +86,45 @@ def _image(root: Path, layers: list[bytes], how: str, os_arch: str) -> dict[str,
         descs.append(d)
     os_name, arch = os_arch.split("/")[:2]
     config = {
-        "architecture": arch, "os": os_name,
-        "rootfs": {"type": "layers",
-                   "diff_ids": [f"sha256:{hashlib.sha256(t).hexdigest()}" for t in layers]},
+        "architecture": arch,
+        "os": os_name,
+        "rootfs": {
+            "type": "layers",
+            "diff_ids": [f"sha256:{hashlib.sha256(t).hexdigest()}" for t in layers],
+        },
         "history": [{"created_by": f"layer {i}"} for i in range(len(layers))],
         "config": {},
     }
     cdesc = _blob(root, json.dumps(config).encode())
     cdesc["mediaType"] = "application/vnd.oci.image.config.v1+json"
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": cdesc, "layers": descs}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": cdesc,
+        "layers": descs,
+    }
     mdesc = _blob(root, json.dumps(manifest).encode())
     mdesc["mediaType"] = "application/vnd.oci.image.manifest.v1+json"
     mdesc["platform"] = {"architecture": arch, "os": os_name}
     return mdesc
 
 
-def oci_layout(root: Path, layers: list[bytes], how: str = "gzip",
-               platforms: dict[str, list[bytes]] | None = None) -> str:
+def oci_layout(
+    root: Path,
+    layers: list[bytes],
+    how: str = "gzip",
+    platforms: dict[str, list[bytes]] | None = None,
+) -> str:
     """Write an OCI layout holding one image made of the given uncompressed tars, or, with
     ``platforms`` ({"linux/arm64": [tar, ...]}), one image per platform under one index."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
     images = platforms or {"linux/amd64": layers}
-    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-             "manifests": [_image(root, tars, how, p) for p, tars in images.items()]}
+    index = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [_image(root, tars, how, p) for p, tars in images.items()],
+    }
     (root / "index.json").write_text(json.dumps(index))
     return f"oci:{root}"
 

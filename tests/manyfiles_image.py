@@ -21,7 +21,7 @@ def _header(name: str, size: int, typeflag: bytes, mode: int = 0o644) -> bytes:
     if len(name) > 100:
         raise ValueError(name)
     h = bytearray(BLOCK)
-    h[0:len(name)] = name.encode()
+    h[0 : len(name)] = name.encode()
     h[100:108] = b"%07o\0" % mode
     h[108:116] = b"0000000\0"
     h[116:124] = b"0000000\0"
@@ -69,27 +69,45 @@ def write_layout(path: str | Path, files: int, compression: str = "gzip") -> str
         (blobs / hexd).write_bytes(data)
         return "sha256:" + hexd
 
-    tars = [layer_tar(files), layer_tar(files, rewrite=True), layer_tar(0)[-2 * BLOCK:]]
+    tars = [layer_tar(files), layer_tar(files, rewrite=True), layer_tar(0)[-2 * BLOCK :]]
     layers, diff_ids = [], []
     for t in tars:
         blob = gzip.compress(t, compresslevel=1, mtime=0) if compression == "gzip" else t
         mt = "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if compression == "gzip" else "")
         layers.append({"mediaType": mt, "digest": put(blob), "size": len(blob)})
         diff_ids.append("sha256:" + hashlib.sha256(t).hexdigest())
-    config = json.dumps({
-        "architecture": "amd64", "os": "linux", "config": {},
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "history": [{"created_by": f"/bin/sh -c step {i}"} for i in range(len(tars))],
-    }).encode()
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": put(config), "size": len(config)},
-        "layers": layers,
-    }).encode()
-    index = {"schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": put(manifest),
-        "size": len(manifest), "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": [{"created_by": f"/bin/sh -c step {i}"} for i in range(len(tars))],
+        }
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": put(config),
+                "size": len(config),
+            },
+            "layers": layers,
+        }
+    ).encode()
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": put(manifest),
+                "size": len(manifest),
+                "annotations": {"org.opencontainers.image.ref.name": "latest"},
+            }
+        ],
+    }
     (root / "index.json").write_text(json.dumps(index))
     (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
     return f"oci:{os.fspath(root)}:latest"
@@ -97,8 +115,10 @@ def write_layout(path: str | Path, files: int, compression: str = "gzip") -> str
 
 # --- the shape users hit: layers of many small files, half of each rewritten by the next ----------
 
-def _spread_layer(out: IO[bytes], k: int, files: int, per_dir: int = 100,
-                  unique: bool = False) -> str:
+
+def _spread_layer(
+    out: IO[bytes], k: int, files: int, per_dir: int = 100, unique: bool = False
+) -> str:
     """Layer ``k`` of :func:`write_spread_archive`, written to ``out``; returns its diff_id.
 
     Layer k writes ``files`` files in directories of ``per_dir``, directories numbered from
@@ -130,8 +150,9 @@ def _spread_layer(out: IO[bytes], k: int, files: int, per_dir: int = 100,
     return "sha256:" + h.hexdigest()
 
 
-def write_spread_archive(path: str | Path, files: int, layers: int = 3,
-                         unique: bool = False) -> str:
+def write_spread_archive(
+    path: str | Path, files: int, layers: int = 3, unique: bool = False
+) -> str:
     """A docker-archive (``docker save`` layout, uncompressed layers) of ``layers`` layers of
     ``files // layers`` small files each, half of each layer rewritten by the next; written
     straight to disk (a million files need no memory here). Returns ``docker-archive:PATH``."""
@@ -161,14 +182,21 @@ def write_spread_archive(path: str | Path, files: int, layers: int = 3,
                     out.write(chunk)
             pad(size)
             part.unlink()
-        config = json.dumps({
-            "architecture": "amd64", "os": "linux", "config": {},
-            "rootfs": {"type": "layers", "diff_ids": diff_ids},
-            "history": [{"created_by": f"/bin/sh -c pip install batch{i}"} for i in range(layers)],
-        }).encode()
+        config = json.dumps(
+            {
+                "architecture": "amd64",
+                "os": "linux",
+                "config": {},
+                "rootfs": {"type": "layers", "diff_ids": diff_ids},
+                "history": [
+                    {"created_by": f"/bin/sh -c pip install batch{i}"} for i in range(layers)
+                ],
+            }
+        ).encode()
         cfg_name = hashlib.sha256(config).hexdigest() + ".json"
-        manifest = json.dumps([{"Config": cfg_name, "RepoTags": ["many:latest"],
-                                "Layers": names}]).encode()
+        manifest = json.dumps(
+            [{"Config": cfg_name, "RepoTags": ["many:latest"], "Layers": names}]
+        ).encode()
         for name, data in ((cfg_name, config), ("manifest.json", manifest)):
             member(name, len(data))
             out.write(data)

@@ -24,8 +24,15 @@ if TYPE_CHECKING:
     from imagewise.sbom.catalog import Catalog
 
 #: syft artifact type -> imagewise package type
-SYFT_TYPES = {"apk": "apk", "deb": "deb", "rpm": "rpm", "python": "pypi", "npm": "npm",
-              "go-module": "golang", "java-archive": "maven"}
+SYFT_TYPES = {
+    "apk": "apk",
+    "deb": "deb",
+    "rpm": "rpm",
+    "python": "pypi",
+    "npm": "npm",
+    "go-module": "golang",
+    "java-archive": "maven",
+}
 
 SITE = "usr/lib/python3.12/site-packages"
 
@@ -42,23 +49,35 @@ def with_dirs(files: dict[str, bytes | TarFile]) -> dict[str, bytes | TarFile]:
 
 
 def _metadata(name: str, version: str, license: str = "MIT") -> bytes:
-    return (f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nLicense: {license}\n"
-            f"Summary: test package\n\nlong description\n").encode()
+    return (
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nLicense: {license}\n"
+        f"Summary: test package\n\nlong description\n"
+    ).encode()
 
 
 def _pkg_json(name: str, version: str, license: str = "MIT") -> bytes:
     return json.dumps({"name": name, "version": version, "license": license}).encode()
 
 
-def jar_bytes(group: str, artifact: str, version: str, nested: dict[str, bytes] | None = None,
-              manifest: str = "") -> bytes:
+def jar_bytes(
+    group: str,
+    artifact: str,
+    version: str,
+    nested: dict[str, bytes] | None = None,
+    manifest: str = "",
+) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("META-INF/MANIFEST.MF", manifest or
-                   f"Manifest-Version: 1.0\r\nImplementation-Title: {artifact}\r\n"
-                   f"Implementation-Version: {version}\r\n\r\n")
-        z.writestr(f"META-INF/maven/{group}/{artifact}/pom.properties",
-                   f"#Generated\ngroupId={group}\nartifactId={artifact}\nversion={version}\n")
+        z.writestr(
+            "META-INF/MANIFEST.MF",
+            manifest
+            or f"Manifest-Version: 1.0\r\nImplementation-Title: {artifact}\r\n"
+            f"Implementation-Version: {version}\r\n\r\n",
+        )
+        z.writestr(
+            f"META-INF/maven/{group}/{artifact}/pom.properties",
+            f"#Generated\ngroupId={group}\nartifactId={artifact}\nversion={version}\n",
+        )
         z.writestr("com/example/A.class", b"\xca\xfe\xba\xbe" + b"\0" * 60)
         for name, data in (nested or {}).items():
             z.writestr(name, data)
@@ -67,8 +86,13 @@ def jar_bytes(group: str, artifact: str, version: str, nested: dict[str, bytes] 
 
 def python_layer() -> bytes:
     files: dict[str, bytes | TarFile] = {}
-    for name, version in [("requests", "2.31.0"), ("Flask", "3.0.0"), ("urllib3", "2.0.7"),
-                          ("charset_normalizer", "3.3.2"), ("Jinja2", "3.1.2")]:
+    for name, version in [
+        ("requests", "2.31.0"),
+        ("Flask", "3.0.0"),
+        ("urllib3", "2.0.7"),
+        ("charset_normalizer", "3.3.2"),
+        ("Jinja2", "3.1.2"),
+    ]:
         files[f"{SITE}/{name}-{version}.dist-info/METADATA"] = _metadata(name, version)
     files[f"{SITE}/six-1.16.0-py3.12.egg-info"] = _metadata("six", "1.16.0")
     files[f"{SITE}/PyYAML-6.0.1-py3.12.egg-info/PKG-INFO"] = _metadata("PyYAML", "6.0.1")
@@ -90,11 +114,17 @@ def npm_layer() -> bytes:
 
 def java_layer() -> bytes:
     inner = jar_bytes("org.apache.commons", "commons-lang3", "3.13.0")
-    war = jar_bytes("com.example", "webapp", "2.1.0", {"WEB-INF/lib/commons-lang3-3.13.0.jar": inner})
-    return tar_bytes({
-        "opt/app/lib/commons-text-1.10.0.jar": jar_bytes("org.apache.commons", "commons-text", "1.10.0"),
-        "opt/app/webapp.war": war,
-    })
+    war = jar_bytes(
+        "com.example", "webapp", "2.1.0", {"WEB-INF/lib/commons-lang3-3.13.0.jar": inner}
+    )
+    return tar_bytes(
+        {
+            "opt/app/lib/commons-text-1.10.0.jar": jar_bytes(
+                "org.apache.commons", "commons-text", "1.10.0"
+            ),
+            "opt/app/webapp.war": war,
+        }
+    )
 
 
 def go_layer(binary: Path) -> bytes:
@@ -103,10 +133,12 @@ def go_layer(binary: Path) -> bytes:
 
 def deletion_layer() -> bytes:
     """Removes one Python package (whiteout) and one npm package (opaque node_modules/left-pad)."""
-    return tar_bytes({
-        f"{SITE}/.wh.urllib3-2.0.7.dist-info": b"",
-        "app/node_modules/left-pad/.wh..wh..opq": b"",
-    })
+    return tar_bytes(
+        {
+            f"{SITE}/.wh.urllib3-2.0.7.dist-info": b"",
+            "app/node_modules/left-pad/.wh..wh..opq": b"",
+        }
+    )
 
 
 def go_binary() -> Path:
@@ -121,13 +153,26 @@ def apps_image(alpine: str = "3.20.3", go: Path | None = None, compression: str 
     import gzip
 
     base = gzip.decompress(alpine_rootfs(alpine).read_bytes())
-    layers = [base, python_layer(), npm_layer(), java_layer(), go_layer(go or go_binary()),
-              deletion_layer()]
-    history = [{"created": CREATED, "created_by": "/bin/sh -c #(nop) ADD file:abc in / "},
-               {"created": CREATED, "created_by": '/bin/sh -c #(nop)  CMD ["/bin/sh"]',
-                "empty_layer": True}]
-    history += [{"created": CREATED, "created_by": f"RUN step {i}", "comment": "buildkit.dockerfile.v0"}
-                for i in range(len(layers) - 1)]
+    layers = [
+        base,
+        python_layer(),
+        npm_layer(),
+        java_layer(),
+        go_layer(go or go_binary()),
+        deletion_layer(),
+    ]
+    history = [
+        {"created": CREATED, "created_by": "/bin/sh -c #(nop) ADD file:abc in / "},
+        {
+            "created": CREATED,
+            "created_by": '/bin/sh -c #(nop)  CMD ["/bin/sh"]',
+            "empty_layer": True,
+        },
+    ]
+    history += [
+        {"created": CREATED, "created_by": f"RUN step {i}", "comment": "buildkit.dockerfile.v0"}
+        for i in range(len(layers) - 1)
+    ]
     history.append({"created": CREATED, "created_by": 'CMD ["python3"]', "empty_layer": True})
     return build_image(layers, history=history, compression=compression)
 
@@ -197,19 +242,21 @@ Version: 1:1.2.13.dfsg-1
 Description: compression library - runtime
 """
 
-OS_RELEASE_DEBIAN = b'''PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+OS_RELEASE_DEBIAN = b"""PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
 NAME="Debian GNU/Linux"
 VERSION_ID="12"
 VERSION="12 (bookworm)"
 VERSION_CODENAME=bookworm
 ID=debian
-'''
+"""
 
 
 def debian_small_image() -> Any:
     """A small Debian-like image: dpkg status, a distroless status.d entry, os-release,
     copyright files; a second layer appends a package to the status file."""
-    status2 = DPKG_STATUS + """
+    status2 = (
+        DPKG_STATUS
+        + """
 Package: curl
 Status: install ok installed
 Architecture: amd64
@@ -217,37 +264,49 @@ Source: curl
 Version: 7.88.1-10+deb12u5
 Description: command line tool for transferring data with URL syntax
 """
-    base = tar_bytes(with_dirs({
-        "etc/os-release": TarFile(kind="symlink", linkname="../usr/lib/os-release"),
-        "usr/lib/os-release": OS_RELEASE_DEBIAN,
-        "etc/debian_version": b"12.5\n",
-        "var/lib/dpkg/status": DPKG_STATUS.encode(),
-        "var/lib/dpkg/status.d/ca-certs": b"Package: ca-certificates\nVersion: 20230311\n"
-                                          b"Architecture: all\nStatus: install ok installed\n",
-        "usr/share/doc/libc6/copyright": b"Format: https://www.debian.org/doc/packaging-manuals/"
-                                         b"copyright-format/1.0/\n\nFiles: *\nLicense: LGPL-2.1+\n",
-    }))
+    )
+    base = tar_bytes(
+        with_dirs(
+            {
+                "etc/os-release": TarFile(kind="symlink", linkname="../usr/lib/os-release"),
+                "usr/lib/os-release": OS_RELEASE_DEBIAN,
+                "etc/debian_version": b"12.5\n",
+                "var/lib/dpkg/status": DPKG_STATUS.encode(),
+                "var/lib/dpkg/status.d/ca-certs": b"Package: ca-certificates\nVersion: 20230311\n"
+                b"Architecture: all\nStatus: install ok installed\n",
+                "usr/share/doc/libc6/copyright": b"Format: https://www.debian.org/doc/packaging-manuals/"
+                b"copyright-format/1.0/\n\nFiles: *\nLicense: LGPL-2.1+\n",
+            }
+        )
+    )
     app = tar_bytes({"var/lib/dpkg/status": status2.encode()})
-    history = [{"created": CREATED, "created_by": "/bin/sh -c #(nop) ADD file:deb in / "},
-               {"created": CREATED, "created_by": '/bin/sh -c #(nop)  CMD ["bash"]',
-                "empty_layer": True},
-               {"created": CREATED, "created_by": "RUN apt-get install -y curl"}]
+    history = [
+        {"created": CREATED, "created_by": "/bin/sh -c #(nop) ADD file:deb in / "},
+        {"created": CREATED, "created_by": '/bin/sh -c #(nop)  CMD ["bash"]', "empty_layer": True},
+        {"created": CREATED, "created_by": "RUN apt-get install -y curl"},
+    ]
     return build_image([base, app], history=history)
 
 
 # -- syft comparison -----------------------------------------------------------------------------
 
+
 def syft_purls(target: str) -> dict[tuple[str, str, str], str]:
     """(type, name, version) -> purl of syft's packages of our types (``oci-dir:DIR`` ...)."""
-    out = subprocess.run(["syft", "scan", target, "-o", "json", "-q"], check=True,
-                         capture_output=True, timeout=900).stdout
+    out = subprocess.run(
+        ["syft", "scan", target, "-o", "json", "-q"], check=True, capture_output=True, timeout=900
+    ).stdout
     doc = json.loads(out)
-    return {(SYFT_TYPES[a["type"]], a["name"], a["version"]): a["purl"] for a in doc["artifacts"]
-            if a["type"] in SYFT_TYPES}
+    return {
+        (SYFT_TYPES[a["type"]], a["name"], a["version"]): a["purl"]
+        for a in doc["artifacts"]
+        if a["type"] in SYFT_TYPES
+    }
 
 
-def agreement(ours: list[tuple[str, str, str]], theirs: list[tuple[str, str, str]]
-              ) -> tuple[float, set[tuple[str, str, str]], set[tuple[str, str, str]]]:
+def agreement(
+    ours: list[tuple[str, str, str]], theirs: list[tuple[str, str, str]]
+) -> tuple[float, set[tuple[str, str, str]], set[tuple[str, str, str]]]:
     """(share of syft's packages we found, missing from ours, extra in ours)."""
     a, b = set(ours), set(theirs)
     return (len(a & b) / len(b) if b else 1.0), b - a, a - b
@@ -262,21 +321,32 @@ def our_purls(transport: str) -> dict[tuple[str, str, str], str]:
     return {(p.type, p.name, p.version): p.purl for p in cat.packages}
 
 
-def purl_differences(ours: dict[tuple[str, str, str], str], theirs: dict[tuple[str, str, str], str]
-                     ) -> list[tuple[str, str]]:
+def purl_differences(
+    ours: dict[tuple[str, str, str], str], theirs: dict[tuple[str, str, str], str]
+) -> list[tuple[str, str]]:
     return sorted((ours[k], theirs[k]) for k in ours.keys() & theirs.keys() if ours[k] != theirs[k])
 
 
 def build_history(n_base: int, n_app: int) -> list[dict[str, object]]:
     """An image history: ``n_base`` base layers, the base's CMD (empty layer), ``n_app`` RUN steps."""
-    h: list[dict[str, object]] = [{"created": CREATED, "created_by": f"/bin/sh -c #(nop) ADD f{i} in /"}
-                                  for i in range(n_base)]
-    h.append({"created": CREATED, "created_by": '/bin/sh -c #(nop)  CMD ["/bin/sh"]', "empty_layer": True})
+    h: list[dict[str, object]] = [
+        {"created": CREATED, "created_by": f"/bin/sh -c #(nop) ADD f{i} in /"}
+        for i in range(n_base)
+    ]
+    h.append(
+        {
+            "created": CREATED,
+            "created_by": '/bin/sh -c #(nop)  CMD ["/bin/sh"]',
+            "empty_layer": True,
+        }
+    )
     h += [{"created": CREATED, "created_by": f"RUN step {i}"} for i in range(n_app)]
     return h
 
 
-def catalog_layers(tmp_path: Path, layers: list[bytes], n_base: int = 1, name: str = "img") -> Catalog:
+def catalog_layers(
+    tmp_path: Path, layers: list[bytes], n_base: int = 1, name: str = "img"
+) -> Catalog:
     """The catalog of an OCI layout of ``layers`` with a ``build_history(n_base, ...)``."""
     from imagewise.sbom.catalog import catalog
     from imagewise.sources import open_source

@@ -25,14 +25,17 @@ def run(layers: list[list[Entry]]) -> DiveFigures:
 
 def test_dive_unit_case_nginx() -> None:
     # dive's efficiency_test: parents implicit, then a whiteout of the (implicit) directory
-    fig = run([
-        [e("etc/nginx/nginx.conf", size=2000), e("etc/nginx/public", size=3000)],
-        [e("etc/nginx/nginx.conf", size=5000), e("etc/athing", size=10000)],
-        [e("etc/nginx", W)],
-    ])
+    fig = run(
+        [
+            [e("etc/nginx/nginx.conf", size=2000), e("etc/nginx/public", size=3000)],
+            [e("etc/nginx/nginx.conf", size=5000), e("etc/athing", size=10000)],
+            [e("etc/nginx", W)],
+        ]
+    )
     assert fig.efficiency == 0.75
     assert [(f.path, f.count, f.wasted_bytes) for f in fig.inefficient_files] == [
-        ("/etc/nginx/nginx.conf", 2, 7000)]
+        ("/etc/nginx/nginx.conf", 2, 7000)
+    ]
     assert fig.wasted_bytes == 7000
 
 
@@ -44,10 +47,12 @@ def test_scratch_single_empty_file() -> None:
 
 
 def test_explicit_directory_whiteout_counts_contents_once() -> None:
-    fig = run([
-        [e("a", D), e("a/x", size=100), e("a/sub", D), e("a/sub/y", size=50)],
-        [e("a", W)],
-    ])
+    fig = run(
+        [
+            [e("a", D), e("a/x", size=100), e("a/sub", D), e("a/sub/y", size=50)],
+            [e("a", W)],
+        ]
+    )
     # /a becomes one node of size 150 (not inefficient); x and y are seen once each
     assert fig.inefficient_files == ()
     assert fig.efficiency == 1.0
@@ -63,10 +68,12 @@ def test_file_whiteout_costs_full_size() -> None:
 
 def test_missing_whiteout_aborts_rest_of_layer_and_lowers_score() -> None:
     # "b" whiteout sorts before "c": dive errors on it and never visits "c" in that layer
-    fig = run([
-        [e("a", size=10), e("c", size=20)],
-        [e("b", W), e("c", size=30)],
-    ])
+    fig = run(
+        [
+            [e("a", size=10), e("c", size=20)],
+            [e("b", W), e("c", size=30)],
+        ]
+    )
     assert fig.inefficient_files == ()
     # paths: /a 10/10, /c 20/20, /b minimum -1 -> (10 + 20 - 1) / 30
     assert fig.efficiency == 29 / 30
@@ -75,16 +82,17 @@ def test_missing_whiteout_aborts_rest_of_layer_and_lowers_score() -> None:
 
 def test_entries_sorting_before_the_whiteout_name_are_still_seen() -> None:
     # dive sorts the stored name ".wh.d": "-c" (0x2D) comes before it, "c" after it
-    fig = run([[e("-c", size=20), e("c", size=20)],
-               [e("-c", size=30), e("c", size=30), e("d", W)]])
+    fig = run([[e("-c", size=20), e("c", size=20)], [e("-c", size=30), e("c", size=30), e("d", W)]])
     assert [(f.path, f.count, f.wasted_bytes) for f in fig.inefficient_files] == [("/-c", 2, 50)]
 
 
 def test_opaque_whiteout_is_invisible_to_dive() -> None:
-    fig = run([
-        [e("d", D), e("d/old", size=400)],
-        [e("d", D), e("d", O), e("d/new", size=100)],
-    ])
+    fig = run(
+        [
+            [e("d", D), e("d/old", size=400)],
+            [e("d", D), e("d", O), e("d/new", size=100)],
+        ]
+    )
     assert fig.inefficient_files == ()
     assert fig.efficiency == 1.0
     assert fig.layer_files == (2, 2)  # the marker is no node of the tree
@@ -106,11 +114,13 @@ def test_modified_file_counts_smaller_copy_as_needed() -> None:
 def test_implicit_parent_replaces_directory_metadata_in_stack() -> None:
     # layer 1 adds a/f without an "a" entry: dive's stacked "a" loses its directory flag,
     # so deleting "a" in layer 2 counts 0 bytes
-    fig = run([
-        [e("a", D), e("a/x", size=100)],
-        [e("a/f", size=5)],
-        [e("a", W)],
-    ])
+    fig = run(
+        [
+            [e("a", D), e("a/x", size=100)],
+            [e("a/f", size=5)],
+            [e("a", W)],
+        ]
+    )
     assert fig.inefficient_files == ()
     assert fig.efficiency == 1.0
 
@@ -122,11 +132,20 @@ def test_inefficient_order_largest_first_ties_latest_found_first() -> None:
 
 
 def test_hardlinks_and_symlinks_have_header_sizes() -> None:
-    fig = run([[e("bin/busybox", size=1000), e("bin/sh", L, linkname="bin/busybox"),
-                e("bin/ls", S, linkname="busybox")],
-               [e("bin/busybox", size=1000), e("bin/sh", L, linkname="bin/busybox")]])
+    fig = run(
+        [
+            [
+                e("bin/busybox", size=1000),
+                e("bin/sh", L, linkname="bin/busybox"),
+                e("bin/ls", S, linkname="busybox"),
+            ],
+            [e("bin/busybox", size=1000), e("bin/sh", L, linkname="bin/busybox")],
+        ]
+    )
     assert {(f.path, f.wasted_bytes) for f in fig.inefficient_files} == {
-        ("/bin/busybox", 2000), ("/bin/sh", 0)}
+        ("/bin/busybox", 2000),
+        ("/bin/sh", 0),
+    }
     assert fig.layer_sizes == (1000, 1000)
 
 
@@ -137,8 +156,22 @@ def test_empty_layers() -> None:
 
 # -- the dive corpus image: numbers asserted by dive's own tests ----------------------------
 
-EXPECTED_LAYER_SIZES = (1154361, 6405, 0, 6405, 6405, 6405, 6405, 6405, 6405, 0, 2187, 6405,
-                        6405, 6405)
+EXPECTED_LAYER_SIZES = (
+    1154361,
+    6405,
+    0,
+    6405,
+    6405,
+    6405,
+    6405,
+    6405,
+    6405,
+    0,
+    2187,
+    6405,
+    6405,
+    6405,
+)
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +198,21 @@ def test_dive_corpus_exact(dive_corpus_analysis) -> None:  # type: ignore[no-unt
     ]
     assert d.layer_sizes == EXPECTED_LAYER_SIZES
     assert [layer.dive_files for layer in dive_corpus_analysis.layers] == [
-        415, 1, 4, 3, 3, 3, 3, 4, 2, 2, 4, 2, 3, 2]
+        415,
+        1,
+        4,
+        3,
+        3,
+        3,
+        3,
+        4,
+        2,
+        2,
+        4,
+        2,
+        3,
+        2,
+    ]
     assert dive_corpus_analysis.layers[9].created_by.endswith("rm -rf /root/example/")
 
 
@@ -175,4 +222,5 @@ def test_dive_corpus_reclaimable(dive_corpus_analysis) -> None:  # type: ignore[
     # somefile3 (moved away), saved.txt's first copy (chmod +x): five 6405-byte copies
     assert a.reclaimable_bytes == 5 * 6405
     assert a.final_bytes + a.reclaimable_bytes == sum(
-        size for size in EXPECTED_LAYER_SIZES)  # every byte of this image is a file's content
+        size for size in EXPECTED_LAYER_SIZES
+    )  # every byte of this image is a file's content

@@ -28,8 +28,14 @@ sys.exit(os.waitstatus_to_exitcode(status))
 def peak_kb(cmd: list[str], env: dict[str, str] | None = None) -> int:
     """Peak RSS (KiB) of ``cmd`` run in a child of a small launcher: Linux keeps a child's peak
     RSS across exec, so forking straight from this (big) test process would count its memory."""
-    proc = subprocess.run([sys.executable, "-c", LAUNCHER, json.dumps(cmd)], capture_output=True,
-                          text=True, timeout=600, check=False, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, json.dumps(cmd)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=env,
+    )
     assert proc.returncode in (0, 1), proc.stderr
     return int(proc.stdout.strip().splitlines()[-1])
 
@@ -39,8 +45,19 @@ def analyze_cmd(ref: str, out: str = os.devnull) -> list[str]:
 
 
 def check_cmd(ref: str) -> list[str]:
-    return [sys.executable, "-m", "imagewise", "check", ref, "--format", "json", "-o", os.devnull,
-            "--offline", "--allow-incomplete"]
+    return [
+        sys.executable,
+        "-m",
+        "imagewise",
+        "check",
+        ref,
+        "--format",
+        "json",
+        "-o",
+        os.devnull,
+        "--offline",
+        "--allow-incomplete",
+    ]
 
 
 @pytest.mark.slow
@@ -60,15 +77,17 @@ def test_200k_files_peak_rss_below_half_a_kb_per_file(tmp_path: Path) -> None:
     rewritten = 199 * 10
     assert len(doc["inefficient_files"]) == rewritten
     deleted = sum(len(b"%d-%d\n" % (1, i)) for i in range(0, 1000, 4))
-    overwritten = sum(len(b"%d-%d\n" % (d, i)) for d in range(200) if d != 1
-                      for i in range(0, 1000, 100))
+    overwritten = sum(
+        len(b"%d-%d\n" % (d, i)) for d in range(200) if d != 1 for i in range(0, 1000, 100)
+    )
     assert doc["reclaimable_bytes"] == deleted + overwritten
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", [analyze_cmd, check_cmd], ids=["analyze", "check"])
 def test_many_small_files_in_a_docker_archive_below_half_a_kb_per_file(
-        tmp_path: Path, command: Callable[[str], list[str]]) -> None:
+    tmp_path: Path, command: Callable[[str], list[str]]
+) -> None:
     """The shape users hit (three layers of small files, half of each rewritten by the next) in
     a ``docker save`` archive, whose layers are walked in place: neither the analysis state,
     nor the mapped pages of the archive, nor the layer cache's records (``check`` fills the

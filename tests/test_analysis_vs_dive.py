@@ -66,30 +66,62 @@ def buildah_archives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path
         pytest.fail("buildah tests need root (chroot isolation, vfs storage)")
     base = corpus(*BASE)
     work = tmp_path_factory.mktemp("buildah")
-    store = ["--storage-driver", "vfs", "--root", str(work / "root"), "--runroot",
-             str(work / "run")]
+    store = [
+        "--storage-driver",
+        "vfs",
+        "--root",
+        str(work / "root"),
+        "--runroot",
+        str(work / "run"),
+    ]
     out: dict[str, Path] = {}
     for name, body in DOCKERFILES.items():
         ctx = work / name
         ctx.mkdir()
         (ctx / "Dockerfile").write_text(f"FROM oci-archive:{base}\n{body}")
-        subprocess.run([buildah, *store, "build", "--quiet", "--layers", "--isolation", "chroot",
-                        "-t", f"iw-{name}", str(ctx)], check=True, capture_output=True,
-                       timeout=300)
+        subprocess.run(
+            [
+                buildah,
+                *store,
+                "build",
+                "--quiet",
+                "--layers",
+                "--isolation",
+                "chroot",
+                "-t",
+                f"iw-{name}",
+                str(ctx),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         archive = work / f"{name}.tar"
-        subprocess.run([buildah, *store, "push", "--quiet", f"iw-{name}",
-                        f"docker-archive:{archive}:iw-{name}:latest"], check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                buildah,
+                *store,
+                "push",
+                "--quiet",
+                f"iw-{name}",
+                f"docker-archive:{archive}:iw-{name}:latest",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         out[name] = archive
     return out
 
 
 @pytest.mark.parametrize("name", list(DOCKERFILES))
-def test_buildah_image_matches_dive(name: str, buildah_archives: dict[str, Path],
-                                    tmp_path: Path) -> None:
+def test_buildah_image_matches_dive(
+    name: str, buildah_archives: dict[str, Path], tmp_path: Path
+) -> None:
     a = assert_same_as_dive(buildah_archives[name], tmp_path)
     assert a.final_bytes + a.reclaimable_bytes == sum(
-        layer_files_bytes for layer_files_bytes in _written(buildah_archives[name]))
+        layer_files_bytes for layer_files_bytes in _written(buildah_archives[name])
+    )
 
 
 def _written(archive: Path) -> list[int]:
@@ -142,6 +174,7 @@ def test_buildah_reclaimable_figures(buildah_archives: dict[str, Path]) -> None:
 
 # -- hand-made archives: cases buildah does not produce --------------------------------------
 
+
 def _archive(tmp: Path, name: str, layers: list[dict[str, bytes | TarFile]]) -> Path:
     img = build_image([tar_bytes(layer) for layer in layers], compression="", fmt="docker")
     path = tmp / f"{name}.tar"
@@ -176,18 +209,28 @@ EDGE_CASES: dict[str, list[dict[str, bytes | TarFile]]] = {
         {".wh.x": WH, "x": b"now a file", ".wh.y": WH, "y/": DIR, "y/z": b"z" * 4},
     ],
     "entries-under-a-symlink": [
-        {"usr/": DIR, "usr/lib/": DIR, "usr/lib/a.so": b"s" * 64, "lib": TarFile(
-            kind="symlink", linkname="usr/lib")},
+        {
+            "usr/": DIR,
+            "usr/lib/": DIR,
+            "usr/lib/a.so": b"s" * 64,
+            "lib": TarFile(kind="symlink", linkname="usr/lib"),
+        },
         {"lib/b.so": b"b" * 32},
         {"lib/.wh.b.so": WH},
     ],
     "links-and-empty-layers": [
-        {"bin/": DIR, "bin/busybox": b"b" * 3000,
-         "bin/sh": TarFile(kind="hardlink", linkname="bin/busybox"),
-         "bin/ls": TarFile(kind="symlink", linkname="busybox")},
+        {
+            "bin/": DIR,
+            "bin/busybox": b"b" * 3000,
+            "bin/sh": TarFile(kind="hardlink", linkname="bin/busybox"),
+            "bin/ls": TarFile(kind="symlink", linkname="busybox"),
+        },
         {},
-        {"bin/": DIR, "bin/busybox": TarFile(b"b" * 3000, mode=0o700),
-         "bin/sh": TarFile(kind="hardlink", linkname="bin/busybox")},
+        {
+            "bin/": DIR,
+            "bin/busybox": TarFile(b"b" * 3000, mode=0o700),
+            "bin/sh": TarFile(kind="hardlink", linkname="bin/busybox"),
+        },
         {"bin/.wh.ls": WH, "empty/": DIR},
     ],
 }
@@ -210,7 +253,9 @@ def test_dive_corpus_matches_running_dive(tmp_path: Path) -> None:
 
 def test_docker_25_oci_style_save_matches_dive(tmp_path: Path) -> None:
     layers: list[dict[str, bytes | TarFile]] = [
-        {"a/": DIR, "a/x": b"x" * 100, "a/y": b"y" * 7}, {"a/x": b"X" * 50, "a/.wh.y": WH}]
+        {"a/": DIR, "a/x": b"x" * 100, "a/y": b"y" * 7},
+        {"a/x": b"X" * 50, "a/.wh.y": WH},
+    ]
     img = build_image([tar_bytes(x) for x in layers], compression="", fmt="oci")
     path = tmp_path / "oci-save.tar"
     write_docker_archive(img, path, style="oci")

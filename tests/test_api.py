@@ -20,20 +20,71 @@ from conftest import ROOT, corpus
 import imagewise
 
 PUBLIC = [
-    "AuthError", "Catalog", "CheckOptions", "CheckResult", "ConfigError", "CopyResult",
-    "Descriptor", "Digest", "DigestMismatch", "DockerfileSyntaxError", "Finding", "Image",
-    "ImageAnalysis", "ImageConfig", "ImageFormatError", "ImagewiseError", "Index",
-    "InvalidReference", "Layer", "LayerReadError", "LintConfig", "Location", "Manifest",
-    "NotAnImage", "NotFound", "Package", "Platform", "PlatformNotFound", "Policy",
-    "RegistryError", "Reporter", "RuleInfo", "rule_catalog", "ScanResult", "Severity", "Sink", "Source",
-    "UsageError", "VulnDBError", "Vulnerability", "__version__", "analyze", "catalog",
-    "copy_image", "lint", "lint_file", "load_policy", "open_sink", "open_source", "run_check",
-    "scan_image", "scan_packages",
+    "AuthError",
+    "Catalog",
+    "CheckOptions",
+    "CheckResult",
+    "ConfigError",
+    "CopyResult",
+    "Descriptor",
+    "Digest",
+    "DigestMismatch",
+    "DockerfileSyntaxError",
+    "Finding",
+    "Image",
+    "ImageAnalysis",
+    "ImageConfig",
+    "ImageFormatError",
+    "ImagewiseError",
+    "Index",
+    "InvalidReference",
+    "Layer",
+    "LayerReadError",
+    "LintConfig",
+    "Location",
+    "Manifest",
+    "NotAnImage",
+    "NotFound",
+    "Package",
+    "Platform",
+    "PlatformNotFound",
+    "Policy",
+    "RegistryError",
+    "Reporter",
+    "RuleInfo",
+    "rule_catalog",
+    "ScanResult",
+    "Severity",
+    "Sink",
+    "Source",
+    "UsageError",
+    "VulnDBError",
+    "Vulnerability",
+    "__version__",
+    "analyze",
+    "catalog",
+    "copy_image",
+    "lint",
+    "lint_file",
+    "load_policy",
+    "open_sink",
+    "open_source",
+    "run_check",
+    "scan_image",
+    "scan_packages",
 ]
 
-FACADES = ["imagewise", "imagewise.analysis", "imagewise.audit", "imagewise.check",
-           "imagewise.dockerfile", "imagewise.oci", "imagewise.sbom", "imagewise.secrets",
-           "imagewise.vulns"]
+FACADES = [
+    "imagewise",
+    "imagewise.analysis",
+    "imagewise.audit",
+    "imagewise.check",
+    "imagewise.dockerfile",
+    "imagewise.oci",
+    "imagewise.sbom",
+    "imagewise.secrets",
+    "imagewise.vulns",
+]
 
 
 def test_all_is_pinned() -> None:
@@ -62,9 +113,13 @@ def test_one_facade_mechanism_and_typed_names_match_it(name: str) -> None:
     module = importlib.import_module(name)
     path = Path(module.__file__ or "")
     tree = ast.parse(path.read_text())
-    assert any(isinstance(n, ast.Call) and getattr(n.func, "id", "") == "exports"
-               and getattr(n.args[0], "id", "") == "__name__"
-               for n in ast.walk(tree) if isinstance(n, ast.Call) and n.args)
+    assert any(
+        isinstance(n, ast.Call)
+        and getattr(n.func, "id", "") == "exports"
+        and getattr(n.args[0], "id", "") == "__name__"
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and n.args
+    )
     typed: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
@@ -78,14 +133,17 @@ def test_one_facade_mechanism_and_typed_names_match_it(name: str) -> None:
 
 
 def test_importing_the_library_loads_nothing_else() -> None:
-    code = ("import sys, imagewise\n"
-            "print(sorted(m for m in sys.modules if m.startswith('imagewise')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import sys, imagewise\nprint(sorted(m for m in sys.modules if m.startswith('imagewise')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert json.loads(out.replace("'", '"')) == ["imagewise", "imagewise.lazy"]
 
 
 # -- several threads at once give what one thread gives ------------------------------------------
+
 
 def _lint_all(files: list[Path]) -> list[list[dict[str, Any]]]:
     return [[f.to_json() for f in imagewise.lint_file(p)] for p in files]
@@ -99,8 +157,9 @@ def _analysis(ref: str) -> dict[str, Any]:
 def _check(ref: str, dockerfile: Path, cache_dir: Path) -> dict[str, Any]:
     from imagewise.check.render import to_json
 
-    result = imagewise.run_check(imagewise.CheckOptions(image=ref, dockerfile=dockerfile,
-                                                        cache_dir=cache_dir))
+    result = imagewise.run_check(
+        imagewise.CheckOptions(image=ref, dockerfile=dockerfile, cache_dir=cache_dir)
+    )
     doc = to_json(result)
     doc.pop("timing")  # seconds and cache hits differ from run to run
     return doc  # type: ignore[no-any-return]
@@ -123,10 +182,10 @@ def test_lint_analyze_and_check_from_threads_match_serial_results(tmp_path: Path
             "lint": [pool.submit(_lint_all, files) for _ in range(3)],
             "analyze": [pool.submit(_analysis, image) for _ in range(3)],
             "analyze-kaniko": [pool.submit(_analysis, kaniko) for _ in range(2)],
-            "check": [pool.submit(_check, image, dockerfile, tmp_path / f"cache-{i}")
-                      for i in range(2)]
-                     + [pool.submit(_check, image, dockerfile, tmp_path / "shared-cache")
-                        for _ in range(2)],
+            "check": [
+                pool.submit(_check, image, dockerfile, tmp_path / f"cache-{i}") for i in range(2)
+            ]
+            + [pool.submit(_check, image, dockerfile, tmp_path / "shared-cache") for _ in range(2)],
         }
         for key, runs in futures.items():
             for fut in runs:

@@ -50,8 +50,9 @@ def _assert_fixes_name_the_right_instructions(a: ImageAnalysis, base: int) -> No
     kinds = _kinds(a)
     for f in a.waste:
         text = f"{f.title} {f.fix}"
-        for n in re.findall(r"\bRUN (\d+)\b|RUN of layer (\d+)|same RUN [^(]*\(layer (\d+)\)",
-                            text):
+        for n in re.findall(
+            r"\bRUN (\d+)\b|RUN of layer (\d+)|same RUN [^(]*\(layer (\d+)\)", text
+        ):
             k = int(next(x for x in n if x))
             assert k >= base and kinds[k] == "RUN", (k, kinds, text)
         for word, n in re.findall(r"the (COPY|ADD) of layer (\d+)", text):
@@ -76,13 +77,25 @@ def buildah_image(tmp_path_factory: pytest.TempPathFactory) -> str:
     out = ctx / "image.tar"
     name = f"localhost/iw-attr-{ctx.name.lower()}:1"
     own = tmp_path_factory.mktemp("attr-store")
-    store = ["--storage-driver", "vfs", "--root", str(own / "root"), "--runroot",
-             str(own / "runroot")]
-    subprocess.run([exe, "bud", *store, "--isolation", "chroot", "--layers", "-q", "-t", name,
-                    str(ctx)], check=True, capture_output=True)
+    store = [
+        "--storage-driver",
+        "vfs",
+        "--root",
+        str(own / "root"),
+        "--runroot",
+        str(own / "runroot"),
+    ]
+    subprocess.run(
+        [exe, "bud", *store, "--isolation", "chroot", "--layers", "-q", "-t", name, str(ctx)],
+        check=True,
+        capture_output=True,
+    )
     try:
-        subprocess.run([exe, "push", *store, name, f"docker-archive:{out}:{name}"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [exe, "push", *store, name, f"docker-archive:{out}:{name}"],
+            check=True,
+            capture_output=True,
+        )
     finally:
         subprocess.run([exe, "rmi", *store, name], capture_output=True)
     return f"docker-archive:{out}"
@@ -124,8 +137,10 @@ def test_sample_image_advice(tmp_path: Path) -> None:
     # both are COPY; layer 0 is the base image
     assert "combine RUN 2 and RUN 6" not in fixes and "combine RUN 0 and RUN 1" not in fixes
     [settings] = [f for f in a.waste if f.location.path == "/app/settings.json"]
-    assert settings.fix.startswith("copy each file once: leave the files the COPY of layer 6 "
-                                   "replaces out of the COPY of layer 2")
+    assert settings.fix.startswith(
+        "copy each file once: leave the files the COPY of layer 6 "
+        "replaces out of the COPY of layer 2"
+    )
     [dpkg] = [f for f in a.waste if f.location.path == "/var/lib/dpkg/status"]
     assert "written by the base image (layer 0)" in dpkg.title
     assert "newer base image" in dpkg.fix
@@ -133,15 +148,29 @@ def test_sample_image_advice(tmp_path: Path) -> None:
 
 def test_leftovers_of_a_classic_base_rootfs_are_from_the_base_image(tmp_path: Path) -> None:
     lists = {f"var/lib/apt/lists/deb_{i}_Packages": b"p" * 200_000 for i in range(3)}
-    base = tar_bytes({"etc": TarFile(kind="dir"), "etc/os-release": b"ID=debian\n",
-                      "var/lib/apt/lists": TarFile(kind="dir"), **lists})
-    app = tar_bytes({"app": TarFile(kind="dir"), "app/main.py": b"print(1)\n",
-                     "var/cache/apt/archives/curl_8.0_amd64.deb": b"d" * 300_000})
+    base = tar_bytes(
+        {
+            "etc": TarFile(kind="dir"),
+            "etc/os-release": b"ID=debian\n",
+            "var/lib/apt/lists": TarFile(kind="dir"),
+            **lists,
+        }
+    )
+    app = tar_bytes(
+        {
+            "app": TarFile(kind="dir"),
+            "app/main.py": b"print(1)\n",
+            "var/cache/apt/archives/curl_8.0_amd64.deb": b"d" * 300_000,
+        }
+    )
     history = [
         {"created": CREATED, "created_by": "/bin/sh -c #(nop) ADD file:5d6b639e8b6bcc01 in / "},
         {"created": CREATED, "created_by": "/bin/sh -c #(nop) COPY dir:77aa01 in /app "},
-        {"created": CREATED, "created_by": "/bin/sh -c #(nop)  CMD [\"python3\"]",
-         "empty_layer": True},
+        {
+            "created": CREATED,
+            "created_by": '/bin/sh -c #(nop)  CMD ["python3"]',
+            "empty_layer": True,
+        },
     ]
     ref = write_oci_layout(build_image([base, app], history=history), tmp_path / "img", "1")
     a = _analysis(ref)
@@ -150,5 +179,6 @@ def test_leftovers_of_a_classic_base_rootfs_are_from_the_base_image(tmp_path: Pa
     assert "from layer 0 (from the base image)" in apt.title
     assert "same RUN" not in apt.fix and "slimmer or newer base image" in apt.fix
     [deb] = [f for f in a.waste if f.rule == "IW-WASTE-APT-ARCHIVES"]
-    assert deb.fix.startswith("do not copy them into the image: exclude them from the COPY of "
-                              "layer 1")
+    assert deb.fix.startswith(
+        "do not copy them into the image: exclude them from the COPY of layer 1"
+    )

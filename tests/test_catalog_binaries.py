@@ -34,6 +34,7 @@ def _parse_file(parser, path: Path, mode: int = 0o755):  # type: ignore[no-untyp
 
 # -- Go ------------------------------------------------------------------------------------------
 
+
 def test_go_binary_inline_build_info() -> None:
     parsed = _parse_file(parse_go_binary, go_binary())
     names = {p.name: p for p in parsed.packages}
@@ -56,36 +57,41 @@ def _elf_with_pointer_build_info(version: str, mod: str) -> bytes:
     sentinel = b"0123456789abcdef"
     mod_bytes = sentinel + mod.encode() + sentinel
     ver_off, mod_off = strings_at, strings_at + 0x100
-    body[ver_off:ver_off + len(version)] = version.encode()
-    body[mod_off:mod_off + len(mod_bytes)] = mod_bytes
+    body[ver_off : ver_off + len(version)] = version.encode()
+    body[mod_off : mod_off + len(mod_bytes)] = mod_bytes
     hdr_at = 0x800
     vhdr, mhdr = hdr_at + 0x40, hdr_at + 0x60
     struct.pack_into("<QQ", body, vhdr, base + ver_off, len(version))
     struct.pack_into("<QQ", body, mhdr, base + mod_off, len(mod_bytes))
     header = MAGIC + bytes([8, 0]) + struct.pack("<QQ", base + vhdr, base + mhdr)
-    body[hdr_at:hdr_at + len(header)] = header
+    body[hdr_at : hdr_at + len(header)] = header
     struct.pack_into("<IIQQQQQQ", body, 64, 1, 5, 0, base, base, len(body), len(body), 0x1000)
     return bytes(body)
 
 
 def test_go_pointer_format_build_info() -> None:
-    mod = ("path\texample.com/app\nmod\texample.com/app\t(devel)\t\n"
-           "dep\tgolang.org/x/sys\tv0.1.0\th1:abc=\n"
-           "dep\texample.com/old\tv1.0.0\t\n=>\texample.com/new\tv1.2.0\th1:def=\n"
-           "build\tvcs.revision=0123456789abcdef0123\nbuild\tvcs.time=2021-03-04T05:06:07Z\n"
-           "build\tvcs.modified=true\n")
+    mod = (
+        "path\texample.com/app\nmod\texample.com/app\t(devel)\t\n"
+        "dep\tgolang.org/x/sys\tv0.1.0\th1:abc=\n"
+        "dep\texample.com/old\tv1.0.0\t\n=>\texample.com/new\tv1.2.0\th1:def=\n"
+        "build\tvcs.revision=0123456789abcdef0123\nbuild\tvcs.time=2021-03-04T05:06:07Z\n"
+        "build\tvcs.modified=true\n"
+    )
     # the module string is only unwrapped when the sentinel layout matches ("\n" at -17)
     data = _elf_with_pointer_build_info("go1.16.15", mod)
     found = find_build_info(io.BytesIO(data))
     assert found is not None and found[0] == "go1.16.15"
     pkgs = {p.name: p.version for p in packages_from_build_info(*found)}
-    assert pkgs == {"example.com/app": "v0.0.0-20210304050607-0123456789ab+dirty",
-                    "golang.org/x/sys": "v0.1.0", "example.com/new": "v1.2.0",
-                    "stdlib": "go1.16.15"}
+    assert pkgs == {
+        "example.com/app": "v0.0.0-20210304050607-0123456789ab+dirty",
+        "golang.org/x/sys": "v0.1.0",
+        "example.com/new": "v1.2.0",
+        "stdlib": "go1.16.15",
+    }
 
 
 def test_go_ldflags_version_and_non_go_files() -> None:
-    mod = "path\tex.com/t\nmod\tex.com/t\t(devel)\t\nbuild\t-ldflags=\"-s -X main.version=1.4.2\"\n"
+    mod = 'path\tex.com/t\nmod\tex.com/t\t(devel)\t\nbuild\t-ldflags="-s -X main.version=1.4.2"\n'
     pkgs = packages_from_build_info("go1.22.0 X:boringcrypto", mod)
     assert [(p.name, p.version) for p in pkgs] == [("ex.com/t", "v1.4.2"), ("stdlib", "go1.22.0")]
     ls = Path(shutil.which("ls") or "/bin/ls")
@@ -96,16 +102,25 @@ def test_go_ldflags_version_and_non_go_files() -> None:
 
 # -- Java ----------------------------------------------------------------------------------------
 
+
 def test_java_nested_archives_and_manifest_only(tmp_path: Path) -> None:
     inner = jar_bytes("org.slf4j", "slf4j-api", "2.0.9")
     plain = io.BytesIO()
     with zipfile.ZipFile(plain, "w") as z:  # no pom.properties: name/version from file + manifest
-        z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\nImplementation-Version: 9.9\r\n"
-                   "Bundle-SymbolicName: org.example.tool\r\n\r\n")
-    war = jar_bytes("com.example", "shop", "1.0.0", {
-        "WEB-INF/lib/slf4j-api-2.0.9.jar": inner,
-        "WEB-INF/lib/tool-9.9.jar": plain.getvalue(),
-    })
+        z.writestr(
+            "META-INF/MANIFEST.MF",
+            "Manifest-Version: 1.0\r\nImplementation-Version: 9.9\r\n"
+            "Bundle-SymbolicName: org.example.tool\r\n\r\n",
+        )
+    war = jar_bytes(
+        "com.example",
+        "shop",
+        "1.0.0",
+        {
+            "WEB-INF/lib/slf4j-api-2.0.9.jar": inner,
+            "WEB-INF/lib/tool-9.9.jar": plain.getvalue(),
+        },
+    )
     ear = io.BytesIO()
     with zipfile.ZipFile(ear, "w") as z:
         z.writestr("shop.war", war)
@@ -113,8 +128,12 @@ def test_java_nested_archives_and_manifest_only(tmp_path: Path) -> None:
     path.write_bytes(ear.getvalue())
     parsed = _parse_file(parse_java_archive, path, 0o644)
     got = {(p.metadata["group"], p.name, p.version) for p in parsed.packages}
-    assert got == {("", "bundle", "3.1"), ("com.example", "shop", "1.0.0"),
-                   ("org.slf4j", "slf4j-api", "2.0.9"), ("org.example.tool", "tool", "9.9")}
+    assert got == {
+        ("", "bundle", "3.1"),
+        ("com.example", "shop", "1.0.0"),
+        ("org.slf4j", "slf4j-api", "2.0.9"),
+        ("org.example.tool", "tool", "9.9"),
+    }
     assert split_filename("commons-lang3-3.13.0.jar") == ("commons-lang3", "3.13.0")
     assert split_filename("jsr305-0.1~+svn49.jar") == ("jsr305", "0.1~+svn49")
     assert split_filename("app.jar") == ("app", "")
@@ -128,27 +147,46 @@ def _zip(entries: dict[str, str]) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize(("filename", "entries", "expected"), [
-    # a pom.properties whose artifactId starts with the file's name is the archive itself
-    ("geronimo-annotation-1.3-spec.jar",
-     {"META-INF/maven/org.apache.geronimo.specs/geronimo-annotation_1.3_spec/pom.properties":
-      "groupId=org.apache.geronimo.specs\nartifactId=geronimo-annotation_1.3_spec\nversion=1.0\n"},
-     {("org.apache.geronimo.specs", "geronimo-annotation_1.3_spec", "1.0")}),
-    # the file name's version wins over the manifest's
-    ("kotlin-stdlib-1.9.10.jar",
-     {"META-INF/MANIFEST.MF": "Manifest-Version: 1.0\r\nImplementation-Version: 1.9.10-release-459\r\n"},
-     {("", "kotlin-stdlib", "1.9.10")}),
-    # Debian-style unversioned file: manifest version; an unrelated pom is a separate package
-    ("guice.jar",
-     {"META-INF/MANIFEST.MF": "Manifest-Version: 1.0\r\nBundle-SymbolicName: com.google.inject\r\n"
-                              "Bundle-Version: 4.2.3\r\n",
-      "META-INF/maven/cglib/cglib/pom.properties": "groupId=cglib\nartifactId=cglib\nversion=3.2.12\n"},
-     {("com.google.inject", "guice", "4.2.3"), ("cglib", "cglib", "3.2.12")}),
-    # no version anywhere: reported as UNKNOWN (as syft does), not dropped
-    ("gettext.jar", {"META-INF/MANIFEST.MF": "Manifest-Version: 1.0\r\n"}, {("", "gettext", "UNKNOWN")}),
-])
-def test_java_naming_rules(tmp_path: Path, filename: str, entries: dict[str, str],
-                           expected: set[tuple[str, str, str]]) -> None:
+@pytest.mark.parametrize(
+    ("filename", "entries", "expected"),
+    [
+        # a pom.properties whose artifactId starts with the file's name is the archive itself
+        (
+            "geronimo-annotation-1.3-spec.jar",
+            {
+                "META-INF/maven/org.apache.geronimo.specs/geronimo-annotation_1.3_spec/pom.properties": "groupId=org.apache.geronimo.specs\nartifactId=geronimo-annotation_1.3_spec\nversion=1.0\n"
+            },
+            {("org.apache.geronimo.specs", "geronimo-annotation_1.3_spec", "1.0")},
+        ),
+        # the file name's version wins over the manifest's
+        (
+            "kotlin-stdlib-1.9.10.jar",
+            {
+                "META-INF/MANIFEST.MF": "Manifest-Version: 1.0\r\nImplementation-Version: 1.9.10-release-459\r\n"
+            },
+            {("", "kotlin-stdlib", "1.9.10")},
+        ),
+        # Debian-style unversioned file: manifest version; an unrelated pom is a separate package
+        (
+            "guice.jar",
+            {
+                "META-INF/MANIFEST.MF": "Manifest-Version: 1.0\r\nBundle-SymbolicName: com.google.inject\r\n"
+                "Bundle-Version: 4.2.3\r\n",
+                "META-INF/maven/cglib/cglib/pom.properties": "groupId=cglib\nartifactId=cglib\nversion=3.2.12\n",
+            },
+            {("com.google.inject", "guice", "4.2.3"), ("cglib", "cglib", "3.2.12")},
+        ),
+        # no version anywhere: reported as UNKNOWN (as syft does), not dropped
+        (
+            "gettext.jar",
+            {"META-INF/MANIFEST.MF": "Manifest-Version: 1.0\r\n"},
+            {("", "gettext", "UNKNOWN")},
+        ),
+    ],
+)
+def test_java_naming_rules(
+    tmp_path: Path, filename: str, entries: dict[str, str], expected: set[tuple[str, str, str]]
+) -> None:
     path = tmp_path / filename
     path.write_bytes(_zip(entries))
     parsed = _parse_file(parse_java_archive, path, 0o644)
@@ -158,8 +196,10 @@ def test_java_naming_rules(tmp_path: Path, filename: str, entries: dict[str, str
 def test_python_zipped_egg(tmp_path: Path) -> None:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("EGG-INFO/PKG-INFO", "Metadata-Version: 1.1\nName: Old_Thing\nVersion: 0.9\n"
-                   "License: BSD\n")
+        z.writestr(
+            "EGG-INFO/PKG-INFO",
+            "Metadata-Version: 1.1\nName: Old_Thing\nVersion: 0.9\nLicense: BSD\n",
+        )
     path = tmp_path / "Old_Thing-0.9-py2.7.egg"
     path.write_bytes(buf.getvalue())
     (pkg,) = _parse_file(parse_egg_zip, path, 0o644).packages
@@ -200,33 +240,55 @@ def _rpmdb(tmp_path: Path) -> bytes:
         ("libfoo-iw", "0.1", "1.fc40", "", "LGPL-2.1-only"),
     ]:
         spec = tmp_path / f"{name}.spec"
-        spec.write_text(SPEC.format(name=name, version=version, release=release, epoch=epoch,
-                                    license=lic))
-        subprocess.run(["rpmbuild", "--quiet", "-bb", "--define", f"_topdir {top}",
-                        "--define", "_build_id_links none", str(spec)], check=True,
-                       capture_output=True)
+        spec.write_text(
+            SPEC.format(name=name, version=version, release=release, epoch=epoch, license=lic)
+        )
+        subprocess.run(
+            [
+                "rpmbuild",
+                "--quiet",
+                "-bb",
+                "--define",
+                f"_topdir {top}",
+                "--define",
+                "_build_id_links none",
+                str(spec),
+            ],
+            check=True,
+            capture_output=True,
+        )
         rpms.append(next((top / "RPMS" / "x86_64").glob(f"{name}-*.rpm")))
     common = ["rpm", "--dbpath", str(db), "--define", "_db_backend sqlite"]
     subprocess.run([*common, "--initdb"], check=True, capture_output=True)
-    subprocess.run([*common, "-i", "--justdb", "--nodeps", "--ignorearch", "--ignoreos",
-                    *map(str, rpms)], check=True, capture_output=True)
+    subprocess.run(
+        [*common, "-i", "--justdb", "--nodeps", "--ignorearch", "--ignoreos", *map(str, rpms)],
+        check=True,
+        capture_output=True,
+    )
     return (db / "rpmdb.sqlite").read_bytes()
 
 
 def test_rpm_sqlite_db_agrees_with_syft(tmp_path: Path) -> None:
-    layer = tar_bytes(with_dirs({
-        "etc/os-release": b'NAME="Fedora Linux"\nID=fedora\nVERSION_ID=40\n',
-        "usr/lib/sysimage/rpm/rpmdb.sqlite": _rpmdb(tmp_path),
-        "var/lib/rpm": TarFile(kind="symlink", linkname="../../usr/lib/sysimage/rpm"),
-    }))
+    layer = tar_bytes(
+        with_dirs(
+            {
+                "etc/os-release": b'NAME="Fedora Linux"\nID=fedora\nVERSION_ID=40\n',
+                "usr/lib/sysimage/rpm/rpmdb.sqlite": _rpmdb(tmp_path),
+                "var/lib/rpm": TarFile(kind="symlink", linkname="../../usr/lib/sysimage/rpm"),
+            }
+        )
+    )
     write_oci_layout(build_image([layer], compression=""), tmp_path / "fedora", "t")
     ours = our_purls(f"oci:{tmp_path / 'fedora'}:t")
     assert ours[("rpm", "hello-iw", "2:1.2.3-4.fc40")] == (
         "pkg:rpm/fedora/hello-iw@1.2.3-4.fc40?arch=x86_64&distro=fedora-40&epoch=2"
-        "&upstream=hello-iw-1.2.3-4.fc40.src.rpm")
+        "&upstream=hello-iw-1.2.3-4.fc40.src.rpm"
+    )
     assert {k for k in ours if k[0] == "rpm"} == {
-        ("rpm", "hello-iw", "2:1.2.3-4.fc40"), ("rpm", "bash-iw", "5.2.26-3.fc40"),
-        ("rpm", "libfoo-iw", "0.1-1.fc40")}
+        ("rpm", "hello-iw", "2:1.2.3-4.fc40"),
+        ("rpm", "bash-iw", "5.2.26-3.fc40"),
+        ("rpm", "libfoo-iw", "0.1-1.fc40"),
+    }
     theirs = syft_purls(f"oci-dir:{tmp_path / 'fedora'}")
     assert {k: v for k, v in ours.items() if k[0] == "rpm"} == theirs
 
@@ -254,8 +316,16 @@ def test_go_inline_build_info_in_a_windows_exe(tmp_path: Path) -> None:
         return bytes(out + bytes([n]))
 
     header = MAGIC + bytes([8, 2]) + b"\0" * 16
-    body = b"MZ" + b"\0" * (0x2000 - 2) + header + uvarint(len(version)) + version \
-        + uvarint(len(mod)) + mod + b"\0" * 4096
+    body = (
+        b"MZ"
+        + b"\0" * (0x2000 - 2)
+        + header
+        + uvarint(len(version))
+        + version
+        + uvarint(len(mod))
+        + mod
+        + b"\0" * 4096
+    )
     layer = tar_bytes({"app/win.exe": TarFile(body, mode=0o644)})
     cat = catalog_layers(tmp_path, [layer])
     assert {(p.name, p.version, p.purl) for p in cat.packages} == {
@@ -277,7 +347,7 @@ def _pe_with_pointer_build_info(version: str, mod: str) -> bytes:
     struct.pack_into("<H", body, 0x98, 0x20B)
     struct.pack_into("<Q", body, 0x98 + 24, image_base)
     sect = 0x98 + 240
-    body[sect:sect + 8] = b".data\0\0\0"
+    body[sect : sect + 8] = b".data\0\0\0"
     struct.pack_into("<IIII", body, sect + 8, 0x1000, va, 0x1000, raw)
 
     def addr(off: int) -> int:  # file offset inside the section -> absolute address
@@ -286,13 +356,13 @@ def _pe_with_pointer_build_info(version: str, mod: str) -> bytes:
     sentinel = b"fedcba9876543210"
     mod_bytes = sentinel + mod.encode() + sentinel
     ver_off, mod_off, hdr_off = raw + 0x100, raw + 0x200, raw + 0x800
-    body[ver_off:ver_off + len(version)] = version.encode()
-    body[mod_off:mod_off + len(mod_bytes)] = mod_bytes
+    body[ver_off : ver_off + len(version)] = version.encode()
+    body[mod_off : mod_off + len(mod_bytes)] = mod_bytes
     vhdr, mhdr = hdr_off + 0x40, hdr_off + 0x60
     struct.pack_into("<QQ", body, vhdr, addr(ver_off), len(version))
     struct.pack_into("<QQ", body, mhdr, addr(mod_off), len(mod_bytes))
     header = MAGIC + bytes([8, 0]) + struct.pack("<QQ", addr(vhdr), addr(mhdr))
-    body[hdr_off:hdr_off + len(header)] = header
+    body[hdr_off : hdr_off + len(header)] = header
     return bytes(body)
 
 
@@ -301,18 +371,22 @@ def test_go_pointer_format_in_pe() -> None:
     found = find_build_info(io.BytesIO(_pe_with_pointer_build_info("go1.15.2", mod)))
     assert found is not None
     assert [(p.name, p.version) for p in packages_from_build_info(*found)] == [
-        ("ex.com/old", "v0.3.0"), ("github.com/pkg/errors", "v0.9.1"), ("stdlib", "go1.15.2")]
+        ("ex.com/old", "v0.3.0"),
+        ("github.com/pkg/errors", "v0.9.1"),
+        ("stdlib", "go1.15.2"),
+    ]
 
 
 def test_go_pointer_format_in_macho() -> None:
     base = 0x100000000
     body = bytearray(0x2000)
     struct.pack_into("<IiiIIII", body, 0, 0xFEEDFACF, 0x01000007, 3, 2, 1, 72, 0)
-    struct.pack_into("<II16sQQQQiiII", body, 32, 0x19, 72, b"__DATA", base, 0x2000, 0, 0x2000,
-                     3, 3, 0, 0)
+    struct.pack_into(
+        "<II16sQQQQiiII", body, 32, 0x19, 72, b"__DATA", base, 0x2000, 0, 0x2000, 3, 3, 0, 0
+    )
     version, mod = b"go1.17.13", b"path\tex.com/mac\nmod\tex.com/mac\tv1.0.0\t\n"
-    body[0x300:0x300 + len(version)] = version
-    body[0x400:0x400 + len(mod)] = mod
+    body[0x300 : 0x300 + len(version)] = version
+    body[0x400 : 0x400 + len(mod)] = mod
     struct.pack_into("<QQ", body, 0x1040, base + 0x300, len(version))
     struct.pack_into("<QQ", body, 0x1060, base + 0x400, len(mod))
     body[0x1000:0x1020] = MAGIC + bytes([8, 0]) + struct.pack("<QQ", base + 0x1040, base + 0x1060)
@@ -320,8 +394,9 @@ def test_go_pointer_format_in_macho() -> None:
     assert found == ("go1.17.13", mod.decode())  # no sentinels: the text is taken as is
 
 
-@pytest.mark.parametrize(("os_id", "namespace"), [("rhel", "redhat"), ("amzn", "amzn"),
-                                                   ("rocky", "rocky"), ("ol", "ol")])
+@pytest.mark.parametrize(
+    ("os_id", "namespace"), [("rhel", "redhat"), ("amzn", "amzn"), ("rocky", "rocky"), ("ol", "ol")]
+)
 def test_rpm_purl_namespace_per_distro(os_id: str, namespace: str) -> None:
     """syft 1.18.1 writes the os-release ID as namespace, except rhel -> redhat (checked by hand
     with syft on each ID)."""
@@ -329,7 +404,13 @@ def test_rpm_purl_namespace_per_distro(os_id: str, namespace: str) -> None:
     from imagewise.sbom.model import Package
     from imagewise.sbom.purl import purl_for
 
-    pkg = Package("bash", "5.1.8-9.el9", "rpm", metadata={"arch": "x86_64", "sourcerpm": "bash-5.1.8-9.el9.src.rpm"})
+    pkg = Package(
+        "bash",
+        "5.1.8-9.el9",
+        "rpm",
+        metadata={"arch": "x86_64", "sourcerpm": "bash-5.1.8-9.el9.src.rpm"},
+    )
     assert purl_for(pkg, Distro(os_id, "9.4")) == (
         f"pkg:rpm/{namespace}/bash@5.1.8-9.el9?arch=x86_64&distro={os_id}-9.4"
-        "&upstream=bash-5.1.8-9.el9.src.rpm")
+        "&upstream=bash-5.1.8-9.el9.src.rpm"
+    )

@@ -27,12 +27,18 @@ from imagewise.sbom.catalogers.python import parse_metadata_text
 #: it reports the root of package-lock-2.json/-3.json; we report roots consistently.
 KNOWN_EXTRA = {"TestParsePackageLockAlias": {("alias-check", "1.0.0")}}
 
-UNCOVERED = {"TestParseRequirementsTxt", "TestParsePoetryLock", "TestParsePipFileLock",
-             "Test_CatalogerRelationships"}
+UNCOVERED = {
+    "TestParseRequirementsTxt",
+    "TestParsePoetryLock",
+    "TestParsePipFileLock",
+    "Test_CatalogerRelationships",
+}
 
 
 def _rows() -> list[dict[str, Any]]:
-    path = Path(__file__).resolve().parents[2] / "shared/corpora/sbom-fixtures/expected_packages.jsonl"
+    path = (
+        Path(__file__).resolve().parents[2] / "shared/corpora/sbom-fixtures/expected_packages.jsonl"
+    )
     if not path.exists():
         return [{"test_func": "corpus-missing", "inputs": [], "packages": [], "n_packages": 0}]
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -63,12 +69,14 @@ def _catalog_path(root: Path, base: Path) -> list[tuple[str, str]]:
 
 
 def _expected(row: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(p.get("Name") or p.get("Package") or "", p.get("Version") or "")
-            for p in row["packages"]]
+    return [
+        (p.get("Name") or p.get("Package") or "", p.get("Version") or "") for p in row["packages"]
+    ]
 
 
-@pytest.mark.parametrize("row", [r for r in ROWS if r["test_func"] not in UNCOVERED and r["n_packages"]],
-                         ids=_id)
+@pytest.mark.parametrize(
+    "row", [r for r in ROWS if r["test_func"] not in UNCOVERED and r["n_packages"]], ids=_id
+)
 def test_syft_fixture(row: dict[str, Any]) -> None:
     base = corpus("sbom-fixtures")
     expected = _expected(row)
@@ -84,9 +92,15 @@ def test_syft_fixture(row: dict[str, Any]) -> None:
 
             docs = list(yaml.safe_load_all(path.read_text()))
             got += [(p.name, p.version) for p in parse_pnpm_lock_docs(docs, include_dev=True)]
-        elif func.startswith("TestParsePackageLock") or func == "TestParsePackageJSON" or \
-                "Yarn" in func or "Pnpm" in func or "dpkg" in func.lower() or "Apk" in func \
-                or "SinglePackageDetails" in func:
+        elif (
+            func.startswith("TestParsePackageLock")
+            or func == "TestParsePackageJSON"
+            or "Yarn" in func
+            or "Pnpm" in func
+            or "dpkg" in func.lower()
+            or "Apk" in func
+            or "SinglePackageDetails" in func
+        ):
             if path.name.endswith(".json") and "pkg-lock" in str(path):
                 doc = json.loads(path.read_text())
                 got += [(p.name, p.version) for p in parse_package_lock_doc(doc)]
@@ -103,9 +117,13 @@ def _parse_as(path: Path, row: dict[str, Any]) -> list[tuple[str, str]]:
     """Parse a single fixture file with the cataloger its role implies (fixture names differ
     from the in-image paths the catalogers select on)."""
     func = row["test_func"]
-    role = {"SinglePackageDetails": "lib/apk/db/installed", "parseDpkgStatus": "var/lib/dpkg/status",
-            "PackageJSON": "app/node_modules/x/package.json", "Yarn": "app/yarn.lock",
-            "Pnpm": "app/pnpm-lock.yaml"}
+    role = {
+        "SinglePackageDetails": "lib/apk/db/installed",
+        "parseDpkgStatus": "var/lib/dpkg/status",
+        "PackageJSON": "app/node_modules/x/package.json",
+        "Yarn": "app/yarn.lock",
+        "Pnpm": "app/pnpm-lock.yaml",
+    }
     target = next(v for k, v in role.items() if k.lower() in func.lower())
     info = FileInfo(target, path.stat().st_size, 0o644)
     cataloger = next(c for c in ALL if c.selects(info))

@@ -46,27 +46,33 @@ def test_rewritten_db_keeps_introducing_layer(tmp_path: Path) -> None:
     assert alpha.from_base is True and gamma.from_base is False
     assert gamma.introduced_by is not None and gamma.introduced_by.layer_index == 1
     assert alpha.introduced_by.layer.startswith("sha256:")
-    assert by_name["beta"].purl == \
-        "pkg:apk/alpine/beta@2.0-r1?arch=x86_64&distro=alpine-3.19.4&upstream=betasrc"
+    assert (
+        by_name["beta"].purl
+        == "pkg:apk/alpine/beta@2.0-r1?arch=x86_64&distro=alpine-3.19.4&upstream=betasrc"
+    )
     assert by_name["beta"].source_name == "betasrc" and by_name["beta"].distro == "alpine:3.19.4"
     assert cat.base_layers == 1 and "CMD" in cat.base_rule
 
 
 def test_deleted_and_hidden_evidence_removes_packages(tmp_path: Path) -> None:
-    base = tar_bytes({
-        "lib/apk/db/installed": APK_A,
-        META.format("keep", "1.0"): _meta("keep", "1.0"),
-        META.format("gone", "1.0"): _meta("gone", "1.0"),
-        "app/node_modules/x/package.json": b'{"name": "x", "version": "1.0.0"}',
-        "opt/bin/tool/package.json": b'{"name": "tool", "version": "0.1.0"}',
-    })
-    app = tar_bytes({
-        "lib/apk/.wh.db": b"",  # whiteout of a parent directory
-        "usr/lib/python3.12/site-packages/.wh.gone-1.0.dist-info": b"",
-        "app/node_modules/.wh..wh..opq": b"",  # opaque: lower node_modules hidden
-        "app/node_modules/y/package.json": b'{"name": "y", "version": "2.0.0"}',
-        "opt/bin/tool/package.json": TarFile(kind="symlink", linkname="/dev/null"),
-    })
+    base = tar_bytes(
+        {
+            "lib/apk/db/installed": APK_A,
+            META.format("keep", "1.0"): _meta("keep", "1.0"),
+            META.format("gone", "1.0"): _meta("gone", "1.0"),
+            "app/node_modules/x/package.json": b'{"name": "x", "version": "1.0.0"}',
+            "opt/bin/tool/package.json": b'{"name": "tool", "version": "0.1.0"}',
+        }
+    )
+    app = tar_bytes(
+        {
+            "lib/apk/.wh.db": b"",  # whiteout of a parent directory
+            "usr/lib/python3.12/site-packages/.wh.gone-1.0.dist-info": b"",
+            "app/node_modules/.wh..wh..opq": b"",  # opaque: lower node_modules hidden
+            "app/node_modules/y/package.json": b'{"name": "y", "version": "2.0.0"}',
+            "opt/bin/tool/package.json": TarFile(kind="symlink", linkname="/dev/null"),
+        }
+    )
     cat = catalog_layers(tmp_path, [base, app])
     assert _keys(cat) == {("pypi", "keep", "1.0"), ("npm", "y", "2.0.0")}
 
@@ -81,20 +87,30 @@ def test_recreated_after_delete_counts_from_new_layer(tmp_path: Path) -> None:
 
 
 def test_same_package_in_two_places_is_one_package_with_two_locations(tmp_path: Path) -> None:
-    layer = tar_bytes({"a/node_modules/ms/package.json": b'{"name":"ms","version":"2.1.3"}',
-                       "b/node_modules/ms/package.json": b'{"name":"ms","version":"2.1.3"}'})
+    layer = tar_bytes(
+        {
+            "a/node_modules/ms/package.json": b'{"name":"ms","version":"2.1.3"}',
+            "b/node_modules/ms/package.json": b'{"name":"ms","version":"2.1.3"}',
+        }
+    )
     cat = catalog_layers(tmp_path, [layer])
     (pkg,) = cat.packages
-    assert sorted(loc.path for loc in pkg.locations) == ["a/node_modules/ms/package.json",
-                                                        "b/node_modules/ms/package.json"]
+    assert sorted(loc.path for loc in pkg.locations) == [
+        "a/node_modules/ms/package.json",
+        "b/node_modules/ms/package.json",
+    ]
     assert pkg.purl == "pkg:npm/ms@2.1.3"
 
 
 def test_broken_evidence_is_skipped_with_reason(tmp_path: Path) -> None:
-    layer = tar_bytes({"app/package.json": b'{"name": "x", ',
-                       "opt/lib/broken.jar": b"PK\x03\x04 not really a zip",
-                       "var/lib/rpm/Packages": b"\0" * 64,
-                       META.format("ok", "1"): _meta("ok", "1")})
+    layer = tar_bytes(
+        {
+            "app/package.json": b'{"name": "x", ',
+            "opt/lib/broken.jar": b"PK\x03\x04 not really a zip",
+            "var/lib/rpm/Packages": b"\0" * 64,
+            META.format("ok", "1"): _meta("ok", "1"),
+        }
+    )
     cat = catalog_layers(tmp_path, [layer])
     assert _keys(cat) == {("pypi", "ok", "1")}
     reasons = {s.path: s.reason for s in cat.skipped}
@@ -172,27 +188,37 @@ def test_visitor_shares_one_pass_and_cache_round_trip(tmp_path: Path) -> None:
 
 
 def test_deb_licenses_and_distro_fallbacks(tmp_path: Path) -> None:
-    copyright = (b"Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
-                 b"Files: *\nLicense: GPL-3+ with Bison exception\n\nFiles: lib/*\n"
-                 b"License: LGPL-2.1+\n On Debian systems see /usr/share/common-licenses/LGPL-2.1.\n")
-    layer = tar_bytes({
-        "etc/debian_version": b"12.5\n",
-        "var/lib/dpkg/status": b"Package: bison\nStatus: install ok installed\nVersion: 2:3.8.2+dfsg-1\n"
-                               b"Architecture: amd64\n",
-        "usr/share/doc/bison/copyright": copyright,
-    })
+    copyright = (
+        b"Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
+        b"Files: *\nLicense: GPL-3+ with Bison exception\n\nFiles: lib/*\n"
+        b"License: LGPL-2.1+\n On Debian systems see /usr/share/common-licenses/LGPL-2.1.\n"
+    )
+    layer = tar_bytes(
+        {
+            "etc/debian_version": b"12.5\n",
+            "var/lib/dpkg/status": b"Package: bison\nStatus: install ok installed\nVersion: 2:3.8.2+dfsg-1\n"
+            b"Architecture: amd64\n",
+            "usr/share/doc/bison/copyright": copyright,
+        }
+    )
     cat = catalog_layers(tmp_path, [layer])
     (pkg,) = cat.packages
     assert pkg.licenses == ("GPL-3+", "LGPL-2.1+", "LGPL-2.1")
-    assert cat.distro is not None and cat.distro.label == "debian:12"  # no os-release: debian_version
+    assert (
+        cat.distro is not None and cat.distro.label == "debian:12"
+    )  # no os-release: debian_version
     assert pkg.purl == "pkg:deb/debian/bison@2:3.8.2%2Bdfsg-1?arch=amd64&distro=debian-12"
 
 
 def test_evidence_replaced_by_symlink_in_next_layer_same_path(tmp_path: Path) -> None:
     """The same path as the last entry of one layer and the first of the next, different kinds."""
     l0 = tar_bytes({"a/package.json": b'{"name":"a","version":"1.0.0"}'})
-    l1 = tar_bytes({"a/package.json": TarFile(kind="symlink", linkname="../b/package.json"),
-                    "b/package.json": b'{"name":"b","version":"2.0.0"}'})
+    l1 = tar_bytes(
+        {
+            "a/package.json": TarFile(kind="symlink", linkname="../b/package.json"),
+            "b/package.json": b'{"name":"b","version":"2.0.0"}',
+        }
+    )
     cat = catalog_layers(tmp_path, [l0, l1])
     assert _keys(cat) == {("npm", "b", "2.0.0")} and cat.skipped == ()
 
@@ -204,43 +230,78 @@ def test_python_vcs_install_purl_matches_syft(tmp_path: Path) -> None:
     from conftest import corpus
     from packageurl import PackageURL
 
-    root = corpus("sbom-fixtures", "syft", "syft", "pkg", "cataloger", "python", "testdata",
-                  "site-packages", "nested")
+    root = corpus(
+        "sbom-fixtures",
+        "syft",
+        "syft",
+        "pkg",
+        "cataloger",
+        "python",
+        "testdata",
+        "site-packages",
+        "nested",
+    )
     site = "usr/lib/python3/site-packages/"
-    layer = tar_bytes({site + p.relative_to(root).as_posix(): p.read_bytes()
-                       for p in sorted(root.rglob("*")) if p.is_file()})
+    layer = tar_bytes(
+        {
+            site + p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*"))
+            if p.is_file()
+        }
+    )
     cat = catalog_layers(tmp_path, [layer])
     ours = {p.name: p.purl for p in cat.packages}
-    rows = [json.loads(line) for line in (corpus("sbom-fixtures") / "expected_packages.jsonl")
-            .read_text().splitlines()]
+    rows = [
+        json.loads(line)
+        for line in (corpus("sbom-fixtures") / "expected_packages.jsonl").read_text().splitlines()
+    ]
     row = next(r for r in rows if r["case"] == "dist-info+egg-info site-packages directory")
     for expected in row["packages"]:
-        assert PackageURL.from_string(ours[expected["Name"]]) == PackageURL.from_string(expected["PURL"])
+        assert PackageURL.from_string(ours[expected["Name"]]) == PackageURL.from_string(
+            expected["PURL"]
+        )
     assert "vcs_url" in ours["pygments"]
 
 
 def test_lockfiles_declare_only_where_nothing_is_installed(tmp_path: Path) -> None:
     import json as _json
 
-    lock = _json.dumps({"name": "app", "version": "1.0.0", "lockfileVersion": 3, "packages": {
-        "": {"name": "app", "version": "1.0.0"},
-        "node_modules/ms": {"version": "2.1.3"},
-        "node_modules/fsevents": {"version": "2.3.3", "optional": True},  # not installed here
-    }}).encode()
-    layer = tar_bytes({
-        # an app with node_modules installed: installed package.json files are the truth
-        "srv/a/package-lock.json": lock,
-        "srv/a/package.json": b'{"name": "app", "version": "1.0.0"}',
-        "srv/a/node_modules/ms/package.json": b'{"name": "ms", "version": "2.1.3"}',
-        # an app copied without node_modules: its lockfile declares what it will use
-        "srv/b/package-lock.json": lock.replace(b"2.1.3", b"2.1.2"),
-        # an upstream dev lockfile shipped with a globally installed module
-        "usr/share/nodejs/nanoid/pnpm-lock.yaml": b"lockfileVersion: 5.4\npackages:\n"
-                                                  b"  /left-pad/1.3.0:\n    dev: false\n",
-        "usr/share/nodejs/nanoid/package.json": b'{"name": "nanoid", "version": "3.3.4"}',
-    })
+    lock = _json.dumps(
+        {
+            "name": "app",
+            "version": "1.0.0",
+            "lockfileVersion": 3,
+            "packages": {
+                "": {"name": "app", "version": "1.0.0"},
+                "node_modules/ms": {"version": "2.1.3"},
+                "node_modules/fsevents": {
+                    "version": "2.3.3",
+                    "optional": True,
+                },  # not installed here
+            },
+        }
+    ).encode()
+    layer = tar_bytes(
+        {
+            # an app with node_modules installed: installed package.json files are the truth
+            "srv/a/package-lock.json": lock,
+            "srv/a/package.json": b'{"name": "app", "version": "1.0.0"}',
+            "srv/a/node_modules/ms/package.json": b'{"name": "ms", "version": "2.1.3"}',
+            # an app copied without node_modules: its lockfile declares what it will use
+            "srv/b/package-lock.json": lock.replace(b"2.1.3", b"2.1.2"),
+            # an upstream dev lockfile shipped with a globally installed module
+            "usr/share/nodejs/nanoid/pnpm-lock.yaml": b"lockfileVersion: 5.4\npackages:\n"
+            b"  /left-pad/1.3.0:\n    dev: false\n",
+            "usr/share/nodejs/nanoid/package.json": b'{"name": "nanoid", "version": "3.3.4"}',
+        }
+    )
     cat = catalog_layers(tmp_path, [layer])
-    assert _keys(cat) == {("npm", "app", "1.0.0"), ("npm", "ms", "2.1.3"), ("npm", "ms", "2.1.2"),
-                          ("npm", "fsevents", "2.3.3"), ("npm", "nanoid", "3.3.4")}
+    assert _keys(cat) == {
+        ("npm", "app", "1.0.0"),
+        ("npm", "ms", "2.1.3"),
+        ("npm", "ms", "2.1.2"),
+        ("npm", "fsevents", "2.3.3"),
+        ("npm", "nanoid", "3.3.4"),
+    }
     fsevents = next(p for p in cat.packages if p.name == "fsevents")
     assert [loc.path for loc in fsevents.locations] == ["srv/b/package-lock.json"]

@@ -23,7 +23,9 @@ ENV DB_PASSWORD=s3cr3tP4ssw0rdValue
 CMD ["sh"]
 """
 
-METADATA = "Metadata-Version: 2.1\nName: PyYAML\nVersion: 5.3.1\nSummary: YAML parser\nLicense: MIT\n"
+METADATA = (
+    "Metadata-Version: 2.1\nName: PyYAML\nVersion: 5.3.1\nSummary: YAML parser\nLicense: MIT\n"
+)
 
 
 def _buildah() -> str:
@@ -46,13 +48,36 @@ def planted(tmp_path_factory) -> tuple[Path, Path]:
     name = f"localhost/iw-check-{ctx.name.lower()}:1.0.0"
     # a store of its own: each xdist worker builds this fixture, under the same image name
     own = tmp_path_factory.mktemp("check-store")
-    store = ["--storage-driver", "vfs", "--root", str(own / "root"), "--runroot",
-             str(own / "runroot")]
-    subprocess.run([_buildah(), "bud", *store, "--isolation", "chroot", "--layers", "-q", "-t", name,
-                    str(ctx)], check=True, capture_output=True)
+    store = [
+        "--storage-driver",
+        "vfs",
+        "--root",
+        str(own / "root"),
+        "--runroot",
+        str(own / "runroot"),
+    ]
+    subprocess.run(
+        [
+            _buildah(),
+            "bud",
+            *store,
+            "--isolation",
+            "chroot",
+            "--layers",
+            "-q",
+            "-t",
+            name,
+            str(ctx),
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
-        subprocess.run([_buildah(), "push", *store, name, f"docker-archive:{out}:{name}"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [_buildah(), "push", *store, name, f"docker-archive:{out}:{name}"],
+            check=True,
+            capture_output=True,
+        )
     finally:
         subprocess.run([_buildah(), "rmi", *store, name], capture_output=True)
     return out, ctx / "Dockerfile"
@@ -77,8 +102,17 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_check_reports_every_planted_problem(planted, osv_db, tmp_path):
     image, dockerfile = planted
-    res = run_cli("check", f"docker-archive:{image}", "--dockerfile", str(dockerfile),
-                  "--db", str(osv_db), "--format", "json", "--no-cache")
+    res = run_cli(
+        "check",
+        f"docker-archive:{image}",
+        "--dockerfile",
+        str(dockerfile),
+        "--db",
+        str(osv_db),
+        "--format",
+        "json",
+        "--no-cache",
+    )
     assert res.returncode == 1, res.stderr  # the default policy fails it
     doc = json.loads(res.stdout)
     assert doc["schema"] == "imagewise/check/v1"
@@ -91,11 +125,16 @@ def test_check_reports_every_planted_problem(planted, osv_db, tmp_path):
     assert suid["dockerfile_line"] == 5
     # apt caches from the files present, with layer and line: one finding (the waste
     # analysis', with the bytes) that names the audit's DKL-DI-0005 too
-    apt = [f for f in [*doc["audit"], *doc["analysis"]["leftovers"]]
-           if "DKL-DI-0005" in (f["rule"], *f.get("also", ()))]
+    apt = [
+        f
+        for f in [*doc["audit"], *doc["analysis"]["leftovers"]]
+        if "DKL-DI-0005" in (f["rule"], *f.get("also", ()))
+    ]
     assert len(apt) == 1 and apt[0]["layer_index"] == 1 and apt[0]["dockerfile_line"] == 2
     # ENV password, masked, at its ENV line
-    env = next(f for f in doc["audit"] if f["rule"] == "CIS-DI-0010" and "DB_PASSWORD" in f["message"])
+    env = next(
+        f for f in doc["audit"] if f["rule"] == "CIS-DI-0010" and "DB_PASSWORD" in f["message"]
+    )
     assert "s3cr3tP4ssw0rdValue" not in json.dumps(doc)
     assert env["dockerfile_line"] == 7
     # the secret in a layer that a later layer deletes is still found
@@ -106,15 +145,20 @@ def test_check_reports_every_planted_problem(planted, osv_db, tmp_path):
     assert vulns and doc["vulnerability_scan"]["performed"]
     assert any("5.4" in fv or "5.3.2" in fv for v in vulns for fv in v["fixed_versions"])
     rules = {v["rule"] for v in doc["policy"]["violations"]}
-    assert {"security_baseline.require_non_root", "security_baseline.forbid_secrets",
-            "optimization.forbid_caches", "security_baseline.max_vulnerability_severity"} <= rules
+    assert {
+        "security_baseline.require_non_root",
+        "security_baseline.forbid_secrets",
+        "optimization.forbid_caches",
+        "security_baseline.max_vulnerability_severity",
+    } <= rules
     assert set(doc["score"]) >= {"build", "security", "performance", "operations", "grade"}
 
 
 def test_check_without_db_says_scan_skipped(planted, tmp_path):
     image, _ = planted
-    res = run_cli("check", f"docker-archive:{image}", "--db", str(tmp_path / "none.sqlite"),
-                  "--no-cache")
+    res = run_cli(
+        "check", f"docker-archive:{image}", "--db", str(tmp_path / "none.sqlite"), "--no-cache"
+    )
     assert res.returncode == 1
     assert "vulnerability scan skipped" in res.stdout
 
@@ -122,12 +166,18 @@ def test_check_without_db_says_scan_skipped(planted, tmp_path):
 def test_layer_cache_reused_by_sibling_image(planted, tmp_path):
     image, _ = planted
     env_cache = tmp_path / "cache"
-    first = subprocess.run(["imagewise", "check", f"docker-archive:{image}", "--format", "json"],
-                           capture_output=True, text=True, env={**__import__("os").environ,
-                                                                "IMAGEWISE_CACHE_DIR": str(env_cache)})
-    second = subprocess.run(["imagewise", "check", f"docker-archive:{image}", "--format", "json"],
-                            capture_output=True, text=True, env={**__import__("os").environ,
-                                                                 "IMAGEWISE_CACHE_DIR": str(env_cache)})
+    first = subprocess.run(
+        ["imagewise", "check", f"docker-archive:{image}", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "IMAGEWISE_CACHE_DIR": str(env_cache)},
+    )
+    second = subprocess.run(
+        ["imagewise", "check", f"docker-archive:{image}", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "IMAGEWISE_CACHE_DIR": str(env_cache)},
+    )
     a, b = json.loads(first.stdout), json.loads(second.stdout)
     assert a["timing"]["read_layers"] == len_layers(a) and a["timing"]["cached_layers"] == 0
     assert b["timing"]["cached_layers"] == len_layers(b) and b["timing"]["read_layers"] == 0

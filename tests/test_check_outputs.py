@@ -26,16 +26,33 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     out = tmp_path_factory.mktemp("sample") / "image"
     subprocess.run(["imagewise", "sample", str(out)], check=True, capture_output=True)
     db = out.parent / "osv.sqlite"
-    subprocess.run(["imagewise", "db", "import", str(ROOT / "examples" / "osv"), "--db", str(db)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["imagewise", "db", "import", str(ROOT / "examples" / "osv"), "--db", str(db)],
+        check=True,
+        capture_output=True,
+    )
     return f"oci:{out}", db
 
 
-def check(sample: tuple[str, Path], *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def check(
+    sample: tuple[str, Path], *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     ref, db = sample
-    return subprocess.run(["imagewise", "check", ref, "--db", str(db),
-                           "--dockerfile", str(ROOT / "examples" / "sample" / "Dockerfile"), *args],
-                          capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [
+            "imagewise",
+            "check",
+            ref,
+            "--db",
+            str(db),
+            "--dockerfile",
+            str(ROOT / "examples" / "sample" / "Dockerfile"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
 
 
 def test_html_renders_without_console_errors(sample, chromium: str, tmp_path: Path) -> None:  # noqa: F811
@@ -43,8 +60,15 @@ def test_html_renders_without_console_errors(sample, chromium: str, tmp_path: Pa
     res = check(sample, "--format", "html", "-o", str(page), "--no-cache")
     assert res.returncode == 1 and page.is_file(), res.stderr
     html = page.read_text()
-    for text in ("Verdict and scorecard", "FAIL", "CVE-2020-14343", "Image audit", "Dockerfile lint",
-                 "Waste and fixes", "CIS-DI-0008"):
+    for text in (
+        "Verdict and scorecard",
+        "FAIL",
+        "CVE-2020-14343",
+        "Image audit",
+        "Dockerfile lint",
+        "Waste and fixes",
+        "CIS-DI-0008",
+    ):
         assert text in html, text
     assert "sample-password-123" not in html
     proc = browse(chromium, page, tmp_path, "--dump-dom")
@@ -97,19 +121,54 @@ def test_policy_off_and_passing_policy(sample, tmp_path: Path) -> None:
         "max_vulnerability_severity: critical, require_pinned_base: false}\n"
         "optimization: {min_efficiency: 0.5, forbid_caches: false}\n"
         "labels: {required: []}\ntags: {forbid_latest: false, allowed_patterns: []}\n"
-        "rules: {CIS-DI-0010: off, DKL-DI-0005: off, IW109: off, DL3064: off, CIS-DI-0001: off}\n")
+        "rules: {CIS-DI-0010: off, DKL-DI-0005: off, IW109: off, DL3064: off, CIS-DI-0001: off}\n"
+    )
     ref, db = sample
-    res = subprocess.run(["imagewise", "check", ref, "--policy", str(policy), "--db", str(db),
-                          "--format", "json", "--no-cache"], capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            "imagewise",
+            "check",
+            ref,
+            "--policy",
+            str(policy),
+            "--db",
+            str(db),
+            "--format",
+            "json",
+            "--no-cache",
+        ],
+        capture_output=True,
+        text=True,
+    )
     doc = json.loads(res.stdout)
     assert doc["policy"]["violations"] == []
     # without --dockerfile the default allowed_registries gate cannot be judged: not a PASS
     assert res.returncode == 1 and doc["policy"]["status"] == "INCOMPLETE"
-    assert [u["gate"] for u in doc["policy"]["not_checked"]] == ["security_baseline.allowed_registries"]
-    policy.write_text(policy.read_text().replace("require_pinned_base: false",
-                                                 "require_pinned_base: false, allowed_registries: []"))
-    res = subprocess.run(["imagewise", "check", ref, "--policy", str(policy), "--db", str(db),
-                          "--format", "json", "--no-cache"], capture_output=True, text=True, check=False)
+    assert [u["gate"] for u in doc["policy"]["not_checked"]] == [
+        "security_baseline.allowed_registries"
+    ]
+    policy.write_text(
+        policy.read_text().replace(
+            "require_pinned_base: false", "require_pinned_base: false, allowed_registries: []"
+        )
+    )
+    res = subprocess.run(
+        [
+            "imagewise",
+            "check",
+            ref,
+            "--policy",
+            str(policy),
+            "--db",
+            str(db),
+            "--format",
+            "json",
+            "--no-cache",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     doc = json.loads(res.stdout)
     assert res.returncode == 0 and doc["policy"]["status"] == "PASS", doc["policy"]
 
@@ -133,8 +192,9 @@ ONLY_VULNS = "extends: none\nsecurity_baseline: {max_vulnerability_severity: cri
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["imagewise", "check", *args], capture_output=True, text=True, env=env,
-                          check=False)
+    return subprocess.run(
+        ["imagewise", "check", *args], capture_output=True, text=True, env=env, check=False
+    )
 
 
 def test_no_database_is_incomplete_not_pass_in_every_format(sample, tmp_path: Path) -> None:
@@ -154,10 +214,15 @@ def test_no_database_is_incomplete_not_pass_in_every_format(sample, tmp_path: Pa
     doc = json.loads(_run(*base, "--format", "json").stdout)
     assert doc["policy"]["status"] == "INCOMPLETE" and doc["policy"]["passed"] is False
     assert [u["gate"] for u in doc["policy"]["not_checked"]] == [
-        "security_baseline.max_vulnerability_severity"]
-    assert doc["score"]["build"] == {"score": None, "grade": "-", "checked": False,
-                                     "not_checked": [("Dockerfile lint: no Dockerfile given "
-                                                      "(--dockerfile)")], "top": []}
+        "security_baseline.max_vulnerability_severity"
+    ]
+    assert doc["score"]["build"] == {
+        "score": None,
+        "grade": "-",
+        "checked": False,
+        "not_checked": [("Dockerfile lint: no Dockerfile given (--dockerfile)")],
+        "top": [],
+    }
     assert any("no database" in line for line in doc["not_checked"])
 
     sarif = _run(*base, "--format", "sarif")
@@ -173,7 +238,9 @@ def test_no_database_is_incomplete_not_pass_in_every_format(sample, tmp_path: Pa
     assert html.returncode == 1 and "(INCOMPLETE)" in html.stderr
     text = page.read_text()
     assert "INCOMPLETE" in text and "Vulnerabilities (not checked)" in text
-    assert "Vulnerabilities (0)" not in text and "nothing to fix" not in text.split('id="summary"')[0]
+    assert (
+        "Vulnerabilities (0)" not in text and "nothing to fix" not in text.split('id="summary"')[0]
+    )
     assert "Dockerfile lint (not checked)" in text
 
     allowed = _run(*base, "--allow-incomplete", "--format", "json")
@@ -185,8 +252,17 @@ def test_a_complete_passing_check_passes(sample, tmp_path: Path) -> None:
     ref, db = sample
     policy = tmp_path / "p.yaml"
     policy.write_text(ONLY_VULNS)
-    res = _run(ref, "--policy", str(policy), "--db", str(db), "--dockerfile",
-               str(ROOT / "examples" / "sample" / "Dockerfile"), "--format", "json")
+    res = _run(
+        ref,
+        "--policy",
+        str(policy),
+        "--db",
+        str(db),
+        "--dockerfile",
+        str(ROOT / "examples" / "sample" / "Dockerfile"),
+        "--format",
+        "json",
+    )
     assert res.returncode == 0, res.stdout[-2000:]
     doc = json.loads(res.stdout)
     assert doc["policy"]["status"] == "PASS" and doc["policy"]["not_checked"] == []
@@ -194,6 +270,7 @@ def test_a_complete_passing_check_passes(sample, tmp_path: Path) -> None:
 
 
 # -- warnings go to standard error, and into the HTML page ---------------------------------------
+
 
 @pytest.mark.parametrize("fmt", ["tty", "json", "sarif", "html"])
 def test_warnings_go_to_stderr_in_every_format(sample, fmt: str, tmp_path: Path) -> None:
@@ -206,11 +283,13 @@ def test_warnings_go_to_stderr_in_every_format(sample, fmt: str, tmp_path: Path)
     res = check(sample, "--format", fmt, "-o", str(out))
     assert f"imagewise: warning: {old}" in res.stderr, res.stderr
     if fmt == "html":
-        assert re.search(r'class="warnings"><p>warning: vulnerability data is \d+ days old',
-                         out.read_text())
+        assert re.search(
+            r'class="warnings"><p>warning: vulnerability data is \d+ days old', out.read_text()
+        )
 
 
 # -- the terminal's width --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("columns", [80, 132])
 def test_tty_follows_the_terminal_width(sample, columns: int) -> None:
@@ -230,34 +309,66 @@ def test_tty_follows_the_terminal_width(sample, columns: int) -> None:
 
 # -- one policy list for the base image's registry -------------------------------------------------
 
+
 def test_iw102_reads_the_policy_allowed_registries(sample, tmp_path: Path) -> None:
     ref, db = sample
     dockerfile = tmp_path / "Dockerfile"
     text = (ROOT / "examples" / "sample" / "Dockerfile").read_text()
-    dockerfile.write_text(text.replace("FROM debian:12-slim", "FROM cgr.dev/chainguard/python:3.12"))
+    dockerfile.write_text(
+        text.replace("FROM debian:12-slim", "FROM cgr.dev/chainguard/python:3.12")
+    )
     res = _run(ref, "--dockerfile", str(dockerfile), "--db", str(db), "--format", "json")
     doc = json.loads(res.stdout)
     policy = default_policy().security_baseline.allowed_registries
     iw102 = [f for f in doc["lint"]["findings"] if f["rule"] == "IW102"]
     assert iw102, "cgr.dev is not in the default policy's allowed_registries"
     assert iw102[0]["message"].endswith(f"({', '.join(policy)})")
-    gate = [v for v in doc["policy"]["violations"] if v["rule"] == "security_baseline.allowed_registries"]
+    gate = [
+        v
+        for v in doc["policy"]["violations"]
+        if v["rule"] == "security_baseline.allowed_registries"
+    ]
     assert gate and gate[0]["message"].endswith(f"({', '.join(policy)})")
     # a policy's own list is the rule's too
     mine = tmp_path / "p.yaml"
     mine.write_text("security_baseline: {allowed_registries: ['cgr.dev', 'docker.io']}\n")
-    doc = json.loads(_run(ref, "--dockerfile", str(dockerfile), "--db", str(db), "--policy",
-                          str(mine), "--format", "json").stdout)
+    doc = json.loads(
+        _run(
+            ref,
+            "--dockerfile",
+            str(dockerfile),
+            "--db",
+            str(db),
+            "--policy",
+            str(mine),
+            "--format",
+            "json",
+        ).stdout
+    )
     assert not [f for f in doc["lint"]["findings"] if f["rule"] == "IW102"]
-    assert "security_baseline.allowed_registries" not in {v["rule"] for v in doc["policy"]["violations"]}
+    assert "security_baseline.allowed_registries" not in {
+        v["rule"] for v in doc["policy"]["violations"]
+    }
     # and an empty list allows every registry
     mine.write_text("security_baseline: {allowed_registries: []}\n")
-    doc = json.loads(_run(ref, "--dockerfile", str(dockerfile), "--db", str(db), "--policy",
-                          str(mine), "--format", "json").stdout)
+    doc = json.loads(
+        _run(
+            ref,
+            "--dockerfile",
+            str(dockerfile),
+            "--db",
+            str(db),
+            "--policy",
+            str(mine),
+            "--format",
+            "json",
+        ).stdout
+    )
     assert not [f for f in doc["lint"]["findings"] if f["rule"] == "IW102"]
 
 
 # -- one problem, one finding, in every output ------------------------------------------------------
+
 
 def _all_findings(doc: dict) -> list[dict]:
     return [*doc["lint"]["findings"], *doc["audit"], *doc["secrets"], *doc["analysis"]["leftovers"]]
@@ -283,8 +394,11 @@ def test_the_same_problem_is_reported_once_in_every_format(sample, tmp_path: Pat
     sarif = json.loads(check(sample, "--format", "sarif").stdout)
     ids = [r["ruleId"] for r in sarif["runs"][0]["results"]]
     assert "IW109" not in ids and "DKL-DI-0005" not in ids and ids.count("IW-WASTE-APT-LISTS") == 1
-    text = next(r["message"]["text"] for r in sarif["runs"][0]["results"]
-                if r["ruleId"] == "IW-WASTE-APT-LISTS")
+    text = next(
+        r["message"]["text"]
+        for r in sarif["runs"][0]["results"]
+        if r["ruleId"] == "IW-WASTE-APT-LISTS"
+    )
     assert "also reported as" in text and "DKL-DI-0005" in text
 
     tty = check(sample).stdout
@@ -294,7 +408,7 @@ def test_the_same_problem_is_reported_once_in_every_format(sample, tmp_path: Pat
     page = tmp_path / "r.html"
     check(sample, "--format", "html", "-o", str(page))
     html = page.read_text()
-    assert '<span class="rid">IW109</span>' in html and "<td><span class=\"rid\">IW109" not in html
+    assert '<span class="rid">IW109</span>' in html and '<td><span class="rid">IW109' not in html
     assert html.count("also reported as") >= 2
 
 
@@ -302,8 +416,16 @@ def test_html_rule_ids_do_not_wrap(sample, chromium: str, tmp_path: Path) -> Non
     page = tmp_path / "check.html"
     check(sample, "--format", "html", "-o", str(page))
     html = page.read_text()
-    ids = ["DKL-DI-0005", "CIS-DI-0010", "CIS-DI-0001", "IW-IMG-003", "DKL-LI-0003",
-           "secret/private-key", "IW-WASTE-OVERWRITTEN", "security_baseline.max_vulnerability_severity"]
+    ids = [
+        "DKL-DI-0005",
+        "CIS-DI-0010",
+        "CIS-DI-0001",
+        "IW-IMG-003",
+        "DKL-LI-0003",
+        "secret/private-key",
+        "IW-WASTE-OVERWRITTEN",
+        "security_baseline.max_vulnerability_severity",
+    ]
     for width in (800, 1280):
         got = rule_lines(chromium, html, tmp_path, ids, "main", width)
         assert {i for i, _ in got} == set(ids)
@@ -312,16 +434,26 @@ def test_html_rule_ids_do_not_wrap(sample, chromium: str, tmp_path: Path) -> Non
 
 def test_max_ignore_days_judges_the_ignore_entries_in_force(sample, tmp_path: Path) -> None:
     ignores = tmp_path / ".imagewise-ignore.yaml"
-    ignores.write_text("ignore:\n  - id: CVE-2023-5678\n    reason: not reachable\n"
-                       "  - id: CVE-2020-28493\n    expires: 2099-01-01\n")
+    ignores.write_text(
+        "ignore:\n  - id: CVE-2023-5678\n    reason: not reachable\n"
+        "  - id: CVE-2020-28493\n    expires: 2099-01-01\n"
+    )
     doc = json.loads(check(sample, "--ignore-file", str(ignores), "--format", "json").stdout)
-    msgs = [v["message"] for v in doc["policy"]["violations"]
-            if v["rule"] == "security_baseline.max_ignore_days"]
+    msgs = [
+        v["message"]
+        for v in doc["policy"]["violations"]
+        if v["rule"] == "security_baseline.max_ignore_days"
+    ]
     assert len(msgs) == 2 and "CVE-2023-5678 never expires" in msgs[0]
     assert "CVE-2020-28493 expires 2099-01-01" in msgs[1]
     assert "CVE-2023-5678" not in {v["id"] for v in doc["vulnerabilities"]}  # still applied
     policy = tmp_path / "p.yaml"
     policy.write_text("security_baseline: {max_ignore_days: null}\n")
-    doc = json.loads(check(sample, "--ignore-file", str(ignores), "--policy", str(policy),
-                           "--format", "json").stdout)
-    assert "security_baseline.max_ignore_days" not in {v["rule"] for v in doc["policy"]["violations"]}
+    doc = json.loads(
+        check(
+            sample, "--ignore-file", str(ignores), "--policy", str(policy), "--format", "json"
+        ).stdout
+    )
+    assert "security_baseline.max_ignore_days" not in {
+        v["rule"] for v in doc["policy"]["violations"]
+    }

@@ -23,16 +23,25 @@ seen: dict[str, Any] = {}
 @option("--db", type=path_type(dir_okay=False, as_path=True), envvar="DEMO_DB")
 @option("--src", type=path_type(exists=True, file_okay=False))
 @option("--dry-run", flag=True)
-def demo(things: tuple[str, ...], fmt: str, tag: tuple[str, ...], color: bool | None, jobs: int,
-         db: Path | None, src: str | None, dry_run: bool) -> int:
+def demo(
+    things: tuple[str, ...],
+    fmt: str,
+    tag: tuple[str, ...],
+    color: bool | None,
+    jobs: int,
+    db: Path | None,
+    src: str | None,
+    dry_run: bool,
+) -> int:
     """Demonstrate the declarations.
 
     Second paragraph, printed as written:
       indented example
     """
     seen.clear()
-    seen.update(things=things, fmt=fmt, tag=tag, color=color, jobs=jobs, db=db, src=src,
-                dry_run=dry_run)
+    seen.update(
+        things=things, fmt=fmt, tag=tag, color=color, jobs=jobs, db=db, src=src, dry_run=dry_run
+    )
     return 3 if dry_run else 0
 
 
@@ -55,25 +64,59 @@ def _run(cmd: Any, *args: str, env: dict[str, str | None] | None = None) -> Any:
 def test_defaults_and_values_reach_the_function(tmp_path: Path) -> None:
     r = _run(demo, env={"DEMO_DB": None})
     assert r.exit_code == 0, r.output
-    assert seen == {"things": (), "fmt": "a", "tag": (), "color": None, "jobs": 2, "db": None,
-                    "src": None, "dry_run": False}
-    r = _run(demo, "x", "y", "--format", "b", "--tag", "1", "--tag", "2", "--no-color", "-j", "4",
-             "--src", str(tmp_path), "--dry-run", env={"DEMO_DB": str(tmp_path / "db.sqlite")})
+    assert seen == {
+        "things": (),
+        "fmt": "a",
+        "tag": (),
+        "color": None,
+        "jobs": 2,
+        "db": None,
+        "src": None,
+        "dry_run": False,
+    }
+    r = _run(
+        demo,
+        "x",
+        "y",
+        "--format",
+        "b",
+        "--tag",
+        "1",
+        "--tag",
+        "2",
+        "--no-color",
+        "-j",
+        "4",
+        "--src",
+        str(tmp_path),
+        "--dry-run",
+        env={"DEMO_DB": str(tmp_path / "db.sqlite")},
+    )
     assert r.exit_code == 3
-    assert seen == {"things": ("x", "y"), "fmt": "b", "tag": ("1", "2"), "color": False,
-                    "jobs": 4, "db": tmp_path / "db.sqlite", "src": str(tmp_path),
-                    "dry_run": True}
+    assert seen == {
+        "things": ("x", "y"),
+        "fmt": "b",
+        "tag": ("1", "2"),
+        "color": False,
+        "jobs": 4,
+        "db": tmp_path / "db.sqlite",
+        "src": str(tmp_path),
+        "dry_run": True,
+    }
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--format", "c"], "invalid choice: 'c'"),
-    (["-j", "9"], "9 is not in the range 1..4"),
-    (["-j", "two"], "'two' is not an integer"),
-    (["--src", "/no/such/dir"], "does not exist"),
-    (["--db", "/"], "is a directory"),
-    (["--nope"], "unrecognized arguments: --nope"),
-    (["--form", "a"], "unrecognized arguments: --form"),  # no abbreviations
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--format", "c"], "invalid choice: 'c'"),
+        (["-j", "9"], "9 is not in the range 1..4"),
+        (["-j", "two"], "'two' is not an integer"),
+        (["--src", "/no/such/dir"], "does not exist"),
+        (["--db", "/"], "is a directory"),
+        (["--nope"], "unrecognized arguments: --nope"),
+        (["--form", "a"], "unrecognized arguments: --form"),  # no abbreviations
+    ],
+)
 def test_bad_input_is_a_usage_error(args: list[str], message: str) -> None:
     r = _run(demo, *args)
     assert r.exit_code == 2
@@ -122,20 +165,31 @@ def test_console_script_exit_status_and_a_closed_pipe() -> None:
     import sys
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "imagewise", *args], capture_output=True,
-                              text=True, timeout=60, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "imagewise", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
     r = run("rules", "--format", "json")
     assert r.returncode == 0 and r.stdout.rstrip().endswith("}")  # flushed in full
     assert run("analyze", "docker-archive:/no/such.tar").returncode == 2
-    p = subprocess.Popen(f"{sys.executable} -m imagewise rules | head -1", shell=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         executable="/bin/bash")
+    p = subprocess.Popen(
+        f"{sys.executable} -m imagewise rules | head -1",
+        shell=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        executable="/bin/bash",
+    )
     out, err = p.communicate(timeout=60)
     assert len(out.splitlines()) == 1 and "error" not in err
     script = f"{sys.executable} -m imagewise rules | head -1 >/dev/null; echo ${{PIPESTATUS[0]}}"
-    r2 = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60,
-                        check=False)
+    r2 = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
     assert r2.stdout.strip() in ("0", "141")  # 0 when everything fit in the pipe first
 
 
@@ -172,15 +226,23 @@ def test_an_internal_error_is_status_2_with_or_without_the_traceback() -> None:
     import subprocess
     import sys
 
-    prog = ("import imagewise.sources as s\n"
-            "def boom(*a, **k): raise ZeroDivisionError('planted bug')\n"
-            "s.open_source = boom\n"
-            "from imagewise.cli.main import main\n"
-            "main(['inspect', 'oci:/nonexistent-dir'])\n")
+    prog = (
+        "import imagewise.sources as s\n"
+        "def boom(*a, **k): raise ZeroDivisionError('planted bug')\n"
+        "s.open_source = boom\n"
+        "from imagewise.cli.main import main\n"
+        "main(['inspect', 'oci:/nonexistent-dir'])\n"
+    )
     for debug in ("", "1"):
         env = {**os.environ, "IMAGEWISE_DEBUG": debug}
-        r = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True,
-                           timeout=60, check=False, env=env)
+        r = subprocess.run(
+            [sys.executable, "-c", prog],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=env,
+        )
         assert r.returncode == 2, (debug, r.stderr)
         assert "ZeroDivisionError" in r.stderr
         assert ("Traceback" in r.stderr) == bool(debug)
@@ -198,12 +260,25 @@ def _both(cmd: Any, args: list[str]) -> tuple[dict[str, Any] | None, dict[str, A
     return plain, full
 
 
-@pytest.mark.parametrize("args", [
-    [], ["x"], ["x", "y", "--format", "b"], ["--format=b", "x"], ["--format", "b", "x", "y"],
-    ["--tag", "1", "--tag=2", "-", "x"], ["--color"], ["--no-color", "--color"],
-    ["-j", "3", "--jobs", "4"], ["--dry-run", "--dry-run", "x"], ["--tag", "-"],
-    ["--src", "."], ["--db", "some.db"], ["--format", "a", "--format", "b"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["x"],
+        ["x", "y", "--format", "b"],
+        ["--format=b", "x"],
+        ["--format", "b", "x", "y"],
+        ["--tag", "1", "--tag=2", "-", "x"],
+        ["--color"],
+        ["--no-color", "--color"],
+        ["-j", "3", "--jobs", "4"],
+        ["--dry-run", "--dry-run", "x"],
+        ["--tag", "-"],
+        ["--src", "."],
+        ["--db", "some.db"],
+        ["--format", "a", "--format", "b"],
+    ],
+)
 def test_plain_reader_gives_argparses_namespace(args: list[str], monkeypatch: Any) -> None:
     """`Command.main` reads a plain command line without argparse (start-up time): the result
     must be argparse's own, value for value (types, defaults, environment defaults)."""
@@ -213,12 +288,33 @@ def test_plain_reader_gives_argparses_namespace(args: list[str], monkeypatch: An
     assert plain == full
 
 
-@pytest.mark.parametrize("args", [
-    ["--help"], ["-h"], ["--"], ["--", "x"], ["-j4"], ["-j=4"], ["--format", "c"],
-    ["--format=c"], ["--format"], ["--format", "--dry-run"], ["--tag", "-x"], ["-j", "9"],
-    ["-j", "two"], ["--src", "/no/such/dir"], ["--db", "/"], ["--nope"], ["--form", "a"],
-    ["x", "--dry-run", "y"], ["--dry-run=1"], ["--color=yes"], ["-1"], ["-x y"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["-h"],
+        ["--"],
+        ["--", "x"],
+        ["-j4"],
+        ["-j=4"],
+        ["--format", "c"],
+        ["--format=c"],
+        ["--format"],
+        ["--format", "--dry-run"],
+        ["--tag", "-x"],
+        ["-j", "9"],
+        ["-j", "two"],
+        ["--src", "/no/such/dir"],
+        ["--db", "/"],
+        ["--nope"],
+        ["--form", "a"],
+        ["x", "--dry-run", "y"],
+        ["--dry-run=1"],
+        ["--color=yes"],
+        ["-1"],
+        ["-x y"],
+    ],
+)
 def test_plain_reader_leaves_the_rest_to_argparse(args: list[str]) -> None:
     """Help, errors and unusual spellings go to argparse (its messages, its exit status)."""
     plain, _ = _both(demo, args)
@@ -242,8 +338,12 @@ def test_plain_reader_matches_argparse_on_every_command(name: str, tmp_path: Pat
                 if p.negatable:
                     lines.append(["--no-" + flag[2:], "a"])
                 continue
-            values = list(p.kwargs.get("choices") or ()) + ["1", str(tmp_path / "f"),
-                                                             str(tmp_path), "-"]
+            values = list(p.kwargs.get("choices") or ()) + [
+                "1",
+                str(tmp_path / "f"),
+                str(tmp_path),
+                "-",
+            ]
             for v in values:
                 lines += [["a", flag, v], [flag, v, "a", "b"], [f"{flag}={v}"]]
         read = 0
@@ -254,5 +354,6 @@ def test_plain_reader_matches_argparse_on_every_command(name: str, tmp_path: Pat
                 assert plain == full, (name, sub.name, args)
             else:  # left to argparse: an error there, or `-x=VALUE` (a short option with =)
                 assert isinstance(full, str) or any(
-                    a[:1] == "-" and a[1:2] != "-" and "=" in a for a in args), (sub.name, args)
+                    a[:1] == "-" and a[1:2] != "-" and "=" in a for a in args
+                ), (sub.name, args)
         assert read, (name, sub.name)

@@ -27,8 +27,11 @@ def index_entries(layout: Path) -> list[dict]:  # type: ignore[type-arg]
 def test_chain_preserves_digest(tmp_path: Path) -> None:
     img = random_image(seed=11, layers=4, compression="zstd")
     src = write_oci_layout(img, tmp_path / "src", "v1")
-    steps = [f"oci-archive:{tmp_path / 'a.tar'}:v1", f"docker-archive:{tmp_path / 'd.tar'}:app:v1",
-             f"oci:{tmp_path / 'dst'}:v2"]
+    steps = [
+        f"oci-archive:{tmp_path / 'a.tar'}:v1",
+        f"docker-archive:{tmp_path / 'd.tar'}:app:v1",
+        f"oci:{tmp_path / 'dst'}:v2",
+    ]
     for dst in steps:
         result = copy(src, dst)
         assert result.digest == img.digest
@@ -36,10 +39,15 @@ def test_chain_preserves_digest(tmp_path: Path) -> None:
         with open_source(dst) as s:
             assert str(s.image().digest) == img.digest
         src = dst
-    assert index_entries(tmp_path / "dst") == [{
-        "mediaType": img.media_type, "digest": img.digest, "size": len(img.manifest),
-        "annotations": {"org.opencontainers.image.ref.name": "v2"},
-        "platform": {"architecture": "amd64", "os": "linux"}}]
+    assert index_entries(tmp_path / "dst") == [
+        {
+            "mediaType": img.media_type,
+            "digest": img.digest,
+            "size": len(img.manifest),
+            "annotations": {"org.opencontainers.image.ref.name": "v2"},
+            "platform": {"architecture": "amd64", "os": "linux"},
+        }
+    ]
 
 
 def test_second_copy_skips_present_blobs_and_moves_tag(tmp_path: Path) -> None:
@@ -100,7 +108,10 @@ def test_failed_copy_leaves_no_archive(tmp_path: Path) -> None:
 
 def test_docker_archive_sink_format(tmp_path: Path) -> None:
     img = random_image(seed=5, fmt="docker")
-    copy(write_oci_layout(img, tmp_path / "src"), f"docker-archive:{tmp_path / 'out.tar'}:myorg/app:3")
+    copy(
+        write_oci_layout(img, tmp_path / "src"),
+        f"docker-archive:{tmp_path / 'out.tar'}:myorg/app:3",
+    )
     import tarfile
 
     with tarfile.open(tmp_path / "out.tar") as tf:
@@ -108,22 +119,41 @@ def test_docker_archive_sink_format(tmp_path: Path) -> None:
         manifest = json.load(tf.extractfile("manifest.json"))  # type: ignore[arg-type]
         repos = json.load(tf.extractfile("repositories"))  # type: ignore[arg-type]
     assert names[:4] == ["manifest.json", "index.json", "oci-layout", "repositories"]
-    assert manifest == [{"Config": f"blobs/sha256/{img.config_digest[7:]}", "RepoTags": ["myorg/app:3"],
-                         "Layers": [f"blobs/sha256/{d[7:]}" for d in img.layer_digests]}]
+    assert manifest == [
+        {
+            "Config": f"blobs/sha256/{img.config_digest[7:]}",
+            "RepoTags": ["myorg/app:3"],
+            "Layers": [f"blobs/sha256/{d[7:]}" for d in img.layer_digests],
+        }
+    ]
     assert repos == {"myorg/app": {"3": img.layer_digests[-1][7:]}}
 
 
 def test_skopeo_reads_our_archives(tmp_path: Path) -> None:
     img = random_image(seed=6, layers=2)  # OCI media types: skopeo's oci: reads only those
-    src = write_docker_archive(random_image(seed=6, layers=2, fmt="docker"), tmp_path / "in.tar", "x/y:1")
+    src = write_docker_archive(
+        random_image(seed=6, layers=2, fmt="docker"), tmp_path / "in.tar", "x/y:1"
+    )
     copy(src, f"docker-archive:{tmp_path / 'out.tar'}:x/y:1")
-    out = json.loads(subprocess.run(["skopeo", "inspect", f"docker-archive:{tmp_path / 'out.tar'}"],
-                                    capture_output=True, check=True, text=True).stdout)
+    out = json.loads(
+        subprocess.run(
+            ["skopeo", "inspect", f"docker-archive:{tmp_path / 'out.tar'}"],
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout
+    )
     with open_source(f"docker-archive:{tmp_path / 'out.tar'}") as s:
         assert out["Layers"] == [str(x.digest) for x in s.image().layers]
     copy(write_oci_layout(img, tmp_path / "lay0"), f"oci:{tmp_path / 'lay'}:t")
-    out = json.loads(subprocess.run(["skopeo", "inspect", f"oci:{tmp_path / 'lay'}:t"],
-                                    capture_output=True, check=True, text=True).stdout)
+    out = json.loads(
+        subprocess.run(
+            ["skopeo", "inspect", f"oci:{tmp_path / 'lay'}:t"],
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout
+    )
     assert out["Digest"] == img.digest and out["Layers"] == img.layer_digests
 
 
@@ -133,7 +163,9 @@ def test_skopeo_reads_our_archives(tmp_path: Path) -> None:
 def test_cli_copy_and_inspect(tmp_path: Path) -> None:
     runner = CliRunner()
     archive = corpus("dive", "test-docker-image.tar")
-    r = runner.invoke(cli, ["copy", str(archive), f"oci:{tmp_path / 'lay'}:dive", "--format", "json"])
+    r = runner.invoke(
+        cli, ["copy", str(archive), f"oci:{tmp_path / 'lay'}:dive", "--format", "json"]
+    )
     assert r.exit_code == 0, r.output
     res = json.loads(r.output)
     assert res["schema"] == "imagewise/copy/v1" and res["blobs_copied"] == 15
@@ -149,14 +181,17 @@ def test_cli_copy_and_inspect(tmp_path: Path) -> None:
     assert r.exit_code == 0 and res["digest"] in r.output and "#(nop) ADD file:" in r.output
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["inspect", "docker-archive:{dive}/test-zstd-image.tar"], "not an image"),
-    (["inspect", "{dive}/test-gzip-image.tar"], "not an image"),
-    (["inspect", "oci:/nonexistent/dir"], "no such file"),
-    (["inspect", "Not A Ref"], "invalid reference"),
-    (["copy", "{dive}/test-docker-image.tar", "oci:/tmp/x:@1"], "cannot be a destination"),
-    (["inspect", "--platform", "linux", "{dive}/test-docker-image.tar"], "malformed platform"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["inspect", "docker-archive:{dive}/test-zstd-image.tar"], "not an image"),
+        (["inspect", "{dive}/test-gzip-image.tar"], "not an image"),
+        (["inspect", "oci:/nonexistent/dir"], "no such file"),
+        (["inspect", "Not A Ref"], "invalid reference"),
+        (["copy", "{dive}/test-docker-image.tar", "oci:/tmp/x:@1"], "cannot be a destination"),
+        (["inspect", "--platform", "linux", "{dive}/test-docker-image.tar"], "malformed platform"),
+    ],
+)
 def test_cli_errors_are_one_line(args: list[str], fragment: str) -> None:
     dive = str(corpus("dive"))
     r = CliRunner().invoke(cli, [a.format(dive=dive) for a in args])
@@ -185,8 +220,10 @@ def test_concurrent_copies_into_one_layout_keep_every_tag(tmp_path: Path) -> Non
     sources = [write_oci_layout(img, tmp_path / f"src{i}") for i, img in enumerate(images)]
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda i: copy(sources[i], f"oci:{tmp_path / 'out'}:t{i}"), range(8)))
-    tags = {e["annotations"]["org.opencontainers.image.ref.name"]: e["digest"]
-            for e in index_entries(tmp_path / "out")}
+    tags = {
+        e["annotations"]["org.opencontainers.image.ref.name"]: e["digest"]
+        for e in index_entries(tmp_path / "out")
+    }
     assert tags == {f"t{i}": img.digest for i, img in enumerate(images)}
 
 

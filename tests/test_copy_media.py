@@ -149,19 +149,33 @@ def kaniko_archive(path: Path, seed: int, damage: str = "") -> tuple[str, list[b
         gzs[1] = bytes(bad)
     elif damage == "diff_id":
         diff_ids[1] = sha(tars[0])
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
-                         "rootfs": {"type": "layers", "diff_ids": diff_ids},
-                         "history": [{"created_by": f"layer {i}"} for i in range(3)]}).encode()
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": [{"created_by": f"layer {i}"} for i in range(3)],
+        }
+    ).encode()
     files: dict[str, bytes] = {f"{i}.tar.gz": g for i, g in enumerate(gzs)}
     files[f"{sha(config)}"] = config
-    files["manifest.json"] = json.dumps([{"Config": sha(config), "RepoTags": ["k/app:1"],
-                                          "Layers": [f"{i}.tar.gz" for i in range(3)]}]).encode()
+    files["manifest.json"] = json.dumps(
+        [
+            {
+                "Config": sha(config),
+                "RepoTags": ["k/app:1"],
+                "Layers": [f"{i}.tar.gz" for i in range(3)],
+            }
+        ]
+    ).encode()
     path.write_bytes(tar_bytes(files))  # type: ignore[arg-type]
     return f"docker-archive:{path}", gzs
 
 
-@pytest.mark.parametrize("dest", ["oci:{d}/out:1", "oci-archive:{d}/out.tar:1",
-                                  "docker-archive:{d}/out.tar:k/app:1"])
+@pytest.mark.parametrize(
+    "dest", ["oci:{d}/out:1", "oci-archive:{d}/out.tar:1", "docker-archive:{d}/out.tar:k/app:1"]
+)
 def test_corrupt_gzip_layer_of_a_docker_archive_is_not_mirrored(tmp_path: Path, dest: str) -> None:
     src, _ = kaniko_archive(tmp_path / "in.tar", seed=1, damage="deflate")
     code, out = run("copy", src, dest.format(d=tmp_path))
@@ -217,8 +231,11 @@ def test_every_sink_is_read_by_tag_by_skopeo_and_umoci(tmp_path: Path, fmt: str)
     img = random_image(seed=41, layers=2, fmt=fmt)
     src = write_docker_archive(img, tmp_path / "in.tar", "x/y:1", style="oci")
     layout, oarchive, darchive = tmp_path / "lay", tmp_path / "o.tar", tmp_path / "d.tar"
-    results = [copy(src, f"oci:{layout}:t"), copy(src, f"oci-archive:{oarchive}:t"),
-               copy(src, f"docker-archive:{darchive}:x/y:t")]
+    results = [
+        copy(src, f"oci:{layout}:t"),
+        copy(src, f"oci-archive:{oarchive}:t"),
+        copy(src, f"docker-archive:{darchive}:x/y:t"),
+    ]
     for r in results:
         assert r.media_type == media.OCI_MANIFEST
         assert r.source_digest == img.digest
@@ -261,28 +278,46 @@ def test_manifest_list_becomes_an_oci_index_skopeo_reads_by_tag(tmp_path: Path) 
 # ------------------------------------------------------------------ 7. bare paths
 
 
-@pytest.mark.parametrize(("arg", "missing"), [
-    ("{d}/nope.tar", "{d}/nope.tar"), ("nope.tar", "nope.tar"), ("./nope.tar", "./nope.tar"),
-    ("nope.tar.gz", "nope.tar.gz"), ("./nope", "./nope"), ("../nope/app", "../nope/app"),
-    ("./backup/app:1.3", "./backup/app"), ("nope.tar:1", "nope.tar"),
-])
-def test_missing_paths_are_reported_as_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               arg: str, missing: str) -> None:
+@pytest.mark.parametrize(
+    ("arg", "missing"),
+    [
+        ("{d}/nope.tar", "{d}/nope.tar"),
+        ("nope.tar", "nope.tar"),
+        ("./nope.tar", "./nope.tar"),
+        ("nope.tar.gz", "nope.tar.gz"),
+        ("./nope", "./nope"),
+        ("../nope/app", "../nope/app"),
+        ("./backup/app:1.3", "./backup/app"),
+        ("nope.tar:1", "nope.tar"),
+    ],
+)
+def test_missing_paths_are_reported_as_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, arg: str, missing: str
+) -> None:
     monkeypatch.chdir(tmp_path)
     for command in ("inspect", "analyze", "files"):
         code, out = run(command, arg.format(d=tmp_path))
         assert code == 2
-        assert out.strip() == f"imagewise: error: {missing.format(d=tmp_path)}: no such file or directory"
+        assert (
+            out.strip()
+            == f"imagewise: error: {missing.format(d=tmp_path)}: no such file or directory"
+        )
 
 
-def test_bare_existing_paths_are_local_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bare_existing_paths_are_local_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     img = random_image(seed=44, layers=1)
     monkeypatch.chdir(tmp_path)
     write_oci_layout(img, tmp_path / "backup" / "app", "1.3")
     write_docker_archive(img, tmp_path / "app.tar", "x/y:2")
-    for arg, reference in (("backup/app:1.3", "oci:backup/app:1.3"), ("backup/app", "oci:backup/app"),
-                           ("./backup/app:1.3", "oci:./backup/app:1.3"), ("app.tar", "docker-archive:app.tar"),
-                           ("app.tar:x/y:2", "docker-archive:app.tar:docker.io/x/y:2")):
+    for arg, reference in (
+        ("backup/app:1.3", "oci:backup/app:1.3"),
+        ("backup/app", "oci:backup/app"),
+        ("./backup/app:1.3", "oci:./backup/app:1.3"),
+        ("app.tar", "docker-archive:app.tar"),
+        ("app.tar:x/y:2", "docker-archive:app.tar:docker.io/x/y:2"),
+    ):
         code, out = run("inspect", "--format", "json", arg)
         assert code == 0, (arg, out)
         doc = json.loads(out)
@@ -310,9 +345,11 @@ def test_bare_destinations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 def test_platform_of_a_single_platform_image_must_match(tmp_path: Path) -> None:
     img = random_image(seed=46, platform=("linux", "amd64", ""))
     src = write_oci_layout(img, tmp_path / "src", "1")
-    for args in (["inspect", "--platform", "linux/arm64", src],
-                 ["copy", "--platform", "linux/arm64", src, f"oci:{tmp_path / 'out'}"],
-                 ["analyze", "--platform", "linux/arm64", src]):
+    for args in (
+        ["inspect", "--platform", "linux/arm64", src],
+        ["copy", "--platform", "linux/arm64", src, f"oci:{tmp_path / 'out'}"],
+        ["analyze", "--platform", "linux/arm64", src],
+    ):
         code, out = run(*args)
         assert code == 2, (args, out)
         assert "no image for platform linux/arm64; available: linux/amd64" in out
@@ -335,6 +372,8 @@ def test_copy_help_and_platform_help_agree() -> None:
 
 def test_malformed_index_in_layout_is_format_error(tmp_path: Path) -> None:
     (tmp_path / "lay").mkdir()
-    (tmp_path / "lay" / "index.json").write_text('{"manifests": [{"digest": "sha256:x", "size": 1}]}')
+    (tmp_path / "lay" / "index.json").write_text(
+        '{"manifests": [{"digest": "sha256:x", "size": 1}]}'
+    )
     with pytest.raises(ImageFormatError, match=r"index: manifests\[0\]\.digest"):
         open_source(f"oci:{tmp_path / 'lay'}")

@@ -22,13 +22,20 @@ from imagewise.sources import open_source
 
 
 def skopeo_inspect(ref: str) -> dict[str, Any]:
-    out = subprocess.run(["skopeo", "inspect", "--tls-verify=false", ref],
-                         capture_output=True, text=True, timeout=60, check=False)
+    out = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", ref],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
-def test_round_trip_docker_archive_registry_oci_registry(registry: RegistryServer, tmp_path: Path) -> None:
+def test_round_trip_docker_archive_registry_oci_registry(
+    registry: RegistryServer, tmp_path: Path
+) -> None:
     archive = corpus("dive", "test-docker-image.tar")
     first = f"docker://{registry.host}/{unique_repo('accept')}:v1"
     layout = f"oci:{tmp_path / 'layout'}:v1"
@@ -49,7 +56,10 @@ def test_round_trip_docker_archive_registry_oci_registry(registry: RegistryServe
     converted = json.loads(raw)
     assert [x["digest"] for x in converted["layers"]] == [x["digest"] for x in original["layers"]]
     assert converted["config"]["digest"] == original["config"]["digest"]
-    assert json.loads((tmp_path / "layout" / "index.json").read_text())["manifests"][0]["digest"] == r2.digest
+    assert (
+        json.loads((tmp_path / "layout" / "index.json").read_text())["manifests"][0]["digest"]
+        == r2.digest
+    )
     for ref, digest in ((first, r1.digest), (second, r2.digest)):
         ours = inspect_image(ref)
         theirs = skopeo_inspect(ref)
@@ -84,8 +94,12 @@ def test_multi_platform_index_through_registry(registry: RegistryServer, tmp_pat
     back = copy(dst, f"oci:{tmp_path / 'back'}:m")
     assert back.digest == index.digest
     assert inspect_image(dst, platform="linux/arm64")["digest"] == arm.digest
-    raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", dst],
-                         capture_output=True, check=True, timeout=60).stdout
+    raw = subprocess.run(
+        ["skopeo", "inspect", "--raw", "--tls-verify=false", dst],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
     assert raw == index.raw
 
 
@@ -100,10 +114,15 @@ def test_digest_destination_and_bare_references(registry: RegistryServer, tmp_pa
     repo = unique_repo("bydigest")
     r = copy(src, f"docker://{registry.host}/{repo}@{img.digest}")
     assert r.digest == img.digest
-    out = CliRunner().invoke(cli, ["inspect", "--format", "json", f"{registry.host}/{repo}@{img.digest}"])
+    out = CliRunner().invoke(
+        cli, ["inspect", "--format", "json", f"{registry.host}/{repo}@{img.digest}"]
+    )
     assert out.exit_code == 0, out.output
     doc = json.loads(out.output)
     assert doc["digest"] == img.digest and [x["digest"] for x in doc["layers"]] == img.layer_digests
     other = random_image(seed=42)
     with pytest.raises(DigestMismatch):
-        copy(write_oci_layout(other, tmp_path / "other"), f"docker://{registry.host}/{repo}@{img.digest}")
+        copy(
+            write_oci_layout(other, tmp_path / "other"),
+            f"docker://{registry.host}/{repo}@{img.digest}",
+        )

@@ -26,15 +26,26 @@ def test_manifest_not_json_and_too_large():
 
 def test_index_select_lists_platforms():
     d = "sha256:" + "a" * 64
-    raw = json.dumps({
-        "schemaVersion": 2, "mediaType": media.OCI_INDEX,
-        "manifests": [
-            {"mediaType": media.OCI_MANIFEST, "digest": d, "size": 1,
-             "platform": {"os": "linux", "architecture": "amd64"}},
-            {"mediaType": media.OCI_MANIFEST, "digest": d, "size": 1,
-             "platform": {"os": "linux", "architecture": "arm", "variant": "v7"}},
-        ],
-    }).encode()
+    raw = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": media.OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": media.OCI_MANIFEST,
+                    "digest": d,
+                    "size": 1,
+                    "platform": {"os": "linux", "architecture": "amd64"},
+                },
+                {
+                    "mediaType": media.OCI_MANIFEST,
+                    "digest": d,
+                    "size": 1,
+                    "platform": {"os": "linux", "architecture": "arm", "variant": "v7"},
+                },
+            ],
+        }
+    ).encode()
     idx = parse_manifest(raw)
     assert isinstance(idx, Index)
     assert idx.select(Platform.parse("linux/arm/v7")).platform == Platform("linux", "arm", "v7")
@@ -44,11 +55,15 @@ def test_index_select_lists_platforms():
 
 
 def test_manifest_keeps_raw_bytes():
-    raw = json.dumps({
-        "schemaVersion": 2, "mediaType": media.DOCKER_MANIFEST,
-        "config": {"mediaType": media.DOCKER_CONFIG, "digest": "sha256:" + "b" * 64, "size": 3},
-        "layers": [],
-    }, indent=3).encode()
+    raw = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": media.DOCKER_MANIFEST,
+            "config": {"mediaType": media.DOCKER_CONFIG, "digest": "sha256:" + "b" * 64, "size": 3},
+            "layers": [],
+        },
+        indent=3,
+    ).encode()
     m = parse_manifest(raw)
     assert isinstance(m, Manifest) and m.raw == raw and m.digest == Digest.of(raw)
 
@@ -89,8 +104,10 @@ def test_record_fields_equality_order_repr_and_replace() -> None:
     assert Point(1, 3) != a and Point(1, 1) < a and max([Point(2), Point(1)]).x == 2
     assert a != (1, 2) and Point3(1, 2) != Point(1, 2)  # other classes never equal
     assert repr(a) == "Point(x=1, y=2)"
-    assert Point3._fields == ("x", "y", "note", "z") and repr(Point3(1, z=5)) == \
-        "Point3(x=1, y=0, z=5)"
+    assert (
+        Point3._fields == ("x", "y", "note", "z")
+        and repr(Point3(1, z=5)) == "Point3(x=1, y=0, z=5)"
+    )
     c = a.replace(y=9)
     assert (c.x, c.y, c.note, a.y) == (1, 9, "a", 2)
     with pytest.raises(ValueError):

@@ -11,8 +11,10 @@ from imagewise.errors import DockerfileSyntaxError
 
 
 def test_directives_and_backtick_escape() -> None:
-    df = parse("# syntax=docker/dockerfile:1.7\n# escape=`\nFROM mcr.microsoft.com/windows:ltsc\n"
-               "RUN echo a `\n    && echo b\nCOPY C:\\src C:\\dst\n")
+    df = parse(
+        "# syntax=docker/dockerfile:1.7\n# escape=`\nFROM mcr.microsoft.com/windows:ltsc\n"
+        "RUN echo a `\n    && echo b\nCOPY C:\\src C:\\dst\n"
+    )
     assert df.directives == {"syntax": "docker/dockerfile:1.7", "escape": "`"}
     assert df.escape == "`"
     run = df.instructions[1]
@@ -32,13 +34,18 @@ def test_continuations_skip_comments_and_blank_lines() -> None:
 
 
 def test_flags_repeated_and_exec_form() -> None:
-    df = parse('FROM --platform=$BUILDPLATFORM golang:1.22 AS build\n'
-               'RUN --mount=type=cache,target=/root/.cache --mount=type=secret,id=npm '
-               '--network=none ["go", "build"]\n'
-               'COPY --link --chmod=755 --from=build /out /bin/\n')
+    df = parse(
+        "FROM --platform=$BUILDPLATFORM golang:1.22 AS build\n"
+        "RUN --mount=type=cache,target=/root/.cache --mount=type=secret,id=npm "
+        '--network=none ["go", "build"]\n'
+        "COPY --link --chmod=755 --from=build /out /bin/\n"
+    )
     stage = df.stages[0]
-    assert (stage.alias, stage.platform, stage.base_image) == ("build", "$BUILDPLATFORM",
-                                                              "golang:1.22")
+    assert (stage.alias, stage.platform, stage.base_image) == (
+        "build",
+        "$BUILDPLATFORM",
+        "golang:1.22",
+    )
     run = df.instructions[1]
     assert run.flags["--mount"] == ("type=cache,target=/root/.cache", "type=secret,id=npm")
     assert run.flag("network") == "none"
@@ -49,8 +56,10 @@ def test_flags_repeated_and_exec_form() -> None:
 
 
 def test_heredocs_several_per_line_and_strip_tabs() -> None:
-    text = ("FROM alpine\nRUN <<EOF1 cat >/a && <<-'EOF2' cat >/b\nline one\nEOF1\n\tline two\n"
-            "\tEOF2\nCOPY <<EOT /etc/x\nhello\nEOT\nRUN echo done\n")
+    text = (
+        "FROM alpine\nRUN <<EOF1 cat >/a && <<-'EOF2' cat >/b\nline one\nEOF1\n\tline two\n"
+        "\tEOF2\nCOPY <<EOT /etc/x\nhello\nEOT\nRUN echo done\n"
+    )
     df = parse(text)
     run = df.instructions[1]
     assert [h.name for h in run.heredocs] == ["EOF1", "EOF2"]
@@ -71,13 +80,16 @@ def test_heredoc_words_only_as_buildkit_finds_them() -> None:
     assert df.instructions[2].heredocs == () and df.instructions[2].start_line == 5
 
 
-@pytest.mark.parametrize(("run", "script"), [
-    ("RUN <<EOF\napt-get update\nEOF\n", "apt-get update\n"),
-    ("RUN bash -e <<EOF\napt-get update\nEOF\n", "apt-get update\n"),
-    ("RUN <<EOF\n#!/bin/bash\napt-get update\nEOF\n", "#!/bin/bash\napt-get update\n"),
-    ("RUN <<EOF\n#!/usr/bin/env python3\nimport os\nEOF\n", ""),
-    ("RUN python3 <<EOF\nimport os\nEOF\n", "python3 <<EOF"),
-])
+@pytest.mark.parametrize(
+    ("run", "script"),
+    [
+        ("RUN <<EOF\napt-get update\nEOF\n", "apt-get update\n"),
+        ("RUN bash -e <<EOF\napt-get update\nEOF\n", "apt-get update\n"),
+        ("RUN <<EOF\n#!/bin/bash\napt-get update\nEOF\n", "#!/bin/bash\napt-get update\n"),
+        ("RUN <<EOF\n#!/usr/bin/env python3\nimport os\nEOF\n", ""),
+        ("RUN python3 <<EOF\nimport os\nEOF\n", "python3 <<EOF"),
+    ],
+)
 def test_shell_script_of_heredoc_runs(run: str, script: str) -> None:
     assert parse("FROM a\n" + run).instructions[1].shell_script == script
 
@@ -98,8 +110,10 @@ def test_onbuild_wraps_inner_instruction() -> None:
 
 
 def test_pairs_env_label_arg() -> None:
-    df = parse('ARG A B=2\nFROM x\nENV X="a b" Y=c\\ d\nENV LEGACY some value\n'
-               "LABEL org.opencontainers.image.title='t' v=1\n")
+    df = parse(
+        'ARG A B=2\nFROM x\nENV X="a b" Y=c\\ d\nENV LEGACY some value\n'
+        "LABEL org.opencontainers.image.title='t' v=1\n"
+    )
     assert df.instructions[0].pairs == (("A", None), ("B", "2"))
     assert df.instructions[2].pairs == (("X", "a b"), ("Y", "c d"))
     assert df.instructions[3].pairs == (("LEGACY", "some value"),)
@@ -107,32 +121,36 @@ def test_pairs_env_label_arg() -> None:
 
 
 def test_global_args_expand_into_from() -> None:
-    df = parse("ARG REG=docker.io\nARG TAG\nARG IMG=${REG}/library/python\n"
-               "FROM ${IMG}:${TAG:-3.12} AS a\nFROM a\nRUN x\n")
+    df = parse(
+        "ARG REG=docker.io\nARG TAG\nARG IMG=${REG}/library/python\n"
+        "FROM ${IMG}:${TAG:-3.12} AS a\nFROM a\nRUN x\n"
+    )
     assert df.stages[0].base_image == "docker.io/library/python:3.12"
     assert df.stages[0].base_image_raw == "${IMG}:${TAG:-3.12}"
-    assert df.global_args == {"REG": "docker.io", "TAG": None,
-                              "IMG": "docker.io/library/python"}
+    assert df.global_args == {"REG": "docker.io", "TAG": None, "IMG": "docker.io/library/python"}
     assert [s.index for s in df.stages] == [0, 1]
     assert df.stages[1].instructions[0].keyword == "RUN"
     assert df.stages[1].from_line == 5
     assert df.stage_by_name("A") is df.stages[0]
 
 
-@pytest.mark.parametrize(("word", "env", "want"), [
-    ("$A", {"A": "1"}, "1"),
-    ("${A}x", {"A": "1"}, "1x"),
-    ("${A:-d}", {}, "d"),
-    ("${A:-d}", {"A": ""}, "d"),
-    ("${A-d}", {"A": ""}, ""),
-    ("${A:+alt}", {"A": "1"}, "alt"),
-    ("${A:+alt}", {}, ""),
-    ("${A#*.}", {"A": "a.b.c"}, "b.c"),
-    ("${A%%.*}", {"A": "a.b.c"}, "a"),
-    ("'$A'", {"A": "1"}, "'$A'"),
-    ("\\$A", {"A": "1"}, "$A"),
-    ("$UNSET-x", {}, "-x"),
-])
+@pytest.mark.parametrize(
+    ("word", "env", "want"),
+    [
+        ("$A", {"A": "1"}, "1"),
+        ("${A}x", {"A": "1"}, "1x"),
+        ("${A:-d}", {}, "d"),
+        ("${A:-d}", {"A": ""}, "d"),
+        ("${A-d}", {"A": ""}, ""),
+        ("${A:+alt}", {"A": "1"}, "alt"),
+        ("${A:+alt}", {}, ""),
+        ("${A#*.}", {"A": "a.b.c"}, "b.c"),
+        ("${A%%.*}", {"A": "a.b.c"}, "a"),
+        ("'$A'", {"A": "1"}, "'$A'"),
+        ("\\$A", {"A": "1"}, "$A"),
+        ("$UNSET-x", {}, "-x"),
+    ],
+)
 def test_expand_like_buildkit(word: str, env: dict[str, str], want: str) -> None:
     assert expand(word, env) == want
 
@@ -144,12 +162,15 @@ def test_comments_attached_to_next_instruction() -> None:
     assert run.comment_lines == (2, 3)
 
 
-@pytest.mark.parametrize("text", [
-    "FROM a\nFROBNICATE x\n",
-    "FROM\n",
-    "FROM a b\n",
-    "ONBUILD\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "FROM a\nFROBNICATE x\n",
+        "FROM\n",
+        "FROM a b\n",
+        "ONBUILD\n",
+    ],
+)
 def test_syntax_errors_have_line(text: str) -> None:
     with pytest.raises(DockerfileSyntaxError) as err:
         parse(text, "bad.Dockerfile")
@@ -177,13 +198,16 @@ def test_template_in_corpus_is_rejected_with_a_line() -> None:
     assert err.value.line >= 1
 
 
-@pytest.mark.parametrize("line,message", [
-    ("COPY", "COPY requires at least 2 arguments"),
-    ("ADD only-one", "ADD requires at least 2 arguments"),
-    ("RUN", "RUN requires at least one argument"),
-    ("RUN []", "RUN requires at least one argument"),
-    ("ONBUILD COPY x", "COPY requires at least 2 arguments"),
-])
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        ("COPY", "COPY requires at least 2 arguments"),
+        ("ADD only-one", "ADD requires at least 2 arguments"),
+        ("RUN", "RUN requires at least one argument"),
+        ("RUN []", "RUN requires at least one argument"),
+        ("ONBUILD COPY x", "COPY requires at least 2 arguments"),
+    ],
+)
 def test_missing_arguments_are_syntax_errors(line: str, message: str) -> None:
     from imagewise.dockerfile.parser import parse
     from imagewise.errors import DockerfileSyntaxError

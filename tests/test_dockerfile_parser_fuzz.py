@@ -19,10 +19,43 @@ from imagewise.dockerfile.lint import lint
 from imagewise.dockerfile.shell import parse_shell
 from imagewise.errors import DockerfileSyntaxError
 
-TOKENS = ["\\\n", "`\n", "<<EOF\n", "<<-'EOT' ", "\nEOF\n", "\"", "'", "${", "}", "$(", "[",
-          "]", "\n# escape=`\n", "\n# hadolint ignore=DL3008\n", "ONBUILD ", "--mount=type=cache,",
-          "--from=0 ", " AS ", "\nFROM ", "\nRUN ", "\nCOPY ", "\nENV A=", "|", "&&", ";",
-          "\t", "\r\n", "\ufeff", "\x00", "#", "=", "-", " --", "\\", "\n\n"]
+TOKENS = [
+    "\\\n",
+    "`\n",
+    "<<EOF\n",
+    "<<-'EOT' ",
+    "\nEOF\n",
+    '"',
+    "'",
+    "${",
+    "}",
+    "$(",
+    "[",
+    "]",
+    "\n# escape=`\n",
+    "\n# hadolint ignore=DL3008\n",
+    "ONBUILD ",
+    "--mount=type=cache,",
+    "--from=0 ",
+    " AS ",
+    "\nFROM ",
+    "\nRUN ",
+    "\nCOPY ",
+    "\nENV A=",
+    "|",
+    "&&",
+    ";",
+    "\t",
+    "\r\n",
+    "\ufeff",
+    "\x00",
+    "#",
+    "=",
+    "-",
+    " --",
+    "\\",
+    "\n\n",
+]
 
 
 def mutate(rng: random.Random, text: str) -> str:
@@ -46,8 +79,11 @@ def mutate(rng: random.Random, text: str) -> str:
 
 def test_mutated_corpus_never_crashes_parser_or_linter() -> None:
     root = corpus("dockerfiles")
-    seeds = [p.read_text(encoding="utf-8") for p in sorted(root.iterdir())
-             if p.is_file() and p.suffix not in (".tsv", ".md")]
+    seeds = [
+        p.read_text(encoding="utf-8")
+        for p in sorted(root.iterdir())
+        if p.is_file() and p.suffix not in (".tsv", ".md")
+    ]
     budget = float(os.environ.get("IMAGEWISE_FUZZ_SECONDS", "4"))
     rng = random.Random(int(os.environ.get("IMAGEWISE_FUZZ_SEED", "20261127")))
     deadline = time.monotonic() + budget
@@ -66,17 +102,49 @@ def test_mutated_corpus_never_crashes_parser_or_linter() -> None:
     assert runs > 0
 
 
-SHELL_TOKENS = [" case $x in ", " a) ", " *) ", ";;", " esac", "$((", "))", "$(", ")", "(", "[[",
-                "]]", "&&", "||", "|", ";", "'", '"', "\\", "`", "\n", " <<EOF\n", "{ ", " }",
-                "${a%%-*}", " if ", " then ", " fi ", " for i in x; do ", " done"]
+SHELL_TOKENS = [
+    " case $x in ",
+    " a) ",
+    " *) ",
+    ";;",
+    " esac",
+    "$((",
+    "))",
+    "$(",
+    ")",
+    "(",
+    "[[",
+    "]]",
+    "&&",
+    "||",
+    "|",
+    ";",
+    "'",
+    '"',
+    "\\",
+    "`",
+    "\n",
+    " <<EOF\n",
+    "{ ",
+    " }",
+    "${a%%-*}",
+    " if ",
+    " then ",
+    " fi ",
+    " for i in x; do ",
+    " done",
+]
 
 
 def test_mutated_run_scripts_never_crash_the_shell_model() -> None:
     root = corpus("dockerfiles")
-    scripts = [ins.effective.shell_script for p in sorted(root.iterdir())
-               if p.is_file() and p.suffix not in (".tsv", ".md")
-               for ins in parse(p.read_text(encoding="utf-8")).instructions
-               if ins.effective.keyword == "RUN" and ins.effective.shell_script]
+    scripts = [
+        ins.effective.shell_script
+        for p in sorted(root.iterdir())
+        if p.is_file() and p.suffix not in (".tsv", ".md")
+        for ins in parse(p.read_text(encoding="utf-8")).instructions
+        if ins.effective.keyword == "RUN" and ins.effective.shell_script
+    ]
     budget = float(os.environ.get("IMAGEWISE_FUZZ_SECONDS", "4")) / 2
     rng = random.Random(int(os.environ.get("IMAGEWISE_FUZZ_SEED", "20261127")) + 1)
     deadline = time.monotonic() + budget

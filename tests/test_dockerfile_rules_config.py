@@ -55,19 +55,25 @@ def test_pyproject_and_imagewise_toml_sections_win(tmp_path: Path) -> None:
     (tmp_path / ".hadolint.yaml").write_text("ignored: [DL3008]\nfailure-threshold: error\n")
     (tmp_path / "pyproject.toml").write_text(
         '[tool.imagewise.lint]\nignored = ["DL3009"]\nfailure-threshold = "style"\n'
-        'trusted-registries = ["ghcr.io"]\n')
+        'trusted-registries = ["ghcr.io"]\n'
+    )
     cfg = load_config(cwd=tmp_path, env={"HOME": str(tmp_path)})
     assert cfg.ignored == {"DL3008", "DL3009"}
     assert cfg.failure_threshold == Severity.STYLE
     assert cfg.trusted_registries == ("ghcr.io",)
-    (tmp_path / "imagewise.toml").write_text('[lint]\nno-fail = true\n')
+    (tmp_path / "imagewise.toml").write_text("[lint]\nno-fail = true\n")
     assert load_config(cwd=tmp_path, env={"HOME": str(tmp_path)}).no_fail
 
 
 def test_environment_variables(tmp_path: Path) -> None:
-    env = {"HOME": str(tmp_path), "HADOLINT_IGNORE": "DL3000,DL3001",
-           "HADOLINT_FAILURE_THRESHOLD": "none", "HADOLINT_TRUSTED_REGISTRIES": "a.io,b.io",
-           "HADOLINT_REQUIRE_LABELS": "maintainer:email", "HADOLINT_OVERRIDE_STYLE": "DL3006"}
+    env = {
+        "HOME": str(tmp_path),
+        "HADOLINT_IGNORE": "DL3000,DL3001",
+        "HADOLINT_FAILURE_THRESHOLD": "none",
+        "HADOLINT_TRUSTED_REGISTRIES": "a.io,b.io",
+        "HADOLINT_REQUIRE_LABELS": "maintainer:email",
+        "HADOLINT_OVERRIDE_STYLE": "DL3006",
+    }
     cfg = load_config(cwd=tmp_path, env=env)
     assert cfg.ignored == {"DL3000", "DL3001"} and cfg.failure_threshold is None
     assert cfg.trusted_registries == ("a.io", "b.io")
@@ -83,14 +89,17 @@ def test_explicit_config_file(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.yaml", cwd=tmp_path, env={})
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("ignored: [DL3008\n", "invalid YAML"),
-    ("override:\n  fatal: [DL3008]\n", "unknown severity"),
-    ("label-schema:\n  author: colour\n", "unknown label type"),
-    ("failure-threshold: 3\n", "severity"),
-    ("bogus-key: 1\n", "unknown lint setting"),
-    ("- a\n- b\n", "mapping"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("ignored: [DL3008\n", "invalid YAML"),
+        ("override:\n  fatal: [DL3008]\n", "unknown severity"),
+        ("label-schema:\n  author: colour\n", "unknown label type"),
+        ("failure-threshold: 3\n", "severity"),
+        ("bogus-key: 1\n", "unknown lint setting"),
+        ("- a\n- b\n", "mapping"),
+    ],
+)
 def test_bad_config_is_a_one_line_config_error(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / ".hadolint.yaml").write_text(text)
     with pytest.raises(ConfigError, match=message) as err:
@@ -111,7 +120,9 @@ def test_failure_threshold_semantics() -> None:
     assert not LintConfig().fails([])
 
 
-def test_config_search_names_files_as_pathlib_does(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_search_names_files_as_pathlib_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The search for config files is made with os.path (start-up time); the file found, and
     the name it is reported under, are pathlib's: odd HOME spellings and a relative cwd."""
     from imagewise.dockerfile.config import find_hadolint_config

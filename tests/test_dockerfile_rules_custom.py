@@ -52,8 +52,11 @@ RUN apk add curl
 
 
 def custom_findings(cfg: LintConfig) -> list[tuple[str, int, Severity, str]]:
-    return [(f.rule, f.location.line, f.severity, f.message)
-            for f in lint(DOCKERFILE, "Dockerfile", cfg) if f.rule.startswith("ACME")]
+    return [
+        (f.rule, f.location.line, f.severity, f.message)
+        for f in lint(DOCKERFILE, "Dockerfile", cfg)
+        if f.rule.startswith("ACME")
+    ]
 
 
 def test_rules_file_through_config(tmp_path: Path) -> None:
@@ -77,26 +80,44 @@ def test_custom_rules_obey_pragmas_and_overrides(tmp_path: Path) -> None:
     path = tmp_path / "acme.yaml"
     path.write_text(RULES)
     cfg = LintConfig(custom_rule_files=(str(path),)).merged(
-        {"ignored": ["ACME003"], "override": {"error": ["ACME001"]}})
+        {"ignored": ["ACME003"], "override": {"error": ["ACME001"]}}
+    )
     text = DOCKERFILE.replace("RUN sh -c", "# imagewise ignore=ACME001\nRUN sh -c")
-    found = [(f.rule, f.location.line, f.severity) for f in lint(text, "Dockerfile", cfg)
-             if f.rule.startswith("ACME")]
+    found = [
+        (f.rule, f.location.line, f.severity)
+        for f in lint(text, "Dockerfile", cfg)
+        if f.rule.startswith("ACME")
+    ]
     assert ("ACME001", 2, Severity.ERROR) in found
     assert all(rule != "ACME003" for rule, _, _ in found)
     assert all(line != 6 for rule, line, _ in found if rule == "ACME001")
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ("rules: {}\n", "rules` list"),
-    ("rules:\n  - id: 1\n    title: x\n    instruction: RUN\n", "must look like"),
-    ("rules:\n  - id: X001\n    instruction: RUN\n", "needs a title"),
-    ("rules:\n  - id: X001\n    title: t\n", "instruction"),
-    ("rules:\n  - id: X001\n    title: t\n    instruction: RUN\n    match: '('\n", "regular"),
-    ("rules:\n  - id: X001\n    title: t\n    instruction: RUN\n    colour: red\n", "unknown key"),
-    ("rules:\n  - id: X001\n    title: t\n    instruction: COPY\n    command: npm\n", "RUN only"),
-    (("rules:\n  - {id: X001, title: t, instruction: RUN}\n  - {id: X001, title: u, "
-      "instruction: RUN}\n"), "duplicate"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("rules: {}\n", "rules` list"),
+        ("rules:\n  - id: 1\n    title: x\n    instruction: RUN\n", "must look like"),
+        ("rules:\n  - id: X001\n    instruction: RUN\n", "needs a title"),
+        ("rules:\n  - id: X001\n    title: t\n", "instruction"),
+        ("rules:\n  - id: X001\n    title: t\n    instruction: RUN\n    match: '('\n", "regular"),
+        (
+            "rules:\n  - id: X001\n    title: t\n    instruction: RUN\n    colour: red\n",
+            "unknown key",
+        ),
+        (
+            "rules:\n  - id: X001\n    title: t\n    instruction: COPY\n    command: npm\n",
+            "RUN only",
+        ),
+        (
+            (
+                "rules:\n  - {id: X001, title: t, instruction: RUN}\n  - {id: X001, title: u, "
+                "instruction: RUN}\n"
+            ),
+            "duplicate",
+        ),
+    ],
+)
 def test_bad_rules_files(tmp_path: Path, body: str, message: str) -> None:
     path = tmp_path / "r.yaml"
     path.write_text(body)

@@ -40,12 +40,21 @@ def test_rules_md_is_up_to_date() -> None:
     expected = docs_gen.render(docs_gen.rules_json())
     current = RULES_MD.read_text("utf-8") if RULES_MD.exists() else ""
     if current != expected:
-        diff = list(difflib.unified_diff(current.splitlines(), expected.splitlines(),
-                                         "docs/rules.md (committed)", "docs/rules.md (from the code)",
-                                         n=1, lineterm=""))
+        diff = list(
+            difflib.unified_diff(
+                current.splitlines(),
+                expected.splitlines(),
+                "docs/rules.md (committed)",
+                "docs/rules.md (from the code)",
+                n=1,
+                lineterm="",
+            )
+        )
         shown = "\n".join(diff[:40]) + ("\n..." if len(diff) > 40 else "")
-        pytest.fail(f"docs/rules.md is out of date with the rule tables.\n"
-                    f"Regenerate it with `{REGENERATE}` and commit the result.\n{shown}")
+        pytest.fail(
+            f"docs/rules.md is out of date with the rule tables.\n"
+            f"Regenerate it with `{REGENERATE}` and commit the result.\n{shown}"
+        )
 
 
 def _sections(text: str) -> dict[str, str]:
@@ -62,9 +71,13 @@ def test_rules_md_documents_every_rule_in_its_group() -> None:
         homes = [h for h, body in sections.items() if f"\n### {r['id']}\n" in body]
         assert len(homes) == 1, f"{r['id']} is documented under {homes}, expected exactly one group"
     # the families the brief names land in the right group, with their fields
-    expect = {"DL3008": "Dockerfile rules", "IW103": "Dockerfile rules",
-              "CIS-DI-0001": "Image audit checks", "DKL-DI-0005": "Image audit checks",
-              "IW-IMG-003": "Image audit checks"}
+    expect = {
+        "DL3008": "Dockerfile rules",
+        "IW103": "Dockerfile rules",
+        "CIS-DI-0001": "Image audit checks",
+        "DKL-DI-0005": "Image audit checks",
+        "IW-IMG-003": "Image audit checks",
+    }
     for rid, heading in expect.items():
         assert rid in by_id, f"{rid} is no longer declared"
         body = sections[heading]
@@ -74,8 +87,9 @@ def test_rules_md_documents_every_rule_in_its_group() -> None:
         assert r["rationale"].split()[0] in entry and r["fix"].split()[0] in entry
 
 
-def test_generator_check_mode_reports_stale_file(tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_generator_check_mode_reports_stale_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = tmp_path / "rules.md"
     assert docs_gen.main([str(target)]) == 0
     assert docs_gen.main(["--check", str(target)]) == 0
@@ -215,8 +229,12 @@ def test_guide_examples_name_existing_commands_and_options() -> None:
         name, cmd = _resolve(args)
         known = _option_names(cmd)
         for tok in args:
-            if (tok.startswith("-") and tok != "-" and not re.match(r"^-\d", tok)
-                    and tok.split("=", 1)[0] not in known):
+            if (
+                tok.startswith("-")
+                and tok != "-"
+                and not re.match(r"^-\d", tok)
+                and tok.split("=", 1)[0] not in known
+            ):
                 problems.append(f"`imagewise {' '.join(args)}`: {name} has no option {tok}")
     assert not problems, "\n".join(problems)
 
@@ -237,10 +255,15 @@ def test_every_command_is_documented_in_the_guide() -> None:
 
 def test_guide_schemas_are_the_ones_the_code_writes() -> None:
     pattern = re.compile(r"imagewise/[a-z][a-z-]*/v\d+")
-    in_code = {m for p in (ROOT / "src" / "imagewise").rglob("*.py")
-               for m in pattern.findall(p.read_text("utf-8"))}
+    in_code = {
+        m
+        for p in (ROOT / "src" / "imagewise").rglob("*.py")
+        for m in pattern.findall(p.read_text("utf-8"))
+    }
     in_guide = set(pattern.findall(GUIDE_TEXT))
-    assert in_guide <= in_code, f"the guide names schemas the code never writes: {in_guide - in_code}"
+    assert in_guide <= in_code, (
+        f"the guide names schemas the code never writes: {in_guide - in_code}"
+    )
     assert in_code <= in_guide, f"schemas the guide does not mention: {in_code - in_guide}"
 
 
@@ -268,8 +291,16 @@ def test_guide_links_to_existing_docs_and_anchors() -> None:
 #: examples that need what the replay does not build: the two-platform layout, the rebuilt
 #: sample, the password-protected registry, the peers' corpora by relative path, pre-commit,
 #: and jq (not a dependency; its examples also show layer-cache state)
-NOT_REPLAYED = ("oci:./multi", "sample-v2", "localhost:5001", "../shared/", "pre-commit",
-                "pip install", "--version", "| jq")
+NOT_REPLAYED = (
+    "oci:./multi",
+    "sample-v2",
+    "localhost:5001",
+    "../shared/",
+    "pre-commit",
+    "pip install",
+    "--version",
+    "| jq",
+)
 #: output lines that depend on today's date
 VOLATILE = re.compile(r"days old|last import|imported 20\d\d")
 
@@ -287,11 +318,15 @@ def test_guide_examples_reproduce(tmp_path: Path, registry) -> None:  # type: ig
     shutil.copy(corpus("dive", "test-docker-image.tar"), work / "test-docker-image.tar")
     home = tmp_path / "home"
     home.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("IMAGEWISE_", "HADOLINT_", "XDG_", "DOCKER_", "REGISTRY_AUTH"))
-           and k not in ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR")}
-    env.update(HOME=str(home), IMAGEWISE_CACHE_DIR=str(tmp_path / "cache"),
-               IMAGEWISE_OFFLINE="1")  # no automatic database updates from the internet
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("IMAGEWISE_", "HADOLINT_", "XDG_", "DOCKER_", "REGISTRY_AUTH"))
+        and k not in ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR")
+    }
+    env.update(
+        HOME=str(home), IMAGEWISE_CACHE_DIR=str(tmp_path / "cache"), IMAGEWISE_OFFLINE="1"
+    )  # no automatic database updates from the internet
     # the guide was written in /tmp/dg/w against a registry on localhost:5000, from /work/main
     back = {str(work): "/tmp/dg/w", registry.host: "localhost:5000", str(ROOT): "/work/main"}
 
@@ -314,25 +349,42 @@ def test_guide_examples_reproduce(tmp_path: Path, registry) -> None:  # type: ig
                 continue
             if command == "echo $?":
                 if last_rc is not None and [str(last_rc)] != [e for e in step.expected if e]:
-                    problems.append(f"line {block.line}: exit code {last_rc}, the guide says "
-                                    f"{step.expected}")
+                    problems.append(
+                        f"line {block.line}: exit code {last_rc}, the guide says {step.expected}"
+                    )
                 continue
             if any(s in command for s in NOT_REPLAYED):
                 last_rc = None
                 continue
-            run = subprocess.run(["bash", "-c", command.replace("localhost:5000", registry.host)],
-                                 check=False, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True, timeout=300)
+            run = subprocess.run(
+                ["bash", "-c", command.replace("localhost:5000", registry.host)],
+                check=False,
+                cwd=cwd,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=300,
+            )
             replayed += 1
             last_rc = run.returncode
             actual = _actual_lines(run.stdout, back)
-            missing = [e.rstrip() for e in step.expected
-                       if re.sub(r"[\s│┃]", "", e) not in ("", "...") and not VOLATILE.search(e)
-                       and e.rstrip() not in actual]
+            missing = [
+                e.rstrip()
+                for e in step.expected
+                if re.sub(r"[\s│┃]", "", e) not in ("", "...")
+                and not VOLATILE.search(e)
+                and e.rstrip() not in actual
+            ]
             if missing:
-                problems.append(f"guide line {block.line}: `{command}` no longer prints:\n    "
-                                + "\n    ".join(missing[:8])
-                                + "\n  it printed:\n    " + "\n    ".join(run.stdout.splitlines()[:12]))
+                problems.append(
+                    f"guide line {block.line}: `{command}` no longer prints:\n    "
+                    + "\n    ".join(missing[:8])
+                    + "\n  it printed:\n    "
+                    + "\n    ".join(run.stdout.splitlines()[:12])
+                )
     assert replayed > 40, f"only {replayed} examples were replayed"
-    assert not problems, ("docs/guide.md examples are out of date (update the outputs shown in "
-                          "the guide):\n" + "\n".join(problems))
+    assert not problems, (
+        "docs/guide.md examples are out of date (update the outputs shown in "
+        "the guide):\n" + "\n".join(problems)
+    )

@@ -24,9 +24,20 @@ from imagewise.errors import UsageError
 ROOT = Path(__file__).resolve().parents[1]
 
 #: the command whose --format each registry serves
-KIND_OF = {"analyze": "analysis", "diff": "diff", "files": "files", "inspect": "inspect",
-           "copy": "copy", "tags": "tags", "lint": "lint", "rules": "rules", "sbom": "sbom",
-           "scan": "scan", "db status": "db-status", "check": "check"}
+KIND_OF = {
+    "analyze": "analysis",
+    "diff": "diff",
+    "files": "files",
+    "inspect": "inspect",
+    "copy": "copy",
+    "tags": "tags",
+    "lint": "lint",
+    "rules": "rules",
+    "sbom": "sbom",
+    "scan": "scan",
+    "db status": "db-status",
+    "check": "check",
+}
 
 
 def _commands() -> dict[str, Command]:
@@ -42,8 +53,9 @@ def _commands() -> dict[str, Command]:
 
 
 def _format_action(cmd: Command, name: str) -> Any:
-    actions = [a for a in cmd.parser(f"imagewise {name}")._actions
-               if "--format" in a.option_strings]
+    actions = [
+        a for a in cmd.parser(f"imagewise {name}")._actions if "--format" in a.option_strings
+    ]
     return actions[0] if actions else None
 
 
@@ -70,14 +82,18 @@ def test_every_format_option_comes_from_its_registry() -> None:
     assert set(KIND_OF.values()) == set(REGISTRIES)
     for name, action in with_format.items():
         formats = REGISTRIES[KIND_OF[name]]
-        assert tuple(action.choices) == formats.choices == formats.ids + tuple(
-            a for e in formats.encoders for a in e.aliases), name
+        assert (
+            tuple(action.choices)
+            == formats.choices
+            == formats.ids + tuple(a for e in formats.encoders for a in e.aliases)
+        ), name
         assert action.default == "table" == formats.default, name
         # an alias arrives as the canonical id; the help names the ids
         assert action.type("tty") == action.type("text") == action.type("table") == "table"
         assert all(action.type(i) == i for i in formats.ids)
-        assert action.help.startswith(f"Output format: {', '.join(formats.ids)} [default: table")\
-            or action.help.startswith(f"Summary format: {', '.join(formats.ids)}"), action.help
+        assert action.help.startswith(
+            f"Output format: {', '.join(formats.ids)} [default: table"
+        ) or action.help.startswith(f"Summary format: {', '.join(formats.ids)}"), action.help
 
 
 def test_the_human_format_has_one_name_and_the_old_ones_as_aliases() -> None:
@@ -113,18 +129,31 @@ def test_no_renderer_writes_its_own_envelope() -> None:
 
 def test_building_parsers_imports_no_renderer() -> None:
     """The registry is declarative: a command's parser (and its --help) loads no encoder."""
-    targets = sorted({e.encode.split(":")[0] for f in REGISTRIES.values() for e in f.encoders
-                      if not e.encode.startswith(("imagewise.cli.", "imagewise.encoders"))})
-    code = ("import sys\n"
-            "from imagewise.cli.main import COMMANDS, load\n"
-            "from imagewise.cli.args import Group\n"
-            "for n in COMMANDS:\n"
-            "    c = load(n)\n"
-            "    for s in (c.commands.values() if isinstance(c, Group) else [c]):\n"
-            "        s.parser('x').format_help()\n"
-            f"print(sorted(m for m in {targets!r} if m in sys.modules))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin"})
+    targets = sorted(
+        {
+            e.encode.split(":")[0]
+            for f in REGISTRIES.values()
+            for e in f.encoders
+            if not e.encode.startswith(("imagewise.cli.", "imagewise.encoders"))
+        }
+    )
+    code = (
+        "import sys\n"
+        "from imagewise.cli.main import COMMANDS, load\n"
+        "from imagewise.cli.args import Group\n"
+        "for n in COMMANDS:\n"
+        "    c = load(n)\n"
+        "    for s in (c.commands.values() if isinstance(c, Group) else [c]):\n"
+        "        s.parser('x').format_help()\n"
+        f"print(sorted(m for m in {targets!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin"},
+    )
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
     assert len(targets) >= 10  # the check can fail: the renderers are real modules
 
@@ -133,16 +162,21 @@ def test_unknown_format_is_one_line_naming_the_ids() -> None:
     res = run("rules", "--format", "yaml")
     assert res.exit_code == 2
     assert "unknown format 'yaml' (choose from table, json)" in res.stderr
-    with pytest.raises(UsageError, match="unknown format 'yaml' for lint; choose one of "
-                                         "table, json, sarif, checkstyle, gitlab"):
+    with pytest.raises(
+        UsageError,
+        match="unknown format 'yaml' for lint; choose one of "
+        "table, json, sarif, checkstyle, gitlab",
+    ):
         encoders.LINT.get("yaml")
 
 
 def test_help_shows_canonical_names_and_mentions_aliases() -> None:
     res = run("lint", "--help")
     text = " ".join(res.stdout.split())
-    assert "Output format: table, json, sarif, checkstyle, gitlab [default: table; also tty and " \
-           "text for table]" in text
+    assert (
+        "Output format: table, json, sarif, checkstyle, gitlab [default: table; also tty and "
+        "text for table]" in text
+    )
     assert "[-f FORMAT]" in res.stdout.split("\n\n")[0]  # usage: FORMAT, not the alias list
 
 
@@ -159,9 +193,12 @@ def test_envelope_is_added_once_first_and_only_to_documents() -> None:
     mod.body, mod.text = body, text  # type: ignore[attr-defined]
     sys.modules["encoders_probe"] = mod
     try:
-        f = Formats("probe", encoders.table("encoders_probe:text"),
-                    encoders.document("imagewise/probe/v1", "encoders_probe:body", ascii=False),
-                    Encoder("raw", "encoders_probe:text"))
+        f = Formats(
+            "probe",
+            encoders.table("encoders_probe:text"),
+            encoders.document("imagewise/probe/v1", "encoders_probe:body", ascii=False),
+            Encoder("raw", "encoders_probe:text"),
+        )
         out = f.encode("json", {"name": "é"}, flag=True, unused=1)
         assert out == '{\n  "schema": "imagewise/probe/v1",\n  "name": "é",\n  "flag": true\n}\n'
         assert f.encode("raw", {"a": 1}, flag=True) == '{"a": 1}\n'  # no envelope, no keyword
@@ -207,7 +244,8 @@ def _invocations(tmp: Path, db: Path, registry: RegistryServer) -> dict[str, lis
 
 
 def test_every_machine_format_of_every_command_carries_its_envelope(
-        tmp_path: Path, osv_db: Path, registry: RegistryServer) -> None:
+    tmp_path: Path, osv_db: Path, registry: RegistryServer
+) -> None:
     calls = _invocations(tmp_path, osv_db, registry)
     assert set(calls) == set(KIND_OF)
     for name, args in calls.items():
@@ -232,6 +270,10 @@ def test_old_human_names_give_the_same_output(tmp_path: Path) -> None:
         outs = {fmt: run(*args, "--format", fmt) for fmt in ("table", "tty", "text")}
         assert {r.exit_code for r in outs.values()} == {0}
         assert outs["table"].stdout and len({r.stdout for r in outs.values()}) == 1, args
-    copied = [run("copy", DIVE, f"oci:{tmp_path / fmt}:1", "--format", fmt).stdout
-              .replace(str(tmp_path / fmt), "DEST") for fmt in ("text", "table")]
+    copied = [
+        run("copy", DIVE, f"oci:{tmp_path / fmt}:1", "--format", fmt).stdout.replace(
+            str(tmp_path / fmt), "DEST"
+        )
+        for fmt in ("text", "table")
+    ]
     assert copied[0] == copied[1] and "blobs copied" in copied[0]

@@ -178,6 +178,7 @@ def test_syntax_error_raises() -> None:
 
 # -- properties over the corpus -------------------------------------------------------------------
 
+
 def test_fix_properties_over_corpus() -> None:
     changed = 0
     for path in corpus_dockerfiles():
@@ -197,8 +198,12 @@ def test_fix_properties_over_corpus() -> None:
 def test_heredoc_scripts_get_flag_fixes() -> None:
     src = "FROM alpine:3.20\nRUN <<EOF\nset -e\napk add curl\nEOF\n"
     assert fixed(src) == "FROM alpine:3.20\nRUN <<EOF\nset -e\napk add --no-cache curl\nEOF\n"
-    for other in ("RUN python3 <<EOF\nimport os  # apk add curl\nEOF\n",
-                  "RUN <<EOF\n#!/usr/bin/env python3\nprint('apk add curl')\nEOF\n"):
+    for other in (
+        "RUN python3 <<EOF\nimport os  # apk add curl\nEOF\n",
+        "RUN <<EOF\n#!/usr/bin/env python3\nprint('apk add curl')\nEOF\n",
+    ):
         assert fixed("FROM alpine:3.20\n" + other) == "FROM alpine:3.20\n" + other
-    assert fixed("FROM alpine:3.20\nRUN <<EOF\n#!/bin/bash -e\napk add x\nEOF\n").count(
-        "--no-cache") == 1
+    assert (
+        fixed("FROM alpine:3.20\nRUN <<EOF\n#!/bin/bash -e\napk add x\nEOF\n").count("--no-cache")
+        == 1
+    )

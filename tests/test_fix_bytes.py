@@ -21,7 +21,9 @@ FIXABLE = {  # a line and what fix makes of it (each alone in its place: no merg
     b"RUN pip install flask": b"RUN pip install --no-cache-dir flask",
     b"RUN apt-get install -y vim": b"RUN apt-get install --no-install-recommends -y vim",
 }
-LATIN1 = b"FROM debian:12\n# caf\xe9 cr\xe8me\nLABEL desc=\"caf\xe9\"\r\nRUN apk add curl\nEXPOSE 80\n"
+LATIN1 = (
+    b'FROM debian:12\n# caf\xe9 cr\xe8me\nLABEL desc="caf\xe9"\r\nRUN apk add curl\nEXPOSE 80\n'
+)
 
 
 def test_untouched_latin1_lines_come_back_byte_identical(tmp_path: Path) -> None:
@@ -42,7 +44,7 @@ def test_diff_is_a_patch_of_the_exact_bytes() -> None:
     r = imagewise("lint", "--diff", "-", stdin=LATIN1)
     assert r.returncode == 1, r.stderr
     assert b"-RUN apk add curl\n+RUN apk add --no-cache curl\n" in r.stdout
-    assert b" LABEL desc=\"caf\xe9\"\r\n" in r.stdout
+    assert b' LABEL desc="caf\xe9"\r\n' in r.stdout
 
 
 def test_the_rewrite_keeps_the_mode_and_the_symlink(tmp_path: Path) -> None:
@@ -91,8 +93,11 @@ junk = st.binary(max_size=40).filter(lambda b: b"\n" not in b)
 endings = st.sampled_from([b"\n", b"\r\n"])
 segment = st.one_of(
     st.tuples(st.just("comment"), junk, endings),
-    st.tuples(st.just("heredoc"), st.lists(junk.filter(lambda b: b.rstrip(b"\r") != b"EOF"),
-                                           max_size=3), endings),
+    st.tuples(
+        st.just("heredoc"),
+        st.lists(junk.filter(lambda b: b.rstrip(b"\r") != b"EOF"), max_size=3),
+        endings,
+    ),
     st.tuples(st.just("fix"), st.sampled_from(sorted(FIXABLE)), endings),
 )
 
@@ -113,8 +118,9 @@ def _render(segments: list[tuple[str, object, bytes]], fixed: bool) -> bytes:
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(segment, max_size=12))
-def test_lines_fix_does_not_touch_keep_their_bytes(segments: list[tuple[str, object, bytes]]
-                                                   ) -> None:
+def test_lines_fix_does_not_touch_keep_their_bytes(
+    segments: list[tuple[str, object, bytes]],
+) -> None:
     data = _render(segments, fixed=False)
     result = fix(decode(data))
     assert encode(result.fixed) == _render(segments, fixed=True)
@@ -134,8 +140,15 @@ def test_random_bytes_survive_fix(data: bytes, line: bytes) -> None:
         assert encode(fix(result.fixed).fixed) == out  # a fixed point, bytes included
 
 
-@pytest.mark.parametrize("text", ["FROM a\r\nRUN apk add x\r\n", "FROM a\nRUN apk add x\r\n# \x0c\x85\n",
-                                  "FROM a\r\r\nRUN apk add x", "\ufeffFROM a\nRUN apk add x\n"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "FROM a\r\nRUN apk add x\r\n",
+        "FROM a\nRUN apk add x\r\n# \x0c\x85\n",
+        "FROM a\r\r\nRUN apk add x",
+        "\ufeffFROM a\nRUN apk add x\n",
+    ],
+)
 def test_line_endings_stay_as_they_were(text: str) -> None:
     fixed = fix(text).fixed
     assert fixed == text.replace("apk add x", "apk add --no-cache x")

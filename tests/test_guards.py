@@ -19,8 +19,14 @@ ALLOWLIST = TESTS / "vulture_allowlist.py"
 
 def vulture(*args: str) -> subprocess.CompletedProcess[str]:
     """vulture with the settings of pyproject.toml's ``[tool.vulture]`` (run from the root)."""
-    return subprocess.run([sys.executable, "-m", "vulture", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "vulture", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def reported_names(output: str) -> set[str]:
@@ -56,15 +62,18 @@ def test_no_dead_code(tmp_path: Path) -> None:
     assert proc.stderr == ""
     assert proc.stdout == "", (
         "vulture finds unused code: delete it (or, if the standard library or pytest uses it, add "
-        f"it to {ALLOWLIST.relative_to(ROOT)}):\n{proc.stdout}")
+        f"it to {ALLOWLIST.relative_to(ROOT)}):\n{proc.stdout}"
+    )
     assert proc.returncode == 0
 
 
 def test_vulture_reports_an_unused_function(tmp_path: Path) -> None:
     """The guard can fail: the configured run reports dead code it is given."""
     module = tmp_path / "dead.py"
-    module.write_text("def used() -> int:\n    return 1\n\n\ndef forgotten() -> int:\n"
-                      "    return used()\n\n\nprint(used())\n")
+    module.write_text(
+        "def used() -> int:\n    return 1\n\n\ndef forgotten() -> int:\n"
+        "    return used()\n\n\nprint(used())\n"
+    )
     proc = vulture(str(module), str(ALLOWLIST))
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert reported_names(proc.stdout) == {"forgotten"}
@@ -98,8 +107,10 @@ def imported_test_modules(source: str, local: set[str]) -> list[str]:
 
 def test_imported_test_modules_finds_every_form() -> None:
     local = {"test_a", "helpers"}
-    source = ("import test_a\nfrom helpers import x\nimport os\n"
-              "def f():\n    from test_a import y\n    import test_b\n")
+    source = (
+        "import test_a\nfrom helpers import x\nimport os\n"
+        "def f():\n    from test_a import y\n    import test_b\n"
+    )
     assert imported_test_modules(source, local) == ["test_a", "test_a"]
 
 
@@ -110,14 +121,22 @@ def test_no_test_module_imports_another() -> None:
         bad = imported_test_modules(path.read_text(encoding="utf-8"), local)
         if bad:
             offenders[str(path.relative_to(ROOT))] = sorted(set(bad))
-    assert offenders == {}, ("move shared helpers into a helper module (no test_ prefix) or a "
-                             f"fixture plugin listed in conftest: {offenders}")
+    assert offenders == {}, (
+        "move shared helpers into a helper module (no test_ prefix) or a "
+        f"fixture plugin listed in conftest: {offenders}"
+    )
 
 
 def ruff(*args: str) -> subprocess.CompletedProcess[str]:
     """ruff with the rules and format of pyproject.toml (run from the root)."""
-    return subprocess.run([sys.executable, "-m", "ruff", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "ruff", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_ruff_check_is_clean() -> None:
@@ -129,7 +148,9 @@ def test_tree_is_formatted() -> None:
     proc = ruff("format", "--no-cache", "--check", "src", "tests")
     assert proc.returncode == 0, (
         "run `ruff format src tests` (the format is pyproject.toml's [tool.ruff.format]):\n"
-        + proc.stdout + proc.stderr)
+        + proc.stdout
+        + proc.stderr
+    )
 
 
 def test_ruff_guards_can_fail(tmp_path: Path) -> None:
@@ -140,4 +161,4 @@ def test_ruff_guards_can_fail(tmp_path: Path) -> None:
     check = ruff("check", *settings, "--output-format", "concise", str(bad))
     assert check.returncode == 1 and "F401" in check.stdout, check.stdout + check.stderr
     fmt = ruff("format", *settings, "--diff", str(bad))
-    assert fmt.returncode == 1 and "+x = {\"a\": 1}" in fmt.stdout, fmt.stdout + fmt.stderr
+    assert fmt.returncode == 1 and '+x = {"a": 1}' in fmt.stdout, fmt.stdout + fmt.stderr

@@ -26,8 +26,15 @@ KNOWN_FAILURES: dict[str, str] = {
     "cases:test/Hadolint/Rule/ShellcheckSpec.hs:49": NO_SHELLCHECK,
     "cases:test/Hadolint/Rule/ShellcheckSpec.hs:77": NO_SHELLCHECK,
 }
-_LABEL_TYPES = {"RawText": "text", "Url": "url", "Rfc3339": "rfc3339", "Spdx": "spdx",
-                "GitHash": "hash", "SemVer": "semver", "Email": "email"}
+_LABEL_TYPES = {
+    "RawText": "text",
+    "Url": "url",
+    "Rfc3339": "rfc3339",
+    "Spdx": "spdx",
+    "GitHash": "hash",
+    "SemVer": "semver",
+    "Email": "email",
+}
 
 
 @dataclass(frozen=True)
@@ -60,8 +67,10 @@ def config_for(haskell: str | None) -> LintConfig:
         doc["ignored"] = re.findall(r'"([^"]*)"', m.group(1))
     m = re.search(r"labelSchema\s*=\s*Map\.fromList\s*\[(.*?)\]\s*(,|\})", haskell)
     if m:
-        doc["label-schema"] = {k: _LABEL_TYPES[t] for k, t in re.findall(
-            r'\("([^"]+)",\s*(?:Rule\.)?(\w+)\)', m.group(1))}
+        doc["label-schema"] = {
+            k: _LABEL_TYPES[t]
+            for k, t in re.findall(r'\("([^"]+)",\s*(?:Rule\.)?(\w+)\)', m.group(1))
+        }
     if re.search(r"strictLabels\s*=\s*True", haskell):
         doc["strict-labels"] = True
     return LintConfig().merged(doc, "case")
@@ -71,8 +80,9 @@ def evaluate(case: Case) -> tuple[bool, str]:
     row = case.row
     text = row.get("dockerfile_onbuild_text") if row.get("onbuild") else row["dockerfile"]
     try:
-        findings = lint(text, "Dockerfile", config_for(row.get("config_haskell")),
-                        keep_ignored=True)
+        findings = lint(
+            text, "Dockerfile", config_for(row.get("config_haskell")), keep_ignored=True
+        )
     except DockerfileSyntaxError as e:
         return False, f"syntax error: {e}"
     rule = row["rule"]
@@ -124,7 +134,8 @@ def test_failures_are_exactly_the_known_ones(results: tuple[list[Case], dict[str
     unexpected = {k: v for k, v in failures.items() if k not in KNOWN_FAILURES}
     now_passing = sorted(set(KNOWN_FAILURES) - set(failures))
     assert not unexpected, "cases failing that are not listed:\n" + "\n".join(
-        f"  {k}: {v}" for k, v in sorted(unexpected.items()))
+        f"  {k}: {v}" for k, v in sorted(unexpected.items())
+    )
     assert not now_passing, f"listed as failing but now pass (remove them): {now_passing}"
 
 
@@ -132,6 +143,13 @@ if __name__ == "__main__":  # python tests/test_hadolint_conformance.py: print e
     all_cases, fails = run_all()
     by_id = {c.id: c for c in all_cases}
     for cid, why in sorted(fails.items()):
-        print(cid, "|", why, "|", repr(by_id[cid].row.get("dockerfile_onbuild_text")
-                                        or by_id[cid].row["dockerfile"])[:200])
+        print(
+            cid,
+            "|",
+            why,
+            "|",
+            repr(by_id[cid].row.get("dockerfile_onbuild_text") or by_id[cid].row["dockerfile"])[
+                :200
+            ],
+        )
     print(f"{len(all_cases) - len(fails)}/{len(all_cases)}")

@@ -33,8 +33,9 @@ def test_self_contained(corpus_analysis: ImageAnalysis) -> None:
         assert text in html
 
 
-def test_renders_with_no_console_errors(chromium: str, corpus_analysis: ImageAnalysis,
-                                        tmp_path: Path) -> None:
+def test_renders_with_no_console_errors(
+    chromium: str, corpus_analysis: ImageAnalysis, tmp_path: Path
+) -> None:
     page = tmp_path / "report.html"
     page.write_text(render_analysis(corpus_analysis))
     proc = browse(chromium, page, tmp_path, "--dump-dom")
@@ -85,18 +86,26 @@ def test_json_payload_cannot_close_the_script(tmp_path: Path) -> None:
     assert "</script><b>" not in html
 
 
-LONG = ("/bin/sh -c apt-get update && apt-get install -y --no-install-recommends build-essential "
-        "libpq-dev python3-dev && rm -rf /var/lib/apt/lists/* # the end of a long command")
+LONG = (
+    "/bin/sh -c apt-get update && apt-get install -y --no-install-recommends build-essential "
+    "libpq-dev python3-dev && rm -rf /var/lib/apt/lists/* # the end of a long command"
+)
 
 
 def test_long_layer_commands_end_with_an_ellipsis_and_show_whole_on_hover(
-        chromium: str, corpus_analysis: ImageAnalysis, tmp_path: Path) -> None:
+    chromium: str, corpus_analysis: ImageAnalysis, tmp_path: Path
+) -> None:
     layers = list(corpus_analysis.layers)
     layers[1] = layers[1].replace(created_by=LONG)
-    layers[2] = layers[2].replace(created_by="/bin/sh -c #(nop) ADD file:" + "5d6b639e8b6b" * 6
-                                  + " in / ")
+    layers[2] = layers[2].replace(
+        created_by="/bin/sh -c #(nop) ADD file:" + "5d6b639e8b6b" * 6 + " in / "
+    )
     a = corpus_analysis.replace(layers=tuple(layers))
-    got = measure(chromium, render_analysis(a), tmp_path, """
+    got = measure(
+        chromium,
+        render_analysis(a),
+        tmp_path,
+        """
         var out = [];
         document.querySelectorAll('#layers svg g').forEach(function (g) {
             var label = g.querySelectorAll('text')[2];
@@ -104,7 +113,9 @@ def test_long_layer_commands_end_with_an_ellipsis_and_show_whole_on_hover(
                       right: label.getBBox().x + label.getComputedTextLength(),
                       width: g.ownerSVGElement.viewBox.baseVal.width});
         });
-        return out;""", width=1000)
+        return out;""",
+        width=1000,
+    )
     long_run, long_add = got[1], got[2]
     assert long_run["label"].endswith("…") and len(long_run["label"]) < len(LONG)
     assert long_run["title"].endswith("# the end of a long command")  # the hover text is whole
@@ -114,12 +125,18 @@ def test_long_layer_commands_end_with_an_ellipsis_and_show_whole_on_hover(
 
 
 def test_tiles_explain_reclaimable_against_save_up_to_in_one_line(
-        chromium: str, corpus_analysis: ImageAnalysis, tmp_path: Path) -> None:
-    got = measure(chromium, render_analysis(corpus_analysis), tmp_path, """
+    chromium: str, corpus_analysis: ImageAnalysis, tmp_path: Path
+) -> None:
+    got = measure(
+        chromium,
+        render_analysis(corpus_analysis),
+        tmp_path,
+        """
         var p = document.getElementById('iw-save-vs-reclaimable');
         var cards = p.previousElementSibling.textContent;
         return {text: p.textContent, height: p.getBoundingClientRect().height,
-                line: parseFloat(getComputedStyle(p).lineHeight), cards: cards};""")
+                line: parseFloat(getComputedStyle(p).lineHeight), cards: cards};""",
+    )
     assert "reclaimable" in got["cards"].lower() and "save up to" in got["cards"]
     assert "Reclaimable" in got["text"] and "save up to" in got["text"]
     assert got["height"] < 1.5 * got["line"]  # one line at 1280 pixels

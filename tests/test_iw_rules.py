@@ -135,8 +135,10 @@ def test_iw105_consecutive_runs() -> None:
     # directory, `||` would swallow a failure): --fix leaves those alone
     from imagewise.dockerfile.fix import fix
 
-    for text in ("FROM debian:12\nRUN cd /src && make\nRUN rm -rf /src\n",
-                 "FROM debian:12\nRUN apt-get update\nRUN apt-get install -y a || true\n"):
+    for text in (
+        "FROM debian:12\nRUN cd /src && make\nRUN rm -rf /src\n",
+        "FROM debian:12\nRUN apt-get update\nRUN apt-get install -y a || true\n",
+    ):
         assert rules_hit(text, rule="IW105") == ["IW105@3"]
         assert fix(text, rules=["IW105"]).fixed == text
     # different mounts, exec form, a SHELL override: left alone
@@ -300,9 +302,7 @@ def test_iw_rules_run_in_the_lint_engine_with_pragmas_and_config() -> None:
 
     text = "FROM alpine:3.20\nARG NPM_TOKEN\n# imagewise ignore=IW109\nARG GITHUB_TOKEN\n"
     found = lint(text, "-", only=["IW109"])
-    assert [(f.rule, f.location.line, str(f.severity)) for f in found] == [
-        ("IW109", 2, "error")
-    ]
+    assert [(f.rule, f.location.line, str(f.severity)) for f in found] == [("IW109", 2, "error")]
     assert found[0].fix.startswith("Use a build secret")
     assert lint(text, "-", LintConfig(ignored=frozenset({"IW109"})), only=["IW109"]) == []
     cfg = LintConfig().replace(override={"IW109": Severity.WARNING})
@@ -333,16 +333,35 @@ def test_secret_values_skip_only_patterns_that_cannot_match() -> None:
     def every_pattern(value: str) -> str | None:
         return next((what for what, _, p in _SECRET_VALUES if re.search(p, value)), None)
 
-    values = ["AKIA" + "A" * 16, "x ASIA" + "B2" * 8, "ghp_" + "a" * 36, "github_pat_" + "b" * 40,
-              "glpat-" + "c" * 20, "xoxb-1234567890", "npm_" + "d" * 36, "sk_live_" + "e" * 16,
-              "AIza" + "f" * 35, "-----BEGIN RSA PRIVATE KEY-----", "-----BEGIN PRIVATE KEY-----",
-              "eyJ" + "g" * 10 + ".eyJ" + "h" * 10 + ".", "https://user:pass@host/x",
-              "3600", "", "https://example.com/a_b", "plain value", "akia" + "a" * 16]
+    values = [
+        "AKIA" + "A" * 16,
+        "x ASIA" + "B2" * 8,
+        "ghp_" + "a" * 36,
+        "github_pat_" + "b" * 40,
+        "glpat-" + "c" * 20,
+        "xoxb-1234567890",
+        "npm_" + "d" * 36,
+        "sk_live_" + "e" * 16,
+        "AIza" + "f" * 35,
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "-----BEGIN PRIVATE KEY-----",
+        "eyJ" + "g" * 10 + ".eyJ" + "h" * 10 + ".",
+        "https://user:pass@host/x",
+        "3600",
+        "",
+        "https://example.com/a_b",
+        "plain value",
+        "akia" + "a" * 16,
+    ]
     for path in sorted(corpus("dockerfiles").iterdir()):
         if path.is_file() and "Dockerfile" in path.name:
             df = parse(path.read_text(encoding="utf-8", errors="replace"), path.name)
-            values += [v or "" for ins in df.instructions if ins.keyword in ("ARG", "ENV")
-                       for _, v in ins.pairs]
+            values += [
+                v or ""
+                for ins in df.instructions
+                if ins.keyword in ("ARG", "ENV")
+                for _, v in ins.pairs
+            ]
     assert sum(map(bool, map(every_pattern, values))) >= 12
     for value in values:
         assert secret_value(value) == every_pattern(value), value

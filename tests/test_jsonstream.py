@@ -23,7 +23,7 @@ def _plain(value: Any) -> Any:
 DOCS = [
     lambda: {"a": 1, "b": Lazy([]), "c": [1, {"x": Lazy([{"p": 1, "q": [1, 2]}, {"p": 2}])}]},
     lambda: Lazy([1, "two", None]),
-    lambda: {"z": Lazy(iter([{"k": "\u00e9\n\"", "e": {}, "l": []}])), "after": 2.5},
+    lambda: {"z": Lazy(iter([{"k": '\u00e9\n"', "e": {}, "l": []}])), "after": 2.5},
     lambda: {"s": "\0lazy:0\0", "t": Lazy(iter(range(3)))},  # a look-alike of a marker
     lambda: {"inefficient_files": Lazy({"path": f"/p{i}", "count": 2} for i in range(5))},
 ]

@@ -38,20 +38,24 @@ def _rand(n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
 
 def _pem() -> bytes:
     body = base64.b64encode(RNG.randbytes(900)).decode()
-    lines = "\n".join(body[i:i + 64] for i in range(0, len(body), 64))
+    lines = "\n".join(body[i : i + 64] for i in range(0, len(body), 64))
     return f"-----BEGIN RSA PRIVATE KEY-----\n{lines}\n-----END RSA PRIVATE KEY-----\n".encode()
 
 
 # assembled at run time: no real-looking credential sits in the repository
-AWS = (f"[default]\naws_access_key_id = AKIA{_rand(16, string.ascii_uppercase + '234567')}\n"
-       f"aws_secret_access_key = {_rand(40, string.ascii_letters + string.digits + '/+')}\n")
+AWS = (
+    f"[default]\naws_access_key_id = AKIA{_rand(16, string.ascii_uppercase + '234567')}\n"
+    f"aws_secret_access_key = {_rand(40, string.ascii_letters + string.digits + '/+')}\n"
+)
 
-HONEST = tar_bytes({
-    "root/.ssh/id_rsa": _pem(),
-    "root/.aws/credentials": AWS.encode(),
-    "etc/deploy/key.pem": _pem(),
-    "srv/app/main.py": b"print('hello')\n" * 50,
-})
+HONEST = tar_bytes(
+    {
+        "root/.ssh/id_rsa": _pem(),
+        "root/.aws/credentials": AWS.encode(),
+        "etc/deploy/key.pem": _pem(),
+        "srv/app/main.py": b"print('hello')\n" * 50,
+    }
+)
 HARMLESS = tar_bytes({"srv/app/readme.txt": b"nothing to see here\n" * 50})
 
 
@@ -64,8 +68,14 @@ def _claiming(img: BuiltImage, diff_ids: list[str]) -> BuiltImage:
     doc["config"]["digest"], doc["config"]["size"] = sha256(config), len(config)
     blobs = {d: b for d, b in img.blobs.items() if d != img.config_digest}
     blobs[sha256(config)] = config
-    return BuiltImage(json.dumps(doc, indent=2).encode(), config, blobs, img.layer_tars,
-                      img.media_type, img.platform)
+    return BuiltImage(
+        json.dumps(doc, indent=2).encode(),
+        config,
+        blobs,
+        img.layer_tars,
+        img.media_type,
+        img.platform,
+    )
 
 
 def _images(tmp: Path, medium: str) -> tuple[str, str]:
@@ -76,17 +86,32 @@ def _images(tmp: Path, medium: str) -> tuple[str, str]:
     honest = build_image([HONEST], compression=compression)
     crafted = _claiming(build_image([HARMLESS], compression=compression), honest.diff_ids)
     if medium == "docker":
-        return (write_docker_archive(honest, tmp / "honest.tar", "honest/img:1"),
-                write_docker_archive(crafted, tmp / "crafted.tar", "crafted/img:1"))
-    return (write_oci_layout(honest, tmp / "honest", "1"),
-            write_oci_layout(crafted, tmp / "crafted", "1"))
+        return (
+            write_docker_archive(honest, tmp / "honest.tar", "honest/img:1"),
+            write_docker_archive(crafted, tmp / "crafted.tar", "crafted/img:1"),
+        )
+    return (
+        write_oci_layout(honest, tmp / "honest", "1"),
+        write_oci_layout(crafted, tmp / "crafted", "1"),
+    )
 
 
 def _check(image: str, cache: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["imagewise", "check", image, "--db", str(cache.parent / "no-db.sqlite"),
-         "--format", "json", *extra],
-        capture_output=True, text=True, env={**os.environ, "IMAGEWISE_CACHE_DIR": str(cache)})
+        [
+            "imagewise",
+            "check",
+            image,
+            "--db",
+            str(cache.parent / "no-db.sqlite"),
+            "--format",
+            "json",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "IMAGEWISE_CACHE_DIR": str(cache)},
+    )
 
 
 def _secrets(res: subprocess.CompletedProcess[str]) -> tuple[list[Any], dict[str, int]]:
@@ -96,8 +121,11 @@ def _secrets(res: subprocess.CompletedProcess[str]) -> tuple[list[Any], dict[str
     doc = json.loads(res.stdout)
     found = [(s["rule"], s["path"].lstrip("/")) for s in doc["secrets"]]
     for a in doc["audit"]:
-        found += [(rule, a.get("path", "").lstrip("/")) for rule in a.get("also", ())
-                  if rule.startswith("secret/")]
+        found += [
+            (rule, a.get("path", "").lstrip("/"))
+            for rule in a.get("also", ())
+            if rule.startswith("secret/")
+        ]
     return sorted(found), doc["timing"]
 
 
@@ -172,8 +200,9 @@ def test_verify_checks_diff_ids_of_compressed_layers(tmp_path: Path) -> None:
     """``--verify`` checks a gzip layer's content against the config's diff_id; without it
     ``analyze`` trusts the config as before."""
     _, crafted = _images(tmp_path, "gzip")
-    res = subprocess.run(["imagewise", "analyze", crafted, "--verify"], capture_output=True,
-                         text=True)
+    res = subprocess.run(
+        ["imagewise", "analyze", crafted, "--verify"], capture_output=True, text=True
+    )
     _refused(res)
     res = subprocess.run(["imagewise", "analyze", crafted], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr

@@ -32,7 +32,9 @@ def test_docker_archive_merged_and_per_layer() -> None:
     doc = json.loads(r.output)
     assert doc["layer"]["index"] == 7 and doc["layer"]["created_by"]
     assert [(f["change"], f["path"]) for f in doc["files"]] == [
-        ("deleted", "root/example/somefile3.txt"), ("added", "root/saved.txt")]
+        ("deleted", "root/example/somefile3.txt"),
+        ("added", "root/saved.txt"),
+    ]
 
     r = run(ref, "--layer", "-1")
     assert r.exit_code == 0
@@ -40,9 +42,16 @@ def test_docker_archive_merged_and_per_layer() -> None:
 
 
 def test_table_shows_links(tmp_path: Path) -> None:
-    layers = [make_tar([member("bin", "dir", mode=0o755), member("bin/sh", data=b"#!", mode=0o755),
-                        member("bin/ash", "hardlink", link="bin/sh", mode=0o755),
-                        member("usr", "symlink", link="/", mode=0o777)])]
+    layers = [
+        make_tar(
+            [
+                member("bin", "dir", mode=0o755),
+                member("bin/sh", data=b"#!", mode=0o755),
+                member("bin/ash", "hardlink", link="bin/sh", mode=0o755),
+                member("usr", "symlink", link="/", mode=0o777),
+            ]
+        )
+    ]
     r = run(oci_layout(tmp_path / "l", layers, "zstd"))
     assert r.exit_code == 0, r.output
     assert r.output.splitlines() == [
@@ -66,7 +75,11 @@ def test_registry_transport(registry: Any) -> None:
     r = run(f"docker://{registry.host}/{repo}:v1", "--format", "json")
     assert r.exit_code == 0, r.output
     assert [f["path"] for f in json.loads(r.output)["files"]] == [
-        "layer0", "layer0/data.bin", "layer1", "layer1/data.bin"]
+        "layer0",
+        "layer0/data.bin",
+        "layer1",
+        "layer1/data.bin",
+    ]
 
 
 def test_bad_input_is_one_line() -> None:
@@ -104,10 +117,15 @@ def test_names_that_are_not_utf8(tmp_path: Path) -> None:
 
 
 def test_platform_selection(tmp_path: Path) -> None:
-    ref = oci_layout(tmp_path / "multi", [], "gzip", platforms={
-        "linux/amd64": [make_tar([member("amd64-only", data=b"a")])],
-        "linux/arm64": [make_tar([member("arm64-only", data=b"b")])],
-    })
+    ref = oci_layout(
+        tmp_path / "multi",
+        [],
+        "gzip",
+        platforms={
+            "linux/amd64": [make_tar([member("amd64-only", data=b"a")])],
+            "linux/arm64": [make_tar([member("arm64-only", data=b"b")])],
+        },
+    )
     for plat in ("linux/amd64", "linux/arm64"):
         r = run(ref, "--platform", plat, "--format", "json")
         assert r.exit_code == 0, r.output

@@ -31,22 +31,33 @@ def box(tmp_path: Path) -> Path:
 def _extract(box: Path, *layers: bytes, on_unsafe: str = "raise") -> object:
     result = None
     for tar in layers:
-        result = extract_layer(io.BytesIO(tar), box / "dest", on_unsafe=on_unsafe,  # type: ignore[arg-type]
-                               result=result)  # type: ignore[arg-type]
+        result = extract_layer(
+            io.BytesIO(tar),
+            box / "dest",
+            on_unsafe=on_unsafe,  # type: ignore[arg-type]
+            result=result,
+        )  # type: ignore[arg-type]
     return result
 
 
 def test_dotdot_entry(box: Path) -> None:
-    tar = make_tar([member("ok", data=b"1"), member("../../etc/passwd", data=b"root::0:0:x"),
-                    member("../outside/victim", data=b"pwned")])
+    tar = make_tar(
+        [
+            member("ok", data=b"1"),
+            member("../../etc/passwd", data=b"root::0:0:x"),
+            member("../outside/victim", data=b"pwned"),
+        ]
+    )
     with pytest.raises(UnsafePath):
         _extract(box, tar)
     result = _extract(box, tar, on_unsafe="skip")
     assert (box / "outside" / "victim").read_text() == "original"
     assert (box / "dest" / "ok").read_bytes() == b"1"
     assert not (box.parent / "etc").exists()
-    assert [name for name, _ in result.skipped] == ["../../etc/passwd",  # type: ignore[attr-defined]
-                                                    "../outside/victim"]
+    assert [name for name, _ in result.skipped] == [
+        "../../etc/passwd",  # type: ignore[attr-defined]
+        "../outside/victim",
+    ]
 
 
 def test_absolute_entry_lands_inside(box: Path) -> None:
@@ -56,8 +67,9 @@ def test_absolute_entry_lands_inside(box: Path) -> None:
 
 
 def test_symlink_pointing_outside_then_file_written_through_it(box: Path) -> None:
-    tar = make_tar([member("evil", "symlink", link="../outside"),
-                    member("evil/victim", data=b"pwned")])
+    tar = make_tar(
+        [member("evil", "symlink", link="../outside"), member("evil/victim", data=b"pwned")]
+    )
     with pytest.raises(UnsafePath, match="evil/victim"):
         _extract(box, tar)
     assert (box / "outside" / "victim").read_text() == "original"
@@ -74,8 +86,13 @@ def test_symlink_escape_created_by_an_earlier_layer(box: Path) -> None:
 
 
 def test_absolute_symlink_resolves_inside_the_root(box: Path) -> None:
-    tar = make_tar([member("etc", "dir"), member("link", "symlink", link=f"{box}/outside"),
-                    member("link/victim", data=b"inside")])
+    tar = make_tar(
+        [
+            member("etc", "dir"),
+            member("link", "symlink", link=f"{box}/outside"),
+            member("link/victim", data=b"inside"),
+        ]
+    )
     _extract(box, tar)
     assert (box / "outside" / "victim").read_text() == "original"
     assert (box / "dest" / str(box).lstrip("/") / "outside" / "victim").read_bytes() == b"inside"
@@ -91,7 +108,9 @@ def test_file_replaces_a_symlink_instead_of_writing_through_it(box: Path) -> Non
 
 
 def test_hardlinks_inside_only(box: Path) -> None:
-    tar = make_tar([member("s", "symlink", link="../outside"), member("h", "hardlink", link="s/victim")])
+    tar = make_tar(
+        [member("s", "symlink", link="../outside"), member("h", "hardlink", link="s/victim")]
+    )
     with pytest.raises(UnsafePath):
         _extract(box, tar)
     assert (box / "outside" / "victim").stat().st_nlink == 1
@@ -101,8 +120,14 @@ def test_hardlinks_inside_only(box: Path) -> None:
 
 
 def test_whiteouts_and_opaque_directories(box: Path) -> None:
-    base = make_tar([member("d", "dir"), member("d/old", data=b"1"), member("gone", data=b"2"),
-                     member("keep", data=b"3")])
+    base = make_tar(
+        [
+            member("d", "dir"),
+            member("d/old", data=b"1"),
+            member("gone", data=b"2"),
+            member("keep", data=b"3"),
+        ]
+    )
     upper = make_tar([member("d/new", data=b"4"), member("d/.wh..wh..opq"), member(".wh.gone")])
     _extract(box, base, upper)
     assert sorted(os.listdir(box / "dest")) == ["d", "keep"]
@@ -110,11 +135,19 @@ def test_whiteouts_and_opaque_directories(box: Path) -> None:
 
 
 def test_modes_fifo_and_devices(box: Path) -> None:
-    tar = make_tar([member("bin", "dir", mode=0o755), member("bin/tool", data=b"#!", mode=0o4755),
-                    member("run", "dir"), member("run/pipe", "fifo"), member("dev/null", "char")])
+    tar = make_tar(
+        [
+            member("bin", "dir", mode=0o755),
+            member("bin/tool", data=b"#!", mode=0o4755),
+            member("run", "dir"),
+            member("run/pipe", "fifo"),
+            member("dev/null", "char"),
+        ]
+    )
     result = _extract(box, tar)
     assert (box / "dest" / "bin" / "tool").stat().st_mode & 0o7777 == 0o755  # no set-id
     import stat
+
     assert stat.S_ISFIFO((box / "dest" / "run" / "pipe").lstat().st_mode)
     assert not (box / "dest" / "dev" / "null").exists()
     assert result.skipped == [("dev/null", "device nodes are not created")]  # type: ignore[attr-defined]
@@ -133,20 +166,29 @@ def test_extract_busybox_image_matches_rootfs(tmp_path: Path) -> None:
     got = {str(p.relative_to(tmp_path / "root")) for p in (tmp_path / "root").rglob("*")}
     assert got == names
     if want:
-        assert hashlib.sha256((tmp_path / "root" / "bin" / "busybox").read_bytes()).hexdigest() == want
+        assert (
+            hashlib.sha256((tmp_path / "root" / "bin" / "busybox").read_bytes()).hexdigest() == want
+        )
     assert result.files > 0 and result.links > 300
 
 
 def test_extract_image_of_built_layers(tmp_path: Path) -> None:
     from imagewise.sources import open_source
 
-    layers = [make_tar([member("app", "dir"), member("app/a", data=b"A"), member("tmp/x", data=b"X")]),
-              make_tar([member("tmp/.wh.x"), member("app/b", "symlink", link="a")])]
+    layers = [
+        make_tar([member("app", "dir"), member("app/a", data=b"A"), member("tmp/x", data=b"X")]),
+        make_tar([member("tmp/.wh.x"), member("app/b", "symlink", link="a")]),
+    ]
     ref = oci_layout(tmp_path / "layout", layers, "zstd")
     with open_source(ref) as src:
         extract_image(src.image(), tmp_path / "root")
     root = tmp_path / "root"
-    assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == ["app", "app/a", "app/b", "tmp"]
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == [
+        "app",
+        "app/a",
+        "app/b",
+        "tmp",
+    ]
     assert (root / "app" / "b").read_bytes() == b"A"
 
 

@@ -55,6 +55,7 @@ def test_docker_archive_cut_on_a_block_boundary_says_truncated(tmp_path: Path, s
 
 # --- archives truncated while they are read in place ------------------------------------------
 
+
 def _big_archive(path: Path, mb: int = 48) -> None:
     """An uncompressed docker-archive of three layers, ``mb`` MB of files of mixed sizes."""
     import random
@@ -90,8 +91,9 @@ def _opened_by(pid: int, path: Path) -> bool:
     return False
 
 
-def _truncate_while_reading(tmp_path: Path, command: list[str], runs: int,
-                            writer: bool) -> list[tuple[int, str, bool]]:
+def _truncate_while_reading(
+    tmp_path: Path, command: list[str], runs: int, writer: bool
+) -> list[tuple[int, str, bool]]:
     """Run ``imagewise COMMAND docker-archive:FILE`` ``runs`` times, cutting FILE short from this
     process as soon as the child has it open (after a varying number of looks).
     ``writer``: hold FILE open for writing from the start (no lease can be had: the child reads
@@ -109,8 +111,12 @@ def _truncate_while_reading(tmp_path: Path, command: list[str], runs: int,
         shutil.copyfile(master, victim)
         wfd = os.open(victim, os.O_WRONLY) if writer else -1
         try:
-            proc = subprocess.Popen(["imagewise", *command, f"docker-archive:{victim}"],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            proc = subprocess.Popen(
+                ["imagewise", *command, f"docker-archive:{victim}"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             looks, want = 0, 1 + i % 4
             deadline = time.monotonic() + 20
             while proc.poll() is None and time.monotonic() < deadline:
@@ -146,18 +152,24 @@ def _one_clear_line(results: list[tuple[int, str, bool]]) -> None:
 
 @pytest.mark.parametrize("writer", [False, True], ids=["leased-map", "pread"])
 def test_archive_truncated_while_analyzed_is_one_line(tmp_path: Path, writer: bool) -> None:
-    _one_clear_line(_truncate_while_reading(
-        tmp_path, ["analyze", "--format", "json", "-o", os.devnull], 8, writer))
+    _one_clear_line(
+        _truncate_while_reading(
+            tmp_path, ["analyze", "--format", "json", "-o", os.devnull], 8, writer
+        )
+    )
 
 
 @pytest.mark.parametrize("command", [["files", "--format", "json"], ["sbom", "-o", os.devnull]])
 def test_archive_truncated_while_listed_is_one_line(tmp_path: Path, command: list[str]) -> None:
-    _one_clear_line(_truncate_while_reading(tmp_path, command, 4, False)
-                    + _truncate_while_reading(tmp_path, command, 3, True))
+    _one_clear_line(
+        _truncate_while_reading(tmp_path, command, 4, False)
+        + _truncate_while_reading(tmp_path, command, 3, True)
+    )
 
 
-def test_mapped_region_reads_or_stops_safely(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                             ) -> None:
+def test_mapped_region_reads_or_stops_safely(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without a lease the region is read with pread and a cut file is "truncated"; under a lease
     a process that wants to cut the file waits, and ``check`` says the archive is changing."""
     import sys
@@ -170,14 +182,15 @@ def test_mapped_region_reads_or_stops_safely(tmp_path: Path, monkeypatch: pytest
     path.write_bytes(bytes(range(256)) * 4096)
     region = Region(str(path), 4096, 512 * 1024)
     with mapped.MappedRegion(region) as m:
-        assert m.mapped and m.buffer[m.start: m.start + 4] == bytes(range(4))
-        cutter = subprocess.Popen([sys.executable, "-c",
-                                   f"import os; os.truncate({str(path)!r}, 100)"])
+        assert m.mapped and m.buffer[m.start : m.start + 4] == bytes(range(4))
+        cutter = subprocess.Popen(
+            [sys.executable, "-c", f"import os; os.truncate({str(path)!r}, 100)"]
+        )
         deadline = time.monotonic() + 20
         with pytest.raises(ImageFormatError, match="being changed"):
             while time.monotonic() < deadline:
                 m.check()
-                assert len(m.buffer[m.start: m.start + 65536]) == 65536  # still safe to read
+                assert len(m.buffer[m.start : m.start + 65536]) == 65536  # still safe to read
                 time.sleep(0.005)
     assert cutter.wait(timeout=30) == 0 and path.stat().st_size == 100
 
@@ -211,8 +224,10 @@ def _sparse_files(root: Path) -> dict[str, bytes]:
     d = root / "dir"
     d.mkdir(parents=True)
     layout = {
-        "dir/big": (5 * 1024 * 1024 + 123, [(1000, b"A" * 5000), (2 << 20, b"B" * 70000),
-                                             (5 * 1024 * 1024 + 100, b"C" * 23)]),
+        "dir/big": (
+            5 * 1024 * 1024 + 123,
+            [(1000, b"A" * 5000), (2 << 20, b"B" * 70000), (5 * 1024 * 1024 + 100, b"C" * 23)],
+        ),
         "dir/many": (4 << 20, [(i * 131072, bytes([65 + i % 26]) * 600) for i in range(30)]),
         "dir/hole": (3 << 20, []),
     }
@@ -224,7 +239,7 @@ def _sparse_files(root: Path) -> dict[str, bytes]:
             for at, data in runs:
                 f.seek(at)
                 f.write(data)
-                content[at: at + len(data)] = data
+                content[at : at + len(data)] = data
         out[name] = bytes(content)
     (d / "small").write_bytes(b"hello\n")
     out["dir/small"] = b"hello\n"
@@ -232,7 +247,9 @@ def _sparse_files(root: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def sparse_tars(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bytes, dict[str, bytes]]]:
+def sparse_tars(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, tuple[bytes, dict[str, bytes]]]:
     import shutil
     import tarfile
 
@@ -243,8 +260,21 @@ def sparse_tars(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[byt
     out = {}
     for name, flags in SPARSE_FORMATS.items():
         dest = root / f"{name}.tar"
-        subprocess.run([tar, *flags, "--owner=0", "--group=0", "--mtime=@1700000000",
-                        "-C", str(root / "src"), "-cf", str(dest), "dir"], check=True)
+        subprocess.run(
+            [
+                tar,
+                *flags,
+                "--owner=0",
+                "--group=0",
+                "--mtime=@1700000000",
+                "-C",
+                str(root / "src"),
+                "-cf",
+                str(dest),
+                "dir",
+            ],
+            check=True,
+        )
         with tarfile.open(dest) as tf:  # the reference reader agrees these are sparse members
             assert tf.getmember("dir/big").issparse() and tf.getmember("dir/many").issparse()
         out[name] = (dest.read_bytes(), expected)
@@ -259,7 +289,7 @@ class _Trickle:
 
     def read(self, n: int = -1) -> bytes:
         n = 700 if n is None or n < 0 else min(n, 700)
-        out = self.data[self.pos: self.pos + n]
+        out = self.data[self.pos : self.pos + n]
         self.pos += len(out)
         return out
 
@@ -347,8 +377,10 @@ def test_corrupt_sparse_maps_are_layer_errors() -> None:
 
     bad = [
         # segments overlap
-        ({"GNU.sparse.size": "100", "GNU.sparse.map": "0,10,5,10", "GNU.sparse.name": "f"},
-         b"x" * 20),
+        (
+            {"GNU.sparse.size": "100", "GNU.sparse.map": "0,10,5,10", "GNU.sparse.name": "f"},
+            b"x" * 20,
+        ),
         # a segment past the real size
         ({"GNU.sparse.size": "10", "GNU.sparse.map": "5,10", "GNU.sparse.name": "f"}, b"x" * 10),
         # segments holding more than is stored
@@ -356,16 +388,24 @@ def test_corrupt_sparse_maps_are_layer_errors() -> None:
         # an odd map
         ({"GNU.sparse.size": "100", "GNU.sparse.map": "0,5,9", "GNU.sparse.name": "f"}, b"x" * 5),
         # 1.0 without a map at the start of the data
-        ({"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.name": "f",
-          "GNU.sparse.realsize": "100"}, b"not numbers\n" * 50),
+        (
+            {
+                "GNU.sparse.major": "1",
+                "GNU.sparse.minor": "0",
+                "GNU.sparse.name": "f",
+                "GNU.sparse.realsize": "100",
+            },
+            b"not numbers\n" * 50,
+        ),
     ]
     for records, payload in bad:
         with pytest.raises(LayerReadError, match="sparse"):
             list(walk(io.BytesIO(pax_member(records, payload))))
 
 
-def test_region_cut_inside_an_entry_read_with_pread(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_region_cut_inside_an_entry_read_with_pread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The pread view (no lease) reports a layer region that ends inside a file like the map."""
     from fixtures_images import tar_bytes
 
@@ -378,8 +418,10 @@ def test_region_cut_inside_an_entry_read_with_pread(tmp_path: Path,
     path.write_bytes(tar_bytes({"a": b"x" * 3000, "b": b"y" * 3000}))
     monkeypatch.setattr(mapped, "LEASE", False)
     for cut in (1024 + 512, 1024 + 700):
-        with mapped.MappedRegion(Region(str(path), 0, cut)) as m, \
-                pytest.raises(LayerReadError, match="ends early"):
+        with (
+            mapped.MappedRegion(Region(str(path), 0, cut)) as m,
+            pytest.raises(LayerReadError, match="ends early"),
+        ):
             assert not m.mapped
             for e in walk_buffer(m.buffer, m.start, "sha256:x"):
                 e.read()

@@ -29,15 +29,33 @@ DIGEST = "sha256:" + "ab" * 32
 
 
 def _rows(entries: Any) -> list[tuple[Any, ...]]:
-    return [(e.path, e.kind, e.size, e.mode, e.uid, e.linkname, e.offset,
-             hashlib.sha256(e.read()).hexdigest()) for e in entries]
+    return [
+        (
+            e.path,
+            e.kind,
+            e.size,
+            e.mode,
+            e.uid,
+            e.linkname,
+            e.offset,
+            hashlib.sha256(e.read()).hexdigest(),
+        )
+        for e in entries
+    ]
 
 
 def test_buffer_walk_equals_stream_walk() -> None:
-    tar = make_tar(random_files(300) + [
-        member("l/" + "n" * 150, data=b"long"), member("l/s", "symlink", link="x" * 120),
-        member("l/.wh.gone"), member("l/.wh..wh..opq"), member("l/h", "hardlink", link="data/f00001"),
-    ], tarfile.PAX_FORMAT)
+    tar = make_tar(
+        random_files(300)
+        + [
+            member("l/" + "n" * 150, data=b"long"),
+            member("l/s", "symlink", link="x" * 120),
+            member("l/.wh.gone"),
+            member("l/.wh..wh..opq"),
+            member("l/h", "hardlink", link="data/f00001"),
+        ],
+        tarfile.PAX_FORMAT,
+    )
     assert _rows(walk_buffer(tar)) == _rows(walk(io.BytesIO(tar)))
     # from an offset inside a bigger buffer: offsets still count from the tar's start
     padded = b"\xff" * 1536 + tar
@@ -59,18 +77,22 @@ def test_buffer_walk_fails_like_the_stream_walk_on_damage() -> None:
         return tuple(rows), "ok", None
 
     @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(st.lists(st.tuples(st.integers(0, len(tar) - 1), st.integers(0, 255)), max_size=6),
-           st.integers(0, len(tar)))
+    @given(
+        st.lists(st.tuples(st.integers(0, len(tar) - 1), st.integers(0, 255)), max_size=6),
+        st.integers(0, len(tar)),
+    )
     def check(edits: list[tuple[int, int]], cut: int) -> None:
         data = bytearray(tar)
         for pos, value in edits:
             data[pos] = value
         blob = bytes(data[:cut])
+
         def on_unsafe(name: str, offset: int) -> None:
             pass
 
-        assert outcome(lambda: walk_buffer(blob, 0, DIGEST, on_unsafe)) == \
-            outcome(lambda: walk(io.BytesIO(blob), DIGEST, on_unsafe))
+        assert outcome(lambda: walk_buffer(blob, 0, DIGEST, on_unsafe)) == outcome(
+            lambda: walk(io.BytesIO(blob), DIGEST, on_unsafe)
+        )
 
     check()
 
@@ -80,10 +102,18 @@ def _archive(tmp_path: Path, layers: list[bytes], style: str = "legacy") -> str:
     return write_docker_archive(img, tmp_path / "img.tar", style=style)
 
 
-LAYERS = [make_tar([member("etc", "dir"), member("etc/a", data=b"a" * 3000),
-                    member("big", data=bytes(range(256)) * 600)]),
-          make_tar([member("etc/.wh.a"), member("etc/b", data=b"b" * 70_000),
-                    member("big", data=b"changed")])]
+LAYERS = [
+    make_tar(
+        [
+            member("etc", "dir"),
+            member("etc/a", data=b"a" * 3000),
+            member("big", data=bytes(range(256)) * 600),
+        ]
+    ),
+    make_tar(
+        [member("etc/.wh.a"), member("etc/b", data=b"b" * 70_000), member("big", data=b"changed")]
+    ),
+]
 
 
 class Paths(Visitor):
@@ -98,9 +128,9 @@ class Paths(Visitor):
 
 
 @pytest.mark.parametrize("style", ["legacy", "oci"])
-def test_docker_archive_layers_are_mapped_at_unaligned_offsets(tmp_path: Path, style: str,
-                                                               monkeypatch: pytest.MonkeyPatch
-                                                               ) -> None:
+def test_docker_archive_layers_are_mapped_at_unaligned_offsets(
+    tmp_path: Path, style: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ref = _archive(tmp_path, LAYERS, style)
     with open_source(ref) as src:
         img = src.image()
@@ -119,8 +149,9 @@ def test_docker_archive_layers_are_mapped_at_unaligned_offsets(tmp_path: Path, s
     assert mapped.rows == streamed.rows and len(mapped.rows) == 6
 
 
-def test_dive_corpus_image_same_analysis_mapped_and_streamed(monkeypatch: pytest.MonkeyPatch
-                                                             ) -> None:
+def test_dive_corpus_image_same_analysis_mapped_and_streamed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from imagewise.analysis import analyze
 
     path = corpus("dive", "test-docker-image.tar")
@@ -188,8 +219,10 @@ def test_truncated_archive_is_reported(tmp_path: Path) -> None:
     with pytest.raises(ImageFormatError, match="truncated"):
         MappedRegion(Region(region.path, region.offset, region.length + 10**9))
     # a region cut inside an entry: the walk names the layer and offset, the map still closes
-    with MappedRegion(Region(region.path, region.offset, 1024 + 512)) as m, \
-            pytest.raises(LayerReadError) as ei:
+    with (
+        MappedRegion(Region(region.path, region.offset, 1024 + 512)) as m,
+        pytest.raises(LayerReadError) as ei,
+    ):
         for e in walk_buffer(m.buffer, m.start, DIGEST):
             e.read()
     assert ei.value.digest == DIGEST
@@ -252,7 +285,8 @@ def test_layout_with_uncompressed_layers_is_mapped(tmp_path: Path) -> None:
 
 
 def test_big_files_of_a_mapped_layer_are_hashed_only_when_their_size_repeats(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Duplicates, chmod-only rewrites and cached hashes come out as with eager hashing, but a
     big file whose size no other file has is never read."""
     from imagewise.analysis import analyze, overlay
@@ -261,14 +295,23 @@ def test_big_files_of_a_mapped_layer_are_hashed_only_when_their_size_repeats(
     same = bytes(range(256)) * 400  # 102,400 bytes, twice: duplicated content
     other = bytes(reversed(range(256))) * 400  # same size, other content: hashed, not a duplicate
     lone = b"x" * 90_000  # the only file of its size: never hashed
-    layers = [make_tar([member("a", data=same), member("b", data=other), member("lone", data=lone),
-                        member("m", data=b"m" * 80_000)]),
-              make_tar([member("copy", data=same), member("m", data=b"m" * 80_000, mode=0o755)])]
+    layers = [
+        make_tar(
+            [
+                member("a", data=same),
+                member("b", data=other),
+                member("lone", data=lone),
+                member("m", data=b"m" * 80_000),
+            ]
+        ),
+        make_tar([member("copy", data=same), member("m", data=b"m" * 80_000, mode=0o755)]),
+    ]
     ref = _archive(tmp_path, layers)
     hashed: list[int] = []
     real = overlay._hash_region
-    monkeypatch.setattr(overlay, "_hash_region",
-                        lambda r, maps: hashed.append(r.length) or real(r, maps))
+    monkeypatch.setattr(
+        overlay, "_hash_region", lambda r, maps: hashed.append(r.length) or real(r, maps)
+    )
     with open_source(ref) as src:
         img = src.image()
         lazy = analyze(img).to_json()

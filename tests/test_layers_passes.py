@@ -71,9 +71,12 @@ def decode_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
 def image(tmp_path: Path) -> Any:
     from imagewise.sources import open_source
 
-    layers = [make_tar([member("etc", "dir"), member("etc/small", data=b"hello"),
-                        member("big.bin", data=BIG)]),
-              make_tar([member("etc/.wh.small"), member("more", data=b"x" * 70_000)])]
+    layers = [
+        make_tar(
+            [member("etc", "dir"), member("etc/small", data=b"hello"), member("big.bin", data=BIG)]
+        ),
+        make_tar([member("etc/.wh.small"), member("more", data=b"x" * 70_000)]),
+    ]
     src = open_source(oci_layout(tmp_path / "layout", layers, "gzip"))
     yield src.image()
     src.close()
@@ -89,9 +92,19 @@ WANT = {"etc/small": _sha(b"hello"), "big.bin": _sha(BIG), "more": _sha(b"x" * 7
 def test_hook_order(image: Any) -> None:
     v = Recorder("a", wants=False)
     run_pass(image, [v])
-    assert v.events == ["begin_image", "begin_layer 0", "visit etc", "visit etc/small",
-                        "visit big.bin", "end_layer 0", "begin_layer 1", "visit etc/small",
-                        "visit more", "end_layer 1", "end_image"]
+    assert v.events == [
+        "begin_image",
+        "begin_layer 0",
+        "visit etc",
+        "visit etc/small",
+        "visit big.bin",
+        "end_layer 0",
+        "begin_layer 1",
+        "visit etc/small",
+        "visit more",
+        "end_layer 1",
+        "end_image",
+    ]
 
 
 def test_several_visitors_share_content(image: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -184,8 +197,9 @@ class Counter(Visitor):
         self.per_layer[index] = self._n
 
 
-def test_layer_cache_replays_without_reading(image: Any, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_layer_cache_replays_without_reading(
+    image: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from imagewise.cache import LayerCache
 
     cache = LayerCache(tmp_path / "cache")

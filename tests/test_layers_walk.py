@@ -32,9 +32,16 @@ def _layers_of_docker_save() -> list[tuple[str, bytes]]:
 
 def _reference(data: bytes) -> list[tuple[str, str, int, str]]:
     """What the standard library's tarfile reads from the same bytes."""
-    kinds = {tarfile.REGTYPE: "file", tarfile.AREGTYPE: "file", tarfile.DIRTYPE: "dir",
-             tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink", tarfile.CHRTYPE: "char",
-             tarfile.BLKTYPE: "block", tarfile.FIFOTYPE: "fifo"}
+    kinds = {
+        tarfile.REGTYPE: "file",
+        tarfile.AREGTYPE: "file",
+        tarfile.DIRTYPE: "dir",
+        tarfile.SYMTYPE: "symlink",
+        tarfile.LNKTYPE: "hardlink",
+        tarfile.CHRTYPE: "char",
+        tarfile.BLKTYPE: "block",
+        tarfile.FIFOTYPE: "fifo",
+    }
     out = []
     with tarfile.open(fileobj=io.BytesIO(data)) as tf:
         for m in tf.getmembers():
@@ -46,8 +53,14 @@ def _reference(data: bytes) -> list[tuple[str, str, int, str]]:
                 link = normalize(m.linkname)
             else:
                 link = m.linkname
-            out.append((name.rstrip("/") if name != "." else "", kind,
-                        m.size if kind == "file" else 0, link))
+            out.append(
+                (
+                    name.rstrip("/") if name != "." else "",
+                    kind,
+                    m.size if kind == "file" else 0,
+                    link,
+                )
+            )
     return out
 
 
@@ -77,8 +90,11 @@ def test_docker_save_layers_match_tarfile() -> None:
 def test_docker_save_content_is_the_member_bytes() -> None:
     for _, data in _layers_of_docker_save():
         with tarfile.open(fileobj=io.BytesIO(data)) as tf:
-            want = {m.name.strip("./"): tf.extractfile(m).read()  # type: ignore[union-attr]
-                    for m in tf.getmembers() if m.isfile() and "/.wh." not in "/" + m.name}
+            want = {
+                m.name.strip("./"): tf.extractfile(m).read()  # type: ignore[union-attr]
+                for m in tf.getmembers()
+                if m.isfile() and "/.wh." not in "/" + m.name
+            }
         got = {e.path: e.read() for e in walk(io.BytesIO(data)) if e.is_file}
         assert {k.lstrip("/"): v for k, v in want.items()} == got
 
@@ -88,9 +104,16 @@ def test_busybox_rootfs_gzip(variant: str) -> None:
     path = corpus("rootfs", "busybox", variant, "rootfs.tar.gz")
     raw = gzip.decompress(path.read_bytes())
     with path.open("rb") as f:
-        entries = [(e.path, e.kind.value, e.size, e.linkname,
-                    hashlib.sha256(e.read()).hexdigest() if e.is_file else "")
-                   for e in walk_layer(f, "", "sha256:test")]
+        entries = [
+            (
+                e.path,
+                e.kind.value,
+                e.size,
+                e.linkname,
+                hashlib.sha256(e.read()).hexdigest() if e.is_file else "",
+            )
+            for e in walk_layer(f, "", "sha256:test")
+        ]
     assert [x[:4] for x in entries] == _reference(raw)
     with tarfile.open(fileobj=io.BytesIO(raw)) as tf:
         m = tf.getmember("bin/busybox") if "bin/busybox" in tf.getnames() else None
@@ -112,8 +135,10 @@ def test_oci_archives_uncompressed_gzip_zstd(how: str) -> None:
         with layer.open_compressed() as f:
             assert sniff(f.read(4)) == how
         with layer.open() as tar:
-            entries = [(e.path, e.kind, hashlib.sha256(e.read()).hexdigest())
-                       for e in walk(tar, str(layer.digest))]
+            entries = [
+                (e.path, e.kind, hashlib.sha256(e.read()).hexdigest())
+                for e in walk(tar, str(layer.digest))
+            ]
     assert [p for p, _, _ in entries] == ["README.md"]
     # the same README in all three encodings, equal to the one in the plain tar
     assert entries[0][2] == _readme_digest()
@@ -129,12 +154,15 @@ def test_long_names_pax_and_gnu() -> None:
     name = f"{long_dir}/ünïcode-{'x' * 150}.txt"
     target = "/" + "t" * 200
     for fmt in (tarfile.PAX_FORMAT, tarfile.GNU_FORMAT):
-        data = make_tar([
-            member(name, data=b"hello"),
-            member(f"{long_dir}/link", "symlink", link=target),
-            member(f"{long_dir}/hard", "hardlink", link=name),
-            member("big-ids", uid=3_000_000, gid=4_000_000, data=b"x"),
-        ], fmt)
+        data = make_tar(
+            [
+                member(name, data=b"hello"),
+                member(f"{long_dir}/link", "symlink", link=target),
+                member(f"{long_dir}/hard", "hardlink", link=name),
+                member("big-ids", uid=3_000_000, gid=4_000_000, data=b"x"),
+            ],
+            fmt,
+        )
         got = []
         for e in walk(io.BytesIO(data)):
             got.append(e)
@@ -148,28 +176,46 @@ def test_long_names_pax_and_gnu() -> None:
 
 def test_ustar_prefix_and_kinds() -> None:
     name = "p" * 120 + "/file"
-    data = make_tar([
-        member(name, data=b"abc"),
-        member("dev/null", "char", mode=0o666),
-        member("dev/sda", "block"),
-        member("run/fifo", "fifo"),
-        member("./etc/", "dir", mode=0o755),
-        member("/abs/path", data=b"z"),
-    ], tarfile.USTAR_FORMAT)
+    data = make_tar(
+        [
+            member(name, data=b"abc"),
+            member("dev/null", "char", mode=0o666),
+            member("dev/sda", "block"),
+            member("run/fifo", "fifo"),
+            member("./etc/", "dir", mode=0o755),
+            member("/abs/path", data=b"z"),
+        ],
+        tarfile.USTAR_FORMAT,
+    )
     got = [(e.path, e.kind, e.mode) for e in walk(io.BytesIO(data))]
-    assert got == [(name, Kind.FILE, 0o644), ("dev/null", Kind.CHAR, 0o666),
-                   ("dev/sda", Kind.BLOCK, 0o644), ("run/fifo", Kind.FIFO, 0o644),
-                   ("etc", Kind.DIR, 0o755), ("abs/path", Kind.FILE, 0o644)]
+    assert got == [
+        (name, Kind.FILE, 0o644),
+        ("dev/null", Kind.CHAR, 0o666),
+        ("dev/sda", Kind.BLOCK, 0o644),
+        ("run/fifo", Kind.FIFO, 0o644),
+        ("etc", Kind.DIR, 0o755),
+        ("abs/path", Kind.FILE, 0o644),
+    ]
 
 
 def test_whiteouts_and_opaque() -> None:
-    data = make_tar([
-        member("etc/.wh.passwd"), member("var/cache/.wh..wh..opq"), member(".wh..wh..opq"),
-        member(".wh..wh.plnk/123"), member(".wh..wh.aufs"), member("x/.wh.y z"),
-    ])
+    data = make_tar(
+        [
+            member("etc/.wh.passwd"),
+            member("var/cache/.wh..wh..opq"),
+            member(".wh..wh..opq"),
+            member(".wh..wh.plnk/123"),
+            member(".wh..wh.aufs"),
+            member("x/.wh.y z"),
+        ]
+    )
     got = [(e.path, e.kind) for e in walk(io.BytesIO(data))]
-    assert got == [("etc/passwd", Kind.WHITEOUT), ("var/cache", Kind.OPAQUE), ("", Kind.OPAQUE),
-                   ("x/y z", Kind.WHITEOUT)]
+    assert got == [
+        ("etc/passwd", Kind.WHITEOUT),
+        ("var/cache", Kind.OPAQUE),
+        ("", Kind.OPAQUE),
+        ("x/y z", Kind.WHITEOUT),
+    ]
 
 
 def test_unread_and_partly_read_content_is_skipped() -> None:
@@ -201,7 +247,7 @@ def test_content_read_after_the_walk_moved_on_fails() -> None:
 
 def test_hundred_thousand_entries_fast() -> None:
     # one tar of 100k small files, built quickly by repeating one pre-rendered member block
-    block = make_tar([member("f", data=b"x" * 10)])[: 1024]
+    block = make_tar([member("f", data=b"x" * 10)])[:1024]
     header = bytearray(block[:512])
     parts = []
     for i in range(100_000):
@@ -268,15 +314,18 @@ def test_gzip_engines(gzip_engine: str) -> None:
     stream = open_decompressed(io.BytesIO(gz))
     assert type(stream).__name__ == ("_IsalGzip" if gzip_engine == "isal" else "_Gzip")
     assert stream.read() == tar
-    for bad, what in ((gz[: len(gz) // 2], "truncated gzip"), (gz + b"junk", "garbage after"),
-                      (gz[:-72] + bytes(a ^ 0xFF for a in gz[-72:-68]) + gz[-68:], "corrupt gzip")):
+    for bad, what in (
+        (gz[: len(gz) // 2], "truncated gzip"),
+        (gz + b"junk", "garbage after"),
+        (gz[:-72] + bytes(a ^ 0xFF for a in gz[-72:-68]) + gz[-68:], "corrupt gzip"),
+    ):
         with pytest.raises(LayerReadError, match=what):
             open_decompressed(io.BytesIO(bad), "", DIGEST).read()
 
 
 def test_corrupt_gzip() -> None:
     blob = bytearray(compress(make_tar(random_files(50)), "gzip"))
-    blob[len(blob) // 2: len(blob) // 2 + 64] = b"\xff" * 64
+    blob[len(blob) // 2 : len(blob) // 2 + 64] = b"\xff" * 64
     with pytest.raises(LayerReadError) as ei:
         _drain(bytes(blob))
     assert "corrupt gzip" in str(ei.value) and ei.value.offset is not None
@@ -285,7 +334,7 @@ def test_corrupt_gzip() -> None:
 
 def test_corrupt_zstd() -> None:
     blob = bytearray(compress(make_tar(random_files(50)), "zstd"))
-    blob[len(blob) // 2: len(blob) // 2 + 64] = b"\xff" * 64
+    blob[len(blob) // 2 : len(blob) // 2 + 64] = b"\xff" * 64
     with pytest.raises(LayerReadError) as ei:
         _drain(bytes(blob))
     assert "corrupt zstd" in str(ei.value) and ei.value.digest == DIGEST
@@ -301,8 +350,9 @@ def test_multi_member_gzip_and_multi_frame_zstd() -> None:
     tar = make_tar(random_files(40))
     half = len(tar) // 2
     gz = gzip.compress(tar[:half]) + gzip.compress(tar[half:]) + bytes(64)
-    zs = (zstandard.ZstdCompressor().compress(tar[:half])
-          + zstandard.ZstdCompressor().compress(tar[half:]))
+    zs = zstandard.ZstdCompressor().compress(tar[:half]) + zstandard.ZstdCompressor().compress(
+        tar[half:]
+    )
     for blob in (gz, zs):
         assert open_decompressed(io.BytesIO(blob)).read() == tar
         assert _ours_blob(blob) == _reference(tar)
@@ -313,12 +363,20 @@ def _ours_blob(blob: bytes) -> list[tuple[str, str, int, str]]:
 
 
 def test_dotdot_entry_is_refused_or_skipped() -> None:
-    tar = make_tar([member("ok", data=b"1"), member("../../etc/passwd", data=b"root::0:0"),
-                    member("a/../../b", data=b"2"), member("last", data=b"3")])
+    tar = make_tar(
+        [
+            member("ok", data=b"1"),
+            member("../../etc/passwd", data=b"root::0:0"),
+            member("a/../../b", data=b"2"),
+            member("last", data=b"3"),
+        ]
+    )
     with pytest.raises(UnsafePath, match=r"\.\./\.\./etc/passwd"):
         list(walk(io.BytesIO(tar), DIGEST))
     seen: list[tuple[str, int]] = []
-    got = [e.path for e in walk(io.BytesIO(tar), DIGEST, on_unsafe=lambda n, o: seen.append((n, o)))]
+    got = [
+        e.path for e in walk(io.BytesIO(tar), DIGEST, on_unsafe=lambda n, o: seen.append((n, o)))
+    ]
     assert got == ["ok", "last"]
     assert [n for n, _ in seen] == ["../../etc/passwd", "a/../../b"]
 
@@ -356,9 +414,16 @@ def test_empty_layers_and_empty_files() -> None:
     assert e == ("e", b"", b"")
 
 
-_FUZZ_TAR = make_tar([member("d", "dir"), member("d/" + "n" * 120, data=b"abc" * 300),
-                      member("d/l", "symlink", link="x" * 150), member("d/.wh.z"),
-                      member("d/h", "hardlink", link="d/" + "n" * 120)], tarfile.PAX_FORMAT)
+_FUZZ_TAR = make_tar(
+    [
+        member("d", "dir"),
+        member("d/" + "n" * 120, data=b"abc" * 300),
+        member("d/l", "symlink", link="x" * 150),
+        member("d/.wh.z"),
+        member("d/h", "hardlink", link="d/" + "n" * 120),
+    ],
+    tarfile.PAX_FORMAT,
+)
 
 
 def test_fuzzed_archives_fail_cleanly() -> None:
@@ -367,9 +432,16 @@ def test_fuzzed_archives_fail_cleanly() -> None:
     from hypothesis import HealthCheck, given, settings, strategies as st
 
     @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(st.lists(st.tuples(st.integers(0, len(_FUZZ_TAR) - 1), st.integers(0, 255)),
-                    min_size=1, max_size=8),
-           st.integers(0, len(_FUZZ_TAR)), st.sampled_from(["", "gzip", "zstd"]), st.booleans())
+    @given(
+        st.lists(
+            st.tuples(st.integers(0, len(_FUZZ_TAR) - 1), st.integers(0, 255)),
+            min_size=1,
+            max_size=8,
+        ),
+        st.integers(0, len(_FUZZ_TAR)),
+        st.sampled_from(["", "gzip", "zstd"]),
+        st.booleans(),
+    )
     def check(edits: list[tuple[int, int]], cut: int, how: str, compressed: bool) -> None:
         data = bytearray(_FUZZ_TAR if not compressed else compress(_FUZZ_TAR, how))
         for pos, value in edits:
@@ -386,8 +458,12 @@ def test_fuzzed_archives_fail_cleanly() -> None:
 
 def test_pax_global_header_applies_to_following_entries() -> None:
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT,
-                      pax_headers={"uid": "4242", "comment": "global"}) as tf:
+    with tarfile.open(
+        fileobj=buf,
+        mode="w",
+        format=tarfile.PAX_FORMAT,
+        pax_headers={"uid": "4242", "comment": "global"},
+    ) as tf:
         for ti, data in (member("a", data=b"1"), member("b", data=b"2", uid=0)):
             tf.addfile(ti, io.BytesIO(data))
     got = [(e.path, e.uid, e.read()) for e in walk(io.BytesIO(buf.getvalue()))]
@@ -400,13 +476,18 @@ def test_prefetch_and_inline_walks_agree_and_fail_alike() -> None:
         blob = compress(tar, how)
         runs = []
         for prefetch in (True, False):
-            runs.append([(e.path, e.kind, e.offset, hashlib.sha256(e.read()).hexdigest())
-                         for e in walk_layer(io.BytesIO(blob), prefetch=prefetch)])
+            runs.append(
+                [
+                    (e.path, e.kind, e.offset, hashlib.sha256(e.read()).hexdigest())
+                    for e in walk_layer(io.BytesIO(blob), prefetch=prefetch)
+                ]
+            )
         assert runs[0] == runs[1] and len(runs[0]) == 201
         for prefetch in (True, False):
             with pytest.raises(LayerReadError) as ei:
-                for e in walk_layer(io.BytesIO(blob[: len(blob) // 2]), "", DIGEST,
-                                    prefetch=prefetch):
+                for e in walk_layer(
+                    io.BytesIO(blob[: len(blob) // 2]), "", DIGEST, prefetch=prefetch
+                ):
                     e.read()
             assert ei.value.digest == DIGEST
 
@@ -447,8 +528,10 @@ def test_header_checksum_is_exact_for_any_bytes() -> None:
         return bytes(hdr) + bytes(512) * 3
 
     @settings(max_examples=300, deadline=None)
-    @given(st.lists(st.tuples(st.integers(0, 511), st.integers(0, 255)), max_size=40),
-           st.sampled_from([0, 1, -1, 65521, -65521]))
+    @given(
+        st.lists(st.tuples(st.integers(0, 511), st.integers(0, 255)), max_size=40),
+        st.sampled_from([0, 1, -1, 65521, -65521]),
+    )
     def check(edits: list[tuple[int, int]], delta: int) -> None:
         data = block(edits, delta)
         try:

@@ -44,13 +44,17 @@ def test_entry_runs_on_files_like_pre_commit(tmp_path: Path) -> None:
     bad.write_text("FROM alpine:3.20\nADD a.txt /a.txt\n")
     entry = shlex.split(hooks()["imagewise-lint"]["entry"])
     cmd = [sys.executable, "-m", "imagewise", *entry[1:]]
-    ok = subprocess.run([*cmd, good.name], cwd=tmp_path, capture_output=True, text=True,
-                        timeout=60)
+    ok = subprocess.run([*cmd, good.name], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    fail = subprocess.run([*cmd, good.name, bad.name], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60)
+    fail = subprocess.run(
+        [*cmd, good.name, bad.name], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert fail.returncode == 1 and "Dockerfile.dev:2:1: error DL3020" in fail.stdout
     fix_entry = shlex.split(hooks()["imagewise-lint-fix"]["entry"])
-    subprocess.run([sys.executable, "-m", "imagewise", *fix_entry[1:], bad.name], cwd=tmp_path,
-                   capture_output=True, timeout=60)
+    subprocess.run(
+        [sys.executable, "-m", "imagewise", *fix_entry[1:], bad.name],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+    )
     assert bad.read_text() == "FROM alpine:3.20\nCOPY a.txt /a.txt\n"

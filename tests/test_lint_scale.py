@@ -31,7 +31,7 @@ BLOCK = (
     "RUN apt-get update && apt-get install -y curl{i}",
     "RUN apt-get install -y tool{i}",
     "RUN rm -rf /tmp/cache{i}",
-    "SHELL [\"/bin/bash\", \"-c\"]",
+    'SHELL ["/bin/bash", "-c"]',
     "RUN echo step {i} > /tmp/f{i}",
     "COPY src{i} /app/{i}/",
     "WORKDIR /app/{i}",
@@ -63,8 +63,11 @@ def traced_lines(fn: Callable[[], Any]) -> int:
 
     def global_(frame: FrameType, event: str, arg: Any) -> Any:
         name = frame.f_code.co_filename
-        if "imagewise" in name and ("dockerfile" in name or name.endswith("findings.py")) \
-                and not name.endswith(_SKIP):
+        if (
+            "imagewise" in name
+            and ("dockerfile" in name or name.endswith("findings.py"))
+            and not name.endswith(_SKIP)
+        ):
             return local
         return None
 
@@ -128,7 +131,9 @@ def test_the_cli_refuses_a_file_over_the_limit_and_lints_the_others(tmp_path: Pa
     small.write_text("FROM debian:12\nRUN apt-get update\n", encoding="utf-8")
     r = CliRunner().invoke(cli, ["lint", "-f", "json", str(big), str(small)])
     assert r.exit_code == 2
-    assert r.stderr.strip() == (f"imagewise: error: {big}: larger than 8 MiB, the most "
-                                "imagewise reads as a Dockerfile (is it the right file?)")
+    assert r.stderr.strip() == (
+        f"imagewise: error: {big}: larger than 8 MiB, the most "
+        "imagewise reads as a Dockerfile (is it the right file?)"
+    )
     files = {f["file"] for f in json.loads(r.stdout)["findings"]}
     assert files == {str(small)}

@@ -33,8 +33,15 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
 
 def imported(argv: list[str], cwd: Path, pythonpath: str = str(SRC)) -> tuple[int, set[str]]:
     env = {**os.environ, "PYTHONPATH": pythonpath}
-    proc = subprocess.run([sys.executable, "-c", CHILD, *argv], capture_output=True, text=True,
-                          cwd=cwd, env=env, check=False, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, *argv],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        check=False,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.splitlines()[-1])
     return out["code"], set(out["modules"])
@@ -44,14 +51,26 @@ def test_console_script_start_up_stays_lean(tmp_path: Path) -> None:
     # a project's pyproject.toml without a tool.imagewise table is not parsed
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "app"\n')
     heavy = {"dataclasses", "click", "inspect"}
-    for argv in (["--version"], ["analyze", f"docker-archive:{IMAGE}"],
-                 ["lint", "--no-fail", str(DOCKERFILE)]):
+    for argv in (
+        ["--version"],
+        ["analyze", f"docker-archive:{IMAGE}"],
+        ["lint", "--no-fail", str(DOCKERFILE)],
+    ):
         code, modules = imported(argv, tmp_path)
         assert code == 0, argv
         assert not heavy & modules, (argv, sorted(heavy & modules))
     # lint: no plugin declared, no TOML to read, nothing but the rules and the shell parser
-    assert not {"importlib.metadata", "importlib.resources", "tomllib", "bashlex", "hashlib",
-                "urllib.request"} & modules
+    assert (
+        not {
+            "importlib.metadata",
+            "importlib.resources",
+            "tomllib",
+            "bashlex",
+            "hashlib",
+            "urllib.request",
+        }
+        & modules
+    )
     # a plain command line is read without argparse (and the gettext and locale it imports)
     assert not {"argparse", "gettext", "locale"} & modules
     # no config file to find: the search is made with os.path (pathlib imports urllib.parse,
@@ -60,12 +79,15 @@ def test_console_script_start_up_stays_lean(tmp_path: Path) -> None:
     assert "tree_sitter._binding" in modules  # the Dockerfile has RUNs to analyse
     # tree-sitter's extension modules are loaded without their packages' __init__ (typing,
     # importlib.resources), and nothing else imports typing (this child imports contextlib)
-    assert not {"tree_sitter", "tree_sitter_bash", "typing", "importlib.util",
-                "threading"} & modules, sorted({"tree_sitter", "tree_sitter_bash", "typing",
-                                                "importlib.util", "threading"} & modules)
+    assert (
+        not {"tree_sitter", "tree_sitter_bash", "typing", "importlib.util", "threading"} & modules
+    ), sorted(
+        {"tree_sitter", "tree_sitter_bash", "typing", "importlib.util", "threading"} & modules
+    )
     # an option with a checked type (a directory that exists) is read without argparse too
-    code, modules = imported(["lint", "--no-fail", "--context", str(tmp_path), str(DOCKERFILE)],
-                             tmp_path)
+    code, modules = imported(
+        ["lint", "--no-fail", "--context", str(tmp_path), str(DOCKERFILE)], tmp_path
+    )
     assert code == 0 and "argparse" not in modules
 
 
@@ -83,7 +105,8 @@ def test_rules_declared_as_entry_points_are_loaded(tmp_path: Path) -> None:
         "from imagewise.findings import RuleInfo, Severity\n"
         "def check(ctx):\n"
         "    return [Hit(i.start_line) for i in ctx.effective() if i.keyword == 'MAINTAINER']\n"
-        "RULE = Rule(RuleInfo('ACME1', Severity.WARNING, 'No MAINTAINER'), check)\n")
+        "RULE = Rule(RuleInfo('ACME1', Severity.WARNING, 'No MAINTAINER'), check)\n"
+    )
     dist = tmp_path / "acme_rules-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-rules\nVersion: 1.0\n")
@@ -92,9 +115,14 @@ def test_rules_declared_as_entry_points_are_loaded(tmp_path: Path) -> None:
     df.write_text("FROM alpine:3.20\nMAINTAINER me\n")
     pythonpath = os.pathsep.join([str(SRC), str(tmp_path)])
     env = {**os.environ, "PYTHONPATH": pythonpath}
-    proc = subprocess.run([sys.executable, "-m", "imagewise", "lint", "-f", "json", "--no-fail",
-                           str(df)], capture_output=True, text=True, env=env, check=False,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "imagewise", "lint", "-f", "json", "--no-fail", str(df)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     rules = {f["rule"] for f in json.loads(proc.stdout)["findings"]}
     assert {"ACME1", "DL4000"} <= rules
@@ -110,8 +138,11 @@ def test_lint_in_threads_matches_serial_lint() -> None:
     from imagewise.dockerfile.shell import parse_shell
 
     root = corpus("dockerfiles")
-    texts = [(p.name, p.read_text(encoding="utf-8")) for p in sorted(root.iterdir())
-             if p.is_file() and "Dockerfile" in p.name]
+    texts = [
+        (p.name, p.read_text(encoding="utf-8"))
+        for p in sorted(root.iterdir())
+        if p.is_file() and "Dockerfile" in p.name
+    ]
     assert len(texts) >= 100
 
     def run(item: tuple[str, str]) -> list[tuple[str, int, str]]:
@@ -143,18 +174,26 @@ def test_records_with_dict_fields_hash_without_them_and_compare_with_them() -> N
 def test_tree_sitter_loaded_directly_is_the_packages_own() -> None:
     """The lint path loads tree-sitter's extension module without the package's __init__; a
     later ``import tree_sitter`` takes that very module (one Parser class, one Language)."""
-    code = ("import sys\n"
-            "from imagewise.dockerfile.shell import parse_shell, _tree_sitter\n"
-            "assert parse_shell('a | b').has_pipe\n"
-            "assert 'tree_sitter' not in sys.modules\n"
-            "import tree_sitter, tree_sitter_bash\n"
-            "assert tree_sitter.Parser is _tree_sitter().Parser\n"
-            "assert tree_sitter.Language is _tree_sitter().Language\n"
-            "parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_bash.language()))\n"
-            "assert parser.parse(b'a | b').root_node.child_count == 1\n")
+    code = (
+        "import sys\n"
+        "from imagewise.dockerfile.shell import parse_shell, _tree_sitter\n"
+        "assert parse_shell('a | b').has_pipe\n"
+        "assert 'tree_sitter' not in sys.modules\n"
+        "import tree_sitter, tree_sitter_bash\n"
+        "assert tree_sitter.Parser is _tree_sitter().Parser\n"
+        "assert tree_sitter.Language is _tree_sitter().Language\n"
+        "parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_bash.language()))\n"
+        "assert parser.parse(b'a | b').root_node.child_count == 1\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          check=False, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
@@ -166,9 +205,15 @@ def test_the_bash_grammar_loaded_directly_is_the_packages_own() -> None:
 
     from imagewise.dockerfile.shell import _bash_grammar
 
-    ours, theirs = tree_sitter.Language(_bash_grammar()), tree_sitter.Language(tree_sitter_bash.language())
+    ours, theirs = (
+        tree_sitter.Language(_bash_grammar()),
+        tree_sitter.Language(tree_sitter_bash.language()),
+    )
     assert (ours.name, ours.abi_version, ours.node_kind_count) == (
-        theirs.name, theirs.abi_version, theirs.node_kind_count)
+        theirs.name,
+        theirs.abi_version,
+        theirs.node_kind_count,
+    )
 
 
 def test_regexes_a_lint_does_not_need_are_not_compiled(tmp_path: Path) -> None:
@@ -176,17 +221,25 @@ def test_regexes_a_lint_does_not_need_are_not_compiled(tmp_path: Path) -> None:
     (never used by lint) and the pragma patterns (only for a comment with "=") wait for use."""
     df = tmp_path / "Dockerfile"
     df.write_text("# a comment\nFROM alpine:3.20\n# another one\nRUN apk add --no-cache curl\n")
-    code = ("from imagewise.dockerfile.lint import lint\n"
-            "from imagewise.dockerfile import pragmas\n"
-            "from imagewise.secrets import mask\n"
-            f"assert lint(open({str(df)!r}).read())\n"
-            "assert not pragmas._COMPILED and not mask._TRIGGERS\n"
-            "rules = lambda text: {f.rule for f in lint(text)}\n"
-            "assert 'DL3018' in rules('FROM alpine:3.20\\nRUN apk add curl\\n')\n"
-            "assert 'DL3018' not in rules('FROM alpine:3.20\\n"
-            "# hadolint ignore=DL3018\\nRUN apk add curl\\n')\n"
-            "assert pragmas._COMPILED\n")
+    code = (
+        "from imagewise.dockerfile.lint import lint\n"
+        "from imagewise.dockerfile import pragmas\n"
+        "from imagewise.secrets import mask\n"
+        f"assert lint(open({str(df)!r}).read())\n"
+        "assert not pragmas._COMPILED and not mask._TRIGGERS\n"
+        "rules = lambda text: {f.rule for f in lint(text)}\n"
+        "assert 'DL3018' in rules('FROM alpine:3.20\\nRUN apk add curl\\n')\n"
+        "assert 'DL3018' not in rules('FROM alpine:3.20\\n"
+        "# hadolint ignore=DL3018\\nRUN apk add curl\\n')\n"
+        "assert pragmas._COMPILED\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          check=False, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]

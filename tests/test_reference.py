@@ -16,10 +16,24 @@ D = "sha256:" + "ab" * 32
     "text, registry, repository, tag, digest, canonical",
     [
         ("alpine", "docker.io", "library/alpine", None, None, "docker.io/library/alpine"),
-        ("alpine:3.20", "docker.io", "library/alpine", "3.20", None, "docker.io/library/alpine:3.20"),
+        (
+            "alpine:3.20",
+            "docker.io",
+            "library/alpine",
+            "3.20",
+            None,
+            "docker.io/library/alpine:3.20",
+        ),
         ("user/app", "docker.io", "user/app", None, None, "docker.io/user/app"),
         ("docker.io/alpine", "docker.io", "library/alpine", None, None, "docker.io/library/alpine"),
-        ("index.docker.io/library/x:1", "docker.io", "library/x", "1", None, "docker.io/library/x:1"),
+        (
+            "index.docker.io/library/x:1",
+            "docker.io",
+            "library/x",
+            "1",
+            None,
+            "docker.io/library/x:1",
+        ),
         ("localhost/app", "localhost", "app", None, None, "localhost/app"),
         ("localhost:5000/a/b/c:t", "localhost:5000", "a/b/c", "t", None, "localhost:5000/a/b/c:t"),
         ("127.0.0.1:5000/x", "127.0.0.1:5000", "x", None, None, "127.0.0.1:5000/x"),
@@ -29,12 +43,27 @@ D = "sha256:" + "ab" * 32
         ("Registry/app", "Registry", "app", None, None, "Registry/app"),  # upper case => host
         ("foo:5000", "docker.io", "library/foo", "5000", None, "docker.io/library/foo:5000"),
         ("docker.io/a.b/c", "docker.io", "a.b/c", None, None, "docker.io/a.b/c"),
-        ("a__b-c---d/f_g.h", "docker.io", "a__b-c---d/f_g.h", None, None, "docker.io/a__b-c---d/f_g.h"),
-        ("x:" + "T" * 128, "docker.io", "library/x", "T" * 128, None, "docker.io/library/x:" + "T" * 128),
+        (
+            "a__b-c---d/f_g.h",
+            "docker.io",
+            "a__b-c---d/f_g.h",
+            None,
+            None,
+            "docker.io/a__b-c---d/f_g.h",
+        ),
+        (
+            "x:" + "T" * 128,
+            "docker.io",
+            "library/x",
+            "T" * 128,
+            None,
+            "docker.io/library/x:" + "T" * 128,
+        ),
     ],
 )
-def test_parse_valid(text: str, registry: str, repository: str, tag: str | None,
-                     digest: str | None, canonical: str) -> None:
+def test_parse_valid(
+    text: str, registry: str, repository: str, tag: str | None, digest: str | None, canonical: str
+) -> None:
     ref = ImageReference.parse(text)
     assert ref.registry == registry
     assert ref.repository == repository
@@ -93,8 +122,16 @@ def test_identifier_api_base_and_familiar() -> None:
 
 @pytest.mark.parametrize(
     "host, loop",
-    [("localhost", True), ("localhost:5000", True), ("127.0.0.1:80", True), ("127.5.5.5", True),
-     ("[::1]:5000", True), ("10.0.0.1:5000", False), ("quay.io", False), ("docker.io", False)],
+    [
+        ("localhost", True),
+        ("localhost:5000", True),
+        ("127.0.0.1:80", True),
+        ("127.5.5.5", True),
+        ("[::1]:5000", True),
+        ("10.0.0.1:5000", False),
+        ("quay.io", False),
+        ("docker.io", False),
+    ],
 )
 def test_loopback(host: str, loop: bool) -> None:
     assert is_loopback_host(host) is loop
@@ -104,17 +141,24 @@ def test_loopback(host: str, loop: bool) -> None:
     "text, expected",
     [
         ("alpine", TransportRef("docker", ImageReference.parse("alpine"))),
-        ("docker://localhost:5000/a:b", TransportRef("docker", ImageReference.parse("localhost:5000/a:b"))),
+        (
+            "docker://localhost:5000/a:b",
+            TransportRef("docker", ImageReference.parse("localhost:5000/a:b")),
+        ),
         ("docker:latest", TransportRef("docker", ImageReference.parse("docker:latest"))),
         ("oci:/tmp/lay", TransportRef("oci", path="/tmp/lay")),
         ("oci:/tmp/lay:v1", TransportRef("oci", path="/tmp/lay", tag="v1")),
         ("oci:lay:@2", TransportRef("oci", path="lay", index=2)),
         ("oci-archive:img.tar:latest", TransportRef("oci-archive", path="img.tar", tag="latest")),
         ("docker-archive:x.tar", TransportRef("docker-archive", path="x.tar")),
-        ("docker-archive:x.tar:app",
-         TransportRef("docker-archive", ImageReference.parse("app:latest"), path="x.tar")),
-        ("docker-archive:x.tar:quay.io/a/b:2",
-         TransportRef("docker-archive", ImageReference.parse("quay.io/a/b:2"), path="x.tar")),
+        (
+            "docker-archive:x.tar:app",
+            TransportRef("docker-archive", ImageReference.parse("app:latest"), path="x.tar"),
+        ),
+        (
+            "docker-archive:x.tar:quay.io/a/b:2",
+            TransportRef("docker-archive", ImageReference.parse("quay.io/a/b:2"), path="x.tar"),
+        ),
         ("docker-archive:x.tar:@1", TransportRef("docker-archive", path="x.tar", index=1)),
     ],
 )
@@ -155,12 +199,28 @@ def test_parse_transport_invalid(text: str, fragment: str) -> None:
 
 _alnum = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=5)
 _sep = st.sampled_from([".", "_", "__", "-", "--"])
-_component = st.builds(lambda a, rest: a + "".join(s + x for s, x in rest), _alnum,
-                       st.lists(st.tuples(_sep, _alnum), max_size=2))
-_host = st.one_of(st.just(""), st.sampled_from(["localhost:5000", "quay.io", "127.0.0.1:8080",
-                                                "registry.example.com", "[::1]:5000", "docker.io"]))
-_tag = st.one_of(st.none(), st.builds(lambda a, b: a + b, st.sampled_from("A_z9"),
-                                      st.text("abcXYZ019_.-", max_size=12)))
+_component = st.builds(
+    lambda a, rest: a + "".join(s + x for s, x in rest),
+    _alnum,
+    st.lists(st.tuples(_sep, _alnum), max_size=2),
+)
+_host = st.one_of(
+    st.just(""),
+    st.sampled_from(
+        [
+            "localhost:5000",
+            "quay.io",
+            "127.0.0.1:8080",
+            "registry.example.com",
+            "[::1]:5000",
+            "docker.io",
+        ]
+    ),
+)
+_tag = st.one_of(
+    st.none(),
+    st.builds(lambda a, b: a + b, st.sampled_from("A_z9"), st.text("abcXYZ019_.-", max_size=12)),
+)
 _digest = st.one_of(st.none(), st.binary(min_size=1, max_size=8).map(lambda b: str(Digest.of(b))))
 
 

@@ -76,8 +76,9 @@ def test_basic_auth_with_auth_file(registry_basic: RegistryServer) -> None:
     roundtrip_blob(client, repo)
 
 
-def test_basic_auth_without_credentials_is_auth_error(registry_basic: RegistryServer,
-                                                      isolated: Path) -> None:
+def test_basic_auth_without_credentials_is_auth_error(
+    registry_basic: RegistryServer, isolated: Path
+) -> None:
     with pytest.raises(AuthError) as e:
         fresh(registry_basic).list_tags("anything")
     assert e.value.status == 401
@@ -117,14 +118,16 @@ def test_token_auth_catalog_and_mount_scopes(registry_token: RegistryServer) -> 
     assert client.has_blob(dst, layer.digest)
     assert any(
         f"repository:{src}:pull" in r and f"repository:{dst}:pull,push" in r
-        for r in registry_token.token_requests)
+        for r in registry_token.token_requests
+    )
     assert src in client.catalog()
     assert ["registry:catalog:*"] in registry_token.token_requests
 
 
 @pytest.mark.usefixtures("registry_login")
-def test_token_auth_anonymous_pull_of_public_repository(registry_token: RegistryServer,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_token_auth_anonymous_pull_of_public_repository(
+    registry_token: RegistryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     repo = "public/" + unique_repo("anon").replace("/", "-")
     built = push_image(registry_token, repo)
     anon = RegistryClient(registry_token.host, registry_token.url, anonymous=True)
@@ -145,8 +148,9 @@ def test_token_auth_wrong_password(registry_token: RegistryServer, isolated: Pat
     assert wrong not in str(e.value) and wrong not in repr(client.session.auth)
 
 
-def test_identity_token_is_used_as_refresh_token(registry_token: RegistryServer,
-                                                 isolated: Path) -> None:
+def test_identity_token_is_used_as_refresh_token(
+    registry_token: RegistryServer, isolated: Path
+) -> None:
     # our test token server has no OAuth POST endpoint: the flow must fail as an AuthError or
     # RegistryError naming the host, never leaking the token
     client = fresh(registry_token, Credentials("", "", "refresh-token-secret-42", origin="test"))
@@ -159,38 +163,52 @@ def test_identity_token_is_used_as_refresh_token(registry_token: RegistryServer,
 # -- credential files and helpers -----------------------------------------------------------------
 
 
-def test_docker_config_via_DOCKER_CONFIG(registry_basic: RegistryServer, isolated: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_docker_config_via_DOCKER_CONFIG(
+    registry_basic: RegistryServer, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = isolated / "dockercfg"
-    write_json(cfg / "config.json",
-               {"auths": {f"https://{registry_basic.host}": basic_entry(USERNAME, PASSWORD)}})
+    write_json(
+        cfg / "config.json",
+        {"auths": {f"https://{registry_basic.host}": basic_entry(USERNAME, PASSWORD)}},
+    )
     monkeypatch.setenv("DOCKER_CONFIG", str(cfg))
     roundtrip_blob(fresh(registry_basic), unique_repo("dcfg"))
 
 
-def test_home_docker_config_username_password_fields(registry_basic: RegistryServer,
-                                                     isolated: Path) -> None:
-    write_json(isolated / "home" / ".docker" / "config.json",
-               {"auths": {registry_basic.host: {"username": USERNAME, "password": PASSWORD}}})
+def test_home_docker_config_username_password_fields(
+    registry_basic: RegistryServer, isolated: Path
+) -> None:
+    write_json(
+        isolated / "home" / ".docker" / "config.json",
+        {"auths": {registry_basic.host: {"username": USERNAME, "password": PASSWORD}}},
+    )
     creds = lookup(registry_basic.host)
     assert creds is not None and creds.username == USERNAME and creds.password == PASSWORD
     roundtrip_blob(fresh(registry_basic), unique_repo("home"))
 
 
-def test_containers_auth_json_locations_and_precedence(registry_basic: RegistryServer,
-                                                       isolated: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_containers_auth_json_locations_and_precedence(
+    registry_basic: RegistryServer, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     host = registry_basic.host
-    write_json(isolated / "home" / ".docker" / "config.json",
-               {"auths": {host: basic_entry(USERNAME, "docker-config-loses")}})
-    write_json(isolated / "home" / ".config" / "containers" / "auth.json",
-               {"auths": {host: basic_entry(USERNAME, "xdg-config-wins-over-docker")}})
+    write_json(
+        isolated / "home" / ".docker" / "config.json",
+        {"auths": {host: basic_entry(USERNAME, "docker-config-loses")}},
+    )
+    write_json(
+        isolated / "home" / ".config" / "containers" / "auth.json",
+        {"auths": {host: basic_entry(USERNAME, "xdg-config-wins-over-docker")}},
+    )
     assert lookup(host).password == "xdg-config-wins-over-docker"  # type: ignore[union-attr]
-    write_json(isolated / "run" / "containers" / "auth.json",
-               {"auths": {host: basic_entry(USERNAME, PASSWORD)}})
+    write_json(
+        isolated / "run" / "containers" / "auth.json",
+        {"auths": {host: basic_entry(USERNAME, PASSWORD)}},
+    )
     assert lookup(host).password == PASSWORD  # type: ignore[union-attr]
-    explicit = write_json(isolated / "explicit.json",
-                          {"auths": {f"{host}/team": basic_entry(USERNAME, "for-team-repos")}})
+    explicit = write_json(
+        isolated / "explicit.json",
+        {"auths": {f"{host}/team": basic_entry(USERNAME, "for-team-repos")}},
+    )
     monkeypatch.setenv("REGISTRY_AUTH_FILE", str(explicit))
     assert lookup(host, "team/app").password == "for-team-repos"  # type: ignore[union-attr]
     assert lookup(host, "other/app").password == PASSWORD  # type: ignore[union-attr]
@@ -199,8 +217,10 @@ def test_containers_auth_json_locations_and_precedence(registry_basic: RegistryS
 
 
 def test_docker_hub_keys(isolated: Path) -> None:
-    write_json(isolated / "home" / ".docker" / "config.json",
-               {"auths": {"https://index.docker.io/v1/": basic_entry("hubuser", "hubpass")}})
+    write_json(
+        isolated / "home" / ".docker" / "config.json",
+        {"auths": {"https://index.docker.io/v1/": basic_entry("hubuser", "hubpass")}},
+    )
     for host in ("docker.io", "registry-1.docker.io", "index.docker.io"):
         creds = lookup(host)
         assert creds is not None and creds.username == "hubuser"
@@ -224,21 +244,25 @@ fi
     return log
 
 
-def test_credential_helper_from_credHelpers(registry_basic: RegistryServer, isolated: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_credential_helper_from_credHelpers(
+    registry_basic: RegistryServer, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bin_dir = isolated / "bin"
     calls = _helper(bin_dir, "test", registry_basic.host, USERNAME, PASSWORD)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    write_json(isolated / "home" / ".docker" / "config.json",
-               {"credHelpers": {registry_basic.host: "test"}})
+    write_json(
+        isolated / "home" / ".docker" / "config.json",
+        {"credHelpers": {registry_basic.host: "test"}},
+    )
     roundtrip_blob(fresh(registry_basic), unique_repo("helper"))
     assert calls.read_text().splitlines()[0] == f"get {registry_basic.host}"
     creds = lookup(registry_basic.host)
     assert creds is not None and creds.origin == "helper docker-credential-test"
 
 
-def test_credsStore_and_helper_without_entry(registry_basic: RegistryServer, isolated: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_credsStore_and_helper_without_entry(
+    registry_basic: RegistryServer, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bin_dir = isolated / "bin"
     _helper(bin_dir, "store", registry_basic.host, USERNAME, PASSWORD)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
@@ -254,7 +278,8 @@ def test_credsStore_and_helper_without_entry(registry_basic: RegistryServer, iso
 
 
 def test_credentials_never_appear_in_reprs_errors_or_logs(
-        registry_basic: RegistryServer, isolated: Path, caplog: pytest.LogCaptureFixture) -> None:
+    registry_basic: RegistryServer, isolated: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     secret = "Very-Secret-Password-4711"
     creds = Credentials(USERNAME, secret, origin="test")
     encoded = base64.b64encode(f"{USERNAME}:{secret}".encode()).decode()
@@ -264,20 +289,31 @@ def test_credentials_never_appear_in_reprs_errors_or_logs(
     caplog.set_level(logging.DEBUG)
     with pytest.raises(AuthError) as e:
         client.get_manifest("some/repo", "v1")
-    shown = " ".join([str(e.value), repr(e.value), repr(client), repr(client.session),
-                      repr(client.session.auth), caplog.text])
+    shown = " ".join(
+        [
+            str(e.value),
+            repr(e.value),
+            repr(client),
+            repr(client.session),
+            repr(client.session.auth),
+            caplog.text,
+        ]
+    )
     assert secret not in shown and encoded not in shown
 
 
-def test_cli_never_prints_credentials(registry_basic: RegistryServer, isolated: Path,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_never_prints_credentials(
+    registry_basic: RegistryServer, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from cli_runner import CliRunner
 
     from imagewise.cli.main import cli
 
     secret = "cli-secret-password-0815"
-    write_json(isolated / "run" / "containers" / "auth.json",
-               {"auths": {registry_basic.host: basic_entry(USERNAME, secret)}})
+    write_json(
+        isolated / "run" / "containers" / "auth.json",
+        {"auths": {registry_basic.host: basic_entry(USERNAME, secret)}},
+    )
     result = CliRunner().invoke(cli, ["tags", f"{registry_basic.host}/some/repo"])
     assert result.exit_code == 2
     assert "HTTP 401" in result.output
@@ -288,19 +324,31 @@ def test_cli_never_prints_credentials(registry_basic: RegistryServer, isolated: 
 def test_merge_scopes() -> None:
     from imagewise.registry.auth import merge_scopes
 
-    assert merge_scopes(["repository:a/b:pull", "repository:a/b:push,pull",
-                         "registry:catalog:*", "repository:c:pull"]) == [
-        "registry:catalog:*", "repository:a/b:pull,push", "repository:c:pull"]
+    assert merge_scopes(
+        [
+            "repository:a/b:pull",
+            "repository:a/b:push,pull",
+            "registry:catalog:*",
+            "repository:c:pull",
+        ]
+    ) == ["registry:catalog:*", "repository:a/b:pull,push", "repository:c:pull"]
 
 
 def test_challenge_parsing() -> None:
-    ch = Challenge.parse('Bearer realm="https://auth.example/token",service="reg.example",'
-                         'scope="repository:a/b:pull,push"')
+    ch = Challenge.parse(
+        'Bearer realm="https://auth.example/token",service="reg.example",'
+        'scope="repository:a/b:pull,push"'
+    )
     assert ch is not None and ch.scheme == "bearer"
-    assert ch.params == {"realm": "https://auth.example/token", "service": "reg.example",
-                         "scope": "repository:a/b:pull,push"}
+    assert ch.params == {
+        "realm": "https://auth.example/token",
+        "service": "reg.example",
+        "scope": "repository:a/b:pull,push",
+    }
     basic = Challenge.parse('Basic realm="Registry Realm"')
-    assert basic is not None and basic.scheme == "basic" and basic.params["realm"] == "Registry Realm"
+    assert (
+        basic is not None and basic.scheme == "basic" and basic.params["realm"] == "Registry Realm"
+    )
     both = Challenge.parse('Basic realm="x", Bearer realm="https://t",service=s')
     assert both is not None and both.scheme == "bearer" and both.params["service"] == "s"
     assert Challenge.parse("") is None and Challenge.parse("Negotiate") is None

@@ -18,7 +18,8 @@ def _tagged(registry: RegistryServer, tags: list[str]) -> str:
     built = push_image(registry, repo, tags[0], build_image((10,), seed=21))
     for tag in tags[1:]:
         RegistrySink(ImageReference.parse(f"{registry.host}/{repo}:{tag}")).put_manifest(
-            parse_manifest(built.manifest_raw), top=True)
+            parse_manifest(built.manifest_raw), top=True
+        )
     return repo
 
 
@@ -31,7 +32,9 @@ def test_tags_table(registry: RegistryServer) -> None:
 
 def test_tags_json_envelope(registry: RegistryServer) -> None:
     repo = _tagged(registry, ["a", "b"])
-    result = CliRunner().invoke(cli, ["tags", "--format", "json", f"docker://{registry.host}/{repo}"])
+    result = CliRunner().invoke(
+        cli, ["tags", "--format", "json", f"docker://{registry.host}/{repo}"]
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
     assert doc["schema"] == "imagewise/tags/v1"

@@ -38,13 +38,16 @@ def test_push_then_pull_round_trips_manifest_bytes_and_blobs(registry: RegistryS
     assert str(image.digest) == built.manifest_digest
     assert src.top().raw == built.manifest_raw  # byte-identical
     assert image.config.raw == built.blobs[str(built.config.digest)]
-    assert [str(layer.diff_id) for layer in image.layers] == json.loads(
-        image.config.raw)["rootfs"]["diff_ids"]
+    assert [str(layer.diff_id) for layer in image.layers] == json.loads(image.config.raw)["rootfs"][
+        "diff_ids"
+    ]
     for layer in image.layers:
         with layer.open_compressed() as f:
             assert f.read() == built.blobs[str(layer.digest)]
     # by digest too, and HEAD gives the same digest without a body
-    by_digest = RegistrySource(ImageReference.parse(f"{registry.host}/{repo}@{built.manifest_digest}"))
+    by_digest = RegistrySource(
+        ImageReference.parse(f"{registry.host}/{repo}@{built.manifest_digest}")
+    )
     assert by_digest.top().raw == built.manifest_raw
     head = client(registry).head_manifest(repo, "v1")
     assert str(head.digest) == built.manifest_digest
@@ -63,11 +66,20 @@ def test_docker_media_types_negotiated(registry: RegistryServer) -> None:
 def test_index_pushed_and_children_fetched_by_digest(registry: RegistryServer) -> None:
     repo = unique_repo("index")
     a = push_image(registry, repo, "amd64", build_image((100,), seed=3))
-    index_raw = json.dumps({
-        "schemaVersion": 2, "mediaType": media.OCI_INDEX,
-        "manifests": [{"mediaType": media.OCI_MANIFEST, "digest": a.manifest_digest,
-                       "size": len(a.manifest_raw),
-                       "platform": {"os": "linux", "architecture": "amd64"}}]}).encode()
+    index_raw = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": media.OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": media.OCI_MANIFEST,
+                    "digest": a.manifest_digest,
+                    "size": len(a.manifest_raw),
+                    "platform": {"os": "linux", "architecture": "amd64"},
+                }
+            ],
+        }
+    ).encode()
     sink = RegistrySink(ref(registry, repo, "multi"))
     sink.put_manifest(parse_manifest(index_raw), top=True)
     src = RegistrySource(ref(registry, repo, "multi"))
@@ -142,8 +154,9 @@ def test_tags_pagination_and_catalog(registry: RegistryServer) -> None:
     sink = RegistrySink(ref(registry, repo, "x"))
     names = [f"t{i}" for i in range(1, 7)]
     for name in names:
-        RegistrySink(ref(registry, repo, name)).put_manifest(parse_manifest(built.manifest_raw),
-                                                              top=True)
+        RegistrySink(ref(registry, repo, name)).put_manifest(
+            parse_manifest(built.manifest_raw), top=True
+        )
     del sink
     c = client(registry)
     assert sorted(c.list_tags(repo, page_size=2)) == sorted(["t0", *names])

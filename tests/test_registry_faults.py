@@ -105,10 +105,14 @@ def scripted() -> Iterator[Scripted]:
     s.stop()
 
 
-MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": media.OCI_MANIFEST,
-                       "config": {"mediaType": media.OCI_CONFIG, "size": 2,
-                                  "digest": str(Digest.of(b"{}"))},
-                       "layers": []}).encode()
+MANIFEST = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": media.OCI_MANIFEST,
+        "config": {"mediaType": media.OCI_CONFIG, "size": 2, "digest": str(Digest.of(b"{}"))},
+        "layers": [],
+    }
+).encode()
 OK_MANIFEST = Reply(200, MANIFEST, {"Content-Type": media.OCI_MANIFEST})
 
 
@@ -152,8 +156,14 @@ def test_longer_blob_than_descriptor_is_refused(scripted: Scripted) -> None:
 
 
 def test_retry_after_is_honoured(scripted: Scripted) -> None:
-    scripted.replies = [Reply(429, b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}',
-                              {"Retry-After": "1"}), OK_MANIFEST]
+    scripted.replies = [
+        Reply(
+            429,
+            b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}',
+            {"Retry-After": "1"},
+        ),
+        OK_MANIFEST,
+    ]
     started = time.monotonic()
     fetched = scripted.client(RetryPolicy(attempts=3, base=0.0, cap=0.0)).get_manifest("r", "v1")
     elapsed = time.monotonic() - started
@@ -172,7 +182,9 @@ def test_server_errors_are_retried_a_bounded_number_of_times(scripted: Scripted)
 
 def test_transient_5xx_then_success(scripted: Scripted) -> None:
     scripted.replies = [Reply(502), Reply(500), OK_MANIFEST]
-    assert scripted.client(RetryPolicy(attempts=4, base=0.01)).get_manifest("r", "v1").raw == MANIFEST
+    assert (
+        scripted.client(RetryPolicy(attempts=4, base=0.01)).get_manifest("r", "v1").raw == MANIFEST
+    )
     assert len(scripted.requests) == 3
 
 
@@ -264,8 +276,12 @@ def test_blob_redirect_followed_without_leaking_authorization(scripted: Scripted
             Reply(401, headers={"WWW-Authenticate": 'Basic realm="r"'}),
             Reply(307, headers={"Location": f"http://{storage.host}/signed/blob?sig=abc"}),
         ]
-        client = RegistryClient(scripted.host, f"http://{scripted.host}", retry=FAST,
-                                credentials=Credentials("u", "pw-never-forwarded"))
+        client = RegistryClient(
+            scripted.host,
+            f"http://{scripted.host}",
+            retry=FAST,
+            credentials=Credentials("u", "pw-never-forwarded"),
+        )
         with client.open_blob("r", desc) as f:
             assert f.read() == data
         assert "Authorization" in scripted.requests[1][2]
@@ -295,13 +311,19 @@ def test_manifest_over_4mib_is_refused(scripted: Scripted, declared: bool) -> No
         scripted.client().get_manifest("r", "v1")
 
 
-@pytest.mark.parametrize(("status", "code", "kind"), [
-    (401, "UNAUTHORIZED", AuthError), (403, "DENIED", AuthError),
-    (404, "MANIFEST_UNKNOWN", NotFound), (400, "MANIFEST_INVALID", RegistryError),
-    (500, None, RegistryError),
-])
-def test_error_codes_map_to_the_error_tree(scripted: Scripted, status: int, code: str | None,
-                                           kind: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    ("status", "code", "kind"),
+    [
+        (401, "UNAUTHORIZED", AuthError),
+        (403, "DENIED", AuthError),
+        (404, "MANIFEST_UNKNOWN", NotFound),
+        (400, "MANIFEST_INVALID", RegistryError),
+        (500, None, RegistryError),
+    ],
+)
+def test_error_codes_map_to_the_error_tree(
+    scripted: Scripted, status: int, code: str | None, kind: type[Exception]
+) -> None:
     body = json.dumps({"errors": [{"code": code, "message": "nope"}]}).encode() if code else b"oops"
     scripted.replies = [Reply(status, body, {"Content-Type": "application/json"})]
     with pytest.raises(kind) as e:

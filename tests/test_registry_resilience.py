@@ -38,8 +38,16 @@ from imagewise.sources import open_source
 from imagewise.sources.registry import RegistrySink, RegistrySource
 
 FAST = RetryPolicy(attempts=3, base=0.01, cap=0.05)
-_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
-        "proxy-connection", "content-length"}
+_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-connection",
+    "content-length",
+}
 
 
 @dataclass
@@ -108,8 +116,9 @@ class FaultProxy:
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
                 conn = http.client.HTTPConnection(upstream.host, timeout=60)
                 try:
-                    conn.request(self.command, self.path, body=body if length else None,
-                                 headers=headers)
+                    conn.request(
+                        self.command, self.path, body=body if length else None, headers=headers
+                    )
                     resp = conn.getresponse()
                     data = resp.read()
                     upstream_length = resp.getheader("Content-Length")
@@ -145,8 +154,7 @@ class FaultProxy:
         self.httpd.server_activate()
         self.httpd.handle_error = lambda *a: None  # type: ignore[method-assign]  # on purpose
         self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
-                                        daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         self._dead = False
 
@@ -173,8 +181,11 @@ class FaultProxy:
             self.httpd.server_close()
 
     def count(self, method: str, kind: str, fault: str | None = None) -> int:
-        return sum(1 for m, p, f in self.requests
-                   if m == method and _kind(p) == kind and (fault is None or f == fault))
+        return sum(
+            1
+            for m, p, f in self.requests
+            if m == method and _kind(p) == kind and (fault is None or f == fault)
+        )
 
 
 def _kind(path: str) -> str:
@@ -209,8 +220,9 @@ class Recorder(Reporter):
         self.messages.append(text)
 
 
-def _pushed(registry: RegistryServer, sizes: tuple[int, ...] = (3000, 200_000), seed: int = 5
-            ) -> tuple[str, Any]:
+def _pushed(
+    registry: RegistryServer, sizes: tuple[int, ...] = (3000, 200_000), seed: int = 5
+) -> tuple[str, Any]:
     repo = unique_repo("resil")
     return repo, push_image(registry, repo, "v1", build_image(sizes, seed=seed))
 
@@ -223,15 +235,20 @@ def _copy_cli(*args: str, env: dict[str, str | None] | None = None) -> Any:
 
 
 @pytest.mark.parametrize("fault", ["http-500", "dropped-connection"])
-def test_push_starts_a_failed_blob_upload_over(registry: RegistryServer, proxies: Any,
-                                               fault: str) -> None:
+def test_push_starts_a_failed_blob_upload_over(
+    registry: RegistryServer, proxies: Any, fault: str
+) -> None:
     repo, built = _pushed(registry)
     big = max(built.layers, key=lambda d: d.size)
 
     def rule(method: str, path: str, n: int) -> Fault | None:
-        if method == "PUT" and _kind(path) == "uploads" and str(big.digest)[7:] in path \
-                and not proxy.count("PUT", "uploads", "status") \
-                and not proxy.count("PUT", "uploads", "drop"):
+        if (
+            method == "PUT"
+            and _kind(path) == "uploads"
+            and str(big.digest)[7:] in path
+            and not proxy.count("PUT", "uploads", "status")
+            and not proxy.count("PUT", "uploads", "drop")
+        ):
             return Fault("status", 500) if fault == "http-500" else Fault("drop", after=50_000)
         return None
 
@@ -250,8 +267,9 @@ def test_push_starts_a_failed_blob_upload_over(registry: RegistryServer, proxies
         assert Digest.of(f.read()) == big.digest
 
 
-def test_registry_killed_mid_push_is_named_not_the_source(registry: RegistryServer,
-                                                          proxies: Any) -> None:
+def test_registry_killed_mid_push_is_named_not_the_source(
+    registry: RegistryServer, proxies: Any
+) -> None:
     repo, built = _pushed(registry, (8_000_000,), seed=31)  # more than socket buffers hold
     big = built.layers[0]
 
@@ -262,12 +280,15 @@ def test_registry_killed_mid_push_is_named_not_the_source(registry: RegistryServ
 
     proxy = proxies(rule)
     reporter = Recorder()
-    sink = RegistrySink(ImageReference.parse(f"{proxy.host}/{unique_repo('dead')}:v1"),
-                        client=RegistryClient(proxy.host, f"http://{proxy.host}", retry=FAST,
-                                              anonymous=True),
-                        transfer=Transfer(reporter=reporter))
-    with open_source(f"docker://{registry.host}/{repo}:v1") as source, \
-            pytest.raises(RegistryError) as e:
+    sink = RegistrySink(
+        ImageReference.parse(f"{proxy.host}/{unique_repo('dead')}:v1"),
+        client=RegistryClient(proxy.host, f"http://{proxy.host}", retry=FAST, anonymous=True),
+        transfer=Transfer(reporter=reporter),
+    )
+    with (
+        open_source(f"docker://{registry.host}/{repo}:v1") as source,
+        pytest.raises(RegistryError) as e,
+    ):
         copy_image(source, sink, reporter=reporter, jobs=1)
     text = str(e.value)
     assert "descriptor says" not in text and "stream had" not in text
@@ -276,8 +297,9 @@ def test_registry_killed_mid_push_is_named_not_the_source(registry: RegistryServ
     assert any("starting the upload again" in m for m in reporter.messages)
 
 
-def test_a_chunked_upload_starts_over_in_a_new_session(registry: RegistryServer,
-                                                       proxies: Any) -> None:
+def test_a_chunked_upload_starts_over_in_a_new_session(
+    registry: RegistryServer, proxies: Any
+) -> None:
     data = bytes(range(256)) * 1000
     from imagewise.oci.model import Descriptor
 
@@ -293,8 +315,16 @@ def test_a_chunked_upload_starts_over_in_a_new_session(registry: RegistryServer,
     repo = unique_repo("chunked")
     client.using(Transfer(reporter=reporter)).upload_blob(repo, desc, io.BytesIO(data))
     # the second PATCH failed: not sent again to that session, a new one took the whole blob
-    assert [m for m, _, _ in proxy.requests if m in ("POST", "PATCH", "PUT")] == \
-        ["POST", "PATCH", "PATCH", "POST", "PATCH", "PATCH", "PATCH", "PUT"]
+    assert [m for m, _, _ in proxy.requests if m in ("POST", "PATCH", "PUT")] == [
+        "POST",
+        "PATCH",
+        "PATCH",
+        "POST",
+        "PATCH",
+        "PATCH",
+        "PATCH",
+        "PUT",
+    ]
     assert len(reporter.messages) == 1 and "starting the upload again" in reporter.messages[0]
     with RegistryClient(registry.host, registry.url, anonymous=True).open_blob(repo, desc) as f:
         assert f.read() == data
@@ -320,8 +350,9 @@ def test_manifest_altered_in_transit_is_refused(registry: RegistryServer, proxie
 
     def rule(method: str, path: str, n: int) -> Fault | None:
         if method == "GET" and path.endswith("/manifests/v1"):
-            return Fault("alter", alter=lambda b: b.replace(b'"schemaVersion": 2',
-                                                          b'"schemaVersion":  2'))
+            return Fault(
+                "alter", alter=lambda b: b.replace(b'"schemaVersion": 2', b'"schemaVersion":  2')
+            )
         return None
 
     proxy = proxies(rule)
@@ -334,60 +365,76 @@ def test_manifest_altered_in_transit_is_refused(registry: RegistryServer, proxie
     assert result.exit_code == 2
     assert built.manifest_digest in result.stderr
     # unaltered, the same pull by tag goes through and keeps the registry's digest
-    assert RegistrySource(ImageReference.parse(f"{registry.host}/{repo}:v1")).top().digest \
-        == Digest.parse(built.manifest_digest)
+    assert RegistrySource(
+        ImageReference.parse(f"{registry.host}/{repo}:v1")
+    ).top().digest == Digest.parse(built.manifest_digest)
 
 
 # -- 3. stalls, the overall timeout, Retry-After -------------------------------------------------
 
 
 @pytest.mark.parametrize("kind", ["stall", "stall-body"])
-def test_a_stalled_blob_download_is_retried_and_said(registry: RegistryServer, proxies: Any,
-                                                     tmp_path: Path, kind: str) -> None:
+def test_a_stalled_blob_download_is_retried_and_said(
+    registry: RegistryServer, proxies: Any, tmp_path: Path, kind: str
+) -> None:
     repo, built = _pushed(registry)
     big = max(built.layers, key=lambda d: d.size)
 
     def rule(method: str, path: str, n: int) -> Fault | None:
-        if method == "GET" and path.endswith(str(big.digest)) \
-                and not proxy.count("GET", "blob", kind):
+        if (
+            method == "GET"
+            and path.endswith(str(big.digest))
+            and not proxy.count("GET", "blob", kind)
+        ):
             return Fault(kind)
         return None
 
     proxy = proxies(rule)
     started = time.monotonic()
-    result = _copy_cli("--stall-timeout", "1", f"docker://{proxy.host}/{repo}:v1",
-                       f"oci:{tmp_path / 'out'}:v1")
+    result = _copy_cli(
+        "--stall-timeout", "1", f"docker://{proxy.host}/{repo}:v1", f"oci:{tmp_path / 'out'}:v1"
+    )
     assert result.exit_code == 0, result.output
     assert time.monotonic() - started < 30
-    assert f"imagewise: registry {proxy.host} sent nothing for 1 s on blob {big.digest}" \
+    assert (
+        f"imagewise: registry {proxy.host} sent nothing for 1 s on blob {big.digest}"
         in result.stderr
+    )
     assert "(try 2 of 3)" in result.stderr
     if kind == "stall-body":  # resumed where the body stopped
         assert f"after {big.size // 2} bytes; retrying" in result.stderr
     assert built.manifest_digest in result.stdout
 
 
-def test_a_manifest_body_that_stalls_is_fetched_again(registry: RegistryServer,
-                                                      proxies: Any) -> None:
+def test_a_manifest_body_that_stalls_is_fetched_again(
+    registry: RegistryServer, proxies: Any
+) -> None:
     repo, built = _pushed(registry, (100,))
 
     def rule(method: str, path: str, n: int) -> Fault | None:
-        return Fault("stall-body") if method == "GET" and _kind(path) == "manifest" \
-            and n == 0 else None
+        return (
+            Fault("stall-body")
+            if method == "GET" and _kind(path) == "manifest" and n == 0
+            else None
+        )
 
     proxy = proxies(rule)
     reporter = Recorder()
-    source = RegistrySource(ImageReference.parse(f"{proxy.host}/{repo}:v1"),
-                            transfer=Transfer(stall=1, reporter=reporter))
+    source = RegistrySource(
+        ImageReference.parse(f"{proxy.host}/{repo}:v1"),
+        transfer=Transfer(stall=1, reporter=reporter),
+    )
     assert source.top().digest == Digest.parse(built.manifest_digest)
     assert len(reporter.messages) == 1
     assert reporter.messages[0].startswith(
         f"registry {proxy.host} sent nothing for 1 s on manifest {proxy.host}/{repo}:v1; "
-        "retrying in ")
+        "retrying in "
+    )
 
 
 def test_a_registry_that_never_answers_fails_with_host_blob_and_time(
-        registry: RegistryServer, proxies: Any, tmp_path: Path) -> None:
+    registry: RegistryServer, proxies: Any, tmp_path: Path
+) -> None:
     repo, built = _pushed(registry)
     big = max(built.layers, key=lambda d: d.size)
 
@@ -396,14 +443,18 @@ def test_a_registry_that_never_answers_fails_with_host_blob_and_time(
 
     proxy = proxies(rule)
     started = time.monotonic()
-    result = _copy_cli(f"docker://{proxy.host}/{repo}:v1", f"oci:{tmp_path / 'out'}:v1",
-                       env={"IMAGEWISE_STALL_TIMEOUT": "1"})
+    result = _copy_cli(
+        f"docker://{proxy.host}/{repo}:v1",
+        f"oci:{tmp_path / 'out'}:v1",
+        env={"IMAGEWISE_STALL_TIMEOUT": "1"},
+    )
     elapsed = time.monotonic() - started
     assert result.exit_code == 2
     assert elapsed < 30
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"imagewise: error: registry {proxy.host} sent nothing for 1 s on "
-                           f"blob {big.digest}"), last
+    assert last.startswith(
+        f"imagewise: error: registry {proxy.host} sent nothing for 1 s on blob {big.digest}"
+    ), last
     assert "3 times (3 s in all); giving up" in last
     assert result.stderr.count("retrying in") == 2
 
@@ -413,24 +464,35 @@ def test_a_stalled_upload_is_started_over(registry: RegistryServer, proxies: Any
     big = max(built.layers, key=lambda d: d.size)
 
     def rule(method: str, path: str, n: int) -> Fault | None:
-        if method == "PUT" and _kind(path) == "uploads" and str(big.digest)[7:] in path \
-                and not proxy.count("PUT", "uploads", "stall"):
+        if (
+            method == "PUT"
+            and _kind(path) == "uploads"
+            and str(big.digest)[7:] in path
+            and not proxy.count("PUT", "uploads", "stall")
+        ):
             return Fault("stall")
         return None
 
     proxy = proxies(rule)
     reporter = Recorder()
-    result = copy(f"docker://{registry.host}/{repo}:v1",
-                  f"docker://{proxy.host}/{unique_repo('resil')}:v1", stall=1, reporter=reporter)
+    result = copy(
+        f"docker://{registry.host}/{repo}:v1",
+        f"docker://{proxy.host}/{unique_repo('resil')}:v1",
+        stall=1,
+        reporter=reporter,
+    )
     assert result.digest == built.manifest_digest
-    assert any(m.startswith(f"registry {proxy.host} sent nothing for 1 s on upload of blob "
-                            f"{big.digest}") and "; starting the upload again in " in m
-               for m in reporter.messages), reporter.messages
+    assert any(
+        m.startswith(f"registry {proxy.host} sent nothing for 1 s on upload of blob {big.digest}")
+        and "; starting the upload again in " in m
+        for m in reporter.messages
+    ), reporter.messages
 
 
 @pytest.mark.parametrize("direction", ["pull", "push"])
-def test_overall_timeout_ends_the_copy(registry: RegistryServer, proxies: Any,
-                                       tmp_path: Path, direction: str) -> None:
+def test_overall_timeout_ends_the_copy(
+    registry: RegistryServer, proxies: Any, tmp_path: Path, direction: str
+) -> None:
     repo, _ = _pushed(registry)
 
     def rule(method: str, path: str, n: int) -> Fault | None:
@@ -453,8 +515,9 @@ def test_overall_timeout_ends_the_copy(registry: RegistryServer, proxies: Any,
     assert proxy.host in last and registry.host not in last, last
 
 
-def test_a_long_retry_after_fails_at_once_and_says_the_cap(registry: RegistryServer,
-                                                           proxies: Any, tmp_path: Path) -> None:
+def test_a_long_retry_after_fails_at_once_and_says_the_cap(
+    registry: RegistryServer, proxies: Any, tmp_path: Path
+) -> None:
     repo, _ = _pushed(registry, (100,))
 
     def rule(method: str, path: str, n: int) -> Fault | None:
@@ -467,13 +530,16 @@ def test_a_long_retry_after_fails_at_once_and_says_the_cap(registry: RegistrySer
     result = _copy_cli(f"docker://{proxy.host}/{repo}:v1", f"oci:{tmp_path / 'out'}:v1")
     assert time.monotonic() - started < 10
     assert result.exit_code == 2
-    assert (f"imagewise: error: registry {proxy.host} answered HTTP 429 (manifest {proxy.host}/"
-            f"{repo}:v1) and asked to retry after 99999 s, longer than the 60 s imagewise waits "
-            "for a Retry-After; giving up: try again later") in result.stderr
+    assert (
+        f"imagewise: error: registry {proxy.host} answered HTTP 429 (manifest {proxy.host}/"
+        f"{repo}:v1) and asked to retry after 99999 s, longer than the 60 s imagewise waits "
+        "for a Retry-After; giving up: try again later"
+    ) in result.stderr
 
 
-def test_a_short_retry_after_is_waited_and_said(registry: RegistryServer, proxies: Any,
-                                                tmp_path: Path) -> None:
+def test_a_short_retry_after_is_waited_and_said(
+    registry: RegistryServer, proxies: Any, tmp_path: Path
+) -> None:
     repo, built = _pushed(registry, (100,))
 
     def rule(method: str, path: str, n: int) -> Fault | None:
@@ -484,18 +550,22 @@ def test_a_short_retry_after_is_waited_and_said(registry: RegistryServer, proxie
     proxy = proxies(rule)
     reporter = Recorder()
     started = time.monotonic()
-    result = copy(f"docker://{proxy.host}/{repo}:v1", f"oci:{tmp_path / 'out'}:v1",
-                  reporter=reporter)
+    result = copy(
+        f"docker://{proxy.host}/{repo}:v1", f"oci:{tmp_path / 'out'}:v1", reporter=reporter
+    )
     assert time.monotonic() - started >= 0.95
     assert result.digest == built.manifest_digest
     assert reporter.messages == [
-        (f"registry {proxy.host} answered HTTP 503 (manifest {proxy.host}/{repo}:v1) and asked "
-         "to wait 1 s; retrying in 1 s (try 2 of 5)")]
+        (
+            f"registry {proxy.host} answered HTTP 503 (manifest {proxy.host}/{repo}:v1) and asked "
+            "to wait 1 s; retrying in 1 s (try 2 of 5)"
+        )
+    ]
 
 
-def test_the_library_prints_nothing_itself(registry: RegistryServer, proxies: Any,
-                                           tmp_path: Path, capfd: pytest.CaptureFixture[str]
-                                           ) -> None:
+def test_the_library_prints_nothing_itself(
+    registry: RegistryServer, proxies: Any, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     repo, _ = _pushed(registry, (100,))
 
     def rule(method: str, path: str, n: int) -> Fault | None:
@@ -509,8 +579,9 @@ def test_the_library_prints_nothing_itself(registry: RegistryServer, proxies: An
     assert out == err == ""
 
 
-def test_transfer_reads_the_stall_time_from_the_environment(monkeypatch: pytest.MonkeyPatch
-                                                             ) -> None:
+def test_transfer_reads_the_stall_time_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("IMAGEWISE_STALL_TIMEOUT", "7")
     assert Transfer().stall == 7.0
     assert Transfer(stall=2).stall == 2.0

@@ -76,9 +76,16 @@ def test_fixers_are_declared_on_their_rules() -> None:
 @pytest.fixture()
 def extra_rule() -> Iterator[RuleInfo]:
     """A rule registered by the test (as a plugin would), removed afterwards."""
-    info = RuleInfo("IW990", Severity.WARNING, "Test rule registered at run time",
-                    "Only the test declares it.", "Nothing to fix.", "operations", "test-plugin",
-                    "dockerfile")
+    info = RuleInfo(
+        "IW990",
+        Severity.WARNING,
+        "Test rule registered at run time",
+        "Only the test declares it.",
+        "Nothing to fix.",
+        "operations",
+        "test-plugin",
+        "dockerfile",
+    )
     register(Rule(info, lambda ctx: iter([Hit(1, "the test rule fired")])))
     try:
         yield info
@@ -86,18 +93,26 @@ def extra_rule() -> Iterator[RuleInfo]:
         del REGISTRY["IW990"]
 
 
-def test_a_registered_rule_shows_in_rules_explain_docs_and_sarif(extra_rule: RuleInfo,
-                                                                 tmp_path: Path) -> None:
+def test_a_registered_rule_shows_in_rules_explain_docs_and_sarif(
+    extra_rule: RuleInfo, tmp_path: Path
+) -> None:
     assert lookup("iw990") == extra_rule
 
     code, out, _ = run(["rules", "--format", "json"], tmp_path)
     assert code == 0
     listed = {r["id"]: r for r in json.loads(out)["rules"]}
     assert listed["IW990"] == {
-        "id": "IW990", "severity": "warning", "title": "Test rule registered at run time",
-        "area": "operations", "source": "test-plugin", "rationale": "Only the test declares it.",
-        "fix": "Nothing to fix.", "kind": "dockerfile", "fixable": False,
-        "docs": "docs/rules.md#iw990"}
+        "id": "IW990",
+        "severity": "warning",
+        "title": "Test rule registered at run time",
+        "area": "operations",
+        "source": "test-plugin",
+        "rationale": "Only the test declares it.",
+        "fix": "Nothing to fix.",
+        "kind": "dockerfile",
+        "fixable": False,
+        "docs": "docs/rules.md#iw990",
+    }
 
     code, out, _ = run(["explain", "IW990"], tmp_path)
     assert code == 0 and "IW990: Test rule registered at run time" in out
@@ -118,8 +133,10 @@ def test_a_registered_rule_shows_in_rules_explain_docs_and_sarif(extra_rule: Rul
 
 def test_config_carries_rule_file_paths_and_lint_builds_the_rules(tmp_path: Path) -> None:
     rules = tmp_path / "acme.yaml"
-    rules.write_text("rules:\n  - {id: ACME001, title: no curl, instruction: RUN, "
-                     "match: curl, fix: use the package}\n")
+    rules.write_text(
+        "rules:\n  - {id: ACME001, title: no curl, instruction: RUN, "
+        "match: curl, fix: use the package}\n"
+    )
     (tmp_path / ".hadolint.yaml").write_text("custom-rules: [acme.yaml]\n")
     cfg = load_config(cwd=tmp_path, env={"HOME": str(tmp_path)})
     assert cfg.custom_rule_files == (str(rules),)
@@ -127,16 +144,19 @@ def test_config_carries_rule_file_paths_and_lint_builds_the_rules(tmp_path: Path
     assert [i.id for i in catalog(cfg, kinds=["custom"])] == ["ACME001"]
     assert catalog(cfg, kinds=["custom"])[0].kind == "custom"
     # the rules are built from the file where they are used: a changed file is read again
-    rules.write_text("rules:\n  - {id: ACME002, title: no wget, instruction: RUN, match: wget, "
-                     "fix: use the package, severity: error}\n")
+    rules.write_text(
+        "rules:\n  - {id: ACME002, title: no wget, instruction: RUN, match: wget, "
+        "fix: use the package, severity: error}\n"
+    )
     os.utime(rules, ns=(1, 1))  # a different mtime, whatever the clock's resolution
     assert [i.id for i in catalog(cfg, kinds=["custom"])] == ["ACME002"]
     assert [i.id for i in catalog(LintConfig(), kinds=["custom"])] == []
 
     code, out, _ = run(["rules", "--format", "json", "--rules", str(rules)], tmp_path)
     assert code == 0
-    assert {"id": "ACME002", "kind": "custom", "severity": "error"}.items() <= \
-        {r["id"]: r for r in json.loads(out)["rules"]}["ACME002"].items()
+    assert {"id": "ACME002", "kind": "custom", "severity": "error"}.items() <= {
+        r["id"]: r for r in json.loads(out)["rules"]
+    }["ACME002"].items()
 
 
 def test_lint_loads_only_the_dockerfile_tables(tmp_path: Path) -> None:
@@ -145,8 +165,11 @@ def test_lint_loads_only_the_dockerfile_tables(tmp_path: Path) -> None:
     for fmt in ("tty", "sarif"):
         code, modules = imported(["lint", "--no-fail", "--format", fmt, str(df)], tmp_path)
         assert code == 0
-        image_tables = {"imagewise.audit.checks", "imagewise.analysis.attribution",
-                        "imagewise.secrets.rules"}
+        image_tables = {
+            "imagewise.audit.checks",
+            "imagewise.analysis.attribution",
+            "imagewise.secrets.rules",
+        }
         assert not image_tables & modules, (fmt, sorted(image_tables & modules))
     assert set(LINT_KINDS) == {"dockerfile", "custom"}
 
@@ -172,7 +195,13 @@ def test_first_use_from_many_threads_sees_the_whole_table() -> None:
     import sys
 
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.run([sys.executable, "-c", CONCURRENT], capture_output=True, text=True,
-                          env=env, timeout=300, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", CONCURRENT],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert int(proc.stdout) == len(catalog())

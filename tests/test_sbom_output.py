@@ -24,11 +24,12 @@ def layouts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("sbom-out")
     write_oci_layout(apps_image(compression=""), root / "apps", "latest")
     write_oci_layout(debian_small_image(), root / "deb", "latest")
-    odd = tar_bytes({
-        "lib/apk/db/installed": b"P:odd\nV:1-r0\nA:x86_64\nL:GPL2+ BSD License-Ref weird\n\n",
-        "usr/lib/python3/site-packages/x-1.dist-info/METADATA":
-            b"Metadata-Version: 2.1\nName: x\nVersion: 1\nLicense: BSD License\n",
-    })
+    odd = tar_bytes(
+        {
+            "lib/apk/db/installed": b"P:odd\nV:1-r0\nA:x86_64\nL:GPL2+ BSD License-Ref weird\n\n",
+            "usr/lib/python3/site-packages/x-1.dist-info/METADATA": b"Metadata-Version: 2.1\nName: x\nVersion: 1\nLicense: BSD License\n",
+        }
+    )
     write_oci_layout(build_image([odd], compression=""), root / "odd", "latest")
     return {k: f"oci:{root / k}:latest" for k in ("apps", "deb", "odd")}
 
@@ -47,7 +48,9 @@ def _ident(cat: Catalog) -> set[tuple[str, str, str, str]]:
 
 
 @pytest.mark.parametrize("which", ["apps", "deb", "odd"])
-def test_cyclonedx_valid_and_round_trips(catalogs: dict[str, Catalog], which: str, tmp_path: Path) -> None:
+def test_cyclonedx_valid_and_round_trips(
+    catalogs: dict[str, Catalog], which: str, tmp_path: Path
+) -> None:
     from cyclonedx.schema import SchemaVersion
     from cyclonedx.validation.json import JsonStrictValidator
 
@@ -67,7 +70,9 @@ def test_cyclonedx_valid_and_round_trips(catalogs: dict[str, Catalog], which: st
 
 
 @pytest.mark.parametrize("which", ["apps", "deb", "odd"])
-def test_spdx_valid_and_round_trips(catalogs: dict[str, Catalog], which: str, tmp_path: Path) -> None:
+def test_spdx_valid_and_round_trips(
+    catalogs: dict[str, Catalog], which: str, tmp_path: Path
+) -> None:
     from spdx_tools.spdx.parser.parse_anything import parse_file
     from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
@@ -113,12 +118,16 @@ def test_table_lists_layer_and_base(catalogs: dict[str, Catalog]) -> None:
     assert "Debian GNU/Linux 12 (bookworm)" in text.splitlines()[-1]
 
 
-def test_reads_syft_sboms(layouts: dict[str, str], catalogs: dict[str, Catalog], tmp_path: Path) -> None:
+def test_reads_syft_sboms(
+    layouts: dict[str, str], catalogs: dict[str, Catalog], tmp_path: Path
+) -> None:
     """SBOMs written by another tool (syft) are accepted as input."""
     target = "oci-dir:" + layouts["deb"].split(":", 1)[1].rsplit(":", 1)[0]
     fmts = ("cyclonedx-json", "spdx-json", "json")
-    subprocess.run(["syft", "scan", target, "-q", *[a for f in fmts for a in ("-o", f"{f}={tmp_path / f}")]],
-                   check=True)
+    subprocess.run(
+        ["syft", "scan", target, "-q", *[a for f in fmts for a in ("-o", f"{f}={tmp_path / f}")]],
+        check=True,
+    )
     for fmt in fmts:
         back = read_sbom(tmp_path / fmt)
         ours = {(p.type, p.name, p.version) for p in catalogs["deb"].packages}
@@ -128,8 +137,13 @@ def test_reads_syft_sboms(layouts: dict[str, str], catalogs: dict[str, Catalog],
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "imagewise", *args], capture_output=True, text=True,
-                          timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "imagewise", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_cli_formats_output_file_and_errors(layouts: dict[str, str], tmp_path: Path) -> None:
@@ -141,14 +155,19 @@ def test_cli_formats_output_file_and_errors(layouts: dict[str, str], tmp_path: P
     cdx = tmp_path / "sbom.cdx.json"
     assert _cli("sbom", layouts["deb"], "-f", "cyclonedx-json", "-o", str(cdx)).returncode == 0
     r = _cli("sbom", str(cdx), "--format", "json")  # an SBOM file as input
-    assert r.returncode == 0 and {p["name"] for p in json.loads(r.stdout)["packages"]} == \
-        {p["name"] for p in doc["packages"]}
+    assert r.returncode == 0 and {p["name"] for p in json.loads(r.stdout)["packages"]} == {
+        p["name"] for p in doc["packages"]
+    }
     r = _cli("sbom", layouts["deb"])
     assert r.returncode == 0 and "libc6" in r.stdout
     bad = tmp_path / "bad.json"
     bad.write_text('{"bomFormat": "CycloneDX", ')
     r = _cli("sbom", str(bad))
-    assert r.returncode == 2 and r.stderr.startswith("imagewise: error:") and "Traceback" not in r.stderr
+    assert (
+        r.returncode == 2
+        and r.stderr.startswith("imagewise: error:")
+        and "Traceback" not in r.stderr
+    )
     r = _cli("sbom", "oci:" + str(tmp_path / "missing") + ":x")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     r = _cli("sbom", layouts["deb"], "--format", "xml")
@@ -207,22 +226,29 @@ def _validate_cyclonedx_and_spdx(cat: Catalog, tmp_path: Path) -> None:
     assert validate_full_spdx_document(parse_file(str(f))) == []
 
 
-def test_debian_licenses_mixing_an_expression_and_names_make_valid_cyclonedx(tmp_path: Path) -> None:
+def test_debian_licenses_mixing_an_expression_and_names_make_valid_cyclonedx(
+    tmp_path: Path,
+) -> None:
     from imagewise.sbom.cyclonedx import _licenses
 
-    layer = tar_bytes({
-        "var/lib/dpkg/status": b"Package: e2fsprogs\nStatus: install ok installed\n"
-                               b"Architecture: amd64\nVersion: 1.47.0-2\n\n",
-        "usr/share/doc/e2fsprogs/copyright": E2FSPROGS_COPYRIGHT,
-    })
+    layer = tar_bytes(
+        {
+            "var/lib/dpkg/status": b"Package: e2fsprogs\nStatus: install ok installed\n"
+            b"Architecture: amd64\nVersion: 1.47.0-2\n\n",
+            "usr/share/doc/e2fsprogs/copyright": E2FSPROGS_COPYRIGHT,
+        }
+    )
     write_oci_layout(build_image([layer], compression=""), tmp_path / "e2fs", "latest")
     with open_source(f"oci:{tmp_path / 'e2fs'}:latest") as src:
         cat = catalog(src.image())
     pkg = next(p for p in cat.packages if p.name == "e2fsprogs")
     assert "GPL" in pkg.licenses and len(pkg.licenses) == 5
     _validate_cyclonedx_and_spdx(cat, tmp_path)
-    comp = next(c for c in json.loads(render(cat, "cyclonedx-json"))["components"]
-                if c["name"] == "e2fsprogs")
+    comp = next(
+        c
+        for c in json.loads(render(cat, "cyclonedx-json"))["components"]
+        if c["name"] == "e2fsprogs"
+    )
     named = [x["license"].get("name") or x["license"].get("id") for x in comp["licenses"]]
     assert sorted(named) == sorted(pkg.licenses)  # not valid SPDX together: each listed
 
@@ -232,16 +258,24 @@ def test_debian_licenses_mixing_an_expression_and_names_make_valid_cyclonedx(tmp
     assert len(both) == 1 and str(both[0].value) == "(MIT) AND (Apache-2.0 OR MIT)"
 
 
-PLAIN_TARS = {"test-gzip-image.tar", "test-estargz-image.tar", "test-uncompressed-image.tar",
-              "test-zstd-image.tar"}  # the corpus's negative cases: tars that are not images
+PLAIN_TARS = {
+    "test-gzip-image.tar",
+    "test-estargz-image.tar",
+    "test-uncompressed-image.tar",
+    "test-zstd-image.tar",
+}  # the corpus's negative cases: tars that are not images
 
 
 def _corpus_images() -> list[str]:
     from conftest import CORPORA
 
     dive = sorted(f"dive/{p.name}" for p in (CORPORA / "dive").glob("*.tar"))
-    busybox = sorted(str(p.relative_to(CORPORA)) for p in (CORPORA / "rootfs" / "busybox").glob("*/*-oci.tar"))
-    alpine = sorted(str(p.relative_to(CORPORA)) for p in (CORPORA / "rootfs" / "alpine").glob("*.tar.gz"))
+    busybox = sorted(
+        str(p.relative_to(CORPORA)) for p in (CORPORA / "rootfs" / "busybox").glob("*/*-oci.tar")
+    )
+    alpine = sorted(
+        str(p.relative_to(CORPORA)) for p in (CORPORA / "rootfs" / "alpine").glob("*.tar.gz")
+    )
     return dive + busybox + alpine
 
 
@@ -263,7 +297,9 @@ def test_every_corpus_image_gives_schema_valid_sboms(name: str, tmp_path: Path) 
     if name.endswith("-oci.tar"):
         ref = f"oci-archive:{path}"
     elif name.endswith(".tar.gz"):  # a root filesystem: the layer of a one-layer image
-        write_oci_layout(build_image([path.read_bytes()], compression=""), tmp_path / "img", "latest")
+        write_oci_layout(
+            build_image([path.read_bytes()], compression=""), tmp_path / "img", "latest"
+        )
         ref = f"oci:{tmp_path / 'img'}:latest"
     with open_source(ref) as src:
         cat = catalog(src.image())

@@ -24,8 +24,9 @@ def image_ref(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("db") / "osv.sqlite"
-    r = CliRunner().invoke(cli, ["db", "import", "--db", str(path),
-                                 str(corpus("osv", "pypa-advisory-database"))])
+    r = CliRunner().invoke(
+        cli, ["db", "import", "--db", str(path), str(corpus("osv", "pypa-advisory-database"))]
+    )
     assert r.exit_code == 0, r.output
     assert "2661 added, 0 updated, 0 unchanged, 0 skipped" in r.output
     return path
@@ -37,8 +38,13 @@ def _run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
 
 
 def test_db_reimport_and_status(db_path: Path) -> None:
-    code, out, _ = _run("db", "import", "--db", str(db_path),
-                        str(corpus("osv", "pypa-advisory-database", "vulns", "jinja2")))
+    code, out, _ = _run(
+        "db",
+        "import",
+        "--db",
+        str(db_path),
+        str(corpus("osv", "pypa-advisory-database", "vulns", "jinja2")),
+    )
     assert code == 0 and "0 added, 0 updated, 5 unchanged" in out
     code, out, _ = _run("db", "status", "--db", str(db_path), "--format", "json")
     doc = json.loads(out)
@@ -55,16 +61,34 @@ def test_scan_json_vulnerabilities_and_secrets(image_ref: str, db_path: Path) ->
     doc = json.loads(out)
     assert doc["schema"] == "imagewise/scan/v1" and doc["packages"] >= 15 + 4
     rows = doc["vulnerabilities"]
-    for key in ("id", "aliases", "package", "version", "type", "fixed_versions", "severity", "layer"):
+    for key in (
+        "id",
+        "aliases",
+        "package",
+        "version",
+        "type",
+        "fixed_versions",
+        "severity",
+        "layer",
+    ):
         assert all(key in r for r in rows)
     by_pkg: dict[str, set[str]] = {}
     for r in rows:
         by_pkg.setdefault(r["package"].lower(), set()).update(r["records"])
     assert by_pkg == {
-        "jinja2": {"PYSEC-2019-217", "PYSEC-2021-66"}, "pyyaml": {"PYSEC-2021-142"},
+        "jinja2": {"PYSEC-2019-217", "PYSEC-2021-66"},
+        "pyyaml": {"PYSEC-2021-142"},
         "requests": {"PYSEC-2018-28", "PYSEC-2023-74"},
-        "urllib3": {"PYSEC-2019-132", "PYSEC-2019-133", "PYSEC-2020-148", "PYSEC-2021-108",
-                    "PYSEC-2023-192", "PYSEC-2023-207", "PYSEC-2023-212"}}
+        "urllib3": {
+            "PYSEC-2019-132",
+            "PYSEC-2019-133",
+            "PYSEC-2020-148",
+            "PYSEC-2021-108",
+            "PYSEC-2023-192",
+            "PYSEC-2023-207",
+            "PYSEC-2023-212",
+        },
+    }
     # one CVE per row; layer is the app layer (index 1), not the Alpine base
     assert len({(r["package"], r["id"]) for r in rows}) == len(rows) == 12
     assert all(r["id"].startswith("CVE-") for r in rows)
@@ -73,7 +97,11 @@ def test_scan_json_vulnerabilities_and_secrets(image_ref: str, db_path: Path) ->
     assert rows[0]["severity"] == "high"  # sorted worst first
     [secret] = doc["secrets"]
     assert (secret["rule"], secret["path"], secret["line"], secret["layer_index"]) == (
-        "secret/gitlab-token", "app/.env", 1, 1)
+        "secret/gitlab-token",
+        "app/.env",
+        1,
+        1,
+    )
     assert "Vb7qX2mNw9Lk4Rt8Yp3Z" not in out and secret["masked"].startswith("glpa")
     assert "days old" in err  # the corpus snapshot is older than the 7-day default
 
@@ -119,17 +147,40 @@ def test_table_output(image_ref: str, db_path: Path) -> None:
 
 def test_ignore_file_and_vex(image_ref: str, db_path: Path, tmp_path: Path) -> None:
     ign = tmp_path / ".imagewise-ignore.yaml"
-    ign.write_text("ignore:\n"
-                   "  - {id: PYSEC-2023-192, package: urllib3, reason: accepted, expires: 2999-01-01}\n"
-                   "  - {id: CVE-2019-10906, reason: old, expires: 2000-01-01}\n"
-                   "  - {id: secret/gitlab-token, path: app/*, reason: revoked}\n")
+    ign.write_text(
+        "ignore:\n"
+        "  - {id: PYSEC-2023-192, package: urllib3, reason: accepted, expires: 2999-01-01}\n"
+        "  - {id: CVE-2019-10906, reason: old, expires: 2000-01-01}\n"
+        "  - {id: secret/gitlab-token, path: app/*, reason: revoked}\n"
+    )
     vex = tmp_path / "vex.json"
-    vex.write_text(json.dumps({"@context": "https://openvex.dev/ns/v0.2.0", "statements": [
-        {"vulnerability": {"name": "CVE-2020-14343"},
-         "products": [{"@id": "pkg:pypi/pyyaml"}], "status": "not_affected",
-         "justification": "vulnerable_code_not_in_execute_path"}]}))
-    code, out, err = _run("scan", image_ref, "--db", str(db_path), "--format", "json",
-                          "--ignore-file", str(ign), "--vex", str(vex))
+    vex.write_text(
+        json.dumps(
+            {
+                "@context": "https://openvex.dev/ns/v0.2.0",
+                "statements": [
+                    {
+                        "vulnerability": {"name": "CVE-2020-14343"},
+                        "products": [{"@id": "pkg:pypi/pyyaml"}],
+                        "status": "not_affected",
+                        "justification": "vulnerable_code_not_in_execute_path",
+                    }
+                ],
+            }
+        )
+    )
+    code, out, err = _run(
+        "scan",
+        image_ref,
+        "--db",
+        str(db_path),
+        "--format",
+        "json",
+        "--ignore-file",
+        str(ign),
+        "--vex",
+        str(vex),
+    )
     doc = json.loads(out)
     ids = {r["id"] for r in doc["vulnerabilities"]}
     assert "CVE-2023-43804" not in ids and "CVE-2020-14343" not in ids
@@ -156,7 +207,9 @@ def test_sbom_file_as_input(image_ref: str, db_path: Path, tmp_path: Path, fmt: 
 def test_bad_input_is_one_line(tmp_path: Path, db_path: Path) -> None:
     code, _, err = _run("scan", str(tmp_path / "nope.tar"), "--db", str(db_path))
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
-    code, _, err = _run("db", "import", "--db", str(tmp_path / "x.sqlite"), str(tmp_path / "missing"))
+    code, _, err = _run(
+        "db", "import", "--db", str(tmp_path / "x.sqlite"), str(tmp_path / "missing")
+    )
     assert code == 2 and "no such file" in err
     code, _, err = _run("db", "status", "--db", str(tmp_path / "x2.sqlite"))
     assert code == 2 and "no vulnerability database" in err
@@ -164,15 +217,31 @@ def test_bad_input_is_one_line(tmp_path: Path, db_path: Path) -> None:
 
 def test_alpine_os_packages_against_alpine_records(image_ref: str, tmp_path: Path) -> None:
     """The real apk cataloger on Alpine 3.19.4, matched by origin in Alpine:v3.19."""
+
     def rec(id_: str, eco: str, name: str, fixed: str, **extra: object) -> dict:
-        return {"id": id_, "modified": "2024-09-01T00:00:00Z", "affected": [
-            {"package": {"ecosystem": eco, "name": name},
-             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}],
-            **extra}
+        return {
+            "id": id_,
+            "modified": "2024-09-01T00:00:00Z",
+            "affected": [
+                {
+                    "package": {"ecosystem": eco, "name": name},
+                    "ranges": [
+                        {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}
+                    ],
+                }
+            ],
+            **extra,
+        }
 
     records = [
-        rec("ALPINE-CVE-2099-0001", "Alpine:v3.19", "busybox", "1.36.1-r20",
-            aliases=["CVE-2099-0001"], database_specific={"severity": "critical"}),
+        rec(
+            "ALPINE-CVE-2099-0001",
+            "Alpine:v3.19",
+            "busybox",
+            "1.36.1-r20",
+            aliases=["CVE-2099-0001"],
+            database_specific={"severity": "critical"},
+        ),
         rec("ALPINE-CVE-2099-0002", "Alpine:v3.19", "openssl", "3.1.7-r0"),  # already fixed
         rec("ALPINE-CVE-2099-0003", "Alpine:v3.20", "musl", "1.2.5-r1"),  # another release
         rec("ALPINE-CVE-2099-0004", "Alpine:v3.19", "musl", "1.2.4_git20230717-r5"),
@@ -183,15 +252,18 @@ def test_alpine_os_packages_against_alpine_records(image_ref: str, tmp_path: Pat
         (src / f"{r['id']}.json").write_text(json.dumps(r))
     db = tmp_path / "alpine.sqlite"
     assert _run("db", "import", "--db", str(db), str(src))[0] == 0
-    code, out, _ = _run("scan", image_ref, "--db", str(db), "--format", "json", "--fail-on",
-                        "critical")
+    code, out, _ = _run(
+        "scan", image_ref, "--db", str(db), "--format", "json", "--fail-on", "critical"
+    )
     assert code == 1  # the critical busybox record fails the gate
     rows = {(r["package"], r["version"], r["id"]) for r in json.loads(out)["vulnerabilities"]}
     assert rows == {
-        ("busybox", "1.36.1-r19", "CVE-2099-0001"), ("busybox-binsh", "1.36.1-r19", "CVE-2099-0001"),
+        ("busybox", "1.36.1-r19", "CVE-2099-0001"),
+        ("busybox-binsh", "1.36.1-r19", "CVE-2099-0001"),
         ("ssl_client", "1.36.1-r19", "CVE-2099-0001"),
         ("musl", "1.2.4_git20230717-r4", "ALPINE-CVE-2099-0004"),
-        ("musl-utils", "1.2.4_git20230717-r4", "ALPINE-CVE-2099-0004")}
+        ("musl-utils", "1.2.4_git20230717-r4", "ALPINE-CVE-2099-0004"),
+    }
     for r in json.loads(out)["vulnerabilities"]:
         assert r["from_base"] is True and r["type"] == "apk"
 
@@ -236,26 +308,57 @@ def test_debian_source_packages_against_debian_records(tmp_path: Path) -> None:
     """The real dpkg cataloger on a Debian 12 status file, matched on Source: in Debian:12."""
     from fixtures_images import CREATED, build_image
 
-    base = tar_bytes({
-        "etc": TarFile(kind="dir"),
-        "etc/os-release": b'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n',
-        "etc/debian_version": b"12.7\n", "var": TarFile(kind="dir"), "var/lib": TarFile(kind="dir"),
-        "var/lib/dpkg": TarFile(kind="dir"), "var/lib/dpkg/status": DPKG_STATUS.encode()})
+    base = tar_bytes(
+        {
+            "etc": TarFile(kind="dir"),
+            "etc/os-release": b'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12"\n',
+            "etc/debian_version": b"12.7\n",
+            "var": TarFile(kind="dir"),
+            "var/lib": TarFile(kind="dir"),
+            "var/lib/dpkg": TarFile(kind="dir"),
+            "var/lib/dpkg/status": DPKG_STATUS.encode(),
+        }
+    )
     img = build_image([base], history=[{"created": CREATED, "created_by": "ADD rootfs.tar /"}])
     ref = write_oci_layout(img, tmp_path / "layout", "deb")
     src = tmp_path / "osv"
     src.mkdir()
     events = [{"introduced": "0"}, {"fixed": "3.0.11-1~deb12u2"}]
     for id_, eco in (("DSA-5532-1", "Debian:12"), ("DSA-5532-0", "Debian:11")):
-        (src / f"{id_}.json").write_text(json.dumps({
-            "id": id_, "modified": "2024-01-01T00:00:00Z", "aliases": ["CVE-2023-5678"],
-            "affected": [{"package": {"ecosystem": eco, "name": "openssl"},
-                          "ranges": [{"type": "ECOSYSTEM", "events": events}]}]}))
-    (src / "DSA-1.json").write_text(json.dumps({
-        "id": "DSA-1", "modified": "2024-01-01T00:00:00Z", "affected": [
-            {"package": {"ecosystem": "Debian:12", "name": "glibc"},
-             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"},
-                                                        {"fixed": "2.36-9+deb12u4"}]}]}]}))
+        (src / f"{id_}.json").write_text(
+            json.dumps(
+                {
+                    "id": id_,
+                    "modified": "2024-01-01T00:00:00Z",
+                    "aliases": ["CVE-2023-5678"],
+                    "affected": [
+                        {
+                            "package": {"ecosystem": eco, "name": "openssl"},
+                            "ranges": [{"type": "ECOSYSTEM", "events": events}],
+                        }
+                    ],
+                }
+            )
+        )
+    (src / "DSA-1.json").write_text(
+        json.dumps(
+            {
+                "id": "DSA-1",
+                "modified": "2024-01-01T00:00:00Z",
+                "affected": [
+                    {
+                        "package": {"ecosystem": "Debian:12", "name": "glibc"},
+                        "ranges": [
+                            {
+                                "type": "ECOSYSTEM",
+                                "events": [{"introduced": "0"}, {"fixed": "2.36-9+deb12u4"}],
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+    )
     db = tmp_path / "deb.sqlite"
     assert _run("db", "import", "--db", str(db), str(src))[0] == 0
     code, out, err = _run("scan", ref, "--db", str(db), "--format", "json")
@@ -263,11 +366,13 @@ def test_debian_source_packages_against_debian_records(tmp_path: Path) -> None:
     doc = json.loads(out)
     assert doc["distro"] == "debian:12" and doc["packages"] == 3
     assert [(r["package"], r["id"], r["fixed_versions"]) for r in doc["vulnerabilities"]] == [
-        ("libssl3", "CVE-2023-5678", ["3.0.11-1~deb12u2"])]
+        ("libssl3", "CVE-2023-5678", ["3.0.11-1~deb12u2"])
+    ]
 
 
-def test_ignore_files_found_in_the_working_directory(image_ref: str, db_path: Path, tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ignore_files_found_in_the_working_directory(
+    image_ref: str, db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".trivyignore").write_text("CVE-2023-43804\nsecret/gitlab-token\n")
     (tmp_path / ".grype.yaml").write_text("ignore:\n  - vulnerability: CVE-2020-14343\n")
@@ -277,4 +382,6 @@ def test_ignore_files_found_in_the_working_directory(image_ref: str, db_path: Pa
     assert code == 0 and len(ids) == 10 and not ids & {"CVE-2023-43804", "CVE-2020-14343"}
     assert doc["secrets"] == []
     assert {s["by"].split(":")[0] for s in doc["suppressed"]} == {
-        str(tmp_path / ".trivyignore"), str(tmp_path / ".grype.yaml")}
+        str(tmp_path / ".trivyignore"),
+        str(tmp_path / ".grype.yaml"),
+    }

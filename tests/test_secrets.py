@@ -25,10 +25,12 @@ from imagewise.secrets.visitor import SecretsVisitor, findings_json, scan_config
 from imagewise.sources import open_source
 
 
-@pytest.mark.parametrize(("rule", "path", "content", "secret", "line"), CASES,
-                         ids=[f"{c[0]}:{c[1]}" for c in CASES])
-def test_each_rule_finds_and_masks(rule: str, path: str, content: str, secret: str | None,
-                                   line: int) -> None:
+@pytest.mark.parametrize(
+    ("rule", "path", "content", "secret", "line"), CASES, ids=[f"{c[0]}:{c[1]}" for c in CASES]
+)
+def test_each_rule_finds_and_masks(
+    rule: str, path: str, content: str, secret: str | None, line: int
+) -> None:
     hits = scan_bytes(content.encode(), path)
     assert (rule, line) in [(h.rule.id, h.line) for h in hits]
     for h in hits:
@@ -37,16 +39,26 @@ def test_each_rule_finds_and_masks(rule: str, path: str, content: str, secret: s
             assert secret not in h.masked and secret[4:20] not in h.masked
 
 
-@pytest.mark.parametrize("content", [
-    "password = changeme\n", "password: ${DB_PASSWORD}\n", "password = $(cat /run/secrets/db)\n",
-    "password_file = /run/secrets/db_password\n", "password = {{ vault_db_password }}\n",
-    "api_key: <your-api-key>\n", "secret = xxxxxxxxxxxx\n", "password: required\n",
-    "postgres://postgres:postgres@localhost/db\n", "http://user:${PASS}@proxy:3128\n",
-    "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n", "password = os.environ['DB_PASSWORD']\n",
-    "-----BEGIN RSA PRIVATE KEY-----\n...\n-----END RSA PRIVATE KEY-----\n",
-    "token = " + "ghp" + "_" + "x" * 36 + "\n",
-    "request.seedPhraseSecret: '{__relative_name__}'\n",
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "password = changeme\n",
+        "password: ${DB_PASSWORD}\n",
+        "password = $(cat /run/secrets/db)\n",
+        "password_file = /run/secrets/db_password\n",
+        "password = {{ vault_db_password }}\n",
+        "api_key: <your-api-key>\n",
+        "secret = xxxxxxxxxxxx\n",
+        "password: required\n",
+        "postgres://postgres:postgres@localhost/db\n",
+        "http://user:${PASS}@proxy:3128\n",
+        "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n",
+        "password = os.environ['DB_PASSWORD']\n",
+        "-----BEGIN RSA PRIVATE KEY-----\n...\n-----END RSA PRIVATE KEY-----\n",
+        "token = " + "ghp" + "_" + "x" * 36 + "\n",
+        "request.seedPhraseSecret: '{__relative_name__}'\n",
+    ],
+)
 def test_placeholders_and_references_are_not_secrets(content: str) -> None:
     assert scan_bytes(content.encode(), "etc/app/app.conf") == []
 
@@ -84,46 +96,81 @@ def _image(tmp: Path, layers: list[dict], config: dict, history: list[dict]) -> 
 def test_layers_and_config_including_deleted_files(tmp_path: Path) -> None:
     layers = [
         {"etc": TarFile(kind="dir"), "etc/os-release": b"ID=demo\n"},
-        {"root": TarFile(kind="dir"), "root/.ssh": TarFile(kind="dir"),
-         "root/.ssh/id_rsa": pem("RSA ").encode(), "app": TarFile(kind="dir"),
-         "app/.env": f"GITHUB_TOKEN={GH}\n".encode()},
+        {
+            "root": TarFile(kind="dir"),
+            "root/.ssh": TarFile(kind="dir"),
+            "root/.ssh/id_rsa": pem("RSA ").encode(),
+            "app": TarFile(kind="dir"),
+            "app/.env": f"GITHUB_TOKEN={GH}\n".encode(),
+        },
         {"root/.ssh/.wh.id_rsa": b"", "app/readme.conf": b"nothing here\n"},
     ]
-    history = [{"created": CREATED, "created_by": "ADD rootfs.tar /"},
-               {"created": CREATED, "created_by": "/bin/sh -c #(nop)  ENV GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D",
-                "empty_layer": True},
-               {"created": CREATED, "created_by": f"|1 DB_PASSWORD={DB_PASS} /bin/sh -c setup.sh"},
-               {"created": CREATED, "created_by": "/bin/sh -c rm /root/.ssh/id_rsa"}]
-    config = {"Env": ["PATH=/usr/bin", f"AWS_ACCESS_KEY_ID={AWS_ID}", f"API_TOKEN={STRIPE}",
-                      "GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D", "PASSWORD_FILE=/run/pw"],
-              "Labels": {"ci.webhook": "https://hooks.slack.com/services/T0123ABCD/B0123ABCD/"
-                                       + rand(24)}}
+    history = [
+        {"created": CREATED, "created_by": "ADD rootfs.tar /"},
+        {
+            "created": CREATED,
+            "created_by": "/bin/sh -c #(nop)  ENV GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D",
+            "empty_layer": True,
+        },
+        {"created": CREATED, "created_by": f"|1 DB_PASSWORD={DB_PASS} /bin/sh -c setup.sh"},
+        {"created": CREATED, "created_by": "/bin/sh -c rm /root/.ssh/id_rsa"},
+    ]
+    config = {
+        "Env": [
+            "PATH=/usr/bin",
+            f"AWS_ACCESS_KEY_ID={AWS_ID}",
+            f"API_TOKEN={STRIPE}",
+            "GPG_KEY=A035C8C19219BA821ECEA86B64E628F8D684696D",
+            "PASSWORD_FILE=/run/pw",
+        ],
+        "Labels": {
+            "ci.webhook": "https://hooks.slack.com/services/T0123ABCD/B0123ABCD/" + rand(24)
+        },
+    }
     image = _image(tmp_path, layers, config, history)
     v = SecretsVisitor()
     run_pass(image, [v])  # type: ignore[arg-type]
-    files = sorted((f.rule, f.location.layer_index, f.location.path, f.location.line,
-                    bool(f.extra.get("removed_later"))) for f in v.findings)
-    assert files == [("secret/github-token", 1, "app/.env", 1, False),
-                     ("secret/private-key", 1, "root/.ssh/id_rsa", 1, True)]
+    files = sorted(
+        (
+            f.rule,
+            f.location.layer_index,
+            f.location.path,
+            f.location.line,
+            bool(f.extra.get("removed_later")),
+        )
+        for f in v.findings
+    )
+    assert files == [
+        ("secret/github-token", 1, "app/.env", 1, False),
+        ("secret/private-key", 1, "root/.ssh/id_rsa", 1, True),
+    ]
     assert all(f.location.layer == str(image.layers[1].diff_id) for f in v.findings)  # type: ignore[attr-defined]
 
     cfg = scan_config(image.config, image)  # type: ignore[attr-defined]
     got = sorted((f.rule, f.location.path) for f in cfg)
     # one finding per secret: the token rule wins over the generic assignment rule
-    assert got == [("secret/aws-access-key-id", "config.Env[1]"),
-                   ("secret/password-assignment", "history[2].created_by"),
-                   ("secret/slack-webhook", "config.Labels[ci.webhook]"),
-                   ("secret/stripe-key", "config.Env[2]")]
+    assert got == [
+        ("secret/aws-access-key-id", "config.Env[1]"),
+        ("secret/password-assignment", "history[2].created_by"),
+        ("secret/slack-webhook", "config.Labels[ci.webhook]"),
+        ("secret/stripe-key", "config.Env[2]"),
+    ]
     hist = next(f for f in cfg if f.location.path.startswith("history"))
     assert hist.location.layer_index == 1
-    text = json.dumps(findings_json(cfg + v.findings)) + "".join(f.message for f in cfg + v.findings)
+    text = json.dumps(findings_json(cfg + v.findings)) + "".join(
+        f.message for f in cfg + v.findings
+    )
     for secret in (GH, AWS_ID, STRIPE, DB_PASS):
         assert secret not in text
 
 
 def test_layer_cache_round_trip(tmp_path: Path) -> None:
-    image = _image(tmp_path, [{"app": TarFile(kind="dir"), "app/.env": f"T={GL}\n".encode()}],
-                   {"Env": []}, [{"created": CREATED, "created_by": "ADD . /app"}])
+    image = _image(
+        tmp_path,
+        [{"app": TarFile(kind="dir"), "app/.env": f"T={GL}\n".encode()}],
+        {"Env": []},
+        [{"created": CREATED, "created_by": "ADD . /app"}],
+    )
     v = SecretsVisitor()
     run_pass(image, [v])  # type: ignore[arg-type]
     layer = image.layers[0]  # type: ignore[attr-defined]
@@ -136,15 +183,20 @@ def test_layer_cache_round_trip(tmp_path: Path) -> None:
     v3.restore_layer(0, layer, stored)
     v3.end_layer(0, layer)
     assert [(f.rule, f.location, f.extra["masked"]) for f in v3.findings] == [
-        (f.rule, f.location, f.extra["masked"]) for f in v.findings]
+        (f.rule, f.location, f.extra["masked"]) for f in v.findings
+    ]
 
 
 def test_no_findings_in_the_corpus_dockerfiles() -> None:
     root = corpus("dockerfiles")
     files = [p for p in root.rglob("*") if p.is_file() and "Dockerfile" in p.name]
     assert len(files) >= 145
-    noisy = {str(p.relative_to(root)): [(h.rule.id, h.line) for h in scan_bytes(p.read_bytes(), "Dockerfile")]
-             for p in files}
+    noisy = {
+        str(p.relative_to(root)): [
+            (h.rule.id, h.line) for h in scan_bytes(p.read_bytes(), "Dockerfile")
+        ]
+        for p in files
+    }
     assert {k: v for k, v in noisy.items() if v} == {}
 
 
@@ -175,14 +227,19 @@ def test_no_findings_in_the_hosts_debian_base_files(tmp_path: Path) -> None:
         for root in ("/etc", "/usr/share/perl5", "/usr/share/base-files", "/var/lib/dpkg/status"):
             if not os.path.exists(root):
                 continue
-            for dirpath, _dirs, names in os.walk(root) if os.path.isdir(root) else [("", [], [root])]:
+            for dirpath, _dirs, names in (
+                os.walk(root) if os.path.isdir(root) else [("", [], [root])]
+            ):
                 for n in names:
                     p = os.path.join(dirpath, n)
                     if os.path.islink(p) or not os.path.isfile(p) or not os.access(p, os.R_OK):
                         continue
                     tf.add(p, arcname=p.lstrip("/"), recursive=False)
-    img = build_image([buf.getvalue()], compression="",
-                      history=[{"created": CREATED, "created_by": "ADD rootfs.tar /"}])
+    img = build_image(
+        [buf.getvalue()],
+        compression="",
+        history=[{"created": CREATED, "created_by": "ADD rootfs.tar /"}],
+    )
     image = open_source(write_oci_layout(img, tmp_path / "debian", "t")).image()
     v = SecretsVisitor()
     run_pass(image, [v])

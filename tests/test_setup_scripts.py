@@ -19,22 +19,37 @@ pytestmark = pytest.mark.slow
 
 def _marked_python() -> Path:
     """Debian's own python3, which carries the EXTERNALLY-MANAGED marker."""
-    probe = subprocess.run([str(SYSTEM_PYTHON), "-c",
-                            "import sysconfig; print(sysconfig.get_path('stdlib'))"],
-                           capture_output=True, text=True, check=False) \
-        if SYSTEM_PYTHON.exists() else None
-    marker = Path(probe.stdout.strip()) / "EXTERNALLY-MANAGED" if probe and probe.returncode == 0 \
+    probe = (
+        subprocess.run(
+            [str(SYSTEM_PYTHON), "-c", "import sysconfig; print(sysconfig.get_path('stdlib'))"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if SYSTEM_PYTHON.exists()
         else None
+    )
+    marker = (
+        Path(probe.stdout.strip()) / "EXTERNALLY-MANAGED"
+        if probe and probe.returncode == 0
+        else None
+    )
     if marker is None or not marker.exists():
-        pytest.fail(f"{SYSTEM_PYTHON} is not a PEP 668-marked Python here "
-                    "(Debian's python3 is; scripts/install-deps expects a Debian machine)")
+        pytest.fail(
+            f"{SYSTEM_PYTHON} is not a PEP 668-marked Python here "
+            "(Debian's python3 is; scripts/install-deps expects a Debian machine)"
+        )
     return SYSTEM_PYTHON
 
 
 def _clean_copy(dest: Path) -> Path:
     """The tracked and new files of the working tree, as a fresh clone would have them."""
-    names = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                           cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
+    names = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
     for raw in filter(None, names):
         name = raw.decode()
         src = ROOT / name
@@ -49,39 +64,88 @@ def _clean_copy(dest: Path) -> Path:
 def _env(python: Path) -> dict[str, str]:
     """What a new user's shell has: the system Python first on PATH, no virtualenv, nothing of
     this test run's interpreter."""
-    keep = {k: v for k, v in os.environ.items()
-            if k in ("HOME", "LANG", "LC_ALL", "TERM", "CI", "PIP_INDEX_URL", "PIP_CACHE_DIR",
-                     "http_proxy", "https_proxy", "no_proxy", "TMPDIR")}
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        in (
+            "HOME",
+            "LANG",
+            "LC_ALL",
+            "TERM",
+            "CI",
+            "PIP_INDEX_URL",
+            "PIP_CACHE_DIR",
+            "http_proxy",
+            "https_proxy",
+            "no_proxy",
+            "TMPDIR",
+        )
+    }
     return {**keep, "PATH": f"{python.parent}:/usr/sbin:/usr/bin:/sbin:/bin"}
 
 
 def test_demo_and_test_commands_under_an_externally_managed_python(tmp_path: Path) -> None:
     python = _marked_python()
-    stdlib_before = sorted(os.listdir(subprocess.run(
-        [str(python), "-c", "import site; print(site.getsitepackages()[0])"],
-        capture_output=True, text=True, check=True).stdout.strip()) or [])
+    stdlib_before = sorted(
+        os.listdir(
+            subprocess.run(
+                [str(python), "-c", "import site; print(site.getsitepackages()[0])"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+        )
+        or []
+    )
     tree = _clean_copy(tmp_path / "imagewise")
     env = _env(python)
 
-    demo = subprocess.run(["scripts/demo"], cwd=tree, env=env, capture_output=True, text=True,
-                          timeout=900, check=False)
+    demo = subprocess.run(
+        ["scripts/demo"],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert demo.returncode == 1, demo.stderr[-3000:]  # the sample image is deliberately bad
     assert "verdict: FAIL" in demo.stdout
     assert ".venv/bin/imagewise" in demo.stderr  # says how to run it afterwards
     assert (tree / ".venv" / "bin" / "imagewise").exists()
 
     # the test command sets up the test extras in the same .venv and runs pytest from it
-    test = subprocess.run(["scripts/test", "tests/test_reference.py", "-q", "-p", "no:cacheprovider"],
-                          cwd=tree, env={**env, "IMAGEWISE_TEST_WORKERS": "0"},
-                          capture_output=True, text=True, timeout=900, check=False)
+    test = subprocess.run(
+        ["scripts/test", "tests/test_reference.py", "-q", "-p", "no:cacheprovider"],
+        cwd=tree,
+        env={**env, "IMAGEWISE_TEST_WORKERS": "0"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert test.returncode == 0, (test.stdout[-3000:], test.stderr[-3000:])
     assert " passed" in test.stdout
 
     # the system Python is as it was: imagewise is not importable there, nothing was added
-    r = subprocess.run([str(python), "-c", "import imagewise"], env=env, capture_output=True,
-                       text=True, check=False)
+    r = subprocess.run(
+        [str(python), "-c", "import imagewise"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert r.returncode != 0
-    stdlib_after = sorted(os.listdir(subprocess.run(
-        [str(python), "-c", "import site; print(site.getsitepackages()[0])"],
-        capture_output=True, text=True, check=True).stdout.strip()) or [])
+    stdlib_after = sorted(
+        os.listdir(
+            subprocess.run(
+                [str(python), "-c", "import site; print(site.getsitepackages()[0])"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+        )
+        or []
+    )
     assert stdlib_after == stdlib_before

@@ -34,8 +34,12 @@ from imagewise.oci import media
 from imagewise.oci.model import Platform
 from imagewise.sources import detect_local, open_source
 
-PLAIN_TARS = ["test-estargz-image.tar", "test-gzip-image.tar", "test-uncompressed-image.tar",
-              "test-zstd-image.tar"]
+PLAIN_TARS = [
+    "test-estargz-image.tar",
+    "test-gzip-image.tar",
+    "test-uncompressed-image.tar",
+    "test-zstd-image.tar",
+]
 
 
 def read_all_layers(src: Any, platform: Platform | None = None) -> list[str]:
@@ -75,9 +79,13 @@ def test_dive_kaniko_archive_gzip_layers() -> None:
         assert len(img.layers) == 14
         assert all(x.media_type == media.DOCKER_LAYER_GZIP for x in img.layers)
         # kaniko names its layers by compressed digest; ours, computed by hashing, agree
-        assert str(img.layers[0].digest).endswith("5c4213be9af904dd74649d250f22023f532b2f9179ffcb15260b5eaa10d7a3b4")
+        assert str(img.layers[0].digest).endswith(
+            "5c4213be9af904dd74649d250f22023f532b2f9179ffcb15260b5eaa10d7a3b4"
+        )
         assert read_all_layers(src) == [str(x.digest) for x in img.layers]
-        assert str(img.manifest.config.digest).endswith("ae16a51058a758c7963b2f9b23d1acfa201ce9cbefc8cb93845f8cd934fb144d")
+        assert str(img.manifest.config.digest).endswith(
+            "ae16a51058a758c7963b2f9b23d1acfa201ce9cbefc8cb93845f8cd934fb144d"
+        )
 
 
 def test_dive_kaniko_archive_walks_its_self_hashed_layers() -> None:
@@ -104,8 +112,15 @@ def test_dive_kaniko_archive_walks_its_self_hashed_layers() -> None:
         assert stream.check() == img.layers[0].digest  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("name", ["test-oci-gzip-image.tar", "test-oci-zstd-image.tar",
-                                  "test-oci-uncompressed-image.tar", "test-oci-estargz-image.tar"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "test-oci-gzip-image.tar",
+        "test-oci-zstd-image.tar",
+        "test-oci-uncompressed-image.tar",
+        "test-oci-estargz-image.tar",
+    ],
+)
 @pytest.mark.parametrize("transport", ["oci-archive", "docker-archive"])
 def test_dive_oci_archives(name: str, transport: str) -> None:
     path = corpus("dive", name)
@@ -140,7 +155,9 @@ def test_busybox_oci_archives() -> None:
             assert img.layers[0].media_type == media.OCI_LAYER_GZIP
             assert read_all_layers(src) == [str(img.layers[0].digest)]
             ref_dir = path.parent
-            assert json.loads((ref_dir / "index.json").read_text())["manifests"][0]["digest"] == str(img.digest)
+            assert json.loads((ref_dir / "index.json").read_text())["manifests"][0][
+                "digest"
+            ] == str(img.digest)
 
 
 def test_busybox_wrong_tag_lists_tags() -> None:
@@ -154,8 +171,9 @@ def test_busybox_wrong_tag_lists_tags() -> None:
 
 @pytest.mark.parametrize("kind", ["oci", "oci-archive", "docker-legacy", "docker-oci"])
 @pytest.mark.parametrize("compression", ["gzip", "", "zstd"])
-def test_formats_and_compressions(image_factory: Callable[..., tuple[str, BuiltImage]],
-                                  kind: str, compression: str) -> None:
+def test_formats_and_compressions(
+    image_factory: Callable[..., tuple[str, BuiltImage]], kind: str, compression: str
+) -> None:
     transport, built = image_factory(kind, seed=7, compression=compression)
     with open_source(transport) as src:
         img = src.image()
@@ -176,7 +194,9 @@ def test_formats_and_compressions(image_factory: Callable[..., tuple[str, BuiltI
 
 def test_gzipped_docker_save(tmp_path: Path) -> None:
     built = random_image(seed=3, fmt="docker")
-    t = write_docker_archive(built, tmp_path / "img.tar.gz", "app:1", style="legacy", gzip_archive=True)
+    t = write_docker_archive(
+        built, tmp_path / "img.tar.gz", "app:1", style="legacy", gzip_archive=True
+    )
     with open_source(t) as src:
         assert read_all_layers(src) == built.diff_ids
 
@@ -206,9 +226,17 @@ def test_docker_archive_selects_by_tag_and_index(tmp_path: Path) -> None:
         out.addfile(ti, io.BytesIO(data))
     with pytest.raises(ImageFormatError, match="holds 2 images"):
         open_source(f"docker-archive:{combined}").image()
-    assert str(open_source(f"docker-archive:{combined}:one/app:1").image().config.digest) == a.config_digest
-    assert str(open_source(f"docker-archive:{combined}:quay.io/two/app:2").image().config.digest) == b.config_digest
-    assert str(open_source(f"docker-archive:{combined}:@1").image().config.digest) == b.config_digest
+    assert (
+        str(open_source(f"docker-archive:{combined}:one/app:1").image().config.digest)
+        == a.config_digest
+    )
+    assert (
+        str(open_source(f"docker-archive:{combined}:quay.io/two/app:2").image().config.digest)
+        == b.config_digest
+    )
+    assert (
+        str(open_source(f"docker-archive:{combined}:@1").image().config.digest) == b.config_digest
+    )
     with pytest.raises(ImageFormatError, match="no image tagged"):
         open_source(f"docker-archive:{combined}:other:1").image()
 
@@ -287,7 +315,10 @@ def test_manifest_json_not_json(tmp_path: Path) -> None:
 @pytest.mark.parametrize("cut", [0.5, 0.95])
 def test_truncated_archives(tmp_path: Path, cut: float) -> None:
     img = random_image(seed=8, size=20_000)
-    for kind, writer in (("docker-archive", write_docker_archive), ("oci-archive", write_oci_archive)):
+    for kind, writer in (
+        ("docker-archive", write_docker_archive),
+        ("oci-archive", write_oci_archive),
+    ):
         full = tmp_path / f"{kind}.tar"
         writer(img, full)
         data = full.read_bytes()
@@ -346,9 +377,12 @@ def test_manifest_json_cannot_point_outside_the_archive(tmp_path: Path, gz: bool
     img = random_image(seed=13, fmt="docker")
     outside = tmp_path / "secret.json"
     outside.write_bytes(img.config)
-    files = {"manifest.json": json.dumps([{"Config": "../secret.json", "RepoTags": ["x:1"],
-                                           "Layers": ["/etc/passwd"]}]).encode(),
-             "ok.json": img.config}
+    files = {
+        "manifest.json": json.dumps(
+            [{"Config": "../secret.json", "RepoTags": ["x:1"], "Layers": ["/etc/passwd"]}]
+        ).encode(),
+        "ok.json": img.config,
+    }
     data = tar_bytes(files)  # type: ignore[arg-type]
     archive = tmp_path / "sub" / "evil.tar"
     archive.parent.mkdir()
@@ -373,14 +407,16 @@ def test_symlinked_and_hardlinked_layers(tmp_path: Path) -> None:
         "c/layer.tar": TarFile(kind="hardlink", linkname="b/layer.tar"),
         "evil": TarFile(kind="symlink", linkname="../../etc/passwd"),
         "cfg.json": img.config,
-        "manifest.json": json.dumps([{"Config": "cfg.json", "RepoTags": ["x:1"],
-                                      "Layers": ["a/layer.tar", "c/layer.tar"]}]).encode(),
+        "manifest.json": json.dumps(
+            [{"Config": "cfg.json", "RepoTags": ["x:1"], "Layers": ["a/layer.tar", "c/layer.tar"]}]
+        ).encode(),
     }
     (tmp_path / "x.tar").write_bytes(tar_bytes(files))
     with open_source(f"docker-archive:{tmp_path / 'x.tar'}") as src:
         assert read_all_layers(src) == img.diff_ids
-    files["manifest.json"] = json.dumps([{"Config": "cfg.json", "RepoTags": ["x:1"],
-                                          "Layers": ["evil", "c/layer.tar"]}]).encode()
+    files["manifest.json"] = json.dumps(
+        [{"Config": "cfg.json", "RepoTags": ["x:1"], "Layers": ["evil", "c/layer.tar"]}]
+    ).encode()
     (tmp_path / "y.tar").write_bytes(tar_bytes(files))
     with pytest.raises(ImageFormatError, match="evil"):
         open_source(f"docker-archive:{tmp_path / 'y.tar'}").image()
@@ -389,9 +425,16 @@ def test_symlinked_and_hardlinked_layers(tmp_path: Path) -> None:
 def test_reads_what_skopeo_writes(tmp_path: Path) -> None:
     img = random_image(seed=15, layers=2)
     lay = write_oci_layout(img, tmp_path / "lay", "v1")
-    for dst in (f"docker-archive:{tmp_path / 'd.tar'}:foo/bar:1", f"oci-archive:{tmp_path / 'o.tar'}:v1"):
-        subprocess.run(["skopeo", "--insecure-policy", "copy", lay, dst], check=True,
-                       capture_output=True, timeout=60)
+    for dst in (
+        f"docker-archive:{tmp_path / 'd.tar'}:foo/bar:1",
+        f"oci-archive:{tmp_path / 'o.tar'}:v1",
+    ):
+        subprocess.run(
+            ["skopeo", "--insecure-policy", "copy", lay, dst],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
     with open_source(f"docker-archive:{tmp_path / 'd.tar'}:foo/bar:1") as src:
         got = src.image()
         assert [str(d) for d in got.config.diff_ids] == img.diff_ids
@@ -409,13 +452,18 @@ def test_reads_an_umoci_layout(tmp_path: Path) -> None:
     tar = random_layer(_random.Random(16), files=3, size=1000)
     (tmp_path / "layer.tar").write_bytes(tar)
     lay = tmp_path / "um"
-    for cmd in (["umoci", "init", "--layout", str(lay)], ["umoci", "new", "--image", f"{lay}:t"],
-                ["umoci", "raw", "add-layer", "--image", f"{lay}:t", str(tmp_path / "layer.tar")],
-                ["umoci", "config", "--image", f"{lay}:t", "--config.user", "1000"]):
+    for cmd in (
+        ["umoci", "init", "--layout", str(lay)],
+        ["umoci", "new", "--image", f"{lay}:t"],
+        ["umoci", "raw", "add-layer", "--image", f"{lay}:t", str(tmp_path / "layer.tar")],
+        ["umoci", "config", "--image", f"{lay}:t", "--config.user", "1000"],
+    ):
         subprocess.run(cmd, check=True, capture_output=True, timeout=60)
     with open_source(f"oci:{lay}:t") as src:
         img = src.image()
         assert img.config.user == "1000"
-        assert [str(d) for d in img.config.diff_ids] == ["sha256:" + hashlib.sha256(tar).hexdigest()]
+        assert [str(d) for d in img.config.diff_ids] == [
+            "sha256:" + hashlib.sha256(tar).hexdigest()
+        ]
         with img.layers[0].open() as f:
             assert f.read() == tar

@@ -64,7 +64,9 @@ def test_sample_plants_what_check_reports(tmp_path: Path) -> None:
     assert "app/settings.json" in layers[2] and "app/settings.json" in layers[6]
     assert layers[2]["app/settings.json"].size > layers[6]["app/settings.json"].size
     assert "var/lib/dpkg/status" in layers[0] and "var/lib/dpkg/status" in layers[1]
-    assert all(m.mtime == layers[0]["etc/passwd"].mtime and m.uid == 0 for m in all_members.values())
+    assert all(
+        m.mtime == layers[0]["etc/passwd"].mtime and m.uid == 0 for m in all_members.values()
+    )
 
 
 def test_sample_cli(tmp_path: Path) -> None:

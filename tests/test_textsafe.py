@@ -49,7 +49,8 @@ def _hostile_layer() -> bytes:
     token = "glpat" + "-" + "Vb7qX2mNw9Lk4Rt8Yp3Z"
     dist = f"{SITE}/evil-1.0.dist-info"
     files: dict[str, bytes | TarFile] = {
-        "usr/lib/python3.11": TarFile(kind="dir"), SITE: TarFile(kind="dir"),
+        "usr/lib/python3.11": TarFile(kind="dir"),
+        SITE: TarFile(kind="dir"),
         dist: TarFile(kind="dir"),
         f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: evil{CLEAR}pkg\nVersion: 1.0\n\n".encode(),
         "app": TarFile(kind="dir"),
@@ -64,21 +65,27 @@ def _hostile_layer() -> bytes:
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     base = gzip.decompress(alpine_rootfs("3.19.4").read_bytes())
-    history = [{"created": CREATED, "created_by": "/bin/sh -c #(nop) ADD file:rootfs in / "},
-               {"created": CREATED, "created_by": f"/bin/sh -c echo {TITLE}{CLEAR} > /x"}]
+    history = [
+        {"created": CREATED, "created_by": "/bin/sh -c #(nop) ADD file:rootfs in / "},
+        {"created": CREATED, "created_by": f"/bin/sh -c echo {TITLE}{CLEAR} > /x"},
+    ]
     hostile = build_image([base, _hostile_layer()], history=history)
     plain = build_image([base], history=history[:1])
     root = tmp_path_factory.mktemp("img")
     where = root / f"lay{CLEAR}out"  # the reference itself is shown by most commands
-    return (write_oci_layout(hostile, where, "app"),
-            write_oci_layout(plain, root / "plain", "base"))
+    return (
+        write_oci_layout(hostile, where, "app"),
+        write_oci_layout(plain, root / "plain", "base"),
+    )
 
 
 @pytest.fixture(scope="module")
 def dockerfile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("df") / f"Dockerfile{TITLE}"
-    path.write_text(f"FROM alpine:latest\nRUN apt-get install -y curl{CLEAR} {CSI}x\n"
-                    f"ADD app{TITLE}.py /app/\n", encoding="utf-8")
+    path.write_text(
+        f"FROM alpine:latest\nRUN apt-get install -y curl{CLEAR} {CSI}x\nADD app{TITLE}.py /app/\n",
+        encoding="utf-8",
+    )
     return path
 
 
@@ -120,8 +127,17 @@ def test_sbom_and_scan(images: tuple[str, str], tmp_path: Path) -> None:
 
 def test_check(images: tuple[str, str], dockerfile: Path, tmp_path: Path) -> None:
     ref, _ = images
-    out = _human(["check", ref, "--dockerfile", str(dockerfile), "--no-cache",
-                  "--db", str(tmp_path / "none.sqlite")])
+    out = _human(
+        [
+            "check",
+            ref,
+            "--dockerfile",
+            str(dockerfile),
+            "--no-cache",
+            "--db",
+            str(tmp_path / "none.sqlite"),
+        ]
+    )
     _assert_escaped(out, CLEAR, TITLE)
 
 
@@ -155,21 +171,32 @@ def test_printable_text_is_returned_without_the_patterns() -> None:
     every character the answer is the patterns' own."""
     from imagewise import textsafe
 
-    chars = [chr(c) for c in range(0x3000)] + [chr(c) for c in range(0xD7F0, 0xE010)] + [
-        "\u2028", "\u2029", "\ufeff", "\U0001f600", "\U000e0001", "\U0010ffff"]
+    chars = (
+        [chr(c) for c in range(0x3000)]
+        + [chr(c) for c in range(0xD7F0, 0xE010)]
+        + ["\u2028", "\u2029", "\ufeff", "\U0001f600", "\U000e0001", "\U0010ffff"]
+    )
     for lines in (False, True):
         pattern = re.compile(textsafe._UNSAFE_IN_LINES if lines else textsafe._UNSAFE)
         for c in chars:
             for text in (c, f"a{c}b\n" if lines else f"a{c}b"):
                 assert safe(text, lines=lines) == pattern.sub(textsafe._escape, text), repr(text)
-    code = ("import imagewise.textsafe as t\n"
-            "assert t.safe('plain \u00e9 text') == 'plain \u00e9 text' and not t._COMPILED\n"
-            "assert t.safe('a\\x1bb') == 'a\\\\x1bb' and t._COMPILED\n")
+    code = (
+        "import imagewise.textsafe as t\n"
+        "assert t.safe('plain \u00e9 text') == 'plain \u00e9 text' and not t._COMPILED\n"
+        "assert t.safe('a\\x1bb') == 'a\\\\x1bb' and t._COMPILED\n"
+    )
     import os
     import subprocess
     import sys
 
     src = str(Path(__file__).resolve().parents[1] / "src")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": src}, check=False, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": src},
+        check=False,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr

@@ -37,9 +37,9 @@ def source_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db
 
 
-def test_push_then_pull_into_a_new_and_an_existing_database(registry: RegistryServer,
-                                                            source_db: Path,
-                                                            tmp_path: Path) -> None:
+def test_push_then_pull_into_a_new_and_an_existing_database(
+    registry: RegistryServer, source_db: Path, tmp_path: Path
+) -> None:
     ref = f"docker://{registry.host}/{unique_repo('osvdb')}:2026-12-03"
     code, out, err = _run("db", "push", ref, "--db", str(source_db))
     assert code == 0, err
@@ -48,8 +48,10 @@ def test_push_then_pull_into_a_new_and_an_existing_database(registry: RegistrySe
 
     # what the registry holds is an OCI artifact manifest
     repo, tag = ref.removeprefix(f"docker://{registry.host}/").split(":")
-    r = httpx.get(f"{registry.url}/v2/{repo}/manifests/{tag}",
-                  headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    r = httpx.get(
+        f"{registry.url}/v2/{repo}/manifests/{tag}",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+    )
     doc = r.json()
     assert doc["artifactType"] == ARTIFACT_TYPE
     assert doc["config"]["mediaType"] == "application/vnd.oci.empty.v1+json"
@@ -80,8 +82,9 @@ def test_push_then_pull_into_a_new_and_an_existing_database(registry: RegistrySe
     reader.close()
 
 
-def test_push_during_an_import_is_a_consistent_snapshot(registry: RegistryServer,
-                                                        source_db: Path, tmp_path: Path) -> None:
+def test_push_during_an_import_is_a_consistent_snapshot(
+    registry: RegistryServer, source_db: Path, tmp_path: Path
+) -> None:
     import shutil
 
     db = tmp_path / "osv.sqlite"
@@ -89,9 +92,21 @@ def test_push_during_an_import_is_a_consistent_snapshot(registry: RegistryServer
     ref = f"docker://{registry.host}/{unique_repo('osvdb')}:live"
     env = {"PYTHONPATH": str(ROOT / "src")}
     importer = subprocess.Popen(
-        [sys.executable, "-m", "imagewise", "db", "import", "--db", str(db),
-         str(_many_records(tmp_path / "extra"))], env={**__import__("os").environ, **env},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "imagewise",
+            "db",
+            "import",
+            "--db",
+            str(db),
+            str(_many_records(tmp_path / "extra")),
+        ],
+        env={**__import__("os").environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     code, _, err = _run("db", "push", ref, "--db", str(db))
     importer.communicate(timeout=120)
     assert code == 0 and importer.returncode == 0, err
@@ -104,10 +119,17 @@ def test_push_during_an_import_is_a_consistent_snapshot(registry: RegistryServer
 def _many_records(d: Path) -> Path:
     d.mkdir()
     for i in range(3000):
-        (d / f"X-{i}.json").write_text(json.dumps({
-            "id": f"EXTRA-2026-{i}", "modified": "2026-01-01T00:00:00Z",
-            "affected": [{"package": {"ecosystem": "PyPI", "name": f"pkg{i}"},
-                          "versions": ["1.0"]}]}))
+        (d / f"X-{i}.json").write_text(
+            json.dumps(
+                {
+                    "id": f"EXTRA-2026-{i}",
+                    "modified": "2026-01-01T00:00:00Z",
+                    "affected": [
+                        {"package": {"ecosystem": "PyPI", "name": f"pkg{i}"}, "versions": ["1.0"]}
+                    ],
+                }
+            )
+        )
     return d
 
 
@@ -122,8 +144,9 @@ def test_pull_refuses_what_is_not_a_database(registry: RegistryServer, tmp_path:
     assert code == 2 and "internal" not in err and "404" in err, err
 
 
-def test_push_of_an_empty_or_missing_database_says_so(registry: RegistryServer,
-                                                       tmp_path: Path) -> None:
+def test_push_of_an_empty_or_missing_database_says_so(
+    registry: RegistryServer, tmp_path: Path
+) -> None:
     ref = f"docker://{registry.host}/{unique_repo('osvdb')}:x"
     code, _, err = _run("db", "push", ref, "--db", str(tmp_path / "none.sqlite"))
     assert code == 2 and "no vulnerability database" in err
@@ -133,16 +156,31 @@ def test_push_of_an_empty_or_missing_database_says_so(registry: RegistryServer,
     assert code == 2 and "empty" in err
 
 
-def test_scans_update_from_the_teams_registry(registry: RegistryServer, source_db: Path,
-                                              tmp_path: Path) -> None:
+def test_scans_update_from_the_teams_registry(
+    registry: RegistryServer, source_db: Path, tmp_path: Path
+) -> None:
     """IMAGEWISE_OSV_MIRROR=docker://...: the automatic update pulls the pushed database
     (nothing from the OSV bucket), once a day, and names the registry when it cannot."""
     repo = unique_repo("osvdb")
     ref = f"docker://{registry.host}/{repo}"  # no tag: latest
     assert _run("db", "push", f"{ref}:latest", "--db", str(source_db))[0] == 0
     sbom = tmp_path / "app.cdx.json"
-    sbom.write_text(json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.5", "components": [
-        {"type": "library", "name": "jinja2", "version": "2.10", "purl": "pkg:pypi/jinja2@2.10"}]}))
+    sbom.write_text(
+        json.dumps(
+            {
+                "bomFormat": "CycloneDX",
+                "specVersion": "1.5",
+                "components": [
+                    {
+                        "type": "library",
+                        "name": "jinja2",
+                        "version": "2.10",
+                        "purl": "pkg:pypi/jinja2@2.10",
+                    }
+                ],
+            }
+        )
+    )
     db = tmp_path / "cache" / "osv.sqlite"
     env = {"IMAGEWISE_OFFLINE": None, "IMAGEWISE_DB": str(db), "IMAGEWISE_OSV_MIRROR": ref}
     code, out, err = _run("scan", str(sbom), "--format", "json", env=env)

@@ -29,12 +29,21 @@ from imagewise.vulns.scan import scan_packages
 from imagewise.vulns.store import VulnDB
 
 
-def _record(id_: str, modified: str = "2024-01-01T00:00:00Z", name: str = "demo",
-            fixed: str = "2.0") -> dict:
-    return {"id": id_, "modified": modified,
-            "affected": [{"package": {"ecosystem": "PyPI", "name": name},
-                          "ranges": [{"type": "ECOSYSTEM",
-                                      "events": [{"introduced": "0"}, {"fixed": fixed}]}]}]}
+def _record(
+    id_: str, modified: str = "2024-01-01T00:00:00Z", name: str = "demo", fixed: str = "2.0"
+) -> dict:
+    return {
+        "id": id_,
+        "modified": modified,
+        "affected": [
+            {
+                "package": {"ecosystem": "PyPI", "name": name},
+                "ranges": [
+                    {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}
+                ],
+            }
+        ],
+    }
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -48,8 +57,9 @@ def _env() -> dict[str, str]:
     import imagewise
 
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(Path(imagewise.__file__).parents[1]) + os.pathsep + env.get(
-        "PYTHONPATH", "")
+    env["PYTHONPATH"] = (
+        str(Path(imagewise.__file__).parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
+    )
     return env
 
 
@@ -93,13 +103,21 @@ def test_a_database_holding_a_bad_time_still_reads_and_heals_on_reimport(tmp_pat
         assert [v.id for v in match([Package("demo", "2.5", "pypi")], store)] == ["BAD-0001"]
 
 
-def test_whitespace_summary_and_wrong_types_are_reported_not_internal_errors(tmp_path: Path) -> None:
+def test_whitespace_summary_and_wrong_types_are_reported_not_internal_errors(
+    tmp_path: Path,
+) -> None:
     docs = {
         "ws.json": {**_record("WS-0001"), "summary": "   \n "},
         "num.json": _record("NUM-0001") | {"aliases": [1, 2]},
-        "events.json": {**_record("EV-0001"), "affected": [
-            {"package": {"ecosystem": "PyPI", "name": "x"},
-             "ranges": [{"type": "ECOSYSTEM", "events": ["introduced"]}]}]},
+        "events.json": {
+            **_record("EV-0001"),
+            "affected": [
+                {
+                    "package": {"ecosystem": "PyPI", "name": "x"},
+                    "ranges": [{"type": "ECOSYSTEM", "events": ["introduced"]}],
+                }
+            ],
+        },
         "pkg.json": {**_record("PKG-0001"), "affected": [{"package": "demo"}]},
         "nomod.json": {"id": "NOMOD-0001"},
     }
@@ -124,10 +142,14 @@ def _write(path: Path, doc: object) -> Path:
 
 
 # Strategies over the OSV schema's types: each field mostly of its type, sometimes anything.
-_scalar = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
-                    st.text(max_size=12))
-_anything = st.recursive(_scalar, lambda c: st.lists(c, max_size=3)
-                         | st.dictionaries(st.text(max_size=6), c, max_size=3), max_leaves=6)
+_scalar = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=12)
+)
+_anything = st.recursive(
+    _scalar,
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=3),
+    max_leaves=6,
+)
 
 
 def _maybe(valid: st.SearchStrategy, strict: bool) -> st.SearchStrategy:
@@ -140,48 +162,119 @@ def _osv(strict: bool) -> st.SearchStrategy:
 
     ids = st.from_regex(r"\A(PYSEC|GHSA|CVE|DSA|ALPINE)-20[0-9]{2}-[0-9]{1,5}\Z")
     times = st.datetimes(timezones=st.just(__import__("datetime").UTC)).map(
-        lambda t: t.isoformat().replace("+00:00", "Z"))
+        lambda t: t.isoformat().replace("+00:00", "Z")
+    )
     if not strict:
-        times = st.one_of(times, st.from_regex(
-            r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})?\Z"),
-            st.text(max_size=25))
-    version = st.one_of(st.sampled_from(["0", "1.0", "1.2.3", "2.0rc1", "1:2.3-1", "v1.2.3",
-                                         "1.2.3-r4", "0.0.0-20230101-abcdef"]),
-                        st.text(st.characters(min_codepoint=33, max_codepoint=126),
-                                min_size=1, max_size=12))
-    ecosystem = st.sampled_from(["PyPI", "npm", "Go", "Maven", "Debian:12", "Alpine:v3.19",
-                                 "Ubuntu:22.04:LTS", "Red Hat:enterprise_linux:9", "crates.io",
-                                 "Wolfi", "NoSuchEcosystem"])
-    event = st.dictionaries(st.sampled_from(["introduced", "fixed", "last_affected", "limit"]),
-                            m(version), min_size=1, max_size=1)
-    rng = st.fixed_dictionaries({"type": m(st.sampled_from(["ECOSYSTEM", "SEMVER", "GIT"])),
-                                 "events": m(st.lists(m(event), max_size=4))})
-    severity = st.fixed_dictionaries({
-        "type": m(st.sampled_from(["CVSS_V3", "CVSS_V4", "CVSS_V2", "Ubuntu", "Debian"])),
-        "score": m(st.sampled_from(["CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
-                                    "AV:N/AC:L/Au:N/C:P/I:P/A:P", "high", "negligible", "bogus"]))})
-    own = st.dictionaries(st.sampled_from(["severity", "urgency", "priority"]),
-                          m(st.sampled_from(["high", "low", "moderate", "x"])), max_size=2)
+        times = st.one_of(
+            times,
+            st.from_regex(
+                r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})?\Z"
+            ),
+            st.text(max_size=25),
+        )
+    version = st.one_of(
+        st.sampled_from(
+            [
+                "0",
+                "1.0",
+                "1.2.3",
+                "2.0rc1",
+                "1:2.3-1",
+                "v1.2.3",
+                "1.2.3-r4",
+                "0.0.0-20230101-abcdef",
+            ]
+        ),
+        st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=12),
+    )
+    ecosystem = st.sampled_from(
+        [
+            "PyPI",
+            "npm",
+            "Go",
+            "Maven",
+            "Debian:12",
+            "Alpine:v3.19",
+            "Ubuntu:22.04:LTS",
+            "Red Hat:enterprise_linux:9",
+            "crates.io",
+            "Wolfi",
+            "NoSuchEcosystem",
+        ]
+    )
+    event = st.dictionaries(
+        st.sampled_from(["introduced", "fixed", "last_affected", "limit"]),
+        m(version),
+        min_size=1,
+        max_size=1,
+    )
+    rng = st.fixed_dictionaries(
+        {
+            "type": m(st.sampled_from(["ECOSYSTEM", "SEMVER", "GIT"])),
+            "events": m(st.lists(m(event), max_size=4)),
+        }
+    )
+    severity = st.fixed_dictionaries(
+        {
+            "type": m(st.sampled_from(["CVSS_V3", "CVSS_V4", "CVSS_V2", "Ubuntu", "Debian"])),
+            "score": m(
+                st.sampled_from(
+                    [
+                        "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+                        "AV:N/AC:L/Au:N/C:P/I:P/A:P",
+                        "high",
+                        "negligible",
+                        "bogus",
+                    ]
+                )
+            ),
+        }
+    )
+    own = st.dictionaries(
+        st.sampled_from(["severity", "urgency", "priority"]),
+        m(st.sampled_from(["high", "low", "moderate", "x"])),
+        max_size=2,
+    )
     package = st.fixed_dictionaries(
-        {"ecosystem": m(ecosystem), "name": m(st.sampled_from(["demo", "Demo_Pkg", "openssl",
-                                                                "org.x:y", "golang.org/x/net"]))},
-        optional={"purl": m(st.just("pkg:pypi/demo"))})
-    affected = st.fixed_dictionaries({"package": m(package)}, optional={
-        "ranges": m(st.lists(m(rng), max_size=3)), "versions": m(st.lists(version, max_size=3)),
-        "severity": m(st.lists(m(severity), max_size=2)), "ecosystem_specific": m(own),
-        "database_specific": m(own)})
-    return st.fixed_dictionaries({"id": m(ids), "modified": m(times)}, optional={
-        "published": m(times), "withdrawn": m(times), "aliases": m(st.lists(ids, max_size=3)),
-        "summary": m(st.text(max_size=30)), "details": m(st.text(max_size=30)),
-        "severity": m(st.lists(m(severity), max_size=2)), "database_specific": m(own),
-        "affected": m(st.lists(m(affected), max_size=3)), "schema_version": m(st.just("1.6.0"))})
+        {
+            "ecosystem": m(ecosystem),
+            "name": m(
+                st.sampled_from(["demo", "Demo_Pkg", "openssl", "org.x:y", "golang.org/x/net"])
+            ),
+        },
+        optional={"purl": m(st.just("pkg:pypi/demo"))},
+    )
+    affected = st.fixed_dictionaries(
+        {"package": m(package)},
+        optional={
+            "ranges": m(st.lists(m(rng), max_size=3)),
+            "versions": m(st.lists(version, max_size=3)),
+            "severity": m(st.lists(m(severity), max_size=2)),
+            "ecosystem_specific": m(own),
+            "database_specific": m(own),
+        },
+    )
+    return st.fixed_dictionaries(
+        {"id": m(ids), "modified": m(times)},
+        optional={
+            "published": m(times),
+            "withdrawn": m(times),
+            "aliases": m(st.lists(ids, max_size=3)),
+            "summary": m(st.text(max_size=30)),
+            "details": m(st.text(max_size=30)),
+            "severity": m(st.lists(m(severity), max_size=2)),
+            "database_specific": m(own),
+            "affected": m(st.lists(m(affected), max_size=3)),
+            "schema_version": m(st.just("1.6.0")),
+        },
+    )
 
 
 _PACKAGES = [Package("demo", v, "pypi") for v in ("0.1", "1.0", "1.5", "3.0")] + [
     Package("openssl", "3.0.11-1~deb12u2", "deb", distro="debian:12"),
     Package("openssl", "3.1.4-r5", "apk", distro="alpine:3.19.1"),
-    Package("golang.org/x/net", "v0.17.0", "golang"), Package("y", "1.2", "maven",
-                                                               purl="pkg:maven/org.x/y@1.2"),
+    Package("golang.org/x/net", "v0.17.0", "golang"),
+    Package("y", "1.2", "maven", purl="pkg:maven/org.x/y@1.2"),
 ]
 
 
@@ -253,15 +346,31 @@ def test_a_zip_bomb_is_streamed_within_limits_with_one_clear_line(tmp_path: Path
     # a small launcher runs the import and reports that one child's peak RSS (RUSAGE_CHILDREN
     # of this worker would include every earlier child, and a fork of this big process starts
     # from its size)
-    launcher = ("import json, os, subprocess, sys\n"
-                "p = subprocess.Popen(json.loads(sys.argv[1]))\n"
-                "_, status, usage = os.wait4(p.pid, 0)\n"
-                "sys.stderr.write(f'peak-kib {usage.ru_maxrss}\\n')\n"
-                "sys.exit(os.waitstatus_to_exitcode(status))\n")
-    cmd = [sys.executable, "-m", "imagewise", "db", "import", "--db", str(tmp_path / "db.sqlite"),
-           str(bomb)]
-    p = subprocess.run([sys.executable, "-c", launcher, json.dumps(cmd)], capture_output=True,
-                       text=True, env=_env(), timeout=120, check=False)
+    launcher = (
+        "import json, os, subprocess, sys\n"
+        "p = subprocess.Popen(json.loads(sys.argv[1]))\n"
+        "_, status, usage = os.wait4(p.pid, 0)\n"
+        "sys.stderr.write(f'peak-kib {usage.ru_maxrss}\\n')\n"
+        "sys.exit(os.waitstatus_to_exitcode(status))\n"
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "imagewise",
+        "db",
+        "import",
+        "--db",
+        str(tmp_path / "db.sqlite"),
+        str(bomb),
+    ]
+    p = subprocess.run(
+        [sys.executable, "-c", launcher, json.dumps(cmd)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+        check=False,
+    )
     *lines, last = p.stderr.rstrip("\n").split("\n")
     peak_kib = int(last.split()[1])
     p = subprocess.CompletedProcess(p.args, p.returncode, p.stdout, "\n".join(lines) + "\n")
@@ -273,7 +382,8 @@ def test_a_zip_bomb_is_streamed_within_limits_with_one_clear_line(tmp_path: Path
 
 
 def test_a_member_expanding_too_many_times_is_skipped_even_when_under_the_size_limit(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     z = tmp_path / "all.zip"
     with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("R-1.json", json.dumps(_record("RATIO-0001") | {"details": "a" * (4 << 20)}))
@@ -286,12 +396,16 @@ def test_a_zip_damaged_mid_member_is_one_clear_error_and_imports_nothing(tmp_pat
     z = tmp_path / "all.zip"
     with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("A-1.json", json.dumps(_record("FIRST-0001")))
-        zf.writestr("B-1.json", json.dumps(_record("SECOND-0001") | {
-            "details": " ".join(f"word{i}" for i in range(20000))}))
+        zf.writestr(
+            "B-1.json",
+            json.dumps(
+                _record("SECOND-0001") | {"details": " ".join(f"word{i}" for i in range(20000))}
+            ),
+        )
     data = bytearray(z.read_bytes())
     info = zipfile.ZipFile(z).getinfo("B-1.json")
     mid = info.header_offset + 30 + len("B-1.json") + info.compress_size // 2
-    data[mid:mid + 64] = bytes(64)
+    data[mid : mid + 64] = bytes(64)
     z.write_bytes(bytes(data))
     db = tmp_path / "db.sqlite"
     code, _, err = _run("db", "import", "--db", str(db), str(z))
@@ -311,8 +425,16 @@ def test_two_imports_at_once_both_succeed_and_a_scan_meanwhile_reads(tmp_path: P
     with VulnDB(db, create=True) as store:
         store.import_paths([_write(tmp_path / "seed.json", _record("SEED-0001"))])
     pypa = str(corpus("osv", "pypa-advisory-database"))
-    procs = [subprocess.Popen(_import_cmd(db, pypa), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=_env()) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            _import_cmd(db, pypa),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+        )
+        for _ in range(2)
+    ]
     seen: set[int] = set()
     errors: list[str] = []
     while any(p.poll() is None for p in procs):
@@ -328,8 +450,10 @@ def test_two_imports_at_once_both_succeed_and_a_scan_meanwhile_reads(tmp_path: P
     assert errors == []
     assert seen <= {1, 2662}  # the data before an import or after it, never half of it
     summary = sorted(o.split(":", 1)[1].split(";")[0].strip() for o, _ in outs)
-    assert summary == ["0 added, 0 updated, 2661 unchanged, 0 skipped",
-                       "2661 added, 0 updated, 0 unchanged, 0 skipped"]
+    assert summary == [
+        "0 added, 0 updated, 2661 unchanged, 0 skipped",
+        "2661 added, 0 updated, 0 unchanged, 0 skipped",
+    ]
 
 
 def test_a_writer_that_waits_too_long_says_so(tmp_path: Path) -> None:
@@ -339,8 +463,14 @@ def test_a_writer_that_waits_too_long_says_so(tmp_path: Path) -> None:
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
-        code, _, err = _run("db", "import", "--db", str(db), str(tmp_path / "seed.json"),
-                            env={"IMAGEWISE_DB_LOCK_TIMEOUT": "0.3"})
+        code, _, err = _run(
+            "db",
+            "import",
+            "--db",
+            str(db),
+            str(tmp_path / "seed.json"),
+            env={"IMAGEWISE_DB_LOCK_TIMEOUT": "0.3"},
+        )
         assert code == 2 and "internal" not in err
         assert "another process is writing to this vulnerability database" in err
         assert "0.3 s" in err
@@ -370,8 +500,9 @@ def test_an_import_waits_for_a_long_one_and_readers_never_wait(tmp_path: Path) -
         r = scan_packages([Package("demo", "1.0", "pypi")], db)
         assert [v.id for v in r.vulnerabilities] == ["SEED-0001"]
         assert time.monotonic() - started < 3
-        code, out, err = _run("db", "import", "--db", str(db),
-                              str(_write(tmp_path / "two.json", _record("TWO-0001"))))
+        code, out, err = _run(
+            "db", "import", "--db", str(db), str(_write(tmp_path / "two.json", _record("TWO-0001")))
+        )
         assert code == 0 and "1 added" in out, err
         assert time.monotonic() - started >= 5.5  # it waited for the other writer
     finally:
@@ -397,15 +528,22 @@ def test_readers_work_after_an_import_killed_mid_way(tmp_path: Path) -> None:
     db = tmp_path / "db.sqlite"
     with VulnDB(db, create=True) as store:
         store.import_paths([_write(tmp_path / "seed.json", _record("SEED-0001"))])
-    p = subprocess.run([sys.executable, "-c", _KILLED_IMPORT, str(db)], capture_output=True,
-                       text=True, timeout=120, check=False)
+    p = subprocess.run(
+        [sys.executable, "-c", _KILLED_IMPORT, str(db)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert p.returncode == -signal.SIGKILL, p.stderr
     code, out, err = _run("db", "status", "--db", str(db))
     assert code == 0 and "records: 1 " in out, err
     r = scan_packages([Package("demo", "1.0", "pypi")], db)
     assert [v.id for v in r.vulnerabilities] == ["SEED-0001"]
     assert Path(f"{db}-wal").stat().st_size > 0  # uncommitted pages were on disk, and ignored
-    code, out, err = _run("db", "import", "--db", str(db), str(corpus("osv", "pypa-advisory-database")))
+    code, out, err = _run(
+        "db", "import", "--db", str(db), str(corpus("osv", "pypa-advisory-database"))
+    )
     assert code == 0 and "2661 added" in out, err
 
 
@@ -428,8 +566,13 @@ def test_a_legacy_database_left_hot_by_a_kill_says_what_happened(tmp_path: Path)
     with VulnDB(db, create=True) as store:
         store.import_paths([_write(tmp_path / "seed.json", _record("SEED-0001"))])
         store.conn.execute("PRAGMA journal_mode=DELETE")
-    p = subprocess.run([sys.executable, "-c", _KILLED_LEGACY, str(db)], capture_output=True,
-                       text=True, timeout=60, check=False)
+    p = subprocess.run(
+        [sys.executable, "-c", _KILLED_LEGACY, str(db)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert p.returncode == -signal.SIGKILL and Path(f"{db}-journal").exists()
     code, _, err = _run("db", "status", "--db", str(db))
     assert code == 2 and "internal" not in err and "readonly" not in err
@@ -457,19 +600,37 @@ def test_a_damaged_database_file_is_named_as_such(tmp_path: Path) -> None:
     with VulnDB(db, create=True) as store:
         store.import_paths([corpus("osv", "pypa-advisory-database", "vulns", "jinja2")])
     data = bytearray(db.read_bytes())
-    data[4096 * 2:4096 * 6] = os.urandom(4096 * 4)
+    data[4096 * 2 : 4096 * 6] = os.urandom(4096 * 4)
     db.write_bytes(bytes(data))
-    code, _, err = _run("scan", str(_write(tmp_path / "sbom.json", {
-        "bomFormat": "CycloneDX", "specVersion": "1.5",
-        "components": [{"type": "library", "name": "jinja2", "version": "2.10",
-                        "purl": "pkg:pypi/jinja2@2.10"}]})), "--db", str(db))
+    code, _, err = _run(
+        "scan",
+        str(
+            _write(
+                tmp_path / "sbom.json",
+                {
+                    "bomFormat": "CycloneDX",
+                    "specVersion": "1.5",
+                    "components": [
+                        {
+                            "type": "library",
+                            "name": "jinja2",
+                            "version": "2.10",
+                            "purl": "pkg:pypi/jinja2@2.10",
+                        }
+                    ],
+                },
+            )
+        ),
+        "--db",
+        str(db),
+    )
     assert code == 2 and "internal" not in err and str(db) in err, err
-
 
 
 def _read_as_nobody(db: Path) -> str:
     """The record count a reader without write permission sees (root may write anywhere, so
     as root a forked child drops to the unprivileged 'nobody' first), or the error."""
+
     def read() -> str:
         try:
             with VulnDB(db) as store:
@@ -515,13 +676,17 @@ def test_a_database_in_a_read_only_place_is_read() -> None:
         shutil.rmtree(where)
 
 
-@pytest.mark.parametrize(("doc", "message"), [
-    ({"id": 5, "modified": "2024-01-01T00:00:00Z"}, "'id' is a number, not a string"),
-    ({"modified": "2024-01-01T00:00:00Z"}, "no 'id'"),
-    ({"id": "GHSA-xxxx-yyyy-zzzz", "modified": 7}, "'modified' is a number, not a string"),
-])
-def test_a_field_of_the_wrong_type_is_named_with_the_type_expected(doc: dict[str, object],
-                                                                   message: str) -> None:
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"id": 5, "modified": "2024-01-01T00:00:00Z"}, "'id' is a number, not a string"),
+        ({"modified": "2024-01-01T00:00:00Z"}, "no 'id'"),
+        ({"id": "GHSA-xxxx-yyyy-zzzz", "modified": 7}, "'modified' is a number, not a string"),
+    ],
+)
+def test_a_field_of_the_wrong_type_is_named_with_the_type_expected(
+    doc: dict[str, object], message: str
+) -> None:
     from imagewise.vulns.osv import InvalidRecord, parse_record
 
     with pytest.raises(InvalidRecord, match=message):

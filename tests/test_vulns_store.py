@@ -18,17 +18,30 @@ from imagewise.vulns.store import VulnDB, default_path
 
 
 def _record(id_: str, modified: str, fixed: str, name: str = "demo") -> dict:
-    return {"id": id_, "modified": modified, "aliases": [f"CVE-2024-{id_[-4:]}"],
-            "affected": [{"package": {"ecosystem": "PyPI", "name": name},
-                          "ranges": [{"type": "ECOSYSTEM",
-                                      "events": [{"introduced": "0"}, {"fixed": fixed}]}]}]}
+    return {
+        "id": id_,
+        "modified": modified,
+        "aliases": [f"CVE-2024-{id_[-4:]}"],
+        "affected": [
+            {
+                "package": {"ecosystem": "PyPI", "name": name},
+                "ranges": [
+                    {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}
+                ],
+            }
+        ],
+    }
 
 
 def test_zip_export_and_incremental_reimport(tmp_path: Path) -> None:
     z = tmp_path / "all.zip"
     with zipfile.ZipFile(z, "w") as zf:
-        zf.writestr("PYSEC-0001.json", json.dumps(_record("PYSEC-0001", "2024-01-01T00:00:00Z", "1.0")))
-        zf.writestr("PYSEC-0002.json", json.dumps(_record("PYSEC-0002", "2024-01-01T00:00:00Z", "2.0")))
+        zf.writestr(
+            "PYSEC-0001.json", json.dumps(_record("PYSEC-0001", "2024-01-01T00:00:00Z", "1.0"))
+        )
+        zf.writestr(
+            "PYSEC-0002.json", json.dumps(_record("PYSEC-0002", "2024-01-01T00:00:00Z", "2.0"))
+        )
         zf.writestr("README.txt", "not a record")
     db = VulnDB(tmp_path / "db.sqlite", create=True)
     s = db.import_paths([z])
@@ -38,7 +51,9 @@ def test_zip_export_and_incremental_reimport(tmp_path: Path) -> None:
     # a newer 'modified' replaces the record (and its affected ranges); an older one does not
     newer = tmp_path / "upd"
     newer.mkdir()
-    (newer / "a.json").write_text(json.dumps(_record("PYSEC-0002", "2024-02-01T00:00:00.5Z", "1.2")))
+    (newer / "a.json").write_text(
+        json.dumps(_record("PYSEC-0002", "2024-02-01T00:00:00.5Z", "1.2"))
+    )
     (newer / "b.json").write_text(json.dumps(_record("PYSEC-0001", "2023-12-01T00:00:00Z", "9.0")))
     s = db.import_paths([newer])
     assert (s.added, s.updated, s.unchanged) == (0, 1, 1)
@@ -54,16 +69,25 @@ def test_zip_export_and_incremental_reimport(tmp_path: Path) -> None:
 def test_yaml_json_lists_and_bad_documents(tmp_path: Path) -> None:
     d = tmp_path / "in"
     (d / "sub").mkdir(parents=True)
-    (d / "list.json").write_text(json.dumps([_record("X-0001", "2024-01-01T00:00:00Z", "1"),
-                                             _record("X-0002", "2024-01-01T00:00:00Z", "1")]))
+    (d / "list.json").write_text(
+        json.dumps(
+            [
+                _record("X-0001", "2024-01-01T00:00:00Z", "1"),
+                _record("X-0002", "2024-01-01T00:00:00Z", "1"),
+            ]
+        )
+    )
     import yaml
 
-    (d / "sub" / "one.yaml").write_text(yaml.safe_dump(_record("X-0003", "2024-01-01T00:00:00Z", "1")))
+    (d / "sub" / "one.yaml").write_text(
+        yaml.safe_dump(_record("X-0003", "2024-01-01T00:00:00Z", "1"))
+    )
     # unquoted YAML scalars that look like numbers or dates stay the versions they are
     (d / "sub" / "floaty.yml").write_text(
         "id: X-0004\nmodified: 2024-01-01T00:00:00Z\naffected:\n- package: {ecosystem: PyPI, "
         "name: floaty}\n  ranges:\n  - type: ECOSYSTEM\n    events:\n    - introduced: 0\n"
-        "    - fixed: 1.10\n")
+        "    - fixed: 1.10\n"
+    )
     (d / "broken.json").write_text("{ not json")
     (d / "noid.json").write_text(json.dumps({"summary": "no id"}))
     db = VulnDB(tmp_path / "db.sqlite", create=True)
@@ -93,8 +117,10 @@ def test_missing_and_corrupt_databases(tmp_path: Path, monkeypatch: pytest.Monke
     with pytest.raises(VulnDBError, match="not a vulnerability database"):
         VulnDB(bad)
     other = tmp_path / "other.sqlite"
-    sqlite3.connect(other).executescript("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
-                                         "INSERT INTO meta VALUES ('schema', '99');")
+    sqlite3.connect(other).executescript(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
+        "INSERT INTO meta VALUES ('schema', '99');"
+    )
     with pytest.raises(VulnDBError, match="schema 99"):
         VulnDB(other)
     with pytest.raises(VulnDBError, match="no such file"):

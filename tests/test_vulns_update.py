@@ -59,8 +59,10 @@ class OSVMirror:
                 mtime = path.stat().st_mtime
                 since = self.headers.get("If-Modified-Since")
                 if self.headers.get("If-None-Match") == etag or (
-                        since and "If-None-Match" not in self.headers
-                        and parsedate_to_datetime(since).timestamp() >= int(mtime)):
+                    since
+                    and "If-None-Match" not in self.headers
+                    and parsedate_to_datetime(since).timestamp() >= int(mtime)
+                ):
                     mirror.log.append((self.path, 304, headers))
                     self.send_response(304)
                     self.send_header("ETag", etag)
@@ -171,13 +173,26 @@ def test_db_update_defaults_and_a_missing_ecosystem(mirror: OSVMirror, tmp_path:
     code, out, err = _run("db", "update", "--db", str(db), "--mirror", mirror.url)
     assert code == 2
     assert sorted(mirror.requests()) == sorted(
-        f"/{e}/all.zip" for e in ("PyPI", "npm", "Go", "Maven", "crates.io", "RubyGems",
-                                  "Debian", "Alpine", "Ubuntu", "Red%20Hat"))
+        f"/{e}/all.zip"
+        for e in (
+            "PyPI",
+            "npm",
+            "Go",
+            "Maven",
+            "crates.io",
+            "RubyGems",
+            "Debian",
+            "Alpine",
+            "Ubuntu",
+            "Red%20Hat",
+        )
+    )
     assert "PyPI: 2661 added" in out
     assert "Red Hat: not updated: the mirror has no Red Hat/all.zip (HTTP 404" in out
     assert err.strip().splitlines()[-1] == (
         "imagewise: error: 9 of 10 ecosystems not updated (npm, Go, Maven, crates.io, RubyGems, "
-        "Debian, Alpine, Ubuntu, Red Hat)")
+        "Debian, Alpine, Ubuntu, Red Hat)"
+    )
     mirror.log.clear()  # the next update fetches what the last one did: PyPI only
     code, out, err = _run("db", "update", "--db", str(db), "--mirror", mirror.url)
     assert code == 0 and mirror.requests() == ["/PyPI/all.zip"], err
@@ -186,14 +201,16 @@ def test_db_update_defaults_and_a_missing_ecosystem(mirror: OSVMirror, tmp_path:
 def test_a_download_that_fails_its_check_changes_nothing(mirror: OSVMirror, tmp_path: Path) -> None:
     db = tmp_path / "osv.sqlite"
     mirror.bad_md5 = True
-    code, out, err = _run("db", "update", "--db", str(db), "--mirror", mirror.url,
-                          "--ecosystem", "PyPI")
+    code, out, err = _run(
+        "db", "update", "--db", str(db), "--mirror", mirror.url, "--ecosystem", "PyPI"
+    )
     assert code == 2 and "does not match its MD5" in out and "internal" not in err
     assert not db.exists()  # checked before anything is imported
     assert not list(tmp_path.glob(".osv-download-*"))
     mirror.bad_md5 = False
-    code, out, err = _run("db", "update", "--db", str(db), "--mirror", mirror.url,
-                          "--ecosystem", "PyPI")
+    code, out, err = _run(
+        "db", "update", "--db", str(db), "--mirror", mirror.url, "--ecosystem", "PyPI"
+    )
     assert code == 0 and "2661 added" in out, err
 
 
@@ -201,7 +218,13 @@ def test_a_directory_mirror_for_air_gapped_sites(bucket: Path, tmp_path: Path) -
     db = tmp_path / "osv.sqlite"
     results = update(db, ["PyPI", "npm"], str(bucket))
     assert [(r.ecosystem, r.outcome, r.added) for r in results] == [
-        ("PyPI", "updated", 2661, ), ("npm", "failed", 0)]
+        (
+            "PyPI",
+            "updated",
+            2661,
+        ),
+        ("npm", "failed", 0),
+    ]
     assert "the mirror has no npm/all.zip" in results[1].error
     again = update(db, ["PyPI"], f"file://{bucket}")
     assert [r.outcome for r in again] == ["unchanged"]
@@ -215,20 +238,31 @@ def image_ref(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def _online(db: Path, mirror_url: str, **extra: str | None) -> dict[str, str | None]:
-    return {"IMAGEWISE_OFFLINE": None, "IMAGEWISE_DB": str(db),
-            "IMAGEWISE_OSV_MIRROR": mirror_url, **extra}
+    return {
+        "IMAGEWISE_OFFLINE": None,
+        "IMAGEWISE_DB": str(db),
+        "IMAGEWISE_OSV_MIRROR": mirror_url,
+        **extra,
+    }
 
 
 def test_scan_updates_a_missing_database_with_what_the_image_needs(
-        mirror: OSVMirror, image_ref: str, tmp_path: Path) -> None:
+    mirror: OSVMirror, image_ref: str, tmp_path: Path
+) -> None:
     db = tmp_path / "cache" / "osv.sqlite"
     env = _online(db, mirror.url)
     code, out, err = _run("scan", image_ref, "--format", "json", "--no-secrets", env=env)
     assert code == 0, err
     assert sorted(mirror.requests()) == ["/Alpine/all.zip", "/PyPI/all.zip"]
-    assert f"imagewise: updating the vulnerability database {db} (Alpine, PyPI) from {mirror.url}" in err
+    assert (
+        f"imagewise: updating the vulnerability database {db} (Alpine, PyPI) from {mirror.url}"
+        in err
+    )
     assert "imagewise: PyPI: 2661 added" in err
-    assert "warning: vulnerability data for Alpine not updated: the mirror has no Alpine/all.zip" in err
+    assert (
+        "warning: vulnerability data for Alpine not updated: the mirror has no Alpine/all.zip"
+        in err
+    )
     doc = json.loads(out)
     assert {r["package"].lower() for r in doc["vulnerabilities"]} >= {"jinja2", "pyyaml", "urllib3"}
 
@@ -260,14 +294,14 @@ def test_a_stale_feed_is_checked_again(mirror: OSVMirror, tmp_path: Path) -> Non
     assert auto.stale(db, ["PyPI"]) == []
 
 
-def test_an_explicit_db_is_used_as_it_is_unless_asked(mirror: OSVMirror, image_ref: str,
-                                                       tmp_path: Path) -> None:
+def test_an_explicit_db_is_used_as_it_is_unless_asked(
+    mirror: OSVMirror, image_ref: str, tmp_path: Path
+) -> None:
     db = tmp_path / "given.sqlite"
     env = _online(tmp_path / "unused.sqlite", mirror.url)
     code, _, err = _run("scan", image_ref, "--db", str(db), "--no-secrets", env=env)
     assert code == 0 and mirror.requests() == [] and "vulnerability scan skipped" in err
-    code, _, err = _run("scan", image_ref, "--db", str(db), "--no-secrets", "--update-db",
-                        env=env)
+    code, _, err = _run("scan", image_ref, "--db", str(db), "--no-secrets", "--update-db", env=env)
     assert code == 0 and "/PyPI/all.zip" in mirror.requests(200), err
     assert db.is_file()
 
@@ -278,12 +312,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_an_unreachable_mirror_is_a_warning_and_the_scan_goes_on(image_ref: str,
-                                                                 tmp_path: Path) -> None:
+def test_an_unreachable_mirror_is_a_warning_and_the_scan_goes_on(
+    image_ref: str, tmp_path: Path
+) -> None:
     db = tmp_path / "osv.sqlite"
     started = time.monotonic()
-    code, out, err = _run("scan", image_ref, "--no-secrets", "--format", "json",
-                          env=_online(db, f"http://127.0.0.1:{_free_port()}"))
+    code, out, err = _run(
+        "scan",
+        image_ref,
+        "--no-secrets",
+        "--format",
+        "json",
+        env=_online(db, f"http://127.0.0.1:{_free_port()}"),
+    )
     assert code == 0, err
     assert time.monotonic() - started < 30
     lines = [x for x in err.splitlines() if "not updated" in x]
@@ -298,10 +339,16 @@ def test_a_mirror_that_never_answers_does_not_hang_the_scan(image_ref: str, tmp_
     silent.listen(8)  # accepts connections (the kernel does) and never says a word
     try:
         started = time.monotonic()
-        code, _, err = _run("scan", image_ref, "--no-secrets",
-                            env=_online(tmp_path / "osv.sqlite",
-                                        f"http://127.0.0.1:{silent.getsockname()[1]}",
-                                        IMAGEWISE_DB_UPDATE_TIMEOUT="0.5"))
+        code, _, err = _run(
+            "scan",
+            image_ref,
+            "--no-secrets",
+            env=_online(
+                tmp_path / "osv.sqlite",
+                f"http://127.0.0.1:{silent.getsockname()[1]}",
+                IMAGEWISE_DB_UPDATE_TIMEOUT="0.5",
+            ),
+        )
         took = time.monotonic() - started
     finally:
         silent.close()
@@ -319,6 +366,7 @@ def test_check_updates_the_database_too(mirror: OSVMirror, image_ref: str, tmp_p
     doc = json.loads(out)
     assert "jinja2" in json.dumps(doc).lower()
     mirror.log.clear()
-    code, out, err = _run("check", image_ref, "--format", "json", "--offline",
-                          env=_online(db, mirror.url))
+    code, out, err = _run(
+        "check", image_ref, "--format", "json", "--offline", env=_online(db, mirror.url)
+    )
     assert code in (0, 1) and mirror.requests() == [], err

@@ -20,8 +20,9 @@ PREVIOUS = b"the previous report\n" * 10
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return write_oci_layout(random_image(seed=3), tmp_path_factory.mktemp("img") / "layout",
-                            "latest")
+    return write_oci_layout(
+        random_image(seed=3), tmp_path_factory.mktemp("img") / "layout", "latest"
+    )
 
 
 COMMANDS = {
@@ -37,7 +38,8 @@ COMMANDS = {
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_a_kill_while_writing_an_output_leaves_the_previous_file(
-        command: str, image: str, tmp_path: Path) -> None:
+    command: str, image: str, tmp_path: Path
+) -> None:
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     out = out_dir / "report"

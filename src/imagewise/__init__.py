@@ -17,63 +17,63 @@ from imagewise.lazy import exports
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
-    from imagewise.sources import open_source as open_source, open_sink as open_sink
-    from imagewise.sources.base import (
-        Source as Source,
-        Sink as Sink,
-        Image as Image,
-        Layer as Layer,
-    )
-    from imagewise.copy import copy_image as copy_image, CopyResult as CopyResult
-    from imagewise.oci.digest import Digest as Digest
-    from imagewise.oci.model import (
-        Platform as Platform,
-        Descriptor as Descriptor,
-        Manifest as Manifest,
-        Index as Index,
-        ImageConfig as ImageConfig,
-    )
-    from imagewise.analysis.run import analyze as analyze
     from imagewise.analysis.model import ImageAnalysis as ImageAnalysis
-    from imagewise.sbom.catalog import catalog as catalog, Catalog as Catalog
-    from imagewise.sbom.model import Package as Package
-    from imagewise.vulns.scan import (
-        scan_image as scan_image,
-        scan_packages as scan_packages,
-        ScanResult as ScanResult,
-    )
-    from imagewise.vulns.matching import Vulnerability as Vulnerability
-    from imagewise.dockerfile.lint import lint as lint, lint_file as lint_file
-    from imagewise.dockerfile.config import LintConfig as LintConfig
+    from imagewise.analysis.run import analyze as analyze
     from imagewise.check.run import (
-        run_check as run_check,
         CheckOptions as CheckOptions,
         CheckResult as CheckResult,
+        run_check as run_check,
     )
-    from imagewise.policy.model import Policy as Policy, load_policy as load_policy
+    from imagewise.copy import CopyResult as CopyResult, copy_image as copy_image
+    from imagewise.dockerfile.config import LintConfig as LintConfig
+    from imagewise.dockerfile.lint import lint as lint, lint_file as lint_file
+    from imagewise.errors import (
+        AuthError as AuthError,
+        ConfigError as ConfigError,
+        DigestMismatch as DigestMismatch,
+        DockerfileSyntaxError as DockerfileSyntaxError,
+        ImageFormatError as ImageFormatError,
+        ImagewiseError as ImagewiseError,
+        InvalidReference as InvalidReference,
+        LayerReadError as LayerReadError,
+        NotAnImage as NotAnImage,
+        NotFound as NotFound,
+        PlatformNotFound as PlatformNotFound,
+        RegistryError as RegistryError,
+        UsageError as UsageError,
+        VulnDBError as VulnDBError,
+    )
     from imagewise.findings import (
         Finding as Finding,
         Location as Location,
-        Severity as Severity,
         RuleInfo as RuleInfo,
+        Severity as Severity,
     )
-    from imagewise.rules import catalog as rule_catalog  # noqa: F401 - exported below
+    from imagewise.oci.digest import Digest as Digest
+    from imagewise.oci.model import (
+        Descriptor as Descriptor,
+        ImageConfig as ImageConfig,
+        Index as Index,
+        Manifest as Manifest,
+        Platform as Platform,
+    )
+    from imagewise.policy.model import Policy as Policy, load_policy as load_policy
     from imagewise.progress import Reporter as Reporter
-    from imagewise.errors import (
-        ImagewiseError as ImagewiseError,
-        UsageError as UsageError,
-        InvalidReference as InvalidReference,
-        ImageFormatError as ImageFormatError,
-        NotAnImage as NotAnImage,
-        PlatformNotFound as PlatformNotFound,
-        DigestMismatch as DigestMismatch,
-        LayerReadError as LayerReadError,
-        RegistryError as RegistryError,
-        AuthError as AuthError,
-        NotFound as NotFound,
-        DockerfileSyntaxError as DockerfileSyntaxError,
-        ConfigError as ConfigError,
-        VulnDBError as VulnDBError,
+    from imagewise.rules import catalog as rule_catalog  # noqa: F401 - exported below
+    from imagewise.sbom.catalog import Catalog as Catalog, catalog as catalog
+    from imagewise.sbom.model import Package as Package
+    from imagewise.sources import open_sink as open_sink, open_source as open_source
+    from imagewise.sources.base import (
+        Image as Image,
+        Layer as Layer,
+        Sink as Sink,
+        Source as Source,
+    )
+    from imagewise.vulns.matching import Vulnerability as Vulnerability
+    from imagewise.vulns.scan import (
+        ScanResult as ScanResult,
+        scan_image as scan_image,
+        scan_packages as scan_packages,
     )
 
 

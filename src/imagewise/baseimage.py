@@ -35,7 +35,10 @@ _ROOTFS = re.compile(r"^(/bin/sh -c )?(#\(nop\)\s*)?ADD file:[0-9a-f]+ in /\s*$"
 
 def base_layer_count(image: Image) -> tuple[int | None, str]:
     """(number of base layers, the rule that decided it); (None, reason) when unknown."""
-    for where, values in (("label", image.config.labels), ("annotation", image.manifest.annotations)):
+    for where, values in (
+        ("label", image.config.labels),
+        ("annotation", image.manifest.annotations),
+    ):
         raw = values.get(LABEL, "")
         if raw.isdigit():
             return int(raw), f"{where} {LABEL}"

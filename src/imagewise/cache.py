@@ -59,8 +59,12 @@ def _valid_digest(text: object) -> bool:
     if not isinstance(text, str):
         return False
     algo, colon, hexpart = text.partition(":")
-    return bool(colon) and algo in ("sha256", "sha512") and len(hexpart) in (64, 128) and all(
-        c in "0123456789abcdef" for c in hexpart)
+    return (
+        bool(colon)
+        and algo in ("sha256", "sha512")
+        and len(hexpart) in (64, 128)
+        and all(c in "0123456789abcdef" for c in hexpart)
+    )
 
 
 class PackedEntries:
@@ -111,13 +115,24 @@ class LayerCache:
     # --- entries ---------------------------------------------------------------------------
     @staticmethod
     def record(e: Entry) -> tuple[Any, ...]:
-        return (e.path, _KIND_INDEX[e.kind], e.size, e.mode, e.uid, e.gid, e.linkname, e.mtime,
-                e.raw_name, e.offset)
+        return (
+            e.path,
+            _KIND_INDEX[e.kind],
+            e.size,
+            e.mode,
+            e.uid,
+            e.gid,
+            e.linkname,
+            e.mtime,
+            e.raw_name,
+            e.offset,
+        )
 
     @staticmethod
     def replay(rec: tuple[Any, ...]) -> Entry:
-        return Entry(rec[0], _KINDS[rec[1]], rec[2], rec[3], rec[4], rec[5], rec[6], rec[7], rec[8],
-                     rec[9])
+        return Entry(
+            rec[0], _KINDS[rec[1]], rec[2], rec[3], rec[4], rec[5], rec[6], rec[7], rec[8], rec[9]
+        )
 
     def _path(self, *parts: str) -> Path:
         return self.root.joinpath(*[p.replace(":", "_").replace("/", "_") for p in parts])
@@ -137,8 +152,9 @@ class LayerCache:
 
     @staticmethod
     def _head(kind: str, key: str, payload: bytes) -> bytes:
-        return b" ".join((_MAGIC, kind.encode(), key.encode(),
-                          hashlib.sha256(payload).hexdigest().encode()))
+        return b" ".join(
+            (_MAGIC, kind.encode(), key.encode(), hashlib.sha256(payload).hexdigest().encode())
+        )
 
     def _store(self, path: Path, kind: str, key: str, payload: bytes) -> None:
         self._write(path, self._head(kind, key, payload) + b"\n" + payload)
@@ -173,14 +189,21 @@ class LayerCache:
             return None
         kinds = len(_KINDS)
         for rec in out:
-            if type(rec) is not tuple or len(rec) != 10 or not 0 <= rec[1] < kinds or any(
-                    type(v) is not t for v, t in zip(rec, _FIELDS)):
+            if (
+                type(rec) is not tuple
+                or len(rec) != 10
+                or not 0 <= rec[1] < kinds
+                or any(type(v) is not t for v, t in zip(rec, _FIELDS))
+            ):
                 return None
         return out
 
     def store_entries(self, key: str, records: list[tuple[Any, ...]] | PackedEntries) -> None:
-        payload = (records.payload() if isinstance(records, PackedEntries)
-                   else zlib.compress(marshal.dumps(records), 1))
+        payload = (
+            records.payload()
+            if isinstance(records, PackedEntries)
+            else zlib.compress(marshal.dumps(records), 1)
+        )
         self._store(self._path("entries", key), "entries", key, payload)
 
     # --- visitor results -------------------------------------------------------------------
@@ -204,8 +227,12 @@ class LayerCache:
             data = json.dumps(value, separators=(",", ":")).encode()
         except (TypeError, ValueError):
             return  # not JSON-able: not cacheable, not an error
-        self._store(self._path("results", f"{visitor}-{version}", key),
-                    f"result:{visitor}-{version}", key, data)
+        self._store(
+            self._path("results", f"{visitor}-{version}", key),
+            f"result:{visitor}-{version}",
+            key,
+            data,
+        )
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:

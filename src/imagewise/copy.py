@@ -48,13 +48,31 @@ class CopyResult(Record):
     the source's, different only when the manifests were converted to OCI media types."""
 
     __slots__ = (  # noqa: RUF023 - in field order
-        "source", "destination", "digest", "media_type", "manifests", "blobs_copied",
-        "blobs_skipped", "blobs_mounted", "bytes_copied", "source_digest",
+        "source",
+        "destination",
+        "digest",
+        "media_type",
+        "manifests",
+        "blobs_copied",
+        "blobs_skipped",
+        "blobs_mounted",
+        "bytes_copied",
+        "source_digest",
     )
 
-    def __init__(self, source: str, destination: str, digest: str, media_type: str,
-                 manifests: int, blobs_copied: int, blobs_skipped: int, blobs_mounted: int,
-                 bytes_copied: int, source_digest: str = "") -> None:
+    def __init__(
+        self,
+        source: str,
+        destination: str,
+        digest: str,
+        media_type: str,
+        manifests: int,
+        blobs_copied: int,
+        blobs_skipped: int,
+        blobs_mounted: int,
+        bytes_copied: int,
+        source_digest: str = "",
+    ) -> None:
         self.source = source
         self.destination = destination
         self.digest = digest
@@ -217,8 +235,10 @@ def copy_image(
     )
 
 
-def _to_oci(later: list[Manifest | Index], top: Manifest | Index,
-            ) -> tuple[list[Manifest | Index], Manifest | Index]:
+def _to_oci(
+    later: list[Manifest | Index],
+    top: Manifest | Index,
+) -> tuple[list[Manifest | Index], Manifest | Index]:
     """The documents with Docker media types converted (indexes re-pointed at converted
     children), in the same order; see ``oci/convert.py``."""
     from imagewise.oci.convert import index_to_oci, manifest_to_oci
@@ -245,8 +265,9 @@ def _unvouched_diff_ids(source: Source, images: list[Manifest]) -> dict[str, Dig
             continue
         diff_ids = ImageConfig.parse(source.read_blob(m.config)).diff_ids
         if diff_ids and len(diff_ids) != len(m.layers):
-            raise ImageFormatError(f"manifest has {len(m.layers)} layers but config lists "
-                                   f"{len(diff_ids)} diff_ids")
+            raise ImageFormatError(
+                f"manifest has {len(m.layers)} layers but config lists {len(diff_ids)} diff_ids"
+            )
         for i in doubtful:
             out[str(m.layers[i].digest)] = diff_ids[i] if diff_ids else None
     return out
@@ -262,8 +283,11 @@ def _check_diff_id(source: Source, desc: Descriptor, diff_id: Digest | None) -> 
         while chunk := f.read_chunk():  # type: ignore[attr-defined]
             h.update(chunk)
     if diff_id is not None and h.hexdigest() != diff_id.hex:
-        raise DigestMismatch(str(diff_id), f"{diff_id.algorithm}:{h.hexdigest()}",
-                             f"layer {desc.digest} decompressed")
+        raise DigestMismatch(
+            str(diff_id),
+            f"{diff_id.algorithm}:{h.hexdigest()}",
+            f"layer {desc.digest} decompressed",
+        )
 
 
 def _select(source: Source, index: Index, platform: Platform) -> Manifest:
@@ -290,9 +314,17 @@ def _mount_repository(source: Source, sink: Sink) -> str | None:
     return src_repo if isinstance(source, RegistrySource) else None
 
 
-def copy(src: str, dst: str, *, platform: str | None = None, insecure: bool = False,
-         jobs: int = DEFAULT_JOBS, reporter: Reporter = NULL, stall: float | None = None,
-         timeout: float | None = None) -> CopyResult:
+def copy(
+    src: str,
+    dst: str,
+    *,
+    platform: str | None = None,
+    insecure: bool = False,
+    jobs: int = DEFAULT_JOBS,
+    reporter: Reporter = NULL,
+    stall: float | None = None,
+    timeout: float | None = None,
+) -> CopyResult:
     """Copy between two transport strings (``docker://``, ``oci:``, ``oci-archive:``,
     ``docker-archive:``).
 
@@ -305,6 +337,8 @@ def copy(src: str, dst: str, *, platform: str | None = None, insecure: bool = Fa
 
     wanted = Platform.parse(platform) if platform else None
     transfer = Transfer(stall, timeout, reporter)
-    with open_source(src, insecure=insecure, transfer=transfer) as source, \
-            open_sink(dst, insecure=insecure, transfer=transfer) as sink:
+    with (
+        open_source(src, insecure=insecure, transfer=transfer) as source,
+        open_sink(dst, insecure=insecure, transfer=transfer) as sink,
+    ):
         return copy_image(source, sink, platform=wanted, jobs=jobs, reporter=reporter)

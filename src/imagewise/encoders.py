@@ -39,8 +39,15 @@ class Encoder(Record):
     encode: str  # "module:function"
     ascii: bool  # JSON documents: escape non-ASCII characters (json.dumps's ensure_ascii)
 
-    def __init__(self, id: str, encode: str, *, aliases: tuple[str, ...] = (),
-                 schema: str | None = None, ascii: bool = True) -> None:
+    def __init__(
+        self,
+        id: str,
+        encode: str,
+        *,
+        aliases: tuple[str, ...] = (),
+        schema: str | None = None,
+        ascii: bool = True,
+    ) -> None:
         self.id = id
         self.aliases = aliases
         self.schema = schema
@@ -81,7 +88,7 @@ def _keywords(fn: Any, context: Mapping[str, Any]) -> dict[str, Any]:
     code = fn.__code__
     if code.co_flags & 0x08:  # CO_VARKEYWORDS
         return dict(context)
-    names = code.co_varnames[1:code.co_argcount + code.co_kwonlyargcount]
+    names = code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]
     return {k: v for k, v in context.items() if k in names}
 
 
@@ -126,8 +133,9 @@ class Formats(Record):
                 return e
         from imagewise.errors import UsageError
 
-        raise UsageError(f"unknown format {name!r} for {self.kind}; choose one of "
-                         f"{', '.join(self.ids)}")
+        raise UsageError(
+            f"unknown format {name!r} for {self.kind}; choose one of {', '.join(self.ids)}"
+        )
 
     def canonical(self, name: str) -> str:
         """The id of the format called ``name`` (``tty`` -> ``table``)."""
@@ -233,8 +241,10 @@ CHECK = Formats(
 )
 
 #: every registry by result kind
-REGISTRIES: dict[str, Formats] = {f.kind: f for f in (
-    ANALYSIS, DIFF, FILES, INSPECT, COPY, TAGS, LINT, RULES, SBOM, SCAN, DB_STATUS, CHECK)}
+REGISTRIES: dict[str, Formats] = {
+    f.kind: f
+    for f in (ANALYSIS, DIFF, FILES, INSPECT, COPY, TAGS, LINT, RULES, SBOM, SCAN, DB_STATUS, CHECK)
+}
 
 
 def as_is(body: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -61,7 +61,9 @@ class LayerReadError(ImageFormatError):
             parts.append(f"layer {digest}")
         if offset is not None:
             parts.append(f"offset {offset}")
-        super().__init__(": ".join(parts[:1]) + (" (" + ", ".join(parts[1:]) + ")" if parts[1:] else ""))
+        super().__init__(
+            ": ".join(parts[:1]) + (" (" + ", ".join(parts[1:]) + ")" if parts[1:] else "")
+        )
 
 
 class UnsafePath(ImageFormatError):
@@ -100,5 +102,3 @@ class ConfigError(ImagewiseError):
 
 class VulnDBError(ImagewiseError):
     """The vulnerability database is missing, corrupt or cannot be imported."""
-
-

@@ -21,9 +21,14 @@ TMP_PREFIX = ".tmp-"
 
 
 @contextmanager
-def atomic_write(dest: str, mode: int | None = 0o644, *, sync: bool = False,
-                 owner: tuple[int, int] | None = None,
-                 tmp_dir: str | None = None) -> Iterator[IO[bytes]]:
+def atomic_write(
+    dest: str,
+    mode: int | None = 0o644,
+    *,
+    sync: bool = False,
+    owner: tuple[int, int] | None = None,
+    tmp_dir: str | None = None,
+) -> Iterator[IO[bytes]]:
     """Yield a binary file that becomes ``dest`` when the block ends without an error.
 
     ``mode`` is applied before the rename (``None`` keeps ``mkstemp``'s private 0600); ``owner``
@@ -91,8 +96,9 @@ def write_file(dest: str, data: bytes) -> None:
         with atomic_write(path, mode, sync=True, owner=owner) as f:
             f.write(data)
     except OSError as e:
-        raise ImagewiseError(f"{dest}: cannot write: {e.strerror or e}; the file is as it was"
-                             ) from None
+        raise ImagewiseError(
+            f"{dest}: cannot write: {e.strerror or e}; the file is as it was"
+        ) from None
 
 
 def _write_through(dest: str, path: str, data: bytes) -> None:

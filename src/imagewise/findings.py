@@ -47,8 +47,16 @@ class Location(Record):
         "path",  # path inside the image filesystem, or config field like "config.Env"
     )
 
-    def __init__(self, file: str = "", line: int = 0, column: int = 0, end_line: int = 0,
-                 layer: str = "", layer_index: int | None = None, path: str = "") -> None:
+    def __init__(
+        self,
+        file: str = "",
+        line: int = 0,
+        column: int = 0,
+        end_line: int = 0,
+        layer: str = "",
+        layer_index: int | None = None,
+        path: str = "",
+    ) -> None:
         self.file = file
         self.line = line
         self.column = column
@@ -58,22 +66,45 @@ class Location(Record):
         self.path = path
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in (
-            ("file", self.file), ("line", self.line), ("column", self.column),
-            ("end_line", self.end_line), ("layer", self.layer),
-            ("layer_index", self.layer_index), ("path", self.path),
-        ) if v not in ("", 0, None) or (k == "layer_index" and v == 0)}
+        return {
+            k: v
+            for k, v in (
+                ("file", self.file),
+                ("line", self.line),
+                ("column", self.column),
+                ("end_line", self.end_line),
+                ("layer", self.layer),
+                ("layer_index", self.layer_index),
+                ("path", self.path),
+            )
+            if v not in ("", 0, None) or (k == "layer_index" and v == 0)
+        }
 
 
 class Finding(Record):
     __slots__ = (  # noqa: RUF023 - in field order
-        "rule", "severity", "title", "message", "location", "fix", "bytes_saved", "extra",
+        "rule",
+        "severity",
+        "title",
+        "message",
+        "location",
+        "fix",
+        "bytes_saved",
+        "extra",
     )
     _uncompared = ("extra",)
 
-    def __init__(self, rule: str, severity: Severity, title: str, message: str,
-                 location: Location | None = None, fix: str = "", bytes_saved: int = 0,
-                 extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        rule: str,
+        severity: Severity,
+        title: str,
+        message: str,
+        location: Location | None = None,
+        fix: str = "",
+        bytes_saved: int = 0,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         self.rule = rule
         self.severity = severity
         self.title = title
@@ -115,9 +146,18 @@ class RuleInfo(Record):
         "fixer",  # "module:function" of the autofix that answers it (imagewise.dockerfile.fix)
     )
 
-    def __init__(self, id: str, severity: Severity, title: str, rationale: str = "",
-                 fix: str = "", area: str = "", source: str = "", kind: str = "",
-                 fixer: str = "") -> None:
+    def __init__(
+        self,
+        id: str,
+        severity: Severity,
+        title: str,
+        rationale: str = "",
+        fix: str = "",
+        area: str = "",
+        source: str = "",
+        kind: str = "",
+        fixer: str = "",
+    ) -> None:
         self.id = id
         self.severity = severity
         self.title = title
@@ -135,10 +175,18 @@ class RuleInfo(Record):
 
     def to_json(self) -> dict[str, Any]:
         """The rule as ``imagewise rules --format json`` lists it."""
-        return {"id": self.id, "severity": str(self.severity), "title": self.title,
-                "area": self.area, "source": self.source, "rationale": self.rationale,
-                "fix": self.fix, "kind": self.kind, "fixable": bool(self.fixer),
-                "docs": self.docs}
+        return {
+            "id": self.id,
+            "severity": str(self.severity),
+            "title": self.title,
+            "area": self.area,
+            "source": self.source,
+            "rationale": self.rationale,
+            "fix": self.fix,
+            "kind": self.kind,
+            "fixable": bool(self.fixer),
+            "docs": self.docs,
+        }
 
 
 #: the rule reference page, relative to the repository root

@@ -39,8 +39,9 @@ def _swap(value: Any, found: list[Lazy], tag: str) -> Any:
     return value
 
 
-def write(doc: Any, out: Callable[[str], object], indent: int = 2,
-          ensure_ascii: bool = True) -> None:
+def write(
+    doc: Any, out: Callable[[str], object], indent: int = 2, ensure_ascii: bool = True
+) -> None:
     """Call ``out`` with consecutive pieces of ``json.dumps(doc, indent=indent,
     ensure_ascii=ensure_ascii)``."""
     found: list[Lazy] = []
@@ -48,15 +49,16 @@ def write(doc: Any, out: Callable[[str], object], indent: int = 2,
     text = json.dumps(_swap(doc, found, tag), indent=indent, ensure_ascii=ensure_ascii)
     pos = 0
     for m in re.finditer(r'"\\u0000' + tag + r':(\d+)\\u0000"', text):
-        head = text[pos:m.start()]
+        head = text[pos : m.start()]
         out(head)
-        line = text[text.rfind("\n", 0, m.start()) + 1:m.start()]
+        line = text[text.rfind("\n", 0, m.start()) + 1 : m.start()]
         base = " " * (len(line) - len(line.lstrip(" ")))
         pad = base + " " * indent
         first = True
         for item in found[int(m.group(1))].items:
-            piece = json.dumps(item, indent=indent, ensure_ascii=ensure_ascii
-                               ).replace("\n", "\n" + pad)
+            piece = json.dumps(item, indent=indent, ensure_ascii=ensure_ascii).replace(
+                "\n", "\n" + pad
+            )
             out(("[\n" if first else ",\n") + pad + piece)
             first = False
         out("[]" if first else f"\n{base}]")

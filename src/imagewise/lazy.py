@@ -21,8 +21,9 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def exports(package: str, table: Mapping[str, str]
-            ) -> tuple[Callable[[str], Any], Callable[[], list[str]], list[str]]:
+def exports(
+    package: str, table: Mapping[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]], list[str]]:
     """``(__getattr__, __dir__, __all__)`` for ``package`` publishing the names of ``table``."""
 
     def __getattr__(name: str) -> Any:

@@ -41,8 +41,9 @@ class Record:
         fields: list[str] = []
         for klass in reversed(cls.__mro__):
             slots = klass.__dict__.get("__slots__", ())
-            fields.extend(n for n in ((slots,) if isinstance(slots, str) else slots)
-                          if n not in fields)
+            fields.extend(
+                n for n in ((slots,) if isinstance(slots, str) else slots) if n not in fields
+            )
         cls._fields = tuple(fields)
         cls._compared = tuple(n for n in fields if n not in cls._uncompared)
         cls._hashed = tuple(n for n in cls._compared if n not in cls._unhashed)

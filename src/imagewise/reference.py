@@ -47,8 +47,9 @@ class ImageReference(Record):
 
     __slots__ = ("registry", "repository", "tag", "digest")  # noqa: RUF023
 
-    def __init__(self, registry: str, repository: str, tag: str | None = None,
-                 digest: Digest | None = None) -> None:
+    def __init__(
+        self, registry: str, repository: str, tag: str | None = None, digest: Digest | None = None
+    ) -> None:
         self.registry = registry
         self.repository = repository
         self.tag = tag
@@ -66,7 +67,9 @@ class ImageReference(Record):
         name, tag = _split_tag(rest, text)
         registry, repository = _split_domain(name, text)
         if len(repository) + len(registry) + 1 > _MAX_NAME:
-            raise InvalidReference(f"invalid reference {text!r}: name longer than {_MAX_NAME} characters")
+            raise InvalidReference(
+                f"invalid reference {text!r}: name longer than {_MAX_NAME} characters"
+            )
         return cls(registry, repository, tag, digest)
 
     def with_tag(self, tag: str | None) -> ImageReference:
@@ -206,6 +209,7 @@ def _split_domain(name: str, text: str) -> tuple[str, str]:
 
 # --------------------------------------------------------------------------- transports
 
+
 class TransportRef(Record):
     """Where an image lives: a transport plus its registry reference or path (and tag/index)."""
 
@@ -217,8 +221,14 @@ class TransportRef(Record):
         "index",  # docker-archive / oci: ``@N`` picks the N-th image
     )
 
-    def __init__(self, transport: str, reference: ImageReference | None = None, path: str = "",
-                 tag: str | None = None, index: int | None = None) -> None:
+    def __init__(
+        self,
+        transport: str,
+        reference: ImageReference | None = None,
+        path: str = "",
+        tag: str | None = None,
+        index: int | None = None,
+    ) -> None:
         self.transport = transport
         self.reference = reference
         self.path = path
@@ -251,7 +261,9 @@ def parse_transport(text: str) -> TransportRef:
     if sep and transport in ("oci", "oci-archive"):
         path, tag, index = _split_path(rest, text)
         if tag is not None and not _OCI_TAG.match(tag):
-            raise InvalidReference(f"invalid reference {text!r}: bad {transport} image name {tag!r}")
+            raise InvalidReference(
+                f"invalid reference {text!r}: bad {transport} image name {tag!r}"
+            )
         return TransportRef(transport, path=path, tag=tag, index=index)
     if sep and transport == "docker-archive":
         path, ref, index = _split_path(rest, text)
@@ -259,7 +271,9 @@ def parse_transport(text: str) -> TransportRef:
         if ref is not None:
             parsed = ImageReference.parse(ref)
             if parsed.digest is not None:
-                raise InvalidReference(f"invalid reference {text!r}: docker-archive does not take digests")
+                raise InvalidReference(
+                    f"invalid reference {text!r}: docker-archive does not take digests"
+                )
             if parsed.tag is None:
                 parsed = parsed.with_tag("latest")
         return TransportRef("docker-archive", reference=parsed, path=path, index=index)

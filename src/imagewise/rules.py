@@ -78,13 +78,13 @@ def _read_table(target: str, kind: str) -> tuple[RuleInfo, ...]:
 
 
 _LOADERS: dict[str, Callable[[LintConfig | None], tuple[RuleInfo, ...]]] = {
-    "dockerfile": _dockerfile, "custom": _custom,
+    "dockerfile": _dockerfile,
+    "custom": _custom,
     **{kind: _static(kind) for kind in TABLES},
 }
 
 
-def catalog(config: LintConfig | None = None, kinds: Iterable[str] | None = None
-            ) -> list[RuleInfo]:
+def catalog(config: LintConfig | None = None, kinds: Iterable[str] | None = None) -> list[RuleInfo]:
     """Every declared rule of ``kinds`` (default: all of :data:`KINDS`), in listing order:
     by kind, then by id. ``config`` adds its custom rules (kind ``custom``)."""
     wanted = KINDS if kinds is None else tuple(kinds)
@@ -102,8 +102,9 @@ def _id_key(info: RuleInfo) -> str:
     return info.id
 
 
-def rule_table(config: LintConfig | None = None, kinds: Iterable[str] | None = None
-               ) -> dict[str, RuleInfo]:
+def rule_table(
+    config: LintConfig | None = None, kinds: Iterable[str] | None = None
+) -> dict[str, RuleInfo]:
     """:func:`catalog` by id (a later kind never replaces an earlier one's id)."""
     out: dict[str, RuleInfo] = {}
     for info in catalog(config, kinds):

@@ -100,16 +100,22 @@ def _layer_tar(entries: list[tuple[str, tarfile.TarInfo, bytes]], mtime: int) ->
     return buf.getvalue()
 
 
-def build_sample(dest: str | os.PathLike[str], *, source: str | os.PathLike[str] | None = None,
-                 tag: str | None = None) -> SampleResult:
+def build_sample(
+    dest: str | os.PathLike[str],
+    *,
+    source: str | os.PathLike[str] | None = None,
+    tag: str | None = None,
+) -> SampleResult:
     """Write the sample image as an OCI layout at ``dest``; returns its reference and digest."""
     from imagewise.sources.oci_layout import OCILayoutSink
 
     root = Path(source) if source else default_source()
     spec_file = root / "sample.json"
     if not spec_file.is_file():
-        raise ConfigError(f"{spec_file}: not found; the sample image is built from a source checkout "
-                          "(pass the examples/sample directory explicitly)")
+        raise ConfigError(
+            f"{spec_file}: not found; the sample image is built from a source checkout "
+            "(pass the examples/sample directory explicitly)"
+        )
     try:
         spec = json.loads(spec_file.read_text())
     except ValueError as e:
@@ -122,7 +128,9 @@ def build_sample(dest: str | os.PathLike[str], *, source: str | os.PathLike[str]
     history: list[dict[str, Any]] = []
     for step in spec["steps"]:
         entry: dict[str, Any] = {"created": created, "created_by": step["created_by"]}
-        if "buildkit" in step["created_by"] or not step["created_by"].startswith("/bin/sh -c #(nop)"):
+        if "buildkit" in step["created_by"] or not step["created_by"].startswith(
+            "/bin/sh -c #(nop)"
+        ):
             entry["comment"] = "buildkit.dockerfile.v0"
         if "from" not in step:
             entry["empty_layer"] = True
@@ -132,17 +140,29 @@ def build_sample(dest: str | os.PathLike[str], *, source: str | os.PathLike[str]
             blobs.append((Descriptor(media.OCI_LAYER_GZIP, Digest.of(gz), len(gz)), gz))
             diff_ids.append(str(Digest.of(tar)))
         history.append(entry)
-    config = {"architecture": spec["architecture"], "os": spec["os"], "created": created,
-              "config": spec["config"], "rootfs": {"type": "layers", "diff_ids": diff_ids},
-              "history": history}
+    config = {
+        "architecture": spec["architecture"],
+        "os": spec["os"],
+        "created": created,
+        "config": spec["config"],
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": history,
+    }
     config_raw = json.dumps(config, indent=2, sort_keys=True).encode()
     config_desc = Descriptor(media.OCI_CONFIG, Digest.of(config_raw), len(config_raw))
-    manifest_raw = json.dumps({
-        "schemaVersion": 2, "mediaType": media.OCI_MANIFEST, "config": config_desc.to_json(),
-        "layers": [d.to_json() for d, _ in blobs],
-        "annotations": {"org.opencontainers.image.created": created,
-                        "org.opencontainers.image.title": "imagewise sample image"},
-    }, indent=2).encode()
+    manifest_raw = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": media.OCI_MANIFEST,
+            "config": config_desc.to_json(),
+            "layers": [d.to_json() for d, _ in blobs],
+            "annotations": {
+                "org.opencontainers.image.created": created,
+                "org.opencontainers.image.title": "imagewise sample image",
+            },
+        },
+        indent=2,
+    ).encode()
     manifest = parse_manifest(manifest_raw)
     sink = OCILayoutSink(os.fspath(dest), tag=tag)
     with sink:
@@ -151,5 +171,9 @@ def build_sample(dest: str | os.PathLike[str], *, source: str | os.PathLike[str]
                 sink.put_blob(desc, io.BytesIO(data))
         sink.put_manifest(manifest, top=True)
         sink.commit()
-    return SampleResult(f"oci:{os.fspath(dest)}:{tag}", str(manifest.digest), len(blobs),
-                        sum(d.size for d, _ in blobs) + len(config_raw))
+    return SampleResult(
+        f"oci:{os.fspath(dest)}:{tag}",
+        str(manifest.digest),
+        len(blobs),
+        sum(d.size for d, _ in blobs) + len(config_raw),
+    )

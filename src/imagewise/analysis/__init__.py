@@ -12,11 +12,14 @@ from typing import TYPE_CHECKING
 from imagewise.lazy import exports
 
 if TYPE_CHECKING:
-    from imagewise.analysis.run import EfficiencyVisitors as EfficiencyVisitors, analyze as analyze
     from imagewise.analysis.model import ImageAnalysis as ImageAnalysis
+    from imagewise.analysis.run import EfficiencyVisitors as EfficiencyVisitors, analyze as analyze
 
-__getattr__, __dir__, __all__ = exports(__name__, {
-    "EfficiencyVisitors": "imagewise.analysis.run",
-    "analyze": "imagewise.analysis.run",
-    "ImageAnalysis": "imagewise.analysis.model",
-})
+__getattr__, __dir__, __all__ = exports(
+    __name__,
+    {
+        "EfficiencyVisitors": "imagewise.analysis.run",
+        "analyze": "imagewise.analysis.run",
+        "ImageAnalysis": "imagewise.analysis.model",
+    },
+)

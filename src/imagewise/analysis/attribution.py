@@ -56,34 +56,69 @@ BASE, RUN, COPY, OTHER = "base", "run", "copy", "other"
 
 
 _DECLARED: tuple[RuleInfo, ...] = (
-    RuleInfo("IW-WASTE-DELETED", Severity.WARNING, "files added in one layer, deleted in a later one",
-             "A deletion in a later layer hides files but their bytes stay in the earlier layer.",
-             "delete them in the same RUN that creates them", "performance", "imagewise"),
-    RuleInfo("IW-WASTE-OVERWRITTEN", Severity.WARNING, "files rewritten by a later layer",
-             "Every rewritten file is stored again; the earlier copy stays in its layer.",
-             "combine the RUN instructions", "performance", "imagewise"),
-    RuleInfo("IW-WASTE-METADATA", Severity.WARNING, "files copied again only to change mode or owner",
-             "chmod/chown in a later layer stores a full copy of every file it touches.",
-             "use COPY --chmod/--chown or change them in the RUN that creates them",
-             "performance", "imagewise"),
-    RuleInfo("IW-WASTE-DUPLICATE-CONTENT", Severity.WARNING, "the same content stored at several paths",
-             "Identical files at different paths are stored once per path.",
-             "keep one copy and link to it", "performance", "imagewise"),
-    RuleInfo("IW-WASTE-TOOLCHAIN", Severity.WARNING, "compiler toolchain in the final image",
-             "Compilers, headers and SDKs are needed to build, not to run.",
-             "use a multi-stage build", "performance", "imagewise"),
-    *(RuleInfo(c.id, Severity.WARNING, c.title, "", c.fix, "performance", "imagewise")
-      for c in BY_KEY.values()),
+    RuleInfo(
+        "IW-WASTE-DELETED",
+        Severity.WARNING,
+        "files added in one layer, deleted in a later one",
+        "A deletion in a later layer hides files but their bytes stay in the earlier layer.",
+        "delete them in the same RUN that creates them",
+        "performance",
+        "imagewise",
+    ),
+    RuleInfo(
+        "IW-WASTE-OVERWRITTEN",
+        Severity.WARNING,
+        "files rewritten by a later layer",
+        "Every rewritten file is stored again; the earlier copy stays in its layer.",
+        "combine the RUN instructions",
+        "performance",
+        "imagewise",
+    ),
+    RuleInfo(
+        "IW-WASTE-METADATA",
+        Severity.WARNING,
+        "files copied again only to change mode or owner",
+        "chmod/chown in a later layer stores a full copy of every file it touches.",
+        "use COPY --chmod/--chown or change them in the RUN that creates them",
+        "performance",
+        "imagewise",
+    ),
+    RuleInfo(
+        "IW-WASTE-DUPLICATE-CONTENT",
+        Severity.WARNING,
+        "the same content stored at several paths",
+        "Identical files at different paths are stored once per path.",
+        "keep one copy and link to it",
+        "performance",
+        "imagewise",
+    ),
+    RuleInfo(
+        "IW-WASTE-TOOLCHAIN",
+        Severity.WARNING,
+        "compiler toolchain in the final image",
+        "Compilers, headers and SDKs are needed to build, not to run.",
+        "use a multi-stage build",
+        "performance",
+        "imagewise",
+    ),
+    *(
+        RuleInfo(c.id, Severity.WARNING, c.title, "", c.fix, "performance", "imagewise")
+        for c in BY_KEY.values()
+    ),
 )
 #: waste findings scale with the bytes they save (see ``_severity``); the declaration says so
 _SCALE = "Reported as a warning when the fix saves 1 MB or more, as info below that."
 RULES: tuple[RuleInfo, ...] = tuple(
-    r.replace(rationale=f"{r.rationale} {_SCALE}".strip(), kind="waste") for r in _DECLARED)
+    r.replace(rationale=f"{r.rationale} {_SCALE}".strip(), kind="waste") for r in _DECLARED
+)
 
 _RULE_FOR_REASON = {
-    ov.DELETED: "IW-WASTE-DELETED", ov.DIR_DELETED: "IW-WASTE-DELETED",
-    ov.OPAQUE: "IW-WASTE-DELETED", ov.OVERWRITTEN: "IW-WASTE-OVERWRITTEN",
-    ov.REPLACED: "IW-WASTE-OVERWRITTEN", ov.DUPLICATE_ENTRY: "IW-WASTE-OVERWRITTEN",
+    ov.DELETED: "IW-WASTE-DELETED",
+    ov.DIR_DELETED: "IW-WASTE-DELETED",
+    ov.OPAQUE: "IW-WASTE-DELETED",
+    ov.OVERWRITTEN: "IW-WASTE-OVERWRITTEN",
+    ov.REPLACED: "IW-WASTE-OVERWRITTEN",
+    ov.DUPLICATE_ENTRY: "IW-WASTE-OVERWRITTEN",
     ov.METADATA: "IW-WASTE-METADATA",
 }
 
@@ -102,11 +137,11 @@ def short_instruction(created_by: str, limit: int = 70) -> str:
         _, sep, rest = text.partition("/bin/sh -c ")
         text = "/bin/sh -c " + rest if sep else text
     if text.startswith("/bin/sh -c #(nop) "):
-        text = text[len("/bin/sh -c #(nop) "):].lstrip()
+        text = text[len("/bin/sh -c #(nop) ") :].lstrip()
     elif text.startswith("#(nop) "):
-        text = text[len("#(nop) "):].lstrip()
+        text = text[len("#(nop) ") :].lstrip()
     elif text.startswith("/bin/sh -c "):
-        text = "RUN " + text[len("/bin/sh -c "):].lstrip()
+        text = "RUN " + text[len("/bin/sh -c ") :].lstrip()
     elif run:
         text = "RUN " + text
     if len(text) > limit:
@@ -149,7 +184,7 @@ def hidden_findings(state: ov.OverlayState, layers: list[LayerRef]) -> list[Find
         files = sum(g.files for g in groups)
         if total < MIN_BYTES:
             continue
-        examples = sorted((e for g in groups for e in g.top()), key=lambda e: -e[1])[:ov.EXAMPLES]
+        examples = sorted((e for g in groups for e in g.top()), key=lambda e: -e[1])[: ov.EXAMPLES]
         src, by = _ref(layers, j), _ref(layers, i)
         size = format_size(total)
         what = f"{files} file{'s' if files != 1 else ''} ({size})"
@@ -166,25 +201,39 @@ def hidden_findings(state: ov.OverlayState, layers: list[LayerRef]) -> list[Find
         elif category:
             cat = BY_KEY[category]
             verb = "deleted" if reasons & {ov.DELETED, ov.DIR_DELETED, ov.OPAQUE} else "hidden"
-            title = (f"{cat.title[0].upper()}{cat.title[1:]}: {what} written by {src.label()} "
-                     f"and {verb} only in layer {i}")
+            title = (
+                f"{cat.title[0].upper()}{cat.title[1:]}: {what} written by {src.label()} "
+                f"and {verb} only in layer {i}"
+            )
             fix = _hidden_leftover_fix(cat.fix, src, by) + f"; saves {size}"
         else:
             verb = "are" if files != 1 else "is"
             title = f"{what} added by {src.label()} {verb} deleted by {by.label()}"
             fix = _deleted_fix(src, by) + f"; saves {size}"
-        out.append(Finding(
-            rule=rule, severity=_severity(total), title=title,
-            message=f"{title}. The bytes stay in layer {j} although the final filesystem does "
-                    f"not show them.",
-            location=Location(layer=src.diff_id, layer_index=j,
-                              path=_path(examples[0][0]) if examples else ""),
-            fix=fix, bytes_saved=total,
-            extra={"kind": "hidden", "category": category or rule.removeprefix("IW-WASTE-").lower(),
-                   "reasons": sorted(reasons), "files": files, "hidden_by_layer": i,
-                   "created_by": src.created_by, "hidden_by": by.created_by,
-                   "examples": _examples(examples)},
-        ))
+        out.append(
+            Finding(
+                rule=rule,
+                severity=_severity(total),
+                title=title,
+                message=f"{title}. The bytes stay in layer {j} although the final filesystem does "
+                f"not show them.",
+                location=Location(
+                    layer=src.diff_id, layer_index=j, path=_path(examples[0][0]) if examples else ""
+                ),
+                fix=fix,
+                bytes_saved=total,
+                extra={
+                    "kind": "hidden",
+                    "category": category or rule.removeprefix("IW-WASTE-").lower(),
+                    "reasons": sorted(reasons),
+                    "files": files,
+                    "hidden_by_layer": i,
+                    "created_by": src.created_by,
+                    "hidden_by": by.created_by,
+                    "examples": _examples(examples),
+                },
+            )
+        )
     return out
 
 
@@ -196,56 +245,87 @@ def final_findings(facts: FinalFacts, layers: list[LayerRef]) -> list[Finding]:
             continue
         cat, src, size = BY_KEY[key], _ref(layers, j), format_size(bucket.bytes)
         top = bucket.top()
-        out.append(Finding(
-            rule=cat.id, severity=_severity(bucket.bytes),
-            title=f"{cat.title[0].upper()}{cat.title[1:]}: {bucket.files} "
-                  f"file{'s' if bucket.files != 1 else ''} ({size}) from {src.label()}",
-            message=f"{size} in {bucket.files} files written by layer {j} are {cat.title}.",
-            location=Location(layer=src.diff_id, layer_index=j, path=_path(top[0][0])),
-            fix=_leftover_fix(cat.fix, src) + f"; saves {size}", bytes_saved=bucket.bytes,
-            extra={"kind": "leftover", "category": key, "files": bucket.files,
-                   "created_by": src.created_by, "examples": _examples(top)},
-        ))
+        out.append(
+            Finding(
+                rule=cat.id,
+                severity=_severity(bucket.bytes),
+                title=f"{cat.title[0].upper()}{cat.title[1:]}: {bucket.files} "
+                f"file{'s' if bucket.files != 1 else ''} ({size}) from {src.label()}",
+                message=f"{size} in {bucket.files} files written by layer {j} are {cat.title}.",
+                location=Location(layer=src.diff_id, layer_index=j, path=_path(top[0][0])),
+                fix=_leftover_fix(cat.fix, src) + f"; saves {size}",
+                bytes_saved=bucket.bytes,
+                extra={
+                    "kind": "leftover",
+                    "category": key,
+                    "files": bucket.files,
+                    "created_by": src.created_by,
+                    "examples": _examples(top),
+                },
+            )
+        )
     for j, bucket in facts.toolchain.items():
         if bucket.bytes < TOOLCHAIN_MIN_BYTES:
             continue
         src, size = _ref(layers, j), format_size(bucket.bytes)
         top = bucket.top()
-        out.append(Finding(
-            rule="IW-WASTE-TOOLCHAIN", severity=Severity.WARNING,
-            title=f"the compiler toolchain in {src.label()} is {size}",
-            message=f"{bucket.files} files ({size}) of compilers, headers or SDKs from layer {j} "
-                    f"are in the final image.",
-            location=Location(layer=src.diff_id, layer_index=j, path=_path(top[0][0])),
-            fix=(f"use a multi-stage build: the compiler toolchain in layer {j} is {size}; build "
-                 f"in one stage and COPY only the results into a runtime stage"
-                 if not src.base else
-                 f"the base image brings a compiler toolchain ({size} in layer {j}): build in "
-                 f"it, then COPY only the results into a stage on a slimmer runtime base image"),
-            bytes_saved=bucket.bytes,
-            extra={"kind": "toolchain", "category": "toolchain", "files": bucket.files,
-                   "created_by": src.created_by, "examples": _examples(top)},
-        ))
+        out.append(
+            Finding(
+                rule="IW-WASTE-TOOLCHAIN",
+                severity=Severity.WARNING,
+                title=f"the compiler toolchain in {src.label()} is {size}",
+                message=f"{bucket.files} files ({size}) of compilers, headers or SDKs from layer {j} "
+                f"are in the final image.",
+                location=Location(layer=src.diff_id, layer_index=j, path=_path(top[0][0])),
+                fix=(
+                    f"use a multi-stage build: the compiler toolchain in layer {j} is {size}; build "
+                    f"in one stage and COPY only the results into a runtime stage"
+                    if not src.base
+                    else f"the base image brings a compiler toolchain ({size} in layer {j}): build in "
+                    f"it, then COPY only the results into a stage on a slimmer runtime base image"
+                ),
+                bytes_saved=bucket.bytes,
+                extra={
+                    "kind": "toolchain",
+                    "category": "toolchain",
+                    "files": bucket.files,
+                    "created_by": src.created_by,
+                    "examples": _examples(top),
+                },
+            )
+        )
     for digest, copies in facts.duplicates[:DUPLICATES_SHOWN]:
         each = copies[0].size
         saved = each * (len(copies) - 1)
         later = copies[-1]
         src = _ref(layers, later.layer)
         where = ", ".join(f"{_path(c.path)} (layer {c.layer})" for c in copies[:6])
-        out.append(Finding(
-            rule="IW-WASTE-DUPLICATE-CONTENT", severity=_severity(saved),
-            title=f"{len(copies)} copies of the same {format_size(each)} file: {where}"
-                  + (" …" if len(copies) > 6 else ""),
-            message=f"identical content stored {len(copies)} times: {where}",
-            location=Location(layer=src.diff_id, layer_index=later.layer, path=_path(later.path)),
-            fix=f"keep one copy and symlink or hard-link the others (or COPY it once); "
+        out.append(
+            Finding(
+                rule="IW-WASTE-DUPLICATE-CONTENT",
+                severity=_severity(saved),
+                title=f"{len(copies)} copies of the same {format_size(each)} file: {where}"
+                + (" …" if len(copies) > 6 else ""),
+                message=f"identical content stored {len(copies)} times: {where}",
+                location=Location(
+                    layer=src.diff_id, layer_index=later.layer, path=_path(later.path)
+                ),
+                fix=f"keep one copy and symlink or hard-link the others (or COPY it once); "
                 f"saves {format_size(saved)}",
-            bytes_saved=saved,
-            extra={"kind": "duplicate", "category": "duplicate-content", "xxh3_128": digest.hex(),
-                   "files": len(copies), "created_by": src.created_by,
-                   "examples": [{"path": _path(c.path), "bytes": c.size, "layer_index": c.layer}
-                                for c in copies[:ov.EXAMPLES]]},
-        ))
+                bytes_saved=saved,
+                extra={
+                    "kind": "duplicate",
+                    "category": "duplicate-content",
+                    "xxh3_128": digest.hex(),
+                    "files": len(copies),
+                    "created_by": src.created_by,
+                    "examples": [
+                        {"path": _path(c.path), "bytes": c.size, "layer_index": c.layer}
+                        for c in copies[: ov.EXAMPLES]
+                    ],
+                },
+            )
+        )
     return out
 
 
@@ -268,26 +348,41 @@ def _from(ref: LayerRef) -> str:
 def _name(ref: LayerRef) -> str:
     """The instruction of a layer, as a fix names it: ``the RUN of layer 3``."""
     kind = ref.kind
-    word = ("RUN" if kind == RUN else "instruction" if kind != COPY
-            else "ADD" if ref.instruction.upper().startswith("ADD") else "COPY")
+    word = (
+        "RUN"
+        if kind == RUN
+        else "instruction"
+        if kind != COPY
+        else "ADD"
+        if ref.instruction.upper().startswith("ADD")
+        else "COPY"
+    )
     return f"the {word} of layer {ref.index}"
 
 
 def _overwritten_fix(src: LayerRef, by: LayerRef) -> str:
     j, i = src.index, by.index
     if src.base:
-        return (f"the files come from the base image (layer {j}), whose copies stay whatever "
-                f"layer {i} does: use a newer base image that already has them as layer {i} "
-                f"leaves them, or a slimmer one without them")
+        return (
+            f"the files come from the base image (layer {j}), whose copies stay whatever "
+            f"layer {i} does: use a newer base image that already has them as layer {i} "
+            f"leaves them, or a slimmer one without them"
+        )
     if src.kind == RUN and by.kind == RUN:
-        return (f"combine RUN {j} and RUN {i} into one RUN (or make the change where the files "
-                f"are created) so only the final version is stored")
+        return (
+            f"combine RUN {j} and RUN {i} into one RUN (or make the change where the files "
+            f"are created) so only the final version is stored"
+        )
     if src.kind == COPY and by.kind == COPY:
-        return (f"copy each file once: leave the files {_name(by)} replaces out of {_name(src)} "
-                f"(a narrower source or .dockerignore)")
+        return (
+            f"copy each file once: leave the files {_name(by)} replaces out of {_name(src)} "
+            f"(a narrower source or .dockerignore)"
+        )
     if src.kind == COPY:
-        return (f"change the files before they are copied (in the build context or a build "
-                f"stage), not in {_name(by)} after {_name(src)}")
+        return (
+            f"change the files before they are copied (in the build context or a build "
+            f"stage), not in {_name(by)} after {_name(src)}"
+        )
     if by.kind == COPY:
         return f"do not create the files in {_name(src)}: {_name(by)} replaces them"
     return f"write the files once, in layer {j} or layer {i}, so only the final version is stored"
@@ -296,14 +391,20 @@ def _overwritten_fix(src: LayerRef, by: LayerRef) -> str:
 def _deleted_fix(src: LayerRef, by: LayerRef) -> str:
     j, i = src.index, by.index
     if src.base:
-        return (f"deleting files of the base image in layer {i} does not shrink the image (they "
-                f"stay in layer {j}): {_SLIMMER_BASE} without them")
+        return (
+            f"deleting files of the base image in layer {i} does not shrink the image (they "
+            f"stay in layer {j}): {_SLIMMER_BASE} without them"
+        )
     if src.kind == COPY:
-        return (f"do not add them in layer {j} (exclude them with .dockerignore or a "
-                f"multi-stage build) instead of deleting them in layer {i}")
+        return (
+            f"do not add them in layer {j} (exclude them with .dockerignore or a "
+            f"multi-stage build) instead of deleting them in layer {i}"
+        )
     if src.kind == RUN and by.kind == RUN:
-        return (f"delete them in the same RUN that creates them (layer {j}), or combine "
-                f"RUN {j} and RUN {i}")
+        return (
+            f"delete them in the same RUN that creates them (layer {j}), or combine "
+            f"RUN {j} and RUN {i}"
+        )
     if src.kind == RUN:
         return f"delete them in the same RUN that creates them (layer {j})"
     return f"do not write them in layer {j} instead of deleting them in layer {i}"
@@ -312,35 +413,49 @@ def _deleted_fix(src: LayerRef, by: LayerRef) -> str:
 def _metadata_fix(src: LayerRef, by: LayerRef) -> str:
     j, i = src.index, by.index
     if src.base:
-        return (f"do not chmod/chown files of the base image in layer {i} (each change stores a "
-                f"full copy): {_SLIMMER_BASE} whose files already have the mode and owner you "
-                f"need, or run as a user that fits them")
+        return (
+            f"do not chmod/chown files of the base image in layer {i} (each change stores a "
+            f"full copy): {_SLIMMER_BASE} whose files already have the mode and owner you "
+            f"need, or run as a user that fits them"
+        )
     if src.kind == COPY:
-        return (f"set mode and owner in {_name(src)} (`COPY --chmod=… --chown=…`) instead of "
-                f"changing them in layer {i}")
+        return (
+            f"set mode and owner in {_name(src)} (`COPY --chmod=… --chown=…`) instead of "
+            f"changing them in layer {i}"
+        )
     if src.kind == RUN:
         return f"chmod/chown in the same RUN that creates the files (layer {j}), not in layer {i}"
-    return (f"set mode and owner where the files are created (`COPY --chmod=… --chown=…`, or "
-            f"chmod/chown in the RUN that creates them), not in layer {i}")
+    return (
+        f"set mode and owner where the files are created (`COPY --chmod=… --chown=…`, or "
+        f"chmod/chown in the RUN that creates them), not in layer {i}"
+    )
 
 
 def _hidden_leftover_fix(fix: str, src: LayerRef, by: LayerRef) -> str:
     j, i = src.index, by.index
     if src.base:
-        return (f"these come from the base image (layer {j}) and deleting them in layer {i} "
-                f"does not shrink the image: {_SLIMMER_BASE} that cleans up after itself")
+        return (
+            f"these come from the base image (layer {j}) and deleting them in layer {i} "
+            f"does not shrink the image: {_SLIMMER_BASE} that cleans up after itself"
+        )
     if src.kind == COPY:
-        return (f"do not copy them: exclude them from {_name(src)} (.dockerignore or a "
-                f"multi-stage build) instead of deleting them in layer {i}")
+        return (
+            f"do not copy them: exclude them from {_name(src)} (.dockerignore or a "
+            f"multi-stage build) instead of deleting them in layer {i}"
+        )
     return f"{fix} in layer {j}, not in a later layer"
 
 
 def _leftover_fix(fix: str, src: LayerRef) -> str:
     j = src.index
     if src.base:
-        return (f"these come from the base image (layer {j}), not from your Dockerfile: "
-                f"{_SLIMMER_BASE} that cleans up after itself")
+        return (
+            f"these come from the base image (layer {j}), not from your Dockerfile: "
+            f"{_SLIMMER_BASE} that cleans up after itself"
+        )
     if src.kind == COPY:
-        return (f"do not copy them into the image: exclude them from {_name(src)} "
-                f"(.dockerignore or a multi-stage build)")
+        return (
+            f"do not copy them into the image: exclude them from {_name(src)} "
+            f"(.dockerignore or a multi-stage build)"
+        )
     return f"{fix} (layer {j})"

@@ -27,28 +27,68 @@ class Category(Record):
 
 
 CATEGORIES: tuple[Category, ...] = (
-    Category("IW-WASTE-APT-LISTS", "apt-lists", "apt package lists left in the image",
-             "add `&& rm -rf /var/lib/apt/lists/*` to the same RUN as `apt-get install`"),
-    Category("IW-WASTE-APT-ARCHIVES", "apt-archives", "apt package cache (.deb files) left in the image",
-             "run `apt-get clean` (or `rm -rf /var/cache/apt/*`) in the same RUN as `apt-get install`"),
-    Category("IW-WASTE-APK-CACHE", "apk-cache", "apk package cache left in the image",
-             "use `apk add --no-cache` (or `rm -rf /var/cache/apk/*` in the same RUN)"),
-    Category("IW-WASTE-YUM-CACHE", "yum-cache", "yum/dnf package cache left in the image",
-             "run `dnf clean all` / `yum clean all` (and `rm -rf /var/cache/dnf /var/cache/yum`) "
-             "in the same RUN as the install"),
-    Category("IW-WASTE-PIP-CACHE", "pip-cache", "pip download cache left in the image",
-             "use `pip install --no-cache-dir` (or set PIP_NO_CACHE_DIR=1)"),
-    Category("IW-WASTE-NPM-CACHE", "npm-cache", "npm cache left in the image",
-             "run `npm cache clean --force` in the same RUN as `npm install`/`npm ci`"),
-    Category("IW-WASTE-YARN-CACHE", "yarn-cache", "yarn cache left in the image",
-             "run `yarn cache clean` in the same RUN as `yarn install`"),
-    Category("IW-WASTE-GO-CACHE", "go-cache", "Go build and module caches left in the image",
-             "run `go clean -cache -modcache` in the same RUN, or build in a separate stage"),
-    Category("IW-WASTE-PYCACHE", "pycache", "Python bytecode caches (__pycache__) in the image",
-             "set `PYTHONDONTWRITEBYTECODE=1` for build steps, or delete `__pycache__` "
-             "directories in the same RUN that creates them"),
-    Category("IW-WASTE-TEMP", "temp", "files left in temporary directories",
-             "delete `/tmp/*` and `/var/tmp/*` in the same RUN that writes them"),
+    Category(
+        "IW-WASTE-APT-LISTS",
+        "apt-lists",
+        "apt package lists left in the image",
+        "add `&& rm -rf /var/lib/apt/lists/*` to the same RUN as `apt-get install`",
+    ),
+    Category(
+        "IW-WASTE-APT-ARCHIVES",
+        "apt-archives",
+        "apt package cache (.deb files) left in the image",
+        "run `apt-get clean` (or `rm -rf /var/cache/apt/*`) in the same RUN as `apt-get install`",
+    ),
+    Category(
+        "IW-WASTE-APK-CACHE",
+        "apk-cache",
+        "apk package cache left in the image",
+        "use `apk add --no-cache` (or `rm -rf /var/cache/apk/*` in the same RUN)",
+    ),
+    Category(
+        "IW-WASTE-YUM-CACHE",
+        "yum-cache",
+        "yum/dnf package cache left in the image",
+        "run `dnf clean all` / `yum clean all` (and `rm -rf /var/cache/dnf /var/cache/yum`) "
+        "in the same RUN as the install",
+    ),
+    Category(
+        "IW-WASTE-PIP-CACHE",
+        "pip-cache",
+        "pip download cache left in the image",
+        "use `pip install --no-cache-dir` (or set PIP_NO_CACHE_DIR=1)",
+    ),
+    Category(
+        "IW-WASTE-NPM-CACHE",
+        "npm-cache",
+        "npm cache left in the image",
+        "run `npm cache clean --force` in the same RUN as `npm install`/`npm ci`",
+    ),
+    Category(
+        "IW-WASTE-YARN-CACHE",
+        "yarn-cache",
+        "yarn cache left in the image",
+        "run `yarn cache clean` in the same RUN as `yarn install`",
+    ),
+    Category(
+        "IW-WASTE-GO-CACHE",
+        "go-cache",
+        "Go build and module caches left in the image",
+        "run `go clean -cache -modcache` in the same RUN, or build in a separate stage",
+    ),
+    Category(
+        "IW-WASTE-PYCACHE",
+        "pycache",
+        "Python bytecode caches (__pycache__) in the image",
+        "set `PYTHONDONTWRITEBYTECODE=1` for build steps, or delete `__pycache__` "
+        "directories in the same RUN that creates them",
+    ),
+    Category(
+        "IW-WASTE-TEMP",
+        "temp",
+        "files left in temporary directories",
+        "delete `/tmp/*` and `/var/tmp/*` in the same RUN that writes them",
+    ),
 )
 
 BY_KEY = {c.key: c for c in CATEGORIES}
@@ -60,10 +100,20 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ("yum-cache", r"var/cache/(?:yum|dnf|libdnf5?)/"),
     ("pip-cache", r"(?:root|home/[^/]+)/\.cache/pip/"),
     ("npm-cache", r"(?:root|home/[^/]+)/\.npm/"),
-    ("yarn-cache", (r"(?:usr/local/share/\.cache/yarn/|(?:root|home/[^/]+)/\.cache/yarn/"
-                    r"|(?:root|home/[^/]+)/\.yarn/berry/cache/)")),
-    ("go-cache", (r"(?:(?:root|home/[^/]+)/\.cache/go-build/|(?:root|home/[^/]+|go)/go/pkg/mod/"
-                  r"cache/|go/pkg/mod/cache/)")),
+    (
+        "yarn-cache",
+        (
+            r"(?:usr/local/share/\.cache/yarn/|(?:root|home/[^/]+)/\.cache/yarn/"
+            r"|(?:root|home/[^/]+)/\.yarn/berry/cache/)"
+        ),
+    ),
+    (
+        "go-cache",
+        (
+            r"(?:(?:root|home/[^/]+)/\.cache/go-build/|(?:root|home/[^/]+|go)/go/pkg/mod/"
+            r"cache/|go/pkg/mod/cache/)"
+        ),
+    ),
     ("temp", r"(?:tmp|var/tmp)/"),
 )
 _RE = re.compile("|".join(f"(?P<g{i}>{pat})" for i, (_, pat) in enumerate(_PATTERNS)))

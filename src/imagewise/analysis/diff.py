@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from imagewise.sources.base import Image
 
 
-
 @dataclass(frozen=True, slots=True)
 class FileState:
     kind: str
@@ -29,12 +28,26 @@ class FileState:
 
     @classmethod
     def of(cls, node: Node, size: int) -> FileState:
-        return cls(node.kind.value, size, node.mode & 0o7777, node.uid, node.gid,
-                   node.digest.hex() if node.digest else "", node.link or "", node.layer)
+        return cls(
+            node.kind.value,
+            size,
+            node.mode & 0o7777,
+            node.uid,
+            node.gid,
+            node.digest.hex() if node.digest else "",
+            node.link or "",
+            node.layer,
+        )
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": self.kind, "bytes": self.size, "mode": f"{self.mode:04o}",
-                               "uid": self.uid, "gid": self.gid, "layer_index": self.layer}
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "bytes": self.size,
+            "mode": f"{self.mode:04o}",
+            "uid": self.uid,
+            "gid": self.gid,
+            "layer_index": self.layer,
+        }
         if self.digest:
             out["xxh3_128"] = self.digest
         if self.link:
@@ -76,9 +89,13 @@ class FileChange:
         return ", ".join(what)
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": "/" + self.path, "change": {"+": "added", "-": "removed", "~": "changed"}[
-            self.sign], "delta_bytes": self.delta,
-            "a": self.a.to_json() if self.a else None, "b": self.b.to_json() if self.b else None}
+        return {
+            "path": "/" + self.path,
+            "change": {"+": "added", "-": "removed", "~": "changed"}[self.sign],
+            "delta_bytes": self.delta,
+            "a": self.a.to_json() if self.a else None,
+            "b": self.b.to_json() if self.b else None,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +109,14 @@ class LayerRow:
     created_by: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "a_size_bytes": self.a_size if self.in_a else None,
-                "b_size_bytes": self.b_size if self.in_b else None,
-                "delta_bytes": self.b_size - self.a_size, "same": self.same,
-                "created_by": self.created_by}
+        return {
+            "index": self.index,
+            "a_size_bytes": self.a_size if self.in_a else None,
+            "b_size_bytes": self.b_size if self.in_b else None,
+            "delta_bytes": self.b_size - self.a_size,
+            "same": self.same,
+            "created_by": self.created_by,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +136,11 @@ class ImageDiff:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "a": self.a_reference, "b": self.b_reference,
-            "a_bytes": self.a_bytes, "b_bytes": self.b_bytes, "delta_bytes": self.size_delta,
+            "a": self.a_reference,
+            "b": self.b_reference,
+            "a_bytes": self.a_bytes,
+            "b_bytes": self.b_bytes,
+            "delta_bytes": self.size_delta,
             "layers": [r.to_json() for r in self.layers],
             "added": [c.to_json() for c in self.added],
             "removed": [c.to_json() for c in self.removed],
@@ -128,11 +152,13 @@ def _states(overlay: OverlayState) -> dict[str, FileState]:
     return {path: FileState.of(node, size) for path, node, size in overlay.files()}
 
 
-def _scan(image: Image, reporter: Reporter, verify: bool
-          ) -> tuple[DiveEfficiency, OverlayState]:
+def _scan(image: Image, reporter: Reporter, verify: bool) -> tuple[DiveEfficiency, OverlayState]:
     from imagewise.layers.passes import run_pass
 
-    dive, overlay = DiveEfficiency(), OverlayState(hash_min_bytes=0, defer=False)  # hash all, now: detect edits
+    dive, overlay = (
+        DiveEfficiency(),
+        OverlayState(hash_min_bytes=0, defer=False),
+    )  # hash all, now: detect edits
     run_pass(image, [dive, overlay], reporter, verify=verify, diff_ids=verify)
     return dive, overlay
 
@@ -140,38 +166,74 @@ def _scan(image: Image, reporter: Reporter, verify: bool
 def diff_images(a: Image, b: Image, reporter: Reporter = NULL, verify: bool = True) -> ImageDiff:
     a_dive, a_over = _scan(a, reporter, verify)
     b_dive, b_over = _scan(b, reporter, verify)
-    return compare(a.reference, b.reference, a_dive, a_over, b_dive, b_over,
-                   [str(x.diff_id or x.digest) for x in a.layers],
-                   [str(x.diff_id or x.digest) for x in b.layers],
-                   [x.created_by for x in b.layers] or [x.created_by for x in a.layers])
+    return compare(
+        a.reference,
+        b.reference,
+        a_dive,
+        a_over,
+        b_dive,
+        b_over,
+        [str(x.diff_id or x.digest) for x in a.layers],
+        [str(x.diff_id or x.digest) for x in b.layers],
+        [x.created_by for x in b.layers] or [x.created_by for x in a.layers],
+    )
 
 
-def compare(a_ref: str, b_ref: str, a_dive: DiveEfficiency, a_over: OverlayState,
-            b_dive: DiveEfficiency, b_over: OverlayState, a_ids: list[str], b_ids: list[str],
-            created_by: list[str]) -> ImageDiff:
+def compare(
+    a_ref: str,
+    b_ref: str,
+    a_dive: DiveEfficiency,
+    a_over: OverlayState,
+    b_dive: DiveEfficiency,
+    b_over: OverlayState,
+    a_ids: list[str],
+    b_ids: list[str],
+    created_by: list[str],
+) -> ImageDiff:
     from imagewise.secrets.mask import redact, redact_path
 
     fa, fb = _states(a_over), _states(b_over)
     added = tuple(FileChange(redact_path(p), None, fb[p]) for p in sorted(fb.keys() - fa.keys()))
     removed = tuple(FileChange(redact_path(p), fa[p], None) for p in sorted(fa.keys() - fb.keys()))
     changed = tuple(
-        FileChange(redact_path(p), fa[p], fb[p]) for p in sorted(fa.keys() & fb.keys())
+        FileChange(redact_path(p), fa[p], fb[p])
+        for p in sorted(fa.keys() & fb.keys())
         if _differs(fa[p], fb[p])
     )
     sa = (a_dive.figures or a_dive.result()).layer_sizes
     sb = (b_dive.figures or b_dive.result()).layer_sizes
     n = max(len(sa), len(sb))
     rows = tuple(
-        LayerRow(i, i < len(sa), i < len(sb), sa[i] if i < len(sa) else 0,
-                 sb[i] if i < len(sb) else 0,
-                 i < len(a_ids) and i < len(b_ids) and a_ids[i] == b_ids[i],
-                 redact(created_by[i]) if i < len(created_by) else "")
+        LayerRow(
+            i,
+            i < len(sa),
+            i < len(sb),
+            sa[i] if i < len(sa) else 0,
+            sb[i] if i < len(sb) else 0,
+            i < len(a_ids) and i < len(b_ids) and a_ids[i] == b_ids[i],
+            redact(created_by[i]) if i < len(created_by) else "",
+        )
         for i in range(n)
     )
-    return ImageDiff(a_ref, b_ref, sum(s.size for s in fa.values()),
-                     sum(s.size for s in fb.values()), rows, added, removed, changed)
+    return ImageDiff(
+        a_ref,
+        b_ref,
+        sum(s.size for s in fa.values()),
+        sum(s.size for s in fb.values()),
+        rows,
+        added,
+        removed,
+        changed,
+    )
 
 
 def _differs(x: FileState, y: FileState) -> bool:
     return (x.kind, x.size, x.mode, x.uid, x.gid, x.digest, x.link) != (
-        y.kind, y.size, y.mode, y.uid, y.gid, y.digest, y.link)
+        y.kind,
+        y.size,
+        y.mode,
+        y.uid,
+        y.gid,
+        y.digest,
+        y.link,
+    )

@@ -120,10 +120,17 @@ class DiveFigures(Record):
         "inefficient_files",
     )
 
-    def __init__(self, efficiency: float, wasted_bytes: int, user_wasted_percent: float,
-                 size_bytes: int, user_size_bytes: int, layer_sizes: tuple[int, ...],
-                 layer_files: tuple[int, ...], inefficient_files: Sequence[InefficientFile]
-                 ) -> None:
+    def __init__(
+        self,
+        efficiency: float,
+        wasted_bytes: int,
+        user_wasted_percent: float,
+        size_bytes: int,
+        user_size_bytes: int,
+        layer_sizes: tuple[int, ...],
+        layer_files: tuple[int, ...],
+        inefficient_files: Sequence[InefficientFile],
+    ) -> None:
         self.efficiency = efficiency
         self.wasted_bytes = wasted_bytes
         self.user_wasted_percent = user_wasted_percent
@@ -286,7 +293,8 @@ class DiveEfficiency(Visitor):
         paths = self._paths
         recs = paths.setdefault("", {})
         stack: list[tuple[Any, dict[str, Node], str, dict[str, Any]]] = [
-            (iter(sorted(tree[2])), tree[2], "", recs)]
+            (iter(sorted(tree[2])), tree[2], "", recs)
+        ]
         while stack:
             names, children, prefix, recs = stack[-1]
             for name in names:
@@ -350,8 +358,11 @@ class DiveEfficiency(Visitor):
                         if child[2]:
                             work.append((cur, child, child_path))
                     else:
-                        low[name] = child if not child[2] or child_path not in wh_dirs else \
-                            [child[0], child[1], {}]
+                        low[name] = (
+                            child
+                            if not child[2] or child_path not in wh_dirs
+                            else [child[0], child[1], {}]
+                        )
                     continue
                 if not isinstance(cur, list):
                     cur = [child[0], child[1], {}] if cur is None else [cur, False, {}]
@@ -389,5 +400,6 @@ class DiveEfficiency(Visitor):
             pct = wasted / user
         else:
             pct = math.nan if wasted == 0 else math.inf
-        return DiveFigures(efficiency, wasted, pct, size, user, tuple(self._sizes),
-                           tuple(self._counts), files)
+        return DiveFigures(
+            efficiency, wasted, pct, size, user, tuple(self._sizes), tuple(self._counts), files
+        )

@@ -19,11 +19,15 @@ TREE_MAX_CHILDREN = 60
 class FinalFacts:
     __slots__ = ("duplicates", "files", "largest", "leftovers", "toolchain", "total_bytes")
 
-    def __init__(self, total_bytes: int = 0, files: int = 0,
-                 leftovers: dict[tuple[str, int], Bucket] | None = None,
-                 toolchain: dict[int, Bucket] | None = None,
-                 duplicates: list[tuple[bytes, list[FileStat]]] | None = None,
-                 largest: list[FileStat] | None = None) -> None:
+    def __init__(
+        self,
+        total_bytes: int = 0,
+        files: int = 0,
+        leftovers: dict[tuple[str, int], Bucket] | None = None,
+        toolchain: dict[int, Bucket] | None = None,
+        duplicates: list[tuple[bytes, list[FileStat]]] | None = None,
+        largest: list[FileStat] | None = None,
+    ) -> None:
         self.total_bytes = total_bytes
         self.files = files
         # (category, layer) -> bucket
@@ -31,7 +35,8 @@ class FinalFacts:
         # layer -> bucket
         self.toolchain: dict[int, Bucket] = {} if toolchain is None else toolchain
         self.duplicates: list[tuple[bytes, list[FileStat]]] = (
-            [] if duplicates is None else duplicates)
+            [] if duplicates is None else duplicates
+        )
         self.largest: list[FileStat] = [] if largest is None else largest
 
 
@@ -70,11 +75,15 @@ def final_facts(state: OverlayState) -> FinalFacts:
     for node, stat in hashed:  # only files of the same size can share content: hash just those
         if same_size[stat.size] > 1 and (digest := state.digest_of(node)) is not None:
             by_digest.setdefault(digest, []).append(stat)
-    facts.largest = [FileStat(redact_path(p), s, layer)
-                     for s, p, layer in sorted(heap, reverse=True)]
+    facts.largest = [
+        FileStat(redact_path(p), s, layer) for s, p, layer in sorted(heap, reverse=True)
+    ]
     facts.duplicates = sorted(
-        ((d, sorted(copies, key=lambda f: (f.layer, f.path)))
-         for d, copies in by_digest.items() if len(copies) > 1),
+        (
+            (d, sorted(copies, key=lambda f: (f.layer, f.path)))
+            for d, copies in by_digest.items()
+            if len(copies) > 1
+        ),
         key=lambda item: -item[1][0].size * (len(item[1]) - 1),
     )
     return facts
@@ -129,8 +138,9 @@ def _summarize(name: str, node: Node, depth: int, threshold: int, seen: set[int]
     keep = [k for k in kids[:TREE_MAX_CHILDREN] if k.size >= threshold]
     if any(may_hold_secret(k.name, False) for k in keep):  # shown in reports: mask secrets
         keep = [k.replace(name=redact_path(k.name)) for k in keep]
-    rest = kids[len(keep):]
+    rest = kids[len(keep) :]
     if rest:
-        keep.append(TreeNode(f"({len(rest)} more)", sum(k.size for k in rest),
-                             sum(k.files for k in rest)))
+        keep.append(
+            TreeNode(f"({len(rest)} more)", sum(k.size for k in rest), sum(k.files for k in rest))
+        )
     return TreeNode(name, size, files, tuple(keep))

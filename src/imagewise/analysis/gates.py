@@ -25,13 +25,20 @@ ORDER = (EFFICIENCY, WASTED, USER_PERCENT, RECLAIMABLE)
 
 #: every spelling dive (old and new) accepts, plus ours, mapped to the canonical rule name
 KEYS: dict[str, str] = {
-    "lowestefficiency": EFFICIENCY, "lowest-efficiency": EFFICIENCY,
-    "lowest-efficiency-threshold": EFFICIENCY, "lowest_efficiency": EFFICIENCY,
-    "highestwastedbytes": WASTED, "highest-wasted-bytes": WASTED, "highest_wasted_bytes": WASTED,
-    "highestuserwastedpercent": USER_PERCENT, "highest-user-wasted-percent": USER_PERCENT,
+    "lowestefficiency": EFFICIENCY,
+    "lowest-efficiency": EFFICIENCY,
+    "lowest-efficiency-threshold": EFFICIENCY,
+    "lowest_efficiency": EFFICIENCY,
+    "highestwastedbytes": WASTED,
+    "highest-wasted-bytes": WASTED,
+    "highest_wasted_bytes": WASTED,
+    "highestuserwastedpercent": USER_PERCENT,
+    "highest-user-wasted-percent": USER_PERCENT,
     "highest_user_wasted_percent": USER_PERCENT,
-    "highestreclaimablebytes": RECLAIMABLE, "highest-reclaimable-bytes": RECLAIMABLE,
-    "max-reclaimable-bytes": RECLAIMABLE, "highest_reclaimable_bytes": RECLAIMABLE,
+    "highestreclaimablebytes": RECLAIMABLE,
+    "highest-reclaimable-bytes": RECLAIMABLE,
+    "max-reclaimable-bytes": RECLAIMABLE,
+    "highest_reclaimable_bytes": RECLAIMABLE,
 }
 
 #: dive's defaults under ``--ci``
@@ -51,8 +58,9 @@ class Gate:
             return GateResult(self.rule, SKIP, self.text, "rule disabled")
         check, describe = _CHECKS[self.rule]
         failed = check(a, self.threshold)
-        return GateResult(self.rule, FAIL if failed else PASS, self.text,
-                          describe(a, self.threshold, failed))
+        return GateResult(
+            self.rule, FAIL if failed else PASS, self.text, describe(a, self.threshold, failed)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +78,12 @@ class GateResult:
         return f"{self.status}  {self.rule} ({self.threshold}): {self.message}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"rule": self.rule, "status": self.status.lower(), "threshold": self.threshold,
-                "message": self.message}
+        return {
+            "rule": self.rule,
+            "status": self.status.lower(),
+            "threshold": self.threshold,
+            "message": self.message,
+        }
 
 
 def _disabled(text: str) -> bool:
@@ -83,7 +95,9 @@ def parse_ratio(text: str, rule: str) -> float:
     try:
         value = float(t[:-1]) / 100 if t.endswith("%") else float(t)
     except ValueError:
-        raise ConfigError(f"invalid {rule} value {text!r}: expected a ratio between 0 and 1") from None
+        raise ConfigError(
+            f"invalid {rule} value {text!r}: expected a ratio between 0 and 1"
+        ) from None
     if not 0 <= value <= 1 or math.isnan(value):
         raise ConfigError(f"{rule} value {text!r} is outside the allowed range 0-1")
     return value
@@ -134,7 +148,9 @@ def load_dive_ci(path: str) -> dict[str, str]:
         rule = KEYS.get(str(key).strip().lower())
         if rule is None:
             raise ConfigError(f"{path}: unknown rule {key!r}; known: {', '.join(ORDER)}")
-        out[rule] = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        out[rule] = (
+            "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        )
     return out
 
 
@@ -150,32 +166,39 @@ def _pct(x: float) -> str:
     return "n/a" if math.isnan(x) else "inf" if math.isinf(x) else f"{x * 100:.2f} %"
 
 
-_CHECKS: dict[str, tuple[Callable[[ImageAnalysis, Any], bool],
-                         Callable[[ImageAnalysis, Any, bool], str]]] = {
+_CHECKS: dict[
+    str, tuple[Callable[[ImageAnalysis, Any], bool], Callable[[ImageAnalysis, Any, bool], str]]
+] = {
     EFFICIENCY: (
         lambda a, t: t > a.dive.efficiency,
         lambda a, t, f: f"efficiency {_pct(a.dive.efficiency)} {'<' if f else '>='} {_pct(t)}",
     ),
     WASTED: (
         lambda a, t: a.dive.wasted_bytes > t,
-        lambda a, t, f: f"wasted bytes {a.dive.wasted_bytes} ({format_size(a.dive.wasted_bytes)}) "
-                        f"{'>' if f else '<='} {t}",
+        lambda a, t, f: (
+            f"wasted bytes {a.dive.wasted_bytes} ({format_size(a.dive.wasted_bytes)}) "
+            f"{'>' if f else '<='} {t}"
+        ),
     ),
     USER_PERCENT: (
         lambda a, t: a.dive.user_wasted_percent > t,  # NaN compares False, like dive
-        lambda a, t, f: f"user wasted {_pct(a.dive.user_wasted_percent)} {'>' if f else '<='} "
-                        f"{_pct(t)}",
+        lambda a, t, f: (
+            f"user wasted {_pct(a.dive.user_wasted_percent)} {'>' if f else '<='} {_pct(t)}"
+        ),
     ),
     RECLAIMABLE: (
         lambda a, t: a.reclaimable_bytes > t,
-        lambda a, t, f: f"reclaimable {a.reclaimable_bytes} ({format_size(a.reclaimable_bytes)}) "
-                        f"{'>' if f else '<='} {t}",
+        lambda a, t, f: (
+            f"reclaimable {a.reclaimable_bytes} ({format_size(a.reclaimable_bytes)}) "
+            f"{'>' if f else '<='} {t}"
+        ),
     ),
 }
 
 
-def analysis_json(a: ImageAnalysis, gates: list[GateResult] | tuple[GateResult, ...] = (),
-                  lazy: bool = False) -> dict[str, Any]:
+def analysis_json(
+    a: ImageAnalysis, gates: list[GateResult] | tuple[GateResult, ...] = (), lazy: bool = False
+) -> dict[str, Any]:
     """The body of ``analyze``'s JSON document: the analysis, plus the gates' outcomes and
     whether they all passed when gates were asked for (``lazy``: see ``ImageAnalysis.to_json``)."""
     doc = a.to_json(lazy=lazy)

@@ -25,9 +25,20 @@ class LayerReport(Record):
         "reclaimable_bytes",  # bytes this layer holds that the final filesystem does not show
     )
 
-    def __init__(self, index: int, digest: str, diff_id: str, created_by: str, media_type: str,
-                 compressed_size: int, size_bytes: int, entries: int, dive_files: int, files: int,
-                 reclaimable_bytes: int) -> None:
+    def __init__(
+        self,
+        index: int,
+        digest: str,
+        diff_id: str,
+        created_by: str,
+        media_type: str,
+        compressed_size: int,
+        size_bytes: int,
+        entries: int,
+        dive_files: int,
+        files: int,
+        reclaimable_bytes: int,
+    ) -> None:
         self.index = index
         self.digest = digest
         self.diff_id = diff_id
@@ -42,10 +53,16 @@ class LayerReport(Record):
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "index": self.index, "digest": self.digest, "diff_id": self.diff_id,
-            "created_by": self.created_by, "media_type": self.media_type,
-            "compressed_size": self.compressed_size, "size_bytes": self.size_bytes,
-            "entries": self.entries, "dive_files": self.dive_files, "files": self.files,
+            "index": self.index,
+            "digest": self.digest,
+            "diff_id": self.diff_id,
+            "created_by": self.created_by,
+            "media_type": self.media_type,
+            "compressed_size": self.compressed_size,
+            "size_bytes": self.size_bytes,
+            "entries": self.entries,
+            "dive_files": self.dive_files,
+            "files": self.files,
             "reclaimable_bytes": self.reclaimable_bytes,
         }
 
@@ -67,8 +84,9 @@ class TreeNode(Record):
 
     __slots__ = ("name", "size", "files", "children")  # noqa: RUF023
 
-    def __init__(self, name: str, size: int, files: int,
-                 children: tuple[TreeNode, ...] = ()) -> None:
+    def __init__(
+        self, name: str, size: int, files: int, children: tuple[TreeNode, ...] = ()
+    ) -> None:
         self.name = name
         self.size = size
         self.files = files
@@ -98,10 +116,20 @@ class ImageAnalysis(Record):
     )
     _uncompared = _unshown = ("tree_builder",)
 
-    def __init__(self, reference: str, digest: str, dive: DiveFigures, reclaimable_bytes: int,
-                 final_bytes: int, final_files: int, layers: tuple[LayerReport, ...],
-                 waste: tuple[Finding, ...], largest_files: tuple[FileStat, ...],
-                 tree_builder: Callable[[], TreeNode], missing_whiteouts: int = 0) -> None:
+    def __init__(
+        self,
+        reference: str,
+        digest: str,
+        dive: DiveFigures,
+        reclaimable_bytes: int,
+        final_bytes: int,
+        final_files: int,
+        layers: tuple[LayerReport, ...],
+        waste: tuple[Finding, ...],
+        largest_files: tuple[FileStat, ...],
+        tree_builder: Callable[[], TreeNode],
+        missing_whiteouts: int = 0,
+    ) -> None:
         self.reference = reference
         self.digest = digest
         self.dive = dive

@@ -29,7 +29,13 @@ if TYPE_CHECKING:
 
 # Kind's members as plain module names: ``Kind.X`` is an enum descriptor call on every use
 (_DIR, _FILE, _HARDLINK, _OPAQUE, _SYMLINK, _WHITEOUT) = (
-    Kind.DIR, Kind.FILE, Kind.HARDLINK, Kind.OPAQUE, Kind.SYMLINK, Kind.WHITEOUT)
+    Kind.DIR,
+    Kind.FILE,
+    Kind.HARDLINK,
+    Kind.OPAQUE,
+    Kind.SYMLINK,
+    Kind.WHITEOUT,
+)
 
 _intern = sys.intern  # one string per name, shared by directories and visitors (dive.py)
 
@@ -54,8 +60,9 @@ class Node:
 
     __slots__ = ("children", "kind", "layer", "meta", "more", "size")
 
-    def __init__(self, layer: int, kind: Kind, size: int = 0, mode: int = 0, uid: int = 0,
-                 gid: int = 0) -> None:
+    def __init__(
+        self, layer: int, kind: Kind, size: int = 0, mode: int = 0, uid: int = 0, gid: int = 0
+    ) -> None:
         self.layer = layer
         self.kind = kind
         self.size = size
@@ -145,8 +152,9 @@ class Bucket:
 
     __slots__ = ("bytes", "examples", "files")
 
-    def __init__(self, bytes: int = 0, files: int = 0,
-                 examples: list[tuple[int, str]] | None = None) -> None:
+    def __init__(
+        self, bytes: int = 0, files: int = 0, examples: list[tuple[int, str]] | None = None
+    ) -> None:
         self.bytes = bytes
         self.files = files
         self.examples: list[tuple[int, str]] = [] if examples is None else examples
@@ -168,9 +176,16 @@ class HiddenGroup(Bucket):
 
     __slots__ = ("by_layer", "category", "layer", "reason")
 
-    def __init__(self, bytes: int = 0, files: int = 0,
-                 examples: list[tuple[int, str]] | None = None, layer: int = 0, by_layer: int = 0,
-                 reason: str = "", category: str = "") -> None:
+    def __init__(
+        self,
+        bytes: int = 0,
+        files: int = 0,
+        examples: list[tuple[int, str]] | None = None,
+        layer: int = 0,
+        by_layer: int = 0,
+        reason: str = "",
+        category: str = "",
+    ) -> None:
         Bucket.__init__(self, bytes, files, examples)
         self.layer = layer
         self.by_layer = by_layer
@@ -232,8 +247,11 @@ class OverlayState(Visitor):
             self._restored = dict(result.get("xxh3_128") or {})
 
     def wants_content(self, entry: Entry) -> bool:
-        return (entry.kind is _FILE and entry.size >= self.hash_min_bytes
-                and not (self.defer and entry.in_place))
+        return (
+            entry.kind is _FILE
+            and entry.size >= self.hash_min_bytes
+            and not (self.defer and entry.in_place)
+        )
 
     def digest_of(self, node: Node) -> bytes | None:
         """The node's content hash, taken now from its file region if it was deferred."""
@@ -258,8 +276,7 @@ class OverlayState(Visitor):
             return
         if not entry.path:
             return  # the root itself
-        node = Node(i, kind, entry.size if kind is _FILE else 0, entry.mode, entry.uid,
-                    entry.gid)
+        node = Node(i, kind, entry.size if kind is _FILE else 0, entry.mode, entry.uid, entry.gid)
         if kind is _SYMLINK:
             node.link = entry.linkname
         elif kind is _FILE:
@@ -386,8 +403,9 @@ class OverlayState(Visitor):
         key = (layer, i, reason, category)
         group = self.groups.get(key)
         if group is None:
-            group = self.groups[key] = HiddenGroup(layer=layer, by_layer=i, reason=reason,
-                                                   category=category)
+            group = self.groups[key] = HiddenGroup(
+                layer=layer, by_layer=i, reason=reason, category=category
+            )
         group.add(size, path)
 
     def _reason(self, old: Node, new: Node, i: int) -> str:
@@ -395,8 +413,12 @@ class OverlayState(Visitor):
             return DUPLICATE_ENTRY
         if old.children is not None or new.kind is _DIR:
             return REPLACED
-        if (old.kind is _FILE and new.kind is _FILE and old.size == new.size
-                and old.meta != new.meta):
+        if (
+            old.kind is _FILE
+            and new.kind is _FILE
+            and old.size == new.size
+            and old.meta != new.meta
+        ):
             before = self.digest_of(old)
             if before is None or before == self.digest_of(new):
                 return METADATA

@@ -36,18 +36,32 @@ class EfficiencyVisitors:
 
         base = base_layer_count(image)[0] or 0
         # every output of the analysis shows the history with its secrets masked
-        refs = [LayerRef(layer.index, str(layer.diff_id or layer.digest), redact(layer.created_by),
-                         base=layer.index < base)
-                for layer in image.layers]
-        meta = [(str(layer.digest), str(layer.diff_id or ""), layer.media_type, layer.size)
-                for layer in image.layers]
-        return build_analysis(image.reference, str(image.digest), self.dive, self.overlay,
-                              refs, meta)
+        refs = [
+            LayerRef(
+                layer.index,
+                str(layer.diff_id or layer.digest),
+                redact(layer.created_by),
+                base=layer.index < base,
+            )
+            for layer in image.layers
+        ]
+        meta = [
+            (str(layer.digest), str(layer.diff_id or ""), layer.media_type, layer.size)
+            for layer in image.layers
+        ]
+        return build_analysis(
+            image.reference, str(image.digest), self.dive, self.overlay, refs, meta
+        )
 
 
-def build_analysis(reference: str, digest: str, dive: DiveEfficiency, overlay: OverlayState,
-                   refs: Sequence[LayerRef],
-                   meta: Sequence[tuple[str, str, str, int]] = ()) -> ImageAnalysis:
+def build_analysis(
+    reference: str,
+    digest: str,
+    dive: DiveEfficiency,
+    overlay: OverlayState,
+    refs: Sequence[LayerRef],
+    meta: Sequence[tuple[str, str, str, int]] = (),
+) -> ImageAnalysis:
     figures = dive.figures or dive.result()
     n = len(figures.layer_sizes)
     refs = list(refs) + [LayerRef(i, "", "") for i in range(len(refs), n)]
@@ -86,8 +100,12 @@ def build_analysis(reference: str, digest: str, dive: DiveEfficiency, overlay: O
     )
 
 
-def analyze(image: Image, reporter: Reporter = NULL,
-            hash_min_bytes: int = HASH_MIN_BYTES, verify: bool = True) -> ImageAnalysis:
+def analyze(
+    image: Image,
+    reporter: Reporter = NULL,
+    hash_min_bytes: int = HASH_MIN_BYTES,
+    verify: bool = True,
+) -> ImageAnalysis:
     """Read every layer once and return the full analysis (``verify``: see ``run_pass``)."""
     from imagewise.layers.passes import run_pass
 

@@ -29,23 +29,29 @@ def render_table(a: ImageAnalysis, width: int = 100) -> str:
     out: list[str] = []
     out.append(f"Image: {safe(a.reference)}")
     out.append(f"Digest: {a.digest}")
-    out.append(f"Layers: {len(a.layers)}   size: {format_size(d.size_bytes)} "
-               f"(user {format_size(d.user_size_bytes)})   final filesystem: "
-               f"{a.final_files} files, {format_size(a.final_bytes)}")
+    out.append(
+        f"Layers: {len(a.layers)}   size: {format_size(d.size_bytes)} "
+        f"(user {format_size(d.user_size_bytes)})   final filesystem: "
+        f"{a.final_files} files, {format_size(a.final_bytes)}"
+    )
     out.append("")
     cmd_width = max(20, width - 46)
     out.append(f"{'#':>3}  {'size':>9}  {'entries':>7}  {'reclaim':>9}  created by")
     for layer in a.layers:
         cmd = safe(short_instruction(layer.created_by, cmd_width)) or "(missing)"
-        out.append(f"{layer.index:>3}  {format_size(layer.size_bytes):>9}  {layer.entries:>7}  "
-                   f"{format_size(layer.reclaimable_bytes):>9}  {cmd}")
+        out.append(
+            f"{layer.index:>3}  {format_size(layer.size_bytes):>9}  {layer.entries:>7}  "
+            f"{format_size(layer.reclaimable_bytes):>9}  {cmd}"
+        )
     out.append("")
     out.append("dive-compatible figures:")
     out.append(f"  efficiency:           {_pct(d.efficiency)}")
     out.append(f"  wastedBytes:          {d.wasted_bytes} bytes ({format_size(d.wasted_bytes)})")
     out.append(f"  userWastedPercent:    {_pct(d.user_wasted_percent)}")
-    out.append(f"reclaimable bytes:      {a.reclaimable_bytes} bytes "
-               f"({format_size(a.reclaimable_bytes)}) - in the layers, not in the final filesystem")
+    out.append(
+        f"reclaimable bytes:      {a.reclaimable_bytes} bytes "
+        f"({format_size(a.reclaimable_bytes)}) - in the layers, not in the final filesystem"
+    )
     if d.inefficient_files:
         out.append("")
         out.append("Inefficient files (as dive lists them):")
@@ -53,14 +59,18 @@ def render_table(a: ImageAnalysis, width: int = 100) -> str:
         for f in d.inefficient_files[:INEFFICIENT_SHOWN]:
             out.append(f"  {f.count:>5}  {format_size(f.wasted_bytes):>12}  {safe(f.path)}")
         if len(d.inefficient_files) > INEFFICIENT_SHOWN:
-            out.append(f"  ... and {len(d.inefficient_files) - INEFFICIENT_SHOWN} more "
-                       f"(--format json lists all)")
+            out.append(
+                f"  ... and {len(d.inefficient_files) - INEFFICIENT_SHOWN} more "
+                f"(--format json lists all)"
+            )
     out.append("")
     if a.waste:
         out.append("Waste and fixes (largest first):")
         for w in a.waste[:WASTE_SHOWN]:
-            out.append(f"  {format_size(w.bytes_saved):>9}  {w.rule}  layer {w.location.layer_index}"
-                       f"  {safe(w.title)}")
+            out.append(
+                f"  {format_size(w.bytes_saved):>9}  {w.rule}  layer {w.location.layer_index}"
+                f"  {safe(w.title)}"
+            )
             out.append(f"  {'':>9}  fix: {safe(w.fix)}")
         if len(a.waste) > WASTE_SHOWN:
             out.append(f"  ... and {len(a.waste) - WASTE_SHOWN} more (--format json lists all)")
@@ -91,16 +101,20 @@ def analysis_table(a: ImageAnalysis, gates: Sequence[GateResult] = ()) -> str:
 def render_diff(d: ImageDiff) -> str:
     out = [f"A: {safe(d.a_reference)}", f"B: {safe(d.b_reference)}", ""]
     sign = "+" if d.size_delta >= 0 else "-"
-    out.append(f"final filesystem: {format_size(d.a_bytes)} -> {format_size(d.b_bytes)} "
-               f"({sign}{format_size(abs(d.size_delta))}); {len(d.added)} added, "
-               f"{len(d.removed)} removed, {len(d.changed)} changed")
+    out.append(
+        f"final filesystem: {format_size(d.a_bytes)} -> {format_size(d.b_bytes)} "
+        f"({sign}{format_size(abs(d.size_delta))}); {len(d.added)} added, "
+        f"{len(d.removed)} removed, {len(d.changed)} changed"
+    )
     out.append("")
     out.append(f"{'#':>3}  {'A size':>9}  {'B size':>9}  {'delta':>10}  same  created by (B)")
     for row in d.layers:
         delta = row.b_size - row.a_size
-        out.append(f"{row.index:>3}  {_opt(row.a_size, row.in_a):>9}  {_opt(row.b_size, row.in_b):>9}"
-                   f"  {('+' if delta >= 0 else '-') + format_size(abs(delta)):>10}  "
-                   f"{'yes' if row.same else 'no ':>4}  {safe(short_instruction(row.created_by, 50))}")
+        out.append(
+            f"{row.index:>3}  {_opt(row.a_size, row.in_a):>9}  {_opt(row.b_size, row.in_b):>9}"
+            f"  {('+' if delta >= 0 else '-') + format_size(abs(delta)):>10}  "
+            f"{'yes' if row.same else 'no ':>4}  {safe(short_instruction(row.created_by, 50))}"
+        )
     for title, items in (("Added", d.added), ("Removed", d.removed), ("Changed", d.changed)):
         if not items:
             continue

@@ -15,10 +15,13 @@ if TYPE_CHECKING:
     )
     from imagewise.audit.filesystem import AuditVisitor as AuditVisitor
 
-__getattr__, __dir__, __all__ = exports(__name__, {
-    "CHECKS": "imagewise.audit.checks",
-    "AuditContext": "imagewise.audit.checks",
-    "rule_infos": "imagewise.audit.checks",
-    "run_checks": "imagewise.audit.checks",
-    "AuditVisitor": "imagewise.audit.filesystem",
-})
+__getattr__, __dir__, __all__ = exports(
+    __name__,
+    {
+        "CHECKS": "imagewise.audit.checks",
+        "AuditContext": "imagewise.audit.checks",
+        "rule_infos": "imagewise.audit.checks",
+        "run_checks": "imagewise.audit.checks",
+        "AuditVisitor": "imagewise.audit.filesystem",
+    },
+)

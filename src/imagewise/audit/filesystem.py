@@ -20,22 +20,81 @@ if TYPE_CHECKING:
 ACCOUNT_FILES = ("etc/passwd", "etc/group", "etc/shadow", "etc/master.passwd")
 TMP_DIRS = ("tmp", "var/tmp", "dev/shm", "run/lock", "var/lock")
 #: dockle DKL-LI-0003 (file names, directory names); node_modules/ and vendor/ are skipped
-UNNECESSARY_FILES = frozenset({"Dockerfile", "docker-compose.yml", "docker-compose.yaml", ".vimrc",
-                               ".DS_Store", ".swp", ".bash_history", ".python_history"})
-UNNECESSARY_DIRS = frozenset({".cache", ".aws", ".azure", ".gcp", ".git", ".vscode", ".idea", ".npm",
-                              ".ssh", ".gnupg", ".docker", ".kube"})
+UNNECESSARY_FILES = frozenset(
+    {
+        "Dockerfile",
+        "docker-compose.yml",
+        "docker-compose.yaml",
+        ".vimrc",
+        ".DS_Store",
+        ".swp",
+        ".bash_history",
+        ".python_history",
+    }
+)
+UNNECESSARY_DIRS = frozenset(
+    {
+        ".cache",
+        ".aws",
+        ".azure",
+        ".gcp",
+        ".git",
+        ".vscode",
+        ".idea",
+        ".npm",
+        ".ssh",
+        ".gnupg",
+        ".docker",
+        ".kube",
+    }
+)
 #: dockle CIS-DI-0010 credential file names and extensions
-CREDENTIAL_FILES = frozenset({"credentials.json", "credentials", "id_rsa", "id_dsa", "id_ecdsa",
-                              "id_ed25519", ".env", "database.yml", "secret_token.rb", ".netrc",
-                              ".pgpass", ".git-credentials", ".npmrc", ".pypirc", "htpasswd",
-                              ".htpasswd", "wp-config.php", "secrets.yml", "master.key"})
-CREDENTIAL_EXTS = (".secret", ".ovpn", ".jks", ".keychain", ".pcap", ".p12", ".pfx", ".key",
-                   ".keystore", ".kdbx", ".tfstate")
+CREDENTIAL_FILES = frozenset(
+    {
+        "credentials.json",
+        "credentials",
+        "id_rsa",
+        "id_dsa",
+        "id_ecdsa",
+        "id_ed25519",
+        ".env",
+        "database.yml",
+        "secret_token.rb",
+        ".netrc",
+        ".pgpass",
+        ".git-credentials",
+        ".npmrc",
+        ".pypirc",
+        "htpasswd",
+        ".htpasswd",
+        "wp-config.php",
+        "secrets.yml",
+        "master.key",
+    }
+)
+CREDENTIAL_EXTS = (
+    ".secret",
+    ".ovpn",
+    ".jks",
+    ".keychain",
+    ".pcap",
+    ".p12",
+    ".pfx",
+    ".key",
+    ".keystore",
+    ".kdbx",
+    ".tfstate",
+)
 APT_LISTS = "var/lib/apt/lists/"
 APT_ARCHIVES = "var/cache/apt/archives/"
 APK_CACHE = "var/cache/apk/"
-CACHE_PREFIXES = {APT_LISTS: "apt-lists", APT_ARCHIVES: "apt-archives", APK_CACHE: "apk-cache",
-                  "var/cache/yum/": "yum-cache", "var/cache/dnf/": "dnf-cache"}
+CACHE_PREFIXES = {
+    APT_LISTS: "apt-lists",
+    APT_ARCHIVES: "apt-archives",
+    APK_CACHE: "apk-cache",
+    "var/cache/yum/": "yum-cache",
+    "var/cache/dnf/": "dnf-cache",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +133,13 @@ class AuditVisitor(Visitor):
         self._index = 0
         self._restored: dict[str, str] | None = None
         self._known: set[str] = set()  # paths in any table (to drop them cheaply when replaced)
-        self._tables = (self.setid, self.world_writable, self.unnecessary, self.credentials,
-                        self.caches)
+        self._tables = (
+            self.setid,
+            self.world_writable,
+            self.unnecessary,
+            self.credentials,
+            self.caches,
+        )
 
     # --- pass hooks ------------------------------------------------------------------------
     def begin_layer(self, index: int, layer: Layer) -> None:
@@ -103,19 +167,36 @@ class AuditVisitor(Visitor):
         hits: list[dict[str, FileFact]] = []
         if mode & _SETID and (is_file or kind is Kind.HARDLINK):
             hits.append(self.setid)
-        if (mode & stat.S_IWOTH and (is_file or kind is Kind.DIR)
-                and not (kind is Kind.DIR and mode & stat.S_ISVTX)
-                and not any(_under(path, d) for d in TMP_DIRS)):
+        if (
+            mode & stat.S_IWOTH
+            and (is_file or kind is Kind.DIR)
+            and not (kind is Kind.DIR and mode & stat.S_ISVTX)
+            and not any(_under(path, d) for d in TMP_DIRS)
+        ):
             hits.append(self.world_writable)
-        if ((is_file and name in UNNECESSARY_FILES) or (kind is Kind.DIR and name in UNNECESSARY_DIRS)) \
-                and "node_modules" not in path and "vendor" not in path.split("/"):
+        if (
+            (
+                (is_file and name in UNNECESSARY_FILES)
+                or (kind is Kind.DIR and name in UNNECESSARY_DIRS)
+            )
+            and "node_modules" not in path
+            and "vendor" not in path.split("/")
+        ):
             hits.append(self.unnecessary)
-        if is_file and (name in CREDENTIAL_FILES or name.endswith(CREDENTIAL_EXTS)) \
-                and not path.startswith(("usr/share/", "usr/lib/python", "usr/local/lib/python")):
+        if (
+            is_file
+            and (name in CREDENTIAL_FILES or name.endswith(CREDENTIAL_EXTS))
+            and not path.startswith(("usr/share/", "usr/lib/python", "usr/local/lib/python"))
+        ):
             hits.append(self.credentials)
-        if (is_file and entry.size > 0 and path.startswith(_CACHE_ROOTS)
-                and path.startswith(_CACHE_TUPLE) and "/partial" not in path
-                and not path.endswith("/lock")):
+        if (
+            is_file
+            and entry.size > 0
+            and path.startswith(_CACHE_ROOTS)
+            and path.startswith(_CACHE_TUPLE)
+            and "/partial" not in path
+            and not path.endswith("/lock")
+        ):
             hits.append(self.caches)
         if hits:
             fact = FileFact(path, self._index, mode, entry.size, entry.uid, entry.gid)
@@ -136,7 +217,9 @@ class AuditVisitor(Visitor):
 
     def restore_layer(self, index: int, layer: Layer, result: object) -> None:
         self._index = index
-        self._restored = {str(k): str(v) for k, v in result.items()} if isinstance(result, dict) else {}
+        self._restored = (
+            {str(k): str(v) for k, v in result.items()} if isinstance(result, dict) else {}
+        )
 
     # --- whiteouts -------------------------------------------------------------------------
     def _drop(self, path: str) -> None:

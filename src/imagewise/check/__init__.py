@@ -13,8 +13,11 @@ if TYPE_CHECKING:
         run_check as run_check,
     )
 
-__getattr__, __dir__, __all__ = exports(__name__, {
-    "CheckOptions": "imagewise.check.run",
-    "CheckResult": "imagewise.check.run",
-    "run_check": "imagewise.check.run",
-})
+__getattr__, __dir__, __all__ = exports(
+    __name__,
+    {
+        "CheckOptions": "imagewise.check.run",
+        "CheckResult": "imagewise.check.run",
+        "run_check": "imagewise.check.run",
+    },
+)

@@ -66,7 +66,13 @@ def link(df: Dockerfile, image: Image) -> DockerfileLink:
         created = _norm(image.layers[idx].created_by)
         body = _norm(ins.args if isinstance(ins.args, str) else "")
         # confirm when the history carries the text; builders differ, so absence is not a veto
-        if ins.keyword == "RUN" and body and created and body[:40] not in created and "RUN" in created:
+        if (
+            ins.keyword == "RUN"
+            and body
+            and created
+            and body[:40] not in created
+            and "RUN" in created
+        ):
             continue
         line_by_layer[idx] = ins.start_line
     user_line, has_user = (final.from_line if final else 0), False
@@ -78,5 +84,4 @@ def link(df: Dockerfile, image: Image) -> DockerfileLink:
             for key, _value in ins.pairs:
                 env_lines[key] = ins.start_line
     base = str(chain[0].base_image) if chain else ""
-    return DockerfileLink(df.filename, line_by_layer, user_line, has_user,
-                          env_lines, base)
+    return DockerfileLink(df.filename, line_by_layer, user_line, has_user, env_lines, base)

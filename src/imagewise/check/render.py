@@ -41,8 +41,9 @@ def not_checked_lines(r: CheckResult) -> list[str]:
     lines = [f"{u.gate}: {u.reason}" for u in r.verdict.not_checked]
     if not r.linted:
         lines.append("Dockerfile lint (build area): no Dockerfile given (--dockerfile)")
-    if not r.vulns_scanned and not any(u.gate.endswith("max_vulnerability_severity")
-                                       for u in r.verdict.not_checked):
+    if not r.vulns_scanned and not any(
+        u.gate.endswith("max_vulnerability_severity") for u in r.verdict.not_checked
+    ):
         lines.append(f"vulnerabilities: {r.vuln_note}")
     return lines
 
@@ -73,8 +74,11 @@ def to_json(r: CheckResult, lazy: bool = False) -> dict[str, Any]:
         "analysis": analysis,
         "lint": {"file": r.lint_file, "findings": [_finding_json(f) for f in r.lint]},
         "packages": len(r.packages),
-        "vulnerability_scan": {"performed": r.vulns_scanned, "note": r.vuln_note,
-                               "warnings": list(r.vuln_warnings)},
+        "vulnerability_scan": {
+            "performed": r.vulns_scanned,
+            "note": r.vuln_note,
+            "warnings": list(r.vuln_warnings),
+        },
         "warnings": list(r.warnings),
         "not_checked": not_checked_lines(r),
         "vulnerabilities": [v.to_json() for v in r.vulnerabilities],
@@ -82,8 +86,11 @@ def to_json(r: CheckResult, lazy: bool = False) -> dict[str, Any]:
         "audit": [_finding_json(f) for f in r.audit],
         "score": r.verdict.score_json(),
         "policy": r.verdict.to_json(),
-        "timing": {"seconds": round(r.seconds, 3), "cached_layers": r.cache_hits,
-                   "read_layers": r.cache_misses},
+        "timing": {
+            "seconds": round(r.seconds, 3),
+            "cached_layers": r.cache_hits,
+            "read_layers": r.cache_misses,
+        },
     }
 
 
@@ -101,8 +108,12 @@ def _where(f: Finding) -> str:
     return safe("  ".join(parts))
 
 
-_SEV_STYLE = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan",
-              Severity.STYLE: "dim"}
+_SEV_STYLE = {
+    Severity.ERROR: "red",
+    Severity.WARNING: "yellow",
+    Severity.INFO: "cyan",
+    Severity.STYLE: "dim",
+}
 _GRADE_STYLE = {"A": "green", "B": "green", "C": "yellow", "D": "red", "F": "bold red"}
 
 
@@ -142,19 +153,33 @@ def render_tty(r: CheckResult, color: bool = False, width: int | None = None, to
 
     width = max(40, width or terminal_width())
     narrow = width < _WIDE  # "where" goes under the message instead of in a column
-    console = Console(record=True, force_terminal=color, no_color=not color, width=width,
-                      file=io.StringIO())  # a recording console: the text is exported below
+    console = Console(
+        record=True, force_terminal=color, no_color=not color, width=width, file=io.StringIO()
+    )  # a recording console: the text is exported below
     img = r.image
     v = r.verdict
-    console.print(Text.assemble(("imagewise check ", "bold"), safe(img.reference), "  ",
-                                (str(img.digest)[:19], "dim"), f"  {img.platform}  "
-                                f"{len(img.layers)} layers  {format_size(r.analysis.dive.size_bytes)}"
-                                + (f"  {safe(r.distro)}" if r.distro else "")))
+    console.print(
+        Text.assemble(
+            ("imagewise check ", "bold"),
+            safe(img.reference),
+            "  ",
+            (str(img.digest)[:19], "dim"),
+            f"  {img.platform}  "
+            f"{len(img.layers)} layers  {format_size(r.analysis.dive.size_bytes)}"
+            + (f"  {safe(r.distro)}" if r.distro else ""),
+        )
+    )
     verdict = Text(v.status, style=_STATUS_STYLE[v.status])
     n = len(v.not_checked)
     unchecked = f"{n} gate{'s' if n > 1 else ''} not checked; " if n else ""
-    console.print(Text.assemble("verdict: ", verdict, f"  ({len(v.violations)} policy violations; "
-                                f"{unchecked}policy {safe(str(v.policy_source))})"))
+    console.print(
+        Text.assemble(
+            "verdict: ",
+            verdict,
+            f"  ({len(v.violations)} policy violations; "
+            f"{unchecked}policy {safe(str(v.policy_source))})",
+        )
+    )
     missing = not_checked_lines(r)
     if missing:
         console.print(Text("not checked:", style="yellow"))
@@ -163,8 +188,12 @@ def render_tty(r: CheckResult, color: bool = False, width: int | None = None, to
     console.print()
 
     score = v.score_json()
-    t = Table(title=f"Scorecard  {score['grade']} ({score['total']}/100)", title_justify="left",
-              show_edge=False, pad_edge=False)
+    t = Table(
+        title=f"Scorecard  {score['grade']} ({score['total']}/100)",
+        title_justify="left",
+        show_edge=False,
+        pad_edge=False,
+    )
     t.add_column("area", overflow="fold")
     t.add_column("grade", overflow="fold")
     t.add_column("score", justify="right", overflow="fold")
@@ -172,8 +201,12 @@ def render_tty(r: CheckResult, color: bool = False, width: int | None = None, to
     for s in v.scores:
         lines = [safe(f"{f.rule}: {f.message}") for f in s.top]
         lines += [f"not checked: {safe(n)}" for n in s.not_checked]
-        t.add_row(s.area, Text(s.grade, style=_GRADE_STYLE.get(s.grade, "")),
-                  "-" if s.score is None else str(s.score), Text("\n".join(lines) or "-"))
+        t.add_row(
+            s.area,
+            Text(s.grade, style=_GRADE_STYLE.get(s.grade, "")),
+            "-" if s.score is None else str(s.score),
+            Text("\n".join(lines) or "-"),
+        )
     console.print(t)
 
     if v.violations:
@@ -185,10 +218,15 @@ def render_tty(r: CheckResult, color: bool = False, width: int | None = None, to
             vt.add_column("where", overflow="fold")
         for x in v.violations:
             loc = x.location
-            where = f"{loc.file}:{loc.line}" if loc.file and loc.line else (
-                f"layer {loc.layer_index}" if loc.layer_index is not None else "")
-            vt.add_row(Text(_rule_id(x.rule, narrow), style="red"),
-                       *_message_where(safe(x.message), safe(where), narrow))
+            where = (
+                f"{loc.file}:{loc.line}"
+                if loc.file and loc.line
+                else (f"layer {loc.layer_index}" if loc.layer_index is not None else "")
+            )
+            vt.add_row(
+                Text(_rule_id(x.rule, narrow), style="red"),
+                *_message_where(safe(x.message), safe(where), narrow),
+            )
         console.print(vt)
 
     def section(title: str, findings: Iterable[Finding]) -> None:
@@ -196,8 +234,9 @@ def render_tty(r: CheckResult, color: bool = False, width: int | None = None, to
         if not items:
             return
         console.print()
-        ft = Table(title=f"{title} ({len(items)})", title_justify="left", show_edge=False,
-                   pad_edge=False)
+        ft = Table(
+            title=f"{title} ({len(items)})", title_justify="left", show_edge=False, pad_edge=False
+        )
         ft.add_column("sev", overflow="fold")
         ft.add_column("rule", overflow="fold")
         ft.add_column("message", overflow="fold")
@@ -206,35 +245,63 @@ def render_tty(r: CheckResult, color: bool = False, width: int | None = None, to
         for f in sorted(items, key=lambda f: (-f.severity, -f.bytes_saved))[:top]:
             msg = safe(f.message) + (f"\n→ {safe(f.fix)}" if f.fix and f.bytes_saved else "")
             msg += f"\n({also_text(f)})" if also(f) else ""
-            ft.add_row(Text(str(f.severity), style=_SEV_STYLE.get(f.severity, "")),
-                       Text(safe(f.rule)), *_message_where(msg, _where(f), narrow))
+            ft.add_row(
+                Text(str(f.severity), style=_SEV_STYLE.get(f.severity, "")),
+                Text(safe(f.rule)),
+                *_message_where(msg, _where(f), narrow),
+            )
         if len(items) > top:
-            ft.add_row("", "", f"... {len(items) - top} more (--format json for all)",
-                       *([] if narrow else [""]))
+            ft.add_row(
+                "",
+                "",
+                f"... {len(items) - top} more (--format json for all)",
+                *([] if narrow else [""]),
+            )
         console.print(ft)
 
     console.print()
     a = r.analysis.dive
-    console.print(f"efficiency {a.efficiency:.2%}   dive wasted {format_size(a.wasted_bytes)}   "
-                  f"reclaimable {format_size(r.analysis.reclaimable_bytes)}   "
-                  f"packages {len(r.packages)}")
+    console.print(
+        f"efficiency {a.efficiency:.2%}   dive wasted {format_size(a.wasted_bytes)}   "
+        f"reclaimable {format_size(r.analysis.reclaimable_bytes)}   "
+        f"packages {len(r.packages)}"
+    )
     if r.vuln_note:
         console.print()
-        console.print(Text("Vulnerabilities: not checked (" + safe(r.vuln_note) + ")",
-                           style="yellow"))
+        console.print(
+            Text("Vulnerabilities: not checked (" + safe(r.vuln_note) + ")", style="yellow")
+        )
     if r.vulnerabilities:
         console.print()
-        vt = Table(title=f"Vulnerabilities ({len(r.vulnerabilities)})", title_justify="left",
-                   show_edge=False, pad_edge=False)
+        vt = Table(
+            title=f"Vulnerabilities ({len(r.vulnerabilities)})",
+            title_justify="left",
+            show_edge=False,
+            pad_edge=False,
+        )
         for col in ("id", "severity", "package", "version", "fixed in", "layer"):
             vt.add_column(col, overflow="fold")
         order = {"critical": 0, "high": 1, "medium": 2, "low": 3}
         for x in sorted(r.vulnerabilities, key=lambda x: order.get(x.severity, 9))[:top]:
             loc = x.package.introduced_by
-            layer = "" if loc is None or loc.layer_index is None else (
-                f"{loc.layer_index}" + (" (base)" if x.from_base else ""))
-            vt.add_row(*(Text(safe(c)) for c in (x.id, x.severity, x.package.name, x.version,
-                                                  ", ".join(x.fixed_versions))), layer)
+            layer = (
+                ""
+                if loc is None or loc.layer_index is None
+                else (f"{loc.layer_index}" + (" (base)" if x.from_base else ""))
+            )
+            vt.add_row(
+                *(
+                    Text(safe(c))
+                    for c in (
+                        x.id,
+                        x.severity,
+                        x.package.name,
+                        x.version,
+                        ", ".join(x.fixed_versions),
+                    )
+                ),
+                layer,
+            )
         if len(r.vulnerabilities) > top:
             vt.add_row(f"... {len(r.vulnerabilities) - top} more", "", "", "", "", "")
         console.print(vt)
@@ -254,24 +321,33 @@ def render_sarif(r: CheckResult) -> str:
     from imagewise.vulns.render import vulnerability_sarif
 
     anchor = r.lint_file or "image"
-    findings = [f if f.location.file and f.location.line
-                else f.replace(location=f.location.replace(
-                    file=anchor, line=int(f.extra.get("dockerfile_line") or 1)))
-                for f in (*r.lint, *r.audit, *r.secrets, *r.waste)]
-    findings = [f.replace(message=f"{f.message} ({also_text(f)})") if also(f) else f
-                for f in findings]
+    findings = [
+        f
+        if f.location.file and f.location.line
+        else f.replace(
+            location=f.location.replace(file=anchor, line=int(f.extra.get("dockerfile_line") or 1))
+        )
+        for f in (*r.lint, *r.audit, *r.secrets, *r.waste)
+    ]
+    findings = [
+        f.replace(message=f"{f.message} ({also_text(f)})") if also(f) else f for f in findings
+    ]
     doc = json.loads(findings_sarif(findings, rules=rule_table()))
     run = doc["runs"][0]
-    notes = [{"level": "warning", "message": {"text": "not checked: " + line}}
-             for line in not_checked_lines(r)]
+    notes = [
+        {"level": "warning", "message": {"text": "not checked: " + line}}
+        for line in not_checked_lines(r)
+    ]
     notes += [{"level": "warning", "message": {"text": w}} for w in r.warnings]
     run["invocations"] = [{"executionSuccessful": True, "toolExecutionNotifications": notes}]
     run["properties"] = {"verdict": r.verdict.status, "notChecked": not_checked_lines(r)}
     vuln_rules, vuln_results = vulnerability_sarif(r.vulnerabilities)
     for result in vuln_results:
         for loc in result["locations"]:
-            loc["physicalLocation"] = {"artifactLocation": {"uri": anchor},
-                                       "region": {"startLine": 1}}
+            loc["physicalLocation"] = {
+                "artifactLocation": {"uri": anchor},
+                "region": {"startLine": 1},
+            }
     run["tool"]["driver"]["rules"].extend(vuln_rules)
     run["results"].extend(vuln_results)
     return json.dumps(doc, indent=2) + "\n"

@@ -95,7 +95,8 @@ def _lint(path: Path, policy: Policy) -> tuple[list[Finding], Any]:
 
     df = parse(path.read_text("utf-8", errors="replace"), str(path))
     config = load_config(None, cwd=path.parent).replace(
-        default_registries=tuple(policy.security_baseline.allowed_registries))
+        default_registries=tuple(policy.security_baseline.allowed_registries)
+    )
     return lint_dockerfile(df, config), df
 
 
@@ -123,8 +124,10 @@ def _at_line(f: Finding, file: str, line: int) -> Finding:
         return f
     if f.location.line:
         return f.replace(extra={**f.extra, "dockerfile": file, "dockerfile_line": line})
-    return f.replace(location=f.location.replace(file=file, line=line),
-                     extra={**f.extra, "dockerfile": file, "dockerfile_line": line})
+    return f.replace(
+        location=f.location.replace(file=file, line=line),
+        extra={**f.extra, "dockerfile": file, "dockerfile_line": line},
+    )
 
 
 def _link_findings(findings: list[Finding], link: Any) -> list[Finding]:
@@ -165,7 +168,12 @@ def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -
 
     tref = detect_local(opts.image) or parse_transport(opts.image)
     tag = tref.reference.tag if tref.reference is not None else tref.tag
-    if tref.is_registry and tref.reference is not None and tag is None and tref.reference.digest is None:
+    if (
+        tref.is_registry
+        and tref.reference is not None
+        and tag is None
+        and tref.reference.digest is None
+    ):
         tag = "latest"  # what a registry serves for an untagged name
     with source_for(tref, insecure=opts.insecure) as src:
         image = src.image(Platform.parse(opts.platform) if opts.platform else None)
@@ -179,18 +187,19 @@ def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -
     secrets = _env_keys(scan_config(image.config, image) + list(sec_v.findings), image.config.env)
     layer_ids = tuple(str(layer.diff_id or layer.digest) for layer in image.layers)
     annotations = dict(image.manifest.annotations)
-    audit = run_checks(AuditContext(image.config, aud_v, tag=tag, annotations=annotations,
-                                    layer_ids=layer_ids))
+    audit = run_checks(
+        AuditContext(image.config, aud_v, tag=tag, annotations=annotations, layer_ids=layer_ids)
+    )
 
     db_path = opts.db or default_path()
-    vulns, _status, note, warnings = match_with_db(catalog.packages, db_path,
-                                                   update=opts.db_update)
+    vulns, _status, note, warnings = match_with_db(catalog.packages, db_path, update=opts.db_update)
     decisions = _decisions(opts)
     today = opts.today or date.today()
     ignores: tuple[Ignore, ...] = ()
     if decisions is not None:
-        ignores = tuple(Ignore(r.id, r.source, r.expires) for r in decisions.rules
-                        if not r.expired(today))
+        ignores = tuple(
+            Ignore(r.id, r.source, r.expires) for r in decisions.rules if not r.expired(today)
+        )
         warnings = warnings + decisions.warnings(today)
         vulns, _ = decisions.apply_vulns(vulns, today)
         secrets, _ = decisions.apply_findings(secrets, today)
@@ -221,8 +230,17 @@ def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -
         labels={**annotations, **image.config.labels},
         findings=tuple(lint_findings + audit + secrets + waste),
         areas=areas,
-        vulns=tuple(Vuln(v.id, v.package.name, v.version, v.severity, tuple(v.fixed_versions),
-                         _layer_index(v)) for v in vulns),
+        vulns=tuple(
+            Vuln(
+                v.id,
+                v.package.name,
+                v.version,
+                v.severity,
+                tuple(v.fixed_versions),
+                _layer_index(v),
+            )
+            for v in vulns
+        ),
         vuln_scan_ran=not note,
         vuln_note=note,
         lint_ran=df is not None,
@@ -237,11 +255,19 @@ def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -
         return tuple(judged[_key(f)] for f in items if _key(f) in judged)
 
     return CheckResult(
-        image=image, analysis=analysis, lint=kept(lint_findings),
-        lint_file=str(opts.dockerfile or ""), packages=tuple(catalog.packages),
-        distro=catalog.distro.label if catalog.distro else "", vulnerabilities=tuple(vulns),
-        vuln_note=note, vuln_warnings=tuple(warnings), secrets=kept(secrets),
-        audit=kept(audit), verdict=verdict, areas=areas,
+        image=image,
+        analysis=analysis,
+        lint=kept(lint_findings),
+        lint_file=str(opts.dockerfile or ""),
+        packages=tuple(catalog.packages),
+        distro=catalog.distro.label if catalog.distro else "",
+        vulnerabilities=tuple(vulns),
+        vuln_note=note,
+        vuln_warnings=tuple(warnings),
+        secrets=kept(secrets),
+        audit=kept(audit),
+        verdict=verdict,
+        areas=areas,
         seconds=time.perf_counter() - started,
         cache_hits=cache.hits if cache else 0,
         cache_misses=len(image.layers) - (cache.hits if cache else 0),
@@ -267,5 +293,3 @@ def _decisions(opts: CheckOptions) -> Any:
     if not files and not opts.vex:
         return None
     return load_decisions(files, list(opts.vex))
-
-

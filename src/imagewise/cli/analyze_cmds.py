@@ -43,8 +43,14 @@ def _open_image(text: str, platform: str | None, insecure: bool) -> Any:
         raise
 
 
-def _gates(ci: bool, ci_config: str | None, efficiency: str | None, wasted: str | None,
-           user_percent: str | None, reclaimable: str | None) -> list[Any]:
+def _gates(
+    ci: bool,
+    ci_config: str | None,
+    efficiency: str | None,
+    wasted: str | None,
+    user_percent: str | None,
+    reclaimable: str | None,
+) -> list[Any]:
     """The gates asked for; dive's precedence: defaults (with --ci) < .dive-ci file < flags."""
     flags = (efficiency, wasted, user_percent, reclaimable)
     if not ci and not ci_config and all(f is None for f in flags):
@@ -70,35 +76,68 @@ def _gate_lines(outcomes: list[Any]) -> str:
 @argument("image")
 @format_option(ANALYSIS)
 @option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout).")
-@option("--fail-under-efficiency", metavar="RATIO",
-         help="Fail when dive's efficiency is below RATIO (0-1, or a percentage like 90%).")
-@option("--max-wasted-bytes", metavar="SIZE",
-         help="Fail when dive's wasted bytes exceed SIZE (20MB, 20MiB, 512).")
-@option("--max-user-wasted-percent", metavar="RATIO",
-         help="Fail when dive's user wasted percent exceeds RATIO (0-1).")
-@option("--max-reclaimable-bytes", metavar="SIZE",
-         help="Fail when the reclaimable bytes exceed SIZE.")
-@option("--ci", flag=True,
-         help="Apply dive's default CI rules (efficiency 0.9, user wasted 0.1) and read "
-              "./.dive-ci when present.")
-@option("--ci-config", metavar="FILE", type=path_type(dir_okay=False),
-         help="Read gate thresholds from a dive .dive-ci YAML file (either key spelling).")
+@option(
+    "--fail-under-efficiency",
+    metavar="RATIO",
+    help="Fail when dive's efficiency is below RATIO (0-1, or a percentage like 90%).",
+)
+@option(
+    "--max-wasted-bytes",
+    metavar="SIZE",
+    help="Fail when dive's wasted bytes exceed SIZE (20MB, 20MiB, 512).",
+)
+@option(
+    "--max-user-wasted-percent",
+    metavar="RATIO",
+    help="Fail when dive's user wasted percent exceeds RATIO (0-1).",
+)
+@option(
+    "--max-reclaimable-bytes", metavar="SIZE", help="Fail when the reclaimable bytes exceed SIZE."
+)
+@option(
+    "--ci",
+    flag=True,
+    help="Apply dive's default CI rules (efficiency 0.9, user wasted 0.1) and read "
+    "./.dive-ci when present.",
+)
+@option(
+    "--ci-config",
+    metavar="FILE",
+    type=path_type(dir_okay=False),
+    help="Read gate thresholds from a dive .dive-ci YAML file (either key spelling).",
+)
 @platform_option
 @insecure_option
 @verify_option
 @handle_errors
-def analyze_cmd(image: str, fmt: str, output: str | None, fail_under_efficiency: str | None,
-                max_wasted_bytes: str | None, max_user_wasted_percent: str | None,
-                max_reclaimable_bytes: str | None, ci: bool, ci_config: str | None,
-                platform: str | None, insecure: bool, verify: bool) -> None:
+def analyze_cmd(
+    image: str,
+    fmt: str,
+    output: str | None,
+    fail_under_efficiency: str | None,
+    max_wasted_bytes: str | None,
+    max_user_wasted_percent: str | None,
+    max_reclaimable_bytes: str | None,
+    ci: bool,
+    ci_config: str | None,
+    platform: str | None,
+    insecure: bool,
+    verify: bool,
+) -> None:
     """Layer efficiency of IMAGE: dive-exact figures, reclaimable bytes, waste and its fixes.
 
     Exit status: 0 ok, 1 a gate failed, 2 bad input.
     """
     from imagewise.analysis import analyze
 
-    gate_list = _gates(ci, ci_config, fail_under_efficiency, max_wasted_bytes,
-                       max_user_wasted_percent, max_reclaimable_bytes)  # validated before the pass
+    gate_list = _gates(
+        ci,
+        ci_config,
+        fail_under_efficiency,
+        max_wasted_bytes,
+        max_user_wasted_percent,
+        max_reclaimable_bytes,
+    )  # validated before the pass
     src, img = _open_image(image, platform, insecure)
     with src, RichReporter() as reporter:
         result = analyze(img, cast("Reporter", reporter), verify=verify)
@@ -124,8 +163,15 @@ def analyze_cmd(image: str, fmt: str, output: str | None, fail_under_efficiency:
 @insecure_option
 @verify_option
 @handle_errors
-def diff_cmd(image_a: str, image_b: str, fmt: str, output: str | None, platform: str | None,
-             insecure: bool, verify: bool) -> None:
+def diff_cmd(
+    image_a: str,
+    image_b: str,
+    fmt: str,
+    output: str | None,
+    platform: str | None,
+    insecure: bool,
+    verify: bool,
+) -> None:
     """Files added, removed and changed between IMAGE_A and IMAGE_B, and the size per layer."""
     from imagewise.analysis.diff import diff_images
 

@@ -38,9 +38,15 @@ class Param:
 
     __slots__ = ("dest", "envvar", "flags", "kwargs", "multiple", "negatable")
 
-    def __init__(self, flags: Sequence[str], dest: str, kwargs: dict[str, Any],
-                 envvar: str | None = None, multiple: bool = False,
-                 negatable: bool = False) -> None:
+    def __init__(
+        self,
+        flags: Sequence[str],
+        dest: str,
+        kwargs: dict[str, Any],
+        envvar: str | None = None,
+        multiple: bool = False,
+        negatable: bool = False,
+    ) -> None:
         self.flags, self.dest, self.kwargs = tuple(flags), dest, kwargs
         self.envvar, self.multiple = envvar, multiple
         self.negatable = negatable  # --color/--no-color (argparse.BooleanOptionalAction)
@@ -56,13 +62,20 @@ def _params(fn: Any) -> list[Param]:
     return fn.__cli_params__  # type: ignore[no-any-return]
 
 
-def argument(name: str, *, nargs: str | None = None, metavar: str | None = None,
-             type: Callable[[str], Any] | None = None,
-             default: Any = None, help: str | None = None,
-             ) -> Callable[[Any], Any]:
+def argument(
+    name: str,
+    *,
+    nargs: str | None = None,
+    metavar: str | None = None,
+    type: Callable[[str], Any] | None = None,
+    default: Any = None,
+    help: str | None = None,
+) -> Callable[[Any], Any]:
     """A positional argument; ``nargs="*"``/``"+"`` collects a tuple, ``"?"`` takes ``default``."""
-    kwargs: dict[str, Any] = {"metavar": metavar or name.upper(),
-                              "help": help.replace("%", "%%") if help else help}
+    kwargs: dict[str, Any] = {
+        "metavar": metavar or name.upper(),
+        "help": help.replace("%", "%%") if help else help,
+    }
     if nargs is not None:
         kwargs["nargs"] = nargs
     if type is not None:
@@ -77,10 +90,18 @@ def argument(name: str, *, nargs: str | None = None, metavar: str | None = None,
     return deco
 
 
-def option(*decls: str, flag: bool = False, choices: Sequence[str] | None = None,
-           default: Any = None, multiple: bool = False, metavar: str | None = None,
-           help: str | None = None, type: Callable[[str], Any] | None = None,
-           show_default: bool = False, envvar: str | None = None) -> Callable[[F], F]:
+def option(
+    *decls: str,
+    flag: bool = False,
+    choices: Sequence[str] | None = None,
+    default: Any = None,
+    multiple: bool = False,
+    metavar: str | None = None,
+    help: str | None = None,
+    type: Callable[[str], Any] | None = None,
+    show_default: bool = False,
+    envvar: str | None = None,
+) -> Callable[[F], F]:
     """An option: ``("-o", "--output")``, with an optional bare name for the parameter
     (``("--format", "fmt")``). ``"--color/--no-color"`` is an on/off pair (default ``None``).
     ``flag``: takes no value; ``multiple``: repeatable, collected in a tuple; ``envvar``: read
@@ -159,7 +180,7 @@ def _parser_class() -> Any:
 
                 known = [s for a in self._actions for s in a.option_strings]
                 hints = []
-                for word in message[len(prefix):].split():
+                for word in message[len(prefix) :].split():
                     if word.startswith("-"):
                         close = difflib.get_close_matches(word.split("=", 1)[0], known, n=2)
                         if close:
@@ -189,8 +210,9 @@ class Command:
 
         # no abbreviated long options: a script using one would break when a longer option
         # with the same start is added
-        parser = _parser_class()(prog=prog, description=self.description,
-                                 formatter_class=_formatter, allow_abbrev=False)
+        parser = _parser_class()(
+            prog=prog, description=self.description, formatter_class=_formatter, allow_abbrev=False
+        )
         for p in self.params:
             kwargs = dict(p.kwargs)
             if p.is_option:
@@ -285,7 +307,7 @@ def _plain_parse(params: Sequence[Param], args: list[str]) -> dict[str, Any] | N
     rest = len(run)
     for k, p in enumerate(positionals):
         nargs = p.kwargs.get("nargs")
-        least = sum(0 if q.kwargs.get("nargs") in ("?", "*") else 1 for q in positionals[k + 1:])
+        least = sum(0 if q.kwargs.get("nargs") in ("?", "*") else 1 for q in positionals[k + 1 :])
         avail = rest - least  # what this one may take and still leave the later ones theirs
         if avail < (1 if nargs in (None, "+") else 0):
             return None  # argparse: "the following arguments are required"
@@ -295,8 +317,9 @@ def _plain_parse(params: Sequence[Param], args: list[str]) -> dict[str, Any] | N
             values = [_plain_value(p, w) for w in words]
             if _BAD in values or (not values and p.kwargs.get("choices") is not None):
                 return None
-            ns[p.dest] = values if values or p.kwargs.get("default") is None \
-                else p.kwargs["default"]
+            ns[p.dest] = (
+                values if values or p.kwargs.get("default") is None else p.kwargs["default"]
+            )
         elif words:
             ns[p.dest] = _plain_value(p, words[0])
             if ns[p.dest] is _BAD:
@@ -367,8 +390,10 @@ class Group:
     def help(self, prog: str) -> str:
         width = max((len(n) for n in self.commands), default=0)
         rows = [f"  {n:<{width}}  {c.summary}" for n, c in sorted(self.commands.items())]
-        return (f"usage: {prog} COMMAND [ARGS]...\n\n{self.description}\n\n"
-                "commands:\n" + "\n".join(rows) + "\n")
+        return (
+            f"usage: {prog} COMMAND [ARGS]...\n\n{self.description}\n\n"
+            "commands:\n" + "\n".join(rows) + "\n"
+        )
 
     def main(self, argv: Sequence[str], prog: str = PROG) -> int:
         if not argv or argv[0] in ("-h", "--help"):
@@ -380,8 +405,9 @@ class Group:
 
             close = difflib.get_close_matches(argv[0], list(self.commands), n=2)
             hint = f"; did you mean {' or '.join(close)}?" if close else ""
-            sys.stderr.write(f"{self.help(prog)}\n{prog}: error: no such command "
-                             f"{argv[0]!r}{hint}\n")
+            sys.stderr.write(
+                f"{self.help(prog)}\n{prog}: error: no such command {argv[0]!r}{hint}\n"
+            )
             return 2
         return cmd.main(argv[1:], f"{prog} {argv[0]}")
 
@@ -408,8 +434,9 @@ def echo(text: str = "", err: bool = False, nl: bool = True) -> None:
         stream.flush()
 
 
-def path_type(exists: bool = False, dir_okay: bool = True, file_okay: bool = True,
-         as_path: bool = False) -> Callable[[str], Any]:
+def path_type(
+    exists: bool = False, dir_okay: bool = True, file_okay: bool = True, as_path: bool = False
+) -> Callable[[str], Any]:
     """An argument type for paths: checks what is asked for, gives ``str`` or ``Path``."""
 
     def convert(text: str) -> Any:

@@ -19,31 +19,70 @@ from imagewise.encoders import CHECK
 
 @command("check")
 @argument("image")
-@option("--dockerfile", type=path_type(exists=True, dir_okay=False, as_path=True),
-         help="Lint this Dockerfile too and link image findings to its lines.")
-@option("--policy", "policy_file", type=path_type(dir_okay=False, as_path=True),
-         help="Policy YAML (default: the guide's baseline; see `imagewise policy init`).")
-@option("--db", type=path_type(dir_okay=False, as_path=True),
-         help="OSV database (default: $IMAGEWISE_DB or the user cache dir, updated when stale).")
+@option(
+    "--dockerfile",
+    type=path_type(exists=True, dir_okay=False, as_path=True),
+    help="Lint this Dockerfile too and link image findings to its lines.",
+)
+@option(
+    "--policy",
+    "policy_file",
+    type=path_type(dir_okay=False, as_path=True),
+    help="Policy YAML (default: the guide's baseline; see `imagewise policy init`).",
+)
+@option(
+    "--db",
+    type=path_type(dir_okay=False, as_path=True),
+    help="OSV database (default: $IMAGEWISE_DB or the user cache dir, updated when stale).",
+)
 @format_option(CHECK)
-@option("-o", "--output", type=path_type(dir_okay=False, as_path=True),
-         help="Write the report here instead of standard output.")
-@option("--ignore-file", type=path_type(exists=True, dir_okay=False, as_path=True),
-         help=".imagewise-ignore.yaml, .trivyignore or .grype.yaml (default: found in cwd).")
-@option("--vex", "vex", multiple=True, type=path_type(exists=True, dir_okay=False, as_path=True),
-         help="OpenVEX document (repeatable).")
+@option(
+    "-o",
+    "--output",
+    type=path_type(dir_okay=False, as_path=True),
+    help="Write the report here instead of standard output.",
+)
+@option(
+    "--ignore-file",
+    type=path_type(exists=True, dir_okay=False, as_path=True),
+    help=".imagewise-ignore.yaml, .trivyignore or .grype.yaml (default: found in cwd).",
+)
+@option(
+    "--vex",
+    "vex",
+    multiple=True,
+    type=path_type(exists=True, dir_okay=False, as_path=True),
+    help="OpenVEX document (repeatable).",
+)
 @option("--no-cache", flag=True, help="Read every layer; don't use or fill the layer cache.")
-@option("--allow-incomplete", flag=True,
-        help="Exit 0 when nothing is violated although a gate could not be judged (no database, "
-             "no Dockerfile, no tag); the verdict still says INCOMPLETE.")
+@option(
+    "--allow-incomplete",
+    flag=True,
+    help="Exit 0 when nothing is violated although a gate could not be judged (no database, "
+    "no Dockerfile, no tag); the verdict still says INCOMPLETE.",
+)
 @db_update_options
 @platform_option
 @insecure_option
 @handle_errors
-def check_cmd(image: str, dockerfile: Path | None, policy_file: Path | None, db: Path | None,
-              fmt: str, output: Path | None, ignore_file: Path | None, vex: tuple[Path, ...],
-              no_cache: bool, allow_incomplete: bool, offline: bool, skip_db_update: bool,
-              update_db: bool, mirror: str | None, platform: str | None, insecure: bool) -> None:
+def check_cmd(
+    image: str,
+    dockerfile: Path | None,
+    policy_file: Path | None,
+    db: Path | None,
+    fmt: str,
+    output: Path | None,
+    ignore_file: Path | None,
+    vex: tuple[Path, ...],
+    no_cache: bool,
+    allow_incomplete: bool,
+    offline: bool,
+    skip_db_update: bool,
+    update_db: bool,
+    mirror: str | None,
+    platform: str | None,
+    insecure: bool,
+) -> None:
     """Check IMAGE against the best-practice policy: one pass over each layer, one verdict.
 
     Runs together, reading each layer once:
@@ -66,12 +105,22 @@ def check_cmd(image: str, dockerfile: Path | None, policy_file: Path | None, db:
     from imagewise.cli.scan_cmds import auto_update
     from imagewise.policy.model import load_policy
 
-    opts = CheckOptions(image=image, dockerfile=dockerfile, policy=load_policy(policy_file),
-                        db=db, platform=platform, insecure=insecure, use_cache=not no_cache,
-                        ignore_file=ignore_file, vex=vex, allow_incomplete=allow_incomplete)
+    opts = CheckOptions(
+        image=image,
+        dockerfile=dockerfile,
+        policy=load_policy(policy_file),
+        db=db,
+        platform=platform,
+        insecure=insecure,
+        use_cache=not no_cache,
+        ignore_file=ignore_file,
+        vex=vex,
+        allow_incomplete=allow_incomplete,
+    )
     with RichReporter() as reporter:
-        opts = replace(opts, db_update=auto_update(db, offline, skip_db_update, update_db, mirror,
-                                                   reporter))
+        opts = replace(
+            opts, db_update=auto_update(db, offline, skip_db_update, update_db, mirror, reporter)
+        )
         result = run_check(opts, reporter)
     for w in result.warnings:
         echo(f"imagewise: warning: {w}", err=True)
@@ -92,8 +141,9 @@ def policy_group() -> None:
 
 
 @policy_group.command("init")
-@argument("path", nargs="?", type=path_type(dir_okay=False, as_path=True),
-          default="imagewise-policy.yaml")
+@argument(
+    "path", nargs="?", type=path_type(dir_okay=False, as_path=True), default="imagewise-policy.yaml"
+)
 @option("--force", flag=True, help="Overwrite an existing file.")
 @handle_errors
 def policy_init(path: Path, force: bool) -> None:

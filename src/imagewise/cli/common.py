@@ -31,8 +31,10 @@ def handle_errors(fn: F) -> F:
             echo(f"imagewise: error: {safe(str(e))}", err=True)
             sys.exit(e.exit_code)
         except FileNotFoundError as e:
-            echo(f"imagewise: error: {safe(str(e.filename or e))}: no such file or directory",
-                 err=True)
+            echo(
+                f"imagewise: error: {safe(str(e.filename or e))}: no such file or directory",
+                err=True,
+            )
             sys.exit(2)
         except BrokenPipeError:  # `imagewise ... | head`: the reader has all it wanted
             import os
@@ -48,19 +50,21 @@ def handle_errors(fn: F) -> F:
             import os
 
             if os.environ.get("IMAGEWISE_DEBUG"):  # the traceback, but still the status of an
-                import traceback                     # error (1 would read as a failed gate)
+                import traceback  # error (1 would read as a failed gate)
 
                 traceback.print_exc()
                 sys.exit(2)
-            echo(f"imagewise: internal error: {type(e).__name__}: {safe(str(e))} "
-                 "(set IMAGEWISE_DEBUG=1 for the traceback, and please report it)", err=True)
+            echo(
+                f"imagewise: internal error: {type(e).__name__}: {safe(str(e))} "
+                "(set IMAGEWISE_DEBUG=1 for the traceback, and please report it)",
+                err=True,
+            )
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
 
 
-def format_option(formats: Formats, *flags: str, what: str = "Output format"
-                  ) -> Callable[[F], F]:
+def format_option(formats: Formats, *flags: str, what: str = "Output format") -> Callable[[F], F]:
     """``--format`` (or ``flags``) from a result kind's encoder registry: its ids and aliases
     are the choices, an alias arrives as its id (``tty`` -> ``table``), the help names the ids."""
 
@@ -71,12 +75,19 @@ def format_option(formats: Formats, *flags: str, what: str = "Output format"
             import argparse
 
             raise argparse.ArgumentTypeError(
-                f"unknown format {name!r} (choose from {', '.join(formats.ids)})") from None
+                f"unknown format {name!r} (choose from {', '.join(formats.ids)})"
+            ) from None
 
     canonical.__name__ = "format"
-    return option(*(flags or ("--format",)), "fmt", choices=formats.choices,
-                  default=formats.default, metavar="FORMAT", type=canonical,
-                  help=formats.help(what))
+    return option(
+        *(flags or ("--format",)),
+        "fmt",
+        choices=formats.choices,
+        default=formats.default,
+        metavar="FORMAT",
+        type=canonical,
+        help=formats.help(what),
+    )
 
 
 def platform_option(fn: F) -> F:
@@ -100,9 +111,9 @@ def verify_option(fn: F) -> F:
         "--verify",
         flag=True,
         help="Also check the digest of uncompressed layers read in place from local archives "
-             "and layouts (as dive and syft, imagewise trusts those files by default), and every "
-             "layer's content against the config's diff_id. Registry blobs and compressed layers "
-             "are always checked while they are read.",
+        "and layouts (as dive and syft, imagewise trusts those files by default), and every "
+        "layer's content against the config's diff_id. Registry blobs and compressed layers "
+        "are always checked while they are read.",
     )(fn)
 
 
@@ -127,9 +138,13 @@ class RichReporter(Reporter):
             )
 
             self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
-                TransferSpeedColumn(), TimeRemainingColumn(),
-                console=Console(stderr=True), transient=True,
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
             )
             self._progress.start()
         return self

@@ -19,30 +19,53 @@ REGENERATE = "python -m imagewise.cli.docs_gen"
 
 #: (kind, heading, introduction), one per kind of :data:`imagewise.rules.KINDS`
 KINDS: tuple[tuple[str, str, str], ...] = (
-    ("dockerfile", "Dockerfile rules",
-     ("Checked by `imagewise lint` (and by `imagewise check --dockerfile`). `DL` rules are "
-     "hadolint's, with its ids, default severities and config keys; `IW` rules are imagewise's "
-     "own. Ignore one with a `# hadolint ignore=ID` (or `# imagewise ignore=ID`) pragma, the "
-     "`ignored:` config key or `--ignore ID`; change a severity with `override:`.")),
-    ("custom", "Custom rules",
-     "Declared in the rules files a lint config names (`custom-rules`) or `--rules` gives."),
-    ("audit", "Image audit checks",
-     ("Checked by `imagewise check` on the image itself: its config, history and the files of "
-     "every layer. `CIS-DI` are CIS Docker Benchmark items and `DKL` dockle's checks, with "
-     "dockle's ids; `IW-IMG` are imagewise's own.")),
-    ("waste", "Layer waste",
-     ("Reported by `imagewise analyze` and `imagewise check`: bytes a layer stores that the final "
-     "filesystem does not need, each with the layer that wrote them and the change that saves "
-     "them.")),
-    ("secret", "Secret detectors",
-     ("Run by `imagewise scan` and `imagewise check` on every layer (deleted files included), "
-     "the image config and its history. Every value a detector matches is masked in every "
-     "output of every command and format (inspect, analyze, diff, files, sbom, scan, check), "
-     "wherever it appears: config, history, layer commands (`created_by`), file paths. Masking "
-     "is one function: a known token format shows its fixed prefix and nothing more "
-     "(`ghp_********`, `AKIA********`, `glpat-********`), a password or other value shows "
-     "`********` (not a character, not its length). `imagewise inspect --show-secrets` opts "
-     "out.")),
+    (
+        "dockerfile",
+        "Dockerfile rules",
+        (
+            "Checked by `imagewise lint` (and by `imagewise check --dockerfile`). `DL` rules are "
+            "hadolint's, with its ids, default severities and config keys; `IW` rules are imagewise's "
+            "own. Ignore one with a `# hadolint ignore=ID` (or `# imagewise ignore=ID`) pragma, the "
+            "`ignored:` config key or `--ignore ID`; change a severity with `override:`."
+        ),
+    ),
+    (
+        "custom",
+        "Custom rules",
+        "Declared in the rules files a lint config names (`custom-rules`) or `--rules` gives.",
+    ),
+    (
+        "audit",
+        "Image audit checks",
+        (
+            "Checked by `imagewise check` on the image itself: its config, history and the files of "
+            "every layer. `CIS-DI` are CIS Docker Benchmark items and `DKL` dockle's checks, with "
+            "dockle's ids; `IW-IMG` are imagewise's own."
+        ),
+    ),
+    (
+        "waste",
+        "Layer waste",
+        (
+            "Reported by `imagewise analyze` and `imagewise check`: bytes a layer stores that the final "
+            "filesystem does not need, each with the layer that wrote them and the change that saves "
+            "them."
+        ),
+    ),
+    (
+        "secret",
+        "Secret detectors",
+        (
+            "Run by `imagewise scan` and `imagewise check` on every layer (deleted files included), "
+            "the image config and its history. Every value a detector matches is masked in every "
+            "output of every command and format (inspect, analyze, diff, files, sbom, scan, check), "
+            "wherever it appears: config, history, layer commands (`created_by`), file paths. Masking "
+            "is one function: a known token format shows its fixed prefix and nothing more "
+            "(`ghp_********`, `AKIA********`, `glpat-********`), a password or other value shows "
+            "`********` (not a character, not its length). `imagewise inspect --show-secrets` opts "
+            "out."
+        ),
+    ),
 )
 
 
@@ -80,15 +103,19 @@ def render(rules: Sequence[dict[str, Any]]) -> str:
         "",
         f"<!-- Generated from the rule tables by `{REGENERATE}`; do not edit by hand. -->",
         "",
-        (f"imagewise declares {len(rules)} rules and checks. `imagewise rules` lists them "
-        "(`--format json` for the `imagewise/rules/v1` document this page is made from), "
-        "`imagewise explain ID` shows one. A policy's `rules:` section (see "
-        "[the guide](guide.md#policy-files-imagewise-policy)) sets any of them to `error`, "
-        "`warning`, `info` or `off` for `imagewise check`."),
+        (
+            f"imagewise declares {len(rules)} rules and checks. `imagewise rules` lists them "
+            "(`--format json` for the `imagewise/rules/v1` document this page is made from), "
+            "`imagewise explain ID` shows one. A policy's `rules:` section (see "
+            "[the guide](guide.md#policy-files-imagewise-policy)) sets any of them to `error`, "
+            "`warning`, `info` or `off` for `imagewise check`."
+        ),
         "",
-        ("Severities: `error`, `warning`, `info`, `style`; `ignore` means the rule is declared "
-        "but reports nothing unless a config raises its severity. Areas (`build`, `security`, "
-        "`performance`, `operations`) are the rows of `imagewise check`'s scorecard."),
+        (
+            "Severities: `error`, `warning`, `info`, `style`; `ignore` means the rule is declared "
+            "but reports nothing unless a config raises its severity. Areas (`build`, `security`, "
+            "`performance`, `operations`) are the rows of `imagewise check`'s scorecard."
+        ),
         "",
     ]
     for kind, heading, _ in KINDS:
@@ -98,23 +125,46 @@ def render(rules: Sequence[dict[str, Any]]) -> str:
         items = groups[kind]
         if not items:
             continue
-        out += ["", f"## {heading}", "", intro, "",
-                "| id | severity | area | source | title |", "|---|---|---|---|---|"]
+        out += [
+            "",
+            f"## {heading}",
+            "",
+            intro,
+            "",
+            "| id | severity | area | source | title |",
+            "|---|---|---|---|---|",
+        ]
         for r in items:
-            out.append(f"| [{r['id']}](#{anchor(r['id'])}) | {r['severity']} | "
-                       f"{r.get('area') or '-'} | {r.get('source') or '-'} | {_cell(r['title'])} |")
+            out.append(
+                f"| [{r['id']}](#{anchor(r['id'])}) | {r['severity']} | "
+                f"{r.get('area') or '-'} | {r.get('source') or '-'} | {_cell(r['title'])} |"
+            )
         for r in items:
-            out += ["", f'<a id="{anchor(r["id"])}"></a>', "",
-                    f"### {r['id']}", "", f"**{_cell(r['title'])}**", "",
-                    (f"Severity `{r['severity']}` · area `{r.get('area') or '-'}` · "
-                    f"source `{r.get('source') or '-'}`")]
+            out += [
+                "",
+                f'<a id="{anchor(r["id"])}"></a>',
+                "",
+                f"### {r['id']}",
+                "",
+                f"**{_cell(r['title'])}**",
+                "",
+                (
+                    f"Severity `{r['severity']}` · area `{r.get('area') or '-'}` · "
+                    f"source `{r.get('source') or '-'}`"
+                ),
+            ]
             if r.get("rationale"):
                 out += ["", f"Why: {_md(r['rationale'])}"]
             if r.get("fix"):
                 out += ["", f"Fix: {_md(r['fix'])}"]
             if r.get("fixable"):
-                out += ["", ("Autofix: `imagewise lint --fix` rewrites it (`--diff` shows the "
-                             "change first).")]
+                out += [
+                    "",
+                    (
+                        "Autofix: `imagewise lint --fix` rewrites it (`--diff` shows the "
+                        "change first)."
+                    ),
+                ]
     return "\n".join(out) + "\n"
 
 
@@ -127,8 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if check:
         current = target.read_text("utf-8") if target.exists() else ""
         if current != text:
-            print(f"{target} is out of date with the rule tables; regenerate it with "
-                  f"`{REGENERATE}`", file=sys.stderr)
+            print(
+                f"{target} is out of date with the rule tables; regenerate it with `{REGENERATE}`",
+                file=sys.stderr,
+            )
             return 1
         return 0
     from imagewise.fileio import write_file

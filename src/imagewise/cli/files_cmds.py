@@ -16,16 +16,23 @@ from imagewise.encoders import FILES
 
 @command("files")
 @argument("image")
-@option("--layer", "layer", type=int, default=None, metavar="N",
-         help="Show what layer N adds (+), modifies (~) and deletes (-) instead of the "
-              "merged filesystem. 0 is the base layer; negative numbers count from the top.")
+@option(
+    "--layer",
+    "layer",
+    type=int,
+    default=None,
+    metavar="N",
+    help="Show what layer N adds (+), modifies (~) and deletes (-) instead of the "
+    "merged filesystem. 0 is the base layer; negative numbers count from the top.",
+)
 @format_option(FILES)
 @platform_option
 @insecure_option
 @verify_option
 @handle_errors
-def files_cmd(image: str, layer: int | None, fmt: str, platform: str | None,
-              insecure: bool, verify: bool) -> None:
+def files_cmd(
+    image: str, layer: int | None, fmt: str, platform: str | None, insecure: bool, verify: bool
+) -> None:
     """List the files of IMAGE: the merged filesystem, or one layer's changes.
 
     IMAGE is a reference with an optional transport: docker://, oci:, oci-archive:,

@@ -11,8 +11,9 @@ from imagewise.encoders import COPY, INSPECT
 from imagewise.units import format_size
 
 
-def inspect_image(text: str, *, platform: str | None = None, insecure: bool = False,
-                  show_secrets: bool = False) -> dict[str, Any]:
+def inspect_image(
+    text: str, *, platform: str | None = None, insecure: bool = False, show_secrets: bool = False
+) -> dict[str, Any]:
     """The body of the ``imagewise/inspect/v1`` document for an image reference (the envelope
     is ``encoders.INSPECT``'s); values a secret detector
     matches (in env, labels, history, layer commands) are masked unless ``show_secrets``."""
@@ -61,8 +62,12 @@ def inspect_image(text: str, *, platform: str | None = None, insecure: bool = Fa
                 "volumes": list(cfg.volumes),
                 "labels": dict(cfg.labels) if show_secrets else redact_labels(cfg.labels),
                 "history": [
-                    {"created": h.created or None, "created_by": shown(h.created_by),
-                     "empty_layer": h.empty_layer, "comment": shown(h.comment) or None}
+                    {
+                        "created": h.created or None,
+                        "created_by": shown(h.created_by),
+                        "empty_layer": h.empty_layer,
+                        "comment": shown(h.comment) or None,
+                    }
                     for h in cfg.history
                 ],
             },
@@ -72,7 +77,6 @@ def inspect_image(text: str, *, platform: str | None = None, insecure: bool = Fa
 def _created_by(history: list[Any], i: int) -> str:
     entry = history[i] if i < len(history) else None
     return str(entry.created_by) if entry is not None else ""
-
 
 
 def inspect_table(doc: dict[str, Any]) -> str:
@@ -86,11 +90,16 @@ def inspect_table(doc: dict[str, Any]) -> str:
 
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     cfg = doc["config"]
-    rows = [("digest", doc["digest"]), ("media type", doc["media_type"]),
-            ("platform", doc["platform"]), ("size", format_size(doc["size"])),
-            ("created", cfg["created"] or "-"), ("user", cfg["user"] or "(root)"),
-            ("entrypoint", json.dumps(cfg["entrypoint"]) if cfg["entrypoint"] else "-"),
-            ("cmd", json.dumps(cfg["cmd"]) if cfg["cmd"] else "-")]
+    rows = [
+        ("digest", doc["digest"]),
+        ("media type", doc["media_type"]),
+        ("platform", doc["platform"]),
+        ("size", format_size(doc["size"])),
+        ("created", cfg["created"] or "-"),
+        ("user", cfg["user"] or "(root)"),
+        ("entrypoint", json.dumps(cfg["entrypoint"]) if cfg["entrypoint"] else "-"),
+        ("cmd", json.dumps(cfg["cmd"]) if cfg["cmd"] else "-"),
+    ]
     if doc["index_digest"]:
         rows.insert(1, ("index", doc["index_digest"]))
     with console.capture() as head:
@@ -98,12 +107,20 @@ def inspect_table(doc: dict[str, Any]) -> str:
         for k, v in rows:
             console.print(Text(f"  {k:<11} {safe(str(v))}"), soft_wrap=True)
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for col, kw in (("#", {"justify": "right"}), ("size", {"justify": "right"}), ("digest", {}),
-                    ("created by", {"overflow": "ellipsis", "no_wrap": True})):
+    for col, kw in (
+        ("#", {"justify": "right"}),
+        ("size", {"justify": "right"}),
+        ("digest", {}),
+        ("created by", {"overflow": "ellipsis", "no_wrap": True}),
+    ):
         table.add_column(col, **kw)
     for i, layer in enumerate(doc["layers"]):
-        table.add_row(str(i), format_size(layer["size"]), layer["digest"][7:19],
-                      Text(safe(layer["created_by"] or "")))
+        table.add_row(
+            str(i),
+            format_size(layer["size"]),
+            layer["digest"][7:19],
+            Text(safe(layer["created_by"] or "")),
+        )
     with console.capture() as captured:
         console.print(table)
     return head.get() + "".join(line.rstrip() + "\n" for line in captured.get().splitlines())
@@ -112,13 +129,17 @@ def inspect_table(doc: dict[str, Any]) -> str:
 @command("inspect")
 @argument("image")
 @format_option(INSPECT)
-@option("--show-secrets", flag=True,
-        help="Show secret-looking values in clear (masked by default, as in scan and check).")
+@option(
+    "--show-secrets",
+    flag=True,
+    help="Show secret-looking values in clear (masked by default, as in scan and check).",
+)
 @platform_option
 @insecure_option
 @handle_errors
-def inspect_cmd(image: str, fmt: str, platform: str | None, insecure: bool,
-                show_secrets: bool) -> None:
+def inspect_cmd(
+    image: str, fmt: str, platform: str | None, insecure: bool, show_secrets: bool
+) -> None:
     """Show an image's digest, platform, config and layers.
 
     IMAGE is a reference with an optional transport: docker://, oci:, oci-archive:,
@@ -131,22 +152,48 @@ def inspect_cmd(image: str, fmt: str, platform: str | None, insecure: bool,
 @command("copy")
 @argument("src")
 @argument("dst")
-@option("--platform", metavar="OS/ARCH[/VARIANT]",
-        help="Copy only this platform's image (default: every platform of a multi-platform "
-             "image; a docker-archive destination holds one, this host's). A single-platform "
-             "image must be this platform.")
-@option("--jobs", "-j", type=int_range(1, 64), default=6, show_default=True,
-         help="Blobs transferred in parallel.")
+@option(
+    "--platform",
+    metavar="OS/ARCH[/VARIANT]",
+    help="Copy only this platform's image (default: every platform of a multi-platform "
+    "image; a docker-archive destination holds one, this host's). A single-platform "
+    "image must be this platform.",
+)
+@option(
+    "--jobs",
+    "-j",
+    type=int_range(1, 64),
+    default=6,
+    show_default=True,
+    help="Blobs transferred in parallel.",
+)
 @format_option(COPY, what="Summary format")
-@option("--stall-timeout", "stall", type=int_range(1, None), metavar="SECONDS",
-        help="A registry request that moves no byte for this long is retried (3 tries), "
-        "then fails. [default: 60, or $IMAGEWISE_STALL_TIMEOUT]")
-@option("--timeout", type=int_range(1, None), metavar="SECONDS",
-        help="Give up when the whole copy takes longer than this. [default: no limit]")
+@option(
+    "--stall-timeout",
+    "stall",
+    type=int_range(1, None),
+    metavar="SECONDS",
+    help="A registry request that moves no byte for this long is retried (3 tries), "
+    "then fails. [default: 60, or $IMAGEWISE_STALL_TIMEOUT]",
+)
+@option(
+    "--timeout",
+    type=int_range(1, None),
+    metavar="SECONDS",
+    help="Give up when the whole copy takes longer than this. [default: no limit]",
+)
 @insecure_option
 @handle_errors
-def copy_cmd(src: str, dst: str, platform: str | None, jobs: int, fmt: str, stall: int | None,
-             timeout: int | None, insecure: bool) -> None:
+def copy_cmd(
+    src: str,
+    dst: str,
+    platform: str | None,
+    jobs: int,
+    fmt: str,
+    stall: int | None,
+    timeout: int | None,
+    insecure: bool,
+) -> None:
     """Copy an image from SRC to DST, preserving the manifest digest where the format allows.
 
     An index (multi-platform image) is copied whole, every platform, unless --platform picks one
@@ -165,18 +212,30 @@ def copy_cmd(src: str, dst: str, platform: str | None, jobs: int, fmt: str, stal
     from imagewise.progress import Reporter
 
     with RichReporter() as reporter:
-        result = copy(src, dst, platform=platform, insecure=insecure, jobs=jobs,
-                      reporter=cast(Reporter, reporter), stall=stall, timeout=timeout)
+        result = copy(
+            src,
+            dst,
+            platform=platform,
+            insecure=insecure,
+            jobs=jobs,
+            reporter=cast(Reporter, reporter),
+            stall=stall,
+            timeout=timeout,
+        )
     echo(COPY.encode(fmt, result), nl=False)
 
 
 def copy_summary(result: Any) -> str:
     """``copy``'s summary: what was copied, skipped and mounted, and a digest a conversion
     changed."""
-    text = (f"{result.destination} {result.digest}: {result.blobs_copied} blobs copied "
-            f"({format_size(result.bytes_copied)}), {result.blobs_skipped} already present, "
-            f"{result.blobs_mounted} mounted, {result.manifests} manifest(s)")
+    text = (
+        f"{result.destination} {result.digest}: {result.blobs_copied} blobs copied "
+        f"({format_size(result.bytes_copied)}), {result.blobs_skipped} already present, "
+        f"{result.blobs_mounted} mounted, {result.manifests} manifest(s)"
+    )
     if result.converted:
-        text += (f"\nnote: converted to OCI media types for {result.destination}: the source "
-                 f"digest was {result.source_digest}")
+        text += (
+            f"\nnote: converted to OCI media types for {result.destination}: the source "
+            f"digest was {result.source_digest}"
+        )
     return text

@@ -46,8 +46,11 @@ def _read_inputs(files: tuple[str, ...]) -> list[_Input]:
     for name in files or ("Dockerfile",):
         if name == "-":
             stream = getattr(sys.stdin, "buffer", None)
-            data = read_limited(stream) if stream is not None \
+            data = (
+                read_limited(stream)
+                if stream is not None
                 else sys.stdin.read(MAX_DOCKERFILE_BYTES + 1).encode("utf-8", "surrogateescape")
+            )
             out.append(_Input("-", data, None))
             continue
         try:
@@ -71,9 +74,14 @@ def _write_out(data: bytes) -> None:
     stream.flush()
 
 
-def _config(config: str | None, threshold: str | None = None, no_fail: bool = False,
-            ignore: tuple[str, ...] = (), rules_files: tuple[str, ...] = (),
-            context: str | None = None) -> LintConfig:
+def _config(
+    config: str | None,
+    threshold: str | None = None,
+    no_fail: bool = False,
+    ignore: tuple[str, ...] = (),
+    rules_files: tuple[str, ...] = (),
+    context: str | None = None,
+) -> LintConfig:
     from imagewise.dockerfile.config import load_config
     from imagewise.dockerfile.custom import rules_from_files
     from imagewise.findings import Severity
@@ -81,13 +89,15 @@ def _config(config: str | None, threshold: str | None = None, no_fail: bool = Fa
     cfg = load_config(config)
     if rules_files:
         rules_from_files(rules_files)  # a broken file is a usage error now, before any lint
-        cfg = cfg.replace(custom_rule_files=cfg.custom_rule_files
-                          + tuple(os.path.abspath(p) for p in rules_files))
+        cfg = cfg.replace(
+            custom_rule_files=cfg.custom_rule_files + tuple(os.path.abspath(p) for p in rules_files)
+        )
     if context is not None:
         cfg = cfg.replace(context_dir=os.path.abspath(context))
     if threshold is not None:
-        cfg = cfg.replace(failure_threshold=None if threshold == "none"
-                          else Severity.parse(threshold))
+        cfg = cfg.replace(
+            failure_threshold=None if threshold == "none" else Severity.parse(threshold)
+        )
     if no_fail:
         cfg = cfg.replace(no_fail=True)
     if ignore:
@@ -106,26 +116,61 @@ def _use_color(fmt: str, color: bool | None) -> bool:
 @command("lint")
 @argument("dockerfiles", nargs="*", metavar="DOCKERFILE")
 @format_option(LINT, "-f", "--format")
-@option("-t", "--failure-threshold", "threshold", choices=THRESHOLDS,
-         default=None, help="Exit 1 when a finding is at or above this severity "
-                            "(default from config, else info).")
+@option(
+    "-t",
+    "--failure-threshold",
+    "threshold",
+    choices=THRESHOLDS,
+    default=None,
+    help="Exit 1 when a finding is at or above this severity (default from config, else info).",
+)
 @option("--no-fail", flag=True, help="Always exit 0 when linting succeeded.")
-@option("-c", "--config", type=path_type(dir_okay=False), default=None,
-         help="Config file (.hadolint.yaml style YAML, or imagewise.toml).")
+@option(
+    "-c",
+    "--config",
+    type=path_type(dir_okay=False),
+    default=None,
+    help="Config file (.hadolint.yaml style YAML, or imagewise.toml).",
+)
 @option("--ignore", multiple=True, metavar="RULE", help="Ignore a rule (repeatable).")
-@option("--rules", "rules_files", multiple=True, type=path_type(dir_okay=False),
-         metavar="FILE", help="Custom rules file (YAML/TOML, repeatable).")
-@option("--context", type=path_type(file_okay=False, exists=True), default=None,
-         help="Build context directory (default: each Dockerfile's directory).")
+@option(
+    "--rules",
+    "rules_files",
+    multiple=True,
+    type=path_type(dir_okay=False),
+    metavar="FILE",
+    help="Custom rules file (YAML/TOML, repeatable).",
+)
+@option(
+    "--context",
+    type=path_type(file_okay=False, exists=True),
+    default=None,
+    help="Build context directory (default: each Dockerfile's directory).",
+)
 @option("--fix", flag=True, help="Rewrite the files in place with the safe fixes.")
-@option("--diff", "show_diff", flag=True,
-         help="Only print the fixes as a unified diff (exit 1 when there are any).")
-@option("--color/--no-color", default=None,
-         help="Colour the table output (default: on a terminal).")
+@option(
+    "--diff",
+    "show_diff",
+    flag=True,
+    help="Only print the fixes as a unified diff (exit 1 when there are any).",
+)
+@option(
+    "--color/--no-color", default=None, help="Colour the table output (default: on a terminal)."
+)
 @handle_errors
-def lint_cmd(dockerfiles: tuple[str, ...], fmt: str, threshold: str | None, no_fail: bool,
-             config: str | None, ignore: tuple[str, ...], rules_files: tuple[str, ...],
-             context: str | None, fix: bool, show_diff: bool, color: bool | None) -> None:
+def lint_cmd(
+    dockerfiles: tuple[str, ...],
+    fmt: str,
+    threshold: str | None,
+    no_fail: bool,
+    config: str | None,
+    ignore: tuple[str, ...],
+    rules_files: tuple[str, ...],
+    context: str | None,
+    fix: bool,
+    show_diff: bool,
+    color: bool | None,
+) -> None:
     """Lint Dockerfiles: hadolint's DL rules and the guide's IW rules. `-` reads stdin.
 
     Exit codes: 0 clean (or below the threshold), 1 findings at/over the failure threshold
@@ -154,8 +199,7 @@ def lint_cmd(dockerfiles: tuple[str, ...], fmt: str, threshold: str | None, no_f
             continue
         sources[item.name] = text
     # with `--fix -`, stdout carries the fixed Dockerfile: the findings go to stderr
-    _emit(findings, fmt, sources, color, err=fix and any(i.path is None for i in inputs),
-          cfg=cfg)
+    _emit(findings, fmt, sources, color, err=fix and any(i.path is None for i in inputs), cfg=cfg)
     if broken:
         sys.exit(2)
     sys.exit(1 if cfg.fails(findings) else 0)
@@ -197,8 +241,9 @@ def _diff(inputs: list[_Input], context: str | None) -> int:
     for item in inputs:
         try:
             check_size(len(item.data), item.name)
-            result = fix(decode(item.data), item.name,
-                         dockerfile_dir=_dockerfile_dir(item, context))
+            result = fix(
+                decode(item.data), item.name, dockerfile_dir=_dockerfile_dir(item, context)
+            )
         except DockerfileSyntaxError as e:
             echo(f"imagewise: error: {safe(str(e))}", err=True)
             broken = True
@@ -209,8 +254,14 @@ def _diff(inputs: list[_Input], context: str | None) -> int:
     return 2 if broken else 1 if pending else 0
 
 
-def _emit(findings: list[Finding], fmt: str, sources: dict[str, str], color: bool | None,
-          err: bool = False, cfg: LintConfig | None = None) -> None:
+def _emit(
+    findings: list[Finding],
+    fmt: str,
+    sources: dict[str, str],
+    color: bool | None,
+    err: bool = False,
+    cfg: LintConfig | None = None,
+) -> None:
     from imagewise.rules import LINT_KINDS, rule_table
 
     rules = rule_table(cfg, LINT_KINDS) if fmt == "sarif" else {}
@@ -220,20 +271,37 @@ def _emit(findings: list[Finding], fmt: str, sources: dict[str, str], color: boo
 
 
 def _custom_options(fn: Any) -> Any:
-    fn = option("--rules", "rules_files", multiple=True, metavar="FILE",
-                      type=path_type(dir_okay=False), help="Custom rules file (repeatable).")(fn)
-    return option("-c", "--config", type=path_type(dir_okay=False), default=None,
-                        help="Lint config whose custom-rules to include.")(fn)
+    fn = option(
+        "--rules",
+        "rules_files",
+        multiple=True,
+        metavar="FILE",
+        type=path_type(dir_okay=False),
+        help="Custom rules file (repeatable).",
+    )(fn)
+    return option(
+        "-c",
+        "--config",
+        type=path_type(dir_okay=False),
+        default=None,
+        help="Lint config whose custom-rules to include.",
+    )(fn)
 
 
 @command("rules")
 @format_option(RULES)
-@option("--source", "source", default=None, metavar="NAME",
-         help="Only rules from this source (hadolint, imagewise, dockle, ...).")
+@option(
+    "--source",
+    "source",
+    default=None,
+    metavar="NAME",
+    help="Only rules from this source (hadolint, imagewise, dockle, ...).",
+)
 @_custom_options
 @handle_errors
-def rules_cmd(fmt: str, source: str | None, config: str | None,
-              rules_files: tuple[str, ...]) -> None:
+def rules_cmd(
+    fmt: str, source: str | None, config: str | None, rules_files: tuple[str, ...]
+) -> None:
     """List every declared rule and check: Dockerfile (DL, IW, custom) and image checks."""
     from imagewise.rules import catalog
 
@@ -249,8 +317,9 @@ def rules_json(infos: list[RuleInfo]) -> dict[str, Any]:
 
 def rules_table(infos: list[RuleInfo]) -> str:
     width = max((len(i.id) for i in infos), default=6)
-    return "".join(f"{i.id:<{width}}  {i.severity!s:<7}  {i.area or '-':<11}  {i.title}\n"
-                   for i in infos)
+    return "".join(
+        f"{i.id:<{width}}  {i.severity!s:<7}  {i.area or '-':<11}  {i.title}\n" for i in infos
+    )
 
 
 @command("explain")
@@ -271,8 +340,7 @@ def explain_cmd(rule_id: str, config: str | None, rules_files: tuple[str, ...]) 
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise UsageError(f"unknown rule {rule_id!r}{hint} (`imagewise rules` lists them all)")
     echo(f"{info.id}: {info.title}")
-    echo(f"severity: {info.severity}   area: {info.area or '-'}   "
-               f"source: {info.source or '-'}")
+    echo(f"severity: {info.severity}   area: {info.area or '-'}   source: {info.source or '-'}")
     if info.rationale:
         echo(f"\nWhy:\n  {info.rationale}")
     if info.fix:

@@ -63,8 +63,10 @@ def load(name: str) -> object:
 def help_text() -> str:
     """The top-level help; each command's line is the first line of its docstring."""
     width = max(len(n) for n in COMMANDS)
-    rows = "\n".join(f"  {n:<{width}}  {load(n).summary}"  # type: ignore[attr-defined]
-                     for n in sorted(COMMANDS))
+    rows = "\n".join(
+        f"  {n:<{width}}  {load(n).summary}"  # type: ignore[attr-defined]
+        for n in sorted(COMMANDS)
+    )
     return HELP.format(commands=rows)
 
 
@@ -74,6 +76,7 @@ def _skip_httpx_cli() -> None:
     import types
 
     if "httpx" not in sys.modules and "httpx._main" not in sys.modules:
+
         def main() -> None:  # pragma: no cover - never called
             raise SystemExit("httpx's command-line client is not available inside imagewise")
 
@@ -96,8 +99,10 @@ def run(argv: Sequence[str]) -> int:
 
         close = difflib.get_close_matches(name, list(COMMANDS), n=3)
         hint = f"; did you mean {' or '.join(close)}?" if close else ""
-        sys.stderr.write(f"usage: imagewise COMMAND [ARGS]...\nimagewise: error: no such "
-                         f"command {name!r}{hint} (`imagewise --help` lists them)\n")
+        sys.stderr.write(
+            f"usage: imagewise COMMAND [ARGS]...\nimagewise: error: no such "
+            f"command {name!r}{hint} (`imagewise --help` lists them)\n"
+        )
         return 2
     _skip_httpx_cli()
     cmd = load(name)

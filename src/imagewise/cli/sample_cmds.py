@@ -9,8 +9,12 @@ from imagewise.cli.common import handle_errors
 @command("sample")
 @argument("directory", type=path_type(file_okay=False))
 @option("--tag", default=None, help="Tag in the layout's index.json (default: latest).")
-@option("--source", type=path_type(exists=True, file_okay=False), default=None,
-         help="The examples/sample directory to build from (default: this checkout's).")
+@option(
+    "--source",
+    type=path_type(exists=True, file_okay=False),
+    default=None,
+    help="The examples/sample directory to build from (default: this checkout's).",
+)
 @handle_errors
 def sample_cmd(directory: str, tag: str | None, source: str | None) -> None:
     """Build the sample image into DIRECTORY as an OCI layout, without network.

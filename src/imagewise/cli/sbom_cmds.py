@@ -13,8 +13,14 @@ from imagewise.cli.common import (
 from imagewise.encoders import SBOM
 
 
-def sbom_for(text: str, *, platform: str | None = None, insecure: bool = False,
-             base_layers: int | None = None, reporter: object = None) -> object:
+def sbom_for(
+    text: str,
+    *,
+    platform: str | None = None,
+    insecure: bool = False,
+    base_layers: int | None = None,
+    reporter: object = None,
+) -> object:
     """The Catalog of an image reference, or of an SBOM file given instead of an image."""
     from imagewise import progress
     from imagewise.oci.model import Platform
@@ -35,22 +41,40 @@ def _list_catalogers() -> str:
     from imagewise.sbom.catalogers import ALL
 
     width = max(len(c.id) for c in ALL)
-    return "".join(f"{c.id:<{width}}  {','.join(c.types) or '-':<8}  {c.description}\n" for c in ALL)
+    return "".join(
+        f"{c.id:<{width}}  {','.join(c.types) or '-':<8}  {c.description}\n" for c in ALL
+    )
 
 
 @command("sbom")
 @argument("image", nargs="?")
 @format_option(SBOM, "--format", "-f")
-@option("-o", "--output", "output", type=path_type(dir_okay=False),
-         help="Write the SBOM to this file instead of stdout.")
-@option("--base-layers", type=int_range(0), default=None,
-         help="Number of layers that belong to the base image (default: from history).")
+@option(
+    "-o",
+    "--output",
+    "output",
+    type=path_type(dir_okay=False),
+    help="Write the SBOM to this file instead of stdout.",
+)
+@option(
+    "--base-layers",
+    type=int_range(0),
+    default=None,
+    help="Number of layers that belong to the base image (default: from history).",
+)
 @option("--list-catalogers", flag=True, help="List the catalogers and exit.")
 @platform_option
 @insecure_option
 @handle_errors
-def sbom_cmd(image: str | None, fmt: str, output: str | None, base_layers: int | None,
-             list_catalogers: bool, platform: str | None, insecure: bool) -> None:
+def sbom_cmd(
+    image: str | None,
+    fmt: str,
+    output: str | None,
+    base_layers: int | None,
+    list_catalogers: bool,
+    platform: str | None,
+    insecure: bool,
+) -> None:
     """Software bill of materials of IMAGE: OS packages (apk, deb, rpm) and language packages
     (Python, npm, Go binaries, Java archives), each with the layer that introduced it and whether
     that layer belongs to the base image. IMAGE may also be a CycloneDX or SPDX JSON file."""
@@ -62,8 +86,9 @@ def sbom_cmd(image: str | None, fmt: str, output: str | None, base_layers: int |
 
         raise UsageError("missing argument IMAGE (or use --list-catalogers)")
     with RichReporter() as rep:
-        cat = sbom_for(image, platform=platform, insecure=insecure, base_layers=base_layers,
-                       reporter=rep)
+        cat = sbom_for(
+            image, platform=platform, insecure=insecure, base_layers=base_layers, reporter=rep
+        )
     text = SBOM.encode(fmt, cat)
     if output:
         from imagewise.fileio import write_file

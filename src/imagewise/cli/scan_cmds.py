@@ -13,8 +13,10 @@ from imagewise.encoders import DB_STATUS, SCAN
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_DB_HELP = ("SQLite vulnerability database (default: $IMAGEWISE_DB, else the user cache dir "
-            "imagewise/osv.sqlite).")
+_DB_HELP = (
+    "SQLite vulnerability database (default: $IMAGEWISE_DB, else the user cache dir "
+    "imagewise/osv.sqlite)."
+)
 
 
 def _db_path(db: Path | None) -> Path:
@@ -35,26 +37,43 @@ def _say(text: str) -> None:
 
 def db_update_options(fn: F) -> F:
     """--offline, --skip-db-update, --update-db and --mirror: shared by scan and check."""
-    fn = option("--mirror", metavar="URL", envvar="IMAGEWISE_OSV_MIRROR",
-                help="Where automatic updates fetch OSV data: a mirror of the OSV bucket (URL or "
-                     "directory with <Ecosystem>/all.zip), or docker://REGISTRY/REPO:TAG to pull "
-                     "the database pushed there (default: the public OSV bucket).")(fn)
-    fn = option("--update-db", flag=True,
-                help="Update the database before matching even when --db names it.")(fn)
-    fn = option("--skip-db-update", flag=True,
-                help="Don't update a missing or stale database before matching.")(fn)
-    return option("--offline", flag=True,
-                  help="No network for vulnerability data (as --skip-db-update; also "
-                       "IMAGEWISE_OFFLINE=1).")(fn)
+    fn = option(
+        "--mirror",
+        metavar="URL",
+        envvar="IMAGEWISE_OSV_MIRROR",
+        help="Where automatic updates fetch OSV data: a mirror of the OSV bucket (URL or "
+        "directory with <Ecosystem>/all.zip), or docker://REGISTRY/REPO:TAG to pull "
+        "the database pushed there (default: the public OSV bucket).",
+    )(fn)
+    fn = option(
+        "--update-db",
+        flag=True,
+        help="Update the database before matching even when --db names it.",
+    )(fn)
+    fn = option(
+        "--skip-db-update",
+        flag=True,
+        help="Don't update a missing or stale database before matching.",
+    )(fn)
+    return option(
+        "--offline",
+        flag=True,
+        help="No network for vulnerability data (as --skip-db-update; also IMAGEWISE_OFFLINE=1).",
+    )(fn)
 
 
-def auto_update(db: Path | None, offline: bool, skip_db_update: bool, update_db: bool,
-                mirror: str | None, reporter: Any = None) -> Any:
+def auto_update(
+    db: Path | None,
+    offline: bool,
+    skip_db_update: bool,
+    update_db: bool,
+    mirror: str | None,
+    reporter: Any = None,
+) -> Any:
     """The AutoUpdate a scan runs with, or None: the default database updates itself unless
     --offline / --skip-db-update / IMAGEWISE_OFFLINE; one named with --db only with --update-db."""
     from imagewise.progress import NULL
-    from imagewise.vulns.update import AutoUpdate
-    from imagewise.vulns.update import offline as offline_env
+    from imagewise.vulns.update import AutoUpdate, offline as offline_env
 
     if offline or skip_db_update or (offline_env() and not update_db):
         return None
@@ -74,30 +93,64 @@ def _is_json_file(target: str) -> bool:
 @command("scan")
 @argument("target", metavar="IMAGE|SBOM")
 @option("--db", "db", type=path_type(dir_okay=False, as_path=True), help=_DB_HELP)
-@option("--fail-on", choices=["low", "medium", "high", "critical"],
-         help="Exit 1 when a vulnerability (or secret) at or above this severity is found.")
-@option("--ignore-file", "ignore_files", multiple=True,
-         type=path_type(exists=True, dir_okay=False, as_path=True),
-         help=".imagewise-ignore.yaml, .trivyignore or .grype.yaml (repeatable; default: "
-              "those present in the current directory).")
-@option("--vex", "vex_files", multiple=True,
-         type=path_type(exists=True, dir_okay=False, as_path=True),
-         help="OpenVEX document; not_affected/fixed statements suppress (repeatable).")
+@option(
+    "--fail-on",
+    choices=["low", "medium", "high", "critical"],
+    help="Exit 1 when a vulnerability (or secret) at or above this severity is found.",
+)
+@option(
+    "--ignore-file",
+    "ignore_files",
+    multiple=True,
+    type=path_type(exists=True, dir_okay=False, as_path=True),
+    help=".imagewise-ignore.yaml, .trivyignore or .grype.yaml (repeatable; default: "
+    "those present in the current directory).",
+)
+@option(
+    "--vex",
+    "vex_files",
+    multiple=True,
+    type=path_type(exists=True, dir_okay=False, as_path=True),
+    help="OpenVEX document; not_affected/fixed statements suppress (repeatable).",
+)
 @format_option(SCAN)
-@option("-o", "--output", type=path_type(dir_okay=False, as_path=True),
-         help="Write the report to this file instead of stdout.")
-@option("--max-db-age", type=float, default=7.0, show_default=True,
-         envvar="IMAGEWISE_MAX_DB_AGE", metavar="DAYS",
-         help="Warn when the newest record in the database is older than this.")
+@option(
+    "-o",
+    "--output",
+    type=path_type(dir_okay=False, as_path=True),
+    help="Write the report to this file instead of stdout.",
+)
+@option(
+    "--max-db-age",
+    type=float,
+    default=7.0,
+    show_default=True,
+    envvar="IMAGEWISE_MAX_DB_AGE",
+    metavar="DAYS",
+    help="Warn when the newest record in the database is older than this.",
+)
 @option("--no-secrets", flag=True, help="Skip the secrets scan of layers and config.")
 @db_update_options
 @platform_option
 @insecure_option
 @handle_errors
-def scan_cmd(target: str, db: Path | None, fail_on: str | None, ignore_files: tuple[Path, ...],
-             vex_files: tuple[Path, ...], fmt: str, output: Path | None, max_db_age: float,
-             no_secrets: bool, offline: bool, skip_db_update: bool, update_db: bool,
-             mirror: str | None, platform: str | None, insecure: bool) -> None:
+def scan_cmd(
+    target: str,
+    db: Path | None,
+    fail_on: str | None,
+    ignore_files: tuple[Path, ...],
+    vex_files: tuple[Path, ...],
+    fmt: str,
+    output: Path | None,
+    max_db_age: float,
+    no_secrets: bool,
+    offline: bool,
+    skip_db_update: bool,
+    update_db: bool,
+    mirror: str | None,
+    platform: str | None,
+    insecure: bool,
+) -> None:
     """Vulnerabilities (OSV database) and secrets of an image, or of an SBOM file.
 
     Exit codes: 0 no finding at the --fail-on level, 1 gate failed, 2 bad input.
@@ -117,9 +170,14 @@ def scan_cmd(target: str, db: Path | None, fail_on: str | None, ignore_files: tu
         cat = read_sbom(Path(target))
         for s in cat.skipped[:10]:
             _warn(f"SBOM component skipped: {s.path}: {s.reason}")
-        result = scan_packages(cat.packages, db_path, source=target, decisions=decisions,
-                               max_age_days=max_db_age,
-                               update=auto_update(db, offline, skip_db_update, update_db, mirror))
+        result = scan_packages(
+            cat.packages,
+            db_path,
+            source=target,
+            decisions=decisions,
+            max_age_days=max_db_age,
+            update=auto_update(db, offline, skip_db_update, update_db, mirror),
+        )
     else:
         from imagewise.cli.common import RichReporter
         from imagewise.oci.model import Platform
@@ -128,10 +186,15 @@ def scan_cmd(target: str, db: Path | None, fail_on: str | None, ignore_files: tu
         plat = Platform.parse(platform) if platform else None
         with open_source(target, insecure=insecure) as src, RichReporter() as rep:
             image = src.image(plat)
-            result = scan_image(image, db_path, decisions=decisions, secrets=not no_secrets,
-                                max_age_days=max_db_age, reporter=rep,
-                                update=auto_update(db, offline, skip_db_update, update_db,
-                                                   mirror, rep))
+            result = scan_image(
+                image,
+                db_path,
+                decisions=decisions,
+                secrets=not no_secrets,
+                max_age_days=max_db_age,
+                reporter=rep,
+                update=auto_update(db, offline, skip_db_update, update_db, mirror, rep),
+            )
     for w in result.warnings:
         _warn(w)
     if not result.vulns_scanned:
@@ -144,8 +207,7 @@ def scan_cmd(target: str, db: Path | None, fail_on: str | None, ignore_files: tu
     else:
         echo(text, nl=False)
     if fail_on and not result.vulns_scanned:
-        echo(f"imagewise: error: --fail-on {fail_on} cannot be decided: "
-                   f"{result.db_note}", err=True)
+        echo(f"imagewise: error: --fail-on {fail_on} cannot be decided: {result.db_note}", err=True)
         sys.exit(2)
     if result.fails(fail_on):
         sys.exit(1)
@@ -157,19 +219,29 @@ def db_group() -> None:
 
 
 @db_group.command("update")
-@option("--ecosystem", "ecosystems", multiple=True, metavar="NAME",
-        help="OSV ecosystem to fetch, as the bucket names it: PyPI, npm, Go, Maven, crates.io, "
-             "RubyGems, Debian, Alpine, Ubuntu, Red Hat, ... (repeatable; default: those an "
-             "earlier update fetched, else these ten).")
-@option("--mirror", metavar="URL", envvar="IMAGEWISE_OSV_MIRROR",
-        help="A mirror of the OSV bucket: URL or directory with <Ecosystem>/all.zip, or "
-             "docker://REGISTRY/REPO:TAG to pull a database 'db push' stored there (default: "
-             "$IMAGEWISE_OSV_MIRROR, else https://osv-vulnerabilities.storage.googleapis.com).")
+@option(
+    "--ecosystem",
+    "ecosystems",
+    multiple=True,
+    metavar="NAME",
+    help="OSV ecosystem to fetch, as the bucket names it: PyPI, npm, Go, Maven, crates.io, "
+    "RubyGems, Debian, Alpine, Ubuntu, Red Hat, ... (repeatable; default: those an "
+    "earlier update fetched, else these ten).",
+)
+@option(
+    "--mirror",
+    metavar="URL",
+    envvar="IMAGEWISE_OSV_MIRROR",
+    help="A mirror of the OSV bucket: URL or directory with <Ecosystem>/all.zip, or "
+    "docker://REGISTRY/REPO:TAG to pull a database 'db push' stored there (default: "
+    "$IMAGEWISE_OSV_MIRROR, else https://osv-vulnerabilities.storage.googleapis.com).",
+)
 @option("--force", flag=True, help="Download even what did not change since the last update.")
 @option("--db", "db", type=path_type(dir_okay=False, as_path=True), help=_DB_HELP)
 @handle_errors
-def db_update_cmd(ecosystems: tuple[str, ...], mirror: str | None, force: bool,
-                  db: Path | None) -> None:
+def db_update_cmd(
+    ecosystems: tuple[str, ...], mirror: str | None, force: bool, db: Path | None
+) -> None:
     """Fetch the OSV exports of each ecosystem (<mirror>/<Ecosystem>/all.zip), only what changed.
 
     A conditional request (ETag, Last-Modified) skips an unchanged archive; a changed one is
@@ -193,8 +265,10 @@ def db_update_cmd(ecosystems: tuple[str, ...], mirror: str | None, force: bool,
         echo(r.line())
     failed = [r for r in results if r.outcome == "failed"]
     if failed:
-        raise VulnDBError(f"{len(failed)} of {len(results)} ecosystems not updated "
-                          f"({', '.join(r.ecosystem for r in failed)})")
+        raise VulnDBError(
+            f"{len(failed)} of {len(results)} ecosystems not updated "
+            f"({', '.join(r.ecosystem for r in failed)})"
+        )
 
 
 @db_group.command("import")
@@ -216,9 +290,11 @@ def db_import_cmd(paths: tuple[Path, ...], db: Path | None) -> None:
     with VulnDB(db_path, create=True) as store:
         stats = store.import_paths(paths)
         status = store.status()
-    echo(f"{db_path}: {stats.added} added, {stats.updated} updated, "
-               f"{stats.unchanged} unchanged, {len(stats.skipped)} skipped; "
-               f"{status.records} records in total")
+    echo(
+        f"{db_path}: {stats.added} added, {stats.updated} updated, "
+        f"{stats.unchanged} unchanged, {len(stats.skipped)} skipped; "
+        f"{status.records} records in total"
+    )
     for where, reason in stats.skipped[:20]:
         _warn(f"skipped {where}: {reason}")
     if len(stats.skipped) > 20:
@@ -247,19 +323,23 @@ def db_status_json(status: Any, feeds: dict[str, Any]) -> dict[str, Any]:
 
 def db_status_table(status: Any, feeds: dict[str, Any]) -> str:
     age = status.age_days()
-    lines = [f"database: {status.path}",
-             f"records: {status.records} ({status.withdrawn} withdrawn)",
-             f"newest record: {status.newest_modified or '-'}"
-             + (f" ({age:.1f} days old)" if age is not None else ""),
-             f"last import: {status.last_import or '-'}",
-             "ecosystems:"]
+    lines = [
+        f"database: {status.path}",
+        f"records: {status.records} ({status.withdrawn} withdrawn)",
+        f"newest record: {status.newest_modified or '-'}"
+        + (f" ({age:.1f} days old)" if age is not None else ""),
+        f"last import: {status.last_import or '-'}",
+        "ecosystems:",
+    ]
     lines += [f"  {eco:<20} {n}" for eco, n in status.per_ecosystem.items()]
     lines.append("sources:")
     lines += [f"  {path}  ({n} records, imported {when})" for path, when, n in status.sources]
     if feeds:
         lines.append("updates (imagewise db update):")
-        lines += [f"  {eco:<20} checked {f['checked_at']}, changed {f['updated_at']}"
-                  for eco, f in feeds.items()]
+        lines += [
+            f"  {eco:<20} checked {f['checked_at']}, changed {f['updated_at']}"
+            for eco, f in feeds.items()
+        ]
     return "".join(line + "\n" for line in lines)
 
 
@@ -304,6 +384,8 @@ def db_pull_cmd(source: str, db: Path | None, insecure: bool) -> None:
     if t.unchanged:
         echo(f"{db_path}: already holds {t.reference} ({t.records} records); nothing downloaded")
     else:
-        echo(f"{db_path}: pulled {t.reference}: {t.records} records, newest modified "
-             f"{t.newest[:10] or '-'}")
+        echo(
+            f"{db_path}: pulled {t.reference}: {t.records} records, newest modified "
+            f"{t.newest[:10] or '-'}"
+        )
     echo(f"digest: {t.digest}")

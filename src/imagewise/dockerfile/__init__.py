@@ -18,11 +18,14 @@ if TYPE_CHECKING:
     )
     from imagewise.dockerfile.parser import parse as parse, parse_file as parse_file
 
-__getattr__, __dir__, __all__ = exports(__name__, {
-    "Dockerfile": "imagewise.dockerfile.model",
-    "Heredoc": "imagewise.dockerfile.model",
-    "Instruction": "imagewise.dockerfile.model",
-    "Stage": "imagewise.dockerfile.model",
-    "parse": "imagewise.dockerfile.parser",
-    "parse_file": "imagewise.dockerfile.parser",
-})
+__getattr__, __dir__, __all__ = exports(
+    __name__,
+    {
+        "Dockerfile": "imagewise.dockerfile.model",
+        "Heredoc": "imagewise.dockerfile.model",
+        "Instruction": "imagewise.dockerfile.model",
+        "Stage": "imagewise.dockerfile.model",
+        "parse": "imagewise.dockerfile.parser",
+        "parse_file": "imagewise.dockerfile.parser",
+    },
+)

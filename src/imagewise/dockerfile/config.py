@@ -39,9 +39,20 @@ _HADOLINT_FILES = (".hadolint.yaml", ".hadolint.yml")
 
 
 class LintConfig(Record):
-    __slots__ = ("ignored", "override", "trusted_registries", "default_registries",  # noqa: RUF023
-                 "label_schema", "strict_labels", "failure_threshold", "no_fail",
-                 "disable_ignore_pragma", "sources", "context_dir", "custom_rule_files")
+    __slots__ = (
+        "ignored",
+        "override",
+        "trusted_registries",
+        "default_registries",  # noqa: RUF023
+        "label_schema",
+        "strict_labels",
+        "failure_threshold",
+        "no_fail",
+        "disable_ignore_pragma",
+        "sources",
+        "context_dir",
+        "custom_rule_files",
+    )
     _unhashed = ("override", "label_schema")
     ignored: frozenset[str]
     override: dict[str, Severity]
@@ -58,15 +69,21 @@ class LintConfig(Record):
     context_dir: str | None  # build context, for rules that look beside the Dockerfile
     custom_rule_files: tuple[str, ...]  # ``custom-rules`` files (absolute paths, see .custom)
 
-    def __init__(self, ignored: frozenset[str] = frozenset(),
-                 override: dict[str, Severity] | None = None,
-                 trusted_registries: tuple[str, ...] = (),
-                 default_registries: tuple[str, ...] | None = None,
-                 label_schema: dict[str, str] | None = None, strict_labels: bool = False,
-                 failure_threshold: Severity | None = Severity.INFO, no_fail: bool = False,
-                 disable_ignore_pragma: bool = False, sources: tuple[str, ...] = (),
-                 context_dir: str | None = None,
-                 custom_rule_files: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        ignored: frozenset[str] = frozenset(),
+        override: dict[str, Severity] | None = None,
+        trusted_registries: tuple[str, ...] = (),
+        default_registries: tuple[str, ...] | None = None,
+        label_schema: dict[str, str] | None = None,
+        strict_labels: bool = False,
+        failure_threshold: Severity | None = Severity.INFO,
+        no_fail: bool = False,
+        disable_ignore_pragma: bool = False,
+        sources: tuple[str, ...] = (),
+        context_dir: str | None = None,
+        custom_rule_files: tuple[str, ...] = (),
+    ) -> None:
         self.ignored = ignored
         self.override = {} if override is None else override
         self.trusted_registries = trusted_registries
@@ -122,8 +139,16 @@ def _ids(value: Any, where: str) -> frozenset[str]:
 def _bool(value: Any, where: str) -> bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false",
-                                                    "no", "off"):
+    if isinstance(value, str) and value.lower() in (
+        "1",
+        "true",
+        "yes",
+        "on",
+        "0",
+        "false",
+        "no",
+        "off",
+    ):
         return value.lower() in ("1", "true", "yes", "on")
     raise ConfigError(f"{where}: expected true or false, got {value!r}")
 
@@ -190,8 +215,11 @@ def _custom(value: Any, where: str, source: str) -> tuple[str, ...]:
     paths = [value] if isinstance(value, str) else value
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
         raise ConfigError(f"{where}: expected a list of rules files")
-    base = os.path.dirname(os.path.abspath(source)) if source and os.path.isfile(source) \
+    base = (
+        os.path.dirname(os.path.abspath(source))
+        if source and os.path.isfile(source)
         else os.getcwd()
+    )
     out = tuple(os.path.abspath(os.path.join(base, p)) for p in paths)
     rules_from_files(out)
     return out
@@ -207,8 +235,10 @@ def _schema(value: Any, where: str) -> dict[str, str]:
     for name, kind in value.items():
         kind_s = str(kind).strip().lower()
         if kind_s not in LABEL_TYPES:
-            raise ConfigError(f"{where}.{name}: unknown label type {kind!r}; expected one of "
-                              f"{', '.join(sorted(LABEL_TYPES))}")
+            raise ConfigError(
+                f"{where}.{name}: unknown label type {kind!r}; expected one of "
+                f"{', '.join(sorted(LABEL_TYPES))}"
+            )
         out[str(name)] = kind_s
     return out
 
@@ -244,10 +274,12 @@ def find_hadolint_config(cwd: str | Path, env: Mapping[str, str]) -> Path | None
     xdg = env.get("XDG_CONFIG_HOME")
     if xdg:
         candidates.append(os.path.join(xdg, "hadolint.yaml"))
-    candidates += [os.path.join(home, ".config", "hadolint.yaml"),
-                   os.path.join(home, ".hadolint", "hadolint.yaml"),
-                   os.path.join(home, "hadolint", "config.yaml"),
-                   os.path.join(home, ".hadolint.yaml")]
+    candidates += [
+        os.path.join(home, ".config", "hadolint.yaml"),
+        os.path.join(home, ".hadolint", "hadolint.yaml"),
+        os.path.join(home, "hadolint", "config.yaml"),
+        os.path.join(home, ".hadolint.yaml"),
+    ]
     found = next((p for p in candidates if _is_file(p)), None)
     return None if found is None else _path(found)
 
@@ -281,8 +313,9 @@ def _imagewise_section(cwd: str | Path) -> tuple[Mapping[str, Any], str] | None:
         section = doc.get("lint") or doc.get("tool", {}).get("imagewise", {}).get("lint")
         if section is not None:
             return section, str(own)
-    if _is_file(os.path.join(cwd, "pyproject.toml")) and \
-            _mentions_imagewise(os.path.join(cwd, "pyproject.toml")):
+    if _is_file(os.path.join(cwd, "pyproject.toml")) and _mentions_imagewise(
+        os.path.join(cwd, "pyproject.toml")
+    ):
         py = _path(os.path.join(cwd, "pyproject.toml"))
         section = _load_toml(py).get("tool", {}).get("imagewise", {}).get("lint")
         if section is not None:
@@ -302,28 +335,39 @@ def _mentions_imagewise(path: str | Path) -> bool:
 
 def _from_env(cfg: LintConfig, env: Mapping[str, str]) -> LintConfig:
     data: dict[str, Any] = {}
-    names = {"HADOLINT_IGNORE": "ignored", "HADOLINT_FAILURE_THRESHOLD": "failure-threshold",
-             "HADOLINT_NOFAIL": "no-fail", "HADOLINT_STRICT_LABELS": "strict-labels",
-             "HADOLINT_DISABLE_IGNORE_PRAGMA": "disable-ignore-pragma"}
+    names = {
+        "HADOLINT_IGNORE": "ignored",
+        "HADOLINT_FAILURE_THRESHOLD": "failure-threshold",
+        "HADOLINT_NOFAIL": "no-fail",
+        "HADOLINT_STRICT_LABELS": "strict-labels",
+        "HADOLINT_DISABLE_IGNORE_PRAGMA": "disable-ignore-pragma",
+    }
     for var, key in names.items():
         if env.get(var):
             data[key] = env[var]
     if env.get("HADOLINT_TRUSTED_REGISTRIES"):
-        data["trustedRegistries"] = [r.strip() for r in env["HADOLINT_TRUSTED_REGISTRIES"]
-                                     .split(",") if r.strip()]
+        data["trustedRegistries"] = [
+            r.strip() for r in env["HADOLINT_TRUSTED_REGISTRIES"].split(",") if r.strip()
+        ]
     if env.get("HADOLINT_REQUIRE_LABELS"):
-        data["label-schema"] = [r.strip() for r in env["HADOLINT_REQUIRE_LABELS"].split(",")
-                                if r.strip()]
-    override = {lvl: env[f"HADOLINT_OVERRIDE_{lvl.upper()}"]
-                for lvl in ("error", "warning", "info", "style")
-                if env.get(f"HADOLINT_OVERRIDE_{lvl.upper()}")}
+        data["label-schema"] = [
+            r.strip() for r in env["HADOLINT_REQUIRE_LABELS"].split(",") if r.strip()
+        ]
+    override = {
+        lvl: env[f"HADOLINT_OVERRIDE_{lvl.upper()}"]
+        for lvl in ("error", "warning", "info", "style")
+        if env.get(f"HADOLINT_OVERRIDE_{lvl.upper()}")
+    }
     if override:
         data["override"] = override
     return cfg.merged(data, "environment") if data else cfg
 
 
-def load_config(config_file: str | Path | None = None, cwd: str | Path | None = None,
-                env: Mapping[str, str] | None = None) -> LintConfig:
+def load_config(
+    config_file: str | Path | None = None,
+    cwd: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> LintConfig:
     """Load the lint configuration the way hadolint does, then ours, then the environment."""
     env = os.environ if env is None else env
     base = cwd if cwd is not None else os.getcwd()

@@ -32,8 +32,9 @@ class Run(Record):
     script: Script
     stage_index: int
 
-    def __init__(self, ins: Instruction, outer: Instruction, script: Script,
-                 stage_index: int) -> None:
+    def __init__(
+        self, ins: Instruction, outer: Instruction, script: Script, stage_index: int
+    ) -> None:
         self.ins = ins
         self.outer = outer
         self.script = script
@@ -58,8 +59,10 @@ class Run(Record):
         return out
 
     def has_cache_mount(self, *prefixes: str, types: tuple[str, ...] = ("cache", "tmpfs")) -> bool:
-        return any(m.get("type") in types and any(m.get("target", "").startswith(p)
-                                                   for p in prefixes) for m in self.mounts())
+        return any(
+            m.get("type") in types and any(m.get("target", "").startswith(p) for p in prefixes)
+            for m in self.mounts()
+        )
 
 
 class LintContext:
@@ -213,8 +216,9 @@ class _VarsScan:
             env = env_by_stage.setdefault(ins.stage_index, {})
             scope = ChainMap(env, args)  # values see the state before this instruction
             if eff.keyword == "ARG":
-                values = [(k, v, None if v is None else expand(v, scope, esc))
-                          for k, v in eff.pairs]
+                values = [
+                    (k, v, None if v is None else expand(v, scope, esc)) for k, v in eff.pairs
+                ]
                 for k, v, value in values:
                     if v is not None or k not in args:
                         args[k] = value

@@ -32,9 +32,9 @@ Files are named in the lint config (``custom-rules: [path, ...]``) or passed to
 
 from __future__ import annotations
 
+import _thread
 import os
 import re
-import _thread
 from collections.abc import Iterable, Iterator, Mapping
 
 from imagewise.dockerfile.rules import Hit, Rule
@@ -50,15 +50,42 @@ if TYPE_CHECKING:
 
     from imagewise.dockerfile.context import LintContext
 
-_KEYS = frozenset({"id", "severity", "title", "rationale", "fix", "area", "message",
-                   "instruction", "command", "args", "without_args", "flags", "without_flags",
-                   "match", "not_match", "final_stage_only"})
+_KEYS = frozenset(
+    {
+        "id",
+        "severity",
+        "title",
+        "rationale",
+        "fix",
+        "area",
+        "message",
+        "instruction",
+        "command",
+        "args",
+        "without_args",
+        "flags",
+        "without_flags",
+        "match",
+        "not_match",
+        "final_stage_only",
+    }
+)
 _ID = r"^[A-Za-z][A-Za-z0-9_-]*[0-9]+$"  # compiled (and cached by re) for a custom rule
 
 
 class Pattern(Record):
-    __slots__ = ("keywords", "command", "args", "without_args", "flags", "without_flags", "match",  # noqa: RUF023
-                 "not_match", "final_stage_only", "message")
+    __slots__ = (
+        "keywords",
+        "command",
+        "args",
+        "without_args",
+        "flags",
+        "without_flags",
+        "match",  # noqa: RUF023
+        "not_match",
+        "final_stage_only",
+        "message",
+    )
     keywords: frozenset[str]
     command: str | None
     args: tuple[str, ...]
@@ -70,11 +97,19 @@ class Pattern(Record):
     final_stage_only: bool
     message: str
 
-    def __init__(self, keywords: frozenset[str], command: str | None = None,
-                 args: tuple[str, ...] = (), without_args: tuple[str, ...] = (),
-                 flags: tuple[str, ...] = (), without_flags: tuple[str, ...] = (),
-                 match: re.Pattern[str] | None = None, not_match: re.Pattern[str] | None = None,
-                 final_stage_only: bool = False, message: str = "") -> None:
+    def __init__(
+        self,
+        keywords: frozenset[str],
+        command: str | None = None,
+        args: tuple[str, ...] = (),
+        without_args: tuple[str, ...] = (),
+        flags: tuple[str, ...] = (),
+        without_flags: tuple[str, ...] = (),
+        match: re.Pattern[str] | None = None,
+        not_match: re.Pattern[str] | None = None,
+        final_stage_only: bool = False,
+        message: str = "",
+    ) -> None:
         self.keywords = keywords
         self.command = command
         self.args = args
@@ -164,18 +199,27 @@ def rule_from_mapping(data: Mapping[str, Any], where: str) -> Rule:
     if not keywords and command is None:
         raise ConfigError(f"{where}: declare `instruction` and/or `command`")
     pattern = Pattern(
-        keywords=keywords, command=str(command) if command is not None else None,
+        keywords=keywords,
+        command=str(command) if command is not None else None,
         args=_strings(data.get("args"), where),
         without_args=_strings(data.get("without_args"), where),
         flags=_strings(data.get("flags"), where),
         without_flags=_strings(data.get("without_flags"), where),
-        match=_regex(data.get("match"), where), not_match=_regex(data.get("not_match"), where),
+        match=_regex(data.get("match"), where),
+        not_match=_regex(data.get("not_match"), where),
         final_stage_only=bool(data.get("final_stage_only", False)),
         message=str(data.get("message", "")),
     )
-    info = RuleInfo(rid.upper(), Severity.parse(str(data.get("severity", "warning"))),
-                    str(data["title"]), str(data.get("rationale", "")), str(data.get("fix", "")),
-                    str(data.get("area", "build")), "custom", "custom")
+    info = RuleInfo(
+        rid.upper(),
+        Severity.parse(str(data.get("severity", "warning"))),
+        str(data["title"]),
+        str(data.get("rationale", "")),
+        str(data.get("fix", "")),
+        str(data.get("area", "build")),
+        "custom",
+        "custom",
+    )
     return Rule(info, pattern.check)
 
 

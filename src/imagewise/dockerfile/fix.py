@@ -32,8 +32,11 @@ from imagewise.dockerfile.model import Dockerfile, Instruction, Stage
 from imagewise.dockerfile.parser import check_size, parse, read_limited
 
 APT_LISTS_CLEANUP = "rm -rf /var/lib/apt/lists/*"
-_ARCHIVE = re.compile(r"\.(tar|tgz|tbz2?|txz|tzst|tar\.(gz|bz2|xz|zst|lz4|lzma)|gz|bz2|xz|zst|"
-                      r"lzma|lz4|zip)$", re.IGNORECASE)
+_ARCHIVE = re.compile(
+    r"\.(tar|tgz|tbz2?|txz|tzst|tar\.(gz|bz2|xz|zst|lz4|lzma)|gz|bz2|xz|zst|"
+    r"lzma|lz4|zip)$",
+    re.IGNORECASE,
+)
 _SHELL_META = re.compile(r"[$`|&;<>*?~(){}\[\]!#\\\n]")
 _MAX_ROUNDS = 50
 
@@ -67,8 +70,11 @@ class FixResult:
     def diff(self) -> str:
         """A unified diff from the original to the fixed text (empty when unchanged)."""
         name = self.filename
-        return "".join(difflib.unified_diff(
-            _keepends(self.original), _keepends(self.fixed), f"a/{name}", f"b/{name}"))
+        return "".join(
+            difflib.unified_diff(
+                _keepends(self.original), _keepends(self.fixed), f"a/{name}", f"b/{name}"
+            )
+        )
 
 
 def _keepends(text: str) -> list[str]:
@@ -109,8 +115,13 @@ Fixer = Callable[[_Ctx, Instruction], Edit | None]
 FileFixer = Callable[[_Ctx], list[Edit]]
 
 
-def fix(text: str, filename: str = "Dockerfile", *, dockerfile_dir: str | None = None,
-        rules: Sequence[str] | None = None) -> FixResult:
+def fix(
+    text: str,
+    filename: str = "Dockerfile",
+    *,
+    dockerfile_dir: str | None = None,
+    rules: Sequence[str] | None = None,
+) -> FixResult:
     """Fix ``text`` (a Dockerfile) to a fixed point. ``rules`` limits the fixes to those rule ids.
     Raises :class:`~imagewise.errors.DockerfileSyntaxError` when ``text`` does not parse.
 
@@ -128,8 +139,8 @@ def fix(text: str, filename: str = "Dockerfile", *, dockerfile_dir: str | None =
         if not edits:
             break
         for e in sorted(edits, key=lambda e: e.start, reverse=True):
-            lines[e.start - 1:e.end] = list(e.lines)
-            ends[e.start - 1:e.end] = _new_ends(ends[e.start - 1:e.end], len(e.lines), newline)
+            lines[e.start - 1 : e.end] = list(e.lines)
+            ends[e.start - 1 : e.end] = _new_ends(ends[e.start - 1 : e.end], len(e.lines), newline)
         applied.extend(edits)
     if not applied:
         return FixResult(filename, text, text, ())
@@ -144,7 +155,7 @@ def _split_lines(text: str) -> tuple[list[str], list[str]]:
     for i, line in enumerate(lines):
         if line.endswith("\r"):
             body = line.rstrip("\r")
-            lines[i], ends[i] = body, line[len(body):] + ends[i]
+            lines[i], ends[i] = body, line[len(body) :] + ends[i]
     return lines, ends
 
 
@@ -166,8 +177,14 @@ def encode(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
-def fix_file(path: str, *, name: str | None = None, dockerfile_dir: str | None = None,
-             rules: Sequence[str] | None = None, write: bool = True) -> FixResult:
+def fix_file(
+    path: str,
+    *,
+    name: str | None = None,
+    dockerfile_dir: str | None = None,
+    rules: Sequence[str] | None = None,
+    write: bool = True,
+) -> FixResult:
     """Fix the Dockerfile at ``path`` and, when something changed and ``write``, replace it
     through :func:`imagewise.fileio.write_file` (whole or not at all, its mode kept). Bytes of
     lines no edit touches are written back as they were read."""
@@ -219,7 +236,7 @@ def _allowed(ctx: _Ctx, rule: str) -> bool:
 
 
 def _src(ctx: _Ctx, ins: Instruction) -> list[str]:
-    return ctx.lines[ins.start_line - 1:ins.end_line]
+    return ctx.lines[ins.start_line - 1 : ins.end_line]
 
 
 def _stage_of(ctx: _Ctx, ins: Instruction) -> Stage | None:
@@ -253,6 +270,7 @@ def _shebang(script: str) -> str:
 
 # -- text helpers ---------------------------------------------------------------------------------
 
+
 def _command_spans(text: str, head: str) -> Iterator[tuple[int, int, re.Match[str]]]:
     """Spans of the shell commands in ``text`` starting with regex ``head``, up to the next
     unquoted ``&&``, ``||``, ``;``, ``|``, ``)`` or unescaped newline."""
@@ -283,8 +301,9 @@ def _edit_text(ctx: _Ctx, ins: Instruction, new_text: str, rule: str, what: str)
     return Edit(ins.start_line, ins.end_line, tuple(new_text.split("\n")), rule, what)
 
 
-def _insert_flag(ctx: _Ctx, ins: Instruction, head: str, flag: str, present: re.Pattern[str],
-                 rule: str) -> Edit | None:
+def _insert_flag(
+    ctx: _Ctx, ins: Instruction, head: str, flag: str, present: re.Pattern[str], rule: str
+) -> Edit | None:
     """Insert `` flag`` after the match of ``head`` in every such command lacking ``present``."""
     if not _shell_ok(ctx, ins, heredoc_scripts=True):
         return None
@@ -293,7 +312,7 @@ def _insert_flag(ctx: _Ctx, ins: Instruction, head: str, flag: str, present: re.
     for start, end, m in _command_spans(text, head):
         if present.search(text[start:end]):
             continue
-        out.append(text[last:m.end()] + " " + flag)
+        out.append(text[last : m.end()] + " " + flag)
         last = m.end()
     if not out:
         return None
@@ -302,34 +321,54 @@ def _insert_flag(ctx: _Ctx, ins: Instruction, head: str, flag: str, present: re.
 
 # -- fixers ---------------------------------------------------------------------------------------
 
+
 def _apk_no_cache(ctx: _Ctx, ins: Instruction) -> Edit | None:
-    return _insert_flag(ctx, ins, r"\bapk(?:\s+-{1,2}[\w-]+(?:=\S+)?)*\s+add\b", "--no-cache",
-                        re.compile(r"\s--no-cache\b|\s--no-network\b"), "DL3019")
+    return _insert_flag(
+        ctx,
+        ins,
+        r"\bapk(?:\s+-{1,2}[\w-]+(?:=\S+)?)*\s+add\b",
+        "--no-cache",
+        re.compile(r"\s--no-cache\b|\s--no-network\b"),
+        "DL3019",
+    )
 
 
 def _apt_no_recommends(ctx: _Ctx, ins: Instruction) -> Edit | None:
-    return _insert_flag(ctx, ins, r"\bapt-get(?:\s+-{1,2}[\w-]+(?:=\S+)?)*\s+install\b",
-                        "--no-install-recommends",
-                        re.compile(r"--no-install-recommends|APT::Install-Recommends|"
-                                   r"\s(-s|--simulate|--dry-run|--just-print|--no-act)\b"),
-                        "DL3015")
+    return _insert_flag(
+        ctx,
+        ins,
+        r"\bapt-get(?:\s+-{1,2}[\w-]+(?:=\S+)?)*\s+install\b",
+        "--no-install-recommends",
+        re.compile(
+            r"--no-install-recommends|APT::Install-Recommends|"
+            r"\s(-s|--simulate|--dry-run|--just-print|--no-act)\b"
+        ),
+        "DL3015",
+    )
 
 
 def _pip_no_cache(ctx: _Ctx, ins: Instruction) -> Edit | None:
     if _has_env(ctx, ins, "PIP_NO_CACHE_DIR") or ".cache" in " ".join(ins.flags.get("--mount", ())):
         return None
-    return _insert_flag(ctx, ins, r"(?<!uv )\b(?:pip3?|python3?(?:\.\d+)?\s+-m\s+pip)"
-                        r"(?:\s+-{1,2}[\w-]+)*\s+install\b", "--no-cache-dir",
-                        re.compile(r"--no-cache-dir|\s-h\b|--help"), "DL3042")
+    return _insert_flag(
+        ctx,
+        ins,
+        r"(?<!uv )\b(?:pip3?|python3?(?:\.\d+)?\s+-m\s+pip)"
+        r"(?:\s+-{1,2}[\w-]+)*\s+install\b",
+        "--no-cache-dir",
+        re.compile(r"--no-cache-dir|\s-h\b|--help"),
+        "DL3042",
+    )
 
 
 def _has_env(ctx: _Ctx, ins: Instruction, name: str) -> bool:
     stage = _stage_of(ctx, ins)
     if stage is None:
         return False
-    names = ctx.per_stage("env names", lambda st: {k for i in st.instructions
-                                                  if i.keyword in ("ENV", "ARG")
-                                                  for k, _ in i.pairs})
+    names = ctx.per_stage(
+        "env names",
+        lambda st: {k for i in st.instructions if i.keyword in ("ENV", "ARG") for k, _ in i.pairs},
+    )
     return any(name in names[st.index] for st in iw_rules.stage_chain(ctx.df, stage))
 
 
@@ -342,8 +381,13 @@ def _apt_lists(ctx: _Ctx, ins: Instruction) -> Edit | None:
     cmds = [(c.name, c.subcommand) for c in script.commands]
     if ("apt-get", "install") not in cmds or ("apt-get", "update") not in cmds:
         return None
-    if any(c.name == "rm" and any(a.startswith("/var/lib/apt/lists") for a in c.args)
-           for c in script.commands) or ("apt-get", "dist-clean") in cmds:
+    if (
+        any(
+            c.name == "rm" and any(a.startswith("/var/lib/apt/lists") for a in c.args)
+            for c in script.commands
+        )
+        or ("apt-get", "dist-clean") in cmds
+    ):
         return None
     if _later_apt_without_update(ctx, ins):
         return None
@@ -366,8 +410,9 @@ def _later_apt_without_update(ctx: _Ctx, ins: Instruction) -> bool:
     if stage is None:
         return True
     last = ctx.per_stage("last apt without update", _last_apt_without_update)
-    return any(last[st.index] > (ins.start_line if st is stage else 0)
-               for st in ctx.followers(stage))
+    return any(
+        last[st.index] > (ins.start_line if st is stage else 0) for st in ctx.followers(stage)
+    )
 
 
 def _last_apt_without_update(stage: Stage) -> int:
@@ -387,8 +432,10 @@ def _last_apt_without_update(stage: Stage) -> int:
 def _npm_ci(ctx: _Ctx, ins: Instruction) -> Edit | None:
     if not _shell_ok(ctx, ins) or ctx.dockerfile_dir is None:
         return None
-    if not any(os.path.isfile(os.path.join(ctx.dockerfile_dir, n))
-               for n in ("package-lock.json", "npm-shrinkwrap.json")):
+    if not any(
+        os.path.isfile(os.path.join(ctx.dockerfile_dir, n))
+        for n in ("package-lock.json", "npm-shrinkwrap.json")
+    ):
         return None
     if not iw_rules.npm_installs(iw_rules.script_of(ins)):
         return None
@@ -396,10 +443,10 @@ def _npm_ci(ctx: _Ctx, ins: Instruction) -> Edit | None:
     out, last = [], 0
     head = r"\bnpm(?:\s+-{1,2}[\w-]+(?:=\S+)?)*\s+(install|i)\b"
     for start, end, m in _command_spans(text, head):
-        rest = text[m.end():end].replace("\\\n", " ").split()
+        rest = text[m.end() : end].replace("\\\n", " ").split()
         if any(not w.startswith("-") for w in rest):
             continue  # installs named packages: not what a lockfile describes
-        out.append(text[last:m.start(1)] + "ci")
+        out.append(text[last : m.start(1)] + "ci")
         last = m.end(1)
     if not out:
         return None
@@ -411,8 +458,13 @@ def _add_to_copy(ctx: _Ctx, ins: Instruction) -> Edit | None:
         return None
     if any(f in ins.flags for f in ("--checksum", "--keep-git-dir", "--unpack")):
         return None
-    words = list(ins.arguments) if ins.is_exec_form else shlex.split(ins.args, posix=True) \
-        if _quotes_ok(ins.args) else []
+    words = (
+        list(ins.arguments)
+        if ins.is_exec_form
+        else shlex.split(ins.args, posix=True)
+        if _quotes_ok(ins.args)
+        else []
+    )
     if len(words) < 2:
         return None
     for word in words[:-1]:
@@ -423,7 +475,7 @@ def _add_to_copy(ctx: _Ctx, ins: Instruction) -> Edit | None:
     if m is None:
         return None
     word = "COPY" if m.group(2).isupper() else "copy" if m.group(2).islower() else "Copy"
-    first = m.group(1) + word + src[0][m.end():]
+    first = m.group(1) + word + src[0][m.end() :]
     return Edit(ins.start_line, ins.end_line, (first, *src[1:]), "DL3020", "COPY for ADD")
 
 
@@ -442,8 +494,9 @@ def _exec_form(ctx: _Ctx, ins: Instruction) -> Edit | None:
     if not args or _SHELL_META.search(args) or not _quotes_ok(args):
         return None
     stage = _stage_of(ctx, ins)
-    if stage is None or any(i.keyword == "SHELL" for st in iw_rules.stage_chain(ctx.df, stage)
-                            for i in st.instructions):
+    if stage is None or any(
+        i.keyword == "SHELL" for st in iw_rules.stage_chain(ctx.df, stage) for i in st.instructions
+    ):
         return None
     if ins.keyword == "ENTRYPOINT" and _cmd_reaches(ctx, stage):
         return None  # a shell-form ENTRYPOINT ignores CMD; the exec form would append it
@@ -459,8 +512,9 @@ def _exec_form(ctx: _Ctx, ins: Instruction) -> Edit | None:
 
 def _cmd_reaches(ctx: _Ctx, stage: Stage) -> bool:
     for st in ctx.df.stages:
-        if stage in iw_rules.stage_chain(ctx.df, st) and \
-                any(i.keyword == "CMD" for i in st.instructions):
+        if stage in iw_rules.stage_chain(ctx.df, st) and any(
+            i.keyword == "CMD" for i in st.instructions
+        ):
             return True
     return False
 
@@ -471,9 +525,12 @@ def _cd_to_workdir(ctx: _Ctx, ins: Instruction) -> Edit | None:
         return None
     src = _src(ctx, ins)
     text = "\n".join(src)
-    m = re.match(r"^(\s*run\s+(?:--\S+\s+)*)cd\s+([^\s;&|$`'\"\\]+)\s*&&[ \t]*(\\\n\s*)?",
-                 text, re.IGNORECASE)
-    if m is None or not text[m.end():].strip():
+    m = re.match(
+        r"^(\s*run\s+(?:--\S+\s+)*)cd\s+([^\s;&|$`'\"\\]+)\s*&&[ \t]*(\\\n\s*)?",
+        text,
+        re.IGNORECASE,
+    )
+    if m is None or not text[m.end() :].strip():
         return None
     stage = _stage_of(ctx, ins)
     if stage is None:
@@ -483,20 +540,22 @@ def _cd_to_workdir(ctx: _Ctx, ins: Instruction) -> Edit | None:
         return None  # the directory to return to is unknown (set by the base image)
     target = os.path.normpath(os.path.join(previous, m.group(2)))
     indent = re.match(r"^\s*", src[0]).group(0)  # type: ignore[union-attr]
-    rest = m.group(1) + text[m.end():]
+    rest = m.group(1) + text[m.end() :]
     lines = (f"{indent}WORKDIR {target}", *rest.split("\n"), f"{indent}WORKDIR {previous}")
     return Edit(ins.start_line, ins.end_line, lines, "DL3003", "WORKDIR for cd")
 
 
 def _workdir_before(ctx: _Ctx, stage: Stage, ins: Instruction) -> str | None:
     """The working directory in force at ``ins``, when the Dockerfile itself sets it."""
-    table = ctx.per_stage("workdirs", lambda st: [i for i in st.instructions
-                                                  if i.keyword == "WORKDIR"])
+    table = ctx.per_stage(
+        "workdirs", lambda st: [i for i in st.instructions if i.keyword == "WORKDIR"]
+    )
     for st in iw_rules.stage_chain(ctx.df, stage):
         workdirs: list[Instruction] = table[st.index]
         if st is stage:
-            workdirs = workdirs[:bisect.bisect_left(workdirs, ins.start_line,
-                                                    key=lambda i: i.start_line)]
+            workdirs = workdirs[
+                : bisect.bisect_left(workdirs, ins.start_line, key=lambda i: i.start_line)
+            ]
         if workdirs:
             path = workdirs[-1].args.strip()
             if "$" in path or not path.startswith("/") or _SHELL_META.search(path):
@@ -526,7 +585,7 @@ def _merges(ctx: _Ctx) -> list[Edit]:
 
 def _merge(ctx: _Ctx, a: Instruction, b: Instruction) -> Edit | None:
     a_src, b_src = _src(ctx, a), _src(ctx, b)
-    between = ctx.lines[a.end_line:b.start_line - 1]
+    between = ctx.lines[a.end_line : b.start_line - 1]
     esc = ctx.df.escape
     last = a_src[-1].rstrip()
     if last.endswith(";"):
@@ -537,7 +596,7 @@ def _merge(ctx: _Ctx, a: Instruction, b: Instruction) -> Edit | None:
     if m is None:
         return None
     indent = re.match(r"^\s*", a_src[1]).group(0) if len(a_src) > 1 else "    "  # type: ignore[union-attr]
-    rest_b = b_src[0][m.end():].strip()
+    rest_b = b_src[0][m.end() :].strip()
     first_b = [] if rest_b == esc else [indent + rest_b]
     comments = [line for line in between if line.strip().startswith("#")]
     lines = (*a_src[:-1], f"{last} && {esc}", *comments, *first_b, *b_src[1:])
@@ -549,7 +608,9 @@ _WHOLE_FILE = ("_merges",)
 #: fixers tried after the others on an instruction (they append to what the others rewrite)
 _LAST = ("_apt_lists",)
 _FIXER_LOCK = threading.Lock()
-_FIXER_TABLE: tuple[tuple[Fixer, ...], tuple[tuple[str, FileFixer], ...], frozenset[str]] | None = None
+_FIXER_TABLE: tuple[tuple[Fixer, ...], tuple[tuple[str, FileFixer], ...], frozenset[str]] | None = (
+    None
+)
 
 
 def _fixers() -> tuple[tuple[Fixer, ...], tuple[tuple[str, FileFixer], ...]]:
@@ -580,8 +641,11 @@ def _fixer_table() -> tuple[tuple[Fixer, ...], tuple[tuple[str, FileFixer], ...]
                         whole.append((r.id, fn))
                     else:
                         (late if name in _LAST else early).append(fn)
-                _FIXER_TABLE = (tuple(early + late), tuple(whole),
-                                frozenset(r.id for r in all_rules() if r.info.fixer))
+                _FIXER_TABLE = (
+                    tuple(early + late),
+                    tuple(whole),
+                    frozenset(r.id for r in all_rules() if r.info.fixer),
+                )
     return _FIXER_TABLE
 
 

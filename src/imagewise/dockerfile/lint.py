@@ -23,8 +23,14 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-def lint(text: str, filename: str = "Dockerfile", config: LintConfig | None = None, *,
-         keep_ignored: bool = False, only: Iterable[str] | None = None) -> list[Finding]:
+def lint(
+    text: str,
+    filename: str = "Dockerfile",
+    config: LintConfig | None = None,
+    *,
+    keep_ignored: bool = False,
+    only: Iterable[str] | None = None,
+) -> list[Finding]:
     """Lint Dockerfile ``text``. ``only`` restricts the run to the given rule ids."""
     return lint_dockerfile(parse(text, filename), config, keep_ignored=keep_ignored, only=only)
 
@@ -42,9 +48,13 @@ def lint_file(path: str | Path, config: LintConfig | None = None) -> list[Findin
     return lint(text, str(path), config)
 
 
-def lint_dockerfile(df: Dockerfile, config: LintConfig | None = None, *,
-                    keep_ignored: bool = False, only: Iterable[str] | None = None
-                    ) -> list[Finding]:
+def lint_dockerfile(
+    df: Dockerfile,
+    config: LintConfig | None = None,
+    *,
+    keep_ignored: bool = False,
+    only: Iterable[str] | None = None,
+) -> list[Finding]:
     cfg = config if config is not None else LintConfig()
     wanted = {r.upper() for r in only} if only is not None else None
     ctx = LintContext(df, cfg)
@@ -71,16 +81,34 @@ def lint_dockerfile(df: Dockerfile, config: LintConfig | None = None, *,
             if key in seen:
                 continue
             seen.add(key)
-            out.append(_finding(rule, severity, hit.line, hit.message, hit.column,
-                                hit.end_line or ends.get(hit.line, hit.line), df))
+            out.append(
+                _finding(
+                    rule,
+                    severity,
+                    hit.line,
+                    hit.message,
+                    hit.column,
+                    hit.end_line or ends.get(hit.line, hit.line),
+                    df,
+                )
+            )
     out.sort(key=lambda f: (f.location.line, f.rule))
     return out
 
 
-def _finding(rule: Rule, severity: Severity, line: int, message: str, column: int,
-             end_line: int, df: Dockerfile) -> Finding:
+def _finding(
+    rule: Rule,
+    severity: Severity,
+    line: int,
+    message: str,
+    column: int,
+    end_line: int,
+    df: Dockerfile,
+) -> Finding:
     return Finding(
-        rule=rule.id, severity=severity, title=rule.info.title,
+        rule=rule.id,
+        severity=severity,
+        title=rule.info.title,
         message=message or rule.info.title,
         location=Location(file=df.filename, line=line, column=column, end_line=end_line),
         fix=rule.info.fix,

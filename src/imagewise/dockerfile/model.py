@@ -29,8 +29,15 @@ class Heredoc(Record):
     start_line: int
     end_line: int
 
-    def __init__(self, name: str, body: str, strip_tabs: bool = False, expand: bool = True,
-                 start_line: int = 0, end_line: int = 0) -> None:
+    def __init__(
+        self,
+        name: str,
+        body: str,
+        strip_tabs: bool = False,
+        expand: bool = True,
+        start_line: int = 0,
+        end_line: int = 0,
+    ) -> None:
         self.name = name
         self.body = body
         self.strip_tabs = strip_tabs
@@ -53,9 +60,23 @@ class Instruction(Record):
     ``inner`` is the wrapped instruction of an ``ONBUILD``.
     """
 
-    __slots__ = ("keyword", "original", "start_line", "end_line", "args", "arguments", "flags",  # noqa: RUF023
-                 "flag_list", "heredocs", "comments", "comment_lines", "pairs", "inner",
-                 "stage_index", "script_memo")
+    __slots__ = (
+        "keyword",
+        "original",
+        "start_line",
+        "end_line",
+        "args",
+        "arguments",
+        "flags",  # noqa: RUF023
+        "flag_list",
+        "heredocs",
+        "comments",
+        "comment_lines",
+        "pairs",
+        "inner",
+        "stage_index",
+        "script_memo",
+    )
     _uncompared = _unshown = ("script_memo",)
     _unhashed = ("flags",)
     keyword: str
@@ -76,13 +97,24 @@ class Instruction(Record):
     #: however many rules ask; not part of the value, and never carried into a copy)
     script_memo: Any
 
-    def __init__(self, keyword: str, original: str, start_line: int, end_line: int,
-                 args: str = "", arguments: str | tuple[str, ...] = "",
-                 flags: dict[str, tuple[str, ...]] | None = None,
-                 flag_list: tuple[tuple[str, str], ...] = (), heredocs: tuple[Heredoc, ...] = (),
-                 comments: tuple[str, ...] = (), comment_lines: tuple[int, ...] = (),
-                 pairs: tuple[tuple[str, str | None], ...] = (), inner: Instruction | None = None,
-                 stage_index: int = -1, script_memo: Any = None) -> None:
+    def __init__(
+        self,
+        keyword: str,
+        original: str,
+        start_line: int,
+        end_line: int,
+        args: str = "",
+        arguments: str | tuple[str, ...] = "",
+        flags: dict[str, tuple[str, ...]] | None = None,
+        flag_list: tuple[tuple[str, str], ...] = (),
+        heredocs: tuple[Heredoc, ...] = (),
+        comments: tuple[str, ...] = (),
+        comment_lines: tuple[int, ...] = (),
+        pairs: tuple[tuple[str, str | None], ...] = (),
+        inner: Instruction | None = None,
+        stage_index: int = -1,
+        script_memo: Any = None,
+    ) -> None:
         self.keyword = keyword
         self.original = original
         self.start_line = start_line
@@ -129,7 +161,8 @@ class Instruction(Record):
         words = self.args.split()
         first = words[0] if words else ""
         shell_fed = first.rsplit("/", 1)[-1] in _SHELLS and all(
-            w.startswith(("-", "<<")) for w in words[1:])
+            w.startswith(("-", "<<")) for w in words[1:]
+        )
         if not (first.startswith("<<") or shell_fed):
             return self.args
         body = self.heredocs[0].body
@@ -148,8 +181,15 @@ class Stage(Record):
     """A build stage: from its FROM to the next one. ``base_image`` is expanded with the global
     ARG defaults; ``base_image_raw`` is as written. ``instructions`` excludes the FROM itself."""
 
-    __slots__ = ("index", "base_image", "base_image_raw", "alias", "platform", "from_instruction",  # noqa: RUF023
-                 "instructions")
+    __slots__ = (
+        "index",
+        "base_image",
+        "base_image_raw",
+        "alias",
+        "platform",
+        "from_instruction",  # noqa: RUF023
+        "instructions",
+    )
     index: int
     base_image: str
     base_image_raw: str
@@ -158,9 +198,16 @@ class Stage(Record):
     from_instruction: Instruction
     instructions: tuple[Instruction, ...]
 
-    def __init__(self, index: int, base_image: str, base_image_raw: str, alias: str | None,
-                 platform: str | None, from_instruction: Instruction,
-                 instructions: tuple[Instruction, ...]) -> None:
+    def __init__(
+        self,
+        index: int,
+        base_image: str,
+        base_image_raw: str,
+        alias: str | None,
+        platform: str | None,
+        from_instruction: Instruction,
+        instructions: tuple[Instruction, ...],
+    ) -> None:
         self.index = index
         self.base_image = base_image
         self.base_image_raw = base_image_raw
@@ -183,8 +230,18 @@ class Dockerfile(Record):
     ones before the first FROM (normally global ARGs); ``directives`` the parser directives in
     lower-case keys (``syntax``, ``escape``, ``check``)."""
 
-    __slots__ = ("filename", "text", "instructions", "stages", "preamble", "directives", "escape",  # noqa: RUF023
-                 "global_args", "trailing_comments", "comments")
+    __slots__ = (
+        "filename",
+        "text",
+        "instructions",
+        "stages",
+        "preamble",
+        "directives",
+        "escape",  # noqa: RUF023
+        "global_args",
+        "trailing_comments",
+        "comments",
+    )
     _unhashed = ("directives", "global_args")
     filename: str
     text: str
@@ -197,12 +254,19 @@ class Dockerfile(Record):
     trailing_comments: tuple[str, ...]
     comments: tuple[tuple[int, str], ...]  # every comment line (line, text without '#')
 
-    def __init__(self, filename: str, text: str, instructions: tuple[Instruction, ...],
-                 stages: tuple[Stage, ...], preamble: tuple[Instruction, ...],
-                 directives: dict[str, str] | None = None, escape: str = "\\",
-                 global_args: dict[str, str | None] | None = None,
-                 trailing_comments: tuple[str, ...] = (),
-                 comments: tuple[tuple[int, str], ...] = ()) -> None:
+    def __init__(
+        self,
+        filename: str,
+        text: str,
+        instructions: tuple[Instruction, ...],
+        stages: tuple[Stage, ...],
+        preamble: tuple[Instruction, ...],
+        directives: dict[str, str] | None = None,
+        escape: str = "\\",
+        global_args: dict[str, str | None] | None = None,
+        trailing_comments: tuple[str, ...] = (),
+        comments: tuple[tuple[int, str], ...] = (),
+    ) -> None:
         self.filename = filename
         self.text = text
         self.instructions = instructions

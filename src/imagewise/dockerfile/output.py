@@ -19,23 +19,54 @@ if TYPE_CHECKING:
     from typing import Any
 
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
-_SECURITY_SEVERITY = {Severity.ERROR: "8.0", Severity.WARNING: "5.5", Severity.INFO: "3.0",
-                      Severity.STYLE: "1.0", Severity.IGNORE: "0.0"}
+_SECURITY_SEVERITY = {
+    Severity.ERROR: "8.0",
+    Severity.WARNING: "5.5",
+    Severity.INFO: "3.0",
+    Severity.STYLE: "1.0",
+    Severity.IGNORE: "0.0",
+}
 
-_SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning",
-                Severity.INFO: "note", Severity.STYLE: "note", Severity.IGNORE: "none"}
-_GITLAB_SEVERITY = {Severity.ERROR: "blocker", Severity.WARNING: "major",
-                    Severity.INFO: "info", Severity.STYLE: "minor", Severity.IGNORE: "info"}
-_CHECKSTYLE_SEVERITY = {Severity.ERROR: "error", Severity.WARNING: "warning",
-                        Severity.INFO: "info", Severity.STYLE: "info", Severity.IGNORE: "ignore"}
-_COLOR = {Severity.ERROR: "\x1b[1;31m", Severity.WARNING: "\x1b[1;33m",
-          Severity.INFO: "\x1b[1;36m", Severity.STYLE: "\x1b[1;35m", Severity.IGNORE: "\x1b[2m"}
+_SARIF_LEVEL = {
+    Severity.ERROR: "error",
+    Severity.WARNING: "warning",
+    Severity.INFO: "note",
+    Severity.STYLE: "note",
+    Severity.IGNORE: "none",
+}
+_GITLAB_SEVERITY = {
+    Severity.ERROR: "blocker",
+    Severity.WARNING: "major",
+    Severity.INFO: "info",
+    Severity.STYLE: "minor",
+    Severity.IGNORE: "info",
+}
+_CHECKSTYLE_SEVERITY = {
+    Severity.ERROR: "error",
+    Severity.WARNING: "warning",
+    Severity.INFO: "info",
+    Severity.STYLE: "info",
+    Severity.IGNORE: "ignore",
+}
+_COLOR = {
+    Severity.ERROR: "\x1b[1;31m",
+    Severity.WARNING: "\x1b[1;33m",
+    Severity.INFO: "\x1b[1;36m",
+    Severity.STYLE: "\x1b[1;35m",
+    Severity.IGNORE: "\x1b[2m",
+}
 _BOLD, _DIM, _RESET = "\x1b[1m", "\x1b[2m", "\x1b[0m"
 _MAX_SNIPPET_LINES = 6
 
 
-def render(findings: Sequence[Finding], fmt: str, *, rules: Mapping[str, RuleInfo] | None = None,
-           sources: Mapping[str, str] | None = None, color: bool = False) -> str:
+def render(
+    findings: Sequence[Finding],
+    fmt: str,
+    *,
+    rules: Mapping[str, RuleInfo] | None = None,
+    sources: Mapping[str, str] | None = None,
+    color: bool = False,
+) -> str:
     """Render ``findings`` in format ``fmt`` (an id or alias of ``encoders.LINT``)."""
     from imagewise.encoders import LINT
 
@@ -43,16 +74,24 @@ def render(findings: Sequence[Finding], fmt: str, *, rules: Mapping[str, RuleInf
 
 
 def _sorted(findings: Sequence[Finding]) -> list[Finding]:
-    return sorted(findings, key=lambda f: (f.location.file, f.location.line, f.location.column,
-                                           f.rule))
+    return sorted(
+        findings, key=lambda f: (f.location.file, f.location.line, f.location.column, f.rule)
+    )
 
 
 # -- json -----------------------------------------------------------------------------------------
 
+
 def finding_json(f: Finding) -> dict[str, Any]:
-    return {"rule": f.rule, "severity": str(f.severity), "file": f.location.file,
-            "line": f.location.line, "column": f.location.column or 1,
-            "message": f.message, "fix": f.fix}
+    return {
+        "rule": f.rule,
+        "severity": str(f.severity),
+        "file": f.location.file,
+        "line": f.location.line,
+        "column": f.location.column or 1,
+        "message": f.message,
+        "fix": f.fix,
+    }
 
 
 def findings_json(findings: Sequence[Finding]) -> dict[str, Any]:
@@ -61,6 +100,7 @@ def findings_json(findings: Sequence[Finding]) -> dict[str, Any]:
 
 
 # -- sarif ----------------------------------------------------------------------------------------
+
 
 def _rule_info(rule_id: str, rules: Mapping[str, RuleInfo], fallback: Finding) -> RuleInfo:
     info = rules.get(rule_id)
@@ -75,9 +115,11 @@ def _sarif_rule(info: RuleInfo) -> dict[str, Any]:
     kind = "dockerfile" if info.kind in ("", "custom") else info.kind  # custom: Dockerfile rules
     tags = list(dict.fromkeys(t for t in (info.area, info.source, kind) if t))
     props: dict[str, Any] = {
-        "tags": tags, "precision": "high",
+        "tags": tags,
+        "precision": "high",
         "problem.severity": {"error": "error", "warning": "warning"}.get(
-            _SARIF_LEVEL[info.severity], "recommendation"),
+            _SARIF_LEVEL[info.severity], "recommendation"
+        ),
     }
     if info.area == "security":  # GitHub ranks security alerts by this score
         props["security-severity"] = _SECURITY_SEVERITY[info.severity]
@@ -115,8 +157,7 @@ def render_sarif(findings: Sequence[Finding], rules: Mapping[str, RuleInfo] | No
     results = []
     for f in ordered:
         loc = f.location
-        region: dict[str, Any] = {"startLine": max(loc.line, 1),
-                                  "startColumn": max(loc.column, 1)}
+        region: dict[str, Any] = {"startLine": max(loc.line, 1), "startColumn": max(loc.column, 1)}
         if loc.end_line and loc.end_line > loc.line:
             region["endLine"] = loc.end_line
         fp = _fingerprint(f)
@@ -126,23 +167,34 @@ def render_sarif(findings: Sequence[Finding], rules: Mapping[str, RuleInfo] | No
             "ruleIndex": index[f.rule],
             "level": _SARIF_LEVEL[f.severity],
             "message": {"text": f.message + (f" Fix: {f.fix}" if f.fix else "")},
-            "locations": [{"physicalLocation": {
-                "artifactLocation": {"uri": _uri(loc.file), "uriBaseId": "%SRCROOT%"},
-                "region": region}}],
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": _uri(loc.file), "uriBaseId": "%SRCROOT%"},
+                        "region": region,
+                    }
+                }
+            ],
             "partialFingerprints": {"imagewiseFindingHash/v1": f"{fp}:{occurrences[fp]}"},
         }
         results.append(result)
     doc = {
         "$schema": SARIF_SCHEMA_URI,
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "imagewise", "version": __version__, "semanticVersion": __version__,
-                "rules": [_sarif_rule(infos[r]) for r in rule_ids],
-            }},
-            "columnKind": "unicodeCodePoints",
-            "results": results,
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "imagewise",
+                        "version": __version__,
+                        "semanticVersion": __version__,
+                        "rules": [_sarif_rule(infos[r]) for r in rule_ids],
+                    }
+                },
+                "columnKind": "unicodeCodePoints",
+                "results": results,
+            }
+        ],
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
@@ -158,8 +210,10 @@ def _uri(path: str) -> str:
 
 # -- checkstyle -----------------------------------------------------------------------------------
 
-def render_checkstyle(findings: Sequence[Finding],
-                      rules: Mapping[str, RuleInfo] | None = None) -> str:
+
+def render_checkstyle(
+    findings: Sequence[Finding], rules: Mapping[str, RuleInfo] | None = None
+) -> str:
     from xml.sax.saxutils import quoteattr  # imports urllib.request: only for this format
 
     by_file: dict[str, list[Finding]] = {}
@@ -170,10 +224,11 @@ def render_checkstyle(findings: Sequence[Finding],
         out.append(f"  <file name={quoteattr(name)}>")
         for f in items:
             out.append(
-                f"    <error line=\"{max(f.location.line, 1)}\""
-                f" column=\"{max(f.location.column, 1)}\""
-                f" severity=\"{_CHECKSTYLE_SEVERITY[f.severity]}\""
-                f" message={quoteattr(_xml_safe(f.message))} source={quoteattr(f.rule)}/>")
+                f'    <error line="{max(f.location.line, 1)}"'
+                f' column="{max(f.location.column, 1)}"'
+                f' severity="{_CHECKSTYLE_SEVERITY[f.severity]}"'
+                f" message={quoteattr(_xml_safe(f.message))} source={quoteattr(f.rule)}/>"
+            )
         out.append("  </file>")
     out.append("</checkstyle>")
     return "\n".join(out) + "\n"
@@ -186,6 +241,7 @@ def _xml_safe(text: str) -> str:
 
 # -- gitlab code quality --------------------------------------------------------------------------
 
+
 def render_gitlab(findings: Sequence[Finding], rules: Mapping[str, RuleInfo] | None = None) -> str:
     import hashlib
 
@@ -193,27 +249,35 @@ def render_gitlab(findings: Sequence[Finding], rules: Mapping[str, RuleInfo] | N
     seen: dict[str, int] = {}
     for f in _sorted(findings):
         base = hashlib.sha256(
-            f"{f.rule}\0{f.location.file}\0{f.location.line}\0{f.message}".encode()).hexdigest()
+            f"{f.rule}\0{f.location.file}\0{f.location.line}\0{f.message}".encode()
+        ).hexdigest()
         seen[base] = seen.get(base, 0) + 1
-        fingerprint = base if seen[base] == 1 else hashlib.sha256(
-            f"{base}{seen[base]}".encode()).hexdigest()
-        items.append({
-            "description": f"{f.rule}: {f.message}",
-            "check_name": f.rule,
-            "fingerprint": fingerprint,
-            "severity": _GITLAB_SEVERITY[f.severity],
-            "categories": ["Style"] if f.severity <= Severity.STYLE else ["Bug Risk"],
-            "location": {"path": f.location.file,
-                         "lines": {"begin": max(f.location.line, 1)}},
-            "type": "issue",
-        })
+        fingerprint = (
+            base if seen[base] == 1 else hashlib.sha256(f"{base}{seen[base]}".encode()).hexdigest()
+        )
+        items.append(
+            {
+                "description": f"{f.rule}: {f.message}",
+                "check_name": f.rule,
+                "fingerprint": fingerprint,
+                "severity": _GITLAB_SEVERITY[f.severity],
+                "categories": ["Style"] if f.severity <= Severity.STYLE else ["Bug Risk"],
+                "location": {"path": f.location.file, "lines": {"begin": max(f.location.line, 1)}},
+                "type": "issue",
+            }
+        )
     return json.dumps(items, indent=2, ensure_ascii=False) + "\n"
 
 
 # -- tty ------------------------------------------------------------------------------------------
 
-def render_tty(findings: Sequence[Finding], sources: Mapping[str, str] | None = None,
-               color: bool = False, rules: Mapping[str, RuleInfo] | None = None) -> str:
+
+def render_tty(
+    findings: Sequence[Finding],
+    sources: Mapping[str, str] | None = None,
+    color: bool = False,
+    rules: Mapping[str, RuleInfo] | None = None,
+) -> str:
     """Compiler-style output: ``file:line:col: severity RULE: message``, the offending lines
     with a caret underline, and the fix hint."""
     sources = sources or {}
@@ -236,8 +300,10 @@ def _tty_one(f: Finding, lines: list[str] | None, color: bool) -> list[str]:
     loc = f.location
     line, col = max(loc.line, 1), max(loc.column, 1)
     sev = _paint(str(f.severity), _COLOR[f.severity], color)
-    head = (f"{_paint(f'{safe(loc.file)}:{line}:{col}:', _BOLD, color)} {sev} {safe(f.rule)}: "
-            f"{safe(f.message)}")
+    head = (
+        f"{_paint(f'{safe(loc.file)}:{line}:{col}:', _BOLD, color)} {sev} {safe(f.rule)}: "
+        f"{safe(f.message)}"
+    )
     out = [head]
     if lines and 0 < loc.line <= len(lines):
         end = min(max(loc.end_line, loc.line), len(lines))
@@ -248,7 +314,7 @@ def _tty_one(f: Finding, lines: list[str] | None, color: bool) -> list[str]:
             text = safe(lines[n - 1], lines=True).replace("\t", "    ")
             out.append(f"{_paint(f'{n:>{width}} |', _DIM, color)} {text}")
             if n == loc.line:
-                before = safe(lines[n - 1][:col - 1], lines=True)
+                before = safe(lines[n - 1][: col - 1], lines=True)
                 shown_col = len(before.replace("\t", "    ")) + 1
                 out.append(f"{gutter} {_caret(text, shown_col, color, f.severity)}")
         if end > shown[-1]:
@@ -279,10 +345,14 @@ def _summary(findings: Sequence[Finding], color: bool) -> str:
     counts: dict[Severity, int] = {}
     for f in findings:
         counts[f.severity] = counts.get(f.severity, 0) + 1
-    parts = [f"{n} {sev}{'s' if n != 1 and sev >= Severity.WARNING else ''}"
-             for sev, n in sorted(counts.items(), reverse=True)]
+    parts = [
+        f"{n} {sev}{'s' if n != 1 and sev >= Severity.WARNING else ''}"
+        for sev, n in sorted(counts.items(), reverse=True)
+    ]
     files = len({f.location.file for f in findings})
     total = len(findings)
-    text = (f"{total} finding{'s' if total != 1 else ''} ({', '.join(parts)}) "
-            f"in {files} file{'s' if files != 1 else ''}")
+    text = (
+        f"{total} finding{'s' if total != 1 else ''} ({', '.join(parts)}) "
+        f"in {files} file{'s' if files != 1 else ''}"
+    )
     return _paint(text, _BOLD, color)

@@ -46,10 +46,28 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-u
 if TYPE_CHECKING:
     from typing import IO
 
-KEYWORDS = frozenset({
-    "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
-    "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
-})
+KEYWORDS = frozenset(
+    {
+        "ADD",
+        "ARG",
+        "CMD",
+        "COPY",
+        "ENTRYPOINT",
+        "ENV",
+        "EXPOSE",
+        "FROM",
+        "HEALTHCHECK",
+        "LABEL",
+        "MAINTAINER",
+        "ONBUILD",
+        "RUN",
+        "SHELL",
+        "STOPSIGNAL",
+        "USER",
+        "VOLUME",
+        "WORKDIR",
+    }
+)
 FLAG_KEYWORDS = frozenset({"FROM", "RUN", "COPY", "ADD", "HEALTHCHECK"})
 EXEC_KEYWORDS = frozenset({"RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD", "VOLUME"})
 HEREDOC_KEYWORDS = frozenset({"RUN", "COPY", "ADD"})
@@ -69,7 +87,9 @@ def check_size(size: int, filename: str) -> None:
     if size > MAX_DOCKERFILE_BYTES:
         raise DockerfileSyntaxError(
             f"larger than {MAX_DOCKERFILE_BYTES >> 20} MiB, the most imagewise reads as a "
-            "Dockerfile (is it the right file?)", filename)
+            "Dockerfile (is it the right file?)",
+            filename,
+        )
 
 
 def read_limited(stream: IO[bytes]) -> bytes:
@@ -134,19 +154,37 @@ def parse(text: str, filename: str = "Dockerfile") -> Dockerfile:
 
 
 #: fewest arguments an instruction takes, as BuildKit enforces it
-_MIN_ARGS = {"COPY": 2, "ADD": 2, "RUN": 1, "WORKDIR": 1, "USER": 1, "ENV": 1, "LABEL": 1,
-             "ARG": 1, "EXPOSE": 1, "VOLUME": 1, "STOPSIGNAL": 1, "SHELL": 1, "ONBUILD": 1}
+_MIN_ARGS = {
+    "COPY": 2,
+    "ADD": 2,
+    "RUN": 1,
+    "WORKDIR": 1,
+    "USER": 1,
+    "ENV": 1,
+    "LABEL": 1,
+    "ARG": 1,
+    "EXPOSE": 1,
+    "VOLUME": 1,
+    "STOPSIGNAL": 1,
+    "SHELL": 1,
+    "ONBUILD": 1,
+}
 
 
 def _check_arity(ins: Instruction, filename: str, escape: str) -> None:
     need = _MIN_ARGS.get(ins.keyword)
     if need is None:
         return
-    got = len(ins.arguments) if isinstance(ins.arguments, tuple) else len(split_words(ins.args, escape))
+    got = (
+        len(ins.arguments)
+        if isinstance(ins.arguments, tuple)
+        else len(split_words(ins.args, escape))
+    )
     if got < need:
         what = "one argument" if need == 1 else f"{need} arguments"
-        raise DockerfileSyntaxError(f"{ins.keyword} requires at least {what}", filename,
-                                    ins.start_line)
+        raise DockerfileSyntaxError(
+            f"{ins.keyword} requires at least {what}", filename, ins.start_line
+        )
 
 
 def _directives(lines: list[str]) -> tuple[dict[str, str], int]:
@@ -208,7 +246,8 @@ def _instruction(cur: _Cursor, stage_index: int) -> Instruction:
             raise DockerfileSyntaxError("ONBUILD requires an instruction", cur.filename, line_no)
         if inner_kw not in KEYWORDS:
             raise DockerfileSyntaxError(
-                f"unknown instruction in ONBUILD: {rest.split(None, 1)[0]}", cur.filename, line_no)
+                f"unknown instruction in ONBUILD: {rest.split(None, 1)[0]}", cur.filename, line_no
+            )
         heredoc_kw = inner_kw
     heredocs: tuple[Heredoc, ...] = ()
     if heredoc_kw in HEREDOC_KEYWORDS and "<<" in rest:
@@ -222,14 +261,30 @@ def _instruction(cur: _Cursor, stage_index: int) -> Instruction:
     if upper == "ONBUILD":
         im = re.match(r"(\S+)\s*(.*)", rest, re.DOTALL)
         inner_kw, inner_rest = (im.group(1), im.group(2)) if im else (rest, "")
-        inner = _build(inner_kw.upper(), inner_rest.strip(), cur, line_no, last + 1, original,
-                       heredocs, stage_index)
+        inner = _build(
+            inner_kw.upper(),
+            inner_rest.strip(),
+            cur,
+            line_no,
+            last + 1,
+            original,
+            heredocs,
+            stage_index,
+        )
         base = base.replace(inner=inner)
     return base.replace(comments=comments, comment_lines=comment_lines)
 
 
-def _build(keyword: str, rest: str, cur: _Cursor, start: int, end: int, original: str,
-           heredocs: tuple[Heredoc, ...], stage_index: int) -> Instruction:
+def _build(
+    keyword: str,
+    rest: str,
+    cur: _Cursor,
+    start: int,
+    end: int,
+    original: str,
+    heredocs: tuple[Heredoc, ...],
+    stage_index: int,
+) -> Instruction:
     flag_list: list[tuple[str, str]] = []
     if keyword in FLAG_KEYWORDS:
         flag_list, rest = _flags(rest, cur.escape)
@@ -247,9 +302,17 @@ def _build(keyword: str, rest: str, cur: _Cursor, start: int, end: int, original
     if keyword in ("ENV", "LABEL", "ARG"):
         pairs = parse_pairs(keyword, rest, cur.escape)
     return Instruction(
-        keyword=keyword, original=original, start_line=start, end_line=end, args=rest,
-        arguments=arguments, flags=flags, flag_list=tuple(flag_list), heredocs=heredocs,
-        pairs=pairs, stage_index=stage_index,
+        keyword=keyword,
+        original=original,
+        start_line=start,
+        end_line=end,
+        args=rest,
+        arguments=arguments,
+        flags=flags,
+        flag_list=tuple(flag_list),
+        heredocs=heredocs,
+        pairs=pairs,
+        stage_index=stage_index,
     )
 
 
@@ -297,8 +360,7 @@ def _read_heredocs(cur: _Cursor, rest: str) -> tuple[Heredoc, ...]:
         body: list[str] = []
         while True:
             if cur.i >= len(cur.lines):
-                raise DockerfileSyntaxError(
-                    f"unterminated heredoc {name!r}", cur.filename, start)
+                raise DockerfileSyntaxError(f"unterminated heredoc {name!r}", cur.filename, start)
             line = cur.lines[cur.i]
             cur.i += 1
             candidate = line.lstrip("\t") if strip_tabs else line
@@ -310,9 +372,14 @@ def _read_heredocs(cur: _Cursor, rest: str) -> tuple[Heredoc, ...]:
     return tuple(out)
 
 
-def _assemble(text: str, filename: str, instructions: list[Instruction],
-              directives: dict[str, str], escape: str,
-              trailing: list[tuple[int, str]]) -> Dockerfile:
+def _assemble(
+    text: str,
+    filename: str,
+    instructions: list[Instruction],
+    directives: dict[str, str],
+    escape: str,
+    trailing: list[tuple[int, str]],
+) -> Dockerfile:
     preamble = tuple(i for i in instructions if i.stage_index < 0)
     global_args: dict[str, str | None] = {}
     for ins in preamble:
@@ -329,14 +396,21 @@ def _assemble(text: str, filename: str, instructions: list[Instruction],
             by_stage.setdefault(ins.stage_index, []).append(ins)
     stages = [s.replace(instructions=tuple(by_stage.get(s.index, ()))) for s in stages]
     return Dockerfile(
-        filename=filename, text=text, instructions=tuple(instructions), stages=tuple(stages),
-        preamble=preamble, directives=directives, escape=escape, global_args=global_args,
+        filename=filename,
+        text=text,
+        instructions=tuple(instructions),
+        stages=tuple(stages),
+        preamble=preamble,
+        directives=directives,
+        escape=escape,
+        global_args=global_args,
         trailing_comments=tuple(c for _, c in trailing),
     )
 
 
-def _stage(ins: Instruction, index: int, global_args: dict[str, str | None], escape: str,
-           filename: str) -> Stage:
+def _stage(
+    ins: Instruction, index: int, global_args: dict[str, str | None], escape: str, filename: str
+) -> Stage:
     words = split_words(ins.args, escape)
     if not words:
         raise DockerfileSyntaxError("FROM requires an image", filename, ins.start_line)
@@ -345,13 +419,19 @@ def _stage(ins: Instruction, index: int, global_args: dict[str, str | None], esc
         alias = unquote(words[2], escape)
     elif len(words) != 1:
         raise DockerfileSyntaxError(
-            "FROM requires either one or three arguments (image [AS name])", filename,
-            ins.start_line)
+            "FROM requires either one or three arguments (image [AS name])",
+            filename,
+            ins.start_line,
+        )
     raw = words[0]
     platform = ins.flag("--platform")
     return Stage(
-        index=index, base_image=expand(raw, global_args, escape, remove_quotes=True),
-        base_image_raw=raw, alias=alias, platform=platform, from_instruction=ins,
+        index=index,
+        base_image=expand(raw, global_args, escape, remove_quotes=True),
+        base_image_raw=raw,
+        alias=alias,
+        platform=platform,
+        from_instruction=ins,
         instructions=(),
     )
 

@@ -31,10 +31,13 @@ class Pragmas(Record):
     stage_ignores: tuple[tuple[int, int, frozenset[str]], ...]
     inline_lines: tuple[int, ...]  # lines of ``ignore=`` pragmas (for DL1001)
 
-    def __init__(self, line_ignores: dict[int, frozenset[str]] | None = None,
-                 global_ignores: frozenset[str] = frozenset(),
-                 stage_ignores: tuple[tuple[int, int, frozenset[str]], ...] = (),
-                 inline_lines: tuple[int, ...] = ()) -> None:
+    def __init__(
+        self,
+        line_ignores: dict[int, frozenset[str]] | None = None,
+        global_ignores: frozenset[str] = frozenset(),
+        stage_ignores: tuple[tuple[int, int, frozenset[str]], ...] = (),
+        inline_lines: tuple[int, ...] = (),
+    ) -> None:
         self.line_ignores = {} if line_ignores is None else line_ignores
         self.global_ignores = global_ignores
         self.stage_ignores = stage_ignores
@@ -87,8 +90,9 @@ def parse_pragmas(df: Dockerfile) -> Pragmas:
     return Pragmas(line_ignores, frozenset(global_ids), tuple(stages), tuple(inline))
 
 
-def _stage_range(df: Dockerfile, line: int, from_lines: list[int],
-                 last_line: int) -> tuple[int, int]:
+def _stage_range(
+    df: Dockerfile, line: int, from_lines: list[int], last_line: int
+) -> tuple[int, int]:
     following = [i for i in df.instructions if i.start_line > line]
     start = line
     if following and following[0].keyword == "FROM":

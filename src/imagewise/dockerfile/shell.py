@@ -24,8 +24,22 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-u
 if TYPE_CHECKING:
     from typing import Any
 
-SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh", "/bin/sh", "/bin/bash", "/bin/ash",
-                    "/bin/dash", "/usr/bin/bash", "/usr/bin/env"})
+SHELLS = frozenset(
+    {
+        "sh",
+        "bash",
+        "ash",
+        "dash",
+        "zsh",
+        "ksh",
+        "/bin/sh",
+        "/bin/bash",
+        "/bin/ash",
+        "/bin/dash",
+        "/usr/bin/bash",
+        "/usr/bin/env",
+    }
+)
 _SHELL_NAMES = frozenset(s.rsplit("/", 1)[-1] for s in SHELLS) - {"env"}
 #: scripts given to ``sh -c`` are analysed down to this depth
 _MAX_NESTING = 3
@@ -110,8 +124,9 @@ class Script(Record):
     has_pipe: bool
     parsed: bool  # False when the script has a syntax error (commands are what was recovered)
 
-    def __init__(self, text: str, commands: tuple[Command, ...], has_pipe: bool,
-                 parsed: bool) -> None:
+    def __init__(
+        self, text: str, commands: tuple[Command, ...], has_pipe: bool, parsed: bool
+    ) -> None:
         self.text = text
         self.commands = commands
         self.has_pipe = has_pipe
@@ -243,7 +258,7 @@ def _quote_escaped_blanks(text: str) -> str:
             if c == quote:
                 quote = ""
             elif c == "\\" and quote == '"':
-                out.append(text[i:i + 2])
+                out.append(text[i : i + 2])
                 i += 2
                 continue
         elif c in "'\"":
@@ -252,7 +267,7 @@ def _quote_escaped_blanks(text: str) -> str:
             if text[i + 1] in " \t" and (i == 0 or text[i - 1] in " \t\n;&|()"):
                 out.append(f"'{text[i + 1]}'")
             else:
-                out.append(text[i:i + 2])
+                out.append(text[i : i + 2])
             i += 2
             continue
         out.append(c)
@@ -261,8 +276,19 @@ def _quote_escaped_blanks(text: str) -> str:
 
 
 #: nodes whose words are no commands and hold no command substitution worth a visit
-_SKIP = frozenset({"comment", "heredoc_content", "heredoc_start", "heredoc_end", "file_descriptor",
-                   "variable_name", "test_operator", "regex", "extglob_pattern"})
+_SKIP = frozenset(
+    {
+        "comment",
+        "heredoc_content",
+        "heredoc_start",
+        "heredoc_end",
+        "file_descriptor",
+        "variable_name",
+        "test_operator",
+        "regex",
+        "extglob_pattern",
+    }
+)
 _DECLARATIONS = frozenset({"declaration_command", "unset_command"})
 
 
@@ -293,9 +319,12 @@ def _walk(root: Any, source: str, depth: int, out: list[Command]) -> bool:
             # whole list: the words go to the command the redirect follows
             target = _last_command(node.child_by_field_name("body"))
             if target is not None:
-                extra = [d for i, c in enumerate(node.children)
-                         if node.field_name_for_child(i) == "redirect"
-                         and c.type == "file_redirect" for d in _destinations(c)[1:]]
+                extra = [
+                    d
+                    for i, c in enumerate(node.children)
+                    if node.field_name_for_child(i) == "redirect" and c.type == "file_redirect"
+                    for d in _destinations(c)[1:]
+                ]
                 if extra:
                     key = (target.start_byte, target.end_byte)
                     extras[key] = [*extras.get(key, ()), *extra]
@@ -319,8 +348,9 @@ def _command_words(node: Any, source: str, extra: Any) -> list[str]:
     parts: list[Any] = []
     for child in node.children:
         kind = child.type
-        if kind == "command_name" or (parts and kind not in (
-                "file_redirect", "herestring_redirect", "comment")):
+        if kind == "command_name" or (
+            parts and kind not in ("file_redirect", "herestring_redirect", "comment")
+        ):
             parts.append(child)
         elif kind == "file_redirect" and parts:
             parts.extend(_destinations(child)[1:])
@@ -361,12 +391,15 @@ def _test_words(node: Any, source: str) -> list[str]:
 
 
 def _destinations(redirect: Any) -> list[Any]:
-    return [c for i, c in enumerate(redirect.children)
-            if redirect.field_name_for_child(i) == "destination"]
+    return [
+        c
+        for i, c in enumerate(redirect.children)
+        if redirect.field_name_for_child(i) == "destination"
+    ]
 
 
 def _text(node: Any, source: str) -> str:
-    return source[node.start_byte:node.end_byte]
+    return source[node.start_byte : node.end_byte]
 
 
 def _add(words: list[str], out: list[Command], depth: int) -> bool:

@@ -65,9 +65,7 @@ def unquote(word: str, escape: str = "\\") -> str:
     return "".join(out)
 
 
-def parse_pairs(
-    keyword: str, text: str, escape: str = "\\"
-) -> tuple[tuple[str, str | None], ...]:
+def parse_pairs(keyword: str, text: str, escape: str = "\\") -> tuple[tuple[str, str | None], ...]:
     """Key/value pairs of ENV, LABEL (``k=v ...`` or legacy ``k v``) and ARG (``name[=default]``)."""
     words = split_words(text, escape)
     if not words:

@@ -61,8 +61,9 @@ def sniff(head: bytes) -> str:
     """'gzip', 'zstd' or '' (plain) from the first bytes of a blob."""
     if head.startswith(GZIP_MAGIC):
         return "gzip"
-    if head.startswith(ZSTD_MAGIC) or (len(head) >= 4 and head[1:4] == _ZSTD_SKIPPABLE_HI
-                                       and 0x50 <= head[0] <= 0x5F):
+    if head.startswith(ZSTD_MAGIC) or (
+        len(head) >= 4 and head[1:4] == _ZSTD_SKIPPABLE_HI and 0x50 <= head[0] <= 0x5F
+    ):
         return "zstd"
     return ""
 
@@ -93,8 +94,9 @@ class _Base(io.RawIOBase):
             except LayerReadError:
                 raise
             except OSError as e:
-                raise LayerReadError(f"cannot read layer: {e}", self.digest,
-                                     self.compressed_offset) from e
+                raise LayerReadError(
+                    f"cannot read layer: {e}", self.digest, self.compressed_offset
+                ) from e
             if not data:
                 check: Callable[[], object] | None = getattr(self._raw, "check", None)
                 if check is not None:
@@ -332,7 +334,7 @@ class _Zstd(_Base):
                         raise self._error("truncated zstd stream")
                     return b""
                 self._in = memoryview(data)
-            piece, self._in = self._in[: self.FEED], self._in[self.FEED:]
+            piece, self._in = self._in[: self.FEED], self._in[self.FEED :]
             try:
                 out: bytes = self._d.decompress(piece)
             except self._zstd.ZstdError as e:

@@ -53,8 +53,13 @@ class ExtractResult:
 
 
 class _Dest:
-    def __init__(self, dest: Path, same_owner: bool, result: ExtractResult,
-                 on_unsafe: Literal["raise", "skip"]) -> None:
+    def __init__(
+        self,
+        dest: Path,
+        same_owner: bool,
+        result: ExtractResult,
+        on_unsafe: Literal["raise", "skip"],
+    ) -> None:
         dest.mkdir(parents=True, exist_ok=True)
         self.root = os.open(dest, _DIR_FLAGS)
         self.same_owner = same_owner and os.geteuid() == 0
@@ -261,9 +266,14 @@ def _chmod(dfd: int, name: str, mode: int) -> None:
         os.chmod(name, mode, dir_fd=dfd)
 
 
-def extract_entries(entries: Iterable[Entry], dest: Path | str, *,
-                    on_unsafe: Literal["raise", "skip"] = "raise", same_owner: bool = False,
-                    result: ExtractResult | None = None) -> ExtractResult:
+def extract_entries(
+    entries: Iterable[Entry],
+    dest: Path | str,
+    *,
+    on_unsafe: Literal["raise", "skip"] = "raise",
+    same_owner: bool = False,
+    result: ExtractResult | None = None,
+) -> ExtractResult:
     """Write walked entries of one layer under ``dest`` (see the module rules)."""
     result = result if result is not None else ExtractResult()
     d = _Dest(Path(dest), same_owner, result, on_unsafe)
@@ -280,10 +290,16 @@ def extract_entries(entries: Iterable[Entry], dest: Path | str, *,
     return result
 
 
-def extract_layer(stream: IO[bytes], dest: Path | str, *, media_type: str = "",
-                  digest: str = "", on_unsafe: Literal["raise", "skip"] = "raise",
-                  same_owner: bool = False, result: ExtractResult | None = None
-                  ) -> ExtractResult:
+def extract_layer(
+    stream: IO[bytes],
+    dest: Path | str,
+    *,
+    media_type: str = "",
+    digest: str = "",
+    on_unsafe: Literal["raise", "skip"] = "raise",
+    same_owner: bool = False,
+    result: ExtractResult | None = None,
+) -> ExtractResult:
     """Decompress, walk and extract one layer blob onto ``dest`` (over what is already there)."""
     from imagewise.layers.walk import walk_layer
 
@@ -293,16 +309,27 @@ def extract_layer(stream: IO[bytes], dest: Path | str, *, media_type: str = "",
         result.skipped.append((name, f"leaves the destination (offset {offset})"))
 
     entries = walk_layer(stream, media_type, digest, None if on_unsafe == "raise" else skipped)
-    return extract_entries(entries, dest, on_unsafe=on_unsafe, same_owner=same_owner,
-                           result=result)
+    return extract_entries(entries, dest, on_unsafe=on_unsafe, same_owner=same_owner, result=result)
 
 
-def extract_image(image: Image, dest: Path | str, *, on_unsafe: Literal["raise", "skip"] = "raise",
-                  same_owner: bool = False) -> ExtractResult:
+def extract_image(
+    image: Image,
+    dest: Path | str,
+    *,
+    on_unsafe: Literal["raise", "skip"] = "raise",
+    same_owner: bool = False,
+) -> ExtractResult:
     """Extract every layer in order: the image's root filesystem under ``dest``."""
     result = ExtractResult()
     for layer in image.layers:
         with layer.open_compressed() as blob:
-            extract_layer(blob, dest, media_type=layer.media_type, digest=str(layer.digest),
-                          on_unsafe=on_unsafe, same_owner=same_owner, result=result)
+            extract_layer(
+                blob,
+                dest,
+                media_type=layer.media_type,
+                digest=str(layer.digest),
+                on_unsafe=on_unsafe,
+                same_owner=same_owner,
+                result=result,
+            )
     return result

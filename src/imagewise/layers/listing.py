@@ -16,9 +16,15 @@ from imagewise.layers.model import Kind
 if TYPE_CHECKING:
     from imagewise.sources.base import Image
 
-_TYPE_BITS = {Kind.FILE: stat.S_IFREG, Kind.HARDLINK: stat.S_IFREG, Kind.DIR: stat.S_IFDIR,
-              Kind.SYMLINK: stat.S_IFLNK, Kind.CHAR: stat.S_IFCHR, Kind.BLOCK: stat.S_IFBLK,
-              Kind.FIFO: stat.S_IFIFO}
+_TYPE_BITS = {
+    Kind.FILE: stat.S_IFREG,
+    Kind.HARDLINK: stat.S_IFREG,
+    Kind.DIR: stat.S_IFDIR,
+    Kind.SYMLINK: stat.S_IFLNK,
+    Kind.CHAR: stat.S_IFCHR,
+    Kind.BLOCK: stat.S_IFBLK,
+    Kind.FIFO: stat.S_IFIFO,
+}
 
 
 @dataclass(frozen=True)
@@ -40,8 +46,12 @@ class FileRow:
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
-            "path": self.path, "kind": self.kind.value, "size": self.size,
-            "mode": f"{self.mode:04o}", "uid": self.uid, "gid": self.gid,
+            "path": self.path,
+            "kind": self.kind.value,
+            "size": self.size,
+            "mode": f"{self.mode:04o}",
+            "uid": self.uid,
+            "gid": self.gid,
             "linkname": self.linkname or None,
         }
         if self.change:
@@ -61,16 +71,22 @@ class FileListing:
 
     def to_json(self, image: Image | None = None) -> dict[str, Any]:
         doc: dict[str, Any] = {
-            "reference": self.reference, "digest": self.digest,
-            "platform": self.platform, "layer": None, "files": [r.to_json() for r in self.rows],
+            "reference": self.reference,
+            "digest": self.digest,
+            "platform": self.platform,
+            "layer": None,
+            "files": [r.to_json() for r in self.rows],
         }
         if self.layer is not None and image is not None:
             from imagewise.secrets.mask import redact
 
             lay = image.layers[self.layer]
-            doc["layer"] = {"index": self.layer, "digest": str(lay.digest),
-                            "diff_id": str(lay.diff_id) if lay.diff_id else None,
-                            "created_by": redact(lay.created_by)}
+            doc["layer"] = {
+                "index": self.layer,
+                "digest": str(lay.digest),
+                "diff_id": str(lay.diff_id) if lay.diff_id else None,
+                "created_by": redact(lay.created_by),
+            }
         return doc
 
 
@@ -83,11 +99,14 @@ def layer_index(image: Image, n: int) -> int:
     return i
 
 
-def list_files(image: Image, layer: int | None = None,
-               reporter: progress.Reporter = progress.NULL, verify: bool = True) -> FileListing:
+def list_files(
+    image: Image,
+    layer: int | None = None,
+    reporter: progress.Reporter = progress.NULL,
+    verify: bool = True,
+) -> FileListing:
     """The merged filesystem (``layer=None``), or what layer ``layer`` adds/modifies/deletes."""
     from imagewise.layers.tree import TreeVisitor, layer_changes
-
     from imagewise.secrets.mask import redact_path as shown
 
     if layer is None:
@@ -95,15 +114,27 @@ def list_files(image: Image, layer: int | None = None,
 
         visitor = TreeVisitor()
         run_pass(image, [visitor], reporter, verify=verify, diff_ids=verify)
-        rows = tuple(FileRow(shown(p), n.kind, n.size, n.mode, n.uid, n.gid, shown(n.linkname),
-                             n.layer)
-                     for p, n in visitor.tree.walk())
+        rows = tuple(
+            FileRow(shown(p), n.kind, n.size, n.mode, n.uid, n.gid, shown(n.linkname), n.layer)
+            for p, n in visitor.tree.walk()
+        )
         index = None
     else:
         index = layer_index(image, layer)
         changes = sorted(layer_changes(image, index), key=lambda c: c.path)
-        rows = tuple(FileRow(shown(c.path), c.kind, c.size, c.mode, c.uid, c.gid, shown(c.linkname),
-                             change=c.change) for c in changes)
+        rows = tuple(
+            FileRow(
+                shown(c.path),
+                c.kind,
+                c.size,
+                c.mode,
+                c.uid,
+                c.gid,
+                shown(c.linkname),
+                change=c.change,
+            )
+            for c in changes
+        )
     return FileListing(image.reference, str(image.digest), str(image.platform), index, rows)
 
 

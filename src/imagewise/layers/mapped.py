@@ -143,8 +143,12 @@ class MappedRegion:
             self.buffer = _PReadBuffer(self._fd, region.offset, region.length, region.path)
             return
         aligned = region.offset - region.offset % mmap.ALLOCATIONGRANULARITY
-        self._map = mmap.mmap(self._fd, region.offset - aligned + region.length,
-                              access=mmap.ACCESS_READ, offset=aligned)
+        self._map = mmap.mmap(
+            self._fd,
+            region.offset - aligned + region.length,
+            access=mmap.ACCESS_READ,
+            offset=aligned,
+        )
         self.buffer = self._map
         self.start = region.offset - aligned
         self.mapped = True
@@ -156,8 +160,10 @@ class MappedRegion:
 
             if fcntl.fcntl(self._fd, _F_GETLEASE) != fcntl.F_RDLCK:
                 self.close()
-                raise ImageFormatError(f"{self.region.path}: archive is being changed by "
-                                       "another process while it is read")
+                raise ImageFormatError(
+                    f"{self.region.path}: archive is being changed by "
+                    "another process while it is read"
+                )
 
     def release(self, offset: int) -> None:
         """The reader has passed ``offset`` (of the region): drop the map's pages before it from
@@ -193,8 +199,9 @@ class MappedRegion:
         self.close()
 
 
-def feed_region(region: Region, update: Callable[[Any], object],
-                cancel: threading.Event | None = None) -> bool:
+def feed_region(
+    region: Region, update: Callable[[Any], object], cancel: threading.Event | None = None
+) -> bool:
     """Pass the region's bytes to ``update`` (a hash's) as views of a map, ``HASH_STEP`` at a
     time (``READ_STEP`` reads where the file is not mapped); False when cancelled between steps."""
     with MappedRegion(region) as m:
@@ -205,14 +212,14 @@ def feed_region(region: Region, update: Callable[[Any], object],
             for pos in range(m.start, end, READ_STEP):
                 if cancel is not None and cancel.is_set():
                     return False
-                update(m.buffer[pos: min(pos + READ_STEP, end)])
+                update(m.buffer[pos : min(pos + READ_STEP, end)])
             return True
         with memoryview(m.buffer) as view:
             for pos in range(m.start, end, HASH_STEP):
                 if cancel is not None and cancel.is_set():
                     return False
                 m.check()
-                with view[pos: min(pos + HASH_STEP, end)] as part:
+                with view[pos : min(pos + HASH_STEP, end)] as part:
                     update(part)
                 m.release(min(pos + HASH_STEP, end) - m.start)
     return True
@@ -232,11 +239,12 @@ class FileMaps:
             return
         fd = self._fds.get(region.path)
         if fd is None:
-            fd = self._fds[region.path] = os.open(region.path,
-                                                  os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            fd = self._fds[region.path] = os.open(
+                region.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+            )
         view = _PReadBuffer(fd, region.offset, region.length, region.path)
         for pos in range(0, region.length, READ_STEP):
-            update(view[pos: min(pos + READ_STEP, region.length)])
+            update(view[pos : min(pos + READ_STEP, region.length)])
 
     def close(self) -> None:
         for fd in self._fds.values():
@@ -247,8 +255,9 @@ class FileMaps:
         self.close()
 
 
-def hash_region(region: Region, algorithm: str = "sha256",
-                cancel: threading.Event | None = None) -> str:
+def hash_region(
+    region: Region, algorithm: str = "sha256", cancel: threading.Event | None = None
+) -> str:
     """Hex digest of the region's bytes (``""`` when cancelled)."""
     h = hashlib.new(algorithm)
     return h.hexdigest() if feed_region(region, h.update, cancel) else ""
@@ -265,13 +274,14 @@ class Check:
     def run(self, cancel: threading.Event) -> None:
         try:
             if self.size is not None and self.size >= 0 and self.region.length != self.size:
-                raise DigestMismatch(str(self.digest),
-                                     f"{self.region.length} bytes instead of {self.size}",
-                                     self.where)
+                raise DigestMismatch(
+                    str(self.digest),
+                    f"{self.region.length} bytes instead of {self.size}",
+                    self.where,
+                )
             got = hash_region(self.region, self.digest.algorithm, cancel)
             if not cancel.is_set() and got != self.digest.hex:
-                raise DigestMismatch(str(self.digest), f"{self.digest.algorithm}:{got}",
-                                     self.where)
+                raise DigestMismatch(str(self.digest), f"{self.digest.algorithm}:{got}", self.where)
         except BaseException as e:  # noqa: BLE001 - re-raised by result()
             self._error = e
         finally:

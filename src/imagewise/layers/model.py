@@ -37,19 +37,41 @@ class Entry(Record):
     ``_opener``/``_origin`` after construction.
     """
 
-    __slots__ = ("path", "kind", "size", "mode", "uid", "gid", "linkname", "mtime",  # noqa: RUF023
-                 "raw_name", "offset", "_opener", "data_offset", "_origin")  # in field order
+    __slots__ = (
+        "path",
+        "kind",
+        "size",
+        "mode",
+        "uid",
+        "gid",
+        "linkname",
+        "mtime",  # noqa: RUF023
+        "raw_name",
+        "offset",
+        "_opener",
+        "data_offset",
+        "_origin",
+    )  # in field order
     __hash__ = None  # type: ignore[assignment]
 
-    def __init__(self, path: str, kind: Kind, size: int = 0, mode: int = 0, uid: int = 0,
-                 gid: int = 0, linkname: str = "", mtime: int = 0,
-                 raw_name: str = "",  # the name as stored in the tar (before normalisation)
-                 offset: int = 0,  # offset of the header in the decompressed tar stream
-                 _opener: Callable[[], IO[bytes]] | None = None,
-                 data_offset: int = 0,  # offset of the content in the decompressed tar stream
-                 # the local file region holding the layer tar verbatim, when the pass reads it
-                 # in place
-                 _origin: Region | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        kind: Kind,
+        size: int = 0,
+        mode: int = 0,
+        uid: int = 0,
+        gid: int = 0,
+        linkname: str = "",
+        mtime: int = 0,
+        raw_name: str = "",  # the name as stored in the tar (before normalisation)
+        offset: int = 0,  # offset of the header in the decompressed tar stream
+        _opener: Callable[[], IO[bytes]] | None = None,
+        data_offset: int = 0,  # offset of the content in the decompressed tar stream
+        # the local file region holding the layer tar verbatim, when the pass reads it
+        # in place
+        _origin: Region | None = None,
+    ) -> None:
         self.path = path
         self.kind = kind
         self.size = size

@@ -78,8 +78,9 @@ class _Counting:
     reporter only ever hears from one thread. ``eager`` reports on every read instead.
     """
 
-    def __init__(self, raw: IO[bytes], reporter: progress.Reporter, key: str,
-                 eager: bool = False) -> None:
+    def __init__(
+        self, raw: IO[bytes], reporter: progress.Reporter, key: str, eager: bool = False
+    ) -> None:
         self._raw = raw
         self._reporter = reporter
         self._key = key
@@ -171,9 +172,13 @@ def _shared(data: bytes) -> Callable[[], IO[bytes]]:
     return lambda: io.BytesIO(data)
 
 
-def visit_entries(entries: Iterable[Entry], visitors: Sequence[Visitor], spool: _Spool | None = None,
-                  record: Callable[[Entry], None] | None = None,
-                  progress: Callable[[int], None] | None = None) -> None:
+def visit_entries(
+    entries: Iterable[Entry],
+    visitors: Sequence[Visitor],
+    spool: _Spool | None = None,
+    record: Callable[[Entry], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> None:
     """Feed an entry iterator to the visitors with the content-sharing rules above.
 
     ``progress`` is called with an entry's offset every 256 entries (for a walk that reads no
@@ -182,8 +187,11 @@ def visit_entries(entries: Iterable[Entry], visitors: Sequence[Visitor], spool: 
     spool = spool or _Spool()
     visits = [v.visit for v in visitors]
     # only visitors that override wants_content can ask (the base class never does)
-    askers = [(i, v.wants_content) for i, v in enumerate(visitors)
-              if getattr(v.wants_content, "__func__", None) is not Visitor.wants_content]
+    askers = [
+        (i, v.wants_content)
+        for i, v in enumerate(visitors)
+        if getattr(v.wants_content, "__func__", None) is not Visitor.wants_content
+    ]
     only, only_wants = askers[0] if len(askers) == 1 else (-1, None)
     file = _FILE
     try:
@@ -220,10 +228,14 @@ def visit_entries(entries: Iterable[Entry], visitors: Sequence[Visitor], spool: 
             spool.close()
 
 
-def run_pass(image: Image, visitors: Sequence[Visitor],
-             reporter: progress.Reporter = progress.NULL,
-             cache: LayerCache | None = None, verify: bool = True,
-             diff_ids: bool = False) -> None:
+def run_pass(
+    image: Image,
+    visitors: Sequence[Visitor],
+    reporter: progress.Reporter = progress.NULL,
+    cache: LayerCache | None = None,
+    verify: bool = True,
+    diff_ids: bool = False,
+) -> None:
     """Walk every layer of ``image`` once, feeding all ``visitors``.
 
     ``verify=False`` skips the digest check of layers read in place from local files (see
@@ -243,8 +255,7 @@ def run_pass(image: Image, visitors: Sequence[Visitor],
                 checks.start(layer)
         for layer in image.layers:
             key = f"layer-{layer.index}"
-            reporter.start(key, f"layer {layer.index + 1}/{total} {layer.digest.short}",
-                           layer.size)
+            reporter.start(key, f"layer {layer.index + 1}/{total} {layer.digest.short}", layer.size)
             try:
                 _one_layer(layer, visitors, reporter, key, spool, cache, checks)
             finally:
@@ -286,7 +297,8 @@ class _Checks:
 
                 self._verifier = Verifier()
             check: Check = self._verifier.submit(
-                region, layer.digest, layer.size, f"{region.path}: layer {layer.index + 1}")
+                region, layer.digest, layer.size, f"{region.path}: layer {layer.index + 1}"
+            )
             self._started[layer.index] = check
             self._pending.append((check, None))
         return self._started[layer.index]
@@ -322,9 +334,13 @@ class _Advance:
     """Progress of a mapped layer from the entries' offsets (its walk reads no chunks to count);
     each call also checks that the mapped file is still safe to read (``MappedRegion.check``)."""
 
-    def __init__(self, reporter: progress.Reporter, key: str,
-                 check: Callable[[], None] | None = None,
-                 release: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        reporter: progress.Reporter,
+        key: str,
+        check: Callable[[], None] | None = None,
+        release: Callable[[int], None] | None = None,
+    ) -> None:
         self.reporter, self.key, self.done = reporter, key, 0
         self.check = check
         self.release = release  # lets the map's pages behind the walk go (memory)
@@ -351,8 +367,9 @@ class _HashingTar:
         self._hash = hashlib.sha256()
 
     def read_chunk(self, hint: int | None = None) -> bytes:
-        data: bytes = (self._next(hint) if self._next is not None
-                       else self._tar.read(max(hint or 0, 1 << 20)))
+        data: bytes = (
+            self._next(hint) if self._next is not None else self._tar.read(max(hint or 0, 1 << 20))
+        )
         if data:
             self._hash.update(data)
         return data
@@ -378,9 +395,12 @@ class _HashingTar:
 def _diff_mismatch(layer: Layer, actual: str) -> DigestMismatch:
     from imagewise.errors import DigestMismatch
 
-    return DigestMismatch(str(layer.diff_id), actual,
-                          f"layer {layer.index + 1} ({layer.digest.short}): its uncompressed "
-                          "content is not the diff_id the image config gives")
+    return DigestMismatch(
+        str(layer.diff_id),
+        actual,
+        f"layer {layer.index + 1} ({layer.digest.short}): its uncompressed "
+        "content is not the diff_id the image config gives",
+    )
 
 
 def _content_cached(v: Visitor) -> bool:
@@ -388,8 +408,15 @@ def _content_cached(v: Visitor) -> bool:
     return getattr(type(v).layer_result, "__code__", None) is not Visitor.layer_result.__code__
 
 
-def _one_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Reporter, key: str,
-               spool: _Spool, cache: LayerCache | None, checks: _Checks) -> None:
+def _one_layer(
+    layer: Layer,
+    visitors: Sequence[Visitor],
+    reporter: progress.Reporter,
+    key: str,
+    spool: _Spool,
+    cache: LayerCache | None,
+    checks: _Checks,
+) -> None:
     i = layer.index
     for v in visitors:
         v.begin_layer(i, layer)
@@ -424,15 +451,23 @@ def _one_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Rep
                     raise _diff_mismatch(layer, actual)
             with MappedRegion(region) as m:
                 advance = _Advance(reporter, key, m.check, m.release)
-                visit_entries(walk_buffer(m.buffer, m.start, digest, origin=region), visitors,
-                              spool, rec, advance)
+                visit_entries(
+                    walk_buffer(m.buffer, m.start, digest, origin=region),
+                    visitors,
+                    spool,
+                    rec,
+                    advance,
+                )
                 advance(layer.size)
         else:
             actual = _stream_layer(layer, visitors, reporter, key, spool, rec, checks.diff_ids)
         if cache is not None and actual is not None:
             records = packed.compress()
-            results = [(v.name, v.version, v.layer_result(i, layer))
-                       for v in visitors if v.cacheable and _content_cached(v)]
+            results = [
+                (v.name, v.version, v.layer_result(i, layer))
+                for v in visitors
+                if v.cacheable and _content_cached(v)
+            ]
             diff_id = actual
 
             def store() -> None:
@@ -450,9 +485,15 @@ def _one_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Rep
         v.end_layer(i, layer)
 
 
-def _stream_layer(layer: Layer, visitors: Sequence[Visitor], reporter: progress.Reporter,
-                  key: str, spool: _Spool, rec: Callable[[Entry], None] | None,
-                  diff_ids: bool = False) -> str | None:
+def _stream_layer(
+    layer: Layer,
+    visitors: Sequence[Visitor],
+    reporter: progress.Reporter,
+    key: str,
+    spool: _Spool,
+    rec: Callable[[Entry], None] | None,
+    diff_ids: bool = False,
+) -> str | None:
     """Decompress and walk the layer stream (its blob digest verified as it is read).
 
     With ``diff_ids`` returns the sha256 of the uncompressed tar, checked against the config's
@@ -517,7 +558,8 @@ def _replay(layer: Layer, visitors: Sequence[Visitor], cache: LayerCache, digest
 
             raise ImagewiseError(
                 f"layer cache record of {v.name} for {ckey} is unusable ({type(e).__name__}); "
-                f"remove {cache.root} or run with --no-cache") from e
+                f"remove {cache.root} or run with --no-cache"
+            ) from e
     records.reverse()  # popped in order: each record goes as the visitors' state grows
     while records:
         entry = cache.replay(records.pop())

@@ -23,8 +23,9 @@ _JOIN_TIMEOUT = 10.0
 
 
 class Prefetcher:
-    def __init__(self, stream: IO[bytes], depth: int = DEPTH,
-                 on_chunk: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, stream: IO[bytes], depth: int = DEPTH, on_chunk: Callable[[], None] | None = None
+    ) -> None:
         self._stream: Any = stream
         self._on_chunk = on_chunk  # called in the reading thread after each chunk
         self._next = getattr(stream, "read_chunk", None) or (lambda: stream.read(1 << 20))
@@ -32,8 +33,7 @@ class Prefetcher:
         self._stop = threading.Event()
         self._done = False
         self.position = 0
-        self._thread = threading.Thread(target=self._run, name="imagewise-decompress",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="imagewise-decompress", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:

@@ -34,8 +34,17 @@ class Node:
 
     __slots__ = ("children", "gid", "kind", "layer", "linkname", "mode", "mtime", "size", "uid")
 
-    def __init__(self, kind: Kind, size: int = 0, mode: int = 0o755, uid: int = 0, gid: int = 0,
-                 linkname: str = "", mtime: int = 0, layer: int = -1) -> None:
+    def __init__(
+        self,
+        kind: Kind,
+        size: int = 0,
+        mode: int = 0o755,
+        uid: int = 0,
+        gid: int = 0,
+        linkname: str = "",
+        mtime: int = 0,
+        layer: int = -1,
+    ) -> None:
         self.kind = kind
         self.size = size
         self.mode = mode
@@ -52,7 +61,13 @@ class Node:
 
     def same_meta(self, other: Node) -> bool:
         return (self.kind, self.size, self.mode, self.uid, self.gid, self.linkname) == (
-            other.kind, other.size, other.mode, other.uid, other.gid, other.linkname)
+            other.kind,
+            other.size,
+            other.mode,
+            other.uid,
+            other.gid,
+            other.linkname,
+        )
 
     def __repr__(self) -> str:
         return f"Node({self.kind.value}, size={self.size}, layer={self.layer})"
@@ -216,8 +231,11 @@ def classify(tree: FileTree, e: Entry, layer: int) -> list[Change]:
         if node is None or node.children is None:
             return []
         prefix = f"{e.path}/" if e.path else ""
-        return [_change("deleted", prefix + name, child)
-                for name, child in sorted(node.children.items()) if child.layer < layer]
+        return [
+            _change("deleted", prefix + name, child)
+            for name, child in sorted(node.children.items())
+            if child.layer < layer
+        ]
     if not e.path:
         return []  # the root directory's own entry ("./") is not a file change
     new = Node.of(e, layer)

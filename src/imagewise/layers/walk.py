@@ -46,8 +46,16 @@ if TYPE_CHECKING:
 
 # Kind's members as plain module names: ``Kind.X`` is an enum descriptor call on every use
 (_BLOCK, _CHAR, _DIR, _FIFO, _FILE, _HARDLINK, _OPAQUE, _SYMLINK, _WHITEOUT) = (
-    Kind.BLOCK, Kind.CHAR, Kind.DIR, Kind.FIFO,
-    Kind.FILE, Kind.HARDLINK, Kind.OPAQUE, Kind.SYMLINK, Kind.WHITEOUT)
+    Kind.BLOCK,
+    Kind.CHAR,
+    Kind.DIR,
+    Kind.FIFO,
+    Kind.FILE,
+    Kind.HARDLINK,
+    Kind.OPAQUE,
+    Kind.SYMLINK,
+    Kind.WHITEOUT,
+)
 
 BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)
@@ -56,9 +64,17 @@ READ_SIZE = 256 * 1024
 MAX_META = 1024 * 1024
 
 _KINDS: dict[int, Kind] = {
-    ord("0"): _FILE, 0: _FILE, ord("7"): _FILE, ord("S"): _FILE,
-    ord("1"): _HARDLINK, ord("2"): _SYMLINK, ord("3"): _CHAR, ord("4"): _BLOCK,
-    ord("5"): _DIR, ord("D"): _DIR, ord("6"): _FIFO,
+    ord("0"): _FILE,
+    0: _FILE,
+    ord("7"): _FILE,
+    ord("S"): _FILE,
+    ord("1"): _HARDLINK,
+    ord("2"): _SYMLINK,
+    ord("3"): _CHAR,
+    ord("4"): _BLOCK,
+    ord("5"): _DIR,
+    ord("D"): _DIR,
+    ord("6"): _FIFO,
 }
 _META = frozenset(b"xgLK")
 _HEADER_ONLY = frozenset(b"123456")  # no content follows these, whatever the size field says
@@ -101,8 +117,9 @@ def _num(field: bytes, what: str, offset: int, digest: str) -> int:
     try:
         return int(text, 8) if text else 0
     except ValueError:
-        raise LayerReadError(f"corrupt tar header: bad {what} field {field!r}", digest,
-                             offset) from None
+        raise LayerReadError(
+            f"corrupt tar header: bad {what} field {field!r}", digest, offset
+        ) from None
 
 
 def _parse_pax(data: bytes, offset: int, digest: str) -> dict[str, str]:
@@ -119,7 +136,7 @@ def _parse_pax(data: bytes, offset: int, digest: str) -> dict[str, str]:
             length = -1
         if length <= 0 or pos + length > n or data[pos + length - 1] != 0x0A:
             raise LayerReadError("corrupt PAX header record", digest, offset)
-        record = data[sp + 1: pos + length - 1]
+        record = data[sp + 1 : pos + length - 1]
         key, eq, value = record.partition(b"=")
         if not eq:
             raise LayerReadError("corrupt PAX header record (no '=')", digest, offset)
@@ -143,7 +160,8 @@ class _Chunks:
     def __init__(self, stream: IO[bytes] | None, digest: str) -> None:
         read_chunk = getattr(stream, "read_chunk", None)
         self._next: Callable[[int | None], bytes] = read_chunk or (
-            lambda hint: stream.read(max(hint or 0, READ_SIZE)))  # type: ignore[union-attr]
+            lambda hint: stream.read(max(hint or 0, READ_SIZE))
+        )  # type: ignore[union-attr]
         self.buf: bytes = b""  # or a memory map (``over``): slicing gives bytes either way
         self.pos = 0
         self.base = 0  # absolute offset of buf[0]
@@ -181,7 +199,7 @@ class _Chunks:
         buf, pos = self.buf, self.pos
         if len(buf) - pos >= n:
             self.pos = pos + n
-            return buf[pos: pos + n]
+            return buf[pos : pos + n]
         parts = [buf[pos:]]
         have = len(buf) - pos
         self.pos = len(buf)
@@ -251,10 +269,13 @@ class _Content(Reader):
         if avail >= n:  # within the current chunk: one slice (none for a whole chunk)
             ch.pos = pos + n
             self.remaining -= n
-            return buf if pos == 0 and n == len(buf) else buf[pos: pos + n]
+            return buf if pos == 0 and n == len(buf) else buf[pos : pos + n]
         # spans chunks: gather views and copy once
-        parts: list[bytes | memoryview] = [] if avail <= 0 else [
-            memoryview(buf)[pos:] if type(buf) is bytes or ch.whole else buf[pos:]]  # pread view
+        parts: list[bytes | memoryview] = (
+            []
+            if avail <= 0
+            else [memoryview(buf)[pos:] if type(buf) is bytes or ch.whole else buf[pos:]]
+        )  # pread view
         have = max(avail, 0)
         ch.pos = len(buf)
         while have < n and ch._refill(n - have):
@@ -266,8 +287,9 @@ class _Content(Reader):
         data = b"".join(parts)
         self.remaining -= len(data)
         if len(data) < n:
-            raise LayerReadError(f"truncated tar: content of {self._path} ends early",
-                                 ch.digest, ch.offset)
+            raise LayerReadError(
+                f"truncated tar: content of {self._path} ends early", ch.digest, ch.offset
+            )
         return data
 
     def read1(self, n: int = -1) -> bytes:
@@ -279,7 +301,7 @@ class _Content(Reader):
         ch = self._chunks
         n = self.remaining
         if ch.whole and not self.closed and len(ch.buf) - ch.pos >= n:
-            with memoryview(ch.buf) as whole, whole[ch.pos: ch.pos + n] as part:
+            with memoryview(ch.buf) as whole, whole[ch.pos : ch.pos + n] as part:
                 update(part)
             ch.pos += n
             self.remaining = 0
@@ -303,8 +325,15 @@ class _SparseMap:
 
     __slots__ = ("map_len", "packed", "segments", "size")
 
-    def __init__(self, segments: list[tuple[int, int]], size: int, map_len: int, where: str,
-                 digest: str, offset: int) -> None:
+    def __init__(
+        self,
+        segments: list[tuple[int, int]],
+        size: int,
+        map_len: int,
+        where: str,
+        digest: str,
+        offset: int,
+    ) -> None:
         segs = [(o, n) for o, n in segments if n]
         end = 0
         for o, n in segs:
@@ -317,18 +346,23 @@ class _SparseMap:
         self.map_len = map_len
 
     @classmethod
-    def from_gnu(cls, hdr: bytes, packed: int, chunks: _Chunks, digest: str,
-                 offset: int) -> _SparseMap:
+    def from_gnu(
+        cls, hdr: bytes, packed: int, chunks: _Chunks, digest: str, offset: int
+    ) -> _SparseMap:
         """Old GNU ``S``: 4 entries in the header, 21 in each extension block that follows."""
         segs: list[tuple[int, int]] = []
 
         def entries(block: bytes, at: int, count: int) -> None:
             for k in range(count):
-                field = block[at + 24 * k: at + 24 * k + 24]
+                field = block[at + 24 * k : at + 24 * k + 24]
                 if not field[0]:
                     break
-                segs.append((_num(field[:12], "sparse offset", offset, digest),
-                             _num(field[12:], "sparse length", offset, digest)))
+                segs.append(
+                    (
+                        _num(field[:12], "sparse offset", offset, digest),
+                        _num(field[12:], "sparse length", offset, digest),
+                    )
+                )
 
         entries(hdr, 386, 4)
         size = _num(hdr[483:495], "sparse real size", offset, digest)
@@ -347,8 +381,9 @@ class _SparseMap:
         return cls(segs, size, 0, name, digest, offset)
 
     @classmethod
-    def from_pax(cls, pax: dict[str, str], stored: int, chunks: _Chunks, digest: str,
-                 offset: int) -> _SparseMap:
+    def from_pax(
+        cls, pax: dict[str, str], stored: int, chunks: _Chunks, digest: str, offset: int
+    ) -> _SparseMap:
         """PAX 0.0 / 0.1 (map in the headers) or 1.0 (map at the start of the data)."""
         where = pax.get("GNU.sparse.name", pax.get("path", ""))
         try:
@@ -360,8 +395,9 @@ class _SparseMap:
                 text = pax.get("GNU.sparse.map", "")
                 numbers, map_len = ([int(x) for x in text.split(",")] if text else []), 0
         except (KeyError, ValueError) as e:
-            raise LayerReadError(f"corrupt sparse header of {where!r}: {e}", digest,
-                                 offset) from None
+            raise LayerReadError(
+                f"corrupt sparse header of {where!r}: {e}", digest, offset
+            ) from None
         if len(numbers) % 2:
             raise LayerReadError(f"corrupt sparse map of {where!r}", digest, offset)
         segs = list(zip(numbers[0::2], numbers[1::2]))
@@ -407,7 +443,12 @@ class _Expanded(Reader):
     __slots__ = ("_i", "_packed", "_path", "_pos", "_segs", "_size")
 
     def __init__(self, packed: _Content, sparse: _SparseMap, path: str) -> None:
-        self._packed, self._segs, self._size, self._path = packed, sparse.segments, sparse.size, path
+        self._packed, self._segs, self._size, self._path = (
+            packed,
+            sparse.segments,
+            sparse.size,
+            path,
+        )
         self._pos = 0
         self._i = 0
 
@@ -449,15 +490,19 @@ def _empty() -> IO[bytes]:
     return io.BytesIO()
 
 
-def walk(stream: IO[bytes], digest: str = "", on_unsafe: OnUnsafe | None = None
-         ) -> Iterator[Entry]:
+def walk(stream: IO[bytes], digest: str = "", on_unsafe: OnUnsafe | None = None) -> Iterator[Entry]:
     """Yield the entries of a tar stream (already decompressed, see ``open_decompressed``)."""
     return _walk(_Chunks(stream, digest), digest, on_unsafe)
 
 
-def walk_buffer(buf: Any, start: int = 0, digest: str = "", on_unsafe: OnUnsafe | None = None,
-                origin: Region | None = None,
-                on_end: Callable[[bool], None] | None = None) -> Iterator[Entry]:
+def walk_buffer(
+    buf: Any,
+    start: int = 0,
+    digest: str = "",
+    on_unsafe: OnUnsafe | None = None,
+    origin: Region | None = None,
+    on_end: Callable[[bool], None] | None = None,
+) -> Iterator[Entry]:
     """Yield the entries of a tar held whole in ``buf`` from ``start`` to its end: a memory map
     of an uncompressed layer (``layers.mapped``) or ``bytes``. Slicing ``buf`` must give ``bytes``.
     Content nobody reads is never touched; offsets count from ``start``. ``origin``: the file
@@ -467,8 +512,12 @@ def walk_buffer(buf: Any, start: int = 0, digest: str = "", on_unsafe: OnUnsafe 
     return _walk(_Chunks.over(buf, start, digest, origin), digest, on_unsafe, on_end)
 
 
-def _walk(chunks: _Chunks, digest: str, on_unsafe: OnUnsafe | None,
-          on_end: Callable[[bool], None] | None = None) -> Iterator[Entry]:
+def _walk(
+    chunks: _Chunks,
+    digest: str,
+    on_unsafe: OnUnsafe | None,
+    on_end: Callable[[bool], None] | None = None,
+) -> Iterator[Entry]:
     # One loop with the common case written out (plain ustar/GNU header, ordinary path): this
     # runs once per file of every layer, and each call it saves is a few percent of the pass.
     gpax: dict[str, str] = {}
@@ -482,7 +531,7 @@ def _walk(chunks: _Chunks, digest: str, on_unsafe: OnUnsafe | None,
         start = chunks.base + pos
         if len(buf) - pos >= BLOCK:  # fast path: the header is in the current chunk
             chunks.pos = pos + BLOCK
-            hdr = buf[pos: pos + BLOCK]
+            hdr = buf[pos : pos + BLOCK]
         else:
             hdr = chunks.take(BLOCK)
         if len(hdr) < BLOCK:
@@ -501,15 +550,33 @@ def _walk(chunks: _Chunks, digest: str, on_unsafe: OnUnsafe | None,
         entry_start = start
         # metadata headers (PAX, GNU long names) precede the entry they describe
         while True:
-            (rname, rmode, ruid, rgid, rsize, rmtime, stored, flag, rlink, magic, _v, _u, _g,
-             _ma, _mi, prefix) = unpack(hdr)
+            (
+                rname,
+                rmode,
+                ruid,
+                rgid,
+                rsize,
+                rmtime,
+                stored,
+                flag,
+                rlink,
+                magic,
+                _v,
+                _u,
+                _g,
+                _ma,
+                _mi,
+                prefix,
+            ) = unpack(hdr)
             # the checksum: the header's byte sum with its own field counted as 8 spaces. Adler-32's
             # low word is 1 + the byte sum modulo 65521: exact when the sum stays below that, as
             # it does for an ASCII header (512 * 127) and for each half of any header (256 * 255).
             if hdr.isascii():
                 total = (adler(hdr) & 0xFFFF) - (adler(stored) & 0xFFFF) + 256
             else:
-                total = (adler(hdr[:256]) & 0xFFFF) + (adler(hdr[256:]) & 0xFFFF) + 254 - sum(stored)
+                total = (
+                    (adler(hdr[:256]) & 0xFFFF) + (adler(hdr[256:]) & 0xFFFF) + 254 - sum(stored)
+                )
             try:
                 ok = int(stored.rstrip(b"\0 ") or b"-1", 8) == total
             except ValueError:
@@ -577,8 +644,7 @@ def _walk(chunks: _Chunks, digest: str, on_unsafe: OnUnsafe | None,
                 mtime = int(float(pax.get("mtime", mtime)))
             except ValueError as e:
                 raise LayerReadError(f"corrupt PAX value: {e}", digest, start) from e
-            if "GNU.sparse.name" in pax or "GNU.sparse.map" in pax or (
-                    "GNU.sparse.major" in pax):
+            if "GNU.sparse.name" in pax or "GNU.sparse.map" in pax or ("GNU.sparse.major" in pax):
                 name = pax.get("GNU.sparse.name", name)
                 sparse = _SparseMap.from_pax(pax, size, chunks, digest, start)
         if flag == 0x53 and sparse is None:  # 'S': old GNU sparse file
@@ -589,13 +655,28 @@ def _walk(chunks: _Chunks, digest: str, on_unsafe: OnUnsafe | None,
         if size < 0:
             raise LayerReadError(f"negative size in tar header for {name!r}", digest, start)
         data_len = 0 if flag in _HEADER_ONLY else size
-        entry = Entry(name, kind, size if kind is file else 0, mode, uid, gid, linkname, mtime,
-                      name, entry_start, None, start + BLOCK)
+        entry = Entry(
+            name,
+            kind,
+            size if kind is file else 0,
+            mode,
+            uid,
+            gid,
+            linkname,
+            mtime,
+            name,
+            entry_start,
+            None,
+            start + BLOCK,
+        )
         if sparse is not None:
             if sparse.packed + sparse.map_len != data_len:
-                raise LayerReadError(f"corrupt sparse map of {name!r}: its segments hold "
-                                     f"{sparse.packed} bytes, the entry {data_len - sparse.map_len}",
-                                     digest, start)
+                raise LayerReadError(
+                    f"corrupt sparse map of {name!r}: its segments hold "
+                    f"{sparse.packed} bytes, the entry {data_len - sparse.map_len}",
+                    digest,
+                    start,
+                )
             entry.size = sparse.size if kind is file else 0
             entry.data_offset = chunks.offset
             data_len -= sparse.map_len  # a 1.0 map (whole blocks) was read already
@@ -604,8 +685,13 @@ def _walk(chunks: _Chunks, digest: str, on_unsafe: OnUnsafe | None,
         path = name.removeprefix("./")
         if flag in _SKIP:
             found = None
-        elif ".wh." in path or kind is hardlink or "//" in path or "/." in path or (
-                path.startswith(".")):
+        elif (
+            ".wh." in path
+            or kind is hardlink
+            or "//" in path
+            or "/." in path
+            or (path.startswith("."))
+        ):
             found = _finish(entry, start, digest, on_unsafe)
         else:  # no "." or ".." component, no whiteout: the common case
             entry.path = path.strip("/")
@@ -632,8 +718,9 @@ def _walk(chunks: _Chunks, digest: str, on_unsafe: OnUnsafe | None,
         if len(chunks.buf) - chunks.pos >= want:  # fast path: within the current chunk
             chunks.pos += want
         elif chunks.skip(want) < left:
-            raise LayerReadError(f"truncated tar: content of {name!r} ends early", digest,
-                                 chunks.offset)
+            raise LayerReadError(
+                f"truncated tar: content of {name!r} ends early", digest, chunks.offset
+            )
 
 
 def _check(hdr: bytes, offset: int, digest: str, first: bool) -> None:
@@ -664,8 +751,13 @@ def _finish(entry: Entry, offset: int, digest: str, on_unsafe: OnUnsafe | None) 
     if path is not None and entry.kind is _HARDLINK:
         target = normalize(entry.linkname)
         if target is None:
-            _unsafe(entry, f"hard link {entry.raw_name!r} -> {entry.linkname!r} leaves the root",
-                    offset, digest, on_unsafe)
+            _unsafe(
+                entry,
+                f"hard link {entry.raw_name!r} -> {entry.linkname!r} leaves the root",
+                offset,
+                digest,
+                on_unsafe,
+            )
             return None
         entry.linkname = target
     if path is None:
@@ -689,8 +781,9 @@ def _finish(entry: Entry, offset: int, digest: str, on_unsafe: OnUnsafe | None) 
     return entry
 
 
-def _unsafe(entry: Entry, message: str, offset: int, digest: str,
-            on_unsafe: OnUnsafe | None) -> None:
+def _unsafe(
+    entry: Entry, message: str, offset: int, digest: str, on_unsafe: OnUnsafe | None
+) -> None:
     """Raise UnsafePath, or report the entry to ``on_unsafe`` (the caller then skips it)."""
     where = f" (layer {digest}, offset {offset})" if digest else f" (offset {offset})"
     if on_unsafe is None:
@@ -698,8 +791,13 @@ def _unsafe(entry: Entry, message: str, offset: int, digest: str,
     on_unsafe(entry.raw_name, offset)
 
 
-def walk_layer(stream: IO[bytes], media_type: str = "", digest: str = "",
-               on_unsafe: OnUnsafe | None = None, prefetch: bool = True) -> Iterator[Entry]:
+def walk_layer(
+    stream: IO[bytes],
+    media_type: str = "",
+    digest: str = "",
+    on_unsafe: OnUnsafe | None = None,
+    prefetch: bool = True,
+) -> Iterator[Entry]:
     """Decompress (sniffed) and walk a compressed layer blob in one go.
 
     With ``prefetch`` (default) decoding runs in a background thread, a few chunks ahead.

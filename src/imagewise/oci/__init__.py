@@ -17,12 +17,15 @@ if TYPE_CHECKING:
         parse_manifest as parse_manifest,
     )
 
-__getattr__, __dir__, __all__ = exports(__name__, {
-    "Digest": "imagewise.oci.digest",
-    "Descriptor": "imagewise.oci.model",
-    "ImageConfig": "imagewise.oci.model",
-    "Index": "imagewise.oci.model",
-    "Manifest": "imagewise.oci.model",
-    "Platform": "imagewise.oci.model",
-    "parse_manifest": "imagewise.oci.model",
-})
+__getattr__, __dir__, __all__ = exports(
+    __name__,
+    {
+        "Digest": "imagewise.oci.digest",
+        "Descriptor": "imagewise.oci.model",
+        "ImageConfig": "imagewise.oci.model",
+        "Index": "imagewise.oci.model",
+        "Manifest": "imagewise.oci.model",
+        "Platform": "imagewise.oci.model",
+        "parse_manifest": "imagewise.oci.model",
+    },
+)

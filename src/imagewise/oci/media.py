@@ -23,5 +23,3 @@ MANIFEST_ACCEPT = f"{OCI_INDEX}, {DOCKER_MANIFEST_LIST}, {OCI_MANIFEST}, {DOCKER
 
 #: Largest manifest or config we agree to parse.
 MAX_METADATA_BYTES = 4 * 1024 * 1024
-
-

@@ -34,9 +34,17 @@ class Platform(Record):
     @classmethod
     def host(cls) -> Platform:
         machine = os.uname().machine.lower()  # what platform.machine() reads, without its import
-        arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
-                "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x", "i686": "386",
-                "riscv64": "riscv64"}.get(machine, machine)
+        arch = {
+            "x86_64": "amd64",
+            "amd64": "amd64",
+            "aarch64": "arm64",
+            "arm64": "arm64",
+            "armv7l": "arm",
+            "ppc64le": "ppc64le",
+            "s390x": "s390x",
+            "i686": "386",
+            "riscv64": "riscv64",
+        }.get(machine, machine)
         variant = "v7" if machine == "armv7l" else ""
         return cls("linux", arch, variant)
 
@@ -44,8 +52,11 @@ class Platform(Record):
     def from_json(cls, d: dict[str, Any] | None, where: str = "platform") -> Platform | None:
         if not d:
             return None
-        return cls(optional(d, "os", str, where) or "", optional(d, "architecture", str, where) or "",
-                   optional(d, "variant", str, where) or "")
+        return cls(
+            optional(d, "os", str, where) or "",
+            optional(d, "architecture", str, where) or "",
+            optional(d, "variant", str, where) or "",
+        )
 
     def matches(self, other: Platform) -> bool:
         """True when ``other`` (an index entry) satisfies this wanted platform."""
@@ -64,9 +75,15 @@ class Descriptor(Record):
     __slots__ = ("media_type", "digest", "size", "annotations", "platform", "urls")  # noqa: RUF023
     _uncompared = ("annotations",)
 
-    def __init__(self, media_type: str, digest: Digest, size: int,
-                 annotations: dict[str, str] | None = None, platform: Platform | None = None,
-                 urls: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        media_type: str,
+        digest: Digest,
+        size: int,
+        annotations: dict[str, str] | None = None,
+        platform: Platform | None = None,
+        urls: tuple[str, ...] = (),
+    ) -> None:
         self.media_type = media_type
         self.digest = digest
         self.size = size
@@ -91,13 +108,20 @@ class Descriptor(Record):
             digest=_parse_digest(digest, f"{where}.digest"),
             size=size,
             annotations=string_map(obj.get("annotations"), f"{where}.annotations"),
-            platform=None if platform is None else Platform.from_json(
-                expect(platform, dict, f"{where}.platform"), f"{where}.platform"),
+            platform=None
+            if platform is None
+            else Platform.from_json(
+                expect(platform, dict, f"{where}.platform"), f"{where}.platform"
+            ),
             urls=tuple(string_list(obj.get("urls"), f"{where}.urls")),
         )
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"mediaType": self.media_type, "digest": str(self.digest), "size": self.size}
+        out: dict[str, Any] = {
+            "mediaType": self.media_type,
+            "digest": str(self.digest),
+            "size": self.size,
+        }
         if self.annotations:
             out["annotations"] = dict(self.annotations)
         if self.platform:
@@ -117,8 +141,14 @@ class Manifest(Record):
     _uncompared = ("annotations",)
     _unshown = ("raw",)
 
-    def __init__(self, media_type: str, config: Descriptor, layers: tuple[Descriptor, ...],
-                 raw: bytes, annotations: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        media_type: str,
+        config: Descriptor,
+        layers: tuple[Descriptor, ...],
+        raw: bytes,
+        annotations: dict[str, str] | None = None,
+    ) -> None:
         self.media_type = media_type
         self.config = config
         self.layers = layers
@@ -155,7 +185,9 @@ class Index(Record):
             if d.platform and wanted.matches(d.platform):
                 return d
         # an index without platform info (e.g. an OCI layout with one image) picks the only image
-        images = [d for d in self.manifests if d.media_type in media.MANIFEST_TYPES or not d.media_type]
+        images = [
+            d for d in self.manifests if d.media_type in media.MANIFEST_TYPES or not d.media_type
+        ]
         if len(images) == 1 and images[0].platform is None:
             return images[0]
         raise PlatformNotFound(str(wanted), self.platforms())
@@ -196,22 +228,30 @@ def load_json(raw: bytes, what: str, expected: type = dict) -> Any:
     if len(raw) > media.MAX_METADATA_BYTES:
         raise TooLarge(f"{what} is {len(raw)} bytes; refusing documents over 4 MiB")
     if json_depth_exceeds(raw):
-        raise ImageFormatError(f"{what} nests arrays or objects more than {MAX_JSON_DEPTH} "
-                               "levels deep; refusing it")
+        raise ImageFormatError(
+            f"{what} nests arrays or objects more than {MAX_JSON_DEPTH} levels deep; refusing it"
+        )
     try:
         doc = json.loads(raw)
     except UnicodeDecodeError as e:
         raise ImageFormatError(f"{what} is not UTF-8 text (byte {e.start})") from e
     except json.JSONDecodeError as e:
-        raise ImageFormatError(f"{what} is not valid JSON: {e.msg} at line {e.lineno} "
-                               f"column {e.colno}") from e
+        raise ImageFormatError(
+            f"{what} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
+        ) from e
     except (ValueError, RecursionError) as e:
         raise ImageFormatError(f"{what} is not valid JSON") from e
     return expect(doc, expected, what)
 
 
-_KINDS: dict[type, str] = {dict: "an object", list: "a list", str: "a string", int: "an integer",
-                           float: "a number", bool: "true or false"}
+_KINDS: dict[type, str] = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+}
 
 
 def kind_of(value: Any) -> str:
@@ -275,8 +315,11 @@ def parse_manifest(raw: bytes, media_type: str = "") -> Manifest | Index:
         mt = media.OCI_INDEX if "manifests" in doc else media.OCI_MANIFEST
     if mt in media.INDEX_TYPES or ("manifests" in doc and "layers" not in doc):
         entries = expect(doc.get("manifests"), list, "index: manifests")
-        return Index(mt, tuple(Descriptor.from_json(d, f"index: manifests[{i}]")
-                               for i, d in enumerate(entries)), raw)
+        return Index(
+            mt,
+            tuple(Descriptor.from_json(d, f"index: manifests[{i}]") for i, d in enumerate(entries)),
+            raw,
+        )
     if doc.get("schemaVersion") == 1:
         raise ImageFormatError("Docker schema 1 manifests are not supported")
     if "config" not in doc:
@@ -285,9 +328,12 @@ def parse_manifest(raw: bytes, media_type: str = "") -> Manifest | Index:
     return Manifest(
         media_type=mt,
         config=Descriptor.from_json(doc["config"], "manifest: config"),
-        layers=tuple(Descriptor.from_json(d, f"manifest: layers[{i}]")
-                     for i, d in enumerate(expect(layers, list, "manifest: layers")
-                                           if layers is not None else ())),
+        layers=tuple(
+            Descriptor.from_json(d, f"manifest: layers[{i}]")
+            for i, d in enumerate(
+                expect(layers, list, "manifest: layers") if layers is not None else ()
+            )
+        ),
         raw=raw,
         annotations=string_map(doc.get("annotations"), "manifest: annotations"),
     )
@@ -296,8 +342,9 @@ def parse_manifest(raw: bytes, media_type: str = "") -> Manifest | Index:
 class HistoryEntry(Record):
     __slots__ = ("created_by", "created", "comment", "empty_layer")  # noqa: RUF023
 
-    def __init__(self, created_by: str = "", created: str = "", comment: str = "",
-                 empty_layer: bool = False) -> None:
+    def __init__(
+        self, created_by: str = "", created: str = "", comment: str = "", empty_layer: bool = False
+    ) -> None:
         self.created_by = created_by
         self.created = created
         self.comment = comment
@@ -308,20 +355,47 @@ class ImageConfig(Record):
     """The parts of an image config that analyzers read; ``raw`` keeps the whole document."""
 
     __slots__ = (  # noqa: RUF023 - in field order
-        "raw", "doc", "os", "architecture", "variant", "diff_ids", "history", "user", "env",
-        "entrypoint", "cmd", "labels", "exposed_ports", "volumes", "workdir", "healthcheck",
+        "raw",
+        "doc",
+        "os",
+        "architecture",
+        "variant",
+        "diff_ids",
+        "history",
+        "user",
+        "env",
+        "entrypoint",
+        "cmd",
+        "labels",
+        "exposed_ports",
+        "volumes",
+        "workdir",
+        "healthcheck",
         "created",
     )
     _uncompared = ("doc", "labels", "healthcheck")
     _unshown = ("raw", "doc")
 
-    def __init__(self, raw: bytes, doc: dict[str, Any], os: str = "", architecture: str = "",
-                 variant: str = "", diff_ids: tuple[Digest, ...] = (),
-                 history: tuple[HistoryEntry, ...] = (), user: str = "", env: tuple[str, ...] = (),
-                 entrypoint: tuple[str, ...] | None = None, cmd: tuple[str, ...] | None = None,
-                 labels: dict[str, str] | None = None, exposed_ports: tuple[str, ...] = (),
-                 volumes: tuple[str, ...] = (), workdir: str = "",
-                 healthcheck: dict[str, Any] | None = None, created: str = "") -> None:
+    def __init__(
+        self,
+        raw: bytes,
+        doc: dict[str, Any],
+        os: str = "",
+        architecture: str = "",
+        variant: str = "",
+        diff_ids: tuple[Digest, ...] = (),
+        history: tuple[HistoryEntry, ...] = (),
+        user: str = "",
+        env: tuple[str, ...] = (),
+        entrypoint: tuple[str, ...] | None = None,
+        cmd: tuple[str, ...] | None = None,
+        labels: dict[str, str] | None = None,
+        exposed_ports: tuple[str, ...] = (),
+        volumes: tuple[str, ...] = (),
+        workdir: str = "",
+        healthcheck: dict[str, Any] | None = None,
+        created: str = "",
+    ) -> None:
         self.raw = raw
         self.doc = doc
         self.os = os
@@ -349,18 +423,22 @@ class ImageConfig(Record):
         c = optional(doc, key, dict, w) or {}
         cw = f"{w} {key}"
         rootfs = optional(doc, "rootfs", dict, w) or {}
-        diff_ids = tuple(_parse_digest(d, f"{w} rootfs.diff_ids[{i}]")
-                         for i, d in enumerate(string_list(rootfs.get("diff_ids"), f"{w} rootfs.diff_ids")))
+        diff_ids = tuple(
+            _parse_digest(d, f"{w} rootfs.diff_ids[{i}]")
+            for i, d in enumerate(string_list(rootfs.get("diff_ids"), f"{w} rootfs.diff_ids"))
+        )
         history = []
         for i, h in enumerate(optional(doc, "history", list, w) or ()):
             hw = f"{w} history[{i}]"
             expect(h, dict, hw)
-            history.append(HistoryEntry(
-                created_by=optional(h, "created_by", str, hw) or "",
-                created=optional(h, "created", str, hw) or "",
-                comment=optional(h, "comment", str, hw) or "",
-                empty_layer=bool(optional(h, "empty_layer", bool, hw)),
-            ))
+            history.append(
+                HistoryEntry(
+                    created_by=optional(h, "created_by", str, hw) or "",
+                    created=optional(h, "created", str, hw) or "",
+                    comment=optional(h, "comment", str, hw) or "",
+                    empty_layer=bool(optional(h, "empty_layer", bool, hw)),
+                )
+            )
 
         def seq(name: str) -> tuple[str, ...] | None:
             v = c.get(name)

@@ -80,7 +80,12 @@ class Violation:
     location: Location = field(default_factory=Location)
 
     def to_json(self) -> dict[str, Any]:
-        return {"rule": self.rule, "message": self.message, "area": self.area, **self.location.to_json()}
+        return {
+            "rule": self.rule,
+            "message": self.message,
+            "area": self.area,
+            **self.location.to_json(),
+        }
 
 
 @dataclass(frozen=True)
@@ -96,9 +101,13 @@ class AreaScore:
         return self.score is not None
 
     def to_json(self) -> dict[str, Any]:
-        return {"score": self.score, "grade": self.grade, "checked": self.checked,
-                "not_checked": list(self.not_checked),
-                "top": [_finding_json(f) for f in self.top]}
+        return {
+            "score": self.score,
+            "grade": self.grade,
+            "checked": self.checked,
+            "not_checked": list(self.not_checked),
+            "top": [_finding_json(f) for f in self.top],
+        }
 
 
 def _finding_json(f: Finding) -> dict[str, Any]:
@@ -125,9 +134,13 @@ class Verdict:
         return "INCOMPLETE" if self.not_checked else "PASS"
 
     def to_json(self) -> dict[str, Any]:
-        return {"passed": self.passed, "status": self.status, "source": self.policy_source,
-                "violations": [v.to_json() for v in self.violations],
-                "not_checked": [u.to_json() for u in self.not_checked]}
+        return {
+            "passed": self.passed,
+            "status": self.status,
+            "source": self.policy_source,
+            "violations": [v.to_json() for v in self.violations],
+            "not_checked": [u.to_json() for u in self.not_checked],
+        }
 
     def score_json(self) -> dict[str, Any]:
         done = [s.score for s in self.scores if s.score is not None]
@@ -161,36 +174,77 @@ def _gates(policy: Policy, facts: CheckFacts, findings: list[Finding]) -> list[V
     rule_area = facts.areas
 
     if opt.max_size is not None and facts.size_bytes > opt.max_size:
-        v.append(Violation("optimization.max_size", f"image is {format_size(facts.size_bytes)}, "
-                           f"over the {format_size(opt.max_size)} limit", "performance"))
+        v.append(
+            Violation(
+                "optimization.max_size",
+                f"image is {format_size(facts.size_bytes)}, "
+                f"over the {format_size(opt.max_size)} limit",
+                "performance",
+            )
+        )
     if opt.max_layers is not None and facts.layer_count > opt.max_layers:
-        v.append(Violation("optimization.max_layers", f"{facts.layer_count} layers, over the limit of "
-                           f"{opt.max_layers}", "performance"))
-    if opt.min_efficiency is not None and facts.efficiency is not None and facts.efficiency < opt.min_efficiency:
-        v.append(Violation("optimization.min_efficiency", f"efficiency {facts.efficiency:.2%} is under "
-                           f"{opt.min_efficiency:.0%}", "performance"))
-    if (opt.max_reclaimable_bytes is not None and facts.reclaimable_bytes is not None
-            and facts.reclaimable_bytes > opt.max_reclaimable_bytes):
-        v.append(Violation("optimization.max_reclaimable_bytes",
-                           f"{format_size(facts.reclaimable_bytes)} reclaimable, over "
-                           f"{format_size(opt.max_reclaimable_bytes)}", "performance"))
+        v.append(
+            Violation(
+                "optimization.max_layers",
+                f"{facts.layer_count} layers, over the limit of {opt.max_layers}",
+                "performance",
+            )
+        )
+    if (
+        opt.min_efficiency is not None
+        and facts.efficiency is not None
+        and facts.efficiency < opt.min_efficiency
+    ):
+        v.append(
+            Violation(
+                "optimization.min_efficiency",
+                f"efficiency {facts.efficiency:.2%} is under {opt.min_efficiency:.0%}",
+                "performance",
+            )
+        )
+    if (
+        opt.max_reclaimable_bytes is not None
+        and facts.reclaimable_bytes is not None
+        and facts.reclaimable_bytes > opt.max_reclaimable_bytes
+    ):
+        v.append(
+            Violation(
+                "optimization.max_reclaimable_bytes",
+                f"{format_size(facts.reclaimable_bytes)} reclaimable, over "
+                f"{format_size(opt.max_reclaimable_bytes)}",
+                "performance",
+            )
+        )
     if opt.forbid_caches:
         for f in findings:
             if _CACHE_RULES & set(rules_of(f)):
-                v.append(Violation("optimization.forbid_caches", f.message, "performance", f.location))
+                v.append(
+                    Violation("optimization.forbid_caches", f.message, "performance", f.location)
+                )
     if sec.require_non_root:
         for f in findings:
             if "CIS-DI-0001" in rules_of(f):
-                v.append(Violation("security_baseline.require_non_root", f.message, "security", f.location))
+                v.append(
+                    Violation(
+                        "security_baseline.require_non_root", f.message, "security", f.location
+                    )
+                )
     if sec.forbid_secrets:
         for f in findings:
             if any(_is_secret(r) for r in rules_of(f)):
-                v.append(Violation("security_baseline.forbid_secrets", f.message, "security", f.location))
+                v.append(
+                    Violation("security_baseline.forbid_secrets", f.message, "security", f.location)
+                )
     if facts.base_image:
         base = facts.base_image
         if sec.require_pinned_base and (not _PINNED.search(base) or base.endswith(":latest")):
-            v.append(Violation("security_baseline.require_pinned_base",
-                               f"base image {base} is not pinned to a version tag or digest", "security"))
+            v.append(
+                Violation(
+                    "security_baseline.require_pinned_base",
+                    f"base image {base} is not pinned to a version tag or digest",
+                    "security",
+                )
+            )
         if sec.allowed_registries and base.lower() != "scratch":
             from imagewise.errors import ImagewiseError
             from imagewise.reference import ImageReference
@@ -200,44 +254,75 @@ def _gates(policy: Policy, facts: CheckFacts, findings: list[Finding]) -> list[V
             except ImagewiseError:  # not a reference we can judge
                 reg = ""
             if reg and not registry_allowed(reg, sec.allowed_registries):
-                v.append(Violation("security_baseline.allowed_registries",
-                                   f"base image registry {reg} is not allowed "
-                                   f"({', '.join(sec.allowed_registries)})", "security"))
+                v.append(
+                    Violation(
+                        "security_baseline.allowed_registries",
+                        f"base image registry {reg} is not allowed "
+                        f"({', '.join(sec.allowed_registries)})",
+                        "security",
+                    )
+                )
     if sec.max_vulnerability_severity is not None and facts.vuln_scan_ran:
         limit = SEVERITIES.index(sec.max_vulnerability_severity)
 
         def rank(sev: str) -> int:
             return SEVERITIES.index(sev if sev in SEVERITIES else sec.unknown_severity)
 
-        bad = [x for x in facts.vulns if rank(x.severity) > limit
-               and (x.fixed_versions or not sec.only_fixable)]
+        bad = [
+            x
+            for x in facts.vulns
+            if rank(x.severity) > limit and (x.fixed_versions or not sec.only_fixable)
+        ]
         for x in bad:
             fixed = f"; fixed in {', '.join(x.fixed_versions)}" if x.fixed_versions else ""
-            v.append(Violation("security_baseline.max_vulnerability_severity",
-                               f"{x.id} ({x.severity}) in {x.package} {x.version}{fixed}", "security",
-                               Location(layer_index=x.layer_index)))
+            v.append(
+                Violation(
+                    "security_baseline.max_vulnerability_severity",
+                    f"{x.id} ({x.severity}) in {x.package} {x.version}{fixed}",
+                    "security",
+                    Location(layer_index=x.layer_index),
+                )
+            )
     if sec.max_ignore_days is not None:
         horizon = (facts.today or date.today()) + timedelta(days=sec.max_ignore_days)
         for ig in facts.ignores:
             if ig.expires is None or ig.expires > horizon:
                 when = f"expires {ig.expires}" if ig.expires else "never expires"
-                v.append(Violation("security_baseline.max_ignore_days",
-                                   f"{ig.source}: the ignore of {ig.id} {when}; ignores must expire "
-                                   f"within {sec.max_ignore_days} days", "security"))
+                v.append(
+                    Violation(
+                        "security_baseline.max_ignore_days",
+                        f"{ig.source}: the ignore of {ig.id} {when}; ignores must expire "
+                        f"within {sec.max_ignore_days} days",
+                        "security",
+                    )
+                )
     missing = [k for k in policy.labels.required if not facts.labels.get(k)]
     if missing:
-        v.append(Violation("labels.required", "missing labels: " + ", ".join(missing), "operations"))
+        v.append(
+            Violation("labels.required", "missing labels: " + ", ".join(missing), "operations")
+        )
     if facts.tag is not None:
         if policy.tags.forbid_latest and facts.tag == "latest":
             v.append(Violation("tags.forbid_latest", "image is tagged latest", "operations"))
-        elif policy.tags.allowed_patterns and facts.tag and not any(
-                re.search(p, facts.tag) for p in policy.tags.allowed_patterns):
-            v.append(Violation("tags.allowed_patterns", f"tag {facts.tag!r} follows no tag convention "
-                               "(semantic version, environment or timestamp)", "operations"))
+        elif (
+            policy.tags.allowed_patterns
+            and facts.tag
+            and not any(re.search(p, facts.tag) for p in policy.tags.allowed_patterns)
+        ):
+            v.append(
+                Violation(
+                    "tags.allowed_patterns",
+                    f"tag {facts.tag!r} follows no tag convention "
+                    "(semantic version, environment or timestamp)",
+                    "operations",
+                )
+            )
     # every finding at error level is a violation of its own rule (unless a gate judged it)
     gated = {*_CACHE_RULES, "CIS-DI-0001", "CIS-DI-0010"}
     for f in findings:
-        if f.severity >= Severity.ERROR and not any(_is_secret(r) or r in gated for r in rules_of(f)):
+        if f.severity >= Severity.ERROR and not any(
+            _is_secret(r) or r in gated for r in rules_of(f)
+        ):
             v.append(Violation(f.rule, f.message, rule_area.get(f.rule, "build"), f.location))
     return v
 
@@ -256,13 +341,22 @@ def _unchecked(policy: Policy, facts: CheckFacts) -> list[Unchecked]:
     """The gates whose input is missing: the verdict cannot say they pass."""
     sec, out = policy.security_baseline, []
     if sec.max_vulnerability_severity is not None and not facts.vuln_scan_ran:
-        out.append(Unchecked("security_baseline.max_vulnerability_severity",
-                             facts.vuln_note or "the vulnerability scan did not run", "security"))
+        out.append(
+            Unchecked(
+                "security_baseline.max_vulnerability_severity",
+                facts.vuln_note or "the vulnerability scan did not run",
+                "security",
+            )
+        )
     if not facts.base_image:
         if sec.require_pinned_base:
-            out.append(Unchecked("security_baseline.require_pinned_base", _NO_DOCKERFILE, "security"))
+            out.append(
+                Unchecked("security_baseline.require_pinned_base", _NO_DOCKERFILE, "security")
+            )
         if sec.allowed_registries:
-            out.append(Unchecked("security_baseline.allowed_registries", _NO_DOCKERFILE, "security"))
+            out.append(
+                Unchecked("security_baseline.allowed_registries", _NO_DOCKERFILE, "security")
+            )
     if facts.tag is None:
         why = "the image reference names no tag"
         if policy.tags.forbid_latest:
@@ -275,12 +369,18 @@ def _unchecked(policy: Policy, facts: CheckFacts) -> list[Unchecked]:
 _WEIGHT = {Severity.ERROR: 20, Severity.WARNING: 8, Severity.INFO: 2, Severity.STYLE: 1}
 
 
-def _score(area: str, findings: list[Finding], violations: list[Violation], facts: CheckFacts,
-           unchecked: list[Unchecked]) -> AreaScore:
+def _score(
+    area: str,
+    findings: list[Finding],
+    violations: list[Violation],
+    facts: CheckFacts,
+    unchecked: list[Unchecked],
+) -> AreaScore:
     notes = [f"{u.gate}: {u.reason}" for u in unchecked if u.area == area]
     if area == "build" and not facts.lint_ran:
-        return AreaScore(area, None, "-", (), ("Dockerfile lint: no Dockerfile given (--dockerfile)",
-                                               *notes))
+        return AreaScore(
+            area, None, "-", (), ("Dockerfile lint: no Dockerfile given (--dockerfile)", *notes)
+        )
     if area == "security" and not facts.vuln_scan_ran and not notes:
         notes.append("vulnerabilities: " + (facts.vuln_note or "the scan did not run"))
     mine = [f for f in findings if facts.areas.get(f.rule, "build") == area]
@@ -309,5 +409,6 @@ def evaluate(policy: Policy, facts: CheckFacts, *, allow_incomplete: bool = Fals
     unchecked = _unchecked(policy, facts)
     scores = tuple(_score(a, findings, violations, facts, unchecked) for a in AREAS)
     passed = not violations and (allow_incomplete or not unchecked)
-    return Verdict(passed, tuple(violations), tuple(findings), scores, policy.source,
-                   tuple(unchecked))
+    return Verdict(
+        passed, tuple(violations), tuple(findings), scores, policy.source, tuple(unchecked)
+    )

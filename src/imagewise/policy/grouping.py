@@ -115,6 +115,7 @@ def group(findings: Iterable[Finding]) -> list[Finding]:
             severity=max(items[n].severity for n in members),
             bytes_saved=max(kept.bytes_saved, sum(w.bytes_saved for w in waste)),
             fix="; ".join(dict.fromkeys(f for f in fixes if f)),
-            extra={**kept.extra, "also": list(merged)})
+            extra={**kept.extra, "also": list(merged)},
+        )
         dropped.update(n for n in members if n != best)
     return [keep.get(n, f) for n, f in enumerate(items) if n not in dropped]

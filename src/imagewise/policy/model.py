@@ -101,8 +101,9 @@ def _section(cls: type, data: Any, where: str, src: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(data) - set(known))
     if unknown:
-        raise ConfigError(f"policy {src}: unknown key {where}.{unknown[0]} "
-                          f"(known: {', '.join(sorted(known))})")
+        raise ConfigError(
+            f"policy {src}: unknown key {where}.{unknown[0]} (known: {', '.join(sorted(known))})"
+        )
     values: dict[str, Any] = {}
     for key, raw in data.items():
         here = f"{src}: {where}.{key}"
@@ -114,34 +115,55 @@ def _section(cls: type, data: Any, where: str, src: str) -> Any:
             try:
                 values[key] = parse_size(raw)
             except UsageError:
-                raise ConfigError(f"policy {here}: expected a size like 500MB, got {raw!r}") from None
+                raise ConfigError(
+                    f"policy {here}: expected a size like 500MB, got {raw!r}"
+                ) from None
         elif key == "min_efficiency":
-            _expect(raw is None or (isinstance(raw, (int, float)) and not isinstance(raw, bool)
-                                    and 0 <= raw <= 1), here, "a number from 0 to 1", raw)
+            _expect(
+                raw is None
+                or (isinstance(raw, (int, float)) and not isinstance(raw, bool) and 0 <= raw <= 1),
+                here,
+                "a number from 0 to 1",
+                raw,
+            )
             values[key] = None if raw is None else float(raw)
         elif isinstance(default, bool):
             _expect(isinstance(raw, bool), here, "true or false", raw)
             values[key] = raw
         elif key in ("max_layers", "max_ignore_days"):
-            _expect(raw is None or (isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0),
-                    here, "a whole number", raw)
+            _expect(
+                raw is None or (isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0),
+                here,
+                "a whole number",
+                raw,
+            )
             values[key] = raw
         elif key in ("max_vulnerability_severity", "unknown_severity"):
             if raw is None and key == "max_vulnerability_severity":
                 values[key] = None  # no vulnerability gate
                 continue
-            _expect(isinstance(raw, str) and raw.lower() in SEVERITIES, here,
-                    "one of " + "|".join(SEVERITIES), raw)
+            _expect(
+                isinstance(raw, str) and raw.lower() in SEVERITIES,
+                here,
+                "one of " + "|".join(SEVERITIES),
+                raw,
+            )
             values[key] = raw.lower()
         else:  # lists of strings
-            _expect(isinstance(raw, list) and all(isinstance(x, str) for x in raw), here,
-                    "a list of strings", raw)
+            _expect(
+                isinstance(raw, list) and all(isinstance(x, str) for x in raw),
+                here,
+                "a list of strings",
+                raw,
+            )
             if key == "allowed_patterns":
                 for pat in raw:
                     try:
                         re.compile(pat)
                     except re.error as e:
-                        raise ConfigError(f"policy {here}: bad regular expression {pat!r}: {e}") from None
+                        raise ConfigError(
+                            f"policy {here}: bad regular expression {pat!r}: {e}"
+                        ) from None
             values[key] = tuple(raw)
     return cls(**values)
 
@@ -161,7 +183,9 @@ def _load_doc(text: str, src: str) -> dict[str, Any]:
     allowed = {"version", "extends", "security_baseline", "optimization", "labels", "tags", "rules"}
     unknown = sorted(set(doc) - allowed)
     if unknown:
-        raise ConfigError(f"policy {src}: unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
+        raise ConfigError(
+            f"policy {src}: unknown key {unknown[0]!r} (known: {', '.join(sorted(allowed))})"
+        )
     return dict(doc)
 
 
@@ -192,11 +216,17 @@ def parse_policy(text: str, src: str = "<policy>", *, base: bool = True) -> Poli
     for rid, level in rules.items():
         if level is False:
             level = "off"
-        _expect(isinstance(level, str) and level.lower() in RULE_LEVELS, f"{src}: rules.{rid}",
-                "one of " + "|".join(RULE_LEVELS), level)
+        _expect(
+            isinstance(level, str) and level.lower() in RULE_LEVELS,
+            f"{src}: rules.{rid}",
+            "one of " + "|".join(RULE_LEVELS),
+            level,
+        )
         levels[str(rid)] = level.lower()
     return Policy(
-        security_baseline=_section(SecurityBaseline, doc.get("security_baseline"), "security_baseline", src),
+        security_baseline=_section(
+            SecurityBaseline, doc.get("security_baseline"), "security_baseline", src
+        ),
         optimization=_section(Optimization, doc.get("optimization"), "optimization", src),
         labels=_section(Labels, doc.get("labels"), "labels", src),
         tags=_section(Tags, doc.get("tags"), "tags", src),

@@ -45,9 +45,11 @@ class Challenge(Record):
         for m in re.finditer(r"(?:^|,)\s*(Bearer|Basic)\b", header, re.IGNORECASE):
             start = m.end()
             nxt = re.search(r",\s*(?:Bearer|Basic)\b", header[start:], re.IGNORECASE)
-            chunk = header[start:start + nxt.start()] if nxt else header[start:]
-            params = {k.lower(): (q.replace('\\"', '"') if q is not None and v == "" else (q or v))
-                      for k, q, v in _PARAM.findall(chunk)}
+            chunk = header[start : start + nxt.start()] if nxt else header[start:]
+            params = {
+                k.lower(): (q.replace('\\"', '"') if q is not None and v == "" else (q or v))
+                for k, q, v in _PARAM.findall(chunk)
+            }
             found.append(cls(m.group(1).lower(), params))
         found.sort(key=lambda c: c.scheme != "bearer")
         return found[0] if found else None
@@ -80,8 +82,12 @@ class _Token:
 class Authenticator:
     """Authorization headers for one registry host; thread-safe."""
 
-    def __init__(self, host: str, client: httpx.Client,
-                 credentials: Callable[[], Credentials | None] | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        client: httpx.Client,
+        credentials: Callable[[], Credentials | None] | None = None,
+    ) -> None:
         self.host = host
         self._client = client
         self._lookup = credentials or (lambda: lookup(host))
@@ -144,10 +150,16 @@ class Authenticator:
         self.token_requests += 1
         try:
             if creds and creds.identity_token:
-                resp = self._client.post(realm, data={
-                    "grant_type": "refresh_token", "refresh_token": creds.identity_token,
-                    "service": ch.params.get("service", ""), "scope": " ".join(wanted),
-                    "client_id": "imagewise"})
+                resp = self._client.post(
+                    realm,
+                    data={
+                        "grant_type": "refresh_token",
+                        "refresh_token": creds.identity_token,
+                        "service": ch.params.get("service", ""),
+                        "scope": " ".join(wanted),
+                        "client_id": "imagewise",
+                    },
+                )
             else:
                 params: list[tuple[str, str | int | float | bool | None]] = []
                 if ch.params.get("service"):
@@ -156,21 +168,28 @@ class Authenticator:
                 headers = {"Authorization": _basic(creds)} if creds and creds.username else {}
                 resp = self._client.get(realm, params=params, headers=headers)
         except httpx.HTTPError as e:
-            raise RegistryError(f"cannot get a token for {self.host} from its auth server: "
-                                f"{type(e).__name__}") from e
+            raise RegistryError(
+                f"cannot get a token for {self.host} from its auth server: {type(e).__name__}"
+            ) from e
         if resp.status_code in (401, 403):
             who = "the configured credentials" if creds else "anonymous access"
-            raise AuthError(f"auth server of {self.host} rejected {who} (HTTP {resp.status_code})",
-                            resp.status_code, "UNAUTHORIZED")
+            raise AuthError(
+                f"auth server of {self.host} rejected {who} (HTTP {resp.status_code})",
+                resp.status_code,
+                "UNAUTHORIZED",
+            )
         if resp.status_code != 200:
-            raise RegistryError(f"auth server of {self.host} answered HTTP {resp.status_code}",
-                                resp.status_code)
+            raise RegistryError(
+                f"auth server of {self.host} answered HTTP {resp.status_code}", resp.status_code
+            )
         try:
             doc = resp.json()
             value = str(doc.get("token") or doc.get("access_token") or "")
             ttl = float(doc.get("expires_in") or 60)
         except (ValueError, AttributeError, TypeError) as e:
-            raise RegistryError(f"auth server of {self.host} sent a malformed token response") from e
+            raise RegistryError(
+                f"auth server of {self.host} sent a malformed token response"
+            ) from e
         # renew a little early so a token never expires in flight
         tok = _Token(value, time.monotonic() + max(ttl - 10, ttl / 2))
         self._tokens[scope_key(scopes)] = tok

@@ -26,8 +26,14 @@ class _Body:
     """``read(n)`` over an HTTP response body; reopens with ``Range`` when the connection drops
     or the body stalls (no byte for ``transfer.stall`` seconds), saying so to the reporter."""
 
-    def __init__(self, open_at: Callable[[int], httpx.Response], host: str, attempts: int,
-                 what: str = "", transfer: Transfer | None = None) -> None:
+    def __init__(
+        self,
+        open_at: Callable[[int], httpx.Response],
+        host: str,
+        attempts: int,
+        what: str = "",
+        transfer: Transfer | None = None,
+    ) -> None:
         self._open_at = open_at
         self._host = host
         self._attempts = attempts
@@ -59,8 +65,9 @@ class _Body:
                 stalled = is_stall(e)
                 stalls += stalled
                 if failures >= self._attempts or (stalled and stalls >= STALL_ATTEMPTS):
-                    raise transport_error(self._host, e, self._what, t.stall,
-                                          stalls if stalled else failures) from e
+                    raise transport_error(
+                        self._host, e, self._what, t.stall, stalls if stalled else failures
+                    ) from e
                 if stalled:
                     why = stall_text(self._host, self._what, t.stall)
                     nth, tries = stalls + 1, STALL_ATTEMPTS
@@ -74,7 +81,7 @@ class _Body:
     def read(self, n: int = -1) -> bytes:
         """Up to ``n`` bytes (all with ``n < 0``); fewer than ``n`` only at the end of the body."""
         if n is None or n < 0:
-            parts = [self._buf[self._off:]]
+            parts = [self._buf[self._off :]]
             self._buf, self._off = b"", 0
             while chunk := self._next_chunk():
                 parts.append(chunk)
@@ -89,7 +96,7 @@ class _Body:
             if self._off == 0 and want >= len(self._buf):
                 piece, self._buf = self._buf, b""
             else:
-                piece = self._buf[self._off:self._off + want]
+                piece = self._buf[self._off : self._off + want]
                 self._off += len(piece)
             parts.append(piece)
             want -= len(piece)
@@ -122,8 +129,7 @@ class BlobReader(io.RawIOBase):
     def read(self, n: int | None = -1) -> bytes:
         data = self._dr.read(n if n is not None else -1)
         if self._size >= 0 and self._dr.count > self._size:
-            raise DigestMismatch(str(self._digest), f"more than {self._size} bytes",
-                                 self._where)
+            raise DigestMismatch(str(self._digest), f"more than {self._size} bytes", self._where)
         if n is None or n < 0 or len(data) < n:  # the end of the blob: check it now
             self._verify()
         return data
@@ -142,7 +148,9 @@ class BlobReader(io.RawIOBase):
             return
         self._dr.check()  # raises DigestMismatch
         if self._size >= 0 and self._dr.count != self._size:
-            raise ImageFormatError(f"{self._where}: expected {self._size} bytes, got {self._dr.count}")
+            raise ImageFormatError(
+                f"{self._where}: expected {self._size} bytes, got {self._dr.count}"
+            )
         self._verified = True
 
     def close(self) -> None:
@@ -151,7 +159,13 @@ class BlobReader(io.RawIOBase):
         super().close()
 
 
-def open_blob_stream(open_at: Callable[[int], httpx.Response], host: str, attempts: int,
-                     digest: Digest, size: int, where: str,
-                     transfer: Transfer | None = None) -> BlobReader:
+def open_blob_stream(
+    open_at: Callable[[int], httpx.Response],
+    host: str,
+    attempts: int,
+    digest: Digest,
+    size: int,
+    where: str,
+    transfer: Transfer | None = None,
+) -> BlobReader:
     return BlobReader(_Body(open_at, host, attempts, where, transfer), digest, size, where)

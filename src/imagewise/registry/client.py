@@ -68,18 +68,32 @@ class RegistryClient:
     chunk_threshold = 256 * 1024 * 1024
     chunk_size = 64 * 1024 * 1024
 
-    def __init__(self, host: str, base_url: str | None = None, *, insecure: bool = False,
-                 retry: RetryPolicy = DEFAULT, credentials: Credentials | None = None,
-                 anonymous: bool = False) -> None:
+    def __init__(
+        self,
+        host: str,
+        base_url: str | None = None,
+        *,
+        insecure: bool = False,
+        retry: RetryPolicy = DEFAULT,
+        credentials: Credentials | None = None,
+        anonymous: bool = False,
+    ) -> None:
         self.host = host
-        self.session = Session(host, base_url or default_base_url(host, insecure),
-                               insecure=insecure, retry=retry, credentials=credentials,
-                               anonymous=anonymous)
+        self.session = Session(
+            host,
+            base_url or default_base_url(host, insecure),
+            insecure=insecure,
+            retry=retry,
+            credentials=credentials,
+            anonymous=anonymous,
+        )
         #: stall time, deadline and reporter of this client's calls (None: the defaults)
         self.transfer: Transfer | None = None
 
     @classmethod
-    def get(cls, host: str, base_url: str | None = None, *, insecure: bool = False) -> RegistryClient:
+    def get(
+        cls, host: str, base_url: str | None = None, *, insecure: bool = False
+    ) -> RegistryClient:
         """The shared client for a registry (credentials looked up from the user's files)."""
         base = base_url or default_base_url(host, insecure)
         key = (host, base, insecure)
@@ -127,14 +141,22 @@ class RegistryClient:
 
     # -- manifests ------------------------------------------------------------------------------
 
-    def get_manifest(self, repo: str, ref: str, accept: str = media.MANIFEST_ACCEPT) -> FetchedManifest:
+    def get_manifest(
+        self, repo: str, ref: str, accept: str = media.MANIFEST_ACCEPT
+    ) -> FetchedManifest:
         """GET a manifest by tag or digest; refuses over 4 MiB; verifies a digest reference."""
         what = self._what(repo, ref)
         stalls = 0
         while True:
-            resp = self._send("GET", f"/v2/{repo}/manifests/{ref}", f"manifest {what}",
-                              scopes=[pull_scope(repo)], headers={"Accept": accept}, stream=True,
-                              follow_redirects=True)
+            resp = self._send(
+                "GET",
+                f"/v2/{repo}/manifests/{ref}",
+                f"manifest {what}",
+                scopes=[pull_scope(repo)],
+                headers={"Accept": accept},
+                stream=True,
+                follow_redirects=True,
+            )
             try:
                 chunks = self._manifest_body(resp, what)
                 break
@@ -147,11 +169,16 @@ class RegistryClient:
                     raise t.out_of_time(f"manifest {what} at registry {self.host}") from e
                 stalls += is_stall(e)
                 if not is_stall(e) or stalls >= STALL_ATTEMPTS:
-                    raise transport_error(self.host, e, f"manifest {what}", t.stall,
-                                          max(stalls, 1)) from e
-                t.wait(self.session.retry.delay(stalls - 1),
-                       stall_text(self.host, f"manifest {what}", t.stall), f"manifest {what}",
-                       stalls + 1, STALL_ATTEMPTS)
+                    raise transport_error(
+                        self.host, e, f"manifest {what}", t.stall, max(stalls, 1)
+                    ) from e
+                t.wait(
+                    self.session.retry.delay(stalls - 1),
+                    stall_text(self.host, f"manifest {what}", t.stall),
+                    f"manifest {what}",
+                    stalls + 1,
+                    STALL_ATTEMPTS,
+                )
             finally:
                 resp.close()
         raw = b"".join(chunks)
@@ -166,8 +193,11 @@ class RegistryClient:
         if served is not None:  # by tag: the bytes must be the ones the registry says it sent
             actual = Digest.of(raw, served.algorithm)
             if actual != served:
-                raise DigestMismatch(str(served), str(actual),
-                                     f"manifest {what} (the registry's Docker-Content-Digest)")
+                raise DigestMismatch(
+                    str(served),
+                    str(actual),
+                    f"manifest {what} (the registry's Docker-Content-Digest)",
+                )
             return FetchedManifest(raw, mt, served)
         return FetchedManifest(raw, mt, Digest.of(raw))
 
@@ -189,9 +219,14 @@ class RegistryClient:
     def head_manifest(self, repo: str, ref: str, accept: str = media.MANIFEST_ACCEPT) -> Descriptor:
         """HEAD a manifest: its descriptor (digest from ``Docker-Content-Digest``)."""
         what = self._what(repo, ref)
-        resp = self._send("HEAD", f"/v2/{repo}/manifests/{ref}", f"manifest {what}",
-                          scopes=[pull_scope(repo)], headers={"Accept": accept},
-                          follow_redirects=True)
+        resp = self._send(
+            "HEAD",
+            f"/v2/{repo}/manifests/{ref}",
+            f"manifest {what}",
+            scopes=[pull_scope(repo)],
+            headers={"Accept": accept},
+            follow_redirects=True,
+        )
         ensure_ok(resp, (200,), what)
         header = resp.headers.get("Docker-Content-Digest")
         if not header:
@@ -211,9 +246,14 @@ class RegistryClient:
         digest = Digest.of(raw)
         if ":" in ref and Digest.parse(ref) != digest:
             raise DigestMismatch(ref, str(digest), f"manifest for {what}")
-        resp = self._send("PUT", f"/v2/{repo}/manifests/{ref}", f"manifest {what}",
-                          scopes=[push_scope(repo)], headers={"Content-Type": media_type},
-                          content=raw)
+        resp = self._send(
+            "PUT",
+            f"/v2/{repo}/manifests/{ref}",
+            f"manifest {what}",
+            scopes=[push_scope(repo)],
+            headers={"Content-Type": media_type},
+            content=raw,
+        )
         ensure_ok(resp, (200, 201, 202), what)
         served = resp.headers.get("Docker-Content-Digest")
         if served and Digest.parse(served) != digest:
@@ -224,17 +264,25 @@ class RegistryClient:
         """DELETE a manifest. A tag is resolved to its digest first (every tag on it goes)."""
         digest = Digest.parse(ref) if ":" in ref else self.head_manifest(repo, ref).digest
         what = self._what(repo, str(digest))
-        resp = self._send("DELETE", f"/v2/{repo}/manifests/{digest}", f"manifest {what}",
-                          scopes=[f"repository:{repo}:delete"])
+        resp = self._send(
+            "DELETE",
+            f"/v2/{repo}/manifests/{digest}",
+            f"manifest {what}",
+            scopes=[f"repository:{repo}:delete"],
+        )
         ensure_ok(resp, (200, 202), what)
         return digest
 
     # -- blobs ----------------------------------------------------------------------------------
 
     def has_blob(self, repo: str, digest: Digest) -> bool:
-        resp = self._send("HEAD", f"/v2/{repo}/blobs/{digest}",
-                          f"blob {digest} in {self._what(repo)}", scopes=[pull_scope(repo)],
-                          follow_redirects=True)
+        resp = self._send(
+            "HEAD",
+            f"/v2/{repo}/blobs/{digest}",
+            f"blob {digest} in {self._what(repo)}",
+            scopes=[pull_scope(repo)],
+            follow_redirects=True,
+        )
         if resp.status_code == 404:
             return False
         ensure_ok(resp, (200,), self._what(repo, str(digest)))
@@ -247,8 +295,15 @@ class RegistryClient:
 
         def open_at(offset: int) -> httpx.Response:
             headers = {"Range": f"bytes={offset}-"} if offset else {}
-            resp = self._send("GET", path, what, scopes=[pull_scope(repo)], headers=headers,
-                              stream=True, follow_redirects=True)
+            resp = self._send(
+                "GET",
+                path,
+                what,
+                scopes=[pull_scope(repo)],
+                headers=headers,
+                stream=True,
+                follow_redirects=True,
+            )
             ensure_ok(resp, (200, 206) if offset else (200,), what)
             if offset and resp.status_code == 200:  # Range ignored: skip what we already have
                 skipped = 0
@@ -258,14 +313,23 @@ class RegistryClient:
                     if skipped >= offset:
                         break
                 raise_if_short(skipped, offset, what)
-                rest = chunk[len(chunk) - (skipped - offset):] if skipped > offset else b""
+                rest = chunk[len(chunk) - (skipped - offset) :] if skipped > offset else b""
                 return _Prefixed(resp, rest, it)  # type: ignore[return-value]
             return resp
 
-        return open_blob_stream(open_at, self.host, self.session.retry.attempts, desc.digest,
-                                desc.size, what, self.transfer)
+        return open_blob_stream(
+            open_at,
+            self.host,
+            self.session.retry.attempts,
+            desc.digest,
+            desc.size,
+            what,
+            self.transfer,
+        )
 
-    def read_blob(self, repo: str, desc: Descriptor, limit: int = media.MAX_METADATA_BYTES) -> bytes:
+    def read_blob(
+        self, repo: str, desc: Descriptor, limit: int = media.MAX_METADATA_BYTES
+    ) -> bytes:
         if desc.size > limit:
             raise TooLarge(f"blob {desc.digest} is {desc.size} bytes; limit {limit}")
         with self.open_blob(repo, desc) as f:
@@ -273,8 +337,9 @@ class RegistryClient:
 
     # -- uploads --------------------------------------------------------------------------------
 
-    def upload_blob(self, repo: str, desc: Descriptor, stream: IO[bytes],
-                    location: str | None = None) -> None:
+    def upload_blob(
+        self, repo: str, desc: Descriptor, stream: IO[bytes], location: str | None = None
+    ) -> None:
         """Upload a blob (monolithic, or chunked past ``chunk_threshold``); digest verified."""
         from imagewise.registry.upload import upload
 
@@ -290,16 +355,19 @@ class RegistryClient:
 
     def list_tags(self, repo: str, page_size: int | None = None) -> list[str]:
         """All tags of a repository, following ``Link`` pagination."""
-        return self._paginate(f"/v2/{repo}/tags/list", "tags", [pull_scope(repo)],
-                              self._what(repo), page_size)
+        return self._paginate(
+            f"/v2/{repo}/tags/list", "tags", [pull_scope(repo)], self._what(repo), page_size
+        )
 
     def catalog(self, page_size: int | None = None) -> list[str]:
         """All repository names the registry lists (``/v2/_catalog``)."""
-        return self._paginate("/v2/_catalog", "repositories", [CATALOG_SCOPE],
-                              f"{self.host} catalog", page_size)
+        return self._paginate(
+            "/v2/_catalog", "repositories", [CATALOG_SCOPE], f"{self.host} catalog", page_size
+        )
 
-    def _paginate(self, path: str, key: str, scopes: list[str], what: str,
-                  page_size: int | None) -> list[str]:
+    def _paginate(
+        self, path: str, key: str, scopes: list[str], what: str, page_size: int | None
+    ) -> list[str]:
         out: list[str] = []
         url: str | None = path
         params = {"n": str(page_size)} if page_size else None

@@ -29,8 +29,13 @@ from typing import Any
 from imagewise.errors import AuthError
 from imagewise.record import Record
 
-DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io",
-                   "registry-1.docker.io", "https://registry-1.docker.io")
+DOCKER_HUB_KEYS = (
+    "https://index.docker.io/v1/",
+    "index.docker.io",
+    "docker.io",
+    "registry-1.docker.io",
+    "https://registry-1.docker.io",
+)
 _HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 
 
@@ -45,8 +50,9 @@ class Credentials(Record):
         "origin",
     )
 
-    def __init__(self, username: str, password: str = "", identity_token: str = "",
-                 origin: str = "") -> None:
+    def __init__(
+        self, username: str, password: str = "", identity_token: str = "", origin: str = ""
+    ) -> None:
         self.username = username
         self.password = password
         self.identity_token = identity_token
@@ -68,7 +74,9 @@ def auth_files() -> list[Path]:
     home = Path(os.path.expanduser("~"))
     xdg_config = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
     out.append(xdg_config / "containers" / "auth.json")
-    docker_dir = Path(os.environ["DOCKER_CONFIG"]) if os.environ.get("DOCKER_CONFIG") else home / ".docker"
+    docker_dir = (
+        Path(os.environ["DOCKER_CONFIG"]) if os.environ.get("DOCKER_CONFIG") else home / ".docker"
+    )
     out.append(docker_dir / "config.json")
     return out
 
@@ -82,8 +90,15 @@ def _keys_for(host: str, repository: str | None) -> list[str]:
     if host in _HUB_HOSTS:
         keys += list(DOCKER_HUB_KEYS)
     else:
-        keys += [host, f"https://{host}", f"http://{host}", f"https://{host}/v1/",
-                 f"https://{host}/v2/", f"http://{host}/v1/", f"http://{host}/v2/"]
+        keys += [
+            host,
+            f"https://{host}",
+            f"http://{host}",
+            f"https://{host}/v1/",
+            f"https://{host}/v2/",
+            f"http://{host}/v1/",
+            f"http://{host}/v2/",
+        ]
     return keys
 
 
@@ -111,7 +126,9 @@ def _from_auth_entry(entry: Any, origin: str) -> Credentials | None:
     if not isinstance(entry, dict):
         return None
     if entry.get("identitytoken"):
-        return Credentials(str(entry.get("username") or ""), "", str(entry["identitytoken"]), origin)
+        return Credentials(
+            str(entry.get("username") or ""), "", str(entry["identitytoken"]), origin
+        )
     if entry.get("auth"):
         try:
             user, _, password = base64.b64decode(str(entry["auth"])).decode().partition(":")
@@ -130,8 +147,9 @@ def helper_get(helper: str, server: str) -> Credentials | None:
     exe = f"docker-credential-{helper}"
     origin = f"helper {exe}"
     try:
-        proc = subprocess.run([exe, "get"], input=server.encode(), capture_output=True, timeout=60,
-                              check=False)
+        proc = subprocess.run(
+            [exe, "get"], input=server.encode(), capture_output=True, timeout=60, check=False
+        )
     except FileNotFoundError as e:
         raise AuthError(f"credential helper {exe} is configured but not on PATH") from e
     except subprocess.TimeoutExpired as e:

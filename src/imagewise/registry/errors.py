@@ -46,7 +46,9 @@ def error_for(resp: httpx.Response, what: str) -> RegistryError:
     errs = registry_errors(resp)
     code = errs[0][0] if errs else None
     detail = errs[0][1] if errs and errs[0][1] else resp.reason_phrase or ""
-    text = f"{what}: HTTP {status}" + (f" {code}" if code else "") + (f": {detail}" if detail else "")
+    text = (
+        f"{what}: HTTP {status}" + (f" {code}" if code else "") + (f": {detail}" if detail else "")
+    )
     if status == 404 or (code in _NOT_FOUND_CODES):
         return NotFound(text, status, code)
     if status in (401, 403) or code in _AUTH_CODES:
@@ -89,12 +91,15 @@ def stalled_error(host: str, what: str, stall: float, tries: int) -> Stalled:
     from imagewise.registry.transfer import STALL_ENV, seconds
 
     times = f", {tries} times ({seconds(stall * tries)} in all)" if tries > 1 else ""
-    return Stalled(f"{stall_text(host, what, stall)}{times}; giving up (a longer "
-                   f"--stall-timeout or {STALL_ENV} waits longer)")
+    return Stalled(
+        f"{stall_text(host, what, stall)}{times}; giving up (a longer "
+        f"--stall-timeout or {STALL_ENV} waits longer)"
+    )
 
 
-def transport_error(host: str, exc: Exception, what: str = "", stall: float | None = None,
-                    tries: int = 1) -> RegistryError:
+def transport_error(
+    host: str, exc: Exception, what: str = "", stall: float | None = None, tries: int = 1
+) -> RegistryError:
     """A one-line error for a connection-level failure, without URLs' query strings."""
     kind = type(exc).__name__
     reason = str(exc).split("\n")[0][:200].rstrip(".") or kind

@@ -23,8 +23,9 @@ class RetryPolicy(Record):
         "max_retry_after",
     )
 
-    def __init__(self, attempts: int = 5, base: float = 0.5, cap: float = 30.0,
-                 max_retry_after: float = 60.0) -> None:
+    def __init__(
+        self, attempts: int = 5, base: float = 0.5, cap: float = 30.0, max_retry_after: float = 60.0
+    ) -> None:
         self.attempts = attempts
         self.base = base
         self.cap = cap

@@ -96,14 +96,22 @@ def trust_context() -> ssl.SSLContext:
 class Session:
     """HTTP for one registry host. ``base_url`` is ``https://host`` or ``http://host``."""
 
-    def __init__(self, host: str, base_url: str, *, insecure: bool = False,
-                 retry: RetryPolicy = DEFAULT, credentials: Credentials | None = None,
-                 anonymous: bool = False) -> None:
+    def __init__(
+        self,
+        host: str,
+        base_url: str,
+        *,
+        insecure: bool = False,
+        retry: RetryPolicy = DEFAULT,
+        credentials: Credentials | None = None,
+        anonymous: bool = False,
+    ) -> None:
         self.host = host
         self.insecure = insecure
         self.retry = retry
         self.client = httpx.Client(
-            base_url=base_url, verify=False if insecure else trust_context(),
+            base_url=base_url,
+            verify=False if insecure else trust_context(),
             timeout=httpx.Timeout(stall_from_env(), connect=CONNECT_TIMEOUT),  # token requests
             headers={"User-Agent": USER_AGENT},
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
@@ -125,11 +133,21 @@ class Session:
     def close(self) -> None:
         self.client.close()
 
-    def send(self, method: str, url: str, *, scopes: list[str],
-             headers: dict[str, str] | None = None, content: Any = None,
-             params: Any = None, stream: bool = False, follow_redirects: bool = False,
-             replayable: bool = True, what: str = "",
-             transfer: Transfer | None = None) -> httpx.Response:
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        scopes: list[str],
+        headers: dict[str, str] | None = None,
+        content: Any = None,
+        params: Any = None,
+        stream: bool = False,
+        follow_redirects: bool = False,
+        replayable: bool = True,
+        what: str = "",
+        transfer: Transfer | None = None,
+    ) -> httpx.Response:
         """Send a request; returns any final response (the caller maps failures to errors).
 
         ``replayable=False`` (a streamed body) disables retries and the challenge re-send; the
@@ -151,21 +169,27 @@ class Session:
             connect, quiet, pool = t.timeouts()
             timeout = httpx.Timeout(connect=connect, read=quiet, write=quiet, pool=pool)
             try:
-                req = self.client.build_request(method, url, headers=h, content=content,
-                                                params=params, timeout=timeout)
+                req = self.client.build_request(
+                    method, url, headers=h, content=content, params=params, timeout=timeout
+                )
                 resp = self.client.send(req, stream=stream, follow_redirects=follow_redirects)
             except httpx.TransportError as e:
-                if isinstance(e, (httpx.ConnectError, httpx.ConnectTimeout)) \
-                        and self._maybe_fall_back(e):
+                if isinstance(
+                    e, (httpx.ConnectError, httpx.ConnectTimeout)
+                ) and self._maybe_fall_back(e):
                     continue
                 if t.expired():
                     raise t.out_of_time(f"{what} at registry {self.host}") from e
                 stalled = is_stall(e)
                 stalls += stalled
-                if not replayable or attempt + 1 >= policy.attempts \
-                        or (stalled and stalls >= STALL_ATTEMPTS):
-                    raise transport_error(self.host, e, what, t.stall,
-                                          stalls if stalled else attempt + 1) from e
+                if (
+                    not replayable
+                    or attempt + 1 >= policy.attempts
+                    or (stalled and stalls >= STALL_ATTEMPTS)
+                ):
+                    raise transport_error(
+                        self.host, e, what, t.stall, stalls if stalled else attempt + 1
+                    ) from e
                 if stalled:
                     why = stall_text(self.host, what, t.stall)
                     nth, tries = stalls + 1, STALL_ATTEMPTS
@@ -190,7 +214,9 @@ class Session:
                     raise RegistryError(
                         f"{why} and asked to retry after {seconds(asked)}, longer than the "
                         f"{seconds(policy.max_retry_after)} imagewise waits for a Retry-After; "
-                        "giving up: try again later", resp.status_code)
+                        "giving up: try again later",
+                        resp.status_code,
+                    )
                 if asked is not None:
                     why += f" and asked to wait {seconds(asked)}"
                 t.wait(policy.delay(attempt, asked), why, what, attempt + 2, policy.attempts)

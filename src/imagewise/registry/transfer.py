@@ -56,8 +56,13 @@ class Transfer(Record):
     __slots__ = ("stall", "timeout", "reporter", "started")  # noqa: RUF023 - in field order
     _uncompared = ("reporter", "started")
 
-    def __init__(self, stall: float | None = None, timeout: float | None = None,
-                 reporter: Reporter | None = None, started: float | None = None) -> None:
+    def __init__(
+        self,
+        stall: float | None = None,
+        timeout: float | None = None,
+        reporter: Reporter | None = None,
+        started: float | None = None,
+    ) -> None:
         self.stall = float(stall) if stall else stall_from_env()
         self.timeout = float(timeout) if timeout else None
         self.reporter = reporter if reporter is not None else NULL
@@ -77,8 +82,9 @@ class Transfer(Record):
         from imagewise.registry.errors import OutOfTime
 
         assert self.timeout is not None
-        return OutOfTime(f"{what}: not finished within the overall timeout of "
-                         f"{seconds(self.timeout)}")
+        return OutOfTime(
+            f"{what}: not finished within the overall timeout of {seconds(self.timeout)}"
+        )
 
     def check(self, what: str) -> None:
         """Raise :class:`~imagewise.registry.errors.OutOfTime` once the time is up."""
@@ -93,8 +99,9 @@ class Transfer(Record):
         left = max(left, 0.001)
         return min(CONNECT_TIMEOUT, left), min(self.stall, left), left
 
-    def wait(self, delay: float, why: str, what: str, nth: int, tries: int,
-             action: str = "retrying") -> None:
+    def wait(
+        self, delay: float, why: str, what: str, nth: int, tries: int, action: str = "retrying"
+    ) -> None:
         """Say ``why`` and that try ``nth`` of ``tries`` starts in ``delay`` seconds, then sleep
         (unless the overall timeout would pass first: then raise OutOfTime)."""
         left = self.remaining()
@@ -103,4 +110,3 @@ class Transfer(Record):
         self.reporter.message(f"{why}; {action} in {seconds(delay)} (try {nth} of {tries})")
         if delay > 0:
             time.sleep(delay)
-

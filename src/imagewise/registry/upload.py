@@ -29,8 +29,9 @@ _SEND_CHUNK = 1024 * 1024
 def _location(client: RegistryClient, resp: httpx.Response, what: str) -> str:
     loc = resp.headers.get("Location")
     if not loc:
-        raise RegistryError(f"{what}: registry started an upload without a Location",
-                            resp.status_code)
+        raise RegistryError(
+            f"{what}: registry started an upload without a Location", resp.status_code
+        )
     return str(httpx.URL(client.session.base_url + "/").join(loc))
 
 
@@ -47,9 +48,13 @@ def mount(client: RegistryClient, repo: str, digest: Digest, from_repo: str) -> 
     from imagewise.registry.client import pull_scope, push_scope
 
     what = f"mount of {digest} from {from_repo} into {client.host}/{repo}"
-    resp = client._send("POST", f"/v2/{repo}/blobs/uploads/", what,
-                        params={"mount": str(digest), "from": from_repo},
-                        scopes=[push_scope(repo), pull_scope(from_repo)])
+    resp = client._send(
+        "POST",
+        f"/v2/{repo}/blobs/uploads/",
+        what,
+        params={"mount": str(digest), "from": from_repo},
+        scopes=[push_scope(repo), pull_scope(from_repo)],
+    )
     if resp.status_code == 201:
         return None
     ensure_ok(resp, (202,), what)
@@ -83,8 +88,13 @@ class _Attempt:
         self.ended = False
 
 
-def upload(client: RegistryClient, repo: str, desc: Descriptor, stream: IO[bytes],
-           location: str | None = None) -> None:
+def upload(
+    client: RegistryClient,
+    repo: str,
+    desc: Descriptor,
+    stream: IO[bytes],
+    location: str | None = None,
+) -> None:
     """Upload; a try that fails while its bytes are being sent or committed (HTTP 5xx/429, a
     dropped connection, a stall) starts over in a new upload session, with the stream rewound
     (``seek``) or reopened (its ``restart()``, e.g. a copy's source blob opened again). A digest
@@ -109,8 +119,12 @@ def upload(client: RegistryClient, repo: str, desc: Descriptor, stream: IO[bytes
             stalled = isinstance(e, Stalled)
             stalls += stalled
             can_restart = start_pos is not None or callable(restart)
-            if not state.sending or not transient or not can_restart \
-                    or isinstance(e, (AuthError, OutOfTime)):
+            if (
+                not state.sending
+                or not transient
+                or not can_restart
+                or isinstance(e, (AuthError, OutOfTime))
+            ):
                 raise
             if stalled and stalls >= STALL_ATTEMPTS:
                 raise stalled_error(client.host, what, t.stall, stalls) from e
@@ -136,8 +150,15 @@ def _tell(stream: IO[bytes]) -> int | None:
         return None
 
 
-def _upload_once(client: RegistryClient, repo: str, desc: Descriptor, stream: IO[bytes],
-                 location: str | None, what: str, state: _Attempt) -> None:
+def _upload_once(
+    client: RegistryClient,
+    repo: str,
+    desc: Descriptor,
+    stream: IO[bytes],
+    location: str | None,
+    what: str,
+    state: _Attempt,
+) -> None:
     from imagewise.registry.client import push_scope
 
     location = location or start(client, repo, what)
@@ -173,20 +194,40 @@ def _upload_once(client: RegistryClient, repo: str, desc: Descriptor, stream: IO
             # not replayable: a chunk the registry may have half taken is not sent again to
             # the same session; the whole upload starts over in a new one instead
             resp = client._send(
-                "PATCH", location, what, scopes=scopes, content=chunk, replayable=False,
-                headers={"Content-Type": _OCTET, "Content-Length": str(len(chunk)),
-                         "Content-Range": f"{start_at}-{reader.count - 1}"})
+                "PATCH",
+                location,
+                what,
+                scopes=scopes,
+                content=chunk,
+                replayable=False,
+                headers={
+                    "Content-Type": _OCTET,
+                    "Content-Length": str(len(chunk)),
+                    "Content-Range": f"{start_at}-{reader.count - 1}",
+                },
+            )
             ensure_ok(resp, (202,), what)
             location = _location(client, resp, what)
         _check(reader, desc)
-        resp = client._send("PUT", str(_with_digest(location, desc.digest)), what,
-                            scopes=scopes, headers={"Content-Length": "0"}, replayable=False)
+        resp = client._send(
+            "PUT",
+            str(_with_digest(location, desc.digest)),
+            what,
+            scopes=scopes,
+            headers={"Content-Length": "0"},
+            replayable=False,
+        )
     else:
         try:
             resp = client._send(
-                "PUT", str(_with_digest(location, desc.digest)), what, scopes=scopes,
-                content=body(), replayable=False,
-                headers={"Content-Type": _OCTET, "Content-Length": str(desc.size)})
+                "PUT",
+                str(_with_digest(location, desc.digest)),
+                what,
+                scopes=scopes,
+                content=body(),
+                replayable=False,
+                headers={"Content-Type": _OCTET, "Content-Length": str(desc.size)},
+            )
         except Exception:
             # a stream shorter or longer than its descriptor breaks the request (h11's
             # LocalProtocolError escapes httpx unmapped): blame the source then; a registry that
@@ -221,8 +262,9 @@ class _Counted:
 def _check(reader: DigestingReader | _Counted, desc: Descriptor) -> None:
     reader.check()
     if reader.count != desc.size:
-        raise ImageFormatError(f"blob {desc.digest}: descriptor says {desc.size} bytes, "
-                               f"stream had {reader.count}")
+        raise ImageFormatError(
+            f"blob {desc.digest}: descriptor says {desc.size} bytes, stream had {reader.count}"
+        )
 
 
 __all__ = ["DigestMismatch", "mount", "start", "upload"]

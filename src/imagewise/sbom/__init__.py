@@ -28,15 +28,18 @@ if TYPE_CHECKING:
     )
     from imagewise.sbom.visitor import CatalogVisitor as CatalogVisitor
 
-__getattr__, __dir__, __all__ = exports(__name__, {
-    "Catalog": "imagewise.sbom.catalog",
-    "Skipped": "imagewise.sbom.catalog",
-    "base_layer_count": "imagewise.baseimage",
-    "catalog_from_visitor": "imagewise.sbom.catalog",
-    "CATALOGERS": "imagewise.sbom.catalogers:ALL",
-    "Distro": "imagewise.sbom.catalogers.base",
-    "TYPES": "imagewise.sbom.model",
-    "Package": "imagewise.sbom.model",
-    "PackageLocation": "imagewise.sbom.model",
-    "CatalogVisitor": "imagewise.sbom.visitor",
-})
+__getattr__, __dir__, __all__ = exports(
+    __name__,
+    {
+        "Catalog": "imagewise.sbom.catalog",
+        "Skipped": "imagewise.sbom.catalog",
+        "base_layer_count": "imagewise.baseimage",
+        "catalog_from_visitor": "imagewise.sbom.catalog",
+        "CATALOGERS": "imagewise.sbom.catalogers:ALL",
+        "Distro": "imagewise.sbom.catalogers.base",
+        "TYPES": "imagewise.sbom.model",
+        "Package": "imagewise.sbom.model",
+        "PackageLocation": "imagewise.sbom.model",
+        "CatalogVisitor": "imagewise.sbom.visitor",
+    },
+)

@@ -39,8 +39,12 @@ class Skipped:
     reason: str
 
     def to_json(self) -> dict[str, str]:
-        return {"path": self.path, "layer": self.layer, "cataloger": self.cataloger,
-                "reason": self.reason}
+        return {
+            "path": self.path,
+            "layer": self.layer,
+            "cataloger": self.cataloger,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +61,16 @@ class Catalog:
 def _introduced(versions: list[Version], key: tuple[str, str, str]) -> int:
     """Index into ``versions`` of the earliest copy from which ``key`` was present throughout."""
     i = len(versions) - 1
-    while i > 0 and any((p.type, p.name, p.version) == key for p in versions[i - 1].parsed.packages):
+    while i > 0 and any(
+        (p.type, p.name, p.version) == key for p in versions[i - 1].parsed.packages
+    ):
         i -= 1
     return i
 
 
-def build_catalog(visitor: CatalogVisitor, base_layers: int | None = None, base_rule: str = "",
-                  source: str = "") -> Catalog:
+def build_catalog(
+    visitor: CatalogVisitor, base_layers: int | None = None, base_rule: str = "", source: str = ""
+) -> Catalog:
     """Turn what the visitor saw into the final, deduplicated package list."""
     ev = visitor.evidence
     diff = visitor.diff_ids
@@ -110,8 +117,10 @@ def build_catalog(visitor: CatalogVisitor, base_layers: int | None = None, base_
             mkey = (pkg.type, pkg.name, pkg.version, pkg.purl)
             if mkey in merged:
                 old = merged[mkey]
-                all_locs = sorted(set(old.locations) | set(pkg.locations),
-                                  key=lambda x: (x.layer_index or 0, x.path))
+                all_locs = sorted(
+                    set(old.locations) | set(pkg.locations),
+                    key=lambda x: (x.layer_index or 0, x.path),
+                )
                 from_base = _from_base(all_locs[0].layer_index, base_layers)
                 merged[mkey] = _replace(old, locations=tuple(all_locs), from_base=from_base)
             else:
@@ -143,21 +152,33 @@ def _replace(p: Package, **changes: Any) -> Package:
     return dataclasses.replace(p, **changes)
 
 
-def _finish(pkg: Package, distro: Distro | None, copyright: dict[str, tuple[str, ...]],
-            locs: tuple[PackageLocation, ...], base_layers: int | None) -> Package:
+def _finish(
+    pkg: Package,
+    distro: Distro | None,
+    copyright: dict[str, tuple[str, ...]],
+    locs: tuple[PackageLocation, ...],
+    base_layers: int | None,
+) -> Package:
     licenses = pkg.licenses
     if pkg.type == "deb" and not licenses:
         licenses = copyright.get(pkg.name, ())
     os_pkg = pkg.type in ("apk", "deb", "rpm")
     return _replace(
-        pkg, purl=purl_for(pkg, distro if os_pkg else None), licenses=licenses, locations=locs,
+        pkg,
+        purl=purl_for(pkg, distro if os_pkg else None),
+        licenses=licenses,
+        locations=locs,
         from_base=_from_base(locs[0].layer_index, base_layers),
         distro=distro.label if (os_pkg and distro) else "",
     )
 
 
-def catalog(image: Image, reporter: progress.Reporter = progress.NULL,
-            base_layers: int | None = None, cache: LayerCache | None = None) -> Catalog:
+def catalog(
+    image: Image,
+    reporter: progress.Reporter = progress.NULL,
+    base_layers: int | None = None,
+    cache: LayerCache | None = None,
+) -> Catalog:
     """Catalog ``image`` in one pass over its layers (layer results reused from ``cache``)."""
     from imagewise.layers.passes import run_pass
 
@@ -166,8 +187,9 @@ def catalog(image: Image, reporter: progress.Reporter = progress.NULL,
     return catalog_from_visitor(visitor, image, base_layers)
 
 
-def catalog_from_visitor(visitor: CatalogVisitor, image: Image,
-                         base_layers: int | None = None) -> Catalog:
+def catalog_from_visitor(
+    visitor: CatalogVisitor, image: Image, base_layers: int | None = None
+) -> Catalog:
     """The Catalog of a visitor that ran in someone else's pass (e.g. ``imagewise check``)."""
     count: int | None
     if base_layers is not None:

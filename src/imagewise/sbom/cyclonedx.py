@@ -30,8 +30,9 @@ def _licenses(texts: tuple[str, ...], factory: Any) -> list[Any]:
     try:
         return [factory.make_with_expression(" AND ".join(f"({t})" for t, _ in made))]
     except Exception:  # noqa: BLE001 - not valid SPDX together: list them by name instead
-        return [DisjunctiveLicense(name=t) if isinstance(m, LicenseExpression) else m
-                for t, m in made]
+        return [
+            DisjunctiveLicense(name=t) if isinstance(m, LicenseExpression) else m for t, m in made
+        ]
 
 
 def _component(p: Package, ref: str) -> Any:
@@ -53,15 +54,25 @@ def _component(p: Package, ref: str) -> Any:
     if p.from_base is not None:
         props.append(Property(name="imagewise:from-base", value=str(p.from_base).lower()))
     if p.source_name:
-        props.append(Property(name="imagewise:source-package",
-                              value=f"{p.source_name} {p.source_version}".strip()))
+        props.append(
+            Property(
+                name="imagewise:source-package", value=f"{p.source_name} {p.source_version}".strip()
+            )
+        )
     if p.distro:
         props.append(Property(name="imagewise:distro", value=p.distro))
     group = str(p.metadata.get("group") or "") if p.type == "maven" else None
     purl = PackageURL.from_string(p.purl) if p.purl else None
-    return Component(name=p.name, version=p.version or None, group=group or None,
-                     type=ComponentType.LIBRARY, bom_ref=ref, purl=purl,
-                     licenses=licenses, properties=props)
+    return Component(
+        name=p.name,
+        version=p.version or None,
+        group=group or None,
+        type=ComponentType.LIBRARY,
+        bom_ref=ref,
+        purl=purl,
+        licenses=licenses,
+        properties=props,
+    )
 
 
 def build_bom(cat: Catalog) -> Any:
@@ -71,13 +82,19 @@ def build_bom(cat: Catalog) -> Any:
 
     bom = Bom()
     bom.metadata.tools.tools.add(Tool(vendor="imagewise", name="imagewise", version=__version__))
-    bom.metadata.component = Component(name=cat.source or "image", type=ComponentType.CONTAINER,
-                                       bom_ref="image")
+    bom.metadata.component = Component(
+        name=cat.source or "image", type=ComponentType.CONTAINER, bom_ref="image"
+    )
     if cat.distro:
-        bom.components.add(Component(name=cat.distro.id, version=cat.distro.version_id or None,
-                                     type=ComponentType.OPERATING_SYSTEM,
-                                     bom_ref=f"os:{cat.distro.label}",
-                                     description=cat.distro.pretty_name or None))
+        bom.components.add(
+            Component(
+                name=cat.distro.id,
+                version=cat.distro.version_id or None,
+                type=ComponentType.OPERATING_SYSTEM,
+                bom_ref=f"os:{cat.distro.label}",
+                description=cat.distro.pretty_name or None,
+            )
+        )
     for i, p in enumerate(cat.packages):
         bom.components.add(_component(p, f"pkg-{i}:{p.purl or p.type + '/' + p.name}"))
     bom.register_dependency(bom.metadata.component, list(bom.components))

@@ -11,11 +11,14 @@ from imagewise.sbom.catalog import Catalog
 
 def to_json_doc(cat: Catalog) -> dict[str, Any]:
     """The body of the SBOM's imagewise JSON document (the envelope is ``encoders.SBOM``'s)."""
-    doc: dict[str, Any] = {"source": cat.source,
-                           "distro": cat.distro.to_json() if cat.distro else None,
-                           "base_layers": cat.base_layers, "base_rule": cat.base_rule,
-                           "packages": [p.to_json() for p in cat.packages],
-                           "skipped": [s.to_json() for s in cat.skipped]}
+    doc: dict[str, Any] = {
+        "source": cat.source,
+        "distro": cat.distro.to_json() if cat.distro else None,
+        "base_layers": cat.base_layers,
+        "base_rule": cat.base_rule,
+        "packages": [p.to_json() for p in cat.packages],
+        "skipped": [s.to_json() for s in cat.skipped],
+    }
     return doc
 
 

@@ -39,7 +39,10 @@ class Package:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "name": self.name, "version": self.version, "type": self.type, "purl": self.purl,
+            "name": self.name,
+            "version": self.version,
+            "type": self.type,
+            "purl": self.purl,
             "licenses": list(self.licenses),
             "locations": [loc.to_json() for loc in self.locations],
         }

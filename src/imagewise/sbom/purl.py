@@ -63,7 +63,13 @@ def purl_for(pkg: Package, distro: Distro | None = None) -> str:
     elif pkg.type == "maven":
         namespace = str(pkg.metadata.get("group") or "") or name
     try:
-        return PackageURL(type=pkg.type, namespace=namespace, name=name, version=version or None,
-                          qualifiers=q or None, subpath=subpath).to_string()
+        return PackageURL(
+            type=pkg.type,
+            namespace=namespace,
+            name=name,
+            version=version or None,
+            qualifiers=q or None,
+            subpath=subpath,
+        ).to_string()
     except ValueError:
         return ""

@@ -46,8 +46,14 @@ def _from_purl(purl: str, name: str, version: str) -> tuple[str, str, str, dict[
     return ptype, name, version, q
 
 
-def _package(name: str, version: str, purl: str, licenses: tuple[str, ...],
-             locs: tuple[PackageLocation, ...], from_base: bool | None) -> Package | str:
+def _package(
+    name: str,
+    version: str,
+    purl: str,
+    licenses: tuple[str, ...],
+    locs: tuple[PackageLocation, ...],
+    from_base: bool | None,
+) -> Package | str:
     ptype, name, version, q = _from_purl(purl, name, version) if purl else ("", name, version, {})
     if ptype not in TYPES:
         return ptype or "no purl"
@@ -72,9 +78,19 @@ def _package(name: str, version: str, purl: str, licenses: tuple[str, ...],
         from packageurl import PackageURL
 
         meta["group"] = PackageURL.from_string(purl).namespace or ""
-    return Package(name=name, version=version, type=ptype, purl=purl, licenses=licenses,
-                   source_name=src_name, source_version=src_version, locations=locs,
-                   from_base=from_base, distro=distro, metadata=meta)
+    return Package(
+        name=name,
+        version=version,
+        type=ptype,
+        purl=purl,
+        licenses=licenses,
+        source_name=src_name,
+        source_version=src_version,
+        locations=locs,
+        from_base=from_base,
+        distro=distro,
+        metadata=meta,
+    )
 
 
 def _cdx_components(items: list[Any]) -> Iterator[dict[str, Any]]:
@@ -103,22 +119,39 @@ def _read_cyclonedx(doc: dict[str, Any], source: str) -> Catalog:
     distro: Distro | None = None
     for c in _cdx_components(doc.get("components") or []):
         if c.get("type") == "operating-system":
-            distro = Distro(str(c.get("name", "")).lower(), str(c.get("version", "") or ""),
-                            pretty_name=str(c.get("description", "") or ""))
+            distro = Distro(
+                str(c.get("name", "")).lower(),
+                str(c.get("version", "") or ""),
+                pretty_name=str(c.get("description", "") or ""),
+            )
             continue
-        props = {p.get("name"): p.get("value") for p in c.get("properties") or []
-                 if isinstance(p, dict)}
+        props = {
+            p.get("name"): p.get("value") for p in c.get("properties") or [] if isinstance(p, dict)
+        }
         locs: tuple[PackageLocation, ...] = ()
         if props.get("imagewise:path"):
-            locs = (PackageLocation(str(props.get("imagewise:layer", "")),
-                                    str(props["imagewise:path"])),)
+            locs = (
+                PackageLocation(
+                    str(props.get("imagewise:layer", "")), str(props["imagewise:path"])
+                ),
+            )
         elif props.get("syft:location:0:path"):
-            locs = (PackageLocation(str(props.get("syft:location:0:layerID", "")),
-                                    str(props["syft:location:0:path"]).lstrip("/")),)
+            locs = (
+                PackageLocation(
+                    str(props.get("syft:location:0:layerID", "")),
+                    str(props["syft:location:0:path"]).lstrip("/"),
+                ),
+            )
         fb = props.get("imagewise:from-base")
         name = str(c.get("name", ""))  # maven: the artifact; the group lives in the purl
-        res = _package(name, str(c.get("version", "") or ""), str(c.get("purl", "") or ""),
-                       _cdx_licenses(c), locs, None if fb is None else fb == "true")
+        res = _package(
+            name,
+            str(c.get("version", "") or ""),
+            str(c.get("purl", "") or ""),
+            _cdx_licenses(c),
+            locs,
+            None if fb is None else fb == "true",
+        )
         if isinstance(res, str):
             skipped.append(Skipped(name, "", "cyclonedx", f"package type {res} not cataloged"))
         else:
@@ -132,17 +165,25 @@ def _read_spdx(doc: dict[str, Any], source: str) -> Catalog:
     for p in doc.get("packages") or []:
         if not isinstance(p, dict):
             continue
-        purl = next((str(r.get("referenceLocator", "")) for r in p.get("externalRefs") or []
-                     if isinstance(r, dict) and r.get("referenceType") == "purl"), "")
+        purl = next(
+            (
+                str(r.get("referenceLocator", ""))
+                for r in p.get("externalRefs") or []
+                if isinstance(r, dict) and r.get("referenceType") == "purl"
+            ),
+            "",
+        )
         if not purl:
             continue  # the described image/file itself, or a package without an identity
         lic = str(p.get("licenseDeclared") or "")
         licenses = (lic,) if lic and lic not in ("NOASSERTION", "NONE") else ()
-        res = _package(str(p.get("name", "")), str(p.get("versionInfo", "") or ""), purl,
-                       licenses, (), None)
+        res = _package(
+            str(p.get("name", "")), str(p.get("versionInfo", "") or ""), purl, licenses, (), None
+        )
         if isinstance(res, str):
-            skipped.append(Skipped(str(p.get("name", "")), "", "spdx",
-                                   f"package type {res} not cataloged"))
+            skipped.append(
+                Skipped(str(p.get("name", "")), "", "spdx", f"package type {res} not cataloged")
+            )
         else:
             packages.append(res)
     distro = None
@@ -161,20 +202,41 @@ def _read_syft(doc: dict[str, Any], source: str) -> Catalog:
     for a in doc.get("artifacts") or []:
         if not isinstance(a, dict):
             continue
-        locs = tuple(PackageLocation(str(loc.get("layerID", "")), str(loc.get("path", "")).lstrip("/"))
-                     for loc in a.get("locations") or [] if isinstance(loc, dict))
-        licenses = tuple(str(x.get("value") if isinstance(x, dict) else x)
-                         for x in a.get("licenses") or [])
-        res = _package(str(a.get("name", "")), str(a.get("version", "")), str(a.get("purl", "")),
-                       licenses, locs, None)
+        locs = tuple(
+            PackageLocation(str(loc.get("layerID", "")), str(loc.get("path", "")).lstrip("/"))
+            for loc in a.get("locations") or []
+            if isinstance(loc, dict)
+        )
+        licenses = tuple(
+            str(x.get("value") if isinstance(x, dict) else x) for x in a.get("licenses") or []
+        )
+        res = _package(
+            str(a.get("name", "")),
+            str(a.get("version", "")),
+            str(a.get("purl", "")),
+            licenses,
+            locs,
+            None,
+        )
         if isinstance(res, str):
-            skipped.append(Skipped(str(a.get("name", "")), "", "syft-json",
-                                   f"package type {res} not cataloged"))
+            skipped.append(
+                Skipped(
+                    str(a.get("name", "")), "", "syft-json", f"package type {res} not cataloged"
+                )
+            )
         else:
             packages.append(res)
     d = doc.get("distro") or {}
-    distro = Distro(str(d.get("id", "")), str(d.get("versionID", "")), str(d.get("name", "")),
-                    str(d.get("prettyName", ""))) if isinstance(d, dict) and d.get("id") else None
+    distro = (
+        Distro(
+            str(d.get("id", "")),
+            str(d.get("versionID", "")),
+            str(d.get("name", "")),
+            str(d.get("prettyName", "")),
+        )
+        if isinstance(d, dict) and d.get("id")
+        else None
+    )
     return Catalog(tuple(packages), distro, tuple(skipped), source=source)
 
 

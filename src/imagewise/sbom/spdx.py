@@ -49,21 +49,32 @@ def build_document(cat: Catalog) -> Any:
     licensing = get_spdx_licensing()
     name = cat.source or "image"
     info = CreationInfo(
-        spdx_version="SPDX-2.3", spdx_id="SPDXRef-DOCUMENT", name=name,
+        spdx_version="SPDX-2.3",
+        spdx_id="SPDXRef-DOCUMENT",
+        name=name,
         document_namespace=f"https://imagewise.invalid/spdx/{re.sub(r'[^A-Za-z0-9.-]+', '-', name)}"
-                           f"-{uuid.uuid4()}",
+        f"-{uuid.uuid4()}",
         creators=[Actor(ActorType.TOOL, f"imagewise-{__version__}")],
         created=datetime.now(UTC).replace(microsecond=0),
     )
-    root = SpdxPackage(spdx_id="SPDXRef-Image", name=name, download_location=SpdxNoAssertion(),
-                       files_analyzed=False, license_concluded=SpdxNoAssertion(),
-                       license_declared=SpdxNoAssertion(), copyright_text=SpdxNoAssertion())
+    root = SpdxPackage(
+        spdx_id="SPDXRef-Image",
+        name=name,
+        download_location=SpdxNoAssertion(),
+        files_analyzed=False,
+        license_concluded=SpdxNoAssertion(),
+        license_declared=SpdxNoAssertion(),
+        copyright_text=SpdxNoAssertion(),
+    )
     packages = [root]
     rels = [Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, "SPDXRef-Image")]
     for i, p in enumerate(cat.packages):
         declared, comment = _declared(p, licensing)
-        refs = [ExternalPackageRef(ExternalPackageRefCategory.PACKAGE_MANAGER, "purl", p.purl)] \
-            if p.purl else []
+        refs = (
+            [ExternalPackageRef(ExternalPackageRefCategory.PACKAGE_MANAGER, "purl", p.purl)]
+            if p.purl
+            else []
+        )
         where = p.introduced_by
         note = f"type {p.type}"
         if where is not None:
@@ -71,15 +82,24 @@ def build_document(cat: Catalog) -> Any:
         if p.from_base is not None:
             note += f"; from base image: {str(p.from_base).lower()}"
         sid = _spdx_id(i, p)
-        packages.append(SpdxPackage(
-            spdx_id=sid, name=p.name, version=p.version or None,
-            download_location=SpdxNoAssertion(), files_analyzed=False,
-            license_concluded=SpdxNoAssertion(), license_declared=declared,
-            license_comment=comment, copyright_text=SpdxNoAssertion(),
-            source_info=f"source package {p.source_name} {p.source_version}".strip()
-            if p.source_name else None,
-            external_references=refs, comment=note,
-        ))
+        packages.append(
+            SpdxPackage(
+                spdx_id=sid,
+                name=p.name,
+                version=p.version or None,
+                download_location=SpdxNoAssertion(),
+                files_analyzed=False,
+                license_concluded=SpdxNoAssertion(),
+                license_declared=declared,
+                license_comment=comment,
+                copyright_text=SpdxNoAssertion(),
+                source_info=f"source package {p.source_name} {p.source_version}".strip()
+                if p.source_name
+                else None,
+                external_references=refs,
+                comment=note,
+            )
+        )
         rels.append(Relationship("SPDXRef-Image", RelationshipType.CONTAINS, sid))
     return Document(creation_info=info, packages=packages, relationships=rels)
 

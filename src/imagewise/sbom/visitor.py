@@ -85,7 +85,9 @@ class CatalogVisitor(Visitor):
 
     def wants_content(self, entry: Entry) -> bool:
         c = self._cataloger_for(entry)
-        return c is not None and c.needs_content and entry.size <= c.max_size and not self._restoring
+        return (
+            c is not None and c.needs_content and entry.size <= c.max_size and not self._restoring
+        )
 
     def visit(self, entry: Entry) -> None:
         kind = entry.kind
@@ -137,25 +139,39 @@ class CatalogVisitor(Visitor):
         self._restoring = True
         if isinstance(result, dict):
             self._layer_parsed = {
-                path: (str(v[0]), parsed_from_json(v[1])) for path, v in result.items()
+                path: (str(v[0]), parsed_from_json(v[1]))
+                for path, v in result.items()
                 if str(v[0]) in BY_ID
             }
 
 
 # -- JSON round trip of parse results (layer cache) ----------------------------------------------
 
+
 def _pkg_to_json(p: Package) -> dict[str, Any]:
-    return {"name": p.name, "version": p.version, "type": p.type, "licenses": list(p.licenses),
-            "source_name": p.source_name, "source_version": p.source_version,
-            "metadata": p.metadata}
+    return {
+        "name": p.name,
+        "version": p.version,
+        "type": p.type,
+        "licenses": list(p.licenses),
+        "source_name": p.source_name,
+        "source_version": p.source_version,
+        "metadata": p.metadata,
+    }
 
 
 def parsed_to_json(p: Parsed) -> dict[str, Any]:
     out: dict[str, Any] = {"packages": [_pkg_to_json(x) for x in p.packages]}
     if p.distro:
         d = p.distro
-        out["distro"] = [d.id, d.version_id, d.name, d.pretty_name, d.version_codename,
-                         list(d.id_like)]
+        out["distro"] = [
+            d.id,
+            d.version_id,
+            d.name,
+            d.pretty_name,
+            d.version_codename,
+            list(d.id_like),
+        ]
         out["rank"] = p.distro_rank
     if p.skipped:
         out["skipped"] = p.skipped
@@ -164,9 +180,15 @@ def parsed_to_json(p: Parsed) -> dict[str, Any]:
 
 def parsed_from_json(doc: dict[str, Any]) -> Parsed:
     pkgs = tuple(
-        Package(name=x["name"], version=x["version"], type=x["type"],
-                licenses=tuple(x.get("licenses") or ()), source_name=x.get("source_name", ""),
-                source_version=x.get("source_version", ""), metadata=dict(x.get("metadata") or {}))
+        Package(
+            name=x["name"],
+            version=x["version"],
+            type=x["type"],
+            licenses=tuple(x.get("licenses") or ()),
+            source_name=x.get("source_name", ""),
+            source_version=x.get("source_version", ""),
+            metadata=dict(x.get("metadata") or {}),
+        )
         for x in doc.get("packages") or ()
     )
     distro = None

@@ -17,8 +17,11 @@ if TYPE_CHECKING:
         scan_config as scan_config,
     )
 
-__getattr__, __dir__, __all__ = exports(__name__, {
-    "SecretsVisitor": "imagewise.secrets.visitor",
-    "scan_config": "imagewise.secrets.visitor",
-    "RULES": "imagewise.secrets.rules",
-})
+__getattr__, __dir__, __all__ = exports(
+    __name__,
+    {
+        "SecretsVisitor": "imagewise.secrets.visitor",
+        "scan_config": "imagewise.secrets.visitor",
+        "RULES": "imagewise.secrets.rules",
+    },
+)

@@ -19,33 +19,205 @@ MAX_FILE_BYTES = 1024 * 1024
 SNIFF_BYTES = 8192
 
 #: directories whose content is documentation, data or tests, never configuration in use
-ALLOW_DIRS = ("usr/share/doc/", "usr/share/man/", "usr/share/info/", "usr/share/locale/",
-              "usr/share/i18n/", "usr/share/zoneinfo/", "usr/share/common-licenses/",
-              "usr/share/licenses/", "usr/include/", "usr/lib/locale/", "usr/share/mime/",
-              "usr/share/X11/", "usr/share/terminfo/", "etc/ssl/certs/", "proc/", "sys/", "dev/")
+ALLOW_DIRS = (
+    "usr/share/doc/",
+    "usr/share/man/",
+    "usr/share/info/",
+    "usr/share/locale/",
+    "usr/share/i18n/",
+    "usr/share/zoneinfo/",
+    "usr/share/common-licenses/",
+    "usr/share/licenses/",
+    "usr/include/",
+    "usr/lib/locale/",
+    "usr/share/mime/",
+    "usr/share/X11/",
+    "usr/share/terminfo/",
+    "etc/ssl/certs/",
+    "proc/",
+    "sys/",
+    "dev/",
+)
 #: any path segment equal to one of these marks test fixtures and examples
-ALLOW_SEGMENTS = frozenset({"test", "tests", "testdata", "testing", "fixtures", "__tests__",
-                            "example", "examples", "docs", "doc", "spec", "specs", "samples",
-                            "__pycache__", "man"})
+ALLOW_SEGMENTS = frozenset(
+    {
+        "test",
+        "tests",
+        "testdata",
+        "testing",
+        "fixtures",
+        "__tests__",
+        "example",
+        "examples",
+        "docs",
+        "doc",
+        "spec",
+        "specs",
+        "samples",
+        "__pycache__",
+        "man",
+    }
+)
 SKIP_EXT = frozenset(
-    [".png", ".jpg", ".jpeg", ".gif", ".ico", ".bmp", ".webp", ".svg", ".woff", ".woff2", ".ttf", ".otf", ".eot", ".pdf", ".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".jar", ".war", ".ear", ".whl", ".egg", ".tar", ".tgz", ".7z", ".rar", ".so", ".a", ".o", ".ko", ".pyc", ".pyo", ".class", ".dll", ".exe", ".bin", ".mo", ".db", ".sqlite", ".mp3", ".mp4", ".wav", ".ogg", ".wasm", ".node", ".map", ".pack", ".idx", ".deb", ".rpm", ".apk", ".gem", ".dat", ".md", ".rst", ".html", ".htm", ".css", ".h", ".hpp"])
+    [
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".gif",
+        ".ico",
+        ".bmp",
+        ".webp",
+        ".svg",
+        ".woff",
+        ".woff2",
+        ".ttf",
+        ".otf",
+        ".eot",
+        ".pdf",
+        ".gz",
+        ".bz2",
+        ".xz",
+        ".zst",
+        ".lz4",
+        ".zip",
+        ".jar",
+        ".war",
+        ".ear",
+        ".whl",
+        ".egg",
+        ".tar",
+        ".tgz",
+        ".7z",
+        ".rar",
+        ".so",
+        ".a",
+        ".o",
+        ".ko",
+        ".pyc",
+        ".pyo",
+        ".class",
+        ".dll",
+        ".exe",
+        ".bin",
+        ".mo",
+        ".db",
+        ".sqlite",
+        ".mp3",
+        ".mp4",
+        ".wav",
+        ".ogg",
+        ".wasm",
+        ".node",
+        ".map",
+        ".pack",
+        ".idx",
+        ".deb",
+        ".rpm",
+        ".apk",
+        ".gem",
+        ".dat",
+        ".md",
+        ".rst",
+        ".html",
+        ".htm",
+        ".css",
+        ".h",
+        ".hpp",
+    ]
+)
 #: file names (or suffixes) where ``name = value`` is configuration
-CONFIG_NAMES = frozenset({".env", ".npmrc", ".pypirc", ".netrc", ".git-credentials", ".pgpass",
-                          "credentials", "config", "dockerfile", "containerfile", ".htpasswd",
-                          "settings.py", "local_settings.py", "wp-config.php", ".my.cnf"})
-CONFIG_EXT = frozenset([".env", ".conf", ".cfg", ".cnf", ".ini", ".properties", ".yaml", ".yml", ".toml", ".json", ".xml", ".tfvars", ".sh", ".envrc"])
-PLACEHOLDERS = frozenset({
-    "changeme", "change_me", "changeit", "password", "passwd", "secret", "example", "xxxxxx",
-    "xxxxxxxx", "placeholder", "redacted", "dummy", "sample", "test", "testing", "default", "none",
-    "null", "true", "false", "undefined", "notset", "your_password", "yourpassword", "mypassword",
-    "pass", "admin", "root", "user", "username", "foobar", "foo", "bar", "token", "apikey",
-    "api_key", "secretkey", "secret_key", "password123", "required", "optional", "string",
-})
-_REF = re.compile(r"^(?:\$|%\(|%s|\{|<|\[|\(|@|&|\*+$|\.\.\.|[A-Z_]+$)|\$\{|\$\(|\{\{|os\.|env\.|"
-                  r"process\.env|getenv|\.\.\.$")
-_NAME_NOT_SECRET = re.compile(r"(?i)(?:file|path|dir|url|uri|length|len|min|max|hash|policy|prompt|"
-                              r"field|type|label|name|id|env|var|header|param|regex|pattern|"
-                              r"format|mode|count|expiry|ttl|timeout|method|algorithm|size)$")
+CONFIG_NAMES = frozenset(
+    {
+        ".env",
+        ".npmrc",
+        ".pypirc",
+        ".netrc",
+        ".git-credentials",
+        ".pgpass",
+        "credentials",
+        "config",
+        "dockerfile",
+        "containerfile",
+        ".htpasswd",
+        "settings.py",
+        "local_settings.py",
+        "wp-config.php",
+        ".my.cnf",
+    }
+)
+CONFIG_EXT = frozenset(
+    [
+        ".env",
+        ".conf",
+        ".cfg",
+        ".cnf",
+        ".ini",
+        ".properties",
+        ".yaml",
+        ".yml",
+        ".toml",
+        ".json",
+        ".xml",
+        ".tfvars",
+        ".sh",
+        ".envrc",
+    ]
+)
+PLACEHOLDERS = frozenset(
+    {
+        "changeme",
+        "change_me",
+        "changeit",
+        "password",
+        "passwd",
+        "secret",
+        "example",
+        "xxxxxx",
+        "xxxxxxxx",
+        "placeholder",
+        "redacted",
+        "dummy",
+        "sample",
+        "test",
+        "testing",
+        "default",
+        "none",
+        "null",
+        "true",
+        "false",
+        "undefined",
+        "notset",
+        "your_password",
+        "yourpassword",
+        "mypassword",
+        "pass",
+        "admin",
+        "root",
+        "user",
+        "username",
+        "foobar",
+        "foo",
+        "bar",
+        "token",
+        "apikey",
+        "api_key",
+        "secretkey",
+        "secret_key",
+        "password123",
+        "required",
+        "optional",
+        "string",
+    }
+)
+_REF = re.compile(
+    r"^(?:\$|%\(|%s|\{|<|\[|\(|@|&|\*+$|\.\.\.|[A-Z_]+$)|\$\{|\$\(|\{\{|os\.|env\.|"
+    r"process\.env|getenv|\.\.\.$"
+)
+_NAME_NOT_SECRET = re.compile(
+    r"(?i)(?:file|path|dir|url|uri|length|len|min|max|hash|policy|prompt|"
+    r"field|type|label|name|id|env|var|header|param|regex|pattern|"
+    r"format|mode|count|expiry|ttl|timeout|method|algorithm|size)$"
+)
 
 
 def entropy(s: str) -> float:
@@ -63,9 +235,27 @@ def is_placeholder(value: str) -> bool:
         return True
     if len(set(low)) <= 2:  # "xxxxxxxx", "********", "00000000"
         return True
-    return any(w in low for w in ("example", "changeme", "placeholder", "your-", "your_", "dummy",
-                                  "redacted", "xxxx", "fake", "sample", "<", "lorem", "pass",
-                                  "secret", "xyzzy", "foobar"))
+    return any(
+        w in low
+        for w in (
+            "example",
+            "changeme",
+            "placeholder",
+            "your-",
+            "your_",
+            "dummy",
+            "redacted",
+            "xxxx",
+            "fake",
+            "sample",
+            "<",
+            "lorem",
+            "pass",
+            "secret",
+            "xyzzy",
+            "foobar",
+        )
+    )
 
 
 def allowlisted_path(path: str) -> bool:
@@ -73,8 +263,12 @@ def allowlisted_path(path: str) -> bool:
     if p.startswith(ALLOW_DIRS):
         return True
     segments = p.lower().split("/")[:-1]
-    return any(s in ALLOW_SEGMENTS or s.startswith(("dummy", "mock", "fake", "test_"))
-               or s.endswith(("_test", "_tests", "-test", "-tests")) for s in segments)
+    return any(
+        s in ALLOW_SEGMENTS
+        or s.startswith(("dummy", "mock", "fake", "test_"))
+        or s.endswith(("_test", "_tests", "-test", "-tests"))
+        for s in segments
+    )
 
 
 def is_config_like(path: str) -> bool:
@@ -86,8 +280,19 @@ def is_config_like(path: str) -> bool:
 
 
 #: package metadata and documentation files (README text, examples) by name
-DOC_NAMES = ("pkg-info", "metadata", "readme", "changelog", "changes", "news", "history",
-             "license", "copying", "authors", "contributing")
+DOC_NAMES = (
+    "pkg-info",
+    "metadata",
+    "readme",
+    "changelog",
+    "changes",
+    "news",
+    "history",
+    "license",
+    "copying",
+    "authors",
+    "contributing",
+)
 
 
 def plausible(path: str, size: int) -> bool:
@@ -104,8 +309,15 @@ def plausible(path: str, size: int) -> bool:
 class Hit(Record):
     __slots__ = ("rule", "line", "masked", "context", "start", "end")  # noqa: RUF023
 
-    def __init__(self, rule: SecretRule, line: int, masked: str, context: str = "",
-                 start: int = -1, end: int = -1) -> None:
+    def __init__(
+        self,
+        rule: SecretRule,
+        line: int,
+        masked: str,
+        context: str = "",
+        start: int = -1,
+        end: int = -1,
+    ) -> None:
         self.rule = rule
         self.line = line
         self.masked = masked
@@ -133,8 +345,11 @@ def scan_text(text: str, *, config_like: bool, lowered: str | None = None) -> li
         if rule.keywords and not any(k in low for k in rule.keywords):
             continue
         for m in rule.pattern.finditer(text):
-            if rule.boundary and m.start() > 0 and (text[m.start() - 1].isalnum()
-                                                    or text[m.start() - 1] == "_"):
+            if (
+                rule.boundary
+                and m.start() > 0
+                and (text[m.start() - 1].isalnum() or text[m.start() - 1] == "_")
+            ):
                 continue
             value = m.group(rule.group)
             if rule.id == "private-key":
@@ -163,8 +378,11 @@ def scan_text(text: str, *, config_like: bool, lowered: str | None = None) -> li
 
 def _mixed(value: str) -> bool:
     """At least two character classes (letters, digits, symbols): words are not passwords."""
-    classes = (any(c.isalpha() for c in value), any(c.isdigit() for c in value),
-               any(not c.isalnum() for c in value))
+    classes = (
+        any(c.isalpha() for c in value),
+        any(c.isdigit() for c in value),
+        any(not c.isalnum() for c in value),
+    )
     return sum(classes) >= 2
 
 
@@ -185,8 +403,14 @@ _ARG = re.compile(r"(?<![A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_]*)=(\"[^\"]*\"|'[^']*
 def named_value(name: str, value: str) -> bool:
     """``NAME=value`` where the name says secret and the value looks like one."""
     v = value.strip().strip("'\"")
-    return (bool(_ENV_NAME.search(name)) and not _ENV_NOT.search(name) and len(v) >= 6
-            and not is_placeholder(v) and entropy(v) >= 2.5 and "/" not in v[:1])
+    return (
+        bool(_ENV_NAME.search(name))
+        and not _ENV_NOT.search(name)
+        and len(v) >= 6
+        and not is_placeholder(v)
+        and entropy(v) >= 2.5
+        and "/" not in v[:1]
+    )
 
 
 def named_values(text: str) -> list[tuple[str, str, int, int]]:

@@ -17,19 +17,40 @@ from collections.abc import Callable
 from imagewise.findings import RuleInfo, Severity
 from imagewise.record import Record
 
-SECRET_NAME = (r"(?:password|passwd|pwd|secret|api[_-]?key|apikey|access[_-]?key|"
-               r"access[_-]?token|auth[_-]?token|client[_-]?secret|private[_-]?key|credentials?)")
+SECRET_NAME = (
+    r"(?:password|passwd|pwd|secret|api[_-]?key|apikey|access[_-]?key|"
+    r"access[_-]?token|auth[_-]?token|client[_-]?secret|private[_-]?key|credentials?)"
+)
 
 
 class SecretRule(Record):
-    __slots__ = ("id", "title", "severity", "keywords", "pattern", "group", "entropy",  # noqa: RUF023
-                 "check", "config_like", "boundary")
+    __slots__ = (
+        "id",
+        "title",
+        "severity",
+        "keywords",
+        "pattern",
+        "group",
+        "entropy",  # noqa: RUF023
+        "check",
+        "config_like",
+        "boundary",
+    )
     _unshown = ("check",)
 
-    def __init__(self, id: str, title: str, severity: Severity, keywords: tuple[str, ...],
-                 pattern: re.Pattern[str], group: int = 0, entropy: float = 0.0,
-                 check: Callable[[re.Match[str], str], bool] | None = None,
-                 config_like: bool = False, boundary: bool = False) -> None:
+    def __init__(
+        self,
+        id: str,
+        title: str,
+        severity: Severity,
+        keywords: tuple[str, ...],
+        pattern: re.Pattern[str],
+        group: int = 0,
+        entropy: float = 0.0,
+        check: Callable[[re.Match[str], str], bool] | None = None,
+        config_like: bool = False,
+        boundary: bool = False,
+    ) -> None:
         self.id = id
         self.title = title
         self.severity = severity
@@ -44,10 +65,16 @@ class SecretRule(Record):
     @property
     def info(self) -> RuleInfo:
         """The detector as a declared rule; its findings' rule id is ``secret/<id>``."""
-        return RuleInfo(f"secret/{self.id}", self.severity, self.title, area="security",
-                        source="imagewise", kind="secret",
-                        fix="Remove the secret from the image (every layer) and rotate it; a file "
-                            "deleted in a later layer is still in the earlier layer's blob.")
+        return RuleInfo(
+            f"secret/{self.id}",
+            self.severity,
+            self.title,
+            area="security",
+            source="imagewise",
+            kind="secret",
+            fix="Remove the secret from the image (every layer) and rotate it; a file "
+            "deleted in a later layer is still in the earlier layer's blob.",
+        )
 
 
 def _jwt_ok(m: re.Match[str], text: str) -> bool:
@@ -63,7 +90,10 @@ def _jwt_ok(m: re.Match[str], text: str) -> bool:
 
 
 def _gcp_ok(m: re.Match[str], text: str) -> bool:
-    return '"service_account"' in text and re.search(r'"type"\s*:\s*"service_account"', text) is not None
+    return (
+        '"service_account"' in text
+        and re.search(r'"type"\s*:\s*"service_account"', text) is not None
+    )
 
 
 def _aws_id_ok(m: re.Match[str], text: str) -> bool:
@@ -75,51 +105,170 @@ _HIGH, _MED = Severity.ERROR, Severity.WARNING
 RULES: tuple[SecretRule, ...] = (
     # rules without keywords start with a literal, which the regex engine searches for as fast
     # as a keyword; the start boundary is checked in code (a look-behind would defeat that)
-    SecretRule("aws-access-key-id", "AWS access key ID", _HIGH, (),
-               re.compile(r"(A[KSBC][IC]A[A-Z2-7]{16})(?![A-Z0-9])"), 1,
-               entropy=3.0, check=_aws_id_ok, boundary=True),
-    SecretRule("aws-secret-access-key", "AWS secret access key", _HIGH, ("aws",),
-               re.compile(r"(?i)aws.{0,20}?(?:secret|private).{0,20}?['\"]?\s*[:=]\s*['\"]?"
-                          r"([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"), 1, entropy=4.0),
-    SecretRule("gcp-service-account", "GCP service account key", _HIGH, (),
-               re.compile(r'"private_key"\s*:\s*"(-----BEGIN[ A-Z]*PRIVATE KEY-----[^"]{64,})"'), 1,
-               check=_gcp_ok),
-    SecretRule("private-key", "Private key", _HIGH, (),
-               re.compile(r"-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----[ \t]*\r?\n"
-                          r"(?:[A-Za-z-]+:[^\n]*\n)*\s*([A-Za-z0-9+/=\r\n]{64,})"), 1),
-    SecretRule("github-token", "GitHub token", _HIGH, (),
-               re.compile(r"(gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82})"
-                          r"(?![A-Za-z0-9_])"),
-               1, entropy=3.0, boundary=True),
-    SecretRule("gitlab-token", "GitLab personal access token", _HIGH, (),
-               re.compile(r"(glpat-[A-Za-z0-9_-]{20})(?![A-Za-z0-9_-])"), 1, entropy=3.0,
-               boundary=True),
-    SecretRule("slack-token", "Slack token", _HIGH, (),
-               re.compile(r"(xox[abposr]-[0-9A-Za-z]{10,48}(?:-[0-9A-Za-z]{4,64}){1,4})"
-                          r"(?![A-Za-z0-9-])"), 1, entropy=3.0, boundary=True),
-    SecretRule("slack-webhook", "Slack incoming webhook URL", _MED, (),
-               re.compile(r"https://hooks\.slack\.com/services/"
-                          r"(T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/[A-Za-z0-9]{24})"), 1),
-    SecretRule("stripe-key", "Stripe secret key", _HIGH, ("k_live_", "k_test_"),
-               re.compile(r"([rs]k_(?:live|test)_[0-9a-zA-Z]{24,99})(?![A-Za-z0-9])"), 1,
-               entropy=3.0, boundary=True),
-    SecretRule("npm-token", "npm access token", _HIGH, (),
-               re.compile(r"(npm_[A-Za-z0-9]{36})(?![A-Za-z0-9])"), 1, entropy=3.5, boundary=True),
-    SecretRule("npmrc-auth-token", "npm registry auth token in .npmrc", _HIGH, (),
-               re.compile(r"_authToken\s*=\s*([^\s'\"$]{16,})"), 1, entropy=3.0),
-    SecretRule("pypi-token", "PyPI upload token", _HIGH, (),
-               re.compile(r"(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})"), 1),
-    SecretRule("jwt", "JSON Web Token", _MED, (),
-               re.compile(r"(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,})"), 1,
-               check=_jwt_ok, boundary=True),
-    SecretRule("password-in-url", "Password in URL", _MED, (),
-               re.compile(r"://([^:@/\s'\"<>{}$%]{1,64}):([^@/\s'\"<>{}$%]{3,128})@"
-                          r"[A-Za-z0-9][A-Za-z0-9.-]*"), 2, entropy=2.0),
-    SecretRule("password-assignment", "Password or secret in an assignment", _MED,
-               ("pass", "pwd", "secret", "key", "token", "credential"),
-               re.compile(r"(?i)(?<![A-Za-z0-9])([A-Za-z0-9_.-]{0,40}" + SECRET_NAME +
-                          r")[\"']?[ \t]*(?:=|:)[ \t]*([\"']?)([^\s\"'`,;]{8,128})\2(?=[\s,;]|$)",
-                          re.MULTILINE), 3, entropy=3.0, config_like=True),
+    SecretRule(
+        "aws-access-key-id",
+        "AWS access key ID",
+        _HIGH,
+        (),
+        re.compile(r"(A[KSBC][IC]A[A-Z2-7]{16})(?![A-Z0-9])"),
+        1,
+        entropy=3.0,
+        check=_aws_id_ok,
+        boundary=True,
+    ),
+    SecretRule(
+        "aws-secret-access-key",
+        "AWS secret access key",
+        _HIGH,
+        ("aws",),
+        re.compile(
+            r"(?i)aws.{0,20}?(?:secret|private).{0,20}?['\"]?\s*[:=]\s*['\"]?"
+            r"([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+        ),
+        1,
+        entropy=4.0,
+    ),
+    SecretRule(
+        "gcp-service-account",
+        "GCP service account key",
+        _HIGH,
+        (),
+        re.compile(r'"private_key"\s*:\s*"(-----BEGIN[ A-Z]*PRIVATE KEY-----[^"]{64,})"'),
+        1,
+        check=_gcp_ok,
+    ),
+    SecretRule(
+        "private-key",
+        "Private key",
+        _HIGH,
+        (),
+        re.compile(
+            r"-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----[ \t]*\r?\n"
+            r"(?:[A-Za-z-]+:[^\n]*\n)*\s*([A-Za-z0-9+/=\r\n]{64,})"
+        ),
+        1,
+    ),
+    SecretRule(
+        "github-token",
+        "GitHub token",
+        _HIGH,
+        (),
+        re.compile(
+            r"(gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82})"
+            r"(?![A-Za-z0-9_])"
+        ),
+        1,
+        entropy=3.0,
+        boundary=True,
+    ),
+    SecretRule(
+        "gitlab-token",
+        "GitLab personal access token",
+        _HIGH,
+        (),
+        re.compile(r"(glpat-[A-Za-z0-9_-]{20})(?![A-Za-z0-9_-])"),
+        1,
+        entropy=3.0,
+        boundary=True,
+    ),
+    SecretRule(
+        "slack-token",
+        "Slack token",
+        _HIGH,
+        (),
+        re.compile(
+            r"(xox[abposr]-[0-9A-Za-z]{10,48}(?:-[0-9A-Za-z]{4,64}){1,4})"
+            r"(?![A-Za-z0-9-])"
+        ),
+        1,
+        entropy=3.0,
+        boundary=True,
+    ),
+    SecretRule(
+        "slack-webhook",
+        "Slack incoming webhook URL",
+        _MED,
+        (),
+        re.compile(
+            r"https://hooks\.slack\.com/services/"
+            r"(T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/[A-Za-z0-9]{24})"
+        ),
+        1,
+    ),
+    SecretRule(
+        "stripe-key",
+        "Stripe secret key",
+        _HIGH,
+        ("k_live_", "k_test_"),
+        re.compile(r"([rs]k_(?:live|test)_[0-9a-zA-Z]{24,99})(?![A-Za-z0-9])"),
+        1,
+        entropy=3.0,
+        boundary=True,
+    ),
+    SecretRule(
+        "npm-token",
+        "npm access token",
+        _HIGH,
+        (),
+        re.compile(r"(npm_[A-Za-z0-9]{36})(?![A-Za-z0-9])"),
+        1,
+        entropy=3.5,
+        boundary=True,
+    ),
+    SecretRule(
+        "npmrc-auth-token",
+        "npm registry auth token in .npmrc",
+        _HIGH,
+        (),
+        re.compile(r"_authToken\s*=\s*([^\s'\"$]{16,})"),
+        1,
+        entropy=3.0,
+    ),
+    SecretRule(
+        "pypi-token",
+        "PyPI upload token",
+        _HIGH,
+        (),
+        re.compile(r"(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,})"),
+        1,
+    ),
+    SecretRule(
+        "jwt",
+        "JSON Web Token",
+        _MED,
+        (),
+        re.compile(r"(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,})"),
+        1,
+        check=_jwt_ok,
+        boundary=True,
+    ),
+    SecretRule(
+        "password-in-url",
+        "Password in URL",
+        _MED,
+        (),
+        re.compile(
+            r"://([^:@/\s'\"<>{}$%]{1,64}):([^@/\s'\"<>{}$%]{3,128})@"
+            r"[A-Za-z0-9][A-Za-z0-9.-]*"
+        ),
+        2,
+        entropy=2.0,
+    ),
+    SecretRule(
+        "password-assignment",
+        "Password or secret in an assignment",
+        _MED,
+        ("pass", "pwd", "secret", "key", "token", "credential"),
+        re.compile(
+            r"(?i)(?<![A-Za-z0-9])([A-Za-z0-9_.-]{0,40}"
+            + SECRET_NAME
+            + r")[\"']?[ \t]*(?:=|:)[ \t]*([\"']?)([^\s\"'`,;]{8,128})\2(?=[\s,;]|$)",
+            re.MULTILINE,
+        ),
+        3,
+        entropy=3.0,
+        config_like=True,
+    ),
 )
 
 BY_ID = {r.id: r for r in RULES}

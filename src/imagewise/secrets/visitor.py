@@ -31,9 +31,13 @@ def _finding(hit: Hit, loc: Location, where: str) -> Finding:
     rule = hit.rule
     subject = f" ({hit.context})" if hit.context else ""
     return Finding(
-        rule=f"secret/{rule.id}", severity=rule.severity, title=rule.title,
+        rule=f"secret/{rule.id}",
+        severity=rule.severity,
+        title=rule.title,
         message=f"{rule.title}{subject} in {where}: {hit.masked}",
-        location=loc, fix=rule.info.fix, extra={"masked": hit.masked},
+        location=loc,
+        fix=rule.info.fix,
+        extra={"masked": hit.masked},
     )
 
 
@@ -62,12 +66,16 @@ class SecretsVisitor(Visitor):
         self._layer_raw = []
 
     def wants_content(self, entry: Entry) -> bool:
-        return (entry.kind is Kind.FILE and entry.size <= self.max_file_bytes
-                and plausible(entry.path, entry.size))
+        return (
+            entry.kind is Kind.FILE
+            and entry.size <= self.max_file_bytes
+            and plausible(entry.path, entry.size)
+        )
 
     def visit(self, entry: Entry) -> None:
-        if self.findings and (entry.kind in (Kind.WHITEOUT, Kind.OPAQUE)
-                              or entry.path in self._finding_paths):
+        if self.findings and (
+            entry.kind in (Kind.WHITEOUT, Kind.OPAQUE) or entry.path in self._finding_paths
+        ):
             self._mark_removed(entry)
         if not entry.has_content or not self.wants_content(entry):  # e.g. replayed from cache
             return
@@ -94,8 +102,15 @@ class SecretsVisitor(Visitor):
             if f.location.layer_index == self._index or f.extra.get("removed_later"):
                 continue
             if removed_by(fp, p, entry.kind is Kind.OPAQUE):
-                self.findings[i] = Finding(f.rule, f.severity, f.title, f.message, f.location,
-                                           f.fix, extra={**f.extra, "removed_later": True})
+                self.findings[i] = Finding(
+                    f.rule,
+                    f.severity,
+                    f.title,
+                    f.message,
+                    f.location,
+                    f.fix,
+                    extra={**f.extra, "removed_later": True},
+                )
 
     def end_layer(self, index: int, layer: Layer) -> None:
         self.findings.extend(self._layer)
@@ -106,8 +121,16 @@ class SecretsVisitor(Visitor):
 
     # --- layer result cache ----------------------------------------------------------------
     def layer_result(self, index: int, layer: Layer) -> object:
-        return [{"rule": f.rule, "line": f.location.line, "path": f.location.path,
-                 "masked": f.extra.get("masked", ""), "message": f.message} for f in self._layer]
+        return [
+            {
+                "rule": f.rule,
+                "line": f.location.line,
+                "path": f.location.path,
+                "masked": f.extra.get("masked", ""),
+                "message": f.message,
+            }
+            for f in self._layer
+        ]
 
     def restore_layer(self, index: int, layer: Layer, result: object) -> None:
         self._layer = []
@@ -117,9 +140,17 @@ class SecretsVisitor(Visitor):
             if rule is None:
                 continue
             loc = Location(layer=self._diff_id, layer_index=index, path=d["path"], line=d["line"])
-            self._layer.append(Finding(f"secret/{rule.id}", rule.severity, rule.title,
-                                       d["message"], loc, rule.info.fix,
-                                       extra={"masked": d["masked"]}))
+            self._layer.append(
+                Finding(
+                    f"secret/{rule.id}",
+                    rule.severity,
+                    rule.title,
+                    d["message"],
+                    loc,
+                    rule.info.fix,
+                    extra={"masked": d["masked"]},
+                )
+            )
             self._layer_raw.append(d["path"])
 
 
@@ -146,8 +177,11 @@ def scan_config(config: ImageConfig, image: Image | None = None) -> list[Finding
         loc = Location(path=f"history[{i}].created_by")
         if not h.empty_layer:
             layer = image.layers[layer_index] if image and layer_index < len(image.layers) else None
-            loc = Location(path=f"history[{i}].created_by", layer_index=layer_index,
-                           layer=str(layer.diff_id or layer.digest) if layer else "")
+            loc = Location(
+                path=f"history[{i}].created_by",
+                layer_index=layer_index,
+                layer=str(layer.diff_id or layer.digest) if layer else "",
+            )
             layer_index += 1
         out += _config_hits(f"history[{i}].created_by", h.created_by, loc)
     return _dedupe(out)
@@ -166,7 +200,16 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
 
 def findings_json(findings: list[Finding]) -> list[dict[str, Any]]:
     """The ``secrets`` array of ``imagewise/scan/v1``."""
-    return [{"rule": f.rule, "layer": f.location.layer, "layer_index": f.location.layer_index,
-             "path": f.location.path, "line": f.location.line, "masked": f.extra.get("masked", ""),
-             "severity": str(f.severity), "removed_later": bool(f.extra.get("removed_later"))}
-            for f in findings]
+    return [
+        {
+            "rule": f.rule,
+            "layer": f.location.layer,
+            "layer_index": f.location.layer_index,
+            "path": f.location.path,
+            "line": f.location.line,
+            "masked": f.extra.get("masked", ""),
+            "severity": str(f.severity),
+            "removed_later": bool(f.extra.get("removed_later")),
+        }
+        for f in findings
+    ]

@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 __all__ = ["detect_local", "looks_like_path", "open_sink", "open_source", "sink_for", "source_for"]
 
 
-def open_source(text: str | TransportRef, *, insecure: bool = False,
-                transfer: Transfer | None = None) -> Source:
+def open_source(
+    text: str | TransportRef, *, insecure: bool = False, transfer: Transfer | None = None
+) -> Source:
     """Open the image named by a transport string (or a parsed TransportRef) for reading.
 
     A bare argument naming an existing file or directory is read as a local image
@@ -42,7 +43,11 @@ def looks_like_path(text: str) -> bool:
     from imagewise.errors import InvalidReference
     from imagewise.reference import ImageReference
 
-    if text in (".", "..") or text.startswith(("/", "./", "../", "~")) or text.endswith(_ARCHIVE_ENDINGS):
+    if (
+        text in (".", "..")
+        or text.startswith(("/", "./", "../", "~"))
+        or text.endswith(_ARCHIVE_ENDINGS)
+    ):
         return True
     if os.sep in text or (os.altsep and os.altsep in text):
         try:
@@ -93,8 +98,9 @@ def _existing(path: str, text: str) -> TransportRef | None:
     return None
 
 
-def open_sink(text: str | TransportRef, *, insecure: bool = False,
-              transfer: Transfer | None = None) -> Sink:
+def open_sink(
+    text: str | TransportRef, *, insecure: bool = False, transfer: Transfer | None = None
+) -> Sink:
     """Open the destination named by a transport string for writing. A bare argument naming
     an existing directory (``PATH[:TAG]``) is an OCI layout; another bare argument that looks
     like a path is refused with the transports to choose from (which format is meant?)."""
@@ -118,12 +124,14 @@ def _bare_destination(text: str) -> TransportRef | None:
 
         raise InvalidReference(
             f"{text!r} looks like a path: name the destination format, e.g. oci:{text} (a layout "
-            f"directory), oci-archive:{text} or docker-archive:{text} (an archive file)")
+            f"directory), oci-archive:{text} or docker-archive:{text} (an archive file)"
+        )
     return None
 
 
-def source_for(ref: TransportRef, *, insecure: bool = False,
-               transfer: Transfer | None = None) -> Source:
+def source_for(
+    ref: TransportRef, *, insecure: bool = False, transfer: Transfer | None = None
+) -> Source:
     if ref.transport == "docker":
         from imagewise.sources.registry import RegistrySource
 
@@ -148,8 +156,9 @@ def source_for(ref: TransportRef, *, insecure: bool = False,
     return src
 
 
-def sink_for(ref: TransportRef, *, insecure: bool = False,
-             transfer: Transfer | None = None) -> Sink:
+def sink_for(
+    ref: TransportRef, *, insecure: bool = False, transfer: Transfer | None = None
+) -> Sink:
     from imagewise.errors import InvalidReference
 
     if ref.index is not None:

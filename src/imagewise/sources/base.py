@@ -31,8 +31,14 @@ class Layer(Record):
     __slots__ = ("source", "descriptor", "diff_id", "index", "created_by")  # noqa: RUF023
     _uncompared = _unshown = ("source",)
 
-    def __init__(self, source: Source, descriptor: Descriptor, diff_id: Digest | None, index: int,
-                 created_by: str = "") -> None:
+    def __init__(
+        self,
+        source: Source,
+        descriptor: Descriptor,
+        diff_id: Digest | None,
+        index: int,
+        created_by: str = "",
+    ) -> None:
         self.source = source
         self.descriptor = descriptor
         self.diff_id = diff_id
@@ -79,8 +85,15 @@ class Image(Record):
     )
     _uncompared = _unshown = ("source",)
 
-    def __init__(self, reference: str, manifest: Manifest, config: ImageConfig,
-                 layers: tuple[Layer, ...], source: Source, index: Index | None = None) -> None:
+    def __init__(
+        self,
+        reference: str,
+        manifest: Manifest,
+        config: ImageConfig,
+        layers: tuple[Layer, ...],
+        source: Source,
+        index: Index | None = None,
+    ) -> None:
         self.reference = reference
         self.manifest = manifest
         self.config = config

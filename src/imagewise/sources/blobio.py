@@ -39,8 +39,15 @@ class VerifyingReader(DigestingReader):
     hash a file to name it), so only the size is checked, not the digest a second time.
     """
 
-    def __init__(self, raw: Readable, digest: Digest, size: int | None = None, where: str = "",
-                 *, hashed: bool = False) -> None:
+    def __init__(
+        self,
+        raw: Readable,
+        digest: Digest,
+        size: int | None = None,
+        where: str = "",
+        *,
+        hashed: bool = False,
+    ) -> None:
         super().__init__(raw, digest, where or f"blob {digest}")
         self.expected = digest
         #: the digest this stream guarantees (raises at EOF otherwise); wrappers forward it
@@ -180,8 +187,9 @@ class TarIndex:
             def ended(marked: bool) -> None:
                 self.complete = marked
 
-            for n, e in enumerate(walk_buffer(m.buffer, m.start,
-                                              on_unsafe=lambda name, offset: None, on_end=ended)):
+            for n, e in enumerate(
+                walk_buffer(m.buffer, m.start, on_unsafe=lambda name, offset: None, on_end=ended)
+            ):
                 if not n & 1023:
                     m.check()  # another process wants to change the file: stop while it is safe
                 name = e.path
@@ -190,7 +198,8 @@ class TarIndex:
                     self.members[name] = Member(name, e.data_offset, e.size)
                 elif e.kind is Kind.SYMLINK:  # docker save links a shared layer: <id>/layer.tar
                     links[name] = posixpath.normpath(
-                        posixpath.join(posixpath.dirname(name), e.linkname))
+                        posixpath.join(posixpath.dirname(name), e.linkname)
+                    )
                 elif e.kind is Kind.HARDLINK:
                     links[name] = e.linkname
 
@@ -230,14 +239,15 @@ class TarIndex:
         if m.size > limit:
             from imagewise.errors import TooLarge
 
-            raise TooLarge(f"{self.path}: {name} is {m.size} bytes; refusing documents over {limit}")
+            raise TooLarge(
+                f"{self.path}: {name} is {m.size} bytes; refusing documents over {limit}"
+            )
         with self.open(name) as f:
             return f.read()
 
     def head(self, name: str, n: int = 8) -> bytes:
         with self.open(name) as f:
             return f.read(n)
-
 
     def size(self, name: str) -> int:
         return self.member(name).size

@@ -68,12 +68,16 @@ def _repo_tag_matches(tag: str, want: ImageReference) -> bool:
     except InvalidReference:
         return False
     return (ref.registry, ref.repository, ref.tag or "latest") == (
-        want.registry, want.repository, want.tag or "latest")
+        want.registry,
+        want.repository,
+        want.tag or "latest",
+    )
 
 
 class DockerArchiveSource(Source):
-    def __init__(self, path: str, reference: ImageReference | None = None,
-                 index: int | None = None) -> None:
+    def __init__(
+        self, path: str, reference: ImageReference | None = None, index: int | None = None
+    ) -> None:
         self.path = path
         self.name = f"docker-archive:{path}" + (f":{reference}" if reference else "")
         self._view = open_archive(path)
@@ -92,19 +96,25 @@ class DockerArchiveSource(Source):
         v = self._view
         if not v.has("manifest.json"):
             if v.has("index.json"):  # an OCI archive handed to docker-archive: read it as one
-                self._oci = OCIStoreSource(v, self.path, reference.tag if reference else None, index)
+                self._oci = OCIStoreSource(
+                    v, self.path, reference.tag if reference else None, index
+                )
                 return {}
             names = getattr(v, "names", [])
             if names and not getattr(v, "complete", True):
                 raise ImageFormatError(
                     f"{self.path}: archive looks truncated: it stops after {len(names)} members "
                     "without tar's end-of-archive block, and manifest.json and index.json are "
-                    "missing (was it cut short while copying?)")
+                    "missing (was it cut short while copying?)"
+                )
             what = "an empty tar archive" if not names else "a plain tar archive"
-            raise NotAnImage(f"{self.path} is {what}, not an image: it has no manifest.json "
-                             "or index.json (was it made with tar rather than docker save?)")
-        doc = load_json(v.read("manifest.json", media.MAX_METADATA_BYTES),
-                        f"{self.path}: manifest.json", list)
+            raise NotAnImage(
+                f"{self.path} is {what}, not an image: it has no manifest.json "
+                "or index.json (was it made with tar rather than docker save?)"
+            )
+        doc = load_json(
+            v.read("manifest.json", media.MAX_METADATA_BYTES), f"{self.path}: manifest.json", list
+        )
         if not doc:
             raise ImageFormatError(f"{self.path}: manifest.json lists no images")
         for i, entry in enumerate(doc):
@@ -115,18 +125,23 @@ class DockerArchiveSource(Source):
             string_list(entry.get("RepoTags"), f"{where}.RepoTags")
         if index is not None:
             if index >= len(doc):
-                raise ImageFormatError(f"{self.path}: no image @{index}; the archive has {len(doc)}")
+                raise ImageFormatError(
+                    f"{self.path}: no image @{index}; the archive has {len(doc)}"
+                )
             return dict(doc[index])
         if reference is not None:
             for entry in doc:
                 if any(_repo_tag_matches(t, reference) for t in entry.get("RepoTags") or ()):
                     return dict(entry)
-            raise ImageFormatError(f"{self.path}: no image tagged {reference.familiar()}; "
-                                   f"tags: {', '.join(self._all_tags(doc)) or 'none'}")
+            raise ImageFormatError(
+                f"{self.path}: no image tagged {reference.familiar()}; "
+                f"tags: {', '.join(self._all_tags(doc)) or 'none'}"
+            )
         if len(doc) > 1:
             raise ImageFormatError(
                 f"{self.path} holds {len(doc)} images; pick one with docker-archive:{self.path}:REF "
-                f"or :@N (tags: {', '.join(self._all_tags(doc)) or 'none'})")
+                f"or :@N (tags: {', '.join(self._all_tags(doc)) or 'none'})"
+            )
         return dict(doc[0])
 
     @staticmethod
@@ -163,11 +178,17 @@ class DockerArchiveSource(Source):
             return self._oci.open_blob(desc)
         name = self._blob_name(desc)
         if name is None:
-            raise ImageFormatError(f"{self.path}: blob {desc.digest} is not in the archive"
-                                   + self._cut())
+            raise ImageFormatError(
+                f"{self.path}: blob {desc.digest} is not in the archive" + self._cut()
+            )
         # a digest computed from this very member at open time needs no second hash
-        return VerifyingReader(self._view.open(name), desc.digest, desc.size,  # type: ignore[return-value]
-                               f"{self.path}: {name}", hashed=desc.digest in self._hashed)
+        return VerifyingReader(
+            self._view.open(name),
+            desc.digest,
+            desc.size,  # type: ignore[return-value]
+            f"{self.path}: {name}",
+            hashed=desc.digest in self._hashed,
+        )
 
     def hashed_here(self, digest: Digest) -> bool:
         """Whether ``digest`` was computed from the archive member itself when this source was
@@ -193,8 +214,9 @@ class DockerArchiveSource(Source):
         if not isinstance(name, str) or not name:
             raise ImageFormatError(f"{self.path}: manifest.json entry has no {key}")
         if not self._view.has(name):
-            raise ImageFormatError(f"{self.path}: manifest.json names {name!r}, which is missing"
-                                   + self._cut())
+            raise ImageFormatError(
+                f"{self.path}: manifest.json names {name!r}, which is missing" + self._cut()
+            )
         return name
 
     def _cut(self) -> str:
@@ -218,23 +240,34 @@ class DockerArchiveSource(Source):
         descs: list[tuple[Digest, int, str]] = []
         for i, name in enumerate(layers):
             if not self._view.has(name):
-                raise ImageFormatError(f"{self.path}: layer {name!r} is missing from the archive"
-                                       + self._cut())
+                raise ImageFormatError(
+                    f"{self.path}: layer {name!r} is missing from the archive" + self._cut()
+                )
             comp = sniff_compression(self._view.head(name, 8))
             if comp not in ("", "gzip", "zstd"):
-                raise ImageFormatError(f"{self.path}: layer {name!r} is {comp}-compressed; "
-                                       "only gzip, zstd or uncompressed layers are supported")
+                raise ImageFormatError(
+                    f"{self.path}: layer {name!r} is {comp}-compressed; "
+                    "only gzip, zstd or uncompressed layers are supported"
+                )
             descs.append((self._layer_digest(name, comp, config, i), self._view.size(name), comp))
             self._blobs[descs[-1][0]] = name
         oci = any(c == "zstd" for _, _, c in descs)
-        layer_mt = ({"": media.OCI_LAYER, "gzip": media.OCI_LAYER_GZIP, "zstd": media.OCI_LAYER_ZSTD}
-                    if oci else {"": media.DOCKER_LAYER, "gzip": media.DOCKER_LAYER_GZIP})
+        layer_mt = (
+            {"": media.OCI_LAYER, "gzip": media.OCI_LAYER_GZIP, "zstd": media.OCI_LAYER_ZSTD}
+            if oci
+            else {"": media.DOCKER_LAYER, "gzip": media.DOCKER_LAYER_GZIP}
+        )
         doc = {
             "schemaVersion": 2,
             "mediaType": media.OCI_MANIFEST if oci else media.DOCKER_MANIFEST,
-            "config": {"mediaType": media.OCI_CONFIG if oci else media.DOCKER_CONFIG,
-                       "size": len(cfg_raw), "digest": str(cfg_digest)},
-            "layers": [{"mediaType": layer_mt[c], "size": s, "digest": str(d)} for d, s, c in descs],
+            "config": {
+                "mediaType": media.OCI_CONFIG if oci else media.DOCKER_CONFIG,
+                "size": len(cfg_raw),
+                "digest": str(cfg_digest),
+            },
+            "layers": [
+                {"mediaType": layer_mt[c], "size": s, "digest": str(d)} for d, s, c in descs
+            ],
         }
         raw = json.dumps(doc, indent=3).encode()
         top = parse_manifest(raw)
@@ -278,7 +311,8 @@ class DockerArchiveSource(Source):
                 if isinstance(m, Index):
                     nested.extend(m.manifests)
                 elif m.config.digest == cfg_digest and all(
-                        v.has(f"blobs/{x.digest.algorithm}/{x.digest.hex}") for x in m.layers):
+                    v.has(f"blobs/{x.digest.algorithm}/{x.digest.hex}") for x in m.layers
+                ):
                     return m
             candidates = nested
         return None
@@ -309,8 +343,9 @@ class DockerArchiveSink(BlobDirSink):
         import io
 
         if isinstance(manifest, Index):
-            raise ImageFormatError("a docker-archive holds a single-platform image; "
-                                   "choose one with --platform")
+            raise ImageFormatError(
+                "a docker-archive holds a single-platform image; choose one with --platform"
+            )
         desc = Descriptor(manifest.media_type, manifest.digest, len(manifest.raw))
         if not self.has_blob(desc):
             self.put_blob(desc, io.BytesIO(manifest.raw))
@@ -323,19 +358,30 @@ class DockerArchiveSink(BlobDirSink):
         m = self._top
         if m is None:
             raise ImageFormatError(f"{self.name}: nothing to commit (no manifest written)")
+
         def path_of(d: Digest) -> str:
             return f"blobs/{d.algorithm}/{d.hex}"
 
         ref = self.reference
         repo_tags = [ref.familiar()] if ref else []
-        manifest_json = [{"Config": path_of(m.config.digest), "RepoTags": repo_tags or None,
-                          "Layers": [path_of(x.digest) for x in m.layers]}]
+        manifest_json = [
+            {
+                "Config": path_of(m.config.digest),
+                "RepoTags": repo_tags or None,
+                "Layers": [path_of(x.digest) for x in m.layers],
+            }
+        ]
         annotations: dict[str, str] = {}
         if ref:
-            annotations = {CONTAINERD_NAME: str(ref.with_tag(ref.tag or "latest")),
-                           REF_NAME: ref.tag or "latest"}
-        index = {"schemaVersion": 2, "mediaType": media.OCI_INDEX, "manifests": [
-            Descriptor(m.media_type, m.digest, len(m.raw), annotations).to_json()]}
+            annotations = {
+                CONTAINERD_NAME: str(ref.with_tag(ref.tag or "latest")),
+                REF_NAME: ref.tag or "latest",
+            }
+        index = {
+            "schemaVersion": 2,
+            "mediaType": media.OCI_INDEX,
+            "manifests": [Descriptor(m.media_type, m.digest, len(m.raw), annotations).to_json()],
+        }
         files: dict[str, bytes] = {
             "manifest.json": json.dumps(manifest_json, separators=(",", ":")).encode(),
             "index.json": json.dumps(index, separators=(",", ":")).encode(),
@@ -343,7 +389,8 @@ class DockerArchiveSink(BlobDirSink):
         }
         if ref and m.layers:
             files["repositories"] = json.dumps(
-                {ref.familiar_name: {ref.tag or "latest": m.layers[-1].digest.hex}}).encode()
+                {ref.familiar_name: {ref.tag or "latest": m.layers[-1].digest.hex}}
+            ).encode()
         for name, data in files.items():
             with open(os.path.join(self._tmp, name), "wb") as f:
                 f.write(data)

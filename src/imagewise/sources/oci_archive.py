@@ -46,7 +46,9 @@ def staging_dir(path: str, transport: str) -> tuple[str, int]:
     concurrent copy never sees it unlocked."""
     if os.path.isdir(path):
         article = "an" if transport[0] in "aeiou" else "a"
-        raise ImageFormatError(f"{path} is a directory; {article} {transport} destination is a file")
+        raise ImageFormatError(
+            f"{path} is a directory; {article} {transport} destination is a file"
+        )
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise ImageFormatError(f"{parent}: no such directory")
@@ -54,8 +56,9 @@ def staging_dir(path: str, transport: str) -> tuple[str, int]:
     new = tempfile.mkdtemp(prefix=f"{STAGING}new-", dir=parent)
     fd = os.open(new, os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_EX)
-    final = os.path.join(parent, os.path.basename(new).replace(f"{STAGING}new-",
-                                                               f"{STAGING}{transport}-", 1))
+    final = os.path.join(
+        parent, os.path.basename(new).replace(f"{STAGING}new-", f"{STAGING}{transport}-", 1)
+    )
     os.rename(new, final)
     return final, fd
 
@@ -87,16 +90,20 @@ def _remove_stale_staging(parent: str) -> None:
             os.close(fd)
 
 
-def pack_layout(layout_dir: str, dest: str,
-                first: tuple[str, ...] = (LAYOUT_FILE, "index.json")) -> None:
+def pack_layout(
+    layout_dir: str, dest: str, first: tuple[str, ...] = (LAYOUT_FILE, "index.json")
+) -> None:
     """Write ``layout_dir`` as an uncompressed tar at ``dest`` (atomically, via a temp file).
 
     The ``first`` files (``oci-layout`` and ``index.json``) come first so readers that stream the archive find them
     early; entries carry fixed metadata so the archive bytes depend only on the content.
     """
     # the temporary archive is made inside the staging directory: a killed copy leaves it there
-    with atomic_write(dest, tmp_dir=layout_dir) as out, \
-            tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tf:
+    with (
+        atomic_write(dest, tmp_dir=layout_dir) as out,
+        tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tf,
+    ):
+
         def add(rel: str) -> None:
             full = os.path.join(layout_dir, rel)
             ti = tf.gettarinfo(full, arcname=rel)

@@ -47,8 +47,9 @@ def blob_path(digest: Digest) -> str:
 class OCIStoreSource(Source):
     """An OCI layout read through a view: a directory or the members of an archive."""
 
-    def __init__(self, view: DirView | TarIndex, label: str, tag: str | None = None,
-                 index: int | None = None) -> None:
+    def __init__(
+        self, view: DirView | TarIndex, label: str, tag: str | None = None, index: int | None = None
+    ) -> None:
         self._view = view
         self._label = label
         self._tag = tag
@@ -60,8 +61,10 @@ class OCIStoreSource(Source):
         v = self._view
         if not v.has("index.json"):
             if v.has("manifest.json"):
-                raise NotAnImage(f"{self._label} is a docker-archive, not an OCI layout "
-                                 f"(use docker-archive:{self._label})")
+                raise NotAnImage(
+                    f"{self._label} is a docker-archive, not an OCI layout "
+                    f"(use docker-archive:{self._label})"
+                )
             raise NotAnImage(f"{self._label} is not an OCI image layout: no index.json")
         if v.has(LAYOUT_FILE):
             doc = load_json(v.read(LAYOUT_FILE, 4096), f"{self._label}: oci-layout")
@@ -84,17 +87,22 @@ class OCIStoreSource(Source):
         if self._tag is not None:
             hits = [d for d in entries if d.annotations.get(REF_NAME) == self._tag]
             if not hits:
-                names = sorted({d.annotations[REF_NAME] for d in entries if REF_NAME in d.annotations})
-                raise ImageFormatError(f"{self._label}: no image tagged {self._tag!r}; "
-                                       f"tags: {', '.join(names) or 'none'}")
+                names = sorted(
+                    {d.annotations[REF_NAME] for d in entries if REF_NAME in d.annotations}
+                )
+                raise ImageFormatError(
+                    f"{self._label}: no image tagged {self._tag!r}; "
+                    f"tags: {', '.join(names) or 'none'}"
+                )
             if len(hits) > 1:
                 # several platforms under one tag: present them as an index
                 return self._synthetic_index(hits)
             return self.fetch_manifest(hits[0])
         if self._index is not None:
             if self._index >= len(entries):
-                raise ImageFormatError(f"{self._label}: no image @{self._index}; "
-                                       f"the layout has {len(entries)}")
+                raise ImageFormatError(
+                    f"{self._label}: no image @{self._index}; the layout has {len(entries)}"
+                )
             return self.fetch_manifest(entries[self._index])
         if not entries:
             raise ImageFormatError(f"{self._label}: index.json lists no images")
@@ -105,12 +113,16 @@ class OCIStoreSource(Source):
             tags = sorted(n for n in ref_names if n)
             raise ImageFormatError(
                 f"{self._label} holds {len(entries)} images; pick one with :TAG or :@N "
-                f"(tags: {', '.join(tags) or 'none'})")
+                f"(tags: {', '.join(tags) or 'none'})"
+            )
         return self.index_json
 
     def _synthetic_index(self, descs: list[Descriptor]) -> Index:
-        doc = {"schemaVersion": 2, "mediaType": media.OCI_INDEX,
-               "manifests": [d.to_json() for d in descs]}
+        doc = {
+            "schemaVersion": 2,
+            "mediaType": media.OCI_INDEX,
+            "manifests": [d.to_json() for d in descs],
+        }
         return Index(media.OCI_INDEX, tuple(descs), json.dumps(doc).encode())
 
     def fetch_manifest(self, desc: Descriptor) -> Manifest | Index:
@@ -121,8 +133,10 @@ class OCIStoreSource(Source):
         if desc.size > media.MAX_METADATA_BYTES:
             from imagewise.errors import TooLarge
 
-            raise TooLarge(f"{self._label}: manifest {desc.digest} is {desc.size} bytes; "
-                           "refusing documents over 4 MiB")
+            raise TooLarge(
+                f"{self._label}: manifest {desc.digest} is {desc.size} bytes; "
+                "refusing documents over 4 MiB"
+            )
         name = blob_path(desc.digest)
         if not self._view.has(name):
             raise ImageFormatError(f"{self._label}: blob {desc.digest} is missing")
@@ -154,8 +168,10 @@ class OCILayoutSource(OCIStoreSource):
         if not os.path.exists(path):
             raise FileNotFoundError(2, "No such file or directory", path)
         if not os.path.isdir(path):
-            raise NotAnImage(f"{path} is a file, not an OCI layout directory "
-                             f"(use oci-archive:{path} or docker-archive:{path})")
+            raise NotAnImage(
+                f"{path} is a file, not an OCI layout directory "
+                f"(use oci-archive:{path} or docker-archive:{path})"
+            )
         super().__init__(DirView(path), path, tag, index)
         self.name = f"oci:{path}" + (f":{tag}" if tag else "")
 
@@ -172,11 +188,13 @@ def write_blob(final: str, stream: IO[bytes], desc: Descriptor) -> int:
             out.write(chunk)
             n += len(chunk)
         if h is not None and h.hexdigest() != desc.digest.hex:
-            raise DigestMismatch(str(desc.digest), f"{desc.digest.algorithm}:{h.hexdigest()}",
-                                 f"writing {final}")
+            raise DigestMismatch(
+                str(desc.digest), f"{desc.digest.algorithm}:{h.hexdigest()}", f"writing {final}"
+            )
         if desc.size >= 0 and n != desc.size:
-            raise DigestMismatch(str(desc.digest), f"{n} bytes instead of {desc.size}",
-                                 f"writing {final}")
+            raise DigestMismatch(
+                str(desc.digest), f"{n} bytes instead of {desc.size}", f"writing {final}"
+            )
     return n
 
 
@@ -294,7 +312,9 @@ class OCILayoutSink(BlobDirSink):
         where = f"{self.path}/index.json:"
         for i, e in enumerate(optional(doc, "manifests", list, where) or ()):
             expect(e, dict, f"{where} manifests[{i}]")
-            name = string_map(e.get("annotations"), f"{where} manifests[{i}].annotations").get(REF_NAME)
+            name = string_map(e.get("annotations"), f"{where} manifests[{i}].annotations").get(
+                REF_NAME
+            )
             if self.tag and name == self.tag:
                 continue  # the tag moves to the new image
             if not self.tag and not name and e.get("digest") == str(m.digest):
@@ -324,8 +344,11 @@ class OCILayoutSink(BlobDirSink):
     def close(self) -> None:
         """Release the lock; after a failed copy, first remove what this sink created (unless
         another writer is at work in the same layout)."""
-        if not self._committed and self._created and (
-                self._lock is None or _flock(self._lock, "ex", wait=False)):
+        if (
+            not self._committed
+            and self._created
+            and (self._lock is None or _flock(self._lock, "ex", wait=False))
+        ):
             import shutil
 
             for p in reversed(self._created):

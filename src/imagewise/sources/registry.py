@@ -24,8 +24,14 @@ def client_for(ref: ImageReference, insecure: bool = False) -> RegistryClient:
 class RegistrySource(Source):
     """Reads an image from a registry; manifests by tag or digest, blobs streamed and verified."""
 
-    def __init__(self, ref: ImageReference, *, insecure: bool = False,
-                 client: RegistryClient | None = None, transfer: Transfer | None = None) -> None:
+    def __init__(
+        self,
+        ref: ImageReference,
+        *,
+        insecure: bool = False,
+        client: RegistryClient | None = None,
+        transfer: Transfer | None = None,
+    ) -> None:
         self.ref = ref
         self.name = f"docker://{ref}"
         # ``transfer``: stall time, overall deadline and retry reporter of this operation
@@ -58,8 +64,14 @@ class RegistrySource(Source):
 class RegistrySink(Sink):
     """Writes an image to a registry: blobs (skipping present ones), child manifests, then the top."""
 
-    def __init__(self, ref: ImageReference, *, insecure: bool = False,
-                 client: RegistryClient | None = None, transfer: Transfer | None = None) -> None:
+    def __init__(
+        self,
+        ref: ImageReference,
+        *,
+        insecure: bool = False,
+        client: RegistryClient | None = None,
+        transfer: Transfer | None = None,
+    ) -> None:
         self.ref = ref
         self.name = f"docker://{ref}"
         # ``transfer``: stall time, overall deadline and retry reporter of this operation
@@ -96,7 +108,9 @@ class RegistrySink(Sink):
     def put_manifest(self, manifest: Manifest | Index, *, top: bool) -> None:
         digest = manifest.digest
         if not top:
-            self.client.put_manifest(self.repository, str(digest), manifest.raw, manifest.media_type)
+            self.client.put_manifest(
+                self.repository, str(digest), manifest.raw, manifest.media_type
+            )
             return
         if self.ref.digest is not None and self.ref.digest != digest:
             raise DigestMismatch(str(self.ref.digest), str(digest), f"destination {self.ref}")

@@ -25,15 +25,18 @@ if TYPE_CHECKING:
     )
     from imagewise.vulns.store import VulnDB as VulnDB, default_path as default_path
 
-__getattr__, __dir__, __all__ = exports(__name__, {
-    "match": "imagewise.vulns.matching",
-    "Vulnerability": "imagewise.vulns.matching",
-    "VulnDB": "imagewise.vulns.store",
-    "default_path": "imagewise.vulns.store",
-    "scan_image": "imagewise.vulns.scan",
-    "scan_packages": "imagewise.vulns.scan",
-    "match_with_db": "imagewise.vulns.scan",
-    "ScanResult": "imagewise.vulns.scan",
-    "Decisions": "imagewise.vulns.ignores",
-    "load_decisions": "imagewise.vulns.ignores",
-})
+__getattr__, __dir__, __all__ = exports(
+    __name__,
+    {
+        "match": "imagewise.vulns.matching",
+        "Vulnerability": "imagewise.vulns.matching",
+        "VulnDB": "imagewise.vulns.store",
+        "default_path": "imagewise.vulns.store",
+        "scan_image": "imagewise.vulns.scan",
+        "scan_packages": "imagewise.vulns.scan",
+        "match_with_db": "imagewise.vulns.scan",
+        "ScanResult": "imagewise.vulns.scan",
+        "Decisions": "imagewise.vulns.ignores",
+        "load_decisions": "imagewise.vulns.ignores",
+    },
+)

@@ -42,8 +42,15 @@ class Transfer(Record):
 
     __slots__ = ("reference", "digest", "records", "newest", "size", "unchanged")  # noqa: RUF023
 
-    def __init__(self, reference: str, digest: str, records: int, newest: str, size: int,
-                 unchanged: bool = False) -> None:
+    def __init__(
+        self,
+        reference: str,
+        digest: str,
+        records: int,
+        newest: str,
+        size: int,
+        unchanged: bool = False,
+    ) -> None:
         self.reference = reference
         self.digest = digest
         self.records = records
@@ -80,8 +87,9 @@ def _sha256_file(path: Path) -> tuple[str, int]:
     return f"sha256:{h.hexdigest()}", size
 
 
-def push(db_path: Path, target: str, *, insecure: bool = False,
-         reporter: Reporter = NULL) -> Transfer:
+def push(
+    db_path: Path, target: str, *, insecure: bool = False, reporter: Reporter = NULL
+) -> Transfer:
     """Push a snapshot of ``db_path`` to ``docker://REGISTRY/REPO:TAG``."""
     import zstandard
 
@@ -111,8 +119,12 @@ def push(db_path: Path, target: str, *, insecure: bool = False,
         with snap.open("rb") as src, packed.open("wb") as out:
             zstandard.ZstdCompressor(level=10, threads=-1).copy_stream(src, out)
         digest, size = _sha256_file(packed)
-        layer = Descriptor(LAYER_TYPE, Digest.parse(digest), size,
-                           {"org.opencontainers.image.title": "osv.sqlite.zst"})
+        layer = Descriptor(
+            LAYER_TYPE,
+            Digest.parse(digest),
+            size,
+            {"org.opencontainers.image.title": "osv.sqlite.zst"},
+        )
         config = Descriptor(EMPTY_TYPE, Digest.of(EMPTY), len(EMPTY))
         client = _client(ref, insecure)
         repo = ref.repository
@@ -127,20 +139,26 @@ def push(db_path: Path, target: str, *, insecure: bool = False,
                 client.upload_blob(repo, layer, _Counting(f, reporter, key))
             reporter.done(key)
         manifest = {
-            "schemaVersion": 2, "mediaType": media.OCI_MANIFEST, "artifactType": ARTIFACT_TYPE,
+            "schemaVersion": 2,
+            "mediaType": media.OCI_MANIFEST,
+            "artifactType": ARTIFACT_TYPE,
             "config": {**config.to_json(), "data": "e30="},
             "layers": [layer.to_json()],
             "annotations": {
-                "org.opencontainers.image.created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                _ANN + "schema": SCHEMA_VERSION, _ANN + "records": str(status.records),
+                "org.opencontainers.image.created": datetime.now(UTC).strftime(
+                    "%Y-%m-%dT%H:%M:%SZ"
+                ),
+                _ANN + "schema": SCHEMA_VERSION,
+                _ANN + "records": str(status.records),
                 _ANN + "newest-modified": status.newest_modified,
                 _ANN + "ecosystems": ",".join(status.per_ecosystem),
             },
         }
         raw = json.dumps(manifest, separators=(",", ":"), sort_keys=True).encode()
         pushed = client.put_manifest(repo, ref.tag, raw, media.OCI_MANIFEST)
-        return Transfer(f"docker://{ref}", str(pushed), status.records, status.newest_modified,
-                        size)
+        return Transfer(
+            f"docker://{ref}", str(pushed), status.records, status.newest_modified, size
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -176,17 +194,23 @@ def _layer(raw: bytes, media_type: str, what: str) -> Any:
         raise VulnDBError(f"{what}: the manifest is not JSON") from e
     kind = doc.get("artifactType") or (doc.get("config") or {}).get("mediaType")
     if media_type not in (media.OCI_MANIFEST, "") or kind != ARTIFACT_TYPE:
-        raise VulnDBError(f"{what} is not an imagewise vulnerability database (artifact type "
-                          f"{kind or media_type or 'none'}, expected {ARTIFACT_TYPE})")
-    layers = [Descriptor.from_json(d) for d in doc.get("layers") or ()
-              if isinstance(d, dict) and d.get("mediaType") == LAYER_TYPE]
+        raise VulnDBError(
+            f"{what} is not an imagewise vulnerability database (artifact type "
+            f"{kind or media_type or 'none'}, expected {ARTIFACT_TYPE})"
+        )
+    layers = [
+        Descriptor.from_json(d)
+        for d in doc.get("layers") or ()
+        if isinstance(d, dict) and d.get("mediaType") == LAYER_TYPE
+    ]
     if len(layers) != 1:
         raise VulnDBError(f"{what}: expected one {LAYER_TYPE} layer, found {len(layers)}")
     return layers[0]
 
 
-def pull(target: str, db_path: Path, *, insecure: bool = False,
-         reporter: Reporter = NULL) -> Transfer:
+def pull(
+    target: str, db_path: Path, *, insecure: bool = False, reporter: Reporter = NULL
+) -> Transfer:
     """Pull the database at ``docker://REGISTRY/REPO:TAG`` into ``db_path`` (swapped in whole).
     Nothing is downloaded when ``db_path`` already holds that very artifact."""
     from imagewise.oci import media
@@ -195,8 +219,9 @@ def pull(target: str, db_path: Path, *, insecure: bool = False,
     ref = _ref(target)
     client = _client(ref, insecure)
     what = f"docker://{ref}"
-    fetched = client.get_manifest(ref.repository, ref.identifier,
-                                  accept=f"{media.OCI_MANIFEST}, {media.OCI_INDEX}")
+    fetched = client.get_manifest(
+        ref.repository, ref.identifier, accept=f"{media.OCI_MANIFEST}, {media.OCI_INDEX}"
+    )
     layer = _layer(fetched.raw, fetched.media_type, what)
     manifest_digest = str(fetched.digest)
     db_path = Path(db_path)
@@ -207,8 +232,9 @@ def pull(target: str, db_path: Path, *, insecure: bool = False,
                 row = db.conn.execute("SELECT value FROM meta WHERE key='pulled'").fetchone()
                 if row and row[0] == manifest_digest:
                     st = db.status()
-                    return Transfer(what, manifest_digest, st.records, st.newest_modified, 0,
-                                    unchanged=True)
+                    return Transfer(
+                        what, manifest_digest, st.records, st.newest_modified, 0, unchanged=True
+                    )
         except VulnDBError:
             pass  # a damaged local copy: replace it
     parent = db_path.parent
@@ -236,14 +262,14 @@ def pull(target: str, db_path: Path, *, insecure: bool = False,
         finally:
             conn.close()
         _swap_in(snap, db_path)
-        return Transfer(what, manifest_digest, status.records, status.newest_modified,
-                        layer.size)
+        return Transfer(what, manifest_digest, status.records, status.newest_modified, layer.size)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _download(client: Any, repo: str, layer: Any, dest: Path, what: str,
-              reporter: Reporter) -> None:
+def _download(
+    client: Any, repo: str, layer: Any, dest: Path, what: str, reporter: Reporter
+) -> None:
     """The layer blob to a file (its digest and size verified at the end of the stream), then
     decompressed to ``dest`` with a cap on the expansion."""
     import zstandard
@@ -270,8 +296,10 @@ def _download(client: Any, repo: str, layer: Any, dest: Path, what: str,
             while chunk := reader.read(1024 * 1024):
                 written += len(chunk)
                 if written > limit:
-                    raise VulnDBError(f"{what}: the database expands past {format_size(limit)} "
-                                      f"({_MAX_RATIO} times its compressed size); refusing it")
+                    raise VulnDBError(
+                        f"{what}: the database expands past {format_size(limit)} "
+                        f"({_MAX_RATIO} times its compressed size); refusing it"
+                    )
                 out.write(chunk)
     except zstandard.ZstdError as e:
         raise VulnDBError(f"{what}: the artifact's layer is not zstd-compressed data ({e})") from e

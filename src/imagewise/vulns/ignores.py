@@ -115,11 +115,18 @@ def _read_imagewise(path: Path, doc: Any) -> list[IgnoreRule]:
         where = f"{path}: entry {i + 1}"
         if not isinstance(e, dict) or not e.get("id"):
             raise ConfigError(f"{where}: each entry needs an 'id'")
-        rules.append(IgnoreRule(
-            id=str(e["id"]), package=str(e.get("package") or ""),
-            version=str(e.get("version") or ""), type=str(e.get("type") or ""),
-            path=str(e.get("path") or ""), reason=str(e.get("reason") or ""),
-            expires=_date(e.get("expires"), where), source=where))
+        rules.append(
+            IgnoreRule(
+                id=str(e["id"]),
+                package=str(e.get("package") or ""),
+                version=str(e.get("version") or ""),
+                type=str(e.get("type") or ""),
+                path=str(e.get("path") or ""),
+                reason=str(e.get("reason") or ""),
+                expires=_date(e.get("expires"), where),
+                source=where,
+            )
+        )
     return rules
 
 
@@ -129,13 +136,19 @@ def _read_grype(path: Path, doc: dict[str, Any]) -> list[IgnoreRule]:
         if not isinstance(e, dict) or not e.get("vulnerability"):
             continue  # grype also allows package-only rules; imagewise needs an id
         pkg = e.get("package") or {}
-        rules.append(IgnoreRule(
-            id=str(e["vulnerability"]), package=str(pkg.get("name") or ""),
-            version=str(pkg.get("version") or ""),
-            type={"python": "pypi", "go-module": "golang", "java-archive": "maven"}.get(
-                str(pkg.get("type") or ""), str(pkg.get("type") or "")),
-            path=str(pkg.get("location") or ""), reason=str(e.get("reason") or ""),
-            source=f"{path}: ignore {i + 1}"))
+        rules.append(
+            IgnoreRule(
+                id=str(e["vulnerability"]),
+                package=str(pkg.get("name") or ""),
+                version=str(pkg.get("version") or ""),
+                type={"python": "pypi", "go-module": "golang", "java-archive": "maven"}.get(
+                    str(pkg.get("type") or ""), str(pkg.get("type") or "")
+                ),
+                path=str(pkg.get("location") or ""),
+                reason=str(e.get("reason") or ""),
+                source=f"{path}: ignore {i + 1}",
+            )
+        )
     return rules
 
 
@@ -166,8 +179,9 @@ def load_ignore_file(path: Path) -> list[IgnoreRule]:
         doc = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from e
-    if isinstance(doc, dict) and any(isinstance(e, dict) and "vulnerability" in e
-                                     for e in doc.get("ignore") or []):
+    if isinstance(doc, dict) and any(
+        isinstance(e, dict) and "vulnerability" in e for e in doc.get("ignore") or []
+    ):
         return _read_grype(path, doc)
     return _read_imagewise(path, doc)
 
@@ -191,8 +205,12 @@ class VexStatement:
         if self.subcomponents:
             return any(_purl_match(s, purl) for s in self.subcomponents)
         # a product that is the package itself, or the whole image (not a package purl)
-        return any(_purl_match(p, purl) or not p.startswith("pkg:")
-                   or p.startswith(("pkg:oci/", "pkg:docker/")) for p in self.products)
+        return any(
+            _purl_match(p, purl)
+            or not p.startswith("pkg:")
+            or p.startswith(("pkg:oci/", "pkg:docker/"))
+            for p in self.products
+        )
 
 
 def _ids(items: Any) -> tuple[str, ...]:
@@ -218,7 +236,10 @@ def load_vex(path: Path) -> list[VexStatement]:
     for i, s in enumerate(doc["statements"]):
         vuln = s.get("vulnerability")
         if isinstance(vuln, dict):
-            name, aliases = str(vuln.get("name") or vuln.get("@id") or ""), tuple(vuln.get("aliases") or ())
+            name, aliases = (
+                str(vuln.get("name") or vuln.get("@id") or ""),
+                tuple(vuln.get("aliases") or ()),
+            )
         else:
             name, aliases = str(vuln or ""), ()
         if not name or not s.get("status"):
@@ -228,9 +249,18 @@ def load_vex(path: Path) -> list[VexStatement]:
         for p in s.get("products") or ():
             if isinstance(p, dict):
                 subs.extend(_ids(p.get("subcomponents")))
-        out.append(VexStatement(name, aliases, products, tuple(subs), str(s["status"]),
-                                str(s.get("justification") or ""),
-                                str(s.get("timestamp") or doc_ts), f"{path}: statement {i + 1}"))
+        out.append(
+            VexStatement(
+                name,
+                aliases,
+                products,
+                tuple(subs),
+                str(s["status"]),
+                str(s.get("justification") or ""),
+                str(s.get("timestamp") or doc_ts),
+                f"{path}: statement {i + 1}",
+            )
+        )
     return out
 
 
@@ -248,10 +278,15 @@ class Decisions:
     vex: list[VexStatement] = field(default_factory=list)
 
     def warnings(self, today: date) -> list[str]:
-        return [f"{r.source}: ignore of {r.id} expired on {r.expires}; it no longer suppresses"
-                for r in self.rules if r.expired(today)]
+        return [
+            f"{r.source}: ignore of {r.id} expired on {r.expires}; it no longer suppresses"
+            for r in self.rules
+            if r.expired(today)
+        ]
 
-    def apply_vulns(self, vulns: list[Vulnerability], today: date) -> tuple[list[Vulnerability], list[Suppressed]]:
+    def apply_vulns(
+        self, vulns: list[Vulnerability], today: date
+    ) -> tuple[list[Vulnerability], list[Suppressed]]:
         live = [r for r in self.rules if not r.expired(today)]
         vex = sorted(self.vex, key=lambda s: s.timestamp)
         kept, gone = [], []
@@ -271,7 +306,9 @@ class Decisions:
             kept.append(v)
         return kept, gone
 
-    def apply_findings(self, findings: list[Finding], today: date) -> tuple[list[Finding], list[Suppressed]]:
+    def apply_findings(
+        self, findings: list[Finding], today: date
+    ) -> tuple[list[Finding], list[Suppressed]]:
         live = [r for r in self.rules if not r.expired(today)]
         kept, gone = [], []
         for f in findings:

@@ -21,10 +21,19 @@ if TYPE_CHECKING:
     from imagewise.vulns.store import RecordInfo, VulnDB
 
 _RPM_DISTROS = {
-    "rhel": "Red Hat", "rocky": "Rocky Linux", "almalinux": "AlmaLinux", "opensuse": "openSUSE",
-    "opensuse-leap": "openSUSE", "opensuse-tumbleweed": "openSUSE", "sles": "SUSE",
-    "mariner": "Mariner", "azurelinux": "Azure Linux", "photon": "Photon OS", "fedora": "Fedora",
-    "amzn": "Amazon Linux", "ol": "Oracle Linux",
+    "rhel": "Red Hat",
+    "rocky": "Rocky Linux",
+    "almalinux": "AlmaLinux",
+    "opensuse": "openSUSE",
+    "opensuse-leap": "openSUSE",
+    "opensuse-tumbleweed": "openSUSE",
+    "sles": "SUSE",
+    "mariner": "Mariner",
+    "azurelinux": "Azure Linux",
+    "photon": "Photon OS",
+    "fedora": "Fedora",
+    "amzn": "Amazon Linux",
+    "ol": "Oracle Linux",
 }
 
 
@@ -125,13 +134,20 @@ class Vulnerability:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "aliases": list(self.aliases), "package": self.package.name,
-            "version": self.package.version, "type": self.package.type,
-            "fixed_versions": list(self.fixed_versions), "severity": self.severity,
-            "score": self.score, "layer": self.layer,
+            "id": self.id,
+            "aliases": list(self.aliases),
+            "package": self.package.name,
+            "version": self.package.version,
+            "type": self.package.type,
+            "fixed_versions": list(self.fixed_versions),
+            "severity": self.severity,
+            "score": self.score,
+            "layer": self.layer,
             "layer_index": loc.layer_index if (loc := self.package.introduced_by) else None,
             "path": self.path,
-            "from_base": self.from_base, "purl": self.package.purl, "summary": self.summary,
+            "from_base": self.from_base,
+            "purl": self.package.purl,
+            "summary": self.summary,
             "records": list(self.records),
         }
 
@@ -170,7 +186,8 @@ def match(packages: list[Package] | tuple[Package, ...], db: VulnDB) -> list[Vul
     # each looked-up name's entries, compiled once: (vid, entry, compiled, release)
     compiled: dict[tuple[str, str], list[tuple[str, Affected, CompiledEntry, str]]] = {
         name: [(vid, e, compile_entry(e, range_cache), e.release) for vid, e in rows]
-        for name, rows in table.items()}
+        for name, rows in table.items()
+    }
     hits: list[tuple[int, dict[str, list[tuple[str, Affected]]]]] = []
     for i, k in enumerate(keys):
         if k is None:
@@ -224,10 +241,19 @@ def match(packages: list[Package] | tuple[Package, ...], db: VulnDB) -> list[Vul
                         fixes.add(fix)
                     if entry.rating and (best is None or _rank(entry.rating) > _rank(best)):
                         best = entry.rating
-            out.append(Vulnerability(
-                g.primary, g.aliases, pkg, eco, best.level if best else "unknown",
-                best.score if best else None,
-                tuple(sorted(fixes)) if len(fixes) > 1 else tuple(fixes), g.summary, g.records))
+            out.append(
+                Vulnerability(
+                    g.primary,
+                    g.aliases,
+                    pkg,
+                    eco,
+                    best.level if best else "unknown",
+                    best.score if best else None,
+                    tuple(sorted(fixes)) if len(fixes) > 1 else tuple(fixes),
+                    g.summary,
+                    g.records,
+                )
+            )
     rank = {level: n for n, level in enumerate(LEVELS)}
     out.sort(key=lambda v: (-rank.get(v.severity, 0), v.package.name, v.id))
     return out

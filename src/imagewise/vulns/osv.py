@@ -24,8 +24,17 @@ def normalize_name(ecosystem: str, name: str) -> str:
     base = ecosystem.split(":", 1)[0]
     if base == "PyPI":
         return _PEP503.sub("-", name).lower()
-    if base in ("Maven", "npm", "NuGet", "Packagist", "Debian", "Ubuntu", "Alpine", "Wolfi",
-                "Chainguard"):
+    if base in (
+        "Maven",
+        "npm",
+        "NuGet",
+        "Packagist",
+        "Debian",
+        "Ubuntu",
+        "Alpine",
+        "Wolfi",
+        "Chainguard",
+    ):
         return name.strip().lower()
     return name.strip()
 
@@ -45,10 +54,15 @@ class Affected:
     name: str  # normalised
     ranges: tuple[tuple[tuple[str, str], ...], ...]  # per range: ((event kind, version), ...)
     versions: tuple[str, ...]
-    rating: Rating | None = None  # a per-package severity (affected[].severity / ecosystem_specific)
+    rating: Rating | None = (
+        None  # a per-package severity (affected[].severity / ecosystem_specific)
+    )
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"r": [list(map(list, r)) for r in self.ranges], "v": list(self.versions)}
+        out: dict[str, Any] = {
+            "r": [list(map(list, r)) for r in self.ranges],
+            "v": list(self.versions),
+        }
         if self.rating is not None:
             out["s"] = self.rating.to_json()
         return out
@@ -56,8 +70,14 @@ class Affected:
     @classmethod
     def from_json(cls, eco: str, release: str, name: str, data: dict[str, Any]) -> Affected:
         rating = Rating.from_json(data["s"]) if data.get("s") else None
-        return cls(eco, release, name, tuple(tuple((k, v) for k, v in r) for r in data["r"]),
-                   tuple(data["v"]), rating)
+        return cls(
+            eco,
+            release,
+            name,
+            tuple(tuple((k, v) for k, v in r) for r in data["r"]),
+            tuple(data["v"]),
+            rating,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +99,8 @@ class InvalidRecord(ValueError):
 
 
 _TIMESTAMP = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})?$")
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})?$"
+)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/+-]{0,199}$")
 _MAX_TEXT = 1024  # names, versions, ecosystems
 _EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
@@ -107,12 +128,15 @@ def normalize_time(value: str) -> str:
         dt = dt.astimezone(UTC)
     except (ValueError, OverflowError):
         raise ValueError(f"{value!r} is not an RFC 3339 time") from None
-    return (f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:"
-            f"{dt.second:02d}.{dt.microsecond:06d}Z")
+    return (
+        f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:"
+        f"{dt.second:02d}.{dt.microsecond:06d}Z"
+    )
 
 
-def _text(doc: dict[str, Any], key: str, where: str, *, required: bool = False,
-          limit: int | None = None) -> str:
+def _text(
+    doc: dict[str, Any], key: str, where: str, *, required: bool = False, limit: int | None = None
+) -> str:
     value = doc.get(key)
     if value is None:
         if required:
@@ -162,8 +186,13 @@ def _strings(doc: dict[str, Any], key: str, where: str, limit: int = _MAX_TEXT) 
 
 
 def _kind(value: Any) -> str:
-    return {bool: "a boolean", int: "a number", float: "a number", list: "a list",
-            dict: "an object"}.get(type(value), "not text")
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), "not text")
 
 
 def _first_line(text: str) -> str:
@@ -176,8 +205,9 @@ def parse_record(doc: dict[str, Any]) -> Record:
     against the OSV schema's types. Raises :class:`InvalidRecord` (a ValueError) naming the
     record and the field when it is not a valid record; nothing it returns can fail a later read."""
     if not isinstance(doc, dict):
-        raise InvalidRecord(f"not an OSV record (a JSON/YAML {_kind(doc).split()[-1]}, "
-                            "not an object)")
+        raise InvalidRecord(
+            f"not an OSV record (a JSON/YAML {_kind(doc).split()[-1]}, not an object)"
+        )
     rid = doc.get("id")
     if rid is None or rid == "":
         raise InvalidRecord("not an OSV record (no 'id')")
@@ -218,8 +248,9 @@ def parse_record(doc: dict[str, Any]) -> Record:
                 for kind, v in e.items():
                     if kind in _EVENT_KINDS:
                         if not isinstance(v, str) or not v or len(v) > _MAX_TEXT or "\x00" in v:
-                            raise InvalidRecord(f"{at}: ranges[{j}].events[{k}].{kind} is not "
-                                                f"a version string")
+                            raise InvalidRecord(
+                                f"{at}: ranges[{j}].events[{k}].{kind} is not a version string"
+                            )
                         events.append((kind, v))
             if rtype in ("ECOSYSTEM", "SEMVER") and events:
                 ranges.append(tuple(events))
@@ -229,12 +260,18 @@ def parse_record(doc: dict[str, Any]) -> Record:
         if not eco.strip() or not name.strip():
             continue  # an entry about a git repository only: nothing to match packages against
         base, release = split_ecosystem(eco)
-        affected.append(Affected(base, release, normalize_name(base, name), tuple(ranges),
-                                 versions_, own))
+        affected.append(
+            Affected(base, release, normalize_name(base, name), tuple(ranges), versions_, own)
+        )
     db_specific = _object(doc.get("database_specific"), "'database_specific'", where)
     return Record(
-        id=rid, modified=modified, published=published, withdrawn=withdrawn, aliases=aliases,
-        summary=_first_line(summary), rating=rate(severity, None, db_specific),
+        id=rid,
+        modified=modified,
+        published=published,
+        withdrawn=withdrawn,
+        aliases=aliases,
+        summary=_first_line(summary),
+        rating=rate(severity, None, db_specific),
         affected=tuple(affected),
     )
 
@@ -252,7 +289,9 @@ def _severity(doc: dict[str, Any], where: str) -> list[dict[str, Any]]:
 _ORDER = {"introduced": 0, "last_affected": 1, "fixed": 2, "limit": 3}
 
 
-def _sorted_events(ecosystem: str, events: tuple[tuple[str, str], ...]) -> list[tuple[Any, str, str]] | None:
+def _sorted_events(
+    ecosystem: str, events: tuple[tuple[str, str], ...]
+) -> list[tuple[Any, str, str]] | None:
     """Events as (key, kind, text) in version order; ``None`` when a version does not parse."""
     out: list[tuple[Any, str, str]] = []
     for kind, text in events:
@@ -269,8 +308,10 @@ def _sorted_events(ecosystem: str, events: tuple[tuple[str, str], ...]) -> list[
     ordered: list[tuple[Any, str, str]] = []
     for e in rest:
         i = len(ordered)
-        while i > 0 and (e[0] < ordered[i - 1][0] or (
-                not (ordered[i - 1][0] < e[0]) and _ORDER[e[1]] < _ORDER[ordered[i - 1][1]])):
+        while i > 0 and (
+            e[0] < ordered[i - 1][0]
+            or (not (ordered[i - 1][0] < e[0]) and _ORDER[e[1]] < _ORDER[ordered[i - 1][1]])
+        ):
             i -= 1
         ordered.insert(i, e)
     return zero + ordered
@@ -279,7 +320,9 @@ def _sorted_events(ecosystem: str, events: tuple[tuple[str, str], ...]) -> list[
 Interval = tuple[Any, Any, bool, str]  # (low or None, high or None, high inclusive, fix text)
 
 
-def compile_range(ecosystem: str, events: tuple[tuple[str, str], ...]) -> tuple[tuple[Interval, ...], Any]:
+def compile_range(
+    ecosystem: str, events: tuple[tuple[str, str], ...]
+) -> tuple[tuple[Interval, ...], Any]:
     """The sorted-event walk of the OSV spec turned into intervals once: ``introduced`` opens an
     interval, ``fixed`` closes it (exclusive, and names the fix), ``last_affected`` closes it
     (inclusive); repeated opens or closes change nothing. ``limit`` caps everything below it.
@@ -341,4 +384,6 @@ def compile_entry(entry: Affected, cache: dict[Any, Any] | None = None) -> Compi
         intervals, limit = compiled
         flat.extend((lo, hi, inc, fix, limit) for lo, hi, inc, fix in intervals)
     fixes = [t for r in entry.ranges for k, t in r if k == "fixed"]
-    return CompiledEntry(tuple(flat), frozenset(entry.versions), fixes[0] if len(fixes) == 1 else "")
+    return CompiledEntry(
+        tuple(flat), frozenset(entry.versions), fixes[0] if len(fixes) == 1 else ""
+    )

@@ -14,10 +14,22 @@ from imagewise.vulns.scan import ScanResult, secret_level
 from imagewise.vulns.severity import level_rank
 
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
-_SARIF_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note",
-                "negligible": "note", "unknown": "warning"}
-_SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "2.0",
-                      "negligible": "0.5", "unknown": "5.0"}
+_SARIF_LEVEL = {
+    "critical": "error",
+    "high": "error",
+    "medium": "warning",
+    "low": "note",
+    "negligible": "note",
+    "unknown": "warning",
+}
+_SECURITY_SEVERITY = {
+    "critical": "9.5",
+    "high": "8.0",
+    "medium": "5.5",
+    "low": "2.0",
+    "negligible": "0.5",
+    "unknown": "5.0",
+}
 
 
 def render(result: ScanResult, fmt: str) -> str:
@@ -42,10 +54,14 @@ def to_json(result: ScanResult) -> dict[str, Any]:
         "vulnerabilities": [v.to_json() for v in result.vulnerabilities],
         "secrets": findings_json(list(result.secrets)),
         "suppressed": [
-            {"id": getattr(s.item, "id", "") or getattr(s.item, "rule", ""),
-             "package": getattr(getattr(s.item, "package", None), "name", ""),
-             "path": getattr(getattr(s.item, "location", None), "path", "")
-             or getattr(s.item, "path", ""), "by": s.by, "reason": s.reason}
+            {
+                "id": getattr(s.item, "id", "") or getattr(s.item, "rule", ""),
+                "package": getattr(getattr(s.item, "package", None), "name", ""),
+                "path": getattr(getattr(s.item, "location", None), "path", "")
+                or getattr(s.item, "path", ""),
+                "by": s.by,
+                "reason": s.reason,
+            }
             for s in result.suppressed
         ],
         "warnings": list(result.warnings),
@@ -61,23 +77,38 @@ def vulnerability_sarif(
     for v in vulns:
         if v.id not in rules:
             rules[v.id] = {
-                "id": v.id, "name": v.id.replace("-", ""),
+                "id": v.id,
+                "name": v.id.replace("-", ""),
                 "shortDescription": {"text": v.summary or v.id},
                 "helpUri": f"https://osv.dev/vulnerability/{v.records[0]}",
-                "properties": {"security-severity": _SECURITY_SEVERITY[v.severity],
-                               "tags": ["security", "vulnerability"]},
+                "properties": {
+                    "security-severity": _SECURITY_SEVERITY[v.severity],
+                    "tags": ["security", "vulnerability"],
+                },
             }
         fixed = f"; fixed in {', '.join(v.fixed_versions)}" if v.fixed_versions else "; no fix"
-        where = "base image" if v.from_base else ("application layer" if v.from_base is False else
-                                                  "layer")
-        results.append({
-            "ruleId": v.id, "level": _SARIF_LEVEL[v.severity],
-            "message": {"text": f"{v.package.name} {v.version} ({v.package.type}) is affected by "
-                                f"{v.id} [{v.severity}]{fixed}; from the {where}"},
-            "locations": [_location(v.path or v.package.name, 0)],
-            "properties": {"package": v.package.name, "version": v.version,
-                           "layer": v.layer, "aliases": list(v.aliases)},
-        })
+        where = (
+            "base image"
+            if v.from_base
+            else ("application layer" if v.from_base is False else "layer")
+        )
+        results.append(
+            {
+                "ruleId": v.id,
+                "level": _SARIF_LEVEL[v.severity],
+                "message": {
+                    "text": f"{v.package.name} {v.version} ({v.package.type}) is affected by "
+                    f"{v.id} [{v.severity}]{fixed}; from the {where}"
+                },
+                "locations": [_location(v.path or v.package.name, 0)],
+                "properties": {
+                    "package": v.package.name,
+                    "version": v.version,
+                    "layer": v.layer,
+                    "aliases": list(v.aliases),
+                },
+            }
+        )
     return list(rules.values()), results
 
 
@@ -87,24 +118,39 @@ def render_sarif(result: ScanResult) -> str:
     for f in result.secrets:
         if f.rule not in rules:
             rules[f.rule] = {
-                "id": f.rule, "name": f.rule.split("/")[-1], "shortDescription": {"text": f.title},
+                "id": f.rule,
+                "name": f.rule.split("/")[-1],
+                "shortDescription": {"text": f.title},
                 "help": {"text": f.fix},
-                "properties": {"security-severity": _SECURITY_SEVERITY[secret_level(f)],
-                               "tags": ["security", "secret"]},
+                "properties": {
+                    "security-severity": _SECURITY_SEVERITY[secret_level(f)],
+                    "tags": ["security", "secret"],
+                },
             }
-        results.append({
-            "ruleId": f.rule, "level": _SARIF_LEVEL[secret_level(f)],
-            "message": {"text": f.message},
-            "locations": [_location(f.location.path, f.location.line)],
-            "properties": {"layer": f.location.layer, "masked": f.extra.get("masked", "")},
-        })
+        results.append(
+            {
+                "ruleId": f.rule,
+                "level": _SARIF_LEVEL[secret_level(f)],
+                "message": {"text": f.message},
+                "locations": [_location(f.location.path, f.location.line)],
+                "properties": {"layer": f.location.layer, "masked": f.extra.get("masked", "")},
+            }
+        )
     doc = {
-        "$schema": SARIF_SCHEMA_URI, "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "imagewise", "version": __version__,
-                                "rules": list(rules.values())}},
-            "results": results,
-        }],
+        "$schema": SARIF_SCHEMA_URI,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "imagewise",
+                        "version": __version__,
+                        "rules": list(rules.values()),
+                    }
+                },
+                "results": results,
+            }
+        ],
     }
     return json.dumps(doc, indent=2) + "\n"
 
@@ -128,23 +174,49 @@ def render_table(result: ScanResult) -> str:
 
     buf = StringIO()
     con = Console(file=buf, width=140, color_system=None)
-    con.print(Text(safe(f"{result.source}: {len(result.packages)} packages"
-                        + (f", {result.distro}" if result.distro else ""))))
+    con.print(
+        Text(
+            safe(
+                f"{result.source}: {len(result.packages)} packages"
+                + (f", {result.distro}" if result.distro else "")
+            )
+        )
+    )
     if not result.vulns_scanned:
         con.print(Text(safe(result.db_note), style="bold"))
     elif result.vulnerabilities:
         t = Table(title="Vulnerabilities", show_lines=False)
-        for col in ("ID", "Package", "Version", "Type", "Severity", "Fixed in", "Origin",
-                    "Aliases"):
+        for col in (
+            "ID",
+            "Package",
+            "Version",
+            "Type",
+            "Severity",
+            "Fixed in",
+            "Origin",
+            "Aliases",
+        ):
             t.add_column(col)
         for v in result.vulnerabilities:
             origin = "base" if v.from_base else ("app" if v.from_base is False else "")
             layer = v.package.introduced_by
             if layer is not None and layer.layer_index is not None:
                 origin = f"{origin} (layer {layer.layer_index})".strip()
-            t.add_row(*(Text(safe(c)) for c in (
-                v.id, v.package.name, v.version, v.package.type, v.severity,
-                ", ".join(v.fixed_versions) or "-", origin, ", ".join(v.aliases[:3]))))
+            t.add_row(
+                *(
+                    Text(safe(c))
+                    for c in (
+                        v.id,
+                        v.package.name,
+                        v.version,
+                        v.package.type,
+                        v.severity,
+                        ", ".join(v.fixed_versions) or "-",
+                        origin,
+                        ", ".join(v.aliases[:3]),
+                    )
+                )
+            )
         con.print(t)
     else:
         con.print("No known vulnerabilities.")
@@ -154,10 +226,14 @@ def render_table(result: ScanResult) -> str:
             t.add_column(col)
         for f in result.secrets:
             loc = f.location
-            t.add_row(f.rule, "" if loc.layer_index is None else str(loc.layer_index),
-                      Text(safe(loc.path or "")), str(loc.line or ""),
-                      Text(safe(f.extra.get("masked", ""))),
-                      "removed in a later layer" if f.extra.get("removed_later") else "")
+            t.add_row(
+                f.rule,
+                "" if loc.layer_index is None else str(loc.layer_index),
+                Text(safe(loc.path or "")),
+                str(loc.line or ""),
+                Text(safe(f.extra.get("masked", ""))),
+                "removed in a later layer" if f.extra.get("removed_later") else "",
+            )
         con.print(t)
     elif result.secrets_scanned:
         con.print("No secrets found.")

@@ -49,8 +49,9 @@ class ScanResult:
         if not fail_on:
             return False
         limit = level_rank(fail_on)
-        return (any(level_rank(v.severity) >= limit for v in self.vulnerabilities)
-                or any(level_rank(secret_level(f)) >= limit for f in self.secrets))
+        return any(level_rank(v.severity) >= limit for v in self.vulnerabilities) or any(
+            level_rank(secret_level(f)) >= limit for f in self.secrets
+        )
 
 
 def secret_level(f: Finding) -> str:
@@ -60,10 +61,12 @@ def secret_level(f: Finding) -> str:
     return "high" if f.severity >= Severity.ERROR else "medium"
 
 
-def match_with_db(packages: list[Package] | tuple[Package, ...], db_path: Path,
-                  max_age_days: float | None = DEFAULT_MAX_AGE_DAYS,
-                  update: AutoUpdate | None = None
-                  ) -> tuple[list[Vulnerability], DBStatus | None, str, list[str]]:
+def match_with_db(
+    packages: list[Package] | tuple[Package, ...],
+    db_path: Path,
+    max_age_days: float | None = DEFAULT_MAX_AGE_DAYS,
+    update: AutoUpdate | None = None,
+) -> tuple[list[Vulnerability], DBStatus | None, str, list[str]]:
     """(vulnerabilities, db status, note, warnings). A missing database is not an error here:
     the note says the vulnerability scan was skipped, and the status is ``None``. With
     ``update``, the ecosystems the packages need are updated first when missing or stale
@@ -74,26 +77,49 @@ def match_with_db(packages: list[Package] | tuple[Package, ...], db_path: Path,
     if update is not None:
         warnings += update.run(Path(db_path), packages)
     if not Path(db_path).is_file():
-        return [], None, (f"vulnerability scan skipped: no database at {db_path} "
-                          f"(run 'imagewise db update', or 'imagewise db import PATH' with OSV "
-                          f"data)"), warnings
+        return (
+            [],
+            None,
+            (
+                f"vulnerability scan skipped: no database at {db_path} "
+                f"(run 'imagewise db update', or 'imagewise db import PATH' with OSV "
+                f"data)"
+            ),
+            warnings,
+        )
     with VulnDB(Path(db_path)) as db:
         status = db.status()
         if status.records == 0:
-            return [], None, f"vulnerability scan skipped: the database at {db_path} is empty", warnings
+            return (
+                [],
+                None,
+                f"vulnerability scan skipped: the database at {db_path} is empty",
+                warnings,
+            )
         age = status.age_days()
         if max_age_days is not None and age is not None and age > max_age_days:
-            warnings.append(f"vulnerability data is {age:.0f} days old (newest record modified "
-                            f"{status.newest_modified[:10]}; limit {max_age_days:g} days): "
-                            f"run 'imagewise db update' or import fresh OSV data")
+            warnings.append(
+                f"vulnerability data is {age:.0f} days old (newest record modified "
+                f"{status.newest_modified[:10]}; limit {max_age_days:g} days): "
+                f"run 'imagewise db update' or import fresh OSV data"
+            )
         vulns = match(packages, db)
     return vulns, status, "", warnings
 
 
-def _finish(source: str, packages: tuple[Package, ...], vulns: list[Vulnerability],
-            secrets: list[Finding], status: DBStatus | None, note: str, warnings: list[str],
-            decisions: Decisions | None, today: date | None, distro: str,
-            secrets_scanned: bool) -> ScanResult:
+def _finish(
+    source: str,
+    packages: tuple[Package, ...],
+    vulns: list[Vulnerability],
+    secrets: list[Finding],
+    status: DBStatus | None,
+    note: str,
+    warnings: list[str],
+    decisions: Decisions | None,
+    today: date | None,
+    distro: str,
+    secrets_scanned: bool,
+) -> ScanResult:
     today = today or datetime.now(UTC).date()
     suppressed: list[Suppressed] = []
     if decisions is not None:
@@ -102,14 +128,31 @@ def _finish(source: str, packages: tuple[Package, ...], vulns: list[Vulnerabilit
         suppressed += gone
         secrets, gone = decisions.apply_findings(secrets, today)
         suppressed += gone
-    return ScanResult(source, packages, tuple(vulns), tuple(secrets), tuple(suppressed), status,
-                      note, tuple(warnings), distro, secrets_scanned)
+    return ScanResult(
+        source,
+        packages,
+        tuple(vulns),
+        tuple(secrets),
+        tuple(suppressed),
+        status,
+        note,
+        tuple(warnings),
+        distro,
+        secrets_scanned,
+    )
 
 
-def scan_image(image: Image, db_path: Path, *, decisions: Decisions | None = None,
-               secrets: bool = True, max_age_days: float | None = DEFAULT_MAX_AGE_DAYS,
-               reporter: progress.Reporter = progress.NULL, today: date | None = None,
-               update: AutoUpdate | None = None) -> ScanResult:
+def scan_image(
+    image: Image,
+    db_path: Path,
+    *,
+    decisions: Decisions | None = None,
+    secrets: bool = True,
+    max_age_days: float | None = DEFAULT_MAX_AGE_DAYS,
+    reporter: progress.Reporter = progress.NULL,
+    today: date | None = None,
+    update: AutoUpdate | None = None,
+) -> ScanResult:
     """Catalog ``image`` and look for secrets in one pass, then match against the database."""
     from imagewise.layers.passes import run_pass
     from imagewise.sbom.catalog import catalog_from_visitor
@@ -127,16 +170,34 @@ def scan_image(image: Image, db_path: Path, *, decisions: Decisions | None = Non
     if sec_v is not None:
         found = scan_config(image.config, image) + sec_v.findings
     vulns, status, note, warnings = match_with_db(cat.packages, db_path, max_age_days, update)
-    return _finish(image.reference, cat.packages, vulns, found, status, note, warnings,
-                   decisions, today, cat.distro.label if cat.distro else "", secrets)
+    return _finish(
+        image.reference,
+        cat.packages,
+        vulns,
+        found,
+        status,
+        note,
+        warnings,
+        decisions,
+        today,
+        cat.distro.label if cat.distro else "",
+        secrets,
+    )
 
 
-def scan_packages(packages: list[Package] | tuple[Package, ...], db_path: Path, *,
-                  source: str = "", decisions: Decisions | None = None,
-                  max_age_days: float | None = DEFAULT_MAX_AGE_DAYS,
-                  today: date | None = None, update: AutoUpdate | None = None) -> ScanResult:
+def scan_packages(
+    packages: list[Package] | tuple[Package, ...],
+    db_path: Path,
+    *,
+    source: str = "",
+    decisions: Decisions | None = None,
+    max_age_days: float | None = DEFAULT_MAX_AGE_DAYS,
+    today: date | None = None,
+    update: AutoUpdate | None = None,
+) -> ScanResult:
     """Match already-known packages (an SBOM file's) against the database."""
     vulns, status, note, warnings = match_with_db(packages, db_path, max_age_days, update)
     distro = next((p.distro for p in packages if p.distro), "")
-    return _finish(source, tuple(packages), vulns, [], status, note, warnings, decisions, today,
-                   distro, False)
+    return _finish(
+        source, tuple(packages), vulns, [], status, note, warnings, decisions, today, distro, False
+    )

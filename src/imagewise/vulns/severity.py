@@ -10,10 +10,16 @@ from typing import Any
 #: levels in increasing order; ``--fail-on`` takes one of the last four
 LEVELS = ("unknown", "negligible", "low", "medium", "high", "critical")
 _WORDS = {
-    "none": "negligible", "negligible": "negligible", "unimportant": "negligible",
-    "low": "low", "minor": "low",
-    "medium": "medium", "moderate": "medium",
-    "high": "high", "important": "high", "major": "high",
+    "none": "negligible",
+    "negligible": "negligible",
+    "unimportant": "negligible",
+    "low": "low",
+    "minor": "low",
+    "medium": "medium",
+    "moderate": "medium",
+    "high": "high",
+    "important": "high",
+    "major": "high",
     "critical": "critical",
 }
 
@@ -46,13 +52,18 @@ class Rating:
     source: str = ""  # "CVSS_V3", "CVSS_V4", "CVSS_V2", "database_specific", ...
 
     def to_json(self) -> dict[str, Any]:
-        return {"level": self.level, "score": self.score, "vector": self.vector,
-                "source": self.source}
+        return {
+            "level": self.level,
+            "score": self.score,
+            "vector": self.vector,
+            "source": self.source,
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Rating:
-        return cls(d.get("level", "unknown"), d.get("score"), d.get("vector", ""),
-                   d.get("source", ""))
+        return cls(
+            d.get("level", "unknown"), d.get("score"), d.get("vector", ""), d.get("source", "")
+        )
 
 
 def _cvss(kind: str, vector: str) -> Rating | None:
@@ -83,7 +94,9 @@ def _word(value: Any, source: str) -> Rating | None:
     return None
 
 
-def rate(severity: Any, ecosystem_specific: Any = None, database_specific: Any = None) -> Rating | None:
+def rate(
+    severity: Any, ecosystem_specific: Any = None, database_specific: Any = None
+) -> Rating | None:
     """The best rating from an OSV ``severity`` list and the record's own rating fields."""
     best: Rating | None = None
     prio = {"CVSS_V4": 3, "CVSS_V3": 2, "CVSS_V2": 1}
@@ -101,8 +114,10 @@ def rate(severity: Any, ecosystem_specific: Any = None, database_specific: Any =
             best = r
     if best is not None:
         return best
-    for field, where in ((ecosystem_specific, "ecosystem_specific"),
-                         (database_specific, "database_specific")):
+    for field, where in (
+        (ecosystem_specific, "ecosystem_specific"),
+        (database_specific, "database_specific"),
+    ):
         if isinstance(field, dict):
             for key in ("severity", "urgency", "priority"):
                 r = _word(field.get(key), where)

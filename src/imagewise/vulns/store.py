@@ -127,10 +127,13 @@ class DBStatus:
     def to_json(self) -> dict[str, Any]:
         age = self.age_days()
         return {
-            "path": str(self.path), "records": self.records,
-            "withdrawn": self.withdrawn, "ecosystems": self.per_ecosystem,
+            "path": str(self.path),
+            "records": self.records,
+            "withdrawn": self.withdrawn,
+            "ecosystems": self.per_ecosystem,
             "sources": [{"path": p, "imported_at": t, "records": n} for p, t, n in self.sources],
-            "newest_modified": self.newest_modified, "last_import": self.last_import,
+            "newest_modified": self.newest_modified,
+            "last_import": self.last_import,
             "age_days": round(age, 2) if age is not None else None,
         }
 
@@ -157,8 +160,10 @@ def _yaml_loader() -> Any:
 
         base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         keep = {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp"}
-        resolvers = {first: [(tag, rx) for tag, rx in items if tag not in keep]
-                     for first, items in base.yaml_implicit_resolvers.items()}
+        resolvers = {
+            first: [(tag, rx) for tag, rx in items if tag not in keep]
+            for first, items in base.yaml_implicit_resolvers.items()
+        }
         _YAML_LOADER = type("OSVLoader", (base,), {"yaml_implicit_resolvers": resolvers})
     return _YAML_LOADER
 
@@ -209,12 +214,14 @@ def _zip_damaged(path: Path, member: str, e: BaseException) -> VulnDBError:
         why = str(e).lower() or "unsupported member"
     else:  # zlib.error and friends
         why = "its compressed data is corrupt"
-    return VulnDBError(f"{path}: the zip archive is damaged at {member} ({why}); nothing imported "
-                       "from it")
+    return VulnDBError(
+        f"{path}: the zip archive is damaged at {member} ({why}); nothing imported from it"
+    )
 
 
-def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path,
-                 limit: int, ratio: int) -> tuple[bytes, str]:
+def _read_member(
+    z: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, limit: int, ratio: int
+) -> tuple[bytes, str]:
     """A member's bytes, read as a stream that stops at ``limit`` bytes or at ``ratio`` times
     the compressed size (declared sizes can lie); (b"", why) when it is skipped."""
     import zlib
@@ -222,8 +229,9 @@ def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path,
     from imagewise.units import format_size
 
     if info.file_size > limit:
-        return b"", (f"expands to {format_size(info.file_size)}; a record is at most "
-                     f"{format_size(limit)}")
+        return b"", (
+            f"expands to {format_size(info.file_size)}; a record is at most {format_size(limit)}"
+        )
     allowed = max(ratio * max(info.compress_size, 1), 1024 * 1024)
     chunks: list[bytes] = []
     total = 0
@@ -235,20 +243,31 @@ def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path,
                     break
                 total += len(chunk)
                 if total > limit:
-                    return b"", (f"expands to more than {format_size(limit)}; a record is at "
-                                 f"most {format_size(limit)}")
+                    return b"", (
+                        f"expands to more than {format_size(limit)}; a record is at "
+                        f"most {format_size(limit)}"
+                    )
                 if total > allowed:
-                    return b"", (f"expands more than {ratio} times its compressed size "
-                                 f"({info.compress_size} bytes): not an OSV record")
+                    return b"", (
+                        f"expands more than {ratio} times its compressed size "
+                        f"({info.compress_size} bytes): not an OSV record"
+                    )
                 chunks.append(chunk)
-    except (zlib.error, zipfile.BadZipFile, EOFError, RuntimeError, NotImplementedError,
-            OSError) as e:
+    except (
+        zlib.error,
+        zipfile.BadZipFile,
+        EOFError,
+        RuntimeError,
+        NotImplementedError,
+        OSError,
+    ) as e:
         raise _zip_damaged(path, info.filename, e) from e
     return b"".join(chunks), ""
 
 
-def iter_documents(path: Path, limit: int = MAX_RECORD_BYTES,
-                   ratio: int = MAX_RATIO) -> Iterator[Document]:
+def iter_documents(
+    path: Path, limit: int = MAX_RECORD_BYTES, ratio: int = MAX_RATIO
+) -> Iterator[Document]:
     """Every OSV document under ``path`` (file, directory or ``.zip``), streamed: a document
     over ``limit`` bytes, or a zip member expanding over ``ratio`` times, is skipped."""
     if path.is_dir():
@@ -273,8 +292,7 @@ def iter_documents(path: Path, limit: int = MAX_RECORD_BYTES,
     if size > limit:
         from imagewise.units import format_size
 
-        yield str(path), b"", (f"{format_size(size)}; a record is at most "
-                               f"{format_size(limit)}")
+        yield str(path), b"", (f"{format_size(size)}; a record is at most {format_size(limit)}")
         return
     yield str(path), path.read_bytes(), ""
 
@@ -284,17 +302,25 @@ def _sqlite_message(path: Path, e: sqlite3.Error, writing: bool) -> str:
     text = str(e)
     if "locked" in text or "busy" in text:
         if writing:
-            return (f"{path}: another process is writing to this vulnerability database; gave "
-                    f"up after waiting {lock_timeout():g} s (IMAGEWISE_DB_LOCK_TIMEOUT)")
-        return (f"{path}: the vulnerability database stayed locked by another process for "
-                f"{READ_TIMEOUT:g} s; try again")
+            return (
+                f"{path}: another process is writing to this vulnerability database; gave "
+                f"up after waiting {lock_timeout():g} s (IMAGEWISE_DB_LOCK_TIMEOUT)"
+            )
+        return (
+            f"{path}: the vulnerability database stayed locked by another process for "
+            f"{READ_TIMEOUT:g} s; try again"
+        )
     if "readonly" in text or "read-only" in text or "unable to open" in text:
         if writing:
-            return f"{path}: cannot write to the vulnerability database (read-only file or directory)"
+            return (
+                f"{path}: cannot write to the vulnerability database (read-only file or directory)"
+            )
         if Path(f"{path}-journal").exists() or Path(f"{path}-wal").exists():
-            return (f"{path}: an import into this database was interrupted and left it to be "
-                    "recovered, which a reader cannot do; run 'imagewise db import' or "
-                    "'imagewise db update' once to recover it")
+            return (
+                f"{path}: an import into this database was interrupted and left it to be "
+                "recovered, which a reader cannot do; run 'imagewise db import' or "
+                "'imagewise db update' once to recover it"
+            )
         return f"{path}: cannot open the vulnerability database for reading ({text})"
     if "disk is full" in text or "disk I/O" in text:
         return f"{path}: {text}"
@@ -316,18 +342,24 @@ class VulnDB:
         if not create and not self.path.is_file():
             raise VulnDBError(
                 f"no vulnerability database at {self.path}; run 'imagewise db update' or import "
-                f"OSV data with 'imagewise db import PATH' (or point --db / IMAGEWISE_DB at one)")
+                f"OSV data with 'imagewise db import PATH' (or point --db / IMAGEWISE_DB at one)"
+            )
         if create:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
-                raise VulnDBError(f"{self.path.parent}: cannot create the directory: "
-                                  f"{e.strerror or e}") from e
+                raise VulnDBError(
+                    f"{self.path.parent}: cannot create the directory: {e.strerror or e}"
+                ) from e
         self.conn: sqlite3.Connection | None = None
         try:
             if create:
-                self.conn = sqlite3.connect(str(self.path), timeout=lock_timeout(),
-                                            isolation_level=None, check_same_thread=False)
+                self.conn = sqlite3.connect(
+                    str(self.path),
+                    timeout=lock_timeout(),
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
                 self._prepare()
             else:
                 self._open_reader()
@@ -344,18 +376,30 @@ class VulnDB:
         is there either (no writer, nothing pending), the main file holds every committed page
         and is read as immutable."""
         uri = self.path.resolve().as_uri()
-        self.conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=READ_TIMEOUT,
-                                    isolation_level=None, check_same_thread=False)
+        self.conn = sqlite3.connect(
+            f"{uri}?mode=ro",
+            uri=True,
+            timeout=READ_TIMEOUT,
+            isolation_level=None,
+            check_same_thread=False,
+        )
         try:
             found = self._schema()
         except sqlite3.OperationalError as e:
             text = str(e)
-            if not ("unable to open" in text or "readonly" in text) or \
-                    Path(f"{self.path}-wal").exists() or Path(f"{self.path}-journal").exists():
+            if (
+                not ("unable to open" in text or "readonly" in text)
+                or Path(f"{self.path}-wal").exists()
+                or Path(f"{self.path}-journal").exists()
+            ):
                 raise
             self.conn.close()
-            self.conn = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True,
-                                        isolation_level=None, check_same_thread=False)
+            self.conn = sqlite3.connect(
+                f"{uri}?mode=ro&immutable=1",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+            )
             found = self._schema()
         self._check_schema(found)
 
@@ -373,8 +417,10 @@ class VulnDB:
         if found is None:
             raise VulnDBError(f"{self.path}: not a vulnerability database (no schema)")
         if found != SCHEMA_VERSION:
-            raise VulnDBError(f"{self.path}: database schema {found}, expected "
-                              f"{SCHEMA_VERSION}; re-import into a new file")
+            raise VulnDBError(
+                f"{self.path}: database schema {found}, expected "
+                f"{SCHEMA_VERSION}; re-import into a new file"
+            )
 
     def _prepare(self) -> None:
         """A writer's connection: WAL mode (readers never wait for it), the schema present."""
@@ -390,8 +436,7 @@ class VulnDB:
                     for statement in _SCHEMA.split(";"):
                         if statement.strip():
                             c.execute(statement)
-                    c.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)",
-                              (SCHEMA_VERSION,))
+                    c.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
             found = self._schema()
         self._check_schema(found)
         if not c.execute("SELECT 1 FROM sqlite_master WHERE name='feeds'").fetchone():
@@ -439,9 +484,13 @@ class VulnDB:
         self.close()
 
     # ------------------------------------------------------------------------------ import
-    def import_paths(self, paths: Iterable[Path], reporter: Reporter = NULL,
-                     after: Callable[[sqlite3.Connection, ImportStats], None] | None = None,
-                     source: str | None = None) -> ImportStats:
+    def import_paths(
+        self,
+        paths: Iterable[Path],
+        reporter: Reporter = NULL,
+        after: Callable[[sqlite3.Connection, ImportStats], None] | None = None,
+        source: str | None = None,
+    ) -> ImportStats:
         """Import every OSV document under ``paths`` in one transaction (all or nothing).
         ``after`` runs inside the transaction when every path is read (``db update`` records
         its feed state there, so state and data change together); ``source`` names the input
@@ -460,18 +509,25 @@ class VulnDB:
                         self._import_document(where, data, known, stats)
                     reporter.advance(str(path), 1)
                 reporter.done(str(path))
-                c.execute("INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
-                          (source or str(Path(path).resolve()), now, stats.seen - before))
+                c.execute(
+                    "INSERT OR REPLACE INTO sources VALUES (?, ?, ?)",
+                    (source or str(Path(path).resolve()), now, stats.seen - before),
+                )
             c.execute("INSERT OR REPLACE INTO meta VALUES ('last_import', ?)", (now,))
             if after is not None:
                 after(c, stats)
         return stats
 
-    def _import_document(self, where: str, data: bytes, known: dict[str, str],
-                         stats: ImportStats) -> None:
+    def _import_document(
+        self, where: str, data: bytes, known: dict[str, str], stats: ImportStats
+    ) -> None:
         quick = _quick_id_modified(where, data)
-        if quick is not None and quick[0] in known and known[quick[0]] and \
-                known[quick[0]] >= _utc(quick[1]):
+        if (
+            quick is not None
+            and quick[0] in known
+            and known[quick[0]]
+            and known[quick[0]] >= _utc(quick[1])
+        ):
             stats.unchanged += 1  # unchanged record: not even parsed
             return
         try:
@@ -503,15 +559,32 @@ class VulnDB:
         c.execute("DELETE FROM affected WHERE vuln_id=?", (rec.id,))
         c.execute(
             "INSERT OR REPLACE INTO vulns VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (rec.id, rec.modified, rec.published, rec.withdrawn,
-             json.dumps(list(rec.aliases)), rec.summary,
-             json.dumps(rec.rating.to_json()) if rec.rating else None, where))
+            (
+                rec.id,
+                rec.modified,
+                rec.published,
+                rec.withdrawn,
+                json.dumps(list(rec.aliases)),
+                rec.summary,
+                json.dumps(rec.rating.to_json()) if rec.rating else None,
+                where,
+            ),
+        )
         if rec.withdrawn:
             return
         c.executemany(
             "INSERT INTO affected VALUES (?, ?, ?, ?, ?)",
-            [(rec.id, a.ecosystem, a.release, a.name, json.dumps(a.to_json(), separators=(",", ":")))
-             for a in rec.affected])
+            [
+                (
+                    rec.id,
+                    a.ecosystem,
+                    a.release,
+                    a.name,
+                    json.dumps(a.to_json(), separators=(",", ":")),
+                )
+                for a in rec.affected
+            ],
+        )
 
     # ------------------------------------------------------------------------------ status
     def status(self) -> DBStatus:
@@ -519,12 +592,17 @@ class VulnDB:
             records = c.execute("SELECT count(*) FROM vulns").fetchone()[0]
             withdrawn = c.execute("SELECT count(*) FROM vulns WHERE withdrawn != ''").fetchone()[0]
             per: dict[str, int] = {}
-            for eco, n in c.execute("SELECT ecosystem, count(DISTINCT vuln_id) FROM affected "
-                                    "GROUP BY ecosystem ORDER BY ecosystem"):
+            for eco, n in c.execute(
+                "SELECT ecosystem, count(DISTINCT vuln_id) FROM affected "
+                "GROUP BY ecosystem ORDER BY ecosystem"
+            ):
                 per[str(eco)] = n
             sources: list[tuple[str, str, int]] = [
-                (r[0], r[1], r[2]) for r in c.execute(
-                    "SELECT path, imported_at, records FROM sources ORDER BY imported_at DESC, path")]
+                (r[0], r[1], r[2])
+                for r in c.execute(
+                    "SELECT path, imported_at, records FROM sources ORDER BY imported_at DESC, path"
+                )
+            ]
             newest = ""
             # a value a version before validation stored may not be a time: take the newest that is
             for (mod,) in c.execute("SELECT modified FROM vulns ORDER BY modified DESC"):
@@ -532,8 +610,7 @@ class VulnDB:
                 if newest:
                     break
             row = c.execute("SELECT value FROM meta WHERE key='last_import'").fetchone()
-        return DBStatus(self.path, records, withdrawn, per, sources,
-                        newest, row[0] if row else "")
+        return DBStatus(self.path, records, withdrawn, per, sources, newest, row[0] if row else "")
 
     def feeds(self) -> dict[str, dict[str, Any]]:
         """What ``db update`` fetched per ecosystem: url, etag, last_modified, checked_at,
@@ -542,12 +619,18 @@ class VulnDB:
             if not c.execute("SELECT 1 FROM sqlite_master WHERE name='feeds'").fetchone():
                 return {}
             cols = ("url", "etag", "last_modified", "checked_at", "updated_at", "records")
-            return {row[0]: dict(zip(cols, row[1:], strict=True)) for row in c.execute(
-                "SELECT ecosystem, url, etag, last_modified, checked_at, updated_at, records "
-                "FROM feeds ORDER BY ecosystem")}
+            return {
+                row[0]: dict(zip(cols, row[1:], strict=True))
+                for row in c.execute(
+                    "SELECT ecosystem, url, etag, last_modified, checked_at, updated_at, records "
+                    "FROM feeds ORDER BY ecosystem"
+                )
+            }
 
     # ------------------------------------------------------------------------------ lookup
-    def lookup(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[tuple[str, Affected]]]:
+    def lookup(
+        self, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], list[tuple[str, Affected]]]:
         """Affected entries for each (base ecosystem, normalised name): [(vuln id, entry)]."""
         by_eco: dict[str, set[str]] = {}
         for eco, name in keys:
@@ -556,9 +639,11 @@ class VulnDB:
         for eco, names in by_eco.items():
             ordered = sorted(names)
             for i in range(0, len(ordered), 500):
-                chunk = ordered[i:i + 500]
-                q = ("SELECT vuln_id, release, name, data FROM affected WHERE ecosystem=? AND name IN "
-                     f"({','.join('?' * len(chunk))})")
+                chunk = ordered[i : i + 500]
+                q = (
+                    "SELECT vuln_id, release, name, data FROM affected WHERE ecosystem=? AND name IN "
+                    f"({','.join('?' * len(chunk))})"
+                )
                 with self._reading() as c:
                     rows = c.execute(q, (eco, *chunk)).fetchall()
                 for vid, release, name, data in rows:
@@ -573,17 +658,23 @@ class VulnDB:
         wanted = sorted(set(ids))
         out: dict[str, RecordInfo] = {}
         for i in range(0, len(wanted), 500):
-            chunk = wanted[i:i + 500]
-            q = ("SELECT id, aliases, summary, rating, modified, published FROM vulns WHERE id IN "
-                 f"({','.join('?' * len(chunk))})")
+            chunk = wanted[i : i + 500]
+            q = (
+                "SELECT id, aliases, summary, rating, modified, published FROM vulns WHERE id IN "
+                f"({','.join('?' * len(chunk))})"
+            )
             with self._reading() as c:
                 rows = c.execute(q, chunk).fetchall()
             for vid, aliases, summary, rating, modified, published in rows:
                 try:
-                    out[vid] = RecordInfo(vid, tuple(map(str, json.loads(aliases))),
-                                          str(summary or ""),
-                                          Rating.from_json(json.loads(rating)) if rating else None,
-                                          modified, published or "")
+                    out[vid] = RecordInfo(
+                        vid,
+                        tuple(map(str, json.loads(aliases))),
+                        str(summary or ""),
+                        Rating.from_json(json.loads(rating)) if rating else None,
+                        modified,
+                        published or "",
+                    )
                 except (ValueError, TypeError, KeyError, AttributeError):
                     out[vid] = RecordInfo(vid, (), "", None, str(modified), "")
         return out

@@ -31,8 +31,18 @@ from imagewise.record import Record
 #: the public OSV bucket (``gs://osv-vulnerabilities`` over HTTPS)
 DEFAULT_MIRROR = "https://osv-vulnerabilities.storage.googleapis.com"
 #: what ``db update`` fetches when neither ``--ecosystem`` nor an earlier update says otherwise
-DEFAULT_ECOSYSTEMS = ("PyPI", "npm", "Go", "Maven", "crates.io", "RubyGems", "Debian", "Alpine",
-                      "Ubuntu", "Red Hat")
+DEFAULT_ECOSYSTEMS = (
+    "PyPI",
+    "npm",
+    "Go",
+    "Maven",
+    "crates.io",
+    "RubyGems",
+    "Debian",
+    "Alpine",
+    "Ubuntu",
+    "Red Hat",
+)
 #: a feed not checked for this long is stale: scans check it again before matching
 STALE_AFTER = timedelta(hours=24)
 #: seconds to wait for a connection / between two reads of a download (IMAGEWISE_DB_UPDATE_TIMEOUT
@@ -79,8 +89,17 @@ class FeedResult(Record):
 
     __slots__ = ("ecosystem", "url", "outcome", "added", "updated", "skipped", "size", "error")  # noqa: RUF023
 
-    def __init__(self, ecosystem: str, url: str, outcome: str, added: int = 0, updated: int = 0,
-                 skipped: int = 0, size: int = 0, error: str = "") -> None:
+    def __init__(
+        self,
+        ecosystem: str,
+        url: str,
+        outcome: str,
+        added: int = 0,
+        updated: int = 0,
+        skipped: int = 0,
+        size: int = 0,
+        error: str = "",
+    ) -> None:
         self.ecosystem = ecosystem
         self.url = url
         self.outcome = outcome
@@ -98,11 +117,15 @@ class FeedResult(Record):
         from imagewise.units import format_size
 
         if self.ecosystem == "database":
-            return (f"database: pulled {self.url}: {self.added} records "
-                    f"({format_size(self.size)} downloaded)")
-        return (f"{self.ecosystem}: {self.added} added, {self.updated} updated"
-                + (f", {self.skipped} skipped" if self.skipped else "")
-                + f" ({format_size(self.size)} downloaded)")
+            return (
+                f"database: pulled {self.url}: {self.added} records "
+                f"({format_size(self.size)} downloaded)"
+            )
+        return (
+            f"{self.ecosystem}: {self.added} added, {self.updated} updated"
+            + (f", {self.skipped} skipped" if self.skipped else "")
+            + f" ({format_size(self.size)} downloaded)"
+        )
 
 
 class _Unreachable(Exception):
@@ -130,9 +153,16 @@ def known_ecosystems(db_path: Path) -> list[str]:
     return sorted(_feeds(Path(db_path))) or list(DEFAULT_ECOSYSTEMS)
 
 
-def update(db_path: Path, ecosystems: Iterable[str], mirror: str | None = None, *,
-           reporter: Reporter = NULL, connect_timeout: float = CONNECT_TIMEOUT,
-           read_timeout: float = READ_TIMEOUT, force: bool = False) -> list[FeedResult]:
+def update(
+    db_path: Path,
+    ecosystems: Iterable[str],
+    mirror: str | None = None,
+    *,
+    reporter: Reporter = NULL,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    read_timeout: float = READ_TIMEOUT,
+    force: bool = False,
+) -> list[FeedResult]:
     """Fetch and import each ecosystem's ``all.zip`` when it changed since the last update
     (``force``: whatever the validators say). One result per ecosystem; a failure of one does
     not stop the others, except when the mirror cannot be reached at all."""
@@ -155,8 +185,9 @@ def update(db_path: Path, ecosystems: Iterable[str], mirror: str | None = None, 
             if _local_dir(base) is not None:
                 results.append(_update_local(db_path, eco, Path(url), state, reporter))
             else:
-                results.append(_update_http(db_path, eco, url, state, reporter,
-                                            connect_timeout, read_timeout))
+                results.append(
+                    _update_http(db_path, eco, url, state, reporter, connect_timeout, read_timeout)
+                )
         except _Unreachable as e:
             unreachable = str(e)
             results.append(FeedResult(eco, url, "failed", error=unreachable))
@@ -193,19 +224,23 @@ def _pulled(db_path: Path) -> tuple[str, str]:
     try:
         with VulnDB(db_path) as db:
             assert db.conn is not None
-            meta = dict(db.conn.execute(
-                "SELECT key, value FROM meta WHERE key IN ('pulled_from', 'pulled_checked')"))
+            meta = dict(
+                db.conn.execute(
+                    "SELECT key, value FROM meta WHERE key IN ('pulled_from', 'pulled_checked')"
+                )
+            )
     except (VulnDBError, sqlite3.Error):  # unreadable state: check again
         return "", ""
     return str(meta.get("pulled_from", "")), str(meta.get("pulled_checked", ""))
 
 
-def _record_feed(eco: str, url: str, etag: str, last_modified: str
-                 ) -> Callable[[Any, Any], None]:
+def _record_feed(eco: str, url: str, etag: str, last_modified: str) -> Callable[[Any, Any], None]:
     def after(conn: Any, stats: Any) -> None:
         now = _now()
-        conn.execute("INSERT OR REPLACE INTO feeds VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     (eco, url, etag, last_modified, now, now, stats.seen))
+        conn.execute(
+            "INSERT OR REPLACE INTO feeds VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (eco, url, etag, last_modified, now, now, stats.seen),
+        )
 
     return after
 
@@ -217,8 +252,16 @@ def _checked(db_path: Path, eco: str) -> None:
         c.execute("UPDATE feeds SET checked_at=? WHERE ecosystem=?", (_now(), eco))
 
 
-def _import(db_path: Path, eco: str, archive: Path, url: str, etag: str, last_modified: str,
-            size: int, reporter: Reporter) -> FeedResult:
+def _import(
+    db_path: Path,
+    eco: str,
+    archive: Path,
+    url: str,
+    etag: str,
+    last_modified: str,
+    size: int,
+    reporter: Reporter,
+) -> FeedResult:
     import zipfile
 
     from imagewise.vulns.store import VulnDB
@@ -226,18 +269,21 @@ def _import(db_path: Path, eco: str, archive: Path, url: str, etag: str, last_mo
     if not zipfile.is_zipfile(archive):
         raise VulnDBError(f"{url}: the download is not a zip archive")
     with VulnDB(db_path, create=True) as db:
-        stats = db.import_paths([archive], reporter, source=url,
-                               after=_record_feed(eco, url, etag, last_modified))
+        stats = db.import_paths(
+            [archive], reporter, source=url, after=_record_feed(eco, url, etag, last_modified)
+        )
     return FeedResult(eco, url, "updated", stats.added, stats.updated, len(stats.skipped), size)
 
 
-def _update_local(db_path: Path, eco: str, archive: Path, state: dict[str, Any] | None,
-                  reporter: Reporter) -> FeedResult:
+def _update_local(
+    db_path: Path, eco: str, archive: Path, state: dict[str, Any] | None, reporter: Reporter
+) -> FeedResult:
     try:
         st = archive.stat()
     except OSError:
-        return FeedResult(eco, str(archive), "failed",
-                          error=f"the mirror has no {eco}/all.zip ({archive})")
+        return FeedResult(
+            eco, str(archive), "failed", error=f"the mirror has no {eco}/all.zip ({archive})"
+        )
     etag = f"{st.st_size}-{st.st_mtime_ns}"
     if state is not None and state.get("etag") == etag:
         _checked(db_path, eco)
@@ -245,8 +291,15 @@ def _update_local(db_path: Path, eco: str, archive: Path, state: dict[str, Any] 
     return _import(db_path, eco, archive, str(archive), etag, "", st.st_size, reporter)
 
 
-def _update_http(db_path: Path, eco: str, url: str, state: dict[str, Any] | None,
-                 reporter: Reporter, connect_timeout: float, read_timeout: float) -> FeedResult:
+def _update_http(
+    db_path: Path,
+    eco: str,
+    url: str,
+    state: dict[str, Any] | None,
+    reporter: Reporter,
+    connect_timeout: float,
+    read_timeout: float,
+) -> FeedResult:
     import base64
     import hashlib
 
@@ -265,17 +318,27 @@ def _update_http(db_path: Path, eco: str, url: str, state: dict[str, Any] | None
     try:
         archive = tmpdir / f"{eco.replace(' ', '_').replace('/', '_')}-all.zip"
         try:
-            with httpx.Client(timeout=timeout, follow_redirects=True, verify=trust_context()) as c, \
-                    c.stream("GET", url, headers=headers) as resp:
+            with (
+                httpx.Client(timeout=timeout, follow_redirects=True, verify=trust_context()) as c,
+                c.stream("GET", url, headers=headers) as resp,
+            ):
                 if resp.status_code == 304:
                     _checked(db_path, eco)
                     return FeedResult(eco, url, "unchanged")
                 if resp.status_code == 404:
-                    return FeedResult(eco, url, "failed",
-                                      error=f"the mirror has no {eco}/all.zip (HTTP 404 from {host})")
+                    return FeedResult(
+                        eco,
+                        url,
+                        "failed",
+                        error=f"the mirror has no {eco}/all.zip (HTTP 404 from {host})",
+                    )
                 if resp.status_code != 200:
-                    return FeedResult(eco, url, "failed", error=f"HTTP {resp.status_code} "
-                                      f"{resp.reason_phrase} from {host}")
+                    return FeedResult(
+                        eco,
+                        url,
+                        "failed",
+                        error=f"HTTP {resp.status_code} {resp.reason_phrase} from {host}",
+                    )
                 declared = resp.headers.get("Content-Length")
                 total = int(declared) if declared and declared.isdigit() else None
                 md5 = hashlib.md5(usedforsecurity=False)
@@ -295,15 +358,17 @@ def _update_http(db_path: Path, eco: str, url: str, state: dict[str, Any] | None
         except httpx.ConnectError as e:
             raise _Unreachable(f"cannot connect to {host}: {_reason(e)}") from e
         except httpx.ConnectTimeout as e:
-            raise _Unreachable(f"cannot connect to {host}: no answer within "
-                               f"{connect_timeout:g} s") from e
+            raise _Unreachable(
+                f"cannot connect to {host}: no answer within {connect_timeout:g} s"
+            ) from e
         except httpx.TimeoutException as e:
             raise _Unreachable(f"{host} stopped answering (no data for {read_timeout:g} s)") from e
         except httpx.HTTPError as e:
             raise _Unreachable(f"download from {host} failed: {_reason(e)}") from e
         except OSError as e:
-            raise VulnDBError(f"cannot store the download next to {db_path}: "
-                              f"{e.strerror or e}") from e
+            raise VulnDBError(
+                f"cannot store the download next to {db_path}: {e.strerror or e}"
+            ) from e
         if total is not None and size != total:
             raise VulnDBError(f"{url}: the download ended after {size} of {total} bytes")
         if sent_md5 is not None and base64.b64encode(md5.digest()).decode() != sent_md5:
@@ -333,8 +398,13 @@ def _goog_md5(values: list[str]) -> str | None:
 
 def _reason(e: Exception) -> str:
     text = str(e).splitlines()[0] if str(e).strip() else type(e).__name__
-    for known in ("Connection refused", "Name or service not known", "No route to host",
-                  "Temporary failure in name resolution", "Network is unreachable"):
+    for known in (
+        "Connection refused",
+        "Name or service not known",
+        "No route to host",
+        "Temporary failure in name resolution",
+        "Network is unreachable",
+    ):
         if known.lower() in text.lower():
             return known.lower()
     return text[:160]
@@ -346,8 +416,13 @@ class AutoUpdate(Record):
 
     __slots__ = ("mirror", "say", "reporter", "timeout")  # noqa: RUF023
 
-    def __init__(self, mirror: str | None = None, say: Callable[[str], None] | None = None,
-                 reporter: Reporter = NULL, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        mirror: str | None = None,
+        say: Callable[[str], None] | None = None,
+        reporter: Reporter = NULL,
+        timeout: float | None = None,
+    ) -> None:
         self.mirror = mirror
         self.say = say or (lambda _text: None)
         self.reporter = reporter
@@ -358,8 +433,9 @@ class AutoUpdate(Record):
                 timeout = AUTO_TIMEOUT
         self.timeout = timeout
 
-    def stale(self, db_path: Path, ecosystems: Iterable[str],
-              now: datetime | None = None) -> list[str]:
+    def stale(
+        self, db_path: Path, ecosystems: Iterable[str], now: datetime | None = None
+    ) -> list[str]:
         """The ecosystems among ``ecosystems`` that were never fetched from this mirror into
         ``db_path``, or not checked for :data:`STALE_AFTER`."""
         now = now or datetime.now(UTC)
@@ -404,16 +480,24 @@ class AutoUpdate(Record):
         if not todo:
             return []
         base = mirror_url(self.mirror)
-        self.say(f"updating the vulnerability database {db_path} ({', '.join(todo)}) from "
-                 f"{base} (--offline or --skip-db-update to skip)")
+        self.say(
+            f"updating the vulnerability database {db_path} ({', '.join(todo)}) from "
+            f"{base} (--offline or --skip-db-update to skip)"
+        )
         if base.startswith("docker://"):
             r = update(Path(db_path), todo, self.mirror, reporter=self.reporter)[0]
             if r.outcome == "failed":
                 return [f"vulnerability database not updated from {base}: {r.error}"]
             self.say(r.line())
             return []
-        results = update(Path(db_path), todo, self.mirror, reporter=self.reporter,
-                         connect_timeout=self.timeout, read_timeout=4 * self.timeout)
+        results = update(
+            Path(db_path),
+            todo,
+            self.mirror,
+            reporter=self.reporter,
+            connect_timeout=self.timeout,
+            read_timeout=4 * self.timeout,
+        )
         warnings = []
         for r in results:
             if r.outcome == "failed":

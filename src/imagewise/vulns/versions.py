@@ -21,13 +21,31 @@ from typing import Any
 
 #: OSV ecosystems (base name, before any ``:release``) and the comparator family they use
 FAMILY: dict[str, str] = {
-    "PyPI": "pypi", "npm": "semver", "Go": "go", "crates.io": "semver", "Packagist": "semver",
-    "NuGet": "semver", "Hex": "semver", "Pub": "semver", "Maven": "maven",
-    "Debian": "dpkg", "Ubuntu": "dpkg",
-    "Alpine": "apk", "Wolfi": "apk", "Chainguard": "apk",
-    "Red Hat": "rpm", "Rocky Linux": "rpm", "AlmaLinux": "rpm", "openSUSE": "rpm", "SUSE": "rpm",
-    "Mariner": "rpm", "Azure Linux": "rpm", "Photon OS": "rpm", "Fedora": "rpm",
-    "Amazon Linux": "rpm", "Oracle Linux": "rpm",
+    "PyPI": "pypi",
+    "npm": "semver",
+    "Go": "go",
+    "crates.io": "semver",
+    "Packagist": "semver",
+    "NuGet": "semver",
+    "Hex": "semver",
+    "Pub": "semver",
+    "Maven": "maven",
+    "Debian": "dpkg",
+    "Ubuntu": "dpkg",
+    "Alpine": "apk",
+    "Wolfi": "apk",
+    "Chainguard": "apk",
+    "Red Hat": "rpm",
+    "Rocky Linux": "rpm",
+    "AlmaLinux": "rpm",
+    "openSUSE": "rpm",
+    "SUSE": "rpm",
+    "Mariner": "rpm",
+    "Azure Linux": "rpm",
+    "Photon OS": "rpm",
+    "Fedora": "rpm",
+    "Amazon Linux": "rpm",
+    "Oracle Linux": "rpm",
 }
 
 
@@ -49,7 +67,9 @@ def _pypi(text: str) -> Any:
 _SEMVER_LOOSE = re.compile(
     r"^[v=\s]*(?P<core>\d+(?:\.\d+){0,2})(?P<rest>(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?)$"
 )
-_GO_TOOLCHAIN = re.compile(r"^(?:go)?(?P<core>\d+(?:\.\d+){0,2})(?:(?P<pre>rc|beta|alpha)(?P<n>\d+))?$")
+_GO_TOOLCHAIN = re.compile(
+    r"^(?:go)?(?P<core>\d+(?:\.\d+){0,2})(?:(?P<pre>rc|beta|alpha)(?P<n>\d+))?$"
+)
 
 
 def _semver(text: str) -> Any:
@@ -98,7 +118,17 @@ def _univers(cls_name: str) -> Callable[[str], Any]:
 # written here from its description: token kinds in this order, suffixes ordered
 # alpha < beta < pre < rc < (none) < cvs < svn < git < hg < p.
 _INITIAL, _DIGIT, _LETTER, _SUFFIX, _SUFFIX_NO, _HASH, _REV, _END, _INVALID = range(9)
-_SUFFIXES = {"alpha": 1, "beta": 2, "pre": 3, "rc": 4, "cvs": 6, "svn": 7, "git": 8, "hg": 9, "p": 10}
+_SUFFIXES = {
+    "alpha": 1,
+    "beta": 2,
+    "pre": 3,
+    "rc": 4,
+    "cvs": 6,
+    "svn": 7,
+    "git": 8,
+    "hg": 9,
+    "p": 10,
+}
 _NO_SUFFIX = 5
 _APK_TOKEN = re.compile(r"[a-z]|\.?\d+|_[a-z]*|~[0-9a-fA-F]+|-r\d+")
 
@@ -157,7 +187,9 @@ def apk_compare(a: str, b: str) -> int:
     return _apk_cmp_tokens(_apk_tokens(a), _apk_tokens(b))
 
 
-def _apk_cmp_tokens(ta: tuple[tuple[int, int, str], ...], tb: tuple[tuple[int, int, str], ...]) -> int:
+def _apk_cmp_tokens(
+    ta: tuple[tuple[int, int, str], ...], tb: tuple[tuple[int, int, str], ...]
+) -> int:
     i = 0
     while ta[i][0] == tb[i][0] and ta[i][0] < _END:
         r = _apk_token_cmp(ta[i], tb[i])
@@ -200,9 +232,13 @@ def _apk(text: str) -> Any:
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
-    "pypi": _pypi, "semver": _semver, "go": _go,
-    "maven": _univers("MavenVersion"), "dpkg": _univers("DebianVersion"),
-    "rpm": _univers("RpmVersion"), "apk": _apk,
+    "pypi": _pypi,
+    "semver": _semver,
+    "go": _go,
+    "maven": _univers("MavenVersion"),
+    "dpkg": _univers("DebianVersion"),
+    "rpm": _univers("RpmVersion"),
+    "apk": _apk,
 }
 
 

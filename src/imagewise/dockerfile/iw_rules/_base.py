@@ -20,10 +20,23 @@ if TYPE_CHECKING:
     from imagewise.dockerfile.rules import Hit
 
 #: registries trusted when no allow-list is configured (public, vendor-run registries)
-DEFAULT_REGISTRIES = ("docker.io", "ghcr.io", "quay.io", "gcr.io", "mcr.microsoft.com",
-                      "registry.k8s.io", "public.ecr.aws", "registry.access.redhat.com",
-                      "registry.redhat.io", "cgr.dev", "docker.elastic.co", "nvcr.io",
-                      "registry.gitlab.com", "*.pkg.dev", "*.gcr.io")
+DEFAULT_REGISTRIES = (
+    "docker.io",
+    "ghcr.io",
+    "quay.io",
+    "gcr.io",
+    "mcr.microsoft.com",
+    "registry.k8s.io",
+    "public.ecr.aws",
+    "registry.access.redhat.com",
+    "registry.redhat.io",
+    "cgr.dev",
+    "docker.elastic.co",
+    "nvcr.io",
+    "registry.gitlab.com",
+    "*.pkg.dev",
+    "*.gcr.io",
+)
 
 
 class IWContext(Record):
@@ -36,16 +49,24 @@ class IWContext(Record):
     None there means :data:`DEFAULT_REGISTRIES`.
     """
 
-    __slots__ = ("context_dir", "dockerfile_dir", "allowed_registries",  # noqa: RUF023
-                 "default_registries")
+    __slots__ = (
+        "context_dir",
+        "dockerfile_dir",
+        "allowed_registries",  # noqa: RUF023
+        "default_registries",
+    )
     context_dir: str | None
     dockerfile_dir: str | None
     allowed_registries: tuple[str, ...]
     default_registries: tuple[str, ...] | None
 
-    def __init__(self, context_dir: str | None = None, dockerfile_dir: str | None = None,
-                 allowed_registries: tuple[str, ...] = (),
-                 default_registries: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self,
+        context_dir: str | None = None,
+        dockerfile_dir: str | None = None,
+        allowed_registries: tuple[str, ...] = (),
+        default_registries: tuple[str, ...] | None = None,
+    ) -> None:
         self.context_dir = context_dir
         self.dockerfile_dir = dockerfile_dir
         self.allowed_registries = allowed_registries
@@ -65,8 +86,9 @@ class IWRule(Record):
     check: Check
     lint_when: Callable[[IWContext], bool] | None
 
-    def __init__(self, info: RuleInfo, check: Check,
-                 lint_when: Callable[[IWContext], bool] | None = None) -> None:
+    def __init__(
+        self, info: RuleInfo, check: Check, lint_when: Callable[[IWContext], bool] | None = None
+    ) -> None:
         self.info = info
         self.check = check
         self.lint_when = lint_when
@@ -79,23 +101,31 @@ class IWRule(Record):
 IW_RULES: dict[str, IWRule] = {}
 
 
-def rule(id: str, severity: Severity, title: str, area: str, rationale: str,
-         fix: str, *, fixer: str = "",
-         lint_when: Callable[[IWContext], bool] | None = None) -> Callable[[Check], Check]:
+def rule(
+    id: str,
+    severity: Severity,
+    title: str,
+    area: str,
+    rationale: str,
+    fix: str,
+    *,
+    fixer: str = "",
+    lint_when: Callable[[IWContext], bool] | None = None,
+) -> Callable[[Check], Check]:
     """Declare an IW rule. ``fixer`` names its autofix (``"module:function"``, see
     :mod:`imagewise.dockerfile.fix`); ``lint_when`` see :class:`IWRule`."""
 
     def register(fn: Check) -> Check:
-        info = RuleInfo(id, severity, title, rationale, fix, area, "imagewise", "dockerfile",
-                        fixer)
+        info = RuleInfo(id, severity, title, rationale, fix, area, "imagewise", "dockerfile", fixer)
         IW_RULES[id] = IWRule(info, fn, lint_when)
         return fn
 
     return register
 
 
-def check(df: Dockerfile, ctx: IWContext | None = None,
-          only: Sequence[str] | None = None) -> list[Finding]:
+def check(
+    df: Dockerfile, ctx: IWContext | None = None, only: Sequence[str] | None = None
+) -> list[Finding]:
     """Run every IW rule (or those in ``only``) over ``df``."""
     ctx = ctx or IWContext()
     out: list[Finding] = []
@@ -107,8 +137,10 @@ def check(df: Dockerfile, ctx: IWContext | None = None,
 
 # -- helpers --------------------------------------------------------------------------------------
 
-def finding(rid: str, df: Dockerfile, ins: Instruction | None, message: str,
-             fix: str = "") -> Finding:
+
+def finding(
+    rid: str, df: Dockerfile, ins: Instruction | None, message: str, fix: str = ""
+) -> Finding:
     info = IW_RULES[rid].info
     if ins is None:
         loc = Location(file=df.filename, line=1, column=1, end_line=1)
@@ -143,10 +175,16 @@ def is_windows(df: Dockerfile) -> bool:
     if df.escape == "`":
         return True
     for ins in df.instructions:
-        if ins.keyword == "SHELL" and ins.is_exec_form and ins.arguments and \
-                os.path.basename(ins.arguments[0]).lower().split(".")[0] in _WINDOWS_SHELLS:
+        if (
+            ins.keyword == "SHELL"
+            and ins.is_exec_form
+            and ins.arguments
+            and os.path.basename(ins.arguments[0]).lower().split(".")[0] in _WINDOWS_SHELLS
+        ):
             return True
-    return any(re.search(r"windows|nanoserver|servercore", s.base_image, re.IGNORECASE) for s in df.stages)
+    return any(
+        re.search(r"windows|nanoserver|servercore", s.base_image, re.IGNORECASE) for s in df.stages
+    )
 
 
 POSIX_SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "busybox"})
@@ -158,7 +196,7 @@ def posix_shell_at(df: Dockerfile, stage: Stage, line: int) -> bool:
     for st in stage_chain(df, stage):
         shells = table.get(st.index, [])
         if st is stage:
-            shells = shells[:bisect.bisect_left(shells, line, key=lambda i: i.start_line)]
+            shells = shells[: bisect.bisect_left(shells, line, key=lambda i: i.start_line)]
         if shells:
             argv = shells[-1].arguments
             if not isinstance(argv, tuple) or not argv:
@@ -216,6 +254,7 @@ def split_image(ref: str) -> tuple[str, str, str, str]:
 
 # -- registration into the lint rule table --------------------------------------------------------
 
+
 def context_from_lint(lint_ctx: LintContext) -> IWContext:
     """An :class:`IWContext` for the lint engine's context (config + Dockerfile path)."""
     df = lint_ctx.dockerfile
@@ -224,9 +263,12 @@ def context_from_lint(lint_ctx: LintContext) -> IWContext:
     if df.filename not in ("", "-") and os.path.isfile(df.filename):
         dockerfile_dir = os.path.dirname(os.path.abspath(df.filename))
     context_dir = cfg.context_dir or dockerfile_dir
-    return IWContext(context_dir=context_dir, dockerfile_dir=dockerfile_dir,
-                     allowed_registries=tuple(cfg.trusted_registries),
-                     default_registries=cfg.default_registries)
+    return IWContext(
+        context_dir=context_dir,
+        dockerfile_dir=dockerfile_dir,
+        allowed_registries=tuple(cfg.trusted_registries),
+        default_registries=cfg.default_registries,
+    )
 
 
 def _adapter(r: IWRule) -> Callable[[LintContext], Iterator[Hit]]:
@@ -254,4 +296,3 @@ def register_all() -> None:
     for r in IW_RULES.values():
         if r.id not in REGISTRY:
             register(Rule(r.info, _adapter(r)))
-

@@ -27,6 +27,7 @@ from imagewise.findings import Finding, Severity
 
 # -- dependency order, toolchains -----------------------------------------------------------------
 
+
 def _dependency_install(c: Command) -> str | None:
     """The dependency-install command ``c`` is (``npm ci``, ``pip install -r``...), or None."""
     name, sub = os.path.basename(c.name), c.subcommand
@@ -58,14 +59,18 @@ def _whole_context_copy(ins: Instruction) -> bool:
     return any(w in (".", "./", "*", "./*", "./.") for w in words[:-1])
 
 
-@rule("IW106", Severity.WARNING, "Dependencies installed after copying the whole source",
-      "performance",
-      "When `COPY . .` comes before the dependency install, any source change invalidates the "
-      "build cache and every dependency is downloaded and installed again. Copying only the "
-      "manifests first keeps the install layer cached until the dependencies change.",
-      "Copy only the dependency manifests (`package*.json`, `requirements*.txt`, "
-      "`go.mod go.sum`, `Gemfile*`, `pom.xml`...) and install before copying the source, "
-      "e.g. `COPY package*.json ./` → `RUN npm ci` → `COPY . .`.")
+@rule(
+    "IW106",
+    Severity.WARNING,
+    "Dependencies installed after copying the whole source",
+    "performance",
+    "When `COPY . .` comes before the dependency install, any source change invalidates the "
+    "build cache and every dependency is downloaded and installed again. Copying only the "
+    "manifests first keeps the install layer cached until the dependencies change.",
+    "Copy only the dependency manifests (`package*.json`, `requirements*.txt`, "
+    "`go.mod go.sum`, `Gemfile*`, `pom.xml`...) and install before copying the source, "
+    "e.g. `COPY package*.json ./` → `RUN npm ci` → `COPY . .`.",
+)
 def _deps_before_source(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
     for stage in df.stages:
         copied_at: Instruction | None = None
@@ -84,10 +89,13 @@ def _deps_before_source(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
                     done_before.add(kind)
                 elif kind not in done_before:
                     yield finding(
-                        "IW106", df, ins,
+                        "IW106",
+                        df,
+                        ins,
                         f"`{kind}` runs after the whole source is copied (line "
                         f"{copied_at.start_line}); copy the dependency manifests and install "
-                        "them before `COPY . .`")
+                        "them before `COPY . .`",
+                    )
                     done_before.add(kind)
 
 
@@ -95,9 +103,12 @@ _TOOLCHAIN_PACKAGES = re.compile(
     r"^(gcc|g\+\+|gcc-c\+\+|cpp|clang|llvm|build-essential|build-base|alpine-sdk|make|cmake|"
     r"ninja|ninja-build|autoconf|automake|libtool|golang|go|golang-go|rust|rustc|cargo|maven|"
     r"gradle|default-jdk|default-jdk-headless|openjdk-\d+-jdk(-headless)?|openjdk\d+(-jdk)?|"
-    r"java-\d+-openjdk-devel|nodejs-dev|gfortran|g\+\+-\d+|gcc-\d+)(=.*|-\d.*)?$")
-_TOOLCHAIN_IMAGES = re.compile(r"^(golang|rust|maven|gradle|gcc|clang|sbt|swift|haskell|"
-                               r"elixir|dotnet/sdk|eclipse-temurin:\S*jdk)")
+    r"java-\d+-openjdk-devel|nodejs-dev|gfortran|g\+\+-\d+|gcc-\d+)(=.*|-\d.*)?$"
+)
+_TOOLCHAIN_IMAGES = re.compile(
+    r"^(golang|rust|maven|gradle|gcc|clang|sbt|swift|haskell|"
+    r"elixir|dotnet/sdk|eclipse-temurin:\S*jdk)"
+)
 
 
 def _removed_names(script: Script) -> set[str]:
@@ -105,8 +116,11 @@ def _removed_names(script: Script) -> set[str]:
     for c in script.commands:
         if c.name == "apk" and c.subcommand == "del":
             out.update(c.args_no_flags[1:])
-        elif c.name in ("apt-get", "apt", "yum", "dnf") and c.subcommand in ("purge", "remove",
-                                                                               "erase"):
+        elif c.name in ("apt-get", "apt", "yum", "dnf") and c.subcommand in (
+            "purge",
+            "remove",
+            "erase",
+        ):
             out.update(c.args_no_flags[1:])
             if c.has_flag("auto-remove", "autoremove"):
                 out.add("*auto")
@@ -131,12 +145,17 @@ def _toolchain_installs(script: Script) -> list[tuple[str, str]]:
     return out
 
 
-@rule("IW108", Severity.WARNING, "Build toolchain left in the final stage", "performance",
-      "Compilers and build tools (gcc, make, the Go or Rust toolchain, Maven...) are needed to "
-      "build, not to run. Left in the final image they add hundreds of megabytes and attack "
-      "surface; a multi-stage build compiles in a builder stage and copies only the result.",
-      "Build in a `FROM ... AS build` stage and `COPY --from=build` only the artefacts into a "
-      "slim runtime stage (or remove the build dependencies in the same RUN that used them).")
+@rule(
+    "IW108",
+    Severity.WARNING,
+    "Build toolchain left in the final stage",
+    "performance",
+    "Compilers and build tools (gcc, make, the Go or Rust toolchain, Maven...) are needed to "
+    "build, not to run. Left in the final image they add hundreds of megabytes and attack "
+    "surface; a multi-stage build compiles in a builder stage and copies only the result.",
+    "Build in a `FROM ... AS build` stage and `COPY --from=build` only the artefacts into a "
+    "slim runtime stage (or remove the build dependencies in the same RUN that used them).",
+)
 def _toolchain(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
     if not df.stages or is_windows(df):
         return
@@ -147,11 +166,16 @@ def _toolchain(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
     root_base = chain[-1].base_image
     _, repo, tag, _ = split_image(root_base)
     short = repo.removeprefix("library/")
-    if _TOOLCHAIN_IMAGES.match(f"{short}:{tag}" if tag else short) and \
-            not re.search(r"jre|runtime", tag):
-        yield finding("IW108", df, chain[-1].from_instruction,
-                       f"The final stage is built on the toolchain image `{root_base}`; build "
-                       "in a builder stage and run from a slim runtime image")
+    if _TOOLCHAIN_IMAGES.match(f"{short}:{tag}" if tag else short) and not re.search(
+        r"jre|runtime", tag
+    ):
+        yield finding(
+            "IW108",
+            df,
+            chain[-1].from_instruction,
+            f"The final stage is built on the toolchain image `{root_base}`; build "
+            "in a builder stage and run from a slim runtime image",
+        )
         return
     stage_runs = list(runs(final))
     for pos, (ins, script) in enumerate(stage_runs):
@@ -161,10 +185,19 @@ def _toolchain(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
         removed: set[str] = set()
         for _, later in stage_runs[pos:]:
             removed |= _removed_names(later)
-        left = sorted({p for p, g in tools if p not in removed and (not g or g not in removed)
-                       and "*auto" not in removed})
+        left = sorted(
+            {
+                p
+                for p, g in tools
+                if p not in removed and (not g or g not in removed) and "*auto" not in removed
+            }
+        )
         if left:
-            yield finding("IW108", df, ins,
-                           f"The final stage installs {', '.join(left)} and keeps "
-                           f"{'them' if len(left) > 1 else 'it'}; a multi-stage build would "
-                           "leave the toolchain behind")
+            yield finding(
+                "IW108",
+                df,
+                ins,
+                f"The final stage installs {', '.join(left)} and keeps "
+                f"{'them' if len(left) > 1 else 'it'}; a multi-stage build would "
+                "leave the toolchain behind",
+            )

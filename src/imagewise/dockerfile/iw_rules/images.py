@@ -24,14 +24,54 @@ from imagewise.findings import Finding, Severity
 
 # -- base image -----------------------------------------------------------------------------------
 
-_CODENAMES = frozenset({
-    "buster", "bullseye", "bookworm", "trixie", "forky", "duke", "stretch", "jessie",
-    "xenial", "bionic", "focal", "jammy", "noble", "plucky", "questing", "oracular",
-    "ltsc2019", "ltsc2022", "ltsc2025",
-})
-_FLOATING = frozenset({"latest", "stable", "lts", "current", "edge", "mainline", "rolling",
-                       "testing", "unstable", "sid", "nightly", "devel", "dev", "master", "main",
-                       "next", "canary", "beta", "alpha", "rc", "release"})
+_CODENAMES = frozenset(
+    {
+        "buster",
+        "bullseye",
+        "bookworm",
+        "trixie",
+        "forky",
+        "duke",
+        "stretch",
+        "jessie",
+        "xenial",
+        "bionic",
+        "focal",
+        "jammy",
+        "noble",
+        "plucky",
+        "questing",
+        "oracular",
+        "ltsc2019",
+        "ltsc2022",
+        "ltsc2025",
+    }
+)
+_FLOATING = frozenset(
+    {
+        "latest",
+        "stable",
+        "lts",
+        "current",
+        "edge",
+        "mainline",
+        "rolling",
+        "testing",
+        "unstable",
+        "sid",
+        "nightly",
+        "devel",
+        "dev",
+        "master",
+        "main",
+        "next",
+        "canary",
+        "beta",
+        "alpha",
+        "rc",
+        "release",
+    }
+)
 
 
 def tag_is_pinned(tag: str) -> bool:
@@ -46,58 +86,83 @@ def _external_bases(df: Dockerfile) -> Iterator[tuple[Stage, str]]:
     names: set[str] = set()
     for stage in df.stages:
         base = stage.base_image.strip()
-        if (base.lower() != "scratch" and base.lower() not in names and "$" not in base
-                and base):
+        if base.lower() != "scratch" and base.lower() not in names and "$" not in base and base:
             yield stage, base
         if stage.alias:
             names.add(stage.alias.lower())
 
 
-@rule("IW101", Severity.WARNING, "Base image is not pinned to a version tag or digest", "build",
-      "A floating tag such as `alpine`, `lts`, `stable`, `mainline` or `slim` moves to a new "
-      "release without notice, so the same Dockerfile builds a different image tomorrow. "
-      "(A missing tag and `latest` are reported by DL3006/DL3007.)",
-      "Use a version tag (`python:3.12-slim`, `debian:bookworm-slim`) or a digest "
-      "(`image@sha256:...`).")
+@rule(
+    "IW101",
+    Severity.WARNING,
+    "Base image is not pinned to a version tag or digest",
+    "build",
+    "A floating tag such as `alpine`, `lts`, `stable`, `mainline` or `slim` moves to a new "
+    "release without notice, so the same Dockerfile builds a different image tomorrow. "
+    "(A missing tag and `latest` are reported by DL3006/DL3007.)",
+    "Use a version tag (`python:3.12-slim`, `debian:bookworm-slim`) or a digest "
+    "(`image@sha256:...`).",
+)
 def _base_pinned(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
     for stage, base in _external_bases(df):
         _, _, tag, digest = split_image(base)
         if digest or not tag or tag == "latest" or tag_is_pinned(tag):
             continue
-        yield finding("IW101", df, stage.from_instruction,
-                       f"Base image `{base}` uses the floating tag `{tag}`; pin a version tag "
-                       "or a digest")
+        yield finding(
+            "IW101",
+            df,
+            stage.from_instruction,
+            f"Base image `{base}` uses the floating tag `{tag}`; pin a version tag or a digest",
+        )
 
 
-@rule("IW102", Severity.WARNING, "Base image comes from a registry that is not allowed", "security",
-      "Base images are code you run: they should come only from registries you trust and "
-      "mirror. The allow-list is `allowed-registries` in `[tool.imagewise]` (or hadolint's "
-      "`trustedRegistries`); without one, well-known public registries are allowed, and "
-      "`imagewise check` uses its policy's `allowed_registries`.",
-      "Pull the base image from an allowed registry (or mirror it there), or add the registry "
-      "to `allowed-registries`.",
-      # a configured allow-list is DL3026's to enforce under lint; IW102 is the default one
-      lint_when=lambda ctx: not ctx.allowed_registries)
+@rule(
+    "IW102",
+    Severity.WARNING,
+    "Base image comes from a registry that is not allowed",
+    "security",
+    "Base images are code you run: they should come only from registries you trust and "
+    "mirror. The allow-list is `allowed-registries` in `[tool.imagewise]` (or hadolint's "
+    "`trustedRegistries`); without one, well-known public registries are allowed, and "
+    "`imagewise check` uses its policy's `allowed_registries`.",
+    "Pull the base image from an allowed registry (or mirror it there), or add the registry "
+    "to `allowed-registries`.",
+    # a configured allow-list is DL3026's to enforce under lint; IW102 is the default one
+    lint_when=lambda ctx: not ctx.allowed_registries,
+)
 def _base_registry(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
     from imagewise.registries import registry_allowed
 
     allowed = ctx.allowed_registries or (
-        DEFAULT_REGISTRIES if ctx.default_registries is None else ctx.default_registries)
+        DEFAULT_REGISTRIES if ctx.default_registries is None else ctx.default_registries
+    )
     if not allowed:
         return  # the policy allows every registry
     for stage, base in _external_bases(df):
         registry = split_image(base)[0].lower()
         if not registry_allowed(registry, allowed):
-            yield finding("IW102", df, stage.from_instruction,
-                           f"Base image `{base}` comes from `{registry}`, which is not in the "
-                           f"allowed registries ({', '.join(allowed)})")
+            yield finding(
+                "IW102",
+                df,
+                stage.from_instruction,
+                f"Base image `{base}` comes from `{registry}`, which is not in the "
+                f"allowed registries ({', '.join(allowed)})",
+            )
 
 
 # -- user and health ------------------------------------------------------------------------------
 
 _PRIV_DROP = ("gosu", "su-exec", "setpriv", "chroot", "runuser", "s6-setuidgid", "setuser")
-_TOOL_DIRS = ("/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin", "/",
-              "/docker-entrypoint.d", "/usr/local/sbin")
+_TOOL_DIRS = (
+    "/usr/local/bin",
+    "/usr/bin",
+    "/bin",
+    "/usr/sbin",
+    "/sbin",
+    "/",
+    "/docker-entrypoint.d",
+    "/usr/local/sbin",
+)
 
 
 def _last_user(df: Dockerfile, stage: Stage) -> str | None:
@@ -119,12 +184,17 @@ def _app_content(ins: Instruction) -> bool:
     return not (dest in _TOOL_DIRS and ins.flag("--from") is None)
 
 
-@rule("IW103", Severity.WARNING, "Final stage runs as root", "security",
-      "A process running as root in the container is root on the host's kernel: a container "
-      "escape or a writable host mount becomes a host compromise. The image should choose an "
-      "unprivileged user itself. (An explicit `USER root` is reported by DL3002.)",
-      "Create a user (`RUN useradd -r -u 10001 app`) and end the final stage with `USER app` "
-      "(or a numeric `USER 10001`).")
+@rule(
+    "IW103",
+    Severity.WARNING,
+    "Final stage runs as root",
+    "security",
+    "A process running as root in the container is root on the host's kernel: a container "
+    "escape or a writable host mount becomes a host compromise. The image should choose an "
+    "unprivileged user itself. (An explicit `USER root` is reported by DL3002.)",
+    "Create a user (`RUN useradd -r -u 10001 app`) and end the final stage with `USER app` "
+    "(or a numeric `USER 10001`).",
+)
 def _non_root(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
     if not df.stages or is_windows(df):
         return
@@ -136,25 +206,33 @@ def _non_root(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
         return
     drop = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, _PRIV_DROP)) + r")(?![\w-])")
     scripts = [s.text for st in stage_chain(df, final) for _, s in runs(st)]
-    scripts += [" ".join(i.arguments) if i.is_exec_form else i.args
-                for i in final.instructions if i.keyword in ("CMD", "ENTRYPOINT")]
+    scripts += [
+        " ".join(i.arguments) if i.is_exec_form else i.args
+        for i in final.instructions
+        if i.keyword in ("CMD", "ENTRYPOINT")
+    ]
     if any(drop.search(text) for text in scripts):
         return  # the entrypoint drops privileges (gosu and friends are installed for it)
     has_cmd = any(i.keyword in ("CMD", "ENTRYPOINT") for i in final.instructions)
     if not (has_cmd and any(_app_content(i) for i in final.instructions)):
         return  # a base image for others to build on: they choose the user
-    anchor = next(i for i in reversed(final.instructions)
-                  if i.keyword in ("CMD", "ENTRYPOINT"))
-    yield finding("IW103", df, anchor,
-                  "The final stage sets no USER, so the application runs as root")
+    anchor = next(i for i in reversed(final.instructions) if i.keyword in ("CMD", "ENTRYPOINT"))
+    yield finding(
+        "IW103", df, anchor, "The final stage sets no USER, so the application runs as root"
+    )
 
 
-@rule("IW104", Severity.INFO, "Service image without HEALTHCHECK", "operations",
-      "An image that exposes a port is a service; without a HEALTHCHECK the runtime only knows "
-      "the process is alive, not that it answers, so a hung service is never restarted or "
-      "taken out of rotation.",
-      "Add `HEALTHCHECK CMD <probe>` (e.g. `HEALTHCHECK --interval=30s CMD wget -qO- "
-      "http://localhost:8080/health || exit 1`), or `HEALTHCHECK NONE` to opt out explicitly.")
+@rule(
+    "IW104",
+    Severity.INFO,
+    "Service image without HEALTHCHECK",
+    "operations",
+    "An image that exposes a port is a service; without a HEALTHCHECK the runtime only knows "
+    "the process is alive, not that it answers, so a hung service is never restarted or "
+    "taken out of rotation.",
+    "Add `HEALTHCHECK CMD <probe>` (e.g. `HEALTHCHECK --interval=30s CMD wget -qO- "
+    "http://localhost:8080/health || exit 1`), or `HEALTHCHECK NONE` to opt out explicitly.",
+)
 def _healthcheck(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
     if not df.stages:
         return
@@ -164,5 +242,9 @@ def _healthcheck(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
         return
     expose = [i for i in final.instructions if i.keyword == "EXPOSE"]
     if expose:
-        yield finding("IW104", df, expose[-1],
-                       f"The final stage exposes {expose[-1].args.strip()} but has no HEALTHCHECK")
+        yield finding(
+            "IW104",
+            df,
+            expose[-1],
+            f"The final stage exposes {expose[-1].args.strip()} but has no HEALTHCHECK",
+        )

@@ -16,15 +16,52 @@ from imagewise.secrets.mask import mask
 
 # -- secrets and remote sources -------------------------------------------------------------------
 
-_SECRET_WORDS = frozenset({"password", "passwd", "secret", "secrets", "token", "apikey",
-                           "credential", "credentials", "passphrase"})
+_SECRET_WORDS = frozenset(
+    {
+        "password",
+        "passwd",
+        "secret",
+        "secrets",
+        "token",
+        "apikey",
+        "credential",
+        "credentials",
+        "passphrase",
+    }
+)
 #: words that name a secret only as the last part of a name (DB_PASS, but not PASS_MAX_DAYS)
 _SECRET_LAST = frozenset({"pass", "pwd", "auth", "pw"})
-_SECRET_PAIRS = {("api", "key"), ("access", "key"), ("private", "key"), ("secret", "key"),
-                 ("auth", "key"), ("signing", "key"), ("encryption", "key"), ("master", "key"),
-                 ("client", "secret"), ("license", "key"), ("account", "key"), ("ssh", "key")}
-_NOT_SECRET_SUFFIX = ("file", "path", "dir", "filename", "location", "length", "enabled",
-                      "version", "url", "id", "name", "type", "header", "endpoint", "user")
+_SECRET_PAIRS = {
+    ("api", "key"),
+    ("access", "key"),
+    ("private", "key"),
+    ("secret", "key"),
+    ("auth", "key"),
+    ("signing", "key"),
+    ("encryption", "key"),
+    ("master", "key"),
+    ("client", "secret"),
+    ("license", "key"),
+    ("account", "key"),
+    ("ssh", "key"),
+}
+_NOT_SECRET_SUFFIX = (
+    "file",
+    "path",
+    "dir",
+    "filename",
+    "location",
+    "length",
+    "enabled",
+    "version",
+    "url",
+    "id",
+    "name",
+    "type",
+    "header",
+    "endpoint",
+    "user",
+)
 #: (what, literals one of which the pattern needs, pattern): a pattern is compiled the first
 #: time a value holds one of its literals (most Dockerfiles' values hold none)
 _SECRET_VALUES = (
@@ -75,16 +112,24 @@ def _harmless(keyword: str, value: str | None) -> bool:
     if value is None:
         return False  # `ARG NPM_TOKEN`: the value arrives as a build argument
     v = value.strip().lower()
-    return (keyword == "ENV" and not v) or v.isdigit() or v in ("true", "false", "yes", "no",
-                                                                 "on", "off")
+    return (
+        (keyword == "ENV" and not v)
+        or v.isdigit()
+        or v in ("true", "false", "yes", "no", "on", "off")
+    )
 
 
-@rule("IW109", Severity.ERROR, "Secret in ARG or ENV", "security",
-      "ENV values are stored in the image config and ARG values in the build history and "
-      "provenance: anyone who can pull the image can read them. Secrets must never pass "
-      "through ARG or ENV, not even as a build argument without a default.",
-      "Use a build secret: `RUN --mount=type=secret,id=npm_token NPM_TOKEN=$(cat "
-      "/run/secrets/npm_token) npm ci`, and pass runtime secrets when the container starts.")
+@rule(
+    "IW109",
+    Severity.ERROR,
+    "Secret in ARG or ENV",
+    "security",
+    "ENV values are stored in the image config and ARG values in the build history and "
+    "provenance: anyone who can pull the image can read them. Secrets must never pass "
+    "through ARG or ENV, not even as a build argument without a default.",
+    "Use a build secret: `RUN --mount=type=secret,id=npm_token NPM_TOKEN=$(cat "
+    "/run/secrets/npm_token) npm ci`, and pass runtime secrets when the container starts.",
+)
 def _secrets(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
     for ins in df.instructions:
         eff = ins.effective
@@ -93,21 +138,32 @@ def _secrets(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
         for name, value in eff.pairs:
             what = secret_value(value or "")
             if what:
-                yield finding("IW109", df, ins,
-                               f"{eff.keyword} {name} holds what looks like {what} "
-                               f"(`{mask(value or '')}`)")
+                yield finding(
+                    "IW109",
+                    df,
+                    ins,
+                    f"{eff.keyword} {name} holds what looks like {what} (`{mask(value or '')}`)",
+                )
             elif secret_name(name) and not _harmless(eff.keyword, value):
                 shown = f" = `{mask(value)}`" if value and "$" not in value else ""
-                yield finding("IW109", df, ins,
-                               f"{eff.keyword} {name}{shown} passes a secret through the "
-                               "image metadata")
+                yield finding(
+                    "IW109",
+                    df,
+                    ins,
+                    f"{eff.keyword} {name}{shown} passes a secret through the image metadata",
+                )
 
 
-@rule("IW110", Severity.WARNING, "ADD of a remote URL without --checksum", "security",
-      "`ADD https://...` downloads whatever the server returns at build time; without a "
-      "checksum a compromised or changed file goes into the image unnoticed.",
-      "Add `--checksum=sha256:<digest>` to the ADD (BuildKit Dockerfile 1.6+), or download with "
-      "curl and verify with `sha256sum -c` in the same RUN.")
+@rule(
+    "IW110",
+    Severity.WARNING,
+    "ADD of a remote URL without --checksum",
+    "security",
+    "`ADD https://...` downloads whatever the server returns at build time; without a "
+    "checksum a compromised or changed file goes into the image unnoticed.",
+    "Add `--checksum=sha256:<digest>` to the ADD (BuildKit Dockerfile 1.6+), or download with "
+    "curl and verify with `sha256sum -c` in the same RUN.",
+)
 def _add_checksum(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
     for ins in df.instructions:
         eff = ins.effective

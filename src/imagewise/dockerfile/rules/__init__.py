@@ -87,30 +87,50 @@ def register(new: Rule) -> Rule:
     return new
 
 
-def rule(rule_id: str, severity: Severity, title: str, *, rationale: str = "", fix: str = "",
-         area: str = "build", source: str = "imagewise", fixer: str = ""
-         ) -> Callable[[Callable[[LintContext], Iterable[Hit]]],
-                       Callable[[LintContext], Iterable[Hit]]]:
+def rule(
+    rule_id: str,
+    severity: Severity,
+    title: str,
+    *,
+    rationale: str = "",
+    fix: str = "",
+    area: str = "build",
+    source: str = "imagewise",
+    fixer: str = "",
+) -> Callable[[Callable[[LintContext], Iterable[Hit]]], Callable[[LintContext], Iterable[Hit]]]:
     """Decorator: declare a check function as a rule and register it. ``fixer`` names the
     autofix that answers the rule, as ``"module:function"`` (see :mod:`imagewise.dockerfile.fix`),
     imported only when ``imagewise lint --fix`` runs."""
 
     def wrap(fn: Callable[[LintContext], Iterable[Hit]]) -> Callable[[LintContext], Iterable[Hit]]:
-        info = RuleInfo(rule_id, severity, title, rationale, fix, area, source, "dockerfile",
-                        fixer)
+        info = RuleInfo(rule_id, severity, title, rationale, fix, area, source, "dockerfile", fixer)
         register(Rule(info, fn))
         return fn
 
     return wrap
 
 
-def hadolint(rule_id: str, severity: Severity, title: str, *, rationale: str = "",
-             fix: str = "", area: str = "build", fixer: str = ""
-             ) -> Callable[[Callable[[LintContext], Iterable[Hit]]],
-                           Callable[[LintContext], Iterable[Hit]]]:
+def hadolint(
+    rule_id: str,
+    severity: Severity,
+    title: str,
+    *,
+    rationale: str = "",
+    fix: str = "",
+    area: str = "build",
+    fixer: str = "",
+) -> Callable[[Callable[[LintContext], Iterable[Hit]]], Callable[[LintContext], Iterable[Hit]]]:
     """``@rule`` for the hadolint-compatible rules (source ``hadolint``)."""
-    return rule(rule_id, severity, title, rationale=rationale, fix=fix, area=area,
-                source="hadolint", fixer=fixer)
+    return rule(
+        rule_id,
+        severity,
+        title,
+        rationale=rationale,
+        fix=fix,
+        area=area,
+        source="hadolint",
+        fixer=fixer,
+    )
 
 
 def all_rules() -> list[Rule]:

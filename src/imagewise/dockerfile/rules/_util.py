@@ -11,8 +11,23 @@ from imagewise.dockerfile.shell import Command
 from imagewise.dockerfile.words import split_words, unquote
 from imagewise.record import Record
 
-ARCHIVE_EXTENSIONS = (".tar", ".Z", ".bz2", ".gz", ".lz", ".lzma", ".tZ", ".tb2", ".tbz",
-                      ".tbz2", ".tgz", ".tlz", ".tpz", ".txz", ".xz")
+ARCHIVE_EXTENSIONS = (
+    ".tar",
+    ".Z",
+    ".bz2",
+    ".gz",
+    ".lz",
+    ".lzma",
+    ".tZ",
+    ".tb2",
+    ".tbz",
+    ".tbz2",
+    ".tgz",
+    ".tlz",
+    ".tpz",
+    ".txz",
+    ".xz",
+)
 
 
 def runs_where(ctx: LintContext, bad: Callable[[Run], bool]) -> Iterator[Hit]:
@@ -50,8 +65,9 @@ def first_index(cmds: tuple[Command, ...], pred: Callable[[Command], bool]) -> i
     return next((i for i, c in enumerate(cmds) if pred(c)), None)
 
 
-def installed_then_cleaned(run: Run, install: Callable[[Command], bool],
-                           clean: Callable[[Command], bool]) -> bool:
+def installed_then_cleaned(
+    run: Run, install: Callable[[Command], bool], clean: Callable[[Command], bool]
+) -> bool:
     """False when an install command is not followed by a clean command in the same RUN."""
     cmds = run.script.commands
     i = first_index(cmds, install)
@@ -79,8 +95,9 @@ class ImageRef(Record):
     tag: str | None
     digest: str | None
 
-    def __init__(self, registry: str | None, name: str, tag: str | None,
-                 digest: str | None) -> None:
+    def __init__(
+        self, registry: str | None, name: str, tag: str | None, digest: str | None
+    ) -> None:
         self.registry = registry
         self.name = name
         self.tag = tag

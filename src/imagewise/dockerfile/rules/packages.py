@@ -28,17 +28,28 @@ def opaque(arg: str) -> bool:
 def _apt_packages(cmd: Command) -> list[str]:
     if not has_args(cmd, "apt-get", "install"):
         return []
-    return [a for a in cmd.without_flag_values("t", "target-release").args_no_flags
-            if a != "install"]
+    return [
+        a for a in cmd.without_flag_values("t", "target-release").args_no_flags if a != "install"
+    ]
 
 
-@hadolint("DL3008", S.WARNING, "Pin versions in apt get install. Instead of `apt-get install "
-          "<package>` use `apt-get install <package>=<version>`",
-          rationale="Unpinned packages make builds unreproducible and can break them silently.",
-          fix="Install `package=version`.")
+@hadolint(
+    "DL3008",
+    S.WARNING,
+    "Pin versions in apt get install. Instead of `apt-get install "
+    "<package>` use `apt-get install <package>=<version>`",
+    rationale="Unpinned packages make builds unreproducible and can break them silently.",
+    fix="Install `package=version`.",
+)
 def dl3008(ctx: LintContext) -> Iterator[Hit]:
-    return commands_where(ctx, lambda c: not all(
-        "=" in p or "/" in p or p.endswith(".deb") or opaque(p) for p in _apt_packages(c)))
+    return commands_where(
+        ctx,
+        lambda c: (
+            not all(
+                "=" in p or "/" in p or p.endswith(".deb") or opaque(p) for p in _apt_packages(c)
+            )
+        ),
+    )
 
 
 def _apt_lists_left(run: Run) -> bool:
@@ -56,11 +67,15 @@ def _apt_lists_left(run: Run) -> bool:
     return not (run.has_cache_mount("/var/lib/apt") and run.has_cache_mount("/var/cache/apt"))
 
 
-@hadolint("DL3009", S.INFO, "Delete the apt-get lists after installing something",
-          rationale="The apt lists stay in the layer (tens of MB) unless removed in the same RUN.",
-          fix="End the RUN with `&& rm -rf /var/lib/apt/lists/*` (or `apt-get dist-clean`), "
-              "or use a cache mount.",
-          fixer="imagewise.dockerfile.fix:_apt_lists")
+@hadolint(
+    "DL3009",
+    S.INFO,
+    "Delete the apt-get lists after installing something",
+    rationale="The apt lists stay in the layer (tens of MB) unless removed in the same RUN.",
+    fix="End the RUN with `&& rm -rf /var/lib/apt/lists/*` (or `apt-get dist-clean`), "
+    "or use a cache mount.",
+    fixer="imagewise.dockerfile.fix:_apt_lists",
+)
 def dl3009(ctx: LintContext) -> Iterator[Hit]:
     return _in_kept_stages(ctx, _apt_lists_left)
 
@@ -75,8 +90,12 @@ def _in_kept_stages(ctx: LintContext, bad: Callable[[Run], bool]) -> Iterator[Hi
         if not bad(run):
             continue
         stage = ctx.stage(run.stage_index)
-        if run.outer.keyword == "ONBUILD" or run.stage_index == last or stage is None or (
-                stage.alias is not None and stage.alias.lower() in used_as_base):
+        if (
+            run.outer.keyword == "ONBUILD"
+            or run.stage_index == last
+            or stage is None
+            or (stage.alias is not None and stage.alias.lower() in used_as_base)
+        ):
             yield Hit(run.line)
 
 
@@ -92,28 +111,52 @@ def _quiet_level(cmd: Command) -> int:
     return level
 
 
-@hadolint("DL3014", S.WARNING, "Use the `-y` switch to avoid manual input `apt-get -y install "
-          "<package>`", rationale="Without -y apt-get waits for confirmation and the build fails.",
-          fix="Add `-y` to apt-get install.")
+@hadolint(
+    "DL3014",
+    S.WARNING,
+    "Use the `-y` switch to avoid manual input `apt-get -y install <package>`",
+    rationale="Without -y apt-get waits for confirmation and the build fails.",
+    fix="Add `-y` to apt-get install.",
+)
 def dl3014(ctx: LintContext) -> Iterator[Hit]:
-    return commands_where(ctx, lambda c: has_args(c, "apt-get", "install") and not c.has_flag(
-        "y", "yes", "assume-yes") and _quiet_level(c) < 2)
+    return commands_where(
+        ctx,
+        lambda c: (
+            has_args(c, "apt-get", "install")
+            and not c.has_flag("y", "yes", "assume-yes")
+            and _quiet_level(c) < 2
+        ),
+    )
 
 
-@hadolint("DL3015", S.INFO, "Avoid additional packages by specifying `--no-install-recommends`",
-          rationale="Recommended packages are rarely needed and add size and attack surface.",
-          fix="Add `--no-install-recommends` to apt-get install.",
-          fixer="imagewise.dockerfile.fix:_apt_no_recommends")
+@hadolint(
+    "DL3015",
+    S.INFO,
+    "Avoid additional packages by specifying `--no-install-recommends`",
+    rationale="Recommended packages are rarely needed and add size and attack surface.",
+    fix="Add `--no-install-recommends` to apt-get install.",
+    fixer="imagewise.dockerfile.fix:_apt_no_recommends",
+)
 def dl3015(ctx: LintContext) -> Iterator[Hit]:
-    return commands_where(ctx, lambda c: has_args(c, "apt-get", "install") and not (
-        c.has_flag("no-install-recommends") or any(
-            "APT::Install-Recommends=false" in a for a in c.args)))
+    return commands_where(
+        ctx,
+        lambda c: (
+            has_args(c, "apt-get", "install")
+            and not (
+                c.has_flag("no-install-recommends")
+                or any("APT::Install-Recommends=false" in a for a in c.args)
+            )
+        ),
+    )
 
 
-@hadolint("DL3027", S.WARNING, "Do not use apt as it is meant to be an end-user tool, use "
-          "apt-get or apt-cache instead",
-          rationale="apt's CLI is not stable for scripts and warns when used non-interactively.",
-          fix="Use apt-get (or apt-cache).")
+@hadolint(
+    "DL3027",
+    S.WARNING,
+    "Do not use apt as it is meant to be an end-user tool, use apt-get or apt-cache instead",
+    rationale="apt's CLI is not stable for scripts and warns when used non-interactively.",
+    fix="Use apt-get (or apt-cache).",
+)
 def dl3027(ctx: LintContext) -> Iterator[Hit]:
     return commands_where(ctx, lambda c: c.name == "apt")
 
@@ -128,35 +171,105 @@ def _apk_packages(cmd: Command) -> list[str]:
     return [a for a in dropped.args_no_flags if a != "add"]
 
 
-@hadolint("DL3018", S.WARNING, "Pin versions in apk add. Instead of `apk add <package>` use "
-          "`apk add <package>=<version>`",
-          rationale="Unpinned packages make builds unreproducible.", fix="Use `package=version`.")
+@hadolint(
+    "DL3018",
+    S.WARNING,
+    "Pin versions in apk add. Instead of `apk add <package>` use `apk add <package>=<version>`",
+    rationale="Unpinned packages make builds unreproducible.",
+    fix="Use `package=version`.",
+)
 def dl3018(ctx: LintContext) -> Iterator[Hit]:
-    return commands_where(ctx, lambda c: not all(
-        any(op in p for op in "=~<>") or p.endswith(".apk") or opaque(p)
-        for p in _apk_packages(c)))
+    return commands_where(
+        ctx,
+        lambda c: (
+            not all(
+                any(op in p for op in "=~<>") or p.endswith(".apk") or opaque(p)
+                for p in _apk_packages(c)
+            )
+        ),
+    )
 
 
-@hadolint("DL3019", S.INFO, "Use the `--no-cache` switch to avoid the need to use `--update` and "
-          "remove `/var/cache/apk/*` when done installing packages",
-          rationale="apk's index cache otherwise stays in the layer.",
-          fix="Use `apk add --no-cache`.",
-          fixer="imagewise.dockerfile.fix:_apk_no_cache")
+@hadolint(
+    "DL3019",
+    S.INFO,
+    "Use the `--no-cache` switch to avoid the need to use `--update` and "
+    "remove `/var/cache/apk/*` when done installing packages",
+    rationale="apk's index cache otherwise stays in the layer.",
+    fix="Use `apk add --no-cache`.",
+    fixer="imagewise.dockerfile.fix:_apk_no_cache",
+)
 def dl3019(ctx: LintContext) -> Iterator[Hit]:
-    return runs_where(ctx, lambda run: not run.has_cache_mount("/var/cache/apk") and any(
-        has_args(c, "apk", "add") and not c.has_flag("no-cache") for c in run.script.commands))
+    return runs_where(
+        ctx,
+        lambda run: (
+            not run.has_cache_mount("/var/cache/apk")
+            and any(
+                has_args(c, "apk", "add") and not c.has_flag("no-cache")
+                for c in run.script.commands
+            )
+        ),
+    )
 
 
 # --- pip -------------------------------------------------------------------------------------
 
-_PIP_VALUE_FLAGS = ("abi", "b", "build", "e", "editable", "extra-index-url", "f", "find-links",
-                    "i", "index-url", "implementation", "no-binary", "only-binary", "platform",
-                    "prefix", "progress-bar", "proxy", "python-version", "root",
-                    "root-user-action", "src", "t", "target", "trusted-host",
-                    "upgrade-strategy", "cache-dir", "log", "timeout", "retries", "python")
-_VCS = ("git+file", "git+https", "git+ssh", "git+http", "git+git", "git", "hg+file", "hg+http",
-        "hg+https", "hg+ssh", "hg+static-http", "svn", "svn+svn", "svn+http", "svn+https",
-        "svn+ssh", "bzr+http", "bzr+https", "bzr+ssh", "bzr+sftp", "bzr+ftp", "bzr+lp")
+_PIP_VALUE_FLAGS = (
+    "abi",
+    "b",
+    "build",
+    "e",
+    "editable",
+    "extra-index-url",
+    "f",
+    "find-links",
+    "i",
+    "index-url",
+    "implementation",
+    "no-binary",
+    "only-binary",
+    "platform",
+    "prefix",
+    "progress-bar",
+    "proxy",
+    "python-version",
+    "root",
+    "root-user-action",
+    "src",
+    "t",
+    "target",
+    "trusted-host",
+    "upgrade-strategy",
+    "cache-dir",
+    "log",
+    "timeout",
+    "retries",
+    "python",
+)
+_VCS = (
+    "git+file",
+    "git+https",
+    "git+ssh",
+    "git+http",
+    "git+git",
+    "git",
+    "hg+file",
+    "hg+http",
+    "hg+https",
+    "hg+ssh",
+    "hg+static-http",
+    "svn",
+    "svn+svn",
+    "svn+http",
+    "svn+https",
+    "svn+ssh",
+    "bzr+http",
+    "bzr+https",
+    "bzr+ssh",
+    "bzr+sftp",
+    "bzr+ftp",
+    "bzr+lp",
+)
 _VERSION_OPS = ("==", ">=", "<=", ">", "<", "!=", "~=", "===")
 
 
@@ -170,8 +283,10 @@ def is_pip_install(cmd: Command) -> bool:
         return True
     if base.startswith("python"):
         args = list(cmd.args)
-        return any(a == "-m" and i + 1 < len(args) and args[i + 1].startswith("pip")
-                   for i, a in enumerate(args))
+        return any(
+            a == "-m" and i + 1 < len(args) and args[i + 1].startswith("pip")
+            for i, a in enumerate(args)
+        )
     return False
 
 
@@ -189,20 +304,25 @@ def _pip_unpinned(cmd: Command) -> bool:
     if cmd.has_flag("constraint", "c"):
         return False
     if any(a in ("--requirement", "-r", ".") for a in cmd.args) or any(
-            a.startswith("--requirement=") for a in cmd.args):
+        a.startswith("--requirement=") for a in cmd.args
+    ):
         return False
     args = list(cmd.without_flag_values(*_PIP_VALUE_FLAGS).args_no_flags)
     if "install" in args:
-        args = args[args.index("install"):]
+        args = args[args.index("install") :]
     while args and args[0] == "install":
         args.pop(0)
     return not all(_pip_pinned(p) for p in args)
 
 
-@hadolint("DL3013", S.WARNING, "Pin versions in pip. Instead of `pip install <package>` use `pip "
-          "install <package>==<version>` or `pip install --requirement <requirements file>`",
-          rationale="Unpinned packages make builds unreproducible.",
-          fix="Pin `package==version` or install from a requirements/constraints file.")
+@hadolint(
+    "DL3013",
+    S.WARNING,
+    "Pin versions in pip. Instead of `pip install <package>` use `pip "
+    "install <package>==<version>` or `pip install --requirement <requirements file>`",
+    rationale="Unpinned packages make builds unreproducible.",
+    fix="Pin `package==version` or install from a requirements/constraints file.",
+)
 def dl3013(ctx: LintContext) -> Iterator[Hit]:
     return commands_where(ctx, _pip_unpinned)
 
@@ -215,8 +335,9 @@ def _pip_wrapper(cmd: Command) -> bool:
         if w in cmd.name:
             return True
         if cmd.name.startswith("python") and any(
-                a == "-m" and i + 1 < len(cmd.args) and cmd.args[i + 1] == w
-                for i, a in enumerate(cmd.args)):
+            a == "-m" and i + 1 < len(cmd.args) and cmd.args[i + 1] == w
+            for i, a in enumerate(cmd.args)
+        ):
             return True
     return False
 
@@ -225,19 +346,25 @@ def _inline_no_cache(text: str) -> bool:
     idx = text.find("PIP_NO_CACHE_DIR=")
     if idx < 0:
         return False
-    value = text[idx + len("PIP_NO_CACHE_DIR="):].strip("\"'")
+    value = text[idx + len("PIP_NO_CACHE_DIR=") :].strip("\"'")
     return any(value.startswith(t) for t in _TRUTHY)
 
 
-@hadolint("DL3042", S.WARNING, "Avoid use of cache directory with pip. Use `pip install "
-          "--no-cache-dir <package>`",
-          rationale="pip's wheel cache is useless in an image and only adds size.",
-          fix="Add `--no-cache-dir`, or set `ENV PIP_NO_CACHE_DIR=1`.",
-          fixer="imagewise.dockerfile.fix:_pip_no_cache")
+@hadolint(
+    "DL3042",
+    S.WARNING,
+    "Avoid use of cache directory with pip. Use `pip install --no-cache-dir <package>`",
+    rationale="pip's wheel cache is useless in an image and only adds size.",
+    fix="Add `--no-cache-dir`, or set `ENV PIP_NO_CACHE_DIR=1`.",
+    fixer="imagewise.dockerfile.fix:_pip_no_cache",
+)
 def dl3042(ctx: LintContext) -> Iterator[Hit]:
     for run in ctx.runs():
-        bad = [c for c in run.script.commands if is_pip_install(c) and
-               "--no-cache-dir" not in c.args and not _pip_wrapper(c)]
+        bad = [
+            c
+            for c in run.script.commands
+            if is_pip_install(c) and "--no-cache-dir" not in c.args and not _pip_wrapper(c)
+        ]
         if not bad or _inline_no_cache(run.script.text):
             continue
         if run.has_cache_mount("/root/.cache/pip"):
@@ -250,8 +377,19 @@ def dl3042(ctx: LintContext) -> Iterator[Hit]:
 
 # --- npm, yarn, gem, go ----------------------------------------------------------------------
 
-_NPM_VALUE_FLAGS = ("loglevel", "registry", "prefix", "cache", "userconfig", "globalconfig",
-                    "workspace", "w", "omit", "include", "install-strategy")
+_NPM_VALUE_FLAGS = (
+    "loglevel",
+    "registry",
+    "prefix",
+    "cache",
+    "userconfig",
+    "globalconfig",
+    "workspace",
+    "w",
+    "omit",
+    "include",
+    "install-strategy",
+)
 
 
 def _npm_pinned(pkg: str) -> bool:
@@ -279,33 +417,45 @@ def _npm_unpinned(cmd: Command) -> bool:
     return not all(_npm_pinned(p) for p in args)
 
 
-@hadolint("DL3016", S.WARNING, "Pin versions in npm. Instead of `npm install <package>` use "
-          "`npm install <package>@<version>`",
-          rationale="Unpinned packages make builds unreproducible.",
-          fix="Install `package@version`, or `npm ci` with a lockfile.")
+@hadolint(
+    "DL3016",
+    S.WARNING,
+    "Pin versions in npm. Instead of `npm install <package>` use `npm install <package>@<version>`",
+    rationale="Unpinned packages make builds unreproducible.",
+    fix="Install `package@version`, or `npm ci` with a lockfile.",
+)
 def dl3016(ctx: LintContext) -> Iterator[Hit]:
     return commands_where(ctx, _npm_unpinned)
 
 
-@hadolint("DL3060", S.INFO, "`yarn cache clean` missing after `yarn install` was run",
-          rationale="yarn's cache stays in the layer unless cleaned in the same RUN.",
-          fix="Append `&& yarn cache clean`, or use a cache mount.")
+@hadolint(
+    "DL3060",
+    S.INFO,
+    "`yarn cache clean` missing after `yarn install` was run",
+    rationale="yarn's cache stays in the layer unless cleaned in the same RUN.",
+    fix="Append `&& yarn cache clean`, or use a cache mount.",
+)
 def dl3060(ctx: LintContext) -> Iterator[Hit]:
     def bad(run: Run) -> bool:
-        if run.has_cache_mount("/usr/local/share/.cache/yarn", "/root/.cache/yarn",
-                               "/root/.yarn"):
+        if run.has_cache_mount("/usr/local/share/.cache/yarn", "/root/.cache/yarn", "/root/.yarn"):
             return False
         return not installed_then_cleaned(
-            run, lambda c: has_args(c, "yarn", "install"),
-            lambda c: c.name == "yarn" and "cache" in c.args and "clean" in c.args)
+            run,
+            lambda c: has_args(c, "yarn", "install"),
+            lambda c: c.name == "yarn" and "cache" in c.args and "clean" in c.args,
+        )
+
     return _in_kept_stages(ctx, bad)
 
 
 def _gems_unpinned(cmd: Command) -> bool:
     if not has_args(cmd, "gem", "install", "i"):
         return False
-    if "-v" in cmd.args or "--version" in cmd.args or any(
-            a.startswith("--version=") for a in cmd.args):
+    if (
+        "-v" in cmd.args
+        or "--version" in cmd.args
+        or any(a.startswith("--version=") for a in cmd.args)
+    ):
         return False
     gems: list[str] = []
     for a in cmd.args:
@@ -316,10 +466,13 @@ def _gems_unpinned(cmd: Command) -> bool:
     return not all(":" in g or opaque(g) for g in gems)
 
 
-@hadolint("DL3028", S.WARNING, "Pin versions in gem install. Instead of `gem install <gem>` use "
-          "`gem install <gem>:<version>`",
-          rationale="Unpinned gems make builds unreproducible.",
-          fix="Use `gem install name:version` or `-v version`.")
+@hadolint(
+    "DL3028",
+    S.WARNING,
+    "Pin versions in gem install. Instead of `gem install <gem>` use `gem install <gem>:<version>`",
+    rationale="Unpinned gems make builds unreproducible.",
+    fix="Use `gem install name:version` or `-v version`.",
+)
 def dl3028(ctx: LintContext) -> Iterator[Hit]:
     return commands_where(ctx, _gems_unpinned)
 
@@ -341,9 +494,13 @@ def _go_unpinned(cmd: Command) -> bool:
     return False
 
 
-@hadolint("DL3062", S.WARNING, "Pin versions in go install. Instead of `go install <package>` use "
-          "`go install <package>@<version>`",
-          rationale="Without a version the module resolves to whatever is newest.",
-          fix="Use `go install module/path@vX.Y.Z`.")
+@hadolint(
+    "DL3062",
+    S.WARNING,
+    "Pin versions in go install. Instead of `go install <package>` use "
+    "`go install <package>@<version>`",
+    rationale="Without a version the module resolves to whatever is newest.",
+    fix="Use `go install module/path@vX.Y.Z`.",
+)
 def dl3062(ctx: LintContext) -> Iterator[Hit]:
     return commands_where(ctx, _go_unpinned)

@@ -7,7 +7,11 @@ from imagewise.sbom.catalogers.base import Cataloger, Distro, FileInfo, Parsed
 
 #: every cataloger, in the order they are consulted (first match wins for a path)
 ALL: tuple[Cataloger, ...] = (
-    *os.CATALOGERS, *rpm.CATALOGERS, *python.CATALOGERS, *npm.CATALOGERS, *java.CATALOGERS,
+    *os.CATALOGERS,
+    *rpm.CATALOGERS,
+    *python.CATALOGERS,
+    *npm.CATALOGERS,
+    *java.CATALOGERS,
     *golang.CATALOGERS,
 )
 

@@ -32,8 +32,12 @@ class Distro:
         return f"{self.id}:{self.version_id}" if self.version_id else self.id
 
     def to_json(self) -> dict[str, object]:
-        return {"id": self.id, "version_id": self.version_id, "name": self.name,
-                "pretty_name": self.pretty_name}
+        return {
+            "id": self.id,
+            "version_id": self.version_id,
+            "name": self.name,
+            "pretty_name": self.pretty_name,
+        }
 
 
 @dataclass(frozen=True, slots=True)

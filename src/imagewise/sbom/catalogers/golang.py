@@ -26,8 +26,14 @@ MAGIC = b"\xff Go buildinf:"
 _CHUNK = 4 << 20
 _SPOOL_IN_MEMORY = 64 << 20
 _BINARY_LIMIT = 2 << 30
-_EXEC_MAGICS = (b"\x7fELF", b"MZ", b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe",
-                b"\xcf\xfa\xed\xfe")
+_EXEC_MAGICS = (
+    b"\x7fELF",
+    b"MZ",
+    b"\xfe\xed\xfa\xce",
+    b"\xfe\xed\xfa\xcf",
+    b"\xce\xfa\xed\xfe",
+    b"\xcf\xfa\xed\xfe",
+)
 
 
 class BuildInfoError(ValueError):
@@ -73,10 +79,10 @@ def _elf_mapper(f: IO[bytes], ident: bytes) -> Mapper:
     """From the ELF program headers (PT_LOAD segments)."""
     is64, e = ident[4] == 2, (">" if ident[5] == 2 else "<")
     if is64:
-        phoff, = struct.unpack_from(e + "Q", ident, 32)
+        (phoff,) = struct.unpack_from(e + "Q", ident, 32)
         phentsize, phnum = struct.unpack_from(e + "HH", ident, 54)
     else:
-        phoff, = struct.unpack_from(e + "I", ident, 28)
+        (phoff,) = struct.unpack_from(e + "I", ident, 28)
         phentsize, phnum = struct.unpack_from(e + "HH", ident, 42)
     f.seek(phoff)
     table = f.read(phentsize * phnum)
@@ -94,16 +100,19 @@ def _elf_mapper(f: IO[bytes], ident: bytes) -> Mapper:
 
 def _pe_mapper(f: IO[bytes], ident: bytes) -> Mapper:
     """From the PE section table; Go's pointers are absolute (ImageBase + RVA)."""
-    pe, = struct.unpack_from("<I", ident, 0x3C)
+    (pe,) = struct.unpack_from("<I", ident, 0x3C)
     f.seek(pe)
     head = f.read(24 + 240)
     if head[:4] != b"PE\0\0":
         raise BuildInfoError("MZ file without a PE header")
-    nsect, = struct.unpack_from("<H", head, 6)
-    opt_size, = struct.unpack_from("<H", head, 20)
-    magic, = struct.unpack_from("<H", head, 24)
-    base = struct.unpack_from("<Q", head, 24 + 24)[0] if magic == 0x20B else \
-        struct.unpack_from("<I", head, 24 + 28)[0]
+    (nsect,) = struct.unpack_from("<H", head, 6)
+    (opt_size,) = struct.unpack_from("<H", head, 20)
+    (magic,) = struct.unpack_from("<H", head, 24)
+    base = (
+        struct.unpack_from("<Q", head, 24 + 24)[0]
+        if magic == 0x20B
+        else struct.unpack_from("<I", head, 24 + 28)[0]
+    )
     f.seek(pe + 24 + opt_size)
     table = f.read(40 * nsect)
     ranges = []
@@ -157,15 +166,15 @@ def _read_pointer_format(f: IO[bytes], header: bytes) -> tuple[str, str]:
     def read_string(ptr: int) -> str:
         f.seek(to_offset(ptr))
         hdr = f.read(2 * ptr_size)
-        data_ptr, = struct.unpack_from(fmt, hdr, 0)
-        length, = struct.unpack_from(fmt, hdr, ptr_size)
+        (data_ptr,) = struct.unpack_from(fmt, hdr, 0)
+        (length,) = struct.unpack_from(fmt, hdr, ptr_size)
         if length > 1 << 22:
             raise BuildInfoError("implausible string length in build info")
         f.seek(to_offset(data_ptr))
         return f.read(length).decode("utf-8", "replace")
 
-    version_ptr, = struct.unpack_from(fmt, header, 16)
-    mod_ptr, = struct.unpack_from(fmt, header, 16 + ptr_size)
+    (version_ptr,) = struct.unpack_from(fmt, header, 16)
+    (mod_ptr,) = struct.unpack_from(fmt, header, 16 + ptr_size)
     return read_string(version_ptr), read_string(mod_ptr)
 
 
@@ -191,25 +200,26 @@ def find_build_info(f: IO[bytes], start: int = 0) -> tuple[str, str] | None:
                 header = f.read(32 + 2 * 1024 * 1024)
                 if header[15] & 2:
                     version_len, p = _uvarint(header, 32)
-                    version = header[p:p + version_len].decode("utf-8", "replace")
+                    version = header[p : p + version_len].decode("utf-8", "replace")
                     mod_len, p = _uvarint(header, p + version_len)
                     if mod_len > len(header) - p:
                         f.seek(base + i + p)
                         mod = f.read(mod_len).decode("utf-8", "replace")
                     else:
-                        mod = header[p:p + mod_len].decode("utf-8", "replace")
+                        mod = header[p : p + mod_len].decode("utf-8", "replace")
                 else:
                     version, mod = _read_pointer_format(f, header[:32])
                 return version, _strip_sentinels(mod)
             start = i + 1
         pos += len(chunk)
-        tail = buf[-(len(MAGIC) - 1):]
+        tail = buf[-(len(MAGIC) - 1) :]
         f.seek(pos)
 
 
 _LDFLAGS_VERSION = re.compile(
     r"-X[= ]?['\"]?\S*?[./](?:[vV]ersion|gitVersion|gitTag|tag)=['\"]?"
-    r"(v?\d+\.\d+\.\d+[0-9A-Za-z.+~-]*)")
+    r"(v?\d+\.\d+\.\d+[0-9A-Za-z.+~-]*)"
+)
 
 
 def _pseudo_version(revision: str, vcs_time: str) -> str:
@@ -236,8 +246,12 @@ def packages_from_build_info(go_version: str, mod: str) -> list[Package]:
         elif parts[0] == "build" and len(parts) >= 2:
             key, _, value = parts[1].partition("=")
             settings[key] = value
-    meta = {"go_version": go_version, "main_module": main_path,
-            "arch": settings.get("GOARCH", ""), "os": settings.get("GOOS", "")}
+    meta = {
+        "go_version": go_version,
+        "main_module": main_path,
+        "arch": settings.get("GOARCH", ""),
+        "os": settings.get("GOOS", ""),
+    }
     out: list[Package] = []
     if main_path:
         if main_version in ("(devel)", ""):
@@ -248,14 +262,24 @@ def packages_from_build_info(go_version: str, mod: str) -> list[Package]:
                 main_version = _pseudo_version(settings["vcs.revision"], settings["vcs.time"])
                 if settings.get("vcs.modified") == "true":
                     main_version += "+dirty"
-        out.append(Package(name=main_path, version=main_version, type="golang",
-                           metadata={**meta, "main": True}))
+        out.append(
+            Package(
+                name=main_path, version=main_version, type="golang", metadata={**meta, "main": True}
+            )
+        )
     for path, version, h1 in deps:
         out.append(Package(name=path, version=version, type="golang", metadata={**meta, "h1": h1}))
     if go_version:
         toolchain = go_version.split(" ", 1)[0]
-        out.append(Package(name="stdlib", version=toolchain, type="golang",
-                           licenses=("BSD-3-Clause",), metadata=meta))
+        out.append(
+            Package(
+                name="stdlib",
+                version=toolchain,
+                type="golang",
+                licenses=("BSD-3-Clause",),
+                metadata=meta,
+            )
+        )
     return out
 
 
@@ -269,7 +293,7 @@ def parse_go_binary(info: FileInfo, stream: IO[bytes]) -> Parsed:
     kept = offset = len(head)
     seen = MAGIC in head
     first = 0  # the offset of the chunk boundary before the first magic seen
-    tail = head[-(len(MAGIC) - 1):]
+    tail = head[-(len(MAGIC) - 1) :]
     spool: IO[bytes] | None = None
     try:
         while True:
@@ -280,7 +304,7 @@ def parse_go_binary(info: FileInfo, stream: IO[bytes]) -> Parsed:
                 seen = MAGIC in tail + chunk[: len(MAGIC)] or MAGIC in chunk
                 first = offset - len(MAGIC)
             offset += len(chunk)
-            tail = chunk[-(len(MAGIC) - 1):]
+            tail = chunk[-(len(MAGIC) - 1) :]
             if spool is not None:
                 spool.write(chunk)
                 continue
@@ -312,7 +336,14 @@ def _selects(info: FileInfo) -> bool:
 
 
 CATALOGERS = (
-    Cataloger("go-module-binary", ("golang",),
-              "Go module build info in ELF/PE/Mach-O executables (x bit or .exe), incl. stdlib",
-              _selects, parse_go_binary, _BINARY_LIMIT, endings=(".exe", ".dll"), executables=True),
+    Cataloger(
+        "go-module-binary",
+        ("golang",),
+        "Go module build info in ELF/PE/Mach-O executables (x bit or .exe), incl. stdlib",
+        _selects,
+        parse_go_binary,
+        _BINARY_LIMIT,
+        endings=(".exe", ".dll"),
+        executables=True,
+    ),
 )

@@ -16,8 +16,19 @@ from typing import IO
 from imagewise.sbom.catalogers.base import Cataloger, FileInfo, Parsed
 from imagewise.sbom.model import Package
 
-ARCHIVE_SUFFIXES = (".jar", ".war", ".ear", ".par", ".sar", ".nar", ".jpi", ".hpi", ".kar",
-                    ".lpkg", ".rar")
+ARCHIVE_SUFFIXES = (
+    ".jar",
+    ".war",
+    ".ear",
+    ".par",
+    ".sar",
+    ".nar",
+    ".jpi",
+    ".hpi",
+    ".kar",
+    ".lpkg",
+    ".rar",
+)
 _SPOOL = 16 << 20
 _ARCHIVE_LIMIT = 2 << 30
 _MAX_DEPTH = 4
@@ -66,23 +77,35 @@ def split_filename(filename: str) -> tuple[str, str]:
     return (m.group("name"), m.group("version")) if m else (stem, "")
 
 
-def _maven(group: str, artifact: str, version: str, virtual: str, kind: str,
-           licenses: tuple[str, ...] = ()) -> Package:
-    return Package(name=artifact, version=version, type="maven", licenses=licenses,
-                   metadata={"group": group, "virtual_path": virtual, "kind": kind})
+def _maven(
+    group: str, artifact: str, version: str, virtual: str, kind: str, licenses: tuple[str, ...] = ()
+) -> Package:
+    return Package(
+        name=artifact,
+        version=version,
+        type="maven",
+        licenses=licenses,
+        metadata={"group": group, "virtual_path": virtual, "kind": kind},
+    )
 
 
 def _manifest_group(mf: dict[str, str]) -> str:
     """A group id for the purl from the manifest (the first dotted, space-free candidate)."""
-    for key in ("Implementation-Vendor-Id", "Bundle-SymbolicName", "Automatic-Module-Name",
-                "Extension-Name"):
+    for key in (
+        "Implementation-Vendor-Id",
+        "Bundle-SymbolicName",
+        "Automatic-Module-Name",
+        "Extension-Name",
+    ):
         value = mf.get(key, "").split(";")[0].strip()
         if value and "." in value and " " not in value:
             return value
     return ""
 
 
-def _archive_packages(z: zipfile.ZipFile, virtual: str, depth: int) -> tuple[list[Package], list[str]]:
+def _archive_packages(
+    z: zipfile.ZipFile, virtual: str, depth: int
+) -> tuple[list[Package], list[str]]:
     names = z.namelist()
     mf: dict[str, str] = {}
     if "META-INF/MANIFEST.MF" in names:
@@ -94,25 +117,47 @@ def _archive_packages(z: zipfile.ZipFile, virtual: str, depth: int) -> tuple[lis
             if props.get("artifactId") and props.get("version"):
                 poms.append(props)
     file_name, file_version = split_filename(virtual.rsplit(":", 1)[-1])
-    lic = tuple(x.strip() for x in mf.get("Bundle-License", "").split(",")
-                if x.strip() and len(x) < 100)
+    lic = tuple(
+        x.strip() for x in mf.get("Bundle-License", "").split(",") if x.strip() and len(x) < 100
+    )
     out: list[Package] = []
     # the archive's own package: the pom.properties whose artifactId is (or starts with) the
     # file's name; else file name and version, the manifest filling in what the name lacks
     main = next((p for p in poms if file_name and p["artifactId"].startswith(file_name)), None)
     if main is not None:
-        out.append(_maven(main.get("groupId", ""), main["artifactId"], main["version"], virtual,
-                          "pom.properties", lic))
+        out.append(
+            _maven(
+                main.get("groupId", ""),
+                main["artifactId"],
+                main["version"],
+                virtual,
+                "pom.properties",
+                lic,
+            )
+        )
     else:
         name = file_name or mf.get("Bundle-Name", "") or mf.get("Implementation-Title", "")
-        version = (file_version or mf.get("Implementation-Version") or mf.get("Specification-Version")
-                   or mf.get("Plugin-Version") or mf.get("Bundle-Version") or "UNKNOWN")
+        version = (
+            file_version
+            or mf.get("Implementation-Version")
+            or mf.get("Specification-Version")
+            or mf.get("Plugin-Version")
+            or mf.get("Bundle-Version")
+            or "UNKNOWN"
+        )
         if name:
             out.append(_maven(_manifest_group(mf), name, version, virtual, "manifest", lic))
     for p in poms:
         if p is not main:
-            out.append(_maven(p.get("groupId", ""), p["artifactId"], p["version"],
-                              f"{virtual}:{p['artifactId']}", "pom.properties"))
+            out.append(
+                _maven(
+                    p.get("groupId", ""),
+                    p["artifactId"],
+                    p["version"],
+                    f"{virtual}:{p['artifactId']}",
+                    "pom.properties",
+                )
+            )
     problems: list[str] = []
     if depth < _MAX_DEPTH:
         nested = [n for n in names if n.lower().endswith(ARCHIVE_SUFFIXES)][:_MAX_NESTED]
@@ -147,7 +192,13 @@ def parse_java_archive(info: FileInfo, stream: IO[bytes]) -> Parsed:
 
 
 CATALOGERS = (
-    Cataloger("java-archive", ("maven",), "jar/war/ear/... with pom.properties and MANIFEST.MF, "
-              "nested archives", lambda info: info.path.lower().endswith(ARCHIVE_SUFFIXES),
-              parse_java_archive, _ARCHIVE_LIMIT, endings=ARCHIVE_SUFFIXES),
+    Cataloger(
+        "java-archive",
+        ("maven",),
+        "jar/war/ear/... with pom.properties and MANIFEST.MF, nested archives",
+        lambda info: info.path.lower().endswith(ARCHIVE_SUFFIXES),
+        parse_java_archive,
+        _ARCHIVE_LIMIT,
+        endings=ARCHIVE_SUFFIXES,
+    ),
 )

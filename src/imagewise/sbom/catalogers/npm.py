@@ -24,7 +24,9 @@ def _license_of(doc: dict[str, Any]) -> tuple[str, ...]:
     items = lic if isinstance(lic, list) else [lic]
     for item in items:
         if isinstance(item, str) and item.strip():
-            out.extend(split_licenses(item) if " " in item.strip() and "(" not in item else [item.strip()])
+            out.extend(
+                split_licenses(item) if " " in item.strip() and "(" not in item else [item.strip()]
+            )
         elif isinstance(item, dict) and isinstance(item.get("type"), str):
             out.append(item["type"].strip())
     return tuple(dict.fromkeys(x for x in out if x))
@@ -36,9 +38,17 @@ def package_from_json(doc: Any, kind: str = "package.json") -> Package | None:
     name, version = doc.get("name"), doc.get("version")
     if not isinstance(name, str) or not isinstance(version, str) or not name or not version:
         return None
-    return Package(name=name, version=version, type="npm", licenses=_license_of(doc),
-                   metadata={"kind": kind, "private": bool(doc.get("private", False)),
-                             "homepage": str(doc.get("homepage") or "")})
+    return Package(
+        name=name,
+        version=version,
+        type="npm",
+        licenses=_license_of(doc),
+        metadata={
+            "kind": kind,
+            "private": bool(doc.get("private", False)),
+            "homepage": str(doc.get("homepage") or ""),
+        },
+    )
 
 
 def parse_package_json(info: FileInfo, stream: IO[bytes]) -> Parsed:
@@ -51,6 +61,7 @@ def parse_package_json(info: FileInfo, stream: IO[bytes]) -> Parsed:
 
 
 # --- package-lock.json --------------------------------------------------------------------------
+
 
 def _alias(name: str, version: str) -> tuple[str, str]:
     """``"npm:real-name@1.2.3"`` versions name the real package."""
@@ -90,8 +101,15 @@ def parse_package_lock_doc(doc: dict[str, Any], include_dev: bool = False) -> li
             version = str(entry.get("version") or (doc.get("version") if key == "" else "") or "")
             name, version = _alias(name, version)
             if name and version:
-                out.append(Package(name=name, version=version, type="npm",
-                                   licenses=_license_of(entry), metadata={"kind": "package-lock"}))
+                out.append(
+                    Package(
+                        name=name,
+                        version=version,
+                        type="npm",
+                        licenses=_license_of(entry),
+                        metadata={"kind": "package-lock"},
+                    )
+                )
     elif isinstance(doc.get("dependencies"), dict):
         out.extend(_lock_v1(doc["dependencies"], include_dev))
     return out
@@ -116,7 +134,7 @@ def _spec_name(spec: str) -> str:
     spec = spec.strip().strip('"')
     at = spec.find("@", 1)  # a scoped name starts with "@"
     name = spec[:at] if at > 0 else spec
-    rest = spec[at + 1:] if at > 0 else ""
+    rest = spec[at + 1 :] if at > 0 else ""
     if rest.startswith("npm:") and "@" in rest[5:]:  # alias: name@npm:real@range
         real = rest[4:]
         at2 = real.find("@", 1)
@@ -141,8 +159,9 @@ def parse_yarn_lock_text(text: str) -> list[Package]:
 
     def flush() -> None:
         if name and version and name != "__metadata":
-            out.append(Package(name=name, version=version, type="npm",
-                               metadata={"kind": "yarn.lock"}))
+            out.append(
+                Package(name=name, version=version, type="npm", metadata={"kind": "yarn.lock"})
+            )
 
     for line in text.splitlines():
         if not line or line.startswith("#"):
@@ -217,8 +236,9 @@ def parse_pnpm_lock_docs(docs: list[Any], include_dev: bool = False) -> list[Pac
             found.append((str(entry.get("name") or name), str(entry.get("version") or version)))
         for name, version in found:
             if name and version and not version.startswith(("link:", "file:", "workspace:")):
-                out.append(Package(name=name, version=version, type="npm",
-                                   metadata={"kind": "pnpm-lock"}))
+                out.append(
+                    Package(name=name, version=version, type="npm", metadata={"kind": "pnpm-lock"})
+                )
     return out
 
 
@@ -241,27 +261,61 @@ def _dedupe(pkgs: list[Package]) -> list[Package]:
 
 #: directories of globally installed modules: a lockfile there is the upstream project's dev
 #: lockfile shipped along (e.g. Debian's /usr/share/nodejs/*/pnpm-lock.yaml), not an inventory
-GLOBAL_MODULE_DIRS = ("usr/share/nodejs/", "usr/lib/nodejs/", "usr/lib/node_modules/",
-                      "usr/local/lib/node_modules/", "usr/share/javascript/")
+GLOBAL_MODULE_DIRS = (
+    "usr/share/nodejs/",
+    "usr/lib/nodejs/",
+    "usr/lib/node_modules/",
+    "usr/local/lib/node_modules/",
+    "usr/share/javascript/",
+)
 #: catalogers whose packages are declared by a lockfile rather than installed
 LOCK_CATALOGERS = frozenset({"npm-lock", "yarn-lock", "pnpm-lock"})
 
 
 def _lock_selects(name: str) -> Any:
     """An application's lockfile: not inside node_modules or a global module directory."""
-    return lambda info: (info.path == name or info.path.endswith("/" + name)) \
-        and "/node_modules/" not in f"/{info.path}" and not info.path.startswith(GLOBAL_MODULE_DIRS)
+    return lambda info: (
+        (info.path == name or info.path.endswith("/" + name))
+        and "/node_modules/" not in f"/{info.path}"
+        and not info.path.startswith(GLOBAL_MODULE_DIRS)
+    )
 
 
 CATALOGERS = (
-    Cataloger("javascript-package", ("npm",), "installed package.json files (name and version)",
-              lambda info: info.path == "package.json" or info.path.endswith("/package.json"),
-              parse_package_json, _JSON_LIMIT, endings=("package.json",)),
-    Cataloger("npm-lock", ("npm",), "package-lock.json (v1, v2, v3) outside node_modules",
-              _lock_selects("package-lock.json"), parse_package_lock, _LOCK_LIMIT,
-              endings=("package-lock.json",)),
-    Cataloger("yarn-lock", ("npm",), "yarn.lock (classic and berry)", _lock_selects("yarn.lock"),
-              parse_yarn_lock, _LOCK_LIMIT, endings=("yarn.lock",)),
-    Cataloger("pnpm-lock", ("npm",), "pnpm-lock.yaml (v5 to v9)", _lock_selects("pnpm-lock.yaml"),
-              parse_pnpm_lock, _LOCK_LIMIT, endings=("pnpm-lock.yaml",)),
+    Cataloger(
+        "javascript-package",
+        ("npm",),
+        "installed package.json files (name and version)",
+        lambda info: info.path == "package.json" or info.path.endswith("/package.json"),
+        parse_package_json,
+        _JSON_LIMIT,
+        endings=("package.json",),
+    ),
+    Cataloger(
+        "npm-lock",
+        ("npm",),
+        "package-lock.json (v1, v2, v3) outside node_modules",
+        _lock_selects("package-lock.json"),
+        parse_package_lock,
+        _LOCK_LIMIT,
+        endings=("package-lock.json",),
+    ),
+    Cataloger(
+        "yarn-lock",
+        ("npm",),
+        "yarn.lock (classic and berry)",
+        _lock_selects("yarn.lock"),
+        parse_yarn_lock,
+        _LOCK_LIMIT,
+        endings=("yarn.lock",),
+    ),
+    Cataloger(
+        "pnpm-lock",
+        ("npm",),
+        "pnpm-lock.yaml (v5 to v9)",
+        _lock_selects("pnpm-lock.yaml"),
+        parse_pnpm_lock,
+        _LOCK_LIMIT,
+        endings=("pnpm-lock.yaml",),
+    ),
 )

@@ -23,6 +23,7 @@ _DB_LIMIT = 64 << 20
 
 # --- apk ----------------------------------------------------------------------------------------
 
+
 def parse_apk_db(info: FileInfo, stream: IO[bytes]) -> Parsed:
     """``lib/apk/db/installed``: blank-line separated records of ``K:value`` lines."""
     text = read_bounded(stream, _DB_LIMIT).decode("utf-8", "replace")
@@ -36,18 +37,28 @@ def parse_apk_db(info: FileInfo, stream: IO[bytes]) -> Parsed:
         if not name:
             continue
         origin = fields.get("o", "")
-        packages.append(Package(
-            name=name, version=fields.get("V", ""), type="apk",
-            licenses=split_licenses(fields.get("L", "")),
-            source_name=origin if origin else "",
-            metadata={"arch": fields.get("A", ""), "origin": origin,
-                      "maintainer": fields.get("m", ""), "url": fields.get("U", ""),
-                      "description": fields.get("T", ""), "commit": fields.get("c", "")},
-        ))
+        packages.append(
+            Package(
+                name=name,
+                version=fields.get("V", ""),
+                type="apk",
+                licenses=split_licenses(fields.get("L", "")),
+                source_name=origin if origin else "",
+                metadata={
+                    "arch": fields.get("A", ""),
+                    "origin": origin,
+                    "maintainer": fields.get("m", ""),
+                    "url": fields.get("U", ""),
+                    "description": fields.get("T", ""),
+                    "commit": fields.get("c", ""),
+                },
+            )
+        )
     return Parsed(tuple(packages))
 
 
 # --- dpkg ---------------------------------------------------------------------------------------
+
 
 def _stanzas(text: str) -> Iterator[dict[str, str]]:
     """RFC 822-style paragraphs of ``Field: value`` with continuation lines."""
@@ -89,13 +100,21 @@ def parse_dpkg_status(info: FileInfo, stream: IO[bytes]) -> Parsed:
         m = _SOURCE.match(f.get("Source", ""))
         if m:
             src_name, src_version = m.group(1), m.group(2) or ""
-        packages.append(Package(
-            name=name, version=version, type="deb",
-            licenses=split_licenses(f.get("License", "")),  # opkg has it; dpkg via copyright
-            source_name=src_name, source_version=src_version,
-            metadata={"arch": f.get("Architecture", ""), "maintainer": f.get("Maintainer", ""),
-                      "installed_size": f.get("Installed-Size", "")},
-        ))
+        packages.append(
+            Package(
+                name=name,
+                version=version,
+                type="deb",
+                licenses=split_licenses(f.get("License", "")),  # opkg has it; dpkg via copyright
+                source_name=src_name,
+                source_version=src_version,
+                metadata={
+                    "arch": f.get("Architecture", ""),
+                    "maintainer": f.get("Maintainer", ""),
+                    "installed_size": f.get("Installed-Size", ""),
+                },
+            )
+        )
     return Parsed(tuple(packages))
 
 
@@ -107,11 +126,12 @@ def _apk_selects(info: FileInfo) -> bool:
 def _dpkg_selects(info: FileInfo) -> bool:
     p = info.path
     if p.endswith(("var/lib/dpkg/status", "lib/opkg/status")) and (
-            p in ("var/lib/dpkg/status", "usr/lib/opkg/status", "var/lib/opkg/status")
-            or p.endswith(("/var/lib/dpkg/status", "/lib/opkg/status"))):
+        p in ("var/lib/dpkg/status", "usr/lib/opkg/status", "var/lib/opkg/status")
+        or p.endswith(("/var/lib/dpkg/status", "/lib/opkg/status"))
+    ):
         return True
     if p.startswith("var/lib/dpkg/status.d/"):
-        name = p[len("var/lib/dpkg/status.d/"):]
+        name = p[len("var/lib/dpkg/status.d/") :]
         return "/" not in name and not name.endswith((".md5sums", ".list", ".conffiles"))
     return False
 
@@ -145,6 +165,7 @@ def _copyright_selects(info: FileInfo) -> bool:
 
 # --- release files ------------------------------------------------------------------------------
 
+
 def parse_os_release(info: FileInfo, stream: IO[bytes]) -> Parsed:
     text = read_bounded(stream, 1 << 20).decode("utf-8", "replace")
     values: dict[str, str] = {}
@@ -155,8 +176,10 @@ def parse_os_release(info: FileInfo, stream: IO[bytes]) -> Parsed:
     if not values.get("ID"):
         return Parsed(skipped="os-release without ID")
     distro = Distro(
-        id=values["ID"].lower(), version_id=values.get("VERSION_ID", ""),
-        name=values.get("NAME", ""), pretty_name=values.get("PRETTY_NAME", ""),
+        id=values["ID"].lower(),
+        version_id=values.get("VERSION_ID", ""),
+        name=values.get("NAME", ""),
+        pretty_name=values.get("PRETTY_NAME", ""),
         version_codename=values.get("VERSION_CODENAME", ""),
         id_like=tuple(values.get("ID_LIKE", "").split()),
     )
@@ -171,23 +194,66 @@ def parse_alpine_release(info: FileInfo, stream: IO[bytes]) -> Parsed:
 def parse_debian_version(info: FileInfo, stream: IO[bytes]) -> Parsed:
     version = read_bounded(stream, 4096).decode("utf-8", "replace").strip()
     major = version.split(".")[0]
-    return Parsed(distro=Distro("debian", major if major.isdigit() else version, "Debian GNU/Linux"),
-                  distro_rank=1)
+    return Parsed(
+        distro=Distro("debian", major if major.isdigit() else version, "Debian GNU/Linux"),
+        distro_rank=1,
+    )
 
 
 CATALOGERS = (
-    Cataloger("apk-db", ("apk",), "Alpine/Wolfi installed database lib/apk/db/installed",
-              _apk_selects, parse_apk_db, _DB_LIMIT, endings=("/installed",)),
-    Cataloger("dpkg-db", ("deb",), "dpkg status database, distroless status.d, opkg status",
-              _dpkg_selects, parse_dpkg_status, _DB_LIMIT, endings=("/status",),
-              prefixes=("var/lib/dpkg/status.d/",)),
-    Cataloger("deb-copyright", (), "licenses of deb packages from usr/share/doc/*/copyright",
-              _copyright_selects, parse_deb_copyright, 4 << 20, endings=("/copyright",)),
-    Cataloger("os-release", (), "distribution from etc/os-release, usr/lib/os-release",
-              exact("etc/os-release", "usr/lib/os-release"), parse_os_release, 1 << 20,
-              endings=("/os-release",)),
-    Cataloger("alpine-release", (), "etc/alpine-release", exact("etc/alpine-release"),
-              parse_alpine_release, 4096, endings=("/alpine-release",)),
-    Cataloger("debian-version", (), "etc/debian_version", exact("etc/debian_version"),
-              parse_debian_version, 4096, endings=("/debian_version",)),
+    Cataloger(
+        "apk-db",
+        ("apk",),
+        "Alpine/Wolfi installed database lib/apk/db/installed",
+        _apk_selects,
+        parse_apk_db,
+        _DB_LIMIT,
+        endings=("/installed",),
+    ),
+    Cataloger(
+        "dpkg-db",
+        ("deb",),
+        "dpkg status database, distroless status.d, opkg status",
+        _dpkg_selects,
+        parse_dpkg_status,
+        _DB_LIMIT,
+        endings=("/status",),
+        prefixes=("var/lib/dpkg/status.d/",),
+    ),
+    Cataloger(
+        "deb-copyright",
+        (),
+        "licenses of deb packages from usr/share/doc/*/copyright",
+        _copyright_selects,
+        parse_deb_copyright,
+        4 << 20,
+        endings=("/copyright",),
+    ),
+    Cataloger(
+        "os-release",
+        (),
+        "distribution from etc/os-release, usr/lib/os-release",
+        exact("etc/os-release", "usr/lib/os-release"),
+        parse_os_release,
+        1 << 20,
+        endings=("/os-release",),
+    ),
+    Cataloger(
+        "alpine-release",
+        (),
+        "etc/alpine-release",
+        exact("etc/alpine-release"),
+        parse_alpine_release,
+        4096,
+        endings=("/alpine-release",),
+    ),
+    Cataloger(
+        "debian-version",
+        (),
+        "etc/debian_version",
+        exact("etc/debian_version"),
+        parse_debian_version,
+        4096,
+        endings=("/debian_version",),
+    ),
 )

@@ -59,10 +59,16 @@ def package_from_metadata(data: bytes, kind: str) -> Package | None:
     if not name:
         return None
     return Package(
-        name=normalize_name(name), version=(fields.get("version") or [""])[0], type="pypi",
+        name=normalize_name(name),
+        version=(fields.get("version") or [""])[0],
+        type="pypi",
         licenses=_licenses(fields),
-        metadata={"kind": kind, "name": name, "summary": (fields.get("summary") or [""])[0],
-                  "author": (fields.get("author") or [""])[0]},
+        metadata={
+            "kind": kind,
+            "name": name,
+            "summary": (fields.get("summary") or [""])[0],
+            "author": (fields.get("author") or [""])[0],
+        },
     )
 
 
@@ -102,8 +108,9 @@ def parse_direct_url(info: FileInfo, stream: IO[bytes]) -> Parsed:
         return Parsed()
     url = f"{vcs['vcs']}+{doc['url']}" + (f"@{vcs['commit_id']}" if vcs.get("commit_id") else "")
     directory = info.path.rsplit("/", 1)[0]
-    return Parsed((Package(name=directory, version="", type="pypi-direct-url",
-                           metadata={"vcs_url": url}),))
+    return Parsed(
+        (Package(name=directory, version="", type="pypi-direct-url", metadata={"vcs_url": url}),)
+    )
 
 
 def _metadata_selects(info: FileInfo) -> bool:
@@ -116,13 +123,31 @@ def _egg_selects(info: FileInfo) -> bool:
 
 
 CATALOGERS = (
-    Cataloger("python-installed", ("pypi",),
-              "Python dist-info METADATA, egg-info PKG-INFO (dir or file)",
-              _metadata_selects, parse_python_metadata, _META_LIMIT,
-              endings=("/metadata", "/pkg-info", ".egg-info")),
-    Cataloger("python-direct-url", (), "PEP 610 direct_url.json (VCS url for the purl)",
-              lambda info: info.path.lower().endswith("dist-info/direct_url.json"),
-              parse_direct_url, 1 << 20, endings=("/direct_url.json",)),
-    Cataloger("python-egg", ("pypi",), "zipped Python .egg files", _egg_selects, parse_egg_zip,
-              _EGG_LIMIT, endings=(".egg",)),
+    Cataloger(
+        "python-installed",
+        ("pypi",),
+        "Python dist-info METADATA, egg-info PKG-INFO (dir or file)",
+        _metadata_selects,
+        parse_python_metadata,
+        _META_LIMIT,
+        endings=("/metadata", "/pkg-info", ".egg-info"),
+    ),
+    Cataloger(
+        "python-direct-url",
+        (),
+        "PEP 610 direct_url.json (VCS url for the purl)",
+        lambda info: info.path.lower().endswith("dist-info/direct_url.json"),
+        parse_direct_url,
+        1 << 20,
+        endings=("/direct_url.json",),
+    ),
+    Cataloger(
+        "python-egg",
+        ("pypi",),
+        "zipped Python .egg files",
+        _egg_selects,
+        parse_egg_zip,
+        _EGG_LIMIT,
+        endings=(".egg",),
+    ),
 )

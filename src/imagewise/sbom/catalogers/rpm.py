@@ -25,7 +25,16 @@ from imagewise.sbom.catalogers.base import Cataloger, FileInfo, Parsed, split_li
 from imagewise.sbom.model import Package
 
 NAME, VERSION, RELEASE, EPOCH, SIZE, VENDOR, LICENSE, ARCH, SOURCERPM = (
-    1000, 1001, 1002, 1003, 1009, 1011, 1014, 1022, 1044)
+    1000,
+    1001,
+    1002,
+    1003,
+    1009,
+    1011,
+    1014,
+    1022,
+    1044,
+)
 MODULARITYLABEL = 5096
 _WANTED = {NAME, VERSION, RELEASE, EPOCH, SIZE, VENDOR, LICENSE, ARCH, SOURCERPM, MODULARITYLABEL}
 # rpm tag types
@@ -46,7 +55,7 @@ def parse_header(blob: bytes) -> dict[int, object]:
     if not (0 < il <= _MAX_ENTRIES) or dl < 0 or 8 + il * 16 + dl > len(blob):
         raise HeaderError(f"implausible header sizes il={il} dl={dl} for {len(blob)} bytes")
     data_start = 8 + il * 16
-    data = memoryview(blob)[data_start:data_start + dl]
+    data = memoryview(blob)[data_start : data_start + dl]
     out: dict[int, object] = {}
     for i in range(il):
         tag, typ, offset, count = struct.unpack_from(">iiii", blob, 8 + i * 16)
@@ -60,7 +69,7 @@ def parse_header(blob: bytes) -> dict[int, object]:
             end = bytes(data[offset:]).find(b"\0")
             if end < 0:
                 raise HeaderError(f"tag {tag}: unterminated string")
-            out[tag] = bytes(data[offset:offset + end]).decode("utf-8", "replace")
+            out[tag] = bytes(data[offset : offset + end]).decode("utf-8", "replace")
     return out
 
 
@@ -81,12 +90,19 @@ def package_from_header(tags: dict[int, object]) -> Package | None:
         if len(parts) == 3:
             src_name, src_version = parts[0], f"{parts[1]}-{parts[2]}"
     return Package(
-        name=name, version=full, type="rpm",
+        name=name,
+        version=full,
+        type="rpm",
         licenses=split_licenses(str(tags.get(LICENSE, ""))) if tags.get(LICENSE) else (),
-        source_name=src_name, source_version=src_version,
-        metadata={"arch": str(tags.get(ARCH, "")), "epoch": epoch if isinstance(epoch, int) else None,
-                  "vendor": str(tags.get(VENDOR, "")), "sourcerpm": srpm,
-                  "modularity_label": str(tags.get(MODULARITYLABEL, ""))},
+        source_name=src_name,
+        source_version=src_version,
+        metadata={
+            "arch": str(tags.get(ARCH, "")),
+            "epoch": epoch if isinstance(epoch, int) else None,
+            "vendor": str(tags.get(VENDOR, "")),
+            "sourcerpm": srpm,
+            "modularity_label": str(tags.get(MODULARITYLABEL, "")),
+        },
     )
 
 
@@ -151,9 +167,22 @@ def _legacy_selects(info: FileInfo) -> bool:
 
 
 CATALOGERS = (
-    Cataloger("rpm-db", ("rpm",), "RPM SQLite database (rpmdb.sqlite)", _sqlite_selects,
-              parse_rpmdb_sqlite, _DB_LIMIT, endings=("/rpmdb.sqlite",)),
-    Cataloger("rpm-db-legacy", (), "RPM Berkeley DB / NDB databases (reported as skipped)",
-              _legacy_selects, parse_rpmdb_legacy, needs_content=False,
-              endings=("/packages", "/packages.db")),
+    Cataloger(
+        "rpm-db",
+        ("rpm",),
+        "RPM SQLite database (rpmdb.sqlite)",
+        _sqlite_selects,
+        parse_rpmdb_sqlite,
+        _DB_LIMIT,
+        endings=("/rpmdb.sqlite",),
+    ),
+    Cataloger(
+        "rpm-db-legacy",
+        (),
+        "RPM Berkeley DB / NDB databases (reported as skipped)",
+        _legacy_selects,
+        parse_rpmdb_legacy,
+        needs_content=False,
+        endings=("/packages", "/packages.db"),
+    ),
 )
