@@ -11,40 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from conftest import corpus
+from startup_support import SRC, imported
 
 from imagewise.dockerfile.lint import lint
 
-SRC = Path(__file__).resolve().parents[1] / "src"
 DOCKERFILE = corpus("dockerfiles", "docker-library__golang__1.26_alpine3.23_Dockerfile")
 IMAGE = corpus("dive", "test-docker-image.tar")
-
-#: runs one command line as the console script does and prints the modules it imported
-CHILD = """
-import contextlib, io, json, sys
-from imagewise.cli.main import run
-with contextlib.redirect_stdout(io.StringIO()):
-    try:
-        code = run(sys.argv[1:])
-    except SystemExit as e:  # as imagewise.cli.main.main takes it
-        code = e.code or 0
-print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
-"""
-
-
-def imported(argv: list[str], cwd: Path, pythonpath: str = str(SRC)) -> tuple[int, set[str]]:
-    env = {**os.environ, "PYTHONPATH": pythonpath}
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, *argv],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        check=False,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.splitlines()[-1])
-    return out["code"], set(out["modules"])
 
 
 def test_console_script_start_up_stays_lean(tmp_path: Path) -> None:

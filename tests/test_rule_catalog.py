@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from cli_runner import CliRunner
-from test_lint_startup import imported
+from startup_support import imported
 
 from imagewise.cli import docs_gen
 from imagewise.cli.main import cli

@@ -30,6 +30,12 @@ protocol_version
 _.whitespace_split
 _.commenters
 
+# module attributes importlib.util.module_from_spec sets (dockerfile/shell.py loads an
+# extension module without importlib.util)
+_.__spec__
+_.__loader__
+_.__package__
+
 # pytest hooks and module variables
 pytest_plugins
 pytest_configure

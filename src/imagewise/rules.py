@@ -18,11 +18,11 @@ imported only when a caller asks for that kind: ``imagewise lint`` asks for ``do
 
 from __future__ import annotations
 
+import _thread
 import importlib
-import threading
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
     from imagewise.dockerfile.config import LintConfig
     from imagewise.findings import RuleInfo
@@ -40,7 +40,7 @@ TABLES = {
     "secret": "imagewise.secrets.rules:RULES",
 }
 
-_LOCK = threading.Lock()
+_LOCK = _thread.allocate_lock()
 _STATIC: dict[str, tuple[RuleInfo, ...]] = {}
 
 

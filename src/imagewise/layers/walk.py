@@ -160,8 +160,8 @@ class _Chunks:
     def __init__(self, stream: IO[bytes] | None, digest: str) -> None:
         read_chunk = getattr(stream, "read_chunk", None)
         self._next: Callable[[int | None], bytes] = read_chunk or (
-            lambda hint: stream.read(max(hint or 0, READ_SIZE))
-        )  # type: ignore[union-attr]
+            lambda hint: stream.read(max(hint or 0, READ_SIZE))  # type: ignore[union-attr]
+        )
         self.buf: bytes = b""  # or a memory map (``over``): slicing gives bytes either way
         self.pos = 0
         self.base = 0  # absolute offset of buf[0]
