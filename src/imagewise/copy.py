@@ -138,8 +138,7 @@ def copy_image(
 ) -> CopyResult:
     """Copy what ``source`` names into ``sink`` and commit it. See the module docstring."""
     top = source.top()
-    accepts_index = getattr(sink, "accepts_index", True)
-    if isinstance(top, Index) and (platform is not None or not accepts_index):
+    if isinstance(top, Index) and (platform is not None or not sink.accepts_index):
         top = _select(source, top, platform or Platform.host())
     elif isinstance(top, Manifest) and platform is not None:
         check_platform(ImageConfig.parse(source.read_blob(top.config)), platform)
@@ -169,7 +168,7 @@ def copy_image(
             blobs.setdefault(str(d.digest), d)
 
     unvouched = _unvouched_diff_ids(source, images)
-    mount_from = _mount_repository(source, sink)
+    mount_from = sink.mount_from(source)
     stats = {"copied": 0, "skipped": 0, "mounted": 0, "bytes": 0}
     lock = threading.Lock()
 
@@ -182,7 +181,7 @@ def copy_image(
                 stats["skipped"] += 1
             reporter.advance(TOTAL, desc.size)
             return
-        if mount_from is not None and sink.mount_blob(desc, mount_from):  # type: ignore[attr-defined]
+        if mount_from is not None and sink.mount_blob(desc, mount_from):
             with lock:
                 stats["mounted"] += 1
             reporter.advance(TOTAL, desc.size)
@@ -215,7 +214,7 @@ def copy_image(
 
     later: list[Manifest | Index] = [*children, *nested]  # children before the indexes listing them
     written = top
-    if getattr(sink, "oci_media_types", False):
+    if sink.oci_media_types:
         later, written = _to_oci(later, top)
     for doc in later:
         sink.put_manifest(doc, top=False)
@@ -297,21 +296,6 @@ def _select(source: Source, index: Index, platform: Platform) -> Manifest:
     if isinstance(child, Index):
         raise ImageFormatError("index nested more than two levels deep")
     return child
-
-
-def _mount_repository(source: Source, sink: Sink) -> str | None:
-    """The source repository to mount blobs from, when both ends are the same registry."""
-    src_ref = getattr(source, "ref", None) or getattr(source, "reference", None)
-    dst_ref = getattr(sink, "ref", None) or getattr(sink, "reference", None)
-    if not hasattr(sink, "mount_blob") or src_ref is None or dst_ref is None:
-        return None
-    src_reg, dst_reg = getattr(src_ref, "registry", None), getattr(dst_ref, "registry", None)
-    src_repo, dst_repo = getattr(src_ref, "repository", None), getattr(dst_ref, "repository", None)
-    if src_reg is None or src_reg != dst_reg or src_repo == dst_repo:
-        return None
-    from imagewise.sources.registry import RegistrySource
-
-    return src_repo if isinstance(source, RegistrySource) else None
 
 
 def copy(

@@ -217,9 +217,19 @@ def _created_by(history: list[HistoryEntry | None], i: int) -> str:
 
 
 class Sink(abc.ABC):
-    """Write side of the image protocol. Blobs first, then child manifests, then ``commit``."""
+    """Write side of the image protocol. Blobs first, then child manifests, then ``commit``.
+
+    Capabilities a sink may have are declared here with the answer of a sink that lacks them:
+    ``accepts_index`` (False: a multi-platform source is narrowed to one platform first),
+    ``oci_media_types`` (True: Docker manifests are converted to OCI ones on the way in) and
+    cross-repository mounting (``mount_from`` names where blobs can be mounted from;
+    ``mount_blob`` mounts one)."""
 
     name: str = ""
+    #: whether the sink can store an image index (a docker-archive cannot)
+    accepts_index: bool = True
+    #: whether the sink stores OCI media types only (an OCI layout: Docker manifests converted)
+    oci_media_types: bool = False
 
     @abc.abstractmethod
     def has_blob(self, desc: Descriptor) -> bool:
@@ -232,6 +242,15 @@ class Sink(abc.ABC):
     @abc.abstractmethod
     def put_manifest(self, manifest: Manifest | Index, *, top: bool) -> None:
         """Store a manifest's exact bytes. ``top`` marks the one the destination reference names."""
+
+    def mount_from(self, source: Source) -> str | None:
+        """The repository of ``source`` this sink can mount blobs from instead of receiving
+        them (both in one registry), or None: every blob is sent."""
+        return None
+
+    def mount_blob(self, desc: Descriptor, from_repository: str) -> bool:
+        """Mount one blob from ``from_repository``; False means "send it with put_blob"."""
+        return False
 
     def commit(self) -> None:
         """Make the write visible (e.g. write index.json or close an archive)."""

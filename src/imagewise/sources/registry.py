@@ -94,6 +94,15 @@ class RegistrySink(Sink):
             location = self._pending.pop(desc.digest, None)
         self.client.upload_blob(self.repository, desc, stream, location)
 
+    def mount_from(self, source: Source) -> str | None:
+        """A registry source's repository in this sink's registry, other than this one."""
+        if not isinstance(source, RegistrySource):
+            return None
+        src = source.ref
+        if src.registry != self.ref.registry or src.repository == self.repository:
+            return None
+        return src.repository
+
     def mount_blob(self, desc: Descriptor, from_repository: str) -> bool:
         """Cross-repository mount on the same registry; False means "upload it instead"."""
         if from_repository == self.repository:
