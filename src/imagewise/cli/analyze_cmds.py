@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import TYPE_CHECKING, Any, cast
 
 from imagewise.cli.args import argument, command, echo, option, path_type
 from imagewise.cli.common import (
     RichReporter,
     format_option,
-    handle_errors,
     insecure_option,
     platform_option,
     verify_option,
@@ -109,7 +107,6 @@ def _gate_lines(outcomes: list[Any]) -> str:
 @platform_option
 @insecure_option
 @verify_option
-@handle_errors
 def analyze_cmd(
     image: str,
     fmt: str,
@@ -123,7 +120,7 @@ def analyze_cmd(
     platform: str | None,
     insecure: bool,
     verify: bool,
-) -> None:
+) -> int:
     """Layer efficiency of IMAGE: dive-exact figures, reclaimable bytes, waste and its fixes.
 
     Exit status: 0 ok, 1 a gate failed, 2 bad input.
@@ -151,7 +148,8 @@ def analyze_cmd(
     if outcomes and not table_on_stdout:  # gate lines reach the terminal whatever the format
         echo(_gate_lines(outcomes).lstrip("\n"), err=True)
     if failed:
-        sys.exit(1)
+        return 1
+    return 0
 
 
 @command("diff")
@@ -162,7 +160,6 @@ def analyze_cmd(
 @platform_option
 @insecure_option
 @verify_option
-@handle_errors
 def diff_cmd(
     image_a: str,
     image_b: str,
@@ -171,7 +168,7 @@ def diff_cmd(
     platform: str | None,
     insecure: bool,
     verify: bool,
-) -> None:
+) -> int:
     """Files added, removed and changed between IMAGE_A and IMAGE_B, and the size per layer."""
     from imagewise.analysis.diff import diff_images
 
@@ -180,3 +177,4 @@ def diff_cmd(
     with src_a, src_b, RichReporter() as reporter:
         result = diff_images(img_a, img_b, cast("Reporter", reporter), verify=verify)
     _write(DIFF.encode(fmt, result), output)
+    return 0

@@ -9,7 +9,6 @@ from imagewise.cli.args import argument, command, echo, group, option, path_type
 from imagewise.cli.common import (
     RichReporter,
     format_option,
-    handle_errors,
     insecure_option,
     platform_option,
 )
@@ -64,7 +63,6 @@ from imagewise.encoders import CHECK
 @db_update_options
 @platform_option
 @insecure_option
-@handle_errors
 def check_cmd(
     image: str,
     dockerfile: Path | None,
@@ -82,7 +80,7 @@ def check_cmd(
     mirror: str | None,
     platform: str | None,
     insecure: bool,
-) -> None:
+) -> int:
     """Check IMAGE against the best-practice policy: one pass over each layer, one verdict.
 
     Runs together, reading each layer once:
@@ -132,7 +130,7 @@ def check_cmd(
         echo(f"wrote {output} ({result.verdict.status})", err=True)
     else:
         echo(text, nl=False)
-    sys.exit(0 if result.verdict.passed else 1)
+    return 0 if result.verdict.passed else 1
 
 
 @group("policy")
@@ -145,26 +143,32 @@ def policy_group() -> None:
     "path", nargs="?", type=path_type(dir_okay=False, as_path=True), default="imagewise-policy.yaml"
 )
 @option("--force", flag=True, help="Overwrite an existing file.")
-@handle_errors
-def policy_init(path: Path, force: bool) -> None:
-    """Write the default policy (the guide's baselines) to PATH to edit."""
+def policy_init(path: Path, force: bool) -> int:
+    """Write the default policy (the guide's baselines) to PATH to edit.
+
+    PATH defaults to imagewise-policy.yaml; `-` writes the policy to standard output.
+    """
     from imagewise.errors import UsageError
     from imagewise.policy.model import default_text
 
+    if str(path) == "-":
+        echo(default_text(), nl=False)
+        return 0
     if path.exists() and not force:
         raise UsageError(f"{path} exists; use --force to overwrite")
     from imagewise.fileio import write_file
 
     write_file(str(path), default_text().encode("utf-8"))
     echo(f"wrote {path}")
+    return 0
 
 
 @policy_group.command("validate")
 @argument("path", type=path_type(dir_okay=False, as_path=True))
-@handle_errors
-def policy_validate(path: Path) -> None:
+def policy_validate(path: Path) -> int:
     """Check a policy file: unknown keys and wrong types are reported with their key path."""
     from imagewise.policy.model import load_policy
 
     p = load_policy(path)
     echo(f"{path}: valid ({len(p.rules)} rule levels)")
+    return 0

@@ -1,15 +1,14 @@
-"""Helpers shared by command modules: error translation, output, progress bars."""
+"""Helpers shared by command modules: options, output, progress bars. Errors are translated
+once, at the entry (``cli.main.error_status``)."""
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections.abc import Callable
 
 from imagewise.cli.args import echo, option
 from imagewise.errors import ImagewiseError
 from imagewise.progress import Reporter
-from imagewise.textsafe import safe
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
@@ -18,50 +17,6 @@ if TYPE_CHECKING:
     from imagewise.encoders import Formats
 
     F = TypeVar("F", bound=Callable[..., Any])
-
-
-def handle_errors(fn: F) -> F:
-    """Turn ImagewiseError (and a few foreign ones) into one line on stderr and exit code 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except ImagewiseError as e:
-            echo(f"imagewise: error: {safe(str(e))}", err=True)
-            sys.exit(e.exit_code)
-        except FileNotFoundError as e:
-            echo(
-                f"imagewise: error: {safe(str(e.filename or e))}: no such file or directory",
-                err=True,
-            )
-            sys.exit(2)
-        except BrokenPipeError:  # `imagewise ... | head`: the reader has all it wanted
-            import os
-
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no 2nd error at exit
-            sys.exit(141)  # as a process ended by SIGPIPE
-        except KeyboardInterrupt:
-            echo("imagewise: interrupted", err=True)
-            sys.exit(130)
-        except SystemExit:
-            raise
-        except Exception as e:  # a bug, not bad input: one line, the traceback on request
-            import os
-
-            if os.environ.get("IMAGEWISE_DEBUG"):  # the traceback, but still the status of an
-                import traceback  # error (1 would read as a failed gate)
-
-                traceback.print_exc()
-                sys.exit(2)
-            echo(
-                f"imagewise: internal error: {type(e).__name__}: {safe(str(e))} "
-                "(set IMAGEWISE_DEBUG=1 for the traceback, and please report it)",
-                err=True,
-            )
-            sys.exit(2)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def format_option(formats: Formats, *flags: str, what: str = "Output format") -> Callable[[F], F]:

@@ -6,7 +6,6 @@ from imagewise.cli.args import argument, command, echo, option
 from imagewise.cli.common import (
     RichReporter,
     format_option,
-    handle_errors,
     insecure_option,
     platform_option,
     verify_option,
@@ -29,10 +28,9 @@ from imagewise.encoders import FILES
 @platform_option
 @insecure_option
 @verify_option
-@handle_errors
 def files_cmd(
     image: str, layer: int | None, fmt: str, platform: str | None, insecure: bool, verify: bool
-) -> None:
+) -> int:
     """List the files of IMAGE: the merged filesystem, or one layer's changes.
 
     IMAGE is a reference with an optional transport: docker://, oci:, oci-archive:,
@@ -51,3 +49,4 @@ def files_cmd(
     echo(text, nl=False)
     if not text and listing.layer is not None:
         echo(f"layer {listing.layer} changes no files", err=True)
+    return 0

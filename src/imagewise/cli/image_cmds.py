@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from imagewise.cli.args import argument, command, echo, int_range, option
-from imagewise.cli.common import format_option, handle_errors, insecure_option, platform_option
+from imagewise.cli.common import format_option, insecure_option, platform_option
 from imagewise.encoders import COPY, INSPECT
 from imagewise.units import format_size
 
@@ -136,10 +136,9 @@ def inspect_table(doc: dict[str, Any]) -> str:
 )
 @platform_option
 @insecure_option
-@handle_errors
 def inspect_cmd(
     image: str, fmt: str, platform: str | None, insecure: bool, show_secrets: bool
-) -> None:
+) -> int:
     """Show an image's digest, platform, config and layers.
 
     IMAGE is a reference with an optional transport: docker://, oci:, oci-archive:,
@@ -147,6 +146,7 @@ def inspect_cmd(
     """
     doc = inspect_image(image, platform=platform, insecure=insecure, show_secrets=show_secrets)
     echo(INSPECT.encode(fmt, doc), nl=False)
+    return 0
 
 
 @command("copy")
@@ -183,7 +183,6 @@ def inspect_cmd(
     help="Give up when the whole copy takes longer than this. [default: no limit]",
 )
 @insecure_option
-@handle_errors
 def copy_cmd(
     src: str,
     dst: str,
@@ -193,7 +192,7 @@ def copy_cmd(
     stall: int | None,
     timeout: int | None,
     insecure: bool,
-) -> None:
+) -> int:
     """Copy an image from SRC to DST, preserving the manifest digest where the format allows.
 
     An index (multi-platform image) is copied whole, every platform, unless --platform picks one
@@ -223,6 +222,7 @@ def copy_cmd(
             timeout=timeout,
         )
     echo(COPY.encode(fmt, result), nl=False)
+    return 0
 
 
 def copy_summary(result: Any) -> str:

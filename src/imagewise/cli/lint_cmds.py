@@ -6,7 +6,7 @@ import os
 import sys
 
 from imagewise.cli.args import argument, command, echo, option, path_type
-from imagewise.cli.common import format_option, handle_errors
+from imagewise.cli.common import format_option
 from imagewise.encoders import LINT, RULES
 from imagewise.record import Record
 from imagewise.textsafe import safe
@@ -157,7 +157,6 @@ def _use_color(fmt: str, color: bool | None) -> bool:
 @option(
     "--color/--no-color", default=None, help="Colour the table output (default: on a terminal)."
 )
-@handle_errors
 def lint_cmd(
     dockerfiles: tuple[str, ...],
     fmt: str,
@@ -170,7 +169,7 @@ def lint_cmd(
     fix: bool,
     show_diff: bool,
     color: bool | None,
-) -> None:
+) -> int:
     """Lint Dockerfiles: hadolint's DL rules and the guide's IW rules. `-` reads stdin.
 
     Exit codes: 0 clean (or below the threshold), 1 findings at/over the failure threshold
@@ -184,7 +183,7 @@ def lint_cmd(
     cfg = _config(config, threshold, no_fail, ignore, rules_files, context)
     inputs = _read_inputs(dockerfiles)
     if show_diff:
-        sys.exit(_diff(inputs, cfg.context_dir))
+        return _diff(inputs, cfg.context_dir)
     findings: list[Finding] = []
     sources: dict[str, str] = {}
     broken = False
@@ -201,8 +200,8 @@ def lint_cmd(
     # with `--fix -`, stdout carries the fixed Dockerfile: the findings go to stderr
     _emit(findings, fmt, sources, color, err=fix and any(i.path is None for i in inputs), cfg=cfg)
     if broken:
-        sys.exit(2)
-    sys.exit(1 if cfg.fails(findings) else 0)
+        return 2
+    return 1 if cfg.fails(findings) else 0
 
 
 def _lint_one(item: _Input, text: str, cfg: LintConfig) -> list[Finding]:
@@ -298,10 +297,9 @@ def _custom_options(fn: Any) -> Any:
     help="Only rules from this source (hadolint, imagewise, dockle, ...).",
 )
 @_custom_options
-@handle_errors
 def rules_cmd(
     fmt: str, source: str | None, config: str | None, rules_files: tuple[str, ...]
-) -> None:
+) -> int:
     """List every declared rule and check: Dockerfile (DL, IW, custom) and image checks."""
     from imagewise.rules import catalog
 
@@ -309,6 +307,7 @@ def rules_cmd(
     if source:
         infos = [i for i in infos if i.source == source]
     echo(RULES.encode(fmt, infos), nl=False)
+    return 0
 
 
 def rules_json(infos: list[RuleInfo]) -> dict[str, Any]:
@@ -325,8 +324,7 @@ def rules_table(infos: list[RuleInfo]) -> str:
 @command("explain")
 @argument("rule_id", metavar="ID")
 @_custom_options
-@handle_errors
-def explain_cmd(rule_id: str, config: str | None, rules_files: tuple[str, ...]) -> None:
+def explain_cmd(rule_id: str, config: str | None, rules_files: tuple[str, ...]) -> int:
     """Explain a rule or check: why it matters and how to fix it."""
     import difflib
 
@@ -348,3 +346,4 @@ def explain_cmd(rule_id: str, config: str | None, rules_files: tuple[str, ...]) 
     if info.fixer:
         echo("\nAutofix: `imagewise lint --fix` (or `--diff` to see it first)")
     echo(f"\nDocs: {info.docs}")
+    return 0

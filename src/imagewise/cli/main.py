@@ -106,7 +106,49 @@ def run(argv: Sequence[str]) -> int:
         return 2
     _skip_httpx_cli()
     cmd = load(name)
-    return cmd.main(argv[1:], f"imagewise {name}")  # type: ignore[attr-defined,no-any-return]
+    try:
+        return cmd.main(argv[1:], f"imagewise {name}")  # type: ignore[attr-defined,no-any-return]
+    except Exception as e:  # noqa: BLE001 - the one error boundary: every failure is one line
+        return error_status(e)
+    except KeyboardInterrupt:
+        sys.stderr.write("imagewise: interrupted\n")
+        return 130
+
+
+def error_status(e: Exception) -> int:
+    """The one error boundary of the CLI: write one line on stderr for ``e`` and return the exit
+    status. Bad input or a bad remote (``ImagewiseError``) gives its own status (2; 1 for a
+    failed gate); a file that is not there, 2; a reader that went away (``imagewise ... | head``)
+    141, as a process ended by SIGPIPE; anything else is a bug: one line (the traceback with
+    ``IMAGEWISE_DEBUG=1``) and 2, since 1 would read as a failed gate."""
+    from imagewise.errors import ImagewiseError
+    from imagewise.textsafe import safe
+
+    if isinstance(e, ImagewiseError):
+        sys.stderr.write(f"imagewise: error: {safe(str(e))}\n")
+        return e.exit_code
+    if isinstance(e, FileNotFoundError):
+        sys.stderr.write(
+            f"imagewise: error: {safe(str(e.filename or e))}: no such file or directory\n"
+        )
+        return 2
+    if isinstance(e, BrokenPipeError):
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no 2nd error at exit
+        return 141
+    import os
+
+    if os.environ.get("IMAGEWISE_DEBUG"):
+        import traceback
+
+        traceback.print_exception(e)
+        return 2
+    sys.stderr.write(
+        f"imagewise: internal error: {type(e).__name__}: {safe(str(e))} "
+        "(set IMAGEWISE_DEBUG=1 for the traceback, and please report it)\n"
+    )
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from imagewise.cli.args import argument, command, echo
-from imagewise.cli.common import format_option, handle_errors, insecure_option
+from imagewise.cli.common import format_option, insecure_option
 from imagewise.encoders import TAGS
 
 
@@ -13,8 +13,7 @@ from imagewise.encoders import TAGS
 @argument("repository", metavar="REPO")
 @format_option(TAGS)
 @insecure_option
-@handle_errors
-def tags_cmd(repository: str, fmt: str, insecure: bool) -> None:
+def tags_cmd(repository: str, fmt: str, insecure: bool) -> int:
     """List the tags of REPO (e.g. docker.io/library/alpine or localhost:5000/app).
 
     A docker:// prefix is accepted; a tag or digest in REPO is ignored.
@@ -26,8 +25,9 @@ def tags_cmd(repository: str, fmt: str, insecure: bool) -> None:
     tags = client_for(ref, insecure).list_tags(ref.repository)
     if fmt == "table" and not tags:
         echo(f"{ref.name}: no tags", err=True)
-        return
+        return 0
     echo(TAGS.encode(fmt, {"repository": ref.name, "tags": tags}), nl=False)
+    return 0
 
 
 def tags_table(doc: dict[str, Any]) -> str:

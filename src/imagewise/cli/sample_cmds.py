@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from imagewise.cli.args import argument, command, echo, option, path_type
-from imagewise.cli.common import handle_errors
 
 
 @command("sample")
@@ -15,8 +14,7 @@ from imagewise.cli.common import handle_errors
     default=None,
     help="The examples/sample directory to build from (default: this checkout's).",
 )
-@handle_errors
-def sample_cmd(directory: str, tag: str | None, source: str | None) -> None:
+def sample_cmd(directory: str, tag: str | None, source: str | None) -> int:
     """Build the sample image into DIRECTORY as an OCI layout, without network.
 
     The image is deliberately flawed (root user, a password in ENV, a setuid file, a deleted
@@ -30,3 +28,4 @@ def sample_cmd(directory: str, tag: str | None, source: str | None) -> None:
 
     result = build_sample(directory, source=source, tag=tag)
     echo(f"{result.reference} {result.digest} ({result.layers} layers, {result.size} bytes)")
+    return 0

@@ -6,7 +6,6 @@ from imagewise.cli.args import argument, command, echo, int_range, option, path_
 from imagewise.cli.common import (
     RichReporter,
     format_option,
-    handle_errors,
     insecure_option,
     platform_option,
 )
@@ -65,7 +64,6 @@ def _list_catalogers() -> str:
 @option("--list-catalogers", flag=True, help="List the catalogers and exit.")
 @platform_option
 @insecure_option
-@handle_errors
 def sbom_cmd(
     image: str | None,
     fmt: str,
@@ -74,13 +72,13 @@ def sbom_cmd(
     list_catalogers: bool,
     platform: str | None,
     insecure: bool,
-) -> None:
+) -> int:
     """Software bill of materials of IMAGE: OS packages (apk, deb, rpm) and language packages
     (Python, npm, Go binaries, Java archives), each with the layer that introduced it and whether
     that layer belongs to the base image. IMAGE may also be a CycloneDX or SPDX JSON file."""
     if list_catalogers:
         echo(_list_catalogers(), nl=False)
-        return
+        return 0
     if not image:
         from imagewise.errors import UsageError
 
@@ -97,3 +95,4 @@ def sbom_cmd(
         echo(f"wrote {fmt} SBOM to {output}", err=True)
     else:
         echo(text, nl=False)
+    return 0

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from imagewise.cli.args import argument, command, echo, group, option, path_type
-from imagewise.cli.common import format_option, handle_errors, insecure_option, platform_option
+from imagewise.cli.common import format_option, insecure_option, platform_option
 from imagewise.encoders import DB_STATUS, SCAN
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -133,7 +132,6 @@ def _is_json_file(target: str) -> bool:
 @db_update_options
 @platform_option
 @insecure_option
-@handle_errors
 def scan_cmd(
     target: str,
     db: Path | None,
@@ -150,7 +148,7 @@ def scan_cmd(
     mirror: str | None,
     platform: str | None,
     insecure: bool,
-) -> None:
+) -> int:
     """Vulnerabilities (OSV database) and secrets of an image, or of an SBOM file.
 
     Exit codes: 0 no finding at the --fail-on level, 1 gate failed, 2 bad input.
@@ -208,9 +206,10 @@ def scan_cmd(
         echo(text, nl=False)
     if fail_on and not result.vulns_scanned:
         echo(f"imagewise: error: --fail-on {fail_on} cannot be decided: {result.db_note}", err=True)
-        sys.exit(2)
+        return 2
     if result.fails(fail_on):
-        sys.exit(1)
+        return 1
+    return 0
 
 
 @group("db")
@@ -238,10 +237,9 @@ def db_group() -> None:
 )
 @option("--force", flag=True, help="Download even what did not change since the last update.")
 @option("--db", "db", type=path_type(dir_okay=False, as_path=True), help=_DB_HELP)
-@handle_errors
 def db_update_cmd(
     ecosystems: tuple[str, ...], mirror: str | None, force: bool, db: Path | None
-) -> None:
+) -> int:
     """Fetch the OSV exports of each ecosystem (<mirror>/<Ecosystem>/all.zip), only what changed.
 
     A conditional request (ETag, Last-Modified) skips an unchanged archive; a changed one is
@@ -269,13 +267,13 @@ def db_update_cmd(
             f"{len(failed)} of {len(results)} ecosystems not updated "
             f"({', '.join(r.ecosystem for r in failed)})"
         )
+    return 0
 
 
 @db_group.command("import")
 @argument("paths", nargs="+", type=path_type(as_path=True))
 @option("--db", "db", type=path_type(dir_okay=False, as_path=True), help=_DB_HELP)
-@handle_errors
-def db_import_cmd(paths: tuple[Path, ...], db: Path | None) -> None:
+def db_import_cmd(paths: tuple[Path, ...], db: Path | None) -> int:
     """Import OSV records: JSON/YAML files, directories of them, osv.dev all.zip exports.
 
     Re-importing is incremental: records whose 'modified' time did not change are skipped.
@@ -301,13 +299,13 @@ def db_import_cmd(paths: tuple[Path, ...], db: Path | None) -> None:
         _warn(f"... and {len(stats.skipped) - 20} more skipped")
     if stats.seen == 0 and stats.skipped:
         raise VulnDBError("no OSV record could be imported")
+    return 0
 
 
 @db_group.command("status")
 @option("--db", "db", type=path_type(dir_okay=False, as_path=True), help=_DB_HELP)
 @format_option(DB_STATUS)
-@handle_errors
-def db_status_cmd(db: Path | None, fmt: str) -> None:
+def db_status_cmd(db: Path | None, fmt: str) -> int:
     """Sources, record counts per ecosystem and age of the database."""
     from imagewise.vulns.store import VulnDB
 
@@ -315,6 +313,7 @@ def db_status_cmd(db: Path | None, fmt: str) -> None:
         status = store.status()
         feeds = store.feeds()
     echo(DB_STATUS.encode(fmt, status, feeds=feeds), nl=False)
+    return 0
 
 
 def db_status_json(status: Any, feeds: dict[str, Any]) -> dict[str, Any]:
@@ -347,8 +346,7 @@ def db_status_table(status: Any, feeds: dict[str, Any]) -> str:
 @argument("target", metavar="docker://REGISTRY/REPO:TAG")
 @option("--db", "db", type=path_type(dir_okay=False, as_path=True), help=_DB_HELP)
 @insecure_option
-@handle_errors
-def db_push_cmd(target: str, db: Path | None, insecure: bool) -> None:
+def db_push_cmd(target: str, db: Path | None, insecure: bool) -> int:
     """Push the database to a registry as an OCI artifact (application/vnd.imagewise.osv-db.v1).
 
     A consistent snapshot is taken even while an import runs. Every CI job can then
@@ -361,14 +359,14 @@ def db_push_cmd(target: str, db: Path | None, insecure: bool) -> None:
         t = push(_db_path(db), target, insecure=insecure, reporter=rep)
     echo(f"pushed {t.reference}: {t.records} records, newest modified {t.newest[:10] or '-'}")
     echo(f"digest: {t.digest}")
+    return 0
 
 
 @db_group.command("pull")
 @argument("source", metavar="docker://REGISTRY/REPO:TAG")
 @option("--db", "db", type=path_type(dir_okay=False, as_path=True), help=_DB_HELP)
 @insecure_option
-@handle_errors
-def db_pull_cmd(source: str, db: Path | None, insecure: bool) -> None:
+def db_pull_cmd(source: str, db: Path | None, insecure: bool) -> int:
     """Pull a database pushed with 'imagewise db push' and swap it in whole.
 
     The blob's digest is verified and the file checked before it replaces the database;
@@ -389,3 +387,4 @@ def db_pull_cmd(source: str, db: Path | None, insecure: bool) -> None:
             f"{t.newest[:10] or '-'}"
         )
     echo(f"digest: {t.digest}")
+    return 0
