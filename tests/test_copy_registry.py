@@ -16,8 +16,8 @@ from conftest import corpus
 from fixtures_images import build_index, random_image, write_oci_layout
 from fixtures_registry import RegistryServer, unique_repo
 
-from imagewise.cli.image_cmds import inspect_image
 from imagewise.copy import copy
+from imagewise.inspection import inspect_image
 from imagewise.sources import open_source
 
 

@@ -326,3 +326,21 @@ def copy(
         open_sink(dst, insecure=insecure, transfer=transfer) as sink,
     ):
         return copy_image(source, sink, platform=wanted, jobs=jobs, reporter=reporter)
+
+
+def copy_summary(result: Any) -> str:
+    """``copy``'s summary: what was copied, skipped and mounted, and a digest a conversion
+    changed."""
+    from imagewise.units import format_size
+
+    text = (
+        f"{result.destination} {result.digest}: {result.blobs_copied} blobs copied "
+        f"({format_size(result.bytes_copied)}), {result.blobs_skipped} already present, "
+        f"{result.blobs_mounted} mounted, {result.manifests} manifest(s)"
+    )
+    if result.converted:
+        text += (
+            f"\nnote: converted to OCI media types for {result.destination}: the source "
+            f"digest was {result.source_digest}"
+        )
+    return text

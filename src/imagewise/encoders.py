@@ -188,17 +188,17 @@ FILES = Formats(
 )
 INSPECT = Formats(
     "inspect",
-    table("imagewise.cli.image_cmds:inspect_table"),
+    table("imagewise.inspection:inspect_table"),
     document("imagewise/inspect/v1", "imagewise.encoders:as_is"),
 )
 COPY = Formats(
     "copy",
-    table("imagewise.cli.image_cmds:copy_summary"),
+    table("imagewise.copy:copy_summary"),
     document("imagewise/copy/v1", "imagewise.copy:CopyResult.to_json"),
 )
 TAGS = Formats(
     "tags",
-    table("imagewise.cli.registry_cmds:tags_table"),
+    table("imagewise.tags:tags_table"),
     document("imagewise/tags/v1", "imagewise.encoders:as_is"),
 )
 LINT = Formats(
@@ -211,8 +211,8 @@ LINT = Formats(
 )
 RULES = Formats(
     "rules",
-    table("imagewise.cli.lint_cmds:rules_table"),
-    document("imagewise/rules/v1", "imagewise.cli.lint_cmds:rules_json"),
+    table("imagewise.rules:rules_table"),
+    document("imagewise/rules/v1", "imagewise.rules:rules_json"),
 )
 SBOM = Formats(
     "sbom",
@@ -229,8 +229,8 @@ SCAN = Formats(
 )
 DB_STATUS = Formats(
     "db-status",
-    table("imagewise.cli.scan_cmds:db_status_table"),
-    document("imagewise/db-status/v1", "imagewise.cli.scan_cmds:db_status_json"),
+    table("imagewise.vulns.db_status:db_status_table"),
+    document("imagewise/db-status/v1", "imagewise.vulns.db_status:db_status_json"),
 )
 CHECK = Formats(
     "check",

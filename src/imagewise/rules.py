@@ -116,3 +116,45 @@ def lookup(rule_id: str, config: LintConfig | None = None) -> RuleInfo | None:
     """One declared rule by id (case as declared, or upper case), or None."""
     table = rule_table(config)
     return table.get(rule_id) or table.get(rule_id.upper())
+
+
+def rules_json(infos: list[RuleInfo]) -> dict[str, object]:
+    return {"rules": [i.to_json() for i in infos]}
+
+
+def rules_table(infos: list[RuleInfo]) -> str:
+    width = max((len(i.id) for i in infos), default=6)
+    return "".join(
+        f"{i.id:<{width}}  {i.severity!s:<7}  {i.area or '-':<11}  {i.title}\n" for i in infos
+    )
+
+
+def find_rule(rule_id: str, config: LintConfig | None = None) -> RuleInfo:
+    """The rule or check ``rule_id`` (any case); UsageError naming the closest ids if none."""
+    import difflib
+
+    from imagewise.errors import UsageError
+
+    table = rule_table(config)
+    info = table.get(rule_id) or table.get(rule_id.upper())
+    if info is None:
+        close = difflib.get_close_matches(rule_id.upper(), list(table), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UsageError(f"unknown rule {rule_id!r}{hint} (`imagewise rules` lists them all)")
+    return info
+
+
+def explain_text(info: RuleInfo) -> str:
+    """What ``imagewise explain`` prints: the rule, why it matters, how to fix it, its docs."""
+    lines = [
+        f"{info.id}: {info.title}",
+        f"severity: {info.severity}   area: {info.area or '-'}   source: {info.source or '-'}",
+    ]
+    if info.rationale:
+        lines.append(f"\nWhy:\n  {info.rationale}")
+    if info.fix:
+        lines.append(f"\nFix:\n  {info.fix}")
+    if info.fixer:
+        lines.append("\nAutofix: `imagewise lint --fix` (or `--diff` to see it first)")
+    lines.append(f"\nDocs: {info.docs}")
+    return "".join(line + "\n" for line in lines)

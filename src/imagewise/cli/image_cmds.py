@@ -2,128 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from imagewise.cli.args import argument, command, echo, int_range, option
 from imagewise.cli.common import format_option, insecure_option, platform_option
 from imagewise.encoders import COPY, INSPECT
-from imagewise.units import format_size
-
-
-def inspect_image(
-    text: str, *, platform: str | None = None, insecure: bool = False, show_secrets: bool = False
-) -> dict[str, Any]:
-    """The body of the ``imagewise/inspect/v1`` document for an image reference (the envelope
-    is ``encoders.INSPECT``'s); values a secret detector
-    matches (in env, labels, history, layer commands) are masked unless ``show_secrets``."""
-    from imagewise.oci.model import Platform
-    from imagewise.secrets.mask import redact, redact_labels
-    from imagewise.sources import open_source
-
-    def shown(t: str) -> str:
-        return t if show_secrets else redact(t)
-
-    wanted = Platform.parse(platform) if platform else None
-    with open_source(text, insecure=insecure) as src:
-        img = src.image(wanted)
-        cfg = img.config
-        history = cfg.layer_history()
-        return {
-            "reference": src.name or text,
-            "digest": str(img.digest),
-            "media_type": img.manifest.media_type,
-            "index_digest": str(img.index.digest) if img.index is not None else None,
-            "platform": str(cfg.platform),
-            "size": sum(x.size for x in img.layers) + img.manifest.config.size,
-            "layers": [
-                {
-                    "digest": str(layer.digest),
-                    "diff_id": str(layer.diff_id) if layer.diff_id else None,
-                    "size": layer.size,
-                    "media_type": layer.media_type,
-                    "created_by": shown(_created_by(history, i)),
-                }
-                for i, layer in enumerate(img.layers)
-            ],
-            "config": {
-                "digest": str(img.manifest.config.digest),
-                "media_type": img.manifest.config.media_type,
-                "created": cfg.created or None,
-                "os": cfg.os,
-                "architecture": cfg.architecture,
-                "variant": cfg.variant or None,
-                "user": cfg.user,
-                "env": [shown(e) for e in cfg.env],
-                "entrypoint": list(cfg.entrypoint) if cfg.entrypoint is not None else None,
-                "cmd": list(cfg.cmd) if cfg.cmd is not None else None,
-                "working_dir": cfg.workdir,
-                "exposed_ports": list(cfg.exposed_ports),
-                "volumes": list(cfg.volumes),
-                "labels": dict(cfg.labels) if show_secrets else redact_labels(cfg.labels),
-                "history": [
-                    {
-                        "created": h.created or None,
-                        "created_by": shown(h.created_by),
-                        "empty_layer": h.empty_layer,
-                        "comment": shown(h.comment) or None,
-                    }
-                    for h in cfg.history
-                ],
-            },
-        }
-
-
-def _created_by(history: list[Any], i: int) -> str:
-    entry = history[i] if i < len(history) else None
-    return str(entry.created_by) if entry is not None else ""
-
-
-def inspect_table(doc: dict[str, Any]) -> str:
-    import sys
-
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    from imagewise.textsafe import safe
-
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-    cfg = doc["config"]
-    rows = [
-        ("digest", doc["digest"]),
-        ("media type", doc["media_type"]),
-        ("platform", doc["platform"]),
-        ("size", format_size(doc["size"])),
-        ("created", cfg["created"] or "-"),
-        ("user", cfg["user"] or "(root)"),
-        ("entrypoint", json.dumps(cfg["entrypoint"]) if cfg["entrypoint"] else "-"),
-        ("cmd", json.dumps(cfg["cmd"]) if cfg["cmd"] else "-"),
-    ]
-    if doc["index_digest"]:
-        rows.insert(1, ("index", doc["index_digest"]))
-    with console.capture() as head:
-        console.print(Text(safe(doc["reference"]), style="bold"))
-        for k, v in rows:
-            console.print(Text(f"  {k:<11} {safe(str(v))}"), soft_wrap=True)
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for col, kw in (
-        ("#", {"justify": "right"}),
-        ("size", {"justify": "right"}),
-        ("digest", {}),
-        ("created by", {"overflow": "ellipsis", "no_wrap": True}),
-    ):
-        table.add_column(col, **kw)
-    for i, layer in enumerate(doc["layers"]):
-        table.add_row(
-            str(i),
-            format_size(layer["size"]),
-            layer["digest"][7:19],
-            Text(safe(layer["created_by"] or "")),
-        )
-    with console.capture() as captured:
-        console.print(table)
-    return head.get() + "".join(line.rstrip() + "\n" for line in captured.get().splitlines())
 
 
 @command("inspect")
@@ -144,6 +25,8 @@ def inspect_cmd(
     IMAGE is a reference with an optional transport: docker://, oci:, oci-archive:,
     docker-archive: (a bare path to a local archive or layout also works).
     """
+    from imagewise.inspection import inspect_image
+
     doc = inspect_image(image, platform=platform, insecure=insecure, show_secrets=show_secrets)
     echo(INSPECT.encode(fmt, doc), nl=False)
     return 0
@@ -223,19 +106,3 @@ def copy_cmd(
         )
     echo(COPY.encode(fmt, result), nl=False)
     return 0
-
-
-def copy_summary(result: Any) -> str:
-    """``copy``'s summary: what was copied, skipped and mounted, and a digest a conversion
-    changed."""
-    text = (
-        f"{result.destination} {result.digest}: {result.blobs_copied} blobs copied "
-        f"({format_size(result.bytes_copied)}), {result.blobs_skipped} already present, "
-        f"{result.blobs_mounted} mounted, {result.manifests} manifest(s)"
-    )
-    if result.converted:
-        text += (
-            f"\nnote: converted to OCI media types for {result.destination}: the source "
-            f"digest was {result.source_digest}"
-        )
-    return text

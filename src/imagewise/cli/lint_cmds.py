@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from imagewise.dockerfile.config import LintConfig
-    from imagewise.findings import Finding, RuleInfo
+    from imagewise.findings import Finding
 
 THRESHOLDS = ("error", "warning", "info", "style", "ignore", "none")
 
@@ -310,40 +310,12 @@ def rules_cmd(
     return 0
 
 
-def rules_json(infos: list[RuleInfo]) -> dict[str, Any]:
-    return {"rules": [i.to_json() for i in infos]}
-
-
-def rules_table(infos: list[RuleInfo]) -> str:
-    width = max((len(i.id) for i in infos), default=6)
-    return "".join(
-        f"{i.id:<{width}}  {i.severity!s:<7}  {i.area or '-':<11}  {i.title}\n" for i in infos
-    )
-
-
 @command("explain")
 @argument("rule_id", metavar="ID")
 @_custom_options
 def explain_cmd(rule_id: str, config: str | None, rules_files: tuple[str, ...]) -> int:
     """Explain a rule or check: why it matters and how to fix it."""
-    import difflib
+    from imagewise.rules import explain_text, find_rule
 
-    from imagewise.errors import UsageError
-    from imagewise.rules import rule_table
-
-    table = rule_table(_config(config, rules_files=rules_files))
-    info = table.get(rule_id) or table.get(rule_id.upper())
-    if info is None:
-        close = difflib.get_close_matches(rule_id.upper(), list(table), n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise UsageError(f"unknown rule {rule_id!r}{hint} (`imagewise rules` lists them all)")
-    echo(f"{info.id}: {info.title}")
-    echo(f"severity: {info.severity}   area: {info.area or '-'}   source: {info.source or '-'}")
-    if info.rationale:
-        echo(f"\nWhy:\n  {info.rationale}")
-    if info.fix:
-        echo(f"\nFix:\n  {info.fix}")
-    if info.fixer:
-        echo("\nAutofix: `imagewise lint --fix` (or `--diff` to see it first)")
-    echo(f"\nDocs: {info.docs}")
+    echo(explain_text(find_rule(rule_id, _config(config, rules_files=rules_files))), nl=False)
     return 0

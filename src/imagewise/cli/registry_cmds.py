@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from imagewise.cli.args import argument, command, echo
 from imagewise.cli.common import format_option, insecure_option
 from imagewise.encoders import TAGS
@@ -18,18 +16,11 @@ def tags_cmd(repository: str, fmt: str, insecure: bool) -> int:
 
     A docker:// prefix is accepted; a tag or digest in REPO is ignored.
     """
-    from imagewise.reference import ImageReference
-    from imagewise.sources.registry import client_for
+    from imagewise.tags import list_tags
 
-    ref = ImageReference.parse(repository.removeprefix("docker://"))
-    tags = client_for(ref, insecure).list_tags(ref.repository)
-    if fmt == "table" and not tags:
-        echo(f"{ref.name}: no tags", err=True)
+    doc = list_tags(repository, insecure=insecure)
+    if fmt == "table" and not doc["tags"]:
+        echo(f"{doc['repository']}: no tags", err=True)
         return 0
-    echo(TAGS.encode(fmt, {"repository": ref.name, "tags": tags}), nl=False)
+    echo(TAGS.encode(fmt, doc), nl=False)
     return 0
-
-
-def tags_table(doc: dict[str, Any]) -> str:
-    """One tag a line."""
-    return "".join(f"{tag}\n" for tag in doc["tags"])

@@ -69,24 +69,19 @@ def auto_update(
     mirror: str | None,
     reporter: Any = None,
 ) -> Any:
-    """The AutoUpdate a scan runs with, or None: the default database updates itself unless
-    --offline / --skip-db-update / IMAGEWISE_OFFLINE; one named with --db only with --update-db."""
-    from imagewise.progress import NULL
-    from imagewise.vulns.update import AutoUpdate, offline as offline_env
+    """The database update a scan or check runs with (``vulns.target.db_update_for``), its
+    messages on stderr."""
+    from imagewise.vulns.target import db_update_for
 
-    if offline or skip_db_update or (offline_env() and not update_db):
-        return None
-    if db is not None and not update_db:
-        return None
-    return AutoUpdate(mirror, say=_say, reporter=reporter or NULL)
-
-
-def _is_json_file(target: str) -> bool:
-    p = Path(target)
-    if not p.is_file():
-        return False
-    with p.open("rb") as f:
-        return f.read(512).lstrip()[:1] == b"{"
+    return db_update_for(
+        db,
+        offline=offline,
+        skip_db_update=skip_db_update,
+        update_db=update_db,
+        mirror=mirror,
+        say=_say,
+        reporter=reporter,
+    )
 
 
 @command("scan")
@@ -156,43 +151,25 @@ def scan_cmd(
     were not checked for a day (see 'imagewise db update'); --offline never uses the network
     for vulnerability data, and a database named with --db is used as it is.
     """
+    from imagewise.cli.common import RichReporter
     from imagewise.vulns.ignores import discover, load_decisions
-    from imagewise.vulns.scan import scan_image, scan_packages
+    from imagewise.vulns.target import scan_target
 
-    db_path = _db_path(db)
     files = list(ignore_files) or discover(Path.cwd())
     decisions = load_decisions(files, list(vex_files))
-    if _is_json_file(target):  # an image archive never starts with "{"; an SBOM does
-        from imagewise.sbom.read import read_sbom
-
-        cat = read_sbom(Path(target))
-        for s in cat.skipped[:10]:
-            _warn(f"SBOM component skipped: {s.path}: {s.reason}")
-        result = scan_packages(
-            cat.packages,
-            db_path,
-            source=target,
+    with RichReporter() as rep:
+        result = scan_target(
+            target,
+            _db_path(db),
             decisions=decisions,
+            platform=platform,
+            insecure=insecure,
+            secrets=not no_secrets,
             max_age_days=max_db_age,
-            update=auto_update(db, offline, skip_db_update, update_db, mirror),
+            update=lambda r: auto_update(db, offline, skip_db_update, update_db, mirror, r),
+            reporter=rep,
+            warn=_warn,
         )
-    else:
-        from imagewise.cli.common import RichReporter
-        from imagewise.oci.model import Platform
-        from imagewise.sources import open_source
-
-        plat = Platform.parse(platform) if platform else None
-        with open_source(target, insecure=insecure) as src, RichReporter() as rep:
-            image = src.image(plat)
-            result = scan_image(
-                image,
-                db_path,
-                decisions=decisions,
-                secrets=not no_secrets,
-                max_age_days=max_db_age,
-                reporter=rep,
-                update=auto_update(db, offline, skip_db_update, update_db, mirror, rep),
-            )
     for w in result.warnings:
         _warn(w)
     if not result.vulns_scanned:
@@ -314,32 +291,6 @@ def db_status_cmd(db: Path | None, fmt: str) -> int:
         feeds = store.feeds()
     echo(DB_STATUS.encode(fmt, status, feeds=feeds), nl=False)
     return 0
-
-
-def db_status_json(status: Any, feeds: dict[str, Any]) -> dict[str, Any]:
-    return {**status.to_json(), "feeds": feeds}
-
-
-def db_status_table(status: Any, feeds: dict[str, Any]) -> str:
-    age = status.age_days()
-    lines = [
-        f"database: {status.path}",
-        f"records: {status.records} ({status.withdrawn} withdrawn)",
-        f"newest record: {status.newest_modified or '-'}"
-        + (f" ({age:.1f} days old)" if age is not None else ""),
-        f"last import: {status.last_import or '-'}",
-        "ecosystems:",
-    ]
-    lines += [f"  {eco:<20} {n}" for eco, n in status.per_ecosystem.items()]
-    lines.append("sources:")
-    lines += [f"  {path}  ({n} records, imported {when})" for path, when, n in status.sources]
-    if feeds:
-        lines.append("updates (imagewise db update):")
-        lines += [
-            f"  {eco:<20} checked {f['checked_at']}, changed {f['updated_at']}"
-            for eco, f in feeds.items()
-        ]
-    return "".join(line + "\n" for line in lines)
 
 
 @db_group.command("push")

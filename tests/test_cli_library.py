@@ -1,0 +1,109 @@
+"""The work the CLI used to do is library work: each function here gives what the command
+prints, called directly (as the service and workers call it)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cli_runner import CliRunner
+from fixtures_images import BuiltImage
+from fixtures_registry import RegistryServer, build_image, push_image, unique_repo
+
+from imagewise.cli.main import cli
+from imagewise.encoders import COPY, INSPECT, RULES, TAGS
+from imagewise.rules import catalog, explain_text, find_rule
+from imagewise.vulns.target import db_update_for, is_sbom_file, scan_target
+
+
+def _cli_json(args: list[str]) -> dict:  # type: ignore[type-arg]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)  # type: ignore[no-any-return]
+
+
+def test_inspect_image_is_the_inspect_document(
+    random_image_layout: tuple[str, BuiltImage],
+) -> None:
+    from imagewise.inspection import inspect_image, inspect_table
+
+    ref, img = random_image_layout
+    doc = inspect_image(ref)
+    assert doc["digest"] == img.digest and len(doc["layers"]) == len(img.layer_tars)
+    printed = _cli_json(["inspect", "--format", "json", ref])
+    assert printed == json.loads(INSPECT.encode("json", doc))
+    assert inspect_table(doc).splitlines()[1].split()[-1] == img.digest
+
+
+def test_list_tags_is_the_tags_document(registry: RegistryServer) -> None:
+    from imagewise.tags import list_tags, tags_table
+
+    repo = unique_repo("lib")
+    push_image(registry, repo, "1.0", build_image((10,), seed=3))
+    doc = list_tags(f"docker://{registry.host}/{repo}:ignored")
+    assert doc == {"repository": f"{registry.host}/{repo}", "tags": ["1.0"]}
+    assert tags_table(doc) == "1.0\n"
+    assert _cli_json(["tags", "--format", "json", f"{registry.host}/{repo}"])["tags"] == ["1.0"]
+    assert TAGS.encode("table", doc) == "1.0\n"
+
+
+def test_copy_summary_names_a_conversion(random_image_layout: tuple[str, BuiltImage]) -> None:
+    from imagewise.copy import copy_summary
+
+    class Result:
+        destination, digest, source_digest = "oci:x", "sha256:b", "sha256:a"
+        blobs_copied, bytes_copied, blobs_skipped, blobs_mounted, manifests = 2, 2048, 1, 0, 1
+        converted = True
+
+    text = copy_summary(Result())
+    assert text.startswith("oci:x sha256:b: 2 blobs copied (2.0 kB), 1 already present")
+    assert "the source digest was sha256:a" in text
+    assert COPY.get("table").function() is copy_summary
+
+
+def test_rules_and_explain_come_from_the_library(capsys) -> None:  # type: ignore[no-untyped-def]
+    infos = catalog()
+    assert RULES.encode("table", infos) == CliRunner().invoke(cli, ["rules"]).output
+    info = find_rule("dl3008")
+    assert info.id == "DL3008"
+    assert explain_text(info) == CliRunner().invoke(cli, ["explain", "DL3008"]).output
+    try:
+        find_rule("IW-WASTE-1")
+    except Exception as e:  # noqa: BLE001 - the message is what is checked
+        assert "did you mean" in str(e) and type(e).__name__ == "UsageError"
+    else:
+        raise AssertionError("an unknown rule must be an error")
+
+
+def test_scan_target_tells_an_sbom_from_an_image(tmp_path: Path) -> None:
+    sbom = tmp_path / "sbom.json"
+    sbom.write_text(
+        json.dumps(
+            {
+                "bomFormat": "CycloneDX",
+                "specVersion": "1.5",
+                "components": [
+                    {
+                        "type": "library",
+                        "name": "jinja2",
+                        "version": "2.10",
+                        "purl": "pkg:pypi/jinja2@2.10",
+                    }
+                ],
+            }
+        )
+    )
+    assert is_sbom_file(str(sbom)) and not is_sbom_file(str(tmp_path))
+    assert not is_sbom_file(str(tmp_path / "missing.json"))
+    db = tmp_path / "osv.sqlite"
+    assert CliRunner().invoke(cli, ["db", "import", "examples/osv", "--db", str(db)]).exit_code == 0
+    result = scan_target(str(sbom), db)
+    ids = {v.id for v in result.vulnerabilities}
+    assert ids == {"CVE-2019-10906", "CVE-2020-28493"}
+
+
+def test_a_named_database_is_not_updated_unless_asked(tmp_path: Path) -> None:
+    db = tmp_path / "osv.sqlite"
+    assert db_update_for(db) is None
+    assert db_update_for(None, offline=True) is None
+    assert db_update_for(db, update_db=True) is not None
