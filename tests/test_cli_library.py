@@ -107,3 +107,11 @@ def test_a_named_database_is_not_updated_unless_asked(tmp_path: Path) -> None:
     assert db_update_for(db) is None
     assert db_update_for(None, offline=True) is None
     assert db_update_for(db, update_db=True) is not None
+
+
+def test_no_encoder_lives_in_the_cli() -> None:
+    from imagewise.encoders import REGISTRIES
+
+    targets = [e.encode for f in REGISTRIES.values() for e in (f.get(i) for i in f.ids)]
+    assert len(targets) >= 25
+    assert [t for t in targets if t.startswith("imagewise.cli")] == []
