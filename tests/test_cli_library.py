@@ -115,3 +115,24 @@ def test_no_encoder_lives_in_the_cli() -> None:
     targets = [e.encode for f in REGISTRIES.values() for e in (f.get(i) for i in f.ids)]
     assert len(targets) >= 25
     assert [t for t in targets if t.startswith("imagewise.cli")] == []
+
+
+def test_lint_files_gives_what_lint_prints_and_fixes_in_place(tmp_path: Path) -> None:
+    from imagewise.dockerfile.files import lint_config, lint_files, preview_fix, read_dockerfiles
+
+    df = tmp_path / "Dockerfile"
+    df.write_text("FROM debian:bookworm\nRUN apt-get update && apt-get install -y curl\n")
+    broken = tmp_path / "Broken"
+    broken.write_text("FROM\n")
+    cfg = lint_config()
+    good, bad = lint_files([str(df), str(broken)], cfg)
+    assert bad.error is not None and bad.findings == []
+    ours = sorted(f.rule for f in good.findings)
+    printed = CliRunner().invoke(cli, ["lint", "--format", "json", str(df)])
+    assert ours == sorted(f["rule"] for f in json.loads(printed.output)["findings"])
+    (preview,) = [preview_fix(i, None) for i in read_dockerfiles([str(df)])]
+    assert preview.fix is not None and preview.fix.changed
+    assert df.read_text().count("--no-install-recommends") == 0  # a preview writes nothing
+    (fixed,) = lint_files([str(df)], cfg, fix=True)
+    assert fixed.fix is not None and "--no-install-recommends" in df.read_text()
+    assert fixed.text == df.read_text()

@@ -8,12 +8,11 @@ import sys
 from imagewise.cli.args import argument, command, echo, option, path_type
 from imagewise.cli.common import format_option
 from imagewise.encoders import LINT, RULES
-from imagewise.record import Record
 from imagewise.textsafe import safe
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import IO, Any
 
     from imagewise.dockerfile.config import LintConfig
     from imagewise.findings import Finding
@@ -21,46 +20,16 @@ if TYPE_CHECKING:
 THRESHOLDS = ("error", "warning", "info", "style", "ignore", "none")
 
 
-class _Input(Record):
-    __slots__ = ("name", "data", "path")  # noqa: RUF023
-    name: str  # as shown in reports ("-" for stdin)
-    data: bytes  # as read (at most one byte over the size limit)
-    path: str | None  # on disk, None for stdin
+def _stdin() -> IO[bytes]:
+    """Standard input as bytes (a text-only stdin, in tests: its text, encoded back)."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is not None:
+        return stream  # type: ignore[no-any-return]
+    import io
 
-    def __init__(self, name: str, data: bytes, path: str | None) -> None:
-        self.name = name
-        self.data = data
-        self.path = path
+    from imagewise.dockerfile.parser import MAX_DOCKERFILE_BYTES
 
-    @property
-    def text(self) -> str:
-        """What lint reads: bytes that are not UTF-8 replaced (fix keeps them: ``data``)."""
-        return self.data.decode("utf-8", errors="replace")
-
-
-def _read_inputs(files: tuple[str, ...]) -> list[_Input]:
-    from imagewise.dockerfile.parser import MAX_DOCKERFILE_BYTES, read_limited
-    from imagewise.errors import UsageError
-
-    out: list[_Input] = []
-    for name in files or ("Dockerfile",):
-        if name == "-":
-            stream = getattr(sys.stdin, "buffer", None)
-            data = (
-                read_limited(stream)
-                if stream is not None
-                else sys.stdin.read(MAX_DOCKERFILE_BYTES + 1).encode("utf-8", "surrogateescape")
-            )
-            out.append(_Input("-", data, None))
-            continue
-        try:
-            with open(name, "rb") as fh:
-                out.append(_Input(name, read_limited(fh), name))
-        except FileNotFoundError:
-            raise UsageError(f"{name}: no such file") from None
-        except OSError as e:
-            raise UsageError(f"{name}: cannot read: {e.strerror}") from e
-    return out
+    return io.BytesIO(sys.stdin.read(MAX_DOCKERFILE_BYTES + 1).encode("utf-8", "surrogateescape"))
 
 
 def _write_out(data: bytes) -> None:
@@ -74,35 +43,10 @@ def _write_out(data: bytes) -> None:
     stream.flush()
 
 
-def _config(
-    config: str | None,
-    threshold: str | None = None,
-    no_fail: bool = False,
-    ignore: tuple[str, ...] = (),
-    rules_files: tuple[str, ...] = (),
-    context: str | None = None,
-) -> LintConfig:
-    from imagewise.dockerfile.config import load_config
-    from imagewise.dockerfile.custom import rules_from_files
-    from imagewise.findings import Severity
+def _config(config: str | None, rules_files: tuple[str, ...] = ()) -> LintConfig:
+    from imagewise.dockerfile.files import lint_config
 
-    cfg = load_config(config)
-    if rules_files:
-        rules_from_files(rules_files)  # a broken file is a usage error now, before any lint
-        cfg = cfg.replace(
-            custom_rule_files=cfg.custom_rule_files + tuple(os.path.abspath(p) for p in rules_files)
-        )
-    if context is not None:
-        cfg = cfg.replace(context_dir=os.path.abspath(context))
-    if threshold is not None:
-        cfg = cfg.replace(
-            failure_threshold=None if threshold == "none" else Severity.parse(threshold)
-        )
-    if no_fail:
-        cfg = cfg.replace(no_fail=True)
-    if ignore:
-        cfg = cfg.replace(ignored=cfg.ignored | {i.strip().upper() for i in ignore})
-    return cfg
+    return lint_config(config, rules_files=rules_files)
 
 
 def _use_color(fmt: str, color: bool | None) -> bool:
@@ -175,28 +119,42 @@ def lint_cmd(
     Exit codes: 0 clean (or below the threshold), 1 findings at/over the failure threshold
     (or, with --diff, fixes pending), 2 usage, config or Dockerfile syntax errors.
     """
-    from imagewise.dockerfile.parser import check_size
-    from imagewise.errors import DockerfileSyntaxError, UsageError
+    from imagewise.dockerfile.files import lint_config, lint_input, preview_fix, read_dockerfiles
+    from imagewise.errors import UsageError
 
     if fix and show_diff:
         raise UsageError("--fix and --diff are exclusive: --diff only shows what --fix writes")
-    cfg = _config(config, threshold, no_fail, ignore, rules_files, context)
-    inputs = _read_inputs(dockerfiles)
+    cfg = lint_config(config, threshold, no_fail, ignore, rules_files, context)
+    inputs = read_dockerfiles(dockerfiles, _stdin() if "-" in dockerfiles else None)
+    broken = False
     if show_diff:
-        return _diff(inputs, cfg.context_dir)
+        pending = False
+        for item in inputs:
+            result = preview_fix(item, cfg.context_dir)
+            if result.error is not None:
+                echo(f"imagewise: error: {safe(result.error)}", err=True)
+                broken = True
+            elif result.fix is not None and result.fix.changed:
+                pending = True
+                _write_out(_encode(result.fix.diff()))  # a patch: the exact bytes, to apply
+        return 2 if broken else 1 if pending else 0
     findings: list[Finding] = []
     sources: dict[str, str] = {}
-    broken = False
     for item in inputs:
-        try:
-            check_size(len(item.data), item.name)
-            text = _fix_in_place(item, cfg.context_dir) if fix else item.text
-            findings.extend(_lint_one(item, text, cfg))
-        except DockerfileSyntaxError as e:
-            echo(f"imagewise: error: {safe(str(e))}", err=True)
+        result = lint_input(item, cfg, fix=fix)
+        done = result.fix
+        if done is not None and done.changed:
+            if item.path is not None:
+                rules = ", ".join(sorted(done.rules))
+                echo(f"fixed {safe(item.name)}: {len(done.edits)} edit(s) ({rules})", err=True)
+            else:
+                _write_out(_encode(done.fixed))  # stdin: the fixed file goes to stdout
+        if result.error is not None:
+            echo(f"imagewise: error: {safe(result.error)}", err=True)
             broken = True
             continue
-        sources[item.name] = text
+        findings.extend(result.findings)
+        sources[item.name] = result.text or ""
     # with `--fix -`, stdout carries the fixed Dockerfile: the findings go to stderr
     _emit(findings, fmt, sources, color, err=fix and any(i.path is None for i in inputs), cfg=cfg)
     if broken:
@@ -204,53 +162,10 @@ def lint_cmd(
     return 1 if cfg.fails(findings) else 0
 
 
-def _lint_one(item: _Input, text: str, cfg: LintConfig) -> list[Finding]:
-    from imagewise.dockerfile.lint import lint
+def _encode(text: str) -> bytes:
+    from imagewise.dockerfile.fix import encode
 
-    return lint(text, item.name, cfg)
-
-
-def _dockerfile_dir(item: _Input, context: str | None) -> str | None:
-    return os.path.dirname(os.path.abspath(item.path)) if item.path else context
-
-
-def _fix_in_place(item: _Input, context: str | None) -> str:
-    """Fix one input: a file is replaced through the atomic write (mode kept), stdin's fixed
-    text goes to stdout. Returns the text to lint."""
-    from imagewise.dockerfile.fix import decode, encode, fix, fix_file
-
-    if item.path is not None:
-        result = fix_file(item.path, name=item.name, dockerfile_dir=_dockerfile_dir(item, context))
-        if result.changed:
-            rules = ", ".join(sorted(result.rules))
-            echo(f"fixed {safe(item.name)}: {len(result.edits)} edit(s) ({rules})", err=True)
-    else:
-        result = fix(decode(item.data), item.name, dockerfile_dir=context)
-        if result.changed:
-            _write_out(encode(result.fixed))  # stdin: the fixed file goes to stdout
-    return encode(result.fixed).decode("utf-8", errors="replace")
-
-
-def _diff(inputs: list[_Input], context: str | None) -> int:
-    from imagewise.dockerfile.fix import decode, encode, fix
-    from imagewise.dockerfile.parser import check_size
-    from imagewise.errors import DockerfileSyntaxError
-
-    pending, broken = False, False
-    for item in inputs:
-        try:
-            check_size(len(item.data), item.name)
-            result = fix(
-                decode(item.data), item.name, dockerfile_dir=_dockerfile_dir(item, context)
-            )
-        except DockerfileSyntaxError as e:
-            echo(f"imagewise: error: {safe(str(e))}", err=True)
-            broken = True
-            continue
-        if result.changed:
-            pending = True
-            _write_out(encode(result.diff()))  # a patch: the exact bytes, to apply
-    return 2 if broken else 1 if pending else 0
+    return encode(text)
 
 
 def _emit(
