@@ -187,6 +187,11 @@ def test_ignore_file_and_vex(image_ref: str, db_path: Path, tmp_path: Path) -> N
     assert "CVE-2019-10906" in ids  # expired ignore no longer suppresses ...
     assert "expired on 2000-01-01" in err  # ... and says so
     assert doc["secrets"] == [] and len(doc["suppressed"]) == 3
+    by_id = {s["id"]: s for s in doc["suppressed"]}
+    assert {"CVE-2023-43804", "CVE-2020-14343"} <= set(by_id)
+    assert all(s["package"] and s["path"] for s in doc["suppressed"] if s["id"].startswith("CVE"))
+    secrets = [s for s in doc["suppressed"] if not s["id"].startswith("CVE")]
+    assert all(s["package"] == "" and s["path"] for s in secrets)
     code, _, err = _run("scan", image_ref, "--db", str(db_path), "--ignore-file", str(vex))
     assert code == 2 and "imagewise: error:" in err
 

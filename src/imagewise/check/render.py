@@ -282,22 +282,22 @@ def render_tty(r: CheckResult, color: bool = False, width: int | None = None, to
         for col in ("id", "severity", "package", "version", "fixed in", "layer"):
             vt.add_column(col, overflow="fold")
         order = {"critical": 0, "high": 1, "medium": 2, "low": 3}
-        for x in sorted(r.vulnerabilities, key=lambda x: order.get(x.severity, 9))[:top]:
-            loc = x.package.introduced_by
+        for vuln in sorted(r.vulnerabilities, key=lambda v: order.get(v.severity, 9))[:top]:
+            introduced = vuln.package.introduced_by
             layer = (
                 ""
-                if loc is None or loc.layer_index is None
-                else (f"{loc.layer_index}" + (" (base)" if x.from_base else ""))
+                if introduced is None or introduced.layer_index is None
+                else (f"{introduced.layer_index}" + (" (base)" if vuln.from_base else ""))
             )
             vt.add_row(
                 *(
                     Text(safe(c))
                     for c in (
-                        x.id,
-                        x.severity,
-                        x.package.name,
-                        x.version,
-                        ", ".join(x.fixed_versions),
+                        vuln.id,
+                        vuln.severity,
+                        vuln.package.name,
+                        vuln.version,
+                        ", ".join(vuln.fixed_versions),
                     )
                 ),
                 layer,

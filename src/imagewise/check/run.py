@@ -19,6 +19,17 @@ from imagewise.findings import Finding
 from imagewise.policy.evaluate import CheckFacts, Ignore, Verdict, Vuln, evaluate
 from imagewise.policy.model import Policy, default_policy
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing the modules it names at run time
+if TYPE_CHECKING:
+    from imagewise.analysis.model import ImageAnalysis
+    from imagewise.check.linkage import DockerfileLink
+    from imagewise.dockerfile.model import Dockerfile
+    from imagewise.sbom.model import Package
+    from imagewise.sources.base import Image
+    from imagewise.vulns.ignores import Decisions
+    from imagewise.vulns.matching import Vulnerability
+    from imagewise.vulns.update import AutoUpdate
+
 
 @dataclass(frozen=True)
 class CheckOptions:
@@ -34,7 +45,7 @@ class CheckOptions:
     vex: tuple[Path, ...] = ()
     today: date | None = None
     allow_incomplete: bool = False  # a verdict with unjudged gates may pass
-    db_update: Any = None  # vulns.update.AutoUpdate: update a missing or stale database first
+    db_update: AutoUpdate | None = None  # update a missing or stale database first
 
 
 @dataclass(frozen=True)
@@ -42,13 +53,13 @@ class CheckResult:
     """What one check found. The finding lists are the verdict's: policy levels applied, "off"
     rules removed, and one finding per problem (the others' rule ids in ``extra["also"]``)."""
 
-    image: Any  # sources.base.Image
-    analysis: Any  # analysis.ImageAnalysis
+    image: Image
+    analysis: ImageAnalysis
     lint: tuple[Finding, ...]
     lint_file: str
-    packages: tuple[Any, ...]
+    packages: tuple[Package, ...]
     distro: str
-    vulnerabilities: tuple[Any, ...]
+    vulnerabilities: tuple[Vulnerability, ...]
     vuln_note: str
     vuln_warnings: tuple[str, ...]
     secrets: tuple[Finding, ...]
@@ -86,7 +97,7 @@ def _rule_areas(lint_ran: bool) -> dict[str, str]:
     return areas
 
 
-def _lint(path: Path, policy: Policy) -> tuple[list[Finding], Any]:
+def _lint(path: Path, policy: Policy) -> tuple[list[Finding], Dockerfile]:
     """Lint the Dockerfile; the parsed file is returned too, for linking image findings. The
     policy's ``allowed_registries`` is IW102's list, so one list judges the base image."""
     from imagewise.dockerfile.config import load_config
@@ -130,7 +141,7 @@ def _at_line(f: Finding, file: str, line: int) -> Finding:
     )
 
 
-def _link_findings(findings: list[Finding], link: Any) -> list[Finding]:
+def _link_findings(findings: list[Finding], link: DockerfileLink) -> list[Finding]:
     """Give image findings the Dockerfile line that caused them."""
     out = []
     for f in findings:
@@ -281,12 +292,12 @@ def _key(f: Finding) -> tuple[Any, ...]:
     return (f.rule, f.message, f.location)
 
 
-def _layer_index(v: Any) -> int | None:
+def _layer_index(v: Vulnerability) -> int | None:
     loc = v.package.introduced_by
     return loc.layer_index if loc is not None else None
 
 
-def _decisions(opts: CheckOptions) -> Any:
+def _decisions(opts: CheckOptions) -> Decisions | None:
     from imagewise.vulns.ignores import discover, load_decisions
 
     files = [opts.ignore_file] if opts.ignore_file else discover(Path.cwd())

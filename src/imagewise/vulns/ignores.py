@@ -267,9 +267,32 @@ def load_vex(path: Path) -> list[VexStatement]:
 # ------------------------------------------------------------------------------------ applying
 @dataclass(frozen=True, slots=True)
 class Suppressed:
-    item: Any  # a Vulnerability or a Finding
+    """A vulnerability or a secret finding an ignore rule or a VEX statement took out, and why."""
+
+    item: Vulnerability | Finding
     by: str  # where the decision came from
     reason: str
+
+    @property
+    def id(self) -> str:
+        """The vulnerability id, or the finding's rule."""
+        from imagewise.findings import Finding
+
+        return self.item.rule if isinstance(self.item, Finding) else self.item.id
+
+    @property
+    def package(self) -> str:
+        """The vulnerable package's name ("" for a finding)."""
+        from imagewise.findings import Finding
+
+        return "" if isinstance(self.item, Finding) else self.item.package.name
+
+    @property
+    def path(self) -> str:
+        """Where in the image: the finding's path, or where the package was found."""
+        from imagewise.findings import Finding
+
+        return self.item.location.path if isinstance(self.item, Finding) else self.item.path
 
 
 @dataclass

@@ -55,10 +55,9 @@ def to_json(result: ScanResult) -> dict[str, Any]:
         "secrets": findings_json(list(result.secrets)),
         "suppressed": [
             {
-                "id": getattr(s.item, "id", "") or getattr(s.item, "rule", ""),
-                "package": getattr(getattr(s.item, "package", None), "name", ""),
-                "path": getattr(getattr(s.item, "location", None), "path", "")
-                or getattr(s.item, "path", ""),
+                "id": s.id,
+                "package": s.package,
+                "path": s.path,
                 "by": s.by,
                 "reason": s.reason,
             }
