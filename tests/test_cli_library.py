@@ -136,3 +136,15 @@ def test_lint_files_gives_what_lint_prints_and_fixes_in_place(tmp_path: Path) ->
     (fixed,) = lint_files([str(df)], cfg, fix=True)
     assert fixed.fix is not None and "--no-install-recommends" in df.read_text()
     assert fixed.text == df.read_text()
+
+
+def test_analyze_gates_follow_dives_precedence(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from imagewise.analysis.gates import EFFICIENCY, USER_PERCENT, WASTED, gates_for
+
+    monkeypatch.chdir(tmp_path)
+    assert gates_for() == []
+    (tmp_path / ".dive-ci").write_text("rules:\n  lowestEfficiency: 0.5\n")
+    by_rule = {g.rule: g.threshold for g in gates_for(ci=True, user_percent="0.2")}
+    # dive's defaults < the .dive-ci file < the values given; dive disables wasted bytes
+    assert by_rule == {EFFICIENCY: 0.5, WASTED: None, USER_PERCENT: 0.2}
+    assert {g.rule: g.threshold for g in gates_for(wasted="1MB")} == {WASTED: 1_000_000}

@@ -154,6 +154,29 @@ def load_dive_ci(path: str) -> dict[str, str]:
     return out
 
 
+def gates_for(
+    *,
+    ci: bool = False,
+    ci_config: str | None = None,
+    efficiency: str | None = None,
+    wasted: str | None = None,
+    user_percent: str | None = None,
+    reclaimable: str | None = None,
+) -> list[Gate]:
+    """The gates a run asks for, with dive's precedence: its defaults (``ci``) < a ``.dive-ci``
+    file (``ci_config``, or ``./.dive-ci`` with ``ci``) < the values given here."""
+    import os
+
+    values: dict[str, object] = dict(DIVE_DEFAULTS) if ci else {}
+    path = ci_config or (".dive-ci" if ci and os.path.isfile(".dive-ci") else None)
+    if path:
+        values.update(load_dive_ci(path))
+    flags = (efficiency, wasted, user_percent, reclaimable)
+    keys = (EFFICIENCY, WASTED, USER_PERCENT, RECLAIMABLE)
+    values.update({k: v for k, v in zip(keys, flags, strict=True) if v is not None})
+    return build_gates(values)
+
+
 def build_gates(values: dict[str, object]) -> list[Gate]:
     return [make_gate(rule, values[rule]) for rule in ORDER if rule in values]
 

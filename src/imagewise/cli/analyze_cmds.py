@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any, cast
 
 from imagewise.cli.args import argument, command, echo, option, path_type
@@ -49,19 +48,20 @@ def _gates(
     user_percent: str | None,
     reclaimable: str | None,
 ) -> list[Any]:
-    """The gates asked for; dive's precedence: defaults (with --ci) < .dive-ci file < flags."""
+    """The gates asked for (``analysis.gates.gates_for``; not imported when none is)."""
     flags = (efficiency, wasted, user_percent, reclaimable)
     if not ci and not ci_config and all(f is None for f in flags):
         return []
-    from imagewise.analysis import gates
+    from imagewise.analysis.gates import gates_for
 
-    values: dict[str, object] = dict(gates.DIVE_DEFAULTS) if ci else {}
-    path = ci_config or (".dive-ci" if ci and os.path.isfile(".dive-ci") else None)
-    if path:
-        values.update(gates.load_dive_ci(path))
-    keys = (gates.EFFICIENCY, gates.WASTED, gates.USER_PERCENT, gates.RECLAIMABLE)
-    values.update({k: v for k, v in zip(keys, flags) if v is not None})
-    return gates.build_gates(values)
+    return gates_for(
+        ci=ci,
+        ci_config=ci_config,
+        efficiency=efficiency,
+        wasted=wasted,
+        user_percent=user_percent,
+        reclaimable=reclaimable,
+    )
 
 
 def _gate_lines(outcomes: list[Any]) -> str:
