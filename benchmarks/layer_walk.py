@@ -54,7 +54,7 @@ print(n, time.perf_counter() - t, time.process_time() - c)
 
 OURS = r"""
 import sys, time, hashlib
-from imagewise.layers.walk import walk_layer
+from imagewise.archive.walk import walk_layer
 hashing = sys.argv[2] == "sha256"
 t, c = time.perf_counter(), time.process_time()
 n = 0

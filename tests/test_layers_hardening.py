@@ -174,9 +174,9 @@ def test_mapped_region_reads_or_stops_safely(
     a process that wants to cut the file waits, and ``check`` says the archive is changing."""
     import sys
 
+    from imagewise.archive import mapped
+    from imagewise.archive.region import Region
     from imagewise.errors import ImageFormatError
-    from imagewise.layers import mapped
-    from imagewise.sources.blobio import Region
 
     path = tmp_path / "f.bin"
     path.write_bytes(bytes(range(256)) * 4096)
@@ -318,8 +318,8 @@ def test_sparse_members_have_real_names_sizes_and_content(sparse_tars: Any, fmt:
     import hashlib
     import io
 
-    from imagewise.layers.walk import walk, walk_buffer
-    from imagewise.sources.blobio import Region
+    from imagewise.archive.region import Region
+    from imagewise.archive.walk import walk, walk_buffer
 
     data, expected = sparse_tars[fmt]
     want = [(p, "file", len(c), hashlib.sha256(c).hexdigest()) for p, c in sorted(expected.items())]
@@ -361,8 +361,8 @@ def test_sparse_layers_match_dive(sparse_tars: Any, fmt: str, tmp_path: Path) ->
 def test_corrupt_sparse_maps_are_layer_errors() -> None:
     import io
 
+    from imagewise.archive.walk import walk
     from imagewise.errors import LayerReadError
-    from imagewise.layers.walk import walk
 
     def pax_member(records: dict[str, str], payload: bytes) -> bytes:
         import tarfile
@@ -409,10 +409,10 @@ def test_region_cut_inside_an_entry_read_with_pread(
     """The pread view (no lease) reports a layer region that ends inside a file like the map."""
     from fixtures_images import tar_bytes
 
+    from imagewise.archive import mapped
+    from imagewise.archive.region import Region
+    from imagewise.archive.walk import walk_buffer
     from imagewise.errors import LayerReadError
-    from imagewise.layers import mapped
-    from imagewise.layers.walk import walk_buffer
-    from imagewise.sources.blobio import Region
 
     path = tmp_path / "layer.tar"
     path.write_bytes(tar_bytes({"a": b"x" * 3000, "b": b"y" * 3000}))

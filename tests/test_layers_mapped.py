@@ -16,14 +16,14 @@ from fixtures_images import build_image, write_docker_archive, write_oci_layout
 from layers_support import make_tar, member, random_files
 
 from imagewise import progress
+from imagewise.archive.mapped import MappedRegion, Verifier, hash_region
+from imagewise.archive.region import Region
+from imagewise.archive.walk import walk, walk_buffer
 from imagewise.errors import DigestMismatch, ImageFormatError, LayerReadError
 from imagewise.layers import passes
-from imagewise.layers.mapped import MappedRegion, Verifier, hash_region
 from imagewise.layers.model import Entry, Visitor
 from imagewise.layers.passes import run_pass
-from imagewise.layers.walk import walk, walk_buffer
 from imagewise.sources import open_source
-from imagewise.sources.blobio import Region
 
 DIGEST = "sha256:" + "ab" * 32
 

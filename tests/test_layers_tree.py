@@ -10,9 +10,9 @@ import textwrap
 from conftest import corpus
 from layers_support import make_tar, member
 
+from imagewise.archive.walk import walk
 from imagewise.layers.model import Entry, Kind
 from imagewise.layers.tree import FileTree, classify, layer_changes
-from imagewise.layers.walk import walk
 
 
 def _tree(*layers: bytes) -> FileTree:

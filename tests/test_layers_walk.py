@@ -12,10 +12,10 @@ import zstandard
 from conftest import corpus
 from layers_support import compress, make_tar, member, random_files
 
+from imagewise.archive.decompress import open_decompressed, sniff
+from imagewise.archive.walk import normalize, walk, walk_layer
 from imagewise.errors import DigestMismatch, LayerReadError, UnsafePath
-from imagewise.layers.decompress import open_decompressed, sniff
 from imagewise.layers.model import Kind
-from imagewise.layers.walk import normalize, walk, walk_layer
 from imagewise.oci.digest import Digest, DigestingReader
 
 
@@ -300,7 +300,7 @@ def gzip_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     """Run a gzip test through isal and through the standard-library fallback."""
     import zlib
 
-    from imagewise.layers import decompress
+    from imagewise.archive import decompress
 
     if request.param == "zlib":
         monkeypatch.setattr(decompress, "_gzip_class", lambda: decompress._Gzip)
@@ -513,7 +513,7 @@ def test_header_checksum_is_exact_for_any_bytes() -> None:
     the checksum field as spaces, equals the stored value: ASCII or not, off by one or not."""
     from hypothesis import given, settings, strategies as st
 
-    from imagewise.layers.walk import walk_buffer
+    from imagewise.archive.walk import walk_buffer
 
     base = bytearray(make_tar([member("a/é-ü", data=b"x" * 10)])[:512])
 

@@ -275,7 +275,7 @@ def _unvouched_diff_ids(source: Source, images: list[Manifest]) -> dict[str, Dig
 def _check_diff_id(source: Source, desc: Descriptor, diff_id: Digest | None) -> None:
     """Decompress the layer from the source and compare what comes out with its diff_id
     (a corrupt layer raises LayerReadError, naming it)."""
-    from imagewise.layers.decompress import open_decompressed
+    from imagewise.archive.decompress import open_decompressed
 
     h = hashlib.new(diff_id.algorithm if diff_id is not None else "sha256")
     with open_decompressed(source.open_blob(desc), desc.media_type, str(desc.digest)) as f:

@@ -24,8 +24,8 @@ from imagewise.analysis.categories import classify
 from imagewise.layers.model import Entry, Kind, Visitor
 
 if TYPE_CHECKING:
+    from imagewise.archive.region import Region
     from imagewise.sources.base import Image, Layer
-    from imagewise.sources.blobio import Region
 
 # Kind's members as plain module names: ``Kind.X`` is an enum descriptor call on every use
 (_DIR, _FILE, _HARDLINK, _OPAQUE, _SYMLINK, _WHITEOUT) = (
@@ -219,7 +219,7 @@ class OverlayState(Visitor):
         self._hashes: dict[str, str] = {}  # this layer's content hashes (the cacheable part)
         self._deferred: list[tuple[str, Node]] = []  # this layer's files not hashed yet
         self._restored: dict[str, str] = {}
-        self._maps: Any = None  # layers.mapped.FileMaps, once a deferred hash is taken
+        self._maps: Any = None  # archive.mapped.FileMaps, once a deferred hash is taken
 
     # -- the pass -------------------------------------------------------------------------
     def begin_image(self, image: Image) -> None:
@@ -257,7 +257,7 @@ class OverlayState(Visitor):
         """The node's content hash, taken now from its file region if it was deferred."""
         if node.digest is None and node.where is not None:
             if self._maps is None:
-                from imagewise.layers.mapped import FileMaps
+                from imagewise.archive.mapped import FileMaps
 
                 self._maps = FileMaps()
             node.digest = _hash_region(node.where, self._maps)

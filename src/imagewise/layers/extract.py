@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
+from imagewise.archive.walk import normalize
 from imagewise.errors import UnsafePath
 from imagewise.layers.model import Entry, Kind
-from imagewise.layers.walk import normalize
 
 if TYPE_CHECKING:
     from imagewise.sources.base import Image
@@ -301,7 +301,7 @@ def extract_layer(
     result: ExtractResult | None = None,
 ) -> ExtractResult:
     """Decompress, walk and extract one layer blob onto ``dest`` (over what is already there)."""
-    from imagewise.layers.walk import walk_layer
+    from imagewise.archive.walk import walk_layer
 
     result = result if result is not None else ExtractResult()
 

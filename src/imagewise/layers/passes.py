@@ -44,16 +44,16 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from imagewise import progress
+from imagewise.archive.walk import walk
 from imagewise.fileio import Reader
 from imagewise.layers.model import Entry, Kind, Visitor
-from imagewise.layers.walk import walk
 
 if TYPE_CHECKING:
+    from imagewise.archive.mapped import Check
+    from imagewise.archive.region import Region
     from imagewise.cache import LayerCache
     from imagewise.errors import DigestMismatch
-    from imagewise.layers.mapped import Check
     from imagewise.sources.base import Image, Layer
-    from imagewise.sources.blobio import Region
 
 # Kind's members as plain module names: ``Kind.X`` is an enum descriptor call on every use
 _FILE = Kind.FILE
@@ -293,7 +293,7 @@ class _Checks:
             return None
         if layer.index not in self._started:
             if self._verifier is None:
-                from imagewise.layers.mapped import Verifier
+                from imagewise.archive.mapped import Verifier
 
                 self._verifier = Verifier()
             check: Check = self._verifier.submit(
@@ -323,7 +323,7 @@ def _plain_region(layer: Layer) -> Region | None:
     region = layer.region()
     if region is None or region.length < 8:
         return region
-    from imagewise.layers.decompress import sniff
+    from imagewise.archive.decompress import sniff
 
     with open(region.path, "rb") as f:
         head = os.pread(f.fileno(), 8, region.offset)
@@ -442,8 +442,8 @@ def _one_layer(
         region = checks.region(layer)
         actual: str | None = None  # the diff_id of the bytes walked, once known
         if region is not None:
-            from imagewise.layers.mapped import MappedRegion
-            from imagewise.layers.walk import walk_buffer
+            from imagewise.archive.mapped import MappedRegion
+            from imagewise.archive.walk import walk_buffer
 
             if checks.diff_ids:  # a plain tar is its own diff_id: that of the checked blob
                 actual = digest
@@ -498,7 +498,7 @@ def _stream_layer(
 
     With ``diff_ids`` returns the sha256 of the uncompressed tar, checked against the config's
     diff_id; otherwise ``None``."""
-    from imagewise.layers.decompress import open_decompressed
+    from imagewise.archive.decompress import open_decompressed
 
     digest = str(layer.digest)
     raw = _Counting(layer.open_compressed(), reporter, key, eager=not PREFETCH)
@@ -509,7 +509,7 @@ def _stream_layer(
         if diff_ids and getattr(tar, "compression", "") != "":
             hashing = source = _HashingTar(tar)
         if PREFETCH:
-            from imagewise.layers.prefetch import Prefetcher
+            from imagewise.archive.prefetch import Prefetcher
 
             with Prefetcher(source, on_chunk=raw.flush) as ahead:
                 visit_entries(walk(ahead, digest), visitors, spool, rec)  # type: ignore[arg-type]

@@ -252,7 +252,7 @@ def layer_changes(image: Image, index: int) -> list[Change]:
 
     Reads layers ``0..index`` only (metadata; content is never read).
     """
-    from imagewise.layers.walk import walk_layer
+    from imagewise.archive.walk import walk_layer
 
     tree = FileTree()
     changes: list[Change] = []

@@ -22,7 +22,7 @@ from imagewise.oci.model import (
 from imagewise.record import Record
 
 if TYPE_CHECKING:
-    from imagewise.sources.blobio import Region
+    from imagewise.archive.region import Region
 
 
 class Layer(Record):
@@ -67,7 +67,7 @@ class Layer(Record):
 
     def open(self) -> IO[bytes]:
         """The uncompressed tar stream; compression is sniffed from the bytes."""
-        from imagewise.layers.decompress import open_decompressed
+        from imagewise.archive.decompress import open_decompressed
 
         return open_decompressed(self.open_compressed(), self.media_type, str(self.digest))
 
@@ -131,7 +131,7 @@ class Source(abc.ABC):
     def blob_region(self, desc: Descriptor) -> Region | None:
         """The local file byte range holding the blob as stored, or ``None`` (a registry, an
         extracted temporary copy...). Nothing is verified: a reader of the region checks the
-        digest itself (``layers.mapped.Verifier``)."""
+        digest itself (``archive.mapped.Verifier``)."""
         return None
 
     def vouches_for(self, desc: Descriptor) -> bool:

@@ -16,8 +16,8 @@ import os
 import posixpath
 from typing import IO, Protocol
 
+from imagewise.archive.region import FileRegion, Region
 from imagewise.errors import DigestMismatch, ImageFormatError, LayerReadError, NotAnImage
-from imagewise.fileio import Reader
 from imagewise.oci.digest import Digest, DigestingReader
 from imagewise.record import Record
 
@@ -87,43 +87,6 @@ class VerifyingReader(DigestingReader):
         return bool(getattr(self._raw, "closed", False))
 
 
-class FileRegion(Reader):
-    """A read-only stream over ``length`` bytes of a file starting at ``offset``."""
-
-    def __init__(self, path: str, offset: int, length: int) -> None:
-        self._f = open(path, "rb")  # noqa: SIM115 - closed by close()
-        self._f.seek(offset)
-        self._left = length
-
-    def read(self, n: int | None = -1) -> bytes:
-        if self._left <= 0:
-            return b""
-        want = self._left if n is None or n < 0 else min(n, self._left)
-        data = self._f.read(want)
-        if not data:
-            raise ImageFormatError(f"{self._f.name}: archive is truncated")
-        self._left -= len(data)
-        return data
-
-    def close(self) -> None:
-        self._f.close()
-
-    @property
-    def closed(self) -> bool:
-        return self._f.closed
-
-
-class Region(Record):
-    """``length`` bytes of the local file ``path`` from ``offset``: where a blob is stored as is."""
-
-    __slots__ = ("path", "offset", "length")  # noqa: RUF023
-
-    def __init__(self, path: str, offset: int, length: int) -> None:
-        self.path = path
-        self.offset = offset
-        self.length = length
-
-
 class Member(Record):
     __slots__ = ("name", "offset", "size")
 
@@ -174,9 +137,9 @@ class TarIndex:
 
     def _scan(self, path: str, links: dict[str, str]) -> None:
         """Read the headers with the layer walker over a map of the file: data is never read."""
-        from imagewise.layers.mapped import MappedRegion
-        from imagewise.layers.model import Kind
-        from imagewise.layers.walk import walk_buffer
+        from imagewise.archive.entry import Kind
+        from imagewise.archive.mapped import MappedRegion
+        from imagewise.archive.walk import walk_buffer
 
         size = os.path.getsize(path)
         if size == 0:

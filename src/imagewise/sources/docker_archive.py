@@ -25,6 +25,7 @@ import os
 import re
 from typing import IO, Any
 
+from imagewise.archive.region import Region
 from imagewise.errors import ImageFormatError, InvalidReference, NotAnImage
 from imagewise.oci import media
 from imagewise.oci.digest import Digest
@@ -43,7 +44,6 @@ from imagewise.reference import ImageReference
 from imagewise.sources.base import Source
 from imagewise.sources.blobio import (
     DirView,
-    Region,
     TarIndex,
     VerifyingReader,
     hash_stream,

@@ -16,6 +16,7 @@ import os
 from contextlib import suppress
 from typing import IO, Any
 
+from imagewise.archive.region import Region
 from imagewise.errors import DigestMismatch, ImageFormatError, NotAnImage
 from imagewise.fileio import atomic_write
 from imagewise.oci import media
@@ -33,7 +34,7 @@ from imagewise.oci.model import (
     string_map,
 )
 from imagewise.sources.base import Sink, Source
-from imagewise.sources.blobio import CHUNK, DirView, Region, TarIndex, VerifyingReader, hash_stream
+from imagewise.sources.blobio import CHUNK, DirView, TarIndex, VerifyingReader, hash_stream
 
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_FILE = "oci-layout"

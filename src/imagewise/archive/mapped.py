@@ -36,9 +36,9 @@ import threading
 from collections.abc import Callable
 from typing import Any, Self
 
+from imagewise.archive.region import Region
 from imagewise.errors import DigestMismatch, ImageFormatError
 from imagewise.oci.digest import Digest
-from imagewise.sources.blobio import Region
 
 #: bytes hashed per step: each step releases the GIL, and taking it back can wait a whole
 #: switch interval (5 ms) behind the walking thread, so steps are large; cancellation is checked

@@ -1,6 +1,6 @@
 """A streaming tar walk: one forward pass, lazily read content, whiteouts recognised.
 
-``walk(stream, digest)`` yields :class:`~imagewise.layers.model.Entry` values in archive order.
+``walk(stream, digest)`` yields :class:`~imagewise.archive.entry.Entry` values in archive order.
 The parser is hand-written over the decoded chunks (no ``tarfile``: it is several times slower
 and seeks). It understands ustar/POSIX, old v7, GNU (``L``/``K`` long names and links) and PAX
 (local ``x`` and global ``g`` headers: ``path``, ``linkpath``, ``size``, ``uid``, ``gid``,
@@ -37,12 +37,12 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
+from imagewise.archive.entry import Entry, Kind
 from imagewise.errors import LayerReadError, UnsafePath
 from imagewise.fileio import Reader
-from imagewise.layers.model import Entry, Kind
 
 if TYPE_CHECKING:
-    from imagewise.sources.blobio import Region
+    from imagewise.archive.region import Region
 
 # Kind's members as plain module names: ``Kind.X`` is an enum descriptor call on every use
 (_BLOCK, _CHAR, _DIR, _FIFO, _FILE, _HARDLINK, _OPAQUE, _SYMLINK, _WHITEOUT) = (
@@ -504,7 +504,7 @@ def walk_buffer(
     on_end: Callable[[bool], None] | None = None,
 ) -> Iterator[Entry]:
     """Yield the entries of a tar held whole in ``buf`` from ``start`` to its end: a memory map
-    of an uncompressed layer (``layers.mapped``) or ``bytes``. Slicing ``buf`` must give ``bytes``.
+    of an uncompressed layer (``archive.mapped``) or ``bytes``. Slicing ``buf`` must give ``bytes``.
     Content nobody reads is never touched; offsets count from ``start``. ``origin``: the file
     region ``buf[start:]`` was mapped from; files then answer ``Entry.located()``. ``on_end``
     is told, at a clean end, whether the tar ended with its end-of-archive block (``True``) or
@@ -802,13 +802,13 @@ def walk_layer(
 
     With ``prefetch`` (default) decoding runs in a background thread, a few chunks ahead.
     """
-    from imagewise.layers.decompress import open_decompressed
+    from imagewise.archive.decompress import open_decompressed
 
     with open_decompressed(stream, media_type, digest) as tar:
         if not prefetch:
             yield from walk(tar, digest, on_unsafe)
             return
-        from imagewise.layers.prefetch import Prefetcher
+        from imagewise.archive.prefetch import Prefetcher
 
         with Prefetcher(tar) as ahead:
             yield from walk(ahead, digest, on_unsafe)  # type: ignore[arg-type]
