@@ -62,3 +62,24 @@ def test_copy_asks_the_sink_instead_of_probing_it() -> None:
         and node.args[0].id in ("sink", "source")
     ]
     assert probes == []
+
+
+def test_a_source_declares_whether_it_hashed_a_blob_itself(tmp_path: Path) -> None:
+    import imagewise.layers.passes
+    from imagewise.oci.digest import Digest
+
+    layout = tmp_path / "layout"
+    layout.mkdir()
+    (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (layout / "index.json").write_text('{"schemaVersion": 2, "manifests": []}')
+    assert OCILayoutSource(str(layout)).hashed_here(Digest.of(b"")) is False
+    tree = ast.parse(Path(imagewise.layers.passes.__file__).read_text())
+    probes = [
+        ast.unparse(n)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call)
+        and isinstance(n.func, ast.Name)
+        and n.func.id in ("getattr", "hasattr")
+        and "source" in ast.unparse(n.args[0])
+    ]
+    assert probes == []

@@ -426,8 +426,7 @@ def _one_layer(
         # hashed (in the background, settled before the pass returns) unless the source named
         # it by hashing it in this run; a registry serves blobs by digest, so there the digest
         # is the content (see docs/architecture.md)
-        hashed_here = getattr(layer.source, "hashed_here", None)
-        if hashed_here is None or not hashed_here(layer.digest):
+        if not layer.source.hashed_here(layer.digest):
             checks.start(layer, stored=True)
         reporter.advance(key, layer.size)
     else:

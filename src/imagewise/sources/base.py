@@ -134,6 +134,11 @@ class Source(abc.ABC):
         digest itself (``archive.mapped.Verifier``)."""
         return None
 
+    def hashed_here(self, digest: Digest) -> bool:
+        """Whether ``digest`` was computed from the stored bytes themselves when this source was
+        opened, in this run (so a cache hit need not hash them again). False by default."""
+        return False
+
     def vouches_for(self, desc: Descriptor) -> bool:
         """Whether the blob's digest vouches for its content: true when the digest came from
         somewhere other than the bytes themselves (a registry, a manifest, a blob's file name).
