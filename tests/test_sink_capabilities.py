@@ -83,3 +83,20 @@ def test_a_source_declares_whether_it_hashed_a_blob_itself(tmp_path: Path) -> No
         and "source" in ast.unparse(n.args[0])
     ]
     assert probes == []
+
+
+def test_stream_capabilities_are_read_in_one_place() -> None:
+    import io
+
+    from imagewise.oci.digest import Digest
+    from imagewise.sources.blobio import VerifyingReader
+    from imagewise.streams import restarter, verified_digest
+
+    digest = Digest.of(b"abc")
+    assert verified_digest(VerifyingReader(io.BytesIO(b"abc"), digest)) == digest
+    assert verified_digest(io.BytesIO(b"abc")) is None
+    assert restarter(io.BytesIO(b"abc")) is None
+    src = Path(imagewise.copy.__file__).parent
+    for rel in ("registry/upload.py", "sources/oci_layout.py", "layers/passes.py"):
+        text = (src / rel).read_text()
+        assert 'getattr(stream, "verifies"' not in text and '"restart", None' not in text, rel

@@ -104,8 +104,10 @@ class _Counting:
 
     @property
     def verifies(self) -> object:
-        """The digest the wrapped stream guarantees at EOF (forwarded, see ``VerifyingReader``)."""
-        return getattr(self._raw, "verifies", None)
+        """The digest the wrapped stream guarantees at EOF (forwarded, see ``imagewise.streams``)."""
+        from imagewise.streams import verified_digest
+
+        return verified_digest(self._raw)
 
     def check(self) -> object:
         check: Callable[[], object] | None = getattr(self._raw, "check", None)

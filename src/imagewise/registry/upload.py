@@ -18,6 +18,7 @@ from imagewise.oci.model import Descriptor
 from imagewise.registry.errors import OutOfTime, Stalled, stall_text, stalled_error
 from imagewise.registry.retry import RETRY_STATUSES
 from imagewise.registry.session import ensure_ok
+from imagewise.streams import restarter, verified_digest
 
 if TYPE_CHECKING:
     from imagewise.registry.client import RegistryClient
@@ -106,7 +107,7 @@ def upload(
     t = client.transfer if client.transfer is not None else Transfer()
     what = f"upload of blob {desc.digest} to {client.host}/{repo}"
     start_pos = _tell(stream)
-    restart = getattr(stream, "restart", None)
+    restart = restarter(stream)
     attempt = 0
     stalls = 0
     while True:
@@ -118,7 +119,7 @@ def upload(
             transient = e.status is None or e.status in RETRY_STATUSES
             stalled = isinstance(e, Stalled)
             stalls += stalled
-            can_restart = start_pos is not None or callable(restart)
+            can_restart = start_pos is not None or restart is not None
             if (
                 not state.sending
                 or not transient
@@ -163,7 +164,7 @@ def _upload_once(
 
     location = location or start(client, repo, what)
     reader: DigestingReader | _Counted
-    if getattr(stream, "verifies", None) == desc.digest:
+    if verified_digest(stream) == desc.digest:
         reader = _Counted(stream)  # the source raises on a mismatch at EOF: don't hash twice
     else:
         reader = DigestingReader(stream, desc.digest, f"blob {desc.digest}")

@@ -35,6 +35,7 @@ from imagewise.oci.model import (
 )
 from imagewise.sources.base import Sink, Source
 from imagewise.sources.blobio import CHUNK, DirView, TarIndex, VerifyingReader, hash_stream
+from imagewise.streams import verified_digest
 
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_FILE = "oci-layout"
@@ -179,7 +180,7 @@ class OCILayoutSource(OCIStoreSource):
 
 def write_blob(final: str, stream: IO[bytes], desc: Descriptor) -> int:
     """Copy ``stream`` to ``final`` atomically; verify digest and size before it appears."""
-    trusted = getattr(stream, "verifies", None) == desc.digest  # e.g. a VerifyingReader
+    trusted = verified_digest(stream) == desc.digest  # e.g. a VerifyingReader
     h = None if trusted else desc.digest.hasher()
     n = 0
     with atomic_write(final) as out:
