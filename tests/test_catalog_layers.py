@@ -132,6 +132,8 @@ def test_base_rule_from_history_and_label() -> None:
             self.manifest = parse_manifest(img.manifest)
 
     assert base_layer_count(_Img({}))[0] == 1  # type: ignore[arg-type]
+    named = base_layer_count(_Img({"org.opencontainers.image.base.layers": "2"}))  # type: ignore[arg-type]
+    assert (named.layers, named.rule) == (2, "label org.opencontainers.image.base.layers")
     assert base_layer_count(_Img({"org.opencontainers.image.base.layers": "2"}))[0] == 2  # type: ignore[arg-type]
     only_base = build_image([b""], history=build_history(1, 0), compression="")
     from imagewise.oci.model import ImageConfig, parse_manifest

@@ -22,7 +22,7 @@ decide the boundary offline.)
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from imagewise.sources.base import Image
@@ -33,15 +33,22 @@ _BUILDAH_FROM = re.compile(r"^FROM (?![0-9a-f]{12}$)\S+$")
 _ROOTFS = re.compile(r"^(/bin/sh -c )?(#\(nop\)\s*)?ADD file:[0-9a-f]+ in /\s*$")
 
 
-def base_layer_count(image: Image) -> tuple[int | None, str]:
-    """(number of base layers, the rule that decided it); (None, reason) when unknown."""
+class BaseLayers(NamedTuple):
+    """How many layers belong to the base image (None: unknown) and the rule that decided it."""
+
+    layers: int | None
+    rule: str
+
+
+def base_layer_count(image: Image) -> BaseLayers:
+    """The number of base layers and the rule that decided it (layers None when unknown)."""
     for where, values in (
         ("label", image.config.labels),
         ("annotation", image.manifest.annotations),
     ):
         raw = values.get(LABEL, "")
         if raw.isdigit():
-            return int(raw), f"{where} {LABEL}"
+            return BaseLayers(int(raw), f"{where} {LABEL}")
     history = image.config.history
     layer_no = 0
     ends: list[int] = []
@@ -55,13 +62,21 @@ def base_layer_count(image: Image) -> tuple[int | None, str]:
             layer_no += 1
     inner = [n for n in ends if 0 < n < layer_no]
     if inner:
-        return inner[-1], "history: layers before the last CMD/ENTRYPOINT followed by more layers"
+        return BaseLayers(
+            inner[-1], "history: layers before the last CMD/ENTRYPOINT followed by more layers"
+        )
     starts = [n for n in stage_starts if n > 0]
     if starts:
-        return starts[-1], "history: layers before the buildah FROM comment of the last stage"
+        return BaseLayers(
+            starts[-1], "history: layers before the buildah FROM comment of the last stage"
+        )
     layers = [h for h in history if not h.empty_layer]
     if len(layers) > 1 and _ROOTFS.match(layers[0].created_by.strip()):
-        return 1, "history: layer 0 adds the base image's root filesystem (ADD file:... in /)"
+        return BaseLayers(
+            1, "history: layer 0 adds the base image's root filesystem (ADD file:... in /)"
+        )
     if ends:
-        return None, "history ends with its only CMD/ENTRYPOINT: the image looks like a base image"
-    return None, "no base-image boundary in history"
+        return BaseLayers(
+            None, "history ends with its only CMD/ENTRYPOINT: the image looks like a base image"
+        )
+    return BaseLayers(None, "no base-image boundary in history")

@@ -34,7 +34,7 @@ class EfficiencyVisitors:
         from imagewise.baseimage import base_layer_count
         from imagewise.secrets.mask import redact
 
-        base = base_layer_count(image)[0] or 0
+        base = base_layer_count(image).layers or 0
         # every output of the analysis shows the history with its secrets masked
         refs = [
             LayerRef(

@@ -3,7 +3,7 @@
 * ``match(packages, db) -> list[Vulnerability]`` with ``db`` an open :class:`VulnDB`;
 * ``VulnDB(path)`` / ``default_path()`` the SQLite store (``db import`` / ``db status``);
 * ``scan_image(image, db_path, ...)`` / ``scan_packages(...)`` the whole ``imagewise scan``;
-* ``match_with_db(packages, db_path, max_age_days)`` -> (vulns, status, note, warnings): matching
+* ``match_with_db(packages, db_path, max_age_days)`` -> ``DBMatch`` (vulnerabilities, status, note, warnings): matching
   that turns a missing or empty database into a "scan skipped" note instead of an error;
 * ``load_decisions(ignore_files, vex_files)`` ignores and OpenVEX, applied by the scans.
 """

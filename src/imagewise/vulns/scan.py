@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from imagewise import progress
 from imagewise.findings import Finding
@@ -61,13 +61,22 @@ def secret_level(f: Finding) -> str:
     return "high" if f.severity >= Severity.ERROR else "medium"
 
 
+class DBMatch(NamedTuple):
+    """What matching packages against the database gave (unpacks as the 4-tuple it was)."""
+
+    vulnerabilities: list[Vulnerability]
+    status: DBStatus | None  # None: no usable database (``note`` says why)
+    note: str  # why the vulnerability scan was skipped; "" when it ran
+    warnings: list[str]
+
+
 def match_with_db(
     packages: list[Package] | tuple[Package, ...],
     db_path: Path,
     max_age_days: float | None = DEFAULT_MAX_AGE_DAYS,
     update: AutoUpdate | None = None,
-) -> tuple[list[Vulnerability], DBStatus | None, str, list[str]]:
-    """(vulnerabilities, db status, note, warnings). A missing database is not an error here:
+) -> DBMatch:
+    """The vulnerabilities, database status, note and warnings of a match. A missing database is not an error here:
     the note says the vulnerability scan was skipped, and the status is ``None``. With
     ``update``, the ecosystems the packages need are updated first when missing or stale
     (failures to reach the mirror become warnings)."""
@@ -77,7 +86,7 @@ def match_with_db(
     if update is not None:
         warnings += update.run(Path(db_path), packages)
     if not Path(db_path).is_file():
-        return (
+        return DBMatch(
             [],
             None,
             (
@@ -90,7 +99,7 @@ def match_with_db(
     with VulnDB(Path(db_path)) as db:
         status = db.status()
         if status.records == 0:
-            return (
+            return DBMatch(
                 [],
                 None,
                 f"vulnerability scan skipped: the database at {db_path} is empty",
@@ -104,7 +113,7 @@ def match_with_db(
                 f"run 'imagewise db update' or import fresh OSV data"
             )
         vulns = match(packages, db)
-    return vulns, status, "", warnings
+    return DBMatch(vulns, status, "", warnings)
 
 
 def _finish(
