@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from fixtures_registry import RegistryServer, build_image, push_image, unique_repo
 
 from imagewise.registry.client import RegistryClient
@@ -15,20 +16,24 @@ def _client(registry: RegistryServer) -> RegistryClient:
     return RegistryClient.get(registry.host, registry.url, insecure=True)
 
 
-def test_apply_tags_puts_source_manifest(registry: RegistryServer) -> None:
+def test_apply_tags_puts_source_manifest(
+    registry: RegistryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     repo = unique_repo("tag")
     built = push_image(registry, repo, "build", build_image((10, 20), seed=5))
     client = _client(registry)
     source = str(client.head_manifest(repo, "build").digest)
     tags = plan_tags([], semver="1.4.2", env="staging")
-    before = registry.log().count("PUT /v2/%s/blobs" % repo)
+    blob_calls: list[str] = []
+    for name in ("has_blob", "open_blob", "read_blob", "upload_blob", "mount_blob"):
+        monkeypatch.setattr(client, name, lambda *a, _n=name, **k: blob_calls.append(_n))
     changes = apply_tags(client, repo, "build", tags)
     assert [c.tag for c in changes] == ["1.4.2", "1.4", "1", "staging"]
     assert all(c.old is None and c.new == source for c in changes)
     for tag in tags:
         got = client.get_manifest(repo, tag)
         assert got.raw == built.manifest_raw
-    assert registry.log().count("PUT /v2/%s/blobs" % repo) == before
+    assert blob_calls == []  # manifests only: no blob checked, read, mounted or uploaded
     # again: nothing moves
     again = apply_tags(client, repo, "build", tags)
     assert not any(c.changed for c in again)
