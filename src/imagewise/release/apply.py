@@ -18,9 +18,6 @@ class TagChange:
     def changed(self) -> bool:
         return self.old != self.new
 
-    def to_dict(self) -> dict[str, str | None]:
-        return {"tag": self.tag, "old": self.old, "new": self.new}
-
 
 def apply_tags(
     client: RegistryClient, repo: str, source: str, tags: list[str], *, dry_run: bool = False
