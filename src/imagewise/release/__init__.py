@@ -1,0 +1,1 @@
+"""Release helpers: tag conventions (tagging), applying tags, tag lint."""
