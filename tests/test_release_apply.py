@@ -1,4 +1,7 @@
-"""release.apply against the real registry: manifest PUT only, digests equal the source."""
+"""release.apply against the real registry: manifest PUT only, digests equal the source.
+
+The registry's storage is shared by the session and some tests corrupt blobs in it on purpose
+(same content, same digest), so these images use seeds of their own (51xx)."""
 
 from __future__ import annotations
 
@@ -13,14 +16,15 @@ from imagewise.release.tagging import plan_tags
 
 
 def _client(registry: RegistryServer) -> RegistryClient:
-    return RegistryClient.get(registry.host, registry.url, insecure=True)
+    """A client of its own: the shared one of a reused port may hold another registry's tokens."""
+    return RegistryClient(registry.host, registry.url, insecure=True)
 
 
 def test_apply_tags_puts_source_manifest(
     registry: RegistryServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo = unique_repo("tag")
-    built = push_image(registry, repo, "build", build_image((10, 20), seed=5))
+    built = push_image(registry, repo, "build", build_image((10, 20), seed=5105))
     client = _client(registry)
     source = str(client.head_manifest(repo, "build").digest)
     tags = plan_tags([], semver="1.4.2", env="staging")
@@ -41,7 +45,7 @@ def test_apply_tags_puts_source_manifest(
 
 def test_dry_run_changes_nothing(registry: RegistryServer) -> None:
     repo = unique_repo("tag")
-    push_image(registry, repo, "build", build_image((10,), seed=6))
+    push_image(registry, repo, "build", build_image((10,), seed=5106))
     client = _client(registry)
     changes = apply_tags(client, repo, "build", ["2.0.0"], dry_run=True)
     assert changes[0].old is None and changes[0].changed
@@ -50,7 +54,7 @@ def test_dry_run_changes_nothing(registry: RegistryServer) -> None:
 
 def test_index_bytes_put_as_is(registry: RegistryServer) -> None:
     repo = unique_repo("tag")
-    a, b = build_image((10,), seed=7), build_image((12,), seed=8)
+    a, b = build_image((10,), seed=5107), build_image((12,), seed=5108)
     push_image(registry, repo, "a", a)
     push_image(registry, repo, "b", b)
     client = _client(registry)
