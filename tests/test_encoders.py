@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: the command whose --format each registry serves
 KIND_OF = {
     "analyze": "analysis",
+    "tag": "tag",
     "diff": "diff",
     "files": "files",
     "inspect": "inspect",
@@ -234,6 +235,7 @@ def _invocations(tmp: Path, db: Path, registry: RegistryServer) -> dict[str, lis
         "inspect": ["inspect", DIVE],
         "copy": ["copy", DIVE, f"oci:{tmp / 'copy'}:1"],
         "tags": ["tags", f"{registry.host}/{repo}"],
+        "tag": ["tag", f"{registry.host}/{repo}:1.0", "--env", "staging", "--dry-run"],
         "lint": ["lint", DOCKERFILE, "--no-fail"],
         "rules": ["rules"],
         "sbom": ["sbom", DIVE],

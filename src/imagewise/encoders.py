@@ -201,6 +201,11 @@ TAGS = Formats(
     table("imagewise.tags:tags_table"),
     document("imagewise/tags/v1", "imagewise.encoders:as_is"),
 )
+TAG = Formats(
+    "tag",
+    table("imagewise.release.apply:tag_table"),
+    document("imagewise/tag/v1", "imagewise.release.apply:TagRun.to_json"),
+)
 LINT = Formats(
     "lint",
     table("imagewise.dockerfile.output:render_tty"),
@@ -243,7 +248,21 @@ CHECK = Formats(
 #: every registry by result kind
 REGISTRIES: dict[str, Formats] = {
     f.kind: f
-    for f in (ANALYSIS, DIFF, FILES, INSPECT, COPY, TAGS, LINT, RULES, SBOM, SCAN, DB_STATUS, CHECK)
+    for f in (
+        ANALYSIS,
+        DIFF,
+        FILES,
+        INSPECT,
+        COPY,
+        TAGS,
+        TAG,
+        LINT,
+        RULES,
+        SBOM,
+        SCAN,
+        DB_STATUS,
+        CHECK,
+    )
 }
 
 

@@ -13,6 +13,7 @@ COMMANDS: dict[str, str] = {
     "inspect": "imagewise.cli.image_cmds:inspect_cmd",
     "copy": "imagewise.cli.image_cmds:copy_cmd",
     "tags": "imagewise.cli.registry_cmds:tags_cmd",
+    "tag": "imagewise.cli.release_cmds:tag_cmd",
     "files": "imagewise.cli.files_cmds:files_cmd",
     "analyze": "imagewise.cli.analyze_cmds:analyze_cmd",
     "diff": "imagewise.cli.analyze_cmds:diff_cmd",

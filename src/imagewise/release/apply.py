@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from imagewise.errors import NotFound
+from datetime import datetime, timezone
+from pathlib import Path
+
+from imagewise.errors import NotFound, UsageError
 from imagewise.registry.client import RegistryClient
 
 
@@ -17,6 +20,9 @@ class TagChange:
     @property
     def changed(self) -> bool:
         return self.old != self.new
+
+    def to_json(self) -> dict[str, object]:
+        return {"tag": self.tag, "old": self.old, "new": self.new, "changed": self.changed}
 
 
 def apply_tags(
@@ -40,3 +46,80 @@ def apply_tags(
             client.put_manifest(repo, tag, fetched.raw, fetched.media_type)
         changes.append(change)
     return changes
+
+
+class TagRun:
+    """What ``imagewise tag`` did (or, with ``dry_run``, would do) to one repository."""
+
+    __slots__ = ("repository", "source", "digest", "changes", "dry_run")  # noqa: RUF023
+
+    def __init__(
+        self, repository: str, source: str, digest: str, changes: list[TagChange], dry_run: bool
+    ) -> None:
+        self.repository, self.source, self.digest = repository, source, digest
+        self.changes, self.dry_run = changes, dry_run
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "repository": self.repository,
+            "source": self.source,
+            "digest": self.digest,
+            "dry_run": self.dry_run,
+            "tags": [c.to_json() for c in self.changes],
+        }
+
+
+def tag_image(
+    image: str,
+    *,
+    semver: str | None = None,
+    env: str | None = None,
+    timestamp: bool = False,
+    git_sha: bool = False,
+    git_dir: str | None = None,
+    extra: tuple[str, ...] = (),
+    dry_run: bool = False,
+    insecure: bool = False,
+    now: datetime | None = None,
+) -> TagRun:
+    """Give the registry image IMAGE (tag or digest) its conventional tags in its own
+    repository: ``semver`` (``1.4.2`` plus the moving ``1.4`` and ``1``, forward only),
+    ``env``, a UTC ``timestamp`` tag, ``sha-<7>`` of the git HEAD (``git_dir``, else found from
+    the current directory up) and ``extra`` tags. Manifest PUTs only; an index is PUT as is."""
+    from imagewise.reference import parse_transport
+    from imagewise.release.tagging import find_git_dir, git_head_sha, plan_tags
+    from imagewise.sources.registry import client_for
+
+    transport = parse_transport(image)
+    if not transport.is_registry or transport.reference is None:
+        raise UsageError(f"{image}: tag needs a registry image (docker://REGISTRY/REPO:TAG)")
+    ref = transport.reference
+    if not (semver or env or timestamp or git_sha or extra):
+        raise UsageError("nothing to tag: give --semver, --env, --timestamp, --git-sha or --tag")
+    sha = None
+    if git_sha:
+        sha = git_head_sha(Path(git_dir) if git_dir else find_git_dir(Path.cwd()))
+    client = client_for(ref, insecure)
+    existing = client.list_tags(ref.repository) if semver else []
+    when = (now or datetime.now(timezone.utc)) if timestamp else None
+    tags = plan_tags(existing, semver=semver, env=env, timestamp=when, git_sha=sha, extra=extra)
+    source = str(ref.digest) if ref.digest is not None else (ref.tag or "latest")
+    changes = apply_tags(client, ref.repository, source, tags, dry_run=dry_run)
+    digest = changes[0].new if changes else source
+    return TagRun(ref.name, source, digest, changes, dry_run)
+
+
+def tag_table(run: TagRun) -> str:
+    """One line a tag: ``TAG  OLD -> NEW`` (``new`` for a new tag, ``unchanged``)."""
+    width = max((len(c.tag) for c in run.changes), default=3)
+    head = f"{run.repository} {run.digest}" + (" (dry run: nothing written)" if run.dry_run else "")
+    lines = [head]
+    for c in run.changes:
+        if not c.changed:
+            what = "unchanged"
+        elif c.old is None:
+            what = f"new -> {c.new[:19]}"
+        else:
+            what = f"{c.old[:19]} -> {c.new[:19]}"
+        lines.append(f"  {c.tag:<{width}}  {what}")
+    return "\n".join(lines) + "\n"

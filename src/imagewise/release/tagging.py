@@ -6,6 +6,8 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
+from imagewise.errors import UsageError
+
 _SEMVER = re.compile(
     r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
@@ -13,8 +15,8 @@ _SEMVER = re.compile(
 )
 
 
-class TagError(ValueError):
-    """A bad tagging input (bad semver, no git repository...)."""
+class TagError(UsageError):
+    """A bad tagging input (bad semver, bad tag, no git repository...): exit 2."""
 
 
 def parse_semver(text: str) -> tuple[int, int, int, str]:
@@ -113,6 +115,19 @@ def sha_tag(sha: str) -> str:
     return f"sha-{sha[:7]}"
 
 
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+def check_tag(tag: str) -> str:
+    """``tag`` when it is a valid tag (OCI distribution grammar), else TagError."""
+    if not _TAG.match(tag):
+        raise TagError(
+            f"not a valid tag: {tag!r} (letters, digits, '_', '.', '-'; at most 128; "
+            "not starting with '.' or '-')"
+        )
+    return tag
+
+
 def plan_tags(
     existing: list[str],
     semver: str | None = None,
@@ -134,4 +149,4 @@ def plan_tags(
     if git_sha:
         tags.append(sha_tag(git_sha))
     tags.extend(extra)
-    return list(dict.fromkeys(tags))
+    return [check_tag(t) for t in dict.fromkeys(tags)]
