@@ -68,17 +68,6 @@ def test_manifest_keeps_raw_bytes():
     assert isinstance(m, Manifest) and m.raw == raw and m.digest == Digest.of(raw)
 
 
-def test_removed_by_whiteouts_and_opaque_whiteouts() -> None:
-    from imagewise.layers.model import removed_by
-
-    assert removed_by("etc/a", "etc/a", opaque=False)
-    assert removed_by("etc/a/b", "etc/a", opaque=False)
-    assert not removed_by("etc/ab", "etc/a", opaque=False)
-    assert not removed_by("etc/a", "etc/a", opaque=True)  # the directory itself stays
-    assert removed_by("etc/a/b", "etc/a", opaque=True)
-    assert removed_by("usr/bin/x", "", opaque=True)  # an opaque root hides every lower path
-
-
 def test_record_fields_equality_order_repr_and_replace() -> None:
     from imagewise.record import Record
 

@@ -15,6 +15,7 @@ from imagewise.analysis import overlay as ov
 from imagewise.analysis.categories import BY_KEY
 from imagewise.analysis.final import FinalFacts
 from imagewise.findings import Finding, Location, RuleInfo, Severity
+from imagewise.layers import merged as mt
 from imagewise.record import Record
 from imagewise.units import format_size
 
@@ -113,12 +114,12 @@ RULES: tuple[RuleInfo, ...] = tuple(
 )
 
 _RULE_FOR_REASON = {
-    ov.DELETED: "IW-WASTE-DELETED",
-    ov.DIR_DELETED: "IW-WASTE-DELETED",
-    ov.OPAQUE: "IW-WASTE-DELETED",
-    ov.OVERWRITTEN: "IW-WASTE-OVERWRITTEN",
-    ov.REPLACED: "IW-WASTE-OVERWRITTEN",
-    ov.DUPLICATE_ENTRY: "IW-WASTE-OVERWRITTEN",
+    mt.DELETED: "IW-WASTE-DELETED",
+    mt.DIR_DELETED: "IW-WASTE-DELETED",
+    mt.OPAQUE: "IW-WASTE-DELETED",
+    mt.OVERWRITTEN: "IW-WASTE-OVERWRITTEN",
+    mt.REPLACED: "IW-WASTE-OVERWRITTEN",
+    mt.DUPLICATE_ENTRY: "IW-WASTE-OVERWRITTEN",
     ov.METADATA: "IW-WASTE-METADATA",
 }
 
@@ -200,7 +201,7 @@ def hidden_findings(state: ov.OverlayState, layers: list[LayerRef]) -> list[Find
                 fix = f"rebuild the layer without duplicate tar entries; saves {size}"
         elif category:
             cat = BY_KEY[category]
-            verb = "deleted" if reasons & {ov.DELETED, ov.DIR_DELETED, ov.OPAQUE} else "hidden"
+            verb = "deleted" if reasons & {mt.DELETED, mt.DIR_DELETED, mt.OPAQUE} else "hidden"
             title = (
                 f"{cat.title[0].upper()}{cat.title[1:]}: {what} written by {src.label()} "
                 f"and {verb} only in layer {i}"

@@ -17,10 +17,15 @@ examples.
 from __future__ import annotations
 
 import heapq
-import sys
 from typing import TYPE_CHECKING, Any
 
 from imagewise.analysis.categories import classify
+from imagewise.layers.merged import (
+    DUPLICATE_ENTRY,
+    OVERWRITTEN,
+    REPLACED,
+    MergedTree,
+)
 from imagewise.layers.model import Entry, Kind, Visitor
 
 if TYPE_CHECKING:
@@ -37,20 +42,12 @@ if TYPE_CHECKING:
     Kind.WHITEOUT,
 )
 
-_intern = sys.intern  # one string per name, shared by directories and visitors (dive.py)
-
 #: files at least this big are hashed (once, while streamed) to find duplicated content
 HASH_MIN_BYTES = 64 * 1024
 EXAMPLES = 5
 
-# reasons a copy is hidden
-OVERWRITTEN = "overwritten"
+# reasons a copy is hidden: layers.merged's, and one of ours
 METADATA = "metadata"  # rewritten with the same size, only mode/owner changed
-DELETED = "deleted"
-DIR_DELETED = "dir-deleted"
-OPAQUE = "opaque"
-REPLACED = "replaced"  # a directory replaced by a file or the other way round
-DUPLICATE_ENTRY = "duplicate-entry"  # the same path twice in one layer tar
 
 
 class Node:
@@ -193,7 +190,7 @@ class HiddenGroup(Bucket):
         self.category = category
 
 
-class OverlayState(Visitor):
+class OverlayState(MergedTree[Node], Visitor):
     """Single-pass visitor: the correct merged tree, hidden copies, content hashes of big files.
 
     Files of at least ``hash_min_bytes`` get a content hash. When a layer is read in place
@@ -208,8 +205,7 @@ class OverlayState(Visitor):
     def __init__(self, hash_min_bytes: int = HASH_MIN_BYTES, defer: bool = True) -> None:
         self.hash_min_bytes = hash_min_bytes
         self.defer = defer
-        self.root = Node(-1, _DIR)
-        self._dirs: dict[str, Node] = {"": self.root}  # directory path -> node (a cache)
+        MergedTree.__init__(self, Node(-1, _DIR))
         self.groups: dict[tuple[int, int, str, str], HiddenGroup] = {}
         self.layer_written: list[int] = []  # file bytes each layer's tar holds
         self.layer_files: list[int] = []
@@ -269,10 +265,11 @@ class OverlayState(Visitor):
         self.layer_entries[i] += 1
         kind = entry.kind
         if kind is _WHITEOUT:
-            self._whiteout(entry.path, i)
+            if not self.whiteout(entry.path, i):
+                self.missing_whiteouts += 1
             return
         if kind is _OPAQUE:
-            self._opaque(entry.path, i)
+            self.opaque(entry.path, i)
             return
         if not entry.path:
             return  # the root itself
@@ -293,42 +290,9 @@ class OverlayState(Visitor):
                     node.digest = _hash(entry)
                 if node.digest is not None:
                     self._hashes[entry.path] = node.digest.hex()
-        self._add(entry.path, node, entry, i)
-
-    # -- OCI semantics ----------------------------------------------------------------------
-    def _parent(self, parts: list[str], i: int) -> Node:
-        node = self.root
-        for depth, name in enumerate(parts):
-            children = node.children
-            assert children is not None
-            child = children.get(name)
-            if child is None or child.children is None:
-                if child is not None:
-                    self._hide(child, "/".join(parts[: depth + 1]), i, REPLACED)
-                child = Node(i, _DIR)
-                children[_intern(name)] = child
-            node = child
-        return node
-
-    def _add(self, path: str, node: Node, entry: Entry, i: int) -> None:
-        parent_path, _, name = path.rpartition("/")
-        name = _intern(name)
-        parent = self._dirs.get(parent_path)
-        if parent is None:
-            parent = self._parent(parent_path.split("/") if parent_path else [], i)
-            self._dirs[parent_path] = parent
-        children = parent.children
-        assert children is not None
-        old = children.get(name)
-        if old is not None:
-            if node.kind is _DIR and old.children is not None:
-                old.layer, old.meta = i, node.meta
-                return
-            if old.children is not None:
-                self._dirs = {"": self.root}  # a directory (maybe cached) is replaced
-            self._hide(old, path, i, self._reason(old, node, i))
-        if node.kind is _HARDLINK:
-            target = self._lookup(entry.linkname)
+        self.put(entry.path, node, i)
+        if kind is _HARDLINK:
+            target = self.lookup(entry.linkname)
             if target is not None and target.kind in (_FILE, _HARDLINK):
                 blob = target.blob
                 if blob is None and target.kind is _FILE:
@@ -337,57 +301,17 @@ class OverlayState(Visitor):
                     blob[1] += 1
                     node.blob = blob
                     node.digest, node.where = target.digest, target.where
-        children[name] = node
 
-    def _lookup(self, path: str) -> Node | None:
-        node: Node | None = self.root
-        for name in path.split("/") if path else ():
-            if node is None or node.children is None:
-                return None
-            node = node.children.get(name)
-        return node
+    # -- the merged tree's hooks (layers.merged applies the OCI rules) -----------------------
+    def new_dir(self, layer: int) -> Node:
+        return Node(layer, _DIR)
 
-    def _whiteout(self, path: str, i: int) -> None:
-        self._dirs = {"": self.root}
-        parts = path.split("/")
-        name = parts.pop()
-        parent = self._lookup("/".join(parts))
-        node = parent.children.get(name) if parent is not None and parent.children else None
-        if node is None:
-            self.missing_whiteouts += 1
-            return
-        assert parent is not None and parent.children is not None
-        reason = DIR_DELETED if node.children is not None else DELETED
-        if self._prune(node, path, i, reason):
-            del parent.children[name]
+    def merge_dir(self, old: Node, new: Node, layer: int) -> None:
+        old.layer, old.meta = layer, new.meta
 
-    def _opaque(self, path: str, i: int) -> None:
-        self._dirs = {"": self.root}
-        node = self._lookup(path)
-        if node is None or node.children is None:
-            return
-        for name, child in list(node.children.items()):
-            if self._prune(child, f"{path}/{name}" if path else name, i, OPAQUE):
-                del node.children[name]
-
-    def _prune(self, node: Node, path: str, i: int, reason: str) -> bool:
-        """Hide what lower layers put at/under ``node``; True when the node itself goes."""
-        if node.children is None:
-            if node.layer < i:
-                self._hide(node, path, i, reason)
-                return True
-            return False
-        for name, child in list(node.children.items()):
-            if self._prune(child, f"{path}/{name}", i, reason):
-                del node.children[name]
-        return node.layer < i and not node.children
-
-    def _hide(self, node: Node, path: str, i: int, reason: str) -> None:
-        if node.children is not None:
-            for name, child in node.children.items():
-                self._hide(child, f"{path}/{name}", i, reason)
-            return
-        if node.kind is not _FILE and node.kind is not _HARDLINK:
+    def hidden(self, node: Node, path: str, i: int, reason: str) -> None:
+        kind = node.kind
+        if kind is not _FILE and kind is not _HARDLINK:
             return
         blob = node.blob
         if blob is not None:
@@ -395,7 +319,7 @@ class OverlayState(Visitor):
             if blob[1] > 0:
                 return  # another name still holds the content
             size, layer = blob[0], blob[2]
-        elif node.kind is _FILE:
+        elif kind is _FILE:
             size, layer = node.size, node.layer
         else:
             return
@@ -408,7 +332,7 @@ class OverlayState(Visitor):
             )
         group.add(size, path)
 
-    def _reason(self, old: Node, new: Node, i: int) -> str:
+    def reason(self, old: Node, new: Node, i: int) -> str:
         if old.layer == i:
             return DUPLICATE_ENTRY
         if old.children is not None or new.kind is _DIR:

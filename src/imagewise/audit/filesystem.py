@@ -12,7 +12,8 @@ import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from imagewise.layers.model import Entry, Kind, Visitor, removed_by
+from imagewise.layers.merged import PathTable
+from imagewise.layers.model import Entry, Kind, Visitor
 
 if TYPE_CHECKING:
     from imagewise.sources.base import Layer
@@ -132,7 +133,8 @@ class AuditVisitor(Visitor):
         self._layer_accounts: dict[str, str] = {}
         self._index = 0
         self._restored: dict[str, str] | None = None
-        self._known: set[str] = set()  # paths in any table (to drop them cheaply when replaced)
+        #: the paths in any table, under the OCI layer rules: drops a path's facts when hidden
+        self._paths = PathTable(lambda path, layer: self._drop(path))
         self._tables = (
             self.setid,
             self.world_writable,
@@ -152,14 +154,10 @@ class AuditVisitor(Visitor):
 
     def visit(self, entry: Entry) -> None:
         path, kind = entry.path, entry.kind
-        if kind is Kind.WHITEOUT:
-            self._remove(path, below_layer=None)
+        paths = self._paths
+        if paths.apply(path, kind, self._index):  # a whiteout: hidden facts are dropped
             return
-        if kind is Kind.OPAQUE:
-            self._remove(path, below_layer=self._index, keep_dir=True)
-            return
-        # a new entry at a path replaces whatever was there
-        if self._known and path in self._known:
+        if path in paths.index:  # a directory listed again: its own facts are decided anew
             self._drop(path)
         mode = entry.mode
         name = path.rpartition("/")[2]
@@ -200,17 +198,18 @@ class AuditVisitor(Visitor):
             hits.append(self.caches)
         if hits:
             fact = FileFact(path, self._index, mode, entry.size, entry.uid, entry.gid)
+            paths.keep(path, kind is Kind.DIR, self._index)
             for table in hits:
                 table[path] = fact
-            self._known.add(path)
         if path in ACCOUNT_FILES and kind is Kind.FILE:
             if self._restored is not None:  # replayed from the layer cache
                 text = self._restored.get(path, "")
             else:
                 text = entry.read(4 << 20).decode("utf-8", "replace")
+            if not hits:
+                paths.keep(path, False, self._index)
             self._layer_accounts[path] = text
             self.accounts[path] = (self._index, text)
-            self._known.add(path)
 
     def layer_result(self, index: int, layer: Layer) -> object:
         return dict(self._layer_accounts)
@@ -226,10 +225,3 @@ class AuditVisitor(Visitor):
         for table in self._tables:
             table.pop(path, None)
         self.accounts.pop(path, None)
-
-    def _remove(self, path: str, below_layer: int | None, keep_dir: bool = False) -> None:
-        for table in (*self._tables, self.accounts):
-            for p in [p for p in table if removed_by(p, path, keep_dir)]:
-                layer = table[p].layer_index if isinstance(table[p], FileFact) else table[p][0]  # type: ignore[union-attr,index]
-                if below_layer is None or layer < below_layer:
-                    del table[p]

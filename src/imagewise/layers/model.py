@@ -1,5 +1,7 @@
 """The contract of the single pass over each layer: tar entries and the visitors that read them.
 
+The OCI layer rules (whiteouts, opaque directories, replacement) live in :mod:`imagewise.layers.merged`.
+
 Paths are normalised: relative to the image root, no leading ``/`` or ``./``, no trailing ``/``,
 ``..`` resolved (an entry that would leave the root is rejected by the walker), e.g. ``etc/passwd``.
 The root directory itself is ``""``.
@@ -14,16 +16,7 @@ from imagewise.archive.entry import Entry, Kind
 if TYPE_CHECKING:
     from imagewise.sources.base import Image, Layer
 
-__all__ = ["Entry", "Kind", "Visitor", "removed_by"]  # Entry and Kind are archive's, shown here
-
-
-def removed_by(path: str, marker: str, opaque: bool) -> bool:
-    """Whether a whiteout of ``marker`` (``opaque=False``: the path and all under it) or an
-    opaque whiteout (``opaque=True``: all under it, the directory stays) removes ``path`` of a
-    lower layer. ``marker == ""`` is the root."""
-    if not opaque and path == marker:
-        return True
-    return path.startswith(marker + "/") if marker else True
+__all__ = ["Entry", "Kind", "Visitor"]  # Entry and Kind are archive's, shown here
 
 
 class Visitor:

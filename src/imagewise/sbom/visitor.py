@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from imagewise.layers.model import Entry, Kind, Visitor, removed_by
+from imagewise.layers.merged import PathTable
+from imagewise.layers.model import Entry, Kind, Visitor
 from imagewise.sbom.catalogers import ALL, BY_ID
 from imagewise.sbom.catalogers.base import Cataloger, Distro, FileInfo, Parsed
 from imagewise.sbom.model import Package
@@ -44,8 +45,9 @@ class CatalogVisitor(Visitor):
         #: path -> versions of the file still visible, oldest first (cleared when deleted)
         self.evidence: dict[str, list[Version]] = {}
         self._layer_parsed: dict[str, tuple[str, Parsed]] = {}
-        self._deleted: list[tuple[str, bool]] = []
-        self._replaced: set[str] = set()
+        #: the evidence paths under the OCI layer rules: a hidden file's versions are dropped
+        self._paths = PathTable(lambda path, layer: self.evidence.pop(path, None))
+        self._index = 0
         self._restoring = False
         self._match: tuple[object, Cataloger | None] = (None, None)
 
@@ -71,6 +73,7 @@ class CatalogVisitor(Visitor):
     def begin_image(self, image: Image) -> None:
         self.diff_ids = [str(layer.diff_id or layer.digest) for layer in image.layers]
         self.evidence.clear()
+        self._paths = PathTable(lambda path, layer: self.evidence.pop(path, None))
 
     def begin_layer(self, index: int, layer: Layer) -> None:
         while len(self.diff_ids) <= index:
@@ -78,8 +81,7 @@ class CatalogVisitor(Visitor):
         if not self.diff_ids[index]:
             self.diff_ids[index] = str(layer.diff_id or layer.digest)
         self._layer_parsed = {}
-        self._deleted = []
-        self._replaced = set()
+        self._index = index
         self._restoring = False
         self._match = (None, None)
 
@@ -91,16 +93,12 @@ class CatalogVisitor(Visitor):
 
     def visit(self, entry: Entry) -> None:
         kind = entry.kind
-        if kind is Kind.WHITEOUT:
-            self._deleted.append((entry.path, False))
-            return
-        if kind is Kind.OPAQUE:
-            self._deleted.append((entry.path, True))
+        if kind is Kind.WHITEOUT or kind is Kind.OPAQUE:
+            self._paths.apply(entry.path, kind, self._index)
             return
         c = self._cataloger_for(entry)
         if c is None:
-            if entry.path in self.evidence:
-                self._replaced.add(entry.path)
+            self._paths.apply(entry.path, kind, self._index)  # hides an evidence file it replaces
             return
         if self._restoring:
             return
@@ -121,13 +119,13 @@ class CatalogVisitor(Visitor):
             return Parsed(skipped=f"{c.id}: {type(e).__name__}: {e}")
 
     def end_layer(self, index: int, layer: Layer) -> None:
-        ev = self.evidence
-        for path, opaque in self._deleted:
-            for p in [p for p in ev if removed_by(p, path, opaque)]:
-                del ev[p]
-        for path in self._replaced:
-            ev.pop(path, None)
+        ev, paths = self.evidence, self._paths
         for path, (cid, parsed) in self._layer_parsed.items():
+            kept = paths.index.get(path)
+            if kept is not None and kept.children is None:
+                kept.layer = index  # rewritten: the earlier versions stay as its history
+            else:
+                paths.keep(path, False, index)
             ev.setdefault(path, []).append(Version(index, cid, parsed))
         self._layer_parsed = {}
 

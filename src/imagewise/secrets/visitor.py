@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from imagewise.findings import Finding, Location
-from imagewise.layers.model import Entry, Kind, Visitor, removed_by
+from imagewise.layers.merged import PathTable
+from imagewise.layers.model import Entry, Kind, Visitor
 from imagewise.secrets.detect import (
     MAX_FILE_BYTES,
     SNIFF_BYTES,
@@ -56,7 +57,9 @@ class SecretsVisitor(Visitor):
         self._layer_raw: list[str] = []
         self._index = 0
         self._diff_id = ""
-        self._finding_paths: set[str] = set()
+        #: the paths with findings under the OCI layer rules; a hidden one marks its findings
+        self._paths = PathTable(self._hidden)
+        self._by_path: dict[str, list[int]] = {}  # real path -> indexes into findings
         self.files_read = 0
 
     def begin_layer(self, index: int, layer: Layer) -> None:
@@ -73,10 +76,8 @@ class SecretsVisitor(Visitor):
         )
 
     def visit(self, entry: Entry) -> None:
-        if self.findings and (
-            entry.kind in (Kind.WHITEOUT, Kind.OPAQUE) or entry.path in self._finding_paths
-        ):
-            self._mark_removed(entry)
+        if self._by_path:
+            self._paths.apply(entry.path, entry.kind, self._index)
         if not entry.has_content or not self.wants_content(entry):  # e.g. replayed from cache
             return
         try:
@@ -94,28 +95,27 @@ class SecretsVisitor(Visitor):
             self._layer.append(_finding(hit, loc, f"{path}:{hit.line}"))
             self._layer_raw.append(entry.path)
 
-    def _mark_removed(self, entry: Entry) -> None:
-        """A later layer deleting or replacing a file with a finding: note it on the finding."""
-        p = entry.path
-        for i, f in enumerate(self.findings):
-            fp = self._raw[i]
-            if f.location.layer_index == self._index or f.extra.get("removed_later"):
-                continue
-            if removed_by(fp, p, entry.kind is Kind.OPAQUE):
-                self.findings[i] = Finding(
-                    f.rule,
-                    f.severity,
-                    f.title,
-                    f.message,
-                    f.location,
-                    f.fix,
-                    extra={**f.extra, "removed_later": True},
-                )
+    def _hidden(self, path: str, layer: int) -> None:
+        """A later layer deleted or replaced a file with findings: note it on the findings."""
+        for i in self._by_path.pop(path, ()):
+            f = self.findings[i]
+            self.findings[i] = Finding(
+                f.rule,
+                f.severity,
+                f.title,
+                f.message,
+                f.location,
+                f.fix,
+                extra={**f.extra, "removed_later": True},
+            )
 
     def end_layer(self, index: int, layer: Layer) -> None:
-        self.findings.extend(self._layer)
-        self._raw.extend(self._layer_raw)
-        self._finding_paths.update(self._layer_raw)
+        for finding, raw in zip(self._layer, self._layer_raw, strict=True):
+            if raw not in self._paths.index:
+                self._paths.keep(raw, False, index)
+            self._by_path.setdefault(raw, []).append(len(self.findings))
+            self.findings.append(finding)
+            self._raw.append(raw)
         self._layer = []
         self._layer_raw = []
 
