@@ -27,6 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 KIND_OF = {
     "analyze": "analysis",
     "tag": "tag",
+    "promote": "move",
+    "rollback": "move",
+    "history": "history",
     "diff": "diff",
     "files": "files",
     "inspect": "inspect",

@@ -206,6 +206,16 @@ TAG = Formats(
     table("imagewise.release.apply:tag_table"),
     document("imagewise/tag/v1", "imagewise.release.apply:TagRun.to_json"),
 )
+MOVE = Formats(
+    "move",
+    table("imagewise.release.promote:move_table"),
+    document("imagewise/move/v1", "imagewise.release.promote:MoveResult.to_json"),
+)
+HISTORY = Formats(
+    "history",
+    table("imagewise.release.promote:history_table"),
+    document("imagewise/history/v1", "imagewise.release.promote:History.to_json"),
+)
 LINT = Formats(
     "lint",
     table("imagewise.dockerfile.output:render_tty"),
@@ -256,6 +266,8 @@ REGISTRIES: dict[str, Formats] = {
         COPY,
         TAGS,
         TAG,
+        MOVE,
+        HISTORY,
         LINT,
         RULES,
         SBOM,

@@ -1,10 +1,14 @@
-"""``imagewise tag``: flags -> ``release.apply.tag_image`` -> renderer -> exit code."""
+"""The release commands: ``tag``, ``promote``, ``history``, ``rollback`` (flags -> one
+library call in ``imagewise.release`` -> renderer -> exit code)."""
 
 from __future__ import annotations
 
-from imagewise.cli.args import argument, command, echo, option
+from pathlib import Path
+
+from imagewise.cli.args import argument, command, echo, option, path_type
 from imagewise.cli.common import format_option, insecure_option
-from imagewise.encoders import TAG
+from imagewise.encoders import HISTORY, MOVE, TAG
+from imagewise.errors import UsageError
 
 
 @command("tag")
@@ -56,4 +60,122 @@ def tag_cmd(
         insecure=insecure,
     )
     echo(TAG.encode(fmt, run), nl=False)
+    return 0
+
+
+@command("promote")
+@argument("image")
+@option("--to", "env", metavar="ENV", help="The environment tag to move (required: prod...).")
+@option("--by", metavar="NAME", help="Who promotes (default: the registry user, else local user).")
+@option("--reason", default="", metavar="TEXT", help="Why: kept in the recorded history.")
+@option(
+    "--into",
+    metavar="REGISTRY/REPO",
+    help="Promote into another repository or registry: IMAGE is copied there first.",
+)
+@option(
+    "--policy",
+    "policy_file",
+    type=path_type(dir_okay=False, as_path=True),
+    help="Policy YAML whose version_management.promotion gates the move.",
+)
+@format_option(MOVE)
+@insecure_option
+def promote_cmd(
+    image: str,
+    env: str | None,
+    by: str | None,
+    reason: str,
+    into: str | None,
+    policy_file: Path | None,
+    fmt: str,
+    insecure: bool,
+) -> int:
+    """Move an environment tag to an image's digest, gated by policy, and record the move.
+
+    The tag is moved by manifest PUT (no blob is sent again). The policy's
+    version_management.promotion decides what may move: with `order: [dev, staging, prod]`
+    prod takes only the digest now on staging; with `require_check: true` the image must pass
+    `imagewise check` first. A refusal exits 1. Every move is recorded in the repository itself
+    (tags imagewise-history.ENV.*), readable by `imagewise history` with pull rights.
+
+      imagewise promote localhost:5000/app:1.4.2 --to staging --reason "release 1.4.2"
+      imagewise promote localhost:5000/app@sha256:... --to prod --policy policy.yaml
+    """
+    from imagewise.policy.model import load_policy
+    from imagewise.release.promote import promote
+
+    if env is None:
+        raise UsageError("promote needs --to ENV (the environment tag to move)")
+    result = promote(
+        image,
+        env,
+        policy=load_policy(policy_file),
+        by=by,
+        reason=reason,
+        into=into,
+        insecure=insecure,
+    )
+    echo(MOVE.encode(fmt, result), nl=False)
+    return 0
+
+
+@command("history")
+@argument("repository")
+@option("--env", metavar="ENV", help="Only this environment's moves.")
+@format_option(HISTORY)
+@insecure_option
+def history_cmd(repository: str, env: str | None, fmt: str, insecure: bool) -> int:
+    """Show the recorded moves of a repository's environment tags, oldest first.
+
+    Each promote and rollback is kept in the registry (who, when, from which digest to which,
+    why), so every engineer and CI job with pull rights sees the same history.
+
+      imagewise history localhost:5000/app --env prod
+    """
+    from imagewise.release.promote import history
+
+    echo(HISTORY.encode(fmt, history(repository, env, insecure=insecure)), nl=False)
+    return 0
+
+
+@command("rollback")
+@argument("repository")
+@option("--env", metavar="ENV", help="The environment tag to move back (required).")
+@option("--to", "to", metavar="DIGEST", help="Move to this digest (must still exist).")
+@option(
+    "--steps",
+    type=int,
+    default=1,
+    metavar="N",
+    help="Move to where ENV was N recorded moves ago (default 1).",
+)
+@option("--by", metavar="NAME", help="Who rolls back (default: the registry user, else local).")
+@option("--reason", default="", metavar="TEXT", help="Why: kept in the recorded history.")
+@format_option(MOVE)
+@insecure_option
+def rollback_cmd(
+    repository: str,
+    env: str | None,
+    to: str | None,
+    steps: int,
+    by: str | None,
+    reason: str,
+    fmt: str,
+    insecure: bool,
+) -> int:
+    """Move an environment tag back to an earlier digest; the rollback is recorded too.
+
+    Without --to, ENV goes back to where it was --steps recorded moves ago (so a second
+    `rollback` undoes the first). A digest the registry no longer has is refused (exit 2).
+
+      imagewise rollback localhost:5000/app --env prod
+      imagewise rollback localhost:5000/app --env prod --to sha256:... --reason "bad 1.4.3"
+    """
+    from imagewise.release.promote import rollback
+
+    if env is None:
+        raise UsageError("rollback needs --env ENV (the environment tag to move back)")
+    result = rollback(repository, env, to=to, steps=steps, by=by, reason=reason, insecure=insecure)
+    echo(MOVE.encode(fmt, result), nl=False)
     return 0

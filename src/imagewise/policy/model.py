@@ -54,12 +54,40 @@ class Tags:
     allowed_patterns: tuple[str, ...] = ()
 
 
+TAG_KINDS = ("semver", "env", "timestamp", "git_sha")
+
+
+@dataclass(frozen=True)
+class Tagging:
+    """``version_management.tagging``: the tag convention ``tag`` applies and ``tags lint``
+    checks."""
+
+    required: tuple[str, ...] = ()  # kinds every released digest carries (TAG_KINDS)
+    env_tags: tuple[str, ...] = ()  # the environment tags (moved by promote and rollback)
+    immutable: tuple[str, ...] = ()  # patterns of tags that must never move once pushed
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """``version_management.promotion``: what ``promote`` refuses."""
+
+    order: tuple[str, ...] = ()  # env k takes only the digest now on env k-1
+    require_check: bool = False  # the image must pass ``check`` under this policy
+
+
+@dataclass(frozen=True)
+class VersionManagement:
+    tagging: Tagging = field(default_factory=Tagging)
+    promotion: Promotion = field(default_factory=Promotion)
+
+
 @dataclass(frozen=True)
 class Policy:
     security_baseline: SecurityBaseline = field(default_factory=SecurityBaseline)
     optimization: Optimization = field(default_factory=Optimization)
     labels: Labels = field(default_factory=Labels)
     tags: Tags = field(default_factory=Tags)
+    version_management: VersionManagement = field(default_factory=VersionManagement)
     rules: dict[str, str] = field(default_factory=dict)
     source: str = "<default>"
 
@@ -156,7 +184,10 @@ def _section(cls: type, data: Any, where: str, src: str) -> Any:
                 "a list of strings",
                 raw,
             )
-            if key == "allowed_patterns":
+            if cls is Tagging and key == "required":
+                bad = [k for k in raw if k not in TAG_KINDS]
+                _expect(not bad, here, "kinds among " + "|".join(TAG_KINDS), bad)
+            if key in ("allowed_patterns", "immutable"):
                 for pat in raw:
                     try:
                         re.compile(pat)
@@ -180,7 +211,16 @@ def _load_doc(text: str, src: str) -> dict[str, Any]:
     if doc is None:
         doc = {}
     _expect(isinstance(doc, dict), src, "a mapping at the top level", type(doc).__name__)
-    allowed = {"version", "extends", "security_baseline", "optimization", "labels", "tags", "rules"}
+    allowed = {
+        "version",
+        "extends",
+        "security_baseline",
+        "optimization",
+        "labels",
+        "tags",
+        "version_management",
+        "rules",
+    }
     unknown = sorted(set(doc) - allowed)
     if unknown:
         raise ConfigError(
@@ -190,14 +230,30 @@ def _load_doc(text: str, src: str) -> dict[str, Any]:
 
 
 def _overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    """``top`` over ``base``: sections merge key by key, everything else is replaced."""
+    """``top`` over ``base``: sections (and sections in sections) merge key by key, everything
+    else is replaced."""
     out = dict(base)
     for key, value in top.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
-            out[key] = {**base[key], **value}
+            out[key] = _overlay(base[key], value)
         else:
             out[key] = value
     return out
+
+
+def _version_management(data: Any, src: str) -> VersionManagement:
+    if data is None:
+        return VersionManagement()
+    _expect(isinstance(data, dict), f"{src}: version_management", "a mapping", data)
+    unknown = sorted(set(data) - {"tagging", "promotion"})
+    if unknown:
+        raise ConfigError(
+            f"policy {src}: unknown key version_management.{unknown[0]} (known: promotion, tagging)"
+        )
+    return VersionManagement(
+        tagging=_section(Tagging, data.get("tagging"), "version_management.tagging", src),
+        promotion=_section(Promotion, data.get("promotion"), "version_management.promotion", src),
+    )
 
 
 def parse_policy(text: str, src: str = "<policy>", *, base: bool = True) -> Policy:
@@ -230,6 +286,7 @@ def parse_policy(text: str, src: str = "<policy>", *, base: bool = True) -> Poli
         optimization=_section(Optimization, doc.get("optimization"), "optimization", src),
         labels=_section(Labels, doc.get("labels"), "labels", src),
         tags=_section(Tags, doc.get("tags"), "tags", src),
+        version_management=_version_management(doc.get("version_management"), src),
         rules=levels,
         source=src,
     )
