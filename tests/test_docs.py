@@ -208,6 +208,8 @@ def _resolve(args: list[str]) -> tuple[str, Any]:
     subs = _subcommands(cmd)
     if subs is not None:
         sub = next((a for a in args[1:] if not a.startswith("-")), None)
+        if sub not in subs and cmd.default is not None:  # `imagewise tags REPO`
+            sub = cmd.default
         assert sub is not None, f"`imagewise {name}` needs a subcommand in the guide's examples"
         assert sub in subs, f"`imagewise {name} {sub}` is shown in the guide but is no command"
         return f"{name} {sub}", subs[sub]

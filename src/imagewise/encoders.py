@@ -206,6 +206,11 @@ TAG = Formats(
     table("imagewise.release.apply:tag_table"),
     document("imagewise/tag/v1", "imagewise.release.apply:TagRun.to_json"),
 )
+TAG_LINT = Formats(
+    "tag-lint",
+    table("imagewise.release.tags_lint:tag_lint_table"),
+    document("imagewise/tag-lint/v1", "imagewise.release.tags_lint:TagLintResult.to_json"),
+)
 MOVE = Formats(
     "move",
     table("imagewise.release.promote:move_table"),
@@ -266,6 +271,7 @@ REGISTRIES: dict[str, Formats] = {
         COPY,
         TAGS,
         TAG,
+        TAG_LINT,
         MOVE,
         HISTORY,
         LINT,

@@ -8,7 +8,8 @@ shape (id, severity, title, rationale, fix, area, source, kind, fixer):
 * ``custom``: the rules files a :class:`~imagewise.dockerfile.config.LintConfig` names;
 * ``audit``: image checks (:data:`imagewise.audit.checks.CHECKS`);
 * ``waste``: layer waste (:data:`imagewise.analysis.attribution.RULES`);
-* ``secret``: secret detectors (:data:`imagewise.secrets.rules.RULES`, ids ``secret/<id>``).
+* ``secret``: secret detectors (:data:`imagewise.secrets.rules.RULES`, ids ``secret/<id>``);
+* ``tag``: a repository's tags (:data:`imagewise.release.tags_lint.RULES`, ``tags lint``).
 
 :func:`catalog` lists them; ``imagewise rules``, ``imagewise explain``, ``docs/rules.md``
 (:mod:`imagewise.cli.docs_gen`) and SARIF ``tool.driver.rules`` all read it. A kind's table is
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from imagewise.findings import RuleInfo
 
 #: every kind, in listing order
-KINDS = ("dockerfile", "custom", "audit", "waste", "secret")
+KINDS = ("dockerfile", "custom", "audit", "waste", "secret", "tag")
 #: the kinds a Dockerfile lint reports
 LINT_KINDS = ("dockerfile", "custom")
 
@@ -38,6 +39,7 @@ TABLES = {
     "audit": "imagewise.audit.checks:CHECKS",
     "waste": "imagewise.analysis.attribution:RULES",
     "secret": "imagewise.secrets.rules:RULES",
+    "tag": "imagewise.release.tags_lint:RULES",
 }
 
 _LOCK = _thread.allocate_lock()

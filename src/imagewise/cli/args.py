@@ -373,11 +373,14 @@ def _plain_default(p: Param, default: Any) -> Any:
 class Group:
     """A command with subcommands (``imagewise db update``)."""
 
-    def __init__(self, name: str, fn: Callable[..., Any]) -> None:
+    def __init__(self, name: str, fn: Callable[..., Any], default: str | None = None) -> None:
         self.name = name
         self.summary, self.description = _doc(fn)
         self.commands: dict[str, Command] = {}
         self.__doc__ = fn.__doc__
+        #: the subcommand that gets the arguments when the first is no subcommand's name
+        #: (``imagewise tags REPO`` is ``imagewise tags list REPO``)
+        self.default = default
 
     def command(self, name: str) -> Callable[[Callable[..., Any]], Command]:
         def deco(fn: Callable[..., Any]) -> Command:
@@ -400,6 +403,8 @@ class Group:
             sys.stdout.write(self.help(prog))
             return 0 if argv else 2
         cmd = self.commands.get(argv[0])
+        if cmd is None and self.default is not None:
+            return self.commands[self.default].main(argv, f"{prog} {self.default}")
         if cmd is None:
             import difflib
 
@@ -419,9 +424,9 @@ def command(name: str) -> Callable[[Callable[..., Any]], Command]:
     return deco
 
 
-def group(name: str) -> Callable[[Callable[..., Any]], Group]:
+def group(name: str, default: str | None = None) -> Callable[[Callable[..., Any]], Group]:
     def deco(fn: Callable[..., Any]) -> Group:
-        return Group(name, fn)
+        return Group(name, fn, default)
 
     return deco
 

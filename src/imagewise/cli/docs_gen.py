@@ -66,6 +66,16 @@ KINDS: tuple[tuple[str, str, str], ...] = (
             "out."
         ),
     ),
+    (
+        "tag",
+        "Tag convention",
+        (
+            "Reported by `imagewise tags lint REPO` on a registry repository's tags, under the "
+            "policy's `tags.allowed_patterns` and `version_management.tagging` (release tags, env "
+            "tags, required kinds). Reads only; first-seen digests of release tags are kept in a "
+            "local state file."
+        ),
+    ),
 )
 
 

@@ -12,7 +12,7 @@ from imagewise import __version__
 COMMANDS: dict[str, str] = {
     "inspect": "imagewise.cli.image_cmds:inspect_cmd",
     "copy": "imagewise.cli.image_cmds:copy_cmd",
-    "tags": "imagewise.cli.registry_cmds:tags_cmd",
+    "tags": "imagewise.cli.registry_cmds:tags_group",
     "tag": "imagewise.cli.release_cmds:tag_cmd",
     "promote": "imagewise.cli.release_cmds:promote_cmd",
     "history": "imagewise.cli.release_cmds:history_cmd",
