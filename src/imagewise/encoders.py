@@ -211,6 +211,11 @@ TAG_LINT = Formats(
     table("imagewise.release.tags_lint:tag_lint_table"),
     document("imagewise/tag-lint/v1", "imagewise.release.tags_lint:TagLintResult.to_json"),
 )
+DEPRECATION = Formats(
+    "deprecation",
+    table("imagewise.release.deprecation:deprecate_table"),
+    document("imagewise/deprecation/v1", "imagewise.release.deprecation:DeprecateResult.to_json"),
+)
 MOVE = Formats(
     "move",
     table("imagewise.release.promote:move_table"),
@@ -274,6 +279,7 @@ REGISTRIES: dict[str, Formats] = {
         TAG_LINT,
         MOVE,
         HISTORY,
+        DEPRECATION,
         LINT,
         RULES,
         SBOM,

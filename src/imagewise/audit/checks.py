@@ -12,11 +12,16 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING
 
 from imagewise.audit.filesystem import AuditVisitor, FileFact
 from imagewise.findings import Finding, Location, RuleInfo, Severity
 from imagewise.oci.model import ImageConfig
 from imagewise.secrets.mask import mask, redact, redact_path
+
+if TYPE_CHECKING:
+    from imagewise.registry.referrers import Deprecation
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
 
@@ -28,6 +33,9 @@ class AuditContext:
     tag: str | None = None  # the tag the image was referenced by, if any
     annotations: dict[str, str] = field(default_factory=dict)
     layer_ids: tuple[str, ...] = ()  # diff_id (or digest) per layer index
+    #: (what, record) for the image and its bases when deprecated (check.deprecations)
+    deprecations: tuple[tuple[str, Deprecation], ...] = ()
+    today: date | None = None
 
     def layer_of(self, index: int | None) -> str:
         if index is None or index >= len(self.layer_ids):
@@ -525,6 +533,29 @@ def _base_digest(ctx: AuditContext) -> Iterable[Finding]:
         f"{what} is not pinned by digest (no base digest recorded)",
         Location(path="annotations"),
     )
+
+
+@check(
+    "IW-IMG-005",
+    W,
+    "Deprecated image or base image",
+    "operations",
+    "Its owners marked the image (or the image it is built on) deprecated with `imagewise "
+    "deprecate`: it gets no fixes, and past its sunset date it may be deleted. Past the sunset "
+    "the finding is an error, so the default policy fails.",
+    "Move to the replacement the record names, and rebuild.",
+    source="imagewise",
+)
+def _deprecated(ctx: AuditContext) -> Iterable[Finding]:
+    for what, dep in ctx.deprecations:
+        past = dep.past_sunset(ctx.today)
+        f = finding(
+            _inf("IW-IMG-005"),
+            f"{what} is deprecated: {dep.summary()}" + (" (past its sunset)" if past else ""),
+            Location(path="deprecation"),
+            fix=f"move to {dep.replacement}" if dep.replacement else "",
+        )
+        yield f.replace(severity=Severity.ERROR) if past else f
 
 
 def run_checks(ctx: AuditContext, disabled: Iterable[str] = ()) -> list[Finding]:

@@ -51,6 +51,12 @@ def _chain(df: Dockerfile) -> list[Stage]:
     return chain
 
 
+def final_base(df: Dockerfile) -> str:
+    """The base image of the final stage, through stage aliases ("" for no stage)."""
+    chain = _chain(df)
+    return str(chain[0].base_image) if chain else ""
+
+
 def link(df: Dockerfile, image: Image) -> DockerfileLink:
     chain = _chain(df)
     final = chain[-1] if chain else None

@@ -97,6 +97,15 @@ def _rule_areas(lint_ran: bool) -> dict[str, str]:
     return areas
 
 
+def _final_base(df: Dockerfile | None) -> str:
+    """The final stage's base image as the Dockerfile names it ("" without a Dockerfile)."""
+    if df is None:
+        return ""
+    from imagewise.check.linkage import final_base
+
+    return final_base(df)
+
+
 def _lint(path: Path, policy: Policy) -> tuple[list[Finding], Dockerfile]:
     """Lint the Dockerfile; the parsed file is returned too, for linking image findings. The
     policy's ``allowed_registries`` is IW102's list, so one list judges the base image."""
@@ -161,6 +170,7 @@ def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -
     from imagewise.analysis import EfficiencyVisitors
     from imagewise.audit import AuditContext, AuditVisitor, run_checks
     from imagewise.cache import LayerCache
+    from imagewise.check.deprecations import find_deprecations
     from imagewise.layers.passes import run_pass
     from imagewise.oci.model import Platform
     from imagewise.reference import parse_transport
@@ -198,14 +208,32 @@ def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -
     secrets = _env_keys(scan_config(image.config, image) + list(sec_v.findings), image.config.env)
     layer_ids = tuple(str(layer.diff_id or layer.digest) for layer in image.layers)
     annotations = dict(image.manifest.annotations)
+    today = opts.today or date.today()
+    bases = [
+        b
+        for b in (
+            {**image.config.labels, **annotations}.get("org.opencontainers.image.base.name", ""),
+            _final_base(df),
+        )
+        if b
+    ]
+    deprecations, dep_warnings = find_deprecations(tref, image, bases, opts.insecure)
     audit = run_checks(
-        AuditContext(image.config, aud_v, tag=tag, annotations=annotations, layer_ids=layer_ids)
+        AuditContext(
+            image.config,
+            aud_v,
+            tag=tag,
+            annotations=annotations,
+            layer_ids=layer_ids,
+            deprecations=tuple(deprecations),
+            today=today,
+        )
     )
 
     db_path = opts.db or default_path()
     vulns, _status, note, warnings = match_with_db(catalog.packages, db_path, update=opts.db_update)
+    warnings = [*warnings, *dep_warnings]
     decisions = _decisions(opts)
-    today = opts.today or date.today()
     ignores: tuple[Ignore, ...] = ()
     if decisions is not None:
         ignores = tuple(

@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "promote": "imagewise.cli.release_cmds:promote_cmd",
     "history": "imagewise.cli.release_cmds:history_cmd",
     "rollback": "imagewise.cli.release_cmds:rollback_cmd",
+    "deprecate": "imagewise.cli.release_cmds:deprecate_cmd",
     "files": "imagewise.cli.files_cmds:files_cmd",
     "analyze": "imagewise.cli.analyze_cmds:analyze_cmd",
     "diff": "imagewise.cli.analyze_cmds:diff_cmd",

@@ -1,4 +1,4 @@
-"""The release commands: ``tag``, ``promote``, ``history``, ``rollback`` (flags -> one
+"""The release commands: ``tag``, ``promote``, ``history``, ``rollback``, ``deprecate`` (flags -> one
 library call in ``imagewise.release`` -> renderer -> exit code)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from imagewise.cli.args import argument, command, echo, option, path_type
 from imagewise.cli.common import format_option, insecure_option
-from imagewise.encoders import HISTORY, MOVE, TAG
+from imagewise.encoders import DEPRECATION, HISTORY, MOVE, TAG
 from imagewise.errors import UsageError
 
 
@@ -178,4 +178,38 @@ def rollback_cmd(
         raise UsageError("rollback needs --env ENV (the environment tag to move back)")
     result = rollback(repository, env, to=to, steps=steps, by=by, reason=reason, insecure=insecure)
     echo(MOVE.encode(fmt, result), nl=False)
+    return 0
+
+
+@command("deprecate")
+@argument("image")
+@option("--reason", default="", metavar="TEXT", help="Why (required): shown wherever it is used.")
+@option("--sunset", metavar="DATE", help="From this date (YYYY-MM-DD) `check` fails on it.")
+@option("--replacement", metavar="REF", help="What to use instead.")
+@format_option(DEPRECATION)
+@insecure_option
+def deprecate_cmd(
+    image: str,
+    reason: str,
+    sunset: str | None,
+    replacement: str | None,
+    fmt: str,
+    insecure: bool,
+) -> int:
+    """Mark an image's digest deprecated, with a reason, a sunset date and a replacement.
+
+    The record is an OCI artifact whose subject is the digest: listed by the registry's
+    referrers API where it has one, and in the spec's fallback tag sha256-<hex> otherwise.
+    `imagewise check` reports a deprecated image, or one built on a deprecated base from the
+    same registry (IW-IMG-005): a warning until the sunset, an error from then on.
+
+      imagewise deprecate localhost:5000/base:3.18 --reason "EOL: no more fixes" \\
+          --sunset 2027-06-30 --replacement localhost:5000/base:3.20
+    """
+    from imagewise.release.deprecation import deprecate
+
+    result = deprecate(
+        image, reason=reason, sunset=sunset, replacement=replacement, insecure=insecure
+    )
+    echo(DEPRECATION.encode(fmt, result), nl=False)
     return 0

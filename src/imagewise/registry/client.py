@@ -273,6 +273,28 @@ class RegistryClient:
         ensure_ok(resp, (200, 202), what)
         return digest
 
+    def referrers(self, repo: str, digest: Digest) -> list[dict[str, Any]] | None:
+        """The referrers API (OCI distribution 1.1): the descriptors of the manifests whose
+        ``subject`` is ``digest``; None when the registry has no referrers API (404), so the
+        caller uses the ``sha256-<hex>`` tag schema instead."""
+        from imagewise.oci.model import load_json
+
+        what = self._what(repo, str(digest))
+        resp = self._send(
+            "GET",
+            f"/v2/{repo}/referrers/{digest}",
+            f"referrers of {what}",
+            scopes=[pull_scope(repo)],
+            headers={"Accept": media.OCI_INDEX},
+        )
+        if resp.status_code == 404:
+            resp.read()
+            return None
+        ensure_ok(resp, (200,), what)
+        doc = load_json(resp.read(), f"referrers of {what}")
+        found = doc.get("manifests")
+        return [d for d in found if isinstance(d, dict)] if isinstance(found, list) else []
+
     # -- blobs ----------------------------------------------------------------------------------
 
     def has_blob(self, repo: str, digest: Digest) -> bool:

@@ -31,12 +31,11 @@ from imagewise.oci import media
 from imagewise.oci.digest import Digest
 from imagewise.oci.model import Descriptor
 from imagewise.registry.client import RegistryClient
+from imagewise.registry.referrers import empty_descriptor, ensure_empty_blob
 from imagewise.tags import HISTORY_PREFIX
 
 PREFIX = HISTORY_PREFIX
 ARTIFACT_TYPE = "application/vnd.imagewise.promotion.v1+json"
-EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
-EMPTY = b"{}"
 NS = "io.imagewise.move."
 _ENV = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _RECORD = re.compile(r"^imagewise-history\.([a-z0-9][a-z0-9_-]{0,39})\.(\d{8})\.([0-9a-f]{8})$")
@@ -178,7 +177,7 @@ def _current(client: RegistryClient, repo: str, tag: str) -> Descriptor | None:
 
 
 def _record_manifest(move: Move, subject: Descriptor) -> bytes:
-    empty = {"mediaType": EMPTY_TYPE, "digest": str(Digest.of(EMPTY)), "size": len(EMPTY)}
+    empty = empty_descriptor()
     doc = {
         "schemaVersion": 2,
         "mediaType": media.OCI_MANIFEST,
@@ -193,14 +192,6 @@ def _record_manifest(move: Move, subject: Descriptor) -> bytes:
         "annotations": move.annotations(),
     }
     return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
-
-
-def _ensure_empty_blob(client: RegistryClient, repo: str) -> None:
-    import io
-
-    digest = Digest.of(EMPTY)
-    if not client.has_blob(repo, digest):
-        client.upload_blob(repo, Descriptor(EMPTY_TYPE, digest, len(EMPTY)), io.BytesIO(EMPTY))
 
 
 def now_text(now: datetime | None = None) -> str:
@@ -235,7 +226,7 @@ def record_move(
         reason,
         action,
     )
-    _ensure_empty_blob(client, repo)
+    ensure_empty_blob(client, repo)
     client.put_manifest(repo, move.tag, _record_manifest(move, target), media.OCI_MANIFEST)
     reconcile(client, repo, env)
     return move

@@ -17,7 +17,7 @@ from typing import Any
 from imagewise.errors import ConfigError, NotFound
 from imagewise.findings import Finding, Location, RuleInfo, Severity
 from imagewise.policy.model import Policy
-from imagewise.tags import is_record_tag
+from imagewise.tags import is_bookkeeping_tag
 
 RULES: tuple[RuleInfo, ...] = tuple(
     RuleInfo(
@@ -231,7 +231,7 @@ def lint_tags(
     ref = ImageReference.parse(repository.removeprefix("docker://"))
     client = client_for(ref, insecure)
     every = client.list_tags(ref.repository)
-    names = [t for t in every if not is_record_tag(t)]
+    names = [t for t in every if not is_bookkeeping_tag(t)]
     promoted = frozenset(env for _, _, env, _ in record_tags(every))
 
     def head(tag: str) -> str | None:
