@@ -216,6 +216,11 @@ DEPRECATION = Formats(
     table("imagewise.release.deprecation:deprecate_table"),
     document("imagewise/deprecation/v1", "imagewise.release.deprecation:DeprecateResult.to_json"),
 )
+OUTDATED = Formats(
+    "outdated",
+    table("imagewise.release.outdated:outdated_table"),
+    document("imagewise/outdated/v1", "imagewise.release.outdated:OutdatedResult.to_json"),
+)
 MOVE = Formats(
     "move",
     table("imagewise.release.promote:move_table"),
@@ -280,6 +285,7 @@ REGISTRIES: dict[str, Formats] = {
         MOVE,
         HISTORY,
         DEPRECATION,
+        OUTDATED,
         LINT,
         RULES,
         SBOM,

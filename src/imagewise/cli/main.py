@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "history": "imagewise.cli.release_cmds:history_cmd",
     "rollback": "imagewise.cli.release_cmds:rollback_cmd",
     "deprecate": "imagewise.cli.release_cmds:deprecate_cmd",
+    "outdated": "imagewise.cli.release_cmds:outdated_cmd",
     "files": "imagewise.cli.files_cmds:files_cmd",
     "analyze": "imagewise.cli.analyze_cmds:analyze_cmd",
     "diff": "imagewise.cli.analyze_cmds:diff_cmd",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from imagewise.cli.args import argument, command, echo, option, path_type
 from imagewise.cli.common import format_option, insecure_option
-from imagewise.encoders import DEPRECATION, HISTORY, MOVE, TAG
+from imagewise.encoders import DEPRECATION, HISTORY, MOVE, OUTDATED, TAG
 from imagewise.errors import UsageError
 
 
@@ -212,4 +212,60 @@ def deprecate_cmd(
         image, reason=reason, sunset=sunset, replacement=replacement, insecure=insecure
     )
     echo(DEPRECATION.encode(fmt, result), nl=False)
+    return 0
+
+
+@command("outdated")
+@argument("target", metavar="DOCKERFILE|IMAGE")
+@option(
+    "--build-arg",
+    "build_args",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A build arg for the FROM lines (repeatable), as `docker build` takes it.",
+)
+@option("--fix", flag=True, help="Rewrite the FROM lines (tag and digest pin) in place.")
+@option(
+    "--policy",
+    "policy_file",
+    type=path_type(dir_okay=False, as_path=True),
+    help="Policy YAML: version_management.updates (max level, per-repository constraints).",
+)
+@format_option(OUTDATED)
+@insecure_option
+def outdated_cmd(
+    target: str,
+    build_args: tuple[str, ...],
+    fix: bool,
+    policy_file: Path | None,
+    fmt: str,
+    insecure: bool,
+) -> int:
+    """List newer tags of the same flavour for each base image, moved digest pins, deprecations.
+
+    For a Dockerfile, every FROM (build args resolved; stage names and scratch skipped); for a
+    registry image, its own tag. Newer tags keep the flavour (3.11-slim-bookworm ->
+    3.12-slim-bookworm, never 3.12-alpine) and precision, skip pre-releases, and are grouped as
+    patch, minor and major. --fix moves each FROM to the newest tag the policy allows
+    (version_management.updates: `max: minor` by default, or a constraint per repository such
+    as `allow: {python: "~3.11"}`) and refreshes `@sha256:` pins; running it again changes
+    nothing.
+
+      imagewise outdated Dockerfile
+      imagewise outdated Dockerfile --build-arg PY=3.11 --fix
+      imagewise outdated localhost:5000/app:1.4.2 --format json
+    """
+    from imagewise.policy.model import load_policy
+    from imagewise.release.outdated import outdated
+
+    args: dict[str, str] = {}
+    for item in build_args:
+        name, eq, value = item.partition("=")
+        if not eq or not name:
+            raise UsageError(f"--build-arg {item!r}: expected NAME=VALUE")
+        args[name] = value
+    result = outdated(
+        target, policy=load_policy(policy_file), build_args=args, fix=fix, insecure=insecure
+    )
+    echo(OUTDATED.encode(fmt, result), nl=False)
     return 0

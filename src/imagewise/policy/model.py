@@ -75,10 +75,24 @@ class Promotion:
     require_check: bool = False  # the image must pass ``check`` under this policy
 
 
+UPDATE_LEVELS = ("patch", "minor", "major")
+
+
+@dataclass(frozen=True)
+class Updates:
+    """``version_management.updates``: how far ``outdated --fix`` may move a base image."""
+
+    max: str = "minor"  # the largest jump without a constraint: patch | minor | major
+    #: repository (``python``, ``library/python``, ``docker.io/library/python``) -> constraint
+    #: (``~3.11``, ``^3``, ``>=3.11 <3.13``, ``3.12.x``, ``*``)
+    allow: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class VersionManagement:
     tagging: Tagging = field(default_factory=Tagging)
     promotion: Promotion = field(default_factory=Promotion)
+    updates: Updates = field(default_factory=Updates)
 
 
 @dataclass(frozen=True)
@@ -245,15 +259,46 @@ def _version_management(data: Any, src: str) -> VersionManagement:
     if data is None:
         return VersionManagement()
     _expect(isinstance(data, dict), f"{src}: version_management", "a mapping", data)
-    unknown = sorted(set(data) - {"tagging", "promotion"})
+    unknown = sorted(set(data) - {"tagging", "promotion", "updates"})
     if unknown:
         raise ConfigError(
-            f"policy {src}: unknown key version_management.{unknown[0]} (known: promotion, tagging)"
+            f"policy {src}: unknown key version_management.{unknown[0]} "
+            "(known: promotion, tagging, updates)"
         )
     return VersionManagement(
         tagging=_section(Tagging, data.get("tagging"), "version_management.tagging", src),
         promotion=_section(Promotion, data.get("promotion"), "version_management.promotion", src),
+        updates=_updates(data.get("updates"), src),
     )
+
+
+def _updates(data: Any, src: str) -> Updates:
+    where = f"{src}: version_management.updates"
+    if data is None:
+        return Updates()
+    _expect(isinstance(data, dict), where, "a mapping", data)
+    unknown = sorted(set(data) - {"max", "allow"})
+    if unknown:
+        raise ConfigError(
+            f"policy {src}: unknown key version_management.updates.{unknown[0]} (known: allow, max)"
+        )
+    level = data.get("max", "minor")
+    _expect(level in UPDATE_LEVELS, f"{where}.max", "one of " + "|".join(UPDATE_LEVELS), level)
+    allow = data.get("allow") or {}
+    _expect(
+        isinstance(allow, dict) and all(isinstance(v, str) for v in allow.values()),
+        f"{where}.allow",
+        "a mapping of repository to constraint",
+        allow,
+    )
+    from imagewise.tagversion import parse_constraint
+
+    for repo, text in allow.items():
+        try:
+            parse_constraint(text)
+        except UsageError as e:
+            raise ConfigError(f"policy {where}.allow.{repo}: {e}") from None
+    return Updates(max=level, allow={str(k): v for k, v in allow.items()})
 
 
 def parse_policy(text: str, src: str = "<policy>", *, base: bool = True) -> Policy:
