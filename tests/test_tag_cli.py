@@ -88,3 +88,39 @@ def test_bad_input_is_one_line_and_exit_2(registry: RegistryServer, tmp_path: Pa
         lines = out.strip().splitlines()
         assert code == 2 and len(lines) == 1 and words in lines[0], (args, out)
         assert lines[0].startswith("imagewise: error: ")
+
+
+def test_an_immutable_release_tag_is_never_moved(registry: RegistryServer, tmp_path: Path) -> None:
+    repo = unique_repo("tagcli")
+    first = push_image(registry, repo, "b1", build_image((10,), seed=5203))
+    push_image(registry, repo, "b2", build_image((11,), seed=5204))
+    code, out = _run("tag", f"{registry.host}/{repo}:b1", "--semver", "2.0.0")
+    assert code == 0, out
+    # 2.0.0 again on another digest: refused as a whole, nothing written (not even the env tag)
+    code, out = _run("tag", f"{registry.host}/{repo}:b2", "--semver", "2.0.0", "--env", "dev")
+    assert code == 1 and "2.0.0 is immutable" in out and out.count("\n") == 1, out
+    client = _client(registry)
+    assert str(client.head_manifest(repo, "2.0.0").digest) == first.manifest_digest
+    assert "dev" not in client.list_tags(repo)
+    # the policy decides: no immutable patterns, and its own timestamp format
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "version_management:\n  tagging:\n    immutable: []\n    timestamp_format: 'build-%Y%m%d'\n"
+    )
+    code, out = _run(
+        "tag",
+        f"{registry.host}/{repo}:b2",
+        "--semver",
+        "2.0.0",
+        "--timestamp",
+        "--policy",
+        str(policy),
+        "--format",
+        "json",
+    )
+    assert code == 0, out
+    tags = [t["tag"] for t in json.loads(out)["tags"]]
+    assert tags[0] == "2.0.0" and tags[-1].startswith("build-20") and len(tags[-1]) == 14
+    policy.write_text("version_management:\n  tagging:\n    timestamp_format: 'a b'\n")
+    code, out = _run("tag", f"{registry.host}/{repo}:b2", "--timestamp", "--policy", str(policy))
+    assert code == 2 and "timestamp_format" in out, out

@@ -22,6 +22,12 @@ from imagewise.errors import UsageError
 @option("--git-dir", metavar="DIR", help="The .git directory for --git-sha.")
 @option("--tag", "extra", multiple=True, metavar="TAG", help="Another tag to add (repeatable).")
 @option("--dry-run", flag=True, help="Print the plan; write nothing.")
+@option(
+    "--policy",
+    "policy_file",
+    type=path_type(dir_okay=False, as_path=True),
+    help="Policy YAML: version_management.tagging (immutable tags, timestamp format).",
+)
 @format_option(TAG)
 @insecure_option
 def tag_cmd(
@@ -33,6 +39,7 @@ def tag_cmd(
     git_dir: str | None,
     extra: tuple[str, ...],
     dry_run: bool,
+    policy_file: Path | None,
     fmt: str,
     insecure: bool,
 ) -> int:
@@ -42,10 +49,13 @@ def tag_cmd(
     index (multi-platform image) keeps its digest. The moving tags of --semver (1.4 and 1 for
     1.4.2) only move forward: a tag that already names a newer release is left where it is, and
     a pre-release (1.5.0-rc.1) moves nothing but itself. Each tag's old and new digest is shown.
+    A tag the policy declares immutable (version_management.tagging.immutable; X.Y.Z by
+    default) is never moved: the whole run is refused (exit 1) and nothing is written.
 
       imagewise tag localhost:5000/app:build-42 --semver 1.4.2 --env staging --git-sha
       imagewise tag docker://localhost:5000/app@sha256:... --env prod --dry-run
     """
+    from imagewise.policy.model import load_policy
     from imagewise.release.apply import tag_image
 
     run = tag_image(
@@ -58,6 +68,7 @@ def tag_cmd(
         extra=extra,
         dry_run=dry_run,
         insecure=insecure,
+        policy=load_policy(policy_file),
     )
     echo(TAG.encode(fmt, run), nl=False)
     return 0

@@ -65,6 +65,7 @@ class Tagging:
     required: tuple[str, ...] = ()  # kinds every released digest carries (TAG_KINDS)
     env_tags: tuple[str, ...] = ()  # the environment tags (moved by promote and rollback)
     immutable: tuple[str, ...] = ()  # patterns of tags that must never move once pushed
+    timestamp_format: str = "%Y%m%d-%H%M%S"  # strftime (UTC) of `imagewise tag --timestamp`
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,16 @@ def _section(cls: type, data: Any, where: str, src: str) -> Any:
                 raw,
             )
             values[key] = None if raw is None else float(raw)
+        elif key == "timestamp_format":
+            _expect(
+                isinstance(raw, str)
+                and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", _strftime_probe(raw))
+                is not None,
+                here,
+                "a strftime format giving a valid tag (e.g. %Y%m%d-%H%M%S)",
+                raw,
+            )
+            values[key] = raw
         elif isinstance(default, bool):
             _expect(isinstance(raw, bool), here, "true or false", raw)
             values[key] = raw
@@ -253,6 +264,15 @@ def _overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def _strftime_probe(fmt: str) -> str:
+    from datetime import datetime, timezone
+
+    try:
+        return datetime(2026, 12, 4, 5, 6, 7, tzinfo=timezone.utc).strftime(fmt)
+    except ValueError:
+        return ""
 
 
 def _version_management(data: Any, src: str) -> VersionManagement:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from imagewise.errors import NotFound, UsageError
+from imagewise.errors import ImagewiseError, NotFound, UsageError
+from imagewise.policy.model import Policy
 from imagewise.registry.client import RegistryClient
 
 
@@ -25,13 +27,26 @@ class TagChange:
         return {"tag": self.tag, "old": self.old, "new": self.new, "changed": self.changed}
 
 
+class ImmutableTag(ImagewiseError):
+    """A tag the policy declares immutable would move: nothing is written (exit 1, a gate)."""
+
+    exit_code = 1
+
+
 def apply_tags(
-    client: RegistryClient, repo: str, source: str, tags: list[str], *, dry_run: bool = False
+    client: RegistryClient,
+    repo: str,
+    source: str,
+    tags: list[str],
+    *,
+    dry_run: bool = False,
+    immutable: tuple[str, ...] = (),
 ) -> list[TagChange]:
     """Point each of ``tags`` at the manifest ``source`` names (tag or digest).
 
     The manifest (image or index) is fetched once; its bytes are PUT as is under each tag, so no
-    blob is uploaded again. Tags already at that digest are left alone.
+    blob is uploaded again. Tags already at that digest are left alone. When a tag matching one
+    of the ``immutable`` patterns already names another digest, nothing at all is written.
     """
     fetched = client.get_manifest(repo, source)
     new = str(fetched.digest)
@@ -41,10 +56,22 @@ def apply_tags(
             old: str | None = str(client.head_manifest(repo, tag).digest)
         except NotFound:
             old = None
-        change = TagChange(tag, old, new)
-        if change.changed and not dry_run:
-            client.put_manifest(repo, tag, fetched.raw, fetched.media_type)
-        changes.append(change)
+        changes.append(TagChange(tag, old, new))
+    frozen = [
+        c
+        for c in changes
+        if c.old is not None and c.changed and any(re.search(p, c.tag) for p in immutable)
+    ]
+    if frozen:
+        c = frozen[0]
+        raise ImmutableTag(
+            f"refused: {c.tag} is immutable (version_management.tagging.immutable) and names "
+            f"{c.old[:19]}, not {new[:19]}; nothing was tagged"  # type: ignore[index]
+        )
+    if not dry_run:
+        for change in changes:
+            if change.changed:
+                client.put_manifest(repo, change.tag, fetched.raw, fetched.media_type)
     return changes
 
 
@@ -81,11 +108,13 @@ def tag_image(
     dry_run: bool = False,
     insecure: bool = False,
     now: datetime | None = None,
+    policy: Policy | None = None,
 ) -> TagRun:
     """Give the registry image IMAGE (tag or digest) its conventional tags in its own
     repository: ``semver`` (``1.4.2`` plus the moving ``1.4`` and ``1``, forward only),
     ``env``, a UTC ``timestamp`` tag, ``sha-<7>`` of the git HEAD (``git_dir``, else found from
     the current directory up) and ``extra`` tags. Manifest PUTs only; an index is PUT as is."""
+    from imagewise.policy.model import default_policy
     from imagewise.reference import parse_transport
     from imagewise.release.tagging import find_git_dir, git_head_sha, plan_tags
     from imagewise.sources.registry import client_for
@@ -102,9 +131,20 @@ def tag_image(
     client = client_for(ref, insecure)
     existing = client.list_tags(ref.repository) if semver else []
     when = (now or datetime.now(timezone.utc)) if timestamp else None
-    tags = plan_tags(existing, semver=semver, env=env, timestamp=when, git_sha=sha, extra=extra)
+    tagging = (policy or default_policy()).version_management.tagging
+    tags = plan_tags(
+        existing,
+        semver=semver,
+        env=env,
+        timestamp=when,
+        git_sha=sha,
+        extra=extra,
+        timestamp_format=tagging.timestamp_format,
+    )
     source = str(ref.digest) if ref.digest is not None else (ref.tag or "latest")
-    changes = apply_tags(client, ref.repository, source, tags, dry_run=dry_run)
+    changes = apply_tags(
+        client, ref.repository, source, tags, dry_run=dry_run, immutable=tagging.immutable
+    )
     digest = changes[0].new if changes else source
     return TagRun(ref.name, source, digest, changes, dry_run)
 

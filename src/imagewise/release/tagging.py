@@ -65,10 +65,10 @@ def moving_tags_allowed(version: str, existing: list[str]) -> list[str]:
     return allowed
 
 
-def timestamp_tag(now: datetime | None = None) -> str:
-    """``YYYYMMDD-HHMMSS`` in UTC."""
+def timestamp_tag(now: datetime | None = None, fmt: str = "%Y%m%d-%H%M%S") -> str:
+    """``YYYYMMDD-HHMMSS`` in UTC (or ``fmt``, the policy's ``timestamp_format``)."""
     now = now or datetime.now(timezone.utc)
-    return now.astimezone(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return now.astimezone(timezone.utc).strftime(fmt)
 
 
 def git_head_sha(git_dir: Path) -> str:
@@ -135,6 +135,7 @@ def plan_tags(
     timestamp: datetime | None = None,
     git_sha: str | None = None,
     extra: tuple[str, ...] = (),
+    timestamp_format: str = "%Y%m%d-%H%M%S",
 ) -> list[str]:
     """The tags to apply, in order, without duplicates; moving tags only go forward."""
     tags: list[str] = []
@@ -145,7 +146,7 @@ def plan_tags(
     if env:
         tags.append(env)
     if timestamp is not None:
-        tags.append(timestamp_tag(timestamp))
+        tags.append(timestamp_tag(timestamp, timestamp_format))
     if git_sha:
         tags.append(sha_tag(git_sha))
     tags.extend(extra)
