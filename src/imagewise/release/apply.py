@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypeVar
 
 from imagewise.errors import ImagewiseError, NotFound, UsageError
 from imagewise.policy.model import Policy
 from imagewise.registry.client import RegistryClient
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class TagChange:
@@ -50,13 +55,16 @@ def apply_tags(
     """
     fetched = client.get_manifest(repo, source)
     new = str(fetched.digest)
-    changes = []
-    for tag in tags:
+
+    def current(tag: str) -> str | None:
         try:
-            old: str | None = str(client.head_manifest(repo, tag).digest)
+            return str(client.head_manifest(repo, tag).digest)
         except NotFound:
-            old = None
-        changes.append(TagChange(tag, old, new))
+            return None
+
+    changes = [
+        TagChange(tag, old, new) for tag, old in zip(tags, _each(current, tags), strict=True)
+    ]
     frozen = [
         c
         for c in changes
@@ -69,10 +77,38 @@ def apply_tags(
             f"{c.old[:19]}, not {new[:19]}; nothing was tagged"  # type: ignore[index]
         )
     if not dry_run:
-        for change in changes:
-            if change.changed:
-                client.put_manifest(repo, change.tag, fetched.raw, fetched.media_type)
+        _each(
+            lambda c: client.put_manifest(repo, c.tag, fetched.raw, fetched.media_type),
+            [c for c in changes if c.changed],
+        )
     return changes
+
+
+def _each(fn: Callable[[T], R], items: list[T]) -> list[R]:
+    """``fn`` over ``items`` concurrently (one thread each past the first: a handful of
+    requests on the client's pooled connections), results in order; the first error raised."""
+    if len(items) <= 1:
+        return [fn(x) for x in items]
+    import threading
+
+    results: list[R | None] = [None] * len(items)
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            results[i] = fn(items[i])
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(1, len(items))]
+    for t in threads:
+        t.start()
+    run(0)
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results  # type: ignore[return-value]
 
 
 class TagRun:
