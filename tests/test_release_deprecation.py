@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 
 from cli_runner import CliRunner
 from fixtures_registry import RegistryServer, build_image, push_image, unique_repo
@@ -136,3 +137,28 @@ def test_deprecate_bad_input_is_one_line(registry: RegistryServer) -> None:
     ):
         code, out = _run(*args)
         assert code == 2 and message in out and out.count("\n") == 1, (args, out)
+
+
+def test_lint_check_bases_reports_a_deprecated_from(
+    registry: RegistryServer, tmp_path: Path
+) -> None:
+    repo = unique_repo("deprecate-lint")
+    push_image(registry, repo, "3.18", build_image((5,), seed=5706))
+    _run("deprecate", f"{registry.host}/{repo}:3.18", "--reason", "EOL", "--sunset", "2020-01-01")
+    df = tmp_path / "Dockerfile"
+    df.write_text(
+        f"FROM {registry.host}/{repo}:3.18 AS base\n"
+        "FROM base\n"
+        "FROM 127.0.0.1:1/unreachable/x:1.0\n"
+        "USER nobody\n"
+    )
+    code, out = _run("lint", str(df), "--format", "json", "--no-fail")
+    assert code == 0 and "IW113" not in out, out  # plain lint stays offline
+    result = CliRunner().invoke(
+        cli, ["lint", str(df), "--check-bases", "--format", "json", "--no-fail"]
+    )
+    doc = json.loads(result.stdout)
+    hits = [f for f in doc["findings"] if f["rule"] == "IW113"]
+    assert len(hits) == 1 and hits[0]["line"] == 1, hits
+    assert "EOL; sunset 2020-01-01 (past its sunset)" in hits[0]["message"]
+    assert "127.0.0.1:1/unreachable/x:1.0 not checked for deprecation" in result.stderr

@@ -6,7 +6,7 @@ import os
 import sys
 
 from imagewise.cli.args import argument, command, echo, option, path_type
-from imagewise.cli.common import format_option
+from imagewise.cli.common import format_option, insecure_option
 from imagewise.encoders import LINT, RULES
 from imagewise.textsafe import safe
 
@@ -101,6 +101,12 @@ def _use_color(fmt: str, color: bool | None) -> bool:
 @option(
     "--color/--no-color", default=None, help="Colour the table output (default: on a terminal)."
 )
+@option(
+    "--check-bases",
+    flag=True,
+    help="Ask the base images' registries for deprecation records (IW113; needs the network).",
+)
+@insecure_option
 def lint_cmd(
     dockerfiles: tuple[str, ...],
     fmt: str,
@@ -113,6 +119,8 @@ def lint_cmd(
     fix: bool,
     show_diff: bool,
     color: bool | None,
+    check_bases: bool,
+    insecure: bool,
 ) -> int:
     """Lint Dockerfiles: hadolint's DL rules and the guide's IW rules. `-` reads stdin.
 
@@ -141,7 +149,9 @@ def lint_cmd(
     findings: list[Finding] = []
     sources: dict[str, str] = {}
     for item in inputs:
-        result = lint_input(item, cfg, fix=fix)
+        result = lint_input(item, cfg, fix=fix, check_bases=check_bases, insecure=insecure)
+        for line in result.warnings:
+            echo(f"imagewise: warning: {safe(line)}", err=True)
         done = result.fix
         if done is not None and done.changed:
             if item.path is not None:

@@ -52,6 +52,7 @@ class LintConfig(Record):
         "sources",
         "context_dir",
         "custom_rule_files",
+        "deprecated_bases",
     )
     _unhashed = ("override", "label_schema")
     ignored: frozenset[str]
@@ -68,6 +69,9 @@ class LintConfig(Record):
     sources: tuple[str, ...]
     context_dir: str | None  # build context, for rules that look beside the Dockerfile
     custom_rule_files: tuple[str, ...]  # ``custom-rules`` files (absolute paths, see .custom)
+    #: (image as the FROM names it, the deprecation's summary) found in the registries by
+    #: ``lint --check-bases`` (``dockerfile.bases``), for IW113
+    deprecated_bases: tuple[tuple[str, str], ...]
 
     def __init__(
         self,
@@ -83,6 +87,7 @@ class LintConfig(Record):
         sources: tuple[str, ...] = (),
         context_dir: str | None = None,
         custom_rule_files: tuple[str, ...] = (),
+        deprecated_bases: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.ignored = ignored
         self.override = {} if override is None else override
@@ -96,6 +101,7 @@ class LintConfig(Record):
         self.sources = sources
         self.context_dir = context_dir
         self.custom_rule_files = custom_rule_files
+        self.deprecated_bases = deprecated_bases
 
     @property
     def custom_rules(self) -> tuple[Rule, ...]:

@@ -41,7 +41,7 @@ class DockerfileResult(Record):
     """What linting or fixing one input gave. ``error`` is the syntax error of a Dockerfile
     that could not be read (no findings then); ``fix`` is the fix applied or previewed."""
 
-    __slots__ = ("input", "findings", "text", "error", "fix")  # noqa: RUF023
+    __slots__ = ("input", "findings", "text", "error", "fix", "warnings")  # noqa: RUF023
     _unshown = ("text",)
 
     def __init__(
@@ -51,12 +51,14 @@ class DockerfileResult(Record):
         text: str | None,
         error: str | None = None,
         fix: FixResult | None = None,
+        warnings: tuple[str, ...] = (),
     ) -> None:
         self.input = input
         self.findings = findings
         self.text = text  # the text that was linted (after a fix)
         self.error = error
         self.fix = fix
+        self.warnings = warnings  # e.g. a base image's registry that could not be asked
 
 
 def read_dockerfiles(
@@ -123,14 +125,23 @@ def dockerfile_dir(item: DockerfileInput, context: str | None) -> str | None:
     return os.path.dirname(os.path.abspath(item.path)) if item.path else context
 
 
-def lint_input(item: DockerfileInput, cfg: LintConfig, *, fix: bool = False) -> DockerfileResult:
+def lint_input(
+    item: DockerfileInput,
+    cfg: LintConfig,
+    *,
+    fix: bool = False,
+    check_bases: bool = False,
+    insecure: bool = False,
+) -> DockerfileResult:
     """Lint one input; with ``fix`` first apply the safe fixes: a file is rewritten through the
-    atomic write (mode kept), stdin's fixed text is in ``result.fix.fixed`` for the caller."""
-    from imagewise.dockerfile.lint import lint
-    from imagewise.dockerfile.parser import check_size
+    atomic write (mode kept), stdin's fixed text is in ``result.fix.fixed`` for the caller.
+    ``check_bases`` asks the base images' registries for deprecation records (IW113)."""
+    from imagewise.dockerfile.lint import lint_dockerfile
+    from imagewise.dockerfile.parser import check_size, parse
     from imagewise.errors import DockerfileSyntaxError
 
     applied = None
+    warnings: list[str] = []
     try:
         check_size(len(item.data), item.name)
         if fix:
@@ -140,7 +151,13 @@ def lint_input(item: DockerfileInput, cfg: LintConfig, *, fix: bool = False) -> 
             text = encode(applied.fixed).decode("utf-8", errors="replace")
         else:
             text = item.text
-        return DockerfileResult(item, lint(text, item.name, cfg), text, fix=applied)
+        df = parse(text, item.name)
+        if check_bases:
+            from imagewise.dockerfile.bases import deprecated_bases
+
+            cfg = cfg.replace(deprecated_bases=deprecated_bases(df, insecure, warnings))
+        findings = lint_dockerfile(df, cfg)
+        return DockerfileResult(item, findings, text, fix=applied, warnings=tuple(warnings))
     except DockerfileSyntaxError as e:
         return DockerfileResult(item, [], None, error=str(e), fix=applied)
 

@@ -54,11 +54,13 @@ class IWContext(Record):
         "dockerfile_dir",
         "allowed_registries",  # noqa: RUF023
         "default_registries",
+        "deprecated_bases",
     )
     context_dir: str | None
     dockerfile_dir: str | None
     allowed_registries: tuple[str, ...]
     default_registries: tuple[str, ...] | None
+    deprecated_bases: tuple[tuple[str, str], ...]  # (image, summary), see LintConfig
 
     def __init__(
         self,
@@ -66,11 +68,13 @@ class IWContext(Record):
         dockerfile_dir: str | None = None,
         allowed_registries: tuple[str, ...] = (),
         default_registries: tuple[str, ...] | None = None,
+        deprecated_bases: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.context_dir = context_dir
         self.dockerfile_dir = dockerfile_dir
         self.allowed_registries = allowed_registries
         self.default_registries = default_registries
+        self.deprecated_bases = deprecated_bases
 
 
 Check = Callable[[Dockerfile, IWContext], Iterable[Finding]]
@@ -268,6 +272,7 @@ def context_from_lint(lint_ctx: LintContext) -> IWContext:
         dockerfile_dir=dockerfile_dir,
         allowed_registries=tuple(cfg.trusted_registries),
         default_registries=cfg.default_registries,
+        deprecated_bases=cfg.deprecated_bases,
     )
 
 

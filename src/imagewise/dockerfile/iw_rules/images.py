@@ -248,3 +248,27 @@ def _healthcheck(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
             expose[-1],
             f"The final stage exposes {expose[-1].args.strip()} but has no HEALTHCHECK",
         )
+
+
+@rule(
+    "IW113",
+    Severity.WARNING,
+    "FROM names a deprecated base image",
+    "operations",
+    "The base image's owners marked it deprecated (`imagewise deprecate`): it gets no more "
+    "fixes, and past its sunset it may be deleted and fail the build. Reported by "
+    "`lint --check-bases`, which asks the base images' registries; plain `lint` stays offline.",
+    "Move to the replacement the record names (`imagewise outdated Dockerfile` shows it).",
+    lint_when=lambda ctx: bool(ctx.deprecated_bases),
+)
+def _deprecated_base(df: Dockerfile, ctx: IWContext) -> Iterator[Finding]:
+    found = dict(ctx.deprecated_bases)
+    for stage in df.stages:
+        summary = found.get(stage.base_image)
+        if summary is not None:
+            yield finding(
+                "IW113",
+                df,
+                stage.from_instruction,
+                f"{stage.base_image} is deprecated: {summary}",
+            )
