@@ -221,6 +221,12 @@ OUTDATED = Formats(
     table("imagewise.release.outdated:outdated_table"),
     document("imagewise/outdated/v1", "imagewise.release.outdated:OutdatedResult.to_json"),
 )
+DU = Formats(
+    "du",
+    table("imagewise.storage.du:du_table"),
+    document("imagewise/du/v1", "imagewise.storage.du:SpaceReport.to_json"),
+    Encoder("html", "imagewise.storage.du:du_html"),
+)
 MOVE = Formats(
     "move",
     table("imagewise.release.promote:move_table"),
@@ -286,6 +292,7 @@ REGISTRIES: dict[str, Formats] = {
         HISTORY,
         DEPRECATION,
         OUTDATED,
+        DU,
         LINT,
         RULES,
         SBOM,

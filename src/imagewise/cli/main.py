@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "rollback": "imagewise.cli.release_cmds:rollback_cmd",
     "deprecate": "imagewise.cli.release_cmds:deprecate_cmd",
     "outdated": "imagewise.cli.release_cmds:outdated_cmd",
+    "du": "imagewise.cli.storage_cmds:du_cmd",
     "files": "imagewise.cli.files_cmds:files_cmd",
     "analyze": "imagewise.cli.analyze_cmds:analyze_cmd",
     "diff": "imagewise.cli.analyze_cmds:diff_cmd",

@@ -1,0 +1,1 @@
+"""Registry storage: what it holds (inventory), space (du), retention, dedup."""
