@@ -122,14 +122,18 @@ class RegistryServer:
 
 
 def _config(
-    root: Path, port: int, auth: dict[str, Any] | None, tls: tuple[Path, Path] | None = None
+    root: Path,
+    port: int,
+    auth: dict[str, Any] | None,
+    tls: tuple[Path, Path] | None = None,
+    delete: bool = True,
 ) -> str:
     cfg: dict[str, Any] = {
         "version": 0.1,
         "log": {"level": "warn", "accesslog": {"disabled": True}},
         "storage": {
             "filesystem": {"rootdirectory": str(root / "storage")},
-            "delete": {"enabled": True},
+            "delete": {"enabled": delete},
             "maintenance": {"uploadpurging": {"enabled": False}},
         },
         "http": {"addr": f"127.0.0.1:{port}", "secret": uuid.uuid4().hex},
@@ -145,6 +149,7 @@ def _start(
     root: Path,
     auth_config: dict[str, Any] | None = None,
     tls: tuple[Path, Path] | None = None,
+    delete: bool = True,
     **extra: Any,
 ) -> RegistryServer:
     """Start ``docker-registry serve``; ``tls`` = (certificate PEM, key PEM) serves https."""
@@ -154,7 +159,7 @@ def _start(
     for _attempt in range(3):  # a free port can be taken between probe and bind: try again
         port = free_port()
         config = root / "config.yml"
-        config.write_text(_config(root, port, auth_config, tls))
+        config.write_text(_config(root, port, auth_config, tls, delete))
         log_path = root / f"registry-{port}.log"
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
@@ -509,13 +514,44 @@ def push_image(
     return image
 
 
+def start_registry(root: Path, *, delete: bool = True) -> RegistryServer:
+    """A registry of the test's own (for tests that stop it, garbage-collect it, or need
+    deletes off); stop it with :func:`stop_registry`."""
+    return _start(root, delete=delete)
+
+
+def stop_registry(server: RegistryServer) -> None:
+    _stop(server)
+
+
+def garbage_collect(server: RegistryServer) -> str:
+    """Run the registry's own garbage collector on its storage (``--delete-untagged`` off)."""
+    out = subprocess.run(
+        [REGISTRY_BIN, "garbage-collect", str(server.storage_dir.parent / "config.yml")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout
+
+
+def blob_bytes(server: RegistryServer) -> int:
+    """The bytes of every blob the registry stores (its ``blobs/*/*/*/data`` files)."""
+    root = server.storage_dir / "docker" / "registry" / "v2" / "blobs"
+    return sum(p.stat().st_size for p in root.glob("*/*/*/data")) if root.is_dir() else 0
+
+
 __all__ = [
     "PASSWORD",
     "USERNAME",
     "BuiltImage",
     "RegistryServer",
     "TokenServer",
+    "blob_bytes",
     "build_image",
+    "garbage_collect",
+    "start_registry",
+    "stop_registry",
     "free_port",
     "push_image",
     "unique_repo",

@@ -227,6 +227,16 @@ DU = Formats(
     document("imagewise/du/v1", "imagewise.storage.du:SpaceReport.to_json"),
     Encoder("html", "imagewise.storage.du:du_html"),
 )
+RETENTION_PLAN = Formats(
+    "retention-plan",
+    table("imagewise.storage.retention:plan_table"),
+    document("imagewise/retention-plan/v1", "imagewise.storage.retention:Plan.to_json"),
+)
+RETENTION_APPLY = Formats(
+    "retention-apply",
+    table("imagewise.storage.retention:apply_table"),
+    document("imagewise/retention-apply/v1", "imagewise.storage.retention:ApplyResult.to_json"),
+)
 MOVE = Formats(
     "move",
     table("imagewise.release.promote:move_table"),
@@ -293,6 +303,8 @@ REGISTRIES: dict[str, Formats] = {
         DEPRECATION,
         OUTDATED,
         DU,
+        RETENTION_PLAN,
+        RETENTION_APPLY,
         LINT,
         RULES,
         SBOM,

@@ -1,11 +1,16 @@
-"""The storage commands: ``du`` (flags -> one library call in ``imagewise.storage`` ->
+"""The storage commands: ``du``, ``retention plan|apply`` (flags -> one library call in ``imagewise.storage`` ->
 renderer -> exit code)."""
 
 from __future__ import annotations
 
-from imagewise.cli.args import argument, command, echo, option
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from imagewise.cli.args import argument, command, echo, group, option, path_type
 from imagewise.cli.common import format_option, insecure_option
-from imagewise.encoders import DU
+from imagewise.encoders import DU, RETENTION_APPLY, RETENTION_PLAN
+from imagewise.errors import UsageError
 
 
 @command("du")
@@ -40,4 +45,104 @@ def du_cmd(refs: tuple[str, ...], top: int, output: str | None, fmt: str, insecu
         echo(f"wrote {output} ({fmt} space report)", err=True)
     else:
         echo(text, nl=False)
+    return 0
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _policy_option(fn: F) -> F:
+    return option(
+        "--policy",
+        "policy_file",
+        type=path_type(dir_okay=False, as_path=True),
+        help="Policy YAML whose storage_management.retention holds the rules.",
+    )(fn)
+
+
+@group("retention")
+def retention_group() -> None:
+    """Retention: plan which tags and manifests go, then delete exactly that plan.
+
+    Rules live in the policy's storage_management.retention (Harbor's templates: keep_latest,
+    keep_days, always; repository and tag selectors; rules OR-ed). Env tags, immutable release
+    tags, recently promoted digests and history records always stay.
+    """
+
+
+@retention_group.command("plan")
+@argument("refs", nargs="+", metavar="REF")
+@_policy_option
+@option("-o", "--output", metavar="FILE", help="Write the plan to FILE (default: stdout).")
+@format_option(RETENTION_PLAN)
+@insecure_option
+def retention_plan_cmd(
+    refs: tuple[str, ...], policy_file: Path | None, output: str | None, fmt: str, insecure: bool
+) -> int:
+    """Print every tag and manifest retention would keep or delete, and why; delete nothing.
+
+    REF as for `du`: a registry (every repository), repositories, or oci:DIR. Save the plan as
+    JSON (`--format json -o plan.json`) to review it and apply exactly it later.
+
+      imagewise retention plan localhost:5000 --policy policy.yaml
+      imagewise retention plan localhost:5000 --policy policy.yaml --format json -o plan.json
+    """
+    from imagewise.policy.model import load_policy
+    from imagewise.storage.retention import plan_for
+
+    plan = plan_for(list(refs), load_policy(policy_file), insecure=insecure)
+    text = RETENTION_PLAN.encode(fmt, plan)
+    if output and output != "-":
+        from imagewise.fileio import write_file
+
+        write_file(output, text.encode("utf-8"))
+        echo(f"wrote {output} ({len(plan.deletions)} deletion(s) planned)", err=True)
+    else:
+        echo(text, nl=False)
+    return 0
+
+
+@retention_group.command("apply")
+@argument("refs", nargs="*", metavar="REF")
+@_policy_option
+@option("--plan", "plan_file", metavar="FILE", help="Apply this saved plan (JSON) instead.")
+@option(
+    "--max-delete",
+    type=int,
+    metavar="N",
+    help="Refuse (deleting nothing) when the plan deletes more than N manifests.",
+)
+@format_option(RETENTION_APPLY)
+@insecure_option
+def retention_apply_cmd(
+    refs: tuple[str, ...],
+    policy_file: Path | None,
+    plan_file: str | None,
+    max_delete: int | None,
+    fmt: str,
+    insecure: bool,
+) -> int:
+    """Delete exactly the retention plan (a saved one with --plan, else the plan made now).
+
+    Each manifest is re-checked first: one that gained a tag, or whose planned tags moved,
+    since the plan is skipped, with its platforms and referrers. A registry that does not
+    allow deletes is reported before anything is touched. Run the registry's garbage collector
+    afterwards to free the bytes (`docker-registry garbage-collect CONFIG`).
+
+      imagewise retention apply --plan plan.json --max-delete 50
+      imagewise retention apply localhost:5000 --policy policy.yaml
+    """
+    from imagewise.policy.model import load_policy
+    from imagewise.storage.retention import apply_for, load_plan, plan_for
+
+    if plan_file:
+        if refs:
+            raise UsageError("give either --plan FILE or REFs, not both")
+        plan = load_plan(plan_file)
+    elif refs:
+        plan = plan_for(list(refs), load_policy(policy_file), insecure=insecure)
+    else:
+        raise UsageError("retention apply needs REFs or --plan FILE")
+    result = apply_for(plan, max_delete=max_delete, insecure=insecure)
+    echo(RETENTION_APPLY.encode(fmt, result), nl=False)
     return 0

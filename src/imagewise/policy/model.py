@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from imagewise.errors import ConfigError, UsageError
+from imagewise.policy.retention import Retention, parse_retention
 from imagewise.units import parse_size
 
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -96,12 +97,20 @@ class VersionManagement:
 
 
 @dataclass(frozen=True)
+class StorageManagement:
+    """``storage_management``: retention rules (see :mod:`imagewise.policy.retention`)."""
+
+    retention: Retention = field(default_factory=Retention)
+
+
+@dataclass(frozen=True)
 class Policy:
     security_baseline: SecurityBaseline = field(default_factory=SecurityBaseline)
     optimization: Optimization = field(default_factory=Optimization)
     labels: Labels = field(default_factory=Labels)
     tags: Tags = field(default_factory=Tags)
     version_management: VersionManagement = field(default_factory=VersionManagement)
+    storage_management: StorageManagement = field(default_factory=StorageManagement)
     rules: dict[str, str] = field(default_factory=dict)
     source: str = "<default>"
 
@@ -250,6 +259,7 @@ def _load_doc(text: str, src: str) -> dict[str, Any]:
         "labels",
         "tags",
         "version_management",
+        "storage_management",
         "rules",
     }
     unknown = sorted(set(doc) - allowed)
@@ -270,6 +280,18 @@ def _overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def _storage_management(data: Any, src: str) -> StorageManagement:
+    if data is None:
+        return StorageManagement()
+    _expect(isinstance(data, dict), f"{src}: storage_management", "a mapping", data)
+    unknown = sorted(set(data) - {"retention"})
+    if unknown:
+        raise ConfigError(
+            f"policy {src}: unknown key storage_management.{unknown[0]} (known: retention)"
+        )
+    return StorageManagement(retention=parse_retention(data.get("retention"), src))
 
 
 def _strftime_probe(fmt: str) -> str:
@@ -358,6 +380,7 @@ def parse_policy(text: str, src: str = "<policy>", *, base: bool = True) -> Poli
         labels=_section(Labels, doc.get("labels"), "labels", src),
         tags=_section(Tags, doc.get("tags"), "tags", src),
         version_management=_version_management(doc.get("version_management"), src),
+        storage_management=_storage_management(doc.get("storage_management"), src),
         rules=levels,
         source=src,
     )
