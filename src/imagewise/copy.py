@@ -11,7 +11,8 @@ What is copied:
   the host's unless ``platform`` says otherwise. With ``platform`` and a single-platform source,
   the image must be that platform (``PlatformNotFound`` names the one it is).
 
-Blob bytes are never changed: nothing is recompressed. Manifests keep their bytes too, except
+Blob bytes are never changed (unless ``compress`` asks for recompressed layers: then the
+source is seen through :class:`imagewise.recompress.RecompressedSource`). Manifests keep their bytes too, except
 that a sink writing an OCI image layout (``oci:``, ``oci-archive:``, and the ``index.json`` of a
 ``docker-archive:``) gets Docker v2 manifests and manifest lists rewritten with OCI media types
 (``oci/convert.py``), because layout readers (skopeo, umoci) find only those by tag; the
@@ -58,6 +59,9 @@ class CopyResult(Record):
         "blobs_mounted",
         "bytes_copied",
         "source_digest",
+        "compression",
+        "layer_bytes_before",
+        "layer_bytes_after",
     )
 
     def __init__(
@@ -72,6 +76,9 @@ class CopyResult(Record):
         blobs_mounted: int,
         bytes_copied: int,
         source_digest: str = "",
+        compression: str = "",  # the layers were recompressed to this (copy --compress)
+        layer_bytes_before: int = 0,
+        layer_bytes_after: int = 0,
     ) -> None:
         self.source = source
         self.destination = destination
@@ -83,6 +90,9 @@ class CopyResult(Record):
         self.blobs_mounted = blobs_mounted
         self.bytes_copied = bytes_copied
         self.source_digest = source_digest or digest
+        self.compression = compression
+        self.layer_bytes_before = layer_bytes_before
+        self.layer_bytes_after = layer_bytes_after
 
     @property
     def converted(self) -> bool:
@@ -90,8 +100,12 @@ class CopyResult(Record):
         return self.source_digest != self.digest
 
     def to_json(self) -> dict[str, Any]:
-        """The fields by name (what ``dataclasses.asdict`` gave)."""
-        return {name: getattr(self, name) for name in self._fields}
+        """The fields by name (what ``dataclasses.asdict`` gave); the recompression figures
+        only when the layers were recompressed."""
+        skip = (
+            () if self.compression else ("compression", "layer_bytes_before", "layer_bytes_after")
+        )
+        return {name: getattr(self, name) for name in self._fields if name not in skip}
 
 
 class _Progress(Reader):
@@ -308,13 +322,16 @@ def copy(
     reporter: Reporter = NULL,
     stall: float | None = None,
     timeout: float | None = None,
+    compress: str | None = None,
+    level: int | None = None,
 ) -> CopyResult:
     """Copy between two transport strings (``docker://``, ``oci:``, ``oci-archive:``,
     ``docker-archive:``).
 
     Registry calls count as stalled after ``stall`` seconds without a byte (default: 60, or
     ``IMAGEWISE_STALL_TIMEOUT``) and are retried; the copy fails once ``timeout`` seconds have
-    passed. Retries and waits are told to ``reporter.message``.
+    passed. Retries and waits are told to ``reporter.message``. ``compress`` (gzip or zstd, at
+    ``level``) recompresses every layer on the way (:mod:`imagewise.recompress`).
     """
     from imagewise.registry.transfer import Transfer
     from imagewise.sources import open_sink, open_source
@@ -325,7 +342,21 @@ def copy(
         open_source(src, insecure=insecure, transfer=transfer) as source,
         open_sink(dst, insecure=insecure, transfer=transfer) as sink,
     ):
-        return copy_image(source, sink, platform=wanted, jobs=jobs, reporter=reporter)
+        if compress is None:
+            return copy_image(source, sink, platform=wanted, jobs=jobs, reporter=reporter)
+        from imagewise.recompress import RecompressedSource
+
+        reporter.message(f"recompressing layers to {compress}")
+        recompressed = RecompressedSource(source, compress, level)
+        try:
+            result = copy_image(recompressed, sink, platform=wanted, jobs=jobs, reporter=reporter)
+        finally:
+            recompressed.close()
+        return result.replace(
+            compression=compress,
+            layer_bytes_before=recompressed.bytes_before,
+            layer_bytes_after=recompressed.bytes_after,
+        )
 
 
 def copy_summary(result: Any) -> str:
@@ -338,6 +369,13 @@ def copy_summary(result: Any) -> str:
         f"({format_size(result.bytes_copied)}), {result.blobs_skipped} already present, "
         f"{result.blobs_mounted} mounted, {result.manifests} manifest(s)"
     )
+    if result.compression:
+        before, after = result.layer_bytes_before, result.layer_bytes_after
+        change = (after - before) / before * 100 if before else 0.0
+        text += (
+            f"\nlayers recompressed to {result.compression}: {format_size(before)} -> "
+            f"{format_size(after)} ({change:+.1f}%)"
+        )
     if result.converted:
         text += (
             f"\nnote: converted to OCI media types for {result.destination}: the source "

@@ -65,6 +65,17 @@ def inspect_cmd(
     metavar="SECONDS",
     help="Give up when the whole copy takes longer than this. [default: no limit]",
 )
+@option(
+    "--compress",
+    choices=("gzip", "zstd"),
+    help="Recompress every layer (diff_ids and config kept; manifests rewritten: new digest).",
+)
+@option(
+    "--level",
+    type=int_range(1, 19),
+    metavar="N",
+    help="Compression level for --compress (gzip 1-9, default 6; zstd 1-19, default 3).",
+)
 @insecure_option
 def copy_cmd(
     src: str,
@@ -74,6 +85,8 @@ def copy_cmd(
     fmt: str,
     stall: int | None,
     timeout: int | None,
+    compress: str | None,
+    level: int | None,
     insecure: bool,
 ) -> int:
     """Copy an image from SRC to DST, preserving the manifest digest where the format allows.
@@ -86,6 +99,12 @@ def copy_cmd(
 
       imagewise copy docker-archive:app.tar docker://localhost:5000/app:1.0
       imagewise copy docker://localhost:5000/app:1.0 oci:./backup:1.0
+      imagewise copy docker://localhost:5000/app:1.0 docker://localhost:5000/app:1.0-zstd \\
+          --compress zstd --level 9
+
+    With --compress, every layer is decompressed, checked against its diff_id and compressed
+    again (zstd layers get the OCI media type, which imagewise, skopeo and registries read);
+    the summary gives the layer bytes before and after.
     """
     from typing import cast
 
@@ -103,6 +122,8 @@ def copy_cmd(
             reporter=cast(Reporter, reporter),
             stall=stall,
             timeout=timeout,
+            compress=compress,
+            level=level,
         )
     echo(COPY.encode(fmt, result), nl=False)
     return 0
