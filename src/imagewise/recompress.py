@@ -100,17 +100,16 @@ class RecompressedSource(Source):
 
     def _rewrite_index(self, index: Index) -> Index:
         doc = json.loads(index.raw)
-        children = []
+        children: list[Manifest | Index] = []
         for d in index.manifests:
             child = self.inner.fetch_manifest(d)
-            new = (
+            children.append(
                 self._rewrite_index(child)
                 if isinstance(child, Index)
                 else self._rewrite_manifest(child)
             )
-            children.append((d, new))
         entries = []
-        for (old_desc, new), entry in zip(children, doc.get("manifests", []), strict=True):
+        for new, entry in zip(children, doc.get("manifests", []), strict=True):
             entry = dict(entry)
             entry["digest"], entry["size"] = str(new.digest), len(new.raw)
             entry["mediaType"] = new.media_type
