@@ -227,6 +227,11 @@ DU = Formats(
     document("imagewise/du/v1", "imagewise.storage.du:SpaceReport.to_json"),
     Encoder("html", "imagewise.storage.du:du_html"),
 )
+DEDUP = Formats(
+    "dedup",
+    table("imagewise.storage.dedup:dedup_table"),
+    document("imagewise/dedup/v1", "imagewise.storage.dedup:DedupReport.to_json"),
+)
 RETENTION_PLAN = Formats(
     "retention-plan",
     table("imagewise.storage.retention:plan_table"),
@@ -303,6 +308,7 @@ REGISTRIES: dict[str, Formats] = {
         DEPRECATION,
         OUTDATED,
         DU,
+        DEDUP,
         RETENTION_PLAN,
         RETENTION_APPLY,
         LINT,

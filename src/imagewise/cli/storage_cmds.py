@@ -1,4 +1,4 @@
-"""The storage commands: ``du``, ``retention plan|apply`` (flags -> one library call in ``imagewise.storage`` ->
+"""The storage commands: ``du``, ``dedup``, ``retention plan|apply`` (flags -> one library call in ``imagewise.storage`` ->
 renderer -> exit code)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from imagewise.cli.args import argument, command, echo, group, option, path_type
 from imagewise.cli.common import format_option, insecure_option
-from imagewise.encoders import DU, RETENTION_APPLY, RETENTION_PLAN
+from imagewise.encoders import DEDUP, DU, RETENTION_APPLY, RETENTION_PLAN
 from imagewise.errors import UsageError
 
 
@@ -49,6 +49,38 @@ def du_cmd(refs: tuple[str, ...], top: int, output: str | None, fmt: str, insecu
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+@command("dedup")
+@argument("refs", nargs="+", metavar="REF")
+@option(
+    "--threshold",
+    type=float,
+    default=0.8,
+    metavar="X",
+    help="Share of files two bottom layers must have in common to count as one base.",
+)
+@format_option(DEDUP)
+@insecure_option
+def dedup_cmd(refs: tuple[str, ...], threshold: float, fmt: str, insecure: bool) -> int:
+    """Storage that could be shared but is not: compression duplicates, near-identical bases.
+
+    Reports layers stored in more than one compression (one diff_id, several blobs) and images
+    whose bottom layers hold mostly the same files under different digests (one base pulled on
+    two dates), with the bytes rebasing them onto one would save and the rebuild to do. REF as
+    for `du`. Reads manifests, configs and each distinct bottom layer's file list.
+
+      imagewise dedup localhost:5000
+      imagewise dedup localhost:5000/app localhost:5000/web --threshold 0.9 --format json
+    """
+    from imagewise.storage.dedup import dedup_report
+    from imagewise.storage.du import read_targets
+
+    if not 0 < threshold <= 1:
+        raise UsageError(f"--threshold {threshold}: expected a share above 0 and at most 1")
+    inventories = read_targets(list(refs), insecure=insecure, configs=True)
+    echo(DEDUP.encode(fmt, dedup_report(inventories, threshold)), nl=False)
+    return 0
 
 
 def _policy_option(fn: F) -> F:

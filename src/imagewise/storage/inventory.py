@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from imagewise.errors import ImageFormatError, NotFound
 from imagewise.oci import media
@@ -131,6 +131,8 @@ class Inventory:
         self.untagged: list[tuple[str, str]] = []
         self.untagged_known = False
         self.requests: dict[str, int] = {}
+        #: opens a blob of a repository (for the few readers that need layer bytes: dedup)
+        self.opener: Callable[[str, Descriptor], IO[bytes]] | None = None
 
     def closure(self, repo: str, digest: str) -> Iterator[ManifestInfo]:
         """The manifest and, for an index, its children (recursively), each once."""
@@ -172,6 +174,7 @@ def read_registry(
 ) -> Inventory:
     """The inventory of ``repositories`` (default: every repository ``_catalog`` lists)."""
     inv = Inventory(client.host)
+    inv.opener = client.open_blob
     lock = threading.Lock()
 
     def count(kind: str) -> None:
@@ -289,6 +292,12 @@ def read_layout(path: str | Path, *, configs: bool = False) -> Inventory:
 
     repo = Repository(name, {})
     inv.repositories[name] = repo
+
+    def opener(_repo: str, desc: Descriptor) -> IO[bytes]:
+        algo, _, hexpart = str(desc.digest).partition(":")
+        return open(blobs / algo / hexpart, "rb")
+
+    inv.opener = opener
     stack = []
     for desc in index.get("manifests", []):
         digest = str(desc.get("digest"))
