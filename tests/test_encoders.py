@@ -34,6 +34,7 @@ KIND_OF = {
     "outdated": "outdated",
     "du": "du",
     "dedup": "dedup",
+    "sync": "sync",
     "retention plan": "retention-plan",
     "retention apply": "retention-apply",
     "diff": "diff",
@@ -235,6 +236,12 @@ def osv_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db
 
 
+def _sync_config(tmp: Path, host: str, repo: str) -> Path:
+    cfg = tmp / "sync.yaml"
+    cfg.write_text(f"{host}:\n  images:\n    {repo}: ['1.0']\n")
+    return cfg
+
+
 def _invocations(tmp: Path, db: Path, registry: RegistryServer) -> dict[str, list[str]]:
     repo = unique_repo("enc")
     push_image(registry, repo, "1.0", build_image((10,), seed=5))
@@ -253,6 +260,11 @@ def _invocations(tmp: Path, db: Path, registry: RegistryServer) -> dict[str, lis
         "outdated": ["outdated", f"{registry.host}/{repo}:1.0"],
         "du": ["du", f"{registry.host}/{repo}"],
         "dedup": ["dedup", f"{registry.host}/{repo}"],
+        "sync": [
+            "sync",
+            str(_sync_config(tmp, registry.host, repo)),
+            f"docker://{registry.host}/m",
+        ],
         "retention plan": ["retention", "plan", f"{registry.host}/{repo}"],
         "retention apply": ["retention", "apply", f"{registry.host}/{repo}"],
         "tag": ["tag", f"{registry.host}/{repo}:1.0", "--env", "staging", "--dry-run"],

@@ -232,6 +232,11 @@ DEDUP = Formats(
     table("imagewise.storage.dedup:dedup_table"),
     document("imagewise/dedup/v1", "imagewise.storage.dedup:DedupReport.to_json"),
 )
+SYNC = Formats(
+    "sync",
+    table("imagewise.storage.sync:sync_table"),
+    document("imagewise/sync/v1", "imagewise.storage.sync:SyncResult.to_json"),
+)
 RETENTION_PLAN = Formats(
     "retention-plan",
     table("imagewise.storage.retention:plan_table"),
@@ -309,6 +314,7 @@ REGISTRIES: dict[str, Formats] = {
         OUTDATED,
         DU,
         DEDUP,
+        SYNC,
         RETENTION_PLAN,
         RETENTION_APPLY,
         LINT,

@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "outdated": "imagewise.cli.release_cmds:outdated_cmd",
     "du": "imagewise.cli.storage_cmds:du_cmd",
     "dedup": "imagewise.cli.storage_cmds:dedup_cmd",
+    "sync": "imagewise.cli.storage_cmds:sync_cmd",
     "retention": "imagewise.cli.storage_cmds:retention_group",
     "files": "imagewise.cli.files_cmds:files_cmd",
     "analyze": "imagewise.cli.analyze_cmds:analyze_cmd",

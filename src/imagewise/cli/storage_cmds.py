@@ -1,4 +1,4 @@
-"""The storage commands: ``du``, ``dedup``, ``retention plan|apply`` (flags -> one library call in ``imagewise.storage`` ->
+"""The storage commands: ``du``, ``dedup``, ``sync``, ``retention plan|apply`` (flags -> one library call in ``imagewise.storage`` ->
 renderer -> exit code)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from imagewise.cli.args import argument, command, echo, group, option, path_type
 from imagewise.cli.common import format_option, insecure_option
-from imagewise.encoders import DEDUP, DU, RETENTION_APPLY, RETENTION_PLAN
+from imagewise.encoders import DEDUP, DU, RETENTION_APPLY, RETENTION_PLAN, SYNC
 from imagewise.errors import UsageError
 
 
@@ -81,6 +81,58 @@ def dedup_cmd(refs: tuple[str, ...], threshold: float, fmt: str, insecure: bool)
     inventories = read_targets(list(refs), insecure=insecure, configs=True)
     echo(DEDUP.encode(fmt, dedup_report(inventories, threshold)), nl=False)
     return 0
+
+
+@command("sync")
+@argument("config", metavar="CONFIG.yaml")
+@argument("destination", metavar="DEST")
+@option("--scoped", flag=True, help="Prefix destination names with the source registry.")
+@option("--prune", flag=True, help="Delete destination tags the source no longer has.")
+@option("--dry-run", flag=True, help="Print what would be copied and pruned; write nothing.")
+@option("--jobs", "-j", type=int, default=4, metavar="N", help="Images copied in parallel.")
+@format_option(SYNC)
+@insecure_option
+def sync_cmd(
+    config: str,
+    destination: str,
+    scoped: bool,
+    prune: bool,
+    dry_run: bool,
+    jobs: int,
+    fmt: str,
+    insecure: bool,
+) -> int:
+    """Mirror the images of a skopeo sync YAML file into a registry or an OCI layout.
+
+    CONFIG is skopeo's format (`skopeo sync --src yaml`): registries with `images` (tags,
+    digests, or [] for all), `images-by-tag-regex`, `images-by-semver`, `credentials` and
+    `tls-verify`. DEST is docker://REGISTRY[/PREFIX] (images land at PREFIX/REPOSITORY, as with
+    skopeo) or oci:DIR (one layout, images named REPOSITORY:TAG, blobs stored once).
+    Incremental: an image already there costs one manifest HEAD on each side. Every blob is
+    sent once per run and mounted where other repositories need it. Exit 2 when an image
+    failed (the others are still copied).
+
+      imagewise sync mirror.yaml docker://localhost:5000/mirror
+      imagewise sync mirror.yaml docker://localhost:5000/mirror --prune --dry-run
+      imagewise sync mirror.yaml oci:./offline-bundle
+    """
+    from imagewise.storage.sync import sync
+
+    if jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    result = sync(
+        config,
+        destination,
+        scoped=scoped,
+        prune=prune,
+        dry_run=dry_run,
+        jobs=jobs,
+        insecure=insecure,
+    )
+    echo(SYNC.encode(fmt, result), nl=False)
+    for line in result.errors:
+        echo(f"imagewise: error: {line}", err=True)
+    return 2 if result.failed else 0
 
 
 def _policy_option(fn: F) -> F:
