@@ -48,16 +48,17 @@ def test_list_tags_is_the_tags_document(registry: RegistryServer) -> None:
 
 
 def test_copy_summary_names_a_conversion(random_image_layout: tuple[str, BuiltImage]) -> None:
-    from imagewise.copy import copy_summary
+    from imagewise.copy import CopyResult, copy_summary
 
-    class Result:
-        destination, digest, source_digest = "oci:x", "sha256:b", "sha256:a"
-        blobs_copied, bytes_copied, blobs_skipped, blobs_mounted, manifests = 2, 2048, 1, 0, 1
-        converted = True
-
-    text = copy_summary(Result())
+    result = CopyResult("src", "oci:x", "sha256:b", "m", 1, 2, 1, 0, 2048, "sha256:a")
+    text = copy_summary(result)
     assert text.startswith("oci:x sha256:b: 2 blobs copied (2.0 kB), 1 already present")
     assert "the source digest was sha256:a" in text
+    assert "recompressed" not in text
+    squeezed = copy_summary(
+        result.replace(compression="zstd", layer_bytes_before=2000, layer_bytes_after=1500)
+    )
+    assert "layers recompressed to zstd: 2.0 kB -> 1.5 kB (-25.0%)" in squeezed
     assert COPY.get("table").function() is copy_summary
 
 

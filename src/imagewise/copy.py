@@ -359,7 +359,7 @@ def copy(
         )
 
 
-def copy_summary(result: Any) -> str:
+def copy_summary(result: CopyResult) -> str:
     """``copy``'s summary: what was copied, skipped and mounted, and a digest a conversion
     changed."""
     from imagewise.units import format_size
