@@ -237,6 +237,26 @@ SYNC = Formats(
     table("imagewise.storage.sync:sync_table"),
     document("imagewise/sync/v1", "imagewise.storage.sync:SyncResult.to_json"),
 )
+BACKUP = Formats(
+    "backup",
+    table("imagewise.backup.run:backup_table"),
+    document("imagewise/backup/v1", "imagewise.backup.run:BackupResult.to_json"),
+)
+SNAPSHOTS = Formats(
+    "snapshots",
+    table("imagewise.backup.run:list_table"),
+    document("imagewise/snapshots/v1", "imagewise.backup.run:snapshots_json"),
+)
+BACKUP_VERIFY = Formats(
+    "backup-verify",
+    table("imagewise.backup.restore:verify_table"),
+    document("imagewise/backup-verify/v1", "imagewise.backup.restore:VerifyResult.to_json"),
+)
+RESTORE = Formats(
+    "restore",
+    table("imagewise.backup.restore:restore_table"),
+    document("imagewise/restore/v1", "imagewise.backup.restore:RestoreResult.to_json"),
+)
 RETENTION_PLAN = Formats(
     "retention-plan",
     table("imagewise.storage.retention:plan_table"),
@@ -315,6 +335,10 @@ REGISTRIES: dict[str, Formats] = {
         DU,
         DEDUP,
         SYNC,
+        BACKUP,
+        SNAPSHOTS,
+        BACKUP_VERIFY,
+        RESTORE,
         RETENTION_PLAN,
         RETENTION_APPLY,
         LINT,

@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "du": "imagewise.cli.storage_cmds:du_cmd",
     "dedup": "imagewise.cli.storage_cmds:dedup_cmd",
     "sync": "imagewise.cli.storage_cmds:sync_cmd",
+    "backup": "imagewise.cli.backup_cmds:backup_group",
+    "restore": "imagewise.cli.backup_cmds:restore_cmd",
     "retention": "imagewise.cli.storage_cmds:retention_group",
     "files": "imagewise.cli.files_cmds:files_cmd",
     "analyze": "imagewise.cli.analyze_cmds:analyze_cmd",

@@ -1,0 +1,1 @@
+"""Backup and disaster recovery: a content-addressed store of snapshots, restore, verify."""
