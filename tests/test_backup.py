@@ -240,3 +240,39 @@ def test_one_writer_at_a_time_and_bad_input(reg: RegistryServer, tmp_path: Path)
     ):
         code, out = _run(*args)
         assert code == 2 and message in out, (args, out)
+
+
+def test_forget_prune_and_du(reg: RegistryServer, tmp_path: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from imagewise.backup.maintain import keep_set
+    from imagewise.backup.run import backup_run
+
+    store = tmp_path / "store"
+    start = datetime(2026, 11, 1, 2, tzinfo=timezone.utc)
+    for day in range(10):  # one image per day; each snapshot adds that day's image
+        push_image(reg, "daily", f"d{day}", image([9400, 9500 + day]))
+        backup_run([f"{reg.host}/daily"], store, now=start + timedelta(days=day))
+    snaps = LocalStore(store).snapshots()
+    kept = keep_set(snaps, last=2, weekly=2)
+    # keep-last 2: Nov 10 and 9; keep-weekly 2: the newest of ISO weeks 46 (Nov 10) and 45 (Sun Nov 8)
+    assert set(kept) == {snaps[-1]["id"], snaps[-2]["id"], snaps[-3]["id"]}
+    code, out = _run("backup", "du", str(store), "--format", "json")
+    assert code == 0, out
+    before = json.loads(out)
+    assert before["dedup_ratio"] > 3  # ten snapshots share the base and earlier images
+    code, out = _run("backup", "forget", str(store), "--keep-last", "1", "--format", "json")
+    assert code == 0 and len(json.loads(out)["forgotten"]) == 9, out
+    code, out = _run("backup", "prune", str(store), "--grace", "0", "--format", "json")
+    assert code == 0, out
+    assert json.loads(out)["removed_blobs"] == 0  # the last snapshot still holds every image
+    # delete a tag from the registry: the next snapshot no longer has it; forget the older one
+    RegistryClient(reg.host, reg.url, insecure=True).delete_manifest("daily", "d0")
+    backup_run([f"{reg.host}/daily"], store, now=start + timedelta(days=11))
+    assert _run("backup", "forget", str(store), "--keep-last", "1")[0] == 0
+    code, out = _run("backup", "prune", str(store), "--grace", "0", "--format", "json")
+    assert code == 0 and json.loads(out)["removed_blobs"] == 3, out  # d0's layer, config, manifest
+    code, out = _run("backup", "verify", str(store), "--read-data")
+    assert code == 0, out
+    code, out = _run("backup", "forget", str(store))
+    assert code == 2 and "needs a rule" in out, out

@@ -252,6 +252,21 @@ BACKUP_VERIFY = Formats(
     table("imagewise.backup.restore:verify_table"),
     document("imagewise/backup-verify/v1", "imagewise.backup.restore:VerifyResult.to_json"),
 )
+FORGET = Formats(
+    "forget",
+    table("imagewise.backup.maintain:forget_table"),
+    document("imagewise/backup-forget/v1", "imagewise.backup.maintain:ForgetResult.to_json"),
+)
+PRUNE = Formats(
+    "prune",
+    table("imagewise.backup.maintain:prune_table"),
+    document("imagewise/backup-prune/v1", "imagewise.backup.maintain:PruneResult.to_json"),
+)
+BACKUP_DU = Formats(
+    "backup-du",
+    table("imagewise.backup.maintain:usage_table"),
+    document("imagewise/backup-du/v1", "imagewise.backup.maintain:StoreUsage.to_json"),
+)
 RESTORE = Formats(
     "restore",
     table("imagewise.backup.restore:restore_table"),
@@ -339,6 +354,9 @@ REGISTRIES: dict[str, Formats] = {
         SNAPSHOTS,
         BACKUP_VERIFY,
         RESTORE,
+        FORGET,
+        PRUNE,
+        BACKUP_DU,
         RETENTION_PLAN,
         RETENTION_APPLY,
         LINT,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from imagewise.cli.args import argument, command, echo, group, option
 from imagewise.cli.common import format_option, insecure_option
-from imagewise.encoders import BACKUP, BACKUP_VERIFY, RESTORE, SNAPSHOTS
+from imagewise.encoders import BACKUP, BACKUP_DU, BACKUP_VERIFY, FORGET, PRUNE, RESTORE, SNAPSHOTS
 from imagewise.errors import UsageError
 
 
@@ -109,6 +109,83 @@ def backup_verify_cmd(store: str, read_data: bool, read_data_subset: float | Non
     )
     echo(BACKUP_VERIFY.encode(fmt, result), nl=False)
     return 0 if result.ok else 1
+
+
+@backup_group.command("forget")
+@argument("store", metavar="STORE")
+@option("--keep-last", type=int, default=0, metavar="N", help="Keep the N newest snapshots.")
+@option("--keep-daily", type=int, default=0, metavar="N", help="Keep the newest of each of N days.")
+@option(
+    "--keep-weekly", type=int, default=0, metavar="N", help="Keep the newest of each of N weeks."
+)
+@option(
+    "--keep-monthly", type=int, default=0, metavar="N", help="Keep the newest of each of N months."
+)
+@option("--dry-run", flag=True, help="Print what would be forgotten; change nothing.")
+@format_option(FORGET)
+def backup_forget_cmd(
+    store: str,
+    keep_last: int,
+    keep_daily: int,
+    keep_weekly: int,
+    keep_monthly: int,
+    dry_run: bool,
+    fmt: str,
+) -> int:
+    """Forget snapshots by grandfather-father-son rules (a snapshot any rule keeps stays).
+
+    Only snapshot records go; `backup prune` then frees the blobs no remaining snapshot needs.
+
+      imagewise backup forget /backup/registry --keep-daily 7 --keep-weekly 4 --keep-monthly 12
+    """
+    from imagewise.backup.maintain import forget
+
+    result = forget(
+        store,
+        last=keep_last,
+        daily=keep_daily,
+        weekly=keep_weekly,
+        monthly=keep_monthly,
+        dry_run=dry_run,
+    )
+    echo(FORGET.encode(fmt, result), nl=False)
+    return 0
+
+
+@backup_group.command("prune")
+@argument("store", metavar="STORE")
+@option(
+    "--grace",
+    type=float,
+    default=3600,
+    metavar="SECONDS",
+    help="Keep unreferenced blobs younger than this.",
+)
+@option("--dry-run", flag=True, help="Print what would be removed; change nothing.")
+@format_option(PRUNE)
+def backup_prune_cmd(store: str, grace: float, dry_run: bool, fmt: str) -> int:
+    """Remove the blobs no remaining snapshot needs (mark and sweep, with a grace period).
+
+    imagewise backup prune /backup/registry
+    """
+    from imagewise.backup.maintain import prune
+
+    echo(PRUNE.encode(fmt, prune(store, grace=grace, dry_run=dry_run)), nl=False)
+    return 0
+
+
+@backup_group.command("du")
+@argument("store", metavar="STORE")
+@format_option(BACKUP_DU)
+def backup_du_cmd(store: str, fmt: str) -> int:
+    """Logical bytes per snapshot against the bytes stored: what deduplication saves.
+
+    imagewise backup du /backup/registry
+    """
+    from imagewise.backup.maintain import usage
+
+    echo(BACKUP_DU.encode(fmt, usage(store)), nl=False)
+    return 0
 
 
 @command("restore")
