@@ -253,12 +253,12 @@ BACKUP_VERIFY = Formats(
     document("imagewise/backup-verify/v1", "imagewise.backup.restore:VerifyResult.to_json"),
 )
 FORGET = Formats(
-    "forget",
+    "backup-forget",
     table("imagewise.backup.maintain:forget_table"),
     document("imagewise/backup-forget/v1", "imagewise.backup.maintain:ForgetResult.to_json"),
 )
 PRUNE = Formats(
-    "prune",
+    "backup-prune",
     table("imagewise.backup.maintain:prune_table"),
     document("imagewise/backup-prune/v1", "imagewise.backup.maintain:PruneResult.to_json"),
 )
