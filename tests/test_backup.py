@@ -276,3 +276,63 @@ def test_forget_prune_and_du(reg: RegistryServer, tmp_path: Path) -> None:
     assert code == 0, out
     code, out = _run("backup", "forget", str(store))
     assert code == 2 and "needs a rule" in out, out
+
+
+def test_drill_restores_checks_measures_and_cleans(reg: RegistryServer, tmp_path: Path) -> None:
+    _seed(reg)
+    store = tmp_path / "store"
+    policy = tmp_path / "team-policy.yaml"
+    policy.write_text("extends: none\n")  # no gates: every intact image passes
+    assert (
+        _run("backup", "run", f"{reg.host}/app", "--to", str(store), "--config", str(policy))[0]
+        == 0
+    )
+    scratch = start_registry(tmp_path / "scratch")
+    try:
+        code, out = _run(
+            "drill",
+            "latest",
+            "--store",
+            str(store),
+            "--scratch",
+            scratch.host,
+            "--require-pass",
+            "--format",
+            "json",
+        )
+        assert code == 0, out
+        doc = json.loads(out)
+        assert doc["ok"] and doc["images"] == 2 and doc["restore_bytes_per_second"] > 0
+        assert doc["policy"] == "the snapshot's team-policy.yaml"
+        assert [c["status"] for c in doc["checks"]] == ["PASS", "PASS"]
+        assert doc["rto_seconds"] >= doc["restore_seconds"] > 0 and doc["rpo_seconds"] >= 0
+        assert "2 scratch image(s) deleted" in doc["cleaned"]
+        client = RegistryClient(scratch.host, scratch.url, insecure=True)
+        for c in doc["checks"]:
+            repo, tag = c["restored_as"].removeprefix(f"docker://{scratch.host}/").rsplit(":", 1)
+            assert tag not in client.list_tags(repo)
+    finally:
+        stop_registry(scratch)
+    code, out = _run(
+        "drill",
+        "latest",
+        "--store",
+        str(store),
+        "--scratch",
+        f"oci:{tmp_path / 'drills'}",
+        "--format",
+        "html",
+        "-o",
+        str(tmp_path / "drill.html"),
+    )
+    assert code == 0, out
+    assert "Checks under the snapshot" in (tmp_path / "drill.html").read_text()
+    assert list((tmp_path / "drills").iterdir()) == []  # the scratch layout is removed
+    # a damaged store fails the drill
+    s = LocalStore(store)
+    victim = max(s.blobs(), key=lambda b: b[1])[0]
+    s.blob_path(victim).write_bytes(b"rotten")
+    code, out = _run(
+        "drill", "latest", "--store", str(store), "--scratch", f"oci:{tmp_path / 'drills'}"
+    )
+    assert code == 1 and "FAILED" in out, out

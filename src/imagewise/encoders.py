@@ -252,6 +252,12 @@ BACKUP_VERIFY = Formats(
     table("imagewise.backup.restore:verify_table"),
     document("imagewise/backup-verify/v1", "imagewise.backup.restore:VerifyResult.to_json"),
 )
+DRILL = Formats(
+    "drill",
+    table("imagewise.backup.drill:drill_table"),
+    document("imagewise/drill/v1", "imagewise.backup.drill:DrillResult.to_json"),
+    Encoder("html", "imagewise.backup.drill:drill_html"),
+)
 FORGET = Formats(
     "backup-forget",
     table("imagewise.backup.maintain:forget_table"),
@@ -354,6 +360,7 @@ REGISTRIES: dict[str, Formats] = {
         SNAPSHOTS,
         BACKUP_VERIFY,
         RESTORE,
+        DRILL,
         FORGET,
         PRUNE,
         BACKUP_DU,

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from imagewise.cli.args import argument, command, echo, group, option
 from imagewise.cli.common import format_option, insecure_option
-from imagewise.encoders import BACKUP, BACKUP_DU, BACKUP_VERIFY, FORGET, PRUNE, RESTORE, SNAPSHOTS
+from imagewise.encoders import (
+    BACKUP,
+    BACKUP_DU,
+    BACKUP_VERIFY,
+    DRILL,
+    FORGET,
+    PRUNE,
+    RESTORE,
+    SNAPSHOTS,
+)
 from imagewise.errors import UsageError
 
 
@@ -228,3 +237,61 @@ def restore_cmd(
     )
     echo(RESTORE.encode(fmt, result), nl=False)
     return 0
+
+
+@command("drill")
+@argument("snapshot", metavar="SNAPSHOT")
+@option("--store", metavar="STORE", help="The backup store directory (required).")
+@option("--scratch", metavar="REGISTRY|oci:DIR", help="Where to restore for the drill (required).")
+@option(
+    "--policy",
+    "policy_file",
+    metavar="FILE",
+    help="Check restored images under this policy "
+    "(default: the policy file the snapshot backed up, else the default policy).",
+)
+@option("--require-pass", flag=True, help="Fail the drill when a restored image fails its check.")
+@option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout).")
+@format_option(DRILL)
+@insecure_option
+def drill_cmd(
+    snapshot: str,
+    store: str | None,
+    scratch: str | None,
+    policy_file: str | None,
+    require_pass: bool,
+    output: str | None,
+    fmt: str,
+    insecure: bool,
+) -> int:
+    """A recovery drill: restore to a scratch target, verify, check, measure, clean up.
+
+    Restores SNAPSHOT under drill-<id> in the scratch registry (or a fresh directory in the
+    scratch layout), reads everything back, runs `imagewise check` on every restored image, and
+    reports restore throughput, the drill's total time (RTO) and the snapshot's age (RPO). The
+    scratch images are deleted afterwards. Exit 1 when the drill failed.
+
+      imagewise drill latest --store /backup/registry --scratch localhost:5001
+      imagewise drill latest --store /backup/registry --scratch oci:/tmp/drills --format html -o drill.html
+    """
+    from imagewise.backup.drill import drill
+
+    if store is None or scratch is None:
+        raise UsageError("drill needs --store STORE and --scratch REGISTRY|oci:DIR")
+    result = drill(
+        store,
+        snapshot,
+        scratch,
+        policy_file=policy_file,
+        require_pass=require_pass,
+        insecure=insecure,
+    )
+    text = DRILL.encode(fmt, result)
+    if output and output != "-":
+        from imagewise.fileio import write_file
+
+        write_file(output, text.encode("utf-8"))
+        echo(f"wrote {output} ({fmt} drill report)", err=True)
+    else:
+        echo(text, nl=False)
+    return 0 if result.ok else 1

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "sync": "imagewise.cli.storage_cmds:sync_cmd",
     "backup": "imagewise.cli.backup_cmds:backup_group",
     "restore": "imagewise.cli.backup_cmds:restore_cmd",
+    "drill": "imagewise.cli.backup_cmds:drill_cmd",
     "retention": "imagewise.cli.storage_cmds:retention_group",
     "files": "imagewise.cli.files_cmds:files_cmd",
     "analyze": "imagewise.cli.analyze_cmds:analyze_cmd",
