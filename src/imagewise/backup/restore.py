@@ -108,6 +108,7 @@ def restore(
     from imagewise.copy import copy_image
     from imagewise.reference import parse_transport
     from imagewise.sources import open_source, sink_for
+    from imagewise.storage.sync import BlobLedger, LedgerSink
 
     store = LocalStore(store_path)
     record = store.snapshot(snapshot)
@@ -135,6 +136,7 @@ def restore(
 
     result = RestoreResult(record["id"], target)
     started = time.perf_counter()
+    ledger = BlobLedger()
 
     def one(item: tuple[str, str, str]) -> dict[str, Any]:
         key, t, digest = item
@@ -144,8 +146,8 @@ def restore(
             from imagewise.sources.oci_layout import OCILayoutSink
 
             sink: Any = OCILayoutSink(base, tag=where.split(":", 2)[2])
-        else:
-            sink = sink_for(parse_transport(where), insecure=insecure)
+        else:  # a blob goes to the registry once, then is mounted into other repositories
+            sink = LedgerSink(sink_for(parse_transport(where), insecure=insecure), ledger)
         with sink:
             copied = copy_image(source, sink, jobs=4)
         return {
@@ -165,6 +167,7 @@ def restore(
     result.bytes = sum(i["bytes"] for i in result.images)
     # -- verify -----------------------------------------------------------------------------
     problems = []
+    checked: set[str] = set()  # a blob is stored once per registry: read it back once
     for img in result.images:
         ref = img["target"]
         if layout:
@@ -179,7 +182,7 @@ def restore(
                         f"{img['target']} names {top.digest}, the snapshot {img['digest']}"
                     )
                     continue
-                _read_all(src, top)
+                _read_all(src, top, checked)
         except ImagewiseError as e:
             problems.append(f"{img['target']}: {e}")
     if problems:
@@ -189,9 +192,10 @@ def restore(
     return result
 
 
-def _read_all(src: Source, top: Manifest | Index) -> None:
+def _read_all(src: Source, top: Manifest | Index, checked: set[str]) -> None:
     """Read every manifest and blob back through the source (each stream verifies its digest
-    at its end)."""
+    at its end); blobs in ``checked`` were read back already (through another repository of
+    the same registry, which stores a blob once)."""
     docs = [top]
     while docs:
         doc = docs.pop()
@@ -199,8 +203,9 @@ def _read_all(src: Source, top: Manifest | Index) -> None:
             docs.extend(src.fetch_manifest(d) for d in doc.manifests)
             continue
         for d in (doc.config, *doc.layers):
-            if d.urls:
+            if d.urls or str(d.digest) in checked:
                 continue
+            checked.add(str(d.digest))
             with src.open_blob(d) as f:
                 while f.read(1 << 20):
                     pass
