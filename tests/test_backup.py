@@ -336,3 +336,57 @@ def test_drill_restores_checks_measures_and_cleans(reg: RegistryServer, tmp_path
         "drill", "latest", "--store", str(store), "--scratch", f"oci:{tmp_path / 'drills'}"
     )
     assert code == 1 and "FAILED" in out, out
+
+
+def test_an_encrypted_compressed_store(reg: RegistryServer, tmp_path: Path) -> None:
+    digests = _seed(reg)
+    key = tmp_path / "backup.key"
+    assert _run("backup", "keygen", str(key))[0] == 0
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    code, out = _run("backup", "keygen", str(key))
+    assert code == 2 and "never overwritten" in out, out
+    store = tmp_path / "store"
+    code, out = _run(
+        "backup", "run", f"{reg.host}/app", "--to", str(store), "--key-file", str(key), "--compress"
+    )
+    assert code == 0, out
+    # nothing readable without the key: not the records, not a manifest
+    raw = b"".join(
+        p.read_bytes() for p in store.rglob("*") if p.is_file() and p.name != "imagewise-store.json"
+    )
+    assert b"mediaType" not in raw and b"app" not in raw.replace(b"imagewise", b"")
+    for args in (["backup", "list", str(store)], ["backup", "verify", str(store)]):
+        code, out = _run(*args)
+        assert code == 2 and "encrypted; give --key-file" in out, out
+    other = tmp_path / "other.key"
+    _run("backup", "keygen", str(other))
+    code, out = _run("backup", "list", str(store), "--key-file", str(other))
+    assert code == 2 and "wrong key" in out, out
+    code, out = _run("backup", "verify", str(store), "--key-file", str(key), "--read-data")
+    assert code == 0, out
+    code, out = _run(
+        "restore",
+        "latest",
+        "--store",
+        str(store),
+        "--key-file",
+        str(key),
+        "--to",
+        f"oci:{tmp_path / 'out'}",
+        "--format",
+        "json",
+    )
+    assert code == 0, out
+    assert {i["digest"] for i in json.loads(out)["images"]} == {
+        digests["app:1.0"],
+        digests["app:1.1"],
+    }
+    # a flipped byte in an encrypted blob: authentication fails, verify names it
+    s = LocalStore(store, key=bytes.fromhex(key.read_text().strip()))
+    victim = max(s.blobs(), key=lambda b: b[1])[0]
+    path = s.blob_path(victim)
+    data = bytearray(path.read_bytes())
+    data[100] ^= 1
+    path.write_bytes(bytes(data))
+    code, out = _run("backup", "verify", str(store), "--key-file", str(key), "--read-data")
+    assert code == 1 and victim in out, out

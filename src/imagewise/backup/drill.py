@@ -91,6 +91,7 @@ def drill(
     require_pass: bool = False,
     insecure: bool = False,
     now: datetime | None = None,
+    key: bytes | None = None,
 ) -> DrillResult:
     import tempfile
 
@@ -98,7 +99,7 @@ def drill(
     from imagewise.check import CheckOptions, run_check
     from imagewise.policy.model import load_policy
 
-    store = LocalStore(store_path)
+    store = LocalStore(store_path, key=key)
     record = store.snapshot(snapshot)
     started = time.perf_counter()
     result = DrillResult(record["id"], scratch)
@@ -128,7 +129,9 @@ def drill(
         restored = None
         try:
             t0 = time.perf_counter()
-            restored = restore(store_path, record["id"], target, prefix=prefix, insecure=insecure)
+            restored = restore(
+                store_path, record["id"], target, prefix=prefix, insecure=insecure, key=key
+            )
             result.restore_seconds = time.perf_counter() - t0
             result.restored = len(restored.images)
             result.bytes = sum(sum(s for s in _sizes(record, i["digest"])) for i in restored.images)

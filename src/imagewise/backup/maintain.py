@@ -75,12 +75,13 @@ def forget(
     weekly: int = 0,
     monthly: int = 0,
     dry_run: bool = False,
+    key: bytes | None = None,
 ) -> ForgetResult:
     if not any((last, daily, weekly, monthly)):
         raise UsageError(
             "forget needs a rule: --keep-last, --keep-daily, --keep-weekly or --keep-monthly"
         )
-    store = LocalStore(store_path)
+    store = LocalStore(store_path, key=key)
     result = ForgetResult()
     result.dry_run = dry_run
     with store.locked():
@@ -123,8 +124,10 @@ class PruneResult:
         }
 
 
-def prune(store_path: str, *, grace: float = 3600, dry_run: bool = False) -> PruneResult:
-    store = LocalStore(store_path)
+def prune(
+    store_path: str, *, grace: float = 3600, dry_run: bool = False, key: bytes | None = None
+) -> PruneResult:
+    store = LocalStore(store_path, key=key)
     result = PruneResult()
     result.dry_run = dry_run
     with store.locked():
@@ -163,8 +166,8 @@ class StoreUsage:
         }
 
 
-def usage(store_path: str) -> StoreUsage:
-    store = LocalStore(store_path)
+def usage(store_path: str, key: bytes | None = None) -> StoreUsage:
+    store = LocalStore(store_path, key=key)
     sizes = dict(store.blobs())
     out = StoreUsage()
     out.stored_bytes = sum(sizes.values())

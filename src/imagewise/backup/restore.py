@@ -102,6 +102,7 @@ def restore(
     prefix: str = "",
     insecure: bool = False,
     jobs: int = 4,
+    key: bytes | None = None,
 ) -> RestoreResult:
     import time
 
@@ -110,7 +111,7 @@ def restore(
     from imagewise.sources import open_source, sink_for
     from imagewise.storage.sync import BlobLedger, LedgerSink
 
-    store = LocalStore(store_path)
+    store = LocalStore(store_path, key=key)
     record = store.snapshot(snapshot)
     plan = _plan(record, repo, tag)
     if not plan:
@@ -256,9 +257,13 @@ class VerifyResult:
 
 
 def verify_store(
-    store_path: str, *, read_data: bool = False, subset: float | None = None
+    store_path: str,
+    *,
+    read_data: bool = False,
+    subset: float | None = None,
+    key: bytes | None = None,
 ) -> VerifyResult:
-    store = LocalStore(store_path)
+    store = LocalStore(store_path, key=key)
     result = VerifyResult()
     snaps = store.snapshots()
     result.snapshots = len(snaps)
@@ -279,7 +284,7 @@ def verify_store(
             result.problems.append(
                 {"blob": digest, "problem": "missing", "snapshots": sorted(users)}
             )
-        elif digest in sizes and present[digest] != sizes[digest]:
+        elif digest in sizes and not store.codec.framed and present[digest] != sizes[digest]:
             result.problems.append(
                 {
                     "blob": digest,
@@ -294,9 +299,20 @@ def verify_store(
             digests = sorted(random.sample(digests, k))
         for digest in digests:
             h = hashlib.sha256()
-            with store.open_blob(digest) as f:
-                while chunk := f.read(1 << 20):
-                    h.update(chunk)
+            try:
+                with store.open_blob(digest) as f:
+                    while chunk := f.read(1 << 20):
+                        h.update(chunk)
+            except ImagewiseError as e:
+                result.blobs_checked += 1
+                result.problems.append(
+                    {
+                        "blob": digest,
+                        "problem": f"unreadable: {e}",
+                        "snapshots": sorted(needed_by.get(digest, ())),
+                    }
+                )
+                continue
             result.blobs_checked += 1
             if "sha256:" + h.hexdigest() != digest:
                 result.problems.append(

@@ -165,12 +165,14 @@ def backup_run(
     jobs: int = JOBS,
     now: datetime | None = None,
     progress: Callable[[str], None] | None = None,
+    key: bytes | None = None,
+    compress: bool = False,
 ) -> BackupResult:
     if kind not in KINDS:
         raise UsageError(f"--kind {kind}: expected one of {', '.join(KINDS)}")
     if not refs and not config_paths:
         raise UsageError("nothing to back up: give images (REF...) or --config PATH")
-    store = LocalStore(store_path, create=True)
+    store = LocalStore(store_path, create=True, key=key, compress=compress)
     readers = _readers(refs, insecure)
     with store.locked():
         snaps = store.snapshots()
@@ -283,9 +285,9 @@ def backup_run(
                 for tag, digest in sorted(tags.items()):
                     jobs_list.append((reader, repo, tag, digest))
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            for key, _repo, tag, digest in pool.map(one, jobs_list):
+            for repo_key, _repo, tag, digest in pool.map(one, jobs_list):
                 if digest is not None:
-                    record["repositories"][key][tag] = digest
+                    record["repositories"][repo_key][tag] = digest
         for path in config_paths:
             _backup_config(store, Path(path), record["config_files"])
         record["totals"] = {

@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from imagewise.backup.codec import Codec
 from imagewise.errors import ImagewiseError, UsageError
 
 STALE_AFTER = 6 * 3600
@@ -48,7 +49,17 @@ class StoreLocked(StoreError):
 class LocalStore:
     """A backup store in a local directory (see the module docstring)."""
 
-    def __init__(self, path: str | Path, *, create: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        create: bool = False,
+        key: bytes | None = None,
+        compress: bool = False,
+    ) -> None:
+        """Open the store at ``path`` (``create``: make it when missing, encrypted with ``key``
+        and compressing small blobs with ``compress``; an existing store keeps its own
+        settings, and needs ``key`` when it is encrypted)."""
         self.root = Path(path)
         marker = self.root / "imagewise-store.json"
         if not marker.is_file():
@@ -61,9 +72,14 @@ class LocalStore:
             self.root.mkdir(parents=True, exist_ok=True)
             (self.root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
             (self.root / "snapshots").mkdir(exist_ok=True)
-            self._write_atomic(
-                marker, json.dumps({"version": 1, "id": secrets.token_hex(8)}).encode()
-            )
+            store_id = secrets.token_hex(8)
+            info: dict[str, Any] = {
+                "version": 1,
+                "id": store_id,
+                "compression": "zstd" if compress else None,
+            }
+            info["encryption"] = _key_check(key, store_id) if key is not None else None
+            self._write_atomic(marker, json.dumps(info).encode())
         try:
             info = json.loads(marker.read_text("utf-8"))
         except (OSError, ValueError) as e:
@@ -71,6 +87,14 @@ class LocalStore:
         if info.get("version") != 1:
             raise StoreError(f"{self.root}: store version {info.get('version')!r}, expected 1")
         self.id = str(info.get("id", ""))
+        encryption = info.get("encryption")
+        if encryption and key is None:
+            raise UsageError(f"{self.root}: the store is encrypted; give --key-file")
+        if key is not None and not encryption:
+            raise UsageError(f"{self.root}: the store is not encrypted; leave out --key-file")
+        if key is not None and encryption != _key_check(key, self.id, encryption):
+            raise UsageError(f"{self.root}: wrong key (the store was encrypted with another one)")
+        self.codec = Codec(key if encryption else None, info.get("compression") == "zstd")
 
     @property
     def name(self) -> str:
@@ -92,7 +116,7 @@ class LocalStore:
             st = self.blob_path(digest).stat()
         except OSError:
             return False
-        return size is None or st.st_size == size
+        return size is None or self.codec.framed or st.st_size == size
 
     def put_blob(self, digest: str, stream: IO[bytes], size: int | None = None) -> int:
         """Store the bytes of ``stream`` as ``digest`` (checked while written); returns the
@@ -104,12 +128,18 @@ class LocalStore:
         h = hashlib.sha256()
         n = 0
         tmp = final.parent / f".tmp-{final.name[:12]}-{secrets.token_hex(4)}"
+
+        def plain() -> Iterator[bytes]:
+            nonlocal n
+            while chunk := stream.read(_CHUNK):
+                h.update(chunk)
+                n += len(chunk)
+                yield chunk
+
         try:
             with open(tmp, "wb") as f:
-                while chunk := stream.read(_CHUNK):
-                    h.update(chunk)
-                    f.write(chunk)
-                    n += len(chunk)
+                for data in self.codec.encode(plain()):
+                    f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
             got = "sha256:" + h.hexdigest()
@@ -134,9 +164,10 @@ class LocalStore:
 
     def open_blob(self, digest: str) -> IO[bytes]:
         try:
-            return open(self.blob_path(digest), "rb")
+            f = open(self.blob_path(digest), "rb")  # noqa: SIM115 - returned open
         except FileNotFoundError:
             raise StoreError(f"blob {digest} is missing from the store {self.root}") from None
+        return self.codec.decode(f, f"blob {digest}")
 
     def read_blob(self, digest: str) -> bytes:
         with self.open_blob(digest) as f:
@@ -152,13 +183,15 @@ class LocalStore:
     # -- snapshots -------------------------------------------------------------------------------
     def write_snapshot(self, record: dict[str, Any]) -> None:
         path = self.root / "snapshots" / f"{record['id']}.json"
-        self._write_atomic(path, json.dumps(record, indent=1, sort_keys=True).encode())
+        data = json.dumps(record, indent=1, sort_keys=True).encode()
+        self._write_atomic(path, b"".join(self.codec.encode(iter([data]))))
 
     def snapshots(self) -> list[dict[str, Any]]:
         out = []
         for f in sorted((self.root / "snapshots").glob("*.json")):
             try:
-                out.append(json.loads(f.read_text("utf-8")))
+                with self.codec.decode(open(f, "rb"), f"snapshot {f.name}") as g:  # noqa: SIM115
+                    out.append(json.loads(g.read()))
             except (OSError, ValueError) as e:
                 raise StoreError(f"snapshot record {f.name} is unreadable: {e}") from None
         return sorted(out, key=lambda r: (r.get("time", ""), r.get("id", "")))
@@ -265,3 +298,25 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _key_check(key: bytes, store_id: str, known: dict[str, str] | None = None) -> dict[str, str]:
+    """A value that proves a key is the store's: the store id sealed under the key (with the
+    nonce of ``known`` when checking)."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    aead = AESGCM(key)
+    if known is not None:
+        try:
+            nonce = bytes.fromhex(known["nonce"])
+            aead.decrypt(nonce, bytes.fromhex(known["check"]), b"imagewise-store")
+        except (InvalidTag, KeyError, ValueError):
+            return {}
+        return known
+    nonce = secrets.token_bytes(12)
+    return {
+        "cipher": "AES-256-GCM-STREAM",
+        "nonce": nonce.hex(),
+        "check": aead.encrypt(nonce, store_id.encode(), b"imagewise-store").hex(),
+    }

@@ -3,6 +3,9 @@ in ``imagewise.backup`` -> renderer -> exit code)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from imagewise.cli.args import argument, command, echo, group, option
 from imagewise.cli.common import format_option, insecure_option
 from imagewise.encoders import (
@@ -16,6 +19,24 @@ from imagewise.encoders import (
     SNAPSHOTS,
 )
 from imagewise.errors import UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _key_option(fn: F) -> F:
+    return option(
+        "--key-file",
+        metavar="FILE",
+        help="The store's key (an encrypted store; `backup keygen FILE` makes one).",
+    )(fn)
+
+
+def _key(key_file: str | None) -> bytes | None:
+    if key_file is None:
+        return None
+    from imagewise.backup.codec import read_key
+
+    return read_key(key_file)
 
 
 @group("backup")
@@ -45,6 +66,12 @@ def backup_group() -> None:
     help="Also back up this file or directory (repeatable).",
 )
 @option("--jobs", "-j", type=int, default=8, metavar="N", help="Images read in parallel.")
+@option(
+    "--compress",
+    flag=True,
+    help="A new store compresses small blobs (manifests, configs, config files) with zstd.",
+)
+@_key_option
 @format_option(BACKUP)
 @insecure_option
 def backup_run_cmd(
@@ -53,6 +80,8 @@ def backup_run_cmd(
     kind: str,
     config_paths: tuple[str, ...],
     jobs: int,
+    compress: bool,
+    key_file: str | None,
     fmt: str,
     insecure: bool,
 ) -> int:
@@ -71,23 +100,51 @@ def backup_run_cmd(
     if store is None:
         raise UsageError("backup run needs --to STORE (the backup store directory)")
     result = backup_run(
-        list(refs), store, kind=kind, config_paths=config_paths, insecure=insecure, jobs=jobs
+        list(refs),
+        store,
+        kind=kind,
+        config_paths=config_paths,
+        insecure=insecure,
+        jobs=jobs,
+        key=_key(key_file),
+        compress=compress,
     )
     echo(BACKUP.encode(fmt, result), nl=False)
     return 0
 
 
+@backup_group.command("keygen")
+@argument("key_file", metavar="FILE")
+def backup_keygen_cmd(key_file: str) -> int:
+    """Write a new random key for an encrypted store to FILE (mode 0600; never overwritten).
+
+    Keep a copy of the key away from the store: without it nothing in the store can be read.
+
+      imagewise backup keygen /etc/imagewise/backup.key
+      imagewise backup run localhost:5000 --to /backup/registry --key-file /etc/imagewise/backup.key
+    """
+    from imagewise.backup.codec import write_key
+
+    try:
+        write_key(key_file)
+    except FileExistsError:
+        raise UsageError(f"{key_file} exists: a key file is never overwritten") from None
+    echo(f"wrote {key_file}", err=True)
+    return 0
+
+
 @backup_group.command("list")
 @argument("store", metavar="STORE")
+@_key_option
 @format_option(SNAPSHOTS)
-def backup_list_cmd(store: str, fmt: str) -> int:
+def backup_list_cmd(store: str, key_file: str | None, fmt: str) -> int:
     """List a store's snapshots: id, time, kind, parent, images, bytes added.
 
     imagewise backup list /backup/registry
     """
     from imagewise.backup.store import LocalStore
 
-    echo(SNAPSHOTS.encode(fmt, LocalStore(store)), nl=False)
+    echo(SNAPSHOTS.encode(fmt, LocalStore(store, key=_key(key_file))), nl=False)
     return 0
 
 
@@ -100,8 +157,11 @@ def backup_list_cmd(store: str, fmt: str) -> int:
     metavar="SHARE",
     help="Rehash a random share of the blobs (0.1 = 10%).",
 )
+@_key_option
 @format_option(BACKUP_VERIFY)
-def backup_verify_cmd(store: str, read_data: bool, read_data_subset: float | None, fmt: str) -> int:
+def backup_verify_cmd(
+    store: str, read_data: bool, read_data_subset: float | None, key_file: str | None, fmt: str
+) -> int:
     """Check a store: every snapshot's manifests and blobs are there (exit 1 when not).
 
     With --read-data every blob is rehashed; a damaged blob is named with the snapshots that
@@ -114,7 +174,10 @@ def backup_verify_cmd(store: str, read_data: bool, read_data_subset: float | Non
     if read_data_subset is not None and not 0 < read_data_subset <= 1:
         raise UsageError("--read-data-subset: expected a share above 0 and at most 1")
     result = verify_store(
-        store, read_data=read_data or read_data_subset is not None, subset=read_data_subset
+        store,
+        read_data=read_data or read_data_subset is not None,
+        subset=read_data_subset,
+        key=_key(key_file),
     )
     echo(BACKUP_VERIFY.encode(fmt, result), nl=False)
     return 0 if result.ok else 1
@@ -131,6 +194,7 @@ def backup_verify_cmd(store: str, read_data: bool, read_data_subset: float | Non
     "--keep-monthly", type=int, default=0, metavar="N", help="Keep the newest of each of N months."
 )
 @option("--dry-run", flag=True, help="Print what would be forgotten; change nothing.")
+@_key_option
 @format_option(FORGET)
 def backup_forget_cmd(
     store: str,
@@ -139,6 +203,7 @@ def backup_forget_cmd(
     keep_weekly: int,
     keep_monthly: int,
     dry_run: bool,
+    key_file: str | None,
     fmt: str,
 ) -> int:
     """Forget snapshots by grandfather-father-son rules (a snapshot any rule keeps stays).
@@ -156,6 +221,7 @@ def backup_forget_cmd(
         weekly=keep_weekly,
         monthly=keep_monthly,
         dry_run=dry_run,
+        key=_key(key_file),
     )
     echo(FORGET.encode(fmt, result), nl=False)
     return 0
@@ -171,29 +237,35 @@ def backup_forget_cmd(
     help="Keep unreferenced blobs younger than this.",
 )
 @option("--dry-run", flag=True, help="Print what would be removed; change nothing.")
+@_key_option
 @format_option(PRUNE)
-def backup_prune_cmd(store: str, grace: float, dry_run: bool, fmt: str) -> int:
+def backup_prune_cmd(
+    store: str, grace: float, dry_run: bool, key_file: str | None, fmt: str
+) -> int:
     """Remove the blobs no remaining snapshot needs (mark and sweep, with a grace period).
 
     imagewise backup prune /backup/registry
     """
     from imagewise.backup.maintain import prune
 
-    echo(PRUNE.encode(fmt, prune(store, grace=grace, dry_run=dry_run)), nl=False)
+    echo(
+        PRUNE.encode(fmt, prune(store, grace=grace, dry_run=dry_run, key=_key(key_file))), nl=False
+    )
     return 0
 
 
 @backup_group.command("du")
 @argument("store", metavar="STORE")
+@_key_option
 @format_option(BACKUP_DU)
-def backup_du_cmd(store: str, fmt: str) -> int:
+def backup_du_cmd(store: str, key_file: str | None, fmt: str) -> int:
     """Logical bytes per snapshot against the bytes stored: what deduplication saves.
 
     imagewise backup du /backup/registry
     """
     from imagewise.backup.maintain import usage
 
-    echo(BACKUP_DU.encode(fmt, usage(store)), nl=False)
+    echo(BACKUP_DU.encode(fmt, usage(store, key=_key(key_file))), nl=False)
     return 0
 
 
@@ -205,6 +277,7 @@ def backup_du_cmd(store: str, fmt: str) -> int:
 @option("--tag", metavar="TAG", help="Only this tag.")
 @option("--prefix", default="", metavar="P", help="Restore under P/ in the target.")
 @option("--jobs", "-j", type=int, default=4, metavar="N", help="Images restored in parallel.")
+@_key_option
 @format_option(RESTORE)
 @insecure_option
 def restore_cmd(
@@ -215,6 +288,7 @@ def restore_cmd(
     tag: str | None,
     prefix: str,
     jobs: int,
+    key_file: str | None,
     fmt: str,
     insecure: bool,
 ) -> int:
@@ -233,7 +307,15 @@ def restore_cmd(
     if store is None or target is None:
         raise UsageError("restore needs --store STORE and --to REGISTRY|oci:DIR")
     result = restore(
-        store, snapshot, target, repo=repo, tag=tag, prefix=prefix, insecure=insecure, jobs=jobs
+        store,
+        snapshot,
+        target,
+        repo=repo,
+        tag=tag,
+        prefix=prefix,
+        insecure=insecure,
+        jobs=jobs,
+        key=_key(key_file),
     )
     echo(RESTORE.encode(fmt, result), nl=False)
     return 0
@@ -252,6 +334,7 @@ def restore_cmd(
 )
 @option("--require-pass", flag=True, help="Fail the drill when a restored image fails its check.")
 @option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout).")
+@_key_option
 @format_option(DRILL)
 @insecure_option
 def drill_cmd(
@@ -261,6 +344,7 @@ def drill_cmd(
     policy_file: str | None,
     require_pass: bool,
     output: str | None,
+    key_file: str | None,
     fmt: str,
     insecure: bool,
 ) -> int:
@@ -285,6 +369,7 @@ def drill_cmd(
         policy_file=policy_file,
         require_pass=require_pass,
         insecure=insecure,
+        key=_key(key_file),
     )
     text = DRILL.encode(fmt, result)
     if output and output != "-":
