@@ -23,7 +23,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from imagewise.backup.store import LocalStore
+from imagewise.backup.store import Store, open_store
 from imagewise.errors import ImagewiseError, UsageError
 
 
@@ -69,9 +69,7 @@ class DrillResult:
         }
 
 
-def _snapshot_policy(
-    store: LocalStore, record: dict[str, Any], tmp: Path
-) -> tuple[Path, str] | None:
+def _snapshot_policy(store: Store, record: dict[str, Any], tmp: Path) -> tuple[Path, str] | None:
     """The policy file the snapshot backed up, written to ``tmp``, and its name."""
     for path, info in sorted(record.get("config_files", {}).items()):
         name = Path(path).name
@@ -99,7 +97,7 @@ def drill(
     from imagewise.check import CheckOptions, run_check
     from imagewise.policy.model import load_policy
 
-    store = LocalStore(store_path, key=key)
+    store = open_store(store_path, key=key)
     record = store.snapshot(snapshot)
     started = time.perf_counter()
     result = DrillResult(record["id"], scratch)

@@ -14,11 +14,10 @@ seconds ago is kept (a backup may be about to record it). Both hold the store's 
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import Any
 
-from imagewise.backup.store import LocalStore
+from imagewise.backup.store import open_store
 from imagewise.errors import UsageError
 
 
@@ -81,7 +80,7 @@ def forget(
         raise UsageError(
             "forget needs a rule: --keep-last, --keep-daily, --keep-weekly or --keep-monthly"
         )
-    store = LocalStore(store_path, key=key)
+    store = open_store(store_path, key=key)
     result = ForgetResult()
     result.dry_run = dry_run
     with store.locked():
@@ -93,7 +92,7 @@ def forget(
             else:
                 result.forgotten.append(s["id"])
                 if not dry_run:
-                    (store.root / "snapshots" / f"{s['id']}.json").unlink()
+                    store.remove_snapshot(s["id"])
     return result
 
 
@@ -127,23 +126,21 @@ class PruneResult:
 def prune(
     store_path: str, *, grace: float = 3600, dry_run: bool = False, key: bytes | None = None
 ) -> PruneResult:
-    store = LocalStore(store_path, key=key)
+    store = open_store(store_path, key=key)
     result = PruneResult()
     result.dry_run = dry_run
     with store.locked():
         live = live_blobs(store.snapshots())
-        now = time.time()
         for digest, size in list(store.blobs()):
             if digest in live:
                 continue
-            path = store.blob_path(digest)
-            if now - path.stat().st_mtime < grace:
+            if store.blob_age(digest) < grace:
                 result.kept_recent += 1
                 continue
             result.removed += 1
             result.freed_bytes += size
             if not dry_run:
-                path.unlink()
+                store.remove_blob(digest)
     return result
 
 
@@ -167,7 +164,7 @@ class StoreUsage:
 
 
 def usage(store_path: str, key: bytes | None = None) -> StoreUsage:
-    store = LocalStore(store_path, key=key)
+    store = open_store(store_path, key=key)
     sizes = dict(store.blobs())
     out = StoreUsage()
     out.stored_bytes = sum(sizes.values())

@@ -22,7 +22,7 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
-from imagewise.backup.store import LocalStore, StoreError
+from imagewise.backup.store import Store, StoreError, open_store
 from imagewise.errors import ImagewiseError, UsageError
 from imagewise.oci.digest import Digest
 from imagewise.oci.model import Descriptor, Index, Manifest, parse_manifest
@@ -32,7 +32,7 @@ from imagewise.sources.base import Source
 class StoreSource(Source):
     """One image of a snapshot, read from the store."""
 
-    def __init__(self, store: LocalStore, record: dict[str, Any], digest: str, name: str) -> None:
+    def __init__(self, store: Store, record: dict[str, Any], digest: str, name: str) -> None:
         self.store, self.record, self.digest, self.name = store, record, digest, name
 
     def _doc(self, digest: str) -> Manifest | Index:
@@ -111,7 +111,7 @@ def restore(
     from imagewise.sources import open_source, sink_for
     from imagewise.storage.sync import BlobLedger, LedgerSink
 
-    store = LocalStore(store_path, key=key)
+    store = open_store(store_path, key=key)
     record = store.snapshot(snapshot)
     plan = _plan(record, repo, tag)
     if not plan:
@@ -263,7 +263,7 @@ def verify_store(
     subset: float | None = None,
     key: bytes | None = None,
 ) -> VerifyResult:
-    store = LocalStore(store_path, key=key)
+    store = open_store(store_path, key=key)
     result = VerifyResult()
     snaps = store.snapshots()
     result.snapshots = len(snaps)

@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from imagewise.backup.store import LocalStore
+from imagewise.backup.store import Store, open_store
 from imagewise.errors import NotFound, UsageError
 from imagewise.oci import media
 from imagewise.oci.model import Index, parse_manifest
@@ -172,7 +172,7 @@ def backup_run(
         raise UsageError(f"--kind {kind}: expected one of {', '.join(KINDS)}")
     if not refs and not config_paths:
         raise UsageError("nothing to back up: give images (REF...) or --config PATH")
-    store = LocalStore(store_path, create=True, key=key, compress=compress)
+    store = open_store(store_path, create=True, key=key, compress=compress)
     readers = _readers(refs, insecure)
     with store.locked():
         snaps = store.snapshots()
@@ -203,15 +203,20 @@ def backup_run(
         base_manifests: dict[str, Any] = parent.get("manifests", {}) if parent else {}
         base_repos: dict[str, Any] = parent.get("repositories", {}) if parent else {}
 
+        blob_locks: dict[str, threading.Lock] = {}
+
         def put(reader: _Reader, repo: str, desc: Any) -> None:
             d = str(desc.digest)
             with lock:
                 stats["blobs"] += 1
                 stats["logical_bytes"] += desc.size
-            if store.has_blob(d, desc.size):
-                return
-            with reader.open_blob(repo, desc) as stream:
-                n = store.put_blob(d, stream, desc.size)
+            with lock:  # one reader per blob: images sharing a layer wait for the first
+                blob_lock = blob_locks.setdefault(d, threading.Lock())
+            with blob_lock:
+                if store.has_blob(d, desc.size):
+                    return
+                with reader.open_blob(repo, desc) as stream:
+                    n = store.put_blob(d, stream, desc.size)
             with lock:
                 stats["added_blobs"] += 1 if n else 0
                 stats["added_bytes"] += n
@@ -305,7 +310,7 @@ def backup_run(
     return BackupResult(record)
 
 
-def _backup_config(store: LocalStore, path: Path, out: dict[str, Any]) -> None:
+def _backup_config(store: Store, path: Path, out: dict[str, Any]) -> None:
     if not path.exists():
         raise UsageError(f"--config {path}: no such file or directory")
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
@@ -334,7 +339,7 @@ def backup_table(result: BackupResult) -> str:
     )
 
 
-def list_table(store: LocalStore) -> str:
+def list_table(store: Store) -> str:
     from imagewise.units import format_size
 
     rows = [("ID", "TIME", "KIND", "PARENT", "IMAGES", "ADDED")]
@@ -356,9 +361,9 @@ def list_table(store: LocalStore) -> str:
     )
 
 
-def snapshots_json(store: LocalStore) -> dict[str, Any]:
+def snapshots_json(store: Store) -> dict[str, Any]:
     return {
-        "store": str(store.root),
+        "store": store.name,
         "snapshots": [
             {k: s.get(k) for k in ("id", "time", "kind", "parent", "sources", "totals")}
             for s in store.snapshots()

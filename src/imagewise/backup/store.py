@@ -1,18 +1,17 @@
-"""The backup store: a content-addressed directory of blobs and small JSON snapshot records.
+"""The backup store: content-addressed blobs and small JSON snapshot records, on a backend.
 
-Layout (``STORE`` is a directory, created by the first backup)::
+Objects (``backends``: a local directory, the default, or ``s3://BUCKET[/PREFIX]``)::
 
-    STORE/imagewise-store.json      {"version": 1, "id": ...}
-    STORE/blobs/sha256/ab/<hex>     every blob once (manifests byte-exact, configs, layers, files)
-    STORE/snapshots/<id>.json       one record per snapshot
-    STORE/lock                      held by the one writer (pid, host, time)
+    imagewise-store.json      {"version": 1, "id": ..., "compression": ..., "encryption": ...}
+    blobs/sha256/ab/<hex>     every blob once (manifests byte-exact, configs, layers, files)
+    snapshots/<id>.json       one record per snapshot
+    lock                      held by the one writer (pid, host, time)
 
-Crash safety: a blob or record is written under a temporary name in the same directory,
-flushed to disk (fsync), renamed into place, and the directory fsynced: it is visible only when
-complete, so a writer killed at any moment leaves nothing half-written under a real name (only
-``.tmp-*`` files, removed by the next writer). A blob is named by the digest of its bytes and
-written only after those bytes were hashed, so a present blob is a correct blob unless the disk
-changed it (``backup verify --read-data`` finds that).
+Crash safety: an object becomes visible only when complete (the backend's guarantee), and a
+blob only after its bytes were hashed and found to be its name; so a writer killed at any
+moment leaves nothing half-written under a real name. A present blob is a correct blob unless
+the storage changed it (``backup verify --read-data`` finds that). Bytes are kept as they are,
+or framed (compressed, encrypted: ``codec``).
 
 One writer at a time: ``lock`` is created exclusively; a lock whose process is gone (same host)
 or older than ``STALE_AFTER`` seconds (another host) is stale and taken over.
@@ -31,11 +30,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from imagewise.backup.backends import LocalBackend, S3Backend, backend_for
 from imagewise.backup.codec import Codec
 from imagewise.errors import ImagewiseError, UsageError
 
 STALE_AFTER = 6 * 3600
 _CHUNK = 1 << 20
+MARKER = "imagewise-store.json"
 
 
 class StoreError(ImagewiseError):
@@ -46,62 +47,59 @@ class StoreLocked(StoreError):
     """Another writer holds the store."""
 
 
-class LocalStore:
-    """A backup store in a local directory (see the module docstring)."""
+class Store:
+    """A backup store (see the module docstring) at ``location``: a directory or s3://..."""
 
     def __init__(
         self,
-        path: str | Path,
+        location: str | Path,
         *,
         create: bool = False,
         key: bytes | None = None,
         compress: bool = False,
     ) -> None:
-        """Open the store at ``path`` (``create``: make it when missing, encrypted with ``key``
-        and compressing small blobs with ``compress``; an existing store keeps its own
-        settings, and needs ``key`` when it is encrypted)."""
-        self.root = Path(path)
-        marker = self.root / "imagewise-store.json"
-        if not marker.is_file():
+        """Open the store (``create``: make it when missing, encrypted with ``key`` and
+        compressing small blobs with ``compress``; an existing store keeps its own settings,
+        and needs ``key`` when it is encrypted)."""
+        self.backend: LocalBackend | S3Backend = backend_for(location)
+        if not self.backend.exists():
             if not create:
                 raise UsageError(
-                    f"{self.root}: not an imagewise backup store (no imagewise-store.json)"
+                    f"{self.backend.name}: not an imagewise backup store (no {MARKER})"
                 )
-            if self.root.exists() and any(self.root.iterdir()):
-                raise UsageError(f"{self.root}: exists, is not empty and is not a backup store")
-            self.root.mkdir(parents=True, exist_ok=True)
-            (self.root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
-            (self.root / "snapshots").mkdir(exist_ok=True)
+            self.backend.prepare()
             store_id = secrets.token_hex(8)
             info: dict[str, Any] = {
                 "version": 1,
                 "id": store_id,
                 "compression": "zstd" if compress else None,
+                "encryption": _key_check(key, store_id) if key is not None else None,
             }
-            info["encryption"] = _key_check(key, store_id) if key is not None else None
-            self._write_atomic(marker, json.dumps(info).encode())
+            self.backend.write(MARKER, iter([json.dumps(info).encode()]))
         try:
-            info = json.loads(marker.read_text("utf-8"))
-        except (OSError, ValueError) as e:
-            raise StoreError(f"{marker}: unreadable ({e})") from None
+            with self.backend.open(MARKER) as f:
+                info = json.loads(f.read())
+        except (KeyError, OSError, ValueError) as e:
+            raise StoreError(f"{self.backend.name}: {MARKER} unreadable ({e})") from None
         if info.get("version") != 1:
-            raise StoreError(f"{self.root}: store version {info.get('version')!r}, expected 1")
+            raise StoreError(f"{self.name}: store version {info.get('version')!r}, expected 1")
         self.id = str(info.get("id", ""))
         encryption = info.get("encryption")
         if encryption and key is None:
-            raise UsageError(f"{self.root}: the store is encrypted; give --key-file")
+            raise UsageError(f"{self.name}: the store is encrypted; give --key-file")
         if key is not None and not encryption:
-            raise UsageError(f"{self.root}: the store is not encrypted; leave out --key-file")
+            raise UsageError(f"{self.name}: the store is not encrypted; leave out --key-file")
         if key is not None and encryption != _key_check(key, self.id, encryption):
-            raise UsageError(f"{self.root}: wrong key (the store was encrypted with another one)")
+            raise UsageError(f"{self.name}: wrong key (the store was encrypted with another one)")
         self.codec = Codec(key if encryption else None, info.get("compression") == "zstd")
 
     @property
     def name(self) -> str:
-        return str(self.root)
+        return self.backend.name
 
     # -- blobs -----------------------------------------------------------------------------------
-    def blob_path(self, digest: str) -> Path:
+    @staticmethod
+    def blob_key(digest: str) -> str:
         algo, _, hexpart = digest.partition(":")
         if (
             algo != "sha256"
@@ -109,25 +107,22 @@ class LocalStore:
             or not all(c in "0123456789abcdef" for c in hexpart)
         ):
             raise StoreError(f"not a sha256 digest: {digest!r}")
-        return self.root / "blobs" / algo / hexpart[:2] / hexpart
+        return f"blobs/{algo}/{hexpart[:2]}/{hexpart}"
 
     def has_blob(self, digest: str, size: int | None = None) -> bool:
-        try:
-            st = self.blob_path(digest).stat()
-        except OSError:
+        stored = self.backend.size(self.blob_key(digest))
+        if stored is None:
             return False
-        return size is None or self.codec.framed or st.st_size == size
+        return size is None or self.codec.framed or stored == size
 
     def put_blob(self, digest: str, stream: IO[bytes], size: int | None = None) -> int:
-        """Store the bytes of ``stream`` as ``digest`` (checked while written); returns the
-        bytes written (0 when the store had the blob already)."""
-        final = self.blob_path(digest)
+        """Store the bytes of ``stream`` as ``digest`` (checked before it becomes visible);
+        returns the bytes read (0 when the store had the blob already)."""
+        key = self.blob_key(digest)
         if self.has_blob(digest, size):
             return 0
-        final.parent.mkdir(parents=True, exist_ok=True)
         h = hashlib.sha256()
         n = 0
-        tmp = final.parent / f".tmp-{final.name[:12]}-{secrets.token_hex(4)}"
 
         def plain() -> Iterator[bytes]:
             nonlocal n
@@ -136,23 +131,14 @@ class LocalStore:
                 n += len(chunk)
                 yield chunk
 
-        try:
-            with open(tmp, "wb") as f:
-                for data in self.codec.encode(plain()):
-                    f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
+        def check() -> None:
             got = "sha256:" + h.hexdigest()
             if got != digest:
                 raise StoreError(f"blob {digest}: the bytes read hash to {got}")
             if size is not None and n != size:
                 raise StoreError(f"blob {digest}: {n} bytes read, {size} expected")
-            os.replace(tmp, final)
-            _fsync_dir(final.parent)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
+
+        self.backend.write(key, self.codec.encode(plain()), check)
         return n
 
     def put_bytes(self, data: bytes) -> str:
@@ -164,9 +150,9 @@ class LocalStore:
 
     def open_blob(self, digest: str) -> IO[bytes]:
         try:
-            f = open(self.blob_path(digest), "rb")  # noqa: SIM115 - returned open
-        except FileNotFoundError:
-            raise StoreError(f"blob {digest} is missing from the store {self.root}") from None
+            f = self.backend.open(self.blob_key(digest))
+        except KeyError:
+            raise StoreError(f"blob {digest} is missing from the store {self.name}") from None
         return self.codec.decode(f, f"blob {digest}")
 
     def read_blob(self, digest: str) -> bytes:
@@ -174,33 +160,38 @@ class LocalStore:
             return f.read()
 
     def blobs(self) -> Iterator[tuple[str, int]]:
-        root = self.root / "blobs" / "sha256"
-        for sub in sorted(root.iterdir()) if root.is_dir() else ():
-            for f in sorted(sub.iterdir()):
-                if not f.name.startswith(".tmp-"):
-                    yield f"sha256:{f.name}", f.stat().st_size
+        """(digest, stored size) of every blob."""
+        for key, size in self.backend.list("blobs/sha256/"):
+            yield "sha256:" + key.rsplit("/", 1)[-1], size
+
+    def blob_age(self, digest: str) -> float:
+        return time.time() - self.backend.mtime(self.blob_key(digest))
+
+    def remove_blob(self, digest: str) -> None:
+        self.backend.delete(self.blob_key(digest))
 
     # -- snapshots -------------------------------------------------------------------------------
     def write_snapshot(self, record: dict[str, Any]) -> None:
-        path = self.root / "snapshots" / f"{record['id']}.json"
         data = json.dumps(record, indent=1, sort_keys=True).encode()
-        self._write_atomic(path, b"".join(self.codec.encode(iter([data]))))
+        self.backend.write(f"snapshots/{record['id']}.json", self.codec.encode(iter([data])))
 
     def snapshots(self) -> list[dict[str, Any]]:
         out = []
-        for f in sorted((self.root / "snapshots").glob("*.json")):
+        for key, _size in self.backend.list("snapshots/"):
+            if not key.endswith(".json"):
+                continue
             try:
-                with self.codec.decode(open(f, "rb"), f"snapshot {f.name}") as g:  # noqa: SIM115
+                with self.codec.decode(self.backend.open(key), f"snapshot {key}") as g:
                     out.append(json.loads(g.read()))
-            except (OSError, ValueError) as e:
-                raise StoreError(f"snapshot record {f.name} is unreadable: {e}") from None
+            except (KeyError, OSError, ValueError) as e:
+                raise StoreError(f"snapshot record {key} is unreadable: {e}") from None
         return sorted(out, key=lambda r: (r.get("time", ""), r.get("id", "")))
 
     def snapshot(self, ref: str) -> dict[str, Any]:
         """A snapshot by id, unique id prefix, or ``latest``."""
         snaps = self.snapshots()
         if not snaps:
-            raise UsageError(f"{self.root}: no snapshots yet")
+            raise UsageError(f"{self.name}: no snapshots yet")
         if ref == "latest":
             return snaps[-1]
         found = [s for s in snaps if str(s.get("id", "")).startswith(ref)]
@@ -210,48 +201,49 @@ class LocalStore:
             )
         return found[0]
 
+    def remove_snapshot(self, snapshot_id: str) -> None:
+        self.backend.delete(f"snapshots/{snapshot_id}.json")
+
     # -- writer lock -----------------------------------------------------------------------------
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        path = self.root / "lock"
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
+        me = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()})
         for _attempt in range(2):
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                if self._stale(path):
-                    with contextlib.suppress(FileNotFoundError):
-                        path.unlink()
-                    continue
-                holder = self._holder(path)
-                raise StoreLocked(
-                    f"{self.root} is locked by {holder} (another backup is running; a lock left "
-                    "by a dead process on this host is taken over by itself)"
-                ) from None
-            with os.fdopen(fd, "w") as f:
-                json.dump(me, f)
-            break
+            if self.backend.create_exclusive("lock", me.encode()):
+                break
+            holder = self._holder()
+            if self._stale(holder):
+                self.backend.delete("lock")
+                continue
+            who = (
+                f"pid {holder.get('pid')} on {holder.get('host')}"
+                if holder
+                else "an unknown writer"
+            )
+            raise StoreLocked(
+                f"{self.name} is locked by {who} (another backup is running; a lock left by a "
+                "dead process on this host is taken over by itself)"
+            )
         else:  # pragma: no cover - lost the race to another writer twice
-            raise StoreLocked(f"{self.root} is locked")
+            raise StoreLocked(f"{self.name} is locked")
         try:
-            self._sweep_tmp()
+            self.backend.sweep()
             yield
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+            self.backend.delete("lock")
 
-    def _holder(self, path: Path) -> str:
+    def _holder(self) -> dict[str, Any]:
         try:
-            info = json.loads(path.read_text("utf-8"))
-            return f"pid {info.get('pid')} on {info.get('host')}"
-        except (OSError, ValueError):
-            return "an unknown writer"
+            with self.backend.open("lock") as f:
+                info = json.loads(f.read())
+            return info if isinstance(info, dict) else {}
+        except (KeyError, OSError, ValueError):
+            return {}
 
-    def _stale(self, path: Path) -> bool:
-        try:
-            info = json.loads(path.read_text("utf-8"))
-        except (OSError, ValueError):
-            return True  # a lock file cut short by a crash
+    @staticmethod
+    def _stale(info: dict[str, Any]) -> bool:
+        if not info:
+            return True  # a lock cut short by a crash
         if info.get("host") == socket.gethostname():
             try:
                 os.kill(int(info.get("pid", 0)), 0)
@@ -262,42 +254,38 @@ class LocalStore:
             return False
         return time.time() - float(info.get("time", 0)) > STALE_AFTER
 
-    def _sweep_tmp(self) -> None:
-        for tmp in self.root.glob("blobs/sha256/*/.tmp-*"):
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-        for tmp in self.root.glob("snapshots/.tmp-*"):
-            with contextlib.suppress(OSError):
-                tmp.unlink()
 
-    # -- helpers ---------------------------------------------------------------------------------
-    @staticmethod
-    def _write_atomic(path: Path, data: bytes) -> None:
-        tmp = path.parent / f".tmp-{path.name}-{secrets.token_hex(4)}"
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-            _fsync_dir(path.parent)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
+class LocalStore(Store):
+    """A store in a local directory (``root``; ``blob_path`` names a blob's file)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        create: bool = False,
+        key: bytes | None = None,
+        compress: bool = False,
+    ) -> None:
+        if str(path).startswith("s3://"):
+            raise UsageError(f"{path}: a local store is a directory")
+        super().__init__(path, create=create, key=key, compress=compress)
+        self.root = Path(path)
+
+    def blob_path(self, digest: str) -> Path:
+        return self.root / self.blob_key(digest)
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+def open_store(
+    location: str | Path,
+    *,
+    create: bool = False,
+    key: bytes | None = None,
+    compress: bool = False,
+) -> Store:
+    """The store at ``location``: ``s3://BUCKET[/PREFIX]`` or a directory."""
+    if str(location).startswith("s3://"):
+        return Store(location, create=create, key=key, compress=compress)
+    return LocalStore(location, create=create, key=key, compress=compress)
 
 
 def _key_check(key: bytes, store_id: str, known: dict[str, str] | None = None) -> dict[str, str]:

@@ -142,9 +142,9 @@ def backup_list_cmd(store: str, key_file: str | None, fmt: str) -> int:
 
     imagewise backup list /backup/registry
     """
-    from imagewise.backup.store import LocalStore
+    from imagewise.backup.store import open_store
 
-    echo(SNAPSHOTS.encode(fmt, LocalStore(store, key=_key(key_file))), nl=False)
+    echo(SNAPSHOTS.encode(fmt, open_store(store, key=_key(key_file))), nl=False)
     return 0
 
 
