@@ -390,3 +390,60 @@ def test_an_encrypted_compressed_store(reg: RegistryServer, tmp_path: Path) -> N
     path.write_bytes(bytes(data))
     code, out = _run("backup", "verify", str(store), "--key-file", str(key), "--read-data")
     assert code == 1 and victim in out, out
+
+
+def test_data_directories_in_content_defined_chunks(tmp_path: Path) -> None:
+    from imagewise.backup.run import backup_run
+
+    data = tmp_path / "volume"
+    (data / "db").mkdir(parents=True)
+    big = random.Random(5).randbytes(6 << 20)
+    (data / "db" / "table.bin").write_bytes(big)
+    (data / "notes.txt").write_text("hello\n")
+    os.symlink("notes.txt", data / "link")
+    store = tmp_path / "store"
+    first = backup_run([], store, data_paths=(str(data),)).record
+    chunks = first["data"][0]["files"]["db/table.bin"]["chunks"]
+    assert len(chunks) >= 3  # ~1 MiB content-defined chunks
+    # one byte changed in the middle: only the chunk around it is stored again
+    changed = bytearray(big)
+    changed[3 << 20] ^= 0xFF
+    (data / "db" / "table.bin").write_bytes(bytes(changed))
+    second = backup_run([], store, data_paths=(str(data),)).record
+    assert (
+        second["totals"]["data_files_read"] == 1 and second["totals"]["data_files_unchanged"] == 1
+    )
+    assert 0 < second["totals"]["added_bytes"] <= 2 * (4 << 20)
+    new = second["data"][0]["files"]["db/table.bin"]["chunks"]
+    assert len(set(new) - set(chunks)) <= 2
+    # restore: the files come back whole, the link too
+    out = tmp_path / "out"
+    code, msg = _run("restore", "latest", "--store", str(store), "--files-to", str(out))
+    assert code == 0, msg
+    assert (out / "volume" / "db" / "table.bin").read_bytes() == bytes(changed)
+    assert (out / "volume" / "notes.txt").read_text() == "hello\n"
+    assert os.readlink(out / "volume" / "link") == "notes.txt"
+    code, msg = _run("backup", "verify", str(store), "--read-data")
+    assert code == 0, msg
+
+
+def test_disk_full_is_one_error_and_a_rerun_completes(reg: RegistryServer, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.fail("this test mounts a small tmpfs: run the suite as root (CI does)")
+    for i in range(3):
+        push_image(reg, f"full{i}", "1.0", image([9800 + i, 9900 + i]))
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20k", "tmpfs", str(mnt)], check=True)
+    try:
+        store = mnt / "store"
+        code, out = _run("backup", "run", reg.host, "--to", str(store))
+        assert code == 2 and "No space left on device" in out and out.count("\n") == 1, out
+        assert not list(store.glob("blobs/**/.tmp-*")) and not list(store.glob("snapshots/*.json"))
+        subprocess.run(["mount", "-o", "remount,size=8m", str(mnt)], check=True)
+        code, out = _run("backup", "run", reg.host, "--to", str(store))
+        assert code == 0, out
+        code, out = _run("backup", "verify", str(store), "--read-data")
+        assert code == 0, out
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)

@@ -19,7 +19,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, Any, cast
 
 from imagewise.errors import ImagewiseError, UsageError
 
@@ -169,10 +169,19 @@ def _nonce(prefix: bytes, counter: int, last: bool) -> bytes:
     return prefix + counter.to_bytes(4, "big") + (b"\x01" if last else b"\x00")
 
 
-def _seal(key: bytes, prefix: bytes, chunks: Iterator[tuple[bytes, bool]]) -> Iterator[bytes]:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+def aesgcm(key: bytes) -> Any:
+    """AES-GCM from ``cryptography`` (the backup extra)."""
+    try:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    except ImportError:
+        raise UsageError(
+            "encrypted stores need cryptography: pip install 'imagewise[backup]'"
+        ) from None
+    return AESGCM(key)
 
-    aead = AESGCM(key)
+
+def _seal(key: bytes, prefix: bytes, chunks: Iterator[tuple[bytes, bool]]) -> Iterator[bytes]:
+    aead = aesgcm(key)
     for i, (chunk, last) in enumerate(chunks):
         yield aead.encrypt(_nonce(prefix, i, last), chunk, None)
 
@@ -181,9 +190,7 @@ class _Opened(io.RawIOBase):
     """Decrypts the STREAM chunks of ``f`` as they are read."""
 
     def __init__(self, f: IO[bytes], key: bytes, prefix: bytes, name: str) -> None:
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-        self.f, self.aead, self.prefix, self.name = f, AESGCM(key), prefix, name
+        self.f, self.aead, self.prefix, self.name = f, aesgcm(key), prefix, name
         self.counter = 0
         self.buf = b""
         self.done = False

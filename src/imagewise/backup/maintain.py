@@ -104,6 +104,9 @@ def live_blobs(snaps: list[dict[str, Any]]) -> set[str]:
             live.update(info.get("blobs", []))
         for f in s.get("config_files", {}).values():
             live.add(f["digest"])
+        for tree in s.get("data", []):
+            for f in tree["files"].values():
+                live.update(f.get("chunks", []))
     return live
 
 

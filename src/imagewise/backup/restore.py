@@ -18,6 +18,7 @@ rehashes every blob (or a sampled share) and names the snapshots that need a dam
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
@@ -234,6 +235,37 @@ def _needed(record: dict[str, Any], digests: set[str]) -> set[str]:
     return out
 
 
+def restore_files(
+    store_path: str, snapshot: str, dest: str, *, key: bytes | None = None
+) -> dict[str, Any]:
+    """Write a snapshot's config files and data directories under ``dest``: config files as
+    ``dest/config/<their absolute path>``, each ``--data`` root as ``dest/<its name>``."""
+    from pathlib import Path
+
+    from imagewise.backup.data import restore_tree
+    from imagewise.fileio import write_file
+
+    store = open_store(store_path, key=key)
+    record = store.snapshot(snapshot)
+    out = Path(dest)
+    config = 0
+    for path, info in sorted(record.get("config_files", {}).items()):
+        target = out / "config" / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = store.read_blob(info["digest"])
+        Digest.parse(info["digest"]).verify(data, f"config file {path}")
+        write_file(str(target), data)
+        os.chmod(target, info["mode"])
+        config += 1
+    data_files = sum(restore_tree(store, tree, out) for tree in record.get("data", []))
+    return {
+        "snapshot": record["id"],
+        "to": str(out),
+        "config_files": config,
+        "data_files": data_files,
+    }
+
+
 # -- verify the store --------------------------------------------------------------------------------
 
 
@@ -278,6 +310,10 @@ def verify_store(
         for f in s.get("config_files", {}).values():
             needed_by.setdefault(f["digest"], set()).add(s["id"])
             sizes[f["digest"]] = f["size"]
+        for tree in s.get("data", []):
+            for f in tree["files"].values():
+                for c in f.get("chunks", []):
+                    needed_by.setdefault(c, set()).add(s["id"])
     present = dict(store.blobs())
     for digest, users in sorted(needed_by.items()):
         if digest not in present:

@@ -161,6 +161,7 @@ def backup_run(
     *,
     kind: str = "incremental",
     config_paths: tuple[str, ...] = (),
+    data_paths: tuple[str, ...] = (),
     insecure: bool = False,
     jobs: int = JOBS,
     now: datetime | None = None,
@@ -170,8 +171,8 @@ def backup_run(
 ) -> BackupResult:
     if kind not in KINDS:
         raise UsageError(f"--kind {kind}: expected one of {', '.join(KINDS)}")
-    if not refs and not config_paths:
-        raise UsageError("nothing to back up: give images (REF...) or --config PATH")
+    if not refs and not config_paths and not data_paths:
+        raise UsageError("nothing to back up: give images (REF...), --config PATH or --data PATH")
     store = open_store(store_path, create=True, key=key, compress=compress)
     readers = _readers(refs, insecure)
     with store.locked():
@@ -295,6 +296,23 @@ def backup_run(
                     record["repositories"][repo_key][tag] = digest
         for path in config_paths:
             _backup_config(store, Path(path), record["config_files"])
+        if data_paths:
+            from imagewise.backup.data import backup_tree
+
+            previous = {t["root"]: t for t in (parent or {}).get("data", [])}
+            dstats = {
+                "files_read": 0,
+                "files_unchanged": 0,
+                "data_added_bytes": 0,
+                "data_chunks_added": 0,
+            }
+            record["data"] = [
+                backup_tree(store, Path(p), previous.get(str(Path(p).resolve())), dstats)
+                for p in data_paths
+            ]
+            stats["added_bytes"] += dstats["data_added_bytes"]
+            stats["added_blobs"] += dstats["data_chunks_added"]
+            stats.update(dstats)
         record["totals"] = {
             "repositories": len(record["repositories"]),
             "images": sum(len(v) for v in record["repositories"].values()),
@@ -305,6 +323,8 @@ def backup_run(
             "added_bytes": stats["added_bytes"],
             "reused_manifests": stats["reused"],
             "config_files": len(record["config_files"]),
+            "data_files_read": stats.get("files_read", 0),
+            "data_files_unchanged": stats.get("files_unchanged", 0),
         }
         store.write_snapshot(record)
     return BackupResult(record)

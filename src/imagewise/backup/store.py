@@ -291,10 +291,11 @@ def open_store(
 def _key_check(key: bytes, store_id: str, known: dict[str, str] | None = None) -> dict[str, str]:
     """A value that proves a key is the store's: the store id sealed under the key (with the
     nonce of ``known`` when checking)."""
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from imagewise.backup.codec import aesgcm
 
-    aead = AESGCM(key)
+    aead = aesgcm(key)
+    from cryptography.exceptions import InvalidTag
+
     if known is not None:
         try:
             nonce = bytes.fromhex(known["nonce"])

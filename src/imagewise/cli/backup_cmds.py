@@ -65,6 +65,13 @@ def backup_group() -> None:
     metavar="PATH",
     help="Also back up this file or directory (repeatable).",
 )
+@option(
+    "--data",
+    "data_paths",
+    multiple=True,
+    metavar="PATH",
+    help="Also back up this directory or file, in content-defined chunks (repeatable).",
+)
 @option("--jobs", "-j", type=int, default=8, metavar="N", help="Images read in parallel.")
 @option(
     "--compress",
@@ -79,6 +86,7 @@ def backup_run_cmd(
     store: str | None,
     kind: str,
     config_paths: tuple[str, ...],
+    data_paths: tuple[str, ...],
     jobs: int,
     compress: bool,
     key_file: str | None,
@@ -104,6 +112,7 @@ def backup_run_cmd(
         store,
         kind=kind,
         config_paths=config_paths,
+        data_paths=data_paths,
         insecure=insecure,
         jobs=jobs,
         key=_key(key_file),
@@ -276,6 +285,11 @@ def backup_du_cmd(store: str, key_file: str | None, fmt: str) -> int:
 @option("--repo", metavar="REPO", help="Only this repository.")
 @option("--tag", metavar="TAG", help="Only this tag.")
 @option("--prefix", default="", metavar="P", help="Restore under P/ in the target.")
+@option(
+    "--files-to",
+    metavar="DIR",
+    help="Write the snapshot's config files and data directories under DIR.",
+)
 @option("--jobs", "-j", type=int, default=4, metavar="N", help="Images restored in parallel.")
 @_key_option
 @format_option(RESTORE)
@@ -287,6 +301,7 @@ def restore_cmd(
     repo: str | None,
     tag: str | None,
     prefix: str,
+    files_to: str | None,
     jobs: int,
     key_file: str | None,
     fmt: str,
@@ -304,8 +319,22 @@ def restore_cmd(
     """
     from imagewise.backup.restore import restore
 
-    if store is None or target is None:
-        raise UsageError("restore needs --store STORE and --to REGISTRY|oci:DIR")
+    if store is None or (target is None and files_to is None):
+        raise UsageError(
+            "restore needs --store STORE and --to REGISTRY|oci:DIR (or --files-to DIR)"
+        )
+    if files_to is not None:
+        from imagewise.backup.restore import restore_files
+
+        done = restore_files(store, snapshot, files_to, key=_key(key_file))
+        echo(
+            f"wrote {done['config_files']} config file(s) and {done['data_files']} data file(s) "
+            f"of snapshot {done['snapshot']} under {done['to']}",
+            err=True,
+        )
+        if target is None:
+            return 0
+    assert target is not None
     result = restore(
         store,
         snapshot,
