@@ -447,3 +447,31 @@ def test_disk_full_is_one_error_and_a_rerun_completes(reg: RegistryServer, tmp_p
         assert code == 0, out
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_registry_gone_mid_restore_then_the_rerun_resumes(
+    reg: RegistryServer, tmp_path: Path
+) -> None:
+    import threading
+
+    for i in range(8):
+        push_image(reg, f"r{i}", "1.0", image([9950, 9960 + i]))
+    store = tmp_path / "store"
+    assert _run("backup", "run", reg.host, "--to", str(store))[0] == 0
+    target = start_registry(tmp_path / "target")
+    stopper = threading.Timer(0.15, lambda: stop_registry(target))
+    stopper.start()
+    code, out = _run("restore", "latest", "--store", str(store), "--to", target.host, "--jobs", "1")
+    stopper.join()
+    assert code == 2 and target.host in out, out  # one clear error naming the registry
+    # the registry comes back (same storage, a new port): the re-run completes and verifies
+    again = start_registry(tmp_path / "target")
+    try:
+        code, out = _run(
+            "restore", "latest", "--store", str(store), "--to", again.host, "--format", "json"
+        )
+        assert code == 0, out
+        doc = json.loads(out)
+        assert doc["verified"] and len(doc["images"]) == 8
+    finally:
+        stop_registry(again)
