@@ -187,7 +187,7 @@ def test_kill_9_at_random_points_then_rerun(reg: RegistryServer, tmp_path: Path)
     assert _run("backup", "run", reg.host, "--to", str(clean))[0] == 0
     store = tmp_path / "store"
     rng = random.Random(4)
-    for _ in range(5):
+    for _ in range(20):  # kill -9 at 20 random points of a full backup
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -205,7 +205,7 @@ def test_kill_9_at_random_points_then_rerun(reg: RegistryServer, tmp_path: Path)
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(rng.uniform(0.05, 0.4))
+        time.sleep(rng.uniform(0.02, 0.5))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     # the lock of a killed writer is stale: the next run takes it over and completes
