@@ -475,3 +475,42 @@ def test_registry_gone_mid_restore_then_the_rerun_resumes(
         assert doc["verified"] and len(doc["images"]) == 8
     finally:
         stop_registry(again)
+
+
+def test_schedule_due_runs_each_job_once_per_scheduled_time(
+    reg: RegistryServer, tmp_path: Path
+) -> None:
+    from datetime import datetime, timezone
+
+    from imagewise.backup.schedule import run_due
+
+    push_image(reg, "sched", "1.0", image([9990]))
+    jobs = tmp_path / "backups.yaml"
+    store = tmp_path / "store"
+    jobs.write_text(
+        "backups:\n"
+        "  - name: nightly\n"
+        f"    sources: ['{reg.host}/sched']\n"
+        f"    to: {store}\n"
+        "    schedule: '0 2 * * *'\n"
+        "    full_schedule: '0 3 * * 0'\n"
+    )
+    at = lambda d, h, m=0: datetime(2026, 11, d, h, m, tzinfo=timezone.utc)  # noqa: E731
+    first = run_due(str(jobs), now=at(4, 2, 5)).jobs[0]  # Wed 02:05, no store yet
+    assert first["due"] and first["kind"] == "full"
+    assert run_due(str(jobs), now=at(4, 2, 10)).jobs[0]["due"] is False  # fired again: nothing
+    second = run_due(str(jobs), now=at(5, 2, 1)).jobs[0]  # Thursday 02:01
+    assert second["kind"] == "incremental"
+    sunday = run_due(str(jobs), now=at(8, 3, 0)).jobs[0]  # Sunday 03:00: the weekly full
+    assert sunday["kind"] == "full"
+    kinds = [s["kind"] for s in LocalStore(store).snapshots()]
+    assert kinds == ["full", "incremental", "full"]
+    code, out = _run(
+        "backup", "run", "--schedule-due", "--jobs-file", str(jobs), "--format", "json"
+    )
+    assert code == 0 and json.loads(out)["schema"] == "imagewise/backup/v1", out
+    jobs.write_text("backups:\n  - name: x\n    to: /tmp/x\n    schedule: 'every day'\n")
+    code, out = _run("backup", "run", "--schedule-due", "--jobs-file", str(jobs))
+    assert code == 2 and "bad cron expression" in out and out.count("\n") == 1, out
+    code, out = _run("backup", "run", "--schedule-due")
+    assert code == 2 and "--jobs-file" in out, out

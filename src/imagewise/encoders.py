@@ -240,7 +240,7 @@ SYNC = Formats(
 BACKUP = Formats(
     "backup",
     table("imagewise.backup.run:backup_table"),
-    document("imagewise/backup/v1", "imagewise.backup.run:BackupResult.to_json"),
+    document("imagewise/backup/v1", "imagewise.backup.run:backup_json"),
 )
 SNAPSHOTS = Formats(
     "snapshots",

@@ -343,8 +343,16 @@ def _backup_config(store: Store, path: Path, out: dict[str, Any]) -> None:
         }
 
 
-def backup_table(result: BackupResult) -> str:
+def backup_json(result: Any) -> dict[str, Any]:
+    """A snapshot made by ``backup run``, or the jobs ``--schedule-due`` ran."""
+    return result.to_json()  # type: ignore[no-any-return]
+
+
+def backup_table(result: Any) -> str:
     from imagewise.units import format_size
+
+    if not isinstance(result, BackupResult):  # --schedule-due: the jobs' outcomes
+        return result.table()  # type: ignore[no-any-return]
 
     r = result.record
     t = r["totals"]

@@ -78,6 +78,12 @@ def backup_group() -> None:
     flag=True,
     help="A new store compresses small blobs (manifests, configs, config files) with zstd.",
 )
+@option(
+    "--schedule-due",
+    flag=True,
+    help="Run the jobs of --jobs-file whose cron schedule is due (for cron and systemd timers).",
+)
+@option("--jobs-file", metavar="FILE", help="Backup jobs with cron schedules (see --schedule-due).")
 @_key_option
 @format_option(BACKUP)
 @insecure_option
@@ -89,6 +95,8 @@ def backup_run_cmd(
     data_paths: tuple[str, ...],
     jobs: int,
     compress: bool,
+    schedule_due: bool,
+    jobs_file: str | None,
     key_file: str | None,
     fmt: str,
     insecure: bool,
@@ -105,6 +113,16 @@ def backup_run_cmd(
     """
     from imagewise.backup.run import backup_run
 
+    if schedule_due or jobs_file:
+        if not (schedule_due and jobs_file) or refs or store:
+            raise UsageError(
+                "--schedule-due runs the jobs of --jobs-file FILE: give both, no REF/--to"
+            )
+        from imagewise.backup.schedule import run_due
+
+        due = run_due(jobs_file, insecure=insecure)
+        echo(BACKUP.encode(fmt, due), nl=False)
+        return 2 if due.failed else 0
     if store is None:
         raise UsageError("backup run needs --to STORE (the backup store directory)")
     result = backup_run(
