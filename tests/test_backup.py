@@ -514,3 +514,55 @@ def test_schedule_due_runs_each_job_once_per_scheduled_time(
     assert code == 2 and "bad cron expression" in out and out.count("\n") == 1, out
     code, out = _run("backup", "run", "--schedule-due")
     assert code == 2 and "--jobs-file" in out, out
+
+
+def test_a_registry_as_the_backup_store(reg: RegistryServer, tmp_path: Path) -> None:
+    from fixtures_registry import blob_bytes, garbage_collect
+
+    digests = _seed(reg)
+    target = start_registry(tmp_path / "vault")
+    store = f"docker://{target.host}/backups/main"
+    try:
+        code, out = _run("backup", "run", f"{reg.host}/app", "--to", store, "--format", "json")
+        assert code == 0, out
+        code, out = _run("backup", "run", f"{reg.host}/web", "--to", store, "--kind", "full")
+        assert code == 0, out
+        code, out = _run("backup", "list", store)
+        assert code == 0 and out.count("\n") == 3, out
+        code, out = _run("backup", "verify", store, "--read-data", "--format", "json")
+        assert code == 0 and json.loads(out)["ok"], out
+        code, out = _run(
+            "restore",
+            "latest",
+            "--store",
+            store,
+            "--to",
+            f"oci:{tmp_path / 'r'}",
+            "--format",
+            "json",
+        )
+        assert code == 0, out
+        assert [i["digest"] for i in json.loads(out)["images"]] == [digests["web:2.0"]]
+        client = RegistryClient(target.host, target.url, insecure=True)
+        tags = client.list_tags("backups/main")
+        assert "imagewise-store" in tags and sum(t.startswith("snapshot-") for t in tags) == 2
+        assert "imagewise-lock" not in tags
+        # forget the app snapshot; the registry's own GC is the prune
+        code, out = _run("backup", "forget", store, "--keep-last", "1")
+        assert code == 0, out
+        stop_registry(target)
+        before = blob_bytes(target)
+        garbage_collect(target)
+        freed = before - blob_bytes(target)
+        assert freed > 0  # app's own layers went; the shared base stays (web needs it)
+        target = start_registry(tmp_path / "vault")
+        store = f"docker://{target.host}/backups/main"
+        code, out = _run("backup", "verify", store, "--read-data")
+        assert code == 0, out
+        assert _run("backup", "keygen", str(tmp_path / "k"))[0] == 0
+        code, out = _run(
+            "backup", "run", f"{reg.host}/app", "--to", store, "--key-file", str(tmp_path / "k")
+        )
+        assert code == 2 and "registry store keeps blobs as they are" in out, out
+    finally:
+        stop_registry(target)

@@ -23,7 +23,7 @@ import secrets
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from imagewise.errors import ImagewiseError, UsageError
 
@@ -236,10 +236,242 @@ class S3Backend:
         pass  # an unfinished upload is never visible; nothing to remove
 
 
-def backend_for(location: str | Path) -> LocalBackend | S3Backend:
+class RegistryBackend:
+    """A store in one repository of an OCI registry: ``docker://REGISTRY/REPOSITORY``.
+
+    Blobs are the registry's own blobs (pushed once, digest-checked by the registry); each
+    snapshot record is an OCI artifact (artifactType ``application/vnd.imagewise.snapshot.v1
+    +json``: the record as its config, every blob the snapshot needs as its layers, tagged
+    ``snapshot-<id>``), so the registry's garbage collector keeps exactly what the snapshots
+    need: forgetting a snapshot and running the registry's GC is the prune. Blobs are kept as
+    they are (no encryption or compression: the registry names blobs by their bytes). The
+    writer lock is a tag (``imagewise-lock``), set after checking it is absent: registries have
+    no conditional PUT, so two writers starting in the same instant could both take it.
+    """
+
+    STORE_TYPE = "application/vnd.imagewise.store.v1+json"
+    SNAPSHOT_TYPE = "application/vnd.imagewise.snapshot.v1+json"
+    LOCK_TYPE = "application/vnd.imagewise.lock.v1+json"
+
+    def __init__(self, url: str, insecure: bool = False) -> None:
+        from imagewise.registry.client import RegistryClient
+
+        text = url.removeprefix("docker://").rstrip("/")
+        host, _, repo = text.partition("/")
+        if not repo or ":" in repo or "@" in repo:
+            raise UsageError(f"{url}: expected docker://REGISTRY/REPOSITORY (no tag)")
+        self.name = f"docker://{host}/{repo}"
+        self.repo = repo
+        self.client = RegistryClient.get(host, insecure=insecure)
+
+    # objects named by key -> where they live
+    def _tag(self, key: str) -> str | None:
+        if key == "imagewise-store.json":
+            return "imagewise-store"
+        if key == "lock":
+            return "imagewise-lock"
+        if key.startswith("snapshots/") and key.endswith(".json"):
+            return "snapshot-" + key[len("snapshots/") : -len(".json")]
+        return None
+
+    @staticmethod
+    def _digest(key: str) -> Any:
+        from imagewise.oci.digest import Digest
+
+        return Digest.parse("sha256:" + key.rsplit("/", 1)[-1])
+
+    def exists(self) -> bool:
+        return self.size("imagewise-store.json") is not None
+
+    def prepare(self) -> None:
+        from imagewise.errors import NotFound
+
+        try:
+            tags = self.client.list_tags(self.repo)
+        except NotFound:
+            tags = []
+        if tags:
+            raise UsageError(f"{self.name}: the repository has tags and is not a backup store")
+
+    def size(self, key: str) -> int | None:
+        from imagewise.errors import NotFound
+
+        tag = self._tag(key)
+        if tag is None:
+            return self.client.blob_size(self.repo, self._digest(key))
+        try:
+            return int(self.client.head_manifest(self.repo, tag).size)
+        except NotFound:
+            return None
+
+    def mtime(self, key: str) -> float:
+        return 0.0  # the registry keeps no time; its GC decides what goes
+
+    def _upload(self, data_or_file: Any, digest: Any, size: int, media_type: str) -> Any:
+        from imagewise.oci.model import Descriptor
+
+        desc = Descriptor(media_type, digest, size)
+        if not self.client.has_blob(self.repo, digest):
+            self.client.upload_blob(self.repo, desc, data_or_file)
+        return desc
+
+    def write(
+        self, key: str, chunks: Iterator[bytes], check: Callable[[], None] = lambda: None
+    ) -> None:
+        import hashlib
+        import io
+        import json
+
+        from imagewise.oci.digest import Digest
+
+        tag = self._tag(key)
+        if tag is None:  # a blob: its bytes under their own digest
+            with tempfile.TemporaryFile() as spool:
+                n = 0
+                for data in chunks:
+                    spool.write(data)
+                    n += len(data)
+                check()
+                spool.seek(0)
+                self._upload(spool, self._digest(key), n, "application/octet-stream")
+            return
+        data = b"".join(chunks)
+        check()
+        kind = (
+            self.SNAPSHOT_TYPE
+            if tag.startswith("snapshot-")
+            else (self.LOCK_TYPE if tag == "imagewise-lock" else self.STORE_TYPE)
+        )
+        config = self._upload(
+            io.BytesIO(data), Digest("sha256", hashlib.sha256(data).hexdigest()), len(data), kind
+        )
+        layers: list[dict[str, Any]] = []
+        if kind == self.SNAPSHOT_TYPE:
+            layers = [
+                {"mediaType": "application/octet-stream", "digest": d, "size": size}
+                for d, size in sorted(_needed_blobs(json.loads(data), self).items())
+            ]
+        if not layers:
+            empty = self._upload(
+                io.BytesIO(b"{}"),
+                Digest("sha256", hashlib.sha256(b"{}").hexdigest()),
+                2,
+                "application/vnd.oci.empty.v1+json",
+            )
+            layers = [{"mediaType": empty.media_type, "digest": str(empty.digest), "size": 2}]
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": kind,
+            "config": {"mediaType": kind, "digest": str(config.digest), "size": len(data)},
+            "layers": layers,
+        }
+        raw = json.dumps(manifest, separators=(",", ":")).encode()
+        self.client.put_manifest(self.repo, tag, raw, "application/vnd.oci.image.manifest.v1+json")
+
+    def open(self, key: str) -> IO[bytes]:
+        import json
+
+        from imagewise.errors import NotFound
+        from imagewise.oci.model import Descriptor
+
+        tag = self._tag(key)
+        try:
+            if tag is None:
+                digest = self._digest(key)
+                size = self.client.blob_size(self.repo, digest)
+                if size is None:
+                    raise KeyError(key)
+                return cast(
+                    IO[bytes],
+                    self.client.open_blob(
+                        self.repo, Descriptor("application/octet-stream", digest, size)
+                    ),
+                )
+            doc = json.loads(self.client.get_manifest(self.repo, tag).raw)
+            config = Descriptor.from_json(doc["config"])
+            return cast(IO[bytes], self.client.open_blob(self.repo, config))
+        except NotFound:
+            raise KeyError(key) from None
+
+    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+        import json
+
+        from imagewise.errors import NotFound
+
+        try:
+            tags = self.client.list_tags(self.repo)
+        except NotFound:
+            return
+        snapshots = sorted(t for t in tags if t.startswith("snapshot-"))
+        if prefix.startswith("snapshots"):
+            for t in snapshots:
+                yield f"snapshots/{t[len('snapshot-') :]}.json", 0
+            return
+        if prefix.startswith("blobs"):
+            seen: dict[str, int] = {}
+            for t in snapshots:
+                doc = json.loads(self.client.get_manifest(self.repo, t).raw)
+                for layer in doc.get("layers", []):
+                    if layer.get("mediaType") == "application/octet-stream":
+                        seen[layer["digest"]] = int(layer["size"])
+            for d, size in sorted(seen.items()):
+                hexpart = d.split(":", 1)[1]
+                yield f"blobs/sha256/{hexpart[:2]}/{hexpart}", size
+
+    def delete(self, key: str) -> None:
+        from imagewise.errors import NotFound
+
+        tag = self._tag(key)
+        try:
+            if tag is None:
+                self.client.delete_blob(self.repo, self._digest(key))
+            else:
+                digest = self.client.head_manifest(self.repo, tag).digest
+                self.client.delete_manifest(self.repo, str(digest))
+        except NotFound:
+            pass
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        if self.size(key) is not None:
+            return False
+        self.write(key, iter([data]))
+        return True
+
+    def sweep(self) -> None:
+        pass
+
+
+def _needed_blobs(record: dict[str, Any], backend: RegistryBackend) -> dict[str, int]:
+    """Every blob a snapshot record names, with its size (asked from the registry when the
+    record does not say)."""
+    out: dict[str, int] = {}
+    for digest, info in record.get("manifests", {}).items():
+        out[digest] = int(info.get("size", 0))
+        for b, size in zip(info.get("blobs", []), info.get("blob_sizes", []), strict=False):
+            out[b] = int(size)
+    for f in record.get("config_files", {}).values():
+        out[f["digest"]] = int(f["size"])
+    for tree in record.get("data", []):
+        for f in tree["files"].values():
+            for c in f.get("chunks", []):
+                out.setdefault(c, -1)
+    for d, size in list(out.items()):
+        if size <= 0:
+            from imagewise.oci.digest import Digest
+
+            out[d] = backend.client.blob_size(backend.repo, Digest.parse(d)) or 0
+    return out
+
+
+def backend_for(
+    location: str | Path, insecure: bool = False
+) -> LocalBackend | S3Backend | RegistryBackend:
     text = str(location)
     if text.startswith("s3://"):
         return S3Backend(text)
+    if text.startswith("docker://"):
+        return RegistryBackend(text, insecure)
     return LocalBackend(Path(text))
 
 

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from imagewise.backup.backends import LocalBackend, S3Backend, backend_for
+from imagewise.backup.backends import LocalBackend, RegistryBackend, S3Backend, backend_for
 from imagewise.backup.codec import Codec
 from imagewise.errors import ImagewiseError, UsageError
 
@@ -61,7 +61,12 @@ class Store:
         """Open the store (``create``: make it when missing, encrypted with ``key`` and
         compressing small blobs with ``compress``; an existing store keeps its own settings,
         and needs ``key`` when it is encrypted)."""
-        self.backend: LocalBackend | S3Backend = backend_for(location)
+        self.backend: LocalBackend | S3Backend | RegistryBackend = backend_for(location)
+        if isinstance(self.backend, RegistryBackend) and (key is not None or compress):
+            raise UsageError(
+                f"{location}: a registry store keeps blobs as they are (the registry names them "
+                "by their bytes): no --key-file or --compress"
+            )
         if not self.backend.exists():
             if not create:
                 raise UsageError(
@@ -282,8 +287,9 @@ def open_store(
     key: bytes | None = None,
     compress: bool = False,
 ) -> Store:
-    """The store at ``location``: ``s3://BUCKET[/PREFIX]`` or a directory."""
-    if str(location).startswith("s3://"):
+    """The store at ``location``: ``s3://BUCKET[/PREFIX]``, ``docker://REGISTRY/REPOSITORY`` or
+    a directory."""
+    if str(location).startswith(("s3://", "docker://")):
         return Store(location, create=create, key=key, compress=compress)
     return LocalStore(location, create=create, key=key, compress=compress)
 

@@ -298,6 +298,10 @@ class RegistryClient:
     # -- blobs ----------------------------------------------------------------------------------
 
     def has_blob(self, repo: str, digest: Digest) -> bool:
+        return self.blob_size(repo, digest) is not None
+
+    def blob_size(self, repo: str, digest: Digest) -> int | None:
+        """The blob's size (HEAD), or None when the repository does not have it."""
         resp = self._send(
             "HEAD",
             f"/v2/{repo}/blobs/{digest}",
@@ -306,9 +310,18 @@ class RegistryClient:
             follow_redirects=True,
         )
         if resp.status_code == 404:
-            return False
+            return None
         ensure_ok(resp, (200,), self._what(repo, str(digest)))
-        return True
+        length = resp.headers.get("Content-Length")
+        return int(length) if length and length.isdigit() else 0
+
+    def delete_blob(self, repo: str, digest: Digest) -> None:
+        """DELETE a blob from a repository (the registry must allow deletes)."""
+        what = f"blob {digest} in {self._what(repo)}"
+        resp = self._send(
+            "DELETE", f"/v2/{repo}/blobs/{digest}", what, scopes=[f"repository:{repo}:delete"]
+        )
+        ensure_ok(resp, (200, 202), what)
 
     def open_blob(self, repo: str, desc: Descriptor) -> BlobReader:
         """Stream a blob (following redirects); digest and size verified at EOF."""
