@@ -127,6 +127,7 @@ def _config(
     auth: dict[str, Any] | None,
     tls: tuple[Path, Path] | None = None,
     delete: bool = True,
+    notify: dict[str, Any] | None = None,
 ) -> str:
     cfg: dict[str, Any] = {
         "version": 0.1,
@@ -140,6 +141,8 @@ def _config(
     }
     if auth:
         cfg["auth"] = auth
+    if notify:
+        cfg["notifications"] = {"endpoints": [notify]}
     if tls:
         cfg["http"]["tls"] = {"certificate": str(tls[0]), "key": str(tls[1])}
     return json.dumps(cfg)  # YAML is a superset of JSON
@@ -150,6 +153,7 @@ def _start(
     auth_config: dict[str, Any] | None = None,
     tls: tuple[Path, Path] | None = None,
     delete: bool = True,
+    notify: dict[str, Any] | None = None,
     **extra: Any,
 ) -> RegistryServer:
     """Start ``docker-registry serve``; ``tls`` = (certificate PEM, key PEM) serves https."""
@@ -159,7 +163,7 @@ def _start(
     for _attempt in range(3):  # a free port can be taken between probe and bind: try again
         port = free_port()
         config = root / "config.yml"
-        config.write_text(_config(root, port, auth_config, tls, delete))
+        config.write_text(_config(root, port, auth_config, tls, delete, notify))
         log_path = root / f"registry-{port}.log"
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
@@ -514,10 +518,23 @@ def push_image(
     return image
 
 
-def start_registry(root: Path, *, delete: bool = True) -> RegistryServer:
-    """A registry of the test's own (for tests that stop it, garbage-collect it, or need
-    deletes off); stop it with :func:`stop_registry`."""
-    return _start(root, delete=delete)
+def start_registry(
+    root: Path, *, delete: bool = True, notify_url: str | None = None, secret: str = ""
+) -> RegistryServer:
+    """A registry of the test's own (for tests that stop it, garbage-collect it, need deletes
+    off, or send notifications to ``notify_url`` with ``Authorization: Bearer SECRET``); stop
+    it with :func:`stop_registry`."""
+    notify = None
+    if notify_url:
+        notify = {
+            "name": "imagewise",
+            "url": notify_url,
+            "headers": {"Authorization": [f"Bearer {secret}"]},
+            "timeout": "2s",
+            "threshold": 3,
+            "backoff": "200ms",
+        }
+    return _start(root, delete=delete, notify=notify)
 
 
 def stop_registry(server: RegistryServer) -> None:

@@ -40,3 +40,7 @@ _.__package__
 pytest_plugins
 pytest_configure
 pytestmark
+
+# a prometheus_client collector's protocol method, uvicorn's stop flag (imagewise.service)
+_.collect
+_.should_exit

@@ -1,0 +1,63 @@
+"""``imagewise serve`` (flags -> ``imagewise.service.run.Service``)."""
+
+from __future__ import annotations
+
+import os
+
+from imagewise.cli.args import command, option
+from imagewise.cli.common import insecure_option
+from imagewise.errors import UsageError
+
+
+@command("serve")
+@option("--listen", default="127.0.0.1:8080", metavar="HOST:PORT", help="Where the API listens.")
+@option("--db", metavar="URL", help="SQLAlchemy URL (default: SQLite in the user data dir).")
+@option("--workers", type=int, default=2, metavar="N", help="Jobs run at once.")
+@option("--policy", "policy_file", metavar="FILE", help="The policy checks run under.")
+@option(
+    "--secret-env",
+    default="IMAGEWISE_SECRET",
+    metavar="VAR",
+    help="Environment variable holding the shared secret of /notifications and the API.",
+)
+@insecure_option
+def serve_cmd(
+    listen: str,
+    db: str | None,
+    workers: int,
+    policy_file: str | None,
+    secret_env: str,
+    insecure: bool,
+) -> int:
+    """Run the service: scan on push, a job queue and workers, an API and /metrics.
+
+    Point a registry's notifications at http://HOST:PORT/notifications with the header
+    `Authorization: Bearer $IMAGEWISE_SECRET`; every pushed tag is checked once per digest,
+    and the results are served by the API (/api/v1/images, OpenAPI at /openapi.json) and as
+    Prometheus metrics (/metrics). Needs `pip install 'imagewise[server]'`.
+
+      IMAGEWISE_SECRET=... imagewise serve --listen 0.0.0.0:8080 --policy policy.yaml
+    """
+    try:
+        from imagewise.service.run import Service
+    except ImportError as e:
+        raise UsageError(
+            f"imagewise serve needs the server extra: pip install 'imagewise[server]' ({e.name})"
+        ) from None
+    secret = os.environ.get(secret_env, "")
+    if not secret:
+        raise UsageError(f"set {secret_env}: the shared secret registries and API clients send")
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit():
+        raise UsageError(f"--listen {listen}: expected HOST:PORT")
+    service = Service(
+        db_url=db,
+        secret=secret,
+        host=host or "127.0.0.1",
+        port=int(port),
+        workers=workers,
+        policy_file=policy_file,
+        insecure=insecure,
+    )
+    service.serve_forever()
+    return 0

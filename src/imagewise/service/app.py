@@ -1,0 +1,134 @@
+"""The service's HTTP API (FastAPI; OpenAPI at ``/openapi.json``).
+
+* ``POST /notifications``: the CNCF distribution registry's ``notifications:`` webhook. Only
+  requests carrying the shared secret (``Authorization: Bearer SECRET`` or
+  ``X-Imagewise-Secret: SECRET``) are accepted; every ``push`` event of a tagged manifest
+  enqueues a check of its digest (once per digest while one is pending).
+* ``GET /api/v1/images``, ``GET /api/v1/images/{digest}``, ``GET /api/v1/jobs``: what the
+  service knows; ``POST /api/v1/checks``: queue a check of an image by hand.
+* ``GET /metrics`` (Prometheus), ``GET /healthz``.
+"""
+
+# no ``from __future__ import annotations``: FastAPI reads the endpoints' annotations, and the
+# classes they name are imported inside create_app (the server extra is imported only there)
+import hmac
+from typing import Any
+
+from imagewise.oci import media
+
+
+def create_app(engine: Any, queue: Any, *, secret: str, insecure: bool = False) -> Any:
+    from fastapi import FastAPI, HTTPException, Request, Response
+    from sqlalchemy import select
+
+    from imagewise.service.db import image_refs, jobs, results
+    from imagewise.service.metrics import exposition
+
+    app = FastAPI(title="imagewise", version="1", description="Keeps container images checked.")
+
+    def authorized(request: Request) -> bool:
+        given = request.headers.get("x-imagewise-secret", "")
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            given = given or auth[7:]
+        return bool(secret) and hmac.compare_digest(given.encode(), secret.encode())
+
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    async def notifications(request: Request) -> dict[str, Any]:
+        if not authorized(request):
+            raise HTTPException(status_code=401, detail="missing or wrong secret")
+        try:
+            doc = await request.json()
+        except ValueError:
+            raise HTTPException(status_code=400, detail="not JSON") from None
+        queued = []
+        for event in doc.get("events", []) if isinstance(doc, dict) else []:
+            target = event.get("target") or {}
+            if event.get("action") != "push" or not target.get("tag"):
+                continue
+            if target.get("mediaType") not in media.MANIFEST_TYPES | media.INDEX_TYPES:
+                continue
+            registry = (event.get("request") or {}).get("host") or _host(target.get("url", ""))
+            payload = {
+                "registry": registry,
+                "repository": target["repository"],
+                "tag": target["tag"],
+                "digest": target["digest"],
+                "insecure": insecure,
+            }
+            queued.append(queue.submit("check", f"check:{target['digest']}", payload, priority=10))
+        return {"queued": queued}
+
+    def request_check(body: dict[str, Any], request: Request) -> dict[str, Any]:
+        if not authorized(request):
+            raise HTTPException(status_code=401, detail="missing or wrong secret")
+        for key in ("registry", "repository", "digest"):
+            if not isinstance(body.get(key), str):
+                raise HTTPException(status_code=422, detail=f"{key} is required")
+        payload = {**body, "insecure": insecure}
+        return {"job": queue.submit("check", f"check:{body['digest']}", payload, priority=5)}
+
+    def images() -> list[dict[str, Any]]:
+        with engine.begin() as conn:
+            refs = conn.execute(select(image_refs)).mappings().all()
+            latest = {
+                r["digest"]: r
+                for r in conn.execute(select(results).order_by(results.c.id)).mappings().all()
+            }
+        return [
+            {
+                "registry": r["registry"],
+                "repository": r["repository"],
+                "tag": r["tag"],
+                "digest": r["digest"],
+                "status": latest[r["digest"]]["status"] if r["digest"] in latest else "pending",
+            }
+            for r in refs
+        ]
+
+    def image(digest: str) -> dict[str, Any]:
+        with engine.begin() as conn:
+            rows = (
+                conn.execute(
+                    select(results).where(results.c.digest == digest).order_by(results.c.id)
+                )
+                .mappings()
+                .all()
+            )
+        if not rows:
+            raise HTTPException(status_code=404, detail="no result for this digest")
+        return {"digest": digest, "history": [dict(r) for r in rows]}
+
+    def list_jobs(state: str | None = None) -> list[dict[str, Any]]:
+        query = select(
+            jobs.c.id, jobs.c.kind, jobs.c.key, jobs.c.state, jobs.c.attempts, jobs.c.error
+        )
+        if state:
+            query = query.where(jobs.c.state == state)
+        with engine.begin() as conn:
+            return [
+                dict(r)
+                for r in conn.execute(query.order_by(jobs.c.id.desc()).limit(200)).mappings()
+            ]
+
+    def metrics() -> Response:
+        return Response(
+            exposition(engine, queue), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
+    app.add_api_route("/healthz", healthz, methods=["GET"])
+    app.add_api_route("/notifications", notifications, methods=["POST"], status_code=202)
+    app.add_api_route("/api/v1/checks", request_check, methods=["POST"], status_code=202)
+    app.add_api_route("/api/v1/images", images, methods=["GET"])
+    app.add_api_route("/api/v1/images/{digest}", image, methods=["GET"])
+    app.add_api_route("/api/v1/jobs", list_jobs, methods=["GET"])
+    app.add_api_route("/metrics", metrics, methods=["GET"])
+    return app
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlparse
+
+    return urlparse(url).netloc

@@ -1,0 +1,106 @@
+"""The service's database: jobs and check results, through SQLAlchemy 2 (Core).
+
+The default is SQLite in the user data directory (no server); any SQLAlchemy URL works
+(``postgresql+psycopg://...``). Tables:
+
+* ``jobs``: the queue (see :mod:`imagewise.service.queue`);
+* ``results``: one row per check of a digest, kept with its time (so trends can be drawn), the
+  newest per digest being the current one; tags and repositories that carry the digest are in
+  ``image_refs``, so an image is checked once however many tags carry it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+
+metadata = MetaData()
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("key", String(255), nullable=False),  # dedup: one queued/running job per key
+    Column("payload", JSON, nullable=False),
+    Column("state", String(16), nullable=False, index=True),  # queued running done failed cancelled
+    Column("priority", Integer, nullable=False, default=0),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False, default=3),
+    Column("not_before", Float, nullable=False, default=0.0),
+    Column("claimed_by", String(64)),
+    Column("heartbeat", Float),
+    Column("created", Float, nullable=False),
+    Column("finished", Float),
+    Column("error", Text),
+)
+
+results = Table(
+    "results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("digest", String(80), nullable=False, index=True),
+    Column("checked", Float, nullable=False),
+    Column("passed", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("layers", Integer, nullable=False),
+    Column("efficiency", Float, nullable=False),
+    Column("wasted_bytes", Integer, nullable=False),
+    Column("reclaimable_bytes", Integer, nullable=False),
+    Column("vulnerabilities", JSON, nullable=False),  # severity -> count
+    Column("secrets", Integer, nullable=False),
+    Column("violations", JSON, nullable=False),
+)
+
+image_refs = Table(
+    "image_refs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("registry", String(255), nullable=False),
+    Column("repository", String(255), nullable=False),
+    Column("tag", String(128), nullable=False),
+    Column("digest", String(80), nullable=False, index=True),
+    Column("seen", Float, nullable=False),
+    UniqueConstraint("registry", "repository", "tag", name="one_digest_per_tag"),
+)
+
+
+def default_url() -> str:
+    from platformdirs import user_data_dir
+
+    path = Path(user_data_dir("imagewise")) / "service.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def _sqlite_pragmas(dbapi: Any, _record: Any) -> None:
+    cur = dbapi.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def connect(url: str | None = None) -> Engine:
+    """An engine with the schema created (SQLite: WAL mode, busy timeout, foreign keys)."""
+    engine = create_engine(url or default_url(), future=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+
+    metadata.create_all(engine)
+    return engine

@@ -1,0 +1,93 @@
+"""``/metrics``: the service's state in the Prometheus exposition format (prometheus_client).
+
+Per image (``repository``, ``tag``, ``digest`` of every tag the service has seen, so the label
+values are bounded by the images it watches): size, layer count, efficiency, wasted and
+reclaimable bytes, vulnerabilities by severity, secrets, policy pass; per job state: queue
+depth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from imagewise.service.db import image_refs, results
+from imagewise.service.queue import SqlJobQueue
+
+
+class ServiceCollector:
+    def __init__(self, engine: Engine, queue: SqlJobQueue) -> None:
+        self.engine, self.queue = engine, queue
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        labels = ["repository", "tag", "digest"]
+        fams = {
+            "size": GaugeMetricFamily(
+                "imagewise_image_size_bytes", "Uncompressed image size.", labels=labels
+            ),
+            "layers": GaugeMetricFamily("imagewise_image_layers", "Layer count.", labels=labels),
+            "efficiency": GaugeMetricFamily(
+                "imagewise_image_efficiency", "dive's efficiency score (0-1).", labels=labels
+            ),
+            "wasted": GaugeMetricFamily(
+                "imagewise_image_wasted_bytes", "dive's wasted bytes.", labels=labels
+            ),
+            "reclaimable": GaugeMetricFamily(
+                "imagewise_image_reclaimable_bytes",
+                "Bytes removable without changing the final filesystem.",
+                labels=labels,
+            ),
+            "secrets": GaugeMetricFamily(
+                "imagewise_image_secrets", "Secrets found.", labels=labels
+            ),
+            "passed": GaugeMetricFamily(
+                "imagewise_image_policy_pass", "1 when the image passes its policy.", labels=labels
+            ),
+        }
+        vulns = GaugeMetricFamily(
+            "imagewise_image_vulnerabilities",
+            "Vulnerabilities by severity.",
+            labels=[*labels, "severity"],
+        )
+        newest = (
+            select(results.c.digest, func.max(results.c.id).label("id"))
+            .group_by(results.c.digest)
+            .subquery()
+        )
+        query = (
+            select(image_refs.c.repository, image_refs.c.tag, results)
+            .join(newest, newest.c.digest == image_refs.c.digest)
+            .join(results, results.c.id == newest.c.id)
+        )
+        with self.engine.begin() as conn:
+            rows = conn.execute(query).mappings().all()
+        for r in rows:
+            lv = [r["repository"], r["tag"], r["digest"]]
+            fams["size"].add_metric(lv, r["size_bytes"])
+            fams["layers"].add_metric(lv, r["layers"])
+            fams["efficiency"].add_metric(lv, r["efficiency"])
+            fams["wasted"].add_metric(lv, r["wasted_bytes"])
+            fams["reclaimable"].add_metric(lv, r["reclaimable_bytes"])
+            fams["secrets"].add_metric(lv, r["secrets"])
+            fams["passed"].add_metric(lv, r["passed"])
+            for sev, n in sorted((r["vulnerabilities"] or {}).items()):
+                vulns.add_metric([*lv, sev], n)
+        yield from fams.values()
+        yield vulns
+        depth = GaugeMetricFamily("imagewise_jobs", "Jobs by state.", labels=["state"])
+        counts = self.queue.depth()
+        for state in ("queued", "running", "done", "failed", "cancelled"):
+            depth.add_metric([state], counts.get(state, 0))
+        yield depth
+
+
+def exposition(engine: Engine, queue: SqlJobQueue) -> bytes:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry()
+    registry.register(ServiceCollector(engine, queue))
+    return generate_latest(registry)

@@ -1,0 +1,133 @@
+"""``imagewise serve`` end to end: a real registry sends push notifications to the service, the
+pushed image is checked once per digest, and the result shows in the API and /metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fixtures_registry import RegistryServer, push_image, start_registry, stop_registry
+from storage_support import image
+
+from imagewise.service.run import Service
+
+SECRET = "s3cr3t-notify-token"
+
+
+def _wait(predicate, timeout: float = 10.0) -> object:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        got = predicate()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("extends: none\n")
+    svc = Service(
+        db_url=f"sqlite:///{tmp_path / 'svc.sqlite'}",
+        secret=SECRET,
+        port=0,
+        workers=2,
+        policy_file=str(policy),
+    )
+    svc.start()
+    yield svc
+    svc.close()
+
+
+@pytest.fixture
+def notifying(service: Service, tmp_path: Path) -> Iterator[RegistryServer]:
+    reg = start_registry(tmp_path / "reg", notify_url=f"{service.url}/notifications", secret=SECRET)
+    yield reg
+    stop_registry(reg)
+
+
+def test_scan_on_push_shows_in_the_api_and_metrics(
+    service: Service, notifying: RegistryServer
+) -> None:
+    img = image([9700, 9701])
+    push_image(notifying, "app", "1.0", img)
+    api = httpx.Client(base_url=service.url, timeout=5)
+
+    def checked() -> list[dict]:  # type: ignore[type-arg]
+        rows = api.get("/api/v1/images").json()
+        return [r for r in rows if r["digest"] == img.manifest_digest and r["status"] != "pending"]
+
+    rows = _wait(checked)
+    assert (
+        rows[0]["repository"] == "app" and rows[0]["tag"] == "1.0" and rows[0]["status"] == "PASS"
+    )  # type: ignore[index]
+    metrics = api.get("/metrics").text
+    assert (
+        f'imagewise_image_layers{{digest="{img.manifest_digest}",repository="app",tag="1.0"}} 2.0'
+        in metrics
+    )
+    assert "imagewise_image_policy_pass{" in metrics and 'imagewise_jobs{state="done"}' in metrics
+    # the same digest pushed under another tag: recorded, not checked again
+    push_image(notifying, "app", "latest", img)
+    _wait(lambda: any(r["tag"] == "latest" for r in api.get("/api/v1/images").json()))
+    history = api.get(f"/api/v1/images/{img.manifest_digest}").json()["history"]
+    assert len(history) == 1
+    assert api.get("/openapi.json").json()["info"]["title"] == "imagewise"
+
+
+def test_notifications_need_the_secret(service: Service) -> None:
+    api = httpx.Client(base_url=service.url, timeout=5)
+    event = {
+        "events": [
+            {
+                "action": "push",
+                "target": {
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "repository": "x",
+                    "tag": "1",
+                    "digest": "sha256:" + "0" * 64,
+                },
+            }
+        ]
+    }
+    assert api.post("/notifications", json=event).status_code == 401
+    assert (
+        api.post(
+            "/notifications", json=event, headers={"Authorization": "Bearer wrong"}
+        ).status_code
+        == 401
+    )
+    assert (
+        api.post(
+            "/api/v1/checks",
+            json={"registry": "r", "repository": "x", "digest": "sha256:" + "0" * 64},
+        ).status_code
+        == 401
+    )
+    ok = api.post("/notifications", json=event, headers={"X-Imagewise-Secret": SECRET})
+    assert ok.status_code == 202 and len(ok.json()["queued"]) == 1
+    # the same digest again while pending: the same job, not a second one
+    again = api.post("/notifications", json=event, headers={"X-Imagewise-Secret": SECRET})
+    assert again.json()["queued"] == ok.json()["queued"]
+
+
+def test_a_job_left_running_by_a_killed_service_runs_again(tmp_path: Path) -> None:
+    from imagewise.service.db import connect
+    from imagewise.service.queue import SqlJobQueue
+
+    engine = connect(f"sqlite:///{tmp_path / 'q.sqlite'}")
+    queue = SqlJobQueue(engine)
+    job_id = queue.submit("check", "k", {"x": 1})
+    claimed = queue.claim("worker-that-dies")
+    assert claimed is not None and claimed.id == job_id
+    assert queue.claim("another") is None  # never twice at once
+    assert queue.recover(stale=-1) == 1  # its heartbeat is old: back in the queue
+    again = queue.claim("after-restart")
+    assert again is not None and again.id == job_id and again.attempts == 2
+    queue.fail(job_id, "boom")
+    assert queue.depth() == {"queued": 1}  # retried later (backoff)
