@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fixtures_postgres import fresh_database, postgres_server  # noqa: F401 - a fixture
 from fixtures_registry import RegistryServer, push_image, start_registry, stop_registry
 from storage_support import image
 
@@ -28,12 +29,20 @@ def _wait(predicate, timeout: float = 10.0) -> object:  # type: ignore[no-untype
         time.sleep(0.05)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The embedded default (SQLite) and a real PostgreSQL server: only the URL differs."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'svc.sqlite'}"
+    return fresh_database(request.getfixturevalue("postgres_server"))
+
+
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
+def service(tmp_path: Path, db_url: str) -> Iterator[Service]:
     policy = tmp_path / "policy.yaml"
     policy.write_text("extends: none\n")
     svc = Service(
-        db_url=f"sqlite:///{tmp_path / 'svc.sqlite'}",
+        db_url=db_url,
         secret=SECRET,
         port=0,
         workers=2,
@@ -116,11 +125,11 @@ def test_notifications_need_the_secret(service: Service) -> None:
     assert again.json()["queued"] == ok.json()["queued"]
 
 
-def test_a_job_left_running_by_a_killed_service_runs_again(tmp_path: Path) -> None:
+def test_a_job_left_running_by_a_killed_service_runs_again(db_url: str) -> None:
     from imagewise.service.db import connect
     from imagewise.service.queue import SqlJobQueue
 
-    engine = connect(f"sqlite:///{tmp_path / 'q.sqlite'}")
+    engine = connect(db_url)
     queue = SqlJobQueue(engine)
     job_id = queue.submit("check", "k", {"x": 1})
     claimed = queue.claim("worker-that-dies")
