@@ -60,12 +60,21 @@ def notifying(service: Service, tmp_path: Path) -> Iterator[RegistryServer]:
     stop_registry(reg)
 
 
+def _api(service: Service, scope: str = "read") -> httpx.Client:
+    from imagewise.service.tokens import create_token
+
+    token = create_token(service.engine, f"t-{scope}-{time.monotonic_ns()}", scope)
+    return httpx.Client(
+        base_url=service.url, timeout=5, headers={"Authorization": f"Bearer {token}"}
+    )
+
+
 def test_scan_on_push_shows_in_the_api_and_metrics(
     service: Service, notifying: RegistryServer
 ) -> None:
     img = image([9700, 9701])
     push_image(notifying, "app", "1.0", img)
-    api = httpx.Client(base_url=service.url, timeout=5)
+    api = _api(service)
 
     def checked() -> list[dict]:  # type: ignore[type-arg]
         rows = api.get("/api/v1/images").json()
@@ -87,6 +96,36 @@ def test_scan_on_push_shows_in_the_api_and_metrics(
     history = api.get(f"/api/v1/images/{img.manifest_digest}").json()["history"]
     assert len(history) == 1
     assert api.get("/openapi.json").json()["info"]["title"] == "imagewise"
+
+
+def test_every_endpoint_needs_its_credential(service: Service) -> None:
+    open_paths = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+    anon = httpx.Client(base_url=service.url, timeout=5)
+    routes = [
+        (r.path, m) for r in service.app.routes for m in getattr(r, "methods", ()) if m != "HEAD"
+    ]
+    assert ("/api/v1/images", "GET") in routes and ("/metrics", "GET") in routes
+    for path, method in routes:
+        url = path.replace("{digest}", "sha256:" + "0" * 64)
+        code = anon.request(method, url, json={}).status_code
+        assert (code == 200) if path in open_paths else (code == 401), (method, path, code)
+    reader = _api(service, "read")
+    assert reader.get("/api/v1/images").status_code == 200
+    body = {"registry": "r", "repository": "x", "digest": "sha256:" + "0" * 64}
+    assert reader.post("/api/v1/checks", json=body).status_code == 403
+    assert _api(service, "write").post("/api/v1/checks", json=body).status_code == 202
+    fake = httpx.Client(
+        base_url=service.url, timeout=5, headers={"Authorization": f"Bearer {SECRET}"}
+    )
+    assert fake.get("/api/v1/images").status_code == 401  # the notification secret is no token
+    # tokens are kept as hashes only
+    from sqlalchemy import select
+
+    from imagewise.service.db import tokens
+
+    with service.engine.begin() as conn:
+        stored = [r[0] for r in conn.execute(select(tokens.c.hash))]
+    assert stored and all(len(h) == 64 and not h.startswith("iwt_") for h in stored)
 
 
 def test_notifications_need_the_secret(service: Service) -> None:
@@ -140,3 +179,25 @@ def test_a_job_left_running_by_a_killed_service_runs_again(db_url: str) -> None:
     assert again is not None and again.id == job_id and again.attempts == 2
     queue.fail(job_id, "boom")
     assert queue.depth() == {"queued": 1}  # retried later (backoff)
+
+
+def test_serve_token_cli(tmp_path: Path) -> None:
+    from cli_runner import CliRunner
+
+    from imagewise.cli.main import cli
+    from imagewise.service.db import connect
+    from imagewise.service.tokens import scope_of
+
+    db = f"sqlite:///{tmp_path / 't.sqlite'}"
+    made = CliRunner().invoke(cli, ["serve", "token", "ci", "--scope", "write", "--db", db])
+    assert made.exit_code == 0, made.output
+    token = made.stdout.strip()
+    assert token.startswith("iwt_") and scope_of(connect(db), token) == "write"
+    again = CliRunner().invoke(cli, ["serve", "token", "ci", "--db", db])
+    assert again.exit_code == 2 and "exists" in again.output
+    gone = CliRunner().invoke(cli, ["serve", "token", "ci", "--revoke", "--db", db])
+    assert gone.exit_code == 0 and scope_of(connect(db), token) is None
+    run = CliRunner().invoke(
+        cli, ["serve", "--listen", "127.0.0.1:1", "--db", db], env={"IMAGEWISE_SECRET": ""}
+    )
+    assert run.exit_code == 2 and "set IMAGEWISE_SECRET" in run.output

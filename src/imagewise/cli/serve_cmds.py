@@ -1,15 +1,61 @@
-"""``imagewise serve`` (flags -> ``imagewise.service.run.Service``)."""
+"""``imagewise serve [run]`` and ``imagewise serve token`` (flags -> ``imagewise.service``)."""
 
 from __future__ import annotations
 
 import os
 
-from imagewise.cli.args import command, option
+from imagewise.cli.args import argument, group, option
 from imagewise.cli.common import insecure_option
 from imagewise.errors import UsageError
 
 
-@command("serve")
+@group("serve", default="run")
+def serve_group() -> None:
+    """Run the service (`imagewise serve [run] ...`) and manage its API tokens.
+
+    `imagewise serve --listen ...` is `imagewise serve run --listen ...`.
+    """
+
+
+@serve_group.command("token")
+@argument("name", metavar="NAME")
+@option(
+    "--scope", choices=("read", "write", "admin"), default="read", help="What the token may do."
+)
+@option("--revoke", flag=True, help="Revoke the token NAME instead.")
+@option(
+    "--db", metavar="URL", help="The service's database (default: SQLite in the user data dir)."
+)
+def serve_token_cmd(name: str, scope: str, revoke: bool, db: str | None) -> int:
+    """Create an API token (printed once; kept only as a hash) or revoke one.
+
+    Scopes nest: read (the API and /metrics), write (also queue checks), admin (everything).
+
+      imagewise serve token grafana --scope read
+      imagewise serve token ci --scope write
+      imagewise serve token grafana --revoke
+    """
+    from imagewise.cli.args import echo
+
+    try:
+        from imagewise.service.db import connect
+        from imagewise.service.tokens import create_token, revoke_token
+    except ImportError as e:
+        raise UsageError(
+            f"imagewise serve needs the server extra: pip install 'imagewise[server]' ({e.name})"
+        ) from None
+    engine = connect(db)
+    if revoke:
+        if not revoke_token(engine, name):
+            raise UsageError(f"no token named {name!r}")
+        echo(f"revoked {name}", err=True)
+        return 0
+    echo(create_token(engine, name, scope))
+    echo(f"created token {name} ({scope}); it is shown only now", err=True)
+    return 0
+
+
+@serve_group.command("run")
 @option("--listen", default="127.0.0.1:8080", metavar="HOST:PORT", help="Where the API listens.")
 @option("--db", metavar="URL", help="SQLAlchemy URL (default: SQLite in the user data dir).")
 @option("--workers", type=int, default=2, metavar="N", help="Jobs run at once.")

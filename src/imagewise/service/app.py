@@ -27,11 +27,28 @@ def create_app(engine: Any, queue: Any, *, secret: str, insecure: bool = False) 
     app = FastAPI(title="imagewise", version="1", description="Keeps container images checked.")
 
     def authorized(request: Request) -> bool:
+        """The registry's shared secret (notifications only)."""
         given = request.headers.get("x-imagewise-secret", "")
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
             given = given or auth[7:]
         return bool(secret) and hmac.compare_digest(given.encode(), secret.encode())
+
+    def need(request: Request, scope: str) -> None:
+        """An API token of at least ``scope`` (401 without one, 403 when it is too weak)."""
+        from imagewise.service.tokens import allows, scope_of
+
+        auth = request.headers.get("authorization", "")
+        token = auth[7:] if auth.lower().startswith("bearer ") else ""
+        have = scope_of(engine, token) if token else None
+        if have is None:
+            raise HTTPException(
+                status_code=401, detail="an API token is needed (Authorization: Bearer iwt_...)"
+            )
+        if not allows(have, scope):
+            raise HTTPException(
+                status_code=403, detail=f"this token's scope is {have}; {scope} is needed"
+            )
 
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -62,15 +79,15 @@ def create_app(engine: Any, queue: Any, *, secret: str, insecure: bool = False) 
         return {"queued": queued}
 
     def request_check(body: dict[str, Any], request: Request) -> dict[str, Any]:
-        if not authorized(request):
-            raise HTTPException(status_code=401, detail="missing or wrong secret")
+        need(request, "write")
         for key in ("registry", "repository", "digest"):
             if not isinstance(body.get(key), str):
                 raise HTTPException(status_code=422, detail=f"{key} is required")
         payload = {**body, "insecure": insecure}
         return {"job": queue.submit("check", f"check:{body['digest']}", payload, priority=5)}
 
-    def images() -> list[dict[str, Any]]:
+    def images(request: Request) -> list[dict[str, Any]]:
+        need(request, "read")
         with engine.begin() as conn:
             refs = conn.execute(select(image_refs)).mappings().all()
             latest = {
@@ -88,7 +105,8 @@ def create_app(engine: Any, queue: Any, *, secret: str, insecure: bool = False) 
             for r in refs
         ]
 
-    def image(digest: str) -> dict[str, Any]:
+    def image(digest: str, request: Request) -> dict[str, Any]:
+        need(request, "read")
         with engine.begin() as conn:
             rows = (
                 conn.execute(
@@ -101,7 +119,8 @@ def create_app(engine: Any, queue: Any, *, secret: str, insecure: bool = False) 
             raise HTTPException(status_code=404, detail="no result for this digest")
         return {"digest": digest, "history": [dict(r) for r in rows]}
 
-    def list_jobs(state: str | None = None) -> list[dict[str, Any]]:
+    def list_jobs(request: Request, state: str | None = None) -> list[dict[str, Any]]:
+        need(request, "read")
         query = select(
             jobs.c.id, jobs.c.kind, jobs.c.key, jobs.c.state, jobs.c.attempts, jobs.c.error
         )
@@ -113,7 +132,8 @@ def create_app(engine: Any, queue: Any, *, secret: str, insecure: bool = False) 
                 for r in conn.execute(query.order_by(jobs.c.id.desc()).limit(200)).mappings()
             ]
 
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        need(request, "read")
         return Response(
             exposition(engine, queue), media_type="text/plain; version=0.0.4; charset=utf-8"
         )

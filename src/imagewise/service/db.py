@@ -81,6 +81,17 @@ image_refs = Table(
 )
 
 
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("hash", String(64), nullable=False, unique=True),  # sha256 of the token, never the token
+    Column("scope", String(16), nullable=False),
+    Column("created", Float, nullable=False),
+)
+
+
 def default_url() -> str:
     from platformdirs import user_data_dir
 
