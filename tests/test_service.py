@@ -201,3 +201,32 @@ def test_serve_token_cli(tmp_path: Path) -> None:
         cli, ["serve", "--listen", "127.0.0.1:1", "--db", db], env={"IMAGEWISE_SECRET": ""}
     )
     assert run.exit_code == 2 and "set IMAGEWISE_SECRET" in run.output
+
+
+def test_harbor_push_webhooks_queue_checks(service: Service) -> None:
+    api = httpx.Client(
+        base_url=service.url, timeout=5, headers={"Authorization": f"Bearer {SECRET}"}
+    )
+    digest = "sha256:" + "a" * 64
+    harbor = {
+        "type": "PUSH_ARTIFACT",
+        "occur_at": 1700000000,
+        "operator": "admin",
+        "event_data": {
+            "resources": [
+                {"digest": digest, "tag": "1.0", "resource_url": "harbor.example/library/app:1.0"}
+            ],
+            "repository": {"name": "app", "namespace": "library", "repo_full_name": "library/app"},
+        },
+    }
+    got = api.post("/notifications", json=harbor)
+    assert got.status_code == 202 and len(got.json()["queued"]) == 1
+    from sqlalchemy import select
+
+    from imagewise.service.db import jobs
+
+    with service.engine.begin() as conn:
+        payload = conn.execute(
+            select(jobs.c.payload).where(jobs.c.key == f"check:{digest}")
+        ).scalar_one()
+    assert payload["registry"] == "harbor.example" and payload["repository"] == "library/app"

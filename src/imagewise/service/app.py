@@ -53,6 +53,29 @@ def create_app(engine: Any, queue: Any, *, secret: str, insecure: bool = False) 
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    def _harbor(doc: dict[str, Any]) -> list[int]:
+        """Harbor's webhook (``PUSH_ARTIFACT``): the pushed artifact's digest and tag."""
+        data = doc.get("event_data") or {}
+        repo = (data.get("repository") or {}).get("repo_full_name", "")
+        out = []
+        for res in data.get("resources") or []:
+            url, digest, tag = (
+                res.get("resource_url", ""),
+                res.get("digest", ""),
+                res.get("tag", ""),
+            )
+            if not (repo and digest.startswith("sha256:") and tag):
+                continue
+            payload = {
+                "registry": url.split("/", 1)[0],
+                "repository": repo,
+                "tag": tag,
+                "digest": digest,
+                "insecure": insecure,
+            }
+            out.append(queue.submit("check", f"check:{digest}", payload, priority=10))
+        return out
+
     async def notifications(request: Request) -> dict[str, Any]:
         if not authorized(request):
             raise HTTPException(status_code=401, detail="missing or wrong secret")
@@ -61,6 +84,9 @@ def create_app(engine: Any, queue: Any, *, secret: str, insecure: bool = False) 
         except ValueError:
             raise HTTPException(status_code=400, detail="not JSON") from None
         queued = []
+        if isinstance(doc, dict) and doc.get("type") in ("PUSH_ARTIFACT", "pushImage"):
+            queued += _harbor(doc)
+            return {"queued": queued}
         for event in doc.get("events", []) if isinstance(doc, dict) else []:
             target = event.get("target") or {}
             if event.get("action") != "push" or not target.get("tag"):
