@@ -61,6 +61,12 @@ def serve_token_cmd(name: str, scope: str, revoke: bool, db: str | None) -> int:
 @option("--workers", type=int, default=2, metavar="N", help="Jobs run at once.")
 @option("--policy", "policy_file", metavar="FILE", help="The policy checks run under.")
 @option(
+    "--config",
+    "config_file",
+    metavar="FILE",
+    help="Service config YAML (alerts: rules and channels).",
+)
+@option(
     "--secret-env",
     default="IMAGEWISE_SECRET",
     metavar="VAR",
@@ -72,6 +78,7 @@ def serve_cmd(
     db: str | None,
     workers: int,
     policy_file: str | None,
+    config_file: str | None,
     secret_env: str,
     insecure: bool,
 ) -> int:
@@ -96,7 +103,21 @@ def serve_cmd(
     host, _, port = listen.rpartition(":")
     if not port.isdigit():
         raise UsageError(f"--listen {listen}: expected HOST:PORT")
+    config = None
+    if config_file:
+        import yaml
+
+        try:
+            with open(config_file, encoding="utf-8") as f:
+                config = yaml.safe_load(f) or {}
+        except FileNotFoundError:
+            raise UsageError(f"config file not found: {config_file}") from None
+        except yaml.YAMLError as e:
+            raise UsageError(f"config file {config_file}: not valid YAML ({e})") from None
+        if not isinstance(config, dict):
+            raise UsageError(f"config file {config_file}: expected a mapping")
     service = Service(
+        config=config,
         db_url=db,
         secret=secret,
         host=host or "127.0.0.1",

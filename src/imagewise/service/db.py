@@ -64,6 +64,7 @@ results = Table(
     Column("wasted_bytes", Integer, nullable=False),
     Column("reclaimable_bytes", Integer, nullable=False),
     Column("vulnerabilities", JSON, nullable=False),  # severity -> count
+    Column("vulnerability_ids", JSON, nullable=False),  # advisory id -> severity
     Column("secrets", Integer, nullable=False),
     Column("violations", JSON, nullable=False),
 )
@@ -80,6 +81,15 @@ image_refs = Table(
     UniqueConstraint("registry", "repository", "tag", name="one_digest_per_tag"),
 )
 
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(255), nullable=False, unique=True),  # rule:repository:tag
+    Column("state", String(16), nullable=False),  # firing | resolved
+    Column("last_sent", Float, nullable=False),
+)
 
 tokens = Table(
     "tokens",

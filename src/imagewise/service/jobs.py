@@ -42,29 +42,74 @@ def record_ref(engine: Engine, registry: str, repository: str, tag: str, digest:
             )
 
 
-def run_check_job(engine: Engine, payload: dict[str, Any], policy: Any) -> str:
-    """Check ``payload``'s digest (unless it has a result already); returns what happened."""
+def _latest(engine: Engine, digest: str) -> dict[str, Any] | None:
+    with engine.begin() as conn:
+        row = (
+            conn.execute(
+                select(results)
+                .where(results.c.digest == digest)
+                .order_by(results.c.id.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else None
+
+
+def _tag_digest(engine: Engine, registry: str, repository: str, tag: str) -> str | None:
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(image_refs.c.digest).where(
+                (image_refs.c.registry == registry)
+                & (image_refs.c.repository == repository)
+                & (image_refs.c.tag == tag)
+            )
+        ).first()
+    return str(row[0]) if row else None
+
+
+def run_check_job(engine: Engine, payload: dict[str, Any], policy: Any, alerts: Any = None) -> str:
+    """Check ``payload``'s digest (unless it has a result already), then judge the alert rules
+    for the tag; returns what happened."""
+    registry, repository, digest = payload["registry"], payload["repository"], payload["digest"]
+    tag = payload.get("tag")
+    before = _tag_digest(engine, registry, repository, tag) if tag else None
+    if tag:
+        record_ref(engine, registry, repository, tag, digest)
+    outcome = "already checked"
+    if _latest(engine, digest) is None or payload.get("force"):
+        outcome = _check(engine, payload, policy)
+    if alerts is not None and tag:
+        from imagewise.service.alerts import evaluate
+
+        result = _latest(engine, digest)
+        previous = _latest(engine, before) if before and before != digest else None
+        image = {"registry": registry, "repository": repository, "tag": tag, "digest": digest}
+        if result is not None:
+            evaluate(engine, alerts, image, result, previous)
+    return outcome
+
+
+def _check(engine: Engine, payload: dict[str, Any], policy: Any) -> str:
     from imagewise.check import CheckOptions, run_check
 
     registry, repository, digest = payload["registry"], payload["repository"], payload["digest"]
-    if payload.get("tag"):
-        record_ref(engine, registry, repository, payload["tag"], digest)
-    with engine.begin() as conn:
-        seen = conn.execute(select(results.c.id).where(results.c.digest == digest)).first()
-    if seen is not None and not payload.get("force"):
-        return "already checked"
     checked = run_check(
         CheckOptions(
             f"docker://{registry}/{repository}@{digest}",
             policy=policy,
             insecure=bool(payload.get("insecure")),
             allow_incomplete=True,
+            db_update=None,
         )
     )
     severities: dict[str, int] = {}
+    ids: dict[str, str] = {}
     for v in checked.vulnerabilities:
         sev = str(getattr(v, "severity", "") or "unknown").lower()
         severities[sev] = severities.get(sev, 0) + 1
+        ids[str(v.id)] = sev
     analysis = checked.analysis
     with engine.begin() as conn:
         conn.execute(
@@ -79,6 +124,7 @@ def run_check_job(engine: Engine, payload: dict[str, Any], policy: Any) -> str:
                 wasted_bytes=int(analysis.dive.wasted_bytes),
                 reclaimable_bytes=int(analysis.reclaimable_bytes),
                 vulnerabilities=severities,
+                vulnerability_ids=ids,
                 secrets=len(checked.secrets),
                 violations=[v.rule for v in checked.verdict.violations],
             )

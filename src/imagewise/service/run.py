@@ -20,7 +20,9 @@ class Service:
         workers: int = 2,
         policy_file: str | None = None,
         insecure: bool = False,
+        config: dict[str, Any] | None = None,
     ) -> None:
+        """``config``: the service config's contents (``alerts:``; see docs/guide.md)."""
         from imagewise.policy.model import load_policy
         from imagewise.service.app import create_app
         from imagewise.service.db import connect
@@ -30,9 +32,14 @@ class Service:
 
         self.engine = connect(db_url)
         self.queue = SqlJobQueue(self.engine)
+        from imagewise.service.alerts import AlertConfig
+
         policy = load_policy(policy_file)
+        alerts = AlertConfig((config or {}).get("alerts"), "config alerts")
         self.workers = Workers(
-            self.queue, {"check": lambda p: run_check_job(self.engine, p, policy)}, count=workers
+            self.queue,
+            {"check": lambda p: run_check_job(self.engine, p, policy, alerts)},
+            count=workers,
         )
         self.app = create_app(self.engine, self.queue, secret=secret, insecure=insecure)
         self.host, self.port = host, port
