@@ -28,9 +28,9 @@ class _Mailbox:
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[int, _Mailbox]]:
-    from aiosmtpd.controller import Controller
-
     import socket
+
+    from aiosmtpd.controller import Controller
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -41,6 +41,8 @@ pytest_plugins
 pytest_configure
 pytestmark
 
-# a prometheus_client collector's protocol method, uvicorn's stop flag (imagewise.service)
+# a prometheus_client collector's protocol method, uvicorn's stop flag (imagewise.service),
+# aiosmtpd's handler hook (the test SMTP server)
 _.collect
 _.should_exit
+_.handle_DATA
