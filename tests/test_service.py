@@ -230,3 +230,36 @@ def test_harbor_push_webhooks_queue_checks(service: Service) -> None:
             select(jobs.c.payload).where(jobs.c.key == f"check:{digest}")
         ).scalar_one()
     assert payload["registry"] == "harbor.example" and payload["repository"] == "library/app"
+
+
+def test_watched_repositories_are_polled(tmp_path: Path, registry: RegistryServer) -> None:
+    from fixtures_registry import unique_repo
+
+    repo = unique_repo("watched")
+    img = image([9710])
+    push_image(registry, repo, "1.0", img)
+    svc = Service(
+        db_url=f"sqlite:///{tmp_path / 'w.sqlite'}",
+        secret=SECRET,
+        port=0,
+        config={"watch": [{"repository": f"{registry.host}/{repo}", "interval": 1}]},
+    )
+    svc.start()
+    try:
+        api = _api(svc)
+        _wait(
+            lambda: any(
+                r["digest"] == img.manifest_digest and r["status"] != "pending"
+                for r in api.get("/api/v1/images").json()
+            )
+        )
+        other = image([9711])
+        push_image(registry, repo, "1.0", other)  # the tag moves: the next round sees it
+        _wait(
+            lambda: any(
+                r["digest"] == other.manifest_digest and r["status"] != "pending"
+                for r in api.get("/api/v1/images").json()
+            )
+        )
+    finally:
+        svc.close()

@@ -42,6 +42,11 @@ class Service:
             count=workers,
         )
         self.app = create_app(self.engine, self.queue, secret=secret, insecure=insecure)
+        from imagewise.service.watch import Watcher, parse_watch
+
+        self.watcher = Watcher(
+            self.engine, self.queue, parse_watch((config or {}).get("watch")), insecure
+        )
         self.host, self.port = host, port
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -64,6 +69,7 @@ class Service:
         )
         self._server = uvicorn.Server(config)
         self.workers.start()
+        self.watcher.start()
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
         import time
@@ -76,9 +82,11 @@ class Service:
         import uvicorn
 
         self.workers.start()
+        self.watcher.start()
         try:
             uvicorn.run(self.app, host=self.host, port=self.port, log_level="info", lifespan="off")
         finally:
+            self.watcher.close()
             self.workers.close()
 
     def close(self) -> None:
@@ -86,5 +94,6 @@ class Service:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.watcher.close()
         self.workers.close()
         self.engine.dispose()
