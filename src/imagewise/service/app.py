@@ -35,11 +35,14 @@ def create_app(engine: Any, queue: Any, *, secret: str, insecure: bool = False) 
         return bool(secret) and hmac.compare_digest(given.encode(), secret.encode())
 
     def need(request: Request, scope: str) -> None:
-        """An API token of at least ``scope`` (401 without one, 403 when it is too weak)."""
+        """An API token of at least ``scope`` (401 without one, 403 when it is too weak); the
+        dashboard's cookie counts as one."""
         from imagewise.service.tokens import allows, scope_of
 
         auth = request.headers.get("authorization", "")
-        token = auth[7:] if auth.lower().startswith("bearer ") else ""
+        token = (
+            auth[7:] if auth.lower().startswith("bearer ") else request.cookies.get("iw_token", "")
+        )
         have = scope_of(engine, token) if token else None
         if have is None:
             raise HTTPException(
@@ -158,6 +161,65 @@ def create_app(engine: Any, queue: Any, *, secret: str, insecure: bool = False) 
                 for r in conn.execute(query.order_by(jobs.c.id.desc()).limit(200)).mappings()
             ]
 
+    def ui_login(request: Request, token: str = "", next: str = "/ui/") -> Response:
+        from fastapi.responses import RedirectResponse
+
+        from imagewise.service.tokens import scope_of
+
+        if scope_of(engine, token) is None:
+            raise HTTPException(status_code=401, detail="unknown token")
+        target = next if next.startswith("/ui/") else "/ui/"
+        resp = RedirectResponse(target, status_code=303)
+        resp.set_cookie("iw_token", token, httponly=True, samesite="strict")
+        return resp
+
+    def ui_overview(request: Request) -> Response:
+        from fastapi.responses import HTMLResponse
+
+        from imagewise.service.ui import overview
+
+        need(request, "read")
+        with engine.begin() as conn:
+            latest = {
+                r["digest"]: dict(r)
+                for r in conn.execute(select(results).order_by(results.c.id)).mappings().all()
+            }
+            refs = conn.execute(select(image_refs)).mappings().all()
+            recent = [
+                dict(r)
+                for r in conn.execute(
+                    select(jobs.c.id, jobs.c.kind, jobs.c.state, jobs.c.attempts, jobs.c.error)
+                    .order_by(jobs.c.id.desc())
+                    .limit(20)
+                ).mappings()
+            ]
+        rows = [
+            {
+                **dict(r),
+                **(latest.get(r["digest"]) or {}),
+                "status": latest[r["digest"]]["status"] if r["digest"] in latest else "pending",
+            }
+            for r in refs
+        ]
+        return HTMLResponse(overview(rows, recent))
+
+    def ui_image(digest: str, request: Request) -> Response:
+        from fastapi.responses import HTMLResponse
+
+        from imagewise.service.ui import image_page
+
+        need(request, "read")
+        with engine.begin() as conn:
+            rows = [
+                dict(r)
+                for r in conn.execute(
+                    select(results).where(results.c.digest == digest).order_by(results.c.id)
+                ).mappings()
+            ]
+        if not rows:
+            raise HTTPException(status_code=404, detail="no result for this digest")
+        return HTMLResponse(image_page(digest, rows))
+
     def metrics(request: Request) -> Response:
         need(request, "read")
         return Response(
@@ -171,6 +233,9 @@ def create_app(engine: Any, queue: Any, *, secret: str, insecure: bool = False) 
     app.add_api_route("/api/v1/images/{digest}", image, methods=["GET"])
     app.add_api_route("/api/v1/jobs", list_jobs, methods=["GET"])
     app.add_api_route("/metrics", metrics, methods=["GET"])
+    app.add_api_route("/ui/login", ui_login, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/ui/", ui_overview, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/ui/images/{digest}", ui_image, methods=["GET"], include_in_schema=False)
     return app
 
 
