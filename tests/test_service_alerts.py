@@ -159,3 +159,27 @@ def test_bad_alert_config_is_named() -> None:
     ):
         with pytest.raises(ConfigError, match=message):
             AlertConfig(doc)
+
+
+def test_alert_test_command(tmp_path: Path, receiver: tuple[str, list[dict[str, Any]]]) -> None:
+    from cli_runner import CliRunner
+
+    from imagewise.cli.main import cli
+
+    url, got = receiver
+    cfg = tmp_path / "imagewise.yaml"
+    cfg.write_text(
+        f"alerts:\n  channels:\n    chat: {{type: webhook, url: '{url}', format: teams}}\n"
+    )
+    result = CliRunner().invoke(cli, ["alert", "test", "chat", "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    assert got == [
+        {
+            "@type": "MessageCard",
+            "@context": "http://schema.org/extensions",
+            "summary": "[TEST] imagewise alert channel chat works",
+            "text": "[TEST] imagewise alert channel chat works",
+        }
+    ]
+    bad = CliRunner().invoke(cli, ["alert", "test", "pager", "--config", str(cfg)])
+    assert bad.exit_code == 2 and "no channel 'pager'" in bad.output and "chat" in bad.output

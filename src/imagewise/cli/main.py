@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "restore": "imagewise.cli.backup_cmds:restore_cmd",
     "drill": "imagewise.cli.backup_cmds:drill_cmd",
     "serve": "imagewise.cli.serve_cmds:serve_group",
+    "alert": "imagewise.cli.alert_cmds:alert_group",
     "retention": "imagewise.cli.storage_cmds:retention_group",
     "files": "imagewise.cli.files_cmds:files_cmd",
     "analyze": "imagewise.cli.analyze_cmds:analyze_cmd",
