@@ -263,3 +263,64 @@ def test_watched_repositories_are_polled(tmp_path: Path, registry: RegistryServe
         )
     finally:
         svc.close()
+
+
+def test_schedules_queue_backups_and_space_reports(
+    tmp_path: Path, registry: RegistryServer
+) -> None:
+    from datetime import datetime, timezone
+
+    from fixtures_registry import unique_repo
+
+    from imagewise.service.scheduler import tick
+
+    repo = unique_repo("sched")
+    push_image(registry, repo, "1.0", image([9730]))
+    jobs_file = tmp_path / "backups.yaml"
+    jobs_file.write_text(
+        f"backups:\n  - {{name: nightly, sources: ['{registry.host}/{repo}'], to: '{tmp_path / 'store'}', schedule: '* * * * *'}}\n"
+    )
+    svc = Service(
+        db_url=f"sqlite:///{tmp_path / 's.sqlite'}",
+        secret=SECRET,
+        port=0,
+        config={
+            "schedules": [
+                {
+                    "name": "backups",
+                    "cron": "*/5 * * * *",
+                    "job": "backup-due",
+                    "jobs_file": str(jobs_file),
+                },
+                {
+                    "name": "space",
+                    "cron": "0 * * * *",
+                    "job": "space-report",
+                    "refs": [f"{registry.host}/{repo}"],
+                },
+            ]
+        },
+    )
+    at = datetime(2026, 12, 4, 10, 7, tzinfo=timezone.utc)
+    assert tick(svc.engine, svc.queue, svc.scheduler.schedules, now=at) == ["backups", "space"]
+    assert tick(svc.engine, svc.queue, svc.scheduler.schedules, now=at) == []  # once per time
+    assert tick(svc.engine, svc.queue, svc.scheduler.schedules, now=at.replace(minute=11)) == [
+        "backups"
+    ]
+    svc.start()
+    try:
+        api = _api(svc)
+
+        def scraped() -> str:
+            text = api.get("/metrics").text
+            ready = (
+                "imagewise_repository_unique_bytes{" in text
+                and "imagewise_backup_last_snapshot_timestamp_seconds{" in text
+            )
+            return text if ready else ""
+
+        text = _wait(scraped, timeout=20)
+        assert f'imagewise_repository_logical_bytes{{repository="{repo}"}}' in text  # type: ignore[operator]
+        assert 'imagewise_backup_last_snapshot_timestamp_seconds{job="nightly"}' in text  # type: ignore[operator]
+    finally:
+        svc.close()

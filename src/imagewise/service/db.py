@@ -91,6 +91,23 @@ alerts = Table(
     Column("last_sent", Float, nullable=False),
 )
 
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False, index=True),  # space | backup
+    Column("name", String(128), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("body", JSON, nullable=False),
+)
+
+schedule_runs = Table(
+    "schedule_runs",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("last_due", Float, nullable=False),
+)
+
 tokens = Table(
     "tokens",
     metadata,

@@ -78,6 +78,32 @@ class ServiceCollector:
                 vulns.add_metric([*lv, sev], n)
         yield from fams.values()
         yield vulns
+        from imagewise.service.scheduler import latest_reports
+
+        logical = GaugeMetricFamily(
+            "imagewise_repository_logical_bytes",
+            "A repository's images' bytes (space report).",
+            labels=["repository"],
+        )
+        unique = GaugeMetricFamily(
+            "imagewise_repository_unique_bytes",
+            "A repository's blobs, each once (space report).",
+            labels=["repository"],
+        )
+        for body in latest_reports(self.engine, "space").values():
+            for r in body.get("repositories", []):
+                logical.add_metric([r["repository"]], r["logical_bytes"])
+                unique.add_metric([r["repository"]], r["unique_bytes"])
+        yield logical
+        yield unique
+        backup = GaugeMetricFamily(
+            "imagewise_backup_last_snapshot_timestamp_seconds",
+            "Time of a backup job's newest snapshot.",
+            labels=["job"],
+        )
+        for name, body in latest_reports(self.engine, "backup").items():
+            backup.add_metric([name], body["last_snapshot"])
+        yield backup
         depth = GaugeMetricFamily("imagewise_jobs", "Jobs by state.", labels=["state"])
         counts = self.queue.depth()
         for state in ("queued", "running", "done", "failed", "cancelled"):

@@ -36,10 +36,24 @@ class Service:
 
         policy = load_policy(policy_file)
         alerts = AlertConfig((config or {}).get("alerts"), "config alerts")
+        from imagewise.service.scheduler import (
+            Scheduler,
+            parse_schedules,
+            run_backup_due,
+            run_space_report,
+        )
+
         self.workers = Workers(
             self.queue,
-            {"check": lambda p: run_check_job(self.engine, p, policy, alerts)},
+            {
+                "check": lambda p: run_check_job(self.engine, p, policy, alerts),
+                "backup-due": lambda p: run_backup_due(self.engine, p),
+                "space-report": lambda p: run_space_report(self.engine, p),
+            },
             count=workers,
+        )
+        self.scheduler = Scheduler(
+            self.engine, self.queue, parse_schedules((config or {}).get("schedules"))
         )
         self.app = create_app(self.engine, self.queue, secret=secret, insecure=insecure)
         from imagewise.service.watch import Watcher, parse_watch
@@ -70,6 +84,7 @@ class Service:
         self._server = uvicorn.Server(config)
         self.workers.start()
         self.watcher.start()
+        self.scheduler.start()
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
         import time
@@ -83,9 +98,11 @@ class Service:
 
         self.workers.start()
         self.watcher.start()
+        self.scheduler.start()
         try:
             uvicorn.run(self.app, host=self.host, port=self.port, log_level="info", lifespan="off")
         finally:
+            self.scheduler.close()
             self.watcher.close()
             self.workers.close()
 
@@ -94,6 +111,7 @@ class Service:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
+        self.scheduler.close()
         self.watcher.close()
         self.workers.close()
         self.engine.dispose()

@@ -1,0 +1,155 @@
+"""Schedules of the service: cron expressions that queue jobs (the service config's
+``schedules:``). Each schedule is queued once per scheduled time, whatever the number of
+service restarts in between (the last time it was queued for is kept in the database).
+
+    schedules:
+      - {name: backups, cron: "*/5 * * * *", job: backup-due, jobs_file: /etc/imagewise/backups.yaml}
+      - {name: space, cron: "0 * * * *", job: space-report, refs: [localhost:5000]}
+
+Jobs: ``backup-due`` runs the due jobs of a backup jobs file (as ``backup run --schedule-due``)
+and records each store's newest snapshot time (``imagewise_backup_last_snapshot_timestamp``);
+``space-report`` runs ``du`` on ``refs`` and records it (``imagewise_repository_*_bytes``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from imagewise.errors import ConfigError
+from imagewise.service.db import reports, schedule_runs
+
+JOBS = ("backup-due", "space-report")
+
+
+def parse_schedules(doc: Any) -> list[dict[str, Any]]:
+    from imagewise.backup.schedule import _croniter
+
+    out = []
+    for i, item in enumerate(doc or []):
+        where = f"config schedules[{i}]"
+        if not isinstance(item, dict) or not item.get("name") or not item.get("cron"):
+            raise ConfigError(f"{where}: expected {{name, cron, job, ...}}")
+        if item.get("job") not in JOBS:
+            raise ConfigError(f"{where}: job must be one of {', '.join(JOBS)}")
+        try:
+            _croniter(str(item["cron"]), datetime.now(timezone.utc))
+        except (ValueError, KeyError) as e:
+            raise ConfigError(f"{where}: bad cron expression {item['cron']!r}: {e}") from None
+        if item["job"] == "backup-due" and not item.get("jobs_file"):
+            raise ConfigError(f"{where}: backup-due needs jobs_file")
+        if item["job"] == "space-report" and not item.get("refs"):
+            raise ConfigError(f"{where}: space-report needs refs")
+        out.append(dict(item))
+    return out
+
+
+def tick(
+    engine: Engine, queue: Any, schedules: list[dict[str, Any]], now: datetime | None = None
+) -> list[str]:
+    """Queue every schedule whose newest scheduled time has not been queued yet."""
+    from imagewise.backup.schedule import last_due
+
+    moment = now or datetime.now(timezone.utc)
+    queued = []
+    for s in schedules:
+        due = last_due(str(s["cron"]), moment).timestamp()
+        with engine.begin() as conn:
+            row = conn.execute(
+                select(schedule_runs.c.last_due).where(schedule_runs.c.name == s["name"])
+            ).first()
+            if row is not None and float(row[0]) >= due:
+                continue
+            if row is None:
+                conn.execute(schedule_runs.insert().values(name=s["name"], last_due=due))
+            else:
+                conn.execute(
+                    schedule_runs.update()
+                    .where(schedule_runs.c.name == s["name"])
+                    .values(last_due=due)
+                )
+        queue.submit(s["job"], f"schedule:{s['name']}:{int(due)}", s)
+        queued.append(s["name"])
+    return queued
+
+
+def run_backup_due(engine: Engine, payload: dict[str, Any]) -> str:
+    from imagewise.backup.schedule import load_jobs, run_due
+    from imagewise.backup.store import open_store
+
+    result = run_due(payload["jobs_file"])
+    for job in load_jobs(payload["jobs_file"]):
+        from imagewise.backup.codec import read_key
+
+        try:
+            snaps = open_store(
+                job.to, key=read_key(job.key_file) if job.key_file else None
+            ).snapshots()
+        except Exception:  # noqa: BLE001 - a store that is not there yet has no age
+            continue
+        if snaps:
+            from imagewise.backup.maintain import _when
+
+            _record(
+                engine,
+                "backup",
+                job.name,
+                {"last_snapshot": _when(snaps[-1]).timestamp(), "store": job.to},
+            )
+    if result.failed:
+        raise RuntimeError("; ".join(j["error"] for j in result.jobs if "error" in j))
+    return "ok"
+
+
+def run_space_report(engine: Engine, payload: dict[str, Any]) -> str:
+    from imagewise.storage.du import read_targets, space_report
+
+    report = space_report(
+        read_targets(list(payload["refs"]), insecure=bool(payload.get("insecure")))
+    )
+    _record(engine, "space", payload["name"], report.to_json())
+    return "ok"
+
+
+def _record(engine: Engine, kind: str, name: str, body: dict[str, Any]) -> None:
+    with engine.begin() as conn:
+        conn.execute(reports.insert().values(kind=kind, name=name, created=time.time(), body=body))
+
+
+def latest_reports(engine: Engine, kind: str) -> dict[str, dict[str, Any]]:
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(reports.c.name, reports.c.body)
+            .where(reports.c.kind == kind)
+            .order_by(reports.c.id)
+        ).all()
+    return {str(name): dict(body) for name, body in rows}
+
+
+class Scheduler:
+    def __init__(
+        self, engine: Engine, queue: Any, schedules: list[dict[str, Any]], every: float = 20.0
+    ) -> None:
+        self.engine, self.queue, self.schedules, self.every = engine, queue, schedules, every
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if not self.schedules:
+            return
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.stop.is_set():
+            tick(self.engine, self.queue, self.schedules)
+            self.stop.wait(self.every)
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout=10)
