@@ -324,3 +324,18 @@ def test_schedules_queue_backups_and_space_reports(
         assert 'imagewise_backup_last_snapshot_timestamp_seconds{job="nightly"}' in text  # type: ignore[operator]
     finally:
         svc.close()
+
+
+def test_the_migrations_make_exactly_the_declared_schema(db_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import text
+
+    from imagewise.service.db import connect, metadata
+
+    engine = connect(db_url)
+    connect(db_url)  # a second start finds the schema current and changes nothing
+    with engine.begin() as conn:
+        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == "0001"
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == [], diff

@@ -1,4 +1,5 @@
-"""The service's database: jobs and check results, through SQLAlchemy 2 (Core).
+"""The service's database: jobs and check results, through SQLAlchemy 2 (Core), its schema
+kept by Alembic migrations (``migrations/versions``; ``connect`` upgrades to the newest).
 
 The default is SQLite in the user data directory (no server); any SQLAlchemy URL works
 (``postgresql+psycopg://...``). Tables:
@@ -140,5 +141,17 @@ def connect(url: str | None = None) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
 
-    metadata.create_all(engine)
+    migrate(engine)
     return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (``service/migrations``)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
