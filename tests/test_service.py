@@ -339,3 +339,27 @@ def test_the_migrations_make_exactly_the_declared_schema(db_url: str) -> None:
         assert conn.execute(text("select version_num from alembic_version")).scalar_one() == "0001"
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == [], diff
+
+
+def test_scheduled_drills_are_recorded_as_metrics(tmp_path: Path, registry: RegistryServer) -> None:
+    from fixtures_registry import unique_repo
+
+    from imagewise.backup.run import backup_run
+    from imagewise.service.scheduler import run_drill
+
+    repo = unique_repo("drilled")
+    push_image(registry, repo, "1.0", image([9740]))
+    backup_run([f"{registry.host}/{repo}"], tmp_path / "store")
+    svc = Service(db_url=f"sqlite:///{tmp_path / 'd.sqlite'}", secret=SECRET, port=0)
+    job = {
+        "name": "weekly",
+        "store": str(tmp_path / "store"),
+        "scratch": f"oci:{tmp_path / 'scratch'}",
+    }
+    assert run_drill(svc.engine, job) == "ok"
+    from imagewise.service.metrics import exposition
+
+    text = exposition(svc.engine, svc.queue).decode()
+    assert 'imagewise_drill_ok{drill="weekly"} 1.0' in text
+    assert 'imagewise_drill_last_success_timestamp_seconds{drill="weekly"}' in text
+    svc.engine.dispose()

@@ -104,11 +104,49 @@ class ServiceCollector:
         for name, body in latest_reports(self.engine, "backup").items():
             backup.add_metric([name], body["last_snapshot"])
         yield backup
+        drill_ok = GaugeMetricFamily(
+            "imagewise_drill_last_success_timestamp_seconds",
+            "Time of a drill's last success.",
+            labels=["drill"],
+        )
+        drill_rto = GaugeMetricFamily(
+            "imagewise_drill_rto_seconds",
+            "Total time of a drill's last run (the RTO it shows).",
+            labels=["drill"],
+        )
+        drill_state = GaugeMetricFamily(
+            "imagewise_drill_ok", "1 when a drill's last run succeeded.", labels=["drill"]
+        )
+        for name, runs in _all_reports(self.engine, "drill").items():
+            last = runs[-1]
+            drill_rto.add_metric([name], last["rto_seconds"])
+            drill_state.add_metric([name], 1 if last["ok"] else 0)
+            good = [r["at"] for r in runs if r["ok"]]
+            if good:
+                drill_ok.add_metric([name], max(good))
+        yield drill_ok
+        yield drill_rto
+        yield drill_state
         depth = GaugeMetricFamily("imagewise_jobs", "Jobs by state.", labels=["state"])
         counts = self.queue.depth()
         for state in ("queued", "running", "done", "failed", "cancelled"):
             depth.add_metric([state], counts.get(state, 0))
         yield depth
+
+
+def _all_reports(engine: Engine, kind: str) -> dict[str, list[dict[str, Any]]]:
+    from imagewise.service.db import reports
+
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(reports.c.name, reports.c.body)
+            .where(reports.c.kind == kind)
+            .order_by(reports.c.id)
+        ).all()
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, body in rows:
+        out.setdefault(str(name), []).append(dict(body))
+    return out
 
 
 def exposition(engine: Engine, queue: SqlJobQueue) -> bytes:

@@ -40,6 +40,7 @@ class Service:
             Scheduler,
             parse_schedules,
             run_backup_due,
+            run_drill,
             run_space_report,
         )
 
@@ -49,6 +50,7 @@ class Service:
                 "check": lambda p: run_check_job(self.engine, p, policy, alerts),
                 "backup-due": lambda p: run_backup_due(self.engine, p),
                 "space-report": lambda p: run_space_report(self.engine, p),
+                "drill": lambda p: run_drill(self.engine, p),
             },
             count=workers,
         )

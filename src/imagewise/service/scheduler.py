@@ -8,7 +8,9 @@ service restarts in between (the last time it was queued for is kept in the data
 
 Jobs: ``backup-due`` runs the due jobs of a backup jobs file (as ``backup run --schedule-due``)
 and records each store's newest snapshot time (``imagewise_backup_last_snapshot_timestamp``);
-``space-report`` runs ``du`` on ``refs`` and records it (``imagewise_repository_*_bytes``).
+``space-report`` runs ``du`` on ``refs`` and records it (``imagewise_repository_*_bytes``);
+``drill`` rehearses a restore of ``store``'s newest snapshot into ``scratch`` and records the
+outcome and RTO (``imagewise_drill_*``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sqlalchemy import Engine, select
 from imagewise.errors import ConfigError
 from imagewise.service.db import reports, schedule_runs
 
-JOBS = ("backup-due", "space-report")
+JOBS = ("backup-due", "space-report", "drill")
 
 
 def parse_schedules(doc: Any) -> list[dict[str, Any]]:
@@ -44,6 +46,8 @@ def parse_schedules(doc: Any) -> list[dict[str, Any]]:
             raise ConfigError(f"{where}: backup-due needs jobs_file")
         if item["job"] == "space-report" and not item.get("refs"):
             raise ConfigError(f"{where}: space-report needs refs")
+        if item["job"] == "drill" and not (item.get("store") and item.get("scratch")):
+            raise ConfigError(f"{where}: drill needs store and scratch")
         out.append(dict(item))
     return out
 
@@ -112,6 +116,33 @@ def run_space_report(engine: Engine, payload: dict[str, Any]) -> str:
         read_targets(list(payload["refs"]), insecure=bool(payload.get("insecure")))
     )
     _record(engine, "space", payload["name"], report.to_json())
+    return "ok"
+
+
+def run_drill(engine: Engine, payload: dict[str, Any]) -> str:
+    """A recovery drill of the store's newest snapshot; the outcome is recorded either way."""
+    from imagewise.backup.codec import read_key
+    from imagewise.backup.drill import drill
+
+    key = read_key(payload["key_file"]) if payload.get("key_file") else None
+    result = drill(
+        payload["store"],
+        "latest",
+        payload["scratch"],
+        key=key,
+        insecure=bool(payload.get("insecure")),
+    )
+    body = {
+        "ok": result.ok,
+        "rto_seconds": result.total_seconds,
+        "error": result.error,
+        "at": time.time(),
+    }
+    _record(engine, "drill", payload["name"], body)
+    if not result.ok:
+        raise RuntimeError(
+            f"drill of {payload['store']} failed: {result.error or 'a check failed'}"
+        )
     return "ok"
 
 
