@@ -33,6 +33,7 @@ KIND_OF = {
     "deprecate": "deprecation",
     "outdated": "outdated",
     "du": "du",
+    "test": "test",
     "dedup": "dedup",
     "sync": "sync",
     "backup run": "backup",
@@ -244,6 +245,12 @@ def osv_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db
 
 
+def _structure_config(tmp: Path) -> Path:
+    cfg = tmp / "structure.yaml"
+    cfg.write_text("schemaVersion: 2.0.0\nmetadataTest: {}\n")
+    return cfg
+
+
 def _sync_config(tmp: Path, host: str, repo: str) -> Path:
     cfg = tmp / "sync.yaml"
     cfg.write_text(f"{host}:\n  images:\n    {repo}: ['1.0']\n")
@@ -267,6 +274,7 @@ def _invocations(tmp: Path, db: Path, registry: RegistryServer) -> dict[str, lis
         "deprecate": ["deprecate", f"{registry.host}/{repo}:1.0", "--reason", "old"],
         "outdated": ["outdated", f"{registry.host}/{repo}:1.0"],
         "du": ["du", f"{registry.host}/{repo}"],
+        "test": ["test", f"{registry.host}/{repo}:1.0", "--config", str(_structure_config(tmp))],
         "dedup": ["dedup", f"{registry.host}/{repo}"],
         "sync": [
             "sync",

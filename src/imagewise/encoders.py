@@ -288,6 +288,12 @@ RETENTION_APPLY = Formats(
     table("imagewise.storage.retention:apply_table"),
     document("imagewise/retention-apply/v1", "imagewise.storage.retention:ApplyResult.to_json"),
 )
+STRUCTURE = Formats(
+    "test",
+    table("imagewise.structure:test_table"),
+    document("imagewise/test/v1", "imagewise.structure:TestRun.to_json"),
+    Encoder("junit", "imagewise.structure:junit_xml"),
+)
 MOVE = Formats(
     "move",
     table("imagewise.release.promote:move_table"),
@@ -353,6 +359,7 @@ REGISTRIES: dict[str, Formats] = {
         HISTORY,
         DEPRECATION,
         OUTDATED,
+        STRUCTURE,
         DU,
         DEDUP,
         SYNC,
