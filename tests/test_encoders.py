@@ -34,6 +34,7 @@ KIND_OF = {
     "outdated": "outdated",
     "du": "du",
     "test": "test",
+    "build": "build",
     "dedup": "dedup",
     "sync": "sync",
     "backup run": "backup",
@@ -245,6 +246,14 @@ def osv_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db
 
 
+def _build_context(tmp: Path) -> Path:
+    ctx = tmp / "build-ctx"
+    ctx.mkdir(exist_ok=True)
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY f /f\n")
+    (ctx / "f").write_text("x\n")
+    return ctx
+
+
 def _structure_config(tmp: Path) -> Path:
     cfg = tmp / "structure.yaml"
     cfg.write_text("schemaVersion: 2.0.0\nmetadataTest: {}\n")
@@ -275,6 +284,7 @@ def _invocations(tmp: Path, db: Path, registry: RegistryServer) -> dict[str, lis
         "outdated": ["outdated", f"{registry.host}/{repo}:1.0"],
         "du": ["du", f"{registry.host}/{repo}"],
         "test": ["test", f"{registry.host}/{repo}:1.0", "--config", str(_structure_config(tmp))],
+        "build": ["build", str(_build_context(tmp)), "--lint-fail-on", "none"],
         "dedup": ["dedup", f"{registry.host}/{repo}"],
         "sync": [
             "sync",

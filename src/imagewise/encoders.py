@@ -288,6 +288,11 @@ RETENTION_APPLY = Formats(
     table("imagewise.storage.retention:apply_table"),
     document("imagewise/retention-apply/v1", "imagewise.storage.retention:ApplyResult.to_json"),
 )
+BUILD = Formats(
+    "build",
+    table("imagewise.build:build_table"),
+    document("imagewise/build/v1", "imagewise.build:BuildResult.to_json"),
+)
 STRUCTURE = Formats(
     "test",
     table("imagewise.structure:test_table"),
@@ -360,6 +365,7 @@ REGISTRIES: dict[str, Formats] = {
         DEPRECATION,
         OUTDATED,
         STRUCTURE,
+        BUILD,
         DU,
         DEDUP,
         SYNC,

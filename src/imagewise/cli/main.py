@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "serve": "imagewise.cli.serve_cmds:serve_group",
     "alert": "imagewise.cli.alert_cmds:alert_group",
     "test": "imagewise.cli.test_cmds:test_cmd",
+    "build": "imagewise.cli.build_cmds:build_cmd",
     "retention": "imagewise.cli.storage_cmds:retention_group",
     "files": "imagewise.cli.files_cmds:files_cmd",
     "analyze": "imagewise.cli.analyze_cmds:analyze_cmd",

@@ -1,0 +1,385 @@
+"""``imagewise build``: build an image with the real engine (buildah; imagewise never builds
+itself), with lint as a gate before, per-step timings and cache use from the engine's own
+output, a diagnosis when the build fails, and ``check`` as a gate after.
+
+* Before: the Dockerfile is linted; a finding at or above ``lint_fail_on`` stops the build.
+* During: ``buildah bud --isolation chroot`` (``--layers`` for the layer cache) runs with its
+  output streamed; every ``STEP n/m:`` line starts a step, ``--> Using cache`` marks it cached,
+  and each step's time is measured from the lines' arrival.
+* On failure: the failed step, the tail of the log, and a diagnosis: the cause classified from
+  the engine's messages (Dockerfile syntax with lint's message, a missing ``COPY`` source, an
+  apt/apk/pip/npm package or version that does not exist, network, registry authentication,
+  disk full, a base image that does not exist) with a concrete fix.
+* After: the image is pushed (``--push`` destinations, any transport buildah takes) and, with
+  ``check_gate``, checked under the policy; a failed check fails the build (exit 1).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from imagewise.errors import ImagewiseError, UsageError
+
+DIAGNOSES: list[tuple[str, re.Pattern[str], str]] = [
+    (
+        "dockerfile-syntax",
+        re.compile(r"(?i)(dockerfile parse error|unknown instruction|parse error on line)"),
+        "Fix the Dockerfile line the message names (`imagewise lint` shows it).",
+    ),
+    (
+        "copy-source-missing",
+        re.compile(
+            r"(?i)checking on sources under .*no such file or directory|COPY failed|no source files were specified"
+        ),
+        "Add the file to the build context, fix the COPY path, or check .dockerignore does not exclude it.",
+    ),
+    (
+        "apt-package-missing",
+        re.compile(r"E: (Unable to locate package|Version '.*' for '.*' was not found)"),
+        "Check the package name and pinned version (`apt-cache policy NAME` in the base image); `imagewise deps check` lists what exists.",
+    ),
+    (
+        "apk-package-missing",
+        re.compile(r"ERROR: unable to select packages"),
+        "Check the package name and version in the base image's Alpine branch.",
+    ),
+    (
+        "pip-version-missing",
+        re.compile(
+            r"(No matching distribution found for|Could not find a version that satisfies the requirement)"
+        ),
+        "The pinned Python package version does not exist (for this Python): pick an available one.",
+    ),
+    (
+        "npm-package-missing",
+        re.compile(r"npm ERR! (code E404|notarget|404 Not Found)"),
+        "The npm package or version does not exist in the registry: fix the name or version.",
+    ),
+    (
+        "network",
+        re.compile(
+            r"(?i)(temporary failure in name resolution|could not resolve host|network is unreachable"
+            r"|connection timed out|i/o timeout|connect: connection refused|no such host)"
+        ),
+        "The build has no network to the package index or registry: check DNS and proxies, or use a mirror.",
+    ),
+    (
+        "registry-auth",
+        re.compile(r"(?i)(unauthorized|authentication required|denied: requested access)"),
+        "Log in to the registry (credentials in auth.json / docker config) or check the image name.",
+    ),
+    (
+        "disk-full",
+        re.compile(r"(?i)no space left on device"),
+        "Free space where the engine keeps its storage (e.g. `buildah rmi --prune`), or point it elsewhere.",
+    ),
+    (
+        "base-image-missing",
+        re.compile(
+            r"(?i)(manifest unknown|reading manifest .* not found|name unknown|repository .* not found)"
+        ),
+        "The base image or tag does not exist: `imagewise outdated Dockerfile` lists the tags there are.",
+    ),
+]
+
+
+class Step:
+    __slots__ = ("number", "instruction", "seconds", "cached")  # noqa: RUF023
+
+    def __init__(self, number: int, instruction: str) -> None:
+        self.number, self.instruction = number, instruction
+        self.seconds = 0.0
+        self.cached = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step": self.number,
+            "instruction": self.instruction,
+            "seconds": round(self.seconds, 3),
+            "cached": self.cached,
+        }
+
+
+class BuildResult:
+    def __init__(self) -> None:
+        self.engine = "buildah"
+        self.steps: list[Step] = []
+        self.seconds = 0.0
+        self.context_bytes = 0
+        self.ignored_bytes = 0
+        self.image_id = ""
+        self.pushed: list[str] = []
+        self.ok = False
+        self.failed_step: str | None = None
+        self.diagnosis: dict[str, str] | None = None
+        self.log_tail: list[str] = []
+        self.lint: list[dict[str, Any]] = []
+        self.check: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "engine": self.engine,
+            "seconds": round(self.seconds, 3),
+            "steps": [s.to_json() for s in self.steps],
+            "cache_hits": sum(s.cached for s in self.steps),
+            "context_bytes": self.context_bytes,
+            "dockerignore_excluded_bytes": self.ignored_bytes,
+            "image_id": self.image_id or None,
+            "pushed": self.pushed,
+            "failed_step": self.failed_step,
+            "diagnosis": self.diagnosis,
+            "log_tail": self.log_tail,
+            "lint": self.lint,
+            "check": self.check,
+        }
+
+
+def context_size(context: Path) -> tuple[int, int]:
+    """(bytes sent to the engine, bytes ``.dockerignore`` keeps out)."""
+    patterns: list[str] = []
+    ignore = context / ".dockerignore"
+    if ignore.is_file():
+        patterns = [
+            line.strip()
+            for line in ignore.read_text("utf-8", "replace").splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
+    sent = skipped = 0
+    for root, _dirs, files in os.walk(context):
+        for name in files:
+            p = Path(root) / name
+            rel = p.relative_to(context).as_posix()
+            size = p.lstat().st_size
+            excluded = False
+            for pat in patterns:
+                neg = pat.startswith("!")
+                pat = pat.lstrip("!").strip("/")
+                if (
+                    fnmatch.fnmatch(rel, pat)
+                    or fnmatch.fnmatch(rel, pat + "/*")
+                    or rel.startswith(pat + "/")
+                ):
+                    excluded = not neg
+            if excluded:
+                skipped += size
+            else:
+                sent += size
+    return sent, skipped
+
+
+def diagnose(log: list[str], dockerfile: Path | None = None) -> dict[str, str]:
+    text = "\n".join(log)
+    for name, pattern, fix in DIAGNOSES:
+        m = pattern.search(text)
+        if m:
+            line = next((ln for ln in log if pattern.search(ln)), m.group(0))
+            out = {"cause": name, "evidence": line.strip()[:500], "fix": fix}
+            if name == "dockerfile-syntax" and dockerfile is not None:
+                from imagewise.dockerfile.lint import lint_file
+
+                try:
+                    lint_file(dockerfile)
+                except ImagewiseError as e:
+                    out["lint"] = str(e)
+            return out
+    return {
+        "cause": "unknown",
+        "evidence": (log[-1] if log else "").strip()[:500],
+        "fix": "Read the log tail above.",
+    }
+
+
+def build(
+    context: str,
+    *,
+    dockerfile: str | None = None,
+    tags: tuple[str, ...] = (),
+    push: tuple[str, ...] = (),
+    layers: bool = True,
+    build_args: dict[str, str] | None = None,
+    lint_fail_on: str | None = "error",
+    check_gate: bool = False,
+    policy: Any = None,
+    insecure: bool = False,
+) -> BuildResult:
+    engine = shutil.which("buildah")
+    if engine is None:
+        raise UsageError(
+            "imagewise build drives buildah, which is not installed (apt-get install buildah)"
+        )
+    ctx = Path(context)
+    if not ctx.is_dir():
+        raise UsageError(f"build context {context} is not a directory")
+    df = Path(dockerfile) if dockerfile else ctx / "Dockerfile"
+    if not df.is_file():
+        raise UsageError(f"Dockerfile not found: {df}")
+    result = BuildResult()
+    result.context_bytes, result.ignored_bytes = context_size(ctx)
+    if lint_fail_on is not None:
+        from imagewise.dockerfile.config import LintConfig
+        from imagewise.dockerfile.lint import lint_file
+        from imagewise.findings import Severity
+
+        threshold = Severity.parse(lint_fail_on)
+        try:
+            findings = lint_file(df, LintConfig())
+        except ImagewiseError as e:
+            result.diagnosis = {
+                "cause": "dockerfile-syntax",
+                "evidence": str(e),
+                "fix": "Fix the Dockerfile line the message names.",
+            }
+            return result
+        result.lint = [
+            {
+                "rule": f.rule,
+                "severity": f.severity.name.lower(),
+                "line": f.location.line if f.location else None,
+                "message": f.message,
+            }
+            for f in findings
+        ]
+        blocking = [f for f in findings if f.severity >= threshold]
+        if blocking:
+            result.diagnosis = {
+                "cause": "lint-gate",
+                "evidence": f"{blocking[0].rule} at line {blocking[0].location.line if blocking[0].location else '?'}: {blocking[0].message}",
+                "fix": f"Fix the findings at {lint_fail_on} or above (`imagewise lint {df} --fix` fixes some), or lower --lint-fail-on.",
+            }
+            return result
+    name = tags[0] if tags else f"localhost/imagewise-build:{int(time.time())}"
+    cmd = [
+        engine,
+        "--storage-driver",
+        os.environ.get("IMAGEWISE_BUILDAH_STORAGE_DRIVER", "vfs"),
+        "bud",
+        "--isolation",
+        "chroot",
+        "-f",
+        str(df),
+    ]
+    if layers:
+        cmd.append("--layers")
+    for k, v in (build_args or {}).items():
+        cmd += ["--build-arg", f"{k}={v}"]
+    for t in tags or (name,):
+        cmd += ["-t", t]
+    cmd.append(str(ctx))
+    started = time.perf_counter()
+    log: list[str] = []
+    current: Step | None = None
+    mark = started
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            now = time.perf_counter()
+            log.append(line.rstrip("\n"))
+            m = re.match(r"STEP (\d+)/(\d+): (.*)", line)
+            if m:
+                if current is not None:
+                    current.seconds = now - mark
+                current = Step(int(m.group(1)), m.group(3).strip())
+                result.steps.append(current)
+                mark = now
+            elif current is not None and line.startswith("--> Using cache"):
+                current.cached = True
+            if line.startswith("COMMIT") and current is not None:
+                current.seconds = now - mark
+                current = None
+        proc.wait()
+    if current is not None:
+        current.seconds = time.perf_counter() - mark
+    result.seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        failed = next((ln for ln in log if ln.startswith("Error: building at STEP")), None)
+        result.failed_step = failed or (result.steps[-1].instruction if result.steps else None)
+        result.log_tail = log[-20:]
+        result.diagnosis = diagnose(log, df)
+        return result
+    result.image_id = log[-1].strip() if log else ""
+    for dest in push:
+        transports = ("oci:", "docker://", "dir:", "docker-archive:", "oci-archive:")
+        target = dest if dest.startswith(transports) else f"docker://{dest}"
+        push_cmd = [
+            engine,
+            "--storage-driver",
+            os.environ.get("IMAGEWISE_BUILDAH_STORAGE_DRIVER", "vfs"),
+            "push",
+        ]
+        if target.startswith("docker://"):
+            from imagewise.reference import ImageReference
+
+            ref = ImageReference.parse(target.removeprefix("docker://"))
+            if insecure or ref.is_loopback:
+                push_cmd.append("--tls-verify=false")
+        done = subprocess.run(
+            [*push_cmd, name, target], capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            result.failed_step = f"push {target}"
+            result.log_tail = done.stderr.strip().splitlines()[-20:]
+            result.diagnosis = diagnose(result.log_tail)
+            return result
+        result.pushed.append(target)
+    result.ok = True
+    if check_gate and result.pushed:
+        from imagewise.check import CheckOptions, run_check
+        from imagewise.policy.model import default_policy
+
+        checked = run_check(
+            CheckOptions(
+                result.pushed[0],
+                policy=policy or default_policy(),
+                insecure=insecure,
+                allow_incomplete=True,
+            )
+        )
+        result.check = {
+            "status": checked.verdict.status,
+            "passed": checked.verdict.passed,
+            "violations": [v.rule for v in checked.verdict.violations],
+        }
+        result.ok = checked.verdict.passed
+        if not result.ok:
+            result.diagnosis = {
+                "cause": "check-gate",
+                "evidence": ", ".join(result.check["violations"][:5]),
+                "fix": f"`imagewise check {result.pushed[0]}` shows the findings and their fixes.",
+            }
+    return result
+
+
+def build_table(result: BuildResult) -> str:
+    from imagewise.units import format_size
+
+    lines = [
+        f"  {s.number:>2}  {s.seconds:6.2f}s  {'cached ' if s.cached else '       '}{s.instruction[:90]}"
+        for s in result.steps
+    ]
+    lines.append(
+        f"{'built' if result.steps and not result.failed_step and not (result.diagnosis and result.diagnosis['cause'] == 'lint-gate') else 'not built'} "
+        f"in {result.seconds:.2f}s with {result.engine}; {sum(s.cached for s in result.steps)} cache hit(s); "
+        f"context {format_size(result.context_bytes)} (.dockerignore kept {format_size(result.ignored_bytes)} out)"
+    )
+    lines += [f"pushed {p}" for p in result.pushed]
+    if result.check:
+        lines.append(f"check: {result.check['status']}")
+    if result.failed_step:
+        lines.append(f"failed at: {result.failed_step}")
+        lines += [f"  | {ln}" for ln in result.log_tail[-10:]]
+    if result.diagnosis:
+        lines.append(f"diagnosis: {result.diagnosis['cause']}: {result.diagnosis['evidence']}")
+        if result.diagnosis.get("lint"):
+            lines.append(f"  lint: {result.diagnosis['lint']}")
+        lines.append(f"fix: {result.diagnosis['fix']}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,100 @@
+"""``imagewise build`` (flags -> ``imagewise.build.build``)."""
+
+from __future__ import annotations
+
+from imagewise.cli.args import argument, command, echo, option
+from imagewise.cli.common import format_option, insecure_option
+from imagewise.encoders import BUILD
+from imagewise.errors import UsageError
+
+
+@command("build")
+@argument("context", metavar="CONTEXT")
+@option(
+    "-f",
+    "--file",
+    "dockerfile",
+    metavar="DOCKERFILE",
+    help="The Dockerfile (default: CONTEXT/Dockerfile).",
+)
+@option("-t", "--tag", "tags", multiple=True, metavar="NAME", help="Name the image (repeatable).")
+@option(
+    "--push",
+    multiple=True,
+    metavar="DEST",
+    help="Push the image here after the build (repeatable; any transport).",
+)
+@option(
+    "--build-arg",
+    "build_args",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A build arg (repeatable).",
+)
+@option("--no-layers", flag=True, help="Do not use the engine's layer cache.")
+@option(
+    "--lint-fail-on",
+    choices=("error", "warning", "info", "none"),
+    default="error",
+    help="Lint gate: stop before building at findings of this severity or above.",
+)
+@option(
+    "--check",
+    "check_gate",
+    flag=True,
+    help="Check gate: `imagewise check` the pushed image; a failure fails the build.",
+)
+@option("--policy", "policy_file", metavar="FILE", help="Policy for the check gate.")
+@format_option(BUILD)
+@insecure_option
+def build_cmd(
+    context: str,
+    dockerfile: str | None,
+    tags: tuple[str, ...],
+    push: tuple[str, ...],
+    build_args: tuple[str, ...],
+    no_layers: bool,
+    lint_fail_on: str,
+    check_gate: bool,
+    policy_file: str | None,
+    fmt: str,
+    insecure: bool,
+) -> int:
+    """Build an image with buildah, with a lint gate before and a check gate after.
+
+    Prints each step's time and cache use (from the engine's own output), the context size and
+    what .dockerignore kept out. A failed build names the failed step, shows the log tail and
+    classifies the cause (Dockerfile syntax, a missing COPY source, a package or version that
+    does not exist, network, registry auth, disk full, a missing base image) with a fix.
+    Exit 1 when the build or a gate failed.
+
+      imagewise build . -t localhost:5000/app:dev --push localhost:5000/app:dev --check
+      imagewise build ./svc -f svc/Dockerfile --build-arg PY=3.12 --format json
+    """
+    from imagewise.build import build
+
+    args: dict[str, str] = {}
+    for item in build_args:
+        name, eq, value = item.partition("=")
+        if not eq or not name:
+            raise UsageError(f"--build-arg {item!r}: expected NAME=VALUE")
+        args[name] = value
+    policy = None
+    if policy_file:
+        from imagewise.policy.model import load_policy
+
+        policy = load_policy(policy_file)
+    result = build(
+        context,
+        dockerfile=dockerfile,
+        tags=tags,
+        push=push,
+        layers=not no_layers,
+        build_args=args,
+        lint_fail_on=None if lint_fail_on == "none" else lint_fail_on,
+        check_gate=check_gate,
+        policy=policy,
+        insecure=insecure,
+    )
+    echo(BUILD.encode(fmt, result), nl=False)
+    return 0 if result.ok else 1
