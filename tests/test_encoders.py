@@ -35,6 +35,7 @@ KIND_OF = {
     "du": "du",
     "test": "test",
     "build": "build",
+    "measure pull": "pull",
     "dedup": "dedup",
     "sync": "sync",
     "backup run": "backup",
@@ -285,6 +286,7 @@ def _invocations(tmp: Path, db: Path, registry: RegistryServer) -> dict[str, lis
         "du": ["du", f"{registry.host}/{repo}"],
         "test": ["test", f"{registry.host}/{repo}:1.0", "--config", str(_structure_config(tmp))],
         "build": ["build", str(_build_context(tmp)), "--lint-fail-on", "none"],
+        "measure pull": ["measure", "pull", f"{registry.host}/{repo}:1.0", "--runs", "1"],
         "dedup": ["dedup", f"{registry.host}/{repo}"],
         "sync": [
             "sync",

@@ -288,6 +288,11 @@ RETENTION_APPLY = Formats(
     table("imagewise.storage.retention:apply_table"),
     document("imagewise/retention-apply/v1", "imagewise.storage.retention:ApplyResult.to_json"),
 )
+PULL = Formats(
+    "pull",
+    table("imagewise.measure:pull_table"),
+    document("imagewise/pull/v1", "imagewise.measure:PullMeasure.to_json"),
+)
 BUILD = Formats(
     "build",
     table("imagewise.build:build_table"),
@@ -366,6 +371,7 @@ REGISTRIES: dict[str, Formats] = {
         OUTDATED,
         STRUCTURE,
         BUILD,
+        PULL,
         DU,
         DEDUP,
         SYNC,
