@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
-from imagewise.jsonstream import Lazy, dumps
+from imagewise.jsonstream import Lazy, dumps, write
 
 
 def _plain(value: Any) -> Any:
@@ -26,6 +27,7 @@ DOCS = [
     lambda: {"z": Lazy(iter([{"k": '\u00e9\n"', "e": {}, "l": []}])), "after": 2.5},
     lambda: {"s": "\0lazy:0\0", "t": Lazy(iter(range(3)))},  # a look-alike of a marker
     lambda: {"inefficient_files": Lazy({"path": f"/p{i}", "count": 2} for i in range(5))},
+    lambda: {"x": [{"y": Lazy(({"p": f"/\u00e9{i}", "n": i * 0.5} for i in range(3)), flat=True)}]},
 ]
 
 
@@ -43,7 +45,6 @@ def test_items_are_made_one_at_a_time() -> None:
             yield {"i": i}
 
     pieces: list[str] = []
-    from imagewise.jsonstream import write
 
     def out(text: str) -> None:
         pieces.append(text)
@@ -52,3 +53,34 @@ def test_items_are_made_one_at_a_time() -> None:
 
     write({"x": Lazy(items())}, out)
     assert made == [0, 1, 2]
+
+
+_scalar = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+)
+_flat = st.one_of(_scalar, st.dictionaries(st.text(max_size=6), _scalar, max_size=5))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    items=st.lists(_flat, max_size=6),
+    indent=st.integers(min_value=0, max_value=4),
+    ensure_ascii=st.booleans(),
+    depth=st.integers(min_value=0, max_value=2),
+)
+def test_flat_items_take_the_c_encoder_with_the_same_text(
+    items: list[Any], indent: int, ensure_ascii: bool, depth: int
+) -> None:
+    """Items of a flat Lazy are written by the C encoder with indented separators; the text
+    must be exactly json.dumps's at every indent, nesting depth and ensure_ascii setting."""
+    doc: Any = Lazy(list(items), flat=True)
+    plain: Any = list(items)
+    for _ in range(depth):
+        doc, plain = {"k": doc, "n": 1}, {"k": plain, "n": 1}
+    pieces: list[str] = []
+    write(doc, pieces.append, indent, ensure_ascii)
+    assert "".join(pieces) == json.dumps(plain, indent=indent, ensure_ascii=ensure_ascii)

@@ -158,7 +158,7 @@ class ImageAnalysis(Record):
         if lazy:
             from imagewise.jsonstream import Lazy
 
-            files = Lazy(files)
+            files = Lazy(files, flat=True)  # FileStat.to_json: a dict of scalars
         else:
             files = list(files)
         return {

@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 from imagewise.archive.entry import Entry, Kind
+from imagewise.archive.native import header_parser
 from imagewise.errors import LayerReadError, UnsafePath
 from imagewise.fileio import Reader
 
@@ -81,6 +82,10 @@ _HEADER_ONLY = frozenset(b"123456")  # no content follows these, whatever the si
 _SKIP = frozenset(b"VM")  # volume header, multi-volume continuation: not filesystem entries
 
 OnUnsafe = Callable[[str, int], None]
+
+
+#: parses the common tar header in C (``archive.native``); ``None``: Python parses every header
+NATIVE_HEADER = header_parser()
 _NO_PAX: dict[str, str] = {}  # shared, never written: most entries have no PAX header
 
 
@@ -526,9 +531,63 @@ def _walk(
     unpack = _HDR.unpack
     adler = zlib.adler32
     file, hardlink = _FILE, _HARDLINK  # locals: the loop below is the hottest code there is
+    native = NATIVE_HEADER
     while True:
         buf, pos = chunks.buf, chunks.pos
         start = chunks.base + pos
+        common = native(buf, pos) if native is not None and not gpax else None
+        if common is not None:  # the C parser read a plain header (see _tarhead.c)
+            chunks.pos = pos + BLOCK
+            first = False
+            name, path, flag, size, mode, uid, gid, mtime, linkname = common
+            kind = _KINDS.get(flag, file)
+            if kind is file and (flag == 0x30 or flag == 0) and name.endswith("/"):
+                kind = _DIR
+            data_len = 0 if flag in _HEADER_ONLY else size
+            entry = Entry(
+                name,
+                kind,
+                size if kind is file else 0,
+                mode,
+                uid,
+                gid,
+                linkname,
+                mtime,
+                name,
+                start,
+                None,
+                start + BLOCK,
+            )
+            if flag in _SKIP:
+                found: Entry | None = None
+            elif path is None:
+                found = _finish(entry, start, digest, on_unsafe)
+            else:
+                entry.path = path
+                found = entry
+            content: _Content | None = None
+            if found is not None:
+                if found.kind is file:
+                    if data_len:
+                        content = _Content(chunks, data_len, found.path)
+                        found._opener = content.opener
+                        found._origin = origin
+                    else:
+                        found._opener = _empty
+                yield found
+            left = content.remaining if content is not None else data_len
+            if content is not None:
+                content.close()
+            want = left + (-data_len % BLOCK)
+            if not want:
+                continue
+            if len(chunks.buf) - chunks.pos >= want:
+                chunks.pos += want
+            elif chunks.skip(want) < left:
+                raise LayerReadError(
+                    f"truncated tar: content of {name!r} ends early", digest, chunks.offset
+                )
+            continue
         if len(buf) - pos >= BLOCK:  # fast path: the header is in the current chunk
             chunks.pos = pos + BLOCK
             hdr = buf[pos : pos + BLOCK]
@@ -681,7 +740,7 @@ def _walk(
             entry.data_offset = chunks.offset
             data_len -= sparse.map_len  # a 1.0 map (whole blocks) was read already
         # -- its path: normalised, whiteouts recognised, hard-link targets vetted
-        found: Entry | None = entry
+        found = entry
         path = name.removeprefix("./")
         if flag in _SKIP:
             found = None
@@ -695,7 +754,7 @@ def _walk(
             found = _finish(entry, start, digest, on_unsafe)
         else:  # no "." or ".." component, no whiteout: the common case
             entry.path = path.strip("/")
-        content: _Content | None = None
+        content = None
         if found is not None:
             if found.kind is file:
                 if sparse is not None:  # expanded on read; not verbatim in the file

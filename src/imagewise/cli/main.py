@@ -109,7 +109,9 @@ def run(argv: Sequence[str]) -> int:
         sys.stdout.write(help_text())
         return 0 if argv else 2
     if argv[0] in ("-V", "--version"):
-        sys.stdout.write(f"imagewise, version {__version__}\n")
+        from imagewise.archive.native import describe
+
+        sys.stdout.write(f"imagewise, version {__version__}\ntar walk: {describe()}\n")
         return 0
     name = argv[0]
     if name not in COMMANDS:

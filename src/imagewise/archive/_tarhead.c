@@ -1,0 +1,215 @@
+/* The common tar header, parsed in C: the per-entry hot path of every layer walk.
+ *
+ * header(buf, pos) -> tuple | None
+ *
+ * Parses the 512-byte header at buf[pos:pos+512] when it is the common case and returns
+ *   (name, path, flag, size, mode, uid, gid, mtime, linkname)
+ * where `name` is the stored name (a POSIX prefix joined), `path` its normalised form or None
+ * when the name needs the slow path's normalisation (".wh." whiteouts, "//", "/.", a leading
+ * ".", hard links), `flag` the type byte and `mode` masked to 0o7777.
+ *
+ * It returns None, and the Python walker (imagewise/archive/walk.py) does the work, for
+ * everything else: fewer than 512 bytes left in `buf`, an all-zero block, a checksum that is not
+ * plain octal or does not match the unsigned byte sum, metadata and sparse headers (x g L K S),
+ * numbers that are not plain octal (base-256, signs, junk), or a buffer that is not a bytes
+ * object or a readable buffer. So the result is always what the Python walker computes; the
+ * property test in tests/test_walk_native.py holds both to that on random tar streams.
+ *
+ * Names decode as UTF-8 with "surrogateescape", as the Python walker decodes them.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+#define BLOCK 512
+
+/* A numeric field: optional leading spaces, one or more octal digits, then only NUL or space
+ * to the end; an empty field (only NUL/space) is `empty_value`. Returns 0 when the field is
+ * not of this form (the caller falls back). This is the subset of spellings on which
+ * int(field.rstrip(b"\0 ") or b"0", 8) gives this value. */
+static int
+octal(const unsigned char *f, Py_ssize_t n, long long empty_value, long long *out)
+{
+    Py_ssize_t i = 0;
+    while (i < n && f[i] == ' ')
+        i++;
+    if (i == n || f[i] == 0) {
+        for (Py_ssize_t j = i; j < n; j++)
+            if (f[j] != 0 && f[j] != ' ')
+                return 0;
+        *out = empty_value;
+        return 1;
+    }
+    unsigned long long v = 0;
+    Py_ssize_t digits = 0;
+    while (i < n && f[i] >= '0' && f[i] <= '7') {
+        v = (v << 3) | (unsigned long long)(f[i] - '0');
+        i++;
+        if (++digits > 20) /* beyond 60 bits: let Python's big ints do it */
+            return 0;
+    }
+    for (; i < n; i++)
+        if (f[i] != 0 && f[i] != ' ')
+            return 0;
+    *out = (long long)v;
+    return 1;
+}
+
+static Py_ssize_t
+cstrlen(const unsigned char *s, Py_ssize_t n)
+{
+    const unsigned char *z = memchr(s, 0, (size_t)n);
+    return z ? (Py_ssize_t)(z - s) : n;
+}
+
+/* whether the slow path must normalise `p` (same tests as walk.py's fast path) */
+static int
+needs_normalising(const unsigned char *p, Py_ssize_t n)
+{
+    if (n > 0 && p[0] == '.')
+        return 1;
+    for (Py_ssize_t i = 0; i + 1 < n; i++) {
+        if (p[i] == '/' && (p[i + 1] == '/' || p[i + 1] == '.'))
+            return 1;
+        if (p[i] == '.' && i + 3 < n && p[i + 1] == 'w' && p[i + 2] == 'h' && p[i + 3] == '.')
+            return 1;
+    }
+    return 0;
+}
+
+static PyObject *
+parse(const unsigned char *h)
+{
+    /* the checksum field (148..156) counts as eight spaces */
+    unsigned long sum = 8 * ' ';
+    for (int i = 0; i < 148; i++)
+        sum += h[i];
+    for (int i = 156; i < BLOCK; i++)
+        sum += h[i];
+    if (sum == 8 * ' ')
+        return Py_None; /* an all-zero block: the end of the archive */
+    long long stored;
+    if (!octal(h + 148, 8, -1, &stored) || stored != (long long)sum)
+        return Py_None;
+    unsigned char flag = h[156];
+    if (flag == 'x' || flag == 'g' || flag == 'L' || flag == 'K' || flag == 'S')
+        return Py_None;
+    long long size, mode, uid, gid, mtime;
+    if (!octal(h + 124, 12, 0, &size) || !octal(h + 100, 8, 0, &mode) ||
+        !octal(h + 108, 8, 0, &uid) || !octal(h + 116, 8, 0, &gid) ||
+        !octal(h + 136, 12, 0, &mtime))
+        return Py_None;
+
+    /* the name: a POSIX prefix (magic "ustar\0", not GNU's "ustar  ") joined with "/" */
+    unsigned char name[256 + 1];
+    Py_ssize_t nlen = cstrlen(h, 100);
+    Py_ssize_t plen = 0;
+    if (memcmp(h + 257, "ustar\0", 6) == 0 && h[345]) {
+        plen = cstrlen(h + 345, 155);
+        memcpy(name, h + 345, (size_t)plen);
+        name[plen++] = '/';
+    }
+    memcpy(name + plen, h, (size_t)nlen);
+    nlen += plen;
+
+    /* the path: "./" dropped, slashes stripped at both ends, when nothing needs normalising */
+    const unsigned char *p = name;
+    Py_ssize_t n = nlen;
+    int slow = flag == '1'; /* hard links: the target is vetted too */
+    if (!slow) {
+        if (n >= 2 && p[0] == '.' && p[1] == '/') {
+            p += 2;
+            n -= 2;
+        }
+        slow = needs_normalising(p, n);
+    }
+    PyObject *oname = PyUnicode_DecodeUTF8((const char *)name, nlen, "surrogateescape");
+    if (oname == NULL)
+        return NULL;
+    PyObject *opath;
+    if (slow) {
+        opath = Py_NewRef(Py_None);
+    } else {
+        while (n > 0 && p[0] == '/') {
+            p++;
+            n--;
+        }
+        while (n > 0 && p[n - 1] == '/')
+            n--;
+        if (p == name && n == nlen)
+            opath = Py_NewRef(oname);
+        else
+            opath = PyUnicode_DecodeUTF8((const char *)p, n, "surrogateescape");
+        if (opath == NULL) {
+            Py_DECREF(oname);
+            return NULL;
+        }
+    }
+    PyObject *olink;
+    if (h[157]) {
+        olink = PyUnicode_DecodeUTF8((const char *)h + 157, cstrlen(h + 157, 100),
+                                     "surrogateescape");
+        if (olink == NULL) {
+            Py_DECREF(oname);
+            Py_DECREF(opath);
+            return NULL;
+        }
+    } else {
+        olink = PyUnicode_New(0, 0);
+    }
+    return Py_BuildValue("(NNiLLLLLN)", oname, opath, (int)flag, size, mode & 07777, uid, gid,
+                         mtime, olink);
+}
+
+static PyObject *
+header(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "header(buf, pos) takes 2 arguments");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *buf = args[0];
+    PyObject *res;
+    if (PyBytes_CheckExact(buf)) {
+        Py_ssize_t len = PyBytes_GET_SIZE(buf);
+        if (pos < 0 || len - pos < BLOCK)
+            Py_RETURN_NONE;
+        res = parse((const unsigned char *)PyBytes_AS_STRING(buf) + pos);
+    } else {
+        if (!PyObject_CheckBuffer(buf))
+            Py_RETURN_NONE;
+        Py_buffer view;
+        if (PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE) < 0) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+        if (pos < 0 || view.len - pos < BLOCK) {
+            PyBuffer_Release(&view);
+            Py_RETURN_NONE;
+        }
+        res = parse((const unsigned char *)view.buf + pos);
+        PyBuffer_Release(&view);
+    }
+    if (res == Py_None)
+        Py_RETURN_NONE;
+    return res;
+}
+
+static PyMethodDef methods[] = {
+    {"header", (PyCFunction)(void (*)(void))header, METH_FASTCALL,
+     "header(buf, pos) -> (name, path, flag, size, mode, uid, gid, mtime, linkname) or None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_tarhead", "The common tar header, parsed in C.", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__tarhead(void)
+{
+    return PyModule_Create(&module);
+}
