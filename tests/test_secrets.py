@@ -245,3 +245,38 @@ def test_no_findings_in_the_hosts_debian_base_files(tmp_path: Path) -> None:
     run_pass(image, [v])
     assert v.files_read > 300
     assert [(f.rule, f.location.path, f.location.line) for f in v.findings] == []
+
+
+def test_prefilter_changes_no_hit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scan_text skips the rules when one alternation of their patterns finds nothing: every
+    sample of every rule, alone and inside other text, in config-like and other files, gives
+    the same hits with and without the prefilter (and the prefilter does skip clean text)."""
+    from hypothesis import given, settings, strategies as st
+
+    from imagewise.secrets import detect
+
+    samples = [text for _, _, text, *_ in CASES]
+
+    def both(text: str, config_like: bool) -> tuple[list[object], list[object]]:
+        fast = detect.scan_text(text, config_like=config_like)
+        monkeypatch.setattr(detect, "PREFILTER_MAX", -1)
+        slow = detect.scan_text(text, config_like=config_like)
+        monkeypatch.setattr(detect, "PREFILTER_MAX", 64 * 1024)
+        return fast, slow
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        pieces=st.lists(st.one_of(st.sampled_from(samples), st.text(max_size=40)), max_size=4),
+        config_like=st.booleans(),
+    )
+    def check(pieces: list[str], config_like: bool) -> None:
+        fast, slow = both("\n".join(pieces), config_like)
+        assert [(h.rule.id, h.line, h.masked) for h in fast] == [  # type: ignore[attr-defined]
+            (h.rule.id, h.line, h.masked)  # type: ignore[attr-defined]
+            for h in slow
+        ]
+
+    check()
+    assert all(any(both(s, c)[1] for c in (False, True)) for s in samples)  # samples do hit
+    plan = detect._plan(False)
+    assert plan.prefilter is not None and plan.prefilter.search("just some words\n") is None

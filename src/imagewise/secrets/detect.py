@@ -7,6 +7,7 @@ locale or test-fixture directories, not of a binary type by extension, and not b
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -262,12 +263,18 @@ def allowlisted_path(path: str) -> bool:
     p = path.lstrip("/")
     if p.startswith(ALLOW_DIRS):
         return True
-    segments = p.lower().split("/")[:-1]
+    return _allowlisted_dir(p.rpartition("/")[0])
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _allowlisted_dir(directory: str) -> bool:
+    """Whether a directory segment marks tests, docs or fixtures (asked once per directory:
+    an image's files share few directories)."""
     return any(
         s in ALLOW_SEGMENTS
         or s.startswith(("dummy", "mock", "fake", "test_"))
         or s.endswith(("_test", "_tests", "-test", "-tests"))
-        for s in segments
+        for s in directory.lower().split("/")
     )
 
 
@@ -330,18 +337,59 @@ def _line_of(text: str, pos: int) -> int:
     return text.count("\n", 0, pos) + 1
 
 
-def _needs_lower(config_like: bool) -> bool:
-    return any(r.keywords and (config_like or not r.config_like) for r in RULES)
+class _Plan(Record):
+    """The rules that apply to a text (config-like or not), and a prefilter: one regex, the
+    alternation of every such rule's pattern that has no back-reference. When it finds nothing
+    in a text, none of those rules can match there (each match of a rule is a match of the
+    alternation), so only the others (``rest``) are tried. Most files of an image hold no
+    secret, and this turns a dozen searches of each into one."""
+
+    __slots__ = ("rules", "prefilter", "rest", "needs_lower")  # noqa: RUF023
+
+    def __init__(self, config_like: bool) -> None:
+        self.rules = tuple(r for r in RULES if config_like or not r.config_like)
+        alternatives, rest = [], []
+        for r in self.rules:
+            if _BACKREF.search(r.pattern.pattern):
+                rest.append(r)
+                continue
+            flags = "".join(
+                c
+                for f, c in ((re.I, "i"), (re.M, "m"), (re.S, "s"), (re.X, "x"))
+                if r.pattern.flags & f
+            )
+            body = _GLOBAL_FLAGS.sub("", r.pattern.pattern)
+            alternatives.append(f"(?{flags}:{body})" if flags else f"(?:{body})")
+        self.prefilter = re.compile("|".join(alternatives)) if alternatives else None
+        self.rest = tuple(rest)
+        self.needs_lower = any(r.keywords for r in self.rules)
+
+
+_BACKREF = re.compile(r"\\[1-9]|\(\?P=")
+_GLOBAL_FLAGS = re.compile(r"^\(\?[aiLmsux]+\)")
+#: texts longer than this skip the prefilter: an alternation loses the regex engine's literal
+#: search, which makes single patterns fast over long texts
+PREFILTER_MAX = 64 * 1024
+
+
+@functools.cache
+def _plan(config_like: bool) -> _Plan:
+    return _Plan(config_like)
 
 
 def scan_text(text: str, *, config_like: bool, lowered: str | None = None) -> list[Hit]:
     """Hits of every rule in ``text`` (one per rule and line)."""
-    low = lowered if lowered is not None else (text.lower() if _needs_lower(config_like) else "")
+    plan = _plan(config_like)
+    rules = plan.rules
+    if plan.prefilter is not None and len(text) <= PREFILTER_MAX:
+        if plan.prefilter.search(text) is None:
+            rules = plan.rest
+            if not rules:
+                return []
+    low = lowered if lowered is not None else (text.lower() if plan.needs_lower else "")
     hits: list[Hit] = []
     seen: set[tuple[str, int]] = set()
-    for rule in RULES:
-        if rule.config_like and not config_like:
-            continue
+    for rule in rules:
         if rule.keywords and not any(k in low for k in rule.keywords):
             continue
         for m in rule.pattern.finditer(text):

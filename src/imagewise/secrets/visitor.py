@@ -61,6 +61,8 @@ class SecretsVisitor(Visitor):
         self._paths = PathTable(self._hidden)
         self._by_path: dict[str, list[int]] = {}  # real path -> indexes into findings
         self.files_read = 0
+        self._asked: Entry | None = None  # wants_content's last question and answer
+        self._answer = False
 
     def begin_layer(self, index: int, layer: Layer) -> None:
         self._index = index
@@ -69,11 +71,15 @@ class SecretsVisitor(Visitor):
         self._layer_raw = []
 
     def wants_content(self, entry: Entry) -> bool:
-        return (
+        if entry is self._asked:  # the pass asks first, then visit() asks again
+            return self._answer
+        self._asked = entry
+        self._answer = answer = (
             entry.kind is Kind.FILE
             and entry.size <= self.max_file_bytes
             and plausible(entry.path, entry.size)
         )
+        return answer
 
     def visit(self, entry: Entry) -> None:
         if self._by_path:
@@ -89,8 +95,9 @@ class SecretsVisitor(Visitor):
         if b"\0" in head:  # binary: the rest is never read
             return
         data = head + f.read(self.max_file_bytes - len(head)) if len(head) == SNIFF_BYTES else head
-        path = redact_path(entry.path)
-        for hit in scan_bytes(data, entry.path):
+        hits = scan_bytes(data, entry.path)
+        path = redact_path(entry.path) if hits else ""
+        for hit in hits:
             loc = Location(layer=self._diff_id, layer_index=self._index, path=path, line=hit.line)
             self._layer.append(_finding(hit, loc, f"{path}:{hit.line}"))
             self._layer_raw.append(entry.path)
