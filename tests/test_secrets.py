@@ -257,11 +257,14 @@ def test_prefilter_changes_no_hit(monkeypatch: pytest.MonkeyPatch) -> None:
 
     samples = [text for _, _, text, *_ in CASES]
 
+    limit = detect.PREFILTER_MAX
+
     def both(text: str, config_like: bool) -> tuple[list[object], list[object]]:
+        monkeypatch.setattr(detect, "PREFILTER_MAX", 1 << 20)
         fast = detect.scan_text(text, config_like=config_like)
         monkeypatch.setattr(detect, "PREFILTER_MAX", -1)
         slow = detect.scan_text(text, config_like=config_like)
-        monkeypatch.setattr(detect, "PREFILTER_MAX", 64 * 1024)
+        monkeypatch.setattr(detect, "PREFILTER_MAX", limit)
         return fast, slow
 
     @settings(max_examples=300, deadline=None)

@@ -368,8 +368,10 @@ class _Plan(Record):
 _BACKREF = re.compile(r"\\[1-9]|\(\?P=")
 _GLOBAL_FLAGS = re.compile(r"^\(\?[aiLmsux]+\)")
 #: texts longer than this skip the prefilter: an alternation loses the regex engine's literal
-#: search, which makes single patterns fast over long texts
-PREFILTER_MAX = 64 * 1024
+#: search, which makes single patterns fast over long texts (measured on the 234 MB of text in
+#: a real node_modules: 2.1 s without it, 7.3 s with it up to 64 KiB; on 100,000 files of a few
+#: dozen bytes it saves a third)
+PREFILTER_MAX = 256
 
 
 @functools.cache
