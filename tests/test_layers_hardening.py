@@ -56,8 +56,10 @@ def test_docker_archive_cut_on_a_block_boundary_says_truncated(tmp_path: Path, s
 # --- archives truncated while they are read in place ------------------------------------------
 
 
-def _big_archive(path: Path, mb: int = 48) -> None:
-    """An uncompressed docker-archive of three layers, ``mb`` MB of files of mixed sizes."""
+def _big_archive(path: Path, mb: int = 48, small: int = 0) -> None:
+    """An uncompressed docker-archive of three layers, ``mb`` MB of files of mixed sizes, then
+    ``small`` tiny files in each layer (entries keep a header-only walk busy long enough to be
+    cut while it runs: the C header parser lists 48 MB of big files in about a millisecond)."""
     import random
 
     from fixtures_images import build_image, tar_bytes
@@ -73,6 +75,8 @@ def _big_archive(path: Path, mb: int = 48) -> None:
             files[f"l{i}/d{n % 17}/f{n}.bin"] = rng.randbytes(size)
             left -= size
             n += 1
+        for k in range(small):
+            files[f"l{i}/s{k % 97}/t{k}.txt"] = b"x" * (k % 50)
         layers.append(tar_bytes(files))
     write_docker_archive(build_image(layers, compression=""), path)
 
@@ -92,7 +96,7 @@ def _opened_by(pid: int, path: Path) -> bool:
 
 
 def _truncate_while_reading(
-    tmp_path: Path, command: list[str], runs: int, writer: bool
+    tmp_path: Path, command: list[str], runs: int, writer: bool, small: int = 0
 ) -> list[tuple[int, str, bool]]:
     """Run ``imagewise COMMAND docker-archive:FILE`` ``runs`` times, cutting FILE short from this
     process as soon as the child has it open (after a varying number of looks).
@@ -104,7 +108,7 @@ def _truncate_while_reading(
 
     rng = random.Random(11)
     master = tmp_path / "master.tar"
-    _big_archive(master)
+    _big_archive(master, small=small)
     victim = tmp_path / "victim.tar"
     out = []
     for i in range(runs):
@@ -162,8 +166,8 @@ def test_archive_truncated_while_analyzed_is_one_line(tmp_path: Path, writer: bo
 @pytest.mark.parametrize("command", [["files", "--format", "json"], ["sbom", "-o", os.devnull]])
 def test_archive_truncated_while_listed_is_one_line(tmp_path: Path, command: list[str]) -> None:
     _one_clear_line(
-        _truncate_while_reading(tmp_path, command, 4, False)
-        + _truncate_while_reading(tmp_path, command, 3, True)
+        _truncate_while_reading(tmp_path, command, 4, False, small=20_000)
+        + _truncate_while_reading(tmp_path, command, 3, True, small=20_000)
     )
 
 

@@ -82,11 +82,9 @@ _HEADER_ONLY = frozenset(b"123456")  # no content follows these, whatever the si
 _SKIP = frozenset(b"VM")  # volume header, multi-volume continuation: not filesystem entries
 
 OnUnsafe = Callable[[str, int], None]
-
-
+_NO_PAX: dict[str, str] = {}  # shared, never written: most entries have no PAX header
 #: parses the common tar header in C (``archive.native``); ``None``: Python parses every header
 NATIVE_HEADER = header_parser()
-_NO_PAX: dict[str, str] = {}  # shared, never written: most entries have no PAX header
 
 
 def normalize(name: str) -> str | None:
