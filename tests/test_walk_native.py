@@ -13,6 +13,7 @@ import io
 import os
 import tarfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -201,3 +202,60 @@ def test_version_says_which_walk_runs() -> None:
     text = out.getvalue()
     assert ("tar walk: native (C tar headers)" in text) == (walk_mod.NATIVE_HEADER is not None)
     assert ("tar walk: pure Python" in text) == (walk_mod.NATIVE_HEADER is None)
+
+
+def test_install_without_a_compiler_falls_back_to_pure_python(tmp_path: Path) -> None:
+    """``pip install`` with a C compiler that always fails still installs imagewise (the
+    extension is optional) and the install says it runs the pure-Python walk."""
+    import shutil
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    src = tmp_path / "src"
+    shutil.copytree(
+        root,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "benchmarks", "build", "*.so", "__pycache__"
+        ),
+    )
+    target = tmp_path / "target"
+    env = dict(os.environ, CC="/bin/false", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(src),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not list((target / "imagewise" / "archive").glob("_tarhead*.so"))
+    probe = subprocess.run(  # -S: not the checkout's editable install, only the target
+        [
+            sys.executable,
+            "-S",
+            "-c",
+            "from imagewise.archive.native import describe; print(describe())",
+        ],
+        env={
+            **{k: v for k, v in os.environ.items() if k != "IMAGEWISE_PURE"},
+            "PYTHONPATH": str(target),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert probe.stdout.strip() == (
+        "pure Python (the C extension was not built: no C compiler at install time)"
+    ), probe.stderr
