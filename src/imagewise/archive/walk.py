@@ -563,196 +563,182 @@ def _walk(
             else:
                 entry.path = path
                 found = entry
-            content: _Content | None = None
-            if found is not None:
-                if found.kind is file:
-                    if data_len:
-                        content = _Content(chunks, data_len, found.path)
-                        found._opener = content.opener
-                        found._origin = origin
-                    else:
-                        found._opener = _empty
-                yield found
-            left = content.remaining if content is not None else data_len
-            if content is not None:
-                content.close()
-            want = left + (-data_len % BLOCK)
-            if not want:
-                continue
-            if len(chunks.buf) - chunks.pos >= want:
-                chunks.pos += want
-            elif chunks.skip(want) < left:
-                raise LayerReadError(
-                    f"truncated tar: content of {name!r} ends early", digest, chunks.offset
-                )
-            continue
-        if len(buf) - pos >= BLOCK:  # fast path: the header is in the current chunk
-            chunks.pos = pos + BLOCK
-            hdr = buf[pos : pos + BLOCK]
-        else:
-            hdr = chunks.take(BLOCK)
-        if len(hdr) < BLOCK:
-            if not hdr:  # clean end without end-of-archive blocks: accepted like GNU tar does
-                if on_end is not None:
-                    on_end(False)
-                return
-            raise LayerReadError("truncated tar header", digest, start)
-        if hdr == ZERO_BLOCK:
-            chunks.drain()  # the rest is padding; reading it lets the digest check run
-            if on_end is not None:
-                on_end(True)
-            return
-        pax: dict[str, str] = gpax.copy() if gpax else _NO_PAX
-        longname = longlink = None
-        entry_start = start
-        # metadata headers (PAX, GNU long names) precede the entry they describe
-        while True:
-            (
-                rname,
-                rmode,
-                ruid,
-                rgid,
-                rsize,
-                rmtime,
-                stored,
-                flag,
-                rlink,
-                magic,
-                _v,
-                _u,
-                _g,
-                _ma,
-                _mi,
-                prefix,
-            ) = unpack(hdr)
-            # the checksum: the header's byte sum with its own field counted as 8 spaces. Adler-32's
-            # low word is 1 + the byte sum modulo 65521: exact when the sum stays below that, as
-            # it does for an ASCII header (512 * 127) and for each half of any header (256 * 255).
-            if hdr.isascii():
-                total = (adler(hdr) & 0xFFFF) - (adler(stored) & 0xFFFF) + 256
+            sparse: _SparseMap | None = None
+        else:  # everything else: parsed here (PAX, long names, sparse, odd numbers, errors)
+            if len(buf) - pos >= BLOCK:  # fast path: the header is in the current chunk
+                chunks.pos = pos + BLOCK
+                hdr = buf[pos : pos + BLOCK]
             else:
-                total = (
-                    (adler(hdr[:256]) & 0xFFFF) + (adler(hdr[256:]) & 0xFFFF) + 254 - sum(stored)
-                )
-            try:
-                ok = int(stored.rstrip(b"\0 ") or b"-1", 8) == total
-            except ValueError:
-                ok = False
-            if not ok:
-                _check(hdr, start, digest, first)  # other spellings, or raise
-            first = False
-            if flag not in _META:
-                break
-            size = _num(rsize, "size", start, digest)
-            if size > MAX_META:
-                raise LayerReadError(f"tar metadata header of {size} bytes", digest, start)
-            data = chunks.take(size)
-            if len(data) < size:
-                raise LayerReadError("truncated tar metadata", digest, chunks.offset)
-            chunks.skip(-size % BLOCK)
-            if pax is _NO_PAX:
-                pax = {}
-            if flag == 0x78:  # 'x'
-                pax.update(_parse_pax(data, start, digest))
-            elif flag == 0x67:  # 'g'
-                gpax.update(_parse_pax(data, start, digest))
-                pax.update(gpax)
-            elif flag == 0x4C:  # 'L'
-                longname = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-            else:  # 'K'
-                longlink = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-            start = chunks.offset
-            hdr = chunks.take(BLOCK)
-            if len(hdr) < BLOCK or hdr == ZERO_BLOCK:
-                raise LayerReadError("tar metadata header without an entry", digest, start)
-        # -- the entry the header describes
-        if longname is not None:
-            name = longname
-        else:
-            name = rname.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-            if magic == b"ustar\x00" and prefix[0]:  # POSIX prefix (GNU "ustar  " has none)
-                name = prefix.split(b"\0", 1)[0].decode("utf-8", "surrogateescape") + "/" + name
-        if longlink is not None:
-            linkname = longlink
-        elif rlink[0]:
-            linkname = rlink.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-        else:
-            linkname = ""
-        try:  # fast path: plain octal, NUL/space terminated (nearly every header)
-            size = int(rsize.rstrip(b"\0 ") or b"0", 8)
-            uid = int(ruid.rstrip(b"\0 ") or b"0", 8)
-            gid = int(rgid.rstrip(b"\0 ") or b"0", 8)
-            mtime = int(rmtime.rstrip(b"\0 ") or b"0", 8)
-            mode = int(rmode.rstrip(b"\0 ") or b"0", 8) & 0o7777
-        except ValueError:  # base-256, junk after a NUL, or corrupt
-            size = _num(rsize, "size", start, digest)
-            uid = _num(ruid, "uid", start, digest)
-            gid = _num(rgid, "gid", start, digest)
-            mtime = _num(rmtime, "mtime", start, digest)
-            mode = _num(rmode, "mode", start, digest) & 0o7777
-        sparse: _SparseMap | None = None
-        if pax:
-            name = pax.get("path", name)
-            linkname = pax.get("linkpath", linkname)
-            try:
-                size = int(pax.get("size", size))
-                uid = int(pax.get("uid", uid))
-                gid = int(pax.get("gid", gid))
-                mtime = int(float(pax.get("mtime", mtime)))
-            except ValueError as e:
-                raise LayerReadError(f"corrupt PAX value: {e}", digest, start) from e
-            if "GNU.sparse.name" in pax or "GNU.sparse.map" in pax or ("GNU.sparse.major" in pax):
-                name = pax.get("GNU.sparse.name", name)
-                sparse = _SparseMap.from_pax(pax, size, chunks, digest, start)
-        if flag == 0x53 and sparse is None:  # 'S': old GNU sparse file
-            sparse = _SparseMap.from_gnu(hdr, size, chunks, digest, start)
-        kind = _KINDS.get(flag, file)  # unknown types read as files, as GNU tar does
-        if kind is file and (flag == 0x30 or flag == 0) and name.endswith("/"):
-            kind = _DIR  # old v7 tars mark directories with a trailing slash only
-        if size < 0:
-            raise LayerReadError(f"negative size in tar header for {name!r}", digest, start)
-        data_len = 0 if flag in _HEADER_ONLY else size
-        entry = Entry(
-            name,
-            kind,
-            size if kind is file else 0,
-            mode,
-            uid,
-            gid,
-            linkname,
-            mtime,
-            name,
-            entry_start,
-            None,
-            start + BLOCK,
-        )
-        if sparse is not None:
-            if sparse.packed + sparse.map_len != data_len:
-                raise LayerReadError(
-                    f"corrupt sparse map of {name!r}: its segments hold "
-                    f"{sparse.packed} bytes, the entry {data_len - sparse.map_len}",
-                    digest,
-                    start,
-                )
-            entry.size = sparse.size if kind is file else 0
-            entry.data_offset = chunks.offset
-            data_len -= sparse.map_len  # a 1.0 map (whole blocks) was read already
-        # -- its path: normalised, whiteouts recognised, hard-link targets vetted
-        found = entry
-        path = name.removeprefix("./")
-        if flag in _SKIP:
-            found = None
-        elif (
-            ".wh." in path
-            or kind is hardlink
-            or "//" in path
-            or "/." in path
-            or (path.startswith("."))
-        ):
-            found = _finish(entry, start, digest, on_unsafe)
-        else:  # no "." or ".." component, no whiteout: the common case
-            entry.path = path.strip("/")
-        content = None
+                hdr = chunks.take(BLOCK)
+            if len(hdr) < BLOCK:
+                if not hdr:  # clean end without end-of-archive blocks: accepted like GNU tar does
+                    if on_end is not None:
+                        on_end(False)
+                    return
+                raise LayerReadError("truncated tar header", digest, start)
+            if hdr == ZERO_BLOCK:
+                chunks.drain()  # the rest is padding; reading it lets the digest check run
+                if on_end is not None:
+                    on_end(True)
+                return
+            pax: dict[str, str] = gpax.copy() if gpax else _NO_PAX
+            longname = longlink = None
+            entry_start = start
+            # metadata headers (PAX, GNU long names) precede the entry they describe
+            while True:
+                (
+                    rname,
+                    rmode,
+                    ruid,
+                    rgid,
+                    rsize,
+                    rmtime,
+                    stored,
+                    flag,
+                    rlink,
+                    magic,
+                    _v,
+                    _u,
+                    _g,
+                    _ma,
+                    _mi,
+                    prefix,
+                ) = unpack(hdr)
+                # the checksum: the header's byte sum with its own field counted as 8 spaces. Adler-32's
+                # low word is 1 + the byte sum modulo 65521: exact when the sum stays below that, as
+                # it does for an ASCII header (512 * 127) and for each half of any header (256 * 255).
+                if hdr.isascii():
+                    total = (adler(hdr) & 0xFFFF) - (adler(stored) & 0xFFFF) + 256
+                else:
+                    total = (
+                        (adler(hdr[:256]) & 0xFFFF)
+                        + (adler(hdr[256:]) & 0xFFFF)
+                        + 254
+                        - sum(stored)
+                    )
+                try:
+                    ok = int(stored.rstrip(b"\0 ") or b"-1", 8) == total
+                except ValueError:
+                    ok = False
+                if not ok:
+                    _check(hdr, start, digest, first)  # other spellings, or raise
+                first = False
+                if flag not in _META:
+                    break
+                size = _num(rsize, "size", start, digest)
+                if size > MAX_META:
+                    raise LayerReadError(f"tar metadata header of {size} bytes", digest, start)
+                data = chunks.take(size)
+                if len(data) < size:
+                    raise LayerReadError("truncated tar metadata", digest, chunks.offset)
+                chunks.skip(-size % BLOCK)
+                if pax is _NO_PAX:
+                    pax = {}
+                if flag == 0x78:  # 'x'
+                    pax.update(_parse_pax(data, start, digest))
+                elif flag == 0x67:  # 'g'
+                    gpax.update(_parse_pax(data, start, digest))
+                    pax.update(gpax)
+                elif flag == 0x4C:  # 'L'
+                    longname = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+                else:  # 'K'
+                    longlink = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+                start = chunks.offset
+                hdr = chunks.take(BLOCK)
+                if len(hdr) < BLOCK or hdr == ZERO_BLOCK:
+                    raise LayerReadError("tar metadata header without an entry", digest, start)
+            # -- the entry the header describes
+            if longname is not None:
+                name = longname
+            else:
+                name = rname.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+                if magic == b"ustar\x00" and prefix[0]:  # POSIX prefix (GNU "ustar  " has none)
+                    name = prefix.split(b"\0", 1)[0].decode("utf-8", "surrogateescape") + "/" + name
+            if longlink is not None:
+                linkname = longlink
+            elif rlink[0]:
+                linkname = rlink.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+            else:
+                linkname = ""
+            try:  # fast path: plain octal, NUL/space terminated (nearly every header)
+                size = int(rsize.rstrip(b"\0 ") or b"0", 8)
+                uid = int(ruid.rstrip(b"\0 ") or b"0", 8)
+                gid = int(rgid.rstrip(b"\0 ") or b"0", 8)
+                mtime = int(rmtime.rstrip(b"\0 ") or b"0", 8)
+                mode = int(rmode.rstrip(b"\0 ") or b"0", 8) & 0o7777
+            except ValueError:  # base-256, junk after a NUL, or corrupt
+                size = _num(rsize, "size", start, digest)
+                uid = _num(ruid, "uid", start, digest)
+                gid = _num(rgid, "gid", start, digest)
+                mtime = _num(rmtime, "mtime", start, digest)
+                mode = _num(rmode, "mode", start, digest) & 0o7777
+            sparse = None
+            if pax:
+                name = pax.get("path", name)
+                linkname = pax.get("linkpath", linkname)
+                try:
+                    size = int(pax.get("size", size))
+                    uid = int(pax.get("uid", uid))
+                    gid = int(pax.get("gid", gid))
+                    mtime = int(float(pax.get("mtime", mtime)))
+                except ValueError as e:
+                    raise LayerReadError(f"corrupt PAX value: {e}", digest, start) from e
+                if (
+                    "GNU.sparse.name" in pax
+                    or "GNU.sparse.map" in pax
+                    or ("GNU.sparse.major" in pax)
+                ):
+                    name = pax.get("GNU.sparse.name", name)
+                    sparse = _SparseMap.from_pax(pax, size, chunks, digest, start)
+            if flag == 0x53 and sparse is None:  # 'S': old GNU sparse file
+                sparse = _SparseMap.from_gnu(hdr, size, chunks, digest, start)
+            kind = _KINDS.get(flag, file)  # unknown types read as files, as GNU tar does
+            if kind is file and (flag == 0x30 or flag == 0) and name.endswith("/"):
+                kind = _DIR  # old v7 tars mark directories with a trailing slash only
+            if size < 0:
+                raise LayerReadError(f"negative size in tar header for {name!r}", digest, start)
+            data_len = 0 if flag in _HEADER_ONLY else size
+            entry = Entry(
+                name,
+                kind,
+                size if kind is file else 0,
+                mode,
+                uid,
+                gid,
+                linkname,
+                mtime,
+                name,
+                entry_start,
+                None,
+                start + BLOCK,
+            )
+            if sparse is not None:
+                if sparse.packed + sparse.map_len != data_len:
+                    raise LayerReadError(
+                        f"corrupt sparse map of {name!r}: its segments hold "
+                        f"{sparse.packed} bytes, the entry {data_len - sparse.map_len}",
+                        digest,
+                        start,
+                    )
+                entry.size = sparse.size if kind is file else 0
+                entry.data_offset = chunks.offset
+                data_len -= sparse.map_len  # a 1.0 map (whole blocks) was read already
+            # -- its path: normalised, whiteouts recognised, hard-link targets vetted
+            found = entry
+            path = name.removeprefix("./")
+            if flag in _SKIP:
+                found = None
+            elif (
+                ".wh." in path
+                or kind is hardlink
+                or "//" in path
+                or "/." in path
+                or (path.startswith("."))
+            ):
+                found = _finish(entry, start, digest, on_unsafe)
+            else:  # no "." or ".." component, no whiteout: the common case
+                entry.path = path.strip("/")
+        content: _Content | None = None
         if found is not None:
             if found.kind is file:
                 if sparse is not None:  # expanded on read; not verbatim in the file
