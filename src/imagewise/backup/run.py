@@ -126,30 +126,14 @@ class _Reader:
 
 def _readers(refs: list[str], insecure: bool) -> list[tuple[_Reader, list[str] | None]]:
     from imagewise.registry.client import RegistryClient
+    from imagewise.storage.inventory import split_targets
 
+    layouts, hosts = split_targets(refs)
     out: list[tuple[_Reader, list[str] | None]] = []
-    hosts: dict[str, list[str] | None] = {}
-    for ref in refs:
-        text = ref.removeprefix("docker://").rstrip("/")
-        if text.startswith("oci:") or (
-            Path(text).is_dir() and (Path(text) / "index.json").is_file()
-        ):
-            path = Path(
-                text.removeprefix("oci:").split(":", 1)[0] if text.startswith("oci:") else text
-            )
-            if not (path / "index.json").is_file():
-                raise UsageError(f"{ref}: not an OCI layout (no index.json)")
-            out.append((_Reader(f"oci:{path.resolve()}", layout=path), None))
-            continue
-        host, _, repo = text.partition("/")
-        if not host or ("." not in host and ":" not in host and host != "localhost"):
-            raise UsageError(f"{ref}: not a registry (host[:port][/repository]) or oci:DIR")
-        if ":" in repo or "@" in repo:
-            raise UsageError(f"{ref}: give repositories without a tag or digest")
-        if not repo:
-            hosts[host] = None
-        elif hosts.get(host, []) is not None:
-            hosts.setdefault(host, []).append(repo)  # type: ignore[union-attr]
+    for path in layouts:
+        if not (path / "index.json").is_file():
+            raise UsageError(f"oci:{path}: not an OCI layout (no index.json)")
+        out.append((_Reader(f"oci:{path.resolve()}", layout=path), None))
     for host, repos in hosts.items():
         out.append((_Reader(host, client=RegistryClient.get(host, insecure=insecure)), repos))
     return out

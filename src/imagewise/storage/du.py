@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 from html import escape
-from pathlib import Path
 from typing import Any
 
 from imagewise.storage.inventory import Inventory
@@ -201,29 +200,11 @@ def read_targets(
     """Inventories for ``du``-style targets: ``oci:DIR`` (or a layout directory), a registry
     host (``localhost:5000``: every repository), or repositories (``localhost:5000/app``; the
     repositories of one host are read together)."""
-    from imagewise.errors import UsageError
     from imagewise.registry.client import RegistryClient
-    from imagewise.storage.inventory import read_layout, read_registry
+    from imagewise.storage.inventory import read_layout, read_registry, split_targets
 
-    inventories: list[Inventory] = []
-    hosts: dict[str, list[str] | None] = {}
-    for ref in refs:
-        text = ref.removeprefix("docker://").rstrip("/")
-        if text.startswith("oci:") or (
-            Path(text).is_dir() and (Path(text) / "index.json").is_file()
-        ):
-            path = text.removeprefix("oci:").split(":", 1)[0] if text.startswith("oci:") else text
-            inventories.append(read_layout(path, configs=configs))
-            continue
-        host, _, repo = text.partition("/")
-        if not host or ("." not in host and ":" not in host and host != "localhost"):
-            raise UsageError(f"{ref}: not a registry (host[:port][/repository]) or oci:DIR")
-        if ":" in repo or "@" in repo:
-            raise UsageError(f"{ref}: give repositories without a tag or digest")
-        if not repo:
-            hosts[host] = None
-        elif hosts.get(host, []) is not None:
-            hosts.setdefault(host, []).append(repo)  # type: ignore[union-attr]
+    layouts, hosts = split_targets(refs)
+    inventories = [read_layout(path, configs=configs) for path in layouts]
     for host, repos in hosts.items():
         client = RegistryClient.get(host, insecure=insecure)
         inventories.append(read_registry(client, repos, configs=configs))

@@ -359,3 +359,34 @@ def _sniff(raw: bytes) -> str:
     if "config" in doc and "layers" in doc:
         return media.OCI_MANIFEST
     return ""
+
+
+def split_targets(refs: list[str]) -> tuple[list[Path], dict[str, list[str] | None]]:
+    """What ``du``-style targets name: OCI layouts (``oci:DIR``, or a directory holding
+    ``index.json``), in order, and per registry host its repositories (``localhost:5000/app``;
+    ``None`` for a bare host: every repository). A tag or digest is refused."""
+    from imagewise.errors import UsageError
+
+    layouts: list[Path] = []
+    hosts: dict[str, list[str] | None] = {}
+    for ref in refs:
+        text = ref.removeprefix("docker://").rstrip("/")
+        if text.startswith("oci:") or (
+            Path(text).is_dir() and (Path(text) / "index.json").is_file()
+        ):
+            layouts.append(
+                Path(
+                    text.removeprefix("oci:").split(":", 1)[0] if text.startswith("oci:") else text
+                )
+            )
+            continue
+        host, _, repo = text.partition("/")
+        if not host or ("." not in host and ":" not in host and host != "localhost"):
+            raise UsageError(f"{ref}: not a registry (host[:port][/repository]) or oci:DIR")
+        if ":" in repo or "@" in repo:
+            raise UsageError(f"{ref}: give repositories without a tag or digest")
+        if not repo:
+            hosts[host] = None
+        elif hosts.get(host, []) is not None:
+            hosts.setdefault(host, []).append(repo)  # type: ignore[union-attr]
+    return layouts, hosts
