@@ -38,6 +38,28 @@ def ensure_empty_blob(client: RegistryClient, repo: str) -> None:
         client.upload_blob(repo, Descriptor(EMPTY_TYPE, digest, len(EMPTY)), io.BytesIO(EMPTY))
 
 
+def artifact_manifest(
+    artifact_type: str, subject: Descriptor, annotations: dict[str, str]
+) -> bytes:
+    """An OCI artifact manifest with no content (empty config and layer) about ``subject``:
+    the shape of every record imagewise keeps in a registry (deprecations, promotions)."""
+    empty = empty_descriptor()
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": media.OCI_MANIFEST,
+        "artifactType": artifact_type,
+        "config": empty,
+        "layers": [empty],
+        "subject": {
+            "mediaType": subject.media_type,
+            "digest": str(subject.digest),
+            "size": subject.size,
+        },
+        "annotations": annotations,
+    }
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+
+
 ARTIFACT_TYPE = "application/vnd.imagewise.deprecation.v1+json"
 NS = "io.imagewise.deprecation."
 
@@ -125,21 +147,7 @@ def attach(
 ) -> tuple[str, str]:
     """Push the record for ``subject``; returns (record digest, how it is listed: "referrers"
     or the fallback tag)."""
-    empty = empty_descriptor()
-    doc = {
-        "schemaVersion": 2,
-        "mediaType": media.OCI_MANIFEST,
-        "artifactType": ARTIFACT_TYPE,
-        "config": empty,
-        "layers": [empty],
-        "subject": {
-            "mediaType": subject.media_type,
-            "digest": str(subject.digest),
-            "size": subject.size,
-        },
-        "annotations": dep.annotations(),
-    }
-    raw = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+    raw = artifact_manifest(ARTIFACT_TYPE, subject, dep.annotations())
     ensure_empty_blob(client, repo)
     digest = Digest.of(raw)
     client.put_manifest(repo, str(digest), raw, media.OCI_MANIFEST)
@@ -155,7 +163,7 @@ def attach(
         "digest": str(digest),
         "size": len(raw),
         "artifactType": ARTIFACT_TYPE,
-        "annotations": doc["annotations"],
+        "annotations": dep.annotations(),
     }
     index["manifests"] = [m for m in index.get("manifests", []) if m.get("digest") != str(digest)]
     index["manifests"].append(entry)

@@ -31,7 +31,7 @@ from imagewise.oci import media
 from imagewise.oci.digest import Digest
 from imagewise.oci.model import Descriptor
 from imagewise.registry.client import RegistryClient
-from imagewise.registry.referrers import empty_descriptor, ensure_empty_blob
+from imagewise.registry.referrers import artifact_manifest, ensure_empty_blob
 from imagewise.tags import HISTORY_PREFIX
 
 PREFIX = HISTORY_PREFIX
@@ -176,24 +176,6 @@ def _current(client: RegistryClient, repo: str, tag: str) -> Descriptor | None:
         return None
 
 
-def _record_manifest(move: Move, subject: Descriptor) -> bytes:
-    empty = empty_descriptor()
-    doc = {
-        "schemaVersion": 2,
-        "mediaType": media.OCI_MANIFEST,
-        "artifactType": ARTIFACT_TYPE,
-        "config": empty,
-        "layers": [empty],
-        "subject": {
-            "mediaType": subject.media_type,
-            "digest": str(subject.digest),
-            "size": subject.size,
-        },
-        "annotations": move.annotations(),
-    }
-    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
-
-
 def now_text(now: datetime | None = None) -> str:
     return (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -227,7 +209,12 @@ def record_move(
         action,
     )
     ensure_empty_blob(client, repo)
-    client.put_manifest(repo, move.tag, _record_manifest(move, target), media.OCI_MANIFEST)
+    client.put_manifest(
+        repo,
+        move.tag,
+        artifact_manifest(ARTIFACT_TYPE, target, move.annotations()),
+        media.OCI_MANIFEST,
+    )
     reconcile(client, repo, env)
     return move
 
