@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from imagewise.configfile import load_yaml, reject_unknown_keys
 from imagewise.errors import ConfigError, UsageError
 
 
@@ -43,9 +44,7 @@ class Job:
             "data",
             "key_file",
         }
-        bad = sorted(set(doc) - known)
-        if bad:
-            raise ConfigError(f"{where}: unknown key {bad[0]} (known: {', '.join(sorted(known))})")
+        reject_unknown_keys(doc, known, where)
         for required in ("name", "to", "schedule"):
             if not isinstance(doc.get(required), str) or not doc[required]:
                 raise ConfigError(f"{where}: {required} is required (a string)")
@@ -88,15 +87,8 @@ def _croniter(expr: str, start: datetime) -> Any:
 
 
 def load_jobs(path: str | Path) -> list[Job]:
-    import yaml
-
     p = Path(path)
-    try:
-        doc = yaml.safe_load(p.read_text("utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"jobs file not found: {p}") from None
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"jobs file {p}: {e}") from None
+    doc = load_yaml(p, "jobs file")
     jobs = (doc or {}).get("backups") if isinstance(doc, dict) else None
     if not isinstance(jobs, list) or not jobs:
         raise ConfigError(f"jobs file {p}: expected `backups:` with a list of jobs")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from imagewise.configfile import reject_unknown_keys
 from imagewise.errors import ConfigError, UsageError
 from imagewise.tagversion import parse_constraint
 
@@ -98,9 +99,7 @@ def parse_retention(data: Any, src: str) -> Retention:
             "keep_days",
             "always",
         }
-        bad = sorted(set(raw) - known)
-        if bad:
-            raise ConfigError(f"{here}: unknown key {bad[0]} (known: {', '.join(sorted(known))})")
+        reject_unknown_keys(raw, known, here)
         lists = {}
         for key in ("repositories", "exclude_repositories", "tags", "exclude_tags"):
             value = raw.get(key, ["**"] if key in ("repositories", "tags") else [])

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
+from imagewise.configfile import load_yaml, reject_unknown_keys
 from imagewise.errors import ConfigError, ImagewiseError, NotFound, UsageError
 from imagewise.oci.model import Descriptor, Manifest
 from imagewise.sources.base import Sink, Source
@@ -64,9 +65,7 @@ class RegistryBlock:
             "tls-verify",
             "cert-dir",
         }
-        bad = sorted(set(doc) - known)
-        if bad:
-            raise ConfigError(f"{where}: unknown key {bad[0]} (known: {', '.join(sorted(known))})")
+        reject_unknown_keys(doc, known, where)
         self.images: dict[str, list[str]] = {}
         for repo, refs in (doc.get("images") or {}).items():
             if refs is None:
@@ -116,15 +115,8 @@ class RegistryBlock:
 
 
 def load_config(path: str | Path) -> list[RegistryBlock]:
-    import yaml
-
     p = Path(path)
-    try:
-        doc = yaml.safe_load(p.read_text("utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"sync config not found: {p}") from None
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"sync config {p}: {e}") from None
+    doc = load_yaml(p, "sync config")
     if not isinstance(doc, dict) or not doc:
         raise ConfigError(
             f"sync config {p}: expected a map of registry -> images (skopeo sync YAML)"
