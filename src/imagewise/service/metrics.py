@@ -78,7 +78,7 @@ class ServiceCollector:
                 vulns.add_metric([*lv, sev], n)
         yield from fams.values()
         yield vulns
-        from imagewise.service.scheduler import latest_reports
+        from imagewise.service.scheduler import all_reports, latest_reports
 
         logical = GaugeMetricFamily(
             "imagewise_repository_logical_bytes",
@@ -117,7 +117,7 @@ class ServiceCollector:
         drill_state = GaugeMetricFamily(
             "imagewise_drill_ok", "1 when a drill's last run succeeded.", labels=["drill"]
         )
-        for name, runs in _all_reports(self.engine, "drill").items():
+        for name, runs in all_reports(self.engine, "drill").items():
             last = runs[-1]
             drill_rto.add_metric([name], last["rto_seconds"])
             drill_state.add_metric([name], 1 if last["ok"] else 0)
@@ -132,21 +132,6 @@ class ServiceCollector:
         for state in ("queued", "running", "done", "failed", "cancelled"):
             depth.add_metric([state], counts.get(state, 0))
         yield depth
-
-
-def _all_reports(engine: Engine, kind: str) -> dict[str, list[dict[str, Any]]]:
-    from imagewise.service.db import reports
-
-    with engine.begin() as conn:
-        rows = conn.execute(
-            select(reports.c.name, reports.c.body)
-            .where(reports.c.kind == kind)
-            .order_by(reports.c.id)
-        ).all()
-    out: dict[str, list[dict[str, Any]]] = {}
-    for name, body in rows:
-        out.setdefault(str(name), []).append(dict(body))
-    return out
 
 
 def exposition(engine: Engine, queue: SqlJobQueue) -> bytes:

@@ -151,14 +151,23 @@ def _record(engine: Engine, kind: str, name: str, body: dict[str, Any]) -> None:
         conn.execute(reports.insert().values(kind=kind, name=name, created=time.time(), body=body))
 
 
-def latest_reports(engine: Engine, kind: str) -> dict[str, dict[str, Any]]:
+def all_reports(engine: Engine, kind: str) -> dict[str, list[dict[str, Any]]]:
+    """Every recorded report of ``kind`` per name, oldest first."""
     with engine.begin() as conn:
         rows = conn.execute(
             select(reports.c.name, reports.c.body)
             .where(reports.c.kind == kind)
             .order_by(reports.c.id)
         ).all()
-    return {str(name): dict(body) for name, body in rows}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, body in rows:
+        out.setdefault(str(name), []).append(dict(body))
+    return out
+
+
+def latest_reports(engine: Engine, kind: str) -> dict[str, dict[str, Any]]:
+    """The newest report of ``kind`` per name."""
+    return {name: runs[-1] for name, runs in all_reports(engine, kind).items()}
 
 
 class Scheduler:
