@@ -528,7 +528,7 @@ def _walk(
     origin = chunks.origin
     unpack = _HDR.unpack
     adler = zlib.adler32
-    file, hardlink = _FILE, _HARDLINK  # locals: the loop below is the hottest code there is
+    file = _FILE  # a local: the loop below is the hottest code there is
     native = NATIVE_HEADER
     while True:
         buf, pos = chunks.buf, chunks.pos
@@ -538,31 +538,7 @@ def _walk(
             chunks.pos = pos + BLOCK
             first = False
             name, path, flag, size, mode, uid, gid, mtime, linkname = common
-            kind = _KINDS.get(flag, file)
-            if kind is file and (flag == 0x30 or flag == 0) and name.endswith("/"):
-                kind = _DIR
-            data_len = 0 if flag in _HEADER_ONLY else size
-            entry = Entry(
-                name,
-                kind,
-                size if kind is file else 0,
-                mode,
-                uid,
-                gid,
-                linkname,
-                mtime,
-                name,
-                start,
-                None,
-                start + BLOCK,
-            )
-            if flag in _SKIP:
-                found: Entry | None = None
-            elif path is None:
-                found = _finish(entry, start, digest, on_unsafe)
-            else:
-                entry.path = path
-                found = entry
+            entry_start = start
             sparse: _SparseMap | None = None
         else:  # everything else: parsed here (PAX, long names, sparse, odd numbers, errors)
             if len(buf) - pos >= BLOCK:  # fast path: the header is in the current chunk
@@ -647,7 +623,7 @@ def _walk(
                 hdr = chunks.take(BLOCK)
                 if len(hdr) < BLOCK or hdr == ZERO_BLOCK:
                     raise LayerReadError("tar metadata header without an entry", digest, start)
-            # -- the entry the header describes
+            # -- its name and link target
             if longname is not None:
                 name = longname
             else:
@@ -692,52 +668,58 @@ def _walk(
                     sparse = _SparseMap.from_pax(pax, size, chunks, digest, start)
             if flag == 0x53 and sparse is None:  # 'S': old GNU sparse file
                 sparse = _SparseMap.from_gnu(hdr, size, chunks, digest, start)
-            kind = _KINDS.get(flag, file)  # unknown types read as files, as GNU tar does
-            if kind is file and (flag == 0x30 or flag == 0) and name.endswith("/"):
-                kind = _DIR  # old v7 tars mark directories with a trailing slash only
             if size < 0:
                 raise LayerReadError(f"negative size in tar header for {name!r}", digest, start)
-            data_len = 0 if flag in _HEADER_ONLY else size
-            entry = Entry(
-                name,
-                kind,
-                size if kind is file else 0,
-                mode,
-                uid,
-                gid,
-                linkname,
-                mtime,
-                name,
-                entry_start,
-                None,
-                start + BLOCK,
-            )
-            if sparse is not None:
-                if sparse.packed + sparse.map_len != data_len:
-                    raise LayerReadError(
-                        f"corrupt sparse map of {name!r}: its segments hold "
-                        f"{sparse.packed} bytes, the entry {data_len - sparse.map_len}",
-                        digest,
-                        start,
-                    )
-                entry.size = sparse.size if kind is file else 0
-                entry.data_offset = chunks.offset
-                data_len -= sparse.map_len  # a 1.0 map (whole blocks) was read already
-            # -- its path: normalised, whiteouts recognised, hard-link targets vetted
-            found = entry
             path = name.removeprefix("./")
-            if flag in _SKIP:
-                found = None
-            elif (
+            if (
                 ".wh." in path
-                or kind is hardlink
+                or flag == 0x31  # '1': a hard link, whose target is vetted too
                 or "//" in path
                 or "/." in path
-                or (path.startswith("."))
+                or path.startswith(".")
             ):
-                found = _finish(entry, start, digest, on_unsafe)
+                path = None  # normalised by _finish
             else:  # no "." or ".." component, no whiteout: the common case
-                entry.path = path.strip("/")
+                path = path.strip("/")
+        # -- the entry the header describes
+        kind = _KINDS.get(flag, file)  # unknown types read as files, as GNU tar does
+        if kind is file and (flag == 0x30 or flag == 0) and name.endswith("/"):
+            kind = _DIR  # old v7 tars mark directories with a trailing slash only
+        data_len = 0 if flag in _HEADER_ONLY else size
+        entry = Entry(
+            name,
+            kind,
+            size if kind is file else 0,
+            mode,
+            uid,
+            gid,
+            linkname,
+            mtime,
+            name,
+            entry_start,
+            None,
+            start + BLOCK,
+        )
+        if sparse is not None:
+            if sparse.packed + sparse.map_len != data_len:
+                raise LayerReadError(
+                    f"corrupt sparse map of {name!r}: its segments hold "
+                    f"{sparse.packed} bytes, the entry {data_len - sparse.map_len}",
+                    digest,
+                    start,
+                )
+            entry.size = sparse.size if kind is file else 0
+            entry.data_offset = chunks.offset
+            data_len -= sparse.map_len  # a 1.0 map (whole blocks) was read already
+        # -- its path: normalised, whiteouts recognised, hard-link targets vetted
+        found: Entry | None
+        if flag in _SKIP:
+            found = None
+        elif path is None:
+            found = _finish(entry, start, digest, on_unsafe)
+        else:
+            entry.path = path
+            found = entry
         content: _Content | None = None
         if found is not None:
             if found.kind is file:
