@@ -35,6 +35,7 @@ KIND_OF = {
     "du": "du",
     "test": "test",
     "build": "build",
+    "deps check": "deps",
     "measure pull": "pull",
     "dedup": "dedup",
     "sync": "sync",
@@ -255,6 +256,12 @@ def _build_context(tmp: Path) -> Path:
     return ctx
 
 
+def _deps_dockerfile(tmp: Path, base: str) -> Path:
+    path = tmp / "Dockerfile.deps"
+    path.write_text(f"FROM {base}\n")
+    return path
+
+
 def _structure_config(tmp: Path) -> Path:
     cfg = tmp / "structure.yaml"
     cfg.write_text("schemaVersion: 2.0.0\nmetadataTest: {}\n")
@@ -286,6 +293,7 @@ def _invocations(tmp: Path, db: Path, registry: RegistryServer) -> dict[str, lis
         "du": ["du", f"{registry.host}/{repo}"],
         "test": ["test", f"{registry.host}/{repo}:1.0", "--config", str(_structure_config(tmp))],
         "build": ["build", str(_build_context(tmp)), "--lint-fail-on", "none"],
+        "deps check": ["deps", "check", str(_deps_dockerfile(tmp, f"{registry.host}/{repo}:1.0"))],
         "measure pull": ["measure", "pull", f"{registry.host}/{repo}:1.0", "--runs", "1"],
         "dedup": ["dedup", f"{registry.host}/{repo}"],
         "sync": [

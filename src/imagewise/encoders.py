@@ -293,6 +293,11 @@ PULL = Formats(
     table("imagewise.measure:pull_table"),
     document("imagewise/pull/v1", "imagewise.measure:PullMeasure.to_json"),
 )
+DEPS = Formats(
+    "deps",
+    table("imagewise.deps:deps_table"),
+    document("imagewise/deps/v1", "imagewise.deps:DepsResult.to_json"),
+)
 BUILD = Formats(
     "build",
     table("imagewise.build:build_table"),
@@ -371,6 +376,7 @@ REGISTRIES: dict[str, Formats] = {
         OUTDATED,
         STRUCTURE,
         BUILD,
+        DEPS,
         PULL,
         DU,
         DEDUP,

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "test": "imagewise.cli.test_cmds:test_cmd",
     "build": "imagewise.cli.build_cmds:build_cmd",
     "ci": "imagewise.cli.ci_cmds:ci_group",
+    "deps": "imagewise.cli.deps_cmds:deps_group",
     "measure": "imagewise.cli.measure_cmds:measure_group",
     "retention": "imagewise.cli.storage_cmds:retention_group",
     "files": "imagewise.cli.files_cmds:files_cmd",

@@ -105,7 +105,7 @@ def choose(status: BaseStatus, policy: Policy) -> str | None:
     return best
 
 
-def _from_lines(df: Dockerfile, build_args: dict[str, str]) -> list[tuple[Stage, str]]:
+def from_lines(df: Dockerfile, build_args: dict[str, str]) -> list[tuple[Stage, str]]:
     from imagewise.dockerfile.expand import expand
 
     env = {**df.global_args, **build_args}
@@ -178,7 +178,7 @@ def outdated(
         check_size(len(doc.data), str(path))
         df = parse(doc.data.decode("utf-8", "replace"), str(path))
         bases = []
-        for stage, image in _from_lines(df, build_args or {}):
+        for stage, image in from_lines(df, build_args or {}):
             try:
                 ref = ImageReference.parse(image)
             except InvalidReference as e:

@@ -25,7 +25,8 @@ def opaque(arg: str) -> bool:
     return arg.startswith("$")
 
 
-def _apt_packages(cmd: Command) -> list[str]:
+def apt_packages(cmd: Command) -> list[str]:
+    """The package arguments of an ``apt-get install`` (``name`` or ``name=version``)."""
     if not has_args(cmd, "apt-get", "install"):
         return []
     return [
@@ -46,7 +47,7 @@ def dl3008(ctx: LintContext) -> Iterator[Hit]:
         ctx,
         lambda c: (
             not all(
-                "=" in p or "/" in p or p.endswith(".deb") or opaque(p) for p in _apt_packages(c)
+                "=" in p or "/" in p or p.endswith(".deb") or opaque(p) for p in apt_packages(c)
             )
         ),
     )
@@ -164,7 +165,8 @@ def dl3027(ctx: LintContext) -> Iterator[Hit]:
 # --- apk -------------------------------------------------------------------------------------
 
 
-def _apk_packages(cmd: Command) -> list[str]:
+def apk_packages(cmd: Command) -> list[str]:
+    """The package arguments of an ``apk add`` (``name`` or ``name=version``)."""
     if not has_args(cmd, "apk", "add"):
         return []
     dropped = cmd.without_flag_values("t", "virtual", "repository", "X")
@@ -184,7 +186,7 @@ def dl3018(ctx: LintContext) -> Iterator[Hit]:
         lambda c: (
             not all(
                 any(op in p for op in "=~<>") or p.endswith(".apk") or opaque(p)
-                for p in _apk_packages(c)
+                for p in apk_packages(c)
             )
         ),
     )
@@ -298,21 +300,27 @@ def _pip_pinned(pkg: str) -> bool:
     return pkg.endswith((".whl", ".tar.gz")) or "/" in pkg
 
 
-def _pip_unpinned(cmd: Command) -> bool:
+def pip_packages(cmd: Command) -> list[str]:
+    """The requirement arguments of a ``pip install`` (``name``, ``name==version``, a path or
+    URL); none when it installs from a requirements or constraints file."""
     if not is_pip_install(cmd):
-        return False
+        return []
     if cmd.has_flag("constraint", "c"):
-        return False
+        return []
     if any(a in ("--requirement", "-r", ".") for a in cmd.args) or any(
         a.startswith("--requirement=") for a in cmd.args
     ):
-        return False
+        return []
     args = list(cmd.without_flag_values(*_PIP_VALUE_FLAGS).args_no_flags)
     if "install" in args:
         args = args[args.index("install") :]
     while args and args[0] == "install":
         args.pop(0)
-    return not all(_pip_pinned(p) for p in args)
+    return args
+
+
+def _pip_unpinned(cmd: Command) -> bool:
+    return not all(_pip_pinned(p) for p in pip_packages(cmd))
 
 
 @hadolint(
@@ -406,15 +414,20 @@ def _npm_pinned(pkg: str) -> bool:
     return "@" in pkg
 
 
-def _npm_unpinned(cmd: Command) -> bool:
+def npm_packages(cmd: Command) -> list[str]:
+    """The package arguments of an ``npm install`` (``name``, ``name@version``, ...)."""
     if not has_args(cmd, "npm", "install"):
-        return False
+        return []
     args = list(cmd.without_flag_values(*_NPM_VALUE_FLAGS).args_no_flags)
     if not args or args[0] != "install":
-        return False
+        return []
     while args and args[0] == "install":
         args.pop(0)
-    return not all(_npm_pinned(p) for p in args)
+    return args
+
+
+def _npm_unpinned(cmd: Command) -> bool:
+    return not all(_npm_pinned(p) for p in npm_packages(cmd))
 
 
 @hadolint(
