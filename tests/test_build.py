@@ -88,3 +88,93 @@ def test_the_lint_gate_stops_before_the_engine(tmp_path: Path) -> None:
     code, doc = _run("build", str(ctx))
     assert code == 1 and doc["steps"] == [] and doc["diagnosis"]["cause"] == "lint-gate", doc
     assert "DL3000" in doc["diagnosis"]["evidence"]
+
+
+def _build_file(tmp_path: Path, broken: str = "") -> Path:
+    """base (scratch + a file), app and tools on base, docs on nothing, report after app:
+    app and tools may build at once once base is there."""
+    tag = f"localhost/iw-set-{os.getpid()}-{tmp_path.name[-8:].lower()}"
+    for name, body in {
+        "base": "FROM scratch\nCOPY base.txt /base.txt\n",
+        "app": "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY app.txt /app.txt\n",
+        "tools": "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY tools.txt /tools.txt\n",
+        "docs": "FROM scratch\nCOPY docs.txt /docs.txt\n",
+        "report": "FROM scratch\nCOPY report.txt /report.txt\n",
+    }.items():
+        ctx = tmp_path / name
+        ctx.mkdir()
+        (ctx / "Dockerfile").write_text(body if name != broken else "FROM scratch\nCOPY nope /x\n")
+        (ctx / f"{name}.txt").write_text(name)
+    spec = tmp_path / "imagewise-build.yaml"
+    spec.write_text(
+        "images:\n"
+        f"  base: {{context: base, tags: ['{tag}-base:1']}}\n"
+        f"  app: {{context: app, base: base, tags: ['{tag}-app:1'],"
+        f" push: ['oci:{tmp_path}/out-app:1']}}\n"
+        f"  tools: {{context: tools, base: base, tags: ['{tag}-tools:1']}}\n"
+        f"  docs: {{context: docs, tags: ['{tag}-docs:1']}}\n"
+        f"  report: {{context: report, after: [app], tags: ['{tag}-report:1']}}\n"
+    )
+    return spec
+
+
+def test_build_file_builds_in_dependency_order_and_in_parallel(tmp_path: Path) -> None:
+    spec = _build_file(tmp_path)
+    code, doc = _run("build", "--build-file", str(spec), "--jobs", "2", "--lint-fail-on", "none")
+    assert code == 0 and doc["ok"], json.dumps(doc)[:2000]
+    images = {i["name"]: i for i in doc["images"]}
+    assert [i["name"] for i in doc["images"]] == ["base", "app", "tools", "docs", "report"]
+    assert {n: i["status"] for n, i in images.items()} == dict.fromkeys(images, "built")
+    assert images["app"]["after"] == ["base"] and images["report"]["after"] == ["app"]
+    # app was built on base: its image holds base's file (pushed to an OCI layout)
+    from imagewise.sources import open_source
+
+    with open_source(f"oci:{tmp_path}/out-app:1") as src:
+        image = src.image()
+        assert len(image.layers) == 2
+    assert doc["jobs"] == 2 and doc["seconds"] > 0
+    # two at a time: docs ran beside base; app and report waited for what they name
+    assert images["docs"]["start_seconds"] < images["base"]["end_seconds"]
+    assert images["app"]["start_seconds"] >= images["base"]["end_seconds"]
+    assert images["report"]["start_seconds"] >= images["app"]["end_seconds"]
+
+
+def test_build_file_skips_what_a_failed_base_would_carry(tmp_path: Path) -> None:
+    spec = _build_file(tmp_path, broken="base")
+    code, doc = _run("build", "--build-file", str(spec), "--lint-fail-on", "none")
+    assert code == 1 and not doc["ok"]
+    status = {i["name"]: i["status"] for i in doc["images"]}
+    assert status == {
+        "base": "failed",
+        "app": "skipped",
+        "tools": "skipped",
+        "docs": "built",
+        "report": "skipped",
+    }
+    reasons = {i["name"]: i.get("reason") for i in doc["images"]}
+    assert reasons["app"] == "base was not built" and reasons["report"] == "app was not built"
+    base = next(i for i in doc["images"] if i["name"] == "base")
+    assert base["build"]["diagnosis"]["cause"] == "copy-source-missing"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "images:\n  a: {context: a, base: b, tags: [x]}\n  b: {context: b, base: a, tags: [y]}\n",
+            "cycle: a -> b -> a",
+        ),
+        ("images:\n  a: {context: a, after: [zz]}\n", "'zz', which the file does not define"),
+        ("images:\n  a: {context: a, colour: red}\n", "unknown key colour"),
+        ("images:\n  a: {context: a}\n  b: {context: b, base: a}\n", "needs a tag"),
+        ("images: []\n", "expected `images:`"),
+    ],
+)
+def test_bad_build_files_are_refused_before_any_build(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    spec = tmp_path / "imagewise-build.yaml"
+    spec.write_text(text)
+    result = CliRunner().invoke(cli, ["build", "--build-file", str(spec)])
+    assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1

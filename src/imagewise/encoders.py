@@ -300,8 +300,8 @@ DEPS = Formats(
 )
 BUILD = Formats(
     "build",
-    table("imagewise.build:build_table"),
-    document("imagewise/build/v1", "imagewise.build:BuildResult.to_json"),
+    table("imagewise.buildset:any_table"),
+    document("imagewise/build/v1", "imagewise.buildset:any_json"),
 )
 STRUCTURE = Formats(
     "test",

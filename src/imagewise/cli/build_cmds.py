@@ -9,7 +9,14 @@ from imagewise.errors import UsageError
 
 
 @command("build")
-@argument("context", metavar="CONTEXT")
+@argument("context", nargs="?", metavar="CONTEXT")
+@option(
+    "--build-file",
+    "build_file",
+    metavar="BUILD_FILE",
+    help="Build every image of an imagewise-build.yaml (in dependency order, --jobs at a time).",
+)
+@option("--jobs", type=int, default=2, metavar="N", help="With --build-file: images built at once.")
 @option(
     "-f",
     "--file",
@@ -48,7 +55,9 @@ from imagewise.errors import UsageError
 @format_option(BUILD)
 @insecure_option
 def build_cmd(
-    context: str,
+    context: str | None,
+    build_file: str | None,
+    jobs: int,
     dockerfile: str | None,
     tags: tuple[str, ...],
     push: tuple[str, ...],
@@ -70,6 +79,7 @@ def build_cmd(
 
       imagewise build . -t localhost:5000/app:dev --push localhost:5000/app:dev --check
       imagewise build ./svc -f svc/Dockerfile --build-arg PY=3.12 --format json
+      imagewise build --build-file imagewise-build.yaml --jobs 3
     """
     from imagewise.build import build
 
@@ -84,6 +94,29 @@ def build_cmd(
         from imagewise.policy.model import load_policy
 
         policy = load_policy(policy_file)
+    if build_file is not None:
+        if context is not None or dockerfile or tags or push or args:
+            raise UsageError(
+                "--file takes the images, contexts, tags and build args from the "
+                "build file: give no CONTEXT, -f, -t, --push or --build-arg"
+            )
+        if jobs < 1:
+            raise UsageError(f"--jobs {jobs}: give 1 or more")
+        from imagewise.buildset import build_set
+
+        built = build_set(
+            build_file,
+            jobs=jobs,
+            layers=not no_layers,
+            lint_fail_on=None if lint_fail_on == "none" else lint_fail_on,
+            check_gate=check_gate,
+            policy=policy,
+            insecure=insecure,
+        )
+        echo(BUILD.encode(fmt, built), nl=False)
+        return 0 if built.ok else 1
+    if context is None:
+        raise UsageError("give a build CONTEXT directory, or --build-file BUILD_FILE")
     result = build(
         context,
         dockerfile=dockerfile,
