@@ -23,6 +23,8 @@ from imagewise.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 
+BUSYBOX = ("rootfs", "busybox", "latest-musl", "busybox-1.38.0-musl-amd64-oci.tar")
+
 #: the command whose --format each registry serves
 KIND_OF = {
     "analyze": "analysis",
@@ -37,6 +39,7 @@ KIND_OF = {
     "build": "build",
     "deps check": "deps",
     "measure pull": "pull",
+    "measure startup": "startup",
     "dedup": "dedup",
     "sync": "sync",
     "backup run": "backup",
@@ -295,6 +298,17 @@ def _invocations(tmp: Path, db: Path, registry: RegistryServer) -> dict[str, lis
         "build": ["build", str(_build_context(tmp)), "--lint-fail-on", "none"],
         "deps check": ["deps", "check", str(_deps_dockerfile(tmp, f"{registry.host}/{repo}:1.0"))],
         "measure pull": ["measure", "pull", f"{registry.host}/{repo}:1.0", "--runs", "1"],
+        "measure startup": [
+            "measure",
+            "startup",
+            "oci-archive:" + str(corpus(*BUSYBOX)),
+            "--runs",
+            "1",
+            "--log",
+            "ready",
+            "--command",
+            "sh -c 'echo ready; sleep 30'",
+        ],
         "dedup": ["dedup", f"{registry.host}/{repo}"],
         "sync": [
             "sync",

@@ -4,10 +4,14 @@ documentation's examples) on an image built here, with passing and failing expec
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from cli_runner import CliRunner
+from conftest import corpus
 from fixtures_images import TarFile, build_image, tar_bytes, write_oci_layout
 
 from imagewise.cli.main import cli
@@ -135,7 +139,7 @@ commandTests:
         "user is '1000', expected 'root'",
         "port 9090 is not exposed",
         "/usr/share/doc/libbar has no copyright file",
-        "needs a container runtime",
+        "output lacks 'app'",  # run for real: the image has no /bin/app
     ):
         assert text in out, (text, out)
     code, xml = _run("test", image_ref, "--config", str(cfg), "--format", "junit")
@@ -151,3 +155,69 @@ def test_bad_configs(image_ref: str, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "schemaVersion: 2.0.0" in result.output
     result = CliRunner().invoke(cli, ["test", image_ref])
     assert result.exit_code == 2 and "--config" in result.output
+
+
+BUSYBOX = "rootfs", "busybox", "latest-musl", "busybox-1.38.0-musl-amd64-oci.tar"
+
+
+def test_command_tests_run_the_image_with_buildah(tmp_path: Path) -> None:
+    """Command tests (setup, teardown, env, stdout/stderr regexes, exit codes) run in a fresh
+    buildah container of a real busybox image, one per test; passing and failing expectations."""
+    if shutil.which("buildah") is None or os.geteuid() != 0:
+        pytest.fail("command tests run with buildah as root (scripts/install-deps installs it)")
+    ref = f"oci-archive:{corpus(*BUSYBOX)}"
+    cfg = tmp_path / "commands.yaml"
+    cfg.write_text(
+        """
+schemaVersion: 2.0.0
+globalEnvVars:
+  - {key: GREETING, value: hello}
+commandTests:
+  - name: echo with env
+    command: sh
+    args: ["-c", "echo $GREETING $WHO"]
+    envVars: [{key: WHO, value: world}]
+    expectedOutput: ["^hello world$"]
+  - name: setup then read
+    setup: [["sh", "-c", "echo prepared > /tmp/state"]]
+    command: cat
+    args: [/tmp/state]
+    expectedOutput: ["prepared"]
+    excludedOutput: ["error"]
+    teardown: [["rm", "/tmp/state"]]
+  - name: a fresh container each time
+    command: ls
+    args: [/tmp/state]
+    exitCode: 1
+    expectedError: ["No such file"]
+  - name: wrong exit code
+    command: sh
+    args: ["-c", "echo oops >&2; exit 3"]
+    excludedError: ["oops"]
+  - name: wrong output
+    command: echo
+    args: [goodbye]
+    expectedOutput: ["^hello"]
+"""
+    )
+    code, out = _run("test", ref, "--config", str(cfg), "--format", "json")
+    doc = json.loads(out)
+    results = {r["name"]: r for r in doc["results"]}
+    assert code == 1 and doc["pass"] == 3 and doc["fail"] == 2, out
+    assert all(
+        results[n]["pass"]
+        for n in ("echo with env", "setup then read", "a fresh container each time")
+    )
+    assert results["wrong exit code"]["errors"] == [
+        "exit code 3, expected 0",
+        "error has 'oops': 'oops'",
+    ]
+    assert results["wrong output"]["errors"] == ["output lacks '^hello': 'goodbye'"]
+    # no leftover working containers
+    listed = subprocess.run(
+        ["buildah", "--storage-driver", "vfs", "containers", "--format", "{{.ContainerName}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "busybox-working-container" not in listed.stdout

@@ -293,6 +293,11 @@ PULL = Formats(
     table("imagewise.measure:pull_table"),
     document("imagewise/pull/v1", "imagewise.measure:PullMeasure.to_json"),
 )
+STARTUP = Formats(
+    "startup",
+    table("imagewise.measure:startup_table"),
+    document("imagewise/startup/v1", "imagewise.measure:StartupMeasure.to_json"),
+)
 DEPS = Formats(
     "deps",
     table("imagewise.deps:deps_table"),
@@ -378,6 +383,7 @@ REGISTRIES: dict[str, Formats] = {
         BUILD,
         DEPS,
         PULL,
+        STARTUP,
         DU,
         DEDUP,
         SYNC,

@@ -5,8 +5,10 @@ File existence, file content, metadata and license tests are answered from the i
 one pass over the layers builds the final filesystem (``layers.tree.FileTree``, whiteouts
 honoured) and keeps the content of just the files the content tests name; the config answers
 the metadata test. Paths are followed through symbolic links as a container would see them.
-Command tests need a runtime: they are reported as errors naming what is missing (imagewise
-does not run containers itself).
+Command tests run the image with a real runtime (``runtime.BuildahRuntime``: a fresh working
+container per test, its setup commands, the command, its teardown; stdout and stderr matched
+against the expected and excluded regexes, the exit code compared). Without a runtime they are
+reported as errors naming what is missing.
 """
 
 from __future__ import annotations
@@ -176,17 +178,62 @@ def run_tests(image_ref: str, config_path: str, *, insecure: bool = False) -> Te
         outcomes.append(_metadata(image.config, doc["metadataTest"]))
     for t in doc.get("licenseTests") or []:
         outcomes.append(_license(tree_v.tree, fs, t))
-    for t in doc.get("commandTests") or []:
-        outcomes.append(
-            Outcome(
-                "command",
-                str(t.get("name", "command")),
-                [
-                    "command tests run the image: that needs a container runtime, which `imagewise test` does not start"
-                ],
-            )
-        )
+    commands = doc.get("commandTests") or []
+    if commands:
+        outcomes += _commands(image_ref, commands, doc.get("globalEnvVars") or [], insecure)
     return TestRun(image_ref, outcomes)
+
+
+def _commands(
+    image_ref: str, tests: list[dict[str, Any]], global_env: list[dict[str, Any]], insecure: bool
+) -> list[Outcome]:
+    from imagewise.runtime import BuildahRuntime
+
+    try:
+        runtime = BuildahRuntime(insecure=insecure)
+    except UsageError as e:
+        return [Outcome("command", str(t.get("name", "command")), [str(e)]) for t in tests]
+    return [_command(runtime, image_ref, t, global_env) for t in tests]
+
+
+def _argv(item: Any, where: str) -> list[str]:
+    if not isinstance(item, list) or not item or not all(isinstance(a, str) for a in item):
+        raise ConfigError(f"{where}: expected a command as a list of strings")
+    return list(item)
+
+
+def _command(runtime: Any, image_ref: str, t: dict[str, Any], global_env: list[Any]) -> Outcome:
+    name = str(t.get("name", "command"))
+    where = f"commandTests[{name}]"
+    env = {str(e["key"]): str(e.get("value", "")) for e in [*global_env, *(t.get("envVars") or [])]}
+    argv = _argv([t.get("command"), *(t.get("args") or [])], where)
+    errors: list[str] = []
+    with runtime.container(image_ref) as ctr:
+        for step in t.get("setup") or []:
+            done = runtime.run(ctr, _argv(step, f"{where}.setup"), env)
+            if done.exit_code != 0:
+                errors.append(f"setup {step} exited {done.exit_code}: {done.stderr.strip()}")
+        if not errors:
+            done = runtime.run(ctr, argv, env)
+            want = int(t.get("exitCode", 0))
+            if done.exit_code != want:
+                errors.append(f"exit code {done.exit_code}, expected {want}")
+            for key, text, must in (
+                ("expectedOutput", done.stdout, True),
+                ("excludedOutput", done.stdout, False),
+                ("expectedError", done.stderr, True),
+                ("excludedError", done.stderr, False),
+            ):
+                stream = "output" if "Output" in key else "error"
+                for pattern in t.get(key) or []:
+                    found = re.search(pattern, text, re.M) is not None
+                    if found != must:
+                        errors.append(
+                            f"{stream} {'lacks' if must else 'has'} {pattern!r}: {text.strip()[:200]!r}"
+                        )
+        for step in t.get("teardown") or []:
+            runtime.run(ctr, _argv(step, f"{where}.teardown"), env)
+    return Outcome("command", name, errors)
 
 
 def _existence(fs: _Fs, t: dict[str, Any]) -> Outcome:
