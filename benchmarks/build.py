@@ -7,7 +7,10 @@ The context: a Dockerfile ``FROM scratch`` with ``--steps`` COPY/LABEL steps ove
 * overhead: ``imagewise build CONTEXT --lint-fail-on none --no-layers`` vs ``buildah bud
   --isolation chroot`` (gates off, no cache; target: at most 1.1x buildah's wall time);
 * cache: the first ``imagewise build`` with ``--layers`` in a fresh vfs storage, then the second
-  on the same storage: the speed-up printed.
+  on the same storage: the speed-up printed;
+* registry cache: a Dockerfile on the busybox image of the corpus with CPU-bound ``RUN`` steps,
+  built with ``--cache-to`` a local ``docker-registry`` in a fresh storage, then with
+  ``--cache-from`` in another fresh storage (a new CI runner): the speed-up printed.
 
     python benchmarks/build.py [--size-mb 40] [--steps 6] [--repeat 3]
 """
@@ -82,6 +85,44 @@ def main() -> None:
         print(f"imagewise build  {o:.2f} s   ratio {o / b:.2f}x (target <= 1.1x): {'PASS' if o / b <= 1.1 else 'FAIL'}")
         f, s = min(first), min(second)
         print(f"layer cache      first {f:.2f} s, second {s:.2f} s: {f / s:.1f}x faster")
+        registry_cache(Path(tmp), args.repeat)
+
+
+def registry_cache(tmp: Path, repeat: int) -> None:
+    """First build pushing its steps to a registry, second in a fresh storage pulling them."""
+    sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tests")]
+    from conftest import corpus
+    from copy_image import Registry
+
+    busybox = corpus("rootfs", "busybox", "latest-musl", "busybox-1.38.0-musl-amd64-oci.tar")
+    ctx = tmp / "ctx-run"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        f"FROM oci-archive:{busybox}\n"
+        + "".join(
+            f"RUN seq 1 150000 | md5sum > /sum{i} && seq 1 150000 | sha256sum >> /sum{i}\n"
+            for i in range(4)
+        )
+    )
+    reg = Registry(tmp / "registry")
+    try:
+        first: list[float] = []
+        second: list[float] = []
+        for trial in range(repeat):
+            cache = f"{reg.host}/cache-{trial}"
+            iw = [sys.executable, "-m", "imagewise", "build", str(ctx), "--lint-fail-on", "none"]
+            env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+            env["IMAGEWISE_BUILDAH_ROOT"] = str(tmp / f"fresh-a-{trial}")
+            first.append(timed([*iw, "-t", f"localhost/rc:{trial}", "--cache-to", cache], env))
+            env["IMAGEWISE_BUILDAH_ROOT"] = str(tmp / f"fresh-b-{trial}")
+            second.append(timed([*iw, "-t", f"localhost/rc:{trial}", "--cache-from", cache], env))
+        f, s = min(first), min(second)
+        print(
+            f"registry cache   first {f:.2f} s (--cache-to), second in a fresh storage "
+            f"{s:.2f} s (--cache-from): {f / s:.1f}x faster"
+        )
+    finally:
+        reg.stop()
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@ import os
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 from cli_runner import CliRunner
+from fixtures_registry import RegistryServer, unique_repo
 
 from imagewise.cli.main import cli
 
@@ -168,6 +170,12 @@ def test_build_file_skips_what_a_failed_base_would_carry(tmp_path: Path) -> None
         ("images:\n  a: {context: a, colour: red}\n", "unknown key colour"),
         ("images:\n  a: {context: a}\n  b: {context: b, base: a}\n", "needs a tag"),
         ("images: []\n", "expected `images:`"),
+        ("images:\n  a: {context: a, cache_to: 'r.example/c:1'}\n", "without a tag or digest"),
+        ("images:\n  a: {context: a, platforms: [amd64]}\n", "expected os/arch"),
+        (
+            "images:\n  a: {context: a, platforms: [linux/amd64, linux/arm64], cache_to: r/c}\n",
+            "multi-platform build runs without the layer cache",
+        ),
     ],
 )
 def test_bad_build_files_are_refused_before_any_build(
@@ -178,3 +186,74 @@ def test_bad_build_files_are_refused_before_any_build(
     result = CliRunner().invoke(cli, ["build", "--build-file", str(spec)])
     assert result.exit_code == 2 and message in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_registry_cache_serves_a_fresh_storage(
+    tmp_path: Path, registry: RegistryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--cache-to pushes each step to a registry repository; a build in another, empty storage
+    (another machine, a fresh CI runner) with --cache-from takes every step from there."""
+    ctx = _context(
+        tmp_path,
+        "FROM scratch\nCOPY a.bin /a.bin\nLABEL step=3\nCOPY a.bin /b.bin\n",
+        {"a.bin": os.urandom(200_000)},
+    )
+    cache = f"{registry.host}/{unique_repo('cache')}"
+    tag = f"localhost/iw-cache-{os.getpid()}:1"
+    monkeypatch.setenv("IMAGEWISE_BUILDAH_ROOT", str(tmp_path / "first"))
+    code, first = _run("build", str(ctx), "-t", tag, "--cache-to", cache, "--lint-fail-on", "none")
+    assert code == 0 and first["cache_hits"] == 0 and first["cache_to"] == cache, first
+    pushed = httpx.get(f"{registry.url}/v2/{cache.split('/', 1)[1]}/tags/list").json()["tags"]
+    assert len(pushed) == 3  # one cache image per step that made a layer or config
+    monkeypatch.setenv("IMAGEWISE_BUILDAH_ROOT", str(tmp_path / "second"))
+    code, second = _run(
+        "build", str(ctx), "-t", tag, "--cache-from", cache, "--lint-fail-on", "none"
+    )
+    assert code == 0 and second["cache_from"] == cache, second
+    assert [s["cache"] for s in second["steps"]] == [None, "registry", "registry", "registry"]
+    assert second["registry_cache_hits"] == 3 and second["cache_hits"] == 3
+    for args, message in (
+        (["--cache-from", f"{cache}:1"], "give a registry repository, without a tag or digest"),
+        (["--cache-to", cache, "--no-layers"], "need the layer cache: drop --no-layers"),
+        (
+            ["--cache-to", cache, "--platform", "linux/amd64,linux/arm64"],
+            "one --platform at a time",
+        ),
+        (["--platform", "arm64"], "--platform arm64: malformed platform"),
+    ):
+        bad = CliRunner().invoke(cli, ["build", str(ctx), *args])
+        assert bad.exit_code == 2 and message in bad.stderr, (args, bad.stderr)
+
+
+def test_multi_platform_build_pushes_one_index(tmp_path: Path, registry: RegistryServer) -> None:
+    """Several --platform values make a manifest list named by the first tag, pushed with all
+    its images; each step is reported with its platform."""
+    from imagewise.sources import open_source
+
+    ctx = _context(tmp_path, "FROM scratch\nCOPY app.txt /app.txt\n", {"app.txt": b"app\n"})
+    repo = unique_repo("multi")
+    dest = f"{registry.host}/{repo}:1"
+    code, doc = _run(
+        "build",
+        str(ctx),
+        "-t",
+        f"localhost/iw-multi-{os.getpid()}-{tmp_path.name[-8:].lower()}:1",
+        "--platform",
+        "linux/amd64",
+        "--platform",
+        "linux/arm64",
+        "--push",
+        dest,
+        "--lint-fail-on",
+        "none",
+    )
+    assert code == 0 and doc["platforms"] == ["linux/amd64", "linux/arm64"], doc
+    assert sorted({s["platform"] for s in doc["steps"]}) == ["linux/amd64", "linux/arm64"]
+    assert "layer cache is off" in doc["notes"][0]
+    with open_source(f"docker://{dest}") as src:
+        top = src.top()
+        assert sorted(top.platforms()) == ["linux/amd64", "linux/arm64"]  # type: ignore[union-attr]
+        for plat in ("linux/amd64", "linux/arm64"):
+            from imagewise.oci.model import Platform
+
+            assert str(src.image(Platform.parse(plat)).config.platform) == plat

@@ -160,11 +160,38 @@ def test_bad_configs(image_ref: str, tmp_path: Path) -> None:
 BUSYBOX = "rootfs", "busybox", "latest-musl", "busybox-1.38.0-musl-amd64-oci.tar"
 
 
-def test_command_tests_run_the_image_with_buildah(tmp_path: Path) -> None:
-    """Command tests (setup, teardown, env, stdout/stderr regexes, exit codes) run in a fresh
-    buildah container of a real busybox image, one per test; passing and failing expectations."""
+@pytest.fixture
+def own_storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """buildah as root, in a storage of this test's own (so what is left in it is this test's);
+    returns the buildah command on that storage."""
     if shutil.which("buildah") is None or os.geteuid() != 0:
         pytest.fail("command tests run with buildah as root (scripts/install-deps installs it)")
+    root = tmp_path / "buildah"
+    monkeypatch.setenv("IMAGEWISE_BUILDAH_ROOT", str(root))
+    return [
+        "buildah",
+        "--storage-driver",
+        "vfs",
+        "--root",
+        str(root / "storage"),
+        "--runroot",
+        str(root / "run"),
+    ]
+
+
+def _containers(buildah: list[str]) -> list[str]:
+    listed = subprocess.run(
+        [*buildah, "containers", "--format", "{{.ContainerName}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return listed.stdout.split()
+
+
+def test_command_tests_run_the_image_with_buildah(tmp_path: Path, own_storage: list[str]) -> None:
+    """Command tests (setup, teardown, env, stdout/stderr regexes, exit codes) run in a fresh
+    buildah container of a real busybox image, one per test; passing and failing expectations."""
     ref = f"oci-archive:{corpus(*BUSYBOX)}"
     cfg = tmp_path / "commands.yaml"
     cfg.write_text(
@@ -213,11 +240,55 @@ commandTests:
         "error has 'oops': 'oops'",
     ]
     assert results["wrong output"]["errors"] == ["output lacks '^hello': 'goodbye'"]
-    # no leftover working containers
-    listed = subprocess.run(
-        ["buildah", "--storage-driver", "vfs", "containers", "--format", "{{.ContainerName}}"],
-        capture_output=True,
-        text=True,
-        check=True,
+    assert _containers(own_storage) == []  # every working container removed
+
+
+def test_a_multi_platform_image_is_tested_per_platform(
+    tmp_path: Path, own_storage: list[str]
+) -> None:
+    """File and metadata tests on every platform's image; command tests where this machine runs
+    the platform (amd64 here: Alpine's real root filesystem), skipped for arm64 (no emulation)."""
+    from fixtures_images import alpine_image, build_index
+
+    amd64 = alpine_image()
+    arm64 = build_image(
+        [tar_bytes({"etc/": TarFile(kind="dir"), "etc/alpine-release": b"3.20.3\n"})],
+        platform=("linux", "arm64", ""),
+        config={"Cmd": ["/bin/sh"]},
     )
-    assert "busybox-working-container" not in listed.stdout
+    ref = write_oci_layout(build_index([amd64, arm64]), tmp_path / "multi", "1", nested_index=True)
+    cfg = tmp_path / "multi.yaml"
+    cfg.write_text(
+        """
+schemaVersion: 2.0.0
+fileExistenceTests:
+  - {name: release file, path: /etc/alpine-release, shouldExist: true}
+  - {name: a shell, path: /bin/sh, shouldExist: true}
+metadataTest:
+  cmd: ["/bin/sh"]
+commandTests:
+  - name: the shell runs
+    command: sh
+    args: ["-c", "cat /etc/alpine-release"]
+    expectedOutput: ['^3\\.20\\.3$']
+"""
+    )
+    code, out = _run("test", ref, "--config", str(cfg), "--format", "json")
+    doc = json.loads(out)
+    got = {(r["name"], r["platform"]): r for r in doc["results"]}
+    assert code == 1 and (doc["pass"], doc["fail"], doc["skip"]) == (6, 1, 1), out
+    assert [k for k, r in got.items() if not r["pass"]] == [("a shell", "linux/arm64")]
+    assert (
+        got["the shell runs", "linux/amd64"]["pass"]
+        and not got["the shell runs", "linux/amd64"]["skipped"]
+    )
+    skipped = got["the shell runs", "linux/arm64"]
+    assert (
+        skipped["pass"]
+        and "linux/arm64 does not run on this linux/amd64 machine" in skipped["skipped"]
+    )
+    code, xml = _run("test", ref, "--config", str(cfg), "--format", "junit")
+    assert (
+        'failures="1" skipped="1"' in xml and 'name="the shell runs [linux/arm64]"><skipped' in xml
+    )
+    assert _containers(own_storage) == []

@@ -90,20 +90,53 @@ DIAGNOSES: list[tuple[str, re.Pattern[str], str]] = [
 ]
 
 
-class Step:
-    __slots__ = ("number", "instruction", "seconds", "cached")  # noqa: RUF023
+#: a step line of buildah's output (``[linux/arm64] `` before it in a multi-platform build)
+_STEP = re.compile(r"(?:\[([^\]]+)\] )?STEP (\d+)/(\d+): (.*)")
+_COMMIT = re.compile(r"(?:\[[^\]]+\] )?COMMIT")
 
-    def __init__(self, number: int, instruction: str) -> None:
-        self.number, self.instruction = number, instruction
+
+def _loopback(ref: str) -> bool:
+    """Whether ``ref`` (a registry reference, ``docker://`` or not) is on this machine."""
+    from imagewise.reference import ImageReference
+
+    return ImageReference.parse(ref.removeprefix("docker://")).is_loopback
+
+
+def cache_repository(ref: str | None, flag: str) -> str | None:
+    """``ref`` checked to be a registry repository (no tag, no digest) for the layer cache."""
+    if ref is None:
+        return None
+    from imagewise.reference import ImageReference
+
+    try:
+        parsed = ImageReference.parse(ref.removeprefix("docker://"))
+    except ImagewiseError as e:
+        raise UsageError(f"{flag} {ref}: {e}") from None
+    if parsed.tag or parsed.digest or "://" in ref.removeprefix("docker://"):
+        raise UsageError(f"{flag} {ref}: give a registry repository, without a tag or digest")
+    return ref.removeprefix("docker://")
+
+
+class Step:
+    __slots__ = ("number", "instruction", "platform", "seconds", "cache")  # noqa: RUF023
+
+    def __init__(self, number: int, instruction: str, platform: str | None = None) -> None:
+        self.number, self.instruction, self.platform = number, instruction, platform
         self.seconds = 0.0
-        self.cached = False
+        self.cache: str | None = None  # "local" (this storage) or "registry" (--cache-from)
+
+    @property
+    def cached(self) -> bool:
+        return self.cache is not None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "step": self.number,
             "instruction": self.instruction,
+            "platform": self.platform,
             "seconds": round(self.seconds, 3),
             "cached": self.cached,
+            "cache": self.cache,
         }
 
 
@@ -122,6 +155,10 @@ class BuildResult:
         self.log_tail: list[str] = []
         self.lint: list[dict[str, Any]] = []
         self.check: dict[str, Any] | None = None
+        self.platforms: list[str] = []
+        self.cache_from: str | None = None
+        self.cache_to: str | None = None
+        self.notes: list[str] = []
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -130,6 +167,11 @@ class BuildResult:
             "seconds": round(self.seconds, 3),
             "steps": [s.to_json() for s in self.steps],
             "cache_hits": sum(s.cached for s in self.steps),
+            "registry_cache_hits": sum(s.cache == "registry" for s in self.steps),
+            "platforms": self.platforms,
+            "cache_from": self.cache_from,
+            "cache_to": self.cache_to,
+            "notes": self.notes,
             "context_bytes": self.context_bytes,
             "dockerignore_excluded_bytes": self.ignored_bytes,
             "image_id": self.image_id or None,
@@ -209,7 +251,14 @@ def build(
     check_gate: bool = False,
     policy: Any = None,
     insecure: bool = False,
+    cache_from: str | None = None,
+    cache_to: str | None = None,
+    platforms: tuple[str, ...] = (),
 ) -> BuildResult:
+    """Build ``context`` with buildah. ``cache_from``/``cache_to``: registry repositories for
+    the layer cache (steps pulled from and pushed to it, so a fresh storage on another machine
+    reuses them); ``platforms``: ``os/arch[/variant]`` each (more than one makes a manifest
+    list named by the first tag and pushed with all its images)."""
     engine = shutil.which("buildah")
     if engine is None:
         raise UsageError(
@@ -221,7 +270,24 @@ def build(
     df = Path(dockerfile) if dockerfile else ctx / "Dockerfile"
     if not df.is_file():
         raise UsageError(f"Dockerfile not found: {df}")
+    cache_from = cache_repository(cache_from, "--cache-from")
+    cache_to = cache_repository(cache_to, "--cache-to")
+    if (cache_from or cache_to) and not layers:
+        raise UsageError("--cache-from/--cache-to need the layer cache: drop --no-layers")
+    if (cache_from or cache_to) and len(platforms) > 1:
+        raise UsageError(
+            "a multi-platform build runs without the layer cache (buildah reuses one platform's "
+            "cached steps for another): build one --platform at a time with --cache-from/--cache-to"
+        )
+    from imagewise.oci.model import Platform
+
+    for plat in platforms:
+        try:
+            Platform.parse(plat)
+        except ImagewiseError as e:
+            raise UsageError(f"--platform {plat}: {e}") from None
     result = BuildResult()
+    result.platforms, result.cache_from, result.cache_to = list(platforms), cache_from, cache_to
     result.context_bytes, result.ignored_bytes = context_size(ctx)
     if lint_fail_on is not None:
         from imagewise.dockerfile.config import LintConfig
@@ -256,22 +322,34 @@ def build(
             }
             return result
     name = tags[0] if tags else f"localhost/imagewise-build:{int(time.time())}"
-    cmd = [
-        engine,
-        "--storage-driver",
-        os.environ.get("IMAGEWISE_BUILDAH_STORAGE_DRIVER", "vfs"),
-        "bud",
-        "--isolation",
-        "chroot",
-        "-f",
-        str(df),
-    ]
+    from imagewise.runtime import buildah_base
+
+    base = buildah_base(engine)
+    multi = len(platforms) > 1
+    if multi:
+        layers = False  # buildah reuses one platform's cached steps for another: off
+        result.notes.append(
+            "multi-platform build: the layer cache is off (buildah 1.28 reuses one platform's "
+            "cached steps for another)"
+        )
+    cmd = [*base, "bud", "--isolation", "chroot", "-f", str(df)]
     if layers:
         cmd.append("--layers")
+    if cache_from:
+        cmd += ["--cache-from", cache_from]
+    if cache_to:
+        cmd += ["--cache-to", cache_to]
+    if insecure or any(_loopback(r) for r in (cache_from, cache_to) if r):
+        cmd.append("--tls-verify=false")
+    if platforms:
+        cmd += ["--platform", ",".join(platforms)]
     for k, v in (build_args or {}).items():
         cmd += ["--build-arg", f"{k}={v}"]
-    for t in tags or (name,):
-        cmd += ["-t", t]
+    if multi:
+        cmd += ["--manifest", name]
+    else:
+        for t in tags or (name,):
+            cmd += ["-t", t]
     cmd.append(str(ctx))
     started = time.perf_counter()
     log: list[str] = []
@@ -284,16 +362,18 @@ def build(
         for line in proc.stdout:
             now = time.perf_counter()
             log.append(line.rstrip("\n"))
-            m = re.match(r"STEP (\d+)/(\d+): (.*)", line)
+            m = _STEP.match(line)
             if m:
                 if current is not None:
                     current.seconds = now - mark
-                current = Step(int(m.group(1)), m.group(3).strip())
+                current = Step(int(m.group(2)), m.group(4).strip(), m.group(1))
                 result.steps.append(current)
                 mark = now
+            elif current is not None and line.startswith("--> Cache pulled from remote"):
+                current.cache = "registry"
             elif current is not None and line.startswith("--> Using cache"):
-                current.cached = True
-            if line.startswith("COMMIT") and current is not None:
+                current.cache = current.cache or "local"
+            if _COMMIT.match(line) and current is not None:
                 current.seconds = now - mark
                 current = None
         proc.wait()
@@ -301,27 +381,21 @@ def build(
         current.seconds = time.perf_counter() - mark
     result.seconds = time.perf_counter() - started
     if proc.returncode != 0:
-        failed = next((ln for ln in log if ln.startswith("Error: building at STEP")), None)
+        failed = next((ln for ln in log if "Error: building at STEP" in ln), None)
         result.failed_step = failed or (result.steps[-1].instruction if result.steps else None)
         result.log_tail = log[-20:]
         result.diagnosis = diagnose(log, df)
         return result
     result.image_id = log[-1].strip() if log else ""
+    if multi:  # the manifest list is named by the first tag; the others name it too
+        for t in tags[1:]:
+            subprocess.run([*base, "tag", name, t], capture_output=True, check=True)
     for dest in push:
         transports = ("oci:", "docker://", "dir:", "docker-archive:", "oci-archive:")
         target = dest if dest.startswith(transports) else f"docker://{dest}"
-        push_cmd = [
-            engine,
-            "--storage-driver",
-            os.environ.get("IMAGEWISE_BUILDAH_STORAGE_DRIVER", "vfs"),
-            "push",
-        ]
-        if target.startswith("docker://"):
-            from imagewise.reference import ImageReference
-
-            ref = ImageReference.parse(target.removeprefix("docker://"))
-            if insecure or ref.is_loopback:
-                push_cmd.append("--tls-verify=false")
+        push_cmd = [*base, "manifest", "push", "--all"] if multi else [*base, "push"]
+        if target.startswith("docker://") and (insecure or _loopback(target)):
+            push_cmd.append("--tls-verify=false")
         done = subprocess.run(
             [*push_cmd, name, target], capture_output=True, text=True, check=False
         )
@@ -359,11 +433,15 @@ def build(
     return result
 
 
+_CACHE_WORD = {None: "", "local": "cached", "registry": "cached (registry)"}
+
+
 def build_table(result: BuildResult) -> str:
     from imagewise.units import format_size
 
     lines = [
-        f"  {s.number:>2}  {s.seconds:6.2f}s  {'cached ' if s.cached else '       '}{s.instruction[:90]}"
+        f"  {(f'[{s.platform}] ' if s.platform else '')}{s.number:>2}  {s.seconds:6.2f}s  "
+        f"{_CACHE_WORD[s.cache]:<18}{s.instruction[:90]}"
         for s in result.steps
     ]
     lines.append(
@@ -371,6 +449,7 @@ def build_table(result: BuildResult) -> str:
         f"in {result.seconds:.2f}s with {result.engine}; {sum(s.cached for s in result.steps)} cache hit(s); "
         f"context {format_size(result.context_bytes)} (.dockerignore kept {format_size(result.ignored_bytes)} out)"
     )
+    lines += [f"note: {n}" for n in result.notes]
     lines += [f"pushed {p}" for p in result.pushed]
     if result.check:
         lines.append(f"check: {result.check['status']}")

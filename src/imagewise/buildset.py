@@ -29,9 +29,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from imagewise.build import BuildResult, build, build_table
+from imagewise.build import BuildResult, build, build_table, cache_repository
 from imagewise.configfile import load_yaml, reject_unknown_keys
-from imagewise.errors import ConfigError
+from imagewise.errors import ConfigError, ImagewiseError
+from imagewise.oci.model import Platform
 
 #: the build arg an image built on another image of the file gets (its base's first tag)
 BASE_ARG = "BASE_IMAGE"
@@ -42,7 +43,20 @@ class ImageSpec:
 
     def __init__(self, name: str, doc: dict[str, Any], root: Path, where: str) -> None:
         reject_unknown_keys(
-            doc, ("context", "dockerfile", "tags", "build_args", "push", "base", "after"), where
+            doc,
+            (
+                "context",
+                "dockerfile",
+                "tags",
+                "build_args",
+                "push",
+                "base",
+                "after",
+                "platforms",
+                "cache_from",
+                "cache_to",
+            ),
+            where,
         )
         if not isinstance(doc.get("context"), str):
             raise ConfigError(f"{where}: context is required (a directory)")
@@ -59,6 +73,22 @@ class ImageSpec:
         if self.base is not None and not isinstance(self.base, str):
             raise ConfigError(f"{where}.base: expected the name of another image")
         self.after = [*([self.base] if self.base else []), *_strings(doc, "after", where)]
+        self.platforms = tuple(_strings(doc, "platforms", where))
+        for key in ("cache_from", "cache_to"):
+            if doc.get(key) is not None and not isinstance(doc[key], str):
+                raise ConfigError(f"{where}.{key}: expected a registry repository")
+        try:  # refused here, before anything of the file is built
+            self.cache_from = cache_repository(doc.get("cache_from"), "cache_from")
+            self.cache_to = cache_repository(doc.get("cache_to"), "cache_to")
+            for plat in self.platforms:
+                Platform.parse(plat)
+        except ImagewiseError as e:
+            raise ConfigError(f"{where}: {e}") from None
+        if (self.cache_from or self.cache_to) and len(self.platforms) > 1:
+            raise ConfigError(
+                f"{where}: a multi-platform build runs without the layer cache: "
+                "no cache_from/cache_to with more than one platform"
+            )
 
 
 def _strings(doc: dict[str, Any], key: str, where: str) -> list[str]:
@@ -181,6 +211,9 @@ def build_set(path: str | Path, *, jobs: int = 2, **options: Any) -> BuildSetRes
             tags=spec.tags,
             push=spec.push,
             build_args=args,
+            platforms=spec.platforms,
+            cache_from=spec.cache_from,
+            cache_to=spec.cache_to,
             **options,
         )
 

@@ -5,8 +5,8 @@ imagewise never runs containers itself; what needs a running image (command test
 ``buildah from`` makes a working container of the image (any transport: ``oci:``,
 ``oci-archive:``, ``docker-archive:``, a registry), ``buildah run --isolation chroot`` runs a
 command in it with the image's environment, user and working directory, and the container is
-removed afterwards, also on errors. The storage driver is ``vfs`` unless
-``IMAGEWISE_BUILDAH_STORAGE_DRIVER`` says otherwise (as for ``imagewise build``).
+removed afterwards, also on errors. The storage is :func:`buildah_base`'s, shared with
+``imagewise build``.
 """
 
 from __future__ import annotations
@@ -44,6 +44,17 @@ def _transport(image: str) -> str:
     return f"docker://{image}"
 
 
+def buildah_base(path: str) -> list[str]:
+    """``buildah`` with the storage imagewise uses: the ``vfs`` driver unless
+    ``IMAGEWISE_BUILDAH_STORAGE_DRIVER`` names another, and the engine's default storage unless
+    ``IMAGEWISE_BUILDAH_ROOT`` names a directory of its own (a fresh storage: nothing cached)."""
+    base = [path, "--storage-driver", os.environ.get("IMAGEWISE_BUILDAH_STORAGE_DRIVER", "vfs")]
+    root = os.environ.get("IMAGEWISE_BUILDAH_ROOT")
+    if root:
+        base += ["--root", os.path.join(root, "storage"), "--runroot", os.path.join(root, "run")]
+    return base
+
+
 class BuildahRuntime:
     name = "buildah"
 
@@ -54,15 +65,17 @@ class BuildahRuntime:
                 "running the image needs a container runtime: install buildah "
                 "(apt-get install buildah); imagewise drives it, it never runs containers itself"
             )
-        driver = os.environ.get("IMAGEWISE_BUILDAH_STORAGE_DRIVER", "vfs")
-        self._base = [path, "--storage-driver", driver]
+        self._base = buildah_base(path)
         self._insecure = insecure
 
     @contextmanager
-    def container(self, image: str) -> Iterator[str]:
-        """A working container of ``image``, removed when the block ends."""
+    def container(self, image: str, platform: object = None) -> Iterator[str]:
+        """A working container of ``image`` (of its ``platform``'s image when it is an index),
+        removed when the block ends."""
         ref = _transport(image)
         cmd = [*self._base, "from", "--quiet"]
+        if platform is not None:
+            cmd += ["--platform", str(platform)]
         if ref.startswith("docker://"):
             from imagewise.reference import ImageReference
 

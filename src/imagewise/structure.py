@@ -24,14 +24,30 @@ SCHEMA = "2.0.0"
 
 
 class Outcome:
-    __slots__ = ("kind", "name", "passed", "errors")  # noqa: RUF023
+    __slots__ = ("kind", "name", "passed", "errors", "platform", "skipped")  # noqa: RUF023
 
-    def __init__(self, kind: str, name: str, errors: list[str]) -> None:
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        errors: list[str],
+        platform: str | None = None,
+        skipped: str | None = None,
+    ) -> None:
         self.kind, self.name, self.errors = kind, name, errors
+        self.platform = platform  # of a multi-platform image, else None
+        self.skipped = skipped  # why the test could not run here (not a failure)
         self.passed = not errors
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "pass": self.passed, "errors": self.errors}
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "platform": self.platform,
+            "pass": self.passed,
+            "skipped": self.skipped,
+            "errors": self.errors,
+        }
 
 
 class TestRun:
@@ -45,8 +61,9 @@ class TestRun:
     def to_json(self) -> dict[str, Any]:
         return {
             "image": self.image,
-            "pass": sum(o.passed for o in self.outcomes),
+            "pass": sum(o.passed and not o.skipped for o in self.outcomes),
             "fail": sum(not o.passed for o in self.outcomes),
+            "skip": sum(o.skipped is not None for o in self.outcomes),
             "results": [o.to_json() for o in self.outcomes],
         }
 
@@ -146,29 +163,73 @@ def load_tests(path: str) -> dict[str, Any]:
 
 
 def run_tests(image_ref: str, config_path: str, *, insecure: bool = False) -> TestRun:
-    from imagewise.layers.passes import run_pass
-    from imagewise.layers.tree import TreeVisitor
+    """Run the tests of ``config_path`` on ``image_ref``. A multi-platform image is tested per
+    platform: file, content, metadata and license tests on every platform's image; command
+    tests on the platforms this machine runs (no emulation is assumed), skipped on the others."""
+    from imagewise.oci.model import Platform
     from imagewise.sources import open_source
 
     doc = load_tests(config_path)
-    content_paths = {_norm(t.get("path", "")) for t in doc.get("fileContentTests") or []}
+    outcomes: list[Outcome] = []
+    host = Platform.host()
     with open_source(image_ref, insecure=insecure) as src:
-        image = src.image()
-        tree_v = TreeVisitor()
-        # content tests may name a path through a symlink: keep the candidates' targets too
-        contents = _Contents(content_paths)
-        run_pass(image, [tree_v, contents])
-        fs = _Fs(tree_v.tree)
-        resolved = {p: fs.resolve(p) for p in content_paths}
-        missing = {
-            r[0]
-            for r in resolved.values()
-            if r and r[0] not in contents.data and r[1].kind is Kind.FILE
-        }
-        if missing:  # reached through a symlink: read the targets in a second pass
-            more = _Contents(missing)
-            run_pass(image, [more])
-            contents.data.update(more.data)
+        first = src.image()
+        platforms = _platforms(first)
+        for plat in platforms:
+            image = first if plat is None else src.image(plat)
+            found = _static_tests(image, doc)
+            for o in found:
+                o.platform = None if plat is None else str(plat)
+            outcomes += found
+    commands = doc.get("commandTests") or []
+    for plat in platforms if commands else []:
+        where = None if plat is None else str(plat)
+        if plat is None or host.matches(plat):
+            found = _commands(image_ref, commands, doc.get("globalEnvVars") or [], insecure, plat)
+        else:
+            why = f"{plat} does not run on this {host} machine (no emulation is assumed)"
+            found = [
+                Outcome("command", str(t.get("name", "command")), [], None, why) for t in commands
+            ]
+        for o in found:
+            o.platform = where
+        outcomes += found
+    return TestRun(image_ref, outcomes)
+
+
+def _platforms(image: Any) -> list[Any]:
+    """The platforms of ``image``'s index (attestations' ``unknown/unknown`` left out), or
+    ``[None]`` for a single-platform image."""
+    from imagewise.oci.model import Platform
+
+    if image.index is None:
+        return [None]
+    found = [Platform.parse(p) for p in image.index.platforms() if not p.startswith("unknown/")]
+    return found or [None]
+
+
+def _static_tests(image: Any, doc: dict[str, Any]) -> list[Outcome]:
+    """File existence, content, metadata and license tests: one pass over ``image``'s layers
+    (a second one only for content reached through symlinks)."""
+    from imagewise.layers.passes import run_pass
+    from imagewise.layers.tree import TreeVisitor
+
+    content_paths = {_norm(t.get("path", "")) for t in doc.get("fileContentTests") or []}
+    tree_v = TreeVisitor()
+    # content tests may name a path through a symlink: keep the candidates' targets too
+    contents = _Contents(content_paths)
+    run_pass(image, [tree_v, contents])
+    fs = _Fs(tree_v.tree)
+    resolved = {p: fs.resolve(p) for p in content_paths}
+    missing = {
+        r[0]
+        for r in resolved.values()
+        if r and r[0] not in contents.data and r[1].kind is Kind.FILE
+    }
+    if missing:  # reached through a symlink: read the targets in a second pass
+        more = _Contents(missing)
+        run_pass(image, [more])
+        contents.data.update(more.data)
     outcomes: list[Outcome] = []
     for t in doc.get("fileExistenceTests") or []:
         outcomes.append(_existence(fs, t))
@@ -178,14 +239,15 @@ def run_tests(image_ref: str, config_path: str, *, insecure: bool = False) -> Te
         outcomes.append(_metadata(image.config, doc["metadataTest"]))
     for t in doc.get("licenseTests") or []:
         outcomes.append(_license(tree_v.tree, fs, t))
-    commands = doc.get("commandTests") or []
-    if commands:
-        outcomes += _commands(image_ref, commands, doc.get("globalEnvVars") or [], insecure)
-    return TestRun(image_ref, outcomes)
+    return outcomes
 
 
 def _commands(
-    image_ref: str, tests: list[dict[str, Any]], global_env: list[dict[str, Any]], insecure: bool
+    image_ref: str,
+    tests: list[dict[str, Any]],
+    global_env: list[dict[str, Any]],
+    insecure: bool,
+    platform: Any = None,
 ) -> list[Outcome]:
     from imagewise.runtime import BuildahRuntime
 
@@ -193,7 +255,7 @@ def _commands(
         runtime = BuildahRuntime(insecure=insecure)
     except UsageError as e:
         return [Outcome("command", str(t.get("name", "command")), [str(e)]) for t in tests]
-    return [_command(runtime, image_ref, t, global_env) for t in tests]
+    return [_command(runtime, image_ref, t, global_env, platform) for t in tests]
 
 
 def _argv(item: Any, where: str) -> list[str]:
@@ -202,13 +264,15 @@ def _argv(item: Any, where: str) -> list[str]:
     return list(item)
 
 
-def _command(runtime: Any, image_ref: str, t: dict[str, Any], global_env: list[Any]) -> Outcome:
+def _command(
+    runtime: Any, image_ref: str, t: dict[str, Any], global_env: list[Any], platform: Any = None
+) -> Outcome:
     name = str(t.get("name", "command"))
     where = f"commandTests[{name}]"
     env = {str(e["key"]): str(e.get("value", "")) for e in [*global_env, *(t.get("envVars") or [])]}
     argv = _argv([t.get("command"), *(t.get("args") or [])], where)
     errors: list[str] = []
-    with runtime.container(image_ref) as ctr:
+    with runtime.container(image_ref, platform) as ctr:
         for step in t.get("setup") or []:
             done = runtime.run(ctr, _argv(step, f"{where}.setup"), env)
             if done.exit_code != 0:
@@ -350,13 +414,18 @@ def junit_xml(run: TestRun) -> str:
     cases = []
     for o in run.outcomes:
         body = "".join(f"<failure message={quoteattr(e)}>{escape(e)}</failure>" for e in o.errors)
+        if o.skipped:
+            body += f"<skipped message={quoteattr(o.skipped)}/>"
+        name = f"{o.name} [{o.platform}]" if o.platform else o.name
         cases.append(
-            f"  <testcase classname={quoteattr(o.kind)} name={quoteattr(o.name)}>{body}</testcase>"
+            f"  <testcase classname={quoteattr(o.kind)} name={quoteattr(name)}>{body}</testcase>"
         )
     fails = sum(not o.passed for o in run.outcomes)
+    skips = sum(o.skipped is not None for o in run.outcomes)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f'<testsuites><testsuite name={quoteattr(run.image)} tests="{len(run.outcomes)}" failures="{fails}">\n'
+        f'<testsuites><testsuite name={quoteattr(run.image)} tests="{len(run.outcomes)}" '
+        f'failures="{fails}" skipped="{skips}">\n'
         + "\n".join(cases)
         + "\n</testsuite></testsuites>\n"
     )
@@ -365,8 +434,12 @@ def junit_xml(run: TestRun) -> str:
 def test_table(run: TestRun) -> str:
     lines = []
     for o in run.outcomes:
-        lines.append(f"{'PASS' if o.passed else 'FAIL'}  {o.kind:<15} {o.name}")
+        word = "SKIP" if o.skipped else ("PASS" if o.passed else "FAIL")
+        at = f" [{o.platform}]" if o.platform else ""
+        lines.append(f"{word}  {o.kind:<15} {o.name}{at}")
+        lines += [f"      {o.skipped}"] if o.skipped else []
         lines += [f"      {e}" for e in o.errors]
     doc = run.to_json()
-    lines.append(f"{run.image}: {doc['pass']} passed, {doc['fail']} failed")
+    skipped = f", {doc['skip']} skipped" if doc["skip"] else ""
+    lines.append(f"{run.image}: {doc['pass']} passed, {doc['fail']} failed{skipped}")
     return "\n".join(lines) + "\n"

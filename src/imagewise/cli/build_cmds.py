@@ -40,6 +40,19 @@ from imagewise.errors import UsageError
 )
 @option("--no-layers", flag=True, help="Do not use the engine's layer cache.")
 @option(
+    "--cache-from",
+    metavar="REPO",
+    help="Registry repository to take cached steps from (a fresh machine reuses them).",
+)
+@option("--cache-to", metavar="REPO", help="Registry repository to push each built step to.")
+@option(
+    "--platform",
+    "platforms",
+    multiple=True,
+    metavar="OS/ARCH",
+    help="Build for this platform (repeatable or comma-separated; more than one: a manifest list).",
+)
+@option(
     "--lint-fail-on",
     choices=("error", "warning", "info", "none"),
     default="error",
@@ -63,6 +76,9 @@ def build_cmd(
     push: tuple[str, ...],
     build_args: tuple[str, ...],
     no_layers: bool,
+    cache_from: str | None,
+    cache_to: str | None,
+    platforms: tuple[str, ...],
     lint_fail_on: str,
     check_gate: bool,
     policy_file: str | None,
@@ -79,6 +95,8 @@ def build_cmd(
 
       imagewise build . -t localhost:5000/app:dev --push localhost:5000/app:dev --check
       imagewise build ./svc -f svc/Dockerfile --build-arg PY=3.12 --format json
+      imagewise build . -t app:ci --cache-from localhost:5000/app-cache --cache-to localhost:5000/app-cache
+      imagewise build . -t localhost:5000/app:1 --platform linux/amd64,linux/arm64 --push localhost:5000/app:1
       imagewise build --build-file imagewise-build.yaml --jobs 3
     """
     from imagewise.build import build
@@ -95,10 +113,14 @@ def build_cmd(
 
         policy = load_policy(policy_file)
     if build_file is not None:
-        if context is not None or dockerfile or tags or push or args:
+        if context is not None or dockerfile or tags or push or args or platforms:
             raise UsageError(
-                "--file takes the images, contexts, tags and build args from the "
-                "build file: give no CONTEXT, -f, -t, --push or --build-arg"
+                "--build-file takes the images, contexts, tags, build args and platforms from "
+                "the build file: give no CONTEXT, -f, -t, --push, --build-arg or --platform"
+            )
+        if cache_from or cache_to:
+            raise UsageError(
+                "--build-file: name each image's cache_from/cache_to repository in the build file"
             )
         if jobs < 1:
             raise UsageError(f"--jobs {jobs}: give 1 or more")
@@ -128,6 +150,9 @@ def build_cmd(
         check_gate=check_gate,
         policy=policy,
         insecure=insecure,
+        cache_from=cache_from,
+        cache_to=cache_to,
+        platforms=tuple(p.strip() for item in platforms for p in item.split(",") if p.strip()),
     )
     echo(BUILD.encode(fmt, result), nl=False)
     return 0 if result.ok else 1

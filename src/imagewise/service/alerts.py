@@ -5,7 +5,9 @@ Rules (the service config's ``alerts.rules``), each with a ``severity`` and ``ch
 * ``policy_failed``: the image fails its policy;
 * ``secret_found``: a secret is in the image;
 * ``vulnerability``: a vulnerability at or above ``min_severity`` that the previous check of
-  the same tag did not have (new since the last scan, not every scan).
+  the same tag did not have (new since the last scan, not every scan);
+* ``build_failed``: an image of a build job was not built (judged after each build job, keyed
+  by the job's name and the image's; resolved by its next successful build).
 
 An alert's dedup key is ``rule:repository:tag``. It is sent when it starts firing, again only
 after ``cooldown`` seconds while it keeps firing, and a resolved message is sent when the
@@ -26,7 +28,7 @@ from imagewise.errors import ConfigError
 from imagewise.service.db import alerts as alerts_table
 
 SEVERITY_ORDER = ("low", "medium", "high", "critical")
-RULE_KINDS = ("policy_failed", "secret_found", "vulnerability")
+RULE_KINDS = ("policy_failed", "secret_found", "vulnerability", "build_failed")
 
 
 class AlertConfig:
@@ -67,13 +69,21 @@ def evaluate(
     previous: dict[str, Any] | None,
     now: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Judge the rules for one checked tag; send what must be sent; returns the messages."""
+    """Judge the rules for one checked tag (or, when ``result`` has ``build_status``, for one
+    image of a build job: the ``build_failed`` rules only); send what must be sent; returns the
+    messages."""
     now = now or time.time()
     sent = []
+    building = "build_status" in result
     for rule in cfg.rules:
         when = rule["when"]
+        if (when == "build_failed") != building:
+            continue
         detail = ""
-        if when == "policy_failed":
+        if when == "build_failed":
+            firing = result["build_status"] != "built"
+            detail = str(result.get("build_detail") or "") if firing else ""
+        elif when == "policy_failed":
             firing = not result["passed"]
             detail = "violations: " + ", ".join(result.get("violations") or []) if firing else ""
         elif when == "secret_found":
@@ -151,8 +161,13 @@ def _message(
         "policy_failed": "fails its policy",
         "secret_found": "contains a secret",
         "vulnerability": "has new vulnerabilities",
+        "build_failed": "fails to build",
     }[rule["when"]]
-    ref = f"{image['registry']}/{image['repository']}:{image['tag']}"
+    ref = (
+        f"{image['repository']}/{image['tag']}"  # build job / image
+        if rule["when"] == "build_failed"
+        else f"{image['registry']}/{image['repository']}:{image['tag']}"
+    )
     title = (
         f"[{status.upper()}] {ref} {what}"
         if status == "firing"

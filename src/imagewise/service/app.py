@@ -115,6 +115,20 @@ def create_app(engine: Any, queue: Any, *, secret: str, insecure: bool = False) 
         payload = {**body, "insecure": insecure}
         return {"job": queue.submit("check", f"check:{body['digest']}", payload, priority=5)}
 
+    def request_build(body: dict[str, Any], request: Request) -> dict[str, Any]:
+        """Queue a build of a build file on the service's machine (admin: it runs the engine)."""
+        from imagewise.errors import ImagewiseError
+        from imagewise.service.builds import build_payload
+
+        need(request, "admin")
+        try:
+            payload = build_payload(body, "build")
+        except ImagewiseError as e:
+            raise HTTPException(status_code=422, detail=str(e)) from None
+        payload.setdefault("name", payload["build_file"])
+        payload.setdefault("insecure", insecure)
+        return {"job": queue.submit("build", f"build:{payload['name']}", payload, priority=5)}
+
     def images(request: Request) -> list[dict[str, Any]]:
         need(request, "read")
         with engine.begin() as conn:
@@ -229,6 +243,7 @@ def create_app(engine: Any, queue: Any, *, secret: str, insecure: bool = False) 
     app.add_api_route("/healthz", healthz, methods=["GET"])
     app.add_api_route("/notifications", notifications, methods=["POST"], status_code=202)
     app.add_api_route("/api/v1/checks", request_check, methods=["POST"], status_code=202)
+    app.add_api_route("/api/v1/builds", request_build, methods=["POST"], status_code=202)
     app.add_api_route("/api/v1/images", images, methods=["GET"])
     app.add_api_route("/api/v1/images/{digest}", image, methods=["GET"])
     app.add_api_route("/api/v1/jobs", list_jobs, methods=["GET"])

@@ -127,11 +127,53 @@ class ServiceCollector:
         yield drill_ok
         yield drill_rto
         yield drill_state
+        yield from _build_families(all_reports(self.engine, "build"))
         depth = GaugeMetricFamily("imagewise_jobs", "Jobs by state.", labels=["state"])
         counts = self.queue.depth()
         for state in ("queued", "running", "done", "failed", "cancelled"):
             depth.add_metric([state], counts.get(state, 0))
         yield depth
+
+
+def _build_families(builds: dict[str, list[dict[str, Any]]]) -> Iterator[Any]:
+    """The newest build of each image of each build job (构建时间), and its last success."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    labels = ["build", "image"]
+    seconds = GaugeMetricFamily(
+        "imagewise_build_duration_seconds", "Wall time of an image's last build.", labels=labels
+    )
+    ok = GaugeMetricFamily(
+        "imagewise_build_ok", "1 when an image's last build succeeded.", labels=labels
+    )
+    hits = GaugeMetricFamily(
+        "imagewise_build_cache_hits", "Steps of the last build taken from a cache.", labels=labels
+    )
+    steps = GaugeMetricFamily(
+        "imagewise_build_steps", "Steps of an image's last build.", labels=labels
+    )
+    context = GaugeMetricFamily(
+        "imagewise_build_context_bytes", "Build context sent to the engine.", labels=labels
+    )
+    success = GaugeMetricFamily(
+        "imagewise_build_last_success_timestamp_seconds",
+        "Time of an image's last successful build.",
+        labels=labels,
+    )
+    for key, runs in builds.items():
+        build, _, image = key.rpartition("/")
+        lv = [build, image]
+        last = runs[-1]
+        ok.add_metric(lv, 1 if last["status"] == "built" else 0)
+        if "seconds" in last:  # built or failed (a skipped image has no build)
+            seconds.add_metric(lv, last["seconds"])
+            hits.add_metric(lv, last["cache_hits"])
+            steps.add_metric(lv, len(last["steps"]))
+            context.add_metric(lv, last["context_bytes"])
+        good = [r["at"] for r in runs if r["status"] == "built"]
+        if good:
+            success.add_metric(lv, max(good))
+    yield from (seconds, ok, hits, steps, context, success)
 
 
 def exposition(engine: Engine, queue: SqlJobQueue) -> bytes:

@@ -33,6 +33,7 @@ class Service:
         self.engine = connect(db_url)
         self.queue = SqlJobQueue(self.engine)
         from imagewise.service.alerts import AlertConfig
+        from imagewise.service.builds import run_build
 
         policy = load_policy(policy_file)
         alerts = AlertConfig((config or {}).get("alerts"), "config alerts")
@@ -51,6 +52,7 @@ class Service:
                 "backup-due": lambda p: run_backup_due(self.engine, p),
                 "space-report": lambda p: run_space_report(self.engine, p),
                 "drill": lambda p: run_drill(self.engine, p),
+                "build": lambda p: run_build(self.engine, p, alerts),
             },
             count=workers,
         )

@@ -10,7 +10,8 @@ Jobs: ``backup-due`` runs the due jobs of a backup jobs file (as ``backup run --
 and records each store's newest snapshot time (``imagewise_backup_last_snapshot_timestamp``);
 ``space-report`` runs ``du`` on ``refs`` and records it (``imagewise_repository_*_bytes``);
 ``drill`` rehearses a restore of ``store``'s newest snapshot into ``scratch`` and records the
-outcome and RTO (``imagewise_drill_*``).
+outcome and RTO (``imagewise_drill_*``); ``build`` builds ``build_file``'s images and records
+each build (``imagewise_build_*``, see ``service.builds``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sqlalchemy import Engine, select
 from imagewise.errors import ConfigError
 from imagewise.service.db import reports, schedule_runs
 
-JOBS = ("backup-due", "space-report", "drill")
+JOBS = ("backup-due", "space-report", "drill", "build")
 
 
 def parse_schedules(doc: Any) -> list[dict[str, Any]]:
@@ -48,6 +49,10 @@ def parse_schedules(doc: Any) -> list[dict[str, Any]]:
             raise ConfigError(f"{where}: space-report needs refs")
         if item["job"] == "drill" and not (item.get("store") and item.get("scratch")):
             raise ConfigError(f"{where}: drill needs store and scratch")
+        if item["job"] == "build":
+            from imagewise.service.builds import build_payload
+
+            item = build_payload(item, where)
         out.append(dict(item))
     return out
 
@@ -98,7 +103,7 @@ def run_backup_due(engine: Engine, payload: dict[str, Any]) -> str:
         if snaps:
             from imagewise.backup.maintain import _when
 
-            _record(
+            record(
                 engine,
                 "backup",
                 job.name,
@@ -115,7 +120,7 @@ def run_space_report(engine: Engine, payload: dict[str, Any]) -> str:
     report = space_report(
         read_targets(list(payload["refs"]), insecure=bool(payload.get("insecure")))
     )
-    _record(engine, "space", payload["name"], report.to_json())
+    record(engine, "space", payload["name"], report.to_json())
     return "ok"
 
 
@@ -138,7 +143,7 @@ def run_drill(engine: Engine, payload: dict[str, Any]) -> str:
         "error": result.error,
         "at": time.time(),
     }
-    _record(engine, "drill", payload["name"], body)
+    record(engine, "drill", payload["name"], body)
     if not result.ok:
         raise RuntimeError(
             f"drill of {payload['store']} failed: {result.error or 'a check failed'}"
@@ -146,7 +151,8 @@ def run_drill(engine: Engine, payload: dict[str, Any]) -> str:
     return "ok"
 
 
-def _record(engine: Engine, kind: str, name: str, body: dict[str, Any]) -> None:
+def record(engine: Engine, kind: str, name: str, body: dict[str, Any]) -> None:
+    """Keep a job's report (the metrics and the dashboard read the newest of each name)."""
     with engine.begin() as conn:
         conn.execute(reports.insert().values(kind=kind, name=name, created=time.time(), body=body))
 
