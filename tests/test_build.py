@@ -3,9 +3,18 @@ and cache hits from its output, pushes, the lint and check gates, and failure di
 
 from __future__ import annotations
 
+import datetime
+import fcntl
+import http.server
+import ipaddress
 import json
 import os
 import shutil
+import ssl
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -67,6 +76,144 @@ def test_build_push_cache_and_check(tmp_path: Path) -> None:
     assert code == 0 and again["cache_hits"] >= 2, (
         again
     )  # the layer cache, seen in the engine's output
+
+
+ROOT = Path(__file__).resolve().parents[1]
+#: test images kept between runs (both passes of scripts/test); .gitignore'd
+CACHE = ROOT / ".cache" / "test-images"
+DEBIAN_MIRROR = os.environ.get("IMAGEWISE_TEST_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+
+
+@pytest.fixture(scope="session")
+def debian_base() -> str:
+    """Debian bookworm (minbase and python3-pip), made by debootstrap from the Debian archive
+    the first time and kept in .cache/test-images; the tests' real builds start from it."""
+    target = CACHE / "debian-bookworm-pip.tar"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".lock", "w") as lock:  # one maker at a time across xdist workers
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not target.exists():
+            _make_debian(target)
+    return f"oci-archive:{target}"
+
+
+def _make_debian(target: Path) -> None:
+    if shutil.which("debootstrap") is None:
+        pytest.fail("debootstrap makes the Debian base (scripts/install-deps installs it)")
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        rootfs, tar = Path(tmp) / "rootfs", Path(tmp) / "rootfs.tar"
+        made = subprocess.run(
+            ["debootstrap", "--variant=minbase", "--include=python3-pip", "bookworm"]
+            + [str(rootfs), DEBIAN_MIRROR],
+            capture_output=True,
+            text=True,
+        )
+        assert made.returncode == 0, made.stdout[-2000:] + made.stderr[-2000:]
+        subprocess.run(["tar", "-C", str(rootfs), "-cf", str(tar), "."], check=True)
+        bah = ["buildah", "--storage-driver", "vfs"]
+        ctr = subprocess.run(
+            [*bah, "from", "-q", "scratch"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        try:
+            subprocess.run([*bah, "add", ctr, str(tar), "/"], capture_output=True, check=True)
+            path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+            subprocess.run([*bah, "config", "--env", path, ctr], check=True)
+            partial = Path(tmp) / "image.tar"
+            subprocess.run(
+                [*bah, "commit", "-q", ctr, f"oci-archive:{partial}:bookworm"],
+                capture_output=True,
+                check=True,
+            )
+            partial.rename(target)
+        finally:
+            subprocess.run([*bah, "rm", ctr], capture_output=True)
+
+
+@pytest.fixture()
+def untrusted_index(tmp_path: Path) -> Iterator[str]:
+    """An HTTPS package index on loopback with a self-signed certificate nobody trusts."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    pem = tmp_path / "index.pem"
+    pem.write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM)
+        + key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pem)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{server.server_address[1]}/simple"
+    server.shutdown()
+
+
+def test_every_diagnosis_class_from_a_real_build(
+    tmp_path: Path, debian_base: str, registry: RegistryServer, untrusted_index: str
+) -> None:
+    """Builds that fail for real, one per class: the engine's parse error, apt and PyPI
+    reached for a package or version that does not exist, an index whose certificate the build
+    does not trust, a base tag missing from a local registry."""
+    ca = Path(os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt").read_bytes()
+    cases = {
+        "dockerfile-syntax": ("FROM scratch\nFROBNICATE the build\n", "FROBNICATE"),
+        "apt-package-missing": (
+            f"FROM {debian_base}\n"
+            "RUN apt-get update -q && apt-get install -y -q --no-install-recommends "
+            "imagewise-no-such-package\n",
+            "Unable to locate package imagewise-no-such-package",
+        ),
+        "pip-version-missing": (
+            # this machine's CA bundle, for a proxy that intercepts TLS: the index is reached
+            f"FROM {debian_base}\nCOPY ca.pem /ca.pem\n"
+            "RUN PIP_CERT=/ca.pem pip install --break-system-packages requests==0.0.0.1\n",
+            "the requirement requests==0.0.0.1 (from versions: 0.2.0",
+        ),
+        "tls-certificate": (
+            f"FROM {debian_base}\n"
+            f"RUN pip install --break-system-packages --retries 0 --index-url {untrusted_index} "
+            "requests\n",
+            "certificate",
+        ),
+        "base-image-missing": (
+            f"FROM {registry.host}/{unique_repo('gone')}:1.0\nCOPY ca.pem /ca.pem\n",
+            "manifest unknown",
+        ),
+    }
+    for cause, (dockerfile, evidence) in cases.items():
+        ctx = tmp_path / cause
+        ctx.mkdir()
+        (ctx / "Dockerfile").write_text(dockerfile)
+        (ctx / "ca.pem").write_bytes(ca)
+        code, doc = _run("build", str(ctx), "--lint-fail-on", "none", "--no-layers")
+        assert code == 1 and not doc["ok"], (cause, doc)
+        assert doc["diagnosis"]["cause"] == cause, (cause, doc["diagnosis"], doc["log_tail"])
+        assert evidence.lower() in doc["diagnosis"]["evidence"].lower(), (cause, doc["diagnosis"])
+        assert doc["diagnosis"]["fix"], cause
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,10 @@ output, a diagnosis when the build fails, and ``check`` as a gate after.
   and each step's time is measured from the lines' arrival.
 * On failure: the failed step, the tail of the log, and a diagnosis: the cause classified from
   the engine's messages (Dockerfile syntax with lint's message, a missing ``COPY`` source, an
-  apt/apk/pip/npm package or version that does not exist, network, registry authentication,
-  disk full, a base image that does not exist) with a concrete fix.
+  untrusted TLS certificate, network, an apt/apk/pip/npm package or version that does not
+  exist, registry authentication, disk full, a base image that does not exist) with a concrete
+  fix; the causes are tried in that order (a package "not found" after a network failure is
+  the network's doing).
 * After: the image is pushed (``--push`` destinations, any transport buildah takes) and, with
   ``check_gate``, checked under the policy; a failed check fails the build (exit 1).
 """
@@ -41,6 +43,26 @@ DIAGNOSES: list[tuple[str, re.Pattern[str], str]] = [
         "Add the file to the build context, fix the COPY path, or check .dockerignore does not exclude it.",
     ),
     (
+        "tls-certificate",
+        re.compile(
+            r"(?i)(certificate verify failed|x509: certificate signed by unknown authority"
+            r"|problem confirming the ssl certificate|SSL certificate problem"
+            r"|unable to get local issuer certificate|SELF_SIGNED_CERT_IN_CHAIN)"
+        ),
+        "The build does not trust the TLS certificate of the package index or registry (a proxy "
+        "that intercepts TLS?): COPY its CA into the image and point the tool at it (PIP_CERT, "
+        "NODE_EXTRA_CA_CERTS, update-ca-certificates), or use a mirror.",
+    ),
+    (
+        "network",
+        re.compile(
+            r"(?i)(temporary failure in name resolution|temporary failure resolving"
+            r"|could not resolve host|network is unreachable|max retries exceeded"
+            r"|connection timed out|i/o timeout|connect: connection refused|no such host)"
+        ),
+        "The build has no network to the package index or registry: check DNS and proxies, or use a mirror.",
+    ),
+    (
         "apt-package-missing",
         re.compile(r"E: (Unable to locate package|Version '.*' for '.*' was not found)"),
         "Check the package name and pinned version (`apt-cache policy NAME` in the base image); `imagewise deps check` lists what exists.",
@@ -61,14 +83,6 @@ DIAGNOSES: list[tuple[str, re.Pattern[str], str]] = [
         "npm-package-missing",
         re.compile(r"npm ERR! (code E404|notarget|404 Not Found)"),
         "The npm package or version does not exist in the registry: fix the name or version.",
-    ),
-    (
-        "network",
-        re.compile(
-            r"(?i)(temporary failure in name resolution|could not resolve host|network is unreachable"
-            r"|connection timed out|i/o timeout|connect: connection refused|no such host)"
-        ),
-        "The build has no network to the package index or registry: check DNS and proxies, or use a mirror.",
     ),
     (
         "registry-auth",
@@ -100,6 +114,28 @@ def _loopback(ref: str) -> bool:
     from imagewise.reference import ImageReference
 
     return ImageReference.parse(ref.removeprefix("docker://")).is_loopback
+
+
+def _loopback_base(dockerfile: Path, build_args: dict[str, str]) -> bool:
+    """Whether a ``FROM`` of ``dockerfile`` (build args resolved) names a registry on this
+    machine (a Dockerfile that does not parse is the engine's to report)."""
+    from imagewise.dockerfile.parser import parse
+    from imagewise.release.outdated import from_lines
+
+    try:
+        df = parse(dockerfile.read_text("utf-8", "replace"), str(dockerfile))
+        images = [image for _stage, image in from_lines(df, build_args)]
+    except (ImagewiseError, OSError):
+        return False
+    for image in images:
+        if re.match(r"[a-z-]+:(?!\d)", image) and not image.startswith("docker://"):
+            continue  # another transport (oci:, oci-archive:, docker-archive:, ...)
+        try:
+            if _loopback(image):
+                return True
+        except ImagewiseError:
+            continue
+    return False
 
 
 def cache_repository(ref: str | None, flag: str) -> str | None:
@@ -339,8 +375,9 @@ def build(
         cmd += ["--cache-from", cache_from]
     if cache_to:
         cmd += ["--cache-to", cache_to]
-    if insecure or any(_loopback(r) for r in (cache_from, cache_to) if r):
-        cmd.append("--tls-verify=false")
+    loopback = any(_loopback(r) for r in (cache_from, cache_to) if r)
+    if insecure or loopback or _loopback_base(df, build_args or {}):
+        cmd.append("--tls-verify=false")  # a registry on this machine speaks plain HTTP
     if platforms:
         cmd += ["--platform", ",".join(platforms)]
     for k, v in (build_args or {}).items():

@@ -90,7 +90,8 @@ def build_cmd(
     Prints each step's time and cache use (from the engine's own output), the context size and
     what .dockerignore kept out. A failed build names the failed step, shows the log tail and
     classifies the cause (Dockerfile syntax, a missing COPY source, a package or version that
-    does not exist, network, registry auth, disk full, a missing base image) with a fix.
+    does not exist, network, an untrusted TLS certificate, registry auth, disk full, a missing
+    base image) with a fix.
     Exit 1 when the build or a gate failed.
 
       imagewise build . -t localhost:5000/app:dev --push localhost:5000/app:dev --check
