@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -266,8 +267,10 @@ def test_watched_repositories_are_polled(tmp_path: Path, registry: RegistryServe
 
 
 def test_schedules_queue_backups_and_space_reports(
-    tmp_path: Path, registry: RegistryServer
+    tmp_path: Path, registry: RegistryServer, receiver: tuple[str, list[dict[str, Any]]]
 ) -> None:
+    """Scheduled jobs run by the service's workers, their reports exported as metrics and
+    judged by the alert rules (a storage limit the registry is over, a job that fails)."""
     from datetime import datetime, timezone
 
     from fixtures_registry import unique_repo
@@ -298,11 +301,28 @@ def test_schedules_queue_backups_and_space_reports(
                     "job": "space-report",
                     "refs": [f"{registry.host}/{repo}"],
                 },
-            ]
+                {
+                    "name": "broken",
+                    "cron": "0 * * * *",
+                    "job": "space-report",
+                    "refs": ["127.0.0.1:9/nothing/here"],
+                },
+            ],
+            "alerts": {
+                "channels": {"hook": {"type": "webhook", "url": receiver[0]}},
+                "rules": [
+                    {"when": "storage_above", "max_bytes": 1000, "channels": ["hook"]},
+                    {"when": "job_failed", "channels": ["hook"]},
+                ],
+            },
         },
     )
     at = datetime(2026, 12, 4, 10, 7, tzinfo=timezone.utc)
-    assert tick(svc.engine, svc.queue, svc.scheduler.schedules, now=at) == ["backups", "space"]
+    assert tick(svc.engine, svc.queue, svc.scheduler.schedules, now=at) == [
+        "backups",
+        "space",
+        "broken",
+    ]
     assert tick(svc.engine, svc.queue, svc.scheduler.schedules, now=at) == []  # once per time
     assert tick(svc.engine, svc.queue, svc.scheduler.schedules, now=at.replace(minute=11)) == [
         "backups"
@@ -322,6 +342,21 @@ def test_schedules_queue_backups_and_space_reports(
         text = _wait(scraped, timeout=20)
         assert f'imagewise_repository_logical_bytes{{repository="{repo}"}}' in text  # type: ignore[operator]
         assert 'imagewise_backup_last_snapshot_timestamp_seconds{job="nightly"}' in text  # type: ignore[operator]
+        from sqlalchemy import update
+
+        from imagewise.service.db import jobs
+
+        def failed() -> list[dict[str, Any]]:  # its retries made due at once
+            with svc.engine.begin() as conn:
+                conn.execute(update(jobs).where(jobs.c.state == "queued").values(not_before=0))
+            return [m for m in receiver[1] if m["rule"] == "job_failed"]
+
+        (alert,) = _wait(failed, timeout=30)  # type: ignore[misc]
+        assert alert["title"] == "[FIRING] space-report job broken failed"
+        storage = [m for m in receiver[1] if m["rule"] == "storage_above"]
+        assert [m["title"] for m in storage] == [
+            "[FIRING] space report space uses more storage than allowed"
+        ]
     finally:
         svc.close()
 
@@ -329,14 +364,25 @@ def test_schedules_queue_backups_and_space_reports(
 def test_the_migrations_make_exactly_the_declared_schema(db_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
-    from sqlalchemy import text
+    from sqlalchemy import create_engine, text
 
-    from imagewise.service.db import connect, metadata
+    from imagewise.service.db import connect, metadata, migrate
 
-    engine = connect(db_url)
+    old = create_engine(db_url)
+    migrate(old, "0001")  # a database of the first release, with a job in it
+    with old.begin() as conn:
+        conn.execute(
+            text(
+                "insert into jobs (kind, key, payload, state, priority, attempts, max_attempts,"
+                " not_before, created) values ('check', 'k', '{}', 'done', 0, 1, 3, 0, 1)"
+            )
+        )
+    old.dispose()
+    engine = connect(db_url)  # upgraded on start
     connect(db_url)  # a second start finds the schema current and changes nothing
     with engine.begin() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == "0001"
+        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == "0002"
+        assert conn.execute(text("select key from jobs")).scalar_one() == "k"
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == [], diff
 

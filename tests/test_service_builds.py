@@ -98,14 +98,14 @@ def test_builds_run_as_jobs_with_metrics_and_alerts(
             'imagewise_build_last_success_timestamp_seconds{build="nightly",image="bad"}'
             not in text
         )
-        assert [(m["status"], m["image"]) for m in got] == [("firing", "nightly/bad")]
+        assert [(m["status"], m["subject"]) for m in got] == [("firing", "nightly/bad")]
         assert "nope.txt" in got[0]["detail"] and got[0]["title"].endswith("fails to build")
         # fixed: the next build resolves the alert and the image's build is ok
         _build_file(tmp_path, broken=False)
         _until_done(admin, admin.post("/api/v1/builds", json=body).json()["job"])
         text = admin.get("/metrics").text
         assert 'imagewise_build_ok{build="nightly",image="bad"} 1.0' in text
-        assert [(m["status"], m["image"]) for m in got] == [
+        assert [(m["status"], m["subject"]) for m in got] == [
             ("firing", "nightly/bad"),
             ("resolved", "nightly/bad"),
         ]

@@ -1,4 +1,4 @@
-"""``imagewise alert test CHANNEL`` (flags -> ``imagewise.service.alerts.send``)."""
+"""``imagewise alert test CHANNEL`` (flags -> ``imagewise.service.channels.send``)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ def alert_test_cmd(channel: str, config_file: str | None) -> int:
     """
     import yaml
 
-    from imagewise.service.alerts import AlertConfig, send
+    from imagewise.service.alerts import AlertConfig
+    from imagewise.service.channels import send
 
     if config_file is None:
         raise UsageError("alert test needs --config FILE (the service config)")
@@ -48,8 +49,7 @@ def alert_test_cmd(channel: str, config_file: str | None) -> int:
             "rule": "test",
             "severity": "info",
             "key": f"test:{channel}",
-            "image": "-",
-            "digest": "-",
+            "subject": f"alert channel {channel}",
             "title": f"[TEST] imagewise alert channel {channel} works",
             "detail": "",
         },

@@ -1,24 +1,29 @@
-"""Alerts: rules judged after every check, sent to email and chat channels, deduplicated.
+"""Alerts: rules judged after the service's work, sent to email, chat and ticket channels,
+deduplicated.
 
 Rules (the service config's ``alerts.rules``), each with a ``severity`` and ``channels``:
 
-* ``policy_failed``: the image fails its policy;
-* ``secret_found``: a secret is in the image;
-* ``vulnerability``: a vulnerability at or above ``min_severity`` that the previous check of
-  the same tag did not have (new since the last scan, not every scan);
-* ``build_failed``: an image of a build job was not built (judged after each build job, keyed
-  by the job's name and the image's; resolved by its next successful build).
+* after every check of a tag: ``policy_failed`` (the image fails its policy),
+  ``secret_found``, ``vulnerability`` (one at or above ``min_severity`` that the previous check
+  of the same tag did not have: new since the last scan, not every scan);
+* after every build job: ``build_failed`` (an image of the build file was not built);
+* after every space report: ``storage_above`` (the report's unique bytes above ``max_bytes``, or
+  above ``percent`` of ``capacity_bytes``), ``storage_growth`` (unique bytes growing faster than
+  ``max_bytes_per_day`` since the previous report of the same name);
+* after every drill: ``drill_failed``;
+* on every scheduler round: ``backup_too_old`` (a backup job's newest snapshot older than
+  ``hours``);
+* when a job ends: ``job_failed`` (it failed after its last attempt; resolved by the next job
+  of the same kind and name that succeeds).
 
-An alert's dedup key is ``rule:repository:tag``. It is sent when it starts firing, again only
-after ``cooldown`` seconds while it keeps firing, and a resolved message is sent when the
-condition clears. Channels: ``email`` (SMTP, STARTTLS, login from environment variables) and
-``webhook`` (JSON POST: ``generic``, or ``slack``/``teams``-shaped payloads).
+An alert's dedup key is ``rule:subject`` (``rule:repository:tag`` for images). It is sent when
+it starts firing, again only after ``cooldown`` seconds while it keeps firing, and a resolved
+message is sent when the condition clears. The messages of one round are grouped per channel
+(``service.channels``: email, chat webhooks, GitHub/GitLab/Jira tickets).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from typing import Any
 
@@ -28,7 +33,20 @@ from imagewise.errors import ConfigError
 from imagewise.service.db import alerts as alerts_table
 
 SEVERITY_ORDER = ("low", "medium", "high", "critical")
-RULE_KINDS = ("policy_failed", "secret_found", "vulnerability", "build_failed")
+#: rule kinds, with what a firing and a resolved message say of their subject
+WORDS = {
+    "policy_failed": ("fails its policy", "no longer failing its policy"),
+    "secret_found": ("contains a secret", "no longer containing a secret"),
+    "vulnerability": ("has new vulnerabilities", "no longer having new vulnerabilities"),
+    "build_failed": ("fails to build", "builds again"),
+    "storage_above": ("uses more storage than allowed", "is back under its storage limit"),
+    "storage_growth": ("grows faster than allowed", "grows within its limit again"),
+    "drill_failed": ("failed its recovery drill", "passes its recovery drill again"),
+    "backup_too_old": ("has no recent backup", "is backed up again"),
+    "job_failed": ("failed", "succeeds again"),
+}
+RULE_KINDS = tuple(WORDS)
+IMAGE_RULES = ("policy_failed", "secret_found", "vulnerability")
 
 
 class AlertConfig:
@@ -36,14 +54,10 @@ class AlertConfig:
         doc = doc or {}
         self.cooldown = float(doc.get("cooldown", 3600))
         self.channels: dict[str, dict[str, Any]] = {}
+        from imagewise.service.channels import check_channel
+
         for name, ch in (doc.get("channels") or {}).items():
-            if not isinstance(ch, dict) or ch.get("type") not in ("email", "webhook"):
-                raise ConfigError(f"{where}.channels.{name}: type must be email or webhook")
-            if ch["type"] == "email" and not (ch.get("host") and ch.get("to") and ch.get("from")):
-                raise ConfigError(f"{where}.channels.{name}: email needs host, from and to")
-            if ch["type"] == "webhook" and not ch.get("url"):
-                raise ConfigError(f"{where}.channels.{name}: webhook needs url")
-            self.channels[str(name)] = ch
+            self.channels[str(name)] = check_channel(str(name), ch, where)
         self.rules: list[dict[str, Any]] = []
         for i, rule in enumerate(doc.get("rules") or []):
             if not isinstance(rule, dict) or rule.get("when") not in RULE_KINDS:
@@ -51,9 +65,25 @@ class AlertConfig:
             unknown = [c for c in rule.get("channels", []) if c not in self.channels]
             if unknown:
                 raise ConfigError(f"{where}.rules[{i}]: unknown channel {unknown[0]!r}")
+            _check_params(rule, f"{where}.rules[{i}]")
             self.rules.append(
                 {"name": rule.get("name") or rule["when"], "severity": "warning", **rule}
             )
+
+
+def _check_params(rule: dict[str, Any], where: str) -> None:
+    """The numbers a rule kind needs, present and positive."""
+    when = rule["when"]
+    need: tuple[str, ...] = {
+        "storage_growth": ("max_bytes_per_day",),
+        "backup_too_old": ("hours",),
+    }.get(when, ())
+    if when == "storage_above":
+        need = ("max_bytes",) if "max_bytes" in rule else ("capacity_bytes", "percent")
+    for key in need:
+        value = rule.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ConfigError(f"{where}: {when} needs {' and '.join(need)} (positive numbers)")
 
 
 def _at_least(sev: str, floor: str) -> bool:
@@ -69,15 +99,15 @@ def evaluate(
     previous: dict[str, Any] | None,
     now: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Judge the rules for one checked tag (or, when ``result`` has ``build_status``, for one
-    image of a build job: the ``build_failed`` rules only); send what must be sent; returns the
-    messages."""
+    """Judge the image rules for one checked tag (or, when ``result`` has ``build_status``, the
+    ``build_failed`` rules for one image of a build job: ``image`` is then ``{"repository": job
+    name, "tag": image name}``); send what must be sent; returns the messages."""
     now = now or time.time()
-    sent = []
     building = "build_status" in result
+    decided: list[tuple[dict[str, Any], bool, str]] = []
     for rule in cfg.rules:
         when = rule["when"]
-        if (when == "build_failed") != building:
+        if when not in (("build_failed",) if building else IMAGE_RULES):
             continue
         detail = ""
         if when == "build_failed":
@@ -102,30 +132,131 @@ def evaluate(
                 if _at_least(sev, floor)
             }
             new = sorted(ids - before)
-            firing = bool(new) or (bool(ids) and _state(engine, _key(rule, image)) == "firing")
+            key = _key(rule, _image_subject(image, building))
+            firing = bool(new) or (bool(ids) and _state(engine, key) == "firing")
             detail = f"new: {', '.join(new)}" if new else ""
-        key = _key(rule, image)
-        state, last_sent = _state(engine, key), _last_sent(engine, key)
-        message = None
-        if (
-            firing
-            and (state != "firing" or now - last_sent >= cfg.cooldown)
-            and (detail or state != "firing")
-        ):
-            message = _message(rule, image, "firing", detail)
-        elif not firing and state == "firing":
-            message = _message(rule, image, "resolved", "")
-        if message is None:
-            continue
-        for channel in rule.get("channels", []):
-            send(cfg.channels[channel], message)
-        _record(engine, key, message["status"], now)
-        sent.append(message)
+            if firing and not new:
+                continue  # still firing with nothing new: no reminder, not resolved either
+        decided.append((rule, firing, detail))
+    subject = _image_subject(image, building)
+    extra = {} if building else {"image": subject, "digest": image["digest"]}
+    return _judge_all(engine, cfg, subject, decided, now, extra)
+
+
+def _image_subject(image: dict[str, Any], building: bool) -> str:
+    if building:
+        return f"{image['repository']}/{image['tag']}"  # build job / image
+    return f"{image['registry']}/{image['repository']}:{image['tag']}"
+
+
+def evaluate_space(
+    engine: Engine,
+    cfg: AlertConfig,
+    name: str,
+    report: dict[str, Any],
+    previous: dict[str, Any] | None,
+    now: float | None = None,
+) -> list[dict[str, Any]]:
+    """``storage_above`` and ``storage_growth`` for the space report ``name``."""
+    from imagewise.units import format_size
+
+    now = now or time.time()
+    used = int(report["unique_bytes"])
+    decided = []
+    for rule in cfg.rules:
+        if rule["when"] == "storage_above":
+            limit = rule.get("max_bytes") or rule["capacity_bytes"] * rule["percent"] / 100
+            firing = used > limit
+            detail = f"{format_size(used)} of {format_size(int(limit))} allowed" if firing else ""
+            decided.append((rule, firing, detail))
+        elif rule["when"] == "storage_growth" and previous is not None:
+            days = max(float(report["at"]) - float(previous["at"]), 1.0) / 86400
+            rate = (used - int(previous["unique_bytes"])) / days
+            firing = rate > rule["max_bytes_per_day"]
+            detail = (
+                f"{format_size(int(rate))}/day, {format_size(int(rule['max_bytes_per_day']))}"
+                "/day allowed"
+                if firing
+                else ""
+            )
+            decided.append((rule, firing, detail))
+    return _judge_all(engine, cfg, f"space report {name}", decided, now)
+
+
+def evaluate_drill(
+    engine: Engine, cfg: AlertConfig, name: str, ok: bool, error: str, now: float | None = None
+) -> list[dict[str, Any]]:
+    decided = [
+        (r, not ok, error if not ok else "") for r in cfg.rules if r["when"] == "drill_failed"
+    ]
+    return _judge_all(engine, cfg, f"drill {name}", decided, now or time.time())
+
+
+def evaluate_backups(
+    engine: Engine, cfg: AlertConfig, newest: dict[str, float], now: float | None = None
+) -> list[dict[str, Any]]:
+    """``backup_too_old`` for every backup job's newest snapshot time (``newest``: job -> time)."""
+    now = now or time.time()
+    sent = []
+    for job, when in newest.items():
+        decided = []
+        for rule in cfg.rules:
+            if rule["when"] == "backup_too_old":
+                age = (now - when) / 3600
+                firing = age > rule["hours"]
+                detail = f"newest snapshot {age:.1f} h old, {rule['hours']} h allowed"
+                decided.append((rule, firing, detail if firing else ""))
+        sent += _judge_all(engine, cfg, f"backup {job}", decided, now)
     return sent
 
 
-def _key(rule: dict[str, Any], image: dict[str, Any]) -> str:
-    return f"{rule['name']}:{image['repository']}:{image['tag']}"
+def evaluate_job(
+    engine: Engine,
+    cfg: AlertConfig,
+    kind: str,
+    name: str,
+    error: str | None,
+    now: float | None = None,
+) -> list[dict[str, Any]]:
+    """``job_failed`` when a job ended: ``error`` None for a success (which resolves)."""
+    decided = [(r, error is not None, error or "") for r in cfg.rules if r["when"] == "job_failed"]
+    return _judge_all(engine, cfg, f"{kind} job {name}", decided, now or time.time())
+
+
+def _judge_all(
+    engine: Engine,
+    cfg: AlertConfig,
+    subject: str,
+    decided: list[tuple[dict[str, Any], bool, str]],
+    now: float,
+    extra: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Turn each (rule, firing, detail) into the message due now, if any, record it, and
+    deliver the round's messages (grouped per channel)."""
+    from imagewise.service.channels import deliver
+
+    routed: list[tuple[str, dict[str, Any]]] = []
+    sent = []
+    for rule, firing, detail in decided:
+        key = _key(rule, subject)
+        state, last_sent = _state(engine, key), _last_sent(engine, key)
+        status = None
+        if firing and (state != "firing" or now - last_sent >= cfg.cooldown):
+            status = "firing"
+        elif not firing and state == "firing":
+            status = "resolved"
+        if status is None:
+            continue
+        message = _message(rule, subject, key, status, detail if firing else "", extra or {})
+        routed += [(c, message) for c in rule.get("channels", [])]
+        _record(engine, key, status, now)
+        sent.append(message)
+    deliver(engine, cfg.channels, routed)
+    return sent
+
+
+def _key(rule: dict[str, Any], subject: str) -> str:
+    return f"{rule['name']}:{subject}"
 
 
 def _state(engine: Engine, key: str) -> str | None:
@@ -155,85 +286,26 @@ def _record(engine: Engine, key: str, state: str, now: float) -> None:
 
 
 def _message(
-    rule: dict[str, Any], image: dict[str, Any], status: str, detail: str
+    rule: dict[str, Any],
+    subject: str,
+    key: str,
+    status: str,
+    detail: str,
+    extra: dict[str, Any],
 ) -> dict[str, Any]:
-    what = {
-        "policy_failed": "fails its policy",
-        "secret_found": "contains a secret",
-        "vulnerability": "has new vulnerabilities",
-        "build_failed": "fails to build",
-    }[rule["when"]]
-    ref = (
-        f"{image['repository']}/{image['tag']}"  # build job / image
-        if rule["when"] == "build_failed"
-        else f"{image['registry']}/{image['repository']}:{image['tag']}"
-    )
+    firing_words, resolved_words = WORDS[rule["when"]]
     title = (
-        f"[{status.upper()}] {ref} {what}"
+        f"[FIRING] {subject} {firing_words}"
         if status == "firing"
-        else f"[RESOLVED] {ref} no longer {what.replace('fails', 'failing').replace('has', 'having').replace('contains', 'containing')}"
+        else f"[RESOLVED] {subject} {resolved_words}"
     )
     return {
         "status": status,
         "rule": rule["name"],
         "severity": rule["severity"],
-        "key": _key(rule, image),
-        "image": ref,
-        "digest": image["digest"],
+        "key": key,
+        "subject": subject,
+        **extra,
         "title": title,
         "detail": detail,
     }
-
-
-def send(channel: dict[str, Any], message: dict[str, Any]) -> None:
-    if channel["type"] == "email":
-        _email(channel, message)
-    else:
-        _webhook(channel, message)
-
-
-def _email(channel: dict[str, Any], message: dict[str, Any]) -> None:
-    import smtplib
-    from email.message import EmailMessage
-
-    mail = EmailMessage()
-    mail["Subject"] = message["title"]
-    mail["From"] = channel["from"]
-    to = channel["to"] if isinstance(channel["to"], list) else [channel["to"]]
-    mail["To"] = ", ".join(to)
-    mail.set_content(
-        f"{message['title']}\n\nimage: {message['image']}\ndigest: {message['digest']}\n"
-        f"rule: {message['rule']} ({message['severity']})\n{message['detail']}\n"
-    )
-    with smtplib.SMTP(channel["host"], int(channel.get("port", 25)), timeout=10) as smtp:
-        if channel.get("starttls"):
-            smtp.starttls()
-        user = os.environ.get(channel.get("username_env", ""), "")
-        if user:
-            smtp.login(user, os.environ.get(channel.get("password_env", ""), ""))
-        smtp.send_message(mail)
-
-
-def _webhook(channel: dict[str, Any], message: dict[str, Any]) -> None:
-    import httpx
-
-    shape = channel.get("format", "generic")
-    text = f"{message['title']}" + (f" ({message['detail']})" if message["detail"] else "")
-    if shape == "slack":
-        body: dict[str, Any] = {"text": text}
-    elif shape == "teams":
-        body = {
-            "@type": "MessageCard",
-            "@context": "http://schema.org/extensions",
-            "summary": message["title"],
-            "text": text,
-        }
-    else:
-        body = message
-    resp = httpx.post(
-        channel["url"],
-        content=json.dumps(body),
-        headers={"Content-Type": "application/json"},
-        timeout=10,
-    )
-    resp.raise_for_status()

@@ -96,7 +96,7 @@ reports = Table(
     "reports",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("kind", String(32), nullable=False, index=True),  # space | backup
+    Column("kind", String(32), nullable=False, index=True),  # space backup drill build
     Column("name", String(128), nullable=False),
     Column("created", Float, nullable=False),
     Column("body", JSON, nullable=False),
@@ -116,6 +116,18 @@ tokens = Table(
     Column("name", String(128), nullable=False, unique=True),
     Column("hash", String(64), nullable=False, unique=True),  # sha256 of the token, never the token
     Column("scope", String(16), nullable=False),
+    Column("created", Float, nullable=False),
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(128), nullable=False),
+    Column("key", String(255), nullable=False, index=True),  # the alert's dedup key
+    Column("ticket", String(64), nullable=False),  # issue number / Jira key
+    Column("url", String(512), nullable=False),
+    Column("state", String(16), nullable=False),  # open | closed
     Column("created", Float, nullable=False),
 )
 
@@ -145,8 +157,9 @@ def connect(url: str | None = None) -> Engine:
     return engine
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (``service/migrations``)."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to the Alembic ``revision`` (``service/migrations``; the newest by
+    default)."""
     from alembic import command
     from alembic.config import Config
 
@@ -154,4 +167,4 @@ def migrate(engine: Engine) -> None:
     cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)

@@ -37,7 +37,7 @@ class JobQueue(Protocol):
     def claim(self, worker: str) -> Job | None: ...
     def heartbeat(self, job_id: int) -> None: ...
     def finish(self, job_id: int) -> None: ...
-    def fail(self, job_id: int, error: str) -> None: ...
+    def fail(self, job_id: int, error: str) -> str: ...
     def cancel(self, job_id: int) -> bool: ...
     def recover(self, stale: float = STALE) -> int: ...
     def depth(self) -> dict[str, int]: ...
@@ -108,13 +108,15 @@ class SqlJobQueue:
                 .values(state="done", finished=time.time(), error=None)
             )
 
-    def fail(self, job_id: int, error: str) -> None:
+    def fail(self, job_id: int, error: str) -> str:
+        """Record a failed attempt; the job's state after it: ``queued`` again (a retry after a
+        backoff) or ``failed`` (that was its last attempt)."""
         with self.engine.begin() as conn:
             row = conn.execute(
                 select(jobs.c.attempts, jobs.c.max_attempts).where(jobs.c.id == job_id)
             ).first()
             if row is None:
-                return
+                return "failed"
             attempts, most = int(row[0]), int(row[1])
             if attempts >= most:
                 values: dict[str, Any] = {
@@ -129,6 +131,7 @@ class SqlJobQueue:
                     "error": error,
                 }
             conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+        return str(values["state"])
 
     def cancel(self, job_id: int) -> bool:
         with self.engine.begin() as conn:

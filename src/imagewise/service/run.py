@@ -32,7 +32,7 @@ class Service:
 
         self.engine = connect(db_url)
         self.queue = SqlJobQueue(self.engine)
-        from imagewise.service.alerts import AlertConfig
+        from imagewise.service.alerts import AlertConfig, evaluate_job
         from imagewise.service.builds import run_build
 
         policy = load_policy(policy_file)
@@ -49,15 +49,21 @@ class Service:
             self.queue,
             {
                 "check": lambda p: run_check_job(self.engine, p, policy, alerts),
-                "backup-due": lambda p: run_backup_due(self.engine, p),
-                "space-report": lambda p: run_space_report(self.engine, p),
-                "drill": lambda p: run_drill(self.engine, p),
+                "backup-due": lambda p: run_backup_due(self.engine, p, alerts),
+                "space-report": lambda p: run_space_report(self.engine, p, alerts),
+                "drill": lambda p: run_drill(self.engine, p, alerts),
                 "build": lambda p: run_build(self.engine, p, alerts),
             },
             count=workers,
+            on_end=lambda job, error: evaluate_job(
+                self.engine, alerts, job.kind, _job_name(job), error
+            ),
         )
         self.scheduler = Scheduler(
-            self.engine, self.queue, parse_schedules((config or {}).get("schedules"))
+            self.engine,
+            self.queue,
+            parse_schedules((config or {}).get("schedules")),
+            alerts=alerts,
         )
         self.app = create_app(self.engine, self.queue, secret=secret, insecure=insecure)
         from imagewise.service.watch import Watcher, parse_watch
@@ -119,3 +125,10 @@ class Service:
         self.watcher.close()
         self.workers.close()
         self.engine.dispose()
+
+
+def _job_name(job: Any) -> str:
+    """What a job is about, the same for every run of it: a schedule's or build's name, a
+    checked digest, else its key."""
+    payload = job.payload or {}
+    return str(payload.get("name") or payload.get("digest") or job.key)

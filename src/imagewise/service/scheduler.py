@@ -86,7 +86,7 @@ def tick(
     return queued
 
 
-def run_backup_due(engine: Engine, payload: dict[str, Any]) -> str:
+def run_backup_due(engine: Engine, payload: dict[str, Any], alerts: Any = None) -> str:
     from imagewise.backup.schedule import load_jobs, run_due
     from imagewise.backup.store import open_store
 
@@ -109,22 +109,39 @@ def run_backup_due(engine: Engine, payload: dict[str, Any]) -> str:
                 job.name,
                 {"last_snapshot": _when(snaps[-1]).timestamp(), "store": job.to},
             )
+    if alerts is not None:
+        judge_backup_ages(engine, alerts)
     if result.failed:
         raise RuntimeError("; ".join(j["error"] for j in result.jobs if "error" in j))
     return "ok"
 
 
-def run_space_report(engine: Engine, payload: dict[str, Any]) -> str:
+def judge_backup_ages(engine: Engine, alerts: Any) -> None:
+    """The ``backup_too_old`` rules against every backup job's newest snapshot."""
+    from imagewise.service.alerts import evaluate_backups
+
+    newest = {n: float(b["last_snapshot"]) for n, b in latest_reports(engine, "backup").items()}
+    evaluate_backups(engine, alerts, newest)
+
+
+def run_space_report(engine: Engine, payload: dict[str, Any], alerts: Any = None) -> str:
+    """``du`` of the payload's refs, recorded; the storage alert rules judged on it."""
     from imagewise.storage.du import read_targets, space_report
 
     report = space_report(
         read_targets(list(payload["refs"]), insecure=bool(payload.get("insecure")))
     )
-    record(engine, "space", payload["name"], report.to_json())
+    previous = latest_reports(engine, "space").get(payload["name"])
+    body = {**report.to_json(), "at": time.time()}
+    record(engine, "space", payload["name"], body)
+    if alerts is not None:
+        from imagewise.service.alerts import evaluate_space
+
+        evaluate_space(engine, alerts, payload["name"], body, previous)
     return "ok"
 
 
-def run_drill(engine: Engine, payload: dict[str, Any]) -> str:
+def run_drill(engine: Engine, payload: dict[str, Any], alerts: Any = None) -> str:
     """A recovery drill of the store's newest snapshot; the outcome is recorded either way."""
     from imagewise.backup.codec import read_key
     from imagewise.backup.drill import drill
@@ -144,6 +161,10 @@ def run_drill(engine: Engine, payload: dict[str, Any]) -> str:
         "at": time.time(),
     }
     record(engine, "drill", payload["name"], body)
+    if alerts is not None:
+        from imagewise.service.alerts import evaluate_drill
+
+        evaluate_drill(engine, alerts, payload["name"], result.ok, result.error or "a check failed")
     if not result.ok:
         raise RuntimeError(
             f"drill of {payload['store']} failed: {result.error or 'a check failed'}"
@@ -178,9 +199,16 @@ def latest_reports(engine: Engine, kind: str) -> dict[str, dict[str, Any]]:
 
 class Scheduler:
     def __init__(
-        self, engine: Engine, queue: Any, schedules: list[dict[str, Any]], every: float = 20.0
+        self,
+        engine: Engine,
+        queue: Any,
+        schedules: list[dict[str, Any]],
+        every: float = 20.0,
+        alerts: Any = None,
     ) -> None:
+        """``alerts``: the ``AlertConfig`` whose ``backup_too_old`` rules each round judges."""
         self.engine, self.queue, self.schedules, self.every = engine, queue, schedules, every
+        self.alerts = alerts
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
 
@@ -193,6 +221,8 @@ class Scheduler:
     def _loop(self) -> None:
         while not self.stop.is_set():
             tick(self.engine, self.queue, self.schedules)
+            if self.alerts is not None:
+                judge_backup_ages(self.engine, self.alerts)
             self.stop.wait(self.every)
 
     def close(self) -> None:

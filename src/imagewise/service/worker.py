@@ -16,9 +16,17 @@ Handler = Callable[[dict[str, Any]], str]
 
 class Workers:
     def __init__(
-        self, queue: JobQueue, handlers: dict[str, Handler], count: int = 2, poll: float = 0.2
+        self,
+        queue: JobQueue,
+        handlers: dict[str, Handler],
+        count: int = 2,
+        poll: float = 0.2,
+        on_end: Callable[[Any, str | None], Any] | None = None,
     ) -> None:
+        """``on_end(job, error)``: called when a job ends for good, ``error`` None when it
+        succeeded (a failure that will be retried is not an end)."""
         self.queue, self.handlers, self.count, self.poll = queue, handlers, count, poll
+        self.on_end = on_end
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
         self.name = f"{socket.gethostname()}:{os.getpid()}"
@@ -55,9 +63,22 @@ class Workers:
                     raise RuntimeError(f"no handler for job kind {job.kind!r}")
                 handler(job.payload)
             except Exception as e:  # noqa: BLE001 - a failed job is recorded and retried
-                self.queue.fail(job.id, f"{type(e).__name__}: {e}")
+                error = f"{type(e).__name__}: {e}"
+                if self.queue.fail(job.id, error) == "failed":
+                    self._ended(job, error)
             else:
                 self.queue.finish(job.id)
+                self._ended(job, None)
             finally:
                 beating.set()
                 pulse.join()
+
+    def _ended(self, job: Any, error: str | None) -> None:
+        if self.on_end is None:
+            return
+        try:
+            self.on_end(job, error)
+        except Exception:  # noqa: BLE001 - an alert that cannot be sent must not stop the worker
+            import logging
+
+            logging.getLogger("imagewise.service").exception("judging job %s's end", job.id)
