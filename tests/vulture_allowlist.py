@@ -41,8 +41,9 @@ pytest_plugins
 pytest_configure
 pytestmark
 
-# a prometheus_client collector's protocol method, uvicorn's stop flag (imagewise.service),
-# aiosmtpd's handler hook (the test SMTP server)
+# a prometheus_client collector's protocol method, uvicorn's stop flag and signal hook
+# (imagewise.service), aiosmtpd's handler hook (the test SMTP server)
 _.collect
 _.should_exit
+_.capture_signals
 _.handle_DATA

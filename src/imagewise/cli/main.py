@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "restore": "imagewise.cli.backup_cmds:restore_cmd",
     "drill": "imagewise.cli.backup_cmds:drill_cmd",
     "serve": "imagewise.cli.serve_cmds:serve_group",
+    "worker": "imagewise.cli.serve_cmds:worker_cmd",
     "alert": "imagewise.cli.alert_cmds:alert_group",
     "test": "imagewise.cli.test_cmds:test_cmd",
     "build": "imagewise.cli.build_cmds:build_cmd",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from imagewise.cli.args import argument, group, option
+from imagewise.cli.args import argument, command, group, option
 from imagewise.cli.common import insecure_option
 from imagewise.errors import UsageError
 
@@ -58,7 +59,21 @@ def serve_token_cmd(name: str, scope: str, revoke: bool, db: str | None) -> int:
 @serve_group.command("run")
 @option("--listen", default="127.0.0.1:8080", metavar="HOST:PORT", help="Where the API listens.")
 @option("--db", metavar="URL", help="SQLAlchemy URL (default: SQLite in the user data dir).")
-@option("--workers", type=int, default=2, metavar="N", help="Jobs run at once.")
+@option("--workers", type=int, default=2, metavar="N", help="Jobs run at once (per process).")
+@option(
+    "--worker-processes",
+    type=int,
+    default=0,
+    metavar="N",
+    help="Run jobs in N `imagewise worker` processes instead of threads of this one.",
+)
+@option(
+    "--stale-after",
+    type=float,
+    default=60.0,
+    metavar="SECONDS",
+    help="A running job without a heartbeat this long is taken back (its worker died).",
+)
 @option("--policy", "policy_file", metavar="FILE", help="The policy checks run under.")
 @option(
     "--config",
@@ -77,6 +92,8 @@ def serve_cmd(
     listen: str,
     db: str | None,
     workers: int,
+    worker_processes: int,
+    stale_after: float,
     policy_file: str | None,
     config_file: str | None,
     secret_env: str,
@@ -103,21 +120,13 @@ def serve_cmd(
     host, _, port = listen.rpartition(":")
     if not port.isdigit():
         raise UsageError(f"--listen {listen}: expected HOST:PORT")
-    config = None
-    if config_file:
-        import yaml
-
-        try:
-            with open(config_file, encoding="utf-8") as f:
-                config = yaml.safe_load(f) or {}
-        except FileNotFoundError:
-            raise UsageError(f"config file not found: {config_file}") from None
-        except yaml.YAMLError as e:
-            raise UsageError(f"config file {config_file}: not valid YAML ({e})") from None
-        if not isinstance(config, dict):
-            raise UsageError(f"config file {config_file}: expected a mapping")
+    if worker_processes < 0 or stale_after <= 0:
+        raise UsageError("--worker-processes must be 0 or more and --stale-after positive")
     service = Service(
-        config=config,
+        config=_read_config(config_file),
+        config_file=config_file,
+        worker_processes=worker_processes,
+        stale=stale_after,
         db_url=db,
         secret=secret,
         host=host or "127.0.0.1",
@@ -127,4 +136,76 @@ def serve_cmd(
         insecure=insecure,
     )
     service.serve_forever()
+    return 0
+
+
+def _read_config(config_file: str | None) -> dict[str, Any] | None:
+    """The service config's mapping (None without a file)."""
+    if not config_file:
+        return None
+    import yaml
+
+    try:
+        with open(config_file, encoding="utf-8") as f:
+            config = yaml.safe_load(f) or {}
+    except FileNotFoundError:
+        raise UsageError(f"config file not found: {config_file}") from None
+    except yaml.YAMLError as e:
+        raise UsageError(f"config file {config_file}: not valid YAML ({e})") from None
+    if not isinstance(config, dict):
+        raise UsageError(f"config file {config_file}: expected a mapping")
+    return config
+
+
+@command("worker")
+@option(
+    "--db", metavar="URL", help="The service's database (default: SQLite in the user data dir)."
+)
+@option("--workers", type=int, default=2, metavar="N", help="Jobs this process runs at once.")
+@option("--policy", "policy_file", metavar="FILE", help="The policy checks run under.")
+@option("--config", "config_file", metavar="FILE", help="Service config YAML (alerts).")
+@option(
+    "--stale-after",
+    type=float,
+    default=60.0,
+    metavar="SECONDS",
+    help="A running job without a heartbeat this long is taken back (its worker died).",
+)
+@option(
+    "--parent-pid",
+    type=int,
+    metavar="PID",
+    help="Exit, killing this process's jobs, when process PID is gone (serve starts it so).",
+)
+def worker_cmd(
+    db: str | None,
+    workers: int,
+    policy_file: str | None,
+    config_file: str | None,
+    stale_after: float,
+    parent_pid: int | None,
+) -> int:
+    """Run jobs of the service's queue in this process: checks, builds, backups, drills,
+    space reports. Start as many as you like, on this machine or others that reach the
+    database and what the jobs read; `imagewise serve --worker-processes N` starts N itself.
+    SIGTERM finishes the running jobs and exits. Needs `pip install 'imagewise[server]'`.
+
+      imagewise worker --db postgresql+psycopg://imagewise@db/imagewise --workers 4
+    """
+    try:
+        from imagewise.service.run import run_worker
+    except ImportError as e:
+        raise UsageError(
+            f"imagewise worker needs the server extra: pip install 'imagewise[server]' ({e.name})"
+        ) from None
+    if workers < 1 or stale_after <= 0:
+        raise UsageError("--workers must be 1 or more and --stale-after positive")
+    run_worker(
+        db_url=db,
+        threads=workers,
+        policy_file=policy_file,
+        config=_read_config(config_file),
+        stale=stale_after,
+        parent_pid=parent_pid,
+    )
     return 0

@@ -6,6 +6,41 @@ import threading
 from typing import Any
 
 
+def worker_pool(
+    engine: Any,
+    queue: Any,
+    *,
+    count: int,
+    policy_file: str | None,
+    config: dict[str, Any] | None,
+    stale: float,
+) -> Any:
+    """The workers of the service (threads of this process) with the job handlers, each
+    calling the library: ``serve`` runs them, and so does each ``imagewise worker`` process."""
+    from imagewise.policy.model import load_policy
+    from imagewise.service.alerts import AlertConfig, evaluate_job
+    from imagewise.service.builds import run_build
+    from imagewise.service.jobs import run_check_job
+    from imagewise.service.scheduler import run_backup_due, run_drill, run_space_report
+    from imagewise.service.worker import Workers
+
+    policy = load_policy(policy_file)
+    alerts = AlertConfig((config or {}).get("alerts"), "config alerts")
+    return Workers(
+        queue,
+        {
+            "check": lambda p: run_check_job(engine, p, policy, alerts),
+            "backup-due": lambda p: run_backup_due(engine, p, alerts),
+            "space-report": lambda p: run_space_report(engine, p, alerts),
+            "drill": lambda p: run_drill(engine, p, alerts),
+            "build": lambda p: run_build(engine, p, alerts),
+        },
+        count=count,
+        on_end=lambda job, error: evaluate_job(engine, alerts, job.kind, _job_name(job), error),
+        stale=stale,
+    )
+
+
 class Service:
     """The service in this process: ``start()`` serves on ``host:port`` in a thread (``port``
     0: a free one, see ``url``), ``close()`` stops it."""
@@ -21,44 +56,47 @@ class Service:
         policy_file: str | None = None,
         insecure: bool = False,
         config: dict[str, Any] | None = None,
+        worker_processes: int = 0,
+        config_file: str | None = None,
+        stale: float = 60.0,
     ) -> None:
-        """``config``: the service config's contents (``alerts:``; see docs/guide.md)."""
-        from imagewise.policy.model import load_policy
+        """``config``: the service config's contents (``alerts:``; see docs/guide.md), read
+        from ``config_file`` by the caller. ``worker_processes``: run the jobs in that many
+        ``imagewise worker`` processes (``workers`` threads each) instead of threads of this
+        process. ``stale``: seconds without a heartbeat before a running job is taken back."""
+        from imagewise.service.alerts import AlertConfig
         from imagewise.service.app import create_app
-        from imagewise.service.db import connect
-        from imagewise.service.jobs import run_check_job
+        from imagewise.service.db import connect, default_url
         from imagewise.service.queue import SqlJobQueue
-        from imagewise.service.worker import Workers
 
-        self.engine = connect(db_url)
+        self.db_url = db_url or default_url()
+        self.engine = connect(self.db_url)
         self.queue = SqlJobQueue(self.engine)
-        from imagewise.service.alerts import AlertConfig, evaluate_job
-        from imagewise.service.builds import run_build
-
-        policy = load_policy(policy_file)
         alerts = AlertConfig((config or {}).get("alerts"), "config alerts")
-        from imagewise.service.scheduler import (
-            Scheduler,
-            parse_schedules,
-            run_backup_due,
-            run_drill,
-            run_space_report,
-        )
+        from imagewise.service.scheduler import Scheduler, parse_schedules
 
-        self.workers = Workers(
-            self.queue,
-            {
-                "check": lambda p: run_check_job(self.engine, p, policy, alerts),
-                "backup-due": lambda p: run_backup_due(self.engine, p, alerts),
-                "space-report": lambda p: run_space_report(self.engine, p, alerts),
-                "drill": lambda p: run_drill(self.engine, p, alerts),
-                "build": lambda p: run_build(self.engine, p, alerts),
-            },
-            count=workers,
-            on_end=lambda job, error: evaluate_job(
-                self.engine, alerts, job.kind, _job_name(job), error
-            ),
-        )
+        self.workers: Any
+        if worker_processes > 0:
+            from imagewise.service.processes import WorkerProcesses
+
+            self.workers = WorkerProcesses(
+                worker_processes,
+                db_url=self.db_url,
+                threads=workers,
+                policy_file=policy_file,
+                config_file=config_file,
+                insecure=insecure,
+                stale=stale,
+            )
+        else:
+            self.workers = worker_pool(
+                self.engine,
+                self.queue,
+                count=workers,
+                policy_file=policy_file,
+                config=config,
+                stale=stale,
+            )
         self.scheduler = Scheduler(
             self.engine,
             self.queue,
@@ -104,13 +142,35 @@ class Service:
             time.sleep(0.02)
 
     def serve_forever(self) -> None:
+        """Serve until SIGTERM or SIGINT, then stop cleanly: the HTTP server, the scheduler,
+        the watcher and the workers (their running jobs finish first)."""
+        import contextlib
+        import signal
+
         import uvicorn
 
+        class _Server(uvicorn.Server):
+            # uvicorn re-raises the signal it caught once it has shut down, which would kill
+            # this process before the workers are stopped: the signals are ours instead
+            @contextlib.contextmanager
+            def capture_signals(self) -> Any:
+                yield
+
+        config = uvicorn.Config(
+            self.app, host=self.host, port=self.port, log_level="info", lifespan="off"
+        )
+        server = _Server(config)
+
+        def stop(*_: Any) -> None:
+            server.should_exit = True
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, stop)
         self.workers.start()
         self.watcher.start()
         self.scheduler.start()
         try:
-            uvicorn.run(self.app, host=self.host, port=self.port, log_level="info", lifespan="off")
+            server.run()
         finally:
             self.scheduler.close()
             self.watcher.close()
@@ -132,3 +192,45 @@ def _job_name(job: Any) -> str:
     checked digest, else its key."""
     payload = job.payload or {}
     return str(payload.get("name") or payload.get("digest") or job.key)
+
+
+def run_worker(
+    *,
+    db_url: str | None,
+    threads: int,
+    policy_file: str | None,
+    config: dict[str, Any] | None,
+    stale: float,
+    parent_pid: int | None = None,
+) -> None:
+    """``imagewise worker``: this process's workers on the service database until SIGTERM or
+    SIGINT (running jobs are finished first) or, with ``parent_pid``, until that process is
+    gone (then the process group is killed at once: the service was killed, so are its jobs)."""
+    import os
+    import signal
+
+    from imagewise.service.db import connect
+    from imagewise.service.queue import SqlJobQueue
+
+    engine = connect(db_url)
+    pool = worker_pool(
+        engine,
+        SqlJobQueue(engine),
+        count=threads,
+        policy_file=policy_file,
+        config=config,
+        stale=stale,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    pool.start()
+    try:
+        while not stop.wait(0.25):
+            if parent_pid is not None and os.getppid() != parent_pid:
+                if os.getpgrp() == os.getpid():  # a group of its own (as serve starts it)
+                    os.killpg(os.getpgrp(), signal.SIGKILL)
+                os._exit(1)
+    finally:
+        pool.close()
+        engine.dispose()

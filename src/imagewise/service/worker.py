@@ -1,15 +1,18 @@
-"""Workers of the embedded service: threads of the serve process that claim jobs from the
-queue, send heartbeats while they run, and finish or fail them (failures retry with backoff)."""
+"""Workers of the service: threads (of the serve process, or of each ``imagewise worker``
+process) that claim jobs from the queue, send heartbeats while they run, and finish or fail
+them (failures retry with backoff); a job whose worker died is taken back after ``stale``
+seconds without a heartbeat and runs again."""
 
 from __future__ import annotations
 
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-from imagewise.service.queue import JobQueue
+from imagewise.service.queue import STALE, JobQueue
 
 Handler = Callable[[dict[str, Any]], str]
 
@@ -22,17 +25,23 @@ class Workers:
         count: int = 2,
         poll: float = 0.2,
         on_end: Callable[[Any, str | None], Any] | None = None,
+        stale: float = STALE,
     ) -> None:
         """``on_end(job, error)``: called when a job ends for good, ``error`` None when it
-        succeeded (a failure that will be retried is not an end)."""
+        succeeded (a failure that will be retried is not an end). ``stale``: a running job
+        whose heartbeat is older is taken back (its worker died); heartbeats come six times
+        as often, and the first worker looks for such jobs every ``stale / 2`` seconds."""
         self.queue, self.handlers, self.count, self.poll = queue, handlers, count, poll
         self.on_end = on_end
+        self.stale = stale
+        self._reaped = 0.0
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
     def start(self) -> None:
-        self.queue.recover()  # jobs a killed service left running run again
+        self.queue.recover(self.stale)  # jobs a killed service left running run again
+        self._reaped = time.monotonic()
         for i in range(self.count):
             t = threading.Thread(target=self._loop, args=(f"{self.name}/{i}",), daemon=True)
             t.start()
@@ -44,7 +53,11 @@ class Workers:
             t.join(timeout=30)
 
     def _loop(self, me: str) -> None:
+        first = me.endswith("/0")
         while not self.stop.is_set():
+            if first and time.monotonic() - self._reaped > self.stale / 2:
+                self._reaped = time.monotonic()
+                self.queue.recover(self.stale)  # another worker (process) died mid-job
             job = self.queue.claim(me)
             if job is None:
                 self.stop.wait(self.poll)
@@ -52,7 +65,7 @@ class Workers:
             beating = threading.Event()
 
             def beat(job_id: int = job.id) -> None:
-                while not beating.wait(10.0):
+                while not beating.wait(min(10.0, self.stale / 6)):
                     self.queue.heartbeat(job_id)
 
             pulse = threading.Thread(target=beat, daemon=True)
