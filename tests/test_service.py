@@ -107,7 +107,7 @@ def test_every_endpoint_needs_its_credential(service: Service) -> None:
     ]
     assert ("/api/v1/images", "GET") in routes and ("/metrics", "GET") in routes
     for path, method in routes:
-        url = path.replace("{digest}", "sha256:" + "0" * 64)
+        url = path.replace("{digest}", "sha256:" + "0" * 64).replace("{job_id}", "1")
         code = anon.request(method, url, json={}).status_code
         assert (code == 200) if path in open_paths else (code == 401), (method, path, code)
     reader = _api(service, "read")

@@ -90,5 +90,87 @@ def test_dashboard_pages(chromium: str, tmp_path: Path, registry: RegistryServer
         # without a token the pages are closed, and a token never shows in a page
         assert httpx.get(f"{svc.url}/ui/").status_code == 401
         assert token not in page.stdout and token not in detail.stdout
+        _more_pages(chromium, svc, tmp_path, token, writer, repo)
     finally:
         svc.close()
+
+
+def _more_pages(
+    chromium: str, svc: Service, tmp_path: Path, token: str, writer: str, repo: str
+) -> None:
+    """Repositories, jobs (with a failed job retried through its button's form) and alerts
+    (with a ticket) render without console errors."""
+    from sqlalchemy import insert
+
+    from imagewise.service.db import alerts, jobs, tickets
+
+    with svc.engine.begin() as conn:
+        failed = conn.execute(
+            insert(jobs).values(
+                kind="sync",
+                key="schedule:mirror:1",
+                payload={},
+                state="failed",
+                priority=0,
+                attempts=3,
+                max_attempts=3,
+                not_before=0,
+                created=time.time() - 60,
+                finished=time.time(),
+                error="RuntimeError: registry gone",
+            )
+        ).inserted_primary_key[0]
+        conn.execute(
+            insert(alerts).values(
+                key="disk:space report hub", state="firing", last_sent=time.time()
+            )
+        )
+        conn.execute(
+            insert(tickets).values(
+                channel="gh",
+                key="disk:space report hub",
+                ticket="7",
+                url="https://github.example/acme/platform/issues/7",
+                state="open",
+                created=time.time(),
+            )
+        )
+    pages = {
+        "repositories": ("Repositories", repo),
+        "jobs": ("Jobs", "RuntimeError: registry gone"),
+        "alerts": ("Alerts", "disk:space report hub"),
+    }
+    for name, (title, text) in pages.items():
+        shot = tmp_path / f"{name}.png"
+        got = _open(chromium, f"{svc.url}/ui/login?token={token}&next=/ui/{name}", tmp_path, shot)
+        assert got.returncode == 0 and title in got.stdout and text in got.stdout, name
+        assert not console_messages(got.stderr), name
+        assert shot.stat().st_size > 5000 and token not in got.stdout
+    jobs_dom = _open(
+        chromium, f"{svc.url}/ui/login?token={token}&next=/ui/jobs", tmp_path, tmp_path / "j.png"
+    ).stdout
+    assert f'action="/ui/jobs/{failed}/retry"' in jobs_dom and 'http-equiv="refresh"' in jobs_dom
+    assert (
+        'href="https://github.example/acme/platform/issues/7"'
+        in _open(
+            chromium,
+            f"{svc.url}/ui/login?token={token}&next=/ui/alerts",
+            tmp_path,
+            tmp_path / "a.png",
+        ).stdout
+    )
+    # the retry button's form: a read token may not, a write token's cookie may
+    reader = httpx.Client(base_url=svc.url, cookies={"iw_token": token}, follow_redirects=False)
+    assert reader.post(f"/ui/jobs/{failed}/retry").status_code == 403
+    write = httpx.Client(base_url=svc.url, cookies={"iw_token": writer}, follow_redirects=False)
+    done = write.post(f"/ui/jobs/{failed}/retry")
+    assert done.status_code == 303 and done.headers["location"] == "/ui/jobs"
+    with svc.engine.begin() as conn:
+        from sqlalchemy import select
+
+        state, attempts = conn.execute(
+            select(jobs.c.state, jobs.c.attempts).where(jobs.c.id == failed)
+        ).one()
+    assert (state, attempts) in (("queued", 0), ("running", 1), ("failed", 1), ("queued", 1))
+    api = httpx.Client(base_url=svc.url, headers={"Authorization": f"Bearer {writer}"})
+    assert api.post("/api/v1/jobs/999999/retry").status_code == 409

@@ -47,7 +47,9 @@ def render_page(
     *,
     subtitle: str = "",
     data: dict[str, Any] | None = None,
+    refresh: int | None = None,
 ) -> str:
+    """A page of ``sections``; ``refresh``: reload it every that many seconds (live pages)."""
     nav = "".join(f'<a href="#{escape(s.id)}">{escape(s.title)}</a>' for s in sections)
     body = "".join(
         f'<section id="{escape(s.id)}"><h2>{escape(s.title)}</h2>{s.html}</section>'
@@ -56,7 +58,8 @@ def render_page(
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{_asset('report.css')}</style></head><body>"
+        + (f'<meta http-equiv="refresh" content="{int(refresh)}">' if refresh else "")
+        + f"<title>{escape(title)}</title><style>{_asset('report.css')}</style></head><body>"
         f'<header><h1>{escape(title)}</h1><div class="sub">{escape(subtitle)}</div></header>'
         f"<nav>{nav}</nav><main>{body}</main>"
         f'<script type="application/json" id="iw-data">{_json_script(data or {})}</script>'

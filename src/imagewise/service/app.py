@@ -21,7 +21,7 @@ def create_app(engine: Any, queue: Any, *, secret: str, insecure: bool = False) 
     from fastapi import FastAPI, HTTPException, Request, Response
     from sqlalchemy import select
 
-    from imagewise.service.db import image_refs, jobs, results
+    from imagewise.service.db import alerts as alerts_table, image_refs, jobs, results
     from imagewise.service.metrics import exposition
 
     app = FastAPI(title="imagewise", version="1", description="Keeps container images checked.")
@@ -194,11 +194,6 @@ def create_app(engine: Any, queue: Any, *, secret: str, insecure: bool = False) 
 
         need(request, "read")
         with engine.begin() as conn:
-            latest = {
-                r["digest"]: dict(r)
-                for r in conn.execute(select(results).order_by(results.c.id)).mappings().all()
-            }
-            refs = conn.execute(select(image_refs)).mappings().all()
             recent = [
                 dict(r)
                 for r in conn.execute(
@@ -207,7 +202,37 @@ def create_app(engine: Any, queue: Any, *, secret: str, insecure: bool = False) 
                     .limit(20)
                 ).mappings()
             ]
-        rows = [
+        rows = _tag_rows()
+        from imagewise.service.scheduler import latest_reports
+
+        return HTMLResponse(
+            overview(
+                rows,
+                recent,
+                storage=latest_reports(engine, "space"),
+                backups=latest_reports(engine, "backup"),
+                drills=latest_reports(engine, "drill"),
+                alerts=_alert_rows(),
+            )
+        )
+
+    def _alert_rows() -> list[dict[str, Any]]:
+        with engine.begin() as conn:
+            return [
+                dict(r)
+                for r in conn.execute(
+                    select(alerts_table).order_by(alerts_table.c.last_sent.desc())
+                ).mappings()
+            ]
+
+    def _tag_rows() -> list[dict[str, Any]]:
+        with engine.begin() as conn:
+            latest = {
+                r["digest"]: dict(r)
+                for r in conn.execute(select(results).order_by(results.c.id)).mappings().all()
+            }
+            refs = conn.execute(select(image_refs)).mappings().all()
+        return [
             {
                 **dict(r),
                 **(latest.get(r["digest"]) or {}),
@@ -215,7 +240,68 @@ def create_app(engine: Any, queue: Any, *, secret: str, insecure: bool = False) 
             }
             for r in refs
         ]
-        return HTMLResponse(overview(rows, recent))
+
+    def ui_repositories(request: Request) -> Response:
+        from fastapi.responses import HTMLResponse
+
+        from imagewise.service.scheduler import latest_reports
+        from imagewise.service.ui import repositories_page
+
+        need(request, "read")
+        return HTMLResponse(repositories_page(_tag_rows(), latest_reports(engine, "space")))
+
+    def ui_jobs(request: Request) -> Response:
+        from fastapi.responses import HTMLResponse
+
+        from imagewise.service.ui import jobs_page
+
+        need(request, "read")
+        with engine.begin() as conn:
+            rows = [
+                dict(r)
+                for r in conn.execute(
+                    select(
+                        jobs.c.id,
+                        jobs.c.kind,
+                        jobs.c.key,
+                        jobs.c.state,
+                        jobs.c.attempts,
+                        jobs.c.created,
+                        jobs.c.finished,
+                        jobs.c.error,
+                    )
+                    .order_by(jobs.c.id.desc())
+                    .limit(200)
+                ).mappings()
+            ]
+        return HTMLResponse(jobs_page(rows))
+
+    def ui_retry(job_id: int, request: Request) -> Response:
+        from fastapi.responses import RedirectResponse
+
+        need(request, "write")
+        queue.retry(job_id)
+        return RedirectResponse("/ui/jobs", status_code=303)
+
+    def retry_job(job_id: int, request: Request) -> dict[str, Any]:
+        need(request, "write")
+        if not queue.retry(job_id):
+            raise HTTPException(status_code=409, detail="only a failed or cancelled job is retried")
+        return {"job": job_id, "state": "queued"}
+
+    def ui_alerts(request: Request) -> Response:
+        from fastapi.responses import HTMLResponse
+
+        from imagewise.service.db import tickets
+        from imagewise.service.ui import alerts_page
+
+        need(request, "read")
+        with engine.begin() as conn:
+            opened = [
+                dict(r)
+                for r in conn.execute(select(tickets).order_by(tickets.c.id.desc())).mappings()
+            ]
+        return HTMLResponse(alerts_page(_alert_rows(), opened))
 
     def ui_image(digest: str, request: Request) -> Response:
         from fastapi.responses import HTMLResponse
@@ -251,6 +337,13 @@ def create_app(engine: Any, queue: Any, *, secret: str, insecure: bool = False) 
     app.add_api_route("/ui/login", ui_login, methods=["GET"], include_in_schema=False)
     app.add_api_route("/ui/", ui_overview, methods=["GET"], include_in_schema=False)
     app.add_api_route("/ui/images/{digest}", ui_image, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/ui/repositories", ui_repositories, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/ui/jobs", ui_jobs, methods=["GET"], include_in_schema=False)
+    app.add_api_route(
+        "/ui/jobs/{job_id}/retry", ui_retry, methods=["POST"], include_in_schema=False
+    )
+    app.add_api_route("/ui/alerts", ui_alerts, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/api/v1/jobs/{job_id}/retry", retry_job, methods=["POST"])
     return app
 
 

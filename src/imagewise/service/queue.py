@@ -39,6 +39,7 @@ class JobQueue(Protocol):
     def finish(self, job_id: int) -> None: ...
     def fail(self, job_id: int, error: str) -> str: ...
     def cancel(self, job_id: int) -> bool: ...
+    def retry(self, job_id: int) -> bool: ...
     def recover(self, stale: float = STALE) -> int: ...
     def depth(self) -> dict[str, int]: ...
 
@@ -132,6 +133,16 @@ class SqlJobQueue:
                 }
             conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
         return str(values["state"])
+
+    def retry(self, job_id: int) -> bool:
+        """Queue a failed or cancelled job again, now, with its attempts counted afresh."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(jobs)
+                .where(and_(jobs.c.id == job_id, jobs.c.state.in_(("failed", "cancelled"))))
+                .values(state="queued", attempts=0, not_before=0.0, claimed_by=None, finished=None)
+            )
+            return bool(done.rowcount)
 
     def cancel(self, job_id: int) -> bool:
         with self.engine.begin() as conn:
