@@ -3,6 +3,7 @@ pushed image is checked once per digest, and the result shows in the API and /me
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from fixtures_postgres import fresh_database, postgres_server  # noqa: F401 - a 
 from fixtures_registry import RegistryServer, push_image, start_registry, stop_registry
 from storage_support import image
 
+from imagewise.errors import ConfigError
 from imagewise.service.run import Service
 
 SECRET = "s3cr3t-notify-token"
@@ -91,6 +93,15 @@ def test_scan_on_push_shows_in_the_api_and_metrics(
         in metrics
     )
     assert "imagewise_image_policy_pass{" in metrics and 'imagewise_jobs{state="done"}' in metrics
+    from storage_support import layer
+
+    compressed = sum(len(layer(seed)[0]) for seed in (9700, 9701))  # the gzip layers pushed
+    assert (
+        f'imagewise_image_compressed_bytes{{digest="{img.manifest_digest}",repository="app",'
+        f'tag="1.0"}} {float(compressed)}'
+    ) in metrics
+    assert 'imagewise_job_duration_seconds_count{kind="check"} 1.0' in metrics
+    assert 'imagewise_jobs_ended_total{kind="check",state="done"} 1.0' in metrics
     # the same digest pushed under another tag: recorded, not checked again
     push_image(notifying, "app", "latest", img)
     _wait(lambda: any(r["tag"] == "latest" for r in api.get("/api/v1/images").json()))
@@ -381,7 +392,7 @@ def test_the_migrations_make_exactly_the_declared_schema(db_url: str) -> None:
     engine = connect(db_url)  # upgraded on start
     connect(db_url)  # a second start finds the schema current and changes nothing
     with engine.begin() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == "0002"
+        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == "0003"
         assert conn.execute(text("select key from jobs")).scalar_one() == "k"
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == [], diff
@@ -409,3 +420,56 @@ def test_scheduled_drills_are_recorded_as_metrics(tmp_path: Path, registry: Regi
     assert 'imagewise_drill_ok{drill="weekly"} 1.0' in text
     assert 'imagewise_drill_last_success_timestamp_seconds{drill="weekly"}' in text
     svc.engine.dispose()
+
+
+def test_scheduled_pull_and_startup_measures_are_metrics(
+    tmp_path: Path, registry: RegistryServer
+) -> None:
+    """The `pull` and `startup` schedule jobs time a real cold pull from the registry and a real
+    start-up (buildah) of the corpus' busybox image; /metrics shows them (拉取速度 / 启动时间)."""
+    import shutil
+
+    from conftest import corpus
+    from fixtures_registry import unique_repo
+
+    from imagewise.service.metrics import exposition
+    from imagewise.service.scheduler import parse_schedules, run_pull, run_startup
+
+    if shutil.which("buildah") is None:
+        pytest.fail("start-up is measured with buildah (scripts/install-deps installs it)")
+    repo = unique_repo("timed")
+    push_image(registry, repo, "1.0", image([9750, 9751]))
+    ref = f"{registry.host}/{repo}:1.0"
+    busybox = "oci-archive:" + str(
+        corpus("rootfs", "busybox", "latest-musl", "busybox-1.38.0-musl-amd64-oci.tar")
+    )
+    pull, startup = parse_schedules(
+        [
+            {"name": "pulls", "cron": "0 * * * *", "job": "pull", "images": [ref], "runs": 2},
+            {
+                "name": "boot",
+                "cron": "0 * * * *",
+                "job": "startup",
+                "image": busybox,
+                "command": "sh -c 'sleep 0.2; echo ready; sleep 30'",
+                "log": "^ready$",
+                "runs": 1,
+            },
+        ]
+    )
+    svc = Service(db_url=f"sqlite:///{tmp_path / 'm.sqlite'}", secret=SECRET, port=0)
+    try:
+        assert run_pull(svc.engine, pull) == "ok" and run_startup(svc.engine, startup) == "ok"
+        text = exposition(svc.engine, svc.queue).decode()
+        rate = re.search(
+            rf'imagewise_pull_bytes_per_second{{image="{re.escape(ref)}"}} (\S+)', text
+        )
+        assert rate and float(rate.group(1)) > 0, text[-3000:]
+        boot = re.search(rf'imagewise_startup_seconds{{image="{re.escape(busybox)}"}} (\S+)', text)
+        assert boot and 0.2 <= float(boot.group(1)) < 30, text[-3000:]
+        with pytest.raises(ConfigError, match="pull needs images"):
+            parse_schedules([{"name": "x", "cron": "0 * * * *", "job": "pull"}])
+        with pytest.raises(ConfigError, match="runs must be"):
+            parse_schedules([{**startup, "runs": 0}])
+    finally:
+        svc.engine.dispose()

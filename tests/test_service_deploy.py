@@ -18,7 +18,16 @@ def _service_metric_names(tmp_path: Path) -> set[str]:
 
     engine = connect(f"sqlite:///{tmp_path / 'm.sqlite'}")
     text = exposition(engine, SqlJobQueue(engine)).decode()
-    return set(re.findall(r"^# TYPE (\w+) ", text, flags=re.MULTILINE))
+    names = set()
+    suffixes = {
+        "counter": ("_total",),
+        "summary": ("_sum", "_count"),
+        "histogram": ("_sum", "_count", "_bucket"),
+    }
+    for name, kind in re.findall(r"^# TYPE (\w+) (\w+)", text, flags=re.MULTILINE):
+        names.add(name)  # the family, and the series Prometheus stores for its type
+        names.update(name + suffix for suffix in suffixes.get(kind, ()))
+    return names
 
 
 def _names_in(expr: str) -> set[str]:

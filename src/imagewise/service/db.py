@@ -46,6 +46,7 @@ jobs = Table(
     Column("not_before", Float, nullable=False, default=0.0),
     Column("claimed_by", String(64)),
     Column("heartbeat", Float),
+    Column("started", Float),  # when its latest attempt was claimed
     Column("created", Float, nullable=False),
     Column("finished", Float),
     Column("error", Text),
@@ -60,6 +61,7 @@ results = Table(
     Column("passed", Integer, nullable=False),
     Column("status", String(16), nullable=False),
     Column("size_bytes", Integer, nullable=False),
+    Column("compressed_bytes", Integer),  # the layers as pulled (None: checked before 0003)
     Column("layers", Integer, nullable=False),
     Column("efficiency", Float, nullable=False),
     Column("wasted_bytes", Integer, nullable=False),

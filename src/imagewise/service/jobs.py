@@ -119,6 +119,7 @@ def _check(engine: Engine, payload: dict[str, Any], policy: Any) -> str:
                 passed=int(checked.verdict.passed),
                 status=checked.verdict.status,
                 size_bytes=int(analysis.dive.size_bytes),
+                compressed_bytes=sum(int(layer.descriptor.size) for layer in checked.image.layers),
                 layers=len(checked.image.layers),
                 efficiency=float(analysis.dive.efficiency),
                 wasted_bytes=int(analysis.dive.wasted_bytes),

@@ -21,6 +21,31 @@ class ServiceCollector:
     def __init__(self, engine: Engine, queue: SqlJobQueue) -> None:
         self.engine, self.queue = engine, queue
 
+    def _job_families(self) -> Iterator[Any]:
+        """Jobs that ended, by kind: how many finished and failed, and their running time."""
+        from prometheus_client.core import CounterMetricFamily, SummaryMetricFamily
+
+        ended = CounterMetricFamily(
+            "imagewise_jobs_ended",
+            "Jobs that ended, by kind and outcome.",
+            labels=["kind", "state"],
+        )
+        took = SummaryMetricFamily(
+            "imagewise_job_duration_seconds",
+            "Running time of finished jobs' last attempts, by kind.",
+            labels=["kind"],
+        )
+        done: dict[str, tuple[int, float]] = {}
+        for kind, state, n, timed, seconds in _job_rows(self.engine):
+            ended.add_metric([kind, state], n)
+            if state == "done" and timed:
+                count, total = done.get(kind, (0, 0.0))
+                done[kind] = (count + timed, total + float(seconds or 0.0))
+        for kind, (count, total) in sorted(done.items()):
+            took.add_metric([kind], count_value=count, sum_value=total)
+        yield ended
+        yield took
+
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
@@ -28,6 +53,11 @@ class ServiceCollector:
         fams = {
             "size": GaugeMetricFamily(
                 "imagewise_image_size_bytes", "Uncompressed image size.", labels=labels
+            ),
+            "compressed": GaugeMetricFamily(
+                "imagewise_image_compressed_bytes",
+                "The image's layers as pulled (compressed).",
+                labels=labels,
             ),
             "layers": GaugeMetricFamily("imagewise_image_layers", "Layer count.", labels=labels),
             "efficiency": GaugeMetricFamily(
@@ -68,6 +98,8 @@ class ServiceCollector:
         for r in rows:
             lv = [r["repository"], r["tag"], r["digest"]]
             fams["size"].add_metric(lv, r["size_bytes"])
+            if r["compressed_bytes"] is not None:
+                fams["compressed"].add_metric(lv, r["compressed_bytes"])
             fams["layers"].add_metric(lv, r["layers"])
             fams["efficiency"].add_metric(lv, r["efficiency"])
             fams["wasted"].add_metric(lv, r["wasted_bytes"])
@@ -128,11 +160,61 @@ class ServiceCollector:
         yield drill_rto
         yield drill_state
         yield from _build_families(all_reports(self.engine, "build"))
+        yield from _measure_families(
+            latest_reports(self.engine, "pull"), latest_reports(self.engine, "startup")
+        )
+        yield from self._job_families()
         depth = GaugeMetricFamily("imagewise_jobs", "Jobs by state.", labels=["state"])
         counts = self.queue.depth()
         for state in ("queued", "running", "done", "failed", "cancelled"):
             depth.add_metric([state], counts.get(state, 0))
         yield depth
+
+
+def _job_rows(engine: Engine) -> list[Any]:
+    from imagewise.service.db import jobs
+
+    with engine.begin() as conn:
+        return list(
+            conn.execute(
+                select(
+                    jobs.c.kind,
+                    jobs.c.state,
+                    func.count().label("n"),
+                    func.count(jobs.c.started).label("timed"),  # jobs older than 0003: none
+                    func.sum(jobs.c.finished - jobs.c.started).label("seconds"),
+                )
+                .where(jobs.c.state.in_(("done", "failed")))
+                .group_by(jobs.c.kind, jobs.c.state)
+            ).all()
+        )
+
+
+def _measure_families(
+    pulls: dict[str, dict[str, Any]], startups: dict[str, dict[str, Any]]
+) -> Iterator[Any]:
+    """The newest timed pull (拉取速度) and start-up (启动时间) of each measured image."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    rate = GaugeMetricFamily(
+        "imagewise_pull_bytes_per_second",
+        "Compressed bytes per second of the image's last timed cold pull.",
+        labels=["image"],
+    )
+    pull = GaugeMetricFamily(
+        "imagewise_pull_seconds", "Wall time of the image's last timed cold pull.", labels=["image"]
+    )
+    for image, body in pulls.items():
+        rate.add_metric([image], body["bytes_per_second"])
+        pull.add_metric([image], body["seconds"])
+    startup = GaugeMetricFamily(
+        "imagewise_startup_seconds",
+        "Median time from start to ready of the image's last start-up measurement.",
+        labels=["image"],
+    )
+    for image, body in startups.items():
+        startup.add_metric([image], body["seconds"])
+    yield from (rate, pull, startup)
 
 
 def _build_families(builds: dict[str, list[dict[str, Any]]]) -> Iterator[Any]:

@@ -89,7 +89,11 @@ class SqlJobQueue:
                 update(jobs)
                 .where(and_(jobs.c.id == pick, jobs.c.state == "queued"))
                 .values(
-                    state="running", claimed_by=worker, heartbeat=now, attempts=jobs.c.attempts + 1
+                    state="running",
+                    claimed_by=worker,
+                    heartbeat=now,
+                    started=now,
+                    attempts=jobs.c.attempts + 1,
                 )
                 .returning(jobs.c.id, jobs.c.kind, jobs.c.key, jobs.c.payload, jobs.c.attempts)
             ).first()

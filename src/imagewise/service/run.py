@@ -21,7 +21,13 @@ def worker_pool(
     from imagewise.service.alerts import AlertConfig, evaluate_job
     from imagewise.service.builds import run_build
     from imagewise.service.jobs import run_check_job
-    from imagewise.service.scheduler import run_backup_due, run_drill, run_space_report
+    from imagewise.service.scheduler import (
+        run_backup_due,
+        run_drill,
+        run_pull,
+        run_space_report,
+        run_startup,
+    )
     from imagewise.service.worker import Workers
 
     policy = load_policy(policy_file)
@@ -34,6 +40,8 @@ def worker_pool(
             "space-report": lambda p: run_space_report(engine, p, alerts),
             "drill": lambda p: run_drill(engine, p, alerts),
             "build": lambda p: run_build(engine, p, alerts),
+            "pull": lambda p: run_pull(engine, p),
+            "startup": lambda p: run_startup(engine, p),
         },
         count=count,
         on_end=lambda job, error: evaluate_job(engine, alerts, job.kind, _job_name(job), error),

@@ -11,7 +11,9 @@ and records each store's newest snapshot time (``imagewise_backup_last_snapshot_
 ``space-report`` runs ``du`` on ``refs`` and records it (``imagewise_repository_*_bytes``);
 ``drill`` rehearses a restore of ``store``'s newest snapshot into ``scratch`` and records the
 outcome and RTO (``imagewise_drill_*``); ``build`` builds ``build_file``'s images and records
-each build (``imagewise_build_*``, see ``service.builds``).
+each build (``imagewise_build_*``, see ``service.builds``); ``pull`` times a cold pull of each of
+``images`` (``imagewise_pull_*``) and ``startup`` the start-up of ``image`` until ``log`` matches,
+``port`` answers or its HEALTHCHECK passes (``imagewise_startup_seconds``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from sqlalchemy import Engine, select
 from imagewise.errors import ConfigError
 from imagewise.service.db import reports, schedule_runs
 
-JOBS = ("backup-due", "space-report", "drill", "build")
+JOBS = ("backup-due", "space-report", "drill", "build", "pull", "startup")
 
 
 def parse_schedules(doc: Any) -> list[dict[str, Any]]:
@@ -49,6 +51,15 @@ def parse_schedules(doc: Any) -> list[dict[str, Any]]:
             raise ConfigError(f"{where}: space-report needs refs")
         if item["job"] == "drill" and not (item.get("store") and item.get("scratch")):
             raise ConfigError(f"{where}: drill needs store and scratch")
+        if item["job"] == "pull" and not (isinstance(item.get("images"), list) and item["images"]):
+            raise ConfigError(f"{where}: pull needs images (registry references to time)")
+        if item["job"] == "startup" and not isinstance(item.get("image"), str):
+            raise ConfigError(
+                f"{where}: startup needs image (and log or port, else its HEALTHCHECK)"
+            )
+        runs = item.get("runs", 3)
+        if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+            raise ConfigError(f"{where}: runs must be a whole number of 1 or more")
         if item["job"] == "build":
             from imagewise.service.builds import build_payload
 
@@ -229,3 +240,37 @@ class Scheduler:
         self.stop.set()
         if self.thread is not None:
             self.thread.join(timeout=10)
+
+
+def run_pull(engine: Engine, payload: dict[str, Any]) -> str:
+    """A timed cold pull of each image (``imagewise measure pull``), recorded for the
+    ``imagewise_pull_*`` metrics."""
+    from imagewise.measure import measure_pull
+
+    for image in payload["images"]:
+        measured = measure_pull(
+            str(image), runs=int(payload.get("runs", 3)), insecure=bool(payload.get("insecure"))
+        )
+        record(engine, "pull", str(image), {**measured.to_json(), "at": time.time()})
+    return "ok"
+
+
+def run_startup(engine: Engine, payload: dict[str, Any]) -> str:
+    """The image's start-up time (``imagewise measure startup``), recorded for
+    ``imagewise_startup_seconds``."""
+    import shlex
+
+    from imagewise.measure import measure_startup
+
+    command = payload.get("command")
+    measured = measure_startup(
+        str(payload["image"]),
+        command=shlex.split(command) if isinstance(command, str) else None,
+        log=payload.get("log"),
+        port=payload.get("port"),
+        runs=int(payload.get("runs", 3)),
+        timeout=float(payload.get("timeout", 60)),
+        insecure=bool(payload.get("insecure")),
+    )
+    record(engine, "startup", str(payload["image"]), {**measured.to_json(), "at": time.time()})
+    return "ok"
