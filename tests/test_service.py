@@ -106,7 +106,8 @@ def test_scan_on_push_shows_in_the_api_and_metrics(
     push_image(notifying, "app", "latest", img)
     _wait(lambda: any(r["tag"] == "latest" for r in api.get("/api/v1/images").json()))
     history = api.get(f"/api/v1/images/{img.manifest_digest}").json()["history"]
-    assert len(history) == 1
+    assert len(history) == 1 and isinstance(history[0]["findings"], list)
+    assert [x["index"] for x in history[0]["layer_list"]] == [0, 1]
     assert api.get("/openapi.json").json()["info"]["title"] == "imagewise"
 
 

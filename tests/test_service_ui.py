@@ -85,6 +85,10 @@ def test_dashboard_pages(chromium: str, tmp_path: Path, registry: RegistryServer
             detail_shot,
         )
         assert "Size over time" in detail.stdout and "<svg" in detail.stdout
+        assert "Findings of the newest check" in detail.stdout
+        assert "Vulnerabilities (critical and high) over time" in detail.stdout
+        layers = detail.stdout.split('id="layers"')[1].split("</section>")[0]
+        assert layers.count("<tr>") == 1 + 2  # the head and the image's two layers
         assert not console_messages(detail.stderr)
         assert shot.stat().st_size > 5000 and detail_shot.stat().st_size > 5000
         # without a token the pages are closed, and a token never shows in a page

@@ -62,6 +62,8 @@ results = Table(
     Column("status", String(16), nullable=False),
     Column("size_bytes", Integer, nullable=False),
     Column("compressed_bytes", Integer),  # the layers as pulled (None: checked before 0003)
+    Column("findings", JSON),  # [{rule, severity, title, path, fix}] of the check, no secret text
+    Column("layer_list", JSON),  # [{index, size_bytes, compressed_size, created_by}]
     Column("layers", Integer, nullable=False),
     Column("efficiency", Float, nullable=False),
     Column("wasted_bytes", Integer, nullable=False),

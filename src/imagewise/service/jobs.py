@@ -91,6 +91,31 @@ def run_check_job(engine: Engine, payload: dict[str, Any], policy: Any, alerts: 
     return outcome
 
 
+#: findings kept per check (the worst first): enough for the dashboard, bounded in size
+KEEP_FINDINGS = 200
+
+
+def _findings(checked: Any) -> list[dict[str, Any]]:
+    """The check's audit, waste and secret findings as the dashboard lists them: rule,
+    severity, title, where, fix. A secret's text never leaves the image: title and path only."""
+    found = sorted(
+        [*checked.secrets, *checked.audit, *checked.waste], key=lambda f: -int(f.severity)
+    )
+    out = []
+    for f in found[:KEEP_FINDINGS]:
+        where = f.location.path if f.location is not None else None
+        out.append(
+            {
+                "rule": f.rule,
+                "severity": f.severity.name.lower(),
+                "title": f.title,
+                "path": where,
+                "fix": f.fix,
+            }
+        )
+    return out
+
+
 def _check(engine: Engine, payload: dict[str, Any], policy: Any) -> str:
     from imagewise.check import CheckOptions, run_check
 
@@ -120,6 +145,16 @@ def _check(engine: Engine, payload: dict[str, Any], policy: Any) -> str:
                 status=checked.verdict.status,
                 size_bytes=int(analysis.dive.size_bytes),
                 compressed_bytes=sum(int(layer.descriptor.size) for layer in checked.image.layers),
+                findings=_findings(checked),
+                layer_list=[
+                    {
+                        "index": layer.index,
+                        "size_bytes": layer.size_bytes,
+                        "compressed_size": layer.compressed_size,
+                        "created_by": layer.created_by[:300],
+                    }
+                    for layer in analysis.layers
+                ],
                 layers=len(checked.image.layers),
                 efficiency=float(analysis.dive.efficiency),
                 wasted_bytes=int(analysis.dive.wasted_bytes),

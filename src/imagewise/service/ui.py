@@ -6,7 +6,8 @@ cookie; every page needs a token of at least the ``read`` scope.
   (worst first), storage per repository (the newest space reports), backups and drills, the
   latest alerts and jobs;
 * ``/ui/images/{digest}``: every check of the digest over time: size, wasted and reclaimable
-  bytes and vulnerabilities as trend charts (inline SVG), verdicts, violations;
+  bytes and vulnerabilities as trend charts (inline SVG), verdicts, violations; the newest
+  check's findings with their fixes and its layers;
 * ``/ui/repositories``: per repository its tags, verdicts and storage;
 * ``/ui/jobs``: the queue live (the page reloads itself), each job's state, attempts and last
   error, and a retry button for failed and cancelled jobs (a ``write`` token);
@@ -326,6 +327,43 @@ def image_page(digest: str, history: list[dict[str, Any]]) -> str:
                         for h in history
                     ]
                 ),
+            ),
+            Section(
+                "findings",
+                "Findings of the newest check, with their fixes",
+                _table(
+                    ["severity", "rule", "finding", "where", "fix"],
+                    [
+                        [
+                            escape(f["severity"]),
+                            f"<code>{escape(f['rule'])}</code>",
+                            escape(f["title"]),
+                            f"<code>{escape(f['path'] or '')}</code>",
+                            escape(f["fix"] or ""),
+                        ]
+                        for f in (history[-1].get("findings") or [])
+                    ],
+                )
+                if history and history[-1].get("findings") is not None
+                else "<p>not recorded for this check</p>",
+            ),
+            Section(
+                "layers",
+                "Layers of the newest check",
+                _table(
+                    ["#", "size", "compressed", "created by"],
+                    [
+                        [
+                            str(int(x["index"])),
+                            escape(format_size(x["size_bytes"])),
+                            escape(format_size(x["compressed_size"])),
+                            f"<code>{escape(x['created_by'] or '')}</code>",
+                        ]
+                        for x in (history[-1].get("layer_list") or [])
+                    ],
+                )
+                if history and history[-1].get("layer_list") is not None
+                else "<p>not recorded for this check</p>",
             ),
             Section(
                 "checks",
