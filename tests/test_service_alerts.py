@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from imagewise.errors import ConfigError
 from imagewise.service.alerts import AlertConfig, evaluate
 from imagewise.service.db import connect
 
@@ -128,7 +129,7 @@ def test_bad_alert_config_is_named() -> None:
     from imagewise.errors import ConfigError
 
     for doc, message in (
-        ({"channels": {"x": {"type": "pager"}}}, "type must be one of email, webhook, github"),
+        ({"channels": {"x": {"type": "pager"}}}, "type must be one of email, webhook, apprise, github"),
         ({"channels": {"x": {"type": "github", "repository": "o/r"}}}, "github needs"),
         ({"channels": {"x": {"type": "webhook", "url": "u", "format": "icq"}}}, "dingtalk"),
         ({"rules": [{"when": "storage_above"}]}, "capacity_bytes and percent"),
@@ -387,3 +388,28 @@ def test_storage_drill_backup_and_job_rules(
     assert got[-1] == {"text": "[FIRING] sync job mirror failed (RuntimeError: registry gone)"}
     evaluate_job(engine, cfg, "sync", "mirror", None, now=5 * day + 1)
     assert got[-1] == {"text": "[RESOLVED] sync job mirror succeeds again"}
+
+
+def test_the_apprise_channel_delivers_through_apprise(
+    tmp_path: Path, receiver: tuple[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Apprise's own json:// service posts to a local receiver: the title, the body and the
+    notification type Apprise sends for a firing and a resolved alert."""
+    url, got = receiver
+    monkeypatch.setenv("IW_APPRISE", url.replace("http://", "json://"))
+    cfg = AlertConfig(
+        {
+            "channels": {"many": {"type": "apprise", "urls_env": "IW_APPRISE"}},
+            "rules": [{"name": "policy", "when": "policy_failed", "channels": ["many"]}],
+        }
+    )
+    engine = connect(f"sqlite:///{tmp_path / 'a.sqlite'}")
+    evaluate(engine, cfg, IMAGE2, _result(False), None, now=1000)
+    evaluate(engine, cfg, IMAGE2, _result(True), None, now=1100)
+    assert [(m["title"], m["type"]) for m in got] == [
+        ("[FIRING] reg.example/api:2.0 fails its policy", "failure"),
+        ("[RESOLVED] reg.example/api:2.0 no longer failing its policy", "success"),
+    ]
+    assert "violations: CIS-DI-0001" in got[0]["message"]
+    with pytest.raises(ConfigError, match="apprise needs urls"):
+        AlertConfig({"channels": {"x": {"type": "apprise"}}})

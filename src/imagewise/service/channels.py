@@ -5,6 +5,7 @@
   ``teams`` (a MessageCard), ``dingtalk`` and ``wecom`` (``{"msgtype": "text", "text":
   {"content": ...}}``), ``feishu`` (Feishu/Lark: ``{"msg_type": "text", "content": {"text":
   ...}}``).
+* ``apprise``: any service Apprise reaches (``urls``, or ``urls_env`` for URLs with tokens).
 * ``github``, ``gitlab``, ``jira``: one ticket per alert (its dedup key): opened when it starts
   firing, later messages for the same key are comments on it, and the resolved message comments
   and closes it (Jira: with ``resolve_transition``, a transition id, else a comment). The open
@@ -28,7 +29,7 @@ from imagewise.service.db import tickets
 
 CHAT_FORMATS = ("generic", "slack", "teams", "dingtalk", "wecom", "feishu")
 TICKET_TYPES = ("github", "gitlab", "jira")
-TYPES = ("email", "webhook", *TICKET_TYPES)
+TYPES = ("email", "webhook", "apprise", *TICKET_TYPES)
 
 
 def check_channel(name: str, ch: Any, where: str) -> dict[str, Any]:
@@ -38,6 +39,7 @@ def check_channel(name: str, ch: Any, where: str) -> dict[str, Any]:
     need = {
         "email": ("host", "from", "to"),
         "webhook": ("url",),
+        "apprise": ("urls_env",) if ch.get("urls_env") else ("urls",),
         "github": ("repository", "token_env"),
         "gitlab": ("project", "token_env"),
         "jira": ("url", "project", "user_env", "token_env"),
@@ -45,6 +47,12 @@ def check_channel(name: str, ch: Any, where: str) -> dict[str, Any]:
     missing = [k for k in need if not ch.get(k)]
     if missing:
         raise ConfigError(f"{where}.channels.{name}: {ch['type']} needs {', '.join(need)}")
+    if (
+        ch["type"] == "apprise"
+        and ch.get("urls") is not None
+        and not (isinstance(ch["urls"], list) and all(isinstance(u, str) for u in ch["urls"]))
+    ):
+        raise ConfigError(f"{where}.channels.{name}.urls: a list of Apprise URLs")
     if ch["type"] == "webhook" and ch.get("format", "generic") not in CHAT_FORMATS:
         raise ConfigError(f"{where}.channels.{name}.format: one of {', '.join(CHAT_FORMATS)}")
     return dict(ch)
@@ -96,6 +104,8 @@ def send(
         _email(channel, message)
     elif kind == "webhook":
         _webhook(channel, message)
+    elif kind == "apprise":
+        _apprise(channel, message)
     else:
         _ticket(channel, message, engine, name)
 
@@ -156,6 +166,28 @@ def _webhook(channel: dict[str, Any], message: dict[str, Any]) -> None:
     else:
         body = message
     _post(channel["url"], body, {})
+
+
+def _apprise(channel: dict[str, Any], message: dict[str, Any]) -> None:
+    """Through Apprise (any of its services: Discord, Telegram, Matrix, DingTalk, WeCom,
+    Feishu, Pushover, ntfy ...): ``urls`` in the config and/or, for URLs that hold tokens,
+    ``urls_env`` naming an environment variable with space-separated URLs."""
+    import apprise
+
+    urls = list(channel.get("urls") or [])
+    if channel.get("urls_env"):
+        urls += _secret(channel, "urls_env").split()
+    notifier = apprise.Apprise()
+    for url in urls:
+        if not notifier.add(url):
+            raise RuntimeError(f"apprise does not understand the URL scheme of {url.split(':')[0]}")
+    kind = {
+        "firing": apprise.NotifyType.FAILURE,
+        "resolved": apprise.NotifyType.SUCCESS,
+    }.get(message["status"], apprise.NotifyType.INFO)
+    body = message["detail"] if message["status"] == "group" else _body(message)
+    if not notifier.notify(title=message["title"], body=body, notify_type=kind):
+        raise RuntimeError("apprise could not deliver the alert to every URL")
 
 
 def _post(url: str, body: dict[str, Any], headers: dict[str, str], method: str = "POST") -> Any:
