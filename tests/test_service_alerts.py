@@ -129,7 +129,10 @@ def test_bad_alert_config_is_named() -> None:
     from imagewise.errors import ConfigError
 
     for doc, message in (
-        ({"channels": {"x": {"type": "pager"}}}, "type must be one of email, webhook, apprise, github"),
+        (
+            {"channels": {"x": {"type": "pager"}}},
+            "type must be one of email, webhook, apprise, github",
+        ),
         ({"channels": {"x": {"type": "github", "repository": "o/r"}}}, "github needs"),
         ({"channels": {"x": {"type": "webhook", "url": "u", "format": "icq"}}}, "dingtalk"),
         ({"rules": [{"when": "storage_above"}]}, "capacity_bytes and percent"),

@@ -137,3 +137,34 @@ def test_kill_9_of_the_service_and_the_job_runs_again_after_a_restart(tmp_path: 
         text=True,
     ).stdout
     assert not any(_alive(p) for p in workers), left
+
+
+def test_serve_with_no_config_starts_two_worker_processes(tmp_path: Path) -> None:
+    """The README's command: no config, no --db (SQLite in the user data directory), two worker
+    processes by default; SIGTERM stops them with the service."""
+    port = free_port()
+    env = {**os.environ, "IMAGEWISE_SECRET": "s" * 24, "XDG_DATA_HOME": str(tmp_path / "data")}
+    proc = subprocess.Popen(
+        ["imagewise", "serve", "--listen", f"127.0.0.1:{port}"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        _wait(up, 30, "the service to listen")
+        workers = _wait(
+            lambda: len(_children(proc.pid)) == 2 and _children(proc.pid), 15, "workers"
+        )
+        assert (tmp_path / "data" / "imagewise" / "service.sqlite").is_file()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0
+    _wait(lambda: not any(_alive(p) for p in workers), 10, "the workers to stop")

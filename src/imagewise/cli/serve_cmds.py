@@ -59,13 +59,15 @@ def serve_token_cmd(name: str, scope: str, revoke: bool, db: str | None) -> int:
 @serve_group.command("run")
 @option("--listen", default="127.0.0.1:8080", metavar="HOST:PORT", help="Where the API listens.")
 @option("--db", metavar="URL", help="SQLAlchemy URL (default: SQLite in the user data dir).")
-@option("--workers", type=int, default=2, metavar="N", help="Jobs run at once (per process).")
+@option(
+    "--workers", type=int, default=1, metavar="N", help="Jobs each worker process runs at once."
+)
 @option(
     "--worker-processes",
     type=int,
-    default=0,
+    default=2,
     metavar="N",
-    help="Run jobs in N `imagewise worker` processes instead of threads of this one.",
+    help="Worker processes (`imagewise worker`) the service starts; 0: threads of this one.",
 )
 @option(
     "--stale-after",

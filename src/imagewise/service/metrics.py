@@ -164,6 +164,11 @@ class ServiceCollector:
             latest_reports(self.engine, "pull"), latest_reports(self.engine, "startup")
         )
         yield from self._job_families()
+        yield from _upkeep_families(
+            latest_reports(self.engine, "retention"),
+            latest_reports(self.engine, "sync"),
+            latest_reports(self.engine, "db-update"),
+        )
         depth = GaugeMetricFamily("imagewise_jobs", "Jobs by state.", labels=["state"])
         counts = self.queue.depth()
         for state in ("queued", "running", "done", "failed", "cancelled"):
@@ -188,6 +193,44 @@ def _job_rows(engine: Engine) -> list[Any]:
                 .group_by(jobs.c.kind, jobs.c.state)
             ).all()
         )
+
+
+def _upkeep_families(
+    retention: dict[str, dict[str, Any]],
+    syncs: dict[str, dict[str, Any]],
+    updates: dict[str, dict[str, Any]],
+) -> Iterator[Any]:
+    """The newest retention, sync and database update job of each name."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    freed = GaugeMetricFamily(
+        "imagewise_retention_freed_bytes",
+        "Bytes a retention job's last plan frees after the registry's garbage collection.",
+        labels=["job"],
+    )
+    deleted = GaugeMetricFamily(
+        "imagewise_retention_deleted", "Manifests a retention job last deleted.", labels=["job"]
+    )
+    for name, body in retention.items():
+        freed.add_metric([name], body["freed_bytes"])
+        deleted.add_metric([name], body["deleted"])
+    copied = GaugeMetricFamily(
+        "imagewise_sync_bytes_copied", "Bytes a sync job last copied.", labels=["job"]
+    )
+    sync_errors = GaugeMetricFamily(
+        "imagewise_sync_errors", "Images a sync job last failed to copy.", labels=["job"]
+    )
+    for name, body in syncs.items():
+        copied.add_metric([name], body["bytes_copied"])
+        sync_errors.add_metric([name], len(body["errors"]))
+    db = GaugeMetricFamily(
+        "imagewise_db_update_timestamp_seconds",
+        "When a vulnerability database update job last ran.",
+        labels=["job"],
+    )
+    for name, body in updates.items():
+        db.add_metric([name], body["at"])
+    yield from (freed, deleted, copied, sync_errors, db)
 
 
 def _measure_families(

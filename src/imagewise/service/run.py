@@ -23,10 +23,13 @@ def worker_pool(
     from imagewise.service.jobs import run_check_job
     from imagewise.service.scheduler import (
         run_backup_due,
+        run_db_update,
         run_drill,
         run_pull,
+        run_retention,
         run_space_report,
         run_startup,
+        run_sync,
     )
     from imagewise.service.worker import Workers
 
@@ -42,6 +45,9 @@ def worker_pool(
             "build": lambda p: run_build(engine, p, alerts),
             "pull": lambda p: run_pull(engine, p),
             "startup": lambda p: run_startup(engine, p),
+            "retention": lambda p: run_retention(engine, p),
+            "sync": lambda p: run_sync(engine, p),
+            "db-update": lambda p: run_db_update(engine, p),
         },
         count=count,
         on_end=lambda job, error: evaluate_job(engine, alerts, job.kind, _job_name(job), error),

@@ -13,7 +13,11 @@ and records each store's newest snapshot time (``imagewise_backup_last_snapshot_
 outcome and RTO (``imagewise_drill_*``); ``build`` builds ``build_file``'s images and records
 each build (``imagewise_build_*``, see ``service.builds``); ``pull`` times a cold pull of each of
 ``images`` (``imagewise_pull_*``) and ``startup`` the start-up of ``image`` until ``log`` matches,
-``port`` answers or its HEALTHCHECK passes (``imagewise_startup_seconds``).
+``port`` answers or its HEALTHCHECK passes (``imagewise_startup_seconds``); ``retention`` plans
+(and with ``apply: true`` applies) the retention rules of ``policy`` on ``refs``; ``sync``
+mirrors a sync file's images to ``destination``; ``db-update`` updates the vulnerability
+database (``ecosystems``, ``mirror``, ``db``: as ``imagewise db update``). Each records its
+outcome (``imagewise_retention_*``, ``imagewise_sync_*``, ``imagewise_db_update_*``).
 """
 
 from __future__ import annotations
@@ -28,7 +32,17 @@ from sqlalchemy import Engine, select
 from imagewise.errors import ConfigError
 from imagewise.service.db import reports, schedule_runs
 
-JOBS = ("backup-due", "space-report", "drill", "build", "pull", "startup")
+JOBS = (
+    "backup-due",
+    "space-report",
+    "drill",
+    "build",
+    "pull",
+    "startup",
+    "retention",
+    "sync",
+    "db-update",
+)
 
 
 def parse_schedules(doc: Any) -> list[dict[str, Any]]:
@@ -57,6 +71,10 @@ def parse_schedules(doc: Any) -> list[dict[str, Any]]:
             raise ConfigError(
                 f"{where}: startup needs image (and log or port, else its HEALTHCHECK)"
             )
+        if item["job"] == "retention" and not (item.get("refs") and item.get("policy")):
+            raise ConfigError(f"{where}: retention needs refs and policy (its retention rules)")
+        if item["job"] == "sync" and not (item.get("config") and item.get("destination")):
+            raise ConfigError(f"{where}: sync needs config (a sync file) and destination")
         runs = item.get("runs", 3)
         if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
             raise ConfigError(f"{where}: runs must be a whole number of 1 or more")
@@ -273,4 +291,69 @@ def run_startup(engine: Engine, payload: dict[str, Any]) -> str:
         insecure=bool(payload.get("insecure")),
     )
     record(engine, "startup", str(payload["image"]), {**measured.to_json(), "at": time.time()})
+    return "ok"
+
+
+def run_retention(engine: Engine, payload: dict[str, Any]) -> str:
+    """Plan the retention rules on the refs; with ``apply``, delete exactly the plan (each
+    digest re-checked first). Recorded either way."""
+    from imagewise.policy.model import load_policy
+    from imagewise.storage.retention import apply_for, plan_for
+
+    insecure = bool(payload.get("insecure"))
+    plan = plan_for(list(payload["refs"]), load_policy(payload["policy"]), insecure=insecure)
+    body: dict[str, Any] = {
+        "at": time.time(),
+        "planned": len(plan.deletions),
+        "freed_bytes": plan.freed_bytes,
+        "kept_bytes": plan.kept_bytes,
+        "applied": bool(payload.get("apply")),
+        "deleted": 0,
+        "skipped": 0,
+    }
+    if payload.get("apply"):
+        done = apply_for(plan, max_delete=payload.get("max_delete"), insecure=insecure)
+        body["deleted"], body["skipped"] = len(done.deleted), len(done.skipped)
+    record(engine, "retention", payload["name"], body)
+    return "ok"
+
+
+def run_sync(engine: Engine, payload: dict[str, Any]) -> str:
+    """``imagewise sync CONFIG DESTINATION`` as a job; fails (and retries) when an image failed."""
+    from imagewise.storage.sync import sync
+
+    result = sync(
+        payload["config"],
+        payload["destination"],
+        prune=bool(payload.get("prune")),
+        insecure=bool(payload.get("insecure")),
+    )
+    doc = result.to_json()
+    body = {
+        "at": time.time(),
+        "counts": doc["counts"],
+        "bytes_copied": doc["bytes_copied"],
+        "errors": doc["errors"][:20],
+    }
+    record(engine, "sync", payload["name"], body)
+    if result.failed:
+        raise RuntimeError(f"{len(result.errors)} image(s) not synced: {result.errors[0]}")
+    return "ok"
+
+
+def run_db_update(engine: Engine, payload: dict[str, Any]) -> str:
+    """``imagewise db update`` as a job; fails (and retries) when an ecosystem failed."""
+    from pathlib import Path
+
+    from imagewise.vulns.store import default_path
+    from imagewise.vulns.update import known_ecosystems, update
+
+    db_path = Path(payload["db"]) if payload.get("db") else default_path()
+    wanted = list(payload.get("ecosystems") or known_ecosystems(db_path))
+    results = update(db_path, wanted, payload.get("mirror"), force=bool(payload.get("force")))
+    outcomes = {r.ecosystem: r.outcome for r in results}
+    record(engine, "db-update", payload["name"], {"at": time.time(), "ecosystems": outcomes})
+    failed = [e for e, o in outcomes.items() if o == "failed"]
+    if failed:
+        raise RuntimeError(f"not updated: {', '.join(failed)}")
     return "ok"
