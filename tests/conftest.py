@@ -32,7 +32,13 @@ def corpora() -> Path:
 
 
 # Fixture plugins, one module per area (registry servers, test images). Each owns its fixtures.
-pytest_plugins = ["fixtures_registry", "fixtures_images", "fixtures_webhook", "browser"]
+pytest_plugins = [
+    "fixtures_registry",
+    "fixtures_images",
+    "fixtures_webhook",
+    "fixtures_redis",
+    "browser",
+]
 
 
 def pytest_configure(config: pytest.Config) -> None:

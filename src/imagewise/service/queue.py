@@ -49,6 +49,13 @@ class SqlJobQueue:
         self.engine = engine
 
     def submit(self, kind: str, key: str, payload: dict[str, Any], priority: int = 0) -> int:
+        return self.record(kind, key, payload, priority)[0]
+
+    def record(
+        self, kind: str, key: str, payload: dict[str, Any], priority: int = 0
+    ) -> tuple[int, bool]:
+        """``submit``: the job's id, and whether it is new (False: a job under ``key`` is
+        queued or running already, and that is its id)."""
         with self.engine.begin() as conn:
             active = conn.execute(
                 select(jobs.c.id).where(
@@ -56,7 +63,7 @@ class SqlJobQueue:
                 )
             ).first()
             if active is not None:
-                return int(active[0])
+                return int(active[0]), False
             row = conn.execute(
                 insert(jobs)
                 .values(
@@ -73,21 +80,30 @@ class SqlJobQueue:
                 .returning(jobs.c.id)
             ).first()
             assert row is not None
-            return int(row[0])
+            return int(row[0]), True
 
     def claim(self, worker: str) -> Job | None:
         now = time.time()
+        pick = (
+            select(jobs.c.id)
+            .where(and_(jobs.c.state == "queued", jobs.c.not_before <= now))
+            .order_by(jobs.c.priority.desc(), jobs.c.id)
+            .limit(1)
+            .scalar_subquery()
+        )
+        return self._take(pick, worker)
+
+    def claim_id(self, job_id: int, worker: str) -> Job | None:
+        """Claim the job ``job_id`` if it is queued (a broker delivered it: the delivery, not
+        the database, chose it); None when it is running elsewhere, ended or cancelled."""
+        return self._take(job_id, worker)
+
+    def _take(self, which: Any, worker: str) -> Job | None:
+        now = time.time()
         with self.engine.begin() as conn:
-            pick = (
-                select(jobs.c.id)
-                .where(and_(jobs.c.state == "queued", jobs.c.not_before <= now))
-                .order_by(jobs.c.priority.desc(), jobs.c.id)
-                .limit(1)
-                .scalar_subquery()
-            )
             row = conn.execute(
                 update(jobs)
-                .where(and_(jobs.c.id == pick, jobs.c.state == "queued"))
+                .where(and_(jobs.c.id == which, jobs.c.state == "queued"))
                 .values(
                     state="running",
                     claimed_by=worker,
@@ -159,13 +175,50 @@ class SqlJobQueue:
 
     def recover(self, stale: float = STALE) -> int:
         """Put back running jobs whose worker stopped sending heartbeats."""
+        return len(self.recover_ids(stale))
+
+    def recover_ids(self, stale: float = STALE) -> list[int]:
+        """``recover``, naming the jobs put back."""
         with self.engine.begin() as conn:
             done = conn.execute(
                 update(jobs)
                 .where(and_(jobs.c.state == "running", jobs.c.heartbeat < time.time() - stale))
                 .values(state="queued", claimed_by=None)
+                .returning(jobs.c.id)
             )
-            return int(done.rowcount)
+            return [int(r[0]) for r in done]
+
+    def waiting(self, older_than: float) -> list[tuple[int, int]]:
+        """Queued jobs due for ``older_than`` seconds and not taken: (id, priority) each."""
+        cutoff = time.time() - older_than
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(jobs.c.id, jobs.c.priority, jobs.c.not_before, jobs.c.created).where(
+                    jobs.c.state == "queued"
+                )
+            ).all()
+        return [(int(r[0]), int(r[1])) for r in rows if max(float(r[2]), float(r[3])) < cutoff]
+
+    def get(self, job_id: int) -> Job | None:
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(jobs.c.id, jobs.c.kind, jobs.c.key, jobs.c.payload, jobs.c.attempts).where(
+                    jobs.c.id == job_id
+                )
+            ).first()
+        return (
+            None
+            if row is None
+            else Job(int(row[0]), str(row[1]), str(row[2]), dict(row[3]), int(row[4]))
+        )
+
+    def state(self, job_id: int) -> tuple[str, float | None] | None:
+        """The job's state and last heartbeat (None: no such job)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(jobs.c.state, jobs.c.heartbeat).where(jobs.c.id == job_id)
+            ).first()
+        return None if row is None else (str(row[0]), row[1])
 
     def depth(self) -> dict[str, int]:
         with self.engine.begin() as conn:

@@ -6,17 +6,11 @@ import threading
 from typing import Any
 
 
-def worker_pool(
-    engine: Any,
-    queue: Any,
-    *,
-    count: int,
-    policy_file: str | None,
-    config: dict[str, Any] | None,
-    stale: float,
-) -> Any:
-    """The workers of the service (threads of this process) with the job handlers, each
-    calling the library: ``serve`` runs them, and so does each ``imagewise worker`` process."""
+def job_handlers(
+    engine: Any, *, policy_file: str | None, config: dict[str, Any] | None
+) -> tuple[dict[str, Any], Any]:
+    """The handler of each job kind, each calling the library, and the ``on_end(job, error)``
+    that judges the ``job_failed`` alert rules: the same for every kind of worker."""
     from imagewise.policy.model import load_policy
     from imagewise.service.alerts import AlertConfig, evaluate_job
     from imagewise.service.builds import run_build
@@ -31,28 +25,74 @@ def worker_pool(
         run_startup,
         run_sync,
     )
-    from imagewise.service.worker import Workers
 
     policy = load_policy(policy_file)
     alerts = AlertConfig((config or {}).get("alerts"), "config alerts")
-    return Workers(
-        queue,
-        {
-            "check": lambda p: run_check_job(engine, p, policy, alerts),
-            "backup-due": lambda p: run_backup_due(engine, p, alerts),
-            "space-report": lambda p: run_space_report(engine, p, alerts),
-            "drill": lambda p: run_drill(engine, p, alerts),
-            "build": lambda p: run_build(engine, p, alerts),
-            "pull": lambda p: run_pull(engine, p),
-            "startup": lambda p: run_startup(engine, p),
-            "retention": lambda p: run_retention(engine, p),
-            "sync": lambda p: run_sync(engine, p),
-            "db-update": lambda p: run_db_update(engine, p),
-        },
-        count=count,
-        on_end=lambda job, error: evaluate_job(engine, alerts, job.kind, _job_name(job), error),
-        stale=stale,
-    )
+    handlers = {
+        "check": lambda p: run_check_job(engine, p, policy, alerts),
+        "backup-due": lambda p: run_backup_due(engine, p, alerts),
+        "space-report": lambda p: run_space_report(engine, p, alerts),
+        "drill": lambda p: run_drill(engine, p, alerts),
+        "build": lambda p: run_build(engine, p, alerts),
+        "pull": lambda p: run_pull(engine, p),
+        "startup": lambda p: run_startup(engine, p),
+        "retention": lambda p: run_retention(engine, p),
+        "sync": lambda p: run_sync(engine, p),
+        "db-update": lambda p: run_db_update(engine, p),
+    }
+
+    def on_end(job: Any, error: str | None) -> None:
+        evaluate_job(engine, alerts, job.kind, _job_name(job), error)
+
+    return handlers, on_end
+
+
+def worker_pool(
+    engine: Any,
+    queue: Any,
+    *,
+    count: int,
+    policy_file: str | None,
+    config: dict[str, Any] | None,
+    stale: float,
+) -> Any:
+    """The workers of the service (threads of this process) with the job handlers: ``serve``
+    runs them, and so does each ``imagewise worker`` process."""
+    from imagewise.service.worker import Workers
+
+    handlers, on_end = job_handlers(engine, policy_file=policy_file, config=config)
+    return Workers(queue, handlers, count=count, on_end=on_end, stale=stale)
+
+
+class _Reaper:
+    """With a broker, nobody claims from the database: this thread takes back the jobs of
+    dead workers and sends again the ones a broker lost (``CeleryJobQueue.recover``)."""
+
+    def __init__(self, queue: Any, stale: float) -> None:
+        self.queue, self.stale = queue, stale
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.queue.recover(self.stale)
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.stop.wait(max(self.stale / 3, 0.5)):
+            try:
+                self.queue.recover(self.stale)
+            except Exception:  # noqa: BLE001 - the broker or database may be back next round
+                import logging
+
+                logging.getLogger("imagewise.service").warning(
+                    "recovery round failed", exc_info=True
+                )
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout=10)
 
 
 class Service:
@@ -85,12 +125,21 @@ class Service:
 
         self.db_url = db_url or default_url()
         self.engine = connect(self.db_url)
-        self.queue = SqlJobQueue(self.engine)
+        broker = (config or {}).get("broker")
+        self.queue: Any
+        if broker:  # API and scheduler here; jobs on `imagewise worker` Celery workers
+            from imagewise.service.celery_backend import CeleryJobQueue
+
+            self.queue = CeleryJobQueue(self.engine, str(broker), stale)
+        else:
+            self.queue = SqlJobQueue(self.engine)
         alerts = AlertConfig((config or {}).get("alerts"), "config alerts")
         from imagewise.service.scheduler import Scheduler, parse_schedules
 
         self.workers: Any
-        if worker_processes > 0:
+        if broker:
+            self.workers = _Reaper(self.queue, stale)
+        elif worker_processes > 0:
             from imagewise.service.processes import WorkerProcesses
 
             self.workers = WorkerProcesses(
@@ -226,6 +275,18 @@ def run_worker(
     from imagewise.service.db import connect
     from imagewise.service.queue import SqlJobQueue
 
+    if (config or {}).get("broker"):
+        from imagewise.service.celery_backend import run_celery_worker
+
+        run_celery_worker(
+            broker=str((config or {})["broker"]),
+            db_url=db_url,
+            threads=threads,
+            policy_file=policy_file,
+            config=config,
+            stale=stale,
+        )
+        return
     engine = connect(db_url)
     pool = worker_pool(
         engine,

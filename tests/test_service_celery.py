@@ -1,0 +1,175 @@
+"""The service on Celery with a real Redis broker (redis-server started here): the config's
+`broker:` makes `imagewise serve` API and scheduler only, and `imagewise worker` processes run
+the jobs. Scan on push end to end; kill -9 of a worker mid-job (the job completes on the
+other worker, one result); Redis restarted with jobs in flight (none lost)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import corpus
+from fixtures_redis import RedisServer
+from fixtures_registry import push_image, start_registry, stop_registry
+from storage_support import image
+
+from imagewise.service.run import Service
+from imagewise.service.tokens import create_token
+
+SECRET = "celery-notify-secret"
+BUSYBOX = ("rootfs", "busybox", "latest-musl", "busybox-1.38.0-musl-amd64-oci.tar")
+
+
+def _wait(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = predicate()
+        if got:
+            return got
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Fleet:
+    """A service with a broker, and `imagewise worker` processes on the same database."""
+
+    def __init__(self, tmp_path: Path, redis: RedisServer, stale: float = 3.0) -> None:
+        self.db = f"sqlite:///{tmp_path / 'fleet.sqlite'}"
+        self.config = tmp_path / "imagewise.yaml"
+        self.config.write_text(f"broker: {redis.url}\n")
+        self.env = {**os.environ, "IMAGEWISE_BUILDAH_ROOT": str(tmp_path / "buildah")}
+        self.stale = stale
+        self.service = Service(
+            db_url=self.db, secret=SECRET, port=0, config={"broker": redis.url}, stale=stale
+        )
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def add_worker(self) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            ["imagewise", "worker", "--config", str(self.config), "--db", self.db]
+            + ["--workers", "1", "--stale-after", str(self.stale)],
+            env=self.env,
+            start_new_session=True,  # its own group: killed whole, pool children and jobs too
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.workers.append(proc)
+        return proc
+
+    def api(self, scope: str = "admin") -> httpx.Client:
+        token = create_token(self.service.engine, f"t-{time.monotonic_ns()}", scope)
+        return httpx.Client(
+            base_url=self.service.url, timeout=10, headers={"Authorization": f"Bearer {token}"}
+        )
+
+    def close(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.workers:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.service.close()
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, redis_server: RedisServer) -> Iterator[Fleet]:
+    f = Fleet(tmp_path, redis_server)
+    f.service.start()
+    yield f
+    f.close()
+
+
+def _job(api: httpx.Client, job_id: int) -> dict[str, Any]:
+    return next(j for j in api.get("/api/v1/jobs").json() if j["id"] == job_id)
+
+
+def test_scan_on_push_through_the_broker(fleet: Fleet, tmp_path: Path) -> None:
+    fleet.add_worker()
+    fleet.add_worker()
+    reg = start_registry(
+        tmp_path / "reg", notify_url=f"{fleet.service.url}/notifications", secret=SECRET
+    )
+    try:
+        img = image([9800, 9801])
+        push_image(reg, "app", "1.0", img)
+        api = fleet.api("read")
+
+        def checked() -> list[dict[str, Any]]:
+            rows = api.get("/api/v1/images").json()
+            return [
+                r for r in rows if r["digest"] == img.manifest_digest and r["status"] != "pending"
+            ]
+
+        rows = _wait(checked, 60, "the pushed image's check")
+        assert rows[0]["repository"] == "app" and rows[0]["status"] in ("PASS", "FAIL")
+        jobs = api.get("/api/v1/jobs").json()
+        assert [(j["kind"], j["state"], j["attempts"]) for j in jobs] == [("check", "done", 1)]
+        assert "imagewise_image_layers{" in api.get("/metrics").text
+    finally:
+        stop_registry(reg)
+
+
+def _slow_build(tmp_path: Path, name: str) -> dict[str, str]:
+    ctx = tmp_path / name
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        f"FROM oci-archive:{corpus(*BUSYBOX)}\nRUN sleep 4 && echo {name} > /built\n"
+    )
+    spec = tmp_path / f"{name}.yaml"
+    spec.write_text(
+        f"images:\n  {name}: {{context: {name}, tags: ['localhost/iw-{name}-{os.getpid()}:1']}}\n"
+    )
+    return {"build_file": str(spec), "name": name, "lint_fail_on": "none"}
+
+
+def test_kill_9_of_a_worker_mid_job(fleet: Fleet, tmp_path: Path) -> None:
+    if shutil.which("buildah") is None or os.geteuid() != 0:
+        pytest.fail("the job here is a build: buildah as root (scripts/install-deps installs it)")
+    first = fleet.add_worker()
+    api = fleet.api()
+    job_id = api.post("/api/v1/builds", json=_slow_build(tmp_path, "victim")).json()["job"]
+    _wait(lambda: _job(api, job_id)["state"] == "running", 60, "the build to start")
+    time.sleep(1.0)  # into its RUN step
+    os.killpg(first.pid, signal.SIGKILL)  # the worker, its pool and the build it runs
+    first.wait()
+    fleet.add_worker()  # another worker takes the job over once its heartbeats are stale
+    done = _wait(
+        lambda: _job(api, job_id)["state"] in ("done", "failed") and _job(api, job_id),
+        120,
+        "the job",
+    )
+    assert done["state"] == "done" and done["attempts"] == 2, done
+    from imagewise.service.scheduler import all_reports
+
+    builds = all_reports(fleet.service.engine, "build")
+    assert [r["status"] for r in builds["victim/victim"]] == ["built"]  # one result
+
+
+def test_a_redis_restart_loses_no_job(fleet: Fleet, redis_server: RedisServer) -> None:
+    fleet.add_worker()
+    api = fleet.api()
+    body = {"registry": "127.0.0.1:9", "repository": "gone", "digest": "sha256:" + "1" * 64}
+    redis_server.stop()  # the broker is down while jobs come in
+    queued = [
+        api.post("/api/v1/checks", json={**body, "tag": str(n)}).json()["job"] for n in range(3)
+    ]
+    assert len(set(queued)) == 1  # one digest, one job however many requests
+    redis_server.start()  # back, without the messages it never got
+    ended = _wait(
+        lambda: _job(api, queued[0])["state"] in ("done", "failed") and _job(api, queued[0]),
+        120,
+        "the job sent again after the restart",
+    )
+    assert ended["attempts"] >= 1  # it ran (the registry is unreachable: it fails after retries)
