@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import corpus
+from deploy_support import compose_command, with_values
 from fixtures_redis import RedisServer
 from fixtures_registry import push_image, start_registry, stop_registry
 from storage_support import image
@@ -53,9 +54,12 @@ class Fleet:
         self.workers: list[subprocess.Popen[bytes]] = []
 
     def add_worker(self) -> subprocess.Popen[bytes]:
+        """The compose file's worker command, on this test's config and database."""
+        args = with_values(
+            compose_command("worker"), {"--config": str(self.config), "--db": self.db}
+        )
         proc = subprocess.Popen(
-            ["imagewise", "worker", "--config", str(self.config), "--db", self.db]
-            + ["--workers", "1", "--stale-after", str(self.stale)],
+            ["imagewise", *args, "--stale-after", str(self.stale)],
             env=self.env,
             start_new_session=True,  # its own group: killed whole, pool children and jobs too
             stdout=subprocess.DEVNULL,
@@ -173,3 +177,46 @@ def test_a_redis_restart_loses_no_job(fleet: Fleet, redis_server: RedisServer) -
         "the job sent again after the restart",
     )
     assert ended["attempts"] >= 1  # it ran (the registry is unreachable: it fails after retries)
+
+
+def test_the_compose_serve_command_serves_with_a_broker(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """The compose file's serve command, on this test's config, database and port: API and
+    scheduler only (no worker processes of its own), jobs sent to the broker."""
+    from fixtures_registry import free_port
+
+    config = tmp_path / "imagewise.yaml"
+    config.write_text(f"broker: {redis_server.url}\n")
+    port = free_port()
+    args = with_values(
+        compose_command("serve"),
+        {
+            "--listen": f"127.0.0.1:{port}",
+            "--config": str(config),
+            "--db": f"sqlite:///{tmp_path / 's.sqlite'}",
+        },
+    )
+    proc = subprocess.Popen(
+        ["imagewise", *args],
+        env={**os.environ, "IMAGEWISE_SECRET": SECRET},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        _wait(up, 30, "the service")
+        children = subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True, text=True
+        ).stdout.split()
+        assert children == []  # with a broker the jobs run on `imagewise worker`s, not here
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    assert proc.returncode == 0

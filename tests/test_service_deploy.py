@@ -1,5 +1,8 @@
-"""The Grafana dashboard and the Prometheus alerting rules in deploy/ are valid and use only
-metrics the service exposes (names read from a live scrape)."""
+"""deploy/ is valid: the Grafana dashboard and the Prometheus alerting rules use only metrics the
+service exposes (names read from a live scrape); the compose file against the Compose
+Specification's schema, the Kubernetes manifests against the Kubernetes schemas, both running
+the commands the tests run (tests/test_service_celery.py); the service image's Dockerfile lints
+clean."""
 
 from __future__ import annotations
 
@@ -7,6 +10,9 @@ import json
 import re
 import subprocess
 from pathlib import Path
+
+import pytest
+from deploy_support import COMPOSE, KUBERNETES, compose_command
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,3 +60,48 @@ def test_grafana_dashboard_queries_real_metrics(tmp_path: Path) -> None:
     for expr in exprs:
         assert _names_in(expr) and _names_in(expr) <= known, expr
     assert len({p["id"] for p in dash["panels"]}) == len(dash["panels"])
+
+
+def test_the_compose_file_is_valid_compose() -> None:
+    import jsonschema
+    import yaml
+
+    schema = json.loads((ROOT / "tests" / "schemas" / "compose-spec.json").read_text())
+    doc = yaml.safe_load(COMPOSE.read_text())
+    jsonschema.validate(doc, schema)
+    assert {"serve", "worker", "redis", "postgres", "registry"} <= set(doc["services"])
+    assert "broker: redis://redis:6379/0" in doc["configs"]["imagewise"]["content"]
+    notify = yaml.safe_load(doc["configs"]["registry"]["content"])["notifications"]
+    assert notify["endpoints"][0]["url"] == "http://serve:8080/notifications"
+
+
+def test_the_kubernetes_manifests_are_valid_and_run_the_compose_commands() -> None:
+    import kubernetes_validate
+    import yaml
+
+    docs = [d for d in yaml.safe_load_all(KUBERNETES.read_text()) if d]
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.30.0", strict=True)  # raises when it is not
+    args = {
+        d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["args"]
+        for d in docs
+        if d["kind"] == "Deployment"
+    }
+
+    def same(k8s: list[str], compose: list[str]) -> list[str]:
+        return [
+            ("DB" if "$(IMAGEWISE_DB)" in a or "postgresql" in a else a) for a in k8s or compose
+        ]
+
+    assert same(args["imagewise-serve"], []) == same([], compose_command("serve"))
+    assert same(args["imagewise-worker"], []) == same([], compose_command("worker"))
+    bad = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}, "spec": {}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, "1.30.0", strict=True)
+
+
+def test_the_service_image_dockerfile_lints_clean() -> None:
+    from imagewise.dockerfile.config import LintConfig
+    from imagewise.dockerfile.lint import lint_file
+
+    assert lint_file(ROOT / "deploy" / "Dockerfile", LintConfig()) == []
