@@ -123,6 +123,14 @@ tokens = Table(
     Column("created", Float, nullable=False),
 )
 
+sboms = Table(
+    "sboms",
+    metadata,
+    Column("digest", String(80), primary_key=True),
+    Column("packages", JSON, nullable=False),  # what matching needs of each package
+    Column("created", Float, nullable=False),
+)
+
 tickets = Table(
     "tickets",
     metadata,

@@ -165,4 +165,7 @@ def _check(engine: Engine, payload: dict[str, Any], policy: Any) -> str:
                 violations=[v.rule for v in checked.verdict.violations],
             )
         )
+    from imagewise.service.rematch import keep_sbom
+
+    keep_sbom(engine, digest, checked.packages)
     return checked.verdict.status

@@ -169,6 +169,7 @@ class ServiceCollector:
             latest_reports(self.engine, "sync"),
             latest_reports(self.engine, "db-update"),
         )
+        yield from _rematch_families(latest_reports(self.engine, "rematch"))
         depth = GaugeMetricFamily("imagewise_jobs", "Jobs by state.", labels=["state"])
         counts = self.queue.depth()
         for state in ("queued", "running", "done", "failed", "cancelled"):
@@ -231,6 +232,25 @@ def _upkeep_families(
     for name, body in updates.items():
         db.add_metric([name], body["at"])
     yield from (freed, deleted, copied, sync_errors, db)
+
+
+def _rematch_families(rematches: dict[str, dict[str, Any]]) -> Iterator[Any]:
+    from prometheus_client.core import GaugeMetricFamily
+
+    seconds = GaugeMetricFamily(
+        "imagewise_rematch_seconds",
+        "Time of the last re-match of every stored SBOM (no layer read).",
+        labels=["job"],
+    )
+    changed = GaugeMetricFamily(
+        "imagewise_rematch_changed_images",
+        "Images whose advisories the last re-match changed.",
+        labels=["job"],
+    )
+    for name, body in rematches.items():
+        seconds.add_metric([name], body["seconds"])
+        changed.add_metric([name], len(body["changed"]))
+    yield from (seconds, changed)
 
 
 def _measure_families(

@@ -20,6 +20,7 @@ def job_handlers(
         run_db_update,
         run_drill,
         run_pull,
+        run_rematch,
         run_retention,
         run_space_report,
         run_startup,
@@ -38,7 +39,8 @@ def job_handlers(
         "startup": lambda p: run_startup(engine, p),
         "retention": lambda p: run_retention(engine, p),
         "sync": lambda p: run_sync(engine, p),
-        "db-update": lambda p: run_db_update(engine, p),
+        "db-update": lambda p: run_db_update(engine, p, alerts),
+        "rematch": lambda p: run_rematch(engine, p, alerts),
     }
 
     def on_end(job: Any, error: str | None) -> None:

@@ -42,6 +42,7 @@ JOBS = (
     "retention",
     "sync",
     "db-update",
+    "rematch",
 )
 
 
@@ -341,8 +342,9 @@ def run_sync(engine: Engine, payload: dict[str, Any]) -> str:
     return "ok"
 
 
-def run_db_update(engine: Engine, payload: dict[str, Any]) -> str:
-    """``imagewise db update`` as a job; fails (and retries) when an ecosystem failed."""
+def run_db_update(engine: Engine, payload: dict[str, Any], alerts: Any = None) -> str:
+    """``imagewise db update`` as a job, then every stored SBOM re-matched against the new
+    data (``service.rematch``: no layer read); fails (and retries) when an ecosystem failed."""
     from pathlib import Path
 
     from imagewise.vulns.store import default_path
@@ -353,7 +355,21 @@ def run_db_update(engine: Engine, payload: dict[str, Any]) -> str:
     results = update(db_path, wanted, payload.get("mirror"), force=bool(payload.get("force")))
     outcomes = {r.ecosystem: r.outcome for r in results}
     record(engine, "db-update", payload["name"], {"at": time.time(), "ecosystems": outcomes})
+    if any(o == "updated" for o in outcomes.values()):
+        run_rematch(engine, {"name": payload["name"], "db": str(db_path)}, alerts)
     failed = [e for e, o in outcomes.items() if o == "failed"]
     if failed:
         raise RuntimeError(f"not updated: {', '.join(failed)}")
+    return "ok"
+
+
+def run_rematch(engine: Engine, payload: dict[str, Any], alerts: Any = None) -> str:
+    """Every stored SBOM matched against the vulnerability database again (``rematch``)."""
+    from pathlib import Path
+
+    from imagewise.service.rematch import rematch
+    from imagewise.vulns.store import default_path
+
+    db_path = Path(payload["db"]) if payload.get("db") else default_path()
+    record(engine, "rematch", payload["name"], rematch(engine, db_path, alerts))
     return "ok"
