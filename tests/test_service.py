@@ -393,7 +393,7 @@ def test_the_migrations_make_exactly_the_declared_schema(db_url: str) -> None:
     engine = connect(db_url)  # upgraded on start
     connect(db_url)  # a second start finds the schema current and changes nothing
     with engine.begin() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == "0004"
+        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == "0005"
         assert conn.execute(text("select key from jobs")).scalar_one() == "k"
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == [], diff

@@ -106,9 +106,40 @@ class _Compressed(PackedEntries):
         return self._payload
 
 
+class DirStore:
+    """Records as files under a directory (the default: this machine's user cache)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, parts: tuple[str, ...]) -> Path:
+        return self.root.joinpath(*[p.replace(":", "_").replace("/", "_") for p in parts])
+
+    def read(self, parts: tuple[str, ...]) -> bytes | None:
+        try:
+            return self._path(parts).read_bytes()
+        except OSError:
+            return None
+
+    def write(self, parts: tuple[str, ...], data: bytes) -> None:
+        path = self._path(parts)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(str(path), mode=None) as f:
+                f.write(data)
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+
+
 class LayerCache:
-    def __init__(self, root: Path | None = None) -> None:
+    """``store``: where the records live, anything with ``read(parts) -> bytes | None`` and
+    ``write(parts, data)`` (default: a ``DirStore`` under ``root``); the service gives one in
+    its database, so every worker of a fleet shares what any of them analysed. Records carry
+    their own framing and checksum, so a store needs no trust of its own."""
+
+    def __init__(self, root: Path | None = None, store: Any = None) -> None:
         self.root = (root or default_dir()) / FORMAT
+        self.store = store if store is not None else DirStore(self.root)
         self.hits = 0
         self.misses = 0
 
@@ -134,16 +165,16 @@ class LayerCache:
             rec[0], _KINDS[rec[1]], rec[2], rec[3], rec[4], rec[5], rec[6], rec[7], rec[8], rec[9]
         )
 
-    def _path(self, *parts: str) -> Path:
-        return self.root.joinpath(*[p.replace(":", "_").replace("/", "_") for p in parts])
+    @staticmethod
+    def _path(*parts: str) -> tuple[str, ...]:
+        return parts
 
     # --- framing ---------------------------------------------------------------------------
-    def _load(self, path: Path, kind: str, key: str) -> bytes | None:
+    def _load(self, path: tuple[str, ...], kind: str, key: str) -> bytes | None:
         """The payload of the record at ``path`` when it is exactly a record of ``kind`` for
         ``key`` with an intact payload; ``None`` otherwise."""
-        try:
-            data = path.read_bytes()
-        except OSError:
+        data = self.store.read(path)
+        if data is None:
             return None
         head, nl, payload = data.partition(b"\n")
         if not nl or head != self._head(kind, key, payload):
@@ -156,8 +187,8 @@ class LayerCache:
             (_MAGIC, kind.encode(), key.encode(), hashlib.sha256(payload).hexdigest().encode())
         )
 
-    def _store(self, path: Path, kind: str, key: str, payload: bytes) -> None:
-        self._write(path, self._head(kind, key, payload) + b"\n" + payload)
+    def _store(self, path: tuple[str, ...], kind: str, key: str, payload: bytes) -> None:
+        self.store.write(path, self._head(kind, key, payload) + b"\n" + payload)
 
     # --- blob digest -> verified diff_id ---------------------------------------------------
     def bound(self, digest: str) -> str | None:
@@ -233,12 +264,3 @@ class LayerCache:
             key,
             data,
         )
-
-    @staticmethod
-    def _write(path: Path, data: bytes) -> None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_write(str(path), mode=None) as f:
-                f.write(data)
-        except OSError:
-            pass  # a cache that cannot be written only costs time

@@ -41,6 +41,7 @@ class CheckOptions:
     insecure: bool = False
     use_cache: bool = True
     cache_dir: Path | None = None
+    cache_store: Any = None  # where layer results live instead (``cache.LayerCache``'s store)
     ignore_file: Path | None = None
     vex: tuple[Path, ...] = ()
     today: date | None = None
@@ -200,7 +201,7 @@ def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -
         image = src.image(Platform.parse(opts.platform) if opts.platform else None)
         eff = EfficiencyVisitors()
         cat_v, sec_v, aud_v = CatalogVisitor(), SecretsVisitor(), AuditVisitor()
-        cache = LayerCache(opts.cache_dir) if opts.use_cache else None
+        cache = LayerCache(opts.cache_dir, opts.cache_store) if opts.use_cache else None
         run_pass(image, [*eff.all, cat_v, sec_v, aud_v], reporter, cache=cache, diff_ids=True)
 
     analysis = eff.result(image)

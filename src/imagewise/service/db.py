@@ -21,6 +21,7 @@ from sqlalchemy import (
     Engine,
     Float,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -128,6 +129,14 @@ sboms = Table(
     metadata,
     Column("digest", String(80), primary_key=True),
     Column("packages", JSON, nullable=False),  # what matching needs of each package
+    Column("created", Float, nullable=False),
+)
+
+layer_cache = Table(
+    "layer_cache",
+    metadata,
+    Column("key", String(400), primary_key=True),  # cache FORMAT/kind/.../key
+    Column("data", LargeBinary, nullable=False),  # the record, framed and checksummed
     Column("created", Float, nullable=False),
 )
 

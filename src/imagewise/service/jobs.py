@@ -118,6 +118,7 @@ def _findings(checked: Any) -> list[dict[str, Any]]:
 
 def _check(engine: Engine, payload: dict[str, Any], policy: Any) -> str:
     from imagewise.check import CheckOptions, run_check
+    from imagewise.service.layer_store import SqlLayerStore
 
     registry, repository, digest = payload["registry"], payload["repository"], payload["digest"]
     checked = run_check(
@@ -127,6 +128,7 @@ def _check(engine: Engine, payload: dict[str, Any], policy: Any) -> str:
             insecure=bool(payload.get("insecure")),
             allow_incomplete=True,
             db_update=None,
+            cache_store=SqlLayerStore(engine),  # the fleet's layer results, not this machine's
         )
     )
     severities: dict[str, int] = {}
@@ -168,4 +170,7 @@ def _check(engine: Engine, payload: dict[str, Any], policy: Any) -> str:
     from imagewise.service.rematch import keep_sbom
 
     keep_sbom(engine, digest, checked.packages)
-    return checked.verdict.status
+    return (
+        f"{checked.verdict.status}: {checked.cache_hits} layer(s) from the fleet's layer "
+        f"results, {checked.cache_misses} analysed"
+    )
