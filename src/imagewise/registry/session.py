@@ -93,6 +93,17 @@ def trust_context() -> ssl.SSLContext:
         return _SSL_CONTEXT
 
 
+#: called with a registry host before every request to it (``set_pacer``); None: no limit
+_PACER: Any = None
+
+
+def set_pacer(pacer: Any) -> None:
+    """Pace every request of this process to a registry: ``pacer(host)`` is called before each
+    one and may wait (the service's fleet shares a rate limit per registry this way)."""
+    global _PACER
+    _PACER = pacer
+
+
 class Session:
     """HTTP for one registry host. ``base_url`` is ``https://host`` or ``http://host``."""
 
@@ -164,6 +175,8 @@ class Session:
         challenged = False
         while True:
             t.check(f"{what} at registry {self.host}")
+            if _PACER is not None:
+                _PACER(self.host)
             auth = self.auth.headers(scopes)
             h = {**(headers or {}), **auth}
             connect, quiet, pool = t.timeouts()

@@ -121,8 +121,10 @@ def _context() -> Any:
     pid = os.getpid()
     if pid not in _CONTEXT:
         from imagewise.service.db import connect
+        from imagewise.service.ratelimit import install
         from imagewise.service.run import job_handlers
 
+        install(_SETTINGS["config"])  # the fleet's shared rate limits per registry
         engine = connect(_SETTINGS["db_url"])
         queue = CeleryJobQueue(engine, _SETTINGS["broker"], _SETTINGS["stale"])
         handlers, on_end = job_handlers(

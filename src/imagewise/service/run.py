@@ -128,6 +128,9 @@ class Service:
         self.db_url = db_url or default_url()
         self.engine = connect(self.db_url)
         broker = (config or {}).get("broker")
+        from imagewise.service.ratelimit import install
+
+        install(config)  # the watcher's polls too keep the fleet's rate limits
         self.queue: Any
         if broker:  # API and scheduler here; jobs on `imagewise worker` Celery workers
             from imagewise.service.celery_backend import CeleryJobQueue
