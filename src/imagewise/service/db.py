@@ -170,7 +170,9 @@ def _sqlite_pragmas(dbapi: Any, _record: Any) -> None:
 
 def connect(url: str | None = None) -> Engine:
     """An engine with the schema created (SQLite: WAL mode, busy timeout, foreign keys)."""
-    engine = create_engine(url or default_url(), future=True)
+    # pre-ping: a connection the database dropped (restarted, failed over) is replaced on
+    # checkout instead of failing the request that drew it from the pool
+    engine = create_engine(url or default_url(), future=True, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
 

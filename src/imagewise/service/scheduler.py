@@ -22,6 +22,7 @@ outcome (``imagewise_retention_*``, ``imagewise_sync_*``, ``imagewise_db_update_
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import datetime, timezone
@@ -31,6 +32,8 @@ from sqlalchemy import Engine, select
 
 from imagewise.errors import ConfigError
 from imagewise.service.db import reports, schedule_runs
+
+_LOG = logging.getLogger("imagewise.service")
 
 JOBS = (
     "backup-due",
@@ -249,10 +252,15 @@ class Scheduler:
         self.thread.start()
 
     def _loop(self) -> None:
+        from sqlalchemy.exc import DBAPIError
+
         while not self.stop.is_set():
-            tick(self.engine, self.queue, self.schedules)
-            if self.alerts is not None:
-                judge_backup_ages(self.engine, self.alerts)
+            try:
+                tick(self.engine, self.queue, self.schedules)
+                if self.alerts is not None:
+                    judge_backup_ages(self.engine, self.alerts)
+            except DBAPIError:  # the database is away (restarting): the next round retries
+                _LOG.warning("scheduler round skipped: database unavailable", exc_info=True)
             self.stop.wait(self.every)
 
     def close(self) -> None:

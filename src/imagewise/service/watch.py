@@ -14,6 +14,7 @@ import threading
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError
 
 from imagewise.errors import ConfigError, ImagewiseError
 from imagewise.service.db import image_refs
@@ -91,8 +92,8 @@ class Watcher:
         while not self.stop.is_set():
             try:
                 poll_once(self.engine, self.queue, host, repo, self.insecure)
-            except ImagewiseError:
-                pass  # unreachable for now: the next round tries again
+            except (ImagewiseError, DBAPIError):
+                pass  # the registry or the database unreachable for now: the next round retries
             self.stop.wait(interval)
 
     def close(self) -> None:

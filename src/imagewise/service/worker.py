@@ -5,12 +5,15 @@ seconds without a heartbeat and runs again."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from sqlalchemy.exc import DBAPIError
 
 from imagewise.service.queue import STALE, JobQueue
 
@@ -55,10 +58,15 @@ class Workers:
     def _loop(self, me: str) -> None:
         first = me.endswith("/0")
         while not self.stop.is_set():
-            if first and time.monotonic() - self._reaped > self.stale / 2:
-                self._reaped = time.monotonic()
-                self.queue.recover(self.stale)  # another worker (process) died mid-job
-            job = self.queue.claim(me)
+            try:
+                if first and time.monotonic() - self._reaped > self.stale / 2:
+                    self._reaped = time.monotonic()
+                    self.queue.recover(self.stale)  # another worker (process) died mid-job
+                job = self.queue.claim(me)
+            except DBAPIError:  # the database is away (restarting): wait and try again
+                logging.getLogger("imagewise.service").warning("cannot claim: database away")
+                self.stop.wait(max(self.poll, 1.0))
+                continue
             if job is None:
                 self.stop.wait(self.poll)
                 continue
@@ -66,7 +74,10 @@ class Workers:
 
             def beat(job_id: int = job.id) -> None:
                 while not beating.wait(min(10.0, self.stale / 6)):
-                    self.queue.heartbeat(job_id)
+                    try:
+                        self.queue.heartbeat(job_id)
+                    except DBAPIError:
+                        pass  # the database is away: the next beat tries again
 
             pulse = threading.Thread(target=beat, daemon=True)
             pulse.start()
@@ -77,14 +88,27 @@ class Workers:
                 handler(job.payload)
             except Exception as e:  # noqa: BLE001 - a failed job is recorded and retried
                 error = f"{type(e).__name__}: {e}"
-                if self.queue.fail(job.id, error) == "failed":
-                    self._ended(job, error)
+                self._settle(job, error)
             else:
-                self.queue.finish(job.id)
-                self._ended(job, None)
+                self._settle(job, None)
             finally:
                 beating.set()
                 pulse.join()
+
+    def _settle(self, job: Any, error: str | None) -> None:
+        """Record the job's outcome; with the database away it stays running, and is taken
+        back (and runs again) once its heartbeats are stale: nothing is lost."""
+        try:
+            if error is None:
+                self.queue.finish(job.id)
+            elif self.queue.fail(job.id, error) != "failed":
+                return
+        except DBAPIError:
+            logging.getLogger("imagewise.service").warning(
+                "job %s's outcome not recorded: database away; it runs again", job.id
+            )
+            return
+        self._ended(job, error)
 
     def _ended(self, job: Any, error: str | None) -> None:
         if self.on_end is None:
@@ -92,6 +116,4 @@ class Workers:
         try:
             self.on_end(job, error)
         except Exception:  # noqa: BLE001 - an alert that cannot be sent must not stop the worker
-            import logging
-
             logging.getLogger("imagewise.service").exception("judging job %s's end", job.id)
