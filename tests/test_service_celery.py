@@ -20,6 +20,7 @@ from conftest import corpus
 from deploy_support import compose_command, with_values
 from fixtures_redis import RedisServer
 from fixtures_registry import push_image, start_registry, stop_registry
+from service_support import healthy, wait_for
 from storage_support import image
 
 from imagewise.service.run import Service
@@ -27,16 +28,6 @@ from imagewise.service.tokens import create_token
 
 SECRET = "celery-notify-secret"
 BUSYBOX = ("rootfs", "busybox", "latest-musl", "busybox-1.38.0-musl-amd64-oci.tar")
-
-
-def _wait(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = predicate()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Fleet:
@@ -116,7 +107,7 @@ def test_scan_on_push_through_the_broker(fleet: Fleet, tmp_path: Path) -> None:
                 r for r in rows if r["digest"] == img.manifest_digest and r["status"] != "pending"
             ]
 
-        rows = _wait(checked, 60, "the pushed image's check")
+        rows = wait_for(checked, 60, "the pushed image's check")
         assert rows[0]["repository"] == "app" and rows[0]["status"] in ("PASS", "FAIL")
         jobs = api.get("/api/v1/jobs").json()
         assert [(j["kind"], j["state"], j["attempts"]) for j in jobs] == [("check", "done", 1)]
@@ -144,12 +135,12 @@ def test_kill_9_of_a_worker_mid_job(fleet: Fleet, tmp_path: Path) -> None:
     first = fleet.add_worker()
     api = fleet.api()
     job_id = api.post("/api/v1/builds", json=_slow_build(tmp_path, "victim")).json()["job"]
-    _wait(lambda: _job(api, job_id)["state"] == "running", 60, "the build to start")
+    wait_for(lambda: _job(api, job_id)["state"] == "running", 60, "the build to start")
     time.sleep(1.0)  # into its RUN step
     os.killpg(first.pid, signal.SIGKILL)  # the worker, its pool and the build it runs
     first.wait()
     fleet.add_worker()  # another worker takes the job over once its heartbeats are stale
-    done = _wait(
+    done = wait_for(
         lambda: _job(api, job_id)["state"] in ("done", "failed") and _job(api, job_id),
         120,
         "the job",
@@ -171,7 +162,7 @@ def test_a_redis_restart_loses_no_job(fleet: Fleet, redis_server: RedisServer) -
     ]
     assert len(set(queued)) == 1  # one digest, one job however many requests
     redis_server.start()  # back, without the messages it never got
-    ended = _wait(
+    ended = wait_for(
         lambda: _job(api, queued[0])["state"] in ("done", "failed") and _job(api, queued[0]),
         120,
         "the job sent again after the restart",
@@ -204,14 +195,7 @@ def test_the_compose_serve_command_serves_with_a_broker(
         stderr=subprocess.DEVNULL,
     )
     try:
-
-        def up() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        _wait(up, 30, "the service")
+        wait_for(lambda: healthy(f"http://127.0.0.1:{port}"), 30, "the service")
         children = subprocess.run(
             ["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True, text=True
         ).stdout.split()

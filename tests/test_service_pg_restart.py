@@ -10,23 +10,11 @@ from pathlib import Path
 import httpx
 from fixtures_postgres import PostgresCluster, fresh_database, own_postgres  # noqa: F401
 from fixtures_registry import RegistryServer, push_image, unique_repo
+from service_support import wait_for
 from storage_support import image
 
 from imagewise.service.run import Service
 from imagewise.service.tokens import create_token
-
-
-def _wait(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            got = predicate()
-        except httpx.HTTPError:
-            got = None
-        if got:
-            return got
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_the_service_recovers_from_a_postgresql_restart(
@@ -56,12 +44,14 @@ def test_the_service_recovers_from_a_postgresql_restart(
             return img.manifest_digest
 
         first = check("1.0")
-        _wait(lambda: api.get(f"/api/v1/images/{first}").status_code == 200, 30, "the first check")
+        wait_for(
+            lambda: api.get(f"/api/v1/images/{first}").status_code == 200, 30, "the first check"
+        )
         own_postgres.stop()  # every pooled connection dies with it
         time.sleep(2.0)  # the workers and the scheduler meet the outage
         own_postgres.start()
-        second = _wait(lambda: check("2.0"), 30, "the API to accept a check again")
-        _wait(
+        second = wait_for(lambda: check("2.0"), 30, "the API to accept a check again")
+        wait_for(
             lambda: api.get(f"/api/v1/images/{second}").status_code == 200, 60, "the second check"
         )
         done = [j for j in api.get("/api/v1/jobs").json() if j["state"] == "done"]

@@ -8,25 +8,15 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from conftest import corpus
 from fixtures_registry import free_port
+from service_support import healthy, wait_for
 
 BUSYBOX = ("rootfs", "busybox", "latest-musl", "busybox-1.38.0-musl-amd64-oci.tar")
-
-
-def _wait(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = predicate()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _alive(pid: int) -> bool:
@@ -91,13 +81,7 @@ def test_kill_9_of_the_service_and_the_job_runs_again_after_a_restart(tmp_path: 
             headers={"Authorization": f"Bearer {token}"},
         )
 
-        def up() -> bool:
-            try:
-                return api.get("/healthz").status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        _wait(up, 30, "the service to listen")
+        wait_for(lambda: healthy(f"http://127.0.0.1:{port}"), 30, "the service to listen")
         return proc, api
 
     def job(api: httpx.Client, job_id: int) -> dict[str, object]:
@@ -107,19 +91,19 @@ def test_kill_9_of_the_service_and_the_job_runs_again_after_a_restart(tmp_path: 
     try:
         body = {"build_file": str(spec), "name": "kill", "lint_fail_on": "none"}
         job_id = api.post("/api/v1/builds", json=body).json()["job"]
-        _wait(lambda: job(api, job_id)["state"] == "running", 30, "the build to start")
-        workers = _wait(
+        wait_for(lambda: job(api, job_id)["state"] == "running", 30, "the build to start")
+        workers = wait_for(
             lambda: len(_children(service.pid)) == 2 and _children(service.pid), 10, "2 workers"
         )
-        _wait(lambda: f"echo {tag}" in builds_left(), 20, "the build's RUN step under way")
+        wait_for(lambda: f"echo {tag}" in builds_left(), 20, "the build's RUN step under way")
     finally:
         service.send_signal(signal.SIGKILL)
         service.wait()
-    _wait(lambda: not any(_alive(p) for p in workers), 10, "the workers to die with the service")
-    _wait(lambda: not builds_left(), 10, "the killed build's processes to be gone")
+    wait_for(lambda: not any(_alive(p) for p in workers), 10, "the workers to die with the service")
+    wait_for(lambda: not builds_left(), 10, "the killed build's processes to be gone")
     service, api = start()
     try:
-        done = _wait(
+        done = wait_for(
             lambda: job(api, job_id)["state"] in ("done", "failed") and job(api, job_id),
             90,
             "the job",
@@ -151,15 +135,8 @@ def test_serve_with_no_config_starts_two_worker_processes(tmp_path: Path) -> Non
         stderr=subprocess.DEVNULL,
     )
     try:
-
-        def up() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        _wait(up, 30, "the service to listen")
-        workers = _wait(
+        wait_for(lambda: healthy(f"http://127.0.0.1:{port}"), 30, "the service to listen")
+        workers = wait_for(
             lambda: len(_children(proc.pid)) == 2 and _children(proc.pid), 15, "workers"
         )
         assert (tmp_path / "data" / "imagewise" / "service.sqlite").is_file()
@@ -167,4 +144,4 @@ def test_serve_with_no_config_starts_two_worker_processes(tmp_path: Path) -> Non
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     assert proc.returncode == 0
-    _wait(lambda: not any(_alive(p) for p in workers), 10, "the workers to stop")
+    wait_for(lambda: not any(_alive(p) for p in workers), 10, "the workers to stop")

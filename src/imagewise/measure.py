@@ -15,12 +15,12 @@ from typing import Any
 from imagewise.errors import UsageError
 
 
-class PullMeasure:
+class _Runs:
+    """Timed runs of one measurement of ``image``; the median is the figure."""
+
     def __init__(self, image: str) -> None:
         self.image = image
-        self.layers: list[dict[str, Any]] = []
         self.runs: list[float] = []
-        self.bytes = 0
 
     @property
     def seconds(self) -> float:
@@ -31,6 +31,18 @@ class PullMeasure:
             "image": self.image,
             "runs": [round(r, 4) for r in self.runs],
             "seconds": round(self.seconds, 4),
+        }
+
+
+class PullMeasure(_Runs):
+    def __init__(self, image: str) -> None:
+        super().__init__(image)
+        self.layers: list[dict[str, Any]] = []
+        self.bytes = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **super().to_json(),
             "bytes": self.bytes,
             "bytes_per_second": round(self.bytes / self.seconds) if self.seconds else None,
             "layers": self.layers,
@@ -100,25 +112,14 @@ def pull_table(result: PullMeasure) -> str:
     return "\n".join(lines) + "\n"
 
 
-class StartupMeasure:
+class StartupMeasure(_Runs):
     def __init__(self, image: str, ready_by: str, command: list[str]) -> None:
-        self.image = image
+        super().__init__(image)
         self.ready_by = ready_by  # how readiness was seen
         self.command = command
-        self.runs: list[float] = []
-
-    @property
-    def seconds(self) -> float:
-        return statistics.median(self.runs) if self.runs else 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "image": self.image,
-            "ready_by": self.ready_by,
-            "command": self.command,
-            "runs": [round(r, 4) for r in self.runs],
-            "seconds": round(self.seconds, 4),
-        }
+        return {**super().to_json(), "ready_by": self.ready_by, "command": self.command}
 
 
 #: the line the HEALTHCHECK wrapper prints once the check passes

@@ -42,9 +42,7 @@ def serve_token_cmd(name: str, scope: str, revoke: bool, db: str | None) -> int:
         from imagewise.service.db import connect
         from imagewise.service.tokens import create_token, revoke_token
     except ImportError as e:
-        raise UsageError(
-            f"imagewise serve needs the server extra: pip install 'imagewise[server]' ({e.name})"
-        ) from None
+        raise _no_server_extra("serve", e) from None
     engine = connect(db)
     if revoke:
         if not revoke_token(engine, name):
@@ -113,9 +111,7 @@ def serve_cmd(
     try:
         from imagewise.service.run import Service
     except ImportError as e:
-        raise UsageError(
-            f"imagewise serve needs the server extra: pip install 'imagewise[server]' ({e.name})"
-        ) from None
+        raise _no_server_extra("serve", e) from None
     secret = os.environ.get(secret_env, "")
     if not secret:
         raise UsageError(f"set {secret_env}: the shared secret registries and API clients send")
@@ -197,9 +193,7 @@ def worker_cmd(
     try:
         from imagewise.service.run import run_worker
     except ImportError as e:
-        raise UsageError(
-            f"imagewise worker needs the server extra: pip install 'imagewise[server]' ({e.name})"
-        ) from None
+        raise _no_server_extra("worker", e) from None
     if workers < 1 or stale_after <= 0:
         raise UsageError("--workers must be 1 or more and --stale-after positive")
     run_worker(
@@ -211,3 +205,9 @@ def worker_cmd(
         parent_pid=parent_pid,
     )
     return 0
+
+
+def _no_server_extra(command: str, e: ImportError) -> UsageError:
+    return UsageError(
+        f"imagewise {command} needs the server extra: pip install 'imagewise[server]' ({e.name})"
+    )

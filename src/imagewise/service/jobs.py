@@ -42,7 +42,8 @@ def record_ref(engine: Engine, registry: str, repository: str, tag: str, digest:
             )
 
 
-def _latest(engine: Engine, digest: str) -> dict[str, Any] | None:
+def latest_result(engine: Engine, digest: str) -> dict[str, Any] | None:
+    """The newest result recorded for ``digest``."""
     with engine.begin() as conn:
         row = (
             conn.execute(
@@ -78,17 +79,29 @@ def run_check_job(engine: Engine, payload: dict[str, Any], policy: Any, alerts: 
     if tag:
         record_ref(engine, registry, repository, tag, digest)
     outcome = "already checked"
-    if _latest(engine, digest) is None or payload.get("force"):
+    if latest_result(engine, digest) is None or payload.get("force"):
         outcome = _check(engine, payload, policy)
     if alerts is not None and tag:
         from imagewise.service.alerts import evaluate
 
-        result = _latest(engine, digest)
-        previous = _latest(engine, before) if before and before != digest else None
+        result = latest_result(engine, digest)
+        previous = latest_result(engine, before) if before and before != digest else None
         image = {"registry": registry, "repository": repository, "tag": tag, "digest": digest}
         if result is not None:
             evaluate(engine, alerts, image, result, previous)
     return outcome
+
+
+def by_severity(vulnerabilities: Any) -> tuple[dict[str, int], dict[str, str]]:
+    """How many vulnerabilities per severity, and each advisory's severity (what a result
+    keeps, and what the alerts compare)."""
+    severities: dict[str, int] = {}
+    ids: dict[str, str] = {}
+    for v in vulnerabilities:
+        sev = str(getattr(v, "severity", "") or "unknown").lower()
+        severities[sev] = severities.get(sev, 0) + 1
+        ids[str(v.id)] = sev
+    return severities, ids
 
 
 #: findings kept per check (the worst first): enough for the dashboard, bounded in size
@@ -131,12 +144,7 @@ def _check(engine: Engine, payload: dict[str, Any], policy: Any) -> str:
             cache_store=SqlLayerStore(engine),  # the fleet's layer results, not this machine's
         )
     )
-    severities: dict[str, int] = {}
-    ids: dict[str, str] = {}
-    for v in checked.vulnerabilities:
-        sev = str(getattr(v, "severity", "") or "unknown").lower()
-        severities[sev] = severities.get(sev, 0) + 1
-        ids[str(v.id)] = sev
+    severities, ids = by_severity(checked.vulnerabilities)
     analysis = checked.analysis
     with engine.begin() as conn:
         conn.execute(
