@@ -109,8 +109,16 @@ def test_scan_on_push_through_the_broker(fleet: Fleet, tmp_path: Path) -> None:
 
         rows = wait_for(checked, 60, "the pushed image's check")
         assert rows[0]["repository"] == "app" and rows[0]["status"] in ("PASS", "FAIL")
-        jobs = api.get("/api/v1/jobs").json()
-        assert [(j["kind"], j["state"], j["attempts"]) for j in jobs] == [("check", "done", 1)]
+        # the result is written before the job is marked done: wait for that too
+        jobs = wait_for(
+            lambda: (
+                [(j["kind"], j["state"], j["attempts"]) for j in api.get("/api/v1/jobs").json()]
+                == [("check", "done", 1)]
+            ),
+            30,
+            "the job marked done, once",
+        )
+        assert jobs
         assert "imagewise_image_layers{" in api.get("/metrics").text
     finally:
         stop_registry(reg)
