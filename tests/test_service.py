@@ -88,15 +88,12 @@ def test_scan_on_push_shows_in_the_api_and_metrics(
         rows[0]["repository"] == "app" and rows[0]["tag"] == "1.0" and rows[0]["status"] == "PASS"
     )  # type: ignore[index]
     # the result is written before its job is marked done: the job's figures follow
-    metrics = str(
-        _wait(
-            lambda: (
-                (text := api.get("/metrics").text)
-                if 'imagewise_jobs_ended_total{kind="check",state="done"} 1.0' in text
-                else ""
-            )
-        )
-    )
+
+    def ended() -> str:
+        text = api.get("/metrics").text
+        return text if 'imagewise_jobs_ended_total{kind="check",state="done"} 1.0' in text else ""
+
+    metrics = str(_wait(ended))
     assert (
         f'imagewise_image_layers{{digest="{img.manifest_digest}",repository="app",tag="1.0"}} 2.0'
         in metrics
