@@ -40,20 +40,48 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return fresh_database(request.getfixturevalue("postgres_server"))
 
 
-@pytest.fixture
-def service(tmp_path: Path, db_url: str) -> Iterator[Service]:
+@pytest.fixture(params=["embedded", "celery"])
+def service(request: pytest.FixtureRequest, tmp_path: Path, db_url: str) -> Iterator[Service]:
+    """The service on each database, with its own workers (embedded) or with a real Redis
+    broker and two `imagewise worker` processes (celery): the same tests run on all four."""
+    import os
+    import signal
+    import subprocess
+
     policy = tmp_path / "policy.yaml"
     policy.write_text("extends: none\n")
+    config: dict[str, Any] = {}
+    workers: list[subprocess.Popen[bytes]] = []
+    if request.param == "celery":
+        redis = request.getfixturevalue("redis_server")
+        config = {"broker": redis.url}
+        cfg = tmp_path / "imagewise.yaml"
+        cfg.write_text(f"broker: {redis.url}\n")
+        for _ in range(2):
+            workers.append(
+                subprocess.Popen(
+                    ["imagewise", "worker", "--config", str(cfg), "--db", db_url]
+                    + ["--policy", str(policy), "--workers", "1"],
+                    start_new_session=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
     svc = Service(
         db_url=db_url,
         secret=SECRET,
         port=0,
         workers=2,
         policy_file=str(policy),
+        config=config,
     )
     svc.start()
     yield svc
     svc.close()
+    for proc in workers:
+        os.killpg(proc.pid, signal.SIGTERM)
+    for proc in workers:
+        proc.wait(timeout=60)
 
 
 @pytest.fixture
