@@ -188,7 +188,8 @@ def test_eight_processes_promoting_at_once_lose_no_record(registry: RegistryServ
         for i in range(8)
     ]
     outs = [p.communicate(timeout=120)[0].decode() for p in procs]
-    assert all(p.returncode == 0 for p in procs), outs
+    failed = [(i, p.returncode, o) for i, (p, o) in enumerate(zip(procs, outs)) if p.returncode]
+    assert not failed, failed
     client = _client(registry)
     moves = read_history(client, repo, "load")
     assert sorted(m.new for m in moves) == sorted(digests)  # every record kept

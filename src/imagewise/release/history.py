@@ -154,19 +154,23 @@ def read_history(client: RegistryClient, repo: str, env: str | None = None) -> l
         return [m for m in pool.map(fetch, [t for *_, t in found]) if m is not None]
 
 
-def _fetch_record(client: RegistryClient, repo: str, tag: str, tries: int = 20) -> Move | None:
+def _fetch_record(client: RegistryClient, repo: str, tag: str, wait: float = 5.0) -> Move | None:
     """The record under ``tag``. A tag being written right now is listed a moment before its
-    manifest can be read (the filesystem registry creates the tag's directory first): retry
-    briefly; None for a tag that stays unreadable (deleted meanwhile)."""
+    manifest can be read (the filesystem registry creates the tag's directory first): retry for
+    up to ``wait`` seconds (a busy registry takes longer); None for a tag that stays unreadable
+    (deleted meanwhile)."""
     import time
 
-    for attempt in range(tries):
+    deadline = time.monotonic() + wait
+    pause = 0.025
+    while True:
         try:
             return Move.from_manifest(tag, client.get_manifest(repo, tag).raw)
         except NotFound:
-            if attempt + 1 < tries:
-                time.sleep(0.025)
-    return None
+            if time.monotonic() + pause > deadline:
+                return None
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.25)
 
 
 def _current(client: RegistryClient, repo: str, tag: str) -> Descriptor | None:
@@ -209,25 +213,46 @@ def record_move(
         action,
     )
     ensure_empty_blob(client, repo)
-    client.put_manifest(
-        repo,
-        move.tag,
-        artifact_manifest(ARTIFACT_TYPE, target, move.annotations()),
-        media.OCI_MANIFEST,
-    )
+    record = artifact_manifest(ARTIFACT_TYPE, target, move.annotations())
+    _put_record(client, repo, move.tag, record)
     reconcile(client, repo, env)
     return move
 
 
-def reconcile(client: RegistryClient, repo: str, env: str, attempts: int = 50) -> str | None:
+def _put_record(client: RegistryClient, repo: str, tag: str, record: bytes, tries: int = 5) -> None:
+    """PUT a record manifest. The distribution registry's filesystem storage rewrites a blob's
+    link file in place, so while other writers link the same (empty) blob a PUT can read it
+    half-written and answer DIGEST_INVALID: that passes, so try again after a pause."""
+    import time
+
+    from imagewise.errors import RegistryError
+
+    for attempt in range(tries):
+        try:
+            client.put_manifest(repo, tag, record, media.OCI_MANIFEST)
+            return
+        except RegistryError as e:
+            if e.code != "DIGEST_INVALID" or attempt + 1 == tries:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
+def reconcile(
+    client: RegistryClient, repo: str, env: str, attempts: int = 50, wait: float = 30.0
+) -> str | None:
     """Point the env tag at the ``to`` of the env's last record; re-read until the tag and the
     records agree. Returns the digest (None: no record). Safe to run by any number of writers
-    at once: they all converge on the last record."""
+    at once: they all converge on the last record. Gives up after ``attempts`` rounds and
+    ``wait`` seconds, whichever comes last (many writers on a busy registry need more rounds)."""
+    import itertools
     import random
     import time
 
     known: dict[str, str] = {}  # record tag -> to
-    for _ in range(attempts):
+    deadline = time.monotonic() + wait
+    for attempt in itertools.count():
+        if attempt >= attempts and time.monotonic() > deadline:
+            break
         found = record_tags(client.list_tags(repo), env)
         if not found:
             return None
