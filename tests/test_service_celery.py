@@ -212,3 +212,22 @@ def test_the_compose_serve_command_serves_with_a_broker(
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     assert proc.returncode == 0
+
+
+def test_a_backlog_is_not_sent_again_but_lost_messages_are(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """Jobs waiting behind a backlog still have their messages in the broker: recovery sends
+    nothing; after the broker lost them (restarted) it sends each once."""
+    from imagewise.service.celery_backend import CeleryJobQueue
+    from imagewise.service.db import connect
+
+    queue = CeleryJobQueue(connect(f"sqlite:///{tmp_path / 'q.sqlite'}"), redis_server.url, 1.0)
+    for n in range(3):
+        queue.submit("check", f"check:{n}", {"n": n})
+    time.sleep(1.2)  # waiting longer than stale, nobody working
+    assert queue.broker_depth() == 3 and queue.recover(1.0) == 0
+    redis_server.stop()
+    redis_server.start()  # without its messages
+    assert queue.broker_depth() == 0 and queue.recover(1.0) == 3
+    assert queue.broker_depth() == 3 and queue.recover(1.0) == 0

@@ -104,10 +104,25 @@ class CeleryJobQueue(SqlJobQueue):
 
     def recover(self, stale: float = STALE) -> int:
         again = self.recover_ids(stale)
-        lost = [job_id for job_id, _ in self.waiting(stale) if job_id not in again]
+        waiting = [job_id for job_id, _ in self.waiting(stale) if job_id not in again]
+        # a job waiting that long is either behind a backlog (its message is in the broker) or
+        # lost (the broker restarted, or was away when it was sent): only the shortfall between
+        # the jobs waiting and the messages the broker holds is sent again, oldest first
+        lost = waiting[: max(0, len(waiting) - self.broker_depth())]
         for job_id in [*again, *lost]:
             self._send(job_id, 5)
         return len(again) + len(lost)
+
+    def broker_depth(self) -> int:
+        """Messages waiting in the broker's queue (every priority), 0 when it cannot be asked."""
+        try:
+            import redis
+
+            client = redis.Redis.from_url(str(self.app.conf.broker_url))
+            keys = ["celery", *(f"celery\x06\x16{p}" for p in range(1, 10))]
+            return int(sum(client.llen(k) for k in keys))
+        except Exception:  # noqa: BLE001 - a broker away holds nothing we can count on
+            return 0
 
 
 # -- the worker's side ---------------------------------------------------------------------------
