@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import IO, Any, ClassVar
 
 import httpx
@@ -26,6 +27,9 @@ from imagewise.registry.credentials import Credentials
 from imagewise.registry.retry import DEFAULT, RetryPolicy
 from imagewise.registry.session import Session, ensure_ok, is_loopback
 from imagewise.registry.transfer import Transfer
+
+#: a manifest PUT answered DIGEST_INVALID for bytes that match their digest is tried this often
+MANIFEST_PUT_TRIES = 5
 
 
 def pull_scope(repo: str) -> str:
@@ -246,15 +250,25 @@ class RegistryClient:
         digest = Digest.of(raw)
         if ":" in ref and Digest.parse(ref) != digest:
             raise DigestMismatch(ref, str(digest), f"manifest for {what}")
-        resp = self._send(
-            "PUT",
-            f"/v2/{repo}/manifests/{ref}",
-            f"manifest {what}",
-            scopes=[push_scope(repo)],
-            headers={"Content-Type": media_type},
-            content=raw,
-        )
-        ensure_ok(resp, (200, 201, 202), what)
+        for attempt in range(MANIFEST_PUT_TRIES):
+            resp = self._send(
+                "PUT",
+                f"/v2/{repo}/manifests/{ref}",
+                f"manifest {what}",
+                scopes=[push_scope(repo)],
+                headers={"Content-Type": media_type},
+                content=raw,
+            )
+            try:
+                ensure_ok(resp, (200, 201, 202), what)
+                break
+            except RegistryError as e:
+                # our bytes match their digest (checked above): DIGEST_INVALID here is the
+                # distribution registry reading a blob link that another upload is rewriting
+                # in place at this moment; it passes
+                if e.code != "DIGEST_INVALID" or attempt + 1 == MANIFEST_PUT_TRIES:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
         served = resp.headers.get("Docker-Content-Digest")
         if served and Digest.parse(served) != digest:
             raise DigestMismatch(str(digest), served, f"registry stored manifest {what}")

@@ -214,27 +214,9 @@ def record_move(
     )
     ensure_empty_blob(client, repo)
     record = artifact_manifest(ARTIFACT_TYPE, target, move.annotations())
-    _put_record(client, repo, move.tag, record)
+    client.put_manifest(repo, move.tag, record, media.OCI_MANIFEST)  # retries DIGEST_INVALID
     reconcile(client, repo, env)
     return move
-
-
-def _put_record(client: RegistryClient, repo: str, tag: str, record: bytes, tries: int = 5) -> None:
-    """PUT a record manifest. The distribution registry's filesystem storage rewrites a blob's
-    link file in place, so while other writers link the same (empty) blob a PUT can read it
-    half-written and answer DIGEST_INVALID: that passes, so try again after a pause."""
-    import time
-
-    from imagewise.errors import RegistryError
-
-    for attempt in range(tries):
-        try:
-            client.put_manifest(repo, tag, record, media.OCI_MANIFEST)
-            return
-        except RegistryError as e:
-            if e.code != "DIGEST_INVALID" or attempt + 1 == tries:
-                raise
-            time.sleep(0.05 * (attempt + 1))
 
 
 def reconcile(
