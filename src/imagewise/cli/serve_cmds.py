@@ -9,6 +9,15 @@ from imagewise.cli.args import argument, command, group, option
 from imagewise.cli.common import insecure_option
 from imagewise.errors import UsageError
 
+#: serve's and worker's --stale-after
+stale_after_option = option(
+    "--stale-after",
+    type=float,
+    default=60.0,
+    metavar="SECONDS",
+    help="A running job without a heartbeat this long is taken back (its worker died).",
+)
+
 
 @group("serve", default="run")
 def serve_group() -> None:
@@ -67,13 +76,7 @@ def serve_token_cmd(name: str, scope: str, revoke: bool, db: str | None) -> int:
     metavar="N",
     help="Worker processes (`imagewise worker`) the service starts; 0: threads of this one.",
 )
-@option(
-    "--stale-after",
-    type=float,
-    default=60.0,
-    metavar="SECONDS",
-    help="A running job without a heartbeat this long is taken back (its worker died).",
-)
+@stale_after_option
 @option("--policy", "policy_file", metavar="FILE", help="The policy checks run under.")
 @option(
     "--config",
@@ -162,13 +165,7 @@ def _read_config(config_file: str | None) -> dict[str, Any] | None:
 @option("--workers", type=int, default=2, metavar="N", help="Jobs this process runs at once.")
 @option("--policy", "policy_file", metavar="FILE", help="The policy checks run under.")
 @option("--config", "config_file", metavar="FILE", help="Service config YAML (alerts).")
-@option(
-    "--stale-after",
-    type=float,
-    default=60.0,
-    metavar="SECONDS",
-    help="A running job without a heartbeat this long is taken back (its worker died).",
-)
+@stale_after_option
 @option(
     "--parent-pid",
     type=int,

@@ -32,6 +32,7 @@ def keep_sbom(engine: Engine, digest: str, packages: Any) -> None:
 def rematch(engine: Engine, db_path: Path, alerts: Any = None) -> dict[str, Any]:
     """Match every stored SBOM against the database at ``db_path``; what changed."""
     from imagewise.sbom.model import Package
+    from imagewise.service.jobs import by_severity
     from imagewise.vulns.matching import match
     from imagewise.vulns.store import VulnDB
 
@@ -42,12 +43,7 @@ def rematch(engine: Engine, db_path: Path, alerts: Any = None) -> dict[str, Any]
     with VulnDB(db_path) as db:
         for digest, rows in stored:
             packages = [Package(**{f: r.get(f, "") for f in FIELDS}) for r in rows]
-            severities: dict[str, int] = {}
-            ids: dict[str, str] = {}
-            for v in match(packages, db):
-                sev = str(getattr(v, "severity", "") or "unknown").lower()
-                severities[sev] = severities.get(sev, 0) + 1
-                ids[str(v.id)] = sev
+            severities, ids = by_severity(match(packages, db))
             if _record(engine, str(digest), severities, ids, alerts):
                 changed.append(str(digest))
     return {
@@ -61,21 +57,14 @@ def rematch(engine: Engine, db_path: Path, alerts: Any = None) -> dict[str, Any]
 def _record(
     engine: Engine, digest: str, severities: dict[str, int], ids: dict[str, str], alerts: Any
 ) -> bool:
+    from imagewise.service.jobs import latest_result
+
+    newest = latest_result(engine, digest)
+    if newest is None or dict(newest["vulnerability_ids"] or {}) == ids:
+        return False
+    row = {k: v for k, v in newest.items() if k != "id"}
+    row.update(checked=time.time(), vulnerabilities=severities, vulnerability_ids=ids)
     with engine.begin() as conn:
-        newest = (
-            conn.execute(
-                select(results)
-                .where(results.c.digest == digest)
-                .order_by(results.c.id.desc())
-                .limit(1)
-            )
-            .mappings()
-            .first()
-        )
-        if newest is None or dict(newest["vulnerability_ids"] or {}) == ids:
-            return False
-        row = {k: v for k, v in dict(newest).items() if k != "id"}
-        row.update(checked=time.time(), vulnerabilities=severities, vulnerability_ids=ids)
         conn.execute(insert(results).values(**row))
         tags = (
             conn.execute(select(image_refs).where(image_refs.c.digest == digest)).mappings().all()
@@ -90,5 +79,5 @@ def _record(
                 "tag": t["tag"],
                 "digest": digest,
             }
-            evaluate(engine, alerts, image, row, dict(newest))
+            evaluate(engine, alerts, image, row, newest)
     return True
