@@ -29,3 +29,9 @@ def healthy(base_url: str) -> bool:
         return httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def celery_workers_ready(queue: Any, count: int, timeout: float = 60.0) -> None:
+    """Wait until ``count`` Celery workers answer a ping through ``queue``'s broker (a worker
+    process takes a few seconds to import and start its pool)."""
+    wait_for(lambda: len(queue.app.control.ping(timeout=0.5)) >= count, timeout, "the workers")

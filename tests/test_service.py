@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fixtures_postgres import fresh_database, postgres_server  # noqa: F401 - a fixture
 from fixtures_registry import RegistryServer, push_image, start_registry, stop_registry
+from service_support import celery_workers_ready
 from storage_support import image
 
 from imagewise.errors import ConfigError
@@ -76,6 +77,8 @@ def service(request: pytest.FixtureRequest, tmp_path: Path, db_url: str) -> Iter
         config=config,
     )
     svc.start()
+    if workers:
+        celery_workers_ready(svc.queue, len(workers))  # timed from a push, not a start-up
     yield svc
     svc.close()
     for proc in workers:

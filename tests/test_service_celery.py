@@ -20,7 +20,7 @@ from conftest import corpus
 from deploy_support import compose_command, with_values
 from fixtures_redis import RedisServer
 from fixtures_registry import push_image, start_registry, stop_registry
-from service_support import healthy, wait_for
+from service_support import celery_workers_ready, healthy, wait_for
 from storage_support import image
 
 from imagewise.service.run import Service
@@ -93,6 +93,7 @@ def _job(api: httpx.Client, job_id: int) -> dict[str, Any]:
 def test_scan_on_push_through_the_broker(fleet: Fleet, tmp_path: Path) -> None:
     fleet.add_worker()
     fleet.add_worker()
+    celery_workers_ready(fleet.service.queue, 2)
     reg = start_registry(
         tmp_path / "reg", notify_url=f"{fleet.service.url}/notifications", secret=SECRET
     )
