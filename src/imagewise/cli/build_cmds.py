@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from imagewise.cli.args import argument, command, echo, option
-from imagewise.cli.common import format_option, insecure_option
+from imagewise.cli.common import format_option, insecure_option, parse_build_args
 from imagewise.encoders import BUILD
 from imagewise.errors import UsageError
 
@@ -102,12 +102,7 @@ def build_cmd(
     """
     from imagewise.build import build
 
-    args: dict[str, str] = {}
-    for item in build_args:
-        name, eq, value = item.partition("=")
-        if not eq or not name:
-            raise UsageError(f"--build-arg {item!r}: expected NAME=VALUE")
-        args[name] = value
+    args = parse_build_args(build_args)
     policy = None
     if policy_file:
         from imagewise.policy.model import load_policy

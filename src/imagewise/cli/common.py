@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 
 from imagewise.cli.args import echo, option
-from imagewise.errors import ImagewiseError
+from imagewise.errors import ImagewiseError, UsageError
 from imagewise.progress import Reporter
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
@@ -126,3 +126,14 @@ class RichReporter(Reporter):
             self._progress.console.print(f"imagewise: {text}", markup=False, highlight=False)
         else:
             echo(f"imagewise: {text}", err=True)
+
+
+def parse_build_args(items: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``--build-arg NAME=VALUE`` options as a mapping (a malformed one: a usage error)."""
+    args: dict[str, str] = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        if not eq or not name:
+            raise UsageError(f"--build-arg {item!r}: expected NAME=VALUE")
+        args[name] = value
+    return args

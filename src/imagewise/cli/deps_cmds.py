@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from imagewise.cli.args import argument, echo, group, option
-from imagewise.cli.common import format_option, insecure_option
+from imagewise.cli.common import format_option, insecure_option, parse_build_args
 from imagewise.encoders import DEPS
-from imagewise.errors import UsageError
 
 
 @group("deps")
@@ -71,12 +70,7 @@ def deps_check_cmd(
     """
     from imagewise.deps import DepsIndexes, deps_check
 
-    args: dict[str, str] = {}
-    for item in build_args:
-        name, eq, value = item.partition("=")
-        if not eq or not name:
-            raise UsageError(f"--build-arg {item!r}: expected NAME=VALUE")
-        args[name] = value
+    args = parse_build_args(build_args)
     indexes = DepsIndexes(
         debian=debian_url,
         debian_security=debian_security_url,

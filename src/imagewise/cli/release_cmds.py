@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from imagewise.cli.args import argument, command, echo, option, path_type
-from imagewise.cli.common import format_option, insecure_option
+from imagewise.cli.common import format_option, insecure_option, parse_build_args
 from imagewise.encoders import DEPRECATION, HISTORY, MOVE, OUTDATED, TAG
 from imagewise.errors import UsageError
 
@@ -269,12 +269,7 @@ def outdated_cmd(
     from imagewise.policy.model import load_policy
     from imagewise.release.outdated import outdated
 
-    args: dict[str, str] = {}
-    for item in build_args:
-        name, eq, value = item.partition("=")
-        if not eq or not name:
-            raise UsageError(f"--build-arg {item!r}: expected NAME=VALUE")
-        args[name] = value
+    args = parse_build_args(build_args)
     result = outdated(
         target, policy=load_policy(policy_file), build_args=args, fix=fix, insecure=insecure
     )
