@@ -6,8 +6,9 @@ something to match) and one random app layer each. For 1, 2 and 4 worker process
 (``imagewise worker``, each on a fresh service database, so nothing is shared between runs),
 every image's check is queued and timed until the last is done. Printed per run:
 
-* layers analysed (entries records written to the fleet's shared layer results) against the
-  unique layers and the layers referenced: analysed must equal unique;
+* layers analysed (layers actually read: ``layer`` jobs that analysed one, plus layers a check
+  read itself, from the jobs' outcomes) against the unique layers and the layers referenced:
+  analysed must equal unique;
 * throughput (images/s) and the speed-up over one worker;
 * the cost per unique layer and the projected time for 100,000 images of the same shape.
 
@@ -15,7 +16,11 @@ Then the vulnerability database is imported (the PyPA advisories of the corpus) 
 stored SBOM re-matched with the registry stopped: no layer can be read; its time is printed.
 The model behind the projection is in docs/scaling.md.
 
-    python benchmarks/fleet.py [--images 2000] [--bases 40] [--workers 1,2,4]
+Checks are split by content (``split_layers: true``: one ``layer`` job per unique layer, then
+each image's check joins them); ``--no-split`` runs whole checks sharing only the results
+(two workers meeting a new base at once may then both read it).
+
+    python benchmarks/fleet.py [--images 2000] [--bases 40] [--workers 1,2,4] [--no-split]
 """
 
 from __future__ import annotations
@@ -88,14 +93,28 @@ def build_fleet(registry: object, images: int, bases: int) -> list[tuple[str, st
     return out
 
 
-def run(work: Path, registry: object, fleet: list[tuple[str, str]], workers: int) -> dict[str, float]:
-    from sqlalchemy import func, select
+def run(
+    work: Path, registry: object, fleet: list[tuple[str, str]], workers: int, split: bool
+) -> dict[str, float]:
+    import re
 
-    from imagewise.service.db import layer_cache
+    from sqlalchemy import select
+
+    from imagewise.service.db import jobs
     from imagewise.service.run import Service
 
     db = f"sqlite:///{work / f'fleet-{workers}.sqlite'}"
-    svc = Service(db_url=db, secret="bench", port=0, worker_processes=workers, workers=1)
+    config = work / "imagewise.yaml"
+    config.write_text(f"split_layers: {'true' if split else 'false'}\n")
+    svc = Service(
+        db_url=db,
+        secret="bench",
+        port=0,
+        worker_processes=workers,
+        workers=1,
+        config={"split_layers": split},
+        config_file=str(config),
+    )
     host = registry.host  # type: ignore[attr-defined]
     svc.start()
     time.sleep(3.0)  # the worker processes up (their start-up is not the fleet's cost)
@@ -111,9 +130,11 @@ def run(work: Path, registry: object, fleet: list[tuple[str, str]], workers: int
             time.sleep(0.2)
         seconds = time.perf_counter() - started
         with svc.engine.begin() as conn:
-            analysed = conn.execute(
-                select(func.count()).select_from(layer_cache).where(layer_cache.c.key.like("%/entries/%"))
-            ).scalar_one()
+            ended = conn.execute(select(jobs.c.kind, jobs.c.outcome).where(jobs.c.state == "done")).all()
+        analysed = sum(1 for kind, outcome in ended if kind == "layer" and outcome == "analysed")
+        for kind, outcome in ended:
+            read = re.search(r"(\d+) analysed$", outcome or "") if kind == "check" else None
+            analysed += int(read.group(1)) if read else 0
         failed = depth.get("failed", 0)
     finally:
         svc.close()
@@ -125,6 +146,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=2000)
     ap.add_argument("--bases", type=int, default=40)
     ap.add_argument("--workers", default="1,2,4")
+    ap.add_argument("--no-split", dest="split", action="store_false", help="whole checks, no layer jobs")
     args = ap.parse_args()
     from copy_image import Registry
 
@@ -136,13 +158,14 @@ def main() -> None:
         try:
             t = time.perf_counter()
             fleet = build_fleet(registry, args.images, args.bases)
-            print(f"fleet: {args.images} images from {args.bases} bases pushed in {time.perf_counter() - t:.1f} s")
+            print(f"fleet: {args.images} images from {args.bases} bases pushed in {time.perf_counter() - t:.1f} s; "
+                  f"checks {'split into layer jobs' if args.split else 'whole (--no-split)'}")
             unique = args.bases + args.images
             referenced = 2 * args.images
             base_rate = None
             last_db = ""
             for w in [int(x) for x in args.workers.split(",")]:
-                r = run(work, registry, fleet, w)
+                r = run(work, registry, fleet, w, args.split)
                 rate = args.images / r["seconds"]
                 base_rate = base_rate or rate
                 per_layer = r["seconds"] * w / unique  # worker-seconds per unique layer

@@ -196,3 +196,45 @@ def test_check_usage_errors_exit_2(tmp_path):
     bad.write_text("optimization: {max_size: huge}\n")
     res = run_cli("check", "oci:" + str(tmp_path), "--policy", str(bad))
     assert res.returncode == 2 and "max_size" in res.stderr
+
+
+def test_layers_prepared_one_by_one_give_the_same_check(planted, osv_db, tmp_path):
+    """The split a fleet runs: each layer analysed on its own (out of order, as separate
+    ``layer`` jobs would), then the image's check joins them without reading any layer, and
+    says exactly what a check that read every layer says."""
+    from imagewise.cache import LayerCache
+    from imagewise.check.render import to_json
+    from imagewise.check.run import CheckOptions, layer_ready, prepare_layer, run_check
+    from imagewise.sources import open_source
+
+    image, _ = planted
+    ref = f"docker-archive:{image}"
+    with open_source(ref) as src:
+        digests = [str(layer.digest) for layer in src.image().layers]
+    assert len(digests) >= 4
+    cache = LayerCache(tmp_path / "split")
+    for digest in reversed(digests):
+        assert not layer_ready(digest, cache)
+        assert prepare_layer(ref, digest, cache=cache) is True
+        assert layer_ready(digest, cache)
+        assert prepare_layer(ref, digest, cache=cache) is False  # once is enough
+    joined = run_check(CheckOptions(ref, db=osv_db, cache_dir=tmp_path / "split"))
+    assert (joined.cache_hits, joined.cache_misses) == (len(digests), 0)
+    whole = run_check(CheckOptions(ref, db=osv_db, use_cache=False))
+    a, b = to_json(joined), to_json(whole)
+    for doc in (a, b):
+        doc.pop("timing")
+    assert a == b
+    assert a["secrets"] and a["audit"] and a["vulnerabilities"]  # the planted problems are there
+
+
+def test_prepare_layer_names_a_layer_the_image_lacks(planted, tmp_path):
+    from imagewise.cache import LayerCache
+    from imagewise.check.run import prepare_layer
+    from imagewise.errors import NotFound
+
+    image, _ = planted
+    with pytest.raises(NotFound, match="has no layer sha256:0000"):
+        prepare_layer(
+            f"docker-archive:{image}", "sha256:" + "0" * 64, cache=LayerCache(tmp_path / "c")
+        )

@@ -231,6 +231,70 @@ def test_a_job_left_running_by_a_killed_service_runs_again(db_url: str) -> None:
     assert queue.depth() == {"queued": 1}  # retried later (backoff)
 
 
+def test_one_key_submitted_at_once_by_many_makes_one_job(db_url: str) -> None:
+    """The database keeps one queued or running job per key (a partial unique index): 8
+    processes submitting the same key at the same moment get the same job id, and retrying
+    a failed job of a key that has another running is refused, not doubled."""
+    import multiprocessing
+
+    from imagewise.service.db import connect
+    from imagewise.service.queue import SqlJobQueue
+
+    connect(db_url).dispose()  # migrated once, before the processes start
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager, ctx.Pool(8) as pool:
+        start = manager.Barrier(8)
+        ids = pool.starmap(_submit_at_once, [(db_url, start)] * 8)
+    assert len(set(ids)) == 1, ids
+    engine = connect(db_url)
+    queue = SqlJobQueue(engine)
+    assert queue.depth() == {"queued": 1}
+    first = queue.claim("w")
+    assert first is not None
+    queue.finish(first.id, "done")
+    second = queue.submit("layer", "layer:sha256:same", {})  # a new job: the first ended
+    assert second != first.id
+    with engine.begin() as conn:
+        from sqlalchemy import update
+
+        from imagewise.service.db import jobs
+
+        conn.execute(update(jobs).where(jobs.c.id == first.id).values(state="failed"))
+    assert queue.retry(first.id) is False  # the key's job is queued already
+    assert queue.depth() == {"queued": 1, "failed": 1}
+
+
+def test_services_and_workers_starting_at_once_migrate_one_at_a_time(db_url: str) -> None:
+    """A fresh database and 6 processes (a service and its workers) starting together: each
+    brings the schema to the newest revision, one after the other, and none fails."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager, ctx.Pool(6) as pool:
+        start = manager.Barrier(6)
+        versions = pool.starmap(_connect_at_once, [(db_url, start)] * 6)
+    assert set(versions) == {"0006"}, versions
+
+
+def _connect_at_once(db_url: str, start: Any) -> str:
+    from sqlalchemy import text
+
+    from imagewise.service.db import connect
+
+    start.wait()
+    with connect(db_url).begin() as conn:
+        return str(conn.execute(text("select version_num from alembic_version")).scalar_one())
+
+
+def _submit_at_once(db_url: str, start: Any) -> int:
+    from imagewise.service.db import connect
+    from imagewise.service.queue import SqlJobQueue
+
+    queue = SqlJobQueue(connect(db_url))
+    start.wait()
+    return queue.submit("layer", "layer:sha256:same", {"n": 1})
+
+
 def test_serve_token_cli(tmp_path: Path) -> None:
     from cli_runner import CliRunner
 
@@ -430,7 +494,7 @@ def test_the_migrations_make_exactly_the_declared_schema(db_url: str) -> None:
     engine = connect(db_url)  # upgraded on start
     connect(db_url)  # a second start finds the schema current and changes nothing
     with engine.begin() as conn:
-        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == "0005"
+        assert conn.execute(text("select version_num from alembic_version")).scalar_one() == "0006"
         assert conn.execute(text("select key from jobs")).scalar_one() == "k"
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == [], diff

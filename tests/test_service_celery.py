@@ -110,16 +110,23 @@ def test_scan_on_push_through_the_broker(fleet: Fleet, tmp_path: Path) -> None:
 
         rows = wait_for(checked, 60, "the pushed image's check")
         assert rows[0]["repository"] == "app" and rows[0]["status"] in ("PASS", "FAIL")
-        # the result is written before the job is marked done: wait for that too
-        jobs = wait_for(
-            lambda: (
-                [(j["kind"], j["state"], j["attempts"]) for j in api.get("/api/v1/jobs").json()]
-                == [("check", "done", 1)]
-            ),
-            30,
-            "the job marked done, once",
-        )
-        assert jobs
+
+        # split by content (on by default with a broker): one `layer` job per layer, then the
+        # check joins their results without reading a layer; the result is written before the
+        # job is marked done: wait for that too
+        def ended() -> list[dict[str, Any]]:
+            jobs = api.get("/api/v1/jobs").json()
+            return jobs if all(j["state"] == "done" for j in jobs) else []
+
+        jobs = wait_for(ended, 30, "the jobs marked done")
+        layers = sorted(j["key"] for j in jobs if j["kind"] == "layer")
+        assert layers == sorted(f"layer:{d.digest}" for d in img.layers)
+        assert {j["outcome"] for j in jobs if j["kind"] == "layer"} == {"analysed"}
+        (check,) = [j for j in jobs if j["kind"] == "check"]
+        assert check["attempts"] == 1  # waiting for its layers is not a failed attempt
+        assert check["outcome"].endswith(
+            f"{len(layers)} layer(s) from the fleet's layer results, 0 analysed"
+        ), check
         assert "imagewise_image_layers{" in api.get("/metrics").text
     finally:
         stop_registry(reg)

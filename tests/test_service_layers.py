@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from cli_runner import CliRunner
 from fixtures_images import alpine_image, tar_bytes, write_oci_layout
 from fixtures_registry import RegistryServer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from imagewise.cli.main import cli
-from imagewise.service.db import connect, layer_cache
+from imagewise.service.db import connect, jobs, layer_cache, results
 from imagewise.service.run import job_handlers
 
 CHECK_IN_ANOTHER_PROCESS = """
@@ -81,3 +82,121 @@ def test_a_shared_base_layer_is_analysed_once_for_the_fleet(
     )
     for own in (tmp_path / "own-cache", tmp_path / "other-cache"):
         assert not [p for p in own.rglob("*") if p.is_file() and "layers" in p.parts]
+
+
+def _layers(registry: RegistryServer, name: str) -> list[str]:
+    from imagewise.sources import open_source
+
+    with open_source(f"docker://{registry.host}/fleet/{name}:1", insecure=True) as src:
+        return [str(layer.digest) for layer in src.image().layers]
+
+
+def test_a_split_check_joins_layer_jobs_each_run_once_for_the_fleet(
+    tmp_path: Path, registry: RegistryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``split_layers``: each image's check needs one ``layer`` job per layer not yet in the
+    fleet's results (keyed by blob digest, so the shared base is one job for both images),
+    waits for them without counting a failed attempt, then joins them reading no layer."""
+    from imagewise.service.queue import SqlJobQueue
+    from imagewise.service.run import worker_pool
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "own-cache"))
+    monkeypatch.setenv("IMAGEWISE_DB", str(tmp_path / "no-osv.sqlite"))
+    engine = connect(f"sqlite:///{tmp_path / 'split.sqlite'}")
+    digests = {n: _push(registry, tmp_path, n, {f"app/{n}.txt": n.encode()}) for n in "abc"}
+    unique = {d for n in "abc" for d in _layers(registry, n)}
+    assert len(unique) == 4  # Alpine's layer under all three, one app layer each
+    queue = SqlJobQueue(engine)
+    for n, digest in digests.items():
+        queue.submit(
+            "check",
+            f"check:{digest}",
+            {
+                "registry": registry.host,
+                "repository": f"fleet/{n}",
+                "tag": "1",
+                "digest": digest,
+                "insecure": True,
+            },
+            10,
+        )
+    workers = worker_pool(
+        engine, queue, count=2, policy_file=None, config={"split_layers": True}, stale=60
+    )
+    workers.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with engine.begin() as conn:
+                rows = conn.execute(
+                    select(jobs.c.kind, jobs.c.key, jobs.c.state, jobs.c.attempts, jobs.c.outcome)
+                ).all()
+            checks = [r for r in rows if r.kind == "check"]
+            if len(checks) == 3 and all(r.state in ("done", "failed") for r in rows):
+                break
+            time.sleep(0.1)
+    finally:
+        workers.close()
+    layer_jobs = [r for r in rows if r.kind == "layer"]
+    assert {r.key for r in layer_jobs} == {f"layer:{d}" for d in unique}
+    # each layer read once, by one job (a check that looked before a layer job ended may
+    # queue another, which finds the layer there and reads nothing)
+    read = sorted(r.key for r in layer_jobs if r.outcome == "analysed")
+    assert read == sorted(f"layer:{d}" for d in unique)
+    assert {r.outcome for r in layer_jobs} <= {"analysed", "already analysed"}
+    assert {r.state for r in layer_jobs} == {"done"}
+    assert [r.state for r in checks] == ["done"] * 3
+    assert {r.attempts for r in checks} == {1}
+    for r in checks:
+        assert r.outcome.endswith("2 layer(s) from the fleet's layer results, 0 analysed"), r
+    with engine.begin() as conn:
+        checked = {row[0] for row in conn.execute(select(results.c.digest))}
+    assert checked == set(digests.values())
+
+
+def test_a_split_check_reads_itself_what_no_layer_job_could(
+    tmp_path: Path, registry: RegistryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A layer whose job failed for good is not waited for (the check reads it itself, and
+    fails or passes on its own), so a split check never waits for ever."""
+    from imagewise.service.queue import Deferred, SqlJobQueue
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "own-cache"))
+    monkeypatch.setenv("IMAGEWISE_DB", str(tmp_path / "no-osv.sqlite"))
+    engine = connect(f"sqlite:///{tmp_path / 'split.sqlite'}")
+    digest = _push(registry, tmp_path, "a", {"app/a.txt": b"a\n"})
+    base, app = _layers(registry, "a")
+    payload = {
+        "registry": registry.host,
+        "repository": "fleet/a",
+        "tag": "1",
+        "digest": digest,
+        "insecure": True,
+    }
+    handlers, _ = job_handlers(engine, policy_file=None, config={"split_layers": True})
+    queue = SqlJobQueue(engine)
+    queue.submit("layer", f"layer:{base}", {"layer": base})
+    with engine.begin() as conn:  # its job ran out of attempts
+        conn.execute(update(jobs).where(jobs.c.key == f"layer:{base}").values(state="failed"))
+    with pytest.raises(Deferred) as waiting:
+        handlers["check"](payload)
+    assert [(kind, key) for kind, key, _, _ in waiting.value.needs] == [("layer", f"layer:{app}")]
+    assert waiting.value.payload["waited"] == 1 and waiting.value.delay > 0
+    with engine.begin() as conn:
+        assert conn.execute(select(func.count()).select_from(results)).scalar_one() == 0
+    queue.submit("layer", f"layer:{app}", {"layer": app})
+    with engine.begin() as conn:
+        conn.execute(update(jobs).where(jobs.c.key == f"layer:{app}").values(state="cancelled"))
+    outcome = handlers["check"](waiting.value.payload)
+    assert outcome.endswith("0 layer(s) from the fleet's layer results, 2 analysed"), outcome
+
+
+def test_split_layers_must_be_true_or_false() -> None:
+    from imagewise.errors import ConfigError
+    from imagewise.service.run import split_layers
+
+    assert split_layers(None) is False
+    assert split_layers({"broker": "redis://x"}) is True
+    assert split_layers({"broker": "redis://x", "split_layers": False}) is False
+    with pytest.raises(ConfigError, match="split_layers: expected true or false"):
+        split_layers({"split_layers": "yes"})

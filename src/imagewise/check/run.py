@@ -22,6 +22,7 @@ from imagewise.policy.model import Policy, default_policy
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing the modules it names at run time
 if TYPE_CHECKING:
     from imagewise.analysis.model import ImageAnalysis
+    from imagewise.cache import LayerCache
     from imagewise.check.linkage import DockerfileLink
     from imagewise.dockerfile.model import Dockerfile
     from imagewise.sbom.model import Package
@@ -167,17 +168,88 @@ def _link_findings(findings: list[Finding], link: DockerfileLink) -> list[Findin
     return out
 
 
-def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -> CheckResult:
+def _visitors() -> tuple[Any, Any, Any, Any]:
+    """The check's visitors: efficiency (dive's and ours), catalog, secrets, audit. A layer's
+    cached results are those of exactly this set (``run_check`` and ``prepare_layer``)."""
     from imagewise.analysis import EfficiencyVisitors
-    from imagewise.audit import AuditContext, AuditVisitor, run_checks
+    from imagewise.audit import AuditVisitor
+    from imagewise.sbom.visitor import CatalogVisitor
+    from imagewise.secrets.visitor import SecretsVisitor
+
+    return EfficiencyVisitors(), CatalogVisitor(), SecretsVisitor(), AuditVisitor()
+
+
+def layer_ready(layer_digest: str, cache: LayerCache) -> bool:
+    """Whether a check would take the layer blob ``layer_digest`` from ``cache`` without
+    reading it: its verified diff_id is bound (written last, after its entries) and every
+    content visitor's result is there."""
+    from imagewise.layers.passes import cached_results
+
+    key = cache.bound(layer_digest)
+    if key is None:
+        return False
+    eff, *others = _visitors()
+    return all(
+        cache.load_result(name, version, key)[0]
+        for name, version in cached_results([*eff.all, *others])
+    )
+
+
+def prepare_layer(
+    image_ref: str,
+    layer_digest: str,
+    *,
+    cache: LayerCache,
+    insecure: bool = False,
+    platform: str | None = None,
+) -> bool:
+    """Analyse one layer of ``image_ref`` into ``cache`` the way ``run_check`` would, without
+    the rest of the image: the layer is walked on its own (as the bottom layer of a one-layer
+    view of the image), its blob digest and diff_id verified, and its entries and every visitor's
+    result stored under the verified diff_id. A later check of any image carrying this blob
+    replays it instead of reading it. Returns False when it was in the cache already.
+
+    This is the per-layer half of a check split by content (the service's ``layer`` jobs): a
+    layer shared by many images is prepared once, and each image's check joins the results."""
+    from imagewise.layers.passes import run_pass
+    from imagewise.oci.model import Platform
+    from imagewise.reference import parse_transport
+    from imagewise.sources import detect_local, source_for
+    from imagewise.sources.base import Image, Layer
+
+    if layer_ready(layer_digest, cache):
+        return False
+    tref = detect_local(image_ref) or parse_transport(image_ref)
+    with source_for(tref, insecure=insecure) as src:
+        image = src.image(Platform.parse(platform) if platform else None)
+        found = [layer for layer in image.layers if str(layer.digest) == layer_digest]
+        if not found:
+            from imagewise.errors import NotFound
+
+            raise NotFound(f"{image_ref} has no layer {layer_digest}")
+        one = found[0]
+        alone = Image(
+            image.reference,
+            image.manifest,
+            image.config,
+            (Layer(one.source, one.descriptor, one.diff_id, 0, one.created_by),),
+            image.source,
+            image.index,
+        )
+        eff, *others = _visitors()
+        run_pass(alone, [*eff.all, *others], cache=cache, diff_ids=True)
+    return True
+
+
+def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -> CheckResult:
+    from imagewise.audit import AuditContext, run_checks
     from imagewise.cache import LayerCache
     from imagewise.check.deprecations import find_deprecations
     from imagewise.layers.passes import run_pass
     from imagewise.oci.model import Platform
     from imagewise.reference import parse_transport
     from imagewise.sbom.catalog import catalog_from_visitor
-    from imagewise.sbom.visitor import CatalogVisitor
-    from imagewise.secrets.visitor import SecretsVisitor, scan_config
+    from imagewise.secrets.visitor import scan_config
     from imagewise.sources import detect_local, source_for
     from imagewise.vulns.scan import match_with_db
     from imagewise.vulns.store import default_path
@@ -199,8 +271,7 @@ def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -
         tag = "latest"  # what a registry serves for an untagged name
     with source_for(tref, insecure=opts.insecure) as src:
         image = src.image(Platform.parse(opts.platform) if opts.platform else None)
-        eff = EfficiencyVisitors()
-        cat_v, sec_v, aud_v = CatalogVisitor(), SecretsVisitor(), AuditVisitor()
+        eff, cat_v, sec_v, aud_v = _visitors()
         cache = LayerCache(opts.cache_dir, opts.cache_store) if opts.use_cache else None
         run_pass(image, [*eff.all, cat_v, sec_v, aud_v], reporter, cache=cache, diff_ids=True)
 

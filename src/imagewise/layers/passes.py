@@ -405,6 +405,11 @@ def _diff_mismatch(layer: Layer, actual: str) -> DigestMismatch:
     )
 
 
+def cached_results(visitors: Sequence[Visitor]) -> list[tuple[str, str]]:
+    """(name, version) of each visitor whose per-layer result a cached layer must hold."""
+    return [(v.name, v.version) for v in visitors if v.cacheable and _content_cached(v)]
+
+
 def _content_cached(v: Visitor) -> bool:
     """Whether the visitor keeps something per layer in the cache (overrides ``layer_result``)."""
     return getattr(type(v).layer_result, "__code__", None) is not Visitor.layer_result.__code__

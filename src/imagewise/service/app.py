@@ -167,7 +167,13 @@ def create_app(engine: Any, queue: Any, *, secret: str, insecure: bool = False) 
     def list_jobs(request: Request, state: str | None = None) -> list[dict[str, Any]]:
         need(request, "read")
         query = select(
-            jobs.c.id, jobs.c.kind, jobs.c.key, jobs.c.state, jobs.c.attempts, jobs.c.error
+            jobs.c.id,
+            jobs.c.kind,
+            jobs.c.key,
+            jobs.c.state,
+            jobs.c.attempts,
+            jobs.c.error,
+            jobs.c.outcome,
         )
         if state:
             query = query.where(jobs.c.state == state)
@@ -271,6 +277,7 @@ def create_app(engine: Any, queue: Any, *, secret: str, insecure: bool = False) 
                         jobs.c.created,
                         jobs.c.finished,
                         jobs.c.error,
+                        jobs.c.outcome,
                     )
                     .order_by(jobs.c.id.desc())
                     .limit(200)

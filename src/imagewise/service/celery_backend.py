@@ -25,7 +25,7 @@ import socket
 import threading
 from typing import Any
 
-from imagewise.service.queue import STALE, Job, SqlJobQueue
+from imagewise.service.queue import STALE, Deferred, Job, SqlJobQueue
 
 TASK = "imagewise.job"
 
@@ -95,6 +95,10 @@ class CeleryJobQueue(SqlJobQueue):
             attempts = job.attempts if job else 1
             self._send(job_id, 0, countdown=2.0**attempts)
         return state
+
+    def defer(self, job_id: int, delay: float, payload: dict[str, Any]) -> None:
+        super().defer(job_id, delay, payload)
+        self._send(job_id, 5, countdown=delay)
 
     def retry(self, job_id: int) -> bool:
         done = super().retry(job_id)
@@ -173,13 +177,18 @@ def _run_job(task: Any, job_id: int) -> str:
         if handler is None:
             raise RuntimeError(f"no handler for job kind {job.kind!r}")
         outcome = str(handler(job.payload))
+    except Deferred as d:
+        from imagewise.service.worker import defer
+
+        defer(queue, job.id, d)
+        return str(d)
     except Exception as e:  # noqa: BLE001 - a failed job is recorded and retried
         error = f"{type(e).__name__}: {e}"
         if queue.fail(job.id, error) == "failed":
             on_end(job, error)
         return error
     else:
-        queue.finish(job.id)
+        queue.finish(job.id, outcome)
         on_end(job, None)
         return outcome
     finally:

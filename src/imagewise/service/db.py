@@ -12,6 +12,8 @@ The default is SQLite in the user data directory (no server); any SQLAlchemy URL
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from sqlalchemy import (
     Column,
     Engine,
     Float,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -29,6 +32,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 
 metadata = MetaData()
@@ -38,7 +42,7 @@ jobs = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("kind", String(32), nullable=False),
-    Column("key", String(255), nullable=False),  # dedup: one queued/running job per key
+    Column("key", String(255), nullable=False, index=True),  # dedup: one queued/running per key
     Column("payload", JSON, nullable=False),
     Column("state", String(16), nullable=False, index=True),  # queued running done failed cancelled
     Column("priority", Integer, nullable=False, default=0),
@@ -51,6 +55,17 @@ jobs = Table(
     Column("created", Float, nullable=False),
     Column("finished", Float),
     Column("error", Text),
+    Column("outcome", Text),  # what a finished job reported
+)
+#: at most one queued or running job per key, enforced by the database: two workers
+#: submitting the same key at once (two checks needing one layer) make one job
+ACTIVE = "state in ('queued', 'running')"
+Index(
+    "ux_jobs_active_key",
+    jobs.c.key,
+    unique=True,
+    sqlite_where=text(ACTIVE),
+    postgresql_where=text(ACTIVE),
 )
 
 results = Table(
@@ -180,14 +195,39 @@ def connect(url: str | None = None) -> Engine:
     return engine
 
 
+#: the PostgreSQL advisory lock key held while migrating ("iw-migr" in ASCII)
+MIGRATION_LOCK = 0x69772D6D69677200 >> 8
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to the Alembic ``revision`` (``service/migrations``; the newest by
-    default)."""
+    default). One process at a time: a service and its workers starting together on a fresh
+    database would otherwise each create the tables, and all but one fail (PostgreSQL: an
+    advisory lock for the transaction; SQLite: a lock file beside the database)."""
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
-    with engine.begin() as conn:
+    with _sqlite_lock(engine), engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("select pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+@contextmanager
+def _sqlite_lock(engine: Engine) -> Iterator[None]:
+    """An exclusive lock on ``<database>.migrate-lock`` for a SQLite file database."""
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:"):
+        yield
+        return
+    import fcntl
+
+    with open(f"{path}.migrate-lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

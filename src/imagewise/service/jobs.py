@@ -3,6 +3,13 @@
 ``check``: the one-pass ``check`` of a pushed digest, stored per digest: an image is checked
 once however many tags and repositories carry it (a later push of the same digest under another
 tag only records the tag).
+
+Split by content (``split_layers``, on by default with a broker): a check first looks at its
+image's layers in the fleet's layer results; for each layer not there it needs a ``layer`` job
+(key ``layer:<blob digest>``: one per layer for the whole fleet, however many images wait for
+it) and puts itself back to wait (``queue.Deferred``). Once every layer is there the check
+joins them without reading a layer. A layer whose job failed, or ran and left nothing usable,
+is not waited for: the check reads it itself, so a check never waits for ever.
 """
 
 from __future__ import annotations
@@ -70,16 +77,32 @@ def _tag_digest(engine: Engine, registry: str, repository: str, tag: str) -> str
     return str(row[0]) if row else None
 
 
-def run_check_job(engine: Engine, payload: dict[str, Any], policy: Any, alerts: Any = None) -> str:
+#: a ``layer`` job goes before the checks waiting for it (pushes are 10)
+LAYER_PRIORITY = 11
+#: a split check looks at its layers again after WAIT_FIRST s, doubling up to WAIT_CAP s; after
+#: WAIT_MOST looks it joins whatever is there and reads the rest itself
+WAIT_FIRST, WAIT_CAP, WAIT_MOST = 0.25, 5.0, 400
+
+
+def run_check_job(
+    engine: Engine,
+    payload: dict[str, Any],
+    policy: Any,
+    alerts: Any = None,
+    split: bool = False,
+) -> str:
     """Check ``payload``'s digest (unless it has a result already), then judge the alert rules
-    for the tag; returns what happened."""
+    for the tag; returns what happened. ``split``: wait for ``layer`` jobs first (see above)."""
     registry, repository, digest = payload["registry"], payload["repository"], payload["digest"]
     tag = payload.get("tag")
+    outcome = "already checked"
+    unchecked = latest_result(engine, digest) is None or payload.get("force")
+    if unchecked and split:
+        _wait_for_layers(engine, payload)  # raises Deferred while layer jobs are due
     before = _tag_digest(engine, registry, repository, tag) if tag else None
     if tag:
         record_ref(engine, registry, repository, tag, digest)
-    outcome = "already checked"
-    if latest_result(engine, digest) is None or payload.get("force"):
+    if unchecked:
         outcome = _check(engine, payload, policy)
     if alerts is not None and tag:
         from imagewise.service.alerts import evaluate
@@ -90,6 +113,68 @@ def run_check_job(engine: Engine, payload: dict[str, Any], policy: Any, alerts: 
         if result is not None:
             evaluate(engine, alerts, image, result, previous)
     return outcome
+
+
+def _layer_cache(engine: Engine) -> Any:
+    from imagewise.cache import LayerCache
+    from imagewise.service.layer_store import SqlLayerStore
+
+    return LayerCache(store=SqlLayerStore(engine))  # the fleet's layer results
+
+
+def _image_ref(payload: dict[str, Any]) -> str:
+    return f"docker://{payload['registry']}/{payload['repository']}@{payload['digest']}"
+
+
+def _wait_for_layers(engine: Engine, payload: dict[str, Any]) -> None:
+    """Raise ``Deferred`` needing a ``layer`` job for each layer of the image that the fleet's
+    layer results lack and that is worth waiting for; return when there is none."""
+    waited = int(payload.get("waited", 0))
+    if waited >= WAIT_MOST:
+        return
+    from imagewise.check.run import layer_ready
+    from imagewise.service.queue import Deferred
+    from imagewise.sources import open_source
+
+    cache = _layer_cache(engine)
+    with open_source(_image_ref(payload), insecure=bool(payload.get("insecure"))) as src:
+        layers = list(dict.fromkeys(str(layer.digest) for layer in src.image().layers))
+    needs = []
+    for layer in layers:
+        if layer_ready(layer, cache):
+            continue
+        key = f"layer:{layer}"
+        if _last_state(engine, key) in ("failed", "cancelled", "done"):
+            continue  # its job ended without a usable result: the check reads this one itself
+        job: dict[str, Any] = {k: payload[k] for k in ("registry", "repository", "digest")}
+        job.update(layer=layer, insecure=bool(payload.get("insecure")))
+        needs.append(("layer", key, job, LAYER_PRIORITY))
+    if needs:
+        delay = min(WAIT_FIRST * 2**waited, WAIT_CAP)
+        raise Deferred(delay, {**payload, "waited": waited + 1}, needs)
+
+
+def _last_state(engine: Engine, key: str) -> str | None:
+    from imagewise.service.db import jobs
+
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(jobs.c.state).where(jobs.c.key == key).order_by(jobs.c.id.desc()).limit(1)
+        ).first()
+    return None if row is None else str(row[0])
+
+
+def run_layer_job(engine: Engine, payload: dict[str, Any]) -> str:
+    """Analyse one layer into the fleet's layer results (``check.run.prepare_layer``)."""
+    from imagewise.check.run import prepare_layer
+
+    done = prepare_layer(
+        _image_ref(payload),
+        payload["layer"],
+        cache=_layer_cache(engine),
+        insecure=bool(payload.get("insecure")),
+    )
+    return "analysed" if done else "already analysed"
 
 
 def by_severity(vulnerabilities: Any) -> tuple[dict[str, int], dict[str, str]]:

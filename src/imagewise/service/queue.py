@@ -8,7 +8,9 @@ works in one process (threads), across worker processes and across restarts:
   runs twice at once;
 * a running job sends heartbeats; ``recover`` puts back jobs whose worker stopped beating (a
   service killed with ``kill -9``), so they run again after a restart;
-* ``fail`` retries with exponential backoff until ``max_attempts``.
+* ``fail`` retries with exponential backoff until ``max_attempts``;
+* ``defer`` puts a job back to wait for others it needs (a handler raises ``Deferred``: a check
+  split by content waits for its ``layer`` jobs); waiting is not a failed attempt.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from imagewise.service.db import jobs
 
@@ -32,12 +35,29 @@ class Job:
         self.id, self.kind, self.key, self.payload, self.attempts = id, kind, key, payload, attempts
 
 
+class Deferred(Exception):  # noqa: N818 - not an error: "run me again later"
+    """Raised by a job handler that cannot finish yet: the worker submits each of ``needs``
+    (``(kind, key, payload, priority)``; a job already queued or running under a key is not
+    added twice), then puts this job back, with ``payload`` as its new payload, to run again
+    in ``delay`` seconds. Its attempts are not counted."""
+
+    def __init__(
+        self,
+        delay: float,
+        payload: dict[str, Any],
+        needs: list[tuple[str, str, dict[str, Any], int]],
+    ) -> None:
+        super().__init__(f"waiting {delay:.1f} s for {len(needs)} job(s)")
+        self.delay, self.payload, self.needs = delay, payload, needs
+
+
 class JobQueue(Protocol):
     def submit(self, kind: str, key: str, payload: dict[str, Any], priority: int = 0) -> int: ...
     def claim(self, worker: str) -> Job | None: ...
     def heartbeat(self, job_id: int) -> None: ...
-    def finish(self, job_id: int) -> None: ...
+    def finish(self, job_id: int, outcome: str | None = None) -> None: ...
     def fail(self, job_id: int, error: str) -> str: ...
+    def defer(self, job_id: int, delay: float, payload: dict[str, Any]) -> None: ...
     def cancel(self, job_id: int) -> bool: ...
     def retry(self, job_id: int) -> bool: ...
     def recover(self, stale: float = STALE) -> int: ...
@@ -56,14 +76,29 @@ class SqlJobQueue:
     ) -> tuple[int, bool]:
         """``submit``: the job's id, and whether it is new (False: a job under ``key`` is
         queued or running already, and that is its id)."""
+        for _ in range(5):
+            active = self._active(key)
+            if active is not None:
+                return active, False
+            try:
+                return self._insert(kind, key, payload, priority), True
+            except IntegrityError:
+                continue  # another submit of the key won the race: that one is the job
+        raise RuntimeError(f"job {key}: could neither find nor add it")
+
+    def _active(self, key: str) -> int | None:
         with self.engine.begin() as conn:
-            active = conn.execute(
+            row = conn.execute(
                 select(jobs.c.id).where(
                     and_(jobs.c.key == key, jobs.c.state.in_(("queued", "running")))
                 )
             ).first()
-            if active is not None:
-                return int(active[0]), False
+        return None if row is None else int(row[0])
+
+    def _insert(self, kind: str, key: str, payload: dict[str, Any], priority: int) -> int:
+        """A new queued job; IntegrityError when one under ``key`` is queued or running (the
+        database's ``ux_jobs_active_key``)."""
+        with self.engine.begin() as conn:
             row = conn.execute(
                 insert(jobs)
                 .values(
@@ -79,8 +114,8 @@ class SqlJobQueue:
                 )
                 .returning(jobs.c.id)
             ).first()
-            assert row is not None
-            return int(row[0]), True
+        assert row is not None
+        return int(row[0])
 
     def claim(self, worker: str) -> Job | None:
         now = time.time()
@@ -121,12 +156,18 @@ class SqlJobQueue:
         with self.engine.begin() as conn:
             conn.execute(update(jobs).where(jobs.c.id == job_id).values(heartbeat=time.time()))
 
-    def finish(self, job_id: int) -> None:
+    def finish(self, job_id: int, outcome: str | None = None) -> None:
+        """The job succeeded; ``outcome``: what it reported (kept, shown with the job)."""
         with self.engine.begin() as conn:
             conn.execute(
                 update(jobs)
                 .where(jobs.c.id == job_id)
-                .values(state="done", finished=time.time(), error=None)
+                .values(
+                    state="done",
+                    finished=time.time(),
+                    error=None,
+                    outcome=None if outcome is None else str(outcome)[:2000],
+                )
             )
 
     def fail(self, job_id: int, error: str) -> str:
@@ -154,15 +195,38 @@ class SqlJobQueue:
             conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
         return str(values["state"])
 
-    def retry(self, job_id: int) -> bool:
-        """Queue a failed or cancelled job again, now, with its attempts counted afresh."""
+    def defer(self, job_id: int, delay: float, payload: dict[str, Any]) -> None:
+        """Put a running job back to run again in ``delay`` seconds with ``payload`` (see
+        ``Deferred``); the attempt it just made is not counted."""
         with self.engine.begin() as conn:
-            done = conn.execute(
+            conn.execute(
                 update(jobs)
-                .where(and_(jobs.c.id == job_id, jobs.c.state.in_(("failed", "cancelled"))))
-                .values(state="queued", attempts=0, not_before=0.0, claimed_by=None, finished=None)
+                .where(and_(jobs.c.id == job_id, jobs.c.state == "running"))
+                .values(
+                    state="queued",
+                    claimed_by=None,
+                    not_before=time.time() + delay,
+                    attempts=jobs.c.attempts - 1,
+                    payload=payload,
+                )
             )
-            return bool(done.rowcount)
+
+    def retry(self, job_id: int) -> bool:
+        """Queue a failed or cancelled job again, now, with its attempts counted afresh
+        (False when it is not failed or cancelled, or a job of its key is queued or running:
+        that one runs instead)."""
+        try:
+            with self.engine.begin() as conn:
+                done = conn.execute(
+                    update(jobs)
+                    .where(and_(jobs.c.id == job_id, jobs.c.state.in_(("failed", "cancelled"))))
+                    .values(
+                        state="queued", attempts=0, not_before=0.0, claimed_by=None, finished=None
+                    )
+                )
+                return bool(done.rowcount)
+        except IntegrityError:
+            return False
 
     def cancel(self, job_id: int) -> bool:
         with self.engine.begin() as conn:

@@ -14,7 +14,7 @@ def job_handlers(
     from imagewise.policy.model import load_policy
     from imagewise.service.alerts import AlertConfig, evaluate_job
     from imagewise.service.builds import run_build
-    from imagewise.service.jobs import run_check_job
+    from imagewise.service.jobs import run_check_job, run_layer_job
     from imagewise.service.scheduler import (
         run_backup_due,
         run_db_update,
@@ -29,8 +29,10 @@ def job_handlers(
 
     policy = load_policy(policy_file)
     alerts = AlertConfig((config or {}).get("alerts"), "config alerts")
+    split = split_layers(config)
     handlers = {
-        "check": lambda p: run_check_job(engine, p, policy, alerts),
+        "check": lambda p: run_check_job(engine, p, policy, alerts, split),
+        "layer": lambda p: run_layer_job(engine, p),
         "backup-due": lambda p: run_backup_due(engine, p, alerts),
         "space-report": lambda p: run_space_report(engine, p, alerts),
         "drill": lambda p: run_drill(engine, p, alerts),
@@ -47,6 +49,19 @@ def job_handlers(
         evaluate_job(engine, alerts, job.kind, _job_name(job), error)
 
     return handlers, on_end
+
+
+def split_layers(config: dict[str, Any] | None) -> bool:
+    """The config's ``split_layers`` (checks split into per-layer jobs, see ``service.jobs``);
+    by default on with a broker (a fleet of workers), off for the embedded service."""
+    value = (config or {}).get("split_layers")
+    if value is None:
+        return bool((config or {}).get("broker"))
+    if not isinstance(value, bool):
+        from imagewise.errors import ConfigError
+
+        raise ConfigError(f"config split_layers: expected true or false, not {value!r}")
+    return value
 
 
 def worker_pool(
@@ -128,6 +143,7 @@ class Service:
         self.db_url = db_url or default_url()
         self.engine = connect(self.db_url)
         broker = (config or {}).get("broker")
+        split_layers(config)  # a bad value is named now, not by the first check
         from imagewise.service.ratelimit import install
 
         install(config)  # the watcher's polls too keep the fleet's rate limits

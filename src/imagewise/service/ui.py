@@ -227,7 +227,7 @@ def jobs_page(jobs: list[dict[str, Any]]) -> str:
                 str(j["attempts"]),
                 escape(_when(j.get("created"))),
                 escape(_when(j.get("finished"))),
-                f"<pre>{escape(j.get('error') or '')}</pre>",
+                f"<pre>{escape(j.get('error') or j.get('outcome') or '')}</pre>",
                 retry,
             ]
         )

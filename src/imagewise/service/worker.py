@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from imagewise.service.queue import STALE, JobQueue
+from imagewise.service.queue import STALE, Deferred, JobQueue
 
 Handler = Callable[[dict[str, Any]], str]
 
@@ -85,22 +85,33 @@ class Workers:
                 handler = self.handlers.get(job.kind)
                 if handler is None:
                     raise RuntimeError(f"no handler for job kind {job.kind!r}")
-                handler(job.payload)
+                outcome = handler(job.payload)
+            except Deferred as d:
+                self._defer(job, d)
             except Exception as e:  # noqa: BLE001 - a failed job is recorded and retried
                 error = f"{type(e).__name__}: {e}"
                 self._settle(job, error)
             else:
-                self._settle(job, None)
+                self._settle(job, None, outcome)
             finally:
                 beating.set()
                 pulse.join()
 
-    def _settle(self, job: Any, error: str | None) -> None:
+    def _defer(self, job: Any, d: Deferred) -> None:
+        """The job waits for others: submit them, put it back (see ``Deferred``)."""
+        try:
+            defer(self.queue, job.id, d)
+        except DBAPIError:
+            logging.getLogger("imagewise.service").warning(
+                "job %s not put back: database away; it runs again", job.id
+            )
+
+    def _settle(self, job: Any, error: str | None, outcome: Any = None) -> None:
         """Record the job's outcome; with the database away it stays running, and is taken
         back (and runs again) once its heartbeats are stale: nothing is lost."""
         try:
             if error is None:
-                self.queue.finish(job.id)
+                self.queue.finish(job.id, None if outcome is None else str(outcome))
             elif self.queue.fail(job.id, error) != "failed":
                 return
         except DBAPIError:
@@ -117,3 +128,10 @@ class Workers:
             self.on_end(job, error)
         except Exception:  # noqa: BLE001 - an alert that cannot be sent must not stop the worker
             logging.getLogger("imagewise.service").exception("judging job %s's end", job.id)
+
+
+def defer(queue: JobQueue, job_id: int, d: Deferred) -> None:
+    """Submit what job ``job_id`` waits for, then put it back (every kind of worker)."""
+    for kind, key, payload, priority in d.needs:
+        queue.submit(kind, key, payload, priority)
+    queue.defer(job_id, d.delay, d.payload)
