@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from storage_support import image
 
 from imagewise.cli.main import cli
+from imagewise.errors import NotFound
 from imagewise.oci import media
 from imagewise.policy.model import parse_policy
 from imagewise.registry.client import RegistryClient
@@ -307,3 +308,120 @@ def test_property_apply_is_exactly_the_plan(
         assert again.deletions == []
     finally:
         stop_registry(reg)
+
+
+def _age(reg: RegistryServer, repo: str, digest: str, hours: float) -> None:
+    """Make the registry's revision link of ``digest`` look pushed ``hours`` ago."""
+    import os
+    import time
+
+    link = (
+        reg.storage_dir / "docker/registry/v2/repositories" / repo / "_manifests/revisions"
+        / "sha256" / digest.split(":")[1] / "link"
+    )  # fmt: skip
+    assert link.is_file(), link
+    then = time.time() - hours * 3600
+    os.utime(link, (then, then))
+
+
+def _index(*images: object) -> bytes:
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": media.OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": media.OCI_MANIFEST,
+                    "digest": i.manifest_digest,
+                    "size": len(i.manifest_raw),
+                }  # type: ignore[attr-defined]
+                for i in images
+            ],
+        }
+    ).encode()
+
+
+def test_untagged_manifests_go_after_the_hours_given_with_the_storage_dir(
+    own_registry: RegistryServer, tmp_path: Path
+) -> None:
+    """delete_untagged_after_hours, found through the registry's storage directory: an old
+    untagged image goes, a young one stays, an old one a young untagged index needs stays,
+    an old untagged index goes without the tagged image it lists; GC frees what was said."""
+    reg = own_registry
+    client = _client(reg)
+    a, b, y, c = (image([7300, 7300 + n], created=_day(n)) for n in (1, 2, 3, 4))
+    push_image(reg, "svc", "v1", a)
+    push_image(reg, "svc", "v1", b)  # v1 moves on: a is untagged
+    push_image(reg, "svc", "tmp", y)
+    push_image(reg, "svc", "tmp", b)  # y untagged, and young
+    push_image(reg, "svc", "c", c)
+    push_image(reg, "svc", "c", b)  # c untagged ...
+    young_index = str(client.put_manifest("svc", "tmp2", _index(c), media.OCI_INDEX))
+    push_image(reg, "svc", "tmp2", b)  # ... but this young untagged index needs it
+    old_index = str(client.put_manifest("svc", "tmp3", _index(b), media.OCI_INDEX))
+    push_image(reg, "svc", "tmp3", b)  # an untagged index listing a tagged image
+    for digest in (a.manifest_digest, c.manifest_digest, old_index):
+        _age(reg, "svc", digest, 100)
+    policy = _policy(
+        tmp_path,
+        "storage_management:\n  retention:\n    delete_untagged_after_hours: 72\n"
+        "    rules:\n      - {always: true}\n",
+    )
+    # without the storage directory the registry API cannot see them: nothing, and a note
+    code, out = _run("retention", "plan", reg.host, "--policy", str(policy), "--format", "json")
+    assert code == 0, out
+    blind = json.loads(out)
+    assert blind["deletions"] == [] and blind["untagged"] == []
+    assert any("--storage-dir" in n for n in blind["notes"])
+    plan_file = tmp_path / "plan.json"
+    code, out = _run(
+        "retention", "plan", reg.host, "--policy", str(policy), "--storage-dir",
+        str(reg.storage_dir), "--format", "json", "-o", str(plan_file),
+    )  # fmt: skip
+    assert code == 0, out
+    plan = json.loads(plan_file.read_text())
+    untagged = {u["digest"]: (u["action"], u["reason"]) for u in plan["untagged"]}
+    assert untagged[a.manifest_digest][0] == "delete"
+    assert untagged[a.manifest_digest][1].startswith("untagged for 100 hours (over 72)")
+    assert untagged[y.manifest_digest] == ("keep", "untagged, pushed within 72 hours")
+    assert untagged[young_index] == ("keep", "untagged, pushed within 72 hours")
+    assert untagged[old_index][0] == "delete"
+    assert untagged[c.manifest_digest] == ("keep", "not deleted: a kept manifest needs its digest")
+    assert b.manifest_digest not in untagged  # tagged
+    gone = {(d["digest"], d["kind"]) for d in plan["deletions"]}
+    assert gone == {(a.manifest_digest, "untagged"), (old_index, "untagged")}  # c: needed
+    code, text_out = _run(
+        "retention", "plan", reg.host, "--policy", str(policy), "--storage-dir",
+        str(reg.storage_dir),
+    )  # fmt: skip
+    assert f"svc@{a.manifest_digest[:19]}:  delete  untagged for 100 hours" in text_out
+    code, out = _run("du", reg.host, "--storage-dir", str(reg.storage_dir), "--format", "json")
+    assert code == 0, out
+    listed = {u["digest"] for u in json.loads(out)["untagged"]}
+    assert (
+        listed
+        == set(untagged)
+        == {a.manifest_digest, y.manifest_digest, c.manifest_digest, young_index, old_index}
+    )
+    code, out = _run("retention", "apply", "--plan", str(plan_file), "--format", "json")
+    assert code == 0, out
+    assert {d["digest"] for d in json.loads(out)["deleted"]} == {a.manifest_digest, old_index}
+    with pytest.raises(NotFound):
+        client.get_manifest("svc", a.manifest_digest)
+    assert client.get_manifest("svc", c.manifest_digest).digest is not None
+    again = plan_for([reg.host], parse_policy(policy.read_text()), storage_dir=str(reg.storage_dir))
+    assert again.deletions == []
+    stop_registry(reg)
+    size_before = blob_bytes(reg)
+    garbage_collect(reg)
+    assert size_before - blob_bytes(reg) == plan["freed_bytes"] > 0
+
+
+def test_storage_dir_must_be_a_registry_storage_root(
+    own_registry: RegistryServer, tmp_path: Path
+) -> None:
+    code, out = _run("retention", "plan", own_registry.host, "--storage-dir", str(tmp_path))
+    assert code == 2
+    assert "not a distribution registry's storage directory" in out
+    code, out = _run("du", own_registry.host, "--storage-dir", str(tmp_path / "missing"))
+    assert code == 2 and "does not exist" in out

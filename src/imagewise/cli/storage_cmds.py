@@ -13,22 +13,41 @@ from imagewise.encoders import DEDUP, DU, RETENTION_APPLY, RETENTION_PLAN, SYNC
 from imagewise.errors import UsageError
 
 
+def _storage_dir_option(fn: F) -> F:
+    return option(
+        "--storage-dir",
+        metavar="DIR",
+        type=path_type(file_okay=False, exists=True),
+        help="The registry's storage directory (distribution's filesystem rootdirectory, "
+        "read-only is enough): lists untagged manifests and when each was pushed.",
+    )(fn)
+
+
 @command("du")
 @argument("refs", nargs="+", metavar="REF")
 @option("--top", type=int, default=10, metavar="N", help="How many of the most shared blobs.")
 @option(
     "-o", "--output", metavar="FILE", help="Write the report to FILE (e.g. with --format html)."
 )
+@_storage_dir_option
 @format_option(DU)
 @insecure_option
-def du_cmd(refs: tuple[str, ...], top: int, output: str | None, fmt: str, insecure: bool) -> int:
+def du_cmd(
+    refs: tuple[str, ...],
+    top: int,
+    output: str | None,
+    storage_dir: str | None,
+    fmt: str,
+    insecure: bool,
+) -> int:
     """Space used by registries, repositories and OCI layouts: logical, unique, shared.
 
     REF is a registry (localhost:5000: every repository its catalog lists), repositories
     (localhost:5000/app) or an OCI layout (oci:DIR). Per repository and tag: the logical size
     (its images' bytes) and the unique size (every blob once across all REFs), the shared bytes
-    and dedup ratio, the blobs the most images share, and untagged manifests (OCI layouts; a
-    registry's API cannot list them). Reads manifests only, in parallel.
+    and dedup ratio, the blobs the most images share, and untagged manifests (OCI layouts, or a
+    registry whose storage directory is given with --storage-dir: its API cannot list them).
+    Reads manifests only, in parallel.
 
       imagewise du localhost:5000
       imagewise du localhost:5000/app localhost:5000/base --format json
@@ -36,7 +55,9 @@ def du_cmd(refs: tuple[str, ...], top: int, output: str | None, fmt: str, insecu
     """
     from imagewise.storage.du import read_targets, space_report
 
-    report = space_report(read_targets(list(refs), insecure=insecure), top=top)
+    report = space_report(
+        read_targets(list(refs), insecure=insecure, storage_dir=storage_dir), top=top
+    )
     text = DU.encode(fmt, report)
     if output and output != "-":
         from imagewise.fileio import write_file
@@ -158,23 +179,34 @@ def retention_group() -> None:
 @argument("refs", nargs="+", metavar="REF")
 @_policy_option
 @option("-o", "--output", metavar="FILE", help="Write the plan to FILE (default: stdout).")
+@_storage_dir_option
 @format_option(RETENTION_PLAN)
 @insecure_option
 def retention_plan_cmd(
-    refs: tuple[str, ...], policy_file: Path | None, output: str | None, fmt: str, insecure: bool
+    refs: tuple[str, ...],
+    policy_file: Path | None,
+    output: str | None,
+    storage_dir: str | None,
+    fmt: str,
+    insecure: bool,
 ) -> int:
     """Print every tag and manifest retention would keep or delete, and why; delete nothing.
 
     REF as for `du`: a registry (every repository), repositories, or oci:DIR. Save the plan as
-    JSON (`--format json -o plan.json`) to review it and apply exactly it later.
+    JSON (`--format json -o plan.json`) to review it and apply exactly it later. Untagged
+    manifests (delete_untagged_after_hours) are found in OCI layouts, and in a registry whose
+    storage directory is given (--storage-dir): its API lists tags, not manifests.
 
       imagewise retention plan localhost:5000 --policy policy.yaml
       imagewise retention plan localhost:5000 --policy policy.yaml --format json -o plan.json
+      imagewise retention plan localhost:5000 --storage-dir /var/lib/docker-registry
     """
     from imagewise.policy.model import load_policy
     from imagewise.storage.retention import plan_for
 
-    plan = plan_for(list(refs), load_policy(policy_file), insecure=insecure)
+    plan = plan_for(
+        list(refs), load_policy(policy_file), insecure=insecure, storage_dir=storage_dir
+    )
     text = RETENTION_PLAN.encode(fmt, plan)
     if output and output != "-":
         from imagewise.fileio import write_file
@@ -196,6 +228,7 @@ def retention_plan_cmd(
     metavar="N",
     help="Refuse (deleting nothing) when the plan deletes more than N manifests.",
 )
+@_storage_dir_option
 @format_option(RETENTION_APPLY)
 @insecure_option
 def retention_apply_cmd(
@@ -203,6 +236,7 @@ def retention_apply_cmd(
     policy_file: Path | None,
     plan_file: str | None,
     max_delete: int | None,
+    storage_dir: str | None,
     fmt: str,
     insecure: bool,
 ) -> int:
@@ -224,7 +258,9 @@ def retention_apply_cmd(
             raise UsageError("give either --plan FILE or REFs, not both")
         plan = load_plan(plan_file)
     elif refs:
-        plan = plan_for(list(refs), load_policy(policy_file), insecure=insecure)
+        plan = plan_for(
+            list(refs), load_policy(policy_file), insecure=insecure, storage_dir=storage_dir
+        )
     else:
         raise UsageError("retention apply needs REFs or --plan FILE")
     result = apply_for(plan, max_delete=max_delete, insecure=insecure)

@@ -57,10 +57,13 @@ class Retention:
         rules: tuple[RetentionRule, ...] = (),
         keep_env_tags: bool = True,
         keep_promoted_days: int | None = 30,
+        untagged_hours: int | None = None,
     ) -> None:
         self.rules = rules
         self.keep_env_tags = keep_env_tags
         self.keep_promoted_days = keep_promoted_days
+        #: delete untagged manifests pushed more than this many hours ago (None: keep them)
+        self.untagged_hours = untagged_hours
 
 
 def parse_retention(data: Any, src: str) -> Retention:
@@ -71,10 +74,16 @@ def parse_retention(data: Any, src: str) -> Retention:
         return Retention()
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {data!r}")
-    unknown = sorted(set(data) - {"rules", "keep_env_tags", "keep_promoted_days"})
-    if unknown:
+    reject_unknown_keys(
+        data, {"rules", "keep_env_tags", "keep_promoted_days", "delete_untagged_after_hours"}, where
+    )
+    untagged = data.get("delete_untagged_after_hours")
+    if untagged is not None and (
+        not isinstance(untagged, int) or isinstance(untagged, bool) or untagged < 0
+    ):
         raise ConfigError(
-            f"{where}: unknown key {unknown[0]} (known: keep_env_tags, keep_promoted_days, rules)"
+            f"{where}.delete_untagged_after_hours: expected a whole number of hours, "
+            f"got {untagged!r}"
         )
     keep_env = data.get("keep_env_tags", True)
     if not isinstance(keep_env, bool):
@@ -133,7 +142,7 @@ def parse_retention(data: Any, src: str) -> Retention:
                 name=f"rules[{i}]",
             )
         )
-    return Retention(tuple(rules), keep_env, days)
+    return Retention(tuple(rules), keep_env, days, untagged)
 
 
 def _check_pattern(pattern: str, where: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from imagewise.errors import UsageError
 from imagewise.storage.inventory import Inventory
 from imagewise.units import format_size
 
@@ -195,17 +196,24 @@ def du_html(report: SpaceReport) -> str:
 
 
 def read_targets(
-    refs: list[str], *, insecure: bool = False, configs: bool = False
+    refs: list[str],
+    *,
+    insecure: bool = False,
+    configs: bool = False,
+    storage_dir: str | None = None,
 ) -> list[Inventory]:
     """Inventories for ``du``-style targets: ``oci:DIR`` (or a layout directory), a registry
     host (``localhost:5000``: every repository), or repositories (``localhost:5000/app``; the
-    repositories of one host are read together)."""
+    repositories of one host are read together). ``storage_dir``: the registry's storage
+    directory (one registry only), which lists its untagged manifests too."""
     from imagewise.registry.client import RegistryClient
     from imagewise.storage.inventory import read_layout, read_registry, split_targets
 
     layouts, hosts = split_targets(refs)
+    if storage_dir is not None and len(hosts) != 1:
+        raise UsageError("--storage-dir belongs to one registry: name exactly one")
     inventories = [read_layout(path, configs=configs) for path in layouts]
     for host, repos in hosts.items():
         client = RegistryClient.get(host, insecure=insecure)
-        inventories.append(read_registry(client, repos, configs=configs))
+        inventories.append(read_registry(client, repos, configs=configs, storage_dir=storage_dir))
     return inventories

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
-from imagewise.errors import ImageFormatError, NotFound
+from imagewise.errors import ImageFormatError, NotFound, UsageError
 from imagewise.oci import media
 from imagewise.oci.model import Descriptor, Index, Manifest, parse_manifest
 
@@ -130,6 +130,9 @@ class Inventory:
         #: list them through the distribution API)
         self.untagged: list[tuple[str, str]] = []
         self.untagged_known = False
+        #: when each manifest was pushed (seconds since the epoch), where that can be known:
+        #: a registry's storage directory (its revision links), a layout's blob files
+        self.pushed: dict[tuple[str, str], float] = {}
         self.requests: dict[str, int] = {}
         #: opens a blob of a repository (for the few readers that need layer bytes: dedup)
         self.opener: Callable[[str, Descriptor], IO[bytes]] | None = None
@@ -171,8 +174,15 @@ def read_registry(
     configs: bool = False,
     jobs: int = JOBS,
     progress: Callable[[str], None] | None = None,
+    storage_dir: str | Path | None = None,
 ) -> Inventory:
-    """The inventory of ``repositories`` (default: every repository ``_catalog`` lists)."""
+    """The inventory of ``repositories`` (default: every repository ``_catalog`` lists).
+
+    The distribution API lists tags, not manifests: a manifest no tag names any more is
+    invisible to it. ``storage_dir`` (the registry's filesystem ``rootdirectory``, read-only
+    access is enough) adds every manifest each repository holds, from its revision links, with
+    when it was pushed (the link's time); those no tag reaches are ``untagged``."""
+    revisions = {} if storage_dir is None else _revision_links(Path(storage_dir), repositories)
     inv = Inventory(client.host)
     inv.opener = client.open_blob
     lock = threading.Lock()
@@ -215,6 +225,10 @@ def read_registry(
         for (repo, tag), info in zip(jobs_list, results, strict=True):
             if info is not None:
                 inv.repositories[repo].tags[tag] = info.digest
+        # manifests only the storage holds (untagged), by digest
+        listed_repos = set(inv.repositories)
+        stored = [key for key in revisions if key[0] in listed_repos and key not in fetched]
+        list(pool.map(lambda rd: get(*rd), stored))
         # index children (and their children), each once
         pending = {
             (repo, child)
@@ -231,6 +245,8 @@ def read_registry(
                 if (repo, child) not in fetched
             }
         inv.manifests = fetched
+        if storage_dir is not None:
+            _mark_untagged(inv, revisions)
         if configs:
             images = [
                 (repo, info)
@@ -242,6 +258,45 @@ def read_registry(
     if progress:
         progress(f"{len(inv.repositories)} repositories, {len(inv.manifests)} manifests")
     return inv
+
+
+def _revision_links(root: Path, repositories: Iterable[str] | None) -> dict[tuple[str, str], float]:
+    """(repository, manifest digest) -> when it was pushed, for every manifest revision the
+    distribution registry's filesystem storage under ``root`` holds."""
+    base = root / "docker" / "registry" / "v2" / "repositories"
+    if not base.is_dir():
+        raise UsageError(
+            f"{root}: not a distribution registry's storage directory (no "
+            "docker/registry/v2/repositories under it; give the rootdirectory of its "
+            "storage.filesystem)"
+        )
+    wanted = None if repositories is None else set(repositories)
+    found: dict[tuple[str, str], float] = {}
+    for manifests in base.rglob("_manifests"):
+        repo = manifests.parent.relative_to(base).as_posix()
+        if wanted is not None and repo not in wanted:
+            continue
+        revisions = manifests / "revisions"
+        for algo in revisions.iterdir() if revisions.is_dir() else ():
+            for entry in algo.iterdir():
+                link = entry / "link"
+                try:
+                    when = link.stat().st_mtime
+                except OSError:
+                    continue  # deleted meanwhile
+                found[(repo, f"{algo.name}:{entry.name}")] = when
+    return found
+
+
+def _mark_untagged(inv: Inventory, revisions: dict[tuple[str, str], float]) -> None:
+    """Push times from the revision links; manifests the tags do not reach are untagged."""
+    inv.untagged_known = True
+    inv.pushed.update({k: v for k, v in revisions.items() if k in inv.manifests})
+    reached: set[tuple[str, str]] = set()
+    for repo in inv.repositories.values():
+        for digest in repo.tags.values():
+            reached.update((repo.name, info.digest) for info in inv.closure(repo.name, digest))
+    inv.untagged = sorted(k for k in inv.manifests if k not in reached)
 
 
 def _read_config(client: Any, repo: str, info: ManifestInfo, count: Callable[[str], None]) -> None:
@@ -340,6 +395,12 @@ def read_layout(path: str | Path, *, configs: bool = False) -> Inventory:
                     continue
                 inv.manifests[(name, digest)] = info
                 inv.untagged.append((name, digest))
+    for _, digest in inv.manifests:
+        algo, _, hexpart = digest.partition(":")
+        try:
+            inv.pushed[(name, digest)] = (blobs / algo / hexpart).stat().st_mtime
+        except OSError:
+            pass
     _index_times(inv)
     return inv
 
@@ -365,8 +426,6 @@ def split_targets(refs: list[str]) -> tuple[list[Path], dict[str, list[str] | No
     """What ``du``-style targets name: OCI layouts (``oci:DIR``, or a directory holding
     ``index.json``), in order, and per registry host its repositories (``localhost:5000/app``;
     ``None`` for a bare host: every repository). A tag or digest is refused."""
-    from imagewise.errors import UsageError
-
     layouts: list[Path] = []
     hosts: dict[str, list[str] | None] = {}
     for ref in refs:

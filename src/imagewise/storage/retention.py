@@ -122,7 +122,8 @@ class TagDecision:
 
 
 class Deletion:
-    """One manifest to delete: ``kind`` image (tagged), platform (an index's child) or
+    """One manifest to delete: ``kind`` image (tagged), untagged (no tag names it; pushed
+    longer ago than ``delete_untagged_after_hours``), platform (an index's child) or
     referrer; ``tags`` the tags it takes with it."""
 
     __slots__ = ("repository", "digest", "kind", "tags", "parent")  # noqa: RUF023
@@ -145,11 +146,29 @@ class Deletion:
         return out
 
 
+class UntaggedDecision:
+    """What the plan does with one untagged manifest, and why."""
+
+    __slots__ = ("repository", "digest", "keep", "reason")  # noqa: RUF023
+
+    def __init__(self, repository: str, digest: str, keep: bool, reason: str) -> None:
+        self.repository, self.digest, self.keep, self.reason = repository, digest, keep, reason
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "repository": self.repository,
+            "digest": self.digest,
+            "action": "keep" if self.keep else "delete",
+            "reason": self.reason,
+        }
+
+
 class Plan:
     def __init__(self, sources: list[str], now: datetime) -> None:
         self.sources = sources
         self.created = now
         self.decisions: list[TagDecision] = []
+        self.untagged: list[UntaggedDecision] = []
         self.deletions: list[Deletion] = []
         self.freed_bytes = 0
         self.kept_bytes = 0
@@ -160,6 +179,7 @@ class Plan:
             "sources": self.sources,
             "created": self.created.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "tags": [d.to_json() for d in self.decisions],
+            "untagged": [d.to_json() for d in self.untagged],
             "deletions": [d.to_json() for d in self.deletions],
             "freed_bytes": self.freed_bytes,
             "kept_bytes": self.kept_bytes,
@@ -179,6 +199,12 @@ class Plan:
                 plan.decisions.append(
                     TagDecision(
                         t["repository"], t["tag"], t["digest"], t["action"] == "keep", t["reason"]
+                    )
+                )
+            for u in doc.get("untagged", []):  # plans of 0.x before untagged retention
+                plan.untagged.append(
+                    UntaggedDecision(
+                        u["repository"], u["digest"], u["action"] == "keep", u["reason"]
                     )
                 )
             for d in doc["deletions"]:
@@ -211,6 +237,49 @@ def _promoted(inv: Inventory, repo: str, since: datetime | None) -> tuple[set[st
         if to and (when is None or when >= since):
             digests.add(to)
     return envs, digests
+
+
+def _untagged(
+    plan: Plan,
+    n: int,
+    inv: Inventory,
+    hours: int | None,
+    now: datetime,
+    kept: set[tuple[int, str, str]],
+    deleted: list[tuple[int, Inventory, Deletion]],
+) -> None:
+    """Untagged manifests: pushed more than ``hours`` ago -> deleted (unless a kept manifest
+    needs them: an index's platform, a referrer's subject); otherwise kept, with their closure.
+    A referrer (a manifest with a subject) is never judged on its own: it goes with its
+    subject. Each is listed in the plan with what decided it."""
+    if not inv.untagged_known:
+        if hours is not None:
+            plan.notes.append(
+                f"{inv.source}: untagged manifests are not listable through the registry API; "
+                "give the registry's storage directory (--storage-dir) to apply "
+                "delete_untagged_after_hours"
+            )
+        return
+    limit = None if hours is None else (now - timedelta(hours=hours)).timestamp()
+    for repo_name, digest in inv.untagged:
+        info = inv.manifests.get((repo_name, digest))
+        if info is None or info.subject:
+            continue
+        pushed = inv.pushed.get((repo_name, digest))
+        if limit is None:
+            keep, reason = True, "untagged; delete_untagged_after_hours not set"
+        elif pushed is None:
+            keep, reason = True, "untagged; when it was pushed is unknown"
+        elif pushed > limit:
+            keep, reason = True, f"untagged, pushed within {hours} hours"
+        else:
+            age = (now.timestamp() - pushed) / 3600
+            keep, reason = False, f"untagged for {age:.0f} hours (over {hours})"
+        plan.untagged.append(UntaggedDecision(repo_name, digest, keep, reason))
+        if keep:
+            kept.add((n, repo_name, digest))
+        else:
+            deleted.append((n, inv, Deletion(repo_name, digest, "untagged", ())))
 
 
 def make_plan(
@@ -317,6 +386,7 @@ def make_plan(
             for tag, digest in repo.tags.items():
                 if is_record_tag(tag):
                     kept_manifests.add((n, repo.name, digest))
+        _untagged(plan, n, inv, retention.untagged_hours, now, kept_manifests, deleted)
     # what kept manifests need: their closure and, for kept referrers, their subjects
     needed: set[tuple[int, str, str]] = set()
     stack = list(kept_manifests)
@@ -342,6 +412,9 @@ def make_plan(
                     and not dec.keep
                 ):
                     dec.keep, dec.reason = True, "not deleted: a kept manifest needs its digest"
+            for u in plan.untagged:
+                if (u.repository, u.digest) == (gone_image.repository, gone_image.digest):
+                    u.keep, u.reason = True, "not deleted: a kept manifest needs its digest"
             continue
         final.append(gone_image)
         gone.add((n, gone_image.repository, gone_image.digest))
@@ -502,15 +575,21 @@ def apply_plan(
 
 
 def plan_for(
-    refs: list[str], policy: Any, *, insecure: bool = False, now: datetime | None = None
+    refs: list[str],
+    policy: Any,
+    *,
+    insecure: bool = False,
+    now: datetime | None = None,
+    storage_dir: str | None = None,
 ) -> Plan:
     """The retention plan of ``refs`` (registries, repositories or OCI layouts, as ``du``
-    takes them) under ``policy``'s ``storage_management.retention``."""
+    takes them) under ``policy``'s ``storage_management.retention``. ``storage_dir``: the
+    registry's storage directory, which lists untagged manifests (see ``read_registry``)."""
     from imagewise.storage.du import read_targets
 
     tagging = policy.version_management.tagging
     return make_plan(
-        read_targets(refs, insecure=insecure, configs=True),
+        read_targets(refs, insecure=insecure, configs=True, storage_dir=storage_dir),
         policy.storage_management.retention,
         env_tags=tagging.env_tags,
         immutable=tagging.immutable,
@@ -553,6 +632,9 @@ def plan_table(plan: Plan) -> str:
             lines.append(f"{repo}:")
         action = "keep  " if d.keep else "delete"
         lines.append(f"  {action}  {d.tag}  {d.digest[:19]}  {d.reason}")
+    for u in sorted(plan.untagged, key=lambda u: (u.repository, not u.keep, u.digest)):
+        action = "keep  " if u.keep else "delete"
+        lines.append(f"{u.repository}@{u.digest[:19]}:  {action}  {u.reason}")
     kinds: dict[str, int] = {}
     for x in plan.deletions:
         kinds[x.kind] = kinds.get(x.kind, 0) + 1
