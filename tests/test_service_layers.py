@@ -13,7 +13,7 @@ import pytest
 from cli_runner import CliRunner
 from fixtures_images import alpine_image, tar_bytes, write_oci_layout
 from fixtures_registry import RegistryServer
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from imagewise.cli.main import cli
 from imagewise.service.db import connect, jobs, layer_cache, results
@@ -154,41 +154,49 @@ def test_a_split_check_joins_layer_jobs_each_run_once_for_the_fleet(
     assert checked == set(digests.values())
 
 
-def test_a_split_check_reads_itself_what_no_layer_job_could(
+def test_a_split_check_runs_untaken_layer_jobs_waits_for_running_ones_skips_failed_ones(
     tmp_path: Path, registry: RegistryServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A layer whose job failed for good is not waited for (the check reads it itself, and
-    fails or passes on its own), so a split check never waits for ever."""
+    """The joining worker runs itself the layer jobs nobody has taken; it waits (Deferred,
+    nothing to add) while another worker is on one; a layer whose job failed for good is not
+    waited for: the check reads it itself, so a split check never waits for ever."""
     from imagewise.service.queue import Deferred, SqlJobQueue
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "own-cache"))
     monkeypatch.setenv("IMAGEWISE_DB", str(tmp_path / "no-osv.sqlite"))
     engine = connect(f"sqlite:///{tmp_path / 'split.sqlite'}")
-    digest = _push(registry, tmp_path, "a", {"app/a.txt": b"a\n"})
-    base, app = _layers(registry, "a")
+    digest = _push(registry, tmp_path, "solo", {"app/solo.txt": b"solo\n"})
+    base, app = _layers(registry, "solo")
     payload = {
         "registry": registry.host,
-        "repository": "fleet/a",
+        "repository": "fleet/solo",
         "tag": "1",
         "digest": digest,
         "insecure": True,
     }
-    handlers, _ = job_handlers(engine, policy_file=None, config={"split_layers": True})
     queue = SqlJobQueue(engine)
-    queue.submit("layer", f"layer:{base}", {"layer": base})
-    with engine.begin() as conn:  # its job ran out of attempts
-        conn.execute(update(jobs).where(jobs.c.key == f"layer:{base}").values(state="failed"))
+    handlers, _ = job_handlers(engine, policy_file=None, config={"split_layers": True})
+    other = queue.submit("layer", f"layer:{app}", {**payload, "layer": app})
+    assert queue.claim_id(other, "another-worker") is not None  # busy with the app layer
+    with engine.begin() as conn:  # and the base layer's job ran out of attempts
+        conn.execute(
+            jobs.insert().values(
+                kind="layer", key=f"layer:{base}", payload={}, state="failed", created=0.0
+            )
+        )
     with pytest.raises(Deferred) as waiting:
         handlers["check"](payload)
-    assert [(kind, key) for kind, key, _, _ in waiting.value.needs] == [("layer", f"layer:{app}")]
-    assert waiting.value.payload["waited"] == 1 and waiting.value.delay > 0
+    assert waiting.value.needs == [] and waiting.value.payload["waited"] == 1
     with engine.begin() as conn:
         assert conn.execute(select(func.count()).select_from(results)).scalar_one() == 0
-    queue.submit("layer", f"layer:{app}", {"layer": app})
+    queue.fail(other, "the other worker gave up")  # queued again: nobody has it now
+    outcome = handlers["check"](waiting.value.payload)  # runs it here, reads the base itself
+    assert outcome.endswith("1 layer(s) from the fleet's layer results, 1 analysed"), outcome
     with engine.begin() as conn:
-        conn.execute(update(jobs).where(jobs.c.key == f"layer:{app}").values(state="cancelled"))
-    outcome = handlers["check"](waiting.value.payload)
-    assert outcome.endswith("0 layer(s) from the fleet's layer results, 2 analysed"), outcome
+        row = conn.execute(
+            select(jobs.c.state, jobs.c.outcome, jobs.c.claimed_by).where(jobs.c.id == other)
+        ).one()
+    assert (row.state, row.outcome) == ("done", "analysed") and row.claimed_by.endswith("/joining")
 
 
 def test_split_layers_must_be_true_or_false() -> None:

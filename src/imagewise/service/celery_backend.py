@@ -147,7 +147,7 @@ def _context() -> Any:
         engine = connect(_SETTINGS["db_url"])
         queue = CeleryJobQueue(engine, _SETTINGS["broker"], _SETTINGS["stale"])
         handlers, on_end = job_handlers(
-            engine, policy_file=_SETTINGS["policy_file"], config=_SETTINGS["config"]
+            engine, policy_file=_SETTINGS["policy_file"], config=_SETTINGS["config"], queue=queue
         )
         _CONTEXT[pid] = (queue, handlers, on_end)
     return _CONTEXT[pid]

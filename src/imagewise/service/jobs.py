@@ -5,11 +5,13 @@ once however many tags and repositories carry it (a later push of the same diges
 tag only records the tag).
 
 Split by content (``split_layers``, on by default with a broker): a check first looks at its
-image's layers in the fleet's layer results; for each layer not there it needs a ``layer`` job
-(key ``layer:<blob digest>``: one per layer for the whole fleet, however many images wait for
-it) and puts itself back to wait (``queue.Deferred``). Once every layer is there the check
-joins them without reading a layer. A layer whose job failed, or ran and left nothing usable,
-is not waited for: the check reads it itself, so a check never waits for ever.
+image's layers in the fleet's layer results; each layer not there gets a ``layer`` job (key
+``layer:<blob digest>``: one per layer for the whole fleet, however many images need it),
+which an idle worker may take at once; the check's worker then runs those nobody has taken
+yet itself, and puts the check back to wait (``queue.Deferred``) while another worker is
+still on one. Once every layer is there the check joins them without reading a layer. A layer
+whose job failed, or ran and left nothing usable, is not waited for: the check reads it
+itself, so a check never waits for ever.
 """
 
 from __future__ import annotations
@@ -89,16 +91,17 @@ def run_check_job(
     payload: dict[str, Any],
     policy: Any,
     alerts: Any = None,
-    split: bool = False,
+    queue: Any = None,
 ) -> str:
     """Check ``payload``'s digest (unless it has a result already), then judge the alert rules
-    for the tag; returns what happened. ``split``: wait for ``layer`` jobs first (see above)."""
+    for the tag; returns what happened. With a ``queue`` the check is split by content: its
+    layers become ``layer`` jobs first (see above)."""
     registry, repository, digest = payload["registry"], payload["repository"], payload["digest"]
     tag = payload.get("tag")
     outcome = "already checked"
     unchecked = latest_result(engine, digest) is None or payload.get("force")
-    if unchecked and split:
-        _wait_for_layers(engine, payload)  # raises Deferred while layer jobs are due
+    if unchecked and queue is not None:
+        _wait_for_layers(engine, payload, queue)  # raises Deferred while others analyse one
     before = _tag_digest(engine, registry, repository, tag) if tag else None
     if tag:
         record_ref(engine, registry, repository, tag, digest)
@@ -126,9 +129,12 @@ def _image_ref(payload: dict[str, Any]) -> str:
     return f"docker://{payload['registry']}/{payload['repository']}@{payload['digest']}"
 
 
-def _wait_for_layers(engine: Engine, payload: dict[str, Any]) -> None:
-    """Raise ``Deferred`` needing a ``layer`` job for each layer of the image that the fleet's
-    layer results lack and that is worth waiting for; return when there is none."""
+def _wait_for_layers(engine: Engine, payload: dict[str, Any], queue: Any) -> None:
+    """Make sure each layer of the image is in the fleet's layer results before the check:
+    every missing layer gets its ``layer`` job (one per blob digest for the whole fleet; an
+    idle worker may take it at once), then this worker runs here, one by one, those of them
+    nobody has taken yet. Raises ``Deferred`` while another worker is still analysing one;
+    returns when there is nothing left worth waiting for."""
     waited = int(payload.get("waited", 0))
     if waited >= WAIT_MOST:
         return
@@ -139,19 +145,60 @@ def _wait_for_layers(engine: Engine, payload: dict[str, Any]) -> None:
     cache = _layer_cache(engine)
     with open_source(_image_ref(payload), insecure=bool(payload.get("insecure"))) as src:
         layers = list(dict.fromkeys(str(layer.digest) for layer in src.image().layers))
-    needs = []
-    for layer in layers:
-        if layer_ready(layer, cache):
-            continue
+    missing = [layer for layer in layers if not layer_ready(layer, cache)]
+    ids: dict[str, int] = {}
+    for layer in missing:
         key = f"layer:{layer}"
         if _last_state(engine, key) in ("failed", "cancelled", "done"):
             continue  # its job ended without a usable result: the check reads this one itself
         job: dict[str, Any] = {k: payload[k] for k in ("registry", "repository", "digest")}
         job.update(layer=layer, insecure=bool(payload.get("insecure")))
-        needs.append(("layer", key, job, LAYER_PRIORITY))
-    if needs:
+        ids[layer] = queue.submit("layer", key, job, LAYER_PRIORITY)
+    for job_id in ids.values():
+        _run_here(engine, queue, job_id)
+    elsewhere = [
+        layer
+        for layer in ids
+        if not layer_ready(layer, cache)
+        and _last_state(engine, f"layer:{layer}") in ("queued", "running")
+    ]
+    if elsewhere:
         delay = min(WAIT_FIRST * 2**waited, WAIT_CAP)
-        raise Deferred(delay, {**payload, "waited": waited + 1}, needs)
+        raise Deferred(delay, {**payload, "waited": waited + 1}, [])
+
+
+def _run_here(engine: Engine, queue: Any, job_id: int) -> None:
+    """Claim the ``layer`` job ``job_id`` if nobody has (else leave it to its worker), run it
+    with heartbeats, and record its end like any worker would."""
+    import os
+    import socket
+    import threading
+
+    from imagewise.service.queue import STALE
+
+    job = queue.claim_id(job_id, f"{socket.gethostname()}:{os.getpid()}/joining")
+    if job is None:
+        return
+    beating = threading.Event()
+
+    def beat() -> None:
+        while not beating.wait(STALE / 6):
+            try:
+                queue.heartbeat(job.id)
+            except Exception:  # noqa: BLE001 - the database away: the next beat tries again
+                pass
+
+    pulse = threading.Thread(target=beat, daemon=True)
+    pulse.start()
+    try:
+        outcome = run_layer_job(engine, job.payload)
+    except Exception as e:  # noqa: BLE001 - recorded; the check reads the layer itself
+        queue.fail(job.id, f"{type(e).__name__}: {e}")
+    else:
+        queue.finish(job.id, outcome)
+    finally:
+        beating.set()
+        pulse.join()
 
 
 def _last_state(engine: Engine, key: str) -> str | None:

@@ -7,10 +7,12 @@ from typing import Any
 
 
 def job_handlers(
-    engine: Any, *, policy_file: str | None, config: dict[str, Any] | None
+    engine: Any, *, policy_file: str | None, config: dict[str, Any] | None, queue: Any = None
 ) -> tuple[dict[str, Any], Any]:
     """The handler of each job kind, each calling the library, and the ``on_end(job, error)``
-    that judges the ``job_failed`` alert rules: the same for every kind of worker."""
+    that judges the ``job_failed`` alert rules: the same for every kind of worker. ``queue``:
+    the workers' queue, which a check split by content adds its ``layer`` jobs to (default:
+    the database's)."""
     from imagewise.policy.model import load_policy
     from imagewise.service.alerts import AlertConfig, evaluate_job
     from imagewise.service.builds import run_build
@@ -29,9 +31,13 @@ def job_handlers(
 
     policy = load_policy(policy_file)
     alerts = AlertConfig((config or {}).get("alerts"), "config alerts")
-    split = split_layers(config)
+    if split_layers(config) and queue is None:
+        from imagewise.service.queue import SqlJobQueue
+
+        queue = SqlJobQueue(engine)
+    splitting = queue if split_layers(config) else None
     handlers = {
-        "check": lambda p: run_check_job(engine, p, policy, alerts, split),
+        "check": lambda p: run_check_job(engine, p, policy, alerts, splitting),
         "layer": lambda p: run_layer_job(engine, p),
         "backup-due": lambda p: run_backup_due(engine, p, alerts),
         "space-report": lambda p: run_space_report(engine, p, alerts),
@@ -77,7 +83,7 @@ def worker_pool(
     runs them, and so does each ``imagewise worker`` process."""
     from imagewise.service.worker import Workers
 
-    handlers, on_end = job_handlers(engine, policy_file=policy_file, config=config)
+    handlers, on_end = job_handlers(engine, policy_file=policy_file, config=config, queue=queue)
     return Workers(queue, handlers, count=count, on_end=on_end, stale=stale)
 
 
