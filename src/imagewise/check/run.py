@@ -202,6 +202,7 @@ def prepare_layer(
     cache: LayerCache,
     insecure: bool = False,
     platform: str | None = None,
+    image: Image | None = None,
 ) -> bool:
     """Analyse one layer of ``image_ref`` into ``cache`` the way ``run_check`` would, without
     the rest of the image: the layer is walked on its own (as the bottom layer of a one-layer
@@ -210,35 +211,48 @@ def prepare_layer(
     replays it instead of reading it. Returns False when it was in the cache already.
 
     This is the per-layer half of a check split by content (the service's ``layer`` jobs): a
-    layer shared by many images is prepared once, and each image's check joins the results."""
-    from imagewise.layers.passes import run_pass
+    layer shared by many images is prepared once, and each image's check joins the results.
+    ``image``: the image already open (its source still open), instead of opening the ref."""
+    if layer_ready(layer_digest, cache):
+        return False
+    if image is not None:
+        _prepare(image, image_ref, layer_digest, cache)
+        return True
     from imagewise.oci.model import Platform
     from imagewise.reference import parse_transport
     from imagewise.sources import detect_local, source_for
-    from imagewise.sources.base import Image, Layer
 
-    if layer_ready(layer_digest, cache):
-        return False
     tref = detect_local(image_ref) or parse_transport(image_ref)
     with source_for(tref, insecure=insecure) as src:
-        image = src.image(Platform.parse(platform) if platform else None)
-        found = [layer for layer in image.layers if str(layer.digest) == layer_digest]
-        if not found:
-            from imagewise.errors import NotFound
-
-            raise NotFound(f"{image_ref} has no layer {layer_digest}")
-        one = found[0]
-        alone = Image(
-            image.reference,
-            image.manifest,
-            image.config,
-            (Layer(one.source, one.descriptor, one.diff_id, 0, one.created_by),),
-            image.source,
-            image.index,
+        _prepare(
+            src.image(Platform.parse(platform) if platform else None),
+            image_ref,
+            layer_digest,
+            cache,
         )
-        eff, *others = _visitors()
-        run_pass(alone, [*eff.all, *others], cache=cache, diff_ids=True)
     return True
+
+
+def _prepare(image: Image, image_ref: str, layer_digest: str, cache: LayerCache) -> None:
+    from imagewise.layers.passes import run_pass
+    from imagewise.sources.base import Image, Layer
+
+    found = [layer for layer in image.layers if str(layer.digest) == layer_digest]
+    if not found:
+        from imagewise.errors import NotFound
+
+        raise NotFound(f"{image_ref} has no layer {layer_digest}")
+    one = found[0]
+    alone = Image(
+        image.reference,
+        image.manifest,
+        image.config,
+        (Layer(one.source, one.descriptor, one.diff_id, 0, one.created_by),),
+        image.source,
+        image.index,
+    )
+    eff, *others = _visitors()
+    run_pass(alone, [*eff.all, *others], cache=cache, diff_ids=True)
 
 
 def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -> CheckResult:

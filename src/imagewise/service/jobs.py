@@ -143,31 +143,45 @@ def _wait_for_layers(engine: Engine, payload: dict[str, Any], queue: Any) -> Non
     from imagewise.sources import open_source
 
     cache = _layer_cache(engine)
+
+    def ready(layer: str) -> bool:
+        if layer in _READY:
+            return True
+        if not layer_ready(layer, cache):
+            return False
+        if len(_READY) > 100_000:
+            _READY.clear()
+        _READY.add(layer)  # records never change once written: no need to ask again
+        return True
+
     with open_source(_image_ref(payload), insecure=bool(payload.get("insecure"))) as src:
-        layers = list(dict.fromkeys(str(layer.digest) for layer in src.image().layers))
-    missing = [layer for layer in layers if not layer_ready(layer, cache)]
-    ids: dict[str, int] = {}
-    for layer in missing:
-        key = f"layer:{layer}"
-        if _last_state(engine, key) in ("failed", "cancelled", "done"):
-            continue  # its job ended without a usable result: the check reads this one itself
-        job: dict[str, Any] = {k: payload[k] for k in ("registry", "repository", "digest")}
-        job.update(layer=layer, insecure=bool(payload.get("insecure")))
-        ids[layer] = queue.submit("layer", key, job, LAYER_PRIORITY)
-    for job_id in ids.values():
-        _run_here(engine, queue, job_id)
+        image = src.image()
+        layers = list(dict.fromkeys(str(layer.digest) for layer in image.layers))
+        ids: dict[str, int] = {}
+        for layer in [layer for layer in layers if not ready(layer)]:
+            key = f"layer:{layer}"
+            if _last_state(engine, key) in ("failed", "cancelled", "done"):
+                continue  # its job ended without a usable result: the check reads it itself
+            job: dict[str, Any] = {k: payload[k] for k in ("registry", "repository", "digest")}
+            job.update(layer=layer, insecure=bool(payload.get("insecure")))
+            ids[layer] = queue.submit("layer", key, job, LAYER_PRIORITY)
+        for job_id in ids.values():
+            _run_here(engine, queue, job_id, image)
     elsewhere = [
         layer
         for layer in ids
-        if not layer_ready(layer, cache)
-        and _last_state(engine, f"layer:{layer}") in ("queued", "running")
+        if not ready(layer) and _last_state(engine, f"layer:{layer}") in ("queued", "running")
     ]
     if elsewhere:
         delay = min(WAIT_FIRST * 2**waited, WAIT_CAP)
         raise Deferred(delay, {**payload, "waited": waited + 1}, [])
 
 
-def _run_here(engine: Engine, queue: Any, job_id: int) -> None:
+#: layers this process has seen complete in the fleet's layer results
+_READY: set[str] = set()
+
+
+def _run_here(engine: Engine, queue: Any, job_id: int, image: Any = None) -> None:
     """Claim the ``layer`` job ``job_id`` if nobody has (else leave it to its worker), run it
     with heartbeats, and record its end like any worker would."""
     import os
@@ -191,7 +205,7 @@ def _run_here(engine: Engine, queue: Any, job_id: int) -> None:
     pulse = threading.Thread(target=beat, daemon=True)
     pulse.start()
     try:
-        outcome = run_layer_job(engine, job.payload)
+        outcome = run_layer_job(engine, job.payload, image)
     except Exception as e:  # noqa: BLE001 - recorded; the check reads the layer itself
         queue.fail(job.id, f"{type(e).__name__}: {e}")
     else:
@@ -211,8 +225,9 @@ def _last_state(engine: Engine, key: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-def run_layer_job(engine: Engine, payload: dict[str, Any]) -> str:
-    """Analyse one layer into the fleet's layer results (``check.run.prepare_layer``)."""
+def run_layer_job(engine: Engine, payload: dict[str, Any], image: Any = None) -> str:
+    """Analyse one layer into the fleet's layer results (``check.run.prepare_layer``);
+    ``image``: the payload's image, open already (a check running its layer jobs)."""
     from imagewise.check.run import prepare_layer
 
     done = prepare_layer(
@@ -220,6 +235,7 @@ def run_layer_job(engine: Engine, payload: dict[str, Any]) -> str:
         payload["layer"],
         cache=_layer_cache(engine),
         insecure=bool(payload.get("insecure")),
+        image=image if image is not None and str(image.digest) == payload["digest"] else None,
     )
     return "analysed" if done else "already analysed"
 
