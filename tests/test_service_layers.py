@@ -4,6 +4,7 @@ read once for the whole fleet; nothing goes to a worker's own cache directory.""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -139,16 +140,22 @@ def test_a_split_check_joins_layer_jobs_each_run_once_for_the_fleet(
         workers.close()
     layer_jobs = [r for r in rows if r.kind == "layer"]
     assert {r.key for r in layer_jobs} == {f"layer:{d}" for d in unique}
-    # each layer read once, by one job (a check that looked before a layer job ended may
-    # queue another, which finds the layer there and reads nothing)
-    read = sorted(r.key for r in layer_jobs if r.outcome == "analysed")
-    assert read == sorted(f"layer:{d}" for d in unique)
-    assert {r.outcome for r in layer_jobs} <= {"analysed", "already analysed"}
     assert {r.state for r in layer_jobs} == {"done"}
+    checks = [r for r in rows if r.kind == "check"]
     assert [r.state for r in checks] == ["done"] * 3
-    assert {r.attempts for r in checks} == {1}
-    for r in checks:
-        assert r.outcome.endswith("2 layer(s) from the fleet's layer results, 0 analysed"), r
+    assert {r.attempts for r in checks} == {1}  # waiting for a layer is not a failed attempt
+    # each layer read once for the fleet: by its job, or by the check that held its job
+    # (a check that looked before a layer job ended may queue another, which reads nothing)
+    read_by_job = [r.key for r in layer_jobs if r.outcome == "analysed"]
+    held = [r.key for r in layer_jobs if r.outcome.startswith("analysed by the check of")]
+    assert sorted(read_by_job + held) == sorted(f"layer:{d}" for d in unique)
+    assert all(
+        r.outcome in ("analysed", "already analysed")
+        or r.outcome.startswith("analysed by the check of")
+        for r in layer_jobs
+    )
+    read_by_checks = sum(int(re.search(r"(\d+) analysed$", r.outcome).group(1)) for r in checks)
+    assert read_by_checks == len(held)
     with engine.begin() as conn:
         checked = {row[0] for row in conn.execute(select(results.c.digest))}
     assert checked == set(digests.values())
@@ -190,13 +197,17 @@ def test_a_split_check_runs_untaken_layer_jobs_waits_for_running_ones_skips_fail
     with engine.begin() as conn:
         assert conn.execute(select(func.count()).select_from(results)).scalar_one() == 0
     queue.fail(other, "the other worker gave up")  # queued again: nobody has it now
-    outcome = handlers["check"](waiting.value.payload)  # runs it here, reads the base itself
-    assert outcome.endswith("1 layer(s) from the fleet's layer results, 1 analysed"), outcome
+    outcome = handlers["check"](waiting.value.payload)  # holds it, reads both layers itself
+    assert outcome.endswith("0 layer(s) from the fleet's layer results, 2 analysed"), outcome
     with engine.begin() as conn:
         row = conn.execute(
             select(jobs.c.state, jobs.c.outcome, jobs.c.claimed_by).where(jobs.c.id == other)
         ).one()
-    assert (row.state, row.outcome) == ("done", "analysed") and row.claimed_by.endswith("/joining")
+    assert row.state == "done" and row.claimed_by.endswith("/joining")
+    assert row.outcome == f"analysed by the check of {digest[:19]}"
+    # the same image checked again (forced) reads nothing: both layers are in the results
+    again = handlers["check"]({**payload, "tag": "2", "force": True})
+    assert again.endswith("2 layer(s) from the fleet's layer results, 0 analysed"), again
 
 
 def test_split_layers_must_be_true_or_false() -> None:

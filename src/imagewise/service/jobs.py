@@ -7,16 +7,23 @@ tag only records the tag).
 Split by content (``split_layers``, on by default with a broker): a check first looks at its
 image's layers in the fleet's layer results; each layer not there gets a ``layer`` job (key
 ``layer:<blob digest>``: one per layer for the whole fleet, however many images need it),
-which an idle worker may take at once; the check's worker then runs those nobody has taken
-yet itself, and puts the check back to wait (``queue.Deferred``) while another worker is
-still on one. Once every layer is there the check joins them without reading a layer. A layer
-whose job failed, or ran and left nothing usable, is not waited for: the check reads it
-itself, so a check never waits for ever.
+which an idle worker may take at once; the check's worker claims those nobody has taken yet.
+While another worker is still on one, it runs its claimed ones and puts the check back to
+wait (``queue.Deferred``); otherwise the check reads its claimed layers in its own pass
+(holding their jobs, which end with it) and joins the others from the results. A layer is so
+read once for the fleet, by whichever worker holds its job. A layer whose job failed, or ran
+and left nothing usable, is not waited for: the check reads it itself, so a check never
+waits for ever.
 """
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -100,13 +107,14 @@ def run_check_job(
     tag = payload.get("tag")
     outcome = "already checked"
     unchecked = latest_result(engine, digest) is None or payload.get("force")
+    held: list[Any] = []
     if unchecked and queue is not None:
-        _wait_for_layers(engine, payload, queue)  # raises Deferred while others analyse one
+        held = _wait_for_layers(engine, payload, queue)  # Deferred while others analyse one
     before = _tag_digest(engine, registry, repository, tag) if tag else None
     if tag:
         record_ref(engine, registry, repository, tag, digest)
     if unchecked:
-        outcome = _check(engine, payload, policy)
+        outcome = _check_holding(engine, payload, policy, queue, held)
     if alerts is not None and tag:
         from imagewise.service.alerts import evaluate
 
@@ -129,15 +137,16 @@ def _image_ref(payload: dict[str, Any]) -> str:
     return f"docker://{payload['registry']}/{payload['repository']}@{payload['digest']}"
 
 
-def _wait_for_layers(engine: Engine, payload: dict[str, Any], queue: Any) -> None:
-    """Make sure each layer of the image is in the fleet's layer results before the check:
-    every missing layer gets its ``layer`` job (one per blob digest for the whole fleet; an
-    idle worker may take it at once), then this worker runs here, one by one, those of them
-    nobody has taken yet. Raises ``Deferred`` while another worker is still analysing one;
-    returns when there is nothing left worth waiting for."""
+def _wait_for_layers(engine: Engine, payload: dict[str, Any], queue: Any) -> list[Any]:
+    """Make sure no layer of the image is read twice in the fleet: every layer missing from
+    the fleet's layer results gets its ``layer`` job (one per blob digest for the whole fleet;
+    an idle worker may take it at once) and this worker claims those nobody has taken yet.
+    While another worker is still on one, the claimed ones are run here and ``Deferred`` is
+    raised; otherwise the claimed jobs are returned: the check reads those layers in its own
+    pass (``_check_holding``), holding their jobs, and joins the rest from the results."""
     waited = int(payload.get("waited", 0))
     if waited >= WAIT_MOST:
-        return
+        return []
     from imagewise.check.run import layer_ready
     from imagewise.service.queue import Deferred
     from imagewise.sources import open_source
@@ -154,6 +163,7 @@ def _wait_for_layers(engine: Engine, payload: dict[str, Any], queue: Any) -> Non
         _READY.add(layer)  # records never change once written: no need to ask again
         return True
 
+    me = f"{socket.gethostname()}:{os.getpid()}/joining"
     with open_source(_image_ref(payload), insecure=bool(payload.get("insecure"))) as src:
         image = src.image()
         layers = list(dict.fromkeys(str(layer.digest) for layer in image.layers))
@@ -165,54 +175,80 @@ def _wait_for_layers(engine: Engine, payload: dict[str, Any], queue: Any) -> Non
             job: dict[str, Any] = {k: payload[k] for k in ("registry", "repository", "digest")}
             job.update(layer=layer, insecure=bool(payload.get("insecure")))
             ids[layer] = queue.submit("layer", key, job, LAYER_PRIORITY)
-        for job_id in ids.values():
-            _run_here(engine, queue, job_id, image)
-    elsewhere = [
-        layer
-        for layer in ids
-        if not ready(layer) and _last_state(engine, f"layer:{layer}") in ("queued", "running")
-    ]
-    if elsewhere:
-        delay = min(WAIT_FIRST * 2**waited, WAIT_CAP)
-        raise Deferred(delay, {**payload, "waited": waited + 1}, [])
+        held = [j for j in (queue.claim_id(i, me) for i in ids.values()) if j is not None]
+        mine = {j.id for j in held}
+        elsewhere = [
+            layer
+            for layer, job_id in ids.items()
+            if job_id not in mine
+            and not ready(layer)
+            and _last_state(engine, f"layer:{layer}") in ("queued", "running")
+        ]
+        if not elsewhere:
+            return held
+        for job in held:  # analysed now, for the checks that will wait on them too
+            _run_held(engine, queue, job, image)
+    delay = min(WAIT_FIRST * 2**waited, WAIT_CAP)
+    raise Deferred(delay, {**payload, "waited": waited + 1}, [])
 
 
 #: layers this process has seen complete in the fleet's layer results
 _READY: set[str] = set()
 
 
-def _run_here(engine: Engine, queue: Any, job_id: int, image: Any = None) -> None:
-    """Claim the ``layer`` job ``job_id`` if nobody has (else leave it to its worker), run it
-    with heartbeats, and record its end like any worker would."""
-    import os
-    import socket
-    import threading
-
+@contextmanager
+def _beating(queue: Any, held: list[Any]) -> Iterator[None]:
+    """Heartbeats for the jobs ``held`` while the body runs (else they look abandoned)."""
     from imagewise.service.queue import STALE
 
-    job = queue.claim_id(job_id, f"{socket.gethostname()}:{os.getpid()}/joining")
-    if job is None:
+    if not held:
+        yield
         return
-    beating = threading.Event()
+    stop = threading.Event()
 
     def beat() -> None:
-        while not beating.wait(STALE / 6):
-            try:
-                queue.heartbeat(job.id)
-            except Exception:  # noqa: BLE001 - the database away: the next beat tries again
-                pass
+        while not stop.wait(STALE / 6):
+            for job in held:
+                try:
+                    queue.heartbeat(job.id)
+                except Exception:  # noqa: BLE001 - the database away: the next beat tries again
+                    pass
 
     pulse = threading.Thread(target=beat, daemon=True)
     pulse.start()
     try:
-        outcome = run_layer_job(engine, job.payload, image)
+        yield
+    finally:
+        stop.set()
+        pulse.join()
+
+
+def _run_held(engine: Engine, queue: Any, job: Any, image: Any) -> None:
+    """Run a ``layer`` job this worker claimed, and record its end like any worker would."""
+    try:
+        with _beating(queue, [job]):
+            outcome = run_layer_job(engine, job.payload, image)
     except Exception as e:  # noqa: BLE001 - recorded; the check reads the layer itself
         queue.fail(job.id, f"{type(e).__name__}: {e}")
     else:
         queue.finish(job.id, outcome)
-    finally:
-        beating.set()
-        pulse.join()
+
+
+def _check_holding(
+    engine: Engine, payload: dict[str, Any], policy: Any, queue: Any, held: list[Any]
+) -> str:
+    """The check, reading in its pass the layers whose jobs it holds: those jobs end with it
+    (done: the layer results are stored; failed: a layer job of its own reads it again)."""
+    try:
+        with _beating(queue, held):
+            outcome = _check(engine, payload, policy)
+    except Exception as e:
+        for job in held:
+            queue.fail(job.id, f"the check reading it failed: {type(e).__name__}: {e}")
+        raise
+    for job in held:
+        queue.finish(job.id, f"analysed by the check of {payload['digest'][:19]}")
+    return outcome
 
 
 def _last_state(engine: Engine, key: str) -> str | None:
