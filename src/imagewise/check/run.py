@@ -255,7 +255,11 @@ def _prepare(image: Image, image_ref: str, layer_digest: str, cache: LayerCache)
     run_pass(alone, [*eff.all, *others], cache=cache, diff_ids=True)
 
 
-def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -> CheckResult:
+def run_check(
+    opts: CheckOptions, reporter: progress.Reporter = progress.NULL, image: Image | None = None
+) -> CheckResult:
+    """Check ``opts.image``; ``image``: that image already resolved, its source still open
+    (the service looked at its layers first), instead of opening the reference again."""
     from imagewise.audit import AuditContext, run_checks
     from imagewise.cache import LayerCache
     from imagewise.check.deprecations import find_deprecations
@@ -283,10 +287,13 @@ def run_check(opts: CheckOptions, reporter: progress.Reporter = progress.NULL) -
         and tref.reference.digest is None
     ):
         tag = "latest"  # what a registry serves for an untagged name
-    with source_for(tref, insecure=opts.insecure) as src:
-        image = src.image(Platform.parse(opts.platform) if opts.platform else None)
-        eff, cat_v, sec_v, aud_v = _visitors()
-        cache = LayerCache(opts.cache_dir, opts.cache_store) if opts.use_cache else None
+    eff, cat_v, sec_v, aud_v = _visitors()
+    cache = LayerCache(opts.cache_dir, opts.cache_store) if opts.use_cache else None
+    if image is None:
+        with source_for(tref, insecure=opts.insecure) as src:
+            image = src.image(Platform.parse(opts.platform) if opts.platform else None)
+            run_pass(image, [*eff.all, cat_v, sec_v, aud_v], reporter, cache=cache, diff_ids=True)
+    else:
         run_pass(image, [*eff.all, cat_v, sec_v, aud_v], reporter, cache=cache, diff_ids=True)
 
     analysis = eff.result(image)

@@ -107,14 +107,21 @@ def run_check_job(
     tag = payload.get("tag")
     outcome = "already checked"
     unchecked = latest_result(engine, digest) is None or payload.get("force")
-    held: list[Any] = []
-    if unchecked and queue is not None:
-        held = _wait_for_layers(engine, payload, queue)  # Deferred while others analyse one
     before = _tag_digest(engine, registry, repository, tag) if tag else None
-    if tag:
-        record_ref(engine, registry, repository, tag, digest)
-    if unchecked:
-        outcome = _check_holding(engine, payload, policy, queue, held)
+    if unchecked and queue is not None:
+        from imagewise.sources import open_source
+
+        with open_source(_image_ref(payload), insecure=bool(payload.get("insecure"))) as src:
+            opened = src.image()
+            held = _wait_for_layers(engine, payload, queue, opened)  # Deferred: others on one
+            if tag:
+                record_ref(engine, registry, repository, tag, digest)
+            outcome = _check_holding(engine, payload, policy, queue, held, opened)
+    else:
+        if tag:
+            record_ref(engine, registry, repository, tag, digest)
+        if unchecked:
+            outcome = _check(engine, payload, policy)
     if alerts is not None and tag:
         from imagewise.service.alerts import evaluate
 
@@ -137,7 +144,7 @@ def _image_ref(payload: dict[str, Any]) -> str:
     return f"docker://{payload['registry']}/{payload['repository']}@{payload['digest']}"
 
 
-def _wait_for_layers(engine: Engine, payload: dict[str, Any], queue: Any) -> list[Any]:
+def _wait_for_layers(engine: Engine, payload: dict[str, Any], queue: Any, image: Any) -> list[Any]:
     """Make sure no layer of the image is read twice in the fleet: every layer missing from
     the fleet's layer results gets its ``layer`` job (one per blob digest for the whole fleet;
     an idle worker may take it at once) and this worker claims those nobody has taken yet.
@@ -149,7 +156,6 @@ def _wait_for_layers(engine: Engine, payload: dict[str, Any], queue: Any) -> lis
         return []
     from imagewise.check.run import layer_ready
     from imagewise.service.queue import Deferred
-    from imagewise.sources import open_source
 
     cache = _layer_cache(engine)
 
@@ -164,30 +170,28 @@ def _wait_for_layers(engine: Engine, payload: dict[str, Any], queue: Any) -> lis
         return True
 
     me = f"{socket.gethostname()}:{os.getpid()}/joining"
-    with open_source(_image_ref(payload), insecure=bool(payload.get("insecure"))) as src:
-        image = src.image()
-        layers = list(dict.fromkeys(str(layer.digest) for layer in image.layers))
-        ids: dict[str, int] = {}
-        for layer in [layer for layer in layers if not ready(layer)]:
-            key = f"layer:{layer}"
-            if _last_state(engine, key) in ("failed", "cancelled", "done"):
-                continue  # its job ended without a usable result: the check reads it itself
-            job: dict[str, Any] = {k: payload[k] for k in ("registry", "repository", "digest")}
-            job.update(layer=layer, insecure=bool(payload.get("insecure")))
-            ids[layer] = queue.submit("layer", key, job, LAYER_PRIORITY)
-        held = [j for j in (queue.claim_id(i, me) for i in ids.values()) if j is not None]
-        mine = {j.id for j in held}
-        elsewhere = [
-            layer
-            for layer, job_id in ids.items()
-            if job_id not in mine
-            and not ready(layer)
-            and _last_state(engine, f"layer:{layer}") in ("queued", "running")
-        ]
-        if not elsewhere:
-            return held
-        for job in held:  # analysed now, for the checks that will wait on them too
-            _run_held(engine, queue, job, image)
+    layers = list(dict.fromkeys(str(layer.digest) for layer in image.layers))
+    ids: dict[str, int] = {}
+    for layer in [layer for layer in layers if not ready(layer)]:
+        key = f"layer:{layer}"
+        if _last_state(engine, key) in ("failed", "cancelled", "done"):
+            continue  # its job ended without a usable result: the check reads it itself
+        job: dict[str, Any] = {k: payload[k] for k in ("registry", "repository", "digest")}
+        job.update(layer=layer, insecure=bool(payload.get("insecure")))
+        ids[layer] = queue.submit("layer", key, job, LAYER_PRIORITY)
+    held = [j for j in (queue.claim_id(i, me) for i in ids.values()) if j is not None]
+    mine = {j.id for j in held}
+    elsewhere = [
+        layer
+        for layer, job_id in ids.items()
+        if job_id not in mine
+        and not ready(layer)
+        and _last_state(engine, f"layer:{layer}") in ("queued", "running")
+    ]
+    if not elsewhere:
+        return held
+    for job in held:  # analysed now, for the checks that will wait on them too
+        _run_held(engine, queue, job, image)
     delay = min(WAIT_FIRST * 2**waited, WAIT_CAP)
     raise Deferred(delay, {**payload, "waited": waited + 1}, [])
 
@@ -235,13 +239,18 @@ def _run_held(engine: Engine, queue: Any, job: Any, image: Any) -> None:
 
 
 def _check_holding(
-    engine: Engine, payload: dict[str, Any], policy: Any, queue: Any, held: list[Any]
+    engine: Engine,
+    payload: dict[str, Any],
+    policy: Any,
+    queue: Any,
+    held: list[Any],
+    image: Any,
 ) -> str:
     """The check, reading in its pass the layers whose jobs it holds: those jobs end with it
     (done: the layer results are stored; failed: a layer job of its own reads it again)."""
     try:
         with _beating(queue, held):
-            outcome = _check(engine, payload, policy)
+            outcome = _check(engine, payload, policy, image)
     except Exception as e:
         for job in held:
             queue.fail(job.id, f"the check reading it failed: {type(e).__name__}: {e}")
@@ -313,7 +322,7 @@ def _findings(checked: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _check(engine: Engine, payload: dict[str, Any], policy: Any) -> str:
+def _check(engine: Engine, payload: dict[str, Any], policy: Any, image: Any = None) -> str:
     from imagewise.check import CheckOptions, run_check
     from imagewise.service.layer_store import SqlLayerStore
 
@@ -326,7 +335,8 @@ def _check(engine: Engine, payload: dict[str, Any], policy: Any) -> str:
             allow_incomplete=True,
             db_update=None,
             cache_store=SqlLayerStore(engine),  # the fleet's layer results, not this machine's
-        )
+        ),
+        image=image,
     )
     severities, ids = by_severity(checked.vulnerabilities)
     analysis = checked.analysis
