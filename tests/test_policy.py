@@ -422,3 +422,35 @@ def test_a_rule_turned_off_leaves_the_next_one_of_its_group():
     assert [x.rule for x in v.findings] == ["secret/password-assignment"]
     assert "also" not in v.findings[0].extra
     assert [x.rule for x in v.violations] == ["security_baseline.forbid_secrets"]
+
+
+def test_the_default_policy_json_twin_says_what_the_yaml_says() -> None:
+    """default.json stands in for default.yaml at start-up (no YAML parser for commands that
+    read no policy file); after editing default.yaml write it again with:
+    python -c "import json,yaml;from pathlib import Path as P;d=P('src/imagewise/policy');
+    (d/'default.json').write_text(json.dumps(yaml.safe_load((d/'default.yaml').read_text()),
+    indent=1)+chr(10))" """
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    from imagewise.policy import model
+
+    here = Path(model.__file__).parent
+    assert json.loads((here / "default.json").read_text()) == yaml.safe_load(
+        (here / "default.yaml").read_text()
+    ), "default.json is stale: write it again from default.yaml (see this test's docstring)"
+    fast = model.default_policy()
+    slow = model.parse_policy(model.default_text(), "<default policy>", base=False)
+    assert dataclasses.replace(fast, storage_management=None) == dataclasses.replace(
+        slow, storage_management=None
+    )
+    a, b = fast.storage_management.retention, slow.storage_management.retention
+    assert (a.rules, a.keep_env_tags, a.keep_promoted_days, a.untagged_hours) == (
+        b.rules,
+        b.keep_env_tags,
+        b.keep_promoted_days,
+        b.untagged_hours,
+    )
