@@ -219,3 +219,49 @@ def test_split_layers_must_be_true_or_false() -> None:
     assert split_layers({"broker": "redis://x", "split_layers": False}) is False
     with pytest.raises(ConfigError, match="split_layers: expected true or false"):
         split_layers({"split_layers": "yes"})
+
+
+def test_layer_jobs_of_a_worker_that_died_mid_layer_run_again_and_the_check_completes(
+    tmp_path: Path, registry: RegistryServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed while it held an image's layer jobs (running, heartbeats stopped): only
+    those layers' work is lost. The jobs are taken back once stale, run on a live worker, and
+    the check, waiting for them, joins them: one result, each layer read once after all."""
+    from imagewise.service.queue import SqlJobQueue
+    from imagewise.service.run import worker_pool
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "own-cache"))
+    monkeypatch.setenv("IMAGEWISE_DB", str(tmp_path / "no-osv.sqlite"))
+    engine = connect(f"sqlite:///{tmp_path / 'dead.sqlite'}")
+    digest = _push(registry, tmp_path, "dead", {"app/dead.txt": b"dead\n"})
+    layers = _layers(registry, "dead")
+    payload = {"registry": registry.host, "repository": "fleet/dead", "digest": digest}
+    queue = SqlJobQueue(engine)
+    held = [
+        queue.submit("layer", f"layer:{d}", {**payload, "layer": d, "insecure": True}, 11)
+        for d in layers
+    ]
+    for job_id in held:  # the dead worker's claims; its heartbeats stopped at the claim
+        assert queue.claim_id(job_id, "dead-worker/joining") is not None
+    check = queue.submit("check", f"check:{digest}", {**payload, "tag": "1", "insecure": True})
+    workers = worker_pool(
+        engine, queue, count=2, policy_file=None, config={"split_layers": True}, stale=1.0
+    )
+    workers.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and queue.state(check)[0] != "done":  # type: ignore[index]
+            time.sleep(0.1)
+    finally:
+        workers.close()
+    with engine.begin() as conn:
+        rows = conn.execute(select(jobs.c.id, jobs.c.state, jobs.c.attempts, jobs.c.outcome)).all()
+        stored = conn.execute(select(func.count()).select_from(results)).scalar_one()
+    by_id = {r.id: r for r in rows}
+    assert by_id[check].state == "done" and stored == 1
+    for job_id in held:  # taken back and run again: the second attempt read the layer
+        assert (by_id[job_id].state, by_id[job_id].attempts) == ("done", 2)
+        assert by_id[job_id].outcome == "analysed"
+    assert by_id[check].outcome.endswith(
+        f"{len(layers)} layer(s) from the fleet's layer results, 0 analysed"
+    )
