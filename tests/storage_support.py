@@ -96,3 +96,21 @@ def counting(client: object) -> Iterator[Counter[str]]:
         yield counts
     finally:
         hooks["request"].remove(hook)
+
+
+def index_bytes(images: list[BuiltImage], archs: list[str] | None = None) -> bytes:
+    """An OCI image index of ``images``, each given the architecture of ``archs`` (none given:
+    no platforms)."""
+    entries = []
+    for n, img in enumerate(images):
+        entry: dict[str, object] = {
+            "mediaType": mt.OCI_MANIFEST,
+            "digest": img.manifest_digest,
+            "size": len(img.manifest_raw),
+        }
+        if archs is not None:
+            entry["platform"] = {"os": "linux", "architecture": archs[n]}
+        entries.append(entry)
+    return json.dumps(
+        {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": entries}
+    ).encode()

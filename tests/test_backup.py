@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from cli_runner import CliRunner
 from fixtures_registry import RegistryServer, push_image, start_registry, stop_registry
-from storage_support import image
+from storage_support import image, index_bytes
 
 from imagewise.backup.store import LocalStore
 from imagewise.cli.main import cli
@@ -52,22 +52,8 @@ def _seed(reg: RegistryServer) -> dict[str, str]:
     amd, arm = image([9010]), image([9011])
     push_image(reg, "multi", "amd", amd)
     push_image(reg, "multi", "arm", arm)
-    index = {
-        "schemaVersion": 2,
-        "mediaType": media.OCI_INDEX,
-        "manifests": [
-            {
-                "mediaType": media.OCI_MANIFEST,
-                "digest": i.manifest_digest,
-                "size": len(i.manifest_raw),
-                "platform": {"os": "linux", "architecture": a},
-            }
-            for i, a in ((amd, "amd64"), (arm, "arm64"))
-        ],
-    }
-    out["multi:1.0"] = str(
-        client.put_manifest("multi", "1.0", json.dumps(index).encode(), media.OCI_INDEX)
-    )
+    index = index_bytes([amd, arm], ["amd64", "arm64"])
+    out["multi:1.0"] = str(client.put_manifest("multi", "1.0", index, media.OCI_INDEX))
     return out
 
 

@@ -21,7 +21,7 @@ from fixtures_registry import (
     unique_repo,
 )
 from hypothesis import HealthCheck, given, settings, strategies as st
-from storage_support import image
+from storage_support import image, index_bytes
 
 from imagewise.cli.main import cli
 from imagewise.errors import NotFound
@@ -137,20 +137,8 @@ def test_indexes_platforms_and_referrers(own_registry: RegistryServer, tmp_path:
     amd, arm = image([7200], created=_day(1)), image([7201], created=_day(1))
     push_image(reg, "multi", "amd-old", amd)  # its tag is deleted, but the kept index needs it
     push_image(reg, "multi", "arm-only", arm)
-    index = {
-        "schemaVersion": 2,
-        "mediaType": media.OCI_INDEX,
-        "manifests": [
-            {
-                "mediaType": media.OCI_MANIFEST,
-                "digest": i.manifest_digest,
-                "size": len(i.manifest_raw),
-            }
-            for i in (amd, arm)
-        ],
-    }
     index_digest = str(
-        client.put_manifest("multi", "1.0", json.dumps(index).encode(), media.OCI_INDEX)
+        client.put_manifest("multi", "1.0", index_bytes([amd, arm]), media.OCI_INDEX)
     )
     old = image([7202, 7203], created=_day(1))
     push_image(reg, "multi", "old", old)
@@ -324,23 +312,6 @@ def _age(reg: RegistryServer, repo: str, digest: str, hours: float) -> None:
     os.utime(link, (then, then))
 
 
-def _index(*images: object) -> bytes:
-    return json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": media.OCI_INDEX,
-            "manifests": [
-                {
-                    "mediaType": media.OCI_MANIFEST,
-                    "digest": i.manifest_digest,
-                    "size": len(i.manifest_raw),
-                }  # type: ignore[attr-defined]
-                for i in images
-            ],
-        }
-    ).encode()
-
-
 def test_untagged_manifests_go_after_the_hours_given_with_the_storage_dir(
     own_registry: RegistryServer, tmp_path: Path
 ) -> None:
@@ -356,9 +327,9 @@ def test_untagged_manifests_go_after_the_hours_given_with_the_storage_dir(
     push_image(reg, "svc", "tmp", b)  # y untagged, and young
     push_image(reg, "svc", "c", c)
     push_image(reg, "svc", "c", b)  # c untagged ...
-    young_index = str(client.put_manifest("svc", "tmp2", _index(c), media.OCI_INDEX))
+    young_index = str(client.put_manifest("svc", "tmp2", index_bytes([c]), media.OCI_INDEX))
     push_image(reg, "svc", "tmp2", b)  # ... but this young untagged index needs it
-    old_index = str(client.put_manifest("svc", "tmp3", _index(b), media.OCI_INDEX))
+    old_index = str(client.put_manifest("svc", "tmp3", index_bytes([b]), media.OCI_INDEX))
     push_image(reg, "svc", "tmp3", b)  # an untagged index listing a tagged image
     for digest in (a.manifest_digest, c.manifest_digest, old_index):
         _age(reg, "svc", digest, 100)
