@@ -82,15 +82,16 @@ class _Reader:
         from imagewise.tags import is_bookkeeping_tag
 
         names = repos if repos is not None else self.client.catalog()
-        out: dict[str, dict[str, str | None]] = {}
-        for repo in names:
+
+        def tags_of(repo: str) -> dict[str, str | None]:
             try:
-                out[repo] = {
-                    t: None for t in self.client.list_tags(repo) if not is_bookkeeping_tag(t)
-                }
+                return {t: None for t in self.client.list_tags(repo) if not is_bookkeeping_tag(t)}
             except NotFound:
-                out[repo] = {}
-        return out
+                return {}
+
+        # one request per repository, side by side (a no-change incremental is mostly these)
+        with ThreadPoolExecutor(max_workers=min(8, max(1, len(names)))) as pool:
+            return dict(zip(names, pool.map(tags_of, names), strict=True))
 
     def head(self, repo: str, tag: str) -> str | None:
         try:
