@@ -108,3 +108,53 @@ def test_retention_sync_and_db_update_jobs(tmp_path: Path, own_registry: Registr
     ):
         with pytest.raises(ConfigError, match=why):
             parse_schedules([bad])
+
+
+def test_a_retention_job_deletes_old_untagged_manifests_through_the_storage_dir(
+    tmp_path: Path, own_registry: RegistryServer
+) -> None:
+    """``storage_dir`` on a retention schedule: the registry's storage lists the manifests no
+    tag names; those pushed longer ago than delete_untagged_after_hours are deleted."""
+    import os
+
+    from imagewise.service.db import connect
+    from imagewise.service.scheduler import latest_reports, run_retention
+
+    reg = own_registry
+    old, new = image([7400, 7401]), image([7400, 7402])
+    push_image(reg, "app", "latest-build", old)
+    push_image(reg, "app", "latest-build", new)  # old is untagged now
+    link = (
+        reg.storage_dir / "docker/registry/v2/repositories/app/_manifests/revisions/sha256"
+        / old.manifest_digest.split(":")[1] / "link"
+    )  # fmt: skip
+    then = time.time() - 3 * 3600
+    os.utime(link, (then, then))
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "storage_management:\n  retention:\n    delete_untagged_after_hours: 2\n"
+        "    rules:\n      - {always: true}\n"
+    )
+    job = {
+        "cron": "0 * * * *",
+        "name": "untagged",
+        "job": "retention",
+        "refs": [reg.host],
+        "policy": str(policy),
+        "storage_dir": str(reg.storage_dir),
+        "apply": True,
+    }
+    engine = connect(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    assert run_retention(engine, parse_schedules([job])[0]) == "ok"
+    report = latest_reports(engine, "retention")["untagged"]
+    assert (report["planned"], report["deleted"]) == (1, 1)
+    gone = httpx.head(
+        f"{reg.url}/v2/app/manifests/{old.manifest_digest}",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+    )
+    assert gone.status_code == 404
+    kept = httpx.head(
+        f"{reg.url}/v2/app/manifests/latest-build",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+    )
+    assert kept.status_code == 200

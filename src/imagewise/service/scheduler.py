@@ -162,7 +162,11 @@ def run_space_report(engine: Engine, payload: dict[str, Any], alerts: Any = None
     from imagewise.storage.du import read_targets, space_report
 
     report = space_report(
-        read_targets(list(payload["refs"]), insecure=bool(payload.get("insecure")))
+        read_targets(
+            list(payload["refs"]),
+            insecure=bool(payload.get("insecure")),
+            storage_dir=payload.get("storage_dir"),
+        )
     )
     previous = latest_reports(engine, "space").get(payload["name"])
     body = {**report.to_json(), "at": time.time()}
@@ -310,7 +314,12 @@ def run_retention(engine: Engine, payload: dict[str, Any]) -> str:
     from imagewise.storage.retention import apply_for, plan_for
 
     insecure = bool(payload.get("insecure"))
-    plan = plan_for(list(payload["refs"]), load_policy(payload["policy"]), insecure=insecure)
+    plan = plan_for(
+        list(payload["refs"]),
+        load_policy(payload["policy"]),
+        insecure=insecure,
+        storage_dir=payload.get("storage_dir"),  # the registry's storage: untagged manifests
+    )
     body: dict[str, Any] = {
         "at": time.time(),
         "planned": len(plan.deletions),
