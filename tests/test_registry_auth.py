@@ -109,6 +109,36 @@ def test_token_auth_push_pull_and_token_cache(registry_token: RegistryServer) ->
 
 
 @pytest.mark.usefixtures("registry_login")
+def test_requests_sent_side_by_side_before_a_challenge_share_one_token(
+    registry_token: RegistryServer,
+) -> None:
+    """Several first requests at once (``tag`` asks for the manifest and the tag list side
+    by side) all meet the 401; one of them fetches the token, the others use it."""
+    import threading
+
+    repo = unique_repo("tok")
+    roundtrip_blob(fresh(registry_token), repo)
+    client = fresh(registry_token)
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        start.wait()
+        try:
+            client.list_tags(repo)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors or all("NotFound" in type(e).__name__ for e in errors), errors
+    assert client.session.auth.token_requests == 1
+
+
+@pytest.mark.usefixtures("registry_login")
 def test_token_auth_catalog_and_mount_scopes(registry_token: RegistryServer) -> None:
     src, dst = unique_repo("tok-src"), unique_repo("tok-dst")
     built = push_image(registry_token, src)

@@ -136,6 +136,12 @@ class Authenticator:
             if had_auth and not first:
                 # a token we had was refused: it may have expired early; fetch once more
                 self._tokens.pop(scope_key(scopes), None)
+            elif not had_auth and not first:
+                # requests sent side by side before any challenge was known: the first one
+                # to get here fetched the token they all need; the others use it
+                tok = self._tokens.get(scope_key(scopes))
+                if tok is not None and tok.expires > time.monotonic():
+                    return True
             self._fetch_token(ch, scopes, extra=ch.params.get("scope", ""))
             return True
 

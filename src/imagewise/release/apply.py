@@ -6,11 +6,14 @@ import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from imagewise.errors import ImagewiseError, NotFound, UsageError
-from imagewise.policy.model import Policy
-from imagewise.registry.client import RegistryClient
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing what it guards at start-up
+if TYPE_CHECKING:
+    from imagewise.policy.model import Policy
+    from imagewise.registry.client import FetchedManifest, RegistryClient
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -46,14 +49,17 @@ def apply_tags(
     *,
     dry_run: bool = False,
     immutable: tuple[str, ...] = (),
+    fetched: FetchedManifest | None = None,
 ) -> list[TagChange]:
     """Point each of ``tags`` at the manifest ``source`` names (tag or digest).
 
-    The manifest (image or index) is fetched once; its bytes are PUT as is under each tag, so no
-    blob is uploaded again. Tags already at that digest are left alone. When a tag matching one
-    of the ``immutable`` patterns already names another digest, nothing at all is written.
+    The manifest (image or index) is fetched once (``fetched``: it was already); its bytes are
+    PUT as is under each tag, so no blob is uploaded again. Tags already at that digest are left
+    alone. When a tag matching one of the ``immutable`` patterns already names another digest,
+    nothing at all is written.
     """
-    fetched = client.get_manifest(repo, source)
+    if fetched is None:
+        fetched = client.get_manifest(repo, source)
     new = str(fetched.digest)
 
     def current(tag: str) -> str | None:
@@ -165,7 +171,18 @@ def tag_image(
     if git_sha:
         sha = git_head_sha(Path(git_dir) if git_dir else find_git_dir(Path.cwd()))
     client = client_for(ref, insecure)
-    existing = client.list_tags(ref.repository) if semver else []
+    source = str(ref.digest) if ref.digest is not None else (ref.tag or "latest")
+    # the source manifest and (for --semver) the repository's tags, side by side
+    got: list[Any] = _each(
+        lambda what: (
+            client.get_manifest(ref.repository, source)
+            if what == "manifest"
+            else (client.list_tags(ref.repository) if semver else [])
+        ),
+        ["manifest", "tags"],
+    )
+    fetched: FetchedManifest = got[0]
+    existing: list[str] = got[1]
     when = (now or datetime.now(timezone.utc)) if timestamp else None
     tagging = (policy or default_policy()).version_management.tagging
     tags = plan_tags(
@@ -177,9 +194,14 @@ def tag_image(
         extra=extra,
         timestamp_format=tagging.timestamp_format,
     )
-    source = str(ref.digest) if ref.digest is not None else (ref.tag or "latest")
     changes = apply_tags(
-        client, ref.repository, source, tags, dry_run=dry_run, immutable=tagging.immutable
+        client,
+        ref.repository,
+        source,
+        tags,
+        dry_run=dry_run,
+        immutable=tagging.immutable,
+        fetched=fetched,
     )
     digest = changes[0].new if changes else source
     return TagRun(ref.name, source, digest, changes, dry_run)
