@@ -590,3 +590,22 @@ def test_transfer_reads_the_stall_time_from_the_environment(
     limited = Transfer(stall=30, timeout=5)
     connect, quiet, pool = limited.timeouts()
     assert quiet <= 5 and connect <= 5 and pool is not None and pool <= 5
+
+
+def test_a_blob_entry_a_crash_left_half_written_is_sent_again(registry: RegistryServer) -> None:
+    """A distribution registry killed while writing a blob's link leaves it empty, and then
+    answers 500 for that blob (seen in the restore-after-crash test): a copy to it sends the
+    blob again, which repairs the entry, instead of failing on the HEAD."""
+    import httpx
+
+    repo = unique_repo("halfwritten")
+    img = push_image(registry, repo, "1.0", build_image((4096, 2048), seed=4417))
+    layer = str(img.layers[1].digest)
+    link = (
+        registry.storage_dir / "docker/registry/v2/repositories" / repo / "_layers/sha256"
+        / layer.split(":")[1] / "link"
+    )  # fmt: skip
+    link.write_text("")  # what a kill -9 in the middle of the write leaves
+    assert httpx.head(f"{registry.url}/v2/{repo}/blobs/{layer}").status_code == 500
+    push_image(registry, repo, "1.1", img)  # imagewise's registry sink, as copy and restore
+    assert httpx.head(f"{registry.url}/v2/{repo}/blobs/{layer}").status_code == 200

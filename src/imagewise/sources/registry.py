@@ -87,7 +87,18 @@ class RegistrySink(Sink):
         return self.ref.repository
 
     def has_blob(self, desc: Descriptor) -> bool:
-        return self.client.has_blob(self.repository, desc.digest)
+        """Whether the repository has the blob; a registry that cannot say (a server error
+        that outlasted the retries: a distribution registry killed mid-write answers 500 for
+        a blob whose link it left empty) is sent the blob again, which rewrites its entry; a
+        registry that is really broken then fails the upload with its own error."""
+        from imagewise.errors import RegistryError
+
+        try:
+            return self.client.has_blob(self.repository, desc.digest)
+        except RegistryError as e:
+            if e.status is not None and 500 <= e.status < 600:
+                return False
+            raise
 
     def put_blob(self, desc: Descriptor, stream: IO[bytes]) -> None:
         with self._lock:
