@@ -48,3 +48,21 @@ def pytest_configure(config: pytest.Config) -> None:
         import tempfile
 
         config.option.basetemp = tempfile.mkdtemp(prefix="imagewise-pytest-")
+        config.stash[_OWN_BASETEMP] = config.option.basetemp
+
+
+#: the base temp dir this run made (removed when the run passes: a full run leaves ~2 GB)
+_OWN_BASETEMP = pytest.StashKey[str]()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A passing run removes its base temp dir; a failing one keeps it for a look."""
+    own = session.config.stash.get(_OWN_BASETEMP, None)
+    if own is None or hasattr(session.config, "workerinput"):
+        return
+    if exitstatus == 0:
+        import shutil
+
+        shutil.rmtree(own, ignore_errors=True)
+    else:
+        print(f"\nthis run's files are kept in {own}")
