@@ -39,6 +39,7 @@ _.__package__
 # pytest hooks and module variables
 pytest_plugins
 pytest_configure
+pytest_sessionfinish
 pytestmark
 
 # a prometheus_client collector's protocol method, uvicorn's stop flag and signal hook
