@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 from typing import Any
 
 from imagewise.service.queue import STALE, Deferred, Job, SqlJobQueue
@@ -164,36 +163,28 @@ def _run_job(task: Any, job_id: int) -> str:
             # running elsewhere: if its worker died, the service's recovery sends it again
             return "running elsewhere"
         return "nothing to do"
-    beating = threading.Event()
+    from imagewise.service.worker import heartbeats
 
-    def beat() -> None:
-        while not beating.wait(min(10.0, stale / 6)):
-            queue.heartbeat(job.id)
+    with heartbeats(queue, [job.id], stale):
+        try:
+            handler = handlers.get(job.kind)
+            if handler is None:
+                raise RuntimeError(f"no handler for job kind {job.kind!r}")
+            outcome = str(handler(job.payload))
+        except Deferred as d:
+            from imagewise.service.worker import defer
 
-    pulse = threading.Thread(target=beat, daemon=True)
-    pulse.start()
-    try:
-        handler = handlers.get(job.kind)
-        if handler is None:
-            raise RuntimeError(f"no handler for job kind {job.kind!r}")
-        outcome = str(handler(job.payload))
-    except Deferred as d:
-        from imagewise.service.worker import defer
-
-        defer(queue, job.id, d)
-        return str(d)
-    except Exception as e:  # noqa: BLE001 - a failed job is recorded and retried
-        error = f"{type(e).__name__}: {e}"
-        if queue.fail(job.id, error) == "failed":
-            on_end(job, error)
-        return error
-    else:
-        queue.finish(job.id, outcome)
-        on_end(job, None)
-        return outcome
-    finally:
-        beating.set()
-        pulse.join()
+            defer(queue, job.id, d)
+            return str(d)
+        except Exception as e:  # noqa: BLE001 - a failed job is recorded and retried
+            error = f"{type(e).__name__}: {e}"
+            if queue.fail(job.id, error) == "failed":
+                on_end(job, error)
+            return error
+        else:
+            queue.finish(job.id, outcome)
+            on_end(job, None)
+            return outcome
 
 
 def run_celery_worker(

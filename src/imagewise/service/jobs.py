@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -200,37 +197,12 @@ def _wait_for_layers(engine: Engine, payload: dict[str, Any], queue: Any, image:
 _READY: set[str] = set()
 
 
-@contextmanager
-def _beating(queue: Any, held: list[Any]) -> Iterator[None]:
-    """Heartbeats for the jobs ``held`` while the body runs (else they look abandoned)."""
-    from imagewise.service.queue import STALE
-
-    if not held:
-        yield
-        return
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(STALE / 6):
-            for job in held:
-                try:
-                    queue.heartbeat(job.id)
-                except Exception:  # noqa: BLE001 - the database away: the next beat tries again
-                    pass
-
-    pulse = threading.Thread(target=beat, daemon=True)
-    pulse.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        pulse.join()
-
-
 def _run_held(engine: Engine, queue: Any, job: Any, image: Any) -> None:
     """Run a ``layer`` job this worker claimed, and record its end like any worker would."""
+    from imagewise.service.worker import heartbeats
+
     try:
-        with _beating(queue, [job]):
+        with heartbeats(queue, [job.id]):
             outcome = run_layer_job(engine, job.payload, image)
     except Exception as e:  # noqa: BLE001 - recorded; the check reads the layer itself
         queue.fail(job.id, f"{type(e).__name__}: {e}")
@@ -248,8 +220,10 @@ def _check_holding(
 ) -> str:
     """The check, reading in its pass the layers whose jobs it holds: those jobs end with it
     (done: the layer results are stored; failed: a layer job of its own reads it again)."""
+    from imagewise.service.worker import heartbeats
+
     try:
-        with _beating(queue, held):
+        with heartbeats(queue, [j.id for j in held]):
             outcome = _check(engine, payload, policy, image)
     except Exception as e:
         for job in held:

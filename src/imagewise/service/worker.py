@@ -10,7 +10,8 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
@@ -70,32 +71,19 @@ class Workers:
             if job is None:
                 self.stop.wait(self.poll)
                 continue
-            beating = threading.Event()
-
-            def beat(job_id: int = job.id) -> None:
-                while not beating.wait(min(10.0, self.stale / 6)):
-                    try:
-                        self.queue.heartbeat(job_id)
-                    except DBAPIError:
-                        pass  # the database is away: the next beat tries again
-
-            pulse = threading.Thread(target=beat, daemon=True)
-            pulse.start()
-            try:
-                handler = self.handlers.get(job.kind)
-                if handler is None:
-                    raise RuntimeError(f"no handler for job kind {job.kind!r}")
-                outcome = handler(job.payload)
-            except Deferred as d:
-                self._defer(job, d)
-            except Exception as e:  # noqa: BLE001 - a failed job is recorded and retried
-                error = f"{type(e).__name__}: {e}"
-                self._settle(job, error)
-            else:
-                self._settle(job, None, outcome)
-            finally:
-                beating.set()
-                pulse.join()
+            with heartbeats(self.queue, [job.id], self.stale):
+                try:
+                    handler = self.handlers.get(job.kind)
+                    if handler is None:
+                        raise RuntimeError(f"no handler for job kind {job.kind!r}")
+                    outcome = handler(job.payload)
+                except Deferred as d:
+                    self._defer(job, d)
+                except Exception as e:  # noqa: BLE001 - a failed job is recorded and retried
+                    error = f"{type(e).__name__}: {e}"
+                    self._settle(job, error)
+                else:
+                    self._settle(job, None, outcome)
 
     def _defer(self, job: Any, d: Deferred) -> None:
         """The job waits for others: submit them, put it back (see ``Deferred``)."""
@@ -135,3 +123,30 @@ def defer(queue: JobQueue, job_id: int, d: Deferred) -> None:
     for kind, key, payload, priority in d.needs:
         queue.submit(kind, key, payload, priority)
     queue.defer(job_id, d.delay, d.payload)
+
+
+@contextmanager
+def heartbeats(queue: JobQueue, job_ids: list[int], stale: float = STALE) -> Iterator[None]:
+    """Heartbeats for the running jobs ``job_ids`` while the body runs, every
+    ``min(10, stale / 6)`` seconds (else they look abandoned and are taken back); a beat the
+    database misses (away, restarting) is sent again next time."""
+    if not job_ids:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(min(10.0, stale / 6)):
+            for job_id in job_ids:
+                try:
+                    queue.heartbeat(job_id)
+                except Exception:  # noqa: BLE001 - the next beat tries again
+                    pass
+
+    pulse = threading.Thread(target=beat, daemon=True)
+    pulse.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        pulse.join()
