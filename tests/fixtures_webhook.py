@@ -4,32 +4,26 @@ bodies POSTed to it) and ticket trackers' issue APIs (``tracker``)."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from http_support import Quiet, serving
 
 
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     got: list[dict[str, Any]] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(Quiet):
         def do_POST(self) -> None:  # noqa: N802
             n = int(self.headers["Content-Length"])
             got.append(json.loads(self.rfile.read(n)))
             self.send_response(200)
             self.end_headers()
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", got
-    server.shutdown()
+    with serving(Handler) as host:
+        yield f"http://{host}/hook", got
 
 
 class Tracker:
@@ -52,7 +46,7 @@ def tracker() -> Iterator[Tracker]:
     made = iter(range(1, 1000))
     seen: Tracker
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(Quiet):
         def _answer(self) -> None:
             n = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(n)) if n else None
@@ -76,11 +70,6 @@ def tracker() -> Iterator[Tracker]:
 
         do_POST = do_PATCH = do_PUT = _answer  # noqa: N815
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    seen = Tracker(f"http://127.0.0.1:{server.server_address[1]}")
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield seen
-    server.shutdown()
+    with serving(Handler) as host:
+        seen = Tracker(f"http://{host}")
+        yield seen

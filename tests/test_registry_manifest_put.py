@@ -5,12 +5,11 @@ that stays DIGEST_INVALID is an error after the last try. A local server answers
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from http_support import Quiet, serving
 
 from imagewise.errors import RegistryError
 from imagewise.oci import media
@@ -21,7 +20,7 @@ from imagewise.registry.client import MANIFEST_PUT_TRIES, RegistryClient
 def flaky() -> Iterator[tuple[str, dict[str, Any]]]:
     state: dict[str, Any] = {"invalid": 0, "puts": 0}
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(Quiet):
         def do_PUT(self) -> None:  # noqa: N802
             self.rfile.read(int(self.headers["Content-Length"]))
             state["puts"] += 1
@@ -46,13 +45,8 @@ def flaky() -> Iterator[tuple[str, dict[str, Any]]]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{server.server_address[1]}", state
-    server.shutdown()
+    with serving(Handler) as host:
+        yield host, state
 
 
 def test_a_passing_digest_invalid_is_tried_again(flaky: tuple[str, dict[str, Any]]) -> None:
