@@ -53,7 +53,7 @@ def main() -> None:
     sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests"), str(ROOT / "benchmarks")]
     import importlib.util
 
-    from copy_image import Registry
+    from copy_image import Registry, with_bytecode
 
     spec = importlib.util.spec_from_file_location("bench_sync", ROOT / "benchmarks" / "sync.py")
     assert spec and spec.loader
@@ -64,6 +64,7 @@ def main() -> None:
     iw = [sys.executable, "-m", "imagewise"]
     with tempfile.TemporaryDirectory(prefix="iw-bench-backup-") as tmp:
         work = Path(tmp)
+        with_bytecode(env, work)
         src = Registry(work / "src")
         regs = [src]
         try:

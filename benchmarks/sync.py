@@ -103,13 +103,14 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests"), str(ROOT / "benchmarks")]
-    from copy_image import Registry
+    from copy_image import Registry, with_bytecode
 
     skopeo = shutil.which("skopeo")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     iw = [sys.executable, "-m", "imagewise"]
     with tempfile.TemporaryDirectory(prefix="iw-bench-sync-") as tmp:
         work = Path(tmp)
+        with_bytecode(env, work)
         src = Registry(work / "src")
         regs = [src]
         try:

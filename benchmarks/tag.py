@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from copy_image import ROOT, Registry, build_image, timed  # noqa: E402
+from copy_image import ENV, ROOT, Registry, build_image, timed, with_bytecode  # noqa: E402
 
 
 def main() -> None:
@@ -32,6 +32,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="iw-bench-tag-") as tmp:
         work = Path(tmp)
+        with_bytecode(ENV, work)
         img, size = build_image(12, 6)
         layout = write_oci_layout(img, work / "layout", "build")
         reg = Registry(work / "registry")

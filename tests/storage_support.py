@@ -16,6 +16,7 @@ from fixtures_registry import BuiltImage
 from imagewise.oci import media as mt
 from imagewise.oci.digest import Digest
 from imagewise.oci.model import Descriptor
+from imagewise.registry.http import Request
 
 
 def layer(seed: int, size: int = 3000) -> tuple[bytes, str]:
@@ -77,8 +78,8 @@ def counting(client: object) -> Iterator[Counter[str]]:
     manifest, blob, other."""
     counts: Counter[str] = Counter()
 
-    def hook(request: object) -> None:
-        path = request.url.path  # type: ignore[attr-defined]
+    def hook(request: Request) -> None:
+        path = request.path
         if path.endswith("/_catalog"):
             counts["catalog"] += 1
         elif path.endswith("/tags/list"):
@@ -90,12 +91,12 @@ def counting(client: object) -> Iterator[Counter[str]]:
         else:
             counts["other"] += 1
 
-    hooks = client.session.client.event_hooks  # type: ignore[attr-defined]
-    hooks["request"].append(hook)
+    hooks = client.session.client.on_request  # type: ignore[attr-defined]
+    hooks.append(hook)
     try:
         yield counts
     finally:
-        hooks["request"].remove(hook)
+        hooks.remove(hook)
 
 
 def index_bytes(images: list[BuiltImage], archs: list[str] | None = None) -> bytes:

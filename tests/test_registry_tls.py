@@ -161,5 +161,97 @@ def test_plain_http_registry_never_reads_the_trust_store(
     write_oci_layout(img, layout)
     copy(f"oci:{layout}:latest", f"docker://{registry.host}/plain/image:1")
     copy(f"docker://{registry.host}/plain/image:1", f"oci:{tmp_path / 'back'}:1")
-    ctx = session._SSL_CONTEXT
-    assert isinstance(ctx, session._TrustStore) and not ctx._loaded  # made, never read
+    assert session._SSL_CONTEXT is None  # no TLS connection: the trust store was never made
+
+
+class _Tunnel:
+    """An HTTP proxy on loopback that only tunnels (``CONNECT host:port``), as corporate
+    proxies do for TLS; remembers what each tunnel was asked for."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.asked: list[str] = []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tunnel, args=(conn,), daemon=True).start()
+
+    def _tunnel(self, conn: object) -> None:
+        import socket
+        import threading
+
+        assert isinstance(conn, socket.socket)
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            byte = conn.recv(1)
+            if not byte:
+                conn.close()
+                return
+            head += byte
+        line = head.split(b"\r\n")[0].decode()
+        method, authority, _ = line.split(" ")
+        self.asked.append(line)
+        if method != "CONNECT":
+            conn.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+            conn.close()
+            return
+        host, port = authority.rsplit(":", 1)
+        upstream = socket.create_connection((host, int(port)))
+        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        def pipe(a: socket.socket, b: socket.socket) -> None:
+            try:
+                while data := a.recv(65536):
+                    b.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for s in (a, b):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        threading.Thread(target=pipe, args=(upstream, conn), daemon=True).start()
+        pipe(conn, upstream)
+
+    def stop(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.usefixtures("fresh_trust")
+def test_https_through_a_connect_proxy_from_the_environment(
+    tls_registry: tuple[RegistryServer, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from imagewise.oci.digest import Digest
+    from imagewise.oci.model import Descriptor
+
+    server, ca = tls_registry
+    proxy = _Tunnel()
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    data = b"blob through a tunnel" * 1000
+    desc = Descriptor("application/octet-stream", Digest.of(data), len(data))
+    client = RegistryClient(server.host, f"https://{server.host}")
+    try:
+        client.upload_blob("tunnel/image", desc, io.BytesIO(data))
+        assert client.read_blob("tunnel/image", desc) == data  # certificate checked end to end
+        assert proxy.asked and all(a == f"CONNECT {server.host} HTTP/1.1" for a in proxy.asked)
+    finally:
+        client.close()
+        proxy.stop()

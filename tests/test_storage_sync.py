@@ -23,6 +23,7 @@ from storage_support import image
 
 from imagewise.cli.main import cli
 from imagewise.registry.client import RegistryClient
+from imagewise.registry.http import Request
 
 
 def _run(*args: str) -> tuple[int, str]:
@@ -73,9 +74,8 @@ def _config(tmp_path: Path, src: RegistryServer, extra: str = "") -> Path:
 
 
 def _count(client: RegistryClient, counts: Counter[str]) -> None:
-    def hook(request: object) -> None:
-        r = request  # httpx.Request
-        path = r.url.path  # type: ignore[attr-defined]
+    def hook(r: Request) -> None:
+        path = r.path
         kind = (
             "manifest"
             if "/manifests/" in path
@@ -83,11 +83,11 @@ def _count(client: RegistryClient, counts: Counter[str]) -> None:
             if path.endswith("/tags/list")
             else "blob"
         )
-        counts[f"{r.method} {kind}"] += 1  # type: ignore[attr-defined]
-        if r.method == "PUT" and "/blobs/uploads/" in path:  # type: ignore[attr-defined]
-            counts["upload " + str(r.url.params.get("digest"))] += 1  # type: ignore[attr-defined]
+        counts[f"{r.method} {kind}"] += 1
+        if r.method == "PUT" and "/blobs/uploads/" in path:
+            counts["upload " + str(r.params.get("digest"))] += 1
 
-    client.session.client.event_hooks["request"].append(hook)
+    client.session.client.on_request.append(hook)
 
 
 def test_sync_then_resync_then_prune(

@@ -4,9 +4,7 @@ pyproject.toml's ``[tool.vulture]``) and tests/test_guards.py; keep it small: re
 deleted, not listed here."""
 
 # io protocol methods, called by io.BufferedReader, shutil.copyfileobj, tarfile ...
-_.readable
 _.readinto
-_.read1
 
 # attributes of tarfile.TarInfo, set for tarfile to write
 _.gname

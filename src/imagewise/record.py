@@ -12,7 +12,8 @@ Why not ``dataclasses``: a dataclass generates and compiles its methods when its
 imported, about a millisecond per class (more when frozen), and the image, reference and analysis
 models hold a few dozen of them. That was a tenth of ``imagewise analyze``'s run time before any
 work began; ``imagewise lint`` (model, config, rule table, shell model) is on that path too.
-Modules off it (SBOM, policy, vulnerability matching) keep dataclasses.
+The policy model is made of records too (every registry command reads a policy); modules off
+those paths (SBOM, vulnerability matching) keep dataclasses.
 """
 
 from __future__ import annotations

@@ -8,111 +8,203 @@ Unknown keys and wrong types are errors that name the key path.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from imagewise.errors import ConfigError, UsageError
 from imagewise.policy.retention import Retention, parse_retention
+from imagewise.record import Record
 from imagewise.units import parse_size
 
 SEVERITIES = ("low", "medium", "high", "critical")
 RULE_LEVELS = ("error", "warning", "info", "off")
 
 
+class Section(Record):
+    """A policy section: its fields are its ``__slots__``; ``_defaults`` gives each one's value
+    when the policy does not set it (a class there is called for a fresh value: ``dict`` or a
+    nested section). Records, not dataclasses: every command that reads a policy imports this
+    module, and generating a dozen frozen dataclasses (with ``dataclasses`` and ``inspect``)
+    cost ~15 ms of start-up (see :mod:`imagewise.record`)."""
+
+    __slots__ = ()
+    _defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **values: Any) -> None:
+        for name in self._fields:
+            if name in values:
+                value = values.pop(name)
+            else:
+                value = self._defaults[name]
+                if isinstance(value, type):
+                    value = value()
+            setattr(self, name, value)
+        if values:
+            raise TypeError(f"{type(self).__name__} has no field {sorted(values)[0]!r}")
+
+
 # The field defaults are "no gate": they are what ``extends: none`` starts from. The default
 # policy's values all come from default.yaml.
-@dataclass(frozen=True)
-class SecurityBaseline:
-    allowed_registries: tuple[str, ...] = ()
-    require_pinned_base: bool = False
-    require_non_root: bool = False
-    forbid_secrets: bool = False
-    max_vulnerability_severity: str | None = None
-    unknown_severity: str = "high"  # how to rank a vulnerability whose record gives no severity
-    only_fixable: bool = False
-    max_ignore_days: int | None = None
+class SecurityBaseline(Section):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "allowed_registries",
+        "require_pinned_base",
+        "require_non_root",
+        "forbid_secrets",
+        "max_vulnerability_severity",
+        "unknown_severity",
+        "only_fixable",
+        "max_ignore_days",
+    )
+    _defaults: ClassVar[dict[str, Any]] = {
+        "allowed_registries": (),
+        "require_pinned_base": False,
+        "require_non_root": False,
+        "forbid_secrets": False,
+        "max_vulnerability_severity": None,
+        "unknown_severity": "high",  # the rank of a vulnerability whose record gives none
+        "only_fixable": False,
+        "max_ignore_days": None,
+    }
+    allowed_registries: tuple[str, ...]
+    require_pinned_base: bool
+    require_non_root: bool
+    forbid_secrets: bool
+    max_vulnerability_severity: str | None
+    unknown_severity: str
+    only_fixable: bool
+    max_ignore_days: int | None
 
 
-@dataclass(frozen=True)
-class Optimization:
-    max_size: int | None = None
-    max_layers: int | None = None
-    min_efficiency: float | None = None
-    max_reclaimable_bytes: int | None = None
-    forbid_caches: bool = False
+class Optimization(Section):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "max_size",
+        "max_layers",
+        "min_efficiency",
+        "max_reclaimable_bytes",
+        "forbid_caches",
+    )
+    _defaults: ClassVar[dict[str, Any]] = {
+        "max_size": None,
+        "max_layers": None,
+        "min_efficiency": None,
+        "max_reclaimable_bytes": None,
+        "forbid_caches": False,
+    }
+    max_size: int | None
+    max_layers: int | None
+    min_efficiency: float | None
+    max_reclaimable_bytes: int | None
+    forbid_caches: bool
 
 
-@dataclass(frozen=True)
-class Labels:
-    required: tuple[str, ...] = ()
+class Labels(Section):
+    __slots__ = ("required",)
+    _defaults: ClassVar[dict[str, Any]] = {"required": ()}
+    required: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Tags:
-    forbid_latest: bool = False
-    allowed_patterns: tuple[str, ...] = ()
+class Tags(Section):
+    __slots__ = ("forbid_latest", "allowed_patterns")  # noqa: RUF023 - in field order
+    _defaults: ClassVar[dict[str, Any]] = {"forbid_latest": False, "allowed_patterns": ()}
+    forbid_latest: bool
+    allowed_patterns: tuple[str, ...]
 
 
 TAG_KINDS = ("semver", "env", "timestamp", "git_sha")
 
 
-@dataclass(frozen=True)
-class Tagging:
+class Tagging(Section):
     """``version_management.tagging``: the tag convention ``tag`` applies and ``tags lint``
     checks."""
 
-    required: tuple[str, ...] = ()  # kinds every released digest carries (TAG_KINDS)
-    env_tags: tuple[str, ...] = ()  # the environment tags (moved by promote and rollback)
-    immutable: tuple[str, ...] = ()  # patterns of tags that must never move once pushed
-    timestamp_format: str = "%Y%m%d-%H%M%S"  # strftime (UTC) of `imagewise tag --timestamp`
+    __slots__ = ("required", "env_tags", "immutable", "timestamp_format")  # noqa: RUF023
+    _defaults: ClassVar[dict[str, Any]] = {
+        "required": (),
+        "env_tags": (),
+        "immutable": (),
+        "timestamp_format": "%Y%m%d-%H%M%S",
+    }
+    required: tuple[str, ...]  # kinds every released digest carries (TAG_KINDS)
+    env_tags: tuple[str, ...]  # the environment tags (moved by promote and rollback)
+    immutable: tuple[str, ...]  # patterns of tags that must never move once pushed
+    timestamp_format: str  # strftime (UTC) of `imagewise tag --timestamp`
 
 
-@dataclass(frozen=True)
-class Promotion:
+class Promotion(Section):
     """``version_management.promotion``: what ``promote`` refuses."""
 
-    order: tuple[str, ...] = ()  # env k takes only the digest now on env k-1
-    require_check: bool = False  # the image must pass ``check`` under this policy
+    __slots__ = ("order", "require_check")  # noqa: RUF023 - in field order
+    _defaults: ClassVar[dict[str, Any]] = {"order": (), "require_check": False}
+    order: tuple[str, ...]  # env k takes only the digest now on env k-1
+    require_check: bool  # the image must pass ``check`` under this policy
 
 
 UPDATE_LEVELS = ("patch", "minor", "major")
 
 
-@dataclass(frozen=True)
-class Updates:
+class Updates(Section):
     """``version_management.updates``: how far ``outdated --fix`` may move a base image."""
 
-    max: str = "minor"  # the largest jump without a constraint: patch | minor | major
+    __slots__ = ("max", "allow")  # noqa: RUF023 - in field order
+    _defaults: ClassVar[dict[str, Any]] = {"max": "minor", "allow": dict}
+    _unhashed = ("allow",)
+    max: str  # the largest jump without a constraint: patch | minor | major
     #: repository (``python``, ``library/python``, ``docker.io/library/python``) -> constraint
     #: (``~3.11``, ``^3``, ``>=3.11 <3.13``, ``3.12.x``, ``*``)
-    allow: dict[str, str] = field(default_factory=dict)
+    allow: dict[str, str]
 
 
-@dataclass(frozen=True)
-class VersionManagement:
-    tagging: Tagging = field(default_factory=Tagging)
-    promotion: Promotion = field(default_factory=Promotion)
-    updates: Updates = field(default_factory=Updates)
+class VersionManagement(Section):
+    __slots__ = ("tagging", "promotion", "updates")  # noqa: RUF023 - in field order
+    _defaults: ClassVar[dict[str, Any]] = {
+        "tagging": Tagging,
+        "promotion": Promotion,
+        "updates": Updates,
+    }
+    tagging: Tagging
+    promotion: Promotion
+    updates: Updates
 
 
-@dataclass(frozen=True)
-class StorageManagement:
+class StorageManagement(Section):
     """``storage_management``: retention rules (see :mod:`imagewise.policy.retention`)."""
 
-    retention: Retention = field(default_factory=Retention)
+    __slots__ = ("retention",)
+    _defaults: ClassVar[dict[str, Any]] = {"retention": Retention}
+    retention: Retention
 
 
-@dataclass(frozen=True)
-class Policy:
-    security_baseline: SecurityBaseline = field(default_factory=SecurityBaseline)
-    optimization: Optimization = field(default_factory=Optimization)
-    labels: Labels = field(default_factory=Labels)
-    tags: Tags = field(default_factory=Tags)
-    version_management: VersionManagement = field(default_factory=VersionManagement)
-    storage_management: StorageManagement = field(default_factory=StorageManagement)
-    rules: dict[str, str] = field(default_factory=dict)
-    source: str = "<default>"
+class Policy(Section):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "security_baseline",
+        "optimization",
+        "labels",
+        "tags",
+        "version_management",
+        "storage_management",
+        "rules",
+        "source",
+    )
+    _defaults: ClassVar[dict[str, Any]] = {
+        "security_baseline": SecurityBaseline,
+        "optimization": Optimization,
+        "labels": Labels,
+        "tags": Tags,
+        "version_management": VersionManagement,
+        "storage_management": StorageManagement,
+        "rules": dict,
+        "source": "<default>",
+    }
+    _unhashed = ("rules",)
+    security_baseline: SecurityBaseline
+    optimization: Optimization
+    labels: Labels
+    tags: Tags
+    version_management: VersionManagement
+    storage_management: StorageManagement
+    rules: dict[str, str]
+    source: str
 
     def level(self, rule_id: str) -> str | None:
         """The configured level for a rule id, or None when the policy does not say."""
@@ -165,11 +257,11 @@ def _expect(cond: bool, where: str, what: str, got: Any) -> None:
         raise ConfigError(f"policy {where}: expected {what}, got {got!r}")
 
 
-def _section(cls: type, data: Any, where: str, src: str) -> Any:
+def _section(cls: type[Section], data: Any, where: str, src: str) -> Any:
     if data is None:
         return cls()
     _expect(isinstance(data, dict), f"{src}: {where}", "a mapping", data)
-    known = {f.name: f for f in fields(cls)}
+    known = cls._defaults
     unknown = sorted(set(data) - set(known))
     if unknown:
         raise ConfigError(
@@ -178,7 +270,7 @@ def _section(cls: type, data: Any, where: str, src: str) -> Any:
     values: dict[str, Any] = {}
     for key, raw in data.items():
         here = f"{src}: {where}.{key}"
-        default = known[key].default
+        default = known[key]
         if key.startswith("max_size") or key.endswith("_bytes"):
             if raw is None:
                 values[key] = None

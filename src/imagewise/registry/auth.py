@@ -14,11 +14,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-import httpx
-
 from imagewise.errors import AuthError, RegistryError
 from imagewise.record import Record
 from imagewise.registry.credentials import Credentials, lookup
+from imagewise.registry.http import Client, HTTPError
 
 _PARAM = re.compile(r'([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]+))')
 
@@ -85,7 +84,7 @@ class Authenticator:
     def __init__(
         self,
         host: str,
-        client: httpx.Client,
+        client: Client,
         credentials: Callable[[], Credentials | None] | None = None,
     ) -> None:
         self.host = host
@@ -173,7 +172,7 @@ class Authenticator:
                 params += [("scope", s) for s in wanted]
                 headers = {"Authorization": _basic(creds)} if creds and creds.username else {}
                 resp = self._client.get(realm, params=params, headers=headers)
-        except httpx.HTTPError as e:
+        except HTTPError as e:
             raise RegistryError(
                 f"cannot get a token for {self.host} from its auth server: {type(e).__name__}"
             ) from e

@@ -11,11 +11,10 @@ import io
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-import httpx
-
 from imagewise.errors import DigestMismatch, ImageFormatError
 from imagewise.oci.digest import Digest, DigestingReader
 from imagewise.registry.errors import is_stall, stall_text, transport_error
+from imagewise.registry.http import Response, StreamError, TransportError
 from imagewise.registry.transfer import STALL_ATTEMPTS, Transfer
 
 if TYPE_CHECKING:
@@ -28,7 +27,7 @@ class _Body:
 
     def __init__(
         self,
-        open_at: Callable[[int], httpx.Response],
+        open_at: Callable[[int], Response],
         host: str,
         attempts: int,
         what: str = "",
@@ -40,7 +39,7 @@ class _Body:
         self._what = what
         self._transfer = transfer if transfer is not None else Transfer()
         self._timed = self._transfer.timeout is not None
-        self._resp: httpx.Response | None = open_at(0)
+        self._resp: Response | None = open_at(0)
         self._it: Iterator[bytes] = self._resp.iter_raw()
         self._buf = b""
         self._off = 0  # consumed part of _buf
@@ -57,7 +56,7 @@ class _Body:
                 if self._timed and chunk:
                     t.check(f"{self._what} at registry {self._host}")
                 return chunk
-            except (httpx.TransportError, httpx.StreamError) as e:
+            except (TransportError, StreamError) as e:
                 failures += 1
                 self._close_resp()
                 if self._timed and t.expired():
@@ -160,7 +159,7 @@ class BlobReader(io.RawIOBase):
 
 
 def open_blob_stream(
-    open_at: Callable[[int], httpx.Response],
+    open_at: Callable[[int], Response],
     host: str,
     attempts: int,
     digest: Digest,

@@ -15,8 +15,6 @@ import threading
 import time
 from typing import IO, Any, ClassVar
 
-import httpx
-
 from imagewise.errors import DigestMismatch, ImageFormatError, RegistryError, TooLarge
 from imagewise.oci import media
 from imagewise.oci.digest import Digest
@@ -24,6 +22,7 @@ from imagewise.oci.model import Descriptor
 from imagewise.record import Record
 from imagewise.registry.blobstream import BlobReader, open_blob_stream
 from imagewise.registry.credentials import Credentials
+from imagewise.registry.http import HTTPError, Response
 from imagewise.registry.retry import DEFAULT, RetryPolicy
 from imagewise.registry.session import Session, ensure_ok, is_loopback
 from imagewise.registry.transfer import Transfer
@@ -133,7 +132,7 @@ class RegistryClient:
         view.transfer = transfer
         return view
 
-    def _send(self, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
+    def _send(self, method: str, url: str, what: str, **kwargs: Any) -> Response:
         return self.session.send(method, url, what=what, transfer=self.transfer, **kwargs)
 
     def close(self) -> None:
@@ -164,7 +163,7 @@ class RegistryClient:
             try:
                 chunks = self._manifest_body(resp, what)
                 break
-            except httpx.HTTPError as e:  # the body broke off or stalled: a stall is retried
+            except HTTPError as e:  # the body broke off or stalled: a stall is retried
                 from imagewise.registry.errors import is_stall, stall_text, transport_error
                 from imagewise.registry.transfer import STALL_ATTEMPTS
 
@@ -206,7 +205,7 @@ class RegistryClient:
         return FetchedManifest(raw, mt, Digest.of(raw))
 
     @staticmethod
-    def _manifest_body(resp: httpx.Response, what: str) -> list[bytes]:
+    def _manifest_body(resp: Response, what: str) -> list[bytes]:
         ensure_ok(resp, (200,), what)
         declared = resp.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > media.MAX_METADATA_BYTES:
@@ -342,7 +341,7 @@ class RegistryClient:
         what = f"blob {desc.digest} in {self._what(repo)}"
         path = f"/v2/{repo}/blobs/{desc.digest}"
 
-        def open_at(offset: int) -> httpx.Response:
+        def open_at(offset: int) -> Response:
             headers = {"Range": f"bytes={offset}-"} if offset else {}
             resp = self._send(
                 "GET",
@@ -443,7 +442,7 @@ class RegistryClient:
         ensure_ok(resp, (200,), f"registry {self.host}")
 
 
-def _served_digest(resp: httpx.Response) -> Digest | None:
+def _served_digest(resp: Response) -> Digest | None:
     """The ``Docker-Content-Digest`` header as a digest (None when absent or unreadable)."""
     header = resp.headers.get("Docker-Content-Digest")
     if not header:
@@ -462,7 +461,7 @@ def raise_if_short(got: int, want: int, what: str) -> None:
 class _Prefixed:
     """A response whose ``iter_raw`` first yields ``prefix`` then the rest of ``it``."""
 
-    def __init__(self, resp: httpx.Response, prefix: bytes, it: object) -> None:
+    def __init__(self, resp: Response, prefix: bytes, it: object) -> None:
         self._resp, self._prefix, self._it = resp, prefix, it
 
     def iter_raw(self) -> object:

@@ -9,9 +9,16 @@ from __future__ import annotations
 import json
 from typing import NoReturn
 
-import httpx
-
 from imagewise.errors import AuthError, NotFound, RegistryError
+from imagewise.registry.http import (
+    ConnectError,
+    HTTPError,
+    ReadTimeout,
+    Response,
+    StreamError,
+    TimeoutException,
+    WriteTimeout,
+)
 
 #: registry error codes (OCI distribution spec) that mean "not there"
 _NOT_FOUND_CODES = frozenset(
@@ -20,11 +27,11 @@ _NOT_FOUND_CODES = frozenset(
 _AUTH_CODES = frozenset({"UNAUTHORIZED", "DENIED"})
 
 
-def registry_errors(resp: httpx.Response) -> list[tuple[str, str]]:
+def registry_errors(resp: Response) -> list[tuple[str, str]]:
     """``(code, message)`` pairs from an error body ``{"errors": [{"code", "message"}]}``."""
     try:
         raw = resp.content
-    except (httpx.ResponseNotRead, httpx.StreamError):
+    except StreamError:
         raw = b""
     if not raw or len(raw) > 64 * 1024:
         return []
@@ -40,7 +47,7 @@ def registry_errors(resp: httpx.Response) -> list[tuple[str, str]]:
     return out
 
 
-def error_for(resp: httpx.Response, what: str) -> RegistryError:
+def error_for(resp: Response, what: str) -> RegistryError:
     """The error a failed response means; ``what`` names the object (``host/repo:tag``)."""
     status = resp.status_code
     errs = registry_errors(resp)
@@ -58,12 +65,12 @@ def error_for(resp: httpx.Response, what: str) -> RegistryError:
     return RegistryError(text, status, code)
 
 
-def raise_for(resp: httpx.Response, what: str) -> NoReturn:
+def raise_for(resp: Response, what: str) -> NoReturn:
     """Raise the error for a failed response (reading a streamed error body first)."""
     try:
         if not resp.is_closed:
             resp.read()
-    except httpx.HTTPError:
+    except HTTPError:
         pass
     raise error_for(resp, what)
 
@@ -78,7 +85,7 @@ class OutOfTime(RegistryError):
 
 def is_stall(exc: Exception) -> bool:
     """A request that went quiet: no answer, no body bytes, or the registry not reading."""
-    return isinstance(exc, (httpx.ReadTimeout, httpx.WriteTimeout))
+    return isinstance(exc, (ReadTimeout, WriteTimeout))
 
 
 def stall_text(host: str, what: str, stall: float) -> str:
@@ -107,8 +114,8 @@ def transport_error(
     if is_stall(exc) and stall is not None:
         return stalled_error(host, what, stall, tries)
     gave_up = f" (gave up after {tries} tries)" if tries > 1 else ""
-    if isinstance(exc, httpx.ConnectError):
+    if isinstance(exc, ConnectError):
         return RegistryError(f"cannot connect to registry {host}{during}: {reason}{gave_up}")
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, TimeoutException):
         return RegistryError(f"registry {host} timed out{during} ({kind}){gave_up}")
     return RegistryError(f"connection to registry {host} failed{during}: {reason}{gave_up}")

@@ -10,17 +10,23 @@ retried too (``STALL_ATTEMPTS`` tries); every wait is told to the transfer's rep
 from __future__ import annotations
 
 import ipaddress
-import ssl
 import threading
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from imagewise import __version__
 from imagewise.errors import RegistryError
 from imagewise.registry.auth import Authenticator
 from imagewise.registry.credentials import Credentials
 from imagewise.registry.errors import is_stall, stall_text, transport_error
+from imagewise.registry.http import (
+    Client,
+    ConnectError,
+    ConnectTimeout,
+    HTTPError,
+    Response,
+    Timeout,
+    TransportError,
+)
 from imagewise.registry.retry import DEFAULT, RETRY_STATUSES, RetryPolicy, parse_retry_after
 from imagewise.registry.transfer import (
     CONNECT_TIMEOUT,
@@ -29,6 +35,9 @@ from imagewise.registry.transfer import (
     seconds,
     stall_from_env,
 )
+
+if TYPE_CHECKING:
+    import ssl
 
 USER_AGENT = f"imagewise/{__version__}"
 
@@ -52,44 +61,25 @@ _SSL_LOCK = threading.Lock()
 _SSL_CONTEXT: ssl.SSLContext | None = None
 
 
-class _TrustStore(ssl.SSLContext):
-    """A client context (hostname checked, certificate required) whose CA certificates are
-    loaded when the first TLS connection starts: parsing the system store takes tens of
-    milliseconds, which a plain-HTTP (loopback) registry never needs to pay."""
-
-    _loaded = False
-
-    def _load(self) -> None:
-        with _SSL_LOCK:
-            if self._loaded:
-                return
-            self.load_default_certs()
-            if not self.cert_store_stats()["x509_ca"] and not self.get_ca_certs():
-                import certifi  # no system store (minimal containers): fall back to certifi's
-
-                self.load_verify_locations(certifi.where())
-            self._loaded = True
-
-    def wrap_socket(self, *args: Any, **kwargs: Any) -> Any:
-        if not self._loaded:
-            self._load()
-        return super().wrap_socket(*args, **kwargs)
-
-    def wrap_bio(self, *args: Any, **kwargs: Any) -> Any:
-        if not self._loaded:
-            self._load()
-        return super().wrap_bio(*args, **kwargs)
-
-
 def trust_context() -> ssl.SSLContext:
     """One TLS context for the whole process, from the system trust store (as skopeo and docker
-    use it; ``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured), so corporate CAs installed there work
-    and each registry client does not parse a CA bundle of its own. The store is read on the
-    first TLS handshake (see ``_TrustStore``)."""
+    use it; ``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured; certifi's bundle where the system has
+    none, as in minimal containers), so corporate CAs installed there work and each registry
+    client does not parse a CA bundle of its own. Registry sessions ask for it when their first
+    TLS connection starts: ``ssl`` and the store cost tens of milliseconds that a plain-HTTP
+    (loopback) registry never pays."""
     global _SSL_CONTEXT
     with _SSL_LOCK:
         if _SSL_CONTEXT is None:
-            _SSL_CONTEXT = _TrustStore(ssl.PROTOCOL_TLS_CLIENT)
+            import ssl
+
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.load_default_certs()
+            if not ctx.cert_store_stats()["x509_ca"] and not ctx.get_ca_certs():
+                import certifi
+
+                ctx.load_verify_locations(certifi.where())
+            _SSL_CONTEXT = ctx
         return _SSL_CONTEXT
 
 
@@ -120,12 +110,11 @@ class Session:
         self.host = host
         self.insecure = insecure
         self.retry = retry
-        self.client = httpx.Client(
-            base_url=base_url,
-            verify=False if insecure else trust_context(),
-            timeout=httpx.Timeout(stall_from_env(), connect=CONNECT_TIMEOUT),  # token requests
+        self.client = Client(
+            base_url,
+            verify=False if insecure else trust_context,
+            timeout=Timeout(stall_from_env(), connect=CONNECT_TIMEOUT),  # token requests
             headers={"User-Agent": USER_AGENT},
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
         )
         if credentials is not None or anonymous:
             self.auth = Authenticator(host, self.client, lambda: credentials)
@@ -135,11 +124,11 @@ class Session:
         self._fell_back = False
 
     def __repr__(self) -> str:
-        return f"Session(host={self.host!r}, base_url={str(self.client.base_url)!r})"
+        return f"Session(host={self.host!r}, base_url={self.client.base_url!r})"
 
     @property
     def base_url(self) -> str:
-        return str(self.client.base_url).rstrip("/")
+        return self.client.base_url
 
     def close(self) -> None:
         self.client.close()
@@ -158,7 +147,7 @@ class Session:
         replayable: bool = True,
         what: str = "",
         transfer: Transfer | None = None,
-    ) -> httpx.Response:
+    ) -> Response:
         """Send a request; returns any final response (the caller maps failures to errors).
 
         ``replayable=False`` (a streamed body) disables retries and the challenge re-send; the
@@ -179,17 +168,20 @@ class Session:
                 _PACER(self.host)
             auth = self.auth.headers(scopes)
             h = {**(headers or {}), **auth}
-            connect, quiet, pool = t.timeouts()
-            timeout = httpx.Timeout(connect=connect, read=quiet, write=quiet, pool=pool)
+            connect, quiet, _ = t.timeouts()
             try:
-                req = self.client.build_request(
-                    method, url, headers=h, content=content, params=params, timeout=timeout
+                resp = self.client.request(
+                    method,
+                    url,
+                    headers=h,
+                    content=content,
+                    params=params,
+                    timeout=Timeout(connect=connect, read=quiet, write=quiet),
+                    stream=stream,
+                    follow_redirects=follow_redirects,
                 )
-                resp = self.client.send(req, stream=stream, follow_redirects=follow_redirects)
-            except httpx.TransportError as e:
-                if isinstance(
-                    e, (httpx.ConnectError, httpx.ConnectTimeout)
-                ) and self._maybe_fall_back(e):
+            except TransportError as e:
+                if isinstance(e, (ConnectError, ConnectTimeout)) and self._maybe_fall_back(e):
                     continue
                 if t.expired():
                     raise t.out_of_time(f"{what} at registry {self.host}") from e
@@ -245,22 +237,22 @@ class Session:
             if self._fell_back:
                 return True
             base = self.client.base_url
-            if base.scheme != "https":
+            if not base.startswith("https://"):
                 return False
-            self.client.base_url = base.copy_with(scheme="http")
+            self.client.base_url = "http://" + base.removeprefix("https://")
             self._fell_back = True
             return True
 
 
-def _discard(resp: httpx.Response) -> None:
+def _discard(resp: Response) -> None:
     try:
         resp.read()
-    except httpx.HTTPError:
+    except HTTPError:
         pass
     resp.close()
 
 
-def ensure_ok(resp: httpx.Response, ok: tuple[int, ...], what: str) -> httpx.Response:
+def ensure_ok(resp: Response, ok: tuple[int, ...], what: str) -> Response:
     from imagewise.registry.errors import raise_for
 
     if resp.status_code not in ok:

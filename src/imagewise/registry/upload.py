@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING
 
-import httpx
-
 from imagewise.errors import AuthError, DigestMismatch, ImageFormatError, RegistryError
 from imagewise.oci.digest import Digest, DigestingReader
 from imagewise.oci.model import Descriptor
 from imagewise.registry.errors import OutOfTime, Stalled, stall_text, stalled_error
+from imagewise.registry.http import Response, join_url, merge_params
 from imagewise.registry.retry import RETRY_STATUSES
 from imagewise.registry.session import ensure_ok
 from imagewise.streams import restarter, verified_digest
@@ -27,13 +26,13 @@ _OCTET = "application/octet-stream"
 _SEND_CHUNK = 1024 * 1024
 
 
-def _location(client: RegistryClient, resp: httpx.Response, what: str) -> str:
+def _location(client: RegistryClient, resp: Response, what: str) -> str:
     loc = resp.headers.get("Location")
     if not loc:
         raise RegistryError(
             f"{what}: registry started an upload without a Location", resp.status_code
         )
-    return str(httpx.URL(client.session.base_url + "/").join(loc))
+    return join_url(client.session.base_url + "/", loc)
 
 
 def start(client: RegistryClient, repo: str, what: str) -> str:
@@ -62,8 +61,8 @@ def mount(client: RegistryClient, repo: str, digest: Digest, from_repo: str) -> 
     return _location(client, resp, what)
 
 
-def _with_digest(location: str, digest: Digest) -> httpx.URL:
-    return httpx.URL(location).copy_merge_params({"digest": str(digest)})
+def _with_digest(location: str, digest: Digest) -> str:
+    return merge_params(location, {"digest": str(digest)})
 
 
 def _read_full(reader: DigestingReader | _Counted, n: int) -> bytes:
@@ -230,8 +229,8 @@ def _upload_once(
                 headers={"Content-Type": _OCTET, "Content-Length": str(desc.size)},
             )
         except Exception:
-            # a stream shorter or longer than its descriptor breaks the request (h11's
-            # LocalProtocolError escapes httpx unmapped): blame the source then; a registry that
+            # a stream shorter or longer than its descriptor breaks the request (the HTTP
+            # client refuses a body off its Content-Length): blame the source then; a registry that
             # failed while the bytes were still flowing is named in the error raised here
             if state.ended or reader.count > desc.size:
                 try:
