@@ -321,3 +321,12 @@ def test_no_proxy_matching(
     monkeypatch.setenv("NO_PROXY", no_proxy)
     assert proxy_for("https", host, port) == (None if bypassed else "http://proxy.corp:3128")
     assert proxy_for("http", host, port) is None  # HTTPS_PROXY is for https only
+
+
+def test_header_names_are_merged_without_case(serve: Callable[..., RawServer]) -> None:
+    srv = serve(lambda h, b: ok())
+    c = Client(f"http://{srv.host}", timeout=FAST, headers={"User-Agent": "iw/1"})
+    c.request("PUT", "/x", content=b"abc", headers={"user-agent": "other", "content-length": "9"})
+    head = srv.requests[-1][0].decode().lower()
+    assert head.count("user-agent:") == 1 and "user-agent: other" in head
+    assert head.count("content-length:") == 1 and "content-length: 3" in head  # the real length

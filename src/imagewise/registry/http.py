@@ -590,7 +590,7 @@ class Client:
         full = join_url(self.base_url + "/", url) if self.base_url else url
         if params:
             full = merge_params(full, params)
-        h = {**self.headers, **(headers or {})}
+        h = _merged(self.headers, headers or {})
         if data is not None:
             content = urlencode(data).encode()
             h.setdefault("Content-Type", "application/x-www-form-urlencoded")
@@ -667,13 +667,15 @@ class Client:
         content = req.content
         body: Iterable[bytes] | None = None
         if isinstance(content, bytes | bytearray):
-            h["Content-Length"] = str(len(content))
+            h = _merged(h, {"Content-Length": str(len(content))})
         elif content is not None:
             body = content
             if not any(k.lower() == "content-length" for k in h):
                 h["Transfer-Encoding"] = "chunked"
-        elif req.method in ("POST", "PUT", "PATCH"):
-            h.setdefault("Content-Length", "0")
+        elif req.method in ("POST", "PUT", "PATCH") and not any(
+            k.lower() == "content-length" for k in h
+        ):
+            h["Content-Length"] = "0"
         head = [f"{req.method} {target} HTTP/1.1", f"Host: {_host_header(scheme, host, port)}"]
         head += [f"{k}: {v}" for k, v in h.items() if k.lower() != "host"]
         data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
@@ -817,6 +819,14 @@ def _send_body(sock: socket.socket, body: Iterable[bytes], headers: dict[str, st
         raise LocalProtocolError(
             f"request body of {sent} bytes, shorter than its Content-Length {want}"
         )
+
+
+def _merged(base: dict[str, str], top: dict[str, str]) -> dict[str, str]:
+    """``top`` over ``base``, header names compared without case."""
+    if not top:
+        return dict(base)
+    low = {k.lower() for k in top}
+    return {**{k: v for k, v in base.items() if k.lower() not in low}, **top}
 
 
 def _drain(resp: Response) -> None:
