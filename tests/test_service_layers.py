@@ -265,3 +265,17 @@ def test_layer_jobs_of_a_worker_that_died_mid_layer_run_again_and_the_check_comp
     assert by_id[check].outcome.endswith(
         f"{len(layers)} layer(s) from the fleet's layer results, 0 analysed"
     )
+
+
+def test_the_database_store_answers_existence_without_the_record(tmp_path: Path) -> None:
+    from imagewise.cache import LayerCache
+    from imagewise.service.layer_store import SqlLayerStore
+
+    engine = connect(f"sqlite:///{tmp_path / 'layers.sqlite'}")
+    store = SqlLayerStore(engine)
+    key = "sha256:" + "e" * 64
+    cache = LayerCache(tmp_path, store=store)
+    assert not store.exists(("results", "sbom-1", key)) and not cache.has_result("sbom", "1", key)
+    cache.store_result("sbom", "1", key, {"packages": ["p"]})
+    assert cache.has_result("sbom", "1", key) and not cache.has_result("sbom", "9", key)
+    assert cache.load_result("sbom", "1", key) == (True, {"packages": ["p"]})

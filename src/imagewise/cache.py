@@ -121,6 +121,9 @@ class DirStore:
         except OSError:
             return None
 
+    def exists(self, parts: tuple[str, ...]) -> bool:
+        return self._path(parts).is_file()
+
     def write(self, parts: tuple[str, ...], data: bytes) -> None:
         path = self._path(parts)
         try:
@@ -133,9 +136,10 @@ class DirStore:
 
 class LayerCache:
     """``store``: where the records live, anything with ``read(parts) -> bytes | None`` and
-    ``write(parts, data)`` (default: a ``DirStore`` under ``root``); the service gives one in
-    its database, so every worker of a fleet shares what any of them analysed. Records carry
-    their own framing and checksum, so a store needs no trust of its own."""
+    ``write(parts, data)``, and optionally ``exists(parts) -> bool`` (default: a ``DirStore``
+    under ``root``); the service gives one in its database, so every worker of a fleet shares
+    what any of them analysed. Records carry their own framing and checksum, so a store needs
+    no trust of its own."""
 
     def __init__(self, root: Path | None = None, store: Any = None) -> None:
         self.root = (root or default_dir()) / FORMAT
@@ -219,13 +223,9 @@ class LayerCache:
         if not isinstance(out, list):
             return None
         kinds = len(_KINDS)
-        for rec in out:
-            if (
-                type(rec) is not tuple
-                or len(rec) != 10
-                or not 0 <= rec[1] < kinds
-                or any(type(v) is not t for v, t in zip(rec, _FIELDS))
-            ):
+        fields = _FIELDS
+        for rec in out:  # every field of its exact type (one C-level map per record)
+            if type(rec) is not tuple or tuple(map(type, rec)) != fields or not 0 <= rec[1] < kinds:
                 return None
         return out
 
@@ -250,6 +250,16 @@ class LayerCache:
         except ValueError:
             return False, None
         return (False, None) if value is None else (True, value)
+
+    def has_result(self, visitor: str, version: str, key: str) -> bool:
+        """Whether a result record is stored, without reading it when the store can say so
+        (``exists``): its framing and checksum are checked when it is loaded, and a record
+        found bad then is a miss (the layer is read for real)."""
+        parts = self._path("results", f"{visitor}-{version}", key)
+        exists = getattr(self.store, "exists", None)
+        if exists is None:
+            return self.load_result(visitor, version, key)[0]
+        return bool(exists(parts))
 
     def store_result(self, visitor: str, version: str, key: str, value: Any) -> None:
         if value is None:

@@ -567,9 +567,11 @@ def _replay(layer: Layer, visitors: Sequence[Visitor], cache: LayerCache, digest
                 f"remove {cache.root} or run with --no-cache"
             ) from e
     records.reverse()  # popped in order: each record goes as the visitors' state grows
+    visits = [v.visit for v in visitors]
+    replay, pop = cache.replay, records.pop
     while records:
-        entry = cache.replay(records.pop())
-        for v in visitors:
-            v.visit(entry)
+        entry = replay(pop())
+        for visit in visits:
+            visit(entry)
     cache.hits += 1
     return True

@@ -33,6 +33,13 @@ class SqlLayerStore:
             ).first()
         return bytes(row[0]) if row else None
 
+    def exists(self, parts: tuple[str, ...]) -> bool:
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(layer_cache.c.key).where(layer_cache.c.key == self._key(parts))
+            ).first()
+        return row is not None
+
     def write(self, parts: tuple[str, ...], data: bytes) -> None:
         try:
             with self.engine.begin() as conn:
