@@ -330,3 +330,22 @@ def test_header_names_are_merged_without_case(serve: Callable[..., RawServer]) -
     head = srv.requests[-1][0].decode().lower()
     assert head.count("user-agent:") == 1 and "user-agent: other" in head
     assert head.count("content-length:") == 1 and "content-length: 3" in head  # the real length
+
+
+def test_connections_are_reused_past_descriptor_1023(serve: Callable[..., RawServer]) -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(2048, hard), hard))
+    held = [socket.socket() for _ in range(1100)]  # push the client's socket past FD_SETSIZE
+    try:
+        srv = serve(lambda h, b: ok(b"ok"))
+        c = Client(f"http://{srv.host}", timeout=FAST)
+        for _ in range(3):
+            assert c.get("/").content == b"ok"
+        assert srv.connections == 1
+    finally:
+        for s in held:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -272,8 +272,14 @@ class _Conn:
         self.reused = False
 
     def alive(self) -> bool:
-        """False when the idle socket is readable: the server closed it (or sent junk)."""
+        """False when the idle socket is readable: the server closed it (or sent junk).
+        ``poll`` where there is one: ``select`` refuses descriptors past 1023, which a busy
+        service process reaches."""
         try:
+            if hasattr(select, "poll"):
+                p = select.poll()
+                p.register(self.sock, select.POLLIN)
+                return not p.poll(0)
             readable, _, _ = select.select([self.sock], [], [], 0)
         except (OSError, ValueError):
             return False
