@@ -349,3 +349,16 @@ def test_connections_are_reused_past_descriptor_1023(serve: Callable[..., RawSer
         for s in held:
             s.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_request_lines_cannot_be_split(serve: Callable[..., RawServer]) -> None:
+    srv = serve(lambda h, b: ok())
+    c = Client(f"http://{srv.host}", timeout=FAST)
+    # a token from an auth server, or a Location from a registry, with a line break in it
+    with pytest.raises(http.LocalProtocolError, match="line break"):
+        c.get("/v2/", headers={"Authorization": "Bearer x\r\nX-Injected: 1"})
+    c.get("/v2/a b/tags/list?last=é%2F")
+    assert srv.requests[-1][0].split(b"\r\n")[0] == (
+        b"GET /v2/a%20b/tags/list?last=%C3%A9%2F HTTP/1.1"
+    )
+    assert srv.connections == 1 and len(srv.requests) == 1  # the refused one never went out

@@ -30,7 +30,15 @@ import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import (
+    parse_qsl,
+    quote,
+    unquote,
+    urlencode,
+    urljoin,
+    urlsplit,
+    urlunsplit,
+)
 
 if TYPE_CHECKING:
     import io
@@ -203,9 +211,23 @@ def _origin(url: str) -> tuple[str, str, int]:
     return scheme, host, port
 
 
+#: characters a request target keeps as they are (RFC 3986 reserved and unreserved, and ``%``
+#: so existing escapes stay); anything else (spaces, controls, non-ASCII) is percent-encoded
+_TARGET_SAFE = "/?#[]@!$&'()*+,;=:%-._~"
+
+
 def _target(url: str) -> str:
     parts = urlsplit(url)
-    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return quote(target, safe=_TARGET_SAFE)
+
+
+def _field(name: str, value: str) -> str:
+    """One header line; a name or value that would split the request is refused."""
+    line = f"{name}: {value}"
+    if "\r" in line or "\n" in line or not name or ":" in name:
+        raise LocalProtocolError(f"refusing a header with a line break or a bad name: {name!r}")
+    return line
 
 
 def _host_header(scheme: str, host: str, port: int) -> str:
@@ -639,13 +661,14 @@ class Client:
         proxy = proxy_for(scheme, host, port) if self._trust_env else None
         key = (scheme, host, port, proxy or "")
         replayable = req.content is None or isinstance(req.content, bytes | bytearray)
+        wire = _wire(req, scheme, host, port, proxy)  # a bad header is refused before connecting
         while True:
             conn = self._pool.take(key)
             fresh = conn is None
             if conn is None:
                 conn = self._open(scheme, host, port, proxy, t)
             try:
-                return self._exchange(conn, key, req, scheme, host, port, proxy, t)
+                return self._exchange(conn, key, req, wire, t)
             except _StaleConnection as e:
                 conn.close()
                 if fresh or not replayable:
@@ -659,34 +682,10 @@ class Client:
         conn: _Conn,
         key: tuple[str, str, int, str],
         req: Request,
-        scheme: str,
-        host: str,
-        port: int,
-        proxy: str | None,
+        wire: _Wire,
         t: Timeout,
     ) -> Response:
-        h = dict(req.headers)
-        target = _target(req.url)
-        if proxy and scheme == "http":
-            target = req.url.split("#")[0]
-            h.update(_proxy_auth(proxy))
-        content = req.content
-        body: Iterable[bytes] | None = None
-        if isinstance(content, bytes | bytearray):
-            h = _merged(h, {"Content-Length": str(len(content))})
-        elif content is not None:
-            body = content
-            if not any(k.lower() == "content-length" for k in h):
-                h["Transfer-Encoding"] = "chunked"
-        elif req.method in ("POST", "PUT", "PATCH") and not any(
-            k.lower() == "content-length" for k in h
-        ):
-            h["Content-Length"] = "0"
-        head = [f"{req.method} {target} HTTP/1.1", f"Host: {_host_header(scheme, host, port)}"]
-        head += [f"{k}: {v}" for k, v in h.items() if k.lower() != "host"]
-        data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
-        if isinstance(content, bytes | bytearray) and len(content) <= 256 * 1024:
-            data, content = data + bytes(content), None
+        data, content, body, h = wire
         sock = conn.sock
         sent_error: TransportError | None = None
         try:
@@ -773,6 +772,37 @@ class Client:
                     ctx = v()
                 self._tls = ctx
             return self._tls
+
+
+#: a request as it goes out: the head (with a small body appended), a larger bytes body sent
+#: after it, or an iterated body, and the header fields sent
+_Wire = tuple[bytes, "bytes | bytearray | None", "Iterable[bytes] | None", dict[str, str]]
+
+
+def _wire(req: Request, scheme: str, host: str, port: int, proxy: str | None) -> _Wire:
+    h = dict(req.headers)
+    target = _target(req.url)
+    if proxy and scheme == "http":
+        target = quote(req.url.split("#")[0], safe=_TARGET_SAFE)  # absolute-form
+        h.update(_proxy_auth(proxy))
+    content = req.content
+    body: Iterable[bytes] | None = None
+    if isinstance(content, bytes | bytearray):
+        h = _merged(h, {"Content-Length": str(len(content))})
+    elif content is not None:
+        body, content = content, None
+        if not any(k.lower() == "content-length" for k in h):
+            h["Transfer-Encoding"] = "chunked"
+    elif req.method in ("POST", "PUT", "PATCH") and not any(
+        k.lower() == "content-length" for k in h
+    ):
+        h["Content-Length"] = "0"
+    head = [f"{req.method} {target} HTTP/1.1", f"Host: {_host_header(scheme, host, port)}"]
+    head += [_field(k, v) for k, v in h.items() if k.lower() != "host"]
+    data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+    if content is not None and len(content) <= 256 * 1024:
+        data, content = data + bytes(content), None
+    return data, content, body, h
 
 
 class _StaleConnection(Exception):
