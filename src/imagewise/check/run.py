@@ -262,6 +262,8 @@ def run_check(
 ) -> CheckResult:
     """Check ``opts.image``; ``image``: that image already resolved, its source still open
     (the service looked at its layers first), instead of opening the reference again."""
+    from contextlib import ExitStack
+
     from imagewise.audit import AuditContext, run_checks
     from imagewise.cache import LayerCache
     from imagewise.check.deprecations import find_deprecations
@@ -291,11 +293,10 @@ def run_check(
         tag = "latest"  # what a registry serves for an untagged name
     eff, cat_v, sec_v, aud_v = _visitors()
     cache = LayerCache(opts.cache_dir, opts.cache_store) if opts.use_cache else None
-    if image is None:
-        with source_for(tref, insecure=opts.insecure) as src:
+    with ExitStack() as opened:  # a source opened here stays open for the pass
+        if image is None:
+            src = opened.enter_context(source_for(tref, insecure=opts.insecure))
             image = src.image(Platform.parse(opts.platform) if opts.platform else None)
-            run_pass(image, [*eff.all, cat_v, sec_v, aud_v], reporter, cache=cache, diff_ids=True)
-    else:
         run_pass(image, [*eff.all, cat_v, sec_v, aud_v], reporter, cache=cache, diff_ids=True)
 
     analysis = eff.result(image)

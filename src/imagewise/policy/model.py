@@ -21,11 +21,12 @@ RULE_LEVELS = ("error", "warning", "info", "off")
 
 
 class Section(Record):
-    """A policy section: its fields are its ``__slots__``; ``_defaults`` gives each one's value
-    when the policy does not set it (a class there is called for a fresh value: ``dict`` or a
-    nested section). Records, not dataclasses: every command that reads a policy imports this
-    module, and generating a dozen frozen dataclasses (with ``dataclasses`` and ``inspect``)
-    cost ~15 ms of start-up (see :mod:`imagewise.record`)."""
+    """A policy section: ``_defaults`` names its fields, in order (a subclass sets
+    ``__slots__ = tuple(_defaults)``), and gives each one's value when the policy does not set
+    it (a class there is called for a fresh value: ``dict`` or a nested section). Records, not
+    dataclasses: every command that reads a policy imports this module, and generating a dozen
+    frozen dataclasses (with ``dataclasses`` and ``inspect``) cost ~15 ms of start-up (see
+    :mod:`imagewise.record`)."""
 
     __slots__ = ()
     _defaults: ClassVar[dict[str, Any]] = {}
@@ -46,16 +47,6 @@ class Section(Record):
 # The field defaults are "no gate": they are what ``extends: none`` starts from. The default
 # policy's values all come from default.yaml.
 class SecurityBaseline(Section):
-    __slots__ = (  # noqa: RUF023 - in field order
-        "allowed_registries",
-        "require_pinned_base",
-        "require_non_root",
-        "forbid_secrets",
-        "max_vulnerability_severity",
-        "unknown_severity",
-        "only_fixable",
-        "max_ignore_days",
-    )
     _defaults: ClassVar[dict[str, Any]] = {
         "allowed_registries": (),
         "require_pinned_base": False,
@@ -66,6 +57,7 @@ class SecurityBaseline(Section):
         "only_fixable": False,
         "max_ignore_days": None,
     }
+    __slots__ = tuple(_defaults)
     allowed_registries: tuple[str, ...]
     require_pinned_base: bool
     require_non_root: bool
@@ -77,13 +69,6 @@ class SecurityBaseline(Section):
 
 
 class Optimization(Section):
-    __slots__ = (  # noqa: RUF023 - in field order
-        "max_size",
-        "max_layers",
-        "min_efficiency",
-        "max_reclaimable_bytes",
-        "forbid_caches",
-    )
     _defaults: ClassVar[dict[str, Any]] = {
         "max_size": None,
         "max_layers": None,
@@ -91,6 +76,7 @@ class Optimization(Section):
         "max_reclaimable_bytes": None,
         "forbid_caches": False,
     }
+    __slots__ = tuple(_defaults)
     max_size: int | None
     max_layers: int | None
     min_efficiency: float | None
@@ -99,14 +85,14 @@ class Optimization(Section):
 
 
 class Labels(Section):
-    __slots__ = ("required",)
     _defaults: ClassVar[dict[str, Any]] = {"required": ()}
+    __slots__ = tuple(_defaults)
     required: tuple[str, ...]
 
 
 class Tags(Section):
-    __slots__ = ("forbid_latest", "allowed_patterns")  # noqa: RUF023 - in field order
     _defaults: ClassVar[dict[str, Any]] = {"forbid_latest": False, "allowed_patterns": ()}
+    __slots__ = tuple(_defaults)
     forbid_latest: bool
     allowed_patterns: tuple[str, ...]
 
@@ -118,13 +104,13 @@ class Tagging(Section):
     """``version_management.tagging``: the tag convention ``tag`` applies and ``tags lint``
     checks."""
 
-    __slots__ = ("required", "env_tags", "immutable", "timestamp_format")  # noqa: RUF023
     _defaults: ClassVar[dict[str, Any]] = {
         "required": (),
         "env_tags": (),
         "immutable": (),
         "timestamp_format": "%Y%m%d-%H%M%S",
     }
+    __slots__ = tuple(_defaults)
     required: tuple[str, ...]  # kinds every released digest carries (TAG_KINDS)
     env_tags: tuple[str, ...]  # the environment tags (moved by promote and rollback)
     immutable: tuple[str, ...]  # patterns of tags that must never move once pushed
@@ -134,8 +120,8 @@ class Tagging(Section):
 class Promotion(Section):
     """``version_management.promotion``: what ``promote`` refuses."""
 
-    __slots__ = ("order", "require_check")  # noqa: RUF023 - in field order
     _defaults: ClassVar[dict[str, Any]] = {"order": (), "require_check": False}
+    __slots__ = tuple(_defaults)
     order: tuple[str, ...]  # env k takes only the digest now on env k-1
     require_check: bool  # the image must pass ``check`` under this policy
 
@@ -146,8 +132,8 @@ UPDATE_LEVELS = ("patch", "minor", "major")
 class Updates(Section):
     """``version_management.updates``: how far ``outdated --fix`` may move a base image."""
 
-    __slots__ = ("max", "allow")  # noqa: RUF023 - in field order
     _defaults: ClassVar[dict[str, Any]] = {"max": "minor", "allow": dict}
+    __slots__ = tuple(_defaults)
     _unhashed = ("allow",)
     max: str  # the largest jump without a constraint: patch | minor | major
     #: repository (``python``, ``library/python``, ``docker.io/library/python``) -> constraint
@@ -156,12 +142,12 @@ class Updates(Section):
 
 
 class VersionManagement(Section):
-    __slots__ = ("tagging", "promotion", "updates")  # noqa: RUF023 - in field order
     _defaults: ClassVar[dict[str, Any]] = {
         "tagging": Tagging,
         "promotion": Promotion,
         "updates": Updates,
     }
+    __slots__ = tuple(_defaults)
     tagging: Tagging
     promotion: Promotion
     updates: Updates
@@ -170,22 +156,12 @@ class VersionManagement(Section):
 class StorageManagement(Section):
     """``storage_management``: retention rules (see :mod:`imagewise.policy.retention`)."""
 
-    __slots__ = ("retention",)
     _defaults: ClassVar[dict[str, Any]] = {"retention": Retention}
+    __slots__ = tuple(_defaults)
     retention: Retention
 
 
 class Policy(Section):
-    __slots__ = (  # noqa: RUF023 - in field order
-        "security_baseline",
-        "optimization",
-        "labels",
-        "tags",
-        "version_management",
-        "storage_management",
-        "rules",
-        "source",
-    )
     _defaults: ClassVar[dict[str, Any]] = {
         "security_baseline": SecurityBaseline,
         "optimization": Optimization,
@@ -196,6 +172,7 @@ class Policy(Section):
         "rules": dict,
         "source": "<default>",
     }
+    __slots__ = tuple(_defaults)
     _unhashed = ("rules",)
     security_baseline: SecurityBaseline
     optimization: Optimization
@@ -356,17 +333,7 @@ def _load_doc(text: str, src: str) -> dict[str, Any]:
     if doc is None:
         doc = {}
     _expect(isinstance(doc, dict), src, "a mapping at the top level", type(doc).__name__)
-    allowed = {
-        "version",
-        "extends",
-        "security_baseline",
-        "optimization",
-        "labels",
-        "tags",
-        "version_management",
-        "storage_management",
-        "rules",
-    }
+    allowed = {"version", "extends", *Policy._fields} - {"source"}  # where it was read, not a key
     unknown = sorted(set(doc) - allowed)
     if unknown:
         raise ConfigError(

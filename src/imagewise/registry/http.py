@@ -140,17 +140,8 @@ class Headers:
         low = name.lower()
         return [v for k, v in self._items if k.lower() == low]
 
-    def __getitem__(self, name: str) -> str:
-        value = self.get(name)
-        if value is None:
-            raise KeyError(name)
-        return str(value)
-
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and bool(self.get_list(name))
-
-    def items(self) -> list[tuple[str, str]]:
-        return list(self._items)
 
     def __repr__(self) -> str:
         return f"Headers({len(self._items)} fields)"
@@ -416,10 +407,6 @@ class Response:
             raise ResponseNotRead("the response body has not been read")
         return self._content
 
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", "replace")
-
     def json(self) -> Any:
         import json
 
@@ -631,7 +618,7 @@ class Client:
             loc = resp.headers.get("Location")
             if not (follow_redirects and resp.status_code in _REDIRECTS and loc):
                 break
-            _drain(resp)
+            discard(resp)
             nxt = join_url(full, loc)
             if _origin(nxt) != _origin(full):
                 h = {k: v for k, v in h.items() if k.lower() != "authorization"}
@@ -865,7 +852,9 @@ def _merged(base: dict[str, str], top: dict[str, str]) -> dict[str, str]:
     return {**{k: v for k, v in base.items() if k.lower() not in low}, **top}
 
 
-def _drain(resp: Response) -> None:
+def discard(resp: Response) -> None:
+    """Read what is left of a response's body (so its connection can serve again) and close it;
+    a body that breaks off only costs the connection."""
     try:
         resp.read()
     except HTTPError:

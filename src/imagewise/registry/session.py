@@ -22,10 +22,10 @@ from imagewise.registry.http import (
     Client,
     ConnectError,
     ConnectTimeout,
-    HTTPError,
     Response,
     Timeout,
     TransportError,
+    discard,
 )
 from imagewise.registry.retry import DEFAULT, RETRY_STATUSES, RetryPolicy, parse_retry_after
 from imagewise.registry.transfer import (
@@ -206,14 +206,14 @@ class Session:
                 continue
             if resp.status_code == 401 and not challenged and replayable:
                 challenge = resp.headers.get("WWW-Authenticate")
-                _discard(resp)
+                discard(resp)
                 challenged = True
                 if self.auth.on_challenge(challenge, scopes, had_auth=bool(auth)):
                     continue
                 return resp  # body already read: the caller maps it to AuthError
             if resp.status_code in RETRY_STATUSES and replayable and attempt + 1 < policy.attempts:
                 asked = parse_retry_after(resp.headers.get("Retry-After"))
-                _discard(resp)
+                discard(resp)
                 why = f"registry {self.host} answered HTTP {resp.status_code} ({what})"
                 if asked is not None and asked > policy.max_retry_after:
                     raise RegistryError(
@@ -242,14 +242,6 @@ class Session:
             self.client.base_url = "http://" + base.removeprefix("https://")
             self._fell_back = True
             return True
-
-
-def _discard(resp: Response) -> None:
-    try:
-        resp.read()
-    except HTTPError:
-        pass
-    resp.close()
 
 
 def ensure_ok(resp: Response, ok: tuple[int, ...], what: str) -> Response:

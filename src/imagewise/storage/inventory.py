@@ -395,10 +395,10 @@ def read_layout(path: str | Path, *, configs: bool = False) -> Inventory:
                     continue
                 inv.manifests[(name, digest)] = info
                 inv.untagged.append((name, digest))
-    for _, digest in inv.manifests:
-        algo, _, hexpart = digest.partition(":")
+    for key in inv.manifests:
+        algo, _, hexpart = key[1].partition(":")
         try:
-            inv.pushed[(name, digest)] = (blobs / algo / hexpart).stat().st_mtime
+            inv.pushed[key] = (blobs / algo / hexpart).stat().st_mtime
         except OSError:
             pass
     _index_times(inv)
