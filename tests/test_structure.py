@@ -292,3 +292,25 @@ commandTests:
         'failures="1" skipped="1"' in xml and 'name="the shell runs [linux/arm64]"><skipped' in xml
     )
     assert _containers(own_storage) == []
+
+
+def test_a_layout_whose_path_is_no_image_name_still_runs(
+    tmp_path: Path, own_storage: list[str]
+) -> None:
+    """buildah names an ``oci:`` image it stores after the layout's path and refuses paths that
+    are no valid image name; pytest's random temp names (``-_``) and a user's ``/home/Ann`` are
+    such paths. The container is made anyway, and nothing is left behind."""
+    import tempfile
+
+    from imagewise.copy import copy
+    from imagewise.runtime import BuildahRuntime
+
+    layout = tmp_path / "Odd-_Dir" / "layout"
+    copy(f"oci-archive:{corpus(*BUSYBOX)}", f"oci:{layout}:1.0")
+    before = set(os.listdir(tempfile.gettempdir()))
+    runtime = BuildahRuntime()
+    with runtime.container(f"oci:{layout}:1.0") as name:
+        done = runtime.run(name, ["sh", "-c", "echo up"])
+        assert done.exit_code == 0 and done.stdout == "up\n", done.stderr
+    assert _containers(own_storage) == []
+    assert set(os.listdir(tempfile.gettempdir())) - before == set()  # the link is gone too

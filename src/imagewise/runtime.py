@@ -44,6 +44,44 @@ def _transport(image: str) -> str:
     return f"docker://{image}"
 
 
+#: one component of an image name's path, as the containers libraries accept it
+_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+
+
+def _valid_name_path(path: str) -> bool:
+    return all(_COMPONENT.fullmatch(part) for part in path.strip("/").split("/"))
+
+
+@contextmanager
+def _nameable(ref: str) -> Iterator[str]:
+    """``ref`` as buildah can take it. buildah names an ``oci:`` image it stores after the
+    layout's path (``localhost/<path>``) and refuses a path that is no valid image name (capital
+    letters, ``-_``, ``..``): such a layout is given through a symlink whose path is one."""
+    from imagewise.reference import parse_transport
+
+    if not ref.startswith("oci:"):
+        yield ref
+        return
+    path = parse_transport(ref).path
+    if path is None or _valid_name_path(os.path.abspath(path)):
+        yield ref
+        return
+    import tempfile
+
+    parents = [d for d in (tempfile.gettempdir(), "/tmp", "/var/tmp") if _valid_name_path(d)]
+    if not parents:
+        yield ref  # nowhere to link from: buildah says what it refuses
+        return
+    link_dir = os.path.join(parents[0], f"imagewise-{uuid.uuid4().hex[:16]}")
+    os.mkdir(link_dir, 0o700)
+    try:
+        link = os.path.join(link_dir, "layout")
+        os.symlink(os.path.abspath(path), link)
+        yield "oci:" + link + ref[len("oci:") + len(path) :]
+    finally:
+        shutil.rmtree(link_dir, ignore_errors=True)
+
+
 def buildah_base(path: str) -> list[str]:
     """``buildah`` with the storage imagewise uses: the ``vfs`` driver unless
     ``IMAGEWISE_BUILDAH_STORAGE_DRIVER`` names another, and the engine's default storage unless
@@ -84,7 +122,8 @@ class BuildahRuntime:
                 cmd.append("--tls-verify=false")
         # a name of our own: buildah's, made from the image name, is refused for some paths
         cmd += ["--name", f"imagewise-{uuid.uuid4().hex[:16]}"]
-        made = subprocess.run([*cmd, ref], capture_output=True, text=True, check=False)
+        with _nameable(ref) as given:
+            made = subprocess.run([*cmd, given], capture_output=True, text=True, check=False)
         if made.returncode != 0:
             why = (made.stderr.strip().splitlines() or ["buildah from failed"])[-1]
             raise ImagewiseError(f"{image}: cannot make a container of it: {why}")
