@@ -88,6 +88,13 @@ class PackedEntries:
         head = b"[" + self.count.to_bytes(4, "little", signed=True)
         return z.compress(head) + z.compress(self._buf) + z.flush()
 
+    def records(self) -> list[tuple[Any, ...]]:
+        """The records added so far (for a replay within the same run)."""
+        out: list[tuple[Any, ...]] = marshal.loads(
+            b"[" + self.count.to_bytes(4, "little", signed=True) + self._buf
+        )
+        return out
+
     def compress(self) -> PackedEntries:
         """Keep only the compressed payload (the layer is walked; it waits for its check)."""
         done = _Compressed(self.payload())

@@ -181,20 +181,11 @@ def _visitors() -> tuple[Any, Any, Any, Any]:
 
 def layer_ready(layer_digest: str, cache: LayerCache) -> bool:
     """Whether a check would take the layer blob ``layer_digest`` from ``cache`` without
-    reading it: its verified diff_id is bound (written last, after its entries) and every
-    content visitor's result is stored (asked of the store, not read: a split check asks this
-    for every layer it is missing; a record found bad when the check loads it is a miss there,
-    and that check reads the layer itself)."""
-    from imagewise.layers.passes import cached_results
+    reading it (``passes.cache_holds``: a split check asks this for every layer it is missing)."""
+    from imagewise.layers.passes import cache_holds
 
-    key = cache.bound(layer_digest)
-    if key is None:
-        return False
     eff, *others = _visitors()
-    return all(
-        cache.has_result(name, version, key)
-        for name, version in cached_results([*eff.all, *others])
-    )
+    return cache_holds(layer_digest, None, [*eff.all, *others], cache)
 
 
 def prepare_layer(

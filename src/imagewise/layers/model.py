@@ -64,6 +64,11 @@ class Visitor:
     # ``layer_result`` stores nothing and needs nothing to be replayed). ``restore_layer`` gets
     # exactly what this version of the visitor returned for a layer with the same content.
     cacheable: bool = True
+    #: its content work may run in a partner process (``layers/partner``): a visitor whose
+    #: ``layer_result`` depends on that layer alone and, through ``restore_layer`` and the
+    #: replayed entries, gives the pass everything reading the content would have; worth it only
+    #: for visitors whose content work is heavy (the secret scan, the catalogers)
+    offload: bool = False
 
     def layer_result(self, index: int, layer: Layer) -> object:
         return None

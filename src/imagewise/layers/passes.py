@@ -51,8 +51,9 @@ from imagewise.layers.model import Entry, Kind, Visitor
 if TYPE_CHECKING:
     from imagewise.archive.mapped import Check
     from imagewise.archive.region import Region
-    from imagewise.cache import LayerCache
+    from imagewise.cache import LayerCache, PackedEntries
     from imagewise.errors import DigestMismatch
+    from imagewise.layers.partner import Partner
     from imagewise.sources.base import Image, Layer
 
 # Kind's members as plain module names: ``Kind.X`` is an enum descriptor call on every use
@@ -251,6 +252,7 @@ def run_pass(
     spool = _Spool()
     checks = _Checks(verify or diff_ids or cache is not None, diff_ids or cache is not None)
     total = len(image.layers)
+    partner = _partner(image, visitors, cache)  # forked before any thread of the pass starts
     try:
         if cache is None:  # every layer will be read: start all checks now
             for layer in image.layers:
@@ -259,13 +261,15 @@ def run_pass(
             key = f"layer-{layer.index}"
             reporter.start(key, f"layer {layer.index + 1}/{total} {layer.digest.short}", layer.size)
             try:
-                _one_layer(layer, visitors, reporter, key, spool, cache, checks)
+                _one_layer(layer, visitors, reporter, key, spool, cache, checks, partner)
             finally:
                 reporter.done(key)
         checks.settle()
     finally:
         spool.close()
         checks.close()
+        if partner is not None:
+            partner.close()
     for v in visitors:
         v.end_image(image)
 
@@ -405,6 +409,49 @@ def _diff_mismatch(layer: Layer, actual: str) -> DigestMismatch:
     )
 
 
+def _partner(image: Image, visitors: Sequence[Visitor], cache: LayerCache | None) -> Partner | None:
+    """A partner process for the offloadable visitors, when there are others to run here and
+    the layers to be read qualify (``partner.usable``)."""
+    off = [v for v in visitors if v.offload and v.cacheable and _content_cached(v)]
+    if not off or len(off) == len(visitors):
+        return None
+    from imagewise.layers import partner
+
+    reads = [
+        layer
+        for layer in image.layers
+        if cache is None or not cache_holds(str(layer.digest), layer.diff_id, visitors, cache)
+    ]
+    if not partner.usable(reads):
+        return None
+    return partner.Partner(reads, off, _partner_read)
+
+
+def _partner_read(layer: Layer, visitors: Sequence[Visitor]) -> None:
+    """How the partner reads a layer: as the pass does, with no progress, checks or cache."""
+    spool = _Spool()
+    try:
+        _read_layer(layer, visitors, progress.NULL, "", spool, None, _Checks(verify=False))
+    finally:
+        spool.close()
+
+
+def cache_holds(
+    digest: str, diff_id: object, visitors: Sequence[Visitor], cache: LayerCache
+) -> bool:
+    """Whether a pass with ``visitors`` would take the layer blob ``digest`` from ``cache``
+    without reading it: its verified diff_id is bound (written last, after its entries) and equal
+    to the config's ``diff_id`` (when given), and every content visitor's result is stored (asked
+    of the store, not read: a record found bad when it is loaded is a miss there, and the layer
+    is then read for real)."""
+    if any(not v.cacheable for v in visitors):
+        return False
+    key = cache.bound(digest)
+    if key is None or (diff_id is not None and str(diff_id) != key):
+        return False
+    return all(cache.has_result(name, version, key) for name, version in cached_results(visitors))
+
+
 def cached_results(visitors: Sequence[Visitor]) -> list[tuple[str, str]]:
     """(name, version) of each visitor whose per-layer result a cached layer must hold."""
     return [(v.name, v.version) for v in visitors if v.cacheable and _content_cached(v)]
@@ -423,6 +470,7 @@ def _one_layer(
     spool: _Spool,
     cache: LayerCache | None,
     checks: _Checks,
+    partner: Partner | None = None,
 ) -> None:
     i = layer.index
     for v in visitors:
@@ -437,40 +485,28 @@ def _one_layer(
             checks.start(layer, stored=True)
         reporter.advance(key, layer.size)
     else:
-        rec: Callable[[Entry], None] | None = None
-        if cache is not None:
+        # the partner's visitors take their results from it, the others read the layer here
+        off = partner.visitors if partner is not None and partner.has(i) else []
+        offloaded = {id(v) for v in off}
+        here = [v for v in visitors if id(v) not in offloaded]
+        packed = None
+        if cache is not None or off:
             from imagewise.cache import PackedEntries
 
             packed = PackedEntries()  # compact: a layer's records wait for its digest check
-            rec = packed.add
-
         verified = checks.start(layer)
-        region = checks.region(layer)
-        actual: str | None = None  # the diff_id of the bytes walked, once known
-        if region is not None:
-            from imagewise.archive.mapped import MappedRegion
-            from imagewise.archive.walk import walk_buffer
-
-            if checks.diff_ids:  # a plain tar is its own diff_id: that of the checked blob
-                actual = digest
-                if layer.diff_id is not None and str(layer.diff_id) != actual:
-                    raise _diff_mismatch(layer, actual)
-            with MappedRegion(region) as m:
-                advance = _Advance(reporter, key, m.check, m.release)
-                visit_entries(
-                    walk_buffer(m.buffer, m.start, digest, origin=region),
-                    visitors,
-                    spool,
-                    rec,
-                    advance,
-                )
-                advance(layer.size)
-        else:
-            actual = _stream_layer(layer, visitors, reporter, key, spool, rec, checks.diff_ids)
+        actual = _read_layer(
+            layer, here, reporter, key, spool, packed.add if packed else None, checks
+        )
+        given: dict[int, object] = {}
+        if off:
+            assert partner is not None and packed is not None
+            given = _from_partner(layer, off, partner, packed, spool)
         if cache is not None and actual is not None:
+            assert packed is not None
             records = packed.compress()
             results = [
-                (v.name, v.version, v.layer_result(i, layer))
+                (v.name, v.version, given[id(v)] if id(v) in given else v.layer_result(i, layer))
                 for v in visitors
                 if v.cacheable and _content_cached(v)
             ]
@@ -489,6 +525,62 @@ def _one_layer(
             cache.misses += 1
     for v in visitors:
         v.end_layer(i, layer)
+
+
+def _from_partner(
+    layer: Layer, off: Sequence[Visitor], partner: Partner, packed: PackedEntries, spool: _Spool
+) -> dict[int, object]:
+    """The partner's results for the visitors ``off`` of a layer walked here without them:
+    restored as on a cache hit, the layer's entries replayed to them. Should the partner have
+    failed, the layer is read here again for those visitors alone."""
+    i = layer.index
+    values = partner.results(i)
+    if values is None:
+        _read_layer(layer, off, progress.NULL, "", spool, None, _Checks(verify=False))
+        return {id(v): v.layer_result(i, layer) for v in off}
+    for v, value in zip(off, values, strict=True):
+        v.restore_layer(i, layer, value)
+    from imagewise.cache import LayerCache
+
+    visits = [v.visit for v in off]
+    replay = LayerCache.replay
+    for rec in packed.records():
+        entry = replay(rec)
+        for visit in visits:
+            visit(entry)
+    return {id(v): value for v, value in zip(off, values, strict=True)}
+
+
+def _read_layer(
+    layer: Layer,
+    visitors: Sequence[Visitor],
+    reporter: progress.Reporter,
+    key: str,
+    spool: _Spool,
+    rec: Callable[[Entry], None] | None,
+    checks: _Checks,
+) -> str | None:
+    """Walk the layer for real, mapped or streamed; with ``checks.diff_ids`` returns the sha256
+    of its uncompressed tar (checked against the config's diff_id), else ``None``."""
+    region = checks.region(layer)
+    if region is None:
+        return _stream_layer(layer, visitors, reporter, key, spool, rec, checks.diff_ids)
+    from imagewise.archive.mapped import MappedRegion
+    from imagewise.archive.walk import walk_buffer
+
+    digest = str(layer.digest)
+    actual: str | None = None
+    if checks.diff_ids:  # a plain tar is its own diff_id: that of the checked blob
+        actual = digest
+        if layer.diff_id is not None and str(layer.diff_id) != actual:
+            raise _diff_mismatch(layer, actual)
+    with MappedRegion(region) as m:
+        advance = _Advance(reporter, key, m.check, m.release)
+        visit_entries(
+            walk_buffer(m.buffer, m.start, digest, origin=region), visitors, spool, rec, advance
+        )
+        advance(layer.size)
+    return actual
 
 
 def _stream_layer(

@@ -32,6 +32,7 @@ class CatalogVisitor(Visitor):
     """Subscribe this to the single pass; read ``evidence`` (or use ``sbom.catalog``) afterwards."""
 
     name = "sbom-catalog"
+    offload = True  # its content work may run in the pass's partner process
     #: part of the layer-cache key: bump whenever a cataloger's output for the same bytes changes
     version = "2"
 
@@ -49,6 +50,7 @@ class CatalogVisitor(Visitor):
         self._paths = PathTable(lambda path, layer: self.evidence.pop(path, None))
         self._index = 0
         self._restoring = False
+        self._restored: set[str] | dict[str, Any] = set()  # the paths of a restored result
         self._match: tuple[object, Cataloger | None] = (None, None)
 
     # -- selection -------------------------------------------------------------------------------
@@ -83,6 +85,7 @@ class CatalogVisitor(Visitor):
         self._layer_parsed = {}
         self._index = index
         self._restoring = False
+        self._restored = set()
         self._match = (None, None)
 
     def wants_content(self, entry: Entry) -> bool:
@@ -94,6 +97,10 @@ class CatalogVisitor(Visitor):
     def visit(self, entry: Entry) -> None:
         kind = entry.kind
         if kind is Kind.WHITEOUT or kind is Kind.OPAQUE:
+            self._paths.apply(entry.path, kind, self._index)
+            return
+        if self._restoring and entry.path not in self._restored:
+            # no cataloger took this path (it took every path it has a result for): as below
             self._paths.apply(entry.path, kind, self._index)
             return
         c = self._cataloger_for(entry)
@@ -136,6 +143,7 @@ class CatalogVisitor(Visitor):
     def restore_layer(self, index: int, layer: Layer, result: object) -> None:
         self._restoring = True
         if isinstance(result, dict):
+            self._restored = result  # every path a cataloger took in this layer
             self._layer_parsed = {
                 path: (str(v[0]), parsed_from_json(v[1]))
                 for path, v in result.items()
