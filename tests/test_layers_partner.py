@@ -68,12 +68,11 @@ def _records(root: Path) -> dict[str, bytes]:
 
 
 class _Spy:
-    """Counts the layers whose results came from a partner."""
+    """Counts what the pass took from a partner, and what it had to do itself."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.given = 0
-        self.failed = 0
-        real = partner.Partner.results
+        self.given = self.failed = self.images = self.images_failed = 0
+        real, real_image = partner.Partner.results, partner.Partner.image_results
 
         def results(p: partner.Partner, index: int) -> object:
             value = real(p, index)
@@ -83,7 +82,16 @@ class _Spy:
                 self.given += 1
             return value
 
+        def image_results(p: partner.Partner) -> object:
+            value = real_image(p)
+            if value is None:
+                self.images_failed += 1
+            else:
+                self.images += 1
+            return value
+
         monkeypatch.setattr(partner.Partner, "results", results)
+        monkeypatch.setattr(partner.Partner, "image_results", image_results)
 
 
 @pytest.mark.parametrize("compression", ["", "gzip"])
@@ -136,33 +144,53 @@ def _open(ref: str) -> object:
     return src.image(Platform.parse("linux/amd64"))
 
 
-def _pass(ref: str, setting: str, monkeypatch: pytest.MonkeyPatch) -> tuple[object, ...]:
+def _pass(
+    ref: str, setting: str, monkeypatch: pytest.MonkeyPatch, content: bool = True
+) -> tuple[object, ...]:
+    """One pass with the analysis visitors, and (``content``) the catalog and secrets ones."""
     monkeypatch.setenv("IMAGEWISE_PARTNER", setting)
     from imagewise.analysis.run import EfficiencyVisitors
 
     eff = EfficiencyVisitors()
     cat, sec = CatalogVisitor(), SecretsVisitor()
     image = _open(ref)
-    run_pass(image, [*eff.all, cat, sec])  # type: ignore[arg-type]
+    run_pass(image, [*eff.all, cat, sec] if content else eff.all)  # type: ignore[arg-type]
     return (
         sorted(cat.evidence),
         {p: [(v.layer, v.cataloger) for v in vs] for p, vs in cat.evidence.items()},
         sec.findings,
         eff.result(image).to_json(),  # type: ignore[arg-type]
+        list(eff.dive.result().inefficient_files),
     )
 
 
+def test_dive_runs_whole_in_the_partner_when_no_content_visitor_does(tmp_path, monkeypatch):
+    ref = _image(tmp_path, "")
+    expected = _pass(ref, "0", monkeypatch, content=False)
+    assert expected[4]  # rewritten paths: dive's inefficient files are part of what crosses
+    spy = _Spy(monkeypatch)
+    assert _pass(ref, "1", monkeypatch, content=False) == expected
+    assert (spy.images, spy.given) == (1, 0)  # analyze: dive's figures came from the partner
+    # with the content visitors the partner takes those, and dive stays here
+    spy.images = 0
+    assert _pass(ref, "1", monkeypatch)[3:] == expected[3:]
+    assert (spy.images, spy.given) == (0, 8)
+
+
+BREAKAGES = ["dies at once", "fails on layer 3", "sends garbage", "sends layers out of order"]
+
+
 @pytest.mark.parametrize(
-    "breakage",
-    ["dies at once", "fails on layer 3", "sends garbage", "sends layers out of order"],
+    ("breakage", "content"),
+    [(b, True) for b in BREAKAGES] + [(b, False) for b in BREAKAGES[:3]],
 )
-def test_a_failing_partner_costs_only_time(tmp_path, monkeypatch, breakage):
+def test_a_failing_partner_costs_only_time(tmp_path, monkeypatch, breakage, content):
     ref = _image(tmp_path, "gzip")
-    expected = _pass(ref, "0", monkeypatch)
+    expected = _pass(ref, "0", monkeypatch, content)
     parent = os.getpid()
     real_serve = partner._serve
 
-    def broken(fd, layers, visitors, read):  # runs in the partner
+    def broken(fd, image, layers, each, reads, whole, read):  # runs in the partner
         assert os.getpid() != parent
         if breakage == "dies at once":
             os._exit(3)
@@ -170,21 +198,23 @@ def test_a_failing_partner_costs_only_time(tmp_path, monkeypatch, breakage):
             os.write(fd, partner._HEAD.pack(5) + b"junk!")
             return 0
         if breakage == "sends layers out of order":
-            return real_serve(fd, list(reversed(layers)), visitors, read)
-        real_read = read
+            return real_serve(fd, image, list(reversed(layers)), each, reads, whole, read)
 
         def read_or_fail(layer, vs):
             if layer.index == 3:
                 raise RuntimeError("planted")
-            real_read(layer, vs)
+            read(layer, vs)
 
-        return real_serve(fd, layers, visitors, read_or_fail)
+        return real_serve(fd, image, layers, each, reads, whole, read_or_fail)
 
     monkeypatch.setattr(partner, "_serve", broken)
     spy = _Spy(monkeypatch)
-    assert _pass(ref, "1", monkeypatch) == expected
-    assert spy.failed == 1  # the first failure ends the partner: the rest is read here
-    assert spy.given == (3 if breakage == "fails on layer 3" else 0)
+    assert _pass(ref, "1", monkeypatch, content) == expected
+    if content:  # the first failure ends the partner: the rest is read here
+        assert spy.failed == 1
+        assert spy.given == (3 if breakage == "fails on layer 3" else 0)
+    else:  # dive ran here, over every layer
+        assert (spy.images, spy.images_failed) == (0, 1)
 
 
 def test_an_image_the_pass_cannot_read_fails_the_same_with_a_partner(tmp_path, monkeypatch):

@@ -186,6 +186,7 @@ class DiveEfficiency(Visitor):
 
     name = "dive-efficiency"
     version = "1"
+    offload = "image"  # may run whole in the pass's partner process: its figures cross
 
     def __init__(self) -> None:
         self._stack: list[Any] = [0, True, {}]
@@ -287,6 +288,14 @@ class DiveEfficiency(Visitor):
         self._stack = [0, True, {}]
         self._paths = {}
         self._new_layer()
+
+    def image_result(self) -> object:
+        return self.figures
+
+    def adopt_image_result(self, value: object) -> None:
+        if not isinstance(value, DiveFigures):
+            raise TypeError(f"not dive's figures: {type(value).__name__}")
+        self.figures = value
 
     # -- dive's Efficiency(): leaves in sorted depth-first order --------------------------------
     def _score_layer(self, tree: list[Any], lower: list[Any]) -> None:

@@ -64,11 +64,21 @@ class Visitor:
     # ``layer_result`` stores nothing and needs nothing to be replayed). ``restore_layer`` gets
     # exactly what this version of the visitor returned for a layer with the same content.
     cacheable: bool = True
-    #: its content work may run in a partner process (``layers/partner``): a visitor whose
-    #: ``layer_result`` depends on that layer alone and, through ``restore_layer`` and the
-    #: replayed entries, gives the pass everything reading the content would have; worth it only
-    #: for visitors whose content work is heavy (the secret scan, the catalogers)
-    offload: bool = False
+    # --- the partner process (optional, see ``layers/partner``) ------------------------------
+    # ``offload = "layer"``: its content work may run in the partner, layer by layer: its
+    # ``layer_result`` depends on that layer alone and, through ``restore_layer`` and the
+    # replayed entries, gives the pass everything reading the content would have (worth it for
+    # heavy content work: the secret scan, the catalogers).
+    # ``offload = "image"``: the whole visitor may run in the partner: what its callers read
+    # after the pass is ``image_result()`` (picklable, taken after ``end_image``), handed to the
+    # pass's own instance through ``adopt_image_result`` instead of any visit (dive's figures).
+    offload: str = ""
+
+    def image_result(self) -> object:
+        return None
+
+    def adopt_image_result(self, value: object) -> None:
+        pass
 
     def layer_result(self, index: int, layer: Layer) -> object:
         return None

@@ -1,14 +1,20 @@
-"""A second process for the content visitors: the pass's other core.
+"""A second process for the pass: its other core.
 
-Visitors that read file contents and keep per-layer results (the secret scan, the catalogers:
-``Visitor.partner``) do most of a ``check``'s work, and their results for a layer depend on
-that layer alone. So the pass forks a partner before it reads the first layer: the partner walks
-the same layers from the same local files with those visitors only and sends each layer's
-``layer_result`` values back; meanwhile the pass walks every layer with the other visitors and,
-once a layer's results arrive, hands them to the content visitors exactly as on a layer-cache
-hit (``restore_layer``, then the layer's entries replayed without content). The results are the
-ones the layer cache stores, so what a run derives is the same with or without a partner, and
-the same records go into the cache.
+Two kinds of visitor may run there (``Visitor.offload``):
+
+* ``"layer"``: visitors that read file contents and keep per-layer results (the secret scan,
+  the catalogers) do most of a ``check``'s work, and their results for a layer depend on that
+  layer alone. The partner reads the layers the pass will read with those visitors and sends
+  each layer's ``layer_result`` values back; the pass walks the layer with the other visitors
+  and, once the layer's results arrive, hands them to these exactly as on a layer-cache hit
+  (``restore_layer``, then the layer's entries replayed without content). The values are the
+  ones the layer cache stores, so what a run derives is the same with or without a partner,
+  and the same records go into the cache.
+* ``"image"``: visitors whose whole result is a small value (dive's figures) run entirely in
+  the partner, over every layer; the pass never visits them and adopts the value at the end
+  (``image_result`` there, ``adopt_image_result`` here).
+
+The partner is forked before the pass reads its first layer (and before it starts a thread).
 
 When it is used (``usable``): only for layers that lie in local files (a registry blob would
 be downloaded twice), on a machine with two or more usable cores, from the main thread of a
@@ -18,8 +24,9 @@ fork (``MIN_BYTES``). ``IMAGEWISE_PARTNER=0`` turns it off, ``=1`` on whatever t
 Trust: the partner reads the local files as the pass does (mapped under its own read lease, or
 streamed through the source's digest-verifying reader) and the pass stores nothing in the cache
 before its own digest checks have passed. The partner is only an accelerator: when it fails in
-any way (an error, a crash, a result that cannot be sent) the pass reads that layer again for
-its content visitors, in its own process, and the remaining layers as if there were no partner.
+any way (an error, a crash, a result that cannot be sent) the pass does that work itself, in its
+own process: the layer again for the ``"layer"`` visitors (and the rest as if there were no
+partner), every layer again for the ``"image"`` ones.
 
 Nothing in the partner touches standard streams, threads or locks of the parent (it writes only
 its pipe and ends with ``os._exit``, running no ``atexit`` handler and no ``finally`` of the
@@ -37,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from imagewise.layers.model import Visitor
-    from imagewise.sources.base import Layer
+    from imagewise.sources.base import Image, Layer
 
 #: images whose layers hold fewer bytes than this are read in one process (the fork and the
 #: replay would cost more than they save)
@@ -72,21 +79,28 @@ def _cores() -> int:
 
 
 class Partner:
-    """The forked partner: ``results(index)`` gives one layer's results, in the order of
-    ``visitors``, or ``None`` when the partner could not (then read the layer yourself).
+    """The forked partner.
 
-    ``read(layer, visitors)`` is how the partner reads one layer (the pass's own reader)."""
+    It reads ``layers`` (in order) with the visitors ``whole`` (``offload = "image"``) and,
+    for the layers ``reads``, ``each`` (``offload = "layer"``). ``results(index)`` gives one
+    layer's results for ``each``, ``image_results()`` the image results of ``whole`` (after the
+    last layer); either is ``None`` when the partner could not give them (then do that work
+    yourself). ``read(layer, visitors)`` is how the partner reads one layer (the pass's own
+    reader)."""
 
     def __init__(
         self,
+        image: Image,
         layers: Sequence[Layer],
-        visitors: Sequence[Visitor],
+        each: Sequence[Visitor],
+        reads: Sequence[Layer],
+        whole: Sequence[Visitor],
         read: Callable[[Layer, Sequence[Visitor]], None],
     ) -> None:
-        self.visitors = list(visitors)
-        self._indexes = {layer.index for layer in layers}
+        self.each = list(each)
+        self.whole = list(whole)
+        self._indexes = {layer.index for layer in reads} if self.each else set()
         self._failed = False
-        self._buf = b""
         r, w = os.pipe()
         _widen(w)
         pid = os.fork()
@@ -94,7 +108,7 @@ class Partner:
             code = 1
             try:
                 os.close(r)
-                code = _serve(w, layers, self.visitors, read)
+                code = _serve(w, image, layers, self.each, self._indexes, self.whole, read)
             finally:
                 os._exit(code)
         os.close(w)
@@ -102,26 +116,38 @@ class Partner:
         self._fd = r
 
     def has(self, index: int) -> bool:
-        """Whether the partner is (still) reading layer ``index``."""
+        """Whether the partner is (still) reading layer ``index`` for ``each``."""
         return not self._failed and index in self._indexes
 
     def results(self, index: int) -> list[Any] | None:
-        """Layer ``index``'s results (waits for them); ``None``: the partner failed."""
+        """Layer ``index``'s results for ``each`` (waits for them); ``None``: it failed."""
         if not self.has(index):
             return None
+        return self._until(("layer", index), len(self.each))
+
+    def image_results(self) -> list[Any] | None:
+        """The image results of ``whole`` (waits for them); ``None``: the partner failed."""
+        if self._failed or not self.whole:
+            return None
+        return self._until(("image", -1), len(self.whole))
+
+    def _until(self, want: tuple[str, int], count: int) -> list[Any] | None:
+        """Frames read up to the one tagged ``want``; later layers cannot come before it."""
         while True:
             frame = self._frame()
-            if frame is None:
-                self._fail()
-                return None
-            got, values = frame
-            if got == index:
+            if frame is None or (frame[0][0] == "image" and want[0] == "layer"):
+                break
+            tag, values = frame
+            if tag == want:
+                if len(values) != count:
+                    break
                 return values
-            if got > index:  # cannot happen (layers are sent in order): do not trust the rest
-                self._fail()
-                return None
+            if tag[0] == want[0] == "layer" and tag[1] > want[1]:
+                break  # sent out of order: cannot happen; trust nothing further
+        self._fail()
+        return None
 
-    def _frame(self) -> tuple[int, list[Any]] | None:
+    def _frame(self) -> tuple[tuple[str, int], list[Any]] | None:
         head = self._read(_HEAD.size)
         if head is None:
             return None
@@ -132,14 +158,12 @@ class Partner:
         if body is None:
             return None
         try:
-            index, values = pickle.loads(body)  # noqa: S301 - our own child, over our own pipe
-        except Exception:  # noqa: BLE001 - a garbled frame: read the layer ourselves
+            kind, index, values = pickle.loads(body)  # noqa: S301 - our own child, our own pipe
+        except Exception:  # noqa: BLE001 - a garbled frame: do the work ourselves
             return None
-        if type(index) is not int or type(values) is not list:
+        if kind not in ("layer", "image") or type(index) is not int or type(values) is not list:
             return None
-        if len(values) != len(self.visitors):
-            return None
-        return index, values
+        return (kind, index), values
 
     def _read(self, n: int) -> bytes | None:
         parts = []
@@ -183,23 +207,35 @@ class Partner:
 
 def _serve(
     fd: int,
+    image: Image,
     layers: Sequence[Layer],
-    visitors: Sequence[Visitor],
+    each: Sequence[Visitor],
+    reads: set[int],
+    whole: Sequence[Visitor],
     read: Callable[[Layer, Sequence[Visitor]], None],
 ) -> int:
-    """The partner's work: each layer read, its results sent; 0 when all went."""
+    """The partner's work: each layer read, its results sent; then the image results. 0 when
+    all went."""
     try:
         for layer in layers:
             i = layer.index
+            mine = i in reads
+            visitors = [*whole, *each] if mine else list(whole)
+            if not visitors:
+                continue
             for v in visitors:
                 v.begin_layer(i, layer)
             read(layer, visitors)
-            values = [v.layer_result(i, layer) for v in visitors]
+            values = [v.layer_result(i, layer) for v in each] if mine else []
             for v in visitors:
                 v.end_layer(i, layer)
-            body = pickle.dumps((i, values), protocol=pickle.HIGHEST_PROTOCOL)
-            _write(fd, _HEAD.pack(len(body)) + body)
-    except BaseException:  # noqa: BLE001 - the pass reads the layer itself
+            if mine:
+                _send(fd, ("layer", i, values))
+        if whole:
+            for v in whole:
+                v.end_image(image)
+            _send(fd, ("image", -1, [v.image_result() for v in whole]))
+    except BaseException:  # noqa: BLE001 - the pass does the work itself
         if os.environ.get("IMAGEWISE_DEBUG"):
             import traceback
 
@@ -210,6 +246,11 @@ def _serve(
             pass
         return 1
     return 0
+
+
+def _send(fd: int, frame: tuple[str, int, list[Any]]) -> None:
+    body = pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL)
+    _write(fd, _HEAD.pack(len(body)) + body)
 
 
 def _widen(fd: int) -> None:

@@ -253,6 +253,8 @@ def run_pass(
     checks = _Checks(verify or diff_ids or cache is not None, diff_ids or cache is not None)
     total = len(image.layers)
     partner = _partner(image, visitors, cache)  # forked before any thread of the pass starts
+    whole = {id(v) for v in partner.whole} if partner is not None else set()
+    here = [v for v in visitors if id(v) not in whole]  # the partner runs the others whole
     try:
         if cache is None:  # every layer will be read: start all checks now
             for layer in image.layers:
@@ -261,16 +263,18 @@ def run_pass(
             key = f"layer-{layer.index}"
             reporter.start(key, f"layer {layer.index + 1}/{total} {layer.digest.short}", layer.size)
             try:
-                _one_layer(layer, visitors, reporter, key, spool, cache, checks, partner)
+                _one_layer(layer, here, reporter, key, spool, cache, checks, partner)
             finally:
                 reporter.done(key)
         checks.settle()
+        if partner is not None and partner.whole:
+            _whole_from_partner(image, partner, spool)
     finally:
         spool.close()
         checks.close()
         if partner is not None:
             partner.close()
-    for v in visitors:
+    for v in here:
         v.end_image(image)
 
 
@@ -411,20 +415,45 @@ def _diff_mismatch(layer: Layer, actual: str) -> DigestMismatch:
 
 def _partner(image: Image, visitors: Sequence[Visitor], cache: LayerCache | None) -> Partner | None:
     """A partner process for the offloadable visitors, when there are others to run here and
-    the layers to be read qualify (``partner.usable``)."""
-    off = [v for v in visitors if v.offload and v.cacheable and _content_cached(v)]
-    if not off or len(off) == len(visitors):
+    the layers it would read qualify (``partner.usable``)."""
+    each = [v for v in visitors if v.offload == "layer" and v.cacheable and _content_cached(v)]
+    whole = [v for v in visitors if v.offload == "image"]
+    if not (each or whole) or len(each) + len(whole) == len(visitors):
         return None
     from imagewise.layers import partner
 
+    # the layers the pass will read for real: the cache serves the others to ``each`` here
     reads = [
         layer
         for layer in image.layers
         if cache is None or not cache_holds(str(layer.digest), layer.diff_id, visitors, cache)
     ]
-    if not partner.usable(reads):
+    if not reads:
+        each = []
+    if each:  # one core's worth already (the content work): the others stay here
+        whole = []
+    layers = list(image.layers) if whole else reads
+    if not (each or whole) or not partner.usable(layers):
         return None
-    return partner.Partner(reads, off, _partner_read)
+    return partner.Partner(image, layers, each, reads, whole, _partner_read)
+
+
+def _whole_from_partner(image: Image, partner: Partner, spool: _Spool) -> None:
+    """The partner's image results for the visitors it ran whole, adopted by ours; should it
+    have failed, those visitors read every layer here (and end the image)."""
+    values = partner.image_results()
+    if values is not None:
+        for v, value in zip(partner.whole, values, strict=True):
+            v.adopt_image_result(value)
+        return
+    for layer in image.layers:
+        for v in partner.whole:
+            v.begin_layer(layer.index, layer)
+        _read_layer(layer, partner.whole, progress.NULL, "", spool, None, _Checks(verify=False))
+        for v in partner.whole:
+            v.end_layer(layer.index, layer)
+    for v in partner.whole:
+        v.end_image(image)
 
 
 def _partner_read(layer: Layer, visitors: Sequence[Visitor]) -> None:
@@ -486,7 +515,7 @@ def _one_layer(
         reporter.advance(key, layer.size)
     else:
         # the partner's visitors take their results from it, the others read the layer here
-        off = partner.visitors if partner is not None and partner.has(i) else []
+        off = partner.each if partner is not None and partner.has(i) else []
         offloaded = {id(v) for v in off}
         here = [v for v in visitors if id(v) not in offloaded]
         packed = None

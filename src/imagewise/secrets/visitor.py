@@ -46,7 +46,7 @@ class SecretsVisitor(Visitor):
     """Collects secret findings from file content across all layers. Results in ``findings``."""
 
     name = "secrets"
-    offload = True  # its content work may run in the pass's partner process
+    offload = "layer"  # its content work may run in the pass's partner process
     version = "2"  # 2: one mask for every output (fixed prefix, fixed stars), masked paths
 
     def __init__(self, max_file_bytes: int = MAX_FILE_BYTES) -> None:
