@@ -6,7 +6,7 @@ import marshal
 import zlib
 from pathlib import Path
 
-from imagewise.cache import LayerCache, PackedEntries
+from imagewise.cache import EntryList, LayerCache, PackedEntries
 from imagewise.layers.model import Entry, Kind
 
 ENTRIES = [
@@ -28,6 +28,17 @@ def test_packed_payload_loads_as_the_records(tmp_path: Path) -> None:
     key = "sha256:" + "a" * 64
     cache.store_entries(key, packed.compress())
     assert cache.load_entries(key) == expected
+
+
+def test_entry_list_payload_is_the_packed_one_byte_for_byte() -> None:
+    packed, listed = PackedEntries(), EntryList()
+    for e in ENTRIES * 3:
+        packed.add(e)
+        listed.add(e)
+    assert listed.records() == [LayerCache.record(e) for e in ENTRIES * 3]
+    assert listed.payload() == packed.payload()
+    assert listed.compress().payload() == packed.compress().payload()
+    assert EntryList().payload() == PackedEntries().payload()
 
 
 def test_empty_layer(tmp_path: Path) -> None:

@@ -102,6 +102,34 @@ class PackedEntries:
         return done
 
 
+class EntryList(PackedEntries):
+    """The same records kept as tuples, for a layer whose entries are replayed within the run
+    (to the partner's visitors, ``layers/partner``) and so needed as tuples anyway; its payload
+    is byte for byte that of :class:`PackedEntries` (marshal version 2 has no back-references)."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self) -> None:
+        PackedEntries.__init__(self)
+        self.rows: list[tuple[Any, ...]] = []
+
+    def add(self, e: Entry) -> None:
+        self.rows.append(LayerCache.record(e))
+
+    def payload(self) -> bytes:
+        body = marshal.dumps(self.rows, 2)  # "[", the count, the records
+        z = zlib.compressobj(1)
+        return z.compress(body[:5]) + z.compress(body[5:]) + z.flush()
+
+    def records(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    def compress(self) -> PackedEntries:
+        done = _Compressed(self.payload())
+        self.rows = []
+        return done
+
+
 class _Compressed(PackedEntries):
     __slots__ = ("_payload",)
 

@@ -113,6 +113,9 @@ def _under(path: str, prefix_dir: str) -> bool:
 
 
 _SETID = stat.S_ISUID | stat.S_ISGID
+_IWOTH, _ISVTX = stat.S_IWOTH, stat.S_ISVTX
+# Kind's members as plain module names: ``Kind.X`` is an enum descriptor call on every use
+_FILE, _DIR, _HARDLINK = Kind.FILE, Kind.DIR, Kind.HARDLINK
 _CACHE_TUPLE = tuple(CACHE_PREFIXES)
 _CACHE_ROOTS = ("var/",)
 
@@ -150,7 +153,7 @@ class AuditVisitor(Visitor):
         self._restored = None
 
     def wants_content(self, entry: Entry) -> bool:
-        return entry.kind is Kind.FILE and entry.path in ACCOUNT_FILES and entry.size <= 4 << 20
+        return entry.kind is _FILE and entry.path in ACCOUNT_FILES and entry.size <= 4 << 20
 
     def visit(self, entry: Entry) -> None:
         path, kind = entry.path, entry.kind
@@ -161,47 +164,40 @@ class AuditVisitor(Visitor):
             self._drop(path)
         mode = entry.mode
         name = path.rpartition("/")[2]
-        is_file = kind is Kind.FILE
+        is_file = kind is _FILE
         hits: list[dict[str, FileFact]] = []
-        if mode & _SETID and (is_file or kind is Kind.HARDLINK):
+        if mode & _SETID and (is_file or kind is _HARDLINK):
             hits.append(self.setid)
         if (
-            mode & stat.S_IWOTH
-            and (is_file or kind is Kind.DIR)
-            and not (kind is Kind.DIR and mode & stat.S_ISVTX)
+            mode & _IWOTH
+            and (is_file or kind is _DIR)
+            and not (kind is _DIR and mode & _ISVTX)
             and not any(_under(path, d) for d in TMP_DIRS)
         ):
             hits.append(self.world_writable)
         if (
-            (
-                (is_file and name in UNNECESSARY_FILES)
-                or (kind is Kind.DIR and name in UNNECESSARY_DIRS)
-            )
-            and "node_modules" not in path
-            and "vendor" not in path.split("/")
-        ):
+            (is_file and name in UNNECESSARY_FILES) or (kind is _DIR and name in UNNECESSARY_DIRS)
+        ) and ("node_modules" not in path and "vendor" not in path.split("/")):
             hits.append(self.unnecessary)
-        if (
-            is_file
-            and (name in CREDENTIAL_FILES or name.endswith(CREDENTIAL_EXTS))
-            and not path.startswith(("usr/share/", "usr/lib/python", "usr/local/lib/python"))
-        ):
-            hits.append(self.credentials)
-        if (
-            is_file
-            and entry.size > 0
-            and path.startswith(_CACHE_ROOTS)
-            and path.startswith(_CACHE_TUPLE)
-            and "/partial" not in path
-            and not path.endswith("/lock")
-        ):
-            hits.append(self.caches)
+        if is_file:
+            if (name in CREDENTIAL_FILES or name.endswith(CREDENTIAL_EXTS)) and not path.startswith(
+                ("usr/share/", "usr/lib/python", "usr/local/lib/python")
+            ):
+                hits.append(self.credentials)
+            if (
+                entry.size > 0
+                and path.startswith(_CACHE_ROOTS)
+                and path.startswith(_CACHE_TUPLE)
+                and "/partial" not in path
+                and not path.endswith("/lock")
+            ):
+                hits.append(self.caches)
         if hits:
             fact = FileFact(path, self._index, mode, entry.size, entry.uid, entry.gid)
-            paths.keep(path, kind is Kind.DIR, self._index)
+            paths.keep(path, kind is _DIR, self._index)
             for table in hits:
                 table[path] = fact
-        if path in ACCOUNT_FILES and kind is Kind.FILE:
+        if is_file and path in ACCOUNT_FILES:
             if self._restored is not None:  # replayed from the layer cache
                 text = self._restored.get(path, "")
             else:

@@ -518,8 +518,12 @@ def _one_layer(
         off = partner.each if partner is not None and partner.has(i) else []
         offloaded = {id(v) for v in off}
         here = [v for v in visitors if id(v) not in offloaded]
-        packed = None
-        if cache is not None or off:
+        packed: PackedEntries | None = None
+        if off:  # replayed to the partner's visitors: kept as tuples (the same payload)
+            from imagewise.cache import EntryList
+
+            packed = EntryList()
+        elif cache is not None:
             from imagewise.cache import PackedEntries
 
             packed = PackedEntries()  # compact: a layer's records wait for its digest check
