@@ -224,3 +224,31 @@ def test_dive_corpus_reclaimable(dive_corpus_analysis) -> None:  # type: ignore[
     assert a.final_bytes + a.reclaimable_bytes == sum(
         size for size in EXPECTED_LAYER_SIZES
     )  # every byte of this image is a file's content
+
+
+def test_inefficient_paths_are_masked_as_redact_path_masks_them() -> None:
+    # the quick pre-check is asked per directory and per name: every path must come out as
+    # redact_path makes it whole, secrets inside one half or spanning the joining "/"
+    import random
+
+    from imagewise.analysis.dive import InefficientFile, InefficientFiles
+    from imagewise.secrets.mask import redact_path
+
+    key = "AKIA" + "QW7RZ2XK5NP3MV4T"
+    parts = [
+        "", "usr", "usr/lib", "https:", "x/https:", "proxy:", "a/b:", "user:Pa55w0rdX@host",
+        "/u:Pa55w0rdX@h", ":", "ghp", "_" + "a1B2" * 9, "ghp_" + "a1B2" * 9, key, "aws",
+        "pypi-", "eyJhbGciOiJIUzI1NiJ9", "node_modules/.bin", "k_live_x", "s",
+    ]  # fmt: skip
+    rng = random.Random(7)
+    rows = []
+    for i in range(3000):
+        d = "/".join(rng.choice(parts) for _ in range(rng.randint(0, 3))).strip("/")
+        d = d.replace("//", "/")
+        n = rng.choice([p for p in parts if p and "/" not in p])
+        rows.append((-i, -i, d, n, 2))
+    files = InefficientFiles(rows)
+    expected = [InefficientFile(redact_path(f"{d}/{n}"), c, -w) for w, _o, d, n, c in rows]
+    assert list(files) == expected
+    assert list(files.json_items()) == [f.to_json() for f in expected]
+    assert sum(f.path != f"{d}/{n}" for f, (_w, _o, d, n, _c) in zip(expected, rows)) > 100

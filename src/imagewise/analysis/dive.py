@@ -85,8 +85,13 @@ class InefficientFiles(Sequence[InefficientFile]):
         return _inefficient(self._rows[i])
 
     def __iter__(self) -> Iterator[InefficientFile]:
-        for row in self._rows:
-            yield _inefficient(row)
+        for path, row in _shown_paths(self._rows):
+            yield InefficientFile(path, row[4], -row[0])
+
+    def json_items(self) -> Iterator[dict[str, Any]]:
+        """``InefficientFile.to_json()`` of each, made straight from the rows."""
+        for path, row in _shown_paths(self._rows):
+            yield {"path": path, "count": row[4], "wasted_bytes": -row[0]}
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, InefficientFiles):
@@ -100,6 +105,30 @@ class InefficientFiles(Sequence[InefficientFile]):
 
     def __repr__(self) -> str:
         return f"InefficientFiles({len(self)} paths)"
+
+
+def _shown_paths(
+    rows: list[tuple[int, int, str, str, int]],
+) -> Iterator[tuple[str, tuple[int, int, str, str, int]]]:
+    """Each row's path as dive prints it, any secret in it masked (``redact_path``), with the
+    row. The quick pre-check is asked once per directory and once per name: a secret can only
+    span the ``/`` that joins them through ``://`` (the one detector pattern with a slash), and
+    a normalised directory never ends with ``:/`` nor a name starts with ``/``; so when neither
+    half may hold one, the path holds none."""
+    from imagewise.secrets.mask import may_hold_secret, redact_path
+
+    clean: dict[str, bool] = {}
+    for row in rows:
+        d, n = row[2], row[3]
+        path = f"{d}/{n}"
+        ok = clean.get(d)
+        if ok is None:
+            ok = clean[d] = not may_hold_secret(d, False)
+        if ok:
+            ok = clean.get(n)
+            if ok is None:
+                ok = clean[n] = not may_hold_secret(n, False)
+        yield (path if ok else redact_path(path)), row
 
 
 def _inefficient(row: tuple[int, int, str, str, int]) -> InefficientFile:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from imagewise.analysis.dive import DiveFigures, _json_float
+from imagewise.analysis.dive import DiveFigures, InefficientFiles, _json_float
 from imagewise.findings import Finding
 from imagewise.record import Record
 
@@ -154,7 +154,12 @@ class ImageAnalysis(Record):
         """The JSON document; ``lazy``: its inefficient files as a ``jsonstream.Lazy`` (made
         while ``jsonstream.write`` writes them, for images with very many)."""
         d = self.dive
-        files: Any = (f.to_json() for f in d.inefficient_files)
+        rows = d.inefficient_files
+        files: Any = (
+            rows.json_items()
+            if isinstance(rows, InefficientFiles)
+            else (f.to_json() for f in rows)
+        )
         if lazy:
             from imagewise.jsonstream import Lazy
 
