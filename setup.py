@@ -1,8 +1,9 @@
-"""The optional C extension; everything else is in pyproject.toml.
+"""The optional C extensions; everything else is in pyproject.toml.
 
 ``imagewise.archive._tarhead`` parses plain tar headers in C (the per-entry hot path of every
-layer walk). It is optional: where no C compiler exists the build goes on without it and the
-pure-Python walk does the same work (``imagewise --version`` says which runs).
+layer walk); ``imagewise.secrets._literals`` finds which secret rules' literals occur in a file
+(the secret scan's prefilter). Both are optional: where no C compiler exists the build goes on
+without them and Python does the same work (``imagewise --version`` says which runs).
 """
 
 from setuptools import Extension, setup
@@ -14,6 +15,12 @@ setup(
             sources=["src/imagewise/archive/_tarhead.c"],
             optional=True,  # no compiler: install without it
             extra_compile_args=["-O2"],
-        )
+        ),
+        Extension(
+            "imagewise.secrets._literals",
+            sources=["src/imagewise/secrets/_literals.c"],
+            optional=True,
+            extra_compile_args=["-O2"],
+        ),
     ]
 )

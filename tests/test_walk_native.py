@@ -241,12 +241,14 @@ def test_install_without_a_compiler_falls_back_to_pure_python(tmp_path: Path) ->
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not list((target / "imagewise" / "archive").glob("_tarhead*.so"))
+    assert not list((target / "imagewise" / "secrets").glob("_literals*.so"))
     probe = subprocess.run(  # -S: not the checkout's editable install, only the target
         [
             sys.executable,
             "-S",
             "-c",
-            "from imagewise.archive.native import describe; print(describe())",
+            "from imagewise.archive.native import describe; print(describe())\n"
+            "from imagewise.secrets.native import describe; print(describe())",
         ],
         env={
             **{k: v for k, v in os.environ.items() if k != "IMAGEWISE_PURE"},
@@ -256,6 +258,7 @@ def test_install_without_a_compiler_falls_back_to_pure_python(tmp_path: Path) ->
         text=True,
         timeout=60,
     )
-    assert probe.stdout.strip() == (
-        "pure Python (the C extension was not built: no C compiler at install time)"
+    assert (
+        probe.stdout.splitlines()
+        == ["pure Python (the C extension was not built: no C compiler at install time)"] * 2
     ), probe.stderr

@@ -156,9 +156,7 @@ class ImageAnalysis(Record):
         d = self.dive
         rows = d.inefficient_files
         files: Any = (
-            rows.json_items()
-            if isinstance(rows, InefficientFiles)
-            else (f.to_json() for f in rows)
+            rows.json_items() if isinstance(rows, InefficientFiles) else (f.to_json() for f in rows)
         )
         if lazy:
             from imagewise.jsonstream import Lazy

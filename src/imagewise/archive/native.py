@@ -1,4 +1,5 @@
-"""Which compiled helpers this install has: the C parser of plain tar headers (``_tarhead.c``).
+"""Which compiled helpers this install has: the C parser of plain tar headers (``_tarhead.c``;
+the secret scan's own is chosen by ``secrets/native.py``).
 
 Built by ``pip install`` where a C compiler exists (``setup.py``: an optional extension); where
 none does, or with ``IMAGEWISE_PURE=1`` (the test suite runs both ways), the pure-Python walk

@@ -113,8 +113,12 @@ def run(argv: Sequence[str]) -> int:
         return 0 if argv else 2
     if argv[0] in ("-V", "--version"):
         from imagewise.archive.native import describe
+        from imagewise.secrets.native import describe as describe_literals
 
-        sys.stdout.write(f"imagewise, version {__version__}\ntar walk: {describe()}\n")
+        sys.stdout.write(
+            f"imagewise, version {__version__}\ntar walk: {describe()}\n"
+            f"secret scan: {describe_literals()}\n"
+        )
         return 0
     name = argv[0]
     if name not in COMMANDS:

@@ -14,7 +14,12 @@ from collections import Counter
 
 from imagewise.record import Record
 from imagewise.secrets.mask import mask
+from imagewise.secrets.native import literal_finder
 from imagewise.secrets.rules import RULES, SECRET_NAME, SecretRule
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_FILE_BYTES = 1024 * 1024
 SNIFF_BYTES = 8192
@@ -344,10 +349,20 @@ class _Plan(Record):
     alternation), so only the others (``rest``) are tried. Most files of an image hold no
     secret, and this turns a dozen searches of each into one."""
 
-    __slots__ = ("rules", "prefilter", "rest", "needs_lower")  # noqa: RUF023
+    __slots__ = ("rules", "prefilter", "rest", "literals", "always", "_subsets")  # noqa: RUF023
 
     def __init__(self, config_like: bool) -> None:
         self.rules = tuple(r for r in RULES if config_like or not r.config_like)
+        # the native prefilter (``_literals``): rule i is bit i; rules without literals always run
+        native = literal_finder()
+        self.literals: Any = None
+        self.always = 0
+        self._subsets: dict[int, tuple[SecretRule, ...]] = {}
+        if native is not None:
+            self.literals = native.compile(
+                [(x.encode("latin-1"), i) for i, r in enumerate(self.rules) for x in r.literals]
+            )
+            self.always = sum(1 << i for i, r in enumerate(self.rules) if not r.literals)
         alternatives, rest = [], []
         for r in self.rules:
             if _BACKREF.search(r.pattern.pattern):
@@ -362,7 +377,21 @@ class _Plan(Record):
             alternatives.append(f"(?{flags}:{body})" if flags else f"(?:{body})")
         self.prefilter = re.compile("|".join(alternatives)) if alternatives else None
         self.rest = tuple(rest)
-        self.needs_lower = any(r.keywords for r in self.rules)
+
+    def candidates(self, data: bytes) -> tuple[SecretRule, ...] | None:
+        """The rules that may match in ``data`` (its latin-1 text): those with one of their
+        literals in it, and those without literals; ``None`` without the native prefilter."""
+        if self.literals is None:
+            return None
+        from imagewise.secrets._literals import find
+
+        mask = find(self.literals, data) | self.always
+        rules = self._subsets.get(mask)
+        if rules is None:
+            rules = self._subsets[mask] = tuple(
+                r for i, r in enumerate(self.rules) if mask >> i & 1
+            )
+        return rules
 
 
 _BACKREF = re.compile(r"\\[1-9]|\(\?P=")
@@ -388,12 +417,20 @@ def scan_text(text: str, *, config_like: bool, lowered: str | None = None) -> li
             rules = plan.rest
             if not rules:
                 return []
-    low = lowered if lowered is not None else (text.lower() if plan.needs_lower else "")
+    return _hits(text, rules, lowered)
+
+
+def _hits(text: str, rules: tuple[SecretRule, ...], lowered: str | None = None) -> list[Hit]:
+    """Hits of ``rules`` (in the plan's order) in ``text``."""
+    low = lowered  # made at the first rule that needs it
     hits: list[Hit] = []
     seen: set[tuple[str, int]] = set()
     for rule in rules:
-        if rule.keywords and not any(k in low for k in rule.keywords):
-            continue
+        if rule.keywords:
+            if low is None:
+                low = text.lower()
+            if not any(k in low for k in rule.keywords):
+                continue
         for m in rule.pattern.finditer(text):
             if (
                 rule.boundary
@@ -440,8 +477,11 @@ def scan_bytes(data: bytes, path: str) -> list[Hit]:
     """Hits in a file's content; binary content (a NUL in the first 8 KiB) gives none."""
     if b"\0" in data[:SNIFF_BYTES]:
         return []
-    text = data.decode("latin-1")
-    return scan_text(text, config_like=is_config_like(path))
+    config_like = is_config_like(path)
+    rules = _plan(config_like).candidates(data)
+    if rules is None:
+        return scan_text(data.decode("latin-1"), config_like=config_like)
+    return _hits(data.decode("latin-1"), rules) if rules else []
 
 
 # ------------------------------------------------------------- NAME=value in config and history

@@ -1,0 +1,133 @@
+"""The secret scan's native literal prefilter (``secrets/_literals.c``): a rule whose literals do
+not occur in a file is not run, which must never change a hit. Held here against the pure scan
+(every rule's regex over the text) on random texts made of real secrets, near misses and noise,
+and each rule's literals against its pattern."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+from secret_samples import CASES, DB_PASS, GH, JWT, NPM, PYPI, SLACK, STRIPE
+
+from imagewise.secrets import detect
+from imagewise.secrets.native import literal_finder
+from imagewise.secrets.rules import RULES
+
+native = literal_finder()
+PURE = bool(os.environ.get("IMAGEWISE_PURE"))  # the suite's second run: the prefilter is off
+
+
+def test_the_extension_is_built_and_chosen():
+    assert (native is None) == PURE  # scripts/test installs with a compiler
+
+
+PIECES = [
+    *(text for _rule, _path, text, _value, _line in CASES),
+    GH, JWT, NPM, PYPI, SLACK, STRIPE, DB_PASS,
+    "AKIA", "ASIA", "AKIAIOSFODNN7EXAMPLE", "ACCA" + "Q" * 16, "akia" + "Q" * 16,
+    "AwS_SeCrEt_AcCeSs_KeY = ", "aWs private: ", "A" * 40, "x/+" * 14,
+    "ghp_", "github_pat_", "gh_", "glpat-", "xoxb-", "xoxq-", "sk_live_", "rk_test_", "sk_LIVE_",
+    "https://hooks.slack.com/services/T1234ABCD/B5678EFGH/" + "a1" * 12,
+    "https://hooks.slack.com/service/", "://", "postgres://u:", "@db ", ":pw@", "://a:b@c",
+    "-----BEGIN", "-----BEGIN RSA PRIVATE KEY-----\n", "PRIVATE KEY-----", '"private_key"',
+    '"private_key": "', "npm_", "_authToken=", "_authtoken = ", "pypi-AgEIcHlwaS5vcmc", "eyJ",
+    "eyJabcdefghij.eyJabcdefghij.", "password = ", "token: ", "\n", " ", "\t", "=", "'", '"',
+    "\xe9\xff", "key", "secret",
+    # one of every spelling each literal stands for
+    *(f"gh{c}_" + "Ab1" * 12 for c in "pousr"), "github_pat_" + "a_1" * 28,
+    *(f"A{b}{c}A" + "QZ2X" * 4 for b in "KSBC" for c in "IC"),
+    *(f"{a}{w}{s_} secret = " + "Kq9/" * 10 for a in "aA" for w in "wW" for s_ in "sS"),
+    "rk_live_" + "a1B2" * 6, "sk_test_" + "Z9y8" * 6, "xoxp-1234567890-abcd",
+]  # fmt: skip
+
+
+def _text(rng: random.Random) -> str:
+    parts = []
+    for _ in range(rng.randint(1, 12)):
+        piece = rng.choice(PIECES)
+        if rng.random() < 0.3:  # cut or glue pieces: near misses and matches across seams
+            a, b = sorted(rng.randint(0, len(piece)) for _ in range(2))
+            piece = piece[a:b]
+        parts.append(piece)
+        if rng.random() < 0.3:
+            parts.append("".join(rng.choice("ab=:/_-\n AZ09") for _ in range(rng.randint(0, 8))))
+    return "".join(parts)
+
+
+def test_every_match_of_a_rule_holds_one_of_its_literals():
+    rng = random.Random(11)
+    texts = [text for _r, _p, text, _v, _l in CASES] + [_text(rng) for _ in range(4000)]
+    matched = set()
+    for rule in RULES:
+        if not rule.literals:
+            continue
+        for text in texts:
+            for m in rule.pattern.finditer(text):
+                matched.add(rule.id)
+                assert any(x in m.group(0) for x in rule.literals), (rule.id, m.group(0))
+    # every rule with literals was seen matching (the samples hold one secret per rule)
+    assert matched == {r.id for r in RULES if r.literals}
+
+
+@pytest.mark.parametrize("path", ["app/main.js", "etc/app/app.conf"])
+def test_the_prefilter_never_changes_a_hit(path):
+    if PURE:
+        assert detect._plan(False).candidates(b"AKIA") is None
+        return
+    rng = random.Random(hash(path) & 0xFFFF)
+    config_like = detect.is_config_like(path)
+    hits = 0
+    for _ in range(4000):
+        text = _text(rng)
+        data = text.encode("latin-1", "replace")
+        expected = detect.scan_text(data.decode("latin-1"), config_like=config_like)
+        assert detect.scan_bytes(data, path) == expected, text
+        hits += len(expected)
+    assert hits > 1000
+    # long texts too (past the short-text regex prefilter, and past 1 MiB: the GIL is let go)
+    for size in (300, 5000, (1 << 20) + 7):
+        text = "".join(_text(rng) for _ in range(size // 40 + 1))[:size]
+        data = text.encode("latin-1", "replace")
+        expected = detect.scan_text(data.decode("latin-1"), config_like=config_like)
+        assert detect.scan_bytes(data, path) == expected
+
+
+def test_the_literal_set_itself():
+    from imagewise.secrets import _literals as native  # built (see above), even when PURE
+
+    s = native.compile([(b"AKIA", 0), (b"eyJ", 1), (b"://", 2), (b"aw", 63)])
+    assert native.find(s, b"") == 0
+    assert native.find(s, b"a") == 0
+    assert native.find(s, b"xx AKIA") == 1
+    assert native.find(s, b"AKI") == 0  # a literal cut by the end of the text
+    assert native.find(s, memoryview(b"eyJ://")) == 0b110
+    assert native.find(s, bytearray(b"aw")) == 1 << 63
+    assert native.find(s, b"\0" * 100 + b"AKIA" + b"\xff" * (1 << 20)) == 1
+    for bad in ([(b"a", 0)], [("ab", 0)], [(b"ab", 64)], [(b"ab", -1)], [b"ab"], [(b"x" * 256, 0)]):
+        with pytest.raises(ValueError, match="each literal is"):
+            native.compile(bad)
+    with pytest.raises(TypeError):
+        native.compile(5)
+    with pytest.raises(ValueError):  # not a literal set
+        native.find(object(), b"x")
+    with pytest.raises(TypeError):
+        native.find(s, "text, not bytes")
+
+
+def test_version_says_which_secret_scan_runs():
+    env = {k: v for k, v in os.environ.items() if k != "IMAGEWISE_PURE"}
+    out = subprocess.run(
+        [sys.executable, "-m", "imagewise", "--version"], env=env, capture_output=True, text=True
+    ).stdout
+    assert "secret scan: native (C literal prefilter)" in out  # scripts/test builds it
+    out = subprocess.run(
+        [sys.executable, "-m", "imagewise", "--version"],
+        env={**env, "IMAGEWISE_PURE": "1"},
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "secret scan: pure Python (IMAGEWISE_PURE is set)" in out
