@@ -42,6 +42,12 @@ PIECES = [
     *(f"A{b}{c}A" + "QZ2X" * 4 for b in "KSBC" for c in "IC"),
     *(f"{a}{w}{s_} secret = " + "Kq9/" * 10 for a in "aA" for w in "wW" for s_ in "sS"),
     "rk_live_" + "a1B2" * 6, "sk_test_" + "Z9y8" * 6, "xoxp-1234567890-abcd",
+    *(f"{n}{q} = {q}Zq8mP2xLw9kB{q}\n" for n in (
+        "password", "PASSWD", "pwd", "Secret", "api-key", "API_KEY", "apikey", "accessKey",
+        "ACCESS-TOKEN", "access_token", "Auth-Token", "authtoken", "client_secret",
+        "PrivateKey", "private-key", "credentials", "db.credential", "keywords",
+    ) for q in ("", "'")),
+    "https://user:longpassword@example.com/x", "http://a:bc:de@h", "ftp://x:y@z",
 ]  # fmt: skip
 
 
@@ -69,8 +75,15 @@ def test_every_match_of_a_rule_holds_one_of_its_literals():
             for m in rule.pattern.finditer(text):
                 matched.add(rule.id)
                 assert any(x in m.group(0) for x in rule.literals), (rule.id, m.group(0))
-    # every rule with literals was seen matching (the samples hold one secret per rule)
-    assert matched == {r.id for r in RULES if r.literals}
+    # ... and of a rule with keywords, one of those in its lower-cased match
+    for rule in RULES:
+        for text in texts if rule.keywords else ():
+            for m in rule.pattern.finditer(text):
+                matched.add(rule.id)
+                low = m.group(0).lower()
+                assert any(k in low for k in rule.keywords), (rule.id, m.group(0))
+    # every rule was seen matching (the samples hold one secret per rule)
+    assert matched == {r.id for r in RULES}
 
 
 @pytest.mark.parametrize("path", ["app/main.js", "etc/app/app.conf"])

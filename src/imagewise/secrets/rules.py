@@ -137,7 +137,7 @@ RULES: tuple[SecretRule, ...] = (
         "aws-secret-access-key",
         "AWS secret access key",
         _HIGH,
-        ("aws",),
+        ("secret", "private"),  # and "aws" in any case: its literals
         re.compile(
             r"(?i)aws.{0,20}?(?:secret|private).{0,20}?['\"]?\s*[:=]\s*['\"]?"
             r"([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
@@ -296,7 +296,9 @@ RULES: tuple[SecretRule, ...] = (
         _MED,
         (),
         re.compile(
-            r"://([^:@/\s'\"<>{}$%]{1,64}):([^@/\s'\"<>{}$%]{3,128})@"
+            # possessive runs (3.11): what they give back holds no ":" and no "@", so backing
+            # off could never match; with them each "://" of a URL costs one try, not 64
+            r"://([^:@/\s'\"<>{}$%]{1,64}+):([^@/\s'\"<>{}$%]{3,128}+)@"
             r"[A-Za-z0-9][A-Za-z0-9.-]*"
         ),
         2,
@@ -307,7 +309,28 @@ RULES: tuple[SecretRule, ...] = (
         "password-assignment",
         "Password or secret in an assignment",
         _MED,
-        ("pass", "pwd", "secret", "key", "token", "credential"),
+        # every spelling of SECRET_NAME holds one of these ("key" alone is in every package.json)
+        (
+            "passw",
+            "pwd",
+            "secret",
+            "apikey",
+            "api_key",
+            "api-key",
+            "accesskey",
+            "access_key",
+            "access-key",
+            "accesstoken",
+            "access_token",
+            "access-token",
+            "authtoken",
+            "auth_token",
+            "auth-token",
+            "privatekey",
+            "private_key",
+            "private-key",
+            "credential",
+        ),
         re.compile(
             r"(?i)(?<![A-Za-z0-9])([A-Za-z0-9_.-]{0,40}"
             + SECRET_NAME
