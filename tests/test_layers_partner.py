@@ -1,4 +1,4 @@
-"""The pass's partner process (``layers/partner``): the content visitors (secrets, catalogers) read
+"""The pass's partner process (``layers/partner``): the content visitors (the secret scan) read
 each layer in a forked process and hand their results back; everything a check derives and
 stores must be exactly what a single-process pass gives, and any failure of the partner must
 cost only time."""

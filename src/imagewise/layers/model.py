@@ -68,7 +68,7 @@ class Visitor:
     # ``offload = "layer"``: its content work may run in the partner, layer by layer: its
     # ``layer_result`` depends on that layer alone and, through ``restore_layer`` and the
     # replayed entries, gives the pass everything reading the content would have (worth it for
-    # heavy content work: the secret scan, the catalogers).
+    # heavy content work: the secret scan).
     # ``offload = "image"``: the whole visitor may run in the partner: what its callers read
     # after the pass is ``image_result()`` (picklable, taken after ``end_image``), handed to the
     # pass's own instance through ``adopt_image_result`` instead of any visit (dive's figures).

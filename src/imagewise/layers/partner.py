@@ -2,8 +2,8 @@
 
 Two kinds of visitor may run there (``Visitor.offload``):
 
-* ``"layer"``: visitors that read file contents and keep per-layer results (the secret scan,
-  the catalogers) do most of a ``check``'s work, and their results for a layer depend on that
+* ``"layer"``: visitors that read file contents and keep per-layer results (the secret scan)
+  do much of a ``check``'s work, and their results for a layer depend on that
   layer alone. The partner reads the layers the pass will read with those visitors and sends
   each layer's ``layer_result`` values back; the pass walks the layer with the other visitors
   and, once the layer's results arrive, hands them to these exactly as on a layer-cache hit

@@ -32,7 +32,6 @@ class CatalogVisitor(Visitor):
     """Subscribe this to the single pass; read ``evidence`` (or use ``sbom.catalog``) afterwards."""
 
     name = "sbom-catalog"
-    offload = ""
     #: part of the layer-cache key: bump whenever a cataloger's output for the same bytes changes
     version = "2"
 
