@@ -216,10 +216,20 @@ class OverlayState(MergedTree[Node], Visitor):
         self._deferred: list[tuple[str, Node]] = []  # this layer's files not hashed yet
         self._restored: dict[str, str] = {}
         self._maps: Any = None  # archive.mapped.FileMaps, once a deferred hash is taken
+        #: ``final.final_facts`` of the image, taken at ``end_image`` when ``facts_at_end`` is
+        #: set (the analysis does: the pass ends this visitor before it waits for its partner)
+        self.facts_at_end = getattr(self, "facts_at_end", False)
+        self.final: Any = None
 
     # -- the pass -------------------------------------------------------------------------
     def begin_image(self, image: Image) -> None:
         self.__init__(self.hash_min_bytes, self.defer)  # type: ignore[misc]
+
+    def end_image(self, image: Image | None) -> None:
+        if self.facts_at_end:
+            from imagewise.analysis.final import final_facts
+
+            self.final = final_facts(self)
 
     def begin_layer(self, index: int, layer: Layer | None) -> None:
         self._i = index

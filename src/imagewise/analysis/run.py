@@ -25,6 +25,7 @@ class EfficiencyVisitors:
     def __init__(self, hash_min_bytes: int = HASH_MIN_BYTES) -> None:
         self.dive = DiveEfficiency()
         self.overlay = OverlayState(hash_min_bytes)
+        self.overlay.facts_at_end = True  # while dive may still be running in the partner
 
     @property
     def all(self) -> list[Visitor]:
@@ -82,7 +83,7 @@ def build_analysis(
         )
         for i in range(n)
     )
-    facts = final_facts(overlay)
+    facts = overlay.final or final_facts(overlay)
     waste = hidden_findings(overlay, refs) + final_findings(facts, refs)
     waste.sort(key=lambda f: (-f.bytes_saved, f.rule, f.location.layer_index or 0))
     return ImageAnalysis(

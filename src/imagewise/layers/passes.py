@@ -267,6 +267,8 @@ def run_pass(
             finally:
                 reporter.done(key)
         checks.settle()
+        for v in here:  # their last work overlaps the partner's
+            v.end_image(image)
         if partner is not None and partner.whole:
             _whole_from_partner(image, partner, spool)
     finally:
@@ -274,8 +276,6 @@ def run_pass(
         checks.close()
         if partner is not None:
             partner.close()
-    for v in here:
-        v.end_image(image)
 
 
 class _Checks:
