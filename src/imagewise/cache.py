@@ -84,22 +84,20 @@ class PackedEntries:
         self.count += 1
 
     def payload(self) -> bytes:
-        z = zlib.compressobj(1)
-        head = b"[" + self.count.to_bytes(4, "little", signed=True)
-        return z.compress(head) + z.compress(self._buf) + z.flush()
-
-    def records(self) -> list[tuple[Any, ...]]:
-        """The records added so far (for a replay within the same run)."""
-        out: list[tuple[Any, ...]] = marshal.loads(
-            b"[" + self.count.to_bytes(4, "little", signed=True) + self._buf
-        )
-        return out
+        return _deflate(b"[" + self.count.to_bytes(4, "little", signed=True), self._buf)
 
     def compress(self) -> PackedEntries:
         """Keep only the compressed payload (the layer is walked; it waits for its check)."""
         done = _Compressed(self.payload())
         self._buf = bytearray()
         return done
+
+
+def _deflate(head: bytes, records: bytes | bytearray | memoryview) -> bytes:
+    """The entries payload: the marshalled list's head and its records, deflated in two steps
+    (the same bytes whichever way the records were gathered)."""
+    z = zlib.compressobj(1)
+    return z.compress(head) + z.compress(records) + z.flush()
 
 
 class EntryList(PackedEntries):
@@ -118,8 +116,7 @@ class EntryList(PackedEntries):
 
     def payload(self) -> bytes:
         body = marshal.dumps(self.rows, 2)  # "[", the count, the records
-        z = zlib.compressobj(1)
-        return z.compress(body[:5]) + z.compress(body[5:]) + z.flush()
+        return _deflate(body[:5], memoryview(body)[5:])
 
     def records(self) -> list[tuple[Any, ...]]:
         return self.rows

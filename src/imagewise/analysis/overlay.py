@@ -202,9 +202,14 @@ class OverlayState(MergedTree[Node], Visitor):
     name = "overlay-state"
     version = "2"  # content hashes are xxh3-128
 
-    def __init__(self, hash_min_bytes: int = HASH_MIN_BYTES, defer: bool = True) -> None:
+    def __init__(
+        self, hash_min_bytes: int = HASH_MIN_BYTES, defer: bool = True, facts_at_end: bool = False
+    ) -> None:
         self.hash_min_bytes = hash_min_bytes
         self.defer = defer
+        #: take ``final.final_facts`` of the image at ``end_image`` (into ``final``): the analysis
+        #: does, as the pass ends this visitor before it waits for its partner
+        self.facts_at_end = facts_at_end
         MergedTree.__init__(self, Node(-1, _DIR))
         self.groups: dict[tuple[int, int, str, str], HiddenGroup] = {}
         self.layer_written: list[int] = []  # file bytes each layer's tar holds
@@ -216,14 +221,11 @@ class OverlayState(MergedTree[Node], Visitor):
         self._deferred: list[tuple[str, Node]] = []  # this layer's files not hashed yet
         self._restored: dict[str, str] = {}
         self._maps: Any = None  # archive.mapped.FileMaps, once a deferred hash is taken
-        #: ``final.final_facts`` of the image, taken at ``end_image`` when ``facts_at_end`` is
-        #: set (the analysis does: the pass ends this visitor before it waits for its partner)
-        self.facts_at_end = getattr(self, "facts_at_end", False)
         self.final: Any = None
 
     # -- the pass -------------------------------------------------------------------------
     def begin_image(self, image: Image) -> None:
-        self.__init__(self.hash_min_bytes, self.defer)  # type: ignore[misc]
+        self.__init__(self.hash_min_bytes, self.defer, self.facts_at_end)  # type: ignore[misc]
 
     def end_image(self, image: Image | None) -> None:
         if self.facts_at_end:

@@ -24,8 +24,8 @@ class EfficiencyVisitors:
 
     def __init__(self, hash_min_bytes: int = HASH_MIN_BYTES) -> None:
         self.dive = DiveEfficiency()
-        self.overlay = OverlayState(hash_min_bytes)
-        self.overlay.facts_at_end = True  # while dive may still be running in the partner
+        # the final facts are taken while dive may still be running in the partner
+        self.overlay = OverlayState(hash_min_bytes, facts_at_end=True)
 
     @property
     def all(self) -> list[Visitor]:

@@ -51,7 +51,7 @@ from imagewise.layers.model import Entry, Kind, Visitor
 if TYPE_CHECKING:
     from imagewise.archive.mapped import Check
     from imagewise.archive.region import Region
-    from imagewise.cache import LayerCache, PackedEntries
+    from imagewise.cache import EntryList, LayerCache, PackedEntries
     from imagewise.errors import DigestMismatch
     from imagewise.layers.partner import Partner
     from imagewise.sources.base import Image, Layer
@@ -449,7 +449,7 @@ def _whole_from_partner(image: Image, partner: Partner, spool: _Spool) -> None:
     for layer in image.layers:
         for v in partner.whole:
             v.begin_layer(layer.index, layer)
-        _read_layer(layer, partner.whole, progress.NULL, "", spool, None, _Checks(verify=False))
+        _read_alone(layer, partner.whole, spool)
         for v in partner.whole:
             v.end_layer(layer.index, layer)
     for v in partner.whole:
@@ -457,12 +457,18 @@ def _whole_from_partner(image: Image, partner: Partner, spool: _Spool) -> None:
 
 
 def _partner_read(layer: Layer, visitors: Sequence[Visitor]) -> None:
-    """How the partner reads a layer: as the pass does, with no progress, checks or cache."""
+    """How the partner reads a layer (a spool of its own)."""
     spool = _Spool()
     try:
-        _read_layer(layer, visitors, progress.NULL, "", spool, None, _Checks(verify=False))
+        _read_alone(layer, visitors, spool)
     finally:
         spool.close()
+
+
+def _read_alone(layer: Layer, visitors: Sequence[Visitor], spool: _Spool) -> None:
+    """The layer read for ``visitors`` alone, as the pass reads it but with no progress, digest
+    checks or cache: the partner's reads, and the pass's own when the partner failed."""
+    _read_layer(layer, visitors, progress.NULL, "", spool, None, _Checks(verify=False))
 
 
 def cache_holds(
@@ -519,10 +525,11 @@ def _one_layer(
         offloaded = {id(v) for v in off}
         here = [v for v in visitors if id(v) not in offloaded]
         packed: PackedEntries | None = None
+        listed: EntryList | None = None
         if off:  # replayed to the partner's visitors: kept as tuples (the same payload)
             from imagewise.cache import EntryList
 
-            packed = EntryList()
+            packed = listed = EntryList()
         elif cache is not None:
             from imagewise.cache import PackedEntries
 
@@ -533,8 +540,8 @@ def _one_layer(
         )
         given: dict[int, object] = {}
         if off:
-            assert partner is not None and packed is not None
-            given = _from_partner(layer, off, partner, packed, spool)
+            assert partner is not None and listed is not None
+            given = _from_partner(layer, off, partner, listed, spool)
         if cache is not None and actual is not None:
             assert packed is not None
             records = packed.compress()
@@ -561,7 +568,7 @@ def _one_layer(
 
 
 def _from_partner(
-    layer: Layer, off: Sequence[Visitor], partner: Partner, packed: PackedEntries, spool: _Spool
+    layer: Layer, off: Sequence[Visitor], partner: Partner, packed: EntryList, spool: _Spool
 ) -> dict[int, object]:
     """The partner's results for the visitors ``off`` of a layer walked here without them:
     restored as on a cache hit, the layer's entries replayed to them. Should the partner have
@@ -569,7 +576,7 @@ def _from_partner(
     i = layer.index
     values = partner.results(i)
     if values is None:
-        _read_layer(layer, off, progress.NULL, "", spool, None, _Checks(verify=False))
+        _read_alone(layer, off, spool)
         return {id(v): v.layer_result(i, layer) for v in off}
     for v, value in zip(off, values, strict=True):
         v.restore_layer(i, layer, value)
