@@ -14,6 +14,7 @@ from fixtures_images import build_image, tar_bytes, write_oci_layout
 from sbom_images import apps_image
 from secret_samples import AWS_ID, AWS_SECRET, GH
 
+from imagewise.archive import forking
 from imagewise.check.run import CheckOptions, run_check
 from imagewise.layers import partner
 from imagewise.layers.passes import run_pass
@@ -236,11 +237,11 @@ def test_when_a_partner_is_used(tmp_path, monkeypatch):
     monkeypatch.delenv("IMAGEWISE_PARTNER", raising=False)
     small = _open(_image(tmp_path, ""))
     layers = small.layers  # type: ignore[attr-defined]
-    monkeypatch.setattr(partner, "_cores", lambda: 2)
+    monkeypatch.setattr(forking, "cores", lambda: 2)
     assert not partner.usable(layers)  # too small to pay for the fork
-    monkeypatch.setattr(partner, "MIN_BYTES", 0)
+    monkeypatch.setattr(forking, "MIN_BYTES", 0)
     assert partner.usable(layers)
-    monkeypatch.setattr(partner, "_cores", lambda: 1)
+    monkeypatch.setattr(forking, "cores", lambda: 1)
     assert not partner.usable(layers)  # one core: nothing to share
     monkeypatch.setenv("IMAGEWISE_PARTNER", "1")
     assert partner.usable(layers)  # forced (the suite's second run)

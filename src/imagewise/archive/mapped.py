@@ -34,11 +34,14 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from imagewise.archive.region import Region
 from imagewise.errors import DigestMismatch, ImageFormatError
 from imagewise.oci.digest import Digest
+
+if TYPE_CHECKING:
+    from imagewise.archive.hasher import HashProcess
 
 #: bytes hashed per step: each step releases the GIL, and taking it back can wait a whole
 #: switch interval (5 ms) behind the walking thread, so steps are large; cancellation is checked
@@ -273,19 +276,24 @@ class Check:
 
     def run(self, cancel: threading.Event) -> None:
         try:
-            if self.size is not None and self.size >= 0 and self.region.length != self.size:
-                raise DigestMismatch(
-                    str(self.digest),
-                    f"{self.region.length} bytes instead of {self.size}",
-                    self.where,
-                )
+            self._check_size()
             got = hash_region(self.region, self.digest.algorithm, cancel)
-            if not cancel.is_set() and got != self.digest.hex:
-                raise DigestMismatch(str(self.digest), f"{self.digest.algorithm}:{got}", self.where)
+            if not cancel.is_set():
+                self._compare(got)
         except BaseException as e:  # noqa: BLE001 - re-raised by result()
             self._error = e
         finally:
             self._done.set()
+
+    def _check_size(self) -> None:
+        if self.size is not None and self.size >= 0 and self.region.length != self.size:
+            raise DigestMismatch(
+                str(self.digest), f"{self.region.length} bytes instead of {self.size}", self.where
+            )
+
+    def _compare(self, got: str) -> None:
+        if got != self.digest.hex:
+            raise DigestMismatch(str(self.digest), f"{self.digest.algorithm}:{got}", self.where)
 
     def result(self) -> None:
         self._done.wait()
@@ -293,23 +301,74 @@ class Check:
             raise self._error
 
 
+class _ForkedCheck(Check):
+    """A check whose hash the ``HashProcess`` takes; should it fail, ``result()`` hashes here."""
+
+    def __init__(
+        self,
+        region: Region,
+        digest: Digest,
+        size: int | None,
+        where: str,
+        hasher: HashProcess,
+        number: int,
+        cancel: threading.Event,
+    ) -> None:
+        super().__init__(region, digest, size, where)
+        self._hasher, self._number, self._cancel = hasher, number, cancel
+        self._lock = threading.Lock()
+
+    def result(self) -> None:
+        with self._lock:
+            if not self._done.is_set():
+                got = self._hasher.digest(self._number)
+                if got is None:  # the process could not: the same work here, the same errors
+                    self.run(self._cancel)
+                else:
+                    try:
+                        self._check_size()
+                        self._compare(got)
+                    except DigestMismatch as e:
+                        self._error = e
+                    self._done.set()
+        super().result()
+
+
 class Verifier:
     """Checks blob digests of local regions in up to ``workers`` background threads, in the
-    order submitted.
+    order submitted; with ``fork``, in a forked process (``archive.hasher``: it hashes beside a
+    walk that keeps the GIL busy), falling back to the threads should the fork fail.
 
     ``submit`` queues a check; its ``result()`` waits and raises ``DigestMismatch`` on a wrong
     digest or size. ``close`` cancels what has not finished and waits for the threads.
     """
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, fork: bool = False) -> None:
         self._workers = workers or WORKERS
         import queue  # here: a pass that verifies nothing never starts a Verifier
 
         self._queue: queue.SimpleQueue[Check | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._cancel = threading.Event()
+        self._hasher: HashProcess | None = None
+        if fork:  # now: before the caller starts a thread
+            from imagewise.archive.hasher import HashProcess
+
+            try:
+                self._hasher = HashProcess()
+            except OSError:
+                pass
+
+    @property
+    def forked(self) -> bool:
+        """Whether the checks run in a forked process."""
+        return self._hasher is not None
 
     def submit(self, region: Region, digest: Digest, size: int | None, where: str) -> Check:
+        if self._hasher is not None:
+            number = self._hasher.submit(region, digest.algorithm)
+            if number is not None:
+                return _ForkedCheck(region, digest, size, where, self._hasher, number, self._cancel)
         check = Check(region, digest, size, where)
         self._queue.put(check)
         if len(self._threads) < self._workers:
@@ -324,6 +383,8 @@ class Verifier:
 
     def close(self) -> None:
         self._cancel.set()  # queued checks still run, but return at once
+        if self._hasher is not None:
+            self._hasher.close()
         for _ in self._threads:
             self._queue.put(None)
         for t in self._threads:

@@ -17,9 +17,9 @@ Two kinds of visitor may run there (``Visitor.offload``):
 The partner is forked before the pass reads its first layer (and before it starts a thread).
 
 When it is used (``usable``): only for layers that lie in local files (a registry blob would
-be downloaded twice), on a machine with two or more usable cores, from the main thread of a
-process (the service's worker threads never fork), and for images big enough to pay for the
-fork (``MIN_BYTES``). ``IMAGEWISE_PARTNER=0`` turns it off, ``=1`` on whatever the size.
+be downloaded twice), and as ``archive.forking`` allows a second process: two or more usable
+cores, the main thread of a process (the service's worker threads never fork), images big
+enough to pay for the fork. ``IMAGEWISE_PARTNER=0`` turns it off, ``=1`` on whatever the size.
 
 Trust: the partner reads the local files as the pass does (mapped under its own read lease, or
 streamed through the source's digest-verifying reader) and the pass stores nothing in the cache
@@ -38,44 +38,27 @@ from __future__ import annotations
 import os
 import pickle
 import struct
-import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
+
+from imagewise.archive.forking import read_exactly, write_all as _write
 
 if TYPE_CHECKING:
     from imagewise.layers.model import Visitor
     from imagewise.sources.base import Image, Layer
 
-#: images whose layers hold fewer bytes than this are read in one process (the fork and the
-#: replay would cost more than they save)
-MIN_BYTES = 32 * 1024 * 1024
 _HEAD = struct.Struct("<q")
 
 
 def usable(layers: Sequence[Layer]) -> bool:
-    """Whether a partner process may read ``layers`` (see the module docstring).
+    """Whether a partner process may read ``layers``: all of them lie in local files and a
+    second process may read their bytes (``forking.allowed``, which ``IMAGEWISE_PARTNER``
+    decides: ``0`` never, ``1`` whatever the size and the number of cores)."""
+    from imagewise.archive import forking
 
-    ``IMAGEWISE_PARTNER=0`` never uses one; ``=1`` uses one whatever the size and the number of
-    cores (the test suite's second run does, to hold every pass to the same results both ways).
-    """
-    setting = os.environ.get("IMAGEWISE_PARTNER", "").strip().lower()
-    if setting in ("0", "off", "no", "false"):
-        return False
-    forced = setting in ("1", "on", "yes", "true")
-    if not layers or not hasattr(os, "fork"):
-        return False
-    if threading.current_thread() is not threading.main_thread():
-        return False
-    if not forced and (_cores() < 2 or sum(layer.size for layer in layers) < MIN_BYTES):
+    if not layers or not forking.allowed(sum(layer.size for layer in layers)):
         return False
     return all(layer.region() is not None for layer in layers)
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 class Partner:
@@ -166,17 +149,7 @@ class Partner:
         return (kind, index), values
 
     def _read(self, n: int) -> bytes | None:
-        parts = []
-        while n > 0:
-            try:
-                data = os.read(self._fd, min(n, 1 << 20))
-            except OSError:
-                return None
-            if not data:
-                return None
-            parts.append(data)
-            n -= len(data)
-        return b"".join(parts)
+        return read_exactly(self._fd, n)
 
     def _fail(self) -> None:
         self._failed = True
@@ -261,9 +234,3 @@ def _widen(fd: int) -> None:
         fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
     except OSError:
         pass  # the default size: the partner may wait for the pass now and then
-
-
-def _write(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]

@@ -253,6 +253,7 @@ def run_pass(
     checks = _Checks(verify or diff_ids or cache is not None, diff_ids or cache is not None)
     total = len(image.layers)
     partner = _partner(image, visitors, cache)  # forked before any thread of the pass starts
+    checks.prepare(image.layers)  # the same: the digest checks' own process, when they pay
     whole = {id(v) for v in partner.whole} if partner is not None else set()
     here = [v for v in visitors if id(v) not in whole]  # the partner runs the others whole
     try:
@@ -288,6 +289,19 @@ class _Checks:
         self._regions: dict[int, Region | None] = {}
         self._started: dict[int, Check] = {}
         self._pending: list[tuple[Check, Callable[[], None] | None]] = []
+
+    def prepare(self, layers: Sequence[Layer]) -> None:
+        """Fork the process that will check the digests of the layers in local files, when there
+        are enough of their bytes to pay for it (``archive.forking``; the threads otherwise)."""
+        if not self._verify or self._verifier is not None:
+            return
+        local = sum(layer.size for layer in layers if layer.region() is not None)
+        from imagewise.archive import forking
+
+        if local and forking.allowed(local):
+            from imagewise.archive.mapped import Verifier
+
+            self._verifier = Verifier(fork=True)
 
     def region(self, layer: Layer) -> Region | None:
         """The layer's byte range when it lies uncompressed in a local file (and ``MAP``)."""
