@@ -102,3 +102,22 @@ def test_record_fields_equality_order_repr_and_replace() -> None:
     with pytest.raises(ValueError):
         a.replace(x=-1)  # through __init__: validated again
     assert {a: 1}[Point(1, 2)] == 1
+
+
+def test_documents_are_hashed_like_blobs_without_hashlib():
+    import hashlib
+
+    from imagewise.oci.digest import SMALL, _builtin, new_hash
+
+    for algorithm in ("sha256", "sha512"):
+        for data in (b"", b"{}", bytes(range(256)) * 300):
+            want = hashlib.new(algorithm, data).hexdigest()
+            builtin = _builtin(algorithm)
+            assert builtin is not None  # CPython's own SHA-2 is there
+            assert builtin(data).hexdigest() == want and builtin(data).name == algorithm
+            for small in (False, True):
+                h = new_hash(algorithm, data, small=small)
+                assert h.hexdigest() == want and h.name == algorithm
+            assert Digest.of(data, algorithm) == Digest(algorithm, want)
+    big = b"x" * (SMALL + 1)
+    assert Digest.of(big).hex == hashlib.sha256(big).hexdigest()

@@ -56,6 +56,10 @@ def test_console_script_start_up_stays_lean(tmp_path: Path) -> None:
     ), sorted(
         {"tree_sitter", "tree_sitter_bash", "typing", "importlib.util", "threading"} & modules
     )
+    # analyze hashes only documents (its image's config): no OpenSSL (3.8 MB of resident memory)
+    # and no dataclasses (its JSON writer) either
+    code, modules = imported(["analyze", f"docker-archive:{IMAGE}", "--format", "json"], tmp_path)
+    assert code == 0 and not {"hashlib", "_hashlib", "dataclasses"} & modules
     # an option with a checked type (a directory that exists) is read without argparse too
     code, modules = imported(
         ["lint", "--no-fail", "--context", str(tmp_path), str(DOCKERFILE)], tmp_path

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from imagewise.analysis.model import ImageAnalysis
 from imagewise.errors import ConfigError, UsageError
+from imagewise.record import Record
 from imagewise.units import format_size, parse_size
 
 EFFICIENCY = "lowest-efficiency"
@@ -47,11 +47,13 @@ DIVE_DEFAULTS = {EFFICIENCY: "0.9", WASTED: "disabled", USER_PERCENT: "0.1"}
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 
 
-@dataclass(frozen=True, slots=True)
-class Gate:
-    rule: str
-    threshold: float | int | None  # None = disabled
-    text: str  # the value as given
+class Gate(Record):
+    __slots__ = ("rule", "threshold", "text")
+
+    def __init__(self, rule: str, threshold: float | int | None, text: str) -> None:
+        self.rule = rule
+        self.threshold = threshold  # None = disabled
+        self.text = text  # the value as given
 
     def evaluate(self, a: ImageAnalysis) -> GateResult:
         if self.threshold is None:
@@ -63,12 +65,14 @@ class Gate:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class GateResult:
-    rule: str
-    status: str
-    threshold: str
-    message: str
+class GateResult(Record):
+    __slots__ = ("rule", "status", "threshold", "message")  # noqa: RUF023 - in field order
+
+    def __init__(self, rule: str, status: str, threshold: str, message: str) -> None:
+        self.rule = rule
+        self.status = status
+        self.threshold = threshold
+        self.message = message
 
     @property
     def failed(self) -> bool:

@@ -37,7 +37,6 @@ thread: layers are decompressed a few chunks ahead of the walk, see ``prefetch``
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -388,6 +387,8 @@ class _HashingTar:
     def __init__(self, tar: Any) -> None:
         self._tar = tar
         self._next = getattr(tar, "read_chunk", None)
+        import hashlib
+
         self._hash = hashlib.sha256()
 
     def read_chunk(self, hint: int | None = None) -> bytes:

@@ -11,14 +11,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 from typing import IO, Protocol
 
 from imagewise.archive.region import FileRegion, Region
 from imagewise.errors import DigestMismatch, ImageFormatError, LayerReadError, NotAnImage
-from imagewise.oci.digest import Digest, DigestingReader
+from imagewise.oci.digest import SMALL, Digest, DigestingReader
 from imagewise.record import Record
 
 CHUNK = 1 << 20
@@ -48,7 +47,8 @@ class VerifyingReader(DigestingReader):
         *,
         hashed: bool = False,
     ) -> None:
-        super().__init__(raw, digest, where or f"blob {digest}")
+        small = size is not None and 0 <= size <= SMALL
+        super().__init__(raw, digest, where or f"blob {digest}", small=small)
         self.expected = digest
         #: the digest this stream guarantees (raises at EOF otherwise); wrappers forward it
         self.verifies: Digest | None = digest
@@ -326,6 +326,8 @@ def sniff_compression(head: bytes) -> str:
 
 def hash_stream(f: Readable, algorithm: str = "sha256") -> tuple[Digest, int]:
     """Digest and length of everything ``f`` yields, read in 1 MiB chunks."""
+    import hashlib
+
     h = hashlib.new(algorithm)
     n = 0
     while True:
