@@ -54,8 +54,12 @@ def test_the_service_recovers_from_a_postgresql_restart(
         wait_for(
             lambda: api.get(f"/api/v1/images/{second}").status_code == 200, 60, "the second check"
         )
-        done = [j for j in api.get("/api/v1/jobs").json() if j["state"] == "done"]
-        assert len(done) == 2
+        # the worker stores the image's results, then marks its job done: wait for both jobs
+        wait_for(
+            lambda: sum(j["state"] == "done" for j in api.get("/api/v1/jobs").json()) == 2,
+            30,
+            "both jobs done",
+        )
         assert all(t.is_alive() for t in svc.workers.threads)
     finally:
         svc.close()
