@@ -84,3 +84,21 @@ def test_flat_items_take_the_c_encoder_with_the_same_text(
     pieces: list[str] = []
     write(doc, pieces.append, indent, ensure_ascii)
     assert "".join(pieces) == json.dumps(plain, indent=indent, ensure_ascii=ensure_ascii)
+
+
+def test_flat_dicts_of_strings_and_integers_keep_json_dumps_text() -> None:
+    """The %-template path: keys holding '%', escapes, non-ASCII, ints of every size, and dicts
+    whose values leave it (a bool, a float, None) in the same list."""
+    items: list[Any] = [
+        {"path": "a/%s/b", "100%": 2, "w": -(2**80)},
+        {"path": 'q"\\\n\u00e9\U0001f600', "100%": 0, "w": 7},
+        {"w": 1, "path": "x", "100%": 3},  # another key order
+        {"path": "y", "100%": True, "w": None},
+        {"path": "z", "100%": 1.5, "w": float("inf")},
+    ]
+    for ensure_ascii in (True, False):
+        for indent in (0, 2, 4):
+            pieces: list[str] = []
+            write({"files": Lazy(list(items), flat=True)}, pieces.append, indent, ensure_ascii)
+            want = json.dumps({"files": items}, indent=indent, ensure_ascii=ensure_ascii)
+            assert "".join(pieces) == want
