@@ -306,3 +306,69 @@ def test_layer_cache_replay_gives_the_same_analysis(tmp_path) -> None:  # type: 
     assert cache.misses == 2  # the second run was served from the cache
     assert docs[0] == docs[1]
     assert any(f["rule"] == "IW-WASTE-DUPLICATE-CONTENT" for f in docs[1]["leftovers"])
+
+
+def test_one_match_answers_category_then_toolchain() -> None:
+    """final_facts asks both questions of every file in one regex match: the answer must be
+    classify's, else is_toolchain's, for every path, including those both would claim."""
+    from imagewise.analysis.categories import (
+        TOOLCHAIN,
+        classify,
+        is_toolchain,
+        leftover_or_toolchain,
+    )
+
+    heads = [
+        "",
+        "var/",
+        "var/lib/apt/lists/",
+        "var/cache/apt/",
+        "var/cache/apt/archives/",
+        "etc/apk/cache/",
+        "root/",
+        "root/.cache/",
+        "root/.cache/pip/",
+        "home/u/.npm/",
+        "usr/",
+        "usr/local/",
+        "usr/lib/gcc/",
+        "usr/local/include/",
+        "usr/bin/",
+        "usr/lib/llvm-15/",
+        "usr/local/share/.cache/yarn/",
+        "tmp/",
+        "var/tmp/",
+        "go/pkg/mod/cache/",
+        "root/.rustup/",
+        "usr/lib/jvm/java-17-openjdk/",
+        "app/",
+        "usr/lib/x86_64-linux-gnu/",
+        "a/__pycache__/",
+        "__pycache__/",
+        "tmp/include/",
+    ]
+    names = [
+        "lock",
+        "partial",
+        "x.deb",
+        "y.bin",
+        "gcc",
+        "gcc-12",
+        "x86_64-linux-gnu-g++",
+        "ld.gold",
+        "clang-15",
+        "libLLVM-15.so",
+        "libasan.so.8",
+        "m.pyc",
+        "file",
+        "tmp",
+    ]
+    rng = random.Random(7)
+    paths = [h + n for h in heads for n in names]
+    paths += ["".join(rng.choice(heads) for _ in range(3)) + rng.choice(names) for _ in range(3000)]
+    claimed = 0
+    for p in paths:
+        want = classify(p) or (TOOLCHAIN if is_toolchain(p) else "")
+        assert leftover_or_toolchain(p) == want, p
+        claimed += want != ""
+    assert claimed > 500  # the paths reach both kinds of answer

@@ -145,3 +145,24 @@ _TOOLCHAIN = re.compile(
 
 def is_toolchain(path: str) -> bool:
     return _TOOLCHAIN.match(path) is not None
+
+
+#: what ``leftover_or_toolchain`` gives for a toolchain file (no category key looks like it)
+TOOLCHAIN = "\0toolchain"
+#: the categories' alternation, then the toolchain's: the first that matches wins, so one match
+#: answers ``classify`` and, failing it, ``is_toolchain``
+_EITHER = re.compile(_RE.pattern + "|(?P<toolchain>" + _TOOLCHAIN.pattern + ")")
+
+
+def leftover_or_toolchain(path: str) -> str:
+    """``classify(path)`` when it is not ``""``, else ``TOOLCHAIN`` when ``is_toolchain(path)``,
+    else ``""``: the final filesystem's walk asks both of every file, in one regex match."""
+    if "__pycache__/" in path and ("/__pycache__/" in path or path.startswith("__pycache__/")):
+        return "pycache"
+    m = _EITHER.match(path)
+    if m is None:
+        return ""
+    group = m.lastgroup
+    if group == "toolchain":
+        return TOOLCHAIN
+    return _KEYS[int(group[1:])] if group else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import heapq
 
-from imagewise.analysis.categories import classify, is_toolchain
+from imagewise.analysis.categories import TOOLCHAIN, leftover_or_toolchain
 from imagewise.analysis.model import FileStat, TreeNode
 from imagewise.analysis.overlay import Bucket, Node, OverlayState
 from imagewise.secrets.mask import may_hold_secret, redact_path
@@ -53,13 +53,15 @@ def final_facts(state: OverlayState) -> FinalFacts:
         more = node.more  # None for nearly every file: no hard link, no content hash
         blob = None if more is None else more.blob
         layer = blob[2] if blob is not None else node.layer
-        cat = classify(path)
-        if cat:
+        cat = leftover_or_toolchain(path)
+        if not cat:
+            pass
+        elif cat != TOOLCHAIN:
             bucket = facts.leftovers.get((cat, layer))
             if bucket is None:
                 bucket = facts.leftovers[(cat, layer)] = Bucket()
             bucket.add(size, path)
-        elif is_toolchain(path):
+        else:
             bucket = facts.toolchain.get(layer)
             if bucket is None:
                 bucket = facts.toolchain[layer] = Bucket()
