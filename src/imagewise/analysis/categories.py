@@ -6,6 +6,7 @@ carries the fix a person would apply in the Dockerfile.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from imagewise.record import Record
@@ -149,9 +150,14 @@ def is_toolchain(path: str) -> bool:
 
 #: what ``leftover_or_toolchain`` gives for a toolchain file (no category key looks like it)
 TOOLCHAIN = "\0toolchain"
-#: the categories' alternation, then the toolchain's: the first that matches wins, so one match
-#: answers ``classify`` and, failing it, ``is_toolchain``
-_EITHER = re.compile(_RE.pattern + "|(?P<toolchain>" + _TOOLCHAIN.pattern + ")")
+
+
+@functools.cache
+def _either() -> re.Pattern[str]:
+    """The categories' alternation, then the toolchain's: the first that matches wins, so one
+    match answers ``classify`` and, failing it, ``is_toolchain`` (compiled at first use: only
+    the final filesystem's walk asks)."""
+    return re.compile(_RE.pattern + "|(?P<toolchain>" + _TOOLCHAIN.pattern + ")")
 
 
 def leftover_or_toolchain(path: str) -> str:
@@ -159,7 +165,7 @@ def leftover_or_toolchain(path: str) -> str:
     else ``""``: the final filesystem's walk asks both of every file, in one regex match."""
     if "__pycache__/" in path and ("/__pycache__/" in path or path.startswith("__pycache__/")):
         return "pycache"
-    m = _EITHER.match(path)
+    m = _either().match(path)
     if m is None:
         return ""
     group = m.lastgroup
