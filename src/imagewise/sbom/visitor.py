@@ -54,14 +54,15 @@ class CatalogVisitor(Visitor):
 
     # -- selection -------------------------------------------------------------------------------
     def _cataloger_for(self, entry: Entry) -> Cataloger | None:
-        key = (entry.path, entry.kind, entry.size, entry.mode)
-        if self._match[0] == key:
+        # asked twice of every entry (wants_content, then visit): the same object, unchanged
+        # in between, so the second answer is the first
+        if self._match[0] is entry:
             return self._match[1]
         found = None
         if entry.kind is Kind.FILE and self._admits(entry):
             info = FileInfo(entry.path, entry.size, entry.mode)
             found = next((c for c in self.catalogers if c.selects(info)), None)
-        self._match = (key, found)
+        self._match = (entry, found)
         return found
 
     def _admits(self, entry: Entry) -> bool:
@@ -125,6 +126,7 @@ class CatalogVisitor(Visitor):
             return Parsed(skipped=f"{c.id}: {type(e).__name__}: {e}")
 
     def end_layer(self, index: int, layer: Layer) -> None:
+        self._match = (None, None)  # the layer's last entry (and the reader it holds) goes
         ev, paths = self.evidence, self._paths
         for path, (cid, parsed) in self._layer_parsed.items():
             kept = paths.index.get(path)
