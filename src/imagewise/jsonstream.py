@@ -9,7 +9,9 @@ Speed: ``json.dumps`` with ``indent`` runs the pure-Python encoder (CPython uses
 only without ``indent``), which made writing the 100,000 inefficient files of a many-file image
 cost a third of ``analyze``. The items of a ``Lazy(..., flat=True)`` (scalars, or dicts of
 scalars) are encoded by the C encoder instead, with the indented form's separators given to it
-directly. The text is the same either way (tested).
+directly; a dict of strings and integers alone (an inefficient file, a package row) goes
+through a %-template made once per key order, its strings escaped by the C escaper. The text
+is the same every way (tested).
 """
 
 from __future__ import annotations
