@@ -23,7 +23,7 @@ import pickle
 import struct
 import threading
 
-from imagewise.archive.forking import read_exactly as _read, write_all as _write
+from imagewise.archive.forking import read_exactly as _read, reap, write_all as _write
 from imagewise.archive.region import Region
 
 _HEAD = struct.Struct("<q")
@@ -132,16 +132,7 @@ class HashProcess:
                 os.close(fd)
         self._requests = self._replies = -1
         if self._pid:
-            import signal
-
-            try:
-                os.kill(self._pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            try:
-                os.waitpid(self._pid, 0)
-            except ChildProcessError:
-                pass
+            reap(self._pid)
             self._pid = 0
 
     def __del__(self) -> None:  # an owner that never closed it

@@ -41,7 +41,7 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from imagewise.archive.forking import read_exactly, write_all as _write
+from imagewise.archive.forking import read_exactly, reap, write_all as _write
 
 if TYPE_CHECKING:
     from imagewise.layers.model import Visitor
@@ -161,16 +161,7 @@ class Partner:
             os.close(self._fd)
             self._fd = -1
         if self._pid:
-            import signal
-
-            try:
-                os.kill(self._pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            try:
-                os.waitpid(self._pid, 0)
-            except ChildProcessError:
-                pass
+            reap(self._pid)
             self._pid = 0
 
     def __del__(self) -> None:  # a pass that never reached its ``finally``
