@@ -144,3 +144,41 @@ def test_version_says_which_secret_scan_runs():
         text=True,
     ).stdout
     assert "secret scan: pure Python (IMAGEWISE_PURE is set)" in out
+
+
+def test_a_rules_reach_covers_every_match_and_anchored_search_finds_the_same():
+    """A rule with a ``reach`` is searched only at the starts its keywords allow (Latin-1 text):
+    every match must begin within ``reach`` characters before a keyword occurrence, and the
+    anchored search must give finditer's matches, text after text."""
+    rng = random.Random(23)
+    spice = ["\u00e9", "\u00c4", "\u00b5", "\u00ff", "\u00a0", "\u00df", "\n", "\t", "  ", "."]
+    texts = [text for _r, _p, text, _v, _l in CASES]
+    for _ in range(3000):
+        text = _text(rng)
+        for _ in range(rng.randint(0, 4)):  # Latin-1 letters and spaces around the names
+            at = rng.randint(0, len(text))
+            text = text[:at] + rng.choice(spice) + text[at:]
+        texts.append(text)
+    reaching = [rule for rule in RULES if rule.reach is not None]
+    assert reaching  # password-assignment at least
+    matched = 0
+    for rule in reaching:
+        for text in texts:
+            low = text.lower()
+            found = list(rule.pattern.finditer(text))
+            for m in found:
+                assert any(
+                    m.start() <= k <= m.start() + rule.reach
+                    for keyword in rule.keywords
+                    for k in range(len(low))
+                    if low.startswith(keyword, k)
+                ), (rule.id, m.group(0))
+            spans = [m.span() for m in detect._anchored(rule, text, low)]
+            assert spans == [m.span() for m in found], text
+            matched += len(found)
+    assert matched > 1000
+    # whole scans: the anchored one (Latin-1) and the plain one agree finding by finding
+    for text in texts[:800]:
+        assert detect._hits(text, reaching_rules := tuple(reaching), latin1=True) == detect._hits(
+            text, reaching_rules
+        )

@@ -11,6 +11,7 @@ import functools
 import math
 import re
 from collections import Counter
+from collections.abc import Iterator
 
 from imagewise.record import Record
 from imagewise.secrets.mask import mask
@@ -408,8 +409,10 @@ def _plan(config_like: bool) -> _Plan:
     return _Plan(config_like)
 
 
-def scan_text(text: str, *, config_like: bool, lowered: str | None = None) -> list[Hit]:
-    """Hits of every rule in ``text`` (one per rule and line)."""
+def scan_text(
+    text: str, *, config_like: bool, lowered: str | None = None, latin1: bool = False
+) -> list[Hit]:
+    """Hits of every rule in ``text`` (one per rule and line); ``latin1``: see ``_hits``."""
     plan = _plan(config_like)
     rules = plan.rules
     if plan.prefilter is not None and len(text) <= PREFILTER_MAX:
@@ -417,11 +420,14 @@ def scan_text(text: str, *, config_like: bool, lowered: str | None = None) -> li
             rules = plan.rest
             if not rules:
                 return []
-    return _hits(text, rules, lowered)
+    return _hits(text, rules, lowered, latin1)
 
 
-def _hits(text: str, rules: tuple[SecretRule, ...], lowered: str | None = None) -> list[Hit]:
-    """Hits of ``rules`` (in the plan's order) in ``text``."""
+def _hits(
+    text: str, rules: tuple[SecretRule, ...], lowered: str | None = None, latin1: bool = False
+) -> list[Hit]:
+    """Hits of ``rules`` (in the plan's order) in ``text``. ``latin1``: the text is a file's
+    bytes decoded as Latin-1, where a rule's ``reach`` may be used (see ``_anchored``)."""
     low = lowered  # made at the first rule that needs it
     hits: list[Hit] = []
     seen: set[tuple[str, int]] = set()
@@ -431,7 +437,12 @@ def _hits(text: str, rules: tuple[SecretRule, ...], lowered: str | None = None) 
                 low = text.lower()
             if not any(k in low for k in rule.keywords):
                 continue
-        for m in rule.pattern.finditer(text):
+        matches = (
+            _anchored(rule, text, low)
+            if latin1 and rule.reach is not None and low is not None
+            else rule.pattern.finditer(text)
+        )
+        for m in matches:
             if (
                 rule.boundary
                 and m.start() > 0
@@ -463,6 +474,28 @@ def _hits(text: str, rules: tuple[SecretRule, ...], lowered: str | None = None) 
     return hits
 
 
+def _anchored(rule: SecretRule, text: str, low: str) -> Iterator[re.Match[str]]:
+    """``rule.pattern.finditer(text)``, found by trying only the starts the rule's ``reach``
+    allows before each keyword occurrence: ``match`` at a start is the search's own attempt
+    there (a lookbehind still sees the text before it), and the leftmost start that matches,
+    past the previous match, is the one the search would find. Only for Latin-1 text, where
+    lowering keeps every position and no other character matches an ASCII letter under
+    IGNORECASE (U+017F, U+212A and the dotted/dotless i lie beyond it)."""
+    reach = rule.reach or 0
+    starts: set[int] = set()
+    for keyword in rule.keywords:
+        k = low.find(keyword)
+        while k >= 0:
+            starts.update(range(max(0, k - reach), k + 1))
+            k = low.find(keyword, k + 1)
+    match = rule.pattern.match
+    end = 0
+    for start in sorted(starts):
+        if start >= end and (m := match(text, start)) is not None:
+            yield m
+            end = m.end()
+
+
 def _mixed(value: str) -> bool:
     """At least two character classes (letters, digits, symbols): words are not passwords."""
     classes = (
@@ -480,8 +513,8 @@ def scan_bytes(data: bytes, path: str) -> list[Hit]:
     config_like = is_config_like(path)
     rules = _plan(config_like).candidates(data)
     if rules is None:
-        return scan_text(data.decode("latin-1"), config_like=config_like)
-    return _hits(data.decode("latin-1"), rules) if rules else []
+        return scan_text(data.decode("latin-1"), config_like=config_like, latin1=True)
+    return _hits(data.decode("latin-1"), rules, latin1=True) if rules else []
 
 
 # ------------------------------------------------------------- NAME=value in config and history

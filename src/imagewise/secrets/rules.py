@@ -38,6 +38,7 @@ class SecretRule(Record):
         "config_like",
         "boundary",
         "literals",
+        "reach",
     )
     _unshown = ("check",)
 
@@ -54,6 +55,7 @@ class SecretRule(Record):
         config_like: bool = False,
         boundary: bool = False,
         literals: tuple[str, ...] = (),
+        reach: int | None = None,
     ) -> None:
         self.id = id
         self.title = title
@@ -68,6 +70,11 @@ class SecretRule(Record):
         #: exact strings one of which every match contains (``in`` finds them several times
         #: faster than the regex engine finds its literal prefix): a text with none is skipped
         self.literals = literals
+        #: every match begins at most this many characters before an occurrence of one of the
+        #: ``keywords`` (in the lowered text): only those starts need trying (``detect._hits``)
+        if reach is not None and not keywords:
+            raise ValueError(f"{id}: a reach needs keywords to reach from")
+        self.reach = reach
 
     @property
     def info(self) -> RuleInfo:
@@ -340,6 +347,10 @@ RULES: tuple[SecretRule, ...] = (
         3,
         entropy=3.0,
         config_like=True,
+        # up to 40 characters of name, then SECRET_NAME, whose spellings hold a keyword at most
+        # 7 characters in ("client_secret"): tried only there, 0.42 s -> 0.03 s over the 1,012
+        # config files of a real node_modules
+        reach=40 + 7,
     ),
 )
 
