@@ -437,11 +437,12 @@ def _hits(
                 low = text.lower()
             if not any(k in low for k in rule.keywords):
                 continue
-        matches = (
-            _anchored(rule, text, low)
-            if latin1 and rule.reach is not None and low is not None
-            else rule.pattern.finditer(text)
-        )
+        if latin1 and rule.reach is not None:
+            if low is None:
+                low = text.lower()
+            matches: Iterator[re.Match[str]] = _anchored(rule, text, low)
+        else:
+            matches = rule.pattern.finditer(text)
         for m in matches:
             if (
                 rule.boundary
@@ -476,18 +477,18 @@ def _hits(
 
 def _anchored(rule: SecretRule, text: str, low: str) -> Iterator[re.Match[str]]:
     """``rule.pattern.finditer(text)``, found by trying only the starts the rule's ``reach``
-    allows before each keyword occurrence: ``match`` at a start is the search's own attempt
+    allows before each occurrence of its ``anchors``: ``match`` at a start is the search's own attempt
     there (a lookbehind still sees the text before it), and the leftmost start that matches,
     past the previous match, is the one the search would find. Only for Latin-1 text, where
     lowering keeps every position and no other character matches an ASCII letter under
     IGNORECASE (U+017F, U+212A and the dotted/dotless i lie beyond it)."""
     reach = rule.reach or 0
     starts: set[int] = set()
-    for keyword in rule.keywords:
-        k = low.find(keyword)
+    for anchor in rule.anchors:
+        k = low.find(anchor)
         while k >= 0:
             starts.update(range(max(0, k - reach), k + 1))
-            k = low.find(keyword, k + 1)
+            k = low.find(anchor, k + 1)
     match = rule.pattern.match
     end = 0
     for start in sorted(starts):

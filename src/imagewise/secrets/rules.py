@@ -39,6 +39,7 @@ class SecretRule(Record):
         "boundary",
         "literals",
         "reach",
+        "anchors",
     )
     _unshown = ("check",)
 
@@ -56,6 +57,7 @@ class SecretRule(Record):
         boundary: bool = False,
         literals: tuple[str, ...] = (),
         reach: int | None = None,
+        anchors: tuple[str, ...] = (),
     ) -> None:
         self.id = id
         self.title = title
@@ -70,10 +72,12 @@ class SecretRule(Record):
         #: exact strings one of which every match contains (``in`` finds them several times
         #: faster than the regex engine finds its literal prefix): a text with none is skipped
         self.literals = literals
-        #: every match begins at most this many characters before an occurrence of one of the
-        #: ``keywords`` (in the lowered text): only those starts need trying (``detect._hits``)
-        if reach is not None and not keywords:
-            raise ValueError(f"{id}: a reach needs keywords to reach from")
+        #: every match begins at most ``reach`` characters before an occurrence of one of the
+        #: ``anchors`` (lower case; the ``keywords`` unless given) in the lowered text: only
+        #: those starts need trying (``detect._anchored``)
+        self.anchors = anchors or keywords
+        if reach is not None and not self.anchors:
+            raise ValueError(f"{id}: a reach needs anchors to reach from")
         self.reach = reach
 
     @property
@@ -151,6 +155,10 @@ RULES: tuple[SecretRule, ...] = (
         ),
         1,
         entropy=4.0,
+        # every match begins with "aws" in some case: tried only there (the engine cannot skip
+        # to a case-insensitive start: 0.07 s -> 0.01 s over the aws-sdk of a node_modules)
+        reach=0,
+        anchors=("aws",),
         literals=(
             "AWS",
             "AWs",
