@@ -196,7 +196,7 @@ def test_a_failing_partner_costs_only_time(tmp_path, monkeypatch, breakage, cont
         if breakage == "dies at once":
             os._exit(3)
         if breakage == "sends garbage":
-            os.write(fd, partner._HEAD.pack(5) + b"junk!")
+            os.write(fd, forking.frame(b"junk!"))
             return 0
         if breakage == "sends layers out of order":
             return real_serve(fd, image, list(reversed(layers)), each, reads, whole, read)
@@ -256,3 +256,16 @@ def test_when_a_partner_is_used(tmp_path, monkeypatch):
     assert seen == [False]
     monkeypatch.setattr(type(layers[0]), "region", lambda layer: None)
     assert not partner.usable(layers)
+
+
+def test_no_process_to_fork_leaves_the_pass_to_do_it_all(tmp_path, monkeypatch):
+    ref = _image(tmp_path, "")
+    expected = _pass(ref, "0", monkeypatch)
+
+    def no_fork(run, close=()):
+        raise BlockingIOError("fork: resource temporarily unavailable")
+
+    monkeypatch.setattr(partner, "fork_child", no_fork)
+    spy = _Spy(monkeypatch)
+    assert _pass(ref, "1", monkeypatch) == expected
+    assert (spy.given, spy.failed, spy.images) == (0, 0, 0)  # no partner was there to ask

@@ -118,17 +118,22 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     ("temp", r"(?:tmp|var/tmp)/"),
 )
 _RE = re.compile("|".join(f"(?P<g{i}>{pat})" for i, (_, pat) in enumerate(_PATTERNS)))
-_KEYS = [key for key, _ in _PATTERNS]
+#: a regex group's name -> the category it stands for
+_GROUPS: dict[str, str] = {f"g{i}": key for i, (key, _) in enumerate(_PATTERNS)}
 
 
 def classify(path: str) -> str:
     """The category key of a root-relative file path, or ``""``."""
+    return _category(path, _RE)
+
+
+def _category(path: str, pattern: re.Pattern[str]) -> str:
+    """What ``pattern`` (the categories' alternation, first) says of ``path``: a category key,
+    the name of a later group (``toolchain``), or ``""``."""
     if "__pycache__/" in path and ("/__pycache__/" in path or path.startswith("__pycache__/")):
         return "pycache"
-    m = _RE.match(path)
-    if m is None:
-        return ""
-    return _KEYS[int(m.lastgroup[1:])] if m.lastgroup else ""
+    m = pattern.match(path)
+    return "" if m is None or m.lastgroup is None else _GROUPS[m.lastgroup]
 
 
 # -- compiler toolchains: the reason to use a multi-stage build ----------------------------
@@ -148,8 +153,9 @@ def is_toolchain(path: str) -> bool:
     return _TOOLCHAIN.match(path) is not None
 
 
-#: what ``leftover_or_toolchain`` gives for a toolchain file (no category key looks like it)
-TOOLCHAIN = "\0toolchain"
+#: what ``leftover_or_toolchain`` gives for a toolchain file (no category key is named so)
+TOOLCHAIN = "toolchain"
+_GROUPS[TOOLCHAIN] = TOOLCHAIN  # the combined regex's last group
 
 
 @functools.cache
@@ -163,12 +169,4 @@ def _either() -> re.Pattern[str]:
 def leftover_or_toolchain(path: str) -> str:
     """``classify(path)`` when it is not ``""``, else ``TOOLCHAIN`` when ``is_toolchain(path)``,
     else ``""``: the final filesystem's walk asks both of every file, in one regex match."""
-    if "__pycache__/" in path and ("/__pycache__/" in path or path.startswith("__pycache__/")):
-        return "pycache"
-    m = _either().match(path)
-    if m is None:
-        return ""
-    group = m.lastgroup
-    if group == "toolchain":
-        return TOOLCHAIN
-    return _KEYS[int(group[1:])] if group else ""
+    return _category(path, _either())

@@ -54,17 +54,15 @@ def final_facts(state: OverlayState) -> FinalFacts:
         blob = None if more is None else more.blob
         layer = blob[2] if blob is not None else node.layer
         cat = leftover_or_toolchain(path)
-        if not cat:
-            pass
-        elif cat != TOOLCHAIN:
-            bucket = facts.leftovers.get((cat, layer))
-            if bucket is None:
-                bucket = facts.leftovers[(cat, layer)] = Bucket()
-            bucket.add(size, path)
-        else:
+        if cat == TOOLCHAIN:
             bucket = facts.toolchain.get(layer)
             if bucket is None:
                 bucket = facts.toolchain[layer] = Bucket()
+            bucket.add(size, path)
+        elif cat:
+            bucket = facts.leftovers.get((cat, layer))
+            if bucket is None:
+                bucket = facts.leftovers[(cat, layer)] = Bucket()
             bucket.add(size, path)
         if more is not None and (more.digest is not None or more.where is not None):
             hashed.append((node, FileStat(path, size, layer)))

@@ -11,7 +11,9 @@ results both ways).
 from __future__ import annotations
 
 import os
+import struct
 import threading
+from collections.abc import Callable, Iterable
 
 #: work on fewer bytes than this stays in one process (the fork costs more than it saves)
 MIN_BYTES = 32 * 1024 * 1024
@@ -42,6 +44,55 @@ def cores() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def fork_child(run: Callable[[], int], close: Iterable[int] = ()) -> int:
+    """Fork a child that closes ``close`` (the parent's ends of its pipes), runs ``run`` and
+    ends with its status through ``os._exit`` (no ``atexit`` handler, no ``finally`` of the
+    caller); the child's pid here. ``OSError`` when no process can be forked."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            for fd in close:
+                os.close(fd)
+            code = run()
+        finally:
+            os._exit(code)
+    return pid
+
+
+def report(who: str) -> None:
+    """In a child, with ``IMAGEWISE_DEBUG``: the exception being handled, on standard error
+    (the parent then does the work itself, so nothing else says what went wrong)."""
+    if os.environ.get("IMAGEWISE_DEBUG"):
+        import traceback
+
+        os.write(2, f"imagewise {who}: {traceback.format_exc()}".encode("utf-8", "replace"))
+
+
+#: a frame on a pipe: its length, then its bytes; a negative length is a failure, no bytes
+_FRAME = struct.Struct("<q")
+FAILED = _FRAME.pack(-1)
+
+
+def frame(body: bytes) -> bytes:
+    return _FRAME.pack(len(body)) + body
+
+
+def read_frame(fd: int, limit: int | None = None) -> tuple[bool, bytes | None]:
+    """The next frame: ``(True, body)``; ``(True, None)`` for a failure frame; ``(False,
+    None)`` when the pipe ended, broke or announced more than ``limit`` bytes."""
+    head = read_exactly(fd, _FRAME.size)
+    if head is None:
+        return False, None
+    (length,) = _FRAME.unpack(head)
+    if length < 0:
+        return True, None
+    if limit is not None and length > limit:
+        return False, None
+    body = read_exactly(fd, length) if length else b""
+    return (False, None) if body is None else (True, body)
 
 
 def read_exactly(fd: int, n: int) -> bytes | None:

@@ -20,13 +20,18 @@ from __future__ import annotations
 
 import os
 import pickle
-import struct
 import threading
 
-from imagewise.archive.forking import read_exactly as _read, reap, write_all as _write
+from imagewise.archive.forking import (
+    FAILED,
+    fork_child,
+    frame,
+    read_frame,
+    reap,
+    report,
+    write_all,
+)
 from imagewise.archive.region import Region
-
-_HEAD = struct.Struct("<q")
 
 
 class HashProcess:
@@ -51,19 +56,11 @@ class HashProcess:
             os.close(req_w)
             raise
         try:
-            pid = os.fork()
+            pid = fork_child(lambda: _serve(req_r, rep_w), close=(req_w, rep_r))
         except OSError:
             for fd in (req_r, req_w, rep_r, rep_w):
                 os.close(fd)
             raise
-        if pid == 0:  # the child
-            code = 1
-            try:
-                os.close(req_w)
-                os.close(rep_r)
-                code = _serve(req_r, rep_w)
-            finally:
-                os._exit(code)
         os.close(req_r)
         os.close(rep_w)
         self._pid = pid
@@ -81,7 +78,7 @@ class HashProcess:
                 return None
             body = pickle.dumps((region.path, region.offset, region.length, algorithm))
             try:
-                _write(self._requests, _HEAD.pack(len(body)) + body)
+                write_all(self._requests, frame(body))
             except OSError:
                 self._fail()
                 return None
@@ -105,14 +102,10 @@ class HashProcess:
         """The next reply: ``(True, hex digest)``, ``(True, None)`` when the child failed this
         one, ``(False, None)`` when the pipe broke or carried something else (trust nothing
         further)."""
-        head = _read(self._replies, _HEAD.size)
-        if head is None:
-            return False, None
-        (length,) = _HEAD.unpack(head)
-        if length < 0:
-            return True, None
-        body = _read(self._replies, length) if 0 < length <= 1024 else None
-        if body is None or body.strip(b"0123456789abcdef"):
+        intact, body = read_frame(self._replies, limit=1024)
+        if body is None:
+            return intact, None
+        if not body or body.strip(b"0123456789abcdef"):
             return False, None
         return True, body.decode("ascii")
 
@@ -145,22 +138,13 @@ def _serve(requests: int, replies: int) -> int:
     from imagewise.archive.mapped import hash_region
 
     while True:
-        head = _read(requests, _HEAD.size)
-        if head is None:
+        _, body = read_frame(requests)
+        if body is None:  # the end of the requests: the parent closed them
             return 0
-        (length,) = _HEAD.unpack(head)
-        body = _read(requests, length)
-        if body is None:
-            return 1
         path, offset, size, algorithm = pickle.loads(body)  # noqa: S301 - our parent's pipe
         try:
-            hexdigest = hash_region(Region(path, offset, size), algorithm).encode("ascii")
-            frame = _HEAD.pack(len(hexdigest)) + hexdigest
+            answer = frame(hash_region(Region(path, offset, size), algorithm).encode("ascii"))
         except BaseException:  # noqa: BLE001 - the parent hashes this one itself
-            if os.environ.get("IMAGEWISE_DEBUG"):
-                import traceback
-
-                report = "imagewise hasher: " + traceback.format_exc()
-                os.write(2, report.encode("utf-8", "replace"))
-            frame = _HEAD.pack(-1)
-        _write(replies, frame)
+            report("hasher")
+            answer = FAILED
+        write_all(replies, answer)

@@ -37,17 +37,22 @@ from __future__ import annotations
 
 import os
 import pickle
-import struct
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from imagewise.archive.forking import read_exactly, reap, write_all as _write
+from imagewise.archive.forking import (
+    FAILED,
+    fork_child,
+    frame,
+    read_frame,
+    reap,
+    report,
+    write_all,
+)
 
 if TYPE_CHECKING:
     from imagewise.layers.model import Visitor
     from imagewise.sources.base import Image, Layer
-
-_HEAD = struct.Struct("<q")
 
 
 def usable(layers: Sequence[Layer]) -> bool:
@@ -86,14 +91,16 @@ class Partner:
         self._failed = False
         r, w = os.pipe()
         _widen(w)
-        pid = os.fork()
-        if pid == 0:  # the partner
-            code = 1
-            try:
-                os.close(r)
-                code = _serve(w, image, layers, self.each, self._indexes, self.whole, read)
-            finally:
-                os._exit(code)
+
+        def serve() -> int:  # in the partner
+            return _serve(w, image, layers, self.each, self._indexes, self.whole, read)
+
+        try:
+            pid = fork_child(serve, close=(r,))
+        except OSError:
+            os.close(r)
+            os.close(w)
+            raise
         os.close(w)
         self._pid = pid
         self._fd = r
@@ -131,13 +138,7 @@ class Partner:
         return None
 
     def _frame(self) -> tuple[tuple[str, int], list[Any]] | None:
-        head = self._read(_HEAD.size)
-        if head is None:
-            return None
-        (length,) = _HEAD.unpack(head)
-        if length < 0:  # the partner's own report that it failed
-            return None
-        body = self._read(length)
+        _, body = read_frame(self._fd)  # no body: its end, or its own report that it failed
         if body is None:
             return None
         try:
@@ -147,9 +148,6 @@ class Partner:
         if kind not in ("layer", "image") or type(index) is not int or type(values) is not list:
             return None
         return (kind, index), values
-
-    def _read(self, n: int) -> bytes | None:
-        return read_exactly(self._fd, n)
 
     def _fail(self) -> None:
         self._failed = True
@@ -200,21 +198,17 @@ def _serve(
                 v.end_image(image)
             _send(fd, ("image", -1, [v.image_result() for v in whole]))
     except BaseException:  # noqa: BLE001 - the pass does the work itself
-        if os.environ.get("IMAGEWISE_DEBUG"):
-            import traceback
-
-            os.write(2, ("imagewise partner: " + traceback.format_exc()).encode(errors="replace"))
+        report("partner")
         try:
-            _write(fd, _HEAD.pack(-1))
+            write_all(fd, FAILED)
         except OSError:
             pass
         return 1
     return 0
 
 
-def _send(fd: int, frame: tuple[str, int, list[Any]]) -> None:
-    body = pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL)
-    _write(fd, _HEAD.pack(len(body)) + body)
+def _send(fd: int, message: tuple[str, int, list[Any]]) -> None:
+    write_all(fd, frame(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)))
 
 
 def _widen(fd: int) -> None:

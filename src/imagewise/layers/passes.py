@@ -450,7 +450,10 @@ def _partner(image: Image, visitors: Sequence[Visitor], cache: LayerCache | None
     layers = list(image.layers) if whole else reads
     if not (each or whole) or not partner.usable(layers):
         return None
-    return partner.Partner(image, layers, each, reads, whole, _partner_read)
+    try:
+        return partner.Partner(image, layers, each, reads, whole, _partner_read)
+    except OSError:  # no process to be had (EAGAIN, ENOMEM): the pass does it all here
+        return None
 
 
 def _whole_from_partner(image: Image, partner: Partner, spool: _Spool) -> None:
