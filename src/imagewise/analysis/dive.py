@@ -31,6 +31,7 @@ from imagewise.layers.model import Entry, Kind, Visitor
 from imagewise.record import Record
 
 if TYPE_CHECKING:
+    from imagewise.archive.batch import EntryBatch
     from imagewise.sources.base import Image, Layer
 
 # Kind's members as plain module names: ``Kind.X`` is an enum descriptor call on every use
@@ -302,6 +303,40 @@ class DiveEfficiency(Visitor):
         else:
             child = entry.size
         children[name] = child
+
+    batches = True
+
+    def visit_batch(self, batch: EntryBatch) -> None:
+        """:meth:`visit` over a run of plain entries (no whiteouts or opaque markers)."""
+        dirs = self._dirs
+        new_dir = self._dir
+        is_list = isinstance
+        dir_kind = _DIR
+        total = nodes = 0
+        for path, kind, size in zip(batch.paths, batch.kinds, batch.sizes):
+            if not path:
+                continue  # the root itself
+            total += size
+            parent_path, _, name = path.rpartition("/")
+            name = _intern(name)
+            parent = dirs.get(parent_path) or new_dir(parent_path)
+            is_dir = kind is dir_kind
+            children = parent[2]
+            child = children.get(name)
+            if is_list(child, list):
+                child[0] = size
+                child[1] = is_dir
+                continue
+            if child is None:
+                nodes += 1
+            if is_dir:
+                child = [size, True, {}]
+                dirs[path] = child
+            else:
+                child = size
+            children[name] = child
+        self._layer_size += total
+        self._layer_nodes += nodes
 
     def end_layer(self, index: int, layer: Layer | None) -> None:
         self._sizes.append(self._layer_size)

@@ -25,10 +25,12 @@ from imagewise.layers.merged import (
     OVERWRITTEN,
     REPLACED,
     MergedTree,
+    _intern,
 )
 from imagewise.layers.model import Entry, Kind, Visitor
 
 if TYPE_CHECKING:
+    from imagewise.archive.batch import EntryBatch
     from imagewise.archive.region import Region
     from imagewise.sources.base import Image, Layer
 
@@ -313,6 +315,59 @@ class OverlayState(MergedTree[Node], Visitor):
                     blob[1] += 1
                     node.blob = blob
                     node.digest, node.where = target.digest, target.where
+
+    batches = True
+
+    def visit_batch(self, batch: EntryBatch) -> None:
+        """:meth:`visit` over a run of plain entries (no whiteouts, no hard links), with the
+        merged tree's common case (a new name in a known directory) written out."""
+        i = self._i
+        self.layer_entries[i] += len(batch)
+        index = self.index
+        put = self.put
+        hash_min = self.hash_min_bytes
+        file, symlink = _FILE, _SYMLINK
+        written = files = 0
+        for k, (path, kind, size, mode, uid, gid) in enumerate(
+            zip(batch.paths, batch.kinds, batch.sizes, batch.modes, batch.uids, batch.gids)
+        ):
+            if not path:
+                continue  # the root itself
+            node = Node(i, kind, size, mode, uid, gid)  # a batch's sizes are 0 but for files
+            if kind is file:
+                written += size
+                files += 1
+                if size >= hash_min:
+                    self._big_file(node, path, batch, k)
+            elif kind is symlink:
+                node.link = batch.links[k]
+            parent_path, _, name = path.rpartition("/")
+            parent = index.get(parent_path)
+            children = parent.children if parent is not None else None
+            if children is None or name in children:
+                put(path, node, i)  # a missing parent, or something to hide: the full rules
+                continue
+            children[_intern(name)] = node
+            if node.children is not None:
+                index[path] = node
+        self.layer_written[i] += written
+        self.layer_files[i] += files
+
+    def _big_file(self, node: Node, path: str, batch: EntryBatch, k: int) -> None:
+        """A file of at least ``hash_min_bytes`` in a batch: its content hash, as :meth:`visit`
+        takes it (restored, deferred to its region, or now)."""
+        known = self._restored.get(path) if self._restored else None
+        if known:
+            node.digest = bytes.fromhex(known)
+        elif self.defer and (where := batch.located(k)) is not None:
+            node.where = where
+            self._deferred.append((path, node))
+        else:
+            import xxhash
+
+            node.digest = xxhash.xxh3_128(batch.content(k)).digest()
+        if node.digest is not None:
+            self._hashes[path] = node.digest.hex()
 
     # -- the merged tree's hooks (layers.merged applies the OCI rules) -----------------------
     def new_dir(self, layer: int) -> Node:

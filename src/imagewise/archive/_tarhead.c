@@ -15,6 +15,11 @@
  * object or a readable buffer. So the result is always what the Python walker computes; the
  * property test in tests/test_walk_native.py holds both to that on random tar streams.
  *
+ * scan(buf, pos, base, max_n, kinds, file_kind, dir_kind) -> tuple | None
+ *
+ * Runs of such entries at once, as columns (see below): the walk of a layer read in place hands
+ * them to visitors that take whole batches (``EntryBatch``), with no object per entry.
+ *
  * Names decode as UTF-8 with "surrogateescape", as the Python walker decodes them.
  */
 #define PY_SSIZE_T_CLEAN
@@ -77,8 +82,16 @@ needs_normalising(const unsigned char *p, Py_ssize_t n)
     return 0;
 }
 
-static PyObject *
-parse(const unsigned char *h)
+/* One plain header's fields; the strings are new references. */
+typedef struct {
+    PyObject *name, *path, *link; /* path is Py_None (a new reference) when it needs the slow path */
+    int flag;
+    long long size, mode, uid, gid, mtime;
+} fields;
+
+/* 1: parsed into *f; 0: not the common case (the caller falls back); -1: an exception */
+static int
+parse_into(const unsigned char *h, fields *f)
 {
     /* the checksum field (148..156) counts as eight spaces */
     unsigned long sum = 8 * ' ';
@@ -87,18 +100,18 @@ parse(const unsigned char *h)
     for (int i = 156; i < BLOCK; i++)
         sum += h[i];
     if (sum == 8 * ' ')
-        return Py_None; /* an all-zero block: the end of the archive */
+        return 0; /* an all-zero block: the end of the archive */
     long long stored;
     if (!octal(h + 148, 8, -1, &stored) || stored != (long long)sum)
-        return Py_None;
+        return 0;
     unsigned char flag = h[156];
     if (flag == 'x' || flag == 'g' || flag == 'L' || flag == 'K' || flag == 'S')
-        return Py_None;
+        return 0;
     long long size, mode, uid, gid, mtime;
     if (!octal(h + 124, 12, 0, &size) || !octal(h + 100, 8, 0, &mode) ||
         !octal(h + 108, 8, 0, &uid) || !octal(h + 116, 8, 0, &gid) ||
         !octal(h + 136, 12, 0, &mtime))
-        return Py_None;
+        return 0;
 
     /* the name: a POSIX prefix (magic "ustar\0", not GNU's "ustar  ") joined with "/" */
     unsigned char name[256 + 1];
@@ -125,7 +138,7 @@ parse(const unsigned char *h)
     }
     PyObject *oname = PyUnicode_DecodeUTF8((const char *)name, nlen, "surrogateescape");
     if (oname == NULL)
-        return NULL;
+        return -1;
     PyObject *opath;
     if (slow) {
         opath = Py_NewRef(Py_None);
@@ -142,7 +155,7 @@ parse(const unsigned char *h)
             opath = PyUnicode_DecodeUTF8((const char *)p, n, "surrogateescape");
         if (opath == NULL) {
             Py_DECREF(oname);
-            return NULL;
+            return -1;
         }
     }
     PyObject *olink;
@@ -152,13 +165,40 @@ parse(const unsigned char *h)
         if (olink == NULL) {
             Py_DECREF(oname);
             Py_DECREF(opath);
-            return NULL;
+            return -1;
         }
     } else {
         olink = PyUnicode_New(0, 0);
     }
-    return Py_BuildValue("(NNiLLLLLN)", oname, opath, (int)flag, size, mode & 07777, uid, gid,
-                         mtime, olink);
+    f->name = oname;
+    f->path = opath;
+    f->link = olink;
+    f->flag = flag;
+    f->size = size;
+    f->mode = mode & 07777;
+    f->uid = uid;
+    f->gid = gid;
+    f->mtime = mtime;
+    return 1;
+}
+
+static void
+release(fields *f)
+{
+    Py_DECREF(f->name);
+    Py_DECREF(f->path);
+    Py_DECREF(f->link);
+}
+
+static PyObject *
+parse(const unsigned char *h)
+{
+    fields f;
+    int r = parse_into(h, &f);
+    if (r <= 0)
+        return r < 0 ? NULL : Py_None;
+    return Py_BuildValue("(NNiLLLLLN)", f.name, f.path, f.flag, f.size, f.mode, f.uid, f.gid,
+                         f.mtime, f.link);
 }
 
 static PyObject *
@@ -198,9 +238,128 @@ header(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return res;
 }
 
+#define NCOLS 10 /* names, paths, kinds, sizes, modes, uids, gids, links, mtimes, offsets */
+
+/* Append the entry of `f` (header at absolute offset `at`) to the columns; steals f's strings. */
+static int
+append(PyObject **cols, fields *f, PyObject *kind, long long size, long long at)
+{
+    PyObject *v[NCOLS] = {
+        f->name, f->path, Py_NewRef(kind), PyLong_FromLongLong(size),
+        PyLong_FromLongLong(f->mode), PyLong_FromLongLong(f->uid), PyLong_FromLongLong(f->gid),
+        f->link, PyLong_FromLongLong(f->mtime), PyLong_FromLongLong(at),
+    };
+    int ok = 1;
+    for (int c = 0; c < NCOLS; c++) {
+        if (v[c] == NULL || (ok && PyList_Append(cols[c], v[c]) < 0))
+            ok = 0;
+        Py_XDECREF(v[c]);
+    }
+    return ok ? 0 : -1;
+}
+
+/* scan(buf, pos, base, max_n, kinds, file_kind, dir_kind) -> tuple | None
+ *
+ * The plain entries from buf[pos:] on, as columns: (end, names, paths, kinds, sizes, modes,
+ * uids, gids, links, mtimes, offsets), at most `max_n` of them. `kinds` is a tuple of 256 kinds
+ * by type byte; a file whose type byte is '0' or NUL and whose name ends in "/" is `dir_kind`
+ * (old v7 tars); `sizes` holds 0 for what is not `file_kind`; `offsets` are the headers'
+ * absolute offsets (buffer position + `base`); `end` is the position after the last entry's
+ * padded content. It stops before the first entry that is not of the common case: everything
+ * `header` declines, a path that needs normalising (whiteouts, hard links, "." or "//"), a
+ * volume header ('V', 'M'), content or padding past the buffer's end. The Python walker goes
+ * on from there (and raises whatever error is due), so the entries are exactly its entries.
+ * None when `buf` is not a readable buffer. */
+static PyObject *
+scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "scan() takes 7 arguments");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred())
+        return NULL;
+    long long base = PyLong_AsLongLong(args[2]);
+    if (base == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t max_n = PyLong_AsSsize_t(args[3]);
+    if (max_n == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *kinds = args[4], *file_kind = args[5], *dir_kind = args[6];
+    if (!PyTuple_CheckExact(kinds) || PyTuple_GET_SIZE(kinds) != 256) {
+        PyErr_SetString(PyExc_TypeError, "scan(): kinds must be a tuple of 256");
+        return NULL;
+    }
+    PyObject *buf = args[0];
+    if (!PyObject_CheckBuffer(buf))
+        Py_RETURN_NONE;
+    Py_buffer view;
+    if (PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE) < 0) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    const unsigned char *data = (const unsigned char *)view.buf;
+    Py_ssize_t len = view.len;
+    PyObject *cols[NCOLS] = {NULL};
+    PyObject *res = NULL;
+    for (int c = 0; c < NCOLS; c++)
+        if ((cols[c] = PyList_New(0)) == NULL)
+            goto done;
+    for (Py_ssize_t n = 0; n < max_n && pos >= 0 && len - pos >= BLOCK; n++) {
+        const unsigned char *h = data + pos;
+        fields f;
+        int r = parse_into(h, &f);
+        if (r < 0)
+            goto done;
+        if (r == 0)
+            break;
+        int flag = f.flag;
+        if (f.path == Py_None || flag == 'V' || flag == 'M') {
+            release(&f);
+            break;
+        }
+        PyObject *kind = PyTuple_GET_ITEM(kinds, flag);
+        if (kind == file_kind && (flag == '0' || flag == 0)) {
+            Py_ssize_t k = PyUnicode_GET_LENGTH(f.name);
+            if (k > 0 && PyUnicode_READ_CHAR(f.name, k - 1) == '/')
+                kind = dir_kind;
+        }
+        long long data_len = (flag >= '1' && flag <= '6') ? 0 : f.size;
+        long long padded = data_len + ((BLOCK - data_len % BLOCK) % BLOCK);
+        if (padded > (long long)(len - pos - BLOCK)) { /* cut short: the walker says how */
+            release(&f);
+            break;
+        }
+        if (append(cols, &f, kind, kind == file_kind ? f.size : 0, (long long)pos + base) < 0)
+            goto done;
+        pos += BLOCK + (Py_ssize_t)padded;
+    }
+    res = PyTuple_New(1 + NCOLS);
+    if (res == NULL)
+        goto done;
+    PyObject *end = PyLong_FromSsize_t(pos);
+    if (end == NULL) {
+        Py_CLEAR(res);
+        goto done;
+    }
+    PyTuple_SET_ITEM(res, 0, end);
+    for (int c = 0; c < NCOLS; c++) {
+        PyTuple_SET_ITEM(res, 1 + c, cols[c]);
+        cols[c] = NULL;
+    }
+done:
+    for (int c = 0; c < NCOLS; c++)
+        Py_XDECREF(cols[c]);
+    PyBuffer_Release(&view);
+    return res;
+}
+
 static PyMethodDef methods[] = {
     {"header", (PyCFunction)(void (*)(void))header, METH_FASTCALL,
      "header(buf, pos) -> (name, path, flag, size, mode, uid, gid, mtime, linkname) or None"},
+    {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL,
+     "scan(buf, pos, base, max_n, kinds, file_kind, dir_kind) -> (end, *columns) or None"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -28,6 +28,18 @@ def header_parser() -> Callable[[Any, int], tuple[Any, ...] | None] | None:
     return header  # type: ignore[no-any-return]
 
 
+def batch_scanner() -> Callable[..., tuple[Any, ...] | None] | None:
+    """``_tarhead.scan`` (runs of plain headers as columns), or ``None`` as for
+    :func:`header_parser`."""
+    if os.environ.get("IMAGEWISE_PURE"):
+        return None
+    try:
+        from imagewise.archive._tarhead import scan
+    except ImportError:
+        return None
+    return scan  # type: ignore[no-any-return]
+
+
 def describe() -> str:
     """One line for ``imagewise --version``: which tar walk runs here."""
     if header_parser() is not None:

@@ -37,8 +37,9 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
+from imagewise.archive.batch import EntryBatch
 from imagewise.archive.entry import Entry, Kind
-from imagewise.archive.native import header_parser
+from imagewise.archive.native import batch_scanner, header_parser
 from imagewise.errors import LayerReadError, UnsafePath
 from imagewise.fileio import Reader
 
@@ -85,6 +86,10 @@ OnUnsafe = Callable[[str, int], None]
 _NO_PAX: dict[str, str] = {}  # shared, never written: most entries have no PAX header
 #: parses the common tar header in C (``archive.native``); ``None``: Python parses every header
 NATIVE_HEADER = header_parser()
+#: runs of common headers as columns, in C (``EntryBatch``); ``None``: no batches
+NATIVE_SCAN = batch_scanner()
+#: entries per batch: the pass checks the file's lease between batches (``mapped``)
+BATCH = 64
 
 
 def normalize(name: str) -> str | None:
@@ -515,12 +520,28 @@ def walk_buffer(
     return _walk(_Chunks.over(buf, start, digest, origin), digest, on_unsafe, on_end)
 
 
+def walk_batches(
+    buf: Any,
+    start: int = 0,
+    digest: str = "",
+    on_unsafe: OnUnsafe | None = None,
+    origin: Region | None = None,
+) -> Iterator[Entry | EntryBatch]:
+    """:func:`walk_buffer`, with runs of plain entries as :class:`~imagewise.archive.batch.
+    EntryBatch`\\ es of up to ``BATCH`` entries (where the C scanner is built and ``buf`` is a
+    readable buffer) between the entries the walk parses itself: the same entries in the same
+    order (``EntryBatch.entries``), errors at the same place."""
+    chunks = _Chunks.over(buf, start, digest, origin)
+    return _walk(chunks, digest, on_unsafe, None, BATCH if chunks.whole else 0)
+
+
 def _walk(
     chunks: _Chunks,
     digest: str,
     on_unsafe: OnUnsafe | None,
     on_end: Callable[[bool], None] | None = None,
-) -> Iterator[Entry]:
+    batch: int = 0,
+) -> Iterator[Any]:
     # One loop with the common case written out (plain ustar/GNU header, ordinary path): this
     # runs once per file of every layer, and each call it saves is a few percent of the pass.
     gpax: dict[str, str] = {}
@@ -530,8 +551,18 @@ def _walk(
     adler = zlib.adler32
     file = _FILE  # a local: the loop below is the hottest code there is
     native = NATIVE_HEADER
+    scan = NATIVE_SCAN if batch else None
+    if scan is not None:
+        kinds = tuple(_KINDS.get(flag, file) for flag in range(256))
     while True:
         buf, pos = chunks.buf, chunks.pos
+        if scan is not None and not gpax:
+            got = scan(buf, pos, chunks.base, batch, kinds, file, _DIR)
+            if got is not None and got[0] != pos:
+                chunks.pos = got[0]
+                first = False
+                yield EntryBatch(got[1:], buf, -chunks.base, origin)
+                continue
         start = chunks.base + pos
         common = native(buf, pos) if native is not None and not gpax else None
         if common is not None:  # the C parser read a plain header (see _tarhead.c)

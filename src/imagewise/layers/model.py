@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from imagewise.archive.entry import Entry, Kind
 
 if TYPE_CHECKING:
+    from imagewise.archive.batch import EntryBatch
     from imagewise.sources.base import Image, Layer
 
 __all__ = ["Entry", "Kind", "Visitor"]  # Entry and Kind are archive's, shown here
@@ -42,6 +43,17 @@ class Visitor:
 
     def visit(self, entry: Entry) -> None:
         pass
+
+    #: ``visit_batch`` is this visitor's own (a loop over columns): a pass whose visitors all
+    #: have one walks layers read in place in batches (``archive.batch``)
+    batches: bool = False
+
+    def visit_batch(self, batch: EntryBatch) -> None:
+        """Visit a run of plain entries (no whiteouts, no hard links) given as columns; the
+        same as visiting ``batch.entries()`` one by one. A visitor that sets ``batches`` reads
+        any content it wants itself (``batch.located``, ``batch.content``)."""
+        for entry in batch.entries():
+            self.visit(entry)
 
     def end_layer(self, index: int, layer: Layer) -> None:
         pass

@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from imagewise import progress
+from imagewise.archive.batch import EntryBatch
 from imagewise.archive.walk import walk
 from imagewise.fileio import Reader
 from imagewise.layers.model import Entry, Kind, Visitor
@@ -175,7 +176,7 @@ def _shared(data: bytes) -> Callable[[], IO[bytes]]:
 
 
 def visit_entries(
-    entries: Iterable[Entry],
+    entries: Iterable[Entry | EntryBatch],
     visitors: Sequence[Visitor],
     spool: _Spool | None = None,
     record: Callable[[Entry], None] | None = None,
@@ -188,6 +189,7 @@ def visit_entries(
     own_spool = spool is None
     spool = spool or _Spool()
     visits = [v.visit for v in visitors]
+    batch_visits = [v.visit_batch for v in visitors]
     # only visitors that override wants_content can ask (the base class never does)
     askers = [
         (i, v.wants_content)
@@ -198,6 +200,14 @@ def visit_entries(
     file = _FILE
     try:
         for n, entry in enumerate(entries):
+            if type(entry) is EntryBatch:
+                # a run of plain entries as columns (``archive.batch``: the pass asks the walk
+                # for them only when every visitor takes batches and nothing records entries)
+                if progress is not None:
+                    progress(entry.offsets[-1])  # the scan has read its headers
+                for visit_batch in batch_visits:
+                    visit_batch(entry)
+                continue
             if record is not None:
                 record(entry)
             if progress is not None and not n & 255:
@@ -624,7 +634,7 @@ def _read_layer(
     if region is None:
         return _stream_layer(layer, visitors, reporter, key, spool, rec, checks.diff_ids)
     from imagewise.archive.mapped import MappedRegion
-    from imagewise.archive.walk import walk_buffer
+    from imagewise.archive.walk import walk_batches, walk_buffer
 
     digest = str(layer.digest)
     actual: str | None = None
@@ -632,10 +642,17 @@ def _read_layer(
         actual = digest
         if layer.diff_id is not None and str(layer.diff_id) != actual:
             raise _diff_mismatch(layer, actual)
+    batches = rec is None and bool(visitors) and all(v.batches for v in visitors)
     with MappedRegion(region) as m:
         advance = _Advance(reporter, key, m.check, m.release)
         visit_entries(
-            walk_buffer(m.buffer, m.start, digest, origin=region), visitors, spool, rec, advance
+            walk_batches(m.buffer, m.start, digest, origin=region)
+            if batches
+            else walk_buffer(m.buffer, m.start, digest, origin=region),
+            visitors,
+            spool,
+            rec,
+            advance,
         )
         advance(layer.size)
     return actual

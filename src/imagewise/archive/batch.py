@@ -1,0 +1,152 @@
+"""A run of plain tar entries as columns: what the walk of a layer read in place hands to
+visitors that take whole batches, with no object per entry.
+
+The C scanner (``_tarhead.scan``) parses the common headers of a mapped layer one after another
+and returns their fields as lists; the walk yields them as an :class:`EntryBatch` between the
+entries it parses itself (whiteouts, hard links, PAX, long names: ``walk._walk``). Column ``k``
+of every list is one entry, exactly the :class:`~imagewise.archive.entry.Entry` the walk would
+have yielded (``entries()`` makes those, for tests and for visitors that take entries). Every
+entry of a batch has a normalised path with no whiteout; none is a hard link.
+"""
+
+from __future__ import annotations
+
+from typing import IO, TYPE_CHECKING, Any, final
+
+from imagewise.archive.entry import Entry, Kind
+from imagewise.fileio import Reader
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from imagewise.archive.region import Region
+
+BLOCK = 512
+
+
+@final
+class EntryBatch:
+    """Entries ``0 .. len-1`` of one layer, column by column (see the module docstring).
+
+    ``offsets`` are the headers' offsets in the layer's tar; an entry's content starts one block
+    later. ``buf`` holds the tar (a memory map or bytes), the tar's offset ``o`` at ``buf[o +
+    shift]``; ``origin`` is the file region the tar lies in verbatim (``Entry.located``).
+    """
+
+    __slots__ = (
+        "buf",
+        "gids",
+        "kinds",
+        "links",
+        "modes",
+        "mtimes",
+        "names",
+        "offsets",
+        "origin",
+        "paths",
+        "shift",
+        "sizes",
+        "uids",
+    )
+
+    def __init__(self, columns: tuple[Any, ...], buf: Any, shift: int, origin: Region | None):
+        (
+            self.names,
+            self.paths,
+            self.kinds,
+            self.sizes,
+            self.modes,
+            self.uids,
+            self.gids,
+            self.links,
+            self.mtimes,
+            self.offsets,
+        ) = columns
+        self.buf = buf
+        self.shift = shift
+        self.origin = origin
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def content(self, k: int) -> bytes:
+        """The content of entry ``k`` (a file; ``b""`` for any other kind)."""
+        if self.kinds[k] is not Kind.FILE:
+            return b""
+        start = self.offsets[k] + BLOCK + self.shift
+        return bytes(self.buf[start : start + self.sizes[k]])
+
+    def located(self, k: int) -> Region | None:
+        """Where file ``k``'s content lies in a local file (``None`` without an origin)."""
+        origin = self.origin
+        if origin is None or self.kinds[k] is not Kind.FILE:
+            return None
+        from imagewise.archive.region import Region
+
+        return Region(origin.path, origin.offset + self.offsets[k] + BLOCK, self.sizes[k])
+
+    def entries(self) -> list[Entry]:
+        """The batch as the entries the walk yields one by one; their content stays readable
+        while ``buf`` is open."""
+        out = []
+        file = Kind.FILE
+        for k, (name, path, kind, size, mode, uid, gid, link, mtime, offset) in enumerate(
+            zip(
+                self.names,
+                self.paths,
+                self.kinds,
+                self.sizes,
+                self.modes,
+                self.uids,
+                self.gids,
+                self.links,
+                self.mtimes,
+                self.offsets,
+                strict=True,
+            )
+        ):
+            entry = Entry(
+                path, kind, size, mode, uid, gid, link, mtime, name, offset, None, offset + BLOCK
+            )
+            if kind is file:
+                if size:
+                    entry._opener = _Slice(self, k).opener
+                    entry._origin = self.origin
+                else:
+                    entry._opener = _empty
+            out.append(entry)
+        return out
+
+
+class _Slice(Reader):
+    """One file's content in the batch's buffer (position-independent, unlike the walk's)."""
+
+    __slots__ = ("_buf", "_end", "_pos")
+
+    def __init__(self, batch: EntryBatch, k: int) -> None:
+        self._buf = batch.buf
+        self._pos = batch.offsets[k] + BLOCK + batch.shift
+        self._end = self._pos + batch.sizes[k]
+
+    def read(self, n: int | None = -1) -> bytes:
+        left = self._end - self._pos
+        if n is None or n < 0 or n > left:
+            n = left
+        data = bytes(self._buf[self._pos : self._pos + n])
+        self._pos += n
+        return data
+
+    def read1(self, n: int = -1) -> bytes:
+        return self.read(n)
+
+    def feed(self, update: Callable[[Any], object]) -> None:
+        update(self.read())
+
+    def opener(self) -> IO[bytes]:
+        return self  # type: ignore[return-value]
+
+
+def _empty() -> IO[bytes]:
+    import io
+
+    return io.BytesIO()

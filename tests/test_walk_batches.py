@@ -1,0 +1,229 @@
+"""Batches of plain entries (``archive/batch.py``, ``_tarhead.scan``) are the walk's entries.
+
+Random tar streams (those of ``test_walk_native``: every header form, then corrupted) are walked
+entry by entry and in batches of a few entries; expanded, the batches must give every entry
+field, every content byte and the error, exactly. Then random multi-layer images (files over
+directories and back, whiteouts, opaque markers, hard links, metadata rewrites, big files that
+get content hashes) go through the overlay and dive visitors entry by entry and batch by batch:
+every figure, hidden group, final-filesystem fact and tree node must agree.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from layers_support import make_tar, member
+from test_walk_native import _Chunked, _tars
+
+from imagewise.analysis.dive import DiveEfficiency
+from imagewise.analysis.final import final_facts
+from imagewise.analysis.overlay import OverlayState
+from imagewise.archive import walk as walk_mod
+from imagewise.archive.batch import EntryBatch
+from imagewise.archive.entry import Kind
+from imagewise.archive.region import Region
+from imagewise.archive.walk import walk, walk_batches, walk_buffer
+from imagewise.errors import LayerReadError, UnsafePath
+from imagewise.layers.model import Visitor
+from imagewise.layers.passes import visit_entries
+
+try:
+    from imagewise.archive._tarhead import scan as native_scan
+except ImportError:
+    if os.environ.get("CI"):
+        raise RuntimeError("CI must build imagewise.archive._tarhead (pip install -e . with gcc)")
+    native_scan = None
+needs_native = pytest.mark.skipif(native_scan is None, reason="no C compiler at install time")
+
+FIELDS = ("path", "kind", "size", "mode", "uid", "gid", "linkname", "mtime", "raw_name")
+FIELDS += ("offset", "data_offset")
+
+
+def _expanded(items: Any) -> tuple[list[Any], int]:
+    """Every entry's fields and content (batches expanded), then the error; and how many
+    batches came."""
+    out: list[Any] = []
+    batches = 0
+    try:
+        for item in items:
+            entries = [item]
+            if type(item) is EntryBatch:
+                batches += 1
+                entries = item.entries()
+                assert len(item) == len(entries) > 0
+            for e in entries:
+                out.append((*(getattr(e, f) for f in FIELDS), e.read()))
+    except (LayerReadError, UnsafePath) as err:
+        out.append((type(err).__name__, str(err)))
+    return out, batches
+
+
+@needs_native
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=_tars(), size=st.integers(1, 4), cut=st.none() | st.integers(0, 5000))
+def test_batches_are_the_walks_entries(data: bytes, size: int, cut: int | None) -> None:
+    data = data if cut is None else data[:cut]  # cut anywhere: in a header, content, padding
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(walk_mod, "BATCH", size)
+        mp.setattr(walk_mod, "NATIVE_SCAN", native_scan)
+        one_by_one, none = _expanded(walk_buffer(data))
+        batched, _ = _expanded(walk_batches(data))
+        streamed, _ = _expanded(walk(_Chunked(data)))  # no batches from a stream
+    assert none == 0
+    assert batched == one_by_one
+    assert [e for e in streamed if len(e) > 2] == [e for e in one_by_one if len(e) > 2]
+
+
+@needs_native
+def test_a_cut_anywhere_gives_the_same_entries_and_error(monkeypatch: Any) -> None:
+    """Every cut of a tar (in a header, in content, in padding, between entries) walks the same
+    in batches as entry by entry."""
+    data = make_tar(
+        [member(f"d/f{i}", data=bytes([65 + i]) * (i * 300)) for i in range(5)]
+        + [member("d/e", kind="dir"), member("d/l", kind="symlink", link="f1")]
+    )
+    monkeypatch.setattr(walk_mod, "NATIVE_SCAN", native_scan)
+    end = data.index(bytes(1024), 512)  # the end-of-archive blocks
+    for size in (1, 3, 64):
+        monkeypatch.setattr(walk_mod, "BATCH", size)
+        for cut in range(0, end + 1100, 31):
+            assert _expanded(walk_batches(data[:cut]))[0] == _expanded(walk_buffer(data[:cut]))[0]
+
+
+@needs_native
+def test_batches_stop_where_the_walk_must_decide(monkeypatch: Any) -> None:
+    """Hard links, whiteouts and PAX headers come one by one; plain runs as batches; a pure
+    install (no scanner) gives no batches at all."""
+    data = make_tar(
+        [
+            member("a", data=b"1"),
+            member("b/", kind="dir"),
+            member("b/c", data=b"22"),
+            member("b/.wh.d"),
+            member("h", kind="hardlink", link="a"),
+            member("e" * 120, data=b"3"),  # PAX path
+            member("f", kind="symlink", link="a"),
+            member("g", kind="fifo"),
+        ]
+    )
+    monkeypatch.setattr(walk_mod, "BATCH", 2)
+    kinds = [
+        [e.kind for e in item.entries()] if type(item) is EntryBatch else item.kind
+        for item in walk_batches(data)
+    ]
+    assert kinds == [
+        [Kind.FILE, Kind.DIR],
+        [Kind.FILE],
+        Kind.WHITEOUT,
+        Kind.HARDLINK,
+        Kind.FILE,
+        [Kind.SYMLINK, Kind.FIFO],
+    ]
+    monkeypatch.setattr(walk_mod, "NATIVE_SCAN", None)
+    assert not any(type(item) is EntryBatch for item in walk_batches(data))
+    assert native_scan is not None
+    assert native_scan(object(), 0, 0, 8, tuple([Kind.FILE] * 256), Kind.FILE, Kind.DIR) is None
+    with pytest.raises(TypeError):
+        native_scan(data, 0, 0, 8, (Kind.FILE,), Kind.FILE, Kind.DIR)
+
+
+# -- the visitors: batch by batch as entry by entry ----------------------------------------------
+
+NAMES = ("a", "b", "c")
+PATHS = [f"{x}/{y}" for x in NAMES for y in NAMES] + list(NAMES) + ["tmp/x", "a/b/c"]
+OP = st.tuples(
+    st.sampled_from(["file", "big", "dir", "symlink", "hardlink", "whiteout", "opaque", "chmod"]),
+    st.sampled_from(PATHS),
+    st.sampled_from(PATHS),
+)
+LAYERS = st.lists(st.lists(OP, max_size=8), min_size=1, max_size=4)
+
+
+def _layer(ops: list[tuple[str, str, str]]) -> bytes:
+    members = []
+    for op, path, other in ops:
+        if op == "file":
+            members.append(member(path, data=b"x" * len(other)))
+        elif op == "big":  # over the hash threshold, same size for every big file
+            members.append(member(path, data=(path + "|").encode() * 40))
+        elif op == "chmod":  # same size as "file" of the same other, another mode
+            members.append(member(path, data=b"x" * len(other), mode=0o600))
+        elif op in ("dir", "symlink", "hardlink"):
+            members.append(member(path, kind=op, link=other))
+        elif op == "whiteout":
+            parent, _, name = path.rpartition("/")
+            members.append(member(f"{parent}/.wh.{name}" if parent else f".wh.{name}"))
+        else:
+            members.append(member(f"{path}/.wh..wh..opq"))
+    return make_tar(members)
+
+
+def _overlay_figures(o: OverlayState) -> Any:
+    facts = final_facts(o)
+    return (
+        sorted((k, g.bytes, g.files, sorted(g.examples)) for k, g in o.groups.items()),
+        o.layer_written,
+        o.layer_files,
+        o.layer_entries,
+        o.missing_whiteouts,
+        sorted((p, n.kind, n.layer, n.meta, s, n.link, o.digest_of(n)) for p, n, s in o.files()),
+        sorted(o.index),
+        (facts.total_bytes, facts.files, [(f.path, f.size) for f in facts.largest]),
+        [(d, [(f.path, f.layer) for f in fs]) for d, fs in facts.duplicates],
+    )
+
+
+def _run(layers: list[bytes], tmp: Path, batched: bool) -> Any:
+    overlay, dive = OverlayState(hash_min_bytes=100), DiveEfficiency()
+    eager = OverlayState(hash_min_bytes=100, defer=False)  # hashes as it goes
+    visitors: list[Visitor] = [overlay, dive, eager]
+    for v in visitors:
+        v.begin_image(None)  # type: ignore[arg-type]
+    for i, data in enumerate(layers):
+        path = tmp / f"layer-{i}.tar"
+        path.write_bytes(data)
+        origin = Region(str(path), 0, len(data))
+        for v in visitors:
+            v.begin_layer(i, None)  # type: ignore[arg-type]
+        entries = walk_batches(data, origin=origin) if batched else walk_buffer(data, origin=origin)
+        visit_entries(entries, visitors)
+        for v in visitors:
+            v.end_layer(i, None)  # type: ignore[arg-type]
+    for v in visitors:
+        v.end_image(None)  # type: ignore[arg-type]
+    return _overlay_figures(overlay), _overlay_figures(eager), dive.figures
+
+
+@needs_native
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(layers=LAYERS, size=st.integers(1, 5))
+def test_visitors_take_batches_as_entries(
+    layers: list[list[tuple[str, str, str]]], size: int, tmp_path_factory: Any
+) -> None:
+    tars = [_layer(ops) for ops in layers]
+    tmp = tmp_path_factory.mktemp("layers")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(walk_mod, "BATCH", size)
+        mp.setattr(walk_mod, "NATIVE_SCAN", native_scan)
+        assert _run(tars, tmp, batched=True) == _run(tars, tmp, batched=False)
+
+
+def test_the_default_visit_batch_visits_each_entry() -> None:
+    seen: list[str] = []
+
+    class Plain(Visitor):
+        def visit(self, entry: Any) -> None:
+            seen.append(entry.path)
+
+    data = make_tar([member("a", data=b"1"), member("b", kind="dir"), member("b/c")])
+    items = list(walk_batches(data))
+    for item in items:
+        if type(item) is EntryBatch:
+            Plain().visit_batch(item)
+        else:
+            seen.append(item.path)
+    assert seen == ["a", "b", "b/c"]
