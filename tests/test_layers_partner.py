@@ -269,3 +269,31 @@ def test_no_process_to_fork_leaves_the_pass_to_do_it_all(tmp_path, monkeypatch):
     spy = _Spy(monkeypatch)
     assert _pass(ref, "1", monkeypatch) == expected
     assert (spy.given, spy.failed, spy.images) == (0, 0, 0)  # no partner was there to ask
+
+
+@pytest.mark.parametrize("setting", ["0", "1"])
+def test_check_is_the_same_in_batches_and_stores_the_same_records(tmp_path, monkeypatch, setting):
+    """Mapped layers walked in batches (``archive.batch``: whole to dive and the overlay, as
+    entries to the SBOM, audit and secrets visitors and the cache's records) give the check and
+    the cache records of an entry-by-entry walk, with or without the partner."""
+    from imagewise.archive import walk as walk_mod
+    from imagewise.layers import passes
+
+    ref = _image(tmp_path, "")
+    monkeypatch.setattr(passes, "BATCHES", False)
+    alone = _check(ref, tmp_path / "cache-entries", monkeypatch, setting)
+    monkeypatch.setattr(passes, "BATCHES", True)
+    monkeypatch.setattr(walk_mod, "BATCH", 3)
+    calls = []
+    real = passes.visit_entries
+
+    def spy(entries, visitors, *args, **kwargs):
+        calls.append([type(v).__name__ for v in visitors])
+        return real(entries, visitors, *args, **kwargs)
+
+    monkeypatch.setattr(passes, "visit_entries", spy)
+    batched = _check(ref, tmp_path / "cache-batches", monkeypatch, setting)
+    assert _view(batched) == _view(alone)
+    assert _records(tmp_path / "cache-batches") == _records(tmp_path / "cache-entries")
+    if walk_mod.NATIVE_SCAN is not None:  # the inner calls: the batches' entries, one by one
+        assert any("DiveEfficiency" not in c and "CatalogVisitor" in c for c in calls)

@@ -66,6 +66,9 @@ _COPY = 1024 * 1024
 PREFETCH = True
 #: walk a layer stored uncompressed in a local file through a memory map (see ``mapped``)
 MAP = True
+#: walk a mapped layer in batches of plain entries (``archive.batch``): whole to the visitors
+#: that take them, as entries made in one loop to the others
+BATCHES = True
 
 
 def _no_content() -> IO[bytes]:
@@ -184,12 +187,16 @@ def visit_entries(
 ) -> None:
     """Feed an entry iterator to the visitors with the content-sharing rules above.
 
-    ``progress`` is called with an entry's offset every 256 entries (for a walk that reads no
-    chunks to count, see ``_one_layer``)."""
+    A batch of entries (``archive.batch``) goes whole to the visitors that take batches, and
+    entry by entry (``EntryBatch.entries``, recorded with ``record``) to the others.
+    ``progress`` is called with an entry's offset every 256 entries and after every batch (for
+    a walk that reads no chunks to count, see ``_one_layer``)."""
     own_spool = spool is None
     spool = spool or _Spool()
     visits = [v.visit for v in visitors]
-    batch_visits = [v.visit_batch for v in visitors]
+    batch_visits = [v.visit_batch for v in visitors if v.batches]
+    singles = [v for v in visitors if not v.batches]
+    expand = bool(singles) or record is not None
     # only visitors that override wants_content can ask (the base class never does)
     askers = [
         (i, v.wants_content)
@@ -200,13 +207,13 @@ def visit_entries(
     file = _FILE
     try:
         for n, entry in enumerate(entries):
-            if type(entry) is EntryBatch:
-                # a run of plain entries as columns (``archive.batch``: the pass asks the walk
-                # for them only when every visitor takes batches and nothing records entries)
+            if type(entry) is EntryBatch:  # a run of plain entries as columns
                 if progress is not None:
                     progress(entry.offsets[-1])  # the scan has read its headers
                 for visit_batch in batch_visits:
                     visit_batch(entry)
+                if expand:
+                    visit_entries(entry.entries(), singles, spool, record)
                 continue
             if record is not None:
                 record(entry)
@@ -642,7 +649,7 @@ def _read_layer(
         actual = digest
         if layer.diff_id is not None and str(layer.diff_id) != actual:
             raise _diff_mismatch(layer, actual)
-    batches = rec is None and bool(visitors) and all(v.batches for v in visitors)
+    batches = BATCHES and bool(visitors)
     with MappedRegion(region) as m:
         advance = _Advance(reporter, key, m.check, m.release)
         visit_entries(
