@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from layers_support import make_tar, member
-from test_walk_native import _Chunked, _tars
+from tars_support import Chunked, tars
 
 from imagewise.analysis.dive import DiveEfficiency
 from imagewise.analysis.final import final_facts
@@ -64,7 +64,7 @@ def _expanded(items: Any) -> tuple[list[Any], int]:
 
 @needs_native
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=_tars(), size=st.integers(1, 4), cut=st.none() | st.integers(0, 5000))
+@given(data=tars(), size=st.integers(1, 4), cut=st.none() | st.integers(0, 5000))
 def test_batches_are_the_walks_entries(data: bytes, size: int, cut: int | None) -> None:
     data = data if cut is None else data[:cut]  # cut anywhere: in a header, content, padding
     with pytest.MonkeyPatch.context() as mp:
@@ -72,7 +72,7 @@ def test_batches_are_the_walks_entries(data: bytes, size: int, cut: int | None) 
         mp.setattr(walk_mod, "NATIVE_SCAN", native_scan)
         one_by_one, none = _expanded(walk_buffer(data))
         batched, _ = _expanded(walk_batches(data))
-        streamed, _ = _expanded(walk(_Chunked(data)))  # no batches from a stream
+        streamed, _ = _expanded(walk(Chunked(data)))  # no batches from a stream
     assert none == 0
     assert batched == one_by_one
     assert [e for e in streamed if len(e) > 2] == [e for e in one_by_one if len(e) > 2]

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
+from tars_support import Chunked, tars
 
 from imagewise.archive import walk as walk_mod
 from imagewise.archive.walk import walk, walk_buffer
@@ -46,7 +47,7 @@ def _outcome(data: bytes, native_on: bool, in_place: bool) -> list[Any]:
         entries: Iterator[Any] = (
             walk_buffer(data, on_unsafe=unsafe)
             if in_place
-            else walk(_Chunked(data), "sha256:x", on_unsafe=unsafe)
+            else walk(Chunked(data), "sha256:x", on_unsafe=unsafe)
         )
         for i, e in enumerate(entries):
             content = e.read() if i % 2 == 0 else b""  # every other file's content unread
@@ -74,88 +75,9 @@ def _outcome(data: bytes, native_on: bool, in_place: bool) -> list[Any]:
     return out
 
 
-class _Chunked(io.RawIOBase):
-    """A stream giving odd-sized chunks, so headers straddle chunk boundaries."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data, self._pos = data, 0
-
-    def read_chunk(self, hint: int | None = None) -> bytes:
-        n = 700 + (self._pos // 7) % 900
-        part = self._data[self._pos : self._pos + n]
-        self._pos += len(part)
-        return part
-
-
-_names = st.one_of(
-    st.sampled_from(
-        [
-            "etc/passwd",
-            "./usr/bin/sh",
-            "usr//lib/x",
-            "/abs/path",
-            "a/./b",
-            "../escape",
-            "x/../../y",
-            ".hidden",
-            "dir/.wh.gone",
-            "dir/.wh..wh..opq",
-            ".wh..wh.plnk/1",
-            "v7dir/",
-            "caf\u00e9/\u00fcber",
-            "trailing//",
-        ]
-    ),
-    st.text(alphabet="ab./\u00e9-", min_size=1, max_size=30),
-    st.text(alphabet="abc/", min_size=101, max_size=240),  # prefix or GNU long name
-)
-
-
-@st.composite
-def _tars(draw: st.DrawFn) -> bytes:
-    fmt = draw(st.sampled_from([tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT]))
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
-        for _ in range(draw(st.integers(0, 6))):
-            name = draw(_names)
-            kind = draw(
-                st.sampled_from(
-                    [
-                        tarfile.REGTYPE,
-                        tarfile.DIRTYPE,
-                        tarfile.SYMTYPE,
-                        tarfile.LNKTYPE,
-                        tarfile.FIFOTYPE,
-                    ]
-                )
-            )
-            info = tarfile.TarInfo(name)
-            info.type = kind
-            info.mode = draw(st.integers(0, 0o7777))
-            info.uid = draw(st.sampled_from([0, 1000, 2**21 - 1, 2**21 + 5]))  # 8**7: base-256
-            info.mtime = draw(st.sampled_from([0, 1_700_000_000, 8**11 + 3]))
-            if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE):
-                info.linkname = draw(_names)
-            body = b""
-            if kind == tarfile.REGTYPE:
-                body = draw(st.binary(max_size=1500))
-                info.size = len(body)
-            try:
-                tar.addfile(info, io.BytesIO(body))
-            except ValueError:  # not representable in this format
-                continue
-    data = bytearray(buf.getvalue())
-    if draw(st.booleans()) and len(data) > 600:
-        # rewrite a checksum field in another spelling, or corrupt random bytes
-        for _ in range(draw(st.integers(1, 3))):
-            at = draw(st.integers(0, len(data) - 1))
-            data[at] = draw(st.sampled_from([0, 0x20, ord("7"), ord("8"), 0x80, 0xFF, ord("/")]))
-    return bytes(data)
-
-
 @needs_native
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=_tars(), in_place=st.booleans())
+@given(data=tars(), in_place=st.booleans())
 def test_native_and_pure_walks_agree(data: bytes, in_place: bool) -> None:
     assert _outcome(data, True, in_place) == _outcome(data, False, in_place)
 
