@@ -327,3 +327,39 @@ def test_big_files_of_a_mapped_layer_are_hashed_only_when_their_size_repeats(
     rules = {f["rule"]: f for f in lazy["leftovers"]}
     assert [e["path"] for e in rules["IW-WASTE-DUPLICATE-CONTENT"]["examples"]] == ["/a", "/copy"]
     assert rules["IW-WASTE-METADATA"]["path"] == "/m"  # same size, same content: only the mode
+
+
+def _rss_file_kb() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("RssFile:"):
+                return int(line.split()[1])
+    raise AssertionError("no RssFile in /proc/self/status")
+
+
+@pytest.mark.parametrize("batches", [True, False])
+def test_a_mapped_layer_read_whole_stays_out_of_the_resident_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batches: bool
+) -> None:
+    """Pages of the map behind the walk are let go (``MappedRegion.release``), also those a
+    visitor read the content of after a batch was scanned: reading every byte of a 48 MiB layer
+    keeps a few MiB of it resident, not the layer."""
+    monkeypatch.setattr(passes, "BATCHES", batches)
+    monkeypatch.setenv("IMAGEWISE_PARTNER", "0")
+    layer = make_tar(member(f"d/f{i}", data=bytes([i % 251]) * 16384) for i in range(3072))
+    ref = _archive(tmp_path, [layer])
+    peak = [0]
+
+    class Reader(Visitor):
+        def wants_content(self, entry: Entry) -> bool:
+            return True
+
+        def visit(self, entry: Entry) -> None:
+            assert len(entry.read()) == entry.size
+            peak[0] = max(peak[0], _rss_file_kb() - base)
+
+    with open_source(ref) as src:
+        image = src.image()
+        base = _rss_file_kb()
+        run_pass(image, [Reader()], verify=False)
+    assert 0 < peak[0] < 12 * 1024, f"{peak[0]} KiB of the layer stayed resident"

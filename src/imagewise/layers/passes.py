@@ -208,12 +208,12 @@ def visit_entries(
     try:
         for n, entry in enumerate(entries):
             if type(entry) is EntryBatch:  # a run of plain entries as columns
-                if progress is not None:
-                    progress(entry.offsets[-1])  # the scan has read its headers
                 for visit_batch in batch_visits:
                     visit_batch(entry)
                 if expand:
                     visit_entries(entry.entries(), singles, spool, record)
+                if progress is not None:  # after the visits: the pages they read may go
+                    progress(entry.offsets[-1])
                 continue
             if record is not None:
                 record(entry)
