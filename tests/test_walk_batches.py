@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from imagewise.archive.walk import walk, walk_batches, walk_buffer
 from imagewise.errors import LayerReadError, UnsafePath
 from imagewise.layers.model import Visitor
 from imagewise.layers.passes import visit_entries
+from imagewise.sbom.visitor import CatalogVisitor
 
 try:
     from imagewise.archive._tarhead import scan as native_scan
@@ -134,7 +136,9 @@ def test_batches_stop_where_the_walk_must_decide(monkeypatch: Any) -> None:
 # -- the visitors: batch by batch as entry by entry ----------------------------------------------
 
 NAMES = ("a", "b", "c")
-PATHS = [f"{x}/{y}" for x in NAMES for y in NAMES] + list(NAMES) + ["tmp/x", "a/b/c"]
+PKG = "a/node_modules/p/package.json"  # evidence for the SBOM's catalogers
+PATHS = [f"{x}/{y}" for x in NAMES for y in NAMES] + list(NAMES) + ["tmp/x", "a/b/c", PKG]
+PATHS += ["a/node_modules", "a/node_modules/p"]
 OP = st.tuples(
     st.sampled_from(["file", "big", "dir", "symlink", "hardlink", "whiteout", "opaque", "chmod"]),
     st.sampled_from(PATHS),
@@ -146,7 +150,10 @@ LAYERS = st.lists(st.lists(OP, max_size=8), min_size=1, max_size=4)
 def _layer(ops: list[tuple[str, str, str]]) -> bytes:
     members = []
     for op, path, other in ops:
-        if op == "file":
+        if op == "file" and path.endswith(".json"):
+            doc = f'{{"name": "p", "version": "1.0.{len(other)}"}}'
+            members.append(member(path, data=doc.encode()))
+        elif op == "file":
             members.append(member(path, data=b"x" * len(other)))
         elif op == "big":  # over the hash threshold, same size for every big file
             members.append(member(path, data=(path + "|").encode() * 40))
@@ -180,22 +187,28 @@ def _overlay_figures(o: OverlayState) -> Any:
 def _run(layers: list[bytes], tmp: Path, batched: bool) -> Any:
     overlay, dive = OverlayState(hash_min_bytes=100), DiveEfficiency()
     eager = OverlayState(hash_min_bytes=100, defer=False)  # hashes as it goes
-    visitors: list[Visitor] = [overlay, dive, eager]
+    catalog = CatalogVisitor()
+    visitors: list[Visitor] = [overlay, dive, eager, catalog]
+    stubs = [SimpleNamespace(diff_id=f"sha256:{i}", digest=f"sha256:{i}") for i in range(9)]
+    image: Any = SimpleNamespace(layers=stubs[: len(layers)])
     for v in visitors:
-        v.begin_image(None)  # type: ignore[arg-type]
+        v.begin_image(image)
     for i, data in enumerate(layers):
         path = tmp / f"layer-{i}.tar"
         path.write_bytes(data)
         origin = Region(str(path), 0, len(data))
         for v in visitors:
-            v.begin_layer(i, None)  # type: ignore[arg-type]
+            v.begin_layer(i, stubs[i])  # type: ignore[arg-type]
         entries = walk_batches(data, origin=origin) if batched else walk_buffer(data, origin=origin)
         visit_entries(entries, visitors)
         for v in visitors:
-            v.end_layer(i, None)  # type: ignore[arg-type]
+            v.end_layer(i, stubs[i])  # type: ignore[arg-type]
     for v in visitors:
-        v.end_image(None)  # type: ignore[arg-type]
-    return _overlay_figures(overlay), _overlay_figures(eager), dive.figures
+        v.end_image(image)
+    evidence = {
+        p: [(v.layer, v.cataloger, v.parsed) for v in vs] for p, vs in catalog.evidence.items()
+    }
+    return _overlay_figures(overlay), _overlay_figures(eager), dive.figures, evidence
 
 
 @needs_native

@@ -85,37 +85,34 @@ class EntryBatch:
 
         return Region(origin.path, origin.offset + self.offsets[k] + BLOCK, self.sizes[k])
 
+    def entry(self, k: int) -> Entry:
+        """Entry ``k`` as the walk yields it; its content stays readable while ``buf`` is open."""
+        kind, size, offset = self.kinds[k], self.sizes[k], self.offsets[k]
+        entry = Entry(
+            self.paths[k],
+            kind,
+            size,
+            self.modes[k],
+            self.uids[k],
+            self.gids[k],
+            self.links[k],
+            self.mtimes[k],
+            self.names[k],
+            offset,
+            None,
+            offset + BLOCK,
+        )
+        if kind is Kind.FILE:
+            if size:
+                entry._opener = _Slice(self, k).opener
+                entry._origin = self.origin
+            else:
+                entry._opener = _empty
+        return entry
+
     def entries(self) -> list[Entry]:
-        """The batch as the entries the walk yields one by one; their content stays readable
-        while ``buf`` is open."""
-        out = []
-        file = Kind.FILE
-        for k, (name, path, kind, size, mode, uid, gid, link, mtime, offset) in enumerate(
-            zip(
-                self.names,
-                self.paths,
-                self.kinds,
-                self.sizes,
-                self.modes,
-                self.uids,
-                self.gids,
-                self.links,
-                self.mtimes,
-                self.offsets,
-                strict=True,
-            )
-        ):
-            entry = Entry(
-                path, kind, size, mode, uid, gid, link, mtime, name, offset, None, offset + BLOCK
-            )
-            if kind is file:
-                if size:
-                    entry._opener = _Slice(self, k).opener
-                    entry._origin = self.origin
-                else:
-                    entry._opener = _empty
-            out.append(entry)
-        return out
+        """The batch as the entries the walk yields one by one (:meth:`entry`)."""
+        return [self.entry(k) for k in range(len(self.paths))]
 
 
 class _Slice(Reader):

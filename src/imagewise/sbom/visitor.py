@@ -16,6 +16,7 @@ from imagewise.sbom.catalogers.base import Cataloger, Distro, FileInfo, Parsed
 from imagewise.sbom.model import Package
 
 if TYPE_CHECKING:
+    from imagewise.archive.batch import EntryBatch
     from imagewise.sources.base import Image, Layer
 
 
@@ -110,6 +111,36 @@ class CatalogVisitor(Visitor):
         if self._restoring:
             return
         self._layer_parsed[entry.path] = (c.id, self._parse(c, entry))
+
+    batches = True
+
+    def visit_batch(self, batch: EntryBatch) -> None:
+        """:meth:`visit` over a run of plain entries: the pre-filter on the columns, an
+        ``Entry`` made only for a file a cataloger takes."""
+        if self._restoring:  # (replayed layers come as entries; kept for completeness)
+            Visitor.visit_batch(self, batch)
+            return
+        apply, i = self._paths.apply, self._index
+        unfiltered, executables = self._unfiltered, self._executables
+        endings, prefixes = self._endings, self._prefixes
+        catalogers = self.catalogers
+        file = Kind.FILE
+        for k, (path, kind, size, mode) in enumerate(
+            zip(batch.paths, batch.kinds, batch.sizes, batch.modes)
+        ):
+            found = None
+            if kind is file and (
+                unfiltered
+                or (executables and mode & 0o111 and size > 4096)
+                or path.lower().endswith(endings)
+                or path.startswith(prefixes)
+            ):
+                info = FileInfo(path, size, mode)
+                found = next((c for c in catalogers if c.selects(info)), None)
+            if found is None:
+                apply(path, kind, i)  # hides an evidence file it replaces
+            else:
+                self._layer_parsed[path] = (found.id, self._parse(found, batch.entry(k)))
 
     def _parse(self, c: Cataloger, entry: Entry) -> Parsed:
         info = FileInfo(entry.path, entry.size, entry.mode)
