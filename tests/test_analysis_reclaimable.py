@@ -6,6 +6,7 @@ import io
 import random
 
 from analysis_support import D, L, O, S, W, analyse, e
+from hypothesis import given, settings, strategies as st
 
 from imagewise.analysis.attribution import short_instruction
 from imagewise.analysis.model import ImageAnalysis
@@ -372,3 +373,68 @@ def test_one_match_answers_category_then_toolchain() -> None:
         assert leftover_or_toolchain(p) == want, p
         claimed += want != ""
     assert claimed > 500  # the paths reach both kinds of answer
+
+
+def _heads_and_names() -> tuple[list[str], list[str]]:
+    heads = [
+        "var/lib/apt/lists",
+        "var/lib/apt/lists/sub",
+        "var/cache/apt",
+        "var/cache/apt/archives",
+        "var/cache/apt/archives/partial",
+        "var/cache/apk",
+        "etc/apk/cache",
+        "root/.cache/pip",
+        "home/u/.npm",
+        "home/u",
+        "usr/bin",
+        "usr/lib/gcc/x86_64-linux-gnu/12",
+        "usr/local/include",
+        "usr/lib/llvm-15/bin",
+        "usr/lib/x86_64-linux-gnu",
+        "usr/lib/jvm/java-17-openjdk",
+        "usr/local/go",
+        "tmp",
+        "var/tmp",
+        "go/pkg/mod/cache",
+        "root/.rustup",
+        "app/__pycache__",
+        "__pycache__",
+        "app",
+        "",
+    ]
+    names = ["lock", "partial", "x.deb", "y.bin", "gcc", "gcc-12", "ld.gold", "cc1"]
+    names += ["libLLVM-15.so", "libasan.so.8", "m.pyc", "file", "tmp", "include"]
+    return heads, names
+
+
+def test_a_directory_answers_for_all_its_files() -> None:
+    """``directory_answer`` (asked once per directory by ``final_facts``) is each file's own
+    answer wherever it gives one."""
+    from imagewise.analysis.categories import directory_answer, leftover_or_toolchain
+
+    heads, names = _heads_and_names()
+    rng = random.Random(11)
+    dirs = heads + ["/".join(rng.sample(heads[:-1], 2)) for _ in range(300)]
+    answered = 0
+    for d in dirs:
+        answer = directory_answer(d)
+        for name in names:
+            path = f"{d}/{name}" if d else name
+            if answer is not None:
+                answered += 1
+                assert answer == leftover_or_toolchain(path), path
+    assert answered > 3000
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.data())
+def test_a_directory_answers_for_every_path_a_pattern_matches(data: st.DataObject) -> None:
+    """The same over strings drawn from the patterns themselves: a directory that answers for
+    its files never misses a file the patterns claim."""
+    from imagewise.analysis.categories import _either, directory_answer, leftover_or_toolchain
+
+    path = data.draw(st.from_regex("^(?:" + _either().pattern + ")", fullmatch=False))
+    directory, _, _ = path.rpartition("/")
+    answer = directory_answer(directory)
+    assert answer is None or answer == leftover_or_toolchain(path), path

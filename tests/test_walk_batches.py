@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from layers_support import make_tar, member
 from tars_support import Chunked, tars
 
+from imagewise.analysis import final as final_mod
 from imagewise.analysis.dive import DiveEfficiency
 from imagewise.analysis.final import final_facts
 from imagewise.analysis.overlay import OverlayState
@@ -169,8 +170,68 @@ def _layer(ops: list[tuple[str, str, str]]) -> bytes:
     return make_tar(members)
 
 
+def _facts_view(facts: Any) -> Any:
+    def buckets(table: dict[Any, Any]) -> Any:
+        return sorted((k, b.bytes, b.files, sorted(b.examples)) for k, b in table.items())
+
+    return (
+        facts.total_bytes,
+        facts.files,
+        buckets(facts.leftovers),
+        buckets(facts.toolchain),
+        [(d, [(f.path, f.size, f.layer) for f in fs]) for d, fs in facts.duplicates],
+        [(f.path, f.size, f.layer) for f in facts.largest],
+    )
+
+
+def _naive_facts(o: OverlayState) -> Any:
+    """``final_facts`` the plain way: every file of ``files()``, every path classified."""
+    import heapq
+
+    from imagewise.analysis.categories import TOOLCHAIN, leftover_or_toolchain
+    from imagewise.analysis.final import LARGEST, FinalFacts
+    from imagewise.analysis.model import FileStat
+    from imagewise.analysis.overlay import Bucket
+
+    facts = FinalFacts()
+    heap: list[Any] = []
+    by_size: dict[int, list[Any]] = {}
+    for path, node, size in o.files():
+        facts.files += 1
+        facts.total_bytes += size
+        if not size:
+            continue
+        layer = node.blob[2] if node.blob is not None else node.layer
+        cat = leftover_or_toolchain(path)
+        if cat == TOOLCHAIN:
+            facts.toolchain.setdefault(layer, Bucket()).add(size, path)
+        elif cat:
+            facts.leftovers.setdefault((cat, layer), Bucket()).add(size, path)
+        if node.digest is not None or node.where is not None:
+            by_size.setdefault(size, []).append((node, FileStat(path, size, layer)))
+        if len(heap) < LARGEST:
+            heapq.heappush(heap, (size, path, layer))
+        elif size > heap[0][0]:
+            heapq.heapreplace(heap, (size, path, layer))
+    by_digest: dict[bytes, list[Any]] = {}
+    for group in by_size.values():
+        for node, stat in group if len(group) > 1 else ():
+            by_digest.setdefault(o.digest_of(node), []).append(stat)  # type: ignore[arg-type]
+    facts.largest = [FileStat(p, s, layer) for s, p, layer in sorted(heap, reverse=True)]
+    facts.duplicates = sorted(
+        (
+            (d, sorted(copies, key=lambda f: (f.layer, f.path)))
+            for d, copies in by_digest.items()
+            if len(copies) > 1
+        ),
+        key=lambda item: -item[1][0].size * (len(item[1]) - 1),
+    )
+    return facts
+
+
 def _overlay_figures(o: OverlayState) -> Any:
     facts = final_facts(o)
+    assert _facts_view(facts) == _facts_view(_naive_facts(o))
     return (
         sorted((k, g.bytes, g.files, sorted(g.examples)) for k, g in o.groups.items()),
         o.layer_written,
@@ -222,7 +283,17 @@ def test_visitors_take_batches_as_entries(
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(walk_mod, "BATCH", size)
         mp.setattr(walk_mod, "NATIVE_SCAN", native_scan)
+        mp.setattr(final_mod, "LARGEST", 3)  # a full heap, ties of size included
         assert _run(tars, tmp, batched=True) == _run(tars, tmp, batched=False)
+
+
+def test_final_facts_count_hard_linked_content_once(tmp_path: Path) -> None:
+    tars = [
+        _layer([("big", "a/x", ""), ("hardlink", "a/y", "a/x"), ("hardlink", "b", "a/x")]),
+        _layer([("file", "c", "abc"), ("hardlink", "a/z", "a/x"), ("whiteout", "a/x", "")]),
+    ]
+    overlay = _run(tars, tmp_path, batched=True)[0]
+    assert overlay[7][:2] == (len("a/x|") * 40 + 3, 4)  # a/y, b, a/z share one copy; c
 
 
 def test_the_default_visit_batch_visits_each_entry() -> None:

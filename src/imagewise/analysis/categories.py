@@ -170,3 +170,23 @@ def leftover_or_toolchain(path: str) -> str:
     """``classify(path)`` when it is not ``""``, else ``TOOLCHAIN`` when ``is_toolchain(path)``,
     else ``""``: the final filesystem's walk asks both of every file, in one regex match."""
     return _category(path, _either())
+
+
+#: the directories whose files' answers depend on the file's name (``lock``, ``*.deb``, ``gcc``,
+#: ``libLLVM*``), and a prefix under which they do too (``archives/.*\.deb$`` spans
+#: directories); every other directory's files all get the answer of a name that no pattern
+#: singles out (a test holds the patterns to this)
+NAMED_DIRS = frozenset(
+    {"var/lib/apt/lists", "var/cache/apt", "usr/bin", "usr/lib/x86_64-linux-gnu"}
+)
+NAMED_UNDER = "var/cache/apt/"
+#: a file name no pattern singles out
+ANY_NAME = "\x01"
+
+
+def directory_answer(directory: str) -> str | None:
+    """``leftover_or_toolchain`` of every file directly in ``directory`` (``""`` for the root),
+    when it is the same whatever the file's name; ``None`` when it depends on the name."""
+    if directory in NAMED_DIRS or directory.startswith(NAMED_UNDER):
+        return None
+    return leftover_or_toolchain(f"{directory}/{ANY_NAME}" if directory else ANY_NAME)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import heapq
 
-from imagewise.analysis.categories import TOOLCHAIN, leftover_or_toolchain
+from imagewise.analysis.categories import TOOLCHAIN, directory_answer, leftover_or_toolchain
 from imagewise.analysis.model import FileStat, TreeNode
 from imagewise.analysis.overlay import Bucket, Node, OverlayState
 from imagewise.secrets.mask import may_hold_secret, redact_path
@@ -41,36 +41,65 @@ class FinalFacts:
 
 
 def final_facts(state: OverlayState) -> FinalFacts:
+    """One walk of the final filesystem, in ``OverlayState.files()``'s order. A file's path is
+    made only when something keeps it (a leftover or toolchain bucket, a content hash, the
+    largest files); the category is asked once per directory unless the names matter there
+    (``categories.directory_answer``)."""
     facts = FinalFacts()
     hashed: list[tuple[Node, FileStat]] = []  # files with a content hash, taken or deferred
     same_size: dict[int, int] = {}
     heap: list[tuple[int, str, int]] = []
-    for path, node, size in state.files():
-        facts.files += 1
-        facts.total_bytes += size
-        if not size:
-            continue
-        more = node.more  # None for nearly every file: no hard link, no content hash
-        blob = None if more is None else more.blob
-        layer = blob[2] if blob is not None else node.layer
-        cat = leftover_or_toolchain(path)
-        if cat == TOOLCHAIN:
-            bucket = facts.toolchain.get(layer)
-            if bucket is None:
-                bucket = facts.toolchain[layer] = Bucket()
-            bucket.add(size, path)
-        elif cat:
-            bucket = facts.leftovers.get((cat, layer))
-            if bucket is None:
-                bucket = facts.leftovers[(cat, layer)] = Bucket()
-            bucket.add(size, path)
-        if more is not None and (more.digest is not None or more.where is not None):
-            hashed.append((node, FileStat(path, size, layer)))
-            same_size[size] = same_size.get(size, 0) + 1
-        if len(heap) < LARGEST:
-            heapq.heappush(heap, (size, path, layer))
-        elif size > heap[0][0]:
-            heapq.heapreplace(heap, (size, path, layer))
+    seen: set[int] = set()  # hard-linked content counted once, on the first name met
+    files = total = 0
+    stack: list[tuple[str, Node]] = [("", state.root)]
+    while stack:
+        prefix, directory = stack.pop()
+        assert directory.children is not None
+        answer = directory_answer(prefix)
+        for name, node in directory.children.items():
+            if node.children is not None:
+                stack.append((f"{prefix}/{name}" if prefix else name, node))
+                continue
+            files += 1
+            size = node.size
+            more = node.more  # None for nearly every file: no hard link, no content hash
+            blob = None if more is None else more.blob
+            if blob is not None:
+                size = 0 if id(blob) in seen else blob[0]
+                seen.add(id(blob))
+            total += size
+            if not size:
+                continue
+            layer = blob[2] if blob is not None else node.layer
+            path = None
+            cat = answer
+            if cat is None:
+                path = f"{prefix}/{name}" if prefix else name
+                cat = leftover_or_toolchain(path)
+            if cat:
+                path = path or (f"{prefix}/{name}" if prefix else name)
+                if cat == TOOLCHAIN:
+                    bucket = facts.toolchain.get(layer)
+                    if bucket is None:
+                        bucket = facts.toolchain[layer] = Bucket()
+                else:
+                    bucket = facts.leftovers.get((cat, layer))
+                    if bucket is None:
+                        bucket = facts.leftovers[(cat, layer)] = Bucket()
+                bucket.add(size, path)
+            if more is not None and (more.digest is not None or more.where is not None):
+                path = path or (f"{prefix}/{name}" if prefix else name)
+                hashed.append((node, FileStat(path, size, layer)))
+                same_size[size] = same_size.get(size, 0) + 1
+            if len(heap) < LARGEST:
+                heapq.heappush(
+                    heap, (size, path or (f"{prefix}/{name}" if prefix else name), layer)
+                )
+            elif size > heap[0][0]:
+                heapq.heapreplace(
+                    heap, (size, path or (f"{prefix}/{name}" if prefix else name), layer)
+                )
+    facts.files, facts.total_bytes = files, total
     by_digest: dict[bytes, list[FileStat]] = {}
     for node, stat in hashed:  # only files of the same size can share content: hash just those
         if same_size[stat.size] > 1 and (digest := state.digest_of(node)) is not None:
