@@ -102,3 +102,33 @@ def test_flat_dicts_of_strings_and_integers_keep_json_dumps_text() -> None:
             write({"files": Lazy(list(items), flat=True)}, pieces.append, indent, ensure_ascii)
             want = json.dumps({"files": items}, indent=indent, ensure_ascii=ensure_ascii)
             assert "".join(pieces) == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    names=st.lists(st.text(alphabet='ab/"\\\n\u00e9\U0001f600%:', min_size=1, max_size=8)),
+    indent=st.sampled_from([0, 2, 4]),
+    ensure_ascii=st.booleans(),
+    depth=st.integers(0, 2),
+)
+def test_rendered_items_keep_json_dumps_text(
+    names: list[str], indent: int, ensure_ascii: bool, depth: int
+) -> None:
+    """A Lazy whose maker renders its items (dive's inefficient files, written a thousand at a
+    time) gives json.dumps's text at every indent, depth and ensure_ascii setting; also with
+    more than a thousand items."""
+    from imagewise.analysis.dive import InefficientFiles
+
+    rows = [(-(i * 7), -i, f"d/{n}", n, i % 5) for i, n in enumerate(names)]
+    rows += [(-3, -(10**6) - i, "x", f"f{i}", 2) for i in range(len(names) * 150)]
+    files = InefficientFiles(rows)
+    doc: Any = Lazy(files.json_items(), flat=True, render=files.json_render)
+    plain: Any = list(files.json_items())
+    for _ in range(depth):
+        doc, plain = {"k": doc, "n": 1}, {"k": plain, "n": 1}
+    pieces: list[str] = []
+    write(doc, pieces.append, indent, ensure_ascii)
+    assert "".join(pieces) == json.dumps(plain, indent=indent, ensure_ascii=ensure_ascii)
+    empty: list[str] = []
+    write({"e": Lazy([], render=InefficientFiles([]).json_render)}, empty.append, indent)
+    assert "".join(empty) == json.dumps({"e": []}, indent=indent)

@@ -16,6 +16,7 @@ is the same every way (tested).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -28,13 +29,23 @@ if TYPE_CHECKING:
 
 class Lazy:
     """A JSON list whose items are made while it is written (read once). ``flat``: the maker
-    promises every item is a scalar or a dict of scalars, which lets the C encoder write them."""
+    promises every item is a scalar or a dict of scalars, which lets the C encoder write them.
+    ``render``: the maker writes the items' text itself, given the indent of an item (``pad``),
+    that of its keys and the string escaper: ``render(pad, inner, esc)`` yields each item's text
+    exactly as ``json.dumps(item, indent=...)`` gives it at that indent (``items`` is then only
+    what the list holds, for readers other than ``write``)."""
 
-    __slots__ = ("flat", "items")
+    __slots__ = ("flat", "items", "render")
 
-    def __init__(self, items: Iterable[Any], flat: bool = False) -> None:
+    def __init__(
+        self,
+        items: Iterable[Any],
+        flat: bool = False,
+        render: Callable[[str, str, Callable[[str], str]], Iterable[str]] | None = None,
+    ) -> None:
         self.items = items
         self.flat = flat
+        self.render = render
 
 
 def _swap(value: Any, found: list[Lazy], tag: str) -> Any:
@@ -110,6 +121,18 @@ def write(
         pad = base + " " * indent
         first = True
         lazy = found[int(m.group(1))]
+        if lazy.render is not None:  # the items' own text, written a thousand at a time
+            from json import encoder as je
+
+            esc = je.encode_basestring_ascii if ensure_ascii else je.encode_basestring
+            sep = ",\n" + pad
+            texts = iter(lazy.render(pad, pad + " " * indent, esc))
+            while chunk := list(itertools.islice(texts, 1024)):
+                out(("[\n" + pad if first else sep) + sep.join(chunk))
+                first = False
+            out("[]" if first else f"\n{base}]")
+            pos = m.end()
+            continue
         flat = _flat_encoder(pad, indent, ensure_ascii) if lazy.flat else None
         for item in lazy.items:
             if flat is not None:

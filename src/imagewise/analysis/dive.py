@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 from imagewise.layers.model import Entry, Kind, Visitor
@@ -93,6 +93,15 @@ class InefficientFiles(Sequence[InefficientFile]):
         """``InefficientFile.to_json()`` of each, made straight from the rows."""
         for path, row in _shown_paths(self._rows):
             yield {"path": path, "count": row[4], "wasted_bytes": -row[0]}
+
+    def json_render(self, pad: str, inner: str, esc: Callable[[str], str]) -> Iterator[str]:
+        """The text of each of :meth:`json_items` as ``json.dumps(item, indent=...)`` gives it
+        with its keys at ``inner`` and its closing brace at ``pad`` (``jsonstream.Lazy``)."""
+        template = (
+            f'{{\n{inner}"path": %s,\n{inner}"count": %d,\n{inner}"wasted_bytes": %d\n{pad}}}'
+        )
+        for path, row in _shown_paths(self._rows):
+            yield template % (esc(path), row[4], -row[0])
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, InefficientFiles):

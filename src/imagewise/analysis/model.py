@@ -161,7 +161,8 @@ class ImageAnalysis(Record):
         if lazy:
             from imagewise.jsonstream import Lazy
 
-            files = Lazy(files, flat=True)  # FileStat.to_json: a dict of scalars
+            render = rows.json_render if isinstance(rows, InefficientFiles) else None
+            files = Lazy(files, flat=True, render=render)  # FileStat.to_json: dicts of scalars
         else:
             files = list(files)
         return {
