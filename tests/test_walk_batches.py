@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from layers_support import make_tar, member
+from secret_samples import GH
 from tars_support import Chunked, tars
 
 from imagewise.analysis import final as final_mod
@@ -33,6 +34,7 @@ from imagewise.errors import LayerReadError, UnsafePath
 from imagewise.layers.model import Visitor
 from imagewise.layers.passes import visit_entries
 from imagewise.sbom.visitor import CatalogVisitor
+from imagewise.secrets.visitor import SecretsVisitor
 
 try:
     from imagewise.archive._tarhead import scan as native_scan
@@ -141,7 +143,9 @@ PKG = "a/node_modules/p/package.json"  # evidence for the SBOM's catalogers
 PATHS = [f"{x}/{y}" for x in NAMES for y in NAMES] + list(NAMES) + ["tmp/x", "a/b/c", PKG]
 PATHS += ["a/node_modules", "a/node_modules/p"]
 OP = st.tuples(
-    st.sampled_from(["file", "big", "dir", "symlink", "hardlink", "whiteout", "opaque", "chmod"]),
+    st.sampled_from(
+        ["file", "big", "dir", "symlink", "hardlink", "whiteout", "opaque", "chmod", "secret"]
+    ),
     st.sampled_from(PATHS),
     st.sampled_from(PATHS),
 )
@@ -151,7 +155,10 @@ LAYERS = st.lists(st.lists(OP, max_size=8), min_size=1, max_size=4)
 def _layer(ops: list[tuple[str, str, str]]) -> bytes:
     members = []
     for op, path, other in ops:
-        if op == "file" and path.endswith(".json"):
+        if op == "secret":  # a token in text, or in a binary file (never reported)
+            body = b"#\n" * 4500 * (len(other) % 2) + f"token = {GH}\n".encode() * len(other)
+            members.append(member(path, data=body + (b"\0" if len(other) > 4 else b"")))
+        elif op == "file" and path.endswith(".json"):
             doc = f'{{"name": "p", "version": "1.0.{len(other)}"}}'
             members.append(member(path, data=doc.encode()))
         elif op == "file":
@@ -248,8 +255,8 @@ def _overlay_figures(o: OverlayState) -> Any:
 def _run(layers: list[bytes], tmp: Path, batched: bool) -> Any:
     overlay, dive = OverlayState(hash_min_bytes=100), DiveEfficiency()
     eager = OverlayState(hash_min_bytes=100, defer=False)  # hashes as it goes
-    catalog = CatalogVisitor()
-    visitors: list[Visitor] = [overlay, dive, eager, catalog]
+    catalog, secrets = CatalogVisitor(), SecretsVisitor()
+    visitors: list[Visitor] = [overlay, dive, eager, catalog, secrets]
     stubs = [SimpleNamespace(diff_id=f"sha256:{i}", digest=f"sha256:{i}") for i in range(9)]
     image: Any = SimpleNamespace(layers=stubs[: len(layers)])
     for v in visitors:
@@ -269,7 +276,14 @@ def _run(layers: list[bytes], tmp: Path, batched: bool) -> Any:
     evidence = {
         p: [(v.layer, v.cataloger, v.parsed) for v in vs] for p, vs in catalog.evidence.items()
     }
-    return _overlay_figures(overlay), _overlay_figures(eager), dive.figures, evidence
+    found = [(f.rule, f.location, f.message, f.extra) for f in secrets.findings]
+    return (
+        _overlay_figures(overlay),
+        _overlay_figures(eager),
+        dive.figures,
+        evidence,
+        (found, secrets.files_read),
+    )
 
 
 @needs_native

@@ -69,12 +69,15 @@ class EntryBatch:
     def __len__(self) -> int:
         return len(self.paths)
 
-    def content(self, k: int) -> bytes:
-        """The content of entry ``k`` (a file; ``b""`` for any other kind)."""
+    def content(self, k: int, limit: int | None = None, skip: int = 0) -> bytes:
+        """The content of entry ``k`` (a file; ``b""`` for any other kind): from byte ``skip``,
+        at most ``limit`` bytes."""
         if self.kinds[k] is not Kind.FILE:
             return b""
+        size = self.sizes[k]
         start = self.offsets[k] + BLOCK + self.shift
-        return bytes(self.buf[start : start + self.sizes[k]])
+        end = start + (size if limit is None else min(size, skip + limit))
+        return bytes(self.buf[start + min(skip, size) : end])
 
     def located(self, k: int) -> Region | None:
         """Where file ``k``'s content lies in a local file (``None`` without an origin)."""

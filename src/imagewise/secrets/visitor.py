@@ -24,6 +24,7 @@ from imagewise.secrets.mask import mask, redact_path
 from imagewise.secrets.rules import BY_ID
 
 if TYPE_CHECKING:
+    from imagewise.archive.batch import EntryBatch
     from imagewise.oci.model import ImageConfig
     from imagewise.sources.base import Image, Layer
 
@@ -96,12 +97,33 @@ class SecretsVisitor(Visitor):
         if b"\0" in head:  # binary: the rest is never read
             return
         data = head + f.read(self.max_file_bytes - len(head)) if len(head) == SNIFF_BYTES else head
-        hits = scan_bytes(data, entry.path)
-        path = redact_path(entry.path) if hits else ""
+        self._scan(entry.path, data)
+
+    batches = True
+
+    def visit_batch(self, batch: EntryBatch) -> None:
+        """:meth:`visit` over a run of plain entries: the files worth reading are read from
+        the batch's buffer (the first 8 KiB first: a binary file's rest is never copied)."""
+        file, max_bytes, index = Kind.FILE, self.max_file_bytes, self._index
+        for k, (path, kind, size) in enumerate(zip(batch.paths, batch.kinds, batch.sizes)):
+            if self._by_path:  # (a hidden file's findings are dropped from it as it goes)
+                self._paths.apply(path, kind, index)
+            if kind is not file or size > max_bytes or not plausible(path, size):
+                continue
+            head = batch.content(k, SNIFF_BYTES)
+            self.files_read += 1
+            if b"\0" in head:
+                continue
+            self._scan(path, head + batch.content(k, size, len(head)) if size > len(head) else head)
+
+    def _scan(self, raw: str, data: bytes) -> None:
+        """The findings in one file's ``data`` (at the real path ``raw``), for this layer."""
+        hits = scan_bytes(data, raw)
+        path = redact_path(raw) if hits else ""
         for hit in hits:
             loc = Location(layer=self._diff_id, layer_index=self._index, path=path, line=hit.line)
             self._layer.append(_finding(hit, loc, f"{path}:{hit.line}"))
-            self._layer_raw.append(entry.path)
+            self._layer_raw.append(raw)
 
     def _hidden(self, path: str, layer: int) -> None:
         """A later layer deleted or replaced a file with findings: note it on the findings."""
