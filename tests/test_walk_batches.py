@@ -116,6 +116,7 @@ def test_batches_stop_where_the_walk_must_decide(monkeypatch: Any) -> None:
         ]
     )
     monkeypatch.setattr(walk_mod, "BATCH", 2)
+    monkeypatch.setattr(walk_mod, "NATIVE_SCAN", native_scan)  # whatever IMAGEWISE_PURE says
     kinds = [
         [e.kind for e in item.entries()] if type(item) is EntryBatch else item.kind
         for item in walk_batches(data)
@@ -310,7 +311,9 @@ def test_final_facts_count_hard_linked_content_once(tmp_path: Path) -> None:
     assert overlay[7][:2] == (len("a/x|") * 40 + 3, 4)  # a/y, b, a/z share one copy; c
 
 
-def test_the_default_visit_batch_visits_each_entry() -> None:
+@needs_native
+def test_the_default_visit_batch_visits_each_entry(monkeypatch: Any) -> None:
+    monkeypatch.setattr(walk_mod, "NATIVE_SCAN", native_scan)
     seen: list[str] = []
 
     class Plain(Visitor):
@@ -325,3 +328,4 @@ def test_the_default_visit_batch_visits_each_entry() -> None:
         else:
             seen.append(item.path)
     assert seen == ["a", "b", "b/c"]
+    assert any(type(item) is EntryBatch for item in items)
