@@ -30,6 +30,7 @@ from imagewise.archive.batch import EntryBatch
 from imagewise.archive.entry import Kind
 from imagewise.archive.region import Region
 from imagewise.archive.walk import walk, walk_batches, walk_buffer
+from imagewise.audit.filesystem import AuditVisitor
 from imagewise.errors import LayerReadError, UnsafePath
 from imagewise.layers.model import Visitor
 from imagewise.layers.passes import visit_entries
@@ -142,7 +143,7 @@ def test_batches_stop_where_the_walk_must_decide(monkeypatch: Any) -> None:
 NAMES = ("a", "b", "c")
 PKG = "a/node_modules/p/package.json"  # evidence for the SBOM's catalogers
 PATHS = [f"{x}/{y}" for x in NAMES for y in NAMES] + list(NAMES) + ["tmp/x", "a/b/c", PKG]
-PATHS += ["a/node_modules", "a/node_modules/p"]
+PATHS += ["a/node_modules", "a/node_modules/p", "etc/passwd", "var/cache/apt/x.deb", "a/id_rsa"]
 OP = st.tuples(
     st.sampled_from(
         ["file", "big", "dir", "symlink", "hardlink", "whiteout", "opaque", "chmod", "secret"]
@@ -166,8 +167,9 @@ def _layer(ops: list[tuple[str, str, str]]) -> bytes:
             members.append(member(path, data=b"x" * len(other)))
         elif op == "big":  # over the hash threshold, same size for every big file
             members.append(member(path, data=(path + "|").encode() * 40))
-        elif op == "chmod":  # same size as "file" of the same other, another mode
-            members.append(member(path, data=b"x" * len(other), mode=0o600))
+        elif op == "chmod":  # same size as "file", another mode: setuid, world-writable
+            mode = 0o4755 if len(other) % 2 else 0o777
+            members.append(member(path, data=b"x" * len(other), mode=mode))
         elif op in ("dir", "symlink", "hardlink"):
             members.append(member(path, kind=op, link=other))
         elif op == "whiteout":
@@ -256,8 +258,8 @@ def _overlay_figures(o: OverlayState) -> Any:
 def _run(layers: list[bytes], tmp: Path, batched: bool) -> Any:
     overlay, dive = OverlayState(hash_min_bytes=100), DiveEfficiency()
     eager = OverlayState(hash_min_bytes=100, defer=False)  # hashes as it goes
-    catalog, secrets = CatalogVisitor(), SecretsVisitor()
-    visitors: list[Visitor] = [overlay, dive, eager, catalog, secrets]
+    catalog, secrets, audit = CatalogVisitor(), SecretsVisitor(), AuditVisitor()
+    visitors: list[Visitor] = [overlay, dive, eager, catalog, secrets, audit]
     stubs = [SimpleNamespace(diff_id=f"sha256:{i}", digest=f"sha256:{i}") for i in range(9)]
     image: Any = SimpleNamespace(layers=stubs[: len(layers)])
     for v in visitors:
@@ -278,12 +280,15 @@ def _run(layers: list[bytes], tmp: Path, batched: bool) -> Any:
         p: [(v.layer, v.cataloger, v.parsed) for v in vs] for p, vs in catalog.evidence.items()
     }
     found = [(f.rule, f.location, f.message, f.extra) for f in secrets.findings]
+    facts = [audit.setid, audit.world_writable, audit.unnecessary, audit.credentials]
+    facts += [audit.caches, audit.accounts]
     return (
         _overlay_figures(overlay),
         _overlay_figures(eager),
         dive.figures,
         evidence,
         (found, secrets.files_read),
+        facts,
     )
 
 

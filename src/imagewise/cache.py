@@ -33,10 +33,13 @@ import os
 import sys
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imagewise.fileio import atomic_write
 from imagewise.layers.model import Entry, Kind
+
+if TYPE_CHECKING:
+    from imagewise.archive.batch import EntryBatch
 
 FORMAT = f"2-py{sys.version_info[0]}{sys.version_info[1]}"
 _MAGIC = b"imagewise-layer-cache 2"
@@ -83,6 +86,12 @@ class PackedEntries:
         self._buf += marshal.dumps(LayerCache.record(e), 2)
         self.count += 1
 
+    def add_batch(self, batch: EntryBatch) -> None:
+        """:meth:`add` of each entry of ``batch``, from its columns (one marshal call)."""
+        rows = LayerCache.records(batch)
+        self._buf += memoryview(marshal.dumps(rows, 2))[5:]  # past "[" and the count
+        self.count += len(rows)
+
     def payload(self) -> bytes:
         return _deflate(b"[" + self.count.to_bytes(4, "little", signed=True), self._buf)
 
@@ -113,6 +122,9 @@ class EntryList(PackedEntries):
 
     def add(self, e: Entry) -> None:
         self.rows.append(LayerCache.record(e))
+
+    def add_batch(self, batch: EntryBatch) -> None:
+        self.rows += LayerCache.records(batch)
 
     def payload(self) -> bytes:
         body = marshal.dumps(self.rows, 2)  # "[", the count, the records
@@ -193,6 +205,25 @@ class LayerCache:
             e.mtime,
             e.raw_name,
             e.offset,
+        )
+
+    @staticmethod
+    def records(batch: EntryBatch) -> list[tuple[Any, ...]]:
+        """:meth:`record` of each entry of ``batch``, made from its columns."""
+        return list(
+            zip(
+                batch.paths,
+                map(_KIND_INDEX.__getitem__, batch.kinds),
+                batch.sizes,
+                batch.modes,
+                batch.uids,
+                batch.gids,
+                batch.links,
+                batch.mtimes,
+                batch.names,
+                batch.offsets,
+                strict=True,
+            )
         )
 
     @staticmethod

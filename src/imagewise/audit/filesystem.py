@@ -16,6 +16,7 @@ from imagewise.layers.merged import PathTable
 from imagewise.layers.model import Entry, Kind, Visitor
 
 if TYPE_CHECKING:
+    from imagewise.archive.batch import EntryBatch
     from imagewise.sources.base import Layer
 
 ACCOUNT_FILES = ("etc/passwd", "etc/group", "etc/shadow", "etc/master.passwd")
@@ -118,6 +119,7 @@ _IWOTH, _ISVTX = stat.S_IWOTH, stat.S_ISVTX
 _FILE, _DIR, _HARDLINK = Kind.FILE, Kind.DIR, Kind.HARDLINK
 _CACHE_TUPLE = tuple(CACHE_PREFIXES)
 _CACHE_ROOTS = ("var/",)
+_ACCOUNT_MAX = 4 << 20  # an account file's text is read up to this size
 
 
 class AuditVisitor(Visitor):
@@ -153,16 +155,40 @@ class AuditVisitor(Visitor):
         self._restored = None
 
     def wants_content(self, entry: Entry) -> bool:
-        return entry.kind is _FILE and entry.path in ACCOUNT_FILES and entry.size <= 4 << 20
+        return entry.kind is _FILE and entry.path in ACCOUNT_FILES and entry.size <= _ACCOUNT_MAX
 
     def visit(self, entry: Entry) -> None:
-        path, kind = entry.path, entry.kind
+        self._one(entry.path, entry.kind, entry.mode, entry.size, entry.uid, entry.gid, entry, -1)
+
+    batches = True
+
+    def visit_batch(self, batch: EntryBatch) -> None:
+        """:meth:`visit` of each entry from the batch's columns (an account file's text read
+        from the batch's buffer)."""
+        one = self._one
+        for k, (path, kind, mode, size, uid, gid) in enumerate(
+            zip(batch.paths, batch.kinds, batch.modes, batch.sizes, batch.uids, batch.gids)
+        ):
+            one(path, kind, mode, size, uid, gid, batch, k)
+
+    def _one(
+        self,
+        path: str,
+        kind: Kind,
+        mode: int,
+        size: int,
+        uid: int,
+        gid: int,
+        source: Entry | EntryBatch,
+        k: int,
+    ) -> None:
+        """One entry's facts; its content (an account file's) from ``source``: the entry, or
+        entry ``k`` of a batch."""
         paths = self._paths
         if paths.apply(path, kind, self._index):  # a whiteout: hidden facts are dropped
             return
         if path in paths.index:  # a directory listed again: its own facts are decided anew
             self._drop(path)
-        mode = entry.mode
         name = path.rpartition("/")[2]
         is_file = kind is _FILE
         hits: list[dict[str, FileFact]] = []
@@ -185,7 +211,7 @@ class AuditVisitor(Visitor):
             ):
                 hits.append(self.credentials)
             if (
-                entry.size > 0
+                size > 0
                 and path.startswith(_CACHE_ROOTS)
                 and path.startswith(_CACHE_TUPLE)
                 and "/partial" not in path
@@ -193,15 +219,18 @@ class AuditVisitor(Visitor):
             ):
                 hits.append(self.caches)
         if hits:
-            fact = FileFact(path, self._index, mode, entry.size, entry.uid, entry.gid)
+            fact = FileFact(path, self._index, mode, size, uid, gid)
             paths.keep(path, kind is _DIR, self._index)
             for table in hits:
                 table[path] = fact
         if is_file and path in ACCOUNT_FILES:
             if self._restored is not None:  # replayed from the layer cache
                 text = self._restored.get(path, "")
-            else:
-                text = entry.read(4 << 20).decode("utf-8", "replace")
+            elif isinstance(source, Entry):
+                text = source.read(_ACCOUNT_MAX).decode("utf-8", "replace")
+            else:  # what the pass gives when wants_content declines: nothing
+                data = source.content(k) if size <= _ACCOUNT_MAX else b""
+                text = data.decode("utf-8", "replace")
             if not hits:
                 paths.keep(path, False, self._index)
             self._layer_accounts[path] = text

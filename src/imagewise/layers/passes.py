@@ -182,13 +182,14 @@ def visit_entries(
     entries: Iterable[Entry | EntryBatch],
     visitors: Sequence[Visitor],
     spool: _Spool | None = None,
-    record: Callable[[Entry], None] | None = None,
+    record: PackedEntries | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> None:
     """Feed an entry iterator to the visitors with the content-sharing rules above.
 
-    A batch of entries (``archive.batch``) goes whole to the visitors that take batches, and
-    entry by entry (``EntryBatch.entries``, recorded with ``record``) to the others.
+    ``record`` keeps every entry's record (``cache.PackedEntries``). A batch of entries
+    (``archive.batch``) goes whole to the visitors that take batches and to ``record``, and
+    entry by entry (``EntryBatch.entries``) to the others.
     ``progress`` is called with an entry's offset every 256 entries and after every batch (for
     a walk that reads no chunks to count, see ``_one_layer``)."""
     own_spool = spool is None
@@ -196,7 +197,6 @@ def visit_entries(
     visits = [v.visit for v in visitors]
     batch_visits = [v.visit_batch for v in visitors if v.batches]
     singles = [v for v in visitors if not v.batches]
-    expand = bool(singles) or record is not None
     # only visitors that override wants_content can ask (the base class never does)
     askers = [
         (i, v.wants_content)
@@ -210,13 +210,15 @@ def visit_entries(
             if type(entry) is EntryBatch:  # a run of plain entries as columns
                 for visit_batch in batch_visits:
                     visit_batch(entry)
-                if expand:
-                    visit_entries(entry.entries(), singles, spool, record)
+                if record is not None:
+                    record.add_batch(entry)
+                if singles:
+                    visit_entries(entry.entries(), singles, spool)
                 if progress is not None:  # after the visits: the pages they read may go
                     progress(entry.offsets[-1])
                 continue
             if record is not None:
-                record(entry)
+                record.add(entry)
             if progress is not None and not n & 255:
                 progress(entry.offset)
             live = entry._opener
@@ -570,9 +572,7 @@ def _one_layer(
 
             packed = PackedEntries()  # compact: a layer's records wait for its digest check
         verified = checks.start(layer)
-        actual = _read_layer(
-            layer, here, reporter, key, spool, packed.add if packed else None, checks
-        )
+        actual = _read_layer(layer, here, reporter, key, spool, packed, checks)
         given: dict[int, object] = {}
         if off:
             assert partner is not None and listed is not None
@@ -632,7 +632,7 @@ def _read_layer(
     reporter: progress.Reporter,
     key: str,
     spool: _Spool,
-    rec: Callable[[Entry], None] | None,
+    rec: PackedEntries | None,
     checks: _Checks,
 ) -> str | None:
     """Walk the layer for real, mapped or streamed; with ``checks.diff_ids`` returns the sha256
@@ -671,7 +671,7 @@ def _stream_layer(
     reporter: progress.Reporter,
     key: str,
     spool: _Spool,
-    rec: Callable[[Entry], None] | None,
+    rec: PackedEntries | None,
     diff_ids: bool = False,
 ) -> str | None:
     """Decompress and walk the layer stream (its blob digest verified as it is read).
