@@ -134,9 +134,8 @@ class EntryList(PackedEntries):
         return self.rows
 
     def compress(self) -> PackedEntries:
-        done = _Compressed(self.payload())
-        self.rows = []
-        return done
+        """The compressed payload; the rows stay (the layer's replay may still need them)."""
+        return _Compressed(self.payload())
 
 
 class _Compressed(PackedEntries):

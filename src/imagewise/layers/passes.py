@@ -573,15 +573,22 @@ def _one_layer(
             packed = PackedEntries()  # compact: a layer's records wait for its digest check
         verified = checks.start(layer)
         actual = _read_layer(layer, here, reporter, key, spool, packed, checks)
+        keep = cache is not None and actual is not None
+        own: dict[int, object] = {}
+        if keep:  # what the cache keeps of the pass's own work, while the partner still works
+            assert packed is not None
+            records = packed.compress()
+            own = {
+                id(v): v.layer_result(i, layer) for v in here if v.cacheable and _content_cached(v)
+            }
         given: dict[int, object] = {}
         if off:
             assert partner is not None and listed is not None
             given = _from_partner(layer, off, partner, listed, spool)
-        if cache is not None and actual is not None:
-            assert packed is not None
-            records = packed.compress()
+        if keep:
+            assert cache is not None and actual is not None
             results = [
-                (v.name, v.version, given[id(v)] if id(v) in given else v.layer_result(i, layer))
+                (v.name, v.version, given[id(v)] if id(v) in given else own[id(v)])
                 for v in visitors
                 if v.cacheable and _content_cached(v)
             ]
