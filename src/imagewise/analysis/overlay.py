@@ -324,7 +324,7 @@ class OverlayState(MergedTree[Node], Visitor):
         i = self._i
         self.layer_entries[i] += len(batch)
         index = self.index
-        put = self.put
+        put, hidden, reason = self.put, self.hidden, self.reason
         hash_min = self.hash_min_bytes
         file, symlink = _FILE, _SYMLINK
         written = files = 0
@@ -344,12 +344,20 @@ class OverlayState(MergedTree[Node], Visitor):
             parent_path, _, name = path.rpartition("/")
             parent = index.get(parent_path)
             children = parent.children if parent is not None else None
-            if children is None or name in children:
-                put(path, node, i)  # a missing parent, or something to hide: the full rules
+            if children is None:
+                put(path, node, i)  # a missing parent: the full rules
                 continue
-            children[_intern(name)] = node
-            if node.children is not None:
-                index[path] = node
+            old = children.get(name)
+            if old is None:
+                children[_intern(name)] = node
+                if node.children is not None:
+                    index[path] = node
+            elif old.children is None and node.children is None:
+                # a non-directory over a non-directory: what put does, written out
+                hidden(old, path, i, reason(old, node, i))
+                children[name] = node
+            else:
+                put(path, node, i)  # a directory on either side: the full rules
         self.layer_written[i] += written
         self.layer_files[i] += files
 
