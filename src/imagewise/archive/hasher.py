@@ -33,6 +33,9 @@ from imagewise.archive.forking import (
 )
 from imagewise.archive.region import Region
 
+#: how much the checking process yields the CPU to the pass and its partner (``os.nice``)
+NICE = 10
+
 
 class HashProcess:
     """A forked child hashing file regions in the order they are submitted.
@@ -137,6 +140,10 @@ def _serve(requests: int, replies: int) -> int:
     """The child: hash each requested region, answer in order; 0 at the end of the requests."""
     from imagewise.archive.mapped import hash_region
 
+    try:  # the pass and its partner first: the checks fill the time either leaves
+        os.nice(NICE)
+    except OSError:
+        pass
     while True:
         _, body = read_frame(requests)
         if body is None:  # the end of the requests: the parent closed them
