@@ -189,7 +189,7 @@ def _facts_view(facts: Any) -> Any:
         facts.files,
         buckets(facts.leftovers),
         buckets(facts.toolchain),
-        [(d, [(f.path, f.size, f.layer) for f in fs]) for d, fs in facts.duplicates],
+        sorted((d, sorted((f.path, f.size, f.layer) for f in fs)) for d, fs in facts.duplicates),
         [(f.path, f.size, f.layer) for f in facts.largest],
     )
 
@@ -228,15 +228,8 @@ def _naive_facts(o: OverlayState) -> Any:
         for node, stat in group if len(group) > 1 else ():
             by_digest.setdefault(o.digest_of(node), []).append(stat)  # type: ignore[arg-type]
     facts.largest = [FileStat(p, s, layer) for s, p, layer in sorted(heap, reverse=True)]
-    facts.duplicates = sorted(
-        (
-            (d, sorted(copies, key=lambda f: (f.layer, f.path)))
-            for d, copies in by_digest.items()
-            if len(copies) > 1
-        ),
-        key=lambda item: -item[1][0].size * (len(item[1]) - 1),
-    )
-    return facts
+    facts.duplicates = [(d, copies) for d, copies in by_digest.items() if len(copies) > 1]
+    return facts  # (the view compares duplicates in any order)
 
 
 def _overlay_figures(o: OverlayState) -> Any:

@@ -19,25 +19,25 @@ if TYPE_CHECKING:
 
 def header_parser() -> Callable[[Any, int], tuple[Any, ...] | None] | None:
     """``_tarhead.header``, or ``None`` when it is not built or ``IMAGEWISE_PURE`` is set."""
-    if os.environ.get("IMAGEWISE_PURE"):
-        return None
-    try:
-        from imagewise.archive._tarhead import header
-    except ImportError:
-        return None
-    return header  # type: ignore[no-any-return]
+    return _tarhead("header")  # type: ignore[no-any-return]
 
 
 def batch_scanner() -> Callable[..., tuple[Any, ...] | None] | None:
     """``_tarhead.scan`` (runs of plain headers as columns), or ``None`` as for
     :func:`header_parser`."""
+    return _tarhead("scan")  # type: ignore[no-any-return]
+
+
+def _tarhead(name: str) -> Any:
     if os.environ.get("IMAGEWISE_PURE"):
         return None
+    import importlib
+
     try:
-        from imagewise.archive._tarhead import scan
+        module = importlib.import_module("imagewise.archive._tarhead")
     except ImportError:
         return None
-    return scan  # type: ignore[no-any-return]
+    return getattr(module, name)
 
 
 def describe() -> str:
