@@ -283,3 +283,47 @@ def test_prefilter_changes_no_hit(monkeypatch: pytest.MonkeyPatch) -> None:
     assert all(any(both(s, c)[1] for c in (False, True)) for s in samples)  # samples do hit
     plan = detect._plan(False)
     assert plan.prefilter is not None and plan.prefilter.search("just some words\n") is None
+
+
+def _plausible_plainly(path: str, size: int) -> bool:
+    """``plausible`` as first written: every path tested whole."""
+    from imagewise.secrets.detect import (
+        ALLOW_DIRS,
+        DOC_NAMES,
+        MAX_FILE_BYTES,
+        SKIP_EXT,
+        _allowlisted_dir,
+    )
+
+    p = path.lstrip("/")
+    if size <= 0 or size > MAX_FILE_BYTES or p.startswith(ALLOW_DIRS):
+        return False
+    if _allowlisted_dir(p.rpartition("/")[0]):
+        return False
+    name = path.rsplit("/", 1)[-1].lower()
+    if name.startswith(DOC_NAMES) or ".so." in name:
+        return False
+    dot = name.rfind(".")
+    return not (dot > 0 and name[dot:] in SKIP_EXT)
+
+
+def test_plausible_by_directory_and_name_gives_the_whole_paths_answer() -> None:
+    """The secret scan asks a batch's directory once (``allowlisted_directory``) and each name
+    (``plausible_name``): the same answers as testing every path whole."""
+    import random
+
+    from imagewise.secrets.detect import ALLOW_DIRS
+
+    assert all(d.endswith("/") for d in ALLOW_DIRS)  # what makes it the directory's answer
+    rng = random.Random(5)
+    dirs = [d.rstrip("/") for d in ALLOW_DIRS] + ["", "app", "usr/share", "usr/lib", "x/tests"]
+    dirs += ["a/mock_data", "b/unit_test", "c/foo-tests", "node_modules/p/docs", "usr/sharex"]
+    names = ["README.md", "readme", "LICENSE", "libz.so.1", "id_rsa", "key.pem", ".env.local"]
+    names += ["Dockerfile", "config.yaml", "app.JSON", "x.png", "index.js", "a.b.c", ".hidden"]
+    names += ["settings.py", "CHANGES.txt", "s", "x.so", "credentials", "doc"]
+    for _ in range(4000):
+        d = "/".join(rng.choice(dirs) for _ in range(rng.randint(1, 3))).strip("/")
+        path = f"{d}/{rng.choice(names)}" if d else rng.choice(names)
+        path = "/" + path if rng.random() < 0.1 else path
+        size = rng.choice([0, 1, 100, 5 * 1024 * 1024])
+        assert plausible(path, size) == _plausible_plainly(path, size), path

@@ -266,10 +266,14 @@ def is_placeholder(value: str) -> bool:
 
 
 def allowlisted_path(path: str) -> bool:
-    p = path.lstrip("/")
-    if p.startswith(ALLOW_DIRS):
-        return True
-    return _allowlisted_dir(p.rpartition("/")[0])
+    return allowlisted_directory(path.lstrip("/").rpartition("/")[0])
+
+
+def allowlisted_directory(directory: str) -> bool:
+    """Whether the files of ``directory`` (root-relative, ``""`` for the root) are allowlisted:
+    under one of ``ALLOW_DIRS`` (each ends with a slash, so the directory decides) or in a
+    tests/docs/fixtures directory."""
+    return (directory + "/").startswith(ALLOW_DIRS) or _allowlisted_dir(directory)
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -285,7 +289,11 @@ def _allowlisted_dir(directory: str) -> bool:
 
 
 def is_config_like(path: str) -> bool:
-    name = path.rsplit("/", 1)[-1].lower()
+    return config_name(path.rsplit("/", 1)[-1].lower())
+
+
+def config_name(name: str) -> bool:
+    """``is_config_like`` of a file by its lower-cased name."""
     if name in CONFIG_NAMES or name.startswith((".env", "dockerfile")):
         return True
     dot = name.rfind(".")
@@ -309,10 +317,17 @@ DOC_NAMES = (
 
 
 def plausible(path: str, size: int) -> bool:
-    """Worth reading at all (decided from the header, before any content)."""
-    if size <= 0 or size > MAX_FILE_BYTES or allowlisted_path(path):
+    """Worth reading at all (decided from the header, before any content): by its size, its
+    directory (``allowlisted_directory``) and its lower-cased name (``plausible_name``)."""
+    if size <= 0 or size > MAX_FILE_BYTES:
         return False
-    name = path.rsplit("/", 1)[-1].lower()
+    directory, _, name = path.lstrip("/").rpartition("/")
+    return not allowlisted_directory(directory) and plausible_name(name.lower())
+
+
+def plausible_name(name: str) -> bool:
+    """Whether a file of this lower-cased name may hold a secret (not documentation, a shared
+    library or a file type that holds none)."""
     if name.startswith(DOC_NAMES) or ".so." in name:
         return False
     dot = name.rfind(".")
@@ -511,7 +526,12 @@ def scan_bytes(data: bytes, path: str) -> list[Hit]:
     """Hits in a file's content; binary content (a NUL in the first 8 KiB) gives none."""
     if b"\0" in data[:SNIFF_BYTES]:
         return []
-    config_like = is_config_like(path)
+    return scan_content(data, is_config_like(path))
+
+
+def scan_content(data: bytes, config_like: bool) -> list[Hit]:
+    """:func:`scan_bytes` of content known to be text (no NUL in its first 8 KiB), of a file
+    that is configuration or not (``is_config_like``)."""
     rules = _plan(config_like).candidates(data)
     if rules is None:
         return scan_text(data.decode("latin-1"), config_like=config_like, latin1=True)

@@ -15,9 +15,13 @@ from imagewise.secrets.detect import (
     MAX_FILE_BYTES,
     SNIFF_BYTES,
     Hit,
+    allowlisted_directory,
+    config_name,
     named_values,
     plausible,
+    plausible_name,
     scan_bytes,
+    scan_content,
     scan_text,
 )
 from imagewise.secrets.mask import mask, redact_path
@@ -104,21 +108,33 @@ class SecretsVisitor(Visitor):
     def visit_batch(self, batch: EntryBatch) -> None:
         """:meth:`visit` over a run of plain entries: the files worth reading are read from
         the batch's buffer (the first 8 KiB first: a binary file's rest is never copied)."""
-        file, max_bytes, index = Kind.FILE, self.max_file_bytes, self._index
+        file, index = Kind.FILE, self._index
+        max_bytes = min(self.max_file_bytes, MAX_FILE_BYTES)  # plausible's bound too
+        directory, allowed = None, False  # a batch's files come directory by directory
         for k, (path, kind, size) in enumerate(zip(batch.paths, batch.kinds, batch.sizes)):
             if self._by_path:  # (a hidden file's findings are dropped from it as it goes)
                 self._paths.apply(path, kind, index)
-            if kind is not file or size > max_bytes or not plausible(path, size):
+            if kind is not file or size > max_bytes or size <= 0:
+                continue
+            # plausible(path, size), its directory's answer asked once per directory
+            parent, _, name = path.rpartition("/")
+            if parent != directory:
+                directory, allowed = parent, not allowlisted_directory(parent)
+            name = name.lower()
+            if not allowed or not plausible_name(name):
                 continue
             head = batch.content(k, SNIFF_BYTES)
             self.files_read += 1
             if b"\0" in head:
                 continue
-            self._scan(path, head + batch.content(k, size, len(head)) if size > len(head) else head)
+            data = head + batch.content(k, size, len(head)) if size > len(head) else head
+            self._found(path, scan_content(data, config_name(name)))
 
     def _scan(self, raw: str, data: bytes) -> None:
         """The findings in one file's ``data`` (at the real path ``raw``), for this layer."""
-        hits = scan_bytes(data, raw)
+        self._found(raw, scan_bytes(data, raw))
+
+    def _found(self, raw: str, hits: list[Hit]) -> None:
         path = redact_path(raw) if hits else ""
         for hit in hits:
             loc = Location(layer=self._diff_id, layer_index=self._index, path=path, line=hit.line)
