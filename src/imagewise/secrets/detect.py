@@ -265,10 +265,6 @@ def is_placeholder(value: str) -> bool:
     )
 
 
-def allowlisted_path(path: str) -> bool:
-    return allowlisted_directory(path.lstrip("/").rpartition("/")[0])
-
-
 def allowlisted_directory(directory: str) -> bool:
     """Whether the files of ``directory`` (root-relative, ``""`` for the root) are allowlisted:
     under one of ``ALLOW_DIRS`` (each ends with a slash, so the directory decides) or in a
