@@ -19,7 +19,7 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING, Any
 
-from imagewise.analysis.categories import classify
+from imagewise.analysis.categories import TOOLCHAIN, classify, directory_answer
 from imagewise.layers.merged import (
     DUPLICATE_ENTRY,
     OVERWRITTEN,
@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 #: files at least this big are hashed (once, while streamed) to find duplicated content
 HASH_MIN_BYTES = 64 * 1024
 EXAMPLES = 5
+
+#: a directory whose files' names decide their category (``categories.directory_answer``)
+_PER_FILE = "\0per-file"
 
 # reasons a copy is hidden: layers.merged's, and one of ours
 METADATA = "metadata"  # rewritten with the same size, only mode/owner changed
@@ -223,6 +226,8 @@ class OverlayState(MergedTree[Node], Visitor):
         self._deferred: list[tuple[str, Node]] = []  # this layer's files not hashed yet
         self._restored: dict[str, str] = {}
         self._maps: Any = None  # archive.mapped.FileMaps, once a deferred hash is taken
+        #: directory -> the category of every file in it (``classify``), or _PER_FILE
+        self._categories: dict[str, str] = {}
         self.final: Any = None
 
     # -- the pass -------------------------------------------------------------------------
@@ -398,7 +403,15 @@ class OverlayState(MergedTree[Node], Visitor):
             size, layer = node.size, node.layer
         else:
             return
-        category = classify(path)
+        directory = path.rpartition("/")[0]
+        category = self._categories.get(directory)
+        if category is None:  # the directory's answer for all its files, when it has one
+            answer = directory_answer(directory)
+            category = self._categories[directory] = (
+                _PER_FILE if answer is None else "" if answer == TOOLCHAIN else answer
+            )
+        if category is _PER_FILE:
+            category = classify(path)
         key = (layer, i, reason, category)
         group = self.groups.get(key)
         if group is None:
