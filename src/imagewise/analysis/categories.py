@@ -190,3 +190,10 @@ def directory_answer(directory: str) -> str | None:
     if directory in NAMED_DIRS or directory.startswith(NAMED_UNDER):
         return None
     return leftover_or_toolchain(f"{directory}/{ANY_NAME}" if directory else ANY_NAME)
+
+
+def directory_category(directory: str) -> str | None:
+    """``classify`` of every file directly in ``directory``, when the same for all of them
+    (``directory_answer``, a toolchain being no category); ``None`` when names decide."""
+    answer = directory_answer(directory)
+    return None if answer is None else "" if answer == TOOLCHAIN else answer

@@ -58,7 +58,7 @@ def final_facts(state: OverlayState) -> FinalFacts:
         answer = directory_answer(prefix)
         for name, node in directory.children.items():
             if node.children is not None:
-                stack.append((f"{prefix}/{name}" if prefix else name, node))
+                stack.append((_joined(prefix, name), node))
                 continue
             files += 1
             size = node.size
@@ -74,10 +74,10 @@ def final_facts(state: OverlayState) -> FinalFacts:
             path = None
             cat = answer
             if cat is None:
-                path = f"{prefix}/{name}" if prefix else name
+                path = _joined(prefix, name)
                 cat = leftover_or_toolchain(path)
             if cat:
-                path = path or (f"{prefix}/{name}" if prefix else name)
+                path = path or _joined(prefix, name)
                 if cat == TOOLCHAIN:
                     bucket = facts.toolchain.get(layer)
                     if bucket is None:
@@ -88,17 +88,13 @@ def final_facts(state: OverlayState) -> FinalFacts:
                         bucket = facts.leftovers[(cat, layer)] = Bucket()
                 bucket.add(size, path)
             if more is not None and (more.digest is not None or more.where is not None):
-                path = path or (f"{prefix}/{name}" if prefix else name)
+                path = path or _joined(prefix, name)
                 hashed.append((node, FileStat(path, size, layer)))
                 same_size[size] = same_size.get(size, 0) + 1
             if len(heap) < LARGEST:
-                heapq.heappush(
-                    heap, (size, path or (f"{prefix}/{name}" if prefix else name), layer)
-                )
+                heapq.heappush(heap, (size, path or _joined(prefix, name), layer))
             elif size > heap[0][0]:
-                heapq.heapreplace(
-                    heap, (size, path or (f"{prefix}/{name}" if prefix else name), layer)
-                )
+                heapq.heapreplace(heap, (size, path or _joined(prefix, name), layer))
     facts.files, facts.total_bytes = files, total
     by_digest: dict[bytes, list[FileStat]] = {}
     for node, stat in hashed:  # only files of the same size can share content: hash just those
@@ -116,6 +112,11 @@ def final_facts(state: OverlayState) -> FinalFacts:
         key=lambda item: -item[1][0].size * (len(item[1]) - 1),
     )
     return facts
+
+
+def _joined(prefix: str, name: str) -> str:
+    """The path of ``name`` in the directory ``prefix`` (``""``: the root)."""
+    return f"{prefix}/{name}" if prefix else name
 
 
 def size_tree(state: OverlayState, total: int) -> TreeNode:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING, Any
 
-from imagewise.analysis.categories import TOOLCHAIN, classify, directory_answer
+from imagewise.analysis.categories import classify, directory_category
 from imagewise.layers.merged import (
     DUPLICATE_ENTRY,
     OVERWRITTEN,
@@ -406,10 +406,8 @@ class OverlayState(MergedTree[Node], Visitor):
         directory = path.rpartition("/")[0]
         category = self._categories.get(directory)
         if category is None:  # the directory's answer for all its files, when it has one
-            answer = directory_answer(directory)
-            category = self._categories[directory] = (
-                _PER_FILE if answer is None else "" if answer == TOOLCHAIN else answer
-            )
+            answer = directory_category(directory)
+            category = self._categories[directory] = _PER_FILE if answer is None else answer
         if category is _PER_FILE:
             category = classify(path)
         key = (layer, i, reason, category)

@@ -201,6 +201,20 @@ parse(const unsigned char *h)
                          f.mtime, f.link);
 }
 
+/* 1: `view` holds `buf`'s bytes (release it); 0: `buf` is no readable buffer (the caller
+ * declines, and the Python walker reads it) */
+static int
+readable(PyObject *buf, Py_buffer *view)
+{
+    if (!PyObject_CheckBuffer(buf))
+        return 0;
+    if (PyObject_GetBuffer(buf, view, PyBUF_SIMPLE) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    return 1;
+}
+
 static PyObject *
 header(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -219,13 +233,9 @@ header(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             Py_RETURN_NONE;
         res = parse((const unsigned char *)PyBytes_AS_STRING(buf) + pos);
     } else {
-        if (!PyObject_CheckBuffer(buf))
-            Py_RETURN_NONE;
         Py_buffer view;
-        if (PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE) < 0) {
-            PyErr_Clear();
+        if (!readable(buf, &view))
             Py_RETURN_NONE;
-        }
         if (pos < 0 || view.len - pos < BLOCK) {
             PyBuffer_Release(&view);
             Py_RETURN_NONE;
@@ -291,14 +301,9 @@ scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "scan(): kinds must be a tuple of 256");
         return NULL;
     }
-    PyObject *buf = args[0];
-    if (!PyObject_CheckBuffer(buf))
-        Py_RETURN_NONE;
     Py_buffer view;
-    if (PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE) < 0) {
-        PyErr_Clear();
+    if (!readable(args[0], &view))
         Py_RETURN_NONE;
-    }
     const unsigned char *data = (const unsigned char *)view.buf;
     Py_ssize_t len = view.len;
     PyObject *cols[NCOLS] = {NULL};

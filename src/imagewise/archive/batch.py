@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import IO, TYPE_CHECKING, Any, final
 
-from imagewise.archive.entry import Entry, Kind
+from imagewise.archive.entry import Entry, Kind, no_bytes
 from imagewise.fileio import Reader
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ class EntryBatch:
                 entry._opener = _Slice(self, k).opener
                 entry._origin = self.origin
             else:
-                entry._opener = _empty
+                entry._opener = no_bytes
         return entry
 
     def entries(self) -> list[Entry]:
@@ -144,9 +144,3 @@ class _Slice(Reader):
 
     def opener(self) -> IO[bytes]:
         return self  # type: ignore[return-value]
-
-
-def _empty() -> IO[bytes]:
-    import io
-
-    return io.BytesIO()

@@ -139,3 +139,10 @@ class Entry(Record):
     @property
     def name(self) -> str:
         return self.path.rsplit("/", 1)[-1]
+
+
+def no_bytes() -> IO[bytes]:
+    """The opener of an empty file's content (the walk's and its batches')."""
+    import io
+
+    return io.BytesIO()

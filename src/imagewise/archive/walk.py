@@ -31,14 +31,13 @@ and the offset in the decompressed tar stream.
 
 from __future__ import annotations
 
-import io
 import struct
 import zlib
 from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 from imagewise.archive.batch import EntryBatch
-from imagewise.archive.entry import Entry, Kind
+from imagewise.archive.entry import Entry, Kind, no_bytes
 from imagewise.archive.native import batch_scanner, header_parser
 from imagewise.errors import LayerReadError, UnsafePath
 from imagewise.fileio import Reader
@@ -494,10 +493,6 @@ class _Expanded(Reader):
         return self  # type: ignore[return-value]
 
 
-def _empty() -> IO[bytes]:
-    return io.BytesIO()
-
-
 def walk(stream: IO[bytes], digest: str = "", on_unsafe: OnUnsafe | None = None) -> Iterator[Entry]:
     """Yield the entries of a tar stream (already decompressed, see ``open_decompressed``)."""
     return _walk(_Chunks(stream, digest), digest, on_unsafe)
@@ -762,7 +757,7 @@ def _walk(
                     found._opener = content.opener
                     found._origin = origin
                 else:
-                    found._opener = _empty
+                    found._opener = no_bytes
             yield found
         # skip what the consumer did not read, then the padding to the block boundary
         left = content.remaining if content is not None else data_len
