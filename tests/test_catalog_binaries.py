@@ -10,6 +10,7 @@ import struct
 import subprocess
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fixtures_images import TarFile, build_image, tar_bytes, write_oci_layout
@@ -98,6 +99,131 @@ def test_go_ldflags_version_and_non_go_files() -> None:
     assert _parse_file(parse_go_binary, ls).packages == ()  # an ELF without Go build info
     script = parse_go_binary(FileInfo("run.sh", 5000, 0o755), io.BytesIO(b"#!/bin/sh\n" * 500))
     assert script.packages == () and not script.skipped
+
+
+class _ReadOnce(io.RawIOBase):
+    """A stream that cannot seek (a layer decompressed on the fly)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        return self._data.readinto(b)
+
+
+def _inline_build_info(version: str, mod: str) -> bytes:
+    """A Go 1.18+ build info header with its strings inline (uvarint lengths)."""
+    sentinel = b"\x30\x77\xaf\x0c\x92\x74\x08\x02\x41\xe1\xc1\x07\xe6\xd6\x18\xe6"
+    out = bytearray(MAGIC + bytes([8, 2]) + bytes(16))
+    for text in (version.encode(), sentinel + mod.encode() + sentinel):
+        n = len(text)
+        while n >= 0x80:
+            out.append(n & 0x7F | 0x80)
+            n >>= 7
+        out += bytes([n]) + text
+    return bytes(out)
+
+
+def _elf64(
+    size: int,
+    blobs: dict[int, bytes],
+    sections: dict[bytes, tuple[int, int]],
+    segments: list[tuple[int, int, int]],
+) -> bytes:
+    """A little-endian ELF64 of ``size`` bytes: ``blobs`` at their offsets, program headers
+    (type, flags, offset; each 0x1000 long) after the header, and, when ``sections`` (name:
+    offset, size) is given, a section table (with its name table) at the end."""
+    body = bytearray(size)
+    for at, blob in blobs.items():
+        body[at : at + len(blob)] = blob
+    names = b"\0" + b"".join(n + b"\0" for n in sections) + b".shstrtab\0"
+    table = bytearray(64)  # section 0 is the null section
+    at = 1
+    for name, (offset, length) in sections.items():
+        table += struct.pack("<IIQQQQIIQQ", at, 1, 3, 0, offset, length, 0, 0, 16, 0)
+        at += len(name) + 1
+    shoff = 0
+    if sections:
+        body += names
+        table += struct.pack("<IIQQQQIIQQ", at, 3, 0, 0, size, len(names), 0, 0, 1, 0)
+        shoff = len(body)
+        body += table
+    count = len(table) // 64 if sections else 0
+    body[0:16] = b"\x7fELF\x02\x01\x01" + bytes(9)
+    struct.pack_into(
+        "<HHIQQQIHHHHHH",
+        body,
+        16,
+        2,
+        62,
+        1,
+        0,
+        64,
+        shoff,
+        0,
+        64,
+        56,
+        len(segments),
+        64,
+        count,
+        count - 1 if count else 0,
+    )
+    for k, (kind, flags, offset) in enumerate(segments):
+        struct.pack_into(
+            "<IIQQQQQQ",
+            body,
+            64 + 56 * k,
+            kind,
+            flags,
+            offset,
+            offset,
+            offset,
+            0x1000,
+            0x1000,
+            0x1000,
+        )
+    return bytes(body)
+
+
+def _go_both_ways(data: bytes) -> Any:
+    """parse_go_binary over a seekable stream and over one read once, which must agree."""
+    info = FileInfo("app", len(data), 0o755)
+    seekable, once = parse_go_binary(info, io.BytesIO(data)), parse_go_binary(info, _ReadOnce(data))
+    assert seekable == once
+    return seekable
+
+
+def _versions(parsed: Any) -> set[str]:
+    return {p.version for p in parsed.packages if p.name == "stdlib"}
+
+
+def test_go_build_info_is_read_where_go_looks_for_it() -> None:
+    """As Go's debug/buildinfo: an ELF's ``.go.buildinfo`` section, else its first writable,
+    not executable segment; a header elsewhere (the magic as a constant in the code) is not
+    taken. A seekable stream reads only there; one read once gives the same answers."""
+    real = _inline_build_info("go1.22.1", "path\tex.com/real\nmod\tex.com/real\tv1.0.0\t\n")
+    decoy = _inline_build_info("go1.0.1", "path\tex.com/decoy\nmod\tex.com/decoy\tv0.0.1\t\n")
+    rx, rw = 5, 6  # PF_R|PF_X, PF_R|PF_W
+    sections = {b".text": (0x1000, 0x1000), b".go.buildinfo": (0x3000, 0x100)}
+    named = _elf64(0x5000, {0x1000: decoy, 0x3000: real}, sections, [(1, rx, 0x1000)])
+    assert _versions(_go_both_ways(named)) == {"go1.22.1"}
+    # no section named: the writable data segment (PT_LOAD), not an executable one or a note
+    segments = [(1, rx, 0x1000), (4, rw, 0x2000), (1, rw | 1, 0x3000), (1, rw, 0x4000)]
+    blobs = {0x1000: decoy, 0x2000: decoy, 0x3000: decoy, 0x4000: real}
+    assert _versions(_go_both_ways(_elf64(0x5000, blobs, {}, segments))) == {"go1.22.1"}
+    other = _elf64(0x5000, {0x1000: decoy}, {b".text": (0x1000, 0x1000)}, segments)
+    assert _go_both_ways(other).packages == ()  # only in code: not a Go build info
+    # neither a section nor a writable segment: the whole file is searched
+    bare = _elf64(0x5000, {0x2000: real}, {}, [(1, rx, 0x1000)])
+    assert _versions(_go_both_ways(bare)) == {"go1.22.1"}
+
+
+def test_go_real_binaries_read_seekable_or_once_alike() -> None:
+    assert len(_go_both_ways(go_binary().read_bytes()).packages) > 20
+    assert _go_both_ways(Path(shutil.which("ls") or "/bin/ls").read_bytes()).packages == ()
 
 
 # -- Java ----------------------------------------------------------------------------------------

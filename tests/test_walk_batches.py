@@ -327,3 +327,34 @@ def test_the_default_visit_batch_visits_each_entry(monkeypatch: Any) -> None:
             seen.append(item.path)
     assert seen == ["a", "b", "b/c"]
     assert any(type(item) is EntryBatch for item in items)
+
+
+@needs_native
+@settings(max_examples=200, deadline=None)
+@given(
+    size=st.integers(0, 700),
+    moves=st.lists(
+        st.tuples(st.integers(-800, 800), st.sampled_from([0, 1, 2]), st.integers(-1, 300))
+    ),
+)
+def test_a_batch_files_content_seeks_as_a_file(size: int, moves: list[Any]) -> None:
+    """A file's content in a batch reads and seeks as the same bytes in a file (io.BytesIO):
+    every position, read and error alike, whatever the other entries around it."""
+    import io
+
+    content = bytes(range(256)) * 3
+    content = content[:size]
+    data = make_tar([member("x", data=b"a" * 77), member("f", data=content), member("y")])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(walk_mod, "NATIVE_SCAN", native_scan)
+        (batch,) = [i for i in walk_batches(data) if type(i) is EntryBatch]
+    ours, theirs = batch.entry(1).open(), io.BytesIO(content)
+    assert ours.seekable()
+    for offset, whence, n in moves:
+        results = []
+        for f in (ours, theirs):
+            try:
+                results.append(("ok", f.seek(offset, whence), f.tell(), f.read(n)))
+            except (ValueError, OSError) as e:
+                results.append((type(e).__name__, f.tell()))
+        assert results[0] == results[1]

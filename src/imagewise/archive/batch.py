@@ -121,15 +121,19 @@ class EntryBatch:
 class _Slice(Reader):
     """One file's content in the batch's buffer (position-independent, unlike the walk's)."""
 
-    __slots__ = ("_buf", "_end", "_pos")
+    __slots__ = ("_buf", "_end", "_pos", "_size")
+    _end: int
+    _pos: int
+    _size: int
 
     def __init__(self, batch: EntryBatch, k: int) -> None:
         self._buf = batch.buf
+        self._size = batch.sizes[k]
         self._pos = batch.offsets[k] + BLOCK + batch.shift
-        self._end = self._pos + batch.sizes[k]
+        self._end = self._pos + self._size
 
     def read(self, n: int | None = -1) -> bytes:
-        left = self._end - self._pos
+        left = max(0, self._end - self._pos)
         if n is None or n < 0 or n > left:
             n = left
         data = bytes(self._buf[self._pos : self._pos + n])
@@ -138,6 +142,27 @@ class _Slice(Reader):
 
     def read1(self, n: int = -1) -> bytes:
         return self.read(n)
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """As ``io.BytesIO`` over the content: a negative absolute position is an error, one
+        relative to here or the end stops at 0; past the end reads give ``b""``."""
+        start = self._end - self._size
+        if whence == 0:
+            if offset < 0:
+                raise ValueError(f"negative seek value {offset}")
+            base = start
+        elif whence in (1, 2):
+            base = self._pos if whence == 1 else self._end
+        else:
+            raise ValueError(f"invalid whence ({whence}, should be 0, 1 or 2)")
+        self._pos = max(start, base + offset)
+        return self._pos - start
+
+    def tell(self) -> int:
+        return self._pos - (self._end - self._size)
 
     def feed(self, update: Callable[[Any], object]) -> None:
         update(self.read())

@@ -23,6 +23,7 @@ from imagewise.sbom.catalogers.base import Cataloger, FileInfo, Parsed
 from imagewise.sbom.model import Package
 
 MAGIC = b"\xff Go buildinf:"
+_SECTION = b".go.buildinfo\x00"
 _CHUNK = 4 << 20
 _SPOOL_IN_MEMORY = 64 << 20
 _BINARY_LIMIT = 2 << 30
@@ -77,24 +78,7 @@ def _range_mapper(ranges: list[tuple[int, int, int]]) -> Mapper:
 
 def _elf_mapper(f: IO[bytes], ident: bytes) -> Mapper:
     """From the ELF program headers (PT_LOAD segments)."""
-    is64, e = ident[4] == 2, (">" if ident[5] == 2 else "<")
-    if is64:
-        (phoff,) = struct.unpack_from(e + "Q", ident, 32)
-        phentsize, phnum = struct.unpack_from(e + "HH", ident, 54)
-    else:
-        (phoff,) = struct.unpack_from(e + "I", ident, 28)
-        phentsize, phnum = struct.unpack_from(e + "HH", ident, 42)
-    f.seek(phoff)
-    table = f.read(phentsize * phnum)
-    loads: list[tuple[int, int, int]] = []
-    for i in range(phnum):
-        o = i * phentsize
-        if is64:
-            ptype, _flags, off, vaddr, _pa, filesz = struct.unpack_from(e + "IIQQQQ", table, o)
-        else:
-            ptype, off, vaddr, _pa, filesz = struct.unpack_from(e + "IIIII", table, o)
-        if ptype == 1:  # PT_LOAD
-            loads.append((int(vaddr), int(off), int(filesz)))
+    loads = [(va, off, size) for kind, _, off, va, size in _elf_segments(f, ident) if kind == 1]
     return _range_mapper(loads)
 
 
@@ -178,14 +162,15 @@ def _read_pointer_format(f: IO[bytes], header: bytes) -> tuple[str, str]:
     return read_string(version_ptr), read_string(mod_ptr)
 
 
-def find_build_info(f: IO[bytes], start: int = 0) -> tuple[str, str] | None:
+def find_build_info(f: IO[bytes], start: int = 0, end: int | None = None) -> tuple[str, str] | None:
     """(go version, module info text) of a seekable binary, or None when it has no build info.
-    ``start``: a file offset known to precede the first candidate header."""
+    The search covers ``start`` (a file offset known to precede the first candidate header)
+    up to ``end`` (``None``: the end of the file)."""
     pos = max(0, start - start % 16)
     f.seek(pos)
     tail = b""
     while True:
-        chunk = f.read(_CHUNK)
+        chunk = f.read(_CHUNK if end is None else max(0, min(_CHUNK, end - pos)))
         if not chunk:
             return None
         buf = tail + chunk
@@ -283,12 +268,79 @@ def packages_from_build_info(go_version: str, mod: str) -> list[Package]:
     return out
 
 
+def _elf_data_range(f: IO[bytes], head: bytes) -> tuple[int, int | None]:
+    """Where an ELF's build info may lie, as Go's ``debug/buildinfo`` looks for it: the
+    ``.go.buildinfo`` section (named in the section table), else the first writable, not
+    executable ``PT_LOAD`` segment; ``(0, None)`` (the whole file) when ``head`` is not an ELF
+    header or neither is found."""
+    if not head.startswith(b"\x7fELF") or len(head) < 64 or head[4] not in (1, 2):
+        return 0, None
+    e = "<" if head[5] == 1 else ">"
+    if head[4] == 2:
+        shoff, entsize, count, names_at = struct.unpack_from(e + "Q10xHHH", head, 0x28)
+        section, minimum = e + "I20xQQ", 64  # name, (type, flags, address,) offset, size
+    else:
+        shoff, entsize, count, names_at = struct.unpack_from(e + "I10xHHH", head, 0x20)
+        section, minimum = e + "I12xII", 40
+    if entsize >= minimum and 0 <= names_at < count and count * entsize <= 1 << 20:
+        f.seek(shoff)
+        table = f.read(count * entsize)
+        if len(table) == count * entsize:
+            _, names_offset, names_size = struct.unpack_from(section, table, names_at * entsize)
+            f.seek(names_offset)
+            names = f.read(min(names_size, 1 << 20))
+            for k in range(count):
+                name, offset, size = struct.unpack_from(section, table, k * entsize)
+                if names[name : name + len(_SECTION)] == _SECTION:
+                    return int(offset), int(offset + size)
+    for kind, flags, offset, _, size in _elf_segments(f, head):
+        if kind == 1 and flags & 3 == 2:  # PT_LOAD, PF_W without PF_X
+            return offset, offset + size
+    return 0, None
+
+
+def _elf_segments(f: IO[bytes], head: bytes) -> list[tuple[int, int, int, int, int]]:
+    """(type, flags, file offset, address, file size) of each ELF program header."""
+    is64, e = head[4] == 2, (">" if head[5] == 2 else "<")
+    if is64:
+        (phoff,) = struct.unpack_from(e + "Q", head, 32)
+        phentsize, phnum = struct.unpack_from(e + "HH", head, 54)
+    else:
+        (phoff,) = struct.unpack_from(e + "I", head, 28)
+        phentsize, phnum = struct.unpack_from(e + "HH", head, 42)
+    if phentsize < (56 if is64 else 32):
+        return []
+    f.seek(phoff)
+    table = f.read(phentsize * phnum)
+    out = []
+    for o in range(0, len(table) - phentsize + 1, phentsize):
+        if is64:
+            kind, flags, offset, address, _, size = struct.unpack_from(e + "IIQQQQ", table, o)
+        else:
+            kind, offset, address, _, size, _, flags = struct.unpack_from(e + "IIIIIII", table, o)
+        out.append((int(kind), int(flags), int(offset), int(address), int(size)))
+    return out
+
+
+def _seekable(stream: IO[bytes]) -> bool:
+    seekable = getattr(stream, "seekable", None)
+    return bool(seekable is not None and seekable())
+
+
 def parse_go_binary(info: FileInfo, stream: IO[bytes]) -> Parsed:
-    """Chunks are kept (not copied) while the magic is searched; only a file that has it is
-    joined (or spooled, past 64 MiB) for the random access the pointer format needs."""
+    """A seekable stream (a file, a layer read in place) is searched where it lies: an ELF
+    only where Go itself looks (:func:`_elf_data_range`), anything else from the top. A
+    stream read once keeps its chunks (not copied) while the magic is searched; only a file that
+    has it is joined (or spooled, past 64 MiB) and then searched as a seekable one."""
     head = stream.read(64)
     if not head.startswith(_EXEC_MAGICS):
         return Parsed()
+    if _seekable(stream):
+        try:
+            found = find_build_info(stream, *_elf_data_range(stream, head))
+        except (BuildInfoError, struct.error) as e:
+            return Parsed(skipped=f"Go build info unreadable: {e}")
+        return Parsed() if found is None else Parsed(tuple(packages_from_build_info(*found)))
     chunks = [head]
     kept = offset = len(head)
     seen = MAGIC in head
@@ -319,7 +371,8 @@ def parse_go_binary(info: FileInfo, stream: IO[bytes]) -> Parsed:
             return Parsed()
         f: IO[bytes] = spool if spool is not None else io.BytesIO(b"".join(chunks))
         try:
-            found = find_build_info(f, first)
+            start, end = _elf_data_range(f, head)
+            found = find_build_info(f, max(start, first), end)
         except (BuildInfoError, struct.error) as e:
             return Parsed(skipped=f"Go build info unreadable: {e}")
     finally:
