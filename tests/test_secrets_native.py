@@ -131,6 +131,61 @@ def test_the_literal_set_itself():
         native.find(s, "text, not bytes")
 
 
+def test_probe_searches_one_file_in_a_larger_buffer():
+    """probe(set, data, start, size, sniff) is find() over data[start:start + size] without a
+    copy, or -1 when the first ``sniff`` bytes of it hold a NUL; nothing outside the file
+    counts, not even a literal cut by its end."""
+    from imagewise.secrets import _literals as native  # built (see above), even when PURE
+
+    s = native.compile([(b"AKIA", 0), (b"eyJ", 1), (b"://", 2)])
+    rng = random.Random(5)
+    alphabet = [b"AKIA", b"AKI", b"eyJ", b"://", b"\0", b"A", b"x", b":", b"/"]
+    for _ in range(3000):
+        data = b"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        start = rng.randint(0, len(data))
+        size = rng.randint(0, len(data) - start)
+        sniff = rng.randint(0, 12)
+        body = data[start : start + size]
+        expected = -1 if b"\0" in body[:sniff] else native.find(s, body)
+        assert native.probe(s, data, start, size, sniff) == expected, (data, start, size, sniff)
+        assert native.probe(s, memoryview(data), start, size, sniff) == expected
+    assert native.probe(s, b"xAKIAx", 1, 3, 10) == 0  # "AKI": cut by the file's end
+    assert native.probe(s, b"xAKIAx", 1, 4, 10) == 1
+    for start, size, sniff in ((-1, 1, 1), (0, 7, 1), (6, 1, 1), (2, -1, 1), (0, 1, -1)):
+        with pytest.raises(ValueError, match="within data"):
+            native.probe(s, b"xAKIAx", start, size, sniff)
+    with pytest.raises(TypeError):
+        native.probe(s, b"x", 0, 1)
+
+
+@pytest.mark.parametrize("config_like", [False, True])
+def test_a_file_scanned_in_place_has_the_hits_of_its_bytes(config_like):
+    """The batch's in-place scan (a file's content where it lies in the layer) gives what
+    scan_content gives the file's bytes, and None for a binary file."""
+    scan = detect.in_place_scanner()
+    if PURE:
+        assert scan is None
+        return
+    rng = random.Random(11 + config_like)
+    hits = binaries = 0
+    for _ in range(1500):
+        texts = [_text(rng).encode("latin-1", "replace") for _ in range(3)]
+        if rng.random() < 0.1:
+            at = rng.randint(0, len(texts[1]))
+            texts[1] = texts[1][:at] + b"\0" + texts[1][at:]
+        buffer = b"".join(texts)
+        start, size = len(texts[0]), len(texts[1])
+        found = scan(buffer, start, size, config_like)
+        body = texts[1]
+        if b"\0" in body[: detect.SNIFF_BYTES]:
+            assert found is None
+            binaries += 1
+        else:
+            assert found == detect.scan_content(body, config_like), body
+            hits += len(found)
+    assert hits > 300 and binaries > 50
+
+
 def test_version_says_which_secret_scan_runs():
     env = {k: v for k, v in os.environ.items() if k != "IMAGEWISE_PURE"}
     out = subprocess.run(

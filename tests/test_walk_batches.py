@@ -157,9 +157,11 @@ LAYERS = st.lists(st.lists(OP, max_size=8), min_size=1, max_size=4)
 def _layer(ops: list[tuple[str, str, str]]) -> bytes:
     members = []
     for op, path, other in ops:
-        if op == "secret":  # a token in text, or in a binary file (never reported)
-            body = b"#\n" * 4500 * (len(other) % 2) + f"token = {GH}\n".encode() * len(other)
-            members.append(member(path, data=body + (b"\0" if len(other) > 4 else b"")))
+        if op == "secret":  # a token first thing or after 9 KB; a NUL first, last or none
+            n = len(other)
+            body = b"#\n" * 4500 * (n % 2) + f"{GH}\ntoken = {GH}".encode() * n
+            body = b"\0" + body if n % 3 == 0 else body + b"\0" if n % 3 == 1 else body
+            members.append(member(path, data=body))
         elif op == "file" and path.endswith(".json"):
             doc = f'{{"name": "p", "version": "1.0.{len(other)}"}}'
             members.append(member(path, data=doc.encode()))

@@ -79,6 +79,11 @@ class EntryBatch:
         end = start + (size if limit is None else min(size, skip + limit))
         return bytes(self.buf[start + min(skip, size) : end])
 
+    def starts(self) -> list[int]:
+        """Where each entry's content begins in ``buf`` (what :meth:`content` reads from)."""
+        at = BLOCK + self.shift
+        return [offset + at for offset in self.offsets]
+
     def located(self, k: int) -> Region | None:
         """Where file ``k``'s content lies in a local file (``None`` without an origin)."""
         origin = self.origin

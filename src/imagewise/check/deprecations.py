@@ -24,12 +24,12 @@ def find_deprecations(
     tref: TransportRef, image: Image, bases: list[str], insecure: bool
 ) -> tuple[list[tuple[str, Deprecation]], list[str]]:
     """(what, record) pairs for the image and its bases, and warnings for failed lookups."""
+    if not tref.is_registry or tref.reference is None:
+        return [], []  # (before the imports: a local image needs no registry client)
     from imagewise.reference import ImageReference
     from imagewise.registry.referrers import lookup
     from imagewise.sources.registry import client_for
 
-    if not tref.is_registry or tref.reference is None:
-        return [], []
     ref = tref.reference
     client = client_for(ref, insecure)
     found: list[tuple[str, Deprecation]] = []

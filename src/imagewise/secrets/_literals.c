@@ -6,6 +6,9 @@
  * find(capsule, data) -> int
  *     The bitmask of the groups with at least one literal occurring in `data` (any object with
  *     the buffer protocol).
+ * probe(capsule, data, start, size, sniff) -> int
+ *     One file's content inside a larger buffer (a layer read in place), in place: -1 when its
+ *     first `sniff` bytes hold a NUL (a binary file, never scanned), else find() over it.
  *
  * Every secret rule whose matches all contain one of its literals is one group
  * (imagewise/secrets/rules.py): a rule whose group is not in the mask cannot match, so its
@@ -127,25 +130,11 @@ fail:
     return NULL;
 }
 
-static PyObject *
-find(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+static uint64_t
+scan(const literal_set *set, const unsigned char *d, Py_ssize_t n)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "find(set, data) takes two arguments");
-        return NULL;
-    }
-    literal_set *set = PyCapsule_GetPointer(args[0], CAPSULE);
-    if (set == NULL)
-        return NULL;
-    Py_buffer view;
-    if (PyObject_GetBuffer(args[1], &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    const unsigned char *d = view.buf;
-    Py_ssize_t n = view.len;
     uint64_t found = 0;
     const uint64_t all = set->all;
-    /* the GIL only goes for long texts: taking it back can wait for another thread's turn */
-    PyThreadState *saved = n >= (1 << 20) ? PyEval_SaveThread() : NULL;
     for (Py_ssize_t i = 0; i + 1 < n; i++) {
         unsigned p = pair(d + i);
         if (!(set->bitmap[p >> 3] & (1u << (p & 7))))
@@ -160,10 +149,70 @@ find(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         if (found == all)
             break;
     }
-    if (saved != NULL)
-        PyEval_RestoreThread(saved);
+    return found;
+}
+
+/* the GIL only goes for long texts: taking it back can wait for another thread's turn */
+static uint64_t
+scan_released(const literal_set *set, const unsigned char *d, Py_ssize_t n)
+{
+    if (n < (1 << 20))
+        return scan(set, d, n);
+    uint64_t found;
+    Py_BEGIN_ALLOW_THREADS
+    found = scan(set, d, n);
+    Py_END_ALLOW_THREADS
+    return found;
+}
+
+static PyObject *
+find(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "find(set, data) takes two arguments");
+        return NULL;
+    }
+    literal_set *set = PyCapsule_GetPointer(args[0], CAPSULE);
+    if (set == NULL)
+        return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[1], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    uint64_t found = scan_released(set, view.buf, view.len);
     PyBuffer_Release(&view);
     return PyLong_FromUnsignedLongLong(found);
+}
+
+static PyObject *
+probe(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "probe(set, data, start, size, sniff) takes five arguments");
+        return NULL;
+    }
+    literal_set *set = PyCapsule_GetPointer(args[0], CAPSULE);
+    if (set == NULL)
+        return NULL;
+    Py_ssize_t start = PyLong_AsSsize_t(args[2]), size = PyLong_AsSsize_t(args[3]);
+    Py_ssize_t sniff = PyLong_AsSsize_t(args[4]);
+    if ((start == -1 || size == -1 || sniff == -1) && PyErr_Occurred())
+        return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[1], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (start < 0 || size < 0 || sniff < 0 || start > view.len || size > view.len - start) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "probe(): start and size must lie within data");
+        return NULL;
+    }
+    const unsigned char *d = (const unsigned char *)view.buf + start;
+    PyObject *out;
+    if (memchr(d, 0, size < sniff ? size : sniff) != NULL)
+        out = PyLong_FromLong(-1);
+    else
+        out = PyLong_FromUnsignedLongLong(scan_released(set, d, size));
+    PyBuffer_Release(&view);
+    return out;
 }
 
 static PyMethodDef methods[] = {
@@ -171,6 +220,9 @@ static PyMethodDef methods[] = {
      "compile(literals) -> set: literals as (bytes, group) pairs (2-255 bytes, group 0-63)"},
     {"find", (PyCFunction)(void (*)(void))find, METH_FASTCALL,
      "find(set, data) -> int: the bitmask of the groups with a literal occurring in data"},
+    {"probe", (PyCFunction)(void (*)(void))probe, METH_FASTCALL,
+     "probe(set, data, start, size, sniff) -> int: -1 when data[start:start + min(size, sniff)]"
+     " holds a NUL byte, else find(set, data[start:start + size]) without a copy"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -11,7 +11,7 @@ import functools
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from imagewise.record import Record
 from imagewise.secrets.mask import mask
@@ -397,7 +397,11 @@ class _Plan(Record):
             return None
         from imagewise.secrets._literals import find
 
-        mask = find(self.literals, data) | self.always
+        return self.rules_for(find(self.literals, data))
+
+    def rules_for(self, mask: int) -> tuple[SecretRule, ...]:
+        """The rules whose literals are in ``mask`` (bit i: rule i), and those without."""
+        mask |= self.always
         rules = self._subsets.get(mask)
         if rules is None:
             rules = self._subsets[mask] = tuple(
@@ -532,6 +536,30 @@ def scan_content(data: bytes, config_like: bool) -> list[Hit]:
     if rules is None:
         return scan_text(data.decode("latin-1"), config_like=config_like, latin1=True)
     return _hits(data.decode("latin-1"), rules, latin1=True) if rules else []
+
+
+def in_place_scanner() -> Callable[[Any, int, int, bool], list[Hit] | None] | None:
+    """With the native prefilter: ``scan(buffer, start, size, config_like)``, the hits of the
+    file whose content is ``buffer[start:start + size]`` (an object with the buffer protocol: a
+    layer read in place), ``None`` for a binary one; as :func:`scan_bytes` gives, but the
+    content is searched for the rules' literals where it lies and copied only when some rule
+    may match (most files: none). ``None`` without the native prefilter."""
+    plans = (_plan(False), _plan(True))
+    if plans[0].literals is None:
+        return None
+    from imagewise.secrets._literals import probe
+
+    def scan(buffer: Any, start: int, size: int, config_like: bool) -> list[Hit] | None:
+        plan = plans[config_like]
+        mask = probe(plan.literals, buffer, start, size, SNIFF_BYTES)
+        if mask < 0:
+            return None
+        rules = plan.rules_for(mask)
+        if not rules:
+            return []
+        return _hits(bytes(buffer[start : start + size]).decode("latin-1"), rules, latin1=True)
+
+    return scan
 
 
 # ------------------------------------------------------------- NAME=value in config and history

@@ -6,6 +6,7 @@ their bytes stay in the earlier layer's blob, so such findings say ``removed_lat
 
 from __future__ import annotations
 
+import mmap
 from typing import TYPE_CHECKING, Any
 
 from imagewise.findings import Finding, Location
@@ -17,6 +18,7 @@ from imagewise.secrets.detect import (
     Hit,
     allowlisted_directory,
     config_name,
+    in_place_scanner,
     named_values,
     plausible,
     plausible_name,
@@ -31,6 +33,10 @@ if TYPE_CHECKING:
     from imagewise.archive.batch import EntryBatch
     from imagewise.oci.model import ImageConfig
     from imagewise.sources.base import Image, Layer
+
+
+#: buffers a batch's content is searched in place in (a ``pread`` view is sliced instead)
+_BUFFERS = (bytes, bytearray, memoryview, mmap.mmap)
 
 
 def _finding(hit: Hit, loc: Location, where: str) -> Finding:
@@ -69,6 +75,7 @@ class SecretsVisitor(Visitor):
         self.files_read = 0
         self._asked: Entry | None = None  # wants_content's last question and answer
         self._answer = False
+        self._in_place = in_place_scanner()  # with the native prefilter
 
     def begin_layer(self, index: int, layer: Layer) -> None:
         self._index = index
@@ -111,6 +118,9 @@ class SecretsVisitor(Visitor):
         file, index = Kind.FILE, self._index
         max_bytes = min(self.max_file_bytes, MAX_FILE_BYTES)  # plausible's bound too
         directory, allowed = None, False  # a batch's files come directory by directory
+        buffer = batch.buf
+        in_place = self._in_place if isinstance(buffer, _BUFFERS) else None
+        starts = batch.starts() if in_place is not None else ()
         for k, (path, kind, size) in enumerate(zip(batch.paths, batch.kinds, batch.sizes)):
             if self._by_path:  # (a hidden file's findings are dropped from it as it goes)
                 self._paths.apply(path, kind, index)
@@ -123,8 +133,13 @@ class SecretsVisitor(Visitor):
             name = name.lower()
             if not allowed or not plausible_name(name):
                 continue
-            head = batch.content(k, SNIFF_BYTES)
             self.files_read += 1
+            if in_place is not None:  # searched where it lies, copied only if a rule may match
+                hits = in_place(buffer, starts[k], size, config_name(name))
+                if hits:
+                    self._found(path, hits)
+                continue
+            head = batch.content(k, SNIFF_BYTES)
             if b"\0" in head:
                 continue
             data = head + batch.content(k, size, len(head)) if size > len(head) else head
