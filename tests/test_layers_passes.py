@@ -107,6 +107,36 @@ def test_hook_order(image: Any) -> None:
     ]
 
 
+def test_the_collector_is_paused_for_the_pass_and_back_after(image: Any) -> None:
+    """Cyclic garbage collection is off while the pass runs (every hook) and back on after,
+    also when a visitor fails; a collector the caller had turned off stays off."""
+    import gc
+
+    class Seen(Recorder):
+        def visit(self, entry: Entry) -> None:
+            self.events.append(f"gc {gc.isenabled()}")
+
+        def end_image(self, image: Any) -> None:
+            self.events.append(f"gc {gc.isenabled()}")
+            if self.name == "fails":
+                raise RuntimeError("boom")
+
+    assert gc.isenabled()
+    v = Seen("a", wants=False)
+    run_pass(image, [v])
+    assert [e for e in v.events if e.startswith("gc")] == ["gc False"] * 6
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError, match="boom"):
+        run_pass(image, [Seen("fails", wants=False)])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        run_pass(image, [Seen("b", wants=False)])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_several_visitors_share_content(image: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(passes, "SHARE_LIMIT", 100_000)  # big.bin goes through the spool file
     a, b, c = Recorder("a", True), Recorder("b", True, chunked=True), Recorder("c", True)

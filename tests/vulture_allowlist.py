@@ -3,9 +3,6 @@ allow-list format: a name or ``_.attribute`` counts as a use). Read by ``vulture
 pyproject.toml's ``[tool.vulture]``) and tests/test_guards.py; keep it small: real dead code is
 deleted, not listed here."""
 
-# io protocol methods, called by io.BufferedReader, shutil.copyfileobj, tarfile ...
-_.readinto
-
 # attributes of tarfile.TarInfo, set for tarfile to write
 _.gname
 _.devmajor

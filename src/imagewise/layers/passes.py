@@ -46,6 +46,7 @@ from imagewise import progress
 from imagewise.archive.batch import EntryBatch
 from imagewise.archive.walk import walk
 from imagewise.fileio import Reader
+from imagewise.gcpause import paused
 from imagewise.layers.model import Entry, Kind, Visitor
 
 if TYPE_CHECKING:
@@ -263,8 +264,21 @@ def run_pass(
     ``mapped``); streamed layers are always checked as they are read. ``diff_ids=True`` also
     checks every layer's uncompressed tar against the config's diff_id (``DigestMismatch``).
     With a ``cache`` every layer read is checked both ways whatever the flags say: the cache
-    keeps only results of verified bytes (see the module docstring).
+    keeps only results of verified bytes (see the module docstring). The cyclic garbage
+    collector is paused meanwhile (``gcpause``).
     """
+    with paused():
+        _run_pass(image, visitors, reporter, cache, verify, diff_ids)
+
+
+def _run_pass(
+    image: Image,
+    visitors: Sequence[Visitor],
+    reporter: progress.Reporter,
+    cache: LayerCache | None,
+    verify: bool,
+    diff_ids: bool,
+) -> None:
     for v in visitors:
         v.begin_image(image)
     spool = _Spool()
