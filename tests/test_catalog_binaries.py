@@ -263,6 +263,19 @@ def test_java_nested_archives_and_manifest_only(tmp_path: Path) -> None:
     assert split_filename("commons-lang3-3.13.0.jar") == ("commons-lang3", "3.13.0")
     assert split_filename("jsr305-0.1~+svn49.jar") == ("jsr305", "0.1~+svn49")
     assert split_filename("app.jar") == ("app", "")
+    # the same archive read in place from a layer (seekable), and from a stream read once
+    from layers_support import make_tar, member
+
+    from imagewise.archive import walk as walk_mod
+    from imagewise.archive.batch import EntryBatch
+
+    data = path.read_bytes()
+    layer = make_tar([member("x", data=b"pad" * 99), member("app/bundle-3.1.ear", data=data)])
+    if walk_mod.NATIVE_SCAN is not None:  # (the batches need the C scanner)
+        (batch,) = [i for i in walk_mod.walk_batches(layer) if type(i) is EntryBatch]
+        info = FileInfo(path.name, len(data), 0o644)
+        in_place = parse_java_archive(info, batch.entry(1).open())
+        assert in_place == parse_java_archive(info, _ReadOnce(data)) == parsed
 
 
 def _zip(entries: dict[str, str]) -> bytes:

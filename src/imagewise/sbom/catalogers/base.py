@@ -99,6 +99,13 @@ def glob(*patterns: str) -> Callable[[FileInfo], bool]:
     return lambda info: any(fnmatch.fnmatchcase(info.path, p) for p in patterns)
 
 
+def seekable(stream: IO[bytes]) -> bool:
+    """Whether a parser may seek ``stream`` (a file, a layer's content read in place), so read
+    only the parts it needs where they lie instead of copying the whole file first."""
+    check = getattr(stream, "seekable", None)
+    return bool(check is not None and check())
+
+
 def read_bounded(stream: IO[bytes], limit: int) -> bytes:
     data = stream.read(limit + 1)
     if len(data) > limit:

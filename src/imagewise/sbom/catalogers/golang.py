@@ -14,12 +14,10 @@ from __future__ import annotations
 import io
 import re
 import struct
-import tempfile
 from collections.abc import Callable
-from datetime import datetime
 from typing import IO
 
-from imagewise.sbom.catalogers.base import Cataloger, FileInfo, Parsed
+from imagewise.sbom.catalogers.base import Cataloger, FileInfo, Parsed, seekable
 from imagewise.sbom.model import Package
 
 MAGIC = b"\xff Go buildinf:"
@@ -208,6 +206,8 @@ _LDFLAGS_VERSION = re.compile(
 
 
 def _pseudo_version(revision: str, vcs_time: str) -> str:
+    from datetime import datetime
+
     try:
         ts = datetime.strptime(vcs_time, "%Y-%m-%dT%H:%M:%SZ").strftime("%Y%m%d%H%M%S")
     except ValueError:
@@ -322,11 +322,6 @@ def _elf_segments(f: IO[bytes], head: bytes) -> list[tuple[int, int, int, int, i
     return out
 
 
-def _seekable(stream: IO[bytes]) -> bool:
-    seekable = getattr(stream, "seekable", None)
-    return bool(seekable is not None and seekable())
-
-
 def parse_go_binary(info: FileInfo, stream: IO[bytes]) -> Parsed:
     """A seekable stream (a file, a layer read in place) is searched where it lies: an ELF
     only where Go itself looks (:func:`_elf_data_range`), anything else from the top. A
@@ -335,7 +330,7 @@ def parse_go_binary(info: FileInfo, stream: IO[bytes]) -> Parsed:
     head = stream.read(64)
     if not head.startswith(_EXEC_MAGICS):
         return Parsed()
-    if _seekable(stream):
+    if seekable(stream):
         try:
             found = find_build_info(stream, *_elf_data_range(stream, head))
         except (BuildInfoError, struct.error) as e:
@@ -363,6 +358,8 @@ def parse_go_binary(info: FileInfo, stream: IO[bytes]) -> Parsed:
             chunks.append(chunk)
             kept += len(chunk)
             if kept > _SPOOL_IN_MEMORY and seen or kept > _SPOOL_IN_MEMORY:
+                import tempfile
+
                 spool = tempfile.TemporaryFile(prefix="imagewise-go-")  # noqa: SIM115 - closed below
                 for c in chunks:
                     spool.write(c)

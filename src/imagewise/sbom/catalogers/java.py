@@ -7,13 +7,14 @@ and nested archives are opened one at a time, to a fixed depth.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import tempfile
 import zipfile
 from typing import IO
 
-from imagewise.sbom.catalogers.base import Cataloger, FileInfo, Parsed
+from imagewise.sbom.catalogers.base import Cataloger, FileInfo, Parsed, seekable
 from imagewise.sbom.model import Package
 
 ARCHIVE_SUFFIXES = (
@@ -176,11 +177,17 @@ def _archive_packages(
 
 
 def parse_java_archive(info: FileInfo, stream: IO[bytes]) -> Parsed:
-    with tempfile.SpooledTemporaryFile(max_size=_SPOOL) as spool:
-        shutil.copyfileobj(stream, spool, 1 << 20)
-        spool.seek(0)
+    """A seekable stream (a layer's content read in place) is opened as the zip it is; one
+    read once is spooled first (zip's directory is at the end)."""
+    with contextlib.ExitStack() as stack:
+        if seekable(stream):
+            archive = stream
+        else:
+            archive = stack.enter_context(tempfile.SpooledTemporaryFile(max_size=_SPOOL))
+            shutil.copyfileobj(stream, archive, 1 << 20)
+            archive.seek(0)
         try:
-            with zipfile.ZipFile(spool) as z:
+            with zipfile.ZipFile(archive) as z:
                 packages, problems = _archive_packages(z, info.path, 0)
         except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as e:
             return Parsed(skipped=f"unreadable Java archive: {e}")
