@@ -476,6 +476,12 @@ def _partner(image: Image, visitors: Sequence[Visitor], cache: LayerCache | None
         for layer in image.layers
         if cache is None or not cache_holds(str(layer.digest), layer.diff_id, visitors, cache)
     ]
+    if not reads and not all(_plain_region(layer) is not None for layer in image.layers):
+        # the cache serves every layer and some are compressed: replaying their entries here
+        # beats decompressing them there (a warm check of 5 gzip layers 0.30 -> 0.18 s); dive
+        # over layers read in place stays there (the Node app 0.64 s vs 0.68 s, 300k files
+        # 1.24 s vs 1.42 s when replayed)
+        return None
     if not reads:
         each = []
     if each:  # one core's worth already (the content work): the others stay here
