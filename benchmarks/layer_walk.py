@@ -17,7 +17,9 @@ already-compressed blobs; mostly small files (see ``_size``), a symlink every 50
 
 Prints wall-clock and CPU seconds, MB/s (uncompressed tar bytes per second) and the ratio to the
 baseline. CPU time is shown because the machine may be shared: it is the fairer measure then.
-Target: walk + drain >= 70% of the baseline. Best of ``--repeat`` interleaved runs each.
+Target: walk + drain >= 90% of the baseline's wall-clock throughput (decoding runs in its own
+thread, on the spare core; the CPU ratio counts both threads). Best of ``--repeat`` interleaved
+runs each.
 """
 
 from __future__ import annotations
@@ -268,7 +270,8 @@ def main() -> None:
     w = wall[base] / wall["imagewise walk + drain"]
     c = cpu[base] / cpu["imagewise walk + drain"]
     print(f"walk + drain throughput = {w:.0%} (wall) / {c:.0%} (cpu) of isal decompress-only "
-          f"(target >= 70%): {'PASS' if min(w, c) >= 0.7 else 'FAIL'}")
+          f"(target: wall >= 90%, the decoding thread beside the walk): "
+          f"{'PASS' if w >= 0.9 else 'FAIL'}")
 
 
 if __name__ == "__main__":
