@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import re
-import shutil
-import tempfile
-import zipfile
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from imagewise.sbom.catalogers.base import Cataloger, FileInfo, Parsed, seekable
 from imagewise.sbom.model import Package
+
+if TYPE_CHECKING:
+    import zipfile
 
 ARCHIVE_SUFFIXES = (
     ".jar",
@@ -107,6 +107,10 @@ def _manifest_group(mf: dict[str, str]) -> str:
 def _archive_packages(
     z: zipfile.ZipFile, virtual: str, depth: int
 ) -> tuple[list[Package], list[str]]:
+    import shutil  # (these three not at the top: most images hold no Java archive)
+    import tempfile
+    import zipfile
+
     names = z.namelist()
     mf: dict[str, str] = {}
     if "META-INF/MANIFEST.MF" in names:
@@ -179,6 +183,10 @@ def _archive_packages(
 def parse_java_archive(info: FileInfo, stream: IO[bytes]) -> Parsed:
     """A seekable stream (a layer's content read in place) is opened as the zip it is; one
     read once is spooled first (zip's directory is at the end)."""
+    import shutil
+    import tempfile
+    import zipfile
+
     with contextlib.ExitStack() as stack:
         if seekable(stream):
             archive = stream

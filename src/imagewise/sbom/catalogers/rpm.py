@@ -15,10 +15,7 @@ The Berkeley DB (``Packages``) and NDB (``Packages.db``) formats are reported as
 from __future__ import annotations
 
 import os
-import shutil
-import sqlite3
 import struct
-import tempfile
 from typing import IO
 
 from imagewise.sbom.catalogers.base import Cataloger, FileInfo, Parsed, split_licenses
@@ -108,6 +105,8 @@ def package_from_header(tags: dict[int, object]) -> Package | None:
 
 def read_rpmdb_sqlite(path: str) -> tuple[list[Package], list[str]]:
     """Packages in an rpmdb.sqlite file, and per-row problems (skipped rows)."""
+    import sqlite3  # not at the top: only an rpm-based image has this file
+
     packages: list[Package] = []
     problems: list[str] = []
     try:
@@ -132,6 +131,9 @@ def read_rpmdb_sqlite(path: str) -> tuple[list[Package], list[str]]:
 
 
 def parse_rpmdb_sqlite(info: FileInfo, stream: IO[bytes]) -> Parsed:
+    import shutil
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix="imagewise-rpmdb-", suffix=".sqlite")
     try:
         with os.fdopen(fd, "wb") as out:
