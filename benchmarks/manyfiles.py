@@ -173,9 +173,10 @@ def run_image(label: str, path: Path, repeat: int, pure: bool) -> None:
     med = {k: statistics.median(v) for k, v in times.items()}
     rss = {k: statistics.median(v) for k, v in peaks.items()}
     print(f"\n{label}: {path.name} ({path.stat().st_size / 2**20:.0f} MB)")
-    print(f"  {'tool':30} {'wall (median)':>14} {'peak RSS':>10}")
+    print(f"  {'tool':30} {'wall (median)':>14} {'peak RSS':>10}   every run (s)")
     for k in med:
-        print(f"  {k:30} {med[k]:13.2f}s {rss[k] / 2**20:8.0f}MB")
+        runs = " ".join(f"{t:.2f}" for t in times[k])
+        print(f"  {k:30} {med[k]:13.2f}s {rss[k] / 2**20:8.0f}MB   {runs}")
     dive, syft = med["dive --ci"], med["syft"]
     for suffix, _ in variants:
         print(f"  ratios{suffix or ' [native]'}:")
