@@ -284,7 +284,7 @@ def _run_pass(
     spool = _Spool()
     checks = _Checks(verify or diff_ids or cache is not None, diff_ids or cache is not None)
     total = len(image.layers)
-    partner = _partner(image, visitors, cache)  # forked before any thread of the pass starts
+    partner = _partner(image, visitors, cache, checks)  # forked before any thread starts
     checks.prepare(image.layers)  # the same: the digest checks' own process, when they pay
     whole = {id(v) for v in partner.whole} if partner is not None else set()
     here = [v for v in visitors if id(v) not in whole]  # the partner runs the others whole
@@ -461,7 +461,9 @@ def _diff_mismatch(layer: Layer, actual: str) -> DigestMismatch:
     )
 
 
-def _partner(image: Image, visitors: Sequence[Visitor], cache: LayerCache | None) -> Partner | None:
+def _partner(
+    image: Image, visitors: Sequence[Visitor], cache: LayerCache | None, checks: _Checks
+) -> Partner | None:
     """A partner process for the offloadable visitors, when there are others to run here and
     the layers it would read qualify (``partner.usable``)."""
     each = [v for v in visitors if v.offload == "layer" and v.cacheable and _content_cached(v)]
@@ -476,7 +478,7 @@ def _partner(image: Image, visitors: Sequence[Visitor], cache: LayerCache | None
         for layer in image.layers
         if cache is None or not cache_holds(str(layer.digest), layer.diff_id, visitors, cache)
     ]
-    if not reads and not all(_plain_region(layer) is not None for layer in image.layers):
+    if not reads and not all(checks.region(layer) is not None for layer in image.layers):
         # the cache serves every layer and some are compressed: replaying their entries here
         # beats decompressing them there (a warm check of 5 gzip layers 0.30 -> 0.18 s); dive
         # over layers read in place stays there (the Node app 0.64 s vs 0.68 s, 300k files

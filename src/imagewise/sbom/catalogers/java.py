@@ -107,9 +107,7 @@ def _manifest_group(mf: dict[str, str]) -> str:
 def _archive_packages(
     z: zipfile.ZipFile, virtual: str, depth: int
 ) -> tuple[list[Package], list[str]]:
-    import shutil  # (these three not at the top: most images hold no Java archive)
-    import tempfile
-    import zipfile
+    import zipfile  # not at the top: most images hold no Java archive
 
     names = z.namelist()
     mf: dict[str, str] = {}
@@ -168,11 +166,10 @@ def _archive_packages(
         nested = [n for n in names if n.lower().endswith(ARCHIVE_SUFFIXES)][:_MAX_NESTED]
         for n in nested:
             try:
-                with z.open(n) as inner, tempfile.SpooledTemporaryFile(max_size=_SPOOL) as spool:
-                    shutil.copyfileobj(inner, spool, 1 << 20)
-                    spool.seek(0)
-                    with zipfile.ZipFile(spool) as zi:
-                        pk, pr = _archive_packages(zi, f"{virtual}:{n}", depth + 1)
+                with contextlib.ExitStack() as stack:
+                    inner = stack.enter_context(z.open(n))
+                    zi = stack.enter_context(zipfile.ZipFile(_spooled(inner, stack)))
+                    pk, pr = _archive_packages(zi, f"{virtual}:{n}", depth + 1)
                 out.extend(pk)
                 problems.extend(pr)
             except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as e:
@@ -180,20 +177,25 @@ def _archive_packages(
     return out, problems
 
 
+def _spooled(stream: IO[bytes], stack: contextlib.ExitStack) -> IO[bytes]:
+    """``stream`` copied to a spool (memory, then disk past ``_SPOOL``) that ``stack`` closes,
+    positioned at its start: zip's directory is at the end, and a nested member cannot seek."""
+    import shutil
+    import tempfile
+
+    spool: IO[bytes] = stack.enter_context(tempfile.SpooledTemporaryFile(max_size=_SPOOL))
+    shutil.copyfileobj(stream, spool, 1 << 20)
+    spool.seek(0)
+    return spool
+
+
 def parse_java_archive(info: FileInfo, stream: IO[bytes]) -> Parsed:
     """A seekable stream (a layer's content read in place) is opened as the zip it is; one
     read once is spooled first (zip's directory is at the end)."""
-    import shutil
-    import tempfile
     import zipfile
 
     with contextlib.ExitStack() as stack:
-        if seekable(stream):
-            archive = stream
-        else:
-            archive = stack.enter_context(tempfile.SpooledTemporaryFile(max_size=_SPOOL))
-            shutil.copyfileobj(stream, archive, 1 << 20)
-            archive.seek(0)
+        archive = stream if seekable(stream) else _spooled(stream, stack)
         try:
             with zipfile.ZipFile(archive) as z:
                 packages, problems = _archive_packages(z, info.path, 0)
