@@ -13,6 +13,16 @@ ROOT = Path(__file__).resolve().parents[1]
 # vulnerability database by themselves unless a test unsets this (and points
 # IMAGEWISE_OSV_MIRROR at a server of its own). Subprocesses inherit it.
 os.environ.setdefault("IMAGEWISE_OFFLINE", "1")
+# Commands that keep a layer cache (check, sbom) keep it in a directory of this test process,
+# not in the user's cache; tests that need a cold cache give their own.
+if "IMAGEWISE_CACHE_DIR" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    _cache = tempfile.mkdtemp(prefix="imagewise-test-cache-")
+    os.environ["IMAGEWISE_CACHE_DIR"] = _cache
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 CORPORA = (ROOT.parent / "shared" / "corpora").resolve()
 
 

@@ -357,3 +357,39 @@ def test_plain_reader_matches_argparse_on_every_command(name: str, tmp_path: Pat
                     a[:1] == "-" and a[1:2] != "-" and "=" in a for a in args
                 ), (sub.name, args)
         assert read, (name, sub.name)
+
+
+def test_one_shot_commands_run_without_the_cyclic_collector() -> None:
+    """The console script turns the collector off for the commands that do one bounded piece
+    of work and exit (their trees live until ``_exit``), and leaves it on for the others."""
+    import subprocess
+    import sys
+
+    prog = (
+        "import gc, sys\n"
+        "import imagewise.cli.main as m\n"
+        "m.run = lambda argv: sys.stdout.write(f'{argv[0]} {gc.isenabled()}\\n') and 0\n"
+        "m.main([sys.argv[1], 'x'])\n"
+    )
+    seen = {}
+    for name in ("analyze", "check", "sbom", "copy", "serve", "worker", "tags", "backup"):
+        r = subprocess.run(
+            [sys.executable, "-c", prog, name],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert r.returncode == 0, r.stderr
+        cmd, enabled = r.stdout.split()
+        seen[cmd] = enabled == "True"
+    assert seen == {
+        "analyze": False,
+        "check": False,
+        "sbom": False,
+        "copy": False,
+        "serve": True,
+        "worker": True,
+        "tags": True,
+        "backup": True,
+    }

@@ -306,3 +306,46 @@ def test_every_corpus_image_gives_schema_valid_sboms(name: str, tmp_path: Path) 
     if "alpine" in name:
         assert sum(p.type == "apk" for p in cat.packages) > 10
     _validate_cyclonedx_and_spdx(cat, tmp_path)
+
+
+def test_cli_takes_catalogued_layers_from_the_layer_cache(
+    layouts: dict[str, str], tmp_path: Path
+) -> None:
+    """A second ``sbom`` of an image replays its layers' catalog results from the layer cache
+    (a result planted there shows up); ``--no-cache`` reads every layer and fills nothing."""
+    import os
+
+    from imagewise.cache import LayerCache
+    from imagewise.sbom.visitor import CatalogVisitor
+
+    def sbom(cache: Path, *extra: str) -> dict[str, object]:
+        r = subprocess.run(
+            [sys.executable, "-m", "imagewise", "sbom", layouts["deb"], "-f", "json", *extra],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            env={**os.environ, "IMAGEWISE_CACHE_DIR": str(cache)},
+        )
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)  # type: ignore[no-any-return]
+
+    cold = sbom(tmp_path / "cache")
+    assert sbom(tmp_path / "cache") == cold  # replayed: the same document
+    cache = LayerCache(tmp_path / "cache")
+    planted = 0
+    for record in (cache.root / "blobs").iterdir():
+        diff_id = cache.bound(record.name.replace("_", ":", 1))
+        assert diff_id is not None
+        hit, value = cache.load_result(CatalogVisitor.name, CatalogVisitor.version, diff_id)
+        text = json.dumps(value)
+        if hit and '"libc6"' in text:
+            planted += 1
+            value = json.loads(text.replace('"libc6"', '"planted-libc6"'))
+            cache.store_result(CatalogVisitor.name, CatalogVisitor.version, diff_id, value)
+    assert planted >= 1
+    names = {p["name"] for p in sbom(tmp_path / "cache")["packages"]}  # type: ignore[index]
+    assert "planted-libc6" in names and "libc6" not in names
+    assert sbom(tmp_path / "cache", "--no-cache") == cold
+    assert sbom(tmp_path / "fresh", "--no-cache") == cold
+    assert not (tmp_path / "fresh").exists()

@@ -8,7 +8,10 @@ are stored under ``platformdirs.user_cache_dir("imagewise")/layers/<FORMAT>``:
   diff_id its bytes were seen to decompress to;
 * ``entries/<diff_id>``: every entry's header fields, so metadata-only visitors can be replayed;
 * ``results/<visitor>-<version>/<diff_id>``: what a content-reading visitor derived
-  (``Visitor.layer_result``), handed back through ``Visitor.restore_layer``.
+  (``Visitor.layer_result``), handed back through ``Visitor.restore_layer``;
+* ``files/<key>``: that the bytes at an offset of a local file were checked to have a blob
+  digest, keyed by the file's identity (device, inode, size, mtime and ctime in ns), so a later
+  pass over the same unchanged archive need not hash it again (see ``checked_file``).
 
 Trust rule (see docs/architecture.md, "The layer cache trusts only what it verified"): the pass
 stores a layer's records only after, in the same run, the blob's digest was checked and the
@@ -177,6 +180,26 @@ class DirStore:
             pass  # a cache that cannot be written only costs time
 
 
+#: a file whose status changed less than this before its check began is not remembered as
+#: checked: on a file system with coarse timestamps, a later write could leave them unchanged
+SETTLE_NS = 2_000_000_000
+
+
+def file_identity(path: str) -> tuple[int, int, int, int, int] | None:
+    """(device, inode, size, mtime ns, ctime ns) of ``path``; None when it cannot be read.
+    Any write to the file, a rename or a chmod changes its ctime, which no user can set."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _file_key(identity: tuple[int, ...], offset: int, length: int) -> str:
+    text = ":".join(map(str, (*identity, offset, length)))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 class LayerCache:
     """``store``: where the records live, anything with ``read(parts) -> bytes | None`` and
     ``write(parts, data)``, and optionally ``exists(parts) -> bool`` (default: a ``DirStore``
@@ -272,6 +295,45 @@ class LayerCache:
         """Record that the blob ``digest`` decompresses to ``diff_id``: call only once both were
         checked against the bytes in this run."""
         self._store(self._path("blobs", digest), "blob", digest, diff_id.encode("ascii"))
+
+    # --- local files checked before ------------------------------------------------------
+    @property
+    def local(self) -> bool:
+        """Whether the records are this machine's own (a ``DirStore``): only then can a file's
+        identity (device and inode numbers) mean the same file in a later run."""
+        return isinstance(self.store, DirStore)
+
+    def checked_file(self, path: str, offset: int, length: int, digest: str) -> bool:
+        """Whether the ``length`` bytes at ``offset`` of ``path`` were checked to have the blob
+        ``digest`` in an earlier run and the file is unchanged since (the same identity, see
+        :func:`file_identity`)."""
+        if not self.local:
+            return False
+        identity = file_identity(path)
+        if identity is None:
+            return False
+        key = _file_key(identity, offset, length)
+        return self._load(self._path("files", key), "file", key) == digest.encode("ascii")
+
+    def remember_checked(
+        self,
+        path: str,
+        offset: int,
+        length: int,
+        digest: str,
+        before: tuple[int, int, int, int, int] | None,
+        started_ns: int,
+    ) -> None:
+        """Record that the bytes at ``offset`` of ``path`` have the blob ``digest``: call only
+        once they were checked, with the file's identity taken and the clock read (``time_ns``)
+        before the check began. The record is keyed by that identity: a file changed since
+        (during the check too) has a later ctime and never finds it. Nothing is recorded when
+        the file's status changed less than :data:`SETTLE_NS` before the check: a write in the
+        same tick of a coarse clock could leave the ctime as it was."""
+        if not self.local or before is None or before[4] > started_ns - SETTLE_NS:
+            return
+        key = _file_key(before, offset, length)
+        self._store(self._path("files", key), "file", key, digest.encode("ascii"))
 
     # --- entries ---------------------------------------------------------------------------
     def load_entries(self, key: str) -> list[tuple[Any, ...]] | None:

@@ -73,6 +73,13 @@ commands:
 """
 
 
+#: commands that do one bounded piece of work and exit: their process runs without the cyclic
+#: garbage collector (see ``main``); the long-lived ones (serve, worker, ...) keep it
+ONE_SHOT = frozenset(
+    {"analyze", "check", "copy", "diff", "files", "inspect", "lint", "sbom", "scan"}
+)
+
+
 def load(name: str) -> object:
     """The Command or Group registered as ``name`` (its module imported now)."""
     import importlib
@@ -180,8 +187,17 @@ def error_status(e: Exception) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The console script: exits with the command's status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ONE_SHOT:
+        # what these commands build (a pass's trees and records) lives until the process ends
+        # (``_exit``, nothing torn down): the collector would only rescan it, through every
+        # import and once more after each pass (``gcpause``). Reference counting still frees
+        # everything not in a cycle; a cycle costs at most what this one command made.
+        import gc
+
+        gc.disable()
     try:
-        code = run(list(sys.argv[1:] if argv is None else argv))
+        code = run(args)
     except SystemExit as e:
         if e.code is not None and not isinstance(e.code, int):
             raise

@@ -19,8 +19,11 @@ def sbom_for(
     insecure: bool = False,
     base_layers: int | None = None,
     reporter: object = None,
+    cache: object = None,
 ) -> object:
-    """The Catalog of an image reference, or of an SBOM file given instead of an image."""
+    """The Catalog of an image reference, or of an SBOM file given instead of an image; with a
+    ``cache`` (``imagewise.cache.LayerCache``), layers catalogued before (by ``sbom`` or
+    ``check``) are not read again."""
     from imagewise import progress
     from imagewise.oci.model import Platform
     from imagewise.sbom.catalog import catalog
@@ -33,7 +36,7 @@ def sbom_for(
     rep = reporter if reporter is not None else progress.NULL
     with open_source(text, insecure=insecure) as src:
         img = src.image(wanted)
-        return catalog(img, rep, base_layers=base_layers)  # type: ignore[arg-type]
+        return catalog(img, rep, base_layers=base_layers, cache=cache)  # type: ignore[arg-type]
 
 
 def _list_catalogers() -> str:
@@ -62,6 +65,7 @@ def _list_catalogers() -> str:
     help="Number of layers that belong to the base image (default: from history).",
 )
 @option("--list-catalogers", flag=True, help="List the catalogers and exit.")
+@option("--no-cache", flag=True, help="Read every layer; don't use or fill the layer cache.")
 @platform_option
 @insecure_option
 def sbom_cmd(
@@ -70,12 +74,16 @@ def sbom_cmd(
     output: str | None,
     base_layers: int | None,
     list_catalogers: bool,
+    no_cache: bool,
     platform: str | None,
     insecure: bool,
 ) -> int:
     """Software bill of materials of IMAGE: OS packages (apk, deb, rpm) and language packages
     (Python, npm, Go binaries, Java archives), each with the layer that introduced it and whether
-    that layer belongs to the base image. IMAGE may also be a CycloneDX or SPDX JSON file."""
+    that layer belongs to the base image. IMAGE may also be a CycloneDX or SPDX JSON file.
+
+    Layers catalogued before, by `sbom` or `check`, are taken from the layer cache
+    ($IMAGEWISE_CACHE_DIR or the user cache dir) instead of being read again."""
     if list_catalogers:
         echo(_list_catalogers(), nl=False)
         return 0
@@ -83,9 +91,19 @@ def sbom_cmd(
         from imagewise.errors import UsageError
 
         raise UsageError("missing argument IMAGE (or use --list-catalogers)")
+    cache = None
+    if not no_cache:
+        from imagewise.cache import LayerCache
+
+        cache = LayerCache()
     with RichReporter() as rep:
         cat = sbom_for(
-            image, platform=platform, insecure=insecure, base_layers=base_layers, reporter=rep
+            image,
+            platform=platform,
+            insecure=insecure,
+            base_layers=base_layers,
+            reporter=rep,
+            cache=cache,
         )
     text = SBOM.encode(fmt, cat)
     if output:

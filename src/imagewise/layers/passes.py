@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
@@ -282,7 +283,7 @@ def _run_pass(
     for v in visitors:
         v.begin_image(image)
     spool = _Spool()
-    checks = _Checks(verify or diff_ids or cache is not None, diff_ids or cache is not None)
+    checks = _Checks(verify or diff_ids or cache is not None, diff_ids or cache is not None, cache)
     total = len(image.layers)
     partner = _partner(image, visitors, cache, checks)  # forked before any thread starts
     checks.prepare(image.layers)  # the same: the digest checks' own process, when they pay
@@ -314,20 +315,30 @@ def _run_pass(
 class _Checks:
     """Digest checks of mapped layers running in the background, and what waits for them."""
 
-    def __init__(self, verify: bool = True, diff_ids: bool = False) -> None:
+    def __init__(
+        self, verify: bool = True, diff_ids: bool = False, memo: LayerCache | None = None
+    ) -> None:
         self._verify = verify
         self.diff_ids = diff_ids
         self._verifier: Any = None
         self._regions: dict[int, Region | None] = {}
         self._started: dict[int, Check] = {}
         self._pending: list[tuple[Check, Callable[[], None] | None]] = []
+        # ``memo``: the layer cache, remembering which unchanged local files were checked
+        # before (``LayerCache.checked_file``); ``_known``: its answer per layer
+        self._memo = memo if memo is not None and memo.local else None
+        self._known: dict[int, bool] = {}
 
     def prepare(self, layers: Sequence[Layer]) -> None:
         """Fork the process that will check the digests of the layers in local files, when there
         are enough of their bytes to pay for it (``archive.forking``; the threads otherwise)."""
         if not self._verify or self._verifier is not None:
             return
-        local = sum(layer.size for layer in layers if layer.region() is not None)
+        local = sum(
+            layer.size
+            for layer in layers
+            if (region := layer.region()) is not None and not self.known(layer, region)
+        )
         from imagewise.archive import forking
 
         if local and forking.allowed(local):
@@ -341,22 +352,50 @@ class _Checks:
             self._regions[layer.index] = _plain_region(layer) if MAP else None
         return self._regions[layer.index]
 
+    def known(self, layer: Layer, region: Region) -> bool:
+        """Whether the layer's blob in ``region`` was checked in an earlier run and its file is
+        unchanged since (``LayerCache.checked_file``): then it is not hashed again."""
+        if self._memo is None:
+            return False
+        if layer.index not in self._known:
+            self._known[layer.index] = self._memo.checked_file(
+                region.path, region.offset, region.length, str(layer.digest)
+            )
+        return self._known[layer.index]
+
     def start(self, layer: Layer, stored: bool = False) -> Check | None:
         """Start checking the layer's digest (once), when it is mapped; with ``stored``, whenever
-        its blob lies in a local file, compressed or not (a layer served from the cache)."""
+        its blob lies in a local file, compressed or not (a layer served from the cache). None
+        when there is nothing to check, or the unchanged file was checked before (``known``);
+        a check that passes is remembered in the cache for the next run."""
         region = layer.region() if stored else self.region(layer)
-        if region is None or not self._verify:
+        if region is None or not self._verify or self.known(layer, region):
             return None
         if layer.index not in self._started:
             if self._verifier is None:
                 from imagewise.archive.mapped import Verifier
 
                 self._verifier = Verifier()
+            remember: Callable[[], None] | None = None
+            if self._memo is not None:
+                from functools import partial
+
+                from imagewise.cache import file_identity
+
+                remember = partial(
+                    self._memo.remember_checked,
+                    region.path,
+                    region.offset,
+                    region.length,
+                    str(layer.digest),
+                    file_identity(region.path),
+                    time.time_ns(),
+                )
             check: Check = self._verifier.submit(
                 region, layer.digest, layer.size, f"{region.path}: layer {layer.index + 1}"
             )
             self._started[layer.index] = check
-            self._pending.append((check, None))
+            self._pending.append((check, remember))
         return self._started[layer.index]
 
     def after(self, check: Check, action: Callable[[], None]) -> None:
