@@ -184,3 +184,32 @@ def test_install_without_a_compiler_falls_back_to_pure_python(tmp_path: Path) ->
         probe.stdout.splitlines()
         == ["pure Python (the C extension was not built: no C compiler at install time)"] * 2
     ), probe.stderr
+
+
+@needs_native
+@settings(max_examples=400, deadline=None)
+@given(
+    body=st.binary(min_size=512, max_size=512),
+    delta=st.sampled_from([0, 0, 1, -1, 256, 8]),
+    spelling=st.sampled_from(["%06o\0 ", "%07o\0", "%06o  ", "%o\0"]),
+)
+def test_native_checksum_is_the_unsigned_byte_sum(body: bytes, delta: int, spelling: str) -> None:
+    """Any header bytes (high bytes too, where a signed sum would differ): the C parser takes a
+    header only when its checksum field holds the unsigned byte sum with the field counted as
+    eight spaces; a regular file entry with a plain name, so only the checksum can decline it."""
+    h = bytearray(body)
+    h[0:100] = b"f" * 99 + b"\0"  # a plain name
+    h[100:108] = b"0000644\0"
+    h[108:116] = b"0000000\0"
+    h[116:124] = b"0000000\0"
+    h[124:136] = b"00000000000\0"  # no content
+    h[136:148] = b"00000000000\0"
+    h[156] = ord("0")
+    h[157] = 0  # no link name
+    h[257:263] = b"ustar\0"
+    h[345] = 0  # no prefix
+    total = sum(h[:148]) + 8 * 32 + sum(h[156:])
+    field = (spelling % (total + delta)).encode()
+    h[148:156] = field[:8].ljust(8, b"\0")
+    agrees = int(field[:8].split(b"\0")[0].strip() or b"0", 8) == total
+    assert (native(bytes(h) + bytes(512), 0) is not None) == agrees

@@ -24,6 +24,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
 
 #define BLOCK 512
@@ -89,16 +90,30 @@ typedef struct {
     long long size, mode, uid, gid, mtime;
 } fields;
 
+/* The unsigned byte sum of a header with its checksum field (148..156) counted as eight spaces,
+ * eight bytes at a time: each word's bytes are added pairwise into four 16-bit lanes, which
+ * cannot overflow over 64 words (at most 64 * 2 * 255 = 32640 each). */
+static unsigned long
+header_sum(const unsigned char *h)
+{
+    uint64_t acc = 0;
+    for (int i = 0; i < BLOCK; i += 8) {
+        uint64_t w;
+        memcpy(&w, h + i, 8);
+        acc += (w & 0x00FF00FF00FF00FFULL) + ((w >> 8) & 0x00FF00FF00FF00FFULL);
+    }
+    unsigned long sum = (unsigned long)((acc & 0xFFFF) + ((acc >> 16) & 0xFFFF) +
+                                        ((acc >> 32) & 0xFFFF) + (acc >> 48));
+    for (int i = 148; i < 156; i++)
+        sum -= h[i];
+    return sum + 8 * ' ';
+}
+
 /* 1: parsed into *f; 0: not the common case (the caller falls back); -1: an exception */
 static int
 parse_into(const unsigned char *h, fields *f)
 {
-    /* the checksum field (148..156) counts as eight spaces */
-    unsigned long sum = 8 * ' ';
-    for (int i = 0; i < 148; i++)
-        sum += h[i];
-    for (int i = 156; i < BLOCK; i++)
-        sum += h[i];
+    unsigned long sum = header_sum(h);
     if (sum == 8 * ' ')
         return 0; /* an all-zero block: the end of the archive */
     long long stored;
@@ -250,14 +265,36 @@ header(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 #define NCOLS 10 /* names, paths, kinds, sizes, modes, uids, gids, links, mtimes, offsets */
 
-/* Append the entry of `f` (header at absolute offset `at`) to the columns; steals f's strings. */
+/* The last value of an integer column and its object: consecutive entries mostly share their
+ * mode, owner and mtime, so the column holds one object for a run of equal values instead of
+ * a new int per entry. */
+typedef struct {
+    long long value;
+    PyObject *obj;
+} last_int;
+
+static PyObject *
+same_int(last_int *last, long long value)
+{
+    if (last->obj != NULL && last->value == value)
+        return Py_NewRef(last->obj);
+    PyObject *o = PyLong_FromLongLong(value);
+    if (o != NULL) {
+        Py_XSETREF(last->obj, Py_NewRef(o));
+        last->value = value;
+    }
+    return o;
+}
+
+/* Append the entry of `f` (header at absolute offset `at`) to the columns; steals f's strings.
+ * `last`: the mode, uid, gid and mtime columns' last values (see same_int). */
 static int
-append(PyObject **cols, fields *f, PyObject *kind, long long size, long long at)
+append(PyObject **cols, fields *f, PyObject *kind, long long size, long long at, last_int *last)
 {
     PyObject *v[NCOLS] = {
         f->name, f->path, Py_NewRef(kind), PyLong_FromLongLong(size),
-        PyLong_FromLongLong(f->mode), PyLong_FromLongLong(f->uid), PyLong_FromLongLong(f->gid),
-        f->link, PyLong_FromLongLong(f->mtime), PyLong_FromLongLong(at),
+        same_int(&last[0], f->mode), same_int(&last[1], f->uid), same_int(&last[2], f->gid),
+        f->link, same_int(&last[3], f->mtime), PyLong_FromLongLong(at),
     };
     int ok = 1;
     for (int c = 0; c < NCOLS; c++) {
@@ -307,6 +344,7 @@ scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     const unsigned char *data = (const unsigned char *)view.buf;
     Py_ssize_t len = view.len;
     PyObject *cols[NCOLS] = {NULL};
+    last_int last[4] = {{0, NULL}, {0, NULL}, {0, NULL}, {0, NULL}};
     PyObject *res = NULL;
     for (int c = 0; c < NCOLS; c++)
         if ((cols[c] = PyList_New(0)) == NULL)
@@ -336,9 +374,18 @@ scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             release(&f);
             break;
         }
-        if (append(cols, &f, kind, kind == file_kind ? f.size : 0, (long long)pos + base) < 0)
-            goto done;
+        Py_ssize_t at = pos;
         pos += BLOCK + (Py_ssize_t)padded;
+#if defined(__GNUC__)
+        /* the next header is usually in a page not read for a while: have its lines on the way
+         * while this entry's objects are made */
+        if (len - pos >= BLOCK)
+            for (int line = 0; line < BLOCK; line += 64)
+                __builtin_prefetch(data + pos + line);
+#endif
+        if (append(cols, &f, kind, kind == file_kind ? f.size : 0, (long long)at + base, last) <
+            0)
+            goto done;
     }
     res = PyTuple_New(1 + NCOLS);
     if (res == NULL)
@@ -356,6 +403,8 @@ scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 done:
     for (int c = 0; c < NCOLS; c++)
         Py_XDECREF(cols[c]);
+    for (int c = 0; c < 4; c++)
+        Py_XDECREF(last[c].obj);
     PyBuffer_Release(&view);
     return res;
 }
