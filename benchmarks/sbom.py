@@ -199,8 +199,10 @@ def run(images: dict[str, Path], runs: int) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name, path in images.items():
             ours_f, theirs_f = Path(tmp) / f"{name}.iw.json", Path(tmp) / f"{name}.syft.json"
+            # --no-cache: every run catalogues every layer, as syft does (a second sbom of the
+            # same image would take its layers from the layer cache; manyfiles.py times that)
             ours_cmd = [sys.executable, "-m", "imagewise", "sbom", f"oci:{path}:latest", "-f", "json",
-                        "-o", str(ours_f)]
+                        "--no-cache", "-o", str(ours_f)]
             theirs_cmd = ["syft", "scan", f"oci-dir:{path}", "-o", f"json={theirs_f}", "-q"]
             t_ours, t_theirs = [], []
             for _ in range(runs):  # interleaved so load changes hit both alike
