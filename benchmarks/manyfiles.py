@@ -20,8 +20,8 @@ order that rotates every round, and the median is printed with the ratio against
 * ``imagewise analyze`` vs ``dive --ci``: targets <= 0.3x dive's wall, <= 0.5x its peak RSS;
 * ``imagewise check`` (cold layer cache, and warm) vs dive + syft (their wall times summed):
   target <= 0.2x;
-* ``imagewise sbom`` (cold layer cache, and warm: layers catalogued and the archive hashed by
-  an earlier run) vs ``syft``: target <= 0.1x.
+* ``imagewise sbom`` (cold cache, and warm: the digest checks of the archive's layers
+  remembered by an earlier run, see the guide's "Layer cache") vs ``syft``: target <= 0.1x.
 
 ``imagewise --version`` is printed first: it says whether the C tar walk runs. Pass ``--pure``
 to time the pure-Python walk (``IMAGEWISE_PURE=1``) as well.

@@ -199,8 +199,8 @@ def run(images: dict[str, Path], runs: int) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name, path in images.items():
             ours_f, theirs_f = Path(tmp) / f"{name}.iw.json", Path(tmp) / f"{name}.syft.json"
-            # --no-cache: every run catalogues every layer, as syft does (a second sbom of the
-            # same image would take its layers from the layer cache; manyfiles.py times that)
+            # --no-cache: every run checks every local layer's digest (a second sbom of the
+            # same files would skip that; manyfiles.py times both)
             ours_cmd = [sys.executable, "-m", "imagewise", "sbom", f"oci:{path}:latest", "-f", "json",
                         "--no-cache", "-o", str(ours_f)]
             theirs_cmd = ["syft", "scan", f"oci-dir:{path}", "-o", f"json={theirs_f}", "-q"]

@@ -105,6 +105,23 @@ def test_an_unchanged_settled_archive_is_hashed_once(
     assert len(submitted) == 2 and 70_000 in reader.sizes
 
 
+def test_a_pass_without_a_layer_cache_remembers_its_checks(
+    tmp_path: Path, submitted: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``checked`` alone (what ``sbom`` gives): no layer results are kept, every layer is read,
+    only the digest checks of unchanged files are skipped."""
+    monkeypatch.setattr(cache_mod, "SETTLE_NS", 0)
+    path = _archive(tmp_path / "img.tar")
+    checked = LayerCache(tmp_path / "cache")
+    for _ in range(2):
+        reader = Reader()
+        with open_source(f"docker-archive:{path}") as src:
+            run_pass(src.image(), [reader], checked=checked)
+        assert 70_000 in reader.sizes
+    assert len(submitted) == 2
+    assert not (checked.root / "entries").exists() and not (checked.root / "blobs").exists()
+
+
 def test_a_file_rewritten_in_place_is_checked_again(
     tmp_path: Path, submitted: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -19,11 +19,11 @@ def sbom_for(
     insecure: bool = False,
     base_layers: int | None = None,
     reporter: object = None,
-    cache: object = None,
+    checked: object = None,
 ) -> object:
-    """The Catalog of an image reference, or of an SBOM file given instead of an image; with a
-    ``cache`` (``imagewise.cache.LayerCache``), layers catalogued before (by ``sbom`` or
-    ``check``) are not read again."""
+    """The Catalog of an image reference, or of an SBOM file given instead of an image; with
+    ``checked`` (an ``imagewise.cache.LayerCache``), local blobs whose digests an earlier run
+    checked are not hashed again while their files are unchanged."""
     from imagewise import progress
     from imagewise.oci.model import Platform
     from imagewise.sbom.catalog import catalog
@@ -36,7 +36,7 @@ def sbom_for(
     rep = reporter if reporter is not None else progress.NULL
     with open_source(text, insecure=insecure) as src:
         img = src.image(wanted)
-        return catalog(img, rep, base_layers=base_layers, cache=cache)  # type: ignore[arg-type]
+        return catalog(img, rep, base_layers=base_layers, checked=checked)  # type: ignore[arg-type]
 
 
 def _list_catalogers() -> str:
@@ -65,7 +65,12 @@ def _list_catalogers() -> str:
     help="Number of layers that belong to the base image (default: from history).",
 )
 @option("--list-catalogers", flag=True, help="List the catalogers and exit.")
-@option("--no-cache", flag=True, help="Read every layer; don't use or fill the layer cache.")
+@option(
+    "--no-cache",
+    flag=True,
+    help="Hash every local layer, even one an earlier run checked in a file unchanged since; "
+    "don't record the check.",
+)
 @platform_option
 @insecure_option
 def sbom_cmd(
@@ -82,8 +87,9 @@ def sbom_cmd(
     (Python, npm, Go binaries, Java archives), each with the layer that introduced it and whether
     that layer belongs to the base image. IMAGE may also be a CycloneDX or SPDX JSON file.
 
-    Layers catalogued before, by `sbom` or `check`, are taken from the layer cache
-    ($IMAGEWISE_CACHE_DIR or the user cache dir) instead of being read again."""
+    The layers of a local archive or layout are checked against their digests; the check is
+    remembered in the cache directory ($IMAGEWISE_CACHE_DIR or the user cache dir), so the
+    same unchanged file is not hashed again by a later `sbom` or `check`."""
     if list_catalogers:
         echo(_list_catalogers(), nl=False)
         return 0
@@ -91,11 +97,11 @@ def sbom_cmd(
         from imagewise.errors import UsageError
 
         raise UsageError("missing argument IMAGE (or use --list-catalogers)")
-    cache = None
+    checked = None
     if not no_cache:
         from imagewise.cache import LayerCache
 
-        cache = LayerCache()
+        checked = LayerCache()
     with RichReporter() as rep:
         cat = sbom_for(
             image,
@@ -103,7 +109,7 @@ def sbom_cmd(
             insecure=insecure,
             base_layers=base_layers,
             reporter=rep,
-            cache=cache,
+            checked=checked,
         )
     text = SBOM.encode(fmt, cat)
     if output:

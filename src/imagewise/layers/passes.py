@@ -258,6 +258,7 @@ def run_pass(
     cache: LayerCache | None = None,
     verify: bool = True,
     diff_ids: bool = False,
+    checked: LayerCache | None = None,
 ) -> None:
     """Walk every layer of ``image`` once, feeding all ``visitors``.
 
@@ -265,11 +266,13 @@ def run_pass(
     ``mapped``); streamed layers are always checked as they are read. ``diff_ids=True`` also
     checks every layer's uncompressed tar against the config's diff_id (``DigestMismatch``).
     With a ``cache`` every layer read is checked both ways whatever the flags say: the cache
-    keeps only results of verified bytes (see the module docstring). The cyclic garbage
-    collector is paused meanwhile (``gcpause``).
+    keeps only results of verified bytes (see the module docstring). ``checked`` (default: the
+    ``cache``) remembers the local files whose blob digests were checked, so that an unchanged
+    file is not hashed again (``LayerCache.checked_file``). The cyclic garbage collector is
+    paused meanwhile (``gcpause``).
     """
     with paused():
-        _run_pass(image, visitors, reporter, cache, verify, diff_ids)
+        _run_pass(image, visitors, reporter, cache, verify, diff_ids, checked or cache)
 
 
 def _run_pass(
@@ -279,11 +282,14 @@ def _run_pass(
     cache: LayerCache | None,
     verify: bool,
     diff_ids: bool,
+    checked: LayerCache | None,
 ) -> None:
     for v in visitors:
         v.begin_image(image)
     spool = _Spool()
-    checks = _Checks(verify or diff_ids or cache is not None, diff_ids or cache is not None, cache)
+    checks = _Checks(
+        verify or diff_ids or cache is not None, diff_ids or cache is not None, checked
+    )
     total = len(image.layers)
     partner = _partner(image, visitors, cache, checks)  # forked before any thread starts
     checks.prepare(image.layers)  # the same: the digest checks' own process, when they pay

@@ -178,12 +178,14 @@ def catalog(
     reporter: progress.Reporter = progress.NULL,
     base_layers: int | None = None,
     cache: LayerCache | None = None,
+    checked: LayerCache | None = None,
 ) -> Catalog:
-    """Catalog ``image`` in one pass over its layers (layer results reused from ``cache``)."""
+    """Catalog ``image`` in one pass over its layers (layer results reused from ``cache``;
+    local files checked before not hashed again with ``checked``, see ``run_pass``)."""
     from imagewise.layers.passes import run_pass
 
     visitor = CatalogVisitor()
-    run_pass(image, [visitor], reporter, cache)
+    run_pass(image, [visitor], reporter, cache, checked=checked)
     return catalog_from_visitor(visitor, image, base_layers)
 
 
