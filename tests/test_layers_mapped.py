@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -363,3 +364,29 @@ def test_a_mapped_layer_read_whole_stays_out_of_the_resident_set(
         base = _rss_file_kb()
         run_pass(image, [Reader()], verify=False)
     assert 0 < peak[0] < 12 * 1024, f"{peak[0]} KiB of the layer stayed resident"
+
+
+@pytest.mark.parametrize("step", [1, 7, 4096, 1 << 20])
+def test_read_region_hashes_what_the_map_hashes(
+    tmp_path: Path, step: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hashing process reads regions with ``preadv`` into one buffer: the same digest as
+    the map at any buffer size (a region's end inside, at and past a buffer's), the empty
+    region too, and a file shorter than the region is "archive is truncated"."""
+    from imagewise.archive import mapped
+
+    monkeypatch.setattr(mapped, "READ_INTO", step)
+    data = os.urandom(3 * 4096 + 5)
+    f = tmp_path / "blob"
+    f.write_bytes(b"x" * 777 + data + b"y" * 10)
+    for offset, length in (
+        (777, len(data)),
+        (0, 777),
+        (778, 4096),
+        (777, 0),
+        (0, 777 + len(data) + 10),
+    ):
+        region = Region(str(f), offset, length)
+        assert hash_region(region, read=True) == hash_region(region)
+    with pytest.raises(ImageFormatError, match="truncated"):
+        hash_region(Region(str(f), 777, len(data) + 11), read=True)

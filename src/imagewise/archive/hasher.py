@@ -9,8 +9,8 @@ its own hashes at full speed on the second core: the same ``sbom`` takes 0.35 s,
 
 ``HashProcess`` is forked when the pass starts, before it starts a thread (``archive.forking``
 says when: the main thread, two cores, enough bytes). It reads requests (a file region and an
-algorithm) from one pipe, hashes each region under its own read lease exactly as the thread would
-(``mapped.hash_region``), and answers in order on another. It is only an accelerator: when it
+algorithm) from one pipe, hashes each region (``mapped.hash_region``, reading it with ``preadv``
+into one buffer: with no GIL to share, faster than a map), and answers in order on another. It is only an accelerator: when it
 cannot answer (an error there, its death, a garbled reply) the caller hashes the region itself,
 so an error is raised the same way with or without it. The child touches nothing of the parent's
 but the two pipes and ends with ``os._exit``.
@@ -153,7 +153,8 @@ def _serve(requests: int, replies: int) -> int:
             return 0
         path, offset, size, algorithm = pickle.loads(body)  # noqa: S301 - our parent's pipe
         try:
-            answer = frame(hash_region(Region(path, offset, size), algorithm).encode("ascii"))
+            digest = hash_region(Region(path, offset, size), algorithm, read=True)
+            answer = frame(digest.encode("ascii"))
         except BaseException:  # noqa: BLE001 - the parent hashes this one itself
             report("hasher")
             answer = FAILED
