@@ -393,3 +393,14 @@ def test_one_shot_commands_run_without_the_cyclic_collector() -> None:
         "tags": True,
         "backup": True,
     }
+
+
+@pytest.mark.parametrize("name", ["analyze", "check", "scan", "sbom", "lint"])
+def test_the_image_and_lint_commands_take_f_for_format(name: str) -> None:
+    """``-f FORMAT`` is ``--format FORMAT`` wherever users run several of these in a row (sbom
+    and lint had it, as syft-like and hadolint-like tools do; check, scan and analyze too)."""
+    from imagewise.cli.main import load
+
+    cmd = load(name)
+    short = vars(cmd.parser(f"imagewise {name}").parse_args(["x", "-f", "json"]))  # type: ignore[attr-defined]
+    assert short["fmt"] == "json"

@@ -72,7 +72,7 @@ def _gate_lines(outcomes: list[Any]) -> str:
 
 @command("analyze")
 @argument("image")
-@format_option(ANALYSIS)
+@format_option(ANALYSIS, "--format", "-f")
 @option("-o", "--output", metavar="FILE", help="Write the report to FILE (default: stdout).")
 @option(
     "--fail-under-efficiency",

@@ -34,7 +34,7 @@ from imagewise.encoders import CHECK
     type=path_type(dir_okay=False, as_path=True),
     help="OSV database (default: $IMAGEWISE_DB or the user cache dir, updated when stale).",
 )
-@format_option(CHECK)
+@format_option(CHECK, "--format", "-f")
 @option(
     "-o",
     "--output",

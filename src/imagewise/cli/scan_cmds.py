@@ -107,7 +107,7 @@ def auto_update(
     type=path_type(exists=True, dir_okay=False, as_path=True),
     help="OpenVEX document; not_affected/fixed statements suppress (repeatable).",
 )
-@format_option(SCAN)
+@format_option(SCAN, "--format", "-f")
 @option(
     "-o",
     "--output",
