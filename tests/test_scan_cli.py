@@ -390,3 +390,25 @@ def test_ignore_files_found_in_the_working_directory(
         str(tmp_path / ".trivyignore"),
         str(tmp_path / ".grype.yaml"),
     }
+
+
+def test_scan_remembers_the_local_layers_it_checked(db_path: Path, tmp_path: Path) -> None:
+    """A plain local layer checked by ``scan`` is recorded in the cache directory (one ``file``
+    record a blob), so a later run over the unchanged files need not hash it; ``--no-cache``
+    neither uses nor fills the record. The report is the same either way."""
+    import time
+
+    from imagewise.cache import SETTLE_NS
+
+    img = alpine_image("3.19.4", compression="", extra_layers=[app_layer()])
+    ref = write_oci_layout(img, tmp_path / "layout", "app")
+    time.sleep(SETTLE_NS / 1e9 + 0.1)  # older than the settling time: its check is remembered
+    args = ("scan", ref, "--db", str(db_path), "--format", "json")
+    code, plain, err = _run(*args, "--no-cache", env={"IMAGEWISE_CACHE_DIR": str(tmp_path / "n")})
+    assert code == 0, err
+    assert not (tmp_path / "n").exists()
+    for _ in range(2):
+        code, out, err = _run(*args, env={"IMAGEWISE_CACHE_DIR": str(tmp_path / "c")})
+        assert code == 0, err
+        assert json.loads(out) == json.loads(plain)
+        assert len(list((tmp_path / "c").glob("*/files/*"))) == 2  # the two layers

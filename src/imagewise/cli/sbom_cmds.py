@@ -89,7 +89,7 @@ def sbom_cmd(
 
     The layers of a local archive or layout are checked against their digests; the check is
     remembered in the cache directory ($IMAGEWISE_CACHE_DIR or the user cache dir), so the
-    same unchanged file is not hashed again by a later `sbom` or `check`."""
+    same unchanged file is not hashed again by a later `sbom`, `scan` or `check`."""
     if list_catalogers:
         echo(_list_catalogers(), nl=False)
         return 0

@@ -124,6 +124,12 @@ def auto_update(
     help="Warn when the newest record in the database is older than this.",
 )
 @option("--no-secrets", flag=True, help="Skip the secrets scan of layers and config.")
+@option(
+    "--no-cache",
+    flag=True,
+    help="Hash every local layer, even one an earlier run checked in a file unchanged since; "
+    "don't record the check.",
+)
 @db_update_options
 @platform_option
 @insecure_option
@@ -137,6 +143,7 @@ def scan_cmd(
     output: Path | None,
     max_db_age: float,
     no_secrets: bool,
+    no_cache: bool,
     offline: bool,
     skip_db_update: bool,
     update_db: bool,
@@ -150,7 +157,12 @@ def scan_cmd(
     The default database updates the ecosystems the packages need when they are missing or
     were not checked for a day (see 'imagewise db update'); --offline never uses the network
     for vulnerability data, and a database named with --db is used as it is.
+
+    The layers of a local archive or layout are checked against their digests; the check is
+    remembered in the cache directory ($IMAGEWISE_CACHE_DIR or the user cache dir), so the
+    same unchanged file is not hashed again by a later `scan`, `sbom` or `check`.
     """
+    from imagewise.cache import LayerCache
     from imagewise.cli.common import RichReporter
     from imagewise.vulns.ignores import discover, load_decisions
     from imagewise.vulns.target import scan_target
@@ -169,6 +181,7 @@ def scan_cmd(
             update=lambda r: auto_update(db, offline, skip_db_update, update_db, mirror, r),
             reporter=rep,
             warn=_warn,
+            checked=None if no_cache else LayerCache(),
         )
     for w in result.warnings:
         _warn(w)

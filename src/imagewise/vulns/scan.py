@@ -18,6 +18,7 @@ from imagewise.vulns.matching import Vulnerability, match
 from imagewise.vulns.severity import level_rank
 
 if TYPE_CHECKING:
+    from imagewise.cache import LayerCache
     from imagewise.sources.base import Image
     from imagewise.vulns.store import DBStatus
     from imagewise.vulns.update import AutoUpdate
@@ -161,8 +162,10 @@ def scan_image(
     reporter: progress.Reporter = progress.NULL,
     today: date | None = None,
     update: AutoUpdate | None = None,
+    checked: LayerCache | None = None,
 ) -> ScanResult:
-    """Catalog ``image`` and look for secrets in one pass, then match against the database."""
+    """Catalog ``image`` and look for secrets in one pass, then match against the database.
+    ``checked``: where local layers checked before are remembered (``run_pass``)."""
     from imagewise.layers.passes import run_pass
     from imagewise.sbom.catalog import catalog_from_visitor
     from imagewise.sbom.visitor import CatalogVisitor
@@ -173,7 +176,7 @@ def scan_image(
     sec_v = SecretsVisitor() if secrets else None
     if sec_v is not None:
         visitors.append(sec_v)
-    run_pass(image, visitors, reporter)
+    run_pass(image, visitors, reporter, checked=checked)
     cat = catalog_from_visitor(cat_v, image)
     found: list[Finding] = []
     if sec_v is not None:

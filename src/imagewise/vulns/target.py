@@ -54,11 +54,12 @@ def scan_target(
     update: Callable[[Reporter], Any] | None = None,
     reporter: Reporter = NULL,
     warn: Callable[[str], None] | None = None,
+    checked: Any = None,
 ) -> Any:
     """Scan TARGET, an SBOM file (SPDX or CycloneDX JSON) or an image reference, against the
     database at ``db_path``: a ``vulns.scan.ScanResult``. ``update(reporter)`` gives the
     database update to run first (see :func:`db_update_for`); ``warn`` hears SBOM components
-    that were skipped."""
+    that were skipped; ``checked``: see :func:`~imagewise.vulns.scan.scan_image`."""
     from imagewise.vulns.scan import scan_image, scan_packages
 
     if is_sbom_file(target):
@@ -90,4 +91,5 @@ def scan_target(
             max_age_days=max_age_days,
             reporter=reporter,
             update=update(reporter) if update is not None else None,
+            checked=checked,
         )
