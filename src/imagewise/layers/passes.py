@@ -272,7 +272,8 @@ def run_pass(
     paused meanwhile (``gcpause``).
     """
     with paused():
-        _run_pass(image, visitors, reporter, cache, verify, diff_ids, checked or cache)
+        memo = checked if checked is not None else cache
+        _run_pass(image, visitors, reporter, cache, verify, diff_ids, memo)
 
 
 def _run_pass(
