@@ -80,6 +80,15 @@ def _pass(path: Path, cache: LayerCache, visitor: Visitor) -> None:
         run_pass(src.image(), [visitor], cache=cache)
 
 
+def _checked_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, LayerCache]:
+    """An archive (its check remembered at once: no settling time) after one pass with a cache."""
+    monkeypatch.setattr(cache_mod, "SETTLE_NS", 0)
+    path = _archive(tmp_path / "img.tar")
+    cache = LayerCache(tmp_path / "cache")
+    _pass(path, cache, Names())
+    return path, cache
+
+
 def _changed(path: Path, before: Any) -> None:
     """Wait until the file's identity differs from ``before`` (a coarse clock may need a tick)."""
     deadline = time.monotonic() + 5
@@ -92,10 +101,7 @@ def _changed(path: Path, before: Any) -> None:
 def test_an_unchanged_settled_archive_is_hashed_once(
     tmp_path: Path, submitted: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cache_mod, "SETTLE_NS", 0)
-    path = _archive(tmp_path / "img.tar")
-    cache = LayerCache(tmp_path / "cache")
-    _pass(path, cache, Names())
+    path, cache = _checked_once(tmp_path, monkeypatch)
     assert len(submitted) == 2  # both layers checked, then remembered
     first = Names()
     _pass(path, cache, first)  # replayed from the cache: no hashing
@@ -125,10 +131,7 @@ def test_a_pass_without_a_layer_cache_remembers_its_checks(
 def test_a_file_rewritten_in_place_is_checked_again(
     tmp_path: Path, submitted: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cache_mod, "SETTLE_NS", 0)
-    path = _archive(tmp_path / "img.tar")
-    cache = LayerCache(tmp_path / "cache")
-    _pass(path, cache, Names())
+    path, cache = _checked_once(tmp_path, monkeypatch)
     before = file_identity(str(path))
     data = bytearray(path.read_bytes())
     at = data.find(b"b" * 70_000)
@@ -144,10 +147,7 @@ def test_a_file_rewritten_in_place_is_checked_again(
 def test_a_file_replaced_by_another_is_checked_again(
     tmp_path: Path, submitted: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cache_mod, "SETTLE_NS", 0)
-    path = _archive(tmp_path / "img.tar")
-    cache = LayerCache(tmp_path / "cache")
-    _pass(path, cache, Names())
+    path, cache = _checked_once(tmp_path, monkeypatch)
     other = _archive(tmp_path / "other.tar")  # the same bytes, another file
     os.replace(other, path)
     _pass(path, cache, Names())
