@@ -186,6 +186,23 @@ def test_tampered_layer_fails_the_pass_when_verifying(tmp_path: Path) -> None:
         run_pass(img, [Paths()], verify=False)  # trusted: read as it is
 
 
+def test_a_wrong_digest_outranks_a_visitor_error_at_the_end(tmp_path: Path) -> None:
+    """Visitors end the image while the digest checks may still run; should one fail there, the
+    wrong digest is still the error reported (what it read was not the image's)."""
+
+    class Failing(Paths):
+        def end_image(self, image: Any) -> None:
+            raise ValueError("a visitor's own failure")
+
+    ref = _tamper(tmp_path)
+    with open_source(ref) as src:
+        img = src.image()
+        with pytest.raises(DigestMismatch):
+            run_pass(img, [Failing()])
+        with pytest.raises(ValueError, match="own failure"):
+            run_pass(img, [Failing()], verify=False)  # trusted: nothing else to report
+
+
 def test_tampered_layer_never_reaches_the_cache(tmp_path: Path) -> None:
     from imagewise.cache import LayerCache
 

@@ -307,9 +307,13 @@ def _run_pass(
                 _one_layer(layer, here, reporter, key, spool, cache, checks, partner)
             finally:
                 reporter.done(key)
-        checks.settle()
-        for v in here:  # their last work overlaps the partner's
-            v.end_image(image)
+        try:  # their last work overlaps the digest checks and the partner's
+            for v in here:
+                v.end_image(image)
+        except BaseException:
+            checks.settle()  # a wrong digest is the error to report, whatever it led to
+            raise
+        checks.settle()  # before anything derived from the layers leaves the pass
         if partner is not None and partner.whole:
             _whole_from_partner(image, partner, spool)
     finally:
