@@ -41,7 +41,9 @@ MIN_CHUNK = 64 * 1024
 MAX_CHUNK = 4 * 1024 * 1024
 
 
-def _zlib() -> Any:
+def zlib_codec() -> Any:
+    """isal's zlib-compatible codec (a declared dependency: the same formats, several times
+    faster than zlib's), or the standard ``zlib`` where isal cannot be imported."""
     try:
         from isal import isal_zlib
 
@@ -214,7 +216,7 @@ class _Gzip(_Base):
 
     def __init__(self, raw: IO[bytes], head: bytes, digest: str) -> None:
         super().__init__(raw, head, digest)
-        self._z = _zlib()
+        self._z = zlib_codec()
         self._d = self._z.decompressobj(31)
         self._in = b""  # compressed input not yet given to the decompressor
         self._member_started = False

@@ -14,6 +14,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-u
 if TYPE_CHECKING:
     from typing import Any, Self, TypeVar
 
+    from imagewise.cache import LayerCache
     from imagewise.encoders import Formats
 
     F = TypeVar("F", bound=Callable[..., Any])
@@ -59,6 +60,27 @@ def insecure_option(fn: F) -> F:
         flag=True,
         help="Allow plain HTTP and unverified TLS (loopback registries are always allowed HTTP).",
     )(fn)
+
+
+def checked_files_option(fn: F) -> F:
+    """``--no-cache`` of the commands that keep no layer results, only the record of local files
+    whose digests they checked (``checked_files``)."""
+    return option(
+        "--no-cache",
+        flag=True,
+        help="Hash every local layer, even one an earlier run checked in a file unchanged "
+        "since; don't record the check.",
+    )(fn)
+
+
+def checked_files(no_cache: bool) -> LayerCache | None:
+    """Where a command remembers the local files whose layer digests it checked: the layer
+    cache (``imagewise.cache.LayerCache``; ``run_pass(checked=)``), or None with ``--no-cache``."""
+    if no_cache:
+        return None
+    from imagewise.cache import LayerCache
+
+    return LayerCache()
 
 
 def verify_option(fn: F) -> F:

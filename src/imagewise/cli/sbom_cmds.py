@@ -5,6 +5,8 @@ from __future__ import annotations
 from imagewise.cli.args import argument, command, echo, int_range, option, path_type
 from imagewise.cli.common import (
     RichReporter,
+    checked_files,
+    checked_files_option,
     format_option,
     insecure_option,
     platform_option,
@@ -65,12 +67,7 @@ def _list_catalogers() -> str:
     help="Number of layers that belong to the base image (default: from history).",
 )
 @option("--list-catalogers", flag=True, help="List the catalogers and exit.")
-@option(
-    "--no-cache",
-    flag=True,
-    help="Hash every local layer, even one an earlier run checked in a file unchanged since; "
-    "don't record the check.",
-)
+@checked_files_option
 @platform_option
 @insecure_option
 def sbom_cmd(
@@ -97,11 +94,6 @@ def sbom_cmd(
         from imagewise.errors import UsageError
 
         raise UsageError("missing argument IMAGE (or use --list-catalogers)")
-    checked = None
-    if not no_cache:
-        from imagewise.cache import LayerCache
-
-        checked = LayerCache()
     with RichReporter() as rep:
         cat = sbom_for(
             image,
@@ -109,7 +101,7 @@ def sbom_cmd(
             insecure=insecure,
             base_layers=base_layers,
             reporter=rep,
-            checked=checked,
+            checked=checked_files(no_cache),
         )
     text = SBOM.encode(fmt, cat)
     if output:

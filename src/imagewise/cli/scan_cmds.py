@@ -7,7 +7,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from imagewise.cli.args import argument, command, echo, group, option, path_type
-from imagewise.cli.common import format_option, insecure_option, platform_option
+from imagewise.cli.common import (
+    checked_files_option,
+    format_option,
+    insecure_option,
+    platform_option,
+)
 from imagewise.encoders import DB_STATUS, SCAN
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -124,12 +129,7 @@ def auto_update(
     help="Warn when the newest record in the database is older than this.",
 )
 @option("--no-secrets", flag=True, help="Skip the secrets scan of layers and config.")
-@option(
-    "--no-cache",
-    flag=True,
-    help="Hash every local layer, even one an earlier run checked in a file unchanged since; "
-    "don't record the check.",
-)
+@checked_files_option
 @db_update_options
 @platform_option
 @insecure_option
@@ -162,8 +162,7 @@ def scan_cmd(
     remembered in the cache directory ($IMAGEWISE_CACHE_DIR or the user cache dir), so the
     same unchanged file is not hashed again by a later `scan`, `sbom` or `check`.
     """
-    from imagewise.cache import LayerCache
-    from imagewise.cli.common import RichReporter
+    from imagewise.cli.common import RichReporter, checked_files
     from imagewise.vulns.ignores import discover, load_decisions
     from imagewise.vulns.target import scan_target
 
@@ -181,7 +180,7 @@ def scan_cmd(
             update=lambda r: auto_update(db, offline, skip_db_update, update_db, mirror, r),
             reporter=rep,
             warn=_warn,
-            checked=None if no_cache else LayerCache(),
+            checked=checked_files(no_cache),
         )
     for w in result.warnings:
         _warn(w)
