@@ -304,7 +304,7 @@ def gzip_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
 
     if request.param == "zlib":
         monkeypatch.setattr(decompress, "_gzip_class", lambda: decompress._Gzip)
-        monkeypatch.setattr(decompress, "_zlib", lambda: zlib)
+        monkeypatch.setattr(decompress, "zlib_codec", lambda: zlib)
     return str(request.param)
 
 
