@@ -185,6 +185,49 @@ def test_streamed_body_in_pieces_then_connection_reused(serve: Callable[..., Raw
     assert srv.connections == 2
 
 
+def test_bodies_read_into_one_reused_buffer(serve: Callable[..., RawServer]) -> None:
+    data = bytes(range(256)) * 1024
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n1;ext=1\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: t\r\n\r\n"
+    )
+    bodies = {"/sized": ok(data), "/chunked": chunked, "/empty": ok(b"")}
+    srv = serve(lambda h, b: bodies[h.split(b" ")[1].decode()])
+    c = Client(f"http://{srv.host}", timeout=FAST)
+    view = memoryview(bytearray(3000))
+    for path, want in (("/sized", data), ("/chunked", b"hello world"), ("/empty", b"")):
+        resp = c.get(path, stream=True)
+        got = bytearray()
+        while n := resp.readinto(view):
+            assert 0 < n <= len(view)
+            got += view[:n]
+        assert bytes(got) == want and resp.is_closed
+        assert resp.readinto(view) == 0 and resp.read1() == b""  # stays at the end
+    assert srv.connections == 1  # every body ended cleanly: one connection served them all
+    old = serve(lambda h, b: b"HTTP/1.0 200 OK\r\n\r\nto the end", close_after=True)
+    resp = Client(f"http://{old.host}", timeout=FAST).get("/", stream=True)
+    assert resp.read1(4) == b"to t"
+    n = resp.readinto(view)
+    assert bytes(view[:n]) == b"he end" and resp.readinto(view) == 0
+    resp = c.get("/sized", stream=True)
+    resp.close()
+    with pytest.raises(http.StreamError):
+        resp.readinto(view)
+
+
+def test_a_short_body_read_into_a_buffer_is_a_transport_error(
+    serve: Callable[..., RawServer],
+) -> None:
+    srv = serve(
+        lambda h, b: b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", close_after=True
+    )
+    resp = Client(f"http://{srv.host}", timeout=FAST).get("/", stream=True)
+    view = memoryview(bytearray(64))
+    with pytest.raises(http.RemoteProtocolError, match="5 bytes into a 100-byte body"):
+        while resp.readinto(view):
+            pass
+
+
 def test_a_body_shorter_than_its_length_is_a_transport_error(
     serve: Callable[..., RawServer],
 ) -> None:
@@ -271,7 +314,7 @@ def test_links_params_and_urls() -> None:
         "OK",
         http.Headers([("Link", '</v2/_catalog?last=b&n=2>; rel="next"')]),
         "http://r/v2/_catalog",
-        iter(()),
+        http.Body.empty(),
         lambda reusable: None,
     )
     assert resp.links["next"]["url"] == "/v2/_catalog?last=b&n=2"

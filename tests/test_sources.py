@@ -467,3 +467,52 @@ def test_reads_an_umoci_layout(tmp_path: Path) -> None:
         ]
         with img.layers[0].open() as f:
             assert f.read() == tar
+
+
+class _Trickle:
+    """A stream handing out at most ``step`` bytes per ``readinto``."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self._data, self._step, self.calls = data, step, 0
+
+    def readinto(self, b: Any) -> int:
+        self.calls += 1
+        n = min(self._step, len(b), len(self._data))
+        b[:n] = self._data[:n]
+        self._data = self._data[n:]
+        return n
+
+
+def test_fill_reads_until_full_or_the_end() -> None:
+    from imagewise.fileio import fill
+
+    view = memoryview(bytearray(10))
+    s = _Trickle(b"abcdefghijklm", 3)
+    assert fill(s, view) == 10 and bytes(view) == b"abcdefghij"
+    assert fill(s, view) == 3 and bytes(view[:3]) == b"klm"  # short only at the end
+    assert fill(s, view) == 0
+
+
+@pytest.mark.parametrize("size", [0, 5, 1 << 20, 2 << 20, (2 << 20) + 7])
+def test_write_blob_writes_what_it_checked(tmp_path: Path, size: int) -> None:
+    """One reused buffer per blob; the sizes hit the buffer's edges (1 MiB)."""
+    import io
+
+    from imagewise.errors import DigestMismatch
+    from imagewise.oci.digest import Digest
+    from imagewise.oci.model import Descriptor
+    from imagewise.sources.oci_layout import write_blob
+
+    data = hashlib.sha256(b"seed").digest() * (size // 32 + 1)
+    data = data[:size]
+    desc = Descriptor("application/octet-stream", Digest.of(data), size)
+    out = tmp_path / "blob"
+    assert write_blob(str(out), _Trickle(data, 100_000), desc) == size  # type: ignore[arg-type]
+    assert out.read_bytes() == data
+    wrong = tmp_path / "wrong"
+    bads = [data[:-1] + b"!" if size else b"!", data + b"x"] + ([data[: size // 2]] if size else [])
+    for bad in bads:
+        with pytest.raises(DigestMismatch):
+            write_blob(str(wrong), io.BytesIO(bad), desc)  # type: ignore[arg-type]
+        assert not wrong.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blob"]  # no temporary file left

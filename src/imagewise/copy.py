@@ -138,6 +138,14 @@ class _Progress(Reader):
             self._reporter.advance(TOTAL, len(data))
         return data
 
+    def readinto(self, b: Any) -> int:
+        n: int = self._raw.readinto(b)  # type: ignore[attr-defined]
+        if n:
+            self.count += n
+            self._reporter.advance(self._key, n)
+            self._reporter.advance(TOTAL, n)
+        return n
+
     def close(self) -> None:
         self._raw.close()
 

@@ -126,6 +126,19 @@ def _umask() -> int:
     return mask
 
 
+def fill(stream: Any, view: memoryview) -> int:
+    """Read from ``stream`` into ``view`` until it is full or the stream ends (``readinto``
+    returned 0); the bytes read, fewer than ``len(view)`` only at the end."""
+    got = 0
+    size = len(view)
+    while got < size:
+        n = stream.readinto(view[got:] if got else view)
+        if not n:
+            break
+        got += n
+    return got
+
+
 class Reader:
     """Base of a minimal binary reader: subclasses define ``read(n=-1)`` (and ``close``)."""
 

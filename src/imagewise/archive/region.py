@@ -3,6 +3,8 @@ read-only stream over one."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from imagewise.errors import ImageFormatError
 from imagewise.fileio import Reader
 from imagewise.record import Record
@@ -25,6 +27,16 @@ class FileRegion(Reader):
             raise ImageFormatError(f"{self._f.name}: archive is truncated")
         self._left -= len(data)
         return data
+
+    def readinto(self, b: Any) -> int:
+        if self._left <= 0:
+            return 0
+        view = memoryview(b).cast("B")
+        n = self._f.readinto(view[: self._left] if len(view) > self._left else view)
+        if not n and len(view):
+            raise ImageFormatError(f"{self._f.name}: archive is truncated")
+        self._left -= n
+        return n
 
     def close(self) -> None:
         self._f.close()

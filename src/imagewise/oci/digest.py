@@ -78,6 +78,23 @@ class DigestingReader(Reader):
             self.count += len(data)
         return data
 
+    def readinto(self, b: Any) -> int:
+        """Bytes read into ``b`` (at most its length; 0 at EOF), hashed in place."""
+        view = memoryview(b).cast("B")
+        n = self._raw_readinto(view)
+        if n:
+            self._h.update(view[:n])
+            self.count += n
+        return n
+
+    def _raw_readinto(self, view: memoryview) -> int:
+        readinto = getattr(self._raw, "readinto", None)
+        if readinto is not None:
+            return int(readinto(view))
+        data = self._raw.read(len(view))  # a stream with only ``read``
+        view[: len(data)] = data
+        return len(data)
+
     def digest(self) -> Digest:
         return Digest(self._h.name, self._h.hexdigest())
 

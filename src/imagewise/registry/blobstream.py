@@ -8,7 +8,7 @@ back. A connection that breaks mid-body is resumed with a ``Range`` request from
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from imagewise.errors import DigestMismatch, ImageFormatError
@@ -40,22 +40,35 @@ class _Body:
         self._transfer = transfer if transfer is not None else Transfer()
         self._timed = self._transfer.timeout is not None
         self._resp: Response | None = open_at(0)
-        self._it: Iterator[bytes] = self._resp.iter_raw()
         self._buf = b""
         self._off = 0  # consumed part of _buf
         self._received = 0  # body bytes received so far (where a resumed request starts)
 
     def _next_chunk(self) -> bytes:
+        data = self._pull(None)
+        assert isinstance(data, bytes)
+        return data
+
+    def _pull(self, into: memoryview | None) -> bytes | int:
+        """One read of the response (``read1``, or ``readinto(into)``), reopened with a
+        ``Range`` request when the connection drops or stalls."""
         failures = 0
         stalls = 0
         t = self._transfer
         while True:
             try:
-                chunk = next(self._it, b"")
-                self._received += len(chunk)
-                if self._timed and chunk:
+                resp = self._resp
+                assert resp is not None
+                got: bytes | int
+                if into is None:
+                    got = resp.read1()
+                    n = len(got)
+                else:
+                    got = n = resp.readinto(into)
+                self._received += n
+                if self._timed and n:
                     t.check(f"{self._what} at registry {self._host}")
-                return chunk
+                return got
             except (TransportError, StreamError) as e:
                 failures += 1
                 self._close_resp()
@@ -75,7 +88,18 @@ class _Body:
                     nth, tries = failures + 1, self._attempts
                 t.wait(0, f"{why} after {self._received} bytes", self._what, nth, tries)
                 self._resp = self._open_at(self._received)
-                self._it = self._resp.iter_raw()
+
+    def readinto(self, buffer: memoryview) -> int:
+        """Bytes read into the start of ``buffer`` (what is left of an earlier ``read`` first,
+        else one read of the connection); 0 at the end of the body."""
+        if self._off < len(self._buf):
+            piece = self._buf[self._off : self._off + len(buffer)]
+            self._off += len(piece)
+            buffer[: len(piece)] = piece
+            return len(piece)
+        n = self._pull(buffer)
+        assert isinstance(n, int)
+        return n
 
     def read(self, n: int = -1) -> bytes:
         """Up to ``n`` bytes (all with ``n < 0``); fewer than ``n`` only at the end of the body."""
@@ -134,10 +158,15 @@ class BlobReader(io.RawIOBase):
         return data
 
     def readinto(self, b: Buffer) -> int:
+        """Bytes read into ``b`` (at most one read of the connection); 0 at the end of the
+        blob, which is checked then."""
         view = memoryview(b).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
+        n = self._dr.readinto(view)
+        if self._size >= 0 and self._dr.count > self._size:
+            raise DigestMismatch(str(self._digest), f"more than {self._size} bytes", self._where)
+        if not n and len(view):
+            self._verify()
+        return n
 
     def readall(self) -> bytes:
         return self.read(-1)

@@ -355,14 +355,12 @@ class RegistryClient:
             ensure_ok(resp, (200, 206) if offset else (200,), what)
             if offset and resp.status_code == 200:  # Range ignored: skip what we already have
                 skipped = 0
-                it = resp.iter_raw()
-                for chunk in it:
+                chunk = b""
+                while skipped < offset and (chunk := resp.read1()):
                     skipped += len(chunk)
-                    if skipped >= offset:
-                        break
                 raise_if_short(skipped, offset, what)
                 rest = chunk[len(chunk) - (skipped - offset) :] if skipped > offset else b""
-                return _Prefixed(resp, rest, it)  # type: ignore[return-value]
+                return _Prefixed(resp, rest)  # type: ignore[return-value]
             return resp
 
         return open_blob_stream(
@@ -459,15 +457,25 @@ def raise_if_short(got: int, want: int, what: str) -> None:
 
 
 class _Prefixed:
-    """A response whose ``iter_raw`` first yields ``prefix`` then the rest of ``it``."""
+    """A response whose body starts with ``prefix`` (bytes already read) and goes on with the
+    rest of ``resp``'s."""
 
-    def __init__(self, resp: Response, prefix: bytes, it: object) -> None:
-        self._resp, self._prefix, self._it = resp, prefix, it
+    def __init__(self, resp: Response, prefix: bytes) -> None:
+        self._resp, self._prefix = resp, prefix
 
-    def iter_raw(self) -> object:
-        if self._prefix:
-            yield self._prefix
-        yield from self._it  # type: ignore[misc]
+    def read1(self, n: int = 1 << 18) -> bytes:
+        if not self._prefix:
+            return self._resp.read1(n)
+        piece, self._prefix = self._prefix[:n], self._prefix[n:]
+        return piece
+
+    def readinto(self, buffer: memoryview) -> int:
+        if not self._prefix:
+            return self._resp.readinto(buffer)
+        n = min(len(buffer), len(self._prefix))
+        buffer[:n] = self._prefix[:n]
+        self._prefix = self._prefix[n:]
+        return n
 
     def close(self) -> None:
         self._resp.close()

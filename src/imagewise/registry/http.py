@@ -366,7 +366,7 @@ class Response:
         reason_phrase: str,
         headers: Headers,
         url: str,
-        body: Iterator[bytes],
+        body: Body,
         release: Callable[[bool], None],
     ) -> None:
         self.status_code = status_code
@@ -392,9 +392,30 @@ class Response:
             raise StreamError("the response body was already read or closed")
         self._consumed = True
         for chunk in self._body:
-            if chunk:
-                yield chunk
+            yield chunk
         self._finish(True)
+
+    def read1(self, n: int = _READ) -> bytes:
+        """The next piece of a streamed body, up to ``n`` bytes from one read of the
+        connection; ``b""`` at the end, when the connection goes back to the pool."""
+        self._streaming()
+        data = self._body.read1(n)
+        if not data:
+            self._finish(True)
+        return data
+
+    def readinto(self, buffer: memoryview) -> int:
+        """As :meth:`read1`, into ``buffer`` (one buffer serves a whole copy); 0 at the end."""
+        self._streaming()
+        n = self._body.readinto(buffer)
+        if not n:
+            self._finish(True)
+        return n
+
+    def _streaming(self) -> None:
+        if self._content is not None or (self.is_closed and not self._body.done):
+            raise StreamError("the response body was already read or closed")
+        self._consumed = True
 
     iter_bytes = iter_raw  # no content coding is ever asked for (Accept-Encoding: identity)
 
@@ -473,15 +494,15 @@ def _read_head(conn: _Conn) -> tuple[int, str, Headers, str]:
 
 
 def _body_reader(
-    conn: _Conn, method: str, status: int, headers: Headers, version: str
-) -> tuple[Iterator[bytes], bool]:
-    """The body's pieces, and whether the connection can serve another request afterwards."""
+    conn: _Conn, method: str, status: int, headers: Headers, version: str, timeout: float | None
+) -> tuple[Body, bool]:
+    """The response body, and whether the connection can serve another request afterwards."""
     keep = version != "HTTP/1.0" and "close" not in headers.get("Connection", "").lower()
     if method == "HEAD" or status in (204, 304):
-        return iter(()), keep
+        return Body.empty(), keep
     coding = headers.get("Transfer-Encoding", "").lower()
     if "chunked" in coding:
-        return _chunked(conn), keep
+        return Body(conn, timeout, chunked=True), keep
     length = headers.get("Content-Length")
     if length is not None:
         try:
@@ -490,26 +511,113 @@ def _body_reader(
             raise RemoteProtocolError(f"bad Content-Length {length!r}") from e
         if n < 0:
             raise RemoteProtocolError(f"bad Content-Length {length!r}")
-        return _sized(conn, n), keep
-    return _until_close(conn), False
+        return Body(conn, timeout, length=n), keep
+    return Body(conn, timeout), False
 
 
-def _sized(conn: _Conn, n: int) -> Iterator[bytes]:
-    read = conn.rfile.read1
-    left = n
-    while left > 0:
-        chunk = read(min(left, _READ))
-        if not chunk:
+class Body:
+    """A response body as it comes off its connection: ``read1`` (new bytes) or ``readinto``
+    (the caller's buffer, which a long copy reuses instead of making a new object for every
+    piece), each at most one read from the socket and empty only at the end. Framed by a
+    length, chunked coding, or (neither) the end of the connection; socket failures become
+    this module's errors."""
+
+    __slots__ = ("_chunk", "_chunked", "_done", "_left", "_rfile", "_sock", "_started", "_timeout")
+
+    def __init__(
+        self,
+        conn: _Conn | None,
+        timeout: float | None,
+        *,
+        length: int | None = None,
+        chunked: bool = False,
+    ) -> None:
+        self._rfile = conn.rfile if conn is not None else None
+        self._sock = conn.sock if conn is not None else None
+        self._timeout = timeout
+        self._chunked = chunked
+        self._left = 0 if chunked else length  # bytes left in this piece; None: up to the end
+        self._chunk = 0 if chunked else (length or 0)  # the piece's size, for messages
+        self._done = conn is None or (not chunked and length == 0)
+        self._started = False
+
+    @classmethod
+    def empty(cls) -> Body:
+        return cls(None, None)
+
+    @property
+    def done(self) -> bool:
+        """True once the whole body has been read."""
+        return self._done
+
+    def read1(self, n: int = _READ) -> bytes:
+        """Up to ``n`` bytes; ``b""`` at the end."""
+        if not self._ready():
+            return b""
+        assert self._rfile is not None
+        try:
+            data = self._rfile.read1(n if self._left is None else min(n, self._left))
+        except OSError as e:  # timeouts and resets among them
+            raise _read_failure(e) from e
+        self._account(len(data))
+        return data
+
+    def readinto(self, buffer: memoryview) -> int:
+        """Bytes read into the start of ``buffer``; 0 at the end."""
+        if not self._ready():
+            return 0
+        assert self._rfile is not None
+        view = buffer if self._left is None or self._left >= len(buffer) else buffer[: self._left]
+        try:
+            n = self._rfile.readinto1(view)
+        except OSError as e:  # timeouts and resets among them
+            raise _read_failure(e) from e
+        self._account(n)
+        return n
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self.read1(_READ):
+            yield chunk
+
+    def _ready(self) -> bool:
+        """False at the end of the body; otherwise the socket is ready to be read from the
+        current piece (a chunk header read first where one is due)."""
+        if self._done:
+            return False
+        if not self._started:
+            assert self._sock is not None
+            self._started = True
+            try:
+                self._sock.settimeout(self._timeout)
+            except OSError as e:
+                raise _read_failure(e) from e
+        if self._chunked and self._left == 0:
+            try:
+                self._next_chunk()
+            except OSError as e:
+                raise _read_failure(e) from e
+        return not self._done
+
+    def _account(self, n: int) -> None:
+        if self._left is None:  # up to the end of the connection
+            self._done = n == 0
+            return
+        if n == 0:
             raise RemoteProtocolError(
-                f"peer closed the connection {n - left} bytes into a {n}-byte body"
+                f"peer closed the connection {self._chunk - self._left} bytes into a "
+                f"{self._chunk}-byte body"
             )
-        left -= len(chunk)
-        yield chunk
+        self._left -= n
+        if self._left == 0 and not self._chunked:
+            self._done = True
 
-
-def _chunked(conn: _Conn) -> Iterator[bytes]:
-    rfile = conn.rfile
-    while True:
+    def _next_chunk(self) -> None:
+        """Read the CRLF ending the last chunk (if any) and the next chunk's size line; at
+        the last chunk, its trailers, and the body is done."""
+        rfile = self._rfile
+        assert rfile is not None
+        if self._chunk and rfile.readline(3) not in (b"\r\n", b"\n"):
+            raise RemoteProtocolError("chunk not followed by CRLF")
         line = rfile.readline(_MAX_LINE + 1)
         if not line:
             raise RemoteProtocolError("peer closed the connection inside a chunked body")
@@ -517,33 +625,25 @@ def _chunked(conn: _Conn) -> Iterator[bytes]:
             size = int(line.split(b";")[0].strip(), 16)
         except ValueError as e:
             raise RemoteProtocolError(f"bad chunk size line {line[:40]!r}") from e
+        if size < 0:
+            raise RemoteProtocolError(f"bad chunk size line {line[:40]!r}")
         if size == 0:
             while True:  # trailers, then the blank line
                 t = rfile.readline(_MAX_LINE + 1)
                 if not t:
                     raise RemoteProtocolError("peer closed the connection inside chunk trailers")
                 if t in (b"\r\n", b"\n"):
-                    return
-        yield from _sized(conn, size)
-        if rfile.readline(3) not in (b"\r\n", b"\n"):
-            raise RemoteProtocolError("chunk not followed by CRLF")
+                    break
+            self._done = True
+            return
+        self._chunk = self._left = size
 
 
-def _until_close(conn: _Conn) -> Iterator[bytes]:
-    read = conn.rfile.read1
-    while chunk := read(_READ):
-        yield chunk
-
-
-def _guarded(body: Iterator[bytes], sock: socket.socket, timeout: float | None) -> Iterator[bytes]:
-    """Body pieces with socket failures turned into this module's errors."""
-    try:
-        sock.settimeout(timeout)
-        yield from body
-    except TimeoutError as e:
-        raise ReadTimeout("timed out reading the response body") from e
-    except (ConnectionError, OSError) as e:
-        raise ReadError(str(e) or type(e).__name__) from e
+def _read_failure(e: OSError) -> TransportError:
+    """A socket failure while reading a body, as this module's error."""
+    if isinstance(e, TimeoutError):
+        return ReadTimeout("timed out reading the response body")
+    return ReadError(str(e) or type(e).__name__)
 
 
 # -- the client -----------------------------------------------------------------------------------
@@ -711,7 +811,7 @@ class Client:
             if conn.reused:
                 raise _StaleConnection(_with_cause(ReadError(str(e)), e)) from e
             raise ReadError(str(e) or type(e).__name__) from e
-        raw, keep = _body_reader(conn, req.method, status, headers, version)
+        body, keep = _body_reader(conn, req.method, status, headers, version, t.read)
         keep = keep and sent_error is None
         pool = self._pool
 
@@ -721,7 +821,7 @@ class Client:
             else:
                 conn.close()
 
-        return Response(status, reason, headers, req.url, _guarded(raw, sock, t.read), release)
+        return Response(status, reason, headers, req.url, body, release)
 
     def _open(self, scheme: str, host: str, port: int, proxy: str | None, t: Timeout) -> _Conn:
         if proxy:

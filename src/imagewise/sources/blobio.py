@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from imagewise.archive.region import FileRegion, Region
 from imagewise.errors import DigestMismatch, ImageFormatError, LayerReadError, NotAnImage
@@ -68,6 +68,18 @@ class VerifyingReader(DigestingReader):
         if not data or whole:
             self._finish()
         return data
+
+    def readinto(self, b: Any) -> int:
+        if self._hashed:
+            n = self._raw_readinto(memoryview(b).cast("B"))
+            self.count += n
+        else:
+            n = super().readinto(b)
+        if self._size is not None and self.count > self._size:
+            raise DigestMismatch(str(self.expected), f"more than {self._size} bytes", self._where)
+        if not n and len(b):
+            self._finish()
+        return n
 
     def check(self) -> Digest:
         return self.expected if self._hashed else super().check()

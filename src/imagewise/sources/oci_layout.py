@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from imagewise.archive.region import Region
 from imagewise.errors import DigestMismatch, ImageFormatError, NotAnImage
-from imagewise.fileio import atomic_write
+from imagewise.fileio import atomic_write, fill
 from imagewise.oci import media
 from imagewise.oci.digest import Digest
 from imagewise.oci.model import (
@@ -183,12 +183,16 @@ def write_blob(final: str, stream: IO[bytes], desc: Descriptor) -> int:
     trusted = verified_digest(stream) == desc.digest  # e.g. a VerifyingReader
     h = None if trusted else desc.digest.hasher()
     n = 0
+    view = memoryview(bytearray(CHUNK))  # one buffer for the whole blob: no new memory per piece
     with atomic_write(final) as out:
-        while chunk := stream.read(CHUNK):
+        while filled := fill(stream, view):
+            piece = view[:filled]
             if h is not None:
-                h.update(chunk)
-            out.write(chunk)
-            n += len(chunk)
+                h.update(piece)
+            out.write(piece)
+            n += filled
+            if filled < CHUNK:  # the end (a verifying stream has checked the digest)
+                break
         if h is not None and h.hexdigest() != desc.digest.hex:
             raise DigestMismatch(
                 str(desc.digest), f"{desc.digest.algorithm}:{h.hexdigest()}", f"writing {final}"
