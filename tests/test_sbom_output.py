@@ -348,3 +348,34 @@ def test_cli_remembers_the_local_layers_it_checked(tmp_path: Path) -> None:
 
 def _manifest_hex(layout: Path) -> str:
     return str(json.loads((layout / "index.json").read_text())["manifests"][0]["digest"])[7:]
+
+
+def test_table_lines_up_every_package_on_one_line(catalogs: dict[str, Catalog]) -> None:
+    for cat in catalogs.values():
+        text = render(cat, "table")
+        lines = text.splitlines()
+        assert lines[0].split() == ["NAME", "VERSION", "TYPE", "LAYER", "BASE"]
+        assert lines[-1].startswith(f"{len(cat.packages)} packages; ")
+        rows = lines[1:-1]
+        assert len(rows) == len(cat.packages)  # one line a package, in catalog order
+        starts = [lines[0].index(h) for h in ("VERSION", "TYPE", "LAYER")]
+        for row, p in zip(rows, cat.packages, strict=True):
+            assert row.startswith(p.name + " ") and not row.endswith(" ")
+            assert row[starts[0] :].startswith(p.version + " ")  # columns line up
+            assert row[starts[1] :].startswith(p.type)
+
+
+def test_aligned_counts_terminal_cells() -> None:
+    from imagewise.sbom.formats import aligned
+
+    rows = [("NAME", "V"), ("漢字", "1"), ("e\u0301", "2"), ("a-very-long-name", "3")]
+    lines = aligned(rows).splitlines()
+    # the second column starts at cell 18 on every line: wide characters take two cells, a
+    # combining accent none, and the longest name is never cut or wrapped
+    assert lines == [
+        "NAME              V",
+        "漢字              1",
+        "e\u0301                 2",
+        "a-very-long-name  3",
+    ]
+    assert aligned([]) == ""
