@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING
 
 from imagewise.errors import AuthError, DigestMismatch, ImageFormatError, RegistryError
+from imagewise.fileio import fill
 from imagewise.oci.digest import Digest, DigestingReader
 from imagewise.oci.model import Descriptor
 from imagewise.registry.errors import OutOfTime, Stalled, stall_text, stalled_error
@@ -171,17 +172,22 @@ def _upload_once(
     t = client.transfer
     timed = t is not None and t.timeout is not None
 
-    def body() -> Iterator[bytes]:
+    def body() -> Iterator[memoryview]:
+        # one buffer for the whole blob: the HTTP client sends each piece before it asks for
+        # the next, and a body that is not replayable is never sent twice
+        view = memoryview(bytearray(_SEND_CHUNK))
         while True:
             try:
-                chunk = reader.read(_SEND_CHUNK)
+                n = fill(reader, view)
             except OutOfTime as e:  # the time ran out reading the source: this upload is late
                 raise t.out_of_time(what) from e  # type: ignore[union-attr]
-            if not chunk:
+            if not n:
                 break
             if timed:
                 t.check(what)  # type: ignore[union-attr]
-            yield chunk
+            yield view[:n]
+            if n < _SEND_CHUNK:  # the end of the source
+                break
         state.ended = True
 
     state.sending = True
@@ -253,6 +259,17 @@ class _Counted:
         data = self._raw.read(n)
         self.count += len(data)
         return data
+
+    def readinto(self, b: memoryview) -> int:
+        readinto = getattr(self._raw, "readinto", None)
+        if readinto is not None:
+            n = int(readinto(b))
+        else:  # a stream with only ``read``
+            data = self._raw.read(len(b))
+            n = len(data)
+            b[:n] = data
+        self.count += n
+        return n
 
     def check(self) -> None:
         # make the source reach EOF, where it checks the digest; a longer stream shows in count
