@@ -9,8 +9,9 @@ this module is what registry calls need and nothing more:
   the server closed is noticed before it is used again;
 * TLS through a context the caller gives (``verify``), or none for ``http://``;
 * request bodies as bytes or as an iterator of chunks (``Content-Length`` enforced, or chunked);
-* responses read whole or streamed (``iter_raw``), framed by ``Content-Length``, chunked coding
-  or the end of the connection; ``Accept-Encoding: identity`` so bodies are never encoded;
+* responses read whole or streamed (``iter_raw``, ``read1``, or ``readinto`` a buffer the caller
+  reuses, as a blob copy does), framed by ``Content-Length``, chunked coding or the end of the
+  connection; ``Accept-Encoding: identity`` so bodies are never encoded;
 * per-request timeouts: connect, read and write (a read or write quiet that long raises
   :class:`ReadTimeout` / :class:`WriteTimeout`);
 * redirects on request (``follow_redirects``), dropping ``Authorization`` across origins;
@@ -358,7 +359,8 @@ class _Pool:
 
 
 class Response:
-    """Status, headers and a body read whole (``read``/``content``) or streamed (``iter_raw``)."""
+    """Status, headers and a body read whole (``read``/``content``) or streamed (``iter_raw``,
+    ``read1``, ``readinto``)."""
 
     def __init__(
         self,
