@@ -261,3 +261,101 @@ def test_corrupt_layer_names_the_layer(tmp_path: Path) -> None:
         with pytest.raises((DigestMismatch, LayerReadError)) as ei:
             run_pass(img, [Recorder("a", True)])
     assert img.layers[0].digest.hex in str(ei.value)
+
+
+class Columns(Visitor):
+    """Records every entry's header fields, taking batches when ``batches`` (and noting whether
+    a batch had content and what its files read as)."""
+
+    name = "columns"
+
+    def __init__(self, batches: bool) -> None:
+        self.batches = batches
+        self.rows: list[tuple[Any, ...]] = []
+        self.singles: list[str] = []  # entries visited one by one
+        self.contentful: list[bool] = []
+        self.read: list[bytes] = []
+
+    def visit(self, entry: Entry) -> None:
+        self.singles.append(entry.path)
+        self.rows.append(
+            (
+                entry.path,
+                entry.kind,
+                entry.size,
+                entry.mode,
+                entry.uid,
+                entry.gid,
+                entry.linkname,
+                entry.mtime,
+                entry.raw_name,
+            )
+        )
+
+    def visit_batch(self, batch: Any) -> None:
+        self.contentful.append(batch.has_content)
+        for k in range(len(batch)):
+            self.rows.append(
+                (
+                    batch.paths[k],
+                    batch.kinds[k],
+                    batch.sizes[k],
+                    batch.modes[k],
+                    batch.uids[k],
+                    batch.gids[k],
+                    batch.links[k],
+                    batch.mtimes[k],
+                    batch.names[k],
+                )
+            )
+            if batch.sizes[k] and not batch.has_content:
+                self.read.append(batch.content(k) + batch.entry(k).read())
+
+
+def test_a_replayed_layer_comes_in_batches_with_every_field(tmp_path: Path) -> None:
+    """Enough entries for several replay batches, with hard links, whiteouts and an opaque
+    marker between them (visited one by one): every visitor sees the same entries in the same
+    order with every header field as the walk gave them, and no content."""
+    from imagewise.archive.entry import Kind
+    from imagewise.cache import LayerCache
+    from imagewise.sources import open_source
+
+    n = passes.REPLAY_BATCH + 100
+    files = [
+        member(
+            f"d{i % 7}/f{i}",
+            data=b"x" * (i % 5),
+            mode=0o600 + i % 64,
+            uid=i % 3,
+            gid=i % 4,
+            mtime=1_700_000_000 + i,
+        )
+        for i in range(n)
+    ]
+    files[10:10] = [member("d0/hard", "hardlink", link="d0/f0")]
+    files[20:20] = [member("d1/.wh.gone"), member("d2/.wh..wh..opq")]
+    files[n // 2 : n // 2] = [member("s", "symlink", link="d0/f1"), member("d9", "dir")]
+    tars = [make_tar([member("gone", data=b"old")]), make_tar(files)]
+    ref = oci_layout(tmp_path / "layout", tars, "gzip")
+    cache = LayerCache(tmp_path / "cache")
+    for batches in (True, False):
+        with open_source(ref) as src:
+            cold = Columns(batches)
+            run_pass(src.image(), [cold], cache=cache)
+        with open_source(ref) as src:
+            warm = Columns(batches)
+            before = cache.hits
+            run_pass(src.image(), [warm], cache=cache)
+        assert cache.hits == before + 2
+        assert warm.rows == cold.rows and len(warm.rows) == n + 6
+        assert not any(warm.contentful) and set(warm.read) <= {b""}
+        unbatched = {Kind.HARDLINK, Kind.WHITEOUT, Kind.OPAQUE}
+        specials = [(r[0], r[1]) for r in warm.rows if r[1] in unbatched]
+        assert specials == [
+            ("d0/hard", Kind.HARDLINK),
+            ("d1/gone", Kind.WHITEOUT),
+            ("d2", Kind.OPAQUE),
+        ]
+        if batches:
+            assert set(warm.singles) == {r[0] for r in warm.rows if r[1] in unbatched}
+            assert len(warm.contentful) >= 3  # the run past REPLAY_BATCH is cut

@@ -33,6 +33,7 @@ import hashlib
 import json
 import marshal
 import os
+import re
 import sys
 import zlib
 from pathlib import Path
@@ -43,12 +44,19 @@ from imagewise.fileio import atomic_write
 from imagewise.layers.model import Entry, Kind
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from imagewise.archive.batch import EntryBatch
 
 FORMAT = f"2-py{sys.version_info[0]}{sys.version_info[1]}"
 _MAGIC = b"imagewise-layer-cache 2"
 _KINDS = list(Kind)
 _KIND_INDEX = {k: i for i, k in enumerate(_KINDS)}
+#: a bytes pattern matching the kind index of a record no batch holds (``archive.batch``: hard
+#: links and whiteouts), searched in a records' kind column turned to bytes
+UNBATCHED_KINDS = re.compile(
+    b"[" + bytes(sorted(_KIND_INDEX[k] for k in (Kind.HARDLINK, Kind.WHITEOUT, Kind.OPAQUE))) + b"]"
+)
 #: the type of each field of an entry record (see ``record``)
 _FIELDS = (str, int, int, int, int, int, str, int, str, int)
 
@@ -338,6 +346,14 @@ class LayerCache:
 
     # --- entries ---------------------------------------------------------------------------
     def load_entries(self, key: str) -> list[tuple[Any, ...]] | None:
+        """The layer's entry records (:meth:`record`), or None when absent or damaged."""
+        columns = self.load_columns(key)
+        return None if columns is None else list(zip(*columns, strict=True))
+
+    def load_columns(self, key: str) -> list[tuple[Any, ...]] | None:
+        """The layer's entry records as the ten columns of :meth:`record` (path, kind index,
+        size, mode, uid, gid, link, mtime, name, offset), each checked to hold only its field's
+        exact type and every kind index in range; None when absent or damaged."""
         payload = self._load(self._path("entries", key), "entries", key)
         if payload is None:
             return None
@@ -348,12 +364,29 @@ class LayerCache:
             return None
         if not isinstance(out, list):
             return None
-        kinds = len(_KINDS)
-        fields = _FIELDS
-        for rec in out:  # every field of its exact type (one C-level map per record)
-            if type(rec) is not tuple or tuple(map(type, rec)) != fields or not 0 <= rec[1] < kinds:
+        if not out:
+            return [() for _ in _FIELDS]
+        if set(map(type, out)) != {tuple}:
+            return None
+        try:
+            columns = list(zip(*out, strict=True))
+        except ValueError:  # records of different lengths
+            return None
+        del out  # the records go; their fields live on in the columns
+        if len(columns) != len(_FIELDS):
+            return None
+        for column, field in zip(columns, _FIELDS, strict=True):
+            if set(map(type, column)) != {field}:  # one C-level pass a column
                 return None
-        return out
+        kinds = columns[1]
+        if min(kinds) < 0 or max(kinds) >= len(_KINDS):
+            return None
+        return columns
+
+    @staticmethod
+    def kinds(indexes: Sequence[int]) -> list[Kind]:
+        """The :class:`Kind` of each kind index of a records' column."""
+        return list(map(_KINDS.__getitem__, indexes))
 
     def store_entries(self, key: str, records: list[tuple[Any, ...]] | PackedEntries) -> None:
         payload = (

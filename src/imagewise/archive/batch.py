@@ -30,7 +30,9 @@ class EntryBatch:
 
     ``offsets`` are the headers' offsets in the layer's tar; an entry's content starts one block
     later. ``buf`` holds the tar (a memory map or bytes), the tar's offset ``o`` at ``buf[o +
-    shift]``; ``origin`` is the file region the tar lies in verbatim (``Entry.located``).
+    shift]``; ``origin`` is the file region the tar lies in verbatim (``Entry.located``). A
+    batch replayed from the layer cache has no ``buf`` (``has_content`` False): its files read
+    as empty and its entries have no content.
     """
 
     __slots__ = (
@@ -69,10 +71,16 @@ class EntryBatch:
     def __len__(self) -> int:
         return len(self.paths)
 
+    @property
+    def has_content(self) -> bool:
+        """False for a batch replayed from the layer cache (no ``buf``): entries with no
+        content, as ``Entry.has_content`` says of a replayed entry."""
+        return self.buf is not None
+
     def content(self, k: int, limit: int | None = None, skip: int = 0) -> bytes:
         """The content of entry ``k`` (a file; ``b""`` for any other kind): from byte ``skip``,
         at most ``limit`` bytes."""
-        if self.kinds[k] is not Kind.FILE:
+        if self.kinds[k] is not Kind.FILE or self.buf is None:
             return b""
         size = self.sizes[k]
         start = self.offsets[k] + BLOCK + self.shift
@@ -110,7 +118,7 @@ class EntryBatch:
             None,
             offset + BLOCK,
         )
-        if kind is Kind.FILE:
+        if kind is Kind.FILE and self.buf is not None:
             if size:
                 entry._opener = _Slice(self, k).opener
                 entry._origin = self.origin

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any
@@ -694,14 +695,9 @@ def _from_partner(
         return {id(v): v.layer_result(i, layer) for v in off}
     for v, value in zip(off, values, strict=True):
         v.restore_layer(i, layer, value)
-    from imagewise.cache import LayerCache
-
-    visits = [v.visit for v in off]
-    replay = LayerCache.replay
-    for rec in packed.records():
-        entry = replay(rec)
-        for visit in visits:
-            visit(entry)
+    rows = packed.records()
+    if rows:
+        replay_columns(list(zip(*rows, strict=True)), off)
     return {id(v): value for v, value in zip(off, values, strict=True)}
 
 
@@ -798,8 +794,8 @@ def _replay(layer: Layer, visitors: Sequence[Visitor], cache: LayerCache, digest
     ckey = cache.bound(digest)
     if ckey is None or (layer.diff_id is not None and str(layer.diff_id) != ckey):
         return False
-    records = cache.load_entries(ckey)
-    if records is None:
+    columns = cache.load_columns(ckey)
+    if columns is None:
         return False
     results = []
     for v in visitors:
@@ -819,12 +815,54 @@ def _replay(layer: Layer, visitors: Sequence[Visitor], cache: LayerCache, digest
                 f"layer cache record of {v.name} for {ckey} is unusable ({type(e).__name__}); "
                 f"remove {cache.root} or run with --no-cache"
             ) from e
-    records.reverse()  # popped in order: each record goes as the visitors' state grows
-    visits = [v.visit for v in visitors]
-    replay, pop = cache.replay, records.pop
-    while records:
-        entry = replay(pop())
-        for visit in visits:
-            visit(entry)
+    replay_columns(columns, visitors)
     cache.hits += 1
     return True
+
+
+#: entries a replayed batch holds at most (the columns are sliced: bounded extra memory)
+REPLAY_BATCH = 4096
+
+
+def replay_columns(columns: list[tuple[Any, ...]], visitors: Sequence[Visitor]) -> None:
+    """Visit a layer's cached entry records (``LayerCache.load_columns``) with no content, as
+    the walk would have: runs of plain entries as batches with no buffer (``visit_batch``;
+    ``EntryBatch.has_content`` is False), hard links and whiteouts one entry at a time."""
+    from imagewise.cache import UNBATCHED_KINDS, LayerCache
+
+    paths, kinds, sizes, modes, uids, gids, links, mtimes, names, offsets = columns
+    n = len(paths)
+    # where the unbatched kinds are: one C-level search over the kind indexes as bytes
+    marks = bytes(kinds)
+    special = [m.start() for m in re.finditer(UNBATCHED_KINDS, marks)]
+    batched = [v.visit_batch for v in visitors]
+    visits = [v.visit for v in visitors]
+    to_kinds = LayerCache.kinds
+    start = 0
+    for stop in [*special, n]:
+        for a in range(start, stop, REPLAY_BATCH):
+            b = min(stop, a + REPLAY_BATCH)
+            batch = EntryBatch(
+                (
+                    names[a:b],
+                    paths[a:b],
+                    to_kinds(kinds[a:b]),
+                    sizes[a:b],
+                    modes[a:b],
+                    uids[a:b],
+                    gids[a:b],
+                    links[a:b],
+                    mtimes[a:b],
+                    offsets[a:b],
+                ),
+                None,
+                0,
+                None,
+            )
+            for visit_batch in batched:
+                visit_batch(batch)
+        if stop < n:
+            entry = LayerCache.replay(tuple(column[stop] for column in columns))
+            for visit in visits:
+                visit(entry)
+        start = stop + 1

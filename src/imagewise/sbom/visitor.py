@@ -59,18 +59,24 @@ class CatalogVisitor(Visitor):
         # in between, so the second answer is the first
         if self._match[0] is entry:
             return self._match[1]
-        found = None
-        if entry.kind is Kind.FILE and self._admits(entry):
-            info = FileInfo(entry.path, entry.size, entry.mode)
-            found = next((c for c in self.catalogers if c.selects(info)), None)
+        found = self._select(entry.path, entry.kind, entry.size, entry.mode)
         self._match = (entry, found)
         return found
 
-    def _admits(self, entry: Entry) -> bool:
-        """The declared pre-filter: most files are rejected here with one or two string tests."""
-        if self._unfiltered or (self._executables and entry.mode & 0o111 and entry.size > 4096):
-            return True
-        return entry.path.lower().endswith(self._endings) or entry.path.startswith(self._prefixes)
+    def _select(self, path: str, kind: Kind, size: int, mode: int) -> Cataloger | None:
+        """The cataloger that takes this file, if any: the declared pre-filter first (most files
+        are rejected with one or two string tests), then each cataloger's own test."""
+        if kind is not Kind.FILE:
+            return None
+        if not (
+            self._unfiltered
+            or (self._executables and mode & 0o111 and size > 4096)
+            or path.lower().endswith(self._endings)
+            or path.startswith(self._prefixes)
+        ):
+            return None
+        info = FileInfo(path, size, mode)
+        return next((c for c in self.catalogers if c.selects(info)), None)
 
     # -- visitor protocol ------------------------------------------------------------------------
     def begin_image(self, image: Image) -> None:
@@ -117,10 +123,13 @@ class CatalogVisitor(Visitor):
     def visit_batch(self, batch: EntryBatch) -> None:
         """:meth:`visit` over a run of plain entries: the pre-filter on the columns, an
         ``Entry`` made only for a file a cataloger takes."""
-        if self._restoring:  # (replayed layers come as entries; kept for completeness)
-            Visitor.visit_batch(self, batch)
-            return
         apply, i = self._paths.apply, self._index
+        if self._restoring:  # replayed from the cache: as visit() does for each entry
+            restored = self._restored  # every path a cataloger took in this layer
+            for path, kind in zip(batch.paths, batch.kinds, strict=True):
+                if path not in restored:  # hides an evidence file it replaces
+                    apply(path, kind, i)
+            return
         unfiltered, executables = self._unfiltered, self._executables
         endings, prefixes = self._endings, self._prefixes
         catalogers = self.catalogers

@@ -116,6 +116,12 @@ class SecretsVisitor(Visitor):
         """:meth:`visit` over a run of plain entries: the files worth reading are read from
         the batch's buffer (the first 8 KiB first: a binary file's rest is never copied)."""
         file, index = Kind.FILE, self._index
+        if not batch.has_content:  # replayed from the cache: as visit() with no content
+            if self._by_path:
+                apply = self._paths.apply
+                for path, kind in zip(batch.paths, batch.kinds, strict=True):
+                    apply(path, kind, index)
+            return
         max_bytes = min(self.max_file_bytes, MAX_FILE_BYTES)  # plausible's bound too
         directory, allowed = None, False  # a batch's files come directory by directory
         buffer = batch.buf
