@@ -18,24 +18,56 @@ ENTRIES = [
 ]
 
 
+def _columns(entries: list[Entry]) -> tuple[list[object], ...]:
+    return tuple(list(column) for column in zip(*map(LayerCache.record, entries), strict=True))
+
+
 def test_packed_payload_loads_as_the_records(tmp_path: Path) -> None:
+    many = ENTRIES * 300  # past a flush of the pending columns (FLUSH entries)
+    assert len(many) > 2 * PackedEntries.FLUSH
     packed = PackedEntries()
-    for e in ENTRIES:
+    for e in many[:700]:
         packed.add(e)
-    expected = [LayerCache.record(e) for e in ENTRIES]
-    assert marshal.loads(zlib.decompress(packed.payload())) == expected
+    packed.add_batch(_Batch(many[700:1100]))  # a batch between single entries
+    for e in many[1100:]:
+        packed.add(e)
+    assert packed.count == len(many)
+    assert marshal.loads(zlib.decompress(packed.payload())) == _columns(many)
     cache = LayerCache(tmp_path)
     key = "sha256:" + "a" * 64
     cache.store_entries(key, packed.compress())
-    assert cache.load_entries(key) == expected
+    assert cache.load_entries(key) == [LayerCache.record(e) for e in many]
+    assert cache.load_columns(key) == list(_columns(many))
+
+
+class _Batch:
+    """The columns of an ``EntryBatch`` (what ``LayerCache.columns`` reads) from entries."""
+
+    def __init__(self, entries: list[Entry]) -> None:
+        self.paths = [e.path for e in entries]
+        self.kinds = [e.kind for e in entries]
+        self.sizes = [e.size for e in entries]
+        self.modes = [e.mode for e in entries]
+        self.uids = [e.uid for e in entries]
+        self.gids = [e.gid for e in entries]
+        self.links = [e.linkname for e in entries]
+        self.mtimes = [e.mtime for e in entries]
+        self.names = [e.raw_name for e in entries]
+        self.offsets = [e.offset for e in entries]
+
+    def __len__(self) -> int:
+        return len(self.paths)
 
 
 def test_entry_list_payload_is_the_packed_one_byte_for_byte() -> None:
     packed, listed = PackedEntries(), EntryList()
-    for e in ENTRIES * 3:
+    entries = ENTRIES * 300
+    for e in entries[:800]:
         packed.add(e)
         listed.add(e)
-    assert listed.records() == [LayerCache.record(e) for e in ENTRIES * 3]
+    packed.add_batch(_Batch(entries[800:]))  # type: ignore[arg-type]
+    listed.add_batch(_Batch(entries[800:]))  # type: ignore[arg-type]
+    assert listed.columns() == list(_columns(entries))
     assert listed.payload() == packed.payload()
     assert listed.compress().payload() == packed.compress().payload()
     assert EntryList().payload() == PackedEntries().payload()
@@ -46,27 +78,36 @@ def test_empty_layer(tmp_path: Path) -> None:
     key = "sha256:" + "b" * 64
     cache.store_entries(key, PackedEntries().compress())
     assert cache.load_entries(key) == []
+    assert cache.load_columns(key) == [[] for _ in range(10)]
 
 
-def test_well_framed_records_of_the_wrong_shape_are_misses(tmp_path: Path) -> None:
-    # each record sits in a properly framed payload (its checksum matches): only the shape
+def test_well_framed_columns_of_the_wrong_shape_are_misses(tmp_path: Path) -> None:
+    # each shape sits in a properly framed payload (its checksum matches): only the shape
     # check stands between it and the visitors
     cache = LayerCache(tmp_path)
-    good = LayerCache.record(ENTRIES[0])
+    good = _columns(ENTRIES[:1] * 2)
+
+    def but(i: int, column: object) -> tuple[object, ...]:
+        return (*good[:i], column, *good[i + 1 :])
+
     bad = [
-        good[:9],  # a field short
-        (*good, 0),  # a field more
-        (good[0], good[1], "1234", *good[3:]),  # a size as text
-        (good[0], good[1], True, *good[3:]),  # a bool is not an int here
-        (good[0], 99, *good[2:]),  # no such kind
+        good[:9],  # a column short
+        (*good, [0, 0]),  # a column more
+        but(2, ["1234", 1234]),  # a size as text
+        but(2, [True, 1234]),  # a bool is not an int here
+        but(1, [0, 99]),  # no such kind
+        but(1, [0, -1]),
+        but(5, [0]),  # a column shorter than the others
+        but(0, tuple(good[0])),  # a column not a list
         list(good),  # not a tuple
+        [LayerCache.record(ENTRIES[0])],  # the records of the format before
     ]
     key = "sha256:" + "c" * 64
-    cache.store_entries(key, [good, good])
-    assert cache.load_entries(key) == [good, good]
-    for rec in bad:
-        cache.store_entries(key, [good, rec])
-        assert cache.load_entries(key) is None, rec
+    cache.store_entries(key, good)
+    assert cache.load_entries(key) == [LayerCache.record(ENTRIES[0])] * 2
+    for shape in bad:
+        cache.store_entries(key, shape)
+        assert cache.load_entries(key) is None, shape
 
 
 class _Counting:

@@ -255,7 +255,7 @@ def test_a_record_copied_under_another_key_is_a_miss(tmp_path: Path) -> None:
     cache = LayerCache(tmp_path / "c")
     a, b = "sha256:" + "a" * 64, "sha256:" + "b" * 64
     cache.store_result("secrets", "1", a, [{"rule": "x"}])
-    cache.store_entries(a, [("etc/x", 0, 1, 0o644, 0, 0, "", 0, "etc/x", 0)])
+    cache.store_entries(a, (["etc/x"], [0], [1], [0o644], [0], [0], [""], [0], ["etc/x"], [0]))
     cache.bind(a, a)
     assert cache.load_result("secrets", "1", a) == (True, [{"rule": "x"}])
     assert cache.load_entries(a) is not None and cache.bound(a) == a
@@ -267,5 +267,5 @@ def test_a_record_copied_under_another_key_is_a_miss(tmp_path: Path) -> None:
     cache.store_result("secrets", "1", b, None)  # nothing derived: nothing stored
     assert cache.load_result("secrets", "1", b) == (False, None)
     # entries of the wrong shape inside an intact frame
-    cache.store_entries(b, [("etc/x", 99, 1)])  # type: ignore[list-item]
+    cache.store_entries(b, (["etc/x"], [99], [1]))
     assert cache.load_entries(b) is None

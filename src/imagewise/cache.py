@@ -48,8 +48,8 @@ if TYPE_CHECKING:
 
     from imagewise.archive.batch import EntryBatch
 
-FORMAT = f"2-py{sys.version_info[0]}{sys.version_info[1]}"
-_MAGIC = b"imagewise-layer-cache 2"
+FORMAT = f"3-py{sys.version_info[0]}{sys.version_info[1]}"
+_MAGIC = b"imagewise-layer-cache 3"
 _KINDS = list(Kind)
 _KIND_INDEX = {k: i for i, k in enumerate(_KINDS)}
 #: a bytes pattern matching the kind index of a record no batch holds (``archive.batch``: hard
@@ -83,70 +83,100 @@ def _valid_digest(text: object) -> bool:
 
 
 class PackedEntries:
-    """One layer's entry records as the walk meets them, each marshalled at once (version 2,
-    which has no back-references, so records concatenate into one list): ~130 bytes an entry
-    for a short path instead of ~330 for a tuple and its objects. The payload is the same
-    ``zlib(marshal(list))`` that :meth:`LayerCache.load_entries` reads."""
+    """One layer's entry records as the walk meets them, column by column: the ten fields of
+    :meth:`LayerCache.record`, each column's values marshalled (version 2, which has no
+    back-references, so the pieces concatenate) every :data:`FLUSH` entries, ~130 bytes an
+    entry for a short path instead of ~330 for a tuple and its objects. The payload is
+    ``zlib(marshal(tuple of ten lists))``, which :meth:`LayerCache.load_columns` reads back as
+    columns without a tuple made per entry."""
 
-    __slots__ = ("_buf", "count")
+    __slots__ = ("_done", "_pending", "count")
+
+    #: entries gathered as Python lists before they are marshalled onto their columns
+    FLUSH = 512
 
     def __init__(self) -> None:
-        self._buf = bytearray()
+        self._done = [bytearray() for _ in _FIELDS]
+        self._pending: list[list[Any]] = [[] for _ in _FIELDS]
         self.count = 0
 
     def add(self, e: Entry) -> None:
-        self._buf += marshal.dumps(LayerCache.record(e), 2)
+        any(map(list.append, self._pending, LayerCache.record(e)))  # append returns None
         self.count += 1
+        if len(self._pending[0]) >= self.FLUSH:
+            self._flush()
 
     def add_batch(self, batch: EntryBatch) -> None:
-        """:meth:`add` of each entry of ``batch``, from its columns (one marshal call)."""
-        rows = LayerCache.records(batch)
-        self._buf += memoryview(marshal.dumps(rows, 2))[5:]  # past "[" and the count
-        self.count += len(rows)
+        """:meth:`add` of each entry of ``batch``, from its columns."""
+        any(map(list.extend, self._pending, LayerCache.columns(batch)))
+        self.count += len(batch)
+        if len(self._pending[0]) >= self.FLUSH:
+            self._flush()
+
+    def _flush(self) -> None:
+        for done, values in zip(self._done, self._pending, strict=True):
+            done += memoryview(marshal.dumps(values, 2))[5:]  # past "[" and the count
+        self._pending = [[] for _ in _FIELDS]
 
     def payload(self) -> bytes:
-        return _deflate(b"[" + self.count.to_bytes(4, "little", signed=True), self._buf)
+        self._flush()
+        head = b"[" + self.count.to_bytes(4, "little", signed=True)
+        parts: list[bytes | bytearray | memoryview] = [_TUPLE_HEAD]
+        for done in self._done:
+            parts += (head, done)
+        return _deflate(parts)
 
     def compress(self) -> PackedEntries:
         """Keep only the compressed payload (the layer is walked; it waits for its check)."""
         done = _Compressed(self.payload())
-        self._buf = bytearray()
+        self._done = []
+        self._pending = []
         return done
 
 
-def _deflate(head: bytes, records: bytes | bytearray | memoryview) -> bytes:
-    """The entries payload: the marshalled list's head and its records, deflated in two steps
-    (the same bytes whichever way the records were gathered)."""
+#: marshal's head of a tuple of ten items (version 2)
+_TUPLE_HEAD = b"(" + len(_FIELDS).to_bytes(4, "little", signed=True)
+
+
+def _deflate(parts: list[bytes | bytearray | memoryview]) -> bytes:
+    """The entries payload: the marshalled columns, deflated in the same pieces (the tuple's
+    head, then each column's head and values) whichever way they were gathered, so that the
+    compressed bytes are the same too."""
     z = zlib_codec().compressobj(1)  # isal: 4x zlib's level 1, the same format
-    return bytes(z.compress(head) + z.compress(records) + z.flush())
+    return bytes(b"".join(z.compress(part) for part in parts) + z.flush())
 
 
 class EntryList(PackedEntries):
-    """The same records kept as tuples, for a layer whose entries are replayed within the run
-    (to the partner's visitors, ``layers/partner``) and so needed as tuples anyway; its payload
-    is byte for byte that of :class:`PackedEntries` (marshal version 2 has no back-references)."""
+    """The same records kept as Python lists, one a column, for a layer whose entries are
+    replayed within the run (to the partner's visitors, ``layers/partner``) and so needed as
+    columns anyway; its payload is byte for byte that of :class:`PackedEntries`."""
 
-    __slots__ = ("rows",)
+    __slots__ = ("lists",)
 
     def __init__(self) -> None:
         PackedEntries.__init__(self)
-        self.rows: list[tuple[Any, ...]] = []
+        self.lists: list[list[Any]] = [[] for _ in _FIELDS]
 
     def add(self, e: Entry) -> None:
-        self.rows.append(LayerCache.record(e))
+        any(map(list.append, self.lists, LayerCache.record(e)))
+        self.count += 1
 
     def add_batch(self, batch: EntryBatch) -> None:
-        self.rows += LayerCache.records(batch)
+        any(map(list.extend, self.lists, LayerCache.columns(batch)))
+        self.count += len(batch)
 
     def payload(self) -> bytes:
-        body = marshal.dumps(self.rows, 2)  # "[", the count, the records
-        return _deflate(body[:5], memoryview(body)[5:])
+        parts: list[bytes | bytearray | memoryview] = [_TUPLE_HEAD]
+        for values in self.lists:
+            body = marshal.dumps(values, 2)  # "[", the count, the values
+            parts += (body[:5], memoryview(body)[5:])
+        return _deflate(parts)
 
-    def records(self) -> list[tuple[Any, ...]]:
-        return self.rows
+    def columns(self) -> list[list[Any]]:
+        return self.lists
 
     def compress(self) -> PackedEntries:
-        """The compressed payload; the rows stay (the layer's replay may still need them)."""
+        """The compressed payload; the lists stay (the layer's replay may still need them)."""
         return _Compressed(self.payload())
 
 
@@ -239,22 +269,19 @@ class LayerCache:
         )
 
     @staticmethod
-    def records(batch: EntryBatch) -> list[tuple[Any, ...]]:
-        """:meth:`record` of each entry of ``batch``, made from its columns."""
-        return list(
-            zip(
-                batch.paths,
-                map(_KIND_INDEX.__getitem__, batch.kinds),
-                batch.sizes,
-                batch.modes,
-                batch.uids,
-                batch.gids,
-                batch.links,
-                batch.mtimes,
-                batch.names,
-                batch.offsets,
-                strict=True,
-            )
+    def columns(batch: EntryBatch) -> tuple[Sequence[Any], ...]:
+        """The ten columns of :meth:`record` for the entries of ``batch``."""
+        return (
+            batch.paths,
+            list(map(_KIND_INDEX.__getitem__, batch.kinds)),
+            batch.sizes,
+            batch.modes,
+            batch.uids,
+            batch.gids,
+            batch.links,
+            batch.mtimes,
+            batch.names,
+            batch.offsets,
         )
 
     @staticmethod
@@ -350,7 +377,7 @@ class LayerCache:
         columns = self.load_columns(key)
         return None if columns is None else list(zip(*columns, strict=True))
 
-    def load_columns(self, key: str) -> list[tuple[Any, ...]] | None:
+    def load_columns(self, key: str) -> list[list[Any]] | None:
         """The layer's entry records as the ten columns of :meth:`record` (path, kind index,
         size, mode, uid, gid, link, mtime, name, offset), each checked to hold only its field's
         exact type and every kind index in range; None when absent or damaged."""
@@ -362,22 +389,17 @@ class LayerCache:
             out = marshal.loads(codec.decompress(payload))
         except (ValueError, EOFError, TypeError, zlib.error, codec.error):
             return None
-        if not isinstance(out, list):
+        if type(out) is not tuple or len(out) != len(_FIELDS):
             return None
-        if not out:
-            return [() for _ in _FIELDS]
-        if set(map(type, out)) != {tuple}:
-            return None
-        try:
-            columns = list(zip(*out, strict=True))
-        except ValueError:  # records of different lengths
-            return None
-        del out  # the records go; their fields live on in the columns
-        if len(columns) != len(_FIELDS):
-            return None
+        columns: list[Any] = list(out)
+        n = len(columns[0]) if type(columns[0]) is list else -1
         for column, field in zip(columns, _FIELDS, strict=True):
-            if set(map(type, column)) != {field}:  # one C-level pass a column
+            if type(column) is not list or len(column) != n:
                 return None
+            if n and set(map(type, column)) != {field}:  # one C-level pass a column
+                return None
+        if not n:
+            return columns
         kinds = columns[1]
         if min(kinds) < 0 or max(kinds) >= len(_KINDS):
             return None
@@ -388,11 +410,13 @@ class LayerCache:
         """The :class:`Kind` of each kind index of a records' column."""
         return list(map(_KINDS.__getitem__, indexes))
 
-    def store_entries(self, key: str, records: list[tuple[Any, ...]] | PackedEntries) -> None:
+    def store_entries(self, key: str, entries: PackedEntries | object) -> None:
+        """Store a layer's entry records: a :class:`PackedEntries`, or any other object
+        marshalled as it is (the loader checks its shape: tests store damaged ones)."""
         payload = (
-            records.payload()
-            if isinstance(records, PackedEntries)
-            else zlib_codec().compress(marshal.dumps(records), 1)
+            entries.payload()
+            if isinstance(entries, PackedEntries)
+            else zlib_codec().compress(marshal.dumps(entries, 2), 1)  # type: ignore[arg-type]
         )
         self._store(self._path("entries", key), "entries", key, payload)
 

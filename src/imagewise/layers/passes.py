@@ -695,9 +695,7 @@ def _from_partner(
         return {id(v): v.layer_result(i, layer) for v in off}
     for v, value in zip(off, values, strict=True):
         v.restore_layer(i, layer, value)
-    rows = packed.records()
-    if rows:
-        replay_columns(list(zip(*rows, strict=True)), off)
+    replay_columns(packed.columns(), off)
     return {id(v): value for v, value in zip(off, values, strict=True)}
 
 
@@ -824,7 +822,7 @@ def _replay(layer: Layer, visitors: Sequence[Visitor], cache: LayerCache, digest
 REPLAY_BATCH = 4096
 
 
-def replay_columns(columns: list[tuple[Any, ...]], visitors: Sequence[Visitor]) -> None:
+def replay_columns(columns: Sequence[Sequence[Any]], visitors: Sequence[Visitor]) -> None:
     """Visit a layer's cached entry records (``LayerCache.load_columns``) with no content, as
     the walk would have: runs of plain entries as batches with no buffer (``visit_batch``;
     ``EntryBatch.has_content`` is False), hard links and whiteouts one entry at a time."""
