@@ -11,13 +11,13 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
 from imagewise.audit.filesystem import AuditVisitor, FileFact
 from imagewise.findings import Finding, Location, RuleInfo, Severity
 from imagewise.oci.model import ImageConfig
+from imagewise.record import Record
 from imagewise.secrets.mask import mask, redact, redact_path
 
 if TYPE_CHECKING:
@@ -26,16 +26,34 @@ if TYPE_CHECKING:
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
 
 
-@dataclass(frozen=True)
-class AuditContext:
-    config: ImageConfig
-    facts: AuditVisitor
-    tag: str | None = None  # the tag the image was referenced by, if any
-    annotations: dict[str, str] = field(default_factory=dict)
-    layer_ids: tuple[str, ...] = ()  # diff_id (or digest) per layer index
-    #: (what, record) for the image and its bases when deprecated (check.deprecations)
-    deprecations: tuple[tuple[str, Deprecation], ...] = ()
-    today: date | None = None
+class AuditContext(Record):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "config",
+        "facts",
+        "tag",  # the tag the image was referenced by, if any
+        "annotations",
+        "layer_ids",  # diff_id (or digest) per layer index
+        "deprecations",
+        "today",
+    )
+
+    def __init__(
+        self,
+        config: ImageConfig,
+        facts: AuditVisitor,
+        tag: str | None = None,
+        annotations: dict[str, str] | None = None,
+        layer_ids: tuple[str, ...] = (),
+        deprecations: tuple[tuple[str, Deprecation], ...] = (),
+        today: date | None = None,
+    ) -> None:
+        self.config = config
+        self.facts = facts
+        self.tag = tag
+        self.annotations = {} if annotations is None else annotations
+        self.layer_ids = layer_ids
+        self.deprecations = deprecations
+        self.today = today
 
     def layer_of(self, index: int | None) -> str:
         if index is None or index >= len(self.layer_ids):
@@ -60,10 +78,12 @@ class AuditContext:
                 idx += 1
 
 
-@dataclass(frozen=True)
-class Check:
-    info: RuleInfo
-    run: Callable[[AuditContext], list[Finding]]
+class Check(Record):
+    __slots__ = ("info", "run")  # noqa: RUF023 - in field order
+
+    def __init__(self, info: RuleInfo, run: Callable[[AuditContext], list[Finding]]) -> None:
+        self.info = info
+        self.run = run
 
 
 CHECKS: dict[str, Check] = {}

@@ -9,11 +9,11 @@ what is reported is what a container started from the image would see.
 from __future__ import annotations
 
 import stat
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from imagewise.layers.merged import PathTable
 from imagewise.layers.model import Entry, Kind, Visitor
+from imagewise.record import Record
 
 if TYPE_CHECKING:
     from imagewise.archive.batch import EntryBatch
@@ -99,14 +99,31 @@ CACHE_PREFIXES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class FileFact:
-    path: str
-    layer_index: int
-    mode: int
-    size: int
-    uid: int = 0
-    gid: int = 0
+class FileFact(Record):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "path",
+        "layer_index",
+        "mode",
+        "size",
+        "uid",
+        "gid",
+    )
+
+    def __init__(
+        self,
+        path: str,
+        layer_index: int,
+        mode: int,
+        size: int,
+        uid: int = 0,
+        gid: int = 0,
+    ) -> None:
+        self.path = path
+        self.layer_index = layer_index
+        self.mode = mode
+        self.size = size
+        self.uid = uid
+        self.gid = gid
 
 
 def _under(path: str, prefix_dir: str) -> bool:

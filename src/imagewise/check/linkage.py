@@ -10,9 +10,9 @@ is none), an ``ENV`` secret to its ``ENV`` line.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from imagewise.record import Record
 from imagewise.sources.base import Image
 
 if TYPE_CHECKING:
@@ -21,14 +21,31 @@ if TYPE_CHECKING:
 LAYER_KEYWORDS = ("RUN", "COPY", "ADD")
 
 
-@dataclass(frozen=True)
-class DockerfileLink:
-    file: str
-    line_by_layer: dict[int, int]  # layer index -> Dockerfile line of the instruction
-    user_line: int  # line of the last USER of the final stage, or its FROM line
-    has_user: bool
-    env_lines: dict[str, int]  # ENV key -> line
-    base_image: str  # base of the final stage (resolved through stage aliases)
+class DockerfileLink(Record):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "file",
+        "line_by_layer",  # layer index -> Dockerfile line of the instruction
+        "user_line",  # line of the last USER of the final stage, or its FROM line
+        "has_user",
+        "env_lines",  # ENV key -> line
+        "base_image",  # base of the final stage (resolved through stage aliases)
+    )
+
+    def __init__(
+        self,
+        file: str,
+        line_by_layer: dict[int, int],
+        user_line: int,
+        has_user: bool,
+        env_lines: dict[str, int],
+        base_image: str,
+    ) -> None:
+        self.file = file
+        self.line_by_layer = line_by_layer
+        self.user_line = user_line
+        self.has_user = has_user
+        self.env_lines = env_lines
+        self.base_image = base_image
 
 
 def _norm(text: str) -> str:

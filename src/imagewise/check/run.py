@@ -9,7 +9,6 @@ vulnerability database, and judges everything with the policy.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from imagewise import progress
 from imagewise.findings import Finding
 from imagewise.policy.evaluate import CheckFacts, Ignore, Verdict, Vuln, evaluate
 from imagewise.policy.model import Policy, default_policy
+from imagewise.record import Record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing the modules it names at run time
 if TYPE_CHECKING:
@@ -32,46 +32,118 @@ if TYPE_CHECKING:
     from imagewise.vulns.update import AutoUpdate
 
 
-@dataclass(frozen=True)
-class CheckOptions:
-    image: str
-    dockerfile: Path | None = None
-    policy: Policy = field(default_factory=default_policy)
-    db: Path | None = None
-    platform: str | None = None
-    insecure: bool = False
-    use_cache: bool = True
-    cache_dir: Path | None = None
-    cache_store: Any = None  # where layer results live instead (``cache.LayerCache``'s store)
-    ignore_file: Path | None = None
-    vex: tuple[Path, ...] = ()
-    today: date | None = None
-    allow_incomplete: bool = False  # a verdict with unjudged gates may pass
-    db_update: AutoUpdate | None = None  # update a missing or stale database first
+class CheckOptions(Record):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "image",
+        "dockerfile",
+        "policy",
+        "db",
+        "platform",
+        "insecure",
+        "use_cache",
+        "cache_dir",
+        "cache_store",  # where layer results live instead (``cache.LayerCache``'s store)
+        "ignore_file",
+        "vex",
+        "today",
+        "allow_incomplete",  # a verdict with unjudged gates may pass
+        "db_update",  # update a missing or stale database first
+    )
+
+    def __init__(
+        self,
+        image: str,
+        dockerfile: Path | None = None,
+        policy: Policy | None = None,
+        db: Path | None = None,
+        platform: str | None = None,
+        insecure: bool = False,
+        use_cache: bool = True,
+        cache_dir: Path | None = None,
+        cache_store: Any = None,
+        ignore_file: Path | None = None,
+        vex: tuple[Path, ...] = (),
+        today: date | None = None,
+        allow_incomplete: bool = False,
+        db_update: AutoUpdate | None = None,
+    ) -> None:
+        self.image = image
+        self.dockerfile = dockerfile
+        self.policy = default_policy() if policy is None else policy
+        self.db = db
+        self.platform = platform
+        self.insecure = insecure
+        self.use_cache = use_cache
+        self.cache_dir = cache_dir
+        self.cache_store = cache_store
+        self.ignore_file = ignore_file
+        self.vex = vex
+        self.today = today
+        self.allow_incomplete = allow_incomplete
+        self.db_update = db_update
 
 
-@dataclass(frozen=True)
-class CheckResult:
+class CheckResult(Record):
     """What one check found. The finding lists are the verdict's: policy levels applied, "off"
     rules removed, and one finding per problem (the others' rule ids in ``extra["also"]``)."""
 
-    image: Image
-    analysis: ImageAnalysis
-    lint: tuple[Finding, ...]
-    lint_file: str
-    packages: tuple[Package, ...]
-    distro: str
-    vulnerabilities: tuple[Vulnerability, ...]
-    vuln_note: str
-    vuln_warnings: tuple[str, ...]
-    secrets: tuple[Finding, ...]
-    audit: tuple[Finding, ...]
-    verdict: Verdict
-    areas: dict[str, str]
-    seconds: float
-    cache_hits: int = 0
-    cache_misses: int = 0
-    waste: tuple[Finding, ...] = ()  # the analysis' waste, linked to Dockerfile lines
+    __slots__ = (  # noqa: RUF023 - in field order
+        "image",
+        "analysis",
+        "lint",
+        "lint_file",
+        "packages",
+        "distro",
+        "vulnerabilities",
+        "vuln_note",
+        "vuln_warnings",
+        "secrets",
+        "audit",
+        "verdict",
+        "areas",
+        "seconds",
+        "cache_hits",
+        "cache_misses",
+        "waste",  # the analysis' waste, linked to Dockerfile lines
+    )
+
+    def __init__(
+        self,
+        image: Image,
+        analysis: ImageAnalysis,
+        lint: tuple[Finding, ...],
+        lint_file: str,
+        packages: tuple[Package, ...],
+        distro: str,
+        vulnerabilities: tuple[Vulnerability, ...],
+        vuln_note: str,
+        vuln_warnings: tuple[str, ...],
+        secrets: tuple[Finding, ...],
+        audit: tuple[Finding, ...],
+        verdict: Verdict,
+        areas: dict[str, str],
+        seconds: float,
+        cache_hits: int = 0,
+        cache_misses: int = 0,
+        waste: tuple[Finding, ...] = (),
+    ) -> None:
+        self.image = image
+        self.analysis = analysis
+        self.lint = lint
+        self.lint_file = lint_file
+        self.packages = packages
+        self.distro = distro
+        self.vulnerabilities = vulnerabilities
+        self.vuln_note = vuln_note
+        self.vuln_warnings = vuln_warnings
+        self.secrets = secrets
+        self.audit = audit
+        self.verdict = verdict
+        self.areas = areas
+        self.seconds = seconds
+        self.cache_hits = cache_hits
+        self.cache_misses = cache_misses
+        self.waste = waste
 
     @property
     def vulns_scanned(self) -> bool:

@@ -97,8 +97,6 @@ def check_cmd(
       imagewise check docker-archive:app.tar --dockerfile Dockerfile
       imagewise check oci:build/app:1.2.0 --policy policy.yaml --format html -o report.html
     """
-    from dataclasses import replace
-
     from imagewise.check import CheckOptions, run_check
     from imagewise.cli.scan_cmds import auto_update
     from imagewise.policy.model import load_policy
@@ -116,8 +114,8 @@ def check_cmd(
         allow_incomplete=allow_incomplete,
     )
     with RichReporter() as reporter:
-        opts = replace(
-            opts, db_update=auto_update(db, offline, skip_db_update, update_db, mirror, reporter)
+        opts = opts.replace(
+            db_update=auto_update(db, offline, skip_db_update, update_db, mirror, reporter)
         )
         result = run_check(opts, reporter)
     for w in result.warnings:

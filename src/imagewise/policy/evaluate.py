@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 from imagewise.findings import Finding, Location, Severity
 from imagewise.policy.grouping import group, rules_of
 from imagewise.policy.model import SEVERITIES, Policy
+from imagewise.record import Record
 from imagewise.registries import registry_allowed
 from imagewise.units import format_size
 
@@ -18,66 +18,130 @@ AREAS = ("build", "security", "performance", "operations")
 _LEVEL = {"error": Severity.ERROR, "warning": Severity.WARNING, "info": Severity.INFO}
 
 
-@dataclass(frozen=True)
-class Vuln:
+class Vuln(Record):
     """The policy's view of a vulnerability (the scanner has a richer model)."""
 
-    id: str
-    package: str
-    version: str
-    severity: str  # low|medium|high|critical|unknown
-    fixed_versions: tuple[str, ...] = ()
-    layer_index: int | None = None
+    __slots__ = (  # noqa: RUF023 - in field order
+        "id",
+        "package",
+        "version",
+        "severity",  # low|medium|high|critical|unknown
+        "fixed_versions",
+        "layer_index",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        package: str,
+        version: str,
+        severity: str,
+        fixed_versions: tuple[str, ...] = (),
+        layer_index: int | None = None,
+    ) -> None:
+        self.id = id
+        self.package = package
+        self.version = version
+        self.severity = severity
+        self.fixed_versions = fixed_versions
+        self.layer_index = layer_index
 
 
-@dataclass(frozen=True)
-class CheckFacts:
+class CheckFacts(Record):
     """Everything a policy judges, gathered by ``imagewise check``."""
 
-    size_bytes: int = 0
-    layer_count: int = 0
-    efficiency: float | None = None
-    reclaimable_bytes: int | None = None
-    tag: str | None = None
-    base_image: str = ""  # FROM of the final stage when a Dockerfile is given
-    labels: dict[str, str] = field(default_factory=dict)
-    findings: tuple[Finding, ...] = ()  # lint, audit, secrets, waste — with their rule areas
-    areas: dict[str, str] = field(default_factory=dict)  # rule id -> area
-    vulns: tuple[Vuln, ...] = ()
-    vuln_scan_ran: bool = False
-    vuln_note: str = ""  # why the vulnerability scan did not run
-    lint_ran: bool = False  # a Dockerfile was given and linted
-    ignores: tuple[Ignore, ...] = ()  # the ignore entries in force
-    today: date | None = None
+    __slots__ = (  # noqa: RUF023 - in field order
+        "size_bytes",
+        "layer_count",
+        "efficiency",
+        "reclaimable_bytes",
+        "tag",
+        "base_image",  # FROM of the final stage when a Dockerfile is given
+        "labels",
+        "findings",  # lint, audit, secrets, waste — with their rule areas
+        "areas",  # rule id -> area
+        "vulns",
+        "vuln_scan_ran",
+        "vuln_note",  # why the vulnerability scan did not run
+        "lint_ran",  # a Dockerfile was given and linted
+        "ignores",  # the ignore entries in force
+        "today",
+    )
+
+    def __init__(
+        self,
+        size_bytes: int = 0,
+        layer_count: int = 0,
+        efficiency: float | None = None,
+        reclaimable_bytes: int | None = None,
+        tag: str | None = None,
+        base_image: str = "",
+        labels: dict[str, str] | None = None,
+        findings: tuple[Finding, ...] = (),
+        areas: dict[str, str] | None = None,
+        vulns: tuple[Vuln, ...] = (),
+        vuln_scan_ran: bool = False,
+        vuln_note: str = "",
+        lint_ran: bool = False,
+        ignores: tuple[Ignore, ...] = (),
+        today: date | None = None,
+    ) -> None:
+        self.size_bytes = size_bytes
+        self.layer_count = layer_count
+        self.efficiency = efficiency
+        self.reclaimable_bytes = reclaimable_bytes
+        self.tag = tag
+        self.base_image = base_image
+        self.labels = {} if labels is None else labels
+        self.findings = findings
+        self.areas = {} if areas is None else areas
+        self.vulns = vulns
+        self.vuln_scan_ran = vuln_scan_ran
+        self.vuln_note = vuln_note
+        self.lint_ran = lint_ran
+        self.ignores = ignores
+        self.today = today
 
 
-@dataclass(frozen=True)
-class Ignore:
+class Ignore(Record):
     """An ignore entry as the policy judges it (``max_ignore_days``)."""
 
-    id: str
-    source: str
-    expires: date | None = None
+    __slots__ = ("id", "source", "expires")  # noqa: RUF023 - in field order
+
+    def __init__(self, id: str, source: str, expires: date | None = None) -> None:
+        self.id = id
+        self.source = source
+        self.expires = expires
 
 
-@dataclass(frozen=True)
-class Unchecked:
+class Unchecked(Record):
     """A gate that could not be judged because its input is missing."""
 
-    gate: str
-    reason: str
-    area: str
+    __slots__ = ("gate", "reason", "area")  # noqa: RUF023 - in field order
+
+    def __init__(self, gate: str, reason: str, area: str) -> None:
+        self.gate = gate
+        self.reason = reason
+        self.area = area
 
     def to_json(self) -> dict[str, Any]:
         return {"gate": self.gate, "reason": self.reason, "area": self.area}
 
 
-@dataclass(frozen=True)
-class Violation:
-    rule: str
-    message: str
-    area: str
-    location: Location = field(default_factory=Location)
+class Violation(Record):
+    __slots__ = ("rule", "message", "area", "location")  # noqa: RUF023 - in field order
+
+    def __init__(
+        self,
+        rule: str,
+        message: str,
+        area: str,
+        location: Location | None = None,
+    ) -> None:
+        self.rule = rule
+        self.message = message
+        self.area = area
+        self.location = Location() if location is None else location
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,13 +152,28 @@ class Violation:
         }
 
 
-@dataclass(frozen=True)
-class AreaScore:
-    area: str
-    score: int | None  # None: the area was not checked
-    grade: str  # "-" when not checked
-    top: tuple[Finding, ...]
-    not_checked: tuple[str, ...] = ()  # what in this area did not run, in words
+class AreaScore(Record):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "area",
+        "score",  # None: the area was not checked
+        "grade",  # "-" when not checked
+        "top",
+        "not_checked",  # what in this area did not run, in words
+    )
+
+    def __init__(
+        self,
+        area: str,
+        score: int | None,
+        grade: str,
+        top: tuple[Finding, ...],
+        not_checked: tuple[str, ...] = (),
+    ) -> None:
+        self.area = area
+        self.score = score
+        self.grade = grade
+        self.top = top
+        self.not_checked = not_checked
 
     @property
     def checked(self) -> bool:
@@ -117,14 +196,31 @@ def _finding_json(f: Finding) -> dict[str, Any]:
     return out
 
 
-@dataclass(frozen=True)
-class Verdict:
-    passed: bool  # what the exit status says: no violation, and complete (or allowed not to be)
-    violations: tuple[Violation, ...]
-    findings: tuple[Finding, ...]  # policy levels applied, "off" ones removed, duplicates grouped
-    scores: tuple[AreaScore, ...]
-    policy_source: str = ""
-    not_checked: tuple[Unchecked, ...] = ()
+class Verdict(Record):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "passed",  # what the exit status says: no violation, and complete (or allowed not to be)
+        "violations",
+        "findings",  # policy levels applied, "off" ones removed, duplicates grouped
+        "scores",
+        "policy_source",
+        "not_checked",
+    )
+
+    def __init__(
+        self,
+        passed: bool,
+        violations: tuple[Violation, ...],
+        findings: tuple[Finding, ...],
+        scores: tuple[AreaScore, ...],
+        policy_source: str = "",
+        not_checked: tuple[Unchecked, ...] = (),
+    ) -> None:
+        self.passed = passed
+        self.violations = violations
+        self.findings = findings
+        self.scores = scores
+        self.policy_source = policy_source
+        self.not_checked = not_checked
 
     @property
     def status(self) -> str:

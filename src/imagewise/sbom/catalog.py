@@ -10,11 +10,11 @@ Base-image rule: an explicit ``base_layers`` argument, else ``imagewise.baseimag
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from imagewise import progress
 from imagewise.baseimage import base_layer_count
+from imagewise.record import Record
 from imagewise.sbom.catalogers.base import Distro
 from imagewise.sbom.catalogers.npm import LOCK_CATALOGERS
 from imagewise.sbom.model import Package, PackageLocation
@@ -29,14 +29,16 @@ if TYPE_CHECKING:
 _AUXILIARY = frozenset({"deb-copyright", "python-direct-url"})
 
 
-@dataclass(frozen=True, slots=True)
-class Skipped:
+class Skipped(Record):
     """An evidence file that was recognised but not (fully) read, and why."""
 
-    path: str
-    layer: str
-    cataloger: str
-    reason: str
+    __slots__ = ("path", "layer", "cataloger", "reason")  # noqa: RUF023 - in field order
+
+    def __init__(self, path: str, layer: str, cataloger: str, reason: str) -> None:
+        self.path = path
+        self.layer = layer
+        self.cataloger = cataloger
+        self.reason = reason
 
     def to_json(self) -> dict[str, str]:
         return {
@@ -47,15 +49,35 @@ class Skipped:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Catalog:
-    packages: tuple[Package, ...]
-    distro: Distro | None = None
-    skipped: tuple[Skipped, ...] = ()
-    base_layers: int | None = None  # number of layers that belong to the base image
-    base_rule: str = ""  # how base_layers was decided
-    source: str = ""  # the image reference or SBOM file cataloged
-    metadata: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+class Catalog(Record):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "packages",
+        "distro",
+        "skipped",
+        "base_layers",  # number of layers that belong to the base image
+        "base_rule",  # how base_layers was decided
+        "source",  # the image reference or SBOM file cataloged
+        "metadata",
+    )
+    _uncompared = ("metadata",)
+
+    def __init__(
+        self,
+        packages: tuple[Package, ...],
+        distro: Distro | None = None,
+        skipped: tuple[Skipped, ...] = (),
+        base_layers: int | None = None,
+        base_rule: str = "",
+        source: str = "",
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self.packages = packages
+        self.distro = distro
+        self.skipped = skipped
+        self.base_layers = base_layers
+        self.base_rule = base_rule
+        self.source = source
+        self.metadata = {} if metadata is None else metadata
 
 
 def _introduced(versions: list[Version], key: tuple[str, str, str]) -> int:
@@ -147,9 +169,7 @@ def _from_base(index: int | None, base_layers: int | None) -> bool | None:
 
 
 def _replace(p: Package, **changes: Any) -> Package:
-    import dataclasses
-
-    return dataclasses.replace(p, **changes)
+    return p.replace(**changes)
 
 
 def _finish(

@@ -6,11 +6,11 @@ packages) and each package can be traced to the layer that introduced it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from imagewise.layers.merged import PathTable
 from imagewise.layers.model import Entry, Kind, Visitor
+from imagewise.record import Record
 from imagewise.sbom.catalogers import ALL, BY_ID
 from imagewise.sbom.catalogers.base import Cataloger, Distro, FileInfo, Parsed
 from imagewise.sbom.model import Package
@@ -20,13 +20,15 @@ if TYPE_CHECKING:
     from imagewise.sources.base import Image, Layer
 
 
-@dataclass(frozen=True, slots=True)
-class Version:
+class Version(Record):
     """One layer's copy of an evidence file and what the cataloger made of it."""
 
-    layer: int
-    cataloger: str
-    parsed: Parsed
+    __slots__ = ("layer", "cataloger", "parsed")  # noqa: RUF023 - in field order
+
+    def __init__(self, layer: int, cataloger: str, parsed: Parsed) -> None:
+        self.layer = layer
+        self.cataloger = cataloger
+        self.parsed = parsed
 
 
 class CatalogVisitor(Visitor):

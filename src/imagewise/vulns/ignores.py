@@ -12,12 +12,12 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from imagewise.errors import ConfigError
+from imagewise.record import Record
 
 if TYPE_CHECKING:
     from imagewise.findings import Finding
@@ -45,16 +45,37 @@ def _date(value: Any, where: str) -> date | None:
         raise ConfigError(f"{where}: expires {value!r} is not a date (YYYY-MM-DD)") from None
 
 
-@dataclass(frozen=True, slots=True)
-class IgnoreRule:
-    id: str  # vulnerability id or alias, or a secrets rule id
-    package: str = ""  # package name or purl ("" = any)
-    version: str = ""
-    type: str = ""
-    path: str = ""  # glob over the package location / secret path ("" = any)
-    reason: str = ""
-    expires: date | None = None
-    source: str = ""  # file:line it came from
+class IgnoreRule(Record):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "id",  # vulnerability id or alias, or a secrets rule id
+        "package",  # package name or purl ("" = any)
+        "version",
+        "type",
+        "path",  # glob over the package location / secret path ("" = any)
+        "reason",
+        "expires",
+        "source",  # file:line it came from
+    )
+
+    def __init__(
+        self,
+        id: str,
+        package: str = "",
+        version: str = "",
+        type: str = "",
+        path: str = "",
+        reason: str = "",
+        expires: date | None = None,
+        source: str = "",
+    ) -> None:
+        self.id = id
+        self.package = package
+        self.version = version
+        self.type = type
+        self.path = path
+        self.reason = reason
+        self.expires = expires
+        self.source = source
 
     def expired(self, today: date) -> bool:
         return self.expires is not None and today > self.expires
@@ -187,16 +208,37 @@ def load_ignore_file(path: Path) -> list[IgnoreRule]:
 
 
 # ------------------------------------------------------------------------------------ OpenVEX
-@dataclass(frozen=True, slots=True)
-class VexStatement:
-    vulnerability: str
-    aliases: tuple[str, ...]
-    products: tuple[str, ...]  # purls or image ids the statement is about
-    subcomponents: tuple[str, ...]  # package purls inside the products ("" = whole product)
-    status: str
-    justification: str
-    timestamp: str
-    source: str
+class VexStatement(Record):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "vulnerability",
+        "aliases",
+        "products",  # purls or image ids the statement is about
+        "subcomponents",  # package purls inside the products ("" = whole product)
+        "status",
+        "justification",
+        "timestamp",
+        "source",
+    )
+
+    def __init__(
+        self,
+        vulnerability: str,
+        aliases: tuple[str, ...],
+        products: tuple[str, ...],
+        subcomponents: tuple[str, ...],
+        status: str,
+        justification: str,
+        timestamp: str,
+        source: str,
+    ) -> None:
+        self.vulnerability = vulnerability
+        self.aliases = aliases
+        self.products = products
+        self.subcomponents = subcomponents
+        self.status = status
+        self.justification = justification
+        self.timestamp = timestamp
+        self.source = source
 
     def applies(self, v: Vulnerability) -> bool:
         if not ({self.vulnerability, *self.aliases} & v.ids):
@@ -265,13 +307,19 @@ def load_vex(path: Path) -> list[VexStatement]:
 
 
 # ------------------------------------------------------------------------------------ applying
-@dataclass(frozen=True, slots=True)
-class Suppressed:
+class Suppressed(Record):
     """A vulnerability or a secret finding an ignore rule or a VEX statement took out, and why."""
 
-    item: Vulnerability | Finding
-    by: str  # where the decision came from
-    reason: str
+    __slots__ = (  # noqa: RUF023 - in field order
+        "item",
+        "by",  # where the decision came from
+        "reason",
+    )
+
+    def __init__(self, item: Vulnerability | Finding, by: str, reason: str) -> None:
+        self.item = item
+        self.by = by
+        self.reason = reason
 
     @property
     def id(self) -> str:
@@ -295,10 +343,16 @@ class Suppressed:
         return self.item.location.path if isinstance(self.item, Finding) else self.item.path
 
 
-@dataclass
-class Decisions:
-    rules: list[IgnoreRule] = field(default_factory=list)
-    vex: list[VexStatement] = field(default_factory=list)
+class Decisions(Record):
+    __slots__ = ("rules", "vex")  # noqa: RUF023 - in field order
+
+    def __init__(
+        self,
+        rules: list[IgnoreRule] | None = None,
+        vex: list[VexStatement] | None = None,
+    ) -> None:
+        self.rules = [] if rules is None else rules
+        self.vex = [] if vex is None else vex
 
     def warnings(self, today: date) -> list[str]:
         return [

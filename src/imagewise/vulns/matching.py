@@ -9,9 +9,9 @@ merged so one CVE is one row.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from imagewise.record import Record
 from imagewise.sbom.model import Package
 from imagewise.vulns import versions
 from imagewise.vulns.osv import Affected, CompiledEntry, compile_entry, normalize_name
@@ -37,13 +37,28 @@ _RPM_DISTROS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class MatchKey:
-    ecosystem: str  # base OSV ecosystem
-    release: str  # distro release as OSV writes it ("12", "v3.19"), "" when unknown / n.a.
-    name: str  # normalised name as stored
-    version: str
-    alt_name: str = ""  # also looked up (RPM distros name binary or source packages)
+class MatchKey(Record):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "ecosystem",  # base OSV ecosystem
+        "release",  # distro release as OSV writes it ("12", "v3.19"), "" when unknown / n.a.
+        "name",  # normalised name as stored
+        "version",
+        "alt_name",  # also looked up (RPM distros name binary or source packages)
+    )
+
+    def __init__(
+        self,
+        ecosystem: str,
+        release: str,
+        name: str,
+        version: str,
+        alt_name: str = "",
+    ) -> None:
+        self.ecosystem = ecosystem
+        self.release = release
+        self.name = name
+        self.version = version
+        self.alt_name = alt_name
 
 
 def _maven_name(p: Package) -> str:
@@ -98,17 +113,40 @@ def _release_ok(entry_release: str, key: MatchKey) -> bool:
     return key.release in parts  # e.g. "Red Hat:enterprise_linux:9::appstream"
 
 
-@dataclass(frozen=True, slots=True)
-class Vulnerability:
-    id: str  # the CVE when the merged records name one, else the first record id
-    aliases: tuple[str, ...]
-    package: Package
-    ecosystem: str
-    severity: str  # one of severity.LEVELS
-    score: float | None
-    fixed_versions: tuple[str, ...]
-    summary: str
-    records: tuple[str, ...]  # OSV record ids merged into this row
+class Vulnerability(Record):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "id",  # the CVE when the merged records name one, else the first record id
+        "aliases",
+        "package",
+        "ecosystem",
+        "severity",  # one of severity.LEVELS
+        "score",
+        "fixed_versions",
+        "summary",
+        "records",  # OSV record ids merged into this row
+    )
+
+    def __init__(
+        self,
+        id: str,
+        aliases: tuple[str, ...],
+        package: Package,
+        ecosystem: str,
+        severity: str,
+        score: float | None,
+        fixed_versions: tuple[str, ...],
+        summary: str,
+        records: tuple[str, ...],
+    ) -> None:
+        self.id = id
+        self.aliases = aliases
+        self.package = package
+        self.ecosystem = ecosystem
+        self.severity = severity
+        self.score = score
+        self.fixed_versions = fixed_versions
+        self.summary = summary
+        self.records = records
 
     @property
     def version(self) -> str:
@@ -279,13 +317,28 @@ def _make_group(group: tuple[str, ...], infos: dict[str, RecordInfo]) -> _Group:
     return _Group(group, primary, tuple(sorted(names - {primary})), best, summary)
 
 
-@dataclass(frozen=True, slots=True)
-class _Group:
-    records: tuple[str, ...]
-    primary: str
-    aliases: tuple[str, ...]
-    rating: Rating | None
-    summary: str
+class _Group(Record):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "records",
+        "primary",
+        "aliases",
+        "rating",
+        "summary",
+    )
+
+    def __init__(
+        self,
+        records: tuple[str, ...],
+        primary: str,
+        aliases: tuple[str, ...],
+        rating: Rating | None,
+        summary: str,
+    ) -> None:
+        self.records = records
+        self.primary = primary
+        self.aliases = aliases
+        self.rating = rating
+        self.summary = summary
 
 
 def _rank(r: Rating) -> tuple[int, float]:

@@ -10,9 +10,9 @@ affected), ``last_affected`` closes after that version, and ``limit`` caps the r
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
+from imagewise.record import Record as RecordBase
 from imagewise.vulns import versions
 from imagewise.vulns.severity import Rating, rate
 
@@ -45,18 +45,33 @@ def split_ecosystem(ecosystem: str) -> tuple[str, str]:
     return base, release
 
 
-@dataclass(frozen=True, slots=True)
-class Affected:
+class Affected(RecordBase):
     """One ``affected`` entry, as stored: the matching key plus the evaluable ranges."""
 
-    ecosystem: str  # base ecosystem, e.g. "Debian"
-    release: str  # e.g. "12", "v3.19", "" when the record covers every release
-    name: str  # normalised
-    ranges: tuple[tuple[tuple[str, str], ...], ...]  # per range: ((event kind, version), ...)
-    versions: tuple[str, ...]
-    rating: Rating | None = (
-        None  # a per-package severity (affected[].severity / ecosystem_specific)
+    __slots__ = (  # noqa: RUF023 - in field order
+        "ecosystem",  # base ecosystem, e.g. "Debian"
+        "release",  # e.g. "12", "v3.19", "" when the record covers every release
+        "name",  # normalised
+        "ranges",  # per range: ((event kind, version), ...)
+        "versions",
+        "rating",
     )
+
+    def __init__(
+        self,
+        ecosystem: str,
+        release: str,
+        name: str,
+        ranges: tuple[tuple[tuple[str, str], ...], ...],
+        versions: tuple[str, ...],
+        rating: Rating | None = None,
+    ) -> None:
+        self.ecosystem = ecosystem
+        self.release = release
+        self.name = name
+        self.ranges = ranges
+        self.versions = versions
+        self.rating = rating
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -80,18 +95,39 @@ class Affected:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(RecordBase):
     """The parts of an OSV record imagewise keeps."""
 
-    id: str
-    modified: str
-    published: str
-    withdrawn: str
-    aliases: tuple[str, ...]
-    summary: str
-    rating: Rating | None
-    affected: tuple[Affected, ...]
+    __slots__ = (  # noqa: RUF023 - in field order
+        "id",
+        "modified",
+        "published",
+        "withdrawn",
+        "aliases",
+        "summary",
+        "rating",
+        "affected",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        modified: str,
+        published: str,
+        withdrawn: str,
+        aliases: tuple[str, ...],
+        summary: str,
+        rating: Rating | None,
+        affected: tuple[Affected, ...],
+    ) -> None:
+        self.id = id
+        self.modified = modified
+        self.published = published
+        self.withdrawn = withdrawn
+        self.aliases = aliases
+        self.summary = summary
+        self.rating = rating
+        self.affected = affected
 
 
 class InvalidRecord(ValueError):
@@ -350,13 +386,24 @@ def compile_range(
     return tuple(out), limit
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledEntry:
+class CompiledEntry(RecordBase):
     """An ``Affected`` entry ready for repeated evaluation: every range's intervals flattened."""
 
-    intervals: tuple[tuple[Any, Any, bool, str, Any], ...]  # (low, high, inclusive, fix, limit)
-    versions: frozenset[str]
-    listed_fix: str  # the fix to show for a version matched by the list only
+    __slots__ = (  # noqa: RUF023 - in field order
+        "intervals",  # (low, high, inclusive, fix, limit)
+        "versions",
+        "listed_fix",  # the fix to show for a version matched by the list only
+    )
+
+    def __init__(
+        self,
+        intervals: tuple[tuple[Any, Any, bool, str, Any], ...],
+        versions: frozenset[str],
+        listed_fix: str,
+    ) -> None:
+        self.intervals = intervals
+        self.versions = versions
+        self.listed_fix = listed_fix
 
     def affects(self, key: Any, version: str) -> tuple[bool, str]:
         if key is not None:

@@ -5,13 +5,13 @@ secrets visitor together.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from imagewise import progress
 from imagewise.findings import Finding
+from imagewise.record import Record
 from imagewise.sbom.model import Package
 from imagewise.vulns.ignores import Decisions, Suppressed
 from imagewise.vulns.matching import Vulnerability, match
@@ -27,19 +27,47 @@ if TYPE_CHECKING:
 DEFAULT_MAX_AGE_DAYS = 7.0
 
 
-@dataclass(frozen=True)
-class ScanResult:
-    source: str
-    packages: tuple[Package, ...]
-    vulnerabilities: tuple[Vulnerability, ...]
-    secrets: tuple[Finding, ...] = ()
-    suppressed: tuple[Suppressed, ...] = ()
-    db: DBStatus | None = None  # None: the vulnerability scan was skipped (see db_note)
-    db_note: str = ""
-    warnings: tuple[str, ...] = ()
-    distro: str = ""
-    secrets_scanned: bool = False
-    metadata: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+class ScanResult(Record):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "source",
+        "packages",
+        "vulnerabilities",
+        "secrets",
+        "suppressed",
+        "db",  # None: the vulnerability scan was skipped (see db_note)
+        "db_note",
+        "warnings",
+        "distro",
+        "secrets_scanned",
+        "metadata",
+    )
+    _uncompared = ("metadata",)
+
+    def __init__(
+        self,
+        source: str,
+        packages: tuple[Package, ...],
+        vulnerabilities: tuple[Vulnerability, ...],
+        secrets: tuple[Finding, ...] = (),
+        suppressed: tuple[Suppressed, ...] = (),
+        db: DBStatus | None = None,
+        db_note: str = "",
+        warnings: tuple[str, ...] = (),
+        distro: str = "",
+        secrets_scanned: bool = False,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self.source = source
+        self.packages = packages
+        self.vulnerabilities = vulnerabilities
+        self.secrets = secrets
+        self.suppressed = suppressed
+        self.db = db
+        self.db_note = db_note
+        self.warnings = warnings
+        self.distro = distro
+        self.secrets_scanned = secrets_scanned
+        self.metadata = {} if metadata is None else metadata
 
     @property
     def vulns_scanned(self) -> bool:

@@ -4,8 +4,9 @@ none, taken from its own rating (``database_specific.severity``, ``ecosystem_spe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from imagewise.record import Record
 
 #: levels in increasing order; ``--fail-on`` takes one of the last four
 LEVELS = ("unknown", "negligible", "low", "medium", "high", "critical")
@@ -44,12 +45,25 @@ def level_from_score(score: float) -> str:
     return "negligible"
 
 
-@dataclass(frozen=True, slots=True)
-class Rating:
-    level: str  # one of LEVELS
-    score: float | None = None
-    vector: str = ""
-    source: str = ""  # "CVSS_V3", "CVSS_V4", "CVSS_V2", "database_specific", ...
+class Rating(Record):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "level",  # one of LEVELS
+        "score",
+        "vector",
+        "source",  # "CVSS_V3", "CVSS_V4", "CVSS_V2", "database_specific", ...
+    )
+
+    def __init__(
+        self,
+        level: str,
+        score: float | None = None,
+        vector: str = "",
+        source: str = "",
+    ) -> None:
+        self.level = level
+        self.score = score
+        self.vector = vector
+        self.source = source
 
     def to_json(self) -> dict[str, Any]:
         return {

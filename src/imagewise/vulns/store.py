@@ -14,13 +14,13 @@ import sqlite3
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
 from imagewise.errors import VulnDBError
 from imagewise.progress import NULL, Reporter
+from imagewise.record import Record as RecordBase
 from imagewise.vulns.osv import Affected, Record, normalize_time, parse_record
 from imagewise.vulns.severity import Rating
 
@@ -91,27 +91,59 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@dataclass
-class ImportStats:
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (where, reason)
+class ImportStats(RecordBase):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "added",
+        "updated",
+        "unchanged",
+        "skipped",  # (where, reason)
+    )
+
+    def __init__(
+        self,
+        added: int = 0,
+        updated: int = 0,
+        unchanged: int = 0,
+        skipped: list[tuple[str, str]] | None = None,
+    ) -> None:
+        self.added = added
+        self.updated = updated
+        self.unchanged = unchanged
+        self.skipped = [] if skipped is None else skipped
 
     @property
     def seen(self) -> int:
         return self.added + self.updated + self.unchanged
 
 
-@dataclass(frozen=True)
-class DBStatus:
-    path: Path
-    records: int
-    withdrawn: int
-    per_ecosystem: dict[str, int]
-    sources: list[tuple[str, str, int]]  # (path, imported_at, records)
-    newest_modified: str
-    last_import: str
+class DBStatus(RecordBase):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "path",
+        "records",
+        "withdrawn",
+        "per_ecosystem",
+        "sources",  # (path, imported_at, records)
+        "newest_modified",
+        "last_import",
+    )
+
+    def __init__(
+        self,
+        path: Path,
+        records: int,
+        withdrawn: int,
+        per_ecosystem: dict[str, int],
+        sources: list[tuple[str, str, int]],
+        newest_modified: str,
+        last_import: str,
+    ) -> None:
+        self.path = path
+        self.records = records
+        self.withdrawn = withdrawn
+        self.per_ecosystem = per_ecosystem
+        self.sources = sources
+        self.newest_modified = newest_modified
+        self.last_import = last_import
 
     def age_days(self, now: datetime | None = None) -> float | None:
         """Age of the data: time since the newest record was modified (None when empty)."""
@@ -138,14 +170,31 @@ class DBStatus:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class RecordInfo:
-    id: str
-    aliases: tuple[str, ...]
-    summary: str
-    rating: Rating | None
-    modified: str
-    published: str
+class RecordInfo(RecordBase):
+    __slots__ = (  # noqa: RUF023 - in field order
+        "id",
+        "aliases",
+        "summary",
+        "rating",
+        "modified",
+        "published",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        aliases: tuple[str, ...],
+        summary: str,
+        rating: Rating | None,
+        modified: str,
+        published: str,
+    ) -> None:
+        self.id = id
+        self.aliases = aliases
+        self.summary = summary
+        self.rating = rating
+        self.modified = modified
+        self.published = published
 
 
 _YAML_LOADER: Any = None

@@ -9,22 +9,39 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import IO
 
+from imagewise.record import Record
 from imagewise.sbom.model import Package
 
 
-@dataclass(frozen=True, slots=True)
-class Distro:
+class Distro(Record):
     """The distribution of an image, from ``etc/os-release`` and friends."""
 
-    id: str  # "alpine", "debian", "fedora", "rhel", "amzn", "rocky", "ubuntu" ...
-    version_id: str = ""  # "3.19.4", "12", "40"
-    name: str = ""
-    pretty_name: str = ""
-    version_codename: str = ""
-    id_like: tuple[str, ...] = ()
+    __slots__ = (  # noqa: RUF023 - in field order
+        "id",  # "alpine", "debian", "fedora", "rhel", "amzn", "rocky", "ubuntu" ...
+        "version_id",  # "3.19.4", "12", "40"
+        "name",
+        "pretty_name",
+        "version_codename",
+        "id_like",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        version_id: str = "",
+        name: str = "",
+        pretty_name: str = "",
+        version_codename: str = "",
+        id_like: tuple[str, ...] = (),
+    ) -> None:
+        self.id = id
+        self.version_id = version_id
+        self.name = name
+        self.pretty_name = pretty_name
+        self.version_codename = version_codename
+        self.id_like = id_like
 
     @property
     def label(self) -> str:
@@ -40,45 +57,83 @@ class Distro:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Parsed:
+class Parsed(Record):
     """What one evidence file yields: packages, a distro (release files), or a reason it was skipped."""
 
-    packages: tuple[Package, ...] = ()
-    distro: Distro | None = None
-    distro_rank: int = 0  # higher wins when several release files are present
-    skipped: str = ""  # non-empty: the file was recognised but could not be (fully) read
+    __slots__ = (  # noqa: RUF023 - in field order
+        "packages",
+        "distro",
+        "distro_rank",  # higher wins when several release files are present
+        "skipped",  # non-empty: the file was recognised but could not be (fully) read
+    )
+
+    def __init__(
+        self,
+        packages: tuple[Package, ...] = (),
+        distro: Distro | None = None,
+        distro_rank: int = 0,
+        skipped: str = "",
+    ) -> None:
+        self.packages = packages
+        self.distro = distro
+        self.distro_rank = distro_rank
+        self.skipped = skipped
 
 
-@dataclass(frozen=True, slots=True)
-class FileInfo:
+class FileInfo(Record):
     """The header facts of a tar entry a cataloger may select on (copied, never the Entry)."""
 
-    path: str
-    size: int
-    mode: int = 0
+    __slots__ = ("path", "size", "mode")  # noqa: RUF023 - in field order
+
+    def __init__(self, path: str, size: int, mode: int = 0) -> None:
+        self.path = path
+        self.size = size
+        self.mode = mode
 
 
 Parser = Callable[[FileInfo, IO[bytes]], Parsed]
 
 
-@dataclass(frozen=True, slots=True)
-class Cataloger:
+class Cataloger(Record):
     """One declared cataloger: id, the files it reads, a parser, and a content size bound."""
 
-    id: str  # e.g. "apk-db"
-    types: tuple[str, ...]  # package types it produces
-    description: str
-    selects: Callable[[FileInfo], bool] = field(repr=False)
-    parse: Parser = field(repr=False)
-    max_size: int = 256 << 20  # files over this are skipped with a reason, not read
-    needs_content: bool = True  # False: the parser is called with an empty stream (presence only)
-    #: a cheap pre-filter the pass applies before ``selects``: lower-cased path endings, path
-    #: prefixes, and/or "any executable file over 4 KiB". A path none of them admit is never
-    #: offered to ``selects``. All empty/False: ``selects`` sees every file.
-    endings: tuple[str, ...] = ()
-    prefixes: tuple[str, ...] = ()
-    executables: bool = False
+    __slots__ = (  # noqa: RUF023 - in field order
+        "id",  # e.g. "apk-db"
+        "types",  # package types it produces
+        "description",
+        "selects",
+        "parse",
+        "max_size",  # files over this are skipped with a reason, not read
+        "needs_content",  # False: the parser is called with an empty stream (presence only)
+        "endings",
+        "prefixes",
+        "executables",
+    )
+    _unshown = ("selects", "parse")
+
+    def __init__(
+        self,
+        id: str,
+        types: tuple[str, ...],
+        description: str,
+        selects: Callable[[FileInfo], bool],
+        parse: Parser,
+        max_size: int = 256 << 20,
+        needs_content: bool = True,
+        endings: tuple[str, ...] = (),
+        prefixes: tuple[str, ...] = (),
+        executables: bool = False,
+    ) -> None:
+        self.id = id
+        self.types = types
+        self.description = description
+        self.selects = selects
+        self.parse = parse
+        self.max_size = max_size
+        self.needs_content = needs_content
+        self.endings = endings
+        self.prefixes = prefixes
+        self.executables = executables
 
     def wants(self, info: FileInfo) -> bool:
         return self.selects(info)
