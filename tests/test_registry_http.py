@@ -204,8 +204,13 @@ def test_bodies_read_into_one_reused_buffer(serve: Callable[..., RawServer]) -> 
         assert bytes(got) == want and resp.is_closed
         assert resp.readinto(view) == 0 and resp.read1() == b""  # stays at the end
     assert srv.connections == 1  # every body ended cleanly: one connection served them all
+    resp = c.get("/sized", stream=True)  # asking for nothing reads nothing, ends nothing
+    assert resp.readinto(view[:0]) == 0 and resp.read1(0) == b"" and not resp.is_closed
+    assert resp.readinto(view) > 0
+    resp.close()
     old = serve(lambda h, b: b"HTTP/1.0 200 OK\r\n\r\nto the end", close_after=True)
     resp = Client(f"http://{old.host}", timeout=FAST).get("/", stream=True)
+    assert resp.read1(0) == b"" and not resp.is_closed
     assert resp.read1(4) == b"to t"
     n = resp.readinto(view)
     assert bytes(view[:n]) == b"he end" and resp.readinto(view) == 0

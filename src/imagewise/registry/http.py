@@ -399,10 +399,11 @@ class Response:
 
     def read1(self, n: int = _READ) -> bytes:
         """The next piece of a streamed body, up to ``n`` bytes from one read of the
-        connection; ``b""`` at the end, when the connection goes back to the pool."""
+        connection; ``b""`` at the end. The connection goes back to the pool as soon as the
+        whole body has been read."""
         self._streaming()
         data = self._body.read1(n)
-        if not data:
+        if self._body.done:
             self._finish(True)
         return data
 
@@ -410,7 +411,7 @@ class Response:
         """As :meth:`read1`, into ``buffer`` (one buffer serves a whole copy); 0 at the end."""
         self._streaming()
         n = self._body.readinto(buffer)
-        if not n:
+        if self._body.done:
             self._finish(True)
         return n
 
@@ -553,8 +554,8 @@ class Body:
         return self._done
 
     def read1(self, n: int = _READ) -> bytes:
-        """Up to ``n`` bytes; ``b""`` at the end."""
-        if not self._ready():
+        """Up to ``n`` bytes; ``b""`` at the end (or when ``n`` is 0)."""
+        if n <= 0 or not self._ready():
             return b""
         assert self._rfile is not None
         try:
@@ -565,8 +566,8 @@ class Body:
         return data
 
     def readinto(self, buffer: memoryview) -> int:
-        """Bytes read into the start of ``buffer``; 0 at the end."""
-        if not self._ready():
+        """Bytes read into the start of ``buffer``; 0 at the end (or for an empty buffer)."""
+        if not len(buffer) or not self._ready():
             return 0
         assert self._rfile is not None
         view = buffer if self._left is None or self._left >= len(buffer) else buffer[: self._left]
