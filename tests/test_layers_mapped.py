@@ -8,6 +8,7 @@ import io
 import json
 import os
 import tarfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -407,3 +408,26 @@ def test_read_region_hashes_what_the_map_hashes(
         assert hash_region(region, read=True) == hash_region(region)
     with pytest.raises(ImageFormatError, match="truncated"):
         hash_region(Region(str(f), 777, len(data) + 11), read=True)
+    assert not [t for t in threading.enumerate() if t.name == "imagewise-read-ahead"]
+
+
+def test_read_ahead_stops_its_reader_when_the_consumer_fails(tmp_path: Path) -> None:
+    """The reads run a few buffers ahead in a thread: an error of the consumer reaches the
+    caller, and the reader is gone and the file closed when it does."""
+    from imagewise.archive.mapped import read_ahead
+
+    f = tmp_path / "blob"
+    f.write_bytes(os.urandom(64 * 1024))
+    seen: list[bytes] = []
+
+    def update(part: memoryview) -> None:
+        seen.append(bytes(part))
+        if len(seen) == 3:
+            raise RuntimeError("the hash gave up")
+
+    fds = len(os.listdir("/proc/self/fd"))
+    with pytest.raises(RuntimeError, match="gave up"):
+        read_ahead(Region(str(f), 0, 64 * 1024), update, buffers=2, step=4096)
+    assert b"".join(seen) == f.read_bytes()[: 3 * 4096]  # in order, nothing skipped
+    assert not [t for t in threading.enumerate() if t.name == "imagewise-read-ahead"]
+    assert len(os.listdir("/proc/self/fd")) == fds

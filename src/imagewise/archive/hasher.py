@@ -9,8 +9,9 @@ its own hashes at full speed on the second core: the same ``sbom`` takes 0.35 s,
 
 ``HashProcess`` is forked when the pass starts, before it starts a thread (``archive.forking``
 says when: the main thread, two cores, enough bytes). It reads requests (a file region and an
-algorithm) from one pipe, hashes each region (``mapped.hash_region``, reading it with ``preadv``
-into one buffer: with no GIL to share, faster than a map), and answers in order on another. It
+algorithm) from one pipe, hashes each region (``mapped.hash_region``: a thread reads it with
+``preadv`` a few buffers ahead of the hash, so the copies and the hash use both cores once the
+walk is done; faster than a map, with no pages to let go), and answers in order on another. It
 is only an accelerator: when it cannot answer (an error there, its death, a garbled reply) the
 caller hashes the region itself, so an error is raised the same way with or without it. The child touches nothing of the parent's
 but the two pipes and ends with ``os._exit``.
