@@ -142,3 +142,28 @@ def test_has_result_asks_the_store_without_reading_the_record(tmp_path: Path) ->
     only = next(iter(plain.store.data))
     plain.store.data[only] = plain.store.data[only][:-3]  # torn
     assert not plain.has_result("sbom", "1", key)
+
+
+def test_an_older_format_left_behind_is_removed(tmp_path: Path) -> None:
+    """Records are read only in their own format: an upgrade's old directory for this Python
+    goes; another Python's cache and anything else stay."""
+    import re
+
+    from imagewise.cache import FORMAT
+
+    number, python = re.fullmatch(r"(\d+)-py(\d+)", FORMAT).groups()  # type: ignore[union-attr]
+    older = tmp_path / f"{int(number) - 1}-py{python}"
+    other_python = tmp_path / f"{int(number) - 1}-py{int(python) + 1}"
+    newer = tmp_path / f"{int(number) + 1}-py{python}"
+    mine = tmp_path / "notes"
+    for d in (older, other_python, newer, mine):
+        (d / "entries").mkdir(parents=True)
+        (d / "entries" / "x").write_bytes(b"record")
+    LayerCache(tmp_path)
+    assert not older.exists()
+    assert other_python.exists() and newer.exists() and mine.exists()
+    LayerCache(tmp_path / "absent")  # no directory yet: nothing to do, no error
+    shop = tmp_path / "shop"
+    (shop / older.name).mkdir(parents=True)
+    LayerCache(shop, store=_Counting())  # a store of its own: the directory is not looked at
+    assert (shop / older.name).exists()

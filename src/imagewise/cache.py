@@ -239,6 +239,27 @@ def _file_key(identity: tuple[int, ...], offset: int, length: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_FORMAT_DIR = re.compile(r"(\d+)-py(\d+)")
+
+
+def _drop_older_formats(parent: Path) -> None:
+    """Remove the record directories an older format of this cache left under ``parent`` for
+    this Python: records are only ever read in their own format, so those would never be read
+    again (an upgrade would otherwise leave a whole cache behind). Another Python's directory
+    is its own cache, and anything else under ``parent`` is not ours: both stay."""
+    mine = _FORMAT_DIR.fullmatch(FORMAT)
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in names:
+        m = _FORMAT_DIR.fullmatch(name)
+        if m and mine and m.group(2) == mine.group(2) and int(m.group(1)) < int(mine.group(1)):
+            import shutil
+
+            shutil.rmtree(parent / name, ignore_errors=True)
+
+
 class LayerCache:
     """``store``: where the records live, anything with ``read(parts) -> bytes | None`` and
     ``write(parts, data)``, and optionally ``exists(parts) -> bool`` (default: a ``DirStore``
@@ -247,7 +268,10 @@ class LayerCache:
     no trust of its own."""
 
     def __init__(self, root: Path | None = None, store: Any = None) -> None:
-        self.root = (root or default_dir()) / FORMAT
+        parent = root or default_dir()
+        self.root = parent / FORMAT
+        if store is None:
+            _drop_older_formats(parent)
         self.store = store if store is not None else DirStore(self.root)
         self.hits = 0
         self.misses = 0
