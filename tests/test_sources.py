@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -516,3 +517,36 @@ def test_write_blob_writes_what_it_checked(tmp_path: Path, size: int) -> None:
             write_blob(str(wrong), io.BytesIO(bad), desc)  # type: ignore[arg-type]
         assert not wrong.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blob"]  # no temporary file left
+
+
+def test_streams_with_only_read_are_read_into_a_buffer_too(tmp_path: Path) -> None:
+    """A blob stream with ``read`` and no ``readinto`` (a plugin's source, say) is copied the
+    same way, directly and under a verifying reader."""
+    import io
+
+    from imagewise.errors import DigestMismatch
+    from imagewise.fileio import fill
+    from imagewise.oci.digest import Digest
+    from imagewise.oci.model import Descriptor
+    from imagewise.sources.blobio import VerifyingReader
+    from imagewise.sources.oci_layout import write_blob
+
+    class OnlyRead:
+        def __init__(self, data: bytes) -> None:
+            self._f = io.BytesIO(data)
+
+        def read(self, n: int = -1) -> bytes:
+            return self._f.read(min(n, 1000) if n >= 0 else n)  # short reads
+
+    data = os.urandom(3 * 1024 * 1024 + 11)
+    desc = Descriptor("application/octet-stream", Digest.of(data), len(data))
+    view = memoryview(bytearray(4096))
+    assert fill(OnlyRead(data), view) == 4096 and bytes(view) == data[:4096]
+    write_blob(str(tmp_path / "a"), OnlyRead(data), desc)  # type: ignore[arg-type]
+    verified = VerifyingReader(OnlyRead(data), desc.digest, desc.size)
+    write_blob(str(tmp_path / "b"), verified, desc)  # type: ignore[arg-type]
+    assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes() == data
+    with pytest.raises(DigestMismatch):
+        bad = VerifyingReader(OnlyRead(data[:-1] + b"!"), desc.digest, desc.size)
+        write_blob(str(tmp_path / "c"), bad, desc)  # type: ignore[arg-type]
+    assert not (tmp_path / "c").exists()

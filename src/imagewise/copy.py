@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from imagewise.errors import DigestMismatch, ImageFormatError
-from imagewise.fileio import Reader
+from imagewise.fileio import Reader, readinto
 from imagewise.oci.digest import Digest
 from imagewise.oci.model import Descriptor, ImageConfig, Index, Manifest, Platform
 from imagewise.progress import NULL, Reporter
@@ -139,7 +139,7 @@ class _Progress(Reader):
         return data
 
     def readinto(self, b: Any) -> int:
-        n: int = self._raw.readinto(b)  # type: ignore[attr-defined]
+        n = readinto(self._raw, memoryview(b).cast("B"))
         if n:
             self.count += n
             self._reporter.advance(self._key, n)

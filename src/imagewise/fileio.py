@@ -126,13 +126,23 @@ def _umask() -> int:
     return mask
 
 
+def readinto(stream: Any, view: memoryview) -> int:
+    """``stream.readinto(view)``, or ``read`` and a copy for a stream that has only ``read``."""
+    into = getattr(stream, "readinto", None)
+    if into is not None:
+        return int(into(view))
+    data = stream.read(len(view))
+    view[: len(data)] = data
+    return len(data)
+
+
 def fill(stream: Any, view: memoryview) -> int:
-    """Read from ``stream`` into ``view`` until it is full or the stream ends (``readinto``
-    returned 0); the bytes read, fewer than ``len(view)`` only at the end."""
+    """Read from ``stream`` into ``view`` until it is full or the stream ends (:func:`readinto`
+    gave 0); the bytes read, fewer than ``len(view)`` only at the end."""
     got = 0
     size = len(view)
     while got < size:
-        n = stream.readinto(view[got:] if got else view)
+        n = readinto(stream, view[got:] if got else view)
         if not n:
             break
         got += n

@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from imagewise.errors import DigestMismatch, ImageFormatError
-from imagewise.fileio import Reader
+from imagewise.fileio import Reader, readinto
 from imagewise.record import Record
 
 if TYPE_CHECKING:
@@ -88,12 +88,7 @@ class DigestingReader(Reader):
         return n
 
     def _raw_readinto(self, view: memoryview) -> int:
-        readinto = getattr(self._raw, "readinto", None)
-        if readinto is not None:
-            return int(readinto(view))
-        data = self._raw.read(len(view))  # a stream with only ``read``
-        view[: len(data)] = data
-        return len(data)
+        return readinto(self._raw, view)
 
     def digest(self) -> Digest:
         return Digest(self._h.name, self._h.hexdigest())

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING
 
 from imagewise.errors import AuthError, DigestMismatch, ImageFormatError, RegistryError
-from imagewise.fileio import fill
+from imagewise.fileio import fill, readinto
 from imagewise.oci.digest import Digest, DigestingReader
 from imagewise.oci.model import Descriptor
 from imagewise.registry.errors import OutOfTime, Stalled, stall_text, stalled_error
@@ -261,13 +261,7 @@ class _Counted:
         return data
 
     def readinto(self, b: memoryview) -> int:
-        readinto = getattr(self._raw, "readinto", None)
-        if readinto is not None:
-            n = int(readinto(b))
-        else:  # a stream with only ``read``
-            data = self._raw.read(len(b))
-            n = len(data)
-            b[:n] = data
+        n = readinto(self._raw, b)
         self.count += n
         return n
 
