@@ -120,11 +120,7 @@ class PackedEntries:
 
     def payload(self) -> bytes:
         self._flush()
-        head = b"[" + self.count.to_bytes(4, "little", signed=True)
-        parts: list[bytes | bytearray | memoryview] = [_TUPLE_HEAD]
-        for done in self._done:
-            parts += (head, done)
-        return _deflate(parts)
+        return _deflate(self.count, self._done)
 
     def compress(self) -> PackedEntries:
         """Keep only the compressed payload (the layer is walked; it waits for its check)."""
@@ -138,12 +134,17 @@ class PackedEntries:
 _TUPLE_HEAD = b"(" + len(_FIELDS).to_bytes(4, "little", signed=True)
 
 
-def _deflate(parts: list[bytes | bytearray | memoryview]) -> bytes:
-    """The entries payload: the marshalled columns, deflated in the same pieces (the tuple's
-    head, then each column's head and values) whichever way they were gathered, so that the
-    compressed bytes are the same too."""
+def _deflate(count: int, columns: Sequence[bytes | bytearray | memoryview]) -> bytes:
+    """The entries payload: a marshalled tuple of the ten columns, each ``count`` values given
+    marshalled without their list's head, deflated in the same pieces (the tuple's head, then
+    each list's head and values) whichever way they were gathered, so that the compressed bytes
+    are the same too."""
+    head = b"[" + count.to_bytes(4, "little", signed=True)
     z = zlib_codec().compressobj(1)  # isal: 4x zlib's level 1, the same format
-    return bytes(b"".join(z.compress(part) for part in parts) + z.flush())
+    parts = [z.compress(_TUPLE_HEAD)]
+    for values in columns:
+        parts += (z.compress(head), z.compress(values))
+    return bytes(b"".join(parts) + z.flush())
 
 
 class EntryList(PackedEntries):
@@ -166,11 +167,8 @@ class EntryList(PackedEntries):
         self.count += len(batch)
 
     def payload(self) -> bytes:
-        parts: list[bytes | bytearray | memoryview] = [_TUPLE_HEAD]
-        for values in self.lists:
-            body = marshal.dumps(values, 2)  # "[", the count, the values
-            parts += (body[:5], memoryview(body)[5:])
-        return _deflate(parts)
+        # each list marshalled past its head ("[" and the count)
+        return _deflate(self.count, [memoryview(marshal.dumps(v, 2))[5:] for v in self.lists])
 
     def columns(self) -> list[list[Any]]:
         return self.lists
@@ -307,6 +305,19 @@ class LayerCache:
             batch.names,
             batch.offsets,
         )
+
+    @staticmethod
+    def batch(columns: Sequence[Sequence[Any]], start: int, stop: int) -> EntryBatch:
+        """Entries ``start:stop`` of a layer's columns (:meth:`load_columns`) as a batch with no
+        content (no buffer: ``EntryBatch.has_content`` is False), the inverse of
+        :meth:`columns`."""
+        from imagewise.archive.batch import EntryBatch
+
+        path, kind, size, mode, uid, gid, link, mtime, name, offset = (
+            column[start:stop] for column in columns
+        )
+        batch_columns = (name, path, LayerCache.kinds(kind), size, mode, uid, gid, link, mtime)
+        return EntryBatch((*batch_columns, offset), None, 0, None)
 
     @staticmethod
     def replay(rec: tuple[Any, ...]) -> Entry:

@@ -126,25 +126,24 @@ class _Progress(Reader):
     def restart(self) -> None:
         self._raw.close()
         self._raw = self._source.open_blob(self._desc)
-        self._reporter.advance(self._key, -self.count)
-        self._reporter.advance(TOTAL, -self.count)
-        self.count = 0
+        self._advance(-self.count)
 
     def read(self, n: int | None = -1) -> bytes:
         data = self._raw.read(-1 if n is None else n)
         if data:
-            self.count += len(data)
-            self._reporter.advance(self._key, len(data))
-            self._reporter.advance(TOTAL, len(data))
+            self._advance(len(data))
         return data
 
     def readinto(self, b: Any) -> int:
         n = readinto(self._raw, memoryview(b).cast("B"))
         if n:
-            self.count += n
-            self._reporter.advance(self._key, n)
-            self._reporter.advance(TOTAL, n)
+            self._advance(n)
         return n
+
+    def _advance(self, n: int) -> None:
+        self.count += n
+        self._reporter.advance(self._key, n)
+        self._reporter.advance(TOTAL, n)
 
     def close(self) -> None:
         self._raw.close()

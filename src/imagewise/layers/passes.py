@@ -828,35 +828,15 @@ def replay_columns(columns: Sequence[Sequence[Any]], visitors: Sequence[Visitor]
     ``EntryBatch.has_content`` is False), hard links and whiteouts one entry at a time."""
     from imagewise.cache import UNBATCHED_KINDS, LayerCache
 
-    paths, kinds, sizes, modes, uids, gids, links, mtimes, names, offsets = columns
-    n = len(paths)
+    n = len(columns[0])
     # where the unbatched kinds are: one C-level search over the kind indexes as bytes
-    marks = bytes(kinds)
-    special = [m.start() for m in re.finditer(UNBATCHED_KINDS, marks)]
+    special = [m.start() for m in re.finditer(UNBATCHED_KINDS, bytes(columns[1]))]
     batched = [v.visit_batch for v in visitors]
     visits = [v.visit for v in visitors]
-    to_kinds = LayerCache.kinds
     start = 0
     for stop in [*special, n]:
         for a in range(start, stop, REPLAY_BATCH):
-            b = min(stop, a + REPLAY_BATCH)
-            batch = EntryBatch(
-                (
-                    names[a:b],
-                    paths[a:b],
-                    to_kinds(kinds[a:b]),
-                    sizes[a:b],
-                    modes[a:b],
-                    uids[a:b],
-                    gids[a:b],
-                    links[a:b],
-                    mtimes[a:b],
-                    offsets[a:b],
-                ),
-                None,
-                0,
-                None,
-            )
+            batch = LayerCache.batch(columns, a, min(stop, a + REPLAY_BATCH))
             for visit_batch in batched:
                 visit_batch(batch)
         if stop < n:

@@ -81,14 +81,11 @@ class DigestingReader(Reader):
     def readinto(self, b: Any) -> int:
         """Bytes read into ``b`` (at most its length; 0 at EOF), hashed in place."""
         view = memoryview(b).cast("B")
-        n = self._raw_readinto(view)
+        n = readinto(self._raw, view)
         if n:
             self._h.update(view[:n])
             self.count += n
         return n
-
-    def _raw_readinto(self, view: memoryview) -> int:
-        return readinto(self._raw, view)
 
     def digest(self) -> Digest:
         return Digest(self._h.name, self._h.hexdigest())

@@ -151,10 +151,7 @@ class BlobReader(io.RawIOBase):
 
     def read(self, n: int | None = -1) -> bytes:
         data = self._dr.read(n if n is not None else -1)
-        if self._size >= 0 and self._dr.count > self._size:
-            raise DigestMismatch(str(self._digest), f"more than {self._size} bytes", self._where)
-        if n is None or n < 0 or len(data) < n:  # the end of the blob: check it now
-            self._verify()
+        self._counted(end=n is None or n < 0 or len(data) < n)
         return data
 
     def readinto(self, b: Buffer) -> int:
@@ -162,14 +159,19 @@ class BlobReader(io.RawIOBase):
         blob, which is checked then."""
         view = memoryview(b).cast("B")
         n = self._dr.readinto(view)
-        if self._size >= 0 and self._dr.count > self._size:
-            raise DigestMismatch(str(self._digest), f"more than {self._size} bytes", self._where)
-        if not n and len(view):
-            self._verify()
+        self._counted(end=not n and len(view) > 0)
         return n
 
     def readall(self) -> bytes:
         return self.read(-1)
+
+    def _counted(self, end: bool) -> None:
+        """After a read: more bytes than the descriptor's size is a mismatch at once; at the
+        end of the blob, its digest and size are checked."""
+        if self._size >= 0 and self._dr.count > self._size:
+            raise DigestMismatch(str(self._digest), f"more than {self._size} bytes", self._where)
+        if end:
+            self._verify()
 
     def _verify(self) -> None:
         if self._verified:

@@ -17,6 +17,7 @@ from typing import IO, Any, Protocol
 
 from imagewise.archive.region import FileRegion, Region
 from imagewise.errors import DigestMismatch, ImageFormatError, LayerReadError, NotAnImage
+from imagewise.fileio import readinto
 from imagewise.oci.digest import SMALL, Digest, DigestingReader
 from imagewise.record import Record
 
@@ -63,23 +64,25 @@ class VerifyingReader(DigestingReader):
             self.count += len(data)
         else:
             data = super().read(-1 if whole else n)
-        if self._size is not None and self.count > self._size:
-            raise DigestMismatch(str(self.expected), f"more than {self._size} bytes", self._where)
-        if not data or whole:
-            self._finish()
+        self._counted(end=not data or whole)
         return data
 
     def readinto(self, b: Any) -> int:
         if self._hashed:
-            n = self._raw_readinto(memoryview(b).cast("B"))
+            n = readinto(self._raw, memoryview(b).cast("B"))
             self.count += n
         else:
             n = super().readinto(b)
+        self._counted(end=not n and len(b) > 0)
+        return n
+
+    def _counted(self, end: bool) -> None:
+        """After a read: more bytes than the size is a mismatch at once; at the end of the
+        stream, the digest and size are checked."""
         if self._size is not None and self.count > self._size:
             raise DigestMismatch(str(self.expected), f"more than {self._size} bytes", self._where)
-        if not n and len(b):
+        if end:
             self._finish()
-        return n
 
     def check(self) -> Digest:
         return self.expected if self._hashed else super().check()
