@@ -366,7 +366,7 @@ def test_table_lines_up_every_package_on_one_line(catalogs: dict[str, Catalog]) 
 
 
 def test_aligned_counts_terminal_cells() -> None:
-    from imagewise.sbom.formats import aligned
+    from imagewise.textsafe import aligned
 
     rows = [("NAME", "V"), ("漢字", "1"), ("e\u0301", "2"), ("a-very-long-name", "3")]
     lines = aligned(rows).splitlines()

@@ -16,6 +16,10 @@ from __future__ import annotations
 
 import re
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (start-up time)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 #: compiled on first use (compiling them costs more than some whole commands' own work): most
 #: text is printable (``str.isprintable``: no control character, no surrogate) and needs neither
 _UNSAFE = "[\x00-\x1f\x7f-\x9f\ud800-\udfff]"
@@ -42,3 +46,25 @@ def safe(text: str, lines: bool = False) -> str:
     if pattern.search(text) is None:
         return text
     return pattern.sub(_escape, text)
+
+
+def aligned(rows: Sequence[Sequence[str]]) -> str:
+    """``rows`` as lines of columns two spaces apart, each as wide as its widest cell (in
+    terminal cells: an East Asian wide character takes two), without trailing spaces."""
+    widths = [max(map(_cells, column)) for column in zip(*rows, strict=True)] if rows else []
+    lines = []
+    for row in rows:
+        parts = [c + " " * (w - _cells(c)) for c, w in zip(row, widths, strict=True)]
+        lines.append("  ".join(parts).rstrip() + "\n")
+    return "".join(lines)
+
+
+def _cells(text: str) -> int:
+    """Terminal cells ``text`` takes (it is :func:`safe` already: no control characters)."""
+    if text.isascii():
+        return len(text)
+    from unicodedata import combining, east_asian_width
+
+    return sum(
+        0 if combining(ch) else 2 if east_asian_width(ch) in ("W", "F") else 1 for ch in text
+    )

@@ -232,8 +232,6 @@ def history_table(h: History) -> str:
                 m.reason,
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    out = []
-    for r in rows:
-        out.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1])
-    return "\n".join(line.rstrip() for line in out) + "\n"
+    from imagewise.textsafe import aligned
+
+    return aligned(rows)

@@ -4,7 +4,6 @@ the official ``cyclonedx-python-lib`` and ``spdx-tools``, imported only when ask
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from imagewise.sbom.catalog import Catalog
@@ -26,7 +25,7 @@ def to_json_doc(cat: Catalog) -> dict[str, Any]:
 def render_table(cat: Catalog) -> str:
     """One line a package in aligned columns (NAME, VERSION, TYPE, LAYER, BASE), then a summary
     line. Cells are never wrapped, so every package stays on one line for ``grep`` and ``awk``."""
-    from imagewise.textsafe import safe
+    from imagewise.textsafe import aligned, safe
 
     rows = [("NAME", "VERSION", "TYPE", "LAYER", "BASE")]
     for p in cat.packages:
@@ -39,27 +38,6 @@ def render_table(cat: Catalog) -> str:
     if cat.skipped:
         summary += f"; {len(cat.skipped)} files skipped (see --format json)"
     return aligned(rows) + summary + "\n"
-
-
-def aligned(rows: Sequence[Sequence[str]]) -> str:
-    """``rows`` as lines of columns two spaces apart, each as wide as its widest cell (in
-    terminal cells: an East Asian wide character takes two), without trailing spaces."""
-    widths = [max(map(_cells, column)) for column in zip(*rows, strict=True)] if rows else []
-    lines = []
-    for row in rows:
-        parts = [c + " " * (w - _cells(c)) for c, w in zip(row, widths, strict=True)]
-        lines.append("  ".join(parts).rstrip() + "\n")
-    return "".join(lines)
-
-
-def _cells(text: str) -> int:
-    if text.isascii():
-        return len(text)
-    from unicodedata import combining, east_asian_width
-
-    return sum(
-        0 if combining(ch) else 2 if east_asian_width(ch) in ("W", "F") else 1 for ch in text
-    )
 
 
 def render(cat: Catalog, fmt: str) -> str:
