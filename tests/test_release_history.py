@@ -249,3 +249,22 @@ def test_history_equals_the_sequence(
         assert [m.seq for m in moves] == list(range(1, len(expected) + 1))
         if expected:
             assert _on(client, repo, env) == expected[-1]
+
+
+def test_history_table_lines_up_its_columns() -> None:
+    from imagewise.release.history import Move
+    from imagewise.release.promote import History, history_table
+
+    d1, d2 = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+    moves = [
+        Move("prod", 1, "n1", None, d1, "ci@build-host", "2026-12-05T09:00:00Z", "first"),
+        Move("staging", 12, "n2", d1, d2, "me", "2026-12-05T10:00:00Z", "", "rollback"),
+    ]
+    lines = history_table(History("reg/app", None, moves)).splitlines()
+    assert lines[0].split() == ["SEQ", "ENV", "ACTION", "FROM", "TO", "BY", "AT", "REASON"]
+    for col in ("ENV", "ACTION", "FROM", "TO", "BY", "AT"):
+        at = lines[0].index(col)
+        assert all(line[at - 2 : at] == "  " and line[at] != " " for line in lines), col
+    assert lines[1].split()[:4] == ["1", "prod", "promote", "-"]
+    assert lines[2].endswith("2026-12-05T10:00:00") and not lines[2].endswith(" ")
+    assert lines[1].endswith("  first")
