@@ -268,3 +268,19 @@ def test_history_table_lines_up_its_columns() -> None:
     assert lines[1].split()[:4] == ["1", "prod", "promote", "-"]
     assert lines[2].endswith("2026-12-05T10:00:00") and not lines[2].endswith(" ")
     assert lines[1].endswith("  first")
+
+
+def test_history_and_move_tables_escape_control_characters() -> None:
+    """A move's fields are annotations anyone who can push may write: a terminal never gets
+    their escape sequences."""
+    from imagewise.release.history import Move
+    from imagewise.release.promote import History, MoveResult, history_table, move_table
+
+    evil = "ok\x1b]0;pwned\x07\x1b[2J"
+    move = Move("prod", 1, "n1", None, "sha256:" + "a" * 64, evil, "2026", evil)
+    for text in (
+        history_table(History("reg/app", None, [move])),
+        move_table(MoveResult("reg/app", move)),
+    ):
+        assert "\x1b" not in text and "\x07" not in text
+        assert "ok\\x1b]0;pwned\\x07\\x1b[2J" in text

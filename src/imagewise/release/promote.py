@@ -205,12 +205,17 @@ def rollback(
 
 
 def move_table(result: MoveResult) -> str:
+    from imagewise.textsafe import safe  # a move's fields come from the registry's annotations
+
     m = result.move
-    frm = m.old[:19] if m.old else "(unset)"
-    lines = [f"{result.repository}:{m.env}  {frm} -> {m.new[:19]}  ({m.action} #{m.seq})"]
+    frm = safe(m.old[:19]) if m.old else "(unset)"
+    lines = [
+        f"{result.repository}:{safe(m.env)}  {frm} -> {safe(m.new[:19])}  "
+        f"({safe(m.action)} #{m.seq})"
+    ]
     if result.copied_from:
         lines.append(f"  copied from {result.copied_from}")
-    lines.append(f"  by {m.by} at {m.at}" + (f": {m.reason}" if m.reason else ""))
+    lines.append(f"  by {safe(m.by)} at {safe(m.at)}" + (f": {safe(m.reason)}" if m.reason else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -218,20 +223,10 @@ def history_table(h: History) -> str:
     if not h.moves:
         what = f"{h.env} of {h.repository}" if h.env else h.repository
         return f"no recorded moves for {what}\n"
-    rows = [("SEQ", "ENV", "ACTION", "FROM", "TO", "BY", "AT", "REASON")]
-    for m in h.moves:
-        rows.append(
-            (
-                str(m.seq),
-                m.env,
-                m.action,
-                (m.old or "-")[:19],
-                m.new[:19],
-                m.by,
-                m.at[:19],
-                m.reason,
-            )
-        )
-    from imagewise.textsafe import aligned
+    from imagewise.textsafe import aligned, safe  # the fields come from the registry
 
+    rows: list[tuple[str, ...]] = [("SEQ", "ENV", "ACTION", "FROM", "TO", "BY", "AT", "REASON")]
+    for m in h.moves:
+        cells = (m.env, m.action, (m.old or "-")[:19], m.new[:19], m.by, m.at[:19], m.reason)
+        rows.append((str(m.seq), *map(safe, cells)))
     return aligned(rows)
